@@ -1,0 +1,149 @@
+import type { Pool } from 'pg';
+import { MicroBatcher } from '../../shared/batching/micro-batcher.js';
+import type { EventStatus } from '../../shared/database/event-status.js';
+
+/** A verified webhook, ready to be stored. */
+export interface NewEvent {
+  provider: string;
+  externalId: string;
+  eventType: string;
+  payload: unknown;
+  rawBody: Buffer;
+  contentType: string;
+  headers: Record<string, string>;
+  correlationId: string | null;
+  traceId: string | null;
+  traceparent: string | null;
+}
+
+/** What storing an event did: a new row, or the row that already held this (provider, externalId). */
+export interface StoredEvent {
+  id: string;
+  status: EventStatus;
+  duplicate: boolean;
+}
+
+export interface EventWriterOptions {
+  pool: Pool;
+  /** Largest multi-row INSERT. */
+  maxBatchSize?: number;
+  /** INSERTs in flight at once (each holds one pooled connection). */
+  maxConcurrentFlushes?: number;
+}
+
+// One statement for any batch size: arrays unnest into rows, so it is prepared once per connection.
+const INSERT_EVENTS = {
+  name: 'insert-webhook-events',
+  text: `INSERT INTO webhook_events
+           (provider, external_id, event_type, payload, raw_body, content_type, headers, correlation_id, trace_id, traceparent)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::bytea[], $6::text[], $7::jsonb[],
+                              $8::text[], $9::text[], $10::text[])
+         ON CONFLICT (provider, external_id) DO NOTHING
+         RETURNING id, provider, external_id`,
+};
+
+const SELECT_EXISTING = {
+  name: 'select-existing-webhook-events',
+  text: `SELECT e.id, e.provider, e.external_id, e.status
+           FROM webhook_events e
+           JOIN unnest($1::text[], $2::text[]) AS k(provider, external_id)
+             ON e.provider = k.provider AND e.external_id = k.external_id`,
+};
+
+const keyOf = (provider: string, externalId: string) => `${provider}\u0000${externalId}`;
+
+/**
+ * Stores verified events with group commit: concurrent requests' rows go into one multi-row
+ * `INSERT … ON CONFLICT DO NOTHING RETURNING`, committed before any of them is answered. The unique
+ * (provider, external_id) constraint is the idempotency guard, across requests, batches and processes:
+ * exactly one caller per key sees `duplicate: false`.
+ */
+export class EventWriter {
+  private readonly batcher: MicroBatcher<NewEvent, StoredEvent>;
+
+  constructor(private readonly options: EventWriterOptions) {
+    this.batcher = new MicroBatcher<NewEvent, StoredEvent>({
+      maxBatchSize: options.maxBatchSize ?? 200,
+      maxConcurrentFlushes: options.maxConcurrentFlushes ?? 4,
+      flush: (events) => this.flush(events),
+    });
+  }
+
+  /** Stores `event` once; resolves after the row is committed. Rejects when PostgreSQL fails. */
+  insert(event: NewEvent): Promise<StoredEvent> {
+    return this.batcher.submit(event);
+  }
+
+  /** Waits for inserts in flight (graceful shutdown). */
+  drain(): Promise<void> {
+    return this.batcher.drain();
+  }
+
+  private async flush(events: NewEvent[]): Promise<StoredEvent[]> {
+    try {
+      return await this.insertBatch(events);
+    } catch (error) {
+      // One bad row must not fail its neighbours: retry them one by one, so only the culprit's request fails.
+      if (events.length === 1 || isConnectionLevel(error)) throw error;
+      return Promise.all(events.map((event) => this.insertBatch([event]).then((rows) => rows[0]!)));
+    }
+  }
+
+  private async insertBatch(events: NewEvent[]): Promise<StoredEvent[]> {
+    // The same key twice in one batch: the first occurrence is inserted, the others are its duplicates.
+    const firstIndexByKey = new Map<string, number>();
+    const unique: NewEvent[] = [];
+    for (const event of events) {
+      const key = keyOf(event.provider, event.externalId);
+      if (!firstIndexByKey.has(key)) {
+        firstIndexByKey.set(key, unique.length);
+        unique.push(event);
+      }
+    }
+    const inserted = await this.options.pool.query<{ id: string; provider: string; external_id: string }>({
+      ...INSERT_EVENTS,
+      values: [
+        unique.map((e) => e.provider),
+        unique.map((e) => e.externalId),
+        unique.map((e) => e.eventType),
+        unique.map((e) => JSON.stringify(e.payload)),
+        unique.map((e) => e.rawBody),
+        unique.map((e) => e.contentType),
+        unique.map((e) => JSON.stringify(e.headers)),
+        unique.map((e) => e.correlationId),
+        unique.map((e) => e.traceId),
+        unique.map((e) => e.traceparent),
+      ],
+    });
+    const resultByKey = new Map<string, StoredEvent>();
+    for (const row of inserted.rows) {
+      resultByKey.set(keyOf(row.provider, row.external_id), { id: row.id, status: 'PENDING', duplicate: false });
+    }
+    const missing = unique.filter((e) => !resultByKey.has(keyOf(e.provider, e.externalId)));
+    if (missing.length > 0) {
+      // Rows another request (or process) committed first; ON CONFLICT waited for that commit, so they are visible.
+      const existing = await this.options.pool.query<{ id: string; provider: string; external_id: string; status: EventStatus }>({
+        ...SELECT_EXISTING,
+        values: [missing.map((e) => e.provider), missing.map((e) => e.externalId)],
+      });
+      for (const row of existing.rows) {
+        resultByKey.set(keyOf(row.provider, row.external_id), { id: row.id, status: row.status, duplicate: true });
+      }
+    }
+    const seen = new Set<string>();
+    return events.map((event) => {
+      const key = keyOf(event.provider, event.externalId);
+      const result = resultByKey.get(key);
+      if (!result) throw new Error('event row vanished between conflict and lookup');
+      const first = !seen.has(key);
+      seen.add(key);
+      return first ? result : { ...result, duplicate: true };
+    });
+  }
+}
+
+function isConnectionLevel(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  // Only data errors (class 22) and constraint errors (class 23) can be one row's fault.
+  return !(typeof code === 'string' && (code.startsWith('22') || code.startsWith('23')));
+}

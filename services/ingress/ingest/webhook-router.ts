@@ -1,0 +1,178 @@
+import { context as otelContext, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import { AppError, DependencyUnavailableError } from '../../shared/errors/app-error.js';
+import { isConnectionError } from '../../shared/database/database-errors.js';
+import type { Logger } from '../../shared/logging/logger.js';
+import { enqueueFailures, eventsReceived, type ReceiveOutcome } from '../../shared/metrics/metrics.js';
+import type { EventQueue } from '../../shared/queue/event-queue.js';
+import { sendError } from '../../shared/http/error-response.js';
+import type { ProviderRegistry } from '../verification/provider-registry.js';
+import { WebhookPayloadError, WebhookVerificationError } from '../verification/verification-errors.js';
+import type { WebhookVerifier } from '../verification/webhook-request.js';
+import { isAcceptedMediaType, mediaTypeOf } from './content-type.js';
+import type { EventWriter } from './event-writer.js';
+import { keptHeaders } from './kept-headers.js';
+
+export interface WebhookRouterOptions {
+  providers: ProviderRegistry;
+  writer: EventWriter;
+  queue: EventQueue;
+  maxBodyBytes: number;
+  /** Failed verifications per client address and minute before that client gets 429. */
+  verificationFailureLimitPerMinute: number;
+  logger: Logger;
+}
+
+declare module 'express-serve-static-core' {
+  interface Locals {
+    verifier?: WebhookVerifier;
+    outcome?: ReceiveOutcome;
+  }
+}
+
+const tracer = trace.getTracer('event-driven-integration-service/ingress');
+
+/**
+ * `POST /webhooks/{provider}`, in the order a request meets it: provider known? (404) → content type (415) →
+ * body read raw within the size limit (413) → signature verified on those bytes (401) → payload parsed (400)
+ * → stored once (202 new, 200 duplicate, 503 storage down) → enqueued after commit (never blocking the answer).
+ */
+export function webhookRouter(options: WebhookRouterOptions): Router {
+  const router = Router();
+  const { logger } = options;
+
+  const count = (res: Response, provider: string, outcome: ReceiveOutcome) => {
+    res.locals.outcome = outcome;
+    eventsReceived.inc({ provider, outcome });
+  };
+
+  // Only failed verifications count against a client, so forged floods cannot starve real senders.
+  const forgeryLimiter = rateLimit({
+    windowMs: 60_000,
+    limit: options.verificationFailureLimitPerMinute,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    skipSuccessfulRequests: true,
+    requestWasSuccessful: (_req, res) => res.statusCode !== 401,
+    validate: false,
+    handler: (req, res) => {
+      count(res, res.locals.verifier?.provider ?? 'unknown', 'rate_limited');
+      sendError(req, res, 429, 'Too many requests that failed verification; slow down', 'TOO_MANY_REQUESTS');
+    },
+  });
+
+  const resolveProvider = (req: Request, res: Response, next: NextFunction) => {
+    const verifier = options.providers.get(String(req.params.provider));
+    if (!verifier) {
+      // Unknown names share one label: a scan of random paths must not create unbounded metric series.
+      count(res, 'unknown', 'unknown_provider');
+      throw new AppError('NOT_FOUND', 'Unknown or disabled provider');
+    }
+    res.locals.verifier = verifier;
+    next();
+  };
+
+  const checkContentType = (req: Request, res: Response, next: NextFunction) => {
+    const verifier = res.locals.verifier!;
+    if (!isAcceptedMediaType(mediaTypeOf(req.headers['content-type']), verifier.contentTypes)) {
+      count(res, verifier.provider, 'invalid_payload');
+      throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content type must be one of: ${verifier.contentTypes.join(', ')}`);
+    }
+    next();
+  };
+
+  // The raw bytes are what providers signed: no JSON parser may run before verification.
+  const readRawBody = express.raw({ type: () => true, limit: options.maxBodyBytes });
+
+  router.post('/webhooks/:provider', resolveProvider, forgeryLimiter, checkContentType, readRawBody, async (req, res) => {
+    const verifier = res.locals.verifier!;
+    const provider = verifier.provider;
+    const span = trace.getActiveSpan();
+    span?.setAttribute('webhook.provider', provider);
+    req.context.provider = provider;
+    const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+
+    const verified = await tracer.startActiveSpan('webhook.verify', async (verifySpan) => {
+      try {
+        return await verifier.verify({ rawBody, headers: req.headers, contentType: mediaTypeOf(req.headers['content-type']) });
+      } catch (error) {
+        verifySpan.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+        throw error;
+      } finally {
+        verifySpan.end();
+      }
+    });
+    span?.setAttribute('webhook.event_type', verified.eventType);
+
+    // Carry the trace to the worker: the stored traceparent lets even a reconciled job join this trace.
+    const carrier: Record<string, string> = {};
+    propagation.inject(otelContext.active(), carrier);
+
+    let stored;
+    try {
+      stored = await tracer.startActiveSpan('webhook.store', async (storeSpan) => {
+        try {
+          return await options.writer.insert({
+            provider,
+            externalId: verified.externalId,
+            eventType: verified.eventType,
+            payload: verified.payload,
+            rawBody,
+            contentType: mediaTypeOf(req.headers['content-type']),
+            headers: keptHeaders(req.headers),
+            correlationId: req.context.correlationId ?? null,
+            traceId: req.context.traceId ?? null,
+            traceparent: carrier.traceparent ?? null,
+          });
+        } finally {
+          storeSpan.end();
+        }
+      });
+    } catch (error) {
+      if (isConnectionError(error)) throw new DependencyUnavailableError('database', { cause: error });
+      throw error;
+    }
+    req.context.eventId = stored.id;
+    span?.setAttribute('webhook.event_id', stored.id);
+    span?.setAttribute('webhook.duplicate', stored.duplicate);
+
+    if (stored.duplicate) {
+      count(res, provider, 'duplicate');
+      res.status(200).json({ id: stored.id, status: stored.status, duplicate: true });
+      return;
+    }
+    count(res, provider, 'accepted');
+    res.status(202).json({ id: stored.id, status: 'PENDING', duplicate: false });
+
+    // After the commit and the answer: a Redis outage costs latency to nobody; the reconciler catches failures.
+    options.queue
+      .enqueue({ eventId: stored.id, traceparent: carrier.traceparent, tracestate: carrier.tracestate })
+      .catch((error: unknown) => {
+        enqueueFailures.inc();
+        logger.warn('enqueue failed; the reconciler will enqueue the event later', { eventId: stored.id, error });
+      });
+  });
+
+  // Maps the verifiers' typed errors to status codes and outcomes, then hands over to the common error middleware.
+  router.use('/webhooks/:provider', (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const provider = res.locals.verifier?.provider ?? 'unknown';
+    if (error instanceof WebhookVerificationError) {
+      count(res, provider, 'invalid_signature');
+      return next(new AppError('UNAUTHORIZED', error.message, { cause: error }));
+    }
+    if (error instanceof WebhookPayloadError) {
+      count(res, provider, 'invalid_payload');
+      return next(new AppError('BAD_REQUEST', error.message, { cause: error }));
+    }
+    if (res.locals.outcome === undefined) {
+      const type = (error as { type?: unknown } | null)?.type;
+      if (type === 'entity.too.large') count(res, provider, 'too_large');
+      else if (error instanceof DependencyUnavailableError) count(res, provider, 'unavailable');
+      else if (typeof type === 'string') count(res, provider, 'invalid_payload');
+    }
+    next(error);
+  });
+
+  return router;
+}

@@ -1,0 +1,68 @@
+import express, { type Express, type Router } from 'express';
+import helmet from 'helmet';
+import { healthRouter, type HealthRouterOptions } from '../shared/health/health-router.js';
+import { METRICS_PATH } from '../shared/health/health-paths.js';
+import { errorMiddleware, notFoundMiddleware } from '../shared/http/error-middleware.js';
+import { httpMetricsMiddleware } from '../shared/http/http-metrics-middleware.js';
+import { requestContextMiddleware } from '../shared/http/request-context-middleware.js';
+import type { Logger } from '../shared/logging/logger.js';
+import { registry } from '../shared/metrics/metrics.js';
+
+export interface HttpAppOptions {
+  health: HealthRouterOptions;
+  /** Role-specific routers (webhooks and admin for the ingress), mounted after health and metrics. */
+  routers: Router[];
+  /** Express's `trust proxy` setting, so the client address behind a load balancer is the real one. */
+  trustProxy?: string;
+  logger: Logger;
+}
+
+/**
+ * The HTTP surface, in the order a request meets it: security headers → correlation and trace ids → metrics
+ * timing → access log → health and metrics → role routes → 404 → errors in the contract's shape.
+ */
+export function createHttpApp(options: HttpAppOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  if (options.trustProxy) app.set('trust proxy', parseTrustProxy(options.trustProxy));
+  app.use(helmet());
+  app.use(requestContextMiddleware);
+  app.use(httpMetricsMiddleware);
+  app.use(accessLog(options.logger));
+  app.use(healthRouter(options.health));
+  app.get(METRICS_PATH, async (_req, res) => {
+    res.setHeader('Content-Type', registry.contentType);
+    res.send(await registry.metrics());
+  });
+  for (const router of options.routers) app.use(router);
+  app.use(notFoundMiddleware);
+  app.use(errorMiddleware(options.logger));
+  return app;
+}
+
+/** One line per request (probes and scrapes at debug level, so they do not drown the rest). */
+function accessLog(logger: Logger) {
+  return (req: express.Request, res: express.Response, next: express.NextFunction) => {
+    const start = process.hrtime.bigint();
+    res.once('finish', () => {
+      const quiet = req.path.startsWith('/health') || req.path === METRICS_PATH;
+      logger.log(quiet ? 'debug' : 'info', 'request', {
+        method: req.method,
+        path: req.path,
+        statusCode: res.statusCode,
+        durationMs: Math.round(Number(process.hrtime.bigint() - start) / 1e6),
+        outcome: res.locals.outcome,
+        ...(req.context?.eventId ? { eventId: req.context.eventId } : {}),
+      });
+    });
+    next();
+  };
+}
+
+function parseTrustProxy(value: string): boolean | number | string {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
+}

@@ -1,0 +1,79 @@
+import { z } from 'zod';
+
+/** Reads a comma-separated list, dropping blanks: `"a, b,,c"` → `["a","b","c"]`. */
+const commaList = z
+  .string()
+  .optional()
+  .transform((value) => (value ?? '').split(',').map((item) => item.trim()).filter((item) => item.length > 0));
+
+const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const booleanFlag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+/**
+ * Every environment variable the service reads, with its default. `.env.example` lists the same names;
+ * a test keeps the two (and the Helm chart) in step.
+ */
+export const configSchema = z.object({
+  SERVICE_ROLE: z.enum(['all', 'ingress', 'worker']).default('all'),
+  PORT: integer(3000, 0, 65535),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  /** Express `trust proxy` (e.g. `1` behind one load balancer), so rate limits see real client addresses. */
+  TRUST_PROXY: z.string().optional(),
+  DATABASE_URL: z
+    .string()
+    .default('postgresql://postgres@localhost:5432/webhooks')
+    .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgresql:// URL'),
+  DATABASE_POOL_SIZE: integer(20, 1, 500),
+  REDIS_URL: z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || value === '' || /^rediss?:\/\//.test(value), 'must be a redis:// or rediss:// URL'),
+  REDIS_HOST: z.string().min(1).default('localhost'),
+  REDIS_PORT: integer(6379, 1, 65535),
+  /** Key prefix for BullMQ's keys; lets several deployments or test runs share one Redis. */
+  QUEUE_PREFIX: z.string().min(1).default('bull'),
+  QUEUE_NAME: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('webhook-events'),
+  STRIPE_WEBHOOK_SECRET: commaList,
+  GITHUB_WEBHOOK_SECRET: commaList,
+  PAYPAL_WEBHOOK_ID: z.string().optional(),
+  PAYPAL_CERT_HOSTS: commaList,
+  PROVIDERS_FILE: z.string().optional(),
+  ROUTES_FILE: z.string().optional(),
+  ADMIN_API_TOKEN: z.string().optional(),
+  MAX_BODY_BYTES: integer(1_048_576, 1, 64 * 1_048_576),
+  SIGNATURE_TOLERANCE_SECONDS: integer(300, 1, 86_400),
+  /** Failed verifications one client address may cause per minute before it gets 429 (real traffic is unaffected). */
+  VERIFICATION_FAILURE_LIMIT_PER_MINUTE: integer(120, 1),
+  JOB_ATTEMPTS: integer(8, 1, 100),
+  JOB_BACKOFF_MS: integer(1000, 1),
+  WORKER_CONCURRENCY: integer(32, 1, 1000),
+  /** How long a worker's lock on a job lasts; a crashed worker's jobs come back after about this long. */
+  WORKER_LOCK_DURATION_MS: integer(30_000, 1000),
+  WORKER_STALLED_INTERVAL_MS: integer(30_000, 1000),
+  DELIVERY_TIMEOUT_MS: integer(10_000, 1),
+  RECONCILER_INTERVAL_MS: integer(15_000, 100),
+  RECONCILER_STALE_MS: integer(30_000, 0),
+  /** Completed events older than this are deleted (0 keeps them forever). Dead letters are kept. */
+  RETENTION_COMPLETED_DAYS: integer(30, 0),
+  RETENTION_INTERVAL_MS: integer(3_600_000, 1000),
+  SHUTDOWN_TIMEOUT_MS: integer(25_000, 100),
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
+  /** Heap above this many MiB makes GET /health report memory as down. */
+  HEALTH_MAX_HEAP_MB: integer(1024, 16),
+  /** Set by the Downward API in Kubernetes; enables the pod-deletion-cost annotation. */
+  POD_NAME: z.string().optional(),
+  POD_NAMESPACE: z.string().optional(),
+  POD_DELETION_COST_ENABLED: booleanFlag(true),
+  OTEL_SDK_DISABLED: booleanFlag(false),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+
+/** Names of every variable in the schema (used to check `.env.example` and the Helm chart). */
+export const configVariableNames: readonly string[] = Object.keys(configSchema.shape);

@@ -1,0 +1,102 @@
+import { configSchema, type RawConfig } from './config-schema.js';
+
+export type ServiceRole = RawConfig['SERVICE_ROLE'];
+
+/** The validated configuration, grouped by the part of the service that reads it. */
+export interface Config {
+  role: ServiceRole;
+  http: { port: number; host: string; maxBodyBytes: number; verificationFailureLimitPerMinute: number; trustProxy?: string };
+  database: { url: string; poolSize: number };
+  redis: { url?: string; host: string; port: number };
+  queue: { name: string; prefix: string; attempts: number; backoffMs: number };
+  providers: {
+    stripeSecrets: string[];
+    githubSecrets: string[];
+    paypal?: { webhookId: string; certHosts: string[] };
+    providersFile?: string;
+    toleranceSeconds: number;
+  };
+  routesFile?: string;
+  adminApiToken?: string;
+  worker: {
+    concurrency: number;
+    lockDurationMs: number;
+    stalledIntervalMs: number;
+    deliveryTimeoutMs: number;
+  };
+  reconciler: { intervalMs: number; staleMs: number };
+  retention: { completedDays: number; intervalMs: number };
+  shutdownTimeoutMs: number;
+  logLevel: RawConfig['LOG_LEVEL'];
+  health: { maxHeapMb: number };
+  kubernetes: { podName?: string; podNamespace?: string; podDeletionCostEnabled: boolean };
+  tracingEnabled: boolean;
+}
+
+/** Thrown for an invalid environment; its message is one line naming the variable. */
+export class ConfigError extends Error {
+  readonly code = 'INVALID_CONFIG';
+  constructor(
+    readonly variable: string,
+    detail: string,
+  ) {
+    super(`Invalid configuration: ${variable}: ${detail}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const blankToUndefined = (value: string | undefined): string | undefined =>
+  value === undefined || value.trim() === '' ? undefined : value;
+
+/** Validates `env` (normally `process.env`) and groups it. Throws {@link ConfigError} on the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset", as in most deployment tools that cannot omit a variable.
+  const cleaned: Record<string, string | undefined> = {};
+  for (const [key, value] of Object.entries(env)) cleaned[key] = blankToUndefined(value);
+  const parsed = configSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
+  }
+  const raw = parsed.data;
+  const paypalWebhookId = blankToUndefined(raw.PAYPAL_WEBHOOK_ID);
+  return {
+    role: raw.SERVICE_ROLE,
+    http: {
+      port: raw.PORT,
+      host: raw.HOST,
+      maxBodyBytes: raw.MAX_BODY_BYTES,
+      verificationFailureLimitPerMinute: raw.VERIFICATION_FAILURE_LIMIT_PER_MINUTE,
+      trustProxy: blankToUndefined(raw.TRUST_PROXY),
+    },
+    database: { url: raw.DATABASE_URL, poolSize: raw.DATABASE_POOL_SIZE },
+    redis: { url: blankToUndefined(raw.REDIS_URL), host: raw.REDIS_HOST, port: raw.REDIS_PORT },
+    queue: { name: raw.QUEUE_NAME, prefix: raw.QUEUE_PREFIX, attempts: raw.JOB_ATTEMPTS, backoffMs: raw.JOB_BACKOFF_MS },
+    providers: {
+      stripeSecrets: raw.STRIPE_WEBHOOK_SECRET,
+      githubSecrets: raw.GITHUB_WEBHOOK_SECRET,
+      paypal: paypalWebhookId ? { webhookId: paypalWebhookId, certHosts: raw.PAYPAL_CERT_HOSTS } : undefined,
+      providersFile: blankToUndefined(raw.PROVIDERS_FILE),
+      toleranceSeconds: raw.SIGNATURE_TOLERANCE_SECONDS,
+    },
+    routesFile: blankToUndefined(raw.ROUTES_FILE),
+    adminApiToken: blankToUndefined(raw.ADMIN_API_TOKEN),
+    worker: {
+      concurrency: raw.WORKER_CONCURRENCY,
+      lockDurationMs: raw.WORKER_LOCK_DURATION_MS,
+      stalledIntervalMs: raw.WORKER_STALLED_INTERVAL_MS,
+      deliveryTimeoutMs: raw.DELIVERY_TIMEOUT_MS,
+    },
+    reconciler: { intervalMs: raw.RECONCILER_INTERVAL_MS, staleMs: raw.RECONCILER_STALE_MS },
+    retention: { completedDays: raw.RETENTION_COMPLETED_DAYS, intervalMs: raw.RETENTION_INTERVAL_MS },
+    shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
+    logLevel: raw.LOG_LEVEL,
+    health: { maxHeapMb: raw.HEALTH_MAX_HEAP_MB },
+    kubernetes: {
+      podName: blankToUndefined(raw.POD_NAME),
+      podNamespace: blankToUndefined(raw.POD_NAMESPACE),
+      podDeletionCostEnabled: raw.POD_DELETION_COST_ENABLED,
+    },
+    tracingEnabled: !raw.OTEL_SDK_DISABLED,
+  };
+}

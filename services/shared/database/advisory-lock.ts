@@ -1,0 +1,23 @@
+import type { Pool } from 'pg';
+
+/** Advisory lock keys: one per singleton task, so every worker may run the task's timer safely. */
+export const ADVISORY_LOCKS = { reconciler: 7_100_001, retention: 7_100_002 } as const;
+
+/**
+ * Runs `fn` only if this process wins the session-level advisory lock `key`; otherwise returns undefined
+ * at once. The lock is released even when `fn` fails, and dies with the connection if the process does.
+ */
+export async function withAdvisoryLock<T>(pool: Pool, key: number, fn: () => Promise<T>): Promise<T | undefined> {
+  const client = await pool.connect();
+  try {
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]);
+    if (!rows[0]?.locked) return undefined;
+    try {
+      return await fn();
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [key]);
+    }
+  } finally {
+    client.release();
+  }
+}

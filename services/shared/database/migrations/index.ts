@@ -1,0 +1,4 @@
+import { InitialSchema1732800000000 } from './1732800000000-initial-schema.js';
+
+/** Every migration, oldest first. Listed explicitly so the same code runs from `services/` and from `dist/`. */
+export const migrations = [InitialSchema1732800000000];

@@ -1,0 +1,96 @@
+import { Router } from 'express';
+import { HEALTH_LIVE_PATH, HEALTH_PATH, HEALTH_READY_PATH } from './health-paths.js';
+
+/** A dependency check: resolves when the dependency answers, rejects (or times out) otherwise. */
+export type HealthCheck = () => Promise<void>;
+
+export interface HealthRouterOptions {
+  checks: Record<string, HealthCheck>;
+  /** Checks that must pass for readiness. The ingress leaves Redis out: it keeps accepting (202) without it. */
+  readinessChecks: string[];
+  maxHeapMb: number;
+  /** True once shutdown began: readiness turns 503 at once so endpoints drop the pod before it drains. */
+  isShuttingDown: () => boolean;
+  timeoutMs?: number;
+}
+
+type Indicator = Record<string, unknown> & { status: 'up' | 'down' };
+
+async function runCheck(check: HealthCheck, timeoutMs: number): Promise<Indicator> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return { status: 'up' };
+  } catch (error) {
+    return { status: 'down', message: error instanceof Error ? error.message : String(error) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `/health` (all indicators, Terminus-style body), `/health/live` (the event loop answers) and `/health/ready`
+ * (required dependencies up and not shutting down).
+ */
+export function healthRouter(options: HealthRouterOptions): Router {
+  const router = Router();
+  const timeoutMs = options.timeoutMs ?? 2000;
+
+  const evaluate = async (names: string[]) => {
+    const details: Record<string, Indicator> = {};
+    await Promise.all(
+      names.map(async (name) => {
+        details[name] = await runCheck(options.checks[name]!, timeoutMs);
+      }),
+    );
+    return details;
+  };
+
+  const memoryIndicator = (): Indicator => {
+    const usage = process.memoryUsage();
+    const heapUsedMb = Math.round(usage.heapUsed / 1_048_576);
+    return {
+      status: heapUsedMb <= options.maxHeapMb ? 'up' : 'down',
+      heapUsedMb,
+      rssMb: Math.round(usage.rss / 1_048_576),
+      maxHeapMb: options.maxHeapMb,
+    };
+  };
+
+  const answer = (details: Record<string, Indicator>, extraDown = false) => {
+    const info: Record<string, Indicator> = {};
+    const error: Record<string, Indicator> = {};
+    for (const [name, indicator] of Object.entries(details)) (indicator.status === 'up' ? info : error)[name] = indicator;
+    const ok = Object.keys(error).length === 0 && !extraDown;
+    return { code: ok ? 200 : 503, body: { status: ok ? 'ok' : 'error', info, error, details } };
+  };
+
+  router.get(HEALTH_PATH, async (_req, res) => {
+    const details = await evaluate(Object.keys(options.checks));
+    details.memory = memoryIndicator();
+    const { code, body } = answer(details);
+    res.status(code).json(body);
+  });
+
+  router.get(HEALTH_LIVE_PATH, (_req, res) => {
+    // Answering at all proves the event loop is not wedged; dependencies are readiness's business.
+    res.status(200).json({ status: 'ok', info: {}, error: {}, details: {} });
+  });
+
+  router.get(HEALTH_READY_PATH, async (_req, res) => {
+    if (options.isShuttingDown()) {
+      const shutdown: Indicator = { status: 'down', message: 'shutting down' };
+      res.status(503).json({ status: 'error', info: {}, error: { shutdown }, details: { shutdown } });
+      return;
+    }
+    const { code, body } = answer(await evaluate(options.readinessChecks));
+    res.status(code).json(body);
+  });
+
+  return router;
+}

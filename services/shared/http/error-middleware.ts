@@ -1,0 +1,49 @@
+import type { NextFunction, Request, Response } from 'express';
+import { isConnectionError } from '../database/database-errors.js';
+import { AppError, DependencyUnavailableError } from '../errors/app-error.js';
+import type { Logger } from '../logging/logger.js';
+import { sendError } from './error-response.js';
+
+/** body-parser's error types, mapped to what the client did wrong. */
+const bodyParserErrors: Record<string, { status: number; message: string; code: string }> = {
+  'entity.too.large': { status: 413, message: 'Request body is too large', code: 'PAYLOAD_TOO_LARGE' },
+  'encoding.unsupported': { status: 415, message: 'Unsupported content encoding', code: 'UNSUPPORTED_MEDIA_TYPE' },
+  'charset.unsupported': { status: 415, message: 'Unsupported charset', code: 'UNSUPPORTED_MEDIA_TYPE' },
+  'entity.parse.failed': { status: 400, message: 'Malformed request body', code: 'MALFORMED_BODY' },
+  'entity.verify.failed': { status: 400, message: 'Malformed request body', code: 'MALFORMED_BODY' },
+  'request.aborted': { status: 400, message: 'Request aborted', code: 'REQUEST_ABORTED' },
+  'request.size.invalid': { status: 400, message: 'Request size did not match Content-Length', code: 'BAD_REQUEST' },
+  'stream.encoding.set': { status: 500, message: 'Internal server error', code: 'INTERNAL' },
+};
+
+/** The last middleware: turns anything thrown into the contract's error shape, without leaking internals. */
+export function errorMiddleware(logger: Logger) {
+  return (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    if (!(error instanceof AppError) && isConnectionError(error)) {
+      error = new DependencyUnavailableError('database', { cause: error });
+    }
+    if (error instanceof AppError) {
+      if (error.statusCode >= 500) logger.warn('request failed', { path: req.path, code: error.code, cause: error.cause });
+      sendError(req, res, error.statusCode, error.message, error.code);
+      return;
+    }
+    const type = (error as { type?: unknown } | null)?.type;
+    const known = typeof type === 'string' ? bodyParserErrors[type] : undefined;
+    if (known) {
+      sendError(req, res, known.status, known.message, known.code);
+      return;
+    }
+    const status = (error as { status?: unknown; statusCode?: unknown } | null)?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      sendError(req, res, status, 'Bad request', 'BAD_REQUEST');
+      return;
+    }
+    logger.error('unhandled error', { path: req.path, error });
+    sendError(req, res, 500, 'Internal server error', 'INTERNAL');
+  };
+}
+
+/** Answers routes nobody serves with a 404 in the contract's shape. */
+export function notFoundMiddleware(req: Request, res: Response): void {
+  sendError(req, res, 404, `Cannot ${req.method} ${req.path}`, 'NOT_FOUND');
+}

@@ -1,0 +1,13 @@
+import type { NextFunction, Request, Response } from 'express';
+import { httpRequestDuration } from '../metrics/metrics.js';
+
+/** Records `http_request_duration_seconds` by route pattern (never the raw path: that would explode cardinality). */
+export function httpMetricsMiddleware(req: Request, res: Response, next: NextFunction): void {
+  const start = process.hrtime.bigint();
+  res.once('finish', () => {
+    const route = req.route?.path !== undefined ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    httpRequestDuration.observe({ method: req.method, route, status_code: String(res.statusCode) }, seconds);
+  });
+  next();
+}

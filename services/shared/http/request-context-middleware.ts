@@ -1,0 +1,36 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { trace } from '@opentelemetry/api';
+import type { NextFunction, Request, Response } from 'express';
+import { runWithContext, type RequestContext } from '../logging/request-context.js';
+
+export const CORRELATION_HEADER = 'x-correlation-id';
+const SAFE_CORRELATION_ID = /^[A-Za-z0-9._:@\/+=-]{1,128}$/;
+const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-([\da-f]{16})-[\da-f]{2}$/;
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** Correlation id, trace id and (later) event id of this request. */
+    context: RequestContext;
+  }
+}
+
+/**
+ * Gives every request a correlation id (the caller's `X-Correlation-Id` when it is a sane token, else a new
+ * uuid), echoes it on the response, and runs the rest of the chain inside that context so every log line and
+ * error body carries it. The trace id is the active span's, or the caller's `traceparent`'s when tracing is off.
+ */
+export function requestContextMiddleware(req: Request, res: Response, next: NextFunction): void {
+  const supplied = req.headers[CORRELATION_HEADER];
+  const correlationId = typeof supplied === 'string' && SAFE_CORRELATION_ID.test(supplied) ? supplied : randomUUID();
+  const spanContext = trace.getActiveSpan()?.spanContext();
+  let traceId = spanContext?.traceId;
+  let spanId = spanContext?.spanId;
+  if (!traceId || /^0+$/.test(traceId)) {
+    const incoming = typeof req.headers.traceparent === 'string' ? TRACEPARENT.exec(req.headers.traceparent) : null;
+    traceId = incoming?.[1] ?? randomBytes(16).toString('hex');
+    spanId = undefined;
+  }
+  req.context = { correlationId, traceId, spanId };
+  res.setHeader('X-Correlation-Id', correlationId);
+  runWithContext(req.context, next);
+}

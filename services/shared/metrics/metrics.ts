@@ -1,0 +1,83 @@
+import client from 'prom-client';
+
+/**
+ * Every metric the service exports, in one registry. Names are part of the public contract: dashboards,
+ * alert rules and the KEDA autoscaler query them.
+ */
+export const registry = new client.Registry();
+client.collectDefaultMetrics({ register: registry });
+
+/** Outcomes of `POST /webhooks/{provider}`. */
+export type ReceiveOutcome =
+  | 'accepted'
+  | 'duplicate'
+  | 'invalid_signature'
+  | 'invalid_payload'
+  | 'unknown_provider'
+  | 'too_large'
+  | 'unavailable'
+  | 'rate_limited';
+
+export const eventsReceived = new client.Counter({
+  name: 'webhook_events_received_total',
+  help: 'Webhooks received, by provider and outcome',
+  labelNames: ['provider', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const eventsProcessed = new client.Counter({
+  name: 'webhook_events_processed_total',
+  help: 'Processing attempts that ended, by provider and resulting status (completed, failed = retry scheduled, dead_letter)',
+  labelNames: ['provider', 'status'] as const,
+  registers: [registry],
+});
+
+export const processingDuration = new client.Histogram({
+  name: 'webhook_processing_duration_seconds',
+  help: 'Time to process one event attempt (routing and all deliveries)',
+  labelNames: ['provider'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});
+
+export const deliveryDuration = new client.Histogram({
+  name: 'webhook_delivery_duration_seconds',
+  help: 'Time of one forwarded request to a destination',
+  labelNames: ['destination'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});
+
+export const deliveryAttempts = new client.Counter({
+  name: 'webhook_delivery_attempts_total',
+  help: 'Forwarded requests to destinations, by result (success, http_error, timeout, network_error)',
+  labelNames: ['destination', 'result'] as const,
+  registers: [registry],
+});
+
+export const httpRequestDuration = new client.Histogram({
+  name: 'http_request_duration_seconds',
+  help: 'HTTP requests served, by method, route pattern and status code',
+  labelNames: ['method', 'route', 'status_code'] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  registers: [registry],
+});
+
+export const enqueueFailures = new client.Counter({
+  name: 'webhook_enqueue_failures_total',
+  help: 'Stored events whose enqueue failed (they stay PENDING until the reconciler enqueues them)',
+  registers: [registry],
+});
+
+export const reconcilerRequeued = new client.Counter({
+  name: 'webhook_reconciler_requeued_total',
+  help: 'Events the reconciler enqueued again, by the status they were stranded in',
+  labelNames: ['status'] as const,
+  registers: [registry],
+});
+
+export const eventsRemovedByRetention = new client.Counter({
+  name: 'webhook_retention_deleted_total',
+  help: 'Completed events deleted by the retention job',
+  registers: [registry],
+});

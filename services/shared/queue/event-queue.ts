@@ -1,0 +1,104 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { MicroBatcher } from '../batching/micro-batcher.js';
+import type { Logger } from '../logging/logger.js';
+import { EVENT_JOB_NAME, type EventJobData } from './event-job.js';
+
+/** Options for {@link EventQueue}. */
+export interface EventQueueOptions {
+  /** A fail-fast connection (`createRedisConnection(..., 'producer')`): enqueueing must never hang a request. */
+  connection: Redis;
+  name: string;
+  prefix: string;
+  /** Processing attempts in total before the event is dead-lettered. */
+  attempts: number;
+  /** Base of the exponential backoff between attempts. */
+  backoffMs: number;
+  logger: Logger;
+}
+
+/** Job states that mean "a job for this event will still run". */
+const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+
+/** Job counts by state, as the metrics and the autoscaler read them. */
+export type QueueJobCounts = Record<'waiting' | 'active' | 'delayed' | 'prioritized' | 'failed', number>;
+
+/**
+ * The producer side of the BullMQ queue: one job per event, keyed by the event's uuid, added in batches.
+ */
+export class EventQueue {
+  readonly queue: Queue<EventJobData>;
+  private readonly jobOptions: JobsOptions;
+  private readonly batcher: MicroBatcher<EventJobData, void>;
+
+  constructor(private readonly options: EventQueueOptions) {
+    this.queue = new Queue<EventJobData>(options.name, {
+      connection: options.connection,
+      prefix: options.prefix,
+      // Enqueue from HTTP requests: fail at once when Redis is down instead of waiting for it.
+      skipWaitingForReady: true,
+    });
+    // BullMQ re-emits connection errors on the queue; they are expected during outages and logged by the caller.
+    this.queue.on('error', () => undefined);
+    this.jobOptions = {
+      attempts: options.attempts,
+      backoff: { type: 'exponential', delay: options.backoffMs, jitter: 0.5 },
+      // Finished jobs are trimmed: PostgreSQL is the record of what happened, Redis only holds work to do.
+      removeOnComplete: { count: 1000, age: 3600 },
+      removeOnFail: { count: 5000, age: 7 * 24 * 3600 },
+    };
+    this.batcher = new MicroBatcher<EventJobData, void>({
+      maxBatchSize: 500,
+      maxConcurrentFlushes: 2,
+      flush: async (items) => {
+        await this.queue.addBulk(
+          items.map((data) => ({ name: EVENT_JOB_NAME, data, opts: { ...this.jobOptions, jobId: data.eventId } })),
+        );
+        return items.map(() => undefined);
+      },
+    });
+  }
+
+  /**
+   * Adds a job for a newly stored event. Rejects quickly when Redis is unavailable; the event then stays
+   * PENDING in PostgreSQL and the reconciler enqueues it later.
+   */
+  enqueue(job: EventJobData): Promise<void> {
+    return this.batcher.submit(job);
+  }
+
+  /**
+   * Makes sure a job will run for `job.eventId`: a finished (completed/failed) job with the same id is removed
+   * first, since BullMQ ignores an add whose jobId already exists. Returns false when a live job exists already.
+   */
+  async requeue(job: EventJobData): Promise<boolean> {
+    const state = await this.queue.getJobState(job.eventId);
+    if (LIVE_STATES.has(state)) return false;
+    if (state !== 'unknown') await this.queue.remove(job.eventId);
+    await this.queue.add(EVENT_JOB_NAME, job, { ...this.jobOptions, jobId: job.eventId });
+    return true;
+  }
+
+  /** Whether a job for this event is waiting, delayed or running. */
+  async hasLiveJob(eventId: string): Promise<boolean> {
+    return LIVE_STATES.has(await this.queue.getJobState(eventId));
+  }
+
+  /** Job counts by state (one round trip). */
+  async counts(): Promise<QueueJobCounts> {
+    const counts = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed');
+    return {
+      waiting: counts.waiting ?? 0,
+      active: counts.active ?? 0,
+      delayed: counts.delayed ?? 0,
+      prioritized: counts.prioritized ?? 0,
+      failed: counts.failed ?? 0,
+    };
+  }
+
+  /** Waits for batched adds in flight, then closes the queue (the connection belongs to the caller). */
+  async close(): Promise<void> {
+    await this.batcher.drain();
+    await this.queue.close();
+  }
+}

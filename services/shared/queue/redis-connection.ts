@@ -1,0 +1,45 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Config } from '../config/config.js';
+
+/**
+ * How a connection is used decides how it behaves when Redis is down:
+ * - `producer` (the ingress's enqueue, health checks, metrics): fail fast, never queue commands offline,
+ *   so a Redis outage never hangs a webhook request;
+ * - `worker` (BullMQ Worker and the reconciler): retry forever, as BullMQ requires (`maxRetriesPerRequest: null`).
+ */
+export type RedisConnectionRole = 'producer' | 'worker';
+
+export function redisOptions(redis: Config['redis'], role: RedisConnectionRole): RedisOptions {
+  const common: RedisOptions = {
+    connectionName: `event-driven-integration-service:${role}`,
+    // Reconnect with a capped backoff; the worker waits out outages, the producer fails its commands meanwhile.
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+    lazyConnect: false,
+  };
+  const roleOptions: RedisOptions =
+    role === 'producer'
+      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: 2000 }
+      : { enableOfflineQueue: true, maxRetriesPerRequest: null, connectTimeout: 5000 };
+  if (redis.url) {
+    const url = new URL(redis.url);
+    return {
+      ...common,
+      ...roleOptions,
+      host: url.hostname,
+      port: url.port ? Number(url.port) : 6379,
+      username: url.username ? decodeURIComponent(url.username) : undefined,
+      password: url.password ? decodeURIComponent(url.password) : undefined,
+      db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0,
+      tls: url.protocol === 'rediss:' ? {} : undefined,
+    };
+  }
+  return { ...common, ...roleOptions, host: redis.host, port: redis.port };
+}
+
+/** A new ioredis client for `role`. Errors are reported through `onError` instead of crashing the process. */
+export function createRedisConnection(redis: Config['redis'], role: RedisConnectionRole, onError?: (error: Error) => void): Redis {
+  const client = new Redis(redisOptions(redis, role));
+  // Without a listener ioredis prints every reconnect failure; we log them once per outage instead.
+  client.on('error', (error: Error) => onError?.(error));
+  return client;
+}
