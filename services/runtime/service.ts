@@ -43,6 +43,17 @@ export interface RunningService {
   isShuttingDown(): boolean;
 }
 
+function waitForReady(connection: { status: string; once(event: 'ready', listener: () => void): unknown }, timeoutMs: number): Promise<void> {
+  if (connection.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    connection.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 const hasIngress = (role: Config['role']) => role === 'all' || role === 'ingress';
 const hasWorker = (role: Config['role']) => role === 'all' || role === 'worker';
 
@@ -84,6 +95,9 @@ export async function startService(config: Config, extensions: ServiceExtensions
     if (redisDown) redisLogger.info('redis connection restored');
     redisDown = false;
   });
+  // Give Redis a moment at start so the first webhooks are enqueued at once; if it is down, start anyway
+  // (events wait in PENDING for the reconciler) rather than refuse webhooks.
+  await waitForReady(producerConnection, 5000);
   const queue = new EventQueue({
     connection: producerConnection,
     name: config.queue.name,

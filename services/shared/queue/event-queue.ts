@@ -35,8 +35,11 @@ export class EventQueue {
     this.queue = new Queue<EventJobData>(options.name, {
       connection: options.connection,
       prefix: options.prefix,
-      // Enqueue from HTTP requests: fail at once when Redis is down instead of waiting for it.
+      // Enqueue from HTTP requests: fail at once when Redis is down instead of waiting for it. The version
+      // check would send INFO through the fail-fast connection at construction and, with Redis down at start,
+      // leave the queue broken for good; the worker's connection checks the version instead.
       skipWaitingForReady: true,
+      skipVersionCheck: true,
     });
     // BullMQ re-emits connection errors on the queue; they are expected during outages and logged by the caller.
     this.queue.on('error', () => undefined);

@@ -1,0 +1,160 @@
+import { isUtf8 } from 'node:buffer';
+import { WebhookPayloadError } from './verification-errors.js';
+
+export type JsonObject = Record<string, unknown>;
+
+/** Longest external id / event type accepted (fits a varchar(255) column). */
+export const MAX_IDENTIFIER_LENGTH = 255;
+
+/**
+ * After strict UTF-8 decoding, a NUL character or a lone surrogate can only enter a parsed value through a
+ * `\u0000` or `\uD800`–`\uDFFF` escape. PostgreSQL jsonb rejects both, so only texts containing such an escape
+ * take the (slow) sanitising walk; everything else is a plain JSON.parse.
+ */
+const NEEDS_SANITIZING = /\\u(?:0000|[dD][89a-fA-F])/;
+
+const REPLACEMENT_CHARACTER = '\uFFFD';
+
+interface WellFormedString {
+  isWellFormed(): boolean;
+  toWellFormed(): string;
+}
+
+/**
+ * Parses a webhook body that must be a JSON object.
+ * - strips a UTF-8 byte order mark; rejects other encodings (UTF-16 BOM, invalid UTF-8) with UNSUPPORTED_ENCODING;
+ * - bad JSON → MALFORMED_JSON; arrays and scalars → PAYLOAD_NOT_AN_OBJECT;
+ * - every NUL (`\u0000`) and lone surrogate in keys and string values is replaced by U+FFFD so the value can be
+ *   stored in PostgreSQL jsonb.
+ */
+export function parseJsonPayload(raw: Buffer | string): JsonObject {
+  const text = decodeText(raw);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new WebhookPayloadError('MALFORMED_JSON', undefined, { cause: error });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new WebhookPayloadError('PAYLOAD_NOT_AN_OBJECT');
+  }
+  if (NEEDS_SANITIZING.test(text)) sanitizeInPlace(value);
+  return value as JsonObject;
+}
+
+function decodeText(raw: Buffer | string): string {
+  if (typeof raw === 'string') return raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
+  let start = 0;
+  if (raw.length >= 3 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf) {
+    start = 3;
+  } else if (raw.length >= 2 && ((raw[0] === 0xfe && raw[1] === 0xff) || (raw[0] === 0xff && raw[1] === 0xfe))) {
+    throw new WebhookPayloadError('UNSUPPORTED_ENCODING');
+  }
+  if (!isUtf8(raw)) throw new WebhookPayloadError('UNSUPPORTED_ENCODING');
+  return raw.toString('utf8', start);
+}
+
+/** Replaces NUL and lone surrogates by U+FFFD; returns the same string when nothing needs replacing. */
+export function sanitizeJsonString(value: string): string {
+  let result = value.includes('\u0000') ? value.replaceAll('\u0000', REPLACEMENT_CHARACTER) : value;
+  const wellFormed = result as unknown as WellFormedString;
+  if (!wellFormed.isWellFormed()) result = wellFormed.toWellFormed();
+  return result;
+}
+
+function defineOwn(target: JsonObject, key: string, value: unknown): void {
+  // defineProperty (not assignment) so a "__proto__" key stays an ordinary own property.
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** Iterative (no recursion: a 1 MiB body can nest ~500k levels deep) in-place walk. */
+function sanitizeInPlace(root: object): void {
+  const stack: object[] = [root];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    if (Array.isArray(node)) {
+      const array = node as unknown[];
+      for (let i = 0; i < array.length; i++) {
+        const item = array[i];
+        if (typeof item === 'string') {
+          const fixed = sanitizeJsonString(item);
+          if (fixed !== item) array[i] = fixed;
+        } else if (typeof item === 'object' && item !== null) {
+          stack.push(item);
+        }
+      }
+      continue;
+    }
+    const object = node as JsonObject;
+    const keys = Object.keys(object);
+    let renameKeys = false;
+    for (const key of keys) {
+      const item = object[key];
+      if (typeof item === 'string') {
+        const fixed = sanitizeJsonString(item);
+        if (fixed !== item) defineOwn(object, key, fixed);
+      } else if (typeof item === 'object' && item !== null) {
+        stack.push(item);
+      }
+      if (!renameKeys && sanitizeJsonString(key) !== key) renameKeys = true;
+    }
+    if (renameKeys) {
+      // Rebuild to keep the key order; a key colliding after replacement keeps the later value (as JSON.parse does).
+      const entries = keys.map((key) => [sanitizeJsonString(key), object[key]] as const);
+      for (const key of keys) delete object[key];
+      for (const [key, item] of entries) defineOwn(object, key, item);
+    }
+  }
+}
+
+/** Splits a dot path ('data.object.id') once, at configuration time. */
+export function splitFieldPath(path: string): readonly string[] {
+  const segments = path.split('.');
+  if (segments.some((segment) => segment === '')) throw new Error(`Invalid field path '${path}'`);
+  return segments;
+}
+
+/** Reads an own property path from a parsed payload; undefined when any step is missing or not an object. */
+export function getField(payload: unknown, path: readonly string[]): unknown {
+  let current: unknown = payload;
+  for (const segment of path) {
+    if (typeof current !== 'object' || current === null || Array.isArray(current)) return undefined;
+    if (!Object.hasOwn(current, segment)) return undefined;
+    current = (current as JsonObject)[segment];
+  }
+  return current;
+}
+
+function isUsableIdentifier(value: string): boolean {
+  return value.length <= MAX_IDENTIFIER_LENGTH && value.trim() !== '';
+}
+
+/** A non-empty string (≤ 255 chars) or a safe integer (converted to its decimal string); else undefined. */
+export function readEventId(value: unknown): string | undefined {
+  if (typeof value === 'string') return isUsableIdentifier(value) ? value : undefined;
+  // Integers beyond 2^53 have already lost precision in JSON.parse: two events could collide, so refuse them.
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+  return undefined;
+}
+
+/** A non-empty string (≤ 255 chars); else undefined. */
+export function readEventType(value: unknown): string | undefined {
+  return typeof value === 'string' && isUsableIdentifier(value) ? value : undefined;
+}
+
+/** Like {@link readEventId} but throws WebhookPayloadError('MISSING_EVENT_ID'); `source` names where it was looked for. */
+export function requireEventId(value: unknown, source: string): string {
+  const id = readEventId(value);
+  if (id === undefined) {
+    throw new WebhookPayloadError('MISSING_EVENT_ID', `Webhook event id is missing or invalid (${source})`);
+  }
+  return id;
+}
+
+/** Like {@link readEventType} but throws WebhookPayloadError('MISSING_EVENT_TYPE'). */
+export function requireEventType(value: unknown, source: string): string {
+  const type = readEventType(value);
+  if (type === undefined) {
+    throw new WebhookPayloadError('MISSING_EVENT_TYPE', `Webhook event type is missing or invalid (${source})`);
+  }
+  return type;
+}

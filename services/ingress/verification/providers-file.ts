@@ -1,0 +1,135 @@
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { decodeStandardWebhookSecret } from './standard-webhooks-verifier.js';
+
+/** Provider names usable in /webhooks/{provider}. */
+export const PROVIDER_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** Built-in providers, configured through their own variables; a PROVIDERS_FILE may not redefine them. */
+export const BUILT_IN_PROVIDERS: readonly string[] = ['stripe', 'github', 'paypal'];
+
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name');
+const fieldPath = z.string().regex(/^[^.]+(?:\.[^.]+)*$/, "must be a dot path such as 'id' or 'data.id'");
+const mediaType = z
+  .string()
+  .regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i, "must be a media type such as 'application/json'")
+  .transform((value) => value.toLowerCase());
+/** An empty list (or `secrets:` with no value) disables the provider. */
+const secretList = z
+  .array(z.string().min(1, 'must not be empty'))
+  .nullable()
+  .transform((value) => value ?? []);
+
+const standardWebhooksProvider = z.strictObject({
+  type: z.literal('standard-webhooks'),
+  secrets: secretList.pipe(
+    z.array(
+      z.string().refine((secret) => {
+        try {
+          decodeStandardWebhookSecret(secret);
+          return true;
+        } catch {
+          return false;
+        }
+      }, "must be 'whsec_' followed by base64"),
+    ),
+  ),
+  contentTypes: z.array(mediaType).min(1).optional(),
+});
+
+const hmacProvider = z.strictObject({
+  type: z.literal('hmac'),
+  header: headerName,
+  algorithm: z.enum(['sha1', 'sha256', 'sha512']),
+  encoding: z.enum(['hex', 'base64']),
+  prefix: z.string().min(1).optional(),
+  secrets: secretList,
+  idHeader: headerName.optional(),
+  typeHeader: headerName.optional(),
+  idField: fieldPath.optional(),
+  typeField: fieldPath.optional(),
+  contentTypes: z.array(mediaType).min(1).optional(),
+});
+
+const providerSchema = z.discriminatedUnion('type', [standardWebhooksProvider, hmacProvider], {
+  error: (issue) =>
+    issue.code === 'invalid_union' ? "'type' must be 'standard-webhooks' or 'hmac'" : undefined,
+});
+
+const providersFileSchema = z.strictObject({
+  providers: z
+    .record(z.string(), providerSchema)
+    .nullable()
+    .transform((value) => value ?? {})
+    .superRefine((providers, ctx) => {
+      for (const name of Object.keys(providers)) {
+        if (!PROVIDER_NAME_PATTERN.test(name)) {
+          ctx.addIssue({ code: 'custom', path: [name], message: 'provider name must match ^[a-z0-9][a-z0-9_-]{0,62}$' });
+        } else if (BUILT_IN_PROVIDERS.includes(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: `'${name}' is a built-in provider and cannot be redefined here`,
+          });
+        }
+      }
+    }),
+});
+
+export type StandardWebhooksProviderDefinition = z.output<typeof standardWebhooksProvider> & { name: string };
+export type HmacProviderDefinition = z.output<typeof hmacProvider> & { name: string };
+export type ProviderDefinition = StandardWebhooksProviderDefinition | HmacProviderDefinition;
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else if (typeof segment === 'string' && /^[A-Za-z0-9_-]+$/.test(segment)) out += out === '' ? segment : `.${segment}`;
+    else out += `[${JSON.stringify(String(segment))}]`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+/**
+ * Parses and validates the text of a PROVIDERS_FILE. Throws an Error whose single-line message names `fileName`
+ * and the offending path (e.g. `providers.shop.algorithm`); secrets are never echoed.
+ */
+export function parseProvidersFile(text: string, fileName: string): ProviderDefinition[] {
+  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  const yamlError = document.errors[0];
+  if (yamlError !== undefined) {
+    // Only the first line ("<problem> at line L, column C:"): the source excerpt that follows may hold a secret.
+    const summary = (yamlError.message.split('\n')[0] ?? yamlError.code).replace(/:$/, '');
+    throw new Error(`Invalid PROVIDERS_FILE ${fileName}: YAML error: ${summary}`);
+  }
+  let data: unknown;
+  try {
+    data = document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new Error(`Invalid PROVIDERS_FILE ${fileName}: ${(error as Error).message}`);
+  }
+  if (data === null || data === undefined) {
+    throw new Error(`Invalid PROVIDERS_FILE ${fileName}: (root): expected a mapping with a 'providers' key`);
+  }
+  const result = providersFileSchema.safeParse(data);
+  if (!result.success) {
+    const details = result.error.issues
+      .slice(0, 5)
+      .map((issue) => `${formatPath(issue.path)}: ${issue.message}`)
+      .join('; ');
+    throw new Error(`Invalid PROVIDERS_FILE ${fileName}: ${details}`);
+  }
+  return Object.entries(result.data.providers).map(([name, definition]) => ({ ...definition, name }));
+}
+
+/** Reads and validates a PROVIDERS_FILE (synchronously: called once at start-up). */
+export function loadProvidersFile(path: string): ProviderDefinition[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new Error(`Cannot read PROVIDERS_FILE ${path}: ${code}`);
+  }
+  return parseProvidersFile(text, path);
+}

@@ -1,0 +1,81 @@
+/**
+ * Typed errors thrown by webhook verifiers.
+ *
+ * - {@link WebhookVerificationError}: the request is not proven to come from the provider → HTTP 401.
+ * - {@link WebhookPayloadError}: the request is authentic but its content is unusable → HTTP 400.
+ *
+ * `message` is always safe to return to a client: it never contains secrets, expected signatures,
+ * request data or stack traces. Diagnostic detail for logs goes into `cause` (which must never be
+ * serialised into a response).
+ */
+
+export type WebhookVerificationErrorCode =
+  | 'MISSING_SIGNATURE'
+  | 'INVALID_SIGNATURE'
+  | 'TIMESTAMP_OUT_OF_TOLERANCE'
+  | 'MALFORMED_SIGNATURE_HEADER'
+  | 'CERTIFICATE_REJECTED';
+
+export type WebhookPayloadErrorCode =
+  | 'MALFORMED_JSON'
+  | 'PAYLOAD_NOT_AN_OBJECT'
+  | 'MISSING_EVENT_ID'
+  | 'MISSING_EVENT_TYPE'
+  | 'UNSUPPORTED_ENCODING'
+  | 'UNSUPPORTED_CONTENT_TYPE'
+  | 'MISSING_FORM_PAYLOAD';
+
+const VERIFICATION_MESSAGES: Readonly<Record<WebhookVerificationErrorCode, string>> = {
+  MISSING_SIGNATURE: 'Missing webhook signature',
+  INVALID_SIGNATURE: 'Invalid webhook signature',
+  TIMESTAMP_OUT_OF_TOLERANCE: 'Webhook timestamp is outside the allowed tolerance',
+  MALFORMED_SIGNATURE_HEADER: 'Malformed webhook signature header',
+  CERTIFICATE_REJECTED: 'Webhook signing certificate rejected',
+};
+
+const PAYLOAD_MESSAGES: Readonly<Record<WebhookPayloadErrorCode, string>> = {
+  MALFORMED_JSON: 'Webhook payload is not valid JSON',
+  PAYLOAD_NOT_AN_OBJECT: 'Webhook payload must be a JSON object',
+  MISSING_EVENT_ID: 'Webhook event id is missing or invalid',
+  MISSING_EVENT_TYPE: 'Webhook event type is missing or invalid',
+  UNSUPPORTED_ENCODING: 'Webhook payload must be UTF-8 encoded',
+  UNSUPPORTED_CONTENT_TYPE: 'Unsupported content type for this provider',
+  MISSING_FORM_PAYLOAD: "Form-encoded webhook has no 'payload' field",
+};
+
+/** Authentication failed (→ 401). */
+export class WebhookVerificationError extends Error {
+  override readonly name = 'WebhookVerificationError';
+  readonly code: WebhookVerificationErrorCode;
+  readonly statusCode = 401 as const;
+
+  /**
+   * @param message optional client-safe message; defaults to a generic text for the code.
+   *   Must never contain secrets, computed signatures or raw request data.
+   */
+  constructor(code: WebhookVerificationErrorCode, message?: string, options?: ErrorOptions) {
+    super(message ?? VERIFICATION_MESSAGES[code], options);
+    this.code = code;
+  }
+}
+
+/** The authentic request carries an unusable payload (→ 400). */
+export class WebhookPayloadError extends Error {
+  override readonly name = 'WebhookPayloadError';
+  readonly code: WebhookPayloadErrorCode;
+  readonly statusCode = 400 as const;
+
+  /** @param message optional client-safe message; defaults to a generic text for the code. */
+  constructor(code: WebhookPayloadErrorCode, message?: string, options?: ErrorOptions) {
+    super(message ?? PAYLOAD_MESSAGES[code], options);
+    this.code = code;
+  }
+}
+
+export function isWebhookVerificationError(error: unknown): error is WebhookVerificationError {
+  return error instanceof WebhookVerificationError;
+}
+
+export function isWebhookPayloadError(error: unknown): error is WebhookPayloadError {
+  return error instanceof WebhookPayloadError;
+}

@@ -1,0 +1,44 @@
+export interface WebhookRequest {
+  /** The body exactly as received. */
+  rawBody: Buffer;
+  /** Lower-cased header names, as node's IncomingMessage.headers. */
+  headers: Record<string, string | string[] | undefined>;
+  /** Media type without parameters, lower-cased, e.g. 'application/json'. */
+  contentType: string;
+}
+
+export interface VerifiedWebhook {
+  externalId: string;
+  eventType: string;
+  payload: unknown;
+}
+
+export interface WebhookVerifier {
+  /** Provider name as in the URL /webhooks/{provider}. */
+  readonly provider: string;
+  /**
+   * Media types this provider may send (the ingress answers 415 to others), e.g. ['application/json']
+   * or for github also 'application/x-www-form-urlencoded'.
+   */
+  readonly contentTypes: readonly string[];
+  /**
+   * Verifies the signature over rawBody FIRST, then parses and extracts id/type.
+   * Throws WebhookVerificationError or WebhookPayloadError.
+   */
+  verify(request: WebhookRequest): Promise<VerifiedWebhook>;
+}
+
+/**
+ * One header value. `name` must be lower-case. A header that node delivered as an array (repeated header
+ * it does not join) is ambiguous for signature purposes: only a single-element array is accepted.
+ * Returns undefined when absent or empty.
+ */
+export function getHeader(headers: WebhookRequest['headers'], name: string): string | undefined {
+  const value = headers[name];
+  if (typeof value === 'string') return value === '' ? undefined : value;
+  if (Array.isArray(value) && value.length === 1) {
+    const first = value[0];
+    return first === undefined || first === '' ? undefined : first;
+  }
+  return undefined;
+}

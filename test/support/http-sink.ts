@@ -1,0 +1,60 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** One request a sink received. */
+export interface SinkRequest {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  at: number;
+}
+
+/** Decides a response: status code and an optional delay before answering. */
+export type SinkBehaviour = (request: SinkRequest, index: number) => { status: number; delayMs?: number };
+
+/** A local HTTP destination that records what it is sent. */
+export class HttpSink {
+  readonly requests: SinkRequest[] = [];
+  private server?: Server;
+  /** Fires after each request is recorded (before the response is sent). */
+  onRequest?: (request: SinkRequest) => void;
+
+  constructor(public behaviour: SinkBehaviour = () => ({ status: 200 })) {}
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const request: SinkRequest = { path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks), at: Date.now() };
+        const index = this.requests.push(request) - 1;
+        this.onRequest?.(request);
+        const { status, delayMs } = this.behaviour(request, index);
+        const answer = () => {
+          res.statusCode = status;
+          res.end(status < 300 ? 'ok' : 'failed');
+        };
+        if (delayMs) setTimeout(answer, delayMs);
+        else answer();
+      });
+    });
+    this.server.keepAliveTimeout = 1000;
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return this;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+  }
+
+  /** Requests carrying this event id in `webhook-id`. */
+  requestsFor(eventId: string): SinkRequest[] {
+    return this.requests.filter((request) => request.headers['webhook-id'] === eventId);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+  }
+}

@@ -1,0 +1,110 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait-for.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** A real service process (`services/main.ts` run by tsx), as the fault and shutdown tests need. */
+export class ServiceProcess {
+  readonly logs: string[] = [];
+  private child?: ChildProcess;
+  private exitPromise?: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(
+    private readonly env: Record<string, string | undefined>,
+    readonly port: number,
+  ) {}
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts the process and waits until `/health/live` answers. */
+  async start({ waitForReady = true }: { waitForReady?: boolean } = {}): Promise<this> {
+    this.child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'services/main.ts')], {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'info',
+        OTEL_SDK_DISABLED: 'true',
+        HOST: '127.0.0.1',
+        PORT: String(this.port),
+        ...this.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const collect = (chunk: Buffer) => this.logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    this.child.stdout!.on('data', collect);
+    this.child.stderr!.on('data', collect);
+    this.exitPromise = once(this.child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+    if (waitForReady) {
+      await waitFor(
+        `service on port ${this.port} to answer /health/live`,
+        async () => {
+          if (this.child?.exitCode !== null) throw new Error(`service exited early:\n${this.logs.join('\n')}`);
+          const response = await fetch(`${this.baseUrl}/health/live`).catch(() => undefined);
+          return response?.status === 200;
+        },
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+    }
+    return this;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
+  }
+
+  /** Waits for the process to exit; resolves with its exit code and signal. */
+  async exited(timeoutMs = 30_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (!this.exitPromise) throw new Error('not started');
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`process did not exit within ${timeoutMs} ms:\n${this.logs.slice(-20).join('\n')}`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exitPromise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Log lines parsed as JSON (non-JSON lines skipped). */
+  jsonLogs(): Record<string, unknown>[] {
+    return this.logs.flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  /** Kills the process if it still runs (test clean-up). */
+  async kill(): Promise<void> {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+      await this.exitPromise;
+    }
+  }
+}
+
+/** A free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,373 @@
+import { execFileSync } from 'node:child_process';
+import { sign as cryptoSign } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import CRC32 from 'crc-32';
+import { Agent } from 'undici';
+import {
+  checkCertificateUrl,
+  createPaypalVerifier,
+  parseCertHosts,
+  type PaypalVerifierOptions,
+} from '../../../services/ingress/verification/paypal-verifier.js';
+import { WebhookVerificationError } from '../../../services/ingress/verification/verification-errors.js';
+import { rejection, webhookRequest } from './helpers.js';
+
+const WEBHOOK_ID = '1JE4291016473214C';
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+let dir: string;
+let signingKey: string;
+let signingCert: string;
+let ecCert: string;
+let server: Server;
+let port: number;
+let agent: Agent;
+const hits = new Map<string, number>();
+
+function openssl(...args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'paypal-verifier-'));
+  // TLS identity of the local "PayPal" host (self-signed, trusted through the dispatcher only).
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'tls.key', '-out', 'tls.crt', '-days', '2',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
+  // PayPal's message-signing certificate (valid 30 days from now).
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'signing.key', '-out', 'signing.crt', '-days', '30',
+    '-subj', '/CN=messageverificationcerts.paypal.com');
+  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ec.key', '-out', 'ec.crt',
+    '-days', '30', '-subj', '/CN=ec');
+  signingKey = readFileSync(join(dir, 'signing.key'), 'utf8');
+  signingCert = readFileSync(join(dir, 'signing.crt'), 'utf8');
+  ecCert = readFileSync(join(dir, 'ec.crt'), 'utf8');
+  const tlsCert = readFileSync(join(dir, 'tls.crt'), 'utf8');
+
+  server = createServer({ key: readFileSync(join(dir, 'tls.key')), cert: tlsCert }, (req, res) => {
+    const url = new URL(req.url ?? '/', 'https://localhost');
+    hits.set(req.url ?? '', (hits.get(req.url ?? '') ?? 0) + 1);
+    const pem = (body: string) => {
+      res.writeHead(200, { 'content-type': 'application/x-pem-file' });
+      res.end(body);
+    };
+    switch (url.pathname) {
+      case '/certs/good':
+        return pem(signingCert);
+      case '/certs/chain':
+        return pem(signingCert + ecCert);
+      case '/certs/slow':
+        setTimeout(() => pem(signingCert), 150);
+        return;
+      case '/certs/redirect':
+        res.writeHead(302, { location: '/certs/good' });
+        return res.end();
+      case '/certs/big':
+        return pem(signingCert + 'x'.repeat(70 * 1024));
+      case '/certs/garbage':
+        return pem('not a certificate');
+      case '/certs/ec':
+        return pem(ecCert);
+      case '/certs/hang':
+        return; // never answers
+      default:
+        res.writeHead(404);
+        return res.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+  agent = new Agent({ connect: { ca: tlsCert } });
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  await agent.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function certUrl(path: string, host = 'localhost'): string {
+  return `https://${host}:${port}${path}`;
+}
+
+function verifier(options: Partial<PaypalVerifierOptions> = {}) {
+  return createPaypalVerifier({ webhookId: WEBHOOK_ID, certHosts: [`localhost:${port}`], dispatcher: agent, ...options });
+}
+
+const event = { id: 'WH-2WR32451HC0233532-67976317FL4543714', event_type: 'PAYMENT.CAPTURE.COMPLETED', resource: { amount: '10.00', note: 'Grüße' } };
+const body = JSON.stringify(event);
+
+function paypalHeaders(
+  url: string,
+  options: { payload?: string; webhookId?: string; time?: string; transmissionId?: string; algo?: string } = {},
+): Record<string, string> {
+  const transmissionId = options.transmissionId ?? '69cd13f0-d67a-11e5-baa3-778b53f4ae55';
+  const time = options.time ?? new Date().toISOString();
+  const crc = CRC32.buf(Buffer.from(options.payload ?? body)) >>> 0;
+  const message = `${transmissionId}|${time}|${options.webhookId ?? WEBHOOK_ID}|${crc}`;
+  return {
+    'paypal-transmission-id': transmissionId,
+    'paypal-transmission-time': time,
+    'paypal-transmission-sig': cryptoSign('sha256', Buffer.from(message), signingKey).toString('base64'),
+    'paypal-cert-url': url,
+    'paypal-auth-algo': options.algo ?? 'SHA256withRSA',
+  };
+}
+
+/** The internal reason (for logs) of a CERTIFICATE_REJECTED error. */
+async function rejectionReason(promise: Promise<unknown>): Promise<string> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(WebhookVerificationError);
+  expect((error as WebhookVerificationError).code).toBe('CERTIFICATE_REJECTED');
+  const cause = (error as Error).cause as Error & { cause?: Error };
+  return `${cause.message} / ${cause.cause?.message ?? ''}`;
+}
+
+describe('paypal verifier', () => {
+  it('accepts a message signed with the key of the certificate at the cert URL', async () => {
+    const v = verifier();
+    const result = await v.verify(webhookRequest(body, paypalHeaders(certUrl('/certs/good?t=valid'))));
+    expect(result).toEqual({ externalId: event.id, eventType: event.event_type, payload: event });
+    expect(v.provider).toBe('paypal');
+  });
+
+  it('uses the first certificate of a PEM chain', async () => {
+    await expect(verifier().verify(webhookRequest(body, paypalHeaders(certUrl('/certs/chain'))))).resolves.toBeDefined();
+  });
+
+  it('rejects a tampered body (the CRC32 changes)', async () => {
+    const headers = paypalHeaders(certUrl('/certs/good?t=tamper'));
+    expect(await rejection(verifier(), webhookRequest(body.replace('10.00', '99.00'), headers))).toMatchObject({
+      kind: 'verification',
+      code: 'INVALID_SIGNATURE',
+    });
+  });
+
+  it('rejects a message signed for another webhook id', async () => {
+    const headers = paypalHeaders(certUrl('/certs/good?t=whid'), { webhookId: 'OTHER-WEBHOOK' });
+    expect(await rejection(verifier(), webhookRequest(body, headers))).toMatchObject({ code: 'INVALID_SIGNATURE' });
+    expect(await rejection(verifier({ webhookId: 'OTHER' }), webhookRequest(body, paypalHeaders(certUrl('/certs/good'))))).toMatchObject({
+      code: 'INVALID_SIGNATURE',
+    });
+  });
+
+  it('rejects changed transmission headers and malformed signatures', async () => {
+    const headers = paypalHeaders(certUrl('/certs/good?t=headers'));
+    expect(await rejection(verifier(), webhookRequest(body, { ...headers, 'paypal-transmission-id': 'other' }))).toMatchObject({
+      code: 'INVALID_SIGNATURE',
+    });
+    expect(await rejection(verifier(), webhookRequest(body, { ...headers, 'paypal-transmission-sig': 'AAAA' }))).toMatchObject({
+      code: 'INVALID_SIGNATURE',
+    });
+    expect(await rejection(verifier(), webhookRequest(body, { ...headers, 'paypal-transmission-sig': '!!' }))).toMatchObject({
+      code: 'MALFORMED_SIGNATURE_HEADER',
+    });
+    expect(await rejection(verifier(), webhookRequest(body, { ...headers, 'paypal-transmission-id': 'a|b' }))).toMatchObject({
+      code: 'MALFORMED_SIGNATURE_HEADER',
+    });
+  });
+
+  it('rejects missing headers and unsupported algorithms before fetching anything', async () => {
+    const url = certUrl('/certs/good?t=missing');
+    const headers = paypalHeaders(url);
+    const { 'paypal-transmission-sig': _sig, ...withoutSig } = headers;
+    expect(await rejection(verifier(), webhookRequest(body, withoutSig))).toMatchObject({ code: 'MISSING_SIGNATURE' });
+    const { 'paypal-cert-url': _url, ...withoutUrl } = headers;
+    expect(await rejection(verifier(), webhookRequest(body, withoutUrl))).toMatchObject({ code: 'MALFORMED_SIGNATURE_HEADER' });
+    expect(await rejection(verifier(), webhookRequest(body, paypalHeaders(url, { algo: 'SHA1withRSA' })))).toMatchObject({
+      code: 'MALFORMED_SIGNATURE_HEADER',
+    });
+    expect(hits.get('/certs/good?t=missing')).toBeUndefined();
+  });
+
+  it('checks the transmission time against the tolerance when configured', async () => {
+    const old = new Date(Date.now() - 10 * 60 * 1000).toISOString();
+    const url = certUrl('/certs/good?t=time');
+    expect(await rejection(verifier({ toleranceSeconds: 300 }), webhookRequest(body, paypalHeaders(url, { time: old })))).toMatchObject({
+      code: 'TIMESTAMP_OUT_OF_TOLERANCE',
+    });
+    const future = new Date(Date.now() + 10 * 60 * 1000).toISOString();
+    expect(await rejection(verifier({ toleranceSeconds: 300 }), webhookRequest(body, paypalHeaders(url, { time: future })))).toMatchObject({
+      code: 'TIMESTAMP_OUT_OF_TOLERANCE',
+    });
+    expect(await rejection(verifier({ toleranceSeconds: 300 }), webhookRequest(body, paypalHeaders(url, { time: 'yesterday' })))).toMatchObject({
+      code: 'MALFORMED_SIGNATURE_HEADER',
+    });
+    await expect(verifier().verify(webhookRequest(body, paypalHeaders(url, { time: old })))).resolves.toBeDefined();
+  });
+
+  it('rejects an expired certificate, also when it expires while cached', async () => {
+    const later = Date.now() + 31 * DAY_MS;
+    expect(await rejection(verifier({ now: () => later }), webhookRequest(body, paypalHeaders(certUrl('/certs/good?t=expired'))))).toMatchObject({
+      code: 'CERTIFICATE_REJECTED',
+    });
+    let clock = Date.now();
+    const v = verifier({ now: () => clock, cacheMaxAgeMs: 365 * DAY_MS });
+    const url = certUrl('/certs/good?t=expires-in-cache');
+    await expect(v.verify(webhookRequest(body, paypalHeaders(url)))).resolves.toBeDefined();
+    clock += 31 * DAY_MS;
+    expect(await rejection(v, webhookRequest(body, paypalHeaders(url)))).toMatchObject({ code: 'CERTIFICATE_REJECTED' });
+    expect(hits.get('/certs/good?t=expires-in-cache')).toBe(2);
+  });
+
+  it('rejects an http cert URL', async () => {
+    const error = await rejection(verifier(), webhookRequest(body, paypalHeaders(`http://localhost:${port}/certs/good`)));
+    expect(error).toMatchObject({ kind: 'verification', code: 'CERTIFICATE_REJECTED' });
+    expect(error.message).not.toContain('localhost');
+  });
+
+  it('rejects look-alike hosts, userinfo tricks and unlisted IP literals', async () => {
+    const rejected = [
+      `https://localhost.evil.com:${port}/certs/good`,
+      `https://evillocalhost:${port}/certs/good`,
+      `https://user@localhost:${port}/certs/good`,
+      `https://localhost:${port}@evil.com/certs/good`,
+      `https://localhost:${port}:pass@evil.com/certs/good`,
+      `https://127.0.0.1:${port}/certs/good`,
+      `https://[::1]:${port}/certs/good`,
+      `https://localhost:${port + 1}/certs/good`,
+      `https://localhost/certs/good`,
+      'not a url',
+    ];
+    for (const url of rejected) {
+      expect(await rejection(verifier(), webhookRequest(body, paypalHeaders(url)))).toMatchObject({ code: 'CERTIFICATE_REJECTED' });
+    }
+    // an IP literal is fine when listed exactly
+    const ipVerifier = verifier({ certHosts: [`127.0.0.1:${port}`] });
+    await expect(ipVerifier.verify(webhookRequest(body, paypalHeaders(`https://127.0.0.1:${port}/certs/good`)))).resolves.toBeDefined();
+  });
+
+  it('applies the default paypal.com rule when the allowlist is empty', () => {
+    const rule = parseCertHosts([]);
+    for (const ok of [
+      'https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270',
+      'https://api.sandbox.paypal.com/v1/notifications/certs/CERT-1',
+      'https://paypal.com/x',
+      'https://API.PayPal.com:443/x#frag',
+    ]) {
+      expect(checkCertificateUrl(ok, rule).hash).toBe('');
+    }
+    for (const bad of [
+      'http://api.paypal.com/x',
+      'https://paypal.com.evil.com/x',
+      'https://evilpaypal.com/x',
+      'https://paypal.com@evil.com/x',
+      'https://evil.com\\@api.paypal.com/x',
+      'https://evil.com#@api.paypal.com/x',
+      'https://api.paypal.com:8443/x',
+      'https://api.paypal.com./x',
+      'https://127.0.0.1/x',
+      'https://2130706433/x',
+      'https://[::ffff:7f00:1]/x',
+      'ftp://api.paypal.com/x',
+    ]) {
+      expect(() => checkCertificateUrl(bad, rule)).toThrow(WebhookVerificationError);
+    }
+  });
+
+  it('supports wildcard allowlist entries and ports', () => {
+    const rule = parseCertHosts(['*.paypal.com', 'certs.example.com:8443']);
+    expect(() => checkCertificateUrl('https://api.paypal.com/x', rule)).not.toThrow();
+    expect(() => checkCertificateUrl('https://paypal.com/x', rule)).toThrow();
+    expect(() => checkCertificateUrl('https://certs.example.com:8443/x', rule)).not.toThrow();
+    expect(() => checkCertificateUrl('https://certs.example.com/x', rule)).toThrow();
+    expect(() => parseCertHosts(['https://x.com/path'])).toThrow();
+    expect(() => parseCertHosts(['user@x.com'])).toThrow();
+  });
+
+  it('rejects redirects instead of following them', async () => {
+    const reason = await rejectionReason(verifier().verify(webhookRequest(body, paypalHeaders(certUrl('/certs/redirect?t=r')))));
+    expect(reason).toContain('HTTP 302');
+    expect(hits.get('/certs/redirect?t=r')).toBe(1);
+    expect(hits.get('/certs/good?t=r')).toBeUndefined();
+  });
+
+  it('rejects 404s, oversized and unparsable responses, non-RSA keys and timeouts', async () => {
+    const reasons: Record<string, RegExp> = {
+      '/certs/missing': /HTTP 404/,
+      '/certs/big': /too large/,
+      '/certs/garbage': /could not be fetched or parsed/,
+      '/certs/ec': /not RSA/,
+    };
+    for (const [path, expected] of Object.entries(reasons)) {
+      expect(await rejectionReason(verifier().verify(webhookRequest(body, paypalHeaders(certUrl(path)))))).toMatch(expected);
+    }
+    const started = Date.now();
+    const reason = await rejectionReason(verifier({ fetchTimeoutMs: 300 }).verify(webhookRequest(body, paypalHeaders(certUrl('/certs/hang')))));
+    expect(reason).toMatch(/abort|timeout/i);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('caches the certificate per URL', async () => {
+    const v = verifier();
+    const url = certUrl('/certs/good?t=cache');
+    await v.verify(webhookRequest(body, paypalHeaders(url)));
+    await v.verify(webhookRequest(body, paypalHeaders(url, { transmissionId: 'second' })));
+    expect(hits.get('/certs/good?t=cache')).toBe(1);
+    v.clearCertificateCache();
+    await v.verify(webhookRequest(body, paypalHeaders(url)));
+    expect(hits.get('/certs/good?t=cache')).toBe(2);
+  });
+
+  it('evicts the least recently used certificate beyond the cache size', async () => {
+    const v = verifier({ cacheMaxEntries: 2 });
+    const urls = ['a', 'b', 'c'].map((name) => certUrl(`/certs/good?t=lru-${name}`));
+    for (const url of urls) await v.verify(webhookRequest(body, paypalHeaders(url)));
+    await v.verify(webhookRequest(body, paypalHeaders(urls[2] ?? '')));
+    await v.verify(webhookRequest(body, paypalHeaders(urls[0] ?? '')));
+    expect(hits.get('/certs/good?t=lru-c')).toBe(1);
+    expect(hits.get('/certs/good?t=lru-a')).toBe(2);
+  });
+
+  it('coalesces concurrent fetches of the same URL', async () => {
+    const v = verifier();
+    const url = certUrl('/certs/slow?t=coalesce');
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => v.verify(webhookRequest(body, paypalHeaders(url, { transmissionId: `t-${i}` })))),
+    );
+    expect(results).toHaveLength(8);
+    expect(hits.get('/certs/slow?t=coalesce')).toBe(1);
+  });
+
+  it('limits the number of distinct certificate downloads in flight', async () => {
+    const v = verifier({ maxConcurrentFetches: 1 });
+    const [first, second] = await Promise.allSettled([
+      v.verify(webhookRequest(body, paypalHeaders(certUrl('/certs/slow?t=limit-1')))),
+      v.verify(webhookRequest(body, paypalHeaders(certUrl('/certs/slow?t=limit-2')))),
+    ]);
+    expect(first?.status).toBe('fulfilled');
+    expect(second?.status).toBe('rejected');
+    expect(hits.get('/certs/slow?t=limit-2')).toBeUndefined();
+  });
+
+  it('coalesced waiters all get the rejection of a failed fetch', async () => {
+    const v = verifier();
+    const url = certUrl('/certs/garbage?t=coalesce');
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 4 }, () => v.verify(webhookRequest(body, paypalHeaders(url)))),
+    );
+    expect(outcomes.every((o) => o.status === 'rejected' && (o.reason as WebhookVerificationError).code === 'CERTIFICATE_REJECTED')).toBe(true);
+    expect(hits.get('/certs/garbage?t=coalesce')).toBe(1);
+  });
+
+  it('reports missing id / event_type in an authentic body as payload errors', async () => {
+    const noType = JSON.stringify({ id: 'WH-1' });
+    expect(await rejection(verifier(), webhookRequest(noType, paypalHeaders(certUrl('/certs/good'), { payload: noType })))).toMatchObject({
+      kind: 'payload',
+      code: 'MISSING_EVENT_TYPE',
+    });
+    const noId = JSON.stringify({ event_type: 'X' });
+    expect(await rejection(verifier(), webhookRequest(noId, paypalHeaders(certUrl('/certs/good'), { payload: noId })))).toMatchObject({
+      kind: 'payload',
+      code: 'MISSING_EVENT_ID',
+    });
+  });
+});
