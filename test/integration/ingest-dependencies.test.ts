@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { postWebhook, signedStripeRequest } from '../support/signing.js';
+import { PaypalFixture } from '../support/paypal-fixture.js';
+import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { testServiceUrls } from '../support/test-services.js';
+import { waitFor } from '../support/wait-for.js';
+
+const SECRET = 'whsec_dependencies_test';
+const PAYPAL_WEBHOOK_ID = '1JE4291016473214C';
+
+let db: TestDatabase;
+let ns: TestQueueNamespace;
+let pgProxy: TcpProxy;
+let redisProxy: TcpProxy;
+let paypal: PaypalFixture;
+let app: InProcessService;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  ns = createQueueNamespace();
+  const pgUrl = new URL(db.url);
+  const redisUrl = new URL(testServiceUrls().redisUrl);
+  // The service reaches both dependencies through proxies the tests can cut.
+  pgProxy = new TcpProxy(pgUrl.hostname, Number(pgUrl.port || 5432));
+  redisProxy = new TcpProxy(redisUrl.hostname, Number(redisUrl.port || 6379));
+  pgUrl.port = String(await pgProxy.start());
+  redisUrl.port = String(await redisProxy.start());
+  paypal = await new PaypalFixture().start();
+  app = await startInProcessService(
+    {
+      SERVICE_ROLE: 'ingress',
+      DATABASE_URL: pgUrl.toString(),
+      DATABASE_POOL_SIZE: '4',
+      REDIS_URL: redisUrl.toString(),
+      QUEUE_PREFIX: ns.prefix,
+      STRIPE_WEBHOOK_SECRET: SECRET,
+      PAYPAL_WEBHOOK_ID,
+      PAYPAL_CERT_HOSTS: paypal.host,
+    },
+    { paypalDispatcher: paypal.agent },
+  );
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await pgProxy?.stop();
+  await redisProxy?.stop();
+  await paypal?.stop();
+  await ns?.cleanup();
+  await db?.drop();
+});
+
+describe('PayPal through HTTP', () => {
+  it('accepts an event signed with the certificate served over https from an allowed host', async () => {
+    const body = JSON.stringify({ id: 'WH-PAYPAL-1', event_type: 'PAYMENT.CAPTURE.COMPLETED', resource: { amount: { value: '10.00' } } });
+    const response = await postWebhook(app.baseUrl, 'paypal', body, paypal.headers(body, PAYPAL_WEBHOOK_ID));
+    expect(response.status).toBe(202);
+    const { rows } = await db.pool.query('SELECT provider, external_id, event_type FROM webhook_events WHERE id = $1', [response.json!.id]);
+    expect(rows[0]).toEqual({ provider: 'paypal', external_id: 'WH-PAYPAL-1', event_type: 'PAYMENT.CAPTURE.COMPLETED' });
+  });
+
+  it('refuses a tampered body and a signature for another webhook id', async () => {
+    const body = JSON.stringify({ id: 'WH-PAYPAL-2', event_type: 'PAYMENT.CAPTURE.COMPLETED' });
+    const tampered = await postWebhook(app.baseUrl, 'paypal', body.replace('CAPTURE', 'REFUND'), paypal.headers(body, PAYPAL_WEBHOOK_ID));
+    expect(tampered.status).toBe(401);
+    const otherHook = await postWebhook(app.baseUrl, 'paypal', body, paypal.headers(body, 'ANOTHER-WEBHOOK'));
+    expect(otherHook.status).toBe(401);
+  });
+});
+
+describe('Redis down at ingest', () => {
+  it('still answers 202 quickly and keeps the event PENDING for the reconciler', async () => {
+    await redisProxy.stop();
+    try {
+      const started = Date.now();
+      const { body, headers } = signedStripeRequest(SECRET, { id: 'evt_redis_down_1' });
+      const response = await postWebhook(app.baseUrl, 'stripe', body, headers);
+      expect(response.status).toBe(202);
+      expect(Date.now() - started).toBeLessThan(2000);
+      const { rows } = await db.pool.query('SELECT status FROM webhook_events WHERE id = $1', [response.json!.id]);
+      expect(rows[0].status).toBe('PENDING');
+      // Readiness of the ingress does not depend on Redis; the full health report shows it down.
+      expect((await fetch(`${app.baseUrl}/health/ready`)).status).toBe(200);
+      const health = await fetch(`${app.baseUrl}/health`);
+      expect(health.status).toBe(503);
+      expect(await health.json()).toMatchObject({ status: 'error', error: { redis: { status: 'down' } } });
+    } finally {
+      await redisProxy.restart();
+    }
+  });
+});
+
+describe('PostgreSQL down at ingest', () => {
+  it('answers 503 in the error shape (so the provider retries), then recovers without a restart', async () => {
+    await pgProxy.stop();
+    let stopped = true;
+    try {
+      const { body, headers } = signedStripeRequest(SECRET, { id: 'evt_pg_down_1' });
+      const response = await postWebhook(app.baseUrl, 'stripe', body, headers);
+      expect(response.status).toBe(503);
+      expect(response.json).toMatchObject({ statusCode: 503, message: expect.any(String), correlationId: expect.any(String) });
+      expect((await fetch(`${app.baseUrl}/health/ready`)).status).toBe(503);
+
+      await pgProxy.restart();
+      stopped = false;
+      const retried = await waitFor('the ingress to accept again', async () => {
+        const again = await postWebhook(app.baseUrl, 'stripe', body, headers);
+        return again.status === 202 ? again : undefined;
+      });
+      expect(retried.json).toMatchObject({ status: 'PENDING', duplicate: false });
+      expect(Number((await db.pool.query("SELECT count(*)::int AS n FROM webhook_events WHERE external_id = 'evt_pg_down_1'")).rows[0].n)).toBe(1);
+    } finally {
+      if (stopped) await pgProxy.restart();
+    }
+  });
+});

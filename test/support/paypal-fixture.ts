@@ -1,0 +1,68 @@
+import { execFileSync } from 'node:child_process';
+import { sign as cryptoSign } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import CRC32 from 'crc-32';
+import { Agent } from 'undici';
+
+/**
+ * A local stand-in for PayPal's certificate host: a self-signed TLS server serving a freshly generated
+ * message-signing certificate, plus a signer producing PayPal's real header scheme with the matching key.
+ */
+export class PaypalFixture {
+  readonly dir = mkdtempSync(join(tmpdir(), 'paypal-fixture-'));
+  private server?: Server;
+  signingKey = '';
+  /** A dispatcher that trusts the fixture's TLS certificate. */
+  agent?: Agent;
+
+  async start(): Promise<this> {
+    const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: this.dir, stdio: 'pipe' });
+    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'tls.key', '-out', 'tls.crt', '-days', '2',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost');
+    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'signing.key', '-out', 'signing.crt', '-days', '30',
+      '-subj', '/CN=messageverificationcerts.paypal.com');
+    this.signingKey = readFileSync(join(this.dir, 'signing.key'), 'utf8');
+    const signingCert = readFileSync(join(this.dir, 'signing.crt'), 'utf8');
+    const tlsCert = readFileSync(join(this.dir, 'tls.crt'), 'utf8');
+    this.server = createServer({ key: readFileSync(join(this.dir, 'tls.key')), cert: tlsCert }, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-pem-file' });
+      res.end(signingCert);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.agent = new Agent({ connect: { ca: tlsCert } });
+    return this;
+  }
+
+  get host(): string {
+    return `localhost:${(this.server!.address() as AddressInfo).port}`;
+  }
+
+  get certUrl(): string {
+    return `https://${this.host}/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270`;
+  }
+
+  /** PayPal's headers for `body`, signed SHA256withRSA over `id|time|webhookId|crc32`. */
+  headers(body: string, webhookId: string, transmissionId = crypto.randomUUID()): Record<string, string> {
+    const time = new Date().toISOString();
+    const crc = CRC32.buf(Buffer.from(body)) >>> 0;
+    const message = `${transmissionId}|${time}|${webhookId}|${crc}`;
+    return {
+      'content-type': 'application/json',
+      'paypal-transmission-id': transmissionId,
+      'paypal-transmission-time': time,
+      'paypal-transmission-sig': cryptoSign('sha256', Buffer.from(message), this.signingKey).toString('base64'),
+      'paypal-cert-url': this.certUrl,
+      'paypal-auth-algo': 'SHA256withRSA',
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.agent?.close();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import { configVariableNames } from '../../services/shared/config/config-schema.js';
+import { ConfigError, loadConfig } from '../../services/shared/config/config.js';
+
+describe('configuration', () => {
+  it('has the contract defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      role: 'all',
+      http: { port: 3000, host: '0.0.0.0', maxBodyBytes: 1_048_576 },
+      database: { url: 'postgresql://postgres@localhost:5432/webhooks' },
+      redis: { host: 'localhost', port: 6379 },
+      queue: { name: 'webhook-events', attempts: 8, backoffMs: 1000 },
+      worker: { concurrency: 32 },
+      reconciler: { intervalMs: 15_000, staleMs: 30_000 },
+      shutdownTimeoutMs: 25_000,
+      logLevel: 'info',
+      tracingEnabled: true,
+    });
+    expect(config.providers.stripeSecrets).toEqual([]);
+    expect(config.providers.paypal).toBeUndefined();
+  });
+
+  it('reads comma-separated secret lists for rotation', () => {
+    const config = loadConfig({ STRIPE_WEBHOOK_SECRET: 'whsec_a, whsec_b,,', PAYPAL_WEBHOOK_ID: 'WH-1', PAYPAL_CERT_HOSTS: 'localhost:8443' });
+    expect(config.providers.stripeSecrets).toEqual(['whsec_a', 'whsec_b']);
+    expect(config.providers.paypal).toEqual({ webhookId: 'WH-1', certHosts: ['localhost:8443'] });
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['REDIS_URL', 'http://x'],
+    ['JOB_ATTEMPTS', '0'],
+    ['SERVICE_ROLE', 'both'],
+    ['LOG_LEVEL', 'loud'],
+    ['OTEL_SDK_DISABLED', 'maybe'],
+  ])('refuses %s=%s with one line naming the variable', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    try {
+      loadConfig({ [name]: value });
+    } catch (error) {
+      expect((error as Error).message).toContain(name);
+      expect((error as Error).message).not.toContain('\n');
+    }
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(loadConfig({ PORT: '', REDIS_URL: '' }).http.port).toBe(3000);
+  });
+
+  it('.env.example lists every variable of the schema, and nothing else of ours', () => {
+    const listed = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')
+      .split('\n')
+      .map((line) => /^([A-Z][A-Z0-9_]*)=/.exec(line)?.[1])
+      .filter((name): name is string => Boolean(name));
+    for (const name of configVariableNames) expect(listed).toContain(name);
+    for (const name of listed.filter((n) => !n.startsWith('OTEL_'))) expect(configVariableNames).toContain(name);
+  });
+});
