@@ -1,0 +1,541 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import {
+  chartDir,
+  find,
+  one,
+  podSpecOf,
+  podTemplateOf,
+  releaseName,
+  releaseNamespace,
+  renderChart,
+  runHelm,
+  selects,
+  templateArgs,
+  valueSets,
+  valuesDir,
+  type K8sObject,
+} from './helm.js';
+import { schemaError } from './models.js';
+
+/**
+ * Renders the chart once per value set in test/chart/values/ (plus k8s/examples/values-production.yaml) and checks
+ * every object against its Kubernetes / KEDA / Prometheus Operator schema, then the chart's own promises.
+ */
+
+const productionExample = path.resolve(chartDir, '../../k8s/examples/values-production.yaml');
+const sets = [...valueSets(), productionExample];
+const label = (set: string) => path.basename(set);
+const rendered = new Map<string, K8sObject[]>();
+const objectsOf = (set: string): K8sObject[] => {
+  const objects = rendered.get(label(set));
+  if (!objects) throw new Error(`value set ${set} was not rendered`);
+  return objects;
+};
+
+const fullname = `${releaseName}-event-integration-service`;
+const appComponents = ['ingress', 'worker'];
+
+beforeAll(() => {
+  for (const set of sets) rendered.set(label(set), renderChart([set]));
+});
+
+describe('helm lint', () => {
+  it.each(sets.map(label))('passes `helm lint --strict` with %s', (name) => {
+    const file = sets.find((set) => label(set) === name)!;
+    const run = runHelm(['lint', '--strict', chartDir, '-f', path.isAbsolute(file) ? file : path.join(valuesDir, file)]);
+    expect(`${run.stdout}${run.stderr}`).toContain('0 chart(s) failed');
+    expect(run.status).toBe(0);
+  });
+});
+
+describe.each(sets.map(label))('rendered with %s', (name) => {
+  const objects = () => objectsOf(name);
+
+  it('validates every object against its schema (and knows a model for every kind)', async () => {
+    expect(objects().length).toBeGreaterThan(5);
+    const errors: string[] = [];
+    for (const object of objects()) {
+      const error = await schemaError(object);
+      if (error) errors.push(error);
+    }
+    expect(errors).toEqual([]);
+  });
+
+  it('gives every object a unique kind/name, the release namespace (or a configured one) and the chart labels', () => {
+    const keys = objects().map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    for (const object of objects()) {
+      expect(object.metadata.name.length).toBeLessThanOrEqual(63);
+      expect(object.metadata.labels?.['app.kubernetes.io/instance']).toBe(releaseName);
+      expect(object.metadata.labels?.['app.kubernetes.io/managed-by']).toBe('Helm');
+      if (!['ConfigMap', 'ServiceMonitor', 'PrometheusRule'].includes(object.kind)) {
+        expect(object.metadata.namespace).toBe(releaseNamespace);
+      }
+    }
+  });
+
+  it('has an ingress and a worker Deployment whose selectors pick only their own pods', () => {
+    const deployments = find(objects(), 'Deployment');
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual([`${fullname}-ingress`, `${fullname}-worker`]);
+    const podLabels = [...find(objects(), 'Deployment'), ...find(objects(), 'StatefulSet'), ...find(objects(), 'Job')].map(
+      (workload) => ({ name: workload.metadata.name, labels: podTemplateOf(workload).metadata.labels as Record<string, string> }),
+    );
+    for (const deployment of deployments) {
+      const matching = podLabels.filter((pod) => selects(deployment.spec.selector, pod.labels));
+      expect(matching.map((pod) => pod.name)).toEqual([deployment.metadata.name]);
+    }
+  });
+
+  it('routes every Service to exactly one workload, on a port the pods declare', () => {
+    const workloads = [...find(objects(), 'Deployment'), ...find(objects(), 'StatefulSet')];
+    for (const service of find(objects(), 'Service')) {
+      const targets = workloads.filter((w) => selects(service.spec.selector, podTemplateOf(w).metadata.labels));
+      expect({ service: service.metadata.name, targets: targets.length }).toEqual({ service: service.metadata.name, targets: 1 });
+      const containerPorts = podSpecOf(targets[0]!).containers.flatMap((c: any) => c.ports ?? []);
+      for (const port of service.spec.ports) {
+        expect(containerPorts.some((p: any) => p.name === port.targetPort || p.containerPort === port.targetPort)).toBe(true);
+      }
+    }
+  });
+
+  it('gives each PodDisruptionBudget a selector that matches one Deployment', () => {
+    for (const pdb of find(objects(), 'PodDisruptionBudget')) {
+      const targets = find(objects(), 'Deployment').filter((d) => selects(pdb.spec.selector, podTemplateOf(d).metadata.labels));
+      expect(targets).toHaveLength(1);
+      expect('minAvailable' in pdb.spec && 'maxUnavailable' in pdb.spec).toBe(false);
+    }
+  });
+
+  it('references only Secrets it renders or that the values name as existing', () => {
+    const renderedSecrets = new Set(find(objects(), 'Secret').map((s) => s.metadata.name));
+    const values = name === 'values-production.yaml' ? parseYaml(readFileSync(productionExample, 'utf8')) : parseYaml(readFileSync(path.join(valuesDir, name), 'utf8')) ?? {};
+    const existing = new Set<string>(
+      [
+        values?.secrets?.existingSecret,
+        values?.configFiles?.existingSecret,
+        values?.externalDatabase?.existingSecret,
+        values?.externalRedis?.existingSecret,
+        values?.postgresql?.auth?.existingSecret,
+        values?.redis?.auth?.existingSecret,
+      ].filter(Boolean),
+    );
+    const referenced: Array<{ name: string; optional: boolean }> = [];
+    for (const object of objects()) {
+      const spec = podSpecOf(object);
+      if (!spec) continue;
+      for (const container of spec.containers) {
+        for (const env of container.env ?? []) {
+          const ref = env.valueFrom?.secretKeyRef;
+          if (ref) referenced.push({ name: ref.name, optional: ref.optional === true });
+        }
+      }
+      for (const volume of spec.volumes ?? []) if (volume.secret) referenced.push({ name: volume.secret.secretName, optional: false });
+    }
+    for (const auth of find(objects(), 'TriggerAuthentication')) {
+      for (const ref of auth.spec.secretTargetRef ?? []) referenced.push({ name: ref.name, optional: false });
+    }
+    for (const ref of referenced) {
+      expect({ secret: ref.name, known: renderedSecrets.has(ref.name) || existing.has(ref.name) }).toEqual({ secret: ref.name, known: true });
+    }
+  });
+
+  it('runs every service-image container restricted: non-root, read-only root, no privilege escalation, no capabilities', () => {
+    for (const object of objects()) {
+      const spec = podSpecOf(object);
+      if (!spec) continue;
+      expect(spec.securityContext?.runAsNonRoot).toBe(true);
+      expect(spec.securityContext?.seccompProfile?.type).toBe('RuntimeDefault');
+      for (const container of [...(spec.initContainers ?? []), ...spec.containers]) {
+        const context = container.securityContext ?? {};
+        const where = `${object.kind}/${object.metadata.name}/${container.name}`;
+        expect({ where, allowPrivilegeEscalation: context.allowPrivilegeEscalation }).toEqual({ where, allowPrivilegeEscalation: false });
+        expect({ where, drop: context.capabilities?.drop }).toEqual({ where, drop: ['ALL'] });
+        expect({ where, readOnlyRootFilesystem: context.readOnlyRootFilesystem }).toEqual({ where, readOnlyRootFilesystem: true });
+        expect(context.privileged ?? false).toBe(false);
+        // A writable /tmp, since the root filesystem is read-only.
+        const tmp = (container.volumeMounts ?? []).find((m: any) => m.mountPath === '/tmp');
+        expect({ where, tmp: Boolean(tmp) }).toEqual({ where, tmp: true });
+        const volume = (spec.volumes ?? []).find((v: any) => v.name === tmp.name);
+        expect(volume?.emptyDir).toBeDefined();
+        expect(container.resources?.requests).toBeDefined();
+        expect(container.resources?.limits?.memory).toBeDefined();
+      }
+    }
+  });
+
+  it('mounts a service-account token only into the worker (pod-deletion-cost), with a Role to patch pods', () => {
+    for (const object of objects()) {
+      const spec = podSpecOf(object);
+      if (!spec) continue;
+      const isWorker = object.kind === 'Deployment' && object.metadata.name === `${fullname}-worker`;
+      expect({ pod: object.metadata.name, token: spec.automountServiceAccountToken }).toEqual({ pod: object.metadata.name, token: isWorker });
+    }
+    for (const account of find(objects(), 'ServiceAccount')) expect(account.automountServiceAccountToken).toBe(false);
+
+    const worker = one(objects(), 'Deployment', '-worker');
+    const role = one(objects(), 'Role');
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] }]);
+    const binding = one(objects(), 'RoleBinding');
+    expect(binding.roleRef).toMatchObject({ kind: 'Role', name: role.metadata.name });
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: worker.spec.template.spec.serviceAccountName, namespace: releaseNamespace },
+    ]);
+    const env = worker.spec.template.spec.containers[0].env as any[];
+    expect(env.find((e) => e.name === 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+    expect(env.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.namespace');
+  });
+
+  it('runs migrations as a post-install,pre-upgrade hook Job that replaces itself and is deleted on success', () => {
+    const job = one(objects(), 'Job', '-migrate');
+    expect(job.metadata.annotations).toMatchObject({
+      'helm.sh/hook': 'post-install,pre-upgrade',
+      'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded',
+    });
+    const container = job.spec.template.spec.containers[0];
+    expect(container.args).toEqual(['dist/services/migrate.js']);
+    expect(job.spec.template.spec.restartPolicy).toBe('Never');
+    expect(job.spec.backoffLimit).toBeGreaterThan(0);
+    const env = (container.env as any[]).map((e) => e.name);
+    expect(env).toContain('DATABASE_URL');
+    expect(env).not.toContain('SERVICE_ROLE');
+  });
+
+  it('has a `helm test` Pod that checks readiness through the ingress Service', () => {
+    const pod = one(objects(), 'Pod');
+    expect(pod.metadata.annotations?.['helm.sh/hook']).toBe('test');
+    const container = pod.spec.containers[0];
+    expect(container.args[0]).toBe('-e');
+    expect(container.args[1]).toContain('/health/ready');
+    const baseUrl = container.env.find((e: any) => e.name === 'EIS_TEST_BASE_URL').value as string;
+    const service = one(objects(), 'Service', '-ingress');
+    expect(baseUrl).toBe(`http://${service.metadata.name}.${releaseNamespace}.svc:${service.spec.ports[0].port}`);
+  });
+
+  it('rolls pods when chart-rendered secrets or config files change (checksum annotations)', () => {
+    for (const deployment of find(objects(), 'Deployment')) {
+      const annotations = deployment.spec.template.metadata.annotations ?? {};
+      expect(annotations['checksum/secrets']).toMatch(/^[a-f0-9]{64}$/);
+      expect(annotations['checksum/config-files']).toMatch(/^[a-f0-9]{64}$/);
+    }
+  });
+});
+
+describe('value-set specifics', () => {
+  it('defaults: bundled PostgreSQL and Redis with PVCs, fixed replicas, generated alphanumeric passwords', () => {
+    const objects = objectsOf('defaults.yaml');
+    const postgres = one(objects, 'StatefulSet', '-postgresql');
+    expect(postgres.spec.template.spec.containers[0].image).toBe('postgres:16');
+    expect(postgres.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('8Gi');
+    const redis = one(objects, 'StatefulSet', '-redis');
+    expect(redis.spec.template.spec.containers[0].image).toBe('redis:7');
+    const args = redis.spec.template.spec.containers[0].args as string[];
+    expect(args.join(' ')).toContain('--maxmemory-policy noeviction');
+    expect(args.join(' ')).toContain('--appendonly yes');
+    expect(args.join(' ')).toContain('--requirepass $(REDIS_PASSWORD)');
+    for (const suffix of ['-postgresql', '-redis']) {
+      const secret = one(objects, 'Secret', suffix);
+      expect(secret.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+      for (const value of Object.values(secret.data ?? {})) {
+        expect(Buffer.from(value, 'base64').toString('utf8')).toMatch(/^[A-Za-z0-9]{32}$/);
+      }
+    }
+    expect(one(objects, 'Deployment', '-ingress').spec.replicas).toBe(2);
+    expect(one(objects, 'Deployment', '-worker').spec.replicas).toBe(2);
+    expect(find(objects, 'ScaledObject')).toHaveLength(0);
+    expect(find(objects, 'HorizontalPodAutoscaler')).toHaveLength(0);
+    expect(find(objects, 'NetworkPolicy')).toHaveLength(0);
+    expect(find(objects, 'Ingress')).toHaveLength(0);
+    const appSecret = one(objects, 'Secret', 'event-integration-service');
+    expect(Object.keys(appSecret.data ?? {})).toEqual(['ADMIN_API_TOKEN']);
+  });
+
+  it('external services: URLs point at the external hosts, passwords come from the existing Secrets, nothing bundled', () => {
+    const objects = objectsOf('external-services.yaml');
+    expect(find(objects, 'StatefulSet')).toHaveLength(0);
+    expect(find(objects, 'Secret')).toHaveLength(0);
+    const env = one(objects, 'Deployment', '-worker').spec.template.spec.containers[0].env as any[];
+    const byName = Object.fromEntries(env.map((e) => [e.name, e]));
+    expect(byName.DATABASE_PASSWORD.valueFrom.secretKeyRef).toEqual({ name: 'webhooks-db', key: 'db-password' });
+    expect(byName.DATABASE_URL.value).toBe(
+      'postgresql://webhooks_app:$(DATABASE_PASSWORD)@webhooks.cluster-abc.eu-west-1.rds.amazonaws.com:5432/webhooks?sslmode=require',
+    );
+    expect(byName.REDIS_PASSWORD.valueFrom.secretKeyRef).toEqual({ name: 'webhooks-redis', key: 'auth-token' });
+    expect(byName.REDIS_URL.value).toBe('rediss://:$(REDIS_PASSWORD)@webhooks.abc.cache.amazonaws.com:6380/2');
+    expect(byName.STRIPE_WEBHOOK_SECRET.valueFrom.secretKeyRef).toMatchObject({ name: 'webhooks-provider-secrets', optional: true });
+    expect(byName.PROVIDERS_FILE.value).toBe('/etc/event-integration-service/providers.yaml');
+    expect(byName.ROUTES_FILE.value).toBe('/etc/event-integration-service/routes.yaml');
+  });
+
+  it('KEDA (prometheus): the worker has no fixed replicas; the ScaledObject targets it with the configured bounds', () => {
+    const objects = objectsOf('keda-prometheus.yaml');
+    const worker = one(objects, 'Deployment', '-worker');
+    expect(worker.spec.replicas).toBeUndefined();
+    expect(one(objects, 'Deployment', '-ingress').spec.replicas).toBe(2);
+    const scaled = one(objects, 'ScaledObject');
+    expect(scaled.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: worker.metadata.name });
+    expect(scaled.spec).toMatchObject({ minReplicaCount: 2, maxReplicaCount: 30, fallback: { failureThreshold: 3, replicas: 4 } });
+    const scaleDown = scaled.spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown;
+    expect(scaleDown.stabilizationWindowSeconds).toBe(300);
+    expect(scaleDown.policies[0].type).toBe('Percent');
+    const [trigger] = scaled.spec.triggers;
+    expect(trigger.type).toBe('prometheus');
+    expect(trigger.metricType).toBe('AverageValue');
+    expect(trigger.metadata.serverAddress).toBe('http://prometheus-operated.monitoring.svc:9090');
+    expect(trigger.metadata.threshold).toBe('64');
+    expect(trigger.metadata.query).toBe(
+      `sum(max by (state) (webhook_queue_jobs{namespace="${releaseNamespace}",queue="webhook-events",state=~"waiting|prioritized|active"}))`,
+    );
+  });
+
+  it('KEDA (prometheus): providers and routes become files in a Secret, mounted where PROVIDERS_FILE / ROUTES_FILE point', () => {
+    const objects = objectsOf('keda-prometheus.yaml');
+    const files = one(objects, 'Secret', '-files');
+    const providers = parseYaml(files.stringData!['providers.yaml']!);
+    expect(Object.keys(providers.providers).sort()).toEqual(['acme', 'shop']);
+    expect(providers.providers.acme.type).toBe('standard-webhooks');
+    const routes = parseYaml(files.stringData!['routes.yaml']!);
+    expect(routes.routes[0]).toEqual({ provider: 'stripe', events: ['invoice.*', 'charge.succeeded'], to: ['billing'] });
+    expect(routes.destinations.billing.url).toBe('http://billing.internal/hooks');
+
+    for (const deployment of find(objects, 'Deployment')) {
+      const spec = deployment.spec.template.spec;
+      const container = spec.containers[0];
+      const env = Object.fromEntries((container.env as any[]).map((e) => [e.name, e.value]));
+      const mount = container.volumeMounts.find((m: any) => m.name === 'config-files');
+      const volume = spec.volumes.find((v: any) => v.name === 'config-files');
+      expect(volume.secret.secretName).toBe(files.metadata.name);
+      expect(env.PROVIDERS_FILE).toBe(`${mount.mountPath}/providers.yaml`);
+      expect(env.ROUTES_FILE).toBe(`${mount.mountPath}/routes.yaml`);
+    }
+    const appSecret = one(objects, 'Secret', 'event-integration-service');
+    expect(Buffer.from(appSecret.data!.STRIPE_WEBHOOK_SECRET!, 'base64').toString()).toBe('whsec_test_secret');
+    expect(Buffer.from(appSecret.data!.GITHUB_WEBHOOK_SECRET!, 'base64').toString()).toBe('gh-secret-1,gh-secret-2');
+  });
+
+  it('KEDA (redis): the trigger measures BullMQ’s wait list of the configured queue, authenticated by the Redis Secret', () => {
+    const objects = objectsOf('keda-redis.yaml');
+    expect(one(objects, 'Deployment', '-worker').spec.replicas).toBeUndefined();
+    const scaled = one(objects, 'ScaledObject');
+    const [trigger] = scaled.spec.triggers;
+    expect(trigger.type).toBe('redis');
+    expect(trigger.metadata).toMatchObject({
+      address: `${fullname}-redis:6379`,
+      listName: 'eis:orders-webhooks:wait',
+      listLength: '100',
+      databaseIndex: '0',
+    });
+    const auth = one(objects, 'TriggerAuthentication');
+    expect(trigger.authenticationRef).toEqual({ name: auth.metadata.name });
+    expect(auth.spec.secretTargetRef).toEqual([{ parameter: 'password', name: `${fullname}-redis`, key: 'redis-password' }]);
+  });
+
+  it('KEDA (redis): tracing settings reach both roles', () => {
+    const objects = objectsOf('keda-redis.yaml');
+    for (const role of appComponents) {
+      const env = Object.fromEntries((one(objects, 'Deployment', `-${role}`).spec.template.spec.containers[0].env as any[]).map((e) => [e.name, e.value]));
+      expect(env.OTEL_SDK_DISABLED).toBe('false');
+      expect(env.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://otel-collector.observability.svc:4317');
+      expect(env.OTEL_SERVICE_NAME).toBe(`${fullname}-${role}`);
+      expect(env.OTEL_RESOURCE_ATTRIBUTES).toContain('deployment.environment=staging');
+    }
+  });
+
+  it('monitoring: a ServiceMonitor scraping both roles, the PrometheusRule from files/alerts, the dashboards ConfigMap', () => {
+    const objects = objectsOf('monitoring.yaml');
+    const monitor = one(objects, 'ServiceMonitor');
+    expect(monitor.metadata.labels?.release).toBe('kube-prometheus-stack');
+    expect(monitor.spec.namespaceSelector).toEqual({ matchNames: [releaseNamespace] });
+    const scraped = find(objects, 'Service').filter((s) => selects(monitor.spec.selector, s.metadata.labels ?? {}));
+    expect(scraped.map((s) => s.metadata.name).sort()).toEqual([`${fullname}-ingress`, `${fullname}-worker`]);
+    for (const service of scraped) expect(service.spec.ports.map((p: any) => p.name)).toContain(monitor.spec.endpoints[0].port);
+
+    const rule = one(objects, 'PrometheusRule');
+    const file = parseYaml(readFileSync(path.join(chartDir, 'files/alerts/rules.yaml'), 'utf8'));
+    expect(rule.spec.groups).toEqual(file.groups);
+    expect(rule.metadata.labels?.release).toBe('kube-prometheus-stack');
+
+    const dashboards = one(objects, 'ConfigMap', '-dashboards');
+    expect(dashboards.metadata.namespace).toBe('monitoring');
+    expect(dashboards.metadata.labels?.grafana_dashboard).toBe('1');
+    expect(dashboards.metadata.annotations?.grafana_folder).toBe('Webhooks');
+    const json = dashboards.data!['event-integration-service.json']!;
+    expect(JSON.parse(json)).toEqual(JSON.parse(readFileSync(path.join(chartDir, 'files/dashboards/event-integration-service.json'), 'utf8')));
+
+    for (const deployment of find(objects, 'Deployment')) {
+      expect(deployment.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '3000' });
+    }
+  });
+
+  it('networking: policies for every component, an Ingress exposing only /webhooks, a CPU HPA for the ingress role', () => {
+    const objects = objectsOf('networking.yaml');
+    const policies = find(objects, 'NetworkPolicy');
+    const podsOf = (policy: K8sObject) =>
+      [...find(objects, 'Deployment'), ...find(objects, 'StatefulSet'), ...find(objects, 'Job')]
+        .filter((w) => selects(policy.spec.podSelector, podTemplateOf(w).metadata.labels))
+        .map((w) => podTemplateOf(w).metadata.labels['app.kubernetes.io/component']);
+    expect(policies.flatMap(podsOf).sort()).toEqual(['ingress', 'migrations', 'postgresql', 'redis', 'worker']);
+
+    const ingressPolicy = one(objects, 'NetworkPolicy', '-ingress');
+    expect(ingressPolicy.spec.ingress[0].ports).toEqual([{ port: 'http', protocol: 'TCP' }]);
+    expect(ingressPolicy.spec.ingress[0].from[0]).toEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } });
+    const workerPolicy = one(objects, 'NetworkPolicy', '-worker');
+    expect(workerPolicy.spec.ingress).toEqual([
+      { ports: [{ port: 'http', protocol: 'TCP' }], from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
+    ]);
+    // allowExternalEgress=false: no allow-all rule, but the extra rule is there.
+    expect(workerPolicy.spec.egress).not.toContainEqual({});
+    expect(workerPolicy.spec.egress).toContainEqual({ to: [{ ipBlock: { cidr: '10.20.0.0/16' } }], ports: [{ port: 443, protocol: 'TCP' }] });
+    // KEDA's redis scaler may reach the bundled Redis.
+    const redisPolicy = one(objects, 'NetworkPolicy', '-redis');
+    expect(redisPolicy.spec.ingress[0].from).toContainEqual({
+      namespaceSelector: {},
+      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'keda-operator' } },
+    });
+
+    const ingress = one(objects, 'Ingress');
+    expect(ingress.spec.ingressClassName).toBe('nginx');
+    const paths = ingress.spec.rules.flatMap((rule: any) => rule.http.paths);
+    expect(paths).toEqual([
+      { path: '/webhooks', pathType: 'Prefix', backend: { service: { name: `${fullname}-ingress`, port: { name: 'http' } } } },
+    ]);
+
+    const hpa = one(objects, 'HorizontalPodAutoscaler');
+    expect(hpa.spec.scaleTargetRef.name).toBe(`${fullname}-ingress`);
+    expect(hpa.spec).toMatchObject({ minReplicas: 3, maxReplicas: 12 });
+    expect(hpa.spec.metrics[0].resource).toEqual({ name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } });
+    expect(one(objects, 'Deployment', '-ingress').spec.replicas).toBeUndefined();
+    expect(one(objects, 'PodDisruptionBudget', '-ingress').spec.minAvailable).toBe(2);
+  });
+});
+
+describe('values.yaml', () => {
+  /** The Helm values table of the service's public contract (names platform teams rely on). */
+  const contractKeys = [
+    'image.repository',
+    'image.tag',
+    'ingress.replicaCount',
+    'worker.replicaCount',
+    'ingress.resources',
+    'worker.resources',
+    'ingress.autoscaling.enabled',
+    'autoscaling.keda.enabled',
+    'autoscaling.keda.minReplicas',
+    'autoscaling.keda.maxReplicas',
+    'autoscaling.keda.queueDepthPerReplica',
+    'autoscaling.keda.prometheus.serverAddress',
+    'autoscaling.keda.trigger',
+    'postgresql.enabled',
+    'redis.enabled',
+    'externalDatabase.host',
+    'externalDatabase.port',
+    'externalDatabase.database',
+    'externalDatabase.user',
+    'externalDatabase.existingSecret',
+    'externalDatabase.existingSecretPasswordKey',
+    'externalRedis.host',
+    'externalRedis.port',
+    'externalRedis.existingSecret',
+    'externalRedis.existingSecretPasswordKey',
+    'secrets.existingSecret',
+    'providers',
+    'routes',
+    'metrics.serviceMonitor.enabled',
+    'metrics.prometheusRule.enabled',
+    'metrics.dashboards.enabled',
+    'networkPolicy.enabled',
+    'podDisruptionBudget.enabled',
+  ];
+
+  it('has every key of the contract, documented in the schema', () => {
+    const values = parseYaml(readFileSync(path.join(chartDir, 'values.yaml'), 'utf8'));
+    const schema = JSON.parse(readFileSync(path.join(chartDir, 'values.schema.json'), 'utf8'));
+    for (const key of contractKeys) {
+      let value: any = values;
+      let node: any = schema;
+      for (const part of key.split('.')) {
+        value = value?.[part];
+        node = node?.properties?.[part];
+      }
+      expect({ key, inValues: value !== undefined, inSchema: node !== undefined }).toEqual({ key, inValues: true, inSchema: true });
+    }
+    expect(values.postgresql.enabled).toBe(true);
+    expect(values.redis.enabled).toBe(true);
+  });
+});
+
+describe('the skaffold dev values (k8s/skaffold/values-dev.yaml)', () => {
+  it('render objects that all pass their schemas, with a writable root for file sync', async () => {
+    const objects = renderChart([path.resolve(chartDir, '../../k8s/skaffold/values-dev.yaml')]);
+    const errors = (await Promise.all(objects.map(schemaError))).filter(Boolean);
+    expect(errors).toEqual([]);
+    const worker = one(objects, 'Deployment', '-worker');
+    expect(worker.spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem).toBe(false);
+    expect(one(objects, 'Job', '-migrate').spec.template.spec.containers[0].args).toEqual(['--import', 'tsx', 'services/migrate.ts']);
+  });
+});
+
+describe('values that the chart refuses', () => {
+  const refuses = (set: string[], message: RegExp) => {
+    const run = runHelm(templateArgs([], set));
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toMatch(message);
+  };
+
+  it('rejects an unknown KEDA trigger (values.schema.json)', () => {
+    refuses(['autoscaling.keda.enabled=true', 'autoscaling.keda.trigger=kafka'], /trigger/);
+  });
+
+  it('rejects misspelt top-level keys (values.schema.json)', () => {
+    refuses(['replicaCount=3'], /additional properties|replicaCount/i);
+  });
+
+  it('rejects a password that would break DATABASE_URL', () => {
+    refuses(['postgresql.auth.password=p@ss/word'], /password/);
+  });
+
+  it('requires externalDatabase.host when the bundled PostgreSQL is off', () => {
+    refuses(['postgresql.enabled=false'], /externalDatabase\.host/);
+  });
+
+  it('requires externalRedis.host when the bundled Redis is off', () => {
+    refuses(['redis.enabled=false'], /externalRedis\.host/);
+  });
+
+  it('refuses a terminationGracePeriodSeconds that does not cover the drain and the preStop sleep', () => {
+    refuses(['terminationGracePeriodSeconds=30'], /terminationGracePeriodSeconds/);
+  });
+
+  it('refuses variables in `config` that the chart sets itself', () => {
+    refuses(['config.DATABASE_URL=postgresql://x@y/z'], /config\.DATABASE_URL/);
+  });
+});
+
+describe('checksum annotations', () => {
+  it('change when provider secrets or routes change, and only then', () => {
+    const annotations = (set: string[]) =>
+      renderChart([], ['secrets.adminApiToken=fixed', ...set])
+        .filter((o) => o.kind === 'Deployment')
+        .map((d) => d.spec.template.metadata.annotations);
+    const [base] = annotations([]);
+    const [again] = annotations([]);
+    const [withStripe] = annotations(['secrets.stripeWebhookSecret=whsec_x']);
+    const [withRoutes] = annotations(['routes.destinations.a.url=http://a', 'routes.routes[0].provider=stripe', 'routes.routes[0].to[0]=a']);
+    expect(again).toEqual(base);
+    expect(withStripe['checksum/secrets']).not.toBe(base['checksum/secrets']);
+    expect(withStripe['checksum/config-files']).toBe(base['checksum/config-files']);
+    expect(withRoutes['checksum/config-files']).not.toBe(base['checksum/config-files']);
+    expect(withRoutes['checksum/secrets']).toBe(base['checksum/secrets']);
+  });
+});
+
+describe('preStop on older clusters', () => {
+  it('uses the native sleep handler on Kubernetes >= 1.30 and node (no shell in the image) before', () => {
+    const modern = one(renderChart([]), 'Deployment', '-worker').spec.template.spec.containers[0].lifecycle.preStop;
+    expect(modern).toEqual({ sleep: { seconds: 5 } });
+    const old = one(renderChart([], [], ['--kube-version', '1.29.0']), 'Deployment', '-worker').spec.template.spec.containers[0].lifecycle.preStop;
+    expect(old.exec.command).toEqual(['node', '-e', 'setTimeout(() => {}, 5000)']);
+  });
+});

@@ -1,0 +1,266 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import {
+  POD_DELETION_COST_ANNOTATION,
+  PodDeletionCostReporter,
+  type PodDeletionCostLogger,
+} from '../../services/worker/pod-deletion-cost.js';
+
+/** One request the stand-in API server received. */
+interface RecordedRequest {
+  method: string;
+  path: string;
+  contentType: string | undefined;
+  body: unknown;
+  at: number;
+}
+
+/** A local HTTP server standing in for the Kubernetes API server; answers PATCH with the given status. */
+class FakeApiServer {
+  readonly requests: RecordedRequest[] = [];
+  status = 200;
+  private readonly server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      this.requests.push({
+        method: req.method ?? '',
+        path: req.url ?? '',
+        contentType: req.headers['content-type'],
+        body: text ? JSON.parse(text) : undefined,
+        at: Date.now(),
+      });
+      res.writeHead(this.status, { 'content-type': 'application/json' });
+      if (this.status >= 400) {
+        res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: this.status }));
+      } else {
+        res.end(JSON.stringify({ kind: 'Pod', apiVersion: 'v1', metadata: { name: 'worker-0', namespace: 'ns' } }));
+      }
+    });
+  });
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** The annotation values PATCHed so far, in order. */
+  costs(): string[] {
+    return this.requests.map((request) => {
+      const body = request.body as { metadata: { annotations: Record<string, string> } };
+      return body.metadata.annotations[POD_DELETION_COST_ANNOTATION] ?? '<missing>';
+    });
+  }
+}
+
+function kubeConfigFor(server: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'test', server, skipTLSVerify: true }],
+    users: [{ name: 'u' }],
+    contexts: [{ name: 'c', cluster: 'test', user: 'u' }],
+    currentContext: 'c',
+  });
+  return kc;
+}
+
+/** Polls until `condition` holds, failing after `timeoutMs`. */
+async function waitFor(condition: () => boolean, timeoutMs = 3000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Waits `ms`; used only to show that nothing happens during a window. */
+const quietFor = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function recordingLogger(): PodDeletionCostLogger & { lines: Array<{ level: string; message: string }> } {
+  const lines: Array<{ level: string; message: string }> = [];
+  return {
+    lines,
+    debug: (message) => lines.push({ level: 'debug', message }),
+    info: (message) => lines.push({ level: 'info', message }),
+    warn: (message) => lines.push({ level: 'warn', message }),
+  };
+}
+
+describe('PodDeletionCostReporter', () => {
+  const api = new FakeApiServer();
+  const reporters: PodDeletionCostReporter[] = [];
+
+  const reporter = (options: { minIntervalMs?: number; busyCost?: number; idleCost?: number; logger?: PodDeletionCostLogger } = {}) => {
+    const created = new PodDeletionCostReporter({
+      podName: 'worker-0',
+      namespace: 'ns',
+      kubeConfig: kubeConfigFor(api.url),
+      minIntervalMs: 50,
+      ...options,
+    });
+    reporters.push(created);
+    return created;
+  };
+
+  beforeAll(async () => {
+    await api.start();
+  });
+
+  afterEach(async () => {
+    await Promise.all(reporters.splice(0).map((r) => r.close()));
+    api.requests.length = 0;
+    api.status = 200;
+  });
+
+  afterAll(async () => {
+    await api.stop();
+  });
+
+  it('PATCHes its own pod with a JSON merge patch of the deletion-cost annotation', async () => {
+    const r = reporter();
+    expect(r.enabled).toBe(true);
+    r.setActiveJobs(3);
+    await waitFor(() => api.requests.length === 1, 3000, 'the first PATCH');
+
+    const [request] = api.requests;
+    expect(request?.method).toBe('PATCH');
+    expect(request?.path).toBe('/api/v1/namespaces/ns/pods/worker-0');
+    expect(request?.contentType).toContain('application/merge-patch+json');
+    expect(request?.body).toEqual({ metadata: { annotations: { [POD_DELETION_COST_ANNOTATION]: '1003' } } });
+  });
+
+  it('costs busy pods more than idle ones, and the less loaded of two busy pods less', () => {
+    const r = reporter({ busyCost: 1000, idleCost: 0 });
+    expect(r.costFor(0)).toBe(0);
+    expect(r.costFor(1)).toBe(1001);
+    expect(r.costFor(32)).toBe(1032);
+    expect(r.costFor(1)).toBeLessThan(r.costFor(2));
+    expect(r.costFor(1e12)).toBe(2_147_483_647);
+  });
+
+  it('sends the first change at once, then at most one PATCH per interval with the latest value', async () => {
+    const r = reporter({ minIntervalMs: 200 });
+    r.setActiveJobs(1);
+    await waitFor(() => api.requests.length === 1, 3000, 'the leading PATCH');
+
+    for (let jobs = 2; jobs <= 10; jobs += 1) r.setActiveJobs(jobs);
+    await waitFor(() => api.requests.length === 2, 3000, 'the trailing PATCH');
+    expect(api.costs()).toEqual(['1001', '1010']);
+
+    const [first, second] = api.requests;
+    // Timer resolution leaves a millisecond or two of slack.
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(195);
+  });
+
+  it('never PATCHes a value the API server already has', async () => {
+    const r = reporter();
+    r.setActiveJobs(0);
+    await waitFor(() => api.requests.length === 1, 3000, 'the first PATCH');
+    expect(api.costs()).toEqual(['0']);
+
+    r.setActiveJobs(0);
+    // Changed and changed back within one interval: coalesced to "unchanged".
+    r.setActiveJobs(5);
+    r.setActiveJobs(0);
+    await quietFor(200);
+    expect(api.requests).toHaveLength(1);
+  });
+
+  it('keeps following changes after the interval (each value eventually arrives)', async () => {
+    const r = reporter();
+    r.setActiveJobs(2);
+    await waitFor(() => api.costs().at(-1) === '1002', 3000, '1002');
+    r.setActiveJobs(0);
+    await waitFor(() => api.costs().at(-1) === '0', 3000, '0');
+    r.setActiveJobs(7);
+    await waitFor(() => api.costs().at(-1) === '1007', 3000, '1007');
+    expect(api.costs()).toEqual(['1002', '0', '1007']);
+  });
+
+  it('logs failures instead of throwing, and retries until the value arrives', async () => {
+    const logger = recordingLogger();
+    api.status = 403;
+    const r = reporter({ minIntervalMs: 20, logger });
+    expect(() => r.setActiveJobs(4)).not.toThrow();
+    await waitFor(() => api.requests.length >= 1, 3000, 'the failing PATCH');
+    await waitFor(() => logger.lines.some((line) => line.level === 'warn'), 3000, 'a warning');
+
+    api.status = 200;
+    // Backoff after a failure is at least one second (or the interval when larger).
+    await waitFor(() => api.requests.length >= 2, 5000, 'the retry');
+    await waitFor(() => logger.lines.some((line) => line.level === 'info'), 5000, 'the recovery message');
+    expect(api.costs().at(-1)).toBe('1004');
+    expect(logger.lines.filter((line) => line.level === 'warn')).toHaveLength(1);
+  });
+
+  it('stops on close(): a pending trailing update is not sent', async () => {
+    const r = reporter({ minIntervalMs: 100 });
+    r.setActiveJobs(1);
+    await waitFor(() => api.requests.length === 1, 3000, 'the first PATCH');
+    r.setActiveJobs(2);
+    await r.close();
+    expect(r.enabled).toBe(false);
+    r.setActiveJobs(3);
+    await quietFor(250);
+    expect(api.costs()).toEqual(['1001']);
+  });
+
+  describe('fromEnvironment', () => {
+    it('is a no-op outside a cluster (no KUBERNETES_SERVICE_HOST)', async () => {
+      const r = PodDeletionCostReporter.fromEnvironment({ POD_NAME: 'worker-0', POD_NAMESPACE: 'ns' });
+      expect(r.enabled).toBe(false);
+      r.setActiveJobs(5);
+      await r.close();
+    });
+
+    it('is a no-op without the Downward API variables', () => {
+      const r = PodDeletionCostReporter.fromEnvironment({ KUBERNETES_SERVICE_HOST: '10.0.0.1' });
+      expect(r.enabled).toBe(false);
+    });
+
+    it('is a no-op when POD_DELETION_COST_ENABLED=false', () => {
+      const r = PodDeletionCostReporter.fromEnvironment(
+        { KUBERNETES_SERVICE_HOST: '10.0.0.1', POD_NAME: 'w', POD_NAMESPACE: 'ns', POD_DELETION_COST_ENABLED: 'false' },
+        { kubeConfig: kubeConfigFor(api.url) },
+      );
+      expect(r.enabled).toBe(false);
+    });
+
+    it('reports for the pod named by POD_NAME / POD_NAMESPACE in a cluster', async () => {
+      const r = PodDeletionCostReporter.fromEnvironment(
+        { KUBERNETES_SERVICE_HOST: '10.0.0.1', POD_NAME: 'worker-7', POD_NAMESPACE: 'team-a' },
+        { kubeConfig: kubeConfigFor(api.url), minIntervalMs: 50 },
+      );
+      reporters.push(r);
+      expect(r.enabled).toBe(true);
+      r.setActiveJobs(1);
+      await waitFor(() => api.requests.length === 1, 3000, 'the PATCH');
+      expect(api.requests[0]?.path).toBe('/api/v1/namespaces/team-a/pods/worker-7');
+    });
+
+    it('stays a no-op (and does not throw) when the in-cluster config cannot be loaded', () => {
+      const logger = recordingLogger();
+      const saved = process.env.KUBERNETES_SERVICE_HOST;
+      delete process.env.KUBERNETES_SERVICE_HOST;
+      try {
+        // No kubeConfig injected and no in-cluster environment: nothing to talk to.
+        const r = new PodDeletionCostReporter({ podName: 'w', namespace: 'ns', logger });
+        expect(() => r.setActiveJobs(1)).not.toThrow();
+        expect(r.enabled).toBe(false);
+        expect(logger.lines.map((line) => line.level)).toEqual(['warn']);
+      } finally {
+        if (saved !== undefined) process.env.KUBERNETES_SERVICE_HOST = saved;
+      }
+    });
+  });
+});
