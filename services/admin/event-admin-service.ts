@@ -73,14 +73,17 @@ export class EventAdminService {
     if (filter.provider) query.andWhere('e.provider = :provider', { provider: filter.provider });
     if (filter.cursor) {
       const cursor = decodeCursor(filter.cursor);
-      query.andWhere('(e.receivedAt, e.id) < (:at, :id)', { at: cursor.receivedAt, id: cursor.id });
+      query.andWhere('(e.receivedAt, e.id) < (CAST(:at AS timestamptz), CAST(:id AS uuid))', { at: cursor.receivedAt, id: cursor.id });
     }
-    const rows = await query.getMany();
+    // The cursor needs received_at to the microsecond; a JS Date only keeps milliseconds.
+    query.addSelect(`to_char(e.receivedAt AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`, 'cursor_received_at');
+    const { entities: rows, raw } = await query.getRawAndEntities<{ e_id: string; cursor_received_at: string }>();
     const page = rows.slice(0, filter.limit);
     const last = page.at(-1);
+    const lastAt = last && raw.find((row) => row.e_id === last.id)?.cursor_received_at;
     return {
       items: page.map(toView),
-      nextCursor: rows.length > filter.limit && last ? encodeCursor({ receivedAt: last.receivedAt, id: last.id }) : null,
+      nextCursor: rows.length > filter.limit && last && lastAt ? encodeCursor({ receivedAt: lastAt, id: last.id }) : null,
     };
   }
 

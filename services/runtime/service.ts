@@ -195,14 +195,15 @@ export async function startService(config: Config, extensions: ServiceExtensions
     (shutdownPromise ??= (async () => {
       shuttingDown = true;
       logger.info('shutting down: readiness is now 503, draining');
-      // 1. Stop accepting connections; requests in flight finish (idle keep-alive sockets close now).
+      // 1. The worker takes no new jobs and lets the running ones finish. The listener stays open meanwhile, so
+      //    probes see readiness 503 (a closed port would only refuse them) and endpoints drop the pod.
+      await worker?.close();
+      // 2. Stop accepting connections; requests in flight finish (idle keep-alive sockets close now).
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await serverClosed;
-      // 2. Inserts and enqueues already started complete, so every 2xx given is backed by a row (and a job).
+      // 3. Inserts and enqueues already started complete, so every 2xx given is backed by a row (and a job).
       await writer?.drain();
-      // 3. The worker takes no new jobs and lets the running ones finish.
-      await worker?.close();
       await reconciler?.stop();
       await retention?.stop();
       await podCost?.close();

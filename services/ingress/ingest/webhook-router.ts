@@ -45,6 +45,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   const count = (res: Response, provider: string, outcome: ReceiveOutcome) => {
     res.locals.outcome = outcome;
     eventsReceived.inc({ provider, outcome });
+    trace.getActiveSpan()?.setAttributes({ 'webhook.provider': provider, 'webhook.outcome': outcome });
   };
 
   // Only failed verifications count against a client, so forged floods cannot starve real senders.

@@ -1,0 +1,292 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { Webhook } from 'standardwebhooks';
+import { EventHandlerRegistry, type HandledEvent } from '../../services/worker/processing/event-handlers.js';
+import { adminRequest } from '../support/admin-client.js';
+import { HttpSink } from '../support/http-sink.js';
+import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
+import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { postWebhook, stripeSignature } from '../support/signing.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { waitFor } from '../support/wait-for.js';
+
+const STRIPE_SECRET = 'whsec_worker_test_stripe';
+const GITHUB_SECRET = 'gh-worker-secret';
+const ADMIN_TOKEN = 'worker-test-admin-token';
+const DESTINATION_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
+const JOB_ATTEMPTS = 4;
+const SLOW_TIMEOUT_MS = 300;
+
+let db: TestDatabase;
+let ns: TestQueueNamespace;
+let app: InProcessService;
+let routesFile: TempRoutesFile;
+let redis: Redis;
+let queue: Queue;
+
+const sinks = {
+  signed: new HttpSink(),
+  repos: new HttpSink(),
+  failing: new HttpSink(() => ({ status: 500 })),
+  fanGood: new HttpSink(),
+  // Fails the first request it ever gets, then takes everything.
+  fanFlaky: new HttpSink((_request, index) => ({ status: index === 0 ? 500 : 200 })),
+  // Slower than the destination's timeoutMs on the first request only.
+  slow: new HttpSink((_request, index) => ({ status: 200, delayMs: index === 0 ? SLOW_TIMEOUT_MS * 4 : 0 })),
+};
+
+const handled: { ledger: HandledEvent[]; flaky: HandledEvent[] } = { ledger: [], flaky: [] };
+const handlers = new EventHandlerRegistry()
+  .register('ledger', { provider: 'stripe', events: ['ledger.*'] }, async (event) => {
+    handled.ledger.push(event);
+  })
+  .register('flaky', { provider: 'stripe', events: ['handler.flaky'] }, async (event) => {
+    handled.flaky.push(event);
+    if (event.attempt === 1) throw new Error('handler boom on the first attempt');
+  });
+
+let counter = 0;
+/** Posts a signed Stripe event of `type` (body given verbatim when passed) and returns the stored event's id. */
+async function sendStripe(type: string, rawBody?: string): Promise<{ id: string; body: string }> {
+  const body = rawBody ?? JSON.stringify({ id: `evt_worker_${Date.now()}_${counter++}`, object: 'event', type, data: { n: counter } });
+  const response = await postWebhook(app.baseUrl, 'stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, STRIPE_SECRET) });
+  expect(response.status).toBe(202);
+  return { id: String(response.json!.id), body };
+}
+
+async function eventRow(id: string) {
+  const { rows } = await db.pool.query('SELECT status, attempts, last_error FROM webhook_events WHERE id = $1', [id]);
+  return rows[0] as { status: string; attempts: number; last_error: string | null };
+}
+
+const waitForStatus = (id: string, status: string, timeoutMs = 15_000) =>
+  waitFor(`event ${id} to be ${status}`, async () => {
+    const row = await eventRow(id);
+    return row?.status === status ? row : undefined;
+  }, { timeoutMs });
+
+async function deliveries(id: string) {
+  const response = await adminRequest(app.baseUrl, ADMIN_TOKEN, 'GET', `/admin/events/${id}`);
+  expect(response.status).toBe(200);
+  return response.json.deliveries as { destination: string; attempt: number; succeeded: boolean; statusCode: number | null; error: string | null }[];
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  ns = createQueueNamespace();
+  await Promise.all(Object.values(sinks).map((sink) => sink.start()));
+  routesFile = writeRoutesFile({
+    destinations: {
+      signed: { url: `${sinks.signed.url}/hooks/signed`, secret: DESTINATION_SECRET },
+      repos: { url: `${sinks.repos.url}/hooks/repos` },
+      failing: { url: `${sinks.failing.url}/hooks/failing` },
+      fanGood: { url: `${sinks.fanGood.url}/hooks/good` },
+      fanFlaky: { url: `${sinks.fanFlaky.url}/hooks/flaky` },
+      slow: { url: `${sinks.slow.url}/hooks/slow`, timeoutMs: SLOW_TIMEOUT_MS },
+    },
+    routes: [
+      { provider: 'stripe', events: ['invoice.*'], to: ['signed'] },
+      { provider: 'github', events: ['issues.*'], to: ['repos'] },
+      { provider: 'stripe', events: ['payout.failed'], to: ['failing'] },
+      { provider: 'stripe', events: ['order.created'], to: ['fanGood', 'fanFlaky'] },
+      { provider: 'stripe', events: ['report.slow'], to: ['slow'] },
+    ],
+  });
+  app = await startInProcessService(
+    {
+      SERVICE_ROLE: 'all',
+      DATABASE_URL: db.url,
+      REDIS_URL: ns.redisUrl,
+      QUEUE_PREFIX: ns.prefix,
+      STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
+      GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
+      ROUTES_FILE: routesFile.path,
+      ADMIN_API_TOKEN: ADMIN_TOKEN,
+      JOB_ATTEMPTS: String(JOB_ATTEMPTS),
+      JOB_BACKOFF_MS: '20',
+    },
+    { handlers },
+  );
+  redis = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
+  queue = new Queue('webhook-events', { connection: redis, prefix: ns.prefix });
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await queue?.close();
+  redis?.disconnect();
+  await Promise.all(Object.values(sinks).map((sink) => sink.stop()));
+  routesFile?.remove();
+  await ns?.cleanup();
+  await db?.drop();
+});
+
+describe('delivery', () => {
+  it('forwards the original bytes with Standard Webhooks headers that verify, and completes the event', async () => {
+    // Odd spacing, key order and non-ASCII: any re-serialisation would change these bytes.
+    const body = `{ "type":"invoice.paid",   "id":"evt_sig_${Date.now()}", "note":"caf\u00e9 \u2713 \\u00e9", "n": 1.50 }`;
+    const { id } = await sendStripe('invoice.paid', body);
+    const completed = await waitForStatus(id, 'COMPLETED');
+    expect(completed).toMatchObject({ attempts: 1, last_error: null });
+
+    const received = sinks.signed.requestsFor(id);
+    expect(received).toHaveLength(1);
+    const [request] = received;
+    expect(request!.path).toBe('/hooks/signed');
+    expect(request!.body.equals(Buffer.from(body, 'utf8'))).toBe(true);
+    expect(request!.headers).toMatchObject({
+      'webhook-id': id,
+      'x-webhook-provider': 'stripe',
+      'x-webhook-event-type': 'invoice.paid',
+      'content-type': 'application/json',
+    });
+    expect(Math.abs(Number(request!.headers['webhook-timestamp']) - Date.now() / 1000)).toBeLessThan(30);
+    expect(request!.headers['webhook-signature']).toMatch(/^v1,/);
+    const verified = new Webhook(DESTINATION_SECRET).verify(request!.body.toString('utf8'), request!.headers as Record<string, string>);
+    expect(verified).toMatchObject({ type: 'invoice.paid' });
+    // A different secret must not verify: the signature really covers this body and id.
+    expect(() => new Webhook(`whsec_${randomBytes(24).toString('base64')}`).verify(request!.body.toString('utf8'), request!.headers as Record<string, string>)).toThrow();
+
+    expect(await deliveries(id)).toEqual([
+      expect.objectContaining({ destination: 'signed', attempt: 1, succeeded: true, statusCode: 200, error: null }),
+    ]);
+  });
+});
+
+describe('routing', () => {
+  it('routes by event-type glob: invoice.* takes other invoice types, not look-alikes', async () => {
+    const finalized = await sendStripe('invoice.finalized');
+    const lookAlike = await sendStripe('invoices.finalized');
+    await waitForStatus(finalized.id, 'COMPLETED');
+    await waitForStatus(lookAlike.id, 'COMPLETED');
+    expect(sinks.signed.requestsFor(finalized.id)).toHaveLength(1);
+    expect(sinks.signed.requestsFor(lookAlike.id)).toHaveLength(0);
+    expect(await deliveries(lookAlike.id)).toEqual([]);
+  });
+
+  it('filters by provider: a github route does not take a stripe event of the same type', async () => {
+    const body = JSON.stringify({ action: 'opened', issue: { number: counter++ } });
+    const response = await postWebhook(app.baseUrl, 'github', body, {
+      'content-type': 'application/json',
+      'x-github-event': 'issues',
+      'x-github-delivery': `delivery-worker-${Date.now()}-${counter}`,
+      'x-hub-signature-256': `sha256=${(await import('node:crypto')).createHmac('sha256', GITHUB_SECRET).update(body).digest('hex')}`,
+    });
+    expect(response.status).toBe(202);
+    const githubId = String(response.json!.id);
+    const stripeEvent = await sendStripe('issues.opened');
+
+    await waitForStatus(githubId, 'COMPLETED');
+    await waitForStatus(stripeEvent.id, 'COMPLETED');
+    expect(sinks.repos.requestsFor(githubId)).toHaveLength(1);
+    expect(sinks.repos.requestsFor(githubId)[0]!.headers['x-webhook-event-type']).toBe('issues.opened');
+    expect(sinks.repos.requestsFor(stripeEvent.id)).toHaveLength(0);
+  });
+
+  it('completes an event no route matches, delivering nothing', async () => {
+    const totalBefore = Object.values(sinks).reduce((n, sink) => n + sink.requests.length, 0);
+    const { id } = await sendStripe('customer.created');
+    const row = await waitForStatus(id, 'COMPLETED');
+    expect(row.attempts).toBe(1);
+    expect(await deliveries(id)).toEqual([]);
+    expect(Object.values(sinks).reduce((n, sink) => n + sink.requests.length, 0)).toBe(totalBefore);
+  });
+});
+
+describe('failures and retries', () => {
+  it(`dead-letters after exactly ${JOB_ATTEMPTS} attempts, then an admin replay completes it`, async () => {
+    const { id } = await sendStripe('payout.failed');
+    const dead = await waitForStatus(id, 'DEAD_LETTER');
+    expect(dead.attempts).toBe(JOB_ATTEMPTS);
+    expect(dead.last_error).toMatch(/^failing: HTTP 500/);
+    // No retry is left behind: the job failed for good, and the sink saw exactly JOB_ATTEMPTS requests.
+    await waitFor('the job to be failed', async () => (await queue.getJobState(id)) === 'failed');
+    const received = sinks.failing.requestsFor(id);
+    expect(received).toHaveLength(JOB_ATTEMPTS);
+    expect(sinks.failing.requests.filter((r) => r.headers['webhook-id'] !== id)).toHaveLength(0);
+    expect(new Set(received.map((r) => r.headers['webhook-id']))).toEqual(new Set([id]));
+    const recorded = await deliveries(id);
+    expect(recorded.map((d) => [d.attempt, d.succeeded, d.statusCode])).toEqual(
+      Array.from({ length: JOB_ATTEMPTS }, (_, index) => [index + 1, false, 500]),
+    );
+
+    sinks.failing.behaviour = () => ({ status: 200 });
+    const replay = await adminRequest(app.baseUrl, ADMIN_TOKEN, 'POST', `/admin/events/${id}/replay`);
+    expect(replay).toEqual({ status: 202, json: { id, status: 'PENDING' } });
+    const completed = await waitForStatus(id, 'COMPLETED');
+    expect(completed).toMatchObject({ attempts: 1, last_error: null });
+    expect(sinks.failing.requestsFor(id)).toHaveLength(JOB_ATTEMPTS + 1);
+    expect((await deliveries(id)).at(-1)).toMatchObject({ destination: 'failing', attempt: 1, succeeded: true, statusCode: 200 });
+  });
+
+  it('fan-out: a retry after a partial failure re-sends only to the destination that failed', async () => {
+    const { id } = await sendStripe('order.created');
+    const row = await waitForStatus(id, 'COMPLETED');
+    expect(row.attempts).toBe(2);
+    expect(sinks.fanGood.requestsFor(id)).toHaveLength(1);
+    expect(sinks.fanFlaky.requestsFor(id)).toHaveLength(2);
+    const recorded = (await deliveries(id)).map((d) => [d.destination, d.attempt, d.succeeded]);
+    expect(recorded).toHaveLength(3);
+    expect(recorded).toEqual(expect.arrayContaining([['fanGood', 1, true], ['fanFlaky', 1, false], ['fanFlaky', 2, true]]));
+  });
+
+  it('a destination slower than its timeoutMs counts as a failed attempt', async () => {
+    const { id } = await sendStripe('report.slow');
+    const row = await waitForStatus(id, 'COMPLETED');
+    expect(row.attempts).toBe(2);
+    expect(sinks.slow.requestsFor(id)).toHaveLength(2);
+    const [first, second] = await deliveries(id);
+    expect(first).toMatchObject({ destination: 'slow', attempt: 1, succeeded: false, statusCode: null, error: expect.stringMatching(/timed out/) });
+    expect(second).toMatchObject({ destination: 'slow', attempt: 2, succeeded: true, statusCode: 200 });
+  });
+});
+
+describe('in-process handlers', () => {
+  it('runs a registered handler and records it as handler:<name>', async () => {
+    const { id, body } = await sendStripe('ledger.entry');
+    await waitForStatus(id, 'COMPLETED');
+    const calls = handled.ledger.filter((event) => event.id === id);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ id, provider: 'stripe', eventType: 'ledger.entry', attempt: 1, payload: JSON.parse(body) });
+    expect(calls[0]!.rawBody.equals(Buffer.from(body))).toBe(true);
+    expect(await deliveries(id)).toEqual([expect.objectContaining({ destination: 'handler:ledger', attempt: 1, succeeded: true })]);
+  });
+
+  it('retries a throwing handler like a failed delivery', async () => {
+    const { id } = await sendStripe('handler.flaky');
+    const row = await waitForStatus(id, 'COMPLETED');
+    expect(row).toMatchObject({ attempts: 2, last_error: null });
+    expect(handled.flaky.filter((event) => event.id === id).map((event) => event.attempt)).toEqual([1, 2]);
+    const recorded = await deliveries(id);
+    expect(recorded).toEqual([
+      expect.objectContaining({ destination: 'handler:flaky', attempt: 1, succeeded: false, error: 'handler boom on the first attempt' }),
+      expect.objectContaining({ destination: 'handler:flaky', attempt: 2, succeeded: true }),
+    ]);
+  });
+});
+
+describe('stale jobs', () => {
+  it('a duplicate job for a COMPLETED event is skipped: no status change, no delivery', async () => {
+    const { id } = await sendStripe('invoice.voided');
+    await waitForStatus(id, 'COMPLETED');
+    const before = await db.pool.query('SELECT status, attempts, updated_at FROM webhook_events WHERE id = $1', [id]);
+    const deliveriesBefore = (await deliveries(id)).length;
+    expect(sinks.signed.requestsFor(id)).toHaveLength(1);
+
+    // A job left over from elsewhere (another id, so BullMQ does not dedupe it against the finished one).
+    const stale = await queue.add('process-event', { eventId: id }, { jobId: `${id}-stale`, attempts: 3 });
+    const finished = await waitFor('the stale job to finish', async () => {
+      const job = await queue.getJob(stale.id!);
+      return job && (await job.getState()) === 'completed' ? job : undefined;
+    });
+    expect(finished.returnvalue).toBe('skipped');
+
+    const after = await db.pool.query('SELECT status, attempts, updated_at FROM webhook_events WHERE id = $1', [id]);
+    expect(after.rows[0]).toEqual(before.rows[0]);
+    expect(await deliveries(id)).toHaveLength(deliveriesBefore);
+    expect(sinks.signed.requestsFor(id)).toHaveLength(1);
+  });
+});

@@ -1,0 +1,23 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+
+/** The ROUTES_FILE document, as the service reads it. */
+export interface RoutesDocument {
+  destinations: Record<string, { url: string; secret?: string; timeoutMs?: number; headers?: Record<string, string> }>;
+  routes: { provider: string; events?: string[]; to: string[] }[];
+}
+
+/** A ROUTES_FILE written to a temporary directory of its own; `remove()` deletes it. */
+export interface TempRoutesFile {
+  path: string;
+  remove(): void;
+}
+
+export function writeRoutesFile(document: RoutesDocument): TempRoutesFile {
+  const dir = mkdtempSync(join(tmpdir(), 'routes-test-'));
+  const path = join(dir, 'routes.yaml');
+  writeFileSync(path, stringify(document), 'utf8');
+  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
