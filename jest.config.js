@@ -17,4 +17,5 @@ export default {
   testTimeout: 60_000,
   // Integration tests start real processes and share one PostgreSQL and Redis; two workers fit a 2-core machine.
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.cjs'],
 };
