@@ -6,6 +6,17 @@ import { waitFor } from './wait-for.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+/** Options for {@link ServiceProcess}; all optional, so `new ServiceProcess(env, port)` behaves as before. */
+export interface ServiceProcessOptions {
+  /**
+   * Preload the OpenTelemetry instrumentation (`--import services/shared/telemetry/instrumentation.ts`), as the
+   * npm start scripts and the image do, and turn tracing on (OTEL_SDK_DISABLED=false unless `env` says otherwise).
+   */
+  preloadTelemetry?: boolean;
+  /** Extra node arguments, placed before the entry module. */
+  nodeArgs?: string[];
+}
+
 /** A real service process (`services/main.ts` run by tsx), as the fault and shutdown tests need. */
 export class ServiceProcess {
   readonly logs: string[] = [];
@@ -15,6 +26,7 @@ export class ServiceProcess {
   constructor(
     private readonly env: Record<string, string | undefined>,
     readonly port: number,
+    private readonly options: ServiceProcessOptions = {},
   ) {}
 
   get baseUrl(): string {
@@ -27,23 +39,48 @@ export class ServiceProcess {
 
   /** Starts the process and waits until `/health/live` answers. */
   async start({ waitForReady = true }: { waitForReady?: boolean } = {}): Promise<this> {
-    this.child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'services/main.ts')], {
+    const { preloadTelemetry = false, nodeArgs = [] } = this.options;
+    const args = [
+      '--import',
+      'tsx',
+      ...(preloadTelemetry ? ['--import', './services/shared/telemetry/instrumentation.ts'] : []),
+      ...nodeArgs,
+      path.join(root, 'services/main.ts'),
+    ];
+    this.child = spawn(process.execPath, args, {
       cwd: root,
       env: {
         PATH: process.env.PATH,
         HOME: process.env.HOME,
         NODE_ENV: 'test',
         LOG_LEVEL: 'info',
-        OTEL_SDK_DISABLED: 'true',
+        OTEL_SDK_DISABLED: preloadTelemetry ? 'false' : 'true',
         HOST: '127.0.0.1',
         PORT: String(this.port),
         ...this.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const collect = (chunk: Buffer) => this.logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-    this.child.stdout!.on('data', collect);
-    this.child.stderr!.on('data', collect);
+    // Line-buffered per stream: a JSON line split across two chunks still arrives as one line.
+    const collector = () => {
+      let partial = '';
+      return {
+        data: (chunk: Buffer) => {
+          const lines = (partial + chunk.toString('utf8')).split('\n');
+          partial = lines.pop() ?? '';
+          this.logs.push(...lines.filter(Boolean));
+        },
+        end: () => {
+          if (partial) this.logs.push(partial);
+          partial = '';
+        },
+      };
+    };
+    for (const stream of [this.child.stdout!, this.child.stderr!]) {
+      const { data, end } = collector();
+      stream.on('data', data);
+      stream.on('end', end);
+    }
     this.exitPromise = once(this.child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
     if (waitForReady) {
       await waitFor(

@@ -7,6 +7,8 @@ export interface RequestContext {
   spanId?: string;
   eventId?: string;
   provider?: string;
+  /** The webhook's event type, once verified (logged, and put on the request's server span). */
+  eventType?: string;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();

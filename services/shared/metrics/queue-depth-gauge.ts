@@ -2,19 +2,39 @@ import client from 'prom-client';
 import type { QueueJobCounts } from '../queue/event-queue.js';
 import { registry } from './metrics.js';
 
+/** The oldest waiting job as BullMQ returns it (`Queue.getWaiting(0, 0)`: oldest first). */
+export interface WaitingJobTimes {
+  /** When the job was added (ms since the epoch). */
+  timestamp: number;
+  /** When its last attempt started, for a job that went back to waiting (a retry or a stalled job). */
+  processedOn?: number;
+}
+
 /** Anything that can count the queue's jobs by state (an {@link EventQueue}). */
 export interface QueueCountSource {
   counts(): Promise<QueueJobCounts>;
+  /** The BullMQ queue itself, when the oldest waiting job's age can be read (an EventQueue's `queue`). */
+  readonly queue?: { getWaiting(start?: number, end?: number): Promise<WaitingJobTimes[]> };
 }
 
+interface QueueSnapshot {
+  counts: QueueJobCounts;
+  /** Since when the oldest waiting job has waited (ms since the epoch); undefined: nothing waits or unknown. */
+  oldestWaitingSince?: number;
+}
+
+export const QUEUE_JOBS_METRIC = 'webhook_queue_jobs';
+export const QUEUE_OLDEST_WAITING_AGE_METRIC = 'webhook_queue_oldest_waiting_age_seconds';
+
 /**
- * `webhook_queue_jobs{queue,state}`, the autoscaler's input, read from BullMQ when Prometheus scrapes.
- * Every pod reports the same shared queue, so dashboards and KEDA aggregate it with `max`, never `sum`.
- * Reads are cached briefly and bounded by a timeout: a scrape never blocks on Redis or hammers it.
+ * `webhook_queue_jobs{queue,state}`, the autoscaler's input, and `webhook_queue_oldest_waiting_age_seconds{queue}`,
+ * read from BullMQ when Prometheus scrapes. Every pod reports the same shared queue, so dashboards and KEDA
+ * aggregate them with `max`, never `sum`. Reads are cached briefly and bounded by a timeout: a scrape never
+ * blocks on Redis or hammers it (one counts script, plus one LRANGE and one HGETALL for the oldest job).
  */
 export class QueueDepthGauge {
-  private cached?: { at: number; counts: QueueJobCounts };
-  private inFlight?: Promise<QueueJobCounts | undefined>;
+  private cached?: { at: number; snapshot: QueueSnapshot };
+  private inFlight?: Promise<QueueSnapshot | undefined>;
 
   constructor(
     private readonly queueName: string,
@@ -24,35 +44,62 @@ export class QueueDepthGauge {
   ) {
     const self = this;
     // One gauge per process; a second service instance in the same process (tests) takes it over.
-    registry.removeSingleMetric('webhook_queue_jobs');
+    registry.removeSingleMetric(QUEUE_JOBS_METRIC);
+    registry.removeSingleMetric(QUEUE_OLDEST_WAITING_AGE_METRIC);
     new client.Gauge({
-      name: 'webhook_queue_jobs',
+      name: QUEUE_JOBS_METRIC,
       help: 'Jobs in the BullMQ queue by state (the same value from every pod: aggregate with max)',
       labelNames: ['queue', 'state'] as const,
       registers: [registry],
       async collect() {
-        const counts = await self.read();
+        const snapshot = await self.read();
         this.reset();
-        if (!counts) return; // Redis unreachable: no sample rather than a misleading zero.
-        for (const [state, value] of Object.entries(counts)) this.set({ queue: self.queueName, state }, value);
+        if (!snapshot) return; // Redis unreachable: no sample rather than a misleading zero.
+        for (const [state, value] of Object.entries(snapshot.counts)) this.set({ queue: self.queueName, state }, value);
       },
     });
+    if (source.queue) {
+      new client.Gauge({
+        name: QUEUE_OLDEST_WAITING_AGE_METRIC,
+        help:
+          'Seconds the oldest waiting job has waited since it was added, or since its last attempt started when it is a retry; ' +
+          '0 when nothing waits (the same value from every pod: aggregate with max)',
+        labelNames: ['queue'] as const,
+        registers: [registry],
+        async collect() {
+          const snapshot = await self.read();
+          this.reset();
+          if (!snapshot) return;
+          const since = snapshot.oldestWaitingSince;
+          this.set({ queue: self.queueName }, since === undefined ? 0 : Math.max(0, (Date.now() - since) / 1000));
+        },
+      });
+    }
   }
 
-  private async read(): Promise<QueueJobCounts | undefined> {
-    if (this.cached && Date.now() - this.cached.at < this.cacheMs) return this.cached.counts;
+  private async read(): Promise<QueueSnapshot | undefined> {
+    if (this.cached && Date.now() - this.cached.at < this.cacheMs) return this.cached.snapshot;
     this.inFlight ??= Promise.race([
-      this.source.counts(),
+      this.load(),
       new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), this.timeoutMs).unref()),
     ])
-      .then((counts) => {
-        if (counts) this.cached = { at: Date.now(), counts };
-        return counts;
+      .then((snapshot) => {
+        if (snapshot) this.cached = { at: Date.now(), snapshot };
+        return snapshot;
       })
       .catch(() => undefined)
       .finally(() => {
         this.inFlight = undefined;
       });
     return this.inFlight;
+  }
+
+  private async load(): Promise<QueueSnapshot> {
+    const [counts, oldest] = await Promise.all([
+      this.source.counts(),
+      this.source.queue ? this.source.queue.getWaiting(0, 0).then((jobs) => jobs[0]) : Promise.resolve(undefined),
+    ]);
+    const oldestWaitingSince = oldest ? Math.max(oldest.timestamp || 0, oldest.processedOn || 0) || undefined : undefined;
+    return { counts, oldestWaitingSince };
   }
 }

@@ -1,8 +1,16 @@
 /**
  * Preloaded with `node --import`: starts OpenTelemetry before any instrumented module (http, express, pg,
- * ioredis) is imported. With OTEL_SDK_DISABLED=true nothing is loaded at all, so tracing off costs nothing.
+ * ioredis) is imported. With tracing off (OTEL_SDK_DISABLED=true|1|yes, or OTEL_TRACES_EXPORTER=none) nothing
+ * but dotenv is loaded, so tracing off costs nothing.
  */
-if (process.env.OTEL_SDK_DISABLED !== 'true') {
+import { config as loadDotenv } from 'dotenv';
+import { tracingDisabled } from './tracing-switch.js';
+
+// The OTEL_* variables may come from `.env` like every other setting (real environment variables win); the
+// exporter reads them when it is built, which is now, before the service's own configuration is loaded.
+loadDotenv({ quiet: true });
+
+if (!tracingDisabled(process.env)) {
   const { startTracing } = await import('./tracing.js');
   await startTracing();
 }

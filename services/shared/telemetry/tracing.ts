@@ -1,14 +1,16 @@
 import { register } from 'node:module';
 import { hostname } from 'node:os';
+import type { Span } from '@opentelemetry/api';
 import { createAddHookMessageChannel } from 'import-in-the-middle';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { envDetector, hostDetector, osDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { HEALTH_PATH, METRICS_PATH } from '../health/health-paths.js';
+import type { RequestContext } from '../logging/request-context.js';
 import { onTracingFlush } from './tracing-state.js';
 
 /** The service name traces appear under unless OTEL_SERVICE_NAME says otherwise. */
@@ -17,9 +19,26 @@ export const DEFAULT_SERVICE_NAME = 'event-driven-integration-service';
 let sdk: NodeSDK | undefined;
 
 /**
+ * Copies what the request handlers learned about a webhook (kept on `req.context` and `res.locals`) onto the
+ * HTTP server span, right before it ends: the one span per request then says which provider, event type and
+ * event id it was about, and how it ended (the `webhook_events_received_total` outcome).
+ */
+export function annotateServerSpan(span: Span, request: unknown, response: unknown): void {
+  const context = (request as { context?: RequestContext }).context;
+  const outcome = (response as { locals?: { outcome?: unknown } }).locals?.outcome;
+  if (!context && outcome === undefined) return;
+  if (context?.provider) span.setAttribute('webhook.provider', context.provider);
+  if (context?.eventType) span.setAttribute('webhook.event_type', context.eventType);
+  if (context?.eventId) span.setAttribute('webhook.event_id', context.eventId);
+  if (context?.correlationId) span.setAttribute('webhook.correlation_id', context.correlationId);
+  if (typeof outcome === 'string') span.setAttribute('webhook.outcome', outcome);
+}
+
+/**
  * Starts the OpenTelemetry SDK: OTLP gRPC exporter (standard OTEL_EXPORTER_OTLP_* variables, default
- * http://localhost:4317), W3C trace context, and instrumentation of http, express, pg and ioredis. The ESM
- * loader hook is registered first so modules imported afterwards (express, pg, ioredis) are instrumented.
+ * http://localhost:4317; OTEL_BSP_* for batching; OTEL_TRACES_SAMPLER*), W3C trace context, and instrumentation
+ * of http, express, pg and ioredis. The ESM loader hook is registered first so modules imported afterwards
+ * (express, pg, ioredis) are instrumented.
  */
 export async function startTracing(): Promise<void> {
   if (sdk) return;
@@ -27,23 +46,35 @@ export async function startTracing(): Promise<void> {
   register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
 
   process.env.OTEL_SERVICE_NAME ??= DEFAULT_SERVICE_NAME;
+  // Logs are JSON lines on stdout (winston); nothing emits OpenTelemetry log records, so no log exporter.
+  process.env.OTEL_LOGS_EXPORTER ??= 'none';
+  const podName = process.env.POD_NAME;
   sdk = new NodeSDK({
+    // Ours first, then detected attributes; OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME (envDetector) win.
+    // No serviceInstanceIdDetector: it would replace the pod name below with a random uuid.
     resource: resourceFromAttributes({
       'service.namespace': 'webhooks',
-      'service.instance.id': process.env.POD_NAME ?? hostname(),
+      'service.instance.id': podName ?? hostname(),
       'deployment.role': process.env.SERVICE_ROLE ?? 'all',
-      ...(process.env.POD_NAME ? { 'k8s.pod.name': process.env.POD_NAME } : {}),
+      ...(podName ? { 'k8s.pod.name': podName } : {}),
       ...(process.env.POD_NAMESPACE ? { 'k8s.namespace.name': process.env.POD_NAMESPACE } : {}),
     }),
+    ...(process.env.OTEL_NODE_RESOURCE_DETECTORS ? {} : { resourceDetectors: [processDetector, hostDetector, osDetector, envDetector] }),
     traceExporter: new OTLPTraceExporter(),
     instrumentations: [
       new HttpInstrumentation({
         // Probes and scrapes would be most of the traces and none of the interest.
-        ignoreIncomingRequestHook: (req) => (req.url ?? '').startsWith(HEALTH_PATH) || req.url === METRICS_PATH,
+        ignoreIncomingRequestHook: (req) => (req.url ?? '').startsWith(HEALTH_PATH) || (req.url ?? '').split('?')[0] === METRICS_PATH,
+        applyCustomAttributesOnSpan: (span, request, response) => {
+          // Server spans only (a ServerResponse can writeHead; a client's IncomingMessage cannot).
+          if (typeof (response as { writeHead?: unknown }).writeHead === 'function') annotateServerSpan(span, request, response);
+        },
       }),
       new ExpressInstrumentation(),
-      new PgInstrumentation({ enhancedDatabaseReporting: false }),
-      new IORedisInstrumentation(),
+      // Only queries inside a trace (a request, a job): the health checks' `SELECT 1` and the reconciler's
+      // polling would otherwise each make a trace of their own. Parameters are never recorded.
+      new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false }),
+      new IORedisInstrumentation({ requireParentSpan: true }),
     ],
   });
   sdk.start();
