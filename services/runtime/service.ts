@@ -10,7 +10,7 @@ import { createProviderRegistry } from '../ingress/verification/provider-registr
 import type { Config } from '../shared/config/config.js';
 import { createDataSource, poolOf } from '../shared/database/data-source.js';
 import { runMigrations } from '../shared/database/run-migrations.js';
-import { createLogger } from '../shared/logging/logger.js';
+import { createLogger, registerSecretValues } from '../shared/logging/logger.js';
 import { QueueDepthGauge } from '../shared/metrics/queue-depth-gauge.js';
 import { EventQueue } from '../shared/queue/event-queue.js';
 import { createRedisConnection } from '../shared/queue/redis-connection.js';
@@ -76,7 +76,10 @@ export async function startService(config: Config, extensions: ServiceExtensions
         toleranceSeconds: config.providers.toleranceSeconds,
       })
     : undefined;
-  const routes = hasWorker(role) ? new RouteTable(config.routesFile ? loadRoutesFile(config.routesFile) : undefined) : undefined;
+  const routesFile = hasWorker(role) && config.routesFile ? loadRoutesFile(config.routesFile) : undefined;
+  // Secrets that live in files rather than the environment are redacted from logs too.
+  registerSecretValues(Object.values(routesFile?.destinations ?? {}).map((destination) => destination.secret));
+  const routes = hasWorker(role) ? new RouteTable(routesFile) : undefined;
 
   if (role === 'all') await runMigrations({ url: config.database.url, logger: createLogger('migrations') });
 
@@ -183,6 +186,11 @@ export async function startService(config: Config, extensions: ServiceExtensions
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
   server.headersTimeout = 20_000;
   server.requestTimeout = 30_000;
+  // Once draining, no response keeps its connection alive: clients on keep-alive connections would otherwise go on
+  // sending to a draining server, and server.close() would wait for them until SHUTDOWN_TIMEOUT_MS forced exit 1.
+  server.prependListener('request', (_req, res) => {
+    if (shuttingDown) res.setHeader('Connection', 'close');
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, () => resolve());
@@ -201,7 +209,10 @@ export async function startService(config: Config, extensions: ServiceExtensions
       // 2. Stop accepting connections; requests in flight finish (idle keep-alive sockets close now).
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // Keep-alive connections whose request was in flight at the signal go idle later; close them as they do.
+      const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
       await serverClosed;
+      clearInterval(idleSweep);
       // 3. Inserts and enqueues already started complete, so every 2xx given is backed by a row (and a job).
       await writer?.drain();
       await reconciler?.stop();

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { MicroBatcher } from '../../shared/batching/micro-batcher.js';
+import { ItemFailure, MicroBatcher } from '../../shared/batching/micro-batcher.js';
 import type { EventStatus } from '../../shared/database/event-status.js';
 
 /** A verified webhook, ready to be stored. */
@@ -32,15 +32,37 @@ export interface EventWriterOptions {
 }
 
 // One statement for any batch size: arrays unnest into rows, so it is prepared once per connection.
+// The raw bodies travel as ONE binary bytea parameter (their concatenation; each row takes its slice), not as a
+// text array of hex strings; and the jsonb payload is PostgreSQL's own parse of that slice whenever the body is
+// exactly the JSON the verifier parsed (see payloadFromRawBody), so no payload is re-serialised in JavaScript.
+// $6 holds a payload serialised by JavaScript for the rows where that is not so (null elsewhere).
 const INSERT_EVENTS = {
-  name: 'insert-webhook-events',
+  name: 'insert-webhook-events-v2',
   text: `INSERT INTO webhook_events
            (provider, external_id, event_type, payload, raw_body, content_type, headers, correlation_id, trace_id, traceparent)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::bytea[], $6::text[], $7::jsonb[],
-                              $8::text[], $9::text[], $10::text[])
+         SELECT r.provider, r.external_id, r.event_type,
+                coalesce(r.payload, convert_from(b.body, 'UTF8'))::jsonb,
+                b.body, r.content_type, r.headers, r.correlation_id, r.trace_id, r.traceparent
+           FROM unnest($1::text[], $2::text[], $3::text[], $5::int[], $6::text[], $7::int[], $8::text[], $9::jsonb[],
+                       $10::text[], $11::text[], $12::text[])
+                  AS r(provider, external_id, event_type, body_offset, payload, body_length, content_type, headers,
+                       correlation_id, trace_id, traceparent)
+           CROSS JOIN LATERAL (SELECT substring($4::bytea FROM r.body_offset FOR r.body_length) AS body) b
          ON CONFLICT (provider, external_id) DO NOTHING
          RETURNING id, provider, external_id`,
 };
+
+const OPEN_BRACE = 0x7b;
+
+/**
+ * Whether PostgreSQL may parse the stored payload from the raw body itself: a JSON body (no BOM, no leading
+ * whitespace) with no `\u` escape (those are where the verifier's parse may have replaced a NUL or a lone surrogate,
+ * which jsonb rejects). Then `JSON.parse(body)` — the verifier's payload — and jsonb's parse of the same text are
+ * the same document. Anything else (form-encoded GitHub deliveries, escapes, other media types) is serialised here.
+ */
+function payloadFromRawBody(event: NewEvent): boolean {
+  return event.contentType === 'application/json' && event.rawBody[0] === OPEN_BRACE && event.rawBody.indexOf('\\u') === -1;
+}
 
 const SELECT_EXISTING = {
   name: 'select-existing-webhook-events',
@@ -51,6 +73,7 @@ const SELECT_EXISTING = {
 };
 
 const keyOf = (provider: string, externalId: string) => `${provider}\u0000${externalId}`;
+const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * Stores verified events with group commit: concurrent requests' rows go into one multi-row
@@ -79,17 +102,22 @@ export class EventWriter {
     return this.batcher.drain();
   }
 
-  private async flush(events: NewEvent[]): Promise<StoredEvent[]> {
+  private async flush(events: NewEvent[]): Promise<(StoredEvent | ItemFailure)[]> {
     try {
       return await this.insertBatch(events);
     } catch (error) {
-      // One bad row must not fail its neighbours: retry them one by one, so only the culprit's request fails.
-      if (events.length === 1 || isConnectionLevel(error)) throw error;
-      return Promise.all(events.map((event) => this.insertBatch([event]).then((rows) => rows[0]!)));
+      // One bad row must not fail its neighbours: retry them one by one, so only the culprit's request fails
+      // (its neighbours, committed on their own, are answered as such).
+      if (isConnectionLevel(error)) throw error;
+      // Alone, each payload is serialised by JavaScript as before this statement parsed bodies itself, so a body
+      // that jsonb cannot take verbatim (a number beyond its range, say) is stored as the parsed payload still.
+      const results = await Promise.allSettled(events.map((event) => this.insertBatch([event], true)));
+      return results.map((result) => (result.status === 'fulfilled' ? result.value[0]! : new ItemFailure(result.reason)));
     }
   }
 
-  private async insertBatch(events: NewEvent[]): Promise<StoredEvent[]> {
+  /** @param serialisePayloads serialise every payload in JavaScript (the one-by-one retry after a failed batch). */
+  private async insertBatch(events: NewEvent[], serialisePayloads = false): Promise<StoredEvent[]> {
     // The same key twice in one batch: the first occurrence is inserted, the others are its duplicates.
     const firstIndexByKey = new Map<string, number>();
     const unique: NewEvent[] = [];
@@ -100,14 +128,27 @@ export class EventWriter {
         unique.push(event);
       }
     }
+    // In key order: two batches in flight that share keys (a provider's concurrent retries) then wait on each
+    // other's rows in the same order, instead of deadlocking.
+    if (unique.length > 1) unique.sort((a, b) => compareKeys(keyOf(a.provider, a.externalId), keyOf(b.provider, b.externalId)));
+    const offsets: number[] = [];
+    const lengths: number[] = [];
+    let offset = 1; // substring() counts from 1
+    for (const event of unique) {
+      offsets.push(offset);
+      lengths.push(event.rawBody.length);
+      offset += event.rawBody.length;
+    }
     const inserted = await this.options.pool.query<{ id: string; provider: string; external_id: string }>({
       ...INSERT_EVENTS,
       values: [
         unique.map((e) => e.provider),
         unique.map((e) => e.externalId),
         unique.map((e) => e.eventType),
-        unique.map((e) => JSON.stringify(e.payload)),
-        unique.map((e) => e.rawBody),
+        unique.length === 1 ? unique[0]!.rawBody : Buffer.concat(unique.map((e) => e.rawBody), offset - 1),
+        offsets,
+        unique.map((e) => (!serialisePayloads && payloadFromRawBody(e) ? null : JSON.stringify(e.payload))),
+        lengths,
         unique.map((e) => e.contentType),
         unique.map((e) => JSON.stringify(e.headers)),
         unique.map((e) => e.correlationId),

@@ -1,6 +1,5 @@
 import { context as otelContext, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
 import { AppError, DependencyUnavailableError } from '../../shared/errors/app-error.js';
 import { isConnectionError } from '../../shared/database/database-errors.js';
 import type { Logger } from '../../shared/logging/logger.js';
@@ -13,6 +12,7 @@ import type { WebhookVerifier } from '../verification/webhook-request.js';
 import { isAcceptedMediaType, mediaTypeOf } from './content-type.js';
 import type { EventWriter } from './event-writer.js';
 import { keptHeaders } from './kept-headers.js';
+import { VerificationFailureLimiter } from './verification-failure-limiter.js';
 
 export interface WebhookRouterOptions {
   providers: ProviderRegistry;
@@ -48,20 +48,22 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     trace.getActiveSpan()?.setAttributes({ 'webhook.provider': provider, 'webhook.outcome': outcome });
   };
 
-  // Only failed verifications count against a client, so forged floods cannot starve real senders.
-  const forgeryLimiter = rateLimit({
-    windowMs: 60_000,
-    limit: options.verificationFailureLimitPerMinute,
-    standardHeaders: 'draft-7',
-    legacyHeaders: false,
-    skipSuccessfulRequests: true,
-    requestWasSuccessful: (_req, res) => res.statusCode !== 401,
-    validate: false,
-    handler: (req, res) => {
-      count(res, res.locals.verifier?.provider ?? 'unknown', 'rate_limited');
-      sendError(req, res, 429, 'Too many requests that failed verification; slow down', 'TOO_MANY_REQUESTS');
-    },
-  });
+  // Only failed verifications count against a client, so forged floods cannot starve real senders. A request is
+  // counted once it has failed (never while in flight, nor when its client hung up): see VerificationFailureLimiter.
+  const failures = new VerificationFailureLimiter({ limit: options.verificationFailureLimitPerMinute, windowMs: 60_000 });
+  const policyHeader = `${failures.limit};w=${failures.windowMs / 1000}`;
+  const forgeryLimiter = (req: Request, res: Response, next: NextFunction) => {
+    const key = VerificationFailureLimiter.keyFor(req.ip);
+    const remaining = failures.remaining(key);
+    const reset = failures.secondsToReset();
+    // The IETF draft-7 RateLimit headers, as express-rate-limit's `standardHeaders: 'draft-7'` sent them.
+    res.setHeader('RateLimit-Policy', policyHeader);
+    res.setHeader('RateLimit', `limit=${failures.limit}, remaining=${remaining}, reset=${reset}`);
+    if (remaining > 0) return next();
+    res.setHeader('Retry-After', String(reset));
+    count(res, res.locals.verifier?.provider ?? 'unknown', 'rate_limited');
+    sendError(req, res, 429, 'Too many requests that failed verification; slow down', 'TOO_MANY_REQUESTS');
+  };
 
   const resolveProvider = (req: Request, res: Response, next: NextFunction) => {
     const verifier = options.providers.get(String(req.params.provider));
@@ -86,7 +88,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   // The raw bytes are what providers signed: no JSON parser may run before verification.
   const readRawBody = express.raw({ type: () => true, limit: options.maxBodyBytes });
 
-  router.post('/webhooks/:provider', resolveProvider, forgeryLimiter, checkContentType, readRawBody, async (req, res) => {
+  const receive = async (req: Request, res: Response) => {
     const verifier = res.locals.verifier!;
     const provider = verifier.provider;
     const span = trace.getActiveSpan();
@@ -105,6 +107,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       }
     });
     span?.setAttribute('webhook.event_type', verified.eventType);
+    req.context.eventType = verified.eventType;
 
     // Carry the trace to the worker: the stored traceparent lets even a reconciled job join this trace.
     const carrier: Record<string, string> = {};
@@ -140,11 +143,11 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
 
     if (stored.duplicate) {
       count(res, provider, 'duplicate');
-      res.status(200).json({ id: stored.id, status: stored.status, duplicate: true });
+      sendJson(res, 200, { id: stored.id, status: stored.status, duplicate: true });
       return;
     }
     count(res, provider, 'accepted');
-    res.status(202).json({ id: stored.id, status: 'PENDING', duplicate: false });
+    sendJson(res, 202, { id: stored.id, status: 'PENDING', duplicate: false });
 
     // After the commit and the answer: a Redis outage costs latency to nobody; the reconciler catches failures.
     options.queue
@@ -153,12 +156,13 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
         enqueueFailures.inc();
         logger.warn('enqueue failed; the reconciler will enqueue the event later', { eventId: stored.id, error });
       });
-  });
+  };
 
   // Maps the verifiers' typed errors to status codes and outcomes, then hands over to the common error middleware.
-  router.use('/webhooks/:provider', (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+  const mapError = (error: unknown, req: Request, res: Response, next: NextFunction) => {
     const provider = res.locals.verifier?.provider ?? 'unknown';
     if (error instanceof WebhookVerificationError) {
+      failures.recordFailure(VerificationFailureLimiter.keyFor(req.ip));
       count(res, provider, 'invalid_signature');
       return next(new AppError('UNAUTHORIZED', error.message, { cause: error }));
     }
@@ -173,7 +177,20 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       else if (typeof type === 'string') count(res, provider, 'invalid_payload');
     }
     next(error);
-  });
+  };
 
+  router.post(WEBHOOK_ROUTE, resolveProvider, forgeryLimiter, checkContentType, readRawBody, receive);
+  router.use(WEBHOOK_ROUTE, mapError);
   return router;
+}
+
+const WEBHOOK_ROUTE = '/webhooks/:provider';
+
+/** A JSON answer, byte for byte what `res.status(code).json(body)` sends for a POST (Express adds nothing else here). */
+function sendJson(res: Response, statusCode: number, body: unknown): void {
+  const json = JSON.stringify(body);
+  res.statusCode = statusCode;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(json));
+  res.end(json);
 }

@@ -1,7 +1,15 @@
+/** A per-item failure in a flush's results: that item's caller is rejected with `error`, its neighbours are not. */
+export class ItemFailure {
+  constructor(readonly error: unknown) {}
+}
+
 /** Options for {@link MicroBatcher}. */
 export interface MicroBatcherOptions<Item, Result> {
-  /** Handles a batch; must return one result per item, in order. A rejection fails every item of the batch. */
-  flush: (items: Item[]) => Promise<Result[]>;
+  /**
+   * Handles a batch; must return one result per item, in order. A rejection fails every item of the batch;
+   * an {@link ItemFailure} in the results fails only its own item.
+   */
+  flush: (items: Item[]) => Promise<(Result | ItemFailure)[]>;
   /** Largest batch handed to `flush`. */
   maxBatchSize: number;
   /** Batches in flight at once; further items wait and are gathered into the next batch. */
@@ -68,7 +76,11 @@ export class MicroBatcher<Item, Result> {
   private async run(batch: Pending<Item, Result>[]): Promise<void> {
     try {
       const results = await this.options.flush(batch.map((entry) => entry.item));
-      batch.forEach((entry, index) => entry.resolve(results[index] as Result));
+      batch.forEach((entry, index) => {
+        const result = results[index];
+        if (result instanceof ItemFailure) entry.reject(result.error);
+        else entry.resolve(result as Result);
+      });
     } catch (error) {
       for (const entry of batch) entry.reject(error);
     } finally {

@@ -9,15 +9,24 @@ export const ADVISORY_LOCKS = { reconciler: 7_100_001, retention: 7_100_002 } as
  */
 export async function withAdvisoryLock<T>(pool: Pool, key: number, fn: () => Promise<T>): Promise<T | undefined> {
   const client = await pool.connect();
+  // A checked-out client has no pool 'error' listener: if PostgreSQL ends this session while `fn` runs (failover,
+  // pg_terminate_backend), the unhandled 'error' event would crash the process. Note it and discard the client.
+  let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', onError);
   try {
     const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]);
     if (!rows[0]?.locked) return undefined;
     try {
       return await fn();
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [key]);
+      // A dead session has released the lock already.
+      if (!broken) await client.query('SELECT pg_advisory_unlock($1)', [key]);
     }
   } finally {
-    client.release();
+    client.removeListener('error', onError);
+    client.release(broken);
   }
 }

@@ -68,7 +68,8 @@ export class EventProcessor {
     if (failures.length === 0) {
       await store.finish(event, results, 'COMPLETED', null);
       eventsProcessed.inc({ provider: event.provider, status: 'completed' });
-      logger.info('event completed', { eventId: event.id, provider: event.provider, eventType: event.eventType, attempt: event.attempts, deliveries: results.length });
+      // Guarded: winston builds a line before its transport drops it by level.
+      if (logger.isInfoEnabled()) logger.info('event completed', { eventId: event.id, provider: event.provider, eventType: event.eventType, attempt: event.attempts, deliveries: results.length });
       return 'completed';
     }
 
@@ -94,7 +95,7 @@ export class EventProcessor {
     const payload = handlers.length > 0 ? await this.options.store.payload(event.id) : undefined;
 
     const forwards = destinations.map((destination) =>
-      tracer.startActiveSpan('webhook.deliver', { attributes: { 'webhook.destination': destination.name, 'url.full': destination.url } }, async (span) => {
+      tracer.startActiveSpan('webhook.deliver', { attributes: { 'webhook.destination': destination.name, 'url.full': withoutCredentials(destination.url) } }, async (span) => {
         const traceHeaders: Record<string, string> = {};
         propagation.inject(otelContext.active(), traceHeaders);
         const result = await this.options.forwarder.forward(event, destination, traceHeaders);
@@ -132,4 +133,12 @@ export class EventProcessor {
     deliveryAttempts.inc({ destination: result.destination, result: result.result });
     deliveryDuration.observe({ destination: result.destination }, result.durationMs / 1000);
   }
+}
+
+/** A URL fit for traces: user and password (if a destination URL carries them) are dropped. */
+function withoutCredentials(url: string): string {
+  const parsed = new URL(url);
+  parsed.username = '';
+  parsed.password = '';
+  return parsed.toString();
 }

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { ItemFailure, MicroBatcher } from '../../shared/batching/micro-batcher.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
 
 /** The event as a worker claims it. */
@@ -15,52 +16,85 @@ export interface ClaimedEvent {
   delivered: string[];
 }
 
+export type FinishedStatus = 'COMPLETED' | 'FAILED' | 'DEAD_LETTER';
+
+interface ClaimRow {
+  id: string;
+  provider: string;
+  event_type: string;
+  raw_body: Buffer;
+  content_type: string;
+  attempts: number;
+  traceparent: string | null;
+  delivered: string[] | null;
+}
+
 // Claiming is one statement: the status guard means a stale or duplicate job finds no row and does nothing.
 // PROCESSING is claimable because a job whose worker died comes back through BullMQ's stalled-job check.
+// Concurrent jobs' claims share the statement (one round trip and one commit for the lot); each row is
+// claimed by the same guarded UPDATE as on its own.
 const CLAIM = {
-  name: 'claim-event',
+  name: 'claim-events',
   text: `UPDATE webhook_events e
             SET status = 'PROCESSING', attempts = e.attempts + 1, updated_at = now()
-          WHERE e.id = $1 AND e.status IN ('PENDING', 'FAILED', 'PROCESSING')
+          WHERE e.id = ANY($1::uuid[]) AND e.status IN ('PENDING', 'FAILED', 'PROCESSING')
       RETURNING e.id, e.provider, e.event_type, e.raw_body, e.content_type, e.attempts, e.traceparent,
                 ARRAY(SELECT DISTINCT d.destination FROM delivery_attempts d
                        WHERE d.event_id = e.id AND d.succeeded
                          AND d.at >= coalesce(e.replayed_at, '-infinity'::timestamptz)) AS delivered`,
 };
 
-// Recording the attempts and the new status is one round trip; the status guard keeps a late job from
-// overwriting an event that moved on (replayed, or finished by another attempt).
+// Recording the attempts and the new status is one round trip for every attempt finishing together; the status
+// guard keeps a late job from overwriting an event that moved on (replayed, or finished by another attempt).
 const FINISH = {
-  name: 'finish-event-attempt',
+  name: 'finish-event-attempts',
   text: `WITH recorded AS (
            INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms)
-           SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bool[], $5::int[], $6::text[], $7::int[])
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bool[], $5::int[], $6::text[], $7::int[])
          )
-         UPDATE webhook_events SET status = $8, last_error = $9, updated_at = now()
-          WHERE id = $1 AND status = 'PROCESSING'
-      RETURNING id`,
+         UPDATE webhook_events e SET status = f.status, last_error = f.last_error, updated_at = now()
+           FROM unnest($8::uuid[], $9::text[], $10::text[]) AS f(id, status, last_error)
+          WHERE e.id = f.id AND e.status = 'PROCESSING'
+      RETURNING e.id`,
 };
 
-export type FinishedStatus = 'COMPLETED' | 'FAILED' | 'DEAD_LETTER';
+interface FinishItem {
+  event: ClaimedEvent;
+  results: DeliveryResult[];
+  status: FinishedStatus;
+  lastError: string | null;
+}
 
+export interface ProcessingStoreOptions {
+  /** Largest claim or finish batch. */
+  maxBatchSize?: number;
+  /** Claim (and, separately, finish) statements in flight at once. */
+  maxConcurrentFlushes?: number;
+}
+
+/**
+ * The worker's reads and writes of an event. Claims and finishes of concurrent jobs are group-committed
+ * ({@link MicroBatcher}): at low load each goes alone at the end of the event-loop turn; under load, many jobs share
+ * one statement. A batch that fails on one row's data (SQLSTATE class 22/23) is retried row by row, so only the
+ * culprit's job fails.
+ */
 export class ProcessingStore {
-  constructor(private readonly pool: Pool) {}
+  private readonly claims: MicroBatcher<string, ClaimedEvent | undefined>;
+  private readonly finishes: MicroBatcher<FinishItem, boolean>;
+
+  constructor(
+    private readonly pool: Pool,
+    options: ProcessingStoreOptions = {},
+  ) {
+    const maxBatchSize = options.maxBatchSize ?? 100;
+    const maxConcurrentFlushes = options.maxConcurrentFlushes ?? 2;
+    this.claims = new MicroBatcher({ maxBatchSize, maxConcurrentFlushes, flush: (ids) => withRowFallback(ids, (batch) => this.claimBatch(batch)) });
+    this.finishes = new MicroBatcher({ maxBatchSize, maxConcurrentFlushes, flush: (items) => withRowFallback(items, (batch) => this.finishBatch(batch)) });
+  }
 
   /** Moves the event to PROCESSING and counts the attempt; undefined when it is finished already (stale job). */
-  async claim(eventId: string): Promise<ClaimedEvent | undefined> {
-    const { rows } = await this.pool.query({ ...CLAIM, values: [eventId] });
-    const row = rows[0];
-    if (!row) return undefined;
-    return {
-      id: row.id,
-      provider: row.provider,
-      eventType: row.event_type,
-      rawBody: row.raw_body,
-      contentType: row.content_type,
-      attempts: row.attempts,
-      traceparent: row.traceparent,
-      delivered: row.delivered ?? [],
-    };
+  claim(eventId: string): Promise<ClaimedEvent | undefined> {
+    return this.claims.submit(eventId);
   }
 
   /** The parsed payload, for in-process handlers (HTTP forwarding only needs the raw bytes). */
@@ -70,21 +104,84 @@ export class ProcessingStore {
   }
 
   /** Records this attempt's deliveries and the event's new status; false when the event had moved on. */
-  async finish(event: ClaimedEvent, results: DeliveryResult[], status: FinishedStatus, lastError: string | null): Promise<boolean> {
-    const { rowCount } = await this.pool.query({
+  finish(event: ClaimedEvent, results: DeliveryResult[], status: FinishedStatus, lastError: string | null): Promise<boolean> {
+    return this.finishes.submit({ event, results, status, lastError });
+  }
+
+  private async claimBatch(ids: string[]): Promise<(ClaimedEvent | undefined)[]> {
+    // Sorted, like the finish batch: concurrent statements lock shared rows in one order, so they cannot deadlock.
+    const { rows } = await this.pool.query<ClaimRow>({ ...CLAIM, values: [[...new Set(ids)].sort()] });
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    // The same event twice in one batch (a duplicate job): the row was claimed once, by the first of them;
+    // the others are stale and skip, as they would had they come a moment later.
+    return ids.map((id) => {
+      const row = byId.get(id);
+      if (!row) return undefined;
+      byId.delete(id);
+      return {
+        id: row.id,
+        provider: row.provider,
+        eventType: row.event_type,
+        rawBody: row.raw_body,
+        contentType: row.content_type,
+        attempts: row.attempts,
+        traceparent: row.traceparent,
+        delivered: row.delivered ?? [],
+      };
+    });
+  }
+
+  private async finishBatch(items: FinishItem[]): Promise<boolean[]> {
+    // One statement can move an event once; a second finish of the same event in the batch runs after it,
+    // where the status guard decides it exactly as two separate statements would.
+    const seen = new Set<string>();
+    const first: FinishItem[] = [];
+    const later: FinishItem[] = [];
+    for (const item of items) {
+      if (seen.has(item.event.id)) later.push(item);
+      else {
+        seen.add(item.event.id);
+        first.push(item);
+      }
+    }
+    // In event-id order: concurrent statements then lock the rows they share in the same order (no deadlock).
+    first.sort((a, b) => (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0));
+    const attempts = first.flatMap((item) => item.results.map((result) => ({ item, result })));
+    const { rows } = await this.pool.query<{ id: string }>({
       ...FINISH,
       values: [
-        event.id,
-        results.map((r) => r.destination),
-        results.map(() => event.attempts),
-        results.map((r) => r.succeeded),
-        results.map((r) => r.statusCode),
-        results.map((r) => r.error),
-        results.map((r) => r.durationMs),
-        status,
-        lastError,
+        attempts.map(({ item }) => item.event.id),
+        attempts.map(({ result }) => result.destination),
+        attempts.map(({ item }) => item.event.attempts),
+        attempts.map(({ result }) => result.succeeded),
+        attempts.map(({ result }) => result.statusCode),
+        attempts.map(({ result }) => result.error),
+        attempts.map(({ result }) => result.durationMs),
+        first.map((item) => item.event.id),
+        first.map((item) => item.status),
+        first.map((item) => item.lastError),
       ],
     });
-    return rowCount === 1;
+    const moved = new Set(rows.map((row) => row.id));
+    const outcome = new Map<FinishItem, boolean>(first.map((item) => [item, moved.has(item.event.id)]));
+    for (const item of later) outcome.set(item, (await this.finishBatch([item]))[0]!);
+    return items.map((item) => outcome.get(item)!);
   }
+}
+
+/** Runs `run` on the batch; when it fails on one row's data, runs it on each item alone so only the culprit fails. */
+async function withRowFallback<Item, Result>(items: Item[], run: (batch: Item[]) => Promise<Result[]>): Promise<(Result | ItemFailure)[]> {
+  try {
+    return await run(items);
+  } catch (error) {
+    if (items.length === 1 || !isDataError(error)) throw error;
+    const results = await Promise.allSettled(items.map((item) => run([item])));
+    return results.map((result) => (result.status === 'fulfilled' ? result.value[0]! : new ItemFailure(result.reason)));
+  }
+}
+
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  // Only data errors (class 22) and constraint errors (class 23) can be one row's fault.
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { EventWriter, type NewEvent } from '../../services/ingress/ingest/event-writer.js';
+import { ProcessingStore, type ClaimedEvent } from '../../services/worker/processing/processing-store.js';
+import type { DeliveryResult } from '../../services/worker/delivery/delivery-result.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+
+// The group-committed statements (one INSERT per batch of webhooks, one claim and one finish per batch of jobs)
+// must decide every row exactly as one statement per row would.
+
+let db: TestDatabase;
+let writer: EventWriter;
+let store: ProcessingStore;
+let counter = 0;
+
+const event = (externalId: string, body = `{"id":"${externalId}","type":"invoice.paid","n":1.50}`): NewEvent => ({
+  provider: 'stripe',
+  externalId,
+  eventType: 'invoice.paid',
+  payload: JSON.parse(body.replace(/^\uFEFF/, '')) as unknown,
+  rawBody: Buffer.from(body),
+  contentType: 'application/json',
+  headers: { 'user-agent': 'test' },
+  correlationId: null,
+  traceId: null,
+  traceparent: null,
+});
+const delivered = (destination = 'sink'): DeliveryResult => ({ destination, succeeded: true, result: 'success', statusCode: 200, error: null, durationMs: 1 });
+const row = async (id: string) =>
+  (await db.pool.query('SELECT status, attempts, last_error, payload, raw_body FROM webhook_events WHERE id = $1', [id])).rows[0] as {
+    status: string;
+    attempts: number;
+    last_error: string | null;
+    payload: unknown;
+    raw_body: Buffer;
+  };
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  writer = new EventWriter({ pool: db.pool });
+  store = new ProcessingStore(db.pool);
+});
+
+afterAll(async () => {
+  await writer.drain();
+  await db.drop();
+});
+
+describe('EventWriter batches', () => {
+  it('stores each body byte for byte and its payload as parsed, whether PostgreSQL or JavaScript parsed it', async () => {
+    const id = () => `evt_batch_${counter++}`;
+    const bodies = [
+      `{"id":"${id()}","type":"a","n":1.0}`,
+      `{"id":"${id()}","s":"caf\\u00e9 \\u0000"}`, // escapes: serialised by JavaScript (NUL sanitised)
+      `\uFEFF{"id":"${id()}"}`, // BOM
+      `  {"id":"${id()}"}`,
+    ];
+    const events = bodies.map((body) => {
+      const e = event(JSON.parse(body.replace(/^\uFEFF/, '')).id, body);
+      if (body.includes('\\u0000')) e.payload = { id: e.externalId, s: 'café \uFFFD' };
+      return e;
+    });
+    const stored = await Promise.all(events.map((e) => writer.insert(e)));
+    expect(stored.every((s) => !s.duplicate)).toBe(true);
+    for (const [index, s] of stored.entries()) {
+      const r = await row(s.id);
+      expect(r.raw_body.equals(events[index]!.rawBody)).toBe(true);
+      expect(r.payload).toEqual(events[index]!.payload);
+    }
+  });
+
+  it('one row PostgreSQL refuses fails only its own request; its neighbours in the batch are stored', async () => {
+    const good = [event(`evt_ok_${counter++}`), event(`evt_ok_${counter++}`)];
+    const bad = { ...event(`evt_bad_${counter++}`), eventType: 'bad\u0000type' }; // text cannot hold NUL (22021)
+    const results = await Promise.allSettled([writer.insert(good[0]!), writer.insert(bad), writer.insert(good[1]!)]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    for (const r of [results[0], results[2]]) expect((await row((r as PromiseFulfilledResult<{ id: string }>).value.id)).status).toBe('PENDING');
+  });
+
+  it('the same event twice in one batch: stored once, the second answered as its duplicate', async () => {
+    const e = event(`evt_twice_${counter++}`);
+    const [first, second] = await Promise.all([writer.insert(e), writer.insert({ ...e })]);
+    expect(first!.duplicate).toBe(false);
+    expect(second).toEqual({ ...first, duplicate: true });
+  });
+});
+
+describe('ProcessingStore batches', () => {
+  it('claims concurrent jobs in one statement; a duplicate job in the same batch finds nothing to claim', async () => {
+    const [a, b] = await Promise.all([writer.insert(event(`evt_claim_${counter++}`)), writer.insert(event(`evt_claim_${counter++}`))]);
+    const [claimA, claimADuplicate, claimB] = await Promise.all([store.claim(a!.id), store.claim(a!.id), store.claim(b!.id)]);
+    expect(claimA).toMatchObject({ id: a!.id, attempts: 1, delivered: [] });
+    expect(claimADuplicate).toBeUndefined();
+    expect(claimB).toMatchObject({ id: b!.id, attempts: 1 });
+    expect((await row(a!.id)).status).toBe('PROCESSING');
+    // Finished events cannot be claimed again (a stale job).
+    await store.finish(claimA!, [delivered()], 'COMPLETED', null);
+    expect(await store.claim(a!.id)).toBeUndefined();
+  });
+
+  it('finishes concurrent attempts in one statement, each guarded on its own', async () => {
+    const stored = await Promise.all([0, 1, 2].map(() => writer.insert(event(`evt_finish_${counter++}`))));
+    const claimed = (await Promise.all(stored.map((s) => store.claim(s.id)))) as ClaimedEvent[];
+    const results = await Promise.all([
+      store.finish(claimed[0]!, [delivered()], 'COMPLETED', null),
+      store.finish(claimed[0]!, [delivered()], 'COMPLETED', null), // the same attempt twice: the second finds it moved on
+      store.finish(claimed[1]!, [{ ...delivered(), succeeded: false, result: 'http_error', statusCode: 500, error: 'HTTP 500' }], 'FAILED', 'sink: HTTP 500'),
+      store.finish(claimed[2]!, [], 'COMPLETED', null),
+    ]);
+    expect(results).toEqual([true, false, true, true]);
+    expect(await row(stored[0]!.id)).toMatchObject({ status: 'COMPLETED', last_error: null });
+    expect(await row(stored[1]!.id)).toMatchObject({ status: 'FAILED', last_error: 'sink: HTTP 500' });
+    expect((await row(stored[2]!.id)).status).toBe('COMPLETED');
+    const { rows } = await db.pool.query('SELECT event_id, succeeded FROM delivery_attempts WHERE event_id = ANY($1::uuid[])', [stored.map((s) => s.id)]);
+    expect(rows).toHaveLength(3); // every attempt recorded, the duplicate's too (as one statement per attempt would)
+  });
+
+  it('an attempt PostgreSQL refuses fails only its own job', async () => {
+    const stored = await Promise.all([0, 1].map(() => writer.insert(event(`evt_refuse_${counter++}`))));
+    const claimed = (await Promise.all(stored.map((s) => store.claim(s.id)))) as ClaimedEvent[];
+    const results = await Promise.allSettled([
+      store.finish(claimed[0]!, [{ ...delivered(), succeeded: false, result: 'http_error', error: 'nul \u0000 byte' }], 'FAILED', 'x'),
+      store.finish(claimed[1]!, [delivered()], 'COMPLETED', null),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
+    expect((await row(stored[1]!.id)).status).toBe('COMPLETED');
+  });
+});
