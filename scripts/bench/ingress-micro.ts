@@ -1,0 +1,83 @@
+/**
+ * The ingress HTTP path alone, for profiling changes to it: the real Express app (createHttpApp + webhookRouter
+ * + the Stripe verifier) in this process, with PostgreSQL and Redis stubbed out (the writer answers at once), loaded
+ * by the same autocannon child as the benchmark. Prints this process's CPU time per request — the number that
+ * moves when the middleware chain, body reading, verification or answering get cheaper.
+ *
+ *   scripts/node.sh --import tsx scripts/bench/ingress-micro.ts [--duration=8] [--connections=64] [--cpu-prof]
+ */
+import { fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { EventWriter } from '../../services/ingress/ingest/event-writer.js';
+import { webhookRouter } from '../../services/ingress/ingest/webhook-router.js';
+import { createProviderRegistry } from '../../services/ingress/verification/provider-registry.js';
+import { createHttpApp } from '../../services/runtime/http-app.js';
+import { configureLogging, createLogger } from '../../services/shared/logging/logger.js';
+import type { EventQueue } from '../../services/shared/queue/event-queue.js';
+import type { HttpLoadResult } from './http-load.js';
+
+const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, '').split('=') as [string, string | undefined]));
+const durationSec = Number(args.get('duration') ?? 8);
+const connections = Number(args.get('connections') ?? 64);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const secret = 'whsec_micro';
+
+configureLogging({ level: process.env.LOG_LEVEL ?? 'warn', role: 'ingress' });
+const writer = { insert: async () => ({ id: randomUUID(), status: 'PENDING' as const, duplicate: false }), drain: async () => undefined } as unknown as EventWriter;
+const queue = { enqueue: async () => undefined } as unknown as EventQueue;
+const providers = createProviderRegistry({ stripeSecrets: [secret], githubSecrets: [], toleranceSeconds: 300 });
+const app = createHttpApp({
+  logger: createLogger('http'),
+  routers: [webhookRouter({ providers, writer, queue, maxBodyBytes: 1_048_576, verificationFailureLimitPerMinute: 120, logger: createLogger('ingress') })],
+  health: { checks: {}, readinessChecks: [], maxHeapMb: 1024, isShuttingDown: () => false },
+});
+// --bare: the floor — node:http with only what the path must do (read the body, verify, answer), no Express.
+const bare = args.has('bare');
+const server = bare
+  ? createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const rawBody = Buffer.concat(chunks);
+        providers
+          .get('stripe')!
+          .verify({ rawBody, headers: req.headers, contentType: 'application/json' })
+          .then(async () => {
+            const stored = await writer.insert({} as never);
+            const body = JSON.stringify({ id: stored.id, status: 'PENDING', duplicate: false });
+            res.writeHead(202, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+            res.end(body);
+          });
+      });
+    })
+  : createServer(app);
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+const child = fork(path.join(root, 'scripts/bench/http-load.ts'), [], { cwd: root, execArgv: ['--import', 'tsx'], serialization: 'advanced' });
+await new Promise((resolve) => child.once('message', resolve));
+const run = (label: string, seconds: number) =>
+  new Promise<HttpLoadResult>((resolve) => {
+    child.once('message', (message) => resolve(message as HttpLoadResult));
+    child.send({ type: 'run', label, url, connections, durationSec: seconds, payloadBytes: 2048, secret, idPrefix: `evt_${Date.now()}` });
+  });
+
+await run('w', 2);
+await delay(200);
+const before = process.cpuUsage();
+const result = await run('m', durationSec);
+const used = process.cpuUsage(before);
+const cpuUs = used.user + used.system;
+process.stdout.write(
+  `${result.responses} responses in ${result.durationSec.toFixed(1)}s (${Math.round(result.responses / result.durationSec)}/s), ` +
+    `statuses ${JSON.stringify(result.statusCounts)}, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms; ` +
+    `ingress CPU ${(cpuUs / result.responses).toFixed(1)} µs/request (user ${(used.user / result.responses).toFixed(1)}, system ${(used.system / result.responses).toFixed(1)})\n`,
+);
+child.disconnect();
+server.closeAllConnections();
+server.close();
