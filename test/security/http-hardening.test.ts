@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import net from 'node:net';
+import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { stripeSignatureHeader } from '../support/provider-simulator.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { leaks, SECRETS } from './support/signers.js';
+
+/** Security headers everywhere, request size and header limits, and the per-client limit on forged requests. */
+
+const MAX_BODY_BYTES = 4096;
+const FAILURE_LIMIT = 5;
+let db: TestDatabase;
+let ns: TestQueueNamespace;
+let app: InProcessService;
+let limited: InProcessService;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  ns = createQueueNamespace();
+  const common = { SERVICE_ROLE: 'ingress', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: ns.prefix, STRIPE_WEBHOOK_SECRET: SECRETS.stripe, ADMIN_API_TOKEN: SECRETS.admin };
+  [app, limited] = await Promise.all([
+    startInProcessService({ ...common, MAX_BODY_BYTES: String(MAX_BODY_BYTES), VERIFICATION_FAILURE_LIMIT_PER_MINUTE: '100000' }),
+    startInProcessService({ ...common, VERIFICATION_FAILURE_LIMIT_PER_MINUTE: String(FAILURE_LIMIT) }),
+  ]);
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await limited?.stop();
+  await ns?.cleanup();
+  await db?.drop();
+});
+
+const signed = (body: string) => ({ 'content-type': 'application/json', 'stripe-signature': stripeSignatureHeader(body, SECRETS.stripe) });
+const storedRows = async () => Number((await db.pool.query('SELECT count(*)::int AS n FROM webhook_events')).rows[0].n);
+
+/** Raw request over a socket (for what fetch will not send); returns the status line's code and the raw answer. */
+function rawRequest(port: number, data: string | Buffer): Promise<{ status: number; raw: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    let raw = '';
+    socket.on('data', (chunk) => (raw += chunk.toString('latin1')));
+    socket.on('error', (error) => (raw ? undefined : reject(error)));
+    socket.on('close', () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0), raw }));
+    socket.setTimeout(5000, () => socket.destroy());
+    socket.end(data);
+  });
+}
+
+describe('security headers (helmet) on every kind of response', () => {
+  it('sets them on health, metrics, webhooks (2xx, 4xx), admin refusals and unknown routes', async () => {
+    const body = JSON.stringify({ id: 'evt_headers_1', object: 'event', type: 'invoice.paid', data: {} });
+    const requests: [string, RequestInit, number][] = [
+      ['/health/live', {}, 200],
+      ['/health/ready', {}, 200],
+      ['/metrics', {}, 200],
+      ['/webhooks/stripe', { method: 'POST', body, headers: signed(body) }, 202],
+      ['/webhooks/stripe', { method: 'POST', body, headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=00' } }, 401],
+      ['/webhooks/stripe', { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } }, 415],
+      ['/webhooks/stripe', { method: 'POST', body: 'x'.repeat(MAX_BODY_BYTES + 1), headers: signed('x') }, 413],
+      ['/webhooks/nobody', { method: 'POST', body, headers: signed(body) }, 404],
+      ['/admin/events', {}, 401],
+      ['/does/not/exist', {}, 404],
+    ];
+    for (const [path, init, status] of requests) {
+      const response = await fetch(`${app.baseUrl}${path}`, init);
+      const text = await response.text();
+      expect({ path, status: response.status }).toEqual({ path, status });
+      const headers = Object.fromEntries(response.headers);
+      expect(headers).toMatchObject({
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'SAMEORIGIN',
+        'strict-transport-security': expect.stringContaining('max-age='),
+        'content-security-policy': expect.stringContaining("default-src 'self'"),
+        'cross-origin-resource-policy': 'same-origin',
+        'referrer-policy': 'no-referrer',
+        'x-correlation-id': expect.any(String),
+      });
+      expect(headers['x-powered-by']).toBeUndefined();
+      expect(leaks(text)).toEqual([]);
+    }
+  });
+});
+
+describe('request limits', () => {
+  it('answers 413 in the error shape to a body over MAX_BODY_BYTES, declared or chunked, and stores nothing', async () => {
+    const before = await storedRows();
+    const big = JSON.stringify({ id: 'evt_big', type: 'invoice.paid', pad: 'x'.repeat(MAX_BODY_BYTES) });
+    const declared = await fetch(`${app.baseUrl}/webhooks/stripe`, { method: 'POST', body: big, headers: signed(big) });
+    expect(declared.status).toBe(413);
+    expect(await declared.json()).toMatchObject({ statusCode: 413, path: '/webhooks/stripe' });
+    // No Content-Length: the limit applies while streaming.
+    const chunked = await rawRequest(
+      app.service.address.port,
+      `POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nStripe-Signature: ${signed(big)['stripe-signature']}\r\n` +
+        `Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n${[...big.match(/.{1,1000}/g)!].map((part) => `${part.length.toString(16)}\r\n${part}\r\n`).join('')}0\r\n\r\n`,
+    );
+    expect(chunked.status).toBe(413);
+    expect(await storedRows()).toBe(before);
+  });
+
+  it('answers 431 to huge headers (Node refuses them before the app sees them)', async () => {
+    const answer = await rawRequest(app.service.address.port, `GET /health/live HTTP/1.1\r\nHost: x\r\nX-Huge: ${'a'.repeat(70_000)}\r\n\r\n`);
+    expect(answer.status).toBe(431);
+    const many = Array.from({ length: 2000 }, (_, i) => `X-H${i}: ${'b'.repeat(20)}\r\n`).join('');
+    expect((await rawRequest(app.service.address.port, `GET /health/live HTTP/1.1\r\nHost: x\r\n${many}\r\n`)).status).toBe(431);
+    // The server is unharmed.
+    expect((await fetch(`${app.baseUrl}/health/live`)).status).toBe(200);
+  });
+});
+
+describe('per-client limit on requests that fail verification', () => {
+  it(`after ${FAILURE_LIMIT} forged requests from one client, further ones get 429 at once, before any verification or write`, async () => {
+    const before = await storedRows();
+    const forge = (i: number, extra: Record<string, string> = {}) => {
+      const body = JSON.stringify({ id: `evt_forged_${i}`, object: 'event', type: 'invoice.paid', data: {} });
+      return fetch(`${limited.baseUrl}/webhooks/stripe`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'stripe-signature': `t=${Math.floor(Date.now() / 1000)},v1=${'0'.repeat(64)}`, ...extra } });
+    };
+    for (let i = 0; i < FAILURE_LIMIT; i++) expect((await forge(i)).status).toBe(401);
+
+    const started = performance.now();
+    const limitedAnswers = [];
+    for (let i = 0; i < 20; i++) {
+      // A spoofed X-Forwarded-For changes nothing: TRUST_PROXY is unset, so the client is the socket's address.
+      const response = await forge(100 + i, { 'x-forwarded-for': `203.0.113.${i}` });
+      limitedAnswers.push({ status: response.status, body: (await response.json()) as Record<string, unknown>, headers: Object.fromEntries(response.headers) });
+    }
+    const perRequestMs = (performance.now() - started) / 20;
+    for (const answer of limitedAnswers) {
+      expect(answer.status).toBe(429);
+      expect(answer.body).toMatchObject({ statusCode: 429, code: 'TOO_MANY_REQUESTS', path: '/webhooks/stripe' });
+      expect(answer.headers['x-content-type-options']).toBe('nosniff');
+    }
+    expect(limitedAnswers[0]!.headers).toHaveProperty('ratelimit');
+    expect(perRequestMs).toBeLessThan(50);
+    expect(await storedRows()).toBe(before);
+    // Health and metrics are not behind the limiter.
+    expect((await fetch(`${limited.baseUrl}/health/live`)).status).toBe(200);
+  });
+});
