@@ -55,7 +55,9 @@ EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["/nodejs/bin/node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["/nodejs/bin/node"]
-CMD ["--import", "./dist/services/shared/telemetry/instrumentation.js", "dist/services/main.js"]
+# A 16 MB young generation: V8 sizes it from the host's memory otherwise (128 MB on a 24 GB node), which costs RSS
+# and buys nothing measurable for this workload (npm run bench).
+CMD ["--max-semi-space-size=16", "--import", "./dist/services/shared/telemetry/instrumentation.js", "dist/services/main.js"]
 LABEL org.opencontainers.image.title="event-integration-service" \
       org.opencontainers.image.description="Webhook ingestion: verify, store once, queue, deliver, observe" \
       org.opencontainers.image.licenses="UNLICENSED"

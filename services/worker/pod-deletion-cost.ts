@@ -1,4 +1,6 @@
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+// Types only: the client is imported when a reporter is really used (in a cluster), since loading it costs every
+// process tens of MB of memory.
+import type { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
 /** The annotation the ReplicaSet controller reads when it picks pods to remove on scale-in. */
 export const POD_DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
@@ -71,7 +73,7 @@ export class PodDeletionCostReporter {
   private readonly busyCost: number;
   private readonly idleCost: number;
   private readonly logger: PodDeletionCostLogger;
-  private readonly api: CoreV1Api | undefined;
+  private api: Promise<CoreV1Api | undefined> | undefined;
 
   private desiredCost: number | undefined;
   private sentCost: number | undefined;
@@ -144,22 +146,29 @@ export class PodDeletionCostReporter {
     await this.inFlight;
   }
 
-  private createApi(kubeConfig: KubeConfig | undefined): CoreV1Api | undefined {
-    try {
-      let config = kubeConfig;
-      if (!config) {
-        // loadFromCluster() would happily build "https://undefined:undefined" outside a cluster.
-        if (!process.env.KUBERNETES_SERVICE_HOST) throw new Error('KUBERNETES_SERVICE_HOST is not set (not in a cluster)');
-        config = new KubeConfig();
-        config.loadFromCluster();
-      }
-      return config.makeApiClient(CoreV1Api);
-    } catch (error) {
+  private createApi(kubeConfig: KubeConfig | undefined): Promise<CoreV1Api | undefined> | undefined {
+    const unavailable = (error: unknown) => {
       this.logger.warn('pod-deletion-cost: no Kubernetes API access; the annotation will not be maintained', {
         error: describeError(error),
       });
+      this.api = undefined;
+      return undefined;
+    };
+    // loadFromCluster() would happily build "https://undefined:undefined" outside a cluster.
+    if (!kubeConfig && !process.env.KUBERNETES_SERVICE_HOST) {
+      unavailable(new Error('KUBERNETES_SERVICE_HOST is not set (not in a cluster)'));
       return undefined;
     }
+    return import('@kubernetes/client-node')
+      .then(({ CoreV1Api: Api, KubeConfig: Config }) => {
+        let config = kubeConfig;
+        if (!config) {
+          config = new Config();
+          config.loadFromCluster();
+        }
+        return config.makeApiClient(Api);
+      })
+      .catch(unavailable);
   }
 
   /** Sends now, arms the timer for later, or does nothing (unchanged value, or a PATCH or timer already pending). */
@@ -195,8 +204,9 @@ export class PodDeletionCostReporter {
   }
 
   private async patch(cost: number): Promise<void> {
-    const api = this.api;
+    const api = await this.api;
     if (!api || !this.podName || !this.namespace) return;
+    const { PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
     try {
       await api.patchNamespacedPod(
         {

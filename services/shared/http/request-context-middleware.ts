@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 import type { NextFunction, Request, Response } from 'express';
 import { runWithContext, type RequestContext } from '../logging/request-context.js';
@@ -27,7 +27,8 @@ export function requestContextMiddleware(req: Request, res: Response, next: Next
   let spanId = spanContext?.spanId;
   if (!traceId || /^0+$/.test(traceId)) {
     const incoming = typeof req.headers.traceparent === 'string' ? TRACEPARENT.exec(req.headers.traceparent) : null;
-    traceId = incoming?.[1] ?? randomBytes(16).toString('hex');
+    // A uuid's hex digits make a valid trace id, and randomUUID is much cheaper than randomBytes per request.
+    traceId = incoming?.[1] ?? randomUUID().replaceAll('-', '');
     spanId = undefined;
   }
   req.context = { correlationId, traceId, spanId };
