@@ -181,12 +181,9 @@ describe('docker-compose.yml', () => {
     for (const [name, role] of [['ingress', 'ingress'], ['worker', 'worker']] as const) {
       const service = services[name]!;
       expect(service.image).toBe(services.migrate!.image);
-      expect([...(service.entrypoint ?? []), ...(service.command ?? [])]).toEqual([
-        'node',
-        '--import',
-        './dist/services/shared/telemetry/instrumentation.js',
-        'dist/services/main.js',
-      ]);
+      // The same command line as the image's own CMD, so compose runs the service as Kubernetes does.
+      expect([...(service.entrypoint ?? []), ...(service.command ?? [])]).toEqual(['node', ...imageCommand()]);
+      expect(imageCommand()).toEqual(expect.arrayContaining(['--import', './dist/services/shared/telemetry/instrumentation.js', 'dist/services/main.js']));
       expect(service.depends_on?.migrate?.condition).toBe('service_completed_successfully');
       expect(service.environment).toMatchObject({
         SERVICE_ROLE: role,
@@ -248,3 +245,10 @@ describe('docker-compose.yml', () => {
     );
   });
 });
+
+/** The runtime image's CMD (the last CMD of the Dockerfile, exec form). */
+function imageCommand(): string[] {
+  const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+  const commands = [...dockerfile.matchAll(/^CMD (\[.*\])$/gm)];
+  return JSON.parse(commands.at(-1)![1]!) as string[];
+}
