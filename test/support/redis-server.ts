@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort } from './service-process.js';
 import { canConnect } from './test-services.js';
 import { waitFor } from './wait-for.js';
 
@@ -16,15 +17,9 @@ export class RedisServer {
 
   constructor(readonly port: number) {}
 
-  static async freePort(): Promise<number> {
-    const net = await import('node:net');
-    return new Promise((resolve) => {
-      const server = net.createServer();
-      server.listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as { port: number };
-        server.close(() => resolve(port));
-      });
-    });
+  /** A free loopback port to give the server. */
+  static freePort(): Promise<number> {
+    return freePort();
   }
 
   get url(): string {
