@@ -136,6 +136,22 @@ describe('SIGTERM', () => {
     second.signal('SIGTERM');
     expect((await second.exited(10_000)).code).toBe(0);
   });
+
+  it('exits at once, non-zero, on a second signal during the drain', async () => {
+    sink.behaviour = () => ({ status: 200, delayMs: 5000 });
+    const service = await startService({ SHUTDOWN_TIMEOUT_MS: '20000' });
+    const id = await send(service.baseUrl, 'second_signal');
+    await waitFor('the sink to receive the event', () => sink.requestsFor(id).length === 1);
+    service.signal('SIGTERM');
+    await waitFor('the drain to begin', () => service.logs.some((line) => line.includes('signal received: draining')));
+    const secondAt = Date.now();
+    service.signal('SIGINT');
+    const { code } = await service.exited(5000);
+    expect(code).toBe(1);
+    // Well before the delivery (5 s) or the drain timeout (20 s) would have ended it.
+    expect(Date.now() - secondAt).toBeLessThan(3000);
+    expect(service.logs.some((line) => line.includes('second signal: forcing exit'))).toBe(true);
+  });
 });
 
 describe('configuration errors', () => {

@@ -16,6 +16,7 @@ export type SinkBehaviour = (request: SinkRequest, index: number) => { status: n
 export class HttpSink {
   readonly requests: SinkRequest[] = [];
   private server?: Server;
+  private readonly timers = new Set<NodeJS.Timeout>();
   /** Fires after each request is recorded (before the response is sent). */
   onRequest?: (request: SinkRequest) => void;
 
@@ -34,8 +35,13 @@ export class HttpSink {
           res.statusCode = status;
           res.end(status < 300 ? 'ok' : 'failed');
         };
-        if (delayMs) setTimeout(answer, delayMs);
-        else answer();
+        if (delayMs) {
+          const timer = setTimeout(() => {
+            this.timers.delete(timer);
+            answer();
+          }, delayMs);
+          this.timers.add(timer);
+        } else answer();
       });
     });
     this.server.keepAliveTimeout = 1000;
@@ -54,6 +60,8 @@ export class HttpSink {
 
   async stop(): Promise<void> {
     if (!this.server) return;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server!.close(() => resolve()));
   }
