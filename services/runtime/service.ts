@@ -147,7 +147,16 @@ export async function startService(config: Config, extensions: ServiceExtensions
       maxAttempts: config.queue.attempts,
       logger: workerLogger,
     });
-    podCost = PodDeletionCostReporter.fromEnvironment(process.env, { logger: createLogger('pod-deletion-cost') });
+    // Validated settings, not the raw environment; only "are we in a cluster" comes from Kubernetes itself.
+    podCost = PodDeletionCostReporter.fromEnvironment(
+      {
+        KUBERNETES_SERVICE_HOST: process.env.KUBERNETES_SERVICE_HOST,
+        POD_NAME: config.kubernetes.podName,
+        POD_NAMESPACE: config.kubernetes.podNamespace,
+        POD_DELETION_COST_ENABLED: String(config.kubernetes.podDeletionCostEnabled),
+      },
+      { logger: createLogger('pod-deletion-cost') },
+    );
     workerConnection = createRedisConnection(config.redis, 'worker', onRedisError);
     worker = new EventWorker({
       connection: workerConnection,

@@ -16,7 +16,6 @@ describe('configuration', () => {
       reconciler: { intervalMs: 15_000, staleMs: 30_000 },
       shutdownTimeoutMs: 25_000,
       logLevel: 'info',
-      tracingEnabled: true,
     });
     expect(config.providers.stripeSecrets).toEqual([]);
     expect(config.providers.paypal).toBeUndefined();

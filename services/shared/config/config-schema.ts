@@ -70,6 +70,7 @@ export const configSchema = z.object({
   POD_NAME: z.string().optional(),
   POD_NAMESPACE: z.string().optional(),
   POD_DELETION_COST_ENABLED: booleanFlag(true),
+  /** Read by the tracing preload before this schema runs; validated here so a typo still stops the start. */
   OTEL_SDK_DISABLED: booleanFlag(false),
 });
 

@@ -30,7 +30,6 @@ export interface Config {
   logLevel: RawConfig['LOG_LEVEL'];
   health: { maxHeapMb: number };
   kubernetes: { podName?: string; podNamespace?: string; podDeletionCostEnabled: boolean };
-  tracingEnabled: boolean;
 }
 
 /** Thrown for an invalid environment; its message is one line naming the variable. */
@@ -97,6 +96,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       podNamespace: blankToUndefined(raw.POD_NAMESPACE),
       podDeletionCostEnabled: raw.POD_DELETION_COST_ENABLED,
     },
-    tracingEnabled: !raw.OTEL_SDK_DISABLED,
   };
 }
