@@ -8,6 +8,7 @@ import { freePort, ServiceProcess } from '../../support/service-process.js';
 import { createTestDatabase, type TestDatabase } from '../../support/test-database.js';
 import { ProviderSimulator, type SendOutcome, type SimulatedEvent } from '../../support/provider-simulator.js';
 import { RecordingDestination } from './recording-destination.js';
+import { figuresTable } from './figures-reporter.js';
 
 export const STRIPE_SECRET = 'whsec_fault_suite_secret';
 
@@ -284,30 +285,6 @@ export async function settle(inputs: FigureInputs, { timeoutMs = 45_000 }: { tim
   }
   await delay(500);
   return computeFigures(inputs);
-}
-
-const COLUMNS: [keyof Figures, string][] = [
-  ['sent', 'sent'],
-  ['accepted', 'accepted'],
-  ['stored', 'stored'],
-  ['delivered', 'delivered'],
-  ['deliveredTwice', 'delivered twice'],
-  ['deadLettered', 'dead-lettered'],
-  ['lost', 'lost'],
-  ['answered503', '503 (retried)'],
-  ['connectionErrors', 'conn. errors (retried)'],
-  ['answered5xxOther', 'other 5xx'],
-  ['hangs', 'hangs'],
-  ['seconds', 's'],
-];
-
-/** A markdown table of figures, one row per scenario. */
-export function figuresTable(rows: Figures[]): string {
-  const header = ['scenario', ...COLUMNS.map(([, title]) => title)];
-  const lines = rows.map((row) => [row.scenario, ...COLUMNS.map(([key]) => String(row[key]))]);
-  const widths = header.map((title, index) => Math.max(title.length, ...lines.map((line) => line[index]!.length)));
-  const format = (cells: string[]) => `| ${cells.map((cell, index) => cell.padEnd(widths[index]!)).join(' | ')} |`;
-  return [format(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...lines.map(format)].join('\n');
 }
 
 /** Prints a scenario's figures and hands them to the suite's summary (the figures reporter). */

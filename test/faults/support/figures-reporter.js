@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/** Columns of the figures table: [key in a scenario's figures, title]. */
 const COLUMNS = [
   ['sent', 'sent'],
   ['accepted', 'accepted'],
@@ -16,6 +17,15 @@ const COLUMNS = [
   ['hangs', 'hangs'],
   ['seconds', 's'],
 ];
+
+/** A markdown table of figures, one row per scenario (also printed by each scenario for its own row). */
+export function figuresTable(rows) {
+  const header = ['scenario', ...COLUMNS.map(([, title]) => title)];
+  const lines = rows.map((row) => [row.scenario, ...COLUMNS.map(([key]) => String(row[key]))]);
+  const widths = header.map((title, index) => Math.max(title.length, ...lines.map((line) => line[index].length)));
+  const format = (cells) => `| ${cells.map((cell, index) => cell.padEnd(widths[index])).join(' | ')} |`;
+  return [format(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...lines.map(format)].join('\n');
+}
 
 /**
  * Collects the figures each fault scenario appends (JSON lines in a temporary file named by FAULT_FIGURES_FILE)
@@ -34,11 +44,6 @@ export default class FiguresReporter {
       : [];
     rmSync(this.dir, { recursive: true, force: true });
     if (rows.length === 0) return;
-    const header = ['scenario', ...COLUMNS.map(([, title]) => title)];
-    const lines = rows.map((row) => [row.scenario, ...COLUMNS.map(([key]) => String(row[key]))]);
-    const widths = header.map((title, index) => Math.max(title.length, ...lines.map((line) => line[index].length)));
-    const format = (cells) => `| ${cells.map((cell, index) => cell.padEnd(widths[index])).join(' | ')} |`;
-    const table = [format(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...lines.map(format)];
-    process.stdout.write(`\nFault suite figures (lost must be 0 everywhere)\n${table.join('\n')}\n`);
+    process.stdout.write(`\nFault suite figures (lost must be 0 everywhere)\n${figuresTable(rows)}\n`);
   }
 }
