@@ -82,11 +82,6 @@ export class EventQueue {
     return true;
   }
 
-  /** Whether a job for this event is waiting, delayed or running. */
-  async hasLiveJob(eventId: string): Promise<boolean> {
-    return LIVE_STATES.has(await this.queue.getJobState(eventId));
-  }
-
   /** Job counts by state (one round trip). */
   async counts(): Promise<QueueJobCounts> {
     const counts = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed');
