@@ -11,7 +11,7 @@ import { RedisServer } from '../support/redis-server.js';
 import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
 import { startInProcessService, type InProcessService } from '../support/service-harness.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { closePool, createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -169,8 +169,8 @@ describe('Reconciler', () => {
   afterAll(async () => {
     await queue?.close();
     connection?.disconnect();
-    await poolA?.end();
-    await poolB?.end();
+    if (poolA) await closePool(poolA);
+    if (poolB) await closePool(poolB);
     await ns?.cleanup();
   });
 
@@ -267,8 +267,8 @@ describe('Retention', () => {
       expect(await first).toBe(1);
       expect(await b.runOnce()).toBe(0);
     } finally {
-      await poolA.end();
-      await poolB.end();
+      await closePool(poolA);
+      await closePool(poolB);
     }
   });
 });

@@ -18,12 +18,15 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   url.pathname = `/${name}`;
   await runMigrations({ url: url.toString(), logger: createLogger('test-migrations') });
   const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
+  // An idle client whose backend is terminated (by the DROP … WITH (FORCE) below, say) makes the pool emit 'error';
+  // with no listener that is an uncaught exception that fails whichever test happens to be running.
+  pool.on('error', () => undefined);
   return {
     url: url.toString(),
     name,
     pool,
     async drop() {
-      await pool.end();
+      await closePool(pool);
       const admin = new URL(url);
       admin.pathname = '/postgres';
       const client = new pg.Client({ connectionString: admin.toString() });
@@ -35,4 +38,21 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/**
+ * Ends a pool and waits until every one of its connections has closed. `pool.end()` alone resolves once the clients
+ * are told to end, not when their sockets are gone, so a DROP DATABASE … WITH (FORCE) right after it can still
+ * terminate them mid-goodbye.
+ */
+export async function closePool(pool: pg.Pool): Promise<void> {
+  let open = pool.totalCount;
+  const closed = new Promise<void>((resolve) => {
+    if (open === 0) return resolve();
+    pool.on('remove', () => {
+      if (--open === 0) resolve();
+    });
+  });
+  await pool.end();
+  await closed;
 }
