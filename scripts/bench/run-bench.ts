@@ -186,7 +186,7 @@ class ServiceChild {
     const profiling = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${role}-${Date.now()}.cpuprofile`] : [];
     this.child = spawn(
       process.execPath,
-      [...profiling, '--max-semi-space-size=16', '--import', './dist/services/shared/telemetry/instrumentation.js', 'dist/services/main.js'], // as npm start and the image run it
+      [...profiling, '--max-semi-space-size=16', '--max-old-space-size=256', '--import', './dist/services/shared/telemetry/instrumentation.js', 'dist/services/main.js'], // as npm start and the image run it
       { cwd: root, env: { ...env, SERVICE_ROLE: role, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     resources.processes.push(this.child);

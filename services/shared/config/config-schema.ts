@@ -65,7 +65,7 @@ export const configSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: integer(25_000, 100),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
   /** Heap above this many MiB makes GET /health report memory as down. */
-  HEALTH_MAX_HEAP_MB: integer(1024, 16),
+  HEALTH_MAX_HEAP_MB: integer(240, 16),
   /** Set by the Downward API in Kubernetes; enables the pod-deletion-cost annotation. */
   POD_NAME: z.string().optional(),
   POD_NAMESPACE: z.string().optional(),
