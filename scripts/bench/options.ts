@@ -14,6 +14,9 @@
  *   --ingress-env=K=V / --worker-env=K=V      the same, for one role only
  *   --worker-nice=0      BENCH_WORKER_NICE    run the worker at this nice level (e.g. 10: it takes CPU the ingress
  *                                             leaves, as a separately scheduled worker pod would; 0 = as deployed here)
+ *   --pause-worker       BENCH_PAUSE_WORKER=1 stop the worker (SIGSTOP) for the measured load and resume it after:
+ *                                             the ingest path alone, as when workers run on other nodes; the drain
+ *                                             then measures the worker alone
  *
  * PostgreSQL and Redis are found through DATABASE_URL / REDIS_URL (defaults: localhost).
  */
@@ -28,6 +31,7 @@ export interface BenchOptions {
   cpuProfDir?: string;
   keep: boolean;
   workerNice: number;
+  pauseWorker: boolean;
   serviceEnv: Record<string, string>;
   ingressEnv: Record<string, string>;
   workerEnv: Record<string, string>;
@@ -44,7 +48,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     if (arg === '--help' || arg === '-h') {
       process.stdout.write(
         'usage: npm run bench -- [--duration=20] [--warmup=3] [--connections=64] [--payload=2048] [--drain-timeout=180]\n' +
-          '                        [--skip-build] [--skip-baseline] [--cpu-prof[=dir]] [--keep] [--worker-nice=N] [--env=KEY=VALUE ...]\n',
+          '                        [--skip-build] [--skip-baseline] [--cpu-prof[=dir]] [--keep] [--worker-nice=N] [--pause-worker] [--env=KEY=VALUE ...]\n',
       );
       process.exit(0);
     }
@@ -60,7 +64,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     }
     flags.set(name, value ?? '');
   }
-  const known = new Set(['duration', 'warmup', 'connections', 'payload', 'drain-timeout', 'skip-build', 'skip-baseline', 'cpu-prof', 'keep', 'worker-nice']);
+  const known = new Set(['duration', 'warmup', 'connections', 'payload', 'drain-timeout', 'skip-build', 'skip-baseline', 'cpu-prof', 'keep', 'worker-nice', 'pause-worker']);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown option: --${name}`);
 
   const number = (flag: string, envName: string, fallback: number, min: number): number => {
@@ -84,6 +88,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     cpuProfDir: cpuProf,
     keep: flag('keep', 'BENCH_KEEP'),
     workerNice: Math.round(number('worker-nice', 'BENCH_WORKER_NICE', 0, -20)),
+    pauseWorker: flag('pause-worker', 'BENCH_PAUSE_WORKER'),
     ...envPairs,
     databaseUrl: env.DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379/0',

@@ -27,6 +27,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import winston from 'winston';
 import { runMigrations } from '../../services/shared/database/run-migrations.js';
+import { readChartRoleEnv } from './chart-env.js';
 import type { HttpLoadResult, HttpLoadRun } from './http-load.js';
 import { parseOptions, type BenchOptions } from './options.js';
 import type { PgLoadResult, PgLoadRun } from './pg-load.js';
@@ -432,8 +433,10 @@ async function runService(options: BenchOptions, runId: string): Promise<Service
   };
   if (options.cpuProfDir) mkdirSync(path.resolve(root, options.cpuProfDir), { recursive: true });
   const profDir = options.cpuProfDir ? path.resolve(root, options.cpuProfDir) : undefined;
-  const ingress = new ServiceChild('ingress', await freePort(), { ...baseEnv, ...options.ingressEnv }, profDir);
-  const worker = new ServiceChild('worker', await freePort(), { ...baseEnv, ...options.workerEnv }, profDir);
+  // As deployed: the chart's default settings per role, then what the bench itself needs, then the CLI's overrides.
+  const chartEnv = readChartRoleEnv(root);
+  const ingress = new ServiceChild('ingress', await freePort(), { ...chartEnv.ingress, ...baseEnv, ...options.ingressEnv }, profDir);
+  const worker = new ServiceChild('worker', await freePort(), { ...chartEnv.worker, ...baseEnv, ...options.workerEnv }, profDir);
   if (options.workerNice !== 0 && worker.pid !== undefined) setPriority(worker.pid, options.workerNice);
   await Promise.all([ingress.waitReady(), worker.waitReady()]);
   log(`service: ingress pid ${ingress.pid} :${ingress.port}, worker pid ${worker.pid} :${worker.port}, queue prefix ${queuePrefix}`);
@@ -479,8 +482,11 @@ async function runService(options: BenchOptions, runId: string): Promise<Service
       Number((await db.query<{ n: string }>(`SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()`)).rows[0]!.n);
     const commitsBefore = await commits();
     const cpuBefore = cpuSnapshot();
+    // --pause-worker: the ingest path alone, as when workers run on other nodes; the worker resumes for the drain.
+    if (options.pauseWorker && worker.pid !== undefined) process.kill(worker.pid, 'SIGSTOP');
     const main = await loader.run({ ...params, label: 'm', durationSec: options.durationSec });
     const cpuAfter: CpuSnapshot | undefined = cpuSnapshot();
+    if (options.pauseWorker && worker.pid !== undefined) process.kill(worker.pid, 'SIGCONT');
     await delay(600); // PostgreSQL publishes backends' counters at most every 500 ms
     const commitsDuringLoad = (await commits()) - commitsBefore;
     const deliveredDuringLoad = sink.received.size - deliveredBefore;
@@ -568,6 +574,7 @@ async function runService(options: BenchOptions, runId: string): Promise<Service
   } finally {
     rss.stop();
     await loader.close();
+    if (options.pauseWorker && worker.pid !== undefined && worker.child.exitCode === null && worker.child.signalCode === null) process.kill(worker.pid, 'SIGCONT'); // a run that broke mid-load
     await Promise.all([ingress.stop(5000), worker.stop(5000)]);
     await db.end().catch(() => undefined);
   }
@@ -712,6 +719,7 @@ async function main(): Promise<number> {
       ...Object.entries(options.ingressEnv).map(([key, value]) => `ingress ${key}=${value}`),
       ...Object.entries(options.workerEnv).map(([key, value]) => `worker ${key}=${value}`),
       ...(options.workerNice !== 0 ? [`worker nice ${options.workerNice}`] : []),
+      ...(options.pauseWorker ? ['worker paused (SIGSTOP) during the measured load'] : []),
     ];
     if (overrides.length > 0) lines.push(`Not as deployed: ${overrides.join(', ')}`);
     if (baseline) {
@@ -728,7 +736,11 @@ async function main(): Promise<number> {
       );
     }
     lines.push('');
-    lines.push('Service: ingress process + worker process (dist/), signed Stripe webhooks via autocannon');
+    const chartWorker = readChartRoleEnv(root).worker;
+    lines.push(
+      `Service: ingress process + worker process (dist/) with the chart's settings (WORKER_CONCURRENCY=${chartWorker.WORKER_CONCURRENCY}, ` +
+        `DATABASE_POOL_SIZE=${chartWorker.DATABASE_POOL_SIZE}), signed Stripe webhooks via autocannon`,
+    );
     lines.push(
       table([
         ['accepted/s (202)', String(service.acceptedPerSec), `${main.statusCounts['202'] ?? 0} in ${round(main.durationSec, 2)}s; ratio to baseline ${ratio ?? 'n/a'} (target ≥ ${TARGETS.ratio}: ${yes(targets.throughput)})`],
@@ -791,6 +803,7 @@ async function main(): Promise<number> {
         connections: options.connections,
         payloadBytes: options.payloadBytes,
         workerNice: options.workerNice,
+        pauseWorker: options.pauseWorker,
         serviceEnv: options.serviceEnv,
         ingressEnv: options.ingressEnv,
         workerEnv: options.workerEnv,
