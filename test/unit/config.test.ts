@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { getHeapStatistics } from 'node:v8';
 import { describe, expect, it } from '@jest/globals';
 import { configVariableNames } from '../../services/shared/config/config-schema.js';
 import { ConfigError, loadConfig } from '../../services/shared/config/config.js';
@@ -44,6 +45,14 @@ describe('configuration', () => {
       expect((error as Error).message).toContain(name);
       expect((error as Error).message).not.toContain('\n');
     }
+  });
+
+  it('reports heap as down at HEALTH_MAX_HEAP_MB, or at 90% of V8\'s own heap limit when it is unset', () => {
+    const limitMb = getHeapStatistics().heap_size_limit / 1_048_576;
+    expect(loadConfig({}).health.maxHeapMb).toBe(Math.floor(limitMb * 0.9));
+    expect(loadConfig({ HEALTH_MAX_HEAP_MB: '' }).health.maxHeapMb).toBe(Math.floor(limitMb * 0.9));
+    expect(loadConfig({ HEALTH_MAX_HEAP_MB: '200' }).health.maxHeapMb).toBe(200);
+    expect(() => loadConfig({ HEALTH_MAX_HEAP_MB: '8' })).toThrow(/HEALTH_MAX_HEAP_MB/);
   });
 
   it('treats empty strings as unset', () => {

@@ -64,8 +64,8 @@ export const configSchema = z.object({
   RETENTION_INTERVAL_MS: integer(3_600_000, 1000),
   SHUTDOWN_TIMEOUT_MS: integer(25_000, 100),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
-  /** Heap above this many MiB makes GET /health report memory as down. */
-  HEALTH_MAX_HEAP_MB: integer(240, 16),
+  /** Heap above this many MiB makes GET /health report memory as down. Unset: 90% of V8's heap limit. */
+  HEALTH_MAX_HEAP_MB: z.preprocess((value) => (value === '' ? undefined : value), z.coerce.number().int().min(16).optional()),
   /** Set by the Downward API in Kubernetes; enables the pod-deletion-cost annotation. */
   POD_NAME: z.string().optional(),
   POD_NAMESPACE: z.string().optional(),

@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { configSchema, type RawConfig } from './config-schema.js';
 
 export type ServiceRole = RawConfig['SERVICE_ROLE'];
@@ -90,11 +91,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retention: { completedDays: raw.RETENTION_COMPLETED_DAYS, intervalMs: raw.RETENTION_INTERVAL_MS },
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
     logLevel: raw.LOG_LEVEL,
-    health: { maxHeapMb: raw.HEALTH_MAX_HEAP_MB },
+    health: { maxHeapMb: raw.HEALTH_MAX_HEAP_MB ?? defaultMaxHeapMb() },
     kubernetes: {
       podName: blankToUndefined(raw.POD_NAME),
       podNamespace: blankToUndefined(raw.POD_NAMESPACE),
       podDeletionCostEnabled: raw.POD_DELETION_COST_ENABLED,
     },
   };
+}
+
+/**
+ * 90% of the heap V8 will grow to (`--max-old-space-size` plus the young generation): a heap that close to its
+ * limit is about to fail, whatever the limit is (256 MB old space under `npm start` and the image).
+ */
+function defaultMaxHeapMb(): number {
+  return Math.floor((getHeapStatistics().heap_size_limit / 1_048_576) * 0.9);
 }
