@@ -94,7 +94,8 @@ describe('one trace per webhook, across ingress, queue, worker and destination',
       () => {
         const trace = receiver.trace(traceId!);
         const names = new Set(trace.map((span) => span.name));
-        return names.has('webhook.deliver') && names.has('webhook.process') && names.has('POST /webhooks/:provider') ? trace : undefined;
+        const forwarded = trace.some((span) => span.scope === '@opentelemetry/instrumentation-undici');
+        return forwarded && names.has('webhook.deliver') && names.has('webhook.process') && names.has('POST /webhooks/:provider') ? trace : undefined;
       },
       { timeoutMs: 15_000 },
     );
@@ -140,12 +141,14 @@ describe('one trace per webhook, across ingress, queue, worker and destination',
     expect(spans.filter((span) => span.scope === '@opentelemetry/instrumentation-pg' && ancestry(span, spans).includes(processSpan!)).length).toBeGreaterThan(0);
 
     // Order of the story: every span descends from the server span; process hangs under the ingress request;
-    // the delivery attempt under process; the forwarded traceparent names the delivery attempt span.
+    // the delivery attempt under process, its HTTP request under it; the forwarded traceparent names that request.
     for (const span of spans) expect(ancestry(span, spans).at(-1)).toBe(server);
     expect(ancestry(verify!, spans)).toContain(server);
     expect(ancestry(processSpan!, spans)).toContain(server);
     expect(deliver!.parentSpanId).toBe(processSpan!.spanId);
-    expect(forwardedParentId).toBe(deliver!.spanId);
+    const forwardRequest = spans.find((span) => span.scope === '@opentelemetry/instrumentation-undici' && span.parentSpanId === deliver!.spanId);
+    expect(forwardRequest).toMatchObject({ kind: 'SPAN_KIND_CLIENT', attributes: { 'http.request.method': 'POST', 'http.response.status_code': 200 } });
+    expect(forwardedParentId).toBe(forwardRequest!.spanId);
     expect(processSpan!.attributes).toMatchObject({ 'webhook.event_id': eventId, 'webhook.provider': 'stripe', 'webhook.event_type': 'invoice.paid' });
     expect(deliver!.attributes).toMatchObject({ 'webhook.destination': 'sink', 'http.response.status_code': 200 });
 

@@ -7,6 +7,7 @@ import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { envDetector, hostDetector, osDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { HEALTH_PATH, METRICS_PATH } from '../health/health-paths.js';
@@ -37,7 +38,7 @@ export function annotateServerSpan(span: Span, request: unknown, response: unkno
 /**
  * Starts the OpenTelemetry SDK: OTLP gRPC exporter (standard OTEL_EXPORTER_OTLP_* variables, default
  * http://localhost:4317; OTEL_BSP_* for batching; OTEL_TRACES_SAMPLER*), W3C trace context, and instrumentation
- * of http, express, pg and ioredis. The ESM loader hook is registered first so modules imported afterwards
+ * of http, express, pg, ioredis and undici. The ESM loader hook is registered first so modules imported afterwards
  * (express, pg, ioredis) are instrumented.
  */
 export async function startTracing(): Promise<void> {
@@ -75,6 +76,9 @@ export async function startTracing(): Promise<void> {
       // polling would otherwise each make a trace of their own. Parameters are never recorded.
       new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false }),
       new IORedisInstrumentation({ requireParentSpan: true }),
+      // Forwards to destinations (undici): a client span under webhook.deliver, and the traceparent the
+      // destination continues. Only inside a trace, like pg and ioredis.
+      new UndiciInstrumentation({ requireParentforSpans: true }),
     ],
   });
   sdk.start();

@@ -34,7 +34,7 @@ export class HttpForwarder {
     this.agent = new Agent({ connections: options.connectionsPerOrigin ?? 64, keepAliveTimeout: 30_000 });
   }
 
-  async forward(event: ForwardedEvent, destination: Destination, traceHeaders: Record<string, string>): Promise<DeliveryResult> {
+  async forward(event: ForwardedEvent, destination: Destination): Promise<DeliveryResult> {
     const timeoutMs = destination.timeoutMs ?? this.options.defaultTimeoutMs;
     const timestamp = Math.floor(Date.now() / 1000);
     const headers: Record<string, string> = {
@@ -45,7 +45,6 @@ export class HttpForwarder {
       'webhook-timestamp': String(timestamp),
       'x-webhook-provider': event.provider,
       'x-webhook-event-type': event.eventType,
-      ...traceHeaders,
     };
     if (destination.secret) headers['webhook-signature'] = this.signerFor(destination.secret)(event.id, timestamp, event.rawBody);
 

@@ -96,9 +96,8 @@ export class EventProcessor {
 
     const forwards = destinations.map((destination) =>
       tracer.startActiveSpan('webhook.deliver', { attributes: { 'webhook.destination': destination.name, 'url.full': withoutCredentials(destination.url) } }, async (span) => {
-        const traceHeaders: Record<string, string> = {};
-        propagation.inject(otelContext.active(), traceHeaders);
-        const result = await this.options.forwarder.forward(event, destination, traceHeaders);
+        // The undici instrumentation makes the HTTP client span under this one and sends its traceparent.
+        const result = await this.options.forwarder.forward(event, destination);
         this.observe(result);
         span.setAttribute('http.response.status_code', result.statusCode ?? 0);
         if (!result.succeeded) span.setStatus({ code: SpanStatusCode.ERROR, message: result.error ?? result.result });
