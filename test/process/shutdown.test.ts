@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -135,6 +136,47 @@ describe('SIGTERM', () => {
     expect(new Set(sink.requestsFor(id).map((request) => request.headers['webhook-id']))).toEqual(new Set([id]));
     second.signal('SIGTERM');
     expect((await second.exited(10_000)).code).toBe(0);
+  });
+
+  it('does not wait out an unreachable trace collector: buffered spans get a short flush, then the process exits 0', async () => {
+    // A collector that accepts connections and never answers: the OTLP export would hang until its own timeout.
+    const sockets = new Set<net.Socket>();
+    const blackhole = net.createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+    try {
+      sink.behaviour = () => ({ status: 200 });
+      const { port } = blackhole.address() as net.AddressInfo;
+      const child = new ServiceProcess(
+        {
+          SERVICE_ROLE: 'all',
+          DATABASE_URL: db.url,
+          REDIS_URL: ns.redisUrl,
+          QUEUE_PREFIX: ns.prefix,
+          STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
+          ROUTES_FILE: routes.path,
+          SHUTDOWN_TIMEOUT_MS: '15000',
+          OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+          OTEL_EXPORTER_OTLP_TIMEOUT: '30000',
+          // Spans stay buffered until shutdown flushes them.
+          OTEL_BSP_SCHEDULE_DELAY: '60000',
+        },
+        await freePort(),
+        { preloadTelemetry: true },
+      );
+      processes.push(child);
+      const service = await child.start();
+      const id = await send(service.baseUrl, 'blackhole');
+      await waitFor('the event to complete', async () => (await eventRow(id)).status === 'COMPLETED');
+      const signalledAt = Date.now();
+      service.signal('SIGTERM');
+      const { code } = await service.exited(12_000);
+      expect(code).toBe(0);
+      expect(Date.now() - signalledAt).toBeLessThan(6000);
+      expect(service.logs.some((line) => line.includes('trace export did not finish'))).toBe(true);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      blackhole.close();
+    }
   });
 
   it('exits at once, non-zero, on a second signal during the drain', async () => {
