@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { HttpSink } from '../support/http-sink.js';
 import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
+import { freePort, ServiceProcess, type ServiceProcessOptions } from '../support/service-process.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -41,7 +41,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function startService(env: Record<string, string> = {}): Promise<ServiceProcess> {
+async function startService(env: Record<string, string> = {}, options: ServiceProcessOptions = {}): Promise<ServiceProcess> {
   const child = new ServiceProcess(
     {
       SERVICE_ROLE: 'all',
@@ -58,6 +58,7 @@ async function startService(env: Record<string, string> = {}): Promise<ServicePr
       ...env,
     },
     await freePort(),
+    options,
   );
   processes.push(child);
   return child.start();
@@ -146,25 +147,16 @@ describe('SIGTERM', () => {
     try {
       sink.behaviour = () => ({ status: 200 });
       const { port } = blackhole.address() as net.AddressInfo;
-      const child = new ServiceProcess(
+      const service = await startService(
         {
-          SERVICE_ROLE: 'all',
-          DATABASE_URL: db.url,
-          REDIS_URL: ns.redisUrl,
-          QUEUE_PREFIX: ns.prefix,
-          STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-          ROUTES_FILE: routes.path,
           SHUTDOWN_TIMEOUT_MS: '15000',
           OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
           OTEL_EXPORTER_OTLP_TIMEOUT: '30000',
           // Spans stay buffered until shutdown flushes them.
           OTEL_BSP_SCHEDULE_DELAY: '60000',
         },
-        await freePort(),
         { preloadTelemetry: true },
       );
-      processes.push(child);
-      const service = await child.start();
       const id = await send(service.baseUrl, 'blackhole');
       await waitFor('the event to complete', async () => (await eventRow(id)).status === 'COMPLETED');
       const signalledAt = Date.now();
