@@ -7,6 +7,7 @@
  */
 import autocannon, { type AutocannonResult } from 'autocannon';
 import { createStripeBodyFactory, stripeSignatureHeader } from './payload.js';
+import { serveLoadRuns } from './load-child-protocol.js';
 import { percentiles, Samples, type Percentiles } from './stats.js';
 
 export interface HttpLoadRun {
@@ -128,12 +129,4 @@ function run(params: HttpLoadRun): Promise<HttpLoadResult> {
   });
 }
 
-process.on('message', (message: HttpLoadRun) => {
-  if (message?.type !== 'run') return;
-  run(message).then(
-    (result) => process.send!(result),
-    (error: unknown) => process.send!({ type: 'error', message: String((error as Error)?.stack ?? error) }),
-  );
-});
-process.on('disconnect', () => process.exit(0));
-process.send!({ type: 'ready' });
+serveLoadRuns<HttpLoadRun>(run);

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { createStripeBodyFactory } from './payload.js';
+import { serveLoadRuns } from './load-child-protocol.js';
 import { percentiles, Samples, type Percentiles } from './stats.js';
 
 export interface PgLoadRun {
@@ -95,16 +96,4 @@ async function run(params: PgLoadRun): Promise<PgLoadResult> {
   };
 }
 
-process.on('message', (message: PgLoadRun | { type: 'close' }) => {
-  if (message?.type === 'close') {
-    void (pool?.end() ?? Promise.resolve()).finally(() => process.exit(0));
-    return;
-  }
-  if (message?.type !== 'run') return;
-  run(message).then(
-    (result) => process.send!(result),
-    (error: unknown) => process.send!({ type: 'error', message: String((error as Error)?.stack ?? error) }),
-  );
-});
-process.on('disconnect', () => process.exit(0));
-process.send!({ type: 'ready' });
+serveLoadRuns<PgLoadRun>(run, async () => pool?.end());

@@ -6,14 +6,13 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { HttpSink } from '../support/http-sink.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
+import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
 import { githubSignature, postWebhook, signedStripeRequest, stripeSignature } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -36,7 +35,7 @@ let ns: TestQueueNamespace;
 let sink: HttpSink;
 let receiver: OtlpTraceReceiver;
 let service: ServiceProcess;
-let dir: string;
+let routes: TempRoutesFile;
 /** Signature header values sent or forwarded during the test: none may be logged either. */
 const signatures: string[] = [];
 
@@ -48,21 +47,10 @@ beforeAll(async () => {
     new HttpSink((_request, index) => ({ status: index === 0 ? 500 : 200 })).start(),
   ]);
   ns = createQueueNamespace();
-  dir = mkdtempSync(path.join(tmpdir(), 'log-secrets-test-'));
-  const routesFile = path.join(dir, 'routes.yaml');
-  writeFileSync(
-    routesFile,
-    [
-      'destinations:',
-      '  billing:',
-      `    url: ${sink.url}/hooks`,
-      `    secret: ${DESTINATION_SECRET}`,
-      `    headers: { x-api-key: ${DESTINATION_API_KEY} }`,
-      'routes:',
-      '  - { provider: stripe, to: [billing] }',
-      '',
-    ].join('\n'),
-  );
+  routes = writeRoutesFile({
+    destinations: { billing: { url: `${sink.url}/hooks`, secret: DESTINATION_SECRET, headers: { 'x-api-key': DESTINATION_API_KEY } } },
+    routes: [{ provider: 'stripe', to: ['billing'] }],
+  });
   const databaseUrl = new URL(db.url);
   databaseUrl.password = DB_PASSWORD; // trust authentication: accepted and never checked, but configured
   service = new ServiceProcess(
@@ -75,7 +63,7 @@ beforeAll(async () => {
       STRIPE_WEBHOOK_SECRET: STRIPE_SECRETS.join(','),
       GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
       ADMIN_API_TOKEN: ADMIN_TOKEN,
-      ROUTES_FILE: routesFile,
+      ROUTES_FILE: routes.path,
       JOB_BACKOFF_MS: '10',
       RECONCILER_INTERVAL_MS: '600000',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
@@ -92,7 +80,7 @@ afterAll(async () => {
   await Promise.all([receiver?.stop(), sink?.stop()]);
   await ns?.cleanup();
   await db?.drop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  routes?.remove();
 });
 
 describe('secrets never appear in logs (or spans)', () => {

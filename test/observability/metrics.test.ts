@@ -1,12 +1,10 @@
 /**
  * `/metrics` after real traffic: every contract metric, with its labels and type, plus the default process metrics.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { HttpSink } from '../support/http-sink.js';
 import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -21,7 +19,7 @@ let ns: TestQueueNamespace;
 let okSink: HttpSink;
 let badSink: HttpSink;
 let app: InProcessService;
-let dir: string;
+let routes: TempRoutesFile;
 
 const scrape = async (): Promise<Exposition> => {
   const response = await fetch(`${app.baseUrl}/metrics`);
@@ -37,20 +35,13 @@ beforeAll(async () => {
     new HttpSink(() => ({ status: 500 })).start(),
   ]);
   ns = createQueueNamespace();
-  dir = mkdtempSync(path.join(tmpdir(), 'metrics-test-'));
-  const routesFile = path.join(dir, 'routes.yaml');
-  writeFileSync(
-    routesFile,
-    [
-      'destinations:',
-      `  ok: { url: "${okSink.url}/ok" }`,
-      `  bad: { url: "${badSink.url}/bad" }`,
-      'routes:',
-      '  - { provider: stripe, events: ["invoice.*"], to: [ok] }',
-      '  - { provider: stripe, events: ["charge.*"], to: [bad] }',
-      '',
-    ].join('\n'),
-  );
+  routes = writeRoutesFile({
+    destinations: { ok: { url: `${okSink.url}/ok` }, bad: { url: `${badSink.url}/bad` } },
+    routes: [
+      { provider: 'stripe', events: ['invoice.*'], to: ['ok'] },
+      { provider: 'stripe', events: ['charge.*'], to: ['bad'] },
+    ],
+  });
   app = await startInProcessService({
     SERVICE_ROLE: 'all',
     DATABASE_URL: db.url,
@@ -58,7 +49,7 @@ beforeAll(async () => {
     QUEUE_PREFIX: ns.prefix,
     QUEUE_NAME: QUEUE,
     STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-    ROUTES_FILE: routesFile,
+    ROUTES_FILE: routes.path,
     JOB_ATTEMPTS: '2',
     JOB_BACKOFF_MS: '10',
   });
@@ -84,7 +75,7 @@ afterAll(async () => {
   await Promise.all([okSink?.stop(), badSink?.stop()]);
   await ns?.cleanup();
   await db?.drop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  routes?.remove();
 });
 
 describe('GET /metrics', () => {

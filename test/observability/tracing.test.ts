@@ -2,12 +2,10 @@
  * Tracing end to end, as deployed: a real service process with the OpenTelemetry preload (`--import
  * instrumentation.ts`, ESM on Node 24), exporting over OTLP gRPC to a real gRPC receiver started here.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { HttpSink } from '../support/http-sink.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
+import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -22,14 +20,12 @@ let ns: TestQueueNamespace;
 let receiver: OtlpTraceReceiver;
 let sink: HttpSink;
 let service: ServiceProcess;
-let dir: string;
+let routes: TempRoutesFile;
 
 beforeAll(async () => {
   [db, receiver, sink] = await Promise.all([createTestDatabase(), new OtlpTraceReceiver().start(), new HttpSink().start()]);
   ns = createQueueNamespace();
-  dir = mkdtempSync(path.join(tmpdir(), 'tracing-test-'));
-  const routesFile = path.join(dir, 'routes.yaml');
-  writeFileSync(routesFile, `destinations:\n  sink:\n    url: ${sink.url}/hooks\nroutes:\n  - provider: stripe\n    to: [sink]\n`);
+  routes = writeRoutesFile({ destinations: { sink: { url: `${sink.url}/hooks` } }, routes: [{ provider: 'stripe', to: ['sink'] }] });
   service = new ServiceProcess(
     {
       SERVICE_ROLE: 'all',
@@ -37,7 +33,7 @@ beforeAll(async () => {
       REDIS_URL: ns.redisUrl,
       QUEUE_PREFIX: ns.prefix,
       STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-      ROUTES_FILE: routesFile,
+      ROUTES_FILE: routes.path,
       RECONCILER_INTERVAL_MS: '600000',
       POD_NAME,
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
@@ -54,7 +50,7 @@ afterAll(async () => {
   await Promise.all([receiver?.stop(), sink?.stop()]);
   await ns?.cleanup();
   await db?.drop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  routes?.remove();
 });
 
 const TRACEPARENT = /^00-([\da-f]{32})-([\da-f]{16})-0[01]$/;
