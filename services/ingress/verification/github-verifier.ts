@@ -1,6 +1,6 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { parseJsonPayload, requireEventId, requireEventType, type JsonObject } from './parse-json-payload.js';
-import { decodeSignature, timingSafeEqual } from './timing-safe-equal.js';
+import { decodeSignature, timingSafeEqual } from '../../shared/crypto/timing-safe-equal.js';
 import { WebhookPayloadError, WebhookVerificationError } from './verification-errors.js';
 import { getHeader, type VerifiedWebhook, type WebhookRequest, type WebhookVerifier } from './webhook-request.js';
 

@@ -1,6 +1,6 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { getField, parseJsonPayload, requireEventId, requireEventType, splitFieldPath } from './parse-json-payload.js';
-import { signatureMatches } from './timing-safe-equal.js';
+import { signatureMatches } from '../../shared/crypto/timing-safe-equal.js';
 import { WebhookVerificationError } from './verification-errors.js';
 import { getHeader, type VerifiedWebhook, type WebhookRequest, type WebhookVerifier } from './webhook-request.js';
 

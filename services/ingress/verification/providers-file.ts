@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { decodeStandardWebhookSecret } from './standard-webhooks-verifier.js';
+import { decodeStandardWebhookSecret, STANDARD_WEBHOOK_SECRET_RULE } from '../../shared/standard-webhooks/decode-secret.js';
 
 /** Provider names usable in /webhooks/{provider}. */
 export const PROVIDER_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -31,7 +31,7 @@ const standardWebhooksProvider = z.strictObject({
         } catch {
           return false;
         }
-      }, "must be 'whsec_' followed by base64"),
+      }, STANDARD_WEBHOOK_SECRET_RULE),
     ),
   ),
   contentTypes: z.array(mediaType).min(1).optional(),

@@ -1,5 +1,5 @@
 import { Agent, request } from 'undici';
-import { createStandardWebhookSigner } from '../../ingress/verification/standard-webhooks-verifier.js';
+import { createStandardWebhookSigner } from '../../shared/standard-webhooks/sign.js';
 import type { Destination } from '../routing/route-table.js';
 import type { DeliveryResult } from './delivery-result.js';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { createStandardWebhookSigner } from '../../../services/ingress/verification/standard-webhooks-verifier.js';
+import { createStandardWebhookSigner } from '../../../services/shared/standard-webhooks/sign.js';
 import { stripeSignatureHeader } from '../../support/provider-simulator.js';
 import { githubSignature } from '../../support/signing.js';
 

@@ -5,7 +5,7 @@ import { createHmac } from 'node:crypto';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { loadProvidersFile, parseProvidersFile } from '../../../services/ingress/verification/providers-file.js';
 import { createProviderRegistry } from '../../../services/ingress/verification/provider-registry.js';
-import { signStandardWebhook } from '../../../services/ingress/verification/standard-webhooks-verifier.js';
+import { signStandardWebhook } from '../../../services/shared/standard-webhooks/sign.js';
 import { webhookRequest } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'providers-file-'));

@@ -1,11 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
-import {
-  createStandardWebhookSigner,
-  createStandardWebhooksVerifier,
-  decodeStandardWebhookSecret,
-  signStandardWebhook,
-} from '../../../services/ingress/verification/standard-webhooks-verifier.js';
+import { createStandardWebhooksVerifier } from '../../../services/ingress/verification/standard-webhooks-verifier.js';
+import { decodeStandardWebhookSecret } from '../../../services/shared/standard-webhooks/decode-secret.js';
+import { createStandardWebhookSigner, signStandardWebhook } from '../../../services/shared/standard-webhooks/sign.js';
 import { rejection, webhookRequest } from './helpers.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
@@ -51,17 +48,22 @@ describe('standard webhooks verifier', () => {
     expect(() => signer(msgId, 1.5, Buffer.from(body))).toThrow(RangeError);
   });
 
-  it('decodes secrets like the library (whsec_ base64, raw base64, raw text)', () => {
+  it('decodes secrets exactly as the reference library does, or refuses them', () => {
     const raw = 'MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
     expect(decodeStandardWebhookSecret(SECRET)).toEqual(Buffer.from(raw, 'base64'));
     expect(decodeStandardWebhookSecret(raw)).toEqual(Buffer.from(raw, 'base64'));
-    expect(decodeStandardWebhookSecret('not base64!')).toEqual(Buffer.from('not base64!'));
-    expect(() => decodeStandardWebhookSecret('whsec_***')).toThrow();
-    expect(() => decodeStandardWebhookSecret('')).toThrow();
-    expect(() => decodeStandardWebhookSecret('whsec_')).toThrow();
-    // the library accepts the un-prefixed base64 secret the same way
+    // Every secret read here is read to the same key by the library (unprefixed too).
+    const accepted = [SECRET, raw, OTHER, 'whsec_QUJD', 'QUI=', 'whsec_QQ==', Buffer.from('x'.repeat(40)).toString('base64')];
     const ts = nowSeconds();
-    expect(signStandardWebhook(raw, msgId, ts, Buffer.from(body))).toBe(libSign(raw, msgId, ts, body));
+    for (const secret of accepted) {
+      expect(Buffer.from(new Webhook(secret)['key' as keyof Webhook] as unknown as Uint8Array)).toEqual(decodeStandardWebhookSecret(secret));
+      expect(signStandardWebhook(secret, msgId, ts, Buffer.from(body))).toBe(libSign(secret, msgId, ts, body));
+    }
+    // Anything another reader could take another way is refused: plain text (once used as UTF-8 bytes here, while
+    // the library base64-decodes it), unpadded or URL-safe base64, a lone prefix, nothing.
+    for (const secret of ['not base64!', 'my-plain-secret', 'whsec_***', 'QUJDRA', 'whsec_QUJDRA', 'ab-_cd==', 'whsec_', '', 'QUJDR']) {
+      expect(() => decodeStandardWebhookSecret(secret)).toThrow(/Standard Webhooks secret/);
+    }
   });
 
   it('accepts any of several space-separated signatures and ignores other versions', async () => {
