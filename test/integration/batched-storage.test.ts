@@ -23,6 +23,7 @@ const event = (externalId: string, body = `{"id":"${externalId}","type":"invoice
   correlationId: null,
   traceId: null,
   traceparent: null,
+  replayKey: null,
 });
 const delivered = (destination = 'sink'): DeliveryResult => ({ destination, succeeded: true, result: 'success', statusCode: 200, error: null, durationMs: 1 });
 const row = async (id: string) =>

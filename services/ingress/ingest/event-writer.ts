@@ -1,6 +1,8 @@
 import type { Pool } from 'pg';
 import { ItemFailure, MicroBatcher } from '../../shared/batching/micro-batcher.js';
 import type { EventStatus } from '../../shared/database/event-status.js';
+import type { ReplayKey } from '../verification/replay-key.js';
+import { WebhookVerificationError } from '../verification/verification-errors.js';
 
 /** A verified webhook, ready to be stored. */
 export interface NewEvent {
@@ -14,6 +16,8 @@ export interface NewEvent {
   correlationId: string | null;
   traceId: string | null;
   traceparent: string | null;
+  /** What the signature covers when it does not cover externalId (see {@link ReplayKey}); null otherwise. */
+  replayKey: ReplayKey | null;
 }
 
 /** What storing an event did: a new row, or the row that already held this (provider, externalId). */
@@ -36,19 +40,21 @@ export interface EventWriterOptions {
 // text array of hex strings; and the jsonb payload is PostgreSQL's own parse of that slice whenever the body is
 // exactly the JSON the verifier parsed (see payloadFromRawBody), so no payload is re-serialised in JavaScript.
 // $6 holds a payload serialised by JavaScript for the rows where that is not so (null elsewhere).
+// ON CONFLICT without a target covers both guards: (provider, external_id) and (provider, replay_key).
 const INSERT_EVENTS = {
-  name: 'insert-webhook-events-v2',
+  name: 'insert-webhook-events-v3',
   text: `INSERT INTO webhook_events
-           (provider, external_id, event_type, payload, raw_body, content_type, headers, correlation_id, trace_id, traceparent)
+           (provider, external_id, event_type, payload, raw_body, content_type, headers, correlation_id, trace_id, traceparent,
+            replay_key)
          SELECT r.provider, r.external_id, r.event_type,
                 coalesce(r.payload, convert_from(b.body, 'UTF8'))::jsonb,
-                b.body, r.content_type, r.headers, r.correlation_id, r.trace_id, r.traceparent
+                b.body, r.content_type, r.headers, r.correlation_id, r.trace_id, r.traceparent, r.replay_key
            FROM unnest($1::text[], $2::text[], $3::text[], $5::int[], $6::text[], $7::int[], $8::text[], $9::jsonb[],
-                       $10::text[], $11::text[], $12::text[])
+                       $10::text[], $11::text[], $12::text[], $13::text[])
                   AS r(provider, external_id, event_type, body_offset, payload, body_length, content_type, headers,
-                       correlation_id, trace_id, traceparent)
+                       correlation_id, trace_id, traceparent, replay_key)
            CROSS JOIN LATERAL (SELECT substring($4::bytea FROM r.body_offset FOR r.body_length) AS body) b
-         ON CONFLICT (provider, external_id) DO NOTHING
+         ON CONFLICT DO NOTHING
          RETURNING id, provider, external_id`,
 };
 
@@ -64,13 +70,27 @@ function payloadFromRawBody(event: NewEvent): boolean {
   return event.contentType === 'application/json' && event.rawBody[0] === OPEN_BRACE && event.rawBody.indexOf('\\u') === -1;
 }
 
+// The rows that kept a batch's missing events out: by (provider, external_id), else by (provider, replay_key).
 const SELECT_EXISTING = {
-  name: 'select-existing-webhook-events',
-  text: `SELECT e.id, e.provider, e.external_id, e.status
+  name: 'select-existing-webhook-events-v2',
+  text: `SELECT e.id, e.provider, e.external_id, e.replay_key, e.status
            FROM webhook_events e
            JOIN unnest($1::text[], $2::text[]) AS k(provider, external_id)
-             ON e.provider = k.provider AND e.external_id = k.external_id`,
+             ON e.provider = k.provider AND e.external_id = k.external_id
+         UNION
+         SELECT e.id, e.provider, e.external_id, e.replay_key, e.status
+           FROM webhook_events e
+           JOIN unnest($3::text[], $4::text[]) AS k(provider, replay_key)
+             ON e.provider = k.provider AND e.replay_key = k.replay_key`,
 };
+
+interface ExistingRow {
+  id: string;
+  provider: string;
+  external_id: string;
+  replay_key: string | null;
+  status: EventStatus;
+}
 
 const keyOf = (provider: string, externalId: string) => `${provider}\u0000${externalId}`;
 const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -79,7 +99,9 @@ const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  * Stores verified events with group commit: concurrent requests' rows go into one multi-row
  * `INSERT … ON CONFLICT DO NOTHING RETURNING`, committed before any of them is answered. The unique
  * (provider, external_id) constraint is the idempotency guard, across requests, batches and processes:
- * exactly one caller per key sees `duplicate: false`.
+ * exactly one caller per key sees `duplicate: false`. The unique (provider, replay_key) index guards what the
+ * signature covers when it does not cover the id: the event that reuses a stored replay key is a duplicate of that
+ * row, or is refused as a forgery (`WebhookVerificationError` REPLAYED_TRANSMISSION), as its {@link ReplayKey} says.
  */
 export class EventWriter {
   private readonly batcher: MicroBatcher<NewEvent, StoredEvent>;
@@ -92,7 +114,10 @@ export class EventWriter {
     });
   }
 
-  /** Stores `event` once; resolves after the row is committed. Rejects when PostgreSQL fails. */
+  /**
+   * Stores `event` once; resolves after the row is committed. Rejects when PostgreSQL fails, and with a
+   * WebhookVerificationError when the event reuses another event's replay key that may not be reused.
+   */
   insert(event: NewEvent): Promise<StoredEvent> {
     return this.batcher.submit(event);
   }
@@ -117,7 +142,7 @@ export class EventWriter {
   }
 
   /** @param serialisePayloads serialise every payload in JavaScript (the one-by-one retry after a failed batch). */
-  private async insertBatch(events: NewEvent[], serialisePayloads = false): Promise<StoredEvent[]> {
+  private async insertBatch(events: NewEvent[], serialisePayloads = false): Promise<(StoredEvent | ItemFailure)[]> {
     // The same key twice in one batch: the first occurrence is inserted, the others are its duplicates.
     const firstIndexByKey = new Map<string, number>();
     const unique: NewEvent[] = [];
@@ -154,21 +179,47 @@ export class EventWriter {
         unique.map((e) => e.correlationId),
         unique.map((e) => e.traceId),
         unique.map((e) => e.traceparent),
+        unique.map((e) => e.replayKey?.key ?? null),
       ],
     });
-    const resultByKey = new Map<string, StoredEvent>();
+    const resultByKey = new Map<string, StoredEvent | ItemFailure>();
     for (const row of inserted.rows) {
       resultByKey.set(keyOf(row.provider, row.external_id), { id: row.id, status: 'PENDING', duplicate: false });
     }
     const missing = unique.filter((e) => !resultByKey.has(keyOf(e.provider, e.externalId)));
     if (missing.length > 0) {
-      // Rows another request (or process) committed first; ON CONFLICT waited for that commit, so they are visible.
-      const existing = await this.options.pool.query<{ id: string; provider: string; external_id: string; status: EventStatus }>({
+      // Rows another request (or process, or this batch) committed first; ON CONFLICT waited for that commit, so
+      // they are visible.
+      const withReplayKey = missing.filter((e) => e.replayKey !== null);
+      const existing = await this.options.pool.query<ExistingRow>({
         ...SELECT_EXISTING,
-        values: [missing.map((e) => e.provider), missing.map((e) => e.externalId)],
+        values: [
+          missing.map((e) => e.provider),
+          missing.map((e) => e.externalId),
+          withReplayKey.map((e) => e.provider),
+          withReplayKey.map((e) => e.replayKey!.key),
+        ],
       });
+      const byExternalId = new Map<string, ExistingRow>();
+      const byReplayKey = new Map<string, ExistingRow>();
       for (const row of existing.rows) {
-        resultByKey.set(keyOf(row.provider, row.external_id), { id: row.id, status: row.status, duplicate: true });
+        byExternalId.set(keyOf(row.provider, row.external_id), row);
+        if (row.replay_key !== null) byReplayKey.set(keyOf(row.provider, row.replay_key), row);
+      }
+      for (const event of missing) {
+        const key = keyOf(event.provider, event.externalId);
+        // The same id is an ordinary duplicate, whatever else differs (the same delivery re-sent).
+        const sameId = byExternalId.get(key);
+        if (sameId) {
+          resultByKey.set(key, { id: sameId.id, status: sameId.status, duplicate: true });
+          continue;
+        }
+        const sameReplayKey = event.replayKey ? byReplayKey.get(keyOf(event.provider, event.replayKey.key)) : undefined;
+        if (sameReplayKey && event.replayKey!.onReuse === 'duplicate') {
+          resultByKey.set(key, { id: sameReplayKey.id, status: sameReplayKey.status, duplicate: true });
+        } else if (sameReplayKey) {
+          resultByKey.set(key, new ItemFailure(new WebhookVerificationError('REPLAYED_TRANSMISSION')));
+        }
       }
     }
     const seen = new Set<string>();
@@ -178,7 +229,7 @@ export class EventWriter {
       if (!result) throw new Error('event row vanished between conflict and lookup');
       const first = !seen.has(key);
       seen.add(key);
-      return first ? result : { ...result, duplicate: true };
+      return first || result instanceof ItemFailure ? result : { ...result, duplicate: true };
     });
   }
 }

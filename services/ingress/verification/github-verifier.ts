@@ -1,4 +1,5 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { bodyDigestReplayKey } from './replay-key.js';
 import { parseJsonPayload, requireEventId, requireEventType, type JsonObject } from './parse-json-payload.js';
 import { decodeSignature, timingSafeEqual } from '../../shared/crypto/timing-safe-equal.js';
 import { WebhookPayloadError, WebhookVerificationError } from './verification-errors.js';
@@ -22,7 +23,9 @@ const FORM_TYPE = 'application/x-www-form-urlencoded';
 /**
  * GitHub: `X-Hub-Signature-256: sha256=<hex hmac-sha256 of the raw body>`; externalId from X-GitHub-Delivery,
  * eventType from X-GitHub-Event plus `.${action}` when the payload has a string action (e.g. `issues.opened`).
- * Accepts JSON and form-encoded (`payload=<urlencoded json>`) deliveries; the signature covers the raw bytes.
+ * Accepts JSON (`application/json`, `application/*+json`) and form-encoded (`payload=<urlencoded json>`)
+ * deliveries; the signature covers the raw bytes, not the two headers, so deliveries are also deduplicated on the
+ * body's digest ({@link bodyDigestReplayKey}).
  */
 export function createGithubVerifier(options: GithubVerifierOptions): WebhookVerifier {
   const keys: KeyObject[] = options.secrets.map((secret) => {
@@ -59,7 +62,8 @@ export function createGithubVerifier(options: GithubVerifierOptions): WebhookVer
       if (typeof action === 'string' && action !== '') {
         eventType = requireEventType(`${eventType}.${action}`, 'X-GitHub-Event header and body field action');
       }
-      return { externalId, eventType, payload };
+      // X-GitHub-Delivery and X-GitHub-Event are not signed: the body digest makes a re-sent body a duplicate.
+      return { externalId, eventType, payload, replayKey: bodyDigestReplayKey(request.rawBody) };
     },
   };
 }
@@ -70,6 +74,6 @@ function parseGithubPayload(request: WebhookRequest): JsonObject {
     if (payload === null) throw new WebhookPayloadError('MISSING_FORM_PAYLOAD');
     return parseJsonPayload(payload);
   }
-  if (request.contentType === JSON_TYPE || request.contentType === '') return parseJsonPayload(request.rawBody);
-  throw new WebhookPayloadError('UNSUPPORTED_CONTENT_TYPE');
+  // Every other type the router lets through (application/json, application/*+json) is JSON.
+  return parseJsonPayload(request.rawBody);
 }

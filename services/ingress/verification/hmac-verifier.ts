@@ -1,4 +1,5 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { bodyDigestReplayKey } from './replay-key.js';
 import { getField, parseJsonPayload, requireEventId, requireEventType, splitFieldPath } from './parse-json-payload.js';
 import { signatureMatches } from '../../shared/crypto/timing-safe-equal.js';
 import { WebhookVerificationError } from './verification-errors.js';
@@ -80,6 +81,8 @@ export function createHmacVerifier(options: HmacVerifierOptions): WebhookVerifie
         externalId: requireEventId(id, idSource),
         eventType: requireEventType(type, typeSource),
         payload,
+        // An id from a header is not signed: the body digest keeps a re-sent body from becoming a new event.
+        ...(idHeader === undefined ? {} : { replayKey: bodyDigestReplayKey(request.rawBody) }),
       };
     },
   };

@@ -2,6 +2,7 @@ import { X509Certificate, verify as cryptoVerify, type KeyObject } from 'node:cr
 import { isIP } from 'node:net';
 import CRC32 from 'crc-32';
 import { request, type Dispatcher } from 'undici';
+import type { ReplayKey } from './replay-key.js';
 import { parseJsonPayload, requireEventId, requireEventType } from './parse-json-payload.js';
 import { WebhookVerificationError } from './verification-errors.js';
 import { getHeader, type VerifiedWebhook, type WebhookRequest, type WebhookVerifier } from './webhook-request.js';
@@ -11,7 +12,7 @@ export interface PaypalVerifierOptions {
   webhookId: string;
   /**
    * Allowed `host` / `host:port` entries for PAYPAL-CERT-URL (port 443 when omitted; `*.example.com` matches
-   * subdomains; IP literals only when listed exactly). Empty: `paypal.com` or `*.paypal.com` on port 443.
+   * subdomains; IP literals only when listed exactly). Empty: PayPal's certificate endpoints only (see checkCertificateUrl).
    */
   certHosts?: readonly string[];
   /** undici dispatcher for the certificate fetch (tests: an Agent trusting a local CA). */
@@ -49,7 +50,10 @@ interface CachedCertificate {
 const SUPPORTED_ALGORITHM = 'sha256withrsa';
 const MAX_HEADER_FIELD_LENGTH = 255;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-const DEFAULT_PAYPAL_DOMAIN = 'paypal.com';
+/** Where PayPal serves its signing certificates (live and sandbox, classic and `api-m` hosts). */
+const DEFAULT_CERT_HOSTS: ReadonlySet<string> = new Set(['api.paypal.com', 'api-m.paypal.com', 'api.sandbox.paypal.com', 'api-m.sandbox.paypal.com']);
+/** PayPal's certificate endpoint: `/v1/notifications/certs/CERT-…`. */
+const DEFAULT_CERT_PATH = /^\/v1\/notifications\/certs\/[A-Za-z0-9_-]{1,128}$/;
 
 function rejectCertificate(message: string, cause?: unknown): WebhookVerificationError {
   // The client only ever sees the generic message; the reason goes to `cause` for the logs.
@@ -94,8 +98,10 @@ function stripBrackets(hostname: string): string {
 }
 
 /**
- * Validates PAYPAL-CERT-URL: https, no userinfo, host (and port) allowed by `rule`, IP literals only when listed
- * exactly. Returns the URL to fetch (without fragment) or throws CERTIFICATE_REJECTED.
+ * Validates PAYPAL-CERT-URL: https, no userinfo, no query string, host (and port) allowed by `rule`, IP literals
+ * only when listed exactly. Without an allowlist, only PayPal's certificate endpoints are accepted (the API hosts
+ * on port 443 and the `/v1/notifications/certs/<id>` path). Returns the URL to fetch (without fragment; its href is
+ * also the cache key, which a client therefore cannot vary) or throws CERTIFICATE_REJECTED.
  */
 export function checkCertificateUrl(value: string, rule: HostRule): URL {
   let url: URL;
@@ -106,12 +112,16 @@ export function checkCertificateUrl(value: string, rule: HostRule): URL {
   }
   if (url.protocol !== 'https:') throw rejectCertificate('certificate URL must use https');
   if (url.username !== '' || url.password !== '') throw rejectCertificate('certificate URL must not carry userinfo');
+  // PayPal's certificate URLs carry no query; one would only make a new cache entry (and a new download) per request.
+  if (url.search !== '') throw rejectCertificate('certificate URL must not carry a query string');
   const port = url.port === '' ? '443' : url.port;
   const host = url.hostname;
-  url.hash = '';
+  // Canonical: no fragment, no empty `?`; its href is the cache key.
+  url = new URL(`${url.origin}${url.pathname}`);
   if (rule.exact.size === 0 && rule.suffixes.length === 0) {
-    if ((host === DEFAULT_PAYPAL_DOMAIN || host.endsWith(`.${DEFAULT_PAYPAL_DOMAIN}`)) && port === '443') return url;
-    throw rejectCertificate('certificate host is not a PayPal host');
+    if (!DEFAULT_CERT_HOSTS.has(host) || port !== '443') throw rejectCertificate('certificate host is not a PayPal API host');
+    if (!DEFAULT_CERT_PATH.test(url.pathname)) throw rejectCertificate('certificate URL is not a PayPal certificate endpoint');
+    return url;
   }
   if (rule.exact.has(`${host}:${port}`)) return url;
   if (isIP(stripBrackets(host)) === 0) {
@@ -265,10 +275,14 @@ export function createPaypalVerifier(options: PaypalVerifierOptions): PaypalVeri
       if (!valid) throw new WebhookVerificationError('INVALID_SIGNATURE');
 
       const payload = parseJsonPayload(webhook.rawBody);
+      // The signature binds the body only through CRC32, which anyone can match with another body: a transmission
+      // may carry one event, ever (the same delivery re-sent is an ordinary duplicate of it).
+      const replayKey: ReplayKey = { key: `transmission:${transmissionId}`, onReuse: 'reject' };
       return {
         externalId: requireEventId(payload['id'], "body field 'id'"),
         eventType: requireEventType(payload['event_type'], "body field 'event_type'"),
         payload,
+        replayKey,
       };
     },
   };

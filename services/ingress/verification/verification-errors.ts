@@ -14,7 +14,8 @@ export type WebhookVerificationErrorCode =
   | 'INVALID_SIGNATURE'
   | 'TIMESTAMP_OUT_OF_TOLERANCE'
   | 'MALFORMED_SIGNATURE_HEADER'
-  | 'CERTIFICATE_REJECTED';
+  | 'CERTIFICATE_REJECTED'
+  | 'REPLAYED_TRANSMISSION';
 
 export type WebhookPayloadErrorCode =
   | 'MALFORMED_JSON'
@@ -31,6 +32,7 @@ const VERIFICATION_MESSAGES: Readonly<Record<WebhookVerificationErrorCode, strin
   TIMESTAMP_OUT_OF_TOLERANCE: 'Webhook timestamp is outside the allowed tolerance',
   MALFORMED_SIGNATURE_HEADER: 'Malformed webhook signature header',
   CERTIFICATE_REJECTED: 'Webhook signing certificate rejected',
+  REPLAYED_TRANSMISSION: 'Webhook signature was already used for another event',
 };
 
 const PAYLOAD_MESSAGES: Readonly<Record<WebhookPayloadErrorCode, string>> = {
@@ -70,12 +72,4 @@ export class WebhookPayloadError extends Error {
     super(message ?? PAYLOAD_MESSAGES[code], options);
     this.code = code;
   }
-}
-
-export function isWebhookVerificationError(error: unknown): error is WebhookVerificationError {
-  return error instanceof WebhookVerificationError;
-}
-
-export function isWebhookPayloadError(error: unknown): error is WebhookPayloadError {
-  return error instanceof WebhookPayloadError;
 }

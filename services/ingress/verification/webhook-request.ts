@@ -1,3 +1,5 @@
+import type { ReplayKey } from './replay-key.js';
+
 export interface WebhookRequest {
   /** The body exactly as received. */
   rawBody: Buffer;
@@ -11,6 +13,11 @@ export interface VerifiedWebhook {
   externalId: string;
   eventType: string;
   payload: unknown;
+  /**
+   * Set by providers whose signature does not cover `externalId`: what it does cover, stored unique per provider
+   * with the event (in the same statement), so a replay under a new unsigned id is never a new event.
+   */
+  replayKey?: ReplayKey;
 }
 
 export interface WebhookVerifier {

@@ -22,6 +22,8 @@ export interface WebhookEvent {
   traceparent: string | null;
   /** When a COMPLETED event was last replayed; successful deliveries before it are sent again. */
   replayedAt: Date | null;
+  /** What the provider's signature covers when it does not cover externalId; unique per provider (see migrations). */
+  replayKey: string | null;
   receivedAt: Date;
   updatedAt: Date;
 }
@@ -58,6 +60,7 @@ export const WebhookEventSchema = new EntitySchema<WebhookEvent>({
     traceId: { type: 'text', name: 'trace_id', nullable: true },
     traceparent: { type: 'text', nullable: true },
     replayedAt: { type: 'timestamptz', name: 'replayed_at', nullable: true },
+    replayKey: { type: 'text', name: 'replay_key', nullable: true },
     receivedAt: { type: 'timestamptz', name: 'received_at', default: () => 'now()' },
     updatedAt: { type: 'timestamptz', name: 'updated_at', default: () => 'now()' },
   },

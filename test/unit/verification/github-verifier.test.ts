@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { sign } from '@octokit/webhooks-methods';
 import { createGithubVerifier } from '../../../services/ingress/verification/github-verifier.js';
@@ -30,6 +31,8 @@ describe('github verifier', () => {
       externalId: '72d3162e-cc78-11e3-81ab-4c9367dc0958',
       eventType: 'issues.opened',
       payload: JSON.parse(issueOpened),
+      // The delivery id and event headers are unsigned: the body's digest deduplicates a re-sent body.
+      replayKey: { key: `sha256:${createHash('sha256').update(issueOpened).digest('hex')}`, onReuse: 'duplicate' },
     });
     expect(verifier.contentTypes).toEqual(['application/json', FORM]);
   });
@@ -40,6 +43,11 @@ describe('github verifier', () => {
     const numericAction = JSON.stringify({ action: 5 });
     const r2 = await verifier.verify(webhookRequest(numericAction, headers(await sign(SECRET, numericAction), 'ping')));
     expect(r2.eventType).toBe('ping');
+  });
+
+  it('parses application/*+json deliveries as JSON, as the router accepts them', async () => {
+    const result = await verifier.verify(webhookRequest(issueOpened, headers(await sign(SECRET, issueOpened)), 'application/vnd.github+json'));
+    expect(result.eventType).toBe('issues.opened');
   });
 
   it('accepts a form-encoded delivery (signature over the raw form bytes)', async () => {

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { createHmacVerifier } from '../../../services/ingress/verification/hmac-verifier.js';
 import { rejection, webhookRequest } from './helpers.js';
@@ -28,7 +28,13 @@ describe('generic hmac verifier', () => {
         'x-shopify-topic': 'orders/create',
       }),
     );
-    expect(result).toEqual({ externalId: 'b54557e4-bdd9-4b37-8a5f-bf7d70bcd043', eventType: 'orders/create', payload: JSON.parse(body) });
+    expect(result).toEqual({
+      externalId: 'b54557e4-bdd9-4b37-8a5f-bf7d70bcd043',
+      eventType: 'orders/create',
+      payload: JSON.parse(body),
+      // The id comes from an unsigned header: the body's digest deduplicates a re-sent body.
+      replayKey: { key: `sha256:${createHash('sha256').update(body).digest('hex')}`, onReuse: 'duplicate' },
+    });
     expect(await rejection(verifier, webhookRequest(body, { 'x-shopify-hmac-sha256': digest('sha256', SECRET, body, 'base64') }))).toMatchObject({
       kind: 'payload',
       code: 'MISSING_EVENT_ID',

@@ -55,7 +55,8 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-type': 'application/x-pem-file' });
       res.end(body);
     };
-    switch (url.pathname) {
+    // /certs/<name>/<anything>: the tail only makes distinct URLs (distinct cache entries) of one certificate.
+    switch (url.pathname.split('/').slice(0, 3).join('/')) {
       case '/certs/good':
         return pem(signingCert);
       case '/certs/chain':
@@ -134,8 +135,14 @@ async function rejectionReason(promise: Promise<unknown>): Promise<string> {
 describe('paypal verifier', () => {
   it('accepts a message signed with the key of the certificate at the cert URL', async () => {
     const v = verifier();
-    const result = await v.verify(webhookRequest(body, paypalHeaders(certUrl('/certs/good?t=valid'))));
-    expect(result).toEqual({ externalId: event.id, eventType: event.event_type, payload: event });
+    const result = await v.verify(webhookRequest(body, paypalHeaders(certUrl('/certs/good/valid'))));
+    expect(result).toEqual({
+      externalId: event.id,
+      eventType: event.event_type,
+      payload: event,
+      // The transmission may carry one event only: CRC32 lets anyone build another body with the same signature.
+      replayKey: { key: 'transmission:69cd13f0-d67a-11e5-baa3-778b53f4ae55', onReuse: 'reject' },
+    });
     expect(v.provider).toBe('paypal');
   });
 
@@ -144,7 +151,7 @@ describe('paypal verifier', () => {
   });
 
   it('rejects a tampered body (the CRC32 changes)', async () => {
-    const headers = paypalHeaders(certUrl('/certs/good?t=tamper'));
+    const headers = paypalHeaders(certUrl('/certs/good/tamper'));
     expect(await rejection(verifier(), webhookRequest(body.replace('10.00', '99.00'), headers))).toMatchObject({
       kind: 'verification',
       code: 'INVALID_SIGNATURE',
@@ -152,7 +159,7 @@ describe('paypal verifier', () => {
   });
 
   it('rejects a message signed for another webhook id', async () => {
-    const headers = paypalHeaders(certUrl('/certs/good?t=whid'), { webhookId: 'OTHER-WEBHOOK' });
+    const headers = paypalHeaders(certUrl('/certs/good/whid'), { webhookId: 'OTHER-WEBHOOK' });
     expect(await rejection(verifier(), webhookRequest(body, headers))).toMatchObject({ code: 'INVALID_SIGNATURE' });
     expect(await rejection(verifier({ webhookId: 'OTHER' }), webhookRequest(body, paypalHeaders(certUrl('/certs/good'))))).toMatchObject({
       code: 'INVALID_SIGNATURE',
@@ -160,7 +167,7 @@ describe('paypal verifier', () => {
   });
 
   it('rejects changed transmission headers and malformed signatures', async () => {
-    const headers = paypalHeaders(certUrl('/certs/good?t=headers'));
+    const headers = paypalHeaders(certUrl('/certs/good/headers'));
     expect(await rejection(verifier(), webhookRequest(body, { ...headers, 'paypal-transmission-id': 'other' }))).toMatchObject({
       code: 'INVALID_SIGNATURE',
     });
@@ -176,7 +183,7 @@ describe('paypal verifier', () => {
   });
 
   it('rejects missing headers and unsupported algorithms before fetching anything', async () => {
-    const url = certUrl('/certs/good?t=missing');
+    const url = certUrl('/certs/good/missing');
     const headers = paypalHeaders(url);
     const { 'paypal-transmission-sig': _sig, ...withoutSig } = headers;
     expect(await rejection(verifier(), webhookRequest(body, withoutSig))).toMatchObject({ code: 'MISSING_SIGNATURE' });
@@ -185,12 +192,12 @@ describe('paypal verifier', () => {
     expect(await rejection(verifier(), webhookRequest(body, paypalHeaders(url, { algo: 'SHA1withRSA' })))).toMatchObject({
       code: 'MALFORMED_SIGNATURE_HEADER',
     });
-    expect(hits.get('/certs/good?t=missing')).toBeUndefined();
+    expect(hits.get('/certs/good/missing')).toBeUndefined();
   });
 
   it('checks the transmission time against the tolerance when configured', async () => {
     const old = new Date(Date.now() - 10 * 60 * 1000).toISOString();
-    const url = certUrl('/certs/good?t=time');
+    const url = certUrl('/certs/good/time');
     expect(await rejection(verifier({ toleranceSeconds: 300 }), webhookRequest(body, paypalHeaders(url, { time: old })))).toMatchObject({
       code: 'TIMESTAMP_OUT_OF_TOLERANCE',
     });
@@ -206,16 +213,16 @@ describe('paypal verifier', () => {
 
   it('rejects an expired certificate, also when it expires while cached', async () => {
     const later = Date.now() + 31 * DAY_MS;
-    expect(await rejection(verifier({ now: () => later }), webhookRequest(body, paypalHeaders(certUrl('/certs/good?t=expired'))))).toMatchObject({
+    expect(await rejection(verifier({ now: () => later }), webhookRequest(body, paypalHeaders(certUrl('/certs/good/expired'))))).toMatchObject({
       code: 'CERTIFICATE_REJECTED',
     });
     let clock = Date.now();
     const v = verifier({ now: () => clock, cacheMaxAgeMs: 365 * DAY_MS });
-    const url = certUrl('/certs/good?t=expires-in-cache');
+    const url = certUrl('/certs/good/expires-in-cache');
     await expect(v.verify(webhookRequest(body, paypalHeaders(url)))).resolves.toBeDefined();
     clock += 31 * DAY_MS;
     expect(await rejection(v, webhookRequest(body, paypalHeaders(url)))).toMatchObject({ code: 'CERTIFICATE_REJECTED' });
-    expect(hits.get('/certs/good?t=expires-in-cache')).toBe(2);
+    expect(hits.get('/certs/good/expires-in-cache')).toBe(2);
   });
 
   it('rejects an http cert URL', async () => {
@@ -245,17 +252,33 @@ describe('paypal verifier', () => {
     await expect(ipVerifier.verify(webhookRequest(body, paypalHeaders(`https://127.0.0.1:${port}/certs/good`)))).resolves.toBeDefined();
   });
 
-  it('applies the default paypal.com rule when the allowlist is empty', () => {
+  it("applies the default rule when the allowlist is empty: PayPal's certificate endpoints only", () => {
     const rule = parseCertHosts([]);
     for (const ok of [
       'https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270',
       'https://api.sandbox.paypal.com/v1/notifications/certs/CERT-1',
-      'https://paypal.com/x',
-      'https://API.PayPal.com:443/x#frag',
+      'https://api-m.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270',
+      'https://api-m.sandbox.paypal.com/v1/notifications/certs/CERT-1',
+      'https://API.PayPal.com:443/v1/notifications/certs/CERT-1#frag',
     ]) {
       expect(checkCertificateUrl(ok, rule).hash).toBe('');
     }
+    // One certificate, one cache key: a fragment or an empty query does not make another.
+    expect(checkCertificateUrl('https://api.paypal.com/v1/notifications/certs/CERT-1?#x', rule).href).toBe(
+      'https://api.paypal.com/v1/notifications/certs/CERT-1',
+    );
     for (const bad of [
+      // Other PayPal hosts and paths: anything a PayPal subdomain or page could serve is not a certificate endpoint.
+      'https://paypal.com/x',
+      'https://www.paypal.com/v1/notifications/certs/CERT-1',
+      'https://uploads.paypal.com/v1/notifications/certs/CERT-1',
+      'https://api.paypal.com/x',
+      'https://api.paypal.com/v1/notifications/certs/',
+      'https://api.paypal.com/v1/notifications/certs/CERT-1/../../../x',
+      'https://api.paypal.com/v1/notifications/certs/%2e%2e/x',
+      'https://api.paypal.com/v1/notifications/certs/CERT-1/extra',
+      // A query string would give every request its own cache entry and download.
+      'https://api.paypal.com/v1/notifications/certs/CERT-1?nonce=1',
       'http://api.paypal.com/x',
       'https://paypal.com.evil.com/x',
       'https://evilpaypal.com/x',
@@ -273,6 +296,19 @@ describe('paypal verifier', () => {
     }
   });
 
+  it('refuses query strings with an allowlist too, so a client cannot vary the certificate cache key', async () => {
+    const rule = parseCertHosts([`localhost:${port}`]);
+    expect(() => checkCertificateUrl(certUrl('/certs/good?nonce=1'), rule)).toThrow(WebhookVerificationError);
+    const before = hits.get('/certs/good/cache-key') ?? 0;
+    const v = verifier();
+    for (let i = 0; i < 3; i++) {
+      await v.verify(webhookRequest(body, paypalHeaders(certUrl('/certs/good/cache-key'))));
+      expect(await rejection(v, webhookRequest(body, paypalHeaders(certUrl(`/certs/good/cache-key?n=${i}`))))).toMatchObject({ code: 'CERTIFICATE_REJECTED' });
+    }
+    expect(hits.get('/certs/good/cache-key')).toBe(before + 1);
+    expect([...hits.keys()].filter((key) => key.includes('?n='))).toEqual([]);
+  });
+
   it('supports wildcard allowlist entries and ports', () => {
     const rule = parseCertHosts(['*.paypal.com', 'certs.example.com:8443']);
     expect(() => checkCertificateUrl('https://api.paypal.com/x', rule)).not.toThrow();
@@ -284,10 +320,10 @@ describe('paypal verifier', () => {
   });
 
   it('rejects redirects instead of following them', async () => {
-    const reason = await rejectionReason(verifier().verify(webhookRequest(body, paypalHeaders(certUrl('/certs/redirect?t=r')))));
+    const reason = await rejectionReason(verifier().verify(webhookRequest(body, paypalHeaders(certUrl('/certs/redirect/r')))));
     expect(reason).toContain('HTTP 302');
-    expect(hits.get('/certs/redirect?t=r')).toBe(1);
-    expect(hits.get('/certs/good?t=r')).toBeUndefined();
+    expect(hits.get('/certs/redirect/r')).toBe(1);
+    expect(hits.get('/certs/good/r')).toBeUndefined();
   });
 
   it('rejects 404s, oversized and unparsable responses, non-RSA keys and timeouts', async () => {
@@ -308,54 +344,54 @@ describe('paypal verifier', () => {
 
   it('caches the certificate per URL', async () => {
     const v = verifier();
-    const url = certUrl('/certs/good?t=cache');
+    const url = certUrl('/certs/good/cache');
     await v.verify(webhookRequest(body, paypalHeaders(url)));
     await v.verify(webhookRequest(body, paypalHeaders(url, { transmissionId: 'second' })));
-    expect(hits.get('/certs/good?t=cache')).toBe(1);
+    expect(hits.get('/certs/good/cache')).toBe(1);
     v.clearCertificateCache();
     await v.verify(webhookRequest(body, paypalHeaders(url)));
-    expect(hits.get('/certs/good?t=cache')).toBe(2);
+    expect(hits.get('/certs/good/cache')).toBe(2);
   });
 
   it('evicts the least recently used certificate beyond the cache size', async () => {
     const v = verifier({ cacheMaxEntries: 2 });
-    const urls = ['a', 'b', 'c'].map((name) => certUrl(`/certs/good?t=lru-${name}`));
+    const urls = ['a', 'b', 'c'].map((name) => certUrl(`/certs/good/lru-${name}`));
     for (const url of urls) await v.verify(webhookRequest(body, paypalHeaders(url)));
     await v.verify(webhookRequest(body, paypalHeaders(urls[2] ?? '')));
     await v.verify(webhookRequest(body, paypalHeaders(urls[0] ?? '')));
-    expect(hits.get('/certs/good?t=lru-c')).toBe(1);
-    expect(hits.get('/certs/good?t=lru-a')).toBe(2);
+    expect(hits.get('/certs/good/lru-c')).toBe(1);
+    expect(hits.get('/certs/good/lru-a')).toBe(2);
   });
 
   it('coalesces concurrent fetches of the same URL', async () => {
     const v = verifier();
-    const url = certUrl('/certs/slow?t=coalesce');
+    const url = certUrl('/certs/slow/coalesce');
     const results = await Promise.all(
       Array.from({ length: 8 }, (_, i) => v.verify(webhookRequest(body, paypalHeaders(url, { transmissionId: `t-${i}` })))),
     );
     expect(results).toHaveLength(8);
-    expect(hits.get('/certs/slow?t=coalesce')).toBe(1);
+    expect(hits.get('/certs/slow/coalesce')).toBe(1);
   });
 
   it('limits the number of distinct certificate downloads in flight', async () => {
     const v = verifier({ maxConcurrentFetches: 1 });
     const [first, second] = await Promise.allSettled([
-      v.verify(webhookRequest(body, paypalHeaders(certUrl('/certs/slow?t=limit-1')))),
-      v.verify(webhookRequest(body, paypalHeaders(certUrl('/certs/slow?t=limit-2')))),
+      v.verify(webhookRequest(body, paypalHeaders(certUrl('/certs/slow/limit-1')))),
+      v.verify(webhookRequest(body, paypalHeaders(certUrl('/certs/slow/limit-2')))),
     ]);
     expect(first?.status).toBe('fulfilled');
     expect(second?.status).toBe('rejected');
-    expect(hits.get('/certs/slow?t=limit-2')).toBeUndefined();
+    expect(hits.get('/certs/slow/limit-2')).toBeUndefined();
   });
 
   it('coalesced waiters all get the rejection of a failed fetch', async () => {
     const v = verifier();
-    const url = certUrl('/certs/garbage?t=coalesce');
+    const url = certUrl('/certs/garbage/coalesce');
     const outcomes = await Promise.allSettled(
       Array.from({ length: 4 }, () => v.verify(webhookRequest(body, paypalHeaders(url)))),
     );
     expect(outcomes.every((o) => o.status === 'rejected' && (o.reason as WebhookVerificationError).code === 'CERTIFICATE_REJECTED')).toBe(true);
-    expect(hits.get('/certs/garbage?t=coalesce')).toBe(1);
+    expect(hits.get('/certs/garbage/coalesce')).toBe(1);
   });
 
   it('reports missing id / event_type in an authentic body as payload errors', async () => {

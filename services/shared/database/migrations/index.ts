@@ -1,4 +1,5 @@
 import { InitialSchema1732800000000 } from './1732800000000-initial-schema.js';
+import { ReplayKey1764500000000 } from './1764500000000-replay-key.js';
 
 /** Every migration, oldest first. Listed explicitly so the same code runs from `services/` and from `dist/`. */
-export const migrations = [InitialSchema1732800000000];
+export const migrations = [InitialSchema1732800000000, ReplayKey1764500000000];
