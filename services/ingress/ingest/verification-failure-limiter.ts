@@ -1,7 +1,7 @@
 import { ipKeyGenerator } from 'express-rate-limit';
 
 export interface VerificationFailureLimiterOptions {
-  /** Failed verifications one client may cause per window before its requests get 429. */
+  /** Failed verifications one client may cause per window before its further failures get 429. */
   limit: number;
   windowMs?: number;
   /** Clock in milliseconds (tests). */
@@ -9,10 +9,11 @@ export interface VerificationFailureLimiterOptions {
 }
 
 /**
- * Counts failed signature verifications (401s) per client address, in fixed windows, and nothing else: a request
- * is counted only once it has failed, so concurrent, slow or aborted legitimate requests never count against
- * their sender (a counter that is incremented up front and given back when a request succeeds charges every
- * request in flight, and every request whose client hung up, as a failure — enough to 429 a busy provider).
+ * Counts failed signature verifications per client address, in fixed windows, and nothing else: a request is
+ * counted only once it has failed, so concurrent, slow or aborted legitimate requests never count against their
+ * sender. It only shapes how failures are answered (401, then 429): it is never consulted before a request's
+ * signature is checked, so a sender whose requests verify is never refused because of anyone's failures, not even
+ * a forger's behind the same address or proxy.
  */
 export class VerificationFailureLimiter {
   readonly limit: number;
@@ -33,20 +34,12 @@ export class VerificationFailureLimiter {
     return ip ? ipKeyGenerator(ip) : 'unknown';
   }
 
-  /** Failures left before `key` is refused, in this window. */
-  remaining(key: string): number {
+  /** Counts one failure of `key`; returns its failures in this window, this one included. */
+  recordFailure(key: string): number {
     this.roll();
-    return Math.max(0, this.limit - (this.failures.get(key) ?? 0));
-  }
-
-  /** Whether `key` has used up its failures for this window. */
-  isBlocked(key: string): boolean {
-    return this.remaining(key) === 0;
-  }
-
-  recordFailure(key: string): void {
-    this.roll();
-    this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
+    const failed = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, failed);
+    return failed;
   }
 
   /** Seconds until the current window ends. */

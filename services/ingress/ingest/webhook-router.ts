@@ -19,7 +19,7 @@ export interface WebhookRouterOptions {
   writer: EventWriter;
   queue: EventQueue;
   maxBodyBytes: number;
-  /** Failed verifications per client address and minute before that client gets 429. */
+  /** Failed verifications per client address and minute answered 401; that client's further failures get 429. */
   verificationFailureLimitPerMinute: number;
   logger: Logger;
 }
@@ -48,21 +48,25 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     trace.getActiveSpan()?.setAttributes({ 'webhook.provider': provider, 'webhook.outcome': outcome });
   };
 
-  // Only failed verifications count against a client, so forged floods cannot starve real senders. A request is
-  // counted once it has failed (never while in flight, nor when its client hung up): see VerificationFailureLimiter.
+  // Failed verifications are counted per client; a client past its budget gets 429 instead of 401 for its next
+  // failures, on a connection the server then closes. Nothing is refused before its signature is checked: a
+  // correctly signed request always goes through, whatever other requests from its address (or its proxy's) did,
+  // so a forged flood can never lock real senders out. See VerificationFailureLimiter.
   const failures = new VerificationFailureLimiter({ limit: options.verificationFailureLimitPerMinute, windowMs: 60_000 });
   const policyHeader = `${failures.limit};w=${failures.windowMs / 1000}`;
-  const forgeryLimiter = (req: Request, res: Response, next: NextFunction) => {
+  /** Counts a failed verification; true when its client is past its budget (answer 429, not 401). */
+  const overFailureBudget = (req: Request, res: Response): boolean => {
     const key = VerificationFailureLimiter.keyFor(req.ip);
-    const remaining = failures.remaining(key);
+    const failed = failures.recordFailure(key);
     const reset = failures.secondsToReset();
-    // The IETF draft-7 RateLimit headers, as express-rate-limit's `standardHeaders: 'draft-7'` sent them.
+    // The IETF draft-7 RateLimit headers, on the answers they concern: failed verifications.
     res.setHeader('RateLimit-Policy', policyHeader);
-    res.setHeader('RateLimit', `limit=${failures.limit}, remaining=${remaining}, reset=${reset}`);
-    if (remaining > 0) return next();
+    res.setHeader('RateLimit', `limit=${failures.limit}, remaining=${Math.max(0, failures.limit - failed)}, reset=${reset}`);
+    if (failed <= failures.limit) return false;
     res.setHeader('Retry-After', String(reset));
-    count(res, res.locals.verifier?.provider ?? 'unknown', 'rate_limited');
-    sendError(req, res, 429, 'Too many requests that failed verification; slow down', 'TOO_MANY_REQUESTS');
+    // A new connection for every further forgery: the flood pays a handshake per request; real senders never get here.
+    res.setHeader('Connection', 'close');
+    return true;
   };
 
   const resolveProvider = (req: Request, res: Response, next: NextFunction) => {
@@ -128,6 +132,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
             correlationId: req.context.correlationId ?? null,
             traceId: req.context.traceId ?? null,
             traceparent: carrier.traceparent ?? null,
+            replayKey: verified.replayKey ?? null,
           });
         } finally {
           storeSpan.end();
@@ -162,7 +167,10 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   const mapError = (error: unknown, req: Request, res: Response, next: NextFunction) => {
     const provider = res.locals.verifier?.provider ?? 'unknown';
     if (error instanceof WebhookVerificationError) {
-      failures.recordFailure(VerificationFailureLimiter.keyFor(req.ip));
+      if (overFailureBudget(req, res)) {
+        count(res, provider, 'rate_limited');
+        return next(new AppError('TOO_MANY_REQUESTS', 'Too many requests that failed verification; slow down', { cause: error }));
+      }
       count(res, provider, 'invalid_signature');
       return next(new AppError('UNAUTHORIZED', error.message, { cause: error }));
     }
@@ -179,7 +187,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     next(error);
   };
 
-  router.post(WEBHOOK_ROUTE, resolveProvider, forgeryLimiter, checkContentType, readRawBody, receive);
+  router.post(WEBHOOK_ROUTE, resolveProvider, checkContentType, readRawBody, receive);
   router.use(WEBHOOK_ROUTE, mapError);
   return router;
 }
