@@ -409,6 +409,11 @@ describe('value-set specifics', () => {
       { path: '/webhooks', pathType: 'Prefix', backend: { service: { name: `${fullname}-ingress`, port: { name: 'http' } } } },
     ]);
 
+    // Behind the controller, clients are told apart by X-Forwarded-For: the ingress trusts the private ranges.
+    const envOf = (name: string) => Object.fromEntries(podSpecOf(one(objects, 'Deployment', name)).containers[0].env.map((e: any) => [e.name, e.value]));
+    expect(envOf('-ingress').TRUST_PROXY).toBe('loopback, linklocal, uniquelocal');
+    expect(envOf('-worker')).not.toHaveProperty('TRUST_PROXY');
+
     const hpa = one(objects, 'HorizontalPodAutoscaler');
     expect(hpa.spec.scaleTargetRef.name).toBe(`${fullname}-ingress`);
     expect(hpa.spec).toMatchObject({ minReplicas: 3, maxReplicas: 12 });
@@ -544,5 +549,19 @@ describe('preStop on older clusters', () => {
     expect(modern).toEqual({ sleep: { seconds: 5 } });
     const old = one(renderChart([], [], ['--kube-version', '1.29.0']), 'Deployment', '-worker').spec.template.spec.containers[0].lifecycle.preStop;
     expect(old.exec.command).toEqual(['node', '-e', 'setTimeout(() => {}, 5000)']);
+  });
+});
+
+describe('proxy trust of the ingress role', () => {
+  it('TRUST_PROXY: unset without the Ingress, private ranges with it, ingress.trustProxy or ingress.config.TRUST_PROXY when given', () => {
+    const ingressEnv = (set: string[]) => {
+      const deployment = one(renderChart([], set), 'Deployment', '-ingress');
+      return podSpecOf(deployment).containers[0].env.filter((e: any) => e.name === 'TRUST_PROXY').map((e: any) => e.value);
+    };
+    expect(ingressEnv([])).toEqual([]);
+    expect(ingressEnv(['ingress.ingressResource.enabled=true'])).toEqual(['loopback, linklocal, uniquelocal']);
+    expect(ingressEnv(['ingress.ingressResource.enabled=true', 'ingress.trustProxy=2'])).toEqual(['2']);
+    expect(ingressEnv(['ingress.trustProxy=10.0.0.0/8'])).toEqual(['10.0.0.0/8']);
+    expect(ingressEnv(['ingress.ingressResource.enabled=true', 'ingress.config.TRUST_PROXY=1'])).toEqual(['1']);
   });
 });

@@ -408,6 +408,12 @@ readinessProbe:
 - name: {{ $name }}
   value: {{ include "eis.envValue" $value | quote }}
 {{- end }}
+{{- if and (eq $role "ingress") (not (hasKey $config "TRUST_PROXY")) }}
+{{- with include "eis.trustProxy" $root }}
+- name: TRUST_PROXY
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
 {{- include "eis.databaseEnv" $root }}
 {{- if ne $role "migrations" }}
 {{- include "eis.redisEnv" $root }}
@@ -534,5 +540,18 @@ topologySpreadConstraints:
 {{- end -}}
 {{- if and .Values.ingress.autoscaling.enabled (lt (int .Values.ingress.autoscaling.maxReplicas) (int .Values.ingress.autoscaling.minReplicas)) -}}
 {{- fail "ingress.autoscaling.maxReplicas must be >= minReplicas" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+TRUST_PROXY of the ingress role: `ingress.trustProxy` when set; else, when the chart's Ingress is on, the private
+ranges its controller's pods (and a cloud load balancer in front of them) connect from, so the client address (for
+the failed-verification budget and logs) is the one the controller appends to X-Forwarded-For; else unset.
+*/}}
+{{- define "eis.trustProxy" -}}
+{{- if .Values.ingress.trustProxy -}}
+{{- .Values.ingress.trustProxy -}}
+{{- else if .Values.ingress.ingressResource.enabled -}}
+loopback, linklocal, uniquelocal
 {{- end -}}
 {{- end -}}
