@@ -138,7 +138,8 @@ export async function startService(config: Config, extensions: ServiceExtensions
   let podCost: PodDeletionCostReporter | undefined;
   if (routes) {
     const workerLogger = createLogger('worker');
-    forwarder = new HttpForwarder({ defaultTimeoutMs: config.worker.deliveryTimeoutMs });
+    // One lane per destination, as wide as the jobs this worker runs at once (unless a destination sets maxConcurrency).
+    forwarder = new HttpForwarder({ defaultTimeoutMs: config.worker.deliveryTimeoutMs, defaultMaxConcurrency: config.worker.concurrency });
     const processor = new EventProcessor({
       store: new ProcessingStore(pool),
       routes,

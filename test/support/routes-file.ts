@@ -5,7 +5,7 @@ import { stringify } from 'yaml';
 
 /** The ROUTES_FILE document, as the service reads it. */
 export interface RoutesDocument {
-  destinations: Record<string, { url: string; secret?: string; timeoutMs?: number; headers?: Record<string, string> }>;
+  destinations: Record<string, { url: string; secret?: string; timeoutMs?: number; maxConcurrency?: number; headers?: Record<string, string> }>;
   routes: { provider: string; events?: string[]; to: string[] }[];
 }
 

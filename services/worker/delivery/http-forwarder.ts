@@ -1,7 +1,9 @@
 import { Agent, request } from 'undici';
 import { createStandardWebhookSigner } from '../../shared/standard-webhooks/sign.js';
 import type { Destination } from '../routing/route-table.js';
+import { ConcurrencyLimit, type ReleaseSlot } from './concurrency-limit.js';
 import type { DeliveryResult } from './delivery-result.js';
+import { destinationRequestsInFlight, destinationRequestsWaiting } from './destination-metrics.js';
 
 /** The event as the forwarder needs it. */
 export interface ForwardedEvent {
@@ -15,8 +17,17 @@ export interface ForwardedEvent {
 export interface HttpForwarderOptions {
   /** Used when a destination sets no `timeoutMs`. */
   defaultTimeoutMs: number;
-  /** Connections kept per destination origin. */
-  connectionsPerOrigin?: number;
+  /**
+   * Requests in flight (and connections) per destination when it sets no `maxConcurrency`: the worker's
+   * WORKER_CONCURRENCY, so that with the default no job ever waits for a destination's slot.
+   */
+  defaultMaxConcurrency: number;
+}
+
+/** One destination's own connection pool and the slots that bound its requests in flight. */
+interface DestinationLane {
+  slots: ConcurrencyLimit;
+  dispatcher: Agent;
 }
 
 const MAX_ERROR_BODY = 512;
@@ -25,16 +36,66 @@ const MAX_ERROR_BODY = 512;
  * Sends an event to a destination: `POST url` with the provider's original bytes, Standard Webhooks headers
  * (`webhook-id` is the event's id on every retry, so receivers can deduplicate), and the trace context.
  * Any 2xx is success; redirects are not followed (a 3xx is a failure), as destinations come only from configuration.
+ *
+ * Each destination has a lane of its own: at most `maxConcurrency` requests in flight (default: the worker's
+ * concurrency) over a dispatcher with exactly that many connections. A forward first waits for a slot, and only then
+ * signs the request and starts its timeout, so the timeout measures the destination, never a wait in this worker;
+ * a slot held always finds a connection; and waiting for one destination's slot never holds up another destination.
  */
 export class HttpForwarder {
-  private readonly agent: Agent;
+  private readonly lanes = new Map<string, DestinationLane>();
   private readonly signers = new Map<string, (id: string, timestampSeconds: number, body: Buffer) => string>();
 
-  constructor(private readonly options: HttpForwarderOptions) {
-    this.agent = new Agent({ connections: options.connectionsPerOrigin ?? 64, keepAliveTimeout: 30_000 });
+  constructor(private readonly options: HttpForwarderOptions) {}
+
+  /**
+   * Delivers one event to one destination. Network errors, timeouts and non-2xx answers are results; an exception
+   * (a secret the signer cannot use, say) means a bug or bad configuration, and is the caller's to record.
+   */
+  async forward(event: ForwardedEvent, destination: Destination): Promise<DeliveryResult> {
+    const lane = this.laneFor(destination);
+    const release = await this.acquire(lane, destination.name);
+    try {
+      return await this.send(event, destination, lane.dispatcher);
+    } finally {
+      release();
+    }
   }
 
-  async forward(event: ForwardedEvent, destination: Destination): Promise<DeliveryResult> {
+  /** The configured concurrency of a destination (`maxConcurrency`, else the default). */
+  maxConcurrencyOf(destination: Destination): number {
+    return destination.maxConcurrency ?? this.options.defaultMaxConcurrency;
+  }
+
+  private laneFor(destination: Destination): DestinationLane {
+    let lane = this.lanes.get(destination.name);
+    if (!lane) {
+      const limit = this.maxConcurrencyOf(destination);
+      lane = { slots: new ConcurrencyLimit(limit), dispatcher: new Agent({ connections: limit, keepAliveTimeout: 30_000 }) };
+      this.lanes.set(destination.name, lane);
+    }
+    return lane;
+  }
+
+  private async acquire(lane: DestinationLane, name: string): Promise<ReleaseSlot> {
+    const labels = { destination: name };
+    const waits = lane.slots.active >= lane.slots.limit;
+    if (waits) destinationRequestsWaiting.inc(labels);
+    let release: ReleaseSlot;
+    try {
+      release = await lane.slots.acquire();
+    } finally {
+      if (waits) destinationRequestsWaiting.dec(labels);
+    }
+    destinationRequestsInFlight.inc(labels);
+    return () => {
+      destinationRequestsInFlight.dec(labels);
+      release();
+    };
+  }
+
+  /** One request, a slot held: the timestamp, the signature and the timeout all start now. */
+  private async send(event: ForwardedEvent, destination: Destination, dispatcher: Agent): Promise<DeliveryResult> {
     const timeoutMs = destination.timeoutMs ?? this.options.defaultTimeoutMs;
     const timestamp = Math.floor(Date.now() / 1000);
     const headers: Record<string, string> = {
@@ -55,7 +116,7 @@ export class HttpForwarder {
         method: 'POST',
         headers,
         body: event.rawBody,
-        dispatcher: this.agent,
+        dispatcher,
         signal: AbortSignal.timeout(timeoutMs),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
@@ -90,8 +151,11 @@ export class HttpForwarder {
     }
   }
 
+  /** Closes every destination's connections (requests in flight finish first). */
   async close(): Promise<void> {
-    await this.agent.close();
+    const lanes = [...this.lanes.values()];
+    this.lanes.clear();
+    await Promise.all(lanes.map((lane) => lane.dispatcher.close()));
   }
 
   private signerFor(secret: string) {
