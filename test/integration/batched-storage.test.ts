@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { EventWriter, type NewEvent } from '../../services/ingress/ingest/event-writer.js';
 import { ProcessingStore, type ClaimedEvent } from '../../services/worker/processing/processing-store.js';
 import type { DeliveryResult } from '../../services/worker/delivery/delivery-result.js';
+import { waitFor } from '../support/wait-for.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 // The group-committed statements (one INSERT per batch of webhooks, one claim and one finish per batch of jobs)
@@ -124,5 +125,32 @@ describe('ProcessingStore batches', () => {
     ]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
     expect((await row(stored[1]!.id)).status).toBe('COMPLETED');
+  });
+
+  it('a finish whose session is killed mid-statement is sent again on a fresh connection: recorded once, never failed', async () => {
+    const stored = await writer.insert(event(`evt_killed_finish_${counter++}`));
+    const claimed = (await store.claim(stored.id))!;
+    // Hold the event's row, so the finish statement waits where the test can find its session and kill it.
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM webhook_events WHERE id = $1 FOR UPDATE', [stored.id]);
+      const finished = store.finish(claimed, [delivered()], 'COMPLETED', null);
+      const killed = await waitFor('the finish statement to wait on the row lock', async () => {
+        const { rows } = await db.pool.query<{ killed: boolean }>(
+          `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%delivery_attempts%'`,
+        );
+        return rows.length > 0 ? rows[0]!.killed : undefined;
+      });
+      expect(killed).toBe(true);
+      await holder.query('ROLLBACK');
+      await expect(finished).resolves.toBe(true);
+    } finally {
+      holder.release();
+    }
+    expect((await row(stored.id)).status).toBe('COMPLETED');
+    const { rows } = await db.pool.query('SELECT destination, attempt, succeeded FROM delivery_attempts WHERE event_id = $1', [stored.id]);
+    expect(rows).toEqual([{ destination: 'sink', attempt: 1, succeeded: true }]);
   });
 });

@@ -1,5 +1,8 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Pool } from 'pg';
 import { ItemFailure, MicroBatcher } from '../../shared/batching/micro-batcher.js';
+import { isConnectionError } from '../../shared/database/database-errors.js';
+import type { Logger } from '../../shared/logging/logger.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
 
 /** The event as a worker claims it. */
@@ -14,6 +17,8 @@ export interface ClaimedEvent {
   traceparent: string | null;
   /** Destinations that already took this event (since its last replay of a COMPLETED event). */
   delivered: string[];
+  /** When this attempt claimed the event (PostgreSQL's text form, microseconds kept): its attempt rows are newer. */
+  claimedAt: string;
 }
 
 export type FinishedStatus = 'COMPLETED' | 'FAILED' | 'DEAD_LETTER';
@@ -27,6 +32,7 @@ interface ClaimRow {
   attempts: number;
   traceparent: string | null;
   delivered: string[] | null;
+  claimed_at: string;
 }
 
 // Claiming is one statement: the status guard means a stale or duplicate job finds no row and does nothing.
@@ -39,6 +45,7 @@ const CLAIM = {
             SET status = 'PROCESSING', attempts = e.attempts + 1, updated_at = now()
           WHERE e.id = ANY($1::uuid[]) AND e.status IN ('PENDING', 'FAILED', 'PROCESSING')
       RETURNING e.id, e.provider, e.event_type, e.raw_body, e.content_type, e.attempts, e.traceparent,
+                e.updated_at::text AS claimed_at,
                 ARRAY(SELECT DISTINCT d.destination FROM delivery_attempts d
                        WHERE d.event_id = e.id AND d.succeeded
                          AND d.at >= coalesce(e.replayed_at, '-infinity'::timestamptz)) AS delivered`,
@@ -58,6 +65,29 @@ const FINISH = {
       RETURNING e.id`,
 };
 
+// The same, sent again after the connection broke under the first: that one may have committed before the answer
+// was lost, so an attempt row already recorded since this attempt's claim is not recorded twice (the status
+// guard already makes the UPDATE safe to repeat).
+const FINISH_AGAIN = {
+  name: 'finish-event-attempts-again',
+  text: `WITH recorded AS (
+           INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms)
+           SELECT u.event_id, u.destination, u.attempt, u.succeeded, u.status_code, u.error, u.duration_ms
+             FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bool[], $5::int[], $6::text[], $7::int[], $11::timestamptz[])
+                    AS u(event_id, destination, attempt, succeeded, status_code, error, duration_ms, claimed_at)
+            WHERE NOT EXISTS (SELECT 1 FROM delivery_attempts d
+                               WHERE d.event_id = u.event_id AND d.at >= u.claimed_at
+                                 AND d.destination = u.destination AND d.attempt = u.attempt)
+         )
+         UPDATE webhook_events e SET status = f.status, last_error = f.last_error, updated_at = now()
+           FROM unnest($8::uuid[], $9::text[], $10::text[]) AS f(id, status, last_error)
+          WHERE e.id = f.id AND e.status = 'PROCESSING'
+      RETURNING e.id`,
+};
+
+/** Pauses before each new try of a statement whose connection broke: about 6 s in all, then the job fails. */
+const RECONNECT_DELAYS_MS = [100, 200, 400, 800, 1600, 3200];
+
 interface FinishItem {
   event: ClaimedEvent;
   results: DeliveryResult[];
@@ -70,13 +100,17 @@ export interface ProcessingStoreOptions {
   maxBatchSize?: number;
   /** Claim (and, separately, finish) statements in flight at once. */
   maxConcurrentFlushes?: number;
+  /** Told of each statement sent again after a lost connection. */
+  logger?: Logger;
 }
 
 /**
  * The worker's reads and writes of an event. Claims and finishes of concurrent jobs are group-committed
  * ({@link MicroBatcher}): at low load each goes alone at the end of the event-loop turn; under load, many jobs share
  * one statement. A batch that fails on one row's data (SQLSTATE class 22/23) is retried row by row, so only the
- * culprit's job fails.
+ * culprit's job fails. A statement whose connection broke (a killed session, a failover) is sent again on a fresh
+ * pooled connection for a few seconds before its jobs fail: a lost connection is not a failed delivery, and failing
+ * the job after its deliveries succeeded would send them again.
  */
 export class ProcessingStore {
   private readonly claims: MicroBatcher<string, ClaimedEvent | undefined>;
@@ -88,8 +122,18 @@ export class ProcessingStore {
   ) {
     const maxBatchSize = options.maxBatchSize ?? 100;
     const maxConcurrentFlushes = options.maxConcurrentFlushes ?? 2;
-    this.claims = new MicroBatcher({ maxBatchSize, maxConcurrentFlushes, flush: (ids) => withRowFallback(ids, (batch) => this.claimBatch(batch)) });
-    this.finishes = new MicroBatcher({ maxBatchSize, maxConcurrentFlushes, flush: (items) => withRowFallback(items, (batch) => this.finishBatch(batch)) });
+    const again = (what: string) => (error: unknown, attempt: number) =>
+      options.logger?.warn(`${what} lost its database connection; sending it again`, { attempt, error });
+    this.claims = new MicroBatcher({
+      maxBatchSize,
+      maxConcurrentFlushes,
+      flush: (ids) => withReconnects(() => withRowFallback(ids, (batch) => this.claimBatch(batch)), again('claim')),
+    });
+    this.finishes = new MicroBatcher({
+      maxBatchSize,
+      maxConcurrentFlushes,
+      flush: (items) => withReconnects((retry) => withRowFallback(items, (batch) => this.finishBatch(batch, retry)), again('finish')),
+    });
   }
 
   /** Moves the event to PROCESSING and counts the attempt; undefined when it is finished already (stale job). */
@@ -127,11 +171,13 @@ export class ProcessingStore {
         attempts: row.attempts,
         traceparent: row.traceparent,
         delivered: row.delivered ?? [],
+        claimedAt: row.claimed_at,
       };
     });
   }
 
-  private async finishBatch(items: FinishItem[]): Promise<boolean[]> {
+  /** @param again the statement may have committed already under a connection that then broke */
+  private async finishBatch(items: FinishItem[], again = false): Promise<boolean[]> {
     // One statement can move an event once; a second finish of the same event in the batch runs after it,
     // where the status guard decides it exactly as two separate statements would.
     const seen = new Set<string>();
@@ -148,7 +194,7 @@ export class ProcessingStore {
     first.sort((a, b) => (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0));
     const attempts = first.flatMap((item) => item.results.map((result) => ({ item, result })));
     const { rows } = await this.pool.query<{ id: string }>({
-      ...FINISH,
+      ...(again ? FINISH_AGAIN : FINISH),
       values: [
         attempts.map(({ item }) => item.event.id),
         attempts.map(({ result }) => result.destination),
@@ -160,12 +206,30 @@ export class ProcessingStore {
         first.map((item) => item.event.id),
         first.map((item) => item.status),
         first.map((item) => item.lastError),
+        ...(again ? [attempts.map(({ item }) => item.event.claimedAt)] : []),
       ],
     });
     const moved = new Set(rows.map((row) => row.id));
     const outcome = new Map<FinishItem, boolean>(first.map((item) => [item, moved.has(item.event.id)]));
-    for (const item of later) outcome.set(item, (await this.finishBatch([item]))[0]!);
+    for (const item of later) outcome.set(item, (await this.finishBatch([item], again))[0]!);
     return items.map((item) => outcome.get(item)!);
+  }
+}
+
+/**
+ * Runs `run`, and again (with `again` true) on a fresh pooled connection each time it fails because its connection
+ * broke, pausing {@link RECONNECT_DELAYS_MS}; any other failure, or the last, is thrown.
+ */
+async function withReconnects<Result>(run: (again: boolean) => Promise<Result>, onRetry: (error: unknown, attempt: number) => void): Promise<Result> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await run(attempt > 0);
+    } catch (error) {
+      const pause = RECONNECT_DELAYS_MS[attempt];
+      if (pause === undefined || !isConnectionError(error)) throw error;
+      onRetry(error, attempt + 1);
+      await delay(pause);
+    }
   }
 }
 
