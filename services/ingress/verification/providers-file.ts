@@ -42,7 +42,8 @@ const hmacProvider = z.strictObject({
   header: headerName,
   algorithm: z.enum(['sha1', 'sha256', 'sha512']),
   encoding: z.enum(['hex', 'base64']),
-  prefix: z.string().min(1).optional(),
+  // Empty means none, as when omitted (the README example spells it out as `prefix: ""`).
+  prefix: z.string().optional(),
   secrets: secretList,
   idHeader: headerName.optional(),
   typeHeader: headerName.optional(),

@@ -78,6 +78,9 @@ describe('providers file', () => {
       },
     ]);
     expect(parseProvidersFile('providers:\n', 'x.yaml')).toEqual([]);
+    // An empty prefix is no prefix (the README's example spells it out).
+    const noPrefix = 'providers:\n  shop:\n    type: hmac\n    header: x-sig\n    algorithm: sha256\n    encoding: hex\n    prefix: ""\n    secrets: [abc]\n';
+    expect(parseProvidersFile(noPrefix, 'x.yaml')[0]).toMatchObject({ name: 'shop', prefix: '' });
   });
 
   it.each([
@@ -88,6 +91,8 @@ describe('providers file', () => {
     ['typo in a key', 'providers:\n  acme:\n    type: standard-webhooks\n    secrets: []\n    secret: [a]\n', 'providers.acme: Unrecognized key'],
     ['numeric secret', 'providers:\n  acme:\n    type: hmac\n    header: x\n    algorithm: sha1\n    encoding: hex\n    secrets: [1234]\n', 'providers.acme.secrets[0]'],
     ['invalid whsec secret', 'providers:\n  acme:\n    type: standard-webhooks\n    secrets: ["whsec_%%%%"]\n', 'providers.acme.secrets[0]'],
+    // Once read as UTF-8 bytes here, while the Standard Webhooks libraries base64-decode it: refused instead.
+    ['plain-text standard webhooks secret', 'providers:\n  acme:\n    type: standard-webhooks\n    secrets: ["my-plain-secret"]\n', "providers.acme.secrets[0]: must be base64 (padded, optionally after 'whsec_')"],
     ['reserved name', 'providers:\n  stripe:\n    type: standard-webhooks\n    secrets: []\n', "providers.stripe: 'stripe' is a built-in provider"],
     ['reserved name github', 'providers:\n  github:\n    type: standard-webhooks\n    secrets: []\n', 'providers.github'],
     ['bad name', 'providers:\n  Acme!:\n    type: standard-webhooks\n    secrets: []\n', 'providers["Acme!"]'],
