@@ -3,11 +3,20 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
+import winston from 'winston';
+import { createLogger } from '../../services/shared/logging/logger.js';
+import { HttpForwarder } from '../../services/worker/delivery/http-forwarder.js';
+import { EventWorker } from '../../services/worker/event-worker.js';
+import { DeliveryFailedError } from '../../services/worker/processing/delivery-failed-error.js';
 import { EventHandlerRegistry, type HandledEvent } from '../../services/worker/processing/event-handlers.js';
+import { EventProcessor } from '../../services/worker/processing/event-processor.js';
+import { ProcessingStore } from '../../services/worker/processing/processing-store.js';
+import { RouteTable } from '../../services/worker/routing/route-table.js';
 import { adminRequest } from '../support/admin-client.js';
 import { HttpSink } from '../support/http-sink.js';
 import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
 import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { freePort, ServiceProcess } from '../support/service-process.js';
 import { postWebhook, stripeSignature } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -288,5 +297,111 @@ describe('stale jobs', () => {
     expect(after.rows[0]).toEqual(before.rows[0]);
     expect(await deliveries(id)).toHaveLength(deliveriesBefore);
     expect(sinks.signed.requestsFor(id)).toHaveLength(1);
+  });
+});
+
+describe('a destination secret the signer cannot use', () => {
+  // Not base64: the Standard Webhooks signer cannot decode it. Such a secret must stop the start, and must never
+  // appear in what the service prints.
+  const BAD_SECRET = 'whsec_this-is-not-base64';
+
+  it('stops the start: exit code non-zero, one line naming ROUTES_FILE, the destination and the problem', async () => {
+    const badRoutes = writeRoutesFile({
+      destinations: { fine: { url: 'http://127.0.0.1:9/fine' }, billing: { url: 'http://127.0.0.1:9/billing', secret: BAD_SECRET } },
+      routes: [{ provider: 'stripe', to: ['fine', 'billing'] }],
+    });
+    const service = new ServiceProcess(
+      { SERVICE_ROLE: 'worker', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: `${ns.prefix}-bad`, ROUTES_FILE: badRoutes.path },
+      await freePort(),
+    );
+    try {
+      await service.start({ waitForReady: false });
+      const { code } = await service.exited(20_000);
+      expect(code).not.toBe(0);
+      expect(code).not.toBeNull();
+      const naming = service.logs.filter((line) => line.includes(`ROUTES_FILE ${badRoutes.path}: destination "billing": secret: `));
+      expect(naming.length).toBeGreaterThanOrEqual(1);
+      expect(service.logs.find((line) => line.startsWith('Failed to start: '))).toMatch(/must be base64/);
+      expect(service.logs.filter((line) => line.includes(BAD_SECRET) || line.includes('this-is-not-base64'))).toEqual([]);
+    } finally {
+      await service.kill();
+      badRoutes.remove();
+    }
+  });
+
+  it('if one reaches the forwarder anyway, each attempt is a recorded failure: FAILED, then DEAD_LETTER, never stuck in PROCESSING', async () => {
+    // Built directly (the ROUTES_FILE schema would refuse this destination): a real store on this file's database,
+    // a real forwarder, and a BullMQ worker of its own on a queue the in-process service does not consume.
+    const sink = new HttpSink();
+    await sink.start();
+    const queueName = 'unsignable-destination';
+    const connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
+    const forwarder = new HttpForwarder({ defaultTimeoutMs: 2000, defaultMaxConcurrency: 4 });
+    const processor = new EventProcessor({
+      store: new ProcessingStore(db.pool),
+      routes: new RouteTable({
+        destinations: { unsignable: { url: `${sink.url}/unsignable`, secret: BAD_SECRET } },
+        routes: [{ provider: 'brokenco', to: ['unsignable'] }],
+      }),
+      handlers: new EventHandlerRegistry(),
+      forwarder,
+      maxAttempts: JOB_ATTEMPTS,
+      // Silent: the error line for each attempt is expected here.
+      logger: winston.createLogger({ silent: true }),
+    });
+    const worker = new EventWorker({
+      connection,
+      queueName,
+      prefix: ns.prefix,
+      concurrency: 2,
+      lockDurationMs: 30_000,
+      stalledIntervalMs: 30_000,
+      processor,
+      logger: createLogger('unsignable-test'),
+    });
+    const jobs = new Queue(queueName, { connection, prefix: ns.prefix });
+    try {
+      const { rows } = await db.pool.query<{ id: string }>(
+        `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
+         VALUES ('brokenco', $1, 'thing.happened', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', 'PENDING') RETURNING id`,
+        [`evt_unsignable_${Date.now()}`],
+      );
+      const id = rows[0]!.id;
+
+      // The first attempt, run on its own: a failed attempt (retry scheduled), recorded with the reason.
+      const first = await processor.process({ eventId: id }, false).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(first).toBeInstanceOf(DeliveryFailedError);
+      expect(first).toMatchObject({ final: false });
+      expect(await eventRow(id)).toMatchObject({ status: 'FAILED', attempts: 1, last_error: expect.stringMatching(/^unsignable: internal error: /) });
+
+      // The rest through BullMQ, as in production: retried until the last attempt dead-letters the event.
+      worker.start();
+      await jobs.add('process-event', { eventId: id }, { jobId: id, attempts: JOB_ATTEMPTS, backoff: { type: 'fixed', delay: 20 } });
+      const dead = await waitForStatus(id, 'DEAD_LETTER');
+      expect(dead.attempts).toBe(JOB_ATTEMPTS);
+      expect(dead.last_error).toMatch(/^unsignable: internal error: Invalid Standard Webhooks secret: must be base64/);
+      await waitFor('the job to be failed for good', async () => (await jobs.getJobState(id)) === 'failed');
+
+      const attempts = await db.pool.query<{ attempt: number; destination: string; succeeded: boolean; status_code: number | null; error: string }>(
+        'SELECT attempt, destination, succeeded, status_code, error FROM delivery_attempts WHERE event_id = $1 ORDER BY attempt',
+        [id],
+      );
+      expect(attempts.rows.map((row) => row.attempt)).toEqual(Array.from({ length: JOB_ATTEMPTS }, (_, index) => index + 1));
+      for (const row of attempts.rows) {
+        expect(row).toMatchObject({ destination: 'unsignable', succeeded: false, status_code: null, error: expect.stringMatching(/^internal error: /) });
+        expect(row.error).not.toContain('this-is-not-base64');
+      }
+      // Nothing was sent: the request could not be signed.
+      expect(sink.requests).toHaveLength(0);
+    } finally {
+      await worker.close(true);
+      await jobs.close();
+      connection.disconnect();
+      await forwarder.close();
+      await sink.stop();
+    }
   });
 });

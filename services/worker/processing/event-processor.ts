@@ -4,9 +4,9 @@ import { deliveryAttempts, deliveryDuration, eventsProcessed, processingDuration
 import type { EventJobData } from '../../shared/queue/event-job.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
 import type { HttpForwarder } from '../delivery/http-forwarder.js';
-import type { RouteTable } from '../routing/route-table.js';
+import type { Destination, RouteTable } from '../routing/route-table.js';
 import { DeliveryFailedError } from './delivery-failed-error.js';
-import type { EventHandlerRegistry } from './event-handlers.js';
+import type { EventHandler, EventHandlerRegistry, HandledEvent } from './event-handlers.js';
 import type { ClaimedEvent, ProcessingStore } from './processing-store.js';
 
 export interface EventProcessorOptions {
@@ -87,45 +87,86 @@ export class EventProcessor {
     throw new DeliveryFailedError(lastError, final);
   }
 
-  /** Delivers to every routed destination and handler that has not succeeded for this event yet, in parallel. */
+  /**
+   * Delivers to every routed destination and handler that has not succeeded for this event yet, in parallel.
+   * Each ends in a result, never an exception: whatever throws while delivering to one destination (a bug, a
+   * destination the signer cannot sign for) is that destination's failed attempt, recorded like any other, so the
+   * event moves on to FAILED (retry) and finally DEAD_LETTER instead of being stranded in PROCESSING.
+   */
   private async deliver(event: ClaimedEvent): Promise<DeliveryResult[]> {
     const done = new Set(event.delivered);
     const destinations = this.options.routes.destinationsFor(event.provider, event.eventType).filter((d) => !done.has(d.name));
     const handlers = this.options.handlers.handlersFor(event.provider, event.eventType).filter(([name]) => !done.has(name));
-    const payload = handlers.length > 0 ? await this.options.store.payload(event.id) : undefined;
+    // Read once, only when a handler needs it (HTTP forwarding sends the raw bytes).
+    let payload: Promise<unknown> | undefined;
+    const payloadOnce = () => (payload ??= this.options.store.payload(event.id));
 
-    const forwards = destinations.map((destination) =>
-      tracer.startActiveSpan('webhook.deliver', { attributes: { 'webhook.destination': destination.name, 'url.full': withoutCredentials(destination.url) } }, async (span) => {
+    const forwards = destinations.map((destination) => this.forwardTo(event, destination));
+    const inProcess = handlers.map(([name, handler]) => this.runHandler(event, name, handler, payloadOnce));
+    return Promise.all([...forwards, ...inProcess]);
+  }
+
+  private forwardTo(event: ClaimedEvent, destination: Destination): Promise<DeliveryResult> {
+    const started = performance.now();
+    const attributes = { 'webhook.destination': destination.name, 'url.full': withoutCredentials(destination.url) };
+    return tracer.startActiveSpan('webhook.deliver', { attributes }, async (span) => {
+      let result: DeliveryResult;
+      try {
         // The undici instrumentation makes the HTTP client span under this one and sends its traceparent.
-        const result = await this.options.forwarder.forward(event, destination);
+        result = await this.options.forwarder.forward(event, destination);
+      } catch (error) {
+        result = this.internalFailure(event, destination.name, error, started);
+      }
+      try {
         this.observe(result);
         span.setAttribute('http.response.status_code', result.statusCode ?? 0);
         if (!result.succeeded) span.setStatus({ code: SpanStatusCode.ERROR, message: result.error ?? result.result });
+      } finally {
         span.end();
-        return result;
-      }),
-    );
-    const inProcess = handlers.map(async ([name, handler]): Promise<DeliveryResult> => {
-      const started = performance.now();
-      try {
-        await handler({ id: event.id, provider: event.provider, eventType: event.eventType, payload, rawBody: event.rawBody, attempt: event.attempts });
-        const result: DeliveryResult = { destination: name, succeeded: true, result: 'success', statusCode: null, error: null, durationMs: Math.round(performance.now() - started) };
-        this.observe(result);
-        return result;
-      } catch (error) {
-        const result: DeliveryResult = {
-          destination: name,
-          succeeded: false,
-          result: 'handler_error',
-          statusCode: null,
-          error: (error as Error).message?.slice(0, 512) ?? String(error),
-          durationMs: Math.round(performance.now() - started),
-        };
-        this.observe(result);
-        return result;
       }
+      return result;
     });
-    return Promise.all([...forwards, ...inProcess]);
+  }
+
+  private async runHandler(event: ClaimedEvent, name: string, handler: EventHandler, payload: () => Promise<unknown>): Promise<DeliveryResult> {
+    const started = performance.now();
+    let handled: HandledEvent;
+    try {
+      handled = { id: event.id, provider: event.provider, eventType: event.eventType, payload: await payload(), rawBody: event.rawBody, attempt: event.attempts };
+    } catch (error) {
+      const result = this.internalFailure(event, name, error, started);
+      this.observe(result);
+      return result;
+    }
+    let result: DeliveryResult;
+    try {
+      await handler(handled);
+      result = { destination: name, succeeded: true, result: 'success', statusCode: null, error: null, durationMs: Math.round(performance.now() - started) };
+    } catch (error) {
+      result = {
+        destination: name,
+        succeeded: false,
+        result: 'handler_error',
+        statusCode: null,
+        error: describeError(error),
+        durationMs: Math.round(performance.now() - started),
+      };
+    }
+    this.observe(result);
+    return result;
+  }
+
+  /** An exception inside the worker while delivering to `destination`, as that destination's failed attempt. */
+  private internalFailure(event: ClaimedEvent, destination: string, error: unknown, started: number): DeliveryResult {
+    this.options.logger.error('delivery failed inside the worker; recorded as a failed attempt', { eventId: event.id, destination, attempt: event.attempts, error });
+    return {
+      destination,
+      succeeded: false,
+      result: 'internal_error',
+      statusCode: null,
+      error: `internal error: ${describeError(error)}`,
+      durationMs: Math.round(performance.now() - started),
+    };
   }
 
   private observe(result: DeliveryResult): void {
@@ -136,8 +177,18 @@ export class EventProcessor {
 
 /** A URL fit for traces: user and password (if a destination URL carries them) are dropped. */
 function withoutCredentials(url: string): string {
-  const parsed = new URL(url);
-  parsed.username = '';
-  parsed.password = '';
-  return parsed.toString();
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+/** An error's message (its name when it has none), bounded for the attempts table; anything thrown is allowed. */
+function describeError(error: unknown): string {
+  const message = error instanceof Error ? error.message || error.name : String(error);
+  return message.slice(0, 512);
 }
