@@ -405,3 +405,70 @@ describe('a destination secret the signer cannot use', () => {
     }
   });
 });
+
+describe('a destination with maxConcurrency below the worker concurrency', () => {
+  it('jobs waiting for a slot keep their BullMQ lock and do not time out: each event delivered once, on its first attempt', async () => {
+    // One slot, 6 jobs at once, 500 ms per answer: the last job waits ~2.5 s for the slot, more than twice the
+    // 1 s job lock and past the 1.5 s delivery timeout. A lost lock would show as a second attempt (the stalled
+    // check hands the job out again), a timeout counted from before the slot as a failed one.
+    // Requests open at once: counted down by a timer set just before the sink's own answer timer (same delay, so it
+    // fires first); no request is cut off (asserted below), so this is what the destination had open.
+    const open = { now: 0, peak: 0 };
+    const sink = new HttpSink(() => {
+      open.peak = Math.max(open.peak, ++open.now);
+      setTimeout(() => open.now--, 500);
+      return { status: 200, delayMs: 500 };
+    });
+    await sink.start();
+    const queueName = 'narrow-destination';
+    const connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
+    const forwarder = new HttpForwarder({ defaultTimeoutMs: 10_000, defaultMaxConcurrency: 6 });
+    const processor = new EventProcessor({
+      store: new ProcessingStore(db.pool),
+      routes: new RouteTable({
+        destinations: { narrow: { url: `${sink.url}/narrow`, timeoutMs: 1500, maxConcurrency: 1 } },
+        routes: [{ provider: 'narrowco', to: ['narrow'] }],
+      }),
+      handlers: new EventHandlerRegistry(),
+      forwarder,
+      maxAttempts: JOB_ATTEMPTS,
+      logger: winston.createLogger({ silent: true }),
+    });
+    const worker = new EventWorker({
+      connection,
+      queueName,
+      prefix: ns.prefix,
+      concurrency: 6,
+      lockDurationMs: 1000,
+      stalledIntervalMs: 1000,
+      processor,
+      logger: winston.createLogger({ silent: true }),
+    });
+    const jobs = new Queue(queueName, { connection, prefix: ns.prefix });
+    try {
+      const ids: string[] = [];
+      for (let n = 0; n < 6; n++) {
+        const { rows } = await db.pool.query<{ id: string }>(
+          `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
+           VALUES ('narrowco', $1, 'thing.happened', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', 'PENDING') RETURNING id`,
+          [`evt_narrow_${Date.now()}_${n}`],
+        );
+        ids.push(rows[0]!.id);
+      }
+      await jobs.addBulk(ids.map((id) => ({ name: 'process-event', data: { eventId: id }, opts: { jobId: id, attempts: JOB_ATTEMPTS, backoff: { type: 'fixed', delay: 20 } } })));
+      worker.start();
+      for (const id of ids) expect(await waitForStatus(id, 'COMPLETED')).toMatchObject({ attempts: 1, last_error: null });
+
+      expect(ids.map((id) => sink.requestsFor(id).length)).toEqual(Array(6).fill(1));
+      expect(open.peak).toBe(1);
+      const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM delivery_attempts WHERE event_id = ANY($1::uuid[]) AND NOT succeeded', [ids]);
+      expect(rows[0]!.n).toBe(0);
+    } finally {
+      await worker.close(true);
+      await jobs.close();
+      connection.disconnect();
+      await forwarder.close();
+      await sink.stop();
+    }
+  });
+});
