@@ -63,6 +63,8 @@ export const configSchema = z.object({
   RETENTION_COMPLETED_DAYS: integer(30, 0),
   RETENTION_INTERVAL_MS: integer(3_600_000, 1000),
   SHUTDOWN_TIMEOUT_MS: integer(25_000, 100),
+  /** How long the start waits for PostgreSQL to accept connections (0: fail at once). */
+  STARTUP_WAIT_MS: integer(120_000, 0),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
   /** Heap above this many MiB makes GET /health report memory as down. Unset: 90% of V8's heap limit. */
   HEALTH_MAX_HEAP_MB: z.preprocess((value) => (value === '' ? undefined : value), z.coerce.number().int().min(16).optional()),

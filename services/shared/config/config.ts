@@ -28,6 +28,7 @@ export interface Config {
   reconciler: { intervalMs: number; staleMs: number };
   retention: { completedDays: number; intervalMs: number };
   shutdownTimeoutMs: number;
+  startupWaitMs: number;
   logLevel: RawConfig['LOG_LEVEL'];
   health: { maxHeapMb: number };
   kubernetes: { podName?: string; podNamespace?: string; podDeletionCostEnabled: boolean };
@@ -90,6 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconciler: { intervalMs: raw.RECONCILER_INTERVAL_MS, staleMs: raw.RECONCILER_STALE_MS },
     retention: { completedDays: raw.RETENTION_COMPLETED_DAYS, intervalMs: raw.RETENTION_INTERVAL_MS },
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
+    startupWaitMs: raw.STARTUP_WAIT_MS,
     logLevel: raw.LOG_LEVEL,
     health: { maxHeapMb: raw.HEALTH_MAX_HEAP_MB ?? defaultMaxHeapMb() },
     kubernetes: {

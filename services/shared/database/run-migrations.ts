@@ -1,5 +1,5 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logging/logger.js';
+import { waitUntilReachable } from '../startup/wait-until-reachable.js';
 import { createDataSource } from './data-source.js';
 import { isConnectionError } from './database-errors.js';
 import { ensureDatabaseExists } from './ensure-database.js';
@@ -13,11 +13,10 @@ export interface RunMigrationsOptions {
 
 /** Creates the database when missing, then applies pending TypeORM migrations in one transaction each. */
 export async function runMigrations(options: RunMigrationsOptions): Promise<string[]> {
-  const deadline = Date.now() + (options.waitForDatabaseMs ?? 0);
-  for (let attempt = 1; ; attempt++) {
-    try {
+  return waitUntilReachable(
+    async () => {
       const created = await ensureDatabaseExists(options.url).catch((error: unknown) => {
-        // A role without CREATEDB on an existing database is fine; anything about connectivity is retried below.
+        // A role without CREATEDB on an existing database is fine; anything about connectivity is retried.
         if (isConnectionError(error)) throw error;
         options.logger.debug('could not check or create the database; assuming it exists', { error });
         return 'exists' as const;
@@ -33,10 +32,7 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
       } finally {
         await dataSource.destroy();
       }
-    } catch (error) {
-      if (!isConnectionError(error) || Date.now() >= deadline) throw error;
-      options.logger.warn('database not reachable yet; retrying migrations', { attempt, error });
-      await delay(Math.min(1000 * attempt, 5000));
-    }
-  }
+    },
+    { what: 'database', budgetMs: options.waitForDatabaseMs ?? 0, logger: options.logger },
+  );
 }

@@ -1,0 +1,95 @@
+/**
+ * A fresh install starts the app before its database and Redis accept connections. The service waits for them
+ * (a log line per retry) within STARTUP_WAIT_MS instead of exiting, then serves and delivers as usual.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { HttpSink } from '../support/http-sink.js';
+import { RedisServer } from '../support/redis-server.js';
+import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
+import { freePort, ServiceProcess } from '../support/service-process.js';
+import { postWebhook, signedStripeRequest } from '../support/signing.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { waitFor } from '../support/wait-for.js';
+
+const SECRET = 'whsec_start_before_dependencies';
+let db: TestDatabase;
+let sink: HttpSink;
+let routes: TempRoutesFile;
+const started: ServiceProcess[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  [db, sink] = await Promise.all([createTestDatabase(), new HttpSink().start()]);
+  routes = writeRoutesFile({ destinations: { sink: { url: `${sink.url}/hooks` } }, routes: [{ provider: 'stripe', to: ['sink'] }] });
+});
+
+afterAll(async () => {
+  for (const service of started) await service.kill();
+  for (const cleanup of cleanups) await cleanup();
+  await sink?.stop();
+  routes?.remove();
+  await db?.drop();
+});
+
+/** PostgreSQL behind a proxy that is not listening yet, and a Redis server not started yet. */
+async function absentDependencies() {
+  const target = new URL(db.url);
+  const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+  const proxyPort = await freePort();
+  const redis = new RedisServer(await RedisServer.freePort());
+  cleanups.push(() => proxy.stop(), () => redis.destroy());
+  const databaseUrl = new URL(db.url);
+  databaseUrl.port = String(proxyPort);
+  return { proxy, proxyPort, redis, databaseUrl: databaseUrl.toString() };
+}
+
+describe('starting before PostgreSQL and Redis accept connections', () => {
+  it.each(['all', 'worker'] as const)('role %s waits, logs each retry, then serves and delivers', async (role) => {
+    const deps = await absentDependencies();
+    const env = {
+      DATABASE_URL: deps.databaseUrl,
+      REDIS_URL: deps.redis.url,
+      QUEUE_PREFIX: `start-${role}`,
+      STRIPE_WEBHOOK_SECRET: SECRET,
+      ROUTES_FILE: routes.path,
+      STARTUP_WAIT_MS: '60000',
+      POD_DELETION_COST_ENABLED: 'false',
+    };
+    const service = new ServiceProcess({ ...env, SERVICE_ROLE: role }, await freePort());
+    started.push(service);
+    await service.start({ waitForReady: false });
+    const retries = () => service.jsonLogs().filter((line) => line.message === 'database not reachable yet; retrying');
+    await waitFor('two retry lines while PostgreSQL is away', () => retries().length >= 2, { timeoutMs: 30_000 });
+    expect(service.logs.join('\n')).not.toContain('Failed to start');
+
+    await Promise.all([deps.proxy.start(deps.proxyPort), deps.redis.start()]);
+    await waitFor(`${role} ready`, async () => (await fetch(`${service.baseUrl}/health/ready`).catch(() => undefined))?.status === 200, {
+      timeoutMs: 30_000,
+    });
+
+    // The worker needs an ingress to be sent anything; the all-in-one process is its own.
+    let ingress = service;
+    if (role === 'worker') {
+      ingress = new ServiceProcess({ ...env, SERVICE_ROLE: 'ingress' }, await freePort());
+      started.push(ingress);
+      await ingress.start();
+    }
+    const id = `evt_start_before_${role}`;
+    const { body, headers } = signedStripeRequest(SECRET, { id });
+    expect((await postWebhook(ingress.baseUrl, 'stripe', body, headers)).status).toBe(202);
+    await waitFor(`${id} delivered`, () => sink.requests.some((request) => JSON.parse(request.body.toString()).id === id), { timeoutMs: 30_000 });
+  });
+
+  it('gives up after STARTUP_WAIT_MS with one line naming the problem, exit code 1', async () => {
+    const deps = await absentDependencies();
+    const service = new ServiceProcess(
+      { SERVICE_ROLE: 'ingress', DATABASE_URL: deps.databaseUrl, REDIS_URL: deps.redis.url, STRIPE_WEBHOOK_SECRET: SECRET, STARTUP_WAIT_MS: '1500' },
+      await freePort(),
+    );
+    started.push(service);
+    await service.start({ waitForReady: false });
+    expect((await service.exited(30_000)).code).toBe(1);
+    expect(service.logs.filter((line) => line.startsWith('Failed to start:'))).toEqual([expect.stringContaining('ECONNREFUSED')]);
+  });
+});
