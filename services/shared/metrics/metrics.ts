@@ -8,15 +8,26 @@ export const registry = new client.Registry();
 client.collectDefaultMetrics({ register: registry });
 
 /** Outcomes of `POST /webhooks/{provider}`. */
-export type ReceiveOutcome =
-  | 'accepted'
-  | 'duplicate'
-  | 'invalid_signature'
-  | 'invalid_payload'
-  | 'unknown_provider'
-  | 'too_large'
-  | 'unavailable'
-  | 'rate_limited';
+export const RECEIVE_OUTCOMES = [
+  'accepted',
+  'duplicate',
+  'invalid_signature',
+  'invalid_payload',
+  'unknown_provider',
+  'too_large',
+  'unavailable',
+  'rate_limited',
+] as const;
+export type ReceiveOutcome = (typeof RECEIVE_OUTCOMES)[number];
+
+/** `status` of `webhook_events_processed_total`: how a processing attempt ended. */
+export const PROCESSED_STATUSES = ['completed', 'failed', 'dead_letter'] as const;
+
+/** `result` of `webhook_delivery_attempts_total` (the worker's DeliveryResult['result']). */
+export const DELIVERY_RESULTS = ['success', 'http_error', 'timeout', 'network_error', 'handler_error', 'internal_error'] as const;
+
+/** `status` of `webhook_reconciler_requeued_total`: the statuses the reconciler finds events stranded in. */
+export const RECONCILED_STATUSES = ['PENDING', 'FAILED', 'PROCESSING'] as const;
 
 export const eventsReceived = new client.Counter({
   name: 'webhook_events_received_total',
@@ -50,7 +61,7 @@ export const deliveryDuration = new client.Histogram({
 
 export const deliveryAttempts = new client.Counter({
   name: 'webhook_delivery_attempts_total',
-  help: 'Forwarded requests to destinations, by result (success, http_error, timeout, network_error)',
+  help: 'Forwarded requests to destinations, by result (success, http_error, timeout, network_error, handler_error, internal_error)',
   labelNames: ['destination', 'result'] as const,
   registers: [registry],
 });
@@ -79,5 +90,28 @@ export const reconcilerRequeued = new client.Counter({
 export const eventsRemovedByRetention = new client.Counter({
   name: 'webhook_retention_deleted_total',
   help: 'Completed events deleted by the retention job',
+  registers: [registry],
+});
+
+/**
+ * 1 for every process of this service, labelled with its role (`ingress`, `worker`, `all`) and queue. Dashboards
+ * join generic metrics (process_*, nodejs_*, http_request_duration_seconds) on it, so other apps' targets in the
+ * same namespace, and Prometheus itself, never show up as this service.
+ */
+export const serviceInfo = new client.Gauge({
+  name: 'webhook_service_info',
+  help: 'Always 1: one series per process of the event integration service, with its role and queue',
+  labelNames: ['role', 'queue'] as const,
+  registers: [registry],
+});
+
+/**
+ * Jobs a worker process runs at once (WORKER_CONCURRENCY). Only processes that run the worker (roles `worker` and
+ * `all`) have a sample: counting the series counts running workers, whatever the scrape job is called.
+ */
+export const workerConcurrency = new client.Gauge({
+  name: 'webhook_worker_concurrency',
+  help: 'Jobs this worker process runs at once (WORKER_CONCURRENCY); exported only by processes that run the worker',
+  labelNames: ['queue'] as const,
   registers: [registry],
 });

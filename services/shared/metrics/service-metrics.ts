@@ -1,0 +1,85 @@
+import type { ProviderDefinition } from '../../ingress/verification/providers-file.js';
+import type { DeliveryResult } from '../../worker/delivery/delivery-result.js';
+import type { RoutesFile } from '../../worker/routing/routes-file.js';
+import type { Config } from '../config/config.js';
+import {
+  DELIVERY_RESULTS,
+  PROCESSED_STATUSES,
+  RECEIVE_OUTCOMES,
+  RECONCILED_STATUSES,
+  deliveryAttempts,
+  eventsProcessed,
+  eventsReceived,
+  reconcilerRequeued,
+  serviceInfo,
+  workerConcurrency,
+} from './metrics.js';
+import { UnfinishedEventsGauge, type UnfinishedEventsSource } from './unfinished-events-gauge.js';
+
+// Every result the worker can record is initialised: a new result added there without being listed here fails tsc.
+type Missing = Exclude<DeliveryResult['result'], (typeof DELIVERY_RESULTS)[number]>;
+const everyDeliveryResultListed: [Missing] extends [never] ? true : Missing = true;
+void everyDeliveryResultListed;
+
+/** The label value the ingress counts requests for unknown or disabled providers under. */
+export const UNKNOWN_PROVIDER = 'unknown';
+
+export interface ServiceMetricsOptions {
+  config: Pick<Config, 'role' | 'providers' | 'queue' | 'worker'>;
+  /** PostgreSQL, for `webhook_events_unfinished`. */
+  pool: UnfinishedEventsSource;
+  /** The providers the ingress serves (its ProviderRegistry's names); undefined when the process runs no ingress. */
+  ingressProviders?: readonly string[];
+  providerDefinitions?: readonly ProviderDefinition[];
+  routesFile?: RoutesFile;
+  /** Whether this process runs the worker (roles `worker` and `all`). */
+  runsWorker: boolean;
+}
+
+/** Providers a worker can see events of: those configured (secrets set) and those ROUTES_FILE routes name. */
+export function knownProviders(options: Pick<ServiceMetricsOptions, 'config' | 'providerDefinitions' | 'routesFile' | 'ingressProviders'>): string[] {
+  const { providers } = options.config;
+  const names = new Set(options.ingressProviders ?? []);
+  if (providers.stripeSecrets.some((secret) => secret.trim() !== '')) names.add('stripe');
+  if (providers.githubSecrets.some((secret) => secret.trim() !== '')) names.add('github');
+  if (providers.paypal && providers.paypal.webhookId.trim() !== '') names.add('paypal');
+  for (const definition of options.providerDefinitions ?? []) if (definition.secrets.length > 0) names.add(definition.name);
+  for (const route of options.routesFile?.routes ?? []) if (route.provider !== '*') names.add(route.provider);
+  return [...names].sort();
+}
+
+/**
+ * The metrics a process exports from its start, before anything happened:
+ * - `webhook_service_info{role,queue}` 1, and `webhook_worker_concurrency{queue}` in processes that run the worker;
+ * - every known label set of the counters dashboards and alerts take increase() / rate() of, at 0. prom-client
+ *   creates a labelled series at its first inc(), so without this the first dead letter of a provider on a new pod
+ *   would appear already at 1 and increase() would never see it: the series must exist at 0 before it moves.
+ *   Ingress: received × (its providers + `unknown`) × every outcome. Worker: processed × known providers × every
+ *   status, delivery attempts × ROUTES_FILE destinations × every result, reconciler requeues × every status.
+ * - `webhook_events_unfinished{queue}`, read from PostgreSQL at scrape time.
+ * Call once the configuration is read, before the HTTP server listens (so the first scrape sees the zeros).
+ */
+export function initialiseServiceMetrics(options: ServiceMetricsOptions): void {
+  const { config } = options;
+  const queue = config.queue.name;
+  serviceInfo.set({ role: config.role, queue }, 1);
+  new UnfinishedEventsGauge(queue, options.pool);
+
+  if (options.ingressProviders) {
+    for (const provider of options.ingressProviders) {
+      for (const outcome of RECEIVE_OUTCOMES) eventsReceived.inc({ provider, outcome }, 0);
+    }
+    eventsReceived.inc({ provider: UNKNOWN_PROVIDER, outcome: 'unknown_provider' }, 0);
+  }
+
+  if (options.runsWorker) {
+    workerConcurrency.set({ queue }, config.worker.concurrency);
+    for (const provider of knownProviders(options)) {
+      for (const status of PROCESSED_STATUSES) eventsProcessed.inc({ provider, status }, 0);
+    }
+    for (const destination of Object.keys(options.routesFile?.destinations ?? {})) {
+      for (const result of DELIVERY_RESULTS) deliveryAttempts.inc({ destination, result }, 0);
+    }
+    for (const status of RECONCILED_STATUSES) reconcilerRequeued.inc({ status }, 0);
+  }
+}

@@ -1,0 +1,43 @@
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Where Prometheus's own binaries are: `promtool` and `prometheus` on PATH (Debian's `prometheus` package puts both
+ * in /usr/bin; .ci/run installs it). Tests that need them skip with a clear message when they are missing, unless
+ * REQUIRE_PROMETHEUS is set (CI sets it), in which case they fail.
+ */
+export function findBinary(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/bin', '/usr/local/bin'];
+  for (const dir of dirs.filter(Boolean)) {
+    const candidate = path.join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export interface PrometheusBinaries {
+  promtool?: string;
+  prometheus?: string;
+  /** Set when a needed binary is missing: why the suite is skipped (or fails under REQUIRE_PROMETHEUS). */
+  missing?: string;
+  required: boolean;
+}
+
+export function prometheusBinaries(needed: ('promtool' | 'prometheus')[]): PrometheusBinaries {
+  const found = { promtool: findBinary('promtool'), prometheus: findBinary('prometheus') };
+  const absent = needed.filter((name) => !found[name]);
+  const required = Boolean(process.env.REQUIRE_PROMETHEUS) && process.env.REQUIRE_PROMETHEUS !== '0';
+  return {
+    ...found,
+    required,
+    missing:
+      absent.length === 0
+        ? undefined
+        : `${absent.join(' and ')} not found on PATH (install Debian's "prometheus" package: apt-get install -y prometheus; .ci/run does)`,
+  };
+}
