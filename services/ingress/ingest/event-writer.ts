@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { ItemFailure, MicroBatcher } from '../../shared/batching/micro-batcher.js';
+import { withRowFallback } from '../../shared/batching/row-fallback.js';
 import type { EventStatus } from '../../shared/database/event-status.js';
 import type { ReplayKey } from '../verification/replay-key.js';
 import { WebhookVerificationError } from '../verification/verification-errors.js';
@@ -127,18 +128,11 @@ export class EventWriter {
     return this.batcher.drain();
   }
 
-  private async flush(events: NewEvent[]): Promise<(StoredEvent | ItemFailure)[]> {
-    try {
-      return await this.insertBatch(events);
-    } catch (error) {
-      // One bad row must not fail its neighbours: retry them one by one, so only the culprit's request fails
-      // (its neighbours, committed on their own, are answered as such).
-      if (isConnectionLevel(error)) throw error;
-      // Alone, each payload is serialised by JavaScript as before this statement parsed bodies itself, so a body
-      // that jsonb cannot take verbatim (a number beyond its range, say) is stored as the parsed payload still.
-      const results = await Promise.allSettled(events.map((event) => this.insertBatch([event], true)));
-      return results.map((result) => (result.status === 'fulfilled' ? result.value[0]! : new ItemFailure(result.reason)));
-    }
+  private flush(events: NewEvent[]): Promise<(StoredEvent | ItemFailure)[]> {
+    // One bad row must not fail its neighbours: they are retried one by one, so only the culprit's request fails.
+    // Alone, each payload is serialised by JavaScript as before this statement parsed bodies itself, so a body that
+    // jsonb cannot take verbatim (a number beyond its range, say) is stored as the parsed payload still.
+    return withRowFallback(events, (batch) => this.insertBatch(batch), (event) => this.insertBatch([event], true));
   }
 
   /** @param serialisePayloads serialise every payload in JavaScript (the one-by-one retry after a failed batch). */
@@ -232,10 +226,4 @@ export class EventWriter {
       return first || result instanceof ItemFailure ? result : { ...result, duplicate: true };
     });
   }
-}
-
-function isConnectionLevel(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  // Only data errors (class 22) and constraint errors (class 23) can be one row's fault.
-  return !(typeof code === 'string' && (code.startsWith('22') || code.startsWith('23')));
 }

@@ -1,7 +1,7 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { bodyDigestReplayKey } from './replay-key.js';
 import { parseJsonPayload, requireEventId, requireEventType, type JsonObject } from './parse-json-payload.js';
-import { decodeSignature, timingSafeEqual } from '../../shared/crypto/timing-safe-equal.js';
+import { matchesAnySignature } from '../../shared/crypto/timing-safe-equal.js';
 import { WebhookPayloadError, WebhookVerificationError } from './verification-errors.js';
 import { getHeader, type VerifiedWebhook, type WebhookRequest, type WebhookVerifier } from './webhook-request.js';
 
@@ -16,7 +16,6 @@ const SIGNATURE_HEADER = 'x-hub-signature-256';
 const DELIVERY_HEADER = 'x-github-delivery';
 const EVENT_HEADER = 'x-github-event';
 const SIGNATURE_PREFIX = 'sha256=';
-const DIGEST_BYTES = 32;
 const JSON_TYPE = 'application/json';
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 
@@ -43,17 +42,9 @@ export function createGithubVerifier(options: GithubVerifierOptions): WebhookVer
       if (!header.toLowerCase().startsWith(SIGNATURE_PREFIX)) {
         throw new WebhookVerificationError('MALFORMED_SIGNATURE_HEADER');
       }
-      const signature = decodeSignature(header.slice(SIGNATURE_PREFIX.length).trim(), 'hex', DIGEST_BYTES);
-      let matched = false;
-      for (const key of keys) {
-        const digest = createHmac('sha256', key).update(request.rawBody).digest();
-        // A malformed signature is still compared (against the digest itself) so timing does not depend on it.
-        if (timingSafeEqual(signature ?? Buffer.alloc(0), digest)) {
-          matched = true;
-          break;
-        }
-      }
-      if (!matched) throw new WebhookVerificationError('INVALID_SIGNATURE');
+      const signature = header.slice(SIGNATURE_PREFIX.length).trim();
+      const digestOf = (key: KeyObject) => createHmac('sha256', key).update(request.rawBody).digest();
+      if (!matchesAnySignature(keys, digestOf, [signature], 'hex')) throw new WebhookVerificationError('INVALID_SIGNATURE');
 
       const payload = parseGithubPayload(request);
       const externalId = requireEventId(getHeader(request.headers, DELIVERY_HEADER), 'X-GitHub-Delivery header');

@@ -1,7 +1,7 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { bodyDigestReplayKey } from './replay-key.js';
 import { getField, parseJsonPayload, requireEventId, requireEventType, splitFieldPath } from './parse-json-payload.js';
-import { signatureMatches } from '../../shared/crypto/timing-safe-equal.js';
+import { matchesAnySignature } from '../../shared/crypto/timing-safe-equal.js';
 import { WebhookVerificationError } from './verification-errors.js';
 import { getHeader, type VerifiedWebhook, type WebhookRequest, type WebhookVerifier } from './webhook-request.js';
 
@@ -64,15 +64,8 @@ export function createHmacVerifier(options: HmacVerifierOptions): WebhookVerifie
       }
       const provided = header.slice(prefix.length).trim();
 
-      let matched = false;
-      for (const key of keys) {
-        const digest = createHmac(algorithm, key).update(request.rawBody).digest();
-        if (signatureMatches(provided, digest, encoding)) {
-          matched = true;
-          break;
-        }
-      }
-      if (!matched) throw new WebhookVerificationError('INVALID_SIGNATURE');
+      const digestOf = (key: KeyObject) => createHmac(algorithm, key).update(request.rawBody).digest();
+      if (!matchesAnySignature(keys, digestOf, [provided], encoding)) throw new WebhookVerificationError('INVALID_SIGNATURE');
 
       const payload = parseJsonPayload(request.rawBody);
       const id = idHeader === undefined ? getField(payload, idPath) : getHeader(request.headers, idHeader);

@@ -1,7 +1,7 @@
-import { timingSafeEqual as cryptoTimingSafeEqual } from 'node:crypto';
+import { timingSafeEqual as cryptoTimingSafeEqual, type KeyObject } from 'node:crypto';
+import { isBase64 } from './base64.js';
 
 const HEX = /^[0-9a-fA-F]*$/;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /**
  * Constant-time equality of two strings (UTF-8) or byte sequences. `expected` should be the secret-derived
@@ -31,7 +31,7 @@ export function decodeSignature(value: string, encoding: 'hex' | 'base64', byteL
   }
   const padded = Math.ceil(byteLength / 3) * 4;
   const unpadded = Math.ceil((byteLength * 4) / 3);
-  if ((value.length !== padded && value.length !== unpadded) || !BASE64.test(value)) return undefined;
+  if ((value.length !== padded && value.length !== unpadded) || !isBase64(value)) return undefined;
   const decoded = Buffer.from(value, 'base64');
   return decoded.length === byteLength ? decoded : undefined;
 }
@@ -44,4 +44,24 @@ export function signatureMatches(provided: string, digest: Buffer, encoding: 'he
     return false;
   }
   return cryptoTimingSafeEqual(decoded, digest);
+}
+
+/**
+ * Whether any provided signature is the digest of the signed content under any key: several keys while a secret is
+ * rotated, several signatures per header (Stripe's and Standard Webhooks' `v1` lists). Every comparison is
+ * constant-time, malformed signatures included ({@link signatureMatches}).
+ */
+export function matchesAnySignature(
+  keys: readonly KeyObject[],
+  digestOf: (key: KeyObject) => Buffer,
+  provided: readonly string[],
+  encoding: 'hex' | 'base64',
+): boolean {
+  for (const key of keys) {
+    const digest = digestOf(key);
+    let matched = false;
+    for (const signature of provided) if (signatureMatches(signature, digest, encoding)) matched = true;
+    if (matched) return true;
+  }
+  return false;
 }

@@ -17,3 +17,12 @@ export function isConnectionError(error: unknown): boolean {
     error.message,
   );
 }
+
+/**
+ * True when PostgreSQL refused a statement for one row's data: a data exception (SQLSTATE class 22) or an integrity
+ * violation (class 23). Only such an error can be one row's fault in a batch; anything else fails every row.
+ */
+export function isRowDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+}

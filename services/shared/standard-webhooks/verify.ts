@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { signatureMatches } from '../crypto/timing-safe-equal.js';
+import { matchesAnySignature } from '../crypto/timing-safe-equal.js';
 import { standardWebhookDigest } from './sign.js';
 
 /** The base64 signatures of a `webhook-signature` header (`v1,<base64> [v1,<base64> …]`); other versions are ignored. */
@@ -22,13 +22,5 @@ export function verifyStandardWebhookSignature(
   timestampSeconds: number,
   body: Buffer,
 ): boolean {
-  let matched = false;
-  for (const key of keys) {
-    const digest = standardWebhookDigest(key, id, timestampSeconds, body);
-    for (const signature of signatures) {
-      if (signatureMatches(signature, digest, 'base64')) matched = true;
-    }
-    if (matched) return true;
-  }
-  return false;
+  return matchesAnySignature(keys, (key) => standardWebhookDigest(key, id, timestampSeconds, body), signatures, 'base64');
 }

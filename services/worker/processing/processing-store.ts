@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Pool } from 'pg';
-import { ItemFailure, MicroBatcher } from '../../shared/batching/micro-batcher.js';
+import { MicroBatcher } from '../../shared/batching/micro-batcher.js';
+import { withRowFallback } from '../../shared/batching/row-fallback.js';
 import { isConnectionError } from '../../shared/database/database-errors.js';
 import type { Logger } from '../../shared/logging/logger.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
@@ -231,21 +232,4 @@ async function withReconnects<Result>(run: (again: boolean) => Promise<Result>, 
       await delay(pause);
     }
   }
-}
-
-/** Runs `run` on the batch; when it fails on one row's data, runs it on each item alone so only the culprit fails. */
-async function withRowFallback<Item, Result>(items: Item[], run: (batch: Item[]) => Promise<Result[]>): Promise<(Result | ItemFailure)[]> {
-  try {
-    return await run(items);
-  } catch (error) {
-    if (items.length === 1 || !isDataError(error)) throw error;
-    const results = await Promise.allSettled(items.map((item) => run([item])));
-    return results.map((result) => (result.status === 'fulfilled' ? result.value[0]! : new ItemFailure(result.reason)));
-  }
-}
-
-function isDataError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  // Only data errors (class 22) and constraint errors (class 23) can be one row's fault.
-  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }

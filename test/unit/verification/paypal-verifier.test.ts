@@ -8,12 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import CRC32 from 'crc-32';
 import { Agent } from 'undici';
-import {
-  checkCertificateUrl,
-  createPaypalVerifier,
-  parseCertHosts,
-  type PaypalVerifierOptions,
-} from '../../../services/ingress/verification/paypal-verifier.js';
+import { createPaypalVerifier, type PaypalVerifierOptions } from '../../../services/ingress/verification/paypal-verifier.js';
+import { checkCertificateUrl, parseCertHosts } from '../../../services/ingress/verification/paypal-certificate-url.js';
 import { WebhookVerificationError } from '../../../services/ingress/verification/verification-errors.js';
 import { rejection, webhookRequest } from './helpers.js';
 

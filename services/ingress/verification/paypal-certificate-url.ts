@@ -1,0 +1,86 @@
+/** Which PAYPAL-CERT-URL values may be fetched: https, allowed hosts and ports, PayPal's certificate path, no query. */
+import { isIP } from 'node:net';
+import { WebhookVerificationError } from './verification-errors.js';
+
+/** Where PayPal serves its signing certificates (live and sandbox, classic and `api-m` hosts). */
+const DEFAULT_CERT_HOSTS: ReadonlySet<string> = new Set(['api.paypal.com', 'api-m.paypal.com', 'api.sandbox.paypal.com', 'api-m.sandbox.paypal.com']);
+/** PayPal's certificate endpoint: `/v1/notifications/certs/CERT-…`. */
+const DEFAULT_CERT_PATH = /^\/v1\/notifications\/certs\/[A-Za-z0-9_-]{1,128}$/;
+
+/** A CERTIFICATE_REJECTED error: the client sees only the generic message; the reason is its `cause`, for logs. */
+export function rejectCertificate(message: string, cause?: unknown): WebhookVerificationError {
+  // The client only ever sees the generic message; the reason goes to `cause` for the logs.
+  return new WebhookVerificationError('CERTIFICATE_REJECTED', undefined, {
+    cause: cause === undefined ? new Error(message) : new Error(message, { cause }),
+  });
+}
+
+export interface HostRule {
+  exact: Set<string>;
+  /** `.example.com:443` style suffixes from `*.example.com[:port]` entries. */
+  suffixes: { suffix: string; port: string }[];
+}
+
+/** Normalises allowlist entries the same way the WHATWG URL parser normalises the incoming cert URL. */
+export function parseCertHosts(entries: readonly string[]): HostRule {
+  const rule: HostRule = { exact: new Set(), suffixes: [] };
+  for (const raw of entries) {
+    const entry = raw.trim();
+    if (entry === '') continue;
+    const wildcard = entry.startsWith('*.');
+    let url: URL;
+    try {
+      if (/[/?#@\\]/.test(entry)) throw new Error('not a host');
+      url = new URL(`https://${wildcard ? entry.slice(2) : entry}`);
+    } catch {
+      throw new Error(`Invalid PayPal certificate host entry '${entry}' (expected host or host:port)`);
+    }
+    const port = url.port === '' ? '443' : url.port;
+    if (wildcard) {
+      if (isIP(stripBrackets(url.hostname)) !== 0) throw new Error(`Invalid PayPal certificate host entry '${entry}'`);
+      rule.suffixes.push({ suffix: `.${url.hostname}`, port });
+    } else {
+      rule.exact.add(`${url.hostname}:${port}`);
+    }
+  }
+  return rule;
+}
+
+function stripBrackets(hostname: string): string {
+  return hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
+}
+
+/**
+ * Validates PAYPAL-CERT-URL: https, no userinfo, no query string, host (and port) allowed by `rule`, IP literals
+ * only when listed exactly. Without an allowlist, only PayPal's certificate endpoints are accepted (the API hosts
+ * on port 443 and the `/v1/notifications/certs/<id>` path). Returns the URL to fetch (without fragment; its href is
+ * also the cache key, which a client therefore cannot vary) or throws CERTIFICATE_REJECTED.
+ */
+export function checkCertificateUrl(value: string, rule: HostRule): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch (error) {
+    throw rejectCertificate('certificate URL is not a valid URL', error);
+  }
+  if (url.protocol !== 'https:') throw rejectCertificate('certificate URL must use https');
+  if (url.username !== '' || url.password !== '') throw rejectCertificate('certificate URL must not carry userinfo');
+  // PayPal's certificate URLs carry no query; one would only make a new cache entry (and a new download) per request.
+  if (url.search !== '') throw rejectCertificate('certificate URL must not carry a query string');
+  const port = url.port === '' ? '443' : url.port;
+  const host = url.hostname;
+  // Canonical: no fragment, no empty `?`; its href is the cache key.
+  url = new URL(`${url.origin}${url.pathname}`);
+  if (rule.exact.size === 0 && rule.suffixes.length === 0) {
+    if (!DEFAULT_CERT_HOSTS.has(host) || port !== '443') throw rejectCertificate('certificate host is not a PayPal API host');
+    if (!DEFAULT_CERT_PATH.test(url.pathname)) throw rejectCertificate('certificate URL is not a PayPal certificate endpoint');
+    return url;
+  }
+  if (rule.exact.has(`${host}:${port}`)) return url;
+  if (isIP(stripBrackets(host)) === 0) {
+    for (const { suffix, port: allowedPort } of rule.suffixes) {
+      if (port === allowedPort && host.endsWith(suffix)) return url;
+    }
+  }
+  throw rejectCertificate('certificate host is not in the allowlist');
+}
