@@ -7,10 +7,12 @@ import { EventAdminService } from '../admin/event-admin-service.js';
 import { EventWriter } from '../ingress/ingest/event-writer.js';
 import { webhookRouter } from '../ingress/ingest/webhook-router.js';
 import { createProviderRegistry } from '../ingress/verification/provider-registry.js';
+import { loadProvidersFile } from '../ingress/verification/providers-file.js';
 import type { Config } from '../shared/config/config.js';
 import { createDataSource, poolOf } from '../shared/database/data-source.js';
 import { runMigrations } from '../shared/database/run-migrations.js';
-import { createLogger, registerSecretValues } from '../shared/logging/logger.js';
+import { registerConfiguredSecrets } from '../shared/logging/configured-secrets.js';
+import { createLogger } from '../shared/logging/logger.js';
 import { QueueDepthGauge } from '../shared/metrics/queue-depth-gauge.js';
 import { EventQueue } from '../shared/queue/event-queue.js';
 import { createRedisConnection } from '../shared/queue/redis-connection.js';
@@ -76,9 +78,11 @@ export async function startService(config: Config, extensions: ServiceExtensions
         toleranceSeconds: config.providers.toleranceSeconds,
       })
     : undefined;
-  const routesFile = hasWorker(role) && config.routesFile ? loadRoutesFile(config.routesFile) : undefined;
-  // Secrets that live in files rather than the environment are redacted from logs too.
-  registerSecretValues(Object.values(routesFile?.destinations ?? {}).map((destination) => destination.secret));
+  // Every role reads both files: a client can echo any configured secret into any role's log lines (a path, a
+  // correlation id), so every role registers all of them with the redactor, before it serves a request.
+  const routesFile = config.routesFile ? loadRoutesFile(config.routesFile) : undefined;
+  const providerDefinitions = config.providers.providersFile ? loadProvidersFile(config.providers.providersFile) : undefined;
+  registerConfiguredSecrets(config, { providers: providerDefinitions, routes: routesFile });
   const routes = hasWorker(role) ? new RouteTable(routesFile) : undefined;
 
   if (role === 'all') await runMigrations({ url: config.database.url, logger: createLogger('migrations') });

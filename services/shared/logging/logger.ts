@@ -1,6 +1,7 @@
 import { trace } from '@opentelemetry/api';
 import winston from 'winston';
 import { currentContext } from './request-context.js';
+import { compileSecretPattern } from './secret-pattern.js';
 
 const INVALID_TRACE_ID = '00000000000000000000000000000000';
 
@@ -50,7 +51,7 @@ function serializeError(error: Error, depth = 0): Record<string, unknown> {
  * Metadata keys whose values are credentials or signatures: whatever a caller passes under such a key is
  * replaced, so a header map or an options object logged by mistake cannot leak them.
  */
-const SENSITIVE_KEY = /(secret|token|password|passwd|authorization|signature|api[-_]?key|cookie|^raw_?body$|^payload$)/i;
+export const SENSITIVE_KEY = /(secret|token|password|passwd|authorization|signature|api[-_]?key|cookie|^raw_?body$|^payload$)/i;
 const REDACTED = '[REDACTED]';
 
 function redactValue(value: unknown, depth: number): unknown {
@@ -74,6 +75,8 @@ const redactKeys = winston.format((info) => {
 
 /** Secret values (from the environment, plus any registered) that must never appear in a line, whatever the key. */
 const secretValues = new Set<string>();
+/** All of them in one precompiled regex (see secret-pattern.ts); undefined until built, rebuilt after registration. */
+let secretPattern: RegExp | null | undefined;
 let environmentSecretsRead = false;
 
 function readEnvironmentSecrets(): void {
@@ -88,7 +91,8 @@ function readEnvironmentSecrets(): void {
   ]);
 }
 
-function urlPassword(value: string | undefined): string | undefined {
+/** The password of a URL (`scheme://user:password@host`), decoded, or undefined. */
+export function urlPassword(value: string | undefined): string | undefined {
   if (!value) return undefined;
   try {
     return decodeURIComponent(new URL(value).password) || undefined;
@@ -97,34 +101,56 @@ function urlPassword(value: string | undefined): string | undefined {
   }
 }
 
+const MIN_SECRET_LENGTH = 6;
+/** A Standard Webhooks secret's key material follows this prefix; it is redacted on its own too. */
+const STANDARD_WEBHOOKS_PREFIX = 'whsec_';
+
 /**
- * Adds values no log line may contain (e.g. secrets read from PROVIDERS_FILE or ROUTES_FILE); each occurrence is
- * written as [REDACTED]. The configured provider secrets, ADMIN_API_TOKEN and the passwords in DATABASE_URL and
- * REDIS_URL are registered from the environment automatically. Values under 6 characters are ignored.
+ * Adds values no log line may contain; each occurrence, raw, JSON-escaped or percent-encoded, is written as
+ * [REDACTED]. The service registers every configured secret at start (configured-secrets.ts); the provider secrets,
+ * ADMIN_API_TOKEN and the passwords in DATABASE_URL and REDIS_URL are also read from the environment on the first
+ * line, so even lines written before the configuration is loaded are covered. Values under 6 characters are ignored.
  */
 export function registerSecretValues(values: Iterable<string | undefined>): void {
+  const before = secretValues.size;
   for (const value of values) {
     const trimmed = value?.trim();
-    if (trimmed && trimmed.length >= 6) secretValues.add(trimmed);
+    if (!trimmed || trimmed.length < MIN_SECRET_LENGTH) continue;
+    secretValues.add(trimmed);
+    if (trimmed.startsWith(STANDARD_WEBHOOKS_PREFIX) && trimmed.length - STANDARD_WEBHOOKS_PREFIX.length >= MIN_SECRET_LENGTH) {
+      secretValues.add(trimmed.slice(STANDARD_WEBHOOKS_PREFIX.length));
+    }
   }
+  if (secretValues.size !== before) secretPattern = undefined;
+}
+
+/**
+ * `line` with every registered secret, in any form secret-pattern.ts knows, replaced by [REDACTED]. Runs on every
+ * serialized line: one pass of one precompiled regex, which returns the line itself when nothing matches.
+ */
+export function redactSecretValuesIn(line: string): string {
+  if (!environmentSecretsRead) readEnvironmentSecrets();
+  if (secretPattern === undefined) secretPattern = compileSecretPattern(secretValues);
+  return secretPattern === null ? line : line.replace(secretPattern, redactMatch);
+}
+
+/**
+ * A match right after an odd number of backslashes starts inside a JSON escape (`\n` + a secret starting with
+ * `n`): it is not the secret, and replacing it would leave a broken escape, so it stays.
+ */
+function redactMatch(match: string, offset: number, line: string): string {
+  let backslashes = 0;
+  for (let index = offset - 1; index >= 0 && line.charCodeAt(index) === 92; index--) backslashes++;
+  return backslashes % 2 === 0 ? REDACTED : match;
 }
 
 const MESSAGE = Symbol.for('message');
 
 /** Last step, on the serialized line: any registered secret value becomes [REDACTED]. */
 const redactSecretValues = winston.format((info) => {
-  if (!environmentSecretsRead) readEnvironmentSecrets();
-  if (secretValues.size === 0) return info;
-  const line = (info as unknown as Record<symbol, unknown>)[MESSAGE];
-  if (typeof line !== 'string') return info;
-  let redacted = line;
-  for (const secret of secretValues) {
-    if (redacted.includes(secret)) redacted = redacted.split(secret).join(REDACTED);
-    // The same value as JSON would escape it (quotes, backslashes), in case a secret holds such characters.
-    const escaped = JSON.stringify(secret).slice(1, -1);
-    if (escaped !== secret && redacted.includes(escaped)) redacted = redacted.split(escaped).join(REDACTED);
-  }
-  (info as unknown as Record<symbol, unknown>)[MESSAGE] = redacted;
+  const record = info as unknown as Record<symbol, unknown>;
+  const line = record[MESSAGE];
+  if (typeof line === 'string') record[MESSAGE] = redactSecretValuesIn(line);
   return info;
 });
 

@@ -1,0 +1,80 @@
+/**
+ * The one place that lists every configured secret for the log redactor, whatever the role: the provider secrets
+ * from the environment and from PROVIDERS_FILE, ADMIN_API_TOKEN, the passwords in DATABASE_URL and REDIS_URL, and
+ * from ROUTES_FILE every destination's signing secret, URL credentials and sensitive static header values. Every
+ * role registers all of them at start, before it serves a request: a client can echo any of them into any role's
+ * log lines (a path, a correlation id), whether or not that role uses the value itself.
+ */
+import type { Config } from '../config/config.js';
+import { registerSecretValues, SENSITIVE_KEY, urlPassword } from './logger.js';
+
+/**
+ * What the service read from its files, as far as secrets go. Structural on purpose: it accepts the loaders'
+ * results (loadProvidersFile, loadRoutesFile) as they are, including fields added to them later.
+ */
+export interface SecretBearingFiles {
+  /** PROVIDERS_FILE definitions. */
+  providers?: readonly { readonly secrets?: readonly string[] | null }[];
+  /** ROUTES_FILE. */
+  routes?: {
+    readonly destinations?: Readonly<
+      Record<string, { readonly url?: string; readonly secret?: string; readonly headers?: Readonly<Record<string, string>> }>
+    >;
+  };
+}
+
+export type SecretBearingConfig = {
+  providers: Pick<Config['providers'], 'stripeSecrets' | 'githubSecrets'>;
+  adminApiToken?: string;
+  database: Pick<Config['database'], 'url'>;
+  redis: Pick<Config['redis'], 'url'>;
+};
+
+/** Header or query parameter names whose values are credentials (plus `auth…`, `…credential…`, `…key`). */
+const SENSITIVE_NAME = new RegExp(`${SENSITIVE_KEY.source}|auth|credential|key$`, 'i');
+
+/** A credential header's value, and the credential alone when it follows a scheme (`Bearer <token>`). */
+function credentialValues(value: string): string[] {
+  const scheme = /^[A-Za-z][\w-]*\s+(\S.*)$/.exec(value.trim());
+  return scheme ? [value, scheme[1]!] : [value];
+}
+
+/** The password in a URL, decoded and as written, and the values of credential-like query parameters. */
+function urlSecrets(value: string): string[] {
+  const out: string[] = [];
+  try {
+    const url = new URL(value);
+    if (url.password) out.push(url.password);
+    const decoded = urlPassword(value);
+    if (decoded) out.push(decoded);
+    for (const [name, parameter] of url.searchParams) if (SENSITIVE_NAME.test(name)) out.push(parameter);
+  } catch {
+    // An unparseable URL was refused by the file's validation already.
+  }
+  return out;
+}
+
+/** Every configured secret, for {@link registerSecretValues} (duplicates and short values are left to it). */
+export function configuredSecrets(config: SecretBearingConfig, files: SecretBearingFiles = {}): string[] {
+  const secrets: (string | undefined)[] = [
+    ...config.providers.stripeSecrets,
+    ...config.providers.githubSecrets,
+    config.adminApiToken,
+    ...urlSecrets(config.database.url),
+    ...(config.redis.url ? urlSecrets(config.redis.url) : []),
+  ];
+  for (const provider of files.providers ?? []) secrets.push(...(provider.secrets ?? []));
+  for (const destination of Object.values(files.routes?.destinations ?? {})) {
+    secrets.push(destination.secret);
+    if (destination.url) secrets.push(...urlSecrets(destination.url));
+    for (const [name, value] of Object.entries(destination.headers ?? {})) {
+      if (SENSITIVE_NAME.test(name)) secrets.push(...credentialValues(value));
+    }
+  }
+  return secrets.filter((secret): secret is string => typeof secret === 'string' && secret.trim() !== '');
+}
+
+/** Registers {@link configuredSecrets} with the log redactor; called once at start, before the listener opens. */
+export function registerConfiguredSecrets(config: SecretBearingConfig, files: SecretBearingFiles = {}): void {
+  registerSecretValues(configuredSecrets(config, files));
+}
