@@ -13,10 +13,17 @@ const listQuery = z.object({
   cursor: z.string().min(1).max(200).optional(),
 });
 
-const bulkReplayBody = z.object({
-  status: z.enum(['DEAD_LETTER', 'COMPLETED']),
-  provider: z.string().min(1).max(64).optional(),
-});
+const bulkReplayBody = z
+  .object({
+    status: z.enum(['DEAD_LETTER', 'COMPLETED']),
+    provider: z.string().min(1).max(64).optional(),
+    /** Required for COMPLETED: that sends every event that ever completed to every destination again. */
+    confirm: z.unknown().optional(),
+  })
+  .refine((body) => body.status !== 'COMPLETED' || body.confirm === true, {
+    path: ['confirm'],
+    message: 'replaying every COMPLETED event sends each of them to every destination again; add "confirm": true',
+  });
 
 const firstIssue = (error: z.ZodError) => {
   const issue = error.issues[0]!;

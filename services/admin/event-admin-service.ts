@@ -13,6 +13,8 @@ export interface EventView {
   eventType: string;
   status: EventStatus;
   attempts: number;
+  /** How many times the event was replayed; each delivery's `replay` says which round it belongs to. */
+  replays: number;
   lastError: string | null;
   correlationId: string | null;
   traceId: string | null;
@@ -23,6 +25,7 @@ export interface EventView {
 export interface DeliveryView {
   destination: string;
   attempt: number;
+  replay: number;
   succeeded: boolean;
   statusCode: number | null;
   error: string | null;
@@ -37,6 +40,7 @@ const toView = (event: WebhookEvent): EventView => ({
   eventType: event.eventType,
   status: event.status,
   attempts: event.attempts,
+  replays: event.replays,
   lastError: event.lastError,
   correlationId: event.correlationId,
   traceId: event.traceId,
@@ -47,6 +51,7 @@ const toView = (event: WebhookEvent): EventView => ({
 const toDeliveryView = (attempt: DeliveryAttempt): DeliveryView => ({
   destination: attempt.destination,
   attempt: attempt.attempt,
+  replay: attempt.replay,
   succeeded: attempt.succeeded,
   statusCode: attempt.statusCode,
   error: attempt.error,
@@ -130,7 +135,7 @@ export class EventAdminService {
     const statuses = REPLAYABLE_STATUSES.map((s) => `'${s}'`).join(', ');
     const result = await this.dataSource.query(
       `UPDATE webhook_events
-          SET status = 'PENDING', attempts = 0, last_error = NULL, updated_at = now(),
+          SET status = 'PENDING', attempts = 0, replays = replays + 1, last_error = NULL, updated_at = now(),
               replayed_at = CASE WHEN status = 'COMPLETED' THEN now() ELSE replayed_at END
         WHERE ${where} AND status IN (${statuses})
     RETURNING id, traceparent`,

@@ -240,6 +240,7 @@ describe('GET /admin/events', () => {
         eventType: 'list.completed',
         status: 'COMPLETED',
         attempts: 1,
+        replays: 0,
         lastError: null,
         receivedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
         updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
@@ -281,8 +282,8 @@ describe('GET /admin/events/{id}', () => {
     expect(response.status).toBe(200);
     expect(response.json).toMatchObject({ id, provider: 'stripe', eventType: 'fail.once', status: 'COMPLETED', attempts: 2 });
     expect(response.json.deliveries).toEqual([
-      { destination: 'dest', attempt: 1, succeeded: false, statusCode: 500, error: expect.stringMatching(/^HTTP 500/), durationMs: expect.any(Number), at: expect.any(String) },
-      { destination: 'dest', attempt: 2, succeeded: true, statusCode: 200, error: null, durationMs: expect.any(Number), at: expect.any(String) },
+      { destination: 'dest', attempt: 1, replay: 0, succeeded: false, statusCode: 500, error: expect.stringMatching(/^HTTP 500/), durationMs: expect.any(Number), at: expect.any(String) },
+      { destination: 'dest', attempt: 2, replay: 0, succeeded: true, statusCode: 200, error: null, durationMs: expect.any(Number), at: expect.any(String) },
     ]);
   });
 
@@ -323,6 +324,14 @@ describe('replay', () => {
     for (const id of stripeIds) {
       const requests = sink.requestsFor(id);
       expect(requests).toHaveLength(3); // two failed attempts, then the replay's success
+      // Attempt numbers restart with the replay; the replay number tells the rounds apart.
+      const detail = await adminRequest(app.baseUrl, TOKEN, 'GET', `/admin/events/${id}`);
+      expect(detail.json.replays).toBe(1);
+      expect(detail.json.deliveries.map((d: { attempt: number; replay: number; succeeded: boolean }) => [d.replay, d.attempt, d.succeeded])).toEqual([
+        [0, 1, false],
+        [0, 2, false],
+        [1, 1, true],
+      ]);
     }
     expect(sink.requestsFor(githubId)).toHaveLength(2);
 
@@ -334,5 +343,24 @@ describe('replay', () => {
     const bad = await adminRequest(app.baseUrl, TOKEN, 'POST', '/admin/events/replay', { status: 'PENDING' });
     expect(bad.status).toBe(400);
     expect(bad.json).toMatchObject(errorShape(400, '/admin/events/replay'));
+  });
+
+  it('bulk replay of COMPLETED needs "confirm": true (it re-sends everything that ever completed)', async () => {
+    sink.behaviour = () => ({ status: 200 });
+    const id = await sendStripe(app.baseUrl, 'fail.never');
+    await waitForStatus(id, 'COMPLETED');
+    for (const body of [{ status: 'COMPLETED' }, { status: 'COMPLETED', confirm: 'yes' }, { status: 'COMPLETED', confirm: false }]) {
+      const refused = await adminRequest(app.baseUrl, TOKEN, 'POST', '/admin/events/replay', body);
+      expect(refused.status).toBe(400);
+      expect(refused.json).toMatchObject(errorShape(400, '/admin/events/replay'));
+      expect(refused.json.message).toContain('"confirm": true');
+    }
+    expect(await statusOf(id)).toBe('COMPLETED');
+    const before = sink.requestsFor(id).length;
+    const confirmed = await adminRequest(app.baseUrl, TOKEN, 'POST', '/admin/events/replay', { status: 'COMPLETED', provider: 'stripe', confirm: true });
+    expect(confirmed.status).toBe(202);
+    expect(confirmed.json.replayed).toBeGreaterThanOrEqual(1);
+    await waitFor('the replayed event delivered again', () => sink.requestsFor(id).length === before + 1);
+    await waitForStatus(id, 'COMPLETED');
   });
 });

@@ -24,6 +24,8 @@ export interface WebhookEvent {
   replayedAt: Date | null;
   /** What the provider's signature covers when it does not cover externalId; unique per provider (see migrations). */
   replayKey: string | null;
+  /** How many times the event was replayed. */
+  replays: number;
   receivedAt: Date;
   updatedAt: Date;
 }
@@ -34,6 +36,8 @@ export interface DeliveryAttempt {
   eventId: string;
   destination: string;
   attempt: number;
+  /** The replay round of the attempt (0: before any replay); attempt numbers restart with each replay. */
+  replay: number;
   succeeded: boolean;
   statusCode: number | null;
   error: string | null;
@@ -61,6 +65,7 @@ export const WebhookEventSchema = new EntitySchema<WebhookEvent>({
     traceparent: { type: 'text', nullable: true },
     replayedAt: { type: 'timestamptz', name: 'replayed_at', nullable: true },
     replayKey: { type: 'text', name: 'replay_key', nullable: true },
+    replays: { type: 'int', default: 0 },
     receivedAt: { type: 'timestamptz', name: 'received_at', default: () => 'now()' },
     updatedAt: { type: 'timestamptz', name: 'updated_at', default: () => 'now()' },
   },
@@ -75,6 +80,7 @@ export const DeliveryAttemptSchema = new EntitySchema<DeliveryAttempt>({
     eventId: { type: 'uuid', name: 'event_id' },
     destination: { type: 'text' },
     attempt: { type: 'int' },
+    replay: { type: 'int', default: 0 },
     succeeded: { type: 'boolean' },
     statusCode: { type: 'int', name: 'status_code', nullable: true },
     error: { type: 'text', nullable: true },

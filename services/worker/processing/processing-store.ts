@@ -13,8 +13,10 @@ export interface ClaimedEvent {
   eventType: string;
   rawBody: Buffer;
   contentType: string;
-  /** This attempt's number (1 on the first). */
+  /** This attempt's number (1 on the first; again 1 after a replay). */
   attempts: number;
+  /** The event's replay round (0 before any replay), recorded with each attempt. */
+  replays: number;
   traceparent: string | null;
   /** Destinations that already took this event (since its last replay of a COMPLETED event). */
   delivered: string[];
@@ -31,6 +33,7 @@ interface ClaimRow {
   raw_body: Buffer;
   content_type: string;
   attempts: number;
+  replays: number;
   traceparent: string | null;
   delivered: string[] | null;
   claimed_at: string;
@@ -41,11 +44,11 @@ interface ClaimRow {
 // Concurrent jobs' claims share the statement (one round trip and one commit for the lot); each row is
 // claimed by the same guarded UPDATE as on its own.
 const CLAIM = {
-  name: 'claim-events',
+  name: 'claim-events-v2',
   text: `UPDATE webhook_events e
             SET status = 'PROCESSING', attempts = e.attempts + 1, updated_at = now()
           WHERE e.id = ANY($1::uuid[]) AND e.status IN ('PENDING', 'FAILED', 'PROCESSING')
-      RETURNING e.id, e.provider, e.event_type, e.raw_body, e.content_type, e.attempts, e.traceparent,
+      RETURNING e.id, e.provider, e.event_type, e.raw_body, e.content_type, e.attempts, e.replays, e.traceparent,
                 e.updated_at::text AS claimed_at,
                 ARRAY(SELECT DISTINCT d.destination FROM delivery_attempts d
                        WHERE d.event_id = e.id AND d.succeeded
@@ -55,10 +58,10 @@ const CLAIM = {
 // Recording the attempts and the new status is one round trip for every attempt finishing together; the status
 // guard keeps a late job from overwriting an event that moved on (replayed, or finished by another attempt).
 const FINISH = {
-  name: 'finish-event-attempts',
+  name: 'finish-event-attempts-v2',
   text: `WITH recorded AS (
-           INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bool[], $5::int[], $6::text[], $7::int[])
+           INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms, replay)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bool[], $5::int[], $6::text[], $7::int[], $11::int[])
          )
          UPDATE webhook_events e SET status = f.status, last_error = f.last_error, updated_at = now()
            FROM unnest($8::uuid[], $9::text[], $10::text[]) AS f(id, status, last_error)
@@ -70,12 +73,13 @@ const FINISH = {
 // was lost, so an attempt row already recorded since this attempt's claim is not recorded twice (the status
 // guard already makes the UPDATE safe to repeat).
 const FINISH_AGAIN = {
-  name: 'finish-event-attempts-again',
+  name: 'finish-event-attempts-again-v2',
   text: `WITH recorded AS (
-           INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms)
-           SELECT u.event_id, u.destination, u.attempt, u.succeeded, u.status_code, u.error, u.duration_ms
-             FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bool[], $5::int[], $6::text[], $7::int[], $11::timestamptz[])
-                    AS u(event_id, destination, attempt, succeeded, status_code, error, duration_ms, claimed_at)
+           INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms, replay)
+           SELECT u.event_id, u.destination, u.attempt, u.succeeded, u.status_code, u.error, u.duration_ms, u.replay
+             FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bool[], $5::int[], $6::text[], $7::int[], $11::int[],
+                         $12::timestamptz[])
+                    AS u(event_id, destination, attempt, succeeded, status_code, error, duration_ms, replay, claimed_at)
             WHERE NOT EXISTS (SELECT 1 FROM delivery_attempts d
                                WHERE d.event_id = u.event_id AND d.at >= u.claimed_at
                                  AND d.destination = u.destination AND d.attempt = u.attempt)
@@ -170,6 +174,7 @@ export class ProcessingStore {
         rawBody: row.raw_body,
         contentType: row.content_type,
         attempts: row.attempts,
+        replays: row.replays,
         traceparent: row.traceparent,
         delivered: row.delivered ?? [],
         claimedAt: row.claimed_at,
@@ -207,6 +212,7 @@ export class ProcessingStore {
         first.map((item) => item.event.id),
         first.map((item) => item.status),
         first.map((item) => item.lastError),
+        attempts.map(({ item }) => item.event.replays),
         ...(again ? [attempts.map(({ item }) => item.event.claimedAt)] : []),
       ],
     });
