@@ -11,6 +11,7 @@ import { loadProvidersFile } from '../ingress/verification/providers-file.js';
 import type { Config } from '../shared/config/config.js';
 import { createDataSource, poolOf } from '../shared/database/data-source.js';
 import { runMigrations } from '../shared/database/run-migrations.js';
+import { waitUntilReachable } from '../shared/startup/wait-until-reachable.js';
 import { registerConfiguredSecrets } from '../shared/logging/configured-secrets.js';
 import { createLogger } from '../shared/logging/logger.js';
 import { QueueDepthGauge } from '../shared/metrics/queue-depth-gauge.js';
@@ -85,10 +86,22 @@ export async function startService(config: Config, extensions: ServiceExtensions
   registerConfiguredSecrets(config, { providers: providerDefinitions, routes: routesFile });
   const routes = hasWorker(role) ? new RouteTable(routesFile) : undefined;
 
-  if (role === 'all') await runMigrations({ url: config.database.url, logger: createLogger('migrations') });
-
-  const dataSource = createDataSource({ url: config.database.url, poolSize: config.database.poolSize, applicationName: `webhooks-${role}` });
-  await dataSource.initialize();
+  // A fresh install starts the app before PostgreSQL accepts connections: wait for it (a log line per retry) within
+  // STARTUP_WAIT_MS, which the chart keeps inside its startup probe's budget, rather than crash-loop.
+  const waitBudgetMs = config.startupWaitMs;
+  if (role === 'all') await runMigrations({ url: config.database.url, logger: createLogger('migrations'), waitForDatabaseMs: waitBudgetMs });
+  const dataSource = await waitUntilReachable(
+    async () => {
+      const source = createDataSource({ url: config.database.url, poolSize: config.database.poolSize, applicationName: `webhooks-${role}` });
+      try {
+        return await source.initialize();
+      } catch (error) {
+        await source.destroy().catch(() => undefined);
+        throw error;
+      }
+    },
+    { what: 'database', budgetMs: waitBudgetMs, logger },
+  );
   const pool = poolOf(dataSource);
 
   const redisLogger = createLogger('redis');
@@ -145,7 +158,7 @@ export async function startService(config: Config, extensions: ServiceExtensions
     // One lane per destination, as wide as the jobs this worker runs at once (unless a destination sets maxConcurrency).
     forwarder = new HttpForwarder({ defaultTimeoutMs: config.worker.deliveryTimeoutMs, defaultMaxConcurrency: config.worker.concurrency });
     const processor = new EventProcessor({
-      store: new ProcessingStore(pool),
+      store: new ProcessingStore(pool, { logger: workerLogger }),
       routes,
       handlers: extensions.handlers ?? new EventHandlerRegistry(),
       forwarder,
