@@ -2,6 +2,7 @@ import express, { type Express, type Router } from 'express';
 import helmet from 'helmet';
 import { healthRouter, type HealthRouterOptions } from '../shared/health/health-router.js';
 import { METRICS_PATH } from '../shared/health/health-paths.js';
+import { preStopRouter, TerminationNotice } from '../shared/health/termination-notice.js';
 import { errorMiddleware, notFoundMiddleware } from '../shared/http/error-middleware.js';
 import { httpMetricsMiddleware } from '../shared/http/http-metrics-middleware.js';
 import { requestContextMiddleware } from '../shared/http/request-context-middleware.js';
@@ -15,22 +16,36 @@ export interface HttpAppOptions {
   /** Express's `trust proxy` setting, so the client address behind a load balancer is the real one. */
   trustProxy?: string;
   logger: Logger;
+  /** The preStop hook's announcement (GET /health/prestop); one is made when not given. */
+  terminationNotice?: TerminationNotice;
 }
 
 /**
- * The HTTP surface, in the order a request meets it: security headers → correlation and trace ids → metrics
- * timing → access log → health and metrics → role routes → 404 → errors in the contract's shape.
+ * The HTTP surface, in the order a request meets it: connection handling once termination is announced →
+ * security headers → correlation and trace ids → metrics timing → access log → health, preStop and metrics →
+ * role routes → 404 → errors in the contract's shape.
  */
 export function createHttpApp(options: HttpAppOptions): Express {
+  const notice = options.terminationNotice ?? new TerminationNotice();
+  const terminating = () => options.health.isShuttingDown() || notice.isActive();
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   if (options.trustProxy) app.set('trust proxy', parseTrustProxy(options.trustProxy));
+  // From the preStop announcement on (and while draining), no response keeps its connection alive: keep-alive
+  // clients move to a new connection, which goes to a pod still in the endpoints, instead of writing into a
+  // connection the drain is about to close (ECONNRESET).
+  app.use((_req, res, next) => {
+    if (terminating()) res.setHeader('Connection', 'close');
+    next();
+  });
   app.use(helmet());
   app.use(requestContextMiddleware);
   app.use(httpMetricsMiddleware);
   app.use(accessLog(options.logger));
-  app.use(healthRouter(options.health));
+  // Readiness fails from the preStop announcement on, not only from SIGTERM.
+  app.use(healthRouter({ ...options.health, isShuttingDown: terminating }));
+  app.use(preStopRouter({ notice, isShuttingDown: options.health.isShuttingDown, logger: options.logger }));
   app.get(METRICS_PATH, async (_req, res) => {
     res.setHeader('Content-Type', registry.contentType);
     res.send(await registry.metrics());
