@@ -62,6 +62,7 @@ beforeAll(async () => {
   expect((await postWebhook(app.baseUrl, 'stripe', failing.body, failing.headers)).status).toBe(202);
   expect((await postWebhook(app.baseUrl, 'stripe', paid.body, { 'content-type': 'application/json', 'stripe-signature': 'bogus' })).status).toBe(401);
   expect((await postWebhook(app.baseUrl, 'nope', '{}', { 'content-type': 'application/json' })).status).toBe(404);
+  expect((await postWebhook(app.baseUrl, 'stripe', 'a=1', { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(415);
 
   await waitFor('a completed and a dead-lettered event', async () => {
     const metrics = await scrape();
@@ -85,6 +86,9 @@ describe('GET /metrics', () => {
     expect(total(metrics, 'webhook_events_received_total', { provider: 'stripe', outcome: 'accepted' })).toBe(2);
     expect(total(metrics, 'webhook_events_received_total', { provider: 'stripe', outcome: 'duplicate' })).toBe(1);
     expect(total(metrics, 'webhook_events_received_total', { provider: 'stripe', outcome: 'invalid_signature' })).toBe(1);
+    // A content type the provider never sends is its own outcome, not a malformed payload.
+    expect(total(metrics, 'webhook_events_received_total', { provider: 'stripe', outcome: 'unsupported_media_type' })).toBe(1);
+    expect(total(metrics, 'webhook_events_received_total', { provider: 'stripe', outcome: 'invalid_payload' })).toBe(0);
     // Unknown provider names share one label value: a scan cannot create unbounded series.
     expect(total(metrics, 'webhook_events_received_total', { provider: 'unknown', outcome: 'unknown_provider' })).toBe(1);
     for (const sample of find(metrics, 'webhook_events_received_total')) expect(Object.keys(sample.labels).sort()).toEqual(['outcome', 'provider']);

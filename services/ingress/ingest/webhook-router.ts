@@ -83,7 +83,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   const checkContentType = (req: Request, res: Response, next: NextFunction) => {
     const verifier = res.locals.verifier!;
     if (!isAcceptedMediaType(mediaTypeOf(req.headers['content-type']), verifier.contentTypes)) {
-      count(res, verifier.provider, 'invalid_payload');
+      count(res, verifier.provider, 'unsupported_media_type');
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content type must be one of: ${verifier.contentTypes.join(', ')}`);
     }
     next();

@@ -13,6 +13,8 @@ export const RECEIVE_OUTCOMES = [
   'duplicate',
   'invalid_signature',
   'invalid_payload',
+  // 415: a content type the provider never sends (a misrouted or misconfigured sender), not a malformed payload.
+  'unsupported_media_type',
   'unknown_provider',
   'too_large',
   'unavailable',
