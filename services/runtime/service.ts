@@ -26,7 +26,7 @@ import { EventProcessor } from '../worker/processing/event-processor.js';
 import { ProcessingStore } from '../worker/processing/processing-store.js';
 import { RouteTable } from '../worker/routing/route-table.js';
 import { loadRoutesFile } from '../worker/routing/routes-file.js';
-import { PodDeletionCostReporter } from '../worker/pod-deletion-cost.js';
+import { PodDeletionCostReporter } from '../worker/scaling/pod-deletion-cost.js';
 import { createHttpApp } from './http-app.js';
 
 /** Extension points for embedding and tests. */

@@ -6,7 +6,7 @@ import {
   POD_DELETION_COST_ANNOTATION,
   PodDeletionCostReporter,
   type PodDeletionCostLogger,
-} from '../../services/worker/pod-deletion-cost.js';
+} from '../../services/worker/scaling/pod-deletion-cost.js';
 
 /** One request the stand-in API server received. */
 interface RecordedRequest {
