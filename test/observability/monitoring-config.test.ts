@@ -10,6 +10,7 @@ import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { registry } from '../../services/shared/metrics/metrics.js';
 import { QueueDepthGauge } from '../../services/shared/metrics/queue-depth-gauge.js';
+import { UnfinishedEventsGauge } from '../../services/shared/metrics/unfinished-events-gauge.js';
 import { parseRoutes } from '../../services/worker/routing/routes-file.js';
 import { familyOf, metricNames } from './support/promql-metric-names.js';
 
@@ -26,6 +27,7 @@ function exportedMetrics(): Set<string> {
     counts: async () => ({ waiting: 0, active: 0, delayed: 0, prioritized: 0, failed: 0 }),
     queue: { getWaiting: async () => [] },
   });
+  new UnfinishedEventsGauge('names-only', { query: async () => ({ rows: [{ n: 0 }] }) });
   return new Set(registry.getMetricsAsArray().map((metric) => metric.name));
 }
 
@@ -93,15 +95,47 @@ describe('Grafana dashboard', () => {
     const uses = (pattern: RegExp) => exprs.some((expr) => pattern.test(expr));
     expect(uses(/sum by \(provider, outcome\) \(rate\(webhook_events_received_total/)).toBe(true);
     expect(uses(/histogram_quantile\(0\.99, .*http_request_duration_seconds_bucket/)).toBe(true);
-    expect(uses(/^max by \(state\) \(webhook_queue_jobs\{/)).toBe(true);
+    expect(uses(/^sum by \(state\) \(max by \(namespace, queue, state\) \(webhook_queue_jobs\{/)).toBe(true);
     expect(exprs.filter((expr) => expr.includes('webhook_queue_jobs')).every((expr) => /max by \([^)]*state[^)]*\) \(webhook_queue_jobs/.test(expr))).toBe(true);
     expect(uses(/webhook_queue_oldest_waiting_age_seconds/)).toBe(true);
     expect(uses(/sum by \(status\) \(rate\(webhook_events_processed_total/)).toBe(true);
     expect(uses(/sum by \(destination, result\) \(rate\(webhook_delivery_attempts_total/)).toBe(true);
     expect(uses(/webhook_events_processed_total\{[^}]*status="dead_letter"/)).toBe(true);
-    expect(uses(/count\(process_start_time_seconds\{[^}]*job=~"\.\*worker\.\*"/)).toBe(true);
+    expect(uses(/count\(webhook_worker_concurrency\{[^}]*\} > 0\) or vector\(0\)/)).toBe(true);
     expect(uses(/webhook_delivery_duration_seconds_bucket/)).toBe(true);
     expect(uses(/webhook_processing_duration_seconds_bucket/)).toBe(true);
+  });
+
+  it('never guesses from job names, and scopes generic metrics to processes exporting webhook_service_info', () => {
+    for (const { panel, target } of targets) {
+      const where = `${panel.title}: ${target.expr}`;
+      expect({ where, jobMatcher: /\bjob\s*=~?/.test(target.expr) }).toEqual({ where, jobMatcher: false });
+      // process_*, nodejs_* and http_request_duration_seconds are exported by any Node app (and Prometheus).
+      const generic = metricNames(target.expr).filter((name) => /^(process_|nodejs_|http_request_duration_seconds)/.test(name));
+      const scoped = /and on \(namespace, job, instance\) webhook_service_info\{/.test(target.expr);
+      const joinedToOwnMetric = /webhook_events_processed_total/.test(target.expr) && generic.every((name) => name === 'process_start_time_seconds');
+      if (generic.length > 0) expect({ where, scoped: scoped || joinedToOwnMetric }).toEqual({ where, scoped: true });
+    }
+  });
+
+  it('keeps retained failed jobs out of the backlog, and NaN out of quantiles and ratios', () => {
+    for (const { panel, target } of targets) {
+      const where = `${panel.title}: ${target.expr}`;
+      if (/webhook_queue_jobs\{/.test(target.expr)) {
+        expect({ where, failedExcluded: /state!="failed"|state=~"(waiting|prioritized|active|delayed)(\|(waiting|prioritized|active|delayed))*"/.test(target.expr) }).toEqual({ where, failedExcluded: true });
+      }
+      if (target.expr.startsWith('histogram_quantile(')) expect({ where, nanFiltered: / >= 0$/.test(target.expr) }).toEqual({ where, nanFiltered: true });
+      if (/\) \/ /.test(target.expr)) expect({ where, zeroDenominatorDropped: /\/ \(.*> 0\)$/.test(target.expr) }).toEqual({ where, zeroDenominatorDropped: true });
+    }
+  });
+
+  it('shows 0 rather than No data on the worker-only count panels while no worker runs', () => {
+    const workerOnly = ['Events processed by status', 'Dead-letter growth', 'Delivery attempts by destination and result', 'Worker replicas', 'Dead letters (range)'];
+    for (const title of workerOnly) {
+      const panelTargets = targets.filter(({ panel }) => panel.title === title);
+      expect({ title, count: panelTargets.length > 0 }).toEqual({ title, count: true });
+      for (const { target } of panelTargets) expect({ title, zero: /or (label_replace\()*vector\(0\)/.test(target.expr) }).toEqual({ title, zero: true });
+    }
   });
 });
 
@@ -140,6 +174,12 @@ describe('Prometheus alert rules', () => {
       expect(anchor).toBe(alert.alert!.toLowerCase());
       if (alert.for !== undefined) expect(alert.for).toMatch(/^\d+[smh]$/);
     }
+  });
+
+  it('counts workers by webhook_worker_concurrency and never by job name', () => {
+    for (const alert of alerts) expect({ alert: alert.alert, jobMatcher: /\bjob\s*=~?/.test(alert.expr) }).toEqual({ alert: alert.alert, jobMatcher: false });
+    const noWorkers = alerts.find((alert) => alert.alert === 'WebhookNoWorkers')!;
+    expect(noWorkers.expr).toMatch(/unless on \(namespace, queue\)\s+count by \(namespace, queue\) \(webhook_worker_concurrency > 0\)/);
   });
 
   it('names only metrics the service exports, and aggregates the queue gauges with max', () => {
@@ -220,9 +260,8 @@ describe('docker-compose.yml', () => {
     const job = (service: string) => config.scrape_configs.find((scrape) => scrape.dns_sd_configs?.some((sd) => sd.names.includes(service)));
     expect(job('ingress')).toMatchObject({ metrics_path: '/metrics', dns_sd_configs: [{ port: 3000 }] });
     expect(job('worker')).toMatchObject({ metrics_path: '/metrics', dns_sd_configs: [{ port: 3000 }] });
-    // Dashboards and alerts count workers by job name.
-    expect(job('worker')!.job_name).toMatch(/worker/);
-    expect(job('ingress')!.job_name).not.toMatch(/worker/);
+    // Job names do not matter: workers are counted by webhook_worker_concurrency, which only workers export.
+    expect(job('worker')!.job_name).not.toBe(job('ingress')!.job_name);
   });
 
   it('provisions Grafana with Prometheus and the same dashboard file the chart ships', () => {
