@@ -15,6 +15,7 @@ import { waitUntilReachable } from '../shared/startup/wait-until-reachable.js';
 import { registerConfiguredSecrets } from '../shared/logging/configured-secrets.js';
 import { createLogger } from '../shared/logging/logger.js';
 import { QueueDepthGauge } from '../shared/metrics/queue-depth-gauge.js';
+import { initialiseServiceMetrics } from '../shared/metrics/service-metrics.js';
 import { EventQueue } from '../shared/queue/event-queue.js';
 import { createRedisConnection } from '../shared/queue/redis-connection.js';
 import { HttpForwarder } from '../worker/delivery/http-forwarder.js';
@@ -193,6 +194,9 @@ export async function startService(config: Config, extensions: ServiceExtensions
     retention = new Retention({ pool, completedDays: config.retention.completedDays, intervalMs: config.retention.intervalMs, logger: createLogger('retention') });
     retention.start();
   }
+
+  // Known label sets at 0, role and worker gauges, unfinished events: before the first scrape can happen.
+  initialiseServiceMetrics({ config, pool, ingressProviders: providers?.names(), providerDefinitions, routesFile, runsWorker: worker !== undefined });
 
   const app = createHttpApp({
     logger: createLogger('http'),
