@@ -2,6 +2,7 @@
  * `/metrics` after real traffic: every contract metric, with its labels and type, plus the default process metrics.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DELIVERY_RESULTS, PROCESSED_STATUSES, RECEIVE_OUTCOMES, RECONCILED_STATUSES } from '../../services/shared/metrics/metrics.js';
 import { HttpSink } from '../support/http-sink.js';
 import { startInProcessService, type InProcessService } from '../support/service-harness.js';
 import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
@@ -154,6 +155,51 @@ describe('GET /metrics', () => {
     expect(metrics.types.get('webhook_delivery_attempts_total')).toBe('counter');
     expect(total(metrics, 'webhook_delivery_attempts_total', { destination: 'ok', result: 'success' })).toBe(1);
     expect(total(metrics, 'webhook_delivery_attempts_total', { destination: 'bad', result: 'http_error' })).toBe(2);
+  });
+
+  it('exports every known label set from the start, at 0 where nothing happened (increase() sees the first step)', async () => {
+    const metrics = await scrape();
+    // Ingress: its providers × every outcome, and the shared label of unknown providers.
+    for (const outcome of RECEIVE_OUTCOMES) expect(find(metrics, 'webhook_events_received_total', { provider: 'stripe', outcome })).toHaveLength(1);
+    expect(total(metrics, 'webhook_events_received_total', { provider: 'stripe', outcome: 'unavailable' })).toBe(0);
+    // Worker: known providers × every status; ROUTES_FILE destinations × every result; reconciler statuses.
+    for (const status of PROCESSED_STATUSES) expect(find(metrics, 'webhook_events_processed_total', { provider: 'stripe', status })).toHaveLength(1);
+    for (const destination of ['ok', 'bad']) {
+      for (const result of DELIVERY_RESULTS) expect(find(metrics, 'webhook_delivery_attempts_total', { destination, result })).toHaveLength(1);
+    }
+    expect(total(metrics, 'webhook_delivery_attempts_total', { destination: 'ok', result: 'timeout' })).toBe(0);
+    for (const status of RECONCILED_STATUSES) expect(find(metrics, 'webhook_reconciler_requeued_total', { status })).toHaveLength(1);
+  });
+
+  it('says which role and queue the process serves, and that it runs a worker', async () => {
+    const metrics = await scrape();
+    expect(metrics.types.get('webhook_service_info')).toBe('gauge');
+    expect(find(metrics, 'webhook_service_info', { role: 'all', queue: QUEUE })).toEqual([
+      { name: 'webhook_service_info', labels: { role: 'all', queue: QUEUE }, value: 1 },
+    ]);
+    // Only processes that run the worker export it (the all-in-one process does): counting it counts workers.
+    expect(find(metrics, 'webhook_worker_concurrency', { queue: QUEUE })).toEqual([
+      { name: 'webhook_worker_concurrency', labels: { queue: QUEUE }, value: 32 },
+    ]);
+  });
+
+  it('counts events still to be processed in PostgreSQL (webhook_events_unfinished)', async () => {
+    // Everything sent so far is finished.
+    await waitFor('no unfinished events', async () => total(await scrape(), 'webhook_events_unfinished', { queue: QUEUE }) === 0);
+    // An event FAILED without a job (as after a lost enqueue): the queue gauges cannot see it, this gauge does.
+    const { rows } = await db.pool.query<{ id: string }>(
+      `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
+       VALUES ('stripe', 'evt_unfinished_probe', 'invoice.paid', '{}', '\\x7b7d', 'application/json', 'FAILED') RETURNING id`,
+    );
+    try {
+      const metrics = await waitFor('one unfinished event', async () => {
+        const scraped = await scrape();
+        return total(scraped, 'webhook_events_unfinished', { queue: QUEUE }) === 1 ? scraped : undefined;
+      });
+      expect(metrics.types.get('webhook_events_unfinished')).toBe('gauge');
+    } finally {
+      await db.pool.query('DELETE FROM webhook_events WHERE id = $1', [rows[0]!.id]);
+    }
   });
 
   it('includes the default process and Node.js metrics', async () => {

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { registry } from '../../services/shared/metrics/metrics.js';
 import { QueueDepthGauge } from '../../services/shared/metrics/queue-depth-gauge.js';
+import { UNFINISHED_EVENTS_CAP, UnfinishedEventsGauge } from '../../services/shared/metrics/unfinished-events-gauge.js';
 import { EventQueue, type QueueJobCounts } from '../../services/shared/queue/event-queue.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
@@ -88,5 +89,26 @@ describe('QueueDepthGauge', () => {
     expect(find(hung, 'webhook_queue_jobs')).toEqual([]);
     // The rest of the page is still there.
     expect(find(hung, 'process_start_time_seconds').length).toBe(1);
+  });
+
+  it('webhook_events_unfinished: a bounded, cached read; no sample when PostgreSQL fails or hangs', async () => {
+    const queries: { text: string; values?: unknown[]; query_timeout?: number }[] = [];
+    new UnfinishedEventsGauge('unfinished', { query: async (config) => (queries.push(config), { rows: [{ n: '7' }] }) }, 60_000, 500);
+    await scrape();
+    const metrics = await scrape();
+    expect(find(metrics, 'webhook_events_unfinished')).toEqual([{ name: 'webhook_events_unfinished', labels: { queue: 'unfinished' }, value: 7 }]);
+    expect(queries).toHaveLength(1);
+    expect(queries[0]!.text).toMatch(/status IN \('PENDING', 'PROCESSING', 'FAILED'\) LIMIT \$1/);
+    expect(queries[0]!.values).toEqual([UNFINISHED_EVENTS_CAP]);
+    expect(queries[0]!.query_timeout).toBe(500);
+
+    new UnfinishedEventsGauge('failing', { query: async () => Promise.reject(new Error('connection refused')) }, 0);
+    expect(find(await scrape(), 'webhook_events_unfinished')).toEqual([]);
+
+    new UnfinishedEventsGauge('hanging', { query: () => new Promise(() => undefined) }, 0, 100);
+    const started = Date.now();
+    const hung = await scrape();
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(find(hung, 'webhook_events_unfinished')).toEqual([]);
   });
 });
