@@ -32,7 +32,7 @@ describe('KEDA ScaledObject query', () => {
 
   it('minReplicas 0: extraSelector reaches every term; a custom query is used as given', () => {
     const { trigger } = keda(['autoscaling.keda.minReplicas=0', 'autoscaling.keda.prometheus.extraSelector=cluster="eu-1"']);
-    expect(trigger.metadata.query.match(/cluster="eu-1"/g)).toHaveLength(3);
+    expect(trigger.metadata.query!.match(/cluster="eu-1"/g)).toHaveLength(3);
     const custom = keda(['autoscaling.keda.minReplicas=0', 'autoscaling.keda.prometheus.query=vector(1)']);
     expect(custom.trigger.metadata.query).toBe('vector(1)');
   });
