@@ -166,6 +166,9 @@ describe('GET /metrics', () => {
     for (const status of PROCESSED_STATUSES) expect(find(metrics, 'webhook_events_processed_total', { provider: 'stripe', status })).toHaveLength(1);
     for (const destination of ['ok', 'bad']) {
       for (const result of DELIVERY_RESULTS) expect(find(metrics, 'webhook_delivery_attempts_total', { destination, result })).toHaveLength(1);
+      for (const gauge of ['webhook_destination_requests_in_flight', 'webhook_destination_requests_waiting']) {
+        expect(find(metrics, gauge, { destination })).toEqual([{ name: gauge, labels: { destination }, value: 0 }]);
+      }
     }
     expect(total(metrics, 'webhook_delivery_attempts_total', { destination: 'ok', result: 'timeout' })).toBe(0);
     for (const status of RECONCILED_STATUSES) expect(find(metrics, 'webhook_reconciler_requeued_total', { status })).toHaveLength(1);

@@ -1,5 +1,6 @@
 import type { ProviderDefinition } from '../../ingress/verification/providers-file.js';
 import type { DeliveryResult } from '../../worker/delivery/delivery-result.js';
+import { destinationRequestsInFlight, destinationRequestsWaiting } from '../../worker/delivery/destination-metrics.js';
 import type { RoutesFile } from '../../worker/routing/routes-file.js';
 import type { Config } from '../config/config.js';
 import {
@@ -55,7 +56,8 @@ export function knownProviders(options: Pick<ServiceMetricsOptions, 'config' | '
  *   creates a labelled series at its first inc(), so without this the first dead letter of a provider on a new pod
  *   would appear already at 1 and increase() would never see it: the series must exist at 0 before it moves.
  *   Ingress: received × (its providers + `unknown`) × every outcome. Worker: processed × known providers × every
- *   status, delivery attempts × ROUTES_FILE destinations × every result, reconciler requeues × every status.
+ *   status, delivery attempts × ROUTES_FILE destinations × every result (and the destinations' in-flight and
+ *   waiting gauges), reconciler requeues × every status.
  * - `webhook_events_unfinished{queue}`, read from PostgreSQL at scrape time.
  * Call once the configuration is read, before the HTTP server listens (so the first scrape sees the zeros).
  */
@@ -79,6 +81,9 @@ export function initialiseServiceMetrics(options: ServiceMetricsOptions): void {
     }
     for (const destination of Object.keys(options.routesFile?.destinations ?? {})) {
       for (const result of DELIVERY_RESULTS) deliveryAttempts.inc({ destination, result }, 0);
+      // Gauges the forwarder moves up and down: inc by 0, so a job already running keeps its count.
+      destinationRequestsInFlight.inc({ destination }, 0);
+      destinationRequestsWaiting.inc({ destination }, 0);
     }
     for (const status of RECONCILED_STATUSES) reconcilerRequeued.inc({ status }, 0);
   }
