@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import path from 'node:path';
 import { configSchema, configVariableNames } from '../../services/shared/config/config-schema.js';
-import { HEALTH_LIVE_PATH, HEALTH_READY_PATH, METRICS_PATH } from '../../services/shared/health/health-paths.js';
+import { HEALTH_LIVE_PATH, HEALTH_PRESTOP_PATH, HEALTH_READY_PATH, METRICS_PATH } from '../../services/shared/health/health-paths.js';
+import { PRESTOP_MAX_SLEEP_SECONDS } from '../../services/shared/health/termination-notice.js';
 import { find, one, podSpecOf, readText, renderChart, repoRoot, sourceFiles, valueSets, type K8sObject } from './helm.js';
 
 /**
@@ -51,7 +52,7 @@ describe('the chart and the service agree', () => {
       .map(readText)
       .join('\n');
     // The constants are really used for routing somewhere in services/ (not only declared).
-    for (const [constant, value] of Object.entries({ HEALTH_LIVE_PATH, HEALTH_READY_PATH, METRICS_PATH })) {
+    for (const [constant, value] of Object.entries({ HEALTH_LIVE_PATH, HEALTH_READY_PATH, HEALTH_PRESTOP_PATH, METRICS_PATH })) {
       expect({ constant, used: sources.includes(constant) || sources.includes(`'${value}'`) }).toEqual({ constant, used: true });
     }
 
@@ -64,6 +65,14 @@ describe('the chart and the service agree', () => {
         expect({ where, path: container.startupProbe.httpGet.path }).toEqual({ where, path: HEALTH_LIVE_PATH });
         for (const probe of [container.livenessProbe, container.readinessProbe, container.startupProbe]) {
           expect(container.ports.map((p: any) => p.name)).toContain(probe.httpGet.port);
+        }
+        // The ingress role's preStop hook calls the service's preStop route on a port the pod declares.
+        const hook = container.lifecycle?.preStop?.httpGet;
+        if (hook) {
+          const url = new URL(hook.path, 'http://pod');
+          expect({ where, path: url.pathname }).toEqual({ where, path: HEALTH_PRESTOP_PATH });
+          expect(Number(url.searchParams.get('sleepSeconds'))).toBeLessThanOrEqual(PRESTOP_MAX_SLEEP_SECONDS);
+          expect(container.ports.map((p: any) => p.name)).toContain(hook.port);
         }
         const scrapePath = deployment.spec.template.metadata.annotations?.['prometheus.io/path'];
         if (scrapePath) expect(scrapePath).toBe(METRICS_PATH);
@@ -122,7 +131,7 @@ describe('the chart and the service agree', () => {
     }
   });
 
-  it('gives pods longer to stop than SHUTDOWN_TIMEOUT_MS plus the preStop sleep', () => {
+  it('gives pods longer to stop than SHUTDOWN_TIMEOUT_MS plus the preStop hold; only the ingress has a preStop hook', () => {
     const defaultShutdownMs = configSchema.parse({}).SHUTDOWN_TIMEOUT_MS;
     for (const [set, objects] of renders) {
       for (const deployment of find(objects, 'Deployment')) {
@@ -131,9 +140,11 @@ describe('the chart and the service agree', () => {
         const env = effectiveEnv(container);
         const shutdownSeconds = Number(env.SHUTDOWN_TIMEOUT_MS ?? defaultShutdownMs) / 1000;
         const preStop = container.lifecycle?.preStop;
-        const preStopSeconds =
-          preStop?.sleep?.seconds ?? Number(/setTimeout\(\(\) => \{\}, (\d+)\)/.exec(preStop?.exec?.command?.join(' ') ?? '')?.[1] ?? 0) / 1000;
-        expect(preStopSeconds).toBeGreaterThan(0);
+        const preStopSeconds = preStop?.httpGet
+          ? Number(new URL(preStop.httpGet.path, 'http://pod').searchParams.get('sleepSeconds'))
+          : (preStop?.sleep?.seconds ?? Number(/setTimeout\(\(\) => \{\}, (\d+)\)/.exec(preStop?.exec?.command?.join(' ') ?? '')?.[1] ?? 0) / 1000);
+        if (env.SERVICE_ROLE === 'ingress') expect(preStopSeconds).toBeGreaterThan(0);
+        else expect(preStop).toBeUndefined();
         const where = `${set}: ${deployment.metadata.name}`;
         expect({ where, enough: spec.terminationGracePeriodSeconds > shutdownSeconds + preStopSeconds }).toEqual({ where, enough: true });
       }

@@ -188,12 +188,15 @@ describe.each(sets.map(label))('rendered with %s', (name) => {
     expect(env.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.namespace');
   });
 
-  it('runs migrations as a post-install,pre-upgrade hook Job that replaces itself and is deleted on success', () => {
+  it('runs migrations as a post-install,pre-upgrade hook Job that replaces itself, is deleted on success and ends before Helm stops waiting', () => {
     const job = one(objects(), 'Job', '-migrate');
     expect(job.metadata.annotations).toMatchObject({
       'helm.sh/hook': 'post-install,pre-upgrade',
       'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded',
     });
+    // Helm waits for hook Jobs up to --timeout (5m by default): the Job's own deadline ends it first, so Helm reports
+    // the Job's failure and nothing migrates on after Helm gave up (or rolled back, with --rollback-on-failure).
+    expect(job.spec.activeDeadlineSeconds).toBeLessThan(300);
     const container = job.spec.template.spec.containers[0];
     expect(container.args).toEqual(['dist/services/migrate.js']);
     expect(job.spec.template.spec.restartPolicy).toBe('Never');
@@ -203,15 +206,25 @@ describe.each(sets.map(label))('rendered with %s', (name) => {
     expect(env).not.toContain('SERVICE_ROLE');
   });
 
-  it('has a `helm test` Pod that checks readiness through the ingress Service', () => {
+  it('has a `helm test` Pod that checks readiness through the ingress Service, deleted when it passes', () => {
     const pod = one(objects(), 'Pod');
     expect(pod.metadata.annotations?.['helm.sh/hook']).toBe('test');
+    // Hook objects are not part of the release: `helm uninstall` never deletes them. A passing test's Pod goes at
+    // once; a failing one stays for `kubectl logs` until the next `helm test` replaces it.
+    expect(pod.metadata.annotations?.['helm.sh/hook-delete-policy']).toBe('before-hook-creation,hook-succeeded');
     const container = pod.spec.containers[0];
     expect(container.args[0]).toBe('-e');
     expect(container.args[1]).toContain('/health/ready');
     const baseUrl = container.env.find((e: any) => e.name === 'EIS_TEST_BASE_URL').value as string;
     const service = one(objects(), 'Service', '-ingress');
     expect(baseUrl).toBe(`http://${service.metadata.name}.${releaseNamespace}.svc:${service.spec.ports[0].port}`);
+  });
+
+  it('keeps nothing behind on uninstall or a bundled/external switch: no object carries helm.sh/resource-policy keep', () => {
+    // A kept object outlives its release revision: `helm rollback` across a bundled -> external switch then finds it
+    // in the cluster but not in the release ("original object Secret ... not found") and fails, and uninstall orphans it.
+    const kept = objects().filter((o) => o.metadata.annotations?.['helm.sh/resource-policy'] !== undefined).map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(kept).toEqual([]);
   });
 
   it('rolls pods when chart-rendered secrets or config files change (checksum annotations)', () => {
@@ -237,7 +250,6 @@ describe('value-set specifics', () => {
     expect(args.join(' ')).toContain('--requirepass $(REDIS_PASSWORD)');
     for (const suffix of ['-postgresql', '-redis']) {
       const secret = one(objects, 'Secret', suffix);
-      expect(secret.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
       for (const value of Object.values(secret.data ?? {})) {
         expect(Buffer.from(value, 'base64').toString('utf8')).toMatch(/^[A-Za-z0-9]{32}$/);
       }
@@ -543,11 +555,36 @@ describe('checksum annotations', () => {
   });
 });
 
-describe('preStop on older clusters', () => {
-  it('uses the native sleep handler on Kubernetes >= 1.30 and node (no shell in the image) before', () => {
-    const modern = one(renderChart([]), 'Deployment', '-worker').spec.template.spec.containers[0].lifecycle.preStop;
+describe('termination: preStop hook and grace period', () => {
+  const container = (objects: K8sObject[], role: string) => podSpecOf(one(objects, 'Deployment', `-${role}`)).containers[0];
+  const grace = (objects: K8sObject[], role: string) => podSpecOf(one(objects, 'Deployment', `-${role}`)).terminationGracePeriodSeconds;
+
+  it('the ingress calls GET /health/prestop?sleepSeconds=<preStopSleepSeconds> on its own port, on every Kubernetes version', () => {
+    for (const kubeVersion of ['1.33.0', '1.29.0']) {
+      const preStop = container(renderChart([], [], ['--kube-version', kubeVersion]), 'ingress').lifecycle.preStop;
+      expect(preStop).toEqual({ httpGet: { path: '/health/prestop?sleepSeconds=5', port: 'http' } });
+    }
+    expect(container(renderChart([], ['preStopSleepSeconds=12']), 'ingress').lifecycle.preStop.httpGet.path).toBe('/health/prestop?sleepSeconds=12');
+  });
+
+  it('the worker has no preStop hook (no Service traffic to wait out) and a grace period without one', () => {
+    for (const set of [[], ['preStopSleepSeconds=10']]) {
+      const objects = renderChart([], set);
+      expect(container(objects, 'worker').lifecycle).toBeUndefined();
+      // ceil(SHUTDOWN_TIMEOUT_MS / 1000) + 10 for the worker; + preStopSleepSeconds for the ingress.
+      expect(grace(objects, 'worker')).toBe(35);
+      expect(grace(objects, 'ingress')).toBe(35 + (set.length ? 10 : 5));
+    }
+    // An explicit grace period only has to cover the worker's drain.
+    const explicit = renderChart([], ['terminationGracePeriodSeconds=31', 'preStopSleepSeconds=0']);
+    expect([grace(explicit, 'ingress'), grace(explicit, 'worker')]).toEqual([31, 31]);
+  });
+
+  it('preStopSleepSeconds=0 renders no hook; ingress.preStopHandler=sleep only sleeps (native handler from 1.30, node before)', () => {
+    expect(container(renderChart([], ['preStopSleepSeconds=0']), 'ingress').lifecycle).toBeUndefined();
+    const modern = container(renderChart([], ['ingress.preStopHandler=sleep']), 'ingress').lifecycle.preStop;
     expect(modern).toEqual({ sleep: { seconds: 5 } });
-    const old = one(renderChart([], [], ['--kube-version', '1.29.0']), 'Deployment', '-worker').spec.template.spec.containers[0].lifecycle.preStop;
+    const old = container(renderChart([], ['ingress.preStopHandler=sleep'], ['--kube-version', '1.29.0']), 'ingress').lifecycle.preStop;
     expect(old.exec.command).toEqual(['node', '-e', 'setTimeout(() => {}, 5000)']);
   });
 });
@@ -559,9 +596,57 @@ describe('proxy trust of the ingress role', () => {
       return podSpecOf(deployment).containers[0].env.filter((e: any) => e.name === 'TRUST_PROXY').map((e: any) => e.value);
     };
     expect(ingressEnv([])).toEqual([]);
-    expect(ingressEnv(['ingress.ingressResource.enabled=true'])).toEqual(['loopback, linklocal, uniquelocal']);
-    expect(ingressEnv(['ingress.ingressResource.enabled=true', 'ingress.trustProxy=2'])).toEqual(['2']);
     expect(ingressEnv(['ingress.trustProxy=10.0.0.0/8'])).toEqual(['10.0.0.0/8']);
-    expect(ingressEnv(['ingress.ingressResource.enabled=true', 'ingress.config.TRUST_PROXY=1'])).toEqual(['1']);
+    // The Ingress switched on by its name, or by its deprecated name (chart 0.2).
+    for (const key of ['ingress.publicIngress', 'ingress.ingressResource']) {
+      expect(ingressEnv([`${key}.enabled=true`])).toEqual(['loopback, linklocal, uniquelocal']);
+      expect(ingressEnv([`${key}.enabled=true`, 'ingress.trustProxy=2'])).toEqual(['2']);
+      expect(ingressEnv([`${key}.enabled=true`, 'ingress.config.TRUST_PROXY=1'])).toEqual(['1']);
+    }
+  });
+});
+
+describe('the public Ingress: ingress.publicIngress, formerly ingress.ingressResource', () => {
+  const settings = (key: string) => [
+    `${key}.enabled=true`,
+    `${key}.className=nginx`,
+    `${key}.hosts[0].host=hooks.example.org`,
+    `${key}.hosts[0].paths[0].path=/webhooks`,
+    `${key}.tls[0].secretName=hooks-tls`,
+    `${key}.tls[0].hosts[0]=hooks.example.org`,
+    `${key}.annotations.cert-manager\\.io/cluster-issuer=letsencrypt`,
+  ];
+
+  it('renders the same Ingress (and the same ingress Deployment) from either spelling', () => {
+    // A fixed admin token, so that the pods' checksum annotation does not differ by a random token.
+    const current = renderChart([], ['secrets.adminApiToken=fixed', ...settings('ingress.publicIngress')]);
+    const deprecated = renderChart([], ['secrets.adminApiToken=fixed', ...settings('ingress.ingressResource')]);
+    const ingress = one(current, 'Ingress');
+    expect(ingress.spec.rules[0].host).toBe('hooks.example.org');
+    expect(ingress.metadata.annotations).toEqual({ 'cert-manager.io/cluster-issuer': 'letsencrypt' });
+    expect(one(deprecated, 'Ingress')).toEqual(ingress);
+    expect(one(deprecated, 'Deployment', '-ingress')).toEqual(one(current, 'Deployment', '-ingress'));
+    // The deprecated key fills in from publicIngress's defaults (here: the /webhooks host and path).
+    expect(one(renderChart([], ['ingress.ingressResource.enabled=true']), 'Ingress')).toEqual(one(renderChart([], ['ingress.publicIngress.enabled=true']), 'Ingress'));
+    expect(find(renderChart([], ['ingress.ingressResource.enabled=false']), 'Ingress')).toHaveLength(0);
+  });
+
+  it('refuses both spellings at once', () => {
+    const run = runHelm(templateArgs([], ['ingress.publicIngress.enabled=true', 'ingress.ingressResource.enabled=true']));
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain('set only ingress.publicIngress');
+  });
+
+  it('NOTES: the public endpoint from either spelling, and a deprecation notice only for the old one', () => {
+    const notes = (set: string[]) => {
+      const run = runHelm(['install', releaseName, chartDir, '--namespace', releaseNamespace, '--dry-run=client', ...set.flatMap((pair) => ['--set', pair])]);
+      expect(run.status).toBe(0);
+      return run.stdout.slice(run.stdout.indexOf('NOTES:'));
+    };
+    const current = notes(settings('ingress.publicIngress'));
+    const deprecated = notes(settings('ingress.ingressResource'));
+    for (const text of [current, deprecated]) expect(text).toContain('Public webhook endpoint: https://hooks.example.org/webhooks/<provider>');
+    expect(current).not.toContain('DEPRECATED');
+    expect(deprecated).toContain('DEPRECATED: `ingress.ingressResource` is now `ingress.publicIngress`');
   });
 });

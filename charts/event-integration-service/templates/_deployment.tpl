@@ -4,7 +4,6 @@
 {{- $role := .role -}}
 {{- $values := index $root.Values $role -}}
 {{- $isWorker := eq $role "worker" -}}
-{{- $autoscaled := or (and $isWorker $root.Values.autoscaling.keda.enabled) (and (not $isWorker) $root.Values.ingress.autoscaling.enabled) -}}
 {{- $needsToken := and $isWorker $root.Values.worker.podDeletionCost.enabled -}}
 apiVersion: apps/v1
 kind: Deployment
@@ -14,8 +13,8 @@ metadata:
   labels:
     {{- include "eis.componentLabels" (dict "root" $root "component" $role) | nindent 4 }}
 spec:
-  {{- if not $autoscaled }}
-  replicas: {{ $values.replicaCount }}
+  {{- with include "eis.replicas" (dict "root" $root "role" $role) }}
+  replicas: {{ . }}
   {{- end }}
   revisionHistoryLimit: 5
   selector:
@@ -97,7 +96,7 @@ spec:
             {{- toYaml . | nindent 12 }}
           {{- end }}
           {{- include "eis.probes" $root | nindent 10 }}
-          {{- with include "eis.lifecycle" $root | trim }}
+          {{- with include "eis.lifecycle" (dict "root" $root "role" $role) | trim }}
           {{- . | nindent 10 }}
           {{- end }}
           resources:

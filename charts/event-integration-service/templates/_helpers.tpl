@@ -288,10 +288,16 @@ an exponent (1048576, not 1.048576e+06). */}}
 {{- (get $config "SHUTDOWN_TIMEOUT_MS") | default 25000 | int -}}
 {{- end -}}
 
-{{/* terminationGracePeriodSeconds of a role: longer than the drain plus the preStop sleep. */}}
+{{/* Seconds the preStop hook of a role holds off SIGTERM: preStopSleepSeconds for the ingress role (the pod that
+receives Service traffic), 0 for the worker (no Service traffic to wait out: a sleep would only delay its drain). */}}
+{{- define "eis.preStopSeconds" -}}
+{{- if eq .role "ingress" -}}{{- .root.Values.preStopSleepSeconds | default 0 | int -}}{{- else -}}0{{- end -}}
+{{- end -}}
+
+{{/* terminationGracePeriodSeconds of a role: longer than the drain plus the role's preStop hold. */}}
 {{- define "eis.terminationGracePeriodSeconds" -}}
 {{- $shutdownMs := include "eis.shutdownTimeoutMs" . | int -}}
-{{- $preStop := .root.Values.preStopSleepSeconds | default 0 | int -}}
+{{- $preStop := include "eis.preStopSeconds" . | int -}}
 {{- $minimum := add (div (add $shutdownMs 999) 1000) $preStop -}}
 {{- with .root.Values.terminationGracePeriodSeconds -}}
 {{- if le (mul (int .) 1000) (add $shutdownMs (mul $preStop 1000)) -}}
@@ -303,13 +309,25 @@ an exponent (1048576, not 1.048576e+06). */}}
 {{- end -}}
 {{- end -}}
 
-{{/* The preStop hook: the native sleep handler (Kubernetes >= 1.30), else node sleeping (the image has no shell). */}}
+{{/*
+The preStop hook of a role; nothing for the worker. The ingress role's default is an httpGet on
+/health/prestop?sleepSeconds=N: the service fails readiness and answers every further response with
+`Connection: close` from then on, and holds the answer N seconds, while endpoints and load balancers drop the pod;
+the kubelet waits for the answer (within the grace period) and then sends SIGTERM. `ingress.preStopHandler: sleep`
+only sleeps (the native sleep handler on Kubernetes >= 1.30, else node, as the image has no shell): for images
+without /health/prestop. Call with (dict "root" $ "role" "ingress"|"worker").
+*/}}
 {{- define "eis.lifecycle" -}}
-{{- $seconds := .Values.preStopSleepSeconds | default 0 | int -}}
+{{- $root := .root -}}
+{{- $seconds := include "eis.preStopSeconds" . | int -}}
 {{- if gt $seconds 0 }}
 lifecycle:
   preStop:
-{{- if semverCompare ">=1.30-0" .Capabilities.KubeVersion.Version }}
+{{- if eq ($root.Values.ingress.preStopHandler | default "httpGet") "httpGet" }}
+    httpGet:
+      path: {{ printf "/health/prestop?sleepSeconds=%d" $seconds }}
+      port: http
+{{- else if semverCompare ">=1.30-0" $root.Capabilities.KubeVersion.Version }}
     sleep:
       seconds: {{ $seconds }}
 {{- else }}
@@ -544,14 +562,138 @@ topologySpreadConstraints:
 {{- end -}}
 
 {{/*
-TRUST_PROXY of the ingress role: `ingress.trustProxy` when set; else, when the chart's Ingress is on, the private
+TRUST_PROXY of the ingress role: `ingress.trustProxy` when set; else, when the chart's Ingress is on
+(`ingress.publicIngress`, or the deprecated `ingress.ingressResource`), the private
 ranges its controller's pods (and a cloud load balancer in front of them) connect from, so the client address (for
 the failed-verification budget and logs) is the one the controller appends to X-Forwarded-For; else unset.
 */}}
 {{- define "eis.trustProxy" -}}
 {{- if .Values.ingress.trustProxy -}}
 {{- .Values.ingress.trustProxy -}}
-{{- else if .Values.ingress.ingressResource.enabled -}}
+{{- else if (include "eis.publicIngress" . | fromJson).enabled -}}
 loopback, linklocal, uniquelocal
+{{- end -}}
+{{- end -}}
+
+{{/*
+The public Ingress's settings, as JSON: `ingress.publicIngress`, or the deprecated `ingress.ingressResource` (chart
+0.2) laid over publicIngress's defaults. Both at once would be ambiguous, so the chart refuses that.
+*/}}
+{{- define "eis.publicIngress" -}}
+{{- $public := deepCopy (.Values.ingress.publicIngress | default dict) -}}
+{{- $legacy := .Values.ingress.ingressResource | default dict -}}
+{{- if $legacy -}}
+{{- if $public.enabled -}}
+{{- fail "ingress.ingressResource is the deprecated name of ingress.publicIngress: set only ingress.publicIngress" -}}
+{{- end -}}
+{{- $public = mergeOverwrite $public (deepCopy $legacy) -}}
+{{- end -}}
+{{- toJson $public -}}
+{{- end -}}
+
+{{/*
+`replicas` of a role's Deployment. Without an autoscaler: <role>.replicaCount. With one (the ingress HPA, KEDA for
+the worker), the autoscaler owns the count, yet leaving `replicas` out of a Deployment that had it makes the
+upgrade remove the field, and Kubernetes defaults it to 1: switching an autoscaler on would scale a running
+release down to one pod until the autoscaler acts. So, while the Deployment exists, the chart renders the count
+it has now (never below the autoscaler's minimum): the upgrade leaves the pods alone, and the autoscaler goes on
+from there. On a first install, or where the chart cannot look (`helm template`, GitOps renderers), `replicas` is
+left out. Call with (dict "root" $ "role" "ingress"|"worker"); empty when `replicas` is to be left out.
+*/}}
+{{- define "eis.replicas" -}}
+{{- $root := .root -}}
+{{- $autoscaled := false -}}
+{{- $minimum := 0 -}}
+{{- if eq .role "worker" -}}
+{{- $autoscaled = $root.Values.autoscaling.keda.enabled -}}
+{{- $minimum = $root.Values.autoscaling.keda.minReplicas | default 0 | int -}}
+{{- else -}}
+{{- $autoscaled = $root.Values.ingress.autoscaling.enabled -}}
+{{- $minimum = $root.Values.ingress.autoscaling.minReplicas | default 1 | int -}}
+{{- end -}}
+{{- if not $autoscaled -}}
+{{- (index $root.Values .role).replicaCount | int -}}
+{{- else -}}
+{{- $live := lookup "apps/v1" "Deployment" $root.Release.Namespace (printf "%s-%s" (include "eis.fullname" $root) .role) -}}
+{{- if and $live (hasKey ($live.spec | default dict) "replicas") -}}
+{{- max ($live.spec.replicas | int) $minimum -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ----------------------------------------------------------------------------------------------------------
+Guards for the bundled StatefulSets: refuse, before anything is applied, what Kubernetes or the data would refuse
+after half an upgrade. They read the cluster (`lookup`), so `helm template` and --dry-run=client skip them.
+---------------------------------------------------------------------------------------------------------- */}}
+
+{{/* A Kubernetes quantity ("8Gi", "0.5Ti", "500M") in bytes, so sizes compare however they are spelt. */}}
+{{- define "eis.quantityBytes" -}}
+{{- $quantity := toString . | trim -}}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $quantity -}}
+{{- $suffix := trimPrefix $number $quantity -}}
+{{- $multipliers := dict "" 1.0 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 -}}
+{{- if or (not $number) (not (hasKey $multipliers $suffix)) -}}
+{{- fail (printf "%q is not a storage size the chart understands (use e.g. 8Gi)" $quantity) -}}
+{{- end -}}
+{{- mulf (float64 $number) (get $multipliers $suffix) -}}
+{{- end -}}
+
+{{/*
+A StatefulSet's volumeClaimTemplates cannot change: Kubernetes refuses the update and the upgrade fails half done
+(after the pre-upgrade migration). Compared with the live StatefulSet: persistence on/off, size, storage class and
+access modes. Call with (dict "root" $ "name" <StatefulSet name> "key" "postgresql"|"redis").
+*/}}
+{{- define "eis.volumeClaimGuard" -}}
+{{- $root := .root -}}
+{{- $namespace := $root.Release.Namespace -}}
+{{- $persistence := (index $root.Values .key).persistence -}}
+{{- $live := lookup "apps/v1" "StatefulSet" $namespace .name -}}
+{{- if $live -}}
+{{- $claims := $live.spec.volumeClaimTemplates | default list -}}
+{{- $readme := printf "chart README, \"Resizing or changing the bundled volumes\"" -}}
+{{- if ne (len $claims | toString) (ternary "1" "0" (eq ($persistence.enabled | toString) "true")) -}}
+{{- fail (printf "%s.persistence.enabled cannot change on a running release: the volumeClaimTemplates of StatefulSet %s are immutable (Kubernetes would refuse the upgrade). Back up the data, delete the StatefulSet (kubectl -n %s delete statefulset %s), then upgrade; see the %s." .key .name $namespace .name $readme) -}}
+{{- end -}}
+{{- if $claims -}}
+{{- $spec := (index $claims 0).spec | default dict -}}
+{{- $pvc := printf "data-%s-0" .name -}}
+{{- $liveSize := toString ((($spec.resources | default dict).requests | default dict).storage | default "0") -}}
+{{- $liveBytes := include "eis.quantityBytes" $liveSize | float64 -}}
+{{- $wantedBytes := include "eis.quantityBytes" $persistence.size | float64 -}}
+{{- if lt $wantedBytes $liveBytes -}}
+{{- fail (printf "%s.persistence.size %s is smaller than the %s volume of StatefulSet %s: a PersistentVolumeClaim never shrinks. Keep %s (or move the data to a new, smaller volume yourself)." .key (toString $persistence.size) $liveSize .name $liveSize) -}}
+{{- else if gt $wantedBytes $liveBytes -}}
+{{- fail (printf "%s.persistence.size %s -> %s cannot be applied by an upgrade: the volumeClaimTemplates of StatefulSet %s are immutable (Kubernetes would refuse the update, leaving the release failed). Resize in three steps, with a StorageClass that allows volume expansion: (1) kubectl -n %s patch pvc %s -p '{\"spec\":{\"resources\":{\"requests\":{\"storage\":\"%s\"}}}}'  (2) kubectl -n %s delete statefulset %s --cascade=orphan  (the pod and its volume keep running)  (3) run this upgrade again. See the %s." .key $liveSize (toString $persistence.size) .name $namespace $pvc (toString $persistence.size) $namespace .name $readme) -}}
+{{- end -}}
+{{- $wantedClass := $persistence.storageClass | default "" -}}
+{{- if eq $wantedClass "-" -}}{{- $wantedClass = "" -}}{{- end -}}
+{{- $liveClass := $spec.storageClassName | default "" -}}
+{{- if ne $liveClass $wantedClass -}}
+{{- fail (printf "%s.persistence.storageClass %q differs from the %q the volume of StatefulSet %s was made with, and volumeClaimTemplates are immutable. Keep %q, or move the data to a new volume (back up, delete the StatefulSet and its PVC %s, upgrade, restore); see the %s." .key $wantedClass $liveClass .name $liveClass $pvc $readme) -}}
+{{- end -}}
+{{- if ne (toJson ($spec.accessModes | default list)) (toJson ($persistence.accessModes | default list)) -}}
+{{- fail (printf "%s.persistence.accessModes %s differ from the %s of StatefulSet %s, and volumeClaimTemplates are immutable. Keep %s; see the %s." .key (toJson $persistence.accessModes) (toJson $spec.accessModes) .name (toJson $spec.accessModes) $readme) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The bundled PostgreSQL's data is initialised with the password of its Secret, once. When the chart would generate
+a new password (no auth.password, no auth.existingSecret, no Secret left to read it from) while the volume from an
+earlier install is still there, the new password would not open the old data: the pods would fail to log in.
+Refuse, and say how to go on.
+*/}}
+{{- define "eis.postgresql.passwordGuard" -}}
+{{- $pg := .Values.postgresql -}}
+{{- if and $pg.persistence.enabled (not $pg.auth.password) (not $pg.auth.existingSecret) -}}
+{{- $name := include "eis.postgresql.fullname" . -}}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace $name | default dict -}}
+{{- if not (hasKey ($secret.data | default dict) (include "eis.database.secretKey" .)) -}}
+{{- $pvc := printf "data-%s-0" $name -}}
+{{- if lookup "v1" "PersistentVolumeClaim" .Release.Namespace $pvc -}}
+{{- fail (printf "postgresql: the volume %s holds a database initialised with a password whose Secret %s is gone (the release was uninstalled, or the bundled PostgreSQL was switched off and on again), and a newly generated password would not open it. Set postgresql.auth.password (or postgresql.auth.existingSecret) to the password the data was created with (a copy you saved, or the Secret in `helm get manifest %s --revision <n>` of a revision that had it), or start with an empty database by deleting the volume: kubectl -n %s delete pvc %s. See the chart README, \"Generated passwords, uninstall and volumes\"." $pvc $name .Release.Name .Release.Namespace $pvc) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
