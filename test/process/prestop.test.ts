@@ -185,6 +185,17 @@ describe('preStop hook, then SIGTERM, under continuous keep-alive traffic', () =
     expect(Number(stored.rows[0]!.count)).toBe(outcomes.length);
   });
 
+  it('a SIGTERM during the hold releases the held answer at once, so it never holds up the drain', async () => {
+    const a = await startIngress();
+    const hookStarted = Date.now();
+    const hook = getOnce(`${a.baseUrl}/health/prestop?sleepSeconds=60`);
+    await waitFor('readiness 503 after the hook', async () => (await getOnce(`${a.baseUrl}/health/ready`)).status === 503);
+    a.signal('SIGTERM');
+    expect((await hook).status).toBe(200);
+    expect(await a.exited(15_000)).toEqual({ code: 0, signal: null });
+    expect(Date.now() - hookStarted).toBeLessThan(15_000);
+  });
+
   it('refuses proxied callers and bad sleepSeconds without announcing anything; an accepted call fails readiness at once', async () => {
     const a = await startIngress();
     const proxied = await new Promise<number>((resolve, reject) => {
