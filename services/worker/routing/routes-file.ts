@@ -2,13 +2,24 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { decodeStandardWebhookSecret } from '../../shared/standard-webhooks/decode-secret.js';
+import { amqpRoutingKeyProblem, natsSubjectProblem, renderAddress, TEMPLATE_FIELDS, unknownPlaceholders } from './address-template.js';
+import { compileRouteFilter } from './route-filter.js';
+import { compileRouteTransform } from './route-transform.js';
 
 /** Largest `maxConcurrency` a destination may set (as WORKER_CONCURRENCY's own bound). */
 export const MAX_DESTINATION_CONCURRENCY = 1000;
 
-const destinationSchema = z.object({
-  url: z.url({ protocol: /^https?$/ }),
-  /** Standard Webhooks secret (`whsec_…`); forwarded requests are signed when set. */
+/** Destination types: how a destination is delivered to. A destination without `type` is `http`. */
+export const DESTINATION_TYPES = ['http', 'amqp', 'nats'] as const;
+export type DestinationType = (typeof DESTINATION_TYPES)[number];
+
+/**
+ * Settings every destination type takes. What a delivery does with them is the same for each type: `secret` signs
+ * the bytes sent (`webhook-signature`), `timeoutMs` bounds one attempt (an HTTP answer, a broker's confirm or ack),
+ * `maxConcurrency` bounds this worker's deliveries in flight to the destination, `headers` are sent with each.
+ */
+const commonDestinationFields = {
+  /** Standard Webhooks secret (`whsec_…`); what is sent is signed when set. */
   // Checked here, as the signer will read it, so a secret it cannot use stops the start instead of every delivery.
   secret: z
     .string()
@@ -24,18 +35,98 @@ const destinationSchema = z.object({
     .optional(),
   timeoutMs: z.number().int().positive().max(300_000).optional(),
   /**
-   * Requests in flight to this destination (and connections to it) per worker process; default WORKER_CONCURRENCY.
-   * Forwards beyond it wait for a slot, and their timeout starts only once they hold one.
+   * Deliveries in flight to this destination (for HTTP: requests, and connections) per worker process; default
+   * WORKER_CONCURRENCY. Deliveries beyond it wait for a slot, and their timeout starts only once they hold one.
    */
   maxConcurrency: z.number().int().positive().max(MAX_DESTINATION_CONCURRENCY).optional(),
-  /** Extra static headers, e.g. an API key the destination expects. */
+  /** Extra static headers, e.g. an API key the destination expects (AMQP message headers, NATS headers for brokers). */
   headers: z.record(z.string(), z.string()).optional(),
+};
+
+/** A string field a broker destination cannot do without: its absence is named as such. */
+const required = (type: DestinationType) => z.string({ error: (issue) => (issue.input === undefined ? `required for a destination of type ${type}` : 'must be a string') }).min(1, 'must not be empty');
+
+/** A `{provider}` / `{eventType}` template, checked once filled in with sample values. */
+const addressTemplate = (type: DestinationType, problem: (address: string) => string | undefined) =>
+  required(type).superRefine((template, ctx) => {
+    const unknown = unknownPlaceholders(template);
+    if (unknown.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `unknown placeholder {${unknown[0]}} (a template may use ${TEMPLATE_FIELDS.map((field) => `{${field}}`).join(' and ')})` });
+      return;
+    }
+    const why = problem(renderAddress(template, { provider: 'provider', eventType: 'event.type' }));
+    if (why) ctx.addIssue({ code: 'custom', message: `"${template}" ${why}` });
+  });
+
+const httpDestinationSchema = z.object({
+  type: z.literal('http').optional(),
+  url: z.url({ protocol: /^https?$/ }),
+  ...commonDestinationFields,
 });
+
+const amqpDestinationSchema = z.object({
+  type: z.literal('amqp'),
+  /** `amqp://user:pass@host:5672/vhost` (or amqps); one connection per URL is shared by its destinations. */
+  url: z.url({ protocol: /^amqps?$/, error: (issue) => (issue.input === undefined ? 'required for a destination of type amqp' : 'must be an amqp:// or amqps:// URL') }),
+  /** A durable topic exchange (declared so when missing). */
+  exchange: required('amqp'),
+  /** Template, e.g. `{provider}.{eventType}`. */
+  routingKey: addressTemplate('amqp', amqpRoutingKeyProblem),
+  ...commonDestinationFields,
+});
+
+const natsDestinationSchema = z.object({
+  type: z.literal('nats'),
+  /** `nats://[user:pass@]host:4222` (or tls://); one connection per URL is shared by its destinations. */
+  url: z.url({ protocol: /^(nats|tls)$/, error: (issue) => (issue.input === undefined ? 'required for a destination of type nats' : 'must be a nats:// or tls:// URL') }),
+  /** Template, e.g. `webhooks.{provider}.{eventType}`; a JetStream stream must capture it. */
+  subject: addressTemplate('nats', natsSubjectProblem),
+  ...commonDestinationFields,
+});
+
+const schemaOfType: Record<DestinationType, z.ZodType> = { http: httpDestinationSchema, amqp: amqpDestinationSchema, nats: natsDestinationSchema };
+
+export type HttpDestinationConfig = z.infer<typeof httpDestinationSchema>;
+export type AmqpDestinationConfig = z.infer<typeof amqpDestinationSchema>;
+export type NatsDestinationConfig = z.infer<typeof natsDestinationSchema>;
+export type DestinationConfig = HttpDestinationConfig | AmqpDestinationConfig | NatsDestinationConfig;
+
+/** Picks the destination's schema by `type` (absent: http), so each problem is stated for that type. */
+const destinationSchema = z.unknown().transform((value, ctx): DestinationConfig => {
+  const type = value !== null && typeof value === 'object' ? (value as { type?: unknown }).type : undefined;
+  const schema = type === undefined ? httpDestinationSchema : typeof type === 'string' ? schemaOfType[type as DestinationType] : undefined;
+  if (!schema) {
+    ctx.addIssue({ code: 'custom', path: ['type'], message: `unknown destination type ${JSON.stringify(type)} (expected ${DESTINATION_TYPES.join(', ')})` });
+    return z.NEVER;
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    return z.NEVER;
+  }
+  return result.data as DestinationConfig;
+});
+
+/** A problem compiling an expression, as the issue message (the compiled value itself is the route table's). */
+const compiles = <T>(compile: (value: T) => unknown, what: string) => (value: T, ctx: z.RefinementCtx) => {
+  try {
+    compile(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `${what} does not compile: ${(error as Error).message}` });
+  }
+};
 
 const routeSchema = z.object({
   provider: z.string().min(1),
   /** Globs over the event type (`invoice.*`); omitted = every type. */
   events: z.array(z.string().min(1)).optional(),
+  /** MongoDB-style query over `{body, headers, provider, eventType}`; the route sends nothing for events it rejects. */
+  filter: z
+    .record(z.string(), z.unknown(), { error: 'must be a mapping (a MongoDB-style query)' })
+    .superRefine(compiles(compileRouteFilter, 'the query'))
+    .optional(),
+  /** JSONata over the payload; its result, as JSON, is the body sent (and signed). */
+  transform: z.string({ error: 'must be a string (a JSONata expression)' }).min(1).superRefine(compiles(compileRouteTransform, 'the JSONata expression')).optional(),
   to: z.array(z.string().min(1)).min(1),
 });
 
@@ -55,7 +146,12 @@ const routesFileSchema = z
   });
 
 export type RoutesFile = z.infer<typeof routesFileSchema>;
-export type DestinationConfig = RoutesFile['destinations'][string];
+export type RouteConfig = RoutesFile['routes'][number];
+
+/** A destination's type: its `type`, or http when it has none. */
+export function destinationType(destination: Pick<DestinationConfig, 'type'>): DestinationType {
+  return destination.type ?? 'http';
+}
 
 /** Parses ROUTES_FILE content; the error message names the file and the offending path. */
 export function parseRoutes(text: string, source = 'ROUTES_FILE'): RoutesFile {

@@ -1,0 +1,34 @@
+import sift from 'sift';
+
+/** What a route's `filter` is matched against. */
+export interface RouteFilterInput {
+  /** The event's payload (the stored jsonb `payload`). */
+  body: unknown;
+  /** The request headers kept with the event (`webhook_events.headers`: lower-case names). */
+  headers: Record<string, string>;
+  provider: string;
+  eventType: string;
+}
+
+export type RouteFilter = (input: RouteFilterInput) => boolean;
+
+// MongoDB's query operators as sift implements them, except `$where`: it runs JavaScript (a string is compiled with
+// `new Function`), and a routes file is configuration, not code.
+const { $all, $and, $elemMatch, $eq, $exists, $gt, $gte, $in, $lt, $lte, $mod, $ne, $nin, $nor, $not, $options, $or, $regex, $size, $type } = sift;
+const OPERATIONS = { $all, $and, $elemMatch, $eq, $exists, $gt, $gte, $in, $lt, $lte, $mod, $ne, $nin, $nor, $not, $options, $or, $regex, $size, $type };
+
+/**
+ * Compiles a route's `filter`: a MongoDB-style query (`{ "body.data.object.amount": { "$gte": 1000 } }`) over
+ * {@link RouteFilterInput}, evaluated by sift. Throws, with sift's reason, on a query it cannot compile (an unknown
+ * or misplaced operator, a bad `$regex`): ROUTES_FILE's validation turns that into the start's one-line error.
+ */
+export function compileRouteFilter(query: Record<string, unknown>): RouteFilter {
+  let test: (input: RouteFilterInput) => boolean;
+  try {
+    test = sift.createQueryTester<RouteFilterInput, unknown>(query, { operations: OPERATIONS });
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new Error(message === 'Unsupported operation: $where' ? '$where is not allowed (it runs code); use the query operators' : message);
+  }
+  return (input) => test(input);
+}

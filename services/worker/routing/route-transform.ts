@@ -1,0 +1,61 @@
+import jsonata from 'jsonata';
+
+/** Longest a transform may run for one event before it counts as failed (JSONata's own guard, error D1012). */
+export const TRANSFORM_TIMEOUT_MS = 1000;
+
+/** What a transform may read besides the payload (its input, `$`): `$id`, `$provider`, `$eventType`, `$headers`. */
+export interface TransformBindings {
+  id: string;
+  provider: string;
+  eventType: string;
+  headers: Record<string, string>;
+}
+
+/** A transform that failed for one event: a failed delivery attempt carrying JSONata's reason, never a crash. */
+export class RouteTransformError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RouteTransformError';
+  }
+}
+
+/** A compiled route `transform`: the payload in, the bytes to send out (the result as JSON). */
+export type RouteTransform = (payload: unknown, bindings: TransformBindings) => Promise<Buffer>;
+
+/**
+ * Compiles a route's `transform`, a JSONata expression over the event's payload. Throws when it does not compile
+ * (ROUTES_FILE's validation turns that into the start's one-line error). The compiled transform rejects with a
+ * {@link RouteTransformError} when an event makes it fail (a type error, a `$error()`, the time limit) or when it
+ * yields nothing to send (no value, or only a function).
+ */
+export function compileRouteTransform(expression: string): RouteTransform {
+  let compiled: jsonata.Expression;
+  try {
+    compiled = jsonata(expression, { timeout: TRANSFORM_TIMEOUT_MS });
+  } catch (error) {
+    throw new Error(describeJsonataError(error));
+  }
+  return async (payload, bindings) => {
+    let result: unknown;
+    try {
+      result = await compiled.evaluate(payload, { ...bindings });
+    } catch (error) {
+      throw new RouteTransformError(describeJsonataError(error));
+    }
+    const json = JSON.stringify(result);
+    if (json === undefined) throw new RouteTransformError('JSONata: the transform produced no value for this event (nothing to send)');
+    return Buffer.from(json, 'utf8');
+  };
+}
+
+/**
+ * JSONata throws plain objects (`{code, message, position, token}`), not Errors: `JSONata T2001 at 14: The left side
+ * of the "+" operator must evaluate to a number`. Anything else thrown is described by its message.
+ */
+export function describeJsonataError(error: unknown): string {
+  if (error && typeof error === 'object' && 'code' in error && typeof (error as { code: unknown }).code === 'string') {
+    const { code, message, position } = error as { code: string; message?: string; position?: number };
+    return `JSONata ${code}${typeof position === 'number' ? ` at ${position}` : ''}: ${message ?? 'error'}`;
+  }
+  return error instanceof Error ? `JSONata: ${error.message}` : `JSONata: ${String(error)}`;
+}
