@@ -1,17 +1,25 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
-import { EVENT_STATUSES } from '../shared/database/event-status.js';
 import { AppError } from '../shared/errors/app-error.js';
 import { adminAuth } from './admin-auth.js';
 import { isUuid } from './event-cursor.js';
 import type { EventAdminService } from './event-admin-service.js';
+import { eventFilterQuery } from './event-filter.js';
+import type { DestinationSummary } from './destination-summary.js';
+import { sendJsonWithEtag } from './json-etag.js';
+import { OVERVIEW_MAX_HOURS, type Overview } from './overview.js';
 
-const listQuery = z.object({
-  status: z.enum(EVENT_STATUSES).optional(),
-  provider: z.string().min(1).max(64).optional(),
+const listQuery = eventFilterQuery.extend({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().min(1).max(200).optional(),
 });
+
+const countsQuery = eventFilterQuery.omit({ status: true });
+
+const overviewQuery = z.object({ hours: z.coerce.number().int().min(1).max(OVERVIEW_MAX_HOURS).default(3) });
+
+/** Most events one request may replay by id. */
+export const MAX_REPLAY_IDS = 500;
 
 const bulkReplayBody = z
   .object({
@@ -25,20 +33,46 @@ const bulkReplayBody = z
     message: 'replaying every COMPLETED event sends each of them to every destination again; add "confirm": true',
   });
 
+/** Replay by id: the events an operator picked. Strict, so `ids` never travels with a status-wide replay. */
+const replayIdsBody = z.object({ ids: z.array(z.string().refine(isUuid, 'must be an event id (uuid)')).min(1).max(MAX_REPLAY_IDS) }).strict();
+
 const firstIssue = (error: z.ZodError) => {
   const issue = error.issues[0]!;
   return `${issue.path.join('.') || 'body'}: ${issue.message}`;
 };
 
-/** The operators' API under `/admin`: every route needs the bearer token. */
-export function adminRouter(options: { token: string | undefined; events: EventAdminService }): Router {
+export interface AdminRouterOptions {
+  token: string | undefined;
+  events: EventAdminService;
+  /** GET /admin/overview (absent: 404). */
+  overview?: Overview;
+  /** GET /admin/destinations (absent: 404). */
+  destinations?: DestinationSummary;
+}
+
+/** The operators' API under `/admin`: every route needs the bearer token; no answer is cached anywhere. */
+export function adminRouter(options: AdminRouterOptions): Router {
   const router = Router();
+  router.use('/admin', (_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
   router.use('/admin', adminAuth(options.token));
 
   router.get('/admin/events', async (req, res) => {
     const parsed = listQuery.safeParse(req.query);
     if (!parsed.success) throw new AppError('BAD_REQUEST', firstIssue(parsed.error));
-    res.json(await options.events.list(parsed.data));
+    sendJsonWithEtag(req, res, await options.events.list(parsed.data));
+  });
+
+  router.get('/admin/events/counts', async (req, res) => {
+    const parsed = countsQuery.safeParse(req.query);
+    if (!parsed.success) throw new AppError('BAD_REQUEST', firstIssue(parsed.error));
+    sendJsonWithEtag(req, res, await options.events.counts(parsed.data));
+  });
+
+  router.get('/admin/events/facets', async (req, res) => {
+    sendJsonWithEtag(req, res, await options.events.facets());
   });
 
   router.get('/admin/events/:id', async (req, res) => {
@@ -46,11 +80,19 @@ export function adminRouter(options: { token: string | undefined; events: EventA
     if (!isUuid(id)) throw new AppError('NOT_FOUND', 'Event not found');
     const event = await options.events.get(id);
     if (!event) throw new AppError('NOT_FOUND', 'Event not found');
-    res.json(event);
+    sendJsonWithEtag(req, res, event);
   });
 
-  router.post('/admin/events/replay', express.json({ limit: '16kb' }), async (req, res) => {
-    const parsed = bulkReplayBody.safeParse(req.body ?? {});
+  router.post('/admin/events/replay', express.json({ limit: '64kb' }), async (req, res) => {
+    const body: unknown = req.body ?? {};
+    if (typeof body === 'object' && body !== null && 'ids' in body) {
+      const byId = replayIdsBody.safeParse(body);
+      if (!byId.success) throw new AppError('BAD_REQUEST', firstIssue(byId.error));
+      const { replayed, skipped } = await options.events.replayIds(byId.data.ids);
+      res.status(202).json({ replayed, skipped });
+      return;
+    }
+    const parsed = bulkReplayBody.safeParse(body);
     if (!parsed.success) throw new AppError('BAD_REQUEST', firstIssue(parsed.error));
     const replayed = await options.events.replayAll(parsed.data.status, parsed.data.provider);
     res.status(202).json({ replayed });
@@ -66,6 +108,20 @@ export function adminRouter(options: { token: string | undefined; events: EventA
     }
     res.status(202).json({ id, status: 'PENDING' });
   });
+
+  const { overview, destinations } = options;
+  if (overview) {
+    router.get('/admin/overview', async (req, res) => {
+      const parsed = overviewQuery.safeParse(req.query);
+      if (!parsed.success) throw new AppError('BAD_REQUEST', firstIssue(parsed.error));
+      sendJsonWithEtag(req, res, await overview.view(parsed.data.hours));
+    });
+  }
+  if (destinations) {
+    router.get('/admin/destinations', async (req, res) => {
+      sendJsonWithEtag(req, res, await destinations.view());
+    });
+  }
 
   return router;
 }

@@ -1,9 +1,14 @@
 import type { DataSource } from 'typeorm';
 import { DeliveryAttemptSchema, WebhookEventSchema, type DeliveryAttempt, type WebhookEvent } from '../shared/database/entities.js';
-import { REPLAYABLE_STATUSES, type EventStatus } from '../shared/database/event-status.js';
+import { EVENT_STATUSES, REPLAYABLE_STATUSES, type EventStatus } from '../shared/database/event-status.js';
 import type { Logger } from '../shared/logging/logger.js';
 import type { EventQueue } from '../shared/queue/event-queue.js';
 import { decodeCursor, encodeCursor } from './event-cursor.js';
+import { filterConditions, type EventFilter } from './event-filter.js';
+import { describeRouting, type RoutingConfig, type RoutingView } from './routing-view.js';
+
+/** Counts per status stop here (see {@link EventAdminService.counts}). */
+export const STATUS_COUNT_CAP = 10_000;
 
 /** An event as the admin API shows it. */
 export interface EventView {
@@ -48,6 +53,67 @@ const toView = (event: WebhookEvent): EventView => ({
   updatedAt: event.updatedAt.toISOString(),
 });
 
+/** The list's columns: everything in {@link EventView}, never the payload or the raw body. */
+const EVENT_COLUMNS = `e.id, e.provider, e.external_id, e.event_type, e.status, e.attempts, e.replays, e.last_error,
+  e.correlation_id, e.trace_id, e.received_at, e.updated_at`;
+
+interface EventRow {
+  id: string;
+  provider: string;
+  external_id: string;
+  event_type: string;
+  status: EventStatus;
+  attempts: number;
+  replays: number;
+  last_error: string | null;
+  correlation_id: string | null;
+  trace_id: string | null;
+  received_at: Date;
+  updated_at: Date;
+  cursor_received_at: string;
+}
+
+const rowToView = (row: EventRow): EventView => ({
+  id: row.id,
+  provider: row.provider,
+  externalId: row.external_id,
+  eventType: row.event_type,
+  status: row.status,
+  attempts: row.attempts,
+  replays: row.replays,
+  lastError: row.last_error,
+  correlationId: row.correlation_id,
+  traceId: row.trace_id,
+  receivedAt: row.received_at.toISOString(),
+  updatedAt: row.updated_at.toISOString(),
+});
+
+/**
+ * The body as received: UTF-8 text when it is valid UTF-8 (JSON, form bodies), else base64. Shown next to the
+ * parsed payload, so a body that is not JSON (or not what its parsed form suggests) is seen byte for byte.
+ */
+export interface BodyView {
+  encoding: 'utf8' | 'base64';
+  data: string;
+  bytes: number;
+}
+
+const bodyView = (raw: Buffer): BodyView => {
+  try {
+    return { encoding: 'utf8', data: new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(raw), bytes: raw.length };
+  } catch {
+    return { encoding: 'base64', data: raw.toString('base64'), bytes: raw.length };
+  }
+};
+
+/** Options beyond the database and the queue; all optional. */
+export interface EventAdminOptions {
+  /** ROUTES_FILE as loaded: the event detail shows which routes and destinations an event matches. */
+  routes?: RoutingConfig;
+  /** A tracing UI's URL with `{traceId}` in it (TRACE_URL_TEMPLATE): the detail links the event's trace. */
+  traceUrlTemplate?: string;
+}
+
 const toDeliveryView = (attempt: DeliveryAttempt): DeliveryView => ({
   destination: attempt.destination,
   attempt: attempt.attempt,
@@ -65,31 +131,81 @@ export class EventAdminService {
     private readonly dataSource: DataSource,
     private readonly queue: EventQueue,
     private readonly logger: Logger,
+    private readonly options: EventAdminOptions = {},
   ) {}
 
-  async list(filter: { status?: EventStatus; provider?: string; limit: number; cursor?: string }) {
-    const query = this.dataSource
-      .getRepository(WebhookEventSchema)
-      .createQueryBuilder('e')
-      .orderBy('e.receivedAt', 'DESC')
-      .addOrderBy('e.id', 'DESC')
-      .limit(filter.limit + 1);
-    if (filter.status) query.andWhere('e.status = :status', { status: filter.status });
-    if (filter.provider) query.andWhere('e.provider = :provider', { provider: filter.provider });
+  /**
+   * One page of events, newest first, keyset-paged on (received_at, id): each page reads a page of index entries
+   * whatever the table holds. Only the list's columns are read (never payloads or raw bodies).
+   */
+  async list(filter: EventFilter & { limit: number; cursor?: string }) {
+    const { conditions, values } = filterConditions(filter);
     if (filter.cursor) {
       const cursor = decodeCursor(filter.cursor);
-      query.andWhere('(e.receivedAt, e.id) < (CAST(:at AS timestamptz), CAST(:id AS uuid))', { at: cursor.receivedAt, id: cursor.id });
+      values.push(cursor.receivedAt, cursor.id);
+      conditions.push(`(e.received_at, e.id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
     }
-    // The cursor needs received_at to the microsecond; a JS Date only keeps milliseconds.
-    query.addSelect(`to_char(e.receivedAt AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`, 'cursor_received_at');
-    const { entities: rows, raw } = await query.getRawAndEntities<{ e_id: string; cursor_received_at: string }>();
+    values.push(filter.limit + 1);
+    const rows: EventRow[] = await this.dataSource.query(
+      `SELECT ${EVENT_COLUMNS},
+              -- The cursor needs received_at to the microsecond; a JS Date only keeps milliseconds.
+              to_char(e.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_received_at
+         FROM webhook_events e
+        ${conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''}
+        ORDER BY e.received_at DESC, e.id DESC
+        LIMIT $${values.length}`,
+      values,
+    );
     const page = rows.slice(0, filter.limit);
     const last = page.at(-1);
-    const lastAt = last && raw.find((row) => row.e_id === last.id)?.cursor_received_at;
     return {
-      items: page.map(toView),
-      nextCursor: rows.length > filter.limit && last && lastAt ? encodeCursor({ receivedAt: lastAt, id: last.id }) : null,
+      items: page.map(rowToView),
+      nextCursor: rows.length > filter.limit && last ? encodeCursor({ receivedAt: last.cursor_received_at, id: last.id }) : null,
     };
+  }
+
+  /**
+   * How many events match the filter in each status (the filter's own status is ignored). Each count stops at
+   * `cap`: counting millions of completed events exactly would read millions of index entries on every refresh.
+   * @returns the counts, and in `more` the statuses that have more than their count says.
+   */
+  async counts(filter: Omit<EventFilter, 'status'>, cap = STATUS_COUNT_CAP): Promise<{ counts: Record<EventStatus, number>; more: EventStatus[] }> {
+    const { conditions, values } = filterConditions({ ...filter, status: undefined }, 3);
+    const rows: { status: EventStatus; n: string }[] = await this.dataSource.query(
+      `SELECT s.status, (SELECT count(*) FROM (SELECT 1 FROM webhook_events e
+                          WHERE e.status = s.status ${conditions.map((condition) => `AND ${condition}`).join(' ')}
+                          LIMIT $2) AS capped) AS n
+         FROM unnest($1::text[]) AS s(status)`,
+      [EVENT_STATUSES, cap + 1, ...values],
+    );
+    const counts = Object.fromEntries(EVENT_STATUSES.map((status) => [status, 0])) as Record<EventStatus, number>;
+    const more: EventStatus[] = [];
+    for (const row of rows) {
+      const n = Number(row.n);
+      counts[row.status] = Math.min(n, cap);
+      if (n > cap) more.push(row.status);
+    }
+    return { counts, more };
+  }
+
+  /**
+   * Providers and event types that have events (up to 200 of each), read by skipping through their indexes one
+   * distinct value at a time: as cheap with millions of rows as with ten.
+   */
+  async facets(): Promise<{ providers: string[]; eventTypes: string[] }> {
+    const distinct = async (column: 'provider' | 'event_type') =>
+      (
+        (await this.dataSource.query(
+          `WITH RECURSIVE v AS (
+             (SELECT ${column} AS value FROM webhook_events ORDER BY ${column} LIMIT 1)
+             UNION ALL
+             SELECT (SELECT ${column} FROM webhook_events WHERE ${column} > v.value ORDER BY ${column} LIMIT 1) FROM v WHERE v.value IS NOT NULL
+           )
+           SELECT value FROM v WHERE value IS NOT NULL LIMIT 200`,
+        )) as { value: string }[]
+      ).map((row) => row.value);
+    const [providers, eventTypes] = await Promise.all([distinct('provider'), distinct('event_type')]);
+    return { providers, eventTypes };
   }
 
   async get(id: string) {
@@ -98,11 +214,15 @@ export class EventAdminService {
     const deliveries = await this.dataSource
       .getRepository(DeliveryAttemptSchema)
       .find({ where: { eventId: id }, order: { at: 'ASC', id: 'ASC' } });
+    const { traceUrlTemplate } = this.options;
     return {
       ...toView(event),
       payload: event.payload,
       headers: event.headers,
       contentType: event.contentType,
+      body: bodyView(event.rawBody),
+      routing: describeRouting(this.options.routes, event.provider, event.eventType) satisfies RoutingView,
+      traceUrl: traceUrlTemplate && event.traceId ? traceUrlTemplate.replaceAll('{traceId}', encodeURIComponent(event.traceId)) : null,
       deliveries: deliveries.map(toDeliveryView),
     };
   }
@@ -129,6 +249,18 @@ export class EventAdminService {
       : await this.resetToPending('status = $1', [status]);
     await this.enqueue(rows);
     return rows.length;
+  }
+
+  /**
+   * Replays the listed events that are DEAD_LETTER or COMPLETED (an operator picked each of them); the others
+   * (unknown, or still in progress) are left alone and reported in `skipped`.
+   */
+  async replayIds(ids: string[]): Promise<{ replayed: number; replayedIds: string[]; skipped: string[] }> {
+    const unique = [...new Set(ids.map((id) => id.toLowerCase()))];
+    const rows = await this.resetToPending('id = ANY($1::uuid[])', [unique]);
+    await this.enqueue(rows);
+    const replayedIds = new Set(rows.map((row) => row.id));
+    return { replayed: rows.length, replayedIds: [...replayedIds], skipped: unique.filter((id) => !replayedIds.has(id)) };
   }
 
   private async resetToPending(where: string, values: unknown[]): Promise<{ id: string; traceparent: string | null }[]> {

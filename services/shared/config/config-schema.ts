@@ -46,6 +46,11 @@ export const configSchema = z.object({
   PROVIDERS_FILE: z.string().optional(),
   ROUTES_FILE: z.string().optional(),
   ADMIN_API_TOKEN: z.string().optional(),
+  /** A tracing UI's URL for one trace, `{traceId}` where the id goes; the console links each event's trace there. */
+  TRACE_URL_TEMPLATE: z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || (/^https?:\/\/[^\s]+$/.test(value) && value.includes('{traceId}')), 'must be an http(s) URL containing {traceId}'),
   MAX_BODY_BYTES: integer(1_048_576, 1, 64 * 1_048_576),
   SIGNATURE_TOLERANCE_SECONDS: integer(300, 1, 86_400),
   /** Failed verifications one client address may cause per minute before it gets 429 (real traffic is unaffected). */

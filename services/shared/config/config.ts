@@ -19,6 +19,8 @@ export interface Config {
   };
   routesFile?: string;
   adminApiToken?: string;
+  /** The event console (served with the admin API by the ingress). */
+  console: { traceUrlTemplate?: string };
   worker: {
     concurrency: number;
     lockDurationMs: number;
@@ -82,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     routesFile: blankToUndefined(raw.ROUTES_FILE),
     adminApiToken: blankToUndefined(raw.ADMIN_API_TOKEN),
+    console: { traceUrlTemplate: blankToUndefined(raw.TRACE_URL_TEMPLATE) },
     worker: {
       concurrency: raw.WORKER_CONCURRENCY,
       lockDurationMs: raw.WORKER_LOCK_DURATION_MS,

@@ -1,0 +1,30 @@
+import type { Router } from 'express';
+import type { DataSource } from 'typeorm';
+import type { Logger } from '../shared/logging/logger.js';
+import type { EventQueue } from '../shared/queue/event-queue.js';
+import { adminRouter } from './admin-router.js';
+import { DestinationSummary } from './destination-summary.js';
+import { EventAdminService } from './event-admin-service.js';
+import { Overview } from './overview.js';
+import type { RoutingConfig } from './routing-view.js';
+
+export interface AdminApiOptions {
+  /** ADMIN_API_TOKEN (unset: every admin request is refused). */
+  token: string | undefined;
+  dataSource: DataSource;
+  queue: EventQueue;
+  logger: Logger;
+  /** ROUTES_FILE as loaded, for the event detail's routing and the destinations list. */
+  routes?: RoutingConfig;
+  /** TRACE_URL_TEMPLATE: a tracing UI's URL with `{traceId}`. */
+  traceUrlTemplate?: string;
+}
+
+/** The admin API as the ingress serves it: events, overview, destinations. `close()` stops the queue sampler. */
+export function createAdminApi(options: AdminApiOptions): { router: Router; close(): void } {
+  const { dataSource, queue, logger, routes } = options;
+  const events = new EventAdminService(dataSource, queue, logger, { routes, traceUrlTemplate: options.traceUrlTemplate });
+  const overview = new Overview({ dataSource, queue, logger }).start();
+  const destinations = new DestinationSummary(dataSource, routes);
+  return { router: adminRouter({ token: options.token, events, overview, destinations }), close: () => overview.close() };
+}

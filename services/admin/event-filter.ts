@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { EVENT_STATUSES, type EventStatus } from '../shared/database/event-status.js';
+import { isUuid } from './event-cursor.js';
+
+/** Which events a list, a count or a bulk action is about; every field optional, all of them must match. */
+export interface EventFilter {
+  status?: EventStatus;
+  provider?: string;
+  eventType?: string;
+  /** Received at or after (ISO 8601). */
+  from?: string;
+  /** Received before (ISO 8601). */
+  to?: string;
+  /** The event's id (uuid) or the provider's id for it (externalId), exactly. */
+  q?: string;
+}
+
+const isoTimestamp = z.iso.datetime({ offset: true, local: false });
+
+/** The query parameters that make an {@link EventFilter} (`status` optional: counts leave it out). */
+export const eventFilterQuery = z.object({
+  status: z.enum(EVENT_STATUSES).optional(),
+  provider: z.string().min(1).max(64).optional(),
+  eventType: z.string().min(1).max(200).optional(),
+  from: isoTimestamp.optional(),
+  to: isoTimestamp.optional(),
+  q: z
+    .string()
+    .max(300)
+    .transform((value) => value.trim())
+    .optional()
+    .transform((value) => (value ? value : undefined)),
+});
+
+/**
+ * The filter as SQL conditions over `webhook_events` (alias `e`), with numbered parameters from `firstParameter`.
+ * Every condition is one an index of the console migration serves in newest-first order (see
+ * 1764500300000-console-indexes.ts); the search is an index lookup by id or external_id.
+ */
+export function filterConditions(filter: EventFilter, firstParameter = 1): { conditions: string[]; values: unknown[] } {
+  const conditions: string[] = [];
+  const values: unknown[] = [];
+  const parameter = (value: unknown) => {
+    values.push(value);
+    return `$${firstParameter + values.length - 1}`;
+  };
+  if (filter.status) conditions.push(`e.status = ${parameter(filter.status)}`);
+  if (filter.provider) conditions.push(`e.provider = ${parameter(filter.provider)}`);
+  if (filter.eventType) conditions.push(`e.event_type = ${parameter(filter.eventType)}`);
+  if (filter.from) conditions.push(`e.received_at >= ${parameter(filter.from)}::timestamptz`);
+  if (filter.to) conditions.push(`e.received_at < ${parameter(filter.to)}::timestamptz`);
+  if (filter.q) {
+    const q = parameter(filter.q);
+    conditions.push(isUuid(filter.q) ? `(e.id = ${parameter(filter.q)}::uuid OR e.external_id = ${q})` : `e.external_id = ${q}`);
+  }
+  return { conditions, values };
+}

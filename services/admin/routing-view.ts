@@ -1,0 +1,65 @@
+import picomatch from 'picomatch';
+
+/**
+ * ROUTES_FILE as the admin API reads it: only what it shows (names, types, where destinations are, which routes
+ * send where). Declared here rather than imported, so the admin API depends on no role's code; the loaded file
+ * passes as it is.
+ */
+export interface RoutingConfig {
+  destinations: Record<string, { type?: string; url?: string }>;
+  routes: { provider: string; events?: string[]; to: string[]; filter?: unknown; transform?: unknown }[];
+}
+
+/** A destination as operators see it: never its secret, its headers, or credentials in its URL. */
+export interface DestinationInfo {
+  name: string;
+  type: string;
+  /** scheme://host[:port]/path, without user info or query. */
+  target: string | null;
+}
+
+/** The routes an event's provider and type match, and the destinations they send it to. */
+export interface RoutingView {
+  routes: {
+    /** Position in ROUTES_FILE's `routes` (0-based). */
+    index: number;
+    provider: string;
+    events: string[] | null;
+    to: string[];
+    /** The route also has a filter over the body: whether it passed is what the deliveries show. */
+    hasFilter: boolean;
+    hasTransform: boolean;
+  }[];
+  destinations: DestinationInfo[];
+}
+
+const targetOf = (url: string | undefined): string | null => {
+  if (!url) return null;
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  } catch {
+    return null;
+  }
+};
+
+/** Every configured destination, in configuration order. */
+export function destinationInfos(config: RoutingConfig | undefined): DestinationInfo[] {
+  return Object.entries(config?.destinations ?? {}).map(([name, destination]) => ({
+    name,
+    type: destination.type ?? 'http',
+    target: targetOf(destination.url),
+  }));
+}
+
+/** Which routes match a provider and event type (the worker's rule: provider or `*`, any glob or none). */
+export function describeRouting(config: RoutingConfig | undefined, provider: string, eventType: string): RoutingView {
+  if (!config) return { routes: [], destinations: [] };
+  const routes = config.routes.flatMap((route, index) => {
+    if (route.provider !== provider && route.provider !== '*') return [];
+    if (route.events && !route.events.some((glob) => picomatch(glob, { dot: true, nocase: false })(eventType))) return [];
+    return [{ index, provider: route.provider, events: route.events ?? null, to: route.to, hasFilter: route.filter !== undefined, hasTransform: route.transform !== undefined }];
+  });
+  const names = new Set(routes.flatMap((route) => route.to));
+  return { routes, destinations: destinationInfos(config).filter((destination) => names.has(destination.name)) };
+}
