@@ -158,8 +158,8 @@ describe('PodDeletionCostReporter', () => {
     expect(api.costs()).toEqual(['1001', '1010']);
 
     const [first, second] = api.requests;
-    // Timer resolution leaves a millisecond or two of slack.
-    expect(second!.at - first!.at).toBeGreaterThanOrEqual(195);
+    // Measured where the requests arrive: on a loaded machine the first may arrive late, shortening the gap seen here.
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(150);
   });
 
   it('never PATCHes a value the API server already has', async () => {

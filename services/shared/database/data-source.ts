@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
-import type { Pool } from 'pg';
 import { DeliveryAttemptSchema, WebhookEventSchema } from './entities.js';
+import { POOL_SETTINGS } from './create-pool.js';
 import { migrations } from './migrations/index.js';
 
 export interface DataSourceOptions {
@@ -11,8 +11,8 @@ export interface DataSourceOptions {
 }
 
 /**
- * The TypeORM data source: entities, migrations (never `synchronize`), and a pg pool sized for the role.
- * Connections fail fast so a PostgreSQL outage becomes a 503, not a hung request.
+ * The TypeORM data source, for migrations (never `synchronize`) and the admin API's reads, with a small pool of
+ * its own; runtime queries use the service's own pool (create-pool.ts; see README.md here).
  */
 export function createDataSource(options: DataSourceOptions): DataSource {
   return new DataSource({
@@ -26,19 +26,6 @@ export function createDataSource(options: DataSourceOptions): DataSource {
     applicationName: options.applicationName ?? 'event-driven-integration-service',
     poolSize: options.poolSize,
     connectTimeoutMS: 3000,
-    extra: {
-      max: options.poolSize,
-      idleTimeoutMillis: 30_000,
-      connectionTimeoutMillis: 3000,
-      // A query stuck behind a lock or a dying server must not hold a request forever.
-      statement_timeout: 15_000,
-      query_timeout: 20_000,
-      keepAlive: true,
-    },
+    extra: { max: options.poolSize, ...POOL_SETTINGS },
   });
-}
-
-/** The pg pool under TypeORM: the hot path uses it directly for named prepared statements. */
-export function poolOf(dataSource: DataSource): Pool {
-  return (dataSource.driver as unknown as { master: Pool }).master;
 }

@@ -108,11 +108,27 @@ export class PodDeletionCostReporter {
     options: Omit<PodDeletionCostReporterOptions, 'podName' | 'namespace'> = {},
   ): PodDeletionCostReporter {
     const disabled = ['false', '0', 'no'].includes((env.POD_DELETION_COST_ENABLED ?? '').trim().toLowerCase());
-    const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST) || options.kubeConfig !== undefined;
-    if (disabled || !inCluster || !env.POD_NAME || !env.POD_NAMESPACE) {
+    return PodDeletionCostReporter.fromConfig(
+      { podName: env.POD_NAME, podNamespace: env.POD_NAMESPACE, podDeletionCostEnabled: !disabled },
+      options,
+      Boolean(env.KUBERNETES_SERVICE_HOST),
+    );
+  }
+
+  /**
+   * From validated settings (the service's `Config['kubernetes']`): a no-op reporter unless enabled, in a cluster
+   * (`inCluster`, or a kubeConfig given) and told its pod's name and namespace.
+   */
+  static fromConfig(
+    settings: { podName?: string; podNamespace?: string; podDeletionCostEnabled: boolean },
+    options: Omit<PodDeletionCostReporterOptions, 'podName' | 'namespace'> = {},
+    inCluster = Boolean(process.env.KUBERNETES_SERVICE_HOST),
+  ): PodDeletionCostReporter {
+    const reachable = inCluster || options.kubeConfig !== undefined;
+    if (!settings.podDeletionCostEnabled || !reachable || !settings.podName || !settings.podNamespace) {
       return new PodDeletionCostReporter({ logger: options.logger });
     }
-    return new PodDeletionCostReporter({ ...options, podName: env.POD_NAME, namespace: env.POD_NAMESPACE });
+    return new PodDeletionCostReporter({ ...options, podName: settings.podName, namespace: settings.podNamespace });
   }
 
   /** Whether this reporter talks to the API server at all (false: every method is a no-op). */

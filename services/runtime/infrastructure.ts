@@ -1,0 +1,86 @@
+import type { Pool } from 'pg';
+import type { Redis } from 'ioredis';
+import type { Config } from '../shared/config/config.js';
+import { createPool } from '../shared/database/create-pool.js';
+import type { Logger } from '../shared/logging/logger.js';
+import { createLogger } from '../shared/logging/logger.js';
+import { QueueDepthGauge } from '../shared/metrics/queue-depth-gauge.js';
+import { EventQueue } from '../shared/queue/event-queue.js';
+import { createRedisConnection, type RedisConnectionRole } from '../shared/queue/redis-connection.js';
+import { waitUntilReachable } from '../shared/startup/wait-until-reachable.js';
+
+/** What every role connects to: the PostgreSQL pool, the producer's Redis connection and the queue it feeds. */
+export interface Infrastructure {
+  pool: Pool;
+  /** The producer's connection (enqueue, queue gauges, the Redis health check). */
+  redis: Redis;
+  queue: EventQueue;
+  /** Another Redis connection, for a blocking consumer (the worker): reported like the producer's. */
+  connectRedis(role: RedisConnectionRole): Redis;
+  /** Closes the queue, every Redis connection and the pool (last step of the drain). */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects what every role needs. PostgreSQL is waited for within STARTUP_WAIT_MS (a fresh install starts the app
+ * before its database accepts connections); Redis is given five seconds and then not waited for: the ingress
+ * accepts webhooks without it (events wait in PENDING for the reconciler) and the worker's consumer reconnects.
+ */
+export async function connectInfrastructure(config: Config, logger: Logger): Promise<Infrastructure> {
+  const pool = createPool({ url: config.database.url, size: config.database.poolSize, applicationName: `webhooks-${config.role}` });
+  // A session killed while idle (a failover, pg_terminate_backend) is dropped from the pool; the next query reconnects.
+  pool.on('error', (error) => logger.warn('idle database connection lost', { error }));
+  await waitUntilReachable(async () => void (await pool.query('SELECT 1')), { what: 'database', budgetMs: config.startupWaitMs, logger });
+
+  const redisLogger = createLogger('redis');
+  let redisDown = false;
+  const onRedisError = (error: Error) => {
+    if (!redisDown) redisLogger.warn('redis connection error', { error });
+    redisDown = true;
+  };
+  const connections: Redis[] = [];
+  const connectRedis = (role: RedisConnectionRole) => {
+    const connection = createRedisConnection(config.redis, role, onRedisError);
+    connection.on('ready', () => {
+      if (redisDown) redisLogger.info('redis connection restored');
+      redisDown = false;
+    });
+    connections.push(connection);
+    return connection;
+  };
+  const redis = connectRedis('producer');
+  await readyWithin(redis, 5000);
+  const queue = new EventQueue({
+    connection: redis,
+    name: config.queue.name,
+    prefix: config.queue.prefix,
+    attempts: config.queue.attempts,
+    backoffMs: config.queue.backoffMs,
+    logger: createLogger('queue'),
+  });
+  new QueueDepthGauge(config.queue.name, queue);
+
+  return {
+    pool,
+    redis,
+    queue,
+    connectRedis,
+    async close() {
+      await queue.close();
+      for (const connection of connections) connection.disconnect();
+      await pool.end();
+    },
+  };
+}
+
+/** Resolves once `connection` is ready, or after `timeoutMs` whatever its state. */
+function readyWithin(connection: Redis, timeoutMs: number): Promise<void> {
+  if (connection.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    connection.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

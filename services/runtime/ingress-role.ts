@@ -1,0 +1,61 @@
+import type { Router } from 'express';
+import { createAdminApi } from '../admin/admin-api.js';
+import { consoleRouter } from '../console/console-router.js';
+import { EventWriter } from '../ingress/ingest/event-writer.js';
+import { webhookRouter } from '../ingress/ingest/webhook-router.js';
+import type { ProviderRegistry } from '../ingress/verification/provider-registry.js';
+import type { Config } from '../shared/config/config.js';
+import { createDataSource } from '../shared/database/data-source.js';
+import { createLogger } from '../shared/logging/logger.js';
+import type { RoutesFile } from '../worker/routing/routes-file.js';
+import type { Infrastructure } from './infrastructure.js';
+
+/** The ingress as started: what it serves, and its two steps of the drain. */
+export interface IngressRole {
+  /** Webhooks, the admin API and the console, mounted by the HTTP app. */
+  routers: Router[];
+  /** Waits for inserts and enqueues in flight, so every 2xx given is backed by a row (and a job). */
+  drain(): Promise<void>;
+  /** Stops the admin API's samplers and closes its connection. */
+  close(): Promise<void>;
+}
+
+export interface IngressRoleOptions {
+  config: Config;
+  providers: ProviderRegistry;
+  /** ROUTES_FILE as loaded (the admin API shows what an event was routed to). */
+  routesFile: RoutesFile | undefined;
+  infrastructure: Infrastructure;
+}
+
+/** Webhooks in (verify → store once → answer → enqueue), the admin API and the console for operators. */
+export async function startIngress(options: IngressRoleOptions): Promise<IngressRole> {
+  const { config, infrastructure } = options;
+  const writer = new EventWriter({ pool: infrastructure.pool });
+  // The operators' reads go through TypeORM, on a small pool of their own (see shared/database/README.md).
+  const adminData = await createDataSource({ url: config.database.url, poolSize: 4, applicationName: 'webhooks-admin' }).initialize();
+  const admin = createAdminApi({
+    token: config.adminApiToken,
+    dataSource: adminData,
+    queue: infrastructure.queue,
+    logger: createLogger('admin'),
+    routes: options.routesFile,
+    traceUrlTemplate: config.console.traceUrlTemplate,
+  });
+  const webhooks = webhookRouter({
+    providers: options.providers,
+    writer,
+    queue: infrastructure.queue,
+    maxBodyBytes: config.http.maxBodyBytes,
+    verificationFailureLimitPerMinute: config.http.verificationFailureLimitPerMinute,
+    logger: createLogger('ingress'),
+  });
+  return {
+    routers: [webhooks, admin.router, consoleRouter()],
+    drain: () => writer.drain(),
+    async close() {
+      admin.close();
+      await adminData.destroy();
+    },
+  };
+}
