@@ -62,11 +62,11 @@ export function healthRouter(options: HealthRouterOptions): Router {
     };
   };
 
-  const answer = (details: Record<string, Indicator>, extraDown = false) => {
+  const answer = (details: Record<string, Indicator>) => {
     const info: Record<string, Indicator> = {};
     const error: Record<string, Indicator> = {};
     for (const [name, indicator] of Object.entries(details)) (indicator.status === 'up' ? info : error)[name] = indicator;
-    const ok = Object.keys(error).length === 0 && !extraDown;
+    const ok = Object.keys(error).length === 0;
     return { code: ok ? 200 : 503, body: { status: ok ? 'ok' : 'error', info, error, details } };
   };
 
