@@ -5,8 +5,22 @@ import { stringify } from 'yaml';
 
 /** The ROUTES_FILE document, as the service reads it. */
 export interface RoutesDocument {
-  destinations: Record<string, { url: string; secret?: string; timeoutMs?: number; maxConcurrency?: number; headers?: Record<string, string> }>;
-  routes: { provider: string; events?: string[]; to: string[] }[];
+  destinations: Record<
+    string,
+    {
+      /** http when absent; amqp needs exchange and routingKey, nats needs subject. */
+      type?: 'http' | 'amqp' | 'nats';
+      url: string;
+      exchange?: string;
+      routingKey?: string;
+      subject?: string;
+      secret?: string;
+      timeoutMs?: number;
+      maxConcurrency?: number;
+      headers?: Record<string, string>;
+    }
+  >;
+  routes: { provider: string; events?: string[]; filter?: Record<string, unknown>; transform?: string; to: string[] }[];
 }
 
 /** A ROUTES_FILE written to a temporary directory of its own; `remove()` deletes it. */

@@ -1,15 +1,13 @@
 import { Agent, request } from 'undici';
-import { createStandardWebhookSigner } from '../../shared/standard-webhooks/sign.js';
 import type { Destination } from '../routing/route-table.js';
 import { ConcurrencyLimit, type ReleaseSlot } from './concurrency-limit.js';
+import type { DeliverableEvent, Deliverer, OutgoingMessage } from './deliverer.js';
 import type { DeliveryResult } from './delivery-result.js';
 import { destinationRequestsInFlight, destinationRequestsWaiting } from './destination-metrics.js';
+import { WebhookHeaders } from './webhook-headers.js';
 
-/** The event as the forwarder needs it. */
-export interface ForwardedEvent {
-  id: string;
-  provider: string;
-  eventType: string;
+/** The event with its original bytes, as {@link HttpForwarder.forward} sends it. */
+export interface ForwardedEvent extends DeliverableEvent {
   rawBody: Buffer;
   contentType: string;
 }
@@ -33,7 +31,8 @@ interface DestinationLane {
 const MAX_ERROR_BODY = 512;
 
 /**
- * Sends an event to a destination: `POST url` with the provider's original bytes, Standard Webhooks headers
+ * The `http` {@link Deliverer}. Sends an event to a destination: `POST url` with the message's bytes (the provider's
+ * original bytes, or a route's transform result), Standard Webhooks headers
  * (`webhook-id` is the event's id on every retry, so receivers can deduplicate), and the trace context.
  * Any 2xx is success; redirects are not followed (a 3xx is a failure), as destinations come only from configuration.
  *
@@ -42,21 +41,26 @@ const MAX_ERROR_BODY = 512;
  * signs the request and starts its timeout, so the timeout measures the destination, never a wait in this worker;
  * a slot held always finds a connection; and waiting for one destination's slot never holds up another destination.
  */
-export class HttpForwarder {
+export class HttpForwarder implements Deliverer {
   private readonly lanes = new Map<string, DestinationLane>();
-  private readonly signers = new Map<string, (id: string, timestampSeconds: number, body: Buffer) => string>();
+  private readonly webhookHeaders = new WebhookHeaders();
 
   constructor(private readonly options: HttpForwarderOptions) {}
 
+  /** Forwards the provider's original bytes (see {@link deliver}). */
+  forward(event: ForwardedEvent, destination: Destination): Promise<DeliveryResult> {
+    return this.deliver(event, destination, { body: event.rawBody, contentType: event.contentType });
+  }
+
   /**
-   * Delivers one event to one destination. Network errors, timeouts and non-2xx answers are results; an exception
+   * Delivers one message to one destination. Network errors, timeouts and non-2xx answers are results; an exception
    * (a secret the signer cannot use, say) means a bug or bad configuration, and is the caller's to record.
    */
-  async forward(event: ForwardedEvent, destination: Destination): Promise<DeliveryResult> {
+  async deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage): Promise<DeliveryResult> {
     const lane = this.laneFor(destination);
     const release = await this.acquire(lane, destination.name);
     try {
-      return await this.send(event, destination, lane.dispatcher);
+      return await this.send(event, destination, message, lane.dispatcher);
     } finally {
       release();
     }
@@ -95,19 +99,13 @@ export class HttpForwarder {
   }
 
   /** One request, a slot held: the timestamp, the signature and the timeout all start now. */
-  private async send(event: ForwardedEvent, destination: Destination, dispatcher: Agent): Promise<DeliveryResult> {
+  private async send(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, dispatcher: Agent): Promise<DeliveryResult> {
     const timeoutMs = destination.timeoutMs ?? this.options.defaultTimeoutMs;
-    const timestamp = Math.floor(Date.now() / 1000);
     const headers: Record<string, string> = {
-      ...destination.headers,
-      'content-type': event.contentType || 'application/json',
+      ...this.webhookHeaders.build(event, destination, message.body),
+      'content-type': message.contentType || 'application/json',
       'user-agent': 'event-driven-integration-service',
-      'webhook-id': event.id,
-      'webhook-timestamp': String(timestamp),
-      'x-webhook-provider': event.provider,
-      'x-webhook-event-type': event.eventType,
     };
-    if (destination.secret) headers['webhook-signature'] = this.signerFor(destination.secret)(event.id, timestamp, event.rawBody);
 
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
@@ -115,7 +113,7 @@ export class HttpForwarder {
       const response = await request(destination.url, {
         method: 'POST',
         headers,
-        body: event.rawBody,
+        body: message.body,
         dispatcher,
         signal: AbortSignal.timeout(timeoutMs),
         headersTimeout: timeoutMs,
@@ -156,14 +154,5 @@ export class HttpForwarder {
     const lanes = [...this.lanes.values()];
     this.lanes.clear();
     await Promise.all(lanes.map((lane) => lane.dispatcher.close()));
-  }
-
-  private signerFor(secret: string) {
-    let signer = this.signers.get(secret);
-    if (!signer) {
-      signer = createStandardWebhookSigner(secret);
-      this.signers.set(secret, signer);
-    }
-    return signer;
   }
 }

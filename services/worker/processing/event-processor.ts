@@ -2,9 +2,16 @@ import { context as otelContext, propagation, SpanStatusCode, trace, type Contex
 import type { Logger } from '../../shared/logging/logger.js';
 import { deliveryAttempts, deliveryDuration, eventsProcessed, processingDuration } from '../../shared/metrics/metrics.js';
 import type { EventJobData } from '../../shared/queue/event-job.js';
+import type { BrokerDeliverers } from '../delivery/broker-publishers.js';
+import type { Deliverer, OutgoingMessage } from '../delivery/deliverer.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
 import type { HttpForwarder } from '../delivery/http-forwarder.js';
-import type { Destination, RouteTable } from '../routing/route-table.js';
+import { withoutCredentials } from '../delivery/url-without-credentials.js';
+import type { RouteFilterInput } from '../routing/route-filter.js';
+import type { RouteInput, RouteInputSource } from '../routing/route-input-reader.js';
+import type { CompiledRoute, Destination, RoutedDestination, RouteTable } from '../routing/route-table.js';
+import { RouteTransformError } from '../routing/route-transform.js';
+import { destinationType } from '../routing/routes-file.js';
 import { DeliveryFailedError } from './delivery-failed-error.js';
 import type { EventHandler, EventHandlerRegistry, HandledEvent } from './event-handlers.js';
 import type { ClaimedEvent, ProcessingStore } from './processing-store.js';
@@ -13,7 +20,15 @@ export interface EventProcessorOptions {
   store: ProcessingStore;
   routes: RouteTable;
   handlers: EventHandlerRegistry;
+  /** Delivers to `http` destinations. */
   forwarder: HttpForwarder;
+  /** Deliver to `amqp` and `nats` destinations; a destination whose type has none here is a failed attempt. */
+  publishers?: BrokerDeliverers;
+  /**
+   * Reads the payload and kept headers for route filters and transforms (and handlers). Without it the store's
+   * payload is read and filters see no headers (tests that build a processor directly).
+   */
+  routeInputs?: RouteInputSource;
   /** Attempts in total (JOB_ATTEMPTS); the event is DEAD_LETTER after the last. */
   maxAttempts: number;
   logger: Logger;
@@ -90,42 +105,115 @@ export class EventProcessor {
   /**
    * Delivers to every routed destination and handler that has not succeeded for this event yet, in parallel.
    * Each ends in a result, never an exception: whatever throws while delivering to one destination (a bug, a
-   * destination the signer cannot sign for) is that destination's failed attempt, recorded like any other, so the
-   * event moves on to FAILED (retry) and finally DEAD_LETTER instead of being stranded in PROCESSING.
+   * destination the signer cannot sign for, a transform failing on this payload) is that destination's failed
+   * attempt, recorded like any other, so the event moves on to FAILED (retry) and finally DEAD_LETTER instead of
+   * being stranded in PROCESSING. A destination that every route naming it filters the event out for is sent nothing
+   * and records nothing: when no destination is left, the event is COMPLETED with nothing delivered.
    */
   private async deliver(event: ClaimedEvent): Promise<DeliveryResult[]> {
     const done = new Set(event.delivered);
-    const destinations = this.options.routes.destinationsFor(event.provider, event.eventType).filter((d) => !done.has(d.name));
+    const routed = this.options.routes.routedDestinationsFor(event.provider, event.eventType).filter((r) => !done.has(r.destination.name));
     const handlers = this.options.handlers.handlersFor(event.provider, event.eventType).filter(([name]) => !done.has(name));
-    // Read once, only when a handler needs it (HTTP forwarding sends the raw bytes).
-    let payload: Promise<unknown> | undefined;
-    const payloadOnce = () => (payload ??= this.options.store.payload(event.id));
+    const work = this.routeWork(event);
 
-    const forwards = destinations.map((destination) => this.forwardTo(event, destination));
-    const inProcess = handlers.map(([name, handler]) => this.runHandler(event, name, handler, payloadOnce));
-    return Promise.all([...forwards, ...inProcess]);
+    const deliveries = routed.map((r) => this.deliverRouted(event, r, work));
+    const inProcess = handlers.map(([name, handler]) => this.runHandler(event, name, handler, async () => (await work.input()).payload));
+    const results = await Promise.all([...deliveries, ...inProcess]);
+    return results.filter((result): result is DeliveryResult => result !== undefined);
   }
 
-  private forwardTo(event: ClaimedEvent, destination: Destination): Promise<DeliveryResult> {
+  /**
+   * What routes read of this event, each read or computed at most once per attempt and only when needed: the payload
+   * and kept headers (one query, never made for plain forwards, which send the raw bytes the claim returned), the
+   * filters' input, and each route's transform result (shared by that route's destinations).
+   */
+  private routeWork(event: ClaimedEvent): RouteWork {
+    let input: Promise<RouteInput> | undefined;
+    let filterInput: Promise<RouteFilterInput> | undefined;
+    const transformed = new Map<CompiledRoute, Promise<Buffer>>();
+    const readInput = () =>
+      (input ??= this.options.routeInputs
+        ? this.options.routeInputs.read(event.id)
+        : this.options.store.payload(event.id).then((payload) => ({ payload, headers: {} })));
+    return {
+      input: readInput,
+      filterInput: () =>
+        (filterInput ??= readInput().then(({ payload, headers }) => ({ body: payload, headers, provider: event.provider, eventType: event.eventType }))),
+      transformed: (route) => {
+        let body = transformed.get(route);
+        if (!body) {
+          body = readInput().then(({ payload, headers }) => route.transform!(payload, { id: event.id, provider: event.provider, eventType: event.eventType, headers }));
+          body.catch(() => undefined); // each destination of the route reports it
+          transformed.set(route, body);
+        }
+        return body;
+      },
+    };
+  }
+
+  /**
+   * The first route naming this destination whose filter takes the event decides what it is sent; undefined when
+   * every one filters it out.
+   */
+  private async deliverRouted(event: ClaimedEvent, routed: RoutedDestination, work: RouteWork): Promise<DeliveryResult | undefined> {
     const started = performance.now();
-    const attributes = { 'webhook.destination': destination.name, 'url.full': withoutCredentials(destination.url) };
+    let chosen: CompiledRoute | undefined;
+    try {
+      for (const route of routed.routes) {
+        if (!route.filter || route.filter(await work.filterInput())) {
+          chosen = route;
+          break;
+        }
+      }
+    } catch (error) {
+      const result = this.internalFailure(event, routed.destination.name, error, started);
+      this.observe(result);
+      return result;
+    }
+    return chosen ? this.deliverTo(event, routed.destination, chosen, work) : undefined;
+  }
+
+  private deliverTo(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork): Promise<DeliveryResult> {
+    const started = performance.now();
+    const type = destinationType(destination);
+    const attributes = {
+      'webhook.destination': destination.name,
+      'webhook.destination.type': type,
+      'webhook.route': route.index,
+      'webhook.transformed': route.transform !== undefined,
+      'url.full': withoutCredentials(destination.url),
+    };
     return tracer.startActiveSpan('webhook.deliver', { attributes }, async (span) => {
       let result: DeliveryResult;
       try {
-        // The undici instrumentation makes the HTTP client span under this one and sends its traceparent.
-        result = await this.options.forwarder.forward(event, destination);
+        const message: OutgoingMessage = route.transform
+          ? { body: await work.transformed(route), contentType: 'application/json' }
+          : { body: event.rawBody, contentType: event.contentType };
+        // HTTP: the undici instrumentation makes the client span under this one and sends its traceparent; the
+        // broker publishers make a producer span and carry its context in the message headers.
+        result = await this.delivererFor(type).deliver(event, destination, message);
       } catch (error) {
-        result = this.internalFailure(event, destination.name, error, started);
+        result =
+          error instanceof RouteTransformError
+            ? this.transformFailure(event, destination.name, route, error, started)
+            : this.internalFailure(event, destination.name, error, started);
       }
       try {
         this.observe(result);
-        span.setAttribute('http.response.status_code', result.statusCode ?? 0);
+        if (type === 'http') span.setAttribute('http.response.status_code', result.statusCode ?? 0);
         if (!result.succeeded) span.setStatus({ code: SpanStatusCode.ERROR, message: result.error ?? result.result });
       } finally {
         span.end();
       }
       return result;
     });
+  }
+
+  private delivererFor(type: ReturnType<typeof destinationType>): Deliverer {
+    if (type === 'http') return this.options.forwarder;
+    const deliverer = this.options.publishers?.[type];
+    if (!deliverer) throw new Error(`no deliverer for destination type "${type}" in this worker`);
+    return deliverer;
   }
 
   private async runHandler(event: ClaimedEvent, name: string, handler: EventHandler, payload: () => Promise<unknown>): Promise<DeliveryResult> {
@@ -156,6 +244,17 @@ export class EventProcessor {
     return result;
   }
 
+  /**
+   * A route's transform that failed on this event's payload, as the destination's failed attempt carrying JSONata's
+   * reason (in the attempt's error and the event's lastError). Counted with result `internal_error`: the worker could
+   * not build the message.
+   */
+  private transformFailure(event: ClaimedEvent, destination: string, route: CompiledRoute, error: RouteTransformError, started: number): DeliveryResult {
+    const message = `transform of routes.${route.index} failed: ${error.message}`.slice(0, 512);
+    this.options.logger.warn('route transform failed; recorded as a failed attempt', { eventId: event.id, destination, attempt: event.attempts, error: message });
+    return { destination, succeeded: false, result: 'internal_error', statusCode: null, error: message, durationMs: Math.round(performance.now() - started) };
+  }
+
   /** An exception inside the worker while delivering to `destination`, as that destination's failed attempt. */
   private internalFailure(event: ClaimedEvent, destination: string, error: unknown, started: number): DeliveryResult {
     this.options.logger.error('delivery failed inside the worker; recorded as a failed attempt', { eventId: event.id, destination, attempt: event.attempts, error });
@@ -175,16 +274,11 @@ export class EventProcessor {
   }
 }
 
-/** A URL fit for traces: user and password (if a destination URL carries them) are dropped. */
-function withoutCredentials(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString();
-  } catch {
-    return '(invalid URL)';
-  }
+/** What routes read of one event during one attempt, each at most once (see EventProcessor.routeWork). */
+interface RouteWork {
+  input(): Promise<RouteInput>;
+  filterInput(): Promise<RouteFilterInput>;
+  transformed(route: CompiledRoute): Promise<Buffer>;
 }
 
 /** An error's message (its name when it has none), bounded for the attempts table; anything thrown is allowed. */

@@ -1,0 +1,45 @@
+import type { Logger } from '../../shared/logging/logger.js';
+import type { Destination } from '../routing/route-table.js';
+import type { DeliveryResult } from './delivery-result.js';
+
+/** The event as every deliverer needs it. */
+export interface DeliverableEvent {
+  id: string;
+  provider: string;
+  eventType: string;
+}
+
+/** What is sent: the provider's original bytes, or what the route's transform made of the payload (JSON). */
+export interface OutgoingMessage {
+  body: Buffer;
+  contentType: string;
+}
+
+/**
+ * Delivers one event to one destination of the deliverer's type (`http`, `amqp`, `nats`): one attempt, ended by the
+ * destination taking the message (a 2xx, a broker's confirm, a stream's ack) or not.
+ *
+ * Every deliverer keeps the same contract, so retries, dead letters, replays, the per-destination "already delivered"
+ * bookkeeping, metrics and traces are the processor's and work alike for every type:
+ * - the message carries the event id as its id (`webhook-id`; AMQP `messageId`; `Nats-Msg-Id`), the same on every
+ *   retry, so receivers (and JetStream) deduplicate, and the `webhook-*` / `x-webhook-*` values and `traceparent`
+ *   as headers; `webhook-signature` covers exactly `message.body` when the destination has a secret;
+ * - a destination's deliveries in flight are bounded by its `maxConcurrency`, and `timeoutMs` starts once a slot
+ *   is held, so it measures the destination, never a wait in this worker;
+ * - a failure of the destination (refused, unreachable, too slow) is a result (`succeeded: false`); an exception
+ *   means the worker itself could not deliver (a bug, a secret it cannot sign with) and is the caller's to record.
+ */
+export interface Deliverer {
+  deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage): Promise<DeliveryResult>;
+  /** Closes connections; deliveries in flight finish first (the worker has stopped taking jobs by then). */
+  close(): Promise<void>;
+}
+
+/** What the broker deliverers (AMQP, NATS) are built with. */
+export interface BrokerPublisherOptions {
+  /** Used when a destination sets no `timeoutMs`: how long to wait for the broker's confirm or ack. */
+  defaultTimeoutMs: number;
+  /** Publishes in flight per destination when it sets no `maxConcurrency` (the worker's WORKER_CONCURRENCY). */
+  defaultMaxConcurrency: number;
+  logger: Logger;
+}

@@ -1,0 +1,40 @@
+import type { Destination } from '../routing/route-table.js';
+import { ConcurrencyLimit } from './concurrency-limit.js';
+import { destinationRequestsInFlight, destinationRequestsWaiting } from './destination-metrics.js';
+
+/**
+ * Each destination's slots: at most its `maxConcurrency` deliveries in flight in this process (default: the worker's
+ * concurrency, so that with the default no job ever waits), counted in `webhook_destination_requests_in_flight` /
+ * `…_waiting`. Waiting for one destination's slot never holds up another destination. The broker publishers use it;
+ * the HTTP forwarder keeps the same lanes together with its connection pools.
+ */
+export class DestinationSlots {
+  private readonly limits = new Map<string, ConcurrencyLimit>();
+
+  constructor(private readonly defaultMaxConcurrency: number) {}
+
+  /** Runs `task` holding one of the destination's slots; the slot is given back however the task ends. */
+  async run<T>(destination: Destination, task: () => Promise<T>): Promise<T> {
+    let limit = this.limits.get(destination.name);
+    if (!limit) {
+      limit = new ConcurrencyLimit(destination.maxConcurrency ?? this.defaultMaxConcurrency);
+      this.limits.set(destination.name, limit);
+    }
+    const labels = { destination: destination.name };
+    const waits = limit.active >= limit.limit;
+    if (waits) destinationRequestsWaiting.inc(labels);
+    let release: () => void;
+    try {
+      release = await limit.acquire();
+    } finally {
+      if (waits) destinationRequestsWaiting.dec(labels);
+    }
+    destinationRequestsInFlight.inc(labels);
+    try {
+      return await task();
+    } finally {
+      destinationRequestsInFlight.dec(labels);
+      release();
+    }
+  }
+}

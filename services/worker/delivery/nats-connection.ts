@@ -1,0 +1,164 @@
+import { jetstream, JetStreamApiError, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
+import { connect, headers as natsHeaders, RequestError, type NatsConnection as CoreConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from '../../shared/logging/logger.js';
+import { failureSignal } from './deadline.js';
+import { withoutCredentials } from './url-without-credentials.js';
+
+/** Why JetStream did not store a message; the publisher reports each as a failed attempt with this message. */
+export class NatsPublishError extends Error {
+  constructor(
+    /**
+     * `unreachable`: no connection; `no_stream`: no stream captures the subject (nobody answered the publish);
+     * `refused`: the stream answered with an error (full, a rejected header, …); `timeout`: no ack in time.
+     */
+    readonly kind: 'unreachable' | 'no_stream' | 'refused' | 'timeout',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'NatsPublishError';
+  }
+}
+
+/** The connection options a `nats://[user:pass@ | token@]host:port` (or `tls://`) URL stands for. */
+export function natsConnectionOptions(url: string, name: string): NodeConnectionOptions {
+  const parsed = new URL(url);
+  const options: NodeConnectionOptions = {
+    servers: `${parsed.hostname.includes(':') ? `[${parsed.hostname}]` : parsed.hostname}:${parsed.port || '4222'}`,
+    name,
+    // Reconnect for ever, quickly: a restarted server is found again within about half a second.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    // A server that accepts the connection but never answers is given up on (and tried again) after 5 s.
+    timeout: 5000,
+    // A connection that went silent (no FIN) is noticed within ~20 s.
+    pingInterval: 10_000,
+    maxPingOut: 2,
+  };
+  if (parsed.username && parsed.password) {
+    options.user = decodeURIComponent(parsed.username);
+    options.pass = decodeURIComponent(parsed.password);
+  } else if (parsed.username) options.token = decodeURIComponent(parsed.username);
+  if (parsed.protocol === 'tls:') options.tls = {};
+  return options;
+}
+
+/**
+ * One long-lived connection to one NATS server (one URL), shared by every destination on it, reconnecting for ever
+ * after the server restarts. Publishes are JetStream publishes: a request on the subject that the stream capturing it
+ * answers with an ack once it stored the message. `Nats-Msg-Id` is the event id, so the stream's duplicate window
+ * absorbs re-sends (the ack then says `duplicate`: the message was stored already, which is success).
+ */
+export class NatsConnection {
+  private readonly connection: Promise<{ nc: CoreConnection; js: JetStreamClient }>;
+  private connected = false;
+  /** Why the connection is down (undefined while up, or before the first connection was made). */
+  private downReason?: string;
+  /** Failed when a connection attempt fails: publishes waiting for the first connection stop waiting. */
+  private down = failureSignal();
+  /** The connection once made (close() does not wait for one still being made). */
+  private made?: CoreConnection;
+  private closed = false;
+
+  constructor(
+    readonly url: string,
+    logger: Logger,
+    connectionName: string,
+  ) {
+    const where = withoutCredentials(url);
+    this.connection = this.connectUntilUp(natsConnectionOptions(url, connectionName), logger, where).then((nc) => {
+      this.made = nc;
+      this.connected = true;
+      this.downReason = undefined;
+      if (this.closed) void nc.close().catch(() => undefined);
+      void (async () => {
+        for await (const status of nc.status()) {
+          if (status.type === 'disconnect') {
+            this.connected = false;
+            this.downReason = `disconnected from ${where}`;
+            logger.warn('NATS connection lost; reconnecting', { broker: where });
+          } else if (status.type === 'reconnect') {
+            this.connected = true;
+            this.downReason = undefined;
+            logger.info('NATS connection re-established', { broker: where });
+          }
+        }
+      })().catch(() => undefined);
+      void nc.closed().then((error) => {
+        this.connected = false;
+        this.downReason = error ? `connection closed: ${error.message}` : 'connection closed';
+        if (error && !this.closed) logger.error('NATS connection closed for good', { broker: where, error });
+      });
+      return { nc, js: jetstream(nc) };
+    });
+    this.connection.catch(() => undefined);
+  }
+
+  /**
+   * The first connection, tried again every half second until it is made (the worker may start before NATS, or
+   * with credentials fixed later); meanwhile publishes fail at once with the reason. Once connected, the client's
+   * own reconnection takes over.
+   */
+  private async connectUntilUp(options: NodeConnectionOptions, logger: Logger, where: string): Promise<CoreConnection> {
+    for (;;) {
+      if (this.closed) throw new Error('closed before connecting');
+      try {
+        return await connect(options);
+      } catch (error) {
+        if (this.downReason === undefined) logger.warn('cannot connect to NATS; retrying', { broker: where, error });
+        this.downReason = (error as Error).message || String(error);
+        const signal = this.down;
+        this.down = failureSignal();
+        signal.fail(new NatsPublishError('unreachable', `NATS unreachable: ${this.downReason}`));
+        await delay(500);
+      }
+    }
+  }
+
+  /** Whether the connection is up now. */
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Why the server cannot be reached right now; undefined while connected or while the first connection is made. */
+  get unreachableReason(): string | undefined {
+    return this.connected ? undefined : this.downReason;
+  }
+
+  /** One JetStream publish; resolves with the stream's ack, rejects with a {@link NatsPublishError}. */
+  async publish(subject: string, body: Buffer, messageId: string, headers: Record<string, string>, timeoutMs: number): Promise<PubAck> {
+    if (this.closed) throw new NatsPublishError('unreachable', 'the NATS connection is closed (shutting down)');
+    const reason = this.unreachableReason;
+    if (reason) throw new NatsPublishError('unreachable', `NATS unreachable: ${reason}`);
+    const { js } = await Promise.race([this.connection, this.down.failed]);
+    const carried = natsHeaders();
+    for (const [name, value] of Object.entries(headers)) carried.set(name, value);
+    try {
+      return await js.publish(subject, body, { msgID: messageId, headers: carried, timeout: timeoutMs });
+    } catch (error) {
+      throw describe(error, subject, timeoutMs);
+    }
+  }
+
+  /** Closes the connection after flushing what was sent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    // A connection still being made is closed as soon as it is (see the constructor), not waited for here.
+    await this.made?.close().catch(() => undefined);
+  }
+}
+
+function describe(error: unknown, subject: string, timeoutMs: number): NatsPublishError {
+  // No responders: nothing answers a publish on this subject, i.e. no stream captures it (or JetStream is off). The
+  // client reports it as JetStreamNotEnabled, caused by the request's no-responders error.
+  const cause = (error as { cause?: unknown })?.cause;
+  if ((error as Error)?.name === 'JetStreamNotEnabled' || (cause instanceof RequestError && cause.isNoResponders())) {
+    return new NatsPublishError('no_stream', `no JetStream stream captures subject "${subject}" (no responders; is JetStream enabled?)`);
+  }
+  if (error instanceof JetStreamApiError) {
+    return new NatsPublishError('refused', `JetStream refused the message on "${subject}": ${error.message} (err_code ${error.code})`);
+  }
+  const name = (error as Error)?.name ?? 'Error';
+  if (name === 'TimeoutError') return new NatsPublishError('timeout', `no ack from JetStream within ${timeoutMs} ms`);
+  return new NatsPublishError('refused', `${name}: ${(error as Error)?.message ?? String(error)}`);
+}

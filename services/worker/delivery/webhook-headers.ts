@@ -1,0 +1,38 @@
+import { createStandardWebhookSigner } from '../../shared/standard-webhooks/sign.js';
+import type { Destination } from '../routing/route-table.js';
+import type { DeliverableEvent } from './deliverer.js';
+
+type Signer = (id: string, timestampSeconds: number, body: Buffer) => string;
+
+/**
+ * The Standard Webhooks headers every delivery carries, whatever the destination type: `webhook-id` (the event id,
+ * the same on every retry), `webhook-timestamp`, `webhook-signature` over the bytes actually sent (when the
+ * destination has a secret), `x-webhook-provider`, `x-webhook-event-type`, after the destination's static headers.
+ * Signers are built once per secret.
+ */
+export class WebhookHeaders {
+  private readonly signers = new Map<string, Signer>();
+
+  /** Headers for one delivery of `body`, timestamped now. Throws when the secret cannot be used to sign. */
+  build(event: DeliverableEvent, destination: Destination, body: Buffer): Record<string, string> {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const headers: Record<string, string> = {
+      ...destination.headers,
+      'webhook-id': event.id,
+      'webhook-timestamp': String(timestamp),
+      'x-webhook-provider': event.provider,
+      'x-webhook-event-type': event.eventType,
+    };
+    if (destination.secret) headers['webhook-signature'] = this.signerFor(destination.secret)(event.id, timestamp, body);
+    return headers;
+  }
+
+  private signerFor(secret: string): Signer {
+    let signer = this.signers.get(secret);
+    if (!signer) {
+      signer = createStandardWebhookSigner(secret);
+      this.signers.set(secret, signer);
+    }
+    return signer;
+  }
+}

@@ -1,0 +1,184 @@
+import net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import winston from 'winston';
+import { AmqpPublisher } from '../../services/worker/delivery/amqp-publisher.js';
+import type { Deliverer } from '../../services/worker/delivery/deliverer.js';
+import type { DeliveryResult } from '../../services/worker/delivery/delivery-result.js';
+import { NatsPublisher } from '../../services/worker/delivery/nats-publisher.js';
+import type { Destination } from '../../services/worker/routing/route-table.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait-for.js';
+import { AMQP_URL, JetStreamTap, NATS_URL, RabbitTap, uniqueSuffix } from './support/broker-taps.js';
+
+// The broker deliverers on their own, against the machine's RabbitMQ and NATS, with a TCP proxy in front of each to
+// cut the connection (a broker restart or a network failure, as the worker sees it) and restore it.
+
+const sfx = uniqueSuffix();
+const names = { exchange: `publishers-test-${sfx}`, queue: `publishers-all-${sfx}`, stream: `PUBLISHERS_TEST_${sfx}`, subjectPrefix: `publishers-test-${sfx}` };
+const options = { defaultTimeoutMs: 3000, defaultMaxConcurrency: 16, logger: winston.createLogger({ silent: true }) };
+
+let rabbit: RabbitTap;
+let jetstream: JetStreamTap;
+
+beforeAll(async () => {
+  [rabbit, jetstream] = await Promise.all([RabbitTap.open(), JetStreamTap.open()]);
+  await rabbit.bindQueue(names.queue, names.exchange, '#');
+  await jetstream.createStream(names.stream, [`${names.subjectPrefix}.>`]);
+});
+
+afterAll(async () => {
+  await rabbit?.close();
+  await jetstream?.close();
+});
+
+const event = (eventType = 'thing.happened') => ({ id: randomUUID(), provider: 'testco', eventType });
+const message = (text: string) => ({ body: Buffer.from(text), contentType: 'application/json' });
+const viaPort = (url: string, port: number) => {
+  const parsed = new URL(url);
+  parsed.hostname = '127.0.0.1';
+  parsed.port = String(port);
+  return parsed.toString();
+};
+const amqpDestination = (name: string, url: string, extra: Partial<Destination> = {}): Destination =>
+  ({ name, type: 'amqp', url, exchange: names.exchange, routingKey: '{provider}.{eventType}', ...extra }) as Destination;
+const natsDestination = (name: string, url: string, extra: Partial<Destination> = {}): Destination =>
+  ({ name, type: 'nats', url, subject: `${names.subjectPrefix}.{provider}.{eventType}`, ...extra }) as Destination;
+
+/** A port where nothing listens (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A server that accepts connections and never says a word: a broker that hangs. */
+async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+async function timed(run: () => Promise<DeliveryResult>): Promise<DeliveryResult & { tookMs: number }> {
+  const started = Date.now();
+  const result = await run();
+  return { ...result, tookMs: Date.now() - started };
+}
+
+describe.each([
+  ['RabbitMQ', AMQP_URL, amqpDestination, () => new AmqpPublisher(options) as Deliverer & { connectionCount: number }],
+  ['NATS', NATS_URL, natsDestination, () => new NatsPublisher(options) as Deliverer & { connectionCount: number }],
+] as const)('%s publisher', (broker, brokerUrl, destinationOn, create) => {
+  it('while the broker is unreachable, an attempt fails naming the reason, and later ones fail at once', async () => {
+    const publisher = create();
+    const down = destinationOn('down', viaPort(brokerUrl, await closedPort()), { timeoutMs: 2000 });
+    try {
+      const first = await timed(() => publisher.deliver(event(), down, message('{}')));
+      expect(first).toMatchObject({ destination: 'down', succeeded: false, result: 'network_error', statusCode: null });
+      expect(first.error).toMatch(new RegExp(`^${broker} unreachable: .*(ECONNREFUSED|connection refused)`));
+      // Not held until timeoutMs: the failed connection attempt ends the wait.
+      expect(first.tookMs).toBeLessThan(1500);
+      const later = await timed(() => publisher.deliver(event(), down, message('{}')));
+      expect(later).toMatchObject({ succeeded: false, result: 'network_error' });
+      expect(later.tookMs).toBeLessThan(200);
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  it('an attempt against a broker that never answers ends after timeoutMs', async () => {
+    const publisher = create();
+    const silent = await silentServer();
+    try {
+      const result = await timed(() => publisher.deliver(event(), destinationOn('silent', viaPort(brokerUrl, silent.port), { timeoutMs: 500 }), message('{}')));
+      expect(result).toMatchObject({ succeeded: false, result: 'timeout', error: `no connection to ${broker} within 500 ms` });
+      expect(result.tookMs).toBeGreaterThanOrEqual(480);
+      expect(result.tookMs).toBeLessThan(1500);
+    } finally {
+      await publisher.close();
+      await silent.close();
+    }
+  });
+
+  it('shares one connection per broker URL, and after the connection is cut re-establishes it: every confirmed message is stored, none twice', async () => {
+    const target = new URL(brokerUrl);
+    const proxy = new TcpProxy(target.hostname, Number(target.port));
+    const port = await proxy.start();
+    const publisher = create();
+    const url = viaPort(brokerUrl, port);
+    const [a, b] = [destinationOn('a', url), destinationOn('b', url)];
+    const sent: { id: string; result: DeliveryResult }[] = [];
+    const send = async (destination: Destination) => {
+      const e = event();
+      const result = await publisher.deliver(e, destination, message(JSON.stringify({ n: sent.length })));
+      sent.push({ id: e.id, result });
+      return result;
+    };
+    try {
+      // Concurrent deliveries to two destinations on one broker: one connection.
+      const before = await Promise.all(Array.from({ length: 20 }, (_, n) => send(n % 2 ? a : b)));
+      expect(before.every((result) => result.succeeded)).toBe(true);
+      expect(publisher.connectionCount).toBe(1);
+
+      // Deliveries in flight when the connection is cut end (success or failure), none hangs.
+      const inFlight = Array.from({ length: 20 }, (_, n) => send(n % 2 ? a : b));
+      await proxy.stop();
+      const cut = await Promise.all(inFlight);
+      expect(cut).toHaveLength(20);
+      const whileDown = await timed(() => send(a));
+      expect(whileDown).toMatchObject({ succeeded: false, result: 'network_error' });
+      expect(whileDown.tookMs).toBeLessThan(500);
+
+      await proxy.restart();
+      await waitFor(`${broker} to be reachable again`, async () => (await send(b)).succeeded, { timeoutMs: 15_000, intervalMs: 100 });
+      const after = await Promise.all(Array.from({ length: 10 }, (_, n) => send(n % 2 ? a : b)));
+      expect(after.every((result) => result.succeeded)).toBe(true);
+      expect(publisher.connectionCount).toBe(1);
+
+      // The broker's books: each confirmed message is there exactly once (a failed one may or may not be: its retry
+      // would carry the same id).
+      const confirmed = sent.filter((s) => s.result.succeeded).map((s) => s.id);
+      const stored = new Map<string, number>();
+      if (broker === 'RabbitMQ') {
+        for (const m of await rabbit.messages(names.queue)) stored.set(String(m.properties.messageId), (stored.get(String(m.properties.messageId)) ?? 0) + 1);
+      } else {
+        for (const m of await jetstream.messages(names.stream)) stored.set(m.header.get('Nats-Msg-Id'), (stored.get(m.header.get('Nats-Msg-Id')) ?? 0) + 1);
+      }
+      for (const id of confirmed) expect([id, stored.get(id)]).toEqual([id, 1]);
+      expect(confirmed.length).toBeGreaterThanOrEqual(31);
+    } finally {
+      await publisher.close();
+      await proxy.stop();
+    }
+  });
+});
+
+describe('JetStream deduplication', () => {
+  it('a re-send with the same event id within the duplicate window stores nothing new and is a success', async () => {
+    const publisher = new NatsPublisher(options);
+    const destination = natsDestination('dedup', NATS_URL);
+    const e = event('dedup.check');
+    try {
+      const results = [];
+      for (let n = 0; n < 3; n++) results.push(await publisher.deliver(e, destination, message(`{"copy":${n}}`)));
+      expect(results.map((result) => result.succeeded)).toEqual([true, true, true]);
+      const stored = await jetstream.messagesFor(names.stream, e.id);
+      expect(stored).toHaveLength(1);
+      expect(Buffer.from(stored[0]!.data).toString()).toBe('{"copy":0}');
+    } finally {
+      await publisher.close();
+    }
+  });
+});
