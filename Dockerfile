@@ -23,9 +23,11 @@ FROM deps AS build
 COPY tsconfig.json ./
 COPY services ./services
 COPY scripts ./scripts
+COPY console ./console
+# tsc, then the console (esbuild: dist/console, content-hashed assets), then drop dev dependencies.
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts \
- && test -f dist/services/main.js && test -f dist/services/migrate.js
+ && test -f dist/services/main.js && test -f dist/services/migrate.js && test -f dist/console/index.html
 
 # ---- dev: sources run by tsx, restarting on change (skaffold dev syncs services/**/*.ts here) -----------------
 FROM node:${NODE_MAJOR}-bookworm-slim AS dev

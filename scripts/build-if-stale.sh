@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stamp=dist/.build-stamp
-if [ -f "$stamp" ] && [ -z "$(find services tsconfig.json package.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+if [ -f "$stamp" ] && [ -z "$(find services console scripts/build-console.mjs tsconfig.json package.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
   exit 0
 fi
 echo "build-if-stale: sources changed since the last build; compiling" >&2

@@ -17,7 +17,7 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$work/build" "$work/runtime"
-cp -r "$root/package.json" "$root/package-lock.json" "$root/tsconfig.json" "$root/services" "$root/scripts" "$work/build/"
+cp -r "$root/package.json" "$root/package-lock.json" "$root/tsconfig.json" "$root/services" "$root/scripts" "$root/console" "$work/build/"
 (cd "$work/build" && npm ci --ignore-scripts --no-audit --no-fund --silent && npm run build --silent && npm prune --omit=dev --ignore-scripts --silent)
 cp -r "$work/build/package.json" "$work/build/node_modules" "$work/build/dist" "$work/runtime/"
 cd "$work/runtime"
@@ -37,7 +37,14 @@ for _ in $(seq 1 60); do
   if curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null; then
     status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/webhooks/stripe" -H 'content-type: application/json' -d '{}')
     [ "$status" = 401 ] || { echo "runtime image check: unsigned webhook got $status, expected 401" >&2; exit 1; }
-    echo "runtime image check: production dependencies run migrate and the ingress (node ${cmd[*]})"
+    # The console ships in dist/console: its page, and every asset the page names.
+    page=$(curl -sf "http://127.0.0.1:$port/console") || { echo "runtime image check: GET /console failed" >&2; exit 1; }
+    assets=$(printf '%s' "$page" | grep -o 'console/assets/[^"]*' || true)
+    [ -n "$assets" ] || { echo "runtime image check: the console page names no assets" >&2; exit 1; }
+    for asset in $assets; do
+      curl -sf -o /dev/null "http://127.0.0.1:$port/$asset" || { echo "runtime image check: $asset is missing" >&2; exit 1; }
+    done
+    echo "runtime image check: production dependencies run migrate, the ingress and its console (node ${cmd[*]})"
     exit 0
   fi
   kill -0 "$pid" 2>/dev/null || { echo "runtime image check: the service exited" >&2; exit 1; }

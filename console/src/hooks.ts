@@ -1,0 +1,61 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+
+/** Resolves when the page is visible (at once if it is): polls wait while the tab is in the background. */
+export function whenVisible(): Promise<void> {
+  if (document.visibilityState === 'visible') return Promise.resolve();
+  return new Promise((resolve) => {
+    const listener = () => {
+      if (document.visibilityState !== 'visible') return;
+      document.removeEventListener('visibilitychange', listener);
+      resolve();
+    };
+    document.addEventListener('visibilitychange', listener);
+  });
+}
+
+export interface Polled<T> {
+  data?: T;
+  error?: Error;
+  loading: boolean;
+  /** When the last answer arrived (ms since the epoch). */
+  checkedAt?: number;
+  refresh(): void;
+}
+
+/**
+ * Loads `load()` now and again every `intervalMs` (null: once) while the tab is visible; a change in `deps` starts
+ * over. A failed refresh keeps the last data and reports the error; the next one clears it.
+ */
+export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[], intervalMs: number | null): Polled<T> {
+  const [state, setState] = useState<Omit<Polled<T>, 'refresh'>>({ loading: true });
+  const [generation, setGeneration] = useState(0);
+  const loadRef = useRef(load);
+  loadRef.current = load;
+
+  useEffect(() => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const controller = new AbortController();
+    setState((previous) => ({ ...previous, loading: true }));
+    const run = async () => {
+      await whenVisible();
+      if (stopped) return;
+      try {
+        const data = await loadRef.current(controller.signal);
+        if (!stopped) setState({ data, loading: false, checkedAt: Date.now() });
+      } catch (error) {
+        if (!stopped && (error as Error).name !== 'AbortError') setState((previous) => ({ ...previous, error: error as Error, loading: false, checkedAt: Date.now() }));
+      }
+      if (!stopped && intervalMs !== null) timer = setTimeout(run, intervalMs);
+    };
+    void run();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+      controller.abort();
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, generation, intervalMs]);
+
+  return { ...state, refresh: () => setGeneration((value) => value + 1) };
+}

@@ -1,0 +1,524 @@
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { ApiError, query } from '../api.js';
+import { useConsole } from '../app.js';
+import { ConfirmDialog } from '../components/confirm-dialog.js';
+import { StatusBadge } from '../components/status-badge.js';
+import { formatAgo, formatDateTime, formatNumber, formatTimeSeconds, formatWhen, STATUS_LABELS } from '../format.js';
+import { usePolled, whenVisible } from '../hooks.js';
+import { href, navigate } from '../router.js';
+import { STATUSES, type EventItem, type EventPage, type EventStatus, type Facets, type StatusCounts } from '../types.js';
+
+const PAGE_SIZE = 50;
+/** How often the list and the counts are refreshed while live updates are on and the tab is visible. */
+const LIVE_INTERVAL_MS = 4000;
+
+const RANGES: { value: string; label: string; ms?: number }[] = [
+  { value: '', label: 'Any time' },
+  { value: '15m', label: 'Last 15 minutes', ms: 15 * 60_000 },
+  { value: '1h', label: 'Last hour', ms: 3_600_000 },
+  { value: '24h', label: 'Last 24 hours', ms: 86_400_000 },
+  { value: '7d', label: 'Last 7 days', ms: 7 * 86_400_000 },
+  { value: 'custom', label: 'Custom range…' },
+];
+
+/** The filters, as they are kept in the URL fragment. */
+interface Filters {
+  status?: string;
+  provider?: string;
+  eventType?: string;
+  q?: string;
+  range?: string;
+  /** Custom range, as <input type="datetime-local"> values (local time). */
+  from?: string;
+  to?: string;
+}
+
+const filtersOf = (params: URLSearchParams): Filters => ({
+  status: params.get('status') ?? undefined,
+  provider: params.get('provider') ?? undefined,
+  eventType: params.get('eventType') ?? undefined,
+  q: params.get('q') ?? undefined,
+  range: params.get('range') ?? undefined,
+  from: params.get('from') ?? undefined,
+  to: params.get('to') ?? undefined,
+});
+
+const localToIso = (value: string | undefined) => {
+  if (!value) return undefined;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+};
+
+/** The filters as the admin API's query parameters (a relative range becomes a time from now). */
+function apiFilter(filters: Filters, now = Date.now()) {
+  const range = RANGES.find((candidate) => candidate.value === filters.range);
+  return {
+    status: filters.status,
+    provider: filters.provider,
+    eventType: filters.eventType,
+    q: filters.q,
+    from: range?.ms ? new Date(now - range.ms).toISOString() : filters.range === 'custom' ? localToIso(filters.from) : undefined,
+    to: filters.range === 'custom' ? localToIso(filters.to) : undefined,
+  };
+}
+
+/**
+ * Puts a fresh first page into the list: new events on top, changed ones updated in place, and the ones the first
+ * page covers but no longer lists (they left the filter, e.g. a replayed dead letter) dropped.
+ */
+function merge(current: EventItem[], fresh: EventPage): EventItem[] {
+  const freshIds = new Set(fresh.items.map((item) => item.id));
+  const oldest = fresh.items.at(-1);
+  const covered = (item: EventItem) =>
+    !fresh.nextCursor || !oldest || item.receivedAt > oldest.receivedAt || (item.receivedAt === oldest.receivedAt && item.id >= oldest.id);
+  const rest = current.filter((item) => !freshIds.has(item.id) && !covered(item));
+  return [...fresh.items, ...rest];
+}
+
+export function EventsView({ params }: { params: URLSearchParams }) {
+  const { api, announce } = useConsole();
+  const filters = useMemo(() => filtersOf(params), [params.toString()]);
+  const filterKey = JSON.stringify(filters);
+  const [list, setList] = useState<{ key: string; items: EventItem[]; nextCursor: string | null; loading: boolean; error?: string; checkedAt?: number }>({
+    key: '',
+    items: [],
+    nextCursor: null,
+    loading: true,
+  });
+  const [fresh, setFresh] = useState<Set<string>>(new Set());
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [live, setLive] = useState(true);
+  const [loadingMore, setLoadingMore] = useState(false);
+  const [dialog, setDialog] = useState<'selected' | 'dead' | null>(null);
+  const [result, setResult] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const listRef = useRef(list);
+  listRef.current = list;
+
+  const setFilters = (next: Filters) => navigate('/events', { ...(next as Record<string, string | undefined>) });
+  const update = (patch: Partial<Filters>) => setFilters({ ...filters, ...patch });
+
+  // The first page, again on each filter change, then refreshed while live.
+  useEffect(() => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const controller = new AbortController();
+    const newFilter = listRef.current.key !== filterKey;
+    if (newFilter) {
+      setList({ key: filterKey, items: [], nextCursor: null, loading: true });
+      setSelected(new Set());
+    }
+    const load = async (first: boolean) => {
+      await whenVisible();
+      if (stopped) return;
+      try {
+        const page = await api.get<EventPage>(`admin/events${query({ ...apiFilter(filters), limit: PAGE_SIZE })}`, { signal: controller.signal });
+        if (stopped) return;
+        const current = listRef.current;
+        if (first) {
+          setList({ key: filterKey, items: page.items, nextCursor: page.nextCursor, loading: false, checkedAt: Date.now() });
+        } else {
+          const known = new Set(current.items.map((item) => item.id));
+          const added = page.items.filter((item) => !known.has(item.id) && (!current.items[0] || item.receivedAt >= current.items[0].receivedAt));
+          const items = merge(current.items, page);
+          setList({ ...current, items, nextCursor: current.items.length > PAGE_SIZE ? current.nextCursor : page.nextCursor, loading: false, error: undefined, checkedAt: Date.now() });
+          if (added.length > 0) {
+            setFresh(new Set(added.map((item) => item.id)));
+            announce(`${added.length} new event${added.length === 1 ? '' : 's'}`);
+          }
+        }
+      } catch (error) {
+        if (stopped || (error as Error).name === 'AbortError') return;
+        setList((previous) => ({ ...previous, loading: false, error: (error as Error).message, checkedAt: Date.now() }));
+      }
+      if (!stopped && live) timer = setTimeout(() => void load(false), LIVE_INTERVAL_MS);
+    };
+    void load(newFilter);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+      controller.abort();
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [filterKey, live, api]);
+
+  const counts = usePolled(
+    (signal) => api.get<StatusCounts>(`admin/events/counts${query({ ...apiFilter(filters), status: undefined })}`, { signal }),
+    [filterKey, api],
+    live ? LIVE_INTERVAL_MS : null,
+  );
+  const facets = usePolled((signal) => api.get<Facets>('admin/events/facets', { signal }), [api], 60_000);
+
+  const loadMore = async () => {
+    if (!list.nextCursor) return;
+    setLoadingMore(true);
+    try {
+      const page = await api.get<EventPage>(`admin/events${query({ ...apiFilter(filters), limit: PAGE_SIZE, cursor: list.nextCursor })}`);
+      const known = new Set(list.items.map((item) => item.id));
+      setList((previous) => ({ ...previous, items: [...previous.items, ...page.items.filter((item) => !known.has(item.id))], nextCursor: page.nextCursor }));
+      announce(`${page.items.length} more events loaded`);
+    } catch (error) {
+      setResult({ kind: 'error', text: (error as Error).message });
+    } finally {
+      setLoadingMore(false);
+    }
+  };
+
+  const toggle = (id: string, on: boolean) =>
+    setSelected((previous) => {
+      const next = new Set(previous);
+      if (on) next.add(id);
+      else next.delete(id);
+      return next;
+    });
+  const allSelected = list.items.length > 0 && list.items.every((item) => selected.has(item.id));
+  const selectedItems = list.items.filter((item) => selected.has(item.id));
+  const providers = facets.data?.providers ?? [];
+  const eventTypes = facets.data?.eventTypes ?? [];
+  const hasFilters = Object.values(filters).some(Boolean);
+
+  return (
+    <section aria-labelledby="events-title">
+      <div class="view-head">
+        <h1 id="events-title">Events</h1>
+        <div class="live">
+          <label class="checkbox">
+            <input type="checkbox" checked={live} onChange={(event) => setLive((event.target as HTMLInputElement).checked)} />
+            Live updates
+          </label>
+          <span class="muted small" aria-hidden="true">
+            {live && list.checkedAt ? `checked ${formatTimeSeconds(list.checkedAt)}` : live ? '' : 'paused'}
+          </span>
+        </div>
+      </div>
+
+      <form
+        class="filters"
+        role="search"
+        aria-label="Filter events"
+        onSubmit={(event) => {
+          event.preventDefault();
+          const form = event.currentTarget as HTMLFormElement;
+          const data = new FormData(form);
+          update({ q: String(data.get('q') ?? '').trim() || undefined, eventType: String(data.get('eventType') ?? '').trim() || undefined });
+        }}
+      >
+        <div class="field field--wide">
+          <label for="filter-q">Search</label>
+          <input id="filter-q" name="q" type="search" defaultValue={filters.q ?? ''} key={`q-${filters.q ?? ''}`} placeholder="Event id or provider's id, e.g. evt_1NG8…" aria-describedby="filter-q-hint" />
+          <span id="filter-q-hint" class="sr-only">
+            Exact event id (uuid) or the provider's own id for the event. Press Enter to search.
+          </span>
+        </div>
+        <div class="field">
+          <label for="filter-status">Status</label>
+          <select id="filter-status" value={filters.status ?? ''} onChange={(event) => update({ status: (event.target as HTMLSelectElement).value || undefined })}>
+            <option value="">All statuses</option>
+            {STATUSES.map((status) => (
+              <option key={status} value={status}>
+                {STATUS_LABELS[status]}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div class="field">
+          <label for="filter-provider">Provider</label>
+          <select id="filter-provider" value={filters.provider ?? ''} onChange={(event) => update({ provider: (event.target as HTMLSelectElement).value || undefined })}>
+            <option value="">All providers</option>
+            {[...new Set([...providers, ...(filters.provider ? [filters.provider] : [])])].map((provider) => (
+              <option key={provider} value={provider}>
+                {provider}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div class="field">
+          <label for="filter-type">Event type</label>
+          <input
+            id="filter-type"
+            name="eventType"
+            list="event-types"
+            defaultValue={filters.eventType ?? ''}
+            key={`type-${filters.eventType ?? ''}`}
+            placeholder="Any type"
+            onChange={(event) => update({ eventType: (event.target as HTMLInputElement).value.trim() || undefined })}
+          />
+          <datalist id="event-types">
+            {eventTypes.map((type) => (
+              <option key={type} value={type} />
+            ))}
+          </datalist>
+        </div>
+        <div class="field">
+          <label for="filter-range">Received</label>
+          <select id="filter-range" value={filters.range ?? ''} onChange={(event) => update({ range: (event.target as HTMLSelectElement).value || undefined })}>
+            {RANGES.map((range) => (
+              <option key={range.value} value={range.value}>
+                {range.label}
+              </option>
+            ))}
+          </select>
+        </div>
+        {filters.range === 'custom' && (
+          <>
+            <div class="field">
+              <label for="filter-from">From</label>
+              <input id="filter-from" type="datetime-local" step={1} value={filters.from ?? ''} onChange={(event) => update({ from: (event.target as HTMLInputElement).value || undefined })} />
+            </div>
+            <div class="field">
+              <label for="filter-to">To</label>
+              <input id="filter-to" type="datetime-local" step={1} value={filters.to ?? ''} onChange={(event) => update({ to: (event.target as HTMLInputElement).value || undefined })} />
+            </div>
+          </>
+        )}
+        <div class="filters__actions">
+          <button type="submit" class="button">
+            Search
+          </button>
+          {hasFilters && (
+            <button type="button" class="button button--quiet" onClick={() => setFilters({})}>
+              Clear filters
+            </button>
+          )}
+        </div>
+      </form>
+
+      <div class="counts" role="group" aria-label="Event counts (choose one to filter)">
+        {STATUSES.map((status) => {
+          const n = counts.data?.counts[status];
+          const more = counts.data?.more.includes(status);
+          const pressed = filters.status === status;
+          return (
+            <button
+              key={status}
+              type="button"
+              class={`count count--${status.toLowerCase().replace('_', '-')}`}
+              aria-pressed={pressed}
+              onClick={() => update({ status: pressed ? undefined : status })}
+            >
+              <span class="count__label">{STATUS_LABELS[status]}</span>
+              <span class="count__value">{n === undefined ? '…' : `${formatNumber(n)}${more ? '+' : ''}`}</span>
+            </button>
+          );
+        })}
+      </div>
+
+      <div class="toolbar">
+        <button type="button" class="button" disabled={selected.size === 0} onClick={() => setDialog('selected')}>
+          Replay selected ({selected.size})
+        </button>
+        <button type="button" class="button" onClick={() => setDialog('dead')}>
+          Replay all dead letters…
+        </button>
+        {result && (
+          <p class={result.kind === 'ok' ? 'notice' : 'error'} role={result.kind === 'error' ? 'alert' : undefined}>
+            {result.text}
+          </p>
+        )}
+      </div>
+
+      {list.error && (
+        <p class="error" role="alert">
+          Could not load events: {list.error}
+        </p>
+      )}
+
+      <div class="table-wrap">
+        <table class="table events-table">
+          <caption class="sr-only">Events, newest first{list.loading ? ' (loading)' : ''}</caption>
+          <thead>
+            <tr>
+              <th scope="col" class="col-check">
+                <input
+                  type="checkbox"
+                  aria-label="Select all shown events"
+                  checked={allSelected}
+                  disabled={list.items.length === 0}
+                  onChange={(event) => setSelected((event.target as HTMLInputElement).checked ? new Set(list.items.map((item) => item.id)) : new Set())}
+                />
+              </th>
+              <th scope="col">Received</th>
+              <th scope="col">Status</th>
+              <th scope="col">Provider</th>
+              <th scope="col">Event type</th>
+              <th scope="col">Provider's id</th>
+              <th scope="col" class="num">
+                Attempts
+              </th>
+              <th scope="col">Last error</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.items.map((item) => (
+              <tr
+                key={item.id}
+                class={fresh.has(item.id) ? 'row--new' : undefined}
+                onClick={(event) => {
+                  const target = event.target as HTMLElement;
+                  if (target.closest('a, input, button, label')) return;
+                  navigate(`/events/${item.id}`);
+                }}
+              >
+                <td class="col-check">
+                  <input type="checkbox" aria-label={`Select ${item.eventType} ${item.externalId}`} checked={selected.has(item.id)} onChange={(event) => toggle(item.id, (event.target as HTMLInputElement).checked)} />
+                </td>
+                <td class="nowrap">
+                  <time dateTime={item.receivedAt} title={formatDateTime(item.receivedAt)}>
+                    {formatWhen(item.receivedAt)}
+                  </time>{' '}
+                  <span class="muted small">{formatAgo(item.receivedAt)}</span>
+                </td>
+                <td>
+                  <StatusBadge status={item.status} />
+                  {item.replays > 0 && <span class="muted small"> replayed {item.replays}×</span>}
+                </td>
+                <td>{item.provider}</td>
+                <td>
+                  <a href={href(`/events/${item.id}`)}>{item.eventType}</a>
+                </td>
+                <td class="mono">{item.externalId}</td>
+                <td class="num">{item.attempts}</td>
+                <td class="error-cell" title={item.lastError ?? undefined}>
+                  {item.lastError ?? ''}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {!list.loading && list.items.length === 0 && !list.error && (
+          <p class="empty">{hasFilters ? 'No event matches these filters.' : 'No events received yet.'}</p>
+        )}
+        {list.loading && list.items.length === 0 && <p class="empty">Loading events…</p>}
+      </div>
+      <div class="pager">
+        <span class="muted">
+          Showing {formatNumber(list.items.length)} event{list.items.length === 1 ? '' : 's'}
+        </span>
+        {list.nextCursor && (
+          <button type="button" class="button" onClick={() => void loadMore()} disabled={loadingMore}>
+            {loadingMore ? 'Loading…' : 'Load more'}
+          </button>
+        )}
+      </div>
+
+      {dialog === 'selected' && (
+        <ReplaySelectedDialog
+          items={selectedItems}
+          onClose={() => setDialog(null)}
+          onDone={(text, kind) => {
+            setDialog(null);
+            setResult({ kind, text });
+            announce(text);
+            if (kind === 'ok') setSelected(new Set());
+            setLive(true);
+          }}
+        />
+      )}
+      {dialog === 'dead' && (
+        <ReplayDeadLettersDialog
+          providers={providers}
+          initialProvider={filters.provider}
+          onClose={() => setDialog(null)}
+          onDone={(text, kind) => {
+            setDialog(null);
+            setResult({ kind, text });
+            announce(text);
+          }}
+        />
+      )}
+    </section>
+  );
+}
+
+function ReplaySelectedDialog({ items, onClose, onDone }: { items: EventItem[]; onClose(): void; onDone(text: string, kind: 'ok' | 'error'): void }) {
+  const { api } = useConsole();
+  const [busy, setBusy] = useState(false);
+  const replayable = items.filter((item) => item.status === 'DEAD_LETTER' || item.status === 'COMPLETED');
+  const completed = replayable.filter((item) => item.status === 'COMPLETED').length;
+  const inProgress = items.length - replayable.length;
+  return (
+    <ConfirmDialog
+      title={`Replay ${items.length} selected event${items.length === 1 ? '' : 's'}?`}
+      confirmLabel={`Replay ${replayable.length}`}
+      busy={busy}
+      disabled={replayable.length === 0}
+      onClose={onClose}
+      onConfirm={async () => {
+        setBusy(true);
+        try {
+          const answer = await api.post<{ replayed: number; skipped: string[] }>('admin/events/replay', { ids: items.map((item) => item.id) });
+          onDone(`Replay started for ${answer.replayed} event${answer.replayed === 1 ? '' : 's'}${answer.skipped.length ? `; ${answer.skipped.length} skipped (still in progress)` : ''}.`, 'ok');
+        } catch (error) {
+          onDone(`Replay failed: ${error instanceof ApiError ? error.message : String(error)}`, 'error');
+        }
+      }}
+    >
+      <p>
+        Each goes back to <strong>Pending</strong> and is delivered again: a dead letter to the destinations that have not taken it yet
+        {completed > 0 ? `; the ${completed} completed one${completed === 1 ? '' : 's'} to every destination again` : ''}.
+      </p>
+      {inProgress > 0 && (
+        <p>
+          {inProgress} selected event{inProgress === 1 ? ' is' : 's are'} still in progress and will be skipped.
+        </p>
+      )}
+    </ConfirmDialog>
+  );
+}
+
+function ReplayDeadLettersDialog({
+  providers,
+  initialProvider,
+  onClose,
+  onDone,
+}: {
+  providers: string[];
+  initialProvider?: string;
+  onClose(): void;
+  onDone(text: string, kind: 'ok' | 'error'): void;
+}) {
+  const { api } = useConsole();
+  const [provider, setProvider] = useState(initialProvider ?? '');
+  const [busy, setBusy] = useState(false);
+  const count = usePolled((signal) => api.get<StatusCounts>(`admin/events/counts${query({ provider })}`, { signal }), [provider, api], null);
+  const n = count.data?.counts.DEAD_LETTER;
+  const more = count.data?.more.includes('DEAD_LETTER');
+  return (
+    <ConfirmDialog
+      title="Replay dead letters?"
+      confirmLabel={n === undefined ? 'Replay' : `Replay ${formatNumber(n)}${more ? '+' : ''}`}
+      busy={busy}
+      disabled={n === 0}
+      onClose={onClose}
+      onConfirm={async () => {
+        setBusy(true);
+        try {
+          const answer = await api.post<{ replayed: number }>('admin/events/replay', { status: 'DEAD_LETTER', ...(provider ? { provider } : {}) });
+          onDone(`Replay started for ${formatNumber(answer.replayed)} dead letter${answer.replayed === 1 ? '' : 's'}${provider ? ` of ${provider}` : ''}.`, 'ok');
+        } catch (error) {
+          onDone(`Replay failed: ${error instanceof ApiError ? error.message : String(error)}`, 'error');
+        }
+      }}
+    >
+      <div class="field">
+        <label for="dead-provider">Provider</label>
+        <select id="dead-provider" value={provider} onChange={(event) => setProvider((event.target as HTMLSelectElement).value)}>
+          <option value="">All providers</option>
+          {[...new Set([...providers, ...(initialProvider ? [initialProvider] : [])])].map((name) => (
+            <option key={name} value={name}>
+              {name}
+            </option>
+          ))}
+        </select>
+      </div>
+      <p aria-live="polite">
+        {n === undefined
+          ? 'Counting dead letters…'
+          : n === 0
+            ? 'There are no dead letters to replay.'
+            : n === 1 && !more
+              ? '1 dead letter goes back to Pending and is delivered to the destinations that have not taken it yet.'
+              : `${formatNumber(n)}${more ? ' or more' : ''} dead letters go back to Pending and are delivered to the destinations that have not taken them yet.`}
+      </p>
+    </ConfirmDialog>
+  );
+}
