@@ -1,6 +1,6 @@
 import amqp, { type Channel, type ConfirmChannel, type Message, type Options, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from '../../shared/logging/logger.js';
-import { failureSignal } from './deadline.js';
+import { failureSignal, withinDeadline } from './deadline.js';
 import { withoutCredentials } from './url-without-credentials.js';
 
 /** Why RabbitMQ did not take a message; the publisher reports each as a failed attempt with this message. */
@@ -150,11 +150,14 @@ export class AmqpConnection {
     signal.fail(new AmqpPublishError('unreachable', `RabbitMQ unreachable: ${reason}`));
   }
 
-  /** Stops reconnecting and closes the connection; publishes awaiting a confirm fail as `lost`. */
+  /**
+   * Stops reconnecting and closes the connection; publishes awaiting a confirm fail as `lost`. A broker that does not
+   * answer the close is given up on after 2 s, so it cannot hold the drain.
+   */
   async close(): Promise<void> {
     this.closed = true;
     const model = await this.model.catch(() => undefined);
-    await model?.close().catch(() => undefined);
+    if (model) await withinDeadline(model.close(), 2000).catch(() => undefined);
   }
 
   private declareExchange(exchange: string): Promise<void> {

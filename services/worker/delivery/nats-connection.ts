@@ -2,7 +2,7 @@ import { jetstream, JetStreamApiError, type JetStreamClient, type PubAck } from 
 import { connect, headers as natsHeaders, RequestError, type NatsConnection as CoreConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../shared/logging/logger.js';
-import { failureSignal } from './deadline.js';
+import { failureSignal, withinDeadline } from './deadline.js';
 import { withoutCredentials } from './url-without-credentials.js';
 
 /** Why JetStream did not store a message; the publisher reports each as a failed attempt with this message. */
@@ -140,11 +140,11 @@ export class NatsConnection {
     }
   }
 
-  /** Closes the connection after flushing what was sent. */
+  /** Closes the connection after flushing what was sent (given up on after 2 s, so it cannot hold the drain). */
   async close(): Promise<void> {
     this.closed = true;
     // A connection still being made is closed as soon as it is (see the constructor), not waited for here.
-    await this.made?.close().catch(() => undefined);
+    if (this.made) await withinDeadline(this.made.close(), 2000).catch(() => undefined);
   }
 }
 

@@ -39,12 +39,12 @@ export class RabbitRestart {
     else await run('rabbitmqctl', ['start_app'], { timeout: 60_000 });
   }
 
-  /** Connections the broker holds whose client named itself with `nameIncludes`; undefined when it cannot be asked. */
-  async connectionsNamed(nameIncludes: string): Promise<number | undefined> {
+  /** Connections the broker holds whose client name ends with `nameEnd`; undefined when it cannot be asked. */
+  async connectionsNamed(nameEnd: string): Promise<number | undefined> {
     if (this.proxy) return undefined;
     const { stdout } = await run('rabbitmqctl', ['list_connections', 'client_properties', '--formatter', 'json', '-q'], { timeout: 30_000 });
     const rows = JSON.parse(stdout) as { client_properties: [string, string, unknown][] }[];
-    return rows.filter((row) => row.client_properties.some(([key, , value]) => key === 'connection_name' && String(value).includes(nameIncludes))).length;
+    return rows.filter((row) => row.client_properties.some(([key, , value]) => key === 'connection_name' && String(value).endsWith(nameEnd))).length;
   }
 
   async close(): Promise<void> {
