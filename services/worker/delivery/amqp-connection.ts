@@ -62,7 +62,10 @@ export class AmqpConnection {
     connectionName: string,
   ) {
     const where = withoutCredentials(url);
-    this.model = amqp.connect(url, {
+    // Heartbeats every 15 s unless the URL sets them: a connection that went silent (no FIN) is noticed and re-made.
+    const connectUrl = new URL(url);
+    if (!connectUrl.searchParams.has('heartbeat')) connectUrl.searchParams.set('heartbeat', '15');
+    this.model = amqp.connect(connectUrl.toString(), {
       recovery: RECOVERY,
       clientProperties: { connection_name: connectionName },
       timeout: 5000,
