@@ -87,6 +87,8 @@ describe('configuredSecrets', () => {
             headers: { Authorization: 'Bearer bearer-token', 'X-Api-Key': 'api-key-value', 'X-Auth-Token': 'auth-token', Cookie: 'sid=cookie', 'X-Team': 'payments' },
           },
           bus: { url: 'amqp://user:amqp-pass@rabbitmq:5672' },
+          // NATS takes a token as the URL's user name.
+          stream: { url: 'nats://s3cr3t-nats-token@nats:4222' },
           plain: { url: 'http://plain.internal/hooks' },
         },
       },
@@ -113,6 +115,7 @@ describe('configuredSecrets', () => {
         'auth-token',
         'sid=cookie',
         'amqp-pass',
+        's3cr3t-nats-token',
       ]),
     );
   });

@@ -39,7 +39,10 @@ function credentialValues(value: string): string[] {
   return scheme ? [value, scheme[1]!] : [value];
 }
 
-/** The password in a URL, decoded and as written, and the values of credential-like query parameters. */
+/**
+ * The password in a URL, decoded and as written; a user name with no password (a token, as in `nats://token@host`);
+ * and the values of credential-like query parameters.
+ */
 function urlSecrets(value: string): string[] {
   const out: string[] = [];
   try {
@@ -47,6 +50,7 @@ function urlSecrets(value: string): string[] {
     if (url.password) out.push(url.password);
     const decoded = urlPassword(value);
     if (decoded) out.push(decoded);
+    if (url.username && !url.password) out.push(url.username, decodeURIComponent(url.username));
     for (const [name, parameter] of url.searchParams) if (SENSITIVE_NAME.test(name)) out.push(parameter);
   } catch {
     // An unparseable URL was refused by the file's validation already.
