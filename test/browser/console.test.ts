@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { adminRequest } from '../support/admin-client.js';
 import { HttpSink } from '../support/http-sink.js';
@@ -25,6 +25,8 @@ const GITHUB_SECRET = 'gh-console-browser';
 const TRACE_TEMPLATE = 'http://tracing.invalid/trace/{traceId}';
 
 const describeBrowser = skipBrowserTests ? describe.skip : describe;
+// A browser, the service and the test share two busy cores: a step that takes 20 s under load must not fail.
+jest.setTimeout(120_000);
 
 // Code that runs in the page is written as strings: this project type-checks its tests without the DOM library.
 /** Records the page's CSP violations in window.__cspViolations (added to every page before its scripts run). */
@@ -106,6 +108,9 @@ async function signIn(page: Page) {
   await page.getByLabel('Admin token').press('Enter');
   await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
 }
+
+/** A visible notice (its text is also announced in the live region, which getByText would find too). */
+const notice = (page: Page, text: string) => page.locator('p.notice', { hasText: text });
 
 /** The events table's body rows. */
 const rows = (page: Page) => page.locator('table.events-table tbody tr');
@@ -334,7 +339,7 @@ describeBrowser('event console in a browser', () => {
     await axe(page, 'replay confirmation');
     await screenshot(page, '06-replay-confirmation');
     await dialog.getByRole('button', { name: 'Replay' }).click();
-    await page.getByText('Replay started').waitFor();
+    await notice(page, 'Replay started').waitFor();
     // The page follows the event on its own, no reload.
     await page.locator('.detail__status').getByText('Completed', { exact: true }).waitFor({ timeout: 20_000 });
     expect(await statusOf(dead.id)).toBe('COMPLETED');
@@ -355,11 +360,16 @@ describeBrowser('event console in a browser', () => {
     const page = await newPage();
     await signIn(page);
     await page.getByLabel('Status', { exact: true }).selectOption('DEAD_LETTER');
+    // The filtered list, not the one it replaces (a new filter starts a new selection).
+    await waitFor('the dead-letter list', async () => {
+      const texts = await rows(page).allTextContents();
+      return texts.length >= 3 && texts.every((text) => text.includes('Dead letter'));
+    });
     for (const event of stripeDead) await rowFor(page, event.externalId).getByRole('checkbox').check();
     await page.getByRole('button', { name: 'Replay selected (2)' }).click();
     const dialog = page.getByRole('dialog', { name: 'Replay 2 selected events?' });
     await dialog.getByRole('button', { name: 'Replay 2' }).click();
-    await page.getByText('Replay started for 2 events.').waitFor();
+    await notice(page, 'Replay started for 2 events.').waitFor();
     for (const event of stripeDead) await waitForStatus(event.id, 'COMPLETED');
     // Live: the replayed events leave the dead-letter list without a reload.
     await waitFor('the replayed events gone from the dead-letter list', async () => (await rowFor(page, stripeDead[0]!.externalId).count()) === 0, { timeoutMs: 20_000 });
@@ -369,7 +379,7 @@ describeBrowser('event console in a browser', () => {
     await all.getByLabel('Provider').selectOption('github');
     await all.getByText(/^1 dead letter goes back/).waitFor();
     await all.getByRole('button', { name: 'Replay 1' }).click();
-    await page.getByText('Replay started for 1 dead letter of github.').waitFor();
+    await notice(page, 'Replay started for 1 dead letter of github.').waitFor();
     await waitForStatus(githubDead.id, 'COMPLETED');
   });
 
@@ -429,7 +439,7 @@ describeBrowser('event console in a browser', () => {
     await page.getByRole('dialog', { name: 'Replay this event?' }).waitFor();
     expect((await focused()).text).toBe('Replay');
     await page.keyboard.press('Enter');
-    await page.getByText('Replay started').waitFor();
+    await notice(page, 'Replay started').waitFor();
     await waitFor('the replayed event delivered again', async () => (await db.pool.query('SELECT replays FROM webhook_events WHERE id = $1', [target.id])).rows[0].replays === 1);
 
     // The status filter from the keyboard: back to the list, Tab to it, arrow keys choose.

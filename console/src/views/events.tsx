@@ -303,8 +303,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
       </div>
 
       <div class="toolbar">
-        <button type="button" class="button" disabled={selected.size === 0} onClick={() => setDialog('selected')}>
-          Replay selected ({selected.size})
+        <button type="button" class="button" disabled={selectedItems.length === 0} onClick={() => setDialog('selected')}>
+          Replay selected ({selectedItems.length})
         </button>
         <button type="button" class="button" onClick={() => setDialog('dead')}>
           Replay all dead letters…
