@@ -1,0 +1,133 @@
+import { hostname } from 'node:os';
+import { context as otelContext, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import type { Destination } from '../routing/route-table.js';
+import { DeadlineExceededError, withinDeadline } from './deadline.js';
+import type { BrokerPublisherOptions, DeliverableEvent, Deliverer, OutgoingMessage } from './deliverer.js';
+import type { DeliveryResult } from './delivery-result.js';
+import { DestinationSlots } from './destination-slots.js';
+import { WebhookHeaders } from './webhook-headers.js';
+
+const tracer = trace.getTracer('event-driven-integration-service/worker');
+
+/** What a publisher needs of its long-lived connection to one broker URL. */
+export interface BrokerConnection {
+  readonly isConnected: boolean;
+  /** Why the broker cannot be reached now, while that is known (undefined otherwise). */
+  readonly unreachableReason: string | undefined;
+  close(): Promise<void>;
+}
+
+/** How a broker's publishes read in results: its name, and what it sends back for a message it took. */
+export interface BrokerWording {
+  /** e.g. 'RabbitMQ', 'NATS'. */
+  broker: string;
+  /** e.g. 'confirm from RabbitMQ', 'ack from JetStream'. */
+  receipt: string;
+  /** Errors whose own message is the reason (the broker refused, the subject has no stream, …). */
+  isPublishError(error: unknown): error is Error;
+  /** Errors that mean "no receipt in time" besides the deadline's own. */
+  isTimeout?(error: unknown): boolean;
+}
+
+/** One publish as the subclass describes it. */
+export interface BrokerPublish {
+  /** The span's name and attributes (OpenTelemetry messaging conventions). */
+  spanName: string;
+  attributes: Attributes;
+  /** Headers beyond the `webhook-*` / `x-webhook-*` values and the trace context. */
+  extraHeaders?: Record<string, string>;
+  /** Sends the message with `headers`; resolves once the broker took it (confirm, ack). */
+  send(headers: Record<string, string>, span: Span, timeoutMs: number): Promise<void>;
+}
+
+/**
+ * What every broker {@link Deliverer} shares: one long-lived connection per broker URL, a destination's slots (at
+ * most `maxConcurrency` publishes in flight), and one publish's life: a producer span, the headers built and signed
+ * once a slot is held (as the HTTP forwarder does), the trace context injected, the broker's receipt awaited within
+ * `timeoutMs`, and the outcome as a {@link DeliveryResult}.
+ */
+export abstract class BrokerPublisher<C extends BrokerConnection> implements Deliverer {
+  private readonly connections = new Map<string, C>();
+  private readonly slots: DestinationSlots;
+  private readonly webhookHeaders = new WebhookHeaders();
+  protected readonly connectionName = `event-driven-integration-service worker ${hostname()} pid ${process.pid}`;
+
+  protected constructor(
+    protected readonly options: BrokerPublisherOptions,
+    private readonly wording: BrokerWording,
+  ) {
+    this.slots = new DestinationSlots(options.defaultMaxConcurrency);
+  }
+
+  abstract deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage): Promise<DeliveryResult>;
+
+  /** A connection to `url`, for this publisher's broker (made on first use, kept for the process's life). */
+  protected abstract connect(url: string): C;
+
+  /** Closes every broker connection. */
+  async close(): Promise<void> {
+    const connections = [...this.connections.values()];
+    this.connections.clear();
+    await Promise.all(connections.map((connection) => connection.close()));
+  }
+
+  /** Connections open (one per broker URL), for tests and diagnostics. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  protected connectionFor(url: string): C {
+    let connection = this.connections.get(url);
+    if (!connection) {
+      connection = this.connect(url);
+      this.connections.set(url, connection);
+    }
+    return connection;
+  }
+
+  /** Runs one publish in the destination's slot and a producer span, and reads its outcome. */
+  protected publish(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, connection: C, publish: BrokerPublish): Promise<DeliveryResult> {
+    const timeoutMs = destination.timeoutMs ?? this.options.defaultTimeoutMs;
+    return this.slots.run(destination, () =>
+      tracer.startActiveSpan(publish.spanName, { kind: SpanKind.PRODUCER, attributes: publish.attributes }, async (span): Promise<DeliveryResult> => {
+        const started = performance.now();
+        const elapsed = () => Math.round(performance.now() - started);
+        const headers: Record<string, string> = { ...this.webhookHeaders.build(event, destination, message.body), ...publish.extraHeaders };
+        propagation.inject(otelContext.active(), headers);
+        try {
+          await withinDeadline(publish.send(headers, span, timeoutMs), timeoutMs);
+          return { destination: destination.name, succeeded: true, result: 'success', statusCode: null, error: null, durationMs: elapsed() };
+        } catch (error) {
+          const result = this.failure(destination.name, error, timeoutMs, connection, elapsed());
+          span.setStatus({ code: SpanStatusCode.ERROR, message: result.error ?? result.result });
+          return result;
+        } finally {
+          span.end();
+        }
+      }),
+    );
+  }
+
+  /**
+   * A publish that did not end with the broker's receipt, as a failed attempt: `timeout` when the broker was
+   * reachable but sent no receipt in time, `network_error` for everything the broker or the network did
+   * (unreachable, lost, refused, unroutable).
+   */
+  private failure(destination: string, error: unknown, timeoutMs: number, connection: C, durationMs: number): DeliveryResult {
+    const { broker, receipt } = this.wording;
+    const failed = (result: 'timeout' | 'network_error', message: string): DeliveryResult => ({
+      destination,
+      succeeded: false,
+      result,
+      statusCode: null,
+      error: message,
+      durationMs,
+    });
+    if (error instanceof DeadlineExceededError || this.wording.isTimeout?.(error)) {
+      const unreachable = connection.unreachableReason;
+      if (unreachable) return failed('network_error', `${broker} unreachable: ${unreachable}`);
+      return failed('timeout', `${connection.isConnected ? `no ${receipt}` : `no connection to ${broker}`} within ${timeoutMs} ms`);
+    }
+    return failed('network_error', this.wording.isPublishError(error) ? error.message : `${(error as Error).name}: ${(error as Error).message}`);
+  }
+}
