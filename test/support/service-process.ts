@@ -90,7 +90,8 @@ export class ServiceProcess {
           const response = await fetch(`${this.baseUrl}/health/live`).catch(() => undefined);
           return response?.status === 200;
         },
-        { timeoutMs: 30_000, intervalMs: 100 },
+        // tsx compiles the service on the fly: on a loaded 2-core machine a start can take tens of seconds.
+        { timeoutMs: 60_000, intervalMs: 100 },
       );
     }
     return this;
