@@ -18,8 +18,11 @@ export interface RoutesDocument {
       timeoutMs?: number;
       maxConcurrency?: number;
       headers?: Record<string, string>;
+      rateLimit?: { perSecond: number };
+      circuitBreaker?: boolean | { failureThreshold?: number; cooldownMs?: number };
     }
   >;
+  defaults?: { circuitBreaker?: boolean | { failureThreshold?: number; cooldownMs?: number } };
   routes: { provider: string; events?: string[]; filter?: Record<string, unknown>; transform?: string; to: string[] }[];
 }
 

@@ -20,4 +20,31 @@ export interface DeliveryResult {
   statusCode: number | null;
   error: string | null;
   durationMs: number;
+  /**
+   * A 429 or 503 answer's `Retry-After`, in ms from the answer (at most {@link MAX_RETRY_AFTER_MS}): the event's next
+   * attempt is not made before it. The failed attempt counts like any other.
+   */
+  retryAfterMs?: number;
+}
+
+/** The longest `Retry-After` honoured (1 h): a destination cannot park an event for longer per attempt. */
+export const MAX_RETRY_AFTER_MS = 3_600_000;
+
+/**
+ * `Retry-After` (delay-seconds, or an HTTP-date) as ms from `now`, capped at {@link MAX_RETRY_AFTER_MS}; undefined
+ * when absent or unreadable. A date in the past is 0.
+ */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const text = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (!text) return undefined;
+  let ms: number;
+  if (/^\d+$/.test(text)) ms = Number(text) * 1000;
+  else {
+    // An HTTP-date names its day and month (`Wed, 21 Oct 2015 07:28:00 GMT`); a bare "-5" or "1.5" is neither form.
+    if (!/^[A-Za-z]{3},? /.test(text)) return undefined;
+    const at = Date.parse(text);
+    if (Number.isNaN(at)) return undefined;
+    ms = at - now;
+  }
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
 }

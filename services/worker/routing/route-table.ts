@@ -1,10 +1,14 @@
 import picomatch from 'picomatch';
+import { destinationPolicy, type DestinationPolicy } from '../../shared/destinations/destination-policy.js';
 import { compileRouteFilter, type RouteFilter } from './route-filter.js';
 import { compileRouteTransform, type RouteTransform } from './route-transform.js';
 import type { DestinationConfig, RoutesFile } from './routes-file.js';
 
-/** A configured destination, by name. */
-export type Destination = DestinationConfig & { name: string };
+/**
+ * A configured destination, by name, with its protection resolved (`policy`: rate limit, and circuit breaker from
+ * its own setting or `defaults`); absent `policy` (a destination built by hand) means none.
+ */
+export type Destination = DestinationConfig & { name: string; policy?: DestinationPolicy };
 
 /** A route, compiled: what it matches, what it may filter out, and what it makes of the payload. */
 export interface CompiledRoute {
@@ -38,7 +42,7 @@ export class RouteTable {
 
   /** @throws when a route's filter or transform does not compile (parseRoutes refuses such a file first). */
   constructor(file: RoutesFile = { destinations: {}, routes: [] }) {
-    this.destinations = new Map(Object.entries(file.destinations).map(([name, config]) => [name, { name, ...config }]));
+    this.destinations = new Map(Object.entries(file.destinations).map(([name, config]) => [name, { name, ...config, policy: destinationPolicy(file, name) }]));
     this.routes = file.routes.map((route, index) => {
       const matchers = route.events?.map((glob) => picomatch(glob, { dot: true, nocase: false }));
       return {
@@ -50,6 +54,11 @@ export class RouteTable {
         ...(route.transform ? { transform: compileRouteTransform(route.transform) } : {}),
       };
     });
+  }
+
+  /** Every configured destination, in configuration order. */
+  allDestinations(): Destination[] {
+    return [...this.destinations.values()];
   }
 
   /** Destinations for an event, each once even when several routes name it, in configuration order (filters aside). */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_CIRCUIT_BREAKER } from '../../shared/destinations/destination-policy.js';
 import { decodeStandardWebhookSecret } from '../../shared/standard-webhooks/decode-secret.js';
 import { amqpRoutingKeyProblem, natsSubjectProblem, renderAddress, TEMPLATE_FIELDS, unknownPlaceholders } from './address-template.js';
 import { compileRouteFilter } from './route-filter.js';
@@ -8,6 +9,28 @@ import { compileRouteTransform } from './route-transform.js';
 
 /** Largest `maxConcurrency` a destination may set (as WORKER_CONCURRENCY's own bound). */
 export const MAX_DESTINATION_CONCURRENCY = 1000;
+
+/** Largest `rateLimit.perSecond` a destination may set. */
+export const MAX_DESTINATION_RATE_PER_SECOND = 10_000;
+
+/**
+ * `circuitBreaker`: `true` (the defaults: {@link DEFAULT_CIRCUIT_BREAKER}), `false` (off, also against `defaults`),
+ * or `{ failureThreshold, cooldownMs }`, each defaulted when left out.
+ */
+const circuitBreakerSchema = z.union(
+  [
+    z.boolean(),
+    z
+      .object({
+        /** Consecutive failed attempts that open the circuit. */
+        failureThreshold: z.number().int().min(1).max(1000).optional(),
+        /** How long an open circuit holds deliveries before one probe tests the destination. */
+        cooldownMs: z.number().int().min(100).max(3_600_000).optional(),
+      })
+      .strict(),
+  ],
+  { error: `must be true, false or { failureThreshold, cooldownMs } (defaults ${DEFAULT_CIRCUIT_BREAKER.failureThreshold} and ${DEFAULT_CIRCUIT_BREAKER.cooldownMs})` },
+);
 
 /** Destination types: how a destination is delivered to. A destination without `type` is `http`. */
 export const DESTINATION_TYPES = ['http', 'amqp', 'nats'] as const;
@@ -41,6 +64,13 @@ const commonDestinationFields = {
   maxConcurrency: z.number().int().positive().max(MAX_DESTINATION_CONCURRENCY).optional(),
   /** Extra static headers, e.g. an API key the destination expects (AMQP message headers, NATS headers for brokers). */
   headers: z.record(z.string(), z.string()).optional(),
+  /**
+   * At most `perSecond` deliveries started in any rolling second, across every worker process and pod (a sliding
+   * log in Redis). A delivery over the limit waits (its job is delayed; no attempt is used).
+   */
+  rateLimit: z.object({ perSecond: z.number().int().positive().max(MAX_DESTINATION_RATE_PER_SECOND) }).strict().optional(),
+  /** Off unless set here or in `defaults.circuitBreaker` (see circuitBreakerSchema). */
+  circuitBreaker: circuitBreakerSchema.optional(),
 };
 
 /** A string field a broker destination cannot do without: its absence is named as such. */
@@ -132,6 +162,8 @@ const routeSchema = z.object({
 
 const routesFileSchema = z
   .object({
+    /** Settings every destination takes unless it sets its own: `circuitBreaker` (e.g. `true` for every destination). */
+    defaults: z.object({ circuitBreaker: circuitBreakerSchema.optional() }).strict().optional(),
     destinations: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), destinationSchema).default({}),
     routes: z.array(routeSchema).default([]),
   })
