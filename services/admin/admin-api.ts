@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { Logger } from '../shared/logging/logger.js';
 import type { EventQueue } from '../shared/queue/event-queue.js';
 import { adminRouter } from './admin-router.js';
+import type { DestinationControl } from './destination-control.js';
 import { DestinationSummary } from './destination-summary.js';
 import { EventAdminService } from './event-admin-service.js';
 import { Overview } from './overview.js';
@@ -18,6 +19,8 @@ export interface AdminApiOptions {
   routes?: RoutingConfig;
   /** TRACE_URL_TEMPLATE: a tracing UI's URL with `{traceId}`. */
   traceUrlTemplate?: string;
+  /** Pause/resume and destination state (absent: `state` is null and pause/resume answer 404). */
+  destinationControl?: DestinationControl;
 }
 
 /** The admin API as the ingress serves it: events, overview, destinations. `close()` stops the queue sampler. */
@@ -25,6 +28,9 @@ export function createAdminApi(options: AdminApiOptions): { router: Router; clos
   const { dataSource, queue, logger, routes } = options;
   const events = new EventAdminService(dataSource, queue, logger, { routes, traceUrlTemplate: options.traceUrlTemplate });
   const overview = new Overview({ dataSource, queue, logger }).start();
-  const destinations = new DestinationSummary(dataSource, routes);
-  return { router: adminRouter({ token: options.token, events, overview, destinations }), close: () => overview.close() };
+  const destinations = new DestinationSummary(dataSource, routes, undefined, options.destinationControl);
+  return {
+    router: adminRouter({ token: options.token, events, overview, destinations, destinationControl: options.destinationControl }),
+    close: () => overview.close(),
+  };
 }

@@ -5,6 +5,7 @@ import { adminAuth } from './admin-auth.js';
 import { isUuid } from './event-cursor.js';
 import type { EventAdminService } from './event-admin-service.js';
 import { eventFilterQuery } from './event-filter.js';
+import type { DestinationControl } from './destination-control.js';
 import type { DestinationSummary } from './destination-summary.js';
 import { sendJsonWithEtag } from './json-etag.js';
 import { OVERVIEW_MAX_HOURS, type Overview } from './overview.js';
@@ -48,6 +49,8 @@ export interface AdminRouterOptions {
   overview?: Overview;
   /** GET /admin/destinations (absent: 404). */
   destinations?: DestinationSummary;
+  /** POST /admin/destinations/{name}/pause|resume (absent: 404). */
+  destinationControl?: DestinationControl;
 }
 
 /** The operators' API under `/admin`: every route needs the bearer token; no answer is cached anywhere. */
@@ -109,7 +112,7 @@ export function adminRouter(options: AdminRouterOptions): Router {
     res.status(202).json({ id, status: 'PENDING' });
   });
 
-  const { overview, destinations } = options;
+  const { overview, destinations, destinationControl } = options;
   if (overview) {
     router.get('/admin/overview', async (req, res) => {
       const parsed = overviewQuery.safeParse(req.query);
@@ -120,6 +123,27 @@ export function adminRouter(options: AdminRouterOptions): Router {
   if (destinations) {
     router.get('/admin/destinations', async (req, res) => {
       sendJsonWithEtag(req, res, await destinations.view());
+    });
+  }
+  if (destinationControl) {
+    const configured = (name: string) => {
+      if (!destinationControl.has(name)) throw new AppError('NOT_FOUND', `No destination "${name.slice(0, 64)}" in ROUTES_FILE`);
+      return name;
+    };
+    const recordedOnly = (error: unknown): never => {
+      // PostgreSQL has the change; Redis, which workers read, did not take it. Workers copy it within seconds of
+      // Redis answering again; until then the old state holds.
+      throw new AppError('SERVICE_UNAVAILABLE', 'Recorded, but not yet in effect: Redis did not answer (workers pick the change up once it does); try again', { cause: error });
+    };
+    router.post('/admin/destinations/:name/pause', async (req, res) => {
+      const name = configured(String(req.params.name));
+      const { changed } = await destinationControl.pause(name).catch(recordedOnly);
+      res.status(200).json({ name, paused: true, changed });
+    });
+    router.post('/admin/destinations/:name/resume', async (req, res) => {
+      const name = configured(String(req.params.name));
+      const { changed, promoted } = await destinationControl.resume(name).catch(recordedOnly);
+      res.status(200).json({ name, paused: false, changed, promoted });
     });
   }
 

@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import type { DestinationControl, DestinationState } from './destination-control.js';
 import { destinationInfos, type DestinationInfo, type RoutingConfig } from './routing-view.js';
 
 /** The window "recent" means, and its buckets. */
@@ -24,10 +25,10 @@ export interface DestinationView extends DestinationInfo {
   /** In ROUTES_FILE (false: attempts in the window name a destination the file no longer has). */
   configured: boolean;
   /**
-   * Circuit and pause state. Null until destination protection (circuit breaker, pause/resume) exists: the
-   * console shows the column and will offer pause/resume when this carries `paused`.
+   * Pause, circuit and waiting events, read fresh on every request (never from the cache the recent counts use);
+   * null where the admin API has no access to destination state (a process built without it).
    */
-  state: null;
+  state: DestinationState | null;
   recent: DestinationRecent;
 }
 
@@ -59,9 +60,16 @@ export class DestinationSummary {
     private readonly dataSource: DataSource,
     private readonly routes: RoutingConfig | undefined,
     private readonly cacheMs = 5000,
+    private readonly control?: DestinationControl,
   ) {}
 
-  view(): Promise<DestinationsOverview> {
+  async view(): Promise<DestinationsOverview> {
+    const [overview, states] = await Promise.all([this.recent(), this.control?.states(destinationInfos(this.routes).map((d) => d.name))]);
+    if (!states) return overview;
+    return { ...overview, items: overview.items.map((item) => ({ ...item, state: states.get(item.name) ?? null })) };
+  }
+
+  private recent(): Promise<DestinationsOverview> {
     if (this.cached && Date.now() - this.cached.at < this.cacheMs) return this.cached.value;
     const value = this.build();
     this.cached = { at: Date.now(), value };

@@ -1,11 +1,14 @@
 import type { Router } from 'express';
 import { createAdminApi } from '../admin/admin-api.js';
+import { DestinationControl } from '../admin/destination-control.js';
 import { consoleRouter } from '../console/console-router.js';
 import { EventWriter } from '../ingress/ingest/event-writer.js';
 import { webhookRouter } from '../ingress/ingest/webhook-router.js';
 import type { ProviderRegistry } from '../ingress/verification/provider-registry.js';
 import type { Config } from '../shared/config/config.js';
 import { createDataSource } from '../shared/database/data-source.js';
+import { DestinationPauses } from '../shared/destinations/destination-pauses.js';
+import { DestinationStateStore } from '../shared/destinations/destination-state.js';
 import { createLogger } from '../shared/logging/logger.js';
 import type { RoutesFile } from '../worker/routing/routes-file.js';
 import type { Infrastructure } from './infrastructure.js';
@@ -34,6 +37,16 @@ export async function startIngress(options: IngressRoleOptions): Promise<Ingress
   const writer = new EventWriter({ pool: infrastructure.pool });
   // The operators' reads go through TypeORM, on a small pool of their own (see shared/database/README.md).
   const adminData = await createDataSource({ url: config.database.url, poolSize: 4, applicationName: 'webhooks-admin' }).initialize();
+  // Pause/resume and destination state: recorded in PostgreSQL, shared with the workers through Redis.
+  const destinationState = new DestinationStateStore(infrastructure.redis, `${config.queue.prefix}:${config.queue.name}`);
+  const destinationControl = new DestinationControl({
+    state: destinationState,
+    pauses: new DestinationPauses(infrastructure.pool, destinationState),
+    pool: infrastructure.pool,
+    queue: infrastructure.queue.queue,
+    routes: options.routesFile,
+    logger: createLogger('destinations'),
+  });
   const admin = createAdminApi({
     token: config.adminApiToken,
     dataSource: adminData,
@@ -41,6 +54,7 @@ export async function startIngress(options: IngressRoleOptions): Promise<Ingress
     logger: createLogger('admin'),
     routes: options.routesFile,
     traceUrlTemplate: config.console.traceUrlTemplate,
+    destinationControl,
   });
   const webhooks = webhookRouter({
     providers: options.providers,

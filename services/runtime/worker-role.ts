@@ -1,6 +1,11 @@
 import type { Config } from '../shared/config/config.js';
+import { DestinationPauses } from '../shared/destinations/destination-pauses.js';
+import { DestinationStateStore } from '../shared/destinations/destination-state.js';
+import { heldSummaries, promoteHeldJobs } from '../shared/destinations/held-events.js';
 import { createLogger } from '../shared/logging/logger.js';
+import { DestinationStateGauges } from '../shared/metrics/destination-protection-metrics.js';
 import { BrokerPublishers } from '../worker/delivery/broker-publishers.js';
+import { DestinationGuard } from '../worker/delivery/destination-guard.js';
 import { HttpForwarder } from '../worker/delivery/http-forwarder.js';
 import { EventWorker } from '../worker/event-worker.js';
 import { Reconciler } from '../worker/maintenance/reconciler.js';
@@ -29,15 +34,46 @@ export interface WorkerRoleOptions {
   infrastructure: Infrastructure;
 }
 
+/** How often a worker checks Redis's copy of the paused destinations against PostgreSQL's record. */
+const PAUSE_RESYNC_MS = 5000;
+
 /** Jobs in, deliveries out (process → deliver → record), then the books kept straight: reconciler and retention. */
 export function startWorker(options: WorkerRoleOptions): WorkerRole {
   const { config, infrastructure } = options;
   const { pool, queue } = infrastructure;
   const logger = createLogger('worker');
+  // Pause, circuit breakers and rate limits: state every worker shares in Redis, under the queue's prefix; pauses
+  // recorded in PostgreSQL. Read on the fail-fast connection: a delivery waits rather than hangs when Redis is down.
+  const destinations = options.routes.allDestinations();
+  const state = new DestinationStateStore(infrastructure.redis, `${config.queue.prefix}:${config.queue.name}`);
+  const pauses = new DestinationPauses(pool, state);
+  // Redis's copy of the pauses is checked against PostgreSQL every few seconds: a pause the admin API recorded while
+  // Redis did not answer takes effect soon after Redis does (a newer copy is never overwritten by an older one).
+  const pauseResync = setInterval(() => void pauses.syncToRedis().catch(() => undefined), PAUSE_RESYNC_MS).unref();
+  const guard = new DestinationGuard({
+    state,
+    pauses,
+    redis: infrastructure.redis,
+    // A probe's answer comes within its destination's timeout; after that (and a margin) another may probe.
+    probeLeaseMs: Math.max(config.worker.deliveryTimeoutMs, ...destinations.map((d) => d.timeoutMs ?? 0)) + 30_000,
+    promoteWaiting: (destination) => promoteHeldJobs(pool, queue.queue, destination),
+    logger: createLogger('destinations'),
+  });
+  new DestinationStateGauges({
+    names: destinations.map((d) => d.name),
+    withBreaker: new Set(destinations.filter((d) => d.policy?.circuitBreaker).map((d) => d.name)),
+    read: (names) => state.read(names),
+    held: () => heldSummaries(pool),
+  });
   // One lane per destination, as wide as the jobs this worker runs at once (unless a destination sets maxConcurrency).
-  const forwarder = new HttpForwarder({ defaultTimeoutMs: config.worker.deliveryTimeoutMs, defaultMaxConcurrency: config.worker.concurrency });
+  const forwarder = new HttpForwarder({ defaultTimeoutMs: config.worker.deliveryTimeoutMs, defaultMaxConcurrency: config.worker.concurrency, beforeSend: guard.beforeSend });
   // RabbitMQ (amqp) and NATS JetStream (nats) destinations: one long-lived connection per broker URL, made on first use.
-  const publishers = new BrokerPublishers({ defaultTimeoutMs: config.worker.deliveryTimeoutMs, defaultMaxConcurrency: config.worker.concurrency, logger: createLogger('brokers') });
+  const publishers = new BrokerPublishers({
+    defaultTimeoutMs: config.worker.deliveryTimeoutMs,
+    defaultMaxConcurrency: config.worker.concurrency,
+    logger: createLogger('brokers'),
+    beforeSend: guard.beforeSend,
+  });
   const processor = new EventProcessor({
     store: new ProcessingStore(pool, { logger }),
     routes: options.routes,
@@ -48,6 +84,7 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
     routeInputs: new RouteInputReader(pool),
     maxAttempts: config.queue.attempts,
     logger,
+    guard,
   });
   const podCost = PodDeletionCostReporter.fromConfig(config.kubernetes, { logger: createLogger('pod-deletion-cost') });
   const worker = new EventWorker({
@@ -70,6 +107,7 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
   return {
     stopTakingJobs: () => worker.close(),
     async close() {
+      clearInterval(pauseResync);
       await reconciler.stop();
       await retention.stop();
       await podCost.close();

@@ -1,9 +1,9 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { runWithContext } from '../shared/logging/request-context.js';
 import type { Logger } from '../shared/logging/logger.js';
 import type { EventJobData } from '../shared/queue/event-job.js';
-import { DeliveryFailedError } from './processing/delivery-failed-error.js';
+import { DeliveryFailedError, EventWaitingError } from './processing/delivery-failed-error.js';
 import type { EventProcessor } from './processing/event-processor.js';
 
 export interface EventWorkerOptions {
@@ -27,7 +27,7 @@ export class EventWorker {
   private active = 0;
 
   constructor(private readonly options: EventWorkerOptions) {
-    this.worker = new Worker<EventJobData>(options.queueName, (job) => this.handle(job), {
+    this.worker = new Worker<EventJobData>(options.queueName, (job, token) => this.handle(job, token), {
       connection: options.connection,
       prefix: options.prefix,
       concurrency: options.concurrency,
@@ -55,20 +55,42 @@ export class EventWorker {
     return this.active;
   }
 
-  private async handle(job: Job<EventJobData>): Promise<string> {
+  private async handle(job: Job<EventJobData>, token: string | undefined): Promise<string> {
     this.setActive(+1);
     try {
       const isLastQueueAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      // Runs that neither completed nor failed: the times this job waited for a destination (or was cut off).
+      const previousWaits = Math.max(0, (job.attemptsStarted ?? 0) - job.attemptsMade - 1);
       return await runWithContext({ eventId: job.data.eventId, correlationId: `job:${job.id}` }, () =>
-        this.options.processor.process(job.data, isLastQueueAttempt),
+        this.options.processor.process(job.data, isLastQueueAttempt, previousWaits),
       );
     } catch (error) {
       // A dead-lettered event is done: tell BullMQ not to retry even if the job had attempts left.
       if (error instanceof DeliveryFailedError && error.final) throw new UnrecoverableError(error.message);
+      // Waiting for a destination is not an attempt: the job is delayed without using one of BullMQ's.
+      if (error instanceof EventWaitingError) await this.delay(job, token, error.waitMs);
+      // A Retry-After later than the backoff: the attempt counted (in PostgreSQL, which decides DEAD_LETTER); the
+      // job comes back no sooner than the destination asked.
+      if (error instanceof DeliveryFailedError && error.retryAfterMs !== undefined && error.retryAfterMs > this.backoffBound(job)) {
+        await this.delay(job, token, error.retryAfterMs);
+      }
       throw error;
     } finally {
       this.setActive(-1);
     }
+  }
+
+  /** Moves the job to the delayed set for `ms` without counting an attempt; BullMQ then leaves it alone. */
+  private async delay(job: Job<EventJobData>, token: string | undefined, ms: number): Promise<never> {
+    await job.moveToDelayed(Date.now() + Math.max(0, Math.round(ms)), token);
+    throw new DelayedError();
+  }
+
+  /** The longest exponential backoff BullMQ would wait before this job's next attempt. */
+  private backoffBound(job: Job<EventJobData>): number {
+    const backoff = job.opts.backoff;
+    const base = typeof backoff === 'number' ? backoff : (backoff?.delay ?? 0);
+    return base * 2 ** job.attemptsMade;
   }
 
   private setActive(delta: number): void {

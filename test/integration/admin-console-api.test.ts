@@ -372,7 +372,8 @@ describe('GET /admin/destinations', () => {
       type: 'http',
       target: `http://127.0.0.1:${new URL(sink.url).port}/crm`,
       configured: true,
-      state: null,
+      // Destination protection: not paused, no breaker or rate limit configured, nothing waiting.
+      state: { paused: false, pausedAt: null, circuit: null, consecutiveFailures: 0, circuitOpenedAt: null, nextProbeAt: null, waiting: { events: 0, oldestSince: null }, rateLimit: null, circuitBreaker: null },
       recent: {
         lastFailure: { at: recent.toISOString(), statusCode: 502, error: 'HTTP 502 Bad Gateway' },
         buckets: expect.any(Array),
@@ -384,7 +385,7 @@ describe('GET /admin/destinations', () => {
     expect(crm.recent.buckets.reduce((a: number, b: { attempts: number }) => a + b.attempts, 0)).toBe(crm.recent.attempts);
     const idle = body.items.find((item: { name: string }) => item.name === 'idle');
     expect(idle.recent).toMatchObject({ attempts: 0, successRate: null, lastFailure: null, lastAttemptAt: null });
-    expect(body.items.find((item: { name: string }) => item.name === 'retired')).toMatchObject({ configured: false, type: 'unknown', target: null });
+    expect(body.items.find((item: { name: string }) => item.name === 'retired')).toMatchObject({ configured: false, type: 'unknown', target: null, state: null });
     expect(JSON.stringify(body)).not.toMatch(/hunter2|sekrit|k-123|whsec_Mf/);
   });
 });

@@ -3,6 +3,7 @@ import type { DeliveryResult } from '../../worker/delivery/delivery-result.js';
 import { destinationRequestsInFlight, destinationRequestsWaiting } from '../../worker/delivery/destination-metrics.js';
 import type { RoutesFile } from '../../worker/routing/routes-file.js';
 import type { Config } from '../config/config.js';
+import { CIRCUIT_TRANSITIONS, DEFERRAL_REASONS, circuitTransitions, destinationDeferrals } from './destination-protection-metrics.js';
 import {
   DELIVERY_RESULTS,
   PROCESSED_STATUSES,
@@ -84,6 +85,8 @@ export function initialiseServiceMetrics(options: ServiceMetricsOptions): void {
       // Gauges the forwarder moves up and down: inc by 0, so a job already running keeps its count.
       destinationRequestsInFlight.inc({ destination }, 0);
       destinationRequestsWaiting.inc({ destination }, 0);
+      for (const reason of DEFERRAL_REASONS) destinationDeferrals.inc({ destination, reason }, 0);
+      for (const to of CIRCUIT_TRANSITIONS) circuitTransitions.inc({ destination, to }, 0);
     }
     for (const status of RECONCILED_STATUSES) reconcilerRequeued.inc({ status }, 0);
   }

@@ -56,7 +56,7 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
     protected readonly options: BrokerPublisherOptions,
     private readonly wording: BrokerWording,
   ) {
-    this.slots = new DestinationSlots(options.defaultMaxConcurrency);
+    this.slots = new DestinationSlots(options.defaultMaxConcurrency, options.beforeSend);
   }
 
   abstract deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage): Promise<DeliveryResult>;

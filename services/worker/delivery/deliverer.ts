@@ -42,4 +42,9 @@ export interface BrokerPublisherOptions {
   /** Publishes in flight per destination when it sets no `maxConcurrency` (the worker's WORKER_CONCURRENCY). */
   defaultMaxConcurrency: number;
   logger: Logger;
+  /**
+   * Run once a delivery holds one of the destination's slots, right before it is sent (the rate limit): when it
+   * throws, nothing is sent and the error is the caller's (the delivery waits).
+   */
+  beforeSend?: (destination: Destination) => Promise<void>;
 }

@@ -11,7 +11,14 @@ import { destinationRequestsInFlight, destinationRequestsWaiting } from './desti
 export class DestinationSlots {
   private readonly limits = new Map<string, ConcurrencyLimit>();
 
-  constructor(private readonly defaultMaxConcurrency: number) {}
+  /**
+   * @param beforeSend run once a slot is held, right before the task (the rate limit's reservation); when it throws
+   *   (the delivery must wait), the slot is given back and the error is the caller's
+   */
+  constructor(
+    private readonly defaultMaxConcurrency: number,
+    private readonly beforeSend?: (destination: Destination) => Promise<void>,
+  ) {}
 
   /** Runs `task` holding one of the destination's slots; the slot is given back however the task ends. */
   async run<T>(destination: Destination, task: () => Promise<T>): Promise<T> {
@@ -31,6 +38,7 @@ export class DestinationSlots {
     }
     destinationRequestsInFlight.inc(labels);
     try {
+      await this.beforeSend?.(destination);
       return await task();
     } finally {
       destinationRequestsInFlight.dec(labels);

@@ -2,7 +2,7 @@ import { Agent, request } from 'undici';
 import type { Destination } from '../routing/route-table.js';
 import { ConcurrencyLimit, type ReleaseSlot } from './concurrency-limit.js';
 import type { DeliverableEvent, Deliverer, OutgoingMessage } from './deliverer.js';
-import type { DeliveryResult } from './delivery-result.js';
+import { parseRetryAfter, type DeliveryResult } from './delivery-result.js';
 import { destinationRequestsInFlight, destinationRequestsWaiting } from './destination-metrics.js';
 import { WebhookHeaders } from './webhook-headers.js';
 
@@ -20,6 +20,11 @@ export interface HttpForwarderOptions {
    * WORKER_CONCURRENCY, so that with the default no job ever waits for a destination's slot.
    */
   defaultMaxConcurrency: number;
+  /**
+   * Run once a slot is held, right before the request (the rate limit): when it throws, nothing is sent, the slot
+   * is given back and the error is the caller's.
+   */
+  beforeSend?: (destination: Destination) => Promise<void>;
 }
 
 /** One destination's own connection pool and the slots that bound its requests in flight. */
@@ -60,6 +65,7 @@ export class HttpForwarder implements Deliverer {
     const lane = this.laneFor(destination);
     const release = await this.acquire(lane, destination.name);
     try {
+      await this.options.beforeSend?.(destination);
       return await this.send(event, destination, message, lane.dispatcher);
     } finally {
       release();
@@ -120,6 +126,8 @@ export class HttpForwarder implements Deliverer {
         bodyTimeout: timeoutMs,
       });
       const ok = response.statusCode >= 200 && response.statusCode < 300;
+      // 429 and 503 may say when to come back: the event's next attempt is not made before then.
+      const retryAfterMs = response.statusCode === 429 || response.statusCode === 503 ? parseRetryAfter(response.headers['retry-after']) : undefined;
       let detail: string | null = null;
       if (ok) {
         await response.body.dump();
@@ -134,6 +142,7 @@ export class HttpForwarder implements Deliverer {
         statusCode: response.statusCode,
         error: detail,
         durationMs: elapsed(),
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
       };
     } catch (error) {
       const name = (error as Error).name;

@@ -5,8 +5,26 @@ export class DeliveryFailedError extends Error {
     message: string,
     /** True on the last attempt: the event is DEAD_LETTER and the job must not be retried. */
     readonly final: boolean,
+    /** A destination's `Retry-After` (ms from now): the next attempt is not made before it. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'DeliveryFailedError';
+  }
+}
+
+/**
+ * An attempt that only waited: every destination left was paused, behind an open circuit or over its rate limit
+ * (the others took the event and are recorded). The event is PENDING with its attempt given back; its job waits
+ * `waitMs` (or until it is promoted) without using one of BullMQ's attempts either.
+ */
+export class EventWaitingError extends Error {
+  readonly code = 'EVENT_WAITING';
+  constructor(
+    message: string,
+    readonly waitMs: number,
+  ) {
+    super(message);
+    this.name = 'EventWaitingError';
   }
 }

@@ -5,6 +5,7 @@ import type { EventJobData } from '../../shared/queue/event-job.js';
 import type { BrokerDeliverers } from '../delivery/broker-publishers.js';
 import type { Deliverer, OutgoingMessage } from '../delivery/deliverer.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
+import { DeliveryDeferred, RATE_WINDOW_MS, type DestinationGuard } from '../delivery/destination-guard.js';
 import type { HttpForwarder } from '../delivery/http-forwarder.js';
 import { withoutCredentials } from '../delivery/url-without-credentials.js';
 import type { RouteFilterInput } from '../routing/route-filter.js';
@@ -12,7 +13,7 @@ import type { RouteInput, RouteInputSource } from '../routing/route-input-reader
 import type { CompiledRoute, Destination, RoutedDestination, RouteTable } from '../routing/route-table.js';
 import { RouteTransformError } from '../routing/route-transform.js';
 import { destinationType } from '../routing/routes-file.js';
-import { DeliveryFailedError } from './delivery-failed-error.js';
+import { DeliveryFailedError, EventWaitingError } from './delivery-failed-error.js';
 import type { EventHandler, EventHandlerRegistry, HandledEvent } from './event-handlers.js';
 import type { ClaimedEvent, ProcessingStore } from './processing-store.js';
 
@@ -32,7 +33,23 @@ export interface EventProcessorOptions {
   /** Attempts in total (JOB_ATTEMPTS); the event is DEAD_LETTER after the last. */
   maxAttempts: number;
   logger: Logger;
+  /** Pause, circuit breaker and rate limit (shared state in Redis); without it every delivery goes at once. */
+  guard?: DestinationGuard;
 }
+
+/** How long an event waiting for a paused destination waits before it looks again (resume promotes it sooner). */
+export const PAUSED_RECHECK_MS = 60_000;
+
+/** A destination this attempt did not deliver to because it must wait (paused, circuit open, rate limited). */
+interface Waiting {
+  destination: Destination;
+  deferred: DeliveryDeferred;
+}
+
+/** An attempted delivery; `probeFailed`: it was a half-open circuit's probe and failed (not counted against the event). */
+type Attempted = DeliveryResult & { probeFailed?: boolean };
+
+const isWaiting = (outcome: Attempted | Waiting): outcome is Waiting => 'deferred' in outcome;
 
 export type ProcessOutcome = 'completed' | 'skipped';
 
@@ -47,15 +64,17 @@ export class EventProcessor {
 
   /**
    * @param isLastQueueAttempt whether BullMQ will not retry this job again (its attempts are used up).
+   * @param previousWaits how many times this job already waited (spreads rate-limited retries further each time)
    * @throws {DeliveryFailedError} when a destination failed; `final` tells whether the event is dead-lettered.
+   * @throws {EventWaitingError} when the destinations left must wait (no attempt used); the job waits `waitMs`.
    */
-  async process(job: EventJobData, isLastQueueAttempt: boolean): Promise<ProcessOutcome> {
+  async process(job: EventJobData, isLastQueueAttempt: boolean, previousWaits = 0): Promise<ProcessOutcome> {
     const parent: Context = job.traceparent
       ? propagation.extract(otelContext.active(), { traceparent: job.traceparent, tracestate: job.tracestate ?? '' })
       : otelContext.active();
     return tracer.startActiveSpan('webhook.process', { attributes: { 'webhook.event_id': job.eventId } }, parent, async (span) => {
       try {
-        return await this.run(job, isLastQueueAttempt);
+        return await this.run(job, isLastQueueAttempt, previousWaits);
       } catch (error) {
         span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
         throw error;
@@ -65,7 +84,7 @@ export class EventProcessor {
     });
   }
 
-  private async run(job: EventJobData, isLastQueueAttempt: boolean): Promise<ProcessOutcome> {
+  private async run(job: EventJobData, isLastQueueAttempt: boolean, previousWaits: number): Promise<ProcessOutcome> {
     const { store, logger } = this.options;
     const started = performance.now();
     const event = await store.claim(job.eventId);
@@ -76,11 +95,19 @@ export class EventProcessor {
     const span = trace.getActiveSpan();
     span?.setAttributes({ 'webhook.provider': event.provider, 'webhook.event_type': event.eventType, 'webhook.attempt': event.attempts });
 
-    const results = await this.deliver(event);
+    const outcomes = await this.deliver(event);
+    const results: Attempted[] = [];
+    const waiting: Waiting[] = [];
+    for (const outcome of outcomes) {
+      if (isWaiting(outcome)) waiting.push(outcome);
+      else results.push(outcome);
+    }
     const failures = results.filter((result) => !result.succeeded);
+    // A failed probe of a half-open circuit tested the destination, not the event: it waits like the others.
+    const counted = failures.filter((result) => !result.probeFailed);
     processingDuration.observe({ provider: event.provider }, (performance.now() - started) / 1000);
 
-    if (failures.length === 0) {
+    if (failures.length === 0 && waiting.length === 0) {
       await store.finish(event, results, 'COMPLETED', null);
       eventsProcessed.inc({ provider: event.provider, status: 'completed' });
       // Guarded: winston builds a line before its transport drops it by level.
@@ -88,9 +115,21 @@ export class EventProcessor {
       return 'completed';
     }
 
-    const lastError = failures.map((f) => `${f.destination}: ${f.error}`).join('; ').slice(0, 2000);
+    const heldFor = [...new Set([...waiting.map((w) => w.destination.name), ...failures.filter((f) => f.probeFailed).map((f) => f.destination)])];
+    const waitingNote = heldFor.length > 0 ? `waiting: ${[...waiting.map((w) => w.deferred.message), ...failures.filter((f) => f.probeFailed).map((f) => `${f.destination} circuit reopened by a failed probe (${f.error})`)].join('; ')}` : '';
+
+    if (counted.length === 0) {
+      // Nothing failed that counts: the attempt is given back and the job waits, without using one of BullMQ's either.
+      const lastError = waitingNote.slice(0, 2000);
+      const waitMs = Math.min(...waiting.map((w) => this.plannedWait(w, previousWaits)), ...(heldFor.length > waiting.length ? [this.reopenedWait(failures)] : []));
+      await store.finish(event, results, 'PENDING', lastError, { giveBackAttempt: true, heldFor });
+      if (logger.isInfoEnabled()) logger.info('event waits for its destinations; no attempt used', { eventId: event.id, provider: event.provider, eventType: event.eventType, waitingFor: heldFor, delivered: results.filter((r) => r.succeeded).length, waitMs });
+      throw new EventWaitingError(lastError, waitMs);
+    }
+
+    const lastError = [counted.map((f) => `${f.destination}: ${f.error}`).join('; '), waitingNote].filter(Boolean).join('; ').slice(0, 2000);
     const final = isLastQueueAttempt || event.attempts >= this.options.maxAttempts;
-    await store.finish(event, results, final ? 'DEAD_LETTER' : 'FAILED', lastError);
+    await store.finish(event, results, final ? 'DEAD_LETTER' : 'FAILED', lastError, { heldFor: final ? [] : heldFor });
     eventsProcessed.inc({ provider: event.provider, status: final ? 'dead_letter' : 'failed' });
     logger.warn(final ? 'event dead-lettered' : 'event attempt failed; retry scheduled', {
       eventId: event.id,
@@ -99,7 +138,39 @@ export class EventProcessor {
       attempt: event.attempts,
       lastError,
     });
-    throw new DeliveryFailedError(lastError, final);
+    // The latest Retry-After of this attempt's answers: the next attempt is not made before it.
+    const retryAfters = counted.flatMap((f) => (f.retryAfterMs === undefined ? [] : [f.retryAfterMs]));
+    throw new DeliveryFailedError(lastError, final, retryAfters.length > 0 ? Math.max(...retryAfters) : undefined);
+  }
+
+  /**
+   * How long an event waits for one destination before its job runs again: a paused destination PAUSED_RECHECK_MS
+   * (resume promotes it at once); an open circuit until its cooldown ends, spread over up to a cooldown more so the
+   * waiting events do not all come back together (the first after the cooldown probes; a probe that closes the
+   * circuit promotes the rest); the rate limit until a place in the window frees, spread wider each time the same
+   * job waited again.
+   */
+  private plannedWait({ destination, deferred }: Waiting, previousWaits: number): number {
+    switch (deferred.reason) {
+      case 'paused':
+        return PAUSED_RECHECK_MS * (0.9 + Math.random() * 0.2);
+      case 'circuit_open': {
+        const cooldown = destination.policy?.circuitBreaker?.cooldownMs ?? 30_000;
+        return deferred.waitMs + Math.random() * Math.min(cooldown, 60_000);
+      }
+      case 'rate_limited':
+        return deferred.waitMs + Math.random() * Math.min(5_000, RATE_WINDOW_MS * 2 ** Math.min(previousWaits, 3));
+      case 'state_unavailable':
+        return deferred.waitMs + Math.random() * 1000;
+    }
+  }
+
+  /** After a failed probe: a cooldown, spread like the others'. */
+  private reopenedWait(failures: Attempted[]): number {
+    const routed = this.options.routes.allDestinations();
+    const cooldowns = failures.filter((f) => f.probeFailed).map((f) => routed.find((d) => d.name === f.destination)?.policy?.circuitBreaker?.cooldownMs ?? 30_000);
+    const cooldown = Math.min(...cooldowns);
+    return cooldown + Math.random() * Math.min(cooldown, 60_000);
   }
 
   /**
@@ -110,7 +181,7 @@ export class EventProcessor {
    * being stranded in PROCESSING. A destination that every route naming it filters the event out for is sent nothing
    * and records nothing: when no destination is left, the event is COMPLETED with nothing delivered.
    */
-  private async deliver(event: ClaimedEvent): Promise<DeliveryResult[]> {
+  private async deliver(event: ClaimedEvent): Promise<(Attempted | Waiting)[]> {
     const done = new Set(event.delivered);
     const routed = this.options.routes.routedDestinationsFor(event.provider, event.eventType).filter((r) => !done.has(r.destination.name));
     const handlers = this.options.handlers.handlersFor(event.provider, event.eventType).filter(([name]) => !done.has(name));
@@ -119,7 +190,7 @@ export class EventProcessor {
     const deliveries = routed.map((r) => this.deliverRouted(event, r, work));
     const inProcess = handlers.map(([name, handler]) => this.runHandler(event, name, handler, async () => (await work.input()).payload));
     const results = await Promise.all([...deliveries, ...inProcess]);
-    return results.filter((result): result is DeliveryResult => result !== undefined);
+    return results.filter((result): result is Attempted | Waiting => result !== undefined);
   }
 
   /**
@@ -155,7 +226,7 @@ export class EventProcessor {
    * The first route naming this destination whose filter takes the event decides what it is sent; undefined when
    * every one filters it out.
    */
-  private async deliverRouted(event: ClaimedEvent, routed: RoutedDestination, work: RouteWork): Promise<DeliveryResult | undefined> {
+  private async deliverRouted(event: ClaimedEvent, routed: RoutedDestination, work: RouteWork): Promise<Attempted | Waiting | undefined> {
     const started = performance.now();
     let chosen: CompiledRoute | undefined;
     try {
@@ -170,10 +241,29 @@ export class EventProcessor {
       this.observe(result);
       return result;
     }
-    return chosen ? this.deliverTo(event, routed.destination, chosen, work) : undefined;
+    return chosen ? this.deliverGuarded(event, routed.destination, chosen, work) : undefined;
   }
 
-  private deliverTo(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork): Promise<DeliveryResult> {
+  /**
+   * A delivery with the destination's protection around it: it waits (nothing sent, no attempt) when the destination
+   * is paused, its circuit is open or its rate limit is reached; otherwise it is attempted and its outcome counts
+   * against the circuit.
+   */
+  private async deliverGuarded(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork): Promise<Attempted | Waiting> {
+    const { guard } = this.options;
+    if (!guard) return this.deliverTo(event, destination, route, work);
+    const admission = await guard.admit(destination);
+    if (!admission.go) return { destination, deferred: admission.deferred };
+    const outcome = await this.deliverTo(event, destination, route, work);
+    if ('deferred' in outcome) {
+      if (admission.probeToken) await guard.releaseProbe(destination, admission.probeToken);
+      return outcome;
+    }
+    const { probeFailed } = await guard.record(destination, outcome, admission.probeToken);
+    return probeFailed ? { ...outcome, probeFailed } : outcome;
+  }
+
+  private deliverTo(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork): Promise<DeliveryResult | Waiting> {
     const started = performance.now();
     const type = destinationType(destination);
     const attributes = {
@@ -183,7 +273,7 @@ export class EventProcessor {
       'webhook.transformed': route.transform !== undefined,
       'url.full': withoutCredentials(destination.url),
     };
-    return tracer.startActiveSpan('webhook.deliver', { attributes }, async (span) => {
+    return tracer.startActiveSpan('webhook.deliver', { attributes }, async (span): Promise<DeliveryResult | Waiting> => {
       let result: DeliveryResult;
       try {
         const message: OutgoingMessage = route.transform
@@ -193,6 +283,12 @@ export class EventProcessor {
         // broker publishers make a producer span and carry its context in the message headers.
         result = await this.delivererFor(type).deliver(event, destination, message);
       } catch (error) {
+        if (error instanceof DeliveryDeferred) {
+          // Over the rate limit once a slot was held: nothing was sent.
+          span.setAttribute('webhook.waiting', error.reason);
+          span.end();
+          return { destination, deferred: error };
+        }
         result =
           error instanceof RouteTransformError
             ? this.transformFailure(event, destination.name, route, error, started)

@@ -24,7 +24,16 @@ export interface ClaimedEvent {
   claimedAt: string;
 }
 
-export type FinishedStatus = 'COMPLETED' | 'FAILED' | 'DEAD_LETTER';
+/** How an attempt leaves the event: PENDING when it only waited (a destination paused, open or rate limited). */
+export type FinishedStatus = 'COMPLETED' | 'FAILED' | 'DEAD_LETTER' | 'PENDING';
+
+/** What else a finish records. */
+export interface FinishOptions {
+  /** The attempt is given back (the claim counted it): the event only waited, nothing failed that counts. */
+  giveBackAttempt?: boolean;
+  /** Destinations the event waits for (paused, circuit open, rate limited); empty or absent: none. */
+  heldFor?: string[];
+}
 
 interface ClaimRow {
   id: string;
@@ -57,37 +66,41 @@ const CLAIM = {
 
 // Recording the attempts and the new status is one round trip for every attempt finishing together; the status
 // guard keeps a late job from overwriting an event that moved on (replayed, or finished by another attempt).
+// A waiting event's claim is given back (`give_back` 1) in the same statement, so its attempt counter does not grow;
+// `held_for` (comma-joined: destination names have no comma) lists what it waits for, `held_since` since when.
+const UPDATE_EVENTS = `UPDATE webhook_events e SET status = f.status, last_error = f.last_error, updated_at = now(),
+                                attempts = e.attempts - f.give_back,
+                                held_for = string_to_array(nullif(f.held_for, ''), ','),
+                                held_since = CASE WHEN f.held_for = '' THEN NULL ELSE coalesce(e.held_since, now()) END
+           FROM unnest($8::uuid[], $9::text[], $10::text[], $12::int[], $13::text[]) AS f(id, status, last_error, give_back, held_for)
+          WHERE e.id = f.id AND e.status = 'PROCESSING'
+      RETURNING e.id`;
+
 const FINISH = {
-  name: 'finish-event-attempts-v2',
+  name: 'finish-event-attempts-v3',
   text: `WITH recorded AS (
            INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms, replay)
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bool[], $5::int[], $6::text[], $7::int[], $11::int[])
          )
-         UPDATE webhook_events e SET status = f.status, last_error = f.last_error, updated_at = now()
-           FROM unnest($8::uuid[], $9::text[], $10::text[]) AS f(id, status, last_error)
-          WHERE e.id = f.id AND e.status = 'PROCESSING'
-      RETURNING e.id`,
+         ${UPDATE_EVENTS}`,
 };
 
 // The same, sent again after the connection broke under the first: that one may have committed before the answer
 // was lost, so an attempt row already recorded since this attempt's claim is not recorded twice (the status
 // guard already makes the UPDATE safe to repeat).
 const FINISH_AGAIN = {
-  name: 'finish-event-attempts-again-v2',
+  name: 'finish-event-attempts-again-v3',
   text: `WITH recorded AS (
            INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms, replay)
            SELECT u.event_id, u.destination, u.attempt, u.succeeded, u.status_code, u.error, u.duration_ms, u.replay
              FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bool[], $5::int[], $6::text[], $7::int[], $11::int[],
-                         $12::timestamptz[])
+                         $14::timestamptz[])
                     AS u(event_id, destination, attempt, succeeded, status_code, error, duration_ms, replay, claimed_at)
             WHERE NOT EXISTS (SELECT 1 FROM delivery_attempts d
                                WHERE d.event_id = u.event_id AND d.at >= u.claimed_at
                                  AND d.destination = u.destination AND d.attempt = u.attempt)
          )
-         UPDATE webhook_events e SET status = f.status, last_error = f.last_error, updated_at = now()
-           FROM unnest($8::uuid[], $9::text[], $10::text[]) AS f(id, status, last_error)
-          WHERE e.id = f.id AND e.status = 'PROCESSING'
-      RETURNING e.id`,
+         ${UPDATE_EVENTS}`,
 };
 
 /** Pauses before each new try of a statement whose connection broke: about 6 s in all, then the job fails. */
@@ -98,6 +111,7 @@ interface FinishItem {
   results: DeliveryResult[];
   status: FinishedStatus;
   lastError: string | null;
+  options: FinishOptions;
 }
 
 export interface ProcessingStoreOptions {
@@ -153,8 +167,8 @@ export class ProcessingStore {
   }
 
   /** Records this attempt's deliveries and the event's new status; false when the event had moved on. */
-  finish(event: ClaimedEvent, results: DeliveryResult[], status: FinishedStatus, lastError: string | null): Promise<boolean> {
-    return this.finishes.submit({ event, results, status, lastError });
+  finish(event: ClaimedEvent, results: DeliveryResult[], status: FinishedStatus, lastError: string | null, options: FinishOptions = {}): Promise<boolean> {
+    return this.finishes.submit({ event, results, status, lastError, options });
   }
 
   private async claimBatch(ids: string[]): Promise<(ClaimedEvent | undefined)[]> {
@@ -213,6 +227,8 @@ export class ProcessingStore {
         first.map((item) => item.status),
         first.map((item) => item.lastError),
         attempts.map(({ item }) => item.event.replays),
+        first.map((item) => (item.options.giveBackAttempt ? 1 : 0)),
+        first.map((item) => (item.options.heldFor ?? []).join(',')),
         ...(again ? [attempts.map(({ item }) => item.event.claimedAt)] : []),
       ],
     });

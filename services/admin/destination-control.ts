@@ -1,0 +1,102 @@
+import type { Queue } from 'bullmq';
+import type { Pool } from 'pg';
+import { destinationPolicy, type PolicySource } from '../shared/destinations/destination-policy.js';
+import type { DestinationPauses } from '../shared/destinations/destination-pauses.js';
+import type { DestinationStateStore } from '../shared/destinations/destination-state.js';
+import { heldSummaries, promoteHeldJobs } from '../shared/destinations/held-events.js';
+import type { Logger } from '../shared/logging/logger.js';
+
+/** A destination's protection state as the admin API shows it (`state` of GET /admin/destinations). */
+export interface DestinationState {
+  paused: boolean;
+  pausedAt: string | null;
+  /** The circuit breaker's state; null when the destination has none (or Redis could not be read: `unavailable`). */
+  circuit: 'closed' | 'open' | 'half-open' | null;
+  /** Consecutive failed attempts counted towards the threshold (while closed). */
+  consecutiveFailures: number;
+  /** When the circuit left closed (it stays set while the circuit flips open ⇄ half-open). */
+  circuitOpenedAt: string | null;
+  /** When an open circuit lets its next probe through. */
+  nextProbeAt: string | null;
+  /** Events waiting for this destination now (paused, circuit open, rate limited), and since when the oldest waits. */
+  waiting: { events: number; oldestSince: string | null };
+  rateLimit: { perSecond: number } | null;
+  circuitBreaker: { failureThreshold: number; cooldownMs: number } | null;
+  /** Redis could not be read: `paused` comes from PostgreSQL, the circuit is unknown. */
+  unavailable?: true;
+}
+
+export interface DestinationControlOptions {
+  state: DestinationStateStore;
+  pauses: DestinationPauses;
+  /** The ingress's pool: waiting events are read and their jobs found through it. */
+  pool: Pool;
+  queue: Queue;
+  routes: PolicySource | undefined;
+  logger: Logger;
+}
+
+/**
+ * Pause, resume and the state of every destination, for the admin API. A pause is recorded in PostgreSQL and copied
+ * to Redis before the answer, so no delivery starts to a paused destination once it is acknowledged. A resume also
+ * promotes the jobs of the events waiting for the destination, so they go at once rather than when their wait ends.
+ */
+export class DestinationControl {
+  constructor(private readonly options: DestinationControlOptions) {}
+
+  /** Whether ROUTES_FILE has this destination. */
+  has(name: string): boolean {
+    return Object.hasOwn(this.options.routes?.destinations ?? {}, name);
+  }
+
+  async pause(name: string): Promise<{ changed: boolean }> {
+    const changed = await this.options.pauses.set(name, true);
+    this.options.logger.info(changed ? 'destination paused' : 'destination already paused', { destination: name });
+    return { changed };
+  }
+
+  async resume(name: string): Promise<{ changed: boolean; promoted: number }> {
+    const changed = await this.options.pauses.set(name, false);
+    const promote = () => promoteHeldJobs(this.options.pool, this.options.queue, name);
+    const promoted = await promote();
+    // Once more a moment later: a job that was putting itself off while the resume landed went back to waiting.
+    setTimeout(() => void promote().catch(() => undefined), 2000).unref();
+    this.options.logger.info(changed ? 'destination resumed' : 'destination was not paused', { destination: name, promoted });
+    return { changed, promoted };
+  }
+
+  /** The state of each named destination. */
+  async states(names: string[]): Promise<Map<string, DestinationState>> {
+    const [shared, pauses, held] = await Promise.all([
+      this.options.state.read(names).catch((error: unknown) => {
+        this.options.logger.warn('destination state unreadable (Redis)', { error });
+        return undefined;
+      }),
+      this.options.pauses.snapshot(),
+      heldSummaries(this.options.pool),
+    ]);
+    const heldByName = new Map(held.map((summary) => [summary.destination, summary]));
+    const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
+    return new Map(
+      names.map((name) => {
+        const policy = destinationPolicy(this.options.routes, name);
+        const view = shared?.views.find((v) => v.name === name);
+        const circuit = policy.circuitBreaker && view?.circuit ? view.circuit : undefined;
+        const waiting = heldByName.get(name);
+        const state: DestinationState = {
+          paused: view ? view.paused : name in pauses.pausedAt,
+          pausedAt: pauses.pausedAt[name] ?? null,
+          circuit: circuit?.state ?? null,
+          consecutiveFailures: circuit?.consecutiveFailures ?? 0,
+          circuitOpenedAt: circuit && circuit.state !== 'closed' ? iso(circuit.openedAt) : null,
+          nextProbeAt: iso(circuit?.openUntil),
+          waiting: { events: waiting?.events ?? 0, oldestSince: waiting ? waiting.oldestSince.toISOString() : null },
+          rateLimit: policy.rateLimit ?? null,
+          circuitBreaker: policy.circuitBreaker ?? null,
+          ...(shared ? {} : { unavailable: true as const }),
+        };
+        return [name, state];
+      }),
+    );
+  }
+}

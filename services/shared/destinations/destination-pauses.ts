@@ -1,0 +1,70 @@
+import type { Pool } from 'pg';
+import type { DestinationStateStore } from './destination-state.js';
+
+/** The paused destinations at one version of `destination_pauses`. */
+export interface PauseSnapshot {
+  version: number;
+  names: string[];
+  /** When each was paused (ISO 8601). */
+  pausedAt: Record<string, string>;
+}
+
+const SNAPSHOT = `SELECT v.version::text AS version,
+                         coalesce((SELECT json_object_agg(destination, paused_at ORDER BY destination) FROM destination_pauses), '{}'::json) AS paused
+                    FROM destination_pause_version v`;
+
+/**
+ * Which destinations are paused. PostgreSQL (`destination_pauses`) is the record, so a pause survives any restart,
+ * Redis's included; Redis holds the copy that workers read before every delivery. Each change bumps
+ * `destination_pause_version` in the same transaction (which also serialises changes), and the copy is written with
+ * its version, so Redis always ends with the newest. A worker finding no copy in Redis writes one from here.
+ */
+export class DestinationPauses {
+  constructor(
+    private readonly pool: Pool,
+    private readonly state: DestinationStateStore,
+  ) {}
+
+  /** The paused set now (one statement: a consistent snapshot). */
+  async snapshot(): Promise<PauseSnapshot> {
+    const { rows } = await this.pool.query<{ version: string; paused: Record<string, string> }>(SNAPSHOT);
+    const row = rows[0];
+    if (!row) throw new Error('destination_pause_version has no row: run the migrations');
+    const pausedAt = Object.fromEntries(Object.entries(row.paused).map(([name, at]) => [name, new Date(at).toISOString()]));
+    return { version: Number(row.version), names: Object.keys(pausedAt), pausedAt };
+  }
+
+  /** Copies the paused set to Redis (a worker that found none there, or after a change). */
+  async syncToRedis(): Promise<PauseSnapshot> {
+    const snapshot = await this.snapshot();
+    await this.state.syncPauses(snapshot.version, snapshot.names);
+    return snapshot;
+  }
+
+  /**
+   * Pauses (`true`) or resumes (`false`) a destination: recorded in PostgreSQL, then copied to Redis. Once this
+   * resolves, no worker starts a delivery to a paused destination. Rejects when Redis cannot be written; the change
+   * is recorded all the same and reaches Redis with the next change or re-sync.
+   * @returns whether the state changed (false: it was already so)
+   */
+  async set(name: string, paused: boolean): Promise<boolean> {
+    const client = await this.pool.connect();
+    let changed: boolean;
+    try {
+      await client.query('BEGIN');
+      await client.query('UPDATE destination_pause_version SET version = version + 1');
+      const result = paused
+        ? await client.query('INSERT INTO destination_pauses (destination) VALUES ($1) ON CONFLICT DO NOTHING', [name])
+        : await client.query('DELETE FROM destination_pauses WHERE destination = $1', [name]);
+      changed = (result.rowCount ?? 0) > 0;
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(error as Error);
+      throw error;
+    }
+    client.release();
+    await this.syncToRedis();
+    return changed;
+  }
+}

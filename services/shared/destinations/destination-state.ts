@@ -1,0 +1,211 @@
+import type { Redis } from 'ioredis';
+
+/** A circuit's state: `closed` (deliveries go), `open` (they wait), `half-open` (one probe is testing the destination). */
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+/** What the worker may do with one delivery now (read before it is attempted). */
+export type Admission =
+  /** Deliver (no breaker, or a closed circuit). */
+  | { verdict: 'allow' }
+  /** Deliver: this delivery is the one probe of a half-open circuit; report its outcome with `token`. */
+  | { verdict: 'probe'; token: string }
+  /** Do not deliver: the destination is paused. */
+  | { verdict: 'paused' }
+  /** Do not deliver: the circuit is open (`waitMs` until its cooldown ends) or another delivery is probing it. */
+  | { verdict: 'open' | 'probing'; waitMs: number };
+
+/** What a delivery's outcome did to the circuit. */
+export type CircuitTransition = 'opened' | 'reopened' | 'closed' | undefined;
+
+/** One destination's shared state as operators and metrics see it. */
+export interface DestinationStateView {
+  name: string;
+  paused: boolean;
+  /** Null when the destination has no breaker (or its state could not be read). */
+  circuit: {
+    state: CircuitState;
+    /** Consecutive failed attempts counted so far (while closed). */
+    consecutiveFailures: number;
+    /** When the circuit left `closed` (ms since the epoch, Redis's clock); kept while it flips open ⇄ half-open. */
+    openedAt: number | null;
+    /** When an open circuit lets its next probe through. */
+    openUntil: number | null;
+  } | null;
+}
+
+// Every script reads Redis's clock (TIME), so every pod agrees on time; writes after TIME are fine (Redis ≥ 5
+// replicates a script's effects).
+const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+// KEYS: paused set, paused version, circuit hash. ARGV: name, breaker (1/0), probe lease ms, probe token.
+const ADMIT = `${NOW}
+if redis.call('EXISTS', KEYS[2]) == 0 then return {'unsynced', 0} end
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {'paused', 0} end
+if ARGV[2] ~= '1' then return {'allow', 0} end
+local c = redis.call('HMGET', KEYS[3], 'state', 'openUntil', 'probeUntil')
+local state = c[1] or 'closed'
+if state == 'closed' then return {'allow', 0} end
+if state == 'open' then
+  local untilMs = tonumber(c[2]) or 0
+  if now < untilMs then return {'open', untilMs - now} end
+else
+  local probeUntil = tonumber(c[3]) or 0
+  if now < probeUntil then return {'probing', probeUntil - now} end
+end
+redis.call('HSET', KEYS[3], 'state', 'half-open', 'probe', ARGV[4], 'probeUntil', now + tonumber(ARGV[3]))
+return {'probe', 0}`;
+
+// KEYS: circuit hash. ARGV: outcome (success/failure/release), failure threshold, cooldown ms, probe token ('' for none).
+// `release`: the probe was not sent after all (it had to wait for the rate limit): another delivery may probe now.
+// A success closes the circuit whatever its state (the destination took a request); a failure counts while closed
+// and opens it at the threshold; the probe's failure opens it again for another cooldown. Anything else (a late
+// answer to a request sent before the circuit opened, a probe whose lease ran out) changes nothing.
+const RECORD = `${NOW}
+local c = redis.call('HMGET', KEYS[1], 'state', 'failures', 'probe', 'openedAt')
+local state = c[1] or 'closed'
+local failures = tonumber(c[2]) or 0
+if ARGV[1] == 'release' then
+  if state == 'half-open' and ARGV[4] ~= '' and c[3] == ARGV[4] then redis.call('HSET', KEYS[1], 'probe', '', 'probeUntil', 0) end
+  return ''
+end
+if ARGV[1] == 'success' then
+  if state == 'closed' then
+    if failures > 0 then redis.call('HSET', KEYS[1], 'failures', 0) end
+    return ''
+  end
+  redis.call('DEL', KEYS[1])
+  return 'closed'
+end
+if state == 'closed' then
+  failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+  if failures >= tonumber(ARGV[2]) then
+    redis.call('HSET', KEYS[1], 'state', 'open', 'openedAt', now, 'openUntil', now + tonumber(ARGV[3]), 'probe', '', 'probeUntil', 0)
+    return 'opened'
+  end
+  return ''
+end
+if state == 'half-open' and ARGV[4] ~= '' and c[3] == ARGV[4] then
+  redis.call('HSET', KEYS[1], 'state', 'open', 'openUntil', now + tonumber(ARGV[3]), 'probe', '', 'probeUntil', 0)
+  return 'reopened'
+end
+return ''`;
+
+// KEYS: paused set, paused version. ARGV: version, names... Only a newer version replaces the copy, so copies
+// written out of order (two admin requests, a worker re-syncing after Redis lost its data) end in the latest.
+const SYNC_PAUSES = `
+local current = tonumber(redis.call('GET', KEYS[2]) or '-1')
+if tonumber(ARGV[1]) <= current then return 0 end
+redis.call('DEL', KEYS[1])
+if #ARGV > 1 then redis.call('SADD', KEYS[1], unpack(ARGV, 2)) end
+redis.call('SET', KEYS[2], ARGV[1])
+return 1`;
+
+interface ScriptedRedis extends Redis {
+  destinationAdmit(paused: string, version: string, circuit: string, name: string, breaker: string, leaseMs: number, token: string): Promise<[string, number]>;
+  destinationRecord(circuit: string, outcome: string, threshold: number, cooldownMs: number, token: string): Promise<string>;
+  destinationSyncPauses(paused: string, version: string, ...args: (string | number)[]): Promise<number>;
+}
+
+/**
+ * Destinations' shared state in Redis, under the queue's prefix (`<prefix>:<queue>:destinations:…`), so every worker
+ * process and pod sees the same: the paused set (a copy of PostgreSQL's `destination_pauses`, with the version it
+ * was copied at) and one hash per circuit. Each transition is one Lua script, atomic across pods.
+ */
+export class DestinationStateStore {
+  private readonly redis: ScriptedRedis;
+  private readonly base: string;
+
+  constructor(
+    redis: Redis,
+    /** `<prefix>:<queue>`: BullMQ's own key prefix for the queue. */
+    queueKey: string,
+  ) {
+    this.redis = redis as ScriptedRedis;
+    this.base = `${queueKey}:destinations`;
+    if (!('destinationAdmit' in redis)) {
+      redis.defineCommand('destinationAdmit', { numberOfKeys: 3, lua: ADMIT });
+      redis.defineCommand('destinationRecord', { numberOfKeys: 1, lua: RECORD });
+      redis.defineCommand('destinationSyncPauses', { numberOfKeys: 2, lua: SYNC_PAUSES });
+    }
+  }
+
+  get pausedKey(): string {
+    return `${this.base}:paused`;
+  }
+
+  private get versionKey(): string {
+    return `${this.base}:paused-version`;
+  }
+
+  circuitKey(name: string): string {
+    return `${this.base}:circuit:${name}`;
+  }
+
+  /** The rate limiter's key for a destination. */
+  rateKey(name: string): string {
+    return `${this.base}:rate:${name}`;
+  }
+
+  /**
+   * May a delivery to `name` go now? With a breaker, an open circuit whose cooldown is over lets exactly one
+   * delivery through as its probe (held for `probeLeaseMs`, after which another may probe if no answer came).
+   * `'unsynced'`: Redis holds no copy of the paused set (a new or emptied Redis); copy it with {@link syncPauses}.
+   */
+  async admit(name: string, breaker: { probeLeaseMs: number } | undefined, token: string): Promise<Admission | 'unsynced'> {
+    const [verdict, waitMs] = await this.redis.destinationAdmit(this.pausedKey, this.versionKey, this.circuitKey(name), name, breaker ? '1' : '0', breaker?.probeLeaseMs ?? 0, token);
+    switch (verdict) {
+      case 'unsynced':
+        return 'unsynced';
+      case 'allow':
+      case 'paused':
+        return { verdict };
+      case 'probe':
+        return { verdict, token };
+      case 'open':
+      case 'probing':
+        return { verdict, waitMs: Number(waitMs) };
+      default:
+        throw new Error(`unexpected admission "${verdict}"`);
+    }
+  }
+
+  /**
+   * Counts a delivery's outcome against the circuit; `probeToken` when it was the probe (`release`: the probe was
+   * not sent, let another delivery probe).
+   */
+  async record(name: string, outcome: 'success' | 'failure' | 'release', breaker: { failureThreshold: number; cooldownMs: number }, probeToken = ''): Promise<CircuitTransition> {
+    const transition = await this.redis.destinationRecord(this.circuitKey(name), outcome, breaker.failureThreshold, breaker.cooldownMs, probeToken);
+    return transition === '' ? undefined : (transition as CircuitTransition);
+  }
+
+  /** Writes the paused set copied at `version`; false when Redis already holds that version or a newer one. */
+  async syncPauses(version: number, names: string[]): Promise<boolean> {
+    return (await this.redis.destinationSyncPauses(this.pausedKey, this.versionKey, version, ...names)) === 1;
+  }
+
+  /** Every named destination's state, and Redis's clock (ms) to measure its times against, in one round trip. */
+  async read(names: string[]): Promise<{ now: number; views: DestinationStateView[] }> {
+    const pipeline = this.redis.pipeline().time().smembers(this.pausedKey);
+    for (const name of names) pipeline.hgetall(this.circuitKey(name));
+    const replies = (await pipeline.exec()) ?? [];
+    const failed = replies.find(([error]) => error);
+    if (failed) throw failed[0];
+    const [seconds, micros] = replies[0]![1] as [string, string];
+    const paused = new Set(replies[1]![1] as string[]);
+    const number = (value: string | undefined) => (value === undefined || value === '' || value === '0' ? null : Number(value));
+    const views = names.map((name, index): DestinationStateView => {
+      const hash = replies[index + 2]![1] as Record<string, string>;
+      return {
+        name,
+        paused: paused.has(name),
+        circuit: {
+          state: (hash.state as CircuitState | undefined) ?? 'closed',
+          consecutiveFailures: Number(hash.failures ?? 0),
+          openedAt: number(hash.openedAt),
+          openUntil: hash.state === 'open' ? number(hash.openUntil) : null,
+        },
+      };
+    });
+    return { now: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), views };
+  }
+}

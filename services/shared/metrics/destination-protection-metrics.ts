@@ -1,0 +1,155 @@
+import client from 'prom-client';
+import type { DestinationStateView } from '../destinations/destination-state.js';
+import type { HeldSummary } from '../destinations/held-events.js';
+import { registry } from './metrics.js';
+
+/** Why a delivery waited instead of being attempted (`reason` of `webhook_destination_deferred_total`). */
+export const DEFERRAL_REASONS = ['paused', 'circuit_open', 'rate_limited'] as const;
+export type DeferralReason = (typeof DEFERRAL_REASONS)[number];
+
+/** Circuit transitions (`to` of `webhook_destination_circuit_transitions_total`). */
+export const CIRCUIT_TRANSITIONS = ['opened', 'reopened', 'closed'] as const;
+
+export const CIRCUIT_STATES = ['closed', 'open', 'half-open'] as const;
+
+/** Deliveries this process put off without attempting them; `rate_limited` are the rate-limit waits. */
+export const destinationDeferrals = new client.Counter({
+  name: 'webhook_destination_deferred_total',
+  help: 'Deliveries that waited instead of being attempted (no attempt used), by destination and reason (paused, circuit_open, rate_limited)',
+  labelNames: ['destination', 'reason'] as const,
+  registers: [registry],
+});
+
+/** What this process's deliveries did to circuits: opened (threshold reached), reopened (a probe failed), closed. */
+export const circuitTransitions = new client.Counter({
+  name: 'webhook_destination_circuit_transitions_total',
+  help: 'Circuit breaker transitions caused by this process, by destination and new state (opened, reopened = a probe failed, closed)',
+  labelNames: ['destination', 'to'] as const,
+  registers: [registry],
+});
+
+export const DESTINATION_STATE_METRICS = [
+  'webhook_destination_paused',
+  'webhook_destination_circuit_state',
+  'webhook_destination_circuit_open_seconds',
+  'webhook_destination_events_waiting',
+  'webhook_destination_oldest_waiting_age_seconds',
+] as const;
+
+export interface DestinationStateSource {
+  /** Every configured destination, by name. */
+  names: string[];
+  /** The destinations with a circuit breaker (the others export no circuit series). */
+  withBreaker: ReadonlySet<string>;
+  /** Shared state from Redis, with Redis's clock. */
+  read(names: string[]): Promise<{ now: number; views: DestinationStateView[] }>;
+  /** Waiting events per destination, from PostgreSQL. */
+  held(): Promise<HeldSummary[]>;
+}
+
+interface Snapshot {
+  state?: { now: number; views: DestinationStateView[] };
+  held?: HeldSummary[];
+}
+
+/**
+ * The destinations' shared state as gauges, read from Redis and PostgreSQL when Prometheus scrapes (cached 1 s,
+ * bounded by a 1 s timeout): every pod reports the same values, so aggregate them with `max`, never `sum`.
+ * - `webhook_destination_paused{destination}` 1 while paused;
+ * - `webhook_destination_circuit_state{destination,state}` 1 for the circuit's current state (breakers only);
+ * - `webhook_destination_circuit_open_seconds{destination}` how long the circuit has not been closed (0 closed);
+ * - `webhook_destination_events_waiting{destination}` events waiting for the destination (paused, circuit open,
+ *   rate limited), and `webhook_destination_oldest_waiting_age_seconds{destination}` since when the oldest waits.
+ * A source that cannot be read leaves its gauges without samples rather than with misleading zeros.
+ */
+export class DestinationStateGauges {
+  private cached?: { at: number; snapshot: Snapshot };
+  private inFlight?: Promise<Snapshot>;
+
+  constructor(
+    private readonly source: DestinationStateSource,
+    private readonly cacheMs = 1000,
+    private readonly timeoutMs = 1000,
+  ) {
+    const self = this;
+    for (const name of DESTINATION_STATE_METRICS) registry.removeSingleMetric(name);
+    const gauge = (name: string, help: string, labelNames: string[], fill: (this: client.Gauge, snapshot: Snapshot) => void) =>
+      new client.Gauge({
+        name,
+        help,
+        labelNames,
+        registers: [registry],
+        async collect() {
+          const snapshot = await self.read();
+          this.reset();
+          fill.call(this, snapshot);
+        },
+      });
+    gauge('webhook_destination_paused', 'Whether a destination is paused (1) or not (0); the same from every pod: aggregate with max', ['destination'], function (snapshot) {
+      for (const view of snapshot.state?.views ?? []) this.set({ destination: view.name }, view.paused ? 1 : 0);
+    });
+    gauge(
+      'webhook_destination_circuit_state',
+      'A destination circuit breaker: 1 for its current state (closed, open, half-open), 0 for the others; the same from every pod',
+      ['destination', 'state'],
+      function (snapshot) {
+        for (const view of snapshot.state?.views ?? []) {
+          if (!view.circuit || !self.source.withBreaker.has(view.name)) continue;
+          for (const state of CIRCUIT_STATES) this.set({ destination: view.name, state }, view.circuit.state === state ? 1 : 0);
+        }
+      },
+    );
+    gauge(
+      'webhook_destination_circuit_open_seconds',
+      'Seconds since a destination circuit left closed (open or probing), 0 while closed; the same from every pod: aggregate with max',
+      ['destination'],
+      function (snapshot) {
+        const now = snapshot.state?.now ?? 0;
+        for (const view of snapshot.state?.views ?? []) {
+          if (!view.circuit || !self.source.withBreaker.has(view.name)) continue;
+          const openedAt = view.circuit.state === 'closed' ? null : view.circuit.openedAt;
+          this.set({ destination: view.name }, openedAt === null ? 0 : Math.max(0, (now - openedAt) / 1000));
+        }
+      },
+    );
+    gauge(
+      'webhook_destination_events_waiting',
+      'Events waiting for a destination (paused, circuit open or rate limited: no attempt used); the same from every pod: aggregate with max',
+      ['destination'],
+      function (snapshot) {
+        if (!snapshot.held) return;
+        const byName = new Map(snapshot.held.map((held) => [held.destination, held.events]));
+        for (const name of self.source.names) this.set({ destination: name }, byName.get(name) ?? 0);
+      },
+    );
+    gauge(
+      'webhook_destination_oldest_waiting_age_seconds',
+      'Seconds the longest-waiting event has waited for a destination, 0 when none waits; the same from every pod',
+      ['destination'],
+      function (snapshot) {
+        if (!snapshot.held) return;
+        const byName = new Map(snapshot.held.map((held) => [held.destination, held.oldestSince.getTime()]));
+        for (const name of self.source.names) {
+          const since = byName.get(name);
+          this.set({ destination: name }, since === undefined ? 0 : Math.max(0, (Date.now() - since) / 1000));
+        }
+      },
+    );
+  }
+
+  private async read(): Promise<Snapshot> {
+    if (this.cached && Date.now() - this.cached.at < this.cacheMs) return this.cached.snapshot;
+    const bounded = <T>(promise: Promise<T>) =>
+      Promise.race([promise.catch(() => undefined), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), this.timeoutMs).unref())]);
+    this.inFlight ??= Promise.all([bounded(this.source.read(this.source.names)), bounded(this.source.held())])
+      .then(([state, held]) => {
+        const snapshot: Snapshot = { state, held };
+        this.cached = { at: Date.now(), snapshot };
+        return snapshot;
+      })
+      .finally(() => {
+        this.inFlight = undefined;
+      });
+    return this.inFlight;
+  }
+}

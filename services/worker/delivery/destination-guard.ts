@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { RedisSlidingWindowRateLimiter, type Redis as LimiterRedis } from 'sliding-window-rate-limiter';
+import type { DestinationPauses } from '../../shared/destinations/destination-pauses.js';
+import type { DestinationStateStore } from '../../shared/destinations/destination-state.js';
+import type { Logger } from '../../shared/logging/logger.js';
+import { circuitTransitions, destinationDeferrals, type DeferralReason } from '../../shared/metrics/destination-protection-metrics.js';
+import type { Destination } from '../routing/route-table.js';
+import type { DeliveryResult } from './delivery-result.js';
+
+/** Why a delivery waits: a metric's reason, or Redis (where the state lives) could not be read. */
+export type WaitReason = DeferralReason | 'state_unavailable';
+
+/** A delivery that must wait, not be attempted: no request is sent, no attempt is used. */
+export class DeliveryDeferred extends Error {
+  constructor(
+    readonly reason: WaitReason,
+    /** The earliest the delivery can go (ms from now), as far as this worker knows. */
+    readonly waitMs: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DeliveryDeferred';
+  }
+}
+
+/** May a delivery go? `probeToken` when it is the one probe of a half-open circuit. */
+export type GuardAdmission = { go: true; probeToken?: string } | { go: false; deferred: DeliveryDeferred };
+
+/** Results that count against a circuit: the destination's own failures (never the worker's, nor one payload's). */
+const DESTINATION_FAILURES: ReadonlySet<DeliveryResult['result']> = new Set(['http_error', 'timeout', 'network_error']);
+
+/**
+ * The rolling window the rate limit counts sends in: a second, and a margin. Requests do not reach the destination
+ * exactly as they leave (a new connection, a busy worker or network delay one more than another by tens of ms), and
+ * counting sends over exactly one second let up to 30% more than `perSecond` arrive within one second at the
+ * destination in tests. Counting them over 1.1 s keeps arrivals within `perSecond` in every rolling second as long as
+ * no request is delayed 100 ms more than another; the sustained rate is then perSecond / 1.1.
+ */
+export const RATE_WINDOW_MS = 1100;
+
+export interface DestinationGuardOptions {
+  state: DestinationStateStore;
+  /** PostgreSQL's record of pauses, copied to Redis when a worker finds no copy there. */
+  pauses: DestinationPauses;
+  /** The connection the rate limiter's scripts run on (fail-fast: a delivery never hangs on Redis). */
+  redis: Redis;
+  /** A probe's hold on a half-open circuit: after this long without an answer another delivery may probe. */
+  probeLeaseMs: number;
+  /** Moves waiting events' jobs forward once a probe closed a circuit. */
+  promoteWaiting(destination: string): Promise<number>;
+  logger: Logger;
+}
+
+/**
+ * Destination protection as the worker applies it to each delivery, with state shared by every worker in Redis:
+ * 1. before a delivery (`admit`): a paused destination, or an open circuit, makes it wait; a circuit whose cooldown
+ *    is over lets exactly one delivery through as its probe;
+ * 2. once the delivery holds one of the destination's slots, right before it is sent (`beforeSend`): the rate
+ *    limit, a sliding log of send times in Redis (at most `perSecond` in any rolling second across every process);
+ *    a delivery over it waits;
+ * 3. after it (`record`): the outcome counts against the circuit (its failures open it at the threshold, a success
+ *    closes it; the probe's failure opens it again for another cooldown).
+ * Waiting is never an attempt. When Redis cannot be read, deliveries wait (`state_unavailable`): a paused
+ * destination must receive nothing, and the queue needs Redis anyway.
+ */
+export class DestinationGuard {
+  private readonly limiter: RedisSlidingWindowRateLimiter;
+  private resync?: Promise<unknown>;
+
+  constructor(private readonly options: DestinationGuardOptions) {
+    this.limiter = new RedisSlidingWindowRateLimiter({ redis: options.redis as LimiterRedis, interval: RATE_WINDOW_MS });
+  }
+
+  async admit(destination: Destination): Promise<GuardAdmission> {
+    const breaker = destination.policy?.circuitBreaker;
+    const token = breaker ? randomUUID() : '';
+    try {
+      let admission = await this.options.state.admit(destination.name, breaker ? { probeLeaseMs: this.options.probeLeaseMs } : undefined, token);
+      if (admission === 'unsynced') {
+        // A new or emptied Redis: copy the pauses from PostgreSQL once (concurrent deliveries share the copy).
+        this.resync ??= this.options.pauses.syncToRedis().finally(() => (this.resync = undefined));
+        await this.resync;
+        admission = await this.options.state.admit(destination.name, breaker ? { probeLeaseMs: this.options.probeLeaseMs } : undefined, token);
+        if (admission === 'unsynced') throw new Error('the paused set could not be copied to Redis');
+      }
+      switch (admission.verdict) {
+        case 'allow':
+          return { go: true };
+        case 'probe':
+          this.options.logger.info('circuit half-open: probing the destination', { destination: destination.name });
+          return { go: true, probeToken: admission.token };
+        case 'paused':
+          return this.wait(destination, 'paused', 0, `${destination.name} paused`);
+        case 'open':
+          return this.wait(destination, 'circuit_open', admission.waitMs, `${destination.name} circuit open (next probe in ${Math.ceil(admission.waitMs / 1000)} s)`);
+        case 'probing':
+          return this.wait(destination, 'circuit_open', admission.waitMs, `${destination.name} circuit half-open (a probe is testing it)`);
+      }
+    } catch (error) {
+      this.options.logger.warn('destination state unreadable; the delivery waits', { destination: destination.name, error });
+      return this.wait(destination, 'state_unavailable', 1000, `${destination.name} state unavailable (Redis)`);
+    }
+  }
+
+  /**
+   * The rate limit, once a slot is held and right before the send: reserves a place in the rolling second or throws
+   * {@link DeliveryDeferred} with the time until one frees.
+   */
+  readonly beforeSend = async (destination: Destination): Promise<void> => {
+    const rate = destination.policy?.rateLimit;
+    if (!rate) return;
+    let reserved: { token?: number; reset?: number };
+    try {
+      reserved = await this.limiter.reserve(this.options.state.rateKey(destination.name), rate.perSecond);
+    } catch (error) {
+      this.options.logger.warn('rate limit unreadable; the delivery waits', { destination: destination.name, error });
+      throw this.wait(destination, 'state_unavailable', 1000, `${destination.name} state unavailable (Redis)`).deferred;
+    }
+    if (!reserved.token) {
+      const waitMs = Math.max(1, reserved.reset ?? RATE_WINDOW_MS);
+      throw this.wait(destination, 'rate_limited', waitMs, `${destination.name} rate limited (${rate.perSecond}/s)`).deferred;
+    }
+  };
+
+  /**
+   * Counts an attempted delivery's outcome against the destination's circuit.
+   * @returns whether it was the probe and failed: the caller does not count that attempt against the event
+   */
+  async record(destination: Destination, result: DeliveryResult, probeToken: string | undefined): Promise<{ probeFailed: boolean }> {
+    const breaker = destination.policy?.circuitBreaker;
+    if (!breaker) return { probeFailed: false };
+    const outcome = result.succeeded ? 'success' : DESTINATION_FAILURES.has(result.result) ? 'failure' : 'release';
+    if (outcome === 'release' && !probeToken) return { probeFailed: false };
+    try {
+      const transition = await this.options.state.record(destination.name, outcome, breaker, probeToken);
+      if (transition) {
+        circuitTransitions.inc({ destination: destination.name, to: transition });
+        this.options.logger.warn(`circuit ${transition}`, { destination: destination.name, failureThreshold: breaker.failureThreshold, cooldownMs: breaker.cooldownMs });
+        if (transition === 'closed') this.promoteAfterClose(destination.name);
+      }
+      return { probeFailed: transition === 'reopened' };
+    } catch (error) {
+      this.options.logger.warn('could not record the outcome against the circuit', { destination: destination.name, error });
+      // A probe whose failure could not be recorded still tested a destination that failed: not the event's fault.
+      return { probeFailed: probeToken !== undefined && outcome === 'failure' };
+    }
+  }
+
+  /** A probe admitted but not sent (it had to wait for the rate limit): another delivery may probe at once. */
+  async releaseProbe(destination: Destination, probeToken: string): Promise<void> {
+    const breaker = destination.policy?.circuitBreaker;
+    if (!breaker) return;
+    await this.options.state.record(destination.name, 'release', breaker, probeToken).catch(() => undefined);
+  }
+
+  private wait(destination: Destination, reason: WaitReason, waitMs: number, message: string): { go: false; deferred: DeliveryDeferred } {
+    if (reason !== 'state_unavailable') destinationDeferrals.inc({ destination: destination.name, reason });
+    return { go: false, deferred: new DeliveryDeferred(reason, waitMs, message) };
+  }
+
+  /**
+   * Waiting events' jobs are promoted now and once more a moment later: a job that was deferring while the circuit
+   * closed went back to the delayed set after the first pass.
+   */
+  private promoteAfterClose(name: string): void {
+    const promote = () =>
+      this.options
+        .promoteWaiting(name)
+        .then((promoted) => promoted > 0 && this.options.logger.info('circuit closed: waiting events promoted', { destination: name, promoted }))
+        .catch((error: unknown) => this.options.logger.warn('could not promote waiting events', { destination: name, error }));
+    void promote();
+    setTimeout(() => void promote(), 2000).unref();
+  }
+}

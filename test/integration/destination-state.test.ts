@@ -1,0 +1,141 @@
+/**
+ * The destinations' shared state in a real Redis: the circuit's transitions (one Lua script each, atomic across
+ * pods), the paused set's versioned copy, and the sliding-log rate limit shared by two connections (two "pods").
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { RedisSlidingWindowRateLimiter, type Redis as LimiterRedis } from 'sliding-window-rate-limiter';
+import { DestinationStateStore } from '../../services/shared/destinations/destination-state.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { waitFor } from '../support/wait-for.js';
+
+let ns: TestQueueNamespace;
+let redisA: Redis;
+let redisB: Redis;
+let podA: DestinationStateStore;
+let podB: DestinationStateStore;
+const breaker = { failureThreshold: 3, cooldownMs: 300 };
+const lease = { probeLeaseMs: 5000 };
+
+beforeAll(async () => {
+  ns = createQueueNamespace();
+  redisA = new Redis(ns.redisUrl);
+  redisB = new Redis(ns.redisUrl);
+  podA = new DestinationStateStore(redisA, `${ns.prefix}:webhook-events`);
+  podB = new DestinationStateStore(redisB, `${ns.prefix}:webhook-events`);
+  await podA.syncPauses(0, []);
+});
+
+afterAll(async () => {
+  redisA?.disconnect();
+  redisB?.disconnect();
+  await ns?.cleanup();
+});
+
+describe('circuit breaker state in Redis', () => {
+  it('opens after consecutive failures; a success before the threshold starts the count again', async () => {
+    const name = 'count';
+    expect(await podA.record(name, 'failure', breaker)).toBeUndefined();
+    expect(await podB.record(name, 'failure', breaker)).toBeUndefined();
+    expect(await podA.record(name, 'success', breaker)).toBeUndefined();
+    expect((await podA.read([name])).views[0]!.circuit).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+    expect(await podA.record(name, 'failure', breaker)).toBeUndefined();
+    expect(await podB.record(name, 'failure', breaker)).toBeUndefined();
+    expect(await podA.admit(name, lease, 't0')).toEqual({ verdict: 'allow' });
+    // The third in a row, from either pod, opens it for every pod.
+    expect(await podB.record(name, 'failure', breaker)).toBe('opened');
+    const admission = await podA.admit(name, lease, 't1');
+    expect(admission).toMatchObject({ verdict: 'open' });
+    expect((admission as { waitMs: number }).waitMs).toBeGreaterThan(0);
+    expect((admission as { waitMs: number }).waitMs).toBeLessThanOrEqual(breaker.cooldownMs);
+  });
+
+  it('after the cooldown lets exactly one probe through; its failure reopens it, its success closes it', async () => {
+    const name = 'probe';
+    for (let i = 0; i < breaker.failureThreshold; i++) await podA.record(name, 'failure', breaker);
+    const { openedAt } = (await podA.read([name])).views[0]!.circuit!;
+    expect(openedAt).not.toBeNull();
+    const probe = await waitFor('the cooldown to end', async () => {
+      const admission = await podA.admit(name, lease, 'probe-1');
+      return admission !== 'unsynced' && admission.verdict === 'probe' ? admission : undefined;
+    }, { timeoutMs: 3000, intervalMs: 25 });
+    expect(probe).toEqual({ verdict: 'probe', token: 'probe-1' });
+    // One probe at a time, whichever pod asks.
+    const [a, b] = await Promise.all([podA.admit(name, lease, 'probe-2'), podB.admit(name, lease, 'probe-3')]);
+    expect([a, b].map((x) => (x === 'unsynced' ? x : x.verdict))).toEqual(['probing', 'probing']);
+    // A failure that is not the probe's (a late answer) changes nothing; the probe's failure reopens it.
+    expect(await podB.record(name, 'failure', breaker, 'not-the-probe')).toBeUndefined();
+    expect(await podA.record(name, 'failure', breaker, 'probe-1')).toBe('reopened');
+    const reopened = (await podA.read([name])).views[0]!.circuit!;
+    expect(reopened).toMatchObject({ state: 'open', openedAt });
+    const second = await waitFor('the second cooldown to end', async () => {
+      const admission = await podB.admit(name, lease, 'probe-4');
+      return admission !== 'unsynced' && admission.verdict === 'probe' ? admission : undefined;
+    }, { timeoutMs: 3000, intervalMs: 25 });
+    expect(await podB.record(name, 'success', breaker, second.verdict === 'probe' ? second.token : '')).toBe('closed');
+    expect(await podA.admit(name, lease, 'after')).toEqual({ verdict: 'allow' });
+    expect((await podA.read([name])).views[0]!.circuit).toEqual({ state: 'closed', consecutiveFailures: 0, openedAt: null, openUntil: null });
+  });
+
+  it('a probe that was not sent (released) lets another delivery probe at once', async () => {
+    const name = 'release';
+    for (let i = 0; i < breaker.failureThreshold; i++) await podA.record(name, 'failure', breaker);
+    await waitFor('the probe', async () => {
+      const admission = await podA.admit(name, lease, 'p1');
+      return admission !== 'unsynced' && admission.verdict === 'probe';
+    }, { timeoutMs: 3000, intervalMs: 25 });
+    expect(await podB.admit(name, lease, 'p2')).toMatchObject({ verdict: 'probing' });
+    await podA.record(name, 'release', breaker, 'p1');
+    expect(await podB.admit(name, lease, 'p3')).toEqual({ verdict: 'probe', token: 'p3' });
+  });
+
+  it('a destination without a breaker is never held by a circuit', async () => {
+    for (let i = 0; i < 10; i++) await podA.record('nobreaker', 'failure', breaker);
+    expect(await podA.admit('nobreaker', undefined, '')).toEqual({ verdict: 'allow' });
+  });
+});
+
+describe('the paused set', () => {
+  it('answers unsynced when Redis holds no copy, and keeps only the newest copy', async () => {
+    const fresh = new DestinationStateStore(redisA, `${ns.prefix}:other-queue`);
+    expect(await fresh.admit('billing', undefined, '')).toBe('unsynced');
+    expect(await fresh.syncPauses(3, ['billing'])).toBe(true);
+    expect(await fresh.admit('billing', undefined, '')).toEqual({ verdict: 'paused' });
+    expect(await fresh.admit('crm', undefined, '')).toEqual({ verdict: 'allow' });
+    // An older copy arriving late (a slow admin request, a worker's re-sync) is ignored.
+    expect(await fresh.syncPauses(2, [])).toBe(false);
+    expect(await fresh.admit('billing', undefined, '')).toEqual({ verdict: 'paused' });
+    expect(await fresh.syncPauses(4, [])).toBe(true);
+    expect(await fresh.admit('billing', undefined, '')).toEqual({ verdict: 'allow' });
+  });
+});
+
+describe('the rate limit shared by two connections', () => {
+  it('never lets more than perSecond reservations into any rolling second, whichever connection asks', async () => {
+    const perSecond = 10;
+    const key = `${ns.prefix}:webhook-events:destinations:rate:shared`;
+    const limiters = [redisA, redisB].map((redis) => new RedisSlidingWindowRateLimiter({ redis: redis as LimiterRedis, interval: 1000 }));
+    const granted: number[] = [];
+    const deadline = Date.now() + 2500;
+    // Both "pods" ask as fast as they can for 2.5 s.
+    await Promise.all(
+      limiters.map(async (limiter) => {
+        while (Date.now() < deadline) {
+          const result = await limiter.reserve(key, perSecond);
+          if (result.token) granted.push(result.token / 1000);
+          else await new Promise((resolve) => setTimeout(resolve, Math.min(20, result.reset ?? 20)));
+        }
+      }),
+    );
+    granted.sort((a, b) => a - b);
+    let peak = 0;
+    for (let i = 0; i < granted.length; i++) {
+      let j = i;
+      while (j + 1 < granted.length && granted[j + 1]! - granted[i]! < 1000) j++;
+      peak = Math.max(peak, j - i + 1);
+    }
+    expect(peak).toBe(perSecond);
+    expect(granted.length).toBeGreaterThanOrEqual(2 * perSecond);
+    expect(granted.length).toBeLessThanOrEqual(3 * perSecond);
+  });
+});
