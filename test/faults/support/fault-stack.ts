@@ -31,7 +31,7 @@ export const FAST_RECOVERY_ENV: Record<string, string> = {
 
 export interface FaultStackOptions {
   /** Destinations by name; each becomes a ROUTES_FILE destination pointing at its sink. */
-  destinations: Record<string, { destination: RecordingDestination; timeoutMs?: number }>;
+  destinations: Record<string, { destination: RecordingDestination; timeoutMs?: number; circuitBreaker?: RoutesDocument['destinations'][string]['circuitBreaker'] }>;
   routes: RoutesDocument['routes'];
   env?: Record<string, string>;
 }
@@ -67,9 +67,9 @@ export class FaultStack {
     ]);
     const routesFile = writeRoutesFile({
       destinations: Object.fromEntries(
-        Object.entries(options.destinations).map(([name, { destination, timeoutMs }]) => [
+        Object.entries(options.destinations).map(([name, { destination, timeoutMs, circuitBreaker }]) => [
           name,
-          { url: `${destination.url}/${name}`, ...(timeoutMs ? { timeoutMs } : {}) },
+          { url: `${destination.url}/${name}`, ...(timeoutMs ? { timeoutMs } : {}), ...(circuitBreaker !== undefined ? { circuitBreaker } : {}) },
         ]),
       ),
       routes: options.routes,
