@@ -250,10 +250,16 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
       startOtherApp(),
     ]);
     routes = writeRoutesFile({
-      destinations: { ok: { url: `${okSink.url}/ok` }, bad: { url: `${badSink.url}/bad` } },
+      destinations: {
+        ok: { url: `${okSink.url}/ok` },
+        bad: { url: `${badSink.url}/bad` },
+        // A breaker that opens at the first failure and stays open for the whole test.
+        held: { url: `${badSink.url}/held`, circuitBreaker: { failureThreshold: 1, cooldownMs: 600_000 } },
+      },
       routes: [
         { provider: 'stripe', events: ['invoice.*'], to: ['ok'] },
         { provider: 'stripe', events: ['charge.*'], to: ['bad'] },
+        { provider: 'stripe', events: ['refund.*'], to: ['held'] },
       ],
     });
     // The ingress reaches Redis through a proxy the test can cut (enqueue failures); the worker directly.
@@ -402,6 +408,18 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
       running = false;
       await traffic;
     }
+    noProblems();
+  }, 90_000);
+
+  it('destination protection: a circuit opened by a failure holds its event (waiting, put off, no dead letter); pause state shows', async () => {
+    // Attempt 1 fails and opens the circuit; the retry finds it open and the event waits (no attempt used).
+    expect(await post('evt_refund_held', 'refund.created')).toBe(202);
+    await expectPanel('Circuit open for', has({ destination: 'held' }, positive, 'a positive age'), { timeoutMs: 15_000 });
+    await expectPanel('Paused destinations', all(has({ destination: 'held' }, (value) => value === 0, 'value 0'), has({ destination: 'ok' }, (value) => value === 0, 'value 0')));
+    await expectPanel('Deliveries put off by reason', has({ destination: 'held', reason: 'circuit_open' }, positive, 'a positive rate'), { timeoutMs: BACKOFF_MS + 15_000 });
+    await expectPanel('Events waiting by destination', all(has({ destination: 'held' }, (value) => value === 1, 'value 1'), has({ destination: 'ok' }, (value) => value === 0, 'value 0')));
+    // Open for seconds, not ten minutes: the alert's condition is not met.
+    await expectSoon('the WebhookDestinationCircuitOpen condition', alertExpr('WebhookDestinationCircuitOpen'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
     noProblems();
   }, 90_000);
 
