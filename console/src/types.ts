@@ -88,10 +88,20 @@ export interface Overview {
   };
 }
 
-/** Circuit and pause state: null until the service tracks it (destination protection). */
+/** Pause, circuit breaker, rate limit and waiting events of a destination (GET /admin/destinations `state`). */
 export interface DestinationState {
-  circuit?: 'closed' | 'open' | 'half-open';
-  paused?: boolean;
+  paused: boolean;
+  pausedAt: string | null;
+  /** Null: the destination has no circuit breaker (or its state could not be read: `unavailable`). */
+  circuit: 'closed' | 'open' | 'half-open' | null;
+  consecutiveFailures: number;
+  circuitOpenedAt: string | null;
+  nextProbeAt: string | null;
+  /** Events waiting for the destination (paused, circuit open, rate limited): no attempt used. */
+  waiting: { events: number; oldestSince: string | null };
+  rateLimit: { perSecond: number } | null;
+  circuitBreaker: { failureThreshold: number; cooldownMs: number } | null;
+  unavailable?: true;
 }
 
 export interface DestinationItem extends DestinationInfo {

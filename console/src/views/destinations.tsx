@@ -1,26 +1,28 @@
 import { useState } from 'preact/hooks';
 import { useConsole } from '../app.js';
 import { SuccessBars } from '../components/chart.js';
-import { formatAgo, formatDuration, formatNumber, formatPercent } from '../format.js';
+import { formatAgo, formatDuration, formatNumber, formatPercent, formatWhen } from '../format.js';
 import { usePolled } from '../hooks.js';
 import type { DestinationItem, Destinations } from '../types.js';
 
 /**
- * Each destination's state and recent success rate. The state column and the pause/resume actions light up when
- * the service reports a destination's state (circuit breaker and pause, from destination protection); until then
- * the service reports none and the column says so.
+ * Each destination's state (pause, circuit breaker, rate limit), the events waiting for it, and its recent success
+ * rate, with pause/resume. Waiting events are held, not lost: they used no attempt and go out once the destination
+ * is resumed or its circuit closes.
  */
 export function DestinationsView() {
   const { api, announce } = useConsole();
   const destinations = usePolled((signal) => api.get<Destinations>('admin/destinations', { signal }), [api], 10_000);
   const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const data = destinations.data;
-  const controllable = data?.items.some((item) => item.state?.paused !== undefined) ?? false;
+  const controllable = data?.items.some((item) => item.state !== null) ?? false;
 
   const setPaused = async (item: DestinationItem, pause: boolean) => {
     try {
       await api.post(`admin/destinations/${encodeURIComponent(item.name)}/${pause ? 'pause' : 'resume'}`);
-      const text = `${item.name} ${pause ? 'paused' : 'resumed'}.`;
+      const text = pause
+        ? `${item.name} paused: nothing is sent to it; its deliveries wait.`
+        : `${item.name} resumed: the deliveries waiting for it go out now.`;
       setMessage({ kind: 'ok', text });
       announce(text);
       destinations.refresh();
@@ -58,6 +60,9 @@ export function DestinationsView() {
                 <th scope="col">Destination</th>
                 <th scope="col">State</th>
                 <th scope="col" class="num">
+                  Waiting
+                </th>
+                <th scope="col" class="num">
                   Success rate
                 </th>
                 <th scope="col">Last {data.windowMinutes} min</th>
@@ -79,6 +84,9 @@ export function DestinationsView() {
                   </th>
                   <td>
                     <StateCell item={item} />
+                  </td>
+                  <td class="num">
+                    <WaitingCell item={item} />
                   </td>
                   <td class="num">
                     <span class={`rate ${rateClass(item.recent.successRate)}`}>{item.recent.successRate === null ? '—' : formatPercent(item.recent.successRate)}</span>
@@ -111,7 +119,7 @@ export function DestinationsView() {
                   </td>
                   {controllable && (
                     <td>
-                      {item.state?.paused !== undefined && (
+                      {item.state && (
                         <button type="button" class="button" onClick={() => void setPaused(item, !item.state!.paused)}>
                           {item.state.paused ? `Resume ${item.name}` : `Pause ${item.name}`}
                         </button>
@@ -124,8 +132,11 @@ export function DestinationsView() {
           </table>
         </div>
       )}
-      {data && !controllable && (
-        <p class="muted small">Circuit state and pause/resume appear here once the service tracks them (destination protection).</p>
+      {data && controllable && (
+        <p class="muted small">
+          A paused destination is sent nothing and an open circuit holds its deliveries until a probe succeeds; their events wait without
+          using attempts and are never dead-lettered for it. Resume sends what waited at once.
+        </p>
       )}
     </section>
   );
@@ -134,9 +145,54 @@ export function DestinationsView() {
 const rateClass = (rate: number | null) => (rate === null ? '' : rate >= 0.99 ? 'rate--ok' : rate >= 0.9 ? 'rate--warn' : 'rate--bad');
 
 function StateCell({ item }: { item: DestinationItem }) {
-  if (!item.state) return <span class="muted">not tracked</span>;
-  if (item.state.paused) return <span class="tag tag--bad">paused</span>;
-  if (item.state.circuit === 'open') return <span class="tag tag--bad">circuit open</span>;
-  if (item.state.circuit === 'half-open') return <span class="tag tag--warn">half-open</span>;
-  return <span class="tag tag--ok">{item.state.circuit === 'closed' ? 'healthy' : 'active'}</span>;
+  const state = item.state;
+  if (!state) return <span class="muted">not tracked</span>;
+  const settings = [
+    state.rateLimit ? `≤ ${formatNumber(state.rateLimit.perSecond)}/s` : null,
+    state.circuitBreaker ? `breaker: ${state.circuitBreaker.failureThreshold} failures, ${formatDuration(state.circuitBreaker.cooldownMs)} cooldown` : null,
+  ].filter(Boolean);
+  let badge;
+  if (state.paused) {
+    badge = (
+      <>
+        <span class="tag tag--bad">paused</span>
+        {state.pausedAt && <span class="muted small block">since {formatAgo(state.pausedAt)}</span>}
+      </>
+    );
+  } else if (state.circuit === 'open' || state.circuit === 'half-open') {
+    badge = (
+      <>
+        <span class={`tag ${state.circuit === 'open' ? 'tag--bad' : 'tag--warn'}`}>{state.circuit === 'open' ? 'circuit open' : 'half-open: probing'}</span>
+        {state.circuitOpenedAt && <span class="muted small block">opened {formatAgo(state.circuitOpenedAt)}</span>}
+        {state.nextProbeAt && <span class="muted small block">next probe {formatWhen(state.nextProbeAt)}</span>}
+      </>
+    );
+  } else if (state.unavailable) {
+    badge = <span class="tag tag--warn">state unavailable</span>;
+  } else {
+    badge = (
+      <>
+        <span class="tag tag--ok">healthy</span>
+        {state.consecutiveFailures > 0 && <span class="muted small block">{formatNumber(state.consecutiveFailures)} failures in a row</span>}
+      </>
+    );
+  }
+  return (
+    <>
+      {badge}
+      {settings.length > 0 && <span class="muted small block">{settings.join(' · ')}</span>}
+    </>
+  );
+}
+
+function WaitingCell({ item }: { item: DestinationItem }) {
+  const waiting = item.state?.waiting;
+  if (!waiting) return <span class="muted">—</span>;
+  if (waiting.events === 0) return <span class="muted">0</span>;
+  return (
+    <>
+      <strong>{formatNumber(waiting.events)}</strong> {waiting.events === 1 ? 'event' : 'events'}
+      {waiting.oldestSince && <span class="muted small block">oldest {formatAgo(waiting.oldestSince)}</span>}
+    </>
+  );
 }
