@@ -98,7 +98,7 @@ describeBrowser('the Destinations view: pause, resume, waiting events', () => {
       async () => {
         await page.getByRole('link', { name: 'Destinations' }).click();
         const text = (await row(page, 'crm').textContent()) ?? '';
-        return text.includes('paused') && /1\s*event\b/.test(text);
+        return text.includes('paused') && /(^|[^0-9])1\s*event(?!s)/.test(text);
       },
       { timeoutMs: 30_000, intervalMs: 1000 },
     );
