@@ -74,6 +74,30 @@ routes: []
   });
 });
 
+describe('the README example (handed over for README.md, which the docs test then reads as written)', () => {
+  const README_EXAMPLE = `defaults:
+  circuitBreaker: true                                         # a breaker on every destination: 5 failures, 30 s cooldown
+destinations:
+  billing:
+    url: http://billing.internal/hooks
+    rateLimit: { perSecond: 50 }                               # at most 50 sends in any rolling second, all workers together
+    circuitBreaker: { failureThreshold: 3, cooldownMs: 10000 } # its own settings instead of the defaults
+  audit:
+    url: http://audit.internal/hooks
+    circuitBreaker: false                                      # no breaker: every failed attempt counts, then DEAD_LETTER
+routes:
+  - provider: stripe
+    to: [billing, audit]
+`;
+  it('parses, and gives each destination the policy its comments say', () => {
+    const table = new RouteTable(parse(README_EXAMPLE));
+    expect(Object.fromEntries(table.allDestinations().map((d) => [d.name, d.policy]))).toEqual({
+      billing: { rateLimit: { perSecond: 50 }, circuitBreaker: { failureThreshold: 3, cooldownMs: 10_000 } },
+      audit: {},
+    });
+  });
+});
+
 describe('Retry-After', () => {
   const now = Date.parse('2026-11-30T12:00:00Z');
   it('reads delay-seconds and HTTP-dates, as ms from now', () => {

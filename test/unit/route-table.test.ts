@@ -61,7 +61,8 @@ describe('RouteTable', () => {
 
   it('lists each destination once, in first-match order, with its configuration', () => {
     const [billing] = table.destinationsFor('stripe', 'charge.succeeded');
-    expect(billing).toEqual({ name: 'billing', url: 'http://billing.internal/hooks', secret: 'whsec_dGVzdA==', timeoutMs: 500 });
+    // `policy`: its protection resolved (no rate limit, no breaker here).
+    expect(billing).toEqual({ name: 'billing', url: 'http://billing.internal/hooks', secret: 'whsec_dGVzdA==', timeoutMs: 500, policy: {} });
   });
 
   it('returns nothing when no route matches, or when there are no routes at all', () => {
