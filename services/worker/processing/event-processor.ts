@@ -37,8 +37,15 @@ export interface EventProcessorOptions {
   guard?: DestinationGuard;
 }
 
-/** How long an event waiting for a paused destination waits before it looks again (resume promotes it sooner). */
-export const PAUSED_RECHECK_MS = 60_000;
+/**
+ * How long an event waiting for a paused destination waits before it looks again. Resume promotes the waiting
+ * events at once; this only bounds the wait should that promotion not reach one (its job was running meanwhile, the
+ * ingress stopped half-way), at one claim per waiting event per period.
+ */
+export const PAUSED_RECHECK_MS = 300_000;
+
+/** The longest an event behind an open circuit stays away (a probe that closes the circuit promotes it sooner). */
+export const MAX_CIRCUIT_SPREAD_MS = 300_000;
 
 /** A destination this attempt did not deliver to because it must wait (paused, circuit open, rate limited). */
 interface Waiting {
@@ -121,7 +128,7 @@ export class EventProcessor {
     if (counted.length === 0) {
       // Nothing failed that counts: the attempt is given back and the job waits, without using one of BullMQ's either.
       const lastError = waitingNote.slice(0, 2000);
-      const waitMs = Math.min(...waiting.map((w) => this.plannedWait(w, previousWaits)), ...(heldFor.length > waiting.length ? [this.reopenedWait(failures)] : []));
+      const waitMs = Math.min(...waiting.map((w) => this.plannedWait(w, previousWaits)), ...(heldFor.length > waiting.length ? [this.reopenedWait(failures, previousWaits)] : []));
       await store.finish(event, results, 'PENDING', lastError, { giveBackAttempt: true, heldFor });
       if (logger.isInfoEnabled()) logger.info('event waits for its destinations; no attempt used', { eventId: event.id, provider: event.provider, eventType: event.eventType, waitingFor: heldFor, delivered: results.filter((r) => r.succeeded).length, waitMs });
       throw new EventWaitingError(lastError, waitMs);
@@ -145,10 +152,11 @@ export class EventProcessor {
 
   /**
    * How long an event waits for one destination before its job runs again: a paused destination PAUSED_RECHECK_MS
-   * (resume promotes it at once); an open circuit until its cooldown ends, spread over up to a cooldown more so the
-   * waiting events do not all come back together (the first after the cooldown probes; a probe that closes the
-   * circuit promotes the rest); the rate limit until a place in the window frees, spread wider each time the same
-   * job waited again.
+   * (resume promotes it at once); an open circuit until its cooldown ends, then spread over a random part of a
+   * cooldown that doubles each time the same job waited again (up to MAX_CIRCUIT_SPREAD_MS), so a long outage's
+   * backlog is not claimed again every cooldown (the first event back after a cooldown probes; a probe that closes
+   * the circuit promotes the rest); the rate limit until a place in the window frees, spread wider each time the
+   * same job waited again.
    */
   private plannedWait({ destination, deferred }: Waiting, previousWaits: number): number {
     switch (deferred.reason) {
@@ -156,7 +164,7 @@ export class EventProcessor {
         return PAUSED_RECHECK_MS * (0.9 + Math.random() * 0.2);
       case 'circuit_open': {
         const cooldown = destination.policy?.circuitBreaker?.cooldownMs ?? 30_000;
-        return deferred.waitMs + Math.random() * Math.min(cooldown, 60_000);
+        return deferred.waitMs + Math.random() * Math.min(cooldown * 2 ** Math.min(previousWaits, 10), MAX_CIRCUIT_SPREAD_MS);
       }
       case 'rate_limited':
         return deferred.waitMs + Math.random() * Math.min(5_000, RATE_WINDOW_MS * 2 ** Math.min(previousWaits, 3));
@@ -166,11 +174,11 @@ export class EventProcessor {
   }
 
   /** After a failed probe: a cooldown, spread like the others'. */
-  private reopenedWait(failures: Attempted[]): number {
+  private reopenedWait(failures: Attempted[], previousWaits: number): number {
     const routed = this.options.routes.allDestinations();
     const cooldowns = failures.filter((f) => f.probeFailed).map((f) => routed.find((d) => d.name === f.destination)?.policy?.circuitBreaker?.cooldownMs ?? 30_000);
     const cooldown = Math.min(...cooldowns);
-    return cooldown + Math.random() * Math.min(cooldown, 60_000);
+    return cooldown + Math.random() * Math.min(cooldown * 2 ** Math.min(previousWaits, 10), MAX_CIRCUIT_SPREAD_MS);
   }
 
   /**
