@@ -52,6 +52,11 @@ function adminPaths(id: string): string[] {
     `/admin/events/${id}/replay`,
     '/admin/events/replay',
     '/admin/nothing-here',
+    // Destination protection: listing, and pause/resume (a configured name or not).
+    '/admin/destinations',
+    '/admin/destinations/billing/pause',
+    '/admin/destinations/billing/resume',
+    '/admin/destinations/unknown/pause',
     // Case and encoding variants that Express may still route to the admin router.
     '/ADMIN/events',
     '/Admin/Events',
