@@ -34,10 +34,11 @@ const DESTINATION_FAILURES: ReadonlySet<DeliveryResult['result']> = new Set(['ht
  * The rolling window the rate limit counts sends in: a second, and a margin. Requests do not reach the destination
  * exactly as they leave (a new connection, a busy worker or network delay one more than another by tens of ms), and
  * counting sends over exactly one second let up to 30% more than `perSecond` arrive within one second at the
- * destination in tests. Counting them over 1.1 s keeps arrivals within `perSecond` in every rolling second as long as
- * no request is delayed 100 ms more than another; the sustained rate is then perSecond / 1.1.
+ * destination in tests. Counting them over 1.25 s keeps arrivals within `perSecond` in every rolling second as long as
+ * no request is delayed 250 ms more than another (1.1 s, a 100 ms margin, still let 21 of 20 through on a loaded
+ * 2-core CI machine); the sustained rate is then perSecond / 1.25.
  */
-export const RATE_WINDOW_MS = 1100;
+export const RATE_WINDOW_MS = 1250;
 
 /**
  * How old (local time since it was asked for) a rate-limit reservation may be when the request goes: an answer that
