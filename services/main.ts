@@ -12,6 +12,13 @@ configureLogging({ level: config.logLevel, role: config.role });
 const logger = createLogger('main');
 
 process.on('unhandledRejection', (reason) => logger.error('unhandled promise rejection', { error: reason }));
+// A thrown error nothing caught leaves the process in an unknown state: say what it was in the JSON log (where
+// operators and the fault suite look, rather than a bare stack on stderr), then exit so Kubernetes restarts it.
+process.on('uncaughtException', (error) => {
+  logger.error('unhandled exception; exiting', { error });
+  setTimeout(() => process.exit(1), 100).unref();
+  process.exitCode = 1;
+});
 
 try {
   const service = await startService(config);

@@ -115,6 +115,12 @@ export class ServiceProcess {
     }
   }
 
+  /** How the process ended, or undefined while it runs. */
+  exitState(): { code: number | null; signal: NodeJS.Signals | null } | undefined {
+    if (!this.child || (this.child.exitCode === null && this.child.signalCode === null)) return undefined;
+    return { code: this.child.exitCode, signal: this.child.signalCode };
+  }
+
   /** Log lines parsed as JSON (non-JSON lines skipped). */
   jsonLogs(): Record<string, unknown>[] {
     return this.logs.flatMap((line) => {

@@ -141,10 +141,25 @@ export class FaultStack {
     } finally {
       redis.disconnect();
     }
-    for (const process of this.processes) {
-      const role = process.jsonLogs().find((line) => line.role)?.role;
-      lines.push(`--- ${String(role)} on ${process.port} (pid ${process.pid}), last log lines:`);
-      lines.push(...process.logs.filter((line) => !line.includes('"message":"request"')).slice(-60).map((line) => line.slice(0, 500)));
+    // Workers first, short lines: CI shows only part of a long failure output, and the worker is usually the story.
+    const roleOf = (process: ServiceProcess) => String(process.jsonLogs().find((line) => line.role)?.role);
+    const ordered = [...this.processes].sort((a, b) => Number(roleOf(b) === 'worker') - Number(roleOf(a) === 'worker'));
+    for (const process of ordered) {
+      const state = process.exitState();
+      lines.push(`--- ${roleOf(process)} on ${process.port} (pid ${process.pid}): ${state ? `EXITED ${JSON.stringify(state)}` : 'running'}`);
+      // Every distinct warning or error (by message), with how often it came, then the last lines as they came.
+      const counts = new Map<string, { n: number; sample: string }>();
+      for (const line of process.jsonLogs()) {
+        if (line.level !== 'warn' && line.level !== 'error') continue;
+        const key = `${String(line.level)} ${String(line.message)}`;
+        const seen = counts.get(key) ?? { n: 0, sample: JSON.stringify(line.error ?? line).slice(0, 240) };
+        seen.n++;
+        counts.set(key, seen);
+      }
+      for (const [key, { n, sample }] of counts) lines.push(`  ${n}x ${key}: ${sample}`);
+      const plain = process.logs.filter((line) => !line.startsWith('{'));
+      if (plain.length > 0) lines.push('  non-JSON output:', ...plain.slice(-15).map((line) => `  ${line.slice(0, 240)}`));
+      lines.push('  last lines:', ...process.logs.filter((line) => !line.includes('"message":"request"')).slice(-12).map((line) => `  ${line.slice(0, 240)}`));
     }
     return lines.join('\n');
   }
