@@ -1,5 +1,6 @@
 import { trace } from '@opentelemetry/api';
 import winston from 'winston';
+import { BatchedStdoutTransport } from './batched-stdout-transport.js';
 import { currentContext } from './request-context.js';
 import { compileSecretPattern } from './secret-pattern.js';
 
@@ -154,6 +155,8 @@ const redactSecretValues = winston.format((info) => {
   return info;
 });
 
+const stdoutTransport = new BatchedStdoutTransport();
+
 const root = winston.createLogger({
   level: process.env.LOG_LEVEL ?? 'info',
   defaultMeta: { service: 'event-driven-integration-service', role: process.env.SERVICE_ROLE ?? 'all' },
@@ -165,7 +168,7 @@ const root = winston.createLogger({
     winston.format.json(),
     redactSecretValues(),
   ),
-  transports: [new winston.transports.Console()],
+  transports: [stdoutTransport],
 });
 
 export type Logger = winston.Logger;
@@ -183,6 +186,7 @@ export function configureLogging(options: { level: string; role: string }): void
 
 /** Waits until buffered lines are written; used right before the process exits. */
 export async function flushLogs(): Promise<void> {
+  stdoutTransport.flush();
   await new Promise<void>((resolve) => {
     if (process.stdout.writableLength === 0) resolve();
     else process.stdout.once('drain', () => resolve());
