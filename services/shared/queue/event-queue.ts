@@ -46,8 +46,11 @@ export class EventQueue {
     this.jobOptions = {
       attempts: options.attempts,
       backoff: { type: 'exponential', delay: options.backoffMs, jitter: 0.5 },
-      // Finished jobs are trimmed: PostgreSQL is the record of what happened, Redis only holds work to do.
-      removeOnComplete: { count: 1000, age: 3600 },
+      // A completed job is deleted as it completes: PostgreSQL is the record of what happened, Redis only holds work
+      // to do. Keeping the last 1,000 cost every completion a sorted-set insert and a trim of the oldest (and its
+      // hash) in BullMQ's finish script. A job added again for a finished event is harmless: its claim finds the
+      // event finished and skips.
+      removeOnComplete: true,
       removeOnFail: { count: 5000, age: 7 * 24 * 3600 },
     };
     this.batcher = new MicroBatcher<EventJobData, void>({
