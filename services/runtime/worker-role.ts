@@ -45,7 +45,8 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
   // Pause, circuit breakers and rate limits: state every worker shares in Redis, under the queue's prefix; pauses
   // recorded in PostgreSQL. Read on the fail-fast connection: a delivery waits rather than hangs when Redis is down.
   const destinations = options.routes.allDestinations();
-  const state = new DestinationStateStore(infrastructure.redis, `${config.queue.prefix}:${config.queue.name}`);
+  const stateRedis = infrastructure.connectRedis('state');
+  const state = new DestinationStateStore(stateRedis, `${config.queue.prefix}:${config.queue.name}`);
   const pauses = new DestinationPauses(pool, state);
   // Redis's copy of the pauses is checked against PostgreSQL every few seconds: a pause the admin API recorded while
   // Redis did not answer takes effect soon after Redis does (a newer copy is never overwritten by an older one).
@@ -53,7 +54,7 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
   const guard = new DestinationGuard({
     state,
     pauses,
-    redis: infrastructure.redis,
+    redis: stateRedis,
     // A probe's answer comes within its destination's timeout; after that (and a margin) another may probe.
     probeLeaseMs: Math.max(config.worker.deliveryTimeoutMs, ...destinations.map((d) => d.timeoutMs ?? 0)) + 30_000,
     promoteWaiting: (destination) => promoteHeldJobs(pool, queue.queue, destination),

@@ -5,9 +5,12 @@ import type { Config } from '../config/config.js';
  * How a connection is used decides how it behaves when Redis is down:
  * - `producer` (the ingress's enqueue, health checks, metrics): fail fast, never queue commands offline,
  *   so a Redis outage never hangs a webhook request;
- * - `worker` (BullMQ Worker and the reconciler): retry forever, as BullMQ requires (`maxRetriesPerRequest: null`).
+ * - `worker` (BullMQ Worker and the reconciler): retry forever, as BullMQ requires (`maxRetriesPerRequest: null`);
+ * - `state` (the worker's destination state: pause, circuit and rate-limit scripts run before each delivery): gives
+ *   up after the producer's command timeout, and pipelines automatically: the scripts of every delivery a claim batch starts in the
+ *   same event-loop turn go to Redis in one write, and come back in one read.
  */
-export type RedisConnectionRole = 'producer' | 'worker';
+export type RedisConnectionRole = 'producer' | 'worker' | 'state';
 
 export function redisOptions(redis: Config['redis'], role: RedisConnectionRole): RedisOptions {
   const common: RedisOptions = {
@@ -16,10 +19,15 @@ export function redisOptions(redis: Config['redis'], role: RedisConnectionRole):
     retryStrategy: (times) => Math.min(times * 200, 2000),
     lazyConnect: false,
   };
+  const failFast: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: 2000 };
   const roleOptions: RedisOptions =
     role === 'producer'
-      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: 2000 }
-      : { enableOfflineQueue: true, maxRetriesPerRequest: null, connectTimeout: 5000 };
+      ? failFast
+      : role === 'state'
+        ? // Commands wait for the connection (a worker's first deliveries come before it is ready) but never longer than
+          // the command timeout: then the delivery waits, as it does when Redis is down.
+          { ...failFast, enableOfflineQueue: true, enableAutoPipelining: true }
+        : { enableOfflineQueue: true, maxRetriesPerRequest: null, connectTimeout: 5000 };
   if (redis.url) {
     const url = new URL(redis.url);
     return {
