@@ -15,12 +15,28 @@ declare module 'autocannon' {
     onResponse?: (status: number, body: string, context: Record<string, unknown>, headers: Record<string, unknown>) => void;
   }
 
+  /** autocannon 9's per-connection client (lib/httpClient.js): the fields the bench's rate stagger touches. */
+  export interface AutocannonClient extends EventEmitter {
+    rate?: number;
+    reqsMadeThisSecond: number;
+    paused?: boolean;
+    destroyed: boolean;
+    rateInterval?: NodeJS.Timeout;
+    requestIterator: { context: Record<string, unknown> };
+    _doRequest(): void;
+  }
+
   export interface AutocannonOptions {
     url: string;
     connections?: number;
     pipelining?: number;
     duration?: number;
     timeout?: number;
+    /** Requests per second over all connections (each connection gets its share per 1-second window). */
+    overallRate?: number;
+    ignoreCoordinatedOmission?: boolean;
+    /** Called with each connection's client in its constructor. */
+    setupClient?: (client: AutocannonClient) => void;
     method?: string;
     headers?: Record<string, string>;
     requests?: AutocannonRequest[];

@@ -1,11 +1,15 @@
 /**
  * `npm run bench`: one command, one machine, one run.
  *
- *  1. baseline — PostgreSQL alone doing what a naive ingress does per request: a single-row
- *     `INSERT … ON CONFLICT DO NOTHING RETURNING` of the same ~2 KB row, from N concurrent clients (child process);
+ *  1. baselines — PostgreSQL alone doing what a naive ingress does per request: a single-row
+ *     `INSERT … ON CONFLICT DO NOTHING RETURNING` of the same ~2 KB row, from N concurrent clients: pgbench (the
+ *     server's own load generator, pgbench.ts) and the Node pg client (pg-load.ts, child process), each into a
+ *     fresh database of its own (`--baseline=node|pgbench|both`);
  *  2. service  — the built service as it deploys (an ingress process and a worker process), loaded with signed
  *     Stripe webhooks by autocannon (child process) at the same concurrency; then the time until every accepted
- *     event is COMPLETED, the end-to-end rate and the ingest-to-delivery lag (a local sink records `webhook-id`s);
+ *     event is COMPLETED, the end-to-end rate and the ingest-to-delivery lag (a local sink records `webhook-id`s).
+ *     With `--sweep`, instead: the same pair loaded at increasing offered rates (fractions of the baseline rate),
+ *     one step after another, written as a latency chart (latency-chart.ts) and its data;
  *  3. check    — nothing lost or doubled: every 202 has its row, every row is COMPLETED, the sink got each event
  *     exactly once.
  *
@@ -17,6 +21,7 @@ import { spawn, fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, setPriority, tmpdir } from 'node:os';
@@ -29,7 +34,19 @@ import winston from 'winston';
 import { runMigrations } from '../../services/shared/database/run-migrations.js';
 import { readChartRoleEnv } from './chart-env.js';
 import type { HttpLoadResult, HttpLoadRun } from './http-load.js';
-import { parseOptions, type BenchOptions } from './options.js';
+import { renderLatencyChart, type LatencyChartPoint } from './latency-chart.js';
+import { parseOptions, type BenchOptions, type SweepStep } from './options.js';
+import {
+  countCompletedBetween,
+  findPgbench,
+  parsePgbenchOutput,
+  parseTransactionLog,
+  pgbenchArgs,
+  pgbenchPayload,
+  pgbenchScript,
+  readTransactionLogFiles,
+  type PgbenchOutput,
+} from './pgbench.js';
 import type { PgLoadResult, PgLoadRun } from './pg-load.js';
 import { cpuSnapshot, cpuUsage, RssSampler, type CpuSnapshot } from './proc-stats.js';
 import { percentiles, type Percentiles } from './stats.js';
@@ -47,11 +64,11 @@ const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 
 interface Resources {
   databases: string[];
   queuePrefix?: string;
-  tmpDir?: string;
+  tmpDirs: string[];
   processes: ChildProcess[];
   sink?: Server;
 }
-const resources: Resources = { databases: [], processes: [] };
+const resources: Resources = { databases: [], tmpDirs: [], processes: [] };
 
 function databaseUrl(base: string, name: string): string {
   const url = new URL(base);
@@ -97,7 +114,7 @@ function cleanup(options: BenchOptions): Promise<void> {
       }
       if (resources.queuePrefix) await deleteQueueKeys(options.redisUrl, resources.queuePrefix).catch((error: unknown) => log(`could not delete queue keys: ${(error as Error).message}`));
     }
-    if (resources.tmpDir) rmSync(resources.tmpDir, { recursive: true, force: true });
+    for (const dir of resources.tmpDirs) rmSync(dir, { recursive: true, force: true });
   })());
 }
 
@@ -291,7 +308,11 @@ async function startSink(): Promise<{ url: string; received: Map<string, { count
 // ---------------------------------------------------------------------------------------------------------------
 // Phases.
 
+type BaselineKind = 'pgbench' | 'node';
+const BASELINE_LABEL: Record<BaselineKind, string> = { pgbench: 'baseline (pgbench)', node: 'baseline (Node pg client)' };
+
 interface BaselineSummary {
+  kind: BaselineKind;
   insertsPerSec: number;
   inserted: number;
   durationSec: number;
@@ -301,9 +322,22 @@ interface BaselineSummary {
   rssPeakMb?: number;
   cpu?: Record<string, number>;
   cpuUsPerInsert?: Record<string, number>;
+  /** pgbench only: its own summary, the command line (payload elided) and the CPU window (s). */
+  pgbench?: PgbenchOutput & { command: string; cpuWindowSec?: number; insertsInCpuWindow?: number; logNotCompleted: number };
 }
 
-async function runBaseline(options: BenchOptions, runId: string): Promise<BaselineSummary> {
+/** Rows whose external id starts with `prefix` (not LIKE: `_` is a wildcard there, and `b_` would match `bw_`). */
+async function countRows(url: string, prefix: string): Promise<number> {
+  const counter = new pg.Client({ connectionString: url });
+  await counter.connect();
+  try {
+    return (await counter.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_events WHERE starts_with(external_id, $1)`, [prefix])).rows[0]!.n;
+  } finally {
+    await counter.end();
+  }
+}
+
+async function runNodeBaseline(options: BenchOptions, runId: string): Promise<BaselineSummary> {
   const url = await createBenchDatabase(options, `webhooks_bench_${runId}_baseline`);
   const child = new LoadChild<PgLoadRun, PgLoadResult>('pg-load.ts');
   const rss = new RssSampler();
@@ -312,10 +346,10 @@ async function runBaseline(options: BenchOptions, runId: string): Promise<Baseli
   const params = { type: 'run' as const, databaseUrl: url, connections: options.connections, payloadBytes: options.payloadBytes, idPrefix: `evt_${runId}` };
   try {
     if (options.warmupSec > 0) {
-      log(`baseline: warm-up ${options.warmupSec}s`);
+      log(`baseline (Node pg client): warm-up ${options.warmupSec}s`);
       await child.run({ ...params, label: 'bw', durationSec: options.warmupSec });
     }
-    log(`baseline: ${options.connections} clients, single-row INSERT per request, ${options.durationSec}s`);
+    log(`baseline (Node pg client): ${options.connections} clients, single-row INSERT per request, ${options.durationSec}s`);
     const backendPids = await withAdminClient(options, async (client) =>
       (await client.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = $1`, [`webhooks_bench_${runId}_baseline`])).rows.map((row) => row.pid),
     );
@@ -323,12 +357,7 @@ async function runBaseline(options: BenchOptions, runId: string): Promise<Baseli
     const result = await child.run({ ...params, label: 'b', durationSec: options.durationSec });
     const after = cpuSnapshot();
     rss.sample(true);
-    const counter = new pg.Client({ connectionString: url });
-    await counter.connect();
-    const rows = await counter
-      .query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_events WHERE external_id LIKE $1`, [`evt_${runId}_b_%`])
-      .then((result) => result.rows[0]!.n)
-      .finally(() => counter.end());
+    const rows = await countRows(url, `evt_${runId}_b_`);
     if (result.sampleErrors.length > 0) log(`baseline errors: ${result.sampleErrors.join(' | ')}`);
     const cpu = before && after ? cpuUsage(before, after, { baseline: child.child.pid, bench: process.pid, pgBackends: backendPids }) : undefined;
     const perInsert = (cores: number | undefined) => (cores !== undefined && result.inserted > 0 ? Math.round((cores * result.durationSec * 1e6) / result.inserted) : undefined);
@@ -338,6 +367,7 @@ async function runBaseline(options: BenchOptions, runId: string): Promise<Baseli
         ) as Record<string, number>)
       : undefined;
     return {
+      kind: 'node',
       insertsPerSec: round(result.inserted / result.durationSec),
       inserted: result.inserted,
       durationSec: round(result.durationSec, 2),
@@ -352,6 +382,98 @@ async function runBaseline(options: BenchOptions, runId: string): Promise<Baseli
     rss.stop();
     await child.close();
   }
+}
+
+/**
+ * pgbench against a fresh database of its own (migrated as the Node baseline's): a warm-up run, then the measured
+ * run with a per-transaction log (exact p50/p95/p99). CPU per insert is measured over a window inside the run (from
+ * when all its connections are up to a second before its end, while its backends still exist: their CPU time is
+ * gone from /proc once they exit), divided by the transactions the log shows completed in that window.
+ */
+async function runPgbenchBaseline(options: BenchOptions, runId: string, pgbench: string): Promise<BaselineSummary> {
+  const database = `webhooks_bench_${runId}_pgbench`;
+  const url = await createBenchDatabase(options, database);
+  const dir = mkdtempSync(path.join(tmpdir(), 'webhooks-bench-pgbench-'));
+  resources.tmpDirs.push(dir);
+  const idPrefix = `evt_${runId}`;
+  const payload = pgbenchPayload(options.payloadBytes, idPrefix);
+  const threads = 2;
+  const durationSec = Math.max(1, Math.round(options.durationSec));
+
+  const start = (label: string, seconds: number, logPrefix?: string) => {
+    const scriptPath = path.join(dir, `${label}.sql`);
+    writeFileSync(scriptPath, pgbenchScript(idPrefix, label), 'utf8');
+    const args = pgbenchArgs({ connections: options.connections, threads, durationSec: seconds, scriptPath, payload, databaseUrl: url, logPrefix });
+    const child = spawn(pgbench, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    resources.processes.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const finished = once(child, 'exit').then(([code]) => {
+      if (code !== 0) throw new Error(`pgbench exited with ${code}:\n${(stdout + stderr).slice(-2000)}`);
+      return parsePgbenchOutput(stdout);
+    });
+    finished.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
+    const command = [path.basename(pgbench), ...args.slice(0, -1).map((arg) => (arg.startsWith('payload=') ? `payload=<${Buffer.byteLength(payload)} B JSON>` : arg.startsWith('headers=') ? 'headers=<JSON>' : arg)), '<database>']
+      .map((arg) => (arg.startsWith('/') ? path.basename(arg) : arg))
+      .join(' ');
+    return { child, finished, command, exited: () => child.exitCode !== null || child.signalCode !== null };
+  };
+
+  if (options.warmupSec > 0) {
+    log(`baseline (pgbench): warm-up ${Math.max(1, Math.round(options.warmupSec))}s`);
+    await start('pw', options.warmupSec).finished;
+  }
+  log(`baseline (pgbench): ${options.connections} clients, ${threads} threads, -M prepared, single-row INSERT per transaction, ${durationSec}s`);
+  const run = start('p', durationSec, path.join(dir, 'tx'));
+  // Its backends, once all are connected (pgbench starts its clock after connecting).
+  const backendPids = await withAdminClient(options, async (client) => {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const pids = (await client.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = $1`, [database])).rows.map((row) => row.pid);
+      if (pids.length >= options.connections || run.exited() || Date.now() > deadline) return pids;
+      await delay(20);
+    }
+  });
+  const before = cpuSnapshot();
+  const windowSec = durationSec >= 3 ? durationSec - 1 : durationSec / 2;
+  await Promise.race([delay(windowSec * 1000), run.finished.catch(() => undefined)]);
+  const after = run.exited() ? undefined : cpuSnapshot();
+  const output = await run.finished;
+  if (!after) log('baseline (pgbench): it ended before the CPU window closed; no CPU figures');
+
+  const transactionLog = parseTransactionLog(readTransactionLogFiles(dir, 'tx'));
+  const rows = await countRows(url, `${idPrefix}_p_`);
+  if (rows !== output.transactions) log(`baseline (pgbench): ${rows} rows for ${output.transactions} transactions reported`);
+  const cpu = before && after ? cpuUsage(before, after, { pgbench: run.child.pid, bench: process.pid, pgBackends: backendPids }) : undefined;
+  const windowActualSec = before && after ? (after.at - before.at) / 1000 : undefined;
+  const insertsInWindow = before && after ? countCompletedBetween(transactionLog, before.at, after.at) : undefined;
+  const perInsert = (cores: number | undefined) =>
+    cores !== undefined && windowActualSec && insertsInWindow ? Math.round((cores * windowActualSec * 1e6) / insertsInWindow) : undefined;
+  const cpuUsPerInsert = cpu
+    ? (Object.fromEntries(
+        Object.entries({ client: perInsert(cpu.pgbench), pgBackends: perInsert(cpu.pgBackends), postgres: perInsert(cpu.postgres) }).filter(([, v]) => v !== undefined),
+      ) as Record<string, number>)
+    : undefined;
+  return {
+    kind: 'pgbench',
+    insertsPerSec: round(output.tps),
+    inserted: output.transactions,
+    durationSec,
+    latencyMs: percentiles(transactionLog.latenciesMs),
+    errors: output.failed + transactionLog.notCompleted,
+    rows,
+    cpu,
+    cpuUsPerInsert,
+    pgbench: {
+      ...output,
+      command: run.command,
+      cpuWindowSec: windowActualSec !== undefined ? round(windowActualSec, 2) : undefined,
+      insertsInCpuWindow: insertsInWindow,
+      logNotCompleted: transactionLog.notCompleted,
+    },
+  };
 }
 
 interface ServiceSummary {
@@ -405,11 +527,29 @@ interface EventRow {
   updated_ms: number;
 }
 
-async function runService(options: BenchOptions, runId: string): Promise<ServiceSummary> {
+/** One ingress + worker pair as deployed, with its database, sink, load generator and observers. */
+interface ServiceStack {
+  ingress: ServiceChild;
+  worker: ServiceChild;
+  loader: LoadChild<HttpLoadRun, HttpLoadResult>;
+  sink: Awaited<ReturnType<typeof startSink>>;
+  rss: RssSampler;
+  db: pg.Pool;
+  params: Omit<HttpLoadRun, 'label' | 'durationSec'>;
+  /** Until the sink got `expectedDelivered` events and no event is open any more. */
+  waitForDrain(expectedDelivered: number, timeoutSec: number): Promise<boolean>;
+  /** The service's own PostgreSQL backends now (its pools' connections, apart from the rest of the server). */
+  backendPids(): Promise<number[]>;
+  /** Transactions committed in the service's database so far. */
+  commits(): Promise<number>;
+}
+
+async function startServiceStack(options: BenchOptions, runId: string): Promise<ServiceStack> {
   const url = await createBenchDatabase(options, `webhooks_bench_${runId}_service`);
   const queuePrefix = `bench-${runId}`;
   resources.queuePrefix = queuePrefix;
-  const tmp = (resources.tmpDir = mkdtempSync(path.join(tmpdir(), 'webhooks-bench-')));
+  const tmp = mkdtempSync(path.join(tmpdir(), 'webhooks-bench-'));
+  resources.tmpDirs.push(tmp);
   const sink = await startSink();
   const routesFile = path.join(tmp, 'routes.yaml');
   writeFileSync(
@@ -452,35 +592,111 @@ async function runService(options: BenchOptions, runId: string): Promise<Service
   const db = new pg.Pool({ connectionString: url, max: 2, application_name: 'bench-observer' });
   const openEvents = async () =>
     (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_events WHERE status IN ('PENDING', 'PROCESSING', 'FAILED', 'DEAD_LETTER')`)).rows[0]!.n;
-  const waitForDrain = async (expectedDelivered: number, timeoutSec: number): Promise<boolean> => {
-    const deadline = Date.now() + timeoutSec * 1000;
-    while (Date.now() < deadline) {
-      if (sink.received.size >= expectedDelivered && (await openEvents()) === 0) return true;
-      await delay(200);
-    }
-    return false;
+  return {
+    ingress,
+    worker,
+    loader,
+    sink,
+    rss,
+    db,
+    params: { type: 'run', url: `http://127.0.0.1:${ingress.port}`, connections: options.connections, payloadBytes: options.payloadBytes, secret: STRIPE_SECRET, idPrefix: `evt_${runId}` },
+    async waitForDrain(expectedDelivered, timeoutSec) {
+      const deadline = Date.now() + timeoutSec * 1000;
+      while (Date.now() < deadline) {
+        if (sink.received.size >= expectedDelivered && (await openEvents()) === 0) return true;
+        await delay(200);
+      }
+      return false;
+    },
+    async backendPids() {
+      return (await db.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)).rows.map((row) => row.pid);
+    },
+    async commits() {
+      return Number((await db.query<{ n: string }>(`SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()`)).rows[0]!.n);
+    },
   };
-  const params = { type: 'run' as const, url: `http://127.0.0.1:${ingress.port}`, connections: options.connections, payloadBytes: options.payloadBytes, secret: STRIPE_SECRET, idPrefix: `evt_${runId}` };
+}
 
+/** The unmeasured warm-up load, drained, then ANALYZE (as a service that has run a while would have statistics). */
+async function warmUpService(stack: ServiceStack, options: BenchOptions): Promise<HttpLoadResult | undefined> {
+  if (options.warmupSec <= 0) return undefined;
+  log(`service: warm-up ${options.warmupSec}s`);
+  const warmup = await stack.loader.run({ ...stack.params, label: 'w', durationSec: options.warmupSec });
+  if (!(await stack.waitForDrain(warmup.acceptedIds.length, options.drainTimeoutSec))) log('service: warm-up events did not all complete');
+  await stack.db.query('ANALYZE webhook_events');
+  return warmup;
+}
+
+/**
+ * After the last load: waits until every accepted event is COMPLETED, stops the ingress (it drains its inserts on
+ * SIGTERM: after this no row can appear any more), waits again, stops the worker, and checks every row against
+ * what the loads were answered.
+ */
+async function finishService(stack: ServiceStack, options: BenchOptions, loads: HttpLoadResult[]) {
+  const expected = loads.reduce((sum, load) => sum + load.acceptedIds.length, 0);
+  let drained = await stack.waitForDrain(expected, options.drainTimeoutSec);
+  stack.rss.sample(true);
+  const ingressExit = await stack.ingress.stop();
+  if (drained) drained = await stack.waitForDrain(expected, 30);
+  if (!drained) log('service: not every event completed within the drain timeout');
+  stack.rss.sample(true);
+  const workerExit = await stack.worker.stop();
+  stack.rss.stop();
+
+  const { rows } = await stack.db.query<EventRow>(
+    `SELECT id, external_id, status, extract(epoch FROM received_at) * 1000 AS received_ms, extract(epoch FROM updated_at) * 1000 AS updated_ms
+       FROM webhook_events`,
+  );
+  const attempts = (
+    await stack.db.query<{ n: number; events: number; failed: number }>(
+      `SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS events, count(*) FILTER (WHERE NOT succeeded)::int AS failed FROM delivery_attempts`,
+    )
+  ).rows[0]!;
+  await stack.db.end();
+  const check = checkRun(loads, rows, stack.sink.received, attempts);
+  if (!drained) check.problems.unshift('drain timeout');
+  return { check, rows, exitCodes: { ingress: ingressExit, worker: workerExit } };
+}
+
+async function closeServiceStack(stack: ServiceStack, options: BenchOptions): Promise<void> {
+  stack.rss.stop();
+  await stack.loader.close();
+  const { worker, ingress } = stack;
+  if (options.pauseWorker && worker.pid !== undefined && worker.child.exitCode === null && worker.child.signalCode === null) process.kill(worker.pid, 'SIGCONT'); // a run that broke mid-load
+  await Promise.all([ingress.stop(5000), worker.stop(5000)]);
+  await stack.db.end().catch(() => undefined);
+}
+
+/** CPU µs per event of each process group: the worker's per delivery, the others' per answered request. */
+function cpuPerEvent(cpu: Record<string, number> | undefined, durationSec: number, responses: number, deliveries: number): Record<string, number> | undefined {
+  if (!cpu) return undefined;
+  const perEvent = (cores: number | undefined, events: number) => (cores !== undefined && events > 0 ? Math.round((cores * durationSec * 1e6) / events) : undefined);
+  return Object.fromEntries(
+    Object.entries({
+      ingress: perEvent(cpu.ingress, responses),
+      worker: perEvent(cpu.worker, deliveries),
+      pgBackends: perEvent(cpu.pgBackends, responses),
+      postgres: perEvent(cpu.postgres, responses),
+      redis: perEvent(cpu['redis-server'], responses),
+      loadgen: perEvent(cpu.loadgen, responses),
+    }).filter(([, value]) => value !== undefined),
+  ) as Record<string, number>;
+}
+
+const non2xxOf = (load: HttpLoadResult) => Object.entries(load.statusCounts).reduce((sum, [status, count]) => (Number(status) >= 300 ? sum + count : sum), 0);
+
+async function runService(options: BenchOptions, runId: string): Promise<ServiceSummary> {
+  const stack = await startServiceStack(options, runId);
+  const { ingress, worker, loader, sink, rss, db, params } = stack;
   try {
-    let warmup: HttpLoadResult | undefined;
-    if (options.warmupSec > 0) {
-      log(`service: warm-up ${options.warmupSec}s`);
-      warmup = await loader.run({ ...params, label: 'w', durationSec: options.warmupSec });
-      if (!(await waitForDrain(warmup.acceptedIds.length, options.drainTimeoutSec))) log('service: warm-up events did not all complete');
-      await db.query('ANALYZE webhook_events');
-    }
+    const warmup = await warmUpService(stack, options);
 
     log(`service: ${options.connections} connections, signed Stripe webhooks of ${options.payloadBytes} B, ${options.durationSec}s`);
     const deliveredBefore = sink.received.size;
     // The service's own PostgreSQL backends (its pools' connections live through the run), apart from the rest of
     // the server, which other databases on a shared machine may keep busy.
-    const backendPids = (
-      await db.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
-    ).rows.map((row) => row.pid);
-    const commits = async () =>
-      Number((await db.query<{ n: string }>(`SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()`)).rows[0]!.n);
-    const commitsBefore = await commits();
+    const backendPids = await stack.backendPids();
+    const commitsBefore = await stack.commits();
     const cpuBefore = cpuSnapshot();
     // --pause-worker: the ingest path alone, as when workers run on other nodes; the worker resumes for the drain.
     if (options.pauseWorker && worker.pid !== undefined) process.kill(worker.pid, 'SIGSTOP');
@@ -488,36 +704,13 @@ async function runService(options: BenchOptions, runId: string): Promise<Service
     const cpuAfter: CpuSnapshot | undefined = cpuSnapshot();
     if (options.pauseWorker && worker.pid !== undefined) process.kill(worker.pid, 'SIGCONT');
     await delay(600); // PostgreSQL publishes backends' counters at most every 500 ms
-    const commitsDuringLoad = (await commits()) - commitsBefore;
+    const commitsDuringLoad = (await stack.commits()) - commitsBefore;
     const deliveredDuringLoad = sink.received.size - deliveredBefore;
     rss.sample(true);
     const memoryAfterLoadMb = { ingress: await ingress.memory(), worker: await worker.memory() };
     log(`service: load done (${main.statusCounts['202'] ?? 0} accepted); waiting for every event to be COMPLETED`);
 
-    const expected = (warmup?.acceptedIds.length ?? 0) + main.acceptedIds.length;
-    let drained = await waitForDrain(expected, options.drainTimeoutSec);
-    rss.sample(true);
-    // The ingress drains its inserts on SIGTERM: after this no row can appear any more.
-    const ingressExit = await ingress.stop();
-    if (drained) drained = await waitForDrain(expected, 30);
-    if (!drained) log('service: not every event completed within the drain timeout');
-    rss.sample(true);
-    const workerExit = await worker.stop();
-    rss.stop();
-
-    const { rows } = await db.query<EventRow>(
-      `SELECT id, external_id, status, extract(epoch FROM received_at) * 1000 AS received_ms, extract(epoch FROM updated_at) * 1000 AS updated_ms
-         FROM webhook_events`,
-    );
-    const attempts = (
-      await db.query<{ n: number; events: number; failed: number }>(
-        `SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS events, count(*) FILTER (WHERE NOT succeeded)::int AS failed FROM delivery_attempts`,
-      )
-    ).rows[0]!;
-    await db.end();
-
-    const check = checkRun([warmup, main].filter((r): r is HttpLoadResult => r !== undefined), rows, sink.received, attempts);
-    if (!drained) check.problems.unshift('drain timeout');
+    const { check, rows, exitCodes } = await finishService(stack, options, [warmup, main].filter((r): r is HttpLoadResult => r !== undefined));
 
     // End to end, for the measured phase: from its first send until its last event was COMPLETED.
     const mainRows = rows.filter((row) => row.external_id.includes('_m_'));
@@ -533,20 +726,7 @@ async function runService(options: BenchOptions, runId: string): Promise<Service
     const cpu = cpuBefore && cpuAfter
       ? cpuUsage(cpuBefore, cpuAfter, { ingress: ingress.pid, worker: worker.pid, loadgen: loader.child.pid, bench: process.pid, pgBackends: backendPids })
       : undefined;
-    const perEvent = (cores: number | undefined, events: number) => (cores !== undefined && events > 0 ? Math.round((cores * main.durationSec * 1e6) / events) : undefined);
-    const cpuUsPerEvent = cpu
-      ? Object.fromEntries(
-          Object.entries({
-            ingress: perEvent(cpu.ingress, main.responses),
-            worker: perEvent(cpu.worker, deliveredDuringLoad),
-            pgBackends: perEvent(cpu.pgBackends, main.responses),
-            postgres: perEvent(cpu.postgres, main.responses),
-            redis: perEvent(cpu['redis-server'], main.responses),
-            loadgen: perEvent(cpu.loadgen, main.responses),
-          }).filter(([, value]) => value !== undefined),
-        ) as Record<string, number>
-      : undefined;
-    const non2xx = Object.entries(main.statusCounts).reduce((sum, [status, count]) => (Number(status) >= 300 ? sum + count : sum), 0);
+    const non2xx = non2xxOf(main);
     if (main.sampleErrors.length > 0) log(`service: non-2xx answers, e.g. ${main.sampleErrors.join(' | ')}`);
     return {
       warmup,
@@ -563,20 +743,129 @@ async function runService(options: BenchOptions, runId: string): Promise<Service
       memoryAfterLoadMb,
       commitsPerRequest: round(commitsDuringLoad / Math.max(1, main.responses), 3),
       cpu,
-      cpuUsPerEvent,
+      cpuUsPerEvent: cpuPerEvent(cpu, main.durationSec, main.responses, deliveredDuringLoad),
       check,
-      exitCodes: { ingress: ingressExit, worker: workerExit },
+      exitCodes,
       logs: { ingress: { warnings: ingress.warnings, errors: ingress.errors }, worker: { warnings: worker.warnings, errors: worker.errors } },
     };
   } catch (error) {
     for (const service of [ingress, worker]) log(`${service.role} log tail:\n${service.tail.join('\n')}`);
     throw error;
   } finally {
-    rss.stop();
-    await loader.close();
-    if (options.pauseWorker && worker.pid !== undefined && worker.child.exitCode === null && worker.child.signalCode === null) process.kill(worker.pid, 'SIGCONT'); // a run that broke mid-load
-    await Promise.all([ingress.stop(5000), worker.stop(5000)]);
-    await db.end().catch(() => undefined);
+    await closeServiceStack(stack, options);
+  }
+}
+
+interface SweepStepResult {
+  /** `10%` … or `max`. */
+  step: string;
+  /** Fraction of the reference (baseline) rate; null for the unlimited step. */
+  fraction: number | null;
+  /** Requests per second asked of the load generator; null = as fast as answers come. */
+  offeredPerSec: number | null;
+  durationSec: number;
+  sentPerSec: number;
+  acceptedPerSec: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Socket errors + non-2xx answers. */
+  errors: number;
+  non2xx: number;
+  timeouts: number;
+  unansweredAtStop: number;
+  deliveredPerSec: number;
+  /** From the end of the step until every event so far was COMPLETED (the next step starts after). */
+  drainSec: number;
+  cpuCores?: Record<string, number>;
+  cpuUsPerEvent?: Record<string, number>;
+}
+
+interface SweepSummary {
+  reference: { kind: BaselineKind; perSec: number };
+  stepSec: number;
+  aligned: boolean;
+  steps: SweepStepResult[];
+  check: CheckSummary;
+  exitCodes: Record<string, number | null>;
+  rssPeakMb: Record<string, number>;
+  logs: Record<string, { warnings: number; errors: number }>;
+}
+
+const stepName = (step: SweepStep) => (step === 'max' ? 'max' : `${round(step * 100, 1)}%`);
+
+/**
+ * `--sweep`: one ingress + worker pair, loaded step after step at offered rates of `fraction × reference rate`
+ * (autocannon's overallRate over the same connections), each step followed by the drain of everything accepted so
+ * far, so each starts with an empty backlog; the check at the end covers every step.
+ */
+async function runSweep(options: BenchOptions, runId: string, reference: { kind: BaselineKind; perSec: number }): Promise<SweepSummary> {
+  const stack = await startServiceStack(options, runId);
+  const { ingress, worker, loader, sink, rss, params } = stack;
+  try {
+    const warmup = await warmUpService(stack, options);
+    const loads = warmup ? [warmup] : [];
+    const steps: SweepStepResult[] = [];
+    for (const [index, step] of options.sweepSteps.entries()) {
+      const offered = step === 'max' ? undefined : Math.max(1, Math.round(step * reference.perSec));
+      log(`sweep ${index + 1}/${options.sweepSteps.length}: ${stepName(step)} → ${offered ? `${offered} requests/s offered` : 'no rate limit'}, ${options.sweepDurationSec}s`);
+      const backendPids = await stack.backendPids();
+      const deliveredBefore = sink.received.size;
+      const cpuBefore = cpuSnapshot();
+      if (options.pauseWorker && worker.pid !== undefined) process.kill(worker.pid, 'SIGSTOP');
+      const load = await loader.run({ ...params, label: `s${index}`, durationSec: options.sweepDurationSec, overallRate: offered, aligned: options.sweepAligned });
+      const cpuAfter = cpuSnapshot();
+      if (options.pauseWorker && worker.pid !== undefined) process.kill(worker.pid, 'SIGCONT');
+      const delivered = sink.received.size - deliveredBefore;
+      loads.push(load);
+      const expected = loads.reduce((sum, l) => sum + l.acceptedIds.length, 0);
+      if (!(await stack.waitForDrain(expected, options.drainTimeoutSec))) log(`sweep: step ${stepName(step)}: not every event completed within the drain timeout`);
+      const drainSec = round((Date.now() - load.endedAt) / 1000, 1);
+      const cpu = cpuBefore && cpuAfter
+        ? cpuUsage(cpuBefore, cpuAfter, { ingress: ingress.pid, worker: worker.pid, loadgen: loader.child.pid, bench: process.pid, pgBackends: backendPids })
+        : undefined;
+      const non2xx = non2xxOf(load);
+      if (load.sampleErrors.length > 0) log(`sweep: non-2xx answers, e.g. ${load.sampleErrors.join(' | ')}`);
+      const result: SweepStepResult = {
+        step: stepName(step),
+        fraction: step === 'max' ? null : step,
+        offeredPerSec: offered ?? null,
+        durationSec: round(load.durationSec, 2),
+        sentPerSec: round(load.sent / load.durationSec),
+        acceptedPerSec: round((load.statusCounts['202'] ?? 0) / load.durationSec),
+        p50Ms: load.latencyMs.p50,
+        p95Ms: load.latencyMs.p95,
+        p99Ms: load.latencyMs.p99,
+        maxMs: load.latencyMs.max,
+        errors: load.autocannon.errors + non2xx,
+        non2xx,
+        timeouts: load.autocannon.timeouts,
+        unansweredAtStop: load.unansweredExternalIds.length,
+        deliveredPerSec: round(delivered / load.durationSec),
+        drainSec,
+        cpuCores: cpu,
+        cpuUsPerEvent: cpuPerEvent(cpu, load.durationSec, load.responses, delivered),
+      };
+      steps.push(result);
+      log(`sweep: ${result.step}: ${result.acceptedPerSec} accepted/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, errors ${result.errors}, drained in ${drainSec}s`);
+    }
+    const { check, exitCodes } = await finishService(stack, options, loads);
+    return {
+      reference,
+      stepSec: options.sweepDurationSec,
+      aligned: options.sweepAligned,
+      steps,
+      check,
+      exitCodes,
+      rssPeakMb: Object.fromEntries(Object.entries(rss.peaks).map(([name, mb]) => [name, round(mb)])),
+      logs: { ingress: { warnings: ingress.warnings, errors: ingress.errors }, worker: { warnings: worker.warnings, errors: worker.errors } },
+    };
+  } catch (error) {
+    for (const service of [ingress, worker]) log(`${service.role} log tail:\n${service.tail.join('\n')}`);
+    throw error;
+  } finally {
+    await closeServiceStack(stack, options);
   }
 }
 
@@ -660,12 +949,95 @@ function table(rows: [string, string, string?][]): string {
 
 const yes = (ok: boolean) => (ok ? 'met' : 'NOT met');
 
+const cpuLine = (cpu?: Record<string, number>) =>
+  cpu
+    ? Object.entries(cpu)
+        .filter(([name]) => name !== 'machineCores' && !name.endsWith('SystemShare'))
+        .sort(([, a], [, b]) => b - a)
+        .map(([name, cores]) => `${name} ${cores}`)
+        .join(', ')
+    : 'n/a';
+const usLine = (us?: Record<string, number>) => (us && Object.keys(us).length > 0 ? Object.entries(us).map(([name, value]) => `${name} ${value}`).join(', ') : 'n/a');
+
+function baselineSection(baseline: BaselineSummary, options: BenchOptions): string[] {
+  const lines = [''];
+  if (baseline.kind === 'pgbench') {
+    const p = baseline.pgbench!;
+    lines.push(`Baseline (pgbench): PostgreSQL alone, pgbench's own clients (C, libpq, -M prepared), the same single-row INSERT … ON CONFLICT DO NOTHING RETURNING, one commit per transaction`);
+    lines.push(
+      table([
+        ['inserts/s', String(baseline.insertsPerSec), `pgbench tps, ${baseline.inserted} transactions in ${baseline.durationSec}s (${baseline.rows} rows), ${p.failed} failed`],
+        ['latency p50 / p95 / p99', `${baseline.latencyMs.p50} / ${baseline.latencyMs.p95} / ${baseline.latencyMs.p99} ms`, `max ${baseline.latencyMs.max} ms, average ${p.latencyAverageMs} ms (pgbench's); from its per-transaction log`],
+        ['cpu (cores)', cpuLine(baseline.cpu), p.cpuWindowSec !== undefined ? `over ${p.cpuWindowSec}s inside the run (${p.insertsInCpuWindow} inserts)` : undefined],
+        ['cpu µs per insert', usLine(baseline.cpuUsPerInsert), 'client = pgbench'],
+        ['command', p.command],
+      ]),
+    );
+  } else {
+    lines.push(`Baseline (Node pg client): PostgreSQL alone, ${options.connections} node-postgres connections (pg-load.ts), single-row INSERT … ON CONFLICT DO NOTHING RETURNING, one commit per request`);
+    lines.push(
+      table([
+        ['inserts/s', String(baseline.insertsPerSec), `${baseline.inserted} in ${baseline.durationSec}s (${baseline.rows} rows)`],
+        ['latency p50 / p95 / p99', `${baseline.latencyMs.p50} / ${baseline.latencyMs.p95} / ${baseline.latencyMs.p99} ms`],
+        ['errors', String(baseline.errors)],
+        ['cpu (cores)', cpuLine(baseline.cpu)],
+        ['cpu µs per insert', usLine(baseline.cpuUsPerInsert), 'client = the Node process'],
+      ]),
+    );
+  }
+  return lines;
+}
+
+function baselineJson(baseline: BaselineSummary | undefined) {
+  if (!baseline) return null;
+  return {
+    kind: baseline.kind,
+    label: BASELINE_LABEL[baseline.kind],
+    insertsPerSec: baseline.insertsPerSec,
+    inserted: baseline.inserted,
+    rows: baseline.rows,
+    durationSec: baseline.durationSec,
+    p50Ms: baseline.latencyMs.p50,
+    p95Ms: baseline.latencyMs.p95,
+    p99Ms: baseline.latencyMs.p99,
+    maxMs: baseline.latencyMs.max,
+    errors: baseline.errors,
+    cpuCores: baseline.cpu,
+    cpuUsPerInsert: baseline.cpuUsPerInsert,
+    ...(baseline.pgbench
+      ? {
+          tps: baseline.pgbench.tps,
+          latencyAverageMs: baseline.pgbench.latencyAverageMs,
+          failed: baseline.pgbench.failed,
+          cpuWindowSec: baseline.pgbench.cpuWindowSec,
+          command: baseline.pgbench.command,
+        }
+      : {}),
+  };
+}
+
+function gitCommit(): string | undefined {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' });
+  if (head.status !== 0) return undefined;
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'services', 'scripts/bench'], { cwd: root, encoding: 'utf8' });
+  return `${head.stdout.trim()}${dirty.stdout.trim() ? ' (with local changes)' : ''}`;
+}
+
+/** The highest accepted rate among the error-free steps whose p99 is within `ms`. */
+function capacityWithin(steps: SweepStepResult[], ms: number): number | null {
+  const within = steps.filter((step) => step.errors === 0 && step.p99Ms <= ms).map((step) => step.acceptedPerSec);
+  return within.length > 0 ? Math.max(...within) : null;
+}
+
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2), process.env);
   const runId = randomBytes(4).toString('hex');
   const started = Date.now();
   const machine = { cpus: cpus().length, loadavg1AtStart: round(loadavg()[0] ?? 0, 2), loadavg1AtEnd: 0 };
-  log(`run ${runId}: ${options.durationSec}s per phase, ${options.connections} connections, ${options.payloadBytes} B payloads; load average ${machine.loadavg1AtStart} on ${machine.cpus} cores`);
+  log(
+    `run ${runId}: ${options.durationSec}s per phase${options.sweep ? ` (sweep: ${options.sweepSteps.length} steps of ${options.sweepDurationSec}s)` : ''}, ` +
+      `${options.connections} connections, ${options.payloadBytes} B payloads; load average ${machine.loadavg1AtStart} on ${machine.cpus} cores`,
+  );
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -684,13 +1056,155 @@ async function main(): Promise<number> {
       if (code !== 0) throw new Error(`build failed (tsc exit ${code}); fix it or pass --skip-build to use dist/ as it is`);
     }
 
-    const baseline = options.skipBaseline ? undefined : await runBaseline(options, runId);
-    if (baseline) log(`baseline: ${baseline.insertsPerSec} inserts/s, p99 ${baseline.latencyMs.p99} ms`);
+    // Baselines: pgbench first (the reference when it runs), then the Node client.
+    const notes: string[] = [];
+    const wantPgbench = options.baseline === 'pgbench' || options.baseline === 'both';
+    const pgbenchPath = wantPgbench ? findPgbench(process.env) : undefined;
+    if (wantPgbench && !pgbenchPath) {
+      notes.push('pgbench not found (BENCH_PGBENCH, PATH, /usr/lib/postgresql/*/bin): no pgbench baseline, the Node pg client baseline instead');
+      log(notes[notes.length - 1]!);
+    }
+    const runNode = options.baseline === 'node' || options.baseline === 'both' || (wantPgbench && !pgbenchPath);
+    const pgbenchBaseline = pgbenchPath ? await runPgbenchBaseline(options, runId, pgbenchPath) : undefined;
+    if (pgbenchBaseline) log(`baseline (pgbench): ${pgbenchBaseline.insertsPerSec} inserts/s, p99 ${pgbenchBaseline.latencyMs.p99} ms`);
+    const nodeBaseline = runNode ? await runNodeBaseline(options, runId) : undefined;
+    if (nodeBaseline) log(`baseline (Node pg client): ${nodeBaseline.insertsPerSec} inserts/s, p99 ${nodeBaseline.latencyMs.p99} ms`);
+    const baseline = pgbenchBaseline ?? nodeBaseline; // what `ratio` and the sweep's steps refer to
+    const baselines = { pgbench: baselineJson(pgbenchBaseline), node: baselineJson(nodeBaseline) };
+    const ratioTo = (accepted: number, b?: BaselineSummary) => (b && b.insertsPerSec > 0 ? round(accepted / b.insertsPerSec, 2) : null);
+
+    const header = (what: string) => {
+      const lines = [''];
+      lines.push(`Webhook ingest benchmark — ${options.connections} connections, ${options.payloadBytes} B payloads, ${what}, ${machine.cpus} cores (load avg ${machine.loadavg1AtStart} → ${machine.loadavg1AtEnd})`);
+      const overrides = [
+        ...Object.entries({ ...options.serviceEnv }).map(([key, value]) => `${key}=${value}`),
+        ...Object.entries(options.ingressEnv).map(([key, value]) => `ingress ${key}=${value}`),
+        ...Object.entries(options.workerEnv).map(([key, value]) => `worker ${key}=${value}`),
+        ...(options.workerNice !== 0 ? [`worker nice ${options.workerNice}`] : []),
+        ...(options.pauseWorker ? ['worker paused (SIGSTOP) during the measured load'] : []),
+      ];
+      if (overrides.length > 0) lines.push(`Not as deployed: ${overrides.join(', ')}`);
+      for (const note of notes) lines.push(`Note: ${note}`);
+      for (const b of [pgbenchBaseline, nodeBaseline]) if (b) lines.push(...baselineSection(b, options));
+      return lines;
+    };
+    const jsonOptions = {
+      durationSec: options.durationSec,
+      warmupSec: options.warmupSec,
+      connections: options.connections,
+      payloadBytes: options.payloadBytes,
+      baseline: options.baseline,
+      workerNice: options.workerNice,
+      pauseWorker: options.pauseWorker,
+      serviceEnv: options.serviceEnv,
+      ingressEnv: options.ingressEnv,
+      workerEnv: options.workerEnv,
+      ...(options.sweep ? { sweepSteps: options.sweepSteps, sweepDurationSec: options.sweepDurationSec, sweepAligned: options.sweepAligned } : {}),
+    };
+    const writeSummary = (summary: unknown) =>
+      // Written before exiting: process.exit() would drop output still queued for a pipe.
+      new Promise<void>((resolve) => process.stdout.write(`${JSON.stringify(summary)}\n`, () => resolve()));
+
+    if (options.sweep) {
+      if (!baseline) throw new Error('--sweep needs a baseline rate');
+      const sweep = await runSweep(options, runId, { kind: baseline.kind, perSec: baseline.insertsPerSec });
+      machine.loadavg1AtEnd = round(loadavg()[0] ?? 0, 2);
+      const c = sweep.check;
+      const capacity = { p99Within10Ms: capacityWithin(sweep.steps, 10), p99Within50Ms: capacityWithin(sweep.steps, 50) };
+
+      const lines = header(`sweep of ${sweep.steps.length} offered rates × ${options.sweepDurationSec}s`);
+      lines.push('');
+      lines.push(
+        `Sweep: ingress + worker (dist/), the chart's settings, offered rates as fractions of ${BASELINE_LABEL[sweep.reference.kind]} ${sweep.reference.perSec}/s ` +
+          `(autocannon overallRate over ${options.connections} connections, ${sweep.aligned ? 'aligned 1-second windows' : 'windows staggered across the second'})`,
+      );
+      const head = ['step', 'offered/s', 'sent/s', 'accepted/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'drain s', 'cpu µs/event (ingress, worker, pgBackends, postgres, redis)'];
+      const body = sweep.steps.map((s) => [
+        s.step,
+        s.offeredPerSec === null ? 'max' : String(s.offeredPerSec),
+        String(s.sentPerSec),
+        String(s.acceptedPerSec),
+        String(s.p50Ms),
+        String(s.p95Ms),
+        String(s.p99Ms),
+        String(s.maxMs),
+        String(s.errors),
+        String(s.drainSec),
+        ['ingress', 'worker', 'pgBackends', 'postgres', 'redis'].map((name) => s.cpuUsPerEvent?.[name] ?? '-').join(' / '),
+      ]);
+      const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+      for (const row of [head, ...body]) lines.push(`  ${row.map((cell, i) => (i === 0 || i === row.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd()}`);
+      lines.push(
+        `  highest accepted/s with p99 ≤ 10 ms: ${capacity.p99Within10Ms ?? 'none'}; with p99 ≤ 50 ms: ${capacity.p99Within50Ms ?? 'none'} (steps without errors)`,
+      );
+      lines.push('');
+      lines.push(`Check: nothing lost or doubled — ${c.ok ? 'OK' : `FAILED: ${c.problems.join('; ')}`}`);
+      lines.push(
+        table([
+          ['rows', String(c.rows), `= accepted ${c.accepted} + cut-off at stop ${c.rowsWithoutAnswer} (warm-up and every step)`],
+          ['COMPLETED', String(c.rows - c.notCompleted)],
+          ['delivered exactly once', String(c.deliveredOnce), `twice+ ${c.deliveredTwiceOrMore}, never ${c.notDelivered}, unknown ids ${c.unknownDeliveries}`],
+          ['lost / duplicate answers', `${c.lostAccepted} / ${c.duplicateAnswers}`],
+          ['service logs', `warn ${sweep.logs.ingress!.warnings + sweep.logs.worker!.warnings}, error ${sweep.logs.ingress!.errors + sweep.logs.worker!.errors}`, `exit codes ${JSON.stringify(sweep.exitCodes)}`],
+        ]),
+      );
+
+      // The chart and its data.
+      const svgPath = path.resolve(process.cwd(), options.chartPath);
+      const jsonPath = svgPath.endsWith('.svg') ? `${svgPath.slice(0, -4)}.json` : `${svgPath}.json`;
+      const generatedAt = new Date().toISOString();
+      const points: LatencyChartPoint[] = sweep.steps.map((s) => ({ label: s.step, acceptedPerSec: s.acceptedPerSec, p50Ms: s.p50Ms, p99Ms: s.p99Ms }));
+      const svg = renderLatencyChart({
+        title: `Ingest latency vs throughput — ${generatedAt.slice(0, 10)}, ${machine.cpus} cores`,
+        subtitle:
+          `ingress + worker (dist/), ${options.connections} connections, ${options.payloadBytes} B signed Stripe webhooks, ${options.sweepDurationSec} s per offered rate ` +
+          `(${sweep.steps.map((s) => s.step).join(', ')} of the ${sweep.reference.kind === 'pgbench' ? 'pgbench' : 'Node pg client'} baseline); load avg ${machine.loadavg1AtStart} → ${machine.loadavg1AtEnd}`,
+        points,
+        baseline: { perSec: sweep.reference.perSec, label: `${sweep.reference.kind === 'pgbench' ? 'pgbench' : 'Node pg client'} baseline ${Math.round(sweep.reference.perSec)}/s` },
+        targetsMs: [10, 50],
+      });
+      mkdirSync(path.dirname(svgPath), { recursive: true });
+      writeFileSync(svgPath, svg, 'utf8');
+      const data = {
+        bench: 'webhook-ingest-sweep',
+        generatedAt,
+        runId,
+        commit: gitCommit(),
+        machine,
+        options: jsonOptions,
+        reference: sweep.reference,
+        baselines,
+        steps: sweep.steps,
+        capacity,
+        check: { ok: c.ok, rows: c.rows, accepted: c.accepted, cutOffRows: c.rowsWithoutAnswer, lost: c.lostAccepted, problems: c.problems },
+      };
+      writeFileSync(jsonPath, `${JSON.stringify(data, null, 2)}\n`, 'utf8');
+      lines.push('');
+      const shown = (file: string) => (path.relative(process.cwd(), file).startsWith('..') ? file : path.relative(process.cwd(), file));
+      lines.push(`Chart: ${shown(svgPath)}, data: ${shown(jsonPath)} (total ${round((Date.now() - started) / 1000)}s)`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+
+      await writeSummary({
+        bench: 'webhook-ingest',
+        mode: 'sweep',
+        runId,
+        options: jsonOptions,
+        machine,
+        baseline: baselineJson(baseline),
+        baselines,
+        sweep: { reference: sweep.reference, stepSec: sweep.stepSec, aligned: sweep.aligned, steps: sweep.steps, capacity, chart: { svg: svgPath, json: jsonPath } },
+        check: { ok: c.ok, rows: c.rows, accepted: c.accepted, cutOffRows: c.rowsWithoutAnswer, lost: c.lostAccepted, notCompleted: c.notCompleted, deliveredOnce: c.deliveredOnce, deliveredTwice: c.deliveredTwiceOrMore, notDelivered: c.notDelivered, problems: c.problems },
+        rssPeakMb: { ...sweep.rssPeakMb, baseline: nodeBaseline?.rssPeakMb },
+      });
+      return c.ok ? 0 : 1;
+    }
+
     const service = await runService(options, runId);
     machine.loadavg1AtEnd = round(loadavg()[0] ?? 0, 2);
 
     const main = service.main;
-    const ratio = baseline && baseline.insertsPerSec > 0 ? round(service.acceptedPerSec / baseline.insertsPerSec, 2) : null;
+    const ratios = { pgbench: ratioTo(service.acceptedPerSec, pgbenchBaseline), node: ratioTo(service.acceptedPerSec, nodeBaseline) };
+    const ratio = ratios.pgbench ?? ratios.node;
     const rssPeakMb = service.rssPeakMb;
     const targets = {
       throughput: ratio !== null && ratio >= TARGETS.ratio,
@@ -703,47 +1217,25 @@ async function main(): Promise<number> {
     };
     targets.all = targets.throughput && targets.p99 && targets.zeroErrors && targets.endToEnd && targets.rss && targets.noLossNoDuplicates;
 
-    const cpuLine = (cpu?: Record<string, number>) =>
-      cpu
-        ? Object.entries(cpu)
-            .filter(([name]) => name !== 'machineCores' && !name.endsWith('SystemShare'))
-            .sort(([, a], [, b]) => b - a)
-            .map(([name, cores]) => `${name} ${cores}`)
-            .join(', ')
-        : 'n/a';
-    const lines: string[] = [];
-    lines.push('');
-    lines.push(`Webhook ingest benchmark — ${options.connections} connections, ${options.payloadBytes} B payloads, ${options.durationSec}s per phase, ${machine.cpus} cores (load avg ${machine.loadavg1AtStart} → ${machine.loadavg1AtEnd})`);
-    const overrides = [
-      ...Object.entries({ ...options.serviceEnv }).map(([key, value]) => `${key}=${value}`),
-      ...Object.entries(options.ingressEnv).map(([key, value]) => `ingress ${key}=${value}`),
-      ...Object.entries(options.workerEnv).map(([key, value]) => `worker ${key}=${value}`),
-      ...(options.workerNice !== 0 ? [`worker nice ${options.workerNice}`] : []),
-      ...(options.pauseWorker ? ['worker paused (SIGSTOP) during the measured load'] : []),
-    ];
-    if (overrides.length > 0) lines.push(`Not as deployed: ${overrides.join(', ')}`);
-    if (baseline) {
-      lines.push('');
-      lines.push('Baseline: PostgreSQL alone, single-row INSERT … ON CONFLICT DO NOTHING RETURNING, one commit per request');
-      lines.push(
-        table([
-          ['inserts/s', String(baseline.insertsPerSec), `${baseline.inserted} in ${baseline.durationSec}s (${baseline.rows} rows)`],
-          ['latency p50 / p95 / p99', `${baseline.latencyMs.p50} / ${baseline.latencyMs.p95} / ${baseline.latencyMs.p99} ms`],
-          ['errors', String(baseline.errors)],
-          ['cpu (cores)', cpuLine(baseline.cpu)],
-          ['cpu µs per insert', baseline.cpuUsPerInsert ? Object.entries(baseline.cpuUsPerInsert).map(([name, us]) => `${name} ${us}`).join(', ') : 'n/a'],
-        ]),
-      );
-    }
+    const lines = header(`${options.durationSec}s per phase`);
     lines.push('');
     const chartWorker = readChartRoleEnv(root).worker;
     lines.push(
       `Service: ingress process + worker process (dist/) with the chart's settings (WORKER_CONCURRENCY=${chartWorker.WORKER_CONCURRENCY}, ` +
         `DATABASE_POOL_SIZE=${chartWorker.DATABASE_POOL_SIZE}), signed Stripe webhooks via autocannon`,
     );
+    const ratioNote = [
+      ratios.pgbench !== null ? `${ratios.pgbench}× ${BASELINE_LABEL.pgbench}` : undefined,
+      ratios.node !== null ? `${ratios.node}× ${BASELINE_LABEL.node}` : undefined,
+    ].filter((part) => part !== undefined);
     lines.push(
       table([
-        ['accepted/s (202)', String(service.acceptedPerSec), `${main.statusCounts['202'] ?? 0} in ${round(main.durationSec, 2)}s; ratio to baseline ${ratio ?? 'n/a'} (target ≥ ${TARGETS.ratio}: ${yes(targets.throughput)})`],
+        [
+          'accepted/s (202)',
+          String(service.acceptedPerSec),
+          `${main.statusCounts['202'] ?? 0} in ${round(main.durationSec, 2)}s; ${ratioNote.length > 0 ? ratioNote.join(', ') : 'no baseline'} ` +
+            `(target ≥ ${TARGETS.ratio}× ${baseline ? BASELINE_LABEL[baseline.kind] : 'a baseline'}: ${yes(targets.throughput)})`,
+        ],
         ['latency p50 / p95 / p99', `${main.latencyMs.p50} / ${main.latencyMs.p95} / ${main.latencyMs.p99} ms`, `max ${main.latencyMs.max} ms (p99 target ≤ ${TARGETS.p99Ms} ms: ${yes(targets.p99)})`],
         ['errors + non-2xx', String(service.errors), `status counts ${JSON.stringify(main.statusCounts)}, socket errors ${main.autocannon.errors}, timeouts ${main.autocannon.timeouts} (${yes(targets.zeroErrors)})`],
         ['unanswered at stop', String(main.unansweredExternalIds.length), 'requests in flight when the load stopped'],
@@ -773,7 +1265,7 @@ async function main(): Promise<number> {
         ['cpu (cores)', cpuLine(service.cpu)],
         [
           'cpu µs per event',
-          service.cpuUsPerEvent ? Object.entries(service.cpuUsPerEvent).map(([name, us]) => `${name} ${us}`).join(', ') : 'n/a',
+          usLine(service.cpuUsPerEvent),
           'worker: per delivery during the load; others: per request; pgBackends: the service\'s own connections, postgres: the rest of the server',
         ],
         ['service logs', `warn ${service.logs.ingress!.warnings + service.logs.worker!.warnings}, error ${service.logs.ingress!.errors + service.logs.worker!.errors}`, `exit codes ${JSON.stringify(service.exitCodes)}`],
@@ -794,32 +1286,14 @@ async function main(): Promise<number> {
     lines.push(`Targets: ${targets.all ? 'all met' : `not met: ${Object.entries(targets).filter(([name, ok]) => name !== 'all' && !ok).map(([name]) => name).join(', ')}`} (total ${round((Date.now() - started) / 1000)}s)`);
     process.stdout.write(`${lines.join('\n')}\n`);
 
-    const summary = {
+    await writeSummary({
       bench: 'webhook-ingest',
+      mode: 'single',
       runId,
-      options: {
-        durationSec: options.durationSec,
-        warmupSec: options.warmupSec,
-        connections: options.connections,
-        payloadBytes: options.payloadBytes,
-        workerNice: options.workerNice,
-        pauseWorker: options.pauseWorker,
-        serviceEnv: options.serviceEnv,
-        ingressEnv: options.ingressEnv,
-        workerEnv: options.workerEnv,
-      },
+      options: jsonOptions,
       machine,
-      baseline: baseline
-        ? {
-            insertsPerSec: baseline.insertsPerSec,
-            p50Ms: baseline.latencyMs.p50,
-            p95Ms: baseline.latencyMs.p95,
-            p99Ms: baseline.latencyMs.p99,
-            errors: baseline.errors,
-            cpuCores: baseline.cpu,
-            cpuUsPerInsert: baseline.cpuUsPerInsert,
-          }
-        : null,
+      baseline: baselineJson(baseline),
+      baselines,
       ingest: {
         acceptedPerSec: service.acceptedPerSec,
         accepted: main.statusCounts['202'] ?? 0,
@@ -841,15 +1315,14 @@ async function main(): Promise<number> {
       },
       commitsPerRequest: service.commitsPerRequest,
       check: { ok: c.ok, rows: c.rows, accepted: c.accepted, cutOffRows: c.rowsWithoutAnswer, lost: c.lostAccepted, notCompleted: c.notCompleted, deliveredOnce: c.deliveredOnce, deliveredTwice: c.deliveredTwiceOrMore, notDelivered: c.notDelivered, problems: c.problems },
-      rssPeakMb: { ...rssPeakMb, baseline: baseline?.rssPeakMb },
+      rssPeakMb: { ...rssPeakMb, baseline: nodeBaseline?.rssPeakMb },
       memoryAfterLoadMb: service.memoryAfterLoadMb,
       cpuCores: service.cpu,
       cpuUsPerEvent: service.cpuUsPerEvent,
       ratio,
+      ratios,
       targets,
-    };
-    // Written before exiting: process.exit() would drop output still queued for a pipe.
-    await new Promise<void>((resolve) => process.stdout.write(`${JSON.stringify(summary)}\n`, () => resolve()));
+    });
     return c.ok ? 0 : 1;
   } finally {
     await cleanup(options);
