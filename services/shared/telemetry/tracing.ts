@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Span } from '@opentelemetry/api';
 import { createAddHookMessageChannel } from 'import-in-the-middle';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
+import { ExpressInstrumentation, ExpressLayerType } from '@opentelemetry/instrumentation-express';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
@@ -71,7 +71,9 @@ export async function startTracing(): Promise<void> {
           if (typeof (response as { writeHead?: unknown }).writeHead === 'function') annotateServerSpan(span, request, response);
         },
       }),
-      new ExpressInstrumentation(),
+      // Route handlers only: a span per middleware and router layer (security headers, request context, metrics,
+      // access log, health routers…) was ten spans a webhook with nothing to tell, and most of tracing's CPU cost.
+      new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.MIDDLEWARE, ExpressLayerType.ROUTER] }),
       // Only queries inside a trace (a request, a job): the health checks' `SELECT 1` and the reconciler's
       // polling would otherwise each make a trace of their own. Parameters are never recorded.
       new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false }),
