@@ -1,8 +1,12 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { createStripeBodyFactory } from '../../scripts/bench/payload.js';
 import {
   BASELINE_HEADERS_JSON,
   countCompletedBetween,
+  findPgbench,
   parsePgbenchOutput,
   parseTransactionLog,
   pgbenchArgs,
@@ -73,5 +77,19 @@ describe('bench pgbench baseline', () => {
     expect(log.notCompleted).toBe(1);
     expect(countCompletedBetween(log, 1796058435201.2, 1796058436000)).toBe(2);
     expect(countCompletedBetween(log, 0, Number.MAX_SAFE_INTEGER)).toBe(4);
+  });
+
+  it('finds pgbench through BENCH_PGBENCH or PATH; a BENCH_PGBENCH that does not exist means none', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bench-pgbench-test-'));
+    try {
+      const fake = path.join(dir, 'pgbench');
+      writeFileSync(fake, '#!/bin/sh\n', { mode: 0o755 });
+      expect(findPgbench({ PATH: `/nonexistent${path.delimiter}${dir}` })).toBe(fake);
+      expect(findPgbench({ BENCH_PGBENCH: fake, PATH: '' })).toBe(fake);
+      // An explicit path that does not exist is not silently replaced by another pgbench.
+      expect(findPgbench({ BENCH_PGBENCH: path.join(dir, 'missing'), PATH: dir })).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
