@@ -4,7 +4,7 @@
  * x: accepted requests/s (linear, from 0); y: latency in ms (log scale: a sweep's latencies span from a few ms to
  * seconds). Two lines, p50 and p99, through the steps in the order they ran, each point marked and the p99 point
  * labelled with its step (`25%`, `max`); a dashed vertical line at the baseline rate; dashed horizontal lines at
- * the latency targets; title, axis labels and a legend.
+ * the latency targets; title, axis labels and a legend. Step names are placed clear of each other (placeLabels).
  */
 
 export interface LatencyChartPoint {
@@ -61,6 +61,63 @@ export function logTicks(min: number, max: number): number[] {
 
 const formatMs = (value: number) => (value >= 1 ? String(Math.round(value)) : String(Number(value.toPrecision(2))));
 const formatRate = (value: number) => (Number.isInteger(value) ? value.toLocaleString('en-US') : String(value));
+
+export interface Box {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+export interface PlacedLabel {
+  x: number;
+  y: number;
+  anchor: 'start' | 'middle' | 'end';
+  box: Box;
+}
+
+const overlaps = (a: Box, b: Box) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+
+/** The box of `text` at font size `size` drawn at (x, y) (baseline) with `anchor`: ~0.6 em per character. */
+function textBox(x: number, y: number, anchor: PlacedLabel['anchor'], text: string, size: number): Box {
+  const width = text.length * size * 0.6;
+  const x0 = anchor === 'start' ? x : anchor === 'end' ? x - width : x - width / 2;
+  return { x0, y0: y - size * 0.8, x1: x0 + width, y1: y + size * 0.25 };
+}
+
+/**
+ * Places each label at the free spot nearest its point (above, right, left, below, then further out), clear of
+ * the labels placed before it, of `obstacles` (markers, legend) and inside `bounds`; the last resort is straight
+ * above, overlapping. Points that crowd together (a saturated service's steps) get readable labels this way.
+ */
+export function placeLabels(labels: { x: number; y: number; text: string }[], obstacles: Box[], bounds: Box, size = 11): PlacedLabel[] {
+  const placed: PlacedLabel[] = [];
+  for (const label of labels) {
+    const candidates: Omit<PlacedLabel, 'box'>[] = [];
+    for (let ring = 0; ring < 10; ring++) {
+      const d = ring * 13;
+      candidates.push(
+        { x: label.x, y: label.y - 9 - d, anchor: 'middle' },
+        { x: label.x + 8 + d, y: label.y + 4, anchor: 'start' },
+        { x: label.x - 8 - d, y: label.y + 4, anchor: 'end' },
+        { x: label.x, y: label.y + 17 + d, anchor: 'middle' },
+        { x: label.x + 8, y: label.y + 4 - d, anchor: 'start' },
+        { x: label.x + 8, y: label.y + 4 + d, anchor: 'start' },
+        { x: label.x - 8, y: label.y + 4 - d, anchor: 'end' },
+        { x: label.x - 8, y: label.y + 4 + d, anchor: 'end' },
+      );
+    }
+    const free = candidates
+      .map((candidate) => ({ ...candidate, box: textBox(candidate.x, candidate.y, candidate.anchor, label.text, size) }))
+      .find(
+        ({ box }) =>
+          box.x0 >= bounds.x0 && box.x1 <= bounds.x1 && box.y0 >= bounds.y0 && box.y1 <= bounds.y1 &&
+          !placed.some((other) => overlaps(box, other.box)) && !obstacles.some((obstacle) => overlaps(box, obstacle)),
+      );
+    placed.push(free ?? { x: label.x, y: label.y - 9, anchor: 'middle', box: textBox(label.x, label.y - 9, 'middle', label.text, size) });
+  }
+  return placed;
+}
 
 /** Splits `text` into lines of at most `max` characters, at spaces. */
 function wrap(text: string, max: number): string[] {
@@ -167,12 +224,6 @@ export function renderLatencyChart(input: LatencyChartInput): string {
     }
     out.push('  </g>');
   }
-  out.push('  <g class="step-labels">');
-  for (const p of input.points) {
-    out.push(`    <text x="${n(x(p.acceptedPerSec))}" y="${n(y(p.p99Ms) - 9)}" text-anchor="middle" font-size="11" fill="${COLORS.muted}">${escapeXml(p.label)}</text>`);
-  }
-  out.push('  </g>');
-
   // Legend, top left inside the plot.
   const lx = plot.left + 12;
   const ly = plot.top + 12;
@@ -182,6 +233,30 @@ export function renderLatencyChart(input: LatencyChartInput): string {
     ...(input.baseline ? ([[`<line x1="0" y1="0" x2="26" y2="0" stroke="${COLORS.baseline}" stroke-width="1.5" stroke-dasharray="6 4"/>`, 'baseline rate']] as [string, string][]) : []),
     [`<line x1="0" y1="0" x2="26" y2="0" stroke="${COLORS.target}" stroke-width="1.5" stroke-dasharray="8 5"/>`, 'latency target'],
   ];
+  const legendBox = { x0: lx, y0: ly, x1: lx + 138, y1: ly + entries.length * 18 + 10 };
+
+  // Each step's name near its p99 point, clear of the other names, the markers and the legend.
+  const markers = input.points.flatMap((p) => [p.p50Ms, p.p99Ms].map((ms) => ({ x0: x(p.acceptedPerSec) - 5, y0: y(ms) - 5, x1: x(p.acceptedPerSec) + 5, y1: y(ms) + 5 })));
+  const labels = placeLabels(
+    input.points.map((p) => ({ x: x(p.acceptedPerSec), y: y(p.p99Ms), text: p.label })),
+    [...markers, legendBox],
+    { x0: plot.left + 2, y0: plot.top + 2, x1: plot.right - 2, y1: plot.bottom - 2 },
+  );
+  out.push('  <g class="step-labels">');
+  input.points.forEach((p, i) => {
+    const label = labels[i]!;
+    const px = x(p.acceptedPerSec);
+    const py = y(p.p99Ms);
+    // A leader from the marker to the nearest edge of a label that had to move away from it.
+    const ex = Math.min(label.box.x1, Math.max(label.box.x0, px));
+    const ey = Math.min(label.box.y1, Math.max(label.box.y0, py));
+    if (Math.hypot(ex - px, ey - py) > 10) {
+      out.push(`    <line x1="${n(px)}" y1="${n(py)}" x2="${n(ex)}" y2="${n(ey)}" stroke="#999999" stroke-width="0.75"/>`);
+    }
+    out.push(`    <text x="${n(label.x)}" y="${n(label.y)}" text-anchor="${label.anchor}" font-size="11" fill="${COLORS.muted}">${escapeXml(p.label)}</text>`);
+  });
+  out.push('  </g>');
+
   out.push(`  <g class="legend" transform="translate(${lx} ${ly})">`);
   out.push(`    <rect x="0" y="0" width="138" height="${entries.length * 18 + 10}" fill="#ffffff" fill-opacity="0.9" stroke="#cccccc"/>`);
   entries.forEach(([symbol, text], i) => {
@@ -191,4 +266,28 @@ export function renderLatencyChart(input: LatencyChartInput): string {
   if (input.points.length === 0) out.push(`  <text x="${n((plot.left + plot.right) / 2)}" y="${n((plot.top + plot.bottom) / 2)}" text-anchor="middle" fill="${COLORS.muted}">no data</text>`);
   out.push('</svg>');
   return `${out.join('\n')}\n`;
+}
+
+/** What the chart needs of a sweep's data file (`docs/perf/ingest-latency.json`, written by run-bench.ts). */
+export interface SweepChartData {
+  generatedAt: string;
+  machine: { cpus: number; loadavg1AtStart: number; loadavg1AtEnd: number };
+  options: { connections: number; payloadBytes: number; sweepDurationSec?: number };
+  reference: { kind: 'pgbench' | 'node'; perSec: number };
+  steps: { step: string; acceptedPerSec: number; p50Ms: number; p99Ms: number }[];
+}
+
+/** The chart of a sweep: title with date and cores, what ran, the baseline line, targets at 10 and 50 ms. */
+export function chartInputFromSweepData(data: SweepChartData): LatencyChartInput {
+  const baselineName = data.reference.kind === 'pgbench' ? 'pgbench' : 'Node pg client';
+  return {
+    title: `Ingest latency vs throughput — ${data.generatedAt.slice(0, 10)}, ${data.machine.cpus} cores`,
+    subtitle:
+      `ingress + worker (dist/), ${data.options.connections} connections, ${data.options.payloadBytes} B signed Stripe webhooks, ` +
+      `${data.options.sweepDurationSec ?? '?'} s per offered rate (${data.steps.map((s) => s.step).join(', ')} of the ${baselineName} baseline); ` +
+      `load avg ${data.machine.loadavg1AtStart} → ${data.machine.loadavg1AtEnd}`,
+    points: data.steps.map((s) => ({ label: s.step, acceptedPerSec: s.acceptedPerSec, p50Ms: s.p50Ms, p99Ms: s.p99Ms })),
+    baseline: { perSec: data.reference.perSec, label: `${baselineName} baseline ${Math.round(data.reference.perSec)}/s` },
+    targetsMs: [10, 50],
+  };
 }

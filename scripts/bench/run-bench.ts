@@ -34,7 +34,7 @@ import winston from 'winston';
 import { runMigrations } from '../../services/shared/database/run-migrations.js';
 import { readChartRoleEnv } from './chart-env.js';
 import type { HttpLoadResult, HttpLoadRun } from './http-load.js';
-import { renderLatencyChart, type LatencyChartPoint } from './latency-chart.js';
+import { chartInputFromSweepData, renderLatencyChart } from './latency-chart.js';
 import { parseOptions, type BenchOptions, type SweepStep } from './options.js';
 import {
   countCompletedBetween,
@@ -1152,22 +1152,9 @@ async function main(): Promise<number> {
       // The chart and its data.
       const svgPath = path.resolve(process.cwd(), options.chartPath);
       const jsonPath = svgPath.endsWith('.svg') ? `${svgPath.slice(0, -4)}.json` : `${svgPath}.json`;
-      const generatedAt = new Date().toISOString();
-      const points: LatencyChartPoint[] = sweep.steps.map((s) => ({ label: s.step, acceptedPerSec: s.acceptedPerSec, p50Ms: s.p50Ms, p99Ms: s.p99Ms }));
-      const svg = renderLatencyChart({
-        title: `Ingest latency vs throughput — ${generatedAt.slice(0, 10)}, ${machine.cpus} cores`,
-        subtitle:
-          `ingress + worker (dist/), ${options.connections} connections, ${options.payloadBytes} B signed Stripe webhooks, ${options.sweepDurationSec} s per offered rate ` +
-          `(${sweep.steps.map((s) => s.step).join(', ')} of the ${sweep.reference.kind === 'pgbench' ? 'pgbench' : 'Node pg client'} baseline); load avg ${machine.loadavg1AtStart} → ${machine.loadavg1AtEnd}`,
-        points,
-        baseline: { perSec: sweep.reference.perSec, label: `${sweep.reference.kind === 'pgbench' ? 'pgbench' : 'Node pg client'} baseline ${Math.round(sweep.reference.perSec)}/s` },
-        targetsMs: [10, 50],
-      });
-      mkdirSync(path.dirname(svgPath), { recursive: true });
-      writeFileSync(svgPath, svg, 'utf8');
       const data = {
         bench: 'webhook-ingest-sweep',
-        generatedAt,
+        generatedAt: new Date().toISOString(),
         runId,
         commit: gitCommit(),
         machine,
@@ -1178,6 +1165,8 @@ async function main(): Promise<number> {
         capacity,
         check: { ok: c.ok, rows: c.rows, accepted: c.accepted, cutOffRows: c.rowsWithoutAnswer, lost: c.lostAccepted, problems: c.problems },
       };
+      mkdirSync(path.dirname(svgPath), { recursive: true });
+      writeFileSync(svgPath, renderLatencyChart(chartInputFromSweepData(data)), 'utf8');
       writeFileSync(jsonPath, `${JSON.stringify(data, null, 2)}\n`, 'utf8');
       lines.push('');
       const shown = (file: string) => (path.relative(process.cwd(), file).startsWith('..') ? file : path.relative(process.cwd(), file));

@@ -1,5 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { escapeXml, logTicks, niceStep, renderLatencyChart, type LatencyChartInput } from '../../scripts/bench/latency-chart.js';
+import {
+  chartInputFromSweepData,
+  escapeXml,
+  logTicks,
+  niceStep,
+  placeLabels,
+  renderLatencyChart,
+  type Box,
+  type LatencyChartInput,
+} from '../../scripts/bench/latency-chart.js';
 
 /** Every tag closed in order, attributes quoted, no bare `&` or `<` in text: well-formed enough for any SVG viewer. */
 function wellFormed(svg: string): void {
@@ -78,5 +87,44 @@ describe('bench latency chart (SVG)', () => {
     expect(logTicks(1, 1000)).toEqual([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]);
     expect(logTicks(0.1, 10)).toEqual([0.1, 0.2, 0.5, 1, 2, 5, 10]);
     expect(escapeXml(`<a href="x">&'`)).toBe('&lt;a href=&quot;x&quot;&gt;&amp;&apos;');
+  });
+
+  it('keeps step names apart when a saturated service piles its points together', () => {
+    const crowd = [0, 1, 2, 3, 4].map((i) => ({ x: 300 + i * 3, y: 200 + i * 2, text: `${100 + i * 25}%` }));
+    const markers: Box[] = crowd.map((p) => ({ x0: p.x - 5, y0: p.y - 5, x1: p.x + 5, y1: p.y + 5 }));
+    const bounds = { x0: 80, y0: 58, x1: 870, y1: 498 };
+    const placed = placeLabels(crowd, markers, bounds);
+    expect(placed[0]).toMatchObject({ x: 300, y: 191, anchor: 'middle' }); // the first goes straight above its point
+    for (const [i, a] of placed.entries()) {
+      expect(a.box.x0).toBeGreaterThanOrEqual(bounds.x0);
+      expect(a.box.x1).toBeLessThanOrEqual(bounds.x1);
+      for (const marker of markers) expect(a.box.x0 < marker.x1 && marker.x0 < a.box.x1 && a.box.y0 < marker.y1 && marker.y0 < a.box.y1).toBe(false);
+      for (const b of placed.slice(i + 1)) expect(a.box.x0 < b.box.x1 && b.box.x0 < a.box.x1 && a.box.y0 < b.box.y1 && b.box.y0 < a.box.y1).toBe(false);
+    }
+    const svg = renderLatencyChart({ title: 't', points: crowd.map((p, i) => ({ label: p.text, acceptedPerSec: 2000 + i * 20, p50Ms: 25, p99Ms: 70 + i })) });
+    wellFormed(svg);
+    expect(svg).toContain('stroke="#999999"'); // at least one label moved away, with a leader to its point
+  });
+
+  it("draws a sweep's data file as run-bench.ts writes it", () => {
+    const chart = chartInputFromSweepData({
+      generatedAt: '2026-11-30T17:18:21.000Z',
+      machine: { cpus: 2, loadavg1AtStart: 3.15, loadavg1AtEnd: 6.71 },
+      options: { connections: 64, payloadBytes: 2048, sweepDurationSec: 6 },
+      reference: { kind: 'pgbench', perSec: 8357.2 },
+      steps: [
+        { step: '10%', acceptedPerSec: 827.6, p50Ms: 2.7, p99Ms: 14.7 },
+        { step: 'max', acceptedPerSec: 2273.6, p50Ms: 26.4, p99Ms: 65.5 },
+      ],
+    });
+    expect(chart.title).toBe('Ingest latency vs throughput — 2026-11-30, 2 cores');
+    expect(chart.subtitle).toContain('64 connections, 2048 B signed Stripe webhooks, 6 s per offered rate (10%, max of the pgbench baseline)');
+    expect(chart.baseline).toEqual({ perSec: 8357.2, label: 'pgbench baseline 8357/s' });
+    expect(chart.targetsMs).toEqual([10, 50]);
+    expect(chart.points).toEqual([
+      { label: '10%', acceptedPerSec: 827.6, p50Ms: 2.7, p99Ms: 14.7 },
+      { label: 'max', acceptedPerSec: 2273.6, p50Ms: 26.4, p99Ms: 65.5 },
+    ]);
+    wellFormed(renderLatencyChart(chart));
   });
 });
