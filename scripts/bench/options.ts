@@ -24,7 +24,7 @@
  *                                             rates (fractions of the pgbench baseline's rate, or the Node one's
  *                                             when pgbench did not run), one ingress + worker pair for every step,
  *                                             the same check at the end; writes a latency chart (SVG) and its data
- *   --sweep-steps=0.1,0.25,0.5,0.75,1,1.25,max   BENCH_SWEEP_STEPS   offered rates as fractions of the baseline
+ *   --sweep-steps=0.05,0.1,0.15,0.2,0.3,0.5,1,max   BENCH_SWEEP_STEPS   offered rates as fractions of the baseline
  *                                             rate, in the order run; `max` = no rate limit
  *   --sweep-duration=8   BENCH_SWEEP_DURATION seconds of load per step
  *   --sweep-aligned      BENCH_SWEEP_ALIGNED=1 autocannon's rate windows as they are (every connection's second starts
@@ -64,7 +64,7 @@ export interface BenchOptions {
 export type BaselineChoice = 'node' | 'pgbench' | 'both' | 'none';
 export type SweepStep = number | 'max';
 
-export const DEFAULT_SWEEP_STEPS: SweepStep[] = [0.1, 0.25, 0.5, 0.75, 1, 1.25, 'max'];
+export const DEFAULT_SWEEP_STEPS: SweepStep[] = [0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 'max'];
 export const DEFAULT_CHART_PATH = 'docs/perf/ingest-latency.svg';
 
 /** `0.1,0.25,1,max` → [0.1, 0.25, 1, 'max']: positive fractions of the baseline rate, `max` (or `unlimited`) for no limit. */

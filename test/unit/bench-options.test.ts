@@ -36,12 +36,12 @@ describe('bench options', () => {
   it('--sweep: default steps, 8 s per step, the chart under docs/perf', () => {
     const options = parseOptions(['--sweep'], {});
     expect(options).toMatchObject({ sweep: true, sweepDurationSec: 8, sweepAligned: false, chartPath: DEFAULT_CHART_PATH });
-    expect(options.sweepSteps).toEqual([0.1, 0.25, 0.5, 0.75, 1, 1.25, 'max']);
+    expect(options.sweepSteps).toEqual([0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 'max']);
     expect(DEFAULT_CHART_PATH).toBe('docs/perf/ingest-latency.svg');
     expect(parseOptions([], {}).sweep).toBe(false);
     // The defaults are copied, not shared.
     options.sweepSteps.pop();
-    expect(DEFAULT_SWEEP_STEPS).toHaveLength(7);
+    expect(DEFAULT_SWEEP_STEPS).toHaveLength(8);
   });
 
   it('--sweep-steps, --sweep-duration, --sweep-aligned and --chart, as flags or environment', () => {
