@@ -71,3 +71,14 @@ describe('bench options', () => {
     expect(Object.values({ ...env.ingress, ...env.worker }).every((value) => typeof value === 'string')).toBe(true);
   });
 });
+
+describe("the README's bench commands", () => {
+  // The performance section's commands are examples users copy: each must parse as written.
+  it('use only options npm run bench knows', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../README.md'), 'utf8');
+    const commands = [...readme.matchAll(/npm run bench -- ([^`\n]+)/g)].map((match) => match[1]!.trim().split(/\s+/));
+    expect(commands.length).toBeGreaterThan(0);
+    for (const args of commands) expect(() => parseOptions(args, {})).not.toThrow();
+  });
+});
