@@ -1,11 +1,12 @@
 import express, { type Express, type Router } from 'express';
-import helmet from 'helmet';
 import { healthRouter, type HealthRouterOptions } from '../shared/health/health-router.js';
 import { METRICS_PATH } from '../shared/health/health-paths.js';
 import { preStopRouter, TerminationNotice } from '../shared/health/termination-notice.js';
+import { accessLogMiddleware } from '../shared/http/access-log.js';
 import { errorMiddleware, notFoundMiddleware } from '../shared/http/error-middleware.js';
 import { httpMetricsMiddleware } from '../shared/http/http-metrics-middleware.js';
 import { requestContextMiddleware } from '../shared/http/request-context-middleware.js';
+import { securityHeaders } from '../shared/http/security-headers.js';
 import type { Logger } from '../shared/logging/logger.js';
 import { registry } from '../shared/metrics/metrics.js';
 
@@ -39,10 +40,10 @@ export function createHttpApp(options: HttpAppOptions): Express {
     if (terminating()) res.setHeader('Connection', 'close');
     next();
   });
-  app.use(helmet());
+  app.use(securityHeaders);
   app.use(requestContextMiddleware);
   app.use(httpMetricsMiddleware);
-  app.use(accessLog(options.logger));
+  app.use(accessLogMiddleware(options.logger));
   // Readiness fails from the preStop announcement on, not only from SIGTERM.
   app.use(healthRouter({ ...options.health, isShuttingDown: terminating }));
   app.use(preStopRouter({ notice, isShuttingDown: options.health.isShuttingDown, logger: options.logger }));
@@ -54,29 +55,6 @@ export function createHttpApp(options: HttpAppOptions): Express {
   app.use(notFoundMiddleware);
   app.use(errorMiddleware(options.logger));
   return app;
-}
-
-/** One line per request (probes and scrapes at debug level, so they do not drown the rest). */
-function accessLog(logger: Logger) {
-  return (req: express.Request, res: express.Response, next: express.NextFunction) => {
-    const quiet = req.path.startsWith('/health') || req.path === METRICS_PATH;
-    const level = quiet ? 'debug' : 'info';
-    // winston formats every line (timestamp, context, JSON) before its transport drops it by level, so a line
-    // that would be dropped is not built at all: at LOG_LEVEL=warn this saves a JSON line's work per request.
-    if (!logger.isLevelEnabled(level)) return next();
-    const start = process.hrtime.bigint();
-    res.once('finish', () => {
-      logger.log(level, 'request', {
-        method: req.method,
-        path: req.path,
-        statusCode: res.statusCode,
-        durationMs: Math.round(Number(process.hrtime.bigint() - start) / 1e6),
-        outcome: res.locals.outcome,
-        ...(req.context?.eventId ? { eventId: req.context.eventId } : {}),
-      });
-    });
-    next();
-  };
 }
 
 function parseTrustProxy(value: string): boolean | number | string {

@@ -1,9 +1,8 @@
-import { context as otelContext, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
+import { trace } from '@opentelemetry/api';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { AppError, DependencyUnavailableError } from '../../shared/errors/app-error.js';
-import { isConnectionError } from '../../shared/database/database-errors.js';
 import type { Logger } from '../../shared/logging/logger.js';
-import { enqueueFailures, eventsReceived, type ReceiveOutcome } from '../../shared/metrics/metrics.js';
+import { eventsReceived, type ReceiveOutcome } from '../../shared/metrics/metrics.js';
 import type { EventQueue } from '../../shared/queue/event-queue.js';
 import { sendError } from '../../shared/http/error-response.js';
 import type { ProviderRegistry } from '../verification/provider-registry.js';
@@ -11,8 +10,8 @@ import { WebhookPayloadError, WebhookVerificationError } from '../verification/v
 import type { WebhookVerifier } from '../verification/webhook-request.js';
 import { isAcceptedMediaType, mediaTypeOf } from './content-type.js';
 import type { EventWriter } from './event-writer.js';
-import { keptHeaders } from './kept-headers.js';
 import { VerificationFailureLimiter } from './verification-failure-limiter.js';
+import { WebhookReceiver } from './webhook-receiver.js';
 
 export interface WebhookRouterOptions {
   providers: ProviderRegistry;
@@ -22,6 +21,8 @@ export interface WebhookRouterOptions {
   /** Failed verifications per client address and minute answered 401; that client's further failures get 429. */
   verificationFailureLimitPerMinute: number;
   logger: Logger;
+  /** The route's core; one is made from `writer` and `queue` when not given. */
+  receiver?: WebhookReceiver;
 }
 
 declare module 'express-serve-static-core' {
@@ -30,8 +31,6 @@ declare module 'express-serve-static-core' {
     outcome?: ReceiveOutcome;
   }
 }
-
-const tracer = trace.getTracer('event-driven-integration-service/ingress');
 
 /**
  * `POST /webhooks/{provider}`, in the order a request meets it: provider known? (404) → content type (415) →
@@ -92,75 +91,20 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   // The raw bytes are what providers signed: no JSON parser may run before verification.
   const readRawBody = express.raw({ type: () => true, limit: options.maxBodyBytes });
 
+  const receiver = options.receiver ?? new WebhookReceiver({ writer: options.writer, queue: options.queue, logger });
   const receive = async (req: Request, res: Response) => {
     const verifier = res.locals.verifier!;
-    const provider = verifier.provider;
-    const span = trace.getActiveSpan();
-    span?.setAttribute('webhook.provider', provider);
-    req.context.provider = provider;
+    const handedBack = (req as Request & { [RECEIVE_FAILURE]?: { error: unknown } })[RECEIVE_FAILURE];
+    if (handedBack) {
+      // Received by the direct path already, which failed it: answered here, without verifying a second time.
+      req.context.provider = verifier.provider;
+      throw handedBack.error;
+    }
     const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-
-    const verified = await tracer.startActiveSpan('webhook.verify', async (verifySpan) => {
-      try {
-        return await verifier.verify({ rawBody, headers: req.headers, contentType: mediaTypeOf(req.headers['content-type']) });
-      } catch (error) {
-        verifySpan.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        verifySpan.end();
-      }
-    });
-    span?.setAttribute('webhook.event_type', verified.eventType);
-    req.context.eventType = verified.eventType;
-
-    // Carry the trace to the worker: the stored traceparent lets even a reconciled job join this trace.
-    const carrier: Record<string, string> = {};
-    propagation.inject(otelContext.active(), carrier);
-
-    let stored;
-    try {
-      stored = await tracer.startActiveSpan('webhook.store', async (storeSpan) => {
-        try {
-          return await options.writer.insert({
-            provider,
-            externalId: verified.externalId,
-            eventType: verified.eventType,
-            payload: verified.payload,
-            rawBody,
-            contentType: mediaTypeOf(req.headers['content-type']),
-            headers: keptHeaders(req.headers),
-            correlationId: req.context.correlationId ?? null,
-            traceId: req.context.traceId ?? null,
-            traceparent: carrier.traceparent ?? null,
-            replayKey: verified.replayKey ?? null,
-          });
-        } finally {
-          storeSpan.end();
-        }
-      });
-    } catch (error) {
-      if (isConnectionError(error)) throw new DependencyUnavailableError('database', { cause: error });
-      throw error;
-    }
-    req.context.eventId = stored.id;
-    span?.setAttribute('webhook.event_id', stored.id);
-    span?.setAttribute('webhook.duplicate', stored.duplicate);
-
-    if (stored.duplicate) {
-      count(res, provider, 'duplicate');
-      sendJson(res, 200, { id: stored.id, status: stored.status, duplicate: true });
-      return;
-    }
-    count(res, provider, 'accepted');
-    sendJson(res, 202, { id: stored.id, status: 'PENDING', duplicate: false });
-
-    // After the commit and the answer: a Redis outage costs latency to nobody; the reconciler catches failures.
-    options.queue
-      .enqueue({ eventId: stored.id, traceparent: carrier.traceparent, tracestate: carrier.tracestate })
-      .catch((error: unknown) => {
-        enqueueFailures.inc();
-        logger.warn('enqueue failed; the reconciler will enqueue the event later', { eventId: stored.id, error });
-      });
+    const answer = await receiver.receive({ verifier, rawBody, headers: req.headers, mediaType: mediaTypeOf(req.headers['content-type']), context: req.context });
+    count(res, verifier.provider, answer.outcome);
+    sendJson(res, answer.statusCode, answer.body);
+    answer.enqueue?.();
   };
 
   // Maps the verifiers' typed errors to status codes and outcomes, then hands over to the common error middleware.
@@ -193,6 +137,12 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
 }
 
 const WEBHOOK_ROUTE = '/webhooks/:provider';
+
+/**
+ * Where the ingress's direct path (runtime/webhook-fast-path.ts) leaves the failure of a webhook it read and tried
+ * to receive before handing the request to this route, which then answers it (status, failure budget, error shape).
+ */
+export const RECEIVE_FAILURE = Symbol('webhook receive failure');
 
 /** A JSON answer, byte for byte what `res.status(code).json(body)` sends for a POST (Express adds nothing else here). */
 function sendJson(res: Response, statusCode: number, body: unknown): void {

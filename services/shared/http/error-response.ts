@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import type { RequestContext } from '../logging/request-context.js';
 
 /** The one error shape every route answers with (public contract). */
 export interface ErrorBody {
@@ -13,14 +14,19 @@ export interface ErrorBody {
 }
 
 export function sendError(req: Request, res: Response, statusCode: number, message: string, code?: string): void {
-  const body: ErrorBody = {
+  const body = errorBody(statusCode, req.originalUrl, message, req.context, code);
+  if (!res.headersSent) res.status(statusCode).json(body);
+}
+
+/** The error body for a request to `url` (its query left out) with this context. */
+export function errorBody(statusCode: number, url: string, message: string, context: RequestContext | undefined, code?: string): ErrorBody {
+  return {
     statusCode,
     timestamp: new Date().toISOString(),
-    path: req.originalUrl.split('?')[0] ?? req.path,
+    path: url.split('?')[0] ?? url,
     message,
-    correlationId: req.context?.correlationId ?? null,
-    traceId: req.context?.traceId ?? null,
+    correlationId: context?.correlationId ?? null,
+    traceId: context?.traceId ?? null,
     ...(code ? { code } : {}),
   };
-  if (!res.headersSent) res.status(statusCode).json(body);
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import { trace } from '@opentelemetry/api';
 import type { NextFunction, Request, Response } from 'express';
 import { runWithContext, type RequestContext } from '../logging/request-context.js';
@@ -20,18 +21,23 @@ declare module 'express-serve-static-core' {
  * error body carries it. The trace id is the active span's, or the caller's `traceparent`'s when tracing is off.
  */
 export function requestContextMiddleware(req: Request, res: Response, next: NextFunction): void {
-  const supplied = req.headers[CORRELATION_HEADER];
+  req.context = requestContextFor(req.headers);
+  res.setHeader('X-Correlation-Id', req.context.correlationId!);
+  runWithContext(req.context, next);
+}
+
+/** The context of a request with these headers: its correlation id and trace id (see requestContextMiddleware). */
+export function requestContextFor(headers: IncomingHttpHeaders): RequestContext {
+  const supplied = headers[CORRELATION_HEADER];
   const correlationId = typeof supplied === 'string' && SAFE_CORRELATION_ID.test(supplied) ? supplied : randomUUID();
   const spanContext = trace.getActiveSpan()?.spanContext();
   let traceId = spanContext?.traceId;
   let spanId = spanContext?.spanId;
   if (!traceId || /^0+$/.test(traceId)) {
-    const incoming = typeof req.headers.traceparent === 'string' ? TRACEPARENT.exec(req.headers.traceparent) : null;
+    const incoming = typeof headers.traceparent === 'string' ? TRACEPARENT.exec(headers.traceparent) : null;
     // A uuid's hex digits make a valid trace id, and randomUUID is much cheaper than randomBytes per request.
     traceId = incoming?.[1] ?? randomUUID().replaceAll('-', '');
     spanId = undefined;
   }
-  req.context = { correlationId, traceId, spanId };
-  res.setHeader('X-Correlation-Id', correlationId);
-  runWithContext(req.context, next);
+  return { correlationId, traceId, spanId };
 }

@@ -1,0 +1,119 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { context as otelContext, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
+import { isConnectionError } from '../../shared/database/database-errors.js';
+import { DependencyUnavailableError } from '../../shared/errors/app-error.js';
+import type { Logger } from '../../shared/logging/logger.js';
+import type { RequestContext } from '../../shared/logging/request-context.js';
+import { enqueueFailures } from '../../shared/metrics/metrics.js';
+import type { EventQueue } from '../../shared/queue/event-queue.js';
+import type { WebhookVerifier } from '../verification/webhook-request.js';
+import type { EventWriter } from './event-writer.js';
+import { keptHeaders } from './kept-headers.js';
+
+/** A webhook whose provider and content type were accepted and whose body was read, raw, within the limit. */
+export interface IncomingWebhook {
+  verifier: WebhookVerifier;
+  rawBody: Buffer;
+  headers: IncomingHttpHeaders;
+  /** The media type of `Content-Type`, parameters removed. */
+  mediaType: string;
+  /** The request's context: gains the provider, event type and event id as they are learned. */
+  context: RequestContext;
+}
+
+/** How a stored webhook is answered: 202 for a new event, 200 for one stored before. */
+export interface WebhookAnswer {
+  statusCode: 200 | 202;
+  body: { id: string; status: string; duplicate: boolean };
+  outcome: 'accepted' | 'duplicate';
+  /** For a new event: queues its job; call it after the answer is sent (a Redis outage delays nobody). */
+  enqueue?: () => void;
+}
+
+export interface WebhookReceiverOptions {
+  writer: EventWriter;
+  queue: EventQueue;
+  logger: Logger;
+}
+
+const tracer = trace.getTracer('event-driven-integration-service/ingress');
+
+/**
+ * The heart of `POST /webhooks/{provider}`, without HTTP framework: verify the signature on the raw bytes, store the
+ * event once, answer, then enqueue. Used by the Express route and by the ingress's direct path for the common case
+ * (see webhook-fast-path.ts), so both answer the same way.
+ * @throws {WebhookVerificationError} the signature or timestamp does not check out (401, or 429 past the budget)
+ * @throws {WebhookPayloadError} the signed body is not a usable event (400)
+ * @throws {DependencyUnavailableError} PostgreSQL could not be reached (503)
+ */
+export class WebhookReceiver {
+  constructor(private readonly options: WebhookReceiverOptions) {}
+
+  async receive(webhook: IncomingWebhook): Promise<WebhookAnswer> {
+    const { verifier, rawBody, headers, context } = webhook;
+    const provider = verifier.provider;
+    const span = trace.getActiveSpan();
+    span?.setAttribute('webhook.provider', provider);
+    context.provider = provider;
+
+    const verified = await tracer.startActiveSpan('webhook.verify', async (verifySpan) => {
+      try {
+        return await verifier.verify({ rawBody, headers, contentType: webhook.mediaType });
+      } catch (error) {
+        verifySpan.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+        throw error;
+      } finally {
+        verifySpan.end();
+      }
+    });
+    span?.setAttribute('webhook.event_type', verified.eventType);
+    context.eventType = verified.eventType;
+
+    // Carry the trace to the worker: the stored traceparent lets even a reconciled job join this trace.
+    const carrier: Record<string, string> = {};
+    propagation.inject(otelContext.active(), carrier);
+
+    let stored;
+    try {
+      stored = await tracer.startActiveSpan('webhook.store', async (storeSpan) => {
+        try {
+          return await this.options.writer.insert({
+            provider,
+            externalId: verified.externalId,
+            eventType: verified.eventType,
+            payload: verified.payload,
+            rawBody,
+            contentType: webhook.mediaType,
+            headers: keptHeaders(headers),
+            correlationId: context.correlationId ?? null,
+            traceId: context.traceId ?? null,
+            traceparent: carrier.traceparent ?? null,
+            replayKey: verified.replayKey ?? null,
+          });
+        } finally {
+          storeSpan.end();
+        }
+      });
+    } catch (error) {
+      if (isConnectionError(error)) throw new DependencyUnavailableError('database', { cause: error });
+      throw error;
+    }
+    context.eventId = stored.id;
+    span?.setAttribute('webhook.event_id', stored.id);
+    span?.setAttribute('webhook.duplicate', stored.duplicate);
+
+    if (stored.duplicate) return { statusCode: 200, body: { id: stored.id, status: stored.status, duplicate: true }, outcome: 'duplicate' };
+    const eventId = stored.id;
+    return {
+      statusCode: 202,
+      body: { id: eventId, status: 'PENDING', duplicate: false },
+      outcome: 'accepted',
+      // After the commit and the answer: the reconciler catches a failed enqueue.
+      enqueue: () =>
+        void this.options.queue.enqueue({ eventId, traceparent: carrier.traceparent, tracestate: carrier.tracestate }).catch((error: unknown) => {
+          enqueueFailures.inc();
+          this.options.logger.warn('enqueue failed; the reconciler will enqueue the event later', { eventId, error });
+        }),
+    };
+  }
+}
