@@ -4,7 +4,7 @@
  * by the same autocannon child as the benchmark. Prints this process's CPU time per request — the number that
  * moves when the middleware chain, body reading, verification or answering get cheaper.
  *
- *   scripts/node.sh --import tsx scripts/bench/ingress-micro.ts [--duration=8] [--connections=64] [--cpu-prof]
+ *   scripts/node.sh --import tsx scripts/bench/ingress-micro.ts [--duration=8] [--connections=64] [--express | --bare]
  */
 import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -17,6 +17,8 @@ import type { EventWriter } from '../../services/ingress/ingest/event-writer.js'
 import { webhookRouter } from '../../services/ingress/ingest/webhook-router.js';
 import { createProviderRegistry } from '../../services/ingress/verification/provider-registry.js';
 import { createHttpApp } from '../../services/runtime/http-app.js';
+import { WebhookFastPath } from '../../services/runtime/webhook-fast-path.js';
+import { WebhookReceiver } from '../../services/ingress/ingest/webhook-receiver.js';
 import { configureLogging, createLogger } from '../../services/shared/logging/logger.js';
 import type { EventQueue } from '../../services/shared/queue/event-queue.js';
 import type { HttpLoadResult } from './http-load.js';
@@ -31,11 +33,16 @@ configureLogging({ level: process.env.LOG_LEVEL ?? 'warn', role: 'ingress' });
 const writer = { insert: async () => ({ id: randomUUID(), status: 'PENDING' as const, duplicate: false }), drain: async () => undefined } as unknown as EventWriter;
 const queue = { enqueue: async () => undefined } as unknown as EventQueue;
 const providers = createProviderRegistry({ stripeSecrets: [secret], githubSecrets: [], toleranceSeconds: 300 });
+const receiver = new WebhookReceiver({ writer, queue, logger: createLogger('ingress') });
 const app = createHttpApp({
   logger: createLogger('http'),
-  routers: [webhookRouter({ providers, writer, queue, maxBodyBytes: 1_048_576, verificationFailureLimitPerMinute: 120, logger: createLogger('ingress') })],
+  routers: [webhookRouter({ receiver, providers, writer, queue, maxBodyBytes: 1_048_576, verificationFailureLimitPerMinute: 120, logger: createLogger('ingress') })],
   health: { checks: {}, readinessChecks: [], maxHeapMb: 1024, isShuttingDown: () => false },
 });
+// As the service serves it: the direct path for webhooks, Express for the rest; --express: Express alone.
+const listener = args.has('express')
+  ? app
+  : new WebhookFastPath({ providers, receiver, maxBodyBytes: 1_048_576, fallback: app, isTerminating: () => false, logger: createLogger('http') }).listener;
 // --bare: the floor — node:http with only what the path must do (read the body, verify, answer), no Express.
 const bare = args.has('bare');
 const server = bare
@@ -55,7 +62,7 @@ const server = bare
           });
       });
     })
-  : createServer(app);
+  : createServer(listener);
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 

@@ -4,6 +4,7 @@ import { DestinationControl } from '../admin/destination-control.js';
 import { consoleRouter } from '../console/console-router.js';
 import { EventWriter } from '../ingress/ingest/event-writer.js';
 import { webhookRouter } from '../ingress/ingest/webhook-router.js';
+import { WebhookReceiver } from '../ingress/ingest/webhook-receiver.js';
 import type { ProviderRegistry } from '../ingress/verification/provider-registry.js';
 import type { Config } from '../shared/config/config.js';
 import { createDataSource } from '../shared/database/data-source.js';
@@ -17,6 +18,8 @@ import type { Infrastructure } from './infrastructure.js';
 export interface IngressRole {
   /** Webhooks, the admin API and the console, mounted by the HTTP app. */
   routers: Router[];
+  /** The webhook route's core, shared by the Express route and the direct path (webhook-fast-path.ts). */
+  receiver: WebhookReceiver;
   /** Waits for inserts and enqueues in flight, so every 2xx given is backed by a row (and a job). */
   drain(): Promise<void>;
   /** Stops the admin API's samplers and closes its connection. */
@@ -56,7 +59,9 @@ export async function startIngress(options: IngressRoleOptions): Promise<Ingress
     traceUrlTemplate: config.console.traceUrlTemplate,
     destinationControl,
   });
+  const receiver = new WebhookReceiver({ writer, queue: infrastructure.queue, logger: createLogger('ingress') });
   const webhooks = webhookRouter({
+    receiver,
     providers: options.providers,
     writer,
     queue: infrastructure.queue,
@@ -66,6 +71,7 @@ export async function startIngress(options: IngressRoleOptions): Promise<Ingress
   });
   return {
     routers: [webhooks, admin.router, consoleRouter()],
+    receiver,
     drain: () => writer.drain(),
     async close() {
       admin.close();

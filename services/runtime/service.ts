@@ -11,6 +11,8 @@ import type { EventHandlerRegistry } from '../worker/processing/event-handlers.j
 import { RouteTable } from '../worker/routing/route-table.js';
 import { loadRoutesFile } from '../worker/routing/routes-file.js';
 import { createHttpApp } from './http-app.js';
+import { WebhookFastPath } from './webhook-fast-path.js';
+import { TerminationNotice } from '../shared/health/termination-notice.js';
 import { listen } from './http-server.js';
 import { connectInfrastructure } from './infrastructure.js';
 import { startIngress, type IngressRole } from './ingress-role.js';
@@ -83,7 +85,10 @@ export async function startService(config: Config, extensions: ServiceExtensions
     runsWorker: worker !== undefined,
   });
 
+  // The preStop announcement, shared by the Express app and the webhooks' direct path (both close connections from then on).
+  const terminationNotice = new TerminationNotice();
   const app = createHttpApp({
+    terminationNotice,
     logger: createLogger('http'),
     trustProxy: config.http.trustProxy,
     routers: ingress?.routers ?? [],
@@ -98,7 +103,19 @@ export async function startService(config: Config, extensions: ServiceExtensions
       isShuttingDown: () => shuttingDown,
     },
   });
-  const server = await listen(app, { port: config.http.port, host: config.http.host, isDraining: () => shuttingDown });
+  // Webhooks that need nothing of Express take the direct path; everything else, and every refusal, is Express's.
+  const listener =
+    ingress && providers
+      ? new WebhookFastPath({
+          providers,
+          receiver: ingress.receiver,
+          maxBodyBytes: config.http.maxBodyBytes,
+          fallback: app,
+          isTerminating: () => shuttingDown || terminationNotice.isActive(),
+          logger: createLogger('http'),
+        }).listener
+      : app;
+  const server = await listen(listener, { port: config.http.port, host: config.http.host, isDraining: () => shuttingDown });
   logger.info('service started', { role, port: server.address.port, providers: providers?.names() ?? [] });
 
   let drained: Promise<void> | undefined;

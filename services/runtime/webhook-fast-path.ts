@@ -1,0 +1,152 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { context as otelContext, trace } from '@opentelemetry/api';
+import { getRPCMetadata, RPCType } from '@opentelemetry/core';
+import { isAcceptedMediaType, mediaTypeOf } from '../ingress/ingest/content-type.js';
+import type { WebhookReceiver } from '../ingress/ingest/webhook-receiver.js';
+import { RECEIVE_FAILURE } from '../ingress/ingest/webhook-router.js';
+import type { ProviderRegistry } from '../ingress/verification/provider-registry.js';
+// A name as PROVIDERS_FILE allows it; anything else (percent-encoded, a trailing slash) goes through Express.
+import { PROVIDER_NAME_PATTERN } from '../ingress/verification/providers-file.js';
+import { DependencyUnavailableError } from '../shared/errors/app-error.js';
+import { logAccess } from '../shared/http/access-log.js';
+import { errorBody } from '../shared/http/error-response.js';
+import { requestContextFor } from '../shared/http/request-context-middleware.js';
+import { securityHeaderValues } from '../shared/http/security-headers.js';
+import type { Logger } from '../shared/logging/logger.js';
+import { runWithContext, type RequestContext } from '../shared/logging/request-context.js';
+import { eventsReceived, httpRequestDuration, type ReceiveOutcome } from '../shared/metrics/metrics.js';
+
+export interface WebhookFastPathOptions {
+  providers: ProviderRegistry;
+  receiver: WebhookReceiver;
+  maxBodyBytes: number;
+  /** The Express app: every request this path does not take, and every webhook it hands back. */
+  fallback: RequestListener;
+  /** From the preStop announcement on: such answers close their connection, which the Express app does. */
+  isTerminating: () => boolean;
+  logger: Logger;
+}
+
+/** The route as the Express app names it (metrics label, trace span name): one name for both paths. */
+const ROUTE = '/webhooks/:provider';
+const PREFIX = '/webhooks/';
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * `POST /webhooks/{provider}` without Express, for the requests that make up nearly all of an ingress's work: a
+ * known provider, an accepted content type, a declared length within the limit, no content encoding. Express's
+ * router, its request and response wrappers and the middleware chain cost about half of the ingress's CPU per
+ * request (scripts/bench/ingress-micro.ts); this path does what that chain does for such a request (security
+ * headers copied from helmet, correlation and trace ids, the access line, the duration histogram, the trace's
+ * route) and shares the route's core (WebhookReceiver), so a webhook is answered the same either way.
+ *
+ * Everything else goes to Express untouched, and so do the webhooks whose verification or payload fails (with the
+ * body read and the failure attached): the Express route then answers them with its failure budget, headers and
+ * error shape, so there is one implementation of every refusal.
+ */
+export class WebhookFastPath {
+  private readonly headers: Record<string, string>;
+
+  constructor(private readonly options: WebhookFastPathOptions) {
+    this.headers = securityHeaderValues();
+  }
+
+  /** The server's request listener: this path when it takes the request, else the Express app. */
+  readonly listener: RequestListener = (req, res) => {
+    if (!this.take(req, res)) this.options.fallback(req, res);
+  };
+
+  private take(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = req.url;
+    if (req.method !== 'POST' || url === undefined || !url.startsWith(PREFIX)) return false;
+    const name = url.slice(PREFIX.length);
+    if (!PROVIDER_NAME_PATTERN.test(name) || this.options.isTerminating()) return false;
+    const verifier = this.options.providers.get(name);
+    if (!verifier) return false;
+    const mediaType = mediaTypeOf(req.headers['content-type']);
+    if (!isAcceptedMediaType(mediaType, verifier.contentTypes)) return false;
+    const declared = req.headers['content-length'];
+    if (declared === undefined || !/^\d{1,9}$/.test(declared) || Number(declared) > this.options.maxBodyBytes) return false;
+    const encoding = req.headers['content-encoding'];
+    if ((encoding !== undefined && encoding.toLowerCase() !== 'identity') || req.headers['transfer-encoding'] !== undefined) return false;
+
+    const started = process.hrtime.bigint();
+    const context = requestContextFor(req.headers);
+    // What annotateServerSpan (tracing.ts) reads when the server span ends, as on the Express path.
+    (req as IncomingMessage & { context?: RequestContext }).context = context;
+    const rpc = getRPCMetadata(otelContext.active());
+    if (rpc?.type === RPCType.HTTP) rpc.route = ROUTE;
+
+    const length = Number(declared);
+    const chunks: Buffer[] = [];
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+    });
+    req.on('end', () => {
+      // Node's parser ends the body at the declared length; fewer bytes means the client went away mid-body.
+      if (received !== length) return void res.destroy();
+      const rawBody = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
+      runWithContext(context, () => void this.receive(req, res, { verifier, rawBody, mediaType, context, started }));
+    });
+    req.on('error', () => res.destroy());
+    return true;
+  }
+
+  private async receive(
+    req: IncomingMessage,
+    res: ServerResponse,
+    webhook: { verifier: Parameters<WebhookReceiver['receive']>[0]['verifier']; rawBody: Buffer; mediaType: string; context: RequestContext; started: bigint },
+  ): Promise<void> {
+    const { verifier, rawBody, context } = webhook;
+    let statusCode: number;
+    let outcome: ReceiveOutcome;
+    let body: unknown;
+    let enqueue: (() => void) | undefined;
+    try {
+      const answer = await this.options.receiver.receive({ verifier, rawBody, headers: req.headers, mediaType: webhook.mediaType, context });
+      ({ statusCode, outcome, body, enqueue } = answer);
+    } catch (error) {
+      if (!(error instanceof DependencyUnavailableError)) return this.handBack(req, res, rawBody, error);
+      this.options.logger.warn('request failed', { path: PREFIX + verifier.provider, code: error.code, cause: error.cause });
+      statusCode = error.statusCode;
+      outcome = 'unavailable';
+      body = errorBody(statusCode, req.url!, error.message, context, error.code);
+    }
+    eventsReceived.inc({ provider: verifier.provider, outcome });
+    trace.getActiveSpan()?.setAttributes({ 'webhook.provider': verifier.provider, 'webhook.outcome': outcome });
+    (res as ServerResponse & { locals?: { outcome?: string } }).locals = { outcome };
+
+    const json = JSON.stringify(body);
+    res.writeHead(statusCode, { ...this.headers, 'X-Correlation-Id': context.correlationId!, 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(json) });
+    res.end(json);
+    enqueue?.();
+
+    const seconds = Number(process.hrtime.bigint() - webhook.started) / 1e9;
+    httpRequestDuration.observe({ method: 'POST', route: ROUTE, status_code: String(statusCode) }, seconds);
+    if (this.options.logger.isInfoEnabled()) {
+      logAccess(this.options.logger, 'info', {
+        method: 'POST',
+        path: req.url!,
+        statusCode,
+        durationMs: Math.round(seconds * 1000),
+        outcome,
+        eventId: context.eventId,
+      });
+    }
+  }
+
+  /**
+   * A webhook refused by verification (or failing unexpectedly): the Express route answers it, with the body read
+   * and the failure given (it does not verify again: a PayPal failure may have cost a certificate download).
+   */
+  private handBack(req: IncomingMessage, res: ServerResponse, rawBody: Buffer, error: unknown): void {
+    const request = req as IncomingMessage & { body?: unknown; context?: RequestContext; [RECEIVE_FAILURE]?: { error: unknown } };
+    // body-parser reads nothing from a request whose body has ended, and leaves `body` as it finds it.
+    request.body = rawBody;
+    request[RECEIVE_FAILURE] = { error };
+    delete request.context;
+    this.options.fallback(req, res);
+  }
+}
