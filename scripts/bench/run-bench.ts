@@ -337,6 +337,13 @@ async function countRows(url: string, prefix: string): Promise<number> {
   }
 }
 
+/** A baseline's CPU µs per insert: its client process (`clientKey` in `cpu`), its PostgreSQL backends, the rest of the server. */
+function cpuPerInsert(cpu: Record<string, number> | undefined, clientKey: string, perInsert: (cores: number | undefined) => number | undefined): Record<string, number> | undefined {
+  if (!cpu) return undefined;
+  const values = { client: perInsert(cpu[clientKey]), pgBackends: perInsert(cpu.pgBackends), postgres: perInsert(cpu.postgres) };
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Record<string, number>;
+}
+
 async function runNodeBaseline(options: BenchOptions, runId: string): Promise<BaselineSummary> {
   const url = await createBenchDatabase(options, `webhooks_bench_${runId}_baseline`);
   const child = new LoadChild<PgLoadRun, PgLoadResult>('pg-load.ts');
@@ -361,11 +368,7 @@ async function runNodeBaseline(options: BenchOptions, runId: string): Promise<Ba
     if (result.sampleErrors.length > 0) log(`baseline errors: ${result.sampleErrors.join(' | ')}`);
     const cpu = before && after ? cpuUsage(before, after, { baseline: child.child.pid, bench: process.pid, pgBackends: backendPids }) : undefined;
     const perInsert = (cores: number | undefined) => (cores !== undefined && result.inserted > 0 ? Math.round((cores * result.durationSec * 1e6) / result.inserted) : undefined);
-    const cpuUsPerInsert = cpu
-      ? (Object.fromEntries(
-          Object.entries({ client: perInsert(cpu.baseline), pgBackends: perInsert(cpu.pgBackends), postgres: perInsert(cpu.postgres) }).filter(([, v]) => v !== undefined),
-        ) as Record<string, number>)
-      : undefined;
+    const cpuUsPerInsert = cpuPerInsert(cpu, 'baseline', perInsert);
     return {
       kind: 'node',
       insertsPerSec: round(result.inserted / result.durationSec),
@@ -451,11 +454,7 @@ async function runPgbenchBaseline(options: BenchOptions, runId: string, pgbench:
   const insertsInWindow = before && after ? countCompletedBetween(transactionLog, before.at, after.at) : undefined;
   const perInsert = (cores: number | undefined) =>
     cores !== undefined && windowActualSec && insertsInWindow ? Math.round((cores * windowActualSec * 1e6) / insertsInWindow) : undefined;
-  const cpuUsPerInsert = cpu
-    ? (Object.fromEntries(
-        Object.entries({ client: perInsert(cpu.pgbench), pgBackends: perInsert(cpu.pgBackends), postgres: perInsert(cpu.postgres) }).filter(([, v]) => v !== undefined),
-      ) as Record<string, number>)
-    : undefined;
+  const cpuUsPerInsert = cpuPerInsert(cpu, 'pgbench', perInsert);
   return {
     kind: 'pgbench',
     insertsPerSec: round(output.tps),
