@@ -20,6 +20,8 @@
  *   --pause-worker       BENCH_PAUSE_WORKER=1 stop the worker (SIGSTOP) for the measured load and resume it after:
  *                                             the ingest path alone, as when workers run on other nodes; the drain
  *                                             then measures the worker alone
+ *   --code-defaults      BENCH_CODE_DEFAULTS=1 run the roles with the code's defaults (WORKER_CONCURRENCY=32, …)
+ *                                             instead of the chart's `config` maps
  *   --sweep              BENCH_SWEEP=1        instead of one unlimited load: the ingest path at increasing offered
  *                                             rates (fractions of the pgbench baseline's rate, or the Node one's
  *                                             when pgbench did not run), one ingress + worker pair for every step,
@@ -48,6 +50,8 @@ export interface BenchOptions {
   keep: boolean;
   workerNice: number;
   pauseWorker: boolean;
+  /** Run the roles with the code's defaults instead of the chart's `config` maps (`--code-defaults`). */
+  codeDefaults: boolean;
   serviceEnv: Record<string, string>;
   ingressEnv: Record<string, string>;
   workerEnv: Record<string, string>;
@@ -93,7 +97,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       process.stdout.write(
         'usage: npm run bench -- [--duration=20] [--warmup=3] [--connections=64] [--payload=2048] [--drain-timeout=180]\n' +
           '                        [--skip-build] [--baseline=node|pgbench|both|none] [--skip-baseline] [--cpu-prof[=dir]] [--keep] [--worker-nice=N]\n' +
-          '                        [--pause-worker] [--env=KEY=VALUE ...] [--sweep [--sweep-steps=0.1,0.25,...,max] [--sweep-duration=8] [--sweep-aligned]\n' +
+          '                        [--pause-worker] [--code-defaults] [--env=KEY=VALUE ...] [--sweep [--sweep-steps=0.1,0.25,...,max] [--sweep-duration=8] [--sweep-aligned]\n' +
           '                        [--chart=docs/perf/ingest-latency.svg]]\n',
       );
       process.exit(0);
@@ -111,7 +115,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     flags.set(name, value ?? '');
   }
   const known = new Set(['duration', 'warmup', 'connections', 'payload', 'drain-timeout', 'skip-build', 'skip-baseline', 'baseline', 'cpu-prof', 'keep', 'worker-nice', 'pause-worker',
-    'sweep', 'sweep-steps', 'sweep-duration', 'sweep-aligned', 'chart']);
+    'sweep', 'sweep-steps', 'sweep-duration', 'sweep-aligned', 'chart', 'code-defaults']);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown option: --${name}`);
 
   const number = (flag: string, envName: string, fallback: number, min: number): number => {
@@ -146,6 +150,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     keep: flag('keep', 'BENCH_KEEP'),
     workerNice: Math.round(number('worker-nice', 'BENCH_WORKER_NICE', 0, -20)),
     pauseWorker: flag('pause-worker', 'BENCH_PAUSE_WORKER'),
+    codeDefaults: flag('code-defaults', 'BENCH_CODE_DEFAULTS'),
     ...envPairs,
     sweep,
     sweepSteps: stepsRaw ? parseSweepSteps(stepsRaw) : [...DEFAULT_SWEEP_STEPS],

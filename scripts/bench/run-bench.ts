@@ -337,6 +337,13 @@ async function countRows(url: string, prefix: string): Promise<number> {
   }
 }
 
+/** Which settings the roles ran with, for the report. */
+function settingsNote(options: BenchOptions): string {
+  if (options.codeDefaults) return "the code's defaults (--code-defaults: WORKER_CONCURRENCY=32, DATABASE_POOL_SIZE=20)";
+  const chartWorker = readChartRoleEnv(root).worker;
+  return `the chart's settings (WORKER_CONCURRENCY=${chartWorker.WORKER_CONCURRENCY}, DATABASE_POOL_SIZE=${chartWorker.DATABASE_POOL_SIZE})`;
+}
+
 /** A baseline's CPU µs per insert: its client process (`clientKey` in `cpu`), its PostgreSQL backends, the rest of the server. */
 function cpuPerInsert(cpu: Record<string, number> | undefined, clientKey: string, perInsert: (cores: number | undefined) => number | undefined): Record<string, number> | undefined {
   if (!cpu) return undefined;
@@ -573,7 +580,7 @@ async function startServiceStack(options: BenchOptions, runId: string): Promise<
   if (options.cpuProfDir) mkdirSync(path.resolve(root, options.cpuProfDir), { recursive: true });
   const profDir = options.cpuProfDir ? path.resolve(root, options.cpuProfDir) : undefined;
   // As deployed: the chart's default settings per role, then what the bench itself needs, then the CLI's overrides.
-  const chartEnv = readChartRoleEnv(root);
+  const chartEnv = options.codeDefaults ? { ingress: {}, worker: {} } : readChartRoleEnv(root);
   const ingress = new ServiceChild('ingress', await freePort(), { ...chartEnv.ingress, ...baseEnv, ...options.ingressEnv }, profDir);
   const worker = new ServiceChild('worker', await freePort(), { ...chartEnv.worker, ...baseEnv, ...options.workerEnv }, profDir);
   if (options.workerNice !== 0 && worker.pid !== undefined) setPriority(worker.pid, options.workerNice);
@@ -1114,7 +1121,7 @@ async function main(): Promise<number> {
       const lines = header(`sweep of ${sweep.steps.length} offered rates × ${options.sweepDurationSec}s`);
       lines.push('');
       lines.push(
-        `Sweep: ingress + worker (dist/), the chart's settings, offered rates as fractions of ${BASELINE_LABEL[sweep.reference.kind]} ${sweep.reference.perSec}/s ` +
+        `Sweep: ingress + worker (dist/), ${settingsNote(options)}, offered rates as fractions of ${BASELINE_LABEL[sweep.reference.kind]} ${sweep.reference.perSec}/s ` +
           `(autocannon overallRate over ${options.connections} connections, ${sweep.aligned ? 'aligned 1-second windows' : 'windows staggered across the second'})`,
       );
       const head = ['step', 'offered/s', 'sent/s', 'accepted/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'drain s', 'cpu µs/event (ingress, worker, pgBackends, postgres, redis)'];
@@ -1207,11 +1214,7 @@ async function main(): Promise<number> {
 
     const lines = header(`${options.durationSec}s per phase`);
     lines.push('');
-    const chartWorker = readChartRoleEnv(root).worker;
-    lines.push(
-      `Service: ingress process + worker process (dist/) with the chart's settings (WORKER_CONCURRENCY=${chartWorker.WORKER_CONCURRENCY}, ` +
-        `DATABASE_POOL_SIZE=${chartWorker.DATABASE_POOL_SIZE}), signed Stripe webhooks via autocannon`,
-    );
+    lines.push(`Service: ingress process + worker process (dist/) with ${settingsNote(options)}, signed Stripe webhooks via autocannon`);
     const ratioNote = [
       ratios.pgbench !== null ? `${ratios.pgbench}× ${BASELINE_LABEL.pgbench}` : undefined,
       ratios.node !== null ? `${ratios.node}× ${BASELINE_LABEL.node}` : undefined,

@@ -15,6 +15,9 @@ describe('bench options', () => {
     const options = parseOptions(['--duration=5', '--pause-worker', '--worker-env=WORKER_CONCURRENCY=64', '--env=DATABASE_POOL_SIZE=8'], { BENCH_DURATION: '9' });
     expect(options).toMatchObject({ durationSec: 5, pauseWorker: true, workerEnv: { WORKER_CONCURRENCY: '64' }, serviceEnv: { DATABASE_POOL_SIZE: '8' } });
     expect(parseOptions([], { BENCH_PAUSE_WORKER: '1' }).pauseWorker).toBe(true);
+    expect(parseOptions([], {}).codeDefaults).toBe(false);
+    expect(parseOptions(['--code-defaults'], {}).codeDefaults).toBe(true);
+    expect(parseOptions([], { BENCH_CODE_DEFAULTS: '1' }).codeDefaults).toBe(true);
   });
 
   it('refuses unknown options and bad numbers', () => {
