@@ -3,6 +3,11 @@
  * real PostgreSQL and Redis: a rate limit shared by both workers (counted where the requests arrive), a destination
  * down for a while behind a circuit breaker, pause/resume across a worker restart (and Redis losing its copy), and
  * Retry-After. Each scenario routes its own event types, so one stack serves them all.
+ *
+ * In the fault suite, which runs one file at a time: the rate limit is judged by when requests arrive, and with other
+ * test files (a browser, say) sharing the two cores, a process could be kept off a core for longer than the 250 ms
+ * of arrival jitter the limiter allows for (README, Rate limit): 22 arrivals in a rolling second were once measured
+ * that way in CI while this file ran beside the browser tests.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
