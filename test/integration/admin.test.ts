@@ -190,8 +190,10 @@ describe('GET /admin/events', () => {
 
   it('pages with a cursor: limit=2 across 5 events stored in one batch, no overlaps, nothing missed', async () => {
     const ids = await Promise.all(Array.from({ length: 5 }, () => sendAcme('page.test')));
-    // Group commit stores a batch with one received_at (microsecond precision); make that certain here.
-    await db.pool.query(`UPDATE webhook_events SET received_at = '2031-03-04 05:06:07.123456+00' WHERE id = ANY($1::uuid[])`, [ids]);
+    // Group commit stores a batch with one received_at (microsecond precision); make that certain here. One row per
+    // statement: the running worker claims and finishes these rows meanwhile, and a multi-row UPDATE locking them in
+    // another order than its batch can deadlock with it (seen in CI).
+    for (const id of ids) await db.pool.query(`UPDATE webhook_events SET received_at = '2031-03-04 05:06:07.123456+00' WHERE id = $1`, [id]);
 
     const pages = await allPages('provider=acme&limit=2');
     expect(pages.map((page) => page.items.length)).toEqual([2, 2, 1]);
@@ -205,11 +207,13 @@ describe('GET /admin/events', () => {
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push(await sendAcme('order.test'));
     // Inside one millisecond: only the microseconds tell them apart.
-    await db.pool.query(
-      `UPDATE webhook_events SET received_at = '2032-01-01 00:00:00.000500+00'::timestamptz - (array_position($1::uuid[], id) * interval '1 microsecond')
-        WHERE id = ANY($1::uuid[])`,
-      [ids],
-    );
+    // One row per statement, as above (no deadlock with the worker's batches).
+    for (const [index, id] of ids.entries()) {
+      await db.pool.query(`UPDATE webhook_events SET received_at = '2032-01-01 00:00:00.000500+00'::timestamptz - ($2::int * interval '1 microsecond') WHERE id = $1`, [
+        id,
+        index + 1,
+      ]);
+    }
     const expected = await expectedAcmeOrder();
     expect(expected.slice(0, 4)).toEqual(ids);
     for (const limit of [1, 2, 3]) {
