@@ -434,7 +434,8 @@ describeBrowser('event console in a browser', () => {
     // Escape cancels and gives the focus back.
     await page.keyboard.press('Escape');
     await waitFor('the dialog closed', async () => (await page.getByRole('dialog').count()) === 0);
-    expect((await focused()).text).toBe('Replay event');
+    // The dialog may be hidden (closed natively) a moment before the console unmounts it and hands the focus back.
+    await waitFor('the focus back on the replay button', async () => (await focused()).text === 'Replay event', { timeoutMs: 5000, intervalMs: 50 });
     await page.keyboard.press('Enter');
     await page.getByRole('dialog', { name: 'Replay this event?' }).waitFor();
     expect((await focused()).text).toBe('Replay');
