@@ -5,26 +5,7 @@ import type { DestinationPauses } from '../shared/destinations/destination-pause
 import type { DestinationStateStore } from '../shared/destinations/destination-state.js';
 import { heldSummaries, promoteHeldJobs } from '../shared/destinations/held-events.js';
 import type { Logger } from '../shared/logging/logger.js';
-
-/** A destination's protection state as the admin API shows it (`state` of GET /admin/destinations). */
-export interface DestinationState {
-  paused: boolean;
-  pausedAt: string | null;
-  /** The circuit breaker's state; null when the destination has none (or Redis could not be read: `unavailable`). */
-  circuit: 'closed' | 'open' | 'half-open' | null;
-  /** Consecutive failed attempts counted towards the threshold (while closed). */
-  consecutiveFailures: number;
-  /** When the circuit left closed (it stays set while the circuit flips open ⇄ half-open). */
-  circuitOpenedAt: string | null;
-  /** When an open circuit lets its next probe through. */
-  nextProbeAt: string | null;
-  /** Events waiting for this destination now (paused, circuit open, rate limited), and since when the oldest waits. */
-  waiting: { events: number; oldestSince: string | null };
-  rateLimit: { perSecond: number } | null;
-  circuitBreaker: { failureThreshold: number; cooldownMs: number } | null;
-  /** Redis could not be read: `paused` comes from PostgreSQL, the circuit is unknown. */
-  unavailable?: true;
-}
+import type { DestinationState } from './admin-views.js';
 
 export interface DestinationControlOptions {
   state: DestinationStateStore;

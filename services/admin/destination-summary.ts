@@ -1,43 +1,11 @@
 import type { DataSource } from 'typeorm';
-import type { DestinationControl, DestinationState } from './destination-control.js';
-import { destinationInfos, type DestinationInfo, type RoutingConfig } from './routing-view.js';
+import type { DestinationInfo, DestinationRecent, DestinationsOverview, DestinationView } from './admin-views.js';
+import type { DestinationControl } from './destination-control.js';
+import { destinationInfos, type RoutingConfig } from './routing-view.js';
 
 /** The window "recent" means, and its buckets. */
 export const RECENT_WINDOW_MINUTES = 60;
 export const RECENT_BUCKET_MINUTES = 5;
-
-export interface DestinationRecent {
-  attempts: number;
-  succeeded: number;
-  failed: number;
-  /** succeeded / attempts, 0–1; null when nothing was attempted in the window. */
-  successRate: number | null;
-  avgDurationMs: number | null;
-  lastAttemptAt: string | null;
-  lastSuccessAt: string | null;
-  /** The most recent failed attempt in the window. */
-  lastFailure: { at: string; statusCode: number | null; error: string | null } | null;
-  /** Oldest first, RECENT_BUCKET_MINUTES each, covering the window. */
-  buckets: { attempts: number; succeeded: number }[];
-}
-
-export interface DestinationView extends DestinationInfo {
-  /** In ROUTES_FILE (false: attempts in the window name a destination the file no longer has). */
-  configured: boolean;
-  /**
-   * Pause, circuit and waiting events, read fresh on every request (never from the cache the recent counts use);
-   * null where the admin API has no access to destination state (a process built without it).
-   */
-  state: DestinationState | null;
-  recent: DestinationRecent;
-}
-
-export interface DestinationsOverview {
-  windowMinutes: number;
-  bucketMinutes: number;
-  from: string;
-  items: DestinationView[];
-}
 
 interface BucketRow {
   destination: string;

@@ -5,38 +5,11 @@ import type { Logger } from '../shared/logging/logger.js';
 import type { EventQueue } from '../shared/queue/event-queue.js';
 import { decodeCursor, encodeCursor } from './event-cursor.js';
 import { filterConditions, type EventFilter } from './event-filter.js';
-import { describeRouting, type RoutingConfig, type RoutingView } from './routing-view.js';
+import type { BodyView, DeliveryView, EventDetailView, EventPageView, EventView, FacetsView, StatusCountsView } from './admin-views.js';
+import { describeRouting, type RoutingConfig } from './routing-view.js';
 
 /** Counts per status stop here (see {@link EventAdminService.counts}). */
 export const STATUS_COUNT_CAP = 10_000;
-
-/** An event as the admin API shows it. */
-export interface EventView {
-  id: string;
-  provider: string;
-  externalId: string;
-  eventType: string;
-  status: EventStatus;
-  attempts: number;
-  /** How many times the event was replayed; each delivery's `replay` says which round it belongs to. */
-  replays: number;
-  lastError: string | null;
-  correlationId: string | null;
-  traceId: string | null;
-  receivedAt: string;
-  updatedAt: string;
-}
-
-export interface DeliveryView {
-  destination: string;
-  attempt: number;
-  replay: number;
-  succeeded: boolean;
-  statusCode: number | null;
-  error: string | null;
-  durationMs: number;
-  at: string;
-}
 
 const toView = (event: WebhookEvent): EventView => ({
   id: event.id,
@@ -88,16 +61,6 @@ const rowToView = (row: EventRow): EventView => ({
   updatedAt: row.updated_at.toISOString(),
 });
 
-/**
- * The body as received: UTF-8 text when it is valid UTF-8 (JSON, form bodies), else base64. Shown next to the
- * parsed payload, so a body that is not JSON (or not what its parsed form suggests) is seen byte for byte.
- */
-export interface BodyView {
-  encoding: 'utf8' | 'base64';
-  data: string;
-  bytes: number;
-}
-
 const bodyView = (raw: Buffer): BodyView => {
   try {
     return { encoding: 'utf8', data: new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(raw), bytes: raw.length };
@@ -138,7 +101,7 @@ export class EventAdminService {
    * One page of events, newest first, keyset-paged on (received_at, id): each page reads a page of index entries
    * whatever the table holds. Only the list's columns are read (never payloads or raw bodies).
    */
-  async list(filter: EventFilter & { limit: number; cursor?: string }) {
+  async list(filter: EventFilter & { limit: number; cursor?: string }): Promise<EventPageView> {
     const { conditions, values } = filterConditions(filter);
     if (filter.cursor) {
       const cursor = decodeCursor(filter.cursor);
@@ -169,7 +132,7 @@ export class EventAdminService {
    * `cap`: counting millions of completed events exactly would read millions of index entries on every refresh.
    * @returns the counts, and in `more` the statuses that have more than their count says.
    */
-  async counts(filter: Omit<EventFilter, 'status'>, cap = STATUS_COUNT_CAP): Promise<{ counts: Record<EventStatus, number>; more: EventStatus[] }> {
+  async counts(filter: Omit<EventFilter, 'status'>, cap = STATUS_COUNT_CAP): Promise<StatusCountsView> {
     const { conditions, values } = filterConditions({ ...filter, status: undefined }, 3);
     const rows: { status: EventStatus; n: string }[] = await this.dataSource.query(
       `SELECT s.status, (SELECT count(*) FROM (SELECT 1 FROM webhook_events e
@@ -192,7 +155,7 @@ export class EventAdminService {
    * Providers and event types that have events (up to 200 of each), read by skipping through their indexes one
    * distinct value at a time: as cheap with millions of rows as with ten.
    */
-  async facets(): Promise<{ providers: string[]; eventTypes: string[] }> {
+  async facets(): Promise<FacetsView> {
     const distinct = async (column: 'provider' | 'event_type') =>
       (
         (await this.dataSource.query(
@@ -208,7 +171,7 @@ export class EventAdminService {
     return { providers, eventTypes };
   }
 
-  async get(id: string) {
+  async get(id: string): Promise<EventDetailView | undefined> {
     const event = await this.dataSource.getRepository(WebhookEventSchema).findOne({ where: { id } });
     if (!event) return undefined;
     const deliveries = await this.dataSource
@@ -221,7 +184,7 @@ export class EventAdminService {
       headers: event.headers,
       contentType: event.contentType,
       body: bodyView(event.rawBody),
-      routing: describeRouting(this.options.routes, event.provider, event.eventType) satisfies RoutingView,
+      routing: describeRouting(this.options.routes, event.provider, event.eventType),
       traceUrl: traceUrlTemplate && event.traceId ? traceUrlTemplate.replaceAll('{traceId}', encodeURIComponent(event.traceId)) : null,
       deliveries: deliveries.map(toDeliveryView),
     };

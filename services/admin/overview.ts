@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { Logger } from '../shared/logging/logger.js';
 import type { QueueJobCounts } from '../shared/queue/event-queue.js';
+import type { OverviewView } from './admin-views.js';
 
 const MINUTE = 60_000;
 /** The longest window the overview shows, and how long the queue samples are kept. */
@@ -20,26 +21,6 @@ interface QueueMinute {
   active: number;
   delayed: number;
   failed: number;
-}
-
-/** Per-minute series over the last `hours`, oldest first: element i is the minute starting at `from + i min`. */
-export interface OverviewView {
-  from: string;
-  to: string;
-  stepSeconds: 60;
-  received: number[];
-  completed: number[];
-  deadLettered: number[];
-  queue: {
-    /** The queue now (null: Redis did not answer). */
-    current: QueueJobCounts | null;
-    /** Since when this process has sampled the queue; minutes before it are null in the series. */
-    sampledSince: string;
-    /** Jobs waiting (waiting + prioritized), being processed (active), waiting for a retry (delayed), per minute. */
-    waiting: (number | null)[];
-    active: (number | null)[];
-    delayed: (number | null)[];
-  };
 }
 
 export interface OverviewOptions {

@@ -1,4 +1,5 @@
 import picomatch from 'picomatch';
+import type { DestinationInfo, RoutingView } from './admin-views.js';
 
 /**
  * ROUTES_FILE as the admin API reads it: only what it shows (names, types, where destinations are, which routes
@@ -8,29 +9,6 @@ import picomatch from 'picomatch';
 export interface RoutingConfig {
   destinations: Record<string, { type?: string; url?: string }>;
   routes: { provider: string; events?: string[]; to: string[]; filter?: unknown; transform?: unknown }[];
-}
-
-/** A destination as operators see it: never its secret, its headers, or credentials in its URL. */
-export interface DestinationInfo {
-  name: string;
-  type: string;
-  /** scheme://host[:port]/path, without user info or query. */
-  target: string | null;
-}
-
-/** The routes an event's provider and type match, and the destinations they send it to. */
-export interface RoutingView {
-  routes: {
-    /** Position in ROUTES_FILE's `routes` (0-based). */
-    index: number;
-    provider: string;
-    events: string[] | null;
-    to: string[];
-    /** The route also has a filter over the body: whether it passed is what the deliveries show. */
-    hasFilter: boolean;
-    hasTransform: boolean;
-  }[];
-  destinations: DestinationInfo[];
 }
 
 const targetOf = (url: string | undefined): string | null => {

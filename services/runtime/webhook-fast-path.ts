@@ -7,6 +7,7 @@ import { RECEIVE_FAILURE } from '../ingress/ingest/webhook-router.js';
 import type { ProviderRegistry } from '../ingress/verification/provider-registry.js';
 // A name as PROVIDERS_FILE allows it; anything else (percent-encoded, a trailing slash) goes through Express.
 import { PROVIDER_NAME_PATTERN } from '../ingress/verification/providers-file.js';
+import type { WebhookVerifier } from '../ingress/verification/webhook-request.js';
 import { DependencyUnavailableError } from '../shared/errors/app-error.js';
 import { logAccess } from '../shared/http/access-log.js';
 import { errorBody } from '../shared/http/error-response.js';
@@ -97,7 +98,7 @@ export class WebhookFastPath {
   private async receive(
     req: IncomingMessage,
     res: ServerResponse,
-    webhook: { verifier: Parameters<WebhookReceiver['receive']>[0]['verifier']; rawBody: Buffer; mediaType: string; context: RequestContext; started: bigint },
+    webhook: { verifier: WebhookVerifier; rawBody: Buffer; mediaType: string; context: RequestContext; started: bigint },
   ): Promise<void> {
     const { verifier, rawBody, context } = webhook;
     let statusCode: number;
