@@ -33,6 +33,9 @@ describe('configuration', () => {
     ['PORT', '70000'],
     ['DATABASE_URL', 'mysql://x'],
     ['REDIS_URL', 'http://x'],
+    ['REDIS_URL', 'redis://:pw@[bad'],
+    ['REDIS_URL', 'redis://127.0.0.1:0'],
+    ['REDIS_URL', 'redis://127.0.0.1:6379/queues'],
     ['JOB_ATTEMPTS', '0'],
     ['SERVICE_ROLE', 'both'],
     ['LOG_LEVEL', 'loud'],
@@ -44,6 +47,12 @@ describe('configuration', () => {
     } catch (error) {
       expect((error as Error).message).toContain(name);
       expect((error as Error).message).not.toContain('\n');
+    }
+  });
+
+  it('takes the redis URLs the connection code reads', () => {
+    for (const url of ['redis://127.0.0.1', 'redis://:p%40ss@redis:6380/2', 'rediss://user:pw@redis.example.com:6379/', 'redis://[::1]:6379']) {
+      expect(() => loadConfig({ REDIS_URL: url })).not.toThrow();
     }
   });
 

@@ -16,6 +16,23 @@ const booleanFlag = (fallback: boolean) =>
     .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
 /**
+ * `redis[s]://[user:password@]host[:port][/db]`, as the connection code reads it: checked here so a typo stops the
+ * start naming REDIS_URL, not with a bare "Invalid URL" from deep inside the first connection.
+ */
+function isRedisUrl(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return false;
+  if (url.hostname === '') return false;
+  if (url.port !== '' && (Number(url.port) < 1 || Number(url.port) > 65535)) return false;
+  return url.pathname === '' || url.pathname === '/' || /^\/\d+$/.test(url.pathname);
+}
+
+/**
  * Every environment variable the service reads, with its default. `.env.example` lists the same names;
  * a test keeps the two (and the Helm chart) in step.
  */
@@ -33,7 +50,7 @@ export const configSchema = z.object({
   REDIS_URL: z
     .string()
     .optional()
-    .refine((value) => value === undefined || value === '' || /^rediss?:\/\//.test(value), 'must be a redis:// or rediss:// URL'),
+    .refine((value) => value === undefined || value === '' || isRedisUrl(value), 'must be a redis:// or rediss:// URL (host, optional port 1-65535, optional /db number)'),
   REDIS_HOST: z.string().min(1).default('localhost'),
   REDIS_PORT: integer(6379, 1, 65535),
   /** Key prefix for BullMQ's keys; lets several deployments or test runs share one Redis. */
