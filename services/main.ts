@@ -3,6 +3,7 @@
  * ingress or worker. Tracing is started before this module by `--import .../telemetry/instrumentation.js`.
  */
 import { configureLogging, createLogger } from './shared/logging/logger.js';
+import { writeStderrLine } from './shared/logging/stderr-line.js';
 import { loadConfigOrExit } from './runtime/load-config-or-exit.js';
 import { startService } from './runtime/service.js';
 import { installShutdownSignals } from './runtime/shutdown-signals.js';
@@ -26,6 +27,6 @@ try {
 } catch (error) {
   // One clear line for configuration mistakes found while building the parts (a bad PROVIDERS_FILE, say).
   logger.error('service failed to start', { error });
-  process.stderr.write(`Failed to start: ${(error as Error).message}\n`);
+  writeStderrLine(`Failed to start: ${(error as Error).message}`);
   process.exit(1);
 }

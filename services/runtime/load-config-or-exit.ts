@@ -1,5 +1,6 @@
 import { config as loadDotenv } from 'dotenv';
 import { loadConfig, type Config } from '../shared/config/config.js';
+import { writeStderrLine } from '../shared/logging/stderr-line.js';
 
 /**
  * Reads `.env` (when present; real environment variables win) and validates the configuration. An invalid
@@ -10,7 +11,7 @@ export function loadConfigOrExit(overrides: Partial<NodeJS.ProcessEnv> = {}): Co
   try {
     return loadConfig({ ...process.env, ...overrides });
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n`);
+    writeStderrLine((error as Error).message);
     process.exit(78); // EX_CONFIG
   }
 }

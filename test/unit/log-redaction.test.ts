@@ -6,6 +6,7 @@ import { describe, expect, it } from '@jest/globals';
 import { configuredSecrets } from '../../services/shared/logging/configured-secrets.js';
 import { redactSecretValuesIn, registerSecretValues } from '../../services/shared/logging/logger.js';
 import { compileSecretPattern } from '../../services/shared/logging/secret-pattern.js';
+import { writeStderrLine } from '../../services/shared/logging/stderr-line.js';
 
 const redactWith = (secrets: string[], line: string) => line.replace(compileSecretPattern(secrets)!, '[REDACTED]');
 
@@ -122,5 +123,21 @@ describe('configuredSecrets', () => {
 
   it('needs neither file nor optional setting', () => {
     expect(configuredSecrets({ providers: { stripeSecrets: [], githubSecrets: [] }, database: { url: 'postgresql://localhost/webhooks' }, redis: {} })).toEqual([]);
+  });
+});
+
+describe('writeStderrLine', () => {
+  it('redacts registered secrets in the plain lines that stop a start (they bypass the JSON log)', () => {
+    const secret = 'stderr-line-secret-42';
+    registerSecretValues([secret]);
+    const written: string[] = [];
+    const original = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => (written.push(chunk), true)) as typeof process.stderr.write;
+    try {
+      writeStderrLine(`Failed to start: could not reach redis://:${secret}@cache:6379`);
+    } finally {
+      process.stderr.write = original;
+    }
+    expect(written).toEqual(['Failed to start: could not reach redis://:[REDACTED]@cache:6379\n']);
   });
 });
