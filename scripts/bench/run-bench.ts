@@ -482,7 +482,16 @@ async function runPgbenchBaseline(options: BenchOptions, runId: string, pgbench:
   };
 }
 
+/** --pause-worker: the worker resumed after the load, working through the backlog alone (the poll's CPU included). */
+interface WorkerDrain {
+  deliveries: number;
+  seconds: number;
+  deliveriesPerSec: number;
+  cpuUsPerDelivery: { worker?: number; pgBackends?: number; redis?: number };
+}
+
 interface ServiceSummary {
+  workerDrain?: WorkerDrain;
   warmup?: HttpLoadResult;
   main: HttpLoadResult;
   acceptedPerSec: number;
@@ -708,10 +717,30 @@ async function runService(options: BenchOptions, runId: string): Promise<Service
     if (options.pauseWorker && worker.pid !== undefined) process.kill(worker.pid, 'SIGSTOP');
     const main = await loader.run({ ...params, label: 'm', durationSec: options.durationSec });
     const cpuAfter: CpuSnapshot | undefined = cpuSnapshot();
-    if (options.pauseWorker && worker.pid !== undefined) process.kill(worker.pid, 'SIGCONT');
+    const deliveredDuringLoad = sink.received.size - deliveredBefore;
+    // The worker alone: resumed after a paused load, it works through the backlog with nothing else on the cores
+    // (no requests, no load generator): its CPU per delivery without contention.
+    let workerDrain: WorkerDrain | undefined;
+    if (options.pauseWorker && worker.pid !== undefined) {
+      const [drainCpuBefore, deliveredAtResume, resumedAt] = [cpuSnapshot(), sink.received.size, Date.now()];
+      process.kill(worker.pid, 'SIGCONT');
+      const expected = (warmup?.acceptedIds.length ?? 0) + main.acceptedIds.length;
+      if (await stack.waitForDrain(expected, options.drainTimeoutSec)) {
+        const drainCpuAfter = cpuSnapshot();
+        const seconds = (Date.now() - resumedAt) / 1000;
+        const deliveries = sink.received.size - deliveredAtResume;
+        const cores = drainCpuBefore && drainCpuAfter ? cpuUsage(drainCpuBefore, drainCpuAfter, { worker: worker.pid, pgBackends: backendPids }) : undefined;
+        const perDelivery = (name: string) => (cores?.[name] !== undefined && deliveries > 0 ? Math.round((cores[name]! * seconds * 1e6) / deliveries) : undefined);
+        workerDrain = {
+          deliveries,
+          seconds: round(seconds, 2),
+          deliveriesPerSec: round(deliveries / seconds),
+          cpuUsPerDelivery: { worker: perDelivery('worker'), pgBackends: perDelivery('pgBackends'), redis: perDelivery('redis-server') },
+        };
+      }
+    }
     await delay(600); // PostgreSQL publishes backends' counters at most every 500 ms
     const commitsDuringLoad = (await stack.commits()) - commitsBefore;
-    const deliveredDuringLoad = sink.received.size - deliveredBefore;
     rss.sample(true);
     const memoryAfterLoadMb = { ingress: await ingress.memory(), worker: await worker.memory() };
     log(`service: load done (${main.statusCounts['202'] ?? 0} accepted); waiting for every event to be COMPLETED`);
@@ -735,6 +764,7 @@ async function runService(options: BenchOptions, runId: string): Promise<Service
     const non2xx = non2xxOf(main);
     if (main.sampleErrors.length > 0) log(`service: non-2xx answers, e.g. ${main.sampleErrors.join(' | ')}`);
     return {
+      workerDrain,
       warmup,
       main,
       acceptedPerSec: round(accepted / main.durationSec),
@@ -1233,6 +1263,19 @@ async function main(): Promise<number> {
         ['drain after load', `${service.drainSec} s`, 'until the last event of the phase was COMPLETED'],
         ['end-to-end events/s', String(service.endToEndPerSec), `ingest → delivered → COMPLETED (target ≥ ${TARGETS.endToEndShare}× ingest: ${yes(targets.endToEnd)})`],
         ['delivered/s during load', String(service.deliveredDuringLoadPerSec)],
+        ...(service.workerDrain
+          ? [
+              [
+                'worker alone (drain)',
+                `${service.workerDrain.deliveriesPerSec}/s`,
+                `resumed after the paused load: ${service.workerDrain.deliveries} deliveries in ${service.workerDrain.seconds} s; cpu µs per delivery: ` +
+                  Object.entries(service.workerDrain.cpuUsPerDelivery)
+                    .filter(([, us]) => us !== undefined)
+                    .map(([name, us]) => `${name} ${us}`)
+                    .join(', '),
+              ] as [string, string, string],
+            ]
+          : []),
         ['ingest→delivery lag', `${service.lagMs.p50} / ${service.lagMs.p95} / ${service.lagMs.p99} ms`, 'p50 / p95 / p99, sink receive − received_at'],
         ['ingest→COMPLETED lag', `${service.completeLagMs.p50} / ${service.completeLagMs.p95} / ${service.completeLagMs.p99} ms`],
         ['RSS peak (MiB)', Object.entries(rssPeakMb).map(([name, mb]) => `${name} ${mb}`).join(', '), `ingress & worker < ${TARGETS.rssMb}: ${yes(targets.rss)}`],
@@ -1305,6 +1348,7 @@ async function main(): Promise<number> {
         completedLagMs: { p50: service.completeLagMs.p50, p95: service.completeLagMs.p95, p99: service.completeLagMs.p99 },
       },
       commitsPerRequest: service.commitsPerRequest,
+      workerDrain: service.workerDrain ?? null,
       check: { ok: c.ok, rows: c.rows, accepted: c.accepted, cutOffRows: c.rowsWithoutAnswer, lost: c.lostAccepted, notCompleted: c.notCompleted, deliveredOnce: c.deliveredOnce, deliveredTwice: c.deliveredTwiceOrMore, notDelivered: c.notDelivered, problems: c.problems },
       rssPeakMb: { ...rssPeakMb, baseline: nodeBaseline?.rssPeakMb },
       memoryAfterLoadMb: service.memoryAfterLoadMb,
