@@ -4,6 +4,7 @@ import { DestinationStateStore } from '../shared/destinations/destination-state.
 import { heldSummaries, promoteHeldJobs } from '../shared/destinations/held-events.js';
 import { createLogger } from '../shared/logging/logger.js';
 import { DestinationStateGauges } from '../shared/metrics/destination-protection-metrics.js';
+import { workerConcurrency } from '../shared/metrics/metrics.js';
 import { BrokerPublishers } from '../worker/delivery/broker-publishers.js';
 import { DestinationGuard } from '../worker/delivery/destination-guard.js';
 import { HttpForwarder } from '../worker/delivery/http-forwarder.js';
@@ -106,7 +107,11 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
   retention.start();
 
   return {
-    stopTakingJobs: () => worker.close(),
+    stopTakingJobs: () => {
+      // A draining worker takes no new jobs: it no longer counts as a running worker (WebhookNoWorkers, the dashboard).
+      workerConcurrency.set({ queue: config.queue.name }, 0);
+      return worker.close();
+    },
     async close() {
       clearInterval(pauseResync);
       await reconciler.stop();

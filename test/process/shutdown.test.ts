@@ -87,6 +87,8 @@ describe('SIGTERM', () => {
 
     // Poll readiness right after the signal: while the delivery drains, the pod must report not-ready.
     const seen: (number | string)[] = [];
+    // What the draining worker exports as its concurrency, read once readiness is 503 (a running worker exports > 0).
+    const concurrencyWhileDraining: string[] = [];
     const exit = service.exited(20_000);
     let exited = false;
     void exit.then(() => (exited = true), () => (exited = true));
@@ -96,8 +98,15 @@ describe('SIGTERM', () => {
         (error: Error) => `error: ${(error.cause as Error | undefined)?.message ?? error.message}`,
       );
       seen.push(outcome);
+      if (outcome === 503 && concurrencyWhileDraining.length === 0) {
+        const metrics = await fetch(`${service.baseUrl}/metrics`, { signal: AbortSignal.timeout(1000) }).then((response) => response.text(), () => '');
+        const sample = /^webhook_worker_concurrency\{[^}]*\} (\S+)$/m.exec(metrics);
+        if (sample) concurrencyWhileDraining.push(sample[1]!);
+      }
       await delay(20);
     }
+    // A draining worker takes no new jobs: it does not count as a running worker (the WebhookNoWorkers alert).
+    expect(concurrencyWhileDraining).toEqual(['0']);
     // (A probe that raced the signal may still have seen 200; once 503, it never turns ready again.)
     const firstNotReady = seen.indexOf(503);
     expect(firstNotReady).toBeGreaterThanOrEqual(0);

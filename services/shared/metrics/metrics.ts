@@ -113,7 +113,7 @@ export const serviceInfo = new client.Gauge({
  */
 export const workerConcurrency = new client.Gauge({
   name: 'webhook_worker_concurrency',
-  help: 'Jobs this worker process runs at once (WORKER_CONCURRENCY); exported only by processes that run the worker',
+  help: 'Jobs this worker process runs at once (WORKER_CONCURRENCY; 0 once it drains on shutdown); exported only by processes that run the worker',
   labelNames: ['queue'] as const,
   registers: [registry],
 });
