@@ -80,7 +80,9 @@ try {
     worker.start();
     const deadline = Date.now() + 300_000;
     // Done when every job ran and BullMQ finished them all (a job is finished after its processor returns).
-    while (processed < jobs || (await queue.counts()).active + (await queue.counts()).waiting > 0) {
+    for (;;) {
+      const counts = await queue.counts();
+      if (processed >= jobs && counts.active + counts.waiting === 0) break;
       if (Date.now() > deadline) throw new Error(`only ${processed} of ${jobs} jobs processed within 300 s`);
       await delay(20);
     }
@@ -90,8 +92,12 @@ try {
   console.log(`producer (EventQueue.enqueue, batched addBulk): ${producer.cpuUsPerJob} µs CPU per job; redis-server ${producer.redisUsPerJob} µs`);
   console.log(`consumer (EventWorker, concurrency ${concurrency}, no-op processor): ${consumer.cpuUsPerJob} µs CPU per job; redis-server ${consumer.redisUsPerJob} µs`);
   console.log(JSON.stringify(summary));
+} catch (error) {
+  process.exitCode = 1;
+  throw error;
 } finally {
-  setTimeout(() => process.exit(0), 2000).unref();
+  // A stray BullMQ or ioredis timer must not keep a finished measurement running; the exit code stays as set.
+  setTimeout(() => process.exit(), 2000).unref();
   await queue.queue.obliterate({ force: true }).catch(() => undefined);
   await queue.close();
   producerConnection.disconnect();
