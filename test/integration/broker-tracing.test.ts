@@ -89,11 +89,19 @@ describe('trace context in broker messages', () => {
     const [, natsTraceId, natsParent] = TRACEPARENT.exec(natsTraceparent)!;
     expect(natsTraceId).toBe(traceId);
 
+    // A parent span ends after its children (the process span only once the attempt is recorded), so it may come in
+    // a later export batch: wait for both publish spans, both deliver spans and the process span.
     const spans = await waitFor(
-      'both publish spans to be exported',
+      'the publish, deliver and process spans to be exported',
       () => {
         const trace = receiver.trace(traceId!);
-        return trace.some((span) => span.spanId === amqpParent) && trace.some((span) => span.spanId === natsParent) ? trace : undefined;
+        const count = (name: string) => trace.filter((span) => span.name === name).length;
+        return trace.some((span) => span.spanId === amqpParent) &&
+          trace.some((span) => span.spanId === natsParent) &&
+          count('webhook.deliver') >= 2 &&
+          count('webhook.process') >= 1
+          ? trace
+          : undefined;
       },
       { timeoutMs: 15_000 },
     );
