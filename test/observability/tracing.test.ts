@@ -180,6 +180,27 @@ describe('one trace per webhook, across ingress, queue, worker and destination',
     expect(line).toMatchObject({ traceId, statusCode: 401, outcome: 'invalid_signature' });
   });
 
+  it('redacts configured secrets in exported spans: a destination that echoes one in its error answer', async () => {
+    // The destination answers 500 with the provider secret in its body: the deliver span's status carries that text.
+    sink.behaviour = (request) => (request.body.includes('evt_trace_echo') ? { status: 500, body: `rejected, key ${STRIPE_SECRET}` } : { status: 200 });
+    try {
+      const { body, headers } = signedStripeRequest(STRIPE_SECRET, { id: 'evt_trace_echo', type: 'invoice.paid' });
+      const response = await postWebhook(service.baseUrl, 'stripe', body, headers);
+      expect(response.status).toBe(202);
+      const eventId = String(response.json!.id);
+      const deliver = await waitFor(
+        'the failed deliver span',
+        () => receiver.spans.find((span) => span.name === 'webhook.deliver' && span.status.code === 'STATUS_CODE_ERROR' && receiver.trace(span.traceId).some((s) => s.attributes['webhook.event_id'] === eventId)),
+        { timeoutMs: 15_000 },
+      );
+      expect(deliver.status.message).toBe('HTTP 500: rejected, key [REDACTED]');
+      const secretMaterial = STRIPE_SECRET.slice('whsec_'.length);
+      expect(receiver.spans.filter((span) => JSON.stringify(span).includes(secretMaterial))).toEqual([]);
+    } finally {
+      sink.behaviour = () => ({ status: 200 });
+    }
+  });
+
   it("continues the caller's trace when the request carries a traceparent", async () => {
     const callerTraceId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
     const { body, headers } = signedStripeRequest(STRIPE_SECRET, { id: 'evt_trace_parented' });

@@ -9,8 +9,8 @@ export interface SinkRequest {
   at: number;
 }
 
-/** Decides a response: status code and an optional delay before answering. */
-export type SinkBehaviour = (request: SinkRequest, index: number) => { status: number; delayMs?: number };
+/** Decides a response: status code, an optional delay before answering and an optional body (else ok / failed). */
+export type SinkBehaviour = (request: SinkRequest, index: number) => { status: number; delayMs?: number; body?: string };
 
 /** A local HTTP destination that records what it is sent. */
 export class HttpSink {
@@ -30,10 +30,10 @@ export class HttpSink {
         const request: SinkRequest = { path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks), at: Date.now() };
         const index = this.requests.push(request) - 1;
         this.onRequest?.(request);
-        const { status, delayMs } = this.behaviour(request, index);
+        const { status, delayMs, body } = this.behaviour(request, index);
         const answer = () => {
           res.statusCode = status;
-          res.end(status < 300 ? 'ok' : 'failed');
+          res.end(body ?? (status < 300 ? 'ok' : 'failed'));
         };
         if (delayMs) {
           const timer = setTimeout(() => {

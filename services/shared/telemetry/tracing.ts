@@ -12,6 +12,7 @@ import { envDetector, hostDetector, osDetector, processDetector, resourceFromAtt
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { HEALTH_PATH, METRICS_PATH } from '../health/health-paths.js';
 import type { RequestContext } from '../logging/request-context.js';
+import { RedactingSpanExporter } from './redacting-span-exporter.js';
 import { onTracingFlush } from './tracing-state.js';
 
 /** The service name traces appear under unless OTEL_SERVICE_NAME says otherwise. */
@@ -61,7 +62,8 @@ export async function startTracing(): Promise<void> {
       ...(process.env.POD_NAMESPACE ? { 'k8s.namespace.name': process.env.POD_NAMESPACE } : {}),
     }),
     ...(process.env.OTEL_NODE_RESOURCE_DETECTORS ? {} : { resourceDetectors: [processDetector, hostDetector, osDetector, envDetector] }),
-    traceExporter: new OTLPTraceExporter(),
+    // Configured secrets are redacted in spans as in log lines (a destination's URL, an answer's error text).
+    traceExporter: new RedactingSpanExporter(new OTLPTraceExporter()),
     instrumentations: [
       new HttpInstrumentation({
         // Probes and scrapes would be most of the traces and none of the interest.
