@@ -1,6 +1,7 @@
 /**
  * Destination protection with real processes (an ingress and two workers, `services/main.ts` under tsx) against the
- * real PostgreSQL and Redis: a rate limit shared by both workers (counted where the requests arrive), a destination
+ * real PostgreSQL and Redis: a rate limit shared by both workers (counted where the requests arrive, and on a NATS
+ * JetStream destination by the stream's own timestamps), a destination
  * down for a while behind a circuit breaker, pause/resume across a worker restart (and Redis losing its copy), and
  * Retry-After. Each scenario routes its own event types, so one stack serves them all.
  *
@@ -11,6 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
+import { JetStreamTap, NATS_URL, uniqueSuffix } from '../integration/support/broker-taps.js';
 import { adminRequest } from '../support/admin-client.js';
 import { HttpSink, type SinkRequest } from '../support/http-sink.js';
 import { makeEvents, ProviderSimulator, type SendOutcome } from '../support/provider-simulator.js';
@@ -43,6 +45,10 @@ const sinks: Record<'fast' | 'flaky' | 'pausable' | 'retrying', HttpSink> = {
   retrying: new HttpSink((request) => ({ status: sinks.retrying.requestsFor(String(request.headers['webhook-id'])).length === 1 ? 503 : 200 })),
 };
 let flakyDown = true;
+// A NATS JetStream destination under the same limit: the stream's own timestamps say when each message arrived.
+let jetstream: JetStreamTap;
+const sfx = uniqueSuffix();
+const stream = { name: `PROTECTION_${sfx}`, subjectPrefix: `protection-${sfx}` };
 
 const startWorker = async () => {
   const worker = new ServiceProcess({ ...env, SERVICE_ROLE: 'worker' }, await freePort());
@@ -95,7 +101,8 @@ async function metric(process: ServiceProcess, name: string, labels: Record<stri
 
 beforeAll(async () => {
   ns = createQueueNamespace();
-  [db] = await Promise.all([createTestDatabase(), limitedSink.start(), ...Object.values(sinks).map((sink) => sink.start())]);
+  [db, jetstream] = await Promise.all([createTestDatabase(), JetStreamTap.open(), limitedSink.start(), ...Object.values(sinks).map((sink) => sink.start())]);
+  await jetstream.createStream(stream.name, [`${stream.subjectPrefix}.>`]);
   // HttpSink answers without headers; the retrying destination needs Retry-After on its 503.
   const server = (sinks.retrying as unknown as { server: import('node:http').Server }).server;
   server.prependListener('request', (req, res) => {
@@ -109,6 +116,7 @@ beforeAll(async () => {
       flaky: { url: `${sinks.flaky.url}/flaky`, circuitBreaker: BREAKER, timeoutMs: 2000 },
       pausable: { url: `${sinks.pausable.url}/pausable` },
       retrying: { url: `${sinks.retrying.url}/retrying` },
+      limitedStream: { type: 'nats', url: NATS_URL, subject: `${stream.subjectPrefix}.{eventType}`, rateLimit: { perSecond: RATE } },
     },
     routes: [
       { provider: 'stripe', events: ['rate.limited'], to: ['limited', 'fast'] },
@@ -116,6 +124,7 @@ beforeAll(async () => {
       { provider: 'stripe', events: ['outage.*'], to: ['flaky', 'fast'] },
       { provider: 'stripe', events: ['pause.*'], to: ['pausable', 'fast'] },
       { provider: 'stripe', events: ['retry.*'], to: ['retrying'] },
+      { provider: 'stripe', events: ['nats.rate.*'], to: ['limitedStream'] },
     ],
   });
   env = {
@@ -140,7 +149,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([ingress, ...workers].filter(Boolean).map((process) => process.kill()));
-  await Promise.all([limitedSink.stop(), ...Object.values(sinks).map((sink) => sink.stop())]);
+  await Promise.all([limitedSink.stop(), ...Object.values(sinks).map((sink) => sink.stop()), jetstream?.close()]);
   routes?.remove();
   await db?.drop();
   await ns?.cleanup();
@@ -191,6 +200,30 @@ describe('a rate limit shared by two worker processes', () => {
     // The same events' unlimited destination took them as they came, not at the limited one's pace.
     expect(fast.length).toBeGreaterThanOrEqual(count);
     expect(fastDone).toBeLessThan((count / RATE) * 1000 * 0.6);
+  }, 90_000);
+});
+
+describe('a rate limit on a broker destination (NATS JetStream)', () => {
+  it(`never lets more than ${RATE} messages reach the stream in any rolling second (by the stream's own clock), each once, on its first attempt`, async () => {
+    // Warm-up, as for the HTTP destination: the first publishes open the connection.
+    await send('nats-rate-warm', RATE, 'nats.rate.warmup', 400);
+    await waitFor('the warm-up stored', async () => (await jetstream.messages(stream.name)).length >= RATE, { timeoutMs: 20_000, intervalMs: 250 });
+    const warmed = (await jetstream.messages(stream.name)).length;
+    const count = 120;
+    await send('nats-rate', count, 'nats.rate.limited', 400);
+    await waitFor('every nats.rate.limited event COMPLETED', async () => (await eventRows('nats.rate.limited')).every((row) => row.status === 'COMPLETED'), { timeoutMs: 45_000, intervalMs: 250 });
+
+    const stored = (await jetstream.messages(stream.name)).slice(warmed);
+    const times = stored.map((message) => message.time.getTime());
+    const peak = peakPerRollingSecond(times);
+    const spanSeconds = (Math.max(...times) - Math.min(...times)) / 1000;
+    console.log(`rate limit ${RATE}/s on a JetStream destination, 2 workers: ${stored.length} messages over ${spanSeconds.toFixed(1)} s; peak in any rolling second ${peak}`);
+    expect(peak).toBeLessThanOrEqual(RATE);
+    expect(stored.length).toBe(count);
+    expect(new Set(stored.map((message) => message.header?.get('Nats-Msg-Id'))).size).toBe(count);
+    expect(spanSeconds).toBeGreaterThanOrEqual(count / RATE - 2);
+    const rows = await eventRows('nats.rate.limited');
+    expect(rows.map((row) => row.attempts)).toEqual(rows.map(() => 1));
   }, 90_000);
 });
 
