@@ -1,9 +1,8 @@
 /**
  * Destination protection with real processes (an ingress and two workers, `services/main.ts` under tsx) against the
  * real PostgreSQL and Redis: a rate limit shared by both workers (counted where the requests arrive, and on a NATS
- * JetStream destination by the stream's own timestamps), a destination
- * down for a while behind a circuit breaker, pause/resume across a worker restart (and Redis losing its copy), and
- * Retry-After. Each scenario routes its own event types, so one stack serves them all.
+ * JetStream destination by the stream's own timestamps), a destination down for a while behind a circuit breaker,
+ * pause/resume across a worker restart (and Redis losing its copy), and Retry-After. Each scenario routes its own event types, so one stack serves them all.
  *
  * In the fault suite, which runs one file at a time: the rate limit is judged by when requests arrive, and with other
  * test files (a browser, say) sharing the two cores, a process could be kept off a core for longer than the 250 ms
