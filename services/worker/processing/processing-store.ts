@@ -48,15 +48,21 @@ interface ClaimRow {
   claimed_at: string;
 }
 
+// Every statement here finds its rows by id, through the primary key. Their status guards compare `e.status || ''`,
+// not the bare column, so that the planner cannot read them through the partial indexes on unfinished events
+// (`status <> 'COMPLETED'`, for the console): the statistics are gathered while nearly every row is COMPLETED, so
+// during a backlog (an outage, workers scaled to zero) the planner believed those indexes nearly empty and read the
+// whole backlog through them on every claim and finish, to find a batch of rows. That made a drain quadratic.
+
 // Claiming is one statement: the status guard means a stale or duplicate job finds no row and does nothing.
 // PROCESSING is claimable because a job whose worker died comes back through BullMQ's stalled-job check.
 // Concurrent jobs' claims share the statement (one round trip and one commit for the lot); each row is
 // claimed by the same guarded UPDATE as on its own.
 const CLAIM = {
-  name: 'claim-events-v2',
+  name: 'claim-events-v3',
   text: `UPDATE webhook_events e
             SET status = 'PROCESSING', attempts = e.attempts + 1, updated_at = now()
-          WHERE e.id = ANY($1::uuid[]) AND e.status IN ('PENDING', 'FAILED', 'PROCESSING')
+          WHERE e.id = ANY($1::uuid[]) AND (e.status || '') IN ('PENDING', 'FAILED', 'PROCESSING')
       RETURNING e.id, e.provider, e.event_type, e.raw_body, e.content_type, e.attempts, e.replays, e.traceparent,
                 e.updated_at::text AS claimed_at,
                 ARRAY(SELECT DISTINCT d.destination FROM delivery_attempts d
@@ -73,11 +79,11 @@ const UPDATE_EVENTS = `UPDATE webhook_events e SET status = f.status, last_error
                                 held_for = string_to_array(nullif(f.held_for, ''), ','),
                                 held_since = CASE WHEN f.held_for = '' THEN NULL ELSE coalesce(e.held_since, now()) END
            FROM unnest($8::uuid[], $9::text[], $10::text[], $12::int[], $13::text[]) AS f(id, status, last_error, give_back, held_for)
-          WHERE e.id = f.id AND e.status = 'PROCESSING'
+          WHERE e.id = f.id AND (e.status || '') = 'PROCESSING'
       RETURNING e.id`;
 
 const FINISH = {
-  name: 'finish-event-attempts-v3',
+  name: 'finish-event-attempts-v4',
   text: `WITH recorded AS (
            INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms, replay)
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bool[], $5::int[], $6::text[], $7::int[], $11::int[])
@@ -89,7 +95,7 @@ const FINISH = {
 // was lost, so an attempt row already recorded since this attempt's claim is not recorded twice (the status
 // guard already makes the UPDATE safe to repeat).
 const FINISH_AGAIN = {
-  name: 'finish-event-attempts-again-v3',
+  name: 'finish-event-attempts-again-v4',
   text: `WITH recorded AS (
            INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms, replay)
            SELECT u.event_id, u.destination, u.attempt, u.succeeded, u.status_code, u.error, u.duration_ms, u.replay
