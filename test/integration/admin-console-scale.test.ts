@@ -6,6 +6,7 @@ import { encodeCursor } from '../../services/admin/event-cursor.js';
 import { Overview } from '../../services/admin/overview.js';
 import { createDataSource } from '../../services/shared/database/data-source.js';
 import { ConsoleIndexes1764500300000 } from '../../services/shared/database/migrations/1764500300000-console-indexes.js';
+import { StaleWalkIndex1764500500000 } from '../../services/shared/database/migrations/1764500500000-stale-walk-index.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import type { EventQueue } from '../../services/shared/queue/event-queue.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -202,5 +203,37 @@ describe('the console indexes migration', () => {
         'ix_delivery_attempts_at_brin',
       ]),
     );
+  });
+});
+
+describe('the stale-walk index migration', () => {
+  const indexes = async () =>
+    (
+      await db.pool.query(
+        `SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+          WHERE c.relname LIKE 'ix_webhook_events_status_updated%' ORDER BY 1`,
+      )
+    ).rows as { name: string; valid: boolean }[];
+  const run = async (step: 'up' | 'down') => {
+    const runner = dataSource.createQueryRunner();
+    try {
+      await new StaleWalkIndex1764500500000()[step](runner);
+    } finally {
+      await runner.release();
+    }
+  };
+
+  it('replaces (status, updated_at) with (status, updated_at, id); down puts it back; an invalid build is redone', async () => {
+    expect(await indexes()).toEqual([{ name: 'ix_webhook_events_status_updated_id', valid: true }]);
+    await run('down');
+    expect(await indexes()).toEqual([{ name: 'ix_webhook_events_status_updated', valid: true }]);
+    await run('up');
+    expect(await indexes()).toEqual([{ name: 'ix_webhook_events_status_updated_id', valid: true }]);
+    // A concurrent build that failed half-way leaves an invalid index (and the old one in place): run again, it is rebuilt.
+    await run('down');
+    await db.pool.query(`CREATE INDEX ix_webhook_events_status_updated_id ON webhook_events (status, updated_at, id)`);
+    await db.pool.query(`UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'ix_webhook_events_status_updated_id'::regclass`);
+    await run('up');
+    expect(await indexes()).toEqual([{ name: 'ix_webhook_events_status_updated_id', valid: true }]);
   });
 });

@@ -218,6 +218,46 @@ describe('Reconciler', () => {
     expect(await queue.queue.getJobState(id)).toBe('waiting');
     expect(await reconciler.runOnce()).toBe(0);
   });
+
+  /** `count` stale events `ageSeconds` old, each a second apart (oldest first), in one statement. */
+  const insertStale = async (count: number, ageSeconds: number): Promise<string[]> => {
+    const { rows } = await db.pool.query<{ id: string }>(
+      `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status, updated_at, received_at)
+       SELECT 'stripe', 'evt_walk_' || $3::text || '_' || n, 'invoice.paid', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', 'PENDING',
+              now() - make_interval(secs => $2 - n), now() - make_interval(secs => $2 - n)
+         FROM generate_series(1, $1::int) AS n ORDER BY n
+       RETURNING id`,
+      [count, ageSeconds, Math.random().toString(36).slice(2)],
+    );
+    return rows.map((row) => row.id);
+  };
+
+  it('walks past stale events whose jobs are live to the stranded ones behind them', async () => {
+    await db.pool.query(`DELETE FROM webhook_events`);
+    await queue.queue.obliterate({ force: true });
+    // A backlog whose jobs wait (or events held for a destination, with delayed jobs): older than the stranded ones.
+    const live = await insertStale(300, 7200);
+    for (const id of live) await queue.queue.add('process-event', { eventId: id }, { jobId: id, delay: 3_600_000 });
+    const stranded = await insertStale(250, 3600);
+    const reconciler = new Reconciler({ pool: poolA, queue, intervalMs: 60_000, staleMs: 1000, batchSize: 100, logger });
+    expect(await reconciler.runOnce()).toBe(250);
+    for (const id of stranded) expect(await queue.queue.getJobState(id)).toBe('waiting');
+  });
+
+  it('a pass reads at most its batches; the next goes on from there, and the walk starts over after the newest', async () => {
+    await db.pool.query(`DELETE FROM webhook_events`);
+    await queue.queue.obliterate({ force: true });
+    const stranded = await insertStale(250, 3600);
+    const reconciler = new Reconciler({ pool: poolA, queue, intervalMs: 60_000, staleMs: 1000, batchSize: 50, maxBatchesPerPass: 2, logger });
+    expect(await reconciler.runOnce()).toBe(100);
+    expect(await reconciler.runOnce()).toBe(100);
+    expect(await reconciler.runOnce()).toBe(50); // the newest: the walk starts over at the oldest next time
+    for (const id of stranded) expect(await queue.queue.getJobState(id)).toBe('waiting');
+    // Their jobs are lost (Redis flushed, say): the next pass starts at the oldest again.
+    await queue.queue.obliterate({ force: true });
+    expect(await reconciler.runOnce()).toBe(100);
+    expect(await queue.queue.getJobState(stranded[0]!)).toBe('waiting');
+  });
 });
 
 describe('Retention', () => {

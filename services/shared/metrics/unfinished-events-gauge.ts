@@ -18,7 +18,7 @@ export interface UnfinishedEventsSource {
  * a worker. With KEDA's `minReplicas: 0` it is what wakes a worker for them (see the ScaledObject template).
  *
  * Every pod (ingress and worker) reports the same database, so aggregate with `max`. One indexed, bounded query
- * per scrape (ix_webhook_events_status_updated), cached briefly; PostgreSQL unreachable: no sample rather than a
+ * per scrape (ix_webhook_events_status_updated_id), cached briefly; PostgreSQL unreachable: no sample rather than a
  * misleading zero.
  */
 export class UnfinishedEventsGauge {

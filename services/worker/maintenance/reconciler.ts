@@ -10,18 +10,51 @@ export interface ReconcilerOptions {
   intervalMs: number;
   /** An event untouched this long, with no live job, is enqueued again. */
   staleMs: number;
+  /** Events read (and checked in Redis) at a time. */
   batchSize?: number;
+  /** Batches a pass reads at most; the next pass goes on from where this one stopped. */
+  maxBatchesPerPass?: number;
   logger: Logger;
 }
+
+/** Where a pass stopped in (updated_at, id) order; updated_at as PostgreSQL's text (microseconds kept). */
+interface StaleCursor {
+  updatedAt: string;
+  id: string;
+}
+
+/** How many `requeue` checks run at once (each is one Redis round trip, or three for a stranded event). */
+const REQUEUE_CONCURRENCY = 16;
+
+// The oldest stale events after the cursor, one branch per status so that each reads its status's rows in order from
+// (status, updated_at, id) and stops at the batch: an IN list over the three statuses read every stale row and sorted
+// them, on every pass, for as long as a backlog lasted. The status is a sub-select, not a literal: the planner then
+// cannot prove the partial console indexes' `status <> 'COMPLETED'` from it, so it cannot pick them (and sort the
+// whole backlog) when statistics gathered before the backlog say the status is rare; the index still uses the value.
+const STALE_BRANCH = (status: string) =>
+  `(SELECT id, status, traceparent, updated_at FROM webhook_events
+     WHERE status = (SELECT '${status}'::text) AND updated_at < now() - make_interval(secs => $1::float8 / 1000)
+       AND (updated_at, id) > ($3::timestamptz, $4::uuid)
+     ORDER BY updated_at, id LIMIT $2)`;
+const STALE_EVENTS = `SELECT id, status, traceparent, updated_at::text AS cursor_at
+  FROM (${['PENDING', 'FAILED', 'PROCESSING'].map(STALE_BRANCH).join(' UNION ALL ')}) stale
+ ORDER BY stale.updated_at, stale.id LIMIT $2`;
+const START: StaleCursor = { updatedAt: '-infinity', id: '00000000-0000-0000-0000-000000000000' };
 
 /**
  * Finds events stranded without a job (the enqueue failed, Redis was down, a crash between commit and
  * enqueue, a job lost with its worker) and enqueues them again. Every worker runs the timer; a PostgreSQL
  * advisory lock lets one pass run at a time.
+ *
+ * A pass walks the stale events oldest first, batch after batch, and the next pass goes on from where it stopped,
+ * starting over at the oldest once it reaches the newest. Stale events with live jobs (a backlog waiting for workers,
+ * events held for a destination) do not hide the stranded ones behind them, and a Redis outage's worth of stranded
+ * events is enqueued again at up to `batchSize × maxBatchesPerPass` a pass, not one batch.
  */
 export class Reconciler {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
+  private cursor: StaleCursor = START;
 
   constructor(private readonly options: ReconcilerOptions) {}
 
@@ -45,22 +78,36 @@ export class Reconciler {
 
   /** One pass; returns how many events were enqueued (undefined when another process holds the lock). */
   async runOnce(): Promise<number | undefined> {
+    const batchSize = this.options.batchSize ?? 500;
+    const maxBatches = this.options.maxBatchesPerPass ?? 20;
     return withAdvisoryLock(this.options.pool, ADVISORY_LOCKS.reconciler, async () => {
-      const { rows } = await this.options.pool.query<{ id: string; status: string; traceparent: string | null }>(
-        `SELECT id, status, traceparent FROM webhook_events
-          WHERE status IN ('PENDING', 'FAILED', 'PROCESSING') AND updated_at < now() - make_interval(secs => $1::float8 / 1000)
-          ORDER BY updated_at LIMIT $2`,
-        [this.options.staleMs, this.options.batchSize ?? 500],
-      );
       let requeued = 0;
-      for (const row of rows) {
-        // A live job (waiting, delayed for a retry, running) means nothing is stranded.
-        if (await this.options.queue.requeue({ eventId: row.id, traceparent: row.traceparent ?? undefined })) {
-          requeued++;
-          reconcilerRequeued.inc({ status: row.status });
+      let examined = 0;
+      for (let batch = 0; batch < maxBatches; batch++) {
+        const { rows } = await this.options.pool.query<{ id: string; status: string; traceparent: string | null; cursor_at: string }>(
+          STALE_EVENTS,
+          [this.options.staleMs, batchSize, this.cursor.updatedAt, this.cursor.id],
+        );
+        examined += rows.length;
+        for (let index = 0; index < rows.length; index += REQUEUE_CONCURRENCY) {
+          const outcomes = await Promise.all(
+            // A live job (waiting, delayed for a retry, running) means nothing is stranded.
+            rows.slice(index, index + REQUEUE_CONCURRENCY).map((row) => this.options.queue.requeue({ eventId: row.id, traceparent: row.traceparent ?? undefined })),
+          );
+          for (const [offset, enqueued] of outcomes.entries()) {
+            if (!enqueued) continue;
+            requeued++;
+            reconcilerRequeued.inc({ status: rows[index + offset]!.status });
+          }
         }
+        const last = rows.at(-1);
+        if (rows.length < batchSize || !last) {
+          this.cursor = START;
+          break;
+        }
+        this.cursor = { updatedAt: last.cursor_at, id: last.id };
       }
-      if (requeued > 0) this.options.logger.info('reconciler enqueued stranded events', { requeued, examined: rows.length });
+      if (requeued > 0) this.options.logger.info('reconciler enqueued stranded events', { requeued, examined });
       return requeued;
     });
   }

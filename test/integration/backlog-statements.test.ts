@@ -1,15 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
 import pg from 'pg';
+import { createLogger } from '../../services/shared/logging/logger.js';
+import { EventQueue } from '../../services/shared/queue/event-queue.js';
 import type { DeliveryResult } from '../../services/worker/delivery/delivery-result.js';
+import { Reconciler } from '../../services/worker/maintenance/reconciler.js';
 import { ProcessingStore, type ClaimedEvent } from '../../services/worker/processing/processing-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace } from '../support/test-redis.js';
 
 /**
- * A worker's claim and finish cost the same whatever the backlog: after an outage (or with KEDA at zero workers)
+ * A worker's statements cost the same whatever the backlog: after an outage (or with KEDA at zero workers)
  * tens of thousands of events wait, and the table's statistics, last gathered when nearly every row was COMPLETED,
  * say that almost none do. The planner then believed the partial "unfinished" console indexes to be nearly empty
  * and read the whole backlog through them on every statement, to find the batch's few rows: each claim and each
- * finish cost O(backlog), a drain O(backlog²).
+ * finish cost O(backlog), a drain O(backlog²). The reconciler's pass read every stale event to pick the oldest batch.
  *
  * Every statement the store sends runs under auto_explain (ANALYZE, at NOTICE level, so this test reads the plans
  * of the very executions), for enough rounds that PostgreSQL also tries its generic plan for the named statements.
@@ -31,6 +36,20 @@ interface PlanNode {
 }
 
 const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
+
+/** The statements (of those auto_explain saw) that read `webhook_events` more than `limit` rows. */
+const overReading = (statements: typeof plans, limit: number) =>
+  statements
+    .map(({ query, plan }) => {
+      const scans = nodesOf(plan).filter((node) => node['Relation Name'] === 'webhook_events' && /Scan$/.test(node['Node Type']));
+      const read = scans.reduce(
+        (sum, node) =>
+          sum + node['Actual Rows'] * node['Actual Loops'] + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0),
+        0,
+      );
+      return { statement: query.trim().slice(0, 40), read, through: scans.map((node) => node['Index Name'] ?? node['Node Type']) };
+    })
+    .filter(({ read }) => read > limit);
 
 let db: TestDatabase;
 let explained: pg.Pool;
@@ -77,7 +96,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-describe('ProcessingStore with a backlog the statistics do not know of', () => {
+describe('with a backlog the statistics do not know of', () => {
   it('claims and finishes a batch reading about the batch, not the backlog', async () => {
     const store = new ProcessingStore(explained);
     const { rows } = await db.pool.query<{ id: string }>('SELECT id FROM webhook_events ORDER BY random() LIMIT $1', [BATCH * ROUNDS]);
@@ -94,17 +113,26 @@ describe('ProcessingStore with a backlog the statistics do not know of', () => {
     expect(claims.length).toBeGreaterThanOrEqual(ROUNDS);
     expect(finishes.length).toBeGreaterThanOrEqual(ROUNDS);
     // A batch's rows, give or take; without the fix each statement read all 20,000.
-    const overReads = [...claims, ...finishes]
-      .map(({ query, plan }) => {
-        const scans = nodesOf(plan).filter((node) => node['Relation Name'] === 'webhook_events' && /Scan$/.test(node['Node Type']));
-        const read = scans.reduce(
-          (sum, node) =>
-            sum + node['Actual Rows'] * node['Actual Loops'] + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0),
-          0,
-        );
-        return { statement: query.trim().slice(0, 40), read, through: scans.map((node) => node['Index Name'] ?? node['Node Type']) };
-      })
-      .filter(({ read }) => read > 4 * BATCH);
-    expect(overReads).toEqual([]);
+    expect(overReading([...claims, ...finishes], 4 * BATCH)).toEqual([]);
+  });
+
+  it('a reconciler pass reads its batches, not every stale event', async () => {
+    const ns = createQueueNamespace();
+    const connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1 });
+    const logger = createLogger('backlog-statements-test');
+    const queue = new EventQueue({ connection, name: 'webhook-events', prefix: ns.prefix, attempts: 3, backoffMs: 1000, logger });
+    try {
+      plans.length = 0;
+      const reconciler = new Reconciler({ pool: explained, queue, intervalMs: 60_000, staleMs: 0, batchSize: BATCH, maxBatchesPerPass: 2, logger });
+      expect(await reconciler.runOnce()).toBe(2 * BATCH);
+      const passes = plans.filter(({ query }) => /FROM webhook_events\s+WHERE status = \(SELECT 'PENDING'::text\) AND updated_at </.test(query));
+      expect(passes).toHaveLength(2);
+      // Each of the three status branches stops at the batch; before, the pass read all 20,000 stale events.
+      expect(overReading(passes, 4 * BATCH)).toEqual([]);
+    } finally {
+      await queue.close();
+      connection.disconnect();
+      await ns.cleanup();
+    }
   });
 });
