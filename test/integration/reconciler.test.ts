@@ -258,6 +258,28 @@ describe('Reconciler', () => {
     expect(await reconciler.runOnce()).toBe(100);
     expect(await queue.queue.getJobState(stranded[0]!)).toBe('waiting');
   });
+
+  it('stop() ends a pass after its current batch', async () => {
+    await db.pool.query(`DELETE FROM webhook_events`);
+    await queue.queue.obliterate({ force: true });
+    await insertStale(250, 3600);
+    const reconciler = new Reconciler({ pool: poolA, queue, intervalMs: 60_000, staleMs: 1000, batchSize: 50, maxBatchesPerPass: 5, logger });
+    const table = await lockEventsTable(); // the pass's first batch waits here
+    let pass: Promise<number | undefined>;
+    let stopped: Promise<void>;
+    try {
+      pass = reconciler.runOnce();
+      await waitFor('the first batch to wait for the table', async () => {
+        const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UNION ALL%'`);
+        return rows[0].n === 1;
+      });
+      stopped = reconciler.stop();
+    } finally {
+      await table.release();
+    }
+    expect(await pass).toBe(50);
+    await stopped;
+  });
 });
 
 describe('Retention', () => {

@@ -55,10 +55,13 @@ export class Reconciler {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
   private cursor: StaleCursor = START;
+  /** Set by stop(): a pass in progress ends after its current batch (a drain does not wait for 20). */
+  private stopping = false;
 
   constructor(private readonly options: ReconcilerOptions) {}
 
   start(): void {
+    this.stopping = false;
     const tick = () => {
       this.running = this.runOnce()
         .catch((error: unknown) => this.options.logger.warn('reconciler pass failed', { error }))
@@ -71,6 +74,7 @@ export class Reconciler {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
@@ -83,7 +87,7 @@ export class Reconciler {
     return withAdvisoryLock(this.options.pool, ADVISORY_LOCKS.reconciler, async () => {
       let requeued = 0;
       let examined = 0;
-      for (let batch = 0; batch < maxBatches; batch++) {
+      for (let batch = 0; batch < maxBatches && !this.stopping; batch++) {
         const { rows } = await this.options.pool.query<{ id: string; status: string; traceparent: string | null; cursor_at: string }>(
           STALE_EVENTS,
           [this.options.staleMs, batchSize, this.cursor.updatedAt, this.cursor.id],
