@@ -9,6 +9,7 @@ import { ConsoleIndexes1764500300000 } from '../../services/shared/database/migr
 import { StaleWalkIndex1764500500000 } from '../../services/shared/database/migrations/1764500500000-stale-walk-index.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import type { EventQueue } from '../../services/shared/queue/event-queue.js';
+import { describeScan, rowsRead, scansOf, type PlanNode } from '../support/query-plans.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 /**
@@ -37,19 +38,6 @@ function recording(source: DataSource): DataSource {
   });
 }
 
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Actual Rows': number;
-  'Actual Loops': number;
-  'Rows Removed by Filter'?: number;
-  'Rows Removed by Index Recheck'?: number;
-  Plans?: PlanNode[];
-}
-
-const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
-
 /** Runs each query issued by `action` under EXPLAIN ANALYZE; returns, per query, the scans and the rows they read. */
 async function plansOf(action: () => Promise<unknown>) {
   issued.length = 0;
@@ -58,13 +46,8 @@ async function plansOf(action: () => Promise<unknown>) {
   const plans = [];
   for (const { sql, values } of issued) {
     const [row] = (await db.pool.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, values)).rows as { 'QUERY PLAN': [{ Plan: PlanNode }] }[];
-    const scans = nodesOf(row!['QUERY PLAN'][0].Plan).filter((node) => /Scan$/.test(node['Node Type']) && node['Node Type'] !== 'Function Scan' && node['Node Type'] !== 'CTE Scan' && node['Node Type'] !== 'Subquery Scan');
-    // A bitmap heap scan reads the rows its bitmap index scan found: count them once.
-    const rowsRead = scans.filter((node) => node['Node Type'] !== 'Bitmap Index Scan').reduce(
-      (sum, node) => sum + (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0)) * node['Actual Loops'],
-      0,
-    );
-    plans.push({ sql, scans: scans.map((node) => `${node['Node Type']}${node['Index Name'] ? ` using ${node['Index Name']}` : ''} on ${node['Relation Name'] ?? '?'}`), rowsRead });
+    const scans = scansOf(row!['QUERY PLAN'][0].Plan);
+    plans.push({ sql, scans: scans.map(describeScan), rowsRead: rowsRead(scans) });
   }
   return plans;
 }

@@ -6,6 +6,7 @@ import { EventQueue } from '../../services/shared/queue/event-queue.js';
 import type { DeliveryResult } from '../../services/worker/delivery/delivery-result.js';
 import { Reconciler } from '../../services/worker/maintenance/reconciler.js';
 import { ProcessingStore, type ClaimedEvent } from '../../services/worker/processing/processing-store.js';
+import { describeScan, rowsRead, scansOf, type PlanNode } from '../support/query-plans.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace } from '../support/test-redis.js';
 
@@ -24,30 +25,12 @@ const BACKLOG = 20_000;
 const BATCH = 25;
 const ROUNDS = 8;
 
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Actual Rows': number;
-  'Actual Loops': number;
-  'Rows Removed by Filter'?: number;
-  'Rows Removed by Index Recheck'?: number;
-  Plans?: PlanNode[];
-}
-
-const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
-
-/** The statements (of those auto_explain saw) that read `webhook_events` more than `limit` rows. */
-const overReading = (statements: typeof plans, limit: number) =>
+/** The statements (of those auto_explain saw) that read more than `limit` rows of `webhook_events`. */
+const overReading = (statements: { query: string; plan: PlanNode }[], limit: number) =>
   statements
     .map(({ query, plan }) => {
-      const scans = nodesOf(plan).filter((node) => node['Relation Name'] === 'webhook_events' && /Scan$/.test(node['Node Type']));
-      const read = scans.reduce(
-        (sum, node) =>
-          sum + node['Actual Rows'] * node['Actual Loops'] + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0),
-        0,
-      );
-      return { statement: query.trim().slice(0, 40), read, through: scans.map((node) => node['Index Name'] ?? node['Node Type']) };
+      const scans = scansOf(plan).filter((node) => node['Relation Name'] === 'webhook_events' || node['Index Name']?.startsWith('ix_webhook_events') || node['Index Name'] === 'webhook_events_pkey');
+      return { statement: query.trim().slice(0, 40), read: rowsRead(scans), through: scans.map(describeScan) };
     })
     .filter(({ read }) => read > limit);
 

@@ -1,4 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { buildIndexConcurrently } from './build-index-concurrently.js';
 
 /**
  * What the event console's queries need to stay fast with millions of rows: every filter of the newest-first list
@@ -10,9 +11,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * stay small and cost a completed event nothing more; a COMPLETED filter reads the received_at (or provider) index,
  * where nearly every row is completed anyway.
  *
- * Built CONCURRENTLY, outside a transaction: a plain CREATE INDEX would hold off every insert (every webhook) for
- * as long as the build takes on a large table. A build that failed half-way leaves an invalid index behind; it is
- * dropped and built again.
+ * Built CONCURRENTLY, outside a transaction ({@link buildIndexConcurrently}: a failed build is redone).
  */
 export class ConsoleIndexes1764500300000 implements MigrationInterface {
   name = 'ConsoleIndexes1764500300000';
@@ -28,17 +27,7 @@ export class ConsoleIndexes1764500300000 implements MigrationInterface {
   ];
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    for (const [name, definition] of this.indexes) {
-      const existing = (await queryRunner.query(
-        `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-          WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`,
-        [name],
-      )) as { valid: boolean }[];
-      if (existing[0]?.valid) continue;
-      if (existing[0]) await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
-      const [table, ...rest] = definition.split(' ');
-      await queryRunner.query(`CREATE INDEX CONCURRENTLY ${name} ON ${table} ${rest.join(' ')}`);
-    }
+    for (const [name, definition] of this.indexes) await buildIndexConcurrently(queryRunner, name, definition);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

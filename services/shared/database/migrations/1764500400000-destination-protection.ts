@@ -1,4 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { buildIndexConcurrently } from './build-index-concurrently.js';
 
 /**
  * Destination protection (pause, circuit breaker, rate limit):
@@ -27,16 +28,8 @@ export class DestinationProtection1764500400000 implements MigrationInterface {
          version bigint NOT NULL)`,
     );
     await queryRunner.query(`INSERT INTO destination_pause_version (singleton, version) VALUES (true, 0) ON CONFLICT DO NOTHING`);
-    const name = 'ix_webhook_events_held';
-    const existing = (await queryRunner.query(
-      `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`,
-      [name],
-    )) as { valid: boolean }[];
-    if (existing[0]?.valid) return;
-    if (existing[0]) await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
     // Only waiting events: a handful, whatever the table holds.
-    await queryRunner.query(`CREATE INDEX CONCURRENTLY ${name} ON webhook_events (held_since) WHERE held_for IS NOT NULL`);
+    await buildIndexConcurrently(queryRunner, 'ix_webhook_events_held', 'webhook_events (held_since) WHERE held_for IS NOT NULL');
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

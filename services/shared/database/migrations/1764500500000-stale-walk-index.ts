@@ -1,4 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { buildIndexConcurrently } from './build-index-concurrently.js';
 
 /**
  * `(status, updated_at)` becomes `(status, updated_at, id)`: the reconciler walks the stale events of each status in
@@ -15,24 +16,12 @@ export class StaleWalkIndex1764500500000 implements MigrationInterface {
   transaction = false;
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    await buildIndex(queryRunner, 'ix_webhook_events_status_updated_id', '(status, updated_at, id)');
+    await buildIndexConcurrently(queryRunner, 'ix_webhook_events_status_updated_id', 'webhook_events (status, updated_at, id)');
     await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ix_webhook_events_status_updated`);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    await buildIndex(queryRunner, 'ix_webhook_events_status_updated', '(status, updated_at)');
+    await buildIndexConcurrently(queryRunner, 'ix_webhook_events_status_updated', 'webhook_events (status, updated_at)');
     await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ix_webhook_events_status_updated_id`);
   }
-}
-
-/** Builds `name` on webhook_events unless a valid one exists; an invalid one (a failed concurrent build) is rebuilt. */
-async function buildIndex(queryRunner: QueryRunner, name: string, columns: string): Promise<void> {
-  const existing = (await queryRunner.query(
-    `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-      WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`,
-    [name],
-  )) as { valid: boolean }[];
-  if (existing[0]?.valid) return;
-  if (existing[0]) await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
-  await queryRunner.query(`CREATE INDEX CONCURRENTLY ${name} ON webhook_events ${columns}`);
 }
