@@ -78,32 +78,43 @@ export class EventQueue {
    * first, since BullMQ ignores an add whose jobId already exists. Returns false when a live job exists already.
    */
   async requeue(job: EventJobData): Promise<boolean> {
-    const liveness = await this.liveness(job.eventId);
-    if (liveness === 'live') return false;
-    if (liveness === 'finished') await this.queue.remove(job.eventId);
-    await this.queue.add(EVENT_JOB_NAME, job, { ...this.jobOptions, jobId: job.eventId });
-    return true;
+    return (await this.requeueMany([job]))[0]!;
+  }
+
+  /** {@link requeue} for many events: their jobs' liveness in one round trip, then an add for each without a live job. */
+  async requeueMany(jobs: EventJobData[]): Promise<boolean[]> {
+    const liveness = await this.livenessOf(jobs.map((job) => job.eventId));
+    return Promise.all(
+      jobs.map(async (job, index) => {
+        if (liveness[index] === 'live') return false;
+        if (liveness[index] === 'finished') await this.queue.remove(job.eventId);
+        await this.queue.add(EVENT_JOB_NAME, job, { ...this.jobOptions, jobId: job.eventId });
+        return true;
+      }),
+    );
   }
 
   /**
-   * Whether a job will still run for this id, in O(1): a job's hash exists from its add until it is removed, and a
-   * finished job is in the completed or failed sorted set; any other job is waiting, delayed, prioritized or active.
+   * Whether a job will still run for each id, in O(1) each: a job's hash exists from its add until it is removed, and
+   * a finished job is in the completed or failed sorted set; any other job is waiting, delayed, prioritized or active.
    * Not `Queue.getJobState`: to tell waiting from active it reads the whole wait list (LRANGE and a Lua loop, or LPOS
    * on Redis ≥ 6.0.6), and the reconciler asks about hundreds of events a pass exactly when the list is longest (a
    * backlog): with 120,000 waiting jobs that took about 6 ms of Redis, which serves nothing else meanwhile, per event.
    */
-  private async liveness(jobId: string): Promise<JobLiveness> {
-    const replies = await this.options.connection
-      .multi()
-      .exists(this.queue.toKey(jobId))
-      .zscore(this.queue.keys.completed!, jobId)
-      .zscore(this.queue.keys.failed!, jobId)
-      .exec();
-    if (!replies) throw new Error('Redis discarded the job-state transaction');
+  private async livenessOf(jobIds: string[]): Promise<JobLiveness[]> {
+    if (jobIds.length === 0) return [];
+    const pipeline = this.options.connection.pipeline();
+    for (const jobId of jobIds) {
+      pipeline.exists(this.queue.toKey(jobId)).zscore(this.queue.keys.completed!, jobId).zscore(this.queue.keys.failed!, jobId);
+    }
+    const replies = await pipeline.exec();
+    if (!replies) throw new Error('Redis discarded the job-state pipeline');
     for (const [error] of replies) if (error) throw error;
-    const [exists, completed, failed] = replies.map(([, reply]) => reply);
-    if (exists === 0) return 'none';
-    return completed !== null || failed !== null ? 'finished' : 'live';
+    return jobIds.map((_, index) => {
+      const [exists, completed, failed] = replies.slice(index * 3, index * 3 + 3).map(([, reply]) => reply);
+      if (exists === 0) return 'none';
+      return completed !== null || failed !== null ? 'finished' : 'live';
+    });
   }
 
   /** Job counts by state (one round trip). */

@@ -10,7 +10,7 @@ export interface ReconcilerOptions {
   intervalMs: number;
   /** An event untouched this long, with no live job, is enqueued again. */
   staleMs: number;
-  /** Events read (and checked in Redis) at a time. */
+  /** Events read (and checked in Redis, in one round trip) at a time. */
   batchSize?: number;
   /** Batches a pass reads at most; the next pass goes on from where this one stopped. */
   maxBatchesPerPass?: number;
@@ -22,9 +22,6 @@ interface StaleCursor {
   updatedAt: string;
   id: string;
 }
-
-/** How many `requeue` checks run at once (each is one Redis round trip, or three for a stranded event). */
-const REQUEUE_CONCURRENCY = 16;
 
 // The oldest stale events after the cursor, one branch per status so that each reads its status's rows in order from
 // (status, updated_at, id) and stops at the batch: an IN list over the three statuses read every stale row and sorted
@@ -93,16 +90,12 @@ export class Reconciler {
           [this.options.staleMs, batchSize, this.cursor.updatedAt, this.cursor.id],
         );
         examined += rows.length;
-        for (let index = 0; index < rows.length; index += REQUEUE_CONCURRENCY) {
-          const outcomes = await Promise.all(
-            // A live job (waiting, delayed for a retry, running) means nothing is stranded.
-            rows.slice(index, index + REQUEUE_CONCURRENCY).map((row) => this.options.queue.requeue({ eventId: row.id, traceparent: row.traceparent ?? undefined })),
-          );
-          for (const [offset, enqueued] of outcomes.entries()) {
-            if (!enqueued) continue;
-            requeued++;
-            reconcilerRequeued.inc({ status: rows[index + offset]!.status });
-          }
+        // A live job (waiting, delayed for a retry, running) means nothing is stranded.
+        const enqueued = await this.options.queue.requeueMany(rows.map((row) => ({ eventId: row.id, traceparent: row.traceparent ?? undefined })));
+        for (const [index, row] of rows.entries()) {
+          if (!enqueued[index]) continue;
+          requeued++;
+          reconcilerRequeued.inc({ status: row.status });
         }
         const last = rows.at(-1);
         if (rows.length < batchSize || !last) {
