@@ -287,10 +287,10 @@ describe('stale jobs', () => {
 
     // A job left over from elsewhere (another id, so BullMQ does not dedupe it against the finished one).
     const stale = await queue.add('process-event', { eventId: id }, { jobId: `${id}-stale`, attempts: 3 });
-    const finished = await waitFor('the stale job to finish', async () => {
-      const job = await queue.getJob(stale.id!);
-      return job && (await job.getState()) === 'completed' ? job : undefined;
-    });
+    // The state first, then the job: a job read before it completed carries no return value yet.
+    const finished = await waitFor('the stale job to finish', async () =>
+      (await queue.getJobState(stale.id!)) === 'completed' ? queue.getJob(stale.id!) : undefined,
+    );
     expect(finished.returnvalue).toBe('skipped');
 
     const after = await db.pool.query('SELECT status, attempts, updated_at FROM webhook_events WHERE id = $1', [id]);
