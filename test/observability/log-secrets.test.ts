@@ -6,7 +6,8 @@
  *
  * Then the redaction of every configured secret (environment, PROVIDERS_FILE, ROUTES_FILE) in every role: separate
  * ingress and worker processes get the secrets echoed back by clients, raw and encoded, in paths, correlation ids,
- * headers, query strings, failing bodies, event types and a destination's error answers (see the last describe).
+ * headers, query strings, failing bodies, event types and a destination's error answers (see the last describe);
+ * those answers are redacted where they are kept too (PostgreSQL's error texts, the failed jobs in Redis).
  */
 import { execFile } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -18,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { createStandardWebhookSigner } from '../../services/shared/standard-webhooks/sign.js';
 import { HttpSink } from '../support/http-sink.js';
@@ -524,5 +526,31 @@ describe('every configured secret is redacted in every role, in any form a clien
     expect(failures.some((line) => String(line.lastError).includes('"leak":"[REDACTED]"'))).toBe(true);
     expect(failures.some((line) => String(line.lastError).includes('"authorization":"[REDACTED]","apiKey":"[REDACTED]"'))).toBe(true);
     expect(failures.some((line) => line.eventType === '[REDACTED]')).toBe(true);
+
+    // What outlives the logs: the attempts' error texts and the events' last errors in PostgreSQL (the console and
+    // the admin API show them), and the failed jobs in Redis (failedReason, stacktrace). The destination's echoes
+    // are there, every secret in them redacted.
+    const { rows: attempts } = await splitDb.pool.query<{ error: string | null }>('SELECT error FROM delivery_attempts WHERE event_id = ANY($1::uuid[])', [eventIds]);
+    const { rows: events } = await splitDb.pool.query<{ last_error: string | null }>('SELECT last_error FROM webhook_events WHERE id = ANY($1::uuid[])', [eventIds]);
+    const redis = new Redis(splitNs.redisUrl, { maxRetriesPerRequest: 1 });
+    const failedJobs = await Promise.all(eventIds.map((id) => redis.hmget(`${splitNs.prefix}:webhook-events:${id}`, 'failedReason', 'stacktrace')));
+    redis.disconnect();
+    const stored: Record<string, string> = {
+      'delivery_attempts.error': attempts.map((row) => row.error ?? '').join('\n'),
+      'webhook_events.last_error': events.map((row) => row.last_error ?? '').join('\n'),
+      'failed jobs in Redis': failedJobs.flat().map((field) => field ?? '').join('\n'),
+    };
+    const storedLeaks: string[] = [];
+    for (const [name, secret] of Object.entries(NAMED_SECRETS)) {
+      for (const form of encodedForms(secret)) {
+        for (const [where, text] of Object.entries(stored)) if (text.includes(form)) storedLeaks.push(`${where}: ${name} as ${JSON.stringify(form)}`);
+      }
+    }
+    expect(storedLeaks).toEqual([]);
+    expect(attempts.length).toBeGreaterThanOrEqual(eventIds.length);
+    expect(events).toHaveLength(eventIds.length);
+    for (const [where, text] of Object.entries(stored)) {
+      expect({ where, echoed: text.includes('"leak":"[REDACTED]"') && text.includes('"authorization":"[REDACTED]","apiKey":"[REDACTED]"') }).toEqual({ where, echoed: true });
+    }
   }, 180_000);
 });

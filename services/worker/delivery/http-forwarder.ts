@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import { redactSecretValuesIn } from '../../shared/logging/logger.js';
 import type { Destination } from '../routing/route-table.js';
 import { ConcurrencyLimit, type ReleaseSlot } from './concurrency-limit.js';
 import type { DeliverableEvent, Deliverer, OutgoingMessage } from './deliverer.js';
@@ -34,6 +35,8 @@ interface DestinationLane {
 }
 
 const MAX_ERROR_BODY = 512;
+/** How much of an error answer is searched for secrets before it is cut to {@link MAX_ERROR_BODY}. */
+const MAX_SCANNED_ERROR_BODY = 64 * 1024;
 
 /**
  * The `http` {@link Deliverer}. Sends an event to a destination: `POST url` with the message's bytes (the provider's
@@ -138,7 +141,10 @@ export class HttpForwarder implements Deliverer {
         await response.body.dump();
       } else {
         const text = await response.body.text().catch(() => '');
-        detail = `HTTP ${response.statusCode}${text ? `: ${text.slice(0, MAX_ERROR_BODY)}` : ''}`;
+        // Redacted before it is cut: a configured secret the destination echoes across the cut would otherwise leave
+        // its first characters behind, which no later redaction recognises.
+        const kept = text ? redactSecretValuesIn(text.slice(0, MAX_SCANNED_ERROR_BODY)).slice(0, MAX_ERROR_BODY) : '';
+        detail = `HTTP ${response.statusCode}${kept ? `: ${kept}` : ''}`;
       }
       return {
         destination: destination.name,
