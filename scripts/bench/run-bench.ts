@@ -34,6 +34,7 @@ import winston from 'winston';
 import { runMigrations } from '../../services/shared/database/run-migrations.js';
 import { readChartRoleEnv } from './chart-env.js';
 import type { HttpLoadResult, HttpLoadRun } from './http-load.js';
+import { collectCpuProfiles, cpuProfileStaging } from './cpu-profiles.js';
 import { chartInputFromSweepData, renderLatencyChart } from './latency-chart.js';
 import { parseOptions, type BenchOptions, type SweepStep } from './options.js';
 import {
@@ -201,7 +202,9 @@ class ServiceChild {
     env: Record<string, string>,
     cpuProfDir?: string,
   ) {
-    const profiling = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${role}-${Date.now()}.cpuprofile`] : [];
+    // Node's own profile names (one file per thread), gathered under the role's name once the process exits.
+    const stamp = Date.now();
+    const profiling = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileStaging(cpuProfDir, role, stamp)}`] : [];
     this.child = spawn(
       process.execPath,
       [...profiling, '--max-semi-space-size=16', '--max-old-space-size=256', '--import', './dist/services/shared/telemetry/instrumentation.js', 'dist/services/main.js'], // as npm start and the image run it
@@ -219,7 +222,10 @@ class ServiceChild {
     };
     this.child.stdout!.on('data', collect);
     this.child.stderr!.on('data', collect);
-    this.exited = once(this.child, 'exit').then(([code]) => code as number | null);
+    this.exited = once(this.child, 'exit').then(([code]) => {
+      if (cpuProfDir) collectCpuProfiles(cpuProfDir, role, stamp);
+      return code as number | null;
+    });
   }
 
   get pid(): number | undefined {
