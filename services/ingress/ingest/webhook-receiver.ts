@@ -52,6 +52,7 @@ export class WebhookReceiver {
   async receive(webhook: IncomingWebhook): Promise<WebhookAnswer> {
     const { verifier, rawBody, headers, context } = webhook;
     const provider = verifier.provider;
+    const requestContext = otelContext.active();
     const span = trace.getActiveSpan();
     span?.setAttribute('webhook.provider', provider);
     context.provider = provider;
@@ -108,12 +109,21 @@ export class WebhookReceiver {
       statusCode: 202,
       body: { id: eventId, status: 'PENDING', duplicate: false },
       outcome: 'accepted',
-      // After the commit and the answer: the reconciler catches a failed enqueue.
-      enqueue: () =>
-        void this.options.queue.enqueue({ eventId, traceparent: carrier.traceparent, tracestate: carrier.tracestate }).catch((error: unknown) => {
-          enqueueFailures.inc();
-          this.options.logger.warn('enqueue failed; the reconciler will enqueue the event later', { eventId, error });
-        }),
+      // After the commit and the answer: the reconciler catches a failed enqueue. The span is this event's own, in this
+      // request's trace, from the call until its batch is in Redis; the batch's Redis commands belong to no one
+      // request's trace (see EventQueue).
+      enqueue: () => {
+        const enqueueSpan = tracer.startSpan('webhook.enqueue', { attributes: { 'webhook.event_id': eventId } }, requestContext);
+        void this.options.queue.enqueue({ eventId, traceparent: carrier.traceparent, tracestate: carrier.tracestate }).then(
+          () => enqueueSpan.end(),
+          (error: unknown) => {
+            enqueueSpan.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+            enqueueSpan.end();
+            enqueueFailures.inc();
+            this.options.logger.warn('enqueue failed; the reconciler will enqueue the event later', { eventId, error });
+          },
+        );
+      },
     };
   }
 }

@@ -1,3 +1,4 @@
+import { context as otelContext, ROOT_CONTEXT } from '@opentelemetry/api';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { MicroBatcher } from '../batching/micro-batcher.js';
@@ -57,8 +58,11 @@ export class EventQueue {
       maxBatchSize: 500,
       maxConcurrentFlushes: 2,
       flush: async (items) => {
-        await this.queue.addBulk(
-          items.map((data) => ({ name: EVENT_JOB_NAME, data, opts: { ...this.jobOptions, jobId: data.eventId } })),
+        // Outside any trace: the batch holds many requests' events, and run in the first one's context its Redis
+        // commands (one per job, hundreds under load) all landed in that request's trace and in no other. Each
+        // event's trace has its own enqueue span instead (the ingress's webhook.enqueue).
+        await otelContext.with(ROOT_CONTEXT, () =>
+          this.queue.addBulk(items.map((data) => ({ name: EVENT_JOB_NAME, data, opts: { ...this.jobOptions, jobId: data.eventId } }))),
         );
         return items.map(() => undefined);
       },
