@@ -2,7 +2,8 @@
  * Only traces go over OTLP. The service's metrics are prom-client's (`GET /metrics`); left to its defaults, the
  * OpenTelemetry SDK would also start an OTLP metrics exporter, which speaks OTLP/HTTP (`POST /v1/metrics`) even when
  * the traces go over gRPC, so it pushed to the gRPC trace endpoint every minute and failed there. Real service
- * processes with tracing on point OTLP at a plain HTTP server that records what reaches it.
+ * processes with tracing on point OTLP at a plain HTTP server that records what reaches it. An operator who asks for
+ * OTLP metrics (OTEL_METRICS_EXPORTER, or a metrics endpoint or protocol of their own) still gets them.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -79,6 +80,14 @@ describe('OpenTelemetry metrics', () => {
       await new Promise((resolve) => setTimeout(resolve, 1500));
     });
     expect(posts.filter((post) => post.includes('/v1/metrics'))).toEqual([]);
+  }, 60_000);
+
+  it('are pushed to a metrics endpoint configured on its own, as the SDK would by default', async () => {
+    posts.length = 0;
+    await withTracedIngress({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${endpoint}/own/v1/metrics` }, async (service) => {
+      await sendRequests(service);
+      await waitFor('an OTLP metrics export to the configured endpoint', () => posts.some((post) => post === 'POST /own/v1/metrics'), { timeoutMs: 15_000 });
+    });
   }, 60_000);
 
   it('are pushed when OTEL_METRICS_EXPORTER asks for them (the check above would see them)', async () => {

@@ -53,8 +53,11 @@ export async function startTracing(): Promise<void> {
   // Metrics are prom-client's, scraped from /metrics. Left unset, the SDK also starts an OTLP metrics exporter, and
   // its default protocol is OTLP/HTTP whatever the traces use: every minute it posted `/v1/metrics` to the gRPC trace
   // endpoint, which cannot take it, and the instrumentations kept histograms nobody read. OTEL_METRICS_EXPORTER=otlp
-  // (with OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc for a gRPC collector), console or prometheus turns them on.
-  process.env.OTEL_METRICS_EXPORTER ??= 'none';
+  // (with OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc for a gRPC collector), console or prometheus turns them on, and so
+  // does configuring a metrics endpoint or protocol (an operator who did that wants them, as the SDK's default gave).
+  if (!process.env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT && !process.env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL) {
+    process.env.OTEL_METRICS_EXPORTER ??= 'none';
+  }
   const podName = process.env.POD_NAME;
   sdk = new NodeSDK({
     // Ours first, then detected attributes; OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME (envDetector) win.
