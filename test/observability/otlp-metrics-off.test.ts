@@ -5,9 +5,8 @@
  * processes with tracing on point OTLP at a plain HTTP server that records what reaches it. An operator who asks for
  * OTLP metrics (OTEL_METRICS_EXPORTER, or a metrics endpoint or protocol of their own) still gets them.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { HttpSink } from '../support/http-sink.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -15,26 +14,20 @@ import { waitFor } from '../support/wait-for.js';
 
 let db: TestDatabase;
 let ns: TestQueueNamespace;
-let collector: Server;
+let collector: HttpSink;
 let endpoint: string;
-/** What reached the collector (method and path); one service process at a time. */
-const posts: string[] = [];
+/** The paths posted to the collector (OTLP/HTTP exporters only POST); one service process at a time. */
+const posts = (): string[] => collector.requests.map((request) => request.path);
 
 beforeAll(async () => {
   db = await createTestDatabase();
   ns = createQueueNamespace();
-  collector = createServer((request, response) => {
-    posts.push(`${request.method} ${request.url}`);
-    request.resume();
-    request.on('end', () => response.end());
-  });
-  await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
+  collector = await new HttpSink().start();
+  endpoint = collector.url;
 });
 
 afterAll(async () => {
-  collector?.closeAllConnections();
-  await new Promise<void>((resolve) => (collector ? collector.close(() => resolve()) : resolve()));
+  await collector?.stop();
   await ns?.cleanup();
   await db?.drop();
 });
@@ -74,27 +67,27 @@ async function sendRequests(service: ServiceProcess): Promise<void> {
 
 describe('OpenTelemetry metrics', () => {
   it('are not pushed over OTLP by default', async () => {
-    posts.length = 0;
+    collector.requests.length = 0;
     await withTracedIngress({}, async (service) => {
       await sendRequests(service);
       await new Promise((resolve) => setTimeout(resolve, 1500));
     });
-    expect(posts.filter((post) => post.includes('/v1/metrics'))).toEqual([]);
+    expect(posts().filter((post) => post.includes('/v1/metrics'))).toEqual([]);
   }, 60_000);
 
   it('are pushed to a metrics endpoint configured on its own, as the SDK would by default', async () => {
-    posts.length = 0;
+    collector.requests.length = 0;
     await withTracedIngress({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${endpoint}/own/v1/metrics` }, async (service) => {
       await sendRequests(service);
-      await waitFor('an OTLP metrics export to the configured endpoint', () => posts.some((post) => post === 'POST /own/v1/metrics'), { timeoutMs: 15_000 });
+      await waitFor('an OTLP metrics export to the configured endpoint', () => posts().some((post) => post === '/own/v1/metrics'), { timeoutMs: 15_000 });
     });
   }, 60_000);
 
   it('are pushed when OTEL_METRICS_EXPORTER asks for them (the check above would see them)', async () => {
-    posts.length = 0;
+    collector.requests.length = 0;
     await withTracedIngress({ OTEL_METRICS_EXPORTER: 'otlp' }, async (service) => {
       await sendRequests(service);
-      await waitFor('an OTLP metrics export', () => posts.some((post) => post === 'POST /v1/metrics'), { timeoutMs: 15_000 });
+      await waitFor('an OTLP metrics export', () => posts().some((post) => post === '/v1/metrics'), { timeoutMs: 15_000 });
     });
   }, 60_000);
 });

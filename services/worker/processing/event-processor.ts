@@ -107,9 +107,9 @@ export class EventProcessor {
     const waiting: Waiting[] = [];
     for (const outcome of outcomes) {
       if (isWaiting(outcome)) waiting.push(outcome);
-      // An error text is kept in PostgreSQL (shown by the console and the admin API) and, through lastError, in the
-      // failed job in Redis: a configured secret in it (a destination echoing its credentials, a broker naming its
-      // URL) is redacted as in a log line.
+      // An error text is kept in PostgreSQL (shown by the console and the admin API) and, through lastError (built
+      // only from these texts and destination names), in the failed job in Redis: a configured secret in it (a
+      // destination echoing its credentials, a broker naming its URL) is redacted here, once, as in a log line.
       else results.push(outcome.error ? { ...outcome, error: redactSecretValuesIn(outcome.error) } : outcome);
     }
     const failures = results.filter((result) => !result.succeeded);
@@ -130,14 +130,14 @@ export class EventProcessor {
 
     if (counted.length === 0) {
       // Nothing failed that counts: the attempt is given back and the job waits, without using one of BullMQ's either.
-      const lastError = redactSecretValuesIn(waitingNote).slice(0, 2000);
+      const lastError = waitingNote.slice(0, 2000);
       const waitMs = Math.min(...waiting.map((w) => this.plannedWait(w, previousWaits)), ...(heldFor.length > waiting.length ? [this.reopenedWait(failures, previousWaits)] : []));
       await store.finish(event, results, 'PENDING', lastError, { giveBackAttempt: true, heldFor });
       if (logger.isInfoEnabled()) logger.info('event waits for its destinations; no attempt used', { eventId: event.id, provider: event.provider, eventType: event.eventType, waitingFor: heldFor, delivered: results.filter((r) => r.succeeded).length, waitMs });
       throw new EventWaitingError(lastError, waitMs);
     }
 
-    const lastError = redactSecretValuesIn([counted.map((f) => `${f.destination}: ${f.error}`).join('; '), waitingNote].filter(Boolean).join('; ')).slice(0, 2000);
+    const lastError = [counted.map((f) => `${f.destination}: ${f.error}`).join('; '), waitingNote].filter(Boolean).join('; ').slice(0, 2000);
     const final = isLastQueueAttempt || event.attempts >= this.options.maxAttempts;
     await store.finish(event, results, final ? 'DEAD_LETTER' : 'FAILED', lastError, { heldFor: final ? [] : heldFor });
     eventsProcessed.inc({ provider: event.provider, status: final ? 'dead_letter' : 'failed' });
