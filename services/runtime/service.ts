@@ -4,6 +4,7 @@ import { createProviderRegistry } from '../ingress/verification/provider-registr
 import { loadProvidersFile } from '../ingress/verification/providers-file.js';
 import type { Config } from '../shared/config/config.js';
 import { runMigrations } from '../shared/database/run-migrations.js';
+import { SchemaCheck } from '../shared/database/schema-check.js';
 import { registerConfiguredSecrets } from '../shared/logging/configured-secrets.js';
 import { createLogger } from '../shared/logging/logger.js';
 import { initialiseServiceMetrics } from '../shared/metrics/service-metrics.js';
@@ -94,7 +95,8 @@ export async function startService(config: Config, extensions: ServiceExtensions
     routers: ingress?.routers ?? [],
     health: {
       checks: {
-        database: async () => void (await infrastructure.pool.query('SELECT 1')),
+        // Not ready before the migrations have run, rather than ready and failing every webhook.
+        database: new SchemaCheck(infrastructure.pool).check,
         redis: async () => void (await infrastructure.redis.ping()),
       },
       // The ingress keeps answering 202 while Redis is down (events wait in PENDING), so Redis does not gate it.

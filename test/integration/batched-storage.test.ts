@@ -78,6 +78,16 @@ describe('EventWriter batches', () => {
     for (const r of [results[0], results[2]]) expect((await row((r as PromiseFulfilledResult<{ id: string }>).value.id)).status).toBe('PENDING');
   });
 
+  it('a payload nested beyond what PostgreSQL parses (54001) fails only its own request, not its neighbours', async () => {
+    // The verifiers refuse such a body first (PAYLOAD_TOO_DEEP); the writer must still not fail a batch for one row.
+    const good = [event(`evt_ok_${counter++}`), event(`evt_ok_${counter++}`)];
+    const deepId = `evt_deep_${counter++}`;
+    const deep = event(deepId, `{"id":"${deepId}","x":${'['.repeat(30_000)}1${']'.repeat(30_000)}}`);
+    const results = await Promise.allSettled([writer.insert(good[0]!), writer.insert(deep), writer.insert(good[1]!)]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    for (const r of [results[0], results[2]]) expect((await row((r as PromiseFulfilledResult<{ id: string }>).value.id)).status).toBe('PENDING');
+  });
+
   it('the same event twice in one batch: stored once, the second answered as its duplicate', async () => {
     const e = event(`evt_twice_${counter++}`);
     const [first, second] = await Promise.all([writer.insert(e), writer.insert({ ...e })]);

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { context as otelContext, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
-import { isConnectionError } from '../../shared/database/database-errors.js';
+import { isDatabaseUnavailable } from '../../shared/database/database-errors.js';
 import { DependencyUnavailableError } from '../../shared/errors/app-error.js';
 import type { Logger } from '../../shared/logging/logger.js';
 import type { RequestContext } from '../../shared/logging/request-context.js';
@@ -96,7 +96,7 @@ export class WebhookReceiver {
         }
       });
     } catch (error) {
-      if (isConnectionError(error)) throw new DependencyUnavailableError('database', { cause: error });
+      if (isDatabaseUnavailable(error)) throw new DependencyUnavailableError('database', { cause: error });
       throw error;
     }
     context.eventId = stored.id;

@@ -15,6 +15,14 @@ const NEEDS_SANITIZING = /\\u(?:0000|[dD][89a-fA-F])/;
 
 const REPLACEMENT_CHARACTER = '\uFFFD';
 
+/**
+ * Deepest nesting of objects and arrays accepted. PostgreSQL parses jsonb recursively and refuses a document nested
+ * beyond its stack (`54001 stack depth limit exceeded`, at about 15,000 levels with the default 2 MB
+ * `max_stack_depth`, about 700 with its 100 kB minimum); such a body passed JSON.parse and then failed its INSERT
+ * (and, batched, its neighbours'). Real webhooks nest a few levels; 512 fits any `max_stack_depth`.
+ */
+export const MAX_JSON_DEPTH = 512;
+
 interface WellFormedString {
   isWellFormed(): boolean;
   toWellFormed(): string;
@@ -38,8 +46,30 @@ export function parseJsonPayload(raw: Buffer | string): JsonObject {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new WebhookPayloadError('PAYLOAD_NOT_AN_OBJECT');
   }
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) throw new WebhookPayloadError('PAYLOAD_TOO_DEEP');
   if (NEEDS_SANITIZING.test(text)) sanitizeInPlace(value);
   return value as JsonObject;
+}
+
+/**
+ * Whether valid JSON `text` opens more than `limit` objects and arrays inside one another: brackets counted outside
+ * strings, in one pass over the text (a body far shorter than twice the limit cannot, and is not read).
+ */
+export function nestsDeeperThan(text: string, limit: number): boolean {
+  if (text.length <= 2 * limit) return false;
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: skip to its closing quote (the text is valid JSON, so one exists), stepping over escapes.
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 function decodeText(raw: Buffer | string): string {

@@ -20,6 +20,7 @@ export type WebhookVerificationErrorCode =
 export type WebhookPayloadErrorCode =
   | 'MALFORMED_JSON'
   | 'PAYLOAD_NOT_AN_OBJECT'
+  | 'PAYLOAD_TOO_DEEP'
   | 'MISSING_EVENT_ID'
   | 'MISSING_EVENT_TYPE'
   | 'UNSUPPORTED_ENCODING'
@@ -38,6 +39,7 @@ const VERIFICATION_MESSAGES: Readonly<Record<WebhookVerificationErrorCode, strin
 const PAYLOAD_MESSAGES: Readonly<Record<WebhookPayloadErrorCode, string>> = {
   MALFORMED_JSON: 'Webhook payload is not valid JSON',
   PAYLOAD_NOT_AN_OBJECT: 'Webhook payload must be a JSON object',
+  PAYLOAD_TOO_DEEP: 'Webhook payload nests objects and arrays too deeply',
   MISSING_EVENT_ID: 'Webhook event id is missing or invalid',
   MISSING_EVENT_TYPE: 'Webhook event type is missing or invalid',
   UNSUPPORTED_ENCODING: 'Webhook payload must be UTF-8 encoded',

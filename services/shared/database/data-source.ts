@@ -3,6 +3,9 @@ import { DeliveryAttemptSchema, WebhookEventSchema } from './entities.js';
 import { POOL_SETTINGS } from './create-pool.js';
 import { migrations } from './migrations/index.js';
 
+/** Where TypeORM records the migrations applied (the readiness check reads it too). */
+export const MIGRATIONS_TABLE = 'typeorm_migrations';
+
 export interface DataSourceOptions {
   url: string;
   poolSize: number;
@@ -20,7 +23,7 @@ export function createDataSource(options: DataSourceOptions): DataSource {
     url: options.url,
     entities: [WebhookEventSchema, DeliveryAttemptSchema],
     migrations,
-    migrationsTableName: 'typeorm_migrations',
+    migrationsTableName: MIGRATIONS_TABLE,
     synchronize: false,
     logging: false,
     applicationName: options.applicationName ?? 'event-driven-integration-service',

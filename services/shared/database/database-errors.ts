@@ -19,10 +19,34 @@ export function isConnectionError(error: unknown): boolean {
 }
 
 /**
- * True when PostgreSQL refused a statement for one row's data: a data exception (SQLSTATE class 22) or an integrity
- * violation (class 23). Only such an error can be one row's fault in a batch; anything else fails every row.
+ * SQLSTATEs that say "PostgreSQL cannot take this statement now", whatever the statement: a read-only node after a
+ * failover (25006); a serialization failure or deadlock (class 40: run again, it goes through); out of disk, memory
+ * or connections (class 53); the database closed to connections, a lock timeout (class 55); shut down, cancelled or
+ * timed out (class 57); an I/O error (class 58); or a schema not there yet, the migrations not run (undefined table
+ * 42P01, no such database 3D000, no such schema 3F000).
+ */
+const UNAVAILABLE_CLASSES = ['40', '53', '55', '57', '58'];
+const UNAVAILABLE_CODES = new Set(['25006', '42P01', '3D000', '3F000']);
+
+/**
+ * True when PostgreSQL is unreachable ({@link isConnectionError}) or cannot take the statement for a while (above):
+ * the request is answered 503 (the provider retries), counted as `unavailable` and seen by its alert. Anything else
+ * is a fault of the statement itself (500).
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (isConnectionError(error)) return true;
+  const driverError = (error as { driverError?: unknown } | null)?.driverError;
+  if (driverError && driverError !== error && isDatabaseUnavailable(driverError)) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.length === 5 && (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_CLASSES.includes(code.slice(0, 2)));
+}
+
+/**
+ * True when PostgreSQL may have refused a statement for one row's data: a data exception (SQLSTATE class 22), an
+ * integrity violation (class 23) or a program limit (class 54: a value too deeply nested to parse, an index entry too
+ * large). Only such an error can be one row's fault in a batch; anything else fails every row.
  */
 export function isRowDataError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23') || code.startsWith('54'));
 }

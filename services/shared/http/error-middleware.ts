@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { isConnectionError } from '../database/database-errors.js';
+import { isDatabaseUnavailable } from '../database/database-errors.js';
 import { AppError, DependencyUnavailableError } from '../errors/app-error.js';
 import type { Logger } from '../logging/logger.js';
 import { sendError } from './error-response.js';
@@ -19,7 +19,7 @@ const bodyParserErrors: Record<string, { status: number; message: string; code: 
 /** The last middleware: turns anything thrown into the contract's error shape, without leaking internals. */
 export function errorMiddleware(logger: Logger) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    if (!(error instanceof AppError) && isConnectionError(error)) {
+    if (!(error instanceof AppError) && isDatabaseUnavailable(error)) {
       error = new DependencyUnavailableError('database', { cause: error });
     }
     if (error instanceof AppError) {

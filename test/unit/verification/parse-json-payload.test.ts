@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   getField,
+  MAX_JSON_DEPTH,
+  nestsDeeperThan,
   parseJsonPayload,
   readEventId,
   requireEventId,
@@ -37,6 +39,24 @@ describe('parseJsonPayload', () => {
     }
   });
 
+  it('refuses nesting deeper than PostgreSQL can store, with PAYLOAD_TOO_DEEP', () => {
+    const nested = (depth: number, open = '{"a":', close = '}') => `{"id":"evt_deep",${'"x":'}${open.repeat(depth - 1)}1${close.repeat(depth - 1)}}`;
+    expect(parseJsonPayload(nested(MAX_JSON_DEPTH))).toMatchObject({ id: 'evt_deep' });
+    expect(payloadErrorCode(() => parseJsonPayload(Buffer.from(nested(MAX_JSON_DEPTH + 1))))).toBe('PAYLOAD_TOO_DEEP');
+    expect(payloadErrorCode(() => parseJsonPayload(nested(20_000, '[', ']')))).toBe('PAYLOAD_TOO_DEEP');
+    // Brackets inside strings (escaped quotes included) are not nesting.
+    const inStrings = JSON.stringify({ id: 'evt_s', s: '{['.repeat(MAX_JSON_DEPTH + 10), t: '"\\{'.repeat(MAX_JSON_DEPTH) });
+    expect(parseJsonPayload(inStrings)).toMatchObject({ id: 'evt_s' });
+  });
+
+  it('nestsDeeperThan counts open objects and arrays, not siblings', () => {
+    expect(nestsDeeperThan('[[[]]]', 2)).toBe(true);
+    expect(nestsDeeperThan('[[[]]]', 3)).toBe(false);
+    expect(nestsDeeperThan(`[${'[],'.repeat(100)}[]]`, 2)).toBe(false);
+    expect(nestsDeeperThan('{"a":"]]]]]]","b":[[[1]]]}', 4)).toBe(false);
+    expect(nestsDeeperThan('{"a":"]]]]]]","b":[[[1]]]}', 3)).toBe(true);
+  });
+
   it('strips a UTF-8 BOM (Buffer and string)', () => {
     const bom = Buffer.from([0xef, 0xbb, 0xbf]);
     expect(parseJsonPayload(Buffer.concat([bom, Buffer.from('{"a":1}')]))).toEqual({ a: 1 });
@@ -68,17 +88,17 @@ describe('parseJsonPayload', () => {
     expect(parsed).toEqual({ lone: 'a\uFFFDb', low: '\uFFFD', pair: '😀', raw: '😀 é 中', 'k\uFFFD': 1 });
   });
 
-  it('handles deep nesting of odd unicode without recursion limits', () => {
-    const depth = 50_000;
+  it('sanitises odd unicode at the deepest nesting accepted', () => {
+    const depth = MAX_JSON_DEPTH - 1;
     const text = `{"x":${'['.repeat(depth)}"\\u0000\\udbff"${']'.repeat(depth)}}`;
     const parsed = parseJsonPayload(text);
     let node: unknown = parsed['x'];
     for (let i = 0; i < depth; i++) node = (node as unknown[])[0];
     expect(node).toBe('\uFFFD\uFFFD');
 
-    const objects = `${'{"a\\u0000":'.repeat(2000)}"v\\u0000"${'}'.repeat(2000)}`;
+    const objects = `${'{"a\\u0000":'.repeat(MAX_JSON_DEPTH)}"v\\u0000"${'}'.repeat(MAX_JSON_DEPTH)}`;
     let current: unknown = parseJsonPayload(objects);
-    for (let i = 0; i < 2000; i++) current = (current as Record<string, unknown>)['a\uFFFD'];
+    for (let i = 0; i < MAX_JSON_DEPTH; i++) current = (current as Record<string, unknown>)['a\uFFFD'];
     expect(current).toBe('v\uFFFD');
   });
 
