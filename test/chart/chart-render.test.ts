@@ -537,6 +537,35 @@ describe('values that the chart refuses', () => {
   });
 });
 
+describe('PodDisruptionBudgets: minAvailable or maxUnavailable per role', () => {
+  const budget = (set: string[], role: string, extra: string[] = []) => one(renderChart([], set, extra), 'PodDisruptionBudget', `-${role}`).spec;
+  const only = (spec: any) => ({ minAvailable: spec.minAvailable, maxUnavailable: spec.maxUnavailable });
+
+  it('default to maxUnavailable 1; minAvailable, when set, replaces it', () => {
+    for (const role of ['ingress', 'worker']) {
+      expect(only(budget([], role))).toEqual({ minAvailable: undefined, maxUnavailable: 1 });
+      expect(only(budget([`podDisruptionBudget.${role}.minAvailable=50%`], role))).toEqual({ minAvailable: '50%', maxUnavailable: undefined });
+      expect(only(budget([`podDisruptionBudget.${role}.maxUnavailable=25%`], role))).toEqual({ minAvailable: undefined, maxUnavailable: '25%' });
+    }
+  });
+
+  it('keep 0 as 0 (from --set, and from a values file, where it is a float)', () => {
+    for (const role of ['ingress', 'worker']) {
+      expect(only(budget([`podDisruptionBudget.${role}.maxUnavailable=0`], role))).toEqual({ minAvailable: undefined, maxUnavailable: 0 });
+      expect(only(budget([], role, ['--set-json', `podDisruptionBudget.${role}.maxUnavailable=0`]))).toEqual({ minAvailable: undefined, maxUnavailable: 0 });
+      expect(only(budget([`podDisruptionBudget.${role}.minAvailable=0`], role))).toEqual({ minAvailable: 0, maxUnavailable: undefined });
+    }
+  });
+
+  it('refuse both at once (Kubernetes would refuse the PodDisruptionBudget)', () => {
+    for (const role of ['ingress', 'worker']) {
+      const run = runHelm(templateArgs([], [`podDisruptionBudget.${role}.minAvailable=50%`, `podDisruptionBudget.${role}.maxUnavailable=0`]));
+      expect(run.status).not.toBe(0);
+      expect(run.stderr).toContain(`podDisruptionBudget.${role}: set minAvailable (50%) or maxUnavailable (0), not both`);
+    }
+  });
+});
+
 describe('checksum annotations', () => {
   it('change when provider secrets or routes change, and only then', () => {
     const annotations = (set: string[]) =>
