@@ -660,6 +660,19 @@ describe('the public Ingress: ingress.publicIngress, formerly ingress.ingressRes
     expect(find(renderChart([], ['ingress.ingressResource.enabled=false']), 'Ingress')).toHaveLength(0);
   });
 
+  it('routes /webhooks (Prefix) for a host given without paths, as for the default host', () => {
+    // --set ...hosts[0].host replaces the whole default list: the host comes without paths, and an Ingress rule with
+    // an empty `paths` is refused by the API server.
+    const backend = { service: { name: `${fullname}-ingress`, port: { name: 'http' } } };
+    for (const key of ['ingress.publicIngress', 'ingress.ingressResource']) {
+      const ingress = one(renderChart([], [`${key}.enabled=true`, `${key}.hosts[0].host=a.example`, `${key}.hosts[1].host=b.example`, `${key}.hosts[1].paths[0].path=/webhooks/stripe`]), 'Ingress');
+      expect(ingress.spec.rules).toEqual([
+        { host: 'a.example', http: { paths: [{ path: '/webhooks', pathType: 'Prefix', backend }] } },
+        { host: 'b.example', http: { paths: [{ path: '/webhooks/stripe', pathType: 'Prefix', backend }] } },
+      ]);
+    }
+  });
+
   it('refuses both spellings at once', () => {
     const run = runHelm(templateArgs([], ['ingress.publicIngress.enabled=true', 'ingress.ingressResource.enabled=true']));
     expect(run.status).not.toBe(0);
