@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import {
@@ -11,6 +11,7 @@ import {
   releaseName,
   releaseNamespace,
   renderChart,
+  repoRoot,
   runHelm,
   selects,
   templateArgs,
@@ -432,6 +433,24 @@ describe('value-set specifics', () => {
     expect(hpa.spec.metrics[0].resource).toEqual({ name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } });
     expect(one(objects, 'Deployment', '-ingress').spec.replicas).toBeUndefined();
     expect(one(objects, 'PodDisruptionBudget', '-ingress').spec.minAvailable).toBe(2);
+  });
+});
+
+describe('the docs', () => {
+  it('name, in kubectl commands, only objects the chart renders (for release <release>)', () => {
+    const docs = ['README.md', 'k8s/README.md', ...readdirSync(path.join(repoRoot, 'docs'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const kinds: Record<string, string> = { deploy: 'Deployment', deployment: 'Deployment', svc: 'Service', service: 'Service', job: 'Job', sts: 'StatefulSet', statefulset: 'StatefulSet' };
+    const names = new Map<string, Set<string>>();
+    for (const object of objectsOf('defaults.yaml')) names.set(object.kind, (names.get(object.kind) ?? new Set()).add(object.metadata.name));
+    const referenced: Array<{ doc: string; ref: string; rendered: boolean }> = [];
+    for (const doc of docs) {
+      for (const match of readFileSync(path.join(repoRoot, doc), 'utf8').matchAll(/\b(deploy|deployment|svc|service|job|sts|statefulset)\/<release>(-[\w.-]*\w)/g)) {
+        const name = `${releaseName}${match[2]}`;
+        referenced.push({ doc, ref: match[0], rendered: names.get(kinds[match[1]!]!)?.has(name) ?? false });
+      }
+    }
+    expect(referenced.filter((r) => r.ref.startsWith('deploy')).length).toBeGreaterThanOrEqual(3);
+    expect(referenced.filter((r) => !r.rendered)).toEqual([]);
   });
 });
 
