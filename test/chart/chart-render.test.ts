@@ -110,6 +110,32 @@ describe.each(sets.map(label))('rendered with %s', (name) => {
     }
   });
 
+  it('lets Prometheus (networkPolicy.metricsFrom) reach every pod the ServiceMonitor scrapes, on the scraped port', () => {
+    const monitor = find(objects(), 'ServiceMonitor')[0];
+    const policies = find(objects(), 'NetworkPolicy');
+    if (!monitor || policies.length === 0) return;
+    const values = parseYaml(readFileSync(name === 'values-production.yaml' ? productionExample : path.join(valuesDir, name), 'utf8')) ?? {};
+    const metricsFrom: any[] = values?.networkPolicy?.metricsFrom ?? [];
+    // Empty metricsFrom promises "every namespace", which only a rule without `from` or with an empty selector keeps.
+    const scrapers = metricsFrom.length > 0 ? metricsFrom : [{ namespaceSelector: {} }];
+    const services = find(objects(), 'Service').filter((s) => selects(monitor.spec.selector, s.metadata.labels ?? {}));
+    expect(services.length).toBeGreaterThan(0);
+    for (const service of services) {
+      const deployment = one(find(objects(), 'Deployment').filter((d) => selects(service.spec.selector, podTemplateOf(d).metadata.labels)), 'Deployment');
+      const podLabels = podTemplateOf(deployment).metadata.labels;
+      for (const endpoint of monitor.spec.endpoints) {
+        const targetPort = service.spec.ports.find((p: any) => p.name === endpoint.port)?.targetPort;
+        expect(targetPort).toBeDefined();
+        const admitted = policies
+          .filter((policy) => selects(policy.spec.podSelector, podLabels))
+          .flatMap((policy) => policy.spec.ingress ?? [])
+          .filter((rule: any) => !rule.ports || rule.ports.some((p: any) => p.port === targetPort))
+          .some((rule: any) => !rule.from || scrapers.every((peer) => rule.from.some((from: any) => JSON.stringify(from) === JSON.stringify(peer))));
+        expect({ pods: deployment.metadata.name, port: targetPort, admitted }).toEqual({ pods: deployment.metadata.name, port: targetPort, admitted: true });
+      }
+    }
+  });
+
   it('references only Secrets it renders or that the values name as existing', () => {
     const renderedSecrets = new Set(find(objects(), 'Secret').map((s) => s.metadata.name));
     const values = name === 'values-production.yaml' ? parseYaml(readFileSync(productionExample, 'utf8')) : parseYaml(readFileSync(path.join(valuesDir, name), 'utf8')) ?? {};
@@ -401,6 +427,8 @@ describe('value-set specifics', () => {
     const ingressPolicy = one(objects, 'NetworkPolicy', '-ingress');
     expect(ingressPolicy.spec.ingress[0].ports).toEqual([{ port: 'http', protocol: 'TCP' }]);
     expect(ingressPolicy.spec.ingress[0].from[0]).toEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } });
+    // /metrics is served on the ingress's HTTP port too: metricsFrom is admitted there next to ingressFrom.
+    expect(ingressPolicy.spec.ingress[0].from).toContainEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } });
     const workerPolicy = one(objects, 'NetworkPolicy', '-worker');
     expect(workerPolicy.spec.ingress).toEqual([
       { ports: [{ port: 'http', protocol: 'TCP' }], from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
