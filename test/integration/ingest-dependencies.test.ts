@@ -71,6 +71,29 @@ describe('PayPal through HTTP', () => {
   });
 });
 
+describe('PayPal certificate downloads held by forgeries', () => {
+  it('a correctly signed event gets 503 (retry), not 401, and is not counted as a failed verification', async () => {
+    // Forgeries naming a slow certificate URL each, enough to hold every download slot (16).
+    const forged = Array.from({ length: 16 }, (_, i) => {
+      const body = JSON.stringify({ id: `WH-FORGED-${i}`, event_type: 'PAYMENT.CAPTURE.COMPLETED' });
+      const headers = { ...paypal.headers(body, PAYPAL_WEBHOOK_ID, undefined, `https://${paypal.host}/v1/notifications/certs/slow/CERT-${i}`), 'paypal-transmission-sig': Buffer.alloc(256, i).toString('base64') };
+      return postWebhook(app.baseUrl, 'paypal', body, headers);
+    });
+    await waitFor('the forgeries to hold every download slot', async () => paypal.slowDownloads >= 16);
+
+    const body = JSON.stringify({ id: 'WH-PAYPAL-BUSY', event_type: 'PAYMENT.CAPTURE.COMPLETED' });
+    const headers = paypal.headers(body, PAYPAL_WEBHOOK_ID, undefined, `https://${paypal.host}/v1/notifications/certs/CERT-not-yet-cached`);
+    const busy = await postWebhook(app.baseUrl, 'paypal', body, headers);
+    expect(busy.status).toBe(503);
+    expect(busy.json).toMatchObject({ statusCode: 503, message: expect.any(String), correlationId: expect.any(String) });
+    expect(busy.headers.get('ratelimit')).toBeNull();
+
+    expect((await Promise.all(forged)).map((r) => r.status)).toEqual(Array(16).fill(401));
+    const retried = await postWebhook(app.baseUrl, 'paypal', body, headers);
+    expect(retried.status).toBe(202);
+  });
+});
+
 describe('Redis down at ingest', () => {
   it('still answers 202 quickly and keeps the event PENDING for the reconciler', async () => {
     await redisProxy.stop();

@@ -18,6 +18,9 @@ export class PaypalFixture {
   signingKey = '';
   /** A dispatcher that trusts the fixture's TLS certificate. */
   agent?: Agent;
+  /** How long a download of a path containing `/slow/` takes; how many such downloads started. */
+  slowMs = 1500;
+  slowDownloads = 0;
 
   async start(): Promise<this> {
     const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: this.dir, stdio: 'pipe' });
@@ -28,9 +31,16 @@ export class PaypalFixture {
     this.signingKey = readFileSync(join(this.dir, 'signing.key'), 'utf8');
     const signingCert = readFileSync(join(this.dir, 'signing.crt'), 'utf8');
     const tlsCert = readFileSync(join(this.dir, 'tls.crt'), 'utf8');
-    this.server = createServer({ key: readFileSync(join(this.dir, 'tls.key')), cert: tlsCert }, (_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/x-pem-file' });
-      res.end(signingCert);
+    this.server = createServer({ key: readFileSync(join(this.dir, 'tls.key')), cert: tlsCert }, (req, res) => {
+      const answer = () => {
+        res.writeHead(200, { 'content-type': 'application/x-pem-file' });
+        res.end(signingCert);
+      };
+      // A certificate host that keeps a download open (what a forger's URL can do to the verifier's download slots).
+      if (req.url?.includes('/slow/')) {
+        this.slowDownloads++;
+        setTimeout(answer, this.slowMs);
+      } else answer();
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.agent = new Agent({ connect: { ca: tlsCert } });
@@ -46,7 +56,7 @@ export class PaypalFixture {
   }
 
   /** PayPal's headers for `body`, signed SHA256withRSA over `id|time|webhookId|crc32`. */
-  headers(body: string, webhookId: string, transmissionId = crypto.randomUUID()): Record<string, string> {
+  headers(body: string, webhookId: string, transmissionId = crypto.randomUUID(), certUrl = this.certUrl): Record<string, string> {
     const time = new Date().toISOString();
     const crc = CRC32.buf(Buffer.from(body)) >>> 0;
     const message = `${transmissionId}|${time}|${webhookId}|${crc}`;
@@ -55,7 +65,7 @@ export class PaypalFixture {
       'paypal-transmission-id': transmissionId,
       'paypal-transmission-time': time,
       'paypal-transmission-sig': cryptoSign('sha256', Buffer.from(message), this.signingKey).toString('base64'),
-      'paypal-cert-url': this.certUrl,
+      'paypal-cert-url': certUrl,
       'paypal-auth-algo': 'SHA256withRSA',
     };
   }

@@ -1,5 +1,6 @@
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
+import { DependencyUnavailableError } from '../../shared/errors/app-error.js';
 import { rejectCertificate } from './paypal-certificate-url.js';
 
 /** A PayPal signing certificate's key, as cached. */
@@ -21,7 +22,7 @@ export interface PaypalCertificateCacheOptions {
   cacheMaxEntries?: number;
   /** Longest a certificate stays cached (default 24 h; never past its validTo). */
   cacheMaxAgeMs?: number;
-  /** Distinct certificate URLs downloaded at the same time at most (default 16); more are rejected. */
+  /** Distinct certificate URLs downloaded at the same time at most (default 16); more get DependencyUnavailableError (503). */
   maxConcurrentFetches?: number;
   /** Clock in milliseconds (tests). */
   now?: () => number;
@@ -59,7 +60,10 @@ export class PaypalCertificateCache {
     const pending = this.inflight.get(key);
     if (pending !== undefined) return pending;
     if (this.inflight.size >= (this.options.maxConcurrentFetches ?? 16)) {
-      return Promise.reject(rejectCertificate('too many certificate downloads in progress'));
+      // Not a verdict on this request: anyone can name a certificate URL (forgers too, one new URL each), so every
+      // download slot may be held by others' requests. A 503 (not counted as a failed verification) has the
+      // sender retry once a slot is free; a 401 here refused correctly signed events because of forgeries.
+      return Promise.reject(new DependencyUnavailableError('paypal-certificates', { cause: new Error('too many certificate downloads in progress') }));
     }
     const maxEntries = Math.max(1, this.options.cacheMaxEntries ?? 100);
     const promise = this.load(url)

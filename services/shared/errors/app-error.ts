@@ -41,13 +41,23 @@ export class AppError extends Error {
   }
 }
 
-/** PostgreSQL or Redis could not be reached; the client should retry later (HTTP 503). */
+/** What a {@link DependencyUnavailableError} waited for, as the client is told. */
+const UNAVAILABLE_MESSAGES = {
+  database: 'Storage is temporarily unavailable; retry later',
+  redis: 'Queue is temporarily unavailable; retry later',
+  'paypal-certificates': 'Signing certificates cannot be fetched now; retry later',
+} as const;
+
+/**
+ * A dependency could not serve the request now (PostgreSQL, Redis, PayPal's certificate downloads busy); the client
+ * should retry later (HTTP 503). Never a refusal of the request itself, so never counted as a failed verification.
+ */
 export class DependencyUnavailableError extends AppError {
   constructor(
-    readonly dependency: 'database' | 'redis',
+    readonly dependency: keyof typeof UNAVAILABLE_MESSAGES,
     options?: { cause?: unknown },
   ) {
-    super('SERVICE_UNAVAILABLE', `${dependency === 'database' ? 'Storage' : 'Queue'} is temporarily unavailable; retry later`, options);
+    super('SERVICE_UNAVAILABLE', UNAVAILABLE_MESSAGES[dependency], options);
     this.name = 'DependencyUnavailableError';
   }
 }

@@ -23,7 +23,10 @@ export function errorMiddleware(logger: Logger) {
       error = new DependencyUnavailableError('database', { cause: error });
     }
     if (error instanceof AppError) {
-      if (error.statusCode >= 500) logger.warn('request failed', { path: req.path, code: error.code, cause: error.cause });
+      if (error.statusCode >= 500) {
+        const dependency = error instanceof DependencyUnavailableError ? error.dependency : undefined;
+        logger.warn('request failed', { path: req.path, code: error.code, dependency, cause: error.cause });
+      }
       sendError(req, res, error.statusCode, error.message, error.code);
       return;
     }

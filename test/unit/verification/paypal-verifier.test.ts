@@ -12,6 +12,7 @@ import { createPaypalVerifier, type PaypalVerifierOptions } from '../../../servi
 import { checkCertificateUrl, parseCertHosts } from '../../../services/ingress/verification/paypal-certificate-url.js';
 import { WebhookVerificationError } from '../../../services/ingress/verification/verification-errors.js';
 import { rejection, webhookRequest } from './helpers.js';
+import { DependencyUnavailableError } from '../../../services/shared/errors/app-error.js';
 
 const WEBHOOK_ID = '1JE4291016473214C';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -377,6 +378,9 @@ describe('paypal verifier', () => {
     ]);
     expect(first?.status).toBe('fulfilled');
     expect(second?.status).toBe('rejected');
+    // Busy, not refused: a 503 the sender retries, never a failed verification (the slot may be a forger's).
+    expect((second as PromiseRejectedResult).reason).toBeInstanceOf(DependencyUnavailableError);
+    expect((second as PromiseRejectedResult).reason).toMatchObject({ statusCode: 503, dependency: 'paypal-certificates' });
     expect(hits.get('/certs/slow/limit-2')).toBeUndefined();
   });
 
