@@ -1,5 +1,6 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { answerClientError } from '../shared/http/client-error-response.js';
 
 /** The listening HTTP server, and how it stops. */
 export interface HttpServer {
@@ -22,6 +23,8 @@ export async function listen(app: RequestListener, options: { port: number; host
   server.prependListener('request', (_req, res) => {
     if (options.isDraining()) res.setHeader('Connection', 'close');
   });
+  // Requests Node's parser refuses (oversized headers, malformed HTTP) get the contract's error shape too.
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());

@@ -112,6 +112,34 @@ describe('request limits', () => {
     // The server is unharmed.
     expect((await fetch(`${app.baseUrl}/health/live`)).status).toBe(200);
   });
+
+  it('answers what Node refuses before any route (huge headers, malformed HTTP) in the error shape, with the usual headers', async () => {
+    const answers = [
+      [await rawRequest(app.service.address.port, `POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nX-Huge: ${'a'.repeat(70_000)}\r\n\r\n`), 431, '/webhooks/stripe'],
+      [await rawRequest(app.service.address.port, 'GET /health/live HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n'), 400, '/health/live'],
+    ] as const;
+    for (const [answer, status, path] of answers) {
+      expect(answer.status).toBe(status);
+      const [head, body] = answer.raw.split('\r\n\r\n') as [string, string];
+      const headers = Object.fromEntries(head.split('\r\n').slice(1).map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+      expect(headers).toMatchObject({
+        'content-type': 'application/json; charset=utf-8',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': expect.stringContaining("default-src 'self'"),
+        'x-correlation-id': expect.any(String),
+        connection: 'close',
+      });
+      expect(JSON.parse(body)).toEqual({
+        statusCode: status,
+        timestamp: expect.any(String),
+        path,
+        message: expect.any(String),
+        correlationId: headers['x-correlation-id'],
+        traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
+        code: status === 431 ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST',
+      });
+    }
+  });
 });
 
 describe('per-client limit on requests that fail verification', () => {
