@@ -50,6 +50,24 @@ describe('configuration', () => {
     }
   });
 
+  it.each([
+    ['MAX_BODY_BYTES', '1e3'],
+    ['MAX_BODY_BYTES', '1048576.0'],
+    ['PORT', '0x10'],
+    ['JOB_ATTEMPTS', '+5'],
+    ['RECONCILER_STALE_MS', '-0'],
+    ['HEALTH_MAX_HEAP_MB', '2e3'],
+  ])('refuses %s=%s: integers are decimal digits only', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(`Invalid configuration: ${name}: must be a whole number in decimal digits`);
+  });
+
+  it('reads integers written in decimal digits (blanks around them ignored)', () => {
+    const config = loadConfig({ MAX_BODY_BYTES: '1000', PORT: ' 8080 ', RECONCILER_STALE_MS: '0', HEALTH_MAX_HEAP_MB: '0512' });
+    expect(config.http).toMatchObject({ maxBodyBytes: 1000, port: 8080 });
+    expect(config.reconciler.staleMs).toBe(0);
+    expect(config.health.maxHeapMb).toBe(512);
+  });
+
   it('takes the redis URLs the connection code reads', () => {
     for (const url of ['redis://127.0.0.1', 'redis://:p%40ss@redis:6380/2', 'rediss://user:pw@redis.example.com:6379/', 'redis://[::1]:6379']) {
       expect(() => loadConfig({ REDIS_URL: url })).not.toThrow();

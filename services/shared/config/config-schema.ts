@@ -6,8 +6,18 @@ const commaList = z
   .optional()
   .transform((value) => (value ?? '').split(',').map((item) => item.trim()).filter((item) => item.length > 0));
 
+/**
+ * A whole number written in decimal digits (`1048576`): not `1e3`, `0x10`, `1.0` or `-1`, which `Number()` would
+ * take, so what is written is what is used. Surrounding blanks are ignored.
+ */
+const decimalDigits = z
+  .string()
+  .trim()
+  .regex(/^\d+$/, 'must be a whole number in decimal digits (no sign, exponent, decimal point or hex)')
+  .transform(Number);
+
 const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+  decimalDigits.pipe(z.number().min(min).max(max)).default(fallback);
 
 const booleanFlag = (fallback: boolean) =>
   z
@@ -89,7 +99,7 @@ export const configSchema = z.object({
   STARTUP_WAIT_MS: integer(120_000, 0),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
   /** Heap above this many MiB makes GET /health report memory as down. Unset: 90% of V8's heap limit. */
-  HEALTH_MAX_HEAP_MB: z.preprocess((value) => (value === '' ? undefined : value), z.coerce.number().int().min(16).optional()),
+  HEALTH_MAX_HEAP_MB: z.preprocess((value) => (value === '' ? undefined : value), decimalDigits.pipe(z.number().min(16)).optional()),
   /** Set by the Downward API in Kubernetes; enables the pod-deletion-cost annotation. */
   POD_NAME: z.string().optional(),
   POD_NAMESPACE: z.string().optional(),
