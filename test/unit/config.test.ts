@@ -68,6 +68,31 @@ describe('configuration', () => {
     expect(config.health.maxHeapMb).toBe(512);
   });
 
+  it.each([
+    ['postgresql://postgres@127.0.0.1:notaport/db', 'not a valid URL'],
+    ['postgresql://postgres@127.0.0.1:70000/db', 'not a valid URL'],
+    ['postgresql://postgres@127.0.0.1:0/db', 'port must be 1-65535'],
+    ['postgresql://user:pa#ss@db/webhooks', 'not a valid URL'],
+  ])('refuses DATABASE_URL=%s naming DATABASE_URL at validation, not quoting it', (url, problem) => {
+    expect(() => loadConfig({ DATABASE_URL: url })).toThrow(`Invalid configuration: DATABASE_URL: ${problem}`);
+    try {
+      loadConfig({ DATABASE_URL: url });
+    } catch (error) {
+      expect((error as Error).message).not.toContain('pa#ss');
+    }
+  });
+
+  it('takes the PostgreSQL URLs pg and the migrations read', () => {
+    for (const url of [
+      'postgresql://postgres@localhost:5432/webhooks',
+      'postgres://user:p%40ss@db.internal/webhooks?sslmode=require',
+      'postgresql://postgres@[::1]:5432/webhooks',
+      'postgresql:///webhooks?host=/var/run/postgresql',
+    ]) {
+      expect(loadConfig({ DATABASE_URL: url }).database.url).toBe(url);
+    }
+  });
+
   it('takes the redis URLs the connection code reads', () => {
     for (const url of ['redis://127.0.0.1', 'redis://:p%40ss@redis:6380/2', 'rediss://user:pw@redis.example.com:6379/', 'redis://[::1]:6379']) {
       expect(() => loadConfig({ REDIS_URL: url })).not.toThrow();

@@ -43,6 +43,24 @@ function isRedisUrl(value: string): boolean {
 }
 
 /**
+ * `postgres[ql]://[user[:password]@][host][:port][/database][?…]`, parsed as the migrations will parse it (WHATWG URL),
+ * so a typo stops the start naming DATABASE_URL instead of a bare "Invalid URL" after the start began. The problem
+ * never quotes the value (it may hold a password).
+ */
+function databaseUrlProblem(value: string): string | undefined {
+  if (!/^postgres(ql)?:\/\//.test(value)) return 'must be a postgresql:// URL';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'not a valid URL (postgresql://user[:password]@host[:port 1-65535]/database, with special characters in user and password percent-encoded)';
+  }
+  // An empty host is pg's default (localhost, or PGHOST / `?host=` for a socket directory), as before.
+  if (url.port !== '' && Number(url.port) < 1) return 'port must be 1-65535';
+  return undefined;
+}
+
+/**
  * Every environment variable the service reads, with its default. `.env.example` lists the same names;
  * a test keeps the two (and the Helm chart) in step.
  */
@@ -55,7 +73,10 @@ export const configSchema = z.object({
   DATABASE_URL: z
     .string()
     .default('postgresql://postgres@localhost:5432/webhooks')
-    .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgresql:// URL'),
+    .superRefine((value, ctx) => {
+      const problem = databaseUrlProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
   DATABASE_POOL_SIZE: integer(20, 1, 500),
   REDIS_URL: z
     .string()
