@@ -1,4 +1,5 @@
 import express, { type Express, type Router } from 'express';
+import { parseTrustProxy } from '../shared/config/trust-proxy.js';
 import { healthRouter, type HealthRouterOptions } from '../shared/health/health-router.js';
 import { METRICS_PATH } from '../shared/health/health-paths.js';
 import { preStopRouter, TerminationNotice } from '../shared/health/termination-notice.js';
@@ -55,11 +56,4 @@ export function createHttpApp(options: HttpAppOptions): Express {
   app.use(notFoundMiddleware);
   app.use(errorMiddleware(options.logger));
   return app;
-}
-
-function parseTrustProxy(value: string): boolean | number | string {
-  if (value === 'true') return true;
-  if (value === 'false') return false;
-  if (/^\d+$/.test(value)) return Number(value);
-  return value;
 }

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
 import { describe, expect, it } from '@jest/globals';
+import createExpressApp from 'express';
 import { configVariableNames } from '../../services/shared/config/config-schema.js';
 import { ConfigError, loadConfig } from '../../services/shared/config/config.js';
+import { parseTrustProxy } from '../../services/shared/config/trust-proxy.js';
 
 describe('configuration', () => {
   it('has the contract defaults', () => {
@@ -91,6 +93,35 @@ describe('configuration', () => {
     ]) {
       expect(loadConfig({ DATABASE_URL: url }).database.url).toBe(url);
     }
+  });
+
+  it('refuses a TRUST_PROXY Express would refuse, at validation (not after the migrations)', () => {
+    expect(() => loadConfig({ TRUST_PROXY: 'banana' })).toThrow('Invalid configuration: TRUST_PROXY: invalid IP address: banana');
+    expect(() => loadConfig({ TRUST_PROXY: 'loopback,' })).toThrow('Invalid configuration: TRUST_PROXY: empty entry');
+  });
+
+  it.each([
+    'true', 'false', '1', '0', '12', 'loopback', 'loopback, linklocal, uniquelocal', '10.0.0.0/8, 192.168.1.1', '::1', 'fe80::/10',
+    '10.0.0.1/255.255.0.0', 'banana', 'loopback,', '1.2.3.4/33', '-1', '1.5', 'TRUE', '10.0.0.0/8;172.16.0.0/12',
+  ])('takes TRUST_PROXY=%s exactly when Express\'s trust proxy setting does', (value) => {
+    const express = createExpressApp();
+    const expressTakesIt = (() => {
+      try {
+        express.set('trust proxy', parseTrustProxy(value));
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+    const configTakesIt = (() => {
+      try {
+        return loadConfig({ TRUST_PROXY: value }).http.trustProxy === value;
+      } catch (error) {
+        expect((error as Error).message).toMatch(/^Invalid configuration: TRUST_PROXY: [^\n]+$/);
+        return false;
+      }
+    })();
+    expect(configTakesIt).toBe(expressTakesIt);
   });
 
   it('takes the redis URLs the connection code reads', () => {

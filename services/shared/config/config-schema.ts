@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { trustProxyProblem } from './trust-proxy.js';
 
 /** Reads a comma-separated list, dropping blanks: `"a, b,,c"` → `["a","b","c"]`. */
 const commaList = z
@@ -68,8 +69,22 @@ export const configSchema = z.object({
   SERVICE_ROLE: z.enum(['all', 'ingress', 'worker']).default('all'),
   PORT: integer(3000, 0, 65535),
   HOST: z.string().min(1).default('0.0.0.0'),
-  /** Express `trust proxy` (e.g. `1` behind one load balancer), so rate limits see real client addresses. */
-  TRUST_PROXY: z.string().optional(),
+  /**
+   * Express `trust proxy` (e.g. `1` behind one load balancer), so rate limits see real client addresses: `true`,
+   * `false`, a hop count, or comma-separated addresses, subnets and the names loopback, linklocal, uniquelocal.
+   */
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      const problem = value === undefined ? undefined : trustProxyProblem(value);
+      if (problem) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${problem} (expected true, false, a hop count, or comma-separated IP addresses, subnets (10.0.0.0/8) and loopback, linklocal, uniquelocal)`,
+        });
+      }
+    }),
   DATABASE_URL: z
     .string()
     .default('postgresql://postgres@localhost:5432/webhooks')
