@@ -124,6 +124,16 @@ describe('configuration', () => {
     expect(configTakesIt).toBe(expressTakesIt);
   });
 
+  it.each(['not..a..host', 'http://localhost', 'localhost:3000', '[::1]', '10.0.0.256', '-host', 'a host'])('refuses HOST=%s naming HOST', (host) => {
+    expect(() => loadConfig({ HOST: host })).toThrow('Invalid configuration: HOST: must be an IP address');
+  });
+
+  it('takes IP addresses and host names for HOST, without resolving them', () => {
+    for (const host of ['0.0.0.0', '::', '127.0.0.1', '::1', 'localhost', 'webhooks.default.svc.cluster.local', 'name.that.does.not.resolve.invalid']) {
+      expect(loadConfig({ HOST: host }).http.host).toBe(host);
+    }
+  });
+
   it('takes the redis URLs the connection code reads', () => {
     for (const url of ['redis://127.0.0.1', 'redis://:p%40ss@redis:6380/2', 'rediss://user:pw@redis.example.com:6379/', 'redis://[::1]:6379']) {
       expect(() => loadConfig({ REDIS_URL: url })).not.toThrow();

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { trustProxyProblem } from './trust-proxy.js';
 
@@ -44,6 +45,20 @@ function isRedisUrl(value: string): boolean {
 }
 
 /**
+ * A listen address as `server.listen` takes it: an IP address (`0.0.0.0`, `::`, `127.0.0.1`) or a host name made of
+ * dot-separated labels (letters, digits, hyphens inside, and the underscores some resolvers allow), at most 253
+ * characters, whose last label is not all digits (so `10.0.0.256` is refused as a mistyped address). Checked by its
+ * syntax only: nothing is resolved here.
+ */
+function isListenHost(value: string): boolean {
+  if (isIP(value) !== 0) return true;
+  const name = value.endsWith('.') ? value.slice(0, -1) : value;
+  if (name.length === 0 || name.length > 253) return false;
+  const labels = name.split('.');
+  return labels.every((label) => /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(label)) && !/^\d+$/.test(labels.at(-1)!);
+}
+
+/**
  * `postgres[ql]://[user[:password]@][host][:port][/database][?…]`, parsed as the migrations will parse it (WHATWG URL),
  * so a typo stops the start naming DATABASE_URL instead of a bare "Invalid URL" after the start began. The problem
  * never quotes the value (it may hold a password).
@@ -68,7 +83,10 @@ function databaseUrlProblem(value: string): string | undefined {
 export const configSchema = z.object({
   SERVICE_ROLE: z.enum(['all', 'ingress', 'worker']).default('all'),
   PORT: integer(3000, 0, 65535),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  HOST: z
+    .string()
+    .default('0.0.0.0')
+    .refine(isListenHost, 'must be an IP address (0.0.0.0, ::, 127.0.0.1) or a host name (dot-separated labels of letters, digits and hyphens)'),
   /**
    * Express `trust proxy` (e.g. `1` behind one load balancer), so rate limits see real client addresses: `true`,
    * `false`, a hop count, or comma-separated addresses, subnets and the names loopback, linklocal, uniquelocal.
