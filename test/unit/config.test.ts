@@ -134,6 +134,18 @@ describe('configuration', () => {
     }
   });
 
+  it.each(['http://evil.com', 'https://certs.example.com', 'certs.example.com/certs', 'user@certs.example.com', 'certs.example.com:0', 'certs.example.com:', 'localhost:8443, http://evil.com'])(
+    'refuses PAYPAL_CERT_HOSTS=%s: entries are host[:port]',
+    (value) => {
+      expect(() => loadConfig({ PAYPAL_CERT_HOSTS: value })).toThrow(/^Invalid configuration: PAYPAL_CERT_HOSTS: entry '[^']+' is not host\[:port\]/);
+    },
+  );
+
+  it('takes host[:port] entries (and *.domain[:port]) for PAYPAL_CERT_HOSTS', () => {
+    const config = loadConfig({ PAYPAL_WEBHOOK_ID: 'WH-1', PAYPAL_CERT_HOSTS: 'api.sandbox.paypal.com, localhost:8443,[::1]:8443, *.example.com:9443' });
+    expect(config.providers.paypal?.certHosts).toEqual(['api.sandbox.paypal.com', 'localhost:8443', '[::1]:8443', '*.example.com:9443']);
+  });
+
   it('takes the redis URLs the connection code reads', () => {
     for (const url of ['redis://127.0.0.1', 'redis://:p%40ss@redis:6380/2', 'rediss://user:pw@redis.example.com:6379/', 'redis://[::1]:6379']) {
       expect(() => loadConfig({ REDIS_URL: url })).not.toThrow();

@@ -30,11 +30,13 @@ export function parseCertHosts(entries: readonly string[]): HostRule {
     const wildcard = entry.startsWith('*.');
     let url: URL;
     try {
-      if (/[/?#@\\]/.test(entry)) throw new Error('not a host');
+      // A path, query, userinfo or scheme (`http://…`), or a `:` with no port after it, is no `host[:port]`.
+      if (/[/?#@\\]/.test(entry) || entry.endsWith(':')) throw new Error('not a host');
       url = new URL(`https://${wildcard ? entry.slice(2) : entry}`);
     } catch {
       throw new Error(`Invalid PayPal certificate host entry '${entry}' (expected host or host:port)`);
     }
+    if (url.port === '0') throw new Error(`Invalid PayPal certificate host entry '${entry}' (port must be 1-65535)`);
     const port = url.port === '' ? '443' : url.port;
     if (wildcard) {
       if (isIP(stripBrackets(url.hostname)) !== 0) throw new Error(`Invalid PayPal certificate host entry '${entry}'`);

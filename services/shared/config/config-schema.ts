@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseCertHosts } from '../../ingress/verification/paypal-certificate-url.js';
 import { trustProxyProblem } from './trust-proxy.js';
 
 /** Reads a comma-separated list, dropping blanks: `"a, b,,c"` → `["a","b","c"]`. */
@@ -123,7 +124,17 @@ export const configSchema = z.object({
   STRIPE_WEBHOOK_SECRET: commaList,
   GITHUB_WEBHOOK_SECRET: commaList,
   PAYPAL_WEBHOOK_ID: z.string().optional(),
-  PAYPAL_CERT_HOSTS: commaList,
+  /** `host[:port]` entries (or `*.domain[:port]`), read by the same parser the PayPal verifier builds its allowlist with. */
+  PAYPAL_CERT_HOSTS: commaList.superRefine((entries, ctx) => {
+    for (const entry of entries) {
+      try {
+        parseCertHosts([entry]);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `entry '${entry}' is not host[:port] (e.g. certs.example.com or localhost:8443; *.domain[:port] for a domain's hosts)` });
+        return;
+      }
+    }
+  }),
   PROVIDERS_FILE: z.string().optional(),
   ROUTES_FILE: z.string().optional(),
   ADMIN_API_TOKEN: z.string().optional(),
