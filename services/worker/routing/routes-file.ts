@@ -14,6 +14,19 @@ export const MAX_DESTINATION_CONCURRENCY = 1000;
 export const MAX_DESTINATION_RATE_PER_SECOND = 10_000;
 
 /**
+ * A mapping that takes only the keys of `shape`: a misspelt or misplaced key (`fliter:`, `circuitbreaker:`) stops the
+ * start, naming the key and the keys `what` takes, instead of being ignored and routing or protecting differently
+ * than written.
+ */
+const strictMapping = <Shape extends z.ZodRawShape>(shape: Shape, what: string) =>
+  z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => JSON.stringify(key)).join(', ')} (${what} takes ${Object.keys(shape).join(', ')})`
+        : undefined,
+  });
+
+/**
  * `circuitBreaker`: `true` (the defaults: {@link DEFAULT_CIRCUIT_BREAKER}), `false` (off, also against `defaults`),
  * or `{ failureThreshold, cooldownMs }`, each defaulted when left out.
  */
@@ -68,7 +81,7 @@ const commonDestinationFields = {
    * At most `perSecond` deliveries started in any rolling second, across every worker process and pod (a sliding
    * log in Redis). A delivery over the limit waits (its job is delayed; no attempt is used).
    */
-  rateLimit: z.object({ perSecond: z.number().int().positive().max(MAX_DESTINATION_RATE_PER_SECOND) }).strict().optional(),
+  rateLimit: strictMapping({ perSecond: z.number().int().positive().max(MAX_DESTINATION_RATE_PER_SECOND) }, 'rateLimit').optional(),
   /** Off unless set here or in `defaults.circuitBreaker` (see circuitBreakerSchema). */
   circuitBreaker: circuitBreakerSchema.optional(),
 };
@@ -88,31 +101,40 @@ const addressTemplate = (type: DestinationType, problem: (address: string) => st
     if (why) ctx.addIssue({ code: 'custom', message: `"${template}" ${why}` });
   });
 
-const httpDestinationSchema = z.object({
-  type: z.literal('http').optional(),
-  url: z.url({ protocol: /^https?$/ }),
-  ...commonDestinationFields,
-});
+const httpDestinationSchema = strictMapping(
+  {
+    type: z.literal('http').optional(),
+    url: z.url({ protocol: /^https?$/ }),
+    ...commonDestinationFields,
+  },
+  'an http destination',
+);
 
-const amqpDestinationSchema = z.object({
-  type: z.literal('amqp'),
-  /** `amqp://user:pass@host:5672/vhost` (or amqps); one connection per URL is shared by its destinations. */
-  url: z.url({ protocol: /^amqps?$/, error: (issue) => (issue.input === undefined ? 'required for a destination of type amqp' : 'must be an amqp:// or amqps:// URL') }),
-  /** A durable topic exchange (declared so when missing). */
-  exchange: required('amqp'),
-  /** Template, e.g. `{provider}.{eventType}`. */
-  routingKey: addressTemplate('amqp', amqpRoutingKeyProblem),
-  ...commonDestinationFields,
-});
+const amqpDestinationSchema = strictMapping(
+  {
+    type: z.literal('amqp'),
+    /** `amqp://user:pass@host:5672/vhost` (or amqps); one connection per URL is shared by its destinations. */
+    url: z.url({ protocol: /^amqps?$/, error: (issue) => (issue.input === undefined ? 'required for a destination of type amqp' : 'must be an amqp:// or amqps:// URL') }),
+    /** A durable topic exchange (declared so when missing). */
+    exchange: required('amqp'),
+    /** Template, e.g. `{provider}.{eventType}`. */
+    routingKey: addressTemplate('amqp', amqpRoutingKeyProblem),
+    ...commonDestinationFields,
+  },
+  'an amqp destination',
+);
 
-const natsDestinationSchema = z.object({
-  type: z.literal('nats'),
-  /** `nats://[user:pass@]host:4222` (or tls://); one connection per URL is shared by its destinations. */
-  url: z.url({ protocol: /^(nats|tls)$/, error: (issue) => (issue.input === undefined ? 'required for a destination of type nats' : 'must be a nats:// or tls:// URL') }),
-  /** Template, e.g. `webhooks.{provider}.{eventType}`; a JetStream stream must capture it. */
-  subject: addressTemplate('nats', natsSubjectProblem),
-  ...commonDestinationFields,
-});
+const natsDestinationSchema = strictMapping(
+  {
+    type: z.literal('nats'),
+    /** `nats://[user:pass@]host:4222` (or tls://); one connection per URL is shared by its destinations. */
+    url: z.url({ protocol: /^(nats|tls)$/, error: (issue) => (issue.input === undefined ? 'required for a destination of type nats' : 'must be a nats:// or tls:// URL') }),
+    /** Template, e.g. `webhooks.{provider}.{eventType}`; a JetStream stream must capture it. */
+    subject: addressTemplate('nats', natsSubjectProblem),
+    ...commonDestinationFields,
+  },
+  'a nats destination',
+);
 
 const schemaOfType: Record<DestinationType, z.ZodType> = { http: httpDestinationSchema, amqp: amqpDestinationSchema, nats: natsDestinationSchema };
 
@@ -146,27 +168,32 @@ const compiles = <T>(compile: (value: T) => unknown, what: string) => (value: T,
   }
 };
 
-const routeSchema = z.object({
-  provider: z.string().min(1),
-  /** Globs over the event type (`invoice.*`); omitted = every type. */
-  events: z.array(z.string().min(1)).optional(),
-  /** MongoDB-style query over `{body, headers, provider, eventType}`; the route sends nothing for events it rejects. */
-  filter: z
-    .record(z.string(), z.unknown(), { error: 'must be a mapping (a MongoDB-style query)' })
-    .superRefine(compiles(compileRouteFilter, 'the query'))
-    .optional(),
-  /** JSONata over the payload; its result, as JSON, is the body sent (and signed). */
-  transform: z.string({ error: 'must be a string (a JSONata expression)' }).min(1).superRefine(compiles(compileRouteTransform, 'the JSONata expression')).optional(),
-  to: z.array(z.string().min(1)).min(1),
-});
+const routeSchema = strictMapping(
+  {
+    provider: z.string().min(1),
+    /** Globs over the event type (`invoice.*`); omitted = every type. */
+    events: z.array(z.string().min(1)).optional(),
+    /** MongoDB-style query over `{body, headers, provider, eventType}`; the route sends nothing for events it rejects. */
+    filter: z
+      .record(z.string(), z.unknown(), { error: 'must be a mapping (a MongoDB-style query)' })
+      .superRefine(compiles(compileRouteFilter, 'the query'))
+      .optional(),
+    /** JSONata over the payload; its result, as JSON, is the body sent (and signed). */
+    transform: z.string({ error: 'must be a string (a JSONata expression)' }).min(1).superRefine(compiles(compileRouteTransform, 'the JSONata expression')).optional(),
+    to: z.array(z.string().min(1)).min(1),
+  },
+  'a route',
+);
 
-const routesFileSchema = z
-  .object({
+const routesFileSchema = strictMapping(
+  {
     /** Settings every destination takes unless it sets its own: `circuitBreaker` (e.g. `true` for every destination). */
-    defaults: z.object({ circuitBreaker: circuitBreakerSchema.optional() }).strict().optional(),
+    defaults: strictMapping({ circuitBreaker: circuitBreakerSchema.optional() }, 'defaults').optional(),
     destinations: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), destinationSchema).default({}),
     routes: z.array(routeSchema).default([]),
-  })
+  },
+  'a routes file',
+)
   .superRefine((file, ctx) => {
     file.routes.forEach((route, index) => {
       route.to.forEach((name, toIndex) => {
