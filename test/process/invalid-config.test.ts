@@ -1,0 +1,99 @@
+/**
+ * Bad configuration stops the start before anything is touched: one line naming the variable (or the file) and the
+ * problem, exit code 78 (EX_CONFIG) for the environment, and no migration run, not even the database created. Each
+ * value here used to get past validation and fail later (after the migrations), or not at all.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { writeRoutesFile, type RoutesDocument, type TempRoutesFile } from '../support/routes-file.js';
+import { freePort, ServiceProcess } from '../support/service-process.js';
+import { testServiceUrls } from '../support/test-services.js';
+
+const started: ServiceProcess[] = [];
+const files: TempRoutesFile[] = [];
+/** Names handed out: a regression that lets a start get as far as the migrations leaves no database behind. */
+const databases: string[] = [];
+
+afterAll(async () => {
+  for (const service of started) await service.kill();
+  for (const file of files) file.remove();
+  await withAdminClient(async (client) => {
+    for (const name of databases) await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+  });
+});
+
+/** A database URL on the test run's PostgreSQL naming a database that does not exist (the all role would create it). */
+function unusedDatabase(): { name: string; url: string } {
+  const name = `webhooks_badconfig_${process.pid}_${randomBytes(4).toString('hex')}`;
+  databases.push(name);
+  const url = new URL(testServiceUrls().databaseUrl);
+  url.pathname = `/${name}`;
+  return { name, url: url.toString() };
+}
+
+async function withAdminClient<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const admin = new URL(testServiceUrls().databaseUrl);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+const databaseExists = (name: string) =>
+  withAdminClient(async (client) => ((await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount ?? 0) > 0);
+
+/** Starts SERVICE_ROLE=all with `env` on a database that does not exist yet; resolves once the process exited. */
+async function startAll(env: Record<string, string>, database = unusedDatabase()) {
+  const service = new ServiceProcess(
+    { SERVICE_ROLE: 'all', DATABASE_URL: database.url, REDIS_URL: testServiceUrls().redisUrl, QUEUE_PREFIX: `badconfig-${randomBytes(4).toString('hex')}`, ...env },
+    await freePort(),
+  );
+  started.push(service);
+  await service.start({ waitForReady: false });
+  const { code } = await service.exited(60_000);
+  return { code, logs: service.logs, databaseCreated: await databaseExists(database.name) };
+}
+
+describe('invalid configuration stops the start before the migrations', () => {
+  it.each([
+    ['TRUST_PROXY', 'banana', 'invalid IP address: banana'],
+    ['HOST', 'not..a..host', 'must be an IP address'],
+    ['MAX_BODY_BYTES', '1e3', 'must be a whole number in decimal digits'],
+    ['PAYPAL_CERT_HOSTS', 'http://evil.com', "entry 'http://evil.com' is not host[:port]"],
+  ])('%s=%s: exit 78, one line naming the variable, no database created', async (name, value, problem) => {
+    const { code, logs, databaseCreated } = await startAll({ [name]: value, PAYPAL_WEBHOOK_ID: 'WH-1' });
+    expect(logs).toEqual([expect.stringMatching(new RegExp(`^Invalid configuration: ${name}: `))]);
+    expect(logs[0]).toContain(problem);
+    expect(code).toBe(78);
+    expect(databaseCreated).toBe(false);
+  });
+
+  it('DATABASE_URL with a port that is no number: exit 78 naming DATABASE_URL, not a bare "Invalid URL"', async () => {
+    const { name } = unusedDatabase();
+    const server = new URL(testServiceUrls().databaseUrl);
+    const url = `postgresql://${server.username ? `${server.username}@` : ''}${server.hostname}:notaport/${name}`;
+    const { code, logs, databaseCreated } = await startAll({}, { name, url });
+    expect(logs).toEqual([expect.stringMatching(/^Invalid configuration: DATABASE_URL: not a valid URL/)]);
+    expect(code).toBe(78);
+    expect(databaseCreated).toBe(false);
+  });
+
+  it('ROUTES_FILE with an unknown key: one line naming the file, the route and the key, no database created', async () => {
+    const routes = writeRoutesFile({
+      destinations: { billing: { url: 'http://billing.internal/hooks' } },
+      routes: [{ provider: 'stripe', to: ['billing'], fliter: { eventType: 'invoice.paid' } } as RoutesDocument['routes'][number]],
+    });
+    files.push(routes);
+    const { code, logs, databaseCreated } = await startAll({ ROUTES_FILE: routes.path });
+    expect(logs.filter((line) => line.startsWith('Failed to start:'))).toEqual([
+      `Failed to start: ROUTES_FILE ${routes.path}: routes.0: unknown key "fliter" (a route takes provider, events, filter, transform, to)`,
+    ]);
+    expect(code).toBe(1);
+    expect(databaseCreated).toBe(false);
+  });
+});
