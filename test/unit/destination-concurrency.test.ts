@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { ConcurrencyLimit } from '../../services/worker/delivery/concurrency-limit.js';
+import { DestinationSlots } from '../../services/worker/delivery/destination-slots.js';
 import { HttpForwarder, type ForwardedEvent } from '../../services/worker/delivery/http-forwarder.js';
 import { registry } from '../../services/shared/metrics/metrics.js';
 import type { Destination } from '../../services/worker/routing/route-table.js';
@@ -115,6 +116,40 @@ describe('ConcurrencyLimit', () => {
 
   it('refuses a limit that is not a positive integer', () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => new ConcurrencyLimit(bad)).toThrow(RangeError);
+  });
+});
+
+describe('DestinationSlots (the broker publishers\' slots)', () => {
+  it('runs afterSlotWait only for a delivery that waited, before beforeSend', async () => {
+    const steps: string[] = [];
+    const slots = new DestinationSlots(1, async () => void steps.push('beforeSend'));
+    const destination = { name: 'broker', url: 'amqp://x' } as unknown as Destination;
+    let finishFirst!: () => void;
+    const first = slots.run(destination, () => new Promise<string>((resolve) => (finishFirst = () => resolve('first'))), {
+      afterSlotWait: async () => void steps.push('first afterSlotWait'),
+    });
+    const second = slots.run(destination, async () => (steps.push('second sent'), 'second'), {
+      afterSlotWait: async () => void steps.push('second afterSlotWait'),
+    });
+    await waitFor('the first holding the slot', async () => steps.length === 1);
+    finishFirst();
+    expect(await Promise.all([first, second])).toEqual(['first', 'second']);
+    expect(steps).toEqual(['beforeSend', 'second afterSlotWait', 'beforeSend', 'second sent']);
+  });
+
+  it('a throwing afterSlotWait sends nothing and gives the slot back', async () => {
+    const slots = new DestinationSlots(1);
+    const destination = { name: 'broker2', url: 'nats://x' } as unknown as Destination;
+    let finishFirst!: () => void;
+    const first = slots.run(destination, () => new Promise<void>((resolve) => (finishFirst = resolve)));
+    let sent = false;
+    const second = slots.run(destination, async () => void (sent = true), { afterSlotWait: async () => Promise.reject(new Error('paused meanwhile')) });
+    await waitFor('the first holding the slot', async () => finishFirst !== undefined);
+    finishFirst();
+    await first;
+    await expect(second).rejects.toThrow('paused meanwhile');
+    expect(sent).toBe(false);
+    expect(await slots.run(destination, async () => 'free again')).toBe('free again');
   });
 });
 

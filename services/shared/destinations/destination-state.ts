@@ -37,14 +37,21 @@ export interface DestinationStateView {
 // replicates a script's effects).
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-// KEYS: paused set, paused version, circuit hash. ARGV: name, breaker (1/0), probe lease ms, probe token.
+// KEYS: paused set, paused version, circuit hash. ARGV: name, breaker (1/0), probe lease ms, probe token, recheck (1/0).
+// A recheck (a delivery admitted before it waited for one of the destination's slots) never becomes the probe: it goes
+// if the destination is not paused and its circuit is still closed, or if it is the probe already (its token).
 const ADMIT = `${NOW}
 if redis.call('EXISTS', KEYS[2]) == 0 then return {'unsynced', 0} end
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {'paused', 0} end
 if ARGV[2] ~= '1' then return {'allow', 0} end
-local c = redis.call('HMGET', KEYS[3], 'state', 'openUntil', 'probeUntil')
+local c = redis.call('HMGET', KEYS[3], 'state', 'openUntil', 'probeUntil', 'probe')
 local state = c[1] or 'closed'
 if state == 'closed' then return {'allow', 0} end
+if ARGV[5] == '1' then
+  if state == 'half-open' and ARGV[4] ~= '' and c[4] == ARGV[4] then return {'allow', 0} end
+  if state == 'open' then return {'open', math.max(0, (tonumber(c[2]) or 0) - now)} end
+  return {'probing', math.max(0, (tonumber(c[3]) or 0) - now)}
+end
 if state == 'open' then
   local untilMs = tonumber(c[2]) or 0
   if now < untilMs then return {'open', untilMs - now} end
@@ -101,7 +108,7 @@ redis.call('SET', KEYS[2], ARGV[1])
 return 1`;
 
 interface ScriptedRedis extends Redis {
-  destinationAdmit(paused: string, version: string, circuit: string, name: string, breaker: string, leaseMs: number, token: string): Promise<[string, number]>;
+  destinationAdmit(paused: string, version: string, circuit: string, name: string, breaker: string, leaseMs: number, token: string, recheck: string): Promise<[string, number]>;
   destinationRecord(circuit: string, outcome: string, threshold: number, cooldownMs: number, token: string): Promise<string>;
   destinationSyncPauses(paused: string, version: string, ...args: (string | number)[]): Promise<number>;
 }
@@ -152,7 +159,20 @@ export class DestinationStateStore {
    * `'unsynced'`: Redis holds no copy of the paused set (a new or emptied Redis); copy it with {@link syncPauses}.
    */
   async admit(name: string, breaker: { probeLeaseMs: number } | undefined, token: string): Promise<Admission | 'unsynced'> {
-    const [verdict, waitMs] = await this.redis.destinationAdmit(this.pausedKey, this.versionKey, this.circuitKey(name), name, breaker ? '1' : '0', breaker?.probeLeaseMs ?? 0, token);
+    return this.runAdmit(name, breaker ? '1' : '0', breaker?.probeLeaseMs ?? 0, token, '0');
+  }
+
+  /**
+   * May a delivery admitted earlier still go, after it waited for one of the destination's slots? Not if the
+   * destination was paused or its circuit left `closed` meanwhile, unless it holds the probe (`probeToken`). Never
+   * makes it the probe.
+   */
+  async recheck(name: string, hasBreaker: boolean, probeToken: string): Promise<Admission | 'unsynced'> {
+    return this.runAdmit(name, hasBreaker ? '1' : '0', 0, probeToken, '1');
+  }
+
+  private async runAdmit(name: string, breaker: string, leaseMs: number, token: string, recheck: string): Promise<Admission | 'unsynced'> {
+    const [verdict, waitMs] = await this.redis.destinationAdmit(this.pausedKey, this.versionKey, this.circuitKey(name), name, breaker, leaseMs, token, recheck);
     switch (verdict) {
       case 'unsynced':
         return 'unsynced';

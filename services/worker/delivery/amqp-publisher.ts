@@ -2,7 +2,7 @@ import { amqpRoutingKeyProblem, renderAddress } from '../routing/address-templat
 import type { Destination } from '../routing/route-table.js';
 import { AmqpConnection, AmqpPublishError } from './amqp-connection.js';
 import { BrokerPublisher } from './broker-publisher.js';
-import type { BrokerPublisherOptions, DeliverableEvent, OutgoingMessage } from './deliverer.js';
+import type { BrokerPublisherOptions, DeliverableEvent, DeliveryHooks, OutgoingMessage } from './deliverer.js';
 import type { DeliveryResult } from './delivery-result.js';
 
 /**
@@ -22,7 +22,7 @@ export class AmqpPublisher extends BrokerPublisher<AmqpConnection> {
     super(options, { broker: 'RabbitMQ', receipt: 'confirm from RabbitMQ', isPublishError: (error) => error instanceof AmqpPublishError });
   }
 
-  async deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage): Promise<DeliveryResult> {
+  async deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, hooks?: DeliveryHooks): Promise<DeliveryResult> {
     if (destination.type !== 'amqp') throw new TypeError(`destination "${destination.name}" is not of type amqp`);
     const { exchange } = destination;
     const routingKey = renderAddress(destination.routingKey, event);
@@ -49,7 +49,7 @@ export class AmqpPublisher extends BrokerPublisher<AmqpConnection> {
           type: event.eventType,
           appId: 'event-driven-integration-service',
         }),
-    });
+    }, hooks);
   }
 
   protected connect(url: string): AmqpConnection {

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { context as otelContext, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { Destination } from '../routing/route-table.js';
 import { DeadlineExceededError, withinDeadline } from './deadline.js';
-import type { BrokerPublisherOptions, DeliverableEvent, Deliverer, OutgoingMessage } from './deliverer.js';
+import type { BrokerPublisherOptions, DeliverableEvent, Deliverer, DeliveryHooks, OutgoingMessage } from './deliverer.js';
 import type { DeliveryResult } from './delivery-result.js';
 import { DestinationSlots } from './destination-slots.js';
 import { WebhookHeaders } from './webhook-headers.js';
@@ -59,7 +59,7 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
     this.slots = new DestinationSlots(options.defaultMaxConcurrency, options.beforeSend);
   }
 
-  abstract deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage): Promise<DeliveryResult>;
+  abstract deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, hooks?: DeliveryHooks): Promise<DeliveryResult>;
 
   /** A connection to `url`, for this publisher's broker (made on first use, kept for the process's life). */
   protected abstract connect(url: string): C;
@@ -86,9 +86,9 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
   }
 
   /** Runs one publish in the destination's slot and a producer span, and reads its outcome. */
-  protected publish(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, connection: C, publish: BrokerPublish): Promise<DeliveryResult> {
+  protected publish(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, connection: C, publish: BrokerPublish, hooks?: DeliveryHooks): Promise<DeliveryResult> {
     const timeoutMs = destination.timeoutMs ?? this.options.defaultTimeoutMs;
-    return this.slots.run(destination, () =>
+    const send = () =>
       tracer.startActiveSpan(publish.spanName, { kind: SpanKind.PRODUCER, attributes: publish.attributes }, async (span): Promise<DeliveryResult> => {
         const started = performance.now();
         const elapsed = () => Math.round(performance.now() - started);
@@ -104,7 +104,15 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
         } finally {
           span.end();
         }
-      }),
+      });
+    return this.slots.run(
+      destination,
+      async () => {
+        const result = await send();
+        await hooks?.afterSend?.(result);
+        return result;
+      },
+      hooks,
     );
   }
 

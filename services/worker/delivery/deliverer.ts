@@ -15,6 +15,21 @@ export interface OutgoingMessage {
   contentType: string;
 }
 
+/** What the caller of {@link Deliverer.deliver} runs around one delivery. */
+export interface DeliveryHooks {
+  /**
+   * Run once a slot is held, when the delivery had to wait for it (before the deliverer's `beforeSend`): the caller
+   * checks again what let the delivery go (a pause, an opened circuit may have come meanwhile); when it throws, nothing
+   * is sent and the error is the caller's.
+   */
+  afterSlotWait?: () => Promise<void>;
+  /**
+   * Run with the outcome of a delivery that was sent, before its slot passes on: the caller counts it against the
+   * circuit there, so a delivery that waited for this slot is checked against a circuit this outcome may have opened.
+   */
+  afterSend?: (result: DeliveryResult) => Promise<void>;
+}
+
 /**
  * Delivers one event to one destination of the deliverer's type (`http`, `amqp`, `nats`): one attempt, ended by the
  * destination taking the message (a 2xx, a broker's confirm, a stream's ack) or not.
@@ -30,7 +45,7 @@ export interface OutgoingMessage {
  *   means the worker itself could not deliver (a bug, a secret it cannot sign with) and is the caller's to record.
  */
 export interface Deliverer {
-  deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage): Promise<DeliveryResult>;
+  deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, hooks?: DeliveryHooks): Promise<DeliveryResult>;
   /** Closes connections; deliveries in flight finish first (the worker has stopped taking jobs by then). */
   close(): Promise<void>;
 }

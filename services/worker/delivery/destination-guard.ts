@@ -111,6 +111,38 @@ export class DestinationGuard {
   }
 
   /**
+   * For a delivery that waited for one of the destination's slots, once it holds one: what {@link admit} allowed may
+   * have changed meanwhile (an operator paused the destination, earlier deliveries' failures opened its circuit), and
+   * a paused destination must be sent nothing once the pause is acknowledged. Throws {@link DeliveryDeferred} when
+   * the delivery must wait after all; the probe (`probeToken`) still goes.
+   */
+  async recheck(destination: Destination, probeToken: string | undefined): Promise<void> {
+    const hasBreaker = Boolean(destination.policy?.circuitBreaker);
+    let verdict: Awaited<ReturnType<DestinationStateStore['recheck']>>;
+    try {
+      verdict = await this.options.state.recheck(destination.name, hasBreaker, probeToken ?? '');
+      if (verdict === 'unsynced') {
+        this.resync ??= this.options.pauses.syncToRedis().finally(() => (this.resync = undefined));
+        await this.resync;
+        verdict = await this.options.state.recheck(destination.name, hasBreaker, probeToken ?? '');
+        if (verdict === 'unsynced') throw new Error('the paused set could not be copied to Redis');
+      }
+    } catch (error) {
+      this.options.logger.warn('destination state unreadable; the delivery waits', { destination: destination.name, error });
+      throw this.wait(destination, 'state_unavailable', 1000, `${destination.name} state unavailable (Redis)`).deferred;
+    }
+    switch (verdict.verdict) {
+      case 'paused':
+        throw this.wait(destination, 'paused', 0, `${destination.name} paused`).deferred;
+      case 'open':
+      case 'probing':
+        throw this.wait(destination, 'circuit_open', verdict.waitMs, `${destination.name} circuit ${verdict.verdict === 'open' ? 'open' : 'half-open (a probe is testing it)'}`).deferred;
+      default:
+        return;
+    }
+  }
+
+  /**
    * The rate limit, once a slot is held and right before the send: reserves a place in the rolling second or throws
    * {@link DeliveryDeferred} with the time until one frees.
    */

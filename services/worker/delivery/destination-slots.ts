@@ -1,5 +1,6 @@
 import type { Destination } from '../routing/route-table.js';
 import { ConcurrencyLimit } from './concurrency-limit.js';
+import type { DeliveryHooks } from './deliverer.js';
 import { destinationRequestsInFlight, destinationRequestsWaiting } from './destination-metrics.js';
 
 /**
@@ -20,8 +21,11 @@ export class DestinationSlots {
     private readonly beforeSend?: (destination: Destination) => Promise<void>,
   ) {}
 
-  /** Runs `task` holding one of the destination's slots; the slot is given back however the task ends. */
-  async run<T>(destination: Destination, task: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `task` holding one of the destination's slots; the slot is given back however the task ends.
+   * `hooks.afterSlotWait` runs first when the slot had to be waited for.
+   */
+  async run<T>(destination: Destination, task: () => Promise<T>, hooks?: DeliveryHooks): Promise<T> {
     let limit = this.limits.get(destination.name);
     if (!limit) {
       limit = new ConcurrencyLimit(destination.maxConcurrency ?? this.defaultMaxConcurrency);
@@ -38,6 +42,7 @@ export class DestinationSlots {
     }
     destinationRequestsInFlight.inc(labels);
     try {
+      if (waits) await hooks?.afterSlotWait?.();
       await this.beforeSend?.(destination);
       return await task();
     } finally {

@@ -2,7 +2,7 @@ import { Agent, request } from 'undici';
 import { redactSecretValuesIn } from '../../shared/logging/logger.js';
 import type { Destination } from '../routing/route-table.js';
 import { ConcurrencyLimit, type ReleaseSlot } from './concurrency-limit.js';
-import type { DeliverableEvent, Deliverer, OutgoingMessage } from './deliverer.js';
+import type { DeliverableEvent, Deliverer, DeliveryHooks, OutgoingMessage } from './deliverer.js';
 import { parseRetryAfter, type DeliveryResult } from './delivery-result.js';
 import { destinationRequestsInFlight, destinationRequestsWaiting } from './destination-metrics.js';
 import { WebhookHeaders } from './webhook-headers.js';
@@ -64,12 +64,15 @@ export class HttpForwarder implements Deliverer {
    * Delivers one message to one destination. Network errors, timeouts and non-2xx answers are results; an exception
    * (a secret the signer cannot use, say) means a bug or bad configuration, and is the caller's to record.
    */
-  async deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage): Promise<DeliveryResult> {
+  async deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, hooks?: DeliveryHooks): Promise<DeliveryResult> {
     const lane = this.laneFor(destination);
-    const release = await this.acquire(lane, destination.name);
+    const { release, waited } = await this.acquire(lane, destination.name);
     try {
+      if (waited) await hooks?.afterSlotWait?.();
       await this.options.beforeSend?.(destination);
-      return await this.send(event, destination, message, lane.dispatcher);
+      const result = await this.send(event, destination, message, lane.dispatcher);
+      await hooks?.afterSend?.(result);
+      return result;
     } finally {
       release();
     }
@@ -90,7 +93,7 @@ export class HttpForwarder implements Deliverer {
     return lane;
   }
 
-  private async acquire(lane: DestinationLane, name: string): Promise<ReleaseSlot> {
+  private async acquire(lane: DestinationLane, name: string): Promise<{ release: ReleaseSlot; waited: boolean }> {
     const labels = { destination: name };
     const waits = lane.slots.active >= lane.slots.limit;
     if (waits) destinationRequestsWaiting.inc(labels);
@@ -101,9 +104,12 @@ export class HttpForwarder implements Deliverer {
       if (waits) destinationRequestsWaiting.dec(labels);
     }
     destinationRequestsInFlight.inc(labels);
-    return () => {
-      destinationRequestsInFlight.dec(labels);
-      release();
+    return {
+      release: () => {
+        destinationRequestsInFlight.dec(labels);
+        release();
+      },
+      waited: waits,
     };
   }
 

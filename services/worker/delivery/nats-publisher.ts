@@ -1,7 +1,7 @@
 import { natsSubjectProblem, renderAddress } from '../routing/address-template.js';
 import type { Destination } from '../routing/route-table.js';
 import { BrokerPublisher } from './broker-publisher.js';
-import type { BrokerPublisherOptions, DeliverableEvent, OutgoingMessage } from './deliverer.js';
+import type { BrokerPublisherOptions, DeliverableEvent, DeliveryHooks, OutgoingMessage } from './deliverer.js';
 import type { DeliveryResult } from './delivery-result.js';
 import { NatsConnection, NatsPublishError } from './nats-connection.js';
 
@@ -27,7 +27,7 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
     });
   }
 
-  async deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage): Promise<DeliveryResult> {
+  async deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, hooks?: DeliveryHooks): Promise<DeliveryResult> {
     if (destination.type !== 'nats') throw new TypeError(`destination "${destination.name}" is not of type nats`);
     const subject = renderAddress(destination.subject, event);
     const problem = natsSubjectProblem(subject);
@@ -48,7 +48,7 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
         const ack = await connection.publish(subject, message.body, event.id, headers, timeoutMs);
         span.setAttributes({ 'messaging.nats.stream': ack.stream, 'messaging.nats.sequence': ack.seq, 'messaging.nats.duplicate': ack.duplicate });
       },
-    });
+    }, hooks);
   }
 
   protected connect(url: string): NatsConnection {

@@ -3,7 +3,7 @@ import { redactSecretValuesIn, type Logger } from '../../shared/logging/logger.j
 import { deliveryAttempts, deliveryDuration, eventsProcessed, processingDuration } from '../../shared/metrics/metrics.js';
 import type { EventJobData } from '../../shared/queue/event-job.js';
 import type { BrokerDeliverers } from '../delivery/broker-publishers.js';
-import type { Deliverer, OutgoingMessage } from '../delivery/deliverer.js';
+import type { Deliverer, DeliveryHooks, OutgoingMessage } from '../delivery/deliverer.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
 import { DeliveryDeferred, RATE_WINDOW_MS, type DestinationGuard } from '../delivery/destination-guard.js';
 import type { HttpForwarder } from '../delivery/http-forwarder.js';
@@ -265,16 +265,23 @@ export class EventProcessor {
     if (!guard) return this.deliverTo(event, destination, route, work);
     const admission = await guard.admit(destination);
     if (!admission.go) return { destination, deferred: admission.deferred };
-    const outcome = await this.deliverTo(event, destination, route, work);
+    let recorded: { probeFailed: boolean } | undefined;
+    const outcome = await this.deliverTo(event, destination, route, work, {
+      // Admitted before it queued for one of the destination's slots (maxConcurrency): asked again once it holds one.
+      afterSlotWait: () => guard.recheck(destination, admission.probeToken),
+      // Counted against the circuit before the slot passes on, so the delivery waiting for it sees what this did.
+      afterSend: async (result) => void (recorded = await guard.record(destination, result, admission.probeToken)),
+    });
     if ('deferred' in outcome) {
       if (admission.probeToken) await guard.releaseProbe(destination, admission.probeToken);
       return outcome;
     }
-    const { probeFailed } = await guard.record(destination, outcome, admission.probeToken);
+    // A delivery that failed before it was sent (a transform, a secret it cannot sign with) is counted here.
+    const { probeFailed } = recorded ?? (await guard.record(destination, outcome, admission.probeToken));
     return probeFailed ? { ...outcome, probeFailed } : outcome;
   }
 
-  private deliverTo(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork): Promise<DeliveryResult | Waiting> {
+  private deliverTo(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, hooks?: DeliveryHooks): Promise<DeliveryResult | Waiting> {
     const started = performance.now();
     const type = destinationType(destination);
     const attributes = {
@@ -292,10 +299,10 @@ export class EventProcessor {
           : { body: event.rawBody, contentType: event.contentType };
         // HTTP: the undici instrumentation makes the client span under this one and sends its traceparent; the
         // broker publishers make a producer span and carry its context in the message headers.
-        result = await this.delivererFor(type).deliver(event, destination, message);
+        result = await this.delivererFor(type).deliver(event, destination, message, hooks);
       } catch (error) {
         if (error instanceof DeliveryDeferred) {
-          // Over the rate limit once a slot was held: nothing was sent.
+          // Over the rate limit, or paused or its circuit opened while it waited for a slot: nothing was sent.
           span.setAttribute('webhook.waiting', error.reason);
           span.end();
           return { destination, deferred: error };
