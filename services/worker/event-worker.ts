@@ -1,5 +1,6 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { isDatabaseUnavailable } from '../shared/database/database-errors.js';
 import { runWithContext } from '../shared/logging/request-context.js';
 import type { Logger } from '../shared/logging/logger.js';
 import type { EventJobData } from '../shared/queue/event-job.js';
@@ -65,13 +66,20 @@ export class EventWorker {
         this.options.processor.process(job.data, isLastQueueAttempt, previousWaits),
       );
     } catch (error) {
+      // PostgreSQL could not claim or record the event (unreachable, read-only, shutting down): no attempt was made,
+      // so none of BullMQ's is used either; otherwise an outage during the backoffs used up attempts that
+      // PostgreSQL never counted, and the last of BullMQ's dead-lettered the event early.
+      if (isDatabaseUnavailable(error)) {
+        this.options.logger.warn('database unavailable; the event waits without using an attempt', { eventId: job.data.eventId, error });
+        await this.delay(job, token, this.databaseWait(job));
+      }
       // A dead-lettered event is done: tell BullMQ not to retry even if the job had attempts left.
       if (error instanceof DeliveryFailedError && error.final) throw new UnrecoverableError(error.message);
       // Waiting for a destination is not an attempt: the job is delayed without using one of BullMQ's.
       if (error instanceof EventWaitingError) await this.delay(job, token, error.waitMs);
-      // A Retry-After later than the backoff: the attempt counted (in PostgreSQL, which decides DEAD_LETTER); the
-      // job comes back no sooner than the destination asked.
-      if (error instanceof DeliveryFailedError && error.retryAfterMs !== undefined && error.retryAfterMs > this.backoffBound(job)) {
+      // A Retry-After the backoff may come before: the attempt counted (in PostgreSQL, which decides DEAD_LETTER);
+      // the job comes back no sooner than the destination asked.
+      if (error instanceof DeliveryFailedError && error.retryAfterMs !== undefined && error.retryAfterMs > this.shortestBackoff(job)) {
         await this.delay(job, token, error.retryAfterMs);
       }
       throw error;
@@ -86,11 +94,22 @@ export class EventWorker {
     throw new DelayedError();
   }
 
-  /** The longest exponential backoff BullMQ would wait before this job's next attempt. */
-  private backoffBound(job: Job<EventJobData>): number {
+  /** How long a job waits for the database: its backoff's base delay, within 1 to 30 s, spread ±20%. */
+  private databaseWait(job: Job<EventJobData>): number {
     const backoff = job.opts.backoff;
     const base = typeof backoff === 'number' ? backoff : (backoff?.delay ?? 0);
-    return base * 2 ** job.attemptsMade;
+    return Math.min(30_000, Math.max(1000, base)) * (0.8 + Math.random() * 0.4);
+  }
+
+  /**
+   * The shortest exponential backoff BullMQ may wait before this job's next attempt: with jitter it picks a delay
+   * between (1 − jitter) × and 1 × `delay × 2^attemptsMade`, so a Retry-After above the shortest could be undercut.
+   */
+  private shortestBackoff(job: Job<EventJobData>): number {
+    const backoff = job.opts.backoff;
+    const base = typeof backoff === 'number' ? backoff : (backoff?.delay ?? 0);
+    const jitter = typeof backoff === 'number' ? 0 : Math.min(1, Math.max(0, backoff?.jitter ?? 0));
+    return base * 2 ** job.attemptsMade * (1 - jitter);
   }
 
   private setActive(delta: number): void {

@@ -9,8 +9,8 @@ export interface SinkRequest {
   at: number;
 }
 
-/** Decides a response: status code, an optional delay before answering and an optional body (else ok / failed). */
-export type SinkBehaviour = (request: SinkRequest, index: number) => { status: number; delayMs?: number; body?: string };
+/** Decides a response: status code, an optional delay before answering, an optional body (else ok / failed) and headers. */
+export type SinkBehaviour = (request: SinkRequest, index: number) => { status: number; delayMs?: number; body?: string; headers?: Record<string, string> };
 
 /** A local HTTP destination that records what it is sent. */
 export class HttpSink {
@@ -30,9 +30,10 @@ export class HttpSink {
         const request: SinkRequest = { path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks), at: Date.now() };
         const index = this.requests.push(request) - 1;
         this.onRequest?.(request);
-        const { status, delayMs, body } = this.behaviour(request, index);
+        const { status, delayMs, body, headers } = this.behaviour(request, index);
         const answer = () => {
           res.statusCode = status;
+          for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
           res.end(body ?? (status < 300 ? 'ok' : 'failed'));
         };
         if (delayMs) {

@@ -3,7 +3,9 @@
  * those become 503 (the provider retries) instead of 500.
  */
 export function isConnectionError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
+  // Not `instanceof Error`: Node's own socket errors (ECONNREFUSED) come from another realm where code runs in a vm
+  // context (jest's), and were then taken for query errors.
+  if (typeof error !== 'object' || error === null) return false;
   // TypeORM wraps the driver's error.
   const driverError = (error as { driverError?: unknown }).driverError;
   if (driverError && driverError !== error && isConnectionError(driverError)) return true;
@@ -13,8 +15,10 @@ export function isConnectionError(error: unknown): boolean {
     if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
     if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'].includes(code)) return true;
   }
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout|terminating connection/i.test(
-    error.message,
+  const message = (error as { message?: unknown }).message;
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout|terminating connection/i.test(message)
   );
 }
 

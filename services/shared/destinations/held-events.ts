@@ -35,11 +35,13 @@ export async function heldSummaries(source: HeldEventsSource): Promise<HeldSumma
  * Moves the delayed jobs of events waiting for `destination` to the front of the queue, so they are tried at once
  * rather than when their delay ends (after a resume, or when a probe closed the circuit). A job no longer delayed
  * (running, already promoted, gone) is left as it is: the event's delayed job or the reconciler brings it back.
+ * Only PENDING events (waiting and nothing else): a FAILED event also waits out the backoff of another destination's
+ * failed attempt, and promoting it would retry that destination at once and spend one of its attempts.
  * @returns how many jobs were promoted
  */
 export async function promoteHeldJobs(pool: Pick<Pool, 'query'>, queue: Queue, destination: string, { limit = HELD_COUNT_CAP, concurrency = 16 } = {}): Promise<number> {
   const { rows } = await pool.query<{ id: string }>(
-    `SELECT id FROM webhook_events WHERE held_for IS NOT NULL AND $1 = ANY(held_for) ORDER BY held_since LIMIT $2`,
+    `SELECT id FROM webhook_events WHERE held_for IS NOT NULL AND $1 = ANY(held_for) AND status = 'PENDING' ORDER BY held_since LIMIT $2`,
     [destination, limit],
   );
   let promoted = 0;
