@@ -51,6 +51,13 @@ export function parseJsonPayload(raw: Buffer | string): JsonObject {
   return value as JsonObject;
 }
 
+/** Whether the character at `index` follows an odd number of backslashes. */
+function isEscaped(text: string, index: number): boolean {
+  let backslashes = 0;
+  while (text.charCodeAt(index - 1 - backslashes) === 0x5c) backslashes++;
+  return backslashes % 2 === 1;
+}
+
 /**
  * Whether valid JSON `text` opens more than `limit` objects and arrays inside one another: brackets counted outside
  * strings, in one pass over the text (a body far shorter than twice the limit cannot, and is not read).
@@ -61,8 +68,11 @@ export function nestsDeeperThan(text: string, limit: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
-      // A string: skip to its closing quote (the text is valid JSON, so one exists), stepping over escapes.
-      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+      // A string: on to its closing quote, the first one not escaped (after an even run of backslashes).
+      let end = text.indexOf('"', i + 1);
+      while (end !== -1 && isEscaped(text, end)) end = text.indexOf('"', end + 1);
+      if (end === -1) return false;
+      i = end;
     } else if (c === 0x7b || c === 0x5b) {
       if (++depth > limit) return true;
     } else if (c === 0x7d || c === 0x5d) {

@@ -55,6 +55,10 @@ describe('parseJsonPayload', () => {
     expect(nestsDeeperThan(`[${'[],'.repeat(100)}[]]`, 2)).toBe(false);
     expect(nestsDeeperThan('{"a":"]]]]]]","b":[[[1]]]}', 4)).toBe(false);
     expect(nestsDeeperThan('{"a":"]]]]]]","b":[[[1]]]}', 3)).toBe(true);
+    // A string ending in an escaped backslash ends at the next quote; an escaped quote does not end it.
+    expect(nestsDeeperThan(String.raw`{"a":"x\\","b":[[1]]}`, 2)).toBe(true);
+    expect(nestsDeeperThan(String.raw`{"a":"x\\","b":[[1]]}`, 3)).toBe(false);
+    expect(nestsDeeperThan(String.raw`{"a":"\"[[[[","b":[1]}`, 2)).toBe(false);
   });
 
   it('strips a UTF-8 BOM (Buffer and string)', () => {
