@@ -64,15 +64,20 @@ function apiFilter(filters: Filters, now = Date.now()) {
 
 /**
  * Puts a fresh first page into the list: new events on top, changed ones updated in place, and the ones the first
- * page covers but no longer lists (they left the filter, e.g. a replayed dead letter) dropped.
+ * page covers but no longer lists (they left the filter, e.g. a replayed dead letter) dropped. The server orders by
+ * the microsecond and the list only shows milliseconds, so an event in the same millisecond as the page's last one
+ * may lie either side of it: it is kept (dropping it could hide an event the page did not reach).
+ *
+ * `gap`: the fresh page is full and every listed event is older than all of it, so events between the two may be in
+ * neither (more than a page arrived since the last look): the list must restart from the fresh page and its cursor.
  */
-function merge(current: EventItem[], fresh: EventPage): EventItem[] {
+function merge(current: EventItem[], fresh: EventPage): { items: EventItem[]; gap: boolean } {
   const freshIds = new Set(fresh.items.map((item) => item.id));
   const oldest = fresh.items.at(-1);
-  const covered = (item: EventItem) =>
-    !fresh.nextCursor || !oldest || item.receivedAt > oldest.receivedAt || (item.receivedAt === oldest.receivedAt && item.id >= oldest.id);
+  const covered = (item: EventItem) => !fresh.nextCursor || !oldest || item.receivedAt > oldest.receivedAt;
   const rest = current.filter((item) => !freshIds.has(item.id) && !covered(item));
-  return [...fresh.items, ...rest];
+  const gap = fresh.nextCursor !== null && oldest !== undefined && rest.length > 0 && current.every((item) => !freshIds.has(item.id) && item.receivedAt < oldest.receivedAt);
+  return { items: gap ? fresh.items : [...fresh.items, ...rest], gap };
 }
 
 export function EventsView({ params }: { params: URLSearchParams }) {
@@ -119,8 +124,10 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         } else {
           const known = new Set(current.items.map((item) => item.id));
           const added = page.items.filter((item) => !known.has(item.id) && (!current.items[0] || item.receivedAt >= current.items[0].receivedAt));
-          const items = merge(current.items, page);
-          setList({ ...current, items, nextCursor: current.items.length > PAGE_SIZE ? current.nextCursor : page.nextCursor, loading: false, error: undefined, checkedAt: Date.now() });
+          const { items, gap } = merge(current.items, page);
+          // Past the first page the list goes on from its own cursor, unless more than a page arrived since (a gap).
+          const nextCursor = current.items.length > PAGE_SIZE && !gap ? current.nextCursor : page.nextCursor;
+          setList({ ...current, items, nextCursor, loading: false, error: undefined, checkedAt: Date.now() });
           if (added.length > 0) {
             setFresh(new Set(added.map((item) => item.id)));
             announce(`${added.length} new event${added.length === 1 ? '' : 's'}`);
@@ -445,8 +452,11 @@ function ReplaySelectedDialog({ items, onClose, onDone }: { items: EventItem[]; 
       onConfirm={async () => {
         setBusy(true);
         try {
-          const answer = await api.post<{ replayed: number; skipped: string[] }>('admin/events/replay', { ids: items.map((item) => item.id) });
-          onDone(`Replay started for ${answer.replayed} event${answer.replayed === 1 ? '' : 's'}${answer.skipped.length ? `; ${answer.skipped.length} skipped (still in progress)` : ''}.`, 'ok');
+          // Only what the dialog offered: an event in progress when it opened may have finished since, and would be
+          // replayed (a completed one to every destination again) though the operator was told it would be skipped.
+          const answer = await api.post<{ replayed: number; skipped: string[] }>('admin/events/replay', { ids: replayable.map((item) => item.id) });
+          const skipped = answer.skipped.length + inProgress;
+          onDone(`Replay started for ${answer.replayed} event${answer.replayed === 1 ? '' : 's'}${skipped ? `; ${skipped} skipped (still in progress)` : ''}.`, 'ok');
         } catch (error) {
           onDone(`Replay failed: ${error instanceof ApiError ? error.message : String(error)}`, 'error');
         }
