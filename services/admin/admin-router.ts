@@ -29,6 +29,9 @@ const bulkReplayBody = z
     /** Required for COMPLETED: that sends every event that ever completed to every destination again. */
     confirm: z.unknown().optional(),
   })
+  // Strict: a key it does not take (a filter such as eventType, a misspelt provider) would otherwise be dropped and
+  // the replay widened to every event in the status.
+  .strict()
   .refine((body) => body.status !== 'COMPLETED' || body.confirm === true, {
     path: ['confirm'],
     message: 'replaying every COMPLETED event sends each of them to every destination again; add "confirm": true',

@@ -347,6 +347,15 @@ describe('replay', () => {
     const bad = await adminRequest(app.baseUrl, TOKEN, 'POST', '/admin/events/replay', { status: 'PENDING' });
     expect(bad.status).toBe(400);
     expect(bad.json).toMatchObject(errorShape(400, '/admin/events/replay'));
+    // A key the bulk replay does not take is refused, not dropped (which widened it to every provider's dead letters).
+    const before = (await db.pool.query("SELECT count(*)::int AS n FROM webhook_events WHERE status = 'DEAD_LETTER'")).rows[0].n;
+    expect(before).toBeGreaterThan(0);
+    for (const body of [{ status: 'DEAD_LETTER', eventType: 'fail.x' }, { status: 'DEAD_LETTER', providr: 'stripe' }]) {
+      const refused = await adminRequest(app.baseUrl, TOKEN, 'POST', '/admin/events/replay', body);
+      expect(refused.status).toBe(400);
+      expect(refused.json.message).toContain('Unrecognized key');
+    }
+    expect((await db.pool.query("SELECT count(*)::int AS n FROM webhook_events WHERE status = 'DEAD_LETTER'")).rows[0].n).toBe(before);
   });
 
   it('bulk replay of COMPLETED needs "confirm": true (it re-sends everything that ever completed)', async () => {

@@ -24,6 +24,10 @@ describe('configuration', () => {
     expect(config.providers.paypal).toBeUndefined();
   });
 
+  it.each(['token\n', ' token', 'to ken'])('refuses an ADMIN_API_TOKEN with whitespace (%j: no bearer header could carry it)', (token) => {
+    expect(() => loadConfig({ ADMIN_API_TOKEN: token })).toThrow('Invalid configuration: ADMIN_API_TOKEN: must not contain whitespace');
+  });
+
   it('reads comma-separated secret lists for rotation', () => {
     const config = loadConfig({ STRIPE_WEBHOOK_SECRET: 'whsec_a, whsec_b,,', PAYPAL_WEBHOOK_ID: 'WH-1', PAYPAL_CERT_HOSTS: 'localhost:8443' });
     expect(config.providers.stripeSecrets).toEqual(['whsec_a', 'whsec_b']);

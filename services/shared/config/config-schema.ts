@@ -137,7 +137,12 @@ export const configSchema = z.object({
   }),
   PROVIDERS_FILE: z.string().optional(),
   ROUTES_FILE: z.string().optional(),
-  ADMIN_API_TOKEN: z.string().optional(),
+  // A bearer token is one run of non-space characters: a token with whitespace (the trailing newline of `echo` into a
+  // Kubernetes Secret) could never be sent, and every operator would get 401 with no sign why.
+  ADMIN_API_TOKEN: z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || value === '' || !/\s/.test(value), 'must not contain whitespace (a trailing newline? write the Secret with printf or echo -n)'),
   /** A tracing UI's URL for one trace, `{traceId}` where the id goes; the console links each event's trace there. */
   TRACE_URL_TEMPLATE: z
     .string()
