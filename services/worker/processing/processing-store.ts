@@ -1,8 +1,7 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Pool } from 'pg';
 import { MicroBatcher } from '../../shared/batching/micro-batcher.js';
 import { withRowFallback } from '../../shared/batching/row-fallback.js';
-import { isConnectionError } from '../../shared/database/database-errors.js';
+import { withReconnects } from '../../shared/database/with-reconnects.js';
 import type { Logger } from '../../shared/logging/logger.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
 
@@ -108,9 +107,6 @@ const FINISH_AGAIN = {
          )
          ${UPDATE_EVENTS}`,
 };
-
-/** Pauses before each new try of a statement whose connection broke: about 6 s in all, then the job fails. */
-const RECONNECT_DELAYS_MS = [100, 200, 400, 800, 1600, 3200];
 
 interface FinishItem {
   event: ClaimedEvent;
@@ -242,22 +238,5 @@ export class ProcessingStore {
     const outcome = new Map<FinishItem, boolean>(first.map((item) => [item, moved.has(item.event.id)]));
     for (const item of later) outcome.set(item, (await this.finishBatch([item], again))[0]!);
     return items.map((item) => outcome.get(item)!);
-  }
-}
-
-/**
- * Runs `run`, and again (with `again` true) on a fresh pooled connection each time it fails because its connection
- * broke, pausing {@link RECONNECT_DELAYS_MS}; any other failure, or the last, is thrown.
- */
-async function withReconnects<Result>(run: (again: boolean) => Promise<Result>, onRetry: (error: unknown, attempt: number) => void): Promise<Result> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await run(attempt > 0);
-    } catch (error) {
-      const pause = RECONNECT_DELAYS_MS[attempt];
-      if (pause === undefined || !isConnectionError(error)) throw error;
-      onRetry(error, attempt + 1);
-      await delay(pause);
-    }
   }
 }

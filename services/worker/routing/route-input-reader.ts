@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { withReconnects } from '../../shared/database/with-reconnects.js';
 
 /** What route filters and transforms read of an event, besides its provider and type. */
 export interface RouteInput {
@@ -21,11 +22,14 @@ export class RouteInputReader implements RouteInputSource {
   constructor(private readonly pool: Pick<Pool, 'query'>) {}
 
   async read(eventId: string): Promise<RouteInput> {
-    const { rows } = await this.pool.query<{ payload: unknown; headers: Record<string, string> | null }>({
-      name: 'route-input-v1',
-      text: 'SELECT payload, headers FROM webhook_events WHERE id = $1',
-      values: [eventId],
-    });
+    // A lost connection is not the event's failed attempt: read again on a fresh one, as the claim and finish do.
+    const { rows } = await withReconnects(() =>
+      this.pool.query<{ payload: unknown; headers: Record<string, string> | null }>({
+        name: 'route-input-v1',
+        text: 'SELECT payload, headers FROM webhook_events WHERE id = $1',
+        values: [eventId],
+      }),
+    );
     const row = rows[0];
     if (!row) throw new Error(`event ${eventId} not found (deleted while processing?)`);
     return { payload: row.payload, headers: row.headers ?? {} };
