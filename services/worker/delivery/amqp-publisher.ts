@@ -46,7 +46,7 @@ export class AmqpPublisher extends BrokerPublisher<AmqpConnection> {
           contentType: message.contentType || 'application/json',
           headers,
           timestamp: Number(headers['webhook-timestamp']),
-          type: event.eventType,
+          type: shortString(event.eventType),
           appId: 'event-driven-integration-service',
         }),
     }, hooks);
@@ -55,4 +55,17 @@ export class AmqpPublisher extends BrokerPublisher<AmqpConnection> {
   protected connect(url: string): AmqpConnection {
     return new AmqpConnection(url, this.options.logger, this.connectionName);
   }
+}
+
+/**
+ * A value for an AMQP short-string property (`type`): at most 255 bytes, cut at a character boundary. An event type
+ * may be 255 characters, which in UTF-8 can be more bytes than the property holds, and RabbitMQ then closed the
+ * channel on every attempt, so the event could only be dead-lettered. The full type is in the message's headers.
+ */
+export function shortString(value: string): string {
+  const bytes = Buffer.from(value, 'utf8');
+  if (bytes.length <= 255) return value;
+  let end = 255;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString('utf8');
 }
