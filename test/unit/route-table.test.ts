@@ -35,6 +35,25 @@ describe('RouteTable', () => {
     expect(names('stripe', 'charge.succeeded')).toEqual(['billing', 'charges', 'audit']);
   });
 
+  it("'/' is no separator either: * matches Shopify-style types (orders/create) as it does dotted ones", () => {
+    const shop = new RouteTable(
+      parseRoutes(`
+destinations:
+  all: { url: "http://all.internal/hooks" }
+  orders: { url: "http://orders.internal/hooks" }
+  exact: { url: "http://exact.internal/hooks" }
+routes:
+  - { provider: shop, events: ["*"], to: [all] }
+  - { provider: shop, events: ["orders*"], to: [orders] }
+  - { provider: shop, events: ["app/uninstalled"], to: [exact] }
+`),
+    );
+    const to = (eventType: string) => shop.destinationsFor('shop', eventType).map((d) => d.name);
+    expect(to('orders/create')).toEqual(['all', 'orders']);
+    expect(to('app/uninstalled')).toEqual(['all', 'exact']);
+    expect(to('app/installed')).toEqual(['all']);
+  });
+
   it('does not match a glob by prefix or suffix alone', () => {
     expect(names('stripe', 'invoice')).toEqual(['audit']);
     expect(names('stripe', 'invoices.paid')).toEqual(['audit']);
