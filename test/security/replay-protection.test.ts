@@ -180,5 +180,9 @@ describe('hmac providers with the id in a header', () => {
     expect([first.status, replay.status]).toEqual([202, 200]);
     expect(replay.json).toMatchObject({ id: first.json!.id, duplicate: true });
     expect((await rowsOf('shop')).map((row) => row.event_type)).toEqual(['orders/create']);
+    // The headers that identify the event are kept with it (operators see them; route filters on `headers` read them).
+    const { rows } = await db.pool.query('SELECT headers FROM webhook_events WHERE id = $1', [first.json!.id]);
+    expect(rows[0].headers).toMatchObject({ 'x-shop-webhook-id': 'shop-1', 'x-shop-topic': 'orders/create' });
+    expect(JSON.stringify(rows[0].headers)).not.toContain('x-shop-hmac-sha256');
   });
 });

@@ -85,7 +85,7 @@ export class WebhookReceiver {
             payload: verified.payload,
             rawBody,
             contentType: webhook.mediaType,
-            headers: keptHeaders(headers),
+            headers: keptHeaders(headers, verifier.keptHeaders),
             correlationId: context.correlationId ?? null,
             traceId: context.traceId ?? null,
             traceparent: carrier.traceparent ?? null,

@@ -56,6 +56,7 @@ export function createHmacVerifier(options: HmacVerifierOptions): WebhookVerifie
   return {
     provider: options.provider,
     contentTypes: options.contentTypes ?? ['application/json'],
+    keptHeaders: [idHeader, typeHeader].filter((name): name is string => name !== undefined),
     async verify(request: WebhookRequest): Promise<VerifiedWebhook> {
       const header = getHeader(request.headers, signatureHeader);
       if (header === undefined) throw new WebhookVerificationError('MISSING_SIGNATURE');

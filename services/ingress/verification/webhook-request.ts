@@ -29,6 +29,11 @@ export interface WebhookVerifier {
    */
   readonly contentTypes: readonly string[];
   /**
+   * Headers (lower-case) this provider's events are identified by, kept with the event besides the usual ones: an
+   * `hmac` provider's `idHeader` / `typeHeader` (for operators, and for route filters on `headers`).
+   */
+  readonly keptHeaders?: readonly string[];
+  /**
    * Verifies the signature over rawBody FIRST, then parses and extracts id/type.
    * Throws WebhookVerificationError or WebhookPayloadError.
    */
