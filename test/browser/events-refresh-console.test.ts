@@ -270,18 +270,18 @@ describeBrowser('events list: live refresh and replay of selected events in a br
     await openEvents(page, 'stripe');
     await rowFor(page, waiting.externalId).getByText('Pending').waitFor();
     await rowFor(page, done.externalId).getByText('Completed').waitFor();
-    // Live updates off: the list (and so the dialog) keeps the statuses it had when the dialog opened.
-    await liveCheckbox(page).uncheck();
-    await page.getByText('paused', { exact: true }).waitFor();
+    // Live updates stay on: the list refreshes under the open dialog, which keeps what it showed when it opened.
     await rowFor(page, waiting.externalId).getByRole('checkbox').check();
     await rowFor(page, done.externalId).getByRole('checkbox').check();
     await page.getByRole('button', { name: 'Replay selected (2)' }).click();
     const dialog = page.getByRole('dialog', { name: 'Replay 2 selected events?' });
     await dialog.getByText('1 selected event is still in progress and will be skipped.').waitFor();
 
-    // It finishes while the dialog is open.
+    // It finishes while the dialog is open, and the live list shows it completed behind the dialog.
     expect((await adminRequest(baseUrl, TOKEN, 'POST', '/admin/destinations/crm/resume')).status).toBe(200);
     await waitForStatus(waiting.id, 'COMPLETED');
+    await rowFor(page, waiting.externalId).getByText('Completed').waitFor({ timeout: 30_000 });
+    await dialog.getByText('1 selected event is still in progress and will be skipped.').waitFor();
     await dialog.getByRole('button', { name: 'Replay 1' }).click();
 
     await waitFor('the replay request', () => bodies.length === 1, { timeoutMs: 30_000 });

@@ -436,9 +436,13 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   );
 }
 
-function ReplaySelectedDialog({ items, onClose, onDone }: { items: EventItem[]; onClose(): void; onDone(text: string, kind: 'ok' | 'error'): void }) {
+function ReplaySelectedDialog({ items: selected, onClose, onDone }: { items: EventItem[]; onClose(): void; onDone(text: string, kind: 'ok' | 'error'): void }) {
   const { api } = useConsole();
   const [busy, setBusy] = useState(false);
+  // The events as they were when the dialog opened: the live list refreshes under it, and an event in progress then
+  // may have completed since; what the operator read ("will be skipped") is what is sent, and the text cannot
+  // change under their click.
+  const [items] = useState(selected);
   const replayable = items.filter((item) => item.status === 'DEAD_LETTER' || item.status === 'COMPLETED');
   const completed = replayable.filter((item) => item.status === 'COMPLETED').length;
   const inProgress = items.length - replayable.length;
