@@ -11,7 +11,7 @@ import { RabbitRestart } from './support/rabbitmq-restart.js';
 // Both brokers restart under load: RabbitMQ (the machine's; `rabbitmqctl stop_app` / `start_app`, or a TCP proxy cut
 // where rabbitmqctl cannot drive it) and a nats-server of the scenario's own (SIGTERM, then the same port and store).
 // Every accepted event must end COMPLETED with its message in the RabbitMQ queue and in the JetStream stream: nothing
-// lost. JetStream holds each event exactly once (Nats-Msg-Id within the duplicate window); RabbitMQ holds a second
+// lost. JetStream holds each event exactly once (Nats-Msg-Id, the event id and destination, within the duplicate window); RabbitMQ holds a second
 // copy only of a message whose confirm the restart cut off (its retry carries the same messageId), and no confirmed
 // message is ever published again.
 
@@ -122,7 +122,7 @@ describe('RabbitMQ and NATS restarted under load', () => {
     }
     const inStream = new Map<string, number>();
     for (const message of await jetstream.messages(names.stream)) {
-      const id = message.header.get('Nats-Msg-Id');
+      const id = message.header.get('webhook-id');
       inStream.set(id, (inStream.get(id) ?? 0) + 1);
     }
 

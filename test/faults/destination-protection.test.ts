@@ -219,7 +219,7 @@ describe('a rate limit on a broker destination (NATS JetStream)', () => {
     console.log(`rate limit ${RATE}/s on a JetStream destination, 2 workers: ${stored.length} messages over ${spanSeconds.toFixed(1)} s; peak in any rolling second ${peak}`);
     expect(peak).toBeLessThanOrEqual(RATE);
     expect(stored.length).toBe(count);
-    expect(new Set(stored.map((message) => message.header?.get('Nats-Msg-Id'))).size).toBe(count);
+    expect(new Set(stored.map((message) => message.header?.get('webhook-id'))).size).toBe(count);
     expect(spanSeconds).toBeGreaterThanOrEqual(count / RATE - 2);
     const rows = await eventRows('nats.rate.limited');
     expect(rows.map((row) => row.attempts)).toEqual(rows.map(() => 1));

@@ -170,7 +170,7 @@ describe('RabbitMQ destinations (type: amqp)', () => {
 });
 
 describe('NATS JetStream destinations (type: nats)', () => {
-  it('publish the original bytes to the templated subject, acknowledged by the stream; Nats-Msg-Id is the event id; webhook headers as for HTTP', async () => {
+  it('publish the original bytes to the templated subject, acknowledged by the stream; Nats-Msg-Id is the event id and destination; webhook headers as for HTTP', async () => {
     const body = `{"type":"invoice.finalized","id":"evt_nats_${sfx}","amount":1.50}`;
     const { id } = await sendStripe('invoice.finalized', body);
     await waitForStatus(id, 'COMPLETED');
@@ -181,7 +181,7 @@ describe('NATS JetStream destinations (type: nats)', () => {
     expect(message!.subject).toBe(`${names.subjectPrefix}.stripe.invoice.finalized`);
     expect(Buffer.from(message!.data).equals(Buffer.from(body, 'utf8'))).toBe(true);
     const headers = natsHeaders(message!);
-    expect(headers).toMatchObject({ 'Nats-Msg-Id': id, 'webhook-id': id, 'x-webhook-provider': 'stripe', 'x-webhook-event-type': 'invoice.finalized', 'content-type': 'application/json' });
+    expect(headers).toMatchObject({ 'Nats-Msg-Id': `${id}:stream`, 'webhook-id': id, 'x-webhook-provider': 'stripe', 'x-webhook-event-type': 'invoice.finalized', 'content-type': 'application/json' });
     expect(new Webhook(DESTINATION_SECRET).verify(body, headers)).toMatchObject({ amount: 1.5 });
     expect((await deliveries(id)).find((d) => d.destination === 'stream')).toMatchObject({ attempt: 1, succeeded: true });
   });

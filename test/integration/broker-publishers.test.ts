@@ -154,7 +154,7 @@ describe.each([
       if (broker === 'RabbitMQ') {
         for (const m of await rabbit.messages(names.queue)) stored.set(String(m.properties.messageId), (stored.get(String(m.properties.messageId)) ?? 0) + 1);
       } else {
-        for (const m of await jetstream.messages(names.stream)) stored.set(m.header.get('Nats-Msg-Id'), (stored.get(m.header.get('Nats-Msg-Id')) ?? 0) + 1);
+        for (const m of await jetstream.messages(names.stream)) stored.set(m.header.get('webhook-id'), (stored.get(m.header.get('webhook-id')) ?? 0) + 1);
       }
       for (const id of confirmed) expect([id, stored.get(id)]).toEqual([id, 1]);
       expect(confirmed.length).toBeGreaterThanOrEqual(31);
@@ -166,6 +166,30 @@ describe.each([
 });
 
 describe('JetStream deduplication', () => {
+  it('two destinations whose subjects one stream captures each store the event; a re-send to either stores nothing new', async () => {
+    // "To send two shapes to one place, declare two destinations": one event, one stream, two messages. A
+    // Nats-Msg-Id of the event id alone made JetStream take the second for a duplicate (acked, so counted a success).
+    const publisher = new NatsPublisher(options);
+    const [first, second] = [natsDestination('shape-a', NATS_URL), natsDestination('shape-b', NATS_URL)];
+    const e = event('two.shapes');
+    try {
+      const results = [await publisher.deliver(e, first, message('{"shape":"a"}')), await publisher.deliver(e, second, message('{"shape":"b"}'))];
+      expect(results.map((result) => result.succeeded)).toEqual([true, true]);
+      const stored = await jetstream.messagesFor(names.stream, e.id);
+      expect(stored.map((m) => [Buffer.from(m.data).toString(), m.header.get('webhook-id'), m.header.get('Nats-Msg-Id')])).toEqual([
+        ['{"shape":"a"}', e.id, `${e.id}:shape-a`],
+        ['{"shape":"b"}', e.id, `${e.id}:shape-b`],
+      ]);
+
+      // A retry of either delivery (a lost ack, a replay) is still a duplicate: acked, nothing stored.
+      const again = [await publisher.deliver(e, second, message('{"shape":"b","copy":1}')), await publisher.deliver(e, first, message('{"shape":"a","copy":1}'))];
+      expect(again.map((result) => result.succeeded)).toEqual([true, true]);
+      expect(await jetstream.messagesFor(names.stream, e.id)).toHaveLength(2);
+    } finally {
+      await publisher.close();
+    }
+  });
+
   it('a re-send with the same event id within the duplicate window stores nothing new and is a success', async () => {
     const publisher = new NatsPublisher(options);
     const destination = natsDestination('dedup', NATS_URL);

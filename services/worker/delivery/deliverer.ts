@@ -36,8 +36,9 @@ export interface DeliveryHooks {
  *
  * Every deliverer keeps the same contract, so retries, dead letters, replays, the per-destination "already delivered"
  * bookkeeping, metrics and traces are the processor's and work alike for every type:
- * - the message carries the event id as its id (`webhook-id`; AMQP `messageId`; `Nats-Msg-Id`), the same on every
- *   retry, so receivers (and JetStream) deduplicate, and the `webhook-*` / `x-webhook-*` values and `traceparent`
+ * - the message carries the event id as its id (`webhook-id`; AMQP `messageId`), the same on every retry, so
+ *   receivers deduplicate (JetStream's `Nats-Msg-Id` adds the destination name: a stream deduplicates across every
+ *   destination publishing into it), and the `webhook-*` / `x-webhook-*` values and `traceparent`
  *   as headers; `webhook-signature` covers exactly `message.body` when the destination has a secret;
  * - a destination's deliveries in flight are bounded by its `maxConcurrency`, and `timeoutMs` starts once a slot
  *   is held, so it measures the destination, never a wait in this worker;

@@ -46,8 +46,9 @@ export function natsConnectionOptions(url: string, name: string): NodeConnection
 /**
  * One long-lived connection to one NATS server (one URL), shared by every destination on it, reconnecting for ever
  * after the server restarts. Publishes are JetStream publishes: a request on the subject that the stream capturing it
- * answers with an ack once it stored the message. `Nats-Msg-Id` is the event id, so the stream's duplicate window
- * absorbs re-sends (the ack then says `duplicate`: the message was stored already, which is success).
+ * answers with an ack once it stored the message. `Nats-Msg-Id` is the caller's message id (the same on every re-send
+ * of one delivery), so the stream's duplicate window absorbs re-sends (the ack then says `duplicate`: the message was
+ * stored already, which is success).
  */
 export class NatsConnection {
   private readonly connection: Promise<{ nc: CoreConnection; js: JetStreamClient }>;

@@ -7,9 +7,11 @@ import { NatsConnection, NatsPublishError } from './nats-connection.js';
 
 /**
  * The `nats` {@link Deliverer}: publishes to NATS JetStream on the subject from the destination's template
- * (`webhooks.{provider}.{eventType}`), and succeeds only once the stream capturing the subject acknowledged it. The
- * event id is `Nats-Msg-Id`, so a re-send within the stream's `duplicate_window` (a retry after a lost ack, a
- * replay) stores no second message; the ack then says `duplicate`, which is success. The `webhook-*` /
+ * (`webhooks.{provider}.{eventType}`), and succeeds only once the stream capturing the subject acknowledged it.
+ * `Nats-Msg-Id` is {@link natsMessageId} (the event id and the destination name), so a re-send of this delivery
+ * within the stream's `duplicate_window` (a retry after a lost ack, a replay) stores no second message; the ack then
+ * says `duplicate`, which is success. The event id alone would make a second destination whose subject lands in the
+ * same stream a "duplicate" too: acked, counted a success, and never stored. The `webhook-*` /
  * `x-webhook-*` values (the signature covering the bytes sent), the destination's static headers and `traceparent`
  * are NATS headers.
  *
@@ -34,18 +36,19 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
     // The event type is the provider's: a subject it makes invalid is this event's failed attempt.
     if (problem) throw new Error(`subject "${subject.slice(0, 200)}" ${problem}`);
     const connection = this.connectionFor(destination.url);
+    const messageId = natsMessageId(event.id, destination.name);
     return this.publish(event, destination, message, connection, {
       spanName: `${subject} publish`,
       attributes: {
         'messaging.system': 'nats',
         'messaging.operation.type': 'send',
         'messaging.destination.name': subject,
-        'messaging.message.id': event.id,
+        'messaging.message.id': messageId,
         'messaging.message.body.size': message.body.length,
       },
       extraHeaders: { 'content-type': message.contentType || 'application/json' },
       send: async (headers, span, timeoutMs) => {
-        const ack = await connection.publish(subject, message.body, event.id, headers, timeoutMs);
+        const ack = await connection.publish(subject, message.body, messageId, headers, timeoutMs);
         span.setAttributes({ 'messaging.nats.stream': ack.stream, 'messaging.nats.sequence': ack.seq, 'messaging.nats.duplicate': ack.duplicate });
       },
     }, hooks);
@@ -54,4 +57,15 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
   protected connect(url: string): NatsConnection {
     return new NatsConnection(url, this.options.logger, this.connectionName);
   }
+}
+
+/**
+ * The `Nats-Msg-Id` of one event's delivery to one destination: `<event id>:<destination name>`. JetStream
+ * deduplicates on it per stream, so it must be the same on every retry and replay of that delivery (they store
+ * nothing new) and differ between destinations (two destinations may publish one event, in two shapes, to subjects
+ * one stream captures: each must be stored). Consumers identify the event by the `webhook-id` header, the event id.
+ * Destination names are `[A-Za-z0-9_.-]`, so the id is a valid header value.
+ */
+export function natsMessageId(eventId: string, destinationName: string): string {
+  return `${eventId}:${destinationName}`;
 }

@@ -122,9 +122,9 @@ export class JetStreamTap {
     return out;
   }
 
-  /** Messages stored with this Nats-Msg-Id. */
-  async messagesFor(stream: string, messageId: string): Promise<StoredMsg[]> {
-    return (await this.messages(stream)).filter((message) => message.header?.get('Nats-Msg-Id') === messageId);
+  /** Messages stored for this event: its id is their `webhook-id` (`Nats-Msg-Id` is the event id and destination). */
+  async messagesFor(stream: string, eventId: string): Promise<StoredMsg[]> {
+    return (await this.messages(stream)).filter((message) => message.header?.get('webhook-id') === eventId);
   }
 
   async close(): Promise<void> {
