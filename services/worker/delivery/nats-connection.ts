@@ -29,6 +29,10 @@ export function natsConnectionOptions(url: string, name: string): NodeConnection
     // Reconnect for ever, quickly: a restarted server is found again within about half a second.
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
+    // nats.js otherwise gives up after two authorization errors in a row, whatever maxReconnectAttempts says, and
+    // closes the connection for good: a server restarted briefly with other credentials, or a credential rotation
+    // that reaches the server before the worker, would end NATS deliveries on this URL until the worker restarts.
+    ignoreAuthErrorAbort: true,
     // A server that accepts the connection but never answers is given up on (and tried again) after 5 s.
     timeout: 5000,
     // A connection that went silent (no FIN) is noticed within ~20 s.
@@ -49,29 +53,49 @@ export function natsConnectionOptions(url: string, name: string): NodeConnection
  * answers with an ack once it stored the message. `Nats-Msg-Id` is the caller's message id (the same on every re-send
  * of one delivery), so the stream's duplicate window absorbs re-sends (the ack then says `duplicate`: the message was
  * stored already, which is success).
+ *
+ * Should nats.js close the connection for good all the same (it stops reconnecting on errors it deems fatal), a new
+ * one is made half a second later, and tried every half second like the first: a dead connection is never kept.
  */
 export class NatsConnection {
-  private readonly connection: Promise<{ nc: CoreConnection; js: JetStreamClient }>;
+  private connection!: Promise<{ nc: CoreConnection; js: JetStreamClient }>;
   private connected = false;
   /** Why the connection is down (undefined while up, or before the first connection was made). */
   private downReason?: string;
   /** Failed when a connection attempt fails: publishes waiting for the first connection stop waiting. */
   private down = failureSignal();
-  /** The connection once made (close() does not wait for one still being made). */
+  /** The connection once made, the latest one (close() does not wait for one still being made). */
   private made?: CoreConnection;
   private closed = false;
+  private readonly options: NodeConnectionOptions;
+  private readonly where: string;
 
   constructor(
     readonly url: string,
-    logger: Logger,
+    private readonly logger: Logger,
     connectionName: string,
+    /** For tests: options over {@link natsConnectionOptions}'s (e.g. to let nats.js give up, as it may). */
+    overrides: Partial<NodeConnectionOptions> = {},
   ) {
-    const where = withoutCredentials(url);
-    this.connection = this.connectUntilUp(natsConnectionOptions(url, connectionName), logger, where).then((nc) => {
+    this.where = withoutCredentials(url);
+    this.options = { ...natsConnectionOptions(url, connectionName), ...overrides };
+    this.open();
+  }
+
+  /**
+   * Makes a connection (retrying until it is made) and watches it; publishes wait for it or fail with the reason.
+   * A new connection after one closed for good is made half a second later, so a server that accepts connections
+   * and has them closed at once is not dialled in a tight loop.
+   */
+  private open(pauseMs = 0): void {
+    const { logger, where } = this;
+    const again = this.downReason !== undefined;
+    this.connection = delay(pauseMs).then(() => this.connectUntilUp()).then((nc) => {
       this.made = nc;
       this.connected = true;
       this.downReason = undefined;
       if (this.closed) void nc.close().catch(() => undefined);
+      else if (again) logger.info('NATS connection re-established', { broker: where });
       void (async () => {
         for await (const status of nc.status()) {
           if (status.type === 'disconnect') {
@@ -86,9 +110,14 @@ export class NatsConnection {
         }
       })().catch(() => undefined);
       void nc.closed().then((error) => {
+        if (this.closed) return;
+        // nats.js gave up on this connection: it will not reconnect. Publishes fail at once with the reason (they
+        // would otherwise wait on a dead connection) while a new connection is made. Logged once per outage:
+        // connectUntilUp logs only when nothing was wrong before.
         this.connected = false;
         this.downReason = error ? `connection closed: ${error.message}` : 'connection closed';
-        if (error && !this.closed) logger.error('NATS connection closed for good', { broker: where, error });
+        logger.error('NATS connection closed for good; making a new one', { broker: where, error });
+        this.open(500);
       });
       return { nc, js: jetstream(nc) };
     });
@@ -96,17 +125,17 @@ export class NatsConnection {
   }
 
   /**
-   * The first connection, tried again every half second until it is made (the worker may start before NATS, or
-   * with credentials fixed later); meanwhile publishes fail at once with the reason. Once connected, the client's
-   * own reconnection takes over.
+   * A connection, tried again every half second until it is made (the worker may start before NATS, or with
+   * credentials fixed later); meanwhile publishes fail at once with the reason. Once connected, the client's own
+   * reconnection takes over.
    */
-  private async connectUntilUp(options: NodeConnectionOptions, logger: Logger, where: string): Promise<CoreConnection> {
+  private async connectUntilUp(): Promise<CoreConnection> {
     for (;;) {
       if (this.closed) throw new Error('closed before connecting');
       try {
-        return await connect(options);
+        return await connect(this.options);
       } catch (error) {
-        if (this.downReason === undefined) logger.warn('cannot connect to NATS; retrying', { broker: where, error });
+        if (this.downReason === undefined) this.logger.warn('cannot connect to NATS; retrying', { broker: this.where, error });
         this.downReason = (error as Error).message || String(error);
         const signal = this.down;
         this.down = failureSignal();
@@ -144,7 +173,7 @@ export class NatsConnection {
   /** Closes the connection after flushing what was sent (given up on after 2 s, so it cannot hold the drain). */
   async close(): Promise<void> {
     this.closed = true;
-    // A connection still being made is closed as soon as it is (see the constructor), not waited for here.
+    // A connection still being made is closed as soon as it is (see open()), not waited for here.
     if (this.made) await withinDeadline(this.made.close(), 2000).catch(() => undefined);
   }
 }

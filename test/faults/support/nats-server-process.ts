@@ -26,8 +26,9 @@ export class NatsServerProcess {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  async start(): Promise<void> {
-    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Starts the server; `extraArgs` are more nats-server flags (e.g. `--user`, `--pass`). */
+  async start(extraArgs: string[] = []): Promise<void> {
+    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.dir, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
     for (const stream of [child.stdout, child.stderr]) stream?.on('data', (chunk: Buffer) => this.logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
     this.process = child;
     await waitFor(`nats-server on ${this.port}`, () => canConnect('127.0.0.1', this.port, 200), { timeoutMs: 15_000 });

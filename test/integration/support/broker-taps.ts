@@ -98,7 +98,8 @@ export class JetStreamTap {
 
   static async open(url = NATS_URL): Promise<JetStreamTap> {
     const parsed = new URL(url);
-    const nc = await connect({ servers: `${parsed.hostname}:${parsed.port || 4222}` }).catch((error: Error) => {
+    const credentials = parsed.username ? { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) } : {};
+    const nc = await connect({ servers: `${parsed.hostname}:${parsed.port || 4222}`, ...credentials }).catch((error: Error) => {
       throw new Error(`these tests need NATS with JetStream at ${parsed.host} (TEST_NATS_URL): ${error.message}`);
     });
     return new JetStreamTap(nc, await jetstreamManager(nc));
