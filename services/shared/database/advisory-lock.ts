@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 
 /** Advisory lock keys: one per singleton task, so every worker may run the task's timer safely. */
-export const ADVISORY_LOCKS = { reconciler: 7_100_001, retention: 7_100_002 } as const;
+export const ADVISORY_LOCKS = { reconciler: 7_100_001, retention: 7_100_002, migrations: 7_100_003 } as const;
 
 /**
  * Runs `fn` only if this process wins the session-level advisory lock `key`; otherwise returns undefined
