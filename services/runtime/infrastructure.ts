@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config/config.js';
 import { createPool } from '../shared/database/create-pool.js';
+import { isDatabaseUnavailable } from '../shared/database/database-errors.js';
 import type { Logger } from '../shared/logging/logger.js';
 import { createLogger } from '../shared/logging/logger.js';
 import { QueueDepthGauge } from '../shared/metrics/queue-depth-gauge.js';
@@ -30,7 +31,14 @@ export async function connectInfrastructure(config: Config, logger: Logger): Pro
   const pool = createPool({ url: config.database.url, size: config.database.poolSize, applicationName: `webhooks-${config.role}` });
   // A session killed while idle (a failover, pg_terminate_backend) is dropped from the pool; the next query reconnects.
   pool.on('error', (error) => logger.warn('idle database connection lost', { error }));
-  await waitUntilReachable(async () => void (await pool.query('SELECT 1')), { what: 'database', budgetMs: config.startupWaitMs, logger });
+  // Waited for also when the database itself does not exist yet (3D000): with an external PostgreSQL the chart's
+  // migration Job creates it, after the ingress and worker pods have started.
+  await waitUntilReachable(async () => void (await pool.query('SELECT 1')), {
+    what: 'database',
+    budgetMs: config.startupWaitMs,
+    logger,
+    isRetryable: isDatabaseUnavailable,
+  });
 
   const redisLogger = createLogger('redis');
   let redisDown = false;

@@ -3,6 +3,9 @@
  * (a log line per retry) within STARTUP_WAIT_MS instead of exiting, then serves and delivers as usual.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { runMigrations } from '../../services/shared/database/run-migrations.js';
+import { createLogger } from '../../services/shared/logging/logger.js';
 import { HttpSink } from '../support/http-sink.js';
 import { RedisServer } from '../support/redis-server.js';
 import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
@@ -79,6 +82,34 @@ describe('starting before PostgreSQL and Redis accept connections', () => {
     const { body, headers } = signedStripeRequest(SECRET, { id });
     expect((await postWebhook(ingress.baseUrl, 'stripe', body, headers)).status).toBe(202);
     await waitFor(`${id} delivered`, () => sink.requests.some((request) => JSON.parse(request.body.toString()).id === id), { timeoutMs: 30_000 });
+  });
+
+  it('an ingress started before its database exists waits for it (the migration Job creates it), then serves', async () => {
+    const name = `webhooks_test_later_${process.pid}_${Date.now()}`;
+    const url = new URL(db.url);
+    url.pathname = `/${name}`;
+    cleanups.push(async () => {
+      const admin = new pg.Client({ connectionString: db.url.replace(/\/[^/?]+(\?|$)/, '/postgres$1') });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+      await admin.end();
+    });
+    const redis = new RedisServer(await RedisServer.freePort());
+    cleanups.push(() => redis.destroy());
+    await redis.start();
+    const service = new ServiceProcess(
+      { SERVICE_ROLE: 'ingress', DATABASE_URL: url.toString(), REDIS_URL: redis.url, STRIPE_WEBHOOK_SECRET: SECRET, STARTUP_WAIT_MS: '60000' },
+      await freePort(),
+    );
+    started.push(service);
+    await service.start({ waitForReady: false });
+    await waitFor('a retry line while the database does not exist', () => service.jsonLogs().some((line) => line.message === 'database not reachable yet; retrying'), { timeoutMs: 30_000 });
+    expect(service.logs.join('\n')).not.toContain('Failed to start');
+
+    await runMigrations({ url: url.toString(), logger: createLogger('test-migrations') });
+    await waitFor('ingress ready', async () => (await fetch(`${service.baseUrl}/health/ready`).catch(() => undefined))?.status === 200, { timeoutMs: 30_000 });
+    const { body, headers } = signedStripeRequest(SECRET, { id: 'evt_database_created_later' });
+    expect((await postWebhook(service.baseUrl, 'stripe', body, headers)).status).toBe(202);
   });
 
   it('gives up after STARTUP_WAIT_MS with one line naming the problem, exit code 1', async () => {
