@@ -8,13 +8,23 @@ export interface RetentionOptions {
   /** COMPLETED events last updated longer ago than this are deleted with their attempts; 0 disables. */
   completedDays: number;
   intervalMs: number;
+  /**
+   * Delay before the first pass; by default 5–30 s at random (never more than `intervalMs`). Soon, because a worker
+   * that lives less than an interval (scaled in, rolled out) would otherwise never delete anything; at random, so
+   * that a fleet started together does not contend for the lock at once.
+   */
+  firstDelayMs?: number;
   logger: Logger;
   batchSize?: number;
 }
 
+const FIRST_DELAY_MIN_MS = 5000;
+const FIRST_DELAY_JITTER_MS = 25_000;
+
 /**
  * Deletes old COMPLETED events (and, by cascade, their delivery attempts) in small batches so it never holds
- * long locks. DEAD_LETTER events are kept until an operator replays them. One worker at a time (advisory lock).
+ * long locks. DEAD_LETTER events are kept until an operator replays them. Every worker runs the timer; a PostgreSQL
+ * advisory lock lets one pass run at a time (another process's pass at the same moment returns at once).
  */
 export class Retention {
   private timer?: NodeJS.Timeout;
@@ -22,18 +32,25 @@ export class Retention {
 
   constructor(private readonly options: RetentionOptions) {}
 
+  /** The first pass after `firstDelayMs`, then one `intervalMs` after each pass ends (passes never overlap). */
   start(): void {
     if (this.options.completedDays <= 0) return;
-    this.timer = setInterval(() => {
-      if (this.running) return;
+    const tick = () => {
       this.running = this.runOnce()
         .catch((error: unknown) => this.options.logger.warn('retention pass failed', { error }))
-        .finally(() => (this.running = undefined));
-    }, this.options.intervalMs).unref();
+        .finally(() => {
+          this.running = undefined;
+          if (this.timer) this.timer = setTimeout(tick, this.options.intervalMs).unref();
+        });
+    };
+    const firstDelayMs =
+      this.options.firstDelayMs ?? Math.min(this.options.intervalMs, FIRST_DELAY_MIN_MS + Math.random() * FIRST_DELAY_JITTER_MS);
+    this.timer = setTimeout(tick, firstDelayMs).unref();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
+    this.timer = undefined;
     await this.running;
   }
 
