@@ -1,4 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { ADVISORY_LOCKS } from '../../services/shared/database/advisory-lock.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { Retention } from '../../services/worker/maintenance/retention.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -34,6 +36,23 @@ async function insertCompleted(count: number, ageDays: number): Promise<void> {
   );
 }
 
+/**
+ * Holds an ACCESS EXCLUSIVE lock on webhook_events in a transaction of its own, so a pass's first DELETE waits until
+ * `release()`: stop() is then called while the pass is certainly in its first batch.
+ */
+async function lockEventsTable() {
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  await client.query('BEGIN');
+  await client.query('LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE');
+  return {
+    async release() {
+      await client.query('COMMIT');
+      await client.end();
+    },
+  };
+}
+
 const countEvents = async (): Promise<number> => (await db.pool.query('SELECT count(*)::int AS n FROM webhook_events')).rows[0].n;
 
 describe('Retention timer', () => {
@@ -53,5 +72,38 @@ describe('Retention timer', () => {
     await waitFor('the first pass', async () => (await countEvents()) === 0, { timeoutMs: 5000 });
     await insertCompleted(3, 40);
     await waitFor('a later pass', async () => (await countEvents()) === 0, { timeoutMs: 5000 });
+  });
+
+  it('stop() ends a pass after its current batch, and no delete runs once it resolved', async () => {
+    await db.pool.query('DELETE FROM webhook_events');
+    await insertCompleted(2000, 40); // 20 batches of 100
+    retention = new Retention({ pool: db.pool, completedDays: 30, intervalMs: HOUR_MS, firstDelayMs: 0, batchSize: 100, logger });
+    const table = await lockEventsTable();
+    let stopped: Promise<void>;
+    try {
+      retention.start();
+      await waitFor('the first batch to wait for the table', async () => {
+        const { rows } = await db.pool.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM webhook_events%'`,
+        );
+        return rows[0].n === 1;
+      });
+      stopped = retention.stop();
+    } finally {
+      await table.release();
+    }
+    await stopped;
+    // The batch in progress finished; the 19 after it did not run (the whole pass would have left no row).
+    expect(await countEvents()).toBe(1900);
+    // The pass is over, not merely unawaited: it let go of its advisory lock, so it deletes nothing more.
+    const client = await db.pool.connect(); // one session: a session-level lock is released where it was taken
+    try {
+      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [ADVISORY_LOCKS.retention]);
+      expect(rows[0]?.locked).toBe(true);
+      await client.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.retention]);
+    } finally {
+      client.release();
+    }
+    expect(await countEvents()).toBe(1900);
   });
 });

@@ -29,12 +29,19 @@ const FIRST_DELAY_JITTER_MS = 25_000;
 export class Retention {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
+  /**
+   * Set by stop(): a pass in progress ends after its current batch. A pass over a large backlog runs for minutes; a
+   * draining worker must not wait for it (SHUTDOWN_TIMEOUT_MS would force exit 1), and the next pass, in this or
+   * another worker, deletes the rest.
+   */
+  private stopping = false;
 
   constructor(private readonly options: RetentionOptions) {}
 
   /** The first pass after `firstDelayMs`, then one `intervalMs` after each pass ends (passes never overlap). */
   start(): void {
     if (this.options.completedDays <= 0) return;
+    this.stopping = false;
     const tick = () => {
       this.running = this.runOnce()
         .catch((error: unknown) => this.options.logger.warn('retention pass failed', { error }))
@@ -49,6 +56,7 @@ export class Retention {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
@@ -58,7 +66,7 @@ export class Retention {
   async runOnce(): Promise<number | undefined> {
     return withAdvisoryLock(this.options.pool, ADVISORY_LOCKS.retention, async () => {
       let total = 0;
-      for (;;) {
+      while (!this.stopping) {
         const { rowCount } = await this.options.pool.query(
           `DELETE FROM webhook_events WHERE id IN (
              SELECT id FROM webhook_events
