@@ -215,6 +215,107 @@ describe('PodDeletionCostReporter', () => {
     expect(api.costs()).toEqual(['1001']);
   });
 
+  describe('against an API server that accepts connections and never answers', () => {
+    // A brownout: the TCP connection is accepted, the request is read, and no response ever comes.
+    const requests: Array<{ cost: string; at: number }> = [];
+    const silent = http.createServer((req) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { metadata: { annotations: Record<string, string> } };
+        requests.push({ cost: body.metadata.annotations[POD_DELETION_COST_ANNOTATION] ?? '<missing>', at: Date.now() });
+      });
+    });
+    const silentReporters: PodDeletionCostReporter[] = [];
+    const silentReporter = (logger?: PodDeletionCostLogger) => {
+      const created = new PodDeletionCostReporter({
+        podName: 'worker-0',
+        namespace: 'ns',
+        kubeConfig: kubeConfigFor(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`),
+        minIntervalMs: 50,
+        requestTimeoutMs: 200,
+        logger,
+      });
+      silentReporters.push(created);
+      return created;
+    };
+    /** close(), but never waiting longer than `ms` (without the timeout it would wait for undici's 300 s). */
+    const closeWithin = async (r: PodDeletionCostReporter, ms: number): Promise<number> => {
+      const started = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      const closed = await Promise.race([
+        r.close().then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), ms);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!closed) throw new Error(`close() still pending after ${ms} ms`);
+      return Date.now() - started;
+    };
+
+    beforeAll(async () => {
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    });
+
+    afterEach(async () => {
+      await Promise.allSettled(silentReporters.splice(0).map((r) => closeWithin(r, 1000)));
+      silent.closeAllConnections();
+      requests.length = 0;
+    });
+
+    afterAll(async () => {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    });
+
+    it('abandons a PATCH after requestTimeoutMs, so the newer value is sent at the next interval', async () => {
+      const logger = recordingLogger();
+      const r = silentReporter(logger);
+      r.setActiveJobs(5);
+      await waitFor(() => requests.length === 1, 3000, 'the first PATCH');
+      // The pod goes idle while the first PATCH hangs: the idle value must not wait for the hung request.
+      r.setActiveJobs(0);
+      // Timeout (200 ms) + the retry delay after a failure (at least 1 s) + slack for a loaded machine.
+      await waitFor(() => requests.length >= 2, 200 + 1000 + 1500, 'a second PATCH after the first timed out');
+      expect(requests.map((request) => request.cost).slice(0, 2)).toEqual(['1005', '0']);
+      // Counted as a failure and logged like one: a single warning for the outage, however many attempts time out.
+      await waitFor(() => requests.length >= 3, 200 + 2000 + 1500, 'a third PATCH (backing off)');
+      const warnings = logger.lines.filter((line) => line.level === 'warn');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]?.message).toContain('annotation update failed');
+    });
+
+    it('close() does not wait for a hung PATCH', async () => {
+      const logger = recordingLogger();
+      const r = silentReporter(logger);
+      r.setActiveJobs(3);
+      await waitFor(() => requests.length === 1, 3000, 'the PATCH');
+      // Bounded by requestTimeoutMs at the very most (it aborts the request at once).
+      const took = await closeWithin(r, 200 + 500);
+      expect(took).toBeLessThan(200 + 500);
+      expect(r.enabled).toBe(false);
+      // Abandoned on purpose, not an outage: nothing at warn.
+      expect(logger.lines.filter((line) => line.level === 'warn')).toEqual([]);
+    });
+
+    it('aborts the HTTP request itself, so an abandoned PATCH does not keep its connection', async () => {
+      const r = silentReporter();
+      r.setActiveJobs(3);
+      await waitFor(() => requests.length === 1, 3000, 'the PATCH');
+      const openConnections = () =>
+        new Promise<number>((resolve, reject) => silent.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+      expect(await openConnections()).toBe(1);
+      let open = 1;
+      const deadline = Date.now() + 200 + 1500;
+      while (open > 0 && Date.now() < deadline) {
+        await quietFor(20);
+        open = await openConnections();
+      }
+      expect(open).toBe(0);
+    });
+  });
+
   describe('fromEnvironment', () => {
     it('is a no-op outside a cluster (no KUBERNETES_SERVICE_HOST)', async () => {
       const r = PodDeletionCostReporter.fromEnvironment({ POD_NAME: 'worker-0', POD_NAMESPACE: 'ns' });

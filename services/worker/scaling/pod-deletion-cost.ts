@@ -1,6 +1,6 @@
 // Types only: the client is imported when a reporter is really used (in a cluster), since loading it costs every
 // process tens of MB of memory.
-import type { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Api, KubeConfig, RequestContext, ResponseContext } from '@kubernetes/client-node';
 
 /** The annotation the ReplicaSet controller reads when it picks pods to remove on scale-in. */
 export const POD_DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
@@ -26,6 +26,12 @@ export interface PodDeletionCostReporterOptions {
   busyCost?: number;
   /** Cost of a pod with no job in flight. Default 0 (the value Kubernetes assumes when the annotation is absent). */
   idleCost?: number;
+  /**
+   * How long one PATCH may take before it is aborted and counted as failed. Default 5000. Without a bound, an API
+   * server that accepts the connection and never answers would hold the request (and every later update, which
+   * waits for it) for undici's 300 s.
+   */
+  requestTimeoutMs?: number;
   /** Where failures and state changes are reported; default: nothing is logged. */
   logger?: PodDeletionCostLogger;
 }
@@ -46,6 +52,8 @@ const MAX_COST = 2_147_483_647;
 const MIN_COST = -2_147_483_648;
 /** Longest wait between retries after failed PATCHes. */
 const MAX_RETRY_DELAY_MS = 300_000;
+/** setTimeout() fires at once for longer delays. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * Keeps this worker pod's `controller.kubernetes.io/pod-deletion-cost` annotation in step with how busy it is,
@@ -60,6 +68,8 @@ const MAX_RETRY_DELAY_MS = 300_000;
  *   sent once the interval has passed (a trailing update), so the annotation never stays stale.
  * - No PATCH when the cost equals the last one the API server accepted.
  * - The PATCH is a JSON merge patch (`application/merge-patch+json`) of `metadata.annotations` only.
+ * - Each PATCH is aborted after `requestTimeoutMs` and then counts as a failure, so a hung API server delays the
+ *   next value by at most that long instead of freezing the annotation.
  * - Failures are logged (the first of a streak at `warn`, later ones at `debug`) and retried with backoff; they
  *   never reach the caller, since a missing annotation only makes scale-in choose less well.
  *
@@ -72,6 +82,7 @@ export class PodDeletionCostReporter {
   private readonly minIntervalMs: number;
   private readonly busyCost: number;
   private readonly idleCost: number;
+  private readonly requestTimeoutMs: number;
   private readonly logger: PodDeletionCostLogger;
   private api: Promise<CoreV1Api | undefined> | undefined;
 
@@ -81,6 +92,8 @@ export class PodDeletionCostReporter {
   private consecutiveFailures = 0;
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
+  /** Aborts the PATCH in flight (set while {@link inFlight} is). */
+  private inFlightAbort: AbortController | undefined;
   private closed = false;
 
   /**
@@ -92,6 +105,7 @@ export class PodDeletionCostReporter {
     this.minIntervalMs = Math.max(0, options.minIntervalMs ?? 10_000);
     this.busyCost = options.busyCost ?? 1000;
     this.idleCost = options.idleCost ?? 0;
+    this.requestTimeoutMs = Math.min(MAX_TIMER_MS, Math.max(1, options.requestTimeoutMs ?? 5000));
     this.logger = options.logger ?? silentLogger;
     this.api = this.podName && this.namespace ? this.createApi(options.kubeConfig) : undefined;
   }
@@ -154,11 +168,15 @@ export class PodDeletionCostReporter {
     this.schedule();
   }
 
-  /** Stops reporting: cancels a pending update and waits for a PATCH already under way. Idempotent. */
+  /** Stops reporting: cancels a pending update and aborts a PATCH already under way. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    // Aborted rather than awaited: close() runs in the worker's drain, when this pod is going away. A terminating pod
+    // is no longer a scale-in candidate, so its cost no longer matters, while every second spent here is taken from
+    // the drain's budget (a hung API server would otherwise cost up to requestTimeoutMs).
+    this.inFlightAbort?.abort(new Error('pod-deletion-cost reporter closed'));
     await this.inFlight;
   }
 
@@ -213,25 +231,23 @@ export class PodDeletionCostReporter {
     const cost = this.desiredCost;
     if (this.closed || cost === undefined || cost === this.sentCost) return;
     this.lastPatchAt = Date.now();
-    this.inFlight = this.patch(cost).finally(() => {
+    const abort = new AbortController();
+    this.inFlightAbort = abort;
+    this.inFlight = this.patch(cost, abort).finally(() => {
       this.inFlight = undefined;
+      this.inFlightAbort = undefined;
       this.schedule();
     });
   }
 
-  private async patch(cost: number): Promise<void> {
-    const api = await this.api;
-    if (!api || !this.podName || !this.namespace) return;
-    const { PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
+  private async patch(cost: number, abort: AbortController): Promise<void> {
+    const timer = setTimeout(
+      () => abort.abort(new Error(`no answer from the Kubernetes API within ${this.requestTimeoutMs} ms`)),
+      this.requestTimeoutMs,
+    );
+    timer.unref();
     try {
-      await api.patchNamespacedPod(
-        {
-          name: this.podName,
-          namespace: this.namespace,
-          body: { metadata: { annotations: { [POD_DELETION_COST_ANNOTATION]: String(cost) } } },
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+      await abortable(this.send(cost, abort.signal), abort.signal);
       this.sentCost = cost;
       if (this.consecutiveFailures > 0) {
         this.logger.info('pod-deletion-cost: annotation updates work again', { cost, failures: this.consecutiveFailures });
@@ -240,6 +256,10 @@ export class PodDeletionCostReporter {
       }
       this.consecutiveFailures = 0;
     } catch (error) {
+      if (this.closed && abort.signal.aborted) {
+        this.logger.debug('pod-deletion-cost: annotation update abandoned on close', { cost });
+        return;
+      }
       this.consecutiveFailures += 1;
       const log = this.consecutiveFailures === 1 ? this.logger.warn : this.logger.debug;
       log.call(this.logger, 'pod-deletion-cost: annotation update failed; will retry', {
@@ -249,8 +269,61 @@ export class PodDeletionCostReporter {
         failures: this.consecutiveFailures,
         error: describeError(error),
       });
+    } finally {
+      clearTimeout(timer);
     }
   }
+
+  /** The PATCH itself; `signal` aborts the HTTP request (undici's fetch), so an abandoned one frees its socket. */
+  private async send(cost: number, signal: AbortSignal): Promise<void> {
+    const api = await this.api;
+    if (!api || !this.podName || !this.namespace) return;
+    const { Observable, PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
+    const withSignal = {
+      pre: (context: RequestContext) => {
+        context.setSignal(signal);
+        return new Observable(Promise.resolve(context));
+      },
+      post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+    };
+    await api.patchNamespacedPod(
+      {
+        name: this.podName,
+        namespace: this.namespace,
+        body: { metadata: { annotations: { [POD_DELETION_COST_ANNOTATION]: String(cost) } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch, { middleware: [withSignal] }),
+    );
+  }
+}
+
+/**
+ * `work`, or a rejection as soon as `signal` aborts, whichever comes first: the bound holds even where the signal
+ * does not reach the request (e.g. while credentials are being loaded). `work` is still awaited by nobody then, so
+ * its own rejection is swallowed.
+ */
+function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      work.catch(() => {});
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 function describeError(error: unknown): string {
