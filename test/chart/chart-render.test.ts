@@ -361,7 +361,8 @@ describe('value-set specifics', () => {
     const [trigger] = scaled.spec.triggers;
     expect(trigger.type).toBe('redis');
     expect(trigger.metadata).toMatchObject({
-      address: `${fullname}-redis:6379`,
+      // KEDA's operator resolves it from its own namespace: the Service's namespaced name, not its short one.
+      address: `${fullname}-redis.${releaseNamespace}.svc:6379`,
       listName: 'eis:orders-webhooks:wait',
       listLength: '100',
       databaseIndex: '0',
@@ -577,6 +578,11 @@ describe('values that the chart refuses', () => {
 
   it('refuses a terminationGracePeriodSeconds that does not cover the drain and the preStop sleep', () => {
     refuses(['terminationGracePeriodSeconds=30'], /terminationGracePeriodSeconds/);
+  });
+
+  it('refuses a nodePort or a memory target that is not a number (they rendered invalid Service / HPA objects)', () => {
+    refuses(['ingress.service.type=NodePort', 'ingress.service.nodePort=abc'], /nodePort/);
+    refuses(['ingress.autoscaling.enabled=true', 'ingress.autoscaling.targetMemoryUtilizationPercentage=abc'], /targetMemoryUtilizationPercentage/);
   });
 
   it('refuses variables in `config` that the chart sets itself', () => {
