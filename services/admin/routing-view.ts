@@ -1,4 +1,4 @@
-import picomatch from 'picomatch';
+import { compileEventTypeGlob } from '../shared/routing/event-type-glob.js';
 import type { DestinationInfo, RoutingView } from './admin-views.js';
 
 /**
@@ -35,7 +35,7 @@ export function describeRouting(config: RoutingConfig | undefined, provider: str
   if (!config) return { routes: [], destinations: [] };
   const routes = config.routes.flatMap((route, index) => {
     if (route.provider !== provider && route.provider !== '*') return [];
-    if (route.events && !route.events.some((glob) => picomatch(glob, { dot: true, nocase: false })(eventType))) return [];
+    if (route.events && !route.events.some((glob) => compileEventTypeGlob(glob)(eventType))) return [];
     return [{ index, provider: route.provider, events: route.events ?? null, to: route.to, hasFilter: route.filter !== undefined, hasTransform: route.transform !== undefined }];
   });
   const names = new Set(routes.flatMap((route) => route.to));

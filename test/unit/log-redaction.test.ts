@@ -91,6 +91,10 @@ describe('configuredSecrets', () => {
           // NATS takes a token as the URL's user name.
           stream: { url: 'nats://s3cr3t-nats-token@nats:4222' },
           plain: { url: 'http://plain.internal/hooks' },
+          // Signed URLs: Azure SAS (`sig`), Azure Functions (`code`); Slack keeps its token in the path.
+          blob: { url: 'https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sig=AzureSasSignatureValue123456' },
+          func: { url: 'https://fn.azurewebsites.net/api/hook?code=AzureFnKeyValue0123' },
+          slack: { url: 'https://hooks.slack.com/services/T00000000/B00000000/SlackPathSecret0123456789' },
         },
       },
     });
@@ -117,6 +121,9 @@ describe('configuredSecrets', () => {
         'sid=cookie',
         'amqp-pass',
         's3cr3t-nats-token',
+        'AzureSasSignatureValue123456',
+        'AzureFnKeyValue0123',
+        'SlackPathSecret0123456789',
       ]),
     );
   });

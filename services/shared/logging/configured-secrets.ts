@@ -30,8 +30,18 @@ export type SecretBearingConfig = {
   redis: Pick<Config['redis'], 'url'>;
 };
 
-/** Header or query parameter names whose values are credentials (plus `auth…`, `…credential…`, `…key`). */
-const SENSITIVE_NAME = new RegExp(`${SENSITIVE_KEY.source}|auth|credential|key$`, 'i');
+/**
+ * Header or query parameter names whose values are credentials (plus `auth…`, `…credential…`, `…key`, and what
+ * signed URLs use: Azure SAS `sig`, an Azure Functions `code`, a generic `hmac`).
+ */
+const SENSITIVE_NAME = new RegExp(`${SENSITIVE_KEY.source}|auth|credential|key$|^sig$|^code$|hmac`, 'i');
+
+/**
+ * A destination URL's path segment that is a credential: long, mixing letters and digits, no dots (Slack's
+ * `/services/T…/B…/<token>`, Discord's `/api/webhooks/<id>/<token>`): incoming-webhook services put the secret in the
+ * path, and the URL goes into spans (`url.full`) and error texts.
+ */
+const TOKEN_LIKE_SEGMENT = /^(?=[^.]*[A-Za-z])(?=[^.]*\d)[A-Za-z0-9_-]{20,}$/;
 
 /** A credential header's value, and the credential alone when it follows a scheme (`Bearer <token>`). */
 function credentialValues(value: string): string[] {
@@ -41,9 +51,9 @@ function credentialValues(value: string): string[] {
 
 /**
  * The password in a URL, decoded and as written; a user name with no password (a token, as in `nats://token@host`);
- * and the values of credential-like query parameters.
+ * the values of credential-like query parameters; with `pathTokens` (destination URLs), token-like path segments.
  */
-function urlSecrets(value: string): string[] {
+function urlSecrets(value: string, pathTokens = false): string[] {
   const out: string[] = [];
   try {
     const url = new URL(value);
@@ -52,6 +62,7 @@ function urlSecrets(value: string): string[] {
     if (decoded) out.push(decoded);
     if (url.username && !url.password) out.push(url.username, decodeURIComponent(url.username));
     for (const [name, parameter] of url.searchParams) if (SENSITIVE_NAME.test(name)) out.push(parameter);
+    if (pathTokens) for (const segment of url.pathname.split('/')) if (TOKEN_LIKE_SEGMENT.test(segment)) out.push(segment);
   } catch {
     // An unparseable URL was refused by the file's validation already.
   }
@@ -70,7 +81,7 @@ export function configuredSecrets(config: SecretBearingConfig, files: SecretBear
   for (const provider of files.providers ?? []) secrets.push(...(provider.secrets ?? []));
   for (const destination of Object.values(files.routes?.destinations ?? {})) {
     secrets.push(destination.secret);
-    if (destination.url) secrets.push(...urlSecrets(destination.url));
+    if (destination.url) secrets.push(...urlSecrets(destination.url, true));
     for (const [name, value] of Object.entries(destination.headers ?? {})) {
       if (SENSITIVE_NAME.test(name)) secrets.push(...credentialValues(value));
     }

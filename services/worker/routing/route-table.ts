@@ -1,4 +1,4 @@
-import picomatch from 'picomatch';
+import { compileEventTypeGlob } from '../../shared/routing/event-type-glob.js';
 import { destinationPolicy, type DestinationPolicy } from '../../shared/destinations/destination-policy.js';
 import { compileRouteFilter, type RouteFilter } from './route-filter.js';
 import { compileRouteTransform, type RouteTransform } from './route-transform.js';
@@ -35,14 +35,6 @@ export interface RoutedDestination {
   routes: CompiledRoute[];
 }
 
-/**
- * An event type is not a path: picomatch's `*` stops at `/`, so `*` missed Shopify-style types (`orders/create`) and
- * `orders*` missed `orders/create`. The slash is swapped for a character globs give no meaning, in the glob and the
- * type alike, so `*` matches any run of characters, `/` included, as it does `.`.
- */
-const SLASH = new RegExp('/', 'g');
-const withoutSlashes = (value: string): string => value.replace(SLASH, '\uE000');
-
 /** Which destinations an event goes to, from ROUTES_FILE. Destinations come only from configuration. */
 export class RouteTable {
   private readonly routes: CompiledRoute[];
@@ -52,11 +44,11 @@ export class RouteTable {
   constructor(file: RoutesFile = { destinations: {}, routes: [] }) {
     this.destinations = new Map(Object.entries(file.destinations).map(([name, config]) => [name, { name, ...config, policy: destinationPolicy(file, name) }]));
     this.routes = file.routes.map((route, index) => {
-      const matchers = route.events?.map((glob) => picomatch(withoutSlashes(glob), { dot: true, nocase: false }));
+      const matchers = route.events?.map(compileEventTypeGlob);
       return {
         index,
         provider: route.provider,
-        matchesType: matchers ? (eventType) => matchers.some((matches) => matches(withoutSlashes(eventType))) : () => true,
+        matchesType: matchers ? (eventType) => matchers.some((matches) => matches(eventType)) : () => true,
         to: route.to,
         ...(route.filter ? { filter: compileRouteFilter(route.filter) } : {}),
         ...(route.transform ? { transform: compileRouteTransform(route.transform) } : {}),
