@@ -1,6 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { answerClientError } from '../shared/http/client-error-response.js';
+import type { Logger } from '../shared/logging/logger.js';
 
 /** The listening HTTP server, and how it stops. */
 export interface HttpServer {
@@ -13,7 +14,7 @@ export interface HttpServer {
 }
 
 /** Serves `app` on host:port with timeouts that suit a service behind load balancers. */
-export async function listen(app: RequestListener, options: { port: number; host: string; isDraining: () => boolean }): Promise<HttpServer> {
+export async function listen(app: RequestListener, options: { port: number; host: string; isDraining: () => boolean; logger?: Logger }): Promise<HttpServer> {
   const server: Server = createServer(app);
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
   server.headersTimeout = 20_000;
@@ -24,7 +25,7 @@ export async function listen(app: RequestListener, options: { port: number; host
     if (options.isDraining()) res.setHeader('Connection', 'close');
   });
   // Requests Node's parser refuses (oversized headers, malformed HTTP) get the contract's error shape too.
-  server.on('clientError', answerClientError);
+  server.on('clientError', (error: Error & { code?: string }, socket) => answerClientError(error, socket, options.logger));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());

@@ -117,7 +117,7 @@ export async function startService(config: Config, extensions: ServiceExtensions
           logger: createLogger('http'),
         }).listener
       : app;
-  const server = await listen(listener, { port: config.http.port, host: config.http.host, isDraining: () => shuttingDown });
+  const server = await listen(listener, { port: config.http.port, host: config.http.host, isDraining: () => shuttingDown, logger: createLogger('http') });
   logger.info('service started', { role, port: server.address.port, providers: providers?.names() ?? [] });
 
   let drained: Promise<void> | undefined;

@@ -27,10 +27,12 @@ export function accessLogMiddleware(logger: Logger) {
     // that would be dropped is not built at all: at LOG_LEVEL=warn this saves a JSON line's work per request.
     if (!logger.isLevelEnabled(level)) return next();
     const start = process.hrtime.bigint();
+    // Read now: a router mounted on a path (the console's assets) strips it from req.path by the time the answer ends.
+    const path = req.path;
     res.once('finish', () => {
       logAccess(logger, level, {
         method: req.method,
-        path: req.path,
+        path,
         statusCode: res.statusCode,
         durationMs: Math.round(Number(process.hrtime.bigint() - start) / 1e6),
         outcome: res.locals.outcome,

@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Logger } from '../logging/logger.js';
+import { runWithContext } from '../logging/request-context.js';
+import { httpRequestDuration } from '../metrics/metrics.js';
+import { logAccess } from './access-log.js';
 import { errorBody } from './error-response.js';
 import { securityHeaderValues } from './security-headers.js';
 
@@ -11,8 +15,11 @@ const STATUS_BY_CODE: Record<string, { status: number; message: string; code: st
 };
 const MALFORMED = { status: 400, message: 'Malformed HTTP request', code: 'BAD_REQUEST' };
 
-/** The request line's path, when the bytes Node kept of the bad request start with one. */
-const REQUEST_LINE = /^[A-Z]{3,10} (\/[^\s?]*)/;
+/** The request line's method and path, when the bytes Node kept of the bad request start with one. */
+const REQUEST_LINE = /^([A-Z]{3,10}) (\/[^\s?]*)/;
+
+/** Methods that may be a metric label; anything else a client sends is `OTHER` (no label from untrusted text). */
+const KNOWN_METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
 
 /**
  * The server's `clientError` listener: a request Node's parser refused (headers over the limit, malformed HTTP, a
@@ -20,16 +27,23 @@ const REQUEST_LINE = /^[A-Z]{3,10} (\/[^\s?]*)/;
  * contract's error shape instead, with a correlation id and the security headers every other answer carries, then
  * the connection is closed (the stream cannot be trusted after a parse error).
  */
-export function answerClientError(error: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex): void {
+export function answerClientError(error: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex, logger?: Logger): void {
   const pending = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (error.code === 'ECONNRESET' || !socket.writable || pending?.headersSent) {
     socket.destroy();
     return;
   }
   const { status, message, code } = STATUS_BY_CODE[error.code ?? ''] ?? MALFORMED;
-  const path = REQUEST_LINE.exec(error.rawPacket?.subarray(0, 2048).toString('latin1') ?? '')?.[1] ?? '';
-  const correlationId = randomUUID();
-  const json = JSON.stringify(errorBody(status, path, message, { correlationId, traceId: randomUUID().replaceAll('-', '') }, code));
+  const requestLine = REQUEST_LINE.exec(error.rawPacket?.subarray(0, 2048).toString('latin1') ?? '');
+  const method = requestLine && KNOWN_METHODS.has(requestLine[1]!) ? requestLine[1]! : 'OTHER';
+  const path = requestLine?.[2] ?? '';
+  const context = { correlationId: randomUUID(), traceId: randomUUID().replaceAll('-', '') };
+  const correlationId = context.correlationId;
+  const json = JSON.stringify(errorBody(status, path, message, context, code));
+  // Counted and logged like any answered request: the answer's correlation id finds this line, and a flood of
+  // oversized headers or timed-out requests shows on the dashboards.
+  httpRequestDuration.observe({ method, route: 'unmatched', status_code: String(status) }, 0);
+  if (logger) runWithContext(context, () => logAccess(logger, 'info', { method, path, statusCode: status, durationMs: 0, outcome: code }));
   const headers = {
     ...securityHeaderValues(),
     'X-Correlation-Id': correlationId,
