@@ -76,7 +76,8 @@ export async function startService(config: Config, extensions: ServiceExtensions
     ? startWorker({ config, routes, handlers: extensions.handlers, infrastructure })
     : undefined;
 
-  // Known label sets at 0, role and worker gauges, unfinished events: before the first scrape can happen.
+  // Known label sets at 0, role and worker gauges, unfinished events: before the first scrape can happen. No await
+  // since startWorker: the histograms' zero() would reset a duration a job already observed.
   initialiseServiceMetrics({
     config,
     pool: infrastructure.pool,

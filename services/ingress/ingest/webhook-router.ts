@@ -136,7 +136,8 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   return router;
 }
 
-const WEBHOOK_ROUTE = '/webhooks/:provider';
+/** The route pattern, as `http_request_duration_seconds` labels it (the direct path in runtime/webhook-fast-path.ts too). */
+export const WEBHOOK_ROUTE = '/webhooks/:provider';
 
 /**
  * Where the ingress's direct path (runtime/webhook-fast-path.ts) leaves the failure of a webhook it read and tried

@@ -1,3 +1,4 @@
+import { WEBHOOK_ROUTE } from '../../ingress/ingest/webhook-router.js';
 import type { ProviderDefinition } from '../../ingress/verification/providers-file.js';
 import type { DeliveryResult } from '../../worker/delivery/delivery-result.js';
 import { destinationRequestsInFlight, destinationRequestsWaiting } from '../../worker/delivery/destination-metrics.js';
@@ -10,11 +11,15 @@ import {
   RECEIVE_OUTCOMES,
   RECONCILED_STATUSES,
   deliveryAttempts,
+  deliveryDuration,
   eventsProcessed,
   eventsReceived,
+  httpRequestDuration,
+  processingDuration,
   reconcilerRequeued,
   serviceInfo,
   workerConcurrency,
+  type ReceiveOutcome,
 } from './metrics.js';
 import { UnfinishedEventsGauge, type UnfinishedEventsSource } from './unfinished-events-gauge.js';
 
@@ -22,6 +27,22 @@ import { UnfinishedEventsGauge, type UnfinishedEventsSource } from './unfinished
 type Missing = Exclude<DeliveryResult['result'], (typeof DELIVERY_RESULTS)[number]>;
 const everyDeliveryResultListed: [Missing] extends [never] ? true : Missing = true;
 void everyDeliveryResultListed;
+
+/**
+ * The status code `POST /webhooks/{provider}` answers each outcome with: the `status_code`s of its
+ * `http_request_duration_seconds` series known in advance. A new outcome not listed here fails tsc.
+ */
+const WEBHOOK_STATUS_CODES: Record<ReceiveOutcome, number> = {
+  accepted: 202,
+  duplicate: 200,
+  invalid_signature: 401,
+  invalid_payload: 400,
+  unsupported_media_type: 415,
+  unknown_provider: 404,
+  too_large: 413,
+  unavailable: 503,
+  rate_limited: 429,
+};
 
 /** The label value the ingress counts requests for unknown or disabled providers under. */
 export const UNKNOWN_PROVIDER = 'unknown';
@@ -59,6 +80,13 @@ export function knownProviders(options: Pick<ServiceMetricsOptions, 'config' | '
  *   Ingress: received × (its providers + `unknown`) × every outcome. Worker: processed × known providers × every
  *   status, delivery attempts × ROUTES_FILE destinations × every result (and the destinations' in-flight and
  *   waiting gauges), reconciler requeues × every status.
+ * - the known label sets of the duration histograms, at 0 (`zero()`), for the same reason: their `_count` and
+ *   `_bucket` series are what the dashboard takes rate() of (processing duration, delivery latency, HTTP latency
+ *   and requests by status code), and a series born at its first observe() would hide a new pod's first traffic.
+ *   Ingress: `http_request_duration_seconds{method="POST",route="/webhooks/:provider"}` × every status code the
+ *   route answers an outcome with. Worker: processing duration × known providers, delivery duration × ROUTES_FILE
+ *   destinations. zero() replaces a series' values, which is why this runs before the server listens and, in the
+ *   worker, in the tick the worker was started in (no job can have finished yet).
  * - `webhook_events_unfinished{queue}`, read from PostgreSQL at scrape time.
  * Call once the configuration is read, before the HTTP server listens (so the first scrape sees the zeros).
  */
@@ -73,14 +101,21 @@ export function initialiseServiceMetrics(options: ServiceMetricsOptions): void {
       for (const outcome of RECEIVE_OUTCOMES) eventsReceived.inc({ provider, outcome }, 0);
     }
     eventsReceived.inc({ provider: UNKNOWN_PROVIDER, outcome: 'unknown_provider' }, 0);
+    // Histograms too: prom-client creates a series at its first observe(), which rate() would never see.
+    for (const statusCode of new Set(Object.values(WEBHOOK_STATUS_CODES))) {
+      httpRequestDuration.zero({ method: 'POST', route: WEBHOOK_ROUTE, status_code: String(statusCode) });
+    }
   }
 
   if (options.runsWorker) {
     workerConcurrency.set({ queue }, config.worker.concurrency);
     for (const provider of knownProviders(options)) {
       for (const status of PROCESSED_STATUSES) eventsProcessed.inc({ provider, status }, 0);
+      // Histograms too: prom-client creates a series at its first observe(), which rate() would never see.
+      processingDuration.zero({ provider });
     }
     for (const destination of Object.keys(options.routesFile?.destinations ?? {})) {
+      deliveryDuration.zero({ destination });
       for (const result of DELIVERY_RESULTS) deliveryAttempts.inc({ destination, result }, 0);
       // Gauges the forwarder moves up and down: inc by 0, so a job already running keeps its count.
       destinationRequestsInFlight.inc({ destination }, 0);
