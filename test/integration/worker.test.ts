@@ -165,6 +165,22 @@ describe('delivery', () => {
   });
 });
 
+describe("trace context with tracing off (the chart's default)", () => {
+  it("forwards the provider's traceparent, or one under the request's trace id when it sent none", async () => {
+    const provider = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const body = JSON.stringify({ id: `evt_trace_off_${Date.now()}`, object: 'event', type: 'invoice.paid', data: {} });
+    const sent = await postWebhook(app.baseUrl, 'stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, STRIPE_SECRET), traceparent: provider });
+    expect(sent.status).toBe(202);
+    const withParent = String(sent.json!.id);
+    const { id: without } = await sendStripe('invoice.paid');
+    for (const id of [withParent, without]) await waitForStatus(id, 'COMPLETED');
+
+    expect(sinks.signed.requestsFor(withParent)[0]!.headers.traceparent).toBe(provider);
+    const { rows } = await db.pool.query<{ trace_id: string }>('SELECT trace_id FROM webhook_events WHERE id = $1', [without]);
+    expect(sinks.signed.requestsFor(without)[0]!.headers.traceparent).toMatch(new RegExp(`^00-${rows[0]!.trace_id}-[0-9a-f]{16}-01$`));
+  });
+});
+
 describe('routing', () => {
   it('routes by event-type glob: invoice.* takes other invoice types, not look-alikes', async () => {
     const finalized = await sendStripe('invoice.finalized');

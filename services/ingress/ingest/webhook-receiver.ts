@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { context as otelContext, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
 import { isDatabaseUnavailable } from '../../shared/database/database-errors.js';
+import { traceparentWithoutTracing } from '../../shared/telemetry/stored-traceparent.js';
 import { DependencyUnavailableError } from '../../shared/errors/app-error.js';
 import type { Logger } from '../../shared/logging/logger.js';
 import type { RequestContext } from '../../shared/logging/request-context.js';
@@ -73,6 +74,11 @@ export class WebhookReceiver {
     // Carry the trace to the worker: the stored traceparent lets even a reconciled job join this trace.
     const carrier: Record<string, string> = {};
     propagation.inject(otelContext.active(), carrier);
+    if (!carrier.traceparent) {
+      // Tracing off: no span to inject, but the trace context still travels (the provider's, or one under our trace id).
+      const traceparent = traceparentWithoutTracing(headers.traceparent, context.traceId);
+      if (traceparent) carrier.traceparent = traceparent;
+    }
 
     let stored;
     try {

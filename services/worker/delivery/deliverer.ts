@@ -7,6 +7,8 @@ export interface DeliverableEvent {
   id: string;
   provider: string;
   eventType: string;
+  /** The trace context stored with the event: forwarded as `traceparent` when no span of ours is active (tracing off). */
+  traceparent?: string | null;
 }
 
 /** What is sent: the provider's original bytes, or what the route's transform made of the payload (JSON). */

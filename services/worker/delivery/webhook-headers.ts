@@ -1,3 +1,4 @@
+import { INVALID_SPAN_CONTEXT, isSpanContextValid, trace } from '@opentelemetry/api';
 import { createStandardWebhookSigner } from '../../shared/standard-webhooks/sign.js';
 import type { Destination } from '../routing/route-table.js';
 import type { DeliverableEvent } from './deliverer.js';
@@ -24,6 +25,8 @@ export class WebhookHeaders {
       'x-webhook-event-type': event.eventType,
     };
     if (destination.secret) headers['webhook-signature'] = this.signerFor(destination.secret)(event.id, timestamp, body);
+    // With tracing on, the instrumentation injects the delivery span's traceparent; off, the stored one still goes.
+    if (event.traceparent && !isSpanContextValid(trace.getActiveSpan()?.spanContext() ?? INVALID_SPAN_CONTEXT)) headers.traceparent = event.traceparent;
     return headers;
   }
 

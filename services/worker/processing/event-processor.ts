@@ -1,5 +1,7 @@
 import { context as otelContext, propagation, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
 import { redactSecretValuesIn, type Logger } from '../../shared/logging/logger.js';
+import { currentContext } from '../../shared/logging/request-context.js';
+import { traceIdOf } from '../../shared/telemetry/stored-traceparent.js';
 import { deliveryAttempts, deliveryDuration, eventsProcessed, processingDuration } from '../../shared/metrics/metrics.js';
 import type { EventJobData } from '../../shared/queue/event-job.js';
 import type { BrokerDeliverers } from '../delivery/broker-publishers.js';
@@ -98,6 +100,12 @@ export class EventProcessor {
     if (!event) {
       logger.info('event already finished; stale job skipped', { eventId: job.eventId });
       return 'skipped';
+    }
+    // The job's log lines carry the request's correlation id and trace id, so they join its ingress lines.
+    const logContext = currentContext();
+    if (logContext) {
+      if (event.correlationId) logContext.correlationId = event.correlationId;
+      logContext.traceId ??= traceIdOf(event.traceparent);
     }
     const span = trace.getActiveSpan();
     span?.setAttributes({ 'webhook.provider': event.provider, 'webhook.event_type': event.eventType, 'webhook.attempt': event.attempts });

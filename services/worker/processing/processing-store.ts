@@ -17,6 +17,8 @@ export interface ClaimedEvent {
   /** The event's replay round (0 before any replay), recorded with each attempt. */
   replays: number;
   traceparent: string | null;
+  /** The correlation id of the request that brought the event (its worker log lines carry it too). */
+  correlationId: string | null;
   /** Destinations that already took this event (since its last replay of a COMPLETED event). */
   delivered: string[];
   /** When this attempt claimed the event (PostgreSQL's text form, microseconds kept): its attempt rows are newer. */
@@ -43,6 +45,7 @@ interface ClaimRow {
   attempts: number;
   replays: number;
   traceparent: string | null;
+  correlation_id: string | null;
   delivered: string[] | null;
   claimed_at: string;
 }
@@ -58,12 +61,12 @@ interface ClaimRow {
 // Concurrent jobs' claims share the statement (one round trip and one commit for the lot); each row is
 // claimed by the same guarded UPDATE as on its own.
 const CLAIM = {
-  name: 'claim-events-v3',
+  name: 'claim-events-v4',
   text: `UPDATE webhook_events e
             SET status = 'PROCESSING', attempts = e.attempts + 1, updated_at = now()
           WHERE e.id = ANY($1::uuid[]) AND (e.status || '') IN ('PENDING', 'FAILED', 'PROCESSING')
       RETURNING e.id, e.provider, e.event_type, e.raw_body, e.content_type, e.attempts, e.replays, e.traceparent,
-                e.updated_at::text AS claimed_at,
+                e.correlation_id, e.updated_at::text AS claimed_at,
                 ARRAY(SELECT DISTINCT d.destination FROM delivery_attempts d
                        WHERE d.event_id = e.id AND d.succeeded
                          AND d.at >= coalesce(e.replayed_at, '-infinity'::timestamptz)) AS delivered`,
@@ -192,6 +195,7 @@ export class ProcessingStore {
         attempts: row.attempts,
         replays: row.replays,
         traceparent: row.traceparent,
+        correlationId: row.correlation_id,
         delivered: row.delivered ?? [],
         claimedAt: row.claimed_at,
       };
