@@ -13,7 +13,7 @@ const deployment = (role: string, replicas: number) =>
 const secret = (name: string, data: Record<string, string>) =>
   liveObject('v1', 'Secret', name, { type: 'Opaque', data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) });
 const pvc = (name: string) => liveObject('v1', 'PersistentVolumeClaim', name, { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '8Gi' } } } });
-const statefulSet = (component: 'postgresql' | 'redis', claim?: { storage: string; storageClassName?: string; accessModes?: string[] }) =>
+const statefulSet = (component: 'postgresql' | 'redis', claim?: { storage: string; storageClassName?: string; accessModes?: string[]; annotations?: Record<string, string> }) =>
   liveObject('apps/v1', 'StatefulSet', `${fullname}-${component}`, {
     spec: {
       replicas: 1,
@@ -26,10 +26,10 @@ const statefulSet = (component: 'postgresql' | 'redis', claim?: { storage: strin
               {
                 apiVersion: 'v1',
                 kind: 'PersistentVolumeClaim',
-                metadata: { name: 'data' },
+                metadata: { name: 'data', ...(claim.annotations ? { annotations: claim.annotations } : {}) },
                 spec: {
                   accessModes: claim.accessModes ?? ['ReadWriteOnce'],
-                  ...(claim.storageClassName ? { storageClassName: claim.storageClassName } : {}),
+                  ...(claim.storageClassName !== undefined ? { storageClassName: claim.storageClassName } : {}),
                   resources: { requests: { storage: claim.storage } },
                   volumeMode: 'Filesystem',
                 },
@@ -136,6 +136,16 @@ describe('bundled volumes of a running release', () => {
       'postgresql.persistence.enabled cannot change',
     );
     expect(await refused([statefulSet('redis')])).toContain('redis.persistence.enabled cannot change');
+  });
+
+  it('refuses to add or change the claim template\'s annotations, or to turn an unset class into "-" (an explicit empty one)', async () => {
+    expect(await refused([statefulSet('postgresql', { storage: '8Gi' })], ['postgresql.persistence.annotations.backup=daily'])).toContain(
+      'postgresql.persistence.annotations {"backup":"daily"} differ',
+    );
+    await rendered([statefulSet('postgresql', { storage: '8Gi', annotations: { backup: 'daily' } })], ['postgresql.persistence.annotations.backup=daily']);
+    expect(await refused([statefulSet('postgresql', { storage: '8Gi' })], ['postgresql.persistence.storageClass=-'])).toContain('postgresql.persistence.storageClass');
+    await rendered([statefulSet('postgresql', { storage: '8Gi', storageClassName: '' })], ['postgresql.persistence.storageClass=-']);
+    expect(await refused([statefulSet('postgresql', { storage: '8Gi', storageClassName: '' })])).toContain('postgresql.persistence.storageClass');
   });
 
   it('after the documented steps (the StatefulSet deleted with --cascade=orphan) the upgrade renders the new size', async () => {

@@ -640,8 +640,8 @@ after half an upgrade. They read the cluster (`lookup`), so `helm template` and 
 
 {{/*
 A StatefulSet's volumeClaimTemplates cannot change: Kubernetes refuses the update and the upgrade fails half done
-(after the pre-upgrade migration). Compared with the live StatefulSet: persistence on/off, size, storage class and
-access modes. Call with (dict "root" $ "name" <StatefulSet name> "key" "postgresql"|"redis").
+(after the pre-upgrade migration). Compared with the live StatefulSet: persistence on/off, size, storage class (unset,
+"-" for an explicit empty class, or a name: three different templates), access modes and annotations. Call with (dict "root" $ "name" <StatefulSet name> "key" "postgresql"|"redis").
 */}}
 {{- define "eis.volumeClaimGuard" -}}
 {{- $root := .root -}}
@@ -665,11 +665,15 @@ access modes. Call with (dict "root" $ "name" <StatefulSet name> "key" "postgres
 {{- else if gt $wantedBytes $liveBytes -}}
 {{- fail (printf "%s.persistence.size %s -> %s cannot be applied by an upgrade: the volumeClaimTemplates of StatefulSet %s are immutable (Kubernetes would refuse the update, leaving the release failed). Resize in three steps, with a StorageClass that allows volume expansion: (1) kubectl -n %s patch pvc %s -p '{\"spec\":{\"resources\":{\"requests\":{\"storage\":\"%s\"}}}}'  (2) kubectl -n %s delete statefulset %s --cascade=orphan  (the pod and its volume keep running)  (3) run this upgrade again. See the %s." .key $liveSize (toString $persistence.size) .name $namespace $pvc (toString $persistence.size) $namespace .name $readme) -}}
 {{- end -}}
-{{- $wantedClass := $persistence.storageClass | default "" -}}
+{{- $wantedClass := $persistence.storageClass | default "(unset)" -}}
 {{- if eq $wantedClass "-" -}}{{- $wantedClass = "" -}}{{- end -}}
-{{- $liveClass := $spec.storageClassName | default "" -}}
+{{- $liveClass := ternary $spec.storageClassName "(unset)" (hasKey $spec "storageClassName") -}}
 {{- if ne $liveClass $wantedClass -}}
 {{- fail (printf "%s.persistence.storageClass %q differs from the %q the volume of StatefulSet %s was made with, and volumeClaimTemplates are immutable. Keep %q, or move the data to a new volume (back up, delete the StatefulSet and its PVC %s, upgrade, restore); see the %s." .key $wantedClass $liveClass .name $liveClass $pvc $readme) -}}
+{{- end -}}
+{{- $liveAnnotations := ((index $claims 0).metadata | default dict).annotations | default dict -}}
+{{- if ne (toJson $liveAnnotations) (toJson ($persistence.annotations | default dict)) -}}
+{{- fail (printf "%s.persistence.annotations %s differ from the %s of StatefulSet %s's volume claim template, and volumeClaimTemplates are immutable. Keep %s (annotate the PersistentVolumeClaim %s itself instead); see the %s." .key (toJson ($persistence.annotations | default dict)) (toJson $liveAnnotations) .name (toJson $liveAnnotations) $pvc $readme) -}}
 {{- end -}}
 {{- if ne (toJson ($spec.accessModes | default list)) (toJson ($persistence.accessModes | default list)) -}}
 {{- fail (printf "%s.persistence.accessModes %s differ from the %s of StatefulSet %s, and volumeClaimTemplates are immutable. Keep %s; see the %s." .key (toJson $persistence.accessModes) (toJson $spec.accessModes) .name (toJson $spec.accessModes) $readme) -}}
