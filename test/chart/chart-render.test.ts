@@ -549,6 +549,16 @@ describe('the skaffold dev values (k8s/skaffold/values-dev.yaml)', () => {
   });
 });
 
+describe('extra environment', () => {
+  it('extraEnvFrom reaches the migration Job as it does both roles (a database CA given that way is needed there too)', () => {
+    const objects = renderChart([], [], ['--set-json', 'extraEnvFrom=[{"secretRef":{"name":"db-tls"}}]']);
+    for (const [kind, suffix] of [['Deployment', '-ingress'], ['Deployment', '-worker'], ['Job', '-migrate']] as const) {
+      const container = one(objects, kind, suffix).spec.template.spec.containers[0];
+      expect({ kind, suffix, envFrom: container.envFrom }).toEqual({ kind, suffix, envFrom: [{ secretRef: { name: 'db-tls' } }] });
+    }
+  });
+});
+
 describe('values that the chart refuses', () => {
   const refuses = (set: string[], message: RegExp) => {
     const run = runHelm(templateArgs([], set));
