@@ -11,14 +11,18 @@ const digest = (value: string) => createHash('sha256').update(value, 'utf8').dig
  */
 export function adminAuth(token: string | undefined) {
   const expected = token ? digest(token) : undefined;
-  return (req: Request, _res: Response, next: NextFunction): void => {
+  return (req: Request, res: Response, next: NextFunction): void => {
     if (!expected) throw new AppError('FORBIDDEN', 'Admin API is disabled: ADMIN_API_TOKEN is not set');
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const supplied = digest(match?.[1] ?? '');
     // Always compare, even when the header is missing, so every refusal costs the same.
     const ok = timingSafeEqual(supplied, expected) && match !== null;
-    if (!ok) throw new AppError('UNAUTHORIZED', 'Missing or invalid admin token');
+    if (!ok) {
+      // RFC 6750: a 401 names the scheme it wants, so clients and tools know to send a bearer token.
+      res.setHeader('WWW-Authenticate', `Bearer realm="admin"${match ? ', error="invalid_token"' : ''}`);
+      throw new AppError('UNAUTHORIZED', 'Missing or invalid admin token');
+    }
     next();
   };
 }

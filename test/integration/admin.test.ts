@@ -163,6 +163,14 @@ describe('authentication', () => {
     }
   });
 
+  it('names the bearer scheme in WWW-Authenticate on a 401 (RFC 6750), with error="invalid_token" for a wrong token', async () => {
+    const missing = await fetch(`${app.baseUrl}/admin/events`);
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toBe('Bearer realm="admin"');
+    const wrong = await fetch(`${app.baseUrl}/admin/events`, { headers: { authorization: 'Bearer not-the-token' } });
+    expect(wrong.headers.get('www-authenticate')).toBe('Bearer realm="admin", error="invalid_token"');
+  });
+
   it('accepts the right token', async () => {
     const response = await adminRequest(app.baseUrl, TOKEN, 'GET', '/admin/events');
     expect(response.status).toBe(200);
