@@ -96,8 +96,7 @@ export class EventWorker {
 
   /** How long a job waits for the database: its backoff's base delay, within 1 to 30 s, spread ±20%. */
   private databaseWait(job: Job<EventJobData>): number {
-    const backoff = job.opts.backoff;
-    const base = typeof backoff === 'number' ? backoff : (backoff?.delay ?? 0);
+    const { base } = backoffOf(job);
     return Math.min(30_000, Math.max(1000, base)) * (0.8 + Math.random() * 0.4);
   }
 
@@ -106,9 +105,7 @@ export class EventWorker {
    * between (1 − jitter) × and 1 × `delay × 2^attemptsMade`, so a Retry-After above the shortest could be undercut.
    */
   private shortestBackoff(job: Job<EventJobData>): number {
-    const backoff = job.opts.backoff;
-    const base = typeof backoff === 'number' ? backoff : (backoff?.delay ?? 0);
-    const jitter = typeof backoff === 'number' ? 0 : Math.min(1, Math.max(0, backoff?.jitter ?? 0));
+    const { base, jitter } = backoffOf(job);
     return base * 2 ** job.attemptsMade * (1 - jitter);
   }
 
@@ -116,4 +113,11 @@ export class EventWorker {
     this.active += delta;
     this.options.onActiveJobsChange?.(this.active);
   }
+}
+
+/** A job's backoff options: the base delay, and the jitter (0–1) BullMQ spreads it by. */
+function backoffOf(job: Job<EventJobData>): { base: number; jitter: number } {
+  const backoff = job.opts.backoff;
+  if (typeof backoff === 'number') return { base: backoff, jitter: 0 };
+  return { base: backoff?.delay ?? 0, jitter: Math.min(1, Math.max(0, backoff?.jitter ?? 0)) };
 }

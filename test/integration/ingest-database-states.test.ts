@@ -5,7 +5,7 @@ import { runMigrations } from '../../services/shared/database/run-migrations.js'
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
 import { startInProcessService, type InProcessService } from '../support/service-harness.js';
-import { createTestDatabase } from '../support/test-database.js';
+import { createTestDatabase, dropDatabase, withAdminClient } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { testServiceUrls } from '../support/test-services.js';
 import { waitFor } from '../support/wait-for.js';
@@ -17,18 +17,6 @@ const SECRET = 'whsec_database_states';
 const ns: TestQueueNamespace = createQueueNamespace();
 const cleanups: (() => Promise<unknown>)[] = [];
 let app: InProcessService | undefined;
-
-const admin = async <T>(run: (client: pg.Client) => Promise<T>): Promise<T> => {
-  const url = new URL(testServiceUrls().databaseUrl);
-  url.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: url.toString() });
-  await client.connect();
-  try {
-    return await run(client);
-  } finally {
-    await client.end();
-  }
-};
 
 const startIngress = async (databaseUrl: string) =>
   (app = await startInProcessService({
@@ -60,7 +48,7 @@ describe('a database that refuses writes', () => {
   it('read-only (a failover to a standby): 503 in the error shape, counted unavailable, then 202 once writable again', async () => {
     const db = await createTestDatabase();
     cleanups.push(() => db.drop());
-    await admin((client) => client.query(`ALTER DATABASE ${pg.escapeIdentifier(db.name)} SET default_transaction_read_only = on`));
+    await withAdminClient((client) => client.query(`ALTER DATABASE ${pg.escapeIdentifier(db.name)} SET default_transaction_read_only = on`));
     const service = await startIngress(db.url);
     const before = await unavailableCount(service);
 
@@ -71,7 +59,7 @@ describe('a database that refuses writes', () => {
     expect(await unavailableCount(service)).toBe(before + 1);
 
     // Writable again: sessions opened from now on are read-write; the pool's read-only ones are ended.
-    await admin(async (client) => {
+    await withAdminClient(async (client) => {
       await client.query(`ALTER DATABASE ${pg.escapeIdentifier(db.name)} RESET default_transaction_read_only`);
       await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [db.name]);
     });
@@ -86,8 +74,8 @@ describe('a database that refuses writes', () => {
 describe('a database whose migrations have not run yet', () => {
   it('is not ready and answers 503 (not ready and 500), until the migrations run', async () => {
     const name = `webhooks_test_unmigrated_${randomBytes(4).toString('hex')}`;
-    await admin((client) => client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`));
-    cleanups.push(() => admin((client) => client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`)));
+    await withAdminClient((client) => client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`));
+    cleanups.push(() => dropDatabase(name));
     const url = new URL(testServiceUrls().databaseUrl);
     url.pathname = `/${name}`;
     const service = await startIngress(url.toString());

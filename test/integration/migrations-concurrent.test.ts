@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import pg from 'pg';
 import { runMigrations } from '../../services/shared/database/run-migrations.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
+import { dropDatabase } from '../support/test-database.js';
 import { testServiceUrls } from '../support/test-services.js';
 
 // Several processes that migrate at start (replicas of SERVICE_ROLE=all, a migration Job beside them) on a fresh
@@ -12,14 +12,7 @@ const name = `webhooks_test_migrate_${randomBytes(4).toString('hex')}`;
 const url = new URL(testServiceUrls().databaseUrl);
 url.pathname = `/${name}`;
 
-afterAll(async () => {
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-  await client.end();
-});
+afterAll(() => dropDatabase(name));
 
 describe('migrations started at once by several processes', () => {
   it('all succeed; the migrations are applied once', async () => {

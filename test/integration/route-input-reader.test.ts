@@ -1,25 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import pg from 'pg';
 import { RouteInputReader } from '../../services/worker/routing/route-input-reader.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { testServiceUrls } from '../support/test-services.js';
+import { createTestDatabase, withAdminClient, type TestDatabase } from '../support/test-database.js';
 
 // Filters and transforms read the payload in the middle of a processing attempt: a connection lost there (a killed
 // session, a failover) is read again, as the claim and finish are, not the event's failed attempt.
 
 let db: TestDatabase;
-let admin: pg.Client;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const url = new URL(testServiceUrls().databaseUrl);
-  url.pathname = '/postgres';
-  admin = new pg.Client({ connectionString: url.toString() });
-  await admin.connect();
 });
 
 afterAll(async () => {
-  await admin?.end();
   await db?.drop();
 });
 
@@ -32,8 +24,8 @@ describe('RouteInputReader', () => {
     );
     // Idle pooled connections, then every one of the database's sessions ended.
     await Promise.all([1, 2, 3, 4].map(() => db.pool.query('SELECT pg_sleep(0.05)')));
-    const killed = await admin.query('SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1', [db.name]);
-    expect(killed.rows[0].n).toBeGreaterThan(0);
+    const killed = await withAdminClient((admin) => admin.query<{ n: number }>('SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1', [db.name]));
+    expect(killed.rows[0]!.n).toBeGreaterThan(0);
 
     await expect(new RouteInputReader(db.pool).read(rows[0]!.id)).resolves.toEqual({ payload: { n: 3 }, headers: { 'x-kept': '1' } });
   });

@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import pg from 'pg';
 import { writeRoutesFile, type RoutesDocument, type TempRoutesFile } from '../support/routes-file.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
+import { dropDatabase, withAdminClient } from '../support/test-database.js';
 import { testServiceUrls } from '../support/test-services.js';
 
 const started: ServiceProcess[] = [];
@@ -18,9 +18,7 @@ const databases: string[] = [];
 afterAll(async () => {
   for (const service of started) await service.kill();
   for (const file of files) file.remove();
-  await withAdminClient(async (client) => {
-    for (const name of databases) await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-  });
+  for (const name of databases) await dropDatabase(name);
 });
 
 /** A database URL on the test run's PostgreSQL naming a database that does not exist (the all role would create it). */
@@ -30,18 +28,6 @@ function unusedDatabase(): { name: string; url: string } {
   const url = new URL(testServiceUrls().databaseUrl);
   url.pathname = `/${name}`;
   return { name, url: url.toString() };
-}
-
-async function withAdminClient<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const admin = new URL(testServiceUrls().databaseUrl);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
 }
 
 const databaseExists = (name: string) =>

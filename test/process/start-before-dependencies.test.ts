@@ -3,7 +3,6 @@
  * (a log line per retry) within STARTUP_WAIT_MS instead of exiting, then serves and delivers as usual.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import pg from 'pg';
 import { runMigrations } from '../../services/shared/database/run-migrations.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { HttpSink } from '../support/http-sink.js';
@@ -12,7 +11,7 @@ import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js'
 import { freePort, ServiceProcess } from '../support/service-process.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createTestDatabase, dropDatabase, type TestDatabase } from '../support/test-database.js';
 import { waitFor } from '../support/wait-for.js';
 
 const SECRET = 'whsec_start_before_dependencies';
@@ -88,12 +87,7 @@ describe('starting before PostgreSQL and Redis accept connections', () => {
     const name = `webhooks_test_later_${process.pid}_${Date.now()}`;
     const url = new URL(db.url);
     url.pathname = `/${name}`;
-    cleanups.push(async () => {
-      const admin = new pg.Client({ connectionString: db.url.replace(/\/[^/?]+(\?|$)/, '/postgres$1') });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-      await admin.end();
-    });
+    cleanups.push(() => dropDatabase(name));
     const redis = new RedisServer(await RedisServer.freePort());
     cleanups.push(() => redis.destroy());
     await redis.start();

@@ -27,17 +27,27 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     pool,
     async drop() {
       await closePool(pool);
-      const admin = new URL(url);
-      admin.pathname = '/postgres';
-      const client = new pg.Client({ connectionString: admin.toString() });
-      await client.connect();
-      try {
-        await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-      } finally {
-        await client.end();
-      }
+      await dropDatabase(name);
     },
   };
+}
+
+/** Runs `use` with a client on the server's `postgres` database (to create, alter or drop test databases). */
+export async function withAdminClient<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const admin = new URL(testServiceUrls().databaseUrl);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops database `name` if it exists, ending its sessions. */
+export async function dropDatabase(name: string): Promise<void> {
+  await withAdminClient((client) => client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`));
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RedisSlidingWindowRateLimiter, type Redis as LimiterRedis } from 'sliding-window-rate-limiter';
 import type { DestinationPauses } from '../../shared/destinations/destination-pauses.js';
-import type { DestinationStateStore } from '../../shared/destinations/destination-state.js';
+import type { Admission, DestinationStateStore } from '../../shared/destinations/destination-state.js';
 import type { Logger } from '../../shared/logging/logger.js';
 import { circuitTransitions, destinationDeferrals, type DeferralReason } from '../../shared/metrics/destination-protection-metrics.js';
 import type { Destination } from '../routing/route-table.js';
@@ -83,14 +83,7 @@ export class DestinationGuard {
     const breaker = destination.policy?.circuitBreaker;
     const token = breaker ? randomUUID() : '';
     try {
-      let admission = await this.options.state.admit(destination.name, breaker ? { probeLeaseMs: this.options.probeLeaseMs } : undefined, token);
-      if (admission === 'unsynced') {
-        // A new or emptied Redis: copy the pauses from PostgreSQL once (concurrent deliveries share the copy).
-        this.resync ??= this.options.pauses.syncToRedis().finally(() => (this.resync = undefined));
-        await this.resync;
-        admission = await this.options.state.admit(destination.name, breaker ? { probeLeaseMs: this.options.probeLeaseMs } : undefined, token);
-        if (admission === 'unsynced') throw new Error('the paused set could not be copied to Redis');
-      }
+      const admission = await this.synced(() => this.options.state.admit(destination.name, breaker ? { probeLeaseMs: this.options.probeLeaseMs } : undefined, token));
       switch (admission.verdict) {
         case 'allow':
           return { go: true };
@@ -118,15 +111,9 @@ export class DestinationGuard {
    */
   async recheck(destination: Destination, probeToken: string | undefined): Promise<void> {
     const hasBreaker = Boolean(destination.policy?.circuitBreaker);
-    let verdict: Awaited<ReturnType<DestinationStateStore['recheck']>>;
+    let verdict: Admission;
     try {
-      verdict = await this.options.state.recheck(destination.name, hasBreaker, probeToken ?? '');
-      if (verdict === 'unsynced') {
-        this.resync ??= this.options.pauses.syncToRedis().finally(() => (this.resync = undefined));
-        await this.resync;
-        verdict = await this.options.state.recheck(destination.name, hasBreaker, probeToken ?? '');
-        if (verdict === 'unsynced') throw new Error('the paused set could not be copied to Redis');
-      }
+      verdict = await this.synced(() => this.options.state.recheck(destination.name, hasBreaker, probeToken ?? ''));
     } catch (error) {
       this.options.logger.warn('destination state unreadable; the delivery waits', { destination: destination.name, error });
       throw this.wait(destination, 'state_unavailable', 1000, `${destination.name} state unavailable (Redis)`).deferred;
@@ -200,6 +187,21 @@ export class DestinationGuard {
     const breaker = destination.policy?.circuitBreaker;
     if (!breaker) return;
     await this.options.state.record(destination.name, 'release', breaker, probeToken).catch(() => undefined);
+  }
+
+  /**
+   * Runs a read of the destination state; when Redis holds no copy of the paused set (a new or emptied Redis), copies
+   * it from PostgreSQL once (concurrent deliveries share the copy) and reads again.
+   */
+  private async synced(read: () => Promise<Admission | 'unsynced'>): Promise<Admission> {
+    let admission = await read();
+    if (admission === 'unsynced') {
+      this.resync ??= this.options.pauses.syncToRedis().finally(() => (this.resync = undefined));
+      await this.resync;
+      admission = await read();
+      if (admission === 'unsynced') throw new Error('the paused set could not be copied to Redis');
+    }
+    return admission;
   }
 
   private wait(destination: Destination, reason: WaitReason, waitMs: number, message: string): { go: false; deferred: DeliveryDeferred } {
