@@ -215,6 +215,19 @@ describe.each(sets.map(label))('rendered with %s', (name) => {
     expect(env.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.namespace');
   });
 
+  it('lets no KEDA prometheus trigger read an empty result as 0 (ignoreNullValues "false"), with a fallback that runs workers meanwhile', () => {
+    for (const scaled of find(objects(), 'ScaledObject')) {
+      for (const trigger of scaled.spec.triggers.filter((t: any) => t.type === 'prometheus')) {
+        // KEDA's default, when the key is absent, is "true".
+        expect(trigger.metadata.ignoreNullValues).toBe('false');
+        // KEDA applies a fallback only to AverageValue metrics.
+        expect(trigger.metricType).toBe('AverageValue');
+        expect(scaled.spec.fallback?.failureThreshold).toBeGreaterThanOrEqual(1);
+        expect(scaled.spec.fallback?.replicas).toBeGreaterThanOrEqual(1);
+      }
+    }
+  });
+
   it('runs migrations as a post-install,pre-upgrade hook Job that replaces itself, is deleted on success and ends before Helm stops waiting', () => {
     const job = one(objects(), 'Job', '-migrate');
     expect(job.metadata.annotations).toMatchObject({
@@ -548,6 +561,43 @@ describe('the skaffold dev values (k8s/skaffold/values-dev.yaml)', () => {
     const worker = one(objects, 'Deployment', '-worker');
     expect(worker.spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem).toBe(false);
     expect(one(objects, 'Job', '-migrate').spec.template.spec.containers[0].args).toEqual(['--import', 'tsx', 'services/migrate.ts']);
+  });
+});
+
+describe('KEDA: an empty Prometheus result', () => {
+  const keda = ['autoscaling.keda.enabled=true'];
+  const scaledObject = (set: string[]) => one(renderChart([], [...keda, ...set]), 'ScaledObject');
+  const trigger = (set: string[]) => scaledObject(set).spec.triggers[0];
+
+  it('is an error by default, also with minReplicas 0 (KEDA then runs fallback.replicas instead of scaling to zero)', () => {
+    for (const set of [[], ['autoscaling.keda.minReplicas=0']]) {
+      const scaled = scaledObject(set);
+      expect(scaled.spec.triggers[0].metadata.ignoreNullValues).toBe('false');
+      expect(scaled.spec.fallback).toEqual({ failureThreshold: 3, replicas: 4 });
+    }
+  });
+
+  it('needs a fallback while ignoreNullValues is false; without one KEDA would drop or freeze the workers', () => {
+    const run = runHelm(templateArgs([], [...keda, 'autoscaling.keda.fallback=null']));
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain('autoscaling.keda.prometheus.ignoreNullValues=false needs autoscaling.keda.fallback');
+    // The schema: both fields, replicas at least 1.
+    expect(runHelm(templateArgs([], [...keda, 'autoscaling.keda.fallback.replicas=0'])).status).not.toBe(0);
+  });
+
+  it('counts as 0 only when asked (ignoreNullValues true, or as before through extraMetadata), rendered once', () => {
+    expect(trigger(['autoscaling.keda.prometheus.ignoreNullValues=true']).metadata.ignoreNullValues).toBe('true');
+    const legacy = trigger(['autoscaling.keda.prometheus.extraMetadata.ignoreNullValues=true', 'autoscaling.keda.prometheus.extraMetadata.unsafeSsl=true']);
+    expect(legacy.metadata).toMatchObject({ ignoreNullValues: 'true', unsafeSsl: 'true' });
+    const run = runHelm(templateArgs([], [...keda, 'autoscaling.keda.prometheus.extraMetadata.ignoreNullValues=true']));
+    expect(run.stdout.match(/ignoreNullValues:/g)).toHaveLength(1);
+    expect(scaledObject(['autoscaling.keda.prometheus.ignoreNullValues=true', 'autoscaling.keda.fallback=null']).spec.fallback).toBeUndefined();
+  });
+
+  it('does not concern the redis trigger (an unreachable Redis is an error anyway; a missing wait list is an empty queue)', () => {
+    const redis = trigger(['autoscaling.keda.trigger=redis']);
+    expect(redis.type).toBe('redis');
+    expect(redis.metadata.ignoreNullValues).toBeUndefined();
   });
 });
 
