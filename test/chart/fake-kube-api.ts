@@ -165,16 +165,18 @@ export function liveObject(apiVersion: string, kind: string, name: string, rest:
 
 /**
  * Renders the chart as an install or upgrade against a cluster holding `objects` would
- * (`helm template --dry-run=server`, so `lookup` reads them). Never throws on a helm failure: see `status`.
+ * (`helm template --dry-run=server`, so `lookup` reads them). `extra` adds helm arguments (`--is-upgrade` renders
+ * as `helm upgrade` does: .Release.IsUpgrade). Never throws on a helm failure: see `status`.
  */
 export async function renderAgainstCluster(
   objects: K8sObject[],
   valueFiles: string[] = [],
   set: string[] = [],
+  extra: string[] = [],
 ): Promise<HelmRun & { objects: K8sObject[]; lookups: string[] }> {
   const api = await new FakeKubeApi(objects).start();
   try {
-    const args = templateArgs(valueFiles, set, ['--dry-run=server', '--disable-openapi-validation']).filter(
+    const args = templateArgs(valueFiles, set, ['--dry-run=server', '--disable-openapi-validation', ...extra]).filter(
       (arg, index, all) => arg !== '--kube-version' && all[index - 1] !== '--kube-version',
     );
     const run = await new Promise<HelmRun>((resolve, reject) => {

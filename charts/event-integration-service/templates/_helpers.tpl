@@ -214,6 +214,75 @@ random alphanumerics (URL-safe). Call with (dict "root" $ "name" secretName "key
 {{- end -}}
 {{- end -}}
 
+{{/* The bundled PostgreSQL's password (eis.secretValue of its chart-made Secret), the same wherever one render asks
+for it: the Secret the database is initialised from and the migration Job's hook Secret. When none exists yet,
+eis.secretValue generates one, and two calls would generate two; so the first result is kept in .Values, which
+every template of a render shares. */}}
+{{- define "eis.postgresql.password" -}}
+{{- if not (hasKey .Values "__eisGenerated") -}}
+{{- $_ := set .Values "__eisGenerated" dict -}}
+{{- end -}}
+{{- $memo := index .Values "__eisGenerated" -}}
+{{- if not (hasKey $memo "postgresql") -}}
+{{- $secretName := include "eis.database.secretName" . -}}
+{{- $_ := set $memo "postgresql" (include "eis.secretValue" (dict "root" . "name" $secretName "key" (include "eis.database.secretKey" .) "value" .Values.postgresql.auth.password "length" 32)) -}}
+{{- end -}}
+{{- index $memo "postgresql" -}}
+{{- end -}}
+
+{{/* ----------------------------------------------------------------------------------------------------------
+The migration Job. As a pre-upgrade hook it runs before the new release's objects are applied, against whatever
+the old release left: so everything it needs from the chart (its database password, its ServiceAccount, its
+NetworkPolicy) is rendered as hook objects of the same hook, created just before it (lower weight), whatever the
+old release had. What it needs from outside the chart (an existingSecret, extraEnvFrom) exists independently.
+---------------------------------------------------------------------------------------------------------- */}}
+
+{{/* Name of the migration Job and of its hook objects. */}}
+{{- define "eis.migrations.name" -}}
+{{- printf "%s-migrate" (include "eis.fullname" .) -}}
+{{- end -}}
+
+{{/*
+helm.sh/hook of the Job and its hook objects. post-install: on a first install the bundled PostgreSQL exists only
+once the release's objects are applied. pre-upgrade: the schema is migrated before new pods roll out. Except for
+an upgrade that brings the bundled PostgreSQL in (an external -> bundled switch, or PostgreSQL switched back on):
+its Service does not exist before the upgrade applies it, so a pre-upgrade Job could never reach it; that upgrade
+migrates post-upgrade, as an install does (new pods stay unready until then). Decided by `lookup`; `helm template`
+renders as an install does.
+*/}}
+{{- define "eis.migrations.hook" -}}
+{{- if and .Release.IsUpgrade .Values.postgresql.enabled (not (lookup "v1" "Service" .Release.Namespace (include "eis.postgresql.fullname" .))) -}}
+post-upgrade
+{{- else -}}
+post-install,pre-upgrade
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret (JSON: name, key) the migration Job reads the database password from: an existingSecret as it is
+(yours, there before and after the upgrade), else the Job's own hook Secret. Empty object: no password. */}}
+{{- define "eis.migrations.databaseSecret" -}}
+{{- $name := include "eis.database.secretName" . -}}
+{{- $existing := ternary .Values.postgresql.auth.existingSecret .Values.externalDatabase.existingSecret .Values.postgresql.enabled -}}
+{{- if not $name -}}
+{{- dict | toJson -}}
+{{- else if $existing -}}
+{{- dict "name" $name "key" (include "eis.database.secretKey" .) | toJson -}}
+{{- else -}}
+{{- dict "name" (include "eis.migrations.name" .) "key" "password" "hook" true | toJson -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The migration Job's ServiceAccount: its own hook ServiceAccount when the chart creates the ingress one (which a
+pre-upgrade Job could not count on: a new name, or create switched on, exists only after the upgrade), else the
+one ingress.serviceAccount.name names (yours, or "default"). */}}
+{{- define "eis.migrations.serviceAccountName" -}}
+{{- if .Values.ingress.serviceAccount.create -}}
+{{- include "eis.migrations.name" . -}}
+{{- else -}}
+{{- include "eis.ingress.serviceAccountName" . -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "eis.configFilesSecretName" -}}
 {{- default (printf "%s-files" (include "eis.fullname" .)) .Values.configFiles.existingSecret -}}
 {{- end -}}
@@ -362,9 +431,19 @@ readinessProbe:
   successThreshold: {{ .Values.probes.readiness.successThreshold }}
 {{- end -}}
 
-{{/* DATABASE_PASSWORD (helper, only for $(VAR) expansion) and DATABASE_URL. The password must be URL-safe. */}}
+{{/* DATABASE_PASSWORD (helper, only for $(VAR) expansion) and DATABASE_URL. The password must be URL-safe.
+Call with (dict "root" $ "role" "ingress"|"worker"|"migrations"): the migration Job reads the password from the
+Secret eis.migrations.databaseSecret names. */}}
 {{- define "eis.databaseEnv" -}}
+{{- $role := .role -}}
+{{- with .root -}}
 {{- $secret := include "eis.database.secretName" . -}}
+{{- $secretKey := include "eis.database.secretKey" . -}}
+{{- if and $secret (eq $role "migrations") -}}
+{{- $migration := include "eis.migrations.databaseSecret" . | fromJson -}}
+{{- $secret = $migration.name -}}
+{{- $secretKey = $migration.key -}}
+{{- end -}}
 {{- $user := include "eis.database.user" . | urlquery -}}
 {{- $query := "" -}}
 {{- if and (not .Values.postgresql.enabled) .Values.externalDatabase.urlParams -}}
@@ -376,12 +455,13 @@ readinessProbe:
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
-      key: {{ include "eis.database.secretKey" . }}
+      key: {{ $secretKey }}
 - name: DATABASE_URL
   value: {{ printf "postgresql://%s:$(DATABASE_PASSWORD)@%s" $user $location | quote }}
 {{- else }}
 - name: DATABASE_URL
   value: {{ printf "postgresql://%s@%s" $user $location | quote }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -432,7 +512,7 @@ readinessProbe:
   value: {{ . | quote }}
 {{- end }}
 {{- end }}
-{{- include "eis.databaseEnv" $root }}
+{{- include "eis.databaseEnv" (dict "root" $root "role" $role) }}
 {{- if ne $role "migrations" }}
 {{- include "eis.redisEnv" $root }}
 {{- $secretName := include "eis.secretName" $root }}
