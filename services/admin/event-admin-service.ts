@@ -88,6 +88,14 @@ const toDeliveryView = (attempt: DeliveryAttempt): DeliveryView => ({
   at: attempt.at.toISOString(),
 });
 
+/** An event a replay moved back to PENDING: what its new job needs. */
+interface ReplayedRow {
+  id: string;
+  traceparent: string | null;
+  /** Its replay round, counting this replay. */
+  replays: number;
+}
+
 /** What operators do with events: list, inspect, replay. */
 export class EventAdminService {
   constructor(
@@ -226,27 +234,31 @@ export class EventAdminService {
     return { replayed: rows.length, replayedIds: [...replayedIds], skipped: unique.filter((id) => !replayedIds.has(id)) };
   }
 
-  private async resetToPending(where: string, values: unknown[]): Promise<{ id: string; traceparent: string | null }[]> {
+  private async resetToPending(where: string, values: unknown[]): Promise<ReplayedRow[]> {
     const statuses = REPLAYABLE_STATUSES.map((s) => `'${s}'`).join(', ');
     const result = await this.dataSource.query(
       `UPDATE webhook_events
           SET status = 'PENDING', attempts = 0, replays = replays + 1, last_error = NULL, updated_at = now(),
               replayed_at = CASE WHEN status = 'COMPLETED' THEN now() ELSE replayed_at END
         WHERE ${where} AND status IN (${statuses})
-    RETURNING id, traceparent`,
+    RETURNING id, traceparent, replays`,
       values,
     );
     // TypeORM returns [rows, count] for UPDATE … RETURNING on PostgreSQL.
-    return (Array.isArray(result[0]) ? result[0] : result) as { id: string; traceparent: string | null }[];
+    return (Array.isArray(result[0]) ? result[0] : result) as ReplayedRow[];
   }
 
-  /** Enqueues replayed events; if Redis is down they stay PENDING and the reconciler enqueues them. */
-  private async enqueue(rows: { id: string; traceparent: string | null }[]): Promise<void> {
+  /**
+   * Enqueues replayed events, each as a job of its new replay round (a job of the round before may still be active:
+   * the worker wrote the event's end and BullMQ has not finished the job yet). If Redis is down they stay PENDING and
+   * the reconciler enqueues them.
+   */
+  private async enqueue(rows: ReplayedRow[]): Promise<void> {
     const concurrency = 16;
     for (let index = 0; index < rows.length; index += concurrency) {
       await Promise.all(
         rows.slice(index, index + concurrency).map((row) =>
-          this.queue.requeue({ eventId: row.id, traceparent: row.traceparent ?? undefined }).catch((error: unknown) => {
+          this.queue.requeue({ eventId: row.id, replays: row.replays, traceparent: row.traceparent ?? undefined }).catch((error: unknown) => {
             this.logger.warn('replay enqueue failed; the reconciler will enqueue the event', { eventId: row.id, error });
           }),
         ),

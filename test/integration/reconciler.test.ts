@@ -3,6 +3,7 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createLogger } from '../../services/shared/logging/logger.js';
+import { eventJobId } from '../../services/shared/queue/event-job.js';
 import { EventQueue } from '../../services/shared/queue/event-queue.js';
 import { Reconciler } from '../../services/worker/maintenance/reconciler.js';
 import { Retention } from '../../services/worker/maintenance/retention.js';
@@ -216,6 +217,20 @@ describe('Reconciler', () => {
     const reconciler = new Reconciler({ pool: poolA, queue, intervalMs: 60_000, staleMs: 1000, logger });
     expect(await reconciler.runOnce()).toBe(1);
     expect(await queue.queue.getJobState(id)).toBe('waiting');
+    expect(await reconciler.runOnce()).toBe(0);
+  });
+
+  it('enqueues a replayed event whose only live job is of an earlier round (that job will not claim it)', async () => {
+    await db.pool.query(`DELETE FROM webhook_events`);
+    const id = await insertEvent('PENDING', 60);
+    await db.pool.query('UPDATE webhook_events SET replays = 1 WHERE id = $1', [id]);
+    // Round 0's job is still live (a replay while it was finishing, then lost its own add to a Redis blip, say).
+    await queue.queue.add('process-event', { eventId: id }, { jobId: id, delay: 3_600_000 });
+    const reconciler = new Reconciler({ pool: poolA, queue, intervalMs: 60_000, staleMs: 1000, logger });
+    expect(await reconciler.runOnce()).toBe(1);
+    const job = await queue.queue.getJob(eventJobId(id, 1));
+    expect(job?.data).toEqual({ eventId: id, replays: 1 });
+    expect(await queue.queue.getJobState(job!.id!)).toBe('waiting');
     expect(await reconciler.runOnce()).toBe(0);
   });
 

@@ -1,5 +1,6 @@
 import type { Job, Queue } from 'bullmq';
 import type { Pool } from 'pg';
+import { eventJobId } from '../queue/event-job.js';
 
 /** Events waiting for one destination (paused, circuit open, rate limited). */
 export interface HeldSummary {
@@ -40,17 +41,17 @@ export async function heldSummaries(source: HeldEventsSource): Promise<HeldSumma
  * @returns how many jobs were promoted
  */
 export async function promoteHeldJobs(pool: Pick<Pool, 'query'>, queue: Queue, destination: string, { limit = HELD_COUNT_CAP, concurrency = 16 } = {}): Promise<number> {
-  const { rows } = await pool.query<{ id: string }>(
-    `SELECT id FROM webhook_events WHERE held_for IS NOT NULL AND $1 = ANY(held_for) AND status = 'PENDING' ORDER BY held_since LIMIT $2`,
+  const { rows } = await pool.query<{ id: string; replays: number }>(
+    `SELECT id, replays FROM webhook_events WHERE held_for IS NOT NULL AND $1 = ANY(held_for) AND status = 'PENDING' ORDER BY held_since LIMIT $2`,
     [destination, limit],
   );
   let promoted = 0;
   let next = 0;
   const promoteNext = async (): Promise<void> => {
     while (next < rows.length) {
-      const { id } = rows[next++]!;
+      const { id, replays } = rows[next++]!;
       try {
-        const job = (await queue.getJob(id)) as Job | undefined;
+        const job = (await queue.getJob(eventJobId(id, replays))) as Job | undefined;
         if (job && (await job.isDelayed())) {
           await job.promote();
           promoted++;

@@ -3,7 +3,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { MicroBatcher } from '../batching/micro-batcher.js';
 import type { Logger } from '../logging/logger.js';
-import { EVENT_JOB_NAME, type EventJobData } from './event-job.js';
+import { EVENT_JOB_NAME, eventJobId, type EventJobData } from './event-job.js';
 
 /** Options for {@link EventQueue}. */
 export interface EventQueueOptions {
@@ -25,7 +25,8 @@ type JobLiveness = 'live' | 'finished' | 'none';
 export type QueueJobCounts = Record<'waiting' | 'active' | 'delayed' | 'prioritized' | 'failed', number>;
 
 /**
- * The producer side of the BullMQ queue: one job per event, keyed by the event's uuid, added in batches.
+ * The producer side of the BullMQ queue: one job per event and replay round, keyed by {@link eventJobId}, added in
+ * batches.
  */
 export class EventQueue {
   readonly queue: Queue<EventJobData>;
@@ -62,7 +63,7 @@ export class EventQueue {
         // commands (one per job, hundreds under load) all landed in that request's trace and in no other. Each
         // event's trace has its own enqueue span instead (the ingress's webhook.enqueue).
         await otelContext.with(ROOT_CONTEXT, () =>
-          this.queue.addBulk(items.map((data) => ({ name: EVENT_JOB_NAME, data, opts: { ...this.jobOptions, jobId: data.eventId } }))),
+          this.queue.addBulk(items.map((data) => ({ name: EVENT_JOB_NAME, data, opts: { ...this.jobOptions, jobId: eventJobId(data.eventId, data.replays) } }))),
         );
         return items.map(() => undefined);
       },
@@ -78,8 +79,10 @@ export class EventQueue {
   }
 
   /**
-   * Makes sure a job will run for `job.eventId`: a finished (completed/failed) job with the same id is removed
-   * first, since BullMQ ignores an add whose jobId already exists. Returns false when a live job exists already.
+   * Makes sure a job will run for `job.eventId` in round `job.replays`: a finished (completed/failed) job with the
+   * same id is removed first, since BullMQ ignores an add whose jobId already exists. Returns false when a live job of
+   * that round exists already. A job of an earlier round does not count: it will not claim the event (a replay while
+   * that job was finishing gets a job of its own).
    */
   async requeue(job: EventJobData): Promise<boolean> {
     return (await this.requeueMany([job]))[0]!;
@@ -87,12 +90,17 @@ export class EventQueue {
 
   /** {@link requeue} for many events: their jobs' liveness in one round trip, then an add for each without a live job. */
   async requeueMany(jobs: EventJobData[]): Promise<boolean[]> {
-    const liveness = await this.livenessOf(jobs.map((job) => job.eventId));
+    const jobIds = jobs.map((job) => eventJobId(job.eventId, job.replays));
+    const liveness = await this.livenessOf(jobIds);
     return Promise.all(
       jobs.map(async (job, index) => {
+        const jobId = jobIds[index]!;
         if (liveness[index] === 'live') return false;
-        if (liveness[index] === 'finished') await this.queue.remove(job.eventId);
-        await this.queue.add(EVENT_JOB_NAME, job, { ...this.jobOptions, jobId: job.eventId });
+        if (liveness[index] === 'finished') await this.queue.remove(jobId);
+        // Round 0 is left out of the data, as the ingress leaves it out (and jobs queued before rounds were recorded).
+        const { replays, ...roundZero } = job;
+        const data: EventJobData = replays ? job : roundZero;
+        await this.queue.add(EVENT_JOB_NAME, data, { ...this.jobOptions, jobId });
         return true;
       }),
     );

@@ -29,11 +29,11 @@ interface StaleCursor {
 // cannot prove the partial console indexes' `status <> 'COMPLETED'` from it, so it cannot pick them (and sort the
 // whole backlog) when statistics gathered before the backlog say the status is rare; the index still uses the value.
 const STALE_BRANCH = (status: string) =>
-  `(SELECT id, status, traceparent, updated_at FROM webhook_events
+  `(SELECT id, status, replays, traceparent, updated_at FROM webhook_events
      WHERE status = (SELECT '${status}'::text) AND updated_at < now() - make_interval(secs => $1::float8 / 1000)
        AND (updated_at, id) > ($3::timestamptz, $4::uuid)
      ORDER BY updated_at, id LIMIT $2)`;
-const STALE_EVENTS = `SELECT id, status, traceparent, updated_at::text AS cursor_at
+const STALE_EVENTS = `SELECT id, status, replays, traceparent, updated_at::text AS cursor_at
   FROM (${['PENDING', 'FAILED', 'PROCESSING'].map(STALE_BRANCH).join(' UNION ALL ')}) stale
  ORDER BY stale.updated_at, stale.id LIMIT $2`;
 const START: StaleCursor = { updatedAt: '-infinity', id: '00000000-0000-0000-0000-000000000000' };
@@ -85,13 +85,16 @@ export class Reconciler {
       let requeued = 0;
       let examined = 0;
       for (let batch = 0; batch < maxBatches && !this.stopping; batch++) {
-        const { rows } = await this.options.pool.query<{ id: string; status: string; traceparent: string | null; cursor_at: string }>(
+        const { rows } = await this.options.pool.query<{ id: string; status: string; replays: number; traceparent: string | null; cursor_at: string }>(
           STALE_EVENTS,
           [this.options.staleMs, batchSize, this.cursor.updatedAt, this.cursor.id],
         );
         examined += rows.length;
-        // A live job (waiting, delayed for a retry, running) means nothing is stranded.
-        const enqueued = await this.options.queue.requeueMany(rows.map((row) => ({ eventId: row.id, traceparent: row.traceparent ?? undefined })));
+        // A live job of the event's current replay round (waiting, delayed for a retry, running) means nothing is
+        // stranded; one of an earlier round will not claim it.
+        const enqueued = await this.options.queue.requeueMany(
+          rows.map((row) => ({ eventId: row.id, replays: row.replays, traceparent: row.traceparent ?? undefined })),
+        );
         for (const [index, row] of rows.entries()) {
           if (!enqueued[index]) continue;
           requeued++;

@@ -96,9 +96,9 @@ export class EventProcessor {
   private async run(job: EventJobData, isLastQueueAttempt: boolean, previousWaits: number): Promise<ProcessOutcome> {
     const { store, logger } = this.options;
     const started = performance.now();
-    const event = await store.claim(job.eventId);
+    const event = await store.claim(job.eventId, job.replays ?? 0);
     if (!event) {
-      logger.info('event already finished; stale job skipped', { eventId: job.eventId });
+      logger.info('event already finished or replayed since; stale job skipped', { eventId: job.eventId, replays: job.replays ?? 0 });
       return 'skipped';
     }
     // The job's log lines carry the request's correlation id and trace id, so they join its ingress lines.

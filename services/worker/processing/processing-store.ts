@@ -58,13 +58,17 @@ interface ClaimRow {
 
 // Claiming is one statement: the status guard means a stale or duplicate job finds no row and does nothing.
 // PROCESSING is claimable because a job whose worker died comes back through BullMQ's stalled-job check.
+// A job claims the event only in its own replay round (`replays`): PROCESSING being claimable, a job of an earlier
+// round (handed out again after its worker's run outlived a replay, say) would otherwise run the event a second time
+// next to the round's own job. With it, each round is processed by one job (its id is the round's, eventJobId).
 // Concurrent jobs' claims share the statement (one round trip and one commit for the lot); each row is
 // claimed by the same guarded UPDATE as on its own.
 const CLAIM = {
-  name: 'claim-events-v4',
+  name: 'claim-events-v5',
   text: `UPDATE webhook_events e
             SET status = 'PROCESSING', attempts = e.attempts + 1, updated_at = now()
-          WHERE e.id = ANY($1::uuid[]) AND (e.status || '') IN ('PENDING', 'FAILED', 'PROCESSING')
+           FROM unnest($1::uuid[], $2::int[]) AS j(id, replays)
+          WHERE e.id = j.id AND e.replays = j.replays AND (e.status || '') IN ('PENDING', 'FAILED', 'PROCESSING')
       RETURNING e.id, e.provider, e.event_type, e.raw_body, e.content_type, e.attempts, e.replays, e.traceparent,
                 e.correlation_id, e.updated_at::text AS claimed_at,
                 ARRAY(SELECT DISTINCT d.destination FROM delivery_attempts d
@@ -111,6 +115,12 @@ const FINISH_AGAIN = {
          ${UPDATE_EVENTS}`,
 };
 
+/** What a job asks to claim: its event, in its replay round. */
+interface ClaimRequest {
+  eventId: string;
+  replays: number;
+}
+
 interface FinishItem {
   event: ClaimedEvent;
   results: DeliveryResult[];
@@ -137,7 +147,7 @@ export interface ProcessingStoreOptions {
  * the job after its deliveries succeeded would send them again.
  */
 export class ProcessingStore {
-  private readonly claims: MicroBatcher<string, ClaimedEvent | undefined>;
+  private readonly claims: MicroBatcher<ClaimRequest, ClaimedEvent | undefined>;
   private readonly finishes: MicroBatcher<FinishItem, boolean>;
 
   constructor(
@@ -151,7 +161,7 @@ export class ProcessingStore {
     this.claims = new MicroBatcher({
       maxBatchSize,
       maxConcurrentFlushes,
-      flush: (ids) => withReconnects(() => withRowFallback(ids, (batch) => this.claimBatch(batch)), again('claim')),
+      flush: (requests) => withReconnects(() => withRowFallback(requests, (batch) => this.claimBatch(batch)), again('claim')),
     });
     this.finishes = new MicroBatcher({
       maxBatchSize,
@@ -160,9 +170,12 @@ export class ProcessingStore {
     });
   }
 
-  /** Moves the event to PROCESSING and counts the attempt; undefined when it is finished already (stale job). */
-  claim(eventId: string): Promise<ClaimedEvent | undefined> {
-    return this.claims.submit(eventId);
+  /**
+   * Moves the event to PROCESSING and counts the attempt; undefined when it is finished already, or in another replay
+   * round than `replays` (a stale job).
+   */
+  claim(eventId: string, replays = 0): Promise<ClaimedEvent | undefined> {
+    return this.claims.submit({ eventId, replays });
   }
 
   /** The parsed payload, for in-process handlers (HTTP forwarding only needs the raw bytes). */
@@ -176,16 +189,20 @@ export class ProcessingStore {
     return this.finishes.submit({ event, results, status, lastError, options });
   }
 
-  private async claimBatch(ids: string[]): Promise<(ClaimedEvent | undefined)[]> {
+  private async claimBatch(requests: ClaimRequest[]): Promise<(ClaimedEvent | undefined)[]> {
     // Sorted, like the finish batch: concurrent statements lock shared rows in one order, so they cannot deadlock.
-    const { rows } = await this.pool.query<ClaimRow>({ ...CLAIM, values: [[...new Set(ids)].sort()] });
+    // Each (event, round) once: an UPDATE … FROM joining a row twice would update it once anyway.
+    const unique = [...new Map(requests.map((request) => [`${request.eventId}/${request.replays}`, request])).values()].sort((a, b) =>
+      a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : a.replays - b.replays,
+    );
+    const { rows } = await this.pool.query<ClaimRow>({ ...CLAIM, values: [unique.map((r) => r.eventId), unique.map((r) => r.replays)] });
     const byId = new Map(rows.map((row) => [row.id, row]));
     // The same event twice in one batch (a duplicate job): the row was claimed once, by the first of them;
-    // the others are stale and skip, as they would had they come a moment later.
-    return ids.map((id) => {
-      const row = byId.get(id);
-      if (!row) return undefined;
-      byId.delete(id);
+    // the others are stale and skip, as they would had they come a moment later. A job of another round skips too.
+    return requests.map(({ eventId, replays }) => {
+      const row = byId.get(eventId);
+      if (!row || row.replays !== replays) return undefined;
+      byId.delete(eventId);
       return {
         id: row.id,
         provider: row.provider,
