@@ -4,6 +4,7 @@ import { isDatabaseUnavailable } from '../shared/database/database-errors.js';
 import { runWithContext } from '../shared/logging/request-context.js';
 import type { Logger } from '../shared/logging/logger.js';
 import type { EventJobData } from '../shared/queue/event-job.js';
+import { stampReadyAt } from '../shared/queue/job-ready-time.js';
 import { DeliveryFailedError, EventWaitingError } from './processing/delivery-failed-error.js';
 import type { EventProcessor } from './processing/event-processor.js';
 
@@ -39,6 +40,11 @@ export class EventWorker {
       autorun: false,
     });
     this.worker.on('error', (error) => options.logger.warn('worker connection error', { error }));
+    // A failed attempt BullMQ retries waits out its backoff in the delayed set (`finishedOn` unset, `delay` the
+    // backoff it chose): stamped with the backoff's end, so the queue-wait gauge does not count the backoff.
+    this.worker.on('failed', (job) => {
+      if (job && !job.finishedOn && job.delay > 0) void stampReadyAt(job, Date.now() + job.delay);
+    });
   }
 
   /** Starts taking jobs. */
@@ -88,9 +94,14 @@ export class EventWorker {
     }
   }
 
-  /** Moves the job to the delayed set for `ms` without counting an attempt; BullMQ then leaves it alone. */
+  /**
+   * Moves the job to the delayed set for `ms` without counting an attempt; BullMQ then leaves it alone. Stamped first
+   * with the delay's end: the queue-wait gauge counts from there (or from an earlier promotion), not from this run.
+   */
   private async delay(job: Job<EventJobData>, token: string | undefined, ms: number): Promise<never> {
-    await job.moveToDelayed(Date.now() + Math.max(0, Math.round(ms)), token);
+    const until = Date.now() + Math.max(0, Math.round(ms));
+    await stampReadyAt(job, until);
+    await job.moveToDelayed(until, token);
     throw new DelayedError();
   }
 

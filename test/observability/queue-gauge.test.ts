@@ -1,14 +1,22 @@
 /**
  * The scrape-time queue gauges against a real BullMQ queue: depth by state and the oldest waiting job's age.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { Pool } from 'pg';
+import winston from 'winston';
+import { promoteHeldJobs } from '../../services/shared/destinations/held-events.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { registry } from '../../services/shared/metrics/metrics.js';
 import { QueueDepthGauge } from '../../services/shared/metrics/queue-depth-gauge.js';
 import { UNFINISHED_EVENTS_CAP, UnfinishedEventsGauge } from '../../services/shared/metrics/unfinished-events-gauge.js';
+import { EVENT_JOB_NAME } from '../../services/shared/queue/event-job.js';
 import { EventQueue, type QueueJobCounts } from '../../services/shared/queue/event-queue.js';
+import { EventWorker } from '../../services/worker/event-worker.js';
+import { DeliveryFailedError, EventWaitingError } from '../../services/worker/processing/delivery-failed-error.js';
+import type { EventProcessor } from '../../services/worker/processing/event-processor.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
 import { find, parseExposition, total } from './support/prometheus-text.js';
@@ -110,5 +118,79 @@ describe('QueueDepthGauge', () => {
     const hung = await scrape();
     expect(Date.now() - started).toBeLessThan(1000);
     expect(find(hung, 'webhook_events_unfinished')).toEqual([]);
+  });
+});
+
+/**
+ * The oldest waiting job's age counts the wait for a worker, from when the job became ready: not a hold for a
+ * destination (paused, circuit open), a Retry-After or a backoff before it. Otherwise every resume after a pause
+ * longer than the alert's 5 minutes fired WebhookQueueBacklogAge, with workers idle.
+ */
+describe('webhook_queue_oldest_waiting_age_seconds after a delay', () => {
+  const READY_QUEUE = 'ready-time-events';
+  const silent = winston.createLogger({ silent: true });
+  let readyQueue: EventQueue;
+  let workerConnection: Redis;
+  let worker: EventWorker | undefined;
+
+  beforeAll(() => {
+    readyQueue = new EventQueue({ connection, name: READY_QUEUE, prefix: ns.prefix, attempts: 3, backoffMs: 10, logger: silent });
+  });
+
+  afterEach(async () => {
+    await worker?.close(true);
+    worker = undefined;
+    workerConnection?.disconnect();
+    await readyQueue.queue.obliterate({ force: true });
+  });
+
+  afterAll(async () => {
+    await readyQueue?.close();
+  });
+
+  /** Runs the job once through the real EventWorker, whose processor fails as `outcome` says, then stops taking jobs. */
+  async function runOnceAndStop(eventId: string, outcome: () => Error, attempts = 3, backoff = 10): Promise<void> {
+    workerConnection = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
+    const processor = { process: async () => Promise.reject(outcome()) } as unknown as EventProcessor;
+    worker = new EventWorker({ connection: workerConnection, queueName: READY_QUEUE, prefix: ns.prefix, concurrency: 1, lockDurationMs: 30_000, stalledIntervalMs: 30_000, processor, logger: silent });
+    worker.start();
+    await readyQueue.queue.add(EVENT_JOB_NAME, { eventId }, { jobId: eventId, attempts, backoff: { type: 'fixed', delay: backoff } });
+    await waitFor('the job to be delayed', async () => (await readyQueue.queue.getJob(eventId))?.isDelayed());
+    await worker.close();
+    worker = undefined;
+  }
+
+  const age = async () => {
+    new QueueDepthGauge(READY_QUEUE, readyQueue, 0);
+    const metrics = await scrape();
+    expect(total(metrics, 'webhook_queue_jobs', { queue: READY_QUEUE, state: 'waiting' })).toBe(1);
+    return find(metrics, 'webhook_queue_oldest_waiting_age_seconds', { queue: READY_QUEUE })[0]!.value;
+  };
+
+  it('a job held for a paused destination, promoted by the resume: from the promotion', async () => {
+    await runOnceAndStop('held-1', () => new EventWaitingError('waiting: paused', 3_600_000));
+    await sleep(2000); // the pause lasts
+    const heldRows = { query: async () => ({ rows: [{ id: 'held-1', replays: 0 }] }) } as unknown as Pick<Pool, 'query'>;
+    expect(await promoteHeldJobs(heldRows, readyQueue.queue, 'paused-destination')).toBe(1);
+    expect(await age()).toBeLessThan(1);
+  });
+
+  it('a job whose wait for a destination ended on its own: from the end of the wait', async () => {
+    await runOnceAndStop('held-2', () => new EventWaitingError('waiting: circuit open', 1000));
+    await sleep(2000);
+    // As a worker's next fetch does once the delay is over (none runs here, so the job then stays waiting).
+    await readyQueue.queue.promoteJobs();
+    const seconds = await age();
+    expect(seconds).toBeGreaterThanOrEqual(0.8);
+    expect(seconds).toBeLessThan(1.8);
+  });
+
+  it('a retry after its backoff: from the end of the backoff', async () => {
+    await runOnceAndStop('retry-1', () => new DeliveryFailedError('dest: HTTP 500', false), 3, 1000);
+    await sleep(2000);
+    await readyQueue.queue.promoteJobs();
+    const seconds = await age();
+    expect(seconds).toBeGreaterThanOrEqual(0.8);
+    expect(seconds).toBeLessThan(1.8);
   });
 });

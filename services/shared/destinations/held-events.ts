@@ -1,6 +1,7 @@
 import type { Job, Queue } from 'bullmq';
 import type { Pool } from 'pg';
-import { eventJobId } from '../queue/event-job.js';
+import { eventJobId, type EventJobData } from '../queue/event-job.js';
+import { stampReadyAt } from '../queue/job-ready-time.js';
 
 /** Events waiting for one destination (paused, circuit open, rate limited). */
 export interface HeldSummary {
@@ -51,8 +52,10 @@ export async function promoteHeldJobs(pool: Pick<Pool, 'query'>, queue: Queue, d
     while (next < rows.length) {
       const { id, replays } = rows[next++]!;
       try {
-        const job = (await queue.getJob(eventJobId(id, replays))) as Job | undefined;
+        const job = (await queue.getJob(eventJobId(id, replays))) as Job<EventJobData> | undefined;
         if (job && (await job.isDelayed())) {
+          // Ready from now on (not from when its delay would have ended): what the queue-wait gauge counts from.
+          await stampReadyAt(job, Date.now());
           await job.promote();
           promoted++;
         }

@@ -1,14 +1,10 @@
 import client from 'prom-client';
 import type { QueueJobCounts } from '../queue/event-queue.js';
+import { readySince, type JobTimes } from '../queue/job-ready-time.js';
 import { registry } from './metrics.js';
 
 /** The oldest waiting job as BullMQ returns it (`Queue.getWaiting(0, 0)`: oldest first). */
-export interface WaitingJobTimes {
-  /** When the job was added (ms since the epoch). */
-  timestamp: number;
-  /** When its last attempt started, for a job that went back to waiting (a retry or a stalled job). */
-  processedOn?: number;
-}
+export type WaitingJobTimes = JobTimes;
 
 /** Anything that can count the queue's jobs by state (an {@link EventQueue}). */
 export interface QueueCountSource {
@@ -19,7 +15,7 @@ export interface QueueCountSource {
 
 interface QueueSnapshot {
   counts: QueueJobCounts;
-  /** Since when the oldest waiting job has waited (ms since the epoch); undefined: nothing waits or unknown. */
+  /** Since when the oldest waiting job has been ready to run (ms since the epoch); undefined: nothing waits or unknown. */
   oldestWaitingSince?: number;
 }
 
@@ -62,8 +58,9 @@ export class QueueDepthGauge {
       new client.Gauge({
         name: QUEUE_OLDEST_WAITING_AGE_METRIC,
         help:
-          'Seconds the oldest waiting job has waited since it was added, or since its last attempt started when it is a retry; ' +
-          '0 when nothing waits (the same value from every pod: aggregate with max)',
+          'Seconds the oldest waiting job has waited for a worker since it became ready: since it was added, its delay ended ' +
+          '(a hold for a destination, a backoff, a Retry-After) or it was promoted (a resume); 0 when nothing waits ' +
+          '(the same value from every pod: aggregate with max)',
         labelNames: ['queue'] as const,
         registers: [registry],
         async collect() {
@@ -99,7 +96,9 @@ export class QueueDepthGauge {
       this.source.counts(),
       this.source.queue ? this.source.queue.getWaiting(0, 0).then((jobs) => jobs[0]) : Promise.resolve(undefined),
     ]);
-    const oldestWaitingSince = oldest ? Math.max(oldest.timestamp || 0, oldest.processedOn || 0) || undefined : undefined;
+    // From when it became ready, not from when it was added or last ran: a job held through a long pause and promoted
+    // by the resume has only just started to wait for a worker.
+    const oldestWaitingSince = oldest ? readySince(oldest) : undefined;
     return { counts, oldestWaitingSince };
   }
 }

@@ -9,6 +9,11 @@ export interface EventJobData {
   /** W3C trace context of the ingest request, so processing joins the same trace. */
   traceparent?: string;
   tracestate?: string;
+  /**
+   * When the job was, or will be, ready to run after its last delay or promotion (ms since the epoch): what the
+   * queue-wait gauge counts from (see job-ready-time.ts). Absent until the job is first delayed.
+   */
+  readyAt?: number;
 }
 
 /** The job name. */
