@@ -26,8 +26,14 @@ export interface AdminApiOptions {
 /** The admin API as the ingress serves it: events, overview, destinations. `close()` stops the queue sampler. */
 export function createAdminApi(options: AdminApiOptions): { router: Router; close(): void } {
   const { dataSource, queue, logger, routes } = options;
-  const events = new EventAdminService(dataSource, queue, logger, { routes, traceUrlTemplate: options.traceUrlTemplate });
   const overview = new Overview({ dataSource, queue, logger }).start();
+  // A replay changes minutes the overview keeps: the operator who made it sees that at once (other processes within
+  // their overview's answer cache).
+  const events = new EventAdminService(dataSource, queue, logger, {
+    routes,
+    traceUrlTemplate: options.traceUrlTemplate,
+    onReplayed: () => overview.forgetAnswers(),
+  });
   const destinations = new DestinationSummary(dataSource, routes, undefined, options.destinationControl);
   return {
     router: adminRouter({ token: options.token, events, overview, destinations, destinationControl: options.destinationControl }),

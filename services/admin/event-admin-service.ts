@@ -75,6 +75,8 @@ export interface EventAdminOptions {
   routes?: RoutingConfig;
   /** A tracing UI's URL with `{traceId}` in it (TRACE_URL_TEMPLATE): the detail links the event's trace. */
   traceUrlTemplate?: string;
+  /** Told after a replay moved events back to PENDING (the overview in this process drops the answers it reuses). */
+  onReplayed?: () => void;
 }
 
 const toDeliveryView = (attempt: DeliveryAttempt): DeliveryView => ({
@@ -234,18 +236,34 @@ export class EventAdminService {
     return { replayed: rows.length, replayedIds: [...replayedIds], skipped: unique.filter((id) => !replayedIds.has(id)) };
   }
 
+  /**
+   * Moves the replayable events matching `where` back to PENDING, in their next replay round. The same statement
+   * records, for the admin overview of every process, from when the counts of finished events per minute changed:
+   * the earliest time one of these events had finished (read under the row lock, before the update), see
+   * overview-invalidations.ts. Records older than the overview's window (24 h, and an hour's margin) are deleted.
+   */
   private async resetToPending(where: string, values: unknown[]): Promise<ReplayedRow[]> {
     const statuses = REPLAYABLE_STATUSES.map((s) => `'${s}'`).join(', ');
-    const result = await this.dataSource.query(
-      `UPDATE webhook_events
-          SET status = 'PENDING', attempts = 0, replays = replays + 1, last_error = NULL, updated_at = now(),
-              replayed_at = CASE WHEN status = 'COMPLETED' THEN now() ELSE replayed_at END
-        WHERE ${where} AND status IN (${statuses})
-    RETURNING id, traceparent, replays`,
+    const rows: ReplayedRow[] = await this.dataSource.query(
+      `WITH finished AS (
+         SELECT id, updated_at FROM webhook_events WHERE ${where} AND status IN (${statuses}) FOR UPDATE
+       ), replayed AS (
+         UPDATE webhook_events e
+            SET status = 'PENDING', attempts = 0, replays = e.replays + 1, last_error = NULL, updated_at = now(),
+                replayed_at = CASE WHEN e.status = 'COMPLETED' THEN now() ELSE e.replayed_at END
+           FROM finished f
+          WHERE e.id = f.id
+      RETURNING e.id, e.traceparent, e.replays, f.updated_at AS finished_at
+       ), recorded AS (
+         INSERT INTO overview_invalidations (stale_from) SELECT min(finished_at) FROM replayed HAVING count(*) > 0
+       ), expired AS (
+         DELETE FROM overview_invalidations WHERE at < now() - interval '25 hours'
+       )
+       SELECT id, traceparent, replays FROM replayed`,
       values,
     );
-    // TypeORM returns [rows, count] for UPDATE … RETURNING on PostgreSQL.
-    return (Array.isArray(result[0]) ? result[0] : result) as ReplayedRow[];
+    if (rows.length > 0) this.options.onReplayed?.();
+    return rows;
   }
 
   /**

@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { Logger } from '../shared/logging/logger.js';
 import type { QueueJobCounts } from '../shared/queue/event-queue.js';
 import type { OverviewView } from './admin-views.js';
+import { OverviewInvalidations } from './overview-invalidations.js';
 
 const MINUTE = 60_000;
 /** The longest window the overview shows, and how long the queue samples are kept. */
@@ -42,6 +43,13 @@ export interface OverviewOptions {
  * Cheap to refresh: minutes older than the last two are final once read and kept in memory, so after the first
  * answer each refresh counts only the last few minutes of rows, on the received_at and (status, updated_at)
  * indexes. "Completed" and "dead-lettered" count events by the time they reached that status.
+ *
+ * Final, except after a replay: the events it takes out of COMPLETED or DEAD_LETTER no longer count where they
+ * finished. Each refresh first looks for replays recorded since the last ({@link OverviewInvalidations}) and reads
+ * again from the earliest minute they changed. So the overview shows a replay at once in the process that made it
+ * ({@link forgetAnswers}), and in any other within its answer cache (`cacheMs`, 5 s). Retention changes nothing
+ * here: it deletes COMPLETED events over RETENTION_COMPLETED_DAYS (a whole number, at least 1) old, outside the
+ * 24-hour window.
  */
 export class Overview {
   private readonly minutes = new Map<number, MinuteCounts>();
@@ -54,8 +62,11 @@ export class Overview {
   private latestQueue: { at: number; counts: QueueJobCounts } | undefined;
   private sampler?: NodeJS.Timeout;
   private answers = new Map<number, { at: number; value: Promise<OverviewView> }>();
+  private readonly invalidations: OverviewInvalidations;
 
-  constructor(private readonly options: OverviewOptions) {}
+  constructor(private readonly options: OverviewOptions) {
+    this.invalidations = new OverviewInvalidations(options.dataSource);
+  }
 
   /** Starts sampling the queue (one counts call per interval; never keeps the process alive). */
   start(): this {
@@ -69,6 +80,14 @@ export class Overview {
   close(): void {
     clearInterval(this.sampler);
     this.sampler = undefined;
+  }
+
+  /**
+   * Drops the answers kept for reuse, so the next view is built afresh (it then reads again the minutes a replay
+   * changed): called after a replay in this process, whose operator expects to see it at once.
+   */
+  forgetAnswers(): void {
+    this.answers.clear();
   }
 
   /** The last `hours` (1–24) per minute, the current minute last. */
@@ -86,6 +105,9 @@ export class Overview {
     const now = Date.now();
     const current = Math.floor(now / MINUTE) * MINUTE;
     const from = current - (hours * 60 - 1) * MINUTE;
+    // Replays since the last look changed the minutes from the earliest their events had finished in: not final.
+    const staleSince = await this.invalidations.staleSince();
+    if (staleSince !== undefined) this.finalBefore = Math.min(this.finalBefore, Math.floor(staleSince / MINUTE) * MINUTE);
     const readFrom = from < this.coveredFrom ? from : Math.max(from, this.finalBefore);
     await this.read(readFrom, current + MINUTE);
     this.coveredFrom = Math.min(this.coveredFrom, readFrom);

@@ -138,11 +138,18 @@ describe('with 200,000 events, every console query reads an index and about what
 
   it('the overview reads its window, and a refresh only the last minutes', async () => {
     const overview = new Overview({ dataSource: recording(dataSource), queue, logger, cacheMs: 0 });
-    const first = await plansOf(() => overview.view(3));
+    // Each view also looks for replays recorded since the last (a row per replay of the last minutes).
+    const split = (plans: Awaited<ReturnType<typeof plansOf>>) => {
+      const looks = plans.filter((plan) => /FROM overview_invalidations/.test(plan.sql));
+      expect(looks).toHaveLength(1);
+      expect(looks[0]!.rowsRead).toBeLessThanOrEqual(10);
+      return plans.filter((plan) => !looks.includes(plan));
+    };
+    const first = split(await plansOf(() => overview.view(3)));
     noSeqScan(first);
     // 3 hours at one event per 3 s: 3,600 received, about as many completed; each read once.
     expect(first[0]!.rowsRead).toBeLessThanOrEqual(3 * 3700);
-    const refresh = await plansOf(() => overview.view(3));
+    const refresh = split(await plansOf(() => overview.view(3)));
     noSeqScan(refresh);
     expect(refresh[0]!.rowsRead).toBeLessThanOrEqual(3 * 3 * 20 + 10);
     const view = await overview.view(3);
