@@ -66,6 +66,12 @@ describe('ROUTES_FILE route filters and transforms', () => {
     ['an unknown operator', '    filter: { "body.amount": { "$bigger": 3 } }\n', 'routes.0.filter: the query does not compile: Unsupported operation: $bigger'],
     ['$where (it runs code)', '    filter: { "$where": "this.body.amount > 3" }\n', 'routes.0.filter: the query does not compile: $where is not allowed (it runs code); use the query operators'],
     ['a regex that does not compile', '    filter: { "eventType": { "$regex": "([a-z" } }\n', 'routes.0.filter: the query does not compile: Invalid regular expression'],
+    [
+      'a regex RE2 cannot run (a backreference)',
+      '    filter: { "body.note": { "$regex": "(a)\\\\1" } }\n',
+      'routes.0.filter: the query does not compile: regular expression /(a)\\1/ cannot run on RE2, the linear-time engine (no backreferences, lookahead or lookbehind; a repeat count is at most 1000): invalid escape sequence: `\\1`',
+    ],
+    ['$options RE2 has not (x)', '    filter: { "body.note": { "$regex": "a b", "$options": "x" } }\n', 'routes.0.filter: the query does not compile: $options "x" is not supported'],
     ['a filter that is no mapping', '    filter: "amount > 3"\n', 'routes.0.filter: must be a mapping (a MongoDB-style query)'],
     ['a transform that does not compile', "    transform: '{ \"id\": '\n", 'routes.0.transform: the JSONata expression does not compile: JSONata S0203 at 8: Expected "}" before end of expression'],
     ['a transform that is no string', '    transform: { id: 1 }\n', 'routes.0.transform: must be a string (a JSONata expression)'],

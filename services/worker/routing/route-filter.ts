@@ -1,4 +1,5 @@
 import sift from 'sift';
+import { $options, $regex } from './route-filter-regex.js';
 
 /** What a route's `filter` is matched against. */
 export interface RouteFilterInput {
@@ -13,14 +14,16 @@ export interface RouteFilterInput {
 export type RouteFilter = (input: RouteFilterInput) => boolean;
 
 // MongoDB's query operators as sift implements them, except `$where`: it runs JavaScript (a string is compiled with
-// `new Function`), and a routes file is configuration, not code.
-const { $all, $and, $elemMatch, $eq, $exists, $gt, $gte, $in, $lt, $lte, $mod, $ne, $nin, $nor, $not, $options, $or, $regex, $size, $type } = sift;
+// `new Function`), and a routes file is configuration, not code. `$regex` (with its `$options`) is our own: sift's
+// runs JavaScript's backtracking RegExp over payload strings; ours runs RE2, in linear time.
+const { $all, $and, $elemMatch, $eq, $exists, $gt, $gte, $in, $lt, $lte, $mod, $ne, $nin, $nor, $not, $or, $size, $type } = sift;
 const OPERATIONS = { $all, $and, $elemMatch, $eq, $exists, $gt, $gte, $in, $lt, $lte, $mod, $ne, $nin, $nor, $not, $options, $or, $regex, $size, $type };
 
 /**
  * Compiles a route's `filter`: a MongoDB-style query (`{ "body.data.object.amount": { "$gte": 1000 } }`) over
  * {@link RouteFilterInput}, evaluated by sift. Throws, with sift's reason, on a query it cannot compile (an unknown
- * or misplaced operator, a bad `$regex`): ROUTES_FILE's validation turns that into the start's one-line error.
+ * or misplaced operator, a `$regex` that is malformed or that RE2 cannot run): ROUTES_FILE's validation turns that
+ * into the start's one-line error.
  */
 export function compileRouteFilter(query: Record<string, unknown>): RouteFilter {
   let test: (input: RouteFilterInput) => boolean;
