@@ -22,4 +22,19 @@ describe('regular expressions in routes run in linear time', () => {
     );
     expect(result).toMatchObject({ timedOut: false, code: 0, stdout: '[false,true]\n' });
   }, 30_000);
+
+  // JSONata's 1 s limit is checked between its steps: it cannot stop one match that never returns.
+  it("a transform's regex literal with nested quantifiers answers at once over a hostile string ($contains, $match, $replace, $split)", async () => {
+    const result = await evaluateInChildProcess(
+      `
+      const { compileRouteTransform } = await import('./services/worker/routing/route-transform.ts');
+      const transform = compileRouteTransform('{ "contains": $contains(note, /^(a+)+$/), "match": $count($match(note, /^(a+)+$/)), "replace": $replace(note, /^(a+)+$/, "x"), "split": $count($split(note, /^(a+)+$/)) }');
+      const bindings = { id: 'uuid-1', provider: 'stripe', eventType: 'charge.succeeded', headers: {} };
+      console.log((await transform({ note: ${HOSTILE} }, bindings)).toString('utf8'));
+      `,
+      DEADLINE_MS,
+    );
+    expect(result).toMatchObject({ timedOut: false, code: 0 });
+    expect(JSON.parse(result.stdout)).toEqual({ contains: false, match: 0, replace: 'a'.repeat(40) + '!', split: 1 });
+  }, 30_000);
 });

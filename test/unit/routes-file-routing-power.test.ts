@@ -75,6 +75,11 @@ describe('ROUTES_FILE route filters and transforms', () => {
     ['a filter that is no mapping', '    filter: "amount > 3"\n', 'routes.0.filter: must be a mapping (a MongoDB-style query)'],
     ['a transform that does not compile', "    transform: '{ \"id\": '\n", 'routes.0.transform: the JSONata expression does not compile: JSONata S0203 at 8: Expected "}" before end of expression'],
     ['a transform that is no string', '    transform: { id: 1 }\n', 'routes.0.transform: must be a string (a JSONata expression)'],
+    [
+      'a transform regex literal RE2 cannot run (a lookahead)',
+      "    transform: '$contains(note, /price(?= EUR)/)'\n",
+      'routes.0.transform: the JSONata expression does not compile: JSONata at 31: regular expression /price(?= EUR)/ cannot run on RE2, the linear-time engine (no backreferences, lookahead or lookbehind; a repeat count is at most 1000): invalid or unsupported Perl syntax: `(?=`',
+    ],
   ])('stops the start on %s, naming the file, the route and the problem', (_case, lines, message) => {
     expect(() => parse(route(lines))).toThrow(`${SOURCE}: ${message}`);
   });

@@ -1,4 +1,6 @@
 import jsonata from 'jsonata';
+import { LinearRegexEngine } from './jsonata-regex-engine.js';
+import { jsonataRegexLiterals } from './jsonata-regex-literals.js';
 
 /** Longest a transform may run for one event before it counts as failed (JSONata's own guard, error D1012). */
 export const TRANSFORM_TIMEOUT_MS = 1000;
@@ -22,18 +24,31 @@ export class RouteTransformError extends Error {
 /** A compiled route `transform`: the payload in, the bytes to send out (the result as JSON). */
 export type RouteTransform = (payload: unknown, bindings: TransformBindings) => Promise<Buffer>;
 
+// JSONata's option is typed as RegExpConstructor; it uses only what LinearRegexEngine implements (see there).
+const RegexEngine = LinearRegexEngine as unknown as RegExpConstructor;
+
 /**
- * Compiles a route's `transform`, a JSONata expression over the event's payload. Throws when it does not compile
- * (ROUTES_FILE's validation turns that into the start's one-line error). The compiled transform rejects with a
+ * Compiles a route's `transform`, a JSONata expression over the event's payload, with its regex literals run by RE2
+ * in linear time (JSONata's time limit is checked between its steps, so it could not stop one backtracking match).
+ * Throws when it does not compile, or when a regex literal is one RE2 cannot run (a backreference, a lookaround):
+ * ROUTES_FILE's validation turns that into the start's one-line error. The compiled transform rejects with a
  * {@link RouteTransformError} when an event makes it fail (a type error, a `$error()`, the time limit) or when it
  * yields nothing to send (no value, or only a function).
  */
 export function compileRouteTransform(expression: string): RouteTransform {
   let compiled: jsonata.Expression;
   try {
-    compiled = jsonata(expression, { timeout: TRANSFORM_TIMEOUT_MS });
+    compiled = jsonata(expression, { timeout: TRANSFORM_TIMEOUT_MS, RegexEngine });
   } catch (error) {
     throw new Error(describeJsonataError(error));
+  }
+  // Regex literals are handed to the engine only when evaluated: compile each now, so a bad one stops the start.
+  for (const { regex, position } of jsonataRegexLiterals(compiled.ast())) {
+    try {
+      new LinearRegexEngine(regex);
+    } catch (error) {
+      throw new Error(`JSONata${position === undefined ? '' : ` at ${position}`}: ${(error as Error).message}`);
+    }
   }
   return async (payload, bindings) => {
     let result: unknown;
