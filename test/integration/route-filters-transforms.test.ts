@@ -254,6 +254,64 @@ routes:
   });
 });
 
+describe('a regular expression with nested quantifiers over a hostile payload', () => {
+  // The worker runs in a process of its own (with a database and queues of its own, so neither service takes the
+  // other's events): on a backtracking engine its event loop would never come back, and the test fails by the
+  // deadline rather than hanging jest. On RE2 both events are done within moments.
+  it('is answered at once by the worker, in a filter and in a transform, and the worker carries on', async () => {
+    const sink = new HttpSink();
+    const [ownDb] = await Promise.all([createTestDatabase(), sink.start()]);
+    const ownNs = createQueueNamespace();
+    const routes = writeRoutesFile({
+      destinations: { notes: { url: `${sink.url}/notes` } },
+      routes: [
+        { provider: 'stripe', events: ['note.filtered'], filter: { 'body.data.object.note': { $regex: '^(a+)+$' } }, to: ['notes'] },
+        { provider: 'stripe', events: ['note.transformed'], transform: '{ "id": id, "allAs": $contains(data.object.note, /^(a+)+$/) }', to: ['notes'] },
+      ],
+    });
+    const service = new ServiceProcess(
+      { SERVICE_ROLE: 'all', DATABASE_URL: ownDb.url, REDIS_URL: ownNs.redisUrl, QUEUE_PREFIX: ownNs.prefix, STRIPE_WEBHOOK_SECRET: STRIPE_SECRET, ROUTES_FILE: routes.path },
+      await freePort(),
+    );
+    const send = async (type: string, note: string) => {
+      const externalId = `evt_redos_${sfx}_${counter++}`;
+      const body = JSON.stringify({ id: externalId, object: 'event', type, data: { object: { note } } });
+      const response = await postWebhook(service.baseUrl, 'stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, STRIPE_SECRET) });
+      expect(response.status).toBe(202);
+      return { id: String(response.json!.id), externalId };
+    };
+    const completed = (id: string) =>
+      waitFor(
+        `event ${id} to be COMPLETED`,
+        async () => {
+          const { rows } = await ownDb.pool.query<{ status: string }>('SELECT status FROM webhook_events WHERE id = $1', [id]);
+          return rows[0]?.status === 'COMPLETED' || undefined;
+        },
+        { timeoutMs: 20_000 },
+      );
+    try {
+      await service.start();
+      const hostile = `${'a'.repeat(40)}!`;
+      const filtered = await send('note.filtered', hostile);
+      await completed(filtered.id);
+      expect(sink.requestsFor(filtered.id)).toHaveLength(0);
+      const transformed = await send('note.transformed', hostile);
+      await completed(transformed.id);
+      expect(sink.requestsFor(transformed.id).map((request) => JSON.parse(request.body.toString('utf8')))).toEqual([{ id: transformed.externalId, allAs: false }]);
+      // And the filter still takes what it should.
+      const plain = await send('note.filtered', 'aaaa');
+      await completed(plain.id);
+      expect(sink.requestsFor(plain.id)).toHaveLength(1);
+    } finally {
+      await service.kill();
+      routes.remove();
+      await sink.stop();
+      await ownNs.cleanup();
+      await ownDb.drop();
+    }
+  }, 120_000);
+});
+
 describe('a filter or transform that does not compile', () => {
   it('stops the start: exit code non-zero, one line naming ROUTES_FILE, the route and the problem', async () => {
     const badRoutes = writeRoutesFile({
