@@ -1,4 +1,5 @@
 import sift from 'sift';
+import { ownDataDocument, ownDataQuery } from './own-data-paths.js';
 import { $options, $regex } from './route-filter-regex.js';
 
 /** What a route's `filter` is matched against. */
@@ -21,17 +22,29 @@ const OPERATIONS = { $all, $and, $elemMatch, $eq, $exists, $gt, $gte, $in, $lt, 
 
 /**
  * Compiles a route's `filter`: a MongoDB-style query (`{ "body.data.object.amount": { "$gte": 1000 } }`) over
- * {@link RouteFilterInput}, evaluated by sift. Throws, with sift's reason, on a query it cannot compile (an unknown
+ * {@link RouteFilterInput}, evaluated by sift; its dot paths reach the input's own JSON data only, as MongoDB's do
+ * (own-data-paths.ts): not `constructor`, `toString` or `__proto__`, nor an array's `length`. Throws, with sift's reason, on a query it cannot compile (an unknown
  * or misplaced operator, a `$regex` that is malformed or that RE2 cannot run): ROUTES_FILE's validation turns that
  * into the start's one-line error.
  */
 export function compileRouteFilter(query: Record<string, unknown>): RouteFilter {
-  let test: (input: RouteFilterInput) => boolean;
+  let test: (document: unknown) => boolean;
   try {
-    test = sift.createQueryTester<RouteFilterInput, unknown>(query, { operations: OPERATIONS });
+    test = sift.createQueryTester<unknown, unknown>(ownDataQuery(query), { operations: OPERATIONS });
   } catch (error) {
     const message = (error as Error).message;
     throw new Error(message === 'Unsupported operation: $where' ? '$where is not allowed (it runs code); use the query operators' : message);
   }
-  return (input) => test(input);
+  return (input) => test(ownDataInput(input));
+}
+
+/**
+ * The filters' view of an event (see own-data-paths.ts), made once per input: the worker hands every route's filter
+ * the same input object for an attempt, so a payload is copied once however many filters look at it.
+ */
+const ownDataInputs = new WeakMap<RouteFilterInput, unknown>();
+function ownDataInput(input: RouteFilterInput): unknown {
+  let document = ownDataInputs.get(input);
+  if (document === undefined) ownDataInputs.set(input, (document = ownDataDocument(input)));
+  return document;
 }
