@@ -9,7 +9,9 @@
  * one of the JSON data, or nothing. Two kinds of names stay as they are, because sift needs them so and no built-in
  * has one: a name that reads as a number (sift indexes an array with it: `body.items.0`, and an object's field "0"
  * is reached the same way) and a name starting with `$` (an operator in a query). Arrays stay arrays, so sift's
- * MongoDB semantics for them (matching any element, `$size`, `$elemMatch`, `$all`) are untouched.
+ * MongoDB semantics for them (matching any element, `$size`, `$elemMatch`, `$all`) are untouched. One JavaScript
+ * reading is left, as strings have no names to rename: a numeric step into a string (`body.note.0`) finds its first
+ * character, where MongoDB finds nothing.
  */
 
 /** Put before a property name so that it names no built-in of Object, Array, String or Number. */
