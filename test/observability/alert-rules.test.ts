@@ -5,7 +5,7 @@
  * skipped with a message when it is missing, unless REQUIRE_PROMETHEUS is set (CI), which makes that a failure.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
@@ -27,6 +27,15 @@ function promtool(args: string[]) {
   const run = spawnSync(binaries.promtool!, args, { cwd: root, encoding: 'utf8', timeout: 60_000 });
   return { status: run.status, output: `${run.stdout}\n${run.stderr}` };
 }
+
+describe('the comments of the rule file', () => {
+  it('point at files that exist (its unit tests among them)', () => {
+    const comments = readFileSync(RULES_FILE, 'utf8').split('\n').filter((line) => line.trimStart().startsWith('#'));
+    const paths = [...new Set(comments.flatMap((line) => [...line.matchAll(/\b((?:test|docs|observability|charts)\/[\w./-]*\w)/g)].map((m) => m[1]!)))];
+    expect(paths).toContain(path.relative(root, TESTS_FILE));
+    expect(paths.filter((file) => !existsSync(path.join(root, file)))).toEqual([]);
+  });
+});
 
 describe('alert rules under promtool', () => {
   if (binaries.missing) {
