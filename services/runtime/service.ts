@@ -7,6 +7,7 @@ import { runMigrations } from '../shared/database/run-migrations.js';
 import { SchemaCheck } from '../shared/database/schema-check.js';
 import { registerConfiguredSecrets } from '../shared/logging/configured-secrets.js';
 import { createLogger } from '../shared/logging/logger.js';
+import { DependencyGauge } from '../shared/metrics/dependency-gauge.js';
 import { initialiseServiceMetrics } from '../shared/metrics/service-metrics.js';
 import type { EventHandlerRegistry } from '../worker/processing/event-handlers.js';
 import { RouteTable } from '../worker/routing/route-table.js';
@@ -89,21 +90,25 @@ export async function startService(config: Config, extensions: ServiceExtensions
 
   // The preStop announcement, shared by the Express app and the webhooks' direct path (both close connections from then on).
   const terminationNotice = new TerminationNotice();
+  const checks = {
+    // Not ready before the migrations have run, rather than ready and failing every webhook.
+    database: new SchemaCheck(infrastructure.pool).check,
+    redis: async () => void (await infrastructure.redis.ping()),
+  };
+  // webhook_dependency_up: what the checks found, which readiness alone does not say (it is 503 while draining too).
+  const dependencies = new DependencyGauge(checks);
   const app = createHttpApp({
     terminationNotice,
     logger: createLogger('http'),
     trustProxy: config.http.trustProxy,
     routers: ingress?.routers ?? [],
     health: {
-      checks: {
-        // Not ready before the migrations have run, rather than ready and failing every webhook.
-        database: new SchemaCheck(infrastructure.pool).check,
-        redis: async () => void (await infrastructure.redis.ping()),
-      },
+      checks,
       // The ingress keeps answering 202 while Redis is down (events wait in PENDING), so Redis does not gate it.
       readinessChecks: worker ? ['database', 'redis'] : ['database'],
       maxHeapMb: config.health.maxHeapMb,
       isShuttingDown: () => shuttingDown,
+      onCheck: dependencies.record,
     },
   });
   // Webhooks that need nothing of Express take the direct path; everything else, and every refusal, is Express's.

@@ -44,6 +44,13 @@ beforeAll(async () => {
   );
 });
 
+/** `webhook_dependency_up{dependency}` as the service exports it (undefined: no sample). */
+async function dependencyUp(dependency: string): Promise<number | undefined> {
+  const text = await (await fetch(`${app.baseUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`webhook_dependency_up{dependency="${dependency}"}`));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
 afterAll(async () => {
   await app?.stop();
   await pgProxy?.stop();
@@ -110,6 +117,8 @@ describe('Redis down at ingest', () => {
       const health = await fetch(`${app.baseUrl}/health`);
       expect(health.status).toBe(503);
       expect(await health.json()).toMatchObject({ status: 'error', error: { redis: { status: 'down' } } });
+      // So does webhook_dependency_up, dependency by dependency.
+      expect({ database: await dependencyUp('database'), redis: await dependencyUp('redis') }).toEqual({ database: 1, redis: 0 });
     } finally {
       await redisProxy.restart();
     }
@@ -126,6 +135,9 @@ describe('PostgreSQL down at ingest', () => {
       expect(response.status).toBe(503);
       expect(response.json).toMatchObject({ statusCode: 503, message: expect.any(String), correlationId: expect.any(String) });
       expect((await fetch(`${app.baseUrl}/health/ready`)).status).toBe(503);
+      // Unready, a pod leaves the Service and receives (and counts) no webhook any more: what its readiness check
+      // found is what still says that storage is down (WebhookStorageUnavailable).
+      expect(await dependencyUp('database')).toBe(0);
 
       await pgProxy.restart();
       stopped = false;
@@ -135,6 +147,8 @@ describe('PostgreSQL down at ingest', () => {
       });
       expect(retried.json).toMatchObject({ status: 'PENDING', duplicate: false });
       expect(Number((await db.pool.query("SELECT count(*)::int AS n FROM webhook_events WHERE external_id = 'evt_pg_down_1'")).rows[0].n)).toBe(1);
+      expect((await fetch(`${app.baseUrl}/health/ready`)).status).toBe(200);
+      expect(await dependencyUp('database')).toBe(1);
     } finally {
       if (stopped) await pgProxy.restart();
     }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
+import { DependencyGauge } from '../../services/shared/metrics/dependency-gauge.js';
 import { DestinationStateGauges } from '../../services/shared/metrics/destination-protection-metrics.js';
 import { registry } from '../../services/shared/metrics/metrics.js';
 import { QueueDepthGauge } from '../../services/shared/metrics/queue-depth-gauge.js';
@@ -29,6 +30,7 @@ function exportedMetrics(): Set<string> {
     queue: { getWaiting: async () => [] },
   });
   new UnfinishedEventsGauge('names-only', { query: async () => ({ rows: [{ n: 0 }] }) });
+  new DependencyGauge({});
   new DestinationStateGauges({ names: [], withBreaker: new Set(), read: async () => ({ now: 0, views: [] }), held: async () => [] });
   return new Set(registry.getMetricsAsArray().map((metric) => metric.name));
 }

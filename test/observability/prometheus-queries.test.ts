@@ -114,6 +114,7 @@ let okSink: HttpSink;
 let badSink: HttpSink;
 let routes: TempRoutesFile;
 let redisProxy: TcpProxy;
+let pgProxy: TcpProxy;
 let ingress: ServiceProcess;
 let worker: ServiceProcess;
 let otherApp: Server;
@@ -268,6 +269,12 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
     const ingressRedis = new URL(ns.redisUrl);
     ingressRedis.hostname = '127.0.0.1';
     ingressRedis.port = String(await redisProxy.start());
+    // PostgreSQL too, through a proxy of its own (a storage outage the ingress alone sees).
+    const dbUrl = new URL(db.url);
+    pgProxy = new TcpProxy(dbUrl.hostname, Number(dbUrl.port || 5432));
+    const ingressDb = new URL(db.url);
+    ingressDb.hostname = '127.0.0.1';
+    ingressDb.port = String(await pgProxy.start());
 
     const [ingressPort, workerPort, prometheusPort] = await Promise.all([freePort(), freePort(), freePort()]);
     const common = {
@@ -280,7 +287,7 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
       JOB_BACKOFF_MS: String(BACKOFF_MS),
       LOG_LEVEL: 'warn',
     };
-    ingress = new ServiceProcess({ ...common, SERVICE_ROLE: 'ingress', REDIS_URL: ingressRedis.toString() }, ingressPort);
+    ingress = new ServiceProcess({ ...common, SERVICE_ROLE: 'ingress', REDIS_URL: ingressRedis.toString(), DATABASE_URL: ingressDb.toString() }, ingressPort);
     worker = new ServiceProcess(
       {
         ...common,
@@ -311,6 +318,7 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
     await Promise.all([ingress?.kill(), worker?.kill()]);
     await prometheus?.stop();
     await redisProxy?.stop();
+    await pgProxy?.stop();
     await new Promise<void>((resolve) => (otherApp ? otherApp.close(() => resolve()) : resolve()));
     await Promise.all([okSink?.stop(), badSink?.stop()]);
     await ns?.cleanup();
@@ -341,6 +349,8 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
     await expectPanel('Memory and event-loop lag', jobsAre([INGRESS_JOB, WORKER_JOB]));
     await expectPanel('Dead letters (range)', single((value) => value === 0, 'value 0'));
     await expectSoon('the WebhookNoWorkers condition', alertExpr('WebhookNoWorkers'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
+    await expectSoon('the database check of the ingress', `webhook_dependency_up{job="${INGRESS_JOB}",dependency="database"}`, single((value) => value === 1, 'value 1'));
+    await expectSoon('the WebhookStorageUnavailable condition', alertExpr('WebhookStorageUnavailable'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
     noProblems();
   }, 90_000);
 
@@ -436,6 +446,25 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
       await redisProxy.restart();
     }
     await expectPanel('Enqueue failures and reconciler requeues', has({ status: 'PENDING' }, positive, 'a positive rate'), { refId: 'B', timeoutMs: RECONCILER_STALE_MS + 10_000 });
+    noProblems();
+  }, 90_000);
+
+  it('PostgreSQL unreachable to the ingress: with no webhook to refuse (unready, out of the Service), WebhookStorageUnavailable still sees it', async () => {
+    await pgProxy.stop();
+    try {
+      // Nothing probes readiness here: the scrape checks the database once the last check is 10 s old.
+      await expectSoon('the database check of the ingress failing', `webhook_dependency_up{job="${INGRESS_JOB}",dependency="database"}`, single((value) => value === 0, 'value 0'), 20_000);
+      await expectSoon('the WebhookStorageUnavailable condition', alertExpr('WebhookStorageUnavailable'), has({ namespace: NAMESPACE }, (value) => value === 0, 'a series for the namespace'));
+      await expectSoon(
+        'WebhookStorageUnavailable pending in Prometheus',
+        `ALERTS{alertname="WebhookStorageUnavailable",alertstate="pending",namespace="${NAMESPACE}"}`,
+        single((value) => value === 1, 'one pending alert'),
+      );
+    } finally {
+      await pgProxy.restart();
+    }
+    await expectSoon('the database check of the ingress passing again', `webhook_dependency_up{job="${INGRESS_JOB}",dependency="database"}`, single((value) => value === 1, 'value 1'), 20_000);
+    await expectSoon('the WebhookStorageUnavailable condition gone', alertExpr('WebhookStorageUnavailable'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
     noProblems();
   }, 90_000);
 

@@ -12,11 +12,17 @@ export interface HealthRouterOptions {
   /** True once shutdown began: readiness turns 503 at once so endpoints drop the pod before it drains. */
   isShuttingDown: () => boolean;
   timeoutMs?: number;
+  /** Told the outcome of every dependency check that ran (readiness, /health): `webhook_dependency_up`. */
+  onCheck?: (name: string, up: boolean) => void;
 }
+
+/** How long a dependency check may take before it counts as down. */
+export const HEALTH_CHECK_TIMEOUT_MS = 2000;
 
 type Indicator = Record<string, unknown> & { status: 'up' | 'down' };
 
-async function runCheck(check: HealthCheck, timeoutMs: number): Promise<Indicator> {
+/** Runs one check, bounded by `timeoutMs`: `up`, or `down` with the reason. */
+export async function runCheck(check: HealthCheck, timeoutMs: number): Promise<Indicator> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -39,13 +45,14 @@ async function runCheck(check: HealthCheck, timeoutMs: number): Promise<Indicato
  */
 export function healthRouter(options: HealthRouterOptions): Router {
   const router = Router();
-  const timeoutMs = options.timeoutMs ?? 2000;
+  const timeoutMs = options.timeoutMs ?? HEALTH_CHECK_TIMEOUT_MS;
 
   const evaluate = async (names: string[]) => {
     const details: Record<string, Indicator> = {};
     await Promise.all(
       names.map(async (name) => {
         details[name] = await runCheck(options.checks[name]!, timeoutMs);
+        options.onCheck?.(name, details[name].status === 'up');
       }),
     );
     return details;
@@ -83,6 +90,7 @@ export function healthRouter(options: HealthRouterOptions): Router {
   });
 
   router.get(HEALTH_READY_PATH, async (_req, res) => {
+    // Shutting down (preStop, SIGTERM): 503 without checking anything, so the dependencies' state stays as it was.
     if (options.isShuttingDown()) {
       const shutdown: Indicator = { status: 'down', message: 'shutting down' };
       res.status(503).json({ status: 'error', info: {}, error: { shutdown }, details: { shutdown } });
