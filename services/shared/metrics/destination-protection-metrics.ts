@@ -12,10 +12,16 @@ export const CIRCUIT_TRANSITIONS = ['opened', 'reopened', 'closed'] as const;
 
 export const CIRCUIT_STATES = ['closed', 'open', 'half-open'] as const;
 
-/** Deliveries this process put off without attempting them; `rate_limited` are the rate-limit waits. */
+/**
+ * Deliveries this process put off without attempting them; `rate_limited` are the rate-limit waits. Counted once per
+ * delivery when it starts waiting (by the reason it started waiting for), not again each time its job looks again
+ * while the destination is still paused, open or over its limit.
+ */
 export const destinationDeferrals = new client.Counter({
   name: 'webhook_destination_deferred_total',
-  help: 'Deliveries that waited instead of being attempted (no attempt used), by destination and reason (paused, circuit_open, rate_limited)',
+  help:
+    'Deliveries put off instead of attempted (no attempt used), counted once when each starts waiting (not at every recheck), ' +
+    'by destination and reason (paused, circuit_open, rate_limited)',
   labelNames: ['destination', 'reason'] as const,
   registers: [registry],
 });

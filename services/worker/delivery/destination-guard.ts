@@ -4,7 +4,7 @@ import { RedisSlidingWindowRateLimiter, type Redis as LimiterRedis } from 'slidi
 import type { DestinationPauses } from '../../shared/destinations/destination-pauses.js';
 import type { Admission, DestinationStateStore } from '../../shared/destinations/destination-state.js';
 import type { Logger } from '../../shared/logging/logger.js';
-import { circuitTransitions, destinationDeferrals, type DeferralReason } from '../../shared/metrics/destination-protection-metrics.js';
+import { circuitTransitions, type DeferralReason } from '../../shared/metrics/destination-protection-metrics.js';
 import type { Destination } from '../routing/route-table.js';
 import type { DeliveryResult } from './delivery-result.js';
 
@@ -91,15 +91,15 @@ export class DestinationGuard {
           this.options.logger.info('circuit half-open: probing the destination', { destination: destination.name });
           return { go: true, probeToken: admission.token };
         case 'paused':
-          return this.wait(destination, 'paused', 0, `${destination.name} paused`);
+          return this.wait('paused', 0, `${destination.name} paused`);
         case 'open':
-          return this.wait(destination, 'circuit_open', admission.waitMs, `${destination.name} circuit open (next probe in ${Math.ceil(admission.waitMs / 1000)} s)`);
+          return this.wait('circuit_open', admission.waitMs, `${destination.name} circuit open (next probe in ${Math.ceil(admission.waitMs / 1000)} s)`);
         case 'probing':
-          return this.wait(destination, 'circuit_open', admission.waitMs, `${destination.name} circuit half-open (a probe is testing it)`);
+          return this.wait('circuit_open', admission.waitMs, `${destination.name} circuit half-open (a probe is testing it)`);
       }
     } catch (error) {
       this.options.logger.warn('destination state unreadable; the delivery waits', { destination: destination.name, error });
-      return this.wait(destination, 'state_unavailable', 1000, `${destination.name} state unavailable (Redis)`);
+      return this.wait('state_unavailable', 1000, `${destination.name} state unavailable (Redis)`);
     }
   }
 
@@ -116,14 +116,14 @@ export class DestinationGuard {
       verdict = await this.synced(() => this.options.state.recheck(destination.name, hasBreaker, probeToken ?? ''));
     } catch (error) {
       this.options.logger.warn('destination state unreadable; the delivery waits', { destination: destination.name, error });
-      throw this.wait(destination, 'state_unavailable', 1000, `${destination.name} state unavailable (Redis)`).deferred;
+      throw this.wait('state_unavailable', 1000, `${destination.name} state unavailable (Redis)`).deferred;
     }
     switch (verdict.verdict) {
       case 'paused':
-        throw this.wait(destination, 'paused', 0, `${destination.name} paused`).deferred;
+        throw this.wait('paused', 0, `${destination.name} paused`).deferred;
       case 'open':
       case 'probing':
-        throw this.wait(destination, 'circuit_open', verdict.waitMs, `${destination.name} circuit ${verdict.verdict === 'open' ? 'open' : 'half-open (a probe is testing it)'}`).deferred;
+        throw this.wait('circuit_open', verdict.waitMs, `${destination.name} circuit ${verdict.verdict === 'open' ? 'open' : 'half-open (a probe is testing it)'}`).deferred;
       default:
         return;
     }
@@ -144,18 +144,18 @@ export class DestinationGuard {
         reserved = await this.limiter.reserve(key, rate.perSecond);
       } catch (error) {
         this.options.logger.warn('rate limit unreadable; the delivery waits', { destination: destination.name, error });
-        throw this.wait(destination, 'state_unavailable', 1000, `${destination.name} state unavailable (Redis)`).deferred;
+        throw this.wait('state_unavailable', 1000, `${destination.name} state unavailable (Redis)`).deferred;
       }
       if (!reserved.token) {
         const waitMs = Math.max(1, reserved.reset ?? RATE_WINDOW_MS);
-        throw this.wait(destination, 'rate_limited', waitMs, `${destination.name} rate limited (${rate.perSecond}/s)`).deferred;
+        throw this.wait('rate_limited', waitMs, `${destination.name} rate limited (${rate.perSecond}/s)`).deferred;
       }
       // The place was taken when Redis ran the script, at most this long ago: a reservation that reached a busy
       // event loop late is given back rather than used late (a late send could bunch with the next second's).
       if (performance.now() - asked <= MAX_RESERVATION_AGE_MS) return;
       await this.limiter.cancel(key, reserved.token).catch(() => undefined);
     }
-    throw this.wait(destination, 'rate_limited', RATE_WINDOW_MS / 10, `${destination.name} rate limited (${rate.perSecond}/s)`).deferred;
+    throw this.wait('rate_limited', RATE_WINDOW_MS / 10, `${destination.name} rate limited (${rate.perSecond}/s)`).deferred;
   };
 
   /**
@@ -204,8 +204,8 @@ export class DestinationGuard {
     return admission;
   }
 
-  private wait(destination: Destination, reason: WaitReason, waitMs: number, message: string): { go: false; deferred: DeliveryDeferred } {
-    if (reason !== 'state_unavailable') destinationDeferrals.inc({ destination: destination.name, reason });
+  /** A wait; the caller counts it (webhook_destination_deferred_total), once per delivery put off, not per recheck. */
+  private wait(reason: WaitReason, waitMs: number, message: string): { go: false; deferred: DeliveryDeferred } {
     return { go: false, deferred: new DeliveryDeferred(reason, waitMs, message) };
   }
 

@@ -2,6 +2,7 @@ import { context as otelContext, propagation, SpanStatusCode, trace, type Contex
 import { redactSecretValuesIn, type Logger } from '../../shared/logging/logger.js';
 import { currentContext } from '../../shared/logging/request-context.js';
 import { traceIdOf } from '../../shared/telemetry/stored-traceparent.js';
+import { destinationDeferrals } from '../../shared/metrics/destination-protection-metrics.js';
 import { deliveryAttempts, deliveryDuration, eventsProcessed, processingDuration } from '../../shared/metrics/metrics.js';
 import type { EventJobData } from '../../shared/queue/event-job.js';
 import type { BrokerDeliverers } from '../delivery/broker-publishers.js';
@@ -272,7 +273,7 @@ export class EventProcessor {
     const { guard } = this.options;
     if (!guard) return this.deliverTo(event, destination, route, work);
     const admission = await guard.admit(destination);
-    if (!admission.go) return { destination, deferred: admission.deferred };
+    if (!admission.go) return this.putOff(event, { destination, deferred: admission.deferred });
     let recorded: { probeFailed: boolean } | undefined;
     const outcome = await this.deliverTo(event, destination, route, work, {
       // Admitted before it queued for one of the destination's slots (maxConcurrency): asked again once it holds one.
@@ -282,11 +283,21 @@ export class EventProcessor {
     });
     if ('deferred' in outcome) {
       if (admission.probeToken) await guard.releaseProbe(destination, admission.probeToken);
-      return outcome;
+      return this.putOff(event, outcome);
     }
     // A delivery that failed before it was sent (a transform, a secret it cannot sign with) is counted here.
     const { probeFailed } = recorded ?? (await guard.record(destination, outcome, admission.probeToken));
     return probeFailed ? { ...outcome, probeFailed } : outcome;
+  }
+
+  /**
+   * A delivery that must wait, counted in `webhook_destination_deferred_total` when it starts waiting: not when the
+   * event already waited for this destination at its claim (its job looked again, the destination is still paused,
+   * open or over its limit), so the counter counts deliveries put off, not rechecks.
+   */
+  private putOff(event: ClaimedEvent, waiting: Waiting): Waiting {
+    if (waiting.deferred.reason !== 'state_unavailable' && !event.heldFor.includes(waiting.destination.name)) destinationDeferrals.inc({ destination: waiting.destination.name, reason: waiting.deferred.reason });
+    return waiting;
   }
 
   private deliverTo(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, hooks?: DeliveryHooks): Promise<DeliveryResult | Waiting> {

@@ -21,6 +21,11 @@ export interface ClaimedEvent {
   correlationId: string | null;
   /** Destinations that already took this event (since its last replay of a COMPLETED event). */
   delivered: string[];
+  /**
+   * Destinations the event was already waiting for when this attempt claimed it (paused, circuit open, rate limited,
+   * state unreadable): a wait for one of them continues that hold rather than putting the delivery off anew.
+   */
+  heldFor: string[];
   /** When this attempt claimed the event (PostgreSQL's text form, microseconds kept): its attempt rows are newer. */
   claimedAt: string;
 }
@@ -47,6 +52,7 @@ interface ClaimRow {
   traceparent: string | null;
   correlation_id: string | null;
   delivered: string[] | null;
+  held_for: string[] | null;
   claimed_at: string;
 }
 
@@ -70,7 +76,7 @@ const CLAIM = {
            FROM unnest($1::uuid[], $2::int[]) AS j(id, replays)
           WHERE e.id = j.id AND e.replays = j.replays AND (e.status || '') IN ('PENDING', 'FAILED', 'PROCESSING')
       RETURNING e.id, e.provider, e.event_type, e.raw_body, e.content_type, e.attempts, e.replays, e.traceparent,
-                e.correlation_id, e.updated_at::text AS claimed_at,
+                e.correlation_id, e.held_for, e.updated_at::text AS claimed_at,
                 ARRAY(SELECT DISTINCT d.destination FROM delivery_attempts d
                        WHERE d.event_id = e.id AND d.succeeded
                          AND d.at >= coalesce(e.replayed_at, '-infinity'::timestamptz)) AS delivered`,
@@ -214,6 +220,7 @@ export class ProcessingStore {
         traceparent: row.traceparent,
         correlationId: row.correlation_id,
         delivered: row.delivered ?? [],
+        heldFor: row.held_for ?? [],
         claimedAt: row.claimed_at,
       };
     });
