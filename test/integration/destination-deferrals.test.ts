@@ -2,7 +2,8 @@
  * `webhook_destination_deferred_total{destination,reason}` counts deliveries put off, as its help text and the
  * dashboard's "Deliveries put off by reason" say: once when a delivery starts waiting, not again each time its job
  * looks again while the destination is still paused (or open, or over its limit). It once counted every recheck
- * (6 events behind an open circuit gave 21).
+ * (6 events behind an open circuit gave 21). Waits because the destinations' state in Redis cannot be read count
+ * too, under `state_unavailable`.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Queue, type Job } from 'bullmq';
@@ -27,6 +28,7 @@ let routesFile: TempRoutesFile;
 let redis: Redis;
 let queue: Queue;
 const pausable = new HttpSink();
+const unreadable = new HttpSink();
 
 type Row = { id: string; status: string; attempts: number; held_for: string[] | null; last_error: string | null };
 const rowsOf = async (ids: string[]): Promise<Row[]> =>
@@ -63,12 +65,17 @@ const allWaitingFor = (destination: string) => (rows: Row[]) =>
 beforeAll(async () => {
   db = await createTestDatabase();
   ns = createQueueNamespace();
-  await pausable.start();
+  await Promise.all([pausable.start(), unreadable.start()]);
   routesFile = writeRoutesFile({
     destinations: {
       pausable: { url: `${pausable.url}/in` },
+      // With a breaker, every delivery reads the destination's circuit in Redis.
+      unreadable: { url: `${unreadable.url}/in`, circuitBreaker: { failureThreshold: 5, cooldownMs: 1000 } },
     },
-    routes: [{ provider: 'stripe', events: ['pause.*'], to: ['pausable'] }],
+    routes: [
+      { provider: 'stripe', events: ['pause.*'], to: ['pausable'] },
+      { provider: 'stripe', events: ['unreadable.*'], to: ['unreadable'] },
+    ],
   });
   app = await startInProcessService({
     SERVICE_ROLE: 'all',
@@ -89,7 +96,7 @@ afterAll(async () => {
   await app?.stop();
   await queue?.close();
   redis?.disconnect();
-  await pausable.stop();
+  await Promise.all([pausable.stop(), unreadable.stop()]);
   routesFile?.remove();
   await ns?.cleanup();
   await db?.drop();
@@ -119,5 +126,25 @@ describe('webhook_destination_deferred_total', () => {
     await waitFor('the three delivered after the resume', async () => (await rowsOf(ids)).every((row) => row.status === 'COMPLETED'), { timeoutMs: 15_000 });
     expect(pausable.requests).toHaveLength(3);
     expect(await deferred('pausable', 'paused')).toBe(3);
+  });
+
+  it('counts deliveries that wait because the destination state in Redis cannot be read (state_unavailable), once each', async () => {
+    // The circuit's hash replaced by a string: every read of this destination's state fails (WRONGTYPE), as reads
+    // do when Redis does not answer, while the queue itself works.
+    await redis.set(`${ns.prefix}:${QUEUE}:destinations:circuit:unreadable`, 'not a hash');
+    const ids = [await send('evt_deferral_unreadable_1', 'unreadable.a'), await send('evt_deferral_unreadable_2', 'unreadable.a')];
+    const rows = await waitFor('both waiting for the unreadable destination', async () => {
+      const found = await rowsOf(ids);
+      return allWaitingFor('unreadable')(found) ? found : undefined;
+    });
+    expect(rows.map((row) => row.last_error)).toEqual(['waiting: unreadable state unavailable (Redis)', 'waiting: unreadable state unavailable (Redis)']);
+    // Such a wait is short (about a second): let each job look again a few times.
+    await waitFor('each job run three times', async () => (await jobsOf(ids)).every((job) => job.started >= 3), { timeoutMs: 20_000 });
+    expect(await deferred('unreadable', 'state_unavailable')).toBe(2);
+
+    await redis.del(`${ns.prefix}:${QUEUE}:destinations:circuit:unreadable`);
+    await waitFor('both delivered once the state reads again', async () => (await rowsOf(ids)).every((row) => row.status === 'COMPLETED'), { timeoutMs: 15_000 });
+    expect(unreadable.requests).toHaveLength(2);
+    expect(await deferred('unreadable', 'state_unavailable')).toBe(2);
   });
 });

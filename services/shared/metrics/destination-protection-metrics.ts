@@ -3,8 +3,12 @@ import type { DestinationStateView } from '../destinations/destination-state.js'
 import type { HeldSummary } from '../destinations/held-events.js';
 import { registry } from './metrics.js';
 
-/** Why a delivery waited instead of being attempted (`reason` of `webhook_destination_deferred_total`). */
-export const DEFERRAL_REASONS = ['paused', 'circuit_open', 'rate_limited'] as const;
+/**
+ * Why a delivery waited instead of being attempted (`reason` of `webhook_destination_deferred_total`):
+ * `state_unavailable` when Redis, where the destinations' state lives, could not be read (the delivery waits then
+ * too: a paused destination must be sent nothing).
+ */
+export const DEFERRAL_REASONS = ['paused', 'circuit_open', 'rate_limited', 'state_unavailable'] as const;
 export type DeferralReason = (typeof DEFERRAL_REASONS)[number];
 
 /** Circuit transitions (`to` of `webhook_destination_circuit_transitions_total`). */
@@ -21,7 +25,7 @@ export const destinationDeferrals = new client.Counter({
   name: 'webhook_destination_deferred_total',
   help:
     'Deliveries put off instead of attempted (no attempt used), counted once when each starts waiting (not at every recheck), ' +
-    'by destination and reason (paused, circuit_open, rate_limited)',
+    'by destination and reason (paused, circuit_open, rate_limited, state_unavailable = Redis unreadable)',
   labelNames: ['destination', 'reason'] as const,
   registers: [registry],
 });

@@ -8,8 +8,8 @@ import { circuitTransitions, type DeferralReason } from '../../shared/metrics/de
 import type { Destination } from '../routing/route-table.js';
 import type { DeliveryResult } from './delivery-result.js';
 
-/** Why a delivery waits: a metric's reason, or Redis (where the state lives) could not be read. */
-export type WaitReason = DeferralReason | 'state_unavailable';
+/** Why a delivery waits (`state_unavailable`: Redis, where the state lives, could not be read). */
+export type WaitReason = DeferralReason;
 
 /** A delivery that must wait, not be attempted: no request is sent, no attempt is used. */
 export class DeliveryDeferred extends Error {

@@ -296,7 +296,7 @@ export class EventProcessor {
    * open or over its limit), so the counter counts deliveries put off, not rechecks.
    */
   private putOff(event: ClaimedEvent, waiting: Waiting): Waiting {
-    if (waiting.deferred.reason !== 'state_unavailable' && !event.heldFor.includes(waiting.destination.name)) destinationDeferrals.inc({ destination: waiting.destination.name, reason: waiting.deferred.reason });
+    if (!event.heldFor.includes(waiting.destination.name)) destinationDeferrals.inc({ destination: waiting.destination.name, reason: waiting.deferred.reason });
     return waiting;
   }
 
