@@ -430,6 +430,9 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
     await expectPanel('Events waiting by destination', all(has({ destination: 'held' }, (value) => value === 1, 'value 1'), has({ destination: 'ok' }, (value) => value === 0, 'value 0')));
     // Open for seconds, not ten minutes: the alert's condition is not met.
     await expectSoon('the WebhookDestinationCircuitOpen condition', alertExpr('WebhookDestinationCircuitOpen'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
+    // The event has waited seconds, not an hour: the held-too-long condition is not met either.
+    await expectSoon('the WebhookDestinationHeldTooLong condition', alertExpr('WebhookDestinationHeldTooLong'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
+    await expectSoon('the held event’s age', 'max by (destination) (webhook_destination_oldest_waiting_age_seconds{destination="held"})', single(positive, 'a positive age'));
     noProblems();
   }, 90_000);
 
