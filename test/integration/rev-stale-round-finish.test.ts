@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import type { DataSource } from 'typeorm';
+import winston from 'winston';
+import { EventAdminService } from '../../services/admin/event-admin-service.js';
+import { createDataSource } from '../../services/shared/database/data-source.js';
+import { EventQueue } from '../../services/shared/queue/event-queue.js';
+import type { DeliveryResult } from '../../services/worker/delivery/delivery-result.js';
+import { ProcessingStore } from '../../services/worker/processing/processing-store.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+
+/**
+ * REVIEW REPRODUCTION (rev-worker, commit a7525ce): a job claims the event only in its own replay round, but the
+ * finish statement's guard is only `status = 'PROCESSING'`. A run of an earlier round that outlived a replay (the
+ * scenario a7525ce names: the job handed out again after its worker's run outlived the replay; here run A lost its
+ * lock, run B of the same round finished the event, the operator replayed it) finishes onto the NEXT round while that
+ * round's job is processing: its FAILED (and its error, and its attempt rows) land on round 1, and round 1's own
+ * COMPLETED finish is then refused (status no longer PROCESSING): the round-1 job ends 'completed' in BullMQ while the
+ * event sits FAILED with no job, until the reconciler re-runs round 1 (delivering again).
+ *
+ * Expected: A's late finish is refused (false); round 1's finish moves the event to COMPLETED.
+ */
+
+const silent = winston.createLogger({ silent: true });
+let db: TestDatabase;
+let ns: TestQueueNamespace;
+let dataSource: DataSource;
+let producer: Redis;
+let queue: EventQueue;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  ns = createQueueNamespace();
+  dataSource = await createDataSource({ url: db.url, poolSize: 2, applicationName: 'rev-stale-round' }).initialize();
+  producer = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1 });
+  queue = new EventQueue({ connection: producer, name: 'webhook-events', prefix: ns.prefix, attempts: 3, backoffMs: 20, logger: silent });
+});
+
+afterAll(async () => {
+  await queue?.close();
+  producer?.disconnect();
+  await dataSource?.destroy();
+  await ns?.cleanup();
+  await db?.drop();
+});
+
+const result = (succeeded: boolean): DeliveryResult => ({
+  destination: 'sink',
+  succeeded,
+  result: succeeded ? 'success' : 'http_error',
+  statusCode: succeeded ? 200 : 500,
+  error: succeeded ? null : 'HTTP 500',
+  durationMs: 5,
+});
+
+it('a late finish of an earlier replay round does not land on the current round', async () => {
+  const store = new ProcessingStore(db.pool);
+  const admin = new EventAdminService(dataSource, queue, silent);
+  const { rows } = await db.pool.query<{ id: string }>(
+    `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
+     VALUES ('rev', $1, 'thing.happened', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', 'PENDING') RETURNING id`,
+    [`evt_rev_round_${Date.now()}`],
+  );
+  const id = rows[0]!.id;
+
+  const runA = await store.claim(id, 0); // round 0, slow (its lock expires mid-delivery)
+  const runB = await store.claim(id, 0); // the same job handed out again by the stalled check (PROCESSING is claimable)
+  expect(runA && runB).toBeTruthy();
+  expect(await store.finish(runB!, [result(true)], 'COMPLETED', null)).toBe(true);
+
+  expect(await admin.replay(id)).toBe('replayed'); // round 1
+  const runC = await store.claim(id, 1); // round 1's own job
+  expect(runC).toBeTruthy();
+
+  const lateA = await store.finish(runA!, [result(false)], 'FAILED', 'sink: HTTP 500');
+  const ownC = await store.finish(runC!, [result(true)], 'COMPLETED', null);
+  const row = (await db.pool.query('SELECT status, replays, last_error FROM webhook_events WHERE id = $1', [id])).rows[0];
+  expect({ lateA, ownC, row }).toEqual({ lateA: false, ownC: true, row: { status: 'COMPLETED', replays: 1, last_error: null } });
+});
