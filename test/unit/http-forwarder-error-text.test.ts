@@ -5,8 +5,8 @@ import { registerSecretValues } from '../../services/shared/logging/logger.js';
 import { HttpForwarder, type ForwardedEvent } from '../../services/worker/delivery/http-forwarder.js';
 
 /**
- * A destination's error answer is kept (cut to 512 characters) as the attempt's error text, which PostgreSQL keeps
- * and the console shows. A configured secret the destination echoes is redacted there, also when the cut falls
+ * A destination's error answer is kept (cut to 512 characters, control characters replaced) as the attempt's error
+ * text, which PostgreSQL keeps and the console shows. A configured secret the destination echoes is redacted there, also when the cut falls
  * inside it: redacting after the cut would leave the secret's first characters, which no redaction recognises.
  */
 const SECRET = 'echoed-destination-credential-0123456789';
@@ -52,5 +52,12 @@ describe("HttpForwarder: a destination's error answer as the attempt's error tex
 
     answer = `{"echo":"${SECRET}"}`;
     expect((await forwarder.forward(event, { name: 'echoing', url })).error).toBe('HTTP 500: {"echo":"[REDACTED]"}');
+  });
+
+  it('has its control characters shown as U+FFFD: PostgreSQL text refuses NUL, and a binary answer has them', async () => {
+    // A NUL refused the attempt's whole finish (SQLSTATE 22021): the event stayed PROCESSING and was sent again for ever.
+    answer = 'upstream\u0000error \u001b[31mred\u001b[0m\u007f\u0085\ttab\r\nline';
+    const result = await forwarder.forward(event, { name: 'binary', url });
+    expect(result.error).toBe('HTTP 500: upstream\uFFFDerror \uFFFD[31mred\uFFFD[0m\uFFFD\uFFFD\ttab\r\nline');
   });
 });

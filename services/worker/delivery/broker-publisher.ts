@@ -5,9 +5,13 @@ import { DeadlineExceededError, withinDeadline } from './deadline.js';
 import type { BrokerPublisherOptions, DeliverableEvent, Deliverer, DeliveryHooks, OutgoingMessage } from './deliverer.js';
 import type { DeliveryResult } from './delivery-result.js';
 import { DestinationSlots } from './destination-slots.js';
+import { errorText } from './error-text.js';
 import { WebhookHeaders } from './webhook-headers.js';
 
 const tracer = trace.getTracer('event-driven-integration-service/worker');
+
+/** The longest error text of a failed publish (the broker's reasons name an exchange, a routing key or a subject). */
+const MAX_ERROR_MESSAGE = 1024;
 
 /** What a publisher needs of its long-lived connection to one broker URL. */
 export interface BrokerConnection {
@@ -128,7 +132,8 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
       succeeded: false,
       result,
       statusCode: null,
-      error: message,
+      // The broker's or the client's words, kept in PostgreSQL: made printable there as an HTTP error answer is.
+      error: errorText(message, MAX_ERROR_MESSAGE),
       durationMs,
     });
     if (error instanceof DeadlineExceededError || this.wording.isTimeout?.(error)) {

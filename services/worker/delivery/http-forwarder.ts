@@ -5,6 +5,7 @@ import { ConcurrencyLimit, type ReleaseSlot } from './concurrency-limit.js';
 import type { DeliverableEvent, Deliverer, DeliveryHooks, OutgoingMessage } from './deliverer.js';
 import { parseRetryAfter, type DeliveryResult } from './delivery-result.js';
 import { destinationRequestsInFlight, destinationRequestsWaiting } from './destination-metrics.js';
+import { errorText } from './error-text.js';
 import { WebhookHeaders } from './webhook-headers.js';
 
 /** The event with its original bytes, as {@link HttpForwarder.forward} sends it. */
@@ -35,6 +36,8 @@ interface DestinationLane {
 }
 
 const MAX_ERROR_BODY = 512;
+/** The longest error text of a request that got no answer (undici's messages are short; this only bounds them). */
+const MAX_ERROR_MESSAGE = 512;
 /** How much of an error answer is searched for secrets before it is cut to {@link MAX_ERROR_BODY}. */
 const MAX_SCANNED_ERROR_BODY = 64 * 1024;
 
@@ -148,8 +151,9 @@ export class HttpForwarder implements Deliverer {
       } else {
         const text = await response.body.text().catch(() => '');
         // Redacted before it is cut: a configured secret the destination echoes across the cut would otherwise leave
-        // its first characters behind, which no later redaction recognises.
-        const kept = text ? redactSecretValuesIn(text.slice(0, MAX_SCANNED_ERROR_BODY)).slice(0, MAX_ERROR_BODY) : '';
+        // its first characters behind, which no later redaction recognises. Its control characters are replaced: a
+        // binary answer's NUL made PostgreSQL refuse the attempt's whole finish.
+        const kept = text ? errorText(redactSecretValuesIn(text.slice(0, MAX_SCANNED_ERROR_BODY)), MAX_ERROR_BODY) : '';
         detail = `HTTP ${response.statusCode}${kept ? `: ${kept}` : ''}`;
       }
       return {
@@ -169,7 +173,7 @@ export class HttpForwarder implements Deliverer {
         succeeded: false,
         result: timedOut ? 'timeout' : 'network_error',
         statusCode: null,
-        error: timedOut ? `timed out after ${timeoutMs} ms` : `${(error as { code?: string }).code ?? name}: ${(error as Error).message}`,
+        error: timedOut ? `timed out after ${timeoutMs} ms` : errorText(`${(error as { code?: string }).code ?? name}: ${(error as Error).message}`, MAX_ERROR_MESSAGE),
         durationMs: elapsed(),
       };
     } finally {

@@ -8,6 +8,7 @@ import type { EventJobData } from '../../shared/queue/event-job.js';
 import type { BrokerDeliverers } from '../delivery/broker-publishers.js';
 import type { Deliverer, DeliveryHooks, OutgoingMessage } from '../delivery/deliverer.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
+import { errorText } from '../delivery/error-text.js';
 import { DeliveryDeferred, RATE_WINDOW_MS, type DestinationGuard } from '../delivery/destination-guard.js';
 import type { HttpForwarder } from '../delivery/http-forwarder.js';
 import { withoutCredentials } from '../delivery/url-without-credentials.js';
@@ -383,7 +384,7 @@ export class EventProcessor {
    * not build the message.
    */
   private transformFailure(event: ClaimedEvent, destination: string, route: CompiledRoute, error: RouteTransformError, started: number): DeliveryResult {
-    const message = `transform of routes.${route.index} failed: ${error.message}`.slice(0, 512);
+    const message = errorText(`transform of routes.${route.index} failed: ${error.message}`, 512);
     this.options.logger.warn('route transform failed; recorded as a failed attempt', { eventId: event.id, destination, attempt: event.attempts, error: message });
     return { destination, succeeded: false, result: 'internal_error', statusCode: null, error: message, durationMs: Math.round(performance.now() - started) };
   }
@@ -414,8 +415,7 @@ interface RouteWork {
   transformed(route: CompiledRoute): Promise<Buffer>;
 }
 
-/** An error's message (its name when it has none), bounded for the attempts table; anything thrown is allowed. */
+/** An error's message (its name when it has none), as the attempts table keeps it; anything thrown is allowed. */
 function describeError(error: unknown): string {
-  const message = error instanceof Error ? error.message || error.name : String(error);
-  return message.slice(0, 512);
+  return errorText(error instanceof Error ? error.message || error.name : String(error), 512);
 }
