@@ -130,11 +130,22 @@ describe('ProcessingStore batches', () => {
     const stored = await Promise.all([0, 1].map(() => writer.insert(event(`evt_refuse_${counter++}`))));
     const claimed = (await Promise.all(stored.map((s) => store.claim(s.id)))) as ClaimedEvent[];
     const results = await Promise.allSettled([
-      store.finish(claimed[0]!, [{ ...delivered(), succeeded: false, result: 'http_error', error: 'nul \u0000 byte' }], 'FAILED', 'x'),
+      store.finish(claimed[0]!, [{ ...delivered(), durationMs: 2 ** 31 }], 'COMPLETED', null), // beyond int (22003)
       store.finish(claimed[1]!, [delivered()], 'COMPLETED', null),
     ]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
     expect((await row(stored[1]!.id)).status).toBe('COMPLETED');
+  });
+
+  it('an error text with a NUL byte (a binary error answer) is stored with U+FFFD in its place, not refused', async () => {
+    // PostgreSQL text refuses NUL (22021): the whole finish failed on every try, the event stayed PROCESSING.
+    const stored = await writer.insert(event(`evt_nul_error_${counter++}`));
+    const claimed = (await store.claim(stored.id))!;
+    const failed: DeliveryResult = { ...delivered(), succeeded: false, result: 'http_error', statusCode: 502, error: 'HTTP 502: up\u0000stream' };
+    expect(await store.finish(claimed, [failed], 'FAILED', 'sink: HTTP 502: up\u0000stream')).toBe(true);
+    expect(await row(stored.id)).toMatchObject({ status: 'FAILED', last_error: 'sink: HTTP 502: up\uFFFDstream' });
+    const { rows } = await db.pool.query('SELECT error FROM delivery_attempts WHERE event_id = $1', [stored.id]);
+    expect(rows).toEqual([{ error: 'HTTP 502: up\uFFFDstream' }]);
   });
 
   it('a finish whose session is killed mid-statement is sent again on a fresh connection: recorded once, never failed', async () => {

@@ -7,16 +7,16 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database.
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 
 /**
- * REVIEW REPRODUCTION (rev-worker): a destination that answers a non-2xx whose body holds a NUL byte (a binary or
- * gzip'd error page, a protobuf error) makes the finish statement fail (PostgreSQL text cannot hold 0x00: SQLSTATE
- * 22021). The attempt's rows are never recorded, the event never leaves PROCESSING, never reaches DEAD_LETTER, and
- * every BullMQ retry (then every reconciler re-enqueue, for ever) sends the event again to the destinations that
- * already took it.
+ * A destination that answers a non-2xx whose body holds a NUL byte (a binary or gzip'd error page, a protobuf error).
+ * PostgreSQL text cannot hold 0x00 (SQLSTATE 22021): the attempt's error text with it made the whole finish fail, so
+ * the attempt's rows were never recorded, the event never left PROCESSING nor reached DEAD_LETTER, and every BullMQ
+ * retry (then every reconciler re-enqueue, for ever) sent the event again to the destinations that had taken it.
+ * The forwarder now shows control characters as U+FFFD, and the store replaces any NUL left before it writes.
  *
  * Expected (contract): after JOB_ATTEMPTS attempts the event is DEAD_LETTER; `good` got it once.
  */
 
-const STRIPE_SECRET = 'whsec_rev_nul';
+const STRIPE_SECRET = 'whsec_nul_body';
 const JOB_ATTEMPTS = 3;
 
 let db: TestDatabase;
@@ -59,7 +59,7 @@ afterAll(async () => {
 });
 
 it('a destination error body with a NUL byte still ends the event DEAD_LETTER after JOB_ATTEMPTS, the healthy destination sent once', async () => {
-  const body = JSON.stringify({ id: `evt_rev_nul_${Date.now()}`, object: 'event', type: 'charge.failed', data: {} });
+  const body = JSON.stringify({ id: `evt_nul_body_${Date.now()}`, object: 'event', type: 'charge.failed', data: {} });
   const response = await postWebhook(app.baseUrl, 'stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, STRIPE_SECRET) });
   expect(response.status).toBe(202);
   const id = String(response.json!.id);
@@ -71,8 +71,8 @@ it('a destination error body with a NUL byte still ends the event DEAD_LETTER af
     [id],
   );
   const recorded = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM delivery_attempts WHERE event_id = $1', [id]);
-  const observed = { status: rows[0]!.status, attempts: rows[0]!.attempts, goodRequests: good.requestsFor(id).length, badRequests: bad.requestsFor(id).length, attemptRows: recorded.rows[0]!.n };
+  const observed = { status: rows[0]!.status, attempts: rows[0]!.attempts, lastError: rows[0]!.last_error, goodRequests: good.requestsFor(id).length, badRequests: bad.requestsFor(id).length, attemptRows: recorded.rows[0]!.n };
   // eslint-disable-next-line no-console
   console.log('observed', observed);
-  expect(observed).toEqual({ status: 'DEAD_LETTER', attempts: JOB_ATTEMPTS, goodRequests: 1, badRequests: JOB_ATTEMPTS, attemptRows: JOB_ATTEMPTS + 1 });
+  expect(observed).toEqual({ status: 'DEAD_LETTER', attempts: JOB_ATTEMPTS, lastError: 'bad: HTTP 502: upstream\uFFFDerror', goodRequests: 1, badRequests: JOB_ATTEMPTS, attemptRows: JOB_ATTEMPTS + 1 });
 });

@@ -251,11 +251,11 @@ export class ProcessingStore {
         attempts.map(({ item }) => item.event.attempts),
         attempts.map(({ result }) => result.succeeded),
         attempts.map(({ result }) => result.statusCode),
-        attempts.map(({ result }) => result.error),
+        attempts.map(({ result }) => storableText(result.error)),
         attempts.map(({ result }) => result.durationMs),
         first.map((item) => item.event.id),
         first.map((item) => item.status),
-        first.map((item) => item.lastError),
+        first.map((item) => storableText(item.lastError)),
         attempts.map(({ item }) => item.event.replays),
         first.map((item) => (item.options.giveBackAttempt ? 1 : 0)),
         first.map((item) => (item.options.heldFor ?? []).join(',')),
@@ -267,4 +267,14 @@ export class ProcessingStore {
     for (const item of later) outcome.set(item, (await this.finishBatch([item], again))[0]!);
     return items.map((item) => outcome.get(item)!);
   }
+}
+
+/**
+ * An error text as PostgreSQL's `text` takes it: NUL shown as U+FFFD. PostgreSQL refuses NUL (SQLSTATE 22021), and
+ * that failed the whole finish, the attempt's rows with it, on every try: the event stayed PROCESSING, and each retry
+ * and reconciler pass sent it again to the destinations that had taken it. The deliverers make their texts printable
+ * where they make them (errorText); this is the net for any text that did not come through them.
+ */
+function storableText(text: string | null): string | null {
+  return text?.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
 }
