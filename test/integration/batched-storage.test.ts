@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Pool, QueryConfig } from 'pg';
 import { EventWriter, type NewEvent } from '../../services/ingress/ingest/event-writer.js';
-import { ProcessingStore, type ClaimedEvent } from '../../services/worker/processing/processing-store.js';
+import { ProcessingStore, type ClaimedEvent, type FinishedStatus, type FinishOptions } from '../../services/worker/processing/processing-store.js';
 import type { DeliveryResult } from '../../services/worker/delivery/delivery-result.js';
 import { waitFor } from '../support/wait-for.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -123,7 +124,7 @@ describe('ProcessingStore batches', () => {
     expect(await row(stored[1]!.id)).toMatchObject({ status: 'FAILED', last_error: 'sink: HTTP 500' });
     expect((await row(stored[2]!.id)).status).toBe('COMPLETED');
     const { rows } = await db.pool.query('SELECT event_id, succeeded FROM delivery_attempts WHERE event_id = ANY($1::uuid[])', [stored.map((s) => s.id)]);
-    expect(rows).toHaveLength(3); // every attempt recorded, the duplicate's too (as one statement per attempt would)
+    expect(rows).toHaveLength(2); // the duplicate moved nothing, so it records nothing (as one statement per attempt would)
   });
 
   it('an attempt PostgreSQL refuses fails only its own job', async () => {
@@ -173,5 +174,33 @@ describe('ProcessingStore batches', () => {
     expect((await row(stored.id)).status).toBe('COMPLETED');
     const { rows } = await db.pool.query('SELECT destination, attempt, succeeded FROM delivery_attempts WHERE event_id = $1', [stored.id]);
     expect(rows).toEqual([{ destination: 'sink', attempt: 1, succeeded: true }]);
+  });
+
+  it('a finish that committed but lost its answer is sent again: it is reported landed, and applied and recorded once', async () => {
+    // The answer lost after the commit: the statement is sent again (FINISH_AGAIN), finds the claim gone, and must
+    // neither apply the finish a second time nor report the event as moved on (the processed count follows it).
+    let lost = 0;
+    const losing = {
+      query: async (config: QueryConfig) => {
+        const result = await db.pool.query(config);
+        if (config.name?.startsWith('finish-event-attempts') && lost++ === 0) throw new Error('Connection terminated unexpectedly');
+        return result;
+      },
+    } as unknown as Pool;
+    const losingStore = new ProcessingStore(losing);
+    const cases: [FinishedStatus, FinishOptions, number][] = [
+      ['COMPLETED', {}, 1],
+      ['PENDING', { giveBackAttempt: true, heldFor: ['paused'] }, 0],
+    ];
+    for (const [status, options, attemptsAfter] of cases) {
+      lost = 0;
+      const stored = await writer.insert(event(`evt_lost_answer_${counter++}`));
+      const claimed = (await losingStore.claim(stored.id))!;
+      await expect(losingStore.finish(claimed, [delivered()], status, null, options)).resolves.toBe(true);
+      expect(lost).toBe(2); // sent twice
+      expect(await row(stored.id)).toMatchObject({ status, attempts: attemptsAfter });
+      const { rows } = await db.pool.query('SELECT destination, attempt FROM delivery_attempts WHERE event_id = $1', [stored.id]);
+      expect(rows).toEqual([{ destination: 'sink', attempt: 1 }]);
+    }
   });
 });

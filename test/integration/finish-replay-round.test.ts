@@ -11,15 +11,14 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database.
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 
 /**
- * REVIEW REPRODUCTION (rev-worker, commit a7525ce): a job claims the event only in its own replay round, but the
- * finish statement's guard is only `status = 'PROCESSING'`. A run of an earlier round that outlived a replay (the
- * scenario a7525ce names: the job handed out again after its worker's run outlived the replay; here run A lost its
- * lock, run B of the same round finished the event, the operator replayed it) finishes onto the NEXT round while that
- * round's job is processing: its FAILED (and its error, and its attempt rows) land on round 1, and round 1's own
- * COMPLETED finish is then refused (status no longer PROCESSING): the round-1 job ends 'completed' in BullMQ while the
- * event sits FAILED with no job, until the reconciler re-runs round 1 (delivering again).
- *
- * Expected: A's late finish is refused (false); round 1's finish moves the event to COMPLETED.
+ * A finish lands only while its run still holds the claim: the claim's round (commit a7525ce: a job claims the event
+ * only in its own replay round), attempt number and time. The guard was only `status = 'PROCESSING'`: a run of an
+ * earlier round that outlived a replay (here run A lost its lock, run B of the same round finished the event, the
+ * operator replayed it) finished onto the NEXT round while that round's job was processing: its FAILED (and its
+ * error, and its attempt rows) landed on round 1, and round 1's own COMPLETED finish was then refused (status no
+ * longer PROCESSING): the round-1 job ended 'completed' in BullMQ while the event sat FAILED with no job, until the
+ * reconciler re-ran round 1 (delivering again). The same held within one round: a run whose claim was taken over
+ * finished over the run that held it.
  */
 
 const silent = winston.createLogger({ silent: true });
@@ -32,7 +31,7 @@ let queue: EventQueue;
 beforeAll(async () => {
   db = await createTestDatabase();
   ns = createQueueNamespace();
-  dataSource = await createDataSource({ url: db.url, poolSize: 2, applicationName: 'rev-stale-round' }).initialize();
+  dataSource = await createDataSource({ url: db.url, poolSize: 2, applicationName: 'finish-replay-round' }).initialize();
   producer = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1 });
   queue = new EventQueue({ connection: producer, name: 'webhook-events', prefix: ns.prefix, attempts: 3, backoffMs: 20, logger: silent });
 });
@@ -54,15 +53,22 @@ const result = (succeeded: boolean): DeliveryResult => ({
   durationMs: 5,
 });
 
+let counter = 0;
+const insertEvent = async (): Promise<string> => {
+  const { rows } = await db.pool.query<{ id: string }>(
+    `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
+     VALUES ('rounds', $1, 'thing.happened', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', 'PENDING') RETURNING id`,
+    [`evt_round_${Date.now()}_${counter++}`],
+  );
+  return rows[0]!.id;
+};
+const attemptRows = async (id: string) =>
+  (await db.pool.query('SELECT replay, attempt, succeeded FROM delivery_attempts WHERE event_id = $1 ORDER BY id', [id])).rows;
+
 it('a late finish of an earlier replay round does not land on the current round', async () => {
   const store = new ProcessingStore(db.pool);
   const admin = new EventAdminService(dataSource, queue, silent);
-  const { rows } = await db.pool.query<{ id: string }>(
-    `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
-     VALUES ('rev', $1, 'thing.happened', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', 'PENDING') RETURNING id`,
-    [`evt_rev_round_${Date.now()}`],
-  );
-  const id = rows[0]!.id;
+  const id = await insertEvent();
 
   const runA = await store.claim(id, 0); // round 0, slow (its lock expires mid-delivery)
   const runB = await store.claim(id, 0); // the same job handed out again by the stalled check (PROCESSING is claimable)
@@ -76,5 +82,32 @@ it('a late finish of an earlier replay round does not land on the current round'
   const lateA = await store.finish(runA!, [result(false)], 'FAILED', 'sink: HTTP 500');
   const ownC = await store.finish(runC!, [result(true)], 'COMPLETED', null);
   const row = (await db.pool.query('SELECT status, replays, last_error FROM webhook_events WHERE id = $1', [id])).rows[0];
-  expect({ lateA, ownC, row }).toEqual({ lateA: false, ownC: true, row: { status: 'COMPLETED', replays: 1, last_error: null } });
+  expect({ lateA, ownC, row, attempts: await attemptRows(id) }).toEqual({
+    lateA: false,
+    ownC: true,
+    row: { status: 'COMPLETED', replays: 1, last_error: null },
+    attempts: [
+      { replay: 0, attempt: 2, succeeded: true },
+      { replay: 1, attempt: 1, succeeded: true },
+    ],
+  });
+});
+
+it("a late finish of a run whose claim was taken over in the same round does not land; the claim's holder finishes", async () => {
+  const store = new ProcessingStore(db.pool);
+  const id = await insertEvent();
+  const runA = await store.claim(id, 0); // its lock expires mid-delivery
+  const runB = await store.claim(id, 0); // the job handed out again: B holds the event now
+  expect([runA?.attempts, runB?.attempts]).toEqual([1, 2]);
+
+  const lateA = await store.finish(runA!, [result(false)], 'FAILED', 'sink: HTTP 500');
+  const ownB = await store.finish(runB!, [result(true)], 'COMPLETED', null);
+  const row = (await db.pool.query('SELECT status, attempts, last_error FROM webhook_events WHERE id = $1', [id])).rows[0];
+  // Only the finish that landed records its attempt: A's would count in the round's bookkeeping.
+  expect({ lateA, ownB, row, attempts: await attemptRows(id) }).toEqual({
+    lateA: false,
+    ownB: true,
+    row: { status: 'COMPLETED', attempts: 2, last_error: null },
+    attempts: [{ replay: 0, attempt: 2, succeeded: true }],
+  });
 });

@@ -26,7 +26,10 @@ export interface ClaimedEvent {
    * state unreadable): a wait for one of them continues that hold rather than putting the delivery off anew.
    */
   heldFor: string[];
-  /** When this attempt claimed the event (PostgreSQL's text form, microseconds kept): its attempt rows are newer. */
+  /**
+   * When this attempt claimed the event (PostgreSQL's text form, microseconds kept): with `replays` and `attempts`, the
+   * claim's identity, which the finish must find still in place.
+   */
   claimedAt: string;
 }
 
@@ -82,43 +85,56 @@ const CLAIM = {
                          AND d.at >= coalesce(e.replayed_at, '-infinity'::timestamptz)) AS delivered`,
 };
 
-// Recording the attempts and the new status is one round trip for every attempt finishing together; the status
-// guard keeps a late job from overwriting an event that moved on (replayed, or finished by another attempt).
+// Recording the attempts and the new status is one round trip for every attempt finishing together. The guard is the
+// claim's identity: PROCESSING, in the claim's replay round, with the attempt number and the time (`updated_at`) the
+// claim set. Only claims, finishes and replays write an event, so no other run's claim matches it: a late finish of
+// an earlier round (its run outlived a replay), or of a run whose claim was taken over in the same round (its lock
+// expired, the job was handed out again), moves nothing, where `status = 'PROCESSING'` alone let it overwrite the
+// current claim's event. The attempt number tells two claims in one microsecond apart.
 // A waiting event's claim is given back (`give_back` 1) in the same statement, so its attempt counter does not grow;
 // `held_for` (comma-joined: destination names have no comma) lists what it waits for, `held_since` since when.
-const UPDATE_EVENTS = `UPDATE webhook_events e SET status = f.status, last_error = f.last_error, updated_at = now(),
+// Attempt rows are recorded only for the events the statement moved: a refused finish's rows would count as the
+// deliveries of whatever round holds the event now (`delivered` is the successes since the last replay), so that round
+// would skip destinations it never sent to.
+const FINISH_EVENTS = `WITH finished AS (
+           UPDATE webhook_events e SET status = f.status, last_error = f.last_error, updated_at = now(),
                                 attempts = e.attempts - f.give_back,
                                 held_for = string_to_array(nullif(f.held_for, ''), ','),
                                 held_since = CASE WHEN f.held_for = '' THEN NULL ELSE coalesce(e.held_since, now()) END
-           FROM unnest($8::uuid[], $9::text[], $10::text[], $12::int[], $13::text[]) AS f(id, status, last_error, give_back, held_for)
-          WHERE e.id = f.id AND (e.status || '') = 'PROCESSING'
-      RETURNING e.id`;
+             FROM unnest($1::uuid[], $2::int[], $3::int[], $4::timestamptz[], $5::text[], $6::text[], $7::int[], $8::text[])
+                    AS f(id, replays, attempt, claimed_at, status, last_error, give_back, held_for)
+            WHERE e.id = f.id AND (e.status || '') = 'PROCESSING'
+              AND e.replays = f.replays AND e.attempts = f.attempt AND e.updated_at = f.claimed_at
+        RETURNING e.id, f.replays, f.attempt
+         ), recorded AS (
+           INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms, replay)
+           SELECT d.event_id, d.destination, finished.attempt, d.succeeded, d.status_code, d.error, d.duration_ms, finished.replays
+             FROM unnest($9::uuid[], $10::text[], $11::bool[], $12::int[], $13::text[], $14::int[])
+                    AS d(event_id, destination, succeeded, status_code, error, duration_ms)
+             JOIN finished ON finished.id = d.event_id
+         )`;
 
 const FINISH = {
-  name: 'finish-event-attempts-v4',
-  text: `WITH recorded AS (
-           INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms, replay)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bool[], $5::int[], $6::text[], $7::int[], $11::int[])
-         )
-         ${UPDATE_EVENTS}`,
+  name: 'finish-event-attempts-v5',
+  text: `${FINISH_EVENTS}
+         SELECT id FROM finished`,
 };
 
-// The same, sent again after the connection broke under the first: that one may have committed before the answer
-// was lost, so an attempt row already recorded since this attempt's claim is not recorded twice (the status
-// guard already makes the UPDATE safe to repeat).
+// The same, sent again after the connection broke under the first. That one may have committed before its answer was
+// lost: then the guard finds the claim gone and records nothing twice, and the event is found as that finish left it
+// (its status, in the claim's round, its attempt counter less what it gave back), so the finish is still reported as
+// landed. No other run can leave it so: every later claim adds one to the counter, and gives back at most that one.
+// (Had a later claim come meanwhile, the finish is reported as moved on: by then it had.)
+// (The plain SELECT reads the statement's snapshot, from before `finished`: an event moved now is PROCESSING there.)
 const FINISH_AGAIN = {
-  name: 'finish-event-attempts-again-v4',
-  text: `WITH recorded AS (
-           INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms, replay)
-           SELECT u.event_id, u.destination, u.attempt, u.succeeded, u.status_code, u.error, u.duration_ms, u.replay
-             FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bool[], $5::int[], $6::text[], $7::int[], $11::int[],
-                         $14::timestamptz[])
-                    AS u(event_id, destination, attempt, succeeded, status_code, error, duration_ms, replay, claimed_at)
-            WHERE NOT EXISTS (SELECT 1 FROM delivery_attempts d
-                               WHERE d.event_id = u.event_id AND d.at >= u.claimed_at
-                                 AND d.destination = u.destination AND d.attempt = u.attempt)
-         )
-         ${UPDATE_EVENTS}`,
+  name: 'finish-event-attempts-again-v5',
+  text: `${FINISH_EVENTS}
+         SELECT id FROM finished
+          UNION ALL
+         SELECT e.id FROM webhook_events e
+           JOIN unnest($1::uuid[], $2::int[], $3::int[], $5::text[], $7::int[]) AS f(id, replays, attempt, status, give_back)
+             ON e.id = f.id
+          WHERE (e.status || '') = f.status AND e.replays = f.replays AND e.attempts = f.attempt - f.give_back`,
 };
 
 /** What a job asks to claim: its event, in its replay round. */
@@ -190,7 +206,10 @@ export class ProcessingStore {
     return rows[0]?.payload;
   }
 
-  /** Records this attempt's deliveries and the event's new status; false when the event had moved on. */
+  /**
+   * Records this attempt's deliveries and the event's new status; false, recording nothing, when this attempt no
+   * longer holds the event (finished by another run, claimed again, replayed).
+   */
   finish(event: ClaimedEvent, results: DeliveryResult[], status: FinishedStatus, lastError: string | null, options: FinishOptions = {}): Promise<boolean> {
     return this.finishes.submit({ event, results, status, lastError, options });
   }
@@ -229,7 +248,7 @@ export class ProcessingStore {
   /** @param again the statement may have committed already under a connection that then broke */
   private async finishBatch(items: FinishItem[], again = false): Promise<boolean[]> {
     // One statement can move an event once; a second finish of the same event in the batch runs after it,
-    // where the status guard decides it exactly as two separate statements would.
+    // where the guard decides it exactly as two separate statements would.
     const seen = new Set<string>();
     const first: FinishItem[] = [];
     const later: FinishItem[] = [];
@@ -246,20 +265,20 @@ export class ProcessingStore {
     const { rows } = await this.pool.query<{ id: string }>({
       ...(again ? FINISH_AGAIN : FINISH),
       values: [
+        first.map((item) => item.event.id),
+        first.map((item) => item.event.replays),
+        first.map((item) => item.event.attempts),
+        first.map((item) => item.event.claimedAt),
+        first.map((item) => item.status),
+        first.map((item) => storableText(item.lastError)),
+        first.map((item) => (item.options.giveBackAttempt ? 1 : 0)),
+        first.map((item) => (item.options.heldFor ?? []).join(',')),
         attempts.map(({ item }) => item.event.id),
         attempts.map(({ result }) => result.destination),
-        attempts.map(({ item }) => item.event.attempts),
         attempts.map(({ result }) => result.succeeded),
         attempts.map(({ result }) => result.statusCode),
         attempts.map(({ result }) => storableText(result.error)),
         attempts.map(({ result }) => result.durationMs),
-        first.map((item) => item.event.id),
-        first.map((item) => item.status),
-        first.map((item) => storableText(item.lastError)),
-        attempts.map(({ item }) => item.event.replays),
-        first.map((item) => (item.options.giveBackAttempt ? 1 : 0)),
-        first.map((item) => (item.options.heldFor ?? []).join(',')),
-        ...(again ? [attempts.map(({ item }) => item.event.claimedAt)] : []),
       ],
     });
     const moved = new Set(rows.map((row) => row.id));
