@@ -203,4 +203,34 @@ describe('ProcessingStore batches', () => {
       expect(rows).toEqual([{ destination: 'sink', attempt: 1 }]);
     }
   });
+
+  it('a finish refused for its error texts is recorded once more with a note in their place, rather than failing its job', async () => {
+    // Its deliveries went out: failing the job for the words of an error would send them again on every retry. Which
+    // text PostgreSQL refuses is simulated: NUL, the one known, no longer reaches it.
+    const refusing = {
+      query: async (config: QueryConfig) => {
+        if (config.name?.startsWith('finish-event-attempts') && JSON.stringify(config.values).includes('unstorable')) {
+          throw Object.assign(new Error('invalid byte sequence for encoding "UTF8"'), { code: '22021' });
+        }
+        return db.pool.query(config);
+      },
+    } as unknown as Pool;
+    const refusingStore = new ProcessingStore(refusing);
+    const stored = await Promise.all([0, 1].map(() => writer.insert(event(`evt_unstorable_${counter++}`))));
+    const claimed = (await Promise.all(stored.map((s) => refusingStore.claim(s.id)))) as ClaimedEvent[];
+    const failed: DeliveryResult = { ...delivered('down'), succeeded: false, result: 'http_error', statusCode: 500, error: 'HTTP 500: unstorable' };
+    const results = await Promise.all([
+      refusingStore.finish(claimed[0]!, [delivered(), failed], 'FAILED', 'down: HTTP 500: unstorable'),
+      refusingStore.finish(claimed[1]!, [delivered()], 'COMPLETED', null),
+    ]);
+    expect(results).toEqual([true, true]);
+    const note = 'error text not stored: PostgreSQL refused it (SQLSTATE 22021)';
+    expect(await row(stored[0]!.id)).toMatchObject({ status: 'FAILED', last_error: note });
+    const { rows } = await db.pool.query('SELECT destination, succeeded, error FROM delivery_attempts WHERE event_id = $1 ORDER BY destination', [stored[0]!.id]);
+    expect(rows).toEqual([
+      { destination: 'down', succeeded: false, error: note },
+      { destination: 'sink', succeeded: true, error: null },
+    ]);
+    expect((await row(stored[1]!.id)).status).toBe('COMPLETED');
+  });
 });

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { MicroBatcher } from '../../shared/batching/micro-batcher.js';
 import { withRowFallback } from '../../shared/batching/row-fallback.js';
+import { isRowDataError } from '../../shared/database/database-errors.js';
 import { withReconnects } from '../../shared/database/with-reconnects.js';
 import type { Logger } from '../../shared/logging/logger.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
@@ -164,18 +165,20 @@ export interface ProcessingStoreOptions {
  * The worker's reads and writes of an event. Claims and finishes of concurrent jobs are group-committed
  * ({@link MicroBatcher}): at low load each goes alone at the end of the event-loop turn; under load, many jobs share
  * one statement. A batch that fails on one row's data (SQLSTATE class 22/23) is retried row by row, so only the
- * culprit's job fails. A statement whose connection broke (a killed session, a failover) is sent again on a fresh
+ * culprit's job fails (a finish refused on its own is tried once more without its error texts first). A statement whose connection broke (a killed session, a failover) is sent again on a fresh
  * pooled connection for a few seconds before its jobs fail: a lost connection is not a failed delivery, and failing
  * the job after its deliveries succeeded would send them again.
  */
 export class ProcessingStore {
   private readonly claims: MicroBatcher<ClaimRequest, ClaimedEvent | undefined>;
   private readonly finishes: MicroBatcher<FinishItem, boolean>;
+  private readonly logger: Logger | undefined;
 
   constructor(
     private readonly pool: Pool,
     options: ProcessingStoreOptions = {},
   ) {
+    this.logger = options.logger;
     const maxBatchSize = options.maxBatchSize ?? 100;
     const maxConcurrentFlushes = options.maxConcurrentFlushes ?? 2;
     const again = (what: string) => (error: unknown, attempt: number) =>
@@ -188,7 +191,11 @@ export class ProcessingStore {
     this.finishes = new MicroBatcher({
       maxBatchSize,
       maxConcurrentFlushes,
-      flush: (items) => withReconnects((retry) => withRowFallback(items, (batch) => this.finishBatch(batch, retry)), again('finish')),
+      flush: (items) =>
+        withReconnects(
+          (retry) => withRowFallback(items, (batch) => this.finishBatch(batch, retry), (item) => this.finishAlone(item, retry)),
+          again('finish'),
+        ),
     });
   }
 
@@ -243,6 +250,24 @@ export class ProcessingStore {
         claimedAt: row.claimed_at,
       };
     });
+  }
+
+  /**
+   * One finish on its own, its batch refused for one row's data. Refused itself, it is sent once more with its error
+   * texts replaced by a note saying so: its deliveries went out, and failing the job for the words describing a
+   * failure would send them all again on its retry (and for ever, were the words the same each time). Only a finish
+   * refused for something else (a number out of range) fails its job.
+   */
+  private async finishAlone(item: FinishItem, again: boolean): Promise<boolean[]> {
+    try {
+      return await this.finishBatch([item], again);
+    } catch (error) {
+      if (!isRowDataError(error)) throw error;
+      const note = `error text not stored: PostgreSQL refused it (SQLSTATE ${(error as { code: string }).code})`;
+      this.logger?.warn('finish refused for its data; recording it again without its error texts', { eventId: item.event.id, error });
+      const results = item.results.map((result) => (result.error === null ? result : { ...result, error: note }));
+      return this.finishBatch([{ ...item, results, lastError: item.lastError === null ? null : note }], again);
+    }
   }
 
   /** @param again the statement may have committed already under a connection that then broke */
