@@ -1,12 +1,22 @@
-import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import winston from 'winston';
 import { EventAdminService } from '../../services/admin/event-admin-service.js';
 import { createDataSource } from '../../services/shared/database/data-source.js';
 import { EventQueue } from '../../services/shared/queue/event-queue.js';
+import { eventsProcessed } from '../../services/shared/metrics/metrics.js';
 import type { DeliveryResult } from '../../services/worker/delivery/delivery-result.js';
-import { ProcessingStore } from '../../services/worker/processing/processing-store.js';
+import { HttpForwarder } from '../../services/worker/delivery/http-forwarder.js';
+import { EventHandlerRegistry } from '../../services/worker/processing/event-handlers.js';
+import { EventProcessor } from '../../services/worker/processing/event-processor.js';
+import {
+  ProcessingStore,
+  type ClaimedEvent,
+  type FinishedStatus,
+  type FinishOptions,
+} from '../../services/worker/processing/processing-store.js';
+import { RouteTable } from '../../services/worker/routing/route-table.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 
@@ -109,5 +119,61 @@ it("a late finish of a run whose claim was taken over in the same round does not
     ownB: true,
     row: { status: 'COMPLETED', attempts: 2, last_error: null },
     attempts: [{ replay: 0, attempt: 2, succeeded: true }],
+  });
+});
+
+/** A store whose finishes come after another run of the job took the event over (this run's lock was lost). */
+class TakenOverStore extends ProcessingStore {
+  holder: ClaimedEvent | undefined;
+
+  override async finish(event: ClaimedEvent, results: DeliveryResult[], status: FinishedStatus, lastError: string | null, options?: FinishOptions): Promise<boolean> {
+    this.holder = await this.claim(event.id, event.replays);
+    return super.finish(event, results, status, lastError, options);
+  }
+}
+
+describe('webhook_events_processed_total', () => {
+  const failing = new Set<string>();
+  const forwarder = new HttpForwarder({ defaultTimeoutMs: 1000, defaultMaxConcurrency: 1 });
+  const processorWith = (store: ProcessingStore) =>
+    new EventProcessor({
+      store,
+      routes: new RouteTable(),
+      handlers: new EventHandlerRegistry().register('flaky', { provider: 'rounds' }, async ({ id }) => {
+        if (failing.has(id)) throw new Error('handler refused');
+      }),
+      forwarder,
+      maxAttempts: 5,
+      logger: silent,
+    });
+  const processed = async (status: string) =>
+    (await eventsProcessed.get()).values.find((v) => v.labels.provider === 'rounds' && v.labels.status === status)?.value ?? 0;
+
+  afterAll(() => forwarder.close());
+
+  it('counts an attempt only when its finish landed, and does not fail the job of a run that no longer holds the event', async () => {
+    const plain = new ProcessingStore(db.pool);
+    const takenOver = new TakenOverStore(db.pool);
+    // Landed: counted.
+    const completedBefore = await processed('completed');
+    await expect(processorWith(plain).process({ eventId: await insertEvent() }, false)).resolves.toBe('completed');
+    expect(await processed('completed')).toBe(completedBefore + 1);
+    const failed = await insertEvent();
+    failing.add(failed);
+    const failedBefore = await processed('failed');
+    await expect(processorWith(plain).process({ eventId: failed }, false)).rejects.toThrow('handler:flaky: handler refused');
+    expect(await processed('failed')).toBe(failedBefore + 1);
+
+    // Another run claimed the event before this one finished: nothing lands, nothing is counted, the job is not failed.
+    for (const fails of [false, true]) {
+      const id = await insertEvent();
+      if (fails) failing.add(id);
+      const before = { completed: await processed('completed'), failed: await processed('failed') };
+      await expect(processorWith(takenOver).process({ eventId: id }, false)).resolves.toBe('skipped');
+      expect({ completed: await processed('completed'), failed: await processed('failed') }).toEqual(before);
+      // The event is the holder's to finish: as its claim left it, and nothing of the late run recorded.
+      expect((await db.pool.query('SELECT status, attempts FROM webhook_events WHERE id = $1', [id])).rows[0]).toEqual({ status: 'PROCESSING', attempts: 2 });
+      expect(await attemptRows(id)).toEqual([]);
+    }
   });
 });

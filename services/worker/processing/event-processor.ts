@@ -19,7 +19,7 @@ import { RouteTransformError } from '../routing/route-transform.js';
 import { destinationType } from '../routing/routes-file.js';
 import { DeliveryFailedError, EventWaitingError } from './delivery-failed-error.js';
 import type { EventHandler, EventHandlerRegistry, HandledEvent } from './event-handlers.js';
-import type { ClaimedEvent, ProcessingStore } from './processing-store.js';
+import type { ClaimedEvent, FinishedStatus, ProcessingStore } from './processing-store.js';
 
 export interface EventProcessorOptions {
   store: ProcessingStore;
@@ -76,6 +76,8 @@ export class EventProcessor {
   /**
    * @param isLastQueueAttempt whether BullMQ will not retry this job again (its attempts are used up).
    * @param previousWaits how many times this job already waited (spreads rate-limited retries further each time)
+   * @returns 'skipped' when the job's run did not hold the event: finished or in another round when it came to claim
+   *   it, or claimed again or replayed before its finish (which then records nothing)
    * @throws {DeliveryFailedError} when a destination failed; `final` tells whether the event is dead-lettered.
    * @throws {EventWaitingError} when the destinations left must wait (no attempt used); the job waits `waitMs`.
    */
@@ -128,7 +130,7 @@ export class EventProcessor {
     processingDuration.observe({ provider: event.provider }, (performance.now() - started) / 1000);
 
     if (failures.length === 0 && waiting.length === 0) {
-      await store.finish(event, results, 'COMPLETED', null);
+      if (!(await store.finish(event, results, 'COMPLETED', null))) return this.movedOn(event, 'COMPLETED');
       eventsProcessed.inc({ provider: event.provider, status: 'completed' });
       // Guarded: winston builds a line before its transport drops it by level.
       if (logger.isInfoEnabled()) logger.info('event completed', { eventId: event.id, provider: event.provider, eventType: event.eventType, attempt: event.attempts, deliveries: results.length });
@@ -142,14 +144,16 @@ export class EventProcessor {
       // Nothing failed that counts: the attempt is given back and the job waits, without using one of BullMQ's either.
       const lastError = waitingNote.slice(0, 2000);
       const waitMs = Math.min(...waiting.map((w) => this.plannedWait(w, previousWaits)), ...(heldFor.length > waiting.length ? [this.reopenedWait(failures, previousWaits)] : []));
-      await store.finish(event, results, 'PENDING', lastError, { giveBackAttempt: true, heldFor });
+      if (!(await store.finish(event, results, 'PENDING', lastError, { giveBackAttempt: true, heldFor }))) return this.movedOn(event, 'PENDING');
       if (logger.isInfoEnabled()) logger.info('event waits for its destinations; no attempt used', { eventId: event.id, provider: event.provider, eventType: event.eventType, waitingFor: heldFor, delivered: results.filter((r) => r.succeeded).length, waitMs });
       throw new EventWaitingError(lastError, waitMs);
     }
 
     const lastError = [counted.map((f) => `${f.destination}: ${f.error}`).join('; '), waitingNote].filter(Boolean).join('; ').slice(0, 2000);
     const final = isLastQueueAttempt || event.attempts >= this.options.maxAttempts;
-    await store.finish(event, results, final ? 'DEAD_LETTER' : 'FAILED', lastError, { heldFor: final ? [] : heldFor });
+    if (!(await store.finish(event, results, final ? 'DEAD_LETTER' : 'FAILED', lastError, { heldFor: final ? [] : heldFor }))) {
+      return this.movedOn(event, final ? 'DEAD_LETTER' : 'FAILED');
+    }
     eventsProcessed.inc({ provider: event.provider, status: final ? 'dead_letter' : 'failed' });
     logger.warn(final ? 'event dead-lettered' : 'event attempt failed; retry scheduled', {
       eventId: event.id,
@@ -161,6 +165,23 @@ export class EventProcessor {
     // The latest Retry-After of this attempt's answers: the next attempt is not made before it.
     const retryAfters = counted.flatMap((f) => (f.retryAfterMs === undefined ? [] : [f.retryAfterMs]));
     throw new DeliveryFailedError(lastError, final, retryAfters.length > 0 ? Math.max(...retryAfters) : undefined);
+  }
+
+  /**
+   * An attempt whose finish did not land: the event was claimed again (this run outlived its job's lock) or replayed
+   * meanwhile, and the run holding it now decides its end. Nothing of this attempt was recorded, so it is not counted
+   * in webhook_events_processed_total either (the run that lands counts), and its job is not failed: a retry would
+   * only find the event held by that run.
+   */
+  private movedOn(event: ClaimedEvent, status: FinishedStatus): ProcessOutcome {
+    this.options.logger.info('this attempt no longer holds the event (claimed again or replayed meanwhile); its end is not recorded', {
+      eventId: event.id,
+      provider: event.provider,
+      attempt: event.attempts,
+      replays: event.replays,
+      status,
+    });
+    return 'skipped';
   }
 
   /**
