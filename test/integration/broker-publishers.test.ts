@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import winston from 'winston';
@@ -181,7 +182,7 @@ describe('JetStream deduplication', () => {
         ['{"shape":"b"}', e.id, `${e.id}:shape-b`],
       ]);
 
-      // A retry of either delivery (a lost ack, a replay) is still a duplicate: acked, nothing stored.
+      // A retry of either delivery within its round (after a lost ack) is still a duplicate: acked, nothing stored.
       const again = [await publisher.deliver(e, second, message('{"shape":"b","copy":1}')), await publisher.deliver(e, first, message('{"shape":"a","copy":1}'))];
       expect(again.map((result) => result.succeeded)).toEqual([true, true]);
       expect(await jetstream.messagesFor(names.stream, e.id)).toHaveLength(2);
@@ -190,8 +191,37 @@ describe('JetStream deduplication', () => {
     }
   });
 
-  it('a re-send with the same event id within the duplicate window stores nothing new and is a success', async () => {
+  it("a replay round's delivery is stored again under its own id; its retries within the round store nothing new", async () => {
     const publisher = new NatsPublisher(options);
+    const destination = natsDestination('rounds', NATS_URL);
+    const e = event('replay.rounds');
+    try {
+      const results = [];
+      for (const [replays, copy] of [[0, 0], [1, 1], [1, 2], [2, 3]] as const) {
+        results.push(await publisher.deliver({ ...e, replays }, destination, message(`{"copy":${copy}}`)));
+      }
+      expect(results.map((result) => result.succeeded)).toEqual([true, true, true, true]);
+      const stored = await jetstream.messagesFor(names.stream, e.id);
+      expect(stored.map((m) => [Buffer.from(m.data).toString(), m.header.get('Nats-Msg-Id')])).toEqual([
+        ['{"copy":0}', `${e.id}:rounds`],
+        ['{"copy":1}', `${e.id}:rounds:1`],
+        ['{"copy":3}', `${e.id}:rounds:2`],
+      ]);
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  it('a re-send with the same event id within the duplicate window stores nothing new and is a success, logged as such', async () => {
+    const logged: { message: string; messageId?: string; sequence?: number }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logged.push(JSON.parse(chunk.toString()));
+        done();
+      },
+    });
+    const logger = winston.createLogger({ level: 'info', format: winston.format.json(), transports: [new winston.transports.Stream({ stream: sink })] });
+    const publisher = new NatsPublisher({ ...options, logger });
     const destination = natsDestination('dedup', NATS_URL);
     const e = event('dedup.check');
     try {
@@ -201,6 +231,12 @@ describe('JetStream deduplication', () => {
       const stored = await jetstream.messagesFor(names.stream, e.id);
       expect(stored).toHaveLength(1);
       expect(Buffer.from(stored[0]!.data).toString()).toBe('{"copy":0}');
+      // Success, as the stream has it; said so, as the attempt row cannot tell it from a first publish.
+      const duplicates = logged.filter((line) => line.message.startsWith('JetStream already held this delivery'));
+      expect(duplicates.map((line) => [line.messageId, line.sequence])).toEqual([
+        [`${e.id}:dedup`, stored[0]!.seq],
+        [`${e.id}:dedup`, stored[0]!.seq],
+      ]);
     } finally {
       await publisher.close();
     }

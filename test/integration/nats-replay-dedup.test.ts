@@ -6,25 +6,24 @@ import { postWebhook, stripeSignature } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
-import { JetStreamTap, NATS_URL, uniqueSuffix } from './support/broker-taps.js';
+import { JetStreamTap, NATS_URL, natsHeaders, uniqueSuffix } from './support/broker-taps.js';
 
 /**
- * REVIEW REPRODUCTION (rev-worker): the contract says a replay moves the event back to PENDING and "it is processed
- * again"; README: "Replaying a COMPLETED event sends it to every destination again". For a `nats` destination the
- * replay publishes with the same `Nats-Msg-Id` (`<event id>:<destination>`) as the original, so within the stream's
- * duplicate_window (2 min by default) JetStream stores nothing, answers `duplicate: true`, and the worker records the
- * replay's delivery as a plain success (attempt row, metric result="success"): the operator's replay is silently
- * dropped for that destination. (README's broker section documents this; it contradicts the replay contract, and the
- * ack's `duplicate` flag is not even recorded.)
+ * The contract says a replay moves the event back to PENDING and "it is processed again"; README: "Replaying a
+ * COMPLETED event sends it to every destination again". For a `nats` destination the replay published with the same
+ * `Nats-Msg-Id` (`<event id>:<destination>`) as the original, so within the stream's duplicate_window (2 min by
+ * default) JetStream stored nothing, answered `duplicate: true`, and the worker recorded the replay's delivery as a
+ * plain success (attempt row, metric result="success"): the operator's replay was silently dropped for that
+ * destination. The id now names the replay round after the first (`<event id>:<destination>:<n>`).
  *
- * Expected: a COMPLETED event's replay stores a second message in the stream (or the attempt is not a success).
+ * Expected: a COMPLETED event's replay stores a second message in the stream, under the round's id.
  */
 
-const STRIPE_SECRET = 'whsec_rev_nats';
-const TOKEN = 'rev-nats-admin-token-0123456789';
+const STRIPE_SECRET = 'whsec_nats_replay';
+const TOKEN = 'nats-replay-admin-token-0123456789';
 const sfx = uniqueSuffix();
-const stream = `REV_NATS_${sfx}`;
-const subjectPrefix = `rev-nats-${sfx}`;
+const stream = `NATS_REPLAY_${sfx}`;
+const subjectPrefix = `nats-replay-${sfx}`;
 
 let db: TestDatabase;
 let ns: TestQueueNamespace;
@@ -63,7 +62,7 @@ afterAll(async () => {
 const statusOf = async (id: string) => (await db.pool.query<{ status: string; replays: number }>('SELECT status, replays FROM webhook_events WHERE id = $1', [id])).rows[0];
 
 it('replaying a COMPLETED event within the duplicate window stores the replay in the stream', async () => {
-  const body = JSON.stringify({ id: `evt_rev_nats_${sfx}`, object: 'event', type: 'invoice.paid', data: {} });
+  const body = JSON.stringify({ id: `evt_nats_replay_${sfx}`, object: 'event', type: 'invoice.paid', data: {} });
   const response = await postWebhook(app.baseUrl, 'stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, STRIPE_SECRET) });
   const id = String(response.json!.id);
   await waitFor('first delivery', async () => (await statusOf(id))?.status === 'COMPLETED');
@@ -75,6 +74,6 @@ it('replaying a COMPLETED event within the duplicate window stores the replay in
     return row?.status === 'COMPLETED' && row.replays === 1;
   });
   const attempts = (await db.pool.query('SELECT replay, succeeded FROM delivery_attempts WHERE event_id = $1 ORDER BY at', [id])).rows;
-  const stored = (await jetstream.messagesFor(stream, id)).length;
-  expect({ attempts, stored }).toEqual({ attempts: [{ replay: 0, succeeded: true }, { replay: 1, succeeded: true }], stored: 2 });
+  const stored = (await jetstream.messagesFor(stream, id)).map((message) => natsHeaders(message)['Nats-Msg-Id']);
+  expect({ attempts, stored }).toEqual({ attempts: [{ replay: 0, succeeded: true }, { replay: 1, succeeded: true }], stored: [`${id}:stream`, `${id}:stream:1`] });
 });

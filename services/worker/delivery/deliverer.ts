@@ -9,6 +9,11 @@ export interface DeliverableEvent {
   eventType: string;
   /** The trace context stored with the event: forwarded as `traceparent` when no span of ours is active (tracing off). */
   traceparent?: string | null;
+  /**
+   * The event's replay round (absent: 0). A replay sends the event again: where a broker deduplicates on the message
+   * id (JetStream's `Nats-Msg-Id`), the round is part of that id after the first.
+   */
+  replays?: number;
 }
 
 /** What is sent: the provider's original bytes, or what the route's transform made of the payload (JSON). */
@@ -39,8 +44,9 @@ export interface DeliveryHooks {
  * Every deliverer keeps the same contract, so retries, dead letters, replays, the per-destination "already delivered"
  * bookkeeping, metrics and traces are the processor's and work alike for every type:
  * - the message carries the event id as its id (`webhook-id`; AMQP `messageId`), the same on every retry, so
- *   receivers deduplicate (JetStream's `Nats-Msg-Id` adds the destination name: a stream deduplicates across every
- *   destination publishing into it), and the `webhook-*` / `x-webhook-*` values and `traceparent`
+ *   receivers deduplicate (JetStream's `Nats-Msg-Id` adds the destination name, as a stream deduplicates across
+ *   every destination publishing into it, and the replay round after the first, as a replay must be stored again),
+ *   and the `webhook-*` / `x-webhook-*` values and `traceparent`
  *   as headers; `webhook-signature` covers exactly `message.body` when the destination has a secret;
  * - a destination's deliveries in flight are bounded by its `maxConcurrency`, and `timeoutMs` starts once a slot
  *   is held, so it measures the destination, never a wait in this worker;

@@ -2,7 +2,7 @@
  * How one delivery attempt to one destination ended. `result` is the `webhook_delivery_attempts_total` label; the same
  * labels serve every destination type:
  * - `success`: a 2xx answer (http), the broker's publisher confirm (amqp), the stream's ack (nats, a `duplicate` ack
- *   included: the stream holds the message already);
+ *   included: the stream holds this round's message already, stored by an earlier attempt whose ack was lost);
  * - `http_error`: a non-2xx answer (http);
  * - `timeout`: no answer, confirm or ack within the destination's `timeoutMs`;
  * - `network_error`: the destination or broker could not be reached or did not take the message: connection refused

@@ -52,7 +52,7 @@ export function natsConnectionOptions(url: string, name: string): NodeConnection
  * after the server restarts. Publishes are JetStream publishes: a request on the subject that the stream capturing it
  * answers with an ack once it stored the message. `Nats-Msg-Id` is the caller's message id (the same on every re-send
  * of one delivery), so the stream's duplicate window absorbs re-sends (the ack then says `duplicate`: the message was
- * stored already, which is success).
+ * stored already).
  *
  * Should nats.js close the connection for good all the same (it stops reconnecting on errors it deems fatal), a new
  * one is made half a second later, and tried every half second like the first: a dead connection is never kept.

@@ -8,10 +8,11 @@ import { NatsConnection, NatsPublishError } from './nats-connection.js';
 /**
  * The `nats` {@link Deliverer}: publishes to NATS JetStream on the subject from the destination's template
  * (`webhooks.{provider}.{eventType}`), and succeeds only once the stream capturing the subject acknowledged it.
- * `Nats-Msg-Id` is {@link natsMessageId} (the event id and the destination name), so a re-send of this delivery
- * within the stream's `duplicate_window` (a retry after a lost ack, a replay) stores no second message; the ack then
- * says `duplicate`, which is success. The event id alone would make a second destination whose subject lands in the
- * same stream a "duplicate" too: acked, counted a success, and never stored. The `webhook-*` /
+ * `Nats-Msg-Id` is {@link natsMessageId} (the event id, the destination name, and the replay round after the first),
+ * so a re-send of this delivery within the stream's `duplicate_window` (a retry after a lost ack) stores no second
+ * message; the ack then says `duplicate`, which is success: an earlier attempt's publish was stored. A replay is a
+ * new round, so it is stored again, as a replay promises. The event id alone would make a second destination whose
+ * subject lands in the same stream a "duplicate" too: acked, counted a success, and never stored. The `webhook-*` /
  * `x-webhook-*` values (the signature covering the bytes sent), the destination's static headers and `traceparent`
  * are NATS headers.
  *
@@ -36,7 +37,7 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
     // The event type is the provider's: a subject it makes invalid is this event's failed attempt.
     if (problem) throw new Error(`subject "${subject.slice(0, 200)}" ${problem}`);
     const connection = this.connectionFor(destination.url);
-    const messageId = natsMessageId(event.id, destination.name);
+    const messageId = natsMessageId(event.id, destination.name, event.replays ?? 0);
     return this.publish(event, destination, message, connection, {
       spanName: `${subject} publish`,
       attributes: {
@@ -50,6 +51,18 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
       send: async (headers, span, timeoutMs) => {
         const ack = await connection.publish(subject, message.body, messageId, headers, timeoutMs);
         span.setAttributes({ 'messaging.nats.stream': ack.stream, 'messaging.nats.sequence': ack.seq, 'messaging.nats.duplicate': ack.duplicate });
+        // The id names this round's delivery, so the stream holds a message of this round already: an earlier attempt
+        // published it and its ack was lost (a timeout, a broken connection). The destination has it: success, said
+        // so here, as the attempt row cannot tell it from a first publish.
+        if (ack.duplicate) {
+          this.options.logger.info('JetStream already held this delivery: an earlier attempt of this round stored it; counted as delivered', {
+            eventId: event.id,
+            destination: destination.name,
+            messageId,
+            stream: ack.stream,
+            sequence: ack.seq,
+          });
+        }
       },
     }, hooks);
   }
@@ -60,12 +73,15 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
 }
 
 /**
- * The `Nats-Msg-Id` of one event's delivery to one destination: `<event id>:<destination name>`. JetStream
- * deduplicates on it per stream, so it must be the same on every retry and replay of that delivery (they store
- * nothing new) and differ between destinations (two destinations may publish one event, in two shapes, to subjects
- * one stream captures: each must be stored). Consumers identify the event by the `webhook-id` header, the event id.
- * Destination names are `[A-Za-z0-9_.-]`, so the id is a valid header value.
+ * The `Nats-Msg-Id` of one event's delivery to one destination in one replay round: `<event id>:<destination name>`,
+ * and `<event id>:<destination name>:<round>` from the first replay on. JetStream deduplicates on it per stream, so it
+ * must be the same on every retry within a round (a retry after a lost ack stores nothing new), differ between
+ * rounds (a replay sends the event again: within the duplicate window the same id was acked `duplicate` and stored
+ * nothing, so the replay was silently dropped yet recorded a success), and differ between destinations (two
+ * destinations may publish one event, in two shapes, to subjects one stream captures: each must be stored). Round 0
+ * keeps the form ids had before rounds were part of them. Consumers identify the event by the `webhook-id` header, the
+ * event id. Destination names are `[A-Za-z0-9_.-]`, so the id is a valid header value.
  */
-export function natsMessageId(eventId: string, destinationName: string): string {
-  return `${eventId}:${destinationName}`;
+export function natsMessageId(eventId: string, destinationName: string, replays = 0): string {
+  return replays === 0 ? `${eventId}:${destinationName}` : `${eventId}:${destinationName}:${replays}`;
 }
