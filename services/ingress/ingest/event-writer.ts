@@ -42,8 +42,20 @@ export interface EventWriterOptions {
 // exactly the JSON the verifier parsed (see payloadFromRawBody), so no payload is re-serialised in JavaScript.
 // $6 holds a payload serialised by JavaScript for the rows where that is not so (null elsewhere).
 // ON CONFLICT without a target covers both guards: (provider, external_id) and (provider, replay_key).
-const INSERT_EVENTS = {
-  name: 'insert-webhook-events-v3',
+//
+// With `guardReplayKeys`, for a batch with replay keys (GitHub, `hmac`, PayPal), the two NOT EXISTS keep out an event
+// whose replay key belongs to an event retention deleted, through its tombstone (see the EventTombstones migration)
+// or, while retention deletes it, the row itself. Retention deletes an event and writes its tombstone in one
+// statement, so every snapshot sees one of the two; this statement's snapshot may predate that deletion, though, and
+// ON CONFLICT would then wait for it and find the key free: the NOT EXISTS on webhook_events, under that same snapshot,
+// still sees the row. A row without a replay key costs no probe (a NULL key matches nothing, unread); a batch without
+// any takes the statement without them, which has no joins to start (Stripe, Standard Webhooks: their signed
+// timestamps bound a replay). `(SELECT $13)` hides the batch's size from the planner: seeing it, PostgreSQL finds a
+// custom plan for a small batch cheaper than the generic one and plans every statement anew (0.2 ms of planning per
+// one-row batch, more than its execution); not seeing it, it settles on the generic plan, the same nested loop of
+// index probes.
+const insertEvents = (guardReplayKeys: boolean) => ({
+  name: guardReplayKeys ? 'insert-webhook-events-guarding-replay-keys-v1' : 'insert-webhook-events-v3',
   text: `INSERT INTO webhook_events
            (provider, external_id, event_type, payload, raw_body, content_type, headers, correlation_id, trace_id, traceparent,
             replay_key)
@@ -51,13 +63,21 @@ const INSERT_EVENTS = {
                 coalesce(r.payload, convert_from(b.body, 'UTF8'))::jsonb,
                 b.body, r.content_type, r.headers, r.correlation_id, r.trace_id, r.traceparent, r.replay_key
            FROM unnest($1::text[], $2::text[], $3::text[], $5::int[], $6::text[], $7::int[], $8::text[], $9::jsonb[],
-                       $10::text[], $11::text[], $12::text[], $13::text[])
+                       $10::text[], $11::text[], $12::text[], ${guardReplayKeys ? '(SELECT $13::text[])' : '$13::text[]'})
                   AS r(provider, external_id, event_type, body_offset, payload, body_length, content_type, headers,
                        correlation_id, trace_id, traceparent, replay_key)
            CROSS JOIN LATERAL (SELECT substring($4::bytea FROM r.body_offset FOR r.body_length) AS body) b
+         ${
+           guardReplayKeys
+             ? `WHERE NOT EXISTS (SELECT FROM webhook_events e WHERE e.provider = r.provider AND e.replay_key = r.replay_key)
+             AND NOT EXISTS (SELECT FROM webhook_event_tombstones t WHERE t.provider = r.provider AND t.replay_key = r.replay_key)`
+             : ''
+         }
          ON CONFLICT DO NOTHING
          RETURNING id, provider, external_id`,
-};
+});
+const INSERT_EVENTS = insertEvents(false);
+const INSERT_EVENTS_GUARDING_REPLAY_KEYS = insertEvents(true);
 
 const OPEN_BRACE = 0x7b;
 
@@ -71,26 +91,35 @@ function payloadFromRawBody(event: NewEvent): boolean {
   return event.contentType === 'application/json' && event.rawBody[0] === OPEN_BRACE && event.rawBody.indexOf('\\u') === -1;
 }
 
-// The rows that kept a batch's missing events out: by (provider, external_id), else by (provider, replay_key).
+// The rows that kept a batch's missing events out: by (provider, external_id), else by (provider, replay_key), the
+// latter an event's or, once retention deleted it, its tombstone's (answered as the COMPLETED event it was).
 const SELECT_EXISTING = {
-  name: 'select-existing-webhook-events-v2',
-  text: `SELECT e.id, e.provider, e.external_id, e.replay_key, e.status
+  name: 'select-existing-webhook-events-v3',
+  text: `SELECT e.id, e.provider, e.external_id, e.replay_key, e.status, false AS tombstone
            FROM webhook_events e
            JOIN unnest($1::text[], $2::text[]) AS k(provider, external_id)
              ON e.provider = k.provider AND e.external_id = k.external_id
          UNION
-         SELECT e.id, e.provider, e.external_id, e.replay_key, e.status
+         SELECT e.id, e.provider, e.external_id, e.replay_key, e.status, false
            FROM webhook_events e
            JOIN unnest($3::text[], $4::text[]) AS k(provider, replay_key)
-             ON e.provider = k.provider AND e.replay_key = k.replay_key`,
+             ON e.provider = k.provider AND e.replay_key = k.replay_key
+         UNION
+         SELECT t.event_id, t.provider, NULL, t.replay_key, 'COMPLETED', true
+           FROM webhook_event_tombstones t
+           JOIN unnest($3::text[], $4::text[]) AS k(provider, replay_key)
+             ON t.provider = k.provider AND t.replay_key = k.replay_key`,
 };
 
 interface ExistingRow {
   id: string;
   provider: string;
-  external_id: string;
+  /** Null for a tombstone (it keeps the replay key only). */
+  external_id: string | null;
   replay_key: string | null;
   status: EventStatus;
+  /** A deleted event's replay key (webhook_event_tombstones), not a stored event. */
+  tombstone: boolean;
 }
 
 const keyOf = (provider: string, externalId: string) => `${provider}\u0000${externalId}`;
@@ -103,6 +132,8 @@ const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  * exactly one caller per key sees `duplicate: false`. The unique (provider, replay_key) index guards what the
  * signature covers when it does not cover the id: the event that reuses a stored replay key is a duplicate of that
  * row, or is refused as a forgery (`WebhookVerificationError` REPLAYED_TRANSMISSION), as its {@link ReplayKey} says.
+ * The replay key outlives the row: retention leaves it in webhook_event_tombstones when it deletes the event, and an
+ * event with a tombstoned replay key is a duplicate of the deleted event (or refused) just the same.
  */
 export class EventWriter {
   private readonly batcher: MicroBatcher<NewEvent, StoredEvent>;
@@ -159,7 +190,7 @@ export class EventWriter {
       offset += event.rawBody.length;
     }
     const inserted = await this.options.pool.query<{ id: string; provider: string; external_id: string }>({
-      ...INSERT_EVENTS,
+      ...(unique.some((e) => e.replayKey !== null) ? INSERT_EVENTS_GUARDING_REPLAY_KEYS : INSERT_EVENTS),
       values: [
         unique.map((e) => e.provider),
         unique.map((e) => e.externalId),
@@ -196,8 +227,11 @@ export class EventWriter {
       });
       const byExternalId = new Map<string, ExistingRow>();
       const byReplayKey = new Map<string, ExistingRow>();
-      for (const row of existing.rows) {
-        byExternalId.set(keyOf(row.provider, row.external_id), row);
+      // Tombstones first, so a stored event wins over a tombstone of the same key: a key is in at most one of the two
+      // tables, but should it be in both, the event that exists is the one to answer with.
+      const rows = existing.rows.sort((a, b) => Number(b.tombstone) - Number(a.tombstone));
+      for (const row of rows) {
+        if (row.external_id !== null) byExternalId.set(keyOf(row.provider, row.external_id), row);
         if (row.replay_key !== null) byReplayKey.set(keyOf(row.provider, row.replay_key), row);
       }
       for (const event of missing) {

@@ -18,13 +18,35 @@ export interface RetentionOptions {
   batchSize?: number;
 }
 
+// One statement, so one transaction: an event's row and its tombstone (its replay key: see the EventTombstones
+// migration) never both exist nor are both missing, in any snapshot; the ingest's insert relies on that. Events
+// without a replay key leave none: their providers' signed timestamps bound a replay. A key tombstoned already keeps
+// its first tombstone.
+const DELETE_COMPLETED = {
+  name: 'retention-delete-completed-v2',
+  text: `WITH gone AS (
+           DELETE FROM webhook_events WHERE id IN (
+             SELECT id FROM webhook_events
+              WHERE status = 'COMPLETED' AND updated_at < now() - make_interval(days => $1)
+              LIMIT $2)
+           RETURNING id, provider, replay_key
+         ), tombstones AS (
+           INSERT INTO webhook_event_tombstones (provider, replay_key, event_id)
+           SELECT provider, replay_key, id FROM gone WHERE replay_key IS NOT NULL
+           ON CONFLICT DO NOTHING
+         )
+         SELECT count(*)::int AS deleted FROM gone`,
+};
+
 const FIRST_DELAY_MIN_MS = 5000;
 const FIRST_DELAY_JITTER_MS = 25_000;
 
 /**
  * Deletes old COMPLETED events (and, by cascade, their delivery attempts) in small batches so it never holds
- * long locks. DEAD_LETTER events are kept until an operator replays them. Every worker runs the timer; a PostgreSQL
- * advisory lock lets one pass run at a time (another process's pass at the same moment returns at once).
+ * long locks, leaving each one's replay key behind as a tombstone, so that a delivery re-sent later (a captured
+ * GitHub body, signed without a timestamp) is still a duplicate. DEAD_LETTER events are kept until an operator
+ * replays them. Every worker runs the timer; a PostgreSQL advisory lock lets one pass run at a time (another
+ * process's pass at the same moment returns at once).
  */
 export class Retention {
   private timer?: NodeJS.Timeout;
@@ -62,20 +84,18 @@ export class Retention {
     await this.running;
   }
 
-  /** Deletes what is due; returns the count (undefined when another process holds the lock). */
+  /** Deletes what is due; returns the count of events deleted (undefined when another process holds the lock). */
   async runOnce(): Promise<number | undefined> {
     return withAdvisoryLock(this.options.pool, ADVISORY_LOCKS.retention, async () => {
       let total = 0;
       while (!this.stopping) {
-        const { rowCount } = await this.options.pool.query(
-          `DELETE FROM webhook_events WHERE id IN (
-             SELECT id FROM webhook_events
-              WHERE status = 'COMPLETED' AND updated_at < now() - make_interval(days => $1)
-              LIMIT $2)`,
-          [this.options.completedDays, this.options.batchSize ?? 1000],
-        );
-        total += rowCount ?? 0;
-        if (!rowCount) break;
+        const { rows } = await this.options.pool.query<{ deleted: number }>({
+          ...DELETE_COMPLETED,
+          values: [this.options.completedDays, this.options.batchSize ?? 1000],
+        });
+        const deleted = rows[0]?.deleted ?? 0;
+        total += deleted;
+        if (!deleted) break;
       }
       if (total > 0) {
         eventsRemovedByRetention.inc(total);

@@ -5,6 +5,16 @@ import { ConsoleIndexes1764500300000 } from './1764500300000-console-indexes.js'
 import { DestinationProtection1764500400000 } from './1764500400000-destination-protection.js';
 import { StaleWalkIndex1764500500000 } from './1764500500000-stale-walk-index.js';
 import { OverviewInvalidations1764500600000 } from './1764500600000-overview-invalidations.js';
+import { EventTombstones1764500700000 } from './1764500700000-event-tombstones.js';
 
 /** Every migration, oldest first. Listed explicitly so the same code runs from `services/` and from `dist/`. */
-export const migrations = [InitialSchema1732800000000, ReplayKey1764500000000, ReplayNumbers1764500100000, ConsoleIndexes1764500300000, DestinationProtection1764500400000, StaleWalkIndex1764500500000, OverviewInvalidations1764500600000];
+export const migrations = [
+  InitialSchema1732800000000,
+  ReplayKey1764500000000,
+  ReplayNumbers1764500100000,
+  ConsoleIndexes1764500300000,
+  DestinationProtection1764500400000,
+  StaleWalkIndex1764500500000,
+  OverviewInvalidations1764500600000,
+  EventTombstones1764500700000,
+];

@@ -1,0 +1,49 @@
+/** What retention leaves of the events it deletes (webhook_event_tombstones: their replay keys, with the event id). */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { createLogger } from '../../services/shared/logging/logger.js';
+import { Retention } from '../../services/worker/maintenance/retention.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+
+let db: TestDatabase;
+const logger = createLogger('retention-tombstones-test');
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await db?.drop();
+});
+
+beforeEach(async () => {
+  await db.pool.query('DELETE FROM webhook_events');
+  await db.pool.query('DELETE FROM webhook_event_tombstones');
+});
+
+/** A COMPLETED event last updated `ageDays` ago; returns its id. */
+async function completedEvent(provider: string, externalId: string, replayKey: string | null, ageDays: number): Promise<string> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status, replay_key, updated_at)
+     VALUES ($1, $2, 'e', '{}', '\\x7b7d', 'application/json', 'COMPLETED', $3, now() - make_interval(days => $4)) RETURNING id`,
+    [provider, externalId, replayKey, ageDays],
+  );
+  return rows[0]!.id;
+}
+
+describe('retention tombstones', () => {
+  it('keeps the replay key of each deleted event that had one, with the event id; events without one leave nothing', async () => {
+    const github = await completedEvent('github', 'delivery-1', 'sha256:aa', 40);
+    const paypal = await completedEvent('paypal', 'WH-1', 'transmission:t-1', 40);
+    await completedEvent('stripe', 'evt_1', null, 40);
+    const young = await completedEvent('github', 'delivery-2', 'sha256:bb', 10);
+
+    expect(await new Retention({ pool: db.pool, completedDays: 30, intervalMs: 3_600_000, logger }).runOnce()).toBe(3);
+
+    const { rows } = await db.pool.query('SELECT provider, replay_key, event_id FROM webhook_event_tombstones ORDER BY provider');
+    expect(rows).toEqual([
+      { provider: 'github', replay_key: 'sha256:aa', event_id: github },
+      { provider: 'paypal', replay_key: 'transmission:t-1', event_id: paypal },
+    ]);
+    expect((await db.pool.query('SELECT id FROM webhook_events')).rows).toEqual([{ id: young }]);
+  });
+});
