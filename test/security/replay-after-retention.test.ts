@@ -6,7 +6,10 @@
  * event (202) and delivered again. Stripe, PayPal and Standard Webhooks are not affected: their signed timestamp
  * is far outside the tolerance by then.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { Retention } from '../../services/worker/maintenance/retention.js';
@@ -17,21 +20,31 @@ import { createQueueNamespace, type TestQueueNamespace } from '../support/test-r
 import { waitFor } from '../support/wait-for.js';
 
 const GITHUB_SECRET = 'retention-replay-github-secret';
+const PLAIN_SECRET = 'retention-replay-plain-secret';
 const RETENTION_DAYS = 30;
 
 let db: TestDatabase;
 let ns: TestQueueNamespace;
 let app: InProcessService;
+let dir: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   ns = createQueueNamespace();
+  dir = mkdtempSync(join(tmpdir(), 'replay-after-retention-'));
+  const providersFile = join(dir, 'providers.yaml');
+  // An `hmac` provider with the id in the (signed) body: no timestamp either, the body id is its one guard.
+  writeFileSync(
+    providersFile,
+    ['providers:', '  plain:', '    type: hmac', '    header: X-Sig', '    algorithm: sha256', '    encoding: hex', `    secrets: [${PLAIN_SECRET}]`, ''].join('\n'),
+  );
   app = await startInProcessService({
     SERVICE_ROLE: 'ingress',
     DATABASE_URL: db.url,
     REDIS_URL: ns.redisUrl,
     QUEUE_PREFIX: ns.prefix,
     GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
+    PROVIDERS_FILE: providersFile,
   });
 });
 
@@ -39,6 +52,7 @@ afterAll(async () => {
   await app?.stop();
   await ns?.cleanup();
   await db?.drop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const silent = { info() {}, warn() {} } as unknown as ConstructorParameters<typeof Retention>[0]['logger'];
@@ -102,6 +116,19 @@ describe('the replay key of a deleted event (its tombstone) answers as the event
       expect({ status: again.status, json: again.json }).toEqual({ status: 200, json: { id: first.json!.id, status: 'COMPLETED', duplicate: true } });
     }
     expect(await rowsOf('github')).toBe(0);
+  });
+
+  it('`hmac` with the id in the body: a re-send after retention is a duplicate', async () => {
+    const body = JSON.stringify({ id: `ord_${randomUUID()}`, type: 'order.paid' });
+    const headers = { 'content-type': 'application/json', 'x-sig': createHmac('sha256', PLAIN_SECRET).update(body).digest('hex') };
+    const first = await postWebhook(app.baseUrl, 'plain', body, headers);
+    expect(first.status).toBe(202);
+    await completedDaysAgo(first.json!.id, RETENTION_DAYS + 1);
+    expect(await new Retention({ pool: db.pool, completedDays: RETENTION_DAYS, intervalMs: 3_600_000, logger: silent }).runOnce()).toBe(1);
+
+    const again = await postWebhook(app.baseUrl, 'plain', body, headers);
+    expect({ status: again.status, json: again.json }).toEqual({ status: 200, json: { id: first.json!.id, status: 'COMPLETED', duplicate: true } });
+    expect(await rowsOf('plain')).toBe(0);
   });
 
   it('a re-send while the retention pass that deletes its event is in flight is a duplicate, not a new event', async () => {

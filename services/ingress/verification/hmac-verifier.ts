@@ -75,8 +75,9 @@ export function createHmacVerifier(options: HmacVerifierOptions): WebhookVerifie
         externalId: requireEventId(id, idSource),
         eventType: requireEventType(type, typeSource),
         payload,
-        // An id from a header is not signed: the body digest keeps a re-sent body from becoming a new event.
-        ...(idHeader === undefined ? {} : { replayKey: bodyDigestReplayKey(request.rawBody) }),
+        // No timestamp bounds a replay, and an id from a header is not even signed: the body's digest keeps a re-sent
+        // body from becoming a new event, also once retention deleted the event (its tombstone keeps the digest).
+        replayKey: bodyDigestReplayKey(request.rawBody),
       };
     },
   };

@@ -9,15 +9,19 @@ import { createHash } from 'node:crypto';
  */
 export type ReplayKeyReuse = 'duplicate' | 'reject';
 
-/** A key that the provider's signature covers when it does not cover the event id; unique per provider in storage. */
+/**
+ * A key that the provider's signature covers when it does not cover the event id, or when no signed timestamp bounds
+ * a replay; unique per provider in storage, and kept after retention deletes the event (webhook_event_tombstones).
+ */
 export interface ReplayKey {
   key: string;
   onReuse: ReplayKeyReuse;
 }
 
 /**
- * For providers whose signature covers the body but not the id (GitHub, `hmac` providers with an `idHeader`):
- * the SHA-256 of the raw body, so the same signed body is the same event whatever the unsigned headers say.
+ * For providers that sign the body with no timestamp (GitHub, `hmac`): the SHA-256 of the raw body, so the same signed
+ * body is the same event whatever the unsigned headers say (a GitHub delivery id, an `hmac` `idHeader`), and for as
+ * long as its tombstone lasts after the event is deleted (a signature without a timestamp never expires).
  */
 export function bodyDigestReplayKey(rawBody: Buffer): ReplayKey {
   return { key: `sha256:${createHash('sha256').update(rawBody).digest('hex')}`, onReuse: 'duplicate' };

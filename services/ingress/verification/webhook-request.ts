@@ -14,8 +14,9 @@ export interface VerifiedWebhook {
   eventType: string;
   payload: unknown;
   /**
-   * Set by providers whose signature does not cover `externalId`: what it does cover, stored unique per provider
-   * with the event (in the same statement), so a replay under a new unsigned id is never a new event.
+   * Set by providers whose signature does not cover `externalId`, or carries no timestamp: what it does cover, stored
+   * unique per provider with the event (in the same statement) and kept after the event's retention (its tombstone),
+   * so a replay, under a new unsigned id or long after, is never a new event.
    */
   replayKey?: ReplayKey;
 }

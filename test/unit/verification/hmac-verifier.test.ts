@@ -77,6 +77,8 @@ describe('generic hmac verifier', () => {
       externalId: '12345',
       eventType: 'thing.happened',
       payload: { id: 12345, type: 'thing.happened' },
+      // No timestamp bounds a replay: the body's digest is kept, also after retention (as a tombstone).
+      replayKey: { key: `sha256:${createHash('sha256').update(small).digest('hex')}`, onReuse: 'duplicate' },
     });
     const noType = JSON.stringify({ id: 'a' });
     expect(await rejection(verifier, webhookRequest(noType, { 'x-sig': digest('sha1', SECRET, noType, 'hex') }))).toMatchObject({
