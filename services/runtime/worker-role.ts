@@ -103,7 +103,13 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
   worker.start();
   const reconciler = new Reconciler({ pool, queue, intervalMs: config.reconciler.intervalMs, staleMs: config.reconciler.staleMs, logger: createLogger('reconciler') });
   reconciler.start();
-  const retention = new Retention({ pool, completedDays: config.retention.completedDays, intervalMs: config.retention.intervalMs, logger: createLogger('retention') });
+  const retention = new Retention({
+    pool,
+    completedDays: config.retention.completedDays,
+    tombstoneDays: config.retention.tombstoneDays,
+    intervalMs: config.retention.intervalMs,
+    logger: createLogger('retention'),
+  });
   retention.start();
 
   return {

@@ -1,4 +1,7 @@
-/** What retention leaves of the events it deletes (webhook_event_tombstones: their replay keys, with the event id). */
+/**
+ * What retention leaves of the events it deletes (webhook_event_tombstones: their replay keys, with the event id),
+ * and how long: RETENTION_TOMBSTONE_DAYS after the deletion, or forever with 0.
+ */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { Retention } from '../../services/worker/maintenance/retention.js';
@@ -30,6 +33,22 @@ async function completedEvent(provider: string, externalId: string, replayKey: s
   return rows[0]!.id;
 }
 
+/** `count` tombstones of provider `provider` written `ageDays` ago. */
+async function tombstones(provider: string, count: number, ageDays: number): Promise<void> {
+  await db.pool.query(
+    `INSERT INTO webhook_event_tombstones (provider, replay_key, event_id, deleted_at)
+     SELECT $1, 'sha256:' || n || '-' || $3::int, gen_random_uuid(), now() - make_interval(days => $3::int) FROM generate_series(1, $2::int) n`,
+    [provider, count, ageDays],
+  );
+}
+
+const tombstoneCounts = async () =>
+  Object.fromEntries(
+    (await db.pool.query<{ provider: string; n: number }>('SELECT provider, count(*)::int AS n FROM webhook_event_tombstones GROUP BY provider')).rows.map(
+      (row) => [row.provider, row.n],
+    ),
+  );
+
 describe('retention tombstones', () => {
   it('keeps the replay key of each deleted event that had one, with the event id; events without one leave nothing', async () => {
     const github = await completedEvent('github', 'delivery-1', 'sha256:aa', 40);
@@ -37,7 +56,7 @@ describe('retention tombstones', () => {
     await completedEvent('stripe', 'evt_1', null, 40);
     const young = await completedEvent('github', 'delivery-2', 'sha256:bb', 10);
 
-    expect(await new Retention({ pool: db.pool, completedDays: 30, intervalMs: 3_600_000, logger }).runOnce()).toBe(3);
+    expect(await new Retention({ pool: db.pool, completedDays: 30, tombstoneDays: 365, intervalMs: 3_600_000, logger }).runOnce()).toBe(3);
 
     const { rows } = await db.pool.query('SELECT provider, replay_key, event_id FROM webhook_event_tombstones ORDER BY provider');
     expect(rows).toEqual([
@@ -45,5 +64,20 @@ describe('retention tombstones', () => {
       { provider: 'paypal', replay_key: 'transmission:t-1', event_id: paypal },
     ]);
     expect((await db.pool.query('SELECT id FROM webhook_events')).rows).toEqual([{ id: young }]);
+  });
+
+  it('deletes tombstones older than tombstoneDays, in batches, and keeps the younger ones', async () => {
+    await tombstones('old', 25, 400);
+    await tombstones('young', 5, 300);
+    const retention = new Retention({ pool: db.pool, completedDays: 30, tombstoneDays: 365, intervalMs: 3_600_000, logger, batchSize: 10 });
+    expect(await retention.runOnce()).toBe(0);
+    expect(await tombstoneCounts()).toEqual({ young: 5 });
+  });
+
+  it('keeps every tombstone with tombstoneDays 0 (or unset)', async () => {
+    await tombstones('ancient', 3, 5000);
+    expect(await new Retention({ pool: db.pool, completedDays: 30, tombstoneDays: 0, intervalMs: 3_600_000, logger }).runOnce()).toBe(0);
+    expect(await new Retention({ pool: db.pool, completedDays: 30, intervalMs: 3_600_000, logger }).runOnce()).toBe(0);
+    expect(await tombstoneCounts()).toEqual({ ancient: 3 });
   });
 });

@@ -168,6 +168,12 @@ describe('configuration', () => {
     expect(loadConfig({ PORT: '', REDIS_URL: '' }).http.port).toBe(3000);
   });
 
+  it('keeps the tombstones of deleted events 365 days by default; 0 keeps them forever', () => {
+    expect(loadConfig({}).retention).toMatchObject({ completedDays: 30, tombstoneDays: 365 });
+    expect(loadConfig({ RETENTION_TOMBSTONE_DAYS: '0' }).retention.tombstoneDays).toBe(0);
+    expect(() => loadConfig({ RETENTION_TOMBSTONE_DAYS: '-1' })).toThrow('Invalid configuration: RETENTION_TOMBSTONE_DAYS');
+  });
+
   it('.env.example lists every variable of the schema, and nothing else of ours', () => {
     const listed = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')
       .split('\n')

@@ -163,6 +163,12 @@ export const configSchema = z.object({
   RECONCILER_STALE_MS: integer(30_000, 0),
   /** Completed events older than this are deleted (0 keeps them forever). Dead letters are kept. */
   RETENTION_COMPLETED_DAYS: integer(30, 0),
+  /**
+   * How long the replay key of a deleted event (the body digest of a GitHub or `hmac` delivery, which no timestamp
+   * bounds) is kept after retention deleted the event, so that a captured delivery re-sent later stays a duplicate;
+   * 0 keeps them forever. See the README's retention section.
+   */
+  RETENTION_TOMBSTONE_DAYS: integer(365, 0),
   RETENTION_INTERVAL_MS: integer(3_600_000, 1000),
   SHUTDOWN_TIMEOUT_MS: integer(25_000, 100),
   /** How long the start waits for PostgreSQL to accept connections (0: fail at once). */

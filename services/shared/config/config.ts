@@ -28,7 +28,7 @@ export interface Config {
     deliveryTimeoutMs: number;
   };
   reconciler: { intervalMs: number; staleMs: number };
-  retention: { completedDays: number; intervalMs: number };
+  retention: { completedDays: number; tombstoneDays: number; intervalMs: number };
   shutdownTimeoutMs: number;
   startupWaitMs: number;
   logLevel: RawConfig['LOG_LEVEL'];
@@ -92,7 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       deliveryTimeoutMs: raw.DELIVERY_TIMEOUT_MS,
     },
     reconciler: { intervalMs: raw.RECONCILER_INTERVAL_MS, staleMs: raw.RECONCILER_STALE_MS },
-    retention: { completedDays: raw.RETENTION_COMPLETED_DAYS, intervalMs: raw.RETENTION_INTERVAL_MS },
+    retention: { completedDays: raw.RETENTION_COMPLETED_DAYS, tombstoneDays: raw.RETENTION_TOMBSTONE_DAYS, intervalMs: raw.RETENTION_INTERVAL_MS },
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
     startupWaitMs: raw.STARTUP_WAIT_MS,
     logLevel: raw.LOG_LEVEL,

@@ -2,11 +2,17 @@ import type { Pool } from 'pg';
 import { ADVISORY_LOCKS, withAdvisoryLock } from '../../shared/database/advisory-lock.js';
 import type { Logger } from '../../shared/logging/logger.js';
 import { eventsRemovedByRetention } from '../../shared/metrics/metrics.js';
+import { expireTombstones } from './tombstone-expiry.js';
 
 export interface RetentionOptions {
   pool: Pool;
   /** COMPLETED events last updated longer ago than this are deleted with their attempts; 0 disables. */
   completedDays: number;
+  /**
+   * The tombstones of deleted events (their replay keys) older than this are deleted; 0 or absent keeps them forever.
+   * RETENTION_TOMBSTONE_DAYS: see the README's retention section for why they last this long.
+   */
+  tombstoneDays?: number;
   intervalMs: number;
   /**
    * Delay before the first pass; by default 5–30 s at random (never more than `intervalMs`). Soon, because a worker
@@ -44,9 +50,10 @@ const FIRST_DELAY_JITTER_MS = 25_000;
 /**
  * Deletes old COMPLETED events (and, by cascade, their delivery attempts) in small batches so it never holds
  * long locks, leaving each one's replay key behind as a tombstone, so that a delivery re-sent later (a captured
- * GitHub body, signed without a timestamp) is still a duplicate. DEAD_LETTER events are kept until an operator
- * replays them. Every worker runs the timer; a PostgreSQL advisory lock lets one pass run at a time (another
- * process's pass at the same moment returns at once).
+ * GitHub body, signed without a timestamp) is still a duplicate; tombstones expire after `tombstoneDays`
+ * ({@link expireTombstones}). DEAD_LETTER events are kept until an operator replays them. Every worker runs the
+ * timer; a PostgreSQL advisory lock lets one pass run at a time (another process's pass at the same moment returns
+ * at once).
  */
 export class Retention {
   private timer?: NodeJS.Timeout;
@@ -100,6 +107,15 @@ export class Retention {
       if (total > 0) {
         eventsRemovedByRetention.inc(total);
         this.options.logger.info('retention deleted completed events', { deleted: total, olderThanDays: this.options.completedDays });
+      }
+      const expired = await expireTombstones({
+        pool: this.options.pool,
+        days: this.options.tombstoneDays ?? 0,
+        batchSize: this.options.batchSize ?? 1000,
+        stopping: () => this.stopping,
+      });
+      if (expired > 0) {
+        this.options.logger.info('retention deleted expired tombstones', { deleted: expired, olderThanDays: this.options.tombstoneDays });
       }
       return total;
     });
