@@ -168,6 +168,15 @@ describe('configuration', () => {
     expect(loadConfig({ PORT: '', REDIS_URL: '' }).http.port).toBe(3000);
   });
 
+  it('refuses RETENTION_COMPLETED_DAYS of 1 or 2 (inside the providers\' 3-day retry window) with one line saying why', () => {
+    for (const days of ['1', '2']) {
+      expect(() => loadConfig({ RETENTION_COMPLETED_DAYS: days })).toThrow(
+        /^Invalid configuration: RETENTION_COMPLETED_DAYS: must be 0 \(keep\) or at least 3: Stripe and PayPal retry an event for 3 days[^\n]*$/,
+      );
+    }
+    for (const days of [0, 3, 30]) expect(loadConfig({ RETENTION_COMPLETED_DAYS: String(days) }).retention.completedDays).toBe(days);
+  });
+
   it('keeps the tombstones of deleted events 365 days by default; 0 keeps them forever', () => {
     expect(loadConfig({}).retention).toMatchObject({ completedDays: 30, tombstoneDays: 365 });
     expect(loadConfig({ RETENTION_TOMBSTONE_DAYS: '0' }).retention.tombstoneDays).toBe(0);

@@ -77,6 +77,9 @@ function databaseUrlProblem(value: string): string | undefined {
   return undefined;
 }
 
+/** The shortest RETENTION_COMPLETED_DAYS other than 0: Stripe's and PayPal's retry window. */
+export const MIN_RETENTION_DAYS = 3;
+
 /**
  * Every environment variable the service reads, with its default. `.env.example` lists the same names;
  * a test keeps the two (and the Helm chart) in step.
@@ -161,8 +164,15 @@ export const configSchema = z.object({
   DELIVERY_TIMEOUT_MS: integer(10_000, 1),
   RECONCILER_INTERVAL_MS: integer(15_000, 100),
   RECONCILER_STALE_MS: integer(30_000, 0),
-  /** Completed events older than this are deleted (0 keeps them forever). Dead letters are kept. */
-  RETENTION_COMPLETED_DAYS: integer(30, 0),
+  /**
+   * Completed events older than this are deleted (0 keeps them forever). Dead letters are kept. At least 3 days: an
+   * event's own (provider, id) is what makes a provider's retry a duplicate, and Stripe and PayPal retry for 3 days
+   * (a retry of an event whose 2xx was lost would otherwise be stored, and delivered, again).
+   */
+  RETENTION_COMPLETED_DAYS: integer(30, 0).refine(
+    (days) => days === 0 || days >= MIN_RETENTION_DAYS,
+    `must be 0 (keep) or at least ${MIN_RETENTION_DAYS}: Stripe and PayPal retry an event for 3 days, and a retry after its event was deleted would be stored and delivered again`,
+  ),
   /**
    * How long the replay key of a deleted event (the body digest of a GitHub or `hmac` delivery, which no timestamp
    * bounds) is kept after retention deleted the event, so that a captured delivery re-sent later stays a duplicate;

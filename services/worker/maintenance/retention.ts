@@ -26,8 +26,8 @@ export interface RetentionOptions {
 
 // One statement, so one transaction: an event's row and its tombstone (its replay key: see the EventTombstones
 // migration) never both exist nor are both missing, in any snapshot; the ingest's insert relies on that. Events
-// without a replay key leave none: their providers' signed timestamps bound a replay. A key tombstoned already keeps
-// its first tombstone.
+// without a replay key leave none: their providers' signed timestamps bound a replay, and a retry of theirs comes
+// within the 3 days RETENTION_COMPLETED_DAYS is at least. A key tombstoned already keeps its first tombstone.
 const DELETE_COMPLETED = {
   name: 'retention-delete-completed-v2',
   text: `WITH gone AS (
