@@ -28,3 +28,26 @@ describe('VerificationFailureLimiter', () => {
     expect(VerificationFailureLimiter.keyFor(undefined)).toBe('unknown');
   });
 });
+
+describe('VerificationFailureLimiter memory', () => {
+  it('counts at most maxClients addresses in a window, however many a flood (or X-Forwarded-For) brings', () => {
+    const limiter = new VerificationFailureLimiter({ limit: 5, windowMs: 60_000, maxClients: 1000, now: () => 0 });
+    for (let i = 0; i < 50_000; i++) limiter.recordFailure(VerificationFailureLimiter.keyFor(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`));
+    expect(limiter.clients).toBe(1000);
+    expect(new VerificationFailureLimiter({ limit: 5 }).maxClients).toBe(10_000);
+  });
+
+  it('forgets the client whose last failure is oldest, so one that keeps failing stays counted', () => {
+    const limiter = new VerificationFailureLimiter({ limit: 5, windowMs: 60_000, maxClients: 3, now: () => 0 });
+    const forger = VerificationFailureLimiter.keyFor('192.0.2.66');
+    limiter.recordFailure(forger);
+    for (let i = 1; i <= 10; i++) {
+      limiter.recordFailure(VerificationFailureLimiter.keyFor(`198.51.100.${i}`));
+      limiter.recordFailure(forger);
+    }
+    expect(limiter.recordFailure(forger)).toBe(12);
+    expect(limiter.clients).toBe(3);
+    // 198.51.100.1 was forgotten long ago: it starts again from 1.
+    expect(limiter.recordFailure(VerificationFailureLimiter.keyFor('198.51.100.1'))).toBe(1);
+  });
+});

@@ -4,9 +4,13 @@ export interface VerificationFailureLimiterOptions {
   /** Failed verifications one client may cause per window before its further failures get 429. */
   limit: number;
   windowMs?: number;
+  /** Clients counted at once (default 10,000: about 2 MB); past it, the one whose last failure is oldest is forgotten. */
+  maxClients?: number;
   /** Clock in milliseconds (tests). */
   now?: () => number;
 }
+
+const DEFAULT_MAX_CLIENTS = 10_000;
 
 /**
  * Counts failed signature verifications per client address, in fixed windows, and nothing else: a request is
@@ -14,17 +18,26 @@ export interface VerificationFailureLimiterOptions {
  * sender. It only shapes how failures are answered (401, then 429): it is never consulted before a request's
  * signature is checked, so a sender whose requests verify is never refused because of anyone's failures, not even
  * a forger's behind the same address or proxy.
+ *
+ * At most `maxClients` addresses are counted at once (about 230 bytes each): a flood from many addresses, or from
+ * addresses a client chose itself (TRUST_PROXY=true takes them from X-Forwarded-For), would otherwise grow the map
+ * without bound within a window. Past the bound the address whose last failure is oldest is forgotten, so a client
+ * that keeps failing stays counted; one forgotten starts again from 0 (it is answered 401 a while longer, which is
+ * all the budget ever decides).
  */
 export class VerificationFailureLimiter {
   readonly limit: number;
   readonly windowMs: number;
+  readonly maxClients: number;
   private readonly now: () => number;
   private windowStart: number;
+  /** Failures per client in this window, least recently failed first (a Map keeps insertion order). */
   private failures = new Map<string, number>();
 
   constructor(options: VerificationFailureLimiterOptions) {
     this.limit = options.limit;
     this.windowMs = options.windowMs ?? 60_000;
+    this.maxClients = options.maxClients ?? DEFAULT_MAX_CLIENTS;
     this.now = options.now ?? Date.now;
     this.windowStart = this.now();
   }
@@ -38,8 +51,17 @@ export class VerificationFailureLimiter {
   recordFailure(key: string): number {
     this.roll();
     const failed = (this.failures.get(key) ?? 0) + 1;
+    // Deleted and set again, so the map stays in order of last failure.
+    if (!this.failures.delete(key) && this.failures.size >= this.maxClients) {
+      this.failures.delete(this.failures.keys().next().value!);
+    }
     this.failures.set(key, failed);
     return failed;
+  }
+
+  /** Clients counted in this window. */
+  get clients(): number {
+    return this.failures.size;
   }
 
   /** Seconds until the current window ends. */
