@@ -1,5 +1,5 @@
 import express, { type Express, type Router } from 'express';
-import { parseTrustProxy } from '../shared/config/trust-proxy.js';
+import { parseTrustProxy, trustProxyWarning } from '../shared/config/trust-proxy.js';
 import { healthRouter, type HealthRouterOptions } from '../shared/health/health-router.js';
 import { METRICS_PATH } from '../shared/health/health-paths.js';
 import { preStopRouter, TerminationNotice } from '../shared/health/termination-notice.js';
@@ -33,7 +33,11 @@ export function createHttpApp(options: HttpAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  if (options.trustProxy) app.set('trust proxy', parseTrustProxy(options.trustProxy));
+  if (options.trustProxy) {
+    app.set('trust proxy', parseTrustProxy(options.trustProxy));
+    const warning = trustProxyWarning(options.trustProxy);
+    if (warning) options.logger.warn(warning);
+  }
   // From the preStop announcement on (and while draining), no response keeps its connection alive: keep-alive
   // clients move to a new connection, which goes to a pod still in the endpoints, instead of writing into a
   // connection the drain is about to close (ECONNRESET).

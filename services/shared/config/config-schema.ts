@@ -94,6 +94,7 @@ export const configSchema = z.object({
   /**
    * Express `trust proxy` (e.g. `1` behind one load balancer), so rate limits see real client addresses: `true`,
    * `false`, a hop count, or comma-separated addresses, subnets and the names loopback, linklocal, uniquelocal.
+   * `true` is accepted with a warning at start (trustProxyWarning): it lets clients choose their own address.
    */
   TRUST_PROXY: z
     .string()
