@@ -1,7 +1,10 @@
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { DependencyUnavailableError } from '../../shared/errors/app-error.js';
+import { createLogger, type Logger } from '../../shared/logging/logger.js';
+import { RateLimitedLog } from '../../shared/logging/rate-limited-log.js';
 import { rejectCertificate } from './paypal-certificate-url.js';
+import type { WebhookVerificationError } from './verification-errors.js';
 
 /** A PayPal signing certificate's key, as cached. */
 export interface CachedCertificate {
@@ -24,6 +27,8 @@ export interface PaypalCertificateCacheOptions {
   cacheMaxAgeMs?: number;
   /** Distinct certificate URLs downloaded at the same time at most (default 16); more get DependencyUnavailableError (503). */
   maxConcurrentFetches?: number;
+  /** Where rejected certificates are reported (default: the `paypal-certificates` logger). */
+  logger?: Pick<Logger, 'warn'>;
   /** Clock in milliseconds (tests). */
   now?: () => number;
 }
@@ -31,13 +36,20 @@ export interface PaypalCertificateCacheOptions {
 /**
  * Downloads, checks and caches PayPal signing certificates by URL (already checked by checkCertificateUrl, whose
  * canonical href is the key): one download per URL at a time, bounded size and time, no redirects, RSA keys
- * valid now, least recently used evicted. Failures are CERTIFICATE_REJECTED, with the reason in `cause`.
+ * valid now, least recently used evicted. A certificate the host refuses (4xx) or that is unusable is
+ * CERTIFICATE_REJECTED, with the reason in `cause`; a host that cannot answer now (network error, timeout, 5xx, 429)
+ * is DependencyUnavailableError('paypal-certificates').
  */
 export class PaypalCertificateCache {
   private readonly cache = new Map<string, CachedCertificate>();
   private readonly inflight = new Map<string, Promise<CachedCertificate>>();
 
-  constructor(private readonly options: PaypalCertificateCacheOptions = {}) {}
+  private readonly rejections: RateLimitedLog;
+
+  constructor(private readonly options: PaypalCertificateCacheOptions = {}) {
+    const logger = options.logger ?? createLogger('paypal-certificates');
+    this.rejections = new RateLimitedLog((fields) => logger.warn('paypal signing certificate rejected', fields));
+  }
 
   /** Drops every cached certificate. */
   clear(): void {
@@ -83,25 +95,45 @@ export class PaypalCertificateCache {
 
   private async load(url: URL): Promise<CachedCertificate> {
     const now = this.options.now ?? Date.now;
+    let der: Buffer;
+    try {
+      der = await this.download(url);
+    } catch (error) {
+      if (error instanceof CertificateRefused) throw this.reject(url, error.message, error.cause);
+      // Nothing is known about the request's signature: the certificate host is down, slow or shedding load. A 503
+      // has PayPal retry (and counts nothing against it); a 401 would drop the event and count as a forgery.
+      throw new DependencyUnavailableError('paypal-certificates', { cause: error });
+    }
     let certificate: X509Certificate;
     try {
-      certificate = new X509Certificate(await this.download(url));
+      certificate = new X509Certificate(der);
     } catch (error) {
-      throw rejectCertificate('certificate could not be fetched or parsed', error);
+      throw this.reject(url, 'certificate could not be parsed', error);
     }
     const publicKey = certificate.publicKey;
-    if (publicKey.asymmetricKeyType !== 'rsa') throw rejectCertificate('certificate key is not RSA');
+    if (publicKey.asymmetricKeyType !== 'rsa') throw this.reject(url, 'certificate key is not RSA');
     const notBefore = certificate.validFromDate.getTime();
     const notAfter = certificate.validToDate.getTime();
     const fetchedAt = now();
-    if (!(fetchedAt >= notBefore && fetchedAt <= notAfter)) throw rejectCertificate('certificate is expired or not yet valid');
+    if (!(fetchedAt >= notBefore && fetchedAt <= notAfter)) throw this.reject(url, 'certificate is expired or not yet valid');
     const maxAgeMs = this.options.cacheMaxAgeMs ?? 24 * 60 * 60 * 1000;
     return { publicKey, notBefore, notAfter, expiresAt: Math.min(notAfter, fetchedAt + maxAgeMs) };
+  }
+
+  /**
+   * A certificate refused for good (a 4xx, not a certificate, not RSA, not valid now): CERTIFICATE_REJECTED (401,
+   * a failed verification). The client is told nothing more; the reason is logged, rate-limited (a forger picks
+   * how often this happens), since a 404 or a bad certificate would otherwise show up nowhere but as 401s.
+   */
+  private reject(url: URL, reason: string, cause?: unknown): WebhookVerificationError {
+    this.rejections.note({ certUrl: url.href, reason, cause: cause instanceof Error ? cause.message : undefined });
+    return rejectCertificate(reason, cause);
   }
 
   private async download(url: URL): Promise<Buffer> {
     const timeoutMs = this.options.fetchTimeoutMs ?? 5000;
     const maxBytes = this.options.maxCertificateBytes ?? 64 * 1024;
+    // Errors thrown here (network, TLS, timeout) are transient; CertificateRefused marks the answers that are not.
     const { statusCode, headers, body } = await request(url, {
       method: 'GET',
       dispatcher: this.options.dispatcher,
@@ -111,15 +143,17 @@ export class PaypalCertificateCache {
       headers: { accept: 'application/x-pem-file, application/x-x509-ca-cert, text/plain, */*' },
     });
     try {
-      // undici's request never follows redirects: a 3xx lands here and is refused like any non-200.
-      if (statusCode !== 200) throw new Error(`certificate URL answered HTTP ${statusCode}`);
+      // 5xx and 429: the host cannot answer now. Any other non-200 (a 404 for a made-up URL; a 3xx, since undici's
+      // request never follows redirects) is the host's answer about this URL.
+      if (statusCode >= 500 || statusCode === 429) throw new Error(`certificate URL answered HTTP ${statusCode}`);
+      if (statusCode !== 200) throw new CertificateRefused(`certificate URL answered HTTP ${statusCode}`);
       const declared = Number(headers['content-length']);
-      if (declared > maxBytes) throw new Error('certificate response too large');
+      if (declared > maxBytes) throw new CertificateRefused('certificate response too large');
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of body as AsyncIterable<Buffer>) {
         size += chunk.length;
-        if (size > maxBytes) throw new Error('certificate response too large');
+        if (size > maxBytes) throw new CertificateRefused('certificate response too large');
         chunks.push(chunk);
       }
       return Buffer.concat(chunks, size);
@@ -130,6 +164,11 @@ export class PaypalCertificateCache {
       }
     }
   }
+}
+
+/** The certificate host's answer refuses this URL for good (as opposed to a transient failure to get an answer). */
+class CertificateRefused extends Error {
+  override readonly name = 'CertificateRefused';
 }
 
 function ignore(): void {}
