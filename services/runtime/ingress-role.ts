@@ -4,6 +4,7 @@ import { DestinationControl } from '../admin/destination-control.js';
 import { consoleRouter } from '../console/console-router.js';
 import { EventWriter } from '../ingress/ingest/event-writer.js';
 import { webhookRouter } from '../ingress/ingest/webhook-router.js';
+import { VerificationFailureLimiter } from '../ingress/ingest/verification-failure-limiter.js';
 import { WebhookReceiver } from '../ingress/ingest/webhook-receiver.js';
 import type { ProviderRegistry } from '../ingress/verification/provider-registry.js';
 import type { Config } from '../shared/config/config.js';
@@ -59,7 +60,10 @@ export async function startIngress(options: IngressRoleOptions): Promise<Ingress
     traceUrlTemplate: config.console.traceUrlTemplate,
     destinationControl,
   });
-  const receiver = new WebhookReceiver({ writer, queue: infrastructure.queue, logger: createLogger('ingress') });
+  // One failed-verification budget for the webhook route (which counts failures) and its core (whose verifiers read
+  // it before a download): both paths of a webhook, the direct one and Express, share it through the receiver.
+  const failures = new VerificationFailureLimiter({ limit: config.http.verificationFailureLimitPerMinute, windowMs: 60_000 });
+  const receiver = new WebhookReceiver({ writer, queue: infrastructure.queue, logger: createLogger('ingress'), failures });
   const webhooks = webhookRouter({
     receiver,
     providers: options.providers,

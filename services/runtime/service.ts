@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import proxyaddr from 'proxy-addr';
 import type { Dispatcher } from 'undici';
 import { createProviderRegistry } from '../ingress/verification/provider-registry.js';
 import { loadProvidersFile } from '../ingress/verification/providers-file.js';
@@ -120,6 +121,8 @@ export async function startService(config: Config, extensions: ServiceExtensions
           maxBodyBytes: config.http.maxBodyBytes,
           fallback: app,
           isTerminating: () => shuttingDown || terminationNotice.isActive(),
+          // What Express's `req.ip` computes (express/lib/request.js), with the app's compiled TRUST_PROXY.
+          clientAddress: (req) => proxyaddr(req, app.get('trust proxy fn') as (address: string, hop: number) => boolean),
           logger: createLogger('http'),
         }).listener
       : app;

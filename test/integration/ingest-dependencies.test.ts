@@ -39,6 +39,8 @@ beforeAll(async () => {
       STRIPE_WEBHOOK_SECRET: SECRET,
       PAYPAL_WEBHOOK_ID,
       PAYPAL_CERT_HOSTS: paypal.host,
+      // The PayPal tests' clients reach the ingress through a (loopback) proxy that names them in X-Forwarded-For.
+      TRUST_PROXY: 'loopback',
     },
     { paypalDispatcher: paypal.agent },
   );
@@ -80,16 +82,21 @@ describe('PayPal through HTTP', () => {
 
 describe('PayPal certificate downloads held by forgeries', () => {
   it('a correctly signed event gets 503 (retry), not 401, and is not counted as a failed verification', async () => {
-    // Forgeries naming a slow certificate URL each, enough to hold every download slot (16).
+    // Forgeries from 16 clients (one may hold only a few slots), each naming a slow certificate URL of its own:
+    // enough to hold every download slot (16).
     const forged = Array.from({ length: 16 }, (_, i) => {
       const body = JSON.stringify({ id: `WH-FORGED-${i}`, event_type: 'PAYMENT.CAPTURE.COMPLETED' });
-      const headers = { ...paypal.headers(body, PAYPAL_WEBHOOK_ID, undefined, `https://${paypal.host}/v1/notifications/certs/slow/CERT-${i}`), 'paypal-transmission-sig': Buffer.alloc(256, i).toString('base64') };
+      const headers = {
+        ...paypal.headers(body, PAYPAL_WEBHOOK_ID, undefined, `https://${paypal.host}/v1/notifications/certs/slow/CERT-${i}`),
+        'paypal-transmission-sig': Buffer.alloc(256, i).toString('base64'),
+        'x-forwarded-for': `198.51.100.${i + 1}`,
+      };
       return postWebhook(app.baseUrl, 'paypal', body, headers);
     });
     await waitFor('the forgeries to hold every download slot', async () => paypal.slowDownloads >= 16);
 
     const body = JSON.stringify({ id: 'WH-PAYPAL-BUSY', event_type: 'PAYMENT.CAPTURE.COMPLETED' });
-    const headers = paypal.headers(body, PAYPAL_WEBHOOK_ID, undefined, `https://${paypal.host}/v1/notifications/certs/CERT-not-yet-cached`);
+    const headers = { ...paypal.headers(body, PAYPAL_WEBHOOK_ID, undefined, `https://${paypal.host}/v1/notifications/certs/CERT-not-yet-cached`), 'x-forwarded-for': '173.0.80.1' };
     const busy = await postWebhook(app.baseUrl, 'paypal', body, headers);
     expect(busy.status).toBe(503);
     expect(busy.json).toMatchObject({ statusCode: 503, message: expect.any(String), correlationId: expect.any(String) });

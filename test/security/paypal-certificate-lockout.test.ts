@@ -69,21 +69,21 @@ afterAll(async () => {
 });
 
 let counter = 0;
-/** A forgery (no key: a junk signature) naming `certUrl`, from the forger's address. */
-function forge(certUrl: string) {
+/** A forgery (no key: a junk signature) naming `certUrl`, from the forger's address (or `from`). */
+function forge(certUrl: string, from = FORGER) {
   const body = JSON.stringify({ id: `WH-FORGED-${++counter}`, event_type: 'PAYMENT.CAPTURE.COMPLETED' });
   const headers = {
     ...paypal.headers(body, PAYPAL_WEBHOOK_ID, undefined, certUrl),
     'paypal-transmission-sig': Buffer.alloc(256, counter % 256).toString('base64'),
-    'x-forwarded-for': FORGER,
+    'x-forwarded-for': from,
   };
   return postWebhook(app.baseUrl, 'paypal', body, headers);
 }
 
-/** A genuine PayPal event, from PayPal's address, signed with the certificate at `certUrl`. */
-function genuine(certUrl: string) {
+/** A genuine PayPal event, from PayPal's address (or `from`), signed with the certificate at `certUrl`. */
+function genuine(certUrl: string, from = PAYPAL_EGRESS) {
   const body = JSON.stringify({ id: `WH-GENUINE-${++counter}`, event_type: 'PAYMENT.CAPTURE.COMPLETED', resource: {} });
-  return postWebhook(app.baseUrl, 'paypal', body, { ...paypal.headers(body, PAYPAL_WEBHOOK_ID, undefined, certUrl), 'x-forwarded-for': PAYPAL_EGRESS });
+  return postWebhook(app.baseUrl, 'paypal', body, { ...paypal.headers(body, PAYPAL_WEBHOOK_ID, undefined, certUrl), 'x-forwarded-for': from });
 }
 
 describe('PayPal certificate downloads under a forged flood from one client', () => {
@@ -109,6 +109,34 @@ describe('PayPal certificate downloads under a forged flood from one client', ()
       status: 202,
       overBudgetForgerHeldEverySlot: false,
     });
+  });
+});
+
+describe("PayPal certificate downloads: one client's share", () => {
+  it('a client gets at most 2 downloads at once; its further requests needing one get 503 without a download, others are served', async () => {
+    const client = '198.51.100.77';
+    const before = paypal.slowDownloads;
+    const forged = [1, 2].map((i) => forge(`https://${paypal.host}/v1/notifications/certs/slow/CERT-share-${i}`, client));
+    await waitFor('the client to hold its two download slots', async () => paypal.slowDownloads >= before + 2);
+    const third = await forge(`https://${paypal.host}/v1/notifications/certs/slow/CERT-share-3`, client);
+    // Meanwhile PayPal's event needing another certificate gets its own download.
+    const answer = await genuine(`https://${paypal.host}/v1/notifications/certs/CERT-share-paypal`);
+    expect({ third: third.status, ratelimit: third.headers.get('ratelimit'), paypal: answer.status }).toEqual({ third: 503, ratelimit: null, paypal: 202 });
+    expect((await Promise.all(forged)).map((r) => r.status)).toEqual([401, 401]);
+    expect(paypal.slowDownloads).toBe(before + 2);
+  });
+
+  it('an address past its failure budget still has its correctly signed events accepted when their certificate is at hand; one needing a download is answered 429 (retried later)', async () => {
+    // PayPal and a forger behind one address (a shared proxy).
+    const shared = '198.51.100.88';
+    const certUrl = `https://${paypal.host}/v1/notifications/certs/CERT-shared-cached`;
+    expect((await genuine(certUrl)).status).toBe(202);
+    for (let i = 0; i <= FAILURE_LIMIT; i++) await forge(certUrl, shared);
+    expect((await forge(certUrl, shared)).status).toBe(429);
+
+    expect((await genuine(certUrl, shared)).status).toBe(202);
+    const uncached = await genuine(`https://${paypal.host}/v1/notifications/certs/CERT-shared-uncached`, shared);
+    expect({ status: uncached.status, retryAfter: uncached.headers.get('retry-after') !== null }).toEqual({ status: 429, retryAfter: true });
   });
 });
 

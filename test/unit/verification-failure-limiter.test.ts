@@ -23,6 +23,18 @@ describe('VerificationFailureLimiter', () => {
     expect(limiter.secondsToReset()).toBe(60);
   });
 
+  it('tells whether a client has spent its budget without counting anything', () => {
+    const limiter = new VerificationFailureLimiter({ limit: 2, windowMs: 60_000, now: () => 0 });
+    const key = VerificationFailureLimiter.keyFor('10.0.0.9');
+    expect([limiter.failuresOf(key), limiter.hasSpentBudget(key)]).toEqual([0, false]);
+    limiter.recordFailure(key);
+    expect([limiter.failuresOf(key), limiter.hasSpentBudget(key)]).toEqual([1, false]);
+    limiter.recordFailure(key);
+    // Its next failure would be answered 429: spent.
+    expect([limiter.failuresOf(key), limiter.hasSpentBudget(key)]).toEqual([2, true]);
+    expect(limiter.failuresOf(key)).toBe(2);
+  });
+
   it('groups IPv6 clients by /56, as express-rate-limit does', () => {
     expect(VerificationFailureLimiter.keyFor('2001:db8:abcd:12ff::1')).toBe(VerificationFailureLimiter.keyFor('2001:db8:abcd:1200::2'));
     expect(VerificationFailureLimiter.keyFor(undefined)).toBe('unknown');

@@ -17,7 +17,8 @@ const DEFAULT_MAX_CLIENTS = 10_000;
  * counted only once it has failed, so concurrent, slow or aborted legitimate requests never count against their
  * sender. It only shapes how failures are answered (401, then 429): it is never consulted before a request's
  * signature is checked, so a sender whose requests verify is never refused because of anyone's failures, not even
- * a forger's behind the same address or proxy.
+ * a forger's behind the same address or proxy. The one exception is work a forger could ask for at will before a
+ * signature can be checked at all (see {@link hasSpentBudget}).
  *
  * At most `maxClients` addresses are counted at once (about 230 bytes each): a flood from many addresses, or from
  * addresses a client chose itself (TRUST_PROXY=true takes them from X-Forwarded-For), would otherwise grow the map
@@ -62,6 +63,21 @@ export class VerificationFailureLimiter {
   /** Clients counted in this window. */
   get clients(): number {
     return this.failures.size;
+  }
+
+  /** `key`'s failures in this window (counts nothing). */
+  failuresOf(key: string): number {
+    this.roll();
+    return this.failures.get(key) ?? 0;
+  }
+
+  /**
+   * Whether `key` has spent its budget: `limit` failures in this window, so its next failure is answered 429. Read
+   * before work a forger could ask for at will (a PayPal certificate download), never to refuse a request whose
+   * signature can be checked without it.
+   */
+  hasSpentBudget(key: string): boolean {
+    return this.failuresOf(key) >= this.limit;
   }
 
   /** Seconds until the current window ends. */

@@ -7,9 +7,10 @@ import type { Logger } from '../../shared/logging/logger.js';
 import type { RequestContext } from '../../shared/logging/request-context.js';
 import { enqueueFailures } from '../../shared/metrics/metrics.js';
 import type { EventQueue } from '../../shared/queue/event-queue.js';
-import type { WebhookVerifier } from '../verification/webhook-request.js';
+import type { WebhookClient, WebhookVerifier } from '../verification/webhook-request.js';
 import type { EventWriter } from './event-writer.js';
 import { keptHeaders } from './kept-headers.js';
+import { VerificationFailureLimiter } from './verification-failure-limiter.js';
 
 /** A webhook whose provider and content type were accepted and whose body was read, raw, within the limit. */
 export interface IncomingWebhook {
@@ -20,6 +21,8 @@ export interface IncomingWebhook {
   mediaType: string;
   /** The request's context: gains the provider, event type and event id as they are learned. */
   context: RequestContext;
+  /** The client's address as Express's `req.ip` resolves it (TRUST_PROXY): whose failure budget the request is on. */
+  clientAddress?: string | undefined;
 }
 
 /** How a stored webhook is answered: 202 for a new event, 200 for one stored before. */
@@ -35,6 +38,11 @@ export interface WebhookReceiverOptions {
   writer: EventWriter;
   queue: EventQueue;
   logger: Logger;
+  /**
+   * The failed-verification budget the webhook route counts failures in (the route takes this one): verifiers read
+   * it before work a forger could ask for at will. Without it, no request is held back for its client's failures.
+   */
+  failures?: VerificationFailureLimiter;
 }
 
 const tracer = trace.getTracer('event-driven-integration-service/ingress');
@@ -44,11 +52,17 @@ const tracer = trace.getTracer('event-driven-integration-service/ingress');
  * event once, answer, then enqueue. Used by the Express route and by the ingress's direct path for the common case
  * (see webhook-fast-path.ts), so both answer the same way.
  * @throws {WebhookVerificationError} the signature or timestamp does not check out (401, or 429 past the budget)
+ * @throws {FailureBudgetSpentError} verifying would cost a download for a client past its failure budget (429)
  * @throws {WebhookPayloadError} the signed body is not a usable event (400)
  * @throws {DependencyUnavailableError} PostgreSQL could not be reached (503)
  */
 export class WebhookReceiver {
   constructor(private readonly options: WebhookReceiverOptions) {}
+
+  /** The failed-verification budget verifiers read (see {@link WebhookReceiverOptions.failures}). */
+  get failures(): VerificationFailureLimiter | undefined {
+    return this.options.failures;
+  }
 
   async receive(webhook: IncomingWebhook): Promise<WebhookAnswer> {
     const { verifier, rawBody, headers, context } = webhook;
@@ -60,7 +74,7 @@ export class WebhookReceiver {
 
     const verified = await tracer.startActiveSpan('webhook.verify', async (verifySpan) => {
       try {
-        return await verifier.verify({ rawBody, headers, contentType: webhook.mediaType });
+        return await verifier.verify({ rawBody, headers, contentType: webhook.mediaType, client: this.clientOf(webhook.clientAddress) });
       } catch (error) {
         verifySpan.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
         throw error;
@@ -129,6 +143,20 @@ export class WebhookReceiver {
             this.options.logger.warn('enqueue failed; the reconciler will enqueue the event later', { eventId, error });
           },
         );
+      },
+    };
+  }
+
+  /** The sender as verifiers see it; its key is computed only if a verifier asks (most never do). */
+  private clientOf(address: string | undefined): WebhookClient {
+    const failures = this.options.failures;
+    let key: string | undefined;
+    return {
+      get key() {
+        return (key ??= VerificationFailureLimiter.keyFor(address));
+      },
+      hasSpentFailureBudget() {
+        return failures?.hasSpentBudget(this.key) ?? false;
       },
     };
   }

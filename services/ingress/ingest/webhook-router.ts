@@ -6,7 +6,7 @@ import { eventsReceived, type ReceiveOutcome } from '../../shared/metrics/metric
 import type { EventQueue } from '../../shared/queue/event-queue.js';
 import { sendError } from '../../shared/http/error-response.js';
 import type { ProviderRegistry } from '../verification/provider-registry.js';
-import { WebhookPayloadError, WebhookVerificationError } from '../verification/verification-errors.js';
+import { FailureBudgetSpentError, WebhookPayloadError, WebhookVerificationError } from '../verification/verification-errors.js';
 import type { WebhookVerifier } from '../verification/webhook-request.js';
 import { isAcceptedMediaType, mediaTypeOf } from './content-type.js';
 import type { EventWriter } from './event-writer.js';
@@ -24,6 +24,9 @@ export interface WebhookRouterOptions {
   /** The route's core; one is made from `writer` and `queue` when not given. */
   receiver?: WebhookReceiver;
 }
+
+// The failed-verification budget is the receiver's when it has one (verifiers read it there before a download), so
+// both count and read the same failures; else the route makes one from `verificationFailureLimitPerMinute`.
 
 declare module 'express-serve-static-core' {
   interface Locals {
@@ -50,21 +53,31 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   // Failed verifications are counted per client; a client past its budget gets 429 instead of 401 for its next
   // failures, on a connection the server then closes. Nothing is refused before its signature is checked: a
   // correctly signed request always goes through, whatever other requests from its address (or its proxy's) did,
-  // so a forged flood can never lock real senders out. See VerificationFailureLimiter.
-  const failures = new VerificationFailureLimiter({ limit: options.verificationFailureLimitPerMinute, windowMs: 60_000 });
+  // so a forged flood can never lock real senders out. See VerificationFailureLimiter. The one thing a client past
+  // its budget is refused is work done before any signature can be checked (a PayPal certificate not cached yet:
+  // FailureBudgetSpentError, answered 429 like its failures, uncounted); a request that can be checked still is.
+  const failures =
+    options.receiver?.failures ?? new VerificationFailureLimiter({ limit: options.verificationFailureLimitPerMinute, windowMs: 60_000 });
   const policyHeader = `${failures.limit};w=${failures.windowMs / 1000}`;
-  /** Counts a failed verification; true when its client is past its budget (answer 429, not 401). */
-  const overFailureBudget = (req: Request, res: Response): boolean => {
-    const key = VerificationFailureLimiter.keyFor(req.ip);
-    const failed = failures.recordFailure(key);
-    const reset = failures.secondsToReset();
+  /** The budget's RateLimit headers for a client with `failed` failures in this window. */
+  const budgetHeaders = (res: Response, failed: number, reset: number): void => {
     // The IETF draft-7 RateLimit headers, on the answers they concern: failed verifications.
     res.setHeader('RateLimit-Policy', policyHeader);
     res.setHeader('RateLimit', `limit=${failures.limit}, remaining=${Math.max(0, failures.limit - failed)}, reset=${reset}`);
-    if (failed <= failures.limit) return false;
+  };
+  /** A 429's headers: when to come back, and a new connection for every further forgery (a handshake per request). */
+  const tooManyHeaders = (res: Response, reset: number): void => {
     res.setHeader('Retry-After', String(reset));
-    // A new connection for every further forgery: the flood pays a handshake per request; real senders never get here.
     res.setHeader('Connection', 'close');
+  };
+  /** Counts a failed verification; true when its client is past its budget (answer 429, not 401). */
+  const overFailureBudget = (req: Request, res: Response): boolean => {
+    const failed = failures.recordFailure(VerificationFailureLimiter.keyFor(req.ip));
+    const reset = failures.secondsToReset();
+    budgetHeaders(res, failed, reset);
+    if (failed <= failures.limit) return false;
+    // Real senders never get here: their requests verify.
+    tooManyHeaders(res, reset);
     return true;
   };
 
@@ -91,7 +104,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   // The raw bytes are what providers signed: no JSON parser may run before verification.
   const readRawBody = express.raw({ type: () => true, limit: options.maxBodyBytes });
 
-  const receiver = options.receiver ?? new WebhookReceiver({ writer: options.writer, queue: options.queue, logger });
+  const receiver = options.receiver ?? new WebhookReceiver({ writer: options.writer, queue: options.queue, logger, failures });
   const receive = async (req: Request, res: Response) => {
     const verifier = res.locals.verifier!;
     const handedBack = (req as Request & { [RECEIVE_FAILURE]?: { error: unknown } })[RECEIVE_FAILURE];
@@ -101,7 +114,14 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       throw handedBack.error;
     }
     const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const answer = await receiver.receive({ verifier, rawBody, headers: req.headers, mediaType: mediaTypeOf(req.headers['content-type']), context: req.context });
+    const answer = await receiver.receive({
+      verifier,
+      rawBody,
+      headers: req.headers,
+      mediaType: mediaTypeOf(req.headers['content-type']),
+      context: req.context,
+      clientAddress: req.ip,
+    });
     count(res, verifier.provider, answer.outcome);
     sendJson(res, answer.statusCode, answer.body);
     answer.enqueue?.();
@@ -117,6 +137,15 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       }
       count(res, provider, 'invalid_signature');
       return next(new AppError('UNAUTHORIZED', error.message, { cause: error }));
+    }
+    if (error instanceof FailureBudgetSpentError) {
+      // Not verified (that needed a download) and not counted: the client is past its budget already, so it is
+      // answered as its failures are until the window ends.
+      const reset = failures.secondsToReset();
+      budgetHeaders(res, failures.failuresOf(VerificationFailureLimiter.keyFor(req.ip)), reset);
+      tooManyHeaders(res, reset);
+      count(res, provider, 'rate_limited');
+      return next(new AppError('TOO_MANY_REQUESTS', error.message, { cause: error }));
     }
     if (error instanceof WebhookPayloadError) {
       count(res, provider, 'invalid_payload');

@@ -4,7 +4,9 @@ import { DependencyUnavailableError } from '../../shared/errors/app-error.js';
 import { createLogger, type Logger } from '../../shared/logging/logger.js';
 import { RateLimitedLog } from '../../shared/logging/rate-limited-log.js';
 import { rejectCertificate } from './paypal-certificate-url.js';
-import type { WebhookVerificationError } from './verification-errors.js';
+import { CertificateDownloadSlots } from './paypal-download-slots.js';
+import { FailureBudgetSpentError, type WebhookVerificationError } from './verification-errors.js';
+import type { WebhookClient } from './webhook-request.js';
 
 /** A PayPal signing certificate's key, as cached. */
 export interface CachedCertificate {
@@ -27,6 +29,8 @@ export interface PaypalCertificateCacheOptions {
   cacheMaxAgeMs?: number;
   /** Distinct certificate URLs downloaded at the same time at most (default 16); more get DependencyUnavailableError (503). */
   maxConcurrentFetches?: number;
+  /** Of those, at most this many for one client (default 2); its further ones get DependencyUnavailableError (503). */
+  maxConcurrentFetchesPerClient?: number;
   /** Where rejected certificates are reported (default: the `paypal-certificates` logger). */
   logger?: Pick<Logger, 'warn'>;
   /** Clock in milliseconds (tests). */
@@ -44,9 +48,14 @@ export class PaypalCertificateCache {
   private readonly cache = new Map<string, CachedCertificate>();
   private readonly inflight = new Map<string, Promise<CachedCertificate>>();
 
+  private readonly slots: CertificateDownloadSlots;
   private readonly rejections: RateLimitedLog;
 
   constructor(private readonly options: PaypalCertificateCacheOptions = {}) {
+    this.slots = new CertificateDownloadSlots({
+      maxTotal: Math.max(1, options.maxConcurrentFetches ?? 16),
+      maxPerClient: Math.max(1, options.maxConcurrentFetchesPerClient ?? 2),
+    });
     const logger = options.logger ?? createLogger('paypal-certificates');
     this.rejections = new RateLimitedLog((fields) => logger.warn('paypal signing certificate rejected', fields));
   }
@@ -56,26 +65,29 @@ export class PaypalCertificateCache {
     this.cache.clear();
   }
 
-  get(url: URL): Promise<CachedCertificate> {
-    const now = this.options.now ?? Date.now;
+  /**
+   * The certificate at `url`, from the cache or downloaded for `client` (the request's sender; see
+   * CertificateDownloadSlots for why it matters).
+   * @throws {WebhookVerificationError} CERTIFICATE_REJECTED: the host refused the URL, or it is no usable certificate
+   * @throws {FailureBudgetSpentError} not cached, and `client` has spent its failed-verification budget
+   * @throws {DependencyUnavailableError} not cached, and no download slot is free for `client`, or the host cannot
+   *   answer now
+   */
+  get(url: URL, client?: WebhookClient): Promise<CachedCertificate> {
     const key = url.href;
-    const cached = this.cache.get(key);
-    if (cached !== undefined) {
-      const at = now();
-      if (at < cached.expiresAt && at >= cached.notBefore) {
-        this.cache.delete(key);
-        this.cache.set(key, cached); // most recently used last
-        return Promise.resolve(cached);
-      }
-      this.cache.delete(key);
-    }
+    const cached = this.cached(key);
+    if (cached !== undefined) return Promise.resolve(cached);
+    // Joining a download in flight costs nothing more, whoever asks: the request that started it holds its slot.
     const pending = this.inflight.get(key);
     if (pending !== undefined) return pending;
-    if (this.inflight.size >= (this.options.maxConcurrentFetches ?? 16)) {
-      // Not a verdict on this request: anyone can name a certificate URL (forgers too, one new URL each), so every
-      // download slot may be held by others' requests. A 503 (not counted as a failed verification) has the
-      // sender retry once a slot is free; a 401 here refused correctly signed events because of forgeries.
-      return Promise.reject(new DependencyUnavailableError('paypal-certificates', { cause: new Error('too many certificate downloads in progress') }));
+    // A client past its budget gets no more downloads: its forgeries would cost one each while every one of its
+    // failures is already answered 429. Checked only now: a certificate at hand is used for anyone, so a correctly
+    // signed event is never refused for its address's failures when it can be checked without a download.
+    if (client?.hasSpentFailureBudget() === true) return Promise.reject(new FailureBudgetSpentError());
+    const slot = this.slots.tryAcquire(client?.key);
+    if (typeof slot === 'string') {
+      // Not a verdict on this request, so a 503 the sender retries, never a failed verification.
+      return Promise.reject(new DependencyUnavailableError('paypal-certificates', { cause: new Error(`certificate downloads busy (${slot})`) }));
     }
     const maxEntries = Math.max(1, this.options.cacheMaxEntries ?? 100);
     const promise = this.load(url)
@@ -88,9 +100,23 @@ export class PaypalCertificateCache {
         }
         return certificate;
       })
-      .finally(() => this.inflight.delete(key));
+      .finally(() => {
+        this.inflight.delete(key);
+        slot.release();
+      });
     this.inflight.set(key, promise);
     return promise;
+  }
+
+  /** The cached certificate for `key` if still usable now (then most recently used), else undefined. */
+  private cached(key: string): CachedCertificate | undefined {
+    const cached = this.cache.get(key);
+    if (cached === undefined) return undefined;
+    this.cache.delete(key);
+    const at = (this.options.now ?? Date.now)();
+    if (!(at < cached.expiresAt && at >= cached.notBefore)) return undefined;
+    this.cache.set(key, cached); // most recently used last
+    return cached;
   }
 
   private async load(url: URL): Promise<CachedCertificate> {

@@ -76,7 +76,7 @@ export function createPaypalVerifier(options: PaypalVerifierOptions): PaypalVeri
       }
       if (!isPaddedBase64(signature)) throw new WebhookVerificationError('MALFORMED_SIGNATURE_HEADER');
 
-      const certificate = await certificates.get(checkCertificateUrl(certUrl, hostRule));
+      const certificate = await certificates.get(checkCertificateUrl(certUrl, hostRule), webhook.client);
       const crc = CRC32.buf(webhook.rawBody) >>> 0;
       const message = Buffer.from(`${transmissionId}|${transmissionTime}|${webhookId}|${crc}`, 'utf8');
       let valid: boolean;

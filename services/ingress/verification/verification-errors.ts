@@ -3,6 +3,8 @@
  *
  * - {@link WebhookVerificationError}: the request is not proven to come from the provider → HTTP 401.
  * - {@link WebhookPayloadError}: the request is authentic but its content is unusable → HTTP 400.
+ * - {@link FailureBudgetSpentError}: not verified, because that would cost work (a certificate download) on behalf
+ *   of a client that has spent its failed-verification budget → HTTP 429, not counted as a failure.
  *
  * `message` is always safe to return to a client: it never contains secrets, expected signatures,
  * request data or stack traces. Diagnostic detail for logs goes into `cause` (which must never be
@@ -73,5 +75,20 @@ export class WebhookPayloadError extends Error {
   constructor(code: WebhookPayloadErrorCode, message?: string, options?: ErrorOptions) {
     super(message ?? PAYLOAD_MESSAGES[code], options);
     this.code = code;
+  }
+}
+
+/**
+ * Verifying the request would need a download (PayPal's certificate, not cached), and its client has already spent
+ * its budget of failed verifications: the download is not made (→ 429 with Retry-After, like the client's other
+ * requests until its window ends). Not a verdict on the request, so not counted as a failure. A request whose
+ * certificate is at hand is still verified, so a correctly signed one from the same address goes through.
+ */
+export class FailureBudgetSpentError extends Error {
+  override readonly name = 'FailureBudgetSpentError';
+  readonly statusCode = 429 as const;
+
+  constructor(options?: ErrorOptions) {
+    super('Too many requests that failed verification; slow down', options);
   }
 }

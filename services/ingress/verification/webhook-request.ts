@@ -7,6 +7,19 @@ export interface WebhookRequest {
   headers: Record<string, string | string[] | undefined>;
   /** Media type without parameters, lower-cased, e.g. 'application/json'. */
   contentType: string;
+  /**
+   * Who sent it, for verifiers whose verification costs work a forger could ask for at will (PayPal's certificate
+   * download). Absent when the caller does not know (then no per-client limit applies).
+   */
+  client?: WebhookClient;
+}
+
+/** The sender of a request, as the failed-verification budget knows it. */
+export interface WebhookClient {
+  /** Its key in the failed-verification budget (its address, IPv6 grouped by /56). */
+  readonly key: string;
+  /** Whether it has spent its budget of failed verifications in the current window (a read: counts nothing). */
+  hasSpentFailureBudget(): boolean;
 }
 
 export interface VerifiedWebhook {

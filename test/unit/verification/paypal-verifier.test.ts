@@ -10,7 +10,8 @@ import CRC32 from 'crc-32';
 import { Agent } from 'undici';
 import { createPaypalVerifier, type PaypalVerifierOptions } from '../../../services/ingress/verification/paypal-verifier.js';
 import { checkCertificateUrl, parseCertHosts } from '../../../services/ingress/verification/paypal-certificate-url.js';
-import { WebhookVerificationError } from '../../../services/ingress/verification/verification-errors.js';
+import { FailureBudgetSpentError, WebhookVerificationError } from '../../../services/ingress/verification/verification-errors.js';
+import type { WebhookClient } from '../../../services/ingress/verification/webhook-request.js';
 import { rejection, webhookRequest } from './helpers.js';
 import { DependencyUnavailableError } from '../../../services/shared/errors/app-error.js';
 
@@ -100,6 +101,11 @@ afterAll(async () => {
 
 function certUrl(path: string, host = 'localhost'): string {
   return `https://${host}:${port}${path}`;
+}
+
+/** A request's sender, as the webhook route describes it to verifiers. */
+function client(key: string, spentBudget = false): WebhookClient {
+  return { key, hasSpentFailureBudget: () => spentBudget };
 }
 
 function verifier(options: Partial<PaypalVerifierOptions> = {}) {
@@ -419,6 +425,42 @@ describe('paypal verifier', () => {
     expect((second as PromiseRejectedResult).reason).toBeInstanceOf(DependencyUnavailableError);
     expect((second as PromiseRejectedResult).reason).toMatchObject({ statusCode: 503, dependency: 'paypal-certificates' });
     expect(hits.get('/certs/slow/limit-2')).toBeUndefined();
+  });
+
+  it("limits one client's downloads in flight to its share, so it cannot hold every slot", async () => {
+    const v = verifier({ maxConcurrentFetches: 16, maxConcurrentFetchesPerClient: 2 });
+    const forger = client('198.51.100.66');
+    const paypal = client('173.0.80.1');
+    const outcomes = await Promise.allSettled([
+      ...[1, 2, 3].map((i) => v.verify({ ...webhookRequest(body, paypalHeaders(certUrl(`/certs/slow/share-${i}`))), client: forger })),
+      v.verify({ ...webhookRequest(body, paypalHeaders(certUrl('/certs/slow/share-paypal'))), client: paypal }),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[2] as PromiseRejectedResult).reason).toMatchObject({ statusCode: 503, dependency: 'paypal-certificates' });
+    expect(hits.get('/certs/slow/share-3')).toBeUndefined();
+    // Joining a download in flight takes no slot: PayPal's burst of events naming one new certificate all wait for it.
+    const burst = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        v.verify({ ...webhookRequest(body, paypalHeaders(certUrl('/certs/slow/share-burst'), { transmissionId: `b-${i}` })), client: paypal }),
+      ),
+    );
+    expect(burst).toHaveLength(5);
+    expect(hits.get('/certs/slow/share-burst')).toBe(1);
+  });
+
+  it('downloads nothing for a client past its failure budget, but still verifies its requests with a cached certificate', async () => {
+    const v = verifier();
+    const cachedUrl = certUrl('/certs/good/budget-cached');
+    await v.verify(webhookRequest(body, paypalHeaders(cachedUrl)));
+    const spent = client('198.51.100.66', true);
+    const refused = await v.verify({ ...webhookRequest(body, paypalHeaders(certUrl('/certs/good/budget-new'))), client: spent }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(FailureBudgetSpentError);
+    expect(hits.get('/certs/good/budget-new')).toBeUndefined();
+    // The same address's correctly signed event whose certificate is at hand: verified, whatever else it sent.
+    await expect(v.verify({ ...webhookRequest(body, paypalHeaders(cachedUrl, { transmissionId: 'spent-2' })), client: spent })).resolves.toBeDefined();
   });
 
   it('coalesced waiters all get the rejection of a failed fetch', async () => {
