@@ -116,7 +116,9 @@ export class WebhookFastPath {
       ({ statusCode, outcome, body, enqueue } = answer);
     } catch (error) {
       if (!(error instanceof DependencyUnavailableError)) return this.handBack(req, res, rawBody, error);
-      this.options.logger.warn('request failed', { path: PREFIX + verifier.provider, code: error.code, dependency: error.dependency, cause: error.cause });
+      if (!error.logged) {
+        this.options.logger.warn('request failed', { path: PREFIX + verifier.provider, code: error.code, dependency: error.dependency, cause: error.cause });
+      }
       statusCode = error.statusCode;
       outcome = 'unavailable';
       body = errorBody(statusCode, req.url!, error.message, context, error.code);

@@ -31,7 +31,7 @@ export interface PaypalCertificateCacheOptions {
   maxConcurrentFetches?: number;
   /** Of those, at most this many for one client (default 2); its further ones get DependencyUnavailableError (503). */
   maxConcurrentFetchesPerClient?: number;
-  /** Where rejected certificates are reported (default: the `paypal-certificates` logger). */
+  /** Where rejected certificates, busy slots and unreachable hosts are reported (default: the `paypal-certificates` logger). */
   logger?: Pick<Logger, 'warn'>;
   /** Clock in milliseconds (tests). */
   now?: () => number;
@@ -49,7 +49,10 @@ export class PaypalCertificateCache {
   private readonly inflight = new Map<string, Promise<CachedCertificate>>();
 
   private readonly slots: CertificateDownloadSlots;
+  // One line a minute each, with a count: how often these happen is up to whoever sends requests.
   private readonly rejections: RateLimitedLog;
+  private readonly busy: RateLimitedLog;
+  private readonly unavailable: RateLimitedLog;
 
   constructor(private readonly options: PaypalCertificateCacheOptions = {}) {
     this.slots = new CertificateDownloadSlots({
@@ -58,6 +61,8 @@ export class PaypalCertificateCache {
     });
     const logger = options.logger ?? createLogger('paypal-certificates');
     this.rejections = new RateLimitedLog((fields) => logger.warn('paypal signing certificate rejected', fields));
+    this.busy = new RateLimitedLog((fields) => logger.warn('paypal certificate downloads busy; answered 503', fields));
+    this.unavailable = new RateLimitedLog((fields) => logger.warn('paypal signing certificate cannot be fetched now; answered 503', fields));
   }
 
   /** Drops every cached certificate. */
@@ -86,8 +91,10 @@ export class PaypalCertificateCache {
     if (client?.hasSpentFailureBudget() === true) return Promise.reject(new FailureBudgetSpentError());
     const slot = this.slots.tryAcquire(client?.key);
     if (typeof slot === 'string') {
-      // Not a verdict on this request, so a 503 the sender retries, never a failed verification.
-      return Promise.reject(new DependencyUnavailableError('paypal-certificates', { cause: new Error(`certificate downloads busy (${slot})`) }));
+      // Not a verdict on this request, so a 503 the sender retries, never a failed verification. Logged here, one
+      // line a minute with a count: a flood decides how often this happens.
+      this.busy.note({ reason: slot === 'all-busy' ? 'every download slot is busy' : "the client's download slots are busy", inFlight: this.slots.inUse });
+      return Promise.reject(new DependencyUnavailableError('paypal-certificates', { cause: new Error(`certificate downloads busy (${slot})`), logged: true }));
     }
     const maxEntries = Math.max(1, this.options.cacheMaxEntries ?? 100);
     const promise = this.load(url)
@@ -128,7 +135,8 @@ export class PaypalCertificateCache {
       if (error instanceof CertificateRefused) throw this.reject(url, error.message, error.cause);
       // Nothing is known about the request's signature: the certificate host is down, slow or shedding load. A 503
       // has PayPal retry (and counts nothing against it); a 401 would drop the event and count as a forgery.
-      throw new DependencyUnavailableError('paypal-certificates', { cause: error });
+      this.unavailable.note({ certUrl: url.href, cause: error instanceof Error ? error.message : String(error) });
+      throw new DependencyUnavailableError('paypal-certificates', { cause: error, logged: true });
     }
     let certificate: X509Certificate;
     try {

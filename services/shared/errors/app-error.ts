@@ -53,11 +53,18 @@ const UNAVAILABLE_MESSAGES = {
  * should retry later (HTTP 503). Never a refusal of the request itself, so never counted as a failed verification.
  */
 export class DependencyUnavailableError extends AppError {
+  /**
+   * True when whoever threw it has logged it already (rate-limited, where a client can cause it at will): the HTTP
+   * layers then skip their own "request failed" line for it.
+   */
+  readonly logged: boolean;
+
   constructor(
     readonly dependency: keyof typeof UNAVAILABLE_MESSAGES,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; logged?: boolean },
   ) {
     super('SERVICE_UNAVAILABLE', UNAVAILABLE_MESSAGES[dependency], options);
     this.name = 'DependencyUnavailableError';
+    this.logged = options?.logged ?? false;
   }
 }

@@ -23,7 +23,7 @@ export function errorMiddleware(logger: Logger) {
       error = new DependencyUnavailableError('database', { cause: error });
     }
     if (error instanceof AppError) {
-      if (error.statusCode >= 500) {
+      if (error.statusCode >= 500 && !(error instanceof DependencyUnavailableError && error.logged)) {
         const dependency = error instanceof DependencyUnavailableError ? error.dependency : undefined;
         logger.warn('request failed', { path: req.path, code: error.code, dependency, cause: error.cause });
       }

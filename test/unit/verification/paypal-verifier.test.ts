@@ -463,6 +463,18 @@ describe('paypal verifier', () => {
     await expect(v.verify({ ...webhookRequest(body, paypalHeaders(cachedUrl, { transmissionId: 'spent-2' })), client: spent })).resolves.toBeDefined();
   });
 
+  it('reports busy download slots in one log line per minute with a count, and marks the 503s as logged', async () => {
+    const lines: { message: string; fields: Record<string, unknown> }[] = [];
+    const v = verifier({ maxConcurrentFetches: 1, logger: { warn: ((message: string, fields: Record<string, unknown>) => lines.push({ message, fields })) as never } });
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 6 }, (_, i) => v.verify(webhookRequest(body, paypalHeaders(certUrl(`/certs/slow/busy-log-${i}`))))),
+    );
+    const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason as DependencyUnavailableError);
+    expect(refused).toHaveLength(5);
+    expect(refused.every((error) => error.logged)).toBe(true);
+    expect(lines).toEqual([{ message: 'paypal certificate downloads busy; answered 503', fields: expect.objectContaining({ count: 1 }) }]);
+  });
+
   it('coalesced waiters all get the rejection of a failed fetch', async () => {
     const v = verifier();
     const url = certUrl('/certs/garbage/coalesce');
