@@ -3,6 +3,7 @@ import { request, type Dispatcher } from 'undici';
 import { DependencyUnavailableError } from '../../shared/errors/app-error.js';
 import { createLogger, type Logger } from '../../shared/logging/logger.js';
 import { RateLimitedLog } from '../../shared/logging/rate-limited-log.js';
+import { FailedCertificateUrls } from './failed-certificate-urls.js';
 import { rejectCertificate } from './paypal-certificate-url.js';
 import { CertificateDownloadSlots } from './paypal-download-slots.js';
 import { FailureBudgetSpentError, type WebhookVerificationError } from './verification-errors.js';
@@ -31,6 +32,8 @@ export interface PaypalCertificateCacheOptions {
   maxConcurrentFetches?: number;
   /** Of those, at most this many for one client (default 2); its further ones get DependencyUnavailableError (503). */
   maxConcurrentFetchesPerClient?: number;
+  /** How long a URL whose certificate was refused (4xx, unusable) is refused without a download (default 5 minutes). */
+  failedUrlTtlMs?: number;
   /** Where rejected certificates, busy slots and unreachable hosts are reported (default: the `paypal-certificates` logger). */
   logger?: Pick<Logger, 'warn'>;
   /** Clock in milliseconds (tests). */
@@ -49,6 +52,7 @@ export class PaypalCertificateCache {
   private readonly inflight = new Map<string, Promise<CachedCertificate>>();
 
   private readonly slots: CertificateDownloadSlots;
+  private readonly failed: FailedCertificateUrls;
   // One line a minute each, with a count: how often these happen is up to whoever sends requests.
   private readonly rejections: RateLimitedLog;
   private readonly busy: RateLimitedLog;
@@ -59,21 +63,27 @@ export class PaypalCertificateCache {
       maxTotal: Math.max(1, options.maxConcurrentFetches ?? 16),
       maxPerClient: Math.max(1, options.maxConcurrentFetchesPerClient ?? 2),
     });
+    this.failed = new FailedCertificateUrls({
+      ...(options.failedUrlTtlMs === undefined ? {} : { ttlMs: options.failedUrlTtlMs }),
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
     const logger = options.logger ?? createLogger('paypal-certificates');
     this.rejections = new RateLimitedLog((fields) => logger.warn('paypal signing certificate rejected', fields));
     this.busy = new RateLimitedLog((fields) => logger.warn('paypal certificate downloads busy; answered 503', fields));
     this.unavailable = new RateLimitedLog((fields) => logger.warn('paypal signing certificate cannot be fetched now; answered 503', fields));
   }
 
-  /** Drops every cached certificate. */
+  /** Drops every cached certificate (and every remembered refusal). */
   clear(): void {
     this.cache.clear();
+    this.failed.clear();
   }
 
   /**
    * The certificate at `url`, from the cache or downloaded for `client` (the request's sender; see
    * CertificateDownloadSlots for why it matters).
-   * @throws {WebhookVerificationError} CERTIFICATE_REJECTED: the host refused the URL, or it is no usable certificate
+   * @throws {WebhookVerificationError} CERTIFICATE_REJECTED: the host refused the URL (now or a few minutes ago), or
+   *   it is no usable certificate
    * @throws {FailureBudgetSpentError} not cached, and `client` has spent its failed-verification budget
    * @throws {DependencyUnavailableError} not cached, and no download slot is free for `client`, or the host cannot
    *   answer now
@@ -82,6 +92,9 @@ export class PaypalCertificateCache {
     const key = url.href;
     const cached = this.cached(key);
     if (cached !== undefined) return Promise.resolve(cached);
+    // Refused a moment ago: refused again without a download (a failed verification, as the download's would be).
+    const refusal = this.failed.recall(key);
+    if (refusal !== undefined) return Promise.reject(rejectCertificate(`certificate URL was refused recently (${refusal})`));
     // Joining a download in flight costs nothing more, whoever asks: the request that started it holds its slot.
     const pending = this.inflight.get(key);
     if (pending !== undefined) return pending;
@@ -160,6 +173,7 @@ export class PaypalCertificateCache {
    * how often this happens), since a 404 or a bad certificate would otherwise show up nowhere but as 401s.
    */
   private reject(url: URL, reason: string, cause?: unknown): WebhookVerificationError {
+    this.failed.remember(url.href, reason);
     this.rejections.note({ certUrl: url.href, reason, cause: cause instanceof Error ? cause.message : undefined });
     return rejectCertificate(reason, cause);
   }

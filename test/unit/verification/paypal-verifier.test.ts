@@ -382,6 +382,29 @@ describe('paypal verifier', () => {
     ]);
   });
 
+  it('remembers refused certificate URLs for a few minutes: naming one again is refused without a download', async () => {
+    let clock = Date.now();
+    const v = verifier({ now: () => clock });
+    for (const path of ['/certs/missing/remembered', '/certs/garbage/remembered']) {
+      for (let i = 0; i < 3; i++) {
+        // Each is a failed verification (401, counted), so a forger repeating a URL still spends its budget.
+        expect(await rejection(v, webhookRequest(body, paypalHeaders(certUrl(path))))).toMatchObject({ code: 'CERTIFICATE_REJECTED' });
+      }
+      expect(hits.get(path)).toBe(1);
+    }
+    clock += 5 * 60_000;
+    expect(await rejection(v, webhookRequest(body, paypalHeaders(certUrl('/certs/missing/remembered'))))).toMatchObject({ code: 'CERTIFICATE_REJECTED' });
+    expect(hits.get('/certs/missing/remembered')).toBe(2);
+  });
+
+  it('does not remember transient failures: the next request downloads again', async () => {
+    const v = verifier();
+    for (let i = 0; i < 2; i++) {
+      await expect(v.verify(webhookRequest(body, paypalHeaders(certUrl('/certs/unavailable/not-remembered'))))).rejects.toBeInstanceOf(DependencyUnavailableError);
+    }
+    expect(hits.get('/certs/unavailable/not-remembered')).toBe(2);
+  });
+
   it('caches the certificate per URL', async () => {
     const v = verifier();
     const url = certUrl('/certs/good/cache');
