@@ -4,8 +4,14 @@ import { WebhookVerificationError } from './verification-errors.js';
 
 /** Where PayPal serves its signing certificates (live and sandbox, classic and `api-m` hosts). */
 const DEFAULT_CERT_HOSTS: ReadonlySet<string> = new Set(['api.paypal.com', 'api-m.paypal.com', 'api.sandbox.paypal.com', 'api-m.sandbox.paypal.com']);
-/** PayPal's certificate endpoint: `/v1/notifications/certs/CERT-…`. */
-const DEFAULT_CERT_PATH = /^\/v1\/notifications\/certs\/[A-Za-z0-9_-]{1,128}$/;
+/**
+ * PayPal's certificate endpoint, `/v1/notifications/certs/CERT-<hex>-<hex>-<hex>` (e.g. `CERT-360caa42-fca2a594-
+ * 1d93a270`, live and sandbox alike). Anything else on PayPal's API hosts is no certificate: refusing it without a
+ * request keeps a forger's made-up paths from costing a download and a request to PayPal each. Lenient about the
+ * groups' number and length (2 to 8, 1 to 64 hex digits, either case) so a change in PayPal's id format does not
+ * refuse its events; PAYPAL_CERT_HOSTS (any path) remains for anything else.
+ */
+const DEFAULT_CERT_PATH = /^\/v1\/notifications\/certs\/CERT-[0-9A-Fa-f]{1,64}(?:-[0-9A-Fa-f]{1,64}){1,7}$/;
 
 /** A CERTIFICATE_REJECTED error: the client sees only the generic message; the reason is its `cause`, for logs. */
 export function rejectCertificate(message: string, cause?: unknown): WebhookVerificationError {

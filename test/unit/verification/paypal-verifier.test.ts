@@ -268,16 +268,20 @@ describe('paypal verifier', () => {
     const rule = parseCertHosts([]);
     for (const ok of [
       'https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270',
-      'https://api.sandbox.paypal.com/v1/notifications/certs/CERT-1',
+      // PayPal's sandbox, as its own examples show it.
+      'https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77',
       'https://api-m.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270',
-      'https://api-m.sandbox.paypal.com/v1/notifications/certs/CERT-1',
-      'https://API.PayPal.com:443/v1/notifications/certs/CERT-1#frag',
+      'https://api-m.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-bf1b3b8b',
+      'https://API.PayPal.com:443/v1/notifications/certs/CERT-360CAA42-FCA2A594-1D93A270#frag',
+      // Lenient about the number and length of the hex groups.
+      'https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594',
+      'https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270-0123456789abcdef',
     ]) {
       expect(checkCertificateUrl(ok, rule).hash).toBe('');
     }
     // One certificate, one cache key: a fragment or an empty query does not make another.
-    expect(checkCertificateUrl('https://api.paypal.com/v1/notifications/certs/CERT-1?#x', rule).href).toBe(
-      'https://api.paypal.com/v1/notifications/certs/CERT-1',
+    expect(checkCertificateUrl('https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270?#x', rule).href).toBe(
+      'https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270',
     );
     for (const bad of [
       // Other PayPal hosts and paths: anything a PayPal subdomain or page could serve is not a certificate endpoint.
@@ -289,6 +293,14 @@ describe('paypal verifier', () => {
       'https://api.paypal.com/v1/notifications/certs/CERT-1/../../../x',
       'https://api.paypal.com/v1/notifications/certs/%2e%2e/x',
       'https://api.paypal.com/v1/notifications/certs/CERT-1/extra',
+      // PayPal's certificate ids are CERT- and hex groups: any other name there is made up, so no download.
+      'https://api.paypal.com/v1/notifications/certs/CERT-1',
+      'https://api.paypal.com/v1/notifications/certs/CERT-TEST',
+      'https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-zzzzzzzz',
+      'https://api.paypal.com/v1/notifications/certs/360caa42-fca2a594-1d93a270',
+      'https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270-',
+      'https://api.paypal.com/v1/notifications/certs/CERT-360caa42_fca2a594_1d93a270',
+      'https://api.paypal.com/v1/notifications/certs/x',
       // A query string would give every request its own cache entry and download.
       'https://api.paypal.com/v1/notifications/certs/CERT-1?nonce=1',
       'http://api.paypal.com/x',
