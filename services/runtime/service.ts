@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import proxyaddr from 'proxy-addr';
 import type { Dispatcher } from 'undici';
+import { RedisPaypalCertificateStore } from '../ingress/verification/paypal-certificate-store.js';
 import { createProviderRegistry } from '../ingress/verification/provider-registry.js';
 import { loadProvidersFile } from '../ingress/verification/providers-file.js';
 import type { Config } from '../shared/config/config.js';
@@ -50,6 +51,11 @@ export async function startService(config: Config, extensions: ServiceExtensions
   const { role } = config;
   let shuttingDown = false;
 
+  // PayPal certificates that verified a signature, shared by every ingress through Redis (connected further down).
+  const paypalCertificates =
+    hasIngress(role) && config.providers.paypal
+      ? new RedisPaypalCertificateStore({ keyPrefix: `${config.queue.prefix}:${config.queue.name}:paypal-certificates` })
+      : undefined;
   // Configuration that can be wrong is read before anything connects, so a bad file stops the start at once. Every
   // role reads both files: a client can echo any configured secret into any role's log lines (a path, a correlation
   // id), so every role registers all of them with the redactor before it serves a request.
@@ -57,7 +63,9 @@ export async function startService(config: Config, extensions: ServiceExtensions
     ? createProviderRegistry({
         stripeSecrets: config.providers.stripeSecrets,
         githubSecrets: config.providers.githubSecrets,
-        paypal: config.providers.paypal ? { ...config.providers.paypal, dispatcher: extensions.paypalDispatcher } : undefined,
+        paypal: config.providers.paypal
+          ? { ...config.providers.paypal, dispatcher: extensions.paypalDispatcher, certificateStore: paypalCertificates }
+          : undefined,
         providersFile: config.providers.providersFile,
         toleranceSeconds: config.providers.toleranceSeconds,
       })
@@ -70,6 +78,7 @@ export async function startService(config: Config, extensions: ServiceExtensions
   // The all-in-one process migrates first (waiting for PostgreSQL like the rest: see STARTUP_WAIT_MS).
   if (role === 'all') await runMigrations({ url: config.database.url, logger: createLogger('migrations'), waitForDatabaseMs: config.startupWaitMs });
   const infrastructure = await connectInfrastructure(config, logger);
+  paypalCertificates?.use(infrastructure.redis);
 
   const ingress: IngressRole | undefined = providers
     ? await startIngress({ config, providers, routesFile, infrastructure })

@@ -126,6 +126,13 @@ describe('Redis down at ingest', () => {
       expect(await health.json()).toMatchObject({ status: 'error', error: { redis: { status: 'down' } } });
       // So does webhook_dependency_up, dependency by dependency.
       expect({ database: await dependencyUp('database'), redis: await dependencyUp('redis') }).toEqual({ database: 1, redis: 0 });
+
+      // PayPal's certificates are shared through Redis, which is only an optimisation: without it, downloaded
+      // (a lookup that waited for Redis would hang the request until the proxy is back, past the test's timeout).
+      const paypalBody = JSON.stringify({ id: 'WH-PAYPAL-REDIS-DOWN', event_type: 'PAYMENT.CAPTURE.COMPLETED' });
+      const certUrl = `https://${paypal.host}/v1/notifications/certs/CERT-redis-down`;
+      const paypalAnswer = await postWebhook(app.baseUrl, 'paypal', paypalBody, paypal.headers(paypalBody, PAYPAL_WEBHOOK_ID, undefined, certUrl));
+      expect(paypalAnswer.status).toBe(202);
     } finally {
       await redisProxy.restart();
     }

@@ -21,6 +21,8 @@ export class PaypalFixture {
   /** How long a download of a path containing `/slow/` takes; how many such downloads started. */
   slowMs = 1500;
   slowDownloads = 0;
+  /** Certificate downloads started, slow or not. */
+  downloads = 0;
 
   async start(): Promise<this> {
     const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: this.dir, stdio: 'pipe' });
@@ -32,6 +34,7 @@ export class PaypalFixture {
     const signingCert = readFileSync(join(this.dir, 'signing.crt'), 'utf8');
     const tlsCert = readFileSync(join(this.dir, 'tls.crt'), 'utf8');
     this.server = createServer({ key: readFileSync(join(this.dir, 'tls.key')), cert: tlsCert }, (req, res) => {
+      this.downloads++;
       const answer = () => {
         res.writeHead(200, { 'content-type': 'application/x-pem-file' });
         res.end(signingCert);

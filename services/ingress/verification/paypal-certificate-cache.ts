@@ -4,6 +4,7 @@ import { DependencyUnavailableError } from '../../shared/errors/app-error.js';
 import { createLogger, type Logger } from '../../shared/logging/logger.js';
 import { RateLimitedLog } from '../../shared/logging/rate-limited-log.js';
 import { FailedCertificateUrls } from './failed-certificate-urls.js';
+import type { PaypalCertificateStore, SharedCertificate } from './paypal-certificate-store.js';
 import { rejectCertificate } from './paypal-certificate-url.js';
 import { CertificateDownloadSlots } from './paypal-download-slots.js';
 import { FailureBudgetSpentError, type WebhookVerificationError } from './verification-errors.js';
@@ -15,6 +16,10 @@ export interface CachedCertificate {
   notBefore: number;
   notAfter: number;
   expiresAt: number;
+  /** The certificate (PEM), as the store keeps it. */
+  pem: string;
+  /** In the store already (read from it, or written once it verified a genuine signature). */
+  shared: boolean;
 }
 
 export interface PaypalCertificateCacheOptions {
@@ -34,6 +39,11 @@ export interface PaypalCertificateCacheOptions {
   maxConcurrentFetchesPerClient?: number;
   /** How long a URL whose certificate was refused (4xx, unusable) is refused without a download (default 5 minutes). */
   failedUrlTtlMs?: number;
+  /**
+   * Certificates shared with the other ingress processes and kept across restarts (looked up before a download;
+   * written once a certificate has verified a genuine signature). Default: none.
+   */
+  store?: PaypalCertificateStore;
   /** Where rejected certificates, busy slots and unreachable hosts are reported (default: the `paypal-certificates` logger). */
   logger?: Pick<Logger, 'warn'>;
   /** Clock in milliseconds (tests). */
@@ -50,6 +60,7 @@ export interface PaypalCertificateCacheOptions {
 export class PaypalCertificateCache {
   private readonly cache = new Map<string, CachedCertificate>();
   private readonly inflight = new Map<string, Promise<CachedCertificate>>();
+  private readonly lookups = new Map<string, Promise<CachedCertificate | undefined>>();
 
   private readonly slots: CertificateDownloadSlots;
   private readonly failed: FailedCertificateUrls;
@@ -88,44 +99,98 @@ export class PaypalCertificateCache {
    * @throws {DependencyUnavailableError} not cached, and no download slot is free for `client`, or the host cannot
    *   answer now
    */
-  get(url: URL, client?: WebhookClient): Promise<CachedCertificate> {
+  async get(url: URL, client?: WebhookClient): Promise<CachedCertificate> {
     const key = url.href;
-    const cached = this.cached(key);
-    if (cached !== undefined) return Promise.resolve(cached);
-    // Refused a moment ago: refused again without a download (a failed verification, as the download's would be).
-    const refusal = this.failed.recall(key);
-    if (refusal !== undefined) return Promise.reject(rejectCertificate(`certificate URL was refused recently (${refusal})`));
-    // Joining a download in flight costs nothing more, whoever asks: the request that started it holds its slot.
-    const pending = this.inflight.get(key);
-    if (pending !== undefined) return pending;
+    const known = this.known(key);
+    if (known !== undefined) return known;
+    if (this.options.store !== undefined) {
+      const shared = await this.fromStore(url);
+      if (shared !== undefined) return shared;
+      // While the store answered, another request may have cached, refused or started downloading this URL.
+      const meanwhile = this.known(key);
+      if (meanwhile !== undefined) return meanwhile;
+    }
     // A client past its budget gets no more downloads: its forgeries would cost one each while every one of its
-    // failures is already answered 429. Checked only now: a certificate at hand is used for anyone, so a correctly
-    // signed event is never refused for its address's failures when it can be checked without a download.
-    if (client?.hasSpentFailureBudget() === true) return Promise.reject(new FailureBudgetSpentError());
+    // failures is already answered 429. Checked only now: a certificate at hand (here or in the shared store) is
+    // used for anyone, so a correctly signed event is never refused for its address's failures when it can be
+    // checked without a download.
+    if (client?.hasSpentFailureBudget() === true) throw new FailureBudgetSpentError();
     const slot = this.slots.tryAcquire(client?.key);
     if (typeof slot === 'string') {
       // Not a verdict on this request, so a 503 the sender retries, never a failed verification. Logged here, one
       // line a minute with a count: a flood decides how often this happens.
       this.busy.note({ reason: slot === 'all-busy' ? 'every download slot is busy' : "the client's download slots are busy", inFlight: this.slots.inUse });
-      return Promise.reject(new DependencyUnavailableError('paypal-certificates', { cause: new Error(`certificate downloads busy (${slot})`), logged: true }));
+      throw new DependencyUnavailableError('paypal-certificates', { cause: new Error(`certificate downloads busy (${slot})`), logged: true });
     }
-    const maxEntries = Math.max(1, this.options.cacheMaxEntries ?? 100);
     const promise = this.load(url)
-      .then((certificate) => {
-        this.cache.set(key, certificate);
-        while (this.cache.size > maxEntries) {
-          const oldest = this.cache.keys().next();
-          if (oldest.done === true) break;
-          this.cache.delete(oldest.value);
-        }
-        return certificate;
-      })
+      .then((certificate) => this.keep(key, certificate))
       .finally(() => {
         this.inflight.delete(key);
         slot.release();
       });
     this.inflight.set(key, promise);
     return promise;
+  }
+
+  /**
+   * `certificate` (as `get(url)` gave it) verified a genuine signature: shares it with the other processes through
+   * the store, once. Only such certificates are shared, so the store never holds one only a forger has named.
+   */
+  remember(url: URL, certificate: CachedCertificate): void {
+    if (certificate.shared || this.options.store === undefined) return;
+    certificate.shared = true;
+    // Never awaited, never failing the request: a store that cannot take it only costs other processes a download.
+    this.options.store.put(url.href, { pem: certificate.pem, expiresAt: certificate.expiresAt }).catch(() => undefined);
+  }
+
+  /** What this process knows of `key` without asking anyone: cached, refused a moment ago, or being downloaded. */
+  private known(key: string): CachedCertificate | Promise<CachedCertificate> | undefined {
+    const cached = this.cached(key);
+    if (cached !== undefined) return cached;
+    // Refused a moment ago: refused again without a download (a failed verification, as the download's would be).
+    const refusal = this.failed.recall(key);
+    if (refusal !== undefined) return Promise.reject(rejectCertificate(`certificate URL was refused recently (${refusal})`));
+    // Joining a download in flight costs nothing more, whoever asks: the request that started it holds its slot.
+    return this.inflight.get(key);
+  }
+
+  /** The certificate the store holds for `url`, if any and still usable (one read per URL at a time). */
+  private fromStore(url: URL): Promise<CachedCertificate | undefined> {
+    const key = url.href;
+    let lookup = this.lookups.get(key);
+    if (lookup === undefined) {
+      lookup = this.readStore(key).finally(() => this.lookups.delete(key));
+      this.lookups.set(key, lookup);
+    }
+    return lookup;
+  }
+
+  private async readStore(key: string): Promise<CachedCertificate | undefined> {
+    let shared: SharedCertificate | undefined;
+    try {
+      shared = await this.options.store!.get(key);
+    } catch {
+      shared = undefined; // a store must not fail a verification: download instead
+    }
+    if (shared === undefined) return undefined;
+    const certificate = this.inspect(shared.pem, shared.expiresAt);
+    // Unusable (expired since, or not what we wrote): downloaded again, like a certificate never seen.
+    if (!('publicKey' in certificate)) return undefined;
+    certificate.shared = true;
+    return this.keep(key, certificate);
+  }
+
+  /** Caches `certificate` under `key`, evicting the least recently used beyond the limit. */
+  private keep(key: string, certificate: CachedCertificate): CachedCertificate {
+    const maxEntries = Math.max(1, this.options.cacheMaxEntries ?? 100);
+    this.cache.delete(key);
+    this.cache.set(key, certificate);
+    while (this.cache.size > maxEntries) {
+      const oldest = this.cache.keys().next();
+      if (oldest.done === true) break;
+      this.cache.delete(oldest.value);
+    }
+    return certificate;
   }
 
   /** The cached certificate for `key` if still usable now (then most recently used), else undefined. */
@@ -141,9 +206,9 @@ export class PaypalCertificateCache {
 
   private async load(url: URL): Promise<CachedCertificate> {
     const now = this.options.now ?? Date.now;
-    let der: Buffer;
+    let data: Buffer;
     try {
-      der = await this.download(url);
+      data = await this.download(url);
     } catch (error) {
       if (error instanceof CertificateRefused) throw this.reject(url, error.message, error.cause);
       // Nothing is known about the request's signature: the certificate host is down, slow or shedding load. A 503
@@ -151,20 +216,32 @@ export class PaypalCertificateCache {
       this.unavailable.note({ certUrl: url.href, cause: error instanceof Error ? error.message : String(error) });
       throw new DependencyUnavailableError('paypal-certificates', { cause: error, logged: true });
     }
+    const maxAgeMs = this.options.cacheMaxAgeMs ?? 24 * 60 * 60 * 1000;
+    const certificate = this.inspect(data, now() + maxAgeMs);
+    if (!('publicKey' in certificate)) throw this.reject(url, certificate.problem, certificate.cause);
+    return certificate;
+  }
+
+  /**
+   * The certificate in `data` (PEM or DER; the first of a chain) if it can verify signatures now: an RSA key, valid
+   * now. Used until its validTo, or `usableUntil` if that comes first. Otherwise, why not.
+   */
+  private inspect(data: Buffer | string, usableUntil: number): CachedCertificate | { problem: string; cause?: unknown } {
     let certificate: X509Certificate;
     try {
-      certificate = new X509Certificate(der);
+      certificate = new X509Certificate(data);
     } catch (error) {
-      throw this.reject(url, 'certificate could not be parsed', error);
+      return { problem: 'certificate could not be parsed', cause: error };
     }
     const publicKey = certificate.publicKey;
-    if (publicKey.asymmetricKeyType !== 'rsa') throw this.reject(url, 'certificate key is not RSA');
+    if (publicKey.asymmetricKeyType !== 'rsa') return { problem: 'certificate key is not RSA' };
     const notBefore = certificate.validFromDate.getTime();
     const notAfter = certificate.validToDate.getTime();
-    const fetchedAt = now();
-    if (!(fetchedAt >= notBefore && fetchedAt <= notAfter)) throw this.reject(url, 'certificate is expired or not yet valid');
-    const maxAgeMs = this.options.cacheMaxAgeMs ?? 24 * 60 * 60 * 1000;
-    return { publicKey, notBefore, notAfter, expiresAt: Math.min(notAfter, fetchedAt + maxAgeMs) };
+    const at = (this.options.now ?? Date.now)();
+    if (!(at >= notBefore && at <= notAfter)) return { problem: 'certificate is expired or not yet valid' };
+    const expiresAt = Math.min(notAfter, usableUntil);
+    if (at >= expiresAt) return { problem: 'certificate is expired' };
+    return { publicKey, notBefore, notAfter, expiresAt, pem: certificate.toString(), shared: false };
   }
 
   /**

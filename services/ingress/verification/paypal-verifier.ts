@@ -76,7 +76,8 @@ export function createPaypalVerifier(options: PaypalVerifierOptions): PaypalVeri
       }
       if (!isPaddedBase64(signature)) throw new WebhookVerificationError('MALFORMED_SIGNATURE_HEADER');
 
-      const certificate = await certificates.get(checkCertificateUrl(certUrl, hostRule), webhook.client);
+      const url = checkCertificateUrl(certUrl, hostRule);
+      const certificate = await certificates.get(url, webhook.client);
       const crc = CRC32.buf(webhook.rawBody) >>> 0;
       const message = Buffer.from(`${transmissionId}|${transmissionTime}|${webhookId}|${crc}`, 'utf8');
       let valid: boolean;
@@ -86,6 +87,8 @@ export function createPaypalVerifier(options: PaypalVerifierOptions): PaypalVeri
         throw new WebhookVerificationError('INVALID_SIGNATURE', undefined, { cause: error });
       }
       if (!valid) throw new WebhookVerificationError('INVALID_SIGNATURE');
+      // PayPal's own certificate, proven by its signature: worth sharing with the other processes.
+      certificates.remember(url, certificate);
 
       const payload = parseJsonPayload(webhook.rawBody);
       // The signature binds the body only through CRC32, which anyone can match with another body: a transmission

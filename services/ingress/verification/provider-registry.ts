@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { createGithubVerifier } from './github-verifier.js';
 import { createHmacVerifier } from './hmac-verifier.js';
+import type { PaypalCertificateStore } from './paypal-certificate-store.js';
 import { createPaypalVerifier } from './paypal-verifier.js';
 import { loadProvidersFile, type ProviderDefinition } from './providers-file.js';
 import { createStandardWebhooksVerifier } from './standard-webhooks-verifier.js';
@@ -10,7 +11,13 @@ import type { WebhookVerifier } from './webhook-request.js';
 export interface ProviderRegistryOptions {
   stripeSecrets: string[];
   githubSecrets: string[];
-  paypal?: { webhookId: string; certHosts: string[]; dispatcher?: Dispatcher };
+  paypal?: {
+    webhookId: string;
+    certHosts: string[];
+    dispatcher?: Dispatcher;
+    /** Where verified certificates are shared between ingress processes (see RedisPaypalCertificateStore). */
+    certificateStore?: PaypalCertificateStore;
+  };
   /** Path of a PROVIDERS_FILE (read once, synchronously, here). */
   providersFile?: string;
   toleranceSeconds: number;
@@ -65,6 +72,7 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
         certHosts: paypal.certHosts,
         toleranceSeconds,
         ...(paypal.dispatcher === undefined ? {} : { dispatcher: paypal.dispatcher }),
+        ...(paypal.certificateStore === undefined ? {} : { store: paypal.certificateStore }),
       }),
     );
   }

@@ -12,6 +12,7 @@ import { createPaypalVerifier, type PaypalVerifierOptions } from '../../../servi
 import { checkCertificateUrl, parseCertHosts } from '../../../services/ingress/verification/paypal-certificate-url.js';
 import { FailureBudgetSpentError, WebhookVerificationError } from '../../../services/ingress/verification/verification-errors.js';
 import type { WebhookClient } from '../../../services/ingress/verification/webhook-request.js';
+import type { PaypalCertificateStore, SharedCertificate } from '../../../services/ingress/verification/paypal-certificate-store.js';
 import { rejection, webhookRequest } from './helpers.js';
 import { DependencyUnavailableError } from '../../../services/shared/errors/app-error.js';
 
@@ -508,6 +509,60 @@ describe('paypal verifier', () => {
     expect(refused).toHaveLength(5);
     expect(refused.every((error) => error.logged)).toBe(true);
     expect(lines).toEqual([{ message: 'paypal certificate downloads busy; answered 503', fields: expect.objectContaining({ count: 1 }) }]);
+  });
+
+  describe('with a shared certificate store', () => {
+    /** A store in memory, as Redis would hold it between processes. */
+    function memoryStore() {
+      const entries = new Map<string, SharedCertificate>();
+      const puts: string[] = [];
+      const store: PaypalCertificateStore = {
+        get: async (url) => entries.get(url),
+        put: async (url, certificate) => {
+          puts.push(url);
+          entries.set(url, certificate);
+        },
+      };
+      return { store, entries, puts };
+    }
+
+    it('shares a certificate once it verified a genuine signature, once, and never one only a forgery named', async () => {
+      const { store, puts } = memoryStore();
+      const v = verifier({ store });
+      const genuineUrl = certUrl('/certs/good/store-genuine');
+      await v.verify(webhookRequest(body, paypalHeaders(genuineUrl)));
+      await v.verify(webhookRequest(body, paypalHeaders(genuineUrl, { transmissionId: 'again' })));
+      const forgedUrl = certUrl('/certs/good/store-forged');
+      const forged = { ...paypalHeaders(forgedUrl), 'paypal-transmission-sig': Buffer.alloc(256, 1).toString('base64') };
+      expect(await rejection(v, webhookRequest(body, forged))).toMatchObject({ code: 'INVALID_SIGNATURE' });
+      expect(puts).toEqual([genuineUrl]);
+    });
+
+    it('verifies with a stored certificate without downloading it (another process, or before a restart, verified it)', async () => {
+      const { store } = memoryStore();
+      const url = certUrl('/certs/good/store-restart');
+      await verifier({ store }).verify(webhookRequest(body, paypalHeaders(url)));
+      expect(hits.get('/certs/good/store-restart')).toBe(1);
+      // A new process: nothing cached locally.
+      await expect(verifier({ store }).verify(webhookRequest(body, paypalHeaders(url)))).resolves.toBeDefined();
+      expect(hits.get('/certs/good/store-restart')).toBe(1);
+      // Also for a client past its failure budget: the certificate is at hand, so its signature can be checked.
+      await expect(verifier({ store }).verify({ ...webhookRequest(body, paypalHeaders(url)), client: client('198.51.100.9', true) })).resolves.toBeDefined();
+    });
+
+    it('downloads instead when the store fails or holds something unusable', async () => {
+      const failing: PaypalCertificateStore = { get: () => Promise.reject(new Error('redis down')), put: () => Promise.reject(new Error('redis down')) };
+      await expect(verifier({ store: failing }).verify(webhookRequest(body, paypalHeaders(certUrl('/certs/good/store-failing'))))).resolves.toBeDefined();
+      expect(hits.get('/certs/good/store-failing')).toBe(1);
+
+      const { store, entries } = memoryStore();
+      const expired = certUrl('/certs/good/store-expired');
+      const garbage = certUrl('/certs/good/store-garbage');
+      entries.set(expired, { pem: signingCert, expiresAt: Date.now() - 1 });
+      entries.set(garbage, { pem: 'not a certificate', expiresAt: Date.now() + DAY_MS });
+      for (const url of [expired, garbage]) await expect(verifier({ store }).verify(webhookRequest(body, paypalHeaders(url)))).resolves.toBeDefined();
+      expect([hits.get('/certs/good/store-expired'), hits.get('/certs/good/store-garbage')]).toEqual([1, 1]);
+    });
   });
 
   it('coalesced waiters all get the rejection of a failed fetch', async () => {
