@@ -56,6 +56,12 @@ export interface PaypalCertificateCacheOptions {
  * valid now, least recently used evicted. A certificate the host refuses (4xx) or that is unusable is
  * CERTIFICATE_REJECTED, with the reason in `cause`; a host that cannot answer now (network error, timeout, 5xx, 429)
  * is DependencyUnavailableError('paypal-certificates').
+ *
+ * The URL comes from an unsigned header, so a download is work anyone can ask for, one per made-up URL. In the order
+ * a request meets them: a cached certificate is used (for anyone); a URL refused a moment ago is refused again
+ * (FailedCertificateUrls); a download in flight is joined; the shared store is read; and only then is a download
+ * started, unless the client has spent its failed-verification budget (FailureBudgetSpentError) or holds its share
+ * of the download slots, or every slot is taken (CertificateDownloadSlots; 503).
  */
 export class PaypalCertificateCache {
   private readonly cache = new Map<string, CachedCertificate>();
