@@ -4,7 +4,7 @@ import { AppError } from '../shared/errors/app-error.js';
 import { adminAuth } from './admin-auth.js';
 import { isUuid } from './event-cursor.js';
 import type { EventAdminService } from './event-admin-service.js';
-import { eventFilterQuery } from './event-filter.js';
+import { eventFilterQuery, pgText } from './event-filter.js';
 import type { DestinationControl } from './destination-control.js';
 import type { DestinationSummary } from './destination-summary.js';
 import { sendJsonWithEtag } from './json-etag.js';
@@ -25,7 +25,7 @@ export const MAX_REPLAY_IDS = 500;
 const bulkReplayBody = z
   .object({
     status: z.enum(['DEAD_LETTER', 'COMPLETED']),
-    provider: z.string().min(1).max(64).optional(),
+    provider: pgText().min(1).max(64).optional(),
     /** Required for COMPLETED: that sends every event that ever completed to every destination again. */
     confirm: z.unknown().optional(),
   })

@@ -15,17 +15,32 @@ export interface EventFilter {
   q?: string;
 }
 
-const isoTimestamp = z.iso.datetime({ offset: true, local: false });
+/**
+ * Text PostgreSQL can hold: a `text` value cannot contain NUL (U+0000), and a parameter with one fails the whole
+ * statement (22021, a 500 if it got that far). Refused here, with the parameter's name, instead.
+ */
+export const pgText = () => z.string().refine((value) => !value.includes('\u0000'), 'must not contain a NUL character');
+
+/** Year, and the zone's offset hours when there is one, of a string `z.iso.datetime` accepted. */
+const TIMESTAMP_PARTS = /^(\d{4})-.*?(?:Z|[+-](\d{2}):?\d{2})$/;
+
+/**
+ * ISO 8601 with a zone, as PostgreSQL's `timestamptz` takes it: zod's check also lets through year 0000 (PostgreSQL
+ * has no year 0: 22008) and offsets past ±15:59 (22009 "time zone displacement out of range").
+ */
+const isoTimestamp = z.iso
+  .datetime({ offset: true, local: false })
+  .refine((value) => TIMESTAMP_PARTS.exec(value)?.[1] !== '0000', 'the year must be 0001 or later')
+  .refine((value) => Number(TIMESTAMP_PARTS.exec(value)?.[2] ?? 0) <= 15, 'the zone offset must be within ±15:59');
 
 /** The query parameters that make an {@link EventFilter} (`status` optional: counts leave it out). */
 export const eventFilterQuery = z.object({
   status: z.enum(EVENT_STATUSES).optional(),
-  provider: z.string().min(1).max(64).optional(),
-  eventType: z.string().min(1).max(200).optional(),
+  provider: pgText().min(1).max(64).optional(),
+  eventType: pgText().min(1).max(200).optional(),
   from: isoTimestamp.optional(),
   to: isoTimestamp.optional(),
-  q: z
-    .string()
+  q: pgText()
     .max(300)
     .transform((value) => value.trim())
     .optional()

@@ -60,3 +60,26 @@ describe('filters PostgreSQL cannot take are a 400, not a 500', () => {
     expectClientError(path, await adminRequest(app.baseUrl, TOKEN, 'POST', path, { status: 'DEAD_LETTER', provider: 'a\u0000b' }));
   });
 });
+
+describe('more values the checks refuse before PostgreSQL sees them', () => {
+  it.each([
+    // PostgreSQL takes zone offsets up to ±15:59 (22009 "time zone displacement out of range" beyond).
+    '/admin/events?from=2026-01-01T00:00:00%2B16:00',
+    '/admin/events?to=2026-01-01T00:00:00-23:59',
+    '/admin/events/counts?to=2026-01-01T00:00:00%2B23:00',
+    '/admin/events/counts?eventType=a%00',
+    '/admin/events/counts?q=%00',
+  ])('GET %s', async (path) => {
+    const response = await adminRequest(app.baseUrl, TOKEN, 'GET', path);
+    expectClientError(path, response);
+    // The 400 names the parameter, as every other validation failure does.
+    expect(response.json.message).toMatch(/^(from|to|eventType|q): /);
+  });
+
+  it.each(['/admin/events?from=2026-01-01T00:00:00%2B15:59', '/admin/events?from=0001-01-01T00:00:00Z', '/admin/events/counts?to=9999-12-31T23:59:59-15:00'])(
+    'GET %s is still a valid filter',
+    async (path) => {
+      expect((await adminRequest(app.baseUrl, TOKEN, 'GET', path)).status).toBe(200);
+    },
+  );
+});
