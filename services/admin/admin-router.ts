@@ -1,5 +1,6 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
+import { isDataException } from '../shared/database/database-errors.js';
 import { AppError } from '../shared/errors/app-error.js';
 import { adminAuth } from './admin-auth.js';
 import { isUuid } from './event-cursor.js';
@@ -45,6 +46,19 @@ const firstIssue = (error: z.ZodError) => {
   return `${issue.path.join('.') || 'body'}: ${issue.message}`;
 };
 
+/**
+ * Runs a statement whose only variable values are the request's validated filter (or replay body): the filters'
+ * own checks refuse what PostgreSQL cannot take (NUL in text, year 0000, offsets past ±15:59), and should one slip
+ * through them, PostgreSQL's data exception (class 22) is that value's fault, so a 400, not a 500. Scoped to these
+ * statements on purpose: a class-22 error anywhere else may be a bug of ours, and stays a logged 500. The 400 keeps
+ * the SQLSTATE as its cause, which the error middleware logs.
+ */
+const withFilterValues = <T>(statement: Promise<T>): Promise<T> =>
+  statement.catch((error: unknown) => {
+    if (isDataException(error)) throw new AppError('BAD_REQUEST', 'A filter value is one PostgreSQL cannot take (out of range or malformed)', { cause: error });
+    throw error;
+  });
+
 export interface AdminRouterOptions {
   token: string | undefined;
   events: EventAdminService;
@@ -68,13 +82,13 @@ export function adminRouter(options: AdminRouterOptions): Router {
   router.get('/admin/events', async (req, res) => {
     const parsed = listQuery.safeParse(req.query);
     if (!parsed.success) throw new AppError('BAD_REQUEST', firstIssue(parsed.error));
-    sendJsonWithEtag(req, res, await options.events.list(parsed.data));
+    sendJsonWithEtag(req, res, await withFilterValues(options.events.list(parsed.data)));
   });
 
   router.get('/admin/events/counts', async (req, res) => {
     const parsed = countsQuery.safeParse(req.query);
     if (!parsed.success) throw new AppError('BAD_REQUEST', firstIssue(parsed.error));
-    sendJsonWithEtag(req, res, await options.events.counts(parsed.data));
+    sendJsonWithEtag(req, res, await withFilterValues(options.events.counts(parsed.data)));
   });
 
   router.get('/admin/events/facets', async (req, res) => {
@@ -100,7 +114,7 @@ export function adminRouter(options: AdminRouterOptions): Router {
     }
     const parsed = bulkReplayBody.safeParse(body);
     if (!parsed.success) throw new AppError('BAD_REQUEST', firstIssue(parsed.error));
-    const replayed = await options.events.replayAll(parsed.data.status, parsed.data.provider);
+    const replayed = await withFilterValues(options.events.replayAll(parsed.data.status, parsed.data.provider));
     res.status(202).json({ replayed });
   });
 

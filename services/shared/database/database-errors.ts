@@ -54,3 +54,15 @@ export function isRowDataError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23') || code.startsWith('54'));
 }
+
+/**
+ * True for a PostgreSQL data exception (SQLSTATE class 22: a value out of range, NUL in text, a malformed literal),
+ * on the error or on the driver's error TypeORM wraps. Whether that is the client's fault depends on where the value
+ * came from: only a caller who knows its statement's values are all request input may answer 400 for it.
+ */
+export function isDataException(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.length === 5 && code.startsWith('22')) return true;
+  const driverError = (error as { driverError?: unknown } | null)?.driverError;
+  return driverError !== undefined && driverError !== error && isDataException(driverError);
+}
