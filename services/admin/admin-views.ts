@@ -94,6 +94,12 @@ export interface EventDetailView extends EventView {
   routing: RoutingView;
   traceUrl: string | null;
   deliveries: DeliveryView[];
+  /**
+   * The destinations that have the event (sorted): a successful attempt since its last replay as COMPLETED, in any
+   * round. The worker's own rule: these are not sent the event again by a dead letter's replay, and the console's
+   * "delivered" tag shows exactly them.
+   */
+  delivered: string[];
 }
 
 /** Jobs by state, as the queue reports them. */

@@ -184,9 +184,10 @@ export class EventAdminService {
   async get(id: string): Promise<EventDetailView | undefined> {
     const event = await this.dataSource.getRepository(WebhookEventSchema).findOne({ where: { id } });
     if (!event) return undefined;
-    const deliveries = await this.dataSource
-      .getRepository(DeliveryAttemptSchema)
-      .find({ where: { eventId: id }, order: { at: 'ASC', id: 'ASC' } });
+    const [deliveries, delivered] = await Promise.all([
+      this.dataSource.getRepository(DeliveryAttemptSchema).find({ where: { eventId: id }, order: { at: 'ASC', id: 'ASC' } }),
+      this.deliveredTo(id),
+    ]);
     const { traceUrlTemplate } = this.options;
     return {
       ...toView(event),
@@ -197,7 +198,26 @@ export class EventAdminService {
       routing: describeRouting(this.options.routes, event.provider, event.eventType),
       traceUrl: traceUrlTemplate && event.traceId ? traceUrlTemplate.replaceAll('{traceId}', encodeURIComponent(event.traceId)) : null,
       deliveries: deliveries.map(toDeliveryView),
+      delivered,
     };
+  }
+
+  /**
+   * The destinations that have the event, as the worker counts them when it claims the event (processing-store.ts,
+   * CLAIM's `delivered`): a successful attempt since the last replay of the event as COMPLETED (which sends it to
+   * every destination again), in any round since. A dead letter's replay goes only to the others, so a destination
+   * that took the event in an earlier round still has it. Compared in PostgreSQL, to the microsecond, as the claim does.
+   */
+  private async deliveredTo(id: string): Promise<string[]> {
+    const rows: { destination: string }[] = await this.dataSource.query(
+      `SELECT DISTINCT d.destination
+         FROM webhook_events e
+         JOIN delivery_attempts d ON d.event_id = e.id AND d.succeeded AND d.at >= coalesce(e.replayed_at, '-infinity'::timestamptz)
+        WHERE e.id = $1
+        ORDER BY d.destination`,
+      [id],
+    );
+    return rows.map((row) => row.destination);
   }
 
   /**

@@ -260,8 +260,9 @@ function Deliveries({ detail }: { detail: EventDetail }) {
     <div class="timeline">
       {names.map((name) => {
         const attempts = detail.deliveries.filter((delivery) => delivery.destination === name);
-        const current = attempts.filter((delivery) => delivery.replay === detail.replays);
-        const delivered = current.some((delivery) => delivery.succeeded) || (detail.status === 'COMPLETED' && current.length === 0 && attempts.some((d) => d.succeeded));
+        // What the worker counts as delivered (the API says; it is not re-derived from the rounds here): a dead
+        // letter's replay does not send the event again to a destination that took it in an earlier round.
+        const delivered = detail.delivered.includes(name);
         return (
           <section key={name} class="timeline__destination" aria-label={`Deliveries to ${name}`}>
             <h3>
