@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page, Route } from 'playwright-core';
 import { startInProcessService, type InProcessService } from '../support/service-harness.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -23,6 +23,34 @@ let ns: TestQueueNamespace;
 let app: InProcessService;
 let browser: Browser;
 
+/** Inserts `n` dead letters of `provider`, received one second apart. */
+const insertDeadLetters = (provider: string, n: number) =>
+  db.pool.query(
+    `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status, received_at, updated_at)
+     SELECT $1, 'evt_limit_' || $1 || '_' || g, 'invoice.paid', '{}', '\\x7b7d', 'application/json', 'DEAD_LETTER',
+            now() - g * interval '1 second', now()
+       FROM generate_series(1, $2::int) g`,
+    [provider, n],
+  );
+
+/** Signs in, lists the dead letters of `provider`, loads all 520 and selects them. */
+async function selectAllDeadLetters(page: Page, provider: string) {
+  await page.goto(`${app.baseUrl}/console`);
+  await page.getByLabel('Admin token').fill(TOKEN);
+  await page.getByLabel('Admin token').press('Enter');
+  await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
+  await page.goto(`${app.baseUrl}/console#/events?status=DEAD_LETTER&provider=${provider}`);
+  await page.getByText('Showing 50 events').waitFor();
+  for (let shown = 100; shown <= 550; shown += 50) {
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await page.getByText(`Showing ${Math.min(shown, 520)} events`).waitFor();
+  }
+  await page.getByRole('checkbox', { name: 'Select all shown events' }).check();
+}
+
+const pendingOf = async (provider: string) =>
+  (await db.pool.query(`SELECT count(*)::int AS n FROM webhook_events WHERE status = 'PENDING' AND provider = $1`, [provider])).rows[0].n as number;
+
 describeBrowser('Replay selected with more than 500 events selected', () => {
   beforeAll(async () => {
     browser = await launchChromium();
@@ -31,12 +59,7 @@ describeBrowser('Replay selected with more than 500 events selected', () => {
     ns = createQueueNamespace();
     // Ingress only: no worker takes the replayed events, so what the replay did stays visible in the table.
     app = await startInProcessService({ SERVICE_ROLE: 'ingress', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: ns.prefix, ADMIN_API_TOKEN: TOKEN });
-    await db.pool.query(
-      `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status, received_at, updated_at)
-       SELECT 'stripe', 'evt_limit_' || g, 'invoice.paid', '{}', '\\x7b7d', 'application/json', 'DEAD_LETTER',
-              now() - g * interval '1 second', now()
-         FROM generate_series(1, 520) g`,
-    );
+    await insertDeadLetters('stripe', 520);
   }, 120_000);
 
   afterAll(async () => {
@@ -48,25 +71,48 @@ describeBrowser('Replay selected with more than 500 events selected', () => {
 
   it('replays all 520 selected dead letters', async () => {
     const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
-    await page.goto(`${app.baseUrl}/console`);
-    await page.getByLabel('Admin token').fill(TOKEN);
-    await page.getByLabel('Admin token').press('Enter');
-    await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
-    await page.goto(`${app.baseUrl}/console#/events?status=DEAD_LETTER`);
-    await page.getByText('Showing 50 events').waitFor();
-    for (let shown = 100; shown <= 550; shown += 50) {
-      await page.getByRole('button', { name: 'Load more' }).click();
-      await page.getByText(`Showing ${Math.min(shown, 520)} events`).waitFor();
-    }
-    await page.getByRole('checkbox', { name: 'Select all shown events' }).check();
+    await selectAllDeadLetters(page, 'stripe');
     await page.getByRole('button', { name: 'Replay selected (520)' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Replay 520' }).click();
     const outcome = page.locator('.toolbar p.notice, .toolbar p.error');
     await outcome.waitFor();
     // Fails now: "Replay failed: ids: Too big: expected array to have <=500 items".
     expect(await outcome.textContent()).toBe('Replay started for 520 events.');
-    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM webhook_events WHERE status = 'PENDING'`);
-    expect(rows[0].n).toBe(520);
+    expect(await pendingOf('stripe')).toBe(520);
+    await page.close();
+  });
+
+  it('shows its progress batch by batch, and when a later batch fails says what was replayed and keeps the rest selected', async () => {
+    await insertDeadLetters('github', 520);
+    const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    await selectAllDeadLetters(page, 'github');
+    // The first batch goes through; the second is held, then refused as a service unavailable would be.
+    const batches: number[] = [];
+    let releaseSecond!: () => void;
+    const secondHeld = new Promise<void>((resolve) => (releaseSecond = resolve));
+    await page.route('**/admin/events/replay', async (route: Route) => {
+      const ids = (route.request().postDataJSON() as { ids: string[] }).ids;
+      batches.push(ids.length);
+      if (batches.length === 1) return route.continue();
+      await secondHeld;
+      return route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ statusCode: 503, message: 'Storage is temporarily unavailable; retry later' }) });
+    });
+    await page.getByRole('button', { name: 'Replay selected (520)' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('They are sent in 2 batches of up to 500, one after the other.').waitFor();
+    await dialog.getByRole('button', { name: 'Replay 520' }).click();
+    await dialog.getByText('Sending… 500 of 520 sent').waitFor();
+    expect(await dialog.getByRole('progressbar', { name: 'Events sent' }).getAttribute('value')).toBe('500');
+    releaseSecond();
+    const outcome = page.locator('.toolbar p.error');
+    await outcome.waitFor();
+    expect(await outcome.textContent()).toBe(
+      'Replay stopped partway: 500 events were replayed, but the other 20 events were not sent (Storage is temporarily unavailable; retry later). They are still selected: replay them again.',
+    );
+    expect(batches).toEqual([500, 20]);
+    expect(await pendingOf('github')).toBe(500);
+    // The 20 not sent stay selected, ready to be sent again.
+    await page.getByRole('button', { name: 'Replay selected (20)' }).waitFor();
     await page.close();
   });
 });

@@ -9,6 +9,8 @@ import { href, navigate } from '../router.js';
 import { STATUSES, type EventItem, type EventPage, type EventStatus, type Facets, type StatusCounts } from '../types.js';
 
 const PAGE_SIZE = 50;
+/** Most ids one POST /admin/events/replay takes (MAX_REPLAY_IDS in services/admin/admin-router.ts). */
+const REPLAY_BATCH = 500;
 /** How often the list and the counts are refreshed while live updates are on and the tab is visible. */
 const LIVE_INTERVAL_MS = 4000;
 
@@ -411,11 +413,18 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         <ReplaySelectedDialog
           items={selectedItems}
           onClose={() => setDialog(null)}
-          onDone={(text, kind) => {
+          onDone={(text, kind, sent) => {
             setDialog(null);
             setResult({ kind, text });
             announce(text);
             if (kind === 'ok') setSelected(new Set());
+            // Stopped partway: what was sent leaves the selection, what was not stays selected to be sent again.
+            else if (sent.length > 0)
+              setSelected((previous) => {
+                const next = new Set(previous);
+                for (const id of sent) next.delete(id);
+                return next;
+              });
             setLive(true);
           }}
         />
@@ -436,9 +445,26 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   );
 }
 
-function ReplaySelectedDialog({ items: selected, onClose, onDone }: { items: EventItem[]; onClose(): void; onDone(text: string, kind: 'ok' | 'error'): void }) {
+const plural = (n: number, one: string, many = `${one}s`) => `${formatNumber(n)} ${n === 1 ? one : many}`;
+
+/**
+ * Replays the selected events that were replayable when it opened. The API takes {@link REPLAY_BATCH} ids a request,
+ * so a larger selection goes in batches, one after the other, with the progress shown; the answers are summed. If a
+ * batch fails after others went through, it stops and says how many were replayed and how many were not sent.
+ */
+function ReplaySelectedDialog({
+  items: selected,
+  onClose,
+  onDone,
+}: {
+  items: EventItem[];
+  onClose(): void;
+  /** `sent`: the ids the service took (all of them when `kind` is ok). */
+  onDone(text: string, kind: 'ok' | 'error', sent: string[]): void;
+}) {
   const { api } = useConsole();
   const [busy, setBusy] = useState(false);
+  const [progress, setProgress] = useState<{ sent: number; total: number } | null>(null);
   // The events as they were when the dialog opened: the live list refreshes under it, and an event in progress then
   // may have completed since; what the operator read ("will be skipped") is what is sent, and the text cannot
   // change under their click.
@@ -446,6 +472,7 @@ function ReplaySelectedDialog({ items: selected, onClose, onDone }: { items: Eve
   const replayable = items.filter((item) => item.status === 'DEAD_LETTER' || item.status === 'COMPLETED');
   const completed = replayable.filter((item) => item.status === 'COMPLETED').length;
   const inProgress = items.length - replayable.length;
+  const batches = Math.ceil(replayable.length / REPLAY_BATCH);
   return (
     <ConfirmDialog
       title={`Replay ${items.length} selected event${items.length === 1 ? '' : 's'}?`}
@@ -455,15 +482,35 @@ function ReplaySelectedDialog({ items: selected, onClose, onDone }: { items: Eve
       onClose={onClose}
       onConfirm={async () => {
         setBusy(true);
-        try {
-          // Only what the dialog offered: an event in progress when it opened may have finished since, and would be
-          // replayed (a completed one to every destination again) though the operator was told it would be skipped.
-          const answer = await api.post<{ replayed: number; skipped: string[] }>('admin/events/replay', { ids: replayable.map((item) => item.id) });
-          const skipped = answer.skipped.length + inProgress;
-          onDone(`Replay started for ${answer.replayed} event${answer.replayed === 1 ? '' : 's'}${skipped ? `; ${skipped} skipped (still in progress)` : ''}.`, 'ok');
-        } catch (error) {
-          onDone(`Replay failed: ${error instanceof ApiError ? error.message : String(error)}`, 'error');
+        // Only what the dialog offered: an event in progress when it opened may have finished since, and would be
+        // replayed (a completed one to every destination again) though the operator was told it would be skipped.
+        const ids = replayable.map((item) => item.id);
+        const sent: string[] = [];
+        let replayed = 0;
+        let skipped = inProgress;
+        const skippedText = () => (skipped ? `; ${formatNumber(skipped)} skipped (still in progress)` : '');
+        for (let start = 0; start < ids.length; start += REPLAY_BATCH) {
+          const batch = ids.slice(start, start + REPLAY_BATCH);
+          setProgress({ sent: start, total: ids.length });
+          try {
+            const answer = await api.post<{ replayed: number; skipped: string[] }>('admin/events/replay', { ids: batch });
+            replayed += answer.replayed;
+            skipped += answer.skipped.length;
+            sent.push(...batch);
+          } catch (error) {
+            const reason = error instanceof ApiError ? error.message : String(error);
+            if (sent.length === 0) onDone(`Replay failed: ${reason}`, 'error', sent);
+            else
+              onDone(
+                `Replay stopped partway: ${plural(replayed, 'event was', 'events were')} replayed${skippedText()}, but the other ` +
+                  `${plural(ids.length - sent.length, 'event was', 'events were')} not sent (${reason}). They are still selected: replay them again.`,
+                'error',
+                sent,
+              );
+            return;
+          }
         }
+        onDone(`Replay started for ${plural(replayed, 'event')}${skippedText()}.`, 'ok', sent);
       }}
     >
       <p>
@@ -473,6 +520,12 @@ function ReplaySelectedDialog({ items: selected, onClose, onDone }: { items: Eve
       {inProgress > 0 && (
         <p>
           {inProgress} selected event{inProgress === 1 ? ' is' : 's are'} still in progress and will be skipped.
+        </p>
+      )}
+      {batches > 1 && <p>They are sent in {batches} batches of up to {REPLAY_BATCH}, one after the other.</p>}
+      {progress && batches > 1 && (
+        <p class="progress" aria-live="polite">
+          <progress max={progress.total} value={progress.sent} aria-label="Events sent" /> Sending… {formatNumber(progress.sent)} of {formatNumber(progress.total)} sent
         </p>
       )}
     </ConfirmDialog>
