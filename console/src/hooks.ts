@@ -22,11 +22,20 @@ export interface Polled<T> {
   refresh(): void;
 }
 
+export interface PolledOptions {
+  /**
+   * A refresh that brings the same data back (the same object: the API client returns its cached answer on a 304)
+   * changes nothing, so the view is not rendered again; `checkedAt` then keeps the time of the last change. For views
+   * whose render is costly (an event's large payload); views that show when they last checked leave it off.
+   */
+  skipUnchanged?: boolean;
+}
+
 /**
  * Loads `load()` now and again every `intervalMs` (null: once) while the tab is visible; a change in `deps` starts
  * over. A failed refresh keeps the last data and reports the error; the next one clears it.
  */
-export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[], intervalMs: number | null): Polled<T> {
+export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[], intervalMs: number | null, options: PolledOptions = {}): Polled<T> {
   const [state, setState] = useState<Omit<Polled<T>, 'refresh'>>({ loading: true });
   const [generation, setGeneration] = useState(0);
   const loadRef = useRef(load);
@@ -42,7 +51,11 @@ export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: un
       if (stopped) return;
       try {
         const data = await loadRef.current(controller.signal);
-        if (!stopped) setState({ data, loading: false, checkedAt: Date.now() });
+        if (!stopped) {
+          setState((previous) =>
+            options.skipUnchanged && previous.data === data && !previous.error && !previous.loading ? previous : { data, loading: false, checkedAt: Date.now() },
+          );
+        }
       } catch (error) {
         if (!stopped && (error as Error).name !== 'AbortError') setState((previous) => ({ ...previous, error: error as Error, loading: false, checkedAt: Date.now() }));
       }

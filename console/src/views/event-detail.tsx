@@ -1,9 +1,9 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api.js';
 import { useConsole } from '../app.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
 import { StatusBadge } from '../components/status-badge.js';
-import { formatAgo, formatDateTime, formatDuration, formatWhen, isFinal } from '../format.js';
+import { formatAgo, formatDateTime, formatDuration, formatNumber, formatWhen, isFinal } from '../format.js';
 import { usePolled } from '../hooks.js';
 import { href } from '../router.js';
 import type { Delivery, EventDetail } from '../types.js';
@@ -13,6 +13,12 @@ const MOVING_MS = 1500;
 const RESTING_MS = 10_000;
 
 const isJsonType = (contentType: string) => /^application\/(?:[\w.+-]+\+)?json$/i.test(contentType);
+
+/**
+ * Longest text a payload or raw body block shows until "Show all" (characters; 256 KiB of ASCII): a megabyte of
+ * formatted JSON in a <pre> took seconds to lay out and froze the page.
+ */
+export const SHOWN_TEXT_LIMIT = 256 * 1024;
 
 export function EventDetailView({ id }: { id: string }) {
   const { api, announce } = useConsole();
@@ -25,7 +31,13 @@ export function EventDetailView({ id }: { id: string }) {
     },
     [id, api],
     pollMs,
+    // A poll that finds nothing new (304: the same object back) renders nothing again: with a large payload each
+    // render cost a noticeable pause every 1.5 s while the event moved.
+    { skipUnchanged: true },
   );
+  // How many times the view rendered, on the article (data-renders): lets a test see that a 304 renders nothing.
+  const renders = useRef(0);
+  renders.current += 1;
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
@@ -69,7 +81,7 @@ export function EventDetailView({ id }: { id: string }) {
   };
 
   return (
-    <article aria-labelledby="detail-title" class="detail">
+    <article aria-labelledby="detail-title" class="detail" data-renders={renders.current}>
       <p>
         <a href={href('/events')}>← All events</a>
       </p>
@@ -80,7 +92,10 @@ export function EventDetailView({ id }: { id: string }) {
           </h1>
           <p class="detail__status" aria-live="polite">
             <StatusBadge status={detail.status} />
-            <span class="muted"> updated {formatAgo(detail.updatedAt)}</span>
+            <span class="muted">
+              {' '}
+              updated <Ago iso={detail.updatedAt} />
+            </span>
           </p>
         </div>
         <div class="detail__actions">
@@ -178,36 +193,7 @@ export function EventDetailView({ id }: { id: string }) {
         </section>
       </div>
 
-      <section aria-labelledby="payload-title" class="panel">
-        <h2 id="payload-title">Payload</h2>
-        <p class="muted small">
-          {detail.contentType} · {detail.body.bytes} bytes as received
-        </p>
-        {isJsonType(detail.contentType) ? (
-          <>
-            <pre class="code" tabIndex={0} aria-label="Payload, formatted JSON">
-              {JSON.stringify(detail.payload, null, 2)}
-            </pre>
-            <details class="raw">
-              <summary>Raw body ({detail.body.encoding === 'utf8' ? 'text' : 'base64'})</summary>
-              <pre class="code" tabIndex={0} aria-label="Raw body">
-                {detail.body.data}
-              </pre>
-            </details>
-          </>
-        ) : (
-          <>
-            <h3>Raw body ({detail.body.encoding === 'utf8' ? 'text' : 'base64'})</h3>
-            <pre class="code" tabIndex={0} aria-label="Raw body">
-              {detail.body.data}
-            </pre>
-            <h3>Parsed payload</h3>
-            <pre class="code" tabIndex={0} aria-label="Parsed payload, formatted JSON">
-              {JSON.stringify(detail.payload, null, 2)}
-            </pre>
-          </>
-        )}
-      </section>
+      <Payload detail={detail} />
 
       <section aria-labelledby="headers-title" class="panel">
         <h2 id="headers-title">Headers kept</h2>
@@ -247,6 +233,76 @@ export function EventDetailView({ id }: { id: string }) {
         </ConfirmDialog>
       )}
     </article>
+  );
+}
+
+/** "12 s ago", kept current by a timer of its own: the view around it renders only when the event changes. */
+function Ago({ iso }: { iso: string }) {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => setTick((tick) => tick + 1), 1000);
+    return () => clearInterval(timer);
+  }, []);
+  return <>{formatAgo(iso)}</>;
+}
+
+/**
+ * The payload formatted and the raw body. The JSON is formatted once per answer (the same answer object on a 304:
+ * nothing is formatted again), and each block shows at most {@link SHOWN_TEXT_LIMIT} characters until "Show all".
+ */
+function Payload({ detail }: { detail: EventDetail }) {
+  const formatted = useMemo(() => JSON.stringify(detail.payload, null, 2) ?? 'undefined', [detail.payload]);
+  const raw = `Raw body (${detail.body.encoding === 'utf8' ? 'text' : 'base64'})`;
+  return (
+    <section aria-labelledby="payload-title" class="panel">
+      <h2 id="payload-title">Payload</h2>
+      <p class="muted small">
+        {detail.contentType} · {detail.body.bytes} bytes as received
+      </p>
+      {isJsonType(detail.contentType) ? (
+        <>
+          <LongText key={`payload-${detail.id}`} text={formatted} label="Payload, formatted JSON" />
+          <details class="raw">
+            <summary>{raw}</summary>
+            <LongText key={`raw-${detail.id}`} text={detail.body.data} label="Raw body" />
+          </details>
+        </>
+      ) : (
+        <>
+          <h3>{raw}</h3>
+          <LongText key={`raw-${detail.id}`} text={detail.body.data} label="Raw body" />
+          <h3>Parsed payload</h3>
+          <LongText key={`payload-${detail.id}`} text={formatted} label="Parsed payload, formatted JSON" />
+        </>
+      )}
+    </section>
+  );
+}
+
+/** The first {@link SHOWN_TEXT_LIMIT} characters of `text` in a code block, and a "Show all" button when it has more. */
+function LongText({ text, label }: { text: string; label: string }) {
+  const [all, setAll] = useState(false);
+  const long = text.length > SHOWN_TEXT_LIMIT;
+  const shown = useMemo(() => {
+    if (all || !long) return text;
+    // Not between the two halves of a surrogate pair.
+    const end = /[\uD800-\uDBFF]/.test(text[SHOWN_TEXT_LIMIT - 1]!) ? SHOWN_TEXT_LIMIT - 1 : SHOWN_TEXT_LIMIT;
+    return text.slice(0, end);
+  }, [text, all, long]);
+  return (
+    <>
+      <pre class="code" tabIndex={0} aria-label={label}>
+        {shown}
+      </pre>
+      {long && !all && (
+        <p class="truncated muted small">
+          Showing the first {formatNumber(shown.length)} of {formatNumber(text.length)} characters.{' '}
+          <button type="button" class="button button--quiet" aria-label={`Show all of the ${label.toLowerCase()}`} onClick={() => setAll(true)}>
+            Show all
+          </button>
+        </p>
+      )}
+    </>
   );
 }
 

@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import type { Browser } from 'playwright-core';
+import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { waitFor } from '../support/wait-for.js';
+import { buildConsole, launchChromium, skipBrowserTests } from './support/browser.js';
+
+/**
+ * The event page with a large payload, while the event is in progress (it polls every 1.5 s). A megabyte of payload
+ * took seconds to render, and every poll (a 304 too) formatted and rendered it again. Checked without wall-clock
+ * bounds: the payload and the raw body show their first 262,144 characters with a notice and a "Show all" button
+ * that shows everything, and a poll answered 304 renders nothing again (the view's render count, `data-renders` on
+ * the article, stays put and a MutationObserver sees nothing change in the payload block).
+ */
+
+const TOKEN = 'adm_large_payload_2b8f';
+const LIMIT = 256 * 1024;
+const describeBrowser = skipBrowserTests ? describe.skip : describe;
+jest.setTimeout(120_000);
+
+let db: TestDatabase;
+let ns: TestQueueNamespace;
+let app: InProcessService;
+let browser: Browser;
+
+// About 600 KB as received, 1 MB formatted.
+const payload = { type: 'big.payload', items: Array.from({ length: 40_000 }, (_, index) => `item-${String(index).padStart(6, '0')}`) };
+const rawBody = JSON.stringify(payload);
+const formattedLength = JSON.stringify(payload, null, 2).length;
+
+/** Counts changes under the payload block (window.__payloadMutations) from now on. */
+const OBSERVE_PAYLOAD = `(() => {
+  window.__payloadMutations = 0;
+  const target = document.querySelector('pre[aria-label="Payload, formatted JSON"]');
+  new MutationObserver((records) => (window.__payloadMutations += records.length)).observe(target, { subtree: true, childList: true, characterData: true, attributes: true });
+})()`;
+
+describeBrowser('an event with a large payload', () => {
+  beforeAll(async () => {
+    browser = await launchChromium();
+    buildConsole();
+    db = await createTestDatabase();
+    ns = createQueueNamespace();
+    // Ingress only: no worker, so the event stays PENDING and the page keeps polling every 1.5 s.
+    app = await startInProcessService({ SERVICE_ROLE: 'ingress', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: ns.prefix, ADMIN_API_TOKEN: TOKEN });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.stop();
+    await db?.drop();
+    await ns?.cleanup();
+  });
+
+  it('shows the first 256 KB with "Show all", renders nothing again on a 304, and shows everything on request', async () => {
+    const { rows } = await db.pool.query(
+      `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
+       VALUES ('stripe', 'evt_large_payload', 'big.payload', $1::jsonb, $2, 'application/json', 'PENDING') RETURNING id`,
+      [rawBody, Buffer.from(rawBody)],
+    );
+    const id = String(rows[0].id);
+
+    const page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
+    const answers: number[] = [];
+    page.on('response', (response) => {
+      if (response.url().endsWith(`/admin/events/${id}`)) answers.push(response.status());
+    });
+    await page.goto(`${app.baseUrl}/console`);
+    await page.getByLabel('Admin token').fill(TOKEN);
+    await page.getByLabel('Admin token').press('Enter');
+    await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
+    await page.goto(`${app.baseUrl}/console#/events/${id}`);
+    await page.getByRole('heading', { name: 'Payload', exact: true }).waitFor();
+
+    const formatted = page.getByLabel('Payload, formatted JSON', { exact: true });
+    const raw = page.getByLabel('Raw body', { exact: true });
+    expect(((await formatted.textContent()) ?? '').length).toBe(LIMIT);
+    expect(((await raw.textContent()) ?? '').length).toBe(LIMIT);
+    const notices = page.locator('.truncated');
+    expect(await notices.first().textContent()).toContain(`Showing the first 262,144 of ${formattedLength.toLocaleString('en-US')} characters.`);
+    expect(await notices.nth(1).textContent()).toContain(`Showing the first 262,144 of ${rawBody.length.toLocaleString('en-US')} characters.`);
+
+    // Polls answered 304 (nothing changed) render nothing again.
+    const article = page.locator('article.detail');
+    const rendersBefore = await article.getAttribute('data-renders');
+    await page.evaluate(OBSERVE_PAYLOAD);
+    const notModifiedBefore = answers.filter((status) => status === 304).length;
+    await waitFor('two polls answered 304', async () => answers.filter((status) => status === 304).length >= notModifiedBefore + 2, { timeoutMs: 30_000 });
+    expect(await article.getAttribute('data-renders')).toBe(rendersBefore);
+    expect(await page.evaluate('window.__payloadMutations')).toBe(0);
+
+    // "Show all" shows the whole formatted payload; the raw body keeps its own button.
+    await page.getByRole('button', { name: 'Show all of the payload, formatted json' }).click();
+    await waitFor('the whole payload', async () => ((await formatted.textContent()) ?? '').length === formattedLength, { timeoutMs: 30_000 });
+    expect(JSON.parse((await formatted.textContent())!)).toEqual(payload);
+    expect(await page.locator('.truncated').count()).toBe(1);
+    await page.close();
+  });
+});
