@@ -23,8 +23,11 @@ export interface AdminApiOptions {
   destinationControl?: DestinationControl;
 }
 
-/** The admin API as the ingress serves it: events, overview, destinations. `close()` stops the queue sampler. */
-export function createAdminApi(options: AdminApiOptions): { router: Router; close(): void } {
+/**
+ * The admin API as the ingress serves it: events, overview, destinations. `close()` stops the queue sampler and the
+ * adding of replayed events' jobs (before the queue closes).
+ */
+export function createAdminApi(options: AdminApiOptions): { router: Router; close(): Promise<void> } {
   const { dataSource, queue, logger, routes } = options;
   const overview = new Overview({ dataSource, queue, logger }).start();
   // A replay changes minutes the overview keeps: the operator who made it sees that at once (other processes within
@@ -37,6 +40,10 @@ export function createAdminApi(options: AdminApiOptions): { router: Router; clos
   const destinations = new DestinationSummary(dataSource, routes, undefined, options.destinationControl);
   return {
     router: adminRouter({ token: options.token, events, overview, destinations, destinationControl: options.destinationControl }),
-    close: () => overview.close(),
+    async close() {
+      overview.close();
+      // A status-wide replay still adding its jobs stops after the round in flight (the reconciler adds the rest).
+      await events.close();
+    },
   };
 }

@@ -1,3 +1,4 @@
+import { context as otelContext, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { DataSource } from 'typeorm';
 import { DeliveryAttemptSchema, WebhookEventSchema, type DeliveryAttempt, type WebhookEvent } from '../shared/database/entities.js';
 import { EVENT_STATUSES, REPLAYABLE_STATUSES, type EventStatus } from '../shared/database/event-status.js';
@@ -90,6 +91,9 @@ const toDeliveryView = (attempt: DeliveryAttempt): DeliveryView => ({
   at: attempt.at.toISOString(),
 });
 
+/** Replayed events whose jobs are added a round: one Redis pipeline for their liveness, then their adds at once. */
+const ENQUEUE_CHUNK = 500;
+
 /** An event a replay moved back to PENDING: what its new job needs. */
 interface ReplayedRow {
   id: string;
@@ -100,6 +104,10 @@ interface ReplayedRow {
 
 /** What operators do with events: list, inspect, replay. */
 export class EventAdminService {
+  /** Status-wide replays whose jobs are still being added, after their answer. */
+  private readonly background = new Set<Promise<void>>();
+  private closing = false;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly queue: EventQueue,
@@ -235,13 +243,41 @@ export class EventAdminService {
     return 'replayed';
   }
 
-  /** Replays every event in `status` (optionally of one provider); returns how many. */
+  /**
+   * Replays every event in `status` (optionally of one provider); returns how many, once PostgreSQL has committed
+   * them as PENDING. Their jobs are added after that, in the background: a status-wide replay may take in a hundred
+   * thousand events, and adding their jobs (about 2,500 a second) would keep the request open past a proxy's timeout.
+   * Should this process stop first, the events are PENDING in PostgreSQL, and the reconciler enqueues them.
+   */
   async replayAll(status: EventStatus, provider?: string): Promise<number> {
     const rows = provider
       ? await this.resetToPending('status = $1 AND provider = $2', [status, provider])
       : await this.resetToPending('status = $1', [status]);
-    await this.enqueue(rows);
+    if (rows.length > 0) {
+      // Outside the request's trace: its spans would be a few per event, and the request has long been answered.
+      const work = otelContext
+        .with(ROOT_CONTEXT, () => this.enqueue(rows, { background: true }))
+        .catch((error: unknown) => {
+          this.logger.error('replay: adding jobs failed; the reconciler will enqueue the events', { events: rows.length, error });
+        })
+        .finally(() => this.background.delete(work));
+      this.background.add(work);
+    }
     return rows.length;
+  }
+
+  /** Resolves once the jobs of every status-wide replay so far are added (or left to the reconciler). */
+  async settled(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+  }
+
+  /**
+   * Shutdown: status-wide replays add no more jobs after the round in flight (their events stay PENDING, and the
+   * reconciler enqueues them), so a large one does not hold the process past its drain.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.settled();
   }
 
   /**
@@ -288,19 +324,38 @@ export class EventAdminService {
 
   /**
    * Enqueues replayed events, each as a job of its new replay round (a job of the round before may still be active:
-   * the worker wrote the event's end and BullMQ has not finished the job yet). If Redis is down they stay PENDING and
-   * the reconciler enqueues them.
+   * the worker wrote the event's end and BullMQ has not finished the job yet), {@link ENQUEUE_CHUNK} a round. Whatever
+   * Redis does not take stays PENDING and the reconciler enqueues it: one line says how many.
    */
-  private async enqueue(rows: ReplayedRow[]): Promise<void> {
-    const concurrency = 16;
-    for (let index = 0; index < rows.length; index += concurrency) {
-      await Promise.all(
-        rows.slice(index, index + concurrency).map((row) =>
-          this.queue.requeue({ eventId: row.id, replays: row.replays, traceparent: row.traceparent ?? undefined }).catch((error: unknown) => {
-            this.logger.warn('replay enqueue failed; the reconciler will enqueue the event', { eventId: row.id, error });
-          }),
-        ),
-      );
+  private async enqueue(rows: ReplayedRow[], { background = false } = {}): Promise<void> {
+    const started = Date.now();
+    let notEnqueued = 0;
+    let leftAtShutdown = 0;
+    let lastError: unknown;
+    for (let index = 0; index < rows.length; index += ENQUEUE_CHUNK) {
+      if (background && this.closing) {
+        leftAtShutdown = rows.length - index;
+        break;
+      }
+      const chunk = rows.slice(index, index + ENQUEUE_CHUNK);
+      try {
+        await this.queue.requeueMany(chunk.map((row) => ({ eventId: row.id, replays: row.replays, traceparent: row.traceparent ?? undefined })));
+      } catch (error) {
+        // Some of the round's adds may have gone through; the reconciler's own requeue skips those.
+        notEnqueued += chunk.length;
+        lastError = error;
+      }
+    }
+    if (notEnqueued > 0 || leftAtShutdown > 0) {
+      this.logger.warn('replay: events not enqueued; the reconciler will enqueue them', {
+        events: rows.length,
+        notEnqueued: notEnqueued > 0 ? `up to ${notEnqueued}` : 0,
+        leftAtShutdown,
+        error: lastError,
+        ...(rows.length === 1 ? { eventId: rows[0]!.id } : {}),
+      });
+    } else if (background) {
+      this.logger.info('replay: jobs added', { events: rows.length, durationMs: Date.now() - started });
     }
   }
 }

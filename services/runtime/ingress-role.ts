@@ -78,7 +78,7 @@ export async function startIngress(options: IngressRoleOptions): Promise<Ingress
     receiver,
     drain: () => writer.drain(),
     async close() {
-      admin.close();
+      await admin.close();
       await adminData.destroy();
     },
   };
