@@ -1,6 +1,11 @@
 /** Which PAYPAL-CERT-URL values may be fetched: https, allowed hosts and ports, PayPal's certificate path, no query. */
 import { isIP } from 'node:net';
+import { stripBrackets, type HostRule } from '../../shared/config/paypal-cert-hosts.js';
 import { WebhookVerificationError } from './verification-errors.js';
+
+// The allowlist's parser lives in shared (config validation reads PAYPAL_CERT_HOSTS with it too); re-exported so the
+// verifier takes the allowlist and the URL check from one module.
+export { parseCertHosts, type HostRule } from '../../shared/config/paypal-cert-hosts.js';
 
 /** Where PayPal serves its signing certificates (live and sandbox, classic and `api-m` hosts). */
 const DEFAULT_CERT_HOSTS: ReadonlySet<string> = new Set(['api.paypal.com', 'api-m.paypal.com', 'api.sandbox.paypal.com', 'api-m.sandbox.paypal.com']);
@@ -19,43 +24,6 @@ export function rejectCertificate(message: string, cause?: unknown): WebhookVeri
   return new WebhookVerificationError('CERTIFICATE_REJECTED', undefined, {
     cause: cause === undefined ? new Error(message) : new Error(message, { cause }),
   });
-}
-
-export interface HostRule {
-  exact: Set<string>;
-  /** `.example.com:443` style suffixes from `*.example.com[:port]` entries. */
-  suffixes: { suffix: string; port: string }[];
-}
-
-/** Normalises allowlist entries the same way the WHATWG URL parser normalises the incoming cert URL. */
-export function parseCertHosts(entries: readonly string[]): HostRule {
-  const rule: HostRule = { exact: new Set(), suffixes: [] };
-  for (const raw of entries) {
-    const entry = raw.trim();
-    if (entry === '') continue;
-    const wildcard = entry.startsWith('*.');
-    let url: URL;
-    try {
-      // A path, query, userinfo or scheme (`http://…`), or a `:` with no port after it, is no `host[:port]`.
-      if (/[/?#@\\]/.test(entry) || entry.endsWith(':')) throw new Error('not a host');
-      url = new URL(`https://${wildcard ? entry.slice(2) : entry}`);
-    } catch {
-      throw new Error(`Invalid PayPal certificate host entry '${entry}' (expected host or host:port)`);
-    }
-    if (url.port === '0') throw new Error(`Invalid PayPal certificate host entry '${entry}' (port must be 1-65535)`);
-    const port = url.port === '' ? '443' : url.port;
-    if (wildcard) {
-      if (isIP(stripBrackets(url.hostname)) !== 0) throw new Error(`Invalid PayPal certificate host entry '${entry}'`);
-      rule.suffixes.push({ suffix: `.${url.hostname}`, port });
-    } else {
-      rule.exact.add(`${url.hostname}:${port}`);
-    }
-  }
-  return rule;
-}
-
-function stripBrackets(hostname: string): string {
-  return hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
 }
 
 /**

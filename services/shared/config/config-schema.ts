@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseCertHosts } from '../../ingress/verification/paypal-certificate-url.js';
+import { parseCertHosts } from './paypal-cert-hosts.js';
 import { trustProxyProblem } from './trust-proxy.js';
 
 /** Reads a comma-separated list, dropping blanks: `"a, b,,c"` → `["a","b","c"]`. */
