@@ -5,6 +5,7 @@ import type { Logger } from '../../shared/logging/logger.js';
 import { eventsReceived, type ReceiveOutcome } from '../../shared/metrics/metrics.js';
 import type { EventQueue } from '../../shared/queue/event-queue.js';
 import { sendError } from '../../shared/http/error-response.js';
+import { WEBHOOK_ROUTE } from '../../shared/http/webhook-route.js';
 import type { ProviderRegistry } from '../verification/provider-registry.js';
 import { FailureBudgetSpentError, WebhookPayloadError, WebhookVerificationError } from '../verification/verification-errors.js';
 import type { WebhookVerifier } from '../verification/webhook-request.js';
@@ -164,9 +165,6 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   router.use(WEBHOOK_ROUTE, mapError);
   return router;
 }
-
-/** The route pattern, as `http_request_duration_seconds` labels it (the direct path in runtime/webhook-fast-path.ts too). */
-export const WEBHOOK_ROUTE = '/webhooks/:provider';
 
 /**
  * Where the ingress's direct path (runtime/webhook-fast-path.ts) leaves the failure of a webhook it read and tried
