@@ -1,9 +1,9 @@
 import type { ProviderDefinition } from '../../ingress/verification/providers-file.js';
 import type { DeliveryResult } from '../../worker/delivery/delivery-result.js';
-import { destinationRequestsInFlight, destinationRequestsWaiting } from '../../worker/delivery/destination-metrics.js';
 import type { RoutesFile } from '../../worker/routing/routes-file.js';
 import type { Config } from '../config/config.js';
 import { WEBHOOK_ROUTE } from '../http/webhook-route.js';
+import { destinationRequestsInFlight, destinationRequestsWaiting } from './destination-metrics.js';
 import { CIRCUIT_TRANSITIONS, DEFERRAL_REASONS, circuitTransitions, destinationDeferrals } from './destination-protection-metrics.js';
 import {
   DELIVERY_RESULTS,

@@ -1,7 +1,7 @@
 import type { Destination } from '../routing/route-table.js';
 import { ConcurrencyLimit } from './concurrency-limit.js';
 import type { DeliveryHooks } from './deliverer.js';
-import { destinationRequestsInFlight, destinationRequestsWaiting } from './destination-metrics.js';
+import { destinationRequestsInFlight, destinationRequestsWaiting } from '../../shared/metrics/destination-metrics.js';
 
 /**
  * Each destination's slots: at most its `maxConcurrency` deliveries in flight in this process (default: the worker's

@@ -4,7 +4,7 @@ import type { Destination } from '../routing/route-table.js';
 import { ConcurrencyLimit, type ReleaseSlot } from './concurrency-limit.js';
 import type { DeliverableEvent, Deliverer, DeliveryHooks, OutgoingMessage } from './deliverer.js';
 import { parseRetryAfter, type DeliveryResult } from './delivery-result.js';
-import { destinationRequestsInFlight, destinationRequestsWaiting } from './destination-metrics.js';
+import { destinationRequestsInFlight, destinationRequestsWaiting } from '../../shared/metrics/destination-metrics.js';
 import { errorText } from './error-text.js';
 import { WebhookHeaders } from './webhook-headers.js';
 

@@ -1,5 +1,7 @@
 import client from 'prom-client';
-import { registry } from '../../shared/metrics/metrics.js';
+import { registry } from './metrics.js';
+
+// In shared with the other metric definitions: the worker's forwarder moves these gauges, service metrics create them at 0.
 
 /** Forwarded requests holding one of a destination's slots (`maxConcurrency`) in this process. */
 export const destinationRequestsInFlight = new client.Gauge({
