@@ -25,7 +25,7 @@ export type ReceiveOutcome = (typeof RECEIVE_OUTCOMES)[number];
 /** `status` of `webhook_events_processed_total`: how a processing attempt ended. */
 export const PROCESSED_STATUSES = ['completed', 'failed', 'dead_letter'] as const;
 
-/** `result` of `webhook_delivery_attempts_total` (the worker's DeliveryResult['result']). */
+/** `result` of `webhook_delivery_attempts_total` (the worker's DeliveryResult['result'], which checks it lists them all). */
 export const DELIVERY_RESULTS = ['success', 'http_error', 'timeout', 'network_error', 'handler_error', 'internal_error'] as const;
 
 /** `status` of `webhook_reconciler_requeued_total`: the statuses the reconciler finds events stranded in. */

@@ -1,3 +1,5 @@
+import type { DELIVERY_RESULTS } from '../../shared/metrics/metrics.js';
+
 /**
  * How one delivery attempt to one destination ended. `result` is the `webhook_delivery_attempts_total` label; the same
  * labels serve every destination type:
@@ -26,6 +28,12 @@ export interface DeliveryResult {
    */
   retryAfterMs?: number;
 }
+
+// Service metrics create every result's series at 0 from DELIVERY_RESULTS: a result added here without being listed
+// there fails tsc. The check is the worker's (it owns the results); shared metrics import no role.
+type Unlisted = Exclude<DeliveryResult['result'], (typeof DELIVERY_RESULTS)[number]>;
+const everyResultListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void everyResultListed;
 
 /** The longest `Retry-After` honoured (1 h): a destination cannot park an event for longer per attempt. */
 export const MAX_RETRY_AFTER_MS = 3_600_000;
