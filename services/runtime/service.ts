@@ -93,8 +93,12 @@ export async function startService(config: Config, extensions: ServiceExtensions
     config,
     pool: infrastructure.pool,
     ingressProviders: providers?.names(),
-    providerDefinitions,
-    routesFile,
+    // Names only (shared metrics import no role's types); a route for `*` names no provider.
+    fileProviders: [
+      ...(providerDefinitions ?? []).filter((definition) => definition.secrets.length > 0).map((definition) => definition.name),
+      ...(routesFile?.routes ?? []).map((route) => route.provider).filter((provider) => provider !== '*'),
+    ],
+    destinations: Object.keys(routesFile?.destinations ?? {}),
     runsWorker: worker !== undefined,
   });
 

@@ -1,5 +1,3 @@
-import type { ProviderDefinition } from '../../ingress/verification/providers-file.js';
-import type { RoutesFile } from '../../worker/routing/routes-file.js';
 import type { Config } from '../config/config.js';
 import { WEBHOOK_ROUTE } from '../http/webhook-route.js';
 import { destinationRequestsInFlight, destinationRequestsWaiting } from './destination-metrics.js';
@@ -47,21 +45,25 @@ export interface ServiceMetricsOptions {
   pool: UnfinishedEventsSource;
   /** The providers the ingress serves (its ProviderRegistry's names); undefined when the process runs no ingress. */
   ingressProviders?: readonly string[];
-  providerDefinitions?: readonly ProviderDefinition[];
-  routesFile?: RoutesFile;
+  /**
+   * Providers PROVIDERS_FILE gives secrets to and those ROUTES_FILE routes name (not `*`): names, as shared code
+   * reads no role's file types.
+   */
+  fileProviders?: readonly string[];
+  /** The destinations ROUTES_FILE declares, by name. */
+  destinations?: readonly string[];
   /** Whether this process runs the worker (roles `worker` and `all`). */
   runsWorker: boolean;
 }
 
 /** Providers a worker can see events of: those configured (secrets set) and those ROUTES_FILE routes name. */
-export function knownProviders(options: Pick<ServiceMetricsOptions, 'config' | 'providerDefinitions' | 'routesFile' | 'ingressProviders'>): string[] {
+export function knownProviders(options: Pick<ServiceMetricsOptions, 'config' | 'fileProviders' | 'ingressProviders'>): string[] {
   const { providers } = options.config;
   const names = new Set(options.ingressProviders ?? []);
   if (providers.stripeSecrets.some((secret) => secret.trim() !== '')) names.add('stripe');
   if (providers.githubSecrets.some((secret) => secret.trim() !== '')) names.add('github');
   if (providers.paypal && providers.paypal.webhookId.trim() !== '') names.add('paypal');
-  for (const definition of options.providerDefinitions ?? []) if (definition.secrets.length > 0) names.add(definition.name);
-  for (const route of options.routesFile?.routes ?? []) if (route.provider !== '*') names.add(route.provider);
+  for (const name of options.fileProviders ?? []) names.add(name);
   return [...names].sort();
 }
 
@@ -108,7 +110,7 @@ export function initialiseServiceMetrics(options: ServiceMetricsOptions): void {
       // Histograms too: prom-client creates a series at its first observe(), which rate() would never see.
       processingDuration.zero({ provider });
     }
-    for (const destination of Object.keys(options.routesFile?.destinations ?? {})) {
+    for (const destination of options.destinations ?? []) {
       deliveryDuration.zero({ destination });
       for (const result of DELIVERY_RESULTS) deliveryAttempts.inc({ destination, result }, 0);
       // Gauges the forwarder moves up and down: inc by 0, so a job already running keeps its count.
