@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { natsSubjectProblem, renderAddress } from '../../services/worker/routing/address-template.js';
+import { natsSubjectProblem, natsSubjectTemplateProblem, renderAddress } from '../../services/worker/routing/address-template.js';
 import { compileRouteFilter } from '../../services/worker/routing/route-filter.js';
 import { RouteTable } from '../../services/worker/routing/route-table.js';
 import { compileRouteTransform, RouteTransformError } from '../../services/worker/routing/route-transform.js';
@@ -41,6 +41,15 @@ routes:
     ['an unknown placeholder', 'destinations:\n  stream: { type: nats, url: "nats://n:4222", subject: "webhooks.{id}" }\n', 'destination "stream": subject: unknown placeholder {id} (a template may use {provider} and {eventType})'],
     ['a subject with an empty token', 'destinations:\n  stream: { type: nats, url: "nats://n:4222", subject: "webhooks..{provider}" }\n', 'destination "stream": subject: "webhooks..{provider}" has an empty token (a leading, trailing or doubled ".")'],
     ['a wildcard subject', 'destinations:\n  stream: { type: nats, url: "nats://n:4222", subject: "webhooks.>" }\n', 'destination "stream": subject: "webhooks.>" has a wildcard token ("*" or ">"), which cannot be published to'],
+    [
+      'a subject whose first token the event fills in',
+      'destinations:\n  stream: { type: nats, url: "nats://n:4222", subject: "{eventType}" }\n',
+      'destination "stream": subject: "{eventType}" must start with a literal token, e.g. "webhooks.{provider}.{eventType}" (its first token "{eventType}" would be the event\'s to choose, e.g. $JS.API.…, a JetStream API request)',
+    ],
+    ['a subject rooted at the provider', 'destinations:\n  stream: { type: nats, url: "nats://n:4222", subject: "{provider}.{eventType}" }\n', 'destination "stream": subject: "{provider}.{eventType}" must start with a literal token'],
+    ['a subject with a placeholder in its first token', 'destinations:\n  stream: { type: nats, url: "nats://n:4222", subject: "hooks-{provider}.x" }\n', 'destination "stream": subject: "hooks-{provider}.x" must start with a literal token'],
+    ['a JetStream API subject', 'destinations:\n  stream: { type: nats, url: "nats://n:4222", subject: "$JS.API.{eventType}" }\n', 'destination "stream": subject: "$JS.API.{eventType}" starts with "$JS", which NATS reserves for its own APIs ($JS.API, $SYS, …) and replies (_INBOX): never published to'],
+    ['a reply subject', 'destinations:\n  stream: { type: nats, url: "nats://n:4222", subject: "_INBOX.{eventType}" }\n', 'destination "stream": subject: "_INBOX.{eventType}" starts with "_INBOX", which NATS reserves'],
   ])('stops the start on %s, naming the file, the destination and the problem in one line', (_case, text, message) => {
     expect(() => parse(`${text}routes: []\n`)).toThrow(`${SOURCE}: ${message}`);
     try {
@@ -187,5 +196,26 @@ describe('address templates', () => {
     expect(natsSubjectProblem('webhooks.stripe.invoice paid')).toBe('contains whitespace');
     expect(natsSubjectProblem('webhooks.stripe.')).toMatch(/empty token/);
     expect(natsSubjectProblem('webhooks.*.x')).toMatch(/wildcard/);
+  });
+
+  it('refuses subjects NATS reserves: a `$` root (its APIs: $JS.API, $SYS, $KV, …) or `_INBOX` (replies)', () => {
+    for (const subject of ['$JS.API.STREAM.PURGE.ORDERS', '$SYS.REQ.SERVER.PING', '$KV.bucket.key', '$O.store.x', '_INBOX.abc', '$']) {
+      expect(natsSubjectProblem(subject)).toMatch(/which NATS reserves/);
+    }
+    // Only the root is reserved: an event type further down the subject is the stream's to capture.
+    expect(natsSubjectProblem('webhooks.$JS.API.STREAM.PURGE.ORDERS')).toBeUndefined();
+    expect(natsSubjectProblem('webhooks._INBOX.x')).toBeUndefined();
+    expect(natsSubjectProblem('_INBOXES.x')).toBeUndefined();
+  });
+
+  it('a subject template must start with a literal token', () => {
+    expect(natsSubjectTemplateProblem('webhooks.{provider}.{eventType}')).toBeUndefined();
+    expect(natsSubjectTemplateProblem('webhooks')).toBeUndefined();
+    for (const template of ['{eventType}', '{provider}.{eventType}', 'x{eventType}.y', '{provider}']) expect(natsSubjectTemplateProblem(template)).toMatch(/must start with a literal token/);
+  });
+
+  it('README-style templates stay valid', () => {
+    expect(() => parse(stream('webhooks.{provider}.{eventType}'))).not.toThrow();
+    expect(() => parse(stream('events.stripe.{eventType}.v1'))).not.toThrow();
   });
 });

@@ -89,6 +89,18 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
     return connection;
   }
 
+  /**
+   * An event this destination can never take as it is (its event type makes a subject NATS reserves, a routing key
+   * over 255 bytes; a message over the destination's size limit): a failed attempt with result `internal_error`,
+   * nothing sent. It is the event's, not the destination's: it takes no slot and does not count against the
+   * circuit (`internal_error` never does), so the destination's other events go on.
+   */
+  protected unpublishable(event: DeliverableEvent, destination: Destination, reason: string): DeliveryResult {
+    const error = errorText(reason, MAX_ERROR_MESSAGE);
+    this.options.logger.warn('event cannot be published to this destination; recorded as a failed attempt', { eventId: event.id, destination: destination.name, error });
+    return { destination: destination.name, succeeded: false, result: 'internal_error', statusCode: null, error, durationMs: 0 };
+  }
+
   /** Runs one publish in the destination's slot and a producer span, and reads its outcome. */
   protected publish(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, connection: C, publish: BrokerPublish, hooks?: DeliveryHooks): Promise<DeliveryResult> {
     const timeoutMs = destination.timeoutMs ?? this.options.defaultTimeoutMs;

@@ -18,7 +18,8 @@ import { NatsConnection, NatsPublishError } from './nats-connection.js';
  *
  * Failed attempts: the server unreachable (at once, while it is down), a subject no stream captures (nothing answers
  * the publish: the error names the subject), the stream refusing the message, no ack within `timeoutMs`, a subject
- * the event type makes invalid. Streams are the operator's: the publisher creates none.
+ * the event type makes invalid or reserved (`$JS.API.…`, `$SYS.…`, `_INBOX.…`: nothing is published). Streams are
+ * the operator's: the publisher creates none.
  */
 export class NatsPublisher extends BrokerPublisher<NatsConnection> {
   constructor(options: BrokerPublisherOptions) {
@@ -34,8 +35,10 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
     if (destination.type !== 'nats') throw new TypeError(`destination "${destination.name}" is not of type nats`);
     const subject = renderAddress(destination.subject, event);
     const problem = natsSubjectProblem(subject);
-    // The event type is the provider's: a subject it makes invalid is this event's failed attempt.
-    if (problem) throw new Error(`subject "${subject.slice(0, 200)}" ${problem}`);
+    // The event type is the provider's: a subject it makes invalid, or reserved ($JS.API.…, _INBOX.…: ROUTES_FILE
+    // refuses templates whose root an event fills in, and this holds for any other way in), is this event's failed
+    // attempt, and nothing is published.
+    if (problem) return this.unpublishable(event, destination, `subject "${subject.slice(0, 200)}" ${problem}`);
     const connection = this.connectionFor(destination.url);
     const messageId = natsMessageId(event.id, destination.name, event.replays ?? 0);
     return this.publish(event, destination, message, connection, {

@@ -19,7 +19,11 @@ export function renderAddress(template: string, values: Record<TemplateField, st
 
 /**
  * Why `subject` cannot be published to on NATS, or undefined when it can: tokens separated by `.`, none empty,
- * none a wildcard (`*`, `>`), no whitespace.
+ * none a wildcard (`*`, `>`), no whitespace, and not a subject NATS keeps for itself. A first token starting with `$`
+ * names the server's own APIs: `$JS.API.…` is JetStream's, where a publish is a request (`$JS.API.STREAM.PURGE.<s>`
+ * purges stream s, `$JS.API.STREAM.DELETE.<s>` deletes it), `$SYS.…` the server's, `$KV.…` / `$O.…` buckets'.
+ * `_INBOX.…` is where requests' replies go: a publish there answers someone else's request. Checked on every
+ * rendered subject, because the event type, the provider's string, is part of it.
  */
 export function natsSubjectProblem(subject: string): string | undefined {
   if (subject === '') return 'is empty';
@@ -27,6 +31,24 @@ export function natsSubjectProblem(subject: string): string | undefined {
   const tokens = subject.split('.');
   if (tokens.some((token) => token === '')) return 'has an empty token (a leading, trailing or doubled ".")';
   if (tokens.some((token) => token === '*' || token === '>')) return 'has a wildcard token ("*" or ">"), which cannot be published to';
+  const first = tokens[0]!;
+  if (first.startsWith('$') || first === '_INBOX') {
+    return `starts with "${first.slice(0, 40)}", which NATS reserves for its own APIs ($JS.API, $SYS, …) and replies (_INBOX): never published to`;
+  }
+  return undefined;
+}
+
+/**
+ * Why a subject template is refused whatever it is filled in with, or undefined: its first token must be literal.
+ * A first token an event fills in (`{eventType}`, `{provider}.…`) lets the provider's event type choose the subject's
+ * root, e.g. `$JS.API.STREAM.PURGE.<stream>`, a JetStream API request; a literal root (`webhooks.{eventType}`) keeps
+ * every subject under it. (Each rendered subject is checked as well: {@link natsSubjectProblem}.)
+ */
+export function natsSubjectTemplateProblem(template: string): string | undefined {
+  const first = template.split('.')[0]!;
+  if (/\{[^{}]*\}/.test(first)) {
+    return `must start with a literal token, e.g. "webhooks.{provider}.{eventType}" (its first token "${first}" would be the event's to choose, e.g. $JS.API.…, a JetStream API request)`;
+  }
   return undefined;
 }
 

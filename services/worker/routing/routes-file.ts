@@ -3,7 +3,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_CIRCUIT_BREAKER } from '../../shared/destinations/destination-policy.js';
 import { decodeStandardWebhookSecret } from '../../shared/standard-webhooks/decode-secret.js';
-import { amqpRoutingKeyProblem, natsSubjectProblem, renderAddress, TEMPLATE_FIELDS, unknownPlaceholders } from './address-template.js';
+import { amqpRoutingKeyProblem, natsSubjectProblem, natsSubjectTemplateProblem, renderAddress, TEMPLATE_FIELDS, unknownPlaceholders } from './address-template.js';
 import { compileRouteFilter } from './route-filter.js';
 import { compileRouteTransform } from './route-transform.js';
 
@@ -89,15 +89,18 @@ const commonDestinationFields = {
 /** A string field a broker destination cannot do without: its absence is named as such. */
 const required = (type: DestinationType) => z.string({ error: (issue) => (issue.input === undefined ? `required for a destination of type ${type}` : 'must be a string') }).min(1, 'must not be empty');
 
-/** A `{provider}` / `{eventType}` template, checked once filled in with sample values. */
-const addressTemplate = (type: DestinationType, problem: (address: string) => string | undefined) =>
+/**
+ * A `{provider}` / `{eventType}` template: checked as written (`templateProblem`, e.g. a NATS subject's root must be
+ * literal), then once filled in with sample values (`problem`).
+ */
+const addressTemplate = (type: DestinationType, problem: (address: string) => string | undefined, templateProblem?: (template: string) => string | undefined) =>
   required(type).superRefine((template, ctx) => {
     const unknown = unknownPlaceholders(template);
     if (unknown.length > 0) {
       ctx.addIssue({ code: 'custom', message: `unknown placeholder {${unknown[0]}} (a template may use ${TEMPLATE_FIELDS.map((field) => `{${field}}`).join(' and ')})` });
       return;
     }
-    const why = problem(renderAddress(template, { provider: 'provider', eventType: 'event.type' }));
+    const why = templateProblem?.(template) ?? problem(renderAddress(template, { provider: 'provider', eventType: 'event.type' }));
     if (why) ctx.addIssue({ code: 'custom', message: `"${template}" ${why}` });
   });
 
@@ -129,8 +132,8 @@ const natsDestinationSchema = strictMapping(
     type: z.literal('nats'),
     /** `nats://[user:pass@]host:4222` (or tls://); one connection per URL is shared by its destinations. */
     url: z.url({ protocol: /^(nats|tls)$/, error: (issue) => (issue.input === undefined ? 'required for a destination of type nats' : 'must be a nats:// or tls:// URL') }),
-    /** Template, e.g. `webhooks.{provider}.{eventType}`; a JetStream stream must capture it. */
-    subject: addressTemplate('nats', natsSubjectProblem),
+    /** Template, e.g. `webhooks.{provider}.{eventType}`, its first token literal; a JetStream stream must capture it. */
+    subject: addressTemplate('nats', natsSubjectProblem, natsSubjectTemplateProblem),
     ...commonDestinationFields,
   },
   'a nats destination',
