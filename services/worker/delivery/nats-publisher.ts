@@ -3,6 +3,7 @@ import type { Destination } from '../routing/route-table.js';
 import { BrokerPublisher } from './broker-publisher.js';
 import type { BrokerPublisherOptions, DeliverableEvent, DeliveryHooks, OutgoingMessage } from './deliverer.js';
 import type { DeliveryResult } from './delivery-result.js';
+import { isJetStreamAck } from './jetstream-ack.js';
 import { NatsConnection, NatsPublishError } from './nats-connection.js';
 
 /**
@@ -17,9 +18,10 @@ import { NatsConnection, NatsPublishError } from './nats-connection.js';
  * are NATS headers.
  *
  * Failed attempts: the server unreachable (at once, while it is down), a subject no stream captures (nothing answers
- * the publish: the error names the subject), the stream refusing the message, no ack within `timeoutMs`, a subject
- * the event type makes invalid or reserved (`$JS.API.…`, `$SYS.…`, `_INBOX.…`: nothing is published). Streams are
- * the operator's: the publisher creates none.
+ * the publish: the error names the subject), an answer that is not a stream's ack (a service replying on the
+ * subject), the stream refusing the message, no ack within `timeoutMs`, a subject the event type makes invalid or
+ * reserved (`$JS.API.…`, `$SYS.…`, `_INBOX.…`: nothing is published). Streams are the operator's: the publisher
+ * creates none.
  */
 export class NatsPublisher extends BrokerPublisher<NatsConnection> {
   constructor(options: BrokerPublisherOptions) {
@@ -53,6 +55,11 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
       extraHeaders: { 'content-type': message.contentType || 'application/json' },
       send: async (headers, span, timeoutMs) => {
         const ack = await connection.publish(subject, message.body, messageId, headers, timeoutMs);
+        // Only a stream's ack says the message was stored; any other answer (a service replying on the subject) is
+        // not a delivery.
+        if (!isJetStreamAck(ack)) {
+          throw new NatsPublishError('refused', `the answer on subject "${subject.slice(0, 200)}" is not a JetStream ack (${JSON.stringify(ack).slice(0, 120)}): no stream said it stored the message; is something other than a stream answering requests on the subject?`);
+        }
         span.setAttributes({ 'messaging.nats.stream': ack.stream, 'messaging.nats.sequence': ack.seq, 'messaging.nats.duplicate': ack.duplicate });
         // The id names this round's delivery, so the stream holds a message of this round already: an earlier attempt
         // published it and its ack was lost (a timeout, a broken connection). The destination has it: success, said
