@@ -10,9 +10,10 @@ export class NatsPublishError extends Error {
   constructor(
     /**
      * `unreachable`: no connection; `no_stream`: no stream captures the subject (nobody answered the publish);
-     * `refused`: the stream answered with an error (full, a rejected header, …); `timeout`: no ack in time.
+     * `refused`: the stream answered with an error (full, a rejected header, …), or not with an ack; `timeout`: no ack
+     * in time; `too_large`: the message and its headers are over the server's `max_payload` (nothing was sent).
      */
-    readonly kind: 'unreachable' | 'no_stream' | 'refused' | 'timeout',
+    readonly kind: 'unreachable' | 'no_stream' | 'refused' | 'timeout' | 'too_large',
     message: string,
   ) {
     super(message);
@@ -160,12 +161,13 @@ export class NatsConnection {
     if (this.closed) throw new NatsPublishError('unreachable', 'the NATS connection is closed (shutting down)');
     const reason = this.unreachableReason;
     if (reason) throw new NatsPublishError('unreachable', `NATS unreachable: ${reason}`);
-    const { js } = await Promise.race([this.connection, this.down.failed]);
+    const { nc, js } = await Promise.race([this.connection, this.down.failed]);
     const carried = natsHeaders();
     for (const [name, value] of Object.entries(headers)) carried.set(name, value);
     try {
       return await js.publish(subject, body, { msgID: messageId, headers: carried, timeout: timeoutMs });
     } catch (error) {
+      if (isOverMaxPayload(error)) throw overMaxPayload(body.length, encodedLength(carried), nc.info?.max_payload);
       throw describe(error, subject, timeoutMs);
     }
   }
@@ -176,6 +178,30 @@ export class NatsConnection {
     // A connection still being made is closed as soon as it is (see open()), not waited for here.
     if (this.made) await withinDeadline(this.made.close(), 2000).catch(() => undefined);
   }
+}
+
+/** nats.js refuses, before sending, a message whose payload and headers are over the server's `max_payload`. */
+function isOverMaxPayload(error: unknown): boolean {
+  return (error as Error)?.name === 'InvalidArgumentError' && /max_payload/.test((error as Error).message);
+}
+
+/** The size of headers as sent (`NATS/1.0` line, every header, blank line); nats.js's headers encode themselves. */
+function encodedLength(headers: ReturnType<typeof natsHeaders>): number {
+  return (headers as unknown as { encode(): Uint8Array }).encode().length;
+}
+
+/**
+ * A message the server can never take: NATS's default `max_payload` (1 MiB) equals MAX_BODY_BYTES's default, and
+ * the headers (signature, trace context, `Nats-Msg-Id`, …) come on top, so an event near the body limit is over it.
+ * Every retry fails the same way until the server's `max_payload` is raised (or MAX_BODY_BYTES lowered); the sizes
+ * say by how much. Retried like any failed attempt all the same: raising `max_payload` lets the retries through.
+ */
+function overMaxPayload(bodyBytes: number, headerBytes: number, maxPayload: number | undefined): NatsPublishError {
+  const limit = maxPayload === undefined ? "the server's max_payload" : `the server's max_payload of ${maxPayload} bytes`;
+  return new NatsPublishError(
+    'too_large',
+    `message too large for NATS: ${bodyBytes + headerBytes} bytes (payload ${bodyBytes} + headers ${headerBytes}) is over ${limit}; nothing was sent (raise max_payload on the server, or lower MAX_BODY_BYTES)`,
+  );
 }
 
 function describe(error: unknown, subject: string, timeoutMs: number): NatsPublishError {
