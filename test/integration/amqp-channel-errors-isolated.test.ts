@@ -2,24 +2,37 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import amqp from 'amqplib';
 import winston from 'winston';
+import { AmqpConnection } from '../../services/worker/delivery/amqp-connection.js';
 import { AmqpPublisher } from '../../services/worker/delivery/amqp-publisher.js';
 import type { Destination } from '../../services/worker/routing/route-table.js';
 import { AMQP_URL, RabbitTap, uniqueSuffix } from './support/broker-taps.js';
 
-// Review reproductions (rev-brokers). AmqpConnection shares one declaration channel and one confirm channel per
-// broker URL. A broker error that closes a channel is a channel-level error (406, 404), so one destination's problem
-// fails every other destination's operation in flight on that channel, and the failures read "channel closed" / "cannot
-// be used as a durable topic exchange" without the broker's reason. These count as failed attempts (and against
-// circuit breakers) of destinations that are configured correctly.
+// A broker error that closes a channel is a channel-level error (406, 404). AmqpConnection shared one declaration
+// channel and one confirm channel per broker URL, so one destination's problem failed every other destination's
+// declaration or publish in flight on that channel, and the failures read "Channel ended" / "channel closed" without
+// the broker's reason: failed attempts (counted against circuit breakers) of destinations configured correctly.
+// Exchanges are now declared each on a channel of its own (a refusal remembered for a while), and a publish lost only
+// because another one's error closed the shared channel is sent again, once, on a channel of its own.
 
 const sfx = uniqueSuffix();
-const options = { defaultTimeoutMs: 3000, defaultMaxConcurrency: 16, logger: winston.createLogger({ silent: true }) };
+const logger = winston.createLogger({ silent: true });
+const options = { defaultTimeoutMs: 3000, defaultMaxConcurrency: 16, logger };
 const message = { body: Buffer.from('{}'), contentType: 'application/json' };
 const event = () => ({ id: randomUUID(), provider: 'testco', eventType: 'thing.happened' });
 const destination = (name: string, exchange: string): Destination =>
   ({ name, type: 'amqp', url: AMQP_URL, exchange, routingKey: '{provider}.{eventType}' }) as Destination;
 
 let rabbit: RabbitTap;
+
+/** Runs `work` with a channel on a connection of the test's own (as an operator would, outside the service). */
+async function asOperator(work: (channel: amqp.Channel) => Promise<unknown>): Promise<void> {
+  const admin = await amqp.connect(AMQP_URL);
+  try {
+    await work(await admin.createChannel());
+  } finally {
+    await admin.close();
+  }
+}
 
 beforeAll(async () => {
   rabbit = await RabbitTap.open();
@@ -29,56 +42,77 @@ afterAll(async () => {
   await rabbit?.close();
 });
 
-describe('AMQP: one destination’s channel error and the others', () => {
-  it('an exchange of another type fails only its own destination, not the declarations of correct ones', async () => {
-    const wrongType = `rev-brokers-direct-${sfx}`;
-    const good = [1, 2, 3].map((n) => `rev-brokers-good-${n}-${sfx}`);
+describe('AMQP exchange declarations', () => {
+  it('an exchange of another type fails only its own destination, with the broker’s reason, not the declarations of correct ones', async () => {
+    const wrongType = `amqp-direct-${sfx}`;
+    const good = [1, 2, 3].map((n) => `amqp-good-${n}-${sfx}`);
     // The misconfigured destination's exchange exists as a direct exchange.
-    const admin = await amqp.connect(AMQP_URL);
-    const channel = await admin.createChannel();
-    await channel.assertExchange(wrongType, 'direct', { durable: true });
-    await admin.close();
+    await asOperator((channel) => channel.assertExchange(wrongType, 'direct', { durable: true }));
     rabbit.forget(wrongType);
     for (const exchange of good) await rabbit.bindQueue(`${exchange}-q`, exchange, '#');
 
     const publisher = new AmqpPublisher(options);
     try {
-      // As after every (re)connection: the exchanges are declared again, concurrently, on the one declaration channel.
+      // As after every (re)connection: the exchanges are declared again, concurrently.
       const [bad, ...others] = await Promise.all([
         publisher.deliver(event(), destination('bad', wrongType), message),
         ...good.map((exchange, n) => publisher.deliver(event(), destination(`good-${n}`, exchange), message)),
       ]);
-      expect(bad!.succeeded).toBe(false);
-      // Observed: every one fails with `exchange "rev-brokers-good-…" cannot be used as a durable topic exchange:
-      // Channel ended, no reply will be forthcoming`.
+      expect(bad).toMatchObject({ succeeded: false, result: 'network_error' });
+      expect(bad!.error).toMatch(/^exchange "amqp-direct-\w+" cannot be used as a durable topic exchange: .*406 \(PRECONDITION-FAILED\).*inequivalent arg 'type'/);
+      // Before: every one failed with `… cannot be used as a durable topic exchange: Channel ended, no reply will be forthcoming`.
       expect(others.map((result) => result.error)).toEqual(good.map(() => null));
     } finally {
       await publisher.close();
     }
   });
 
+  it('a refused declaration stands for a while (30 s; here 1.5 s): attempts meanwhile fail with it, without declaring again', async () => {
+    const exchange = `amqp-refused-${sfx}`;
+    await asOperator((channel) => channel.assertExchange(exchange, 'fanout', { durable: true }));
+    rabbit.forget(exchange);
+    const connection = new AmqpConnection(AMQP_URL, logger, 'amqp-channel-errors-isolated test', 1500);
+    const publish = () => connection.publish(exchange, 'testco.thing', Buffer.from('{}'), { messageId: randomUUID() });
+    try {
+      await expect(publish()).rejects.toThrow(/inequivalent arg 'type'/);
+      // The operator fixes the exchange; within the hold nothing is declared, so the refusal stands.
+      await asOperator((channel) => channel.deleteExchange(exchange));
+      await rabbit.bindQueue(`${exchange}-q`, exchange, '#');
+      await expect(publish()).rejects.toThrow(/inequivalent arg 'type'.* \(refused \d+ s ago; declared again in [12] s\)$/);
+      await new Promise((resolve) => setTimeout(resolve, 1600));
+      await expect(publish()).resolves.toBeUndefined();
+      expect(await rabbit.messages(`${exchange}-q`)).toHaveLength(1);
+    } finally {
+      await connection.close();
+    }
+  });
+});
+
+describe('AMQP channel errors on the shared confirm channel', () => {
   it('a deleted exchange fails its own publishes with the broker’s reason, and not another destination’s', async () => {
-    const [gone, kept] = [`rev-brokers-gone-${sfx}`, `rev-brokers-kept-${sfx}`];
+    const [gone, kept] = [`amqp-gone-${sfx}`, `amqp-kept-${sfx}`];
     await rabbit.bindQueue(`${gone}-q`, gone, '#');
     await rabbit.bindQueue(`${kept}-q`, kept, '#');
     const publisher = new AmqpPublisher(options);
     try {
       // Declared and cached (twice: the connection's first 'connect' event clears the cache once).
       for (let i = 0; i < 2; i++) for (const exchange of [gone, kept]) expect((await publisher.deliver(event(), destination(exchange, exchange), message)).succeeded).toBe(true);
-      const admin = await amqp.connect(AMQP_URL);
-      await (await admin.createChannel()).deleteExchange(gone);
-      await admin.close();
+      await asOperator((channel) => channel.deleteExchange(gone));
+      await rabbit.messages(`${kept}-q`);
 
       const results = await Promise.all([
         ...[1, 2, 3].map(() => publisher.deliver(event(), destination('gone', gone), message)),
         ...[1, 2, 3].map(() => publisher.deliver(event(), destination('kept', kept), message)),
       ]);
-      // Observed: { goneReasonGiven: [false, false, false] ("the RabbitMQ channel closed before the broker confirmed the
+      // Before: { goneReasonGiven: [false, false, false] ("the RabbitMQ channel closed before the broker confirmed the
       // message (channel closed)": no 404), kept: ['network_error', 'network_error', 'network_error'] }.
       expect({
-        goneReasonGiven: results.filter((r) => r.destination === 'gone').map((r) => /404|NOT_FOUND|no exchange/.test(r.error ?? '')),
+        goneReasonGiven: results.filter((r) => r.destination === 'gone').map((r) => /404 \(NOT-FOUND\).*no exchange 'amqp-gone-/.test(r.error ?? '')),
         kept: results.filter((r) => r.destination === 'kept').map((r) => r.result),
       }).toEqual({ goneReasonGiven: [true, true, true], kept: ['success', 'success', 'success'] });
+      // Each kept message is in its queue once (the ones sent again had not been routed before the channel closed,
+      // or are there twice with one messageId: consumers deduplicate; here they were not).
+      expect(new Set((await rabbit.messages(`${kept}-q`)).map((m) => m.properties.messageId)).size).toBe(3);
     } finally {
       await publisher.close();
     }

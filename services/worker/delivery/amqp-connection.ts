@@ -1,24 +1,9 @@
-import amqp, { type Channel, type ConfirmChannel, type Message, type Options, type RecoveringChannelModel } from 'amqplib';
+import amqp, { type ConfirmChannel, type Message, type Options, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from '../../shared/logging/logger.js';
+import { AmqpExchangeDeclarations } from './amqp-exchange-declarations.js';
+import { AmqpPublishError } from './amqp-publish-error.js';
 import { failureSignal, withinDeadline } from './deadline.js';
 import { withoutCredentials } from './url-without-credentials.js';
-
-/** Why RabbitMQ did not take a message; the publisher reports each as a failed attempt with this message. */
-export class AmqpPublishError extends Error {
-  constructor(
-    /**
-     * `unreachable`: no connection (the broker is down or refuses us); `lost`: the connection or channel closed before
-     * the broker confirmed; `nacked`: the broker refused it (basic.nack, e.g. a queue at its length limit that
-     * rejects publishes); `unroutable`: no queue is bound for the routing key (returned: published `mandatory`);
-     * `exchange`: the exchange could not be declared as a durable topic exchange.
-     */
-    readonly kind: 'unreachable' | 'lost' | 'nacked' | 'unroutable' | 'exchange',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'AmqpPublishError';
-  }
-}
 
 /** The properties a publish sets; persistence and `mandatory` are always on. */
 export type AmqpMessageProperties = Pick<Options.Publish, 'messageId' | 'contentType' | 'headers' | 'timestamp' | 'type' | 'appId'> & {
@@ -39,16 +24,14 @@ const RECOVERY = { initialDelay: 100, maxDelay: 2000, factor: 2, jitter: 0.2, wa
  * One long-lived connection to one RabbitMQ (one URL), shared by every destination on it, re-established by
  * amqplib's recovery after the broker restarts or the network drops it, with backoff and for ever. Publishes share
  * one confirm channel (confirms are per message, so concurrent publishes do not wait for each other); exchanges are
- * declared on a separate channel, because a declaration the broker refuses closes its channel. Channels are opened
- * again on the next publish after they closed. Nothing is re-sent here: a publish whose confirm was lost is the
+ * declared each on a channel of its own ({@link AmqpExchangeDeclarations}), because a declaration the broker refuses
+ * closes its channel. The confirm channel is opened again on the next publish after it closed. Nothing is re-sent here: a publish whose confirm was lost is the
  * caller's failed attempt, retried later with the same `messageId`.
  */
 export class AmqpConnection {
   private readonly model: Promise<RecoveringChannelModel>;
   private confirmChannel?: Promise<ConfirmChannelState>;
-  private topologyChannel?: Promise<Channel>;
-  /** Exchanges declared on the current connection. */
-  private readonly exchanges = new Map<string, Promise<void>>();
+  private readonly exchanges: AmqpExchangeDeclarations;
   private connected = false;
   /** Why the connection is down (undefined while up, or before the first attempt ended). */
   private downReason?: string;
@@ -60,6 +43,8 @@ export class AmqpConnection {
     readonly url: string,
     private readonly logger: Logger,
     connectionName: string,
+    /** For tests: how long a refused exchange declaration stands (see {@link AmqpExchangeDeclarations}). */
+    refusedDeclarationHoldMs?: number,
   ) {
     const where = withoutCredentials(url);
     // Heartbeats every 15 s unless the URL sets them: a connection that went silent (no FIN) is noticed and re-made.
@@ -70,13 +55,14 @@ export class AmqpConnection {
       clientProperties: { connection_name: connectionName },
       timeout: 5000,
     });
+    this.exchanges = new AmqpExchangeDeclarations(() => this.model.then((model) => model.createChannel()), logger, refusedDeclarationHoldMs);
     this.model
       .then((model) => {
         model.on('connect', () => {
           this.connected = true;
           const wasDown = this.downReason !== undefined;
           this.downReason = undefined;
-          this.exchanges.clear();
+          this.exchanges.forgetAll();
           if (wasDown) logger.info('RabbitMQ connection re-established', { broker: where });
         });
         model.on('disconnect', (error: Error) => {
@@ -121,7 +107,7 @@ export class AmqpConnection {
     if (reason) throw new AmqpPublishError('unreachable', `RabbitMQ unreachable: ${reason}`);
     // Waiting for a connection (the first one, or one being re-made) ends as soon as an attempt to make it fails.
     const down = this.down.failed;
-    await Promise.race([this.declareExchange(exchange), down]);
+    await Promise.race([this.exchanges.declare(exchange), down]);
     const state = await Promise.race([this.confirmChannelState(), down]);
     const key = `${exchange}\u0000${routingKey}\u0000${properties.messageId}`;
     await new Promise<void>((resolve, reject) => {
@@ -163,44 +149,6 @@ export class AmqpConnection {
     if (model) await withinDeadline(model.close(), 2000).catch(() => undefined);
   }
 
-  private declareExchange(exchange: string): Promise<void> {
-    let declared = this.exchanges.get(exchange);
-    if (!declared) {
-      const declaring = this.channelForTopology()
-        .then((channel) => channel.assertExchange(exchange, 'topic', { durable: true }))
-        .then(
-          () => undefined,
-          (error: Error) => {
-            if (this.exchanges.get(exchange) === declaring) this.exchanges.delete(exchange);
-            throw new AmqpPublishError('exchange', `exchange "${exchange}" cannot be used as a durable topic exchange: ${error.message}`);
-          },
-        );
-      declared = declaring;
-      this.exchanges.set(exchange, declared);
-    }
-    return declared;
-  }
-
-  private channelForTopology(): Promise<Channel> {
-    if (!this.topologyChannel) {
-      const opening: Promise<Channel> = this.model
-        .then((model) => model.createChannel())
-        .then((channel) => {
-          channel.on('close', () => {
-            if (this.topologyChannel === opening) this.topologyChannel = undefined;
-          });
-          // A refused declaration closes the channel with an error; the declaration's own promise reports it.
-          channel.on('error', (error: Error) => this.logger.debug('RabbitMQ declaration channel closed', { error }));
-          return channel;
-        });
-      opening.catch(() => {
-        if (this.topologyChannel === opening) this.topologyChannel = undefined;
-      });
-      this.topologyChannel = opening;
-    }
-    return this.topologyChannel;
-  }
-
   private confirmChannelState(): Promise<ConfirmChannelState> {
     if (!this.confirmChannel) {
       const opening: Promise<ConfirmChannelState> = this.model
@@ -219,7 +167,7 @@ export class AmqpConnection {
           });
           channel.on('error', (error: Error) => {
             // E.g. 404: the exchange was deleted since it was declared; declare it again on the next publish.
-            this.exchanges.clear();
+            this.exchanges.forgetAll();
             this.logger.warn('RabbitMQ publishing channel closed by the broker', { error });
           });
           return state;

@@ -1,6 +1,7 @@
 import { amqpRoutingKeyProblem, renderAddress } from '../routing/address-template.js';
 import type { Destination } from '../routing/route-table.js';
-import { AmqpConnection, AmqpPublishError } from './amqp-connection.js';
+import { AmqpConnection } from './amqp-connection.js';
+import { AmqpPublishError } from './amqp-publish-error.js';
 import { BrokerPublisher } from './broker-publisher.js';
 import type { BrokerPublisherOptions, DeliverableEvent, DeliveryHooks, OutgoingMessage } from './deliverer.js';
 import type { DeliveryResult } from './delivery-result.js';

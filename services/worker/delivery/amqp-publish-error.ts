@@ -1,0 +1,16 @@
+/** Why RabbitMQ did not take a message; the publisher reports each as a failed attempt with this message. */
+export class AmqpPublishError extends Error {
+  constructor(
+    /**
+     * `unreachable`: no connection (the broker is down or refuses us); `lost`: the connection or channel closed before
+     * the broker confirmed; `nacked`: the broker refused it (basic.nack, e.g. a queue at its length limit that
+     * rejects publishes); `unroutable`: no queue is bound for the routing key (returned: published `mandatory`);
+     * `exchange`: the exchange could not be declared as a durable topic exchange.
+     */
+    readonly kind: 'unreachable' | 'lost' | 'nacked' | 'unroutable' | 'exchange',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AmqpPublishError';
+  }
+}
