@@ -33,6 +33,7 @@ export class AmqpConnection {
   private confirmChannel?: Promise<ConfirmChannelState>;
   private readonly exchanges: AmqpExchangeDeclarations;
   private connected = false;
+  private connectedBefore = false;
   /** Why the connection is down (undefined while up, or before the first attempt ended). */
   private downReason?: string;
   /** Failed when a connection attempt fails or the connection drops: publishes waiting for a connection stop waiting. */
@@ -59,10 +60,14 @@ export class AmqpConnection {
     this.model
       .then((model) => {
         model.on('connect', () => {
+          const again = this.connectedBefore;
           this.connected = true;
+          this.connectedBefore = true;
           const wasDown = this.downReason !== undefined;
           this.downReason = undefined;
-          this.exchanges.forgetAll();
+          // What was declared on the previous connection is declared again (the broker may have restarted empty);
+          // on the first, the declarations already under way are this connection's.
+          if (again) this.exchanges.forgetAll();
           if (wasDown) logger.info('RabbitMQ connection re-established', { broker: where });
         });
         model.on('disconnect', (error: Error) => {
