@@ -98,11 +98,11 @@ describe('AMQP channel errors on the shared confirm channel', () => {
       // Declared once, on the first publish of each (the connection's first 'connect' no longer forgets them).
       for (const exchange of [gone, kept]) expect((await publisher.deliver(event(), destination(exchange, exchange), message)).succeeded).toBe(true);
       await asOperator((channel) => channel.deleteExchange(gone));
-      await rabbit.messages(`${kept}-q`);
 
+      const keptEvents = [1, 2, 3].map(() => event());
       const results = await Promise.all([
         ...[1, 2, 3].map(() => publisher.deliver(event(), destination('gone', gone), message)),
-        ...[1, 2, 3].map(() => publisher.deliver(event(), destination('kept', kept), message)),
+        ...keptEvents.map((keptEvent) => publisher.deliver(keptEvent, destination('kept', kept), message)),
       ]);
       // Before: { goneReasonGiven: [false, false, false] ("the RabbitMQ channel closed before the broker confirmed the
       // message (channel closed)": no 404), kept: ['network_error', 'network_error', 'network_error'] }.
@@ -110,9 +110,10 @@ describe('AMQP channel errors on the shared confirm channel', () => {
         goneReasonGiven: results.filter((r) => r.destination === 'gone').map((r) => /404 \(NOT-FOUND\).*no exchange 'amqp-gone-/.test(r.error ?? '')),
         kept: results.filter((r) => r.destination === 'kept').map((r) => r.result),
       }).toEqual({ goneReasonGiven: [true, true, true], kept: ['success', 'success', 'success'] });
-      // Each kept message is in its queue once (the ones sent again had not been routed before the channel closed,
-      // or are there twice with one messageId: consumers deduplicate; here they were not).
-      expect(new Set((await rabbit.messages(`${kept}-q`)).map((m) => m.properties.messageId)).size).toBe(3);
+      // Each kept message reached its queue (a message sent again may be there twice, with one messageId, had it
+      // been routed before the channel closed: at least once).
+      const stored = new Set((await rabbit.messages(`${kept}-q`)).map((m) => m.properties.messageId));
+      expect(keptEvents.filter((keptEvent) => !stored.has(keptEvent.id))).toEqual([]);
     } finally {
       await publisher.close();
     }

@@ -93,6 +93,21 @@ describe('AMQP on a RabbitMQ node of the test’s own', () => {
     }
   });
 
+  it('with maxMessageBytes set, an event over it is refused before anything is sent, as the event’s failure (not counted against the circuit)', async () => {
+    const publisher = new AmqpPublisher(options);
+    const limited = { ...destination, maxMessageBytes: MAX_MESSAGE_SIZE } as Destination;
+    const huge = event();
+    try {
+      const result = await publisher.deliver(huge, limited, body(MAX_MESSAGE_SIZE + 1));
+      expect(result).toMatchObject({ succeeded: false, result: 'internal_error' });
+      expect(result.error).toBe(`message of ${MAX_MESSAGE_SIZE + 1} bytes is over destination "bus"'s maxMessageBytes (${MAX_MESSAGE_SIZE}); not sent: RabbitMQ would refuse it (max_message_size) on every attempt`);
+      expect(await rabbit.messagesFor(queue, huge.id)).toHaveLength(0);
+      expect((await publisher.deliver(event(), limited, body(MAX_MESSAGE_SIZE))).succeeded).toBe(true);
+    } finally {
+      await publisher.close();
+    }
+  });
+
   it('while RabbitMQ blocks publishing (resource alarm), attempts fail at once naming it, with nothing sent', async () => {
     const publisher = new AmqpPublisher(options);
     const id = randomUUID();

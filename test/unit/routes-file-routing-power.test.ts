@@ -59,6 +59,12 @@ routes:
     }
   });
 
+  it('an amqp destination may set maxMessageBytes (the broker’s max_message_size), a positive whole number; other types may not', () => {
+    expect(parse(bus('    maxMessageBytes: 2097152\n')).destinations.bus).toMatchObject({ maxMessageBytes: 2097152 });
+    expect(() => parse(bus('    maxMessageBytes: 0\n'))).toThrow(/^ROUTES_FILE \/etc\/routes\.yaml: destination "bus": maxMessageBytes: /);
+    expect(() => parse(stream('webhooks.{eventType}').replace('routes: []', '    maxMessageBytes: 1000\nroutes: []'))).toThrow(/destination "stream": unknown key "maxMessageBytes"/);
+  });
+
   it('a broker destination takes the common settings (secret checked as for http)', () => {
     expect(() => parse(bus('    secret: whsec_not-base64!\n'))).toThrow(/^ROUTES_FILE \/etc\/routes\.yaml: destination "bus": secret: Invalid Standard Webhooks secret: must be base64/);
     expect(parse(bus('    maxConcurrency: 4\n    headers: { x-team: payments }\n')).destinations.bus).toMatchObject({ maxConcurrency: 4, headers: { 'x-team': 'payments' } });

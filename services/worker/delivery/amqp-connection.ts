@@ -1,21 +1,14 @@
-import amqp, { type ConfirmChannel, type Message, type Options, type RecoveringChannelModel } from 'amqplib';
+import amqp, { type Channel, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from '../../shared/logging/logger.js';
+import { exchangeNamedBy, isCauseOf, type AmqpChannelClose } from './amqp-channel-close.js';
+import { writtenOut } from './amqp-channel-written-out.js';
+import { AmqpConfirmChannel, type AmqpMessageProperties } from './amqp-confirm-channel.js';
 import { AmqpExchangeDeclarations } from './amqp-exchange-declarations.js';
 import { AmqpPublishError } from './amqp-publish-error.js';
 import { failureSignal, withinDeadline } from './deadline.js';
 import { withoutCredentials } from './url-without-credentials.js';
 
-/** The properties a publish sets; persistence and `mandatory` are always on. */
-export type AmqpMessageProperties = Pick<Options.Publish, 'messageId' | 'contentType' | 'headers' | 'timestamp' | 'type' | 'appId'> & {
-  messageId: string;
-};
-
-/** The confirm channel in use, with the returns (unroutable messages) it reported and whose confirm has not come yet. */
-interface ConfirmChannelState {
-  channel: ConfirmChannel;
-  /** `exchange \0 routingKey \0 messageId` → returns not yet matched with their confirm, and why they came back. */
-  returned: Map<string, { count: number; reason: string }>;
-}
+export type { AmqpMessageProperties } from './amqp-confirm-channel.js';
 
 /** amqplib's reconnection: quick first retries, then every ~2 s while the broker stays down (never giving up). */
 const RECOVERY = { initialDelay: 100, maxDelay: 2000, factor: 2, jitter: 0.2, waitForConnect: false } as const;
@@ -23,14 +16,20 @@ const RECOVERY = { initialDelay: 100, maxDelay: 2000, factor: 2, jitter: 0.2, wa
 /**
  * One long-lived connection to one RabbitMQ (one URL), shared by every destination on it, re-established by
  * amqplib's recovery after the broker restarts or the network drops it, with backoff and for ever. Publishes share
- * one confirm channel (confirms are per message, so concurrent publishes do not wait for each other); exchanges are
+ * one confirm channel ({@link AmqpConfirmChannel}), opened again on the next publish after it closed; exchanges are
  * declared each on a channel of its own ({@link AmqpExchangeDeclarations}), because a declaration the broker refuses
- * closes its channel. The confirm channel is opened again on the next publish after it closed. Nothing is re-sent here: a publish whose confirm was lost is the
- * caller's failed attempt, retried later with the same `messageId`.
+ * closes its channel.
+ *
+ * One message's channel error (406 over `max_message_size`, 404 its exchange deleted) closes the shared channel and
+ * ends every publish awaiting a confirm there. The message it names fails with the broker's reason; the others, lost
+ * only to it, are sent again once, each on a channel of its own, so another destination's message does not fail them
+ * (nor count against their circuit), and a message the broker's words did not name but that caused it fails alone.
+ * Otherwise nothing is re-sent here: a publish whose confirm was lost is the caller's failed attempt, retried later
+ * with the same `messageId` (at least once: a message lost to a closed channel may have been routed before it).
  */
 export class AmqpConnection {
   private readonly model: Promise<RecoveringChannelModel>;
-  private confirmChannel?: Promise<ConfirmChannelState>;
+  private sharedChannel?: Promise<AmqpConfirmChannel>;
   private readonly exchanges: AmqpExchangeDeclarations;
   private connected = false;
   private connectedBefore = false;
@@ -38,6 +37,8 @@ export class AmqpConnection {
   private downReason?: string;
   /** Failed when a connection attempt fails or the connection drops: publishes waiting for a connection stop waiting. */
   private down = failureSignal();
+  /** Channels the broker closed whose last frames are still being written: no channel is opened before they are out. */
+  private readonly closing = new Set<Promise<void>>();
   private closed = false;
 
   constructor(
@@ -56,7 +57,7 @@ export class AmqpConnection {
       clientProperties: { connection_name: connectionName },
       timeout: 5000,
     });
-    this.exchanges = new AmqpExchangeDeclarations(() => this.model.then((model) => model.createChannel()), logger, refusedDeclarationHoldMs);
+    this.exchanges = new AmqpExchangeDeclarations(() => this.openChannel((model) => model.createChannel()), logger, refusedDeclarationHoldMs);
     this.model
       .then((model) => {
         model.on('connect', () => {
@@ -110,38 +111,20 @@ export class AmqpConnection {
     if (this.closed) throw new AmqpPublishError('unreachable', 'the RabbitMQ connection is closed (shutting down)');
     const reason = this.unreachableReason;
     if (reason) throw new AmqpPublishError('unreachable', `RabbitMQ unreachable: ${reason}`);
-    // Waiting for a connection (the first one, or one being re-made) ends as soon as an attempt to make it fails.
+    // Waiting for a connection (the first one, or one being re-made), a declaration or a channel ends as soon as an
+    // attempt to connect fails.
     const down = this.down.failed;
     await Promise.race([this.exchanges.declare(exchange), down]);
-    const state = await Promise.race([this.confirmChannelState(), down]);
-    const key = `${exchange}\u0000${routingKey}\u0000${properties.messageId}`;
-    await new Promise<void>((resolve, reject) => {
-      const confirmed = (error: Error | null) => {
-        const returned = takeReturn(state, key);
-        if (error) {
-          reject(
-            error.message === 'message nacked'
-              ? new AmqpPublishError('nacked', `RabbitMQ refused the message (basic.nack) on exchange "${exchange}"`)
-              : new AmqpPublishError('lost', `the RabbitMQ channel closed before the broker confirmed the message (${this.downReason ?? error.message})`),
-          );
-        } else if (returned) {
-          reject(new AmqpPublishError('unroutable', `unroutable: no queue is bound to exchange "${exchange}" for routing key "${routingKey}" (${returned})`));
-        } else resolve();
-      };
-      try {
-        state.channel.publish(exchange, routingKey, body, { ...properties, persistent: true, mandatory: true }, confirmed);
-      } catch (error) {
-        // amqplib throws at once on a channel that has closed (before its 'close' event reached us).
-        reject(new AmqpPublishError('lost', `the RabbitMQ channel is closed: ${(error as Error).message}`));
-      }
-    });
-  }
-
-  private markDown(reason: string): void {
-    this.downReason = reason;
-    const signal = this.down;
-    this.down = failureSignal();
-    signal.fail(new AmqpPublishError('unreachable', `RabbitMQ unreachable: ${reason}`));
+    const channel = await Promise.race([this.confirmChannel(), down]);
+    try {
+      await this.publishOn(channel, exchange, routingKey, body, properties);
+    } catch (error) {
+      const close = error instanceof AmqpPublishError && error.kind === 'lost' ? error.channelClose : undefined;
+      if (!close) throw error;
+      if (isCauseOf(close, exchange, body.length)) throw refusedOver(close);
+      // Lost only because the shared channel closed, for another message (or one the broker's words did not name).
+      await this.publishOnItsOwnChannel(exchange, routingKey, body, properties);
+    }
   }
 
   /**
@@ -154,43 +137,90 @@ export class AmqpConnection {
     if (model) await withinDeadline(model.close(), 2000).catch(() => undefined);
   }
 
-  private confirmChannelState(): Promise<ConfirmChannelState> {
-    if (!this.confirmChannel) {
-      const opening: Promise<ConfirmChannelState> = this.model
-        .then((model) => model.createConfirmChannel())
-        .then((channel) => {
-          const state: ConfirmChannelState = { channel, returned: new Map() };
-          // The broker sends an unroutable message back (basic.return) before it confirms it.
-          channel.on('return', (message: Message) => {
-            const key = `${message.fields.exchange}\u0000${message.fields.routingKey}\u0000${String(message.properties.messageId)}`;
-            const entry = state.returned.get(key);
-            const reason = `${(message.fields as { replyCode?: number }).replyCode ?? ''} ${(message.fields as { replyText?: string }).replyText ?? 'returned'}`.trim();
-            state.returned.set(key, { count: (entry?.count ?? 0) + 1, reason });
-          });
-          channel.on('close', () => {
-            if (this.confirmChannel === opening) this.confirmChannel = undefined;
-          });
-          channel.on('error', (error: Error) => {
-            // E.g. 404: the exchange was deleted since it was declared; declare it again on the next publish.
-            this.exchanges.forgetAll();
-            this.logger.warn('RabbitMQ publishing channel closed by the broker', { error });
-          });
-          return state;
-        });
-      opening.catch(() => {
-        if (this.confirmChannel === opening) this.confirmChannel = undefined;
-      });
-      this.confirmChannel = opening;
+  /**
+   * A publish lost to the shared channel's closing, sent again once on a channel opened for it (and closed after):
+   * whatever the message does there concerns it alone. Should the broker close that channel too, the message caused
+   * it, and fails with the broker's reason.
+   */
+  private async publishOnItsOwnChannel(exchange: string, routingKey: string, body: Buffer, properties: AmqpMessageProperties): Promise<void> {
+    const channel = await Promise.race([this.openConfirmChannel(), this.down.failed]);
+    try {
+      await this.publishOn(channel, exchange, routingKey, body, properties);
+    } catch (error) {
+      const close = error instanceof AmqpPublishError && error.kind === 'lost' ? error.channelClose : undefined;
+      throw close ? refusedOver(close) : error;
+    } finally {
+      channel.close();
     }
-    return this.confirmChannel;
+  }
+
+  /** Writes the message on `channel` and awaits the broker's confirm. */
+  private async publishOn(channel: AmqpConfirmChannel, exchange: string, routingKey: string, body: Buffer, properties: AmqpMessageProperties): Promise<void> {
+    try {
+      await channel.publish(exchange, routingKey, body, properties);
+    } catch (error) {
+      if (error instanceof AmqpPublishError && error.kind === 'lost') {
+        if (error.channelClose) this.forgetDeclarationAfter(error.channelClose);
+        // Closed with the connection: the connection's reason is the one that explains it.
+        else if (this.downReason) throw new AmqpPublishError('lost', `the RabbitMQ channel closed before the broker confirmed the message (${this.downReason})`);
+      }
+      throw error;
+    }
+  }
+
+  /** A 404 naming an exchange: it was deleted since it was declared; declared again on the next publish. */
+  private forgetDeclarationAfter(close: AmqpChannelClose): void {
+    const exchange = exchangeNamedBy(close);
+    if (close.code === 404 && exchange !== undefined) this.exchanges.forget(exchange);
+  }
+
+  private markDown(reason: string): void {
+    this.downReason = reason;
+    const signal = this.down;
+    this.down = failureSignal();
+    signal.fail(new AmqpPublishError('unreachable', `RabbitMQ unreachable: ${reason}`));
+  }
+
+  private async openConfirmChannel(): Promise<AmqpConfirmChannel> {
+    return new AmqpConfirmChannel(await this.openChannel((model) => model.createConfirmChannel()));
+  }
+
+  /**
+   * Opens a channel once the channels the broker closed have written out their last frames (see {@link writtenOut}),
+   * and watches it: when the broker closes it in turn, channels opened after wait for it.
+   */
+  private async openChannel<T extends Channel>(open: (model: RecoveringChannelModel) => Promise<T>): Promise<T> {
+    const model = await this.model;
+    while (this.closing.size > 0) await Promise.all(this.closing);
+    const channel = await open(model);
+    // Emitted when the broker closes the channel, before amqplib frees its number.
+    channel.on('error', () => {
+      const out = writtenOut(channel);
+      this.closing.add(out);
+      void out.then(() => this.closing.delete(out));
+    });
+    return channel;
+  }
+
+  private confirmChannel(): Promise<AmqpConfirmChannel> {
+    if (!this.sharedChannel) {
+      const opening: Promise<AmqpConfirmChannel> = this.openConfirmChannel().then((channel) => {
+        channel.channel.on('close', () => {
+          if (this.sharedChannel === opening) this.sharedChannel = undefined;
+        });
+        channel.channel.on('error', (error: Error) => this.logger.warn('RabbitMQ publishing channel closed by the broker', { error }));
+        return channel;
+      });
+      opening.catch(() => {
+        if (this.sharedChannel === opening) this.sharedChannel = undefined;
+      });
+      this.sharedChannel = opening;
+    }
+    return this.sharedChannel;
   }
 }
 
-/** Consumes one recorded return for `key` (one per message published with it), with its reason. */
-function takeReturn(state: ConfirmChannelState, key: string): string | undefined {
-  const entry = state.returned.get(key);
-  if (!entry) return undefined;
-  if (entry.count <= 1) state.returned.delete(key);
-  else entry.count--;
-  return entry.reason;
+/** A message the broker closed its channel over: its reply code and text say why. */
+function refusedOver(close: AmqpChannelClose): AmqpPublishError {
+  return new AmqpPublishError('channel_error', `RabbitMQ refused the message and closed its channel: ${close.reason}`);
 }

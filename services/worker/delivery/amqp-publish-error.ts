@@ -1,3 +1,5 @@
+import type { AmqpChannelClose } from './amqp-channel-close.js';
+
 /** Why RabbitMQ did not take a message; the publisher reports each as a failed attempt with this message. */
 export class AmqpPublishError extends Error {
   constructor(
@@ -5,10 +7,13 @@ export class AmqpPublishError extends Error {
      * `unreachable`: no connection (the broker is down or refuses us); `lost`: the connection or channel closed before
      * the broker confirmed; `nacked`: the broker refused it (basic.nack, e.g. a queue at its length limit that
      * rejects publishes); `unroutable`: no queue is bound for the routing key (returned: published `mandatory`);
-     * `exchange`: the exchange could not be declared as a durable topic exchange.
+     * `exchange`: the exchange could not be declared as a durable topic exchange; `channel_error`: the broker closed
+     * the channel over this message (its reply code and text say why: 406 over `max_message_size`, 404 no exchange).
      */
-    readonly kind: 'unreachable' | 'lost' | 'nacked' | 'unroutable' | 'exchange',
+    readonly kind: 'unreachable' | 'lost' | 'nacked' | 'unroutable' | 'exchange' | 'channel_error',
     message: string,
+    /** For `lost`: why the broker closed the channel, when it did (a channel error, maybe another message's). */
+    readonly channelClose?: AmqpChannelClose,
   ) {
     super(message);
     this.name = 'AmqpPublishError';

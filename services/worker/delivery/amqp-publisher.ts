@@ -30,6 +30,14 @@ export class AmqpPublisher extends BrokerPublisher<AmqpConnection> {
     const problem = amqpRoutingKeyProblem(routingKey);
     // The event type is the provider's: a routing key it makes unusable is this event's failed attempt.
     if (problem) throw new Error(`routing key "${routingKey.slice(0, 80)}…" ${problem}`);
+    const { maxMessageBytes } = destination;
+    if (maxMessageBytes !== undefined && message.body.length > maxMessageBytes) {
+      return this.unpublishable(
+        event,
+        destination,
+        `message of ${message.body.length} bytes is over destination "${destination.name}"'s maxMessageBytes (${maxMessageBytes}); not sent: RabbitMQ would refuse it (max_message_size) on every attempt`,
+      );
+    }
     const connection = this.connectionFor(destination.url);
     return this.publish(event, destination, message, connection, {
       spanName: `${exchange} publish`,

@@ -122,6 +122,12 @@ const amqpDestinationSchema = strictMapping(
     exchange: required('amqp'),
     /** Template, e.g. `{provider}.{eventType}`. */
     routingKey: addressTemplate('amqp', amqpRoutingKeyProblem),
+    /**
+     * The broker's `max_message_size` (RabbitMQ does not tell its clients): a message over it is refused before it is
+     * sent, as that event's failed attempt. Without it the broker refuses the message by closing the channel it was
+     * published on, on every attempt.
+     */
+    maxMessageBytes: z.number().int().positive().optional(),
     ...commonDestinationFields,
   },
   'an amqp destination',
