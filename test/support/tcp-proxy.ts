@@ -7,6 +7,8 @@ import net from 'node:net';
 export class TcpProxy {
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  /** Each client's socket with the upstream socket it is piped to. */
+  private readonly pipes = new Map<net.Socket, net.Socket>();
   private listenPort = 0;
 
   constructor(
@@ -23,6 +25,8 @@ export class TcpProxy {
         socket.on('error', () => undefined);
       }
       client.pipe(upstream).pipe(client);
+      this.pipes.set(client, upstream);
+      client.on('close', () => this.pipes.delete(client));
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -40,6 +44,22 @@ export class TcpProxy {
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server = undefined;
+  }
+
+  /**
+   * Stops reading what the clients send (answers still flow back): to a client the server has stopped reading, as
+   * RabbitMQ does under a resource alarm or a congested network would, so its socket buffers fill up.
+   */
+  hold(): void {
+    for (const client of this.pipes.keys()) {
+      client.unpipe();
+      client.pause();
+    }
+  }
+
+  /** Forwards what the clients send again, what was held back first. */
+  release(): void {
+    for (const [client, upstream] of this.pipes) client.pipe(upstream);
   }
 
   /** Listens again on the same port. */

@@ -9,12 +9,14 @@ export type AmqpMessageProperties = Pick<Options.Publish, 'messageId' | 'content
 
 /**
  * One confirm channel, with what a publish on it needs to know: the returns (unroutable messages) reported and not
- * yet matched with their confirm, and why the broker closed it (a channel error). Confirms are per message, so
- * concurrent publishes on one channel do not wait for each other.
+ * yet matched with their confirm, why the broker closed it (a channel error), and whether its write buffer takes
+ * more. Confirms are per message, so concurrent publishes on one channel do not wait for each other.
  */
 export class AmqpConfirmChannel {
   /** `exchange \0 routingKey \0 messageId` → returns not yet matched with their confirm, and why they came back. */
   private readonly returned = new Map<string, { count: number; reason: string }>();
+  /** While the write buffer is full (a publish returned false): settled at its next 'drain', or when the channel closes. */
+  private drained?: Promise<void>;
   /** Why the broker closed the channel, once it did (undefined while open, or when it closed with its connection). */
   closedBy?: AmqpChannelClose;
 
@@ -31,6 +33,16 @@ export class AmqpConfirmChannel {
     channel.on('error', (error: Error) => {
       this.closedBy = channelCloseOf(error);
     });
+  }
+
+  /**
+   * Undefined while a message may be written; while the channel's write buffer is full (the socket is not taking
+   * what was written: a broker that stopped reading, a slow network), a promise settled once it drained or the
+   * channel closed. A message is written only then: each one written meanwhile would wait in this process's memory,
+   * be sent whenever the connection moves again, and be confirmed long after its attempt gave up on it.
+   */
+  get full(): Promise<void> | undefined {
+    return this.drained;
   }
 
   /**
@@ -53,12 +65,15 @@ export class AmqpConfirmChannel {
           reject(new AmqpPublishError('unroutable', `unroutable: no queue is bound to exchange "${exchange}" for routing key "${routingKey}" (${returned})`));
         } else resolve();
       };
+      let written: boolean;
       try {
-        this.channel.publish(exchange, routingKey, body, { ...properties, persistent: true, mandatory: true }, confirmed);
+        written = this.channel.publish(exchange, routingKey, body, { ...properties, persistent: true, mandatory: true }, confirmed);
       } catch (error) {
         // amqplib throws at once on a channel that has closed (before its 'close' event reached us).
         reject(this.lost(error as Error));
+        return;
       }
+      if (!written) this.drained ??= this.nextDrain();
     });
   }
 
@@ -70,6 +85,19 @@ export class AmqpConfirmChannel {
   private lost(error: Error): AmqpPublishError {
     const detail = this.closedBy ? this.closedBy.reason : error.message;
     return new AmqpPublishError('lost', `the RabbitMQ channel closed before the broker confirmed the message (${detail})`, this.closedBy);
+  }
+
+  private nextDrain(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        this.channel.off('drain', done);
+        this.channel.off('close', done);
+        this.drained = undefined;
+        resolve();
+      };
+      this.channel.on('drain', done);
+      this.channel.on('close', done);
+    });
   }
 
   /** Consumes one recorded return for `key` (one per message published with it), with its reason. */

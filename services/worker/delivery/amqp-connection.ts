@@ -20,6 +20,11 @@ const RECOVERY = { initialDelay: 100, maxDelay: 2000, factor: 2, jitter: 0.2, wa
  * declared each on a channel of its own ({@link AmqpExchangeDeclarations}), because a declaration the broker refuses
  * closes its channel.
  *
+ * A message is written only when it can be taken: not while the broker blocks publishing (connection.blocked, a
+ * resource alarm: it stops reading the socket, so every message written would wait there and be delivered once the
+ * alarm clears, long after its attempt failed: one copy per attempt), and not while the channel's write buffer is
+ * full. Such a publish fails at once (blocked) or at its deadline (buffer still full), with nothing sent.
+ *
  * One message's channel error (406 over `max_message_size`, 404 its exchange deleted) closes the shared channel and
  * ends every publish awaiting a confirm there. The message it names fails with the broker's reason; the others, lost
  * only to it, are sent again once, each on a channel of its own, so another destination's message does not fail them
@@ -37,6 +42,10 @@ export class AmqpConnection {
   private downReason?: string;
   /** Failed when a connection attempt fails or the connection drops: publishes waiting for a connection stop waiting. */
   private down = failureSignal();
+  /** Why RabbitMQ blocks publishing on this connection (connection.blocked), while it does. */
+  private blockedReason?: string;
+  /** Failed when RabbitMQ blocks publishing: publishes not yet written stop waiting and fail. */
+  private blocking = failureSignal();
   /** Channels the broker closed whose last frames are still being written: no channel is opened before they are out. */
   private readonly closing = new Set<Promise<void>>();
   private closed = false;
@@ -66,6 +75,8 @@ export class AmqpConnection {
           this.connectedBefore = true;
           const wasDown = this.downReason !== undefined;
           this.downReason = undefined;
+          // A new connection is not blocked until the broker says so.
+          this.blockedReason = undefined;
           // What was declared on the previous connection is declared again (the broker may have restarted empty);
           // on the first, the declarations already under way are this connection's.
           if (again) this.exchanges.forgetAll();
@@ -73,6 +84,7 @@ export class AmqpConnection {
         });
         model.on('disconnect', (error: Error) => {
           this.connected = false;
+          this.blockedReason = undefined;
           this.markDown(error.message || 'connection closed');
           logger.warn('RabbitMQ connection lost; reconnecting', { broker: where, reason: this.downReason });
         });
@@ -81,8 +93,14 @@ export class AmqpConnection {
           this.markDown(error.message || String(error));
           if (first) logger.warn('cannot connect to RabbitMQ; retrying', { broker: where, reason: this.downReason });
         });
-        model.on('blocked', (reason: string) => logger.warn('RabbitMQ blocked publishing (resource alarm)', { broker: where, reason }));
-        model.on('unblocked', () => logger.info('RabbitMQ unblocked publishing', { broker: where }));
+        model.on('blocked', (reason: string) => {
+          this.markBlocked(reason || 'resource alarm');
+          logger.warn('RabbitMQ blocked publishing (resource alarm); publishes fail at once until it unblocks', { broker: where, reason });
+        });
+        model.on('unblocked', () => {
+          this.blockedReason = undefined;
+          logger.info('RabbitMQ unblocked publishing', { broker: where });
+        });
         // A connection error is followed by 'disconnect' (and recovery); without a listener it would be thrown.
         model.on('error', (error: Error) => logger.debug('RabbitMQ connection error', { broker: where, error }));
       })
@@ -102,28 +120,35 @@ export class AmqpConnection {
     return this.connected ? undefined : this.downReason;
   }
 
+  /** Why RabbitMQ holds publishes on this connection now (a resource alarm blocks it), or undefined. */
+  get heldReason(): string | undefined {
+    return this.blockedReason === undefined ? undefined : `RabbitMQ blocked publishing: ${this.blockedReason}`;
+  }
+
   /**
    * Publishes one persistent message, `mandatory`, on the shared confirm channel, declaring the exchange first (once
    * per connection). Resolves when the broker confirmed it; rejects with an {@link AmqpPublishError} otherwise.
-   * Bound it with a deadline: it waits for a connection while the first one is being made.
+   * `expired` is the attempt's deadline: once it is aborted nothing more is written (a message written after its
+   * attempt gave up would be a copy nobody waits for), and a publish waiting for the write buffer fails, saying so.
    */
-  async publish(exchange: string, routingKey: string, body: Buffer, properties: AmqpMessageProperties): Promise<void> {
+  async publish(exchange: string, routingKey: string, body: Buffer, properties: AmqpMessageProperties, expired?: AbortSignal): Promise<void> {
     if (this.closed) throw new AmqpPublishError('unreachable', 'the RabbitMQ connection is closed (shutting down)');
     const reason = this.unreachableReason;
     if (reason) throw new AmqpPublishError('unreachable', `RabbitMQ unreachable: ${reason}`);
+    this.refuseWhileBlocked();
     // Waiting for a connection (the first one, or one being re-made), a declaration or a channel ends as soon as an
-    // attempt to connect fails.
-    const down = this.down.failed;
-    await Promise.race([this.exchanges.declare(exchange), down]);
-    const channel = await Promise.race([this.confirmChannel(), down]);
+    // attempt to connect fails, the broker blocks publishing, or the attempt's time is up.
+    const interrupted = this.interruptions(expired);
+    await Promise.race([this.exchanges.declare(exchange), interrupted]);
+    const channel = await Promise.race([this.confirmChannel(), interrupted]);
     try {
-      await this.publishOn(channel, exchange, routingKey, body, properties);
+      await this.publishOn(channel, exchange, routingKey, body, properties, expired);
     } catch (error) {
       const close = error instanceof AmqpPublishError && error.kind === 'lost' ? error.channelClose : undefined;
       if (!close) throw error;
       if (isCauseOf(close, exchange, body.length)) throw refusedOver(close);
       // Lost only because the shared channel closed, for another message (or one the broker's words did not name).
-      await this.publishOnItsOwnChannel(exchange, routingKey, body, properties);
+      await this.publishOnItsOwnChannel(exchange, routingKey, body, properties, expired);
     }
   }
 
@@ -138,14 +163,22 @@ export class AmqpConnection {
   }
 
   /**
-   * A publish lost to the shared channel's closing, sent again once on a channel opened for it (and closed after):
-   * whatever the message does there concerns it alone. Should the broker close that channel too, the message caused
-   * it, and fails with the broker's reason.
+   * A publish lost to the shared channel's closing, sent again once on a channel opened for it (and closed after),
+   * while its attempt has time: whatever the message does there concerns it alone. Should the broker close that
+   * channel too, the message caused it, and fails with the broker's reason.
    */
-  private async publishOnItsOwnChannel(exchange: string, routingKey: string, body: Buffer, properties: AmqpMessageProperties): Promise<void> {
-    const channel = await Promise.race([this.openConfirmChannel(), this.down.failed]);
+  private async publishOnItsOwnChannel(exchange: string, routingKey: string, body: Buffer, properties: AmqpMessageProperties, expired?: AbortSignal): Promise<void> {
+    const opening = this.openConfirmChannel();
+    let channel: AmqpConfirmChannel;
     try {
-      await this.publishOn(channel, exchange, routingKey, body, properties);
+      channel = await Promise.race([opening, this.interruptions(expired)]);
+    } catch (error) {
+      // A channel that opens after its publish stopped waiting for it is closed unused.
+      opening.then((late) => late.close(), () => undefined);
+      throw error;
+    }
+    try {
+      await this.publishOn(channel, exchange, routingKey, body, properties, expired);
     } catch (error) {
       const close = error instanceof AmqpPublishError && error.kind === 'lost' ? error.channelClose : undefined;
       throw close ? refusedOver(close) : error;
@@ -154,8 +187,14 @@ export class AmqpConnection {
     }
   }
 
-  /** Writes the message on `channel` and awaits the broker's confirm. */
-  private async publishOn(channel: AmqpConfirmChannel, exchange: string, routingKey: string, body: Buffer, properties: AmqpMessageProperties): Promise<void> {
+  /** Writes the message on `channel` once it may be written, and awaits the broker's confirm. */
+  private async publishOn(channel: AmqpConfirmChannel, exchange: string, routingKey: string, body: Buffer, properties: AmqpMessageProperties, expired?: AbortSignal): Promise<void> {
+    for (let full = channel.full; full; full = channel.full) {
+      await Promise.race([full, this.interruptions(expired, backlogged)]);
+    }
+    // Nothing is written once the attempt is over, or while the broker blocks publishing.
+    if (expired?.aborted) throw expired.reason;
+    this.refuseWhileBlocked();
     try {
       await channel.publish(exchange, routingKey, body, properties);
     } catch (error) {
@@ -166,6 +205,29 @@ export class AmqpConnection {
       }
       throw error;
     }
+  }
+
+  /**
+   * Rejects when waiting must end: an attempt to connect failed (or the connection dropped), the broker blocked
+   * publishing, or the attempt's time is up (`onExpiry` names why, else the deadline's own error).
+   */
+  private interruptions(expired: AbortSignal | undefined, onExpiry?: () => Error): Promise<never> {
+    const signals = [this.down.failed, this.blocking.failed];
+    if (expired) {
+      const expiry = new Promise<never>((_, reject) => {
+        const fail = () => reject(onExpiry ? onExpiry() : expired.reason);
+        if (expired.aborted) fail();
+        else expired.addEventListener('abort', fail, { once: true });
+      });
+      expiry.catch(() => undefined);
+      signals.push(expiry);
+    }
+    return Promise.race(signals);
+  }
+
+  private refuseWhileBlocked(): void {
+    const held = this.heldReason;
+    if (held) throw new AmqpPublishError('blocked', `${held}; nothing was sent`);
   }
 
   /** A 404 naming an exchange: it was deleted since it was declared; declared again on the next publish. */
@@ -179,6 +241,13 @@ export class AmqpConnection {
     const signal = this.down;
     this.down = failureSignal();
     signal.fail(new AmqpPublishError('unreachable', `RabbitMQ unreachable: ${reason}`));
+  }
+
+  private markBlocked(reason: string): void {
+    this.blockedReason = reason;
+    const signal = this.blocking;
+    this.blocking = failureSignal();
+    signal.fail(new AmqpPublishError('blocked', `RabbitMQ blocked publishing: ${reason}; nothing was sent`));
   }
 
   private async openConfirmChannel(): Promise<AmqpConfirmChannel> {
@@ -223,4 +292,12 @@ export class AmqpConnection {
 /** A message the broker closed its channel over: its reply code and text say why. */
 function refusedOver(close: AmqpChannelClose): AmqpPublishError {
   return new AmqpPublishError('channel_error', `RabbitMQ refused the message and closed its channel: ${close.reason}`);
+}
+
+/** A publish that waited for the write buffer until its attempt's deadline: nothing was sent. */
+function backlogged(): AmqpPublishError {
+  return new AmqpPublishError(
+    'backlogged',
+    'not sent: the connection to RabbitMQ is not taking the messages already written (its write buffer stayed full until the deadline)',
+  );
 }

@@ -49,15 +49,21 @@ export class AmqpPublisher extends BrokerPublisher<AmqpConnection> {
         'messaging.message.id': event.id,
         'messaging.message.body.size': message.body.length,
       },
-      send: (headers) =>
-        connection.publish(exchange, routingKey, message.body, {
-          messageId: event.id,
-          contentType: message.contentType || 'application/json',
-          headers,
-          timestamp: Number(headers['webhook-timestamp']),
-          type: shortString(event.eventType),
-          appId: 'event-driven-integration-service',
-        }),
+      send: (headers, _span, _timeoutMs, expired) =>
+        connection.publish(
+          exchange,
+          routingKey,
+          message.body,
+          {
+            messageId: event.id,
+            contentType: message.contentType || 'application/json',
+            headers,
+            timestamp: Number(headers['webhook-timestamp']),
+            type: shortString(event.eventType),
+            appId: 'event-driven-integration-service',
+          },
+          expired,
+        ),
     }, hooks);
   }
 

@@ -18,6 +18,8 @@ export interface BrokerConnection {
   readonly isConnected: boolean;
   /** Why the broker cannot be reached now, while that is known (undefined otherwise). */
   readonly unreachableReason: string | undefined;
+  /** Why the broker holds publishes now though reachable (RabbitMQ's resource alarm), while it does. */
+  readonly heldReason?: string | undefined;
   close(): Promise<void>;
 }
 
@@ -40,8 +42,11 @@ export interface BrokerPublish {
   attributes: Attributes;
   /** Headers beyond the `webhook-*` / `x-webhook-*` values and the trace context. */
   extraHeaders?: Record<string, string>;
-  /** Sends the message with `headers`; resolves once the broker took it (confirm, ack). */
-  send(headers: Record<string, string>, span: Span, timeoutMs: number): Promise<void>;
+  /**
+   * Sends the message with `headers`; resolves once the broker took it (confirm, ack). `expired` is aborted when
+   * `timeoutMs` is up: nothing may be sent after it (the attempt has failed by then).
+   */
+  send(headers: Record<string, string>, span: Span, timeoutMs: number, expired: AbortSignal): Promise<void>;
 }
 
 /**
@@ -111,7 +116,8 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
         const headers: Record<string, string> = { ...this.webhookHeaders.build(event, destination, message.body), ...publish.extraHeaders };
         propagation.inject(otelContext.active(), headers);
         try {
-          await withinDeadline(publish.send(headers, span, timeoutMs), timeoutMs);
+          const expiry = new AbortController();
+          await withinDeadline(publish.send(headers, span, timeoutMs, expiry.signal), timeoutMs, expiry);
           return { destination: destination.name, succeeded: true, result: 'success', statusCode: null, error: null, durationMs: elapsed() };
         } catch (error) {
           const result = this.failure(destination.name, error, timeoutMs, connection, elapsed());
@@ -151,7 +157,8 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
     if (error instanceof DeadlineExceededError || this.wording.isTimeout?.(error)) {
       const unreachable = connection.unreachableReason;
       if (unreachable) return failed('network_error', `${broker} unreachable: ${unreachable}`);
-      return failed('timeout', `${connection.isConnected ? `no ${receipt}` : `no connection to ${broker}`} within ${timeoutMs} ms`);
+      const held = connection.heldReason;
+      return failed('timeout', `${connection.isConnected ? `no ${receipt}` : `no connection to ${broker}`} within ${timeoutMs} ms${held ? ` (${held})` : ''}`);
     }
     return failed('network_error', this.wording.isPublishError(error) ? error.message : `${(error as Error).name}: ${(error as Error).message}`);
   }

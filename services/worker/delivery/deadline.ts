@@ -9,12 +9,21 @@ export class DeadlineExceededError extends Error {
 /**
  * `work`'s outcome, or a {@link DeadlineExceededError} after `timeoutMs`. The work is not cancelled (a broker may
  * still confirm later: at least once), and its late failure is not left unhandled.
+ *
+ * With `expiry`, the work is told when its time is up (aborted with the {@link DeadlineExceededError}), so it writes
+ * nothing more, and is given until the next turn of the event loop to end with its own reason (a publish that was
+ * still waiting to be written says why) before the deadline's error stands.
  */
-export async function withinDeadline<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+export async function withinDeadline<T>(work: Promise<T>, timeoutMs: number, expiry?: AbortController): Promise<T> {
   work.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeadlineExceededError(timeoutMs)), timeoutMs);
+    timer = setTimeout(() => {
+      const error = new DeadlineExceededError(timeoutMs);
+      if (!expiry) return reject(error);
+      expiry.abort(error);
+      setImmediate(() => reject(error));
+    }, timeoutMs);
   });
   try {
     return await Promise.race([work, expired]);
