@@ -13,10 +13,12 @@ import type { DeliveryResult } from './delivery-result.js';
  * routed to. The event id is the `messageId`; the `webhook-*` / `x-webhook-*` values (the signature covering the
  * bytes sent), the destination's static headers and the trace context (`traceparent`) are message headers.
  *
- * Failed attempts (retried like any other, then dead-lettered): the broker unreachable (at once, while it is down),
- * no confirm within `timeoutMs`, the connection lost before the confirm, a nack, a routing key no queue is bound for
- * (returned), an exchange that exists with another type. A publish whose confirm was lost may have reached the queue:
- * its retry sends it again with the same `messageId` (at least once; consumers deduplicate on it).
+ * Failed attempts (retried like any other, then dead-lettered): the broker unreachable or blocking publishing (at
+ * once, nothing sent), no confirm within `timeoutMs`, the connection lost before the confirm, a nack, a routing key no
+ * queue is bound for (returned), an exchange that exists with another type, the broker closing the channel over the
+ * message (406 over `max_message_size`, 404 exchange deleted), a message over the destination's `maxMessageBytes`
+ * (not sent). A publish whose confirm was lost may have reached the queue: its retry sends it again with the same
+ * `messageId` (at least once; consumers deduplicate on it).
  */
 export class AmqpPublisher extends BrokerPublisher<AmqpConnection> {
   constructor(options: BrokerPublisherOptions) {
