@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { metricsByOutcome, metricValue, open, portOf, signedStripeHead } from '../support/raw-http.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { SECRETS } from './support/signers.js';
+
+/**
+ * The webhooks' direct path (runtime/webhook-fast-path.ts, `/webhooks/stripe`) against the Express route
+ * (`/webhooks/stripe/` goes there): the same logical request is counted, timed and logged the same either way.
+ */
+
+let db: TestDatabase;
+let ns: TestQueueNamespace;
+let app: InProcessService;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  ns = createQueueNamespace();
+  app = await startInProcessService({
+    SERVICE_ROLE: 'ingress',
+    DATABASE_URL: db.url,
+    REDIS_URL: ns.redisUrl,
+    QUEUE_PREFIX: ns.prefix,
+    STRIPE_WEBHOOK_SECRET: SECRETS.stripe,
+    MAX_BODY_BYTES: '4096',
+    VERIFICATION_FAILURE_LIMIT_PER_MINUTE: '100000',
+  });
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await ns?.cleanup();
+  await db?.drop();
+});
+
+describe('direct path and Express route: the same logical request is counted and timed the same', () => {
+  it('counts a webhook aborted mid-body the same on both paths (before: invalid_payload on Express, nothing on the direct path)', async () => {
+    const received = /^webhook_events_received_total\{provider="stripe",/;
+    const deltas: Record<string, string> = {};
+    for (const path of ['/webhooks/stripe', '/webhooks/stripe/']) {
+      const before = await metricsByOutcome(app, received);
+      const body = JSON.stringify({ id: `evt_abort_${path.length}`, type: 'invoice.paid', data: {} });
+      const { socket } = open(portOf(app));
+      socket.write(signedStripeHead(path, body, SECRETS.stripe) + body.slice(0, 10));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      socket.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const after = await metricsByOutcome(app, received);
+      deltas[path] = Object.keys(after).filter((key) => after[key] !== before[key]).map((key) => `${key}+${after[key]! - (before[key] ?? 0)}`).join(',');
+    }
+    expect(deltas['/webhooks/stripe/']).toBe(deltas['/webhooks/stripe']);
+  });
+
+  it("times a refused webhook from its first byte on both paths (before: the direct path's hand-back restarted the clock)", async () => {
+    const unauthorized = /^http_request_duration_seconds_sum\{method="POST",route="\/webhooks\/:provider",status_code="401"\}/;
+    const seconds: Record<string, number> = {};
+    for (const path of ['/webhooks/stripe', '/webhooks/stripe/']) {
+      const before = await metricValue(app, unauthorized);
+      const body = JSON.stringify({ id: 'evt_forged_slow', type: 'invoice.paid' });
+      const { socket, state, waitFor } = open(portOf(app));
+      socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nStripe-Signature: t=1,v1=00\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      socket.write(body.slice(10));
+      await waitFor(() => state.raw.includes('\r\n\r\n'), 3000);
+      socket.destroy();
+      seconds[path] = (await metricValue(app, unauthorized)) - before;
+    }
+    expect(seconds['/webhooks/stripe/']).toBeGreaterThan(1.4);
+    expect(seconds['/webhooks/stripe']).toBeGreaterThan(1.4);
+  });
+});
