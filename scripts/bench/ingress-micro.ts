@@ -17,6 +17,7 @@ import type { EventWriter } from '../../services/ingress/ingest/event-writer.js'
 import { webhookRouter } from '../../services/ingress/ingest/webhook-router.js';
 import { createProviderRegistry } from '../../services/ingress/verification/provider-registry.js';
 import { createHttpApp } from '../../services/runtime/http-app.js';
+import { listen } from '../../services/runtime/http-server.js';
 import { WebhookFastPath } from '../../services/runtime/webhook-fast-path.js';
 import { WebhookReceiver } from '../../services/ingress/ingest/webhook-receiver.js';
 import { configureLogging, createLogger } from '../../services/shared/logging/logger.js';
@@ -62,9 +63,11 @@ const server = bare
           });
       });
     })
-  : createServer(listener);
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  : undefined;
+// Otherwise served as the service serves it: through listen() (its timeouts and per-connection limits included).
+const served = server ? undefined : await listen(listener, { port: 0, host: '127.0.0.1', isDraining: () => false });
+if (server) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const url = `http://127.0.0.1:${(served?.address ?? (server!.address() as AddressInfo)).port}`;
 
 const child = fork(path.join(root, 'scripts/bench/http-load.ts'), [], { cwd: root, execArgv: ['--import', 'tsx'], serialization: 'advanced' });
 await new Promise((resolve) => child.once('message', resolve));
@@ -86,5 +89,6 @@ process.stdout.write(
     `ingress CPU ${(cpuUs / result.responses).toFixed(1)} µs/request (user ${(used.user / result.responses).toFixed(1)}, system ${(used.system / result.responses).toFixed(1)})\n`,
 );
 child.disconnect();
-server.closeAllConnections();
-server.close();
+server?.closeAllConnections();
+server?.close();
+await served?.close();
