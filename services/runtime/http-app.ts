@@ -54,10 +54,19 @@ export function createHttpApp(options: HttpAppOptions): Express {
   app.use(preStopRouter({ notice, isShuttingDown: options.health.isShuttingDown, logger: options.logger }));
   app.get(METRICS_PATH, async (_req, res) => {
     res.setHeader('Content-Type', registry.contentType);
-    res.send(await registry.metrics());
+    res.send(await renderMetrics());
   });
   for (const router of options.routers) app.use(router);
   app.use(notFoundMiddleware);
   app.use(errorMiddleware(options.logger));
   return app;
+}
+
+let rendering: Promise<string> | undefined;
+/**
+ * The registry as Prometheus text; scrapes that arrive while one is being rendered share it (a rendering collects
+ * every gauge, some from PostgreSQL or Redis, and makes a ~30 KB string: a burst of scrapes must not make one each).
+ */
+export function renderMetrics(): Promise<string> {
+  return (rendering ??= registry.metrics().finally(() => (rendering = undefined)));
 }

@@ -1,5 +1,5 @@
-import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { answerClientError } from '../shared/http/client-error-response.js';
 import type { Logger } from '../shared/logging/logger.js';
 
@@ -13,9 +13,29 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+/**
+ * Unanswered requests one connection may have. HTTP/1.1 lets a client pipeline requests without reading the
+ * answers; Node hands every request of one read (64 KB: ~2000 small GETs) to the app at once and keeps every answer
+ * until the client reads it. At this many, the connection stops being read until answers go out; a request past it
+ * (parsed from the same read) closes the connection unanswered.
+ */
+export const MAX_PENDING_RESPONSES_PER_CONNECTION = 16;
+/** Answers written to a connection but not yet taken by its client, in bytes, past which the connection is closed. */
+export const MAX_UNFLUSHED_BYTES_PER_CONNECTION = 4 * 2 ** 20;
+
+/** Per-connection state, kept on the socket itself (set once per connection: no allocation per request). */
+const PENDING = Symbol('unanswered requests');
+const HELD = Symbol('reading held until answers go out');
+type TrackedSocket = Socket & { [PENDING]: number; [HELD]: boolean };
+
 /** Serves `app` on host:port with timeouts that suit a service behind load balancers. */
 export async function listen(app: RequestListener, options: { port: number; host: string; isDraining: () => boolean; logger?: Logger }): Promise<HttpServer> {
-  const server: Server = createServer(app);
+  const server: Server = createServer(boundedPerConnection(app));
+  server.on('connection', (socket: TrackedSocket) => {
+    socket[PENDING] = 0;
+    socket[HELD] = false;
+    socket.on('resume', keepHeld);
+  });
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
   server.headersTimeout = 20_000;
   server.requestTimeout = 30_000;
@@ -40,4 +60,42 @@ export async function listen(app: RequestListener, options: { port: number; host
       clearInterval(idleSweep);
     },
   };
+}
+
+/**
+ * `app`, with the number of unanswered requests per connection and the bytes waiting in its write buffer bounded
+ * (see {@link MAX_PENDING_RESPONSES_PER_CONNECTION}): a client that pipelines requests and reads nothing otherwise
+ * makes the server render and keep answers without limit (a few thousand metrics scrapes exhaust the heap).
+ */
+function boundedPerConnection(app: RequestListener): RequestListener {
+  return (req, res) => {
+    const socket = req.socket as TrackedSocket;
+    if (socket.destroyed) return;
+    if (socket[PENDING] >= MAX_PENDING_RESPONSES_PER_CONNECTION || socket.writableLength > MAX_UNFLUSHED_BYTES_PER_CONNECTION) {
+      socket.destroy();
+      return;
+    }
+    if (++socket[PENDING] === MAX_PENDING_RESPONSES_PER_CONNECTION) {
+      socket[HELD] = true;
+      socket.pause();
+    }
+    res.on('close', onAnswered);
+    app(req, res);
+  };
+}
+
+/** A response's 'close': written out (or its connection gone). Reading resumes once the connection is under its bound. */
+function onAnswered(this: ServerResponse<IncomingMessage>): void {
+  const socket = this.req.socket as TrackedSocket;
+  socket[PENDING]--;
+  if (socket.writableLength > MAX_UNFLUSHED_BYTES_PER_CONNECTION) socket.destroy();
+  else if (socket[HELD] && socket[PENDING] < MAX_PENDING_RESPONSES_PER_CONNECTION) {
+    socket[HELD] = false;
+    socket.resume();
+  }
+}
+
+/** Node resumes a socket it paused for its own reasons as soon as its write buffer drains; one held here stays paused. */
+function keepHeld(this: TrackedSocket): void {
+  if (this[HELD]) this.pause();
 }

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { RequestListener } from 'node:http';
 import net from 'node:net';
+import { listen, MAX_PENDING_RESPONSES_PER_CONNECTION, MAX_UNFLUSHED_BYTES_PER_CONNECTION, type HttpServer } from '../../services/runtime/http-server.js';
+import { registry } from '../../services/shared/metrics/metrics.js';
 import { startInProcessService, type InProcessService } from '../support/service-harness.js';
-import { open, portOf } from '../support/raw-http.js';
+import { open, portOf, statusLines, waitUntil } from '../support/raw-http.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { SECRETS } from './support/signers.js';
@@ -75,5 +78,76 @@ describe('pipelining: a client that reads nothing cannot make the server render 
     const grownMb = (inMemory() - before) / 2 ** 20;
     socket.destroy();
     expect(grownMb).toBeLessThan(40);
+  });
+
+  it('renders the metrics once for the scrapes that arrive while a rendering is in progress', async () => {
+    const render = registry.metrics;
+    let renderings = 0;
+    registry.metrics = async () => {
+      renderings++;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return render.call(registry);
+    };
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => fetch(`${app.baseUrl}/metrics`).then(async (r) => [r.status, (await r.text()).length > 1000])));
+      expect(answers).toEqual(Array.from({ length: 20 }, () => [200, true]));
+      expect(renderings).toBeLessThanOrEqual(2);
+    } finally {
+      registry.metrics = render;
+    }
+  });
+});
+
+describe(`pipelining at the listener: at most ${MAX_PENDING_RESPONSES_PER_CONNECTION} unanswered requests per connection`, () => {
+  let server: HttpServer | undefined;
+  const serve = async (handler: RequestListener) => {
+    server = await listen(handler, { port: 0, host: '127.0.0.1', isDraining: () => false });
+    return server.address.port;
+  };
+  afterAll(async () => void (await server?.close()));
+  const get = (n: number) => Array.from({ length: n }, (_, i) => `GET /${i} HTTP/1.1\r\nHost: x\r\n\r\n`).join('');
+
+  it('hands the app no more than the bound of one read full of pipelined requests, and closes that connection', async () => {
+    const handled: string[] = [];
+    const port = await serve((req) => void handled.push(req.url!)); // answers nothing
+    const { socket, state, waitFor } = open(port);
+    socket.write(get(200));
+    const closed = await waitFor(() => state.closed, 3000);
+    socket.destroy();
+    await server!.close();
+    // Before the fix: all 200 handed to the app (and their answers rendered and kept) at once.
+    expect({ closed, handled: handled.length }).toEqual({ closed: true, handled: MAX_PENDING_RESPONSES_PER_CONNECTION });
+  });
+
+  it('answers every request of a client that pipelines within the bound, in writes of its own', async () => {
+    const port = await serve((req, res) => void setTimeout(() => res.end(req.url), 50));
+    const { socket, state, waitFor } = open(port);
+    socket.write(get(MAX_PENDING_RESPONSES_PER_CONNECTION));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    socket.write(get(MAX_PENDING_RESPONSES_PER_CONNECTION)); // read once answers have gone out
+    await waitFor(() => statusLines(state.raw).length === 2 * MAX_PENDING_RESPONSES_PER_CONNECTION, 5000);
+    const closedByServer = state.closed;
+    socket.destroy();
+    await server!.close();
+    expect({ answers: statusLines(state.raw).length, closedByServer }).toEqual({ answers: 2 * MAX_PENDING_RESPONSES_PER_CONNECTION, closedByServer: false });
+  });
+
+  it(`closes a connection that has more than ${MAX_UNFLUSHED_BYTES_PER_CONNECTION / 2 ** 20} MB of answers its client has not read when it sends another request`, async () => {
+    const sockets = new Set<net.Socket>();
+    const big = Buffer.alloc(8 * MAX_UNFLUSHED_BYTES_PER_CONNECTION, 'x'); // far more than the kernel's socket buffers take
+    const port = await serve((req, res) => {
+      sockets.add(req.socket);
+      res.end(big);
+    });
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.on('error', () => undefined);
+    socket.pause(); // never reads
+    socket.write(get(1));
+    await waitUntil(() => [...sockets].some((s) => s.writableLength > MAX_UNFLUSHED_BYTES_PER_CONNECTION), 3000);
+    socket.write(get(1));
+    const destroyed = await waitUntil(() => [...sockets].every((s) => s.destroyed), 3000);
+    socket.destroy();
+    await server!.close();
+    expect(destroyed).toBe(true);
   });
 });
