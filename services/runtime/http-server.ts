@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { answerClientError } from '../shared/http/client-error-response.js';
+import { answerClientError, answerExpectationFailed } from '../shared/http/client-error-response.js';
 import type { Logger } from '../shared/logging/logger.js';
 
 /** The listening HTTP server, and how it stops. */
@@ -46,6 +46,14 @@ export async function listen(app: RequestListener, options: { port: number; host
   });
   // Requests Node's parser refuses (oversized headers, malformed HTTP) get the contract's error shape too.
   server.on('clientError', (error: Error & { code?: string }, socket) => answerClientError(error, socket, options.logger));
+  // `Expect: 100-continue`: Node would send `100 Continue` at once, inviting the body of a request the app then
+  // refuses (unknown provider, content type, declared length over the limit). It is sent when the app starts
+  // reading the body instead; a refusal before that closes the connection, the body never sent.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    continueOnRead(req, res);
+    server.emit('request', req, res);
+  });
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => answerExpectationFailed(req, res, options.logger));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());
@@ -98,4 +106,14 @@ function onAnswered(this: ServerResponse<IncomingMessage>): void {
 /** Node resumes a socket it paused for its own reasons as soon as its write buffer drains; one held here stays paused. */
 function keepHeld(this: TrackedSocket): void {
   if (this[HELD]) this.pause();
+}
+
+/** Sends `100 Continue` when something first reads `req`'s body, unless an answer has started by then. */
+function continueOnRead(req: IncomingMessage, res: ServerResponse): void {
+  const read = req._read;
+  req._read = function (this: IncomingMessage, size: number) {
+    req._read = read;
+    if (!res.headersSent) res.writeContinue();
+    return read.call(this, size);
+  };
 }

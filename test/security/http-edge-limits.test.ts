@@ -4,7 +4,7 @@ import net from 'node:net';
 import { listen, MAX_PENDING_RESPONSES_PER_CONNECTION, MAX_UNFLUSHED_BYTES_PER_CONNECTION, type HttpServer } from '../../services/runtime/http-server.js';
 import { registry } from '../../services/shared/metrics/metrics.js';
 import { startInProcessService, type InProcessService } from '../support/service-harness.js';
-import { open, portOf, statusLines, waitUntil } from '../support/raw-http.js';
+import { firstHead, metricValue, open, portOf, signedStripeHead, statusLines, waitUntil } from '../support/raw-http.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { SECRETS } from './support/signers.js';
@@ -57,6 +57,103 @@ describe('request size: MAX_BODY_BYTES bounds what a request may make the server
     await waitFor(() => /^HTTP\/1\.1 \d{3}/.test(state.raw), 2000);
     socket.destroy();
     expect(state.raw.split('\r\n')[0]).toBe('HTTP/1.1 413 Payload Too Large');
+  });
+});
+
+describe('request size and `Expect`: refusals come before the body, and close the connection', () => {
+  const tooLarge = /^webhook_events_received_total\{provider="stripe",outcome="too_large"\}/;
+
+  it('counts a declared length over the limit as too_large once, on both forms of the route, each answered 413 on a closed connection', async () => {
+    for (const path of ['/webhooks/stripe', '/webhooks/stripe/']) {
+      const before = await metricValue(app, tooLarge);
+      const { socket, state, waitFor } = open(portOf(app));
+      socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${MAX_BODY_BYTES + 1}\r\n\r\n`);
+      const closed = await waitFor(() => state.closed, 3000);
+      socket.destroy();
+      const { status, headers } = firstHead(state.raw);
+      expect({ path, closed, status, connection: headers.connection, counted: (await metricValue(app, tooLarge)) - before }).toEqual({
+        path,
+        closed: true,
+        status: 'HTTP/1.1 413 Payload Too Large',
+        connection: 'close',
+        counted: 1,
+      });
+    }
+  });
+
+  it('answers 413 to a chunked body as soon as more than the limit has come, while the client is still sending', async () => {
+    const { socket, state, waitFor } = open(portOf(app));
+    const chunk = 'x'.repeat(MAX_BODY_BYTES);
+    socket.write(`POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nStripe-Signature: t=1,v1=00\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n`); // no last chunk: still sending
+    // Before the fix: body-parser read on until the body ended (here: never; a client may send gigabytes), then 413.
+    const closed = await waitFor(() => state.closed, 3000);
+    socket.destroy();
+    const { status, headers } = firstHead(state.raw);
+    expect({ closed, status, connection: headers.connection }).toEqual({ closed: true, status: 'HTTP/1.1 413 Payload Too Large', connection: 'close' });
+  });
+
+  it('closes the connection of a refusal given before the body was read (unknown provider), rather than reading the body', async () => {
+    const { socket, state, waitFor } = open(portOf(app));
+    socket.write(`POST /webhooks/nobody HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n`);
+    // Before the fix: 404 with keep-alive, and the server went on reading (and discarding) the declared megabyte.
+    const closed = await waitFor(() => state.closed, 3000);
+    socket.destroy();
+    const { status, headers } = firstHead(state.raw);
+    expect({ closed, status, connection: headers.connection }).toEqual({ closed: true, status: 'HTTP/1.1 404 Not Found', connection: 'close' });
+  });
+
+  it('sends `100 Continue` only to a request the route will read: not to an unknown provider or a refused content type', async () => {
+    const ask = async (head: string) => {
+      const { socket, state, waitFor } = open(portOf(app));
+      socket.write(head);
+      await waitFor(() => /^HTTP\/1\.1 \d{3}/.test(state.raw), 2000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      socket.destroy();
+      return statusLines(state.raw);
+    };
+    expect(await ask(`POST /webhooks/nobody HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n`)).toEqual(['HTTP/1.1 404 Not Found']);
+    expect(await ask(`POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Type: text/html\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n`)).toEqual([
+      'HTTP/1.1 415 Unsupported Media Type',
+    ]);
+  });
+
+  it('sends `100 Continue` to a webhook within the limit, then answers it once its body has come (both forms of the route)', async () => {
+    for (const path of ['/webhooks/stripe', '/webhooks/stripe/']) {
+      const body = JSON.stringify({ id: `evt_continue_${path.length}_${Date.now()}`, type: 'invoice.paid', data: {} });
+      const { socket, state, waitFor } = open(portOf(app));
+      socket.write(signedStripeHead(path, body, SECRETS.stripe, 'Expect: 100-continue\r\n'));
+      const invited = await waitFor(() => state.raw.startsWith('HTTP/1.1 100 Continue\r\n\r\n'), 2000);
+      socket.write(body);
+      await waitFor(() => statusLines(state.raw).length === 2, 3000);
+      socket.destroy();
+      expect({ path, invited, answers: statusLines(state.raw) }).toEqual({ path, invited: true, answers: ['HTTP/1.1 100 Continue', 'HTTP/1.1 202 Accepted'] });
+    }
+  });
+
+  it('answers an `Expect` other than 100-continue with 417 in the error shape, with the usual headers and the correlation id', async () => {
+    const { socket, state, waitFor } = open(portOf(app));
+    socket.write(`POST /webhooks/stripe?x=1 HTTP/1.1\r\nHost: x\r\nX-Correlation-Id: corr-417\r\nContent-Length: 10\r\nExpect: 200-ok\r\n\r\n`);
+    await waitFor(() => state.closed, 3000);
+    socket.destroy();
+    const { status, headers } = firstHead(state.raw);
+    expect(status).toBe('HTTP/1.1 417 Expectation Failed');
+    expect(headers).toMatchObject({
+      'content-type': 'application/json; charset=utf-8',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': expect.stringContaining("default-src 'self'"),
+      'x-correlation-id': 'corr-417',
+      connection: 'close',
+    });
+    expect(JSON.parse(state.raw.slice(state.raw.indexOf('\r\n\r\n') + 4))).toEqual({
+      statusCode: 417,
+      timestamp: expect.any(String),
+      path: '/webhooks/stripe',
+      message: expect.any(String),
+      correlationId: 'corr-417',
+      traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
+      code: 'EXPECTATION_FAILED',
+    });
   });
 });
 

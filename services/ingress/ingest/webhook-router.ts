@@ -102,8 +102,35 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     next();
   };
 
+  // A declared length over the limit is refused before a byte of the body is read: body-parser would read (and
+  // discard) all of it first, however large, before answering.
+  const checkDeclaredLength = (req: Request, res: Response, next: NextFunction) => {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > options.maxBodyBytes) {
+      count(res, res.locals.verifier!.provider, 'too_large');
+      throw new AppError('PAYLOAD_TOO_LARGE', TOO_LARGE_MESSAGE);
+    }
+    next();
+  };
+
   // The raw bytes are what providers signed: no JSON parser may run before verification.
-  const readRawBody = express.raw({ type: () => true, limit: options.maxBodyBytes });
+  const parseRaw = express.raw({ type: () => true, limit: options.maxBodyBytes });
+  // A body still arriving (chunked, or compressed) is refused as soon as more than the limit has come: body-parser
+  // would read the rest of it, whatever its size, before it answers 413. The answer closes the connection.
+  const readRawBody = (req: Request, res: Response, next: NextFunction) => {
+    if (req.complete) return parseRaw(req, res, next);
+    let received = 0;
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received <= options.maxBodyBytes) return;
+      req.off('data', onData);
+      if (res.headersSent) return;
+      count(res, res.locals.verifier!.provider, 'too_large');
+      sendError(req, res, 413, TOO_LARGE_MESSAGE, 'PAYLOAD_TOO_LARGE');
+    };
+    req.on('data', onData);
+    parseRaw(req, res, next);
+  };
 
   const receiver = options.receiver ?? new WebhookReceiver({ writer: options.writer, queue: options.queue, logger, failures });
   const receive = async (req: Request, res: Response) => {
@@ -161,10 +188,12 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     next(error);
   };
 
-  router.post(WEBHOOK_ROUTE, resolveProvider, checkContentType, readRawBody, receive);
+  router.post(WEBHOOK_ROUTE, resolveProvider, checkContentType, checkDeclaredLength, readRawBody, receive);
   router.use(WEBHOOK_ROUTE, mapError);
   return router;
 }
+
+const TOO_LARGE_MESSAGE = 'Request body is too large';
 
 /**
  * Where the ingress's direct path (runtime/webhook-fast-path.ts) leaves the failure of a webhook it read and tried

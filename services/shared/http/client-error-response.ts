@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../logging/logger.js';
-import { runWithContext } from '../logging/request-context.js';
+import { runWithContext, type RequestContext } from '../logging/request-context.js';
 import { httpRequestDuration } from '../metrics/metrics.js';
 import { logAccess } from './access-log.js';
 import { errorBody } from './error-response.js';
+import { requestContextFor } from './request-context-middleware.js';
 import { securityHeaderValues } from './security-headers.js';
 
 /** Node's parser errors, as the status a client gets for them (Node's own defaults). */
@@ -38,19 +39,42 @@ export function answerClientError(error: Error & { code?: string; rawPacket?: Bu
   const method = requestLine && KNOWN_METHODS.has(requestLine[1]!) ? requestLine[1]! : 'OTHER';
   const path = requestLine?.[2] ?? '';
   const context = { correlationId: randomUUID(), traceId: randomUUID().replaceAll('-', '') };
-  const correlationId = context.correlationId;
+  const { headers, json } = answered({ method, path, status, message, code, context }, logger);
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${json}`);
+}
+
+/**
+ * The server's `checkExpectation` listener: a request whose `Expect` is not `100-continue` gets 417 (RFC 9110
+ * 10.1.1), in the contract's error shape with the usual headers, on a connection then closed (its body is unread).
+ */
+export function answerExpectationFailed(req: IncomingMessage, res: ServerResponse, logger?: Logger): void {
+  const method = KNOWN_METHODS.has(req.method ?? '') ? req.method! : 'OTHER';
+  const path = (req.url ?? '').split('?')[0]!;
+  const { headers, json } = answered(
+    { method, path, status: 417, message: 'Only `Expect: 100-continue` is supported', code: 'EXPECTATION_FAILED', context: requestContextFor(req.headers) },
+    logger,
+  );
+  res.writeHead(417, headers);
+  res.end(json);
+}
+
+/** Counts and logs an answer given outside the app (like any answered request: its correlation id finds the line), and makes it. */
+function answered(
+  answer: { method: string; path: string; status: number; message: string; code: string; context: RequestContext },
+  logger: Logger | undefined,
+): { headers: Record<string, string>; json: string } {
+  const { method, path, status, message, code, context } = answer;
   const json = JSON.stringify(errorBody(status, path, message, context, code));
-  // Counted and logged like any answered request: the answer's correlation id finds this line, and a flood of
-  // oversized headers or timed-out requests shows on the dashboards.
+  // A flood of oversized headers or timed-out requests shows on the dashboards.
   httpRequestDuration.observe({ method, route: 'unmatched', status_code: String(status) }, 0);
   if (logger) runWithContext(context, () => logAccess(logger, 'info', { method, path, statusCode: status, durationMs: 0, outcome: code }));
   const headers = {
     ...securityHeaderValues(),
-    'X-Correlation-Id': correlationId,
+    'X-Correlation-Id': context.correlationId!,
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': String(Buffer.byteLength(json)),
     Connection: 'close',
   };
-  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${json}`);
+  return { headers, json };
 }

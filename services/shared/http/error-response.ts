@@ -13,9 +13,15 @@ export interface ErrorBody {
   code?: string;
 }
 
+/**
+ * Answers `req` with an error in the contract's shape (once: nothing when an answer has started). An answer given
+ * before the request's body was read in full closes the connection: Node would otherwise read the rest of the body,
+ * whatever its size, to keep the connection for a next request.
+ */
 export function sendError(req: Request, res: Response, statusCode: number, message: string, code?: string): void {
-  const body = errorBody(statusCode, req.originalUrl, message, req.context, code);
-  if (!res.headersSent) res.status(statusCode).json(body);
+  if (res.headersSent) return;
+  if (!req.complete) res.setHeader('Connection', 'close');
+  res.status(statusCode).json(errorBody(statusCode, req.originalUrl, message, req.context, code));
 }
 
 /** The error body for a request to `url` (its query left out) with this context. */
