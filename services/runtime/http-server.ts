@@ -8,10 +8,19 @@ export interface HttpServer {
   readonly address: AddressInfo;
   /**
    * Stops accepting connections and waits for the requests in flight; idle keep-alive connections close at once,
-   * and the ones whose request was in flight close as they go idle.
+   * and the ones whose request was in flight close as they go idle. After `graceMs` (default
+   * {@link DEFAULT_DRAIN_GRACE_MS}), a connection still receiving a request (headers or body incomplete: a stalled or
+   * very slow upload) is closed; one whose complete request is being answered is waited for.
    */
-  close(): Promise<void>;
+  close(graceMs?: number): Promise<void>;
 }
+
+/**
+ * How long the drain waits for clients to finish sending their requests before it closes their connections.
+ * requestTimeout (30 s) is longer than the default SHUTDOWN_TIMEOUT_MS (25 s), so a stalled upload would otherwise hold
+ * the drain until the forced exit, skipping every later step (writer drain, queue close, trace flush).
+ */
+export const DEFAULT_DRAIN_GRACE_MS = 5000;
 
 /**
  * Unanswered requests one connection may have. HTTP/1.1 lets a client pipeline requests without reading the
@@ -26,15 +35,20 @@ export const MAX_UNFLUSHED_BYTES_PER_CONNECTION = 4 * 2 ** 20;
 /** Per-connection state, kept on the socket itself (set once per connection: no allocation per request). */
 const PENDING = Symbol('unanswered requests');
 const HELD = Symbol('reading held until answers go out');
-type TrackedSocket = Socket & { [PENDING]: number; [HELD]: boolean };
+const LATEST = Symbol('latest request');
+type TrackedSocket = Socket & { [PENDING]: number; [HELD]: boolean; [LATEST]: IncomingMessage | undefined };
 
 /** Serves `app` on host:port with timeouts that suit a service behind load balancers. */
 export async function listen(app: RequestListener, options: { port: number; host: string; isDraining: () => boolean; logger?: Logger }): Promise<HttpServer> {
   const server: Server = createServer(boundedPerConnection(app));
+  const sockets = new Set<TrackedSocket>();
   server.on('connection', (socket: TrackedSocket) => {
     socket[PENDING] = 0;
     socket[HELD] = false;
+    socket[LATEST] = undefined;
     socket.on('resume', keepHeld);
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
   server.headersTimeout = 20_000;
@@ -60,12 +74,24 @@ export async function listen(app: RequestListener, options: { port: number; host
   });
   return {
     address: server.address() as AddressInfo,
-    async close() {
+    async close(graceMs = DEFAULT_DRAIN_GRACE_MS) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+      const graceEnds = Date.now() + graceMs;
+      let cut = 0;
+      const sweep = () => {
+        server.closeIdleConnections();
+        if (Date.now() < graceEnds) return;
+        for (const socket of sockets) {
+          if (socket.destroyed || !stillReceiving(socket)) continue;
+          socket.destroy();
+          cut++;
+        }
+      };
+      sweep();
+      const sweeps = setInterval(sweep, 100);
       await closed;
-      clearInterval(idleSweep);
+      clearInterval(sweeps);
+      if (cut > 0) options.logger?.warn('drain: closed connections whose request was still incomplete', { connections: cut, graceMs });
     },
   };
 }
@@ -83,6 +109,7 @@ function boundedPerConnection(app: RequestListener): RequestListener {
       socket.destroy();
       return;
     }
+    socket[LATEST] = req;
     if (++socket[PENDING] === MAX_PENDING_RESPONSES_PER_CONNECTION) {
       socket[HELD] = true;
       socket.pause();
@@ -90,6 +117,15 @@ function boundedPerConnection(app: RequestListener): RequestListener {
     res.on('close', onAnswered);
     app(req, res);
   };
+}
+
+/**
+ * Whether a connection (not idle: closeIdleConnections closed those) is still receiving a request: nothing to
+ * answer yet (a request's headers are arriving), or one answer due whose request's body is still arriving. One whose
+ * complete request is being answered (an insert in flight) is not; nor one with earlier answers still due.
+ */
+function stillReceiving(socket: TrackedSocket): boolean {
+  return socket[PENDING] === 0 || (socket[PENDING] === 1 && socket[LATEST]?.complete === false);
 }
 
 /** A response's 'close': written out (or its connection gone). Reading resumes once the connection is under its bound. */

@@ -17,7 +17,7 @@ import { loadRoutesFile } from '../worker/routing/routes-file.js';
 import { createHttpApp } from './http-app.js';
 import { WebhookFastPath } from './webhook-fast-path.js';
 import { TerminationNotice } from '../shared/health/termination-notice.js';
-import { listen } from './http-server.js';
+import { DEFAULT_DRAIN_GRACE_MS, listen } from './http-server.js';
 import { connectInfrastructure } from './infrastructure.js';
 import { startIngress, type IngressRole } from './ingress-role.js';
 import { startWorker, type WorkerRole } from './worker-role.js';
@@ -150,8 +150,9 @@ export async function startService(config: Config, extensions: ServiceExtensions
       // 1. The worker takes no new jobs and lets the running ones finish. The listener stays open meanwhile, so
       //    probes see readiness 503 (a closed port would only refuse them) and endpoints drop the pod.
       await worker?.stopTakingJobs();
-      // 2. No new connections; requests in flight finish.
-      await server.close();
+      // 2. No new connections; requests in flight finish. A client still sending its request after a grace period
+      //    (a fifth of SHUTDOWN_TIMEOUT_MS, at most 5 s) is cut off, so it cannot hold the drain until the forced exit.
+      await server.close(Math.min(DEFAULT_DRAIN_GRACE_MS, config.shutdownTimeoutMs / 5));
       // 3. Inserts and enqueues already started complete, so every 2xx given is backed by a row (and a job).
       await ingress?.drain();
       // 4. Timers and clients of each role, then what they all used: the queue, Redis and the pool.

@@ -21,8 +21,8 @@ const env = () => ({
   VERIFICATION_FAILURE_LIMIT_PER_MINUTE: '100000',
 });
 
-const start = async () => {
-  const service = await startInProcessService(env());
+const start = async (extra: Record<string, string> = {}) => {
+  const service = await startInProcessService({ ...env(), ...extra });
   started.push(service);
   return service;
 };
@@ -82,4 +82,57 @@ describe('drain on SIGTERM (service.shutdown)', () => {
     // waited for the stalled upload until the forced exit, skipping the writer drain, the queue close and the trace flush.
     expect({ finished, withinMs: Date.now() - startedAt < 10_000 }).toEqual({ finished: true, withinMs: true });
   }, 70_000);
+
+  it('closes, after its grace period, connections still sending a request: a body on the Express route, headers never ended', async () => {
+    // SHUTDOWN_TIMEOUT_MS 2500: a grace of 500 ms.
+    const service = await start({ SHUTDOWN_TIMEOUT_MS: '2500' });
+    const body = JSON.stringify({ id: 'evt_drain_stalled_express', type: 'invoice.paid', data: {} });
+    const stalledBody = open(portOf(service));
+    stalledBody.socket.write(signedStripeHead('/webhooks/stripe/', body, SECRETS.stripe) + body.slice(0, 10));
+    const stalledHeaders = open(portOf(service));
+    stalledHeaders.socket.write('POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Type: applic');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const finished = await Promise.race([service.stop().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 8000))]);
+    await stalledBody.waitFor(() => stalledBody.state.closed && stalledHeaders.state.closed, 1000);
+    const closed = { body: stalledBody.state.closed, headers: stalledHeaders.state.closed };
+    stalledBody.socket.destroy();
+    stalledHeaders.socket.destroy();
+    if (!finished) await service.stop();
+    expect({ finished, closed }).toEqual({ finished: true, closed: { body: true, headers: true } });
+  }, 40_000);
+
+  it('waits past the grace period for a request being answered (its insert held by a lock), and answers it', async () => {
+    const service = await start({ SHUTDOWN_TIMEOUT_MS: '2500' }); // a grace of 500 ms
+    const lock = await db.pool.connect();
+    try {
+      await lock.query('BEGIN');
+      await lock.query('LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE');
+      const answers: Record<string, ReturnType<typeof open>> = {};
+      for (const path of ['/webhooks/stripe', '/webhooks/stripe/']) {
+        const body = JSON.stringify({ id: `evt_drain_locked_${path.length}_${Date.now()}`, type: 'invoice.paid', data: {} });
+        answers[path] = open(portOf(service));
+        answers[path].socket.write(signedStripeHead(path, body, SECRETS.stripe) + body);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      let stopped = false;
+      const drained = service.stop().then(() => (stopped = true));
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // three times the grace
+      const stoppedWhileLocked = stopped;
+      await lock.query('COMMIT');
+      await drained;
+      const statuses: Record<string, string> = {};
+      for (const [path, { state, waitFor, socket }] of Object.entries(answers)) {
+        await waitFor(() => state.raw.includes('\r\n\r\n'), 3000);
+        statuses[path] = state.raw.split('\r\n')[0]!;
+        socket.destroy();
+      }
+      expect({ stoppedWhileLocked, statuses }).toEqual({
+        stoppedWhileLocked: false,
+        statuses: { '/webhooks/stripe': 'HTTP/1.1 202 Accepted', '/webhooks/stripe/': 'HTTP/1.1 202 Accepted' },
+      });
+    } finally {
+      await lock.query('ROLLBACK').catch(() => undefined);
+      lock.release();
+    }
+  }, 40_000);
 });
