@@ -13,6 +13,12 @@ export interface HttpServer {
    * very slow upload) is closed; one whose complete request is being answered is waited for.
    */
   close(graceMs?: number): Promise<void>;
+  /**
+   * Every answer not yet begun closes its connection (`Connection: close`), as every later request's does while
+   * `isDraining`: a keep-alive answer to a request in flight when the drain began would invite the client to reuse a
+   * connection the drain closes a moment later (ECONNRESET on a POST it cannot safely retry). close() does it too.
+   */
+  endKeepAlive(): void;
 }
 
 /**
@@ -35,12 +41,14 @@ export const MAX_UNFLUSHED_BYTES_PER_CONNECTION = 4 * 2 ** 20;
 /** Per-connection state, kept on the socket itself (set once per connection: no allocation per request). */
 const PENDING = Symbol('unanswered requests');
 const HELD = Symbol('reading held until answers go out');
-const LATEST = Symbol('latest request');
-type TrackedSocket = Socket & { [PENDING]: number; [HELD]: boolean; [LATEST]: IncomingMessage | undefined };
+const LATEST = Symbol('answer to the latest request');
+type TrackedSocket = Socket & { [PENDING]: number; [HELD]: boolean; [LATEST]: ServerResponse<IncomingMessage> | undefined };
 
 /** Serves `app` on host:port with timeouts that suit a service behind load balancers. */
 export async function listen(app: RequestListener, options: { port: number; host: string; isDraining: () => boolean; logger?: Logger }): Promise<HttpServer> {
-  const server: Server = createServer(boundedPerConnection(app));
+  // Once draining, no response keeps its connection alive: clients on keep-alive connections would otherwise go on
+  // sending to a draining server, and close() would wait for them until SHUTDOWN_TIMEOUT_MS forced exit 1.
+  const server: Server = createServer(boundedPerConnection(app, options.isDraining));
   const sockets = new Set<TrackedSocket>();
   server.on('connection', (socket: TrackedSocket) => {
     socket[PENDING] = 0;
@@ -53,11 +61,6 @@ export async function listen(app: RequestListener, options: { port: number; host
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
   server.headersTimeout = 20_000;
   server.requestTimeout = 30_000;
-  // Once draining, no response keeps its connection alive: clients on keep-alive connections would otherwise go on
-  // sending to a draining server, and close() would wait for them until SHUTDOWN_TIMEOUT_MS forced exit 1.
-  server.prependListener('request', (_req, res) => {
-    if (options.isDraining()) res.setHeader('Connection', 'close');
-  });
   // Requests Node's parser refuses (oversized headers, malformed HTTP) get the contract's error shape too.
   server.on('clientError', (error: Error & { code?: string }, socket) => answerClientError(error, socket, options.logger));
   // `Expect: 100-continue`: Node would send `100 Continue` at once, inviting the body of a request the app then
@@ -72,9 +75,17 @@ export async function listen(app: RequestListener, options: { port: number; host
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());
   });
+  const endKeepAlive = () => {
+    for (const socket of sockets) {
+      const res = socket[LATEST];
+      if (res && !res.headersSent) res.shouldKeepAlive = false;
+    }
+  };
   return {
     address: server.address() as AddressInfo,
+    endKeepAlive,
     async close(graceMs = DEFAULT_DRAIN_GRACE_MS) {
+      endKeepAlive();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const graceEnds = Date.now() + graceMs;
       let cut = 0;
@@ -101,7 +112,7 @@ export async function listen(app: RequestListener, options: { port: number; host
  * (see {@link MAX_PENDING_RESPONSES_PER_CONNECTION}): a client that pipelines requests and reads nothing otherwise
  * makes the server render and keep answers without limit (a few thousand metrics scrapes exhaust the heap).
  */
-function boundedPerConnection(app: RequestListener): RequestListener {
+function boundedPerConnection(app: RequestListener, isDraining: () => boolean): RequestListener {
   return (req, res) => {
     const socket = req.socket as TrackedSocket;
     if (socket.destroyed) return;
@@ -109,7 +120,8 @@ function boundedPerConnection(app: RequestListener): RequestListener {
       socket.destroy();
       return;
     }
-    socket[LATEST] = req;
+    socket[LATEST] = res;
+    if (isDraining()) res.shouldKeepAlive = false;
     if (++socket[PENDING] === MAX_PENDING_RESPONSES_PER_CONNECTION) {
       socket[HELD] = true;
       socket.pause();
@@ -125,7 +137,7 @@ function boundedPerConnection(app: RequestListener): RequestListener {
  * complete request is being answered (an insert in flight) is not; nor one with earlier answers still due.
  */
 function stillReceiving(socket: TrackedSocket): boolean {
-  return socket[PENDING] === 0 || (socket[PENDING] === 1 && socket[LATEST]?.complete === false);
+  return socket[PENDING] === 0 || (socket[PENDING] === 1 && socket[LATEST]?.req.complete === false);
 }
 
 /** A response's 'close': written out (or its connection gone). Reading resumes once the connection is under its bound. */

@@ -146,6 +146,8 @@ export async function startService(config: Config, extensions: ServiceExtensions
   const shutdown = () =>
     (drained ??= (async () => {
       shuttingDown = true;
+      // Answers to the requests in flight close their connections (those to later requests do, seeing shuttingDown).
+      server.endKeepAlive();
       logger.info('shutting down: readiness is now 503, draining');
       // 1. The worker takes no new jobs and lets the running ones finish. The listener stays open meanwhile, so
       //    probes see readiness 503 (a closed port would only refuse them) and endpoints drop the pod.

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { SECRETS } from '../security/support/signers.js';
 import { startInProcessService, type InProcessService } from '../support/service-harness.js';
-import { open, portOf, signedStripeHead } from '../support/raw-http.js';
+import { firstHead, open, portOf, signedStripeHead } from '../support/raw-http.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 
@@ -123,12 +123,13 @@ describe('drain on SIGTERM (service.shutdown)', () => {
       const statuses: Record<string, string> = {};
       for (const [path, { state, waitFor, socket }] of Object.entries(answers)) {
         await waitFor(() => state.raw.includes('\r\n\r\n'), 3000);
-        statuses[path] = state.raw.split('\r\n')[0]!;
+        const { status, headers } = firstHead(state.raw);
+        statuses[path] = `${status} / Connection: ${headers.connection}`;
         socket.destroy();
       }
       expect({ stoppedWhileLocked, statuses }).toEqual({
         stoppedWhileLocked: false,
-        statuses: { '/webhooks/stripe': 'HTTP/1.1 202 Accepted', '/webhooks/stripe/': 'HTTP/1.1 202 Accepted' },
+        statuses: { '/webhooks/stripe': 'HTTP/1.1 202 Accepted / Connection: close', '/webhooks/stripe/': 'HTTP/1.1 202 Accepted / Connection: close' },
       });
     } finally {
       await lock.query('ROLLBACK').catch(() => undefined);
