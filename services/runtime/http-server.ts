@@ -29,6 +29,13 @@ export interface HttpServer {
 export const DEFAULT_DRAIN_GRACE_MS = 5000;
 
 /**
+ * The server's limits on a client: how long its request's headers, and its whole request, may take to arrive (each
+ * answered 408 past it, within a second), and how long an idle keep-alive connection is kept (longer than common
+ * load balancers' idle timeout, so they close it first). The drain does not wait for them: see DEFAULT_DRAIN_GRACE_MS.
+ */
+export const HTTP_TIMEOUTS = { headersMs: 20_000, requestMs: 30_000, keepAliveMs: 65_000 };
+
+/**
  * Unanswered requests one connection may have. HTTP/1.1 lets a client pipeline requests without reading the
  * answers; Node hands every request of one read (64 KB: ~2000 small GETs) to the app at once and keeps every answer
  * until the client reads it. At this many, the connection stops being read until answers go out; a request past it
@@ -45,10 +52,23 @@ const LATEST = Symbol('answer to the latest request');
 type TrackedSocket = Socket & { [PENDING]: number; [HELD]: boolean; [LATEST]: ServerResponse<IncomingMessage> | undefined };
 
 /** Serves `app` on host:port with timeouts that suit a service behind load balancers. */
-export async function listen(app: RequestListener, options: { port: number; host: string; isDraining: () => boolean; logger?: Logger }): Promise<HttpServer> {
+export async function listen(
+  app: RequestListener,
+  options: { port: number; host: string; isDraining: () => boolean; logger?: Logger; timeouts?: Partial<typeof HTTP_TIMEOUTS> },
+): Promise<HttpServer> {
+  const timeouts = { ...HTTP_TIMEOUTS, ...options.timeouts };
   // Once draining, no response keeps its connection alive: clients on keep-alive connections would otherwise go on
   // sending to a draining server, and close() would wait for them until SHUTDOWN_TIMEOUT_MS forced exit 1.
-  const server: Server = createServer(boundedPerConnection(app, options.isDraining));
+  const server: Server = createServer(
+    {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      // How often Node looks for requests past those limits (default 30 s: a 20 s headersTimeout acted as 20-50 s).
+      // It walks the connections with a request in progress, once a second: no measurable cost.
+      connectionsCheckingInterval: 1000,
+    },
+    boundedPerConnection(app, options.isDraining),
+  );
   const sockets = new Set<TrackedSocket>();
   server.on('connection', (socket: TrackedSocket) => {
     socket[PENDING] = 0;
@@ -58,9 +78,7 @@ export async function listen(app: RequestListener, options: { port: number; host
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
-  server.headersTimeout = 20_000;
-  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = timeouts.keepAliveMs;
   // Requests Node's parser refuses (oversized headers, malformed HTTP) get the contract's error shape too.
   server.on('clientError', (error: Error & { code?: string }, socket) => answerClientError(error, socket, options.logger));
   // `Expect: 100-continue`: Node would send `100 Continue` at once, inviting the body of a request the app then

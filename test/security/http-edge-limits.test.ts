@@ -248,3 +248,34 @@ describe(`pipelining at the listener: at most ${MAX_PENDING_RESPONSES_PER_CONNEC
     expect(destroyed).toBe(true);
   });
 });
+
+describe('timeouts: enforced as configured (Node checks every second, not every 30 s)', () => {
+  it('answers 408 to headers, and to a whole request, that take longer than their limits, within about a second of them', async () => {
+    const server = await listen((req, res) => void req.resume().on('end', () => res.end('ok')), {
+      port: 0,
+      host: '127.0.0.1',
+      isDraining: () => false,
+      timeouts: { headersMs: 1000, requestMs: 2000 },
+    });
+    try {
+      const slowHeaders = open(server.address.port);
+      slowHeaders.socket.write('GET / HTTP/1.1\r\nHost: x\r\n');
+      const slowBody = open(server.address.port);
+      slowBody.socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345');
+      const startedAt = Date.now();
+      // Before: the check ran every 30 s (connectionsCheckingInterval's default), so neither was answered for up to 30 s.
+      const answered = await waitUntil(() => slowHeaders.state.closed && slowBody.state.closed, 6000);
+      const seconds = Math.round((Date.now() - startedAt) / 100) / 10;
+      slowHeaders.socket.destroy();
+      slowBody.socket.destroy();
+      expect({ answered, headers: statusLines(slowHeaders.state.raw), body: statusLines(slowBody.state.raw) }).toEqual({
+        answered: true,
+        headers: ['HTTP/1.1 408 Request Timeout'],
+        body: ['HTTP/1.1 408 Request Timeout'],
+      });
+      expect(seconds).toBeLessThan(6);
+    } finally {
+      await server.close();
+    }
+  });
+});
