@@ -96,7 +96,11 @@ export class WebhookFastPath {
       const rawBody = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
       runWithContext(context, () => void this.receive(req, res, { verifier, rawBody, mediaType, context, started }));
     });
-    req.on('error', () => res.destroy());
+    // The client went away mid-body ('aborted'): not counted, as on the Express route (see its mapError).
+    req.on('error', () => {
+      this.options.logger.debug('request aborted mid-body', { provider: verifier.provider, path: url });
+      res.destroy();
+    });
     return true;
   }
 

@@ -49,7 +49,8 @@ describe('direct path and Express route: the same logical request is counted and
       const after = await metricsByOutcome(app, received);
       deltas[path] = Object.keys(after).filter((key) => after[key] !== before[key]).map((key) => `${key}+${after[key]! - (before[key] ?? 0)}`).join(',');
     }
-    expect(deltas['/webhooks/stripe/']).toBe(deltas['/webhooks/stripe']);
+    // No webhook was received: counted under no outcome (the contract's list has no `aborted`), logged at debug.
+    expect(deltas).toEqual({ '/webhooks/stripe': '', '/webhooks/stripe/': '' });
   });
 
   it("times a refused webhook from its first byte on both paths (before: the direct path's hand-back restarted the clock)", async () => {

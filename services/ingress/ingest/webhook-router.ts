@@ -181,7 +181,10 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     }
     if (res.locals.outcome === undefined) {
       const type = (error as { type?: unknown } | null)?.type;
-      if (type === 'entity.too.large') count(res, provider, 'too_large');
+      // The client went away mid-body: no webhook was received, and nobody reads the answer. Not counted (as on the
+      // direct path): webhook_events_received_total's outcomes are the contract's list, which has no `aborted`.
+      if (type === 'request.aborted') logger.debug('request aborted mid-body', { provider, path: req.path });
+      else if (type === 'entity.too.large') count(res, provider, 'too_large');
       else if (error instanceof DependencyUnavailableError) count(res, provider, 'unavailable');
       else if (typeof type === 'string') count(res, provider, 'invalid_payload');
     }
