@@ -11,7 +11,7 @@ import type { WebhookVerifier } from '../ingress/verification/webhook-request.js
 import { DependencyUnavailableError } from '../shared/errors/app-error.js';
 import { logAccess } from '../shared/http/access-log.js';
 import { errorBody } from '../shared/http/error-response.js';
-import { requestContextFor } from '../shared/http/request-context-middleware.js';
+import { REQUEST_STARTED, requestContextFor } from '../shared/http/request-context-middleware.js';
 import { securityHeaderValues } from '../shared/http/security-headers.js';
 import type { Logger } from '../shared/logging/logger.js';
 import { runWithContext, type RequestContext } from '../shared/logging/request-context.js';
@@ -119,7 +119,7 @@ export class WebhookFastPath {
       const answer = await this.options.receiver.receive({ verifier, rawBody, headers: req.headers, mediaType: webhook.mediaType, context, clientAddress });
       ({ statusCode, outcome, body, enqueue } = answer);
     } catch (error) {
-      if (!(error instanceof DependencyUnavailableError)) return this.handBack(req, res, rawBody, error);
+      if (!(error instanceof DependencyUnavailableError)) return this.handBack(req, res, webhook, error);
       if (!error.logged) {
         this.options.logger.warn('request failed', { path: PREFIX + verifier.provider, code: error.code, dependency: error.dependency, cause: error.cause });
       }
@@ -154,12 +154,13 @@ export class WebhookFastPath {
    * A webhook refused by verification (or failing unexpectedly): the Express route answers it, with the body read
    * and the failure given (it does not verify again: a PayPal failure may have cost a certificate download).
    */
-  private handBack(req: IncomingMessage, res: ServerResponse, rawBody: Buffer, error: unknown): void {
-    const request = req as IncomingMessage & { body?: unknown; context?: RequestContext; [RECEIVE_FAILURE]?: { error: unknown } };
+  private handBack(req: IncomingMessage, res: ServerResponse, webhook: { rawBody: Buffer; started: bigint }, error: unknown): void {
+    const request = req as IncomingMessage & { body?: unknown; [RECEIVE_FAILURE]?: { error: unknown }; [REQUEST_STARTED]?: bigint };
     // body-parser reads nothing from a request whose body has ended, and leaves `body` as it finds it.
-    request.body = rawBody;
+    request.body = webhook.rawBody;
     request[RECEIVE_FAILURE] = { error };
-    delete request.context;
+    // Express's middlewares keep req.context (set in take()) and time the request from its first byte.
+    request[REQUEST_STARTED] = webhook.started;
     this.options.fallback(req, res);
   }
 }

@@ -10,6 +10,7 @@ import { createProviderRegistry } from '../../services/ingress/verification/prov
 import { createHttpApp } from '../../services/runtime/http-app.js';
 import { WebhookFastPath } from '../../services/runtime/webhook-fast-path.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
+import type { RequestContext } from '../../services/shared/logging/request-context.js';
 import { EventQueue } from '../../services/shared/queue/event-queue.js';
 import { signedStripeRequest } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -23,7 +24,7 @@ let queue: EventQueue;
 const servers: Server[] = [];
 
 /** The ingress's HTTP surface over `pool`: the direct path in front of Express (as service.ts serves it), or Express alone. */
-async function serve(pool: pg.Pool, direct: boolean): Promise<{ url: string; handedToExpress: () => number }> {
+async function serve(pool: pg.Pool, direct: boolean): Promise<{ url: string; handedToExpress: () => number; handedContexts: (RequestContext | undefined)[] }> {
   const providers = createProviderRegistry({ stripeSecrets: [SECRET], githubSecrets: [], toleranceSeconds: 300 });
   const writer = new EventWriter({ pool });
   const receiver = new WebhookReceiver({ writer, queue, logger: createLogger('ingress') });
@@ -33,8 +34,10 @@ async function serve(pool: pg.Pool, direct: boolean): Promise<{ url: string; han
     health: { checks: {}, readinessChecks: [], maxHeapMb: 1024, isShuttingDown: () => false },
   });
   let handed = 0;
+  const handedContexts: (RequestContext | undefined)[] = [];
   const fallback: RequestListener = (req, res) => {
     handed++;
+    handedContexts.push((req as { context?: RequestContext }).context);
     app(req, res);
   };
   const listener = direct
@@ -43,7 +46,7 @@ async function serve(pool: pg.Pool, direct: boolean): Promise<{ url: string; han
   const server = createServer(listener);
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, handedToExpress: () => handed };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, handedToExpress: () => handed, handedContexts };
 }
 
 /** An answer without what differs between two requests by nature (date, ids, timestamps). */
@@ -113,6 +116,16 @@ describe("the webhook route's direct path (no Express)", () => {
       await (await fetch(`${direct.url}${path}`, init)).text();
       expect({ path, handed: direct.handedToExpress() - before }).toEqual({ path, handed: 1 });
     }
+  });
+
+  it('hands a refused webhook over with the context it was received under: one correlation id, what was learned kept', async () => {
+    const direct = await serve(db.pool, true);
+    const body = JSON.stringify({ id: 'evt_forged_context', type: 'invoice.paid' });
+    const answer = await fetch(`${direct.url}/webhooks/stripe`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=00' } });
+    const { correlationId } = (await answer.json()) as { correlationId: string };
+    // Before: the hand-over dropped req.context, and Express made a new one (a second correlation id for one request).
+    expect(direct.handedContexts).toEqual([expect.objectContaining({ correlationId, provider: 'stripe' })]);
+    expect(answer.headers.get('x-correlation-id')).toBe(correlationId);
   });
 
   it('answers 503 in the contract shape when PostgreSQL cannot be reached, like the Express route', async () => {

@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { METRICS_PATH } from '../health/health-paths.js';
 import type { Logger } from '../logging/logger.js';
+import { requestStarted } from './request-context-middleware.js';
 
 /** What one access line says about a request. */
 export interface AccessLine {
@@ -26,7 +27,7 @@ export function accessLogMiddleware(logger: Logger) {
     // winston formats every line (timestamp, context, JSON) before its transport drops it by level, so a line
     // that would be dropped is not built at all: at LOG_LEVEL=warn this saves a JSON line's work per request.
     if (!logger.isLevelEnabled(level)) return next();
-    const start = process.hrtime.bigint();
+    const start = requestStarted(req);
     // Read now: a router mounted on a path (the console's assets) strips it from req.path by the time the answer ends.
     const path = req.path;
     res.once('finish', () => {

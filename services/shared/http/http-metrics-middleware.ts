@@ -1,9 +1,10 @@
 import type { NextFunction, Request, Response } from 'express';
 import { httpRequestDuration } from '../metrics/metrics.js';
+import { requestStarted } from './request-context-middleware.js';
 
 /** Records `http_request_duration_seconds` by route pattern (never the raw path: that would explode cardinality). */
 export function httpMetricsMiddleware(req: Request, res: Response, next: NextFunction): void {
-  const start = process.hrtime.bigint();
+  const start = requestStarted(req);
   res.once('finish', () => {
     const route = req.route?.path !== undefined ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;

@@ -5,6 +5,18 @@ import type { NextFunction, Request, Response } from 'express';
 import { runWithContext, type RequestContext } from '../logging/request-context.js';
 
 export const CORRELATION_HEADER = 'x-correlation-id';
+
+/**
+ * When a request began (process.hrtime.bigint()), set by the webhooks' direct path on a request it hands to Express
+ * after reading its body: the duration histogram and the access line then time it from its first byte, not from the
+ * hand-over. Express requests without it are timed from when their middleware chain starts (the same moment).
+ */
+export const REQUEST_STARTED = Symbol('request started');
+
+/** When `req` began: as the direct path recorded it, else now. */
+export function requestStarted(req: object): bigint {
+  return (req as { [REQUEST_STARTED]?: bigint })[REQUEST_STARTED] ?? process.hrtime.bigint();
+}
 const SAFE_CORRELATION_ID = /^[A-Za-z0-9._:@\/+=-]{1,128}$/;
 const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-([\da-f]{16})-[\da-f]{2}$/;
 
@@ -21,7 +33,8 @@ declare module 'express-serve-static-core' {
  * error body carries it. The trace id is the active span's, or the caller's `traceparent`'s when tracing is off.
  */
 export function requestContextMiddleware(req: Request, res: Response, next: NextFunction): void {
-  req.context = requestContextFor(req.headers);
+  // A request the webhooks' direct path handed over keeps the context it was received under (one correlation id).
+  req.context ??= requestContextFor(req.headers);
   res.setHeader('X-Correlation-Id', req.context.correlationId!);
   runWithContext(req.context, next);
 }
