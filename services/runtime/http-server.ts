@@ -49,7 +49,13 @@ export const MAX_UNFLUSHED_BYTES_PER_CONNECTION = 4 * 2 ** 20;
 const PENDING = Symbol('unanswered requests');
 const HELD = Symbol('reading held until answers go out');
 const LATEST = Symbol('answer to the latest request');
-type TrackedSocket = Socket & { [PENDING]: number; [HELD]: boolean; [LATEST]: ServerResponse<IncomingMessage> | undefined };
+const AFTER_ANSWERS = Symbol('what to do once the answers due have gone out');
+type TrackedSocket = Socket & {
+  [PENDING]: number;
+  [HELD]: boolean;
+  [LATEST]: ServerResponse<IncomingMessage> | undefined;
+  [AFTER_ANSWERS]: (() => void) | undefined;
+};
 
 /** Serves `app` on host:port with timeouts that suit a service behind load balancers. */
 export async function listen(
@@ -74,13 +80,32 @@ export async function listen(
     socket[PENDING] = 0;
     socket[HELD] = false;
     socket[LATEST] = undefined;
+    socket[AFTER_ANSWERS] = undefined;
     socket.on('resume', keepHeld);
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
   server.keepAliveTimeout = timeouts.keepAliveMs;
   // Requests Node's parser refuses (oversized headers, malformed HTTP) get the contract's error shape too.
-  server.on('clientError', (error: Error & { code?: string }, socket) => answerClientError(error, socket, options.logger));
+  // A request refused after pipelined requests still being answered is answered after them: written at once, its
+  // answer would reach the client as the answer to the first of them (a valid webhook told 431 or 400).
+  server.on('clientError', (error: Error & { code?: string }, socket: TrackedSocket) => {
+    const pending = socket[PENDING];
+    if (pending === 0 || error.code === 'ECONNRESET' || socket.destroyed) return answerClientError(error, socket, options.logger);
+    const latest = socket[LATEST]!.req;
+    if (latest.complete) {
+      // The refused request was never handed to the app (its headers were refused): answered after the others.
+      socket[AFTER_ANSWERS] ??= () => answerClientError(error, socket, options.logger);
+      socket[HELD] = true; // nothing more is read: the stream cannot be trusted after a parse error
+      socket.pause();
+    } else if (pending === 1) {
+      // The request being received is the one refused (its body timed out, or was malformed): answered now.
+      answerClientError(error, socket, options.logger);
+    } else {
+      // Refused while earlier answers are due: no answer can be placed in order. The connection is closed.
+      socket.destroy();
+    }
+  });
   // `Expect: 100-continue`: Node would send `100 Continue` at once, inviting the body of a request the app then
   // refuses (unknown provider, content type, declared length over the limit). It is sent when the app starts
   // reading the body instead; a refusal before that closes the connection, the body never sent.
@@ -161,9 +186,12 @@ function stillReceiving(socket: TrackedSocket): boolean {
 /** A response's 'close': written out (or its connection gone). Reading resumes once the connection is under its bound. */
 function onAnswered(this: ServerResponse<IncomingMessage>): void {
   const socket = this.req.socket as TrackedSocket;
-  socket[PENDING]--;
-  if (socket.writableLength > MAX_UNFLUSHED_BYTES_PER_CONNECTION) socket.destroy();
-  else if (socket[HELD] && socket[PENDING] < MAX_PENDING_RESPONSES_PER_CONNECTION) {
+  if (--socket[PENDING] === 0 && socket[AFTER_ANSWERS]) {
+    const answer = socket[AFTER_ANSWERS];
+    socket[AFTER_ANSWERS] = undefined;
+    answer();
+  } else if (socket.writableLength > MAX_UNFLUSHED_BYTES_PER_CONNECTION) socket.destroy();
+  else if (socket[HELD] && socket[PENDING] < MAX_PENDING_RESPONSES_PER_CONNECTION && !socket[AFTER_ANSWERS]) {
     socket[HELD] = false;
     socket.resume();
   }

@@ -279,3 +279,22 @@ describe('timeouts: enforced as configured (Node checks every second, not every 
     }
   });
 });
+
+describe('a request Node refuses (431, 400) after pipelined requests still being answered', () => {
+  it('is answered after them, each request getting its own answer in order, then the connection closes', async () => {
+    for (const [bad, refusal] of [
+      [`GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 'HTTP/1.1 431 Request Header Fields Too Large'],
+      ['GET /health/live HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 'HTTP/1.1 400 Bad Request'],
+    ] as const) {
+      for (const path of ['/webhooks/stripe', '/webhooks/stripe/']) {
+        const body = JSON.stringify({ id: `evt_pipelined_bad_${path.length}_${refusal.length}_${Date.now()}`, type: 'invoice.paid', data: {} });
+        const { socket, state, waitFor } = open(portOf(app));
+        socket.write(signedStripeHead(path, body, SECRETS.stripe) + body + bad);
+        const closed = await waitFor(() => state.closed, 3000);
+        socket.destroy();
+        // Before: the refusal was written at once, as the only answer the webhook got.
+        expect({ path, refusal, closed, answers: statusLines(state.raw) }).toEqual({ path, refusal, closed: true, answers: ['HTTP/1.1 202 Accepted', refusal] });
+      }
+    }
+  });
+});
