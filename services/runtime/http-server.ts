@@ -100,7 +100,7 @@ export async function listen(
       socket.pause();
     } else if (pending === 1) {
       // The request being received is the one refused (its body timed out, or was malformed): answered now.
-      answerClientError(error, socket, options.logger);
+      answerClientError(error, socket, options.logger, latest);
     } else {
       // Refused while earlier answers are due: no answer can be placed in order. The connection is closed.
       socket.destroy();

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { RequestListener } from 'node:http';
 import net from 'node:net';
 import { listen, MAX_PENDING_RESPONSES_PER_CONNECTION, MAX_UNFLUSHED_BYTES_PER_CONNECTION, type HttpServer } from '../../services/runtime/http-server.js';
-import { registry } from '../../services/shared/metrics/metrics.js';
+import type { Logger } from '../../services/shared/logging/logger.js';
+import { httpRequestDuration, registry } from '../../services/shared/metrics/metrics.js';
 import { startInProcessService, type InProcessService } from '../support/service-harness.js';
 import { firstHead, metricValue, open, portOf, signedStripeHead, statusLines, waitUntil } from '../support/raw-http.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -274,6 +275,33 @@ describe('timeouts: enforced as configured (Node checks every second, not every 
         body: ['HTTP/1.1 408 Request Timeout'],
       });
       expect(seconds).toBeLessThan(6);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('answers given outside the app name the request they refuse', () => {
+  it('logs and times a 408 for a body that never finished under its method and path (before: OTHER and no path)', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = { log: (_level: string, _message: string, meta: Record<string, unknown>) => void lines.push(meta), warn: () => undefined } as unknown as Logger;
+    const timedOut = () => httpRequestDuration.get().then((metric) => metric.values.filter((v) => v.metricName?.endsWith('_count') && v.labels.status_code === '408').map((v) => `${v.labels.method} ${v.value}`));
+    const before = await timedOut();
+    const server = await listen((req, res) => void req.resume().on('end', () => res.end('ok')), {
+      port: 0,
+      host: '127.0.0.1',
+      isDraining: () => false,
+      logger,
+      timeouts: { headersMs: 1000, requestMs: 1500 },
+    });
+    try {
+      const slowBody = open(server.address.port);
+      slowBody.socket.write('PUT /upload?token=x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345');
+      const answered = await slowBody.waitFor(() => slowBody.state.closed, 6000);
+      slowBody.socket.destroy();
+      expect({ answered, answers: statusLines(slowBody.state.raw) }).toEqual({ answered: true, answers: ['HTTP/1.1 408 Request Timeout'] });
+      expect(lines).toEqual([expect.objectContaining({ method: 'PUT', path: '/upload', statusCode: 408 })]);
+      expect((await timedOut()).filter((series) => !before.includes(series))).toEqual([expect.stringMatching(/^PUT /)]);
     } finally {
       await server.close();
     }

@@ -70,4 +70,20 @@ describe('direct path and Express route: the same logical request is counted and
     expect(seconds['/webhooks/stripe/']).toBeGreaterThan(1.4);
     expect(seconds['/webhooks/stripe']).toBeGreaterThan(1.4);
   });
+
+  it('counts a 415 the same whether the content type or the content encoding is refused: unsupported_media_type (before: invalid_payload for the encoding)', async () => {
+    const received = /^webhook_events_received_total\{provider="stripe",/;
+    const deltas: Record<string, string> = {};
+    for (const [name, headers] of [
+      ['content type', { 'content-type': 'text/html' }],
+      ['content encoding', { 'content-type': 'application/json', 'content-encoding': 'compress' }],
+    ] as const) {
+      const before = await metricsByOutcome(app, received);
+      const answer = await fetch(`${app.baseUrl}/webhooks/stripe`, { method: 'POST', body: '{"id":"evt_415"}', headers: { ...headers, 'stripe-signature': 't=1,v1=00' } });
+      await answer.text();
+      const after = await metricsByOutcome(app, received);
+      deltas[name] = `${answer.status} ` + Object.keys(after).filter((key) => after[key] !== before[key]).map((key) => `${key}+${after[key]! - (before[key] ?? 0)}`).join(',');
+    }
+    expect(deltas).toEqual({ 'content type': '415 unsupported_media_type+1', 'content encoding': '415 unsupported_media_type+1' });
+  });
 });

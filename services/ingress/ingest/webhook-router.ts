@@ -185,6 +185,8 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       // direct path): webhook_events_received_total's outcomes are the contract's list, which has no `aborted`.
       if (type === 'request.aborted') logger.debug('request aborted mid-body', { provider, path: req.path });
       else if (type === 'entity.too.large') count(res, provider, 'too_large');
+      // 415 for a content encoding (or charset) the route cannot read: as for a content type it does not take.
+      else if (type === 'encoding.unsupported' || type === 'charset.unsupported') count(res, provider, 'unsupported_media_type');
       else if (error instanceof DependencyUnavailableError) count(res, provider, 'unavailable');
       else if (typeof type === 'string') count(res, provider, 'invalid_payload');
     }

@@ -28,7 +28,13 @@ const KNOWN_METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 
  * contract's error shape instead, with a correlation id and the security headers every other answer carries, then
  * the connection is closed (the stream cannot be trusted after a parse error).
  */
-export function answerClientError(error: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex, logger?: Logger): void {
+export function answerClientError(
+  error: Error & { code?: string; rawPacket?: Buffer },
+  socket: Duplex,
+  logger?: Logger,
+  /** The request refused, when Node had handed it to the app (a body that timed out): its method and path are logged. */
+  request?: { method?: string; url?: string },
+): void {
   const pending = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (error.code === 'ECONNRESET' || !socket.writable || pending?.headersSent) {
     socket.destroy();
@@ -36,8 +42,9 @@ export function answerClientError(error: Error & { code?: string; rawPacket?: Bu
   }
   const { status, message, code } = STATUS_BY_CODE[error.code ?? ''] ?? MALFORMED;
   const requestLine = REQUEST_LINE.exec(error.rawPacket?.subarray(0, 2048).toString('latin1') ?? '');
-  const method = requestLine && KNOWN_METHODS.has(requestLine[1]!) ? requestLine[1]! : 'OTHER';
-  const path = requestLine?.[2] ?? '';
+  const sentMethod = requestLine?.[1] ?? request?.method ?? '';
+  const method = KNOWN_METHODS.has(sentMethod) ? sentMethod : 'OTHER';
+  const path = requestLine?.[2] ?? request?.url?.split('?')[0] ?? '';
   const context = { correlationId: randomUUID(), traceId: randomUUID().replaceAll('-', '') };
   const { headers, json } = answered({ method, path, status, message, code, context }, logger);
   const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
