@@ -121,7 +121,7 @@ export async function listen(
   const endKeepAlive = () => {
     for (const socket of sockets) {
       const res = socket[LATEST];
-      if (res && !res.headersSent) res.shouldKeepAlive = false;
+      if (res && !res.headersSent) closeAfter(res);
     }
   };
   return {
@@ -163,8 +163,13 @@ function boundedPerConnection(app: RequestListener, isDraining: () => boolean): 
       socket.destroy();
       return;
     }
+    if (isDraining()) {
+      // The connection closes after its last answer: one due to an earlier request it already read is kept alive again.
+      const previous = socket[LATEST];
+      if (previous && !previous.headersSent && closedByDrain.has(previous)) previous.shouldKeepAlive = true;
+      closeAfter(res);
+    }
     socket[LATEST] = res;
-    if (isDraining()) res.shouldKeepAlive = false;
     if (++socket[PENDING] === MAX_PENDING_RESPONSES_PER_CONNECTION) {
       socket[HELD] = true;
       socket.pause();
@@ -172,6 +177,16 @@ function boundedPerConnection(app: RequestListener, isDraining: () => boolean): 
     res.on('close', onAnswered);
     app(req, res);
   };
+}
+
+/** Answers the drain made close their connection (not those the client or the app did). */
+const closedByDrain = new WeakSet<ServerResponse>();
+
+/** `res` closes its connection (`Connection: close`, decided when its head is written). */
+function closeAfter(res: ServerResponse): void {
+  if (!res.shouldKeepAlive) return;
+  res.shouldKeepAlive = false;
+  closedByDrain.add(res);
 }
 
 /**

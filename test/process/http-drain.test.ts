@@ -68,6 +68,26 @@ describe('drain on SIGTERM (service.shutdown)', () => {
     });
   });
 
+  it('answers, before closing, a request already pipelined behind the one in flight when the drain began', async () => {
+    const service = await start();
+    const body = JSON.stringify({ id: `evt_drain_pipelined_${Date.now()}`, type: 'invoice.paid', data: {} });
+    const { socket, state, waitFor } = open(portOf(service));
+    socket.write(signedStripeHead('/webhooks/stripe', body, SECRETS.stripe) + body.slice(0, 10));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const drained = service.stop();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    socket.write(`${body.slice(10)}GET /health/ready HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const closed = await waitFor(() => state.closed, 5000);
+    socket.destroy();
+    await drained;
+    const answers = state.raw.split(/(?=HTTP\/1\.1 \d{3} )/).map((answer) => `${firstHead(answer).status} / Connection: ${firstHead(answer).headers.connection}`);
+    // The last answer closes the connection; the webhook's, with the probe already read behind it, does not.
+    expect({ closed, answers }).toEqual({
+      closed: true,
+      answers: ['HTTP/1.1 202 Accepted / Connection: keep-alive', 'HTTP/1.1 503 Service Unavailable / Connection: close'],
+    });
+  });
+
   it('is not held open by a client that never finishes its request body (before: until SHUTDOWN_TIMEOUT_MS forced exit 1)', async () => {
     const service = await start();
     const body = JSON.stringify({ id: 'evt_drain_stalled', type: 'invoice.paid', data: {} });
