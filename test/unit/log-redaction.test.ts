@@ -128,6 +128,21 @@ describe('configuredSecrets', () => {
     );
   });
 
+  it("takes DATABASE_URL's and REDIS_URL's bare user name for a role, not a token: the default DATABASE_URL redacts nothing", () => {
+    const defaults = {
+      providers: { stripeSecrets: [], githubSecrets: [] },
+      // .env.example's DATABASE_URL, and a Redis ACL user without a password.
+      database: { url: 'postgresql://postgres@localhost:5432/webhooks' },
+      redis: { url: 'redis://default@redis:6379/0' },
+    };
+    expect(configuredSecrets(defaults)).toEqual([]);
+    registerSecretValues(configuredSecrets(defaults));
+    const line = JSON.stringify({ path: '/webhooks/postgresql-docs', error: 'role "postgres" does not exist', user: 'default' });
+    expect(redactSecretValuesIn(line)).toBe(line);
+    // The password next to such a user name still is a secret.
+    expect(new Set(configuredSecrets({ ...defaults, database: { url: 'postgresql://postgres:pg-pass-1@db/webhooks' } }))).toEqual(new Set(['pg-pass-1']));
+  });
+
   it('needs neither file nor optional setting', () => {
     expect(configuredSecrets({ providers: { stripeSecrets: [], githubSecrets: [] }, database: { url: 'postgresql://localhost/webhooks' }, redis: {} })).toEqual([]);
   });

@@ -50,19 +50,21 @@ function credentialValues(value: string): string[] {
 }
 
 /**
- * The password in a URL, decoded and as written; a user name with no password (a token, as in `nats://token@host`);
- * the values of credential-like query parameters; with `pathTokens` (destination URLs), token-like path segments.
+ * The password in a URL, decoded and as written; the values of credential-like query parameters; and for a
+ * destination's URL (`destination`) also a user name with no password (a token, as in `nats://token@host`) and
+ * token-like path segments. Not for DATABASE_URL and REDIS_URL: there a bare user name is a role (`postgres`, Redis's
+ * `default`), and redacting it would cut that word out of every log line (`/webhooks/[REDACTED]ql-docs`).
  */
-function urlSecrets(value: string, pathTokens = false): string[] {
+function urlSecrets(value: string, destination = false): string[] {
   const out: string[] = [];
   try {
     const url = new URL(value);
     if (url.password) out.push(url.password);
     const decoded = urlPassword(value);
     if (decoded) out.push(decoded);
-    if (url.username && !url.password) out.push(url.username, decodeURIComponent(url.username));
+    if (destination && url.username && !url.password) out.push(url.username, decodeURIComponent(url.username));
     for (const [name, parameter] of url.searchParams) if (SENSITIVE_NAME.test(name)) out.push(parameter);
-    if (pathTokens) for (const segment of url.pathname.split('/')) if (TOKEN_LIKE_SEGMENT.test(segment)) out.push(segment);
+    if (destination) for (const segment of url.pathname.split('/')) if (TOKEN_LIKE_SEGMENT.test(segment)) out.push(segment);
   } catch {
     // An unparseable URL was refused by the file's validation already.
   }
