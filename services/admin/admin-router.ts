@@ -59,6 +59,27 @@ const withFilterValues = <T>(statement: Promise<T>): Promise<T> =>
     throw error;
   });
 
+/** Whether a request carries a body: a length above 0, or chunks (curl -X POST with no -d sends neither). */
+const hasBody = (req: express.Request) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+
+/** application/json and every +json type (application/vnd.api+json, application/merge-patch+json …). */
+const JSON_TYPES = ['application/json', '+json'];
+
+/**
+ * An admin POST's body is JSON or nothing. Anything else is refused with 415 rather than read as `{}`: curl's `-d`
+ * sends application/x-www-form-urlencoded, and a replay body read as empty used to come back as a misleading
+ * `status: Invalid option`. Routes that take no body (pause, resume, one event's replay) go on taking an empty
+ * request, with or without a Content-Type (`curl -X POST`, `curl -d ''`, a browser's fetch).
+ */
+const jsonOrNoBody: express.RequestHandler = (req, _res, next) => {
+  if (hasBody(req) && !req.is(JSON_TYPES)) {
+    const given = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase().slice(0, 100);
+    const form = given === 'application/x-www-form-urlencoded' ? `, which curl -d sends unless given -H 'content-type: application/json'` : '';
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `The request body must be JSON, sent with Content-Type: application/json (got ${given || 'no Content-Type'}${form})`);
+  }
+  next();
+};
+
 export interface AdminRouterOptions {
   token: string | undefined;
   events: EventAdminService;
@@ -103,8 +124,11 @@ export function adminRouter(options: AdminRouterOptions): Router {
     sendJsonWithEtag(req, res, event);
   });
 
-  router.post('/admin/events/replay', express.json({ limit: '64kb' }), async (req, res) => {
-    const body: unknown = req.body ?? {};
+  router.post('/admin/events/replay', jsonOrNoBody, express.json({ limit: '64kb', type: JSON_TYPES }), async (req, res) => {
+    if (!hasBody(req)) {
+      throw new AppError('BAD_REQUEST', 'body: a JSON object is required: {"status":"DEAD_LETTER","provider"?} or {"ids":[…]}');
+    }
+    const body: unknown = req.body;
     if (typeof body === 'object' && body !== null && 'ids' in body) {
       const byId = replayIdsBody.safeParse(body);
       if (!byId.success) throw new AppError('BAD_REQUEST', firstIssue(byId.error));
@@ -118,7 +142,7 @@ export function adminRouter(options: AdminRouterOptions): Router {
     res.status(202).json({ replayed });
   });
 
-  router.post('/admin/events/:id/replay', async (req, res) => {
+  router.post('/admin/events/:id/replay', jsonOrNoBody, async (req, res) => {
     const id = String(req.params.id);
     if (!isUuid(id)) throw new AppError('NOT_FOUND', 'Event not found');
     const outcome = await options.events.replay(id);
@@ -152,12 +176,12 @@ export function adminRouter(options: AdminRouterOptions): Router {
       // Redis answering again; until then the old state holds.
       throw new AppError('SERVICE_UNAVAILABLE', 'Recorded, but not yet in effect: Redis did not answer (workers pick the change up once it does); try again', { cause: error });
     };
-    router.post('/admin/destinations/:name/pause', async (req, res) => {
+    router.post('/admin/destinations/:name/pause', jsonOrNoBody, async (req, res) => {
       const name = configured(String(req.params.name));
       const { changed } = await destinationControl.pause(name).catch(recordedOnly);
       res.status(200).json({ name, paused: true, changed });
     });
-    router.post('/admin/destinations/:name/resume', async (req, res) => {
+    router.post('/admin/destinations/:name/resume', jsonOrNoBody, async (req, res) => {
       const name = configured(String(req.params.name));
       const { changed, promoted } = await destinationControl.resume(name).catch(recordedOnly);
       res.status(200).json({ name, paused: false, changed, promoted });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { adminRequest } from '../support/admin-client.js';
+import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
 import { startInProcessService, type InProcessService } from '../support/service-harness.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -19,21 +20,25 @@ const TOKEN = 'adm_invalid_params_5e1f';
 let db: TestDatabase;
 let ns: TestQueueNamespace;
 let app: InProcessService;
+let routesFile: TempRoutesFile;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   ns = createQueueNamespace();
+  routesFile = writeRoutesFile({ destinations: { billing: { url: 'http://127.0.0.1:9/hooks' } }, routes: [{ provider: 'stripe', to: ['billing'] }] });
   app = await startInProcessService({
     DATABASE_URL: db.url,
     REDIS_URL: ns.redisUrl,
     QUEUE_PREFIX: ns.prefix,
     SERVICE_ROLE: 'ingress',
     ADMIN_API_TOKEN: TOKEN,
+    ROUTES_FILE: routesFile.path,
   });
 });
 
 afterAll(async () => {
   await app?.stop();
+  routesFile?.remove();
   await ns?.cleanup();
   await db?.drop();
 });
@@ -82,4 +87,65 @@ describe('more values the checks refuse before PostgreSQL sees them', () => {
       expect((await adminRequest(app.baseUrl, TOKEN, 'GET', path)).status).toBe(200);
     },
   );
+});
+
+describe('admin POST bodies are JSON or nothing', () => {
+  /** A POST with a raw body and content type (or none), as curl sends it. */
+  const post = async (path: string, body?: string, contentType?: string) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${TOKEN}`, 'x-correlation-id': 'admin-body-check' };
+    if (contentType) headers['content-type'] = contentType;
+    // Bytes, not a string: fetch would label a string text/plain on its own.
+    const response = await fetch(`${app.baseUrl}${path}`, { method: 'POST', headers, body: body === undefined ? undefined : new TextEncoder().encode(body) });
+    const text = await response.text();
+    return { status: response.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+  };
+  const unknownEvent = '/admin/events/00000000-0000-4000-8000-000000000000/replay';
+
+  it("curl -d '{\"status\":\"DEAD_LETTER\"}' without a JSON content type: 415 saying the body must be JSON, in the contract's error shape", async () => {
+    const { status, json } = await post('/admin/events/replay', '{"status":"DEAD_LETTER"}', 'application/x-www-form-urlencoded');
+    expect(status).toBe(415);
+    expect(json).toEqual({
+      statusCode: 415,
+      timestamp: expect.any(String),
+      path: '/admin/events/replay',
+      message:
+        "The request body must be JSON, sent with Content-Type: application/json (got application/x-www-form-urlencoded, which curl -d sends unless given -H 'content-type: application/json')",
+      correlationId: 'admin-body-check',
+      traceId: expect.any(String),
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    });
+  });
+
+  it.each([
+    ['/admin/events/replay', 'text/plain'],
+    ['/admin/events/replay', undefined],
+    [unknownEvent, 'application/x-www-form-urlencoded'],
+    ['/admin/destinations/billing/pause', 'application/x-www-form-urlencoded'],
+    ['/admin/destinations/billing/resume', 'text/plain'],
+  ])('POST %s with a body of type %s: 415', async (path, type) => {
+    const { status, json } = await post(path, '{"status":"DEAD_LETTER"}', type);
+    expect({ status, code: json?.code }).toEqual({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
+    expect(json?.message).toContain(`(got ${type ?? 'no Content-Type'}`);
+  });
+
+  it('a +json type is JSON', async () => {
+    expect(await post('/admin/events/replay', '{"status":"DEAD_LETTER"}', 'application/vnd.api+json; charset=utf-8')).toEqual({ status: 202, json: { replayed: 0 } });
+  });
+
+  it('a bulk replay with no body at all: 400 saying what the body must be', async () => {
+    for (const type of [undefined, 'application/json']) {
+      const { status, json } = await post('/admin/events/replay', undefined, type);
+      expect({ status, message: json?.message }).toEqual({ status: 400, message: 'body: a JSON object is required: {"status":"DEAD_LETTER","provider"?} or {"ids":[…]}' });
+    }
+  });
+
+  it('routes that take no body still take an empty request, with or without a content type (curl -X POST, curl -d "")', async () => {
+    for (const type of [undefined, 'application/x-www-form-urlencoded']) {
+      expect((await post('/admin/destinations/billing/pause', type ? '' : undefined, type)).status).toBe(200);
+      expect((await post('/admin/destinations/billing/resume', type ? '' : undefined, type)).status).toBe(200);
+      expect((await post(unknownEvent, type ? '' : undefined, type)).status).toBe(404);
+    }
+    expect((await post('/admin/destinations/billing/pause', '{}', 'application/json')).status).toBe(200);
+    expect((await post('/admin/destinations/billing/resume', '{}', 'application/json')).status).toBe(200);
+  });
 });
