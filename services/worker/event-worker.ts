@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { isDatabaseUnavailable } from '../shared/database/database-errors.js';
 import { runWithContext } from '../shared/logging/request-context.js';
 import type { Logger } from '../shared/logging/logger.js';
+import { RateLimitedLog } from '../shared/logging/rate-limited-log.js';
 import type { EventJobData } from '../shared/queue/event-job.js';
 import { stampReadyAt } from '../shared/queue/job-ready-time.js';
 import { DeliveryFailedError, EventWaitingError } from './processing/delivery-failed-error.js';
@@ -23,12 +24,23 @@ export interface EventWorkerOptions {
   onActiveJobsChange?: (active: number) => void;
 }
 
+/** An error of the connection itself (Redis unreachable, reset, gone), which its client retries on its own. */
+const CONNECTION_ERROR = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH|EPIPE|Connection is closed/;
+const isConnectionError = (error: Error) => CONNECTION_ERROR.test(`${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`);
+
 /** The BullMQ consumer: takes event ids off the queue and hands them to the {@link EventProcessor}. */
 export class EventWorker {
   private readonly worker: Worker<EventJobData>;
   private active = 0;
+  private idleWaiters: (() => void)[] = [];
+  /**
+   * While Redis is unreachable BullMQ reports every reconnect attempt of both its connections (about one a second):
+   * the first is logged at once, the rest as one line a minute with their count.
+   */
+  private readonly connectionErrors: RateLimitedLog;
 
   constructor(private readonly options: EventWorkerOptions) {
+    this.connectionErrors = new RateLimitedLog((fields) => options.logger.warn('worker connection error', fields));
     this.worker = new Worker<EventJobData>(options.queueName, (job, token) => this.handle(job, token), {
       connection: options.connection,
       prefix: options.prefix,
@@ -39,7 +51,10 @@ export class EventWorker {
       maxStalledCount: 2,
       autorun: false,
     });
-    this.worker.on('error', (error) => options.logger.warn('worker connection error', { error }));
+    this.worker.on('error', (error) => {
+      if (isConnectionError(error)) this.connectionErrors.note({ error });
+      else options.logger.warn('worker error', { error });
+    });
     // A failed attempt BullMQ retries waits out its backoff in the delayed set (`finishedOn` unset, `delay` the
     // backoff it chose): stamped with the backoff's end, so the queue-wait gauge does not count the backoff.
     this.worker.on('failed', (job) => {
@@ -52,9 +67,31 @@ export class EventWorker {
     void this.worker.run().catch((error: unknown) => this.options.logger.error('worker stopped unexpectedly', { error }));
   }
 
-  /** Stops taking jobs and waits for the ones running to finish (`force` abandons them to the stalled check). */
+  /**
+   * Stops taking jobs and waits for the ones running to finish (`force` abandons them to the stalled check).
+   *
+   * With Redis unreachable, BullMQ's graceful close never ends: it first interrupts its blocking connection, and
+   * waits for that connection to be ready to do so. No job can be taken or finished without Redis anyway, so then
+   * the jobs running here are let finish their processing (deliveries and bookkeeping in PostgreSQL), and the
+   * worker is closed without waiting for Redis: a job whose end BullMQ could not record comes back through the
+   * stalled check, and finds its event already finished.
+   */
   async close(force = false): Promise<void> {
+    if (!force && this.options.connection.status !== 'ready') {
+      this.options.logger.info('redis unreachable: closing the worker once its running jobs are done, without waiting for redis', {
+        activeJobs: this.active,
+      });
+      await this.whenIdle();
+      force = true;
+    }
+    this.connectionErrors.flush();
     await this.worker.close(force);
+  }
+
+  /** Resolves once no job runs in this process. */
+  private whenIdle(): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Jobs running now. */
@@ -123,6 +160,7 @@ export class EventWorker {
   private setActive(delta: number): void {
     this.active += delta;
     this.options.onActiveJobsChange?.(this.active);
+    if (this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 }
 
