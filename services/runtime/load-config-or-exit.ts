@@ -1,13 +1,14 @@
-import { config as loadDotenv } from 'dotenv';
 import { loadConfig, type Config } from '../shared/config/config.js';
+import { loadDotenvFile } from '../shared/config/dotenv-file.js';
 import { writeStderrLine } from '../shared/logging/stderr-line.js';
 
 /**
- * Reads `.env` (when present; real environment variables win) and validates the configuration. An invalid
- * value stops the process with one line naming the variable: the service never starts half-configured.
+ * Reads `.env` (when present, or the file DOTENV_CONFIG_PATH names; real environment variables win) and validates
+ * the configuration. An invalid value stops the process with one line naming the variable: the service never starts
+ * half-configured.
  */
 export function loadConfigOrExit(overrides: Partial<NodeJS.ProcessEnv> = {}): Config {
-  loadDotenv({ quiet: true });
+  loadDotenvFile();
   try {
     return loadConfig({ ...process.env, ...overrides });
   } catch (error) {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { HttpSink } from '../support/http-sink.js';
 import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { freePort, ServiceProcess, type ServiceProcessOptions } from '../support/service-process.js';
+import { freePort, NO_DOTENV, ServiceProcess, type ServiceProcessOptions } from '../support/service-process.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -203,7 +203,7 @@ describe('configuration errors', () => {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'services/main.ts')], {
         cwd: root,
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, OTEL_SDK_DISABLED: 'true', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, ...env },
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...NO_DOTENV, OTEL_SDK_DISABLED: 'true', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';

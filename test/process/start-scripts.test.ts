@@ -9,7 +9,7 @@ import { readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { freePort } from '../support/service-process.js';
+import { freePort, NO_DOTENV } from '../support/service-process.js';
 import { canConnect } from '../support/test-services.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -47,7 +47,7 @@ function run(command: string, args: string[], env: Record<string, string | undef
   const child = spawn(command, args, {
     cwd: root,
     detached: true,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', OTEL_SDK_DISABLED: 'true', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: ns.prefix, ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...NO_DOTENV, LOG_LEVEL: 'info', OTEL_SDK_DISABLED: 'true', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: ns.prefix, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);

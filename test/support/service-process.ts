@@ -6,6 +6,12 @@ import { waitFor } from './wait-for.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+/**
+ * For every service process a test starts in the repository: the service reads no `.env` (DOTENV_CONFIG_PATH names
+ * the file it reads, `/dev/null` none), so a developer's own `.env` never leaks into a test's configuration.
+ */
+export const NO_DOTENV = { DOTENV_CONFIG_PATH: '/dev/null' } as const;
+
 /** Options for {@link ServiceProcess}; all optional, so `new ServiceProcess(env, port)` behaves as before. */
 export interface ServiceProcessOptions {
   /**
@@ -53,6 +59,7 @@ export class ServiceProcess {
         PATH: process.env.PATH,
         HOME: process.env.HOME,
         NODE_ENV: 'test',
+        ...NO_DOTENV,
         LOG_LEVEL: 'info',
         OTEL_SDK_DISABLED: preloadTelemetry ? 'false' : 'true',
         HOST: '127.0.0.1',

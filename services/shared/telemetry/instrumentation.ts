@@ -3,12 +3,13 @@
  * ioredis) is imported. With tracing off (OTEL_SDK_DISABLED=true|1|yes, or OTEL_TRACES_EXPORTER=none) nothing
  * but dotenv is loaded, so tracing off costs nothing.
  */
-import { config as loadDotenv } from 'dotenv';
+import { loadDotenvFile } from '../config/dotenv-file.js';
 import { tracingDisabled } from './tracing-switch.js';
 
-// The OTEL_* variables may come from `.env` like every other setting (real environment variables win); the
-// exporter reads them when it is built, which is now, before the service's own configuration is loaded.
-loadDotenv({ quiet: true });
+// The OTEL_* variables may come from `.env` like every other setting (real environment variables win; DOTENV_CONFIG_PATH
+// names another file); the exporter reads them when it is built, which is now, before the service's own configuration
+// is loaded.
+loadDotenvFile();
 
 if (!tracingDisabled(process.env)) {
   const { startTracing } = await import('./tracing.js');
