@@ -5,6 +5,7 @@
 import { configureLogging, createLogger } from './shared/logging/logger.js';
 import { writeStderrLine } from './shared/logging/stderr-line.js';
 import { loadConfigOrExit } from './runtime/load-config-or-exit.js';
+import { checkPortAvailable, listenProblem } from './runtime/port-check.js';
 import { startService } from './runtime/service.js';
 import { installShutdownSignals } from './runtime/shutdown-signals.js';
 
@@ -22,11 +23,13 @@ process.on('uncaughtException', (error) => {
 });
 
 try {
+  // A port another process holds stops the start before the migrations, naming PORT.
+  await checkPortAvailable(config.http.port, config.http.host);
   const service = await startService(config);
   installShutdownSignals({ shutdown: service.shutdown, timeoutMs: config.shutdownTimeoutMs, logger });
 } catch (error) {
   // One clear line for configuration mistakes found while building the parts (a bad PROVIDERS_FILE, say).
   logger.error('service failed to start', { error });
-  writeStderrLine(`Failed to start: ${(error as Error).message}`);
+  writeStderrLine(`Failed to start: ${listenProblem(error, config.http.port, config.http.host) ?? (error as Error).message}`);
   process.exit(1);
 }

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config/config.js';
 import { createPool } from '../shared/database/create-pool.js';
 import { isDatabaseUnavailable } from '../shared/database/database-errors.js';
+import { databaseRetryMessage, databaseStartError } from '../shared/database/database-start-errors.js';
 import type { Logger } from '../shared/logging/logger.js';
 import { createLogger } from '../shared/logging/logger.js';
 import { QueueDepthGauge } from '../shared/metrics/queue-depth-gauge.js';
@@ -38,6 +39,10 @@ export async function connectInfrastructure(config: Config, logger: Logger): Pro
     budgetMs: config.startupWaitMs,
     logger,
     isRetryable: isDatabaseUnavailable,
+    retryMessage: (error) => databaseRetryMessage(error, config.database.url),
+  }).catch(async (error: unknown) => {
+    await pool.end().catch(() => undefined);
+    throw databaseStartError(error, config.database.url, config.startupWaitMs);
   });
 
   const redisLogger = createLogger('redis');

@@ -4,6 +4,7 @@
  * value here used to get past validation and fail later (after the migrations), or not at all.
  */
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { writeRoutesFile, type RoutesDocument, type TempRoutesFile } from '../support/routes-file.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
@@ -67,6 +68,42 @@ describe('invalid configuration stops the start before the migrations', () => {
     expect(logs).toEqual([expect.stringMatching(/^Invalid configuration: DATABASE_URL: not a valid URL/)]);
     expect(code).toBe(78);
     expect(databaseCreated).toBe(false);
+  });
+
+  it("DATABASE_URL with an unencoded '#' in the password: exit 78 naming DATABASE_URL and percent-encoding, not 120 s of retries", async () => {
+    const { name } = unusedDatabase();
+    const server = new URL(testServiceUrls().databaseUrl);
+    // Parses as host "ss" and no database: it used to pass validation, then retry ENOTFOUND for STARTUP_WAIT_MS.
+    const url = `postgresql://postgres:p@ss#word@${server.hostname}:${server.port || 5432}/${name}`;
+    const { code, logs, databaseCreated } = await startAll({}, { name, url });
+    expect(logs).toEqual([
+      "Invalid configuration: DATABASE_URL: contains '#', which ends a URL: percent-encode it in the user name or password (# is %23, @ is %40, / is %2F, ? is %3F)",
+    ]);
+    expect(code).toBe(78);
+    expect(databaseCreated).toBe(false);
+  });
+
+  it('PORT held by another process: one line naming PORT, before the migrations (no database created)', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const database = unusedDatabase();
+      const service = new ServiceProcess(
+        { SERVICE_ROLE: 'all', DATABASE_URL: database.url, REDIS_URL: testServiceUrls().redisUrl, QUEUE_PREFIX: `badconfig-${randomBytes(4).toString('hex')}` },
+        port,
+      );
+      started.push(service);
+      await service.start({ waitForReady: false });
+      const { code } = await service.exited(60_000);
+      expect(service.logs.filter((line) => line.startsWith('Failed to start:'))).toEqual([
+        `Failed to start: port ${port} on 127.0.0.1 is already in use (PORT): stop what listens there, or set PORT to a free port`,
+      ]);
+      expect(code).toBe(1);
+      expect(await databaseExists(database.name)).toBe(false);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 
   it('ROUTES_FILE with an unknown key: one line naming the file, the route and the key, no database created', async () => {

@@ -61,7 +61,8 @@ describe('starting before PostgreSQL and Redis accept connections', () => {
     const service = new ServiceProcess({ ...env, SERVICE_ROLE: role }, await freePort());
     started.push(service);
     await service.start({ waitForReady: false });
-    const retries = () => service.jsonLogs().filter((line) => line.message === 'database not reachable yet; retrying');
+    // Names PostgreSQL and where DATABASE_URL points.
+    const retries = () => service.jsonLogs().filter((line) => line.message === `PostgreSQL at 127.0.0.1:${deps.proxyPort} (DATABASE_URL) not reachable yet; retrying`);
     await waitFor('two retry lines while PostgreSQL is away', () => retries().length >= 2, { timeoutMs: 30_000 });
     expect(service.logs.join('\n')).not.toContain('Failed to start');
 
@@ -97,7 +98,9 @@ describe('starting before PostgreSQL and Redis accept connections', () => {
     );
     started.push(service);
     await service.start({ waitForReady: false });
-    await waitFor('a retry line while the database does not exist', () => service.jsonLogs().some((line) => line.message === 'database not reachable yet; retrying'), { timeoutMs: 30_000 });
+    // Says the database does not exist (not that PostgreSQL is unreachable), and what creates it.
+    const missing = `database "${name}" does not exist yet on PostgreSQL at ${url.hostname}:${url.port || 5432} (DATABASE_URL); waiting for it: npm run migrate (or SERVICE_ROLE=all, or the chart's migration Job) creates it`;
+    await waitFor('a retry line while the database does not exist', () => service.jsonLogs().some((line) => line.message === missing), { timeoutMs: 30_000 });
     expect(service.logs.join('\n')).not.toContain('Failed to start');
 
     await runMigrations({ url: url.toString(), logger: createLogger('test-migrations') });
@@ -115,6 +118,9 @@ describe('starting before PostgreSQL and Redis accept connections', () => {
     started.push(service);
     await service.start({ waitForReady: false });
     expect((await service.exited(30_000)).code).toBe(1);
-    expect(service.logs.filter((line) => line.startsWith('Failed to start:'))).toEqual([expect.stringContaining('ECONNREFUSED')]);
+    // Names PostgreSQL and DATABASE_URL's host:port, not only the driver's "connect ECONNREFUSED …".
+    expect(service.logs.filter((line) => line.startsWith('Failed to start:'))).toEqual([
+      expect.stringMatching(new RegExp(`^Failed to start: PostgreSQL is not reachable at 127\\.0\\.0\\.1:${deps.proxyPort} \\(DATABASE_URL\\): connect ECONNREFUSED .* \\(gave up after 2 s\\)$`)),
+    ]);
   });
 });

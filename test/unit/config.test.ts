@@ -79,6 +79,11 @@ describe('configuration', () => {
     ['postgresql://postgres@127.0.0.1:70000/db', 'not a valid URL'],
     ['postgresql://postgres@127.0.0.1:0/db', 'port must be 1-65535'],
     ['postgresql://user:pa#ss@db/webhooks', 'not a valid URL'],
+    // Parses, as host "ss" with no database: the start then retried a host that does not exist for 120 s.
+    ['postgresql://postgres:pa@ss#word@localhost:5432/webhooks', "contains '#', which ends a URL: percent-encode it in the user name or password (# is %23"],
+    ['postgresql://postgres@localhost:5432/webhooks#pa#ss', "contains '#'"],
+    ['postgresql://postgres:pa@ss@localhost:5432', 'names no database (postgresql://user[:password]@host[:port]/database)'],
+    ['postgresql://postgres@localhost:5432/', 'names no database'],
   ])('refuses DATABASE_URL=%s naming DATABASE_URL at validation, not quoting it', (url, problem) => {
     expect(() => loadConfig({ DATABASE_URL: url })).toThrow(`Invalid configuration: DATABASE_URL: ${problem}`);
     try {

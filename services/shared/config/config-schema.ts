@@ -74,6 +74,14 @@ function databaseUrlProblem(value: string): string | undefined {
   }
   // An empty host is pg's default (localhost, or PGHOST / `?host=` for a socket directory), as before.
   if (url.port !== '' && Number(url.port) < 1) return 'port must be 1-65535';
+  // A `#` in a password cuts the URL short: `postgresql://postgres:p@ss#word@localhost:5432/webhooks` parses as host
+  // "ss" and no database, and the start then retried a host that does not exist until STARTUP_WAIT_MS ran out.
+  if (url.hash !== '' || value.includes('#')) {
+    return "contains '#', which ends a URL: percent-encode it in the user name or password (# is %23, @ is %40, / is %2F, ? is %3F)";
+  }
+  if (url.pathname.replace(/^\//, '') === '') {
+    return 'names no database (postgresql://user[:password]@host[:port]/database); percent-encode special characters in the user name and password';
+  }
   return undefined;
 }
 

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { ADVISORY_LOCKS } from './advisory-lock.js';
 import { createDataSource } from './data-source.js';
 import { isConnectionError } from './database-errors.js';
+import { databaseRetryMessage, databaseStartError } from './database-start-errors.js';
 import { ensureDatabaseExists } from './ensure-database.js';
 
 export interface RunMigrationsOptions {
@@ -41,8 +42,15 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
         }
       });
     },
-    { what: 'database', budgetMs: options.waitForDatabaseMs ?? 0, logger: options.logger },
-  );
+    {
+      what: 'database',
+      budgetMs: options.waitForDatabaseMs ?? 0,
+      logger: options.logger,
+      retryMessage: (error) => databaseRetryMessage(error, options.url),
+    },
+  ).catch((error: unknown) => {
+    throw databaseStartError(error, options.url, options.waitForDatabaseMs ?? 0, { migrating: true });
+  });
 }
 
 /**

@@ -10,6 +10,8 @@ export interface WaitUntilReachableOptions {
   logger: Logger;
   /** Which failures mean "not reachable yet" (default: connection-level errors); others are thrown at once. */
   isRetryable?: (error: unknown) => boolean;
+  /** The warning for a retry (default: `<what> not reachable yet; retrying`). */
+  retryMessage?: (error: unknown) => string;
 }
 
 /**
@@ -26,7 +28,8 @@ export async function waitUntilReachable<T>(attempt: () => Promise<T>, options: 
     } catch (error) {
       if (!retryable(error) || Date.now() >= deadline) throw error;
       const pause = Math.min(1000 * tries, 5000, Math.max(0, deadline - Date.now()));
-      options.logger.warn(`${options.what} not reachable yet; retrying`, { attempt: tries, retryInMs: pause, error });
+      const message = options.retryMessage?.(error) ?? `${options.what} not reachable yet; retrying`;
+      options.logger.warn(message, { attempt: tries, retryInMs: pause, error });
       await delay(pause);
     }
   }
