@@ -3,22 +3,35 @@
 # supervisord, a container runtime) started is node's, and its SIGTERM drains the service. `npm start` runs this
 # too, but npm does not pass SIGTERM on to its child: under a process manager, run this script, not npm.
 #
-#   scripts/start.sh [all|ingress|worker]     (default: $SERVICE_ROLE, else all)
+#   scripts/start.sh [all|ingress|worker]
+#
+# The role: the argument; without one, SERVICE_ROLE from the environment, else from the .env file the service reads
+# (./.env, or DOTENV_CONFIG_PATH's), else all. `npm start` passes `all` (and start:ingress / start:worker their
+# role), so a SERVICE_ROLE in .env changes what this script runs, never what `npm start` runs.
 #
 # Builds dist/ first only when the sources changed since the last build (scripts/build-if-stale.sh). Two roles run
-# side by side on one machine from the README's commands: the worker listens on 3001 unless PORT is set in the
-# environment (the ingress and the all-in-one process keep PORT's default, 3000).
+# side by side on one machine from the README's commands: the worker listens on 3001 unless PORT is set (in the
+# environment or .env; the ingress and the all-in-one process keep PORT's default, 3000).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-role="${1:-${SERVICE_ROLE:-all}}"
+cd "$root"
+
+# The last NAME=value line of the .env file, unquoted (dotenv's syntax, as far as a role or a port needs it).
+dotenv_value() {
+  local file="${DOTENV_CONFIG_PATH:-.env}"
+  [ -r "$file" ] || return 0
+  sed -n -E "s/^[[:space:]]*(export[[:space:]]+)?$1[[:space:]]*=[[:space:]]*(\"([^\"]*)\"|'([^']*)'|([^#[:space:]]*)).*$/\3\4\5/p" "$file" | tail -n 1
+}
+
+role="${1:-${SERVICE_ROLE:-$(dotenv_value SERVICE_ROLE)}}"
+role="${role:-all}"
 case "$role" in
   all | ingress | worker) ;;
   *) echo "scripts/start.sh: role must be all, ingress or worker (got '$role')" >&2; exit 64 ;;
 esac
 bash "$root/scripts/build-if-stale.sh"
-if [ "$role" = worker ] && [ -z "${PORT:-}" ]; then export PORT=3001; fi
+if [ "$role" = worker ] && [ -z "${PORT:-}" ] && [ -z "$(dotenv_value PORT)" ]; then export PORT=3001; fi
 export SERVICE_ROLE="$role"
 node_bin="$(bash "$root/scripts/install-node.sh")"
-cd "$root"
 exec "$node_bin/node" --max-semi-space-size=16 --max-old-space-size=256 \
   --import ./dist/services/shared/telemetry/instrumentation.js dist/services/main.js

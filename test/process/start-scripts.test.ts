@@ -5,7 +5,8 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readlinkSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -105,6 +106,25 @@ describe('start commands', () => {
     const [code] = await service.exited;
     expect(code).toBe(0);
     expect(service.output()).toContain('shutdown complete');
+  }, 120_000);
+
+  it('scripts/start.sh with no role takes SERVICE_ROLE (and PORT) from the .env the service reads', async () => {
+    const port = await freePort();
+    const dir = mkdtempSync(path.join(tmpdir(), 'start-sh-dotenv-'));
+    try {
+      const dotenv = path.join(dir, 'service.env');
+      writeFileSync(dotenv, `# a developer's .env\nSERVICE_ROLE=worker   # one role per process\nPORT="${port}"\n`);
+      // DOTENV_CONFIG_PATH stands in for ./.env (the tests never write the repository's own).
+      const service = run('scripts/start.sh', [], { DOTENV_CONFIG_PATH: dotenv });
+      await waitFor('the worker from .env to answer on the .env PORT', live(port), { timeoutMs: 60_000 }).catch((error: Error) => {
+        throw new Error(`${error.message}\n${service.output()}`);
+      });
+      expect(service.output()).toContain('"role":"worker"');
+      service.child.kill('SIGTERM');
+      expect((await service.exited)[0]).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 120_000);
 
   it('refuses an unknown role with one line', () => {
