@@ -16,6 +16,8 @@ import { securityHeaderValues } from '../shared/http/security-headers.js';
 import type { Logger } from '../shared/logging/logger.js';
 import { runWithContext, type RequestContext } from '../shared/logging/request-context.js';
 import { eventsReceived, httpRequestDuration, type ReceiveOutcome } from '../shared/metrics/metrics.js';
+// The route as the Express app names it (metrics label, trace span name): one name for both paths.
+import { WEBHOOK_ROUTE } from '../shared/http/webhook-route.js';
 
 export interface WebhookFastPathOptions {
   providers: ProviderRegistry;
@@ -33,8 +35,6 @@ export interface WebhookFastPathOptions {
   logger: Logger;
 }
 
-/** The route as the Express app names it (metrics label, trace span name): one name for both paths. */
-const ROUTE = '/webhooks/:provider';
 const PREFIX = '/webhooks/';
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -81,7 +81,7 @@ export class WebhookFastPath {
     // What annotateServerSpan (tracing.ts) reads when the server span ends, as on the Express path.
     (req as IncomingMessage & { context?: RequestContext }).context = context;
     const rpc = getRPCMetadata(otelContext.active());
-    if (rpc?.type === RPCType.HTTP) rpc.route = ROUTE;
+    if (rpc?.type === RPCType.HTTP) rpc.route = WEBHOOK_ROUTE;
 
     const length = Number(declared);
     const chunks: Buffer[] = [];
@@ -115,7 +115,8 @@ export class WebhookFastPath {
     let body: unknown;
     let enqueue: (() => void) | undefined;
     try {
-      const clientAddress = this.options.clientAddress ? this.options.clientAddress(req) : req.socket.remoteAddress;
+      const resolve = this.options.clientAddress;
+      const clientAddress = resolve ? () => resolve(req) : () => req.socket.remoteAddress;
       const answer = await this.options.receiver.receive({ verifier, rawBody, headers: req.headers, mediaType: webhook.mediaType, context, clientAddress });
       ({ statusCode, outcome, body, enqueue } = answer);
     } catch (error) {
@@ -137,7 +138,7 @@ export class WebhookFastPath {
     enqueue?.();
 
     const seconds = Number(process.hrtime.bigint() - webhook.started) / 1e9;
-    httpRequestDuration.observe({ method: 'POST', route: ROUTE, status_code: String(statusCode) }, seconds);
+    httpRequestDuration.observe({ method: 'POST', route: WEBHOOK_ROUTE, status_code: String(statusCode) }, seconds);
     if (this.options.logger.isInfoEnabled()) {
       logAccess(this.options.logger, 'info', {
         method: 'POST',

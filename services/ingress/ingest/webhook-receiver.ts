@@ -21,8 +21,12 @@ export interface IncomingWebhook {
   mediaType: string;
   /** The request's context: gains the provider, event type and event id as they are learned. */
   context: RequestContext;
-  /** The client's address as Express's `req.ip` resolves it (TRUST_PROXY): whose failure budget the request is on. */
-  clientAddress?: string | undefined;
+  /**
+   * The client's address as Express's `req.ip` resolves it (TRUST_PROXY): whose failure budget the request is on.
+   * A function, read only when a verifier needs the client (a PayPal certificate download): resolving it walks the
+   * proxy chain, work most webhooks never need.
+   */
+  clientAddress?: () => string | undefined;
 }
 
 /** How a stored webhook is answered: 202 for a new event, 200 for one stored before. */
@@ -148,12 +152,12 @@ export class WebhookReceiver {
   }
 
   /** The sender as verifiers see it; its key is computed only if a verifier asks (most never do). */
-  private clientOf(address: string | undefined): WebhookClient {
+  private clientOf(address: (() => string | undefined) | undefined): WebhookClient {
     const failures = this.options.failures;
     let key: string | undefined;
     return {
       get key() {
-        return (key ??= VerificationFailureLimiter.keyFor(address));
+        return (key ??= VerificationFailureLimiter.keyFor(address?.()));
       },
       hasSpentFailureBudget() {
         return failures?.hasSpentBudget(this.key) ?? false;

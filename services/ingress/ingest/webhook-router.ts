@@ -148,7 +148,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       headers: req.headers,
       mediaType: mediaTypeOf(req.headers['content-type']),
       context: req.context,
-      clientAddress: req.ip,
+      clientAddress: () => req.ip,
     });
     count(res, verifier.provider, answer.outcome);
     sendJson(res, answer.statusCode, answer.body);
