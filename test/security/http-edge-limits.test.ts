@@ -225,11 +225,17 @@ describe(`pipelining at the listener: at most ${MAX_PENDING_RESPONSES_PER_CONNEC
   });
 
   it('answers every request of a client that pipelines within the bound, in writes of its own', async () => {
-    const port = await serve((req, res) => void setTimeout(() => res.end(req.url), 50));
+    let handled = 0;
+    const port = await serve((req, res) => {
+      handled++;
+      setTimeout(() => res.end(req.url), 50);
+    });
     const { socket, state, waitFor } = open(port);
     socket.write(get(MAX_PENDING_RESPONSES_PER_CONNECTION));
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    socket.write(get(MAX_PENDING_RESPONSES_PER_CONNECTION)); // read once answers have gone out
+    // The second write goes out once the server has read the first (a fixed sleep let both arrive in one read on a
+    // busy machine, which is the other test's case), while its answers are still due: it is read once they go out.
+    await waitFor(() => handled === MAX_PENDING_RESPONSES_PER_CONNECTION, 5000);
+    socket.write(get(MAX_PENDING_RESPONSES_PER_CONNECTION));
     await waitFor(() => statusLines(state.raw).length === 2 * MAX_PENDING_RESPONSES_PER_CONNECTION, 5000);
     const closedByServer = state.closed;
     socket.destroy();
