@@ -38,7 +38,7 @@ export const HTTP_TIMEOUTS = { headersMs: 20_000, requestMs: 30_000, keepAliveMs
 /**
  * Unanswered requests one connection may have. HTTP/1.1 lets a client pipeline requests without reading the
  * answers; Node hands every request of one read (64 KB: ~2000 small GETs) to the app at once and keeps every answer
- * until the client reads it. At this many, the connection stops being read until answers go out; a request past it
+ * until the client reads it. At this many, the connection stops being read until all its answers have gone out; a request past it
  * (parsed from the same read) closes the connection unanswered.
  */
 export const MAX_PENDING_RESPONSES_PER_CONNECTION = 16;
@@ -198,7 +198,11 @@ function stillReceiving(socket: TrackedSocket): boolean {
   return socket[PENDING] === 0 || (socket[PENDING] === 1 && socket[LATEST]?.req.complete === false);
 }
 
-/** A response's 'close': written out (or its connection gone). Reading resumes once the connection is under its bound. */
+/**
+ * A response's 'close': written out (or its connection gone). Reading resumes once every answer due has gone out,
+ * not at the first: the next read may hold a whole batch of pipelined requests, and with answers still due it would
+ * pass the bound and close the connection of a client that never pipelines more than the bound at once.
+ */
 function onAnswered(this: ServerResponse<IncomingMessage>): void {
   const socket = this.req.socket as TrackedSocket;
   if (--socket[PENDING] === 0 && socket[AFTER_ANSWERS]) {
@@ -206,7 +210,7 @@ function onAnswered(this: ServerResponse<IncomingMessage>): void {
     socket[AFTER_ANSWERS] = undefined;
     answer();
   } else if (socket.writableLength > MAX_UNFLUSHED_BYTES_PER_CONNECTION) socket.destroy();
-  else if (socket[HELD] && socket[PENDING] < MAX_PENDING_RESPONSES_PER_CONNECTION && !socket[AFTER_ANSWERS]) {
+  else if (socket[HELD] && socket[PENDING] === 0 && !socket[AFTER_ANSWERS]) {
     socket[HELD] = false;
     socket.resume();
   }
