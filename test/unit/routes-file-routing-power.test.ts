@@ -87,6 +87,8 @@ describe('ROUTES_FILE route filters and transforms', () => {
       'routes.0.filter: the query does not compile: regular expression /(a)\\1/ cannot run on RE2, the linear-time engine (no backreferences, lookahead or lookbehind; a repeat count is at most 1000): invalid escape sequence: `\\1`',
     ],
     ['$options RE2 has not (x)', '    filter: { "body.note": { "$regex": "a b", "$options": "x" } }\n', 'routes.0.filter: the query does not compile: $options "x" is not supported'],
+    ['a $type alias that is no JSON type (it threw on every event)', '    filter: { "body.id": { "$type": "objectId" } }\n', 'routes.0.filter: the query does not compile: $type "objectId" is not a JSON type: use one of number, string, bool, array, object, null'],
+    ['a BSON $type number', '    filter: { "body.id": { "$type": 2 } }\n', 'routes.0.filter: the query does not compile: $type 2 is not a JSON type'],
     ['a filter that is no mapping', '    filter: "amount > 3"\n', 'routes.0.filter: must be a mapping (a MongoDB-style query)'],
     ['a transform that does not compile', "    transform: '{ \"id\": '\n", 'routes.0.transform: the JSONata expression does not compile: JSONata S0203 at 8: Expected "}" before end of expression'],
     ['a transform that is no string', '    transform: { id: 1 }\n', 'routes.0.transform: must be a string (a JSONata expression)'],
@@ -116,6 +118,16 @@ describe('route filters (sift) over {body, headers, provider, eventType}', () =>
     expect(compileRouteFilter({ 'headers.user-agent': 'Stripe/1.0' })(input(1))).toBe(false);
     expect(compileRouteFilter({ $or: [{ provider: 'github' }, { 'body.data.object.tags': 'b' }] })(input(1))).toBe(true);
     expect(compileRouteFilter({ 'body.data.object.missing': { $exists: false } })(input(1))).toBe(true);
+  });
+
+  it('$type takes JSON type aliases, one or a list (an array matches array and its elements\' types, as in MongoDB)', () => {
+    expect(compileRouteFilter({ 'body.data.object.amount': { $type: 'number' } })(input(1))).toBe(true);
+    expect(compileRouteFilter({ 'body.data.object': { $type: 'object' } })(input(1))).toBe(true);
+    expect(compileRouteFilter({ 'body.data.object.tags': { $type: 'object' } })(input(1))).toBe(false);
+    expect(compileRouteFilter({ 'body.data.object.tags': { $type: 'array' } })(input(1))).toBe(true);
+    expect(compileRouteFilter({ 'body.data.object.tags': { $type: 'string' } })(input(1))).toBe(true);
+    expect(compileRouteFilter({ 'body.data.object.currency': { $type: ['number', 'bool'] } })(input(1))).toBe(false);
+    expect(compileRouteFilter({ 'body.data.object.missing': { $type: 'null' } })(input(1))).toBe(false);
   });
 });
 

@@ -1,6 +1,7 @@
 import sift from 'sift';
 import { ownDataDocument, ownDataQuery } from './own-data-paths.js';
 import { $options, $regex } from './route-filter-regex.js';
+import { $type } from './route-filter-type.js';
 
 /** What a route's `filter` is matched against. */
 export interface RouteFilterInput {
@@ -16,8 +17,9 @@ export type RouteFilter = (input: RouteFilterInput) => boolean;
 
 // MongoDB's query operators as sift implements them, except `$where`: it runs JavaScript (a string is compiled with
 // `new Function`), and a routes file is configuration, not code. `$regex` (with its `$options`) is our own: sift's
-// runs JavaScript's backtracking RegExp over payload strings; ours runs RE2, in linear time.
-const { $all, $and, $elemMatch, $eq, $exists, $gt, $gte, $in, $lt, $lte, $mod, $ne, $nin, $nor, $not, $or, $size, $type } = sift;
+// runs JavaScript's backtracking RegExp over payload strings; ours runs RE2, in linear time. `$type` is ours too: it
+// checks its aliases when the file is read (route-filter-type.ts).
+const { $all, $and, $elemMatch, $eq, $exists, $gt, $gte, $in, $lt, $lte, $mod, $ne, $nin, $nor, $not, $or, $size } = sift;
 const OPERATIONS = { $all, $and, $elemMatch, $eq, $exists, $gt, $gte, $in, $lt, $lte, $mod, $ne, $nin, $nor, $not, $options, $or, $regex, $size, $type };
 
 /**
