@@ -5,6 +5,7 @@ import { ConcurrencyLimit, type ReleaseSlot } from './concurrency-limit.js';
 import type { DeliverableEvent, Deliverer, DeliveryHooks, OutgoingMessage } from './deliverer.js';
 import { parseRetryAfter, type DeliveryResult } from './delivery-result.js';
 import { destinationRequestsInFlight, destinationRequestsWaiting } from '../../shared/metrics/destination-metrics.js';
+import { readAnswerPrefix } from './answer-prefix.js';
 import { errorText } from './error-text.js';
 import { WebhookHeaders } from './webhook-headers.js';
 
@@ -38,7 +39,10 @@ interface DestinationLane {
 const MAX_ERROR_BODY = 512;
 /** The longest error text of a request that got no answer (undici's messages are short; this only bounds them). */
 const MAX_ERROR_MESSAGE = 512;
-/** How much of an error answer is searched for secrets before it is cut to {@link MAX_ERROR_BODY}. */
+/**
+ * How much of an error answer is read (bytes) and searched for secrets before it is cut to {@link MAX_ERROR_BODY}:
+ * the rest is never read (see {@link readAnswerPrefix}).
+ */
 const MAX_SCANNED_ERROR_BODY = 64 * 1024;
 
 /**
@@ -149,11 +153,11 @@ export class HttpForwarder implements Deliverer {
       if (ok) {
         await response.body.dump();
       } else {
-        const text = await response.body.text().catch(() => '');
+        const text = await readAnswerPrefix(response.body, MAX_SCANNED_ERROR_BODY);
         // Redacted before it is cut: a configured secret the destination echoes across the cut would otherwise leave
         // its first characters behind, which no later redaction recognises. Its control characters are replaced: a
         // binary answer's NUL made PostgreSQL refuse the attempt's whole finish.
-        const kept = text ? errorText(redactSecretValuesIn(text.slice(0, MAX_SCANNED_ERROR_BODY)), MAX_ERROR_BODY) : '';
+        const kept = text ? errorText(redactSecretValuesIn(text), MAX_ERROR_BODY) : '';
         detail = `HTTP ${response.statusCode}${kept ? `: ${kept}` : ''}`;
       }
       return {
