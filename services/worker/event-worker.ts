@@ -8,6 +8,7 @@ import type { EventJobData } from '../shared/queue/event-job.js';
 import { stampReadyAt } from '../shared/queue/job-ready-time.js';
 import { DeliveryFailedError, EventWaitingError } from './processing/delivery-failed-error.js';
 import type { EventProcessor } from './processing/event-processor.js';
+import { retryBackoffOf, retryDelay, shortestRetryDelay } from './retry-backoff.js';
 
 export interface EventWorkerOptions {
   /** A connection with `maxRetriesPerRequest: null` (`createRedisConnection(..., 'worker')`). */
@@ -120,10 +121,9 @@ export class EventWorker {
       if (error instanceof DeliveryFailedError && error.final) throw new UnrecoverableError(error.message);
       // Waiting for a destination is not an attempt: the job is delayed without using one of BullMQ's.
       if (error instanceof EventWaitingError) await this.delay(job, token, error.waitMs);
-      // A Retry-After the backoff may come before: the attempt counted (in PostgreSQL, which decides DEAD_LETTER);
-      // the job comes back no sooner than the destination asked.
-      if (error instanceof DeliveryFailedError && error.retryAfterMs !== undefined && error.retryAfterMs > this.shortestBackoff(job)) {
-        await this.delay(job, token, error.retryAfterMs);
+      if (error instanceof DeliveryFailedError) {
+        const retryIn = this.retryDelayBullmqCannotKeep(job, error);
+        if (retryIn !== undefined) await this.delay(job, token, retryIn);
       }
       throw error;
     } finally {
@@ -144,17 +144,27 @@ export class EventWorker {
 
   /** How long a job waits for the database: its backoff's base delay, within 1 to 30 s, spread ±20%. */
   private databaseWait(job: Job<EventJobData>): number {
-    const { base } = backoffOf(job);
+    const { base } = retryBackoffOf(job);
     return Math.min(30_000, Math.max(1000, base)) * (0.8 + Math.random() * 0.4);
   }
 
   /**
-   * The shortest exponential backoff BullMQ may wait before this job's next attempt: with jitter it picks a delay
-   * between (1 − jitter) × and 1 × `delay × 2^attemptsMade`, so a Retry-After above the shortest could be undercut.
+   * How long a failed (not final) attempt's retry must wait when BullMQ's own backoff cannot be trusted with it;
+   * undefined when it can (BullMQ then retries after its backoff, counting the attempt).
+   *
+   * BullMQ's backoff grows with the job's attemptsMade, which a retry delayed here (job.moveToDelayed) does not
+   * advance. Once one retry was delayed so, BullMQ's count trails the event's (PostgreSQL's) and every later backoff
+   * of BullMQ's would be computed as if for an earlier attempt: a destination answering `429 Retry-After: 1` was
+   * retried every second. So BullMQ's backoff is used only while its count is the event's and a Retry-After cannot
+   * outlast it; otherwise the retry waits the backoff for the event's own attempt count or the Retry-After, whichever
+   * is longer (a Retry-After only ever delays an attempt).
    */
-  private shortestBackoff(job: Job<EventJobData>): number {
-    const { base, jitter } = backoffOf(job);
-    return base * 2 ** job.attemptsMade * (1 - jitter);
+  private retryDelayBullmqCannotKeep(job: Job<EventJobData>, error: DeliveryFailedError): number | undefined {
+    const backoff = retryBackoffOf(job);
+    const retryAfterMs = error.retryAfterMs ?? 0;
+    const countsInStep = job.attemptsMade + 1 >= error.attempt;
+    if (countsInStep && retryAfterMs <= shortestRetryDelay(backoff, job.attemptsMade + 1)) return undefined;
+    return Math.max(retryDelay(backoff, error.attempt), retryAfterMs);
   }
 
   private setActive(delta: number): void {
@@ -162,11 +172,4 @@ export class EventWorker {
     this.options.onActiveJobsChange?.(this.active);
     if (this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
-}
-
-/** A job's backoff options: the base delay, and the jitter (0–1) BullMQ spreads it by. */
-function backoffOf(job: Job<EventJobData>): { base: number; jitter: number } {
-  const backoff = job.opts.backoff;
-  if (typeof backoff === 'number') return { base: backoff, jitter: 0 };
-  return { base: backoff?.delay ?? 0, jitter: Math.min(1, Math.max(0, backoff?.jitter ?? 0)) };
 }

@@ -186,7 +186,7 @@ describe('webhook_queue_oldest_waiting_age_seconds after a delay', () => {
   });
 
   it('a retry after its backoff: from the end of the backoff', async () => {
-    await runOnceAndStop('retry-1', () => new DeliveryFailedError('dest: HTTP 500', false), 3, 1000);
+    await runOnceAndStop('retry-1', () => new DeliveryFailedError('dest: HTTP 500', false, 1), 3, 1000);
     await sleep(2000);
     await readyQueue.queue.promoteJobs();
     const seconds = await age();

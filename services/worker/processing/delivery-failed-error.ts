@@ -5,6 +5,11 @@ export class DeliveryFailedError extends Error {
     message: string,
     /** True on the last attempt: the event is DEAD_LETTER and the job must not be retried. */
     readonly final: boolean,
+    /**
+     * The event's attempts so far, this one included (PostgreSQL's count, which decides DEAD_LETTER): the backoff
+     * before the next grows with it.
+     */
+    readonly attempt: number,
     /** A destination's `Retry-After` (ms from now): the next attempt is not made before it. */
     readonly retryAfterMs?: number,
   ) {

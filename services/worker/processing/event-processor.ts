@@ -164,7 +164,7 @@ export class EventProcessor {
     });
     // The latest Retry-After of this attempt's answers: the next attempt is not made before it.
     const retryAfters = counted.flatMap((f) => (f.retryAfterMs === undefined ? [] : [f.retryAfterMs]));
-    throw new DeliveryFailedError(lastError, final, retryAfters.length > 0 ? Math.max(...retryAfters) : undefined);
+    throw new DeliveryFailedError(lastError, final, event.attempts, retryAfters.length > 0 ? Math.max(...retryAfters) : undefined);
   }
 
   /**
