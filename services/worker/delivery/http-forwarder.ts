@@ -7,6 +7,7 @@ import { parseRetryAfter, type DeliveryResult } from './delivery-result.js';
 import { destinationRequestsInFlight, destinationRequestsWaiting } from '../../shared/metrics/destination-metrics.js';
 import { readAnswerPrefix } from './answer-prefix.js';
 import { errorText } from './error-text.js';
+import { overrideHeaders } from './header-override.js';
 import { WebhookHeaders } from './webhook-headers.js';
 
 /** The event with its original bytes, as {@link HttpForwarder.forward} sends it. */
@@ -123,11 +124,10 @@ export class HttpForwarder implements Deliverer {
   /** One request, a slot held: the timestamp, the signature and the timeout all start now. */
   private async send(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, dispatcher: Agent): Promise<DeliveryResult> {
     const timeoutMs = destination.timeoutMs ?? this.options.defaultTimeoutMs;
-    const headers: Record<string, string> = {
-      ...this.webhookHeaders.build(event, destination, message.body),
+    const headers = overrideHeaders(this.webhookHeaders.build(event, destination, message.body), {
       'content-type': message.contentType || 'application/json',
       'user-agent': 'event-driven-integration-service',
-    };
+    });
 
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);

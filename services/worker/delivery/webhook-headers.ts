@@ -2,14 +2,15 @@ import { INVALID_SPAN_CONTEXT, isSpanContextValid, trace } from '@opentelemetry/
 import { createStandardWebhookSigner } from '../../shared/standard-webhooks/sign.js';
 import type { Destination } from '../routing/route-table.js';
 import type { DeliverableEvent } from './deliverer.js';
+import { overrideHeaders } from './header-override.js';
 
 type Signer = (id: string, timestampSeconds: number, body: Buffer) => string;
 
 /**
  * The Standard Webhooks headers every delivery carries, whatever the destination type: `webhook-id` (the event id,
  * the same on every retry), `webhook-timestamp`, `webhook-signature` over the bytes actually sent (when the
- * destination has a secret), `x-webhook-provider`, `x-webhook-event-type`, after the destination's static headers.
- * Signers are built once per secret.
+ * destination has a secret), `x-webhook-provider`, `x-webhook-event-type`, over the destination's static headers (a
+ * static header named like one of these, in any case, is left out). Signers are built once per secret.
  */
 export class WebhookHeaders {
   private readonly signers = new Map<string, Signer>();
@@ -17,17 +18,16 @@ export class WebhookHeaders {
   /** Headers for one delivery of `body`, timestamped now. Throws when the secret cannot be used to sign. */
   build(event: DeliverableEvent, destination: Destination, body: Buffer): Record<string, string> {
     const timestamp = Math.floor(Date.now() / 1000);
-    const headers: Record<string, string> = {
-      ...destination.headers,
+    const own: Record<string, string> = {
       'webhook-id': event.id,
       'webhook-timestamp': String(timestamp),
       'x-webhook-provider': event.provider,
       'x-webhook-event-type': event.eventType,
     };
-    if (destination.secret) headers['webhook-signature'] = this.signerFor(destination.secret)(event.id, timestamp, body);
+    if (destination.secret) own['webhook-signature'] = this.signerFor(destination.secret)(event.id, timestamp, body);
     // With tracing on, the instrumentation injects the delivery span's traceparent; off, the stored one still goes.
-    if (event.traceparent && !isSpanContextValid(trace.getActiveSpan()?.spanContext() ?? INVALID_SPAN_CONTEXT)) headers.traceparent = event.traceparent;
-    return headers;
+    if (event.traceparent && !isSpanContextValid(trace.getActiveSpan()?.spanContext() ?? INVALID_SPAN_CONTEXT)) own.traceparent = event.traceparent;
+    return overrideHeaders(destination.headers, own);
   }
 
   private signerFor(secret: string): Signer {

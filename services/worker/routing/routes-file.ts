@@ -75,8 +75,21 @@ const commonDestinationFields = {
    * WORKER_CONCURRENCY. Deliveries beyond it wait for a slot, and their timeout starts only once they hold one.
    */
   maxConcurrency: z.number().int().positive().max(MAX_DESTINATION_CONCURRENCY).optional(),
-  /** Extra static headers, e.g. an API key the destination expects (AMQP message headers, NATS headers for brokers). */
-  headers: z.record(z.string(), z.string()).optional(),
+  /**
+   * Extra static headers, e.g. an API key the destination expects (AMQP message headers, NATS headers for brokers).
+   * Names are case-insensitive: two naming one header would send it twice, with either value read.
+   */
+  headers: z
+    .record(z.string(), z.string())
+    .superRefine((headers, ctx) => {
+      const seen = new Map<string, string>();
+      for (const name of Object.keys(headers)) {
+        const first = seen.get(name.toLowerCase());
+        if (first !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: `names the same header as "${first}" (header names are case-insensitive)` });
+        else seen.set(name.toLowerCase(), name);
+      }
+    })
+    .optional(),
   /**
    * At most `perSecond` deliveries started in any rolling second, across every worker process and pod (a sliding
    * log in Redis). A delivery over the limit waits (its job is delayed; no attempt is used).
