@@ -8,6 +8,7 @@ import { destinationRequestsInFlight, destinationRequestsWaiting } from '../../s
 import { readAnswerPrefix } from './answer-prefix.js';
 import { errorText } from './error-text.js';
 import { overrideHeaders } from './header-override.js';
+import { httpTargetOf, type HttpTarget } from './url-credentials.js';
 import { WebhookHeaders } from './webhook-headers.js';
 
 /** The event with its original bytes, as {@link HttpForwarder.forward} sends it. */
@@ -60,6 +61,8 @@ const MAX_SCANNED_ERROR_BODY = 64 * 1024;
 export class HttpForwarder implements Deliverer {
   private readonly lanes = new Map<string, DestinationLane>();
   private readonly webhookHeaders = new WebhookHeaders();
+  /** Each destination URL's target (URL without credentials, Basic auth), computed once: URLs come from configuration. */
+  private readonly targets = new Map<string, HttpTarget>();
 
   constructor(private readonly options: HttpForwarderOptions) {}
 
@@ -124,9 +127,11 @@ export class HttpForwarder implements Deliverer {
   /** One request, a slot held: the timestamp, the signature and the timeout all start now. */
   private async send(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, dispatcher: Agent): Promise<DeliveryResult> {
     const timeoutMs = destination.timeoutMs ?? this.options.defaultTimeoutMs;
+    const target = this.targetOf(destination.url);
     const headers = overrideHeaders(this.webhookHeaders.build(event, destination, message.body), {
       'content-type': message.contentType || 'application/json',
       'user-agent': 'event-driven-integration-service',
+      ...(target.authorization ? { authorization: target.authorization } : {}),
     });
 
     const started = performance.now();
@@ -137,7 +142,7 @@ export class HttpForwarder implements Deliverer {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
     try {
-      const response = await request(destination.url, {
+      const response = await request(target.url, {
         method: 'POST',
         headers,
         body: message.body,
@@ -183,6 +188,15 @@ export class HttpForwarder implements Deliverer {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private targetOf(url: string): HttpTarget {
+    let target = this.targets.get(url);
+    if (!target) {
+      target = httpTargetOf(url);
+      this.targets.set(url, target);
+    }
+    return target;
   }
 
   /** Closes every destination's connections (requests in flight finish first). */

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_CIRCUIT_BREAKER } from '../../shared/destinations/destination-policy.js';
+import { httpTargetOf, UrlCredentialsError } from '../delivery/url-credentials.js';
 import { decodeStandardWebhookSecret } from '../../shared/standard-webhooks/decode-secret.js';
 import { amqpRoutingKeyProblem, natsSubjectProblem, natsSubjectTemplateProblem, renderAddress, TEMPLATE_FIELDS, unknownPlaceholders } from './address-template.js';
 import { compileRouteFilter } from './route-filter.js';
@@ -117,6 +118,10 @@ const addressTemplate = (type: DestinationType, problem: (address: string) => st
     if (why) ctx.addIssue({ code: 'custom', message: `"${template}" ${why}` });
   });
 
+/**
+ * An http destination. A user and password in its `url` are sent as HTTP Basic auth: they must decode (percent-
+ * encoding), and a static `Authorization` header next to them stops the start rather than one silently winning.
+ */
 const httpDestinationSchema = strictMapping(
   {
     type: z.literal('http').optional(),
@@ -124,7 +129,20 @@ const httpDestinationSchema = strictMapping(
     ...commonDestinationFields,
   },
   'an http destination',
-);
+).superRefine((destination, ctx) => {
+  let hasCredentials: boolean;
+  try {
+    hasCredentials = httpTargetOf(destination.url).authorization !== undefined;
+  } catch (error) {
+    // The message never echoes the URL, whose password is a secret. A URL that does not parse is url's own issue.
+    if (error instanceof UrlCredentialsError) ctx.addIssue({ code: 'custom', path: ['url'], message: error.message });
+    return;
+  }
+  const authorization = Object.keys(destination.headers ?? {}).find((name) => name.toLowerCase() === 'authorization');
+  if (hasCredentials && authorization !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['headers', authorization], message: 'conflicts with the user and password in url (sent as Basic auth): set one or the other' });
+  }
+});
 
 const amqpDestinationSchema = strictMapping(
   {
