@@ -339,3 +339,97 @@ describe('a request Node refuses (431, 400) after pipelined requests still being
     }
   });
 });
+
+describe('write stall: a connection whose client has stopped taking its answers is closed once its output has made no progress for a while', () => {
+  const STALL_MS = 1000;
+  const get = (n: number) => Array.from({ length: n }, (_, i) => `GET /${i} HTTP/1.1\r\nHost: x\r\n\r\n`).join('');
+
+  it('closes it within the bound after the kernel stops taking its answer (one large answer, no further request)', async () => {
+    const sockets = new Set<net.Socket>();
+    const big = Buffer.alloc(8 * MAX_UNFLUSHED_BYTES_PER_CONNECTION, 'x'); // far more than the kernel's socket buffers take
+    const server = await listen(
+      (req, res) => {
+        sockets.add(req.socket);
+        res.end(big);
+      },
+      { port: 0, host: '127.0.0.1', isDraining: () => false, timeouts: { writeStallMs: STALL_MS } },
+    );
+    try {
+      const socket = net.connect({ host: '127.0.0.1', port: server.address.port });
+      socket.on('error', () => undefined);
+      socket.pause(); // never reads
+      socket.write(get(1));
+      await waitUntil(() => sockets.size === 1, 3000);
+      const answeredAt = Date.now();
+      const openAfterHalfTheBound = await new Promise<boolean>((resolve) => setTimeout(() => resolve(![...sockets][0]!.destroyed), STALL_MS / 2));
+      // Before the fix: kept (its fd and the kernel's buffers) until the client went away: nothing read or answered
+      // again, so no bound was checked, and Node's timeouts apply to requests arriving, or to idle connections.
+      const destroyed = await waitUntil(() => [...sockets].every((s) => s.destroyed), STALL_MS + 3000);
+      const seconds = (Date.now() - answeredAt) / 1000;
+      socket.destroy();
+      expect({ openAfterHalfTheBound, destroyed }).toEqual({ openAfterHalfTheBound: true, destroyed: true });
+      expect(seconds).toBeLessThan(STALL_MS / 1000 + 3);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('does not close a client that reads a large answer slowly, however long the whole answer takes', async () => {
+    const big = Buffer.alloc(16 * 2 ** 20, 'x');
+    const server = await listen((_req, res) => res.end(big), { port: 0, host: '127.0.0.1', isDraining: () => false, timeouts: { writeStallMs: STALL_MS } });
+    try {
+      const socket = net.connect({ host: '127.0.0.1', port: server.address.port });
+      const state = { received: 0, closed: false };
+      socket.on('error', () => undefined);
+      socket.on('close', () => (state.closed = true));
+      socket.pause();
+      socket.write(get(1));
+      const startedAt = Date.now();
+      // About 2.6 MB/s: the answer takes about 6 s, several times the bound, but the kernel takes more of it every
+      // few hundred milliseconds (as the client frees its buffers), which is progress.
+      const reads = setInterval(() => {
+        const chunk = socket.read(64 * 1024) as Buffer | null;
+        if (chunk) state.received += chunk.length;
+      }, 25);
+      const complete = await waitUntil(() => state.received >= big.length || state.closed, 30_000);
+      clearInterval(reads);
+      const seconds = (Date.now() - startedAt) / 1000;
+      const { closed } = state;
+      socket.destroy();
+      expect({ complete, closed, receivedAll: state.received >= big.length }).toEqual({ complete: true, closed: false, receivedAll: true });
+      expect(seconds).toBeGreaterThan((3 * STALL_MS) / 1000); // the test means something only if the answer outlasted the bound
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('write stall in the service: the connection of a client that pipelines and never reads is closed (the review repro)', () => {
+  let service: InProcessService;
+  beforeAll(async () => {
+    service = await startInProcessService(
+      { SERVICE_ROLE: 'ingress', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: `${ns.prefix}-stall`, STRIPE_WEBHOOK_SECRET: SECRETS.stripe },
+      { httpTimeouts: { writeStallMs: 1000 } },
+    );
+  });
+  afterAll(async () => void (await service?.stop()));
+
+  it('closes it once its answers (404s echoing a long path) have stopped going out, rather than keeping it forever', async () => {
+    const { socket, state, waitFor } = open(portOf(service));
+    socket.pause(); // reads nothing
+    const batch = `GET /webhooks/${'a'.repeat(7000)} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(MAX_PENDING_RESPONSES_PER_CONNECTION);
+    // ~11 MB of answers, more than the kernel's buffers on both sides take, one batch (within the bound) at a time:
+    // once the buffers are full the server holds 16 answers it cannot write, and reads nothing more.
+    for (let sent = 0; sent < 1600 && !state.closed; sent += MAX_PENDING_RESPONSES_PER_CONNECTION) {
+      socket.write(batch);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // the bound (1 s), and its check
+    // A write to a connection the server has closed fails (reset), without reading (which would let it go on).
+    socket.write('\r\n');
+    const closed = await waitFor(() => state.closed, 2000);
+    socket.destroy();
+    // Before the fix: open as long as the client liked (observed: > 80 s, 4 MB in the server's send queue).
+    expect({ closed, allAnswered: statusLines(state.raw).length === 1600 }).toEqual({ closed: true, allAnswered: false });
+  });
+});
