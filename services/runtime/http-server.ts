@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import type { AddressInfo, Socket } from 'node:net';
 import { answerClientError, answerExpectationFailed } from '../shared/http/client-error-response.js';
 import type { Logger } from '../shared/logging/logger.js';
+import { WriteStallWatch } from './write-stall-watch.js';
 
 /** The listening HTTP server, and how it stops. */
 export interface HttpServer {
@@ -30,10 +31,12 @@ export const DEFAULT_DRAIN_GRACE_MS = 5000;
 
 /**
  * The server's limits on a client: how long its request's headers, and its whole request, may take to arrive (each
- * answered 408 past it, within a second), and how long an idle keep-alive connection is kept (longer than common
- * load balancers' idle timeout, so they close it first). The drain does not wait for them: see DEFAULT_DRAIN_GRACE_MS.
+ * answered 408 past it, within a second), how long an idle keep-alive connection is kept (longer than common
+ * load balancers' idle timeout, so they close it first), and how long answers may wait for the client to take any of
+ * them before the connection is closed (see WriteStallWatch; as long as a request may take to arrive). The drain
+ * does not wait for them: see DEFAULT_DRAIN_GRACE_MS.
  */
-export const HTTP_TIMEOUTS = { headersMs: 20_000, requestMs: 30_000, keepAliveMs: 65_000 };
+export const HTTP_TIMEOUTS = { headersMs: 20_000, requestMs: 30_000, keepAliveMs: 65_000, writeStallMs: 30_000 };
 
 /**
  * Unanswered requests one connection may have. HTTP/1.1 lets a client pipeline requests without reading the
@@ -86,6 +89,9 @@ export async function listen(
     socket.once('close', () => sockets.delete(socket));
   });
   server.keepAliveTimeout = timeouts.keepAliveMs;
+  // Node's timeouts never end a connection whose answers wait on a client that has stopped reading; this does.
+  const writeStalls = new WriteStallWatch(sockets, timeouts.writeStallMs);
+  server.once('close', () => writeStalls.stop());
   // Requests Node's parser refuses (oversized headers, malformed HTTP) get the contract's error shape too.
   // A request refused after pipelined requests still being answered is answered after them: written at once, its
   // answer would reach the client as the answer to the first of them (a valid webhook told 431 or 400).
@@ -115,7 +121,10 @@ export async function listen(
   });
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => answerExpectationFailed(req, res, options.logger));
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error) => {
+      writeStalls.stop();
+      reject(error);
+    });
     server.listen(options.port, options.host, () => resolve());
   });
   const endKeepAlive = () => {

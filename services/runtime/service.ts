@@ -17,7 +17,7 @@ import { loadRoutesFile } from '../worker/routing/routes-file.js';
 import { createHttpApp } from './http-app.js';
 import { WebhookFastPath } from './webhook-fast-path.js';
 import { TerminationNotice } from '../shared/health/termination-notice.js';
-import { DEFAULT_DRAIN_GRACE_MS, listen } from './http-server.js';
+import { DEFAULT_DRAIN_GRACE_MS, listen, type HTTP_TIMEOUTS } from './http-server.js';
 import { connectInfrastructure } from './infrastructure.js';
 import { startIngress, type IngressRole } from './ingress-role.js';
 import { startWorker, type WorkerRole } from './worker-role.js';
@@ -28,6 +28,8 @@ export interface ServiceExtensions {
   handlers?: EventHandlerRegistry;
   /** Dispatcher for fetching PayPal certificates (a test's own CA). */
   paypalDispatcher?: Dispatcher;
+  /** The listener's limits on a client, where not HTTP_TIMEOUTS (a test's short write-stall bound). */
+  httpTimeouts?: Partial<typeof HTTP_TIMEOUTS>;
 }
 
 /** A started service: its address, and the one way to stop it. */
@@ -139,7 +141,7 @@ export async function startService(config: Config, extensions: ServiceExtensions
           logger: createLogger('http'),
         }).listener
       : app;
-  const server = await listen(listener, { port: config.http.port, host: config.http.host, isDraining: () => shuttingDown, logger: createLogger('http') });
+  const server = await listen(listener, { port: config.http.port, host: config.http.host, isDraining: () => shuttingDown, logger: createLogger('http'), timeouts: extensions.httpTimeouts });
   logger.info('service started', { role, port: server.address.port, providers: providers?.names() ?? [] });
 
   let drained: Promise<void> | undefined;
