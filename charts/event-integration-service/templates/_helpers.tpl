@@ -230,6 +230,25 @@ every template of a render shares. */}}
 {{- index $memo "postgresql" -}}
 {{- end -}}
 
+{{/* The admin token of the chart-made Secret: secrets.adminApiToken, else (secrets.generateAdminApiToken) the one
+already in the cluster, else a generated one; empty when neither is set. secret.yaml is rendered twice per render
+(the Secret itself, and again for the Deployments' checksum/secrets), and a second randAlphaNum would make the
+checksum hash a token that never reaches the cluster, so the first result is kept, like eis.postgresql.password's. */}}
+{{- define "eis.adminApiToken" -}}
+{{- if .Values.secrets.adminApiToken -}}
+{{- .Values.secrets.adminApiToken -}}
+{{- else if .Values.secrets.generateAdminApiToken -}}
+{{- if not (hasKey .Values "__eisGenerated") -}}
+{{- $_ := set .Values "__eisGenerated" dict -}}
+{{- end -}}
+{{- $memo := index .Values "__eisGenerated" -}}
+{{- if not (hasKey $memo "adminApiToken") -}}
+{{- $_ := set $memo "adminApiToken" (include "eis.secretValue" (dict "root" . "name" (include "eis.fullname" .) "key" "ADMIN_API_TOKEN" "length" 40)) -}}
+{{- end -}}
+{{- index $memo "adminApiToken" -}}
+{{- end -}}
+{{- end -}}
+
 {{/* ----------------------------------------------------------------------------------------------------------
 The migration Job. As a pre-upgrade hook it runs before the new release's objects are applied, against whatever
 the old release left: so everything it needs from the chart (its database password, its ServiceAccount, its
