@@ -95,7 +95,7 @@ spec:
           envFrom:
             {{- toYaml . | nindent 12 }}
           {{- end }}
-          {{- include "eis.probes" $root | nindent 10 }}
+          {{- include "eis.probes" (dict "root" $root "role" $role) | nindent 10 }}
           {{- with include "eis.lifecycle" (dict "root" $root "role" $role) | trim }}
           {{- . | nindent 10 }}
           {{- end }}

@@ -425,29 +425,63 @@ lifecycle:
 {{- end }}
 {{- end -}}
 
+{{/* STARTUP_WAIT_MS of a role (the service's default when unset). Call with (dict "root" $ "role" "ingress"|"worker"). */}}
+{{- define "eis.startupWaitMs" -}}
+{{- $config := include "eis.roleConfig" . | fromJson -}}
+{{- (get $config "STARTUP_WAIT_MS") | default 120000 | int -}}
+{{- end -}}
+
+{{/*
+failureThreshold of a role's startupProbe. The service opens its port only once PostgreSQL answers, which it waits
+for up to STARTUP_WAIT_MS, so the probe fails all that time: its budget (periodSeconds × failureThreshold) must
+outlast the wait, or the kubelet kills a container that is doing what it was configured to do. Empty
+probes.startup.failureThreshold: derived as ceil((STARTUP_WAIT_MS / 1000 + 60) / periodSeconds), the 60 s margin
+for what follows the wait (Redis, the files, listening); 36 with the defaults. An explicit value must give a budget
+above STARTUP_WAIT_MS / 1000; the chart refuses to render otherwise. Call with (dict "root" $ "role" "ingress"|"worker").
+*/}}
+{{- define "eis.startupFailureThreshold" -}}
+{{- $startup := .root.Values.probes.startup -}}
+{{- $period := $startup.periodSeconds | int -}}
+{{- $waitMs := include "eis.startupWaitMs" . | int -}}
+{{- if lt $period 1 -}}
+{{- fail (printf "probes.startup.periodSeconds (%v) must be at least 1" $startup.periodSeconds) -}}
+{{- end -}}
+{{- with $startup.failureThreshold -}}
+{{- if le (mul (int .) $period 1000) $waitMs -}}
+{{- fail (printf "probes.startup.failureThreshold (%v) × periodSeconds (%d) must exceed STARTUP_WAIT_MS/1000 of the %s role (%d ms): the port stays closed while the service waits for PostgreSQL; leave failureThreshold empty to derive it" . $period $.role $waitMs) -}}
+{{- end -}}
+{{- int . -}}
+{{- else -}}
+{{- $budgetSeconds := add (div (add $waitMs 999) 1000) 60 -}}
+{{- div (add $budgetSeconds (sub $period 1)) $period -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The probes of a role's container. Call with (dict "root" $ "role" "ingress"|"worker"). */}}
 {{- define "eis.probes" -}}
+{{- $probes := .root.Values.probes -}}
 startupProbe:
   httpGet:
     path: /health/live
     port: http
-  periodSeconds: {{ .Values.probes.startup.periodSeconds }}
-  timeoutSeconds: {{ .Values.probes.startup.timeoutSeconds }}
-  failureThreshold: {{ .Values.probes.startup.failureThreshold }}
+  periodSeconds: {{ $probes.startup.periodSeconds }}
+  timeoutSeconds: {{ $probes.startup.timeoutSeconds }}
+  failureThreshold: {{ include "eis.startupFailureThreshold" . }}
 livenessProbe:
   httpGet:
     path: /health/live
     port: http
-  periodSeconds: {{ .Values.probes.liveness.periodSeconds }}
-  timeoutSeconds: {{ .Values.probes.liveness.timeoutSeconds }}
-  failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
+  periodSeconds: {{ $probes.liveness.periodSeconds }}
+  timeoutSeconds: {{ $probes.liveness.timeoutSeconds }}
+  failureThreshold: {{ $probes.liveness.failureThreshold }}
 readinessProbe:
   httpGet:
     path: /health/ready
     port: http
-  periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
-  timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
-  failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
-  successThreshold: {{ .Values.probes.readiness.successThreshold }}
+  periodSeconds: {{ $probes.readiness.periodSeconds }}
+  timeoutSeconds: {{ $probes.readiness.timeoutSeconds }}
+  failureThreshold: {{ $probes.readiness.failureThreshold }}
+  successThreshold: {{ $probes.readiness.successThreshold }}
 {{- end -}}
 
 {{/* DATABASE_PASSWORD (helper, only for $(VAR) expansion) and DATABASE_URL. The password must be URL-safe.
