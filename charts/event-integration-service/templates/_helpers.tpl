@@ -759,14 +759,15 @@ Guards for the bundled StatefulSets: refuse, before anything is applied, what Ku
 after half an upgrade. They read the cluster (`lookup`), so `helm template` and --dry-run=client skip them.
 ---------------------------------------------------------------------------------------------------------- */}}
 
-{{/* A Kubernetes quantity ("8Gi", "0.5Ti", "500M") in bytes, so sizes compare however they are spelt. */}}
+{{/* A Kubernetes quantity ("8Gi", "0.5Ti", "500M") in bytes, so sizes compare however they are spelt. Call with
+(dict "quantity" q "key" "<the value it comes from>"): the key names the value in the error. */}}
 {{- define "eis.quantityBytes" -}}
-{{- $quantity := toString . | trim -}}
+{{- $quantity := toString .quantity | trim -}}
 {{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $quantity -}}
 {{- $suffix := trimPrefix $number $quantity -}}
 {{- $multipliers := dict "" 1.0 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 -}}
 {{- if or (not $number) (not (hasKey $multipliers $suffix)) -}}
-{{- fail (printf "%q is not a storage size the chart understands (use e.g. 8Gi)" $quantity) -}}
+{{- fail (printf "%s %q is not a size the chart understands (use e.g. 8Gi or 512Mi)" .key $quantity) -}}
 {{- end -}}
 {{- mulf (float64 $number) (get $multipliers $suffix) -}}
 {{- end -}}
@@ -791,8 +792,8 @@ A StatefulSet's volumeClaimTemplates cannot change: Kubernetes refuses the updat
 {{- $spec := (index $claims 0).spec | default dict -}}
 {{- $pvc := printf "data-%s-0" .name -}}
 {{- $liveSize := toString ((($spec.resources | default dict).requests | default dict).storage | default "0") -}}
-{{- $liveBytes := include "eis.quantityBytes" $liveSize | float64 -}}
-{{- $wantedBytes := include "eis.quantityBytes" $persistence.size | float64 -}}
+{{- $liveBytes := include "eis.quantityBytes" (dict "quantity" $liveSize "key" (printf "the volume size of StatefulSet %s" .name)) | float64 -}}
+{{- $wantedBytes := include "eis.quantityBytes" (dict "quantity" $persistence.size "key" (printf "%s.persistence.size" .key)) | float64 -}}
 {{- if lt $wantedBytes $liveBytes -}}
 {{- fail (printf "%s.persistence.size %s is smaller than the %s volume of StatefulSet %s: a PersistentVolumeClaim never shrinks. Keep %s (or move the data to a new, smaller volume yourself)." .key (toString $persistence.size) $liveSize .name $liveSize) -}}
 {{- else if gt $wantedBytes $liveBytes -}}
