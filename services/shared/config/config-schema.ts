@@ -22,6 +22,23 @@ const decimalDigits = z
 const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   decimalDigits.pipe(z.number().min(min).max(max)).default(fallback);
 
+/**
+ * The longest delay setTimeout honours (about 24.8 days). A larger one is replaced by 1 ms with only a
+ * TimeoutOverflowWarning, so "wait very long" would silently mean "do not wait at all".
+ */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** A duration in milliseconds: a whole number from `min` up to {@link MAX_TIMER_MS}, since it ends up in a timer. */
+const milliseconds = (fallback: number, min: number) =>
+  decimalDigits
+    .pipe(
+      z
+        .number()
+        .min(min)
+        .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} (2^31-1 ms, about 24.8 days: the longest delay Node's timers honour; a larger one would fire after 1 ms)`),
+    )
+    .default(fallback);
+
 const booleanFlag = (fallback: boolean) =>
   z
     .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -165,14 +182,14 @@ export const configSchema = z.object({
   /** Failed verifications one client address may cause per minute before it gets 429 (real traffic is unaffected). */
   VERIFICATION_FAILURE_LIMIT_PER_MINUTE: integer(120, 1),
   JOB_ATTEMPTS: integer(8, 1, 100),
-  JOB_BACKOFF_MS: integer(1000, 1),
+  JOB_BACKOFF_MS: milliseconds(1000, 1),
   WORKER_CONCURRENCY: integer(32, 1, 1000),
   /** How long a worker's lock on a job lasts; a crashed worker's jobs come back after about this long. */
-  WORKER_LOCK_DURATION_MS: integer(30_000, 1000),
-  WORKER_STALLED_INTERVAL_MS: integer(30_000, 1000),
-  DELIVERY_TIMEOUT_MS: integer(10_000, 1),
-  RECONCILER_INTERVAL_MS: integer(15_000, 100),
-  RECONCILER_STALE_MS: integer(30_000, 0),
+  WORKER_LOCK_DURATION_MS: milliseconds(30_000, 1000),
+  WORKER_STALLED_INTERVAL_MS: milliseconds(30_000, 1000),
+  DELIVERY_TIMEOUT_MS: milliseconds(10_000, 1),
+  RECONCILER_INTERVAL_MS: milliseconds(15_000, 100),
+  RECONCILER_STALE_MS: milliseconds(30_000, 0),
   /**
    * Completed events older than this are deleted (0 keeps them forever). Dead letters are kept. At least 3 days: an
    * event's own (provider, id) is what makes a provider's retry a duplicate, and Stripe and PayPal retry for 3 days
@@ -188,10 +205,10 @@ export const configSchema = z.object({
    * 0 keeps them forever. See the README's retention section.
    */
   RETENTION_TOMBSTONE_DAYS: integer(365, 0),
-  RETENTION_INTERVAL_MS: integer(3_600_000, 1000),
-  SHUTDOWN_TIMEOUT_MS: integer(25_000, 100),
+  RETENTION_INTERVAL_MS: milliseconds(3_600_000, 1000),
+  SHUTDOWN_TIMEOUT_MS: milliseconds(25_000, 100),
   /** How long the start waits for PostgreSQL to accept connections (0: fail at once). */
-  STARTUP_WAIT_MS: integer(120_000, 0),
+  STARTUP_WAIT_MS: milliseconds(120_000, 0),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
   /** Heap above this many MiB makes GET /health report memory as down. Unset: 90% of V8's heap limit. */
   HEALTH_MAX_HEAP_MB: z.preprocess((value) => (value === '' ? undefined : value), decimalDigits.pipe(z.number().min(16)).optional()),
