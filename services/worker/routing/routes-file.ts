@@ -7,6 +7,7 @@ import { decodeStandardWebhookSecret } from '../../shared/standard-webhooks/deco
 import { amqpRoutingKeyProblem, natsSubjectProblem, natsSubjectTemplateProblem, renderAddress, TEMPLATE_FIELDS, unknownPlaceholders } from './address-template.js';
 import { compileRouteFilter } from './route-filter.js';
 import { compileRouteTransform } from './route-transform.js';
+import { staticHeadersSchema } from './static-headers.js';
 
 /** Largest `maxConcurrency` a destination may set (as WORKER_CONCURRENCY's own bound). */
 export const MAX_DESTINATION_CONCURRENCY = 1000;
@@ -80,17 +81,7 @@ const commonDestinationFields = {
    * Extra static headers, e.g. an API key the destination expects (AMQP message headers, NATS headers for brokers).
    * Names are case-insensitive: two naming one header would send it twice, with either value read.
    */
-  headers: z
-    .record(z.string(), z.string())
-    .superRefine((headers, ctx) => {
-      const seen = new Map<string, string>();
-      for (const name of Object.keys(headers)) {
-        const first = seen.get(name.toLowerCase());
-        if (first !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: `names the same header as "${first}" (header names are case-insensitive)` });
-        else seen.set(name.toLowerCase(), name);
-      }
-    })
-    .optional(),
+  headers: staticHeadersSchema.optional(),
   /**
    * At most `perSecond` deliveries started in any rolling second, across every worker process and pod (a sliding
    * log in Redis). A delivery over the limit waits (its job is delayed; no attempt is used).
