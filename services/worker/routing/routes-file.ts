@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { PROVIDER_NAME_PATTERN } from '../../ingress/verification/providers-file.js';
 import { DEFAULT_CIRCUIT_BREAKER } from '../../shared/destinations/destination-policy.js';
 import { httpTargetOf, UrlCredentialsError } from '../delivery/url-credentials.js';
 import { decodeStandardWebhookSecret } from '../../shared/standard-webhooks/decode-secret.js';
@@ -201,9 +202,18 @@ const compiles = <T>(compile: (value: T) => unknown, what: string) => (value: T,
 
 const routeSchema = strictMapping(
   {
-    provider: z.string().min(1),
-    /** Globs over the event type (`invoice.*`); omitted = every type. */
-    events: z.array(z.string().min(1)).optional(),
+    /**
+     * `*` or a provider name exactly as served at /webhooks/{provider}: matching compares names as written, so
+     * `Stripe` or `"stripe "` would be a route that never matches and its events would be COMPLETED undelivered.
+     */
+    provider: z
+      .string()
+      .refine(
+        (provider) => provider === '*' || PROVIDER_NAME_PATTERN.test(provider),
+        `must be '*' or a provider name as in /webhooks/{provider} (${PROVIDER_NAME_PATTERN.source}: lower case, no spaces), or the route matches no event`,
+      ),
+    /** Globs over the event type (`invoice.*`); omitted = every type. An empty list would match no type. */
+    events: z.array(z.string().min(1)).min(1, 'must not be empty (it would match no event type): omit events to match every type').optional(),
     /** MongoDB-style query over `{body, headers, provider, eventType}`; the route sends nothing for events it rejects. */
     filter: z
       .record(z.string(), z.unknown(), { error: 'must be a mapping (a MongoDB-style query)' })
