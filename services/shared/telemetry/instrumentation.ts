@@ -13,6 +13,15 @@ loadDotenvFile();
 
 if (!tracingDisabled(process.env)) {
   const { startTracing } = await import('./tracing.js');
-  await startTracing();
+  const { ConfigError } = await import('../config/config.js');
+  try {
+    await startTracing();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    // The same one line and exit code as the service's own configuration check (loadConfigOrExit), which runs later.
+    const { writeStderrLine } = await import('../logging/stderr-line.js');
+    writeStderrLine(error.message);
+    process.exit(78); // EX_CONFIG
+  }
 }
 export {};

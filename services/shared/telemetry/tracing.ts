@@ -12,6 +12,7 @@ import { envDetector, hostDetector, osDetector, processDetector, resourceFromAtt
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { HEALTH_PATH, METRICS_PATH } from '../health/health-paths.js';
 import type { RequestContext } from '../logging/request-context.js';
+import { assertValidOtlpEndpoints } from './otlp-endpoint.js';
 import { RedactingSpanExporter } from './redacting-span-exporter.js';
 import { onTracingFlush } from './tracing-state.js';
 
@@ -41,9 +42,12 @@ export function annotateServerSpan(span: Span, request: unknown, response: unkno
  * http://localhost:4317; OTEL_BSP_* for batching; OTEL_TRACES_SAMPLER*), W3C trace context, and instrumentation
  * of http, express, pg, ioredis and undici. The ESM loader hook is registered first so modules imported afterwards
  * (express, pg, ioredis) are instrumented.
+ * @throws ConfigError when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is not an endpoint the exporter can use.
  */
 export async function startTracing(): Promise<void> {
   if (sdk) return;
+  // Before anything is registered: a bad endpoint throws ConfigError rather than an Invalid URL from the exporter.
+  assertValidOtlpEndpoints(process.env);
   const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
   register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
 
