@@ -8,6 +8,7 @@ import { loadConfigOrExit } from './runtime/load-config-or-exit.js';
 import { checkPortAvailable, listenProblem } from './runtime/port-check.js';
 import { startService } from './runtime/service.js';
 import { installShutdownSignals } from './runtime/shutdown-signals.js';
+import { StartAbortedError } from './shared/startup/start-aborted-error.js';
 
 const config = loadConfigOrExit();
 configureLogging({ level: config.logLevel, role: config.role });
@@ -22,12 +23,17 @@ process.on('uncaughtException', (error) => {
   process.exitCode = 1;
 });
 
+// Before the start: it may wait minutes for PostgreSQL (STARTUP_WAIT_MS), and a pod deleted meanwhile should stop
+// with a log line and exit 0, not be killed by the signal.
+const signals = installShutdownSignals({ timeoutMs: config.shutdownTimeoutMs, logger });
+
 try {
   // A port another process holds stops the start before the migrations, naming PORT.
   await checkPortAvailable(config.http.port, config.http.host);
-  const service = await startService(config);
-  installShutdownSignals({ shutdown: service.shutdown, timeoutMs: config.shutdownTimeoutMs, logger });
+  const service = await startService(config, { abortStart: signals.abortStart });
+  signals.serviceRunning(service.shutdown);
 } catch (error) {
+  if (error instanceof StartAbortedError) await signals.exitAfterAbortedStart();
   // One clear line for configuration mistakes found while building the parts (a bad PROVIDERS_FILE, say).
   logger.error('service failed to start', { error });
   writeStderrLine(`Failed to start: ${listenProblem(error, config.http.port, config.http.host) ?? (error as Error).message}`);

@@ -9,6 +9,7 @@ import { createLogger } from '../shared/logging/logger.js';
 import { QueueDepthGauge } from '../shared/metrics/queue-depth-gauge.js';
 import { EventQueue } from '../shared/queue/event-queue.js';
 import { createRedisConnection, type RedisConnectionRole } from '../shared/queue/redis-connection.js';
+import { StartAbortedError } from '../shared/startup/start-aborted-error.js';
 import { waitUntilReachable } from '../shared/startup/wait-until-reachable.js';
 
 /** What every role connects to: the PostgreSQL pool, the producer's Redis connection and the queue it feeds. */
@@ -27,8 +28,9 @@ export interface Infrastructure {
  * Connects what every role needs. PostgreSQL is waited for within STARTUP_WAIT_MS (a fresh install starts the app
  * before its database accepts connections); Redis is given five seconds and then not waited for: the ingress
  * accepts webhooks without it (events wait in PENDING for the reconciler) and the worker's consumer reconnects.
+ * @throws StartAbortedError when `abort` fires while PostgreSQL is waited for.
  */
-export async function connectInfrastructure(config: Config, logger: Logger): Promise<Infrastructure> {
+export async function connectInfrastructure(config: Config, logger: Logger, abort?: AbortSignal): Promise<Infrastructure> {
   const pool = createPool({ url: config.database.url, size: config.database.poolSize, applicationName: `webhooks-${config.role}` });
   // A session killed while idle (a failover, pg_terminate_backend) is dropped from the pool; the next query reconnects.
   pool.on('error', (error) => logger.warn('idle database connection lost', { error }));
@@ -40,7 +42,13 @@ export async function connectInfrastructure(config: Config, logger: Logger): Pro
     logger,
     isRetryable: isDatabaseUnavailable,
     retryMessage: (error) => databaseRetryMessage(error, config.database.url),
+    abort,
   }).catch(async (error: unknown) => {
+    if (error instanceof StartAbortedError) {
+      // Not awaited: a connection attempt still in flight could hold the stop for its whole timeout.
+      void pool.end().catch(() => undefined);
+      throw error;
+    }
     await pool.end().catch(() => undefined);
     throw databaseStartError(error, config.database.url, config.startupWaitMs);
   });

@@ -30,6 +30,11 @@ export interface ServiceExtensions {
   paypalDispatcher?: Dispatcher;
   /** The listener's limits on a client, where not HTTP_TIMEOUTS (a test's short write-stall bound). */
   httpTimeouts?: Partial<typeof HTTP_TIMEOUTS>;
+  /**
+   * Stops the start while it waits for PostgreSQL (STARTUP_WAIT_MS), with StartAbortedError: a shutdown signal
+   * before the service runs. Once the waits are over the start completes, and its caller drains it.
+   */
+  abortStart?: AbortSignal;
 }
 
 /** A started service: its address, and the one way to stop it. */
@@ -78,8 +83,10 @@ export async function startService(config: Config, extensions: ServiceExtensions
   const routes = hasWorker(role) ? new RouteTable(routesFile) : undefined;
 
   // The all-in-one process migrates first (waiting for PostgreSQL like the rest: see STARTUP_WAIT_MS).
-  if (role === 'all') await runMigrations({ url: config.database.url, logger: createLogger('migrations'), waitForDatabaseMs: config.startupWaitMs });
-  const infrastructure = await connectInfrastructure(config, logger);
+  if (role === 'all') {
+    await runMigrations({ url: config.database.url, logger: createLogger('migrations'), waitForDatabaseMs: config.startupWaitMs, abort: extensions.abortStart });
+  }
+  const infrastructure = await connectInfrastructure(config, logger, extensions.abortStart);
   paypalCertificates?.use(infrastructure.redis);
 
   const ingress: IngressRole | undefined = providers

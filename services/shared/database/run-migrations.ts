@@ -1,4 +1,5 @@
 import type { Logger } from '../logging/logger.js';
+import { StartAbortedError } from '../startup/start-aborted-error.js';
 import { waitUntilReachable } from '../startup/wait-until-reachable.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
@@ -13,6 +14,8 @@ export interface RunMigrationsOptions {
   logger: Logger;
   /** Keep retrying an unreachable server this long (a migration Job may start before PostgreSQL is ready). */
   waitForDatabaseMs?: number;
+  /** Stops the wait for PostgreSQL (and for another process's migrations) with StartAbortedError. */
+  abort?: AbortSignal;
 }
 
 /** Creates the database when missing, then applies pending TypeORM migrations in one transaction each. */
@@ -47,8 +50,10 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
       budgetMs: options.waitForDatabaseMs ?? 0,
       logger: options.logger,
       retryMessage: (error) => databaseRetryMessage(error, options.url),
+      abort: options.abort,
     },
   ).catch((error: unknown) => {
+    if (error instanceof StartAbortedError) throw error;
     throw databaseStartError(error, options.url, options.waitForDatabaseMs ?? 0, { migrating: true });
   });
 }
