@@ -29,13 +29,12 @@ describe('SIGTERM while the start waits for PostgreSQL', () => {
     );
     started.push(service);
     await service.start({ waitForReady: false });
-    await waitFor('a retry line', () => service.jsonLogs().some((line) => String(line.message).endsWith('not reachable yet; retrying')), { timeoutMs: 30_000 });
+    await waitFor('a retry line', () => service.jsonLogs().some((line) => String(line.message).endsWith('not reachable yet; retrying')), { timeoutMs: 60_000 });
 
-    const signalledAt = Date.now();
     service.signal('SIGTERM');
-    const exit = await service.exited(10_000);
-    expect(Date.now() - signalledAt).toBeLessThan(5000);
+    // Well before STARTUP_WAIT_MS (120 s) or SHUTDOWN_TIMEOUT_MS's forced exit (25 s): the wait was stopped.
+    const exit = await service.exited(15_000);
     expect(exit).toEqual({ code: 0, signal: null });
     expect(service.jsonLogs().some((line) => /signal/i.test(String(line.message)))).toBe(true);
-  }, 60_000);
+  }, 120_000);
 });
