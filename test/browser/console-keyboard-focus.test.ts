@@ -1,0 +1,133 @@
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { HttpSink } from '../support/http-sink.js';
+import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
+import { freePort, ServiceProcess } from '../support/service-process.js';
+import { postWebhook, stripeSignature } from '../support/signing.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { waitFor } from '../support/wait-for.js';
+import { buildConsole, launchChromium, skipBrowserTests } from './support/browser.js';
+
+/**
+ * Keyboard-only and screen-reader use of the console's main flows, in a real browser against a real service
+ * (SERVICE_ROLE=all, PostgreSQL, Redis, a local destination): where the focus is after an action the keyboard
+ * started, and what the page's live regions say.
+ */
+
+const TOKEN = 'adm_console_focus_5e2a91';
+const STRIPE_SECRET = 'whsec_console_focus_stripe';
+
+const describeBrowser = skipBrowserTests ? describe.skip : describe;
+jest.setTimeout(120_000);
+
+let db: TestDatabase;
+let ns: TestQueueNamespace;
+let routesFile: TempRoutesFile;
+let service: ServiceProcess;
+let browser: Browser;
+let baseUrl: string;
+/** The destination fails bodies that mention "fail". */
+const sink = new HttpSink((request) => ({ status: request.body.includes('"fail') ? 503 : 200 }));
+const contexts: BrowserContext[] = [];
+
+let counter = 0;
+const unique = (label: string) => `${label}_${Date.now().toString(36)}_${counter++}`;
+
+async function sendStripe(type: string, extra: Record<string, unknown> = {}) {
+  const externalId = unique('evt');
+  const body = JSON.stringify({ id: externalId, object: 'event', type, data: { object: { id: unique('in') } }, ...extra });
+  const response = await postWebhook(baseUrl, 'stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, STRIPE_SECRET) });
+  expect(response.status).toBe(202);
+  return { id: String(response.json!.id), externalId };
+}
+
+const statusOf = async (id: string) => (await db.pool.query('SELECT status FROM webhook_events WHERE id = $1', [id])).rows[0]?.status as string | undefined;
+const waitForStatus = (id: string, status: string) => waitFor(`event ${id} to be ${status}`, async () => (await statusOf(id)) === status, { timeoutMs: 30_000 });
+
+async function signedInPage(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  contexts.push(context);
+  const page = await context.newPage();
+  await page.goto(`${baseUrl}/console`);
+  await page.keyboard.type(TOKEN);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
+  return page;
+}
+
+/** The focused element, described: tag, id, accessible-ish text. */
+const focused = (page: Page) =>
+  page.evaluate<{ tag: string; id: string; text: string }>(
+    `(() => { const e = document.activeElement; return { tag: e?.tagName ?? '', id: e?.id ?? '', text: (e?.textContent ?? '').trim().slice(0, 60) }; })()`,
+  );
+
+const rows = (page: Page) => page.locator('table.events-table tbody tr');
+const rowFor = (page: Page, externalId: string) => rows(page).filter({ hasText: externalId });
+
+describeBrowser('console keyboard focus and live regions', () => {
+  beforeAll(async () => {
+    browser = await launchChromium();
+    buildConsole();
+    db = await createTestDatabase();
+    ns = createQueueNamespace();
+    await sink.start();
+    routesFile = writeRoutesFile({
+      destinations: { billing: { url: `${sink.url}/billing` } },
+      routes: [{ provider: 'stripe', to: ['billing'] }],
+    });
+    service = new ServiceProcess(
+      {
+        SERVICE_ROLE: 'all',
+        DATABASE_URL: db.url,
+        REDIS_URL: ns.redisUrl,
+        QUEUE_PREFIX: ns.prefix,
+        STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
+        ADMIN_API_TOKEN: TOKEN,
+        ROUTES_FILE: routesFile.path,
+        JOB_ATTEMPTS: '1',
+        JOB_BACKOFF_MS: '50',
+        RECONCILER_INTERVAL_MS: '600000',
+      },
+      await freePort(),
+    );
+    await service.start();
+    baseUrl = service.baseUrl;
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await browser?.close();
+    if (service) {
+      service.signal('SIGTERM');
+      await service.exited().catch(() => service.kill());
+    }
+    await sink.stop();
+    routesFile?.remove();
+    await ns?.cleanup();
+    await db?.drop();
+  });
+
+  it('keeps the focus in the search field after Enter runs the search (it is not dropped to the page body)', async () => {
+    const target = await sendStripe('invoice.paid');
+    await sendStripe('invoice.paid');
+    await waitForStatus(target.id, 'COMPLETED');
+    const page = await signedInPage();
+    await rows(page).first().waitFor();
+
+    await page.getByLabel('Search').focus();
+    await page.keyboard.type(target.externalId);
+    await page.keyboard.press('Enter');
+    await waitFor('the search result', async () => (await rows(page).count()) === 1 && (await rowFor(page, target.externalId).count()) === 1);
+    // A keyboard user who pressed Enter in the field is still there (to refine the search or Tab on to the result).
+    expect(await focused(page)).toMatchObject({ tag: 'INPUT', id: 'filter-q' });
+
+    // The event type field, the same way.
+    await page.getByLabel('Event type').focus();
+    await page.keyboard.type('invoice.paid');
+    await page.keyboard.press('Enter');
+    await waitFor('the event type in the URL', () => page.url().includes('eventType=invoice.paid'));
+    await page.waitForTimeout(300);
+    expect(await focused(page)).toMatchObject({ tag: 'INPUT', id: 'filter-type' });
+  });
+});
