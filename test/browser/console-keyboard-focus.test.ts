@@ -130,4 +130,23 @@ describeBrowser('console keyboard focus and live regions', () => {
     await page.waitForTimeout(300);
     expect(await focused(page)).toMatchObject({ tag: 'INPUT', id: 'filter-type' });
   });
+  it('gives the focus back to a usable control after "Replay selected" (not to the page body)', async () => {
+    const dead = await sendStripe('invoice.payment_failed', { fail: true });
+    await waitForStatus(dead.id, 'DEAD_LETTER');
+    const page = await signedInPage();
+    await rowFor(page, dead.externalId).waitFor();
+    await rowFor(page, dead.externalId).getByRole('checkbox').focus();
+    await page.keyboard.press('Space');
+    await page.getByRole('button', { name: 'Replay selected (1)' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'Replay 1 selected event?' }).waitFor();
+    expect((await focused(page)).text).toBe('Replay 1');
+    await page.keyboard.press('Enter');
+    await page.locator('p.notice', { hasText: 'Replay started for 1 event.' }).waitFor();
+    await waitFor('the dialog closed', async () => (await page.getByRole('dialog').count()) === 0);
+    await page.waitForTimeout(300);
+    // The opener ("Replay selected") is disabled now that the selection is empty; the focus must land somewhere a
+    // keyboard user can go on from, not on <body> (Tab would start again from the top of the page).
+    expect((await focused(page)).tag).not.toBe('BODY');
+  });
 });
