@@ -149,4 +149,24 @@ describeBrowser('console keyboard focus and live regions', () => {
     // keyboard user can go on from, not on <body> (Tab would start again from the top of the page).
     expect((await focused(page)).tag).not.toBe('BODY');
   });
+
+  it('announces the outcome of a search in the live region (screen-reader users hear how many events matched)', async () => {
+    const target = await sendStripe('invoice.finalized');
+    await waitForStatus(target.id, 'COMPLETED');
+    const page = await signedInPage();
+    await rows(page).first().waitFor();
+    const liveRegion = page.locator('[role=status][aria-live=polite]');
+    await page.getByLabel('Search').fill(target.externalId);
+    await page.getByLabel('Search').press('Enter');
+    await waitFor('the search result', async () => (await rows(page).count()) === 1);
+    // "Showing 1 event" is plain text, not a live region; the console's own announcer says nothing about the result.
+    await waitFor('an announcement of the search result', async () => /\b1\b.*event|event.*\b1\b/i.test((await liveRegion.textContent()) ?? ''), {
+      timeoutMs: 3000,
+      intervalMs: 100,
+    });
+    await page.getByLabel('Search').fill('no_such_event_anywhere');
+    await page.getByLabel('Search').press('Enter');
+    await page.getByText('No event matches these filters.').waitFor();
+    await waitFor('an announcement that nothing matched', async () => /no event/i.test((await liveRegion.textContent()) ?? ''), { timeoutMs: 3000, intervalMs: 100 });
+  });
 });
