@@ -169,4 +169,25 @@ describeBrowser('console keyboard focus and live regions', () => {
     await page.getByText('No event matches these filters.').waitFor();
     await waitFor('an announcement that nothing matched', async () => /no event/i.test((await liveRegion.textContent()) ?? ''), { timeoutMs: 3000, intervalMs: 100 });
   });
+
+  it("does not re-announce the event detail's status every second while the status stays the same", async () => {
+    const done = await sendStripe('invoice.voided');
+    await waitForStatus(done.id, 'COMPLETED');
+    const page = await signedInPage();
+    await page.goto(`${baseUrl}/console#/events/${done.id}`);
+    const status = page.locator('.detail__status');
+    await status.getByText('Completed', { exact: true }).waitFor();
+    expect(await status.getAttribute('aria-live')).toBe('polite');
+    // Every text change inside an aria-live region is spoken. The status is unchanged for these 5 s, so nothing
+    // inside the region should change; the "updated N s ago" counter inside it changes once a second.
+    await page.evaluate(`(() => {
+      const region = document.querySelector('.detail__status');
+      window.__liveTexts = [];
+      new MutationObserver(() => window.__liveTexts.push(region.textContent)).observe(region, { subtree: true, characterData: true, childList: true });
+    })()`);
+    await page.waitForTimeout(5000);
+    const texts = await page.evaluate<string[]>('window.__liveTexts');
+    expect(await statusOf(done.id)).toBe('COMPLETED');
+    expect(texts).toEqual([]);
+  });
 });
