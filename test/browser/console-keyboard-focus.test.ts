@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { adminRequest } from '../support/admin-client.js';
 import { HttpSink } from '../support/http-sink.js';
 import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
@@ -189,5 +190,29 @@ describeBrowser('console keyboard focus and live regions', () => {
     const texts = await page.evaluate<string[]>('window.__liveTexts');
     expect(await statusOf(done.id)).toBe('COMPLETED');
     expect(texts).toEqual([]);
+  });
+  it("keeps the keyboard focus on the event detail after a replay whose event stays in progress (Replay button disabled)", async () => {
+    const done = await sendStripe('invoice.sent');
+    await waitForStatus(done.id, 'COMPLETED');
+    // A paused destination: the replayed event waits PENDING, so the detail's "Replay event" button turns disabled.
+    expect((await adminRequest(baseUrl, TOKEN, 'POST', '/admin/destinations/billing/pause')).status).toBe(200);
+    try {
+      const page = await signedInPage();
+      await page.goto(`${baseUrl}/console#/events/${done.id}`);
+      await page.locator('.detail__status').getByText('Completed', { exact: true }).waitFor();
+      await page.getByRole('button', { name: 'Replay event' }).focus();
+      await page.keyboard.press('Enter');
+      await page.getByRole('dialog', { name: 'Replay this event?' }).waitFor();
+      await page.keyboard.press('Enter');
+      await page.locator('p.notice', { hasText: 'Replay started' }).waitFor();
+      await page.locator('.detail__status').getByText('Pending', { exact: true }).waitFor({ timeout: 20_000 });
+      await page.waitForTimeout(300);
+      // The dialog handed the focus back to "Replay event", which the new status then disabled: the focus fell to
+      // <body>, and a keyboard user starts again from the top of the page.
+      expect(await page.getByRole('button', { name: 'Replay event' }).isDisabled()).toBe(true);
+      expect((await focused(page)).tag).not.toBe('BODY');
+    } finally {
+      await adminRequest(baseUrl, TOKEN, 'POST', '/admin/destinations/billing/resume');
+    }
   });
 });
