@@ -51,8 +51,8 @@ async function signedInPage(): Promise<Page> {
   contexts.push(context);
   const page = await context.newPage();
   await page.goto(`${baseUrl}/console`);
-  await page.keyboard.type(TOKEN);
-  await page.keyboard.press('Enter');
+  await page.getByLabel('Admin token').fill(TOKEN);
+  await page.getByLabel('Admin token').press('Enter');
   await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
   return page;
 }
