@@ -131,6 +131,33 @@ describeBrowser('console keyboard focus and live regions', () => {
     await page.waitForTimeout(300);
     expect(await focused(page)).toMatchObject({ tag: 'INPUT', id: 'filter-type' });
   });
+  it('shows the search of the URL in the search field after back/forward and "Clear filters" (the field is not re-keyed, it follows the URL)', async () => {
+    const first = await sendStripe('invoice.upcoming');
+    const second = await sendStripe('invoice.upcoming');
+    await waitForStatus(second.id, 'COMPLETED');
+    const page = await signedInPage();
+    await rows(page).first().waitFor();
+    const search = page.getByLabel('Search');
+    for (const { externalId } of [first, second]) {
+      await search.fill(externalId);
+      await search.press('Enter');
+      await rowFor(page, externalId).waitFor();
+    }
+    await page.goBack();
+    await rowFor(page, first.externalId).waitFor();
+    await waitFor('the search field back at the first search', async () => (await search.inputValue()) === first.externalId);
+    await page.goForward();
+    await rowFor(page, second.externalId).waitFor();
+    await waitFor('the search field forward at the second search', async () => (await search.inputValue()) === second.externalId);
+    // Typed but not run: the field keeps it while another filter changes.
+    await search.fill('not_run_yet');
+    await page.getByLabel('Status').selectOption('COMPLETED');
+    await waitFor('the status in the URL', () => page.url().includes('status=COMPLETED'));
+    expect(await search.inputValue()).toBe('not_run_yet');
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await waitFor('the search field cleared', async () => (await search.inputValue()) === '');
+  });
+
   it('gives the focus back to a usable control after "Replay selected" (not to the page body)', async () => {
     const dead = await sendStripe('invoice.payment_failed', { fail: true });
     await waitForStatus(dead.id, 'DEAD_LETTER');

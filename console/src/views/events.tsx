@@ -6,6 +6,7 @@ import { StatusBadge } from '../components/status-badge.js';
 import { formatAgo, formatDateTime, formatNumber, formatTimeSeconds, formatWhen, STATUS_LABELS } from '../format.js';
 import { usePolled, whenVisible } from '../hooks.js';
 import { href, navigate } from '../router.js';
+import { useDraft } from '../use-draft.js';
 import { STATUSES, type EventItem, type EventPage, type EventStatus, type Facets, type StatusCounts } from '../types.js';
 
 const PAGE_SIZE = 50;
@@ -98,6 +99,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   const [loadingMore, setLoadingMore] = useState(false);
   const [dialog, setDialog] = useState<'selected' | 'dead' | null>(null);
   const [result, setResult] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [searchDraft, setSearchDraft] = useDraft(filters.q ?? '');
+  const [typeDraft, setTypeDraft] = useDraft(filters.eventType ?? '');
   const listRef = useRef(list);
   listRef.current = list;
 
@@ -213,7 +216,15 @@ export function EventsView({ params }: { params: URLSearchParams }) {
       >
         <div class="field field--wide">
           <label for="filter-q">Search</label>
-          <input id="filter-q" name="q" type="search" defaultValue={filters.q ?? ''} key={`q-${filters.q ?? ''}`} placeholder="Event id or provider's id, e.g. evt_1NG8…" aria-describedby="filter-q-hint" />
+          <input
+            id="filter-q"
+            name="q"
+            type="search"
+            value={searchDraft}
+            onInput={(event) => setSearchDraft((event.target as HTMLInputElement).value)}
+            placeholder="Event id or provider's id, e.g. evt_1NG8…"
+            aria-describedby="filter-q-hint"
+          />
           <span id="filter-q-hint" class="sr-only">
             Exact event id (uuid) or the provider's own id for the event. Press Enter to search.
           </span>
@@ -246,8 +257,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
             id="filter-type"
             name="eventType"
             list="event-types"
-            defaultValue={filters.eventType ?? ''}
-            key={`type-${filters.eventType ?? ''}`}
+            value={typeDraft}
+            onInput={(event) => setTypeDraft((event.target as HTMLInputElement).value)}
             placeholder="Any type"
             onChange={(event) => update({ eventType: (event.target as HTMLInputElement).value.trim() || undefined })}
           />
