@@ -41,6 +41,7 @@ export function EventDetailView({ id }: { id: string }) {
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const noticeRef = useRef<HTMLParagraphElement>(null);
 
   if (!event.data) {
     const notFound = event.error instanceof ApiError && event.error.status === 404;
@@ -109,8 +110,14 @@ export function EventDetailView({ id }: { id: string }) {
           )}
         </div>
       </div>
-      {message && (
-        <p class={message.kind === 'ok' ? 'notice' : 'error'} role={message.kind === 'error' ? 'alert' : undefined}>
+      {message?.kind === 'ok' && (
+        // Focusable from script: after a replay the focus comes here, as "Replay event" is disabled while it runs.
+        <p ref={noticeRef} class="notice" tabIndex={-1}>
+          {message.text}
+        </p>
+      )}
+      {message?.kind === 'error' && (
+        <p class="error" role="alert">
           {message.text}
         </p>
       )}
@@ -223,7 +230,16 @@ export function EventDetailView({ id }: { id: string }) {
       </section>
 
       {confirming && (
-        <ConfirmDialog title="Replay this event?" confirmLabel="Replay" busy={busy} onClose={() => setConfirming(false)} onConfirm={replay}>
+        <ConfirmDialog
+          title="Replay this event?"
+          confirmLabel="Replay"
+          busy={busy}
+          // A replayed event is in progress, which disables "Replay event" once the view refreshes: the focus goes
+          // to the outcome instead, or it would fall to <body> then.
+          focusAfterConfirm={() => noticeRef.current}
+          onClose={() => setConfirming(false)}
+          onConfirm={replay}
+        >
           <p>
             It goes back to <strong>Pending</strong> and is processed again.{' '}
             {detail.status === 'COMPLETED'

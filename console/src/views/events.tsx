@@ -99,6 +99,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   const [loadingMore, setLoadingMore] = useState(false);
   const [dialog, setDialog] = useState<'selected' | 'dead' | null>(null);
   const [result, setResult] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const noticeRef = useRef<HTMLParagraphElement>(null);
   const [searchDraft, setSearchDraft] = useDraft(filters.q ?? '');
   const [typeDraft, setTypeDraft] = useDraft(filters.eventType ?? '');
   const listRef = useRef(list);
@@ -329,8 +330,14 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         <button type="button" class="button" onClick={() => setDialog('dead')}>
           Replay all dead letters…
         </button>
-        {result && (
-          <p class={result.kind === 'ok' ? 'notice' : 'error'} role={result.kind === 'error' ? 'alert' : undefined}>
+        {result?.kind === 'ok' && (
+          // Focusable from script: after "Replay selected" the focus comes here (its opener is disabled then).
+          <p ref={noticeRef} class="notice" tabIndex={-1}>
+            {result.text}
+          </p>
+        )}
+        {result?.kind === 'error' && (
+          <p class="error" role="alert">
             {result.text}
           </p>
         )}
@@ -423,6 +430,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
       {dialog === 'selected' && (
         <ReplaySelectedDialog
           items={selectedItems}
+          // Done, the selection is cleared and "Replay selected" disabled: the focus goes to the outcome instead.
+          focusAfterConfirm={() => noticeRef.current}
           onClose={() => setDialog(null)}
           onDone={(text, kind, sent) => {
             setDialog(null);
@@ -465,10 +474,12 @@ const plural = (n: number, one: string, many = `${one}s`) => `${formatNumber(n)}
  */
 function ReplaySelectedDialog({
   items: selected,
+  focusAfterConfirm,
   onClose,
   onDone,
 }: {
   items: EventItem[];
+  focusAfterConfirm(): HTMLElement | null;
   onClose(): void;
   /** `sent`: the ids the service took (all of them when `kind` is ok). */
   onDone(text: string, kind: 'ok' | 'error', sent: string[]): void;
@@ -490,6 +501,7 @@ function ReplaySelectedDialog({
       confirmLabel={`Replay ${replayable.length}`}
       busy={busy}
       disabled={replayable.length === 0}
+      focusAfterConfirm={focusAfterConfirm}
       onClose={onClose}
       onConfirm={async () => {
         setBusy(true);
