@@ -46,6 +46,16 @@ const filtersOf = (params: URLSearchParams): Filters => ({
   to: params.get('to') ?? undefined,
 });
 
+const hasAnyFilter = (filters: Filters) => Object.values(filters).some(Boolean);
+
+/** What a first page of results says to a screen-reader user: the same words the list shows. */
+const resultText = (page: EventPage, filtered: boolean) =>
+  page.items.length === 0
+    ? emptyText(filtered)
+    : `Showing ${formatNumber(page.items.length)} event${page.items.length === 1 ? '' : 's'}${page.nextCursor ? ', more can be loaded' : ''}.`;
+
+const emptyText = (filtered: boolean) => (filtered ? 'No event matches these filters.' : 'No events received yet.');
+
 const localToIso = (value: string | undefined) => {
   if (!value) return undefined;
   const date = new Date(value);
@@ -114,6 +124,9 @@ export function EventsView({ params }: { params: URLSearchParams }) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const controller = new AbortController();
     const newFilter = listRef.current.key !== filterKey;
+    // The filters changed in the view (a search, a filter, back/forward), not the view's first load: the result is
+    // announced, as a screen-reader user hears nothing of the table being replaced. Background refreshes are not.
+    const announceResult = newFilter && listRef.current.key !== '';
     if (newFilter) {
       setList({ key: filterKey, items: [], nextCursor: null, loading: true });
       setSelected(new Set());
@@ -127,6 +140,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         const current = listRef.current;
         if (first) {
           setList({ key: filterKey, items: page.items, nextCursor: page.nextCursor, loading: false, checkedAt: Date.now() });
+          if (announceResult) announce(resultText(page, hasAnyFilter(filters)));
         } else {
           const known = new Set(current.items.map((item) => item.id));
           const added = page.items.filter((item) => !known.has(item.id) && (!current.items[0] || item.receivedAt >= current.items[0].receivedAt));
@@ -187,7 +201,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   const selectedItems = list.items.filter((item) => selected.has(item.id));
   const providers = facets.data?.providers ?? [];
   const eventTypes = facets.data?.eventTypes ?? [];
-  const hasFilters = Object.values(filters).some(Boolean);
+  const hasFilters = hasAnyFilter(filters);
 
   return (
     <section aria-labelledby="events-title">
@@ -412,7 +426,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
           </tbody>
         </table>
         {!list.loading && list.items.length === 0 && !list.error && (
-          <p class="empty">{hasFilters ? 'No event matches these filters.' : 'No events received yet.'}</p>
+          <p class="empty">{emptyText(hasFilters)}</p>
         )}
         {list.loading && list.items.length === 0 && <p class="empty">Loading events…</p>}
       </div>
