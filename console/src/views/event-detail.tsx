@@ -91,8 +91,11 @@ export function EventDetailView({ id }: { id: string }) {
           <h1 id="detail-title">
             {detail.eventType} <span class="muted">from {detail.provider}</span>
           </h1>
-          <p class="detail__status" aria-live="polite">
-            <StatusBadge status={detail.status} />
+          <p class="detail__meta">
+            {/* Only the status is live: every change inside a live region is spoken, and "updated N s ago" ticks. */}
+            <span class="detail__status" aria-live="polite">
+              <StatusBadge status={detail.status} />
+            </span>
             <span class="muted">
               {' '}
               updated <Ago iso={detail.updatedAt} />
