@@ -1,6 +1,7 @@
 import jsonata from 'jsonata';
 import { LinearRegexEngine } from './jsonata-regex-engine.js';
 import { jsonataRegexLiterals } from './jsonata-regex-literals.js';
+import { describeJsonataError } from './jsonata-error-description.js';
 
 /** Longest a transform may run for one event before it counts as failed (JSONata's own guard, error D1012). */
 export const TRANSFORM_TIMEOUT_MS = 1000;
@@ -55,22 +56,11 @@ export function compileRouteTransform(expression: string): RouteTransform {
     try {
       result = await compiled.evaluate(payload, { ...bindings });
     } catch (error) {
-      throw new RouteTransformError(describeJsonataError(error));
+      // The failure is about this event's payload: its values stay out of the text that is logged, traced and stored.
+      throw new RouteTransformError(describeJsonataError(error, { withholdValues: true }));
     }
     const json = JSON.stringify(result);
     if (json === undefined) throw new RouteTransformError('JSONata: the transform produced no value for this event (nothing to send)');
     return Buffer.from(json, 'utf8');
   };
-}
-
-/**
- * JSONata throws plain objects (`{code, message, position, token}`), not Errors: `JSONata T2001 at 14: The left side
- * of the "+" operator must evaluate to a number`. Anything else thrown is described by its message.
- */
-export function describeJsonataError(error: unknown): string {
-  if (error && typeof error === 'object' && 'code' in error && typeof (error as { code: unknown }).code === 'string') {
-    const { code, message, position } = error as { code: string; message?: string; position?: number };
-    return `JSONata ${code}${typeof position === 'number' ? ` at ${position}` : ''}: ${message ?? 'error'}`;
-  }
-  return error instanceof Error ? `JSONata: ${error.message}` : `JSONata: ${String(error)}`;
 }
