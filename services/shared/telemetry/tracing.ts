@@ -11,7 +11,9 @@ import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { envDetector, hostDetector, osDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { HEALTH_PATH, METRICS_PATH } from '../health/health-paths.js';
+import { createLogger } from '../logging/logger.js';
 import type { RequestContext } from '../logging/request-context.js';
+import { ExportFailureLoggingSpanExporter } from './export-failure-logging-span-exporter.js';
 import { assertValidOtlpEndpoints } from './otlp-endpoint.js';
 import { RedactingSpanExporter } from './redacting-span-exporter.js';
 import { onTracingFlush } from './tracing-state.js';
@@ -63,6 +65,7 @@ export async function startTracing(): Promise<void> {
     process.env.OTEL_METRICS_EXPORTER ??= 'none';
   }
   const podName = process.env.POD_NAME;
+  const logger = createLogger('tracing');
   sdk = new NodeSDK({
     // Ours first, then detected attributes; OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME (envDetector) win.
     // No serviceInstanceIdDetector: it would replace the pod name below with a random uuid.
@@ -75,7 +78,8 @@ export async function startTracing(): Promise<void> {
     }),
     ...(process.env.OTEL_NODE_RESOURCE_DETECTORS ? {} : { resourceDetectors: [processDetector, hostDetector, osDetector, envDetector] }),
     // Configured secrets are redacted in spans as in log lines (a destination's URL, an answer's error text).
-    traceExporter: new RedactingSpanExporter(new OTLPTraceExporter()),
+    // Failed exports (collector unreachable) are warn lines, rate-limited, instead of silently dropped batches.
+    traceExporter: new RedactingSpanExporter(new ExportFailureLoggingSpanExporter(new OTLPTraceExporter(), (message, fields) => logger.warn(message, fields))),
     instrumentations: [
       new HttpInstrumentation({
         // Probes and scrapes would be most of the traces and none of the interest.
