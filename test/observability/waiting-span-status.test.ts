@@ -79,5 +79,7 @@ describe('an event waiting for a paused destination', () => {
     // A wait is not a failure: the processing span must not say ERROR (as webhook.deliver does not when a delivery
     // is put off once it waited for a slot: `webhook.waiting`, status unset).
     expect(processSpan.status).not.toMatchObject({ code: 'STATUS_CODE_ERROR' });
+    // It says why it waits instead (README, Observability).
+    expect(String(processSpan.attributes['webhook.waiting'])).toContain('billing paused');
   }, 60_000);
 });

@@ -89,7 +89,10 @@ export class EventProcessor {
       try {
         return await this.run(job, isLastQueueAttempt, previousWaits);
       } catch (error) {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+        // A wait (paused, over the rate limit, circuit open) is not a failure: nothing was sent, no attempt used. An
+        // ERROR status would show it as a failing trace and count it in error rates derived from span status.
+        if (error instanceof EventWaitingError) span.setAttribute('webhook.waiting', error.message);
+        else span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
         throw error;
       } finally {
         span.end();
