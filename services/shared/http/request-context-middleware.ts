@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { trace } from '@opentelemetry/api';
 import type { NextFunction, Request, Response } from 'express';
 import { runWithContext, type RequestContext } from '../logging/request-context.js';
+import { isValidTraceId, parseTraceparent } from '../telemetry/traceparent.js';
 
 export const CORRELATION_HEADER = 'x-correlation-id';
 
@@ -18,7 +19,6 @@ export function requestStarted(req: object): bigint {
   return (req as { [REQUEST_STARTED]?: bigint })[REQUEST_STARTED] ?? process.hrtime.bigint();
 }
 const SAFE_CORRELATION_ID = /^[A-Za-z0-9._:@\/+=-]{1,128}$/;
-const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-([\da-f]{16})-[\da-f]{2}$/;
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -46,10 +46,10 @@ export function requestContextFor(headers: IncomingHttpHeaders): RequestContext 
   const spanContext = trace.getActiveSpan()?.spanContext();
   let traceId = spanContext?.traceId;
   let spanId = spanContext?.spanId;
-  if (!traceId || /^0+$/.test(traceId)) {
-    const incoming = typeof headers.traceparent === 'string' ? TRACEPARENT.exec(headers.traceparent) : null;
+  if (!isValidTraceId(traceId)) {
+    // An invalid traceparent (all-zero ids included) is ignored, as W3C says: the request starts a trace of its own.
     // A uuid's hex digits make a valid trace id, and randomUUID is much cheaper than randomBytes per request.
-    traceId = incoming?.[1] ?? randomUUID().replaceAll('-', '');
+    traceId = parseTraceparent(headers.traceparent)?.traceId ?? randomUUID().replaceAll('-', '');
     spanId = undefined;
   }
   return { correlationId, traceId, spanId };
