@@ -21,7 +21,10 @@ import type { Infrastructure } from './infrastructure.js';
 
 /** The worker as started, and its two steps of the drain. */
 export interface WorkerRole {
-  /** Takes no new jobs and waits for the running ones to finish (their deliveries and bookkeeping). */
+  /**
+   * Takes no new jobs, starts no more deliveries (a job whose delivery waits for a destination's slot goes back to the
+   * queue, no attempt used) and waits for the running ones to finish (their deliveries in flight and bookkeeping).
+   */
   stopTakingJobs(): Promise<void>;
   /** Stops the maintenance timers and closes the delivery clients. */
   close(): Promise<void>;
@@ -116,6 +119,11 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
     stopTakingJobs: () => {
       // A draining worker takes no new jobs: it no longer counts as a running worker (WebhookNoWorkers, the dashboard).
       workerConcurrency.set({ queue: config.queue.name }, 0);
+      // Nor starts the deliveries of the jobs it holds that wait for a destination's slot (maxConcurrency): those jobs
+      // go back to the queue at once, no attempt used, and only the deliveries in flight finish, so the drain ends
+      // within SHUTDOWN_TIMEOUT_MS instead of being cut off mid-delivery (and the next worker sending it again).
+      forwarder.stopStartingDeliveries();
+      publishers.stopStartingDeliveries();
       return worker.close();
     },
     async close() {

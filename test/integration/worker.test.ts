@@ -7,7 +7,7 @@ import winston from 'winston';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { HttpForwarder } from '../../services/worker/delivery/http-forwarder.js';
 import { EventWorker } from '../../services/worker/event-worker.js';
-import { DeliveryFailedError } from '../../services/worker/processing/delivery-failed-error.js';
+import { DeliveryFailedError, EventWaitingError } from '../../services/worker/processing/delivery-failed-error.js';
 import { EventHandlerRegistry, type HandledEvent } from '../../services/worker/processing/event-handlers.js';
 import { EventProcessor } from '../../services/worker/processing/event-processor.js';
 import { ProcessingStore } from '../../services/worker/processing/processing-store.js';
@@ -485,6 +485,62 @@ describe('a destination with maxConcurrency below the worker concurrency', () =>
       connection.disconnect();
       await forwarder.close();
       await sink.stop();
+    }
+  });
+});
+
+describe('a worker stopping while deliveries wait for a destination slot', () => {
+  it('sends none of them: their events go back to the queue at once (no attempt used), and the destinations that took them are not sent again', async () => {
+    // Each event goes to `wide` (no limit, answers at once) and `narrow` (one slot, answers after 1 s). Three events
+    // at once: all three reach `wide`, one holds `narrow`'s slot, two wait for it when the worker starts stopping.
+    const wide = new HttpSink();
+    const narrow = new HttpSink(() => ({ status: 200, delayMs: 1000 }));
+    await Promise.all([wide.start(), narrow.start()]);
+    const routes = new RouteTable({
+      destinations: { wide: { url: `${wide.url}/wide` }, narrow: { url: `${narrow.url}/narrow`, maxConcurrency: 1 } },
+      routes: [{ provider: 'drainco', to: ['wide', 'narrow'] }],
+    });
+    const processorWith = (forwarder: HttpForwarder) =>
+      new EventProcessor({ store: new ProcessingStore(db.pool), routes, handlers: new EventHandlerRegistry(), forwarder, maxAttempts: JOB_ATTEMPTS, logger: winston.createLogger({ silent: true }) });
+    const stopping = new HttpForwarder({ defaultTimeoutMs: 10_000, defaultMaxConcurrency: 8 });
+    const next = new HttpForwarder({ defaultTimeoutMs: 10_000, defaultMaxConcurrency: 8 });
+    try {
+      const ids: string[] = [];
+      for (let n = 0; n < 3; n++) {
+        const { rows } = await db.pool.query<{ id: string }>(
+          `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
+           VALUES ('drainco', $1, 'thing.happened', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', 'PENDING') RETURNING id`,
+          [`evt_drain_${Date.now()}_${n}`],
+        );
+        ids.push(rows[0]!.id);
+      }
+      const first = processorWith(stopping);
+      const runs = ids.map((id) => first.process({ eventId: id }, false).then((outcome) => outcome, (error: unknown) => error));
+      await waitFor('every event at wide and one in flight at narrow', () => wide.requests.length === 3 && narrow.requests.length === 1);
+      stopping.stopStartingDeliveries();
+      const outcomes = await Promise.all(runs);
+
+      const inFlight = ids.findIndex((id) => narrow.requestsFor(id).length === 1);
+      expect(outcomes[inFlight]).toBe('completed');
+      const givenBack = ids.filter((_, n) => n !== inFlight);
+      for (const n of [0, 1, 2].filter((n) => n !== inFlight)) {
+        expect(outcomes[n]).toBeInstanceOf(EventWaitingError);
+        expect(outcomes[n]).toMatchObject({ waitMs: 0, message: 'waiting: narrow: not started, the worker is stopping' });
+      }
+      expect(narrow.requests).toHaveLength(1);
+      for (const id of givenBack) {
+        const { rows } = await db.pool.query('SELECT status, attempts, held_for FROM webhook_events WHERE id = $1', [id]);
+        expect(rows[0]).toEqual({ status: 'PENDING', attempts: 0, held_for: null });
+      }
+
+      // The next worker delivers to narrow only: wide took them before the stop.
+      const second = processorWith(next);
+      expect(await Promise.all(givenBack.map((id) => second.process({ eventId: id }, false)))).toEqual(['completed', 'completed']);
+      for (const id of ids) expect([wide.requestsFor(id).length, narrow.requestsFor(id).length]).toEqual([1, 1]);
+      for (const id of givenBack) expect(await eventRow(id)).toMatchObject({ status: 'COMPLETED', attempts: 1 });
+    } finally {
+      await Promise.all([stopping.close(), next.close()]);
+      await Promise.all([wide.stop(), narrow.stop()]);
     }
   });
 });

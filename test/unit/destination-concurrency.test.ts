@@ -4,6 +4,7 @@ import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { ConcurrencyLimit } from '../../services/worker/delivery/concurrency-limit.js';
 import { DestinationSlots } from '../../services/worker/delivery/destination-slots.js';
 import { HttpForwarder, type ForwardedEvent } from '../../services/worker/delivery/http-forwarder.js';
+import { WorkerStoppingError } from '../../services/worker/delivery/worker-stopping-error.js';
 import { registry } from '../../services/shared/metrics/metrics.js';
 import type { Destination } from '../../services/worker/routing/route-table.js';
 import { parseRoutes } from '../../services/worker/routing/routes-file.js';
@@ -114,6 +115,21 @@ describe('ConcurrencyLimit', () => {
     await expect(limit.run(async () => 'ok')).resolves.toBe('ok');
   });
 
+  it('refuse() rejects the callers waiting and every later one; slots held stay held until released', async () => {
+    const limit = new ConcurrencyLimit(1);
+    const held = await limit.acquire();
+    const waiting = limit.acquire();
+    const stopping = new Error('stopping');
+    limit.refuse(stopping);
+    await expect(waiting).rejects.toBe(stopping);
+    expect(limit.waiting).toBe(0);
+    expect(limit.active).toBe(1);
+    held();
+    expect(limit.active).toBe(0);
+    // A free slot is not handed out either.
+    await expect(limit.acquire()).rejects.toBe(stopping);
+  });
+
   it('refuses a limit that is not a positive integer', () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => new ConcurrencyLimit(bad)).toThrow(RangeError);
   });
@@ -150,6 +166,24 @@ describe('DestinationSlots (the broker publishers\' slots)', () => {
     await expect(second).rejects.toThrow('paused meanwhile');
     expect(sent).toBe(false);
     expect(await slots.run(destination, async () => 'free again')).toBe('free again');
+  });
+
+  it('stopStarting(): a publish waiting for a slot, or asked for later, throws WorkerStoppingError and runs nothing; the one holding a slot finishes', async () => {
+    const slots = new DestinationSlots(1);
+    const destination = { name: 'broker3', url: 'amqp://x' } as unknown as Destination;
+    const later = { name: 'broker4', url: 'nats://x' } as unknown as Destination;
+    let finishFirst!: () => void;
+    const first = slots.run(destination, () => new Promise<string>((resolve) => (finishFirst = () => resolve('first'))));
+    let sent = 0;
+    const second = slots.run(destination, async () => void sent++);
+    await waitFor('the first holding the slot', async () => finishFirst !== undefined);
+    slots.stopStarting();
+    await expect(second).rejects.toBeInstanceOf(WorkerStoppingError);
+    await expect(slots.run(destination, async () => void sent++)).rejects.toThrow('broker3: not started, the worker is stopping');
+    await expect(slots.run(later, async () => void sent++)).rejects.toBeInstanceOf(WorkerStoppingError);
+    finishFirst();
+    expect(await first).toBe('first');
+    expect(sent).toBe(0);
   });
 });
 
@@ -205,6 +239,25 @@ describe('HttpForwarder: requests in flight per destination', () => {
     busy.releaseAll();
     expect((await Promise.all(forwardsToBusy)).map((r) => r.result)).toEqual(['success', 'success', 'success']);
     expect(busy.peak).toBe(1);
+  });
+
+  it('stopStartingDeliveries(): forwards waiting for a slot throw WorkerStoppingError unsent, the one in flight finishes, later ones are refused', async () => {
+    const server = await destinationServer(); // holds every answer until released
+    const http = forwarder(128);
+    const destination: Destination = { name: 'draining', url: server.url, maxConcurrency: 1 };
+    const inFlight = http.forward(event(1), destination);
+    const waiting = [2, 3, 4].map((n) => http.forward(event(n), destination));
+    await waitFor('the first request open at the destination', () => server.holding === 1);
+    expect(await metricValue('webhook_destination_requests_waiting', 'draining')).toBe(3);
+
+    http.stopStartingDeliveries();
+    for (const forward of waiting) await expect(forward).rejects.toBeInstanceOf(WorkerStoppingError);
+    expect(await metricValue('webhook_destination_requests_waiting', 'draining')).toBe(0);
+    await expect(http.forward(event(5), { name: 'new-lane', url: server.url })).rejects.toBeInstanceOf(WorkerStoppingError);
+
+    server.releaseAll();
+    expect(await inFlight).toMatchObject({ succeeded: true, statusCode: 200 });
+    expect(server.received).toBe(1);
   });
 
   it('a forward that throws (a secret the signer cannot use) gives its slot back', async () => {

@@ -73,6 +73,11 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
   /** A connection to `url`, for this publisher's broker (made on first use, kept for the process's life). */
   protected abstract connect(url: string): C;
 
+  /** Publishes not yet holding a destination's slot are not started (see {@link DestinationSlots.stopStarting}). */
+  stopStartingDeliveries(): void {
+    this.slots.stopStarting();
+  }
+
   /** Closes every broker connection. */
   async close(): Promise<void> {
     const connections = [...this.connections.values()];

@@ -21,6 +21,12 @@ export class BrokerPublishers implements BrokerDeliverers {
     this.nats = new NatsPublisher(options);
   }
 
+  /** Publishes not yet holding a destination's slot are not started; those in flight finish. */
+  stopStartingDeliveries(): void {
+    this.amqp.stopStartingDeliveries();
+    this.nats.stopStartingDeliveries();
+  }
+
   /** Closes every broker connection; call once the worker has stopped taking jobs. */
   async close(): Promise<void> {
     await Promise.all([this.amqp.close(), this.nats.close()]);

@@ -7,7 +7,9 @@ export type ReleaseSlot = () => void;
  */
 export class ConcurrencyLimit {
   private held = 0;
-  private readonly waiters: ((release: ReleaseSlot) => void)[] = [];
+  private readonly waiters: { resolve: (release: ReleaseSlot) => void; reject: (error: Error) => void }[] = [];
+  /** Set once {@link refuse} was called: every later acquire fails with it. */
+  private refusal?: Error;
 
   constructor(readonly limit: number) {
     if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`concurrency limit must be a positive integer, got ${limit}`);
@@ -23,13 +25,26 @@ export class ConcurrencyLimit {
     return this.waiters.length;
   }
 
-  /** Resolves with the release function once a slot is held (at once when one is free). */
+  /**
+   * Resolves with the release function once a slot is held (at once when one is free); rejects with the refusal's
+   * error once {@link refuse} was called, before or while it waits.
+   */
   acquire(): Promise<ReleaseSlot> {
+    if (this.refusal) return Promise.reject(this.refusal);
     if (this.held < this.limit) {
       this.held++;
       return Promise.resolve(this.releaser());
     }
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Hands out no more slots: every caller waiting now, and every later one, is rejected with `error`. The slots held
+   * stay held until released. A stopping worker lets the deliveries it started finish, and starts no other.
+   */
+  refuse(error: Error): void {
+    this.refusal ??= error;
+    for (const waiter of this.waiters.splice(0)) waiter.reject(this.refusal);
   }
 
   /** Runs `task` holding a slot; the slot is given back however the task ends. */
@@ -49,7 +64,7 @@ export class ConcurrencyLimit {
       released = true;
       const next = this.waiters.shift();
       // The slot passes straight to the next waiter (the count stays), so no newcomer can overtake it.
-      if (next) next(this.releaser());
+      if (next) next.resolve(this.releaser());
       else this.held--;
     };
   }

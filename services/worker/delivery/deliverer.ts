@@ -1,6 +1,7 @@
 import type { Logger } from '../../shared/logging/logger.js';
 import type { Destination } from '../routing/route-table.js';
 import type { DeliveryResult } from './delivery-result.js';
+import type { WorkerStoppingError } from './worker-stopping-error.js';
 
 /** The event as every deliverer needs it. */
 export interface DeliverableEvent {
@@ -51,10 +52,17 @@ export interface DeliveryHooks {
  * - a destination's deliveries in flight are bounded by its `maxConcurrency`, and `timeoutMs` starts once a slot
  *   is held, so it measures the destination, never a wait in this worker;
  * - a failure of the destination (refused, unreachable, too slow) is a result (`succeeded: false`); an exception
- *   means the worker itself could not deliver (a bug, a secret it cannot sign with) and is the caller's to record.
+ *   means the worker itself could not deliver (a bug, a secret it cannot sign with) and is the caller's to record;
+ * - once the worker stops (`stopStartingDeliveries`), a delivery not yet holding a slot throws
+ *   {@link WorkerStoppingError}: nothing was sent, and the caller gives the event back to the queue.
  */
 export interface Deliverer {
   deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, hooks?: DeliveryHooks): Promise<DeliveryResult>;
+  /**
+   * Starts no more deliveries: those waiting for a destination's slot now, and any asked for later, throw
+   * {@link WorkerStoppingError}; those holding a slot finish. Called as the worker's drain begins.
+   */
+  stopStartingDeliveries(): void;
   /** Closes connections; deliveries in flight finish first (the worker has stopped taking jobs by then). */
   close(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import type { Destination } from '../routing/route-table.js';
 import { ConcurrencyLimit } from './concurrency-limit.js';
 import type { DeliveryHooks } from './deliverer.js';
+import { WorkerStoppingError } from './worker-stopping-error.js';
 import { destinationRequestsInFlight, destinationRequestsWaiting } from '../../shared/metrics/destination-metrics.js';
 
 /**
@@ -11,6 +12,8 @@ import { destinationRequestsInFlight, destinationRequestsWaiting } from '../../s
  */
 export class DestinationSlots {
   private readonly limits = new Map<string, ConcurrencyLimit>();
+  /** Set once the worker's drain began: no destination hands out slots any more. */
+  private stopping = false;
 
   /**
    * @param beforeSend run once a slot is held, right before the task (the rate limit's reservation); when it throws
@@ -22,6 +25,16 @@ export class DestinationSlots {
   ) {}
 
   /**
+   * Hands out no more slots: a `run` waiting for one now, or asked for later, throws {@link WorkerStoppingError}
+   * without running its task; the tasks holding a slot finish. A draining worker must not start the publishes still
+   * queued behind a destination's `maxConcurrency` (see HttpForwarder.stopStartingDeliveries).
+   */
+  stopStarting(): void {
+    this.stopping = true;
+    for (const [name, limit] of this.limits) limit.refuse(new WorkerStoppingError(name));
+  }
+
+  /**
    * Runs `task` holding one of the destination's slots; the slot is given back however the task ends.
    * `hooks.afterSlotWait` runs first when the slot had to be waited for.
    */
@@ -29,6 +42,7 @@ export class DestinationSlots {
     let limit = this.limits.get(destination.name);
     if (!limit) {
       limit = new ConcurrencyLimit(destination.maxConcurrency ?? this.defaultMaxConcurrency);
+      if (this.stopping) limit.refuse(new WorkerStoppingError(destination.name));
       this.limits.set(destination.name, limit);
     }
     const labels = { destination: destination.name };

@@ -10,6 +10,7 @@ import { errorText } from './error-text.js';
 import { overrideHeaders } from './header-override.js';
 import { httpTargetOf, type HttpTarget } from './url-credentials.js';
 import { WebhookHeaders } from './webhook-headers.js';
+import { WorkerStoppingError } from './worker-stopping-error.js';
 
 /** The event with its original bytes, as {@link HttpForwarder.forward} sends it. */
 export interface ForwardedEvent extends DeliverableEvent {
@@ -63,6 +64,8 @@ export class HttpForwarder implements Deliverer {
   private readonly webhookHeaders = new WebhookHeaders();
   /** Each destination URL's target (URL without credentials, Basic auth), computed once: URLs come from configuration. */
   private readonly targets = new Map<string, HttpTarget>();
+  /** Set once the worker's drain began: no lane hands out slots any more. */
+  private stopping = false;
 
   constructor(private readonly options: HttpForwarderOptions) {}
 
@@ -99,6 +102,7 @@ export class HttpForwarder implements Deliverer {
     if (!lane) {
       const limit = this.maxConcurrencyOf(destination);
       lane = { slots: new ConcurrencyLimit(limit), dispatcher: new Agent({ connections: limit, keepAliveTimeout: 30_000 }) };
+      if (this.stopping) lane.slots.refuse(new WorkerStoppingError(destination.name));
       this.lanes.set(destination.name, lane);
     }
     return lane;
@@ -197,6 +201,18 @@ export class HttpForwarder implements Deliverer {
       this.targets.set(url, target);
     }
     return target;
+  }
+
+  /**
+   * A destination's deliveries beyond its `maxConcurrency` wait here for a slot, their request not begun: with the
+   * chart's WORKER_CONCURRENCY (128) and a destination taking 2 at a time, most of a worker's jobs do. A drain that
+   * let them go on would keep starting requests one slot at a time until SHUTDOWN_TIMEOUT_MS cut one off after it was
+   * sent but before it was recorded, and the next worker sent it again. So they are refused at once (and any later
+   * one), and only the requests in flight finish.
+   */
+  stopStartingDeliveries(): void {
+    this.stopping = true;
+    for (const [name, lane] of this.lanes) lane.slots.refuse(new WorkerStoppingError(name));
   }
 
   /** Closes every destination's connections (requests in flight finish first). */

@@ -12,6 +12,7 @@ import { errorText } from '../delivery/error-text.js';
 import { DeliveryDeferred, RATE_WINDOW_MS, type DestinationGuard } from '../delivery/destination-guard.js';
 import type { HttpForwarder } from '../delivery/http-forwarder.js';
 import { withoutCredentials } from '../delivery/url-without-credentials.js';
+import { WorkerStoppingError } from '../delivery/worker-stopping-error.js';
 import type { RouteFilterInput } from '../routing/route-filter.js';
 import type { RouteInput, RouteInputSource } from '../routing/route-input-reader.js';
 import type { CompiledRoute, Destination, RoutedDestination, RouteTable } from '../routing/route-table.js';
@@ -57,10 +58,20 @@ interface Waiting {
   deferred: DeliveryDeferred;
 }
 
+/**
+ * A destination this attempt did not deliver to because the worker is stopping (it held no slot yet): nothing was
+ * sent, and the event goes back to the queue at once for the next worker, no attempt used.
+ */
+interface NotStarted {
+  destination: Destination;
+  notStarted: WorkerStoppingError;
+}
+
 /** An attempted delivery; `probeFailed`: it was a half-open circuit's probe and failed (not counted against the event). */
 type Attempted = DeliveryResult & { probeFailed?: boolean };
 
-const isWaiting = (outcome: Attempted | Waiting): outcome is Waiting => 'deferred' in outcome;
+const isWaiting = (outcome: Attempted | Waiting | NotStarted): outcome is Waiting => 'deferred' in outcome;
+const isNotStarted = (outcome: Attempted | Waiting | NotStarted): outcome is NotStarted => 'notStarted' in outcome;
 
 export type ProcessOutcome = 'completed' | 'skipped';
 
@@ -120,8 +131,10 @@ export class EventProcessor {
     const outcomes = await this.deliver(event);
     const results: Attempted[] = [];
     const waiting: Waiting[] = [];
+    const notStarted: NotStarted[] = [];
     for (const outcome of outcomes) {
       if (isWaiting(outcome)) waiting.push(outcome);
+      else if (isNotStarted(outcome)) notStarted.push(outcome);
       // An error text is kept in PostgreSQL (shown by the console and the admin API) and, through lastError (built
       // only from these texts and destination names), in the failed job in Redis: a configured secret in it (a
       // destination echoing its credentials, a broker naming its URL) is redacted here, once, as in a log line.
@@ -132,7 +145,7 @@ export class EventProcessor {
     const counted = failures.filter((result) => !result.probeFailed);
     processingDuration.observe({ provider: event.provider }, (performance.now() - started) / 1000);
 
-    if (failures.length === 0 && waiting.length === 0) {
+    if (failures.length === 0 && waiting.length === 0 && notStarted.length === 0) {
       if (!(await store.finish(event, results, 'COMPLETED', null))) return this.movedOn(event, 'COMPLETED');
       eventsProcessed.inc({ provider: event.provider, status: 'completed' });
       // Guarded: winston builds a line before its transport drops it by level.
@@ -141,14 +154,28 @@ export class EventProcessor {
     }
 
     const heldFor = [...new Set([...waiting.map((w) => w.destination.name), ...failures.filter((f) => f.probeFailed).map((f) => f.destination)])];
-    const waitingNote = heldFor.length > 0 ? `waiting: ${[...waiting.map((w) => w.deferred.message), ...failures.filter((f) => f.probeFailed).map((f) => `${f.destination} circuit reopened by a failed probe (${f.error})`)].join('; ')}` : '';
+    const waits = [
+      ...waiting.map((w) => w.deferred.message),
+      ...failures.filter((f) => f.probeFailed).map((f) => `${f.destination} circuit reopened by a failed probe (${f.error})`),
+      ...notStarted.map((n) => n.notStarted.message),
+    ];
+    const waitingNote = waits.length > 0 ? `waiting: ${waits.join('; ')}` : '';
 
     if (counted.length === 0) {
       // Nothing failed that counts: the attempt is given back and the job waits, without using one of BullMQ's either.
+      // A delivery the stopping worker did not start is not held by its destination (heldFor): it goes back to the
+      // queue at once, for the next worker to take as soon as it runs.
       const lastError = waitingNote.slice(0, 2000);
-      const waitMs = Math.min(...waiting.map((w) => this.plannedWait(w, previousWaits)), ...(heldFor.length > waiting.length ? [this.reopenedWait(failures, previousWaits)] : []));
+      const waitMs =
+        notStarted.length > 0
+          ? 0
+          : Math.min(...waiting.map((w) => this.plannedWait(w, previousWaits)), ...(heldFor.length > waiting.length ? [this.reopenedWait(failures, previousWaits)] : []));
       if (!(await store.finish(event, results, 'PENDING', lastError, { giveBackAttempt: true, heldFor }))) return this.movedOn(event, 'PENDING');
-      if (logger.isInfoEnabled()) logger.info('event waits for its destinations; no attempt used', { eventId: event.id, provider: event.provider, eventType: event.eventType, waitingFor: heldFor, delivered: results.filter((r) => r.succeeded).length, waitMs });
+      if (logger.isInfoEnabled()) {
+        const fields = { eventId: event.id, provider: event.provider, eventType: event.eventType, waitingFor: heldFor, delivered: results.filter((r) => r.succeeded).length, waitMs };
+        if (notStarted.length > 0) logger.info('worker stopping: event given back to the queue; no attempt used', { ...fields, notStarted: notStarted.map((n) => n.destination.name) });
+        else logger.info('event waits for its destinations; no attempt used', fields);
+      }
       throw new EventWaitingError(lastError, waitMs);
     }
 
@@ -226,7 +253,7 @@ export class EventProcessor {
    * being stranded in PROCESSING. A destination that every route naming it filters the event out for is sent nothing
    * and records nothing: when no destination is left, the event is COMPLETED with nothing delivered.
    */
-  private async deliver(event: ClaimedEvent): Promise<(Attempted | Waiting)[]> {
+  private async deliver(event: ClaimedEvent): Promise<(Attempted | Waiting | NotStarted)[]> {
     const done = new Set(event.delivered);
     const routed = this.options.routes.routedDestinationsFor(event.provider, event.eventType).filter((r) => !done.has(r.destination.name));
     const handlers = this.options.handlers.handlersFor(event.provider, event.eventType).filter(([name]) => !done.has(name));
@@ -235,7 +262,7 @@ export class EventProcessor {
     const deliveries = routed.map((r) => this.deliverRouted(event, r, work));
     const inProcess = handlers.map(([name, handler]) => this.runHandler(event, name, handler, async () => (await work.input()).payload));
     const results = await Promise.all([...deliveries, ...inProcess]);
-    return results.filter((result): result is Attempted | Waiting => result !== undefined);
+    return results.filter((result): result is Attempted | Waiting | NotStarted => result !== undefined);
   }
 
   /**
@@ -271,7 +298,7 @@ export class EventProcessor {
    * The first route naming this destination whose filter takes the event decides what it is sent; undefined when
    * every one filters it out.
    */
-  private async deliverRouted(event: ClaimedEvent, routed: RoutedDestination, work: RouteWork): Promise<Attempted | Waiting | undefined> {
+  private async deliverRouted(event: ClaimedEvent, routed: RoutedDestination, work: RouteWork): Promise<Attempted | Waiting | NotStarted | undefined> {
     const started = performance.now();
     let chosen: CompiledRoute | undefined;
     try {
@@ -294,7 +321,7 @@ export class EventProcessor {
    * is paused, its circuit is open or its rate limit is reached; otherwise it is attempted and its outcome counts
    * against the circuit.
    */
-  private async deliverGuarded(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork): Promise<Attempted | Waiting> {
+  private async deliverGuarded(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork): Promise<Attempted | Waiting | NotStarted> {
     const { guard } = this.options;
     if (!guard) return this.deliverTo(event, destination, route, work);
     const admission = await guard.admit(destination);
@@ -306,9 +333,10 @@ export class EventProcessor {
       // Counted against the circuit before the slot passes on, so the delivery waiting for it sees what this did.
       afterSend: async (result) => void (recorded = await guard.record(destination, result, admission.probeToken)),
     });
-    if ('deferred' in outcome) {
+    if ('deferred' in outcome || 'notStarted' in outcome) {
       if (admission.probeToken) await guard.releaseProbe(destination, admission.probeToken);
-      return this.putOff(event, outcome);
+      // Not started by a stopping worker: the destination did not put it off (not a deferral).
+      return 'deferred' in outcome ? this.putOff(event, outcome) : outcome;
     }
     // A delivery that failed before it was sent (a transform, a secret it cannot sign with) is counted here.
     const { probeFailed } = recorded ?? (await guard.record(destination, outcome, admission.probeToken));
@@ -325,7 +353,7 @@ export class EventProcessor {
     return waiting;
   }
 
-  private deliverTo(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, hooks?: DeliveryHooks): Promise<DeliveryResult | Waiting> {
+  private deliverTo(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, hooks?: DeliveryHooks): Promise<DeliveryResult | Waiting | NotStarted> {
     const started = performance.now();
     const type = destinationType(destination);
     const attributes = {
@@ -335,7 +363,7 @@ export class EventProcessor {
       'webhook.transformed': route.transform !== undefined,
       'url.full': withoutCredentials(destination.url),
     };
-    return tracer.startActiveSpan('webhook.deliver', { attributes }, async (span): Promise<DeliveryResult | Waiting> => {
+    return tracer.startActiveSpan('webhook.deliver', { attributes }, async (span): Promise<DeliveryResult | Waiting | NotStarted> => {
       let result: DeliveryResult;
       try {
         const message: OutgoingMessage = route.transform
@@ -350,6 +378,12 @@ export class EventProcessor {
           span.setAttribute('webhook.waiting', error.reason);
           span.end();
           return { destination, deferred: error };
+        }
+        if (error instanceof WorkerStoppingError) {
+          // The worker is stopping and this delivery held no slot yet: nothing was sent.
+          span.setAttribute('webhook.not_started', 'worker_stopping');
+          span.end();
+          return { destination, notStarted: error };
         }
         result =
           error instanceof RouteTransformError
