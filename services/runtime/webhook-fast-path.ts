@@ -6,7 +6,7 @@ import type { WebhookReceiver } from '../ingress/ingest/webhook-receiver.js';
 import { RECEIVE_FAILURE } from '../ingress/ingest/webhook-router.js';
 import type { ProviderRegistry } from '../ingress/verification/provider-registry.js';
 // A name as PROVIDERS_FILE allows it; anything else (percent-encoded, a trailing slash) goes through Express.
-import { PROVIDER_NAME_PATTERN } from '../ingress/verification/providers-file.js';
+import { PROVIDER_NAME_PATTERN } from '../shared/routing/provider-name.js';
 import type { WebhookVerifier } from '../ingress/verification/webhook-request.js';
 import { DependencyUnavailableError } from '../shared/errors/app-error.js';
 import { logAccess } from '../shared/http/access-log.js';

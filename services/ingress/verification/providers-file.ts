@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { PROVIDER_NAME_PATTERN } from '../../shared/routing/provider-name.js';
 import { decodeStandardWebhookSecret, STANDARD_WEBHOOK_SECRET_RULE } from '../../shared/standard-webhooks/decode-secret.js';
 
-/** Provider names usable in /webhooks/{provider}. */
-export const PROVIDER_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 /** Built-in providers, configured through their own variables; a PROVIDERS_FILE may not redefine them. */
 export const BUILT_IN_PROVIDERS: readonly string[] = ['stripe', 'github', 'paypal'];
 

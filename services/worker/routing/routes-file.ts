@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { PROVIDER_NAME_PATTERN } from '../../ingress/verification/providers-file.js';
+import { PROVIDER_NAME_PATTERN } from '../../shared/routing/provider-name.js';
 import { DEFAULT_CIRCUIT_BREAKER } from '../../shared/destinations/destination-policy.js';
 import { httpTargetOf, UrlCredentialsError } from '../delivery/url-credentials.js';
 import { decodeStandardWebhookSecret } from '../../shared/standard-webhooks/decode-secret.js';
