@@ -40,10 +40,10 @@ async function selectAllDeadLetters(page: Page, provider: string) {
   await page.getByLabel('Admin token').press('Enter');
   await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
   await page.goto(`${app.baseUrl}/console#/events?status=DEAD_LETTER&provider=${provider}`);
-  await page.getByText('Showing 50 events').waitFor();
+  await page.getByText('Showing 50 events', { exact: true }).waitFor();
   for (let shown = 100; shown <= 550; shown += 50) {
     await page.getByRole('button', { name: 'Load more' }).click();
-    await page.getByText(`Showing ${Math.min(shown, 520)} events`).waitFor();
+    await page.getByText(`Showing ${Math.min(shown, 520)} events`, { exact: true }).waitFor();
   }
   await page.getByRole('checkbox', { name: 'Select all shown events' }).check();
 }
