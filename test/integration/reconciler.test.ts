@@ -285,7 +285,7 @@ describe('Reconciler', () => {
     try {
       pass = reconciler.runOnce();
       await waitFor('the first batch to wait for the table', async () => {
-        const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UNION ALL%'`);
+        const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UNION ALL%'`);
         return rows[0].n === 1;
       });
       stopped = reconciler.stop();

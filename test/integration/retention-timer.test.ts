@@ -85,7 +85,7 @@ describe('Retention timer', () => {
       await waitFor('the first batch to wait for the table', async () => {
         const { rows } = await db.pool.query(
           // The batch's statement deletes in a WITH (it writes the deleted events' tombstones in the same statement).
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%DELETE FROM webhook_events WHERE%'`,
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%DELETE FROM webhook_events WHERE%'`,
         );
         return rows[0].n === 1;
       });

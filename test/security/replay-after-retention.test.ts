@@ -151,7 +151,7 @@ describe('the replay key of a deleted event (its tombstone) answers as the event
       const pass = new Retention({ pool: db.pool, completedDays: RETENTION_DAYS, intervalMs: 3_600_000, logger: silent }).runOnce();
       const waiting = (pattern: string) => async () =>
         (
-          await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`, [pattern])
+          await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`, [pattern])
         ).rows[0]!.n === 1;
       await waitFor('the retention pass to have deleted the event, uncommitted', waiting('WITH gone AS%'));
 
