@@ -29,6 +29,9 @@ export interface EventWorkerOptions {
 const CONNECTION_ERROR = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH|EPIPE|Connection is closed/;
 const isConnectionError = (error: Error) => CONNECTION_ERROR.test(`${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`);
 
+/** What a job's Redis call, raced against the drain letting go of Redis, yields when the drain won. */
+const REDIS_LET_GO = Symbol('redis let go');
+
 /** The BullMQ consumer: takes event ids off the queue and hands them to the {@link EventProcessor}. */
 export class EventWorker {
   private readonly worker: Worker<EventJobData>;
@@ -39,8 +42,15 @@ export class EventWorker {
    * the first is logged at once, the rest as one line a minute with their count.
    */
   private readonly connectionErrors: RateLimitedLog;
+  /**
+   * Resolved when the drain stops waiting for Redis (see {@link close}): a job still waiting for its own Redis calls
+   * (a delay) then ends without them.
+   */
+  private readonly redisLetGo: Promise<typeof REDIS_LET_GO>;
+  private letGoOfRedis!: () => void;
 
   constructor(private readonly options: EventWorkerOptions) {
+    this.redisLetGo = new Promise((resolve) => (this.letGoOfRedis = () => resolve(REDIS_LET_GO)));
     this.connectionErrors = new RateLimitedLog((fields) => options.logger.warn('worker connection error', fields));
     this.worker = new Worker<EventJobData>(options.queueName, (job, token) => this.handle(job, token), {
       connection: options.connection,
@@ -75,13 +85,15 @@ export class EventWorker {
    * waits for that connection to be ready to do so. No job can be taken or finished without Redis anyway, so then
    * the jobs running here are let finish their processing (deliveries and bookkeeping in PostgreSQL), and the
    * worker is closed without waiting for Redis: a job whose end BullMQ could not record comes back through the
-   * stalled check, and finds its event already finished.
+   * stalled check, and finds its event already finished. A job whose own Redis calls are pending (a delay: its
+   * event's end is already in PostgreSQL) is let go of them too, or it would keep the drain waiting for Redis.
    */
   async close(force = false): Promise<void> {
     if (!force && this.options.connection.status !== 'ready') {
       this.options.logger.info('redis unreachable: closing the worker once its running jobs are done, without waiting for redis', {
         activeJobs: this.active,
       });
+      this.letGoOfRedis();
       await this.whenIdle();
       force = true;
     }
@@ -134,11 +146,24 @@ export class EventWorker {
   /**
    * Moves the job to the delayed set for `ms` without counting an attempt; BullMQ then leaves it alone. Stamped first
    * with the delay's end: the queue-wait gauge counts from there (or from an earlier promotion), not from this run.
+   *
+   * Both calls queue on the worker's connection while Redis is unreachable. A drain closing without Redis does not
+   * wait for them: the job ends as if delayed (BullMQ then records nothing for it) and stays active in Redis under a
+   * lock nobody renews; once Redis is back, the lock lapses within WORKER_LOCK_DURATION_MS and the next stalled
+   * check (every WORKER_STALLED_INTERVAL_MS, by any worker) puts it back in the queue. Its event, PENDING in
+   * PostgreSQL, is then taken again; were the job lost with Redis's data, the reconciler re-enqueues the event.
    */
   private async delay(job: Job<EventJobData>, token: string | undefined, ms: number): Promise<never> {
     const until = Date.now() + Math.max(0, Math.round(ms));
-    await stampReadyAt(job, until);
-    await job.moveToDelayed(until, token);
+    const delayed = (async () => {
+      await stampReadyAt(job, until);
+      await job.moveToDelayed(until, token);
+    })();
+    if ((await Promise.race([delayed, this.redisLetGo])) === REDIS_LET_GO) {
+      // Rejected with "Connection is closed" when the drain disconnects; nothing is left to do with it.
+      delayed.catch(() => undefined);
+      this.options.logger.info('redis unreachable while draining: the job is left to the stalled check', { eventId: job.data.eventId, jobId: job.id });
+    }
     throw new DelayedError();
   }
 
