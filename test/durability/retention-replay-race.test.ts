@@ -1,0 +1,108 @@
+/**
+ * Retention deletes old COMPLETED events; an operator may replay an old COMPLETED event (one event, or
+ * `{"status":"COMPLETED","confirm":true}`) at the same moment. The replay answers 202 and moves the event to PENDING
+ * in a new round: that event must then be processed again, not deleted by a retention batch that chose it while it
+ * was still COMPLETED.
+ *
+ * Real PostgreSQL and Redis. A retention batch takes time (1,000 events and their attempts); the test makes that
+ * time deterministic by holding a share lock on another event of the same batch (as a slow disk or a long cascade
+ * would), so the replay lands after the batch took its snapshot and before it reached the replayed row.
+ */
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import type { DataSource } from 'typeorm';
+import winston from 'winston';
+import { EventAdminService } from '../../services/admin/event-admin-service.js';
+import { createDataSource } from '../../services/shared/database/data-source.js';
+import { eventJobId } from '../../services/shared/queue/event-job.js';
+import { EventQueue } from '../../services/shared/queue/event-queue.js';
+import { Retention } from '../../services/worker/maintenance/retention.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { waitFor } from '../support/wait-for.js';
+
+jest.setTimeout(60_000);
+const silent = winston.createLogger({ silent: true });
+
+let db: TestDatabase;
+let ns: TestQueueNamespace;
+let dataSource: DataSource;
+let connection: Redis;
+let queue: EventQueue;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  ns = createQueueNamespace();
+  dataSource = await createDataSource({ url: db.url, poolSize: 3, applicationName: 'retention-replay-race' }).initialize();
+  connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1 });
+  queue = new EventQueue({ connection, name: 'webhook-events', prefix: ns.prefix, attempts: 3, backoffMs: 1000, logger: silent });
+});
+
+afterAll(async () => {
+  await queue?.close();
+  connection?.disconnect();
+  await dataSource?.destroy();
+  await ns?.cleanup();
+  await db?.drop();
+});
+
+async function oldCompleted(externalId: string): Promise<string> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status, updated_at)
+     VALUES ('stripe', $1, 'invoice.paid', '{}', '\\x7b7d', 'application/json', 'COMPLETED', now() - interval '40 days') RETURNING id`,
+    [externalId],
+  );
+  return rows[0]!.id;
+}
+
+describe('retention and a replay of the same old COMPLETED event', () => {
+  it('never deletes an event the replay already moved to PENDING (answered 202, so it must be processed again)', async () => {
+    await oldCompleted('evt_old_a');
+    await oldCompleted('evt_old_b');
+    // The order in which a retention batch visits its events (the same plan: the batch's ids hashed, then each
+    // event by its primary key): the first one it reaches is held up, the second is the one the operator replays.
+    const { rows: visiting } = await db.pool.query<{ id: string }>(
+      `SELECT id FROM webhook_events WHERE id IN (
+         SELECT id FROM webhook_events WHERE status = 'COMPLETED' AND updated_at < now() - make_interval(days => 30) LIMIT 1000)`,
+    );
+    const [first, replayed] = visiting.map((row) => row.id) as [string, string];
+
+    // Something slows the retention batch down before it reaches the second event (here: a share lock on the first).
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT id FROM webhook_events WHERE id = $1 FOR SHARE', [first]);
+
+    const retention = new Retention({ pool: db.pool, completedDays: 30, intervalMs: 3_600_000, logger: silent });
+    const pass = retention.runOnce();
+    await waitFor(
+      'the retention DELETE to wait on the first event',
+      async () =>
+        (
+          await db.pool.query(
+            `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE '%DELETE FROM webhook_events%'`,
+            [db.name],
+          )
+        ).rowCount === 1,
+      { timeoutMs: 10_000, intervalMs: 20 },
+    );
+
+    // The operator replays the second event meanwhile: answered, PENDING, its new round's job queued.
+    const admin = new EventAdminService(dataSource, queue, silent);
+    const replay = admin.replay(replayed);
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('replay blocked: the batch reached the replayed event first (plan order changed)')), 5000).unref());
+    expect(await Promise.race([replay, timeout])).toBe('replayed');
+    const after = await db.pool.query<{ status: string; replays: number }>('SELECT status, replays FROM webhook_events WHERE id = $1', [replayed]);
+    expect(after.rows).toEqual([{ status: 'PENDING', replays: 1 }]);
+    expect(await queue.queue.getJob(eventJobId(replayed, 1))).toBeDefined();
+
+    await blocker.query('COMMIT');
+    await blocker.end();
+    await pass;
+
+    // The replayed event is PENDING (a job waits for it): retention, which deletes COMPLETED events only, must leave it.
+    const { rows } = await db.pool.query<{ status: string }>('SELECT status FROM webhook_events WHERE id = $1', [replayed]);
+    expect(rows).toEqual([{ status: 'PENDING' }]);
+  });
+});
