@@ -58,26 +58,24 @@ async function oldCompleted(externalId: string): Promise<string> {
 
 describe('retention and a replay of the same old COMPLETED event', () => {
   it('never deletes an event the replay already moved to PENDING (answered 202, so it must be processed again)', async () => {
-    await oldCompleted('evt_old_a');
-    await oldCompleted('evt_old_b');
-    // The order in which a retention batch visits its events (the same plan: the batch's ids hashed, then each
-    // event by its primary key): the first one it reaches is held up, the second is the one the operator replays.
-    const { rows: visiting } = await db.pool.query<{ id: string }>(
-      `SELECT id FROM webhook_events WHERE id IN (
-         SELECT id FROM webhook_events WHERE status = 'COMPLETED' AND updated_at < now() - make_interval(days => 30) LIMIT 1000)`,
-    );
-    const [first, replayed] = visiting.map((row) => row.id) as [string, string];
+    // Twenty old events; every other one is held up (a share lock, as a slow disk or a long cascade would). The batch
+    // visits its events in an order of the plan's choosing and waits at the first held one it reaches: the events it
+    // has not reached yet are the ones still unlocked (it locks each as it deletes it), and one of those is replayed.
+    // (Not a plan-order guess: a change to the statement's plan, or to how it hashes its batch, would make a guess
+    // replay an event the batch already deleted.) All 10 unheld ones come before every held one 1 time in 184,756.
+    const ids: string[] = [];
+    for (let n = 0; n < 20; n++) ids.push(await oldCompleted(`evt_old_${n}`));
+    const held = ids.filter((_, n) => n % 2 === 0);
 
-    // Something slows the retention batch down before it reaches the second event (here: a share lock on the first).
     const blocker = new pg.Client({ connectionString: db.url });
     await blocker.connect();
     await blocker.query('BEGIN');
-    await blocker.query('SELECT id FROM webhook_events WHERE id = $1 FOR SHARE', [first]);
+    await blocker.query('SELECT id FROM webhook_events WHERE id = ANY($1::uuid[]) FOR SHARE', [held]);
 
     const retention = new Retention({ pool: db.pool, completedDays: 30, intervalMs: 3_600_000, logger: silent });
     const pass = retention.runOnce();
     await waitFor(
-      'the retention DELETE to wait on the first event',
+      'the retention DELETE to wait on a held event',
       async () =>
         (
           await db.pool.query(
@@ -87,11 +85,24 @@ describe('retention and a replay of the same old COMPLETED event', () => {
         ).rowCount === 1,
       { timeoutMs: 10_000, intervalMs: 20 },
     );
+    // The events neither held nor reached yet by the batch (looked at under a lock that is given back at once).
+    const probe = await db.pool.connect();
+    let notReached: string[];
+    try {
+      await probe.query('BEGIN');
+      const { rows } = await probe.query<{ id: string }>('SELECT id FROM webhook_events WHERE id = ANY($1::uuid[]) FOR UPDATE SKIP LOCKED', [ids]);
+      notReached = rows.map((row) => row.id);
+    } finally {
+      await probe.query('ROLLBACK');
+      probe.release();
+    }
+    expect(notReached.length).toBeGreaterThan(0);
+    const replayed = notReached[0]!;
 
-    // The operator replays the second event meanwhile: answered, PENDING, its new round's job queued.
+    // The operator replays one of them meanwhile: answered, PENDING, its new round's job queued.
     const admin = new EventAdminService(dataSource, queue, silent);
     const replay = admin.replay(replayed);
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('replay blocked: the batch reached the replayed event first (plan order changed)')), 5000).unref());
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('replay blocked: the retention batch holds the replayed event')), 5000).unref());
     expect(await Promise.race([replay, timeout])).toBe('replayed');
     const after = await db.pool.query<{ status: string; replays: number }>('SELECT status, replays FROM webhook_events WHERE id = $1', [replayed]);
     expect(after.rows).toEqual([{ status: 'PENDING', replays: 1 }]);
