@@ -28,11 +28,17 @@ export interface RetentionOptions {
 // migration) never both exist nor are both missing, in any snapshot; the ingest's insert relies on that. Events
 // without a replay key leave none: their providers' signed timestamps bound a replay, and a retry of theirs comes
 // within the 3 days RETENTION_COMPLETED_DAYS is at least. A key tombstoned already keeps its first tombstone.
+// An event is deleted only as the batch found it (its status and `updated_at`, which every write of an event sets):
+// the batch is picked from the statement's snapshot, and a replay that moves one of its events to PENDING (answered
+// 202, its job queued) can commit before the DELETE reaches that row (the batch waits on another row's lock, or takes
+// long over its events' attempts). Under READ COMMITTED the DELETE then evaluates its condition again on the row as
+// the replay left it, which no longer matches, and leaves it; `gone`, hence the tombstones, holds only rows deleted.
+// (Compared in the join, not as a filter of their own: the plan stays the batch's ids, then each row by primary key.)
 const DELETE_COMPLETED = {
-  name: 'retention-delete-completed-v2',
+  name: 'retention-delete-completed-v3',
   text: `WITH gone AS (
-           DELETE FROM webhook_events WHERE id IN (
-             SELECT id FROM webhook_events
+           DELETE FROM webhook_events WHERE (id, status, updated_at) IN (
+             SELECT id, status, updated_at FROM webhook_events
               WHERE status = 'COMPLETED' AND updated_at < now() - make_interval(days => $1)
               LIMIT $2)
            RETURNING id, provider, replay_key
