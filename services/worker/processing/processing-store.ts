@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { MicroBatcher } from '../../shared/batching/micro-batcher.js';
 import { withRowFallback } from '../../shared/batching/row-fallback.js';
@@ -73,11 +74,18 @@ interface ClaimRow {
 // next to the round's own job. With it, each round is processed by one job (its id is the round's, eventJobId).
 // Concurrent jobs' claims share the statement (one round trip and one commit for the lot); each row is
 // claimed by the same guarded UPDATE as on its own.
+// Each claim carries a token of its own (`claim_token`, chosen before the first send). A claim is sent again when its
+// connection broke (withReconnects), and the first send may have committed before its answer was lost: the event is
+// then PROCESSING with this claim's token, and the claim takes it as it stands (same attempt number, same claim time:
+// the identity its finish guards on) rather than counting a second attempt for the one being made, which skipped an
+// attempt number and dead-lettered the event one real attempt early. Any other claim in between wrote its own token.
 const CLAIM = {
-  name: 'claim-events-v5',
+  name: 'claim-events-v6',
   text: `UPDATE webhook_events e
-            SET status = 'PROCESSING', attempts = e.attempts + 1, updated_at = now()
-           FROM unnest($1::uuid[], $2::int[]) AS j(id, replays)
+            SET status = 'PROCESSING', claim_token = j.token,
+                attempts = CASE WHEN e.claim_token = j.token THEN e.attempts ELSE e.attempts + 1 END,
+                updated_at = CASE WHEN e.claim_token = j.token THEN e.updated_at ELSE now() END
+           FROM unnest($1::uuid[], $2::int[], $3::uuid[]) AS j(id, replays, token)
           WHERE e.id = j.id AND e.replays = j.replays AND (e.status || '') IN ('PENDING', 'FAILED', 'PROCESSING')
       RETURNING e.id, e.provider, e.event_type, e.raw_body, e.content_type, e.attempts, e.replays, e.traceparent,
                 e.correlation_id, e.held_for, e.updated_at::text AS claimed_at,
@@ -142,6 +150,8 @@ const FINISH_AGAIN = {
 interface ClaimRequest {
   eventId: string;
   replays: number;
+  /** This claim's own token: the same on every send of it, so that a re-send recognises the claim it already made. */
+  token: string;
 }
 
 interface FinishItem {
@@ -204,7 +214,7 @@ export class ProcessingStore {
    * round than `replays` (a stale job).
    */
   claim(eventId: string, replays = 0): Promise<ClaimedEvent | undefined> {
-    return this.claims.submit({ eventId, replays });
+    return this.claims.submit({ eventId, replays, token: randomUUID() });
   }
 
   /** The parsed payload, for in-process handlers (HTTP forwarding only needs the raw bytes). */
@@ -223,11 +233,18 @@ export class ProcessingStore {
 
   private async claimBatch(requests: ClaimRequest[]): Promise<(ClaimedEvent | undefined)[]> {
     // Sorted, like the finish batch: concurrent statements lock shared rows in one order, so they cannot deadlock.
-    // Each (event, round) once: an UPDATE … FROM joining a row twice would update it once anyway.
-    const unique = [...new Map(requests.map((request) => [`${request.eventId}/${request.replays}`, request])).values()].sort((a, b) =>
-      a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : a.replays - b.replays,
-    );
-    const { rows } = await this.pool.query<ClaimRow>({ ...CLAIM, values: [unique.map((r) => r.eventId), unique.map((r) => r.replays)] });
+    // Each (event, round) once, with its first request's token: an UPDATE … FROM joining a row twice would update it
+    // once anyway.
+    const byRound = new Map<string, ClaimRequest>();
+    for (const request of requests) {
+      const key = `${request.eventId}/${request.replays}`;
+      if (!byRound.has(key)) byRound.set(key, request);
+    }
+    const unique = [...byRound.values()].sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : a.replays - b.replays));
+    const { rows } = await this.pool.query<ClaimRow>({
+      ...CLAIM,
+      values: [unique.map((r) => r.eventId), unique.map((r) => r.replays), unique.map((r) => r.token)],
+    });
     const byId = new Map(rows.map((row) => [row.id, row]));
     // The same event twice in one batch (a duplicate job): the row was claimed once, by the first of them;
     // the others are stale and skip, as they would had they come a moment later. A job of another round skips too.
