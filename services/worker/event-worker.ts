@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isDatabaseUnavailable } from '../shared/database/database-errors.js';
@@ -43,14 +44,15 @@ export class EventWorker {
    */
   private readonly connectionErrors: RateLimitedLog;
   /**
-   * Resolved when the drain stops waiting for Redis (see {@link close}): a job still waiting for its own Redis calls
-   * (a delay) then ends without them.
+   * Aborted when the drain stops waiting for Redis (see {@link close}): a job still waiting for its own Redis calls
+   * (a delay) then ends without them. A signal, not a promise every delay races: each race would leave a reaction on
+   * a promise that never settles in a worker that never drains so, one more for every wait and retry.
    */
-  private readonly redisLetGo: Promise<typeof REDIS_LET_GO>;
-  private letGoOfRedis!: () => void;
+  private readonly redisLetGo = new AbortController();
 
   constructor(private readonly options: EventWorkerOptions) {
-    this.redisLetGo = new Promise((resolve) => (this.letGoOfRedis = () => resolve(REDIS_LET_GO)));
+    // One listener per delay in progress (up to WORKER_CONCURRENCY), each removed as its delay ends: not a leak.
+    setMaxListeners(0, this.redisLetGo.signal);
     this.connectionErrors = new RateLimitedLog((fields) => options.logger.warn('worker connection error', fields));
     this.worker = new Worker<EventJobData>(options.queueName, (job, token) => this.handle(job, token), {
       connection: options.connection,
@@ -93,7 +95,7 @@ export class EventWorker {
       this.options.logger.info('redis unreachable: closing the worker once its running jobs are done, without waiting for redis', {
         activeJobs: this.active,
       });
-      this.letGoOfRedis();
+      this.redisLetGo.abort();
       await this.whenIdle();
       force = true;
     }
@@ -159,7 +161,7 @@ export class EventWorker {
       await stampReadyAt(job, until);
       await job.moveToDelayed(until, token);
     })();
-    if ((await Promise.race([delayed, this.redisLetGo])) === REDIS_LET_GO) {
+    if ((await untilAborted(delayed, this.redisLetGo.signal)) === REDIS_LET_GO) {
       // Rejected with "Connection is closed" when the drain disconnects; nothing is left to do with it.
       delayed.catch(() => undefined);
       this.options.logger.info('redis unreachable while draining: the job is left to the stalled check', { eventId: job.data.eventId, jobId: job.id });
@@ -196,5 +198,17 @@ export class EventWorker {
     this.active += delta;
     this.options.onActiveJobsChange?.(this.active);
     if (this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+}
+
+/** `work`'s outcome, or {@link REDIS_LET_GO} once `signal` is aborted first; the listener is removed either way. */
+async function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T | typeof REDIS_LET_GO> {
+  if (signal.aborted) return REDIS_LET_GO;
+  let onAbort!: () => void;
+  const aborted = new Promise<typeof REDIS_LET_GO>((resolve) => signal.addEventListener('abort', (onAbort = () => resolve(REDIS_LET_GO)), { once: true }));
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }
