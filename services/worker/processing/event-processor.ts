@@ -70,8 +70,11 @@ interface NotStarted {
 /** An attempted delivery; `probeFailed`: it was a half-open circuit's probe and failed (not counted against the event). */
 type Attempted = DeliveryResult & { probeFailed?: boolean };
 
-const isWaiting = (outcome: Attempted | Waiting | NotStarted): outcome is Waiting => 'deferred' in outcome;
-const isNotStarted = (outcome: Attempted | Waiting | NotStarted): outcome is NotStarted => 'notStarted' in outcome;
+/** How one destination's delivery of an attempt ended. */
+type Outcome = Attempted | Waiting | NotStarted;
+
+const isWaiting = (outcome: Outcome): outcome is Waiting => 'deferred' in outcome;
+const isNotStarted = (outcome: Outcome): outcome is NotStarted => 'notStarted' in outcome;
 
 export type ProcessOutcome = 'completed' | 'skipped';
 
@@ -253,7 +256,7 @@ export class EventProcessor {
    * being stranded in PROCESSING. A destination that every route naming it filters the event out for is sent nothing
    * and records nothing: when no destination is left, the event is COMPLETED with nothing delivered.
    */
-  private async deliver(event: ClaimedEvent): Promise<(Attempted | Waiting | NotStarted)[]> {
+  private async deliver(event: ClaimedEvent): Promise<Outcome[]> {
     const done = new Set(event.delivered);
     const routed = this.options.routes.routedDestinationsFor(event.provider, event.eventType).filter((r) => !done.has(r.destination.name));
     const handlers = this.options.handlers.handlersFor(event.provider, event.eventType).filter(([name]) => !done.has(name));
@@ -262,7 +265,7 @@ export class EventProcessor {
     const deliveries = routed.map((r) => this.deliverRouted(event, r, work));
     const inProcess = handlers.map(([name, handler]) => this.runHandler(event, name, handler, async () => (await work.input()).payload));
     const results = await Promise.all([...deliveries, ...inProcess]);
-    return results.filter((result): result is Attempted | Waiting | NotStarted => result !== undefined);
+    return results.filter((result): result is Outcome => result !== undefined);
   }
 
   /**
@@ -298,7 +301,7 @@ export class EventProcessor {
    * The first route naming this destination whose filter takes the event decides what it is sent; undefined when
    * every one filters it out.
    */
-  private async deliverRouted(event: ClaimedEvent, routed: RoutedDestination, work: RouteWork): Promise<Attempted | Waiting | NotStarted | undefined> {
+  private async deliverRouted(event: ClaimedEvent, routed: RoutedDestination, work: RouteWork): Promise<Outcome | undefined> {
     const started = performance.now();
     let chosen: CompiledRoute | undefined;
     try {
@@ -321,7 +324,7 @@ export class EventProcessor {
    * is paused, its circuit is open or its rate limit is reached; otherwise it is attempted and its outcome counts
    * against the circuit.
    */
-  private async deliverGuarded(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork): Promise<Attempted | Waiting | NotStarted> {
+  private async deliverGuarded(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork): Promise<Outcome> {
     const { guard } = this.options;
     if (!guard) return this.deliverTo(event, destination, route, work);
     const admission = await guard.admit(destination);
