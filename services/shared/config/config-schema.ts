@@ -19,8 +19,8 @@ const decimalDigits = z
   .regex(/^\d+$/, 'must be a whole number in decimal digits (no sign, exponent, decimal point or hex)')
   .transform(Number);
 
-const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
-  decimalDigits.pipe(z.number().min(min).max(max)).default(fallback);
+const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER, maxMessage?: string) =>
+  decimalDigits.pipe(z.number().min(min).max(max, maxMessage)).default(fallback);
 
 /**
  * The longest delay setTimeout honours (about 24.8 days). A larger one is replaced by 1 ms with only a
@@ -30,14 +30,7 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 /** A duration in milliseconds: a whole number from `min` up to {@link MAX_TIMER_MS}, since it ends up in a timer. */
 const milliseconds = (fallback: number, min: number) =>
-  decimalDigits
-    .pipe(
-      z
-        .number()
-        .min(min)
-        .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} (2^31-1 ms, about 24.8 days: the longest delay Node's timers honour; a larger one would fire after 1 ms)`),
-    )
-    .default(fallback);
+  integer(fallback, min, MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} (2^31-1 ms, about 24.8 days: the longest delay Node's timers honour; a larger one would fire after 1 ms)`);
 
 const booleanFlag = (fallback: boolean) =>
   z
