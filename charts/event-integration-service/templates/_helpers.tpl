@@ -198,54 +198,46 @@ Secrets and files
 {{- end -}}
 
 {{/* A secret value: the given one, else the one already stored in the cluster (stable across upgrades), else
-random alphanumerics (URL-safe). Call with (dict "root" $ "name" secretName "key" key "value" given "length" n). */}}
+random alphanumerics (URL-safe). Call with (dict "root" $ "name" secretName "key" key "value" given "length" n).
+The same wherever one render asks for it: a template may be rendered twice (secret.yaml for the Deployments'
+checksum/secrets) or a value read by two (the bundled PostgreSQL's Secret and the migration Job's hook Secret), and
+two randAlphaNum would give two values, one of which never reaches the cluster. So the first result per Secret and
+key is kept in .Values, which every template of a render shares. */}}
 {{- define "eis.secretValue" -}}
 {{- if .value -}}
 {{- .value -}}
 {{- else -}}
+{{- if not (hasKey .root.Values "__eisGenerated") -}}
+{{- $_ := set .root.Values "__eisGenerated" dict -}}
+{{- end -}}
+{{- $memo := index .root.Values "__eisGenerated" -}}
+{{- $memoKey := printf "%s/%s" .name .key -}}
+{{- if not (hasKey $memo $memoKey) -}}
 {{- $existing := lookup "v1" "Secret" .root.Release.Namespace .name -}}
 {{- $data := dict -}}
 {{- if $existing -}}{{- $data = $existing.data | default dict -}}{{- end -}}
 {{- if hasKey $data .key -}}
-{{- index $data .key | b64dec -}}
+{{- $_ := set $memo $memoKey (index $data .key | b64dec) -}}
 {{- else -}}
-{{- randAlphaNum (.length | default 32 | int) -}}
+{{- $_ := set $memo $memoKey (randAlphaNum (.length | default 32 | int)) -}}
 {{- end -}}
+{{- end -}}
+{{- index $memo $memoKey -}}
 {{- end -}}
 {{- end -}}
 
 {{/* The bundled PostgreSQL's password (eis.secretValue of its chart-made Secret), the same wherever one render asks
-for it: the Secret the database is initialised from and the migration Job's hook Secret. When none exists yet,
-eis.secretValue generates one, and two calls would generate two; so the first result is kept in .Values, which
-every template of a render shares. */}}
+for it: the Secret the database is initialised from and the migration Job's hook Secret. */}}
 {{- define "eis.postgresql.password" -}}
-{{- if not (hasKey .Values "__eisGenerated") -}}
-{{- $_ := set .Values "__eisGenerated" dict -}}
-{{- end -}}
-{{- $memo := index .Values "__eisGenerated" -}}
-{{- if not (hasKey $memo "postgresql") -}}
-{{- $secretName := include "eis.database.secretName" . -}}
-{{- $_ := set $memo "postgresql" (include "eis.secretValue" (dict "root" . "name" $secretName "key" (include "eis.database.secretKey" .) "value" .Values.postgresql.auth.password "length" 32)) -}}
-{{- end -}}
-{{- index $memo "postgresql" -}}
+{{- include "eis.secretValue" (dict "root" . "name" (include "eis.database.secretName" .) "key" (include "eis.database.secretKey" .) "value" .Values.postgresql.auth.password "length" 32) -}}
 {{- end -}}
 
 {{/* The admin token of the chart-made Secret: secrets.adminApiToken, else (secrets.generateAdminApiToken) the one
-already in the cluster, else a generated one; empty when neither is set. secret.yaml is rendered twice per render
-(the Secret itself, and again for the Deployments' checksum/secrets), and a second randAlphaNum would make the
-checksum hash a token that never reaches the cluster, so the first result is kept, like eis.postgresql.password's. */}}
+already in the cluster, else a generated one (eis.secretValue keeps it for the whole render: the Deployments'
+checksum/secrets hashes the token the Secret carries); empty when neither is set. */}}
 {{- define "eis.adminApiToken" -}}
-{{- if .Values.secrets.adminApiToken -}}
-{{- .Values.secrets.adminApiToken -}}
-{{- else if .Values.secrets.generateAdminApiToken -}}
-{{- if not (hasKey .Values "__eisGenerated") -}}
-{{- $_ := set .Values "__eisGenerated" dict -}}
-{{- end -}}
-{{- $memo := index .Values "__eisGenerated" -}}
-{{- if not (hasKey $memo "adminApiToken") -}}
-{{- $_ := set $memo "adminApiToken" (include "eis.secretValue" (dict "root" . "name" (include "eis.fullname" .) "key" "ADMIN_API_TOKEN" "length" 40)) -}}
-{{- end -}}
-{{- index $memo "adminApiToken" -}}
+{{- if or .Values.secrets.adminApiToken .Values.secrets.generateAdminApiToken -}}
+{{- include "eis.secretValue" (dict "root" . "name" (include "eis.fullname" .) "key" "ADMIN_API_TOKEN" "value" .Values.secrets.adminApiToken "length" 40) -}}
 {{- end -}}
 {{- end -}}
 
