@@ -194,7 +194,7 @@ describeBrowser('console keyboard focus and live regions', () => {
     });
     await page.getByLabel('Search').fill('no_such_event_anywhere');
     await page.getByLabel('Search').press('Enter');
-    await page.getByText('No event matches these filters.').waitFor();
+    await page.locator('p.empty', { hasText: 'No event matches these filters.' }).waitFor();
     await waitFor('an announcement that nothing matched', async () => /no event/i.test((await liveRegion.textContent()) ?? ''), { timeoutMs: 3000, intervalMs: 100 });
   });
 

@@ -287,7 +287,7 @@ describeBrowser('event console in a browser', () => {
     await page.getByLabel('Received').selectOption('custom');
     await page.getByLabel('From', { exact: true }).fill('2001-01-01T00:00:00');
     await page.getByLabel('To', { exact: true }).fill('2001-01-02T00:00:00');
-    await page.getByText('No event matches these filters.').waitFor();
+    await page.locator('p.empty', { hasText: 'No event matches these filters.' }).waitFor();
   });
 
   it('shows an event: payload, raw body, headers, routing, each destination’s attempts, and the trace link', async () => {
