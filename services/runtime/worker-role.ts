@@ -8,6 +8,7 @@ import { workerConcurrency } from '../shared/metrics/metrics.js';
 import { BrokerPublishers } from '../worker/delivery/broker-publishers.js';
 import { DestinationGuard } from '../worker/delivery/destination-guard.js';
 import { HttpForwarder } from '../worker/delivery/http-forwarder.js';
+import { replacedStaticHeaders } from '../worker/delivery/replaced-static-headers.js';
 import { EventWorker } from '../worker/event-worker.js';
 import { Reconciler } from '../worker/maintenance/reconciler.js';
 import { Retention } from '../worker/maintenance/retention.js';
@@ -49,6 +50,15 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
   // Pause, circuit breakers and rate limits: state every worker shares in Redis, under the queue's prefix; pauses
   // recorded in PostgreSQL. Read on the fail-fast connection: a delivery waits rather than hangs when Redis is down.
   const destinations = options.routes.allDestinations();
+  for (const destination of destinations) {
+    const replaced = replacedStaticHeaders(destination);
+    if (replaced.length > 0) {
+      logger.warn('static headers a delivery sets itself are never sent (the delivery\'s own value is); remove them from ROUTES_FILE', {
+        destination: destination.name,
+        headers: replaced,
+      });
+    }
+  }
   const stateRedis = infrastructure.connectRedis('state');
   const state = new DestinationStateStore(stateRedis, `${config.queue.prefix}:${config.queue.name}`);
   const pauses = new DestinationPauses(pool, state);

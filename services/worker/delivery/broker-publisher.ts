@@ -6,6 +6,7 @@ import type { BrokerPublisherOptions, DeliverableEvent, Deliverer, DeliveryHooks
 import type { DeliveryResult } from './delivery-result.js';
 import { DestinationSlots } from './destination-slots.js';
 import { errorText } from './error-text.js';
+import { overrideHeaders } from './header-override.js';
 import { WebhookHeaders } from './webhook-headers.js';
 
 const tracer = trace.getTracer('event-driven-integration-service/worker');
@@ -118,7 +119,9 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
       tracer.startActiveSpan(publish.spanName, { kind: SpanKind.PRODUCER, attributes: publish.attributes }, async (span): Promise<DeliveryResult> => {
         const started = performance.now();
         const elapsed = () => Math.round(performance.now() - started);
-        const headers: Record<string, string> = { ...this.webhookHeaders.build(event, destination, message.body), ...publish.extraHeaders };
+        // Case-insensitively, as WebhookHeaders merges the static ones: a static `Content-Type` is left out, not
+        // published next to the publisher's own `content-type`.
+        const headers = overrideHeaders(this.webhookHeaders.build(event, destination, message.body), publish.extraHeaders ?? {});
         propagation.inject(otelContext.active(), headers);
         try {
           const expiry = new AbortController();
