@@ -7,8 +7,8 @@ import { destinationRequestsInFlight, destinationRequestsWaiting } from '../../s
 /**
  * Each destination's slots: at most its `maxConcurrency` deliveries in flight in this process (default: the worker's
  * concurrency, so that with the default no job ever waits), counted in `webhook_destination_requests_in_flight` /
- * `…_waiting`. Waiting for one destination's slot never holds up another destination. The broker publishers use it;
- * the HTTP forwarder keeps the same lanes together with its connection pools.
+ * `…_waiting`. Waiting for one destination's slot never holds up another destination. The HTTP forwarder and the broker
+ * publishers each keep one.
  */
 export class DestinationSlots {
   private readonly limits = new Map<string, ConcurrencyLimit>();
@@ -27,7 +27,7 @@ export class DestinationSlots {
   /**
    * Hands out no more slots: a `run` waiting for one now, or asked for later, throws {@link WorkerStoppingError}
    * without running its task; the tasks holding a slot finish. A draining worker must not start the publishes still
-   * queued behind a destination's `maxConcurrency` (see HttpForwarder.stopStartingDeliveries).
+   * queued behind a destination's `maxConcurrency` (see Deliverer.stopStartingDeliveries).
    */
   stopStarting(): void {
     this.stopping = true;

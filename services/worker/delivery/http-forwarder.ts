@@ -1,16 +1,14 @@
 import { Agent, request } from 'undici';
 import { redactSecretValuesIn } from '../../shared/logging/logger.js';
 import type { Destination } from '../routing/route-table.js';
-import { ConcurrencyLimit, type ReleaseSlot } from './concurrency-limit.js';
 import type { DeliverableEvent, Deliverer, DeliveryHooks, OutgoingMessage } from './deliverer.js';
 import { parseRetryAfter, type DeliveryResult } from './delivery-result.js';
-import { destinationRequestsInFlight, destinationRequestsWaiting } from '../../shared/metrics/destination-metrics.js';
 import { readAnswerPrefix } from './answer-prefix.js';
+import { DestinationSlots } from './destination-slots.js';
 import { errorText } from './error-text.js';
 import { overrideHeaders } from './header-override.js';
 import { httpTargetOf, type HttpTarget } from './url-credentials.js';
 import { WebhookHeaders } from './webhook-headers.js';
-import { WorkerStoppingError } from './worker-stopping-error.js';
 
 /** The event with its original bytes, as {@link HttpForwarder.forward} sends it. */
 export interface ForwardedEvent extends DeliverableEvent {
@@ -31,12 +29,6 @@ export interface HttpForwarderOptions {
    * is given back and the error is the caller's.
    */
   beforeSend?: (destination: Destination) => Promise<void>;
-}
-
-/** One destination's own connection pool and the slots that bound its requests in flight. */
-interface DestinationLane {
-  slots: ConcurrencyLimit;
-  dispatcher: Agent;
 }
 
 const MAX_ERROR_BODY = 512;
@@ -60,14 +52,16 @@ const MAX_SCANNED_ERROR_BODY = 64 * 1024;
  * a slot held always finds a connection; and waiting for one destination's slot never holds up another destination.
  */
 export class HttpForwarder implements Deliverer {
-  private readonly lanes = new Map<string, DestinationLane>();
+  private readonly slots: DestinationSlots;
+  /** Each destination's own connection pool, as many connections as it has slots. */
+  private readonly dispatchers = new Map<string, Agent>();
   private readonly webhookHeaders = new WebhookHeaders();
   /** Each destination URL's target (URL without credentials, Basic auth), computed once: URLs come from configuration. */
   private readonly targets = new Map<string, HttpTarget>();
-  /** Set once the worker's drain began: no lane hands out slots any more. */
-  private stopping = false;
 
-  constructor(private readonly options: HttpForwarderOptions) {}
+  constructor(private readonly options: HttpForwarderOptions) {
+    this.slots = new DestinationSlots(options.defaultMaxConcurrency, options.beforeSend);
+  }
 
   /** Forwards the provider's original bytes (see {@link deliver}). */
   forward(event: ForwardedEvent, destination: Destination): Promise<DeliveryResult> {
@@ -79,17 +73,15 @@ export class HttpForwarder implements Deliverer {
    * (a secret the signer cannot use, say) means a bug or bad configuration, and is the caller's to record.
    */
   async deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, hooks?: DeliveryHooks): Promise<DeliveryResult> {
-    const lane = this.laneFor(destination);
-    const { release, waited } = await this.acquire(lane, destination.name);
-    try {
-      if (waited) await hooks?.afterSlotWait?.();
-      await this.options.beforeSend?.(destination);
-      const result = await this.send(event, destination, message, lane.dispatcher);
-      await hooks?.afterSend?.(result);
-      return result;
-    } finally {
-      release();
-    }
+    return this.slots.run(
+      destination,
+      async () => {
+        const result = await this.send(event, destination, message, this.dispatcherFor(destination));
+        await hooks?.afterSend?.(result);
+        return result;
+      },
+      hooks,
+    );
   }
 
   /** The configured concurrency of a destination (`maxConcurrency`, else the default). */
@@ -97,35 +89,14 @@ export class HttpForwarder implements Deliverer {
     return destination.maxConcurrency ?? this.options.defaultMaxConcurrency;
   }
 
-  private laneFor(destination: Destination): DestinationLane {
-    let lane = this.lanes.get(destination.name);
-    if (!lane) {
-      const limit = this.maxConcurrencyOf(destination);
-      lane = { slots: new ConcurrencyLimit(limit), dispatcher: new Agent({ connections: limit, keepAliveTimeout: 30_000 }) };
-      if (this.stopping) lane.slots.refuse(new WorkerStoppingError(destination.name));
-      this.lanes.set(destination.name, lane);
+  /** A slot held always finds a connection: the pool is exactly as wide as the destination's slots. */
+  private dispatcherFor(destination: Destination): Agent {
+    let dispatcher = this.dispatchers.get(destination.name);
+    if (!dispatcher) {
+      dispatcher = new Agent({ connections: this.maxConcurrencyOf(destination), keepAliveTimeout: 30_000 });
+      this.dispatchers.set(destination.name, dispatcher);
     }
-    return lane;
-  }
-
-  private async acquire(lane: DestinationLane, name: string): Promise<{ release: ReleaseSlot; waited: boolean }> {
-    const labels = { destination: name };
-    const waits = lane.slots.active >= lane.slots.limit;
-    if (waits) destinationRequestsWaiting.inc(labels);
-    let release: ReleaseSlot;
-    try {
-      release = await lane.slots.acquire();
-    } finally {
-      if (waits) destinationRequestsWaiting.dec(labels);
-    }
-    destinationRequestsInFlight.inc(labels);
-    return {
-      release: () => {
-        destinationRequestsInFlight.dec(labels);
-        release();
-      },
-      waited: waits,
-    };
+    return dispatcher;
   }
 
   /** One request, a slot held: the timestamp, the signature and the timeout all start now. */
@@ -211,14 +182,13 @@ export class HttpForwarder implements Deliverer {
    * one), and only the requests in flight finish.
    */
   stopStartingDeliveries(): void {
-    this.stopping = true;
-    for (const [name, lane] of this.lanes) lane.slots.refuse(new WorkerStoppingError(name));
+    this.slots.stopStarting();
   }
 
   /** Closes every destination's connections (requests in flight finish first). */
   async close(): Promise<void> {
-    const lanes = [...this.lanes.values()];
-    this.lanes.clear();
-    await Promise.all(lanes.map((lane) => lane.dispatcher.close()));
+    const dispatchers = [...this.dispatchers.values()];
+    this.dispatchers.clear();
+    await Promise.all(dispatchers.map((dispatcher) => dispatcher.close()));
   }
 }
