@@ -95,12 +95,32 @@ export class EventWorker {
       this.options.logger.info('redis unreachable: closing the worker once its running jobs are done, without waiting for redis', {
         activeJobs: this.active,
       });
-      this.redisLetGo.abort();
-      await this.whenIdle();
+      await this.letGoOfRedis();
       force = true;
     }
     this.connectionErrors.flush();
-    await this.worker.close(force);
+    if (force) return this.worker.close(true);
+    // Redis answering at the start of the drain may go away during it: the graceful close would then wait for it
+    // until SHUTDOWN_TIMEOUT_MS (exit 1). Once the connection is lost the drain goes on as above, and BullMQ's close,
+    // still waiting for Redis, is left to the process's exit.
+    const graceful = this.worker.close(false);
+    const lost = connectionLost(this.options.connection);
+    try {
+      if ((await Promise.race([graceful, lost.happened])) !== CONNECTION_LOST) return;
+    } finally {
+      lost.stopWatching();
+    }
+    graceful.catch(() => undefined);
+    this.options.logger.info('redis lost while draining: closing the worker once its running jobs are done, without waiting for redis', {
+      activeJobs: this.active,
+    });
+    await this.letGoOfRedis();
+  }
+
+  /** Lets the running jobs finish without their pending Redis calls, and waits for them. */
+  private async letGoOfRedis(): Promise<void> {
+    this.redisLetGo.abort();
+    await this.whenIdle();
   }
 
   /** Resolves once no job runs in this process. */
@@ -199,6 +219,26 @@ export class EventWorker {
     this.options.onActiveJobsChange?.(this.active);
     if (this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
+}
+
+/** What {@link connectionLost} resolves with. */
+const CONNECTION_LOST = Symbol('connection lost');
+
+/** Resolves once `connection` closes (ioredis then retries it on its own); `stopWatching` removes the listeners. */
+function connectionLost(connection: Redis): { happened: Promise<typeof CONNECTION_LOST>; stopWatching: () => void } {
+  let onLost!: () => void;
+  const happened = new Promise<typeof CONNECTION_LOST>((resolve) => {
+    onLost = () => resolve(CONNECTION_LOST);
+    connection.once('close', onLost);
+    connection.once('end', onLost);
+  });
+  return {
+    happened,
+    stopWatching: () => {
+      connection.off('close', onLost);
+      connection.off('end', onLost);
+    },
+  };
 }
 
 /** `work`'s outcome, or {@link REDIS_LET_GO} once `signal` is aborted first; the listener is removed either way. */
