@@ -15,26 +15,30 @@ const RECOVERY = { initialDelay: 100, maxDelay: 2000, factor: 2, jitter: 0.2, wa
 
 /**
  * One long-lived connection to one RabbitMQ (one URL), shared by every destination on it, re-established by
- * amqplib's recovery after the broker restarts or the network drops it, with backoff and for ever. Publishes share
- * one confirm channel ({@link AmqpConfirmChannel}), opened again on the next publish after it closed; exchanges are
- * declared each on a channel of its own ({@link AmqpExchangeDeclarations}), because a declaration the broker refuses
- * closes its channel.
+ * amqplib's recovery after the broker restarts or the network drops it, with backoff and for ever. Each destination
+ * publishes on a confirm channel of its own ({@link AmqpConfirmChannel}), opened on its first publish and again on the
+ * next one after it closed; exchanges are declared each on a channel of its own ({@link AmqpExchangeDeclarations}):
+ * a message or declaration the broker refuses closes its channel, and with it every publish awaiting a confirm there.
  *
  * A message is written only when it can be taken: not while the broker blocks publishing (connection.blocked, a
  * resource alarm: it stops reading the socket, so every message written would wait there and be delivered once the
  * alarm clears, long after its attempt failed: one copy per attempt), and not while the channel's write buffer is
  * full. Such a publish fails at once (blocked) or at its deadline (buffer still full), with nothing sent.
  *
- * One message's channel error (406 over `max_message_size`, 404 its exchange deleted) closes the shared channel and
- * ends every publish awaiting a confirm there. The message it names fails with the broker's reason; the others, lost
- * only to it, are sent again once, each on a channel of its own, so another destination's message does not fail them
- * (nor count against their circuit), and a message the broker's words did not name but that caused it fails alone.
- * Otherwise nothing is re-sent here: a publish whose confirm was lost is the caller's failed attempt, retried later
- * with the same `messageId` (at least once: a message lost to a closed channel may have been routed before it).
+ * One message's channel error (406 over `max_message_size`, 404 its exchange deleted) closes its destination's channel
+ * and ends every publish awaiting a confirm there; other destinations' channels stay open, so their messages are
+ * neither failed nor sent again for it. (On one shared channel they were re-sent, and RabbitMQ had routed most of them
+ * already: each such message was enqueued twice.) The message it names fails with the broker's reason; the
+ * destination's others, lost only to it, are sent again once, each on a channel of its own, so they do not fail for
+ * it, and a message the broker's words did not name but that caused it fails alone. Those written before it may have
+ * been routed already: they may be in their queue twice, with one `messageId`. Otherwise nothing is re-sent here: a
+ * publish whose confirm was lost is the caller's failed attempt, retried later with the same `messageId` (at least
+ * once).
  */
 export class AmqpConnection {
   private readonly model: Promise<RecoveringChannelModel>;
-  private sharedChannel?: Promise<AmqpConfirmChannel>;
+  /** Each destination's confirm channel (opening or open), by the name it publishes under; removed once closed. */
+  private readonly confirmChannels = new Map<string, Promise<AmqpConfirmChannel>>();
   private readonly exchanges: AmqpExchangeDeclarations;
   private connected = false;
   private connectedBefore = false;
@@ -126,12 +130,20 @@ export class AmqpConnection {
   }
 
   /**
-   * Publishes one persistent message, `mandatory`, on the shared confirm channel, declaring the exchange first (once
-   * per connection). Resolves when the broker confirmed it; rejects with an {@link AmqpPublishError} otherwise.
-   * `expired` is the attempt's deadline: once it is aborted nothing more is written (a message written after its
-   * attempt gave up would be a copy nobody waits for), and a publish waiting for the write buffer fails, saying so.
+   * Publishes one persistent message, `mandatory`, on the confirm channel of `publisher` (the destination's name; by
+   * default the exchange's), declaring the exchange first (once per connection). Resolves when the broker confirmed
+   * it; rejects with an {@link AmqpPublishError} otherwise. `expired` is the attempt's deadline: once it is aborted
+   * nothing more is written (a message written after its attempt gave up would be a copy nobody waits for), and a
+   * publish waiting for the write buffer fails, saying so.
    */
-  async publish(exchange: string, routingKey: string, body: Buffer, properties: AmqpMessageProperties, expired?: AbortSignal): Promise<void> {
+  async publish(
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    properties: AmqpMessageProperties,
+    expired?: AbortSignal,
+    publisher: string = exchange,
+  ): Promise<void> {
     if (this.closed) throw new AmqpPublishError('unreachable', 'the RabbitMQ connection is closed (shutting down)');
     const reason = this.unreachableReason;
     if (reason) throw new AmqpPublishError('unreachable', `RabbitMQ unreachable: ${reason}`);
@@ -140,14 +152,15 @@ export class AmqpConnection {
     // attempt to connect fails, the broker blocks publishing, or the attempt's time is up.
     const interrupted = this.interruptions(expired);
     await Promise.race([this.exchanges.declare(exchange), interrupted]);
-    const channel = await Promise.race([this.confirmChannel(), interrupted]);
+    const channel = await Promise.race([this.confirmChannel(publisher), interrupted]);
     try {
       await this.publishOn(channel, exchange, routingKey, body, properties, expired);
     } catch (error) {
       const close = error instanceof AmqpPublishError && error.kind === 'lost' ? error.channelClose : undefined;
       if (!close) throw error;
       if (isCauseOf(close, exchange, body.length)) throw refusedOver(close);
-      // Lost only because the shared channel closed, for another message (or one the broker's words did not name).
+      // Lost only because its channel closed, for another of its destination's messages (or one the broker's words
+      // did not name).
       await this.publishOnItsOwnChannel(exchange, routingKey, body, properties, expired);
     }
   }
@@ -163,7 +176,7 @@ export class AmqpConnection {
   }
 
   /**
-   * A publish lost to the shared channel's closing, sent again once on a channel opened for it (and closed after),
+   * A publish lost to its destination's channel closing, sent again once on a channel opened for it (and closed after),
    * while its attempt has time: whatever the message does there concerns it alone. Should the broker close that
    * channel too, the message caused it, and fails with the broker's reason.
    */
@@ -271,21 +284,23 @@ export class AmqpConnection {
     return channel;
   }
 
-  private confirmChannel(): Promise<AmqpConfirmChannel> {
-    if (!this.sharedChannel) {
-      const opening: Promise<AmqpConfirmChannel> = this.openConfirmChannel().then((channel) => {
-        channel.channel.on('close', () => {
-          if (this.sharedChannel === opening) this.sharedChannel = undefined;
-        });
-        channel.channel.on('error', (error: Error) => this.logger.warn('RabbitMQ publishing channel closed by the broker', { error }));
-        return channel;
+  /** `publisher`'s confirm channel, opened when it has none (or its last one closed). */
+  private confirmChannel(publisher: string): Promise<AmqpConfirmChannel> {
+    let channel = this.confirmChannels.get(publisher);
+    if (!channel) {
+      const forget = () => {
+        if (this.confirmChannels.get(publisher) === opening) this.confirmChannels.delete(publisher);
+      };
+      const opening: Promise<AmqpConfirmChannel> = this.openConfirmChannel().then((opened) => {
+        opened.channel.on('close', forget);
+        opened.channel.on('error', (error: Error) => this.logger.warn('RabbitMQ publishing channel closed by the broker', { publisher, error }));
+        return opened;
       });
-      opening.catch(() => {
-        if (this.sharedChannel === opening) this.sharedChannel = undefined;
-      });
-      this.sharedChannel = opening;
+      opening.catch(forget);
+      this.confirmChannels.set(publisher, opening);
+      channel = opening;
     }
-    return this.sharedChannel;
+    return channel;
   }
 }
 

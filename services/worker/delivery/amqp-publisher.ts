@@ -65,6 +65,8 @@ export class AmqpPublisher extends BrokerPublisher<AmqpConnection> {
             appId: 'event-driven-integration-service',
           },
           expired,
+          // A channel of the destination's own: another destination's message the broker refuses closes only its own.
+          destination.name,
         ),
     }, hooks);
   }
