@@ -62,4 +62,17 @@ describe('AMQP with a user that may publish but not configure', () => {
       await publisher.close();
     }
   });
+
+  it('fails, naming the refusal, to publish to an exchange that does not exist (it may not declare it)', async () => {
+    const publisher = new AmqpPublisher({ defaultTimeoutMs: 5000, defaultMaxConcurrency: 4, logger: winston.createLogger({ silent: true }) });
+    const missing = `publish-only-missing-${sfx}`;
+    try {
+      const destination = { name: 'bus', type: 'amqp', url, exchange: missing, routingKey: '{provider}.{eventType}' } as Destination;
+      const result = await publisher.deliver({ id: randomUUID(), provider: 'testco', eventType: 'thing.happened' }, destination, { body: Buffer.from('{}'), contentType: 'application/json' });
+      expect(result).toMatchObject({ succeeded: false, result: 'network_error' });
+      expect(result.error).toMatch(new RegExp(`^exchange "${missing}" cannot be used as a durable topic exchange: it does not exist, and declaring it was refused: .*403 \\(ACCESS-REFUSED\\)`));
+    } finally {
+      await publisher.close();
+    }
+  });
 });

@@ -8,6 +8,10 @@ import { AmqpPublishError } from './amqp-publish-error.js';
  */
 export const REFUSED_DECLARATION_HOLD_MS = 30_000;
 
+/** RabbitMQ's reply codes to a declaration: no permission (configure), no such exchange (passive check). */
+const ACCESS_REFUSED = 403;
+const NOT_FOUND = 404;
+
 /** A declaration RabbitMQ refused, and until when it stands. */
 interface Refusal {
   reason: string;
@@ -21,6 +25,12 @@ interface Refusal {
  * after: a refused declaration is a channel error, which closes its channel, and on a shared channel it failed every
  * other destination's declaration in flight ("Channel ended, no reply will be forthcoming"), as after each reconnect,
  * when every destination declares again at once.
+ *
+ * RabbitMQ checks exchange.declare against the user's configure permission even when the exchange exists as declared,
+ * and a publisher's user commonly has write permission only (the exchange is the operator's). Such a refusal (403) is
+ * followed by a passive check (which needs no permission): an exchange that exists is used as it is, its type not
+ * verified; only a missing one is refused. The declaration comes first, not the check, so that a user who may
+ * configure still learns of an exchange of another type (406) before publishing to it.
  */
 export class AmqpExchangeDeclarations {
   /** Declared (or being declared) on the current connection. */
@@ -82,13 +92,38 @@ export class AmqpExchangeDeclarations {
   }
 
   private async declareOnItsOwnChannel(exchange: string): Promise<void> {
+    try {
+      await this.onItsOwnChannel((channel) => channel.assertExchange(exchange, 'topic', { durable: true }));
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== ACCESS_REFUSED) throw error;
+      // No configure permission: an exchange the operator declared may still be published to (write permission).
+      try {
+        await this.onItsOwnChannel((channel) => channel.checkExchange(exchange));
+      } catch (checkError) {
+        if ((checkError as { code?: unknown }).code !== NOT_FOUND) throw checkError;
+        throw withCode(`it does not exist, and declaring it was refused: ${(error as Error).message}`, ACCESS_REFUSED);
+      }
+      this.logger.info('RabbitMQ refused to declare an exchange that exists (no configure permission); publishing to it as it is, its type not verified', {
+        exchange,
+        reason: (error as Error).message,
+      });
+    }
+  }
+
+  /** Runs one operation on a channel opened for it; a refusal closes that channel, not one another operation uses. */
+  private async onItsOwnChannel(operation: (channel: Channel) => Promise<unknown>): Promise<void> {
     const channel = await this.openChannel();
-    // A refused declaration closes the channel with the broker's error; the declaration's own promise reports it.
+    // A refused operation closes the channel with the broker's error; the operation's own promise reports it.
     channel.on('error', () => undefined);
-    await channel.assertExchange(exchange, 'topic', { durable: true });
-    // Not waited for: the declaration is done, and the close costs the publish a round trip otherwise.
+    await operation(channel);
+    // Not waited for: the operation is done, and the close costs the publish a round trip otherwise.
     channel.close().catch(() => undefined);
   }
+}
+
+/** An error carrying the broker's reply code, as amqplib's do (a refusal with one is remembered). */
+function withCode(message: string, code: number): Error & { code: number } {
+  return Object.assign(new Error(message), { code });
 }
 
 function cannotUse(exchange: string, reason: string): AmqpPublishError {
