@@ -9,9 +9,15 @@ export const BUILT_IN_PROVIDERS: readonly string[] = ['stripe', 'github', 'paypa
 
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name');
 const fieldPath = z.string().regex(/^[^.]+(?:\.[^.]+)*$/, "must be a dot path such as 'id' or 'data.id'");
+/**
+ * Only JSON media types: both verifiers parse every body as JSON, so a form or text type would let a correctly signed
+ * delivery through the 415 check and the signature check, only to answer it 400 "not valid JSON" (and lose it).
+ */
+const JSON_MEDIA_TYPE = /^application\/(?:[a-z0-9!#$&^_.+-]+\+)?json$/i;
 const mediaType = z
   .string()
-  .regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i, "must be a media type such as 'application/json'")
+  .regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i, { message: "must be a media type such as 'application/json'", abort: true })
+  .regex(JSON_MEDIA_TYPE, "must be 'application/json' or 'application/<name>+json': the body is always parsed as JSON")
   .transform((value) => value.toLowerCase());
 /** An empty list (or `secrets:` with no value) disables the provider. */
 const secretList = z
