@@ -153,11 +153,24 @@ export function splitFieldPath(path: string): readonly string[] {
   return segments;
 }
 
-/** Reads an own property path from a parsed payload; undefined when any step is missing or not an object. */
+/** A step that indexes an array: a decimal index without leading zeros (so never `length` or a method). */
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
+
+/**
+ * Reads a path of own properties and array indexes (`items.0.id`, as a ROUTES_FILE filter reads it) from a parsed
+ * payload; undefined when any step is missing, out of range, or into a scalar.
+ */
 export function getField(payload: unknown, path: readonly string[]): unknown {
   let current: unknown = payload;
   for (const segment of path) {
-    if (typeof current !== 'object' || current === null || Array.isArray(current)) return undefined;
+    if (typeof current !== 'object' || current === null) return undefined;
+    if (Array.isArray(current)) {
+      if (!ARRAY_INDEX.test(segment)) return undefined;
+      const index = Number(segment);
+      if (index >= current.length) return undefined;
+      current = current[index] as unknown;
+      continue;
+    }
     if (!Object.hasOwn(current, segment)) return undefined;
     current = (current as JsonObject)[segment];
   }

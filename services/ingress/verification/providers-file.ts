@@ -42,20 +42,33 @@ const standardWebhooksProvider = z.strictObject({
   contentTypes: z.array(mediaType).min(1).optional(),
 });
 
-const hmacProvider = z.strictObject({
-  type: z.literal('hmac'),
-  header: headerName,
-  algorithm: z.enum(['sha1', 'sha256', 'sha512']),
-  encoding: z.enum(['hex', 'base64']),
-  // Empty means none, as when omitted (the README example spells it out as `prefix: ""`).
-  prefix: z.string().optional(),
-  secrets: secretList,
-  idHeader: headerName.optional(),
-  typeHeader: headerName.optional(),
-  idField: fieldPath.optional(),
-  typeField: fieldPath.optional(),
-  contentTypes: z.array(mediaType).min(1).optional(),
-});
+const hmacProvider = z
+  .strictObject({
+    type: z.literal('hmac'),
+    header: headerName,
+    algorithm: z.enum(['sha1', 'sha256', 'sha512']),
+    encoding: z.enum(['hex', 'base64']),
+    // Empty means none, as when omitted (the README example spells it out as `prefix: ""`).
+    prefix: z.string().optional(),
+    secrets: secretList,
+    idHeader: headerName.optional(),
+    typeHeader: headerName.optional(),
+    idField: fieldPath.optional(),
+    typeField: fieldPath.optional(),
+    contentTypes: z.array(mediaType).min(1).optional(),
+  })
+  .superRefine((provider, ctx) => {
+    // The verifier reads the header when one is named and never looks at the body field: given both, the file would
+    // say the id (or type) comes from the signed body while it comes from an unsigned header.
+    for (const [header, field] of [
+      ['idHeader', 'idField'],
+      ['typeHeader', 'typeField'],
+    ] as const) {
+      if (provider[header] !== undefined && provider[field] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `give either ${header} or ${field}, not both` });
+      }
+    }
+  });
 
 const providerSchema = z.discriminatedUnion('type', [standardWebhooksProvider, hmacProvider], {
   error: (issue) =>

@@ -129,12 +129,17 @@ describe('id and type helpers', () => {
     }
   });
 
-  it('reads dot paths through own properties only', () => {
-    const payload = { data: { object: { id: 'ch_1' } }, arr: [1] };
+  it('reads dot paths through own properties and array indexes only', () => {
+    const payload = { data: { object: { id: 'ch_1' } }, arr: [1], items: [{ id: 'evt_1' }], keyed: { '0': 'zero' } };
     expect(getField(payload, splitFieldPath('data.object.id'))).toBe('ch_1');
     expect(getField(payload, splitFieldPath('data.missing.id'))).toBeUndefined();
     expect(getField(payload, splitFieldPath('constructor'))).toBeUndefined();
-    expect(getField(payload, splitFieldPath('arr.0'))).toBeUndefined();
+    expect(getField(payload, splitFieldPath('arr.0'))).toBe(1);
+    expect(getField(payload, splitFieldPath('items.0.id'))).toBe('evt_1');
+    expect(getField(payload, splitFieldPath('keyed.0'))).toBe('zero');
+    for (const step of ['1', '00', '-1', '0x0', 'length', 'map', 'constructor']) {
+      expect(getField(payload, ['arr', step])).toBeUndefined();
+    }
     expect(() => splitFieldPath('a..b')).toThrow();
   });
 });
