@@ -114,7 +114,9 @@ function formatPath(path: readonly PropertyKey[]): string {
  * and the offending path (e.g. `providers.shop.algorithm`); secrets are never echoed.
  */
 export function parseProvidersFile(text: string, fileName: string): ProviderDefinition[] {
-  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  // Merge keys (`<<: *shop`), as Helm's and docker compose's YAML readers resolve them: providers that differ only in
+  // their secrets share one anchored definition. Without them `<<` stayed a literal key and the error blamed `type`.
+  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true, merge: true });
   const yamlError = document.errors[0];
   if (yamlError !== undefined) {
     // Only the first line ("<problem> at line L, column C:"): the source excerpt that follows may hold a secret.

@@ -257,7 +257,8 @@ export function destinationType(destination: Pick<DestinationConfig, 'type'>): D
 export function parseRoutes(text: string, source = 'ROUTES_FILE'): RoutesFile {
   let document: unknown;
   try {
-    document = parse(text) ?? {};
+    // Merge keys (`<<: *common`) as in PROVIDERS_FILE, and as Helm's and docker compose's YAML readers resolve them.
+    document = parse(text, { merge: true }) ?? {};
   } catch (error) {
     throw new Error(`${source}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
