@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../../services/shared/config/config.js';
+import { createPool } from '../../services/shared/database/create-pool.js';
+import { createLogger } from '../../services/shared/logging/logger.js';
+import { EventQueue } from '../../services/shared/queue/event-queue.js';
+import { Reconciler } from '../../services/worker/maintenance/reconciler.js';
+import { Retention } from '../../services/worker/maintenance/retention.js';
+import { closePool, createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+
+// Every maintenance pass holds one pooled client for its advisory lock for the whole pass and runs its batches on
+// *other* clients of the same pool (withAdvisoryLock + pool.query). With DATABASE_POOL_SIZE=1, which the
+// configuration accepts, the batches can never get a connection: every pass fails after connectionTimeoutMillis
+// ("timeout exceeded when trying to connect") and stranded events are never enqueued again, old events never deleted.
+// (With 2, a reconciler pass and a retention pass that overlap starve each other, and the worker's claims, the same way.)
+
+let db: TestDatabase;
+let ns: TestQueueNamespace;
+let connection: Redis;
+let queue: EventQueue;
+const logger = createLogger('maintenance-pool-size-test');
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  ns = createQueueNamespace();
+  connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1 });
+  queue = new EventQueue({ connection, name: 'webhook-events', prefix: ns.prefix, attempts: 3, backoffMs: 1000, logger });
+});
+
+afterAll(async () => {
+  await queue?.close();
+  connection?.disconnect();
+  await ns?.cleanup();
+  await db?.drop();
+});
+
+async function insertEvent(status: string, ageSeconds: number): Promise<string> {
+  const { rows } = await db.pool.query(
+    `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status, updated_at, received_at)
+     VALUES ('stripe', $1, 'invoice.paid', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', $2, now() - make_interval(secs => $3), now() - make_interval(secs => $3))
+     RETURNING id`,
+    [`evt_pool_${Math.random().toString(36).slice(2)}`, status, ageSeconds],
+  );
+  return rows[0].id;
+}
+
+describe('maintenance passes with the smallest pool the configuration accepts', () => {
+  it('DATABASE_POOL_SIZE=1 is a valid configuration', () => {
+    expect(loadConfig({ DATABASE_POOL_SIZE: '1' }).database.poolSize).toBe(1);
+  });
+
+  it('the reconciler enqueues a stranded event again with a pool of 1 (the size DATABASE_POOL_SIZE=1 gives the worker)', async () => {
+    const id = await insertEvent('PENDING', 3600);
+    const pool = createPool({ url: db.url, size: 1, applicationName: 'pool-size-test' });
+    try {
+      const reconciler = new Reconciler({ pool, queue, intervalMs: 60_000, staleMs: 1000, logger });
+      // Fails: rejects with "timeout exceeded when trying to connect" after 3 s.
+      await expect(reconciler.runOnce()).resolves.toBe(1);
+      expect(await queue.queue.getJobState(id)).toBe('waiting');
+    } finally {
+      await closePool(pool);
+    }
+  }, 20_000);
+
+  it('retention deletes an old COMPLETED event with a pool of 1', async () => {
+    const id = await insertEvent('COMPLETED', 40 * 24 * 3600);
+    const pool = createPool({ url: db.url, size: 1, applicationName: 'pool-size-test' });
+    try {
+      const retention = new Retention({ pool, completedDays: 30, intervalMs: 60_000, logger });
+      await expect(retention.runOnce()).resolves.toBe(1);
+      const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM webhook_events WHERE id = $1', [id]);
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await closePool(pool);
+    }
+  }, 20_000);
+});
