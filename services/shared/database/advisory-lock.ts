@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 
 /** Advisory lock keys: one per singleton task, so every worker may run the task's timer safely. */
 export const ADVISORY_LOCKS = { reconciler: 7_100_001, retention: 7_100_002, migrations: 7_100_003 } as const;
@@ -6,8 +6,13 @@ export const ADVISORY_LOCKS = { reconciler: 7_100_001, retention: 7_100_002, mig
 /**
  * Runs `fn` only if this process wins the session-level advisory lock `key`; otherwise returns undefined
  * at once. The lock is released even when `fn` fails, and dies with the connection if the process does.
+ *
+ * `fn` gets the client that holds the lock and must run its queries on it, not on `pool`: the lock keeps this client
+ * checked out for the whole of `fn`, so queries on other clients of the pool need a second connection. With
+ * DATABASE_POOL_SIZE=1 they could never get one (every pass failed on the pool's connection timeout), and with 2 two
+ * overlapping tasks each held one and waited for another.
  */
-export async function withAdvisoryLock<T>(pool: Pool, key: number, fn: () => Promise<T>): Promise<T | undefined> {
+export async function withAdvisoryLock<T>(pool: Pool, key: number, fn: (client: PoolClient) => Promise<T>): Promise<T | undefined> {
   const client = await pool.connect();
   // A checked-out client has no pool 'error' listener: if PostgreSQL ends this session while `fn` runs (failover,
   // pg_terminate_backend), the unhandled 'error' event would crash the process. Note it and discard the client.
@@ -20,7 +25,7 @@ export async function withAdvisoryLock<T>(pool: Pool, key: number, fn: () => Pro
     const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]);
     if (!rows[0]?.locked) return undefined;
     try {
-      return await fn();
+      return await fn(client);
     } finally {
       // A dead session has released the lock already.
       if (!broken) await client.query('SELECT pg_advisory_unlock($1)', [key]);

@@ -81,11 +81,11 @@ export class Reconciler {
   async runOnce(): Promise<number | undefined> {
     const batchSize = this.options.batchSize ?? 500;
     const maxBatches = this.options.maxBatchesPerPass ?? 20;
-    return withAdvisoryLock(this.options.pool, ADVISORY_LOCKS.reconciler, async () => {
+    return withAdvisoryLock(this.options.pool, ADVISORY_LOCKS.reconciler, async (client) => {
       let requeued = 0;
       let examined = 0;
       for (let batch = 0; batch < maxBatches && !this.stopping; batch++) {
-        const { rows } = await this.options.pool.query<{ id: string; status: string; replays: number; traceparent: string | null; cursor_at: string }>(
+        const { rows } = await client.query<{ id: string; status: string; replays: number; traceparent: string | null; cursor_at: string }>(
           STALE_EVENTS,
           [this.options.staleMs, batchSize, this.cursor.updatedAt, this.cursor.id],
         );

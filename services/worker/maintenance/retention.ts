@@ -99,10 +99,10 @@ export class Retention {
 
   /** Deletes what is due; returns the count of events deleted (undefined when another process holds the lock). */
   async runOnce(): Promise<number | undefined> {
-    return withAdvisoryLock(this.options.pool, ADVISORY_LOCKS.retention, async () => {
+    return withAdvisoryLock(this.options.pool, ADVISORY_LOCKS.retention, async (client) => {
       let total = 0;
       while (!this.stopping) {
-        const { rows } = await this.options.pool.query<{ deleted: number }>({
+        const { rows } = await client.query<{ deleted: number }>({
           ...DELETE_COMPLETED,
           values: [this.options.completedDays, this.options.batchSize ?? 1000],
         });
@@ -115,7 +115,7 @@ export class Retention {
         this.options.logger.info('retention deleted completed events', { deleted: total, olderThanDays: this.options.completedDays });
       }
       const expired = await expireTombstones({
-        pool: this.options.pool,
+        client,
         days: this.options.tombstoneDays ?? 0,
         batchSize: this.options.batchSize ?? 1000,
         stopping: () => this.stopping,

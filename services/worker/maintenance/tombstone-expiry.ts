@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { ClientBase } from 'pg';
 
 // Oldest first, in batches, by the deleted_at index: a pass after a long pause never holds long locks.
 const DELETE_EXPIRED = {
@@ -11,7 +11,8 @@ const DELETE_EXPIRED = {
 };
 
 export interface TombstoneExpiryOptions {
-  pool: Pool;
+  /** The client holding retention's advisory lock (see withAdvisoryLock: a pool's other clients may not be free). */
+  client: ClientBase;
   /** Tombstones older than this many days are deleted; 0 keeps them forever. */
   days: number;
   batchSize: number;
@@ -29,7 +30,7 @@ export async function expireTombstones(options: TombstoneExpiryOptions): Promise
   if (options.days <= 0) return 0;
   let total = 0;
   while (!options.stopping()) {
-    const { rowCount } = await options.pool.query({ ...DELETE_EXPIRED, values: [options.days, options.batchSize] });
+    const { rowCount } = await options.client.query({ ...DELETE_EXPIRED, values: [options.days, options.batchSize] });
     total += rowCount ?? 0;
     if (!rowCount) break;
   }
