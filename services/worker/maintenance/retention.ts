@@ -101,18 +101,24 @@ export class Retention {
   async runOnce(): Promise<number | undefined> {
     return withAdvisoryLock(this.options.pool, ADVISORY_LOCKS.retention, async (client) => {
       let total = 0;
-      while (!this.stopping) {
-        const { rows } = await client.query<{ deleted: number }>({
-          ...DELETE_COMPLETED,
-          values: [this.options.completedDays, this.options.batchSize ?? 1000],
-        });
-        const deleted = rows[0]?.deleted ?? 0;
-        total += deleted;
-        if (!deleted) break;
-      }
-      if (total > 0) {
-        eventsRemovedByRetention.inc(total);
-        this.options.logger.info('retention deleted completed events', { deleted: total, olderThanDays: this.options.completedDays });
+      try {
+        while (!this.stopping) {
+          const { rows } = await client.query<{ deleted: number }>({
+            ...DELETE_COMPLETED,
+            values: [this.options.completedDays, this.options.batchSize ?? 1000],
+          });
+          const deleted = rows[0]?.deleted ?? 0;
+          // Each batch commits on its own: counted as it commits, so a pass that fails on a later batch (a statement
+          // timeout behind a row lock, a lost connection) still counts the events its earlier batches deleted.
+          if (deleted > 0) eventsRemovedByRetention.inc(deleted);
+          total += deleted;
+          if (!deleted) break;
+        }
+      } finally {
+        // Logged whether the pass ends well or not (the caller logs the failure after this line).
+        if (total > 0) {
+          this.options.logger.info('retention deleted completed events', { deleted: total, olderThanDays: this.options.completedDays });
+        }
       }
       const expired = await expireTombstones({
         client,
