@@ -52,17 +52,22 @@ describe('Reconciler and a job that finishes while the pass looks at its event',
     expect(await queue.queue.getJobState(id)).toBe('waiting');
 
     // The pass's pool: right after the stale read returns, a worker finishes the event as a worker does: its end in
-    // PostgreSQL first, then BullMQ removes the completed job.
+    // PostgreSQL first, then BullMQ removes the completed job. Hooked on each of the pool's clients, since the pass
+    // reads on the client holding its advisory lock (pool.query and pg-pool's callback calls pass through untouched).
     const pool = new pg.Pool({ connectionString: db.url, max: 3 });
-    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<pg.QueryResult>;
-    (pool as unknown as { query: unknown }).query = async (...args: unknown[]) => {
-      const result = await query(...args);
-      if (typeof args[0] === 'string' && args[0].includes('UNION ALL') && result.rows.some((row) => row.id === id)) {
-        await db.pool.query(`UPDATE webhook_events SET status = 'COMPLETED', updated_at = now() WHERE id = $1`, [id]);
-        await queue.queue.remove(id);
-      }
-      return result;
-    };
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => Promise<pg.QueryResult>;
+      (client as unknown as { query: unknown }).query = (...args: unknown[]) => {
+        if (typeof args.at(-1) === 'function') return query(...args);
+        return query(...args).then(async (result) => {
+          if (typeof args[0] === 'string' && args[0].includes('UNION ALL') && result.rows.some((row) => row.id === id)) {
+            await db.pool.query(`UPDATE webhook_events SET status = 'COMPLETED', updated_at = now() WHERE id = $1`, [id]);
+            await queue.queue.remove(id);
+          }
+          return result;
+        });
+      };
+    });
     const before = await requeuedSoFar();
     try {
       const reconciler = new Reconciler({ pool, queue, intervalMs: 60_000, staleMs: 30_000, logger });

@@ -88,6 +88,14 @@ export class EventQueue {
     return (await this.requeueMany([job]))[0]!;
   }
 
+  /**
+   * Whether each event has a live job of its round (waiting, delayed, prioritized or active), in one round trip: what
+   * {@link requeueMany} checks, for a caller that must look again at its events before it adds their jobs.
+   */
+  async hasLiveJob(jobs: EventJobData[]): Promise<boolean[]> {
+    return (await this.livenessOf(jobs.map((job) => eventJobId(job.eventId, job.replays)))).map((liveness) => liveness === 'live');
+  }
+
   /** {@link requeue} for many events: their jobs' liveness in one round trip, then an add for each without a live job. */
   async requeueMany(jobs: EventJobData[]): Promise<boolean[]> {
     const jobIds = jobs.map((job) => eventJobId(job.eventId, job.replays));

@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { ADVISORY_LOCKS, withAdvisoryLock } from '../../shared/database/advisory-lock.js';
 import type { Logger } from '../../shared/logging/logger.js';
 import { reconcilerRequeued } from '../../shared/metrics/metrics.js';
@@ -37,6 +37,10 @@ const STALE_EVENTS = `SELECT id, status, replays, traceparent, updated_at::text 
   FROM (${['PENDING', 'FAILED', 'PROCESSING'].map(STALE_BRANCH).join(' UNION ALL ')}) stale
  ORDER BY stale.updated_at, stale.id LIMIT $2`;
 const START: StaleCursor = { updatedAt: '-infinity', id: '00000000-0000-0000-0000-000000000000' };
+// The candidates as they are now, by primary key (at most a batch of ids): see Reconciler.stillAsRead.
+const CURRENT_STATE = `SELECT id, status, updated_at::text AS cursor_at FROM webhook_events WHERE id = ANY($1::uuid[])`;
+
+type StaleRow = { id: string; status: string; replays: number; traceparent: string | null; cursor_at: string };
 
 /**
  * Finds events stranded without a job (the enqueue failed, Redis was down, a crash between commit and
@@ -85,17 +89,16 @@ export class Reconciler {
       let requeued = 0;
       let examined = 0;
       for (let batch = 0; batch < maxBatches && !this.stopping; batch++) {
-        const { rows } = await client.query<{ id: string; status: string; replays: number; traceparent: string | null; cursor_at: string }>(
-          STALE_EVENTS,
-          [this.options.staleMs, batchSize, this.cursor.updatedAt, this.cursor.id],
-        );
+        const { rows } = await client.query<StaleRow>(STALE_EVENTS, [this.options.staleMs, batchSize, this.cursor.updatedAt, this.cursor.id]);
         examined += rows.length;
         // A live job of the event's current replay round (waiting, delayed for a retry, running) means nothing is
         // stranded; one of an earlier round will not claim it.
+        const live = await this.options.queue.hasLiveJob(rows.map((row) => ({ eventId: row.id, replays: row.replays })));
+        const unchanged = await this.stillAsRead(client, rows.filter((_, index) => !live[index]));
         const enqueued = await this.options.queue.requeueMany(
-          rows.map((row) => ({ eventId: row.id, replays: row.replays, traceparent: row.traceparent ?? undefined })),
+          unchanged.map((row) => ({ eventId: row.id, replays: row.replays, traceparent: row.traceparent ?? undefined })),
         );
-        for (const [index, row] of rows.entries()) {
+        for (const [index, row] of unchanged.entries()) {
           if (!enqueued[index]) continue;
           requeued++;
           reconcilerRequeued.inc({ status: row.status });
@@ -109,6 +112,24 @@ export class Reconciler {
       }
       if (requeued > 0) this.options.logger.info('reconciler enqueued stranded events', { requeued, examined });
       return requeued;
+    });
+  }
+
+  /**
+   * The rows among `rows` (read from PostgreSQL before their jobs were looked up in Redis) that PostgreSQL still holds
+   * as they were read. A worker writes an event's end before BullMQ removes its job, so an event whose job finished
+   * between the two reads is stale in the first and jobless in the second, yet not stranded: its status and
+   * `updated_at` (which every write of an event sets) have changed since. Enqueuing it added a useless job and counted
+   * it in webhook_reconciler_requeued_total, the signal operators read as "enqueues were lost". One read by primary
+   * key of at most a batch of ids, and only of those with no live job (none, usually).
+   */
+  private async stillAsRead(client: PoolClient, rows: StaleRow[]): Promise<StaleRow[]> {
+    if (rows.length === 0) return [];
+    const { rows: current } = await client.query<{ id: string; status: string; cursor_at: string }>(CURRENT_STATE, [rows.map((row) => row.id)]);
+    const now = new Map(current.map((row) => [row.id, row]));
+    return rows.filter((row) => {
+      const found = now.get(row.id);
+      return found !== undefined && found.status === row.status && found.cursor_at === row.cursor_at;
     });
   }
 }
