@@ -59,8 +59,21 @@ export function compileRouteTransform(expression: string): RouteTransform {
       // The failure is about this event's payload: its values stay out of the text that is logged, traced and stored.
       throw new RouteTransformError(describeJsonataError(error, { withholdValues: true }));
     }
-    const json = JSON.stringify(result);
+    const json = JSON.stringify(result, refuseUnsendable);
     if (json === undefined) throw new RouteTransformError('JSONata: the transform produced no value for this event (nothing to send)');
     return Buffer.from(json, 'utf8');
   };
+}
+
+/**
+ * JSON.stringify's replacer: refuses what JSON cannot carry instead of letting it pass. Left alone, JSON.stringify
+ * sends Infinity and NaN (a division by a payload's zero) as `null`, a message that says the value is null (JSONata
+ * itself refuses to serialise them: `$string(1/0)` is D3001). That is this event's failed transform. The text names
+ * neither the key nor the value: both can come from the payload (see above).
+ */
+function refuseUnsendable(_key: string, value: unknown): unknown {
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    throw new RouteTransformError(`JSONata: the transform's result holds ${Number.isNaN(value) ? 'NaN' : 'an infinite number'}, which JSON cannot carry (e.g. a division by zero); nothing is sent`);
+  }
+  return value;
 }
