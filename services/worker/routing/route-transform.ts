@@ -68,12 +68,25 @@ export function compileRouteTransform(expression: string): RouteTransform {
 /**
  * JSON.stringify's replacer: refuses what JSON cannot carry instead of letting it pass. Left alone, JSON.stringify
  * sends Infinity and NaN (a division by a payload's zero) as `null`, a message that says the value is null (JSONata
- * itself refuses to serialise them: `$string(1/0)` is D3001). That is this event's failed transform. The text names
- * neither the key nor the value: both can come from the payload (see above).
+ * itself refuses to serialise them: `$string(1/0)` is D3001). A JSONata built-in function (`$uppercase`) is an
+ * object JSON.stringify would send as JSONata's internals, and a lambda holds its closure's environment, on which
+ * JSON.stringify fails with a TypeError about circular structures (recorded as an internal error of the worker, not
+ * the route's). Each is this event's failed transform. The text names neither the key nor the value: both can come
+ * from the payload (see above).
  */
 function refuseUnsendable(_key: string, value: unknown): unknown {
   if (typeof value === 'number' && !Number.isFinite(value)) {
     throw new RouteTransformError(`JSONata: the transform's result holds ${Number.isNaN(value) ? 'NaN' : 'an infinite number'}, which JSON cannot carry (e.g. a division by zero); nothing is sent`);
   }
+  if (typeof value === 'function' || isJsonataFunction(value)) {
+    throw new RouteTransformError('JSONata: the transform yields a function, which JSON cannot carry (nothing to send)');
+  }
   return value;
+}
+
+/** JSONata's representation of a function value: a lambda (`function($v) {…}`) or a built-in (`$uppercase`). */
+function isJsonataFunction(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const marked = value as { _jsonata_lambda?: unknown; _jsonata_function?: unknown };
+  return marked._jsonata_lambda === true || marked._jsonata_function === true;
 }
