@@ -3,7 +3,7 @@ import proxyaddr from 'proxy-addr';
 import type { Dispatcher } from 'undici';
 import { RedisPaypalCertificateStore } from '../ingress/verification/paypal-certificate-store.js';
 import { createProviderRegistry } from '../ingress/verification/provider-registry.js';
-import { loadProvidersFile } from '../ingress/verification/providers-file.js';
+import { loadProvidersFile, providerKeptHeaders } from '../ingress/verification/providers-file.js';
 import type { Config } from '../shared/config/config.js';
 import { runMigrations } from '../shared/database/run-migrations.js';
 import { SchemaCheck } from '../shared/database/schema-check.js';
@@ -77,8 +77,9 @@ export async function startService(config: Config, extensions: ServiceExtensions
         toleranceSeconds: config.providers.toleranceSeconds,
       })
     : undefined;
-  const routesFile = config.routesFile ? loadRoutesFile(config.routesFile) : undefined;
   const providerDefinitions = config.providers.providersFile ? loadProvidersFile(config.providers.providersFile) : undefined;
+  // Route filters may read the headers an hmac provider's events are identified by (the ingress keeps them too).
+  const routesFile = config.routesFile ? loadRoutesFile(config.routesFile, { providerHeaders: providerKeptHeaders(providerDefinitions ?? []) }) : undefined;
   registerConfiguredSecrets(config, { providers: providerDefinitions, routes: routesFile });
   const routes = hasWorker(role) ? new RouteTable(routesFile) : undefined;
 

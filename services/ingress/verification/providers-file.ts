@@ -154,3 +154,18 @@ export function loadProvidersFile(path: string): ProviderDefinition[] {
   }
   return parseProvidersFile(text, path);
 }
+
+/**
+ * Per provider, the request headers (lower-case) its events are kept with besides the usual ones: an `hmac`
+ * provider's `idHeader` / `typeHeader`, as its verifier keeps them. Route filters may read them (ROUTES_FILE checks).
+ */
+export function providerKeptHeaders(definitions: readonly ProviderDefinition[]): Record<string, string[]> {
+  return Object.fromEntries(
+    definitions.map((definition) => [
+      definition.name,
+      definition.type === 'hmac'
+        ? [definition.idHeader, definition.typeHeader].filter((name): name is string => name !== undefined).map((name) => name.toLowerCase())
+        : [],
+    ]),
+  );
+}

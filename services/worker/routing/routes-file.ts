@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { KEPT_REQUEST_HEADERS } from '../../shared/routing/kept-headers.js';
 import { PROVIDER_NAME_PATTERN } from '../../shared/routing/provider-name.js';
 import { DEFAULT_CIRCUIT_BREAKER } from '../../shared/destinations/destination-policy.js';
 import { httpTargetOf, UrlCredentialsError } from '../delivery/url-credentials.js';
 import { decodeStandardWebhookSecret } from '../../shared/standard-webhooks/decode-secret.js';
 import { amqpRoutingKeyProblem, natsSubjectProblem, natsSubjectTemplateProblem, renderAddress, TEMPLATE_FIELDS, unknownPlaceholders } from './address-template.js';
 import { compileRouteFilter } from './route-filter.js';
+import { unkeptHeaderProblem } from './route-filter-headers.js';
 import { compileRouteTransform } from './route-transform.js';
 import { staticHeadersSchema } from './static-headers.js';
 
@@ -253,8 +255,18 @@ export function destinationType(destination: Pick<DestinationConfig, 'type'>): D
   return destination.type ?? 'http';
 }
 
+/** What ROUTES_FILE is checked against besides itself. */
+export interface RoutesFileContext {
+  /**
+   * Per provider of PROVIDERS_FILE, the request headers the ingress keeps with its events besides
+   * KEPT_REQUEST_HEADERS (an `hmac` provider's `idHeader` / `typeHeader`, lower-case): its routes' filters (and `*`
+   * routes') may read them too.
+   */
+  providerHeaders?: Readonly<Record<string, readonly string[]>>;
+}
+
 /** Parses ROUTES_FILE content; the error message names the file and the offending path. */
-export function parseRoutes(text: string, source = 'ROUTES_FILE'): RoutesFile {
+export function parseRoutes(text: string, source = 'ROUTES_FILE', context: RoutesFileContext = {}): RoutesFile {
   let document: unknown;
   try {
     // Merge keys (`<<: *common`) as in PROVIDERS_FILE, and as Helm's and docker compose's YAML readers resolve them.
@@ -271,15 +283,23 @@ export function parseRoutes(text: string, source = 'ROUTES_FILE'): RoutesFile {
       section === 'destinations' && name !== undefined ? `destination "${name}"${rest.length > 0 ? `: ${rest.join('.')}` : ''}` : issue.path.join('.') || '(root)';
     throw new Error(`${source}: ${where}: ${issue.message}`);
   }
+  // A filter on a request header the ingress does not keep would be accepted and then match no event.
+  const providerHeaders = context.providerHeaders ?? {};
+  result.data.routes.forEach((route, index) => {
+    if (route.filter === undefined) return;
+    const extra = route.provider === '*' ? Object.values(providerHeaders).flat() : (providerHeaders[route.provider] ?? []);
+    const problem = unkeptHeaderProblem(route.filter, [...new Set([...KEPT_REQUEST_HEADERS, ...extra])]);
+    if (problem !== undefined) throw new Error(`${source}: routes.${index}.filter: ${problem}`);
+  });
   return result.data;
 }
 
-export function loadRoutesFile(path: string): RoutesFile {
+export function loadRoutesFile(path: string, context: RoutesFileContext = {}): RoutesFile {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     throw new Error(`ROUTES_FILE ${path}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  return parseRoutes(text, `ROUTES_FILE ${path}`);
+  return parseRoutes(text, `ROUTES_FILE ${path}`, context);
 }
