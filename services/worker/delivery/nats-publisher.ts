@@ -5,7 +5,6 @@ import type { BrokerPublisherOptions, DeliverableEvent, DeliveryHooks, OutgoingM
 import type { DeliveryResult } from './delivery-result.js';
 import { isJetStreamAck } from './jetstream-ack.js';
 import { NatsConnection, NatsPublishError } from './nats-connection.js';
-import { natsHeaderValue } from './nats-header-value.js';
 
 /**
  * The `nats` {@link Deliverer}: publishes to NATS JetStream on the subject from the destination's template
@@ -16,7 +15,7 @@ import { natsHeaderValue } from './nats-header-value.js';
  * new round, so it is stored again, as a replay promises. The event id alone would make a second destination whose
  * subject lands in the same stream a "duplicate" too: acked, counted a success, and never stored. The `webhook-*` /
  * `x-webhook-*` values (the signature covering the bytes sent), the destination's static headers and `traceparent`
- * are NATS headers; an event type a NATS header cannot carry as it is goes percent-encoded ({@link natsHeaderValue}).
+ * are NATS headers (an event type a header cannot carry as it is goes percent-encoded: see WebhookHeaders).
  *
  * Failed attempts: the server unreachable (at once, while it is down), a subject no stream captures (nothing answers
  * the publish: the error names the subject), an answer that is not a stream's ack (a service replying on the
@@ -55,11 +54,7 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
       },
       extraHeaders: { 'content-type': message.contentType || 'application/json' },
       send: async (headers, span, timeoutMs) => {
-        // The event type is the provider's string, the one header value nothing else checks: percent-encoded when a
-        // NATS header cannot carry it as it is (a line break, blanks at either end; see natsHeaderValue).
-        const eventType = headers['x-webhook-event-type'];
-        const carried = eventType === undefined ? headers : { ...headers, 'x-webhook-event-type': natsHeaderValue(eventType) };
-        const ack = await connection.publish(subject, message.body, messageId, carried, timeoutMs);
+        const ack = await connection.publish(subject, message.body, messageId, headers, timeoutMs);
         // Only a stream's ack says the message was stored; any other answer (a service replying on the subject) is
         // not a delivery.
         if (!isJetStreamAck(ack)) {

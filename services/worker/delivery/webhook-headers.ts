@@ -1,8 +1,10 @@
 import { INVALID_SPAN_CONTEXT, isSpanContextValid, trace } from '@opentelemetry/api';
 import { createStandardWebhookSigner } from '../../shared/standard-webhooks/sign.js';
 import type { Destination } from '../routing/route-table.js';
+import { destinationType } from '../routing/routes-file.js';
 import type { DeliverableEvent } from './deliverer.js';
 import { overrideHeaders } from './header-override.js';
+import { textHeaderValue } from './text-header-value.js';
 
 type Signer = (id: string, timestampSeconds: number, body: Buffer) => string;
 
@@ -22,7 +24,9 @@ export class WebhookHeaders {
       'webhook-id': event.id,
       'webhook-timestamp': String(timestamp),
       'x-webhook-provider': event.provider,
-      'x-webhook-event-type': event.eventType,
+      // The provider's string: over HTTP and NATS percent-encoded when a header cannot carry it as it is (see
+      // textHeaderValue); an AMQP header table carries any string, so there it goes as it is.
+      'x-webhook-event-type': destinationType(destination) === 'amqp' ? event.eventType : textHeaderValue(event.eventType),
     };
     if (destination.secret) own['webhook-signature'] = this.signerFor(destination.secret)(event.id, timestamp, body);
     // With tracing on, the instrumentation injects the delivery span's traceparent; off, the stored one still goes.
