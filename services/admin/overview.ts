@@ -48,7 +48,7 @@ export interface OverviewOptions {
  * finished. Each refresh first looks for replays recorded since the last ({@link OverviewInvalidations}) and reads
  * again from the earliest minute they changed. So the overview shows a replay at once in the process that made it
  * ({@link forgetAnswers}), and in any other within its answer cache (`cacheMs`, 5 s). Retention changes nothing
- * here: it deletes COMPLETED events over RETENTION_COMPLETED_DAYS (a whole number, at least 1) old, outside the
+ * here: it deletes COMPLETED events over RETENTION_COMPLETED_DAYS (a whole number, at least 3) old, outside the
  * 24-hour window.
  */
 export class Overview {
