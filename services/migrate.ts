@@ -7,8 +7,9 @@ const config = loadConfigOrExit();
 configureLogging({ level: config.logLevel, role: 'migrate' });
 const logger = createLogger('migrations');
 try {
-  // A migration Job may start before its database does: wait up to a minute for it.
-  await runMigrations({ url: config.database.url, logger, waitForDatabaseMs: 60_000 });
+  // A migration Job may start before its database does: wait for it as a start does, up to STARTUP_WAIT_MS (0: fail at
+  // once). The chart passes the roles' STARTUP_WAIT_MS to its migration Job (within migrations.activeDeadlineSeconds).
+  await runMigrations({ url: config.database.url, logger, waitForDatabaseMs: config.startupWaitMs });
   await flushLogs();
   process.exit(0);
 } catch (error) {
