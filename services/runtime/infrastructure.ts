@@ -9,6 +9,7 @@ import { createLogger } from '../shared/logging/logger.js';
 import { QueueDepthGauge } from '../shared/metrics/queue-depth-gauge.js';
 import { EventQueue } from '../shared/queue/event-queue.js';
 import { createRedisConnection, type RedisConnectionRole } from '../shared/queue/redis-connection.js';
+import { isSelectRefusal, RedisSelectRefusedError } from '../shared/queue/redis-select-refused.js';
 import { StartAbortedError } from '../shared/startup/start-aborted-error.js';
 import { waitUntilReachable } from '../shared/startup/wait-until-reachable.js';
 
@@ -28,7 +29,9 @@ export interface Infrastructure {
  * Connects what every role needs. PostgreSQL is waited for within STARTUP_WAIT_MS (a fresh install starts the app
  * before its database accepts connections); Redis is given five seconds and then not waited for: the ingress
  * accepts webhooks without it (events wait in PENDING for the reconciler) and the worker's consumer reconnects.
+ * A Redis that refuses REDIS_URL's db index within those five seconds stops the start: a configuration mistake.
  * @throws StartAbortedError when `abort` fires while PostgreSQL is waited for.
+ * @throws RedisSelectRefusedError when Redis refuses the db index of REDIS_URL.
  */
 export async function connectInfrastructure(config: Config, logger: Logger, abort?: AbortSignal): Promise<Infrastructure> {
   const pool = createPool({ url: config.database.url, size: config.database.poolSize, applicationName: `webhooks-${config.role}` });
@@ -56,7 +59,11 @@ export async function connectInfrastructure(config: Config, logger: Logger, abor
   const redisLogger = createLogger('redis');
   let redisDown = false;
   const onRedisError = (error: Error) => {
-    if (!redisDown) redisLogger.warn('redis connection error', { error });
+    // A refused db index (Redis restarted with fewer databases, say) keeps every connection down until it is fixed.
+    if (!redisDown) {
+      if (error instanceof RedisSelectRefusedError) redisLogger.error(error.message, { error });
+      else redisLogger.warn('redis connection error', { error });
+    }
     redisDown = true;
   };
   const connections: Redis[] = [];
@@ -70,7 +77,13 @@ export async function connectInfrastructure(config: Config, logger: Logger, abor
     return connection;
   };
   const redis = connectRedis('producer');
-  await readyWithin(redis, 5000);
+  try {
+    await readyWithin(redis, 5000);
+  } catch (error) {
+    for (const connection of connections) connection.disconnect();
+    await pool.end().catch(() => undefined);
+    throw new RedisSelectRefusedError(config.redis, error);
+  }
   const queue = new EventQueue({
     connection: redis,
     name: config.queue.name,
@@ -94,14 +107,29 @@ export async function connectInfrastructure(config: Config, logger: Logger, abor
   };
 }
 
-/** Resolves once `connection` is ready, or after `timeoutMs` whatever its state. */
+/**
+ * Resolves once `connection` is ready, or after `timeoutMs` whatever its state; rejects with Redis's reply when it
+ * refuses the SELECT of REDIS_URL's db index (the connection would never become ready).
+ */
 function readyWithin(connection: Redis, timeoutMs: number): Promise<void> {
   if (connection.status === 'ready') return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    connection.once('ready', () => {
+  return new Promise((resolve, reject) => {
+    const done = () => {
       clearTimeout(timer);
+      connection.off('ready', onReady);
+      connection.off('error', onError);
+    };
+    const onReady = () => {
+      done();
       resolve();
-    });
+    };
+    const onError = (error: Error) => {
+      if (!isSelectRefusal(error)) return;
+      done();
+      reject(error);
+    };
+    const timer = setTimeout(onReady, timeoutMs);
+    connection.on('ready', onReady);
+    connection.on('error', onError);
   });
 }

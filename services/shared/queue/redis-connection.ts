@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/config.js';
+import { isSelectRefusal, RedisSelectRefusedError } from './redis-select-refused.js';
 
 /**
  * How a connection is used decides how it behaves when Redis is down:
@@ -17,6 +18,11 @@ export function redisOptions(redis: Config['redis'], role: RedisConnectionRole):
     connectionName: `event-driven-integration-service:${role}`,
     // Reconnect with a capped backoff; the worker waits out outages, the producer fails its commands meanwhile.
     retryStrategy: (times) => Math.min(times * 200, 2000),
+    // A refused SELECT of REDIS_URL's db index drops the connection (and retries it) instead of letting ioredis carry
+    // on in db 0: the connection is never ready, so nothing is read or written in another deployment's db. The
+    // handshake sends SELECT before the ready check, so the connection ends before any command of ours is written.
+    // An option rather than a listener: BullMQ's duplicate() of a connection keeps it.
+    reconnectOnError: isSelectRefusal,
     lazyConnect: false,
   };
   const failFast: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: 2000 };
@@ -44,10 +50,13 @@ export function redisOptions(redis: Config['redis'], role: RedisConnectionRole):
   return { ...common, ...roleOptions, host: redis.host, port: redis.port };
 }
 
-/** A new ioredis client for `role`. Errors are reported through `onError` instead of crashing the process. */
+/**
+ * A new ioredis client for `role`. Errors are reported through `onError` instead of crashing the process; a refused
+ * SELECT as a {@link RedisSelectRefusedError} naming REDIS_URL.
+ */
 export function createRedisConnection(redis: Config['redis'], role: RedisConnectionRole, onError?: (error: Error) => void): Redis {
   const client = new Redis(redisOptions(redis, role));
   // Without a listener ioredis prints every reconnect failure; we log them once per outage instead.
-  client.on('error', (error: Error) => onError?.(error));
+  client.on('error', (error: Error) => onError?.(isSelectRefusal(error) ? new RedisSelectRefusedError(redis, error) : error));
   return client;
 }
