@@ -6,7 +6,11 @@
 #   scripts/start.sh [all|ingress|worker]
 #
 # The role: the argument; without one, SERVICE_ROLE from the environment, else from the .env file the service reads
-# (./.env, or DOTENV_CONFIG_PATH's), else all. `npm start` passes `all` (and start:ingress / start:worker their
+# (.env in the working directory, or DOTENV_CONFIG_PATH's), else all.
+#
+# It runs in the caller's working directory (no cd): a process manager's WorkingDirectory= holds the configuration,
+# and relative paths in it (ROUTES_FILE=./routes.yaml, PROVIDERS_FILE, DOTENV_CONFIG_PATH, .env) are read from there,
+# as with node itself. The npm scripts run in the repository (npm's doing), so they read the repository's .env. `npm start` passes `all` (and start:ingress / start:worker their
 # role), so a SERVICE_ROLE in .env changes what this script runs, never what `npm start` runs.
 #
 # Builds dist/ first only when the sources changed since the last build (scripts/build-if-stale.sh). Two roles run
@@ -14,7 +18,6 @@
 # environment or .env; the ingress and the all-in-one process keep PORT's default, 3000).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$root"
 
 # The last NAME=value line of the .env file, unquoted (dotenv's syntax, as far as a role or a port needs it).
 dotenv_value() {
@@ -34,4 +37,4 @@ if [ "$role" = worker ] && [ -z "${PORT:-}" ] && [ -z "$(dotenv_value PORT)" ]; 
 export SERVICE_ROLE="$role"
 node_bin="$(bash "$root/scripts/install-node.sh")"
 exec "$node_bin/node" --max-semi-space-size=16 --max-old-space-size=256 \
-  --import ./dist/services/shared/telemetry/instrumentation.js dist/services/main.js
+  --import "$root/dist/services/shared/telemetry/instrumentation.js" "$root/dist/services/main.js"

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { PROVIDER_NAME_PATTERN } from '../../shared/routing/provider-name.js';
@@ -150,7 +151,9 @@ export function loadProvidersFile(path: string): ProviderDefinition[] {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new Error(`Cannot read PROVIDERS_FILE ${path}: ${code}`);
+    // The absolute path too: a relative one is read from the working directory, which may not be the one meant.
+    const where = resolve(path) === path ? path : `${path} (${resolve(path)})`;
+    throw new Error(`Cannot read PROVIDERS_FILE ${where}: ${code}`);
   }
   return parseProvidersFile(text, path);
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { KEPT_REQUEST_HEADERS } from '../../shared/routing/kept-headers.js';
@@ -299,7 +300,9 @@ export function loadRoutesFile(path: string, context: RoutesFileContext = {}): R
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new Error(`ROUTES_FILE ${path}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    // The absolute path too: a relative one is read from the working directory, which may not be the one meant.
+    const where = resolve(path) === path ? path : `${path} (${resolve(path)})`;
+    throw new Error(`ROUTES_FILE ${where}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   return parseRoutes(text, `ROUTES_FILE ${path}`, context);
 }
