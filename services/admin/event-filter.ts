@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EVENT_STATUSES, type EventStatus } from '../shared/database/event-status.js';
+import { MAX_IDENTIFIER_LENGTH } from '../shared/database/identifier-length.js';
 import { isUuid } from './event-cursor.js';
 
 /** Which events a list, a count or a bulk action is about; every field optional, all of them must match. */
@@ -37,7 +38,8 @@ const isoTimestamp = z.iso
 export const eventFilterQuery = z.object({
   status: z.enum(EVENT_STATUSES).optional(),
   provider: pgText().min(1).max(64).optional(),
-  eventType: pgText().min(1).max(200).optional(),
+  // Every event type the ingress stores (and the facets offer) can be filtered on.
+  eventType: pgText().min(1).max(MAX_IDENTIFIER_LENGTH).optional(),
   from: isoTimestamp.optional(),
   to: isoTimestamp.optional(),
   q: pgText()

@@ -1,10 +1,8 @@
 import { isUtf8 } from 'node:buffer';
+import { MAX_IDENTIFIER_LENGTH } from '../../shared/database/identifier-length.js';
 import { WebhookPayloadError } from './verification-errors.js';
 
 export type JsonObject = Record<string, unknown>;
-
-/** Longest external id / event type accepted (fits a varchar(255) column). */
-export const MAX_IDENTIFIER_LENGTH = 255;
 
 /**
  * After strict UTF-8 decoding, a NUL character or a lone surrogate can only enter a parsed value through a
