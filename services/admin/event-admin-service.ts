@@ -94,12 +94,40 @@ const toDeliveryView = (attempt: DeliveryAttempt): DeliveryView => ({
 /** Replayed events whose jobs are added a round: one Redis pipeline for their liveness, then their adds at once. */
 const ENQUEUE_CHUNK = 500;
 
+/**
+ * Events a status-wide replay moves back to PENDING per statement (each its own transaction). All of a large backlog
+ * in one statement ran past the pool's statement_timeout (15 s: about 700,000 events) and replayed nothing, every
+ * time; 5,000 take about 0.1 s, and hold their row locks no longer than that.
+ */
+export const REPLAY_BATCH = 5000;
+
+/** A timestamp as PostgreSQL has it, to the microsecond (a JS Date keeps milliseconds), for keysets and markers. */
+const MICROSECONDS = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
 /** An event a replay moved back to PENDING: what its new job needs. */
 interface ReplayedRow {
   id: string;
   traceparent: string | null;
   /** Its replay round, counting this replay. */
   replays: number;
+}
+
+/**
+ * One batch of a status-wide replay, committed: its events are PENDING with `updated_at` = `at` (the transaction's
+ * now()), which is how their jobs' rows are read back, a batch at a time, instead of every row kept in memory.
+ */
+interface ReplayedBatch {
+  at: string;
+  events: number;
+}
+
+/** What adding replayed events' jobs came to, for the one line that reports it. */
+interface EnqueueOutcome {
+  events: number;
+  notEnqueued: number;
+  leftAtShutdown: number;
+  lastError?: unknown;
+  eventId?: string;
 }
 
 /** What operators do with events: list, inspect, replay. */
@@ -266,26 +294,143 @@ export class EventAdminService {
   }
 
   /**
-   * Replays every event in `status` (optionally of one provider); returns how many, once PostgreSQL has committed
-   * them as PENDING. Their jobs are added after that, in the background: a status-wide replay may take in a hundred
-   * thousand events, and adding their jobs (about 2,500 a second) would keep the request open past a proxy's timeout.
-   * Should this process stop first, the events are PENDING in PostgreSQL, and the reconciler enqueues them.
+   * Replays every event in `status` (optionally of one provider) that was in it when the replay started; returns how
+   * many, once PostgreSQL has committed them all as PENDING. They move {@link REPLAY_BATCH} a statement, walking
+   * (status, updated_at, id) from the oldest: one statement for a large backlog ran past the statement timeout.
+   *
+   * Their jobs are added in the background, batch by batch as each commits (read back from PostgreSQL, not kept in
+   * memory): a status-wide replay may take in a million events, and adding their jobs (about 2,500 a second) would
+   * keep the request open past a proxy's timeout. Should this process stop first, the events are PENDING in
+   * PostgreSQL, and the reconciler enqueues them.
+   *
+   * Should a batch fail (PostgreSQL unavailable, say), the error is the answer; the batches before it stay replayed
+   * and their jobs are added. A retry replays the rest: the replayed events are PENDING and no longer match.
    */
   async replayAll(status: EventStatus, provider?: string): Promise<number> {
-    const rows = provider
-      ? await this.resetToPending('status = $1 AND provider = $2', [status, provider])
-      : await this.resetToPending('status = $1', [status]);
-    if (rows.length > 0) {
+    const [{ started }] = (await this.dataSource.query(`SELECT ${MICROSECONDS('statement_timestamp()')} AS started`)) as [{ started: string }];
+    const jobs = this.backgroundJobs();
+    let replayed = 0;
+    try {
+      let cursor: { at: string; id: string } | undefined;
+      for (;;) {
+        const next = await this.nextBatch(status, provider, started, cursor);
+        if (next.ids.length === 0) break;
+        const { batch, rows } = await this.resetBatch(status, started, next.ids);
+        replayed += batch.events;
+        jobs.add(batch, rows);
+        if (next.ids.length < REPLAY_BATCH) break;
+        cursor = next.last;
+      }
+    } catch (error) {
+      if (replayed > 0) this.logger.warn('replay: stopped by an error; the events replayed so far stay replayed', { status, provider, replayed, error });
+      throw error;
+    } finally {
+      jobs.end();
+    }
+    return replayed;
+  }
+
+  /**
+   * Adds a status-wide replay's jobs in the background, batch after batch, once all have committed. The first batch's
+   * rows are kept; of the others only a marker is, and their rows are read back from PostgreSQL when their turn
+   * comes: a replay of a million events must not hold a million rows while Redis takes 2,500 jobs a second.
+   */
+  private backgroundJobs(): { add(batch: ReplayedBatch, rows: ReplayedRow[]): void; end(): void } {
+    const startedMs = Date.now();
+    const outcome: EnqueueOutcome = { events: 0, notEnqueued: 0, leftAtShutdown: 0 };
+    const waiting: { batch: ReplayedBatch; rows?: ReplayedRow[] }[] = [];
+    const run = async () => {
+      for (let next = waiting.shift(); next; next = waiting.shift()) {
+        if (this.closing) {
+          outcome.leftAtShutdown += next.batch.events;
+          continue;
+        }
+        try {
+          await this.addJobs(next.rows ?? (await this.rowsOf(next.batch)), outcome, true);
+        } catch (error) {
+          // Its rows could not be read back: they are PENDING, the reconciler enqueues them.
+          outcome.notEnqueued += next.batch.events;
+          outcome.lastError = error;
+        }
+      }
+      this.report(outcome, startedMs);
+    };
+    const start = () => {
       // Outside the request's trace: its spans would be a few per event, and the request has long been answered.
       const work = otelContext
-        .with(ROOT_CONTEXT, () => this.enqueue(rows, { background: true }))
+        .with(ROOT_CONTEXT, run)
         .catch((error: unknown) => {
-          this.logger.error('replay: adding jobs failed; the reconciler will enqueue the events', { events: rows.length, error });
+          this.logger.error('replay: adding jobs failed; the reconciler will enqueue the events', { events: outcome.events, error });
         })
         .finally(() => this.background.delete(work));
       this.background.add(work);
+      return work;
+    };
+    return {
+      add: (batch, rows) => {
+        if (batch.events === 0) return;
+        outcome.events += batch.events;
+        waiting.push({ batch, rows: waiting.length === 0 ? rows : undefined });
+      },
+      // Started once every batch has committed: adding jobs alongside took the CPU and the connections the batches
+      // need (a million events: the answer came after 160 s instead of 80).
+      end: () => {
+        if (waiting.length > 0) start();
+      },
+    };
+  }
+
+  /**
+   * The next {@link REPLAY_BATCH} events of the replay, oldest first from `after`, read without locks: the batch's
+   * own statement locks them and checks them again. Only events in the status since before the replay started
+   * (`updated_at <= started`): one the replay sent back that fails again, or completes again, is not replayed twice.
+   */
+  private async nextBatch(
+    status: EventStatus,
+    provider: string | undefined,
+    started: string,
+    after: { at: string; id: string } | undefined,
+  ): Promise<{ ids: string[]; last: { at: string; id: string } | undefined }> {
+    const values: unknown[] = [status, started, REPLAY_BATCH];
+    const conditions = ['e.status = $1', 'e.updated_at <= $2::timestamptz'];
+    if (provider !== undefined) {
+      values.push(provider);
+      conditions.push(`e.provider = $${values.length}`);
     }
-    return rows.length;
+    if (after) {
+      values.push(after.at, after.id);
+      conditions.push(`(e.updated_at, e.id) > ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
+    }
+    const rows: { id: string; at: string }[] = await this.dataSource.query(
+      `SELECT e.id, ${MICROSECONDS('e.updated_at')} AS at FROM webhook_events e
+        WHERE ${conditions.join(' AND ')}
+        ORDER BY e.updated_at, e.id LIMIT $3`,
+      values,
+    );
+    const last = rows.at(-1);
+    return { ids: rows.map((row) => row.id), last: last && { at: last.at, id: last.id } };
+  }
+
+  /**
+   * One batch of a status-wide replay, in a transaction of its own. Events that left the status since they were read
+   * (another replay took them: two identical replays at once take each event once) are left alone, as are those that
+   * came back to it after the replay started.
+   */
+  private async resetBatch(status: EventStatus, started: string, ids: string[]): Promise<{ batch: ReplayedBatch; rows: ReplayedRow[] }> {
+    const rows: (ReplayedRow & { at: string })[] = await this.dataSource.query(
+      this.resetSql('id = ANY($1::uuid[]) AND status = $2 AND updated_at <= $3::timestamptz', `SELECT id, traceparent, replays, ${MICROSECONDS('now()')} AS at FROM replayed`),
+      [ids, status, started],
+    );
+    if (rows.length > 0) this.options.onReplayed?.();
+    return { batch: { at: rows[0]?.at ?? '', events: rows.length }, rows: rows.map(({ id, traceparent, replays }) => ({ id, traceparent, replays })) };
+  }
+
+  /** A committed batch's events that are still PENDING in it (those a worker claimed since need no job). */
+  private async rowsOf(batch: ReplayedBatch): Promise<ReplayedRow[]> {
+    return this.dataSource.query(
+      `SELECT id, traceparent, replays FROM webhook_events WHERE status = 'PENDING' AND updated_at = $1::timestamptz ORDER BY id`,
+      [batch.at],
+    );
   }
 
   /** Resolves once the jobs of every status-wide replay so far are added (or left to the reconciler). */
@@ -321,10 +466,18 @@ export class EventAdminService {
    * overview-invalidations.ts. Records older than the overview's window (24 h, and an hour's margin) are deleted.
    */
   private async resetToPending(where: string, values: unknown[]): Promise<ReplayedRow[]> {
+    const rows: ReplayedRow[] = await this.dataSource.query(this.resetSql(where, 'SELECT id, traceparent, replays FROM replayed'), values);
+    if (rows.length > 0) this.options.onReplayed?.();
+    return rows;
+  }
+
+  /** {@link resetToPending}'s statement, answering with `select` over its `replayed` rows. */
+  private resetSql(where: string, select: string): string {
     const statuses = REPLAYABLE_STATUSES.map((s) => `'${s}'`).join(', ');
-    const rows: ReplayedRow[] = await this.dataSource.query(
-      `WITH finished AS (
-         SELECT id, updated_at FROM webhook_events WHERE ${where} AND status IN (${statuses}) FOR UPDATE
+    // Locked in id order: two replays of the same events (two operators, a retried request) otherwise lock them in
+    // the order their plans read them, which differ (an index's, the heap's), and deadlock.
+    return `WITH finished AS (
+         SELECT id, updated_at FROM webhook_events WHERE ${where} AND status IN (${statuses}) ORDER BY id FOR UPDATE
        ), replayed AS (
          UPDATE webhook_events e
             SET status = 'PENDING', attempts = 0, replays = e.replays + 1, last_error = NULL, updated_at = now(),
@@ -337,11 +490,7 @@ export class EventAdminService {
        ), expired AS (
          DELETE FROM overview_invalidations WHERE at < now() - interval '25 hours'
        )
-       SELECT id, traceparent, replays FROM replayed`,
-      values,
-    );
-    if (rows.length > 0) this.options.onReplayed?.();
-    return rows;
+       ${select}`;
   }
 
   /**
@@ -349,35 +498,43 @@ export class EventAdminService {
    * the worker wrote the event's end and BullMQ has not finished the job yet), {@link ENQUEUE_CHUNK} a round. Whatever
    * Redis does not take stays PENDING and the reconciler enqueues it: one line says how many.
    */
-  private async enqueue(rows: ReplayedRow[], { background = false } = {}): Promise<void> {
-    const started = Date.now();
-    let notEnqueued = 0;
-    let leftAtShutdown = 0;
-    let lastError: unknown;
+  private async enqueue(rows: ReplayedRow[]): Promise<void> {
+    const outcome: EnqueueOutcome = { events: rows.length, notEnqueued: 0, leftAtShutdown: 0, ...(rows.length === 1 ? { eventId: rows[0]!.id } : {}) };
+    await this.addJobs(rows, outcome, false);
+    this.report(outcome, undefined);
+  }
+
+  /** Adds `rows`' jobs round by round into `outcome`; in the background, none after {@link close} (left to the reconciler). */
+  private async addJobs(rows: ReplayedRow[], outcome: EnqueueOutcome, background: boolean): Promise<void> {
     for (let index = 0; index < rows.length; index += ENQUEUE_CHUNK) {
       if (background && this.closing) {
-        leftAtShutdown = rows.length - index;
-        break;
+        outcome.leftAtShutdown += rows.length - index;
+        return;
       }
       const chunk = rows.slice(index, index + ENQUEUE_CHUNK);
       try {
         await this.queue.requeueMany(chunk.map((row) => ({ eventId: row.id, replays: row.replays, traceparent: row.traceparent ?? undefined })));
       } catch (error) {
         // Some of the round's adds may have gone through; the reconciler's own requeue skips those.
-        notEnqueued += chunk.length;
-        lastError = error;
+        outcome.notEnqueued += chunk.length;
+        outcome.lastError = error;
       }
     }
+  }
+
+  /** The one line about a replay's jobs: a warning when some are left to the reconciler; for a background one, its time. */
+  private report(outcome: EnqueueOutcome, startedMs: number | undefined): void {
+    const { events, notEnqueued, leftAtShutdown, lastError, eventId } = outcome;
     if (notEnqueued > 0 || leftAtShutdown > 0) {
       this.logger.warn('replay: events not enqueued; the reconciler will enqueue them', {
-        events: rows.length,
+        events,
         notEnqueued: notEnqueued > 0 ? `up to ${notEnqueued}` : 0,
         leftAtShutdown,
         error: lastError,
-        ...(rows.length === 1 ? { eventId: rows[0]!.id } : {}),
+        ...(eventId ? { eventId } : {}),
       });
-    } else if (background) {
-      this.logger.info('replay: jobs added', { events: rows.length, durationMs: Date.now() - started });
+    } else if (startedMs !== undefined && events > 0) {
+      this.logger.info('replay: jobs added', { events, durationMs: Date.now() - startedMs });
     }
   }
 }
