@@ -15,7 +15,7 @@ import { REQUEST_STARTED, requestContextFor } from '../shared/http/request-conte
 import { securityHeaderValues } from '../shared/http/security-headers.js';
 import type { Logger } from '../shared/logging/logger.js';
 import { runWithContext, type RequestContext } from '../shared/logging/request-context.js';
-import { eventsReceived, httpRequestDuration, type ReceiveOutcome } from '../shared/metrics/metrics.js';
+import { eventsReceived, httpRequestDuration, unavailableOutcome, type ReceiveOutcome } from '../shared/metrics/metrics.js';
 // The route as the Express app names it (metrics label, trace span name): one name for both paths.
 import { WEBHOOK_ROUTE } from '../shared/http/webhook-route.js';
 
@@ -125,7 +125,7 @@ export class WebhookFastPath {
         this.options.logger.warn('request failed', { path: PREFIX + verifier.provider, code: error.code, dependency: error.dependency, cause: error.cause });
       }
       statusCode = error.statusCode;
-      outcome = 'unavailable';
+      outcome = unavailableOutcome(error.dependency);
       body = errorBody(statusCode, req.url!, error.message, context, error.code);
     }
     eventsReceived.inc({ provider: verifier.provider, outcome });

@@ -53,6 +53,13 @@ async function dependencyUp(dependency: string): Promise<number | undefined> {
   return line === undefined ? undefined : Number(line.split(' ').at(-1));
 }
 
+/** `webhook_events_received_total{provider,outcome}` as the service exports it. */
+async function received(provider: string, outcome: string): Promise<number | undefined> {
+  const text = await (await fetch(`${app.baseUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('webhook_events_received_total{') && l.includes(`provider="${provider}"`) && l.includes(`outcome="${outcome}"`));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
 afterAll(async () => {
   await app?.stop();
   await pgProxy?.stop();
@@ -101,6 +108,8 @@ describe('PayPal certificate downloads held by forgeries', () => {
     expect(busy.status).toBe(503);
     expect(busy.json).toMatchObject({ statusCode: 503, message: expect.any(String), correlationId: expect.any(String) });
     expect(busy.headers.get('ratelimit')).toBeNull();
+    // Counted as the certificate's outcome, not as `unavailable` (PostgreSQL), which pages WebhookStorageUnavailable.
+    expect({ certificate: await received('paypal', 'certificate_unavailable'), storage: await received('paypal', 'unavailable') }).toEqual({ certificate: 1, storage: 0 });
 
     expect((await Promise.all(forged)).map((r) => r.status)).toEqual(Array(16).fill(401));
     const retried = await postWebhook(app.baseUrl, 'paypal', body, headers);

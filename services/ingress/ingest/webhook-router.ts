@@ -2,7 +2,7 @@ import { trace } from '@opentelemetry/api';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { AppError, DependencyUnavailableError } from '../../shared/errors/app-error.js';
 import type { Logger } from '../../shared/logging/logger.js';
-import { eventsReceived, type ReceiveOutcome } from '../../shared/metrics/metrics.js';
+import { eventsReceived, unavailableOutcome, type ReceiveOutcome } from '../../shared/metrics/metrics.js';
 import type { EventQueue } from '../../shared/queue/event-queue.js';
 import { sendError } from '../../shared/http/error-response.js';
 import { WEBHOOK_ROUTE } from '../../shared/http/webhook-route.js';
@@ -187,7 +187,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       else if (type === 'entity.too.large') count(res, provider, 'too_large');
       // 415 for a content encoding (or charset) the route cannot read: as for a content type it does not take.
       else if (type === 'encoding.unsupported' || type === 'charset.unsupported') count(res, provider, 'unsupported_media_type');
-      else if (error instanceof DependencyUnavailableError) count(res, provider, 'unavailable');
+      else if (error instanceof DependencyUnavailableError) count(res, provider, unavailableOutcome(error.dependency));
       else if (typeof type === 'string') count(res, provider, 'invalid_payload');
     }
     next(error);

@@ -17,10 +17,19 @@ export const RECEIVE_OUTCOMES = [
   'unsupported_media_type',
   'unknown_provider',
   'too_large',
+  // 503: the event could not be stored (PostgreSQL), the WebhookStorageUnavailable page.
   'unavailable',
   'rate_limited',
+  // 503: a signing certificate the request names could not be downloaded now (PayPal: its host unreachable or
+  // failing, or every download slot taken). Not `unavailable`: PostgreSQL is fine, and a page must name the cause.
+  'certificate_unavailable',
 ] as const;
 export type ReceiveOutcome = (typeof RECEIVE_OUTCOMES)[number];
+
+/** The outcome of a webhook refused with 503 because `dependency` (DependencyUnavailableError's) is unavailable. */
+export function unavailableOutcome(dependency: string): ReceiveOutcome {
+  return dependency === 'paypal-certificates' ? 'certificate_unavailable' : 'unavailable';
+}
 
 /** `status` of `webhook_events_processed_total`: how a processing attempt ended. */
 export const PROCESSED_STATUSES = ['completed', 'failed', 'dead_letter'] as const;

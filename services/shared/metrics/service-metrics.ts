@@ -34,6 +34,7 @@ const WEBHOOK_STATUS_CODES: Record<ReceiveOutcome, number> = {
   too_large: 413,
   unavailable: 503,
   rate_limited: 429,
+  certificate_unavailable: 503,
 };
 
 /** The label value the ingress counts requests for unknown or disabled providers under. */
