@@ -260,6 +260,10 @@ export class PodDeletionCostReporter {
         this.logger.debug('pod-deletion-cost: annotation update abandoned on close', { cost });
         return;
       }
+      // Whether the API server applied it is unknown (a PATCH answered after the timeout, or cut off after it was
+      // sent, may have been stored): the annotation may hold `cost` now. Were the last acknowledged value kept, a pod
+      // going back to it (busy, then idle again) would send nothing and keep a busy cost while idle.
+      this.sentCost = undefined;
       this.consecutiveFailures += 1;
       const log = this.consecutiveFailures === 1 ? this.logger.warn : this.logger.debug;
       log.call(this.logger, 'pod-deletion-cost: annotation update failed; will retry', {
