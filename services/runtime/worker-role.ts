@@ -64,7 +64,18 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
   const pauses = new DestinationPauses(pool, state);
   // Redis's copy of the pauses is checked against PostgreSQL every few seconds: a pause the admin API recorded while
   // Redis did not answer takes effect soon after Redis does (a newer copy is never overwritten by an older one).
-  const pauseResync = setInterval(() => void pauses.syncToRedis().catch(() => undefined), PAUSE_RESYNC_MS).unref();
+  const resyncPauses = async () => {
+    const { copied, names } = await pauses.syncToRedis();
+    if (!copied) return;
+    // A change recorded while Redis did not answer reached it only now. A resume promised to send the events waiting
+    // for the destination at once; the admin API could not promote their jobs then, so this copy does, or they would
+    // wait for their next recheck (minutes). (After a Redis that lost its copy this promotes too: harmless, as a
+    // promoted job still waiting for its destination puts itself off again.)
+    for (const destination of destinations) {
+      if (!names.includes(destination.name)) await promoteHeldJobs(pool, queue.queue, destination.name);
+    }
+  };
+  const pauseResync = setInterval(() => void resyncPauses().catch(() => undefined), PAUSE_RESYNC_MS).unref();
   const guard = new DestinationGuard({
     state,
     pauses,

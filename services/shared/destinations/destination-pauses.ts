@@ -34,11 +34,12 @@ export class DestinationPauses {
     return { version: Number(row.version), names: Object.keys(pausedAt), pausedAt };
   }
 
-  /** Copies the paused set to Redis (a worker that found none there, or after a change). */
-  async syncToRedis(): Promise<PauseSnapshot> {
+  /** Copies the paused set to Redis (a worker that found none there, or after a change); `copied`: this call wrote it. */
+  async syncToRedis(): Promise<PauseSnapshot & { copied: boolean }> {
     const snapshot = await this.snapshot();
-    await this.state.syncPauses(snapshot.version, snapshot.names);
-    return snapshot;
+    // false when Redis held this version already (the change's own copy, or another worker's, got there first).
+    const copied = await this.state.syncPauses(snapshot.version, snapshot.names);
+    return { ...snapshot, copied };
   }
 
   /**
