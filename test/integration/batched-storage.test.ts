@@ -127,6 +127,18 @@ describe('ProcessingStore batches', () => {
     expect(rows).toHaveLength(2); // the duplicate moved nothing, so it records nothing (as one statement per attempt would)
   });
 
+  it('tells whether a claim still holds its event: not once another run claimed it (its lock lapsed) or finished it', async () => {
+    const stored = await writer.insert(event(`evt_holds_${counter++}`));
+    const stale = (await store.claim(stored.id))!;
+    expect(await store.stillHolds(stale)).toBe(true);
+    const current = (await store.claim(stored.id))!; // the job handed out again: PROCESSING is claimable
+    expect(current.claimToken).not.toBe(stale.claimToken);
+    // Both asked in one batch (one statement), each decided by its own token.
+    expect(await Promise.all([store.stillHolds(stale), store.stillHolds(current)])).toEqual([false, true]);
+    await store.finish(current, [delivered()], 'COMPLETED', null);
+    expect(await store.stillHolds(current)).toBe(false);
+  });
+
   it('an attempt PostgreSQL refuses fails only its own job', async () => {
     const stored = await Promise.all([0, 1].map(() => writer.insert(event(`evt_refuse_${counter++}`))));
     const claimed = (await Promise.all(stored.map((s) => store.claim(s.id)))) as ClaimedEvent[];

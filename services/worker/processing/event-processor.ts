@@ -18,6 +18,7 @@ import type { RouteInput, RouteInputSource } from '../routing/route-input-reader
 import type { CompiledRoute, Destination, RoutedDestination, RouteTable } from '../routing/route-table.js';
 import { RouteTransformError } from '../routing/route-transform.js';
 import { destinationType } from '../routing/routes-file.js';
+import { ClaimLostError } from './claim-lost-error.js';
 import { DeliveryFailedError, EventWaitingError } from './delivery-failed-error.js';
 import type { EventHandler, EventHandlerRegistry, HandledEvent } from './event-handlers.js';
 import type { ClaimedEvent, FinishedStatus, ProcessingStore } from './processing-store.js';
@@ -67,14 +68,24 @@ interface NotStarted {
   notStarted: WorkerStoppingError;
 }
 
+/**
+ * A delivery that waited for its destination's slot and found its job's claim gone once it held one: nothing was sent,
+ * another run holds the event (see {@link ClaimLostError}).
+ */
+interface ClaimLost {
+  destination: Destination;
+  lost: ClaimLostError;
+}
+
 /** An attempted delivery; `probeFailed`: it was a half-open circuit's probe and failed (not counted against the event). */
 type Attempted = DeliveryResult & { probeFailed?: boolean };
 
 /** How one destination's delivery of an attempt ended. */
-type Outcome = Attempted | Waiting | NotStarted;
+type Outcome = Attempted | Waiting | NotStarted | ClaimLost;
 
 const isWaiting = (outcome: Outcome): outcome is Waiting => 'deferred' in outcome;
 const isNotStarted = (outcome: Outcome): outcome is NotStarted => 'notStarted' in outcome;
+const isClaimLost = (outcome: Outcome): outcome is ClaimLost => 'lost' in outcome;
 
 export type ProcessOutcome = 'completed' | 'skipped';
 
@@ -132,12 +143,25 @@ export class EventProcessor {
     span?.setAttributes({ 'webhook.provider': event.provider, 'webhook.event_type': event.eventType, 'webhook.attempt': event.attempts });
 
     const outcomes = await this.deliver(event);
+    const lost = outcomes.filter(isClaimLost);
+    if (lost.length > 0) {
+      // The worker stalled past its job's lock while these deliveries waited for a slot; the run holding the event now
+      // delivers it. Nothing is recorded and nothing finished (its finish would be refused): the job ends quietly.
+      logger.info('claim taken over while deliveries waited for a slot; they were not sent, the run holding the event delivers it', {
+        eventId: event.id,
+        attempt: event.attempts,
+        notSent: lost.map((l) => l.destination.name),
+        sent: outcomes.length - lost.length,
+      });
+      return 'skipped';
+    }
     const results: Attempted[] = [];
     const waiting: Waiting[] = [];
     const notStarted: NotStarted[] = [];
     for (const outcome of outcomes) {
       if (isWaiting(outcome)) waiting.push(outcome);
       else if (isNotStarted(outcome)) notStarted.push(outcome);
+      else if (isClaimLost(outcome)) continue; // returned above
       // An error text is kept in PostgreSQL (shown by the console and the admin API) and, through lastError (built
       // only from these texts and destination names), in the failed job in Redis: a configured secret in it (a
       // destination echoing its credentials, a broker naming its URL) is redacted here, once, as in a log line.
@@ -326,19 +350,23 @@ export class EventProcessor {
    */
   private async deliverGuarded(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork): Promise<Outcome> {
     const { guard } = this.options;
-    if (!guard) return this.deliverTo(event, destination, route, work);
+    if (!guard) return this.deliverTo(event, destination, route, work, { afterSlotWait: () => this.confirmClaim(event, destination) });
     const admission = await guard.admit(destination);
     if (!admission.go) return this.putOff(event, { destination, deferred: admission.deferred });
     let recorded: { probeFailed: boolean } | undefined;
     const outcome = await this.deliverTo(event, destination, route, work, {
       // Admitted before it queued for one of the destination's slots (maxConcurrency): asked again once it holds one.
-      afterSlotWait: () => guard.recheck(destination, admission.probeToken),
+      // The claim first: a worker that stalled while it waited may have lost the event to another worker's claim.
+      afterSlotWait: async () => {
+        await this.confirmClaim(event, destination);
+        await guard.recheck(destination, admission.probeToken);
+      },
       // Counted against the circuit before the slot passes on, so the delivery waiting for it sees what this did.
       afterSend: async (result) => void (recorded = await guard.record(destination, result, admission.probeToken)),
     });
-    if ('deferred' in outcome || 'notStarted' in outcome) {
+    if ('deferred' in outcome || 'notStarted' in outcome || 'lost' in outcome) {
       if (admission.probeToken) await guard.releaseProbe(destination, admission.probeToken);
-      // Not started by a stopping worker: the destination did not put it off (not a deferral).
+      // Not started by a stopping worker, or its claim lost: the destination did not put it off (not a deferral).
       return 'deferred' in outcome ? this.putOff(event, outcome) : outcome;
     }
     // A delivery that failed before it was sent (a transform, a secret it cannot sign with) is counted here.
@@ -356,7 +384,15 @@ export class EventProcessor {
     return waiting;
   }
 
-  private deliverTo(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, hooks?: DeliveryHooks): Promise<DeliveryResult | Waiting | NotStarted> {
+  /**
+   * Throws {@link ClaimLostError} when this run's claim no longer holds the event. Asked only after a slot wait, so a
+   * delivery that goes at once costs no statement (a wait is where a stall past the job lock can hide).
+   */
+  private async confirmClaim(event: ClaimedEvent, destination: Destination): Promise<void> {
+    if (!(await this.options.store.stillHolds(event))) throw new ClaimLostError(event.id, destination.name);
+  }
+
+  private deliverTo(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, hooks?: DeliveryHooks): Promise<DeliveryResult | Waiting | NotStarted | ClaimLost> {
     const started = performance.now();
     const type = destinationType(destination);
     const attributes = {
@@ -366,7 +402,7 @@ export class EventProcessor {
       'webhook.transformed': route.transform !== undefined,
       'url.full': withoutCredentials(destination.url),
     };
-    return tracer.startActiveSpan('webhook.deliver', { attributes }, async (span): Promise<DeliveryResult | Waiting | NotStarted> => {
+    return tracer.startActiveSpan('webhook.deliver', { attributes }, async (span): Promise<DeliveryResult | Waiting | NotStarted | ClaimLost> => {
       let result: DeliveryResult;
       try {
         const message: OutgoingMessage = route.transform
@@ -387,6 +423,12 @@ export class EventProcessor {
           span.setAttribute('webhook.not_started', 'worker_stopping');
           span.end();
           return { destination, notStarted: error };
+        }
+        if (error instanceof ClaimLostError) {
+          // Another run holds the event now (this worker stalled past its job lock while it waited): nothing was sent.
+          span.setAttribute('webhook.not_started', 'claim_lost');
+          span.end();
+          return { destination, lost: error };
         }
         result =
           error instanceof RouteTransformError

@@ -33,6 +33,11 @@ export interface ClaimedEvent {
    * claim's identity, which the finish must find still in place.
    */
   claimedAt: string;
+  /**
+   * The token this claim wrote (`claim_token`): a claim of another run (the job handed out again after its lock
+   * lapsed) writes its own, so the event still carrying it means this claim still holds the event.
+   */
+  claimToken: string;
 }
 
 /** How an attempt leaves the event: PENDING when it only waited (a destination paused, open or rate limited). */
@@ -146,6 +151,16 @@ const FINISH_AGAIN = {
           WHERE (e.status || '') = f.status AND e.replays = f.replays AND e.attempts = f.attempt - f.give_back`,
 };
 
+// Whether claims still hold their events: asked only by a delivery that waited for its destination's slot (a worker
+// stalled past its job lock meanwhile hands its jobs to another worker, whose claim writes its own token), never on
+// the way of a delivery that went at once. Read-only, so it is safe to send again after a lost connection.
+const HOLDS = {
+  name: 'claims-hold-v1',
+  text: `SELECT e.id, c.token FROM webhook_events e
+           JOIN unnest($1::uuid[], $2::uuid[]) AS c(id, token) ON e.id = c.id
+          WHERE e.claim_token = c.token AND (e.status || '') = 'PROCESSING'`,
+};
+
 /** What a job asks to claim: its event, in its replay round. */
 interface ClaimRequest {
   eventId: string;
@@ -182,6 +197,7 @@ export interface ProcessingStoreOptions {
 export class ProcessingStore {
   private readonly claims: MicroBatcher<ClaimRequest, ClaimedEvent | undefined>;
   private readonly finishes: MicroBatcher<FinishItem, boolean>;
+  private readonly holdChecks: MicroBatcher<ClaimedEvent, boolean>;
   private readonly logger: Logger | undefined;
 
   constructor(
@@ -207,6 +223,12 @@ export class ProcessingStore {
           again('finish'),
         ),
     });
+    // Deliveries of one worker woken together (a destination's slots passing on) share one statement.
+    this.holdChecks = new MicroBatcher({
+      maxBatchSize,
+      maxConcurrentFlushes,
+      flush: (events) => withReconnects(() => this.holdBatch(events), again('claim check')),
+    });
   }
 
   /**
@@ -215,6 +237,14 @@ export class ProcessingStore {
    */
   claim(eventId: string, replays = 0): Promise<ClaimedEvent | undefined> {
     return this.claims.submit({ eventId, replays, token: randomUUID() });
+  }
+
+  /**
+   * Whether this claim still holds its event (PROCESSING under its token); false once another run claimed it, or it
+   * was finished or replayed meanwhile. One statement per batch: only deliveries that waited for a slot ask.
+   */
+  stillHolds(event: ClaimedEvent): Promise<boolean> {
+    return this.holdChecks.submit(event);
   }
 
   /** The parsed payload, for in-process handlers (HTTP forwarding only needs the raw bytes). */
@@ -250,7 +280,8 @@ export class ProcessingStore {
     // the others are stale and skip, as they would had they come a moment later. A job of another round skips too.
     return requests.map(({ eventId, replays }) => {
       const row = byId.get(eventId);
-      if (!row || row.replays !== replays) return undefined;
+      const claimed = byRound.get(`${eventId}/${replays}`);
+      if (!row || row.replays !== replays || !claimed) return undefined;
       byId.delete(eventId);
       return {
         id: row.id,
@@ -265,8 +296,19 @@ export class ProcessingStore {
         delivered: row.delivered ?? [],
         heldFor: row.held_for ?? [],
         claimedAt: row.claimed_at,
+        claimToken: claimed.token,
       };
     });
+  }
+
+  private async holdBatch(events: ClaimedEvent[]): Promise<boolean[]> {
+    const { rows } = await this.pool.query<{ id: string; token: string }>({
+      ...HOLDS,
+      values: [events.map((event) => event.id), events.map((event) => event.claimToken)],
+    });
+    // By id and token: two runs of one event (the stale one and its successor) may ask in the same batch.
+    const held = new Set(rows.map((row) => `${row.id}/${row.token}`));
+    return events.map((event) => held.has(`${event.id}/${event.claimToken}`));
   }
 
   /**
