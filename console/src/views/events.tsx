@@ -97,8 +97,18 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   const { api, announce } = useConsole();
   const filters = useMemo(() => filtersOf(params), [params.toString()]);
   const filterKey = JSON.stringify(filters);
-  const [list, setList] = useState<{ key: string; items: EventItem[]; nextCursor: string | null; loading: boolean; error?: string; checkedAt?: number }>({
+  const [list, setList] = useState<{
+    key: string;
+    /** Counts the list's restarts (a filter change, a first page, a refresh after a gap): a "Load more" answer belongs to one. */
+    generation: number;
+    items: EventItem[];
+    nextCursor: string | null;
+    loading: boolean;
+    error?: string;
+    checkedAt?: number;
+  }>({
     key: '',
+    generation: 0,
     items: [],
     nextCursor: null,
     loading: true,
@@ -106,7 +116,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   const [fresh, setFresh] = useState<Set<string>>(new Set());
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [live, setLive] = useState(true);
-  const [loadingMore, setLoadingMore] = useState(false);
+  /** The list (its filter key) whose "Load more" is waiting for an answer: another list's button stays usable. */
+  const [loadingMore, setLoadingMore] = useState<string | null>(null);
   const [dialog, setDialog] = useState<'selected' | 'dead' | null>(null);
   const [result, setResult] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const noticeRef = useRef<HTMLParagraphElement>(null);
@@ -114,6 +125,13 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   const [typeDraft, setTypeDraft] = useDraft(filters.eventType ?? '');
   const listRef = useRef(list);
   listRef.current = list;
+  // Every change of the list goes through here, so that an answer arriving before the next render (a refresh right
+  // after a "Load more", or the other way round) builds on the list as it is now, not as it was last rendered.
+  type ListState = typeof list;
+  const commitList = (next: ListState | ((previous: ListState) => ListState)) => {
+    listRef.current = typeof next === 'function' ? next(listRef.current) : next;
+    setList(listRef.current);
+  };
 
   const setFilters = (next: Filters) => navigate('/events', { ...(next as Record<string, string | undefined>) });
   const update = (patch: Partial<Filters>) => setFilters({ ...filters, ...patch });
@@ -128,7 +146,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
     // announced, as a screen-reader user hears nothing of the table being replaced. Background refreshes are not.
     const announceResult = newFilter && listRef.current.key !== '';
     if (newFilter) {
-      setList({ key: filterKey, items: [], nextCursor: null, loading: true });
+      commitList({ key: filterKey, generation: listRef.current.generation + 1, items: [], nextCursor: null, loading: true });
       setSelected(new Set());
     }
     const load = async (first: boolean) => {
@@ -139,7 +157,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         if (stopped) return;
         const current = listRef.current;
         if (first) {
-          setList({ key: filterKey, items: page.items, nextCursor: page.nextCursor, loading: false, checkedAt: Date.now() });
+          commitList({ key: filterKey, generation: current.generation + 1, items: page.items, nextCursor: page.nextCursor, loading: false, checkedAt: Date.now() });
           if (announceResult) announce(resultText(page, hasAnyFilter(filters)));
         } else {
           const known = new Set(current.items.map((item) => item.id));
@@ -147,7 +165,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
           const { items, gap } = merge(current.items, page);
           // Past the first page the list goes on from its own cursor, unless more than a page arrived since (a gap).
           const nextCursor = current.items.length > PAGE_SIZE && !gap ? current.nextCursor : page.nextCursor;
-          setList({ ...current, items, nextCursor, loading: false, error: undefined, checkedAt: Date.now() });
+          commitList({ ...current, generation: gap ? current.generation + 1 : current.generation, items, nextCursor, loading: false, error: undefined, checkedAt: Date.now() });
           if (added.length > 0) {
             setFresh(new Set(added.map((item) => item.id)));
             announce(`${added.length} new event${added.length === 1 ? '' : 's'}`);
@@ -155,7 +173,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         }
       } catch (error) {
         if (stopped || (error as Error).name === 'AbortError') return;
-        setList((previous) => ({ ...previous, loading: false, error: (error as Error).message, checkedAt: Date.now() }));
+        commitList((previous) => ({ ...previous, loading: false, error: (error as Error).message, checkedAt: Date.now() }));
       }
       if (!stopped && live) timer = setTimeout(() => void load(false), LIVE_INTERVAL_MS);
     };
@@ -176,17 +194,23 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   const facets = usePolled((signal) => api.get<Facets>('admin/events/facets', { signal }), [api], 60_000);
 
   const loadMore = async () => {
-    if (!list.nextCursor) return;
-    setLoadingMore(true);
+    // The list the answer belongs to. The answer arrives later; if the list is another one by then (the filter
+    // changed, or a refresh restarted it after a gap), these rows and their cursor are not its own: appended, they
+    // would show another filter's events and hide the rest of this one.
+    const { key, generation, nextCursor: cursor } = listRef.current;
+    if (!cursor || key !== filterKey) return;
+    setLoadingMore(key);
     try {
-      const page = await api.get<EventPage>(`admin/events${query({ ...apiFilter(filters), limit: PAGE_SIZE, cursor: list.nextCursor })}`);
-      const known = new Set(list.items.map((item) => item.id));
-      setList((previous) => ({ ...previous, items: [...previous.items, ...page.items.filter((item) => !known.has(item.id))], nextCursor: page.nextCursor }));
+      const page = await api.get<EventPage>(`admin/events${query({ ...apiFilter(filters), limit: PAGE_SIZE, cursor })}`);
+      const current = listRef.current;
+      if (current.key !== key || current.generation !== generation) return;
+      const known = new Set(current.items.map((item) => item.id));
+      commitList({ ...current, items: [...current.items, ...page.items.filter((item) => !known.has(item.id))], nextCursor: page.nextCursor });
       announce(`${page.items.length} more events loaded`);
     } catch (error) {
-      setResult({ kind: 'error', text: (error as Error).message });
+      if (listRef.current.key === key) setResult({ kind: 'error', text: (error as Error).message });
     } finally {
-      setLoadingMore(false);
+      setLoadingMore((previous) => (previous === key ? null : previous));
     }
   };
 
@@ -435,8 +459,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
           Showing {formatNumber(list.items.length)} event{list.items.length === 1 ? '' : 's'}
         </span>
         {list.nextCursor && (
-          <button type="button" class="button" onClick={() => void loadMore()} disabled={loadingMore}>
-            {loadingMore ? 'Loading…' : 'Load more'}
+          <button type="button" class="button" onClick={() => void loadMore()} disabled={loadingMore === list.key}>
+            {loadingMore === list.key ? 'Loading…' : 'Load more'}
           </button>
         )}
       </div>
