@@ -76,21 +76,48 @@ function apiFilter(filters: Filters, now = Date.now()) {
 }
 
 /**
- * Puts a fresh first page into the list: new events on top, changed ones updated in place, and the ones the first
- * page covers but no longer lists (they left the filter, e.g. a replayed dead letter) dropped. The server orders by
- * the microsecond and the list only shows milliseconds, so an event in the same millisecond as the page's last one
- * may lie either side of it: it is kept (dropping it could hide an event the page did not reach).
- *
- * `gap`: the fresh page is full and every listed event is older than all of it, so events between the two may be in
- * neither (more than a page arrived since the last look): the list must restart from the fresh page and its cursor.
+ * Most rows a refresh re-reads (one request; the admin API's largest `limit`): rows loaded with "Load more" further
+ * down than this keep the status they were loaded with.
  */
-function merge(current: EventItem[], fresh: EventPage): { items: EventItem[]; gap: boolean } {
-  const freshIds = new Set(fresh.items.map((item) => item.id));
-  const oldest = fresh.items.at(-1);
-  const covered = (item: EventItem) => !fresh.nextCursor || !oldest || item.receivedAt > oldest.receivedAt;
-  const rest = current.filter((item) => !freshIds.has(item.id) && !covered(item));
-  const gap = fresh.nextCursor !== null && oldest !== undefined && rest.length > 0 && current.every((item) => !freshIds.has(item.id) && item.receivedAt < oldest.receivedAt);
-  return { items: gap ? fresh.items : [...fresh.items, ...rest], gap };
+const MAX_REFRESH_ROWS = 500;
+
+/**
+ * How many rows a refresh asks for: the rows loaded, rounded up to whole pages (so the request, and its ETag, stays
+ * the same from one refresh to the next while the list does not grow), at least a page, at most {@link MAX_REFRESH_ROWS}.
+ */
+const refreshLimit = (loaded: number) => Math.min(MAX_REFRESH_ROWS, Math.max(PAGE_SIZE, Math.ceil(loaded / PAGE_SIZE) * PAGE_SIZE));
+
+/**
+ * Puts a fresh read of the list's newest rows into it: new events on top, changed ones updated in place (those loaded
+ * with "Load more" too: the refresh reads as many rows as the list holds, see {@link refreshLimit}), and the ones the
+ * fresh rows cover but no longer list (they left the filter, e.g. a replayed dead letter) dropped. The server orders
+ * by the microsecond and the list only shows milliseconds, so an event in the same millisecond as the fresh rows' last
+ * one may lie either side of it: it is kept (dropping it could hide an event the refresh did not reach).
+ *
+ * Fresh rows older than the list's last one (the refresh rounds up to whole pages) are left out while the list has a
+ * cursor: they are what "Load more" brings next, from the list's own cursor.
+ *
+ * `gap`: the fresh rows are full and every listed event is older than all of them, so events between the two may be
+ * in neither (more arrived since the last look than the refresh reads): the list must restart from the fresh rows and
+ * their cursor.
+ */
+function merge(current: { items: EventItem[]; nextCursor: string | null }, fresh: EventPage): { items: EventItem[]; nextCursor: string | null; gap: boolean } {
+  const oldestLoaded = current.items.at(-1);
+  const beyond = current.nextCursor !== null && oldestLoaded ? fresh.items.findIndex((item) => item.receivedAt < oldestLoaded.receivedAt) : -1;
+  // Nothing fresh as recent as the list's last row: every listed event left the filter; start again from the fresh rows.
+  if (beyond === 0) return { items: fresh.items, nextCursor: fresh.nextCursor, gap: true };
+  const trimmed = beyond > 0;
+  const page = trimmed ? { items: fresh.items.slice(0, beyond), nextCursor: current.nextCursor } : fresh;
+  const freshIds = new Set(page.items.map((item) => item.id));
+  const oldest = page.items.at(-1);
+  const covered = (item: EventItem) => !page.nextCursor || !oldest || item.receivedAt > oldest.receivedAt;
+  const rest = current.items.filter((item) => !freshIds.has(item.id) && !covered(item));
+  const gap = page.nextCursor !== null && oldest !== undefined && rest.length > 0 && current.items.every((item) => !freshIds.has(item.id) && item.receivedAt < oldest.receivedAt);
+  if (gap) return { items: page.items, nextCursor: fresh.nextCursor, gap };
+  // The list goes on from its own cursor (the rows it kept are the ones before it), unless it was empty or the fresh
+  // rows hold the whole filter.
+  const nextCursor = current.items.length === 0 || fresh.nextCursor === null ? fresh.nextCursor : current.nextCursor;
+  return { items: [...page.items, ...rest], nextCursor, gap };
 }
 
 export function EventsView({ params }: { params: URLSearchParams }) {
@@ -153,7 +180,9 @@ export function EventsView({ params }: { params: URLSearchParams }) {
       await whenVisible();
       if (stopped) return;
       try {
-        const page = await api.get<EventPage>(`admin/events${query({ ...apiFilter(filters), limit: PAGE_SIZE })}`, { signal: controller.signal });
+        // A refresh reads the rows loaded with "Load more" too (bounded), or their status changes would never show.
+        const limit = first ? PAGE_SIZE : refreshLimit(listRef.current.items.length);
+        const page = await api.get<EventPage>(`admin/events${query({ ...apiFilter(filters), limit })}`, { signal: controller.signal });
         if (stopped) return;
         const current = listRef.current;
         if (first) {
@@ -162,9 +191,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         } else {
           const known = new Set(current.items.map((item) => item.id));
           const added = page.items.filter((item) => !known.has(item.id) && (!current.items[0] || item.receivedAt >= current.items[0].receivedAt));
-          const { items, gap } = merge(current.items, page);
-          // Past the first page the list goes on from its own cursor, unless more than a page arrived since (a gap).
-          const nextCursor = current.items.length > PAGE_SIZE && !gap ? current.nextCursor : page.nextCursor;
+          const { items, nextCursor, gap } = merge(current, page);
           commitList({ ...current, generation: gap ? current.generation + 1 : current.generation, items, nextCursor, loading: false, error: undefined, checkedAt: Date.now() });
           if (added.length > 0) {
             setFresh(new Set(added.map((item) => item.id)));
