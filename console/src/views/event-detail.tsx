@@ -5,6 +5,7 @@ import { ConfirmDialog } from '../components/confirm-dialog.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { formatAgo, formatDateTime, formatDuration, formatNumber, formatWhen, isFinal } from '../format.js';
 import { usePolled } from '../hooks.js';
+import { reindentJson } from '../json-reindent.js';
 import { href } from '../router.js';
 import type { Delivery, EventDetail } from '../types.js';
 
@@ -268,9 +269,19 @@ function Ago({ iso }: { iso: string }) {
 /**
  * The payload formatted and the raw body. The JSON is formatted once per answer (the same answer object on a 304:
  * nothing is formatted again), and each block shows at most {@link SHOWN_TEXT_LIMIT} characters until "Show all".
+ *
+ * A JSON body is formatted from its text as received, not from the parsed payload: a parsed number beyond 2^53 (an
+ * account number, a snowflake id) comes out rounded, 10.50 as 10.5, and keys reordered. The parsed payload is shown
+ * when there is no such text (a body that is not text, or not JSON, e.g. a form).
  */
 function Payload({ detail }: { detail: EventDetail }) {
-  const formatted = useMemo(() => JSON.stringify(detail.payload, null, 2) ?? 'undefined', [detail.payload]);
+  const formatted = useMemo(
+    () =>
+      (isJsonType(detail.contentType) && detail.body.encoding === 'utf8' ? reindentJson(detail.body.data) : undefined) ??
+      JSON.stringify(detail.payload, null, 2) ??
+      'undefined',
+    [detail.payload, detail.body, detail.contentType],
+  );
   const raw = `Raw body (${detail.body.encoding === 'utf8' ? 'text' : 'base64'})`;
   return (
     <section aria-labelledby="payload-title" class="panel">
