@@ -31,7 +31,11 @@ interface Filters {
   eventType?: string;
   q?: string;
   range?: string;
-  /** Custom range, as <input type="datetime-local"> values (local time). */
+  /**
+   * Custom range, as UTC instants (ISO 8601, e.g. 2026-06-01T09:30:00Z), so that a shared link means the same events
+   * in every time zone; the inputs show them in local time. A link from before (datetime-local values, no zone) is
+   * read as local time, as it was, and its URL rewritten to the instants.
+   */
   from?: string;
   to?: string;
 }
@@ -56,10 +60,27 @@ const resultText = (page: EventPage, filtered: boolean) =>
 
 const emptyText = (filtered: boolean) => (filtered ? 'No event matches these filters.' : 'No events received yet.');
 
-const localToIso = (value: string | undefined) => {
+/** Ends with a zone (Z or ±hh:mm): an instant; without one, a local date and time. */
+const hasZone = (value: string) => /(?:Z|[+-]\d\d:?\d\d)$/i.test(value);
+
+/**
+ * A range bound as a UTC instant (ISO 8601, no milliseconds when they are 0). A value without a zone (an
+ * <input type="datetime-local"> value, or an old link) is local time: JavaScript reads a date-time with no zone so.
+ */
+const toInstant = (value: string | undefined) => {
   if (!value) return undefined;
   const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString().replace('.000Z', 'Z');
+};
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** An instant as an <input type="datetime-local"> value, in this browser's time zone. */
+const toLocalInput = (value: string | undefined) => {
+  const instant = toInstant(value);
+  if (!instant) return value ?? '';
+  const date = new Date(instant);
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 };
 
 /** The filters as the admin API's query parameters (a relative range becomes a time from now). */
@@ -70,8 +91,8 @@ function apiFilter(filters: Filters, now = Date.now()) {
     provider: filters.provider,
     eventType: filters.eventType,
     q: filters.q,
-    from: range?.ms ? new Date(now - range.ms).toISOString() : filters.range === 'custom' ? localToIso(filters.from) : undefined,
-    to: filters.range === 'custom' ? localToIso(filters.to) : undefined,
+    from: range?.ms ? new Date(now - range.ms).toISOString() : filters.range === 'custom' ? toInstant(filters.from) : undefined,
+    to: filters.range === 'custom' ? toInstant(filters.to) : undefined,
   };
 }
 
@@ -160,8 +181,19 @@ export function EventsView({ params }: { params: URLSearchParams }) {
     setList(listRef.current);
   };
 
-  const setFilters = (next: Filters) => navigate('/events', { ...(next as Record<string, string | undefined>) });
+  const setFilters = (next: Filters, options: { replace?: boolean } = {}) => navigate('/events', { ...(next as Record<string, string | undefined>) }, options);
   const update = (patch: Partial<Filters>) => setFilters({ ...filters, ...patch });
+
+  // A link from before the range was kept as instants (local date-times, no zone): read as this browser's local time,
+  // as it was, and the URL rewritten to the instants, so that what the operator shares from here means the same
+  // events wherever it is opened. Replaced, not pushed: "back" does not return to the old form.
+  useEffect(() => {
+    const instant = (value: string | undefined) => (value && !hasZone(value) ? (toInstant(value) ?? value) : value);
+    const from = instant(filters.from);
+    const to = instant(filters.to);
+    if (from !== filters.from || to !== filters.to) setFilters({ ...filters, from, to }, { replace: true });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [filterKey]);
 
   // The first page, again on each filter change, then refreshed while live.
   useEffect(() => {
@@ -348,11 +380,11 @@ export function EventsView({ params }: { params: URLSearchParams }) {
           <>
             <div class="field">
               <label for="filter-from">From</label>
-              <input id="filter-from" type="datetime-local" step={1} value={filters.from ?? ''} onChange={(event) => update({ from: (event.target as HTMLInputElement).value || undefined })} />
+              <input id="filter-from" type="datetime-local" step={1} value={toLocalInput(filters.from)} onChange={(event) => update({ from: toInstant((event.target as HTMLInputElement).value) })} />
             </div>
             <div class="field">
               <label for="filter-to">To</label>
-              <input id="filter-to" type="datetime-local" step={1} value={filters.to ?? ''} onChange={(event) => update({ to: (event.target as HTMLInputElement).value || undefined })} />
+              <input id="filter-to" type="datetime-local" step={1} value={toLocalInput(filters.to)} onChange={(event) => update({ to: toInstant((event.target as HTMLInputElement).value) })} />
             </div>
           </>
         )}
