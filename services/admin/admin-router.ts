@@ -174,7 +174,7 @@ export function adminRouter(options: AdminRouterOptions): Router {
     const recordedOnly = (error: unknown): never => {
       // PostgreSQL has the change; Redis, which workers read, did not take it. Workers copy it within seconds of
       // Redis answering again; until then the old state holds.
-      throw new AppError('SERVICE_UNAVAILABLE', 'Recorded, but not yet in effect: Redis did not answer (workers pick the change up once it does); try again', { cause: error });
+      throw new AppError('SERVICE_UNAVAILABLE', 'Recorded, but not yet in effect: Redis did not answer; the workers apply it within 5 s of Redis answering again (no need to send it again)', { cause: error });
     };
     router.post('/admin/destinations/:name/pause', jsonOrNoBody, async (req, res) => {
       const name = configured(String(req.params.name));

@@ -1,6 +1,6 @@
 /**
- * A resume recorded while Redis did not answer (503 "Recorded, but not yet in effect … workers pick the change up
- * once it does"). README: "`…/resume` sends the waiting events at once" and "503 if Redis did not take the change
+ * A resume recorded while Redis did not answer (503 "Recorded, but not yet in effect … the workers apply it within
+ * 5 s of Redis answering again"). README: "`…/resume` sends the waiting events at once" and "503 if Redis did not take the change
  * (it is recorded, and takes effect once Redis answers)". Once Redis answers again the workers copy the resume within
  * PAUSE_RESYNC_MS (5 s), but nothing promotes the waiting events' delayed jobs: they stay delayed for the paused
  * recheck (PAUSED_RECHECK_MS, about 5 minutes) although their destination is no longer paused.
@@ -81,6 +81,9 @@ describe('a resume recorded while Redis did not answer', () => {
     await proxy.stop();
     const resumed = await adminRequest(app.baseUrl, TOKEN, 'POST', '/admin/destinations/billing/resume');
     expect(resumed.status).toBe(503);
+    // It says the resume will take effect without being sent again (it said "try again" next to "workers pick the
+    // change up once it does").
+    expect(JSON.stringify(resumed.json)).toContain('no need to send it again');
     await proxy.restart();
 
     // The resume takes effect once Redis answers (the workers copy it within 5 s): the destination is not paused...

@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { ApiError } from '../api.js';
 import { useConsole } from '../app.js';
 import { SuccessBars } from '../components/chart.js';
 import { formatAgo, formatDuration, formatNumber, formatPercent, formatWhen } from '../format.js';
@@ -27,7 +28,12 @@ export function DestinationsView() {
       announce(text);
       destinations.refresh();
     } catch (error) {
-      setMessage({ kind: 'error', text: `${pause ? 'Pausing' : 'Resuming'} ${item.name} failed: ${(error as Error).message}` });
+      // A 503 here means recorded but not yet in effect (Redis did not answer): not a failure, and not to be repeated.
+      const recorded = error instanceof ApiError && error.status === 503;
+      const text = recorded
+        ? `${pause ? 'Pause' : 'Resume'} of ${item.name}: ${(error as Error).message}`
+        : `${pause ? 'Pausing' : 'Resuming'} ${item.name} failed: ${(error as Error).message}`;
+      setMessage({ kind: 'error', text });
     }
   };
 
