@@ -25,6 +25,8 @@ export interface OutgoingMessage {
 
 /** What the caller of {@link Deliverer.deliver} runs around one delivery. */
 export interface DeliveryHooks {
+  /** Run, synchronously, when the delivery finds no free slot and starts waiting for one (nothing sent yet). */
+  beforeSlotWait?: () => void;
   /**
    * Run once a slot is held, when the delivery had to wait for it (before the deliverer's `beforeSend`): the caller
    * checks again what let the delivery go (a pause, an opened circuit may have come meanwhile); when it throws, nothing

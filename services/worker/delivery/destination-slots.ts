@@ -36,7 +36,7 @@ export class DestinationSlots {
 
   /**
    * Runs `task` holding one of the destination's slots; the slot is given back however the task ends.
-   * `hooks.afterSlotWait` runs first when the slot had to be waited for.
+   * `hooks.beforeSlotWait` runs when no slot is free, `hooks.afterSlotWait` once the slot waited for is held.
    */
   async run<T>(destination: Destination, task: () => Promise<T>, hooks?: DeliveryHooks): Promise<T> {
     let limit = this.limits.get(destination.name);
@@ -47,7 +47,10 @@ export class DestinationSlots {
     }
     const labels = { destination: destination.name };
     const waits = limit.active >= limit.limit;
-    if (waits) destinationRequestsWaiting.inc(labels);
+    if (waits) {
+      destinationRequestsWaiting.inc(labels);
+      hooks?.beforeSlotWait?.();
+    }
     let release: () => void;
     try {
       release = await limit.acquire();

@@ -286,7 +286,9 @@ export class EventProcessor {
     const handlers = this.options.handlers.handlersFor(event.provider, event.eventType).filter(([name]) => !done.has(name));
     const work = this.routeWork(event);
 
-    const deliveries = routed.map((r) => this.deliverRouted(event, r, work));
+    // The only thing this claim does: while its delivery waits for a slot, the claim has sent nothing (see waitHooks).
+    const alone = routed.length + handlers.length === 1;
+    const deliveries = routed.map((r) => this.deliverRouted(event, r, work, alone));
     const inProcess = handlers.map(([name, handler]) => this.runHandler(event, name, handler, async () => (await work.input()).payload));
     const results = await Promise.all([...deliveries, ...inProcess]);
     return results.filter((result): result is Outcome => result !== undefined);
@@ -325,7 +327,7 @@ export class EventProcessor {
    * The first route naming this destination whose filter takes the event decides what it is sent; undefined when
    * every one filters it out.
    */
-  private async deliverRouted(event: ClaimedEvent, routed: RoutedDestination, work: RouteWork): Promise<Outcome | undefined> {
+  private async deliverRouted(event: ClaimedEvent, routed: RoutedDestination, work: RouteWork, alone: boolean): Promise<Outcome | undefined> {
     const started = performance.now();
     let chosen: CompiledRoute | undefined;
     try {
@@ -340,7 +342,7 @@ export class EventProcessor {
       this.observe(result);
       return result;
     }
-    return chosen ? this.deliverGuarded(event, routed.destination, chosen, work) : undefined;
+    return chosen ? this.deliverGuarded(event, routed.destination, chosen, work, alone) : undefined;
   }
 
   /**
@@ -348,17 +350,19 @@ export class EventProcessor {
    * is paused, its circuit is open or its rate limit is reached; otherwise it is attempted and its outcome counts
    * against the circuit.
    */
-  private async deliverGuarded(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork): Promise<Outcome> {
+  private async deliverGuarded(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, alone: boolean): Promise<Outcome> {
     const { guard } = this.options;
-    if (!guard) return this.deliverTo(event, destination, route, work, { afterSlotWait: () => this.confirmClaim(event, destination) });
+    const waiting = this.waitHooks(event, destination, alone);
+    if (!guard) return this.deliverTo(event, destination, route, work, waiting);
     const admission = await guard.admit(destination);
     if (!admission.go) return this.putOff(event, { destination, deferred: admission.deferred });
     let recorded: { probeFailed: boolean } | undefined;
     const outcome = await this.deliverTo(event, destination, route, work, {
       // Admitted before it queued for one of the destination's slots (maxConcurrency): asked again once it holds one.
       // The claim first: a worker that stalled while it waited may have lost the event to another worker's claim.
+      beforeSlotWait: waiting.beforeSlotWait,
       afterSlotWait: async () => {
-        await this.confirmClaim(event, destination);
+        await waiting.afterSlotWait();
         await guard.recheck(destination, admission.probeToken);
       },
       // Counted against the circuit before the slot passes on, so the delivery waiting for it sees what this did.
@@ -382,6 +386,28 @@ export class EventProcessor {
   private putOff(event: ClaimedEvent, waiting: Waiting): Waiting {
     if (!event.heldFor.includes(waiting.destination.name)) destinationDeferrals.inc({ destination: waiting.destination.name, reason: waiting.deferred.reason });
     return waiting;
+  }
+
+  /**
+   * What a delivery does around a wait for its destination's slot. Before it, when the delivery is all this claim
+   * does, the event is marked as only waiting (`claim_waiting`): a worker killed while it waits sent nothing, and the
+   * next claim then counts no attempt (a drain gives such an attempt back; a kill could not, and each kill used one of
+   * the event's attempts). After it, the claim is confirmed (and the mark cleared) before anything is sent. A delivery
+   * that goes at once runs neither: no statement on its way.
+   */
+  private waitHooks(event: ClaimedEvent, destination: Destination, alone: boolean): Required<Pick<DeliveryHooks, 'beforeSlotWait' | 'afterSlotWait'>> {
+    let marking: Promise<void> | undefined;
+    return {
+      beforeSlotWait: () => {
+        // Best effort: unmarked, a kill counts the attempt, as it always did.
+        if (alone) marking = this.options.store.markWaiting(event).catch(() => undefined);
+      },
+      afterSlotWait: async () => {
+        // The mark lands before the statement that clears it, or it could be left set under a send.
+        await marking;
+        await this.confirmClaim(event, destination);
+      },
+    };
   }
 
   /**

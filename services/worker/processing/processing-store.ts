@@ -84,11 +84,16 @@ interface ClaimRow {
 // then PROCESSING with this claim's token, and the claim takes it as it stands (same attempt number, same claim time:
 // the identity its finish guards on) rather than counting a second attempt for the one being made, which skipped an
 // attempt number and dead-lettered the event one real attempt early. Any other claim in between wrote its own token.
+// A claim taking over from a run that held the event only waiting for a destination's slot (`claim_waiting`: its one
+// delivery had sent nothing) does not count an attempt either: that run made none (its worker was killed while it
+// waited). A run that sent anything cleared the flag first (claimsHold), so a takeover after a send still counts.
 const CLAIM = {
-  name: 'claim-events-v6',
+  name: 'claim-events-v7',
   text: `UPDATE webhook_events e
-            SET status = 'PROCESSING', claim_token = j.token,
-                attempts = CASE WHEN e.claim_token = j.token THEN e.attempts ELSE e.attempts + 1 END,
+            SET status = 'PROCESSING', claim_token = j.token, claim_waiting = false,
+                attempts = CASE WHEN e.claim_token = j.token THEN e.attempts
+                                WHEN (e.status || '') = 'PROCESSING' AND e.claim_waiting THEN e.attempts
+                                ELSE e.attempts + 1 END,
                 updated_at = CASE WHEN e.claim_token = j.token THEN e.updated_at ELSE now() END
            FROM unnest($1::uuid[], $2::int[], $3::uuid[]) AS j(id, replays, token)
           WHERE e.id = j.id AND e.replays = j.replays AND (e.status || '') IN ('PENDING', 'FAILED', 'PROCESSING')
@@ -153,12 +158,27 @@ const FINISH_AGAIN = {
 
 // Whether claims still hold their events: asked only by a delivery that waited for its destination's slot (a worker
 // stalled past its job lock meanwhile hands its jobs to another worker, whose claim writes its own token), never on
-// the way of a delivery that went at once. Read-only, so it is safe to send again after a lost connection.
+// the way of a delivery that went at once. A held event's `claim_waiting` is cleared in the same statement, before
+// the delivery sends (only where it is set: no row written otherwise). Both parts are idempotent, so it is safe to
+// send again after a lost connection.
 const HOLDS = {
-  name: 'claims-hold-v1',
-  text: `SELECT e.id, c.token FROM webhook_events e
-           JOIN unnest($1::uuid[], $2::uuid[]) AS c(id, token) ON e.id = c.id
-          WHERE e.claim_token = c.token AND (e.status || '') = 'PROCESSING'`,
+  name: 'claims-hold-v2',
+  text: `WITH held AS (
+           SELECT e.id, c.token, e.claim_waiting FROM webhook_events e
+             JOIN unnest($1::uuid[], $2::uuid[]) AS c(id, token) ON e.id = c.id
+            WHERE e.claim_token = c.token AND (e.status || '') = 'PROCESSING'
+         ), sending AS (
+           UPDATE webhook_events e SET claim_waiting = false
+             FROM held WHERE e.id = held.id AND held.claim_waiting AND e.claim_token = held.token
+         )
+         SELECT id, token FROM held`,
+};
+
+// The claim's only delivery is about to wait for its destination's slot, nothing sent: see CLAIM.
+const MARK_WAITING = {
+  name: 'claim-waiting-v1',
+  text: `UPDATE webhook_events SET claim_waiting = true
+          WHERE id = $1 AND claim_token = $2 AND (status || '') = 'PROCESSING'`,
 };
 
 /** What a job asks to claim: its event, in its replay round. */
@@ -241,10 +261,19 @@ export class ProcessingStore {
 
   /**
    * Whether this claim still holds its event (PROCESSING under its token); false once another run claimed it, or it
-   * was finished or replayed meanwhile. One statement per batch: only deliveries that waited for a slot ask.
+   * was finished or replayed meanwhile. Clears the event's `claim_waiting` (see {@link markWaiting}) when it holds.
+   * One statement per batch: only deliveries that waited for a slot ask.
    */
   stillHolds(event: ClaimedEvent): Promise<boolean> {
     return this.holdChecks.submit(event);
+  }
+
+  /**
+   * Notes that this claim's only delivery waits for its destination's slot, nothing sent: should the worker die before
+   * it sends, the next claim counts no attempt for this one. {@link stillHolds} clears it before the send.
+   */
+  async markWaiting(event: ClaimedEvent): Promise<void> {
+    await this.pool.query({ ...MARK_WAITING, values: [event.id, event.claimToken] });
   }
 
   /** The parsed payload, for in-process handlers (HTTP forwarding only needs the raw bytes). */

@@ -7,6 +7,7 @@ import { StaleWalkIndex1764500500000 } from './1764500500000-stale-walk-index.js
 import { OverviewInvalidations1764500600000 } from './1764500600000-overview-invalidations.js';
 import { EventTombstones1764500700000 } from './1764500700000-event-tombstones.js';
 import { ClaimToken1764500800000 } from './1764500800000-claim-token.js';
+import { ClaimWaiting1764500900000 } from './1764500900000-claim-waiting.js';
 
 /** Every migration, oldest first. Listed explicitly so the same code runs from `services/` and from `dist/`. */
 export const migrations = [
@@ -19,4 +20,5 @@ export const migrations = [
   OverviewInvalidations1764500600000,
   EventTombstones1764500700000,
   ClaimToken1764500800000,
+  ClaimWaiting1764500900000,
 ];
