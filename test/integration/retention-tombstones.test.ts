@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { Retention } from '../../services/worker/maintenance/retention.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { waitFor } from '../support/wait-for.js';
 
 let db: TestDatabase;
 const logger = createLogger('retention-tombstones-test');
@@ -72,6 +73,22 @@ describe('retention tombstones', () => {
     const retention = new Retention({ pool: db.pool, completedDays: 30, tombstoneDays: 365, intervalMs: 3_600_000, logger, batchSize: 10 });
     expect(await retention.runOnce()).toBe(0);
     expect(await tombstoneCounts()).toEqual({ young: 5 });
+  });
+
+  it('with completed events kept (completedDays 0) still expires old tombstones, and deletes no event', async () => {
+    // Tombstones of a time retention ran, then RETENTION_COMPLETED_DAYS set to 0: RETENTION_TOMBSTONE_DAYS still
+    // holds (no pass ran at all, so they were kept forever).
+    await tombstones('old', 4, 400);
+    await tombstones('young', 2, 300);
+    const kept = await completedEvent('github', 'delivery-kept', 'sha256:cc', 4000);
+    const retention = new Retention({ pool: db.pool, completedDays: 0, tombstoneDays: 365, intervalMs: 3_600_000, firstDelayMs: 0, logger });
+    retention.start();
+    try {
+      await waitFor('the old tombstones to expire', async () => JSON.stringify(await tombstoneCounts()) === JSON.stringify({ young: 2 }), { timeoutMs: 10_000 });
+    } finally {
+      await retention.stop();
+    }
+    expect((await db.pool.query('SELECT id FROM webhook_events')).rows).toEqual([{ id: kept }]);
   });
 
   it('keeps every tombstone with tombstoneDays 0 (or unset)', async () => {

@@ -75,7 +75,8 @@ export class Retention {
 
   /** The first pass after `firstDelayMs`, then one `intervalMs` after each pass ends (passes never overlap). */
   start(): void {
-    if (this.options.completedDays <= 0) return;
+    // Nothing to do only when both are kept forever: with events kept (0), tombstones written earlier still expire.
+    if (this.options.completedDays <= 0 && (this.options.tombstoneDays ?? 0) <= 0) return;
     this.stopping = false;
     const tick = () => {
       this.running = this.runOnce()
@@ -102,7 +103,8 @@ export class Retention {
     return withAdvisoryLock(this.options.pool, ADVISORY_LOCKS.retention, async (client) => {
       let total = 0;
       try {
-        while (!this.stopping) {
+        // RETENTION_COMPLETED_DAYS 0 keeps every event (0 days would be every completed event).
+        while (!this.stopping && this.options.completedDays > 0) {
           const { rows } = await client.query<{ deleted: number }>({
             ...DELETE_COMPLETED,
             values: [this.options.completedDays, this.options.batchSize ?? 1000],
