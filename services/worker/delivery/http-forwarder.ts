@@ -89,11 +89,17 @@ export class HttpForwarder implements Deliverer {
     return destination.maxConcurrency ?? this.options.defaultMaxConcurrency;
   }
 
-  /** A slot held always finds a connection: the pool is exactly as wide as the destination's slots. */
+  /**
+   * A slot held always finds a connection: the pool is exactly as wide as the destination's slots. Idle connections
+   * are kept for undici's default (4 s) unless the destination's `Keep-Alive: timeout=N` says otherwise: many
+   * receivers close idle connections after a few seconds without saying so (uvicorn 5 s, Puma 20 s), and a delivery
+   * written onto a connection the receiver has just closed fails its attempt (`other side closed`). A POST is not
+   * retried on another connection by undici, so the pool must not outlive the receiver's idle timeout.
+   */
   private dispatcherFor(destination: Destination): Agent {
     let dispatcher = this.dispatchers.get(destination.name);
     if (!dispatcher) {
-      dispatcher = new Agent({ connections: this.maxConcurrencyOf(destination), keepAliveTimeout: 30_000 });
+      dispatcher = new Agent({ connections: this.maxConcurrencyOf(destination) });
       this.dispatchers.set(destination.name, dispatcher);
     }
     return dispatcher;
