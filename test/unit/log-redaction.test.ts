@@ -113,6 +113,8 @@ describe('configuredSecrets', () => {
         'whsec_destination',
         'url%2Bpass',
         'url+pass',
+        // The Basic credential the worker sends for them (base64 of 'deliverer:url+pass').
+        'ZGVsaXZlcmVyOnVybCtwYXNz',
         'query-token',
         'Bearer bearer-token',
         'bearer-token',

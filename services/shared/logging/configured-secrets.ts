@@ -6,6 +6,7 @@
  * log lines (a path, a correlation id), whether or not that role uses the value itself.
  */
 import type { Config } from '../config/config.js';
+import { basicCredentialOf } from '../http/basic-credentials.js';
 import { registerSecretValues, SENSITIVE_KEY, urlPassword } from './logger.js';
 
 /**
@@ -65,6 +66,9 @@ function urlSecrets(value: string, destination = false): string[] {
     if (destination && url.username && !url.password) out.push(url.username, decodeURIComponent(url.username));
     for (const [name, parameter] of url.searchParams) if (SENSITIVE_NAME.test(name)) out.push(parameter);
     if (destination) for (const segment of url.pathname.split('/')) if (TOKEN_LIKE_SEGMENT.test(segment)) out.push(segment);
+    // What an HTTP destination is sent for its user and password (Authorization: Basic …), which it may echo in its
+    // answer. Last: it throws on invalid percent-encoding (refused by the file's validation for HTTP destinations).
+    if (destination && (url.protocol === 'http:' || url.protocol === 'https:')) out.push(basicCredentialOf(url) ?? '');
   } catch {
     // An unparseable URL was refused by the file's validation already.
   }

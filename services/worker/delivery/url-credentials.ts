@@ -1,3 +1,5 @@
+import { basicCredentialOf } from '../../shared/http/basic-credentials.js';
+
 /** A destination URL's user or password that is not valid percent-encoding, so it cannot be sent as Basic auth. */
 export class UrlCredentialsError extends Error {
   readonly code = 'URL_CREDENTIALS_INVALID';
@@ -24,14 +26,14 @@ export interface HttpTarget {
  */
 export function httpTargetOf(url: string): HttpTarget {
   const parsed = new URL(url);
-  if (!parsed.username && !parsed.password) return { url };
-  let credentials: string;
+  let credential: string | undefined;
   try {
-    credentials = `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`;
+    credential = basicCredentialOf(parsed);
   } catch {
     throw new UrlCredentialsError();
   }
+  if (credential === undefined) return { url };
   parsed.username = '';
   parsed.password = '';
-  return { url: parsed.toString(), authorization: `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}` };
+  return { url: parsed.toString(), authorization: `Basic ${credential}` };
 }
