@@ -144,7 +144,11 @@ export class HttpForwarder implements Deliverer {
         // its first characters behind, which no later redaction recognises. Its control characters are replaced: a
         // binary answer's NUL made PostgreSQL refuse the attempt's whole finish.
         const kept = text ? errorText(redactSecretValuesIn(text), MAX_ERROR_BODY) : '';
-        detail = `HTTP ${response.statusCode}${kept ? `: ${kept}` : ''}`;
+        // Redirects are not followed (the signature and credentials must not go to another host); where it points
+        // is the first thing an operator needs to fix the URL (http:// moved to https://, a trailing slash).
+        const location = response.statusCode >= 300 && response.statusCode < 400 ? response.headers.location : undefined;
+        const moved = typeof location === 'string' ? ` (Location: ${errorText(redactSecretValuesIn(location), MAX_ERROR_MESSAGE)})` : '';
+        detail = `HTTP ${response.statusCode}${moved}${kept ? `: ${kept}` : ''}`;
       }
       return {
         destination: destination.name,
