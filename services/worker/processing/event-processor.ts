@@ -19,6 +19,7 @@ import type { CompiledRoute, Destination, RoutedDestination, RouteTable } from '
 import { RouteTransformError } from '../routing/route-transform.js';
 import { destinationType } from '../routing/routes-file.js';
 import { ClaimLostError } from './claim-lost-error.js';
+import { ClaimWaitMark, type MarkedDelivery } from './claim-wait-mark.js';
 import { DeliveryFailedError, EventWaitingError } from './delivery-failed-error.js';
 import type { EventHandler, EventHandlerRegistry, HandledEvent } from './event-handlers.js';
 import type { ClaimedEvent, FinishedStatus, ProcessingStore } from './processing-store.js';
@@ -286,12 +287,30 @@ export class EventProcessor {
     const handlers = this.options.handlers.handlersFor(event.provider, event.eventType).filter(([name]) => !done.has(name));
     const work = this.routeWork(event);
 
-    // The only thing this claim does: while its delivery waits for a slot, the claim has sent nothing (see waitHooks).
-    const alone = routed.length + handlers.length === 1;
-    const deliveries = routed.map((r) => this.deliverRouted(event, r, work, alone));
-    const inProcess = handlers.map(([name, handler]) => this.runHandler(event, name, handler, async () => (await work.input()).payload));
+    // Marks the event while everything this claim still runs only waits for a slot (see waitHooks).
+    const mark = new ClaimWaitMark(this.options.store, event, routed.length + handlers.length);
+    const deliveries = routed.map((r) => this.endedFor(mark.delivery(), (marked) => this.deliverRouted(event, r, work, marked)));
+    // A handler runs at once: a claim running one is never only waiting.
+    const inProcess = handlers.map(([name, handler]) =>
+      this.endedFor(mark.delivery(), () => this.runHandler(event, name, handler, async () => (await work.input()).payload)),
+    );
     const results = await Promise.all([...deliveries, ...inProcess]);
     return results.filter((result): result is Outcome => result !== undefined);
+  }
+
+  /**
+   * Runs one delivery of the claim, telling its mark how it ended: with an attempt (a result, sent or failed where it
+   * was built), or without one (put off, filtered out, not started, claim lost). An exception counts as an attempt.
+   */
+  private async endedFor<T extends Outcome | undefined>(marked: MarkedDelivery, delivery: (marked: MarkedDelivery) => Promise<T>): Promise<T> {
+    let used = true;
+    try {
+      const outcome = await delivery(marked);
+      used = outcome !== undefined && !isWaiting(outcome) && !isNotStarted(outcome) && !isClaimLost(outcome);
+      return outcome;
+    } finally {
+      marked.ended(used);
+    }
   }
 
   /**
@@ -327,7 +346,7 @@ export class EventProcessor {
    * The first route naming this destination whose filter takes the event decides what it is sent; undefined when
    * every one filters it out.
    */
-  private async deliverRouted(event: ClaimedEvent, routed: RoutedDestination, work: RouteWork, alone: boolean): Promise<Outcome | undefined> {
+  private async deliverRouted(event: ClaimedEvent, routed: RoutedDestination, work: RouteWork, marked: MarkedDelivery): Promise<Outcome | undefined> {
     const started = performance.now();
     let chosen: CompiledRoute | undefined;
     try {
@@ -342,7 +361,7 @@ export class EventProcessor {
       this.observe(result);
       return result;
     }
-    return chosen ? this.deliverGuarded(event, routed.destination, chosen, work, alone) : undefined;
+    return chosen ? this.deliverGuarded(event, routed.destination, chosen, work, marked) : undefined;
   }
 
   /**
@@ -350,9 +369,9 @@ export class EventProcessor {
    * is paused, its circuit is open or its rate limit is reached; otherwise it is attempted and its outcome counts
    * against the circuit.
    */
-  private async deliverGuarded(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, alone: boolean): Promise<Outcome> {
+  private async deliverGuarded(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, marked: MarkedDelivery): Promise<Outcome> {
     const { guard } = this.options;
-    const waiting = this.waitHooks(event, destination, alone);
+    const waiting = this.waitHooks(event, destination, marked);
     if (!guard) return this.deliverTo(event, destination, route, work, waiting);
     const admission = await guard.admit(destination);
     if (!admission.go) return this.putOff(event, { destination, deferred: admission.deferred });
@@ -389,33 +408,19 @@ export class EventProcessor {
   }
 
   /**
-   * What a delivery does around a wait for its destination's slot. Before it, when the delivery is all this claim
-   * does, the event is marked as only waiting (`claim_waiting`): a worker killed while it waits sent nothing, and the
-   * next claim then counts no attempt (a drain gives such an attempt back; a kill could not, and each kill used one of
-   * the event's attempts). After it, the claim is confirmed (and the mark cleared) before anything is sent. A delivery
-   * that goes at once runs neither: no statement on its way.
+   * What a delivery does around a wait for its destination's slot. Before it, the claim's mark hears that it waits:
+   * when everything the claim still runs only waits and nothing was sent, the event is marked (`claim_waiting`, see
+   * {@link ClaimWaitMark}). After it, before anything is sent, the claim is confirmed (and the mark cleared): it throws
+   * {@link ClaimLostError} when this run's claim no longer holds the event (a stall past the job lock hides in a
+   * wait). A delivery that goes at once runs neither: no statement on its way.
    */
-  private waitHooks(event: ClaimedEvent, destination: Destination, alone: boolean): Required<Pick<DeliveryHooks, 'beforeSlotWait' | 'afterSlotWait'>> {
-    let marking: Promise<void> | undefined;
+  private waitHooks(event: ClaimedEvent, destination: Destination, marked: MarkedDelivery): Required<Pick<DeliveryHooks, 'beforeSlotWait' | 'afterSlotWait'>> {
     return {
-      beforeSlotWait: () => {
-        // Best effort: unmarked, a kill counts the attempt, as it always did.
-        if (alone) marking = this.options.store.markWaiting(event).catch(() => undefined);
-      },
+      beforeSlotWait: () => marked.waits(),
       afterSlotWait: async () => {
-        // The mark lands before the statement that clears it, or it could be left set under a send.
-        await marking;
-        await this.confirmClaim(event, destination);
+        if (!(await marked.holds())) throw new ClaimLostError(event.id, destination.name);
       },
     };
-  }
-
-  /**
-   * Throws {@link ClaimLostError} when this run's claim no longer holds the event. Asked only after a slot wait, so a
-   * delivery that goes at once costs no statement (a wait is where a stall past the job lock can hide).
-   */
-  private async confirmClaim(event: ClaimedEvent, destination: Destination): Promise<void> {
-    if (!(await this.options.store.stillHolds(event))) throw new ClaimLostError(event.id, destination.name);
   }
 
   private deliverTo(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, hooks?: DeliveryHooks): Promise<DeliveryResult | Waiting | NotStarted | ClaimLost> {

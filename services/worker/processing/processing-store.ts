@@ -84,9 +84,10 @@ interface ClaimRow {
 // then PROCESSING with this claim's token, and the claim takes it as it stands (same attempt number, same claim time:
 // the identity its finish guards on) rather than counting a second attempt for the one being made, which skipped an
 // attempt number and dead-lettered the event one real attempt early. Any other claim in between wrote its own token.
-// A claim taking over from a run that held the event only waiting for a destination's slot (`claim_waiting`: its one
-// delivery had sent nothing) does not count an attempt either: that run made none (its worker was killed while it
-// waited). A run that sent anything cleared the flag first (claimsHold), so a takeover after a send still counts.
+// A claim taking over from a run that held the event only waiting for destinations' slots (`claim_waiting`: it had
+// sent nothing, and every delivery it still ran waited) does not count an attempt either: that run made none (its
+// worker was killed while they waited). A run clears the flag (HOLDS) before any delivery sends and never sets it
+// again after one made an attempt (claim-wait-mark.ts), so a takeover after a send still counts.
 const CLAIM = {
   name: 'claim-events-v7',
   text: `UPDATE webhook_events e
@@ -174,7 +175,7 @@ const HOLDS = {
          SELECT id, token FROM held`,
 };
 
-// The claim's only delivery is about to wait for its destination's slot, nothing sent: see CLAIM.
+// Every delivery the claim still runs waits for its destination's slot, nothing sent: see CLAIM.
 const MARK_WAITING = {
   name: 'claim-waiting-v1',
   text: `UPDATE webhook_events SET claim_waiting = true
@@ -269,8 +270,9 @@ export class ProcessingStore {
   }
 
   /**
-   * Notes that this claim's only delivery waits for its destination's slot, nothing sent: should the worker die before
-   * it sends, the next claim counts no attempt for this one. {@link stillHolds} clears it before the send.
+   * Notes that every delivery this claim still runs waits for its destination's slot, nothing sent (see
+   * ClaimWaitMark): should the worker die before one sends, the next claim counts no attempt for this one.
+   * {@link stillHolds} clears it before the send.
    */
   async markWaiting(event: ClaimedEvent): Promise<void> {
     await this.pool.query({ ...MARK_WAITING, values: [event.id, event.claimToken] });

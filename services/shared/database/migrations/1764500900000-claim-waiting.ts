@@ -1,8 +1,8 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * `webhook_events.claim_waiting`: true while the claim holding the event (PROCESSING) has sent nothing and its only
- * delivery waits for the destination's slot (`maxConcurrency`). A worker killed then (SIGKILL, OOM) made no attempt,
+ * `webhook_events.claim_waiting`: true while the claim holding the event (PROCESSING) has sent nothing and every
+ * delivery it still runs waits for its destination's slot (`maxConcurrency`). A worker killed then (SIGKILL, OOM) made no attempt,
  * so the claim that takes the event over next does not count one (see processing-store.ts): each such kill used one
  * of the event's JOB_ATTEMPTS and dead-lettered it early.
  */
