@@ -1,16 +1,13 @@
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import type { Page } from 'playwright-core';
 import { adminRequest } from '../support/admin-client.js';
 import { HttpSink } from '../support/http-sink.js';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { githubSignature, postWebhook, stripeSignature } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
-import { buildConsole, launchChromium, screenshotsDir, skipBrowserTests } from './support/browser.js';
+import { describeBrowser, screenshotsDir } from './support/browser.js';
+import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
+import { notice, rowFor, rows } from './support/console-locators.js';
 
 /**
  * The event console in a real browser (Debian's chromium, driven by playwright-core) against a real service process
@@ -20,11 +17,8 @@ import { buildConsole, launchChromium, screenshotsDir, skipBrowserTests } from '
  */
 
 const TOKEN = 'adm_console_browser_7c1e9a';
-const STRIPE_SECRET = 'whsec_console_browser_stripe';
-const GITHUB_SECRET = 'gh-console-browser';
 const TRACE_TEMPLATE = 'http://tracing.invalid/trace/{traceId}';
 
-const describeBrowser = skipBrowserTests ? describe.skip : describe;
 // A browser, the service and the test share two busy cores: a step that takes 20 s under load must not fail.
 jest.setTimeout(120_000);
 
@@ -50,71 +44,21 @@ const TRY_TO_BREAK_OUT = `(async () => {
   return { inlineRan: window.__inlineRan === true, fetched, violations: window.__cspViolations.map((violation) => violation.split(' ')[0]) };
 })()`;
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let routesFile: TempRoutesFile;
-let service: ServiceProcess;
-let browser: Browser;
+let fixture: ConsoleFixture;
 let baseUrl: string;
 /** Destinations fail bodies that mention "fail" until healed. */
 let healed = false;
 const sink = new HttpSink((request) => ({ status: !healed && request.body.includes('"fail') ? 503 : 200 }));
-/** Every request any tracked page made, and every page error. */
+/** Every request any tracked page made. */
 const requests: string[] = [];
-const pageErrors: string[] = [];
-const contexts: BrowserContext[] = [];
-
-let counter = 0;
-const unique = (label: string) => `${label}_${Date.now().toString(36)}_${counter++}`;
-
-async function sendStripe(type: string, extra: Record<string, unknown> = {}) {
-  const externalId = unique('evt');
-  const body = JSON.stringify({ id: externalId, object: 'event', type, data: { object: { id: unique('in'), amount_due: 4200 } }, ...extra });
-  const response = await postWebhook(baseUrl, 'stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, STRIPE_SECRET) });
-  expect(response.status).toBe(202);
-  return { id: String(response.json!.id), externalId };
-}
-
-async function sendGithub(extra: Record<string, unknown> = {}) {
-  const body = JSON.stringify({ ref: 'refs/heads/main', ...extra });
-  const externalId = unique('delivery');
-  const response = await postWebhook(baseUrl, 'github', body, {
-    'content-type': 'application/json',
-    'x-github-event': 'push',
-    'x-github-delivery': externalId,
-    'x-hub-signature-256': githubSignature(body, GITHUB_SECRET),
-  });
-  expect(response.status).toBe(202);
-  return { id: String(response.json!.id), externalId };
-}
-
-const statusOf = async (id: string) => (await db.pool.query('SELECT status FROM webhook_events WHERE id = $1', [id])).rows[0]?.status as string | undefined;
-const waitForStatus = (id: string, status: string) => waitFor(`event ${id} to be ${status}`, async () => (await statusOf(id)) === status, { timeoutMs: 20_000 });
 
 /** A fresh tab (its own sessionStorage), tracked: its requests, page errors and CSP violations are recorded. */
 async function newPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
-  contexts.push(context);
+  const context = await fixture.newContext();
   await context.addInitScript({ content: RECORD_CSP_VIOLATIONS });
   context.on('request', (request) => requests.push(request.url()));
-  const page = await context.newPage();
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  return page;
+  return context.newPage();
 }
-
-async function signIn(page: Page) {
-  await page.goto(`${baseUrl}/console`);
-  await page.getByLabel('Admin token').fill(TOKEN);
-  await page.getByLabel('Admin token').press('Enter');
-  await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
-}
-
-/** A visible notice (its text is also announced in the live region, which getByText would find too). */
-const notice = (page: Page, text: string) => page.locator('p.notice', { hasText: text });
-
-/** The events table's body rows. */
-const rows = (page: Page) => page.locator('table.events-table tbody tr');
-const rowFor = (page: Page, externalId: string) => rows(page).filter({ hasText: externalId });
 
 async function axe(page: Page, view: string) {
   const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']).analyze();
@@ -128,52 +72,25 @@ const screenshot = (page: Page, name: string) => page.screenshot({ path: path.jo
 
 describeBrowser('event console in a browser', () => {
   beforeAll(async () => {
-    browser = await launchChromium();
-    buildConsole();
-    db = await createTestDatabase();
-    ns = createQueueNamespace();
-    await sink.start();
-    routesFile = writeRoutesFile({
-      destinations: { billing: { url: `${sink.url}/billing` }, crm: { url: `${sink.url}/crm` }, ci: { url: `${sink.url}/ci` } },
-      routes: [
-        { provider: 'stripe', events: ['invoice.*'], to: ['billing', 'crm'] },
-        { provider: 'stripe', events: ['charge.*'], to: ['billing'] },
-        { provider: 'github', to: ['ci'] },
-      ],
+    fixture = await startConsoleFixture({
+      token: TOKEN,
+      stripeSecret: 'whsec_console_browser_stripe',
+      githubSecret: 'gh-console-browser',
+      sink,
+      routes: (sinkUrl) => ({
+        destinations: { billing: { url: `${sinkUrl}/billing` }, crm: { url: `${sinkUrl}/crm` }, ci: { url: `${sinkUrl}/ci` } },
+        routes: [
+          { provider: 'stripe', events: ['invoice.*'], to: ['billing', 'crm'] },
+          { provider: 'stripe', events: ['charge.*'], to: ['billing'] },
+          { provider: 'github', to: ['ci'] },
+        ],
+      }),
+      env: { JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '50', RECONCILER_INTERVAL_MS: '600000', TRACE_URL_TEMPLATE: TRACE_TEMPLATE },
     });
-    service = new ServiceProcess(
-      {
-        SERVICE_ROLE: 'all',
-        DATABASE_URL: db.url,
-        REDIS_URL: ns.redisUrl,
-        QUEUE_PREFIX: ns.prefix,
-        STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-        GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
-        ADMIN_API_TOKEN: TOKEN,
-        ROUTES_FILE: routesFile.path,
-        JOB_ATTEMPTS: '2',
-        JOB_BACKOFF_MS: '50',
-        RECONCILER_INTERVAL_MS: '600000',
-        TRACE_URL_TEMPLATE: TRACE_TEMPLATE,
-      },
-      await freePort(),
-    );
-    await service.start();
-    baseUrl = service.baseUrl;
+    baseUrl = fixture.baseUrl;
   }, 180_000);
 
-  afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => undefined);
-    await browser?.close();
-    if (service) {
-      service.signal('SIGTERM');
-      await service.exited().catch(() => service.kill());
-    }
-    await sink.stop();
-    routesFile?.remove();
-    await ns?.cleanup();
-    await db?.drop();
-  });
+  afterAll(() => fixture?.close());
 
   it('is served by the service itself: a strict CSP, the page revalidated, hashed assets immutable, no inline script', async () => {
     const page = await fetch(`${baseUrl}/console`);
@@ -207,7 +124,7 @@ describeBrowser('event console in a browser', () => {
   });
 
   it('signs in with the admin token (Enter submits); a wrong token shows an error and no data; sign-out forgets the token', async () => {
-    await sendStripe('invoice.paid');
+    await fixture.sendStripe('invoice.paid');
     const page = await newPage();
     await page.goto(`${baseUrl}/console`);
     await screenshot(page, '01-sign-in');
@@ -240,14 +157,14 @@ describeBrowser('event console in a browser', () => {
 
   it('filters by status, provider, event type and time range, and finds an event by either id', async () => {
     healed = false;
-    const paid = await sendStripe('invoice.paid');
-    const charge = await sendStripe('charge.succeeded');
-    const push = await sendGithub();
-    const dead = await sendStripe('invoice.payment_failed', { fail: true });
-    await Promise.all([waitForStatus(paid.id, 'COMPLETED'), waitForStatus(charge.id, 'COMPLETED'), waitForStatus(push.id, 'COMPLETED'), waitForStatus(dead.id, 'DEAD_LETTER')]);
+    const paid = await fixture.sendStripe('invoice.paid');
+    const charge = await fixture.sendStripe('charge.succeeded');
+    const push = await fixture.sendGithub();
+    const dead = await fixture.sendStripe('invoice.payment_failed', { fail: true });
+    await Promise.all([fixture.waitForStatus(paid.id, 'COMPLETED'), fixture.waitForStatus(charge.id, 'COMPLETED'), fixture.waitForStatus(push.id, 'COMPLETED'), fixture.waitForStatus(dead.id, 'DEAD_LETTER')]);
 
     const page = await newPage();
-    await signIn(page);
+    await fixture.signIn(page);
     await rowFor(page, dead.externalId).waitFor();
     await screenshot(page, '03-events');
     await axe(page, 'events');
@@ -292,10 +209,10 @@ describeBrowser('event console in a browser', () => {
 
   it('shows an event: payload, raw body, headers, routing, each destination’s attempts, and the trace link', async () => {
     healed = false;
-    const dead = await sendStripe('invoice.payment_failed', { fail: true, note: 'partner says: never got it' });
-    await waitForStatus(dead.id, 'DEAD_LETTER');
+    const dead = await fixture.sendStripe('invoice.payment_failed', { fail: true, note: 'partner says: never got it' });
+    await fixture.waitForStatus(dead.id, 'DEAD_LETTER');
     const page = await newPage();
-    await signIn(page);
+    await fixture.signIn(page);
     await rowFor(page, dead.externalId).getByRole('link').click();
     await page.getByRole('heading', { name: /invoice\.payment_failed/, level: 1 }).waitFor();
     expect(page.url()).toContain(`#/events/${dead.id}`);
@@ -314,7 +231,7 @@ describeBrowser('event console in a browser', () => {
       await expect(deliveries.textContent()).resolves.toMatch(/First delivery.*Failed · HTTP 503 · attempt 1.*Failed · HTTP 503 · attempt 2/);
       await expect(deliveries.textContent()).resolves.toContain('not delivered');
     }
-    const { rows: [row] } = await db.pool.query('SELECT trace_id FROM webhook_events WHERE id = $1', [dead.id]);
+    const { rows: [row] } = await fixture.db.pool.query('SELECT trace_id FROM webhook_events WHERE id = $1', [dead.id]);
     const trace = page.getByRole('link', { name: new RegExp(row.trace_id) });
     expect(await trace.getAttribute('href')).toBe(TRACE_TEMPLATE.replace('{traceId}', row.trace_id));
     expect(await trace.getAttribute('rel')).toBe('noopener noreferrer');
@@ -324,10 +241,10 @@ describeBrowser('event console in a browser', () => {
 
   it('replays a dead letter after a confirmation and shows it reach COMPLETED, the replay in the timeline', async () => {
     healed = false;
-    const dead = await sendStripe('invoice.paid', { fail: true });
-    await waitForStatus(dead.id, 'DEAD_LETTER');
+    const dead = await fixture.sendStripe('invoice.paid', { fail: true });
+    await fixture.waitForStatus(dead.id, 'DEAD_LETTER');
     const page = await newPage();
-    await signIn(page);
+    await fixture.signIn(page);
     await page.goto(`${baseUrl}/console#/events/${dead.id}`);
     await page.getByText('Dead letter', { exact: true }).waitFor();
 
@@ -342,7 +259,7 @@ describeBrowser('event console in a browser', () => {
     await notice(page, 'Replay started').waitFor();
     // The page follows the event on its own, no reload.
     await page.locator('.detail__status').getByText('Completed', { exact: true }).waitFor({ timeout: 20_000 });
-    expect(await statusOf(dead.id)).toBe('COMPLETED');
+    expect(await fixture.statusOf(dead.id)).toBe('COMPLETED');
     const billing = page.getByRole('region', { name: 'Deliveries to billing' });
     await billing.getByText('Replay 1').waitFor();
     await expect(billing.textContent()).resolves.toMatch(/Replay 1.*Delivered · HTTP 200 · attempt 1/);
@@ -352,13 +269,13 @@ describeBrowser('event console in a browser', () => {
 
   it('replays several selected events, and all dead letters of one provider', async () => {
     healed = false;
-    const stripeDead = [await sendStripe('invoice.paid', { fail: true, bulk: 1 }), await sendStripe('invoice.paid', { fail: true, bulk: 2 })];
-    const githubDead = await sendGithub({ fail: true });
-    for (const event of [...stripeDead, githubDead]) await waitForStatus(event.id, 'DEAD_LETTER');
+    const stripeDead = [await fixture.sendStripe('invoice.paid', { fail: true, bulk: 1 }), await fixture.sendStripe('invoice.paid', { fail: true, bulk: 2 })];
+    const githubDead = await fixture.sendGithub({ fail: true });
+    for (const event of [...stripeDead, githubDead]) await fixture.waitForStatus(event.id, 'DEAD_LETTER');
     healed = true;
 
     const page = await newPage();
-    await signIn(page);
+    await fixture.signIn(page);
     await page.getByLabel('Status', { exact: true }).selectOption('DEAD_LETTER');
     // The filtered list, not the one it replaces (a new filter starts a new selection).
     await waitFor('the dead-letter list', async () => {
@@ -370,7 +287,7 @@ describeBrowser('event console in a browser', () => {
     const dialog = page.getByRole('dialog', { name: 'Replay 2 selected events?' });
     await dialog.getByRole('button', { name: 'Replay 2' }).click();
     await notice(page, 'Replay started for 2 events.').waitFor();
-    for (const event of stripeDead) await waitForStatus(event.id, 'COMPLETED');
+    for (const event of stripeDead) await fixture.waitForStatus(event.id, 'COMPLETED');
     // Live: the replayed events leave the dead-letter list without a reload.
     await waitFor('the replayed events gone from the dead-letter list', async () => (await rowFor(page, stripeDead[0]!.externalId).count()) === 0, { timeoutMs: 20_000 });
 
@@ -380,16 +297,16 @@ describeBrowser('event console in a browser', () => {
     await all.getByText(/^1 dead letter goes back/).waitFor();
     await all.getByRole('button', { name: 'Replay 1' }).click();
     await notice(page, 'Replay started for 1 dead letter of github.').waitFor();
-    await waitForStatus(githubDead.id, 'COMPLETED');
+    await fixture.waitForStatus(githubDead.id, 'COMPLETED');
   });
 
   it('shows new events and status changes without a reload', async () => {
     healed = false;
     const page = await newPage();
-    await signIn(page);
-    const fresh = await sendStripe('charge.succeeded');
+    await fixture.signIn(page);
+    const fresh = await fixture.sendStripe('charge.succeeded');
     await rowFor(page, fresh.externalId).waitFor({ timeout: 20_000 });
-    const failing = await sendStripe('invoice.created', { fail: true });
+    const failing = await fixture.sendStripe('invoice.created', { fail: true });
     await rowFor(page, failing.externalId).getByText('Dead letter').waitFor({ timeout: 20_000 });
     healed = true;
     expect((await adminRequest(baseUrl, TOKEN, 'POST', `/admin/events/${failing.id}/replay`)).status).toBe(202);
@@ -398,8 +315,8 @@ describeBrowser('event console in a browser', () => {
 
   it('works with the keyboard alone, with a visible focus', async () => {
     healed = true;
-    const target = await sendStripe('invoice.created', { keyboard: true });
-    await waitForStatus(target.id, 'COMPLETED');
+    const target = await fixture.sendStripe('invoice.created', { keyboard: true });
+    await fixture.waitForStatus(target.id, 'COMPLETED');
     const page = await newPage();
     await page.goto(`${baseUrl}/console`);
     // The token field has the focus; Enter submits.
@@ -441,7 +358,7 @@ describeBrowser('event console in a browser', () => {
     expect((await focused()).text).toBe('Replay');
     await page.keyboard.press('Enter');
     await notice(page, 'Replay started').waitFor();
-    await waitFor('the replayed event delivered again', async () => (await db.pool.query('SELECT replays FROM webhook_events WHERE id = $1', [target.id])).rows[0].replays === 1);
+    await waitFor('the replayed event delivered again', async () => (await fixture.db.pool.query('SELECT replays FROM webhook_events WHERE id = $1', [target.id])).rows[0].replays === 1);
 
     // The status filter from the keyboard: back to the list, Tab to it, arrow keys choose.
     await tabTo((element) => element.tag === 'A' && element.text === 'Events', 'the Events link', 'Shift+Tab');
@@ -454,7 +371,7 @@ describeBrowser('event console in a browser', () => {
 
   it('overview and destinations: charts and success rates, accessible', async () => {
     const page = await newPage();
-    await signIn(page);
+    await fixture.signIn(page);
     await page.getByRole('link', { name: 'Overview' }).click();
     await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
     const received = page.getByRole('img', { name: /^Received, events per minute/ });
@@ -478,13 +395,13 @@ describeBrowser('event console in a browser', () => {
 
   it('enforces its CSP: nothing was blocked in use, and an injected inline script or a request elsewhere is', async () => {
     // Every page used so far: no violation at all.
-    for (const context of contexts) {
+    for (const context of fixture.browser.contexts()) {
       for (const page of context.pages()) {
         expect(await page.evaluate<string[]>(CSP_VIOLATIONS)).toEqual([]);
       }
     }
-    expect(pageErrors).toEqual([]);
-    const context = await browser.newContext();
+    expect(fixture.pageErrors).toEqual([]);
+    const context = await fixture.browser.newContext();
     await context.addInitScript({ content: RECORD_CSP_VIOLATIONS });
     const page = await context.newPage();
     await page.goto(`${baseUrl}/console`);
@@ -498,7 +415,7 @@ describeBrowser('event console in a browser', () => {
     expect(requests.length).toBeGreaterThan(20);
     expect(requests.filter((url) => !url.startsWith(`${baseUrl}/`))).toEqual([]);
     expect(requests.filter((url) => url.includes(TOKEN))).toEqual([]);
-    expect(service.logs.length).toBeGreaterThan(0);
-    expect(service.logs.filter((line) => line.includes(TOKEN))).toEqual([]);
+    expect(fixture.serviceProcess!.logs.length).toBeGreaterThan(0);
+    expect(fixture.serviceProcess!.logs.filter((line) => line.includes(TOKEN))).toEqual([]);
   });
 });

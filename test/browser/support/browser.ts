@@ -3,6 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { describe } from '@jest/globals';
 import { chromium, type Browser } from 'playwright-core';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -12,6 +13,9 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** SKIP_BROWSER_TESTS=1 skips the browser tests; without it a missing chromium fails them, saying why. */
 export const skipBrowserTests = process.env.SKIP_BROWSER_TESTS === '1';
+
+/** `describe` for a browser test: skipped under SKIP_BROWSER_TESTS=1. */
+export const describeBrowser = skipBrowserTests ? describe.skip : describe;
 
 /** Where the tests leave a screenshot of each view (CONSOLE_SCREENSHOTS_DIR, else a folder in the temp dir). */
 export const screenshotsDir = process.env.CONSOLE_SCREENSHOTS_DIR ?? path.join(tmpdir(), 'event-console-screenshots');
