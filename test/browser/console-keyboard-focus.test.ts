@@ -1,14 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import type { Page } from 'playwright-core';
 import { adminRequest } from '../support/admin-client.js';
 import { HttpSink } from '../support/http-sink.js';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { postWebhook, stripeSignature } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
-import { buildConsole, launchChromium, skipBrowserTests } from './support/browser.js';
+import { describeBrowser } from './support/browser.js';
+import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
+import { rowFor, rows } from './support/console-locators.js';
 
 /**
  * Keyboard-only and screen-reader use of the console's main flows, in a real browser against a real service
@@ -17,45 +14,11 @@ import { buildConsole, launchChromium, skipBrowserTests } from './support/browse
  */
 
 const TOKEN = 'adm_console_focus_5e2a91';
-const STRIPE_SECRET = 'whsec_console_focus_stripe';
 
-const describeBrowser = skipBrowserTests ? describe.skip : describe;
 jest.setTimeout(120_000);
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let routesFile: TempRoutesFile;
-let service: ServiceProcess;
-let browser: Browser;
+let fixture: ConsoleFixture;
 let baseUrl: string;
-/** The destination fails bodies that mention "fail". */
-const sink = new HttpSink((request) => ({ status: request.body.includes('"fail') ? 503 : 200 }));
-const contexts: BrowserContext[] = [];
-
-let counter = 0;
-const unique = (label: string) => `${label}_${Date.now().toString(36)}_${counter++}`;
-
-async function sendStripe(type: string, extra: Record<string, unknown> = {}) {
-  const externalId = unique('evt');
-  const body = JSON.stringify({ id: externalId, object: 'event', type, data: { object: { id: unique('in') } }, ...extra });
-  const response = await postWebhook(baseUrl, 'stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, STRIPE_SECRET) });
-  expect(response.status).toBe(202);
-  return { id: String(response.json!.id), externalId };
-}
-
-const statusOf = async (id: string) => (await db.pool.query('SELECT status FROM webhook_events WHERE id = $1', [id])).rows[0]?.status as string | undefined;
-const waitForStatus = (id: string, status: string) => waitFor(`event ${id} to be ${status}`, async () => (await statusOf(id)) === status, { timeoutMs: 30_000 });
-
-async function signedInPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
-  contexts.push(context);
-  const page = await context.newPage();
-  await page.goto(`${baseUrl}/console`);
-  await page.getByLabel('Admin token').fill(TOKEN);
-  await page.getByLabel('Admin token').press('Enter');
-  await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
-  return page;
-}
 
 /** The focused element, described: tag, id, accessible-ish text. */
 const focused = (page: Page) =>
@@ -63,57 +26,26 @@ const focused = (page: Page) =>
     `(() => { const e = document.activeElement; return { tag: e?.tagName ?? '', id: e?.id ?? '', text: (e?.textContent ?? '').trim().slice(0, 60) }; })()`,
   );
 
-const rows = (page: Page) => page.locator('table.events-table tbody tr');
-const rowFor = (page: Page, externalId: string) => rows(page).filter({ hasText: externalId });
-
 describeBrowser('console keyboard focus and live regions', () => {
   beforeAll(async () => {
-    browser = await launchChromium();
-    buildConsole();
-    db = await createTestDatabase();
-    ns = createQueueNamespace();
-    await sink.start();
-    routesFile = writeRoutesFile({
-      destinations: { billing: { url: `${sink.url}/billing` } },
-      routes: [{ provider: 'stripe', to: ['billing'] }],
+    fixture = await startConsoleFixture({
+      token: TOKEN,
+      stripeSecret: 'whsec_console_focus_stripe',
+      // The destination fails bodies that mention "fail".
+      sink: new HttpSink((request) => ({ status: request.body.includes('"fail') ? 503 : 200 })),
+      routes: (sinkUrl) => ({ destinations: { billing: { url: `${sinkUrl}/billing` } }, routes: [{ provider: 'stripe', to: ['billing'] }] }),
+      env: { JOB_ATTEMPTS: '1', JOB_BACKOFF_MS: '50', RECONCILER_INTERVAL_MS: '600000' },
     });
-    service = new ServiceProcess(
-      {
-        SERVICE_ROLE: 'all',
-        DATABASE_URL: db.url,
-        REDIS_URL: ns.redisUrl,
-        QUEUE_PREFIX: ns.prefix,
-        STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-        ADMIN_API_TOKEN: TOKEN,
-        ROUTES_FILE: routesFile.path,
-        JOB_ATTEMPTS: '1',
-        JOB_BACKOFF_MS: '50',
-        RECONCILER_INTERVAL_MS: '600000',
-      },
-      await freePort(),
-    );
-    await service.start();
-    baseUrl = service.baseUrl;
+    baseUrl = fixture.baseUrl;
   }, 180_000);
 
-  afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => undefined);
-    await browser?.close();
-    if (service) {
-      service.signal('SIGTERM');
-      await service.exited().catch(() => service.kill());
-    }
-    await sink.stop();
-    routesFile?.remove();
-    await ns?.cleanup();
-    await db?.drop();
-  });
+  afterAll(() => fixture?.close());
 
   it('keeps the focus in the search field after Enter runs the search (it is not dropped to the page body)', async () => {
-    const target = await sendStripe('invoice.paid');
-    await sendStripe('invoice.paid');
-    await waitForStatus(target.id, 'COMPLETED');
-    const page = await signedInPage();
+    const target = await fixture.sendStripe('invoice.paid');
+    await fixture.sendStripe('invoice.paid');
+    await fixture.waitForStatus(target.id, 'COMPLETED');
+    const page = await fixture.signedInPage();
     await rows(page).first().waitFor();
 
     await page.getByLabel('Search').focus();
@@ -132,10 +64,10 @@ describeBrowser('console keyboard focus and live regions', () => {
     expect(await focused(page)).toMatchObject({ tag: 'INPUT', id: 'filter-type' });
   });
   it('shows the search of the URL in the search field after back/forward and "Clear filters" (the field is not re-keyed, it follows the URL)', async () => {
-    const first = await sendStripe('invoice.upcoming');
-    const second = await sendStripe('invoice.upcoming');
-    await waitForStatus(second.id, 'COMPLETED');
-    const page = await signedInPage();
+    const first = await fixture.sendStripe('invoice.upcoming');
+    const second = await fixture.sendStripe('invoice.upcoming');
+    await fixture.waitForStatus(second.id, 'COMPLETED');
+    const page = await fixture.signedInPage();
     await rows(page).first().waitFor();
     const search = page.getByLabel('Search');
     for (const { externalId } of [first, second]) {
@@ -159,9 +91,9 @@ describeBrowser('console keyboard focus and live regions', () => {
   });
 
   it('gives the focus back to a usable control after "Replay selected" (not to the page body)', async () => {
-    const dead = await sendStripe('invoice.payment_failed', { fail: true });
-    await waitForStatus(dead.id, 'DEAD_LETTER');
-    const page = await signedInPage();
+    const dead = await fixture.sendStripe('invoice.payment_failed', { fail: true });
+    await fixture.waitForStatus(dead.id, 'DEAD_LETTER');
+    const page = await fixture.signedInPage();
     await rowFor(page, dead.externalId).waitFor();
     await rowFor(page, dead.externalId).getByRole('checkbox').focus();
     await page.keyboard.press('Space');
@@ -179,9 +111,9 @@ describeBrowser('console keyboard focus and live regions', () => {
   });
 
   it('announces the outcome of a search in the live region (screen-reader users hear how many events matched)', async () => {
-    const target = await sendStripe('invoice.finalized');
-    await waitForStatus(target.id, 'COMPLETED');
-    const page = await signedInPage();
+    const target = await fixture.sendStripe('invoice.finalized');
+    await fixture.waitForStatus(target.id, 'COMPLETED');
+    const page = await fixture.signedInPage();
     await rows(page).first().waitFor();
     const liveRegion = page.locator('[role=status][aria-live=polite]');
     await page.getByLabel('Search').fill(target.externalId);
@@ -199,9 +131,9 @@ describeBrowser('console keyboard focus and live regions', () => {
   });
 
   it("does not re-announce the event detail's status every second while the status stays the same", async () => {
-    const done = await sendStripe('invoice.voided');
-    await waitForStatus(done.id, 'COMPLETED');
-    const page = await signedInPage();
+    const done = await fixture.sendStripe('invoice.voided');
+    await fixture.waitForStatus(done.id, 'COMPLETED');
+    const page = await fixture.signedInPage();
     await page.goto(`${baseUrl}/console#/events/${done.id}`);
     const status = page.locator('.detail__status');
     await status.getByText('Completed', { exact: true }).waitFor();
@@ -215,16 +147,16 @@ describeBrowser('console keyboard focus and live regions', () => {
     })()`);
     await page.waitForTimeout(5000);
     const texts = await page.evaluate<string[]>('window.__liveTexts');
-    expect(await statusOf(done.id)).toBe('COMPLETED');
+    expect(await fixture.statusOf(done.id)).toBe('COMPLETED');
     expect(texts).toEqual([]);
   });
   it("keeps the keyboard focus on the event detail after a replay whose event stays in progress (Replay button disabled)", async () => {
-    const done = await sendStripe('invoice.sent');
-    await waitForStatus(done.id, 'COMPLETED');
+    const done = await fixture.sendStripe('invoice.sent');
+    await fixture.waitForStatus(done.id, 'COMPLETED');
     // A paused destination: the replayed event waits PENDING, so the detail's "Replay event" button turns disabled.
     expect((await adminRequest(baseUrl, TOKEN, 'POST', '/admin/destinations/billing/pause')).status).toBe(200);
     try {
-      const page = await signedInPage();
+      const page = await fixture.signedInPage();
       await page.goto(`${baseUrl}/console#/events/${done.id}`);
       await page.locator('.detail__status').getByText('Completed', { exact: true }).waitFor();
       await page.getByRole('button', { name: 'Replay event' }).focus();

@@ -1,13 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import type { Browser } from 'playwright-core';
-import { HttpSink } from '../support/http-sink.js';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import { TcpProxy } from '../support/tcp-proxy.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
-import { buildConsole, launchChromium, skipBrowserTests } from './support/browser.js';
+import { describeBrowser } from './support/browser.js';
+import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
 
 /**
  * A pause sent from the Destinations view while Redis does not answer is recorded (PostgreSQL) and takes effect once
@@ -16,59 +11,29 @@ import { buildConsole, launchChromium, skipBrowserTests } from './support/browse
  * failure and sent it again. It now reads as what it is, and the pause shows once Redis is back, without a second click.
  */
 
-const TOKEN = 'adm_destinations_redis_down_7c1e';
-const describeBrowser = skipBrowserTests ? describe.skip : describe;
 jest.setTimeout(120_000);
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let routesFile: TempRoutesFile;
-let service: ServiceProcess;
-let browser: Browser;
-const sink = new HttpSink();
+let fixture: ConsoleFixture;
 const redis = new TcpProxy('127.0.0.1', 6379);
 
 describeBrowser('the Destinations view while Redis does not answer', () => {
   beforeAll(async () => {
-    browser = await launchChromium();
-    buildConsole();
-    [db] = await Promise.all([createTestDatabase(), sink.start(), redis.start()]);
-    ns = createQueueNamespace();
-    routesFile = writeRoutesFile({ destinations: { crm: { url: `${sink.url}/crm` } }, routes: [{ provider: 'stripe', to: ['crm'] }] });
-    const redisUrl = new URL(ns.redisUrl);
-    redisUrl.host = `127.0.0.1:${redis.port}`;
-    service = new ServiceProcess(
-      {
-        SERVICE_ROLE: 'all',
-        DATABASE_URL: db.url,
-        REDIS_URL: redisUrl.toString(),
-        QUEUE_PREFIX: ns.prefix,
-        ADMIN_API_TOKEN: TOKEN,
-        ROUTES_FILE: routesFile.path,
-        POD_DELETION_COST_ENABLED: 'false',
-      },
-      await freePort(),
-    );
-    await service.start();
+    await redis.start();
+    fixture = await startConsoleFixture({
+      token: 'adm_destinations_redis_down_7c1e',
+      redisPort: redis.port,
+      routes: (sinkUrl) => ({ destinations: { crm: { url: `${sinkUrl}/crm` } }, routes: [{ provider: 'stripe', to: ['crm'] }] }),
+      env: { POD_DELETION_COST_ENABLED: 'false' },
+    });
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await service?.kill();
-    await sink.stop();
+    await fixture?.close();
     await redis.stop();
-    routesFile?.remove();
-    await db?.drop();
-    await ns?.cleanup();
   });
 
   it('a pause recorded but not yet in effect is not shown as a failure, and shows as paused once Redis answers', async () => {
-    const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
-    const page = await context.newPage();
-    await page.goto(`${service.baseUrl}/console`);
-    await page.getByLabel('Admin token').fill(TOKEN);
-    await page.getByLabel('Admin token').press('Enter');
-    await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
+    const page = await fixture.signedInPage();
     await page.getByRole('link', { name: 'Destinations' }).click();
     await page.getByRole('button', { name: 'Pause crm' }).waitFor();
 
@@ -90,6 +55,6 @@ describeBrowser('the Destinations view while Redis does not answer', () => {
       },
       { timeoutMs: 40_000, intervalMs: 1000 },
     );
-    await context.close();
+    await page.close();
   });
 });

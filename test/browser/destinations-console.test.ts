@@ -1,15 +1,11 @@
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import type { Page } from 'playwright-core';
 import { HttpSink } from '../support/http-sink.js';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { postWebhook, stripeSignature } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
-import { buildConsole, launchChromium, screenshotsDir, skipBrowserTests } from './support/browser.js';
+import { describeBrowser, screenshotsDir } from './support/browser.js';
+import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
 
 /**
  * The console's Destinations view with destination protection, in a real browser against a real service process
@@ -17,72 +13,34 @@ import { buildConsole, launchChromium, screenshotsDir, skipBrowserTests } from '
  * a circuit breaker's settings and a rate limit shown; no serious accessibility violation.
  */
 
-const TOKEN = 'adm_destinations_browser_41d2';
-const STRIPE_SECRET = 'whsec_destinations_browser_stripe';
-const describeBrowser = skipBrowserTests ? describe.skip : describe;
 jest.setTimeout(120_000);
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let routesFile: TempRoutesFile;
-let service: ServiceProcess;
-let browser: Browser;
+let fixture: ConsoleFixture;
 const sink = new HttpSink();
-
-async function sendStripe(id: string) {
-  const body = JSON.stringify({ id, object: 'event', type: 'invoice.paid', data: { object: {} } });
-  const response = await postWebhook(service.baseUrl, 'stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, STRIPE_SECRET) });
-  expect(response.status).toBe(202);
-  return String(response.json!.id);
-}
 
 const row = (page: Page, name: string) => page.getByRole('row', { name: new RegExp(`^${name}\\b`) });
 
 describeBrowser('the Destinations view: pause, resume, waiting events', () => {
   beforeAll(async () => {
-    browser = await launchChromium();
-    buildConsole();
-    [db] = await Promise.all([createTestDatabase(), sink.start()]);
-    ns = createQueueNamespace();
-    routesFile = writeRoutesFile({
-      destinations: {
-        billing: { url: `${sink.url}/billing`, circuitBreaker: { failureThreshold: 5, cooldownMs: 30_000 } },
-        crm: { url: `${sink.url}/crm`, rateLimit: { perSecond: 50 } },
-      },
-      routes: [{ provider: 'stripe', to: ['billing', 'crm'] }],
+    fixture = await startConsoleFixture({
+      token: 'adm_destinations_browser_41d2',
+      stripeSecret: 'whsec_destinations_browser_stripe',
+      sink,
+      routes: (sinkUrl) => ({
+        destinations: {
+          billing: { url: `${sinkUrl}/billing`, circuitBreaker: { failureThreshold: 5, cooldownMs: 30_000 } },
+          crm: { url: `${sinkUrl}/crm`, rateLimit: { perSecond: 50 } },
+        },
+        routes: [{ provider: 'stripe', to: ['billing', 'crm'] }],
+      }),
+      env: { POD_DELETION_COST_ENABLED: 'false' },
     });
-    service = new ServiceProcess(
-      {
-        SERVICE_ROLE: 'all',
-        DATABASE_URL: db.url,
-        REDIS_URL: ns.redisUrl,
-        QUEUE_PREFIX: ns.prefix,
-        STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-        ADMIN_API_TOKEN: TOKEN,
-        ROUTES_FILE: routesFile.path,
-        POD_DELETION_COST_ENABLED: 'false',
-      },
-      await freePort(),
-    );
-    await service.start();
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await service?.kill();
-    await sink.stop();
-    routesFile?.remove();
-    await db?.drop();
-    await ns?.cleanup();
-  });
+  afterAll(() => fixture?.close());
 
   it('pauses crm from the view, shows its event waiting while billing took it, resumes it and the event is delivered', async () => {
-    const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
-    const page = await context.newPage();
-    await page.goto(`${service.baseUrl}/console`);
-    await page.getByLabel('Admin token').fill(TOKEN);
-    await page.getByLabel('Admin token').press('Enter');
-    await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
+    const page = await fixture.signedInPage();
     await page.getByRole('link', { name: 'Destinations' }).click();
     await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
     await expect(row(page, 'billing').textContent()).resolves.toContain('breaker: 5 failures, 30.0 s cooldown');
@@ -91,7 +49,7 @@ describeBrowser('the Destinations view: pause, resume, waiting events', () => {
     await page.getByRole('button', { name: 'Pause crm' }).click();
     await page.locator('p.notice', { hasText: 'crm paused' }).waitFor();
     await page.getByRole('button', { name: 'Resume crm' }).waitFor();
-    const id = await sendStripe('evt_destinations_view_1');
+    const { id } = await fixture.sendStripe('invoice.paid');
     await waitFor('billing to have the event', () => sink.requestsFor(id).some((request) => request.path === '/billing'), { timeoutMs: 20_000 });
     await waitFor(
       'the view to show crm paused with one event waiting',
@@ -103,7 +61,7 @@ describeBrowser('the Destinations view: pause, resume, waiting events', () => {
       { timeoutMs: 30_000, intervalMs: 1000 },
     );
     expect(sink.requestsFor(id).filter((request) => request.path === '/crm')).toEqual([]);
-    const { rows } = await db.pool.query('SELECT status, attempts, last_error FROM webhook_events WHERE id = $1', [id]);
+    const { rows } = await fixture.db.pool.query('SELECT status, attempts, last_error FROM webhook_events WHERE id = $1', [id]);
     expect(rows[0]).toEqual({ status: 'PENDING', attempts: 0, last_error: 'waiting: crm paused' });
     const serious = (await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']).analyze()).violations.filter(
       (violation) => violation.impact === 'serious' || violation.impact === 'critical',
@@ -114,7 +72,7 @@ describeBrowser('the Destinations view: pause, resume, waiting events', () => {
     await page.getByRole('button', { name: 'Resume crm' }).click();
     await page.locator('p.notice', { hasText: 'crm resumed' }).waitFor();
     await waitFor('crm to have the event', () => sink.requestsFor(id).some((request) => request.path === '/crm'), { timeoutMs: 15_000 });
-    await waitFor('the event COMPLETED', async () => (await db.pool.query('SELECT status FROM webhook_events WHERE id = $1', [id])).rows[0]?.status === 'COMPLETED', { timeoutMs: 15_000 });
-    await context.close();
+    await waitFor('the event COMPLETED', async () => (await fixture.db.pool.query('SELECT status FROM webhook_events WHERE id = $1', [id])).rows[0]?.status === 'COMPLETED', { timeoutMs: 15_000 });
+    await page.close();
   });
 });

@@ -1,10 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import type { Browser } from 'playwright-core';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import { waitFor } from '../support/wait-for.js';
-import { buildConsole, launchChromium, skipBrowserTests } from './support/browser.js';
+import { describeBrowser } from './support/browser.js';
+import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
 
 /**
  * The event page with a large payload, while the event is in progress (it polls every 1.5 s). A megabyte of payload
@@ -14,15 +11,10 @@ import { buildConsole, launchChromium, skipBrowserTests } from './support/browse
  * the article, stays put and a MutationObserver sees nothing change in the payload block).
  */
 
-const TOKEN = 'adm_large_payload_2b8f';
 const LIMIT = 256 * 1024;
-const describeBrowser = skipBrowserTests ? describe.skip : describe;
 jest.setTimeout(120_000);
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let app: InProcessService;
-let browser: Browser;
+let fixture: ConsoleFixture;
 
 // About 600 KB as received, 1 MB formatted.
 const payload = { type: 'big.payload', items: Array.from({ length: 40_000 }, (_, index) => `item-${String(index).padStart(6, '0')}`) };
@@ -38,39 +30,27 @@ const OBSERVE_PAYLOAD = `(() => {
 
 describeBrowser('an event with a large payload', () => {
   beforeAll(async () => {
-    browser = await launchChromium();
-    buildConsole();
-    db = await createTestDatabase();
-    ns = createQueueNamespace();
     // Ingress only: no worker, so the event stays PENDING and the page keeps polling every 1.5 s.
-    app = await startInProcessService({ SERVICE_ROLE: 'ingress', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: ns.prefix, ADMIN_API_TOKEN: TOKEN });
+    fixture = await startConsoleFixture({ token: 'adm_large_payload_2b8f', service: 'in-process', env: { SERVICE_ROLE: 'ingress' } });
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-    await db?.drop();
-    await ns?.cleanup();
-  });
+  afterAll(() => fixture?.close());
 
   it('shows the first 256 KB with "Show all", renders nothing again on a 304, and shows everything on request', async () => {
-    const { rows } = await db.pool.query(
+    const { rows } = await fixture.db.pool.query(
       `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
        VALUES ('stripe', 'evt_large_payload', 'big.payload', $1::jsonb, $2, 'application/json', 'PENDING') RETURNING id`,
       [rawBody, Buffer.from(rawBody)],
     );
     const id = String(rows[0].id);
 
-    const page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
+    const page = await fixture.newPage({ viewport: { width: 1360, height: 1000 } });
     const answers: number[] = [];
     page.on('response', (response) => {
       if (response.url().endsWith(`/admin/events/${id}`)) answers.push(response.status());
     });
-    await page.goto(`${app.baseUrl}/console`);
-    await page.getByLabel('Admin token').fill(TOKEN);
-    await page.getByLabel('Admin token').press('Enter');
-    await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
-    await page.goto(`${app.baseUrl}/console#/events/${id}`);
+    await fixture.signIn(page);
+    await page.goto(`${fixture.baseUrl}/console#/events/${id}`);
     await page.getByRole('heading', { name: 'Payload', exact: true }).waitFor();
 
     const formatted = page.getByLabel('Payload, formatted JSON', { exact: true });

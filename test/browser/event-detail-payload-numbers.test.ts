@@ -1,10 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import type { Browser } from 'playwright-core';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import { postWebhook, stripeSignature } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
-import { buildConsole, launchChromium, skipBrowserTests } from './support/browser.js';
+import { describeBrowser } from './support/browser.js';
+import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
 
 /**
  * The event page's "Payload, formatted JSON" must show the numbers the provider sent. An integer beyond 2^53 (a
@@ -13,45 +10,27 @@ import { buildConsole, launchChromium, skipBrowserTests } from './support/browse
  * right value. An operator copying the id from the formatted payload copies a wrong one.
  */
 
-const TOKEN = 'adm_payload_numbers_5e2a';
 const SECRET = 'whsec_payload_numbers';
-const describeBrowser = skipBrowserTests ? describe.skip : describe;
 jest.setTimeout(120_000);
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let app: InProcessService;
-let browser: Browser;
+let fixture: ConsoleFixture;
 
 describeBrowser('an event whose payload has a 64-bit integer', () => {
   beforeAll(async () => {
-    browser = await launchChromium();
-    buildConsole();
-    db = await createTestDatabase();
-    ns = createQueueNamespace();
     // Ingress only: the event is received and stays PENDING; the page shows it as received.
-    app = await startInProcessService({ SERVICE_ROLE: 'ingress', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: ns.prefix, ADMIN_API_TOKEN: TOKEN, STRIPE_WEBHOOK_SECRET: SECRET });
+    fixture = await startConsoleFixture({ token: 'adm_payload_numbers_5e2a', service: 'in-process', stripeSecret: SECRET, env: { SERVICE_ROLE: 'ingress' } });
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-    await db?.drop();
-    await ns?.cleanup();
-  });
+  afterAll(() => fixture?.close());
 
   it('shows the integer as sent in the formatted payload', async () => {
     const body = '{"id":"evt_bigint_1","object":"event","type":"account.updated","data":{"object":{"account_number":12345678901234567890}}}';
-    const response = await postWebhook(app.baseUrl, 'stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, SECRET) });
+    const response = await postWebhook(fixture.baseUrl, 'stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, SECRET) });
     expect(response.status).toBe(202);
     const id = String(response.json!.id);
 
-    const page = await browser.newPage();
-    await page.goto(`${app.baseUrl}/console`);
-    await page.getByLabel('Admin token').fill(TOKEN);
-    await page.getByLabel('Admin token').press('Enter');
-    await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
-    await page.goto(`${app.baseUrl}/console#/events/${id}`);
+    const page = await fixture.signedInPage();
+    await page.goto(`${fixture.baseUrl}/console#/events/${id}`);
     const formatted = page.locator('pre[aria-label="Payload, formatted JSON"]');
     await formatted.waitFor();
     const text = await formatted.innerText();

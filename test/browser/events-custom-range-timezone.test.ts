@@ -1,10 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import type { Browser, Page } from 'playwright-core';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import type { Page } from 'playwright-core';
 import { waitFor } from '../support/wait-for.js';
-import { buildConsole, launchChromium, skipBrowserTests } from './support/browser.js';
+import { describeBrowser } from './support/browser.js';
+import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
 
 /**
  * The events list keeps its filters in the URL so that "links can be shared and bookmarked" (console/src/router.ts).
@@ -13,59 +11,35 @@ import { buildConsole, launchChromium, skipBrowserTests } from './support/browse
  * sees the event received at 10:00 UTC; a colleague in New York opens the same link and gets "No event matches".
  */
 
-const TOKEN = 'adm_range_tz_8d1c';
-const describeBrowser = skipBrowserTests ? describe.skip : describe;
 jest.setTimeout(120_000);
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let app: InProcessService;
-let browser: Browser;
-
-async function signedIn(timezoneId: string): Promise<Page> {
-  const context = await browser.newContext({ timezoneId, viewport: { width: 1360, height: 900 } });
-  const page = await context.newPage();
-  await page.goto(`${app.baseUrl}/console`);
-  await page.getByLabel('Admin token').fill(TOKEN);
-  await page.getByLabel('Admin token').press('Enter');
-  await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
-  return page;
-}
+let fixture: ConsoleFixture;
 
 const externalIds = (page: Page) => page.locator('table.events-table tbody tr td:nth-child(6)').allTextContents();
 
 describeBrowser('a shared link with a custom received range', () => {
   beforeAll(async () => {
-    browser = await launchChromium();
-    buildConsole();
-    db = await createTestDatabase();
-    ns = createQueueNamespace();
-    app = await startInProcessService({ SERVICE_ROLE: 'ingress', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: ns.prefix, ADMIN_API_TOKEN: TOKEN });
+    fixture = await startConsoleFixture({ token: 'adm_range_tz_8d1c', service: 'in-process', env: { SERVICE_ROLE: 'ingress' } });
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-    await db?.drop();
-    await ns?.cleanup();
-  });
+  afterAll(() => fixture?.close());
 
   it('lists the same events wherever the link is opened', async () => {
     const body = '{"id":"evt_tz_1"}';
-    await db.pool.query(
+    await fixture.db.pool.query(
       `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status, received_at)
        VALUES ('stripe', 'evt_tz_1', 'invoice.paid', $1::jsonb, $2, 'application/json', 'COMPLETED', '2026-06-01T10:00:00Z')`,
       [body, Buffer.from(body)],
     );
 
     // Berlin (UTC+2 in June): 11:30–12:30 local is 09:30–10:30 UTC, which holds the event.
-    const berlin = await signedIn('Europe/Berlin');
-    await berlin.goto(`${app.baseUrl}/console#/events?range=custom&from=2026-06-01T11:30:00&to=2026-06-01T12:30:00`);
+    const berlin = await fixture.signedInPage({ timezoneId: 'Europe/Berlin' });
+    await berlin.goto(`${fixture.baseUrl}/console#/events?range=custom&from=2026-06-01T11:30:00&to=2026-06-01T12:30:00`);
     await waitFor('the event listed in Berlin', async () => (await externalIds(berlin)).includes('evt_tz_1'), { timeoutMs: 20_000, intervalMs: 100 });
     const shared = berlin.url();
 
     // The colleague in New York opens the link they were sent.
-    const newYork = await signedIn('America/New_York');
+    const newYork = await fixture.signedInPage({ timezoneId: 'America/New_York' });
     await newYork.goto(shared);
     await waitFor('the list loaded in New York', async () => (await externalIds(newYork)).length > 0 || (await newYork.getByText('No event matches these filters.').count()) > 0, {
       timeoutMs: 20_000,

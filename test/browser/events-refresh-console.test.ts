@@ -1,14 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import type { Page } from 'playwright-core';
 import { adminRequest } from '../support/admin-client.js';
-import { HttpSink } from '../support/http-sink.js';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { githubSignature, postWebhook, stripeSignature } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
-import { buildConsole, launchChromium, skipBrowserTests } from './support/browser.js';
+import { describeBrowser } from './support/browser.js';
+import { sendMany, startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
+import { rowFor, rows } from './support/console-locators.js';
 
 /**
  * The events list's live refresh and "Replay selected" in a real browser against a real service (SERVICE_ROLE=all):
@@ -18,84 +14,28 @@ import { buildConsole, launchChromium, skipBrowserTests } from './support/browse
  */
 
 const TOKEN = 'adm_events_refresh_4b9d2f';
-const STRIPE_SECRET = 'whsec_events_refresh_stripe';
-const GITHUB_SECRET = 'gh-events-refresh';
 const PAGE_SIZE = 50;
 
-const describeBrowser = skipBrowserTests ? describe.skip : describe;
 // A browser, the service and the test share two busy cores: a step that takes 20 s under load must not fail.
 jest.setTimeout(180_000);
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let routesFile: TempRoutesFile;
-let service: ServiceProcess;
-let browser: Browser;
+let fixture: ConsoleFixture;
 let baseUrl: string;
-const sink = new HttpSink(() => ({ status: 200 }));
-const contexts: BrowserContext[] = [];
-const pageErrors: string[] = [];
 
-let counter = 0;
-const unique = (label: string) => `${label}_${Date.now().toString(36)}_${counter++}`;
-
-async function sendStripe(type: string) {
-  const externalId = unique('evt');
-  const body = JSON.stringify({ id: externalId, object: 'event', type, data: { object: { id: unique('in') } } });
-  const response = await postWebhook(baseUrl, 'stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, STRIPE_SECRET) });
-  expect(response.status).toBe(202);
-  return { id: String(response.json!.id), externalId };
-}
-
-async function sendGithub() {
-  const body = JSON.stringify({ ref: 'refs/heads/main', n: counter });
-  const externalId = unique('delivery');
-  const response = await postWebhook(baseUrl, 'github', body, {
-    'content-type': 'application/json',
-    'x-github-event': 'push',
-    'x-github-delivery': externalId,
-    'x-hub-signature-256': githubSignature(body, GITHUB_SECRET),
-  });
-  expect(response.status).toBe(202);
-  return { id: String(response.json!.id), externalId };
-}
-
-/** `n` events, four at a time (two shared cores). */
-async function sendMany<T>(n: number, send: () => Promise<T>): Promise<T[]> {
-  const sent: T[] = [];
-  for (let i = 0; i < n; i += 4) sent.push(...(await Promise.all(Array.from({ length: Math.min(4, n - i) }, send))));
-  return sent;
-}
-
-const statusOf = async (id: string) => (await db.pool.query('SELECT status FROM webhook_events WHERE id = $1', [id])).rows[0]?.status as string | undefined;
-const waitForStatus = (id: string, status: string) => waitFor(`event ${id} to be ${status}`, async () => (await statusOf(id)) === status, { timeoutMs: 30_000 });
 const waitForAllCompleted = (provider: string, n: number) =>
   waitFor(
     `${n} ${provider} events COMPLETED`,
-    async () => Number((await db.pool.query(`SELECT count(*) AS n FROM webhook_events WHERE provider = $1 AND status = 'COMPLETED'`, [provider])).rows[0].n) === n,
+    async () => Number((await fixture.db.pool.query(`SELECT count(*) AS n FROM webhook_events WHERE provider = $1 AND status = 'COMPLETED'`, [provider])).rows[0].n) === n,
     { timeoutMs: 60_000, intervalMs: 200 },
   );
 
-async function newPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  return page;
-}
-
 /** Signs in, then opens the events list filtered by `provider`. */
 async function openEvents(page: Page, provider: string) {
-  await page.goto(`${baseUrl}/console`);
-  await page.getByLabel('Admin token').fill(TOKEN);
-  await page.getByLabel('Admin token').press('Enter');
-  await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
-  await page.goto(`${baseUrl}/console#/events?provider=${provider}`);
+  await fixture.signIn(page);
+  await page.goto(`${fixture.baseUrl}/console#/events?provider=${provider}`);
   await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
 }
 
-const rows = (page: Page) => page.locator('table.events-table tbody tr');
-const rowFor = (page: Page, externalId: string) => rows(page).filter({ hasText: externalId });
 const loadMoreButton = (page: Page) => page.getByRole('button', { name: 'Load more', exact: true });
 const liveCheckbox = (page: Page) => page.getByRole('checkbox', { name: 'Live updates' });
 /** The event ids the list shows, in order (from each row's link). */
@@ -140,55 +80,29 @@ function freshPageRequests(page: Page, provider: string, times: number): Promise
 
 describeBrowser('events list: live refresh and replay of selected events in a browser', () => {
   beforeAll(async () => {
-    browser = await launchChromium();
-    buildConsole();
-    db = await createTestDatabase();
-    ns = createQueueNamespace();
-    await sink.start();
-    routesFile = writeRoutesFile({
-      destinations: { billing: { url: `${sink.url}/billing` }, crm: { url: `${sink.url}/crm` }, ci: { url: `${sink.url}/ci` } },
-      routes: [
-        { provider: 'stripe', events: ['invoice.*'], to: ['billing'] },
-        { provider: 'stripe', events: ['charge.*'], to: ['crm'] },
-        { provider: 'github', to: ['ci'] },
-      ],
+    fixture = await startConsoleFixture({
+      token: TOKEN,
+      stripeSecret: 'whsec_events_refresh_stripe',
+      githubSecret: 'gh-events-refresh',
+      routes: (sinkUrl) => ({
+        destinations: { billing: { url: `${sinkUrl}/billing` }, crm: { url: `${sinkUrl}/crm` }, ci: { url: `${sinkUrl}/ci` } },
+        routes: [
+          { provider: 'stripe', events: ['invoice.*'], to: ['billing'] },
+          { provider: 'stripe', events: ['charge.*'], to: ['crm'] },
+          { provider: 'github', to: ['ci'] },
+        ],
+      }),
+      env: { RECONCILER_INTERVAL_MS: '600000', POD_DELETION_COST_ENABLED: 'false' },
     });
-    service = new ServiceProcess(
-      {
-        SERVICE_ROLE: 'all',
-        DATABASE_URL: db.url,
-        REDIS_URL: ns.redisUrl,
-        QUEUE_PREFIX: ns.prefix,
-        STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-        GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
-        ADMIN_API_TOKEN: TOKEN,
-        ROUTES_FILE: routesFile.path,
-        RECONCILER_INTERVAL_MS: '600000',
-        POD_DELETION_COST_ENABLED: 'false',
-      },
-      await freePort(),
-    );
-    await service.start();
-    baseUrl = service.baseUrl;
+    baseUrl = fixture.baseUrl;
   }, 180_000);
 
-  afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => undefined);
-    await browser?.close();
-    if (service) {
-      service.signal('SIGTERM');
-      await service.exited().catch(() => service.kill());
-    }
-    await sink.stop();
-    routesFile?.remove();
-    await ns?.cleanup();
-    await db?.drop();
-  });
+  afterAll(() => fixture?.close());
 
   it('after more than a page of new events arrived while paused, a live refresh leaves every event reachable', async () => {
-    const older = await sendMany(60, () => sendStripe('invoice.paid'));
+    const older = await sendMany(60, () => fixture.sendStripe('invoice.paid'));
     await waitForAllCompleted('stripe', 60);
-    const page = await newPage();
+    const page = await fixture.newPage();
     await openEvents(page, 'stripe');
     await waitForRowCount(page, PAGE_SIZE, 'the first page');
     await loadMoreButton(page).click();
@@ -200,13 +114,13 @@ describeBrowser('events list: live refresh and replay of selected events in a br
     await liveCheckbox(page).uncheck();
     await pausedLoad;
     await page.getByText('paused', { exact: true }).waitFor();
-    const newer = await sendMany(60, () => sendStripe('invoice.paid'));
+    const newer = await sendMany(60, () => fixture.sendStripe('invoice.paid'));
     await waitForAllCompleted('stripe', 120);
     const refreshed = freshPageRequests(page, 'stripe', 1);
     await liveCheckbox(page).check();
     await refreshed;
     // The refresh put the newest event on top.
-    const newest = (await db.pool.query(`SELECT id FROM webhook_events WHERE provider = 'stripe' ORDER BY received_at DESC, id DESC LIMIT 1`)).rows[0].id;
+    const newest = (await fixture.db.pool.query(`SELECT id FROM webhook_events WHERE provider = 'stripe' ORDER BY received_at DESC, id DESC LIMIT 1`)).rows[0].id;
     expect(newer.map((event) => event.id)).toContain(newest);
     await waitFor('the newest event listed first', async () => (await listedIds(page))[0] === newest, { timeoutMs: 30_000, intervalMs: 100 });
 
@@ -218,27 +132,27 @@ describeBrowser('events list: live refresh and replay of selected events in a br
   });
 
   it('a live refresh keeps the event in the same millisecond as the fresh page’s last one (the server orders by the microsecond)', async () => {
-    await sendMany(60, () => sendGithub());
+    await sendMany(60, () => fixture.sendGithub());
     await waitForAllCompleted('github', 60);
     // Received one second apart, newest first; list positions 50 and 51 share the millisecond .950: position 50 at
     // .950500 with the smaller id, position 51 at .950100 with the greater id. The server lists 50 before 51 (the
     // microsecond decides); a client comparing (millisecond, id) takes 51 for newer than 50, i.e. within the fresh page.
-    const { rows: events } = await db.pool.query<{ id: string }>(`SELECT id FROM webhook_events WHERE provider = 'github' ORDER BY received_at DESC, id DESC`);
+    const { rows: events } = await fixture.db.pool.query<{ id: string }>(`SELECT id FROM webhook_events WHERE provider = 'github' ORDER BY received_at DESC, id DESC`);
     expect(events).toHaveLength(60);
     const [smaller, greater] = [events[49]!.id, events[50]!.id].sort();
     const order = events.map((event) => event.id).filter((id) => id !== smaller && id !== greater);
     order.splice(49, 0, smaller!, greater!);
-    const base = (await db.pool.query<{ base: string }>(`SELECT to_char(date_trunc('second', now() AT TIME ZONE 'UTC') - interval '2 minutes', 'YYYY-MM-DD"T"HH24:MI:SS') AS base`)).rows[0]!.base;
+    const base = (await fixture.db.pool.query<{ base: string }>(`SELECT to_char(date_trunc('second', now() AT TIME ZONE 'UTC') - interval '2 minutes', 'YYYY-MM-DD"T"HH24:MI:SS') AS base`)).rows[0]!.base;
     const second = (i: number) => new Date(Date.parse(`${base}Z`) - i * 1000).toISOString().slice(0, 19);
     const receivedAt = order.map((_, i) => (i === 49 ? `${second(49)}.950500Z` : i === 50 ? `${second(49)}.950100Z` : `${second(i)}.000000Z`));
-    await db.pool.query(`UPDATE webhook_events e SET received_at = v.at::timestamptz FROM unnest($1::uuid[], $2::text[]) AS v(id, at) WHERE e.id = v.id`, [order, receivedAt]);
+    await fixture.db.pool.query(`UPDATE webhook_events e SET received_at = v.at::timestamptz FROM unnest($1::uuid[], $2::text[]) AS v(id, at) WHERE e.id = v.id`, [order, receivedAt]);
     const listed = (await adminRequest(baseUrl, TOKEN, 'GET', `/admin/events?provider=github&limit=${PAGE_SIZE}`)).json;
     expect(listed.items.at(-1).id).toBe(smaller);
     const next = (await adminRequest(baseUrl, TOKEN, 'GET', `/admin/events?provider=github&limit=${PAGE_SIZE}&cursor=${listed.nextCursor}`)).json;
     expect(next.items[0].id).toBe(greater);
     expect(next.items[0].receivedAt).toBe(listed.items.at(-1).receivedAt); // the same millisecond for the console
 
-    const page = await newPage();
+    const page = await fixture.newPage();
     await openEvents(page, 'github');
     await waitForRowCount(page, PAGE_SIZE, 'the first page');
     await loadMoreButton(page).click();
@@ -253,15 +167,15 @@ describeBrowser('events list: live refresh and replay of selected events in a br
 
   it('"Replay selected" sends only the events the dialog offered: one in progress when it opened is not replayed after it finished', async () => {
     expect((await adminRequest(baseUrl, TOKEN, 'POST', '/admin/destinations/crm/pause')).status).toBe(200);
-    const waiting = await sendStripe('charge.succeeded'); // to crm, paused: it waits, PENDING
-    const done = await sendStripe('invoice.paid'); // to billing: COMPLETED
-    await waitForStatus(done.id, 'COMPLETED');
-    await waitFor('the charge waiting for crm', async () => (await db.pool.query('SELECT last_error FROM webhook_events WHERE id = $1', [waiting.id])).rows[0]?.last_error === 'waiting: crm paused', {
+    const waiting = await fixture.sendStripe('charge.succeeded'); // to crm, paused: it waits, PENDING
+    const done = await fixture.sendStripe('invoice.paid'); // to billing: COMPLETED
+    await fixture.waitForStatus(done.id, 'COMPLETED');
+    await waitFor('the charge waiting for crm', async () => (await fixture.db.pool.query('SELECT last_error FROM webhook_events WHERE id = $1', [waiting.id])).rows[0]?.last_error === 'waiting: crm paused', {
       timeoutMs: 30_000,
     });
-    expect(await statusOf(waiting.id)).toBe('PENDING');
+    expect(await fixture.statusOf(waiting.id)).toBe('PENDING');
 
-    const page = await newPage();
+    const page = await fixture.newPage();
     const bodies: unknown[] = [];
     await page.route('**/admin/events/replay', async (route) => {
       bodies.push(route.request().postDataJSON());
@@ -279,7 +193,7 @@ describeBrowser('events list: live refresh and replay of selected events in a br
 
     // It finishes while the dialog is open, and the live list shows it completed behind the dialog.
     expect((await adminRequest(baseUrl, TOKEN, 'POST', '/admin/destinations/crm/resume')).status).toBe(200);
-    await waitForStatus(waiting.id, 'COMPLETED');
+    await fixture.waitForStatus(waiting.id, 'COMPLETED');
     await rowFor(page, waiting.externalId).getByText('Completed').waitFor({ timeout: 30_000 });
     await dialog.getByText('1 selected event is still in progress and will be skipped.').waitFor();
     await dialog.getByRole('button', { name: 'Replay 1' }).click();
@@ -287,11 +201,11 @@ describeBrowser('events list: live refresh and replay of selected events in a br
     await waitFor('the replay request', () => bodies.length === 1, { timeoutMs: 30_000 });
     expect(bodies[0]).toEqual({ ids: [done.id] });
     await page.locator('p.notice', { hasText: 'Replay started for 1 event; 1 skipped (still in progress).' }).waitFor();
-    await waitFor('the completed event replayed', async () => (await db.pool.query('SELECT replays FROM webhook_events WHERE id = $1', [done.id])).rows[0].replays === 1);
-    expect((await db.pool.query('SELECT replays FROM webhook_events WHERE id = $1', [waiting.id])).rows[0].replays).toBe(0);
+    await waitFor('the completed event replayed', async () => (await fixture.db.pool.query('SELECT replays FROM webhook_events WHERE id = $1', [done.id])).rows[0].replays === 1);
+    expect((await fixture.db.pool.query('SELECT replays FROM webhook_events WHERE id = $1', [waiting.id])).rows[0].replays).toBe(0);
   });
 
   it('had no page error', () => {
-    expect(pageErrors).toEqual([]);
+    expect(fixture.pageErrors).toEqual([]);
   });
 });

@@ -1,13 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
-import { HttpSink } from '../support/http-sink.js';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { githubSignature, postWebhook, stripeSignature } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import type { Page, Route } from 'playwright-core';
 import { waitFor } from '../support/wait-for.js';
-import { buildConsole, launchChromium, skipBrowserTests } from './support/browser.js';
+import { describeBrowser } from './support/browser.js';
+import { sendMany, startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
+import { rows } from './support/console-locators.js';
 
 /**
  * "Load more" whose answer arrives after the operator changed the filter: the answer belongs to the old filter and
@@ -15,106 +11,37 @@ import { buildConsole, launchChromium, skipBrowserTests } from './support/browse
  * new filter's events past its first page become unreachable).
  */
 
-const TOKEN = 'adm_load_more_race_7c1e';
-const STRIPE_SECRET = 'whsec_load_more_race';
-const GITHUB_SECRET = 'gh-load-more-race';
-
-const describeBrowser = skipBrowserTests ? describe.skip : describe;
 jest.setTimeout(240_000);
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let routesFile: TempRoutesFile;
-let service: ServiceProcess;
-let browser: Browser;
+let fixture: ConsoleFixture;
 let baseUrl: string;
-const sink = new HttpSink(() => ({ status: 200 }));
-const contexts: BrowserContext[] = [];
 
-let counter = 0;
-const unique = (label: string) => `${label}_${Date.now().toString(36)}_${counter++}`;
-
-async function sendStripe() {
-  const externalId = unique('evt');
-  const body = JSON.stringify({ id: externalId, object: 'event', type: 'invoice.paid', data: { object: { id: unique('in') } } });
-  const response = await postWebhook(baseUrl, 'stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, STRIPE_SECRET) });
-  expect(response.status).toBe(202);
-}
-
-async function sendGithub() {
-  const body = JSON.stringify({ ref: 'refs/heads/main', n: counter });
-  const response = await postWebhook(baseUrl, 'github', body, {
-    'content-type': 'application/json',
-    'x-github-event': 'push',
-    'x-github-delivery': unique('delivery'),
-    'x-hub-signature-256': githubSignature(body, GITHUB_SECRET),
-  });
-  expect(response.status).toBe(202);
-}
-
-async function sendMany(n: number, send: () => Promise<void>) {
-  for (let i = 0; i < n; i += 4) await Promise.all(Array.from({ length: Math.min(4, n - i) }, send));
-}
-
-const rows = (page: Page) => page.locator('table.events-table tbody tr');
 const providersListed = (page: Page) => page.locator('table.events-table tbody tr td:nth-child(4)').allTextContents();
 
 describeBrowser('events list: a "Load more" answer that arrives after a filter change', () => {
   beforeAll(async () => {
-    browser = await launchChromium();
-    buildConsole();
-    db = await createTestDatabase();
-    ns = createQueueNamespace();
-    await sink.start();
-    routesFile = writeRoutesFile({
-      destinations: { billing: { url: `${sink.url}/billing` }, ci: { url: `${sink.url}/ci` } },
-      routes: [
-        { provider: 'stripe', to: ['billing'] },
-        { provider: 'github', to: ['ci'] },
-      ],
+    fixture = await startConsoleFixture({
+      token: 'adm_load_more_race_7c1e',
+      stripeSecret: 'whsec_load_more_race',
+      githubSecret: 'gh-load-more-race',
+      routes: (sinkUrl) => ({
+        destinations: { billing: { url: `${sinkUrl}/billing` }, ci: { url: `${sinkUrl}/ci` } },
+        routes: [
+          { provider: 'stripe', to: ['billing'] },
+          { provider: 'github', to: ['ci'] },
+        ],
+      }),
+      env: { RECONCILER_INTERVAL_MS: '600000', POD_DELETION_COST_ENABLED: 'false' },
     });
-    service = new ServiceProcess(
-      {
-        SERVICE_ROLE: 'all',
-        DATABASE_URL: db.url,
-        REDIS_URL: ns.redisUrl,
-        QUEUE_PREFIX: ns.prefix,
-        STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-        GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
-        ADMIN_API_TOKEN: TOKEN,
-        ROUTES_FILE: routesFile.path,
-        RECONCILER_INTERVAL_MS: '600000',
-        POD_DELETION_COST_ENABLED: 'false',
-      },
-      await freePort(),
-    );
-    await service.start();
-    baseUrl = service.baseUrl;
+    baseUrl = fixture.baseUrl;
   }, 180_000);
 
-  afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => undefined);
-    await browser?.close();
-    if (service) {
-      service.signal('SIGTERM');
-      await service.exited().catch(() => service.kill());
-    }
-    await sink.stop();
-    routesFile?.remove();
-    await ns?.cleanup();
-    await db?.drop();
-  });
+  afterAll(() => fixture?.close());
 
   it('keeps the new filter\'s list to its own events and its own "Load more"', async () => {
-    await sendMany(60, sendStripe);
-    await sendMany(55, sendGithub);
-    const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
-    contexts.push(context);
-    const page = await context.newPage();
-    await page.goto(`${baseUrl}/console`);
-    await page.getByLabel('Admin token').fill(TOKEN);
-    await page.getByLabel('Admin token').press('Enter');
-    await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
+    await sendMany(60, () => fixture.sendStripe('invoice.paid'));
+    await sendMany(55, () => fixture.sendGithub());
+    const page = await fixture.signedInPage();
     await page.goto(`${baseUrl}/console#/events?provider=stripe`);
     await waitFor('the stripe first page', async () => (await rows(page).count()) === 50, { timeoutMs: 30_000, intervalMs: 100 });
     await page.getByRole('checkbox', { name: 'Live updates' }).uncheck();

@@ -1,9 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import type { Browser, Page, Route } from 'playwright-core';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
-import { buildConsole, launchChromium, skipBrowserTests } from './support/browser.js';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import type { Page, Route } from 'playwright-core';
+import { describeBrowser } from './support/browser.js';
+import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
 
 /**
  * Review reproduction (rev-admin): "Replay selected" with more events selected than the API takes.
@@ -14,18 +12,13 @@ import { buildConsole, launchChromium, skipBrowserTests } from './support/browse
  * replayed. Expected: the console sends them in batches of at most 500 (or caps the selection and says so).
  */
 
-const TOKEN = 'adm_replay_selected_limit_93b1';
-const describeBrowser = skipBrowserTests ? describe.skip : describe;
 jest.setTimeout(120_000);
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let app: InProcessService;
-let browser: Browser;
+let fixture: ConsoleFixture;
 
 /** Inserts `n` dead letters of `provider`, received one second apart. */
 const insertDeadLetters = (provider: string, n: number) =>
-  db.pool.query(
+  fixture.db.pool.query(
     `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status, received_at, updated_at)
      SELECT $1, 'evt_limit_' || $1 || '_' || g, 'invoice.paid', '{}', '\\x7b7d', 'application/json', 'DEAD_LETTER',
             now() - g * interval '1 second', now()
@@ -35,11 +28,8 @@ const insertDeadLetters = (provider: string, n: number) =>
 
 /** Signs in, lists the dead letters of `provider`, loads all 520 and selects them. */
 async function selectAllDeadLetters(page: Page, provider: string) {
-  await page.goto(`${app.baseUrl}/console`);
-  await page.getByLabel('Admin token').fill(TOKEN);
-  await page.getByLabel('Admin token').press('Enter');
-  await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
-  await page.goto(`${app.baseUrl}/console#/events?status=DEAD_LETTER&provider=${provider}`);
+  await fixture.signIn(page);
+  await page.goto(`${fixture.baseUrl}/console#/events?status=DEAD_LETTER&provider=${provider}`);
   await page.getByText('Showing 50 events', { exact: true }).waitFor();
   for (let shown = 100; shown <= 550; shown += 50) {
     await page.getByRole('button', { name: 'Load more' }).click();
@@ -49,28 +39,19 @@ async function selectAllDeadLetters(page: Page, provider: string) {
 }
 
 const pendingOf = async (provider: string) =>
-  (await db.pool.query(`SELECT count(*)::int AS n FROM webhook_events WHERE status = 'PENDING' AND provider = $1`, [provider])).rows[0].n as number;
+  (await fixture.db.pool.query(`SELECT count(*)::int AS n FROM webhook_events WHERE status = 'PENDING' AND provider = $1`, [provider])).rows[0].n as number;
 
 describeBrowser('Replay selected with more than 500 events selected', () => {
   beforeAll(async () => {
-    browser = await launchChromium();
-    buildConsole();
-    db = await createTestDatabase();
-    ns = createQueueNamespace();
     // Ingress only: no worker takes the replayed events, so what the replay did stays visible in the table.
-    app = await startInProcessService({ SERVICE_ROLE: 'ingress', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: ns.prefix, ADMIN_API_TOKEN: TOKEN });
+    fixture = await startConsoleFixture({ token: 'adm_replay_selected_limit_93b1', service: 'in-process', env: { SERVICE_ROLE: 'ingress' } });
     await insertDeadLetters('stripe', 520);
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-    await db?.drop();
-    await ns?.cleanup();
-  });
+  afterAll(() => fixture?.close());
 
   it('replays all 520 selected dead letters', async () => {
-    const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    const page = await fixture.newPage();
     await selectAllDeadLetters(page, 'stripe');
     await page.getByRole('button', { name: 'Replay selected (520)' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Replay 520' }).click();
@@ -84,7 +65,7 @@ describeBrowser('Replay selected with more than 500 events selected', () => {
 
   it('shows its progress batch by batch, and when a later batch fails says what was replayed and keeps the rest selected', async () => {
     await insertDeadLetters('github', 520);
-    const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    const page = await fixture.newPage();
     await selectAllDeadLetters(page, 'github');
     // The first batch goes through; the second is held, then refused as a service unavailable would be.
     const batches: number[] = [];

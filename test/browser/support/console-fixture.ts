@@ -60,7 +60,7 @@ export interface ConsoleFixture {
   signedInPage(options?: BrowserContextOptions): Promise<Page>;
   /** Sends a signed Stripe event of `type` (a fresh provider id; `extra` fields added at the top level); expects 202. */
   sendStripe(type: string, extra?: Record<string, unknown>): Promise<SentEvent>;
-  /** Sends a signed GitHub push (a fresh delivery id; `extra` fields added to the body); expects 202. */
+  /** Sends a signed GitHub push (a fresh delivery id and body; `extra` fields added to the body); expects 202. */
   sendGithub(extra?: Record<string, unknown>): Promise<SentEvent>;
   statusOf(id: string): Promise<string | undefined>;
   waitForStatus(id: string, status: string): Promise<void>;
@@ -186,8 +186,9 @@ export async function startConsoleFixture(options: ConsoleFixtureOptions): Promi
         return accepted(response, externalId);
       },
       async sendGithub(extra = {}) {
-        const body = JSON.stringify({ ref: 'refs/heads/main', ...extra });
         const externalId = unique('delivery');
+        // The body names its delivery: the service also takes a GitHub body it has seen (its digest) as a replay.
+        const body = JSON.stringify({ ref: 'refs/heads/main', delivery: externalId, ...extra });
         const response = await postWebhook(baseUrl, 'github', body, {
           'content-type': 'application/json',
           'x-github-event': 'push',
