@@ -11,14 +11,10 @@
  * waiting until Redis is gone, so the order is not a matter of timing.
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import winston from 'winston';
-import { EventQueue } from '../../services/shared/queue/event-queue.js';
 import type { ServiceProcess } from '../support/service-process.js';
-import { waitFor } from '../support/wait-for.js';
 import { FaultStack } from '../faults/support/fault-stack.js';
 import { RecordingDestination } from '../faults/support/recording-destination.js';
+import { holdClaim } from './support/claim-without-redis.js';
 
 jest.setTimeout(120_000);
 
@@ -42,53 +38,11 @@ afterAll(async () => {
 
 describe('worker SIGTERM while Redis is unreachable and a job is waiting for the destination state', () => {
   it('drains promptly with exit 0', async () => {
-    const { rows } = await stack.db.pool.query<{ id: string }>(
-      `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
-       VALUES ('stripe', 'evt_sigterm_redis_down', 'invoice.paid', '{}', '\\x7b7d', 'application/json', 'PENDING') RETURNING id`,
-    );
-    const id = rows[0]!.id;
-    // Hold the event's row: the worker's claim waits on it.
-    const blocker = new pg.Client({ connectionString: stack.db.url });
-    await blocker.connect();
-    await blocker.query('BEGIN');
-    await blocker.query('SELECT id FROM webhook_events WHERE id = $1 FOR UPDATE', [id]);
-
-    const connection = new Redis(stack.redis.url, { maxRetriesPerRequest: 1 });
-    const queue = new EventQueue({
-      connection,
-      name: 'webhook-events',
-      prefix: stack.env.QUEUE_PREFIX!,
-      attempts: 8,
-      backoffMs: 100,
-      logger: winston.createLogger({ silent: true }),
-    });
-    await queue.enqueue({ eventId: id });
-    await queue.close();
-    connection.disconnect();
-
-    await waitFor(
-      "the worker's claim to wait on the row",
-      async () =>
-        (
-          await stack.db.pool.query(
-            `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE '%SET status = ''PROCESSING''%'`,
-            [stack.db.name],
-          )
-        ).rowCount === 1,
-      { timeoutMs: 20_000, intervalMs: 50 },
-    );
-    await stack.redis.stop();
-    await blocker.query('COMMIT');
-    await blocker.end();
-
+    // The worker's claim waits on the event's row until Redis is gone.
+    const held = await holdClaim(stack, 'evt_sigterm_redis_down');
+    await held.closeQueue();
     // The job claimed the event, could not read the destination state, gave its attempt back: PENDING, waiting.
-    await waitFor(
-      'the event to wait for its destination state',
-      async () =>
-        (await stack.db.pool.query(`SELECT 1 FROM webhook_events WHERE id = $1 AND status = 'PENDING' AND last_error LIKE 'waiting:%'`, [id]))
-          .rowCount === 1,
-      { timeoutMs: 20_000, intervalMs: 50 },
-    );
+    await held.claimWithoutRedis(() => stack.redis.stop());
 
     const signalledAt = Date.now();
     worker.signal('SIGTERM');
