@@ -10,12 +10,10 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadConfig } from '../../services/shared/config/config.js';
-import { HttpSink } from '../support/http-sink.js';
+import { createProcessTestBed, type ProcessTestBed } from '../support/process-test-bed.js';
 import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
+import type { ServiceProcess } from '../support/service-process.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
 
 const SECRET = 'whsec_timer_overflow';
@@ -24,46 +22,24 @@ const HUGE_MS = '3000000000';
 /** 2^31-1: the largest value accepted, which must be honoured as written (not turned into 1 ms anywhere). */
 const LARGEST_MS = '2147483647';
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
+let bed: ProcessTestBed;
 let routes: TempRoutesFile;
-const sink = new HttpSink();
-const processes: ServiceProcess[] = [];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  await sink.start();
+  bed = await createProcessTestBed();
   // No timeoutMs: DELIVERY_TIMEOUT_MS applies.
-  routes = writeRoutesFile({ destinations: { sink: { url: `${sink.url}/in` } }, routes: [{ provider: 'stripe', to: ['sink'] }] });
+  routes = writeRoutesFile({ destinations: { sink: { url: `${bed.sink.url}/in` } }, routes: [{ provider: 'stripe', to: ['sink'] }] });
 });
 
-afterEach(async () => {
-  await Promise.all(processes.splice(0).map((child) => child.kill()));
-});
+afterEach(() => bed.killProcesses());
 
 afterAll(async () => {
-  await sink.stop();
   routes?.remove();
-  await ns?.cleanup();
-  await db?.drop();
+  await bed?.close();
 });
 
 async function start(env: Record<string, string>): Promise<ServiceProcess> {
-  const child = new ServiceProcess(
-    {
-      SERVICE_ROLE: 'all',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      STRIPE_WEBHOOK_SECRET: SECRET,
-      ROUTES_FILE: routes.path,
-      POD_DELETION_COST_ENABLED: 'false',
-      ...env,
-    },
-    await freePort(),
-  );
-  processes.push(child);
+  const child = await bed.serviceProcess({ STRIPE_WEBHOOK_SECRET: SECRET, ROUTES_FILE: routes.path, ...env });
   await child.start();
   await waitFor('ready', async () => (await fetch(`${child.baseUrl}/health/ready`).catch(() => undefined))?.status === 200, { timeoutMs: 30_000 });
   return child;
@@ -87,7 +63,7 @@ describe('millisecond settings above setTimeout’s 2^31-1 ms limit', () => {
     await waitFor(
       'the event to finish',
       async () => {
-        row = (await db.pool.query<{ status: string; last_error: string | null }>(`SELECT status, last_error FROM webhook_events WHERE external_id = $1`, [id])).rows[0];
+        row = (await bed.db.pool.query<{ status: string; last_error: string | null }>(`SELECT status, last_error FROM webhook_events WHERE external_id = $1`, [id])).rows[0];
         return row?.status === 'COMPLETED' || row?.status === 'DEAD_LETTER';
       },
       { timeoutMs: 30_000 },

@@ -9,32 +9,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHmac, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort, ServiceProcess } from '../support/service-process.js';
+import { createProcessTestBed, type ProcessTestBed } from '../support/process-test-bed.js';
 import { postWebhook } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
-import { waitFor } from '../support/wait-for.js';
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let dir: string;
-const processes: ServiceProcess[] = [];
+let bed: ProcessTestBed;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  dir = mkdtempSync(join(tmpdir(), 'providers-form-'));
+  bed = await createProcessTestBed();
 });
 
-afterAll(async () => {
-  await Promise.all(processes.map((child) => child.kill()));
-  rmSync(dir, { recursive: true, force: true });
-  await ns?.cleanup();
-  await db?.drop();
-});
+afterAll(() => bed?.close());
 
 const PROVIDERS = `providers:
   forms:
@@ -50,26 +34,10 @@ const PROVIDERS = `providers:
 
 describe('PROVIDERS_FILE hmac provider declared with a form-encoded content type', () => {
   it('either refuses the definition at start or stores a correctly signed form-encoded delivery', async () => {
-    const path = join(dir, 'providers.yaml');
-    writeFileSync(path, PROVIDERS);
-    const service = new ServiceProcess(
-      {
-        SERVICE_ROLE: 'all',
-        DATABASE_URL: db.url,
-        REDIS_URL: ns.redisUrl,
-        QUEUE_PREFIX: ns.prefix,
-        PROVIDERS_FILE: path,
-        POD_DELETION_COST_ENABLED: 'false',
-      },
-      await freePort(),
-    );
-    processes.push(service);
+    const path = bed.writeFile('providers.yaml', PROVIDERS);
+    const service = await bed.serviceProcess({ PROVIDERS_FILE: path });
     await service.start({ waitForReady: false });
-    const started = await waitFor(
-      'ready or exited',
-      async () => service.exitState() !== undefined || (await fetch(`${service.baseUrl}/health/ready`).catch(() => undefined))?.status === 200,
-      { timeoutMs: 60_000 },
-    ).then(() => service.exitState() === undefined);
+    const started = await service.readyOrExited();
 
     if (!started) {
       // Refused at start: one line naming the file, the key and the problem.

@@ -7,38 +7,19 @@
  * The README: "Configuration that cannot work stops the start with one line naming the file, the entry and the problem".
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseRoutes } from '../../services/worker/routing/routes-file.js';
-import { HttpSink } from '../support/http-sink.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
+import { createProcessTestBed, type ProcessTestBed } from '../support/process-test-bed.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
 
 const SECRET = 'whsec_bad_headers';
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let dir: string;
-const sink = new HttpSink();
-const processes: ServiceProcess[] = [];
+let bed: ProcessTestBed;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  await sink.start();
-  dir = mkdtempSync(join(tmpdir(), 'routes-bad-headers-'));
+  bed = await createProcessTestBed();
 });
 
-afterAll(async () => {
-  await Promise.all(processes.map((child) => child.kill()));
-  await sink.stop();
-  rmSync(dir, { recursive: true, force: true });
-  await ns?.cleanup();
-  await db?.drop();
-});
+afterAll(() => bed?.close());
 
 const routesWithHeaders = (url: string, headersYaml: string) =>
   `destinations:\n  billing:\n    url: ${url}\n    headers:\n${headersYaml}routes:\n  - provider: stripe\n    to: [billing]\n`;
@@ -54,27 +35,11 @@ describe('ROUTES_FILE destination headers HTTP cannot send', () => {
   });
 
   it('the service does not start with `Authorization: |` (it started, and every event went to DEAD_LETTER)', async () => {
-    const path = join(dir, 'routes.yaml');
-    writeFileSync(path, routesWithHeaders(`${sink.url}/in`, '      Authorization: |\n        Bearer abc\n'));
-    const service = new ServiceProcess(
-      {
-        SERVICE_ROLE: 'all',
-        DATABASE_URL: db.url,
-        REDIS_URL: ns.redisUrl,
-        QUEUE_PREFIX: ns.prefix,
-        STRIPE_WEBHOOK_SECRET: SECRET,
-        ROUTES_FILE: path,
-        JOB_ATTEMPTS: '1',
-        POD_DELETION_COST_ENABLED: 'false',
-      },
-      await freePort(),
-    );
-    processes.push(service);
+    const path = bed.writeFile('routes.yaml', routesWithHeaders(`${bed.sink.url}/in`, '      Authorization: |\n        Bearer abc\n'));
+    const service = await bed.serviceProcess({ STRIPE_WEBHOOK_SECRET: SECRET, ROUTES_FILE: path, JOB_ATTEMPTS: '1' });
     await service.start({ waitForReady: false });
     // What happens today: the start succeeds and the event's only attempt fails inside undici.
-    const started = await waitFor('ready or exited', async () => service.exitState() !== undefined || (await fetch(`${service.baseUrl}/health/ready`).catch(() => undefined))?.status === 200, {
-      timeoutMs: 60_000,
-    }).then(() => service.exitState() === undefined);
+    const started = await service.readyOrExited();
     if (started) {
       const { body, headers } = signedStripeRequest(SECRET, { id: 'evt_bad_header' });
       await postWebhook(service.baseUrl, 'stripe', body, headers);
@@ -82,7 +47,7 @@ describe('ROUTES_FILE destination headers HTTP cannot send', () => {
       await waitFor(
         'the event to finish',
         async () => {
-          row = (await db.pool.query<{ status: string; last_error: string | null }>(`SELECT status, last_error FROM webhook_events WHERE external_id = 'evt_bad_header'`)).rows[0];
+          row = (await bed.db.pool.query<{ status: string; last_error: string | null }>(`SELECT status, last_error FROM webhook_events WHERE external_id = 'evt_bad_header'`)).rows[0];
           return row?.status === 'COMPLETED' || row?.status === 'DEAD_LETTER';
         },
         { timeoutMs: 30_000 },

@@ -9,38 +9,19 @@
  * routing differently than written"); a value that routes nothing is the same mistake one level down.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseRoutes } from '../../services/worker/routing/routes-file.js';
-import { HttpSink } from '../support/http-sink.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
+import { createProcessTestBed, type ProcessTestBed } from '../support/process-test-bed.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
 
 const SECRET = 'whsec_unmatchable_routes';
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let dir: string;
-const sink = new HttpSink();
-const processes: ServiceProcess[] = [];
+let bed: ProcessTestBed;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  await sink.start();
-  dir = mkdtempSync(join(tmpdir(), 'routes-unmatchable-'));
+  bed = await createProcessTestBed();
 });
 
-afterAll(async () => {
-  await Promise.all(processes.map((child) => child.kill()));
-  await sink.stop();
-  rmSync(dir, { recursive: true, force: true });
-  await ns?.cleanup();
-  await db?.drop();
-});
+afterAll(() => bed?.close());
 
 const routesFile = (url: string, route: string) => `destinations:\n  billing:\n    url: ${url}\nroutes:\n  - ${route}\n    to: [billing]\n`;
 
@@ -55,26 +36,19 @@ describe('ROUTES_FILE routes that can never match', () => {
   });
 
   it('the service does not start with `provider: Stripe` (it started, and a Stripe event was COMPLETED with nothing delivered)', async () => {
-    const path = join(dir, 'routes.yaml');
-    writeFileSync(path, routesFile(`${sink.url}/in`, 'provider: Stripe'));
-    const service = new ServiceProcess(
-      { SERVICE_ROLE: 'all', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: ns.prefix, STRIPE_WEBHOOK_SECRET: SECRET, ROUTES_FILE: path, POD_DELETION_COST_ENABLED: 'false' },
-      await freePort(),
-    );
-    processes.push(service);
+    const path = bed.writeFile('routes.yaml', routesFile(`${bed.sink.url}/in`, 'provider: Stripe'));
+    const service = await bed.serviceProcess({ STRIPE_WEBHOOK_SECRET: SECRET, ROUTES_FILE: path });
     await service.start({ waitForReady: false });
-    const started = await waitFor('ready or exited', async () => service.exitState() !== undefined || (await fetch(`${service.baseUrl}/health/ready`).catch(() => undefined))?.status === 200, {
-      timeoutMs: 60_000,
-    }).then(() => service.exitState() === undefined);
+    const started = await service.readyOrExited();
     if (started) {
       const { body, headers } = signedStripeRequest(SECRET, { id: 'evt_unrouted' });
       await postWebhook(service.baseUrl, 'stripe', body, headers);
       let status: string | undefined;
       await waitFor('the event to finish', async () => {
-        status = (await db.pool.query<{ status: string }>(`SELECT status FROM webhook_events WHERE external_id = 'evt_unrouted'`)).rows[0]?.status;
+        status = (await bed.db.pool.query<{ status: string }>(`SELECT status FROM webhook_events WHERE external_id = 'evt_unrouted'`)).rows[0]?.status;
         return status === 'COMPLETED' || status === 'DEAD_LETTER';
       }, { timeoutMs: 30_000 });
-      expect({ started, status, delivered: sink.requests.length }).toEqual({ started: false, status: undefined, delivered: 0 });
+      expect({ started, status, delivered: bed.sink.requests.length }).toEqual({ started: false, status: undefined, delivered: 0 });
     }
     expect((await service.exited(30_000)).code).toBe(1);
     expect(service.logs.filter((line) => line.startsWith('Failed to start:'))).toEqual([expect.stringContaining('routes.0.provider')]);

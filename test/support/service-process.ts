@@ -104,6 +104,19 @@ export class ServiceProcess {
     return this;
   }
 
+  /**
+   * For a process started with `waitForReady: false` that may refuse its configuration: true once `/health/ready`
+   * answers 200, false once it has exited.
+   */
+  async readyOrExited(timeoutMs = 60_000): Promise<boolean> {
+    await waitFor(
+      'ready or exited',
+      async () => this.exitState() !== undefined || (await fetch(`${this.baseUrl}/health/ready`).catch(() => undefined))?.status === 200,
+      { timeoutMs },
+    );
+    return this.exitState() === undefined;
+  }
+
   signal(signal: NodeJS.Signals): void {
     this.child?.kill(signal);
   }
