@@ -9,8 +9,9 @@ import { ConsoleIndexes1764500300000 } from '../../services/shared/database/migr
 import { StaleWalkIndex1764500500000 } from '../../services/shared/database/migrations/1764500500000-stale-walk-index.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import type { EventQueue } from '../../services/shared/queue/event-queue.js';
-import { describeScan, rowsRead, scansOf, type PlanNode } from '../support/query-plans.js';
+import { recordQueryPlans, type QueryPlanRecorder } from '../support/query-plans.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { insertConsoleScaleEvents } from './support/console-scale-events.js';
 
 /**
  * The console's queries stay cheap as the table grows: with 200,000 events (and as many delivery attempts), every
@@ -21,34 +22,12 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database.
 const EVENTS = 200_000;
 let db: TestDatabase;
 let dataSource: DataSource;
-const issued: { sql: string; values: unknown[] }[] = [];
-
-/** The data source as the admin services see it, recording each query they send. */
-function recording(source: DataSource): DataSource {
-  return new Proxy(source, {
-    get(target, property, receiver) {
-      if (property === 'query') {
-        return (sql: string, values: unknown[] = []) => {
-          issued.push({ sql, values });
-          return target.query(sql, values);
-        };
-      }
-      return Reflect.get(target, property, receiver);
-    },
-  });
-}
+let recorder: QueryPlanRecorder;
 
 /** Runs each query issued by `action` under EXPLAIN ANALYZE; returns, per query, the scans and the rows they read. */
 async function plansOf(action: () => Promise<unknown>) {
-  issued.length = 0;
-  await action();
-  expect(issued.length).toBeGreaterThan(0);
-  const plans = [];
-  for (const { sql, values } of issued) {
-    const [row] = (await db.pool.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, values)).rows as { 'QUERY PLAN': [{ Plan: PlanNode }] }[];
-    const scans = scansOf(row!['QUERY PLAN'][0].Plan);
-    plans.push({ sql, scans: scans.map(describeScan), rowsRead: rowsRead(scans) });
-  }
+  const plans = await recorder.plansOf(action);
+  expect(plans.length).toBeGreaterThan(0);
   return plans;
 }
 
@@ -59,17 +38,7 @@ const noSeqScan = (plans: { scans: string[] }[]) => {
 beforeAll(async () => {
   db = await createTestDatabase();
   // 200,000 events over the last 7 days: 99% completed, 0.5% dead letters, a provider with 0.1% of the events.
-  await db.pool.query(
-    `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status, received_at, updated_at)
-     SELECT CASE WHEN g % 1000 = 0 THEN 'rare' WHEN g % 10 = 1 THEN 'acme' WHEN g % 3 = 0 THEN 'github' ELSE 'stripe' END,
-            'evt_' || g,
-            (ARRAY['invoice.paid','invoice.created','charge.succeeded','push','customer.updated'])[1 + g % 5] || CASE WHEN g % 5000 = 0 THEN '.rare' ELSE '' END,
-            '{}'::jsonb, '\\x7b7d'::bytea, 'application/json',
-            CASE WHEN g % 200 = 0 THEN 'DEAD_LETTER' WHEN g % 997 = 0 THEN 'FAILED' ELSE 'COMPLETED' END,
-            now() - g * interval '3 seconds', now() - g * interval '3 seconds' + interval '1 second'
-       FROM generate_series(1, $1::int) AS g`,
-    [EVENTS],
-  );
+  await insertConsoleScaleEvents(db.pool, EVENTS);
   await db.pool.query(
     `INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, duration_ms, at)
      SELECT id, CASE WHEN external_id LIKE '%1' THEN 'crm' ELSE 'billing' END, 1, external_id NOT LIKE '%7', 200, 12, received_at + interval '100 ms'
@@ -78,6 +47,7 @@ beforeAll(async () => {
   await db.pool.query('VACUUM ANALYZE webhook_events');
   await db.pool.query('VACUUM ANALYZE delivery_attempts');
   dataSource = await createDataSource({ url: db.url, poolSize: 2, applicationName: 'console-scale-test' }).initialize();
+  recorder = recordQueryPlans(dataSource, db.pool);
 }, 180_000);
 
 afterAll(async () => {
@@ -88,7 +58,7 @@ afterAll(async () => {
 describe('with 200,000 events, every console query reads an index and about what it returns', () => {
   const logger = createLogger('console-scale-test');
   const queue = { counts: async () => ({ waiting: 0, active: 0, delayed: 0, prioritized: 0, failed: 0 }) } as unknown as EventQueue;
-  const events = () => new EventAdminService(recording(dataSource), queue, logger);
+  const events = () => new EventAdminService(recorder.dataSource, queue, logger);
 
   it.each([
     ['no filter', {}],
@@ -137,7 +107,7 @@ describe('with 200,000 events, every console query reads an index and about what
   });
 
   it('the overview reads its window, and a refresh only the last minutes', async () => {
-    const overview = new Overview({ dataSource: recording(dataSource), queue, logger, cacheMs: 0 });
+    const overview = new Overview({ dataSource: recorder.dataSource, queue, logger, cacheMs: 0 });
     // Each view also looks for replays recorded since the last (a row per replay of the last minutes).
     const split = (plans: Awaited<ReturnType<typeof plansOf>>) => {
       const looks = plans.filter((plan) => /FROM overview_invalidations/.test(plan.sql));
@@ -157,7 +127,7 @@ describe('with 200,000 events, every console query reads an index and about what
   });
 
   it('the destinations summary reads the last hour of attempts', async () => {
-    const plans = await plansOf(() => new DestinationSummary(recording(dataSource), { destinations: { billing: { url: 'http://b/' } }, routes: [] }, 0).view());
+    const plans = await plansOf(() => new DestinationSummary(recorder.dataSource, { destinations: { billing: { url: 'http://b/' } }, routes: [] }, 0).view());
     noSeqScan(plans);
     // One hour at one attempt per 3 s is 1,200 rows; BRIN reads whole block ranges around them.
     for (const plan of plans) expect(plan.rowsRead).toBeLessThanOrEqual(40_000);

@@ -4,8 +4,9 @@ import { EventAdminService } from '../../services/admin/event-admin-service.js';
 import { createDataSource } from '../../services/shared/database/data-source.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import type { EventQueue } from '../../services/shared/queue/event-queue.js';
-import { describeScan, rowsRead, scansOf, type PlanNode } from '../support/query-plans.js';
+import { recordQueryPlans, type QueryPlanRecorder } from '../support/query-plans.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { insertConsoleScaleEvents } from './support/console-scale-events.js';
 
 /**
  * GET /admin/events/counts, which the console polls every 4 s with the list's filters, must stay a capped count
@@ -18,50 +19,15 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database.
 const EVENTS = 100_000;
 let db: TestDatabase;
 let dataSource: DataSource;
-const issued: { sql: string; values: unknown[] }[] = [];
-
-function recording(source: DataSource): DataSource {
-  return new Proxy(source, {
-    get(target, property, receiver) {
-      if (property === 'query') {
-        return (sql: string, values: unknown[] = []) => {
-          issued.push({ sql, values });
-          return target.query(sql, values);
-        };
-      }
-      return Reflect.get(target, property, receiver);
-    },
-  });
-}
-
-async function plansOf(action: () => Promise<unknown>) {
-  issued.length = 0;
-  await action();
-  const plans = [];
-  for (const { sql, values } of issued) {
-    const [row] = (await db.pool.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, values)).rows as { 'QUERY PLAN': [{ Plan: PlanNode }] }[];
-    const scans = scansOf(row!['QUERY PLAN'][0].Plan);
-    plans.push({ sql, scans: scans.map(describeScan), rowsRead: rowsRead(scans) });
-  }
-  return plans;
-}
+let recorder: QueryPlanRecorder;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   // The console-scale test's shape: 99% completed, 0.5% dead letters; stripe is 60% of the events.
-  await db.pool.query(
-    `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status, received_at, updated_at)
-     SELECT CASE WHEN g % 1000 = 0 THEN 'rare' WHEN g % 10 = 1 THEN 'acme' WHEN g % 3 = 0 THEN 'github' ELSE 'stripe' END,
-            'evt_' || g,
-            (ARRAY['invoice.paid','invoice.created','charge.succeeded','push','customer.updated'])[1 + g % 5],
-            '{}'::jsonb, '\\x7b7d'::bytea, 'application/json',
-            CASE WHEN g % 200 = 0 THEN 'DEAD_LETTER' WHEN g % 997 = 0 THEN 'FAILED' ELSE 'COMPLETED' END,
-            now() - g * interval '3 seconds', now() - g * interval '3 seconds' + interval '1 second'
-       FROM generate_series(1, $1::int) AS g`,
-    [EVENTS],
-  );
+  await insertConsoleScaleEvents(db.pool, EVENTS);
   await db.pool.query('VACUUM ANALYZE webhook_events');
   dataSource = await createDataSource({ url: db.url, poolSize: 2, applicationName: 'counts-scale-test' }).initialize();
+  recorder = recordQueryPlans(dataSource, db.pool);
 }, 180_000);
 
 afterAll(async () => {
@@ -77,7 +43,7 @@ describe('counts with a filter that matches much of the table stay capped and re
     ['the main provider', { provider: 'stripe' }],
     ['a common event type', { eventType: 'push' }],
   ])('counts: %s', async (_name, filter) => {
-    const plans = await plansOf(() => new EventAdminService(recording(dataSource), queue, logger).counts(filter));
+    const plans = await recorder.plansOf(() => new EventAdminService(recorder.dataSource, queue, logger).counts(filter));
     expect(plans).toHaveLength(1);
     // Five statuses, each at most cap + 1 rows (the console-scale test's own bound), never the whole table per status.
     expect({ scans: plans[0]!.scans, rowsRead: plans[0]!.rowsRead }).toEqual({

@@ -1,3 +1,6 @@
+import type pg from 'pg';
+import type { DataSource } from 'typeorm';
+
 /** A node of PostgreSQL's `EXPLAIN (ANALYZE, FORMAT JSON)` plan, as far as the scale tests read it. */
 export interface PlanNode {
   'Node Type': string;
@@ -29,3 +32,47 @@ export const rowsRead = (scans: PlanNode[]): number =>
 /** How a scan reads: `Index Scan using ix_… on webhook_events`. */
 export const describeScan = (node: PlanNode): string =>
   `${node['Node Type']}${node['Index Name'] ? ` using ${node['Index Name']}` : ''} on ${node['Relation Name'] ?? '?'}`;
+
+/** One query an action issued, as its plan read: the scans (described) and the rows they read. */
+export interface QueryPlanSummary {
+  sql: string;
+  scans: string[];
+  rowsRead: number;
+}
+
+/** A data source that records the queries sent through it, and runs those an action issued under EXPLAIN ANALYZE. */
+export interface QueryPlanRecorder {
+  /** The data source to give the code under test. */
+  dataSource: DataSource;
+  /** Runs `action`, then each query it issued under EXPLAIN ANALYZE on `pool`; per query, its plan's summary. */
+  plansOf(action: () => Promise<unknown>): Promise<QueryPlanSummary[]>;
+}
+
+export function recordQueryPlans(source: DataSource, pool: pg.Pool): QueryPlanRecorder {
+  const issued: { sql: string; values: unknown[] }[] = [];
+  const dataSource = new Proxy(source, {
+    get(target, property, receiver) {
+      if (property === 'query') {
+        return (sql: string, values: unknown[] = []) => {
+          issued.push({ sql, values });
+          return target.query(sql, values);
+        };
+      }
+      return Reflect.get(target, property, receiver);
+    },
+  });
+  return {
+    dataSource,
+    async plansOf(action) {
+      issued.length = 0;
+      await action();
+      const plans: QueryPlanSummary[] = [];
+      for (const { sql, values } of issued) {
+        const [row] = (await pool.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, values)).rows as { 'QUERY PLAN': [{ Plan: PlanNode }] }[];
+        const scans = scansOf(row!['QUERY PLAN'][0].Plan);
+        plans.push({ sql, scans: scans.map(describeScan), rowsRead: rowsRead(scans) });
+      }
+      return plans;
+    },
+  };
+}
