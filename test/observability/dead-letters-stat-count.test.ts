@@ -1,0 +1,130 @@
+/**
+ * The dashboard's "Dead letters (range)" stat is a count of events (decimals 0; its description: "floor() drops
+ * increase()'s extrapolation: a count of events"). But floor() is applied only to processes younger than the range:
+ * for a process older than the range (the usual case: a worker that has run longer than the dashboard's time range)
+ * the stat takes the bare `increase(…[$__range])`, which Prometheus extrapolates to the edges of the range. With
+ * every sample of the range in view, N dead letters then read N × range / (last sample − first sample): 5 dead
+ * letters in a 10 s range scraped every second read about 5.5, which the stat shows as "6" (the same ratio as a
+ * "Last 5 minutes" range scraped every 30 s).
+ *
+ * A real all-in-one process, older than the range, dead-letters 5 events; a real Prometheus evaluates the stat's own
+ * expression at an instant whose range saw the counter go from 0 to 5.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
+import { freePort, ServiceProcess } from '../support/service-process.js';
+import { postWebhook, signedStripeRequest } from '../support/signing.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { waitFor } from '../support/wait-for.js';
+import { prometheusBinaries } from './support/prometheus-binaries.js';
+import { PrometheusServer } from './support/prometheus-server.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const DASHBOARD_FILE = path.join(root, 'charts/event-integration-service/files/dashboards/event-integration-service.json');
+const dashboard = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+const STAT = dashboard.panels.find((panel) => panel.title === 'Dead letters (range)')!.targets![0]!.expr;
+const RANGE_S = 10;
+const VARIABLES: [string, string][] = [
+  ['$__range_s', String(RANGE_S)],
+  ['$__range', `${RANGE_S}s`],
+  ['$namespace', '.*'],
+  ['$queue', '.*'],
+];
+const statExpr = VARIABLES.reduce((text, [name, value]) => text.split(name).join(value), STAT);
+
+const JOB = 'eis-event-integration-service-worker';
+const SECRET = 'whsec_dead_letters_stat_count';
+const DEAD_LETTERS = 5;
+const COUNTER = `webhook_events_processed_total{job="${JOB}",status="dead_letter"}`;
+const binaries = prometheusBinaries(['prometheus']);
+
+let db: TestDatabase;
+let ns: TestQueueNamespace;
+let routes: TempRoutesFile;
+let prometheus: PrometheusServer;
+let service: ServiceProcess;
+
+/** An instant query at `time` (seconds), so several expressions see the same range. */
+async function valueAt(expr: string, time: number): Promise<number | undefined> {
+  const response = await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: expr, time: String(time) })}`);
+  const body = (await response.json()) as { status: string; error?: string; data: { result: { value: [number, string] }[] } };
+  if (body.status !== 'success') throw new Error(`query failed: ${body.error} (${expr})`);
+  const first = body.data.result[0];
+  return first === undefined ? undefined : Number(first.value[1]);
+}
+const value = (expr: string) => valueAt(expr, Date.now() / 1000);
+
+describe('"Dead letters (range)" of a process older than the range', () => {
+  if (binaries.missing) {
+    it.skip(`real-Prometheus check (skipped: ${binaries.missing})`, () => undefined);
+    return;
+  }
+
+  beforeAll(async () => {
+    ns = createQueueNamespace();
+    db = await createTestDatabase();
+    const [port, prometheusPort, closedPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    routes = writeRoutesFile({
+      destinations: { down: { url: `http://127.0.0.1:${closedPort}/down` } },
+      routes: [{ provider: 'stripe', events: ['*'], to: ['down'] }],
+    });
+    service = new ServiceProcess(
+      {
+        SERVICE_ROLE: 'all',
+        DATABASE_URL: db.url,
+        REDIS_URL: ns.redisUrl,
+        QUEUE_PREFIX: ns.prefix,
+        STRIPE_WEBHOOK_SECRET: SECRET,
+        ROUTES_FILE: routes.path,
+        JOB_ATTEMPTS: '1',
+        LOG_LEVEL: 'warn',
+      },
+      port,
+    );
+    prometheus = new PrometheusServer(binaries.prometheus!, prometheusPort, {
+      ruleFiles: [],
+      targets: [{ address: `127.0.0.1:${port}`, labels: { job: JOB, namespace: 'webhooks' } }],
+    });
+    await Promise.all([service.start(), prometheus.start()]);
+    // Older than the range, and scraped all through it at 0.
+    await waitFor(
+      'the process older than the range, its counter at 0 for the whole range',
+      async () =>
+        ((await value(`time() - process_start_time_seconds{job="${JOB}"}`)) ?? 0) > RANGE_S + 2 &&
+        (await value(`max_over_time(${COUNTER}[${RANGE_S + 2}s])`)) === 0 &&
+        ((await value(`count_over_time(${COUNTER}[${RANGE_S}s])`)) ?? 0) >= RANGE_S - 1,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+  }, 90_000);
+
+  afterAll(async () => {
+    await service?.kill();
+    await prometheus?.stop();
+    await ns?.cleanup();
+    await db?.drop();
+    routes?.remove();
+  }, 30_000);
+
+  it('shows the number of events dead-lettered in the range, not an extrapolation of it', async () => {
+    for (let i = 0; i < DEAD_LETTERS; i++) {
+      const request = signedStripeRequest(SECRET, { id: `evt_stat_count_${i}`, type: 'charge.failed' });
+      expect((await postWebhook(service.baseUrl, 'stripe', request.body, request.headers)).status).toBe(202);
+    }
+    // An instant whose range holds samples at 0 and at 5: exactly 5 dead letters happened in it.
+    const at = await waitFor(
+      `the ${DEAD_LETTERS} dead letters inside one range`,
+      async () => {
+        const time = Date.now() / 1000 - 0.5;
+        const [min, max] = await Promise.all([valueAt(`min_over_time(${COUNTER}[${RANGE_S}s])`, time), valueAt(`max_over_time(${COUNTER}[${RANGE_S}s])`, time)]);
+        return min === 0 && max === DEAD_LETTERS ? time : false;
+      },
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
+    const shown = await valueAt(statExpr, at);
+    expect({ shown }).toEqual({ shown: DEAD_LETTERS });
+  }, 60_000);
+});
