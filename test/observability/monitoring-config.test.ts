@@ -133,6 +133,30 @@ describe('Grafana dashboard', () => {
     }
   });
 
+  it('lays panels out on the 24-column grid without overlaps, each under its row', () => {
+    const boxes = dashboard.panels.map((panel) => ({ title: panel.title, ...panel.gridPos }));
+    for (const box of boxes) expect({ title: box.title, inside: box.x >= 0 && box.w > 0 && box.x + box.w <= 24 }).toEqual({ title: box.title, inside: true });
+    const overlaps = boxes.flatMap((a, i) =>
+      boxes.slice(i + 1).filter((b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h).map((b) => `${a.title} / ${b.title}`),
+    );
+    expect(overlaps).toEqual([]);
+    // In file order, as Grafana reads them: a row, then the panels below it.
+    const ys = dashboard.panels.map((panel) => panel.gridPos.y);
+    expect(ys).toEqual([...ys].sort((a, b) => a - b));
+  });
+
+  it('has every panel the runbooks send operators to ("…" outside code)', () => {
+    const prose = read('docs/runbooks.md')
+      .replace(/```[\s\S]*?```/g, '')
+      .replace(/`[^`]*`/g, '');
+    // Quoted words that are not panels: the dashboard's title, the "All" of its variables, a time range, a job name part.
+    const notPanels = new Set([dashboard.title, 'All', 'Last 5 minutes', 'worker']);
+    const titles = new Set(panels.map((panel) => panel.title));
+    const named = [...prose.matchAll(/"([^"\n]+(?:\n[^"\n]+)?)"/g)].map((match) => match[1]!.replace(/\s+/g, ' ')).filter((name) => !notPanels.has(name));
+    expect(named.length).toBeGreaterThan(10);
+    expect([...new Set(named.filter((name) => !titles.has(name)))]).toEqual([]);
+  });
+
   it('shows 0 rather than No data on the worker-only count panels while no worker runs', () => {
     const workerOnly = ['Events processed by status', 'Dead-letter growth', 'Delivery attempts by destination and result', 'Worker replicas', 'Dead letters (range)'];
     for (const title of workerOnly) {

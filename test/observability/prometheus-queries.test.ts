@@ -3,8 +3,9 @@
  * worker processes. Targets carry the labels the Prometheus Operator gives ServiceMonitor targets, in a release named
  * "worker-hooks" (so the ingress's job name contains "worker"), next to an unrelated app of the same namespace whose
  * job is "payments-worker" and which exports process_*, nodejs_* and http_request_duration_seconds of its own, and
- * Prometheus scraping itself (no namespace label). Phases: idle, mixed traffic with a retry and a dead letter,
- * enqueue failures (the ingress cut off from Redis) and a worker outage. Each query must return data when its
+ * Prometheus scraping itself (no namespace label). Phases: idle, mixed traffic with a retry and a dead letter, a
+ * destination's open circuit, enqueue failures (the ingress cut off from Redis), PostgreSQL cut off from the ingress
+ * and a worker outage. Each query must return data when its
  * condition happens, nothing of the unrelated app or of Prometheus, and no NaN; the KEDA query exactly one series.
  *
  * Needs Debian's `prometheus` package; skipped with a message when it is missing, unless REQUIRE_PROMETHEUS is set
@@ -351,6 +352,12 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
     await expectSoon('the WebhookNoWorkers condition', alertExpr('WebhookNoWorkers'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
     await expectSoon('the database check of the ingress', `webhook_dependency_up{job="${INGRESS_JOB}",dependency="database"}`, single((value) => value === 1, 'value 1'));
     await expectSoon('the WebhookStorageUnavailable condition', alertExpr('WebhookStorageUnavailable'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
+    await expectPanel('Dependency checks passing', all(
+      has({ job: INGRESS_JOB, dependency: 'database' }, (value) => value === 1, 'value 1'),
+      has({ job: INGRESS_JOB, dependency: 'redis' }, (value) => value === 1, 'value 1'),
+      has({ job: WORKER_JOB, dependency: 'redis' }, (value) => value === 1, 'value 1'),
+    ), { timeoutMs: 20_000 });
+    await expectPanel('Unfinished events (PostgreSQL)', single((value) => value === 0, 'value 0'));
     noProblems();
   }, 90_000);
 
@@ -432,7 +439,8 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
     await expectSoon('the WebhookDestinationCircuitOpen condition', alertExpr('WebhookDestinationCircuitOpen'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
     // The event has waited seconds, not an hour: the held-too-long condition is not met either.
     await expectSoon('the WebhookDestinationHeldTooLong condition', alertExpr('WebhookDestinationHeldTooLong'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
-    await expectSoon('the held event’s age', 'max by (destination) (webhook_destination_oldest_waiting_age_seconds{destination="held"})', single(positive, 'a positive age'));
+    // Its job is delayed: the queue's "Oldest waiting job" does not see it, this panel does.
+    await expectPanel('Oldest held event by destination', has({ destination: 'held' }, positive, 'a positive age'));
     noProblems();
   }, 90_000);
 
@@ -443,7 +451,12 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
       expect(await post('evt_stranded_2', 'invoice.paid')).toBe(202);
       await expectPanel('Enqueue failures and reconciler requeues', single(positive, 'a positive rate'), { refId: 'A' });
       // Stored, PENDING, no job: nothing in the queue shows them, webhook_events_unfinished does.
-      await expectSoon('unfinished events', `max(webhook_events_unfinished{queue="${QUEUE}"})`, single((value) => value >= 2, 'a value ≥ 2'), RECONCILER_STALE_MS);
+      await expectPanel('Unfinished events (PostgreSQL)', has({ queue: QUEUE }, (value) => value >= 2, 'a value ≥ 2'), { timeoutMs: RECONCILER_STALE_MS });
+      // The ingress alone is cut off from Redis: its check fails at a scrape once its last check is 10 s old.
+      await expectPanel('Dependency checks passing', all(
+        has({ job: INGRESS_JOB, dependency: 'redis' }, (value) => value === 0, 'value 0'),
+        has({ job: WORKER_JOB, dependency: 'redis' }, (value) => value === 1, 'value 1'),
+      ), { timeoutMs: 20_000 });
       await expectSoon('the KEDA query with events waiting for the reconciler', kedaQuery, single((value) => value >= kedaThreshold, `a value ≥ ${kedaThreshold}`), RECONCILER_STALE_MS);
     } finally {
       await redisProxy.restart();
@@ -457,6 +470,7 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
     try {
       // Nothing probes readiness here: the scrape checks the database once the last check is 10 s old.
       await expectSoon('the database check of the ingress failing', `webhook_dependency_up{job="${INGRESS_JOB}",dependency="database"}`, single((value) => value === 0, 'value 0'), 20_000);
+      await expectPanel('Dependency checks passing', has({ job: INGRESS_JOB, dependency: 'database' }, (value) => value === 0, 'value 0'));
       await expectSoon('the WebhookStorageUnavailable condition', alertExpr('WebhookStorageUnavailable'), has({ namespace: NAMESPACE }, (value) => value === 0, 'a series for the namespace'));
       await expectSoon(
         'WebhookStorageUnavailable pending in Prometheus',
