@@ -1,0 +1,117 @@
+/**
+ * An upgrade's migration Job (`npm run migrate`) on a database where another session holds a transaction open (a
+ * `pg_dump` backup, an operator's report or psql session, a long console query): CREATE INDEX CONCURRENTLY waits, by
+ * design, for every transaction of the database that is older than the index to end (that is what lets webhook
+ * inserts go on meanwhile), and so does a CONCURRENTLY build on a table of a few million rows while it scans.
+ *
+ * Found: the migrations' data source (data-source.ts) takes the service's POOL_SETTINGS, with statement_timeout
+ * 15 s, so every migration statement is cut off at 15 s: with a transaction open for longer, `npm run migrate` on a
+ * database before StaleWalkIndex1764500500000 exits 1 after ~16 s ("Migration "StaleWalkIndex1764500500000" failed,
+ * error: canceling statement due to statement timeout"), leaving the invalid index ix_webhook_events_status_updated_id
+ * behind; every retry of the Job fails the same way and `helm upgrade` fails. The chart README's advice for long
+ * migrations (raise --timeout and migrations.activeDeadlineSeconds) cannot help: no statement may run past 15 s. The
+ * migrations need no such cap (the Job's activeDeadlineSeconds bounds them), or one of their own, far larger.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { DataSource } from 'typeorm';
+import { POOL_SETTINGS } from '../../services/shared/database/create-pool.js';
+import { MIGRATIONS_TABLE } from '../../services/shared/database/data-source.js';
+import { migrations } from '../../services/shared/database/migrations/index.js';
+import { ensureDatabaseExists } from '../../services/shared/database/ensure-database.js';
+import { dropDatabase } from '../support/test-database.js';
+import { testServiceUrls } from '../support/test-services.js';
+import { NO_DOTENV } from '../support/service-process.js';
+import { waitFor } from '../support/wait-for.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const name = `webhooks_test_migrate_open_tx_${randomBytes(4).toString('hex')}`;
+const url = new URL(testServiceUrls().databaseUrl);
+url.pathname = `/${name}`;
+
+beforeAll(() => {
+  expect(spawnSync('bash', ['scripts/build-if-stale.sh'], { cwd: root, encoding: 'utf8' }).status).toBe(0);
+}, 240_000);
+
+afterAll(() => dropDatabase(name));
+
+it('a migration building an index CONCURRENTLY waits for a transaction open longer than the pool statement_timeout, then completes', async () => {
+  // The database as a release before StaleWalkIndex1764500500000 left it (its migrations only), with some events.
+  await ensureDatabaseExists(url.toString());
+  const upTo = migrations.findIndex((migration) => new migration().name === 'StaleWalkIndex1764500500000');
+  expect(upTo).toBeGreaterThan(0);
+  const older = new DataSource({ type: 'postgres', url: url.toString(), migrations: migrations.slice(0, upTo), migrationsTableName: MIGRATIONS_TABLE });
+  await older.initialize();
+  await older.runMigrations({ transaction: 'each' });
+  await older.query(
+    `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
+     SELECT 'github', 'ext-' || g, 'push', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', 'COMPLETED' FROM generate_series(1, 100) g`,
+  );
+  await older.destroy();
+
+  // Another session's transaction, open over the whole upgrade (as a backup's would be).
+  const holder = new pg.Client({ connectionString: url.toString() });
+  holder.on('error', () => undefined);
+  await holder.connect();
+  await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+  await holder.query('SELECT count(*) FROM webhook_events');
+  const observer = new pg.Client({ connectionString: url.toString() });
+  observer.on('error', () => undefined);
+  await observer.connect();
+
+  const migrate = spawn('bash', ['scripts/node.sh', 'dist/services/migrate.js'], {
+    cwd: root,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...NO_DOTENV, OTEL_SDK_DISABLED: 'true', LOG_LEVEL: 'warn', DATABASE_URL: url.toString() },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  migrate.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  migrate.stdout.resume();
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) => migrate.on('exit', (code) => resolve((exitCode = code))));
+
+  try {
+    // The index build waits for the open transaction. It must still be waiting (not cut off) once it has run past the
+    // pool's statement_timeout.
+    const pastTimeoutSeconds = POOL_SETTINGS.statement_timeout / 1000 + 5;
+    const waited = await waitFor(
+      `the CREATE INDEX CONCURRENTLY to be still waiting ${pastTimeoutSeconds} s after it started (or the migrate process to end)`,
+      async () => {
+        if (exitCode !== undefined) return { exited: exitCode, stderr: stderr.split('\n').find((line) => line.startsWith('Migrations failed:')) ?? stderr.slice(-300) };
+        // Asked on a session of its own: inside the holder's transaction pg_stat_activity is a snapshot.
+        const { rows: clock } = await observer.query<{ seconds: number }>(
+          `SELECT extract(epoch FROM clock_timestamp() - query_start)::float8 AS seconds FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'CREATE INDEX CONCURRENTLY%'`,
+        );
+        return (clock[0]?.seconds ?? 0) > pastTimeoutSeconds ? { exited: 'still running' as const } : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
+    expect(waited).toEqual({ exited: 'still running' });
+
+    // The backup ends: the migrations complete.
+    await holder.query('COMMIT');
+    expect(await exited).toBe(0);
+    const check = new pg.Client({ connectionString: url.toString() });
+    await check.connect();
+    try {
+      const { rows } = await check.query<{ valid: boolean }>(
+        `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'ix_webhook_events_status_updated_id'`,
+      );
+      expect(rows).toEqual([{ valid: true }]);
+      const newest = new (migrations.at(-1)!)().name!;
+      const { rows: applied } = await check.query(`SELECT 1 FROM ${MIGRATIONS_TABLE} WHERE name = $1`, [newest]);
+      expect(applied).toHaveLength(1);
+    } finally {
+      await check.end();
+    }
+  } finally {
+    if (exitCode === undefined) migrate.kill('SIGKILL');
+    await holder.end().catch(() => undefined);
+    await observer.end().catch(() => undefined);
+  }
+}, 240_000);
