@@ -1,0 +1,99 @@
+/**
+ * An upgrade's migration Job on a database where a transaction that read webhook_events is still open (a `pg_dump`
+ * backup, an operator's report): ALTER TABLE webhook_events ADD COLUMN (ClaimWaiting1764500900000, ClaimToken…) needs
+ * ACCESS EXCLUSIVE and waits for it. While it waits in the lock queue, every later webhook INSERT queues behind it.
+ *
+ * Found: the migration sets no lock_timeout, so ingest stops for as long as the ALTER waits: an INSERT as the ingress
+ * makes waited 14.4 s, until the pool's statement_timeout (15 s) cancelled the ALTER, and then `npm run migrate` exited
+ * 1 ("canceling statement due to statement timeout"); the chart's Job retries it (backoffLimit 6), stalling ingest
+ * ~15 s each time, and the upgrade fails while the backup runs. Expected: the migration waits for its lock without
+ * holding up inserts (a short lock_timeout, retried until the lock is free), and completes once the transaction ends.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { DataSource } from 'typeorm';
+import { POOL_SETTINGS } from '../../services/shared/database/create-pool.js';
+import { MIGRATIONS_TABLE } from '../../services/shared/database/data-source.js';
+import { migrations } from '../../services/shared/database/migrations/index.js';
+import { ensureDatabaseExists } from '../../services/shared/database/ensure-database.js';
+import { dropDatabase } from '../support/test-database.js';
+import { testServiceUrls } from '../support/test-services.js';
+import { NO_DOTENV } from '../support/service-process.js';
+import { waitFor } from '../support/wait-for.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const name = `webhooks_test_migrate_lock_queue_${randomBytes(4).toString('hex')}`;
+const url = new URL(testServiceUrls().databaseUrl);
+url.pathname = `/${name}`;
+
+beforeAll(() => {
+  expect(spawnSync('bash', ['scripts/build-if-stale.sh'], { cwd: root, encoding: 'utf8' }).status).toBe(0);
+}, 240_000);
+
+afterAll(() => dropDatabase(name));
+
+it('a migration waiting for its ALTER TABLE lock does not hold up webhook inserts, and completes once the lock is free', async () => {
+  // The database as the release before the newest migration left it.
+  await ensureDatabaseExists(url.toString());
+  const older = new DataSource({ type: 'postgres', url: url.toString(), migrations: migrations.slice(0, -1), migrationsTableName: MIGRATIONS_TABLE });
+  await older.initialize();
+  await older.runMigrations({ transaction: 'each' });
+  await older.destroy();
+
+  const client = async () => {
+    const c = new pg.Client({ connectionString: url.toString(), application_name: 'lock-queue-test' });
+    c.on('error', () => undefined);
+    await c.connect();
+    return c;
+  };
+  // A transaction that read the table, open over the upgrade (as a backup's would be).
+  const holder = await client();
+  await holder.query('BEGIN');
+  await holder.query('SELECT count(*) FROM webhook_events');
+  const observer = await client();
+  const ingest = await client();
+
+  const migrate = spawn('bash', ['scripts/node.sh', 'dist/services/migrate.js'], {
+    cwd: root,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...NO_DOTENV, OTEL_SDK_DISABLED: 'true', LOG_LEVEL: 'warn', DATABASE_URL: url.toString() },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  migrate.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  migrate.stdout.resume();
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) => migrate.on('exit', (code) => resolve((exitCode = code))));
+
+  try {
+    // The migration's ALTER waits for the holder's lock.
+    await waitFor(
+      'the migration to wait for its lock on webhook_events',
+      async () =>
+        (
+          await observer.query(
+            `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE 'ALTER TABLE webhook_events%'`,
+          )
+        ).rowCount === 1,
+      { timeoutMs: 60_000 },
+    );
+    // A webhook stored meanwhile, as the ingress stores one (with its pool's statement_timeout): it goes in, and the
+    // migration still waits for the lock instead of failing.
+    await ingest.query(`SET statement_timeout = ${POOL_SETTINGS.statement_timeout}`);
+    await ingest.query(
+      `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type) VALUES ('github', 'during-upgrade', 'push', '{}', '\\x7b7d', 'application/json')`,
+    );
+    // The backup ends: the migration completes.
+    await holder.query('COMMIT');
+    const code = await exited;
+    expect({ code, failure: stderr.split('\n').find((line) => line.startsWith('Migrations failed:')) }).toEqual({ code: 0, failure: undefined });
+    const newest = new (migrations.at(-1)!)().name!;
+    expect((await observer.query(`SELECT 1 FROM ${MIGRATIONS_TABLE} WHERE name = $1`, [newest])).rowCount).toBe(1);
+  } finally {
+    if (exitCode === undefined) migrate.kill('SIGKILL');
+    for (const c of [holder, observer, ingest]) await c.end().catch(() => undefined);
+  }
+}, 240_000);
