@@ -9,7 +9,8 @@ const logger = createLogger('migrations');
 try {
   // A migration Job may start before its database does: wait for it as a start does, up to STARTUP_WAIT_MS (0: fail at
   // once). The chart passes the roles' STARTUP_WAIT_MS to its migration Job (within migrations.activeDeadlineSeconds).
-  await runMigrations({ url: config.database.url, logger, waitForDatabaseMs: config.startupWaitMs });
+  // A table lock held by another session's open transaction (a backup) is waited for as long, a try at a time.
+  await runMigrations({ url: config.database.url, logger, waitForDatabaseMs: config.startupWaitMs, waitForLocksMs: config.startupWaitMs });
   await flushLogs();
   process.exit(0);
 } catch (error) {

@@ -83,9 +83,16 @@ export async function startService(config: Config, extensions: ServiceExtensions
   registerConfiguredSecrets(config, { providers: providerDefinitions, routes: routesFile });
   const routes = hasWorker(role) ? new RouteTable(routesFile) : undefined;
 
-  // The all-in-one process migrates first (waiting for PostgreSQL like the rest: see STARTUP_WAIT_MS).
+  // The all-in-one process migrates first, waiting for PostgreSQL and for a table lock another session holds like the
+  // rest of the start (STARTUP_WAIT_MS: the startup probe outlasts it, as it does `npm run migrate`'s).
   if (role === 'all') {
-    await runMigrations({ url: config.database.url, logger: createLogger('migrations'), waitForDatabaseMs: config.startupWaitMs, abort: extensions.abortStart });
+    await runMigrations({
+      url: config.database.url,
+      logger: createLogger('migrations'),
+      waitForDatabaseMs: config.startupWaitMs,
+      waitForLocksMs: config.startupWaitMs,
+      abort: extensions.abortStart,
+    });
   }
   const infrastructure = await connectInfrastructure(config, logger, extensions.abortStart);
   paypalCertificates?.use(infrastructure.redis);

@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { buildIndexConcurrently } from './build-index-concurrently.js';
+import { buildIndexConcurrently, dropIndexConcurrently } from './build-index-concurrently.js';
 
 /**
  * What the event console's queries need to stay fast with millions of rows: every filter of the newest-first list
@@ -31,6 +31,6 @@ export class ConsoleIndexes1764500300000 implements MigrationInterface {
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    for (const [name] of [...this.indexes].reverse()) await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
+    for (const [name] of [...this.indexes].reverse()) await dropIndexConcurrently(queryRunner, name);
   }
 }

@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { buildIndexConcurrently } from './build-index-concurrently.js';
+import { buildIndexConcurrently, dropIndexConcurrently } from './build-index-concurrently.js';
 
 /**
  * Destination protection (pause, circuit breaker, rate limit):
@@ -33,7 +33,7 @@ export class DestinationProtection1764500400000 implements MigrationInterface {
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ix_webhook_events_held`);
+    await dropIndexConcurrently(queryRunner, 'ix_webhook_events_held');
     await queryRunner.query(`DROP TABLE IF EXISTS destination_pause_version`);
     await queryRunner.query(`DROP TABLE IF EXISTS destination_pauses`);
     await queryRunner.query(`ALTER TABLE webhook_events DROP COLUMN IF EXISTS held_since, DROP COLUMN IF EXISTS held_for`);

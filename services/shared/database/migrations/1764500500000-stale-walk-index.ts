@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { buildIndexConcurrently } from './build-index-concurrently.js';
+import { buildIndexConcurrently, dropIndexConcurrently } from './build-index-concurrently.js';
 
 /**
  * `(status, updated_at)` becomes `(status, updated_at, id)`: the reconciler walks the stale events of each status in
@@ -17,11 +17,11 @@ export class StaleWalkIndex1764500500000 implements MigrationInterface {
 
   async up(queryRunner: QueryRunner): Promise<void> {
     await buildIndexConcurrently(queryRunner, 'ix_webhook_events_status_updated_id', 'webhook_events (status, updated_at, id)');
-    await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ix_webhook_events_status_updated`);
+    await dropIndexConcurrently(queryRunner, 'ix_webhook_events_status_updated');
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
     await buildIndexConcurrently(queryRunner, 'ix_webhook_events_status_updated', 'webhook_events (status, updated_at)');
-    await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ix_webhook_events_status_updated_id`);
+    await dropIndexConcurrently(queryRunner, 'ix_webhook_events_status_updated_id');
   }
 }

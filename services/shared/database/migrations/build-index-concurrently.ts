@@ -13,6 +13,30 @@ export async function buildIndexConcurrently(queryRunner: QueryRunner, name: str
     [name],
   )) as { valid: boolean }[];
   if (existing[0]?.valid) return;
-  if (existing[0]) await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
-  await queryRunner.query(`CREATE INDEX CONCURRENTLY ${name} ON ${definition}`);
+  await withoutLockTimeout(queryRunner, async () => {
+    if (existing[0]) await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
+    await queryRunner.query(`CREATE INDEX CONCURRENTLY ${name} ON ${definition}`);
+  });
+}
+
+/** DROP INDEX CONCURRENTLY `name` if it exists, waiting as long as it takes (see {@link withoutLockTimeout}). */
+export async function dropIndexConcurrently(queryRunner: QueryRunner, name: string): Promise<void> {
+  await withoutLockTimeout(queryRunner, () => queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`));
+}
+
+/**
+ * Runs a CONCURRENTLY index statement with no lock_timeout. Such a statement waits for every older transaction of the
+ * database, and PostgreSQL counts that wait as a lock wait: with the migrations' short lock_timeout it was cancelled as
+ * soon as a backup or a report had a transaction open, after the build had scanned the table, and left an invalid index
+ * to build again. Its SHARE UPDATE EXCLUSIVE lock conflicts with no INSERT, UPDATE or DELETE, so while it waits ingest
+ * and the workers go on; the short lock_timeout is for the statements that would hold them up (ALTER TABLE).
+ */
+async function withoutLockTimeout<T>(queryRunner: QueryRunner, statements: () => Promise<T>): Promise<T> {
+  await queryRunner.query('SET lock_timeout = 0');
+  try {
+    return await statements();
+  } finally {
+    // Back to the session's own setting (the migrations' data source sets it when it connects).
+    await queryRunner.query('RESET lock_timeout');
+  }
 }
