@@ -1,0 +1,86 @@
+/**
+ * A webhook with `Content-Encoding: gzip` is inflated as it arrives (body-parser), and what has been inflated is kept
+ * until the body ends: up to MAX_BODY_BYTES (1 MiB) per request, for as long as the request may take (30 s). The
+ * limits bound the inflated size of one body and the time of one request, but nothing bounds what many such requests
+ * hold together, and deflate's ratio (~1000:1) makes each one cost the sender about 1 kB: a gzip stream of 1 MB of
+ * spaces, minus its 8-byte trailer, under a Content-Length a little larger, then nothing more.
+ * Observed on a running ingress: 300 such connections (996 bytes each, 300 kB in all) took its resident memory from
+ * 139 MB to 450 MB, 600 to 800 MB (the chart's memory limit is 512Mi), held until the 30 s request timeout, when the
+ * sender opens them again. No signature is needed: the body is never complete, so it is never verified.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import net from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { freePort, ServiceProcess } from '../support/service-process.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { setTimeout as delay } from 'node:timers/promises';
+
+const CONNECTIONS = 300;
+
+let db: TestDatabase;
+let ns: TestQueueNamespace;
+let ingress: ServiceProcess;
+const sockets: net.Socket[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  ns = createQueueNamespace();
+  ingress = new ServiceProcess(
+    {
+      SERVICE_ROLE: 'ingress',
+      DATABASE_URL: db.url,
+      REDIS_URL: ns.redisUrl,
+      QUEUE_PREFIX: ns.prefix,
+      STRIPE_WEBHOOK_SECRET: 'whsec_amplification_test',
+      LOG_LEVEL: 'warn',
+    },
+    await freePort(),
+  );
+  await ingress.start();
+});
+
+afterAll(async () => {
+  for (const socket of sockets) socket.destroy();
+  await ingress?.kill();
+  await ns?.cleanup();
+  await db?.drop();
+});
+
+const residentBytes = async (): Promise<number> => {
+  const text = await (await fetch(`${ingress.baseUrl}/metrics`)).text();
+  return Number(/^process_resident_memory_bytes (\S+)$/m.exec(text)![1]);
+};
+
+describe('compressed webhook bodies: what a few bytes each can make the ingress hold', () => {
+  it(`${CONNECTIONS} stalled gzip bodies of ~1 kB each do not make it hold ~1 MB each (before: +310 MB resident)`, async () => {
+    const inflated = gzipSync(Buffer.alloc(1_000_000, 0x20), { level: 9 });
+    const sent = inflated.subarray(0, inflated.length - 8); // all but the trailer: the body never ends
+    expect(sent.length).toBeLessThan(1100);
+    const before = await residentBytes();
+
+    const written: Promise<void>[] = [];
+    for (let i = 0; i < CONNECTIONS; i++) {
+      const socket = net.connect(ingress.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      sockets.push(socket);
+      socket.write(
+        'POST /webhooks/stripe HTTP/1.1\r\nHost: ingress\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n' +
+          `Stripe-Signature: t=1,v1=00\r\nContent-Length: ${inflated.length + 100}\r\n\r\n`,
+      );
+      written.push(new Promise((resolve) => socket.write(sent, () => resolve())));
+    }
+    await Promise.all(written);
+
+    // While they are held (each for up to the 30 s request timeout): the most it grows within 10 s, polled; a server
+    // that keeps little never gets there, so the window ends at the deadline.
+    let grownMB = 0;
+    const deadline = Date.now() + 10_000;
+    while (grownMB <= 100 && Date.now() < deadline) {
+      grownMB = Math.max(grownMB, Math.round(((await residentBytes()) - before) / 2 ** 20));
+      await delay(100);
+    }
+    // ~300 kB sent in all. Allow 100 MB (a third of what one inflated MiB per connection comes to).
+    expect(grownMB).toBeLessThanOrEqual(100);
+  });
+});
