@@ -43,8 +43,9 @@ export interface EventWriterOptions {
 // $6 holds a payload serialised by JavaScript for the rows where that is not so (null elsewhere).
 // ON CONFLICT without a target covers both guards: (provider, external_id) and (provider, replay_key).
 //
-// With `guardReplayKeys`, for a batch with replay keys (GitHub, `hmac`, PayPal), the two NOT EXISTS keep out an event
-// whose replay key belongs to an event retention deleted, through its tombstone (see the EventTombstones migration)
+// With `guardReplayKeys`, for a batch with replay keys (GitHub, `hmac`, PayPal), the NOT EXISTS keep out an event
+// whose replay key a later delivery of another event used (a PayPal retry's transmission: see the EventReplayKeys
+// migration), or belongs to an event retention deleted, through its tombstone (see the EventTombstones migration)
 // or, while retention deletes it, the row itself. Retention deletes an event and writes its tombstone in one
 // statement, so every snapshot sees one of the two; this statement's snapshot may predate that deletion, though, and
 // ON CONFLICT would then wait for it and find the key free: the NOT EXISTS on webhook_events, under that same snapshot,
@@ -55,7 +56,7 @@ export interface EventWriterOptions {
 // one-row batch, more than its execution); not seeing it, it settles on the generic plan, the same nested loop of
 // index probes.
 const insertEvents = (guardReplayKeys: boolean) => ({
-  name: guardReplayKeys ? 'insert-webhook-events-guarding-replay-keys-v1' : 'insert-webhook-events-v3',
+  name: guardReplayKeys ? 'insert-webhook-events-guarding-replay-keys-v2' : 'insert-webhook-events-v3',
   text: `INSERT INTO webhook_events
            (provider, external_id, event_type, payload, raw_body, content_type, headers, correlation_id, trace_id, traceparent,
             replay_key)
@@ -70,6 +71,7 @@ const insertEvents = (guardReplayKeys: boolean) => ({
          ${
            guardReplayKeys
              ? `WHERE NOT EXISTS (SELECT FROM webhook_events e WHERE e.provider = r.provider AND e.replay_key = r.replay_key)
+             AND NOT EXISTS (SELECT FROM webhook_event_replay_keys k WHERE k.provider = r.provider AND k.replay_key = r.replay_key)
              AND NOT EXISTS (SELECT FROM webhook_event_tombstones t WHERE t.provider = r.provider AND t.replay_key = r.replay_key)`
              : ''
          }
@@ -92,10 +94,26 @@ function payloadFromRawBody(event: NewEvent): boolean {
 }
 
 // The rows that kept a batch's missing events out: by (provider, external_id), else by (provider, replay_key), the
-// latter an event's or, once retention deleted it, its tombstone's (answered as the COMPLETED event it was).
+// latter an event's own, one of its later deliveries' (webhook_event_replay_keys) or, once retention deleted it, its
+// tombstone's (answered as the COMPLETED event it was).
+//
+// In the same statement, so at no extra round trip, `bound` records the replay keys that must bind one event ($5–$7:
+// PayPal transmission ids) of the missing events that are duplicates by id (a PayPal retry): the transmission is
+// then used, and another body under it is kept out by the insert. Not a key some event already holds (its own, the
+// transmission re-sent; or another event's, a forgery carrying this event's id), nor a tombstoned one. The SELECT
+// below runs in the statement's snapshot, so it does not see what `bound` writes: the retry is a plain duplicate.
 const SELECT_EXISTING = {
-  name: 'select-existing-webhook-events-v3',
-  text: `SELECT e.id, e.provider, e.external_id, e.replay_key, e.status, false AS tombstone
+  name: 'select-existing-webhook-events-v4',
+  text: `WITH bound AS (
+           INSERT INTO webhook_event_replay_keys (provider, replay_key, event_id)
+           SELECT e.provider, k.replay_key, e.id
+             FROM unnest($5::text[], $6::text[], $7::text[]) AS k(provider, external_id, replay_key)
+             JOIN webhook_events e ON e.provider = k.provider AND e.external_id = k.external_id
+            WHERE NOT EXISTS (SELECT FROM webhook_events o WHERE o.provider = k.provider AND o.replay_key = k.replay_key)
+              AND NOT EXISTS (SELECT FROM webhook_event_tombstones t WHERE t.provider = k.provider AND t.replay_key = k.replay_key)
+           ON CONFLICT DO NOTHING
+         )
+         SELECT e.id, e.provider, e.external_id, e.replay_key, e.status, false AS tombstone
            FROM webhook_events e
            JOIN unnest($1::text[], $2::text[]) AS k(provider, external_id)
              ON e.provider = k.provider AND e.external_id = k.external_id
@@ -104,6 +122,12 @@ const SELECT_EXISTING = {
            FROM webhook_events e
            JOIN unnest($3::text[], $4::text[]) AS k(provider, replay_key)
              ON e.provider = k.provider AND e.replay_key = k.replay_key
+         UNION
+         SELECT e.id, e.provider, e.external_id, r.replay_key, e.status, false
+           FROM webhook_event_replay_keys r
+           JOIN unnest($3::text[], $4::text[]) AS k(provider, replay_key)
+             ON r.provider = k.provider AND r.replay_key = k.replay_key
+           JOIN webhook_events e ON e.id = r.event_id
          UNION
          SELECT t.event_id, t.provider, NULL, t.replay_key, 'COMPLETED', true
            FROM webhook_event_tombstones t
@@ -132,6 +156,8 @@ const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  * exactly one caller per key sees `duplicate: false`. The unique (provider, replay_key) index guards what the
  * signature covers when it does not cover the id: the event that reuses a stored replay key is a duplicate of that
  * row, or is refused as a forgery (`WebhookVerificationError` REPLAYED_TRANSMISSION), as its {@link ReplayKey} says.
+ * A key that may not be reused (a PayPal transmission) binds its event also when it arrives as a duplicate (PayPal's
+ * retry, a new transmission id): it is recorded in webhook_event_replay_keys, so it carries that event only, ever.
  * The replay key outlives the row: retention leaves it in webhook_event_tombstones when it deletes the event, and an
  * event with a tombstoned replay key is a duplicate of the deleted event (or refused) just the same.
  */
@@ -216,6 +242,7 @@ export class EventWriter {
       // Rows another request (or process, or this batch) committed first; ON CONFLICT waited for that commit, so
       // they are visible.
       const withReplayKey = missing.filter((e) => e.replayKey !== null);
+      const bindingOneEvent = withReplayKey.filter((e) => e.replayKey!.onReuse === 'reject');
       const existing = await this.options.pool.query<ExistingRow>({
         ...SELECT_EXISTING,
         values: [
@@ -223,6 +250,9 @@ export class EventWriter {
           missing.map((e) => e.externalId),
           withReplayKey.map((e) => e.provider),
           withReplayKey.map((e) => e.replayKey!.key),
+          bindingOneEvent.map((e) => e.provider),
+          bindingOneEvent.map((e) => e.externalId),
+          bindingOneEvent.map((e) => e.replayKey!.key),
         ],
       });
       const byExternalId = new Map<string, ExistingRow>();
@@ -236,13 +266,18 @@ export class EventWriter {
       }
       for (const event of missing) {
         const key = keyOf(event.provider, event.externalId);
-        // The same id is an ordinary duplicate, whatever else differs (the same delivery re-sent).
         const sameId = byExternalId.get(key);
+        const sameReplayKey = event.replayKey ? byReplayKey.get(keyOf(event.provider, event.replayKey.key)) : undefined;
+        // A transmission that carried another event is refused even with this event's id: it is a forged body.
+        if (sameReplayKey && event.replayKey!.onReuse === 'reject' && sameReplayKey.id !== sameId?.id) {
+          resultByKey.set(key, new ItemFailure(new WebhookVerificationError('REPLAYED_TRANSMISSION')));
+          continue;
+        }
+        // Otherwise the same id is an ordinary duplicate, whatever else differs (the same delivery re-sent).
         if (sameId) {
           resultByKey.set(key, { id: sameId.id, status: sameId.status, duplicate: true });
           continue;
         }
-        const sameReplayKey = event.replayKey ? byReplayKey.get(keyOf(event.provider, event.replayKey.key)) : undefined;
         if (sameReplayKey && event.replayKey!.onReuse === 'duplicate') {
           resultByKey.set(key, { id: sameReplayKey.id, status: sameReplayKey.status, duplicate: true });
         } else if (sameReplayKey) {

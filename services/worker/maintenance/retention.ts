@@ -34,8 +34,10 @@ export interface RetentionOptions {
 // long over its events' attempts). Under READ COMMITTED the DELETE then evaluates its condition again on the row as
 // the replay left it, which no longer matches, and leaves it; `gone`, hence the tombstones, holds only rows deleted.
 // (Compared in the join, not as a filter of their own: the plan stays the batch's ids, then each row by primary key.)
+// An event's later replay keys (webhook_event_replay_keys: a PayPal retry's transmission id) are tombstoned with it;
+// read in the statement's snapshot, they are still there while the cascade of the DELETE removes them.
 const DELETE_COMPLETED = {
-  name: 'retention-delete-completed-v3',
+  name: 'retention-delete-completed-v4',
   text: `WITH gone AS (
            DELETE FROM webhook_events WHERE (id, status, updated_at) IN (
              SELECT id, status, updated_at FROM webhook_events
@@ -45,6 +47,8 @@ const DELETE_COMPLETED = {
          ), tombstones AS (
            INSERT INTO webhook_event_tombstones (provider, replay_key, event_id)
            SELECT provider, replay_key, id FROM gone WHERE replay_key IS NOT NULL
+           UNION ALL
+           SELECT k.provider, k.replay_key, k.event_id FROM webhook_event_replay_keys k JOIN gone ON k.event_id = gone.id
            ON CONFLICT DO NOTHING
          )
          SELECT count(*)::int AS deleted FROM gone`,

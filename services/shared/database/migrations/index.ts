@@ -8,6 +8,7 @@ import { OverviewInvalidations1764500600000 } from './1764500600000-overview-inv
 import { EventTombstones1764500700000 } from './1764500700000-event-tombstones.js';
 import { ClaimToken1764500800000 } from './1764500800000-claim-token.js';
 import { ClaimWaiting1764500900000 } from './1764500900000-claim-waiting.js';
+import { EventReplayKeys1764501100000 } from './1764501100000-event-replay-keys.js';
 
 /** Every migration, oldest first. Listed explicitly so the same code runs from `services/` and from `dist/`. */
 export const migrations = [
@@ -21,4 +22,5 @@ export const migrations = [
   EventTombstones1764500700000,
   ClaimToken1764500800000,
   ClaimWaiting1764500900000,
+  EventReplayKeys1764501100000,
 ];
