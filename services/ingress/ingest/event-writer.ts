@@ -98,10 +98,12 @@ function payloadFromRawBody(event: NewEvent): boolean {
 // tombstone's (answered as the COMPLETED event it was).
 //
 // In the same statement, so at no extra round trip, `bound` records the replay keys that must bind one event ($5–$7:
-// PayPal transmission ids) of the missing events that are duplicates by id (a PayPal retry): the transmission is
-// then used, and another body under it is kept out by the insert. Not a key some event already holds (its own, the
-// transmission re-sent; or another event's, a forgery carrying this event's id), nor a tombstoned one. The SELECT
-// below runs in the statement's snapshot, so it does not see what `bound` writes: the retry is a plain duplicate.
+// PayPal transmission ids) of the events that are duplicates by id (a PayPal retry): the transmission is then used,
+// and the insert keeps another body under it out. Not a key some event already holds (its own, the transmission
+// re-sent; or another event's, a forgery carrying this event's id), nor a tombstoned one. The SELECT below runs in
+// the statement's snapshot, so it does not see what `bound` writes: the retry is a plain duplicate. A retry that came
+// in its original's batch is no missing event, but this statement runs for its transmission all the same (the one
+// case of a second round trip for a batch whose events were all inserted).
 const SELECT_EXISTING = {
   name: 'select-existing-webhook-events-v4',
   text: `WITH bound AS (
@@ -197,11 +199,15 @@ export class EventWriter {
     // The same key twice in one batch: the first occurrence is inserted, the others are its duplicates.
     const firstIndexByKey = new Map<string, number>();
     const unique: NewEvent[] = [];
+    // Their transmissions bind the event all the same (PayPal's retry arriving with the original: see `bound`).
+    const repeatedTransmissions: NewEvent[] = [];
     for (const event of events) {
       const key = keyOf(event.provider, event.externalId);
       if (!firstIndexByKey.has(key)) {
         firstIndexByKey.set(key, unique.length);
         unique.push(event);
+      } else if (event.replayKey?.onReuse === 'reject') {
+        repeatedTransmissions.push(event);
       }
     }
     // In key order: two batches in flight that share keys (a provider's concurrent retries) then wait on each
@@ -238,11 +244,11 @@ export class EventWriter {
       resultByKey.set(keyOf(row.provider, row.external_id), { id: row.id, status: 'PENDING', duplicate: false });
     }
     const missing = unique.filter((e) => !resultByKey.has(keyOf(e.provider, e.externalId)));
-    if (missing.length > 0) {
+    if (missing.length > 0 || repeatedTransmissions.length > 0) {
       // Rows another request (or process, or this batch) committed first; ON CONFLICT waited for that commit, so
       // they are visible.
       const withReplayKey = missing.filter((e) => e.replayKey !== null);
-      const bindingOneEvent = withReplayKey.filter((e) => e.replayKey!.onReuse === 'reject');
+      const bindingOneEvent = [...withReplayKey.filter((e) => e.replayKey!.onReuse === 'reject'), ...repeatedTransmissions];
       const existing = await this.options.pool.query<ExistingRow>({
         ...SELECT_EXISTING,
         values: [
