@@ -20,6 +20,8 @@ export interface HttpAppOptions {
   logger: Logger;
   /** The preStop hook's announcement (GET /health/prestop); one is made when not given. */
   terminationNotice?: TerminationNotice;
+  /** PRESTOP_TOKEN: the credential the preStop hook must carry (unset: accepted only from loopback). */
+  preStopToken?: string;
 }
 
 /**
@@ -51,7 +53,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   app.use(accessLogMiddleware(options.logger));
   // Readiness fails from the preStop announcement on, not only from SIGTERM.
   app.use(healthRouter({ ...options.health, isShuttingDown: terminating }));
-  app.use(preStopRouter({ notice, isShuttingDown: options.health.isShuttingDown, logger: options.logger }));
+  app.use(preStopRouter({ notice, isShuttingDown: options.health.isShuttingDown, logger: options.logger, token: options.preStopToken }));
   app.get(METRICS_PATH, async (_req, res) => {
     res.setHeader('Content-Type', registry.contentType);
     res.send(await renderMetrics());

@@ -130,6 +130,7 @@ export async function startService(config: Config, extensions: ServiceExtensions
   const dependencies = new DependencyGauge(checks);
   const app = createHttpApp({
     terminationNotice,
+    preStopToken: config.preStopToken,
     logger: createLogger('http'),
     trustProxy: config.http.trustProxy,
     routers: ingress?.routers ?? [],

@@ -70,11 +70,14 @@ describe('the preStop hook called by someone other than the kubelet', () => {
 
     // What any pod in the cluster can send: no proxy header, no credential.
     const hook = await getOnce(`${base}/health/prestop?sleepSeconds=0`);
-    const ready = await getOnce(`${base}/health/ready`);
+    // Over a keep-alive client (fetch): getOnce's `agent: false` asks for Connection: close itself, which the server
+    // only echoes, so its answer's Connection header could not tell whether the pod closes connections.
+    const ready = await fetch(`${base}/health/ready`);
+    await ready.arrayBuffer();
     const live = await getOnce(`${base}/health/live`);
     // Observed: hook 200 {"status":"terminating"}, then readiness 503 ("shutting down") for the next 30 s (150 s with
     // sleepSeconds=120), every response with Connection: close; repeating the call keeps the pod out indefinitely.
-    const observed = { hook: `${hook.status} ${hook.body}`, ready: ready.status, readyConnection: ready.connection ?? 'keep-alive' };
+    const observed = { hook: `${hook.status} ${hook.body}`, ready: ready.status, readyConnection: ready.headers.get('connection') ?? 'keep-alive' };
     expect({ ...observed, hook: hook.status >= 400 ? 'refused' : observed.hook }).toEqual({ hook: 'refused', ready: 200, readyConnection: 'keep-alive' });
     expect(live.status).toBe(200);
 

@@ -28,6 +28,12 @@ describe('configuration', () => {
     expect(() => loadConfig({ ADMIN_API_TOKEN: token })).toThrow('Invalid configuration: ADMIN_API_TOKEN: must not contain whitespace');
   });
 
+  it.each(['token\n', 'to ken'])('refuses a PRESTOP_TOKEN with whitespace (%j: the kubelet sends it in a header)', (token) => {
+    expect(() => loadConfig({ PRESTOP_TOKEN: token })).toThrow('Invalid configuration: PRESTOP_TOKEN: must not contain whitespace');
+    expect(loadConfig({ PRESTOP_TOKEN: 'abc123' }).preStopToken).toBe('abc123');
+    expect(loadConfig({ PRESTOP_TOKEN: '' }).preStopToken).toBeUndefined();
+  });
+
   it('reads comma-separated secret lists for rotation', () => {
     const config = loadConfig({ STRIPE_WEBHOOK_SECRET: 'whsec_a, whsec_b,,', PAYPAL_WEBHOOK_ID: 'WH-1', PAYPAL_CERT_HOSTS: 'localhost:8443' });
     expect(config.providers.stripeSecrets).toEqual(['whsec_a', 'whsec_b']);

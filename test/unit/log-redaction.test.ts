@@ -73,6 +73,7 @@ describe('configuredSecrets', () => {
   const config = {
     providers: { stripeSecrets: ['whsec_stripe_a', 'whsec_stripe_b'], githubSecrets: ['gh-secret'] },
     adminApiToken: 'admin-token',
+    preStopToken: 'prestop-token',
     database: { url: 'postgresql://app:db%2Fpass@db:5432/webhooks' },
     redis: { url: 'redis://:redis-pass@redis:6379/2' },
   };
@@ -104,6 +105,7 @@ describe('configuredSecrets', () => {
         'whsec_stripe_b',
         'gh-secret',
         'admin-token',
+        'prestop-token',
         'db%2Fpass',
         'db/pass',
         'redis-pass',

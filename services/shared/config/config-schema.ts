@@ -165,6 +165,11 @@ export const configSchema = z.object({
     .string()
     .optional()
     .refine((value) => value === undefined || value === '' || !/\s/.test(value), 'must not contain whitespace (a trailing newline? write the Secret with printf or echo -n)'),
+  // Sent by the kubelet in an HTTP header (X-Prestop-Token), which cannot carry whitespace either.
+  PRESTOP_TOKEN: z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || value === '' || !/\s/.test(value), 'must not contain whitespace (a trailing newline? write the Secret with printf or echo -n)'),
   /** A tracing UI's URL for one trace, `{traceId}` where the id goes; the console links each event's trace there. */
   TRACE_URL_TEMPLATE: z
     .string()

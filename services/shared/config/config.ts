@@ -19,6 +19,8 @@ export interface Config {
   };
   routesFile?: string;
   adminApiToken?: string;
+  /** PRESTOP_TOKEN: the preStop hook's credential (unset: the hook is accepted only from loopback). */
+  preStopToken?: string;
   /** The event console (served with the admin API by the ingress). */
   console: { traceUrlTemplate?: string };
   worker: {
@@ -84,6 +86,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     routesFile: blankToUndefined(raw.ROUTES_FILE),
     adminApiToken: blankToUndefined(raw.ADMIN_API_TOKEN),
+    preStopToken: blankToUndefined(raw.PRESTOP_TOKEN),
     console: { traceUrlTemplate: blankToUndefined(raw.TRACE_URL_TEMPLATE) },
     worker: {
       concurrency: raw.WORKER_CONCURRENCY,

@@ -1,8 +1,10 @@
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logging/logger.js';
 import { sendError } from '../http/error-response.js';
+import { RateLimitedLog } from '../logging/rate-limited-log.js';
 import { HEALTH_PRESTOP_PATH } from './health-paths.js';
+import { preStopCallerCheck } from './prestop-caller.js';
 
 /**
  * The pod's coming termination, announced by the kubelet's preStop hook before it sends SIGTERM.
@@ -37,6 +39,8 @@ export interface PreStopRouterOptions {
   /** True once SIGTERM's drain began: a held preStop answer is released at once so it does not hold the drain. */
   isShuttingDown: () => boolean;
   logger: Logger;
+  /** PRESTOP_TOKEN: the hook then needs it in X-Prestop-Token; unset, it is accepted only from loopback. */
+  token?: string;
   /** Upper bound of `sleepSeconds` (the kubelet bounds the hook by the grace period anyway). */
   maxSleepSeconds?: number;
   /** How long the notice outlives the hold when no SIGTERM follows. */
@@ -46,27 +50,27 @@ export interface PreStopRouterOptions {
 export const PRESTOP_MAX_SLEEP_SECONDS = 120;
 export const PRESTOP_LAPSE_AFTER_MS = 30_000;
 
-/** Headers a proxy adds: the kubelet calls the pod directly, so a request carrying one came through a proxy. */
-const FORWARDING_HEADERS = ['x-forwarded-for', 'forwarded', 'x-real-ip', 'x-forwarded-host'];
-
-const isProxied = (req: Request) => FORWARDING_HEADERS.some((name) => req.headers[name] !== undefined);
-
 /**
  * `GET /health/prestop?sleepSeconds=N`, the target of the chart's `lifecycle.preStop.httpGet` for the ingress role.
  * It announces the termination ({@link TerminationNotice}), then holds its answer for N seconds: the kubelet's
  * httpGet handler waits for the answer (bounded by the grace period) and sends SIGTERM after it, so the hold is
- * the window in which endpoints and load balancers let go of the pod. Requests that came through a proxy are
- * refused (403): the chart's Ingress routes only /webhooks, and this guards an Ingress that routes everything.
+ * the window in which endpoints and load balancers let go of the pod. A caller that is not the kubelet (see
+ * {@link preStopCallerCheck}: the PRESTOP_TOKEN header, else loopback only) is refused with 403 and announces nothing.
  */
 export function preStopRouter(options: PreStopRouterOptions): Router {
   const router = Router();
   const maxSleepSeconds = options.maxSleepSeconds ?? PRESTOP_MAX_SLEEP_SECONDS;
   const lapseAfterMs = options.lapseAfterMs ?? PRESTOP_LAPSE_AFTER_MS;
+  const refusal = preStopCallerCheck(options.token);
+  // Anyone who reaches the port picks how often this happens: one line, then a count a minute.
+  const refusals = new RateLimitedLog((fields) => options.logger.warn('preStop hook refused: nothing announced', fields));
   let lapseTimer: NodeJS.Timeout | undefined;
 
   router.get(HEALTH_PRESTOP_PATH, async (req, res) => {
-    if (isProxied(req)) {
-      sendError(req, res, 403, 'The preStop hook is called by the kubelet, never through a proxy', 'FORBIDDEN');
+    const refused = refusal(req);
+    if (refused) {
+      refusals.note({ reason: refused, remoteAddress: req.socket.remoteAddress });
+      sendError(req, res, 403, refused, 'FORBIDDEN');
       return;
     }
     const raw = req.query.sleepSeconds;

@@ -1,6 +1,6 @@
 /**
  * The one place that lists every configured secret for the log redactor, whatever the role: the provider secrets
- * from the environment and from PROVIDERS_FILE, ADMIN_API_TOKEN, the passwords in DATABASE_URL and REDIS_URL, and
+ * from the environment and from PROVIDERS_FILE, ADMIN_API_TOKEN, PRESTOP_TOKEN, the passwords in DATABASE_URL and REDIS_URL, and
  * from ROUTES_FILE every destination's signing secret, URL credentials and sensitive static header values. Every
  * role registers all of them at start, before it serves a request: a client can echo any of them into any role's
  * log lines (a path, a correlation id), whether or not that role uses the value itself.
@@ -27,6 +27,7 @@ export interface SecretBearingFiles {
 export type SecretBearingConfig = {
   providers: Pick<Config['providers'], 'stripeSecrets' | 'githubSecrets'>;
   adminApiToken?: string;
+  preStopToken?: string;
   database: Pick<Config['database'], 'url'>;
   redis: Pick<Config['redis'], 'url'>;
 };
@@ -81,6 +82,7 @@ export function configuredSecrets(config: SecretBearingConfig, files: SecretBear
     ...config.providers.stripeSecrets,
     ...config.providers.githubSecrets,
     config.adminApiToken,
+    config.preStopToken,
     ...urlSecrets(config.database.url),
     ...(config.redis.url ? urlSecrets(config.redis.url) : []),
   ];

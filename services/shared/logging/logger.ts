@@ -87,6 +87,7 @@ function readEnvironmentSecrets(): void {
     ...(env.STRIPE_WEBHOOK_SECRET ?? '').split(','),
     ...(env.GITHUB_WEBHOOK_SECRET ?? '').split(','),
     env.ADMIN_API_TOKEN,
+    env.PRESTOP_TOKEN,
     urlPassword(env.DATABASE_URL),
     urlPassword(env.REDIS_URL),
   ]);
@@ -109,8 +110,9 @@ const STANDARD_WEBHOOKS_PREFIX = 'whsec_';
 /**
  * Adds values no log line may contain; each occurrence, raw, JSON-escaped or percent-encoded, is written as
  * [REDACTED]. The service registers every configured secret at start (configured-secrets.ts); the provider secrets,
- * ADMIN_API_TOKEN and the passwords in DATABASE_URL and REDIS_URL are also read from the environment on the first
- * line, so even lines written before the configuration is loaded are covered. Values under 6 characters are ignored.
+ * ADMIN_API_TOKEN, PRESTOP_TOKEN and the passwords in DATABASE_URL and REDIS_URL are also read from the environment on
+ * the first line, so even lines written before the configuration is loaded are covered. Values under 6 characters are
+ * ignored.
  */
 export function registerSecretValues(values: Iterable<string | undefined>): void {
   const before = secretValues.size;
