@@ -309,7 +309,8 @@ describe('value-set specifics', () => {
   it('external services: URLs point at the external hosts, passwords come from the existing Secrets, nothing bundled', () => {
     const objects = objectsOf('external-services.yaml');
     expect(find(objects, 'StatefulSet')).toHaveLength(0);
-    expect(find(objects, 'Secret')).toHaveLength(0);
+    // Only the preStop hook's token, which the chart needs to render the hook (test/chart/prestop-token.test.ts).
+    expect(find(objects, 'Secret').map((secret) => secret.metadata.name)).toEqual([`${fullname}-prestop`]);
     const env = one(objects, 'Deployment', '-worker').spec.template.spec.containers[0].env as any[];
     const byName = Object.fromEntries(env.map((e) => [e.name, e]));
     expect(byName.DATABASE_PASSWORD.valueFrom.secretKeyRef).toEqual({ name: 'webhooks-db', key: 'db-password' });
@@ -706,7 +707,10 @@ describe('termination: preStop hook and grace period', () => {
   it('the ingress calls GET /health/prestop?sleepSeconds=<preStopSleepSeconds> on its own port, on every Kubernetes version', () => {
     for (const kubeVersion of ['1.33.0', '1.29.0']) {
       const preStop = container(renderChart([], [], ['--kube-version', kubeVersion]), 'ingress').lifecycle.preStop;
-      expect(preStop).toEqual({ httpGet: { path: '/health/prestop?sleepSeconds=5', port: 'http' } });
+      // With the release's PRESTOP_TOKEN (test/chart/prestop-token.test.ts): the service refuses the hook without it.
+      expect(preStop).toEqual({
+        httpGet: { path: '/health/prestop?sleepSeconds=5', port: 'http', httpHeaders: [{ name: 'X-Prestop-Token', value: expect.stringMatching(/^[A-Za-z0-9]{40}$/) }] },
+      });
     }
     expect(container(renderChart([], ['preStopSleepSeconds=12']), 'ingress').lifecycle.preStop.httpGet.path).toBe('/health/prestop?sleepSeconds=12');
   });
@@ -762,9 +766,10 @@ describe('the public Ingress: ingress.publicIngress, formerly ingress.ingressRes
   ];
 
   it('renders the same Ingress (and the same ingress Deployment) from either spelling', () => {
-    // A fixed admin token, so that the pods' checksum annotation does not differ by a random token.
-    const current = renderChart([], ['secrets.adminApiToken=fixed', ...settings('ingress.publicIngress')]);
-    const deprecated = renderChart([], ['secrets.adminApiToken=fixed', ...settings('ingress.ingressResource')]);
+    // Fixed tokens, so that the pods' checksum annotation and preStop header do not differ by a random token.
+    const fixed = ['secrets.adminApiToken=fixed', 'secrets.preStopToken=fixed'];
+    const current = renderChart([], [...fixed, ...settings('ingress.publicIngress')]);
+    const deprecated = renderChart([], [...fixed, ...settings('ingress.ingressResource')]);
     const ingress = one(current, 'Ingress');
     expect(ingress.spec.rules[0].host).toBe('hooks.example.org');
     expect(ingress.metadata.annotations).toEqual({ 'cert-manager.io/cluster-issuer': 'letsencrypt' });

@@ -241,6 +241,25 @@ checksum/secrets hashes the token the Secret carries); empty when neither is set
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret holding PRESTOP_TOKEN, the credential of the ingress pods' preStop hook. A Secret of its own, made by the
+chart whatever secrets.existingSecret says: the hook's header is a literal in the pod spec, so the chart needs the
+value when it renders, and it cannot read it from a Secret it does not make (`lookup` is not there in `helm
+template`). */}}
+{{- define "eis.preStopSecretName" -}}
+{{- printf "%s-prestop" (include "eis.fullname" .) -}}
+{{- end -}}
+
+{{/* "true" when the ingress pods' preStop hook is the httpGet on /health/prestop, the one that needs PRESTOP_TOKEN. */}}
+{{- define "eis.preStopHttpGet" -}}
+{{- if and (gt (include "eis.preStopSeconds" (dict "root" . "role" "ingress") | int) 0) (eq (.Values.ingress.preStopHandler | default "httpGet") "httpGet") -}}true{{- end -}}
+{{- end -}}
+
+{{/* PRESTOP_TOKEN: secrets.preStopToken, else the one already in its Secret, else a generated one (eis.secretValue:
+one value for the whole render, so the Secret and the hook's header carry the same). */}}
+{{- define "eis.preStopToken" -}}
+{{- include "eis.secretValue" (dict "root" . "name" (include "eis.preStopSecretName" .) "key" "PRESTOP_TOKEN" "value" .Values.secrets.preStopToken "length" 40) -}}
+{{- end -}}
+
 {{/* ----------------------------------------------------------------------------------------------------------
 The migration Job. As a pre-upgrade hook it runs before the new release's objects are applied, against whatever
 the old release left: so everything it needs from the chart (its database password, its ServiceAccount, its
@@ -345,7 +364,7 @@ an exponent (1048576, not 1.048576e+06). */}}
 
 {{/* Variables the chart itself sets; `config` / `<role>.config` may not set them. */}}
 {{- define "eis.reservedEnv" -}}
-{{- list "SERVICE_ROLE" "PORT" "DATABASE_URL" "REDIS_URL" "REDIS_HOST" "REDIS_PORT" "PROVIDERS_FILE" "ROUTES_FILE" "POD_NAME" "POD_NAMESPACE" "STRIPE_WEBHOOK_SECRET" "GITHUB_WEBHOOK_SECRET" "PAYPAL_WEBHOOK_ID" "ADMIN_API_TOKEN" "POD_DELETION_COST_ENABLED" "OTEL_SDK_DISABLED" | toJson -}}
+{{- list "SERVICE_ROLE" "PORT" "DATABASE_URL" "REDIS_URL" "REDIS_HOST" "REDIS_PORT" "PROVIDERS_FILE" "ROUTES_FILE" "POD_NAME" "POD_NAMESPACE" "STRIPE_WEBHOOK_SECRET" "GITHUB_WEBHOOK_SECRET" "PAYPAL_WEBHOOK_ID" "ADMIN_API_TOKEN" "PRESTOP_TOKEN" "POD_DELETION_COST_ENABLED" "OTEL_SDK_DISABLED" | toJson -}}
 {{- end -}}
 
 {{/* The merged plain config of a role (role config over shared config). Call with (dict "root" $ "role" "worker"); returns JSON. */}}
@@ -395,7 +414,10 @@ The preStop hook of a role; nothing for the worker. The ingress role's default i
 `Connection: close` from then on, and holds the answer N seconds, while endpoints and load balancers drop the pod;
 the kubelet waits for the answer (within the grace period) and then sends SIGTERM. `ingress.preStopHandler: sleep`
 only sleeps (the native sleep handler on Kubernetes >= 1.30, else node, as the image has no shell): for images
-without /health/prestop. Call with (dict "root" $ "role" "ingress"|"worker").
+without /health/prestop. The httpGet sends PRESTOP_TOKEN in X-Prestop-Token, as a literal: the kubelet cannot read a
+Secret for a hook (only env and volumes come from Secrets). Whoever can read the pod spec can delete the pod
+anyway, so the literal gives nobody a power over the pod they did not have; the pod reads the same token from its
+Secret (eis.env). Call with (dict "root" $ "role" "ingress"|"worker").
 */}}
 {{- define "eis.lifecycle" -}}
 {{- $root := .root -}}
@@ -407,6 +429,9 @@ lifecycle:
     httpGet:
       path: {{ printf "/health/prestop?sleepSeconds=%d" $seconds }}
       port: http
+      httpHeaders:
+        - name: X-Prestop-Token
+          value: {{ include "eis.preStopToken" $root | quote }}
 {{- else if semverCompare ">=1.30-0" $root.Capabilities.KubeVersion.Version }}
     sleep:
       seconds: {{ $seconds }}
@@ -568,6 +593,13 @@ Secret eis.migrations.databaseSecret names. */}}
       name: {{ $secretName }}
       key: {{ $name }}
       optional: true
+{{- end }}
+{{- if and (eq $role "ingress") (include "eis.preStopHttpGet" $root) }}
+- name: PRESTOP_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "eis.preStopSecretName" $root }}
+      key: PRESTOP_TOKEN
 {{- end }}
 {{- if include "eis.hasProvidersFile" $root }}
 - name: PROVIDERS_FILE
