@@ -5,8 +5,8 @@ import { find, one, podSpecOf, releaseName, renderChart, runHelm, templateArgs, 
 /**
  * The ingress pods' preStop hook (httpGet /health/prestop) fails the pod's readiness, so the service takes it only
  * with PRESTOP_TOKEN in X-Prestop-Token. The chart generates the token per release and keeps it across upgrades (in
- * a Secret of its own, whatever secrets.existingSecret says), gives it to the ingress pods as PRESTOP_TOKEN from
- * that Secret, and sends the same value from the hook: a literal in the pod spec, since the kubelet cannot read a
+ * a Secret of its own, whatever secrets.existingSecret says), gives it to the pods as PRESTOP_TOKEN from that
+ * Secret, and sends the same value from the hook: a literal in the pod spec, since the kubelet cannot read a
  * Secret for a hook. A hook without the pod's token would be refused (403): FailedPreStopHook, SIGTERM at once,
  * keep-alive connections cut.
  */
@@ -26,14 +26,16 @@ describe('PRESTOP_TOKEN', () => {
   it.each([
     ['the chart-made Secret', []],
     ['secrets.existingSecret', ['secrets.existingSecret=my-secrets']],
-  ])('with %s: one generated token, in its own Secret, the ingress env and the hook header', (_mode, set) => {
+  ])('with %s: one generated token, in its own Secret, the env of the pods and the hook header', (_mode, set) => {
     const objects = renderChart([], set);
     const token = secretToken(objects);
     expect(token).toMatch(/^[A-Za-z0-9]{40}$/);
     expect(hookToken(objects)).toBe(token);
-    expect(env(objects, 'ingress', 'PRESTOP_TOKEN')).toEqual({ name: 'PRESTOP_TOKEN', valueFrom: { secretKeyRef: { name: secretName, key: 'PRESTOP_TOKEN' } } });
-    // Workers have no preStop hook: no token (their /health/prestop takes loopback callers only).
-    expect(env(objects, 'worker', 'PRESTOP_TOKEN')).toBeUndefined();
+    // Workers have no preStop hook, but serve /health/prestop too: without the token it would take loopback callers,
+    // which behind a service-mesh sidecar is every caller.
+    for (const role of ['ingress', 'worker']) {
+      expect(env(objects, role, 'PRESTOP_TOKEN')).toEqual({ name: 'PRESTOP_TOKEN', valueFrom: { secretKeyRef: { name: secretName, key: 'PRESTOP_TOKEN' } } });
+    }
   });
 
   it('each release gets its own token; secrets.preStopToken pins it', () => {
@@ -61,7 +63,7 @@ describe('PRESTOP_TOKEN', () => {
     for (const set of [['preStopSleepSeconds=0'], ['ingress.preStopHandler=sleep']]) {
       const objects = renderChart([], set);
       expect(secretToken(objects)).toBeUndefined();
-      expect(env(objects, 'ingress', 'PRESTOP_TOKEN')).toBeUndefined();
+      for (const role of ['ingress', 'worker']) expect(env(objects, role, 'PRESTOP_TOKEN')).toBeUndefined();
     }
   });
 

@@ -594,7 +594,9 @@ Secret eis.migrations.databaseSecret names. */}}
       key: {{ $name }}
       optional: true
 {{- end }}
-{{- if and (eq $role "ingress") (include "eis.preStopHttpGet" $root) }}
+{{- /* The workers too, though they have no hook: without it their /health/prestop takes loopback callers, which in a
+service mesh is every caller (the sidecar forwards from 127.0.0.1). */}}
+{{- if include "eis.preStopHttpGet" $root }}
 - name: PRESTOP_TOKEN
   valueFrom:
     secretKeyRef:

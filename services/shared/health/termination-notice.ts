@@ -61,13 +61,13 @@ export function preStopRouter(options: PreStopRouterOptions): Router {
   const router = Router();
   const maxSleepSeconds = options.maxSleepSeconds ?? PRESTOP_MAX_SLEEP_SECONDS;
   const lapseAfterMs = options.lapseAfterMs ?? PRESTOP_LAPSE_AFTER_MS;
-  const refusal = preStopCallerCheck(options.token);
+  const refusalOf = preStopCallerCheck(options.token);
   // Anyone who reaches the port picks how often this happens: one line, then a count a minute.
   const refusals = new RateLimitedLog((fields) => options.logger.warn('preStop hook refused: nothing announced', fields));
   let lapseTimer: NodeJS.Timeout | undefined;
 
   router.get(HEALTH_PRESTOP_PATH, async (req, res) => {
-    const refused = refusal(req);
+    const refused = refusalOf(req);
     if (refused) {
       refusals.note({ reason: refused, remoteAddress: req.socket.remoteAddress });
       sendError(req, res, 403, refused, 'FORBIDDEN');
