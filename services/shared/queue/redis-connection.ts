@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/config.js';
+import { isReadOnlyRefusal } from './redis-read-only.js';
 import { isSelectRefusal, RedisSelectRefusedError } from './redis-select-refused.js';
 
 /**
@@ -21,8 +22,10 @@ export function redisOptions(redis: Config['redis'], role: RedisConnectionRole):
     // A refused SELECT of REDIS_URL's db index drops the connection (and retries it) instead of letting ioredis carry
     // on in db 0: the connection is never ready, so nothing is read or written in another deployment's db. The
     // handshake sends SELECT before the ready check, so the connection ends before any command of ours is written.
-    // An option rather than a listener: BullMQ's duplicate() of a connection keeps it.
-    reconnectOnError: isSelectRefusal,
+    // A READONLY reply (a failover turned the node this connection reached into a replica) drops the connection too:
+    // the endpoint leads a new one to the new primary. Without it every write failed until the pod restarted.
+    // An option rather than a listener: BullMQ's duplicate() of a connection (its blocking connection) keeps it.
+    reconnectOnError: (error) => (isSelectRefusal(error) ? true : isReadOnlyRefusal(error) ? readOnlyReconnect(role) : false),
     lazyConnect: false,
   };
   const failFast: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: 2000 };
@@ -48,6 +51,19 @@ export function redisOptions(redis: Config['redis'], role: RedisConnectionRole):
     };
   }
   return { ...common, ...roleOptions, host: redis.host, port: redis.port };
+}
+
+/**
+ * What ioredis does with a command refused with READONLY once it has dropped the connection: 2 sends it again on the
+ * new one, 1 fails it. Sending again is safe (READONLY: nothing of it ran, see redis-read-only.ts) wherever commands
+ * wait for the connection: the worker's (BullMQ's scripts, which retry forever anyway) and the destination state's.
+ * The producer queues nothing while disconnected, so a command sent again would only fail with "Stream isn't
+ * writeable" instead of saying READONLY: its callers handle the failure (an enqueue leaves the event PENDING for
+ * the reconciler). ioredis sends a refused command again on its own, outside any MULTI it was queued in: none of
+ * our clients sends a MULTI with writes (BullMQ's only one is addFlow, which the service does not use).
+ */
+function readOnlyReconnect(role: RedisConnectionRole): 1 | 2 {
+  return role === 'producer' ? 1 : 2;
 }
 
 /**
