@@ -16,6 +16,7 @@ import { RouteTable } from '../worker/routing/route-table.js';
 import { loadRoutesFile } from '../worker/routing/routes-file.js';
 import { createHttpApp } from './http-app.js';
 import { WebhookFastPath } from './webhook-fast-path.js';
+import { redisWriteCheck } from '../shared/health/redis-write-check.js';
 import { TerminationNotice } from '../shared/health/termination-notice.js';
 import { DEFAULT_DRAIN_GRACE_MS, listen, type HTTP_TIMEOUTS } from './http-server.js';
 import { connectInfrastructure } from './infrastructure.js';
@@ -124,7 +125,8 @@ export async function startService(config: Config, extensions: ServiceExtensions
   const checks = {
     // Not ready before the migrations have run, rather than ready and failing every webhook.
     database: new SchemaCheck(infrastructure.pool).check,
-    redis: async () => void (await infrastructure.redis.ping()),
+    // Up only when Redis takes a write: a read-only replica or a Redis out of memory answers PING and queues nothing.
+    redis: redisWriteCheck(infrastructure.redis, `${config.queue.prefix}:${config.queue.name}:health-check`),
   };
   // webhook_dependency_up: what the checks found, which readiness alone does not say (it is 503 while draining too).
   const dependencies = new DependencyGauge(checks);
@@ -136,7 +138,8 @@ export async function startService(config: Config, extensions: ServiceExtensions
     routers: ingress?.routers ?? [],
     health: {
       checks,
-      // The ingress keeps answering 202 while Redis is down (events wait in PENDING), so Redis does not gate it.
+      // The ingress keeps answering 202 while Redis is down or refuses writes (events wait in PENDING), so Redis does
+      // not gate it; a worker without a Redis that takes writes can take no job.
       readinessChecks: worker ? ['database', 'redis'] : ['database'],
       maxHeapMb: config.health.maxHeapMb,
       isShuttingDown: () => shuttingDown,

@@ -10,7 +10,7 @@ export const DEPENDENCY_RESULT_FRESH_MS = 10_000;
 /**
  * `webhook_dependency_up{dependency}`: 1 when this process's latest check of a dependency passed, 0 when it failed
  * or did not answer within the health checks' timeout. The checks are the health checks (`database`: PostgreSQL
- * answers and has this version's newest migration; `redis`: it answers PING): every readiness probe and `GET /health`
+ * answers and has this version's newest migration; `redis`: it takes a write, which a read-only replica or a Redis out of memory refuses): every readiness probe and `GET /health`
  * records its results here, and a result older than {@link DEPENDENCY_RESULT_FRESH_MS} (nothing probed: under
  * docker-compose, or a dependency readiness leaves out) is checked again when Prometheus scrapes.
  *
@@ -34,7 +34,8 @@ export class DependencyGauge {
       name: DEPENDENCY_UP_METRIC,
       help:
         'Whether the latest check of a dependency by this process passed (1) or failed (0): database (PostgreSQL answers and ' +
-        'has this version\'s migrations), redis; the readiness checks, not the shutdown (a draining pod keeps its values)',
+        'has this version\'s migrations), redis (it takes a write: 0 for a read-only replica or a Redis out of memory); the ' +
+          'readiness checks, not the shutdown (a draining pod keeps its values)',
       labelNames: ['dependency'] as const,
       registers: [registry],
       async collect() {

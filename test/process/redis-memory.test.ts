@@ -1,0 +1,75 @@
+/**
+ * Redis's memory settings, as each role sees them on a redis-server of the test's own:
+ * - a Redis out of memory (noeviction, maxmemory reached) answers PING and refuses every write: it is reported as
+ *   Redis down (health, webhook_dependency_up, the worker's readiness), while the ingress keeps taking webhooks as it
+ *   does with Redis down (events wait in PENDING for the reconciler).
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { RedisServer } from '../support/redis-server.js';
+import { freePort, ServiceProcess } from '../support/service-process.js';
+import { postWebhook, signedStripeRequest } from '../support/signing.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { waitFor } from '../support/wait-for.js';
+
+const secret = 'whsec_redis_memory';
+let db: TestDatabase;
+let redis: RedisServer;
+let admin: Redis;
+let ingress: ServiceProcess;
+let worker: ServiceProcess;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  redis = new RedisServer(await RedisServer.freePort());
+  await redis.start();
+  admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  const env = {
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    QUEUE_PREFIX: `memory-${randomBytes(3).toString('hex')}`,
+    STRIPE_WEBHOOK_SECRET: secret,
+    POD_DELETION_COST_ENABLED: 'false',
+  };
+  ingress = new ServiceProcess({ ...env, SERVICE_ROLE: 'ingress' }, await freePort());
+  worker = new ServiceProcess({ ...env, SERVICE_ROLE: 'worker' }, await freePort());
+  await Promise.all([ingress.start(), worker.start()]);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([ingress?.kill(), worker?.kill()]);
+  admin?.disconnect();
+  await redis?.destroy();
+  await db?.drop();
+});
+
+async function redisSeen(process: ServiceProcess) {
+  const health = (await (await fetch(`${process.baseUrl}/health`)).json()) as { details: { redis: { status: string; message?: string } } };
+  const metrics = await (await fetch(`${process.baseUrl}/metrics`)).text();
+  return {
+    status: health.details.redis.status,
+    message: health.details.redis.message,
+    gauge: /^webhook_dependency_up\{dependency="redis"\} (\S+)$/m.exec(metrics)?.[1],
+    ready: (await fetch(`${process.baseUrl}/health/ready`)).status,
+  };
+}
+
+describe('Redis memory settings', () => {
+  it('reports a Redis out of memory as Redis down (with the reason), and the ingress still takes webhooks', async () => {
+    await admin.config('SET', 'maxmemory', '1');
+    try {
+      const seen = { ingress: await redisSeen(ingress), worker: await redisSeen(worker) };
+      const outOfMemory = { status: 'down', message: expect.stringContaining('out of memory'), gauge: '0' };
+      expect(seen).toEqual({ ingress: { ...outOfMemory, ready: 200 }, worker: { ...outOfMemory, ready: 503 } });
+      const { body, headers } = signedStripeRequest(secret, { id: `evt_oom_${randomBytes(4).toString('hex')}`, type: 'invoice.paid' });
+      expect((await postWebhook(ingress.baseUrl, 'stripe', body, headers)).status).toBe(202);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+    }
+    expect({ ingress: await redisSeen(ingress), worker: await redisSeen(worker) }).toEqual({
+      ingress: { status: 'up', message: undefined, gauge: '1', ready: 200 },
+      worker: { status: 'up', message: undefined, gauge: '1', ready: 200 },
+    });
+  });
+});
