@@ -8,6 +8,7 @@ import type { Logger } from '../shared/logging/logger.js';
 import { createLogger } from '../shared/logging/logger.js';
 import { QueueDepthGauge } from '../shared/metrics/queue-depth-gauge.js';
 import { EventQueue } from '../shared/queue/event-queue.js';
+import { warnUnlessNoEviction } from '../shared/queue/eviction-policy-check.js';
 import { createRedisConnection, type RedisConnectionRole } from '../shared/queue/redis-connection.js';
 import { isSelectRefusal, RedisSelectRefusedError } from '../shared/queue/redis-select-refused.js';
 import { StartAbortedError } from '../shared/startup/start-aborted-error.js';
@@ -84,6 +85,10 @@ export async function connectInfrastructure(config: Config, logger: Logger, abor
     await pool.end().catch(() => undefined);
     throw new RedisSelectRefusedError(config.redis, error);
   }
+  // Once, when Redis is first reached (now, or after an outage at start): every role, for the pods one looks at.
+  const checkEvictionPolicy = () => void warnUnlessNoEviction(redis, redisLogger);
+  if (redis.status === 'ready') checkEvictionPolicy();
+  else redis.once('ready', checkEvictionPolicy);
   const queue = new EventQueue({
     connection: redis,
     name: config.queue.name,

@@ -1,5 +1,7 @@
 /**
  * Redis's memory settings, as each role sees them on a redis-server of the test's own:
+ * - a `maxmemory-policy` other than noeviction lets a full Redis evict the queue's keys: every role says so once at
+ *   start, as a log line (BullMQ only prints to stderr, in the worker);
  * - a Redis out of memory (noeviction, maxmemory reached) answers PING and refuses every write: it is reported as
  *   Redis down (health, webhook_dependency_up, the worker's readiness), while the ingress keeps taking webhooks as it
  *   does with Redis down (events wait in PENDING for the reconciler).
@@ -25,6 +27,7 @@ beforeAll(async () => {
   redis = new RedisServer(await RedisServer.freePort());
   await redis.start();
   admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  await admin.config('SET', 'maxmemory-policy', 'allkeys-lru');
   const env = {
     DATABASE_URL: db.url,
     REDIS_URL: redis.url,
@@ -44,6 +47,9 @@ afterAll(async () => {
   await db?.drop();
 });
 
+const evictionWarnings = (process: ServiceProcess) =>
+  process.jsonLogs().filter((line) => line.level === 'warn' && line.maxmemoryPolicy !== undefined);
+
 async function redisSeen(process: ServiceProcess) {
   const health = (await (await fetch(`${process.baseUrl}/health`)).json()) as { details: { redis: { status: string; message?: string } } };
   const metrics = await (await fetch(`${process.baseUrl}/metrics`)).text();
@@ -56,7 +62,17 @@ async function redisSeen(process: ServiceProcess) {
 }
 
 describe('Redis memory settings', () => {
+  it('warns once in every role when maxmemory-policy is not noeviction, naming the policy', async () => {
+    await waitFor('the eviction policy warnings', () => evictionWarnings(ingress).length > 0 && evictionWarnings(worker).length > 0);
+    for (const process of [ingress, worker]) {
+      expect(evictionWarnings(process).map((line) => ({ policy: line.maxmemoryPolicy, message: line.message }))).toEqual([
+        { policy: 'allkeys-lru', message: expect.stringContaining('noeviction') },
+      ]);
+    }
+  });
+
   it('reports a Redis out of memory as Redis down (with the reason), and the ingress still takes webhooks', async () => {
+    await admin.config('SET', 'maxmemory-policy', 'noeviction');
     await admin.config('SET', 'maxmemory', '1');
     try {
       const seen = { ingress: await redisSeen(ingress), worker: await redisSeen(worker) };
