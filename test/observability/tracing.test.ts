@@ -255,7 +255,7 @@ describe('one trace per webhook, across ingress, queue, worker and destination',
       [span.attributes['url.path'], span.attributes['http.route']].some((value) => /^\/(health|metrics)/.test(String(value ?? ''))),
     );
     expect(probeSpans).toEqual([]);
-    // Health checks run `SELECT 1` and PING: with requireParentSpan they make no orphan traces.
+    // Health checks run `SELECT 1` and a Redis SET: with requireParentSpan they make no orphan traces.
     const orphanClientSpans = receiver.spans.filter((span) => span.parentSpanId === '' && span.kind === 'SPAN_KIND_CLIENT');
     expect(orphanClientSpans).toEqual([]);
   });
