@@ -2,6 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { context as otelContext, trace } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType } from '@opentelemetry/core';
 import { isAcceptedMediaType, mediaTypeOf } from '../ingress/ingest/content-type.js';
+import { VerificationFailureLimiter } from '../ingress/ingest/verification-failure-limiter.js';
 import type { WebhookReceiver } from '../ingress/ingest/webhook-receiver.js';
 import { RECEIVE_FAILURE } from '../ingress/ingest/webhook-router.js';
 import type { ProviderRegistry } from '../ingress/verification/provider-registry.js';
@@ -116,8 +117,8 @@ export class WebhookFastPath {
     let enqueue: (() => void) | undefined;
     try {
       const resolve = this.options.clientAddress;
-      const clientAddress = resolve ? () => resolve(req) : () => req.socket.remoteAddress;
-      const answer = await this.options.receiver.receive({ verifier, rawBody, headers: req.headers, mediaType: webhook.mediaType, context, clientAddress });
+      const clientKey = () => VerificationFailureLimiter.keyFor(resolve ? resolve(req) : req.socket.remoteAddress, req.socket.remoteAddress);
+      const answer = await this.options.receiver.receive({ verifier, rawBody, headers: req.headers, mediaType: webhook.mediaType, context, clientKey });
       ({ statusCode, outcome, body, enqueue } = answer);
     } catch (error) {
       if (!(error instanceof DependencyUnavailableError)) return this.handBack(req, res, webhook, error);

@@ -23,6 +23,10 @@ const heapUsed = (): number => {
  * requests with a 15 kB X-Forwarded-For each, sent in 10 s, grew the heap from 47 MB to 284 MB, still held a minute
  * later; the chart's memory limit is 512Mi.
  */
+// Express with `trust proxy` true: req.ip is proxyaddr(req, trust) with every hop trusted.
+const ipFrom = (forwardedFor: string): string | undefined =>
+  proxyaddr({ headers: { 'x-forwarded-for': forwardedFor }, socket: { remoteAddress: '203.0.113.9' } } as unknown as IncomingMessage, () => true);
+
 describe('failed-verification budget: what one forged request can make the ingress keep', () => {
   it('10,000 forged X-Forwarded-For values keep about 2 MB, as documented, not 15 kB each (before: 144 MB)', () => {
     const limiter = new VerificationFailureLimiter({ limit: 20, windowMs: 60_000, now: () => 0 });
@@ -44,5 +48,29 @@ describe('failed-verification budget: what one forged request can make the ingre
     // (a key that is an address or a digest, or the socket's address when X-Forwarded-For names none), the bound holds.
     expect(Math.round(kept / 2 ** 20)).toBeLessThanOrEqual(10);
     expect(clients).toBeGreaterThan(0);
+  });
+});
+
+describe('failed-verification budget: keys', () => {
+  it('an X-Forwarded-For that names no address is keyed on the connection, so rewriting it earns no new budget', () => {
+    const limiter = new VerificationFailureLimiter({ limit: 20, windowMs: 60_000, now: () => 0 });
+    for (let i = 0; i < 100; i++) limiter.recordFailure(VerificationFailureLimiter.keyFor(ipFrom(`forged-${i}`), '203.0.113.9'));
+    expect(limiter.clients).toBe(1);
+    expect(limiter.failuresOf(VerificationFailureLimiter.keyFor('203.0.113.9'))).toBe(100);
+  });
+
+  it('10,000 real addresses each followed by 15 kB of X-Forwarded-For keep about 2 MB, not the headers they were cut from', () => {
+    // A key cut from the header (15 characters of "100.100.100.100, xxx…") is, to V8, a slice that keeps the whole
+    // header alive: before the key was copied, 144 MB.
+    const limiter = new VerificationFailureLimiter({ limit: 20, windowMs: 60_000, now: () => 0 });
+    const before = heapUsed();
+    for (let i = 0; i < limiter.maxClients; i++) {
+      const header = `100.100.${100 + (i % 150)}.${100 + Math.floor(i / 150)}, ${'x'.repeat(15_000)}`;
+      limiter.recordFailure(VerificationFailureLimiter.keyFor(ipFrom(header), '203.0.113.9'));
+    }
+    const kept = heapUsed() - before;
+    const clients = limiter.clients;
+    expect(Math.round(kept / 2 ** 20)).toBeLessThanOrEqual(10);
+    expect(clients).toBe(limiter.maxClients);
   });
 });

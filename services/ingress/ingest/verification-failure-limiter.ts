@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { ipKeyGenerator } from 'express-rate-limit';
 
 export interface VerificationFailureLimiterOptions {
@@ -43,9 +44,17 @@ export class VerificationFailureLimiter {
     this.windowStart = this.now();
   }
 
-  /** The key for a client address (IPv6 grouped by /56, as express-rate-limit does). */
-  static keyFor(ip: string | undefined): string {
-    return ip ? ipKeyGenerator(ip) : 'unknown';
+  /**
+   * The key for a client address (IPv6 grouped by /56, as express-rate-limit does). `ip` is Express's `req.ip`,
+   * which TRUST_PROXY may take from X-Forwarded-For unchecked (any text, up to 16 kB); anything that is not an
+   * address is keyed on `peerAddress`, the connection's, instead. Not a digest of the text: a forger could then
+   * write a new key (a fresh budget, and fresh PayPal download slots) per request. On the peer's address all such
+   * requests share one budget, which only requests naming no address ever spend (a proxy writes the real client's
+   * address). The key is a copy: a substring of the header would keep the whole header alive with it.
+   */
+  static keyFor(ip: string | undefined, peerAddress?: string): string {
+    const address = ip !== undefined && isIP(ip) !== 0 ? ip : peerAddress;
+    return address ? flatCopy(ipKeyGenerator(address)) : 'unknown';
   }
 
   /** Counts one failure of `key`; returns its failures in this window, this one included. */
@@ -91,4 +100,9 @@ export class VerificationFailureLimiter {
     this.windowStart = now - ((now - this.windowStart) % this.windowMs);
     if (this.failures.size > 0) this.failures = new Map();
   }
+}
+
+/** `text` in a string of its own (V8 keeps a substring as a slice of its parent, parent and all). */
+function flatCopy(text: string): string {
+  return Buffer.from(text, 'latin1').toString('latin1');
 }

@@ -22,11 +22,11 @@ export interface IncomingWebhook {
   /** The request's context: gains the provider, event type and event id as they are learned. */
   context: RequestContext;
   /**
-   * The client's address as Express's `req.ip` resolves it (TRUST_PROXY): whose failure budget the request is on.
-   * A function, read only when a verifier needs the client (a PayPal certificate download): resolving it walks the
-   * proxy chain, work most webhooks never need.
+   * The client's failure-budget key ({@link VerificationFailureLimiter.keyFor} of the address Express's `req.ip`
+   * resolves, TRUST_PROXY's): whose budget the request is on. A function, read only when a verifier needs the client
+   * (a PayPal certificate download): resolving it walks the proxy chain, work most webhooks never need.
    */
-  clientAddress?: () => string | undefined;
+  clientKey?: () => string;
 }
 
 /** How a stored webhook is answered: 202 for a new event, 200 for one stored before. */
@@ -78,7 +78,7 @@ export class WebhookReceiver {
 
     const verified = await tracer.startActiveSpan('webhook.verify', async (verifySpan) => {
       try {
-        return await verifier.verify({ rawBody, headers, contentType: webhook.mediaType, client: this.clientOf(webhook.clientAddress) });
+        return await verifier.verify({ rawBody, headers, contentType: webhook.mediaType, client: this.clientOf(webhook.clientKey) });
       } catch (error) {
         verifySpan.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
         throw error;
@@ -152,12 +152,12 @@ export class WebhookReceiver {
   }
 
   /** The sender as verifiers see it; its key is computed only if a verifier asks (most never do). */
-  private clientOf(address: (() => string | undefined) | undefined): WebhookClient {
+  private clientOf(clientKey: (() => string) | undefined): WebhookClient {
     const failures = this.options.failures;
     let key: string | undefined;
     return {
       get key() {
-        return (key ??= VerificationFailureLimiter.keyFor(address?.()));
+        return (key ??= clientKey?.() ?? VerificationFailureLimiter.keyFor(undefined));
       },
       hasSpentFailureBudget() {
         return failures?.hasSpentBudget(this.key) ?? false;

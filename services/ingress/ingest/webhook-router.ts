@@ -73,7 +73,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   };
   /** Counts a failed verification; true when its client is past its budget (answer 429, not 401). */
   const overFailureBudget = (req: Request, res: Response): boolean => {
-    const failed = failures.recordFailure(VerificationFailureLimiter.keyFor(req.ip));
+    const failed = failures.recordFailure(clientKeyOf(req));
     const reset = failures.secondsToReset();
     budgetHeaders(res, failed, reset);
     if (failed <= failures.limit) return false;
@@ -148,7 +148,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       headers: req.headers,
       mediaType: mediaTypeOf(req.headers['content-type']),
       context: req.context,
-      clientAddress: () => req.ip,
+      clientKey: () => clientKeyOf(req),
     });
     count(res, verifier.provider, answer.outcome);
     sendJson(res, answer.statusCode, answer.body);
@@ -170,7 +170,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       // Not verified (that needed a download) and not counted: the client is past its budget already, so it is
       // answered as its failures are until the window ends.
       const reset = failures.secondsToReset();
-      budgetHeaders(res, failures.failuresOf(VerificationFailureLimiter.keyFor(req.ip)), reset);
+      budgetHeaders(res, failures.failuresOf(clientKeyOf(req)), reset);
       tooManyHeaders(res, reset);
       count(res, provider, 'rate_limited');
       return next(new AppError('TOO_MANY_REQUESTS', error.message, { cause: error }));
@@ -199,6 +199,9 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
 }
 
 const TOO_LARGE_MESSAGE = 'Request body is too large';
+
+/** The request's failure-budget key: its `req.ip` (TRUST_PROXY's), or its connection's address when that is none. */
+const clientKeyOf = (req: Request): string => VerificationFailureLimiter.keyFor(req.ip, req.socket.remoteAddress);
 
 /**
  * Where the ingress's direct path (runtime/webhook-fast-path.ts) leaves the failure of a webhook it read and tried
