@@ -2,6 +2,7 @@ import type { Router } from 'express';
 import { createAdminApi } from '../admin/admin-api.js';
 import { DestinationControl } from '../admin/destination-control.js';
 import { consoleRouter } from '../console/console-router.js';
+import { BodyMemoryBudget } from '../ingress/ingest/body-memory-budget.js';
 import { EventWriter } from '../ingress/ingest/event-writer.js';
 import { webhookRouter } from '../ingress/ingest/webhook-router.js';
 import { VerificationFailureLimiter } from '../ingress/ingest/verification-failure-limiter.js';
@@ -21,6 +22,8 @@ export interface IngressRole {
   routers: Router[];
   /** The webhook route's core, shared by the Express route and the direct path (webhook-fast-path.ts). */
   receiver: WebhookReceiver;
+  /** Bodies being read, all requests together: shared by the Express route and the direct path. */
+  bodyBudget: BodyMemoryBudget;
   /** Waits for inserts and enqueues in flight, so every 2xx given is backed by a row (and a job). */
   drain(): Promise<void>;
   /** Stops the admin API's samplers and closes its connection. */
@@ -64,8 +67,10 @@ export async function startIngress(options: IngressRoleOptions): Promise<Ingress
   // it before a download): both paths of a webhook, the direct one and Express, share it through the receiver.
   const failures = new VerificationFailureLimiter({ limit: config.http.verificationFailureLimitPerMinute, windowMs: 60_000 });
   const receiver = new WebhookReceiver({ writer, queue: infrastructure.queue, logger: createLogger('ingress'), failures });
+  const bodyBudget = new BodyMemoryBudget(BodyMemoryBudget.defaultBytes(config.http.maxBodyBytes, config.database.poolSize));
   const webhooks = webhookRouter({
     receiver,
+    bodyBudget,
     providers: options.providers,
     writer,
     queue: infrastructure.queue,
@@ -76,6 +81,7 @@ export async function startIngress(options: IngressRoleOptions): Promise<Ingress
   return {
     routers: [webhooks, admin.router, consoleRouter()],
     receiver,
+    bodyBudget,
     drain: () => writer.drain(),
     async close() {
       await admin.close();

@@ -157,6 +157,7 @@ export async function startService(config: Config, extensions: ServiceExtensions
           isTerminating: () => shuttingDown || terminationNotice.isActive(),
           // What Express's `req.ip` computes (express/lib/request.js), with the app's compiled TRUST_PROXY.
           clientAddress: (req) => proxyaddr(req, app.get('trust proxy fn') as (address: string, hop: number) => boolean),
+          bodyBudget: ingress.bodyBudget,
           logger: createLogger('http'),
         }).listener
       : app;

@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { context as otelContext, trace } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType } from '@opentelemetry/core';
+import { BodyBudgetExceededError, BodyMemoryBudget } from '../ingress/ingest/body-memory-budget.js';
 import { isAcceptedMediaType, mediaTypeOf } from '../ingress/ingest/content-type.js';
 import { VerificationFailureLimiter } from '../ingress/ingest/verification-failure-limiter.js';
 import type { WebhookReceiver } from '../ingress/ingest/webhook-receiver.js';
@@ -33,10 +34,16 @@ export interface WebhookFastPathOptions {
    * failure budget on both paths. Default: the peer's address (Express without `trust proxy`).
    */
   clientAddress?: (req: IncomingMessage) => string | undefined;
+  /**
+   * The process's budget for bodies being read, shared with the Express route; without it, one of the default size
+   * for this path alone (tests, benchmarks).
+   */
+  bodyBudget?: BodyMemoryBudget;
   logger: Logger;
 }
 
 const PREFIX = '/webhooks/';
+const NO_BODY = Buffer.alloc(0);
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
@@ -53,9 +60,11 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  */
 export class WebhookFastPath {
   private readonly headers: Record<string, string>;
+  private readonly bodyBudget: BodyMemoryBudget;
 
   constructor(private readonly options: WebhookFastPathOptions) {
     this.headers = securityHeaderValues();
+    this.bodyBudget = options.bodyBudget ?? new BodyMemoryBudget(BodyMemoryBudget.defaultBytes(options.maxBodyBytes));
   }
 
   /** The server's request listener: this path when it takes the request, else the Express app. */
@@ -86,19 +95,40 @@ export class WebhookFastPath {
 
     const length = Number(declared);
     const chunks: Buffer[] = [];
+    const budget = this.bodyBudget;
     let received = 0;
+    // Bytes taken from the body budget, given back once the body is read (or refused, or torn down).
+    let held = 0;
+    let refused = false;
     req.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      if (!budget.take(chunk.length)) {
+        // The Express route answers (503): what was read is dropped, and so is the rest until the connection closes.
+        refused = true;
+        budget.release(held);
+        held = 0;
+        chunks.length = 0;
+        return this.handBack(req, res, { rawBody: NO_BODY, started }, new BodyBudgetExceededError());
+      }
       chunks.push(chunk);
       received += chunk.length;
+      held += chunk.length;
     });
     req.on('end', () => {
+      if (refused) return;
+      budget.release(held);
+      held = 0;
       // Node's parser ends the body at the declared length; fewer bytes means the client went away mid-body.
       if (received !== length) return void res.destroy();
       const rawBody = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
       runWithContext(context, () => void this.receive(req, res, { verifier, rawBody, mediaType, context, started }));
     });
-    // The client went away mid-body ('aborted'): not counted, as on the Express route (see its mapError).
+    // The client went away mid-body ('aborted', or the request timed out): not counted, as on the Express route (see
+    // its mapError).
     req.on('error', () => {
+      budget.release(held);
+      held = 0;
+      if (refused) return;
       this.options.logger.debug('request aborted mid-body', { provider: verifier.provider, path: url });
       res.destroy();
     });

@@ -9,7 +9,9 @@ import { WEBHOOK_ROUTE } from '../../shared/http/webhook-route.js';
 import type { ProviderRegistry } from '../verification/provider-registry.js';
 import { FailureBudgetSpentError, WebhookPayloadError, WebhookVerificationError } from '../verification/verification-errors.js';
 import type { WebhookVerifier } from '../verification/webhook-request.js';
+import { BodyBudgetExceededError, BodyMemoryBudget } from './body-memory-budget.js';
 import { isAcceptedMediaType, mediaTypeOf } from './content-type.js';
+import { readEncodedBody, type EncodedBodyRefusal } from './encoded-body.js';
 import type { EventWriter } from './event-writer.js';
 import { VerificationFailureLimiter } from './verification-failure-limiter.js';
 import { WebhookReceiver } from './webhook-receiver.js';
@@ -24,6 +26,11 @@ export interface WebhookRouterOptions {
   logger: Logger;
   /** The route's core; one is made from `writer` and `queue` when not given. */
   receiver?: WebhookReceiver;
+  /**
+   * The process's budget for bodies being read, shared with the direct path; one of the default size
+   * ({@link BodyMemoryBudget.defaultBytes}) when not given.
+   */
+  bodyBudget?: BodyMemoryBudget;
 }
 
 // The failed-verification budget is the receiver's when it has one (verifiers read it there before a download), so
@@ -113,29 +120,83 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     next();
   };
 
+  const bodyBudget = options.bodyBudget ?? new BodyMemoryBudget(BodyMemoryBudget.defaultBytes(options.maxBodyBytes));
+  /**
+   * A body the process has no room for now (on either path): 503, come back later; answered before the body is read
+   * in full, so the connection closes, which frees what it held.
+   */
+  const refuseOverBudget = (req: Request, res: Response) => {
+    count(res, res.locals.verifier!.provider, 'overloaded');
+    if (res.headersSent) return;
+    const error = new BodyBudgetExceededError();
+    res.setHeader('Retry-After', String(OVER_BUDGET_RETRY_AFTER_SECONDS));
+    sendError(req, res, error.statusCode, error.message, error.code);
+  };
+
   // The raw bytes are what providers signed: no JSON parser may run before verification.
   const parseRaw = express.raw({ type: () => true, limit: options.maxBodyBytes });
   // A body still arriving (chunked, or compressed) is refused as soon as more than the limit has come: body-parser
-  // would read the rest of it, whatever its size, before it answers 413. The answer closes the connection.
+  // would read the rest of it, whatever its size, before it answers 413. The answer closes the connection. What is
+  // read is held against the process's body budget until the body is done (see BodyMemoryBudget).
   const readRawBody = (req: Request, res: Response, next: NextFunction) => {
+    // Handed over by the direct path: read by it, or refused mid-body for the body budget (the rest of the body is
+    // dropped there). receive answers it.
+    if ((req as HandedBack)[RECEIVE_FAILURE]) return next();
     if (req.complete) return parseRaw(req, res, next);
+    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding !== 'identity') return readEncoded(req, res, next, encoding);
     let received = 0;
+    let held = 0;
+    const release = () => {
+      bodyBudget.release(held);
+      held = 0;
+    };
     const onData = (chunk: Buffer) => {
       received += chunk.length;
-      if (received <= options.maxBodyBytes) return;
+      if (received > options.maxBodyBytes) {
+        req.off('data', onData);
+        if (res.headersSent) return;
+        count(res, res.locals.verifier!.provider, 'too_large');
+        return sendError(req, res, 413, TOO_LARGE_MESSAGE, 'PAYLOAD_TOO_LARGE');
+      }
+      if (bodyBudget.take(chunk.length)) return void (held += chunk.length);
       req.off('data', onData);
-      if (res.headersSent) return;
-      count(res, res.locals.verifier!.provider, 'too_large');
-      sendError(req, res, 413, TOO_LARGE_MESSAGE, 'PAYLOAD_TOO_LARGE');
+      refuseOverBudget(req, res);
     };
     req.on('data', onData);
-    parseRaw(req, res, next);
+    // Whichever comes first: the body read (it then belongs to the request, not to the reading), or torn down.
+    req.once('end', release);
+    req.once('close', release);
+    // Answered mid-body already (413, 503): the request ends there, even if the rest of its body came meanwhile.
+    parseRaw(req, res, (error?: unknown) => (res.headersSent ? undefined : next(error)));
+  };
+
+  // Encoded bodies are read (and inflated) here, so what they inflate to is counted: see encoded-body.ts.
+  const refusals: Record<Exclude<EncodedBodyRefusal, 'over_budget' | 'aborted'>, { outcome: ReceiveOutcome; error: () => AppError }> = {
+    unsupported_encoding: { outcome: 'unsupported_media_type', error: () => new AppError('UNSUPPORTED_MEDIA_TYPE', 'Unsupported content encoding') },
+    too_large: { outcome: 'too_large', error: () => new AppError('PAYLOAD_TOO_LARGE', TOO_LARGE_MESSAGE) },
+    malformed: { outcome: 'invalid_payload', error: () => new AppError('BAD_REQUEST', 'Malformed request body') },
+  };
+  const readEncoded = (req: Request, res: Response, next: NextFunction, encoding: string) => {
+    readEncodedBody(req, { encoding, maxBytes: options.maxBodyBytes, budget: bodyBudget }, (result) => {
+      if ('body' in result) {
+        req.body = result.body;
+        return next();
+      }
+      const provider = res.locals.verifier!.provider;
+      if (result.refusal === 'over_budget') return refuseOverBudget(req, res);
+      // Nobody reads the answer; not counted (see mapError).
+      if (result.refusal === 'aborted') return logger.debug('request aborted mid-body', { provider, path: req.path });
+      const refusal = refusals[result.refusal];
+      count(res, provider, refusal.outcome);
+      next(refusal.error());
+    });
   };
 
   const receiver = options.receiver ?? new WebhookReceiver({ writer: options.writer, queue: options.queue, logger, failures });
   const receive = async (req: Request, res: Response) => {
     const verifier = res.locals.verifier!;
-    const handedBack = (req as Request & { [RECEIVE_FAILURE]?: { error: unknown } })[RECEIVE_FAILURE];
+    const handedBack = (req as HandedBack)[RECEIVE_FAILURE];
     if (handedBack) {
       // Received by the direct path already, which failed it: answered here, without verifying a second time.
       req.context.provider = verifier.provider;
@@ -158,6 +219,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   // Maps the verifiers' typed errors to status codes and outcomes, then hands over to the common error middleware.
   const mapError = (error: unknown, req: Request, res: Response, next: NextFunction) => {
     const provider = res.locals.verifier?.provider ?? 'unknown';
+    if (error instanceof BodyBudgetExceededError) return refuseOverBudget(req, res);
     if (error instanceof WebhookVerificationError) {
       if (overFailureBudget(req, res)) {
         count(res, provider, 'rate_limited');
@@ -199,6 +261,8 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
 }
 
 const TOO_LARGE_MESSAGE = 'Request body is too large';
+/** Bodies in flight end, or time out (30 s), within seconds. */
+const OVER_BUDGET_RETRY_AFTER_SECONDS = 5;
 
 /** The request's failure-budget key: its `req.ip` (TRUST_PROXY's), or its connection's address when that is none. */
 const clientKeyOf = (req: Request): string => VerificationFailureLimiter.keyFor(req.ip, req.socket.remoteAddress);
@@ -208,6 +272,7 @@ const clientKeyOf = (req: Request): string => VerificationFailureLimiter.keyFor(
  * to receive before handing the request to this route, which then answers it (status, failure budget, error shape).
  */
 export const RECEIVE_FAILURE = Symbol('webhook receive failure');
+type HandedBack = Request & { [RECEIVE_FAILURE]?: { error: unknown } };
 
 /** A JSON answer, byte for byte what `res.status(code).json(body)` sends for a POST (Express adds nothing else here). */
 function sendJson(res: Response, statusCode: number, body: unknown): void {

@@ -23,6 +23,8 @@ export const RECEIVE_OUTCOMES = [
   // 503: a signing certificate the request names could not be downloaded now (PayPal: its host unreachable or
   // failing, or every download slot taken). Not `unavailable`: PostgreSQL is fine, and a page must name the cause.
   'certificate_unavailable',
+  // 503: bodies being received already hold the ingress's body budget (BodyMemoryBudget); not a dependency's fault.
+  'overloaded',
 ] as const;
 export type ReceiveOutcome = (typeof RECEIVE_OUTCOMES)[number];
 

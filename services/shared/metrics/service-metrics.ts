@@ -35,6 +35,7 @@ const WEBHOOK_STATUS_CODES: Record<ReceiveOutcome, number> = {
   unavailable: 503,
   rate_limited: 429,
   certificate_unavailable: 503,
+  overloaded: 503,
 };
 
 /** The label value the ingress counts requests for unknown or disabled providers under. */
