@@ -9,6 +9,13 @@ import { AppError } from '../../shared/errors/app-error.js';
  *
  * A counter and nothing else: the direct path takes from it for every chunk it buffers.
  */
+/**
+ * What a decoder of a compressed body holds besides its output, taken from the budget before the body is read: zlib's
+ * state and 32 KiB window, and its 16 KiB output buffer (brotli's and zstd's windows can be larger, but are allocated
+ * as the stream needs them, bounded by what it inflates).
+ */
+export const DECODER_BYTES = 64 * 1024;
+
 export class BodyMemoryBudget {
   private held = 0;
 
@@ -24,8 +31,10 @@ export class BodyMemoryBudget {
    * `concurrency` defaults to DATABASE_POOL_SIZE's default.
    */
   static defaultBytes(maxBodyBytes: number, concurrency = 20): number {
-    // At least two bodies of the largest size, whatever the pool: one must always fit, with its decoder.
-    return Math.max(2 * maxBodyBytes, Math.floor((maxBodyBytes * concurrency) / 2));
+    // At least two compressed bodies of the largest size with their decoders, whatever the pool and however small
+    // MAX_BODY_BYTES: one must always fit (with MAX_BODY_BYTES=4096 the budget was 40 KiB, under one decoder's 64 KiB,
+    // and every compressed webhook was refused 503 on an idle ingress).
+    return Math.max(2 * (maxBodyBytes + DECODER_BYTES), Math.floor((maxBodyBytes * concurrency) / 2));
   }
 
   /** Holds `bytes` more; false (and nothing held) when that would pass the budget. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import type { BodyMemoryBudget } from './body-memory-budget.js';
+import { DECODER_BYTES, type BodyMemoryBudget } from './body-memory-budget.js';
 
 /** Why an encoded body was not read. */
 export type EncodedBodyRefusal =
@@ -18,11 +18,6 @@ export type EncodedBodyRefusal =
 
 export type EncodedBodyResult = { body: Buffer } | { refusal: EncodedBodyRefusal; cause?: unknown };
 
-/**
- * What a decoder holds besides its output: zlib's state and 32 KiB window, and its 16 KiB output buffer (brotli's and
- * zstd's windows can be larger, but are allocated as the stream needs them, bounded by what it inflates).
- */
-const DECODER_BYTES = 64 * 1024;
 
 const DECODABLE = new Set(['gzip', 'deflate', 'br', ...('createZstdDecompress' in zlib ? ['zstd'] : [])]);
 
