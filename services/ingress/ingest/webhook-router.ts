@@ -143,7 +143,8 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     // dropped there). receive answers it.
     if ((req as HandedBack)[RECEIVE_FAILURE]) return next();
     if (req.complete) return parseRaw(req, res, next);
-    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    // An empty header is no encoding, as body-parser read it (and still does for a body that arrived whole).
+    const encoding = (req.headers['content-encoding'] || 'identity').toLowerCase();
     if (encoding !== 'identity') return readEncoded(req, res, next, encoding);
     let received = 0;
     let held = 0;
