@@ -1,0 +1,88 @@
+/**
+ * SERVICE_ROLE=all migrates as it starts, and its start is bounded by STARTUP_WAIT_MS (the startup probe is derived to
+ * outlast it; a signal stops the wait). A CREATE INDEX CONCURRENTLY migration behind another session's open
+ * transaction (a backup, a psql left idle in transaction) runs with no lock_timeout and no statement timeout, so the
+ * start waits in that one statement for as long as the transaction stays open: past STARTUP_WAIT_MS with no line
+ * saying why (the kubelet's startup probe, derived from STARTUP_WAIT_MS, then kills it, again and again).
+ */
+import { randomBytes } from 'node:crypto';
+import { afterEach, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { DataSource } from 'typeorm';
+import { MIGRATIONS_TABLE } from '../../services/shared/database/data-source.js';
+import { ensureDatabaseExists } from '../../services/shared/database/ensure-database.js';
+import { migrations } from '../../services/shared/database/migrations/index.js';
+import { createQueueNamespace } from '../support/test-redis.js';
+import { freePort, ServiceProcess } from '../support/service-process.js';
+import { dropDatabase } from '../support/test-database.js';
+import { testServiceUrls } from '../support/test-services.js';
+import { waitFor } from '../support/wait-for.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+const STARTUP_WAIT_MS = 3000;
+
+async function databaseBeforeIndexMigration(): Promise<{ url: string; holder: pg.Client; observer: pg.Client }> {
+  const name = `webhooks_test_all_index_wait_${randomBytes(4).toString('hex')}`;
+  const url = new URL(testServiceUrls().databaseUrl);
+  url.pathname = `/${name}`;
+  cleanups.push(() => dropDatabase(name));
+  await ensureDatabaseExists(url.toString());
+  const upTo = migrations.findIndex((migration) => new migration().name === 'StaleWalkIndex1764500500000');
+  const older = new DataSource({ type: 'postgres', url: url.toString(), migrations: migrations.slice(0, upTo), migrationsTableName: MIGRATIONS_TABLE });
+  await older.initialize();
+  await older.runMigrations({ transaction: 'each' });
+  await older.destroy();
+  const client = async (applicationName: string) => {
+    const c = new pg.Client({ connectionString: url.toString(), application_name: applicationName });
+    c.on('error', () => undefined);
+    await c.connect();
+    cleanups.push(() => c.end());
+    return c;
+  };
+  const holder = await client('nightly-backup');
+  await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+  await holder.query('SELECT count(*) FROM webhook_events');
+  return { url: url.toString(), holder, observer: await client('all-index-wait-test') };
+}
+
+async function startAll(url: string): Promise<ServiceProcess> {
+  const ns = createQueueNamespace();
+  cleanups.push(() => ns.cleanup());
+  const service = new ServiceProcess(
+    { SERVICE_ROLE: 'all', DATABASE_URL: url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: ns.prefix, STARTUP_WAIT_MS: String(STARTUP_WAIT_MS), STRIPE_WEBHOOK_SECRET: 'whsec_test' },
+    await freePort(),
+  );
+  cleanups.push(() => service.kill());
+  await service.start({ waitForReady: false });
+  return service;
+}
+
+const indexBuildWaiting = async (observer: pg.Client, seconds: number) =>
+  (
+    await observer.query(
+      `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'CREATE INDEX CONCURRENTLY%'
+          AND state = 'active' AND clock_timestamp() - query_start > make_interval(secs => $1)`,
+      [seconds],
+    )
+  ).rowCount === 1;
+
+it('a SERVICE_ROLE=all start whose index migration waits for an open transaction ends after STARTUP_WAIT_MS, naming what it waits for', async () => {
+  const { url, observer } = await databaseBeforeIndexMigration();
+  const service = await startAll(url);
+
+  // The start's migration build has waited well past STARTUP_WAIT_MS in one statement...
+  const past = (STARTUP_WAIT_MS / 1000) * 3;
+  await waitFor(`the index build to have waited ${past} s`, async () => service.exitState() !== undefined || (await indexBuildWaiting(observer, past)), {
+    timeoutMs: 60_000,
+    intervalMs: 250,
+  });
+  // ...the start should have given up by now (as it does for an ALTER TABLE's lock wait: MIGRATION_LOCK_WAIT_EXCEEDED),
+  // exiting 1 with its statement cancelled rather than left waiting in PostgreSQL. Observed: the process still runs,
+  // silent, STARTUP_WAIT_MS long past, and its CREATE INDEX CONCURRENTLY keeps waiting for as long as the transaction.
+  expect(service.exitState()).toEqual({ code: 1, signal: null });
+  await waitFor('no index build of the start left waiting', async () => !(await indexBuildWaiting(observer, 0)), { timeoutMs: 10_000, intervalMs: 250 });
+}, 120_000);
