@@ -3,12 +3,14 @@
  * outlast it; a signal stops the wait). A CREATE INDEX CONCURRENTLY migration behind another session's open
  * transaction (a backup, a psql left idle in transaction) runs with no lock_timeout and no statement timeout, so the
  * start waits in that one statement for as long as the transaction stays open: past STARTUP_WAIT_MS with no line
- * saying why (the kubelet's startup probe, derived from STARTUP_WAIT_MS, then kills it, again and again).
+ * saying why (the kubelet's startup probe, derived from STARTUP_WAIT_MS, then kills it, again and again). So does a
+ * start waiting for the migrations' advisory lock that another process holds (withMigrationLock polls with no budget).
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
+import { ADVISORY_LOCKS } from '../../services/shared/database/advisory-lock.js';
 import { MIGRATIONS_TABLE } from '../../services/shared/database/data-source.js';
 import { ensureDatabaseExists } from '../../services/shared/database/ensure-database.js';
 import { migrations } from '../../services/shared/database/migrations/index.js';
@@ -85,4 +87,24 @@ it('a SERVICE_ROLE=all start whose index migration waits for an open transaction
   // silent, STARTUP_WAIT_MS long past, and its CREATE INDEX CONCURRENTLY keeps waiting for as long as the transaction.
   expect(service.exitState()).toEqual({ code: 1, signal: null });
   await waitFor('no index build of the start left waiting', async () => !(await indexBuildWaiting(observer, 0)), { timeoutMs: 10_000, intervalMs: 250 });
+}, 120_000);
+
+it('a SERVICE_ROLE=all start waiting for the migrations lock another process holds ends after STARTUP_WAIT_MS', async () => {
+  // Another process migrating (a migration Job whose index build waits for a backup) holds the migrations' lock.
+  const { url, holder, observer } = await databaseBeforeIndexMigration();
+  await holder.query('COMMIT');
+  await observer.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCKS.migrations]);
+  const service = await startAll(url);
+
+  const past = (STARTUP_WAIT_MS / 1000) * 3;
+  const startedAt = (await observer.query<{ now: string }>('SELECT clock_timestamp()::text AS now')).rows[0]!.now;
+  await waitFor(
+    `the start to have waited ${past} s`,
+    async () =>
+      service.exitState() !== undefined ||
+      (await observer.query(`SELECT 1 WHERE clock_timestamp() - $1::timestamptz > make_interval(secs => $2)`, [startedAt, past])).rowCount === 1,
+    { timeoutMs: 60_000, intervalMs: 250 },
+  );
+  // Observed: still running, polling pg_try_advisory_lock every 200 ms with no budget, no line saying why.
+  expect(service.exitState()).toEqual({ code: 1, signal: null });
 }, 120_000);
