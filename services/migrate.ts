@@ -6,11 +6,23 @@ import { loadConfigOrExit } from './runtime/load-config-or-exit.js';
 const config = loadConfigOrExit();
 configureLogging({ level: config.logLevel, role: 'migrate' });
 const logger = createLogger('migrations');
+// A Job past its activeDeadlineSeconds, or a pod deleted, gets SIGTERM: the statement under way is cancelled before
+// the exit (a CREATE INDEX CONCURRENTLY waiting for a backup's transaction otherwise went on waiting in PostgreSQL,
+// and held up the next run's build). A second signal exits at once.
+const stop = new AbortController();
+const onSignal = (signal: NodeJS.Signals) => {
+  if (stop.signal.aborted) process.exit(1);
+  logger.warn('signal received: stopping the migrations', { signal });
+  stop.abort();
+};
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);
 try {
   // A migration Job may start before its database does: wait for it as a start does, up to STARTUP_WAIT_MS (0: fail at
   // once). The chart passes the roles' STARTUP_WAIT_MS to its migration Job (within migrations.activeDeadlineSeconds).
-  // A table lock held by another session's open transaction (a backup) is waited for as long, a try at a time.
-  await runMigrations({ url: config.database.url, logger, waitForDatabaseMs: config.startupWaitMs, waitForLocksMs: config.startupWaitMs });
+  // What other sessions hold (a table lock, the older transactions an index build waits out, the migrations' lock
+  // another process holds) is waited for as long, all together.
+  await runMigrations({ url: config.database.url, logger, waitForDatabaseMs: config.startupWaitMs, waitForLocksMs: config.startupWaitMs, abort: stop.signal });
   await flushLogs();
   process.exit(0);
 } catch (error) {

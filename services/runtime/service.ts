@@ -84,8 +84,10 @@ export async function startService(config: Config, extensions: ServiceExtensions
   registerConfiguredSecrets(config, { providers: providerDefinitions, routes: routesFile });
   const routes = hasWorker(role) ? new RouteTable(routesFile) : undefined;
 
-  // The all-in-one process migrates first, waiting for PostgreSQL and for a table lock another session holds like the
-  // rest of the start (STARTUP_WAIT_MS: the startup probe outlasts it, as it does `npm run migrate`'s).
+  // The all-in-one process migrates first, waiting for PostgreSQL, then for what other sessions hold (a table lock, the
+  // older transactions an index build waits out, another process's migrations) like the rest of the start: each
+  // within STARTUP_WAIT_MS, so it fails with a line saying what it waited for before the startup probe (derived to
+  // outlast STARTUP_WAIT_MS + 60 s) kills it with none; a signal cancels the statement under way and stops the start.
   if (role === 'all') {
     await runMigrations({
       url: config.database.url,

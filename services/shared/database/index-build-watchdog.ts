@@ -1,0 +1,74 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type pg from 'pg';
+import { describeOpenTransactions } from './open-transactions.js';
+
+/** Why the watchdog cancelled a migration statement, what it was, and whom it waited for. */
+export interface CancelledMigrationStatement {
+  reason: 'deadline' | 'abort';
+  statement: string;
+  blockers: string[];
+}
+
+/** How often, once past the deadline or aborted, the watchdog looks again for a statement to cancel. */
+const RECHECK_MS = 250;
+
+/**
+ * Bounds, from the migrations' lock session, the waits their own sessions cannot: a CONCURRENTLY index statement runs
+ * with no lock_timeout (build-index-concurrently.ts) and waits for every older transaction of the database, for as
+ * long as a backup's runs. From `deadline` on, such a statement waiting on a lock is cancelled (pg_cancel_backend)
+ * as soon as it waits: the build's scan, which is work rather than a wait, is left to finish. Once `abort` fires,
+ * every statement the migrations run is cancelled, so nothing is left waiting in PostgreSQL after the process exits
+ * (a backend in a lock wait does not notice its client is gone). A cancelled build leaves an invalid index, which the
+ * next run drops and builds again.
+ *
+ * Only this process migrates while it holds the advisory lock, so every `migrations` session of the database is its
+ * own, or one of a process that died mid-build and whose statement would hold up this one anyway.
+ */
+export class IndexBuildWatchdog {
+  /** The first statement cancelled, once one was. */
+  cancelled: CancelledMigrationStatement | undefined;
+  private readonly stopped = new AbortController();
+  private readonly watching: Promise<void>;
+
+  constructor(
+    private readonly lockSession: pg.Client,
+    private readonly options: { deadline: number | undefined; abort?: AbortSignal },
+  ) {
+    this.watching = this.watch().catch(() => undefined);
+  }
+
+  /** Stops watching, once the migrations are over (waits for a check under way, which uses the lock session). */
+  async stop(): Promise<void> {
+    this.stopped.abort();
+    await this.watching;
+  }
+
+  private async watch(): Promise<void> {
+    const { deadline, abort } = this.options;
+    const wake = AbortSignal.any([this.stopped.signal, ...(abort ? [abort] : [])]);
+    // Until the deadline (or for ever, with none), only the abort or the end of the migrations wakes it.
+    await new Promise<void>((resolve) => {
+      if (wake.aborted) return resolve();
+      wake.addEventListener('abort', () => resolve(), { once: true });
+      if (deadline !== undefined) setTimeout(resolve, Math.max(0, deadline - Date.now())).unref();
+    });
+    while (!this.stopped.signal.aborted) {
+      await this.cancelWaitingStatements(abort?.aborted ? 'abort' : 'deadline');
+      await delay(RECHECK_MS, undefined, { signal: this.stopped.signal }).catch(() => undefined);
+    }
+  }
+
+  private async cancelWaitingStatements(reason: CancelledMigrationStatement['reason']): Promise<void> {
+    const { rows } = await this.lockSession.query<{ pid: number; query: string }>(
+      `SELECT pid, query FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name = 'migrations' AND state = 'active' AND pid <> pg_backend_pid()
+          AND ($1 OR (wait_event_type = 'Lock' AND query ~* '^\\s*(create|drop)\\s+index\\s+concurrently'))`,
+      [reason === 'abort'],
+    );
+    if (rows.length === 0 || this.stopped.signal.aborted) return;
+    // Who it waits for, read before the cancel ends the wait.
+    const blockers = this.cancelled ? [] : await describeOpenTransactions(this.lockSession).catch(() => []);
+    this.cancelled ??= { reason, statement: rows[0]!.query.replace(/\s+/g, ' ').trim().slice(0, 200), blockers };
+    for (const row of rows) await this.lockSession.query('SELECT pg_cancel_backend($1)', [row.pid]);
+  }
+}
