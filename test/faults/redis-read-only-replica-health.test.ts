@@ -60,4 +60,13 @@ describe('REDIS_URL names a read-only replica', () => {
     const seen = { ingress: await redisSeen(ingress), worker: await redisSeen(worker) };
     expect(seen).toEqual({ ingress: { health: 'down', gauge: '0' }, worker: { health: 'down', gauge: '0' } });
   });
+
+  it('says so in the logs, once a minute, though the connections reconnect on READONLY several times a second', async () => {
+    const warnings = (process: ServiceProcess) =>
+      process.jsonLogs().filter((line) => line.level === 'warn' && String(line.message).startsWith('Redis refused a write (READONLY'));
+    await waitFor('the worker warned of READONLY', () => warnings(worker).length > 0);
+    // The worker's connections have met READONLY many times by now (each BullMQ fetch), but warned once.
+    expect(warnings(worker)).toHaveLength(1);
+    expect(warnings(worker)[0]).toMatchObject({ scope: 'redis', refusals: 1 });
+  });
 });

@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/config.js';
-import { isReadOnlyRefusal } from './redis-read-only.js';
+import { isReadOnlyRefusal, warnReadOnlyRefusal } from './redis-read-only.js';
 import { isSelectRefusal, RedisSelectRefusedError } from './redis-select-refused.js';
 
 /**
@@ -63,6 +63,7 @@ export function redisOptions(redis: Config['redis'], role: RedisConnectionRole):
  * our clients sends a MULTI with writes (BullMQ's only one is addFlow, which the service does not use).
  */
 function readOnlyReconnect(role: RedisConnectionRole): 1 | 2 {
+  warnReadOnlyRefusal(role);
   return role === 'producer' ? 1 : 2;
 }
 
