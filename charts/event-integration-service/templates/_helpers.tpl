@@ -780,6 +780,27 @@ left out. Call with (dict "root" $ "role" "ingress"|"worker"); empty when `repli
 {{- end -}}
 {{- end -}}
 
+{{/*
+The fewest pods of a role a healthy release runs: <role>.replicaCount without an autoscaler, else the autoscaler's
+minimum (the ingress HPA's minReplicas; KEDA's autoscaling.keda.minReplicas for the worker, which may be 0: KEDA then
+stops every worker while no work is left). The target alerts of the PrometheusRule are rendered only for a role
+whose minimum is above 0. Call with (dict "root" $ "role" "ingress"|"worker").
+*/}}
+{{- define "eis.minimumReplicas" -}}
+{{- $root := .root -}}
+{{- if eq .role "worker" -}}
+{{- if $root.Values.autoscaling.keda.enabled -}}
+{{- $root.Values.autoscaling.keda.minReplicas | default 0 | int -}}
+{{- else -}}
+{{- $root.Values.worker.replicaCount | int -}}
+{{- end -}}
+{{- else if $root.Values.ingress.autoscaling.enabled -}}
+{{- $root.Values.ingress.autoscaling.minReplicas | default 1 | int -}}
+{{- else -}}
+{{- $root.Values.ingress.replicaCount | int -}}
+{{- end -}}
+{{- end -}}
+
 {{/* ----------------------------------------------------------------------------------------------------------
 Guards for the bundled StatefulSets: refuse, before anything is applied, what Kubernetes or the data would refuse
 after half an upgrade. They read the cluster (`lookup`), so `helm template` and --dry-run=client skip them.
