@@ -122,6 +122,22 @@ it("a late finish of a run whose claim was taken over in the same round does not
   });
 });
 
+it("a dead letter made by a takeover of the event's last attempt (its worker killed) is replayed like any other", async () => {
+  const store = new ProcessingStore(db.pool);
+  const admin = new EventAdminService(dataSource, queue, silent);
+  const id = await insertEvent();
+  await store.claim(id, 0, 1); // the only attempt; its worker is killed while sending
+  expect(await store.claim(id, 0, 1)).toMatchObject({ deadLettered: true, attempts: 1 });
+  expect(await admin.replay(id)).toBe('replayed');
+  // The new round starts its attempts again, and its own takeovers count them as any round's do.
+  expect(await store.claim(id, 1, 1)).toMatchObject({ replays: 1, attempts: 1, deadLettered: false });
+  expect((await db.pool.query('SELECT status, attempts, last_error FROM webhook_events WHERE id = $1', [id])).rows[0]).toEqual({
+    status: 'PROCESSING',
+    attempts: 1,
+    last_error: null,
+  });
+});
+
 /** A store whose finishes come after another run of the job took the event over (this run's lock was lost). */
 class TakenOverStore extends ProcessingStore {
   holder: ClaimedEvent | undefined;

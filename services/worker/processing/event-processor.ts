@@ -22,7 +22,7 @@ import { ClaimLostError } from './claim-lost-error.js';
 import { ClaimWaitMark, type MarkedDelivery } from './claim-wait-mark.js';
 import { DeliveryFailedError, EventWaitingError } from './delivery-failed-error.js';
 import type { EventHandler, EventHandlerRegistry, HandledEvent } from './event-handlers.js';
-import type { ClaimedEvent, FinishedStatus, ProcessingStore } from './processing-store.js';
+import { WORKER_STOPPED_LAST_ATTEMPT, type ClaimedEvent, type FinishedStatus, type ProcessingStore } from './processing-store.js';
 
 export interface EventProcessorOptions {
   store: ProcessingStore;
@@ -129,7 +129,7 @@ export class EventProcessor {
   private async run(job: EventJobData, isLastQueueAttempt: boolean, previousWaits: number): Promise<ProcessOutcome> {
     const { store, logger } = this.options;
     const started = performance.now();
-    const event = await store.claim(job.eventId, job.replays ?? 0);
+    const event = await store.claim(job.eventId, job.replays ?? 0, this.options.maxAttempts);
     if (!event) {
       logger.info('event already finished or replayed since; stale job skipped', { eventId: job.eventId, replays: job.replays ?? 0 });
       return 'skipped';
@@ -142,6 +142,7 @@ export class EventProcessor {
     }
     const span = trace.getActiveSpan();
     span?.setAttributes({ 'webhook.provider': event.provider, 'webhook.event_type': event.eventType, 'webhook.attempt': event.attempts });
+    if (event.deadLettered) return this.lastAttemptCutOff(event);
 
     const outcomes = await this.deliver(event);
     const lost = outcomes.filter(isClaimLost);
@@ -223,6 +224,24 @@ export class EventProcessor {
     // The latest Retry-After of this attempt's answers: the next attempt is not made before it.
     const retryAfters = counted.flatMap((f) => (f.retryAfterMs === undefined ? [] : [f.retryAfterMs]));
     throw new DeliveryFailedError(lastError, final, event.attempts, retryAfters.length > 0 ? Math.max(...retryAfters) : undefined);
+  }
+
+  /**
+   * The claim took the event over from a run that made its last attempt and never finished it (its worker was killed,
+   * ran out of memory, or stalled past its job lock while sending), and ended it DEAD_LETTER, sending nothing: an
+   * event whose processing kills its worker would otherwise be sent again by every worker it brings down. Reported
+   * like any dead letter (webhook_events_processed_total, the log line, a job BullMQ does not retry).
+   */
+  private lastAttemptCutOff(event: ClaimedEvent): never {
+    eventsProcessed.inc({ provider: event.provider, status: 'dead_letter' });
+    this.options.logger.warn('event dead-lettered', {
+      eventId: event.id,
+      provider: event.provider,
+      eventType: event.eventType,
+      attempt: event.attempts,
+      lastError: WORKER_STOPPED_LAST_ATTEMPT,
+    });
+    throw new DeliveryFailedError(WORKER_STOPPED_LAST_ATTEMPT, true, event.attempts);
   }
 
   /**

@@ -38,6 +38,11 @@ export interface ClaimedEvent {
    * lapsed) writes its own, so the event still carrying it means this claim still holds the event.
    */
   claimToken: string;
+  /**
+   * The claim found the event's last attempt (JOB_ATTEMPTS) made by a run that never finished it (its worker killed or
+   * stalled) and ended it DEAD_LETTER itself, counting no attempt: nothing is to be sent.
+   */
+  deadLettered: boolean;
 }
 
 /** How an attempt leaves the event: PENDING when it only waited (a destination paused, open or rate limited). */
@@ -64,6 +69,7 @@ interface ClaimRow {
   delivered: string[] | null;
   held_for: string[] | null;
   claimed_at: string;
+  status: string;
 }
 
 // Every statement here finds its rows by id, through the primary key. Their status guards compare `e.status || ''`,
@@ -88,22 +94,46 @@ interface ClaimRow {
 // sent nothing, and every delivery it still ran waited) does not count an attempt either: that run made none (its
 // worker was killed while they waited). A run clears the flag (HOLDS) before any delivery sends and never sets it
 // again after one made an attempt (claim-wait-mark.ts), so a takeover after a send still counts.
+// A claim taking over from a run that did make an attempt, the event's last (`attempts` at or past the claim's
+// `lastAttempt`, JOB_ATTEMPTS), sends nothing: it ends the event DEAD_LETTER itself, with no attempt counted and
+// WORKER_STOPPED_LAST_ATTEMPT as its last error. That run's worker was killed (SIGKILL, out of memory) or stalled past
+// its job lock during the attempt; before, each takeover counted one more and sent the event again, so an event whose
+// processing kills its worker (a poison event) was sent again by every worker it crash-looped, without end. A drain
+// does not trip it: a stopping worker ends the attempts it started and gives back those it did not (PENDING again).
+// A re-sent claim whose first send dead-lettered the event (its token, DEAD_LETTER) finds it as it left it, so the
+// dead letter is reported (and counted) once. Its own claim or a waiting run's takeover is never the takeover of an
+// attempt made, so both cases above come first in every CASE.
+const TAKES_OVER_LAST_ATTEMPT = `(e.status || '') = 'PROCESSING' AND NOT e.claim_waiting AND e.attempts >= j.last_attempt`;
 const CLAIM = {
-  name: 'claim-events-v7',
+  name: 'claim-events-v8',
   text: `UPDATE webhook_events e
-            SET status = 'PROCESSING', claim_token = j.token, claim_waiting = false,
+            SET status = CASE WHEN e.claim_token = j.token THEN e.status
+                              WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN 'DEAD_LETTER'
+                              ELSE 'PROCESSING' END,
+                claim_token = j.token, claim_waiting = false,
                 attempts = CASE WHEN e.claim_token = j.token THEN e.attempts
                                 WHEN (e.status || '') = 'PROCESSING' AND e.claim_waiting THEN e.attempts
+                                WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN e.attempts
                                 ELSE e.attempts + 1 END,
+                last_error = CASE WHEN e.claim_token = j.token THEN e.last_error
+                                  WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN $5
+                                  ELSE e.last_error END,
+                held_for = CASE WHEN e.claim_token = j.token THEN e.held_for WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN NULL ELSE e.held_for END,
+                held_since = CASE WHEN e.claim_token = j.token THEN e.held_since WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN NULL ELSE e.held_since END,
                 updated_at = CASE WHEN e.claim_token = j.token THEN e.updated_at ELSE now() END
-           FROM unnest($1::uuid[], $2::int[], $3::uuid[]) AS j(id, replays, token)
-          WHERE e.id = j.id AND e.replays = j.replays AND (e.status || '') IN ('PENDING', 'FAILED', 'PROCESSING')
+           FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::int[]) AS j(id, replays, token, last_attempt)
+          WHERE e.id = j.id AND e.replays = j.replays
+            AND ((e.status || '') IN ('PENDING', 'FAILED', 'PROCESSING') OR (e.claim_token = j.token AND (e.status || '') = 'DEAD_LETTER'))
       RETURNING e.id, e.provider, e.event_type, e.raw_body, e.content_type, e.attempts, e.replays, e.traceparent,
-                e.correlation_id, e.held_for, e.updated_at::text AS claimed_at,
+                e.correlation_id, e.held_for, e.updated_at::text AS claimed_at, e.status,
                 ARRAY(SELECT DISTINCT d.destination FROM delivery_attempts d
                        WHERE d.event_id = e.id AND d.succeeded
                          AND d.at >= coalesce(e.replayed_at, '-infinity'::timestamptz)) AS delivered`,
 };
+
+/** The last error of an event a claim dead-lettered without sending it: the run before it used the last attempt. */
+export const WORKER_STOPPED_LAST_ATTEMPT =
+  'the worker stopped during the last attempt (killed, out of memory, or stalled past WORKER_LOCK_DURATION_MS); not sent again';
 
 // Recording the attempts and the new status is one round trip for every attempt finishing together. The guard is the
 // claim's identity: PROCESSING, in the claim's replay round, with the attempt number and the time (`updated_at`) the
@@ -188,6 +218,8 @@ interface ClaimRequest {
   replays: number;
   /** This claim's own token: the same on every send of it, so that a re-send recognises the claim it already made. */
   token: string;
+  /** The event's last attempt (JOB_ATTEMPTS); null: no limit (the takeover of an attempt made always sends). */
+  lastAttempt: number | null;
 }
 
 interface FinishItem {
@@ -254,10 +286,11 @@ export class ProcessingStore {
 
   /**
    * Moves the event to PROCESSING and counts the attempt; undefined when it is finished already, or in another replay
-   * round than `replays` (a stale job).
+   * round than `replays` (a stale job). With `lastAttempt` (JOB_ATTEMPTS), an event still PROCESSING under a run that
+   * made its last attempt is instead ended DEAD_LETTER, no attempt counted (`deadLettered`: send nothing).
    */
-  claim(eventId: string, replays = 0): Promise<ClaimedEvent | undefined> {
-    return this.claims.submit({ eventId, replays, token: randomUUID() });
+  claim(eventId: string, replays = 0, lastAttempt?: number): Promise<ClaimedEvent | undefined> {
+    return this.claims.submit({ eventId, replays, token: randomUUID(), lastAttempt: lastAttempt ?? null });
   }
 
   /**
@@ -304,7 +337,7 @@ export class ProcessingStore {
     const unique = [...byRound.values()].sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : a.replays - b.replays));
     const { rows } = await this.pool.query<ClaimRow>({
       ...CLAIM,
-      values: [unique.map((r) => r.eventId), unique.map((r) => r.replays), unique.map((r) => r.token)],
+      values: [unique.map((r) => r.eventId), unique.map((r) => r.replays), unique.map((r) => r.token), unique.map((r) => r.lastAttempt), WORKER_STOPPED_LAST_ATTEMPT],
     });
     const byId = new Map(rows.map((row) => [row.id, row]));
     // The same event twice in one batch (a duplicate job): the row was claimed once, by the first of them;
@@ -328,6 +361,7 @@ export class ProcessingStore {
         heldFor: row.held_for ?? [],
         claimedAt: row.claimed_at,
         claimToken: claimed.token,
+        deadLettered: row.status === 'DEAD_LETTER',
       };
     });
   }
