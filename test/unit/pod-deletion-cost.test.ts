@@ -162,10 +162,14 @@ describe('PodDeletionCostReporter', () => {
     // request may arrive late, shortening the gap seen at the API): sends at least 200 ms apart fit at most
     // elapsed / 200 + 1 times into the time since the reporter started, however late each one arrives.
     const until = Date.now() + 1000;
-    for (let jobs = 11; Date.now() < until; jobs += 1) {
+    let jobs = 11;
+    for (; Date.now() < until; jobs += 1) {
       r.setActiveJobs(jobs);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
+    // The latest value arrives (nothing is left pending to reach the next test's API after this one's clean-up).
+    const latest = String(1000 + jobs - 1);
+    await waitFor(() => api.costs().at(-1) === latest, 3000, 'the latest value');
     // (190, not 200: a timer may fire a millisecond before Date.now() says the interval is over.)
     expect(api.requests.length).toBeLessThanOrEqual(Math.floor((Date.now() - started) / 190) + 1);
     expect(api.requests.length).toBeGreaterThan(2);

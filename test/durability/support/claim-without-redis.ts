@@ -56,7 +56,7 @@ export async function holdClaim(stack: FaultStack, externalId: string): Promise<
         async () =>
           (
             await stack.db.pool.query(
-              `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE '%SET status = ''PROCESSING''%'`,
+              `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE '%claim_token = j.token%'`,
               [stack.db.name],
             )
           ).rowCount === 1,
