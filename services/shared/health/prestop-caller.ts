@@ -1,13 +1,11 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
+import { SharedToken } from '../crypto/shared-token.js';
 
 /** The header the chart's preStop hook sends PRESTOP_TOKEN in (`lifecycle.preStop.httpGet.httpHeaders`). */
 export const PRESTOP_TOKEN_HEADER = 'X-Prestop-Token';
 
 /** Headers a proxy adds: a request carrying one came through a proxy. */
 const FORWARDING_HEADERS = ['x-forwarded-for', 'forwarded', 'x-real-ip', 'x-forwarded-host'];
-
-const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 
 /** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (what a dual-stack listener reports for 127.0.0.1). */
 const isLoopback = (address: string | undefined) => address !== undefined && /^(?:::ffff:)?127\.|^::1$/i.test(address);
@@ -26,12 +24,11 @@ const isLoopback = (address: string | undefined) => address !== undefined && /^(
  * Returns why a request is refused, or undefined when it may announce.
  */
 export function preStopCallerCheck(token: string | undefined): (req: Request) => string | undefined {
-  const expected = token ? digest(token) : undefined;
+  const expected = token ? new SharedToken(token) : undefined;
   return (req) => {
     if (expected) {
       const supplied = req.headers[PRESTOP_TOKEN_HEADER.toLowerCase()];
-      // Both sides hashed to equal-length digests, so neither the token's length nor a prefix leaks through timing.
-      const ok = timingSafeEqual(digest(typeof supplied === 'string' ? supplied : ''), expected) && typeof supplied === 'string';
+      const ok = expected.matches(typeof supplied === 'string' ? supplied : undefined);
       return ok ? undefined : `The preStop hook needs the ${PRESTOP_TOKEN_HEADER} header with PRESTOP_TOKEN`;
     }
     if (FORWARDING_HEADERS.some((name) => req.headers[name] !== undefined)) {
