@@ -9,10 +9,7 @@
  * ~15 s each time, and the upgrade fails while the backup runs. Expected: the migration waits for its lock without
  * holding up inserts (a short lock_timeout, retried until the lock is free), and completes once the transaction ends.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
@@ -22,17 +19,14 @@ import { migrations } from '../../services/shared/database/migrations/index.js';
 import { ensureDatabaseExists } from '../../services/shared/database/ensure-database.js';
 import { dropDatabase } from '../support/test-database.js';
 import { testServiceUrls } from '../support/test-services.js';
-import { NO_DOTENV } from '../support/service-process.js';
+import { buildServiceOnce, MigrateProcess } from '../support/migrate-process.js';
 import { waitFor } from '../support/wait-for.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const name = `webhooks_test_migrate_lock_queue_${randomBytes(4).toString('hex')}`;
 const url = new URL(testServiceUrls().databaseUrl);
 url.pathname = `/${name}`;
 
-beforeAll(() => {
-  expect(spawnSync('bash', ['scripts/build-if-stale.sh'], { cwd: root, encoding: 'utf8' }).status).toBe(0);
-}, 240_000);
+beforeAll(buildServiceOnce, 240_000);
 
 afterAll(() => dropDatabase(name));
 
@@ -59,16 +53,7 @@ it('a migration waiting for its ALTER TABLE lock does not hold up webhook insert
   const observer = await client();
   const ingest = await client();
 
-  const migrate = spawn('bash', ['scripts/node.sh', 'dist/services/migrate.js'], {
-    cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...NO_DOTENV, OTEL_SDK_DISABLED: 'true', LOG_LEVEL: 'warn', DATABASE_URL: url.toString() },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  migrate.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  migrate.stdout.resume();
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) => migrate.on('exit', (code) => resolve((exitCode = code))));
+  const migrate = new MigrateProcess(url.toString());
 
   try {
     // The migration's ALTER waits for the holder's lock.
@@ -90,12 +75,12 @@ it('a migration waiting for its ALTER TABLE lock does not hold up webhook insert
     );
     // The backup ends: the migration completes.
     await holder.query('COMMIT');
-    const code = await exited;
-    expect({ code, failure: stderr.split('\n').find((line) => line.startsWith('Migrations failed:')) }).toEqual({ code: 0, failure: undefined });
+    const code = await migrate.exited;
+    expect({ code, failure: migrate.failures()[0] }).toEqual({ code: 0, failure: undefined });
     const newest = new (migrations.at(-1)!)().name!;
     expect((await observer.query(`SELECT 1 FROM ${MIGRATIONS_TABLE} WHERE name = $1`, [newest])).rowCount).toBe(1);
   } finally {
-    if (exitCode === undefined) migrate.kill('SIGKILL');
+    migrate.kill('SIGKILL');
     for (const c of [holder, observer, ingest]) await c.end().catch(() => undefined);
   }
 }, 240_000);

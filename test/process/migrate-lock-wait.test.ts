@@ -8,10 +8,7 @@
  *   its wait for older transactions as a lock wait, and with the migrations' lock_timeout it was cancelled every 2 s,
  *   leaving an invalid index to scan the table for again on every try.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
@@ -20,15 +17,12 @@ import { migrations } from '../../services/shared/database/migrations/index.js';
 import { ensureDatabaseExists } from '../../services/shared/database/ensure-database.js';
 import { dropDatabase } from '../support/test-database.js';
 import { testServiceUrls } from '../support/test-services.js';
-import { NO_DOTENV } from '../support/service-process.js';
+import { buildServiceOnce, MigrateProcess } from '../support/migrate-process.js';
 import { waitFor } from '../support/wait-for.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cleanups: (() => Promise<unknown>)[] = [];
 
-beforeAll(() => {
-  expect(spawnSync('bash', ['scripts/build-if-stale.sh'], { cwd: root, encoding: 'utf8' }).status).toBe(0);
-}, 240_000);
+beforeAll(buildServiceOnce, 240_000);
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
@@ -58,26 +52,10 @@ async function databaseWithOpenTransaction(count: number): Promise<{ url: string
   return { url: url.toString(), holder, observer: await client('lock-wait-test') };
 }
 
-function startMigrate(url: string, env: Record<string, string> = {}) {
-  const child = spawn('bash', ['scripts/node.sh', 'dist/services/migrate.js'], {
-    cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...NO_DOTENV, OTEL_SDK_DISABLED: 'true', LOG_LEVEL: 'warn', DATABASE_URL: url, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output = { stdout: '', stderr: '' };
-  child.stdout.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output.stderr += chunk.toString()));
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve((exitCode = code))));
-  cleanups.push(async () => {
-    if (exitCode === undefined) child.kill('SIGKILL');
-  });
-  const logLines = () =>
-    output.stdout
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { output, exited, logLines };
+function startMigrate(url: string, env: Record<string, string> = {}): MigrateProcess {
+  const migrate = new MigrateProcess(url, env);
+  cleanups.push(async () => migrate.kill('SIGKILL'));
+  return migrate;
 }
 
 it('an ALTER TABLE behind an open transaction is tried again, saying what it waits for, until STARTUP_WAIT_MS; then migrate fails naming the cause', async () => {

@@ -12,10 +12,7 @@
  * migrations (raise --timeout and migrations.activeDeadlineSeconds) cannot help: no statement may run past 15 s. The
  * migrations need no such cap (the Job's activeDeadlineSeconds bounds them), or one of their own, far larger.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
@@ -25,17 +22,14 @@ import { migrations } from '../../services/shared/database/migrations/index.js';
 import { ensureDatabaseExists } from '../../services/shared/database/ensure-database.js';
 import { dropDatabase } from '../support/test-database.js';
 import { testServiceUrls } from '../support/test-services.js';
-import { NO_DOTENV } from '../support/service-process.js';
+import { buildServiceOnce, MigrateProcess } from '../support/migrate-process.js';
 import { waitFor } from '../support/wait-for.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const name = `webhooks_test_migrate_open_tx_${randomBytes(4).toString('hex')}`;
 const url = new URL(testServiceUrls().databaseUrl);
 url.pathname = `/${name}`;
 
-beforeAll(() => {
-  expect(spawnSync('bash', ['scripts/build-if-stale.sh'], { cwd: root, encoding: 'utf8' }).status).toBe(0);
-}, 240_000);
+beforeAll(buildServiceOnce, 240_000);
 
 afterAll(() => dropDatabase(name));
 
@@ -60,16 +54,7 @@ it('a migration building an index CONCURRENTLY waits out a transaction open long
   await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
   await holder.query('SELECT count(*) FROM webhook_events');
 
-  const migrate = spawn('bash', ['scripts/node.sh', 'dist/services/migrate.js'], {
-    cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...NO_DOTENV, OTEL_SDK_DISABLED: 'true', LOG_LEVEL: 'warn', DATABASE_URL: url.toString() },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  migrate.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  migrate.stdout.resume();
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) => migrate.on('exit', (code) => resolve((exitCode = code))));
+  const migrate = new MigrateProcess(url.toString());
 
   try {
     // The index build waits for the open transaction. The migration must still be under way (not failed) once the
@@ -78,7 +63,7 @@ it('a migration building an index CONCURRENTLY waits out a transaction open long
     const waited = await waitFor(
       `the transaction to be open ${pastTimeoutSeconds} s with the migration still under way (or the migrate process to end)`,
       async () => {
-        if (exitCode !== undefined) return { exited: exitCode, stderr: stderr.split('\n').find((line) => line.startsWith('Migrations failed:')) ?? stderr.slice(-300) };
+        if (migrate.exitCode !== undefined) return { exited: migrate.exitCode, stderr: migrate.failures()[0] ?? migrate.output.stderr.slice(-300) };
         // now() is the holder's transaction start.
         const { rows } = await holder.query<{ seconds: number }>('SELECT extract(epoch FROM clock_timestamp() - now())::float8 AS seconds');
         return rows[0]!.seconds > pastTimeoutSeconds ? { exited: 'still running' as const } : undefined;
@@ -89,7 +74,7 @@ it('a migration building an index CONCURRENTLY waits out a transaction open long
 
     // The backup ends: the migrations complete.
     await holder.query('COMMIT');
-    expect(await exited).toBe(0);
+    expect(await migrate.exited).toBe(0);
     const check = new pg.Client({ connectionString: url.toString() });
     await check.connect();
     try {
@@ -104,7 +89,7 @@ it('a migration building an index CONCURRENTLY waits out a transaction open long
       await check.end();
     }
   } finally {
-    if (exitCode === undefined) migrate.kill('SIGKILL');
+    migrate.kill('SIGKILL');
     await holder.end().catch(() => undefined);
   }
 }, 240_000);

@@ -5,11 +5,8 @@
  * and built by the next run; a wait for the migrations' advisory lock is logged once, naming the session holding it.
  * (all-role-migration-index-wait.test.ts has the reviewer's two tests of the bounds themselves.)
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterEach, expect, it } from '@jest/globals';
+import { afterEach, beforeAll, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { ADVISORY_LOCKS } from '../../services/shared/database/advisory-lock.js';
@@ -19,13 +16,14 @@ import { migrations } from '../../services/shared/database/migrations/index.js';
 import { runMigrations } from '../../services/shared/database/run-migrations.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { createQueueNamespace } from '../support/test-redis.js';
-import { freePort, NO_DOTENV, ServiceProcess } from '../support/service-process.js';
+import { buildServiceOnce, MigrateProcess } from '../support/migrate-process.js';
+import { freePort, ServiceProcess } from '../support/service-process.js';
 import { dropDatabase } from '../support/test-database.js';
 import { testServiceUrls } from '../support/test-services.js';
 import { waitFor } from '../support/wait-for.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cleanups: (() => Promise<unknown>)[] = [];
+beforeAll(buildServiceOnce, 240_000);
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
@@ -121,21 +119,13 @@ it('SIGTERM while an index build waits for an open transaction cancels the build
 
 it('npm run migrate on SIGTERM cancels its waiting index build before it exits', async () => {
   const { url, observer } = await databaseBeforeIndexMigration();
-  const migrate = spawn('bash', ['scripts/node.sh', 'dist/services/migrate.js'], {
-    cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...NO_DOTENV, OTEL_SDK_DISABLED: 'true', LOG_LEVEL: 'warn', DATABASE_URL: url },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  migrate.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  migrate.stdout.resume();
-  const exited = new Promise<number | null>((resolve) => migrate.on('exit', (code) => resolve(code)));
-  cleanups.push(async () => migrate.exitCode === null && migrate.kill('SIGKILL'));
-  await waitFor('the index build to wait', async () => migrate.exitCode !== null || (await indexBuildsWaiting(observer)) === 1, { timeoutMs: 60_000, intervalMs: 100 });
+  const migrate = new MigrateProcess(url);
+  cleanups.push(async () => migrate.kill('SIGKILL'));
+  await waitFor('the index build to wait', async () => migrate.exitCode !== undefined || (await indexBuildsWaiting(observer)) === 1, { timeoutMs: 60_000, intervalMs: 100 });
   // node.sh execs node, so the signal reaches the migrate process itself.
   migrate.kill('SIGTERM');
-  expect(await exited).toBe(1);
-  expect(stderr).toMatch(/Migrations failed: stopped waiting for the migrations/);
+  expect(await migrate.exited).toBe(1);
+  expect(migrate.output.stderr).toMatch(/Migrations failed: stopped waiting for the migrations/);
   expect(await indexBuildsWaiting(observer)).toBe(0);
 }, 120_000);
 
