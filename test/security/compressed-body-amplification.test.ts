@@ -47,10 +47,10 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const residentBytes = async (): Promise<number> => {
-  const text = await (await fetch(`${ingress.baseUrl}/metrics`)).text();
-  return Number(/^process_resident_memory_bytes (\S+)$/m.exec(text)![1]);
-};
+const metricsText = async (): Promise<string> => (await fetch(`${ingress.baseUrl}/metrics`)).text();
+const residentBytes = async (): Promise<number> => Number(/^process_resident_memory_bytes (\S+)$/m.exec(await metricsText())![1]);
+const overloadedAnswers = async (): Promise<number> =>
+  Number(/^webhook_events_received_total\{provider="stripe",outcome="overloaded"\} (\S+)$/m.exec(await metricsText())?.[1] ?? 0);
 
 describe('compressed webhook bodies: what a few bytes each can make the ingress hold', () => {
   it(`${CONNECTIONS} stalled gzip bodies of ~1 kB each do not make it hold ~1 MB each (before: +310 MB resident)`, async () => {
@@ -76,11 +76,15 @@ describe('compressed webhook bodies: what a few bytes each can make the ingress 
     // that keeps little never gets there, so the window ends at the deadline.
     let grownMB = 0;
     const deadline = Date.now() + 10_000;
-    while (grownMB <= 100 && Date.now() < deadline) {
+    while (grownMB <= 160 && Date.now() < deadline) {
       grownMB = Math.max(grownMB, Math.round(((await residentBytes()) - before) / 2 ** 20));
       await delay(100);
     }
-    // ~300 kB sent in all. Allow 100 MB (a third of what one inflated MiB per connection comes to).
-    expect(grownMB).toBeLessThanOrEqual(100);
+    // ~300 kB sent in all. Allow 160 MB, about half of what one inflated MiB per connection came to (+310 MB): with the
+    // budget it grows 50-80 MB here, and 101 MB was seen once on a loaded CI machine (sockets, heap not yet collected).
+    expect(grownMB).toBeLessThanOrEqual(160);
+    // Which is because the connections past the process-wide budget were refused rather than inflated: a count that
+    // does not depend on when the garbage collector runs.
+    expect(await overloadedAnswers()).toBeGreaterThan(0);
   });
 });
