@@ -6,18 +6,13 @@
  * saying why (the kubelet's startup probe, derived from STARTUP_WAIT_MS, then kills it, again and again). So does a
  * start waiting for the migrations' advisory lock that another process holds (withMigrationLock polls with no budget).
  */
-import { randomBytes } from 'node:crypto';
 import { afterEach, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { DataSource } from 'typeorm';
 import { ADVISORY_LOCKS } from '../../services/shared/database/advisory-lock.js';
-import { MIGRATIONS_TABLE } from '../../services/shared/database/data-source.js';
-import { ensureDatabaseExists } from '../../services/shared/database/ensure-database.js';
 import { migrations } from '../../services/shared/database/migrations/index.js';
+import { databaseBeforeMigration, holdBackupTransaction } from '../support/database-before-migration.js';
 import { createQueueNamespace } from '../support/test-redis.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
-import { dropDatabase } from '../support/test-database.js';
-import { testServiceUrls } from '../support/test-services.js';
 import { waitFor } from '../support/wait-for.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -28,27 +23,11 @@ afterEach(async () => {
 const STARTUP_WAIT_MS = 3000;
 
 async function databaseBeforeIndexMigration(): Promise<{ url: string; holder: pg.Client; observer: pg.Client }> {
-  const name = `webhooks_test_all_index_wait_${randomBytes(4).toString('hex')}`;
-  const url = new URL(testServiceUrls().databaseUrl);
-  url.pathname = `/${name}`;
-  cleanups.push(() => dropDatabase(name));
-  await ensureDatabaseExists(url.toString());
-  const upTo = migrations.findIndex((migration) => new migration().name === 'StaleWalkIndex1764500500000');
-  const older = new DataSource({ type: 'postgres', url: url.toString(), migrations: migrations.slice(0, upTo), migrationsTableName: MIGRATIONS_TABLE });
-  await older.initialize();
-  await older.runMigrations({ transaction: 'each' });
-  await older.destroy();
-  const client = async (applicationName: string) => {
-    const c = new pg.Client({ connectionString: url.toString(), application_name: applicationName });
-    c.on('error', () => undefined);
-    await c.connect();
-    cleanups.push(() => c.end());
-    return c;
-  };
-  const holder = await client('nightly-backup');
-  await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-  await holder.query('SELECT count(*) FROM webhook_events');
-  return { url: url.toString(), holder, observer: await client('all-index-wait-test') };
+  const db = await databaseBeforeMigration('StaleWalkIndex1764500500000', 'all_index_wait');
+  cleanups.push(() => db.drop());
+  const holder = await db.connect('nightly-backup');
+  await holdBackupTransaction(holder);
+  return { url: db.url, holder, observer: await db.connect('all-index-wait-test') };
 }
 
 async function startAll(url: string): Promise<ServiceProcess> {

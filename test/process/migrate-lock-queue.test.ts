@@ -9,51 +9,31 @@
  * ~15 s each time, and the upgrade fails while the backup runs. Expected: the migration waits for its lock without
  * holding up inserts (a short lock_timeout, retried until the lock is free), and completes once the transaction ends.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import pg from 'pg';
-import { DataSource } from 'typeorm';
 import { POOL_SETTINGS } from '../../services/shared/database/create-pool.js';
 import { MIGRATIONS_TABLE } from '../../services/shared/database/data-source.js';
 import { migrations } from '../../services/shared/database/migrations/index.js';
-import { ensureDatabaseExists } from '../../services/shared/database/ensure-database.js';
-import { dropDatabase } from '../support/test-database.js';
-import { testServiceUrls } from '../support/test-services.js';
+import { databaseBeforeMigration, holdBackupTransaction, type DatabaseBeforeMigration } from '../support/database-before-migration.js';
 import { buildServiceOnce, MigrateProcess } from '../support/migrate-process.js';
 import { waitFor } from '../support/wait-for.js';
 
-const name = `webhooks_test_migrate_lock_queue_${randomBytes(4).toString('hex')}`;
-const url = new URL(testServiceUrls().databaseUrl);
-url.pathname = `/${name}`;
+let db: DatabaseBeforeMigration | undefined;
 
 beforeAll(buildServiceOnce, 240_000);
 
-afterAll(() => dropDatabase(name));
+afterAll(() => db?.drop());
 
 it('a migration waiting for its ALTER TABLE lock does not hold up webhook inserts, and completes once the lock is free', async () => {
   // The database as the release before ClaimWaiting (an ALTER TABLE webhook_events ADD COLUMN) left it.
-  await ensureDatabaseExists(url.toString());
   // Named, not "all but the newest": a later migration need not alter webhook_events (EventReplayKeys creates a table).
-  const upTo = migrations.findIndex((migration) => new migration().name === 'ClaimWaiting1764500900000');
-  const older = new DataSource({ type: 'postgres', url: url.toString(), migrations: migrations.slice(0, upTo), migrationsTableName: MIGRATIONS_TABLE });
-  await older.initialize();
-  await older.runMigrations({ transaction: 'each' });
-  await older.destroy();
-
-  const client = async () => {
-    const c = new pg.Client({ connectionString: url.toString(), application_name: 'lock-queue-test' });
-    c.on('error', () => undefined);
-    await c.connect();
-    return c;
-  };
+  db = await databaseBeforeMigration('ClaimWaiting1764500900000', 'migrate_lock_queue');
   // A transaction that read the table, open over the upgrade (as a backup's would be).
-  const holder = await client();
-  await holder.query('BEGIN');
-  await holder.query('SELECT count(*) FROM webhook_events');
-  const observer = await client();
-  const ingest = await client();
+  const holder = await db.connect('lock-queue-test');
+  await holdBackupTransaction(holder, 'READ COMMITTED');
+  const observer = await db.connect('lock-queue-test');
+  const ingest = await db.connect('lock-queue-test');
 
-  const migrate = new MigrateProcess(url.toString());
+  const migrate = new MigrateProcess(db.url);
 
   try {
     // The migration's ALTER waits for the holder's lock.
@@ -81,6 +61,5 @@ it('a migration waiting for its ALTER TABLE lock does not hold up webhook insert
     expect((await observer.query(`SELECT 1 FROM ${MIGRATIONS_TABLE} WHERE name = $1`, [newest])).rowCount).toBe(1);
   } finally {
     migrate.kill('SIGKILL');
-    for (const c of [holder, observer, ingest]) await c.end().catch(() => undefined);
   }
 }, 240_000);

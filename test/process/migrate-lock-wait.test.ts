@@ -8,15 +8,11 @@
  *   its wait for older transactions as a lock wait, and with the migrations' lock_timeout it was cancelled every 2 s,
  *   leaving an invalid index to scan the table for again on every try.
  */
-import { randomBytes } from 'node:crypto';
 import { afterEach, beforeAll, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { DataSource } from 'typeorm';
 import { MIGRATION_LOCK_TIMEOUT_MS, MIGRATIONS_TABLE } from '../../services/shared/database/data-source.js';
 import { migrations } from '../../services/shared/database/migrations/index.js';
-import { ensureDatabaseExists } from '../../services/shared/database/ensure-database.js';
-import { dropDatabase } from '../support/test-database.js';
-import { testServiceUrls } from '../support/test-services.js';
+import { databaseBeforeMigration, holdBackupTransaction } from '../support/database-before-migration.js';
 import { buildServiceOnce, MigrateProcess } from '../support/migrate-process.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -28,28 +24,13 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
 
-/** A database with the migrations before `count` applied, and a session holding a transaction open that read webhook_events. */
-async function databaseWithOpenTransaction(count: number): Promise<{ url: string; holder: pg.Client; observer: pg.Client }> {
-  const name = `webhooks_test_migrate_lock_wait_${randomBytes(4).toString('hex')}`;
-  const url = new URL(testServiceUrls().databaseUrl);
-  url.pathname = `/${name}`;
-  cleanups.push(() => dropDatabase(name));
-  await ensureDatabaseExists(url.toString());
-  const older = new DataSource({ type: 'postgres', url: url.toString(), migrations: migrations.slice(0, count), migrationsTableName: MIGRATIONS_TABLE });
-  await older.initialize();
-  await older.runMigrations({ transaction: 'each' });
-  await older.destroy();
-  const client = async (applicationName: string) => {
-    const c = new pg.Client({ connectionString: url.toString(), application_name: applicationName });
-    c.on('error', () => undefined);
-    await c.connect();
-    cleanups.push(() => c.end());
-    return c;
-  };
-  const holder = await client('nightly-backup');
-  await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-  await holder.query('SELECT count(*) FROM webhook_events');
-  return { url: url.toString(), holder, observer: await client('lock-wait-test') };
+/** A database with the migrations before `migrationName` applied, and a session holding a transaction open that read webhook_events. */
+async function databaseWithOpenTransaction(migrationName: string): Promise<{ url: string; holder: pg.Client; observer: pg.Client }> {
+  const db = await databaseBeforeMigration(migrationName, 'migrate_lock_wait');
+  cleanups.push(() => db.drop());
+  const holder = await db.connect('nightly-backup');
+  await holdBackupTransaction(holder);
+  return { url: db.url, holder, observer: await db.connect('lock-wait-test') };
 }
 
 function startMigrate(url: string, env: Record<string, string> = {}): MigrateProcess {
@@ -60,7 +41,7 @@ function startMigrate(url: string, env: Record<string, string> = {}): MigratePro
 
 it('an ALTER TABLE behind an open transaction is tried again, saying what it waits for, until STARTUP_WAIT_MS; then migrate fails naming the cause', async () => {
   // Up to ClaimWaiting, an ALTER TABLE webhook_events ADD COLUMN (named: the newest migration need not alter it).
-  const { url, holder, observer } = await databaseWithOpenTransaction(migrations.findIndex((migration) => new migration().name === 'ClaimWaiting1764500900000'));
+  const { url, holder, observer } = await databaseWithOpenTransaction('ClaimWaiting1764500900000');
   const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
 
   const migrate = startMigrate(url, { STARTUP_WAIT_MS: '6000' });
@@ -92,8 +73,7 @@ it('an ALTER TABLE behind an open transaction is tried again, saying what it wai
 }, 120_000);
 
 it('a CREATE INDEX CONCURRENTLY waits for an open transaction in one statement, not cancelled by the lock timeout', async () => {
-  const upTo = migrations.findIndex((migration) => new migration().name === 'StaleWalkIndex1764500500000');
-  const { url, holder, observer } = await databaseWithOpenTransaction(upTo);
+  const { url, holder, observer } = await databaseWithOpenTransaction('StaleWalkIndex1764500500000');
 
   const migrate = startMigrate(url);
   // The same build still waiting well past the lock timeout (a cancelled one would start again with a new query_start).

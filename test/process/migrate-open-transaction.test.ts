@@ -12,49 +12,34 @@
  * migrations (raise --timeout and migrations.activeDeadlineSeconds) cannot help: no statement may run past 15 s. The
  * migrations need no such cap (the Job's activeDeadlineSeconds bounds them), or one of their own, far larger.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { DataSource } from 'typeorm';
 import { POOL_SETTINGS } from '../../services/shared/database/create-pool.js';
 import { MIGRATIONS_TABLE } from '../../services/shared/database/data-source.js';
 import { migrations } from '../../services/shared/database/migrations/index.js';
-import { ensureDatabaseExists } from '../../services/shared/database/ensure-database.js';
-import { dropDatabase } from '../support/test-database.js';
-import { testServiceUrls } from '../support/test-services.js';
+import { databaseBeforeMigration, holdBackupTransaction, type DatabaseBeforeMigration } from '../support/database-before-migration.js';
 import { buildServiceOnce, MigrateProcess } from '../support/migrate-process.js';
 import { waitFor } from '../support/wait-for.js';
 
-const name = `webhooks_test_migrate_open_tx_${randomBytes(4).toString('hex')}`;
-const url = new URL(testServiceUrls().databaseUrl);
-url.pathname = `/${name}`;
+let db: DatabaseBeforeMigration | undefined;
 
 beforeAll(buildServiceOnce, 240_000);
 
-afterAll(() => dropDatabase(name));
+afterAll(() => db?.drop());
 
 it('a migration building an index CONCURRENTLY waits out a transaction open longer than the pool statement_timeout, then completes', async () => {
   // The database as a release before StaleWalkIndex1764500500000 left it (its migrations only), with some events.
-  await ensureDatabaseExists(url.toString());
-  const upTo = migrations.findIndex((migration) => new migration().name === 'StaleWalkIndex1764500500000');
-  expect(upTo).toBeGreaterThan(0);
-  const older = new DataSource({ type: 'postgres', url: url.toString(), migrations: migrations.slice(0, upTo), migrationsTableName: MIGRATIONS_TABLE });
-  await older.initialize();
-  await older.runMigrations({ transaction: 'each' });
-  await older.query(
+  db = await databaseBeforeMigration('StaleWalkIndex1764500500000', 'migrate_open_tx');
+  await db.query(
     `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
      SELECT 'github', 'ext-' || g, 'push', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', 'COMPLETED' FROM generate_series(1, 100) g`,
   );
-  await older.destroy();
 
   // Another session's transaction, open over the whole upgrade (as a backup's would be).
-  const holder = new pg.Client({ connectionString: url.toString() });
-  holder.on('error', () => undefined);
-  await holder.connect();
-  await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-  await holder.query('SELECT count(*) FROM webhook_events');
+  const holder = await db.connect('nightly-backup');
+  await holdBackupTransaction(holder);
 
-  const migrate = new MigrateProcess(url.toString());
+  const migrate = new MigrateProcess(db.url);
 
   try {
     // The index build waits for the open transaction. The migration must still be under way (not failed) once the
@@ -75,7 +60,7 @@ it('a migration building an index CONCURRENTLY waits out a transaction open long
     // The backup ends: the migrations complete.
     await holder.query('COMMIT');
     expect(await migrate.exited).toBe(0);
-    const check = new pg.Client({ connectionString: url.toString() });
+    const check = new pg.Client({ connectionString: db.url });
     await check.connect();
     try {
       const { rows } = await check.query<{ valid: boolean }>(
@@ -90,6 +75,5 @@ it('a migration building an index CONCURRENTLY waits out a transaction open long
     }
   } finally {
     migrate.kill('SIGKILL');
-    await holder.end().catch(() => undefined);
   }
 }, 240_000);

@@ -5,21 +5,16 @@
  * and built by the next run; a wait for the migrations' advisory lock is logged once, naming the session holding it.
  * (all-role-migration-index-wait.test.ts has the reviewer's two tests of the bounds themselves.)
  */
-import { randomBytes } from 'node:crypto';
 import { afterEach, beforeAll, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { DataSource } from 'typeorm';
 import { ADVISORY_LOCKS } from '../../services/shared/database/advisory-lock.js';
-import { MIGRATIONS_TABLE } from '../../services/shared/database/data-source.js';
-import { ensureDatabaseExists } from '../../services/shared/database/ensure-database.js';
 import { migrations } from '../../services/shared/database/migrations/index.js';
 import { runMigrations } from '../../services/shared/database/run-migrations.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
+import { databaseBeforeMigration, holdBackupTransaction } from '../support/database-before-migration.js';
 import { createQueueNamespace } from '../support/test-redis.js';
 import { buildServiceOnce, MigrateProcess } from '../support/migrate-process.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
-import { dropDatabase } from '../support/test-database.js';
-import { testServiceUrls } from '../support/test-services.js';
 import { waitFor } from '../support/wait-for.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -32,27 +27,11 @@ const INDEX = 'ix_webhook_events_status_updated_id';
 
 /** A database as a release before StaleWalkIndex1764500500000 left it, and a backup's transaction open on it. */
 async function databaseBeforeIndexMigration(): Promise<{ url: string; holder: pg.Client; observer: pg.Client }> {
-  const name = `webhooks_test_migration_waits_${randomBytes(4).toString('hex')}`;
-  const url = new URL(testServiceUrls().databaseUrl);
-  url.pathname = `/${name}`;
-  cleanups.push(() => dropDatabase(name));
-  await ensureDatabaseExists(url.toString());
-  const upTo = migrations.findIndex((migration) => new migration().name === 'StaleWalkIndex1764500500000');
-  const older = new DataSource({ type: 'postgres', url: url.toString(), migrations: migrations.slice(0, upTo), migrationsTableName: MIGRATIONS_TABLE });
-  await older.initialize();
-  await older.runMigrations({ transaction: 'each' });
-  await older.destroy();
-  const client = async (applicationName: string) => {
-    const c = new pg.Client({ connectionString: url.toString(), application_name: applicationName });
-    c.on('error', () => undefined);
-    await c.connect();
-    cleanups.push(() => c.end());
-    return c;
-  };
-  const holder = await client('nightly-backup');
-  await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-  await holder.query('SELECT count(*) FROM webhook_events');
-  return { url: url.toString(), holder, observer: await client('migration-waits-test') };
+  const db = await databaseBeforeMigration('StaleWalkIndex1764500500000', 'migration_waits');
+  cleanups.push(() => db.drop());
+  const holder = await db.connect('nightly-backup');
+  await holdBackupTransaction(holder);
+  return { url: db.url, holder, observer: await db.connect('migration-waits-test') };
 }
 
 async function startAll(url: string, startupWaitMs: number): Promise<ServiceProcess> {
