@@ -12,6 +12,8 @@ import type { RoutingConfig } from './routing-view.js';
 export interface AdminApiOptions {
   /** ADMIN_API_TOKEN (unset: every admin request is refused). */
   token: string | undefined;
+  /** ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE. */
+  authFailureLimitPerMinute?: number;
   dataSource: DataSource;
   queue: EventQueue;
   logger: Logger;
@@ -39,7 +41,7 @@ export function createAdminApi(options: AdminApiOptions): { router: Router; clos
   });
   const destinations = new DestinationSummary(dataSource, routes, undefined, options.destinationControl);
   return {
-    router: adminRouter({ token: options.token, events, overview, destinations, destinationControl: options.destinationControl }),
+    router: adminRouter({ token: options.token, authFailureLimitPerMinute: options.authFailureLimitPerMinute, logger, events, overview, destinations, destinationControl: options.destinationControl }),
     async close() {
       overview.close();
       // A status-wide replay still adding its jobs stops after the round in flight (the reconciler adds the rest).

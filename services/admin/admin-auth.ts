@@ -1,23 +1,58 @@
 import type { NextFunction, Request, Response } from 'express';
 import { SharedToken } from '../shared/crypto/shared-token.js';
 import { AppError } from '../shared/errors/app-error.js';
+import { ClientFailureLimiter } from '../shared/http/client-failure-limiter.js';
+import type { Logger } from '../shared/logging/logger.js';
+
+export interface AdminAuthOptions {
+  /** ADMIN_API_TOKEN (unset: every admin request is refused). */
+  token: string | undefined;
+  /**
+   * Wrong tokens per client address and window (ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE). The admin API is served by the
+   * ingress, on the port the providers reach, so without a bound anyone who can send a webhook can guess tokens as
+   * fast as the ingress answers.
+   */
+  failures: ClientFailureLimiter;
+  logger?: Logger;
+}
 
 /**
  * Bearer-token guard for the admin API (compared as a {@link SharedToken}: constant time, length hidden). No token
  * configured: every admin request is refused.
+ *
+ * A client address that sent `failures.limit` wrong tokens in the window gets 429 (with Retry-After) for every admin
+ * request until the window ends, the right token included: were the right token still let through, the budget would
+ * not slow a guesser down at all. Only a token that was sent and did not match counts; a request with no
+ * Authorization header (a console after sign-out, a health probe that strayed) is answered 401 and not counted.
+ * Operators on other addresses are never affected.
  */
-export function adminAuth(token: string | undefined) {
+export function adminAuth({ token, failures, logger }: AdminAuthOptions) {
   const expected = token ? new SharedToken(token) : undefined;
   return (req: Request, res: Response, next: NextFunction): void => {
     if (!expected) throw new AppError('FORBIDDEN', 'Admin API is disabled: ADMIN_API_TOKEN is not set');
+    const key = ClientFailureLimiter.keyFor(req.ip, req.socket.remoteAddress);
+    if (failures.hasSpentBudget(key)) throw tooManyFailures(res, failures);
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    const ok = expected.matches(match?.[1]);
-    if (!ok) {
-      // RFC 6750: a 401 names the scheme it wants, so clients and tools know to send a bearer token.
-      res.setHeader('WWW-Authenticate', `Bearer realm="admin"${match ? ', error="invalid_token"' : ''}`);
-      throw new AppError('UNAUTHORIZED', 'Missing or invalid admin token');
+    if (expected.matches(match?.[1])) return next();
+    if (match) {
+      const failed = failures.recordFailure(key);
+      if (failed === failures.limit) {
+        logger?.warn('admin requests with a wrong token reached the limit for this client address; refused with 429 until the window ends', {
+          client: key,
+          limit: failures.limit,
+          retryAfterSeconds: failures.secondsToReset(),
+        });
+      }
     }
-    next();
+    // RFC 6750: a 401 names the scheme it wants, so clients and tools know to send a bearer token.
+    res.setHeader('WWW-Authenticate', `Bearer realm="admin"${match ? ', error="invalid_token"' : ''}`);
+    throw new AppError('UNAUTHORIZED', 'Missing or invalid admin token');
   };
+}
+
+function tooManyFailures(res: Response, failures: ClientFailureLimiter): AppError {
+  const seconds = Math.max(1, failures.secondsToReset());
+  res.setHeader('Retry-After', String(seconds));
+  return new AppError('TOO_MANY_REQUESTS', `Too many admin requests with a wrong token from this address; try again in ${seconds} s`);
 }

@@ -2,6 +2,8 @@ import express, { Router } from 'express';
 import { z } from 'zod';
 import { isDataException } from '../shared/database/database-errors.js';
 import { AppError } from '../shared/errors/app-error.js';
+import { ClientFailureLimiter } from '../shared/http/client-failure-limiter.js';
+import type { Logger } from '../shared/logging/logger.js';
 import { adminAuth } from './admin-auth.js';
 import { isUuid } from './event-cursor.js';
 import type { EventAdminService } from './event-admin-service.js';
@@ -82,6 +84,10 @@ const jsonOrNoBody: express.RequestHandler = (req, _res, next) => {
 
 export interface AdminRouterOptions {
   token: string | undefined;
+  /** Wrong tokens per client address and minute before 429 (ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE; default 20). */
+  authFailureLimitPerMinute?: number;
+  /** Where the guard says that a client reached that limit. */
+  logger?: Logger;
   events: EventAdminService;
   /** GET /admin/overview (absent: 404). */
   overview?: Overview;
@@ -98,7 +104,8 @@ export function adminRouter(options: AdminRouterOptions): Router {
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
-  router.use('/admin', adminAuth(options.token));
+  const failures = new ClientFailureLimiter({ limit: options.authFailureLimitPerMinute ?? 20, windowMs: 60_000 });
+  router.use('/admin', adminAuth({ token: options.token, failures, logger: options.logger }));
 
   router.get('/admin/events', async (req, res) => {
     const parsed = listQuery.safeParse(req.query);

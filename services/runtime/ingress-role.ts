@@ -5,7 +5,7 @@ import { consoleRouter } from '../console/console-router.js';
 import { BodyMemoryBudget } from '../ingress/ingest/body-memory-budget.js';
 import { EventWriter } from '../ingress/ingest/event-writer.js';
 import { webhookRouter } from '../ingress/ingest/webhook-router.js';
-import { VerificationFailureLimiter } from '../ingress/ingest/verification-failure-limiter.js';
+import { ClientFailureLimiter } from '../shared/http/client-failure-limiter.js';
 import { WebhookReceiver } from '../ingress/ingest/webhook-receiver.js';
 import type { ProviderRegistry } from '../ingress/verification/provider-registry.js';
 import type { Config } from '../shared/config/config.js';
@@ -56,6 +56,7 @@ export async function startIngress(options: IngressRoleOptions): Promise<Ingress
   });
   const admin = createAdminApi({
     token: config.adminApiToken,
+    authFailureLimitPerMinute: config.adminAuthFailureLimitPerMinute,
     dataSource: adminData,
     queue: infrastructure.queue,
     logger: createLogger('admin'),
@@ -65,7 +66,7 @@ export async function startIngress(options: IngressRoleOptions): Promise<Ingress
   });
   // One failed-verification budget for the webhook route (which counts failures) and its core (whose verifiers read
   // it before a download): both paths of a webhook, the direct one and Express, share it through the receiver.
-  const failures = new VerificationFailureLimiter({ limit: config.http.verificationFailureLimitPerMinute, windowMs: 60_000 });
+  const failures = new ClientFailureLimiter({ limit: config.http.verificationFailureLimitPerMinute, windowMs: 60_000 });
   const receiver = new WebhookReceiver({ writer, queue: infrastructure.queue, logger: createLogger('ingress'), failures });
   const bodyBudget = new BodyMemoryBudget(BodyMemoryBudget.defaultBytes(config.http.maxBodyBytes, config.database.poolSize));
   const webhooks = webhookRouter({

@@ -3,7 +3,7 @@ import { context as otelContext, trace } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType } from '@opentelemetry/core';
 import { BodyBudgetExceededError, BodyMemoryBudget } from '../ingress/ingest/body-memory-budget.js';
 import { isAcceptedMediaType, mediaTypeOf } from '../ingress/ingest/content-type.js';
-import { VerificationFailureLimiter } from '../ingress/ingest/verification-failure-limiter.js';
+import { ClientFailureLimiter } from '../shared/http/client-failure-limiter.js';
 import type { WebhookReceiver } from '../ingress/ingest/webhook-receiver.js';
 import { RECEIVE_FAILURE } from '../ingress/ingest/webhook-router.js';
 import type { ProviderRegistry } from '../ingress/verification/provider-registry.js';
@@ -147,7 +147,7 @@ export class WebhookFastPath {
     let enqueue: (() => void) | undefined;
     try {
       const resolve = this.options.clientAddress;
-      const clientKey = () => VerificationFailureLimiter.keyFor(resolve ? resolve(req) : req.socket.remoteAddress, req.socket.remoteAddress);
+      const clientKey = () => ClientFailureLimiter.keyFor(resolve ? resolve(req) : req.socket.remoteAddress, req.socket.remoteAddress);
       const answer = await this.options.receiver.receive({ verifier, rawBody, headers: req.headers, mediaType: webhook.mediaType, context, clientKey });
       ({ statusCode, outcome, body, enqueue } = answer);
     } catch (error) {

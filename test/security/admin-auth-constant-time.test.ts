@@ -12,12 +12,15 @@ const timingSafeEqual = jest.fn(actualCrypto.timingSafeEqual);
 jest.unstable_mockModule('node:crypto', () => ({ ...actualCrypto, default: actualCrypto, timingSafeEqual }));
 const { adminAuth } = await import('../../services/admin/admin-auth.js');
 const { AppError } = await import('../../services/shared/errors/app-error.js');
+const { ClientFailureLimiter } = await import('../../services/shared/http/client-failure-limiter.js');
+// A budget none of these cases reaches (admin-auth-failure-budget.test.ts tests the budget).
+const failures = () => new ClientFailureLimiter({ limit: 1_000 });
 
 const TOKEN = 'the-admin-token-0123456789abcdef';
-const guard = adminAuth(TOKEN);
+const guard = adminAuth({ token: TOKEN, failures: failures() });
 
 function run(authorization: string | undefined): { passed: boolean; error?: unknown } {
-  const req = { headers: authorization === undefined ? {} : { authorization } } as unknown as Request;
+  const req = { headers: authorization === undefined ? {} : { authorization }, ip: '203.0.113.9', socket: { remoteAddress: '203.0.113.9' } } as unknown as Request;
   let passed = false;
   try {
     guard(req, { setHeader: () => undefined } as unknown as Response, (() => {
@@ -67,7 +70,7 @@ describe('admin token comparison', () => {
   });
 
   it('no token configured: refused with 403 before any comparison (nothing secret to compare)', () => {
-    const disabled = adminAuth(undefined);
+    const disabled = adminAuth({ token: undefined, failures: failures() });
     expect(() => disabled({ headers: { authorization: `Bearer ${TOKEN}` } } as unknown as Request, {} as Response, () => undefined)).toThrow(
       expect.objectContaining({ statusCode: 403 }),
     );

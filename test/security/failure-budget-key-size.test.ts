@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import proxyaddr from 'proxy-addr';
-import { VerificationFailureLimiter } from '../../services/ingress/ingest/verification-failure-limiter.js';
+import { ClientFailureLimiter } from '../../services/shared/http/client-failure-limiter.js';
 
 // A forced collection, so the heap measured is what the limiter keeps, not garbage waiting for the collector.
 v8.setFlagsFromString('--expose-gc');
@@ -29,7 +29,7 @@ const ipFrom = (forwardedFor: string): string | undefined =>
 
 describe('failed-verification budget: what one forged request can make the ingress keep', () => {
   it('10,000 forged X-Forwarded-For values keep about 2 MB, as documented, not 15 kB each (before: 144 MB)', () => {
-    const limiter = new VerificationFailureLimiter({ limit: 20, windowMs: 60_000, now: () => 0 });
+    const limiter = new ClientFailureLimiter({ limit: 20, windowMs: 60_000, now: () => 0 });
     // Express with `trust proxy` true: req.ip is proxyaddr(req, trust) with every hop trusted.
     const trustAll = () => true;
     const clientOf = (forwardedFor: string): string | undefined =>
@@ -39,7 +39,7 @@ describe('failed-verification budget: what one forged request can make the ingre
     for (let i = 0; i < limiter.maxClients; i++) {
       // A header string, as Node's parser makes one per request; the limiter keeps what keyFor makes of req.ip.
       const header = `forged-${i}-${'x'.repeat(15_000)}`;
-      limiter.recordFailure(VerificationFailureLimiter.keyFor(clientOf(header)));
+      limiter.recordFailure(ClientFailureLimiter.keyFor(clientOf(header)));
     }
     const kept = heapUsed() - before;
     // Read after the measurement, so the limiter (and what it keeps) is still alive when the heap is measured.
@@ -53,20 +53,20 @@ describe('failed-verification budget: what one forged request can make the ingre
 
 describe('failed-verification budget: keys', () => {
   it('an X-Forwarded-For that names no address is keyed on the connection, so rewriting it earns no new budget', () => {
-    const limiter = new VerificationFailureLimiter({ limit: 20, windowMs: 60_000, now: () => 0 });
-    for (let i = 0; i < 100; i++) limiter.recordFailure(VerificationFailureLimiter.keyFor(ipFrom(`forged-${i}`), '203.0.113.9'));
+    const limiter = new ClientFailureLimiter({ limit: 20, windowMs: 60_000, now: () => 0 });
+    for (let i = 0; i < 100; i++) limiter.recordFailure(ClientFailureLimiter.keyFor(ipFrom(`forged-${i}`), '203.0.113.9'));
     expect(limiter.clients).toBe(1);
-    expect(limiter.failuresOf(VerificationFailureLimiter.keyFor('203.0.113.9'))).toBe(100);
+    expect(limiter.failuresOf(ClientFailureLimiter.keyFor('203.0.113.9'))).toBe(100);
   });
 
   it('10,000 real addresses each followed by 15 kB of X-Forwarded-For keep about 2 MB, not the headers they were cut from', () => {
     // A key cut from the header (15 characters of "100.100.100.100, xxx…") is, to V8, a slice that keeps the whole
     // header alive: before the key was copied, 144 MB.
-    const limiter = new VerificationFailureLimiter({ limit: 20, windowMs: 60_000, now: () => 0 });
+    const limiter = new ClientFailureLimiter({ limit: 20, windowMs: 60_000, now: () => 0 });
     const before = heapUsed();
     for (let i = 0; i < limiter.maxClients; i++) {
       const header = `100.100.${100 + (i % 150)}.${100 + Math.floor(i / 150)}, ${'x'.repeat(15_000)}`;
-      limiter.recordFailure(VerificationFailureLimiter.keyFor(ipFrom(header), '203.0.113.9'));
+      limiter.recordFailure(ClientFailureLimiter.keyFor(ipFrom(header), '203.0.113.9'));
     }
     const kept = heapUsed() - before;
     const clients = limiter.clients;

@@ -10,7 +10,7 @@ import type { EventQueue } from '../../shared/queue/event-queue.js';
 import type { WebhookClient, WebhookVerifier } from '../verification/webhook-request.js';
 import type { EventWriter } from './event-writer.js';
 import { keptHeaders } from './kept-headers.js';
-import { VerificationFailureLimiter } from './verification-failure-limiter.js';
+import { ClientFailureLimiter } from '../../shared/http/client-failure-limiter.js';
 
 /** A webhook whose provider and content type were accepted and whose body was read, raw, within the limit. */
 export interface IncomingWebhook {
@@ -22,7 +22,7 @@ export interface IncomingWebhook {
   /** The request's context: gains the provider, event type and event id as they are learned. */
   context: RequestContext;
   /**
-   * The client's failure-budget key ({@link VerificationFailureLimiter.keyFor} of the address Express's `req.ip`
+   * The client's failure-budget key ({@link ClientFailureLimiter.keyFor} of the address Express's `req.ip`
    * resolves, TRUST_PROXY's): whose budget the request is on. A function, read only when a verifier needs the client
    * (a PayPal certificate download): resolving it walks the proxy chain, work most webhooks never need.
    */
@@ -46,7 +46,7 @@ export interface WebhookReceiverOptions {
    * The failed-verification budget the webhook route counts failures in (the route takes this one): verifiers read
    * it before work a forger could ask for at will. Without it, no request is held back for its client's failures.
    */
-  failures?: VerificationFailureLimiter;
+  failures?: ClientFailureLimiter;
 }
 
 const tracer = trace.getTracer('event-driven-integration-service/ingress');
@@ -64,7 +64,7 @@ export class WebhookReceiver {
   constructor(private readonly options: WebhookReceiverOptions) {}
 
   /** The failed-verification budget verifiers read (see {@link WebhookReceiverOptions.failures}). */
-  get failures(): VerificationFailureLimiter | undefined {
+  get failures(): ClientFailureLimiter | undefined {
     return this.options.failures;
   }
 
@@ -157,7 +157,7 @@ export class WebhookReceiver {
     let key: string | undefined;
     return {
       get key() {
-        return (key ??= clientKey?.() ?? VerificationFailureLimiter.keyFor(undefined));
+        return (key ??= clientKey?.() ?? ClientFailureLimiter.keyFor(undefined));
       },
       hasSpentFailureBudget() {
         return failures?.hasSpentBudget(this.key) ?? false;

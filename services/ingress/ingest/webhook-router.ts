@@ -13,7 +13,7 @@ import { BodyBudgetExceededError, BodyMemoryBudget } from './body-memory-budget.
 import { isAcceptedMediaType, mediaTypeOf } from './content-type.js';
 import { readEncodedBody, type EncodedBodyRefusal } from './encoded-body.js';
 import type { EventWriter } from './event-writer.js';
-import { VerificationFailureLimiter } from './verification-failure-limiter.js';
+import { ClientFailureLimiter } from '../../shared/http/client-failure-limiter.js';
 import { WebhookReceiver } from './webhook-receiver.js';
 
 export interface WebhookRouterOptions {
@@ -61,11 +61,11 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   // Failed verifications are counted per client; a client past its budget gets 429 instead of 401 for its next
   // failures, on a connection the server then closes. Nothing is refused before its signature is checked: a
   // correctly signed request always goes through, whatever other requests from its address (or its proxy's) did,
-  // so a forged flood can never lock real senders out. See VerificationFailureLimiter. The one thing a client past
+  // so a forged flood can never lock real senders out. See ClientFailureLimiter. The one thing a client past
   // its budget is refused is work done before any signature can be checked (a PayPal certificate not cached yet:
   // FailureBudgetSpentError, answered 429 like its failures, uncounted); a request that can be checked still is.
   const failures =
-    options.receiver?.failures ?? new VerificationFailureLimiter({ limit: options.verificationFailureLimitPerMinute, windowMs: 60_000 });
+    options.receiver?.failures ?? new ClientFailureLimiter({ limit: options.verificationFailureLimitPerMinute, windowMs: 60_000 });
   const policyHeader = `${failures.limit};w=${failures.windowMs / 1000}`;
   /** The budget's RateLimit headers for a client with `failed` failures in this window. */
   const budgetHeaders = (res: Response, failed: number, reset: number): void => {
@@ -266,7 +266,7 @@ const TOO_LARGE_MESSAGE = 'Request body is too large';
 const OVER_BUDGET_RETRY_AFTER_SECONDS = 5;
 
 /** The request's failure-budget key: its `req.ip` (TRUST_PROXY's), or its connection's address when that is none. */
-const clientKeyOf = (req: Request): string => VerificationFailureLimiter.keyFor(req.ip, req.socket.remoteAddress);
+const clientKeyOf = (req: Request): string => ClientFailureLimiter.keyFor(req.ip, req.socket.remoteAddress);
 
 /**
  * Where the ingress's direct path (runtime/webhook-fast-path.ts) leaves the failure of a webhook it read and tried

@@ -179,6 +179,8 @@ export const configSchema = z.object({
   SIGNATURE_TOLERANCE_SECONDS: integer(300, 1, 86_400),
   /** Failed verifications one client address may cause per minute before it gets 429 (real traffic is unaffected). */
   VERIFICATION_FAILURE_LIMIT_PER_MINUTE: integer(120, 1),
+  /** Admin requests with a wrong bearer token one client address may make per minute; then 429 until the minute ends. */
+  ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE: integer(20, 1),
   JOB_ATTEMPTS: integer(8, 1, 100),
   JOB_BACKOFF_MS: milliseconds(1000, 1),
   WORKER_CONCURRENCY: integer(32, 1, 1000),

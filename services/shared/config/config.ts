@@ -19,6 +19,8 @@ export interface Config {
   };
   routesFile?: string;
   adminApiToken?: string;
+  /** ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE: wrong admin tokens per client address and minute before 429. */
+  adminAuthFailureLimitPerMinute: number;
   /** PRESTOP_TOKEN: the preStop hook's credential (unset: the hook is accepted only from loopback). */
   preStopToken?: string;
   /** The event console (served with the admin API by the ingress). */
@@ -86,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     routesFile: blankToUndefined(raw.ROUTES_FILE),
     adminApiToken: blankToUndefined(raw.ADMIN_API_TOKEN),
+    adminAuthFailureLimitPerMinute: raw.ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE,
     preStopToken: blankToUndefined(raw.PRESTOP_TOKEN),
     console: { traceUrlTemplate: blankToUndefined(raw.TRACE_URL_TEMPLATE) },
     worker: {

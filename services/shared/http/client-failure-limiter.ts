@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
 import { ipKeyGenerator } from 'express-rate-limit';
 
-export interface VerificationFailureLimiterOptions {
-  /** Failed verifications one client may cause per window before its further failures get 429. */
+export interface ClientFailureLimiterOptions {
+  /** Failures one client may cause per window before its further ones get 429. */
   limit: number;
   windowMs?: number;
   /** Clients counted at once (default 10,000: about 2 MB); past it, the one whose last failure is oldest is forgotten. */
@@ -14,12 +14,15 @@ export interface VerificationFailureLimiterOptions {
 const DEFAULT_MAX_CLIENTS = 10_000;
 
 /**
- * Counts failed signature verifications per client address, in fixed windows, and nothing else: a request is
- * counted only once it has failed, so concurrent, slow or aborted legitimate requests never count against their
- * sender. It only shapes how failures are answered (401, then 429): it is never consulted before a request's
+ * Counts a client address's failures (a webhook whose signature did not verify, an admin request with a wrong token)
+ * in fixed windows, and nothing else: a request is counted only once it has failed, so concurrent, slow or aborted
+ * legitimate requests never count against their sender.
+ *
+ * For webhooks it only shapes how failures are answered (401, then 429): it is never consulted before a request's
  * signature is checked, so a sender whose requests verify is never refused because of anyone's failures, not even
  * a forger's behind the same address or proxy. The one exception is work a forger could ask for at will before a
- * signature can be checked at all (see {@link hasSpentBudget}).
+ * signature can be checked at all (see {@link hasSpentBudget}). For the admin API it is consulted first (see
+ * admin-auth.ts): there a guess that came through the budget would be the guess that succeeds.
  *
  * At most `maxClients` addresses are counted at once (about 230 bytes each): a flood from many addresses, or from
  * addresses a client chose itself (TRUST_PROXY=true takes them from X-Forwarded-For), would otherwise grow the map
@@ -27,7 +30,7 @@ const DEFAULT_MAX_CLIENTS = 10_000;
  * that keeps failing stays counted; one forgotten starts again from 0 (it is answered 401 a while longer, which is
  * all the budget ever decides).
  */
-export class VerificationFailureLimiter {
+export class ClientFailureLimiter {
   readonly limit: number;
   readonly windowMs: number;
   readonly maxClients: number;
@@ -36,7 +39,7 @@ export class VerificationFailureLimiter {
   /** Failures per client in this window, least recently failed first (a Map keeps insertion order). */
   private failures = new Map<string, number>();
 
-  constructor(options: VerificationFailureLimiterOptions) {
+  constructor(options: ClientFailureLimiterOptions) {
     this.limit = options.limit;
     this.windowMs = options.windowMs ?? 60_000;
     this.maxClients = options.maxClients ?? DEFAULT_MAX_CLIENTS;

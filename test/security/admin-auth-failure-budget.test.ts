@@ -1,0 +1,112 @@
+/**
+ * The admin API is served by the ingress, on the port providers send webhooks to, so whoever can send a webhook can
+ * send admin requests. Found: wrong bearer tokens were answered 401 without any bound, as fast as the ingress
+ * answers: 500 guesses from one address in a row were all 401, and the right token came through at once after them.
+ * A short operator-chosen token (the README's example is 15 characters) could be guessed over time from the outside.
+ * Now a client address gets ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE wrong tokens per minute, then 429 with Retry-After
+ * for every admin request until the minute ends, the right token included (or a guesser would lose nothing); other
+ * addresses are not affected, and a request with no token at all is not counted.
+ */
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import http from 'node:http';
+import { freePort, ServiceProcess } from '../support/service-process.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+
+const TOKEN = 'admin-budget-test-token-0123456789';
+const LIMIT = 5;
+let db: TestDatabase;
+let ns: TestQueueNamespace;
+let ingress: ServiceProcess;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  ns = createQueueNamespace();
+  ingress = new ServiceProcess(
+    {
+      SERVICE_ROLE: 'ingress',
+      DATABASE_URL: db.url,
+      REDIS_URL: ns.redisUrl,
+      QUEUE_PREFIX: ns.prefix,
+      STRIPE_WEBHOOK_SECRET: 'whsec_admin_budget',
+      ADMIN_API_TOKEN: TOKEN,
+      ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE: String(LIMIT),
+      LOG_LEVEL: 'warn',
+    },
+    await freePort(),
+  );
+  await ingress.start();
+}, 120_000);
+
+afterAll(async () => {
+  await ingress?.kill();
+  await ns?.cleanup();
+  await db?.drop();
+});
+
+/** GET /admin/events?limit=1 from the loopback address `from` (127.0.0.x: each a client address of its own). */
+function adminGet(from: string, token?: string): Promise<{ status: number; retryAfter?: string; code?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: ingress.port,
+        path: '/admin/events?limit=1',
+        localAddress: from,
+        agent: false,
+        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => {
+          let code: string | undefined;
+          try {
+            code = (JSON.parse(body) as { error?: { code?: string } }).error?.code;
+          } catch {
+            code = undefined;
+          }
+          resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'], code });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * The budget's windows are fixed minutes from the process's start. Spends the budget of a throwaway address to read
+ * how long the current window has left (Retry-After), and waits for the next one when that is under 10 s, so the
+ * test's requests fall in one window.
+ */
+async function startOfAWindowWithTimeLeft(): Promise<void> {
+  let answer = await adminGet('127.0.0.9', 'probe');
+  for (let sent = 1; answer.status === 401 && sent < 500; sent++) answer = await adminGet('127.0.0.9', 'probe');
+  // Without a budget: 500 wrong tokens in a row, every one answered 401.
+  expect(answer.status).toBe(429);
+  const left = Number(answer.retryAfter);
+  if (left < 10) await new Promise((resolve) => setTimeout(resolve, (left + 1) * 1000));
+}
+
+it(`a client address gets ${LIMIT} wrong admin tokens a minute, then 429 for every admin request, the right token included; other addresses are unaffected`, async () => {
+  await startOfAWindowWithTimeLeft();
+  const guesser = '127.0.0.2';
+  // Requests with no token at all are not guesses: never counted.
+  for (let i = 0; i < LIMIT + 3; i++) expect((await adminGet(guesser)).status).toBe(401);
+  expect((await adminGet(guesser, TOKEN)).status).toBe(200);
+
+  for (let i = 0; i < LIMIT; i++) expect((await adminGet(guesser, `wrong-${i}`)).status).toBe(401);
+  const refused = await adminGet(guesser, 'wrong-again');
+  expect(refused.status).toBe(429);
+  expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1);
+  expect(Number(refused.retryAfter)).toBeLessThanOrEqual(60);
+  // The right token from the guessing address waits out the window too: a budget it could pass would not slow guesses.
+  expect((await adminGet(guesser, TOKEN)).status).toBe(429);
+
+  // An operator on another address signs in as always.
+  expect((await adminGet('127.0.0.3', TOKEN)).status).toBe(200);
+  expect((await adminGet('127.0.0.3', 'one-typo')).status).toBe(401);
+  expect((await adminGet('127.0.0.3', TOKEN)).status).toBe(200);
+}, 60_000);
