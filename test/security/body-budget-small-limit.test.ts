@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { gzipSync } from 'node:zlib';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { startInProcessIngress, type InProcessIngress } from '../support/in-process-ingress.js';
 import { signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 
 /**
  * The ingress's body budget (BodyMemoryBudget) is MAX_BODY_BYTES x DATABASE_POOL_SIZE / 2, at least twice
@@ -15,28 +13,14 @@ import { createQueueNamespace, type TestQueueNamespace } from '../support/test-r
  * 64 KiB budget, the decoder takes all of it, and the first inflated byte is refused.)
  */
 const SECRET = 'whsec_small_limit_budget';
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let app: InProcessService;
+let app: InProcessIngress;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  app = await startInProcessService({
-    SERVICE_ROLE: 'ingress',
-    DATABASE_URL: db.url,
-    REDIS_URL: ns.redisUrl,
-    QUEUE_PREFIX: ns.prefix,
-    STRIPE_WEBHOOK_SECRET: SECRET,
-    MAX_BODY_BYTES: '4096',
-    LOG_LEVEL: 'warn',
-  });
+  app = await startInProcessIngress({ STRIPE_WEBHOOK_SECRET: SECRET, MAX_BODY_BYTES: '4096', LOG_LEVEL: 'warn' });
 });
 
 afterAll(async () => {
   await app?.stop();
-  await ns?.cleanup();
-  await db?.drop();
 });
 
 describe('a small MAX_BODY_BYTES: the body budget still takes one compressed body of that size', () => {

@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { startInProcessIngress, type InProcessIngress } from '../support/in-process-ingress.js';
 import { signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 
 /**
  * A webhook whose `Content-Encoding` header is present but empty: no coding applied, the body is the signed bytes.
@@ -12,27 +10,14 @@ import { createQueueNamespace, type TestQueueNamespace } from '../support/test-r
  * encoding": a correctly signed webhook refused for good (the provider retries it until it gives up).
  */
 const SECRET = 'whsec_empty_content_encoding';
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let app: InProcessService;
+let app: InProcessIngress;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  app = await startInProcessService({
-    SERVICE_ROLE: 'ingress',
-    DATABASE_URL: db.url,
-    REDIS_URL: ns.redisUrl,
-    QUEUE_PREFIX: ns.prefix,
-    STRIPE_WEBHOOK_SECRET: SECRET,
-    LOG_LEVEL: 'warn',
-  });
+  app = await startInProcessIngress({ STRIPE_WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'warn' });
 });
 
 afterAll(async () => {
   await app?.stop();
-  await ns?.cleanup();
-  await db?.drop();
 });
 
 describe('an empty Content-Encoding header is no coding, as before the route inflated bodies itself', () => {
@@ -41,7 +26,7 @@ describe('an empty Content-Encoding header is no coding, as before the route inf
     const response = await fetch(`${app.baseUrl}/webhooks/stripe`, { method: 'POST', body: request.body, headers: { ...request.headers, 'content-encoding': '' } });
     const body = (await response.json()) as Record<string, unknown>;
     expect({ status: response.status, body }).toMatchObject({ status: 202, body: { status: 'PENDING', duplicate: false } });
-    const stored = await db.pool.query('SELECT count(*)::int AS n FROM webhook_events WHERE external_id = $1', ['evt_empty_content_encoding']);
+    const stored = await app.db.pool.query('SELECT count(*)::int AS n FROM webhook_events WHERE external_id = $1', ['evt_empty_content_encoding']);
     expect(stored.rows[0].n).toBe(1);
   });
 });

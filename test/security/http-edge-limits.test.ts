@@ -6,10 +6,9 @@ import vm from 'node:vm';
 import { listen, MAX_PENDING_RESPONSES_PER_CONNECTION, MAX_UNFLUSHED_BYTES_PER_CONNECTION, type HttpServer } from '../../services/runtime/http-server.js';
 import type { Logger } from '../../services/shared/logging/logger.js';
 import { httpRequestDuration, registry } from '../../services/shared/metrics/metrics.js';
+import { startInProcessIngress, type InProcessIngress } from '../support/in-process-ingress.js';
 import { startInProcessService, type InProcessService } from '../support/service-harness.js';
 import { firstHead, metricValue, open, portOf, signedStripeHead, statusLines, waitUntil } from '../support/raw-http.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { SECRETS } from './support/signers.js';
 
 /**
@@ -18,18 +17,10 @@ import { SECRETS } from './support/signers.js';
  */
 
 const MAX_BODY_BYTES = 4096;
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let app: InProcessService;
+let app: InProcessIngress;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  app = await startInProcessService({
-    SERVICE_ROLE: 'ingress',
-    DATABASE_URL: db.url,
-    REDIS_URL: ns.redisUrl,
-    QUEUE_PREFIX: ns.prefix,
+  app = await startInProcessIngress({
     STRIPE_WEBHOOK_SECRET: SECRETS.stripe,
     MAX_BODY_BYTES: String(MAX_BODY_BYTES),
     VERIFICATION_FAILURE_LIMIT_PER_MINUTE: '100000',
@@ -38,8 +29,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.stop();
-  await ns?.cleanup();
-  await db?.drop();
 });
 
 describe('request size: MAX_BODY_BYTES bounds what a request may make the server read', () => {
@@ -408,7 +397,7 @@ describe('write stall in the service: the connection of a client that pipelines 
   let service: InProcessService;
   beforeAll(async () => {
     service = await startInProcessService(
-      { SERVICE_ROLE: 'ingress', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: `${ns.prefix}-stall`, STRIPE_WEBHOOK_SECRET: SECRETS.stripe },
+      { SERVICE_ROLE: 'ingress', DATABASE_URL: app.db.url, REDIS_URL: app.ns.redisUrl, QUEUE_PREFIX: `${app.ns.prefix}-stall`, STRIPE_WEBHOOK_SECRET: SECRETS.stripe },
       { httpTimeouts: { writeStallMs: 1000 } },
     );
   });

@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { startInProcessIngress, type InProcessIngress } from '../support/in-process-ingress.js';
 import { metricsByOutcome, metricValue, open, portOf, signedStripeHead } from '../support/raw-http.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { SECRETS } from './support/signers.js';
 
 /**
@@ -10,28 +8,14 @@ import { SECRETS } from './support/signers.js';
  * (`/webhooks/stripe/` goes there): the same logical request is counted, timed and logged the same either way.
  */
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let app: InProcessService;
+let app: InProcessIngress;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  app = await startInProcessService({
-    SERVICE_ROLE: 'ingress',
-    DATABASE_URL: db.url,
-    REDIS_URL: ns.redisUrl,
-    QUEUE_PREFIX: ns.prefix,
-    STRIPE_WEBHOOK_SECRET: SECRETS.stripe,
-    MAX_BODY_BYTES: '4096',
-    VERIFICATION_FAILURE_LIMIT_PER_MINUTE: '100000',
-  });
+  app = await startInProcessIngress({ STRIPE_WEBHOOK_SECRET: SECRETS.stripe, MAX_BODY_BYTES: '4096', VERIFICATION_FAILURE_LIMIT_PER_MINUTE: '100000' });
 });
 
 afterAll(async () => {
   await app?.stop();
-  await ns?.cleanup();
-  await db?.drop();
 });
 
 describe('direct path and Express route: the same logical request is counted and timed the same', () => {

@@ -10,40 +10,23 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import CRC32 from 'crc-32';
 import { forgeWithSameCrc32 } from '../support/crc32-forgery.js';
+import { startInProcessIngress, type InProcessIngress } from '../support/in-process-ingress.js';
 import { PaypalFixture } from '../support/paypal-fixture.js';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
 import { postWebhook } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 
 const PAYPAL_WEBHOOK_ID = '7RT45012K8832104X';
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
 let paypal: PaypalFixture;
-let app: InProcessService;
+let app: InProcessIngress;
 
 beforeAll(async () => {
-  [db, paypal] = await Promise.all([createTestDatabase(), new PaypalFixture().start()]);
-  ns = createQueueNamespace();
-  app = await startInProcessService(
-    {
-      SERVICE_ROLE: 'ingress',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      PAYPAL_WEBHOOK_ID,
-      PAYPAL_CERT_HOSTS: paypal.host,
-    },
-    { paypalDispatcher: paypal.agent },
-  );
+  paypal = await new PaypalFixture().start();
+  app = await startInProcessIngress({ PAYPAL_WEBHOOK_ID, PAYPAL_CERT_HOSTS: paypal.host }, { paypalDispatcher: paypal.agent });
 });
 
 afterAll(async () => {
   await app?.stop();
   await paypal?.stop();
-  await ns?.cleanup();
-  await db?.drop();
 });
 
 describe('PayPal: a retried transmission is a used transmission too', () => {
@@ -63,7 +46,7 @@ describe('PayPal: a retried transmission is a used transmission too', () => {
     expect(CRC32.buf(forged) >>> 0).toBe(CRC32.buf(Buffer.from(body)) >>> 0);
     const answer = await postWebhook(app.baseUrl, 'paypal', forged, retryHeaders);
 
-    const rows = await db.pool.query<{ external_id: string }>("SELECT external_id FROM webhook_events WHERE provider = 'paypal' ORDER BY received_at");
+    const rows = await app.db.pool.query<{ external_id: string }>("SELECT external_id FROM webhook_events WHERE provider = 'paypal' ORDER BY received_at");
     expect({ status: answer.status, stored: rows.rows.map((row) => row.external_id) }).toEqual({ status: 401, stored: ['WH-RETRY-GENUINE'] });
   });
 });

@@ -8,41 +8,24 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { Retention } from '../../services/worker/maintenance/retention.js';
 import { forgeWithSameCrc32 } from '../support/crc32-forgery.js';
+import { startInProcessIngress, type InProcessIngress } from '../support/in-process-ingress.js';
 import { PaypalFixture } from '../support/paypal-fixture.js';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
 import { postWebhook } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 
 const PAYPAL_WEBHOOK_ID = '7RT45012K8832104X';
 const REFUSED = { statusCode: 401, code: 'UNAUTHORIZED', message: 'Webhook signature was already used for another event' };
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
 let paypal: PaypalFixture;
-let app: InProcessService;
+let app: InProcessIngress;
 
 beforeAll(async () => {
-  [db, paypal] = await Promise.all([createTestDatabase(), new PaypalFixture().start()]);
-  ns = createQueueNamespace();
-  app = await startInProcessService(
-    {
-      SERVICE_ROLE: 'ingress',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      PAYPAL_WEBHOOK_ID,
-      PAYPAL_CERT_HOSTS: paypal.host,
-    },
-    { paypalDispatcher: paypal.agent },
-  );
+  paypal = await new PaypalFixture().start();
+  app = await startInProcessIngress({ PAYPAL_WEBHOOK_ID, PAYPAL_CERT_HOSTS: paypal.host }, { paypalDispatcher: paypal.agent });
 });
 
 afterAll(async () => {
   await app?.stop();
   await paypal?.stop();
-  await ns?.cleanup();
-  await db?.drop();
 });
 
 const event = (id: string, amount: string) =>
@@ -54,7 +37,7 @@ const forged = (body: string, id: string) =>
     JSON.stringify({ id, event_type: 'PAYMENT.CAPTURE.COMPLETED', resource: { amount: { value: '99999.00' } }, note: '@'.repeat(12) }),
   );
 const isStored = async (externalId: string) =>
-  (await db.pool.query(`SELECT 1 FROM webhook_events WHERE provider = 'paypal' AND external_id = $1`, [externalId])).rowCount === 1;
+  (await app.db.pool.query(`SELECT 1 FROM webhook_events WHERE provider = 'paypal' AND external_id = $1`, [externalId])).rowCount === 1;
 
 describe('PayPal: every transmission is bound to the event it carried', () => {
   it("records a retry's transmission id with its event, and not the creating one's twice", async () => {
@@ -65,7 +48,7 @@ describe('PayPal: every transmission is bound to the event it carried', () => {
     const retryHeaders = paypal.headers(body, PAYPAL_WEBHOOK_ID);
     const retry = await postWebhook(app.baseUrl, 'paypal', body, retryHeaders);
     expect([first.status, resent.status, retry.status]).toEqual([202, 200, 200]);
-    const { rows } = await db.pool.query('SELECT replay_key, event_id FROM webhook_event_replay_keys WHERE event_id = $1', [first.json!.id]);
+    const { rows } = await app.db.pool.query('SELECT replay_key, event_id FROM webhook_event_replay_keys WHERE event_id = $1', [first.json!.id]);
     expect(rows).toEqual([{ replay_key: `transmission:${retryHeaders['paypal-transmission-id']}`, event_id: first.json!.id }]);
   });
 
@@ -83,7 +66,7 @@ describe('PayPal: every transmission is bound to the event it carried', () => {
     const underRetry = await postWebhook(app.baseUrl, 'paypal', forged(bodyB, 'WH-BIND-C'), retryB);
     expect([underCreating.status, underCreating.json]).toEqual([401, expect.objectContaining(REFUSED)]);
     expect([underRetry.status, underRetry.json]).toEqual([401, expect.objectContaining(REFUSED)]);
-    const { rows } = await db.pool.query<{ external_id: string; amount: string }>(
+    const { rows } = await app.db.pool.query<{ external_id: string; amount: string }>(
       `SELECT external_id, payload #>> '{resource,amount,value}' AS amount FROM webhook_events
         WHERE external_id IN ('WH-BIND-C', 'WH-BIND-D') ORDER BY external_id`,
     );
@@ -96,13 +79,13 @@ describe('PayPal: every transmission is bound to the event it carried', () => {
     const retryHeaders = paypal.headers(body, PAYPAL_WEBHOOK_ID);
     expect([first.status, (await postWebhook(app.baseUrl, 'paypal', body, retryHeaders)).status]).toEqual([202, 200]);
 
-    await db.pool.query(`UPDATE webhook_events SET status = 'COMPLETED', updated_at = now() - interval '40 days' WHERE id = $1`, [first.json!.id]);
+    await app.db.pool.query(`UPDATE webhook_events SET status = 'COMPLETED', updated_at = now() - interval '40 days' WHERE id = $1`, [first.json!.id]);
     const logger = createLogger('paypal-transmission-binding-test');
-    const retention = new Retention({ pool: db.pool, completedDays: 30, tombstoneDays: 365, intervalMs: 3_600_000, logger });
+    const retention = new Retention({ pool: app.db.pool, completedDays: 30, tombstoneDays: 365, intervalMs: 3_600_000, logger });
     expect(await retention.runOnce()).toBe(1);
-    const left = await db.pool.query('SELECT replay_key FROM webhook_event_tombstones WHERE event_id = $1 ORDER BY replay_key', [first.json!.id]);
+    const left = await app.db.pool.query('SELECT replay_key FROM webhook_event_tombstones WHERE event_id = $1 ORDER BY replay_key', [first.json!.id]);
     expect(left.rows).toHaveLength(2);
-    expect((await db.pool.query('SELECT 1 FROM webhook_event_replay_keys WHERE event_id = $1', [first.json!.id])).rowCount).toBe(0);
+    expect((await app.db.pool.query('SELECT 1 FROM webhook_event_replay_keys WHERE event_id = $1', [first.json!.id])).rowCount).toBe(0);
 
     const answer = await postWebhook(app.baseUrl, 'paypal', forged(body, 'WH-BIND-F'), retryHeaders);
     expect([answer.status, answer.json]).toEqual([401, expect.objectContaining(REFUSED)]);
