@@ -7,53 +7,34 @@
  * logger, so the exporter's failures go nowhere: the JSON log says nothing at all, however long it fails.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { HttpSink } from '../support/http-sink.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
+import type { HttpSink } from '../support/http-sink.js';
+import { freePort, type ServiceProcess } from '../support/service-process.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { startStripeSinkService } from '../support/stripe-sink-service.js';
 import { waitFor } from '../support/wait-for.js';
 
 const STRIPE_SECRET = 'whsec_trace_export_failure_test';
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
 let sink: HttpSink;
 let service: ServiceProcess;
-let routes: TempRoutesFile;
+let stop: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  [db, sink] = await Promise.all([createTestDatabase(), new HttpSink().start()]);
-  ns = createQueueNamespace();
-  routes = writeRoutesFile({ destinations: { sink: { url: `${sink.url}/hooks` } }, routes: [{ provider: 'stripe', to: ['sink'] }] });
   // A port nothing listens on: every export is refused at once.
   const closedPort = await freePort();
-  service = new ServiceProcess(
-    {
-      SERVICE_ROLE: 'all',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
+  ({ sink, service, stop } = await startStripeSinkService({
+    env: {
       STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-      ROUTES_FILE: routes.path,
-      RECONCILER_INTERVAL_MS: '600000',
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${closedPort}`,
       OTEL_EXPORTER_OTLP_TIMEOUT: '500',
       OTEL_BSP_SCHEDULE_DELAY: '50',
     },
-    await freePort(),
-    { preloadTelemetry: true },
-  );
-  await service.start();
+    options: { preloadTelemetry: true },
+  }));
 }, 90_000);
 
 afterAll(async () => {
-  await service?.kill();
-  await sink?.stop();
-  await ns?.cleanup();
-  await db?.drop();
-  routes?.remove();
+  await stop?.();
 });
 
 describe('trace export to an unreachable collector', () => {

@@ -3,54 +3,27 @@
  * instrumentation.ts`, ESM on Node 24), exporting over OTLP gRPC to a real gRPC receiver started here.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { HttpSink } from '../support/http-sink.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
+import type { HttpSink } from '../support/http-sink.js';
+import type { ServiceProcess } from '../support/service-process.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
-import { OtlpTraceReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
+import type { OtlpTraceReceiver, ReceivedSpan } from './support/otlp-receiver.js';
+import { startTracedStripeSinkService } from './support/traced-service.js';
 
 const STRIPE_SECRET = 'whsec_tracing_test_secret';
 const POD_NAME = 'tracing-test-pod-0';
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
 let receiver: OtlpTraceReceiver;
 let sink: HttpSink;
 let service: ServiceProcess;
-let routes: TempRoutesFile;
+let stop: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  [db, receiver, sink] = await Promise.all([createTestDatabase(), new OtlpTraceReceiver().start(), new HttpSink().start()]);
-  ns = createQueueNamespace();
-  routes = writeRoutesFile({ destinations: { sink: { url: `${sink.url}/hooks` } }, routes: [{ provider: 'stripe', to: ['sink'] }] });
-  service = new ServiceProcess(
-    {
-      SERVICE_ROLE: 'all',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-      ROUTES_FILE: routes.path,
-      RECONCILER_INTERVAL_MS: '600000',
-      POD_NAME,
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-      OTEL_BSP_SCHEDULE_DELAY: '50',
-    },
-    await freePort(),
-    { preloadTelemetry: true },
-  );
-  await service.start();
+  ({ receiver, sink, service, stop } = await startTracedStripeSinkService({ env: { STRIPE_WEBHOOK_SECRET: STRIPE_SECRET, POD_NAME } }));
 });
 
 afterAll(async () => {
-  await service?.kill();
-  await Promise.all([receiver?.stop(), sink?.stop()]);
-  await ns?.cleanup();
-  await db?.drop();
-  routes?.remove();
+  await stop?.();
 });
 
 const TRACEPARENT = /^00-([\da-f]{32})-([\da-f]{16})-0[01]$/;

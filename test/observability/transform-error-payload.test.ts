@@ -10,59 +10,33 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { HttpSink } from '../support/http-sink.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
+import type { ServiceProcess } from '../support/service-process.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import type { TestDatabase } from '../support/test-database.js';
 import { waitFor } from '../support/wait-for.js';
-import { OtlpTraceReceiver } from './support/otlp-receiver.js';
+import type { OtlpTraceReceiver } from './support/otlp-receiver.js';
+import { startTracedStripeSinkService } from './support/traced-service.js';
 
 const STRIPE_SECRET = 'whsec_transform_payload_test';
 /** A payload value (think: a customer's e-mail or a card holder's name) that must stay out of logs and spans. */
 const PAYLOAD_VALUE = `customer-${randomBytes(6).toString('hex')}@example.com`;
 
 let db: TestDatabase;
-let ns: TestQueueNamespace;
 let receiver: OtlpTraceReceiver;
-let sink: HttpSink;
 let service: ServiceProcess;
-let routes: TempRoutesFile;
+let stop: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  [db, receiver, sink] = await Promise.all([createTestDatabase(), new OtlpTraceReceiver().start(), new HttpSink().start()]);
-  ns = createQueueNamespace();
-  routes = writeRoutesFile({
-    destinations: { billing: { url: `${sink.url}/hooks` } },
+  ({ db, receiver, service, stop } = await startTracedStripeSinkService({
+    env: { STRIPE_WEBHOOK_SECRET: STRIPE_SECRET, JOB_BACKOFF_MS: '600000' },
+    destination: 'billing',
     // A route author's everyday transform: a field expected to be numeric.
-    routes: [{ provider: 'stripe', to: ['billing'], transform: '{"amount": $number(data.amount), "id": $id}' }],
-  });
-  service = new ServiceProcess(
-    {
-      SERVICE_ROLE: 'all',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-      ROUTES_FILE: routes.path,
-      RECONCILER_INTERVAL_MS: '600000',
-      JOB_BACKOFF_MS: '600000',
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-      OTEL_BSP_SCHEDULE_DELAY: '50',
-    },
-    await freePort(),
-    { preloadTelemetry: true },
-  );
-  await service.start();
+    transform: '{"amount": $number(data.amount), "id": $id}',
+  }));
 }, 90_000);
 
 afterAll(async () => {
-  await service?.kill();
-  await Promise.all([receiver?.stop(), sink?.stop()]);
-  await ns?.cleanup();
-  await db?.drop();
-  routes?.remove();
+  await stop?.();
 });
 
 describe('a route transform failing on an event', () => {

@@ -8,54 +8,32 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { adminRequest } from '../support/admin-client.js';
-import { HttpSink } from '../support/http-sink.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
+import type { HttpSink } from '../support/http-sink.js';
+import type { ServiceProcess } from '../support/service-process.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import type { TestDatabase } from '../support/test-database.js';
 import { waitFor } from '../support/wait-for.js';
-import { OtlpTraceReceiver } from './support/otlp-receiver.js';
+import type { OtlpTraceReceiver } from './support/otlp-receiver.js';
+import { startTracedStripeSinkService } from './support/traced-service.js';
 
 const STRIPE_SECRET = 'whsec_waiting_span_test';
 const ADMIN_TOKEN = 'waiting-span-admin-token-0123456789';
 
 let db: TestDatabase;
-let ns: TestQueueNamespace;
 let receiver: OtlpTraceReceiver;
 let sink: HttpSink;
 let service: ServiceProcess;
-let routes: TempRoutesFile;
+let stop: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  [db, receiver, sink] = await Promise.all([createTestDatabase(), new OtlpTraceReceiver().start(), new HttpSink().start()]);
-  ns = createQueueNamespace();
-  routes = writeRoutesFile({ destinations: { billing: { url: `${sink.url}/hooks` } }, routes: [{ provider: 'stripe', to: ['billing'] }] });
-  service = new ServiceProcess(
-    {
-      SERVICE_ROLE: 'all',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-      ADMIN_API_TOKEN: ADMIN_TOKEN,
-      ROUTES_FILE: routes.path,
-      RECONCILER_INTERVAL_MS: '600000',
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-      OTEL_BSP_SCHEDULE_DELAY: '50',
-    },
-    await freePort(),
-    { preloadTelemetry: true },
-  );
-  await service.start();
+  ({ db, receiver, sink, service, stop } = await startTracedStripeSinkService({
+    env: { STRIPE_WEBHOOK_SECRET: STRIPE_SECRET, ADMIN_API_TOKEN: ADMIN_TOKEN },
+    destination: 'billing',
+  }));
 }, 90_000);
 
 afterAll(async () => {
-  await service?.kill();
-  await Promise.all([receiver?.stop(), sink?.stop()]);
-  await ns?.cleanup();
-  await db?.drop();
-  routes?.remove();
+  await stop?.();
 });
 
 describe('an event waiting for a paused destination', () => {

@@ -7,12 +7,11 @@
  * event's trace_id (the console's trace link), and nothing ties the worker's lines to the request any more.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { HttpSink } from '../support/http-sink.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
+import type { HttpSink } from '../support/http-sink.js';
+import type { ServiceProcess } from '../support/service-process.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { startStripeSinkService } from '../support/stripe-sink-service.js';
+import type { TestDatabase } from '../support/test-database.js';
 import { waitFor } from '../support/wait-for.js';
 
 const STRIPE_SECRET = 'whsec_zero_traceparent_test';
@@ -20,28 +19,16 @@ const ZERO_TRACEPARENT = '00-00000000000000000000000000000000-1111111111111111-0
 const TRACE_ID = /^(?!0{32})[\da-f]{32}$/;
 
 let db: TestDatabase;
-let ns: TestQueueNamespace;
 let sink: HttpSink;
 let service: ServiceProcess;
-let routes: TempRoutesFile;
+let stop: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  [db, sink] = await Promise.all([createTestDatabase(), new HttpSink().start()]);
-  ns = createQueueNamespace();
-  routes = writeRoutesFile({ destinations: { sink: { url: `${sink.url}/hooks` } }, routes: [{ provider: 'stripe', to: ['sink'] }] });
-  service = new ServiceProcess(
-    { SERVICE_ROLE: 'all', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: ns.prefix, STRIPE_WEBHOOK_SECRET: STRIPE_SECRET, ROUTES_FILE: routes.path, RECONCILER_INTERVAL_MS: '600000' },
-    await freePort(),
-  );
-  await service.start();
+  ({ db, sink, service, stop } = await startStripeSinkService({ env: { STRIPE_WEBHOOK_SECRET: STRIPE_SECRET } }));
 }, 90_000);
 
 afterAll(async () => {
-  await service?.kill();
-  await sink?.stop();
-  await ns?.cleanup();
-  await db?.drop();
-  routes?.remove();
+  await stop?.();
 });
 
 describe('tracing off, a caller sending the invalid all-zero traceparent', () => {
