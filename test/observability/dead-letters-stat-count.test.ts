@@ -10,43 +10,25 @@
  * A real all-in-one process, older than the range, dead-letters 5 events; a real Prometheus evaluates the stat's own
  * expression at an instant whose range saw the counter go from 0 to 5.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
+import type { ServiceProcess } from '../support/service-process.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
+import { deadLettersStatExpr, startDeadLetteringService, WORKER_JOB as JOB } from './support/dead-lettering-service.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
-import { PrometheusServer } from './support/prometheus-server.js';
+import type { PrometheusServer } from './support/prometheus-server.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const DASHBOARD_FILE = path.join(root, 'charts/event-integration-service/files/dashboards/event-integration-service.json');
-const dashboard = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
-const STAT = dashboard.panels.find((panel) => panel.title === 'Dead letters (range)')!.targets![0]!.expr;
 const RANGE_S = 10;
-const VARIABLES: [string, string][] = [
-  ['$__range_s', String(RANGE_S)],
-  ['$__range', `${RANGE_S}s`],
-  ['$namespace', '.*'],
-  ['$queue', '.*'],
-];
-const statExpr = VARIABLES.reduce((text, [name, value]) => text.split(name).join(value), STAT);
+const statExpr = deadLettersStatExpr(RANGE_S, `${RANGE_S}s`);
 
-const JOB = 'eis-event-integration-service-worker';
 const SECRET = 'whsec_dead_letters_stat_count';
 const DEAD_LETTERS = 5;
 const COUNTER = `webhook_events_processed_total{job="${JOB}",status="dead_letter"}`;
 const binaries = prometheusBinaries(['prometheus']);
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let routes: TempRoutesFile;
 let prometheus: PrometheusServer;
 let service: ServiceProcess;
+let stop: (() => Promise<void>) | undefined;
 
 /** An instant query at `time` (seconds), so several expressions see the same range. */
 async function valueAt(expr: string, time: number): Promise<number | undefined> {
@@ -65,31 +47,7 @@ describe('"Dead letters (range)" of a process older than the range', () => {
   }
 
   beforeAll(async () => {
-    ns = createQueueNamespace();
-    db = await createTestDatabase();
-    const [port, prometheusPort, closedPort] = await Promise.all([freePort(), freePort(), freePort()]);
-    routes = writeRoutesFile({
-      destinations: { down: { url: `http://127.0.0.1:${closedPort}/down` } },
-      routes: [{ provider: 'stripe', events: ['*'], to: ['down'] }],
-    });
-    service = new ServiceProcess(
-      {
-        SERVICE_ROLE: 'all',
-        DATABASE_URL: db.url,
-        REDIS_URL: ns.redisUrl,
-        QUEUE_PREFIX: ns.prefix,
-        STRIPE_WEBHOOK_SECRET: SECRET,
-        ROUTES_FILE: routes.path,
-        JOB_ATTEMPTS: '1',
-        LOG_LEVEL: 'warn',
-      },
-      port,
-    );
-    prometheus = new PrometheusServer(binaries.prometheus!, prometheusPort, {
-      ruleFiles: [],
-      targets: [{ address: `127.0.0.1:${port}`, labels: { job: JOB, namespace: 'webhooks' } }],
-    });
-    await Promise.all([service.start(), prometheus.start()]);
+    ({ prometheus, service, stop } = await startDeadLetteringService({ prometheusBinary: binaries.prometheus!, secret: SECRET, ruleFiles: [] }));
     // Older than the range, and scraped all through it at 0.
     await waitFor(
       'the process older than the range, its counter at 0 for the whole range',
@@ -102,11 +60,7 @@ describe('"Dead letters (range)" of a process older than the range', () => {
   }, 90_000);
 
   afterAll(async () => {
-    await service?.kill();
-    await prometheus?.stop();
-    await ns?.cleanup();
-    await db?.drop();
-    routes?.remove();
+    await stop?.();
   }, 30_000);
 
   it('shows the number of events dead-lettered in the range, not an extrapolation of it', async () => {

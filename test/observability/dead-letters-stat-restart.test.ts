@@ -14,42 +14,24 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
+import { ServiceProcess } from '../support/service-process.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
+import { deadLettersStatExpr, startDeadLetteringService, WORKER_JOB as JOB, type DeadLetteringService } from './support/dead-lettering-service.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
-import { PrometheusServer } from './support/prometheus-server.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const RULES_FILE = path.join(root, 'charts/event-integration-service/files/alerts/rules.yaml');
-const DASHBOARD_FILE = path.join(root, 'charts/event-integration-service/files/dashboards/event-integration-service.json');
-const dashboard = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
-const STAT = dashboard.panels.find((panel) => panel.title === 'Dead letters (range)')!.targets![0]!.expr;
-const VARIABLES: [string, string][] = [
-  ['$__range_s', '600'],
-  ['$__range', '10m'],
-  ['$namespace', '.*'],
-  ['$queue', '.*'],
-];
-const statExpr = VARIABLES.reduce((text, [name, value]) => text.split(name).join(value), STAT);
+const statExpr = deadLettersStatExpr(600, '10m');
 
-const JOB = 'eis-event-integration-service-worker';
 const SECRET = 'whsec_dead_letters_stat_restart';
 const DEAD_LETTERS = 3;
 const binaries = prometheusBinaries(['prometheus']);
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let routes: TempRoutesFile;
-let prometheus: PrometheusServer;
-let service: ServiceProcess;
-let env: Record<string, string>;
-let port: number;
+/** The process and Prometheus; its `service` is replaced when the container restarts. */
+let bed: DeadLetteringService;
 
-const value = async (expr: string) => (await prometheus.query(expr))[0]?.value;
+const value = async (expr: string) => (await bed.prometheus.query(expr))[0]?.value;
 
 describe('"Dead letters (range)" across a container restart', () => {
   if (binaries.missing) {
@@ -58,30 +40,7 @@ describe('"Dead letters (range)" across a container restart', () => {
   }
 
   beforeAll(async () => {
-    ns = createQueueNamespace();
-    db = await createTestDatabase();
-    const [servicePort, prometheusPort, closedPort] = await Promise.all([freePort(), freePort(), freePort()]);
-    port = servicePort;
-    routes = writeRoutesFile({
-      destinations: { down: { url: `http://127.0.0.1:${closedPort}/down` } },
-      routes: [{ provider: 'stripe', events: ['*'], to: ['down'] }],
-    });
-    env = {
-      SERVICE_ROLE: 'all',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      STRIPE_WEBHOOK_SECRET: SECRET,
-      ROUTES_FILE: routes.path,
-      JOB_ATTEMPTS: '1',
-      LOG_LEVEL: 'warn',
-    };
-    service = new ServiceProcess(env, port);
-    prometheus = new PrometheusServer(binaries.prometheus!, prometheusPort, {
-      ruleFiles: [RULES_FILE],
-      targets: [{ address: `127.0.0.1:${port}`, labels: { job: JOB, namespace: 'webhooks' } }],
-    });
-    await Promise.all([service.start(), prometheus.start()]);
+    bed = await startDeadLetteringService({ prometheusBinary: binaries.prometheus!, secret: SECRET, ruleFiles: [RULES_FILE] });
     await waitFor('the counter at 0 in Prometheus', async () => (await value('webhook_events_processed_total{status="dead_letter"}')) === 0, {
       timeoutMs: 20_000,
       intervalMs: 250,
@@ -89,17 +48,13 @@ describe('"Dead letters (range)" across a container restart', () => {
   }, 90_000);
 
   afterAll(async () => {
-    await service?.kill();
-    await prometheus?.stop();
-    await ns?.cleanup();
-    await db?.drop();
-    routes?.remove();
+    await bed?.stop();
   }, 30_000);
 
   it('still counts the dead letters of the process before the restart', async () => {
     for (let i = 0; i < DEAD_LETTERS; i++) {
       const request = signedStripeRequest(SECRET, { id: `evt_stat_${i}`, type: 'charge.failed' });
-      expect((await postWebhook(service.baseUrl, 'stripe', request.body, request.headers)).status).toBe(202);
+      expect((await postWebhook(bed.service.baseUrl, 'stripe', request.body, request.headers)).status).toBe(202);
     }
     await waitFor('the dead letters scraped', async () => (await value('webhook_events_processed_total{status="dead_letter"}')) === DEAD_LETTERS, {
       timeoutMs: 20_000,
@@ -109,10 +64,10 @@ describe('"Dead letters (range)" across a container restart', () => {
 
     // The container restarts: same address (instance), a new process whose counter starts at 0.
     const oldStart = await value(`process_start_time_seconds{job="${JOB}"}`);
-    service.signal('SIGTERM');
-    await service.exited();
-    service = new ServiceProcess(env, port);
-    await service.start();
+    bed.service.signal('SIGTERM');
+    await bed.service.exited();
+    bed.service = new ServiceProcess(bed.env, bed.port);
+    await bed.service.start();
     await waitFor('the new process scraped', async () => (await value(`process_start_time_seconds{job="${JOB}"}`))! > oldStart!, { timeoutMs: 20_000, intervalMs: 250 });
     await waitFor('a few scrapes of it', async () => (await value(`count_over_time(webhook_service_info{job="${JOB}"}[3s])`))! >= 2, { timeoutMs: 10_000, intervalMs: 250 });
 
