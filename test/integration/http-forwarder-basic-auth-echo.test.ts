@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { HttpSink } from '../support/http-sink.js';
-import { writeRoutesFile } from '../support/routes-file.js';
-import { startInProcessService } from '../support/service-harness.js';
+import { startRoutedService } from '../support/routed-service.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase } from '../support/test-database.js';
-import { createQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -36,26 +33,14 @@ describe('a destination echoing the Basic credentials built from its URL in an e
   it('has them redacted in the attempt error and lastError, as the password itself is', async () => {
     const sink = await new HttpSink((request) => ({ status: 401, body: `invalid credentials: ${String(request.headers.authorization)}` })).start();
     cleanups.push(() => sink.stop());
-    const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
-    const ns = createQueueNamespace();
-    cleanups.push(() => ns.cleanup());
     const url = new URL(`${sink.url}/hooks`);
     url.username = USER;
     url.password = PASSWORD;
-    const routesFile = writeRoutesFile({ destinations: { vault: { url: url.toString() } }, routes: [{ provider: 'stripe', to: ['vault'] }] });
-    cleanups.push(() => routesFile.remove());
-    const app = await startInProcessService({
-      SERVICE_ROLE: 'all',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      STRIPE_WEBHOOK_SECRET: SECRET,
-      ROUTES_FILE: routesFile.path,
-      JOB_ATTEMPTS: '1',
-      JOB_BACKOFF_MS: '10',
-    });
-    cleanups.push(() => app.stop());
+    const { db, app, stop } = await startRoutedService(
+      { destinations: { vault: { url: url.toString() } }, routes: [{ provider: 'stripe', to: ['vault'] }] },
+      { STRIPE_WEBHOOK_SECRET: SECRET, JOB_ATTEMPTS: '1', JOB_BACKOFF_MS: '10' },
+    );
+    cleanups.push(stop);
 
     const { body, headers } = signedStripeRequest(SECRET, { id: 'evt_basic_auth_echo', type: 'invoice.paid' });
     const response = await postWebhook(app.baseUrl, 'stripe', body, headers);

@@ -1,11 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { writeRoutesFile } from '../support/routes-file.js';
-import { startInProcessService } from '../support/service-harness.js';
+import { startRoutedService } from '../support/routed-service.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase } from '../support/test-database.js';
-import { createQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -99,23 +96,11 @@ describe('a destination that closes idle keep-alive connections after 5 s withou
   it('gets the next event after a 5 s quiet spell on its first attempt: no attempt is lost to a connection the destination already closed', async () => {
     const receiver = await new IdleClosingReceiver().start();
     cleanups.push(() => receiver.stop());
-    const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
-    const ns = createQueueNamespace();
-    cleanups.push(() => ns.cleanup());
-    const routesFile = writeRoutesFile({ destinations: { fastapi: { url: `${receiver.url}/hooks` } }, routes: [{ provider: 'stripe', to: ['fastapi'] }] });
-    cleanups.push(() => routesFile.remove());
-    const app = await startInProcessService({
-      SERVICE_ROLE: 'all',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      STRIPE_WEBHOOK_SECRET: SECRET,
-      ROUTES_FILE: routesFile.path,
-      JOB_ATTEMPTS: '3',
-      JOB_BACKOFF_MS: '100',
-    });
-    cleanups.push(() => app.stop());
+    const { db, app, stop } = await startRoutedService(
+      { destinations: { fastapi: { url: `${receiver.url}/hooks` } }, routes: [{ provider: 'stripe', to: ['fastapi'] }] },
+      { STRIPE_WEBHOOK_SECRET: SECRET, JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '100' },
+    );
+    cleanups.push(stop);
 
     const send = async (stripeId: string): Promise<string> => {
       const { body, headers } = signedStripeRequest(SECRET, { id: stripeId, type: 'invoice.paid' });

@@ -1,10 +1,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { HttpSink } from '../support/http-sink.js';
-import { writeRoutesFile } from '../support/routes-file.js';
-import { startInProcessService } from '../support/service-harness.js';
+import { startRoutedService } from '../support/routed-service.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase } from '../support/test-database.js';
-import { createQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -23,23 +20,11 @@ describe('a destination answering a redirect', () => {
   it('is not followed, and the attempt error names the Location', async () => {
     const sink = await new HttpSink(() => ({ status: 301, headers: { location: 'https://billing.example/hooks/' }, body: 'Moved Permanently' })).start();
     cleanups.push(() => sink.stop());
-    const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
-    const ns = createQueueNamespace();
-    cleanups.push(() => ns.cleanup());
-    const routesFile = writeRoutesFile({ destinations: { billing: { url: `${sink.url}/hooks` } }, routes: [{ provider: 'stripe', to: ['billing'] }] });
-    cleanups.push(() => routesFile.remove());
-    const app = await startInProcessService({
-      SERVICE_ROLE: 'all',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      STRIPE_WEBHOOK_SECRET: SECRET,
-      ROUTES_FILE: routesFile.path,
-      JOB_ATTEMPTS: '1',
-      JOB_BACKOFF_MS: '10',
-    });
-    cleanups.push(() => app.stop());
+    const { db, app, stop } = await startRoutedService(
+      { destinations: { billing: { url: `${sink.url}/hooks` } }, routes: [{ provider: 'stripe', to: ['billing'] }] },
+      { STRIPE_WEBHOOK_SECRET: SECRET, JOB_ATTEMPTS: '1', JOB_BACKOFF_MS: '10' },
+    );
+    cleanups.push(stop);
 
     const { body, headers } = signedStripeRequest(SECRET, { id: 'evt_redirect_location', type: 'invoice.paid' });
     const response = await postWebhook(app.baseUrl, 'stripe', body, headers);

@@ -1,10 +1,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { HttpSink } from '../support/http-sink.js';
-import { writeRoutesFile } from '../support/routes-file.js';
-import { startInProcessService } from '../support/service-harness.js';
+import { startRoutedService } from '../support/routed-service.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
-import { createTestDatabase } from '../support/test-database.js';
-import { createQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -30,23 +27,11 @@ describe('Retry-After shorter than the backoff', () => {
     // Always rate limited, asking for 1 s: no sooner than that, and no sooner than the backoff either.
     const sink = await new HttpSink(() => ({ status: 429, headers: { 'retry-after': '1' } })).start();
     cleanups.push(() => sink.stop());
-    const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
-    const ns = createQueueNamespace();
-    cleanups.push(() => ns.cleanup());
-    const routesFile = writeRoutesFile({ destinations: { limited: { url: `${sink.url}/in` } }, routes: [{ provider: 'stripe', to: ['limited'] }] });
-    cleanups.push(() => routesFile.remove());
-    const app = await startInProcessService({
-      SERVICE_ROLE: 'all',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      STRIPE_WEBHOOK_SECRET: SECRET,
-      ROUTES_FILE: routesFile.path,
-      JOB_ATTEMPTS: '4',
-      JOB_BACKOFF_MS: String(BACKOFF_MS),
-    });
-    cleanups.push(() => app.stop());
+    const { db, app, stop } = await startRoutedService(
+      { destinations: { limited: { url: `${sink.url}/in` } }, routes: [{ provider: 'stripe', to: ['limited'] }] },
+      { STRIPE_WEBHOOK_SECRET: SECRET, JOB_ATTEMPTS: '4', JOB_BACKOFF_MS: String(BACKOFF_MS) },
+    );
+    cleanups.push(stop);
 
     const { body, headers } = signedStripeRequest(SECRET, { id: 'evt_retry_after_growth', type: 'invoice.paid' });
     const response = await postWebhook(app.baseUrl, 'stripe', body, headers);
