@@ -1,9 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { startRoutedService, type RoutedService } from '../support/routed-service.js';
 import { postWebhook, stripeSignature } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
 import { JetStreamTap, NATS_URL, uniqueSuffix } from './support/broker-taps.js';
 
@@ -19,43 +16,29 @@ const STRIPE_SECRET = 'whsec_unkept_header_test';
 const sfx = uniqueSuffix();
 const names = { stream: `UNKEPT_${sfx}`, subjectPrefix: `unkept-${sfx}` };
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let app: InProcessService | undefined;
+let service: RoutedService | undefined;
 let startError: Error | undefined;
-let routesFile: TempRoutesFile;
 let jetstream: JetStreamTap;
 
 beforeAll(async () => {
-  [db, jetstream] = await Promise.all([createTestDatabase(), JetStreamTap.open()]);
-  ns = createQueueNamespace();
+  jetstream = await JetStreamTap.open();
   await jetstream.createStream(names.stream, [`${names.subjectPrefix}.>`]);
-  routesFile = writeRoutesFile({
-    destinations: { tenant: { type: 'nats', url: NATS_URL, subject: `${names.subjectPrefix}.{eventType}` } },
-    routes: [{ provider: 'stripe', filter: { 'headers.x-tenant': 'acme' }, to: ['tenant'] }],
-  });
   try {
-    app = await startInProcessService({
-      SERVICE_ROLE: 'all',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-      ROUTES_FILE: routesFile.path,
-      JOB_ATTEMPTS: '2',
-      JOB_BACKOFF_MS: '20',
-    });
+    service = await startRoutedService(
+      {
+        destinations: { tenant: { type: 'nats', url: NATS_URL, subject: `${names.subjectPrefix}.{eventType}` } },
+        routes: [{ provider: 'stripe', filter: { 'headers.x-tenant': 'acme' }, to: ['tenant'] }],
+      },
+      { STRIPE_WEBHOOK_SECRET: STRIPE_SECRET, JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '20' },
+    );
   } catch (error) {
     startError = error as Error;
   }
 });
 
 afterAll(async () => {
-  await app?.stop();
+  await service?.stop();
   await jetstream?.close();
-  routesFile?.remove();
-  await ns?.cleanup();
-  await db?.drop();
 });
 
 describe('a filter on a request header', () => {
@@ -65,7 +48,8 @@ describe('a filter on a request header', () => {
       return;
     }
     const body = JSON.stringify({ id: `evt_unkept_${sfx}`, object: 'event', type: 'charge.succeeded', data: { object: { amount: 1 } } });
-    const response = await postWebhook(app!.baseUrl, 'stripe', body, {
+    const { db, app } = service!;
+    const response = await postWebhook(app.baseUrl, 'stripe', body, {
       'content-type': 'application/json',
       'stripe-signature': stripeSignature(body, STRIPE_SECRET),
       'x-tenant': 'acme',

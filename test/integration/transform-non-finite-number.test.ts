@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { startRoutedService, type RoutedService } from '../support/routed-service.js';
+import type { InProcessService } from '../support/service-harness.js';
 import { postWebhook, stripeSignature } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import type { TestDatabase } from '../support/test-database.js';
 import { waitFor } from '../support/wait-for.js';
 import { JetStreamTap, NATS_URL, uniqueSuffix } from './support/broker-taps.js';
 
@@ -18,37 +17,26 @@ const sfx = uniqueSuffix();
 const names = { stream: `NONFINITE_${sfx}`, subjectPrefix: `nonfinite-${sfx}` };
 
 let db: TestDatabase;
-let ns: TestQueueNamespace;
 let app: InProcessService;
-let routesFile: TempRoutesFile;
+let service: RoutedService | undefined;
 let jetstream: JetStreamTap;
 
 beforeAll(async () => {
-  [db, jetstream] = await Promise.all([createTestDatabase(), JetStreamTap.open()]);
-  ns = createQueueNamespace();
+  jetstream = await JetStreamTap.open();
   await jetstream.createStream(names.stream, [`${names.subjectPrefix}.>`]);
-  routesFile = writeRoutesFile({
-    destinations: { stream: { type: 'nats', url: NATS_URL, subject: `${names.subjectPrefix}.{eventType}` } },
-    routes: [{ provider: 'stripe', transform: '{ "id": id, "unitPrice": data.object.amount / data.object.quantity }', to: ['stream'] }],
-  });
-  app = await startInProcessService({
-    SERVICE_ROLE: 'all',
-    DATABASE_URL: db.url,
-    REDIS_URL: ns.redisUrl,
-    QUEUE_PREFIX: ns.prefix,
-    STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-    ROUTES_FILE: routesFile.path,
-    JOB_ATTEMPTS: '2',
-    JOB_BACKOFF_MS: '20',
-  });
+  service = await startRoutedService(
+    {
+      destinations: { stream: { type: 'nats', url: NATS_URL, subject: `${names.subjectPrefix}.{eventType}` } },
+      routes: [{ provider: 'stripe', transform: '{ "id": id, "unitPrice": data.object.amount / data.object.quantity }', to: ['stream'] }],
+    },
+    { STRIPE_WEBHOOK_SECRET: STRIPE_SECRET, JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '20' },
+  );
+  ({ db, app } = service);
 });
 
 afterAll(async () => {
-  await app?.stop();
+  await service?.stop();
   await jetstream?.close();
-  routesFile?.remove();
-  await ns?.cleanup();
-  await db?.drop();
 });
 
 describe('a transform whose result is a number JSON cannot carry', () => {
