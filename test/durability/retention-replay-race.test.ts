@@ -9,42 +9,32 @@
  * would), so the replay lands after the batch took its snapshot and before it reached the replayed row.
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import winston from 'winston';
 import { EventAdminService } from '../../services/admin/event-admin-service.js';
-import { createDataSource } from '../../services/shared/database/data-source.js';
 import { eventJobId } from '../../services/shared/queue/event-job.js';
 import { EventQueue } from '../../services/shared/queue/event-queue.js';
 import { Retention } from '../../services/worker/maintenance/retention.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { createAdminStoreBed, type AdminStoreBed } from '../support/event-queue-bed.js';
+import type { TestDatabase } from '../support/test-database.js';
 import { waitFor } from '../support/wait-for.js';
 
 jest.setTimeout(60_000);
 const silent = winston.createLogger({ silent: true });
 
+let bed: AdminStoreBed | undefined;
 let db: TestDatabase;
-let ns: TestQueueNamespace;
 let dataSource: DataSource;
-let connection: Redis;
 let queue: EventQueue;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  dataSource = await createDataSource({ url: db.url, poolSize: 3, applicationName: 'retention-replay-race' }).initialize();
-  connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1 });
-  queue = new EventQueue({ connection, name: 'webhook-events', prefix: ns.prefix, attempts: 3, backoffMs: 1000, logger: silent });
+  bed = await createAdminStoreBed(silent, 'retention-replay-race');
+  ({ db, dataSource, queue } = bed);
 });
 
 afterAll(async () => {
-  await queue?.close();
-  connection?.disconnect();
-  await dataSource?.destroy();
-  await ns?.cleanup();
-  await db?.drop();
+  await bed?.close();
 });
 
 async function oldCompleted(externalId: string): Promise<string> {

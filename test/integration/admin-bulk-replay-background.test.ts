@@ -1,15 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import winston from 'winston';
 import { EventAdminService } from '../../services/admin/event-admin-service.js';
-import { createDataSource } from '../../services/shared/database/data-source.js';
 import type { Logger } from '../../services/shared/logging/logger.js';
 import { eventJobId, type EventJobData } from '../../services/shared/queue/event-job.js';
 import { EventQueue } from '../../services/shared/queue/event-queue.js';
 import { Reconciler } from '../../services/worker/maintenance/reconciler.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { createAdminStoreBed, type AdminStoreBed } from '../support/event-queue-bed.js';
+import type { TestDatabase } from '../support/test-database.js';
 
 /**
  * A status-wide replay (POST /admin/events/replay {"status"}) answers once PostgreSQL has committed its events as
@@ -24,10 +22,9 @@ import { createQueueNamespace, type TestQueueNamespace } from '../support/test-r
 jest.setTimeout(60_000);
 const silent = winston.createLogger({ silent: true });
 
+let bed: AdminStoreBed | undefined;
 let db: TestDatabase;
-let ns: TestQueueNamespace;
 let dataSource: DataSource;
-let connection: Redis;
 let queue: EventQueue;
 
 /** The real queue, each requeueMany held until `open()`. */
@@ -69,19 +66,12 @@ async function jobsOf(provider: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  dataSource = await createDataSource({ url: db.url, poolSize: 3, applicationName: 'bulk-replay-test' }).initialize();
-  connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1 });
-  queue = new EventQueue({ connection, name: 'webhook-events', prefix: ns.prefix, attempts: 3, backoffMs: 1000, logger: silent });
+  bed = await createAdminStoreBed(silent, 'bulk-replay-test');
+  ({ db, dataSource, queue } = bed);
 });
 
 afterAll(async () => {
-  await queue?.close();
-  connection?.disconnect();
-  await dataSource?.destroy();
-  await ns?.cleanup();
-  await db?.drop();
+  await bed?.close();
 });
 
 describe('a status-wide replay', () => {

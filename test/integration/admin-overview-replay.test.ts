@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import winston from 'winston';
 import { EventAdminService } from '../../services/admin/event-admin-service.js';
 import { Overview } from '../../services/admin/overview.js';
-import { createDataSource } from '../../services/shared/database/data-source.js';
 import { EventQueue } from '../../services/shared/queue/event-queue.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { createAdminStoreBed, type AdminStoreBed } from '../support/event-queue-bed.js';
+import type { TestDatabase } from '../support/test-database.js';
 
 /**
  * The overview keeps minutes older than the last two once read ("final"). A replay changes such minutes: the events
@@ -18,26 +16,18 @@ import { createQueueNamespace, type TestQueueNamespace } from '../support/test-r
 const silent = winston.createLogger({ silent: true });
 const MINUTE = 60_000;
 
+let bed: AdminStoreBed | undefined;
 let db: TestDatabase;
-let ns: TestQueueNamespace;
 let dataSource: DataSource;
-let connection: Redis;
 let queue: EventQueue;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  dataSource = await createDataSource({ url: db.url, poolSize: 3, applicationName: 'overview-replay-test' }).initialize();
-  connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1 });
-  queue = new EventQueue({ connection, name: 'webhook-events', prefix: ns.prefix, attempts: 3, backoffMs: 1000, logger: silent });
+  bed = await createAdminStoreBed(silent, 'overview-replay-test');
+  ({ db, dataSource, queue } = bed);
 });
 
 afterAll(async () => {
-  await queue?.close();
-  connection?.disconnect();
-  await dataSource?.destroy();
-  await ns?.cleanup();
-  await db?.drop();
+  await bed?.close();
 });
 
 beforeEach(async () => {

@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
 import { loadConfig } from '../../services/shared/config/config.js';
 import { createPool } from '../../services/shared/database/create-pool.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { EventQueue } from '../../services/shared/queue/event-queue.js';
 import { Reconciler } from '../../services/worker/maintenance/reconciler.js';
 import { Retention } from '../../services/worker/maintenance/retention.js';
-import { closePool, createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { createEventQueueBed, type EventQueueBed } from '../support/event-queue-bed.js';
+import { closePool, type TestDatabase } from '../support/test-database.js';
 
 // Every maintenance pass holds one pooled client for its advisory lock for the whole pass and runs its batches on
 // *other* clients of the same pool (withAdvisoryLock + pool.query). With DATABASE_POOL_SIZE=1, which the
@@ -15,24 +14,18 @@ import { createQueueNamespace, type TestQueueNamespace } from '../support/test-r
 // ("timeout exceeded when trying to connect") and stranded events are never enqueued again, old events never deleted.
 // (With 2, a reconciler pass and a retention pass that overlap starve each other, and the worker's claims, the same way.)
 
+let bed: EventQueueBed | undefined;
 let db: TestDatabase;
-let ns: TestQueueNamespace;
-let connection: Redis;
 let queue: EventQueue;
 const logger = createLogger('maintenance-pool-size-test');
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1 });
-  queue = new EventQueue({ connection, name: 'webhook-events', prefix: ns.prefix, attempts: 3, backoffMs: 1000, logger });
+  bed = await createEventQueueBed(logger);
+  ({ db, queue } = bed);
 });
 
 afterAll(async () => {
-  await queue?.close();
-  connection?.disconnect();
-  await ns?.cleanup();
-  await db?.drop();
+  await bed?.close();
 });
 
 async function insertEvent(status: string, ageSeconds: number): Promise<string> {

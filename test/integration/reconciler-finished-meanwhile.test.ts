@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { reconcilerRequeued } from '../../services/shared/metrics/metrics.js';
 import { EventQueue } from '../../services/shared/queue/event-queue.js';
 import { Reconciler } from '../../services/worker/maintenance/reconciler.js';
-import { closePool, createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { createEventQueueBed, type EventQueueBed } from '../support/event-queue-bed.js';
+import { closePool, type TestDatabase } from '../support/test-database.js';
 
 // The reconciler reads the stale events from PostgreSQL first and asks Redis about their jobs afterwards. A job is
 // removed from Redis (removeOnComplete) only after its event's end is written to PostgreSQL, so an event whose job
@@ -16,24 +15,18 @@ import { createQueueNamespace, type TestQueueNamespace } from '../support/test-r
 // Seen with the real worker (dist/services/main.js, SERVICE_ROLE=worker) draining a backlog of 20,000 stale PENDING
 // events whose jobs were all queued (nothing stranded): webhook_reconciler_requeued_total{status="PENDING"} 88.
 
+let bed: EventQueueBed | undefined;
 let db: TestDatabase;
-let ns: TestQueueNamespace;
-let connection: Redis;
 let queue: EventQueue;
 const logger = createLogger('reconciler-race-test');
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1 });
-  queue = new EventQueue({ connection, name: 'webhook-events', prefix: ns.prefix, attempts: 3, backoffMs: 1000, logger });
+  bed = await createEventQueueBed(logger);
+  ({ db, queue } = bed);
 });
 
 afterAll(async () => {
-  await queue?.close();
-  connection?.disconnect();
-  await ns?.cleanup();
-  await db?.drop();
+  await bed?.close();
 });
 
 const requeuedSoFar = async () => (await reconcilerRequeued.get()).values.reduce((sum, v) => sum + v.value, 0);
