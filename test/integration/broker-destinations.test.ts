@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
 import { adminRequest } from '../support/admin-client.js';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { startRoutedService, type RoutedService } from '../support/routed-service.js';
+import type { InProcessService } from '../support/service-harness.js';
 import { postWebhook, stripeSignature } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import type { TestDatabase } from '../support/test-database.js';
 import { waitFor } from '../support/wait-for.js';
 import { AMQP_URL, JetStreamTap, NATS_URL, natsHeaders, RabbitTap, uniqueSuffix } from './support/broker-taps.js';
 
@@ -34,9 +33,8 @@ const names = {
 };
 
 let db: TestDatabase;
-let ns: TestQueueNamespace;
 let app: InProcessService;
-let routesFile: TempRoutesFile;
+let routed: RoutedService | undefined;
 let rabbit: RabbitTap;
 let jetstream: JetStreamTap;
 
@@ -68,46 +66,40 @@ async function deliveries(id: string) {
 const replay = async (id: string) => expect(await adminRequest(app.baseUrl, ADMIN_TOKEN, 'POST', `/admin/events/${id}/replay`)).toMatchObject({ status: 202 });
 
 beforeAll(async () => {
-  [db, rabbit, jetstream] = await Promise.all([createTestDatabase(), RabbitTap.open(), JetStreamTap.open()]);
-  ns = createQueueNamespace();
+  [rabbit, jetstream] = await Promise.all([RabbitTap.open(), JetStreamTap.open()]);
   await rabbit.bindQueue(names.queue, names.exchange, 'stripe.#');
   await rabbit.bindQueue(names.fullQueue, names.exchange, 'stripe.full.#', { 'x-max-length': 0, 'x-overflow': 'reject-publish' });
   rabbit.forget(names.lonelyExchange);
   await jetstream.createStream(names.stream, [`${names.subjectPrefix}.>`]);
-  routesFile = writeRoutesFile({
-    destinations: {
-      bus: { type: 'amqp', url: AMQP_URL, exchange: names.exchange, routingKey: '{provider}.{eventType}', secret: DESTINATION_SECRET },
-      lonelyBus: { type: 'amqp', url: AMQP_URL, exchange: names.lonelyExchange, routingKey: '{provider}.{eventType}', timeoutMs: 5000 },
-      stream: { type: 'nats', url: NATS_URL, subject: `${names.subjectPrefix}.{provider}.{eventType}`, secret: DESTINATION_SECRET },
-      lateStream: { type: 'nats', url: NATS_URL, subject: `${names.lateSubjectPrefix}.{eventType}`, timeoutMs: 2000 },
+  routed = await startRoutedService(
+    {
+      destinations: {
+        bus: { type: 'amqp', url: AMQP_URL, exchange: names.exchange, routingKey: '{provider}.{eventType}', secret: DESTINATION_SECRET },
+        lonelyBus: { type: 'amqp', url: AMQP_URL, exchange: names.lonelyExchange, routingKey: '{provider}.{eventType}', timeoutMs: 5000 },
+        stream: { type: 'nats', url: NATS_URL, subject: `${names.subjectPrefix}.{provider}.{eventType}`, secret: DESTINATION_SECRET },
+        lateStream: { type: 'nats', url: NATS_URL, subject: `${names.lateSubjectPrefix}.{eventType}`, timeoutMs: 2000 },
+      },
+      routes: [
+        { provider: 'stripe', events: ['invoice.*'], to: ['bus', 'stream'] },
+        { provider: 'stripe', events: ['full.*'], to: ['bus'] },
+        { provider: 'stripe', events: ['lonely.*'], to: ['lonelyBus'] },
+        { provider: 'stripe', events: ['late.*'], to: ['bus', 'lateStream'] },
+      ],
     },
-    routes: [
-      { provider: 'stripe', events: ['invoice.*'], to: ['bus', 'stream'] },
-      { provider: 'stripe', events: ['full.*'], to: ['bus'] },
-      { provider: 'stripe', events: ['lonely.*'], to: ['lonelyBus'] },
-      { provider: 'stripe', events: ['late.*'], to: ['bus', 'lateStream'] },
-    ],
-  });
-  app = await startInProcessService({
-    SERVICE_ROLE: 'all',
-    DATABASE_URL: db.url,
-    REDIS_URL: ns.redisUrl,
-    QUEUE_PREFIX: ns.prefix,
-    STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-    ROUTES_FILE: routesFile.path,
-    ADMIN_API_TOKEN: ADMIN_TOKEN,
-    JOB_ATTEMPTS: String(JOB_ATTEMPTS),
-    JOB_BACKOFF_MS: '20',
-  });
+    {
+      STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
+      ADMIN_API_TOKEN: ADMIN_TOKEN,
+      JOB_ATTEMPTS: String(JOB_ATTEMPTS),
+      JOB_BACKOFF_MS: '20',
+    },
+  );
+  ({ db, app } = routed);
 });
 
 afterAll(async () => {
-  await app?.stop();
+  await routed?.stop();
   await rabbit?.close();
   await jetstream?.close();
-  routesFile?.remove();
-  await ns?.cleanup();
-  await db?.drop();
 });
 
 describe('RabbitMQ destinations (type: amqp)', () => {

@@ -11,8 +11,9 @@ import { RouteTable } from '../../services/worker/routing/route-table.js';
 import { parseRoutes } from '../../services/worker/routing/routes-file.js';
 import { adminRequest } from '../support/admin-client.js';
 import { HttpSink } from '../support/http-sink.js';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { writeRoutesFile } from '../support/routes-file.js';
+import { startRoutedService, type RoutedService } from '../support/routed-service.js';
+import type { InProcessService } from '../support/service-harness.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
 import { postWebhook, stripeSignature } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -35,7 +36,7 @@ const names = { exchange: `filters-test-${sfx}`, queue: `filters-all-${sfx}`, st
 let db: TestDatabase;
 let ns: TestQueueNamespace;
 let app: InProcessService;
-let routesFile: TempRoutesFile;
+let routed: RoutedService | undefined;
 let rabbit: RabbitTap;
 let jetstream: JetStreamTap;
 
@@ -71,54 +72,48 @@ const verify = (body: Buffer, headers: Record<string, unknown>) =>
   new Webhook(DESTINATION_SECRET).verify(body.toString('utf8'), Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, String(value)])));
 
 beforeAll(async () => {
-  [db, rabbit, jetstream] = await Promise.all([createTestDatabase(), RabbitTap.open(), JetStreamTap.open(), ...Object.values(sinks).map((sink) => sink.start())]);
-  ns = createQueueNamespace();
+  [rabbit, jetstream] = await Promise.all([RabbitTap.open(), JetStreamTap.open(), ...Object.values(sinks).map((sink) => sink.start())]);
   await rabbit.bindQueue(names.queue, names.exchange, '#');
   await jetstream.createStream(names.stream, [`${names.subjectPrefix}.>`]);
-  routesFile = writeRoutesFile({
-    destinations: {
-      big: { url: `${sinks.big.url}/big`, secret: DESTINATION_SECRET },
-      all: { url: `${sinks.all.url}/all` },
-      agents: { url: `${sinks.agents.url}/agents` },
-      refunds: { url: `${sinks.refunds.url}/refunds` },
-      broken: { url: `${sinks.broken.url}/broken` },
-      bus: { type: 'amqp', url: AMQP_URL, exchange: names.exchange, routingKey: '{provider}.{eventType}', secret: DESTINATION_SECRET },
-      stream: { type: 'nats', url: NATS_URL, subject: `${names.subjectPrefix}.{eventType}`, secret: DESTINATION_SECRET },
+  routed = await startRoutedService(
+    {
+      destinations: {
+        big: { url: `${sinks.big.url}/big`, secret: DESTINATION_SECRET },
+        all: { url: `${sinks.all.url}/all` },
+        agents: { url: `${sinks.agents.url}/agents` },
+        refunds: { url: `${sinks.refunds.url}/refunds` },
+        broken: { url: `${sinks.broken.url}/broken` },
+        bus: { type: 'amqp', url: AMQP_URL, exchange: names.exchange, routingKey: '{provider}.{eventType}', secret: DESTINATION_SECRET },
+        stream: { type: 'nats', url: NATS_URL, subject: `${names.subjectPrefix}.{eventType}`, secret: DESTINATION_SECRET },
+      },
+      routes: [
+        // Big charges, reshaped, to billing and both brokers.
+        { provider: 'stripe', events: ['charge.*'], filter: { 'body.data.object.amount': { $gte: 1000 } }, transform: BIG_CHARGE_TRANSFORM, to: ['big', 'bus', 'stream'] },
+        // Every charge as it came, and `big` takes the small ones as they came: the first route that takes the event decides.
+        { provider: 'stripe', events: ['charge.*'], to: ['all', 'big'] },
+        // On a kept request header.
+        { provider: 'stripe', events: ['agent.*'], filter: { 'headers.user-agent': { $regex: '^Stripe/' } }, to: ['agents'] },
+        // Only routes with filters: an event none of them takes is COMPLETED with nothing delivered.
+        { provider: 'stripe', events: ['refund.*'], filter: { 'body.data.object.amount': { $gte: 1000 }, provider: 'stripe' }, to: ['refunds'] },
+        // A transform that fails on every payload (a string added to a number).
+        { provider: 'stripe', events: ['broken.*'], transform: 'data.object.amount + data.object.currency', to: ['broken'] },
+      ],
     },
-    routes: [
-      // Big charges, reshaped, to billing and both brokers.
-      { provider: 'stripe', events: ['charge.*'], filter: { 'body.data.object.amount': { $gte: 1000 } }, transform: BIG_CHARGE_TRANSFORM, to: ['big', 'bus', 'stream'] },
-      // Every charge as it came, and `big` takes the small ones as they came: the first route that takes the event decides.
-      { provider: 'stripe', events: ['charge.*'], to: ['all', 'big'] },
-      // On a kept request header.
-      { provider: 'stripe', events: ['agent.*'], filter: { 'headers.user-agent': { $regex: '^Stripe/' } }, to: ['agents'] },
-      // Only routes with filters: an event none of them takes is COMPLETED with nothing delivered.
-      { provider: 'stripe', events: ['refund.*'], filter: { 'body.data.object.amount': { $gte: 1000 }, provider: 'stripe' }, to: ['refunds'] },
-      // A transform that fails on every payload (a string added to a number).
-      { provider: 'stripe', events: ['broken.*'], transform: 'data.object.amount + data.object.currency', to: ['broken'] },
-    ],
-  });
-  app = await startInProcessService({
-    SERVICE_ROLE: 'all',
-    DATABASE_URL: db.url,
-    REDIS_URL: ns.redisUrl,
-    QUEUE_PREFIX: ns.prefix,
-    STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-    ROUTES_FILE: routesFile.path,
-    ADMIN_API_TOKEN: ADMIN_TOKEN,
-    JOB_ATTEMPTS: String(JOB_ATTEMPTS),
-    JOB_BACKOFF_MS: '20',
-  });
+    {
+      STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
+      ADMIN_API_TOKEN: ADMIN_TOKEN,
+      JOB_ATTEMPTS: String(JOB_ATTEMPTS),
+      JOB_BACKOFF_MS: '20',
+    },
+  );
+  ({ db, ns, app } = routed);
 });
 
 afterAll(async () => {
-  await app?.stop();
+  await routed?.stop();
   await rabbit?.close();
   await jetstream?.close();
   await Promise.all(Object.values(sinks).map((sink) => sink.stop()));
-  routesFile?.remove();
-  await ns?.cleanup();
-  await db?.drop();
 });
 
 describe('a route with a filter and a transform', () => {
