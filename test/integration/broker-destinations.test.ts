@@ -4,6 +4,7 @@ import { Webhook } from 'standardwebhooks';
 import { adminRequest } from '../support/admin-client.js';
 import { startRoutedService, type RoutedService } from '../support/routed-service.js';
 import type { InProcessService } from '../support/service-harness.js';
+import { adminDeliveries, readEventRow, waitForEventStatus } from '../support/event-status.js';
 import { postWebhook, stripeSignature } from '../support/signing.js';
 import type { TestDatabase } from '../support/test-database.js';
 import { waitFor } from '../support/wait-for.js';
@@ -46,22 +47,9 @@ async function sendStripe(type: string, rawBody?: string): Promise<{ id: string;
   return { id: String(response.json!.id), body };
 }
 
-async function eventRow(id: string) {
-  const { rows } = await db.pool.query('SELECT status, attempts, last_error FROM webhook_events WHERE id = $1', [id]);
-  return rows[0] as { status: string; attempts: number; last_error: string | null };
-}
-
-const waitForStatus = (id: string, status: string, timeoutMs = 20_000) =>
-  waitFor(`event ${id} to be ${status}`, async () => {
-    const row = await eventRow(id);
-    return row?.status === status ? row : undefined;
-  }, { timeoutMs });
-
-async function deliveries(id: string) {
-  const response = await adminRequest(app.baseUrl, ADMIN_TOKEN, 'GET', `/admin/events/${id}`);
-  expect(response.status).toBe(200);
-  return response.json.deliveries as { destination: string; attempt: number; succeeded: boolean; statusCode: number | null; error: string | null }[];
-}
+const eventRow = (id: string) => readEventRow(db.pool, id);
+const waitForStatus = (id: string, status: string, timeoutMs = 20_000) => waitForEventStatus(db.pool, id, status, timeoutMs);
+const deliveries = (id: string) => adminDeliveries(app.baseUrl, ADMIN_TOKEN, id);
 
 const replay = async (id: string) => expect(await adminRequest(app.baseUrl, ADMIN_TOKEN, 'POST', `/admin/events/${id}/replay`)).toMatchObject({ status: 202 });
 

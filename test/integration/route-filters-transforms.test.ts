@@ -9,12 +9,12 @@ import { ProcessingStore } from '../../services/worker/processing/processing-sto
 import { RouteInputReader } from '../../services/worker/routing/route-input-reader.js';
 import { RouteTable } from '../../services/worker/routing/route-table.js';
 import { parseRoutes } from '../../services/worker/routing/routes-file.js';
-import { adminRequest } from '../support/admin-client.js';
 import { HttpSink } from '../support/http-sink.js';
 import { writeRoutesFile } from '../support/routes-file.js';
 import { startRoutedService, type RoutedService } from '../support/routed-service.js';
 import type { InProcessService } from '../support/service-harness.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
+import { adminDeliveries, readEventRow, waitForEventStatus } from '../support/event-status.js';
 import { postWebhook, stripeSignature } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -51,22 +51,9 @@ async function sendStripe(type: string, amount: number, headers: Record<string, 
   return { id: String(response.json!.id), body, externalId };
 }
 
-async function eventRow(id: string) {
-  const { rows } = await db.pool.query('SELECT status, attempts, last_error FROM webhook_events WHERE id = $1', [id]);
-  return rows[0] as { status: string; attempts: number; last_error: string | null };
-}
-
-const waitForStatus = (id: string, status: string) =>
-  waitFor(`event ${id} to be ${status}`, async () => {
-    const row = await eventRow(id);
-    return row?.status === status ? row : undefined;
-  });
-
-async function deliveries(id: string) {
-  const response = await adminRequest(app.baseUrl, ADMIN_TOKEN, 'GET', `/admin/events/${id}`);
-  expect(response.status).toBe(200);
-  return response.json.deliveries as { destination: string; attempt: number; succeeded: boolean; error: string | null }[];
-}
+const eventRow = (id: string) => readEventRow(db.pool, id);
+const waitForStatus = (id: string, status: string) => waitForEventStatus(db.pool, id, status);
+const deliveries = (id: string) => adminDeliveries(app.baseUrl, ADMIN_TOKEN, id);
 
 const verify = (body: Buffer, headers: Record<string, unknown>) =>
   new Webhook(DESTINATION_SECRET).verify(body.toString('utf8'), Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, String(value)])));

@@ -14,12 +14,14 @@ import { ProcessingStore } from '../../services/worker/processing/processing-sto
 import { RouteTable } from '../../services/worker/routing/route-table.js';
 import { adminRequest } from '../support/admin-client.js';
 import { HttpSink } from '../support/http-sink.js';
-import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { startRoutedService, type RoutedService } from '../support/routed-service.js';
+import { writeRoutesFile } from '../support/routes-file.js';
+import type { InProcessService } from '../support/service-harness.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
+import { adminDeliveries, readEventRow, waitForEventStatus } from '../support/event-status.js';
 import { postWebhook, stripeSignature } from '../support/signing.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import type { TestDatabase } from '../support/test-database.js';
+import type { TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
 
 const STRIPE_SECRET = 'whsec_worker_test_stripe';
@@ -32,7 +34,7 @@ const SLOW_TIMEOUT_MS = 300;
 let db: TestDatabase;
 let ns: TestQueueNamespace;
 let app: InProcessService;
-let routesFile: TempRoutesFile;
+let routed: RoutedService | undefined;
 let redis: Redis;
 let queue: Queue;
 
@@ -66,71 +68,49 @@ async function sendStripe(type: string, rawBody?: string): Promise<{ id: string;
   return { id: String(response.json!.id), body };
 }
 
-async function eventRow(id: string) {
-  const { rows } = await db.pool.query('SELECT status, attempts, last_error FROM webhook_events WHERE id = $1', [id]);
-  return rows[0] as { status: string; attempts: number; last_error: string | null };
-}
-
-const waitForStatus = (id: string, status: string, timeoutMs = 15_000) =>
-  waitFor(`event ${id} to be ${status}`, async () => {
-    const row = await eventRow(id);
-    return row?.status === status ? row : undefined;
-  }, { timeoutMs });
-
-async function deliveries(id: string) {
-  const response = await adminRequest(app.baseUrl, ADMIN_TOKEN, 'GET', `/admin/events/${id}`);
-  expect(response.status).toBe(200);
-  return response.json.deliveries as { destination: string; attempt: number; succeeded: boolean; statusCode: number | null; error: string | null }[];
-}
+const eventRow = (id: string) => readEventRow(db.pool, id);
+const waitForStatus = (id: string, status: string, timeoutMs = 15_000) => waitForEventStatus(db.pool, id, status, timeoutMs);
+const deliveries = (id: string) => adminDeliveries(app.baseUrl, ADMIN_TOKEN, id);
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
   await Promise.all(Object.values(sinks).map((sink) => sink.start()));
-  routesFile = writeRoutesFile({
-    destinations: {
-      signed: { url: `${sinks.signed.url}/hooks/signed`, secret: DESTINATION_SECRET },
-      repos: { url: `${sinks.repos.url}/hooks/repos` },
-      failing: { url: `${sinks.failing.url}/hooks/failing` },
-      fanGood: { url: `${sinks.fanGood.url}/hooks/good` },
-      fanFlaky: { url: `${sinks.fanFlaky.url}/hooks/flaky` },
-      slow: { url: `${sinks.slow.url}/hooks/slow`, timeoutMs: SLOW_TIMEOUT_MS },
-    },
-    routes: [
-      { provider: 'stripe', events: ['invoice.*'], to: ['signed'] },
-      { provider: 'github', events: ['issues.*'], to: ['repos'] },
-      { provider: 'stripe', events: ['payout.failed'], to: ['failing'] },
-      { provider: 'stripe', events: ['order.created'], to: ['fanGood', 'fanFlaky'] },
-      { provider: 'stripe', events: ['report.slow'], to: ['slow'] },
-    ],
-  });
-  app = await startInProcessService(
+  routed = await startRoutedService(
     {
-      SERVICE_ROLE: 'all',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
+      destinations: {
+        signed: { url: `${sinks.signed.url}/hooks/signed`, secret: DESTINATION_SECRET },
+        repos: { url: `${sinks.repos.url}/hooks/repos` },
+        failing: { url: `${sinks.failing.url}/hooks/failing` },
+        fanGood: { url: `${sinks.fanGood.url}/hooks/good` },
+        fanFlaky: { url: `${sinks.fanFlaky.url}/hooks/flaky` },
+        slow: { url: `${sinks.slow.url}/hooks/slow`, timeoutMs: SLOW_TIMEOUT_MS },
+      },
+      routes: [
+        { provider: 'stripe', events: ['invoice.*'], to: ['signed'] },
+        { provider: 'github', events: ['issues.*'], to: ['repos'] },
+        { provider: 'stripe', events: ['payout.failed'], to: ['failing'] },
+        { provider: 'stripe', events: ['order.created'], to: ['fanGood', 'fanFlaky'] },
+        { provider: 'stripe', events: ['report.slow'], to: ['slow'] },
+      ],
+    },
+    {
       STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
       GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
-      ROUTES_FILE: routesFile.path,
       ADMIN_API_TOKEN: ADMIN_TOKEN,
       JOB_ATTEMPTS: String(JOB_ATTEMPTS),
       JOB_BACKOFF_MS: '20',
     },
     { handlers },
   );
+  ({ db, ns, app } = routed);
   redis = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
   queue = new Queue('webhook-events', { connection: redis, prefix: ns.prefix });
 });
 
 afterAll(async () => {
-  await app?.stop();
+  await routed?.stop();
   await queue?.close();
   redis?.disconnect();
   await Promise.all(Object.values(sinks).map((sink) => sink.stop()));
-  routesFile?.remove();
-  await ns?.cleanup();
-  await db?.drop();
 });
 
 describe('delivery', () => {
