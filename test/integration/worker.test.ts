@@ -72,6 +72,64 @@ const eventRow = (id: string) => readEventRow(db.pool, id);
 const waitForStatus = (id: string, status: string, timeoutMs = 15_000) => waitForEventStatus(db.pool, id, status, timeoutMs);
 const deliveries = (id: string) => adminDeliveries(app.baseUrl, ADMIN_TOKEN, id);
 
+/** Stores a PENDING 'thing.happened' event of `provider` directly (as the ingress would) and returns its id. */
+async function insertPendingEvent(provider: string, externalId: string): Promise<string> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
+     VALUES ($1, $2, 'thing.happened', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', 'PENDING') RETURNING id`,
+    [provider, externalId],
+  );
+  return rows[0]!.id;
+}
+
+/**
+ * Built directly, not by the service: a real processor (a store on this file's database, a forwarder of its own, a
+ * silent logger) and a BullMQ worker of its own, not started, on `queueName`, a queue the in-process service does not
+ * consume; `jobs` adds to that queue. `close()` closes the worker, the queue, the Redis connection and the forwarder.
+ */
+function ownWorker(options: {
+  queueName: string;
+  routes: RouteTable;
+  forwarder: { defaultTimeoutMs: number; defaultMaxConcurrency: number };
+  concurrency: number;
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  workerLogger: winston.Logger;
+}) {
+  const connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
+  const forwarder = new HttpForwarder(options.forwarder);
+  const processor = new EventProcessor({
+    store: new ProcessingStore(db.pool),
+    routes: options.routes,
+    handlers: new EventHandlerRegistry(),
+    forwarder,
+    maxAttempts: JOB_ATTEMPTS,
+    logger: winston.createLogger({ silent: true }),
+  });
+  const worker = new EventWorker({
+    connection,
+    queueName: options.queueName,
+    prefix: ns.prefix,
+    concurrency: options.concurrency,
+    lockDurationMs: options.lockDurationMs,
+    stalledIntervalMs: options.stalledIntervalMs,
+    processor,
+    logger: options.workerLogger,
+  });
+  const jobs = new Queue(options.queueName, { connection, prefix: ns.prefix });
+  return {
+    processor,
+    worker,
+    jobs,
+    async close() {
+      await worker.close(true);
+      await jobs.close();
+      connection.disconnect();
+      await forwarder.close();
+    },
+  };
+}
+
 beforeAll(async () => {
   await Promise.all(Object.values(sinks).map((sink) => sink.start()));
   routed = await startRoutedService(
@@ -330,39 +388,21 @@ describe('a destination secret the signer cannot use', () => {
     // a real forwarder, and a BullMQ worker of its own on a queue the in-process service does not consume.
     const sink = new HttpSink();
     await sink.start();
-    const queueName = 'unsignable-destination';
-    const connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
-    const forwarder = new HttpForwarder({ defaultTimeoutMs: 2000, defaultMaxConcurrency: 4 });
-    const processor = new EventProcessor({
-      store: new ProcessingStore(db.pool),
+    // The processor's logger is silent: the error line for each attempt is expected here.
+    const { processor, worker, jobs, close } = ownWorker({
+      queueName: 'unsignable-destination',
       routes: new RouteTable({
         destinations: { unsignable: { url: `${sink.url}/unsignable`, secret: BAD_SECRET } },
         routes: [{ provider: 'brokenco', to: ['unsignable'] }],
       }),
-      handlers: new EventHandlerRegistry(),
-      forwarder,
-      maxAttempts: JOB_ATTEMPTS,
-      // Silent: the error line for each attempt is expected here.
-      logger: winston.createLogger({ silent: true }),
-    });
-    const worker = new EventWorker({
-      connection,
-      queueName,
-      prefix: ns.prefix,
+      forwarder: { defaultTimeoutMs: 2000, defaultMaxConcurrency: 4 },
       concurrency: 2,
       lockDurationMs: 30_000,
       stalledIntervalMs: 30_000,
-      processor,
-      logger: createLogger('unsignable-test'),
+      workerLogger: createLogger('unsignable-test'),
     });
-    const jobs = new Queue(queueName, { connection, prefix: ns.prefix });
     try {
-      const { rows } = await db.pool.query<{ id: string }>(
-        `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
-         VALUES ('brokenco', $1, 'thing.happened', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', 'PENDING') RETURNING id`,
-        [`evt_unsignable_${Date.now()}`],
-      );
-      const id = rows[0]!.id;
+      const id = await insertPendingEvent('brokenco', `evt_unsignable_${Date.now()}`);
 
       // The first attempt, run on its own: a failed attempt (retry scheduled), recorded with the reason.
       const first = await processor.process({ eventId: id }, false).then(
@@ -393,10 +433,7 @@ describe('a destination secret the signer cannot use', () => {
       // Nothing was sent: the request could not be signed.
       expect(sink.requests).toHaveLength(0);
     } finally {
-      await worker.close(true);
-      await jobs.close();
-      connection.disconnect();
-      await forwarder.close();
+      await close();
       await sink.stop();
     }
   });
@@ -416,41 +453,21 @@ describe('a destination with maxConcurrency below the worker concurrency', () =>
       return { status: 200, delayMs: 500 };
     });
     await sink.start();
-    const queueName = 'narrow-destination';
-    const connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
-    const forwarder = new HttpForwarder({ defaultTimeoutMs: 10_000, defaultMaxConcurrency: 6 });
-    const processor = new EventProcessor({
-      store: new ProcessingStore(db.pool),
+    const { worker, jobs, close } = ownWorker({
+      queueName: 'narrow-destination',
       routes: new RouteTable({
         destinations: { narrow: { url: `${sink.url}/narrow`, timeoutMs: 1500, maxConcurrency: 1 } },
         routes: [{ provider: 'narrowco', to: ['narrow'] }],
       }),
-      handlers: new EventHandlerRegistry(),
-      forwarder,
-      maxAttempts: JOB_ATTEMPTS,
-      logger: winston.createLogger({ silent: true }),
-    });
-    const worker = new EventWorker({
-      connection,
-      queueName,
-      prefix: ns.prefix,
+      forwarder: { defaultTimeoutMs: 10_000, defaultMaxConcurrency: 6 },
       concurrency: 6,
       lockDurationMs: 1000,
       stalledIntervalMs: 1000,
-      processor,
-      logger: winston.createLogger({ silent: true }),
+      workerLogger: winston.createLogger({ silent: true }),
     });
-    const jobs = new Queue(queueName, { connection, prefix: ns.prefix });
     try {
       const ids: string[] = [];
-      for (let n = 0; n < 6; n++) {
-        const { rows } = await db.pool.query<{ id: string }>(
-          `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
-           VALUES ('narrowco', $1, 'thing.happened', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', 'PENDING') RETURNING id`,
-          [`evt_narrow_${Date.now()}_${n}`],
-        );
-        ids.push(rows[0]!.id);
-      }
+      for (let n = 0; n < 6; n++) ids.push(await insertPendingEvent('narrowco', `evt_narrow_${Date.now()}_${n}`));
       await jobs.addBulk(ids.map((id) => ({ name: 'process-event', data: { eventId: id }, opts: { jobId: id, attempts: JOB_ATTEMPTS, backoff: { type: 'fixed', delay: 20 } } })));
       worker.start();
       for (const id of ids) expect(await waitForStatus(id, 'COMPLETED')).toMatchObject({ attempts: 1, last_error: null });
@@ -460,10 +477,7 @@ describe('a destination with maxConcurrency below the worker concurrency', () =>
       const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM delivery_attempts WHERE event_id = ANY($1::uuid[]) AND NOT succeeded', [ids]);
       expect(rows[0]!.n).toBe(0);
     } finally {
-      await worker.close(true);
-      await jobs.close();
-      connection.disconnect();
-      await forwarder.close();
+      await close();
       await sink.stop();
     }
   });
@@ -486,14 +500,7 @@ describe('a worker stopping while deliveries wait for a destination slot', () =>
     const next = new HttpForwarder({ defaultTimeoutMs: 10_000, defaultMaxConcurrency: 8 });
     try {
       const ids: string[] = [];
-      for (let n = 0; n < 3; n++) {
-        const { rows } = await db.pool.query<{ id: string }>(
-          `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
-           VALUES ('drainco', $1, 'thing.happened', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', 'PENDING') RETURNING id`,
-          [`evt_drain_${Date.now()}_${n}`],
-        );
-        ids.push(rows[0]!.id);
-      }
+      for (let n = 0; n < 3; n++) ids.push(await insertPendingEvent('drainco', `evt_drain_${Date.now()}_${n}`));
       const first = processorWith(stopping);
       const runs = ids.map((id) => first.process({ eventId: id }, false).then((outcome) => outcome, (error: unknown) => error));
       await waitFor('every event at wide and one in flight at narrow', () => wide.requests.length === 3 && narrow.requests.length === 1);
