@@ -9,12 +9,13 @@ import { ProcessingStore } from '../../services/worker/processing/processing-sto
 import { RouteInputReader } from '../../services/worker/routing/route-input-reader.js';
 import { RouteTable } from '../../services/worker/routing/route-table.js';
 import { parseRoutes } from '../../services/worker/routing/routes-file.js';
+import { adminDeliveries, readEventRow, waitForEventStatus } from '../support/event-status.js';
 import { HttpSink } from '../support/http-sink.js';
-import { writeRoutesFile } from '../support/routes-file.js';
+import { startRefusedWorker } from '../support/refused-start.js';
 import { startRoutedService, type RoutedService } from '../support/routed-service.js';
+import { writeRoutesFile } from '../support/routes-file.js';
 import type { InProcessService } from '../support/service-harness.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
-import { adminDeliveries, readEventRow, waitForEventStatus } from '../support/event-status.js';
 import { postWebhook, stripeSignature } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -303,19 +304,13 @@ describe('a filter or transform that does not compile', () => {
         { provider: 'stripe', events: ['charge.*'], transform: '{ "id": id, ', to: ['fine'] },
       ],
     });
-    const service = new ServiceProcess(
-      { SERVICE_ROLE: 'worker', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: `${ns.prefix}-bad`, ROUTES_FILE: badRoutes.path },
-      await freePort(),
-    );
     try {
-      await service.start({ waitForReady: false });
-      const { code } = await service.exited(20_000);
+      const { code, logs } = await startRefusedWorker(db, ns, badRoutes.path);
       expect(code).not.toBe(0);
       expect(code).not.toBeNull();
-      const failed = service.logs.filter((line) => line.startsWith('Failed to start: '));
+      const failed = logs.filter((line) => line.startsWith('Failed to start: '));
       expect(failed).toEqual([`Failed to start: ROUTES_FILE ${badRoutes.path}: routes.1.transform: the JSONata expression does not compile: JSONata S0203 at 12: Expected ":" before end of expression`]);
     } finally {
-      await service.kill();
       badRoutes.remove();
     }
   });

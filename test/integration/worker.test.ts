@@ -13,12 +13,12 @@ import { EventProcessor } from '../../services/worker/processing/event-processor
 import { ProcessingStore } from '../../services/worker/processing/processing-store.js';
 import { RouteTable } from '../../services/worker/routing/route-table.js';
 import { adminRequest } from '../support/admin-client.js';
+import { adminDeliveries, readEventRow, waitForEventStatus } from '../support/event-status.js';
 import { HttpSink } from '../support/http-sink.js';
+import { startRefusedWorker } from '../support/refused-start.js';
 import { startRoutedService, type RoutedService } from '../support/routed-service.js';
 import { writeRoutesFile } from '../support/routes-file.js';
 import type { InProcessService } from '../support/service-harness.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { adminDeliveries, readEventRow, waitForEventStatus } from '../support/event-status.js';
 import { postWebhook, stripeSignature } from '../support/signing.js';
 import type { TestDatabase } from '../support/test-database.js';
 import type { TestQueueNamespace } from '../support/test-redis.js';
@@ -364,21 +364,15 @@ describe('a destination secret the signer cannot use', () => {
       destinations: { fine: { url: 'http://127.0.0.1:9/fine' }, billing: { url: 'http://127.0.0.1:9/billing', secret: BAD_SECRET } },
       routes: [{ provider: 'stripe', to: ['fine', 'billing'] }],
     });
-    const service = new ServiceProcess(
-      { SERVICE_ROLE: 'worker', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: `${ns.prefix}-bad`, ROUTES_FILE: badRoutes.path },
-      await freePort(),
-    );
     try {
-      await service.start({ waitForReady: false });
-      const { code } = await service.exited(20_000);
+      const { code, logs } = await startRefusedWorker(db, ns, badRoutes.path);
       expect(code).not.toBe(0);
       expect(code).not.toBeNull();
-      const naming = service.logs.filter((line) => line.includes(`ROUTES_FILE ${badRoutes.path}: destination "billing": secret: `));
+      const naming = logs.filter((line) => line.includes(`ROUTES_FILE ${badRoutes.path}: destination "billing": secret: `));
       expect(naming.length).toBeGreaterThanOrEqual(1);
-      expect(service.logs.find((line) => line.startsWith('Failed to start: '))).toMatch(/must be base64/);
-      expect(service.logs.filter((line) => line.includes(BAD_SECRET) || line.includes('this-is-not-base64'))).toEqual([]);
+      expect(logs.find((line) => line.startsWith('Failed to start: '))).toMatch(/must be base64/);
+      expect(logs.filter((line) => line.includes(BAD_SECRET) || line.includes('this-is-not-base64'))).toEqual([]);
     } finally {
-      await service.kill();
       badRoutes.remove();
     }
   });
