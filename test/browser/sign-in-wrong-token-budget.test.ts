@@ -53,12 +53,11 @@ describeBrowser('signing in past the wrong-token budget', () => {
       await field.fill(`wrong-${i}`);
       await field.press('Enter');
       await expect(alert.textContent()).resolves.toContain('That token was not accepted');
-      // The next attempt's alert replaces this one; wait for the field to be cleared and enabled again.
-      await page.waitForFunction(() => !(document.getElementById('admin-token') as HTMLInputElement).disabled);
+      // The next fill waits for the field to be enabled again (it is disabled while a sign-in is under way).
     }
     await field.fill(TOKEN);
     await field.press('Enter');
-    await page.waitForFunction(() => /Too many admin requests/.test(document.querySelector('[role="alert"]')?.textContent ?? ''));
+    await alert.filter({ hasText: 'Too many admin requests' }).waitFor();
     expect(await alert.textContent()).toMatch(/^Too many admin requests with a wrong token from this address; try again in \d+ s$/);
     expect(await page.getByRole('heading', { name: 'Events', level: 1 }).count()).toBe(0);
     await page.close();
