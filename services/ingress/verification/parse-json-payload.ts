@@ -1,5 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { MAX_IDENTIFIER_LENGTH } from '../../shared/database/identifier-length.js';
+import { exponentNumberGrowth } from './json-number-growth.js';
+import { closingQuoteOf } from './json-string-end.js';
 import { WebhookPayloadError } from './verification-errors.js';
 
 export type JsonObject = Record<string, unknown>;
@@ -21,6 +23,15 @@ const REPLACEMENT_CHARACTER = '\uFFFD';
  */
 export const MAX_JSON_DEPTH = 512;
 
+/**
+ * How many characters longer than its body a payload may read back from jsonb because of numbers in exponent
+ * notation (json-number-growth.ts: `1e300` reads back as 301 characters): as many as the body has, and at least this
+ * many for a small body. A stored payload thus reads back at most about twice as long as its body, or its body and
+ * 64 Ki characters, while real numbers in exponent notation fit many times over (`1.5e-7` grows by 4, a double's
+ * largest value, `1.7976931348623157e308`, by 286).
+ */
+export const MIN_NUMBER_GROWTH_ALLOWANCE = 65_536;
+
 interface WellFormedString {
   isWellFormed(): boolean;
   toWellFormed(): string;
@@ -29,7 +40,9 @@ interface WellFormedString {
 /**
  * Parses a webhook body that must be a JSON object.
  * - strips a UTF-8 byte order mark; rejects other encodings (UTF-16 BOM, invalid UTF-8) with UNSUPPORTED_ENCODING;
- * - bad JSON → MALFORMED_JSON; arrays and scalars → PAYLOAD_NOT_AN_OBJECT;
+ * - bad JSON → MALFORMED_JSON; arrays and scalars → PAYLOAD_NOT_AN_OBJECT; deeper than MAX_JSON_DEPTH →
+ *   PAYLOAD_TOO_DEEP; numbers in exponent notation that jsonb would write back longer than the body allows (see
+ *   MIN_NUMBER_GROWTH_ALLOWANCE) → NUMBERS_TOO_LONG;
  * - every NUL (`\u0000`) and lone surrogate in keys and string values is replaced by U+FFFD so the value can be
  *   stored in PostgreSQL jsonb.
  */
@@ -45,15 +58,11 @@ export function parseJsonPayload(raw: Buffer | string): JsonObject {
     throw new WebhookPayloadError('PAYLOAD_NOT_AN_OBJECT');
   }
   if (nestsDeeperThan(text, MAX_JSON_DEPTH)) throw new WebhookPayloadError('PAYLOAD_TOO_DEEP');
+  if (exponentNumberGrowth(text) > Math.max(text.length, MIN_NUMBER_GROWTH_ALLOWANCE)) {
+    throw new WebhookPayloadError('NUMBERS_TOO_LONG');
+  }
   if (NEEDS_SANITIZING.test(text)) sanitizeInPlace(value);
   return value as JsonObject;
-}
-
-/** Whether the character at `index` follows an odd number of backslashes. */
-function isEscaped(text: string, index: number): boolean {
-  let backslashes = 0;
-  while (text.charCodeAt(index - 1 - backslashes) === 0x5c) backslashes++;
-  return backslashes % 2 === 1;
 }
 
 /**
@@ -66,9 +75,8 @@ export function nestsDeeperThan(text: string, limit: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
-      // A string: on to its closing quote, the first one not escaped (after an even run of backslashes).
-      let end = text.indexOf('"', i + 1);
-      while (end !== -1 && isEscaped(text, end)) end = text.indexOf('"', end + 1);
+      // A string: on to its closing quote.
+      const end = closingQuoteOf(text, i);
       if (end === -1) return false;
       i = end;
     } else if (c === 0x7b || c === 0x5b) {

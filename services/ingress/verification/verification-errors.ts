@@ -23,6 +23,7 @@ export type WebhookPayloadErrorCode =
   | 'MALFORMED_JSON'
   | 'PAYLOAD_NOT_AN_OBJECT'
   | 'PAYLOAD_TOO_DEEP'
+  | 'NUMBERS_TOO_LONG'
   | 'MISSING_EVENT_ID'
   | 'MISSING_EVENT_TYPE'
   | 'UNSUPPORTED_ENCODING'
@@ -42,6 +43,7 @@ const PAYLOAD_MESSAGES: Readonly<Record<WebhookPayloadErrorCode, string>> = {
   MALFORMED_JSON: 'Webhook payload is not valid JSON',
   PAYLOAD_NOT_AN_OBJECT: 'Webhook payload must be a JSON object',
   PAYLOAD_TOO_DEEP: 'Webhook payload nests objects and arrays too deeply',
+  NUMBERS_TOO_LONG: 'Webhook payload has numbers whose exponents write out to too many digits',
   MISSING_EVENT_ID: 'Webhook event id is missing or invalid',
   MISSING_EVENT_TYPE: 'Webhook event type is missing or invalid',
   UNSUPPORTED_ENCODING: 'Webhook payload must be UTF-8 encoded',

@@ -49,6 +49,19 @@ describe('parseJsonPayload', () => {
     expect(parseJsonPayload(inStrings)).toMatchObject({ id: 'evt_s' });
   });
 
+  it('refuses numbers whose exponents jsonb would write out longer than the body allows, with NUMBERS_TOO_LONG', () => {
+    const numbers = (count: number, number: string) => `{"id":"evt_n","pad":[${Array(count).fill(number).join(',')}]}`;
+    // 9 bytes in the body, 131,072 characters each when PostgreSQL writes the stored payload back.
+    expect(payloadErrorCode(() => parseJsonPayload(Buffer.from(numbers(9_000, '1e131071'))))).toBe('NUMBERS_TOO_LONG');
+    expect(payloadErrorCode(() => parseJsonPayload(numbers(1, '1e131071')))).toBe('NUMBERS_TOO_LONG');
+    expect(payloadErrorCode(() => parseJsonPayload(numbers(1_000, '1e-300')))).toBe('NUMBERS_TOO_LONG');
+    // Within the allowance: a few large doubles in a small body, many small exponents in any body.
+    expect(parseJsonPayload(numbers(200, '1.7976931348623157e308'))).toMatchObject({ id: 'evt_n' });
+    expect(parseJsonPayload(numbers(100_000, '1.2345e-7'))).toMatchObject({ id: 'evt_n' });
+    // In strings, exponents are text.
+    expect(parseJsonPayload(`{"id":"evt_s","s":"${',1e131071'.repeat(1_000)}"}`)).toMatchObject({ id: 'evt_s' });
+  });
+
   it('nestsDeeperThan counts open objects and arrays, not siblings', () => {
     expect(nestsDeeperThan('[[[]]]', 2)).toBe(true);
     expect(nestsDeeperThan('[[[]]]', 3)).toBe(false);
