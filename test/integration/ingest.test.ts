@@ -137,11 +137,19 @@ describe('bad input never yields a 500 and leaves nothing behind', () => {
   });
 
   it('stores odd characters (NUL, emoji, lone surrogates, RTL) without a 500', async () => {
-    const body = '{"id":"evt_odd_\\u0000_1","type":"x.\\u202e\\ud83d\\ude00","note":"\\u0000\\ud800 \u00e9"}';
+    const body = '{"id":"evt_odd_1","type":"x.\\u0000\\u202e\\ud83d\\ude00","note":"\\u0000\\ud800 \u00e9"}';
     const response = await postWebhook(app.baseUrl, 'stripe', body, signed(body));
     expect(response.status).toBe(202);
     const { rows } = await db.pool.query('SELECT raw_body FROM webhook_events WHERE id = $1', [response.json!.id]);
     expect(Buffer.from(rows[0].raw_body).toString('utf8')).toBe(body);
+  });
+
+  it('refuses an id holding a NUL (it would be stored as U+FFFD, the id of other events), storing nothing', async () => {
+    const body = '{"id":"evt_odd_\\u0000_2","type":"x"}';
+    const response = await postWebhook(app.baseUrl, 'stripe', body, signed(body));
+    expect(response.status).toBe(400);
+    expect(response.json).toMatchObject({ statusCode: 400, message: expect.stringContaining('U+FFFD') });
+    expect(await countRows('external_id LIKE $1', ['evt_odd_%_2'])).toBe(0);
   });
 
   it('answers 413 to a body over MAX_BODY_BYTES', async () => {

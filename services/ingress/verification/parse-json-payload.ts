@@ -200,8 +200,21 @@ export function readEventType(value: unknown): string | undefined {
   return typeof value === 'string' && isUsableIdentifier(value) ? value : undefined;
 }
 
-/** Like {@link readEventId} but throws WebhookPayloadError('MISSING_EVENT_ID'); `source` names where it was looked for. */
+/**
+ * Like {@link readEventId} but throws WebhookPayloadError('MISSING_EVENT_ID'); `source` names where it was looked for.
+ * An id holding U+FFFD throws UNSTORABLE_EVENT_ID: parseJsonPayload writes U+FFFD for each NUL and lone surrogate
+ * (which PostgreSQL cannot store) before the id is read, so `evt_\u0000`, `evt_\ud800` and `evt_\udfff` all read as
+ * `evt_\uFFFD`: stored under it, each after the first would be answered as a duplicate of the first and never stored
+ * (acknowledged, so never retried). The id read here can no longer tell a sent U+FFFD from a replaced character, so
+ * every id holding one is refused; real providers' ids are ASCII.
+ */
 export function requireEventId(value: unknown, source: string): string {
+  if (typeof value === 'string' && value.includes(REPLACEMENT_CHARACTER)) {
+    throw new WebhookPayloadError(
+      'UNSTORABLE_EVENT_ID',
+      `Webhook event id must not hold a NUL, a lone surrogate or U+FFFD, what those are stored as (${source})`,
+    );
+  }
   const id = readEventId(value);
   if (id === undefined) {
     throw new WebhookPayloadError('MISSING_EVENT_ID', `Webhook event id is missing or invalid (${source})`);

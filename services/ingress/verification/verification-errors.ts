@@ -25,6 +25,7 @@ export type WebhookPayloadErrorCode =
   | 'PAYLOAD_TOO_DEEP'
   | 'NUMBERS_TOO_LONG'
   | 'MISSING_EVENT_ID'
+  | 'UNSTORABLE_EVENT_ID'
   | 'MISSING_EVENT_TYPE'
   | 'UNSUPPORTED_ENCODING'
   | 'UNSUPPORTED_CONTENT_TYPE'
@@ -45,6 +46,7 @@ const PAYLOAD_MESSAGES: Readonly<Record<WebhookPayloadErrorCode, string>> = {
   PAYLOAD_TOO_DEEP: 'Webhook payload nests objects and arrays too deeply',
   NUMBERS_TOO_LONG: 'Webhook payload has numbers whose exponents write out to too many digits',
   MISSING_EVENT_ID: 'Webhook event id is missing or invalid',
+  UNSTORABLE_EVENT_ID: 'Webhook event id must not hold a NUL, a lone surrogate or U+FFFD, what those are stored as',
   MISSING_EVENT_TYPE: 'Webhook event type is missing or invalid',
   UNSUPPORTED_ENCODING: 'Webhook payload must be UTF-8 encoded',
   UNSUPPORTED_CONTENT_TYPE: 'Unsupported content type for this provider',

@@ -135,6 +135,15 @@ describe('id and type helpers', () => {
     }
   });
 
+  it('refuses ids holding U+FFFD, what a NUL or a lone surrogate is replaced by, with UNSTORABLE_EVENT_ID', () => {
+    for (const text of ['{"id":"evt_1\\u0000"}', '{"id":"evt_1\\ud800"}', '{"id":"evt_1\\udfff"}', '{"id":"evt_1\uFFFD"}']) {
+      const payload = parseJsonPayload(Buffer.from(text));
+      expect(payloadErrorCode(() => requireEventId(payload['id'], "body field 'id'"))).toBe('UNSTORABLE_EVENT_ID');
+    }
+    // Elsewhere in the body such characters are still replaced and stored.
+    expect(requireEventId(parseJsonPayload('{"id":"evt_1","note":"a\\u0000"}')['id'], 'x')).toBe('evt_1');
+  });
+
   it('accepts only strings for types', () => {
     expect(requireEventType('invoice.paid', 'x')).toBe('invoice.paid');
     for (const bad of ['', 1, null, undefined, 'x'.repeat(256)]) {
