@@ -27,6 +27,24 @@ describe('RouteInputReader', () => {
     const killed = await withAdminClient((admin) => admin.query<{ n: number }>('SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1', [db.name]));
     expect(killed.rows[0]!.n).toBeGreaterThan(0);
 
-    await expect(new RouteInputReader(db.pool).read(rows[0]!.id)).resolves.toEqual({ payload: { n: 3 }, headers: { 'x-kept': '1' } });
+    await expect(new RouteInputReader(db.pool).read(rows[0]!.id)).resolves.toEqual({ payload: { n: 3 }, holdsUnsafeIntegers: false, headers: { 'x-kept': '1' } });
+  });
+
+  it('tells whether the payload holds integers beyond 2^53, which it parses as the nearest double', async () => {
+    const insert = (externalId: string, payload: string) =>
+      db.pool.query<{ id: string }>(
+        `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, headers, status)
+         VALUES ('readco', $1, 'shaped.thing', $2::jsonb, convert_to($2::text, 'UTF8'), 'application/json', '{}'::jsonb, 'PENDING') RETURNING id`,
+        [externalId, payload],
+      );
+    const big = await insert('evt_reader_big', '{"account": 12345678901234567891, "id": "12345678901234567891"}');
+    const safe = await insert('evt_reader_safe', '{"n": 9007199254740991, "id": "12345678901234567891"}');
+    const reader = new RouteInputReader(db.pool);
+    await expect(reader.read(big.rows[0]!.id)).resolves.toEqual({
+      payload: { account: 12345678901234567000, id: '12345678901234567891' },
+      holdsUnsafeIntegers: true,
+      headers: {},
+    });
+    await expect(reader.read(safe.rows[0]!.id)).resolves.toEqual({ payload: { n: 9007199254740991, id: '12345678901234567891' }, holdsUnsafeIntegers: false, headers: {} });
   });
 });

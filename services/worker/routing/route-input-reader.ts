@@ -1,10 +1,16 @@
 import type { Pool } from 'pg';
 import { withReconnects } from '../../shared/database/with-reconnects.js';
+import { payloadHoldsUnsafeIntegers } from './unsafe-integers.js';
 
 /** What route filters and transforms read of an event, besides its provider and type. */
 export interface RouteInput {
   /** The stored jsonb `payload` (the provider's body, parsed). */
   payload: unknown;
+  /**
+   * Whether the payload holds an integer beyond 2^53, which `payload` has only as the nearest double (a transform
+   * must not send it as the provider's number; see unsafe-integers.ts). Absent: not known.
+   */
+  holdsUnsafeIntegers?: boolean;
   /** The request headers kept with the event (`webhook_events.headers`). */
   headers: Record<string, string>;
 }
@@ -24,14 +30,17 @@ export class RouteInputReader implements RouteInputSource {
   async read(eventId: string): Promise<RouteInput> {
     // A lost connection is not the event's failed attempt: read again on a fresh one, as the claim and finish do.
     const { rows } = await withReconnects(() =>
-      this.pool.query<{ payload: unknown; headers: Record<string, string> | null }>({
-        name: 'route-input-v1',
-        text: 'SELECT payload, headers FROM webhook_events WHERE id = $1',
+      // The payload as jsonb's text (what node-pg would JSON.parse itself): its digits tell whether it holds
+      // integers that JavaScript's parse rounds.
+      this.pool.query<{ payload: string; headers: Record<string, string> | null }>({
+        name: 'route-input-v2',
+        text: 'SELECT payload::text AS payload, headers FROM webhook_events WHERE id = $1',
         values: [eventId],
       }),
     );
     const row = rows[0];
     if (!row) throw new Error(`event ${eventId} not found (deleted while processing?)`);
-    return { payload: row.payload, headers: row.headers ?? {} };
+    const payload: unknown = JSON.parse(row.payload);
+    return { payload, holdsUnsafeIntegers: payloadHoldsUnsafeIntegers(row.payload, payload), headers: row.headers ?? {} };
   }
 }
