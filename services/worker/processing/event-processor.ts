@@ -344,7 +344,7 @@ export class EventProcessor {
     const readInput = () =>
       (input ??= this.options.routeInputs
         ? this.options.routeInputs.read(event.id)
-        : this.options.store.payload(event.id).then((payload) => ({ payload, headers: {} })));
+        : this.options.store.payload(event.id).then((payload): RouteInput => ({ payload, headers: {} })));
     return {
       input: readInput,
       filterInput: () =>
@@ -352,7 +352,9 @@ export class EventProcessor {
       transformed: (route) => {
         let body = transformed.get(route);
         if (!body) {
-          body = readInput().then(({ payload, headers }) => route.transform!(payload, { id: event.id, provider: event.provider, eventType: event.eventType, headers }));
+          body = readInput().then(({ payload, headers, holdsUnsafeIntegers }) =>
+            route.transform!(payload, { id: event.id, provider: event.provider, eventType: event.eventType, headers }, { holdsUnsafeIntegers }),
+          );
           body.catch(() => undefined); // each destination of the route reports it
           transformed.set(route, body);
         }

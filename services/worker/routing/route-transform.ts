@@ -2,6 +2,7 @@ import jsonata from 'jsonata';
 import { LinearRegexEngine } from './jsonata-regex-engine.js';
 import { jsonataRegexLiterals } from './jsonata-regex-literals.js';
 import { describeJsonataError } from './jsonata-error-description.js';
+import { findUnsafeInteger } from './unsafe-integers.js';
 
 /** Longest a transform may run for one event before it counts as failed (JSONata's own guard, error D1012). */
 export const TRANSFORM_TIMEOUT_MS = 1000;
@@ -22,8 +23,14 @@ export class RouteTransformError extends Error {
   }
 }
 
+/** What the worker knows of the payload a transform reads, besides its value. */
+export interface TransformPayloadFacts {
+  /** The payload holds an integer beyond 2^53, which the transform reads as the nearest double (unsafe-integers.ts). */
+  holdsUnsafeIntegers?: boolean;
+}
+
 /** A compiled route `transform`: the payload in, the bytes to send out (the result as JSON). */
-export type RouteTransform = (payload: unknown, bindings: TransformBindings) => Promise<Buffer>;
+export type RouteTransform = (payload: unknown, bindings: TransformBindings, facts?: TransformPayloadFacts) => Promise<Buffer>;
 
 // JSONata's option is typed as RegExpConstructor; it uses only what LinearRegexEngine implements (see there).
 const RegexEngine = LinearRegexEngine as unknown as RegExpConstructor;
@@ -34,7 +41,8 @@ const RegexEngine = LinearRegexEngine as unknown as RegExpConstructor;
  * Throws when it does not compile, or when a regex literal is one RE2 cannot run (a backreference, a lookaround):
  * ROUTES_FILE's validation turns that into the start's one-line error. The compiled transform rejects with a
  * {@link RouteTransformError} when an event makes it fail (a type error, a `$error()`, the time limit) or when it
- * yields nothing to send (no value, or only a function).
+ * yields nothing to send (no value, or only a function), or when it would send a rounded integer (see
+ * {@link refuseRoundedIntegers}).
  */
 export function compileRouteTransform(expression: string): RouteTransform {
   let compiled: jsonata.Expression;
@@ -51,7 +59,7 @@ export function compileRouteTransform(expression: string): RouteTransform {
       throw new Error(`JSONata${position === undefined ? '' : ` at ${position}`}: ${(error as Error).message}`);
     }
   }
-  return async (payload, bindings) => {
+  return async (payload, bindings, facts = {}) => {
     let result: unknown;
     try {
       result = await compiled.evaluate(payload, { ...bindings });
@@ -61,6 +69,7 @@ export function compileRouteTransform(expression: string): RouteTransform {
     }
     const json = JSON.stringify(result, refuseUnsendable);
     if (json === undefined) throw new RouteTransformError('JSONata: the transform produced no value for this event (nothing to send)');
+    if (facts.holdsUnsafeIntegers) refuseRoundedIntegers(result);
     return Buffer.from(json, 'utf8');
   };
 }
@@ -82,6 +91,21 @@ function refuseUnsendable(_key: string, value: unknown): unknown {
     throw new RouteTransformError('JSONata: the transform yields a function, which JSON cannot carry (nothing to send)');
   }
   return value;
+}
+
+/**
+ * Refuses a result holding an integer beyond 2^53 when the payload held one: JSON.parse read the payload's
+ * `12345678901234567891` as 12345678901234567000, so sending what the transform copied would be another number
+ * than the provider sent, and nothing would record it (like Infinity sent as `null`, above). Checked only for
+ * payloads that held such integers: a transform over any other payload sends what it computed. The text names the
+ * result's path (the transform's own keys, as a rule) but never the value.
+ */
+function refuseRoundedIntegers(result: unknown): void {
+  const path = findUnsafeInteger(result);
+  if (path === undefined) return;
+  throw new RouteTransformError(
+    `JSONata: the transform's result holds an integer beyond 2^53 at ${path.length > 120 ? `${path.slice(0, 120)}…` : path}, and the payload holds integers that large, which the transform reads only as the nearest double, so the number sent would not be the provider's; nothing is sent (such ids must be sent as strings, or forwarded without a transform)`,
+  );
 }
 
 /** JSONata's representation of a function value: a lambda (`function($v) {…}`) or a built-in (`$uppercase`). */
