@@ -3,7 +3,7 @@
  * warning that speaks of the failed-verification budget only, and says "a correctly signed request is never refused
  * either way"). The admin budget is keyed on req.ip, which with TRUST_PROXY=true is the left-most X-Forwarded-For
  * entry: the client's own text. Observed against a running ingress (TRUST_PROXY=true, ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE=5),
- * all requests from one socket address (127.0.0.2):
+ * (the guesser's requests all from one socket address, 127.0.0.2):
  * - a guesser that names a new address in X-Forwarded-For on each request got 200 wrong tokens answered 401, not one
  *   429: exactly the unbounded guessing the commit set out to stop;
  * - a third party that names the operator's address (X-Forwarded-For: 203.0.113.7) 5 times with a wrong token gets the
