@@ -30,7 +30,7 @@ export function adminAuth({ token, failures, logger }: AdminAuthOptions) {
   const expected = token ? new SharedToken(token) : undefined;
   return (req: Request, res: Response, next: NextFunction): void => {
     if (!expected) throw new AppError('FORBIDDEN', 'Admin API is disabled: ADMIN_API_TOKEN is not set');
-    const key = ClientFailureLimiter.keyFor(req.ip, req.socket.remoteAddress);
+    const key = ClientFailureLimiter.keyFor(budgetAddressOf(req), req.socket.remoteAddress);
     if (failures.hasSpentBudget(key)) throw tooManyFailures(res, failures);
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
@@ -49,6 +49,17 @@ export function adminAuth({ token, failures, logger }: AdminAuthOptions) {
     res.setHeader('WWW-Authenticate', `Bearer realm="admin"${match ? ', error="invalid_token"' : ''}`);
     throw new AppError('UNAUTHORIZED', 'Missing or invalid admin token');
   };
+}
+
+/**
+ * The address a request's wrong tokens count against: Express's `req.ip`, unless `trust proxy` is `true`
+ * (TRUST_PROXY=true), which takes the left-most X-Forwarded-For entry, text the client wrote: keyed on it, a guesser
+ * naming a new address per request is never held to the budget, and one naming an operator's address spends the
+ * operator's. Then the connection's own address (the proxy's) is the key: every client behind that proxy shares one
+ * budget, which the start-up warning for TRUST_PROXY=true says.
+ */
+function budgetAddressOf(req: Request): string | undefined {
+  return req.app.get('trust proxy') === true ? req.socket.remoteAddress : req.ip;
 }
 
 function tooManyFailures(res: Response, failures: ClientFailureLimiter): AppError {

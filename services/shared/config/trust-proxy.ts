@@ -34,12 +34,14 @@ export function trustProxyProblem(value: string): string | undefined {
  * X-Forwarded-For entry, so Express takes the left-most one, which the client wrote: the failed-verification budget
  * is then keyed on whatever a forger puts there (rotated, it is never answered 429; set to a victim's address, it
  * spends the victim's budget). It is accepted all the same (the README listed it, and a deployment that set it must
- * not stop starting after an upgrade; a correctly signed request is never refused either way), with this warning.
+ * not stop starting after an upgrade; a correctly signed request is never refused either way), with this warning. The
+ * admin API's wrong-token budget does not take that address (admin-auth.ts).
  */
 export function trustProxyWarning(value: string): string | undefined {
   if (parseTrustProxy(value) !== true) return undefined;
   return (
     'TRUST_PROXY=true trusts every X-Forwarded-For entry, so clients choose their own address (the key of their failed-verification ' +
-    'budget); set the number of proxies in front of the service (TRUST_PROXY=1) or their addresses or subnets (TRUST_PROXY=10.0.0.0/8)'
+    "budget), and the admin API's wrong-token budget is kept per connecting address instead (every client behind one proxy shares it); " +
+    'set the number of proxies in front of the service (TRUST_PROXY=1) or their addresses or subnets (TRUST_PROXY=10.0.0.0/8)'
   );
 }
