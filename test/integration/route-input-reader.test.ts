@@ -27,7 +27,7 @@ describe('RouteInputReader', () => {
     const killed = await withAdminClient((admin) => admin.query<{ n: number }>('SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1', [db.name]));
     expect(killed.rows[0]!.n).toBeGreaterThan(0);
 
-    await expect(new RouteInputReader(db.pool).read(rows[0]!.id)).resolves.toEqual({ payload: { n: 3 }, holdsUnsafeIntegers: false, headers: { 'x-kept': '1' } });
+    await expect(new RouteInputReader(db.pool).read(rows[0]!.id)).resolves.toEqual({ payload: { n: 3 }, holdsRoundedIntegers: false, headers: { 'x-kept': '1' } });
   });
 
   it('tells whether the payload holds integers beyond 2^53, which it parses as the nearest double', async () => {
@@ -42,9 +42,9 @@ describe('RouteInputReader', () => {
     const reader = new RouteInputReader(db.pool);
     await expect(reader.read(big.rows[0]!.id)).resolves.toEqual({
       payload: { account: 12345678901234567000, id: '12345678901234567891' },
-      holdsUnsafeIntegers: true,
+      holdsRoundedIntegers: true,
       headers: {},
     });
-    await expect(reader.read(safe.rows[0]!.id)).resolves.toEqual({ payload: { n: 9007199254740991, id: '12345678901234567891' }, holdsUnsafeIntegers: false, headers: {} });
+    await expect(reader.read(safe.rows[0]!.id)).resolves.toEqual({ payload: { n: 9007199254740991, id: '12345678901234567891' }, holdsRoundedIntegers: false, headers: {} });
   });
 });

@@ -16,15 +16,15 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { compileRouteTransform } from '../../services/worker/routing/route-transform.js';
-import { payloadHoldsUnsafeIntegers } from '../../services/worker/routing/unsafe-integers.js';
+import { payloadHoldsRoundedIntegers } from '../../services/worker/routing/unsafe-integers.js';
 
 const bindings = { id: 'uuid-1', provider: 'svix', eventType: 'reading.created', headers: {} };
 
 /** The reader's path: jsonb's text, parsed, and the fact computed from both; then the transform. */
 async function sendOrError(payloadText: string, expression: string): Promise<string> {
   const payload = JSON.parse(payloadText) as unknown;
-  const holdsUnsafeIntegers = payloadHoldsUnsafeIntegers(payloadText, payload);
-  return compileRouteTransform(expression)(payload, bindings, { holdsUnsafeIntegers }).then(
+  const holdsRoundedIntegers = payloadHoldsRoundedIntegers(payloadText);
+  return compileRouteTransform(expression)(payload, bindings, { holdsRoundedIntegers }).then(
     (body) => body.toString('utf8'),
     (error: Error) => `refused: ${error.message}`,
   );

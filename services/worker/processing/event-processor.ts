@@ -352,8 +352,8 @@ export class EventProcessor {
       transformed: (route) => {
         let body = transformed.get(route);
         if (!body) {
-          body = readInput().then(({ payload, headers, holdsUnsafeIntegers }) =>
-            route.transform!(payload, { id: event.id, provider: event.provider, eventType: event.eventType, headers }, { holdsUnsafeIntegers }),
+          body = readInput().then(({ payload, headers, holdsRoundedIntegers }) =>
+            route.transform!(payload, { id: event.id, provider: event.provider, eventType: event.eventType, headers }, { holdsRoundedIntegers }),
           );
           body.catch(() => undefined); // each destination of the route reports it
           transformed.set(route, body);

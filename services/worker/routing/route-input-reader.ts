@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { withReconnects } from '../../shared/database/with-reconnects.js';
-import { payloadHoldsUnsafeIntegers } from './unsafe-integers.js';
+import { payloadHoldsRoundedIntegers } from './unsafe-integers.js';
 
 /** What route filters and transforms read of an event, besides its provider and type. */
 export interface RouteInput {
@@ -10,7 +10,7 @@ export interface RouteInput {
    * Whether the payload holds an integer beyond 2^53, which `payload` has only as the nearest double (a transform
    * must not send it as the provider's number; see unsafe-integers.ts). Absent: not known.
    */
-  holdsUnsafeIntegers?: boolean;
+  holdsRoundedIntegers?: boolean;
   /** The request headers kept with the event (`webhook_events.headers`). */
   headers: Record<string, string>;
 }
@@ -41,6 +41,6 @@ export class RouteInputReader implements RouteInputSource {
     const row = rows[0];
     if (!row) throw new Error(`event ${eventId} not found (deleted while processing?)`);
     const payload: unknown = JSON.parse(row.payload);
-    return { payload, holdsUnsafeIntegers: payloadHoldsUnsafeIntegers(row.payload, payload), headers: row.headers ?? {} };
+    return { payload, holdsRoundedIntegers: payloadHoldsRoundedIntegers(row.payload), headers: row.headers ?? {} };
   }
 }

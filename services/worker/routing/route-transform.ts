@@ -26,7 +26,7 @@ export class RouteTransformError extends Error {
 /** What the worker knows of the payload a transform reads, besides its value. */
 export interface TransformPayloadFacts {
   /** The payload holds an integer beyond 2^53, which the transform reads as the nearest double (unsafe-integers.ts). */
-  holdsUnsafeIntegers?: boolean;
+  holdsRoundedIntegers?: boolean;
 }
 
 /** A compiled route `transform`: the payload in, the bytes to send out (the result as JSON). */
@@ -69,7 +69,7 @@ export function compileRouteTransform(expression: string): RouteTransform {
     }
     const json = JSON.stringify(result, refuseUnsendable);
     if (json === undefined) throw new RouteTransformError('JSONata: the transform produced no value for this event (nothing to send)');
-    if (facts.holdsUnsafeIntegers) refuseRoundedIntegers(result);
+    if (facts.holdsRoundedIntegers) refuseRoundedIntegers(result);
     return Buffer.from(json, 'utf8');
   };
 }

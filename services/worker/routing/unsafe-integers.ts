@@ -2,15 +2,17 @@
  * Integers beyond 2^53 (Number.MAX_SAFE_INTEGER, 9,007,199,254,740,991): jsonb keeps them exactly, but JavaScript
  * reads every JSON number as a double, so a payload's `12345678901234567891` reaches filters and transforms as
  * 12345678901234567000 (the nearest double) and `9007199254740993` as 9007199254740992. A transform that copies
- * such a value would send another number than the provider sent, so the worker refuses to (see
- * {@link findUnsafeInteger}, used by route-transform.ts).
+ * such a value would send another number than the provider sent, so the worker refuses to when the payload holds
+ * one ({@link payloadHoldsRoundedIntegers}) and the result an integer beyond 2^53 ({@link findUnsafeInteger}, used by
+ * route-transform.ts).
  */
 
 /**
- * The shortest run of digits any integer beyond 2^53 has in the payload's text: PostgreSQL writes jsonb numbers in
- * plain decimal (`1e19` is written out as twenty digits), so a payload text without such a run holds none.
+ * A number of 16 or more integer digits as jsonb writes a payload's numbers (after `: `, `, ` or `[`, before `,`, `]`,
+ * `}` or a space; never in exponent notation: `1e19` is written out as twenty digits). Digits inside strings are
+ * preceded by a quote and so are not taken. Shorter numbers are all below 2^53 and read exactly.
  */
-const UNSAFE_INTEGER_DIGITS = /\d{16}/;
+const LONG_NUMBER = /(?<=[:,[]\s*)-?\d{16,}(?:\.\d+)?(?=[\s,\]}]|$)/g;
 
 /** A number the JSON parse may have rounded: finite, beyond 2^53 (every double out there is an integer). */
 function isUnsafeInteger(value: unknown): value is number {
@@ -18,12 +20,35 @@ function isUnsafeInteger(value: unknown): value is number {
 }
 
 /**
- * Whether a payload, parsed from its jsonb text, holds an integer beyond 2^53. Cheap for the usual payload: the
- * text is scanned for a run of 16 digits (which strings holding long digit runs also have), and only then is the
- * parsed payload walked.
+ * Whether the payload, as jsonb's text, holds a number that JSON.parse reads as another value: one whose nearest
+ * double does not write back to the same decimal value (`12345678901234567891` reads as 12345678901234567000).
+ * Numbers a double holds exactly are not: a JavaScript sender's `1764619200123000000` (Date.now() * 1e6), or
+ * `6.02e23` (which jsonb writes as 24 digits and a transform sends as 6.02e+23, the same value), are sent as received.
  */
-export function payloadHoldsUnsafeIntegers(text: string, payload: unknown): boolean {
-  return UNSAFE_INTEGER_DIGITS.test(text) && findUnsafeInteger(payload) !== undefined;
+export function payloadHoldsRoundedIntegers(text: string): boolean {
+  for (const [token] of text.matchAll(LONG_NUMBER)) {
+    if (plainDecimal(token) !== plainDecimal(String(Number(token)))) return true;
+  }
+  return false;
+}
+
+/**
+ * A decimal number's value as plain digits (no exponent, no leading zeros, no trailing fraction zeros), so two
+ * writings of one value compare equal: `6.02e+23` and `602000000000000000000000`.
+ */
+function plainDecimal(text: string): string {
+  const [, sign, whole, fraction = '', exponent = '0'] = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?$/i.exec(text) ?? [];
+  if (whole === undefined) return text;
+  let digits = whole + fraction;
+  let point = whole.length + Number(exponent);
+  if (point <= 0) {
+    digits = '0'.repeat(1 - point) + digits;
+    point = 1;
+  }
+  if (point > digits.length) digits += '0'.repeat(point - digits.length);
+  const integer = digits.slice(0, point).replace(/^0+(?=\d)/, '');
+  const decimals = digits.slice(point).replace(/0+$/, '');
+  return `${sign}${integer}${decimals ? `.${decimals}` : ''}`;
 }
 
 /** A path segment as JSONata writes it: a plain name as is, any other in backquotes, an index in brackets. */
