@@ -5,10 +5,10 @@ import { isDatabaseUnavailable } from '../shared/database/database-errors.js';
 import { runWithContext } from '../shared/logging/request-context.js';
 import type { Logger } from '../shared/logging/logger.js';
 import { RateLimitedLog } from '../shared/logging/rate-limited-log.js';
-import type { EventJobData } from '../shared/queue/event-job.js';
 import { stampReadyAt } from '../shared/queue/job-ready-time.js';
 import { DeliveryFailedError, EventWaitingError } from './processing/delivery-failed-error.js';
 import type { EventProcessor } from './processing/event-processor.js';
+import { RunNotRecordedError, type UnrecordedRun, type WorkerJobData } from './processing/unrecorded-run.js';
 import { retryBackoffOf, retryDelay, shortestRetryDelay } from './retry-backoff.js';
 
 export interface EventWorkerOptions {
@@ -35,7 +35,7 @@ const REDIS_LET_GO = Symbol('redis let go');
 
 /** The BullMQ consumer: takes event ids off the queue and hands them to the {@link EventProcessor}. */
 export class EventWorker {
-  private readonly worker: Worker<EventJobData>;
+  private readonly worker: Worker<WorkerJobData>;
   private active = 0;
   private idleWaiters: (() => void)[] = [];
   /**
@@ -54,7 +54,7 @@ export class EventWorker {
     // One listener per delay in progress (up to WORKER_CONCURRENCY), each removed as its delay ends: not a leak.
     setMaxListeners(0, this.redisLetGo.signal);
     this.connectionErrors = new RateLimitedLog((fields) => options.logger.warn('worker connection error', fields));
-    this.worker = new Worker<EventJobData>(options.queueName, (job, token) => this.handle(job, token), {
+    this.worker = new Worker<WorkerJobData>(options.queueName, (job, token) => this.handle(job, token), {
       connection: options.connection,
       prefix: options.prefix,
       concurrency: options.concurrency,
@@ -134,7 +134,7 @@ export class EventWorker {
     return this.active;
   }
 
-  private async handle(job: Job<EventJobData>, token: string | undefined): Promise<string> {
+  private async handle(job: Job<WorkerJobData>, token: string | undefined): Promise<string> {
     this.setActive(+1);
     try {
       const isLastQueueAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
@@ -144,15 +144,19 @@ export class EventWorker {
         this.options.processor.process(job.data, isLastQueueAttempt, previousWaits),
       );
     } catch (error) {
+      // A dead-lettered event is done: tell BullMQ not to retry even if the job had attempts left.
+      if (error instanceof DeliveryFailedError && error.final) throw new UnrecoverableError(error.message);
+      // The job runs again: with what this run could not write, or without what an earlier run could not (written now).
+      const unrecorded = error instanceof RunNotRecordedError ? error.unrecorded : undefined;
+      if (unrecorded || job.data.unrecorded) await this.carry(job, unrecorded);
       // PostgreSQL could not claim or record the event (unreachable, read-only, shutting down): no attempt was made,
       // so none of BullMQ's is used either; otherwise an outage during the backoffs used up attempts that
       // PostgreSQL never counted, and the last of BullMQ's dead-lettered the event early.
-      if (isDatabaseUnavailable(error)) {
-        this.options.logger.warn('database unavailable; the event waits without using an attempt', { eventId: job.data.eventId, error });
+      if (unrecorded || isDatabaseUnavailable(error)) {
+        const cause = error instanceof RunNotRecordedError ? error.cause : error;
+        this.options.logger.warn('database unavailable; the event waits without using an attempt', { eventId: job.data.eventId, error: cause });
         await this.delay(job, token, this.databaseWait(job));
       }
-      // A dead-lettered event is done: tell BullMQ not to retry even if the job had attempts left.
-      if (error instanceof DeliveryFailedError && error.final) throw new UnrecoverableError(error.message);
       // Waiting for a destination is not an attempt: the job is delayed without using one of BullMQ's.
       if (error instanceof EventWaitingError) await this.delay(job, token, error.waitMs);
       if (error instanceof DeliveryFailedError) {
@@ -175,7 +179,7 @@ export class EventWorker {
    * check (every WORKER_STALLED_INTERVAL_MS, by any worker) puts it back in the queue. Its event, PENDING in
    * PostgreSQL, is then taken again; were the job lost with Redis's data, the reconciler re-enqueues the event.
    */
-  private async delay(job: Job<EventJobData>, token: string | undefined, ms: number): Promise<never> {
+  private async delay(job: Job<WorkerJobData>, token: string | undefined, ms: number): Promise<never> {
     const until = Date.now() + Math.max(0, Math.round(ms));
     const delayed = (async () => {
       await stampReadyAt(job, until);
@@ -189,8 +193,23 @@ export class EventWorker {
     throw new DelayedError();
   }
 
+  /**
+   * Writes the job's data with `unrecorded` (see {@link UnrecordedRun}), or without it, before the job waits or is
+   * retried. Redis unreachable: the drain does not wait for it (as for a delay), and a write that fails is only
+   * logged: the next run then claims with a new token, as before such runs were carried (the store's statements
+   * never take a carried run that no longer applies for a current one, so a stale one left in the data is harmless).
+   */
+  private async carry(job: Job<WorkerJobData>, unrecorded: UnrecordedRun | undefined): Promise<void> {
+    const { unrecorded: _earlier, ...data } = job.data;
+    const written = job.updateData(unrecorded ? { ...data, unrecorded } : data).then(
+      () => undefined,
+      (error: unknown) => this.options.logger.warn("could not keep the run's unwritten end with its job", { eventId: job.data.eventId, jobId: job.id, error }),
+    );
+    await untilAborted(written, this.redisLetGo.signal);
+  }
+
   /** How long a job waits for the database: its backoff's base delay, within 1 to 30 s, spread ±20%. */
-  private databaseWait(job: Job<EventJobData>): number {
+  private databaseWait(job: Job<WorkerJobData>): number {
     const { base } = retryBackoffOf(job);
     return Math.min(30_000, Math.max(1000, base)) * (0.8 + Math.random() * 0.4);
   }
@@ -206,7 +225,7 @@ export class EventWorker {
    * outlast it; otherwise the retry waits the backoff for the event's own attempt count or the Retry-After, whichever
    * is longer (a Retry-After only ever delays an attempt).
    */
-  private retryDelayBullmqCannotKeep(job: Job<EventJobData>, error: DeliveryFailedError): number | undefined {
+  private retryDelayBullmqCannotKeep(job: Job<WorkerJobData>, error: DeliveryFailedError): number | undefined {
     const backoff = retryBackoffOf(job);
     const retryAfterMs = error.retryAfterMs ?? 0;
     const countsInStep = job.attemptsMade + 1 >= error.attempt;

@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { context as otelContext, propagation, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import { isDatabaseUnavailable } from '../../shared/database/database-errors.js';
 import { redactSecretValuesIn, type Logger } from '../../shared/logging/logger.js';
 import { currentContext } from '../../shared/logging/request-context.js';
 import { traceIdOf } from '../../shared/telemetry/stored-traceparent.js';
 import { destinationDeferrals } from '../../shared/metrics/destination-protection-metrics.js';
 import { deliveryAttempts, deliveryDuration, eventsProcessed, processingDuration } from '../../shared/metrics/metrics.js';
-import type { EventJobData } from '../../shared/queue/event-job.js';
 import type { BrokerDeliverers } from '../delivery/broker-publishers.js';
 import type { Deliverer, DeliveryHooks, OutgoingMessage } from '../delivery/deliverer.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
@@ -23,6 +24,7 @@ import { ClaimWaitMark, type MarkedDelivery } from './claim-wait-mark.js';
 import { DeliveryFailedError, EventWaitingError } from './delivery-failed-error.js';
 import type { EventHandler, EventHandlerRegistry, HandledEvent } from './event-handlers.js';
 import { WORKER_STOPPED_LAST_ATTEMPT, type ClaimedEvent, type FinishedStatus, type ProcessingStore } from './processing-store.js';
+import { RunNotRecordedError, type ClaimIdentity, type RunEnd, type UnrecordedRun, type WorkerJobData } from './unrecorded-run.js';
 
 export interface EventProcessorOptions {
   store: ProcessingStore;
@@ -107,7 +109,7 @@ export class EventProcessor {
    * @throws {DeliveryFailedError} when a destination failed; `final` tells whether the event is dead-lettered.
    * @throws {EventWaitingError} when the destinations left must wait (no attempt used); the job waits `waitMs`.
    */
-  async process(job: EventJobData, isLastQueueAttempt: boolean, previousWaits = 0): Promise<ProcessOutcome> {
+  async process(job: WorkerJobData, isLastQueueAttempt: boolean, previousWaits = 0): Promise<ProcessOutcome> {
     const parent: Context = job.traceparent
       ? propagation.extract(otelContext.active(), { traceparent: job.traceparent, tracestate: job.tracestate ?? '' })
       : otelContext.active();
@@ -126,10 +128,23 @@ export class EventProcessor {
     });
   }
 
-  private async run(job: EventJobData, isLastQueueAttempt: boolean, previousWaits: number): Promise<ProcessOutcome> {
+  private async run(job: WorkerJobData, isLastQueueAttempt: boolean, previousWaits: number): Promise<ProcessOutcome> {
     const { store, logger } = this.options;
     const started = performance.now();
-    const event = await store.claim(job.eventId, job.replays ?? 0, this.options.maxAttempts);
+    const carried = job.unrecorded;
+    // An earlier run of this job whose claim was not answered: this one claims with its token (see UnrecordedRun).
+    const token = carried && !carried.finish ? carried.claimToken : randomUUID();
+    if (carried?.finish && carried.end) {
+      const ended = await this.endOfEarlierRun({ ...carried, finish: carried.finish, end: carried.end }, token);
+      if (ended) return ended;
+    }
+    let event: ClaimedEvent | undefined;
+    try {
+      event = await store.claim(job.eventId, job.replays ?? 0, this.options.maxAttempts, token);
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) throw new RunNotRecordedError({ claimToken: token }, error);
+      throw error;
+    }
     if (!event) {
       logger.info('event already finished or replayed since; stale job skipped', { eventId: job.eventId, replays: job.replays ?? 0 });
       return 'skipped';
@@ -175,11 +190,7 @@ export class EventProcessor {
     processingDuration.observe({ provider: event.provider }, (performance.now() - started) / 1000);
 
     if (failures.length === 0 && waiting.length === 0 && notStarted.length === 0) {
-      if (!(await store.finish(event, results, 'COMPLETED', null))) return this.movedOn(event, 'COMPLETED');
-      eventsProcessed.inc({ provider: event.provider, status: 'completed' });
-      // Guarded: winston builds a line before its transport drops it by level.
-      if (logger.isInfoEnabled()) logger.info('event completed', { eventId: event.id, provider: event.provider, eventType: event.eventType, attempt: event.attempts, deliveries: results.length });
-      return 'completed';
+      return this.finishRun(event, { status: 'COMPLETED', lastError: null, results, giveBackAttempt: false, heldFor: [] });
     }
 
     const heldFor = [...new Set([...waiting.map((w) => w.destination.name), ...failures.filter((f) => f.probeFailed).map((f) => f.destination)])];
@@ -194,36 +205,108 @@ export class EventProcessor {
       // Nothing failed that counts: the attempt is given back and the job waits, without using one of BullMQ's either.
       // A delivery the stopping worker did not start is not held by its destination (heldFor): it goes back to the
       // queue at once, for the next worker to take as soon as it runs.
-      const lastError = waitingNote.slice(0, 2000);
       const waitMs =
         notStarted.length > 0
           ? 0
           : Math.min(...waiting.map((w) => this.plannedWait(w, previousWaits)), ...(heldFor.length > waiting.length ? [this.reopenedWait(failures, previousWaits)] : []));
-      if (!(await store.finish(event, results, 'PENDING', lastError, { giveBackAttempt: true, heldFor }))) return this.movedOn(event, 'PENDING');
-      if (logger.isInfoEnabled()) {
-        const fields = { eventId: event.id, provider: event.provider, eventType: event.eventType, waitingFor: heldFor, delivered: results.filter((r) => r.succeeded).length, waitMs };
-        if (notStarted.length > 0) logger.info('worker stopping: event given back to the queue; no attempt used', { ...fields, notStarted: notStarted.map((n) => n.destination.name) });
-        else logger.info('event waits for its destinations; no attempt used', fields);
-      }
-      throw new EventWaitingError(lastError, waitMs);
+      const notStartedNames = notStarted.map((n) => n.destination.name);
+      return this.finishRun(event, {
+        status: 'PENDING',
+        lastError: waitingNote.slice(0, 2000),
+        results,
+        giveBackAttempt: true,
+        heldFor,
+        waitMs,
+        ...(notStartedNames.length > 0 ? { notStarted: notStartedNames } : {}),
+      });
     }
 
     const lastError = [counted.map((f) => `${f.destination}: ${f.error}`).join('; '), waitingNote].filter(Boolean).join('; ').slice(0, 2000);
     const final = isLastQueueAttempt || event.attempts >= this.options.maxAttempts;
-    if (!(await store.finish(event, results, final ? 'DEAD_LETTER' : 'FAILED', lastError, { heldFor: final ? [] : heldFor }))) {
-      return this.movedOn(event, final ? 'DEAD_LETTER' : 'FAILED');
-    }
-    eventsProcessed.inc({ provider: event.provider, status: final ? 'dead_letter' : 'failed' });
-    logger.warn(final ? 'event dead-lettered' : 'event attempt failed; retry scheduled', {
-      eventId: event.id,
-      provider: event.provider,
-      eventType: event.eventType,
-      attempt: event.attempts,
-      lastError,
-    });
     // The latest Retry-After of this attempt's answers: the next attempt is not made before it.
     const retryAfters = counted.flatMap((f) => (f.retryAfterMs === undefined ? [] : [f.retryAfterMs]));
-    throw new DeliveryFailedError(lastError, final, event.attempts, retryAfters.length > 0 ? Math.max(...retryAfters) : undefined);
+    return this.finishRun(event, {
+      status: final ? 'DEAD_LETTER' : 'FAILED',
+      lastError,
+      results,
+      giveBackAttempt: false,
+      heldFor: final ? [] : heldFor,
+      ...(retryAfters.length > 0 ? { retryAfterMs: Math.max(...retryAfters) } : {}),
+    });
+  }
+
+  /**
+   * Writes the run's end and reports it; 'skipped' when the finish did not land (the event moved on). A finish that
+   * PostgreSQL did not take (unreachable past the reconnects) is not forgotten: {@link RunNotRecordedError} carries it
+   * to the job's next run, which writes it before anything else.
+   */
+  private async finishRun(event: ClaimedEvent, end: RunEnd): Promise<ProcessOutcome> {
+    const claim = claimIdentity(event);
+    let landed: boolean;
+    try {
+      landed = await this.options.store.finish(event, end.results, end.status, end.lastError, { giveBackAttempt: end.giveBackAttempt, heldFor: end.heldFor });
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) throw new RunNotRecordedError({ claimToken: event.claimToken, finish: claim, end: storedEnd(end) }, error);
+      throw error;
+    }
+    if (!landed) return this.movedOn(event, end.status);
+    return this.reportEnd(claim, end);
+  }
+
+  /**
+   * Reports a run's end once its finish is written: 'completed', or the error the job ends with
+   * ({@link EventWaitingError}: it waits; {@link DeliveryFailedError}: retried, or not when final), with the metric and
+   * the log line of each.
+   */
+  private reportEnd(claim: ClaimIdentity, end: RunEnd): ProcessOutcome {
+    const { logger } = this.options;
+    const fields = { eventId: claim.eventId, provider: claim.provider, eventType: claim.eventType };
+    const lastError = end.lastError ?? '';
+    switch (end.status) {
+      case 'COMPLETED':
+        eventsProcessed.inc({ provider: claim.provider, status: 'completed' });
+        // Guarded: winston builds a line before its transport drops it by level.
+        if (logger.isInfoEnabled()) logger.info('event completed', { ...fields, attempt: claim.attempt, deliveries: end.results.length });
+        return 'completed';
+      case 'PENDING': {
+        const waitMs = end.waitMs ?? 0;
+        if (logger.isInfoEnabled()) {
+          const waited = { ...fields, waitingFor: end.heldFor, delivered: end.results.filter((r) => r.succeeded).length, waitMs };
+          if (end.notStarted) logger.info('worker stopping: event given back to the queue; no attempt used', { ...waited, notStarted: end.notStarted });
+          else logger.info('event waits for its destinations; no attempt used', waited);
+        }
+        throw new EventWaitingError(lastError, waitMs);
+      }
+      case 'FAILED':
+      case 'DEAD_LETTER': {
+        const final = end.status === 'DEAD_LETTER';
+        eventsProcessed.inc({ provider: claim.provider, status: final ? 'dead_letter' : 'failed' });
+        logger.warn(final ? 'event dead-lettered' : 'event attempt failed; retry scheduled', { ...fields, attempt: claim.attempt, lastError });
+        throw new DeliveryFailedError(lastError, final, claim.attempt, end.retryAfterMs);
+      }
+    }
+  }
+
+  /**
+   * The end of this job's earlier run that PostgreSQL did not take, written now under that run's claim and reported as
+   * that run would have; undefined when the event is no longer that claim's (claimed again, replayed meanwhile): this
+   * run then claims it as usual. Still unreachable: the job waits again, carrying the same.
+   */
+  private async endOfEarlierRun(carried: UnrecordedRun & Required<Pick<UnrecordedRun, 'finish' | 'end'>>, token: string): Promise<ProcessOutcome | undefined> {
+    let landed: boolean;
+    try {
+      landed = await this.options.store.refinish(carried.finish, carried.end, token);
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) throw new RunNotRecordedError(carried, error);
+      throw error;
+    }
+    const fields = { eventId: carried.finish.eventId, attempt: carried.finish.attempt, status: carried.end.status };
+    if (!landed) {
+      this.options.logger.info("an earlier run's end, not written while the database was unavailable, no longer applies (the event was claimed again or replayed); claiming it", fields);
+      return undefined;
+    }
+    this.options.logger.info("an earlier run's end, not written while the database was unavailable, is written now; nothing sent again", fields);
+    return this.reportEnd(carried.finish, carried.end);
   }
 
   /**
@@ -573,4 +656,25 @@ interface RouteWork {
 /** An error's message (its name when it has none), as the attempts table keeps it; anything thrown is allowed. */
 function describeError(error: unknown): string {
   return errorText(error instanceof Error ? error.message || error.name : String(error), 512);
+}
+
+/** The claim a run holds, as its finish's guard checks it (and an {@link UnrecordedRun} carries it). */
+function claimIdentity(event: ClaimedEvent): ClaimIdentity {
+  return {
+    eventId: event.id,
+    provider: event.provider,
+    eventType: event.eventType,
+    replays: event.replays,
+    attempt: event.attempts,
+    claimedAt: event.claimedAt,
+    claimToken: event.claimToken,
+  };
+}
+
+/** A run's end as the job's data keeps it: the finish's fields of each result only (no probe marks). */
+function storedEnd(end: RunEnd): RunEnd {
+  return {
+    ...end,
+    results: end.results.map(({ destination, succeeded, result, statusCode, error, durationMs }) => ({ destination, succeeded, result, statusCode, error, durationMs })),
+  };
 }

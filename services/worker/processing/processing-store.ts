@@ -6,6 +6,7 @@ import { isRowDataError } from '../../shared/database/database-errors.js';
 import { withReconnects } from '../../shared/database/with-reconnects.js';
 import type { Logger } from '../../shared/logging/logger.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
+import type { ClaimIdentity, RunEnd } from './unrecorded-run.js';
 
 /** The event as a worker claims it. */
 export interface ClaimedEvent {
@@ -103,24 +104,29 @@ interface ClaimRow {
 // A re-sent claim whose first send dead-lettered the event (its token, DEAD_LETTER) finds it as it left it, so the
 // dead letter is reported (and counted) once. Its own claim or a waiting run's takeover is never the takeover of an
 // attempt made, so both cases above come first in every CASE.
+// The same token also comes from the job's next run, when this run's claim (or a statement after it) could not be
+// written past the reconnects (UnrecordedRun): that run then continues this claim rather than taking it over. Its own
+// only while the claim left it so (PROCESSING, or DEAD_LETTER by the claim): once a finish moved the event on, the
+// token, carried on by a job whose data could not be cleared, claims it as any other would.
+const OWN_CLAIM = `(e.claim_token = j.token AND (e.status || '') IN ('PROCESSING', 'DEAD_LETTER'))`;
 const TAKES_OVER_LAST_ATTEMPT = `(e.status || '') = 'PROCESSING' AND NOT e.claim_waiting AND e.attempts >= j.last_attempt`;
 const CLAIM = {
-  name: 'claim-events-v8',
+  name: 'claim-events-v9',
   text: `UPDATE webhook_events e
-            SET status = CASE WHEN e.claim_token = j.token THEN e.status
+            SET status = CASE WHEN ${OWN_CLAIM} THEN e.status
                               WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN 'DEAD_LETTER'
                               ELSE 'PROCESSING' END,
                 claim_token = j.token, claim_waiting = false,
-                attempts = CASE WHEN e.claim_token = j.token THEN e.attempts
+                attempts = CASE WHEN ${OWN_CLAIM} THEN e.attempts
                                 WHEN (e.status || '') = 'PROCESSING' AND e.claim_waiting THEN e.attempts
                                 WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN e.attempts
                                 ELSE e.attempts + 1 END,
-                last_error = CASE WHEN e.claim_token = j.token THEN e.last_error
+                last_error = CASE WHEN ${OWN_CLAIM} THEN e.last_error
                                   WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN $5
                                   ELSE e.last_error END,
-                held_for = CASE WHEN e.claim_token = j.token THEN e.held_for WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN NULL ELSE e.held_for END,
-                held_since = CASE WHEN e.claim_token = j.token THEN e.held_since WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN NULL ELSE e.held_since END,
-                updated_at = CASE WHEN e.claim_token = j.token THEN e.updated_at ELSE now() END
+                held_for = CASE WHEN ${OWN_CLAIM} THEN e.held_for WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN NULL ELSE e.held_for END,
+                held_since = CASE WHEN ${OWN_CLAIM} THEN e.held_since WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN NULL ELSE e.held_since END,
+                updated_at = CASE WHEN ${OWN_CLAIM} THEN e.updated_at ELSE now() END
            FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::int[]) AS j(id, replays, token, last_attempt)
           WHERE e.id = j.id AND e.replays = j.replays
             AND ((e.status || '') IN ('PENDING', 'FAILED', 'PROCESSING') OR (e.claim_token = j.token AND (e.status || '') = 'DEAD_LETTER'))
@@ -185,6 +191,41 @@ const FINISH_AGAIN = {
            JOIN unnest($1::uuid[], $2::int[], $3::int[], $5::text[], $7::int[]) AS f(id, replays, attempt, status, give_back)
              ON e.id = f.id
           WHERE (e.status || '') = f.status AND e.replays = f.replays AND e.attempts = f.attempt - f.give_back`,
+};
+
+// A finish a run could not write (PostgreSQL unreachable past the reconnects), written by its job's next run
+// (UnrecordedRun): the same write as FINISH, under the same guard and the old claim's token besides, and it hands the
+// event's token on to the new run (`next_token`). The event moved by it, or found as that finish left it (it landed
+// before its answer was lost: its status, round and attempt counter, and still the old claim's token, which only a
+// later claim replaces), counts as landed; the token handed on makes that answer once only: sent again after a lost
+// connection it is the new run's token, and a later run of the job, carrying the same finish still (its data could
+// not be cleared), finds neither and claims as usual. The two UPDATEs read one snapshot, where an event is either
+// still PROCESSING (the first) or not (the second): they never both move it. The attempt rows are inserted only with
+// the move, so nothing is recorded twice.
+const REFINISH = {
+  name: 'refinish-event-attempt-v1',
+  text: `WITH finished AS (
+           UPDATE webhook_events e SET status = $5::text, last_error = $6::text, updated_at = now(),
+                                attempts = e.attempts - $7::int,
+                                held_for = string_to_array(nullif($8::text, ''), ','),
+                                held_since = CASE WHEN $8::text = '' THEN NULL ELSE coalesce(e.held_since, now()) END,
+                                claim_token = $10::uuid
+            WHERE e.id = $1::uuid AND (e.status || '') = 'PROCESSING' AND e.claim_token = $9::uuid
+              AND e.replays = $2::int AND e.attempts = $3::int AND e.updated_at = $4::timestamptz
+        RETURNING e.id
+         ), recorded AS (
+           INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms, replay)
+           SELECT finished.id, d.destination, $3::int, d.succeeded, d.status_code, d.error, d.duration_ms, $2::int
+             FROM unnest($11::text[], $12::bool[], $13::int[], $14::text[], $15::int[])
+                    AS d(destination, succeeded, status_code, error, duration_ms)
+            CROSS JOIN finished
+         ), landed AS (
+           UPDATE webhook_events e SET claim_token = $10::uuid
+            WHERE e.id = $1::uuid AND (e.status || '') = $5::text AND e.claim_token IN ($9::uuid, $10::uuid)
+              AND e.replays = $2::int AND e.attempts = $3::int - $7::int
+        RETURNING e.id
+         )
+         SELECT id FROM finished UNION ALL SELECT id FROM landed`,
 };
 
 // Whether claims still hold their events: asked only by a delivery that waited for its destination's slot (a worker
@@ -287,10 +328,11 @@ export class ProcessingStore {
   /**
    * Moves the event to PROCESSING and counts the attempt; undefined when it is finished already, or in another replay
    * round than `replays` (a stale job). With `lastAttempt` (JOB_ATTEMPTS), an event still PROCESSING under a run that
-   * made its last attempt is instead ended DEAD_LETTER, no attempt counted (`deadLettered`: send nothing).
+   * made its last attempt is instead ended DEAD_LETTER, no attempt counted (`deadLettered`: send nothing). `token`: an
+   * earlier run's of this job whose claim may have landed unanswered (UnrecordedRun), else a new one.
    */
-  claim(eventId: string, replays = 0, lastAttempt?: number): Promise<ClaimedEvent | undefined> {
-    return this.claims.submit({ eventId, replays, token: randomUUID(), lastAttempt: lastAttempt ?? null });
+  claim(eventId: string, replays = 0, lastAttempt?: number, token: string = randomUUID()): Promise<ClaimedEvent | undefined> {
+    return this.claims.submit({ eventId, replays, token, lastAttempt: lastAttempt ?? null });
   }
 
   /**
@@ -323,6 +365,39 @@ export class ProcessingStore {
    */
   finish(event: ClaimedEvent, results: DeliveryResult[], status: FinishedStatus, lastError: string | null, options: FinishOptions = {}): Promise<boolean> {
     return this.finishes.submit({ event, results, status, lastError, options });
+  }
+
+  /**
+   * Writes the finish of an earlier run of this job that PostgreSQL did not take (see {@link UnrecordedRun}), under
+   * that run's claim, and hands the event's token on to `nextToken` (this run's); true when it landed now or had
+   * landed before its answer was lost. False, writing nothing, when the event is no longer that claim's (claimed
+   * again, replayed): the caller then claims as usual. Not batched: only a job whose run lost the database sends it.
+   */
+  refinish(claim: ClaimIdentity, end: RunEnd, nextToken: string): Promise<boolean> {
+    const again = (error: unknown, attempt: number) => this.logger?.warn('earlier finish lost its database connection; sending it again', { attempt, error });
+    return withReconnects(async () => {
+      const { rows } = await this.pool.query({
+        ...REFINISH,
+        values: [
+          claim.eventId,
+          claim.replays,
+          claim.attempt,
+          claim.claimedAt,
+          end.status,
+          storableText(end.lastError),
+          end.giveBackAttempt ? 1 : 0,
+          end.heldFor.join(','),
+          claim.claimToken,
+          nextToken,
+          end.results.map((result) => result.destination),
+          end.results.map((result) => result.succeeded),
+          end.results.map((result) => result.statusCode),
+          end.results.map((result) => storableText(result.error)),
+          end.results.map((result) => result.durationMs),
+        ],
+      });
+      return rows.length > 0;
+    }, again);
   }
 
   private async claimBatch(requests: ClaimRequest[]): Promise<(ClaimedEvent | undefined)[]> {
