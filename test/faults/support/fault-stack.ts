@@ -31,7 +31,10 @@ export const FAST_RECOVERY_ENV: Record<string, string> = {
 
 export interface FaultStackOptions {
   /** Destinations by name; each becomes a ROUTES_FILE destination pointing at its sink. */
-  destinations: Record<string, { destination: RecordingDestination; timeoutMs?: number; circuitBreaker?: RoutesDocument['destinations'][string]['circuitBreaker'] }>;
+  destinations: Record<
+    string,
+    { destination: RecordingDestination; timeoutMs?: number; maxConcurrency?: number; circuitBreaker?: RoutesDocument['destinations'][string]['circuitBreaker'] }
+  >;
   routes: RoutesDocument['routes'];
   env?: Record<string, string>;
 }
@@ -67,9 +70,14 @@ export class FaultStack {
     ]);
     const routesFile = writeRoutesFile({
       destinations: Object.fromEntries(
-        Object.entries(options.destinations).map(([name, { destination, timeoutMs, circuitBreaker }]) => [
+        Object.entries(options.destinations).map(([name, { destination, timeoutMs, maxConcurrency, circuitBreaker }]) => [
           name,
-          { url: `${destination.url}/${name}`, ...(timeoutMs ? { timeoutMs } : {}), ...(circuitBreaker !== undefined ? { circuitBreaker } : {}) },
+          {
+            url: `${destination.url}/${name}`,
+            ...(timeoutMs ? { timeoutMs } : {}),
+            ...(maxConcurrency ? { maxConcurrency } : {}),
+            ...(circuitBreaker !== undefined ? { circuitBreaker } : {}),
+          },
         ]),
       ),
       routes: options.routes,
