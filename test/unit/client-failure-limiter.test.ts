@@ -39,6 +39,14 @@ describe('ClientFailureLimiter', () => {
     expect(ClientFailureLimiter.keyFor('2001:db8:abcd:12ff::1')).toBe(ClientFailureLimiter.keyFor('2001:db8:abcd:1200::2'));
     expect(ClientFailureLimiter.keyFor(undefined)).toBe('unknown');
   });
+
+  it('keys an address a proxy wrote with its port (Azure Application Gateway) as the address, not the peer', () => {
+    // Before: not an address, so every such client was keyed on the gateway (the peer) and shared one budget.
+    expect(ClientFailureLimiter.keyFor('203.0.113.7:51234', '10.0.0.5')).toBe(ClientFailureLimiter.keyFor('203.0.113.7'));
+    expect(ClientFailureLimiter.keyFor('[2001:db8:abcd:12ff::1]:443', '10.0.0.5')).toBe(ClientFailureLimiter.keyFor('2001:db8:abcd:12ff::1'));
+    expect(ClientFailureLimiter.keyFor('2001:db8::1', '10.0.0.5')).toBe(ClientFailureLimiter.keyFor('2001:db8::1'));
+    expect(ClientFailureLimiter.keyFor('not-an-address:80', '10.0.0.5')).toBe(ClientFailureLimiter.keyFor('10.0.0.5'));
+  });
 });
 
 describe('ClientFailureLimiter memory', () => {

@@ -56,7 +56,8 @@ export class ClientFailureLimiter {
    * address). The key is a copy: a substring of the header would keep the whole header alive with it.
    */
   static keyFor(ip: string | undefined, peerAddress?: string): string {
-    const address = ip !== undefined && isIP(ip) !== 0 ? ip : peerAddress;
+    const given = ip === undefined ? undefined : withoutPort(ip);
+    const address = given !== undefined && isIP(given) !== 0 ? given : peerAddress;
     return address ? flatCopy(ipKeyGenerator(address)) : 'unknown';
   }
 
@@ -103,6 +104,18 @@ export class ClientFailureLimiter {
     this.windowStart = now - ((now - this.windowStart) % this.windowMs);
     if (this.failures.size > 0) this.failures = new Map();
   }
+}
+
+/**
+ * An address without the port some proxies write after it in X-Forwarded-For (Azure Application Gateway:
+ * `203.0.113.7:51234`, `[2001:db8::1]:443`); without this, every client behind such a proxy was keyed on the proxy's
+ * own address and shared one budget. A bare IPv6 address (colons, no brackets) is left as it is.
+ */
+function withoutPort(text: string): string {
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(text);
+  if (v4) return v4[1]!;
+  const v6 = /^\[([0-9A-Fa-f:.]+)\]:\d{1,5}$/.exec(text);
+  return v6 ? v6[1]! : text;
 }
 
 /** `text` in a string of its own (V8 keeps a substring as a slice of its parent, parent and all). */
