@@ -97,6 +97,22 @@ export interface AdminRouterOptions {
   destinationControl?: DestinationControl;
 }
 
+/** Shorter than this, a token is worth a warning at start (the chart generates 40 characters). */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+/**
+ * The start-up warning for an ADMIN_API_TOKEN short enough to guess, or undefined. Not a refusal: the README's local
+ * example is short, and a deployment that set one must not stop starting after an upgrade. The wrong-token budget
+ * bounds guesses per address, not across many.
+ */
+export function shortTokenWarning(token: string | undefined): string | undefined {
+  if (!token || token.length >= MIN_ADMIN_TOKEN_LENGTH) return undefined;
+  return (
+    `ADMIN_API_TOKEN is ${token.length} characters, short enough to guess from many addresses; ` +
+    `use ${MIN_ADMIN_TOKEN_LENGTH} or more random characters (openssl rand -hex 20)`
+  );
+}
+
 /** The operators' API under `/admin`: every route needs the bearer token; no answer is cached anywhere. */
 export function adminRouter(options: AdminRouterOptions): Router {
   const router = Router();
@@ -105,6 +121,8 @@ export function adminRouter(options: AdminRouterOptions): Router {
     next();
   });
   const failures = new ClientFailureLimiter({ limit: options.authFailureLimitPerMinute ?? 20, windowMs: 60_000 });
+  const short = shortTokenWarning(options.token);
+  if (short) options.logger?.warn(short);
   router.use('/admin', adminAuth({ token: options.token, failures, logger: options.logger }));
 
   router.get('/admin/events', async (req, res) => {
