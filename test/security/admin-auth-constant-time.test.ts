@@ -20,7 +20,7 @@ const TOKEN = 'the-admin-token-0123456789abcdef';
 const guard = adminAuth({ token: TOKEN, failures: failures() });
 
 function run(authorization: string | undefined): { passed: boolean; error?: unknown } {
-  const req = { headers: authorization === undefined ? {} : { authorization }, ip: '203.0.113.9', socket: { remoteAddress: '203.0.113.9' } } as unknown as Request;
+  const req = { headers: authorization === undefined ? {} : { authorization }, ip: '203.0.113.9', socket: { remoteAddress: '203.0.113.9' }, app: { get: () => undefined } } as unknown as Request;
   let passed = false;
   try {
     guard(req, { setHeader: () => undefined } as unknown as Response, (() => {
