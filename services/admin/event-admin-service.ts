@@ -300,8 +300,7 @@ export class EventAdminService {
    *
    * Their jobs are added in the background, batch by batch as each commits (read back from PostgreSQL, not kept in
    * memory): a status-wide replay may take in a million events, and adding their jobs (about 10,000 a second: 50,000 in
-   * about 5 s, README) would
-   * keep the request open past a proxy's timeout. Should this process stop first, the events are PENDING in
+   * about 5 s, README) would keep the request open past a proxy's timeout. Should this process stop first, the events are PENDING in
    * PostgreSQL, and the reconciler enqueues them.
    *
    * Should a batch fail (PostgreSQL unavailable, say), the error is the answer; the batches before it stay replayed
