@@ -13,6 +13,7 @@ import { EventWorker } from '../worker/event-worker.js';
 import { Reconciler } from '../worker/maintenance/reconciler.js';
 import { Retention } from '../worker/maintenance/retention.js';
 import { EventHandlerRegistry } from '../worker/processing/event-handlers.js';
+import { ClaimHeartbeat, liveClaimWindowMs } from '../worker/processing/claim-heartbeat.js';
 import { EventProcessor } from '../worker/processing/event-processor.js';
 import { ProcessingStore } from '../worker/processing/processing-store.js';
 import { RouteInputReader } from '../worker/routing/route-input-reader.js';
@@ -100,8 +101,13 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
     logger: createLogger('brokers'),
     beforeSend: guard.beforeSend,
   });
+  // Runs in progress longer than a few seconds say their worker is alive, so that no other claim (nor the reconciler)
+  // takes them for a dead worker's: see claim-heartbeat.ts. Stopped only once the worker's runs ended (close).
+  const heartbeat = new ClaimHeartbeat({ pool, lockDurationMs: config.worker.lockDurationMs, logger });
+  heartbeat.start();
   const processor = new EventProcessor({
-    store: new ProcessingStore(pool, { logger }),
+    store: new ProcessingStore(pool, { logger, liveClaimWindowMs: liveClaimWindowMs(config.worker.lockDurationMs) }),
+    heartbeat,
     routes: options.routes,
     handlers: options.handlers ?? new EventHandlerRegistry(),
     forwarder,
@@ -151,6 +157,7 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
       clearInterval(pauseResync);
       await reconciler.stop();
       await retention.stop();
+      await heartbeat.stop();
       await podCost.close();
       await forwarder.close();
       await publishers.close();

@@ -8,7 +8,7 @@ export interface ReconcilerOptions {
   pool: Pool;
   queue: EventQueue;
   intervalMs: number;
-  /** An event untouched this long, with no live job, is enqueued again. */
+  /** An event untouched this long (a PROCESSING one: its claim's heartbeat too), with no live job, is enqueued again. */
   staleMs: number;
   /** Events read (and checked in Redis, in one round trip) at a time. */
   batchSize?: number;
@@ -28,10 +28,18 @@ interface StaleCursor {
 // them, on every pass, for as long as a backlog lasted. The status is a sub-select, not a literal: the planner then
 // cannot prove the partial console indexes' `status <> 'COMPLETED'` from it, so it cannot pick them (and sort the
 // whole backlog) when statistics gathered before the backlog say the status is rare; the index still uses the value.
+// A PROCESSING event is stale only when its claim's heartbeat is too (`claim_heartbeat_at`: the worker running the
+// claim refreshes it while the run lasts, claim-heartbeat.ts), i.e. when greatest(claim time, heartbeat) is older than
+// the stale age: a live run whose job Redis lost (its data gone) while it waited minutes for a slow destination's slot
+// was enqueued again, and that job's claim took it over. The heartbeat is a filter on the rows the index walk reads
+// (at most the runs in progress), so the walk's order and cursor stay those of `updated_at`.
 const STALE_BRANCH = (status: string) =>
   `(SELECT id, status, replays, traceparent, updated_at FROM webhook_events
      WHERE status = (SELECT '${status}'::text) AND updated_at < now() - make_interval(secs => $1::float8 / 1000)
-       AND (updated_at, id) > ($3::timestamptz, $4::uuid)
+       AND (updated_at, id) > ($3::timestamptz, $4::uuid)${
+         status === 'PROCESSING' ? `
+       AND (claim_heartbeat_at IS NULL OR claim_heartbeat_at < now() - make_interval(secs => $1::float8 / 1000))` : ''
+       }
      ORDER BY updated_at, id LIMIT $2)`;
 const STALE_EVENTS = `SELECT id, status, replays, traceparent, updated_at::text AS cursor_at
   FROM (${['PENDING', 'FAILED', 'PROCESSING'].map(STALE_BRANCH).join(' UNION ALL ')}) stale

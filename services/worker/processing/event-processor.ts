@@ -19,6 +19,7 @@ import type { RouteInput, RouteInputSource } from '../routing/route-input-reader
 import type { CompiledRoute, Destination, RoutedDestination, RouteTable } from '../routing/route-table.js';
 import { RouteTransformError } from '../routing/route-transform.js';
 import { destinationType } from '../routing/routes-file.js';
+import type { ClaimHeartbeat } from './claim-heartbeat.js';
 import { ClaimLostError } from './claim-lost-error.js';
 import { ClaimWaitMark, type MarkedDelivery } from './claim-wait-mark.js';
 import { DeliveryFailedError, EventWaitingError } from './delivery-failed-error.js';
@@ -44,6 +45,8 @@ export interface EventProcessorOptions {
   logger: Logger;
   /** Pause, circuit breaker and rate limit (shared state in Redis); without it every delivery goes at once. */
   guard?: DestinationGuard;
+  /** Keeps the claims of runs in progress alive (`claim_heartbeat_at`); without it a run's claim time alone counts. */
+  heartbeat?: ClaimHeartbeat;
 }
 
 /**
@@ -146,9 +149,29 @@ export class EventProcessor {
       throw error;
     }
     if (!event) {
-      logger.info('event already finished or replayed since; stale job skipped', { eventId: job.eventId, replays: job.replays ?? 0 });
+      const replays = job.replays ?? 0;
+      // Rare (a duplicate or stale job): the one read that tells the two apart goes only here.
+      if (await store.heldByLiveRun(job.eventId, replays, token).catch(() => false)) {
+        logger.info("event held by another claim's live run (its claim or heartbeat is recent), which ends it; duplicate job skipped", {
+          eventId: job.eventId,
+          replays,
+        });
+      } else {
+        logger.info('event already finished or replayed since; stale job skipped', { eventId: job.eventId, replays });
+      }
       return 'skipped';
     }
+    const release = this.options.heartbeat?.track(event.id, event.claimToken);
+    try {
+      return await this.runClaimed(event, isLastQueueAttempt, previousWaits, started);
+    } finally {
+      release?.();
+    }
+  }
+
+  /** The run of a claim this job made: see {@link run}. */
+  private async runClaimed(event: ClaimedEvent, isLastQueueAttempt: boolean, previousWaits: number, started: number): Promise<ProcessOutcome> {
+    const { logger } = this.options;
     // The job's log lines carry the request's correlation id and trace id, so they join its ingress lines.
     const logContext = currentContext();
     if (logContext) {

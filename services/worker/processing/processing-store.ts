@@ -108,15 +108,25 @@ interface ClaimRow {
 // written past the reconnects (UnrecordedRun): that run then continues this claim rather than taking it over. Its own
 // only while the claim left it so (PROCESSING, or DEAD_LETTER by the claim): once a finish moved the event on, the
 // token, carried on by a job whose data could not be cleared, claims it as any other would.
+// A claim leaves alone an event PROCESSING under another token whose claim or heartbeat (`claim_heartbeat_at`, which
+// the claim sets and the run's worker refreshes while the run lasts: claim-heartbeat.ts) is more recent than the
+// live-claim window ($6, two fifths of WORKER_LOCK_DURATION_MS; NULL: no window): that run is alive and ends the event
+// itself. Its job's lock had not lapsed, so this job is a duplicate (the reconciler's, for a job Redis lost with its
+// data); taking over cut the live run off, and on its last attempt dead-lettered the event as if its worker had died.
+// A run whose worker died or stalled stops refreshing: BullMQ's stalled-job check hands its job out again only once the
+// job's lock has gone unrenewed for a whole lock duration, by when the heartbeat is older than the window, and the
+// takeover goes on as described above.
+const LIVE_ELSEWHERE = `((e.status || '') = 'PROCESSING' AND e.claim_token IS DISTINCT FROM j.token AND $6::float8 IS NOT NULL
+                          AND greatest(e.updated_at, e.claim_heartbeat_at) > now() - make_interval(secs => $6::float8 / 1000))`;
 const OWN_CLAIM = `(e.claim_token = j.token AND (e.status || '') IN ('PROCESSING', 'DEAD_LETTER'))`;
 const TAKES_OVER_LAST_ATTEMPT = `(e.status || '') = 'PROCESSING' AND NOT e.claim_waiting AND e.attempts >= j.last_attempt`;
 const CLAIM = {
-  name: 'claim-events-v9',
+  name: 'claim-events-v10',
   text: `UPDATE webhook_events e
             SET status = CASE WHEN ${OWN_CLAIM} THEN e.status
                               WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN 'DEAD_LETTER'
                               ELSE 'PROCESSING' END,
-                claim_token = j.token, claim_waiting = false,
+                claim_token = j.token, claim_waiting = false, claim_heartbeat_at = now(),
                 attempts = CASE WHEN ${OWN_CLAIM} THEN e.attempts
                                 WHEN (e.status || '') = 'PROCESSING' AND e.claim_waiting THEN e.attempts
                                 WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN e.attempts
@@ -130,6 +140,7 @@ const CLAIM = {
            FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::int[]) AS j(id, replays, token, last_attempt)
           WHERE e.id = j.id AND e.replays = j.replays
             AND ((e.status || '') IN ('PENDING', 'FAILED', 'PROCESSING') OR (e.claim_token = j.token AND (e.status || '') = 'DEAD_LETTER'))
+            AND NOT ${LIVE_ELSEWHERE}
       RETURNING e.id, e.provider, e.event_type, e.raw_body, e.content_type, e.attempts, e.replays, e.traceparent,
                 e.correlation_id, e.held_for, e.updated_at::text AS claimed_at, e.status,
                 ARRAY(SELECT DISTINCT d.destination FROM delivery_attempts d
@@ -253,6 +264,14 @@ const MARK_WAITING = {
           WHERE id = $1 AND claim_token = $2 AND (status || '') = 'PROCESSING'`,
 };
 
+// Why a claim found nothing to claim, asked only then (a duplicate or stale job): whether a live run of another claim
+// holds the event (LIVE_ELSEWHERE). For the log line; by primary key.
+const HELD_BY_LIVE_RUN = {
+  name: 'held-by-live-run-v1',
+  text: `SELECT 1 FROM webhook_events e, (SELECT $2::int AS replays, $3::uuid AS token) j
+          WHERE e.id = $1::uuid AND e.replays = j.replays AND ${LIVE_ELSEWHERE.replaceAll('$6', '$4')}`,
+};
+
 /** What a job asks to claim: its event, in its replay round. */
 interface ClaimRequest {
   eventId: string;
@@ -278,6 +297,11 @@ export interface ProcessingStoreOptions {
   maxConcurrentFlushes?: number;
   /** Told of each statement sent again after a lost connection. */
   logger?: Logger;
+  /**
+   * A claim leaves an event PROCESSING under another claim to that claim's run while its claim or heartbeat is more
+   * recent than this (liveClaimWindowMs of WORKER_LOCK_DURATION_MS, claim-heartbeat.ts). Absent: it takes any PROCESSING event.
+   */
+  liveClaimWindowMs?: number;
 }
 
 /**
@@ -293,12 +317,14 @@ export class ProcessingStore {
   private readonly finishes: MicroBatcher<FinishItem, boolean>;
   private readonly holdChecks: MicroBatcher<ClaimedEvent, boolean>;
   private readonly logger: Logger | undefined;
+  private readonly liveClaimWindowMs: number | null;
 
   constructor(
     private readonly pool: Pool,
     options: ProcessingStoreOptions = {},
   ) {
     this.logger = options.logger;
+    this.liveClaimWindowMs = options.liveClaimWindowMs ?? null;
     const maxBatchSize = options.maxBatchSize ?? 100;
     const maxConcurrentFlushes = options.maxConcurrentFlushes ?? 2;
     const again = (what: string) => (error: unknown, attempt: number) =>
@@ -327,12 +353,22 @@ export class ProcessingStore {
 
   /**
    * Moves the event to PROCESSING and counts the attempt; undefined when it is finished already, or in another replay
-   * round than `replays` (a stale job). With `lastAttempt` (JOB_ATTEMPTS), an event still PROCESSING under a run that
+   * round than `replays` (a stale job), or held by a live run of another claim (see `liveClaimWindowMs`). With `lastAttempt` (JOB_ATTEMPTS), an event still PROCESSING under a run that
    * made its last attempt is instead ended DEAD_LETTER, no attempt counted (`deadLettered`: send nothing). `token`: an
    * earlier run's of this job whose claim may have landed unanswered (UnrecordedRun), else a new one.
    */
   claim(eventId: string, replays = 0, lastAttempt?: number, token: string = randomUUID()): Promise<ClaimedEvent | undefined> {
     return this.claims.submit({ eventId, replays, token, lastAttempt: lastAttempt ?? null });
+  }
+
+  /**
+   * Whether a live run of another claim holds the event (PROCESSING, its claim or heartbeat within the live-claim
+   * window): asked when {@link claim} found nothing to claim, to say why. False without a window.
+   */
+  async heldByLiveRun(eventId: string, replays: number, token: string): Promise<boolean> {
+    if (this.liveClaimWindowMs === null) return false;
+    const { rowCount } = await this.pool.query({ ...HELD_BY_LIVE_RUN, values: [eventId, replays, token, this.liveClaimWindowMs] });
+    return (rowCount ?? 0) > 0;
   }
 
   /**
@@ -412,7 +448,7 @@ export class ProcessingStore {
     const unique = [...byRound.values()].sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : a.replays - b.replays));
     const { rows } = await this.pool.query<ClaimRow>({
       ...CLAIM,
-      values: [unique.map((r) => r.eventId), unique.map((r) => r.replays), unique.map((r) => r.token), unique.map((r) => r.lastAttempt), WORKER_STOPPED_LAST_ATTEMPT],
+      values: [unique.map((r) => r.eventId), unique.map((r) => r.replays), unique.map((r) => r.token), unique.map((r) => r.lastAttempt), WORKER_STOPPED_LAST_ATTEMPT, this.liveClaimWindowMs],
     });
     const byId = new Map(rows.map((row) => [row.id, row]));
     // The same event twice in one batch (a duplicate job): the row was claimed once, by the first of them;

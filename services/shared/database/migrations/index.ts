@@ -9,6 +9,7 @@ import { EventTombstones1764500700000 } from './1764500700000-event-tombstones.j
 import { ClaimToken1764500800000 } from './1764500800000-claim-token.js';
 import { ClaimWaiting1764500900000 } from './1764500900000-claim-waiting.js';
 import { EventReplayKeys1764501100000 } from './1764501100000-event-replay-keys.js';
+import { ClaimHeartbeat1764501200000 } from './1764501200000-claim-heartbeat.js';
 
 /** Every migration, oldest first. Listed explicitly so the same code runs from `services/` and from `dist/`. */
 export const migrations = [
@@ -23,4 +24,5 @@ export const migrations = [
   ClaimToken1764500800000,
   ClaimWaiting1764500900000,
   EventReplayKeys1764501100000,
+  ClaimHeartbeat1764501200000,
 ];
