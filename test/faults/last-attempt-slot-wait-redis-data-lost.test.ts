@@ -64,7 +64,7 @@ afterAll(async () => {
 });
 
 describe("Redis's data lost while a healthy worker's last attempts wait for a slow destination's slot", () => {
-  it.skip('dead-letters none of them: the reconciler-queued claim must not take a live run for one cut off', async () => {
+  it('dead-letters none of them: the reconciler-queued claim must not take a live run for one cut off', async () => {
     const provider = stack.provider(() => [ingress.baseUrl]);
     await provider.run(makeEvents('slotlast', EVENTS), { ratePerSecond: 50, concurrency: 4 });
     await provider.close();
