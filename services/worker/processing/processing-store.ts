@@ -111,8 +111,9 @@ interface ClaimRow {
 // A claim leaves alone an event PROCESSING under another token whose claim or heartbeat (`claim_heartbeat_at`, which
 // the claim sets and the run's worker refreshes while the run lasts: claim-heartbeat.ts) is more recent than the
 // live-claim window ($6, two fifths of WORKER_LOCK_DURATION_MS; NULL: no window): that run is alive and ends the event
-// itself. Its job's lock had not lapsed, so this job is a duplicate (the reconciler's, for a job Redis lost with its
-// data); taking over cut the live run off, and on its last attempt dead-lettered the event as if its worker had died.
+// itself, so this job is a duplicate (the reconciler's, for a job Redis lost with its data; or the stalled check's, for
+// a worker that could not renew its job locks in Redis but still reaches PostgreSQL): taking over cut the live run
+// off, and on its last attempt dead-lettered the event as if its worker had died. The job ends doing nothing.
 // A run whose worker died or stalled stops refreshing: BullMQ's stalled-job check hands its job out again only once the
 // job's lock has gone unrenewed for a whole lock duration, by when the heartbeat is older than the window, and the
 // takeover goes on as described above.
@@ -299,7 +300,8 @@ export interface ProcessingStoreOptions {
   logger?: Logger;
   /**
    * A claim leaves an event PROCESSING under another claim to that claim's run while its claim or heartbeat is more
-   * recent than this (liveClaimWindowMs of WORKER_LOCK_DURATION_MS, claim-heartbeat.ts). Absent: it takes any PROCESSING event.
+   * recent than this (liveClaimWindowMs of WORKER_LOCK_DURATION_MS, claim-heartbeat.ts). Absent: it takes any
+   * PROCESSING event (as tests that stand for a dead worker's run by a claim made a moment ago need).
    */
   liveClaimWindowMs?: number;
 }
@@ -353,8 +355,8 @@ export class ProcessingStore {
 
   /**
    * Moves the event to PROCESSING and counts the attempt; undefined when it is finished already, or in another replay
-   * round than `replays` (a stale job), or held by a live run of another claim (see `liveClaimWindowMs`). With `lastAttempt` (JOB_ATTEMPTS), an event still PROCESSING under a run that
-   * made its last attempt is instead ended DEAD_LETTER, no attempt counted (`deadLettered`: send nothing). `token`: an
+   * round than `replays` (a stale job), or held by a live run of another claim (see `liveClaimWindowMs`). With
+   * `lastAttempt` (JOB_ATTEMPTS), an event still PROCESSING under a run that made its last attempt is instead ended DEAD_LETTER, no attempt counted (`deadLettered`: send nothing). `token`: an
    * earlier run's of this job whose claim may have landed unanswered (UnrecordedRun), else a new one.
    */
   claim(eventId: string, replays = 0, lastAttempt?: number, token: string = randomUUID()): Promise<ClaimedEvent | undefined> {
