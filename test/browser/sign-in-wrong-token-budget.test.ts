@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
-import http from 'node:http';
+import { startOfABudgetWindow } from '../support/admin-budget.js';
 import { describeBrowser } from './support/browser.js';
 import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
 
@@ -15,22 +15,6 @@ jest.setTimeout(120_000);
 
 let fixture: ConsoleFixture;
 
-/** The Retry-After of a 429 earned from the loopback address 127.0.0.9 (its own budget), or undefined on a 401. */
-function probe(): Promise<{ status: number; retryAfter: number }> {
-  return new Promise((resolve, reject) => {
-    const url = new URL(fixture.baseUrl);
-    const req = http.request(
-      { host: url.hostname, port: url.port, path: '/admin/events?limit=1', localAddress: '127.0.0.9', agent: false, headers: { authorization: 'Bearer probe' } },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode!, retryAfter: Number(res.headers['retry-after']) }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 describeBrowser('signing in past the wrong-token budget', () => {
   beforeAll(async () => {
     fixture = await startConsoleFixture({ token: TOKEN, service: 'in-process', env: { SERVICE_ROLE: 'ingress', ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE: String(LIMIT) } });
@@ -40,10 +24,7 @@ describeBrowser('signing in past the wrong-token budget', () => {
 
   it('the sign-in page says the address must wait, with the seconds, even for the right token', async () => {
     // The budget's windows are fixed minutes: start where this one has at least 15 s left, so the steps share it.
-    let answer = await probe();
-    for (let i = 0; answer.status === 401 && i < 10; i++) answer = await probe();
-    expect(answer.status).toBe(429);
-    if (answer.retryAfter < 15) await new Promise((resolve) => setTimeout(resolve, (answer.retryAfter + 1) * 1000));
+    await startOfABudgetWindow(fixture.baseUrl, { needSeconds: 15 });
 
     const page = await fixture.newPage();
     await page.goto(`${fixture.baseUrl}/console`);

@@ -8,7 +8,7 @@
  * addresses are not affected, and a request with no token at all is not counted.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import http from 'node:http';
+import { adminGetFrom, startOfABudgetWindow } from '../support/admin-budget.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -44,54 +44,10 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** GET /admin/events?limit=1 from the loopback address `from` (127.0.0.x: each a client address of its own). */
-function adminGet(from: string, token?: string): Promise<{ status: number; retryAfter?: string; code?: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: ingress.port,
-        path: '/admin/events?limit=1',
-        localAddress: from,
-        agent: false,
-        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => {
-          let code: string | undefined;
-          try {
-            code = (JSON.parse(body) as { error?: { code?: string } }).error?.code;
-          } catch {
-            code = undefined;
-          }
-          resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'], code });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/**
- * The budget's windows are fixed minutes from the process's start. Spends the budget of a throwaway address to read
- * how long the current window has left (Retry-After), and waits for the next one when that is under 10 s, so the
- * test's requests fall in one window.
- */
-async function startOfAWindowWithTimeLeft(): Promise<void> {
-  let answer = await adminGet('127.0.0.9', 'probe');
-  for (let sent = 1; answer.status === 401 && sent < 500; sent++) answer = await adminGet('127.0.0.9', 'probe');
-  // Without a budget: 500 wrong tokens in a row, every one answered 401.
-  expect(answer.status).toBe(429);
-  const left = Number(answer.retryAfter);
-  if (left < 10) await new Promise((resolve) => setTimeout(resolve, (left + 1) * 1000));
-}
+const adminGet = (from: string, token?: string) => adminGetFrom(ingress.baseUrl, { from, token });
 
 it(`a client address gets ${LIMIT} wrong admin tokens a minute, then 429 for every admin request, the right token included; other addresses are unaffected`, async () => {
-  await startOfAWindowWithTimeLeft();
+  await startOfABudgetWindow(ingress.baseUrl);
   const guesser = '127.0.0.2';
   // Requests with no token at all are not guesses: never counted.
   for (let i = 0; i < LIMIT + 3; i++) expect((await adminGet(guesser)).status).toBe(401);

@@ -13,7 +13,7 @@
  * choose or a refusal/warning that names the admin API.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import http from 'node:http';
+import { adminGetFrom, startOfABudgetWindow } from '../support/admin-budget.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -51,35 +51,10 @@ afterAll(async () => {
 });
 
 /** GET /admin/events?limit=1 from socket address `from`, naming `forwardedFor` in X-Forwarded-For. */
-function adminGet(from: string, forwardedFor: string, token: string): Promise<{ status: number; retryAfter?: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: ingress.port,
-        path: '/admin/events?limit=1',
-        localAddress: from,
-        agent: false,
-        headers: { authorization: `Bearer ${token}`, 'x-forwarded-for': forwardedFor },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
+const adminGet = (from: string, forwardedFor: string, token: string) => adminGetFrom(ingress.baseUrl, { from, forwardedFor, token });
 
 /** Waits for the next window when the current one has under 10 s left (read from a throwaway address's 429). */
-async function startOfAWindowWithTimeLeft(): Promise<void> {
-  let answer = await adminGet('127.0.0.9', '192.0.2.250', 'probe');
-  for (let sent = 1; answer.status === 401 && sent < 50; sent++) answer = await adminGet('127.0.0.9', '192.0.2.250', 'probe');
-  expect(answer.status).toBe(429);
-  const left = Number(answer.retryAfter);
-  if (left < 10) await new Promise((resolve) => setTimeout(resolve, (left + 1) * 1000));
-}
+const startOfAWindowWithTimeLeft = () => startOfABudgetWindow(ingress.baseUrl, { forwardedFor: '192.0.2.250' });
 
 it('a guesser naming a new X-Forwarded-For address per request is still held to the budget', async () => {
   await startOfAWindowWithTimeLeft();
