@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { Logger } from '../../shared/logging/logger.js';
+import { RateLimitedLog } from '../../shared/logging/rate-limited-log.js';
 
 /**
  * How often a worker looks for runs to refresh, and how old a run's last heartbeat (its claim, or its last refresh)
@@ -33,9 +34,6 @@ const REFRESH = {
           WHERE e.id = r.id AND e.claim_token = r.token AND (e.status || '') = 'PROCESSING'`,
 };
 
-/** A failed refresh is logged at most this often (a PostgreSQL outage fails every one). */
-const WARN_EVERY_MS = 60_000;
-
 interface Run {
   eventId: string;
   token: string;
@@ -63,11 +61,14 @@ export class ClaimHeartbeat {
   private readonly intervalMs: number;
   private timer?: NodeJS.Timeout;
   private beating?: Promise<number>;
-  private lastWarnAt = -Infinity;
-  private failedSinceWarn = 0;
+  /** A PostgreSQL outage fails every refresh: one line a minute, with the count. */
+  private readonly failures: RateLimitedLog;
 
   constructor(private readonly options: ClaimHeartbeatOptions) {
     this.intervalMs = heartbeatIntervalMs(options.lockDurationMs);
+    this.failures = new RateLimitedLog((fields) =>
+      options.logger.warn('claim heartbeat not written; runs in progress may be taken over by another claim if this lasts', fields),
+    );
   }
 
   start(): void {
@@ -83,6 +84,7 @@ export class ClaimHeartbeat {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.beating;
+    this.failures.flush();
   }
 
   /**
@@ -105,16 +107,7 @@ export class ClaimHeartbeat {
     try {
       await this.options.pool.query({ ...REFRESH, values: [due.map((run) => run.eventId), due.map((run) => run.token)] });
     } catch (error) {
-      this.failedSinceWarn++;
-      if (now - this.lastWarnAt >= WARN_EVERY_MS) {
-        this.options.logger.warn('claim heartbeat not written; runs in progress may be taken over by another claim if this lasts', {
-          runs: due.length,
-          failedRefreshes: this.failedSinceWarn,
-          error,
-        });
-        this.lastWarnAt = now;
-        this.failedSinceWarn = 0;
-      }
+      this.failures.note({ runs: due.length, error });
       return 0;
     }
     for (const run of due) run.beatAt = now;

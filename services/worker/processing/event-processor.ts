@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { context as otelContext, propagation, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
-import { isDatabaseUnavailable } from '../../shared/database/database-errors.js';
 import { redactSecretValuesIn, type Logger } from '../../shared/logging/logger.js';
 import { currentContext } from '../../shared/logging/request-context.js';
 import { traceIdOf } from '../../shared/telemetry/stored-traceparent.js';
@@ -25,7 +24,7 @@ import { ClaimWaitMark, type MarkedDelivery } from './claim-wait-mark.js';
 import { DeliveryFailedError, EventWaitingError } from './delivery-failed-error.js';
 import type { EventHandler, EventHandlerRegistry, HandledEvent } from './event-handlers.js';
 import { WORKER_STOPPED_LAST_ATTEMPT, type ClaimedEvent, type FinishedStatus, type ProcessingStore } from './processing-store.js';
-import { RunNotRecordedError, type ClaimIdentity, type RunEnd, type UnrecordedRun, type WorkerJobData } from './unrecorded-run.js';
+import { recordedOrCarried, type ClaimIdentity, type RunEnd, type UnrecordedRun, type WorkerJobData } from './unrecorded-run.js';
 
 export interface EventProcessorOptions {
   store: ProcessingStore;
@@ -141,13 +140,7 @@ export class EventProcessor {
       const ended = await this.endOfEarlierRun({ ...carried, finish: carried.finish, end: carried.end }, token);
       if (ended) return ended;
     }
-    let event: ClaimedEvent | undefined;
-    try {
-      event = await store.claim(job.eventId, job.replays ?? 0, this.options.maxAttempts, token);
-    } catch (error) {
-      if (isDatabaseUnavailable(error)) throw new RunNotRecordedError({ claimToken: token }, error);
-      throw error;
-    }
+    const event = await recordedOrCarried(store.claim(job.eventId, job.replays ?? 0, this.options.maxAttempts, token), () => ({ claimToken: token }));
     if (!event) {
       const replays = job.replays ?? 0;
       // Rare (a duplicate or stale job): the one read that tells the two apart goes only here.
@@ -260,18 +253,15 @@ export class EventProcessor {
 
   /**
    * Writes the run's end and reports it; 'skipped' when the finish did not land (the event moved on). A finish that
-   * PostgreSQL did not take (unreachable past the reconnects) is not forgotten: {@link RunNotRecordedError} carries it
+   * PostgreSQL did not take (unreachable past the reconnects) is not forgotten: a RunNotRecordedError carries it
    * to the job's next run, which writes it before anything else.
    */
   private async finishRun(event: ClaimedEvent, end: RunEnd): Promise<ProcessOutcome> {
     const claim = claimIdentity(event);
-    let landed: boolean;
-    try {
-      landed = await this.options.store.finish(event, end.results, end.status, end.lastError, { giveBackAttempt: end.giveBackAttempt, heldFor: end.heldFor });
-    } catch (error) {
-      if (isDatabaseUnavailable(error)) throw new RunNotRecordedError({ claimToken: event.claimToken, finish: claim, end: storedEnd(end) }, error);
-      throw error;
-    }
+    const landed = await recordedOrCarried(
+      this.options.store.finish(event, end.results, end.status, end.lastError, { giveBackAttempt: end.giveBackAttempt, heldFor: end.heldFor }),
+      () => ({ claimToken: event.claimToken, finish: claim, end: storedEnd(end) }),
+    );
     if (!landed) return this.movedOn(event, end.status);
     return this.reportEnd(claim, end);
   }
@@ -316,13 +306,7 @@ export class EventProcessor {
    * run then claims it as usual. Still unreachable: the job waits again, carrying the same.
    */
   private async endOfEarlierRun(carried: UnrecordedRun & Required<Pick<UnrecordedRun, 'finish' | 'end'>>, token: string): Promise<ProcessOutcome | undefined> {
-    let landed: boolean;
-    try {
-      landed = await this.options.store.refinish(carried.finish, carried.end, token);
-    } catch (error) {
-      if (isDatabaseUnavailable(error)) throw new RunNotRecordedError(carried, error);
-      throw error;
-    }
+    const landed = await recordedOrCarried(this.options.store.refinish(carried.finish, carried.end, token), () => carried);
     const fields = { eventId: carried.finish.eventId, attempt: carried.finish.attempt, status: carried.end.status };
     if (!landed) {
       this.options.logger.info("an earlier run's end, not written while the database was unavailable, no longer applies (the event was claimed again or replayed); claiming it", fields);

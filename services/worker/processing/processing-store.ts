@@ -356,8 +356,9 @@ export class ProcessingStore {
   /**
    * Moves the event to PROCESSING and counts the attempt; undefined when it is finished already, or in another replay
    * round than `replays` (a stale job), or held by a live run of another claim (see `liveClaimWindowMs`). With
-   * `lastAttempt` (JOB_ATTEMPTS), an event still PROCESSING under a run that made its last attempt is instead ended DEAD_LETTER, no attempt counted (`deadLettered`: send nothing). `token`: an
-   * earlier run's of this job whose claim may have landed unanswered (UnrecordedRun), else a new one.
+   * `lastAttempt` (JOB_ATTEMPTS), an event still PROCESSING under a run that made its last attempt is instead ended
+   * DEAD_LETTER, no attempt counted (`deadLettered`: send nothing). `token`: an earlier run's of this job whose claim
+   * may have landed unanswered (UnrecordedRun), else a new one.
    */
   claim(eventId: string, replays = 0, lastAttempt?: number, token: string = randomUUID()): Promise<ClaimedEvent | undefined> {
     return this.claims.submit({ eventId, replays, token, lastAttempt: lastAttempt ?? null });

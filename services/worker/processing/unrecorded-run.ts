@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '../../shared/database/database-errors.js';
 import type { EventJobData } from '../../shared/queue/event-job.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
 import type { FinishedStatus } from './processing-store.js';
@@ -70,5 +71,18 @@ export class RunNotRecordedError extends Error {
   ) {
     super(`database unavailable: ${(cause as Error)?.message ?? String(cause)}`, { cause });
     this.name = 'RunNotRecordedError';
+  }
+}
+
+/**
+ * `write` (a claim or finish), or, when PostgreSQL did not take it (unreachable past the reconnects), a
+ * {@link RunNotRecordedError} carrying `unrecorded()` to the job's next run. Other errors are thrown as they are.
+ */
+export async function recordedOrCarried<T>(write: Promise<T>, unrecorded: () => UnrecordedRun): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (isDatabaseUnavailable(error)) throw new RunNotRecordedError(unrecorded(), error);
+    throw error;
   }
 }
