@@ -5,10 +5,12 @@
  * adds, per release, alerts on the ServiceMonitor's targets (`up`): WebhookIngressAbsent, and WebhookWorkersAbsent
  * where the release always runs a worker (not with KEDA minReplicas 0, where no worker is the idle state).
  *
- * The chart is rendered (helm template), its target alerts extracted and run under `promtool test rules` with series
- * as the Prometheus Operator labels ServiceMonitor targets (namespace, job = the scraped Service's name, instance):
- * every ingress target down or none at all fires, one target up or a restart shorter than `for` is silent, and a job
- * of the same name in another namespace or another release's ingress does not hide this release's outage.
+ * The chart is rendered (helm template), its target alerts extracted and run under `promtool test rules` with `up`
+ * series labelled as the Prometheus Operator labels the rendered ServiceMonitor's targets
+ * (support/service-monitor-target-labels.ts: its targetLabels, job, and the `relabelings` value): every ingress target
+ * down or none at all fires, one target up or a restart shorter than `for` is silent, and the same Service name in
+ * another namespace or another release's ingress does not hide this release's outage. Relabelings that rewrite `job`
+ * (observed: the alerts selected job="<fullname>-ingress" and fired for ever while every pod was up) change nothing.
  * Needs Debian's `prometheus` package (promtool); skipped with a message when it is missing, unless REQUIRE_PROMETHEUS
  * is set (CI), which makes that a failure.
  */
@@ -18,8 +20,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { stringify } from 'yaml';
-import { find, one, readText, releaseNamespace, renderChart, repoRoot, selects, type K8sObject } from '../chart/helm.js';
+import { find, one, readText, releaseName, releaseNamespace, renderChart, repoRoot, selects, type K8sObject } from '../chart/helm.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
+import { serviceMonitorTargetLabels } from './support/service-monitor-target-labels.js';
 
 const TARGETS_GROUP = 'event-integration-service-targets';
 const FULLNAME = 'eis-event-integration-service';
@@ -46,26 +49,61 @@ const alertNamed = (rules: Rule[], name: string): Rule => {
   return rule;
 };
 
-/** A target's `up` as the Prometheus Operator labels it (the job is the scraped Service's name). */
-const up = (namespace: string, job: string, pod: string, values: string) => ({
-  series: `up{namespace="${namespace}",job="${job}",service="${job}",endpoint="http",instance="${job}-${pod}:3000",pod="${job}-${pod}",container="${job.split('-').at(-1)}"}`,
-  values,
-});
+/** Relabelings that give the scraped pods a job of their own choosing, as many Prometheus setups do. */
+const JOB_REWRITES = {
+  'job from the component label': [{ sourceLabels: ['__meta_kubernetes_service_label_app_kubernetes_io_component'], targetLabel: 'job' }],
+  'one job for every target': [{ targetLabel: 'job', replacement: 'webhooks' }],
+};
+const withRelabelings = (relabelings: unknown[]) => ['--set-json', `metrics.serviceMonitor.relabelings=${JSON.stringify(relabelings)}`];
+
+/** A role's Service of the rendered chart, or as another release of it would name and label it. */
+function serviceOf(objects: K8sObject[], role: 'ingress' | 'worker', release = releaseName): K8sObject {
+  const service = one(objects, 'Service', `-${role}`);
+  if (release === releaseName) return service;
+  const labels = { ...service.metadata.labels, 'app.kubernetes.io/instance': release };
+  return { ...service, metadata: { ...service.metadata, name: service.metadata.name.replace(`${releaseName}-`, `${release}-`), labels } };
+}
+
+/**
+ * `up` of one pod of a role, labelled as the Prometheus Operator labels a target of the rendered ServiceMonitor
+ * (in `namespace`, of `release`: another namespace or release scraped by a monitor like it).
+ */
+function up(objects: K8sObject[], role: 'ingress' | 'worker', pod: string, values: string, where: { namespace?: string; release?: string } = {}) {
+  const service = serviceOf(objects, role, where.release);
+  const labels = serviceMonitorTargetLabels(one(objects, 'ServiceMonitor'), {
+    namespace: where.namespace ?? releaseNamespace,
+    service,
+    pod: `${service.metadata.name}-${pod}`,
+    container: 'event-integration-service',
+    address: `10.0.${role === 'ingress' ? 1 : 2}.${pod.length}:3000`,
+  });
+  if (!labels) throw new Error(`the ServiceMonitor drops the ${role} targets`);
+  return { series: `up{${Object.entries(labels).map(([name, value]) => `${name}=${JSON.stringify(value)}`).join(',')}}`, values };
+}
 
 describe('the PrometheusRule renders alerts on the release\'s scrape targets', () => {
   const monitoring = renderChart(['monitoring.yaml']);
 
-  it('for the jobs the ServiceMonitor produces: the ingress and worker Service names, in the release namespace', () => {
+  it('on labels the chart\'s ServiceMonitor copies from the ingress and worker Services, not on job', () => {
     const monitor = one(monitoring, 'ServiceMonitor');
-    // Without jobLabel the Prometheus Operator sets job to the Service's name; relabelings (none here) could change it.
-    expect({ jobLabel: monitor.spec.jobLabel, relabelings: monitor.spec.endpoints[0].relabelings }).toEqual({ jobLabel: undefined, relabelings: undefined });
     const scraped = find(monitoring, 'Service').filter((service) => selects(monitor.spec.selector, service.metadata.labels ?? {}));
     expect(scraped.map((service) => service.metadata.name).sort()).toEqual([INGRESS_JOB, WORKER_JOB]);
+    expect(monitor.spec.targetLabels).toEqual(['app.kubernetes.io/instance', 'app.kubernetes.io/component']);
+    for (const service of scraped) {
+      expect(service.metadata.labels).toMatchObject({ 'app.kubernetes.io/instance': releaseName, 'app.kubernetes.io/component': expect.stringMatching(/^(ingress|worker)$/) });
+    }
 
     const rules = targetAlerts(monitoring);
     expect(rules.map((rule) => rule.alert)).toEqual(['WebhookIngressAbsent', 'WebhookWorkersAbsent']);
-    expect(alertNamed(rules, 'WebhookIngressAbsent').expr.trim()).toBe(`absent(up{namespace="${releaseNamespace}", job="${INGRESS_JOB}"} == 1)`);
-    expect(alertNamed(rules, 'WebhookWorkersAbsent').expr.trim()).toBe(`absent(up{namespace="${releaseNamespace}", job="${WORKER_JOB}"} == 1)`);
+    const selector = (role: string) => `namespace="${releaseNamespace}", app_kubernetes_io_instance="${releaseName}", app_kubernetes_io_component="${role}"`;
+    expect(alertNamed(rules, 'WebhookIngressAbsent').expr.trim()).toBe(`absent(up{${selector('ingress')}} == 1)`);
+    expect(alertNamed(rules, 'WebhookWorkersAbsent').expr.trim()).toBe(`absent(up{${selector('worker')}} == 1)`);
+    // The value's relabelings come after the chart's targetLabels, as the operator orders them.
+    const relabelled = one(renderChart(['monitoring.yaml'], [], withRelabelings(JOB_REWRITES['one job for every target'])), 'ServiceMonitor');
+    expect({ targetLabels: relabelled.spec.targetLabels, relabelings: relabelled.spec.endpoints[0].relabelings }).toEqual({
+      targetLabels: monitor.spec.targetLabels,
+      relabelings: JOB_REWRITES['one job for every target'],
+    });
   });
 
   it('each with a severity, a runbook section in docs/runbooks.md and the runbookBaseUrl', () => {
@@ -116,94 +154,106 @@ describe('the target alerts under promtool', () => {
     return;
   }
 
-  const rules = targetAlerts(renderChart(['monitoring.yaml'], ['metrics.prometheusRule.runbookBaseUrl=']));
-  const firing = (name: string) => {
-    const rule = alertNamed(rules, name);
-    return [{ exp_labels: rule.labels, exp_annotations: rule.annotations }];
-  };
   const INGRESS = 'WebhookIngressAbsent';
   const WORKERS = 'WebhookWorkersAbsent';
-  const workersUp = [up(releaseNamespace, WORKER_JOB, 'w1', '1x30')];
-  const ingressUp = [up(releaseNamespace, INGRESS_JOB, 'a', '1x30')];
 
-  // Built in the test, so that a missing alert fails it rather than the whole file.
-  const cases = () => [
-    {
-      name: 'every ingress pod crash-looping: its targets are scraped and down',
-      input_series: [up(releaseNamespace, INGRESS_JOB, 'a', '0x30'), up(releaseNamespace, INGRESS_JOB, 'b', '0x30'), ...workersUp],
-      alert_rule_test: [
-        { eval_time: '4m', alertname: INGRESS, exp_alerts: [] },
-        { eval_time: '5m', alertname: INGRESS, exp_alerts: firing(INGRESS) },
-        { eval_time: '20m', alertname: WORKERS, exp_alerts: [] },
-      ],
-    },
-    {
-      name: 'no ingress target at all (pods Pending, or a fresh install that never started one)',
-      input_series: workersUp,
-      alert_rule_test: [
-        { eval_time: '4m', alertname: INGRESS, exp_alerts: [] },
-        { eval_time: '5m', alertname: INGRESS, exp_alerts: firing(INGRESS) },
-      ],
-    },
-    {
-      name: 'another release\'s ingress, and this job name in another namespace, do not hide the outage',
-      input_series: [
-        up(releaseNamespace, 'other-event-integration-service-ingress', 'a', '1x30'),
-        up('staging', INGRESS_JOB, 'a', '1x30'),
-        ...workersUp,
-      ],
-      alert_rule_test: [{ eval_time: '10m', alertname: INGRESS, exp_alerts: firing(INGRESS) }],
-    },
-    {
-      name: 'one ingress pod of two up: the release still takes webhooks',
-      input_series: [up(releaseNamespace, INGRESS_JOB, 'a', '1x30'), up(releaseNamespace, INGRESS_JOB, 'b', '0x30'), ...workersUp],
-      alert_rule_test: [
-        { eval_time: '10m', alertname: INGRESS, exp_alerts: [] },
-        { eval_time: '20m', alertname: INGRESS, exp_alerts: [] },
-      ],
-    },
-    {
-      name: 'every ingress pod restarted for 4 minutes (helm upgrade --force): shorter than `for`',
-      input_series: [up(releaseNamespace, INGRESS_JOB, 'a', '1x5 0x4 1x20'), up(releaseNamespace, INGRESS_JOB, 'b', '1x5 0x4 1x20'), ...workersUp],
-      alert_rule_test: [
-        { eval_time: '9m', alertname: INGRESS, exp_alerts: [] },
-        { eval_time: '11m', alertname: INGRESS, exp_alerts: [] },
-      ],
-    },
-    {
-      name: 'every worker crash-looping while the ingress runs',
-      input_series: [up(releaseNamespace, WORKER_JOB, 'w1', '0x30'), ...ingressUp],
-      alert_rule_test: [
-        { eval_time: '9m', alertname: WORKERS, exp_alerts: [] },
-        { eval_time: '10m', alertname: WORKERS, exp_alerts: firing(WORKERS) },
-        { eval_time: '10m', alertname: INGRESS, exp_alerts: [] },
-      ],
-    },
-    {
-      name: 'no worker target at all, and only another release\'s workers up',
-      input_series: [up(releaseNamespace, 'other-event-integration-service-worker', 'w1', '1x30'), ...ingressUp],
-      alert_rule_test: [{ eval_time: '15m', alertname: WORKERS, exp_alerts: firing(WORKERS) }],
-    },
-    {
-      name: 'a worker up',
-      input_series: [up(releaseNamespace, WORKER_JOB, 'w1', '1x30'), up(releaseNamespace, WORKER_JOB, 'w2', '0x30'), ...ingressUp],
-      alert_rule_test: [{ eval_time: '20m', alertname: WORKERS, exp_alerts: [] }],
-    },
-  ];
+  /** promtool cases for a rendered chart: its target alerts, `up` labelled as its ServiceMonitor labels targets. */
+  const casesFor = (objects: K8sObject[]) => {
+    const rules = targetAlerts(objects);
+    const firing = (name: string) => {
+      const rule = alertNamed(rules, name);
+      return [{ exp_labels: rule.labels, exp_annotations: rule.annotations }];
+    };
+    const workersUp = [up(objects, 'worker', 'w1', '1x30')];
+    const ingressUp = [up(objects, 'ingress', 'a', '1x30')];
+    return [
+      {
+        name: 'every ingress pod crash-looping: its targets are scraped and down',
+        input_series: [up(objects, 'ingress', 'a', '0x30'), up(objects, 'ingress', 'b', '0x30'), ...workersUp],
+        alert_rule_test: [
+          { eval_time: '4m', alertname: INGRESS, exp_alerts: [] },
+          { eval_time: '5m', alertname: INGRESS, exp_alerts: firing(INGRESS) },
+          { eval_time: '20m', alertname: WORKERS, exp_alerts: [] },
+        ],
+      },
+      {
+        name: 'no ingress target at all (pods Pending, or a fresh install that never started one)',
+        input_series: workersUp,
+        alert_rule_test: [
+          { eval_time: '4m', alertname: INGRESS, exp_alerts: [] },
+          { eval_time: '5m', alertname: INGRESS, exp_alerts: firing(INGRESS) },
+        ],
+      },
+      {
+        name: 'another release\'s ingress, and this release\'s Service name in another namespace, do not hide the outage',
+        input_series: [up(objects, 'ingress', 'a', '1x30', { release: 'other' }), up(objects, 'ingress', 'a', '1x30', { namespace: 'staging' }), ...workersUp],
+        alert_rule_test: [{ eval_time: '10m', alertname: INGRESS, exp_alerts: firing(INGRESS) }],
+      },
+      {
+        name: 'one ingress pod of two up: the release still takes webhooks',
+        input_series: [up(objects, 'ingress', 'a', '1x30'), up(objects, 'ingress', 'b', '0x30'), ...workersUp],
+        alert_rule_test: [
+          { eval_time: '10m', alertname: INGRESS, exp_alerts: [] },
+          { eval_time: '20m', alertname: INGRESS, exp_alerts: [] },
+        ],
+      },
+      {
+        name: 'every ingress pod restarted for 4 minutes (helm upgrade --force): shorter than `for`',
+        input_series: [up(objects, 'ingress', 'a', '1x5 0x4 1x20'), up(objects, 'ingress', 'b', '1x5 0x4 1x20'), ...workersUp],
+        alert_rule_test: [
+          { eval_time: '9m', alertname: INGRESS, exp_alerts: [] },
+          { eval_time: '11m', alertname: INGRESS, exp_alerts: [] },
+        ],
+      },
+      {
+        name: 'every worker crash-looping while the ingress runs',
+        input_series: [up(objects, 'worker', 'w1', '0x30'), ...ingressUp],
+        alert_rule_test: [
+          { eval_time: '9m', alertname: WORKERS, exp_alerts: [] },
+          { eval_time: '10m', alertname: WORKERS, exp_alerts: firing(WORKERS) },
+          { eval_time: '10m', alertname: INGRESS, exp_alerts: [] },
+        ],
+      },
+      {
+        name: 'no worker target at all, and only another release\'s workers up',
+        input_series: [up(objects, 'worker', 'w1', '1x30', { release: 'other' }), ...ingressUp],
+        alert_rule_test: [{ eval_time: '15m', alertname: WORKERS, exp_alerts: firing(WORKERS) }],
+      },
+      {
+        name: 'a worker up',
+        input_series: [up(objects, 'worker', 'w1', '1x30'), up(objects, 'worker', 'w2', '0x30'), ...ingressUp],
+        alert_rule_test: [{ eval_time: '20m', alertname: WORKERS, exp_alerts: [] }],
+      },
+    ];
+  };
 
-  it('fire when every target of a role is down or gone, and stay silent while one is up', () => {
+  /** Runs the rendered chart's target alerts on its cases; promtool's verdict and output. */
+  const promtoolRun = (objects: K8sObject[]) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'target-absent-alerts-'));
     try {
       const rulesFile = path.join(dir, 'rules.yaml');
-      writeFileSync(rulesFile, stringify({ groups: [{ name: TARGETS_GROUP, rules }] }));
+      writeFileSync(rulesFile, stringify({ groups: [{ name: TARGETS_GROUP, rules: targetAlerts(objects) }] }));
       const testsFile = path.join(dir, 'tests.yaml');
-      writeFileSync(testsFile, stringify({ rule_files: [rulesFile], evaluation_interval: '1m', tests: cases().map((test) => ({ interval: '1m', ...test })) }));
+      // Built here, so that a missing alert fails this run rather than the whole file.
+      writeFileSync(testsFile, stringify({ rule_files: [rulesFile], evaluation_interval: '1m', tests: casesFor(objects).map((test) => ({ interval: '1m', ...test })) }));
       const check = spawnSync(binaries.promtool!, ['check', 'rules', rulesFile], { encoding: 'utf8', timeout: 60_000 });
       expect({ status: check.status, output: `${check.stdout}\n${check.stderr}` }).toEqual({ status: 0, output: expect.stringContaining('SUCCESS') });
       const run = spawnSync(binaries.promtool!, ['test', 'rules', testsFile], { encoding: 'utf8', timeout: 60_000 });
-      expect({ status: run.status, output: `${run.stdout}\n${run.stderr}` }).toEqual({ status: 0, output: expect.stringContaining('SUCCESS') });
+      return { status: run.status, output: `${run.stdout}\n${run.stderr}` };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  };
+
+  it('fire when every target of a role is down or gone, and stay silent while one is up', () => {
+    const run = promtoolRun(renderChart(['monitoring.yaml'], ['metrics.prometheusRule.runbookBaseUrl=']));
+    expect(run).toEqual({ status: 0, output: expect.stringContaining('SUCCESS') });
+  });
+
+  it.each(Object.entries(JOB_REWRITES))('the same whatever metrics.serviceMonitor.relabelings make of job (%s)', (_, relabelings) => {
+    const objects = renderChart(['monitoring.yaml'], ['metrics.prometheusRule.runbookBaseUrl='], withRelabelings(relabelings));
+    // The rewrite does reach the targets (else this proves nothing).
+    expect(up(objects, 'ingress', 'a', '1').series).not.toContain(`job="${INGRESS_JOB}"`);
+    expect(promtoolRun(objects)).toEqual({ status: 0, output: expect.stringContaining('SUCCESS') });
   });
 });
