@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { stringify } from 'yaml';
-import { find, one, readText, releaseName, releaseNamespace, renderChart, repoRoot, selects, type K8sObject } from '../chart/helm.js';
+import { chartDir, find, one, readText, releaseName, releaseNamespace, renderChart, repoRoot, runHelm, selects, valuesDir, type K8sObject } from '../chart/helm.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
 import { serviceMonitorTargetLabels } from './support/service-monitor-target-labels.js';
 
@@ -130,6 +130,28 @@ describe('the PrometheusRule renders alerts on the release\'s scrape targets', (
     expect(keda(1)).toEqual(['WebhookIngressAbsent', 'WebhookWorkersAbsent']);
     expect(targetAlerts(renderChart(['monitoring.yaml'], ['worker.replicaCount=0'])).map((rule) => rule.alert)).toEqual(['WebhookIngressAbsent']);
     expect(targetAlerts(renderChart(['monitoring.yaml'], ['ingress.replicaCount=0'])).map((rule) => rule.alert)).toEqual(['WebhookWorkersAbsent']);
+  });
+
+  it('for a role the values stop (replicaCount 0) on purpose none, and the install and upgrade NOTES say so', () => {
+    const notes = (set: string[]) => {
+      const args = ['install', releaseName, chartDir, '--namespace', releaseNamespace, '--dry-run=client', '-f', path.join(valuesDir, 'monitoring.yaml')];
+      const run = runHelm([...args, ...set.flatMap((pair) => ['--set', pair])]);
+      expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
+      return run.stdout.slice(run.stdout.indexOf('NOTES:'));
+    };
+    const ingressNote = 'NOTE: ingress.replicaCount is 0: no ingress pod runs, so every webhook is refused before it reaches the service.\nWebhookIngressAbsent is not rendered while it is 0: no alert pages for it.';
+    const workerNote = 'NOTE: worker.replicaCount is 0: webhooks are stored, but none is processed or delivered until workers run.\nWebhookWorkersAbsent is not rendered while it is 0; WebhookNoWorkers pages once work waits.';
+    const stopped = notes(['ingress.replicaCount=0', 'worker.replicaCount=0']);
+    expect(stopped).toContain(ingressNote);
+    expect(stopped).toContain(workerNote);
+    const running = notes([]);
+    expect(running).not.toContain('replicaCount is 0');
+    // KEDA minReplicas 0 is the workers' idle state, not a stop: no note; an ingress HPA keeps at least one pod.
+    expect(notes(['autoscaling.keda.enabled=true', 'autoscaling.keda.minReplicas=0', 'worker.replicaCount=0', 'ingress.autoscaling.enabled=true', 'ingress.replicaCount=0'])).not.toContain('replicaCount is 0');
+    // Without the target alerts the notes still say the role is stopped, and nothing of the alerts.
+    const unmonitored = notes(['ingress.replicaCount=0', 'metrics.prometheusRule.enabled=false']);
+    expect(unmonitored).toContain(ingressNote.split('\n')[0]);
+    expect(unmonitored).not.toContain('WebhookIngressAbsent');
   });
 
   it('not without the chart\'s ServiceMonitor (another scrape config names its jobs otherwise)', () => {

@@ -783,8 +783,9 @@ left out. Call with (dict "root" $ "role" "ingress"|"worker"); empty when `repli
 {{/*
 The fewest pods of a role a healthy release runs: <role>.replicaCount without an autoscaler, else the autoscaler's
 minimum (the ingress HPA's minReplicas; KEDA's autoscaling.keda.minReplicas for the worker, which may be 0: KEDA then
-stops every worker while no work is left). The target alerts of the PrometheusRule are rendered only for a role
-whose minimum is above 0. Call with (dict "root" $ "role" "ingress"|"worker").
+stops every worker while no work is left; a replicaCount of 0 stops the role). The target alerts of the
+PrometheusRule are rendered only for a role whose minimum is above 0, and NOTES.txt says when a replicaCount of 0
+leaves a role without pods (and so without its alert). Call with (dict "root" $ "role" "ingress"|"worker").
 */}}
 {{- define "eis.minimumReplicas" -}}
 {{- $root := .root -}}
