@@ -1,7 +1,7 @@
 /**
  * The ingress answers a webhook 503 with outcome="overloaded" when the bodies being received hold its body budget
- * (BodyMemoryBudget): stalled or slow senders holding it, or a configuration whose budget cannot take a compressed
- * body at all. Every other 503 outcome pages (outcome="unavailable": WebhookStorageUnavailable;
+ * (BodyMemoryBudget): stalled or slow senders holding it, or more large or compressed bodies at once than it holds
+ * (it always takes two of the largest, so a refused body met others in flight). Every other 503 outcome pages (outcome="unavailable": WebhookStorageUnavailable;
  * "certificate_unavailable": WebhookSigningCertificateUnavailable), and the commit that added this one kept it apart
  * from "unavailable" so that a page names the cause, but no alert selects it: an ingress refusing every genuine
  * webhook 503 "overloaded" for half an hour pages nobody, while the providers' finite retry windows run out.
