@@ -70,12 +70,13 @@ function serviceOf(objects: K8sObject[], role: 'ingress' | 'worker', release = r
  */
 function up(objects: K8sObject[], role: 'ingress' | 'worker', pod: string, values: string, where: { namespace?: string; release?: string } = {}) {
   const service = serviceOf(objects, role, where.release);
+  const podName = `${service.metadata.name}-${pod}`;
   const labels = serviceMonitorTargetLabels(one(objects, 'ServiceMonitor'), {
     namespace: where.namespace ?? releaseNamespace,
     service,
-    pod: `${service.metadata.name}-${pod}`,
+    pod: podName,
     container: 'event-integration-service',
-    address: `10.0.${role === 'ingress' ? 1 : 2}.${pod.length}:3000`,
+    address: `${podName}:3000`,
   });
   if (!labels) throw new Error(`the ServiceMonitor drops the ${role} targets`);
   return { series: `up{${Object.entries(labels).map(([name, value]) => `${name}=${JSON.stringify(value)}`).join(',')}}`, values };
