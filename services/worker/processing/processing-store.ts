@@ -153,6 +153,20 @@ const CLAIM = {
 export const WORKER_STOPPED_LAST_ATTEMPT =
   'the worker stopped during the last attempt (killed, out of memory, or stalled past WORKER_LOCK_DURATION_MS); not sent again';
 
+// `held_since` of a finish that leaves the event waiting for `heldFor` (comma-joined; '' for none): since when it has
+// waited for every one of them. Kept while the event waits for no destination it did not wait for already (the same
+// ones, or some of them after others took it); started anew (now) when one joins the wait. The console, the admin API
+// and webhook_destination_oldest_waiting_age_seconds read it per destination (min over the events waiting for it).
+// Before, it was kept as long as the event waited for anything: an event held an hour by one destination (paused) that
+// then waited for another (its circuit open when the first, resumed, took the event) counted an hour of waiting for the
+// second at once, and fired WebhookDestinationHeldTooLong for a destination held seconds. One time per event: of
+// destinations that joined the wait at different times, the latest's wait is told, the earlier ones' understated (never
+// overstated).
+const heldSince = (heldFor: string) =>
+  `CASE WHEN ${heldFor} = '' THEN NULL
+        WHEN string_to_array(${heldFor}, ',') <@ coalesce(e.held_for, '{}') THEN coalesce(e.held_since, now())
+        ELSE now() END`;
+
 // Recording the attempts and the new status is one round trip for every attempt finishing together. The guard is the
 // claim's identity: PROCESSING, in the claim's replay round, with the attempt number and the time (`updated_at`) the
 // claim set. Only claims, finishes and replays write an event, so no other run's claim matches it: a late finish of
@@ -160,7 +174,7 @@ export const WORKER_STOPPED_LAST_ATTEMPT =
 // expired, the job was handed out again), moves nothing, where `status = 'PROCESSING'` alone let it overwrite the
 // current claim's event. The attempt number tells two claims in one microsecond apart.
 // A waiting event's claim is given back (`give_back` 1) in the same statement, so its attempt counter does not grow;
-// `held_for` (comma-joined: destination names have no comma) lists what it waits for, `held_since` since when.
+// `held_for` (comma-joined: destination names have no comma) lists what it waits for, `held_since` since when (above).
 // Attempt rows are recorded only for the events the statement moved: a refused finish's rows would count as the
 // deliveries of whatever round holds the event now (`delivered` is the successes since the last replay), so that round
 // would skip destinations it never sent to.
@@ -168,7 +182,7 @@ const FINISH_EVENTS = `WITH finished AS (
            UPDATE webhook_events e SET status = f.status, last_error = f.last_error, updated_at = now(),
                                 attempts = e.attempts - f.give_back,
                                 held_for = string_to_array(nullif(f.held_for, ''), ','),
-                                held_since = CASE WHEN f.held_for = '' THEN NULL ELSE coalesce(e.held_since, now()) END
+                                held_since = ${heldSince("f.held_for")}
              FROM unnest($1::uuid[], $2::int[], $3::int[], $4::timestamptz[], $5::text[], $6::text[], $7::int[], $8::text[])
                     AS f(id, replays, attempt, claimed_at, status, last_error, give_back, held_for)
             WHERE e.id = f.id AND (e.status || '') = 'PROCESSING'
@@ -183,7 +197,7 @@ const FINISH_EVENTS = `WITH finished AS (
          )`;
 
 const FINISH = {
-  name: 'finish-event-attempts-v5',
+  name: 'finish-event-attempts-v6',
   text: `${FINISH_EVENTS}
          SELECT id FROM finished`,
 };
@@ -195,7 +209,7 @@ const FINISH = {
 // (Had a later claim come meanwhile, the finish is reported as moved on: by then it had.)
 // (The plain SELECT reads the statement's snapshot, from before `finished`: an event moved now is PROCESSING there.)
 const FINISH_AGAIN = {
-  name: 'finish-event-attempts-again-v5',
+  name: 'finish-event-attempts-again-v6',
   text: `${FINISH_EVENTS}
          SELECT id FROM finished
           UNION ALL
@@ -215,12 +229,12 @@ const FINISH_AGAIN = {
 // still PROCESSING (the first) or not (the second): they never both move it. The attempt rows are inserted only with
 // the move, so nothing is recorded twice.
 const REFINISH = {
-  name: 'refinish-event-attempt-v1',
+  name: 'refinish-event-attempt-v2',
   text: `WITH finished AS (
            UPDATE webhook_events e SET status = $5::text, last_error = $6::text, updated_at = now(),
                                 attempts = e.attempts - $7::int,
                                 held_for = string_to_array(nullif($8::text, ''), ','),
-                                held_since = CASE WHEN $8::text = '' THEN NULL ELSE coalesce(e.held_since, now()) END,
+                                held_since = ${heldSince('$8::text')},
                                 claim_token = $10::uuid
             WHERE e.id = $1::uuid AND (e.status || '') = 'PROCESSING' AND e.claim_token = $9::uuid
               AND e.replays = $2::int AND e.attempts = $3::int AND e.updated_at = $4::timestamptz
