@@ -24,7 +24,7 @@ import { ClaimWaitMark, type MarkedDelivery } from './claim-wait-mark.js';
 import { DeliveryFailedError, EventWaitingError } from './delivery-failed-error.js';
 import type { EventHandler, EventHandlerRegistry, HandledEvent } from './event-handlers.js';
 import { WORKER_STOPPED_LAST_ATTEMPT, type ClaimedEvent, type FinishedStatus, type ProcessingStore } from './processing-store.js';
-import { recordedOrCarried, type ClaimIdentity, type RunEnd, type UnrecordedRun, type WorkerJobData } from './unrecorded-run.js';
+import { recordedOrCarried, RunNotRecordedError, type ClaimIdentity, type RunEnd, type UnrecordedRun, type WorkerJobData } from './unrecorded-run.js';
 
 export interface EventProcessorOptions {
   store: ProcessingStore;
@@ -110,6 +110,8 @@ export class EventProcessor {
    *   it, or claimed again or replayed before its finish (which then records nothing)
    * @throws {DeliveryFailedError} when a destination failed; `final` tells whether the event is dead-lettered.
    * @throws {EventWaitingError} when the destinations left must wait (no attempt used); the job waits `waitMs`.
+   * @throws the run's own error when it failed before writing its end and its claim could not be released (see
+   *   releaseClaim; a released claim is reported as a failed attempt, {@link DeliveryFailedError})
    */
   async process(job: WorkerJobData, isLastQueueAttempt: boolean, previousWaits = 0): Promise<ProcessOutcome> {
     const parent: Context = job.traceparent
@@ -154,12 +156,49 @@ export class EventProcessor {
       }
       return 'skipped';
     }
-    const release = this.options.heartbeat?.track(event.id, event.claimToken);
+    const untrack = this.options.heartbeat?.track(event.id, event.claimToken);
     try {
       return await this.runClaimed(event, isLastQueueAttempt, previousWaits, started);
+    } catch (error) {
+      if (endWrittenOrCarried(error)) throw error;
+      return await this.releaseClaim(event, error, isLastQueueAttempt);
     } finally {
-      release?.();
+      untrack?.();
     }
+  }
+
+  /**
+   * The run threw before it wrote its end (an unexpected error in the worker's own code or from a destination
+   * adapter): its claim is released (ProcessingStore.releaseClaim), so that the job's retry claims the event at once
+   * instead of meeting this run's claim and heartbeat, still fresh, and leaving the event to the reconciler. The
+   * attempt is then reported as the failed attempt it was recorded as (metric, log line, {@link DeliveryFailedError}:
+   * BullMQ retries it after its backoff, or not when final). When the release is not written (PostgreSQL unavailable,
+   * or the claim no longer this run's), the error goes on as it was: the job's retry, or the reconciler, takes the
+   * event up as before.
+   */
+  private async releaseClaim(event: ClaimedEvent, error: unknown, isLastQueueAttempt: boolean): Promise<ProcessOutcome> {
+    const { store, logger, maxAttempts } = this.options;
+    const fields = { eventId: event.id, provider: event.provider, attempt: event.attempts };
+    const final = isLastQueueAttempt || event.attempts >= maxAttempts;
+    const lastError = redactSecretValuesIn(`the run failed inside the worker: ${describeError(error)}`).slice(0, 2000);
+    let status: FinishedStatus | undefined;
+    try {
+      status = await store.releaseClaim(claimIdentity(event), final, lastError);
+    } catch (releaseError) {
+      logger.error('run failed inside the worker; its claim could not be released, so the event is taken up again once its claim is stale', {
+        ...fields,
+        error,
+        releaseError,
+      });
+      throw error;
+    }
+    if (status === undefined || status === 'PENDING') {
+      // Not this run's claim any more, or given back (it had sent nothing): BullMQ counts the job's attempt as usual.
+      logger.error('run failed inside the worker', { ...fields, released: status !== undefined, error });
+      throw error;
+    }
+    logger.error('run failed inside the worker; its claim is released for the retry', { ...fields, status, error });
+    return this.reportEnd(claimIdentity(event), { status, lastError, results: [], giveBackAttempt: false, heldFor: [] });
   }
 
   /** The run of a claim this job made: see {@link run}. */
@@ -403,8 +442,13 @@ export class EventProcessor {
     const inProcess = handlers.map(([name, handler]) =>
       this.endedFor(mark.delivery(), () => this.runHandler(event, name, handler, async () => (await work.input()).payload)),
     );
-    const results = await Promise.all([...deliveries, ...inProcess]);
-    return results.filter((result): result is Outcome => result !== undefined);
+    // Every delivery ends before the run does, even when one throws (each should end in a result: see above): a run
+    // that ends by throwing releases its claim (releaseClaim), and its job's retry must not send beside deliveries of
+    // this run still under way.
+    const settled = await Promise.allSettled([...deliveries, ...inProcess]);
+    const thrown = settled.find((result) => result.status === 'rejected');
+    if (thrown) throw thrown.reason;
+    return settled.flatMap((result) => (result.status === 'fulfilled' && result.value !== undefined ? [result.value] : []));
   }
 
   /**
@@ -658,6 +702,15 @@ interface RouteWork {
   input(): Promise<RouteInput>;
   filterInput(): Promise<RouteFilterInput>;
   transformed(route: CompiledRoute): Promise<Buffer>;
+}
+
+/**
+ * Whether a run's error reports an end already written (a wait, a failed attempt, a dead letter: {@link reportEnd},
+ * the claim's own dead letter) or carried to the job's next run (PostgreSQL unavailable: {@link RunNotRecordedError},
+ * whose next run needs the claim as it stands). Any other error ended the run before it wrote its end.
+ */
+function endWrittenOrCarried(error: unknown): boolean {
+  return error instanceof EventWaitingError || error instanceof DeliveryFailedError || error instanceof RunNotRecordedError;
 }
 
 /** An error's message (its name when it has none), as the attempts table keeps it; anything thrown is allowed. */

@@ -254,6 +254,32 @@ const REFINISH = {
          SELECT id FROM finished UNION ALL SELECT id FROM landed`,
 };
 
+// The claim of a run that ended by throwing before it wrote its end (an unexpected error in the worker's own code, a
+// destination adapter throwing something unforeseen; not PostgreSQL unreachable, which UnrecordedRun carries), given
+// up under the claim's identity and its token, so that no other run's claim is ever touched. Before, the claim and its
+// heartbeat stayed fresh behind such a run: its job's retry, after its backoff, met a "live" run (LIVE_ELSEWHERE) and
+// ended skipped, and the event waited for the reconciler (RECONCILER_STALE_MS, and up to an interval more). Now the
+// retry claims it at once. The attempt is counted as failed, the run's error its last error: FAILED, or DEAD_LETTER
+// when it was the last ($6, `final`; nothing held then, as a final finish). A run that had only waited for its
+// destinations' slots, nothing sent (`claim_waiting`, see CLAIM) made no attempt: it is given back (PENDING), as a
+// takeover would count none. No delivery rows: what the run sent is not known, and the retry sends to every
+// destination not recorded as delivered, as a takeover did. Sent again after a lost connection, it finds the claim
+// gone (the first send landed, or another run's claim came) and does nothing: the run's error then goes to BullMQ as it
+// was, and the job's retry claims the event released or finds it held by the run that took it.
+const RELEASE = {
+  name: 'release-claim-v1',
+  text: `UPDATE webhook_events e
+            SET status = CASE WHEN e.claim_waiting THEN 'PENDING' WHEN $6::bool THEN 'DEAD_LETTER' ELSE 'FAILED' END,
+                attempts = CASE WHEN e.claim_waiting THEN e.attempts - 1 ELSE e.attempts END,
+                last_error = $7::text,
+                held_for = CASE WHEN $6::bool AND NOT e.claim_waiting THEN NULL ELSE e.held_for END,
+                held_since = CASE WHEN $6::bool AND NOT e.claim_waiting THEN NULL ELSE e.held_since END,
+                claim_waiting = false, updated_at = now()
+          WHERE e.id = $1::uuid AND (e.status || '') = 'PROCESSING' AND e.claim_token = $5::uuid
+            AND e.replays = $2::int AND e.attempts = $3::int AND e.updated_at = $4::timestamptz
+      RETURNING e.status`,
+};
+
 // Whether claims still hold their events: asked only by a delivery that waited for its destination's slot (a worker
 // stalled past its job lock meanwhile hands its jobs to another worker, whose claim writes its own token), never on
 // the way of a delivery that went at once. A held event's `claim_waiting` is cleared in the same statement, before
@@ -450,6 +476,23 @@ export class ProcessingStore {
         ],
       });
       return rows.length > 0;
+    }, again);
+  }
+
+  /**
+   * Gives up the claim of a run that ended by throwing before it wrote its end (see RELEASE), so that its job's retry
+   * claims the event at once: the event is FAILED (DEAD_LETTER when `final`) with `lastError`, or PENDING with the
+   * attempt given back when the run had only waited for slots. Returns that status; undefined, writing nothing, when
+   * the event is no longer that claim's (claimed again, finished, replayed). Not batched: only such runs send it.
+   */
+  releaseClaim(claim: ClaimIdentity, final: boolean, lastError: string): Promise<FinishedStatus | undefined> {
+    const again = (error: unknown, attempt: number) => this.logger?.warn('claim release lost its database connection; sending it again', { attempt, error });
+    return withReconnects(async () => {
+      const { rows } = await this.pool.query<{ status: FinishedStatus }>({
+        ...RELEASE,
+        values: [claim.eventId, claim.replays, claim.attempt, claim.claimedAt, claim.claimToken, final, storableText(lastError)],
+      });
+      return rows[0]?.status;
     }, again);
   }
 

@@ -1,0 +1,270 @@
+/**
+ * A run that ends by throwing before it writes its end (an unexpected error in the worker's own code, a destination
+ * adapter throwing something unforeseen; not PostgreSQL unreachable, which UnrecordedRun carries) releases its claim
+ * (ProcessingStore.releaseClaim), so that its job's retry claims the event at once. Before, its claim and heartbeat
+ * stayed fresh: the retry, after its backoff, met a "live" run and ended skipped, and the event waited PROCESSING for
+ * the reconciler (RECONCILER_STALE_MS, 30 s by default, and up to an interval more).
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Pool, QueryConfig } from 'pg';
+import winston from 'winston';
+import type { DestinationGuard } from '../../services/worker/delivery/destination-guard.js';
+import { HttpForwarder } from '../../services/worker/delivery/http-forwarder.js';
+import { EventWorker } from '../../services/worker/event-worker.js';
+import { ClaimHeartbeat, liveClaimWindowMs } from '../../services/worker/processing/claim-heartbeat.js';
+import { EventHandlerRegistry } from '../../services/worker/processing/event-handlers.js';
+import { EventProcessor } from '../../services/worker/processing/event-processor.js';
+import { ProcessingStore, type ClaimedEvent } from '../../services/worker/processing/processing-store.js';
+import type { ClaimIdentity } from '../../services/worker/processing/unrecorded-run.js';
+import { RouteTable } from '../../services/worker/routing/route-table.js';
+import { HttpSink } from '../support/http-sink.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { waitFor } from '../support/wait-for.js';
+
+// The worker's job lock: another claim leaves a run alone while its claim or heartbeat is under 2/5 of it (12 s).
+const LOCK_MS = 30_000;
+const ATTEMPTS = 3;
+const silent = winston.createLogger({ silent: true });
+let db: TestDatabase;
+let counter = 0;
+
+async function newEvent(provider: string): Promise<string> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status)
+     VALUES ($1, $2, 'thing.happened', '{}'::jsonb, '\\x7b7d'::bytea, 'application/json', 'PENDING') RETURNING id`,
+    [provider, `evt_release_${counter++}`],
+  );
+  return rows[0]!.id;
+}
+
+type Row = { status: string; attempts: number; last_error: string | null; claim_token: string | null; held_for: string[] | null };
+const row = async (id: string): Promise<Row> =>
+  (await db.pool.query<Row>('SELECT status, attempts, last_error, claim_token, held_for FROM webhook_events WHERE id = $1', [id])).rows[0]!;
+const deliveryRows = async (id: string) =>
+  (await db.pool.query<{ attempt: number; succeeded: boolean }>('SELECT attempt, succeeded FROM delivery_attempts WHERE event_id = $1 ORDER BY attempt', [id])).rows;
+
+const identity = (event: ClaimedEvent): ClaimIdentity => ({
+  eventId: event.id,
+  provider: event.provider,
+  eventType: event.eventType,
+  replays: event.replays,
+  attempt: event.attempts,
+  claimedAt: event.claimedAt,
+  claimToken: event.claimToken,
+});
+
+/**
+ * The database as the worker reaches it, but the next `finishFaults` finishes throw an error no code path foresees (a
+ * bug in the worker: not a PostgreSQL refusal, not a lost connection), and the claim release, while `releaseRefused`,
+ * is refused as by a read-only node after a failover.
+ */
+function faultyPool(pool: Pool) {
+  const faults = { finishFaults: 0, releaseRefused: false };
+  const faulty = {
+    query: async (config: QueryConfig) => {
+      if (config.name?.startsWith('finish-event') && faults.finishFaults > 0) {
+        faults.finishFaults--;
+        throw new TypeError("Cannot read properties of undefined (reading 'attempt')");
+      }
+      if (config.name?.startsWith('release-claim') && faults.releaseRefused) {
+        throw Object.assign(new Error('cannot execute UPDATE in a read-only transaction'), { code: '25006' });
+      }
+      return pool.query(config);
+    },
+  } as unknown as Pool;
+  return { faulty, faults };
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await db.drop();
+});
+
+describe('a run that throws before writing its end, in a BullMQ worker', () => {
+  let ns: TestQueueNamespace;
+  let connection: Redis;
+  const sink = new HttpSink();
+  const forwarder = new HttpForwarder({ defaultTimeoutMs: 10_000, defaultMaxConcurrency: 8 });
+
+  beforeAll(async () => {
+    ns = createQueueNamespace();
+    connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
+    await sink.start();
+  });
+
+  afterAll(async () => {
+    connection?.disconnect();
+    await ns?.cleanup();
+    await forwarder.close();
+    await sink.stop();
+  });
+
+  it("is retried by its job at once: the retry claims the event, not the reconciler's job half a minute later", async () => {
+    const { faulty, faults } = faultyPool(db.pool);
+    // As the worker role builds them: the live-claim window of the lock, the heartbeat running.
+    const heartbeat = new ClaimHeartbeat({ pool: db.pool, lockDurationMs: LOCK_MS, logger: silent });
+    heartbeat.start();
+    const processor = new EventProcessor({
+      store: new ProcessingStore(faulty, { liveClaimWindowMs: liveClaimWindowMs(LOCK_MS) }),
+      routes: new RouteTable({ destinations: { crm: { url: `${sink.url}/crm` } }, routes: [{ provider: 'releaseco', to: ['crm'] }] }),
+      handlers: new EventHandlerRegistry(),
+      forwarder,
+      maxAttempts: ATTEMPTS,
+      logger: silent,
+      heartbeat,
+    });
+    const worker = new EventWorker({
+      connection,
+      queueName: 'claim-release',
+      prefix: ns.prefix,
+      concurrency: 2,
+      lockDurationMs: LOCK_MS,
+      stalledIntervalMs: LOCK_MS,
+      processor,
+      logger: silent,
+    });
+    const jobs = new Queue('claim-release', { connection, prefix: ns.prefix });
+    try {
+      const id = await newEvent('releaseco');
+      faults.finishFaults = 1;
+      worker.start();
+      await jobs.add('process-event', { eventId: id }, { jobId: id, attempts: ATTEMPTS, backoff: { type: 'fixed', delay: 20 } });
+
+      // No reconciler runs here, and the deadline is within the live-claim window (12 s) besides: only the job's own
+      // retry can have completed it. Without the release the retry ends skipped and the event stays PROCESSING.
+      const done = await waitFor('the event completed by its job\'s retry', async () => {
+        const current = await row(id);
+        return current.status === 'COMPLETED' ? current : undefined;
+      }, { timeoutMs: 10_000 });
+      expect(done).toMatchObject({ attempts: 2, last_error: null });
+      expect(faults.finishFaults).toBe(0);
+      // The first run sent, then failed to record it: its retry sent again (receivers dedupe by webhook-id).
+      expect(sink.requestsFor(id)).toHaveLength(2);
+      expect(await deliveryRows(id)).toEqual([{ attempt: 2, succeeded: true }]);
+      expect(await waitFor('the job completed', async () => (await jobs.getJobState(id)) === 'completed')).toBe(true);
+    } finally {
+      await worker.close(true);
+      await jobs.close();
+      await heartbeat.stop();
+    }
+  }, 30_000);
+});
+
+describe('the claim release', () => {
+  const sink = new HttpSink();
+  const forwarder = new HttpForwarder({ defaultTimeoutMs: 10_000, defaultMaxConcurrency: 8 });
+  const processorWith = (store: ProcessingStore) =>
+    new EventProcessor({
+      store,
+      routes: new RouteTable({ destinations: { crm: { url: `${sink.url}/crm` } }, routes: [{ provider: 'releasestore', to: ['crm'] }] }),
+      handlers: new EventHandlerRegistry(),
+      forwarder,
+      maxAttempts: ATTEMPTS,
+      logger: silent,
+    });
+
+  beforeAll(async () => void (await sink.start()));
+  afterAll(async () => {
+    await forwarder.close();
+    await sink.stop();
+  });
+
+  it('records the attempt as failed with the run\'s error, and dead-letters the event on its last attempt', async () => {
+    const { faulty, faults } = faultyPool(db.pool);
+    const processor = processorWith(new ProcessingStore(faulty, { liveClaimWindowMs: liveClaimWindowMs(LOCK_MS) }));
+    const id = await newEvent('releasestore');
+    faults.finishFaults = 1;
+    await expect(processor.process({ eventId: id }, false)).rejects.toMatchObject({ name: 'DeliveryFailedError', final: false, attempt: 1 });
+    expect(await row(id)).toMatchObject({ status: 'FAILED', attempts: 1, last_error: expect.stringMatching(/^the run failed inside the worker: Cannot read properties of undefined/) });
+
+    faults.finishFaults = 1;
+    await expect(processor.process({ eventId: id }, true)).rejects.toMatchObject({ name: 'DeliveryFailedError', final: true, attempt: 2 });
+    expect(await row(id)).toMatchObject({ status: 'DEAD_LETTER', attempts: 2, held_for: null });
+    expect(await deliveryRows(id)).toEqual([]);
+  });
+
+  it('is written under the run\'s own claim only: a run whose claim was taken over releases nothing', async () => {
+    const store = new ProcessingStore(db.pool);
+    const id = await newEvent('releasestore');
+    const stale = (await store.claim(id, 0, ATTEMPTS))!;
+    const current = (await store.claim(id, 0, ATTEMPTS))!; // the stalled check's job, say (no window: a takeover)
+    expect(await store.releaseClaim(identity(stale), false, 'the run failed inside the worker: boom')).toBeUndefined();
+    // Same attempt number and claim time, another token: still not this run's claim.
+    expect(await store.releaseClaim({ ...identity(current), claimToken: stale.claimToken }, false, 'boom')).toBeUndefined();
+    expect(await row(id)).toMatchObject({ status: 'PROCESSING', attempts: 2, claim_token: current.claimToken, last_error: null });
+    expect(await store.releaseClaim(identity(current), false, 'boom')).toBe('FAILED');
+    // Sent again (its answer lost): nothing more.
+    expect(await store.releaseClaim(identity(current), false, 'boom')).toBeUndefined();
+  });
+
+  it('gives the attempt back when the run had only waited for slots (nothing sent)', async () => {
+    const store = new ProcessingStore(db.pool);
+    const id = await newEvent('releasestore');
+    const claimed = (await store.claim(id, 0, ATTEMPTS))!;
+    await store.markWaiting(claimed);
+    expect(await store.releaseClaim(identity(claimed), true, 'boom')).toBe('PENDING');
+    expect(await row(id)).toMatchObject({ status: 'PENDING', attempts: 0 });
+    expect(await store.claim(id, 0, ATTEMPTS)).toMatchObject({ attempts: 1, deadLettered: false });
+  });
+
+  it('comes once every delivery of the run has ended, not while one is still being sent', async () => {
+    const slow = new HttpSink(() => ({ status: 200, delayMs: 1000 }));
+    await slow.start();
+    // The destinations' protection with a bug for one destination: its admission throws. The other's delivery is
+    // being sent when that happens; its outcome is counted (`record`) once it has ended.
+    let slowEnded = false;
+    const buggy = {
+      admit: async (destination: { name: string }) => {
+        if (destination.name === 'broken') throw new RangeError('an unforeseen state');
+        return { go: true };
+      },
+      recheck: async () => undefined,
+      releaseProbe: async () => undefined,
+      record: async (destination: { name: string }) => {
+        if (destination.name === 'slow') slowEnded = true;
+        return { probeFailed: false };
+      },
+    } as unknown as DestinationGuard;
+    try {
+      const processor = new EventProcessor({
+        store: new ProcessingStore(db.pool, { liveClaimWindowMs: liveClaimWindowMs(LOCK_MS) }),
+        routes: new RouteTable({
+          destinations: { slow: { url: `${slow.url}/slow` }, broken: { url: `${sink.url}/broken` } },
+          routes: [{ provider: 'releasestore', to: ['slow', 'broken'] }],
+        }),
+        handlers: new EventHandlerRegistry(),
+        forwarder,
+        maxAttempts: ATTEMPTS,
+        logger: silent,
+        guard: buggy,
+      });
+      const id = await newEvent('releasestore');
+      const failed = await processor.process({ eventId: id }, false).catch((error: unknown) => error);
+      // Released only after `slow` answered: the job's retry cannot send beside it.
+      expect(slowEnded).toBe(true);
+      expect(failed).toMatchObject({ name: 'DeliveryFailedError', final: false });
+      expect(await row(id)).toMatchObject({ status: 'FAILED', last_error: 'the run failed inside the worker: an unforeseen state' });
+      expect(slow.requestsFor(id)).toHaveLength(1);
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  it('not written (PostgreSQL refusing it), leaves the claim as it was and the run\'s own error goes on', async () => {
+    const { faulty, faults } = faultyPool(db.pool);
+    const store = new ProcessingStore(faulty, { liveClaimWindowMs: liveClaimWindowMs(LOCK_MS) });
+    const id = await newEvent('releasestore');
+    faults.finishFaults = 1;
+    faults.releaseRefused = true;
+    await expect(processorWith(store).process({ eventId: id }, false)).rejects.toBeInstanceOf(TypeError);
+    // As before the release: the claim stays until it is stale (another claim after the window, or the reconciler).
+    expect(await row(id)).toMatchObject({ status: 'PROCESSING', attempts: 1 });
+    expect(await store.heldByLiveRun(id, 0, 'c0ffee00-0000-4000-8000-000000000000')).toBe(true);
+  });
+});
