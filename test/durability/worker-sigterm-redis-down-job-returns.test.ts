@@ -53,15 +53,14 @@ describe('a job let go by a drain without Redis', () => {
       // BullMQ recorded nothing for it: still active, its lock left to lapse.
       expect(await jobState()).toBe('active');
 
-      const returnedFrom = Date.now();
+      // The reconciler is off (RECONCILER_INTERVAL_MS 10 min), so only the stalled check (lock 2 s, checks every 1 s) can
+      // hand the job back within the deadline: no wall-clock bound of its own, which a loaded machine broke.
       await stack.start('worker');
       await waitFor(
         'the event to be delivered',
         async () => (await stack.db.pool.query(`SELECT 1 FROM webhook_events WHERE id = $1 AND status = 'COMPLETED'`, [id])).rowCount === 1,
         { timeoutMs: 30_000, intervalMs: 100 },
       );
-      // Lock 2 s + stalled checks every 1 s (the first only marks it), with room for a loaded machine.
-      expect(Date.now() - returnedFrom).toBeLessThan(10_000);
       expect(destination.requestCount).toBe(1);
     } finally {
       await held.closeQueue();
