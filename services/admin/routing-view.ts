@@ -1,3 +1,4 @@
+import { isTokenLikePathSegment } from '../shared/destinations/token-like-path-segment.js';
 import { compileEventTypeGlob } from '../shared/routing/event-type-glob.js';
 import type { DestinationInfo, RoutingView } from './admin-views.js';
 
@@ -11,11 +12,20 @@ export interface RoutingConfig {
   routes: { provider: string; events?: string[]; to: string[]; filter?: unknown; transform?: unknown }[];
 }
 
+/**
+ * Where a destination is, for operators: scheme, host and path. Its credentials are left out: the user and password,
+ * the query (credential-like values such as `token` or `sig`), and a token-like path segment (Slack's, Discord's),
+ * shown as [REDACTED] as the logs show it.
+ */
 const targetOf = (url: string | undefined): string | null => {
   if (!url) return null;
   try {
     const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+    const path = parsed.pathname
+      .split('/')
+      .map((segment) => (isTokenLikePathSegment(segment) ? '[REDACTED]' : segment))
+      .join('/');
+    return `${parsed.protocol}//${parsed.host}${path === '/' ? '' : path}`;
   } catch {
     return null;
   }

@@ -6,6 +6,7 @@
  * log lines (a path, a correlation id), whether or not that role uses the value itself.
  */
 import type { Config } from '../config/config.js';
+import { isTokenLikePathSegment } from '../destinations/token-like-path-segment.js';
 import { basicCredentialOf } from '../http/basic-credentials.js';
 import { registerSecretValues, SENSITIVE_KEY, urlPassword } from './logger.js';
 
@@ -38,13 +39,6 @@ export type SecretBearingConfig = {
  */
 const SENSITIVE_NAME = new RegExp(`${SENSITIVE_KEY.source}|auth|credential|key$|^sig$|^code$|hmac`, 'i');
 
-/**
- * A destination URL's path segment that is a credential: long, mixing letters and digits, no dots (Slack's
- * `/services/T…/B…/<token>`, Discord's `/api/webhooks/<id>/<token>`): incoming-webhook services put the secret in the
- * path, and the URL goes into spans (`url.full`) and error texts.
- */
-const TOKEN_LIKE_SEGMENT = /^(?=[^.]*[A-Za-z])(?=[^.]*\d)[A-Za-z0-9_-]{20,}$/;
-
 /** A credential header's value, and the credential alone when it follows a scheme (`Bearer <token>`). */
 function credentialValues(value: string): string[] {
   const scheme = /^[A-Za-z][\w-]*\s+(\S.*)$/.exec(value.trim());
@@ -66,7 +60,8 @@ function urlSecrets(value: string, destination = false): string[] {
     if (decoded) out.push(decoded);
     if (destination && url.username && !url.password) out.push(url.username, decodeURIComponent(url.username));
     for (const [name, parameter] of url.searchParams) if (SENSITIVE_NAME.test(name)) out.push(parameter);
-    if (destination) for (const segment of url.pathname.split('/')) if (TOKEN_LIKE_SEGMENT.test(segment)) out.push(segment);
+    // Token-like path segments: the URL goes into spans (`url.full`) and error texts.
+    if (destination) for (const segment of url.pathname.split('/')) if (isTokenLikePathSegment(segment)) out.push(segment);
     // What an HTTP destination is sent for its user and password (Authorization: Basic …), which it may echo in its
     // answer. Last: it throws on invalid percent-encoding (refused by the file's validation for HTTP destinations).
     if (destination && (url.protocol === 'http:' || url.protocol === 'https:')) out.push(basicCredentialOf(url) ?? '');
