@@ -1,7 +1,7 @@
 import { createContext } from 'preact';
 import { useCallback, useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { createApi, type Api } from './api.js';
-import { href, useRoute } from './router.js';
+import { decodeSegment, href, useRoute } from './router.js';
 import { clearToken, loadToken, saveToken } from './session.js';
 import { DestinationsView } from './views/destinations.js';
 import { EventDetailView } from './views/event-detail.js';
@@ -76,7 +76,7 @@ export function App() {
   }
 
   let content;
-  if (route.path.startsWith('/events/')) content = <EventDetailView id={decodeURIComponent(route.path.slice('/events/'.length))} />;
+  if (route.path.startsWith('/events/')) content = <EventDetailView id={decodeSegment(route.path.slice('/events/'.length))} />;
   else if (route.path === '/overview') content = <OverviewView params={route.params} />;
   else if (route.path === '/destinations') content = <DestinationsView />;
   else content = <EventsView params={route.params} />;

@@ -22,6 +22,19 @@ export function href(path: string, params: Record<string, string | undefined> = 
   return `#${path}${text ? `?${text}` : ''}`;
 }
 
+/**
+ * A path segment of a link, decoded. A malformed escape (`#/events/%E0%A4%A`, in a link anyone can send an operator)
+ * comes back as written: decodeURIComponent's exception, thrown while rendering, left the console blank, and on every
+ * reload of that link too.
+ */
+export function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 export function navigate(path: string, params: Record<string, string | undefined> = {}, options: { replace?: boolean } = {}): void {
   const target = href(path, params);
   if (options.replace) {

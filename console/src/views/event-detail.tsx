@@ -3,6 +3,7 @@ import { ApiError } from '../api.js';
 import { useConsole } from '../app.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
 import { StatusBadge } from '../components/status-badge.js';
+import { isEventId } from '../event-id.js';
 import { formatAgo, formatDateTime, formatDuration, formatNumber, formatWhen, isFinal } from '../format.js';
 import { usePolled } from '../hooks.js';
 import { reindentJson } from '../json-reindent.js';
@@ -26,6 +27,8 @@ export function EventDetailView({ id }: { id: string }) {
   const [pollMs, setPollMs] = useState(MOVING_MS);
   const event = usePolled(
     async (signal) => {
+      // A link naming no event is not asked about: the service's answer would be 404.
+      if (!isEventId(id)) throw new ApiError(404, 'Event not found');
       const detail = await api.get<EventDetail>(`admin/events/${encodeURIComponent(id)}`, { signal });
       setPollMs(isFinal(detail.status) ? RESTING_MS : MOVING_MS);
       return detail;
@@ -54,7 +57,9 @@ export function EventDetailView({ id }: { id: string }) {
         <h1 id="detail-title">{notFound ? 'Event not found' : 'Event'}</h1>
         {event.error ? (
           <p class="error" role="alert">
-            {notFound ? `No event has the id ${id}.` : event.error.message}
+            {/* The id is echoed only when it is one: other text in a link (which anyone can send an operator) is not
+                written into the console as if the console said it ("…sign in again at https://…"). */}
+            {notFound ? (isEventId(id) ? `No event has the id ${id}.` : 'This link does not name an event (an event id is a uuid).') : event.error.message}
           </p>
         ) : (
           <p class="muted">Loading…</p>

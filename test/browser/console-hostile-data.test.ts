@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import type { Page } from 'playwright-core';
+import { HttpSink } from '../support/http-sink.js';
+import { postWebhook, stripeSignature } from '../support/signing.js';
+import { describeBrowser } from './support/browser.js';
+import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
+
+/**
+ * The console as an attacker who can reach an operator's screen sees it. What a signed webhook carries (its event
+ * type, the provider's id, its body), what a destination answers (its error text), and a console link someone sends
+ * the operator are all text the operator reads: none of it may run as markup, none may stop the console working, and
+ * none may make the console say what it did not mean.
+ */
+
+const SECRET = 'whsec_console_hostile_data';
+const TOKEN = 'adm_console_hostile_3f9d1c';
+/** Sets window.__xss (to where it ran) should any of it ever be markup. */
+const hostile = (where: string) => `<img src=x onerror="window.__xss='${where}'"><script>window.__xss='${where}'</script>`;
+const DESTINATION_ANSWER = `${hostile('answer')}<a href="javascript:window.__xss='link'">retry</a>`;
+
+jest.setTimeout(120_000);
+
+let fixture: ConsoleFixture;
+const sink = new HttpSink(() => ({ status: 500, body: DESTINATION_ANSWER, headers: { 'content-type': 'text/html' } }));
+
+/** Runs in the page: what would show that hostile text became markup. */
+const MARKUP_RAN = `({
+  xss: window.__xss ?? null,
+  elements: document.querySelectorAll('main img, main script, main svg:not(.chart__svg):not(.bars), a[href^="javascript:" i]').length,
+})`;
+
+async function sendHostileStripe(type: string, id: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const body = JSON.stringify({ id, object: 'event', type, ...extra });
+  const response = await postWebhook(fixture.baseUrl, 'stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, SECRET) });
+  expect(response.status).toBe(202);
+  return String(response.json!.id);
+}
+
+const pageErrorsOf = (page: Page) => {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  return errors;
+};
+
+describeBrowser('the console with hostile data', () => {
+  beforeAll(async () => {
+    fixture = await startConsoleFixture({
+      token: TOKEN,
+      service: 'in-process',
+      stripeSecret: SECRET,
+      sink,
+      routes: (sinkUrl) => ({ destinations: { hook: { url: `${sinkUrl}/hook` } }, routes: [{ provider: 'stripe', to: ['hook'] }] }),
+      // One attempt: the destination's answer is the event's last error at once.
+      env: { JOB_ATTEMPTS: '1' },
+    });
+  }, 120_000);
+
+  afterAll(() => fixture?.close());
+
+  it("shows a signed event's type, id, body and a destination's HTML answer as text, in the list and the detail", async () => {
+    const type = `invoice.${hostile('type')}`;
+    const externalId = `evt_${hostile('id')}`.slice(0, 255);
+    const id = await sendHostileStripe(type, externalId, { note: hostile('body') });
+    await fixture.waitForStatus(id, 'DEAD_LETTER');
+
+    const page = await fixture.signedInPage();
+    const errors = pageErrorsOf(page);
+    const row = page.locator('tbody tr', { hasText: 'invoice.<img' });
+    await row.waitFor();
+    expect(await row.innerText()).toContain('retry</a>');
+    expect(await page.evaluate(MARKUP_RAN)).toEqual({ xss: null, elements: 0 });
+
+    await page.goto(`${fixture.baseUrl}/console#/events/${id}`);
+    await page.locator('pre[aria-label="Payload, formatted JSON"]').waitFor();
+    expect(await page.locator('#detail-title').innerText()).toContain(type);
+    expect(await page.locator('.facts').innerText()).toContain('retry</a>');
+    expect(await page.evaluate(MARKUP_RAN)).toEqual({ xss: null, elements: 0 });
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('a console link with a malformed escape in the event id shows "not found", and the console goes on working', async () => {
+    const page = await fixture.signedInPage();
+    const errors = pageErrorsOf(page);
+    await page.goto(`${fixture.baseUrl}/console#/events/%E0%A4%A`);
+    await page.locator('#detail-title', { hasText: 'Event not found' }).waitFor();
+    await page.locator('a', { hasText: 'All events' }).click();
+    await page.locator('#events-title').waitFor();
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it("a console link's text is not written into the page as the console's own words", async () => {
+    const page = await fixture.signedInPage();
+    const lure = 'x. Your token was rotated: sign in again at https://evil.example/console';
+    await page.goto(`${fixture.baseUrl}/console#/events/${encodeURIComponent(lure)}`);
+    await page.locator('#detail-title', { hasText: 'Event not found' }).waitFor();
+    expect(await page.locator('main').innerText()).not.toContain('evil.example');
+    await page.close();
+  });
+});
