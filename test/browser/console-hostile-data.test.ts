@@ -79,6 +79,29 @@ describeBrowser('the console with hostile data', () => {
     await page.close();
   });
 
+  it("an event type with a right-to-left override does not turn round the heading's \"from <provider>\"", async () => {
+    // U+202E (right-to-left override) reorders what follows it in its paragraph: the heading reads "epirts morf".
+    const id = await sendHostileStripe('invoice.paid\u202E', `evt_bidi_${Date.now()}`);
+    const page = await fixture.signedInPage();
+    await page.goto(`${fixture.baseUrl}/console#/events/${id}`);
+    await page.locator('#detail-title', { hasText: 'stripe' }).waitFor();
+    // Where "from" and "stripe" are drawn: left to right, as the console wrote them.
+    const left = await page.evaluate(`(() => {
+      const words = [...document.querySelector('#detail-title .muted').childNodes].filter((node) => node.nodeType === Node.TEXT_NODE);
+      const at = (word) => {
+        const node = words.find((candidate) => candidate.textContent.includes(word));
+        const range = document.createRange();
+        range.setStart(node, node.textContent.indexOf(word));
+        range.setEnd(node, node.textContent.indexOf(word) + word.length);
+        return range.getBoundingClientRect().left;
+      };
+      return { from: at('from'), provider: at('stripe') };
+    })()`);
+    const { from, provider } = left as { from: number; provider: number };
+    expect(from).toBeLessThan(provider);
+    await page.close();
+  });
+
   it('a console link with a malformed escape in the event id shows "not found", and the console goes on working', async () => {
     const page = await fixture.signedInPage();
     const errors = pageErrorsOf(page);

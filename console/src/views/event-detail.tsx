@@ -94,8 +94,10 @@ export function EventDetailView({ id }: { id: string }) {
       </p>
       <div class="view-head">
         <div>
+          {/* The event type is the sender's text: isolated (<bdi>), so that a right-to-left override in it cannot turn
+              round the console's own "from <provider>" after it. */}
           <h1 id="detail-title">
-            {detail.eventType} <span class="muted">from {detail.provider}</span>
+            <bdi>{detail.eventType}</bdi> <span class="muted">from {detail.provider}</span>
           </h1>
           <p class="detail__meta">
             {/* Only the status is live: every change inside a live region is spoken, and "updated N s ago" ticks. */}
