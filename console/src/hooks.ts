@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { retryDelayMs } from './retry-backoff.js';
 
 /** Resolves when the page is visible (at once if it is): polls wait while the tab is in the background. */
 export function whenVisible(): Promise<void> {
@@ -19,7 +20,14 @@ export interface Polled<T> {
   loading: boolean;
   /** When the last answer arrived (ms since the epoch). */
   checkedAt?: number;
+  /** After a failure: when the next try is due (ms since the epoch) and the wait chosen (see retry-backoff.ts). */
+  retry?: Retry;
   refresh(): void;
+}
+
+export interface Retry {
+  at: number;
+  delayMs: number;
 }
 
 export interface PolledOptions {
@@ -33,7 +41,9 @@ export interface PolledOptions {
 
 /**
  * Loads `load()` now and again every `intervalMs` (null: once) while the tab is visible; a change in `deps` starts
- * over. A failed refresh keeps the last data and reports the error; the next one clears it.
+ * over. A failed load keeps the last data, reports the error and is tried again, a load once too, after a wait that
+ * grows with each failure in a row (retryDelayMs) instead of the interval; the next success clears the error and
+ * goes back to the interval.
  */
 export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[], intervalMs: number | null, options: PolledOptions = {}): Polled<T> {
   const [state, setState] = useState<Omit<Polled<T>, 'refresh'>>({ loading: true });
@@ -45,21 +55,29 @@ export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: un
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const controller = new AbortController();
+    /** Failed loads in a row. */
+    let failures = 0;
     setState((previous) => ({ ...previous, loading: true }));
     const run = async () => {
       await whenVisible();
       if (stopped) return;
       try {
         const data = await loadRef.current(controller.signal);
-        if (!stopped) {
-          setState((previous) =>
-            options.skipUnchanged && previous.data === data && !previous.error && !previous.loading ? previous : { data, loading: false, checkedAt: Date.now() },
-          );
-        }
+        if (stopped) return;
+        failures = 0;
+        setState((previous) =>
+          options.skipUnchanged && previous.data === data && !previous.error && !previous.loading ? previous : { data, loading: false, checkedAt: Date.now() },
+        );
       } catch (error) {
-        if (!stopped && (error as Error).name !== 'AbortError') setState((previous) => ({ ...previous, error: error as Error, loading: false, checkedAt: Date.now() }));
+        if (stopped || (error as Error).name === 'AbortError') return;
+        failures += 1;
+        const delayMs = retryDelayMs(failures);
+        const now = Date.now();
+        setState((previous) => ({ ...previous, error: error as Error, loading: false, checkedAt: now, retry: { at: now + delayMs, delayMs } }));
+        timer = setTimeout(run, delayMs);
+        return;
       }
-      if (!stopped && intervalMs !== null) timer = setTimeout(run, intervalMs);
+      if (intervalMs !== null) timer = setTimeout(run, intervalMs);
     };
     void run();
     return () => {

@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { ApiError } from '../api.js';
 import { useConsole } from '../app.js';
 import { SuccessBars } from '../components/chart.js';
+import { RetryNote } from '../components/retry-note.js';
 import { formatAgo, formatDuration, formatNumber, formatPercent, formatWhen } from '../format.js';
 import { usePolled } from '../hooks.js';
 import type { DestinationItem, Destinations } from '../types.js';
@@ -53,6 +54,7 @@ export function DestinationsView() {
           Could not load destinations: {destinations.error.message}
         </p>
       )}
+      {destinations.error && <RetryNote retry={destinations.retry} />}
       {!data ? (
         <p class="muted">Loading…</p>
       ) : data.items.length === 0 ? (

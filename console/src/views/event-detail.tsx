@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api.js';
 import { useConsole } from '../app.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
+import { RetryNote } from '../components/retry-note.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { isEventId } from '../event-id.js';
 import { formatAgo, formatDateTime, formatDuration, formatNumber, formatWhen, isFinal } from '../format.js';
@@ -56,11 +57,14 @@ export function EventDetailView({ id }: { id: string }) {
         </p>
         <h1 id="detail-title">{notFound ? 'Event not found' : 'Event'}</h1>
         {event.error ? (
-          <p class="error" role="alert">
-            {/* The id is echoed only when it is one: other text in a link (which anyone can send an operator) is not
-                written into the console as if the console said it ("…sign in again at https://…"). */}
-            {notFound ? (isEventId(id) ? `No event has the id ${id}.` : 'This link does not name an event (an event id is a uuid).') : event.error.message}
-          </p>
+          <>
+            <p class="error" role="alert">
+              {/* The id is echoed only when it is one: other text in a link (which anyone can send an operator) is not
+                  written into the console as if the console said it ("…sign in again at https://…"). */}
+              {notFound ? (isEventId(id) ? `No event has the id ${id}.` : 'This link does not name an event (an event id is a uuid).') : event.error.message}
+            </p>
+            {!notFound && <RetryNote retry={event.retry} />}
+          </>
         ) : (
           <p class="muted">Loading…</p>
         )}
@@ -137,6 +141,7 @@ export function EventDetailView({ id }: { id: string }) {
           Refreshing failed: {event.error.message}
         </p>
       )}
+      {event.error && <RetryNote retry={event.retry} />}
 
       <section aria-labelledby="facts-title" class="panel">
         <h2 id="facts-title" class="sr-only">

@@ -2,9 +2,11 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, query } from '../api.js';
 import { useConsole } from '../app.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
+import { RetryNote } from '../components/retry-note.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { formatAgo, formatDateTime, formatNumber, formatTimeSeconds, formatWhen, STATUS_LABELS } from '../format.js';
-import { usePolled, whenVisible } from '../hooks.js';
+import { usePolled, whenVisible, type Retry } from '../hooks.js';
+import { retryDelayMs } from '../retry-backoff.js';
 import { href, navigate } from '../router.js';
 import { useDraft } from '../use-draft.js';
 import { STATUSES, type EventItem, type EventPage, type EventStatus, type Facets, type StatusCounts } from '../types.js';
@@ -153,6 +155,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
     nextCursor: string | null;
     loading: boolean;
     error?: string;
+    /** After a failed load: when it is tried again. */
+    retry?: Retry;
     checkedAt?: number;
   }>({
     key: '',
@@ -195,7 +199,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [filterKey]);
 
-  // The first page, again on each filter change, then refreshed while live.
+  // The first page, again on each filter change, then refreshed while live. A failed load is tried again, live or
+  // not, after a wait that grows with each failure in a row (retry-backoff.ts); a success goes back to the interval.
   useEffect(() => {
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -208,6 +213,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
       commitList({ key: filterKey, generation: listRef.current.generation + 1, items: [], nextCursor: null, loading: true });
       setSelected(new Set());
     }
+    /** Failed loads in a row. */
+    let failures = 0;
     const load = async (first: boolean) => {
       await whenVisible();
       if (stopped) return;
@@ -216,6 +223,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         const limit = first ? PAGE_SIZE : refreshLimit(listRef.current.items.length);
         const page = await api.get<EventPage>(`admin/events${query({ ...apiFilter(filters), limit })}`, { signal: controller.signal });
         if (stopped) return;
+        failures = 0;
         const current = listRef.current;
         if (first) {
           commitList({ key: filterKey, generation: current.generation + 1, items: page.items, nextCursor: page.nextCursor, loading: false, checkedAt: Date.now() });
@@ -224,7 +232,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
           const known = new Set(current.items.map((item) => item.id));
           const added = page.items.filter((item) => !known.has(item.id) && (!current.items[0] || item.receivedAt >= current.items[0].receivedAt));
           const { items, nextCursor, gap } = merge(current, page);
-          commitList({ ...current, generation: gap ? current.generation + 1 : current.generation, items, nextCursor, loading: false, error: undefined, checkedAt: Date.now() });
+          commitList({ ...current, generation: gap ? current.generation + 1 : current.generation, items, nextCursor, loading: false, error: undefined, retry: undefined, checkedAt: Date.now() });
           if (added.length > 0) {
             setFresh(new Set(added.map((item) => item.id)));
             announce(`${added.length} new event${added.length === 1 ? '' : 's'}`);
@@ -232,9 +240,15 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         }
       } catch (error) {
         if (stopped || (error as Error).name === 'AbortError') return;
-        commitList((previous) => ({ ...previous, loading: false, error: (error as Error).message, checkedAt: Date.now() }));
+        failures += 1;
+        const delayMs = retryDelayMs(failures);
+        const now = Date.now();
+        commitList((previous) => ({ ...previous, loading: false, error: (error as Error).message, checkedAt: now, retry: { at: now + delayMs, delayMs } }));
+        // A failed first page is tried again as a first page: when it comes, its rows are the list, not new events.
+        timer = setTimeout(() => void load(first), delayMs);
+        return;
       }
-      if (!stopped && live) timer = setTimeout(() => void load(false), LIVE_INTERVAL_MS);
+      if (live) timer = setTimeout(() => void load(false), LIVE_INTERVAL_MS);
     };
     void load(newFilter);
     return () => {
@@ -445,6 +459,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
           Could not load events: {list.error}
         </p>
       )}
+      {list.error && <RetryNote retry={list.retry} />}
 
       <div class="table-wrap">
         <table class="table events-table">

@@ -1,5 +1,6 @@
 import { useConsole } from '../app.js';
 import { Chart } from '../components/chart.js';
+import { RetryNote } from '../components/retry-note.js';
 import { formatNumber, formatTimeSeconds } from '../format.js';
 import { usePolled } from '../hooks.js';
 import { navigate } from '../router.js';
@@ -37,6 +38,7 @@ export function OverviewView({ params }: { params: URLSearchParams }) {
           Could not load the overview: {overview.error.message}
         </p>
       )}
+      {overview.error && <RetryNote retry={overview.retry} />}
       {!data ? (
         <p class="muted">Loading…</p>
       ) : (
