@@ -98,17 +98,32 @@ function apiFilter(filters: Filters, now = Date.now()) {
   };
 }
 
-/**
- * Most rows a refresh re-reads (one request; the admin API's largest `limit`): rows loaded with "Load more" further
- * down than this keep the status they were loaded with.
- */
-const MAX_REFRESH_ROWS = 500;
+/** Most rows one GET /admin/events returns (its largest `limit`, in services/admin/admin-router.ts). */
+const MAX_REQUEST_ROWS = 500;
 
 /**
- * How many rows a refresh asks for: the rows loaded, rounded up to whole pages (so the request, and its ETag, stays
- * the same from one refresh to the next while the list does not grow), at least a page, at most {@link MAX_REFRESH_ROWS}.
+ * How many rows a refresh reads: the rows loaded, rounded up to whole pages (so the requests, and their ETags, stay
+ * the same from one refresh to the next while the list does not grow), at least a page.
  */
-const refreshLimit = (loaded: number) => Math.min(MAX_REFRESH_ROWS, Math.max(PAGE_SIZE, Math.ceil(loaded / PAGE_SIZE) * PAGE_SIZE));
+const refreshLimit = (loaded: number) => Math.max(PAGE_SIZE, Math.ceil(loaded / PAGE_SIZE) * PAGE_SIZE);
+
+/**
+ * The filter's newest `rows` rows, as one page: {@link MAX_REQUEST_ROWS} a request, each request going on from the
+ * previous one's cursor, so that every row the list shows is read again, those loaded with "Load more" far down too
+ * (one request alone, at most 500 rows, left the rows further down with the status they were loaded with). Keyset cursors
+ * make the chunks meet exactly: an event arriving between two requests goes on top, before the first chunk, and
+ * shifts nothing.
+ */
+async function readNewest(get: (path: string) => Promise<EventPage>, filter: ReturnType<typeof apiFilter>, rows: number): Promise<EventPage> {
+  const items: EventItem[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: EventPage = await get(`admin/events${query({ ...filter, limit: Math.min(MAX_REQUEST_ROWS, rows - items.length), cursor })}`);
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== null && items.length < rows);
+  return { items, nextCursor: cursor };
+}
 
 /**
  * Puts a fresh read of the list's newest rows into it: new events on top, changed ones updated in place (those loaded
@@ -219,9 +234,10 @@ export function EventsView({ params }: { params: URLSearchParams }) {
       await whenVisible();
       if (stopped) return;
       try {
-        // A refresh reads the rows loaded with "Load more" too (bounded), or their status changes would never show.
-        const limit = first ? PAGE_SIZE : refreshLimit(listRef.current.items.length);
-        const page = await api.get<EventPage>(`admin/events${query({ ...apiFilter(filters), limit })}`, { signal: controller.signal });
+        // A refresh reads the rows loaded with "Load more" too, or their status changes would never show.
+        const get = (path: string) => api.get<EventPage>(path, { signal: controller.signal });
+        const filter = apiFilter(filters);
+        const page = first ? await get(`admin/events${query({ ...filter, limit: PAGE_SIZE })}`) : await readNewest(get, filter, refreshLimit(listRef.current.items.length));
         if (stopped) return;
         failures = 0;
         const current = listRef.current;
