@@ -64,9 +64,9 @@ describeBrowser('the console while the admin API fails', () => {
 
     await page.goto(`${fixture.baseUrl}/console#/events?provider=stripe`);
     await page.getByRole('alert').filter({ hasText: 'Could not load events: Storage unavailable' }).waitFor();
-    await retryNote(page).getByText(/^Trying again at /).waitFor();
     // Paused, yet tried again: nothing else would ever load this list.
     await waitFor('the first page asked for a second time', () => api.failed.length >= 2, { timeoutMs: 30_000 });
+    await retryNote(page).getByText(/^Trying again at /).waitFor();
 
     api.failing = false;
     await waitFor('the three events listed', async () => (await rows(page).count()) === 3, { timeoutMs: 60_000, intervalMs: 100 });
