@@ -36,5 +36,9 @@ bash "$root/scripts/build-if-stale.sh"
 if [ "$role" = worker ] && [ -z "${PORT:-}" ] && [ -z "$(dotenv_value PORT)" ]; then export PORT=3001; fi
 export SERVICE_ROLE="$role"
 node_bin="$(bash "$root/scripts/install-node.sh")"
+# --import takes a module specifier, which is a URL: a path given as is stops at a '#' in the repository's path (read
+# as a fragment) and fails on a '%' (read as an escape), so the start failed with ERR_MODULE_NOT_FOUND for a
+# repository in /srv/app#2 or /opt/100%. Node's own pathToFileURL escapes it; the entry point is a path, not a URL.
+instrumentation_url="$("$node_bin/node" -p 'require("node:url").pathToFileURL(process.argv[1]).href' "$root/dist/services/shared/telemetry/instrumentation.js")"
 exec "$node_bin/node" --max-semi-space-size=16 --max-old-space-size=256 \
-  --import "$root/dist/services/shared/telemetry/instrumentation.js" "$root/dist/services/main.js"
+  --import "$instrumentation_url" "$root/dist/services/main.js"
