@@ -29,7 +29,15 @@ export interface HttpForwarderOptions {
    * is given back and the error is the caller's.
    */
   beforeSend?: (destination: Destination) => Promise<void>;
+  /** How long a connection (TCP connect and, for https, the TLS handshake) may take: {@link CONNECT_TIMEOUT_MS} unless a test says otherwise. */
+  connectTimeoutMs?: number;
 }
+
+/**
+ * How long a connection to a destination may take to be made (undici's own default, stated here so the error can say
+ * it): a destination whose `timeoutMs` is longer still gets no more than this for the TCP connect and TLS handshake.
+ */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 const MAX_ERROR_BODY = 512;
 /** The longest error text of a request that got no answer (undici's messages are short; this only bounds them). */
@@ -99,7 +107,7 @@ export class HttpForwarder implements Deliverer {
   private dispatcherFor(destination: Destination): Agent {
     let dispatcher = this.dispatchers.get(destination.name);
     if (!dispatcher) {
-      dispatcher = new Agent({ connections: this.maxConcurrencyOf(destination) });
+      dispatcher = new Agent({ connections: this.maxConcurrencyOf(destination), connect: { timeout: this.connectTimeoutMs } });
       this.dispatchers.set(destination.name, dispatcher);
     }
     return dispatcher;
@@ -161,18 +169,37 @@ export class HttpForwarder implements Deliverer {
       };
     } catch (error) {
       const name = (error as Error).name;
-      const timedOut = name === 'TimeoutError' || name === 'AbortError' || /Timeout/i.test((error as { code?: string }).code ?? '');
+      const code = (error as { code?: string }).code ?? '';
+      const timedOut = name === 'TimeoutError' || name === 'AbortError' || /Timeout/i.test(code);
       return {
         destination: destination.name,
         succeeded: false,
         result: timedOut ? 'timeout' : 'network_error',
         statusCode: null,
-        error: timedOut ? `timed out after ${timeoutMs} ms` : errorText(`${(error as { code?: string }).code ?? name}: ${(error as Error).message}`, MAX_ERROR_MESSAGE),
+        error: timedOut
+          ? this.timeoutText(code, timeoutMs, error as Error)
+          : errorText(`${code || name}: ${(error as Error).message}`, MAX_ERROR_MESSAGE),
         durationMs: elapsed(),
       };
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private get connectTimeoutMs(): number {
+    return this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+  }
+
+  /**
+   * What timed out. The connection's own timeout ends an attempt before the destination's `timeoutMs` when that is
+   * longer: it was reported as "timed out after <timeoutMs> ms", which sent operators looking at a slow receiver
+   * (and at `timeoutMs`) when no connection to it could be made. undici's message names the address it tried.
+   */
+  private timeoutText(code: string, timeoutMs: number, error: Error): string {
+    if (code === 'UND_ERR_CONNECT_TIMEOUT') {
+      return errorText(`no connection within ${this.connectTimeoutMs} ms (connect timeout: TCP connect and TLS handshake): ${error.message}`, MAX_ERROR_MESSAGE);
+    }
+    return `timed out after ${timeoutMs} ms`;
   }
 
   private targetOf(url: string): HttpTarget {
