@@ -60,6 +60,15 @@ describe('invalid configuration stops the start before the migrations', () => {
     expect(databaseCreated).toBe(false);
   });
 
+  it('DATABASE_POOL_SIZE=2 for the all role (which runs the worker): exit 78, one line saying why, no database created', async () => {
+    const { code, logs, databaseCreated } = await startAll({ DATABASE_POOL_SIZE: '2' });
+    expect(logs).toEqual([
+      expect.stringMatching(/^Invalid configuration: DATABASE_POOL_SIZE: must be at least 3 for SERVICE_ROLE=all \(got 2\): the reconciler's and the retention's passes each hold a connection/),
+    ]);
+    expect(code).toBe(78);
+    expect(databaseCreated).toBe(false);
+  });
+
   it('DATABASE_URL with a port that is no number: exit 78 naming DATABASE_URL, not a bare "Invalid URL"', async () => {
     const { name } = unusedDatabase();
     const server = new URL(testServiceUrls().databaseUrl);

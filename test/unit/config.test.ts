@@ -188,6 +188,18 @@ describe('configuration', () => {
     for (const days of [0, 3, 30]) expect(loadConfig({ RETENTION_COMPLETED_DAYS: String(days) }).retention.completedDays).toBe(days);
   });
 
+  it('refuses DATABASE_POOL_SIZE under 3 for the roles that run the worker (its passes each hold one), with one line saying why; any size for the ingress', () => {
+    for (const role of ['worker', 'all', undefined]) {
+      for (const size of ['1', '2']) {
+        expect(() => loadConfig({ SERVICE_ROLE: role, DATABASE_POOL_SIZE: size })).toThrow(
+          new RegExp(`^Invalid configuration: DATABASE_POOL_SIZE: must be at least 3 for SERVICE_ROLE=${role ?? 'all'} \\(got ${size}\\): the reconciler's and the retention's passes each hold a connection[^\\n]*$`),
+        );
+      }
+      expect(loadConfig({ SERVICE_ROLE: role, DATABASE_POOL_SIZE: '3' }).database.poolSize).toBe(3);
+    }
+    for (const size of [1, 2]) expect(loadConfig({ SERVICE_ROLE: 'ingress', DATABASE_POOL_SIZE: String(size) }).database.poolSize).toBe(size);
+  });
+
   it('keeps the tombstones of deleted events 365 days by default; 0 keeps them forever', () => {
     expect(loadConfig({}).retention).toMatchObject({ completedDays: 30, tombstoneDays: 365 });
     expect(loadConfig({ RETENTION_TOMBSTONE_DAYS: '0' }).retention.tombstoneDays).toBe(0);

@@ -66,6 +66,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
   }
   const raw = parsed.data;
+  const poolProblem = poolSizeProblem(raw.SERVICE_ROLE, raw.DATABASE_POOL_SIZE);
+  if (poolProblem) throw new ConfigError('DATABASE_POOL_SIZE', poolProblem);
   const paypalWebhookId = blankToUndefined(raw.PAYPAL_WEBHOOK_ID);
   return {
     role: raw.SERVICE_ROLE,
@@ -109,6 +111,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       podDeletionCostEnabled: raw.POD_DELETION_COST_ENABLED,
     },
   };
+}
+
+/** The smallest DATABASE_POOL_SIZE of a role that runs the worker (worker, all): see {@link poolSizeProblem}. */
+export const MIN_WORKER_POOL_SIZE = 3;
+
+/**
+ * Why a pool this small cannot serve the role, or undefined. A worker's reconciler and retention passes each hold one
+ * connection for their whole pass (their advisory lock's session), and may overlap; everything else the worker does
+ * (claims, claim heartbeats, finishes, the readiness check) needs a connection meanwhile. With 1 or 2 those wait
+ * behind the passes and fail after the pool's 3 s connection timeout: jobs are retried, readiness drops, and a run
+ * whose heartbeats lapse while it delivers can be taken over by another claim and sent twice. The ingress holds no
+ * connection across statements, so any size serves it.
+ */
+function poolSizeProblem(role: ServiceRole, poolSize: number): string | undefined {
+  if (role === 'ingress' || poolSize >= MIN_WORKER_POOL_SIZE) return undefined;
+  return (
+    `must be at least ${MIN_WORKER_POOL_SIZE} for SERVICE_ROLE=${role} (got ${poolSize}): the reconciler's and the retention's passes ` +
+    'each hold a connection for their whole pass, and claims, claim heartbeats and finishes need one meanwhile'
+  );
 }
 
 /**
