@@ -2,6 +2,7 @@
 import { configureLogging, createLogger, flushLogs } from './shared/logging/logger.js';
 import { runMigrations } from './shared/database/run-migrations.js';
 import { loadConfigOrExit } from './runtime/load-config-or-exit.js';
+import { StartDeadline } from './shared/startup/start-deadline.js';
 
 const config = loadConfigOrExit();
 configureLogging({ level: config.logLevel, role: 'migrate' });
@@ -18,11 +19,11 @@ const onSignal = (signal: NodeJS.Signals) => {
 process.on('SIGTERM', onSignal);
 process.on('SIGINT', onSignal);
 try {
-  // A migration Job may start before its database does: wait for it as a start does, up to STARTUP_WAIT_MS (0: fail at
-  // once). The chart passes the roles' STARTUP_WAIT_MS to its migration Job (within migrations.activeDeadlineSeconds).
-  // What other sessions hold (a table lock, the older transactions an index build waits out, the migrations' lock
-  // another process holds) is waited for as long, all together.
-  await runMigrations({ url: config.database.url, logger, waitForDatabaseMs: config.startupWaitMs, waitForLocksMs: config.startupWaitMs, abort: stop.signal });
+  // A migration Job may start before its database does: wait for it as a start does, then for what other sessions hold
+  // (a table lock, the older transactions an index build waits out, the migrations' lock another process holds): all
+  // these waits together up to STARTUP_WAIT_MS from now (0: fail at once). The chart passes the roles' STARTUP_WAIT_MS
+  // to its migration Job (within migrations.activeDeadlineSeconds).
+  await runMigrations({ url: config.database.url, logger, deadline: new StartDeadline(config.startupWaitMs), abort: stop.signal });
   await flushLogs();
   process.exit(0);
 } catch (error) {

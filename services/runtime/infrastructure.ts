@@ -12,6 +12,7 @@ import { warnUnlessNoEviction } from '../shared/queue/eviction-policy-check.js';
 import { createRedisConnection, type RedisConnectionRole } from '../shared/queue/redis-connection.js';
 import { isSelectRefusal, RedisSelectRefusedError } from '../shared/queue/redis-select-refused.js';
 import { StartAbortedError } from '../shared/startup/start-aborted-error.js';
+import type { StartDeadline } from '../shared/startup/start-deadline.js';
 import { waitUntilReachable } from '../shared/startup/wait-until-reachable.js';
 
 /** What every role connects to: the PostgreSQL pool, the producer's Redis connection and the queue it feeds. */
@@ -26,15 +27,20 @@ export interface Infrastructure {
   close(): Promise<void>;
 }
 
+/** The longest a start waits for Redis: after it the start goes on without (see {@link connectInfrastructure}). */
+const REDIS_START_WAIT_MS = 5000;
+
 /**
- * Connects what every role needs. PostgreSQL is waited for within STARTUP_WAIT_MS (a fresh install starts the app
- * before its database accepts connections); Redis is given five seconds and then not waited for: the ingress
- * accepts webhooks without it (events wait in PENDING for the reconciler) and the worker's consumer reconnects.
- * A Redis that refuses REDIS_URL's db index within those five seconds stops the start: a configuration mistake.
+ * Connects what every role needs, within what is left of the start's deadline (STARTUP_WAIT_MS, shared with the
+ * migrations the all-in-one process ran first). PostgreSQL is waited for until then (a fresh install starts the app
+ * before its database accepts connections); Redis up to five seconds more of it, and then not waited for: the
+ * ingress accepts webhooks without it (events wait in PENDING for the reconciler) and the worker's consumer
+ * reconnects. Past the deadline (or with STARTUP_WAIT_MS=0) Redis's first answer is still waited for (up to those
+ * five seconds), so that a Redis refusing REDIS_URL's db index stops the start: a configuration mistake.
  * @throws StartAbortedError when `abort` fires while PostgreSQL is waited for.
  * @throws RedisSelectRefusedError when Redis refuses the db index of REDIS_URL.
  */
-export async function connectInfrastructure(config: Config, logger: Logger, abort?: AbortSignal): Promise<Infrastructure> {
+export async function connectInfrastructure(config: Config, logger: Logger, deadline: StartDeadline, abort?: AbortSignal): Promise<Infrastructure> {
   const pool = createPool({ url: config.database.url, size: config.database.poolSize, applicationName: `webhooks-${config.role}` });
   // A session killed while idle (a failover, pg_terminate_backend) is dropped from the pool; the next query reconnects.
   pool.on('error', (error) => logger.warn('idle database connection lost', { error }));
@@ -42,7 +48,7 @@ export async function connectInfrastructure(config: Config, logger: Logger, abor
   // migration Job creates it, after the ingress and worker pods have started.
   await waitUntilReachable(async () => void (await pool.query('SELECT 1')), {
     what: 'database',
-    budgetMs: config.startupWaitMs,
+    budgetMs: deadline.remainingMs(),
     logger,
     isRetryable: isDatabaseUnavailable,
     retryMessage: (error) => databaseRetryMessage(error, config.database.url),
@@ -54,7 +60,7 @@ export async function connectInfrastructure(config: Config, logger: Logger, abor
       throw error;
     }
     await pool.end().catch(() => undefined);
-    throw databaseStartError(error, config.database.url, config.startupWaitMs);
+    throw databaseStartError(error, config.database.url, deadline.budgetMs > 0 ? deadline.elapsedMs() : 0);
   });
 
   const redisLogger = createLogger('redis');
@@ -79,7 +85,7 @@ export async function connectInfrastructure(config: Config, logger: Logger, abor
   };
   const redis = connectRedis('producer');
   try {
-    await readyWithin(redis, 5000);
+    await readyWithin(redis, Math.min(REDIS_START_WAIT_MS, deadline.remainingMs()));
   } catch (error) {
     for (const connection of connections) connection.disconnect();
     await pool.end().catch(() => undefined);
@@ -113,14 +119,19 @@ export async function connectInfrastructure(config: Config, logger: Logger, abor
 }
 
 /**
- * Resolves once `connection` is ready, or after `timeoutMs` whatever its state; rejects with Redis's reply when it
- * refuses the SELECT of REDIS_URL's db index (the connection would never become ready).
+ * Resolves once `connection` is ready; or, not ready, once `waitMs` has passed and Redis has answered (a connection
+ * error), or after {@link REDIS_START_WAIT_MS} whatever its state. Rejects with Redis's reply when it refuses the
+ * SELECT of REDIS_URL's db index (the connection would never become ready): waiting for Redis's first answer even
+ * when the start's deadline leaves no time is what lets that configuration mistake stop the start.
  */
-function readyWithin(connection: Redis, timeoutMs: number): Promise<void> {
+function readyWithin(connection: Redis, waitMs: number): Promise<void> {
   if (connection.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
+    let answered = false;
+    let waitOver = false;
     const done = () => {
-      clearTimeout(timer);
+      clearTimeout(waitTimer);
+      clearTimeout(answerTimer);
       connection.off('ready', onReady);
       connection.off('error', onError);
     };
@@ -129,11 +140,19 @@ function readyWithin(connection: Redis, timeoutMs: number): Promise<void> {
       resolve();
     };
     const onError = (error: Error) => {
-      if (!isSelectRefusal(error)) return;
-      done();
-      reject(error);
+      if (isSelectRefusal(error)) {
+        done();
+        reject(error);
+        return;
+      }
+      answered = true;
+      if (waitOver) onReady();
     };
-    const timer = setTimeout(onReady, timeoutMs);
+    const waitTimer = setTimeout(() => {
+      waitOver = true;
+      if (answered) onReady();
+    }, waitMs);
+    const answerTimer = setTimeout(onReady, REDIS_START_WAIT_MS);
     connection.on('ready', onReady);
     connection.on('error', onError);
   });

@@ -9,6 +9,7 @@ import { runMigrations } from '../shared/database/run-migrations.js';
 import { SchemaCheck } from '../shared/database/schema-check.js';
 import { registerConfiguredSecrets } from '../shared/logging/configured-secrets.js';
 import { createLogger } from '../shared/logging/logger.js';
+import { StartDeadline } from '../shared/startup/start-deadline.js';
 import { DependencyGauge } from '../shared/metrics/dependency-gauge.js';
 import { initialiseServiceMetrics } from '../shared/metrics/service-metrics.js';
 import type { EventHandlerRegistry } from '../worker/processing/event-handlers.js';
@@ -57,6 +58,8 @@ const hasWorker = (role: Config['role']) => role === 'all' || role === 'worker';
 export async function startService(config: Config, extensions: ServiceExtensions = {}): Promise<RunningService> {
   const logger = createLogger('service');
   const { role } = config;
+  // Every wait of this start (PostgreSQL, the migrations' locks, Redis) ends by one moment: STARTUP_WAIT_MS from now.
+  const deadline = new StartDeadline(config.startupWaitMs);
   let shuttingDown = false;
 
   // PayPal certificates that verified a signature, shared by every ingress through Redis (connected further down).
@@ -85,19 +88,14 @@ export async function startService(config: Config, extensions: ServiceExtensions
   const routes = hasWorker(role) ? new RouteTable(routesFile) : undefined;
 
   // The all-in-one process migrates first, waiting for PostgreSQL, then for what other sessions hold (a table lock, the
-  // older transactions an index build waits out, another process's migrations) like the rest of the start: each
-  // within STARTUP_WAIT_MS, so it fails with a line saying what it waited for before the startup probe (derived to
-  // outlast STARTUP_WAIT_MS + 60 s) kills it with none; a signal cancels the statement under way and stops the start.
+  // older transactions an index build waits out, another process's migrations) like the rest of the start: all within
+  // the start's one STARTUP_WAIT_MS, so it fails with a line saying what it waited for before the startup probe
+  // (derived to outlast STARTUP_WAIT_MS + 60 s) kills it with none; a signal cancels the statement under way and
+  // stops the start.
   if (role === 'all') {
-    await runMigrations({
-      url: config.database.url,
-      logger: createLogger('migrations'),
-      waitForDatabaseMs: config.startupWaitMs,
-      waitForLocksMs: config.startupWaitMs,
-      abort: extensions.abortStart,
-    });
+    await runMigrations({ url: config.database.url, logger: createLogger('migrations'), deadline, abort: extensions.abortStart });
   }
-  const infrastructure = await connectInfrastructure(config, logger, extensions.abortStart);
+  const infrastructure = await connectInfrastructure(config, logger, deadline, extensions.abortStart);
   paypalCertificates?.use(infrastructure.redis);
 
   const ingress: IngressRole | undefined = providers

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { ADVISORY_LOCKS } from '../../services/shared/database/advisory-lock.js';
 import { migrations } from '../../services/shared/database/migrations/index.js';
 import { runMigrations } from '../../services/shared/database/run-migrations.js';
+import { StartDeadline } from '../../services/shared/startup/start-deadline.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { databaseBeforeMigration, holdBackupTransaction } from '../support/database-before-migration.js';
 import { createQueueNamespace } from '../support/test-redis.js';
@@ -79,7 +80,7 @@ it('an index build cancelled past STARTUP_WAIT_MS says whom it waited for; the n
 
   // The backup ends: the next run (here in-process) drops the invalid index and builds it.
   await holder.query('COMMIT');
-  await runMigrations({ url, logger: createLogger('migrations'), waitForLocksMs: 30_000 });
+  await runMigrations({ url, logger: createLogger('migrations'), deadline: new StartDeadline(30_000) });
   expect(await indexValidity(observer)).toEqual([{ valid: true }]);
 }, 120_000);
 

@@ -207,7 +207,10 @@ export const configSchema = z.object({
   RETENTION_TOMBSTONE_DAYS: integer(365, 0),
   RETENTION_INTERVAL_MS: milliseconds(3_600_000, 1000),
   SHUTDOWN_TIMEOUT_MS: milliseconds(25_000, 100),
-  /** How long the start waits for PostgreSQL to accept connections (0: fail at once). */
+  /**
+   * How long the start waits for PostgreSQL to accept connections (0: fail at once): one bound for all the start's
+   * waits (PostgreSQL, the migrations' locks, Redis), counted from when it began (StartDeadline).
+   */
   STARTUP_WAIT_MS: milliseconds(120_000, 0),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
   /** Heap above this many MiB makes GET /health report memory as down. Unset: 90% of V8's heap limit. */

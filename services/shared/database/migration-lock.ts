@@ -6,9 +6,12 @@ import { ADVISORY_LOCKS } from './advisory-lock.js';
 import { MigrationLockWaitError } from './migration-lock-wait-error.js';
 
 export interface MigrationLockWait {
-  /** Give up (MigrationLockWaitError) once the lock is still held at this time (epoch ms); undefined: no bound. */
+  /**
+   * Give up (MigrationLockWaitError) once the lock is still held at this time (epoch ms): the start's deadline, shared
+   * with its wait for PostgreSQL; undefined: no bound.
+   */
   deadline: number | undefined;
-  /** When the migrations' waits began (the message says how long they waited). */
+  /** When the start began (the message says how long it waited, all its waits together). */
   since: number;
   abort?: AbortSignal;
   logger: Logger;

@@ -1,5 +1,6 @@
 import type { Logger } from '../logging/logger.js';
 import { StartAbortedError } from '../startup/start-aborted-error.js';
+import { StartDeadline } from '../startup/start-deadline.js';
 import { waitUntilReachable } from '../startup/wait-until-reachable.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
@@ -15,17 +16,16 @@ import { describeOpenTransactions } from './open-transactions.js';
 export interface RunMigrationsOptions {
   url: string;
   logger: Logger;
-  /** Keep retrying an unreachable server this long (a migration Job may start before PostgreSQL is ready). */
-  waitForDatabaseMs?: number;
   /**
-   * How long the migrations may wait, all waits together, for what other sessions hold: the migrations' advisory lock
-   * (another process applying them), a table lock (a migration that gave up after MIGRATION_LOCK_TIMEOUT_MS is tried
-   * again until then), the older transactions a CONCURRENTLY index build waits out (cancelled then); past it,
-   * MigrationLockWaitError. 0: a table lock is tried once, and the other two waits are not bounded here (what runs the
-   * migrations bounds them: the chart Job's activeDeadlineSeconds). `npm run migrate` and SERVICE_ROLE=all pass
-   * STARTUP_WAIT_MS.
+   * The start's deadline (STARTUP_WAIT_MS, from when the start began), which every wait of the migrations shares with
+   * the rest of the start: for PostgreSQL to be reachable (a migration Job may start before it), then for what other
+   * sessions hold: the migrations' advisory lock (another process applying them), a table lock (a migration that gave
+   * up after MIGRATION_LOCK_TIMEOUT_MS is tried again until then), the older transactions a CONCURRENTLY index build
+   * waits out (cancelled then); past it, MigrationLockWaitError. Absent, or a budget of 0: PostgreSQL and a table lock
+   * are tried once, and the other two waits are not bounded here (what runs the migrations bounds them: the chart
+   * Job's activeDeadlineSeconds). `npm run migrate` and SERVICE_ROLE=all pass STARTUP_WAIT_MS.
    */
-  waitForLocksMs?: number;
+  deadline?: StartDeadline;
   /**
    * Stops the wait for PostgreSQL, for another process's migrations or for a lock, with StartAbortedError; a migration
    * statement under way is cancelled first, so none is left waiting in PostgreSQL.
@@ -35,8 +35,15 @@ export interface RunMigrationsOptions {
 
 /** Creates the database when missing, then applies pending TypeORM migrations in one transaction each. */
 export async function runMigrations(options: RunMigrationsOptions): Promise<string[]> {
-  const budgetMs = options.waitForLocksMs ?? 0;
-  let lockWait: MigrationLockWait | undefined;
+  const deadline = options.deadline ?? new StartDeadline(0);
+  // Every wait ends by the start's deadline: the waits for what other sessions hold do not begin a budget of their own
+  // once PostgreSQL answers (a start used to wait up to STARTUP_WAIT_MS for each, one after the other).
+  const lockWait: MigrationLockWait = {
+    since: deadline.startedAt,
+    deadline: deadline.budgetMs > 0 ? deadline.at : undefined,
+    abort: options.abort,
+    logger: options.logger,
+  };
   let attempt: Promise<string[]> | undefined;
   return waitUntilReachable(
     () =>
@@ -48,17 +55,14 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
           return 'exists' as const;
         });
         if (created === 'created') options.logger.info('created database');
-        // The waits for what other sessions hold share one budget, from the first time the database answered.
-        const since = Date.now();
-        lockWait ??= { since, deadline: budgetMs > 0 ? since + budgetMs : undefined, abort: options.abort, logger: options.logger };
         // One process migrates at a time: several starting together (replicas of SERVICE_ROLE=all, a Job beside them)
         // otherwise each created the migrations table or an index at once, and all but one crashed ("tuple concurrently
         // updated", "deadlock detected"). The others wait here, then find nothing left to apply.
-        return withMigrationLock(options.url, lockWait, (lockSession) => applyPendingMigrations(lockSession, lockWait!, options));
+        return withMigrationLock(options.url, lockWait, (lockSession) => applyPendingMigrations(lockSession, lockWait, options));
       })()),
     {
       what: 'database',
-      budgetMs: options.waitForDatabaseMs ?? 0,
+      budgetMs: deadline.remainingMs(),
       logger: options.logger,
       retryMessage: (error) => databaseRetryMessage(error, options.url),
       abort: options.abort,
@@ -71,7 +75,7 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
       throw ended instanceof StartAbortedError ? ended : error;
     }
     if (error instanceof MigrationLockWaitError) throw error;
-    throw databaseStartError(error, options.url, options.waitForDatabaseMs ?? 0, { migrating: true });
+    throw databaseStartError(error, options.url, deadline.budgetMs > 0 ? deadline.elapsedMs() : 0, { migrating: true });
   });
 }
 
@@ -79,13 +83,12 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
  * Applies the pending migrations. A statement that gave up waiting for a table lock (SQLSTATE 55P03, after
  * MIGRATION_LOCK_TIMEOUT_MS: an ALTER TABLE behind a backup's or a report's open transaction) is rolled back with its
  * migration, and the pending migrations are tried again after a pause, so that ingest is held up only while the ALTER
- * waits, never for as long as the other transaction runs; past `waitForLocksMs`, MigrationLockWaitError. A
+ * waits, never for as long as the other transaction runs; past the start's deadline, MigrationLockWaitError. A
  * CONCURRENTLY index statement, which waits with no lock_timeout, is cancelled at that deadline (or on `abort`) by
  * {@link IndexBuildWatchdog}, and fails the same way.
  * `lockSession`: the advisory lock's session, idle meanwhile, reads who holds the lock for the log line and cancels.
  */
 async function applyPendingMigrations(lockSession: pg.Client, wait: MigrationLockWait, options: RunMigrationsOptions): Promise<string[]> {
-  const budgetMs = options.waitForLocksMs ?? 0;
   const started = wait.since;
   const dataSource = createMigrationDataSource(options.url);
   await dataSource.initialize();
@@ -108,10 +111,10 @@ async function applyPendingMigrations(lockSession: pg.Client, wait: MigrationLoc
         const statement = failedStatement(error);
         const blockers = await describeOpenTransactions(lockSession).catch(() => []);
         const waitedMs = Date.now() - started;
-        if (waitedMs >= budgetMs) throw new MigrationLockWaitError(statement, blockers, waitedMs, error);
+        if (wait.deadline === undefined || Date.now() >= wait.deadline) throw new MigrationLockWaitError(statement, blockers, waitedMs, error);
         if (options.abort?.aborted) throw new StartAbortedError('table lock the migrations need');
         // Growing pauses (1 s … 5 s): each try holds up inserts on the table for up to MIGRATION_LOCK_TIMEOUT_MS.
-        const pause = Math.min(1000 * tries, 5000, budgetMs - waitedMs);
+        const pause = Math.min(1000 * tries, 5000, wait.deadline - Date.now());
         options.logger.warn('a migration waits for a table lock that another session\'s open transaction holds; trying again', {
           statement,
           heldBy: blockers,
@@ -119,7 +122,7 @@ async function applyPendingMigrations(lockSession: pg.Client, wait: MigrationLoc
           attempt: tries,
           retryInMs: pause,
           waitedMs,
-          budgetMs,
+          budgetMs: wait.deadline - wait.since,
         });
         await delay(pause, undefined, { signal: options.abort }).catch(() => undefined);
         if (options.abort?.aborted) throw new StartAbortedError('table lock the migrations need');
