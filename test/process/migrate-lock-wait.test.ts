@@ -44,7 +44,9 @@ it('an ALTER TABLE behind an open transaction is tried again, saying what it wai
   const { url, holder, observer } = await databaseWithOpenTransaction('ClaimWaiting1764500900000');
   const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
 
-  const migrate = startMigrate(url, { STARTUP_WAIT_MS: '6000' });
+  // Room for two tries (2 s lock timeout, 1 s pause, 2 s) after the migrations before it, within one deadline counted
+  // from the start of `npm run migrate` (the wait for PostgreSQL and the earlier migrations use it too).
+  const migrate = startMigrate(url, { STARTUP_WAIT_MS: '9000' });
   expect(await migrate.exited).toBe(1);
   const failure = migrate.output.stderr.split('\n').filter((line) => line.startsWith('Migrations failed:'));
   expect(failure).toHaveLength(1);
