@@ -19,8 +19,12 @@ import { createQueueNamespace, type TestQueueNamespace } from '../support/test-r
 import { waitFor } from '../support/wait-for.js';
 
 const STARTUP_WAIT_MS = 12_000;
-/** How long into the start PostgreSQL stays away (at least): a quarter of the budget. */
-const DATABASE_AWAY_MS = 3000;
+/**
+ * How long into the start PostgreSQL stays away (at least): half the budget, so that a start with two budgets
+ * (STARTUP_WAIT_MS + DATABASE_AWAY_MS = 18 s or more) and one with one (12 s plus a poll and a statement) stay seconds
+ * apart even on a loaded machine.
+ */
+const DATABASE_AWAY_MS = 6000;
 
 let db: TestDatabase;
 let ns: TestQueueNamespace;
