@@ -90,10 +90,10 @@ describe('QueueDepthGauge', () => {
     // A source without a BullMQ queue reports depth only.
     expect(find(metrics, 'webhook_queue_oldest_waiting_age_seconds')).toEqual([]);
 
+    // The source never settles: the scrape answering at all is the gauge's own timeout (100 ms) ending the wait; were
+    // it not bounded, the scrape would hang until the test's timeout. (No wall-clock bound: a loaded machine broke it.)
     new QueueDepthGauge('hanging', { counts: () => new Promise<QueueJobCounts>(() => undefined) }, 0, 100);
-    const started = Date.now();
     const hung = await scrape();
-    expect(Date.now() - started).toBeLessThan(1000);
     expect(find(hung, 'webhook_queue_jobs')).toEqual([]);
     // The rest of the page is still there.
     expect(find(hung, 'process_start_time_seconds').length).toBe(1);
@@ -113,10 +113,9 @@ describe('QueueDepthGauge', () => {
     new UnfinishedEventsGauge('failing', { query: async () => Promise.reject(new Error('connection refused')) }, 0);
     expect(find(await scrape(), 'webhook_events_unfinished')).toEqual([]);
 
+    // Never settles either: answered only through the gauge's timeout (as above).
     new UnfinishedEventsGauge('hanging', { query: () => new Promise(() => undefined) }, 0, 100);
-    const started = Date.now();
     const hung = await scrape();
-    expect(Date.now() - started).toBeLessThan(1000);
     expect(find(hung, 'webhook_events_unfinished')).toEqual([]);
   });
 });
@@ -167,30 +166,65 @@ describe('webhook_queue_oldest_waiting_age_seconds after a delay', () => {
     return find(metrics, 'webhook_queue_oldest_waiting_age_seconds', { queue: READY_QUEUE })[0]!.value;
   };
 
+  /**
+   * Since when the gauge counts the wait (ms since the epoch), from one scrape: the gauge reads the clock during the
+   * scrape, so that time lies between the scrape's start and its end, less the age reported. Compared with the job's
+   * own times rather than an age between fixed bounds (0.8 s to 1.8 s before), which a loaded machine's slow steps broke.
+   */
+  const countedFrom = async () => {
+    const before = Date.now();
+    const seconds = await age();
+    const after = Date.now();
+    return { earliest: before - seconds * 1000, latest: after - seconds * 1000 };
+  };
+
+  /** Whether `range` (from countedFrom) holds `at`, within a millisecond (the age is a float of seconds). */
+  const holds = (range: { earliest: number; latest: number }, at: number) => range.earliest <= at + 1 && range.latest >= at - 1;
+
+  /** When the job's last run started, and the time its data says it is ready (once stamped: a 'failed' listener does it). */
+  const timesOf = async (id: string) =>
+    waitFor(`job ${id}'s ready time to be stamped`, async () => {
+      const job = await readyQueue.queue.getJob(id);
+      const readyAt = job?.data.readyAt;
+      return typeof readyAt === 'number' && job?.processedOn ? { processedOn: job.processedOn, readyAt } : undefined;
+    });
+
+  /** Waits for the clock to pass `at`: time must pass here, and there is nothing else to wait for. */
+  const clockPast = (at: number) => sleep(Math.max(0, at - Date.now()) + 1);
+
   it('a job held for a paused destination, promoted by the resume: from the promotion', async () => {
     await runOnceAndStop('held-1', () => new EventWaitingError('waiting: paused', 3_600_000));
-    await sleep(2000); // the pause lasts
+    const { processedOn } = await timesOf('held-1');
+    await clockPast(processedOn + 2000); // the pause lasts: counted from the last run, the wait would be 2 s longer
     const heldRows = { query: async () => ({ rows: [{ id: 'held-1', replays: 0 }] }) } as unknown as Pick<Pool, 'query'>;
+    const resumedFrom = Date.now();
     expect(await promoteHeldJobs(heldRows, readyQueue.queue, 'paused-destination')).toBe(1);
-    expect(await age()).toBeLessThan(1);
+    const resumedBy = Date.now();
+    const { readyAt } = await timesOf('held-1');
+    expect({ stampedAtThePromotion: readyAt >= resumedFrom && readyAt <= resumedBy }).toEqual({ stampedAtThePromotion: true });
+    const range = await countedFrom();
+    expect({ range, countedFromThePromotion: holds(range, readyAt) }).toEqual({ range, countedFromThePromotion: true });
   });
 
   it('a job whose wait for a destination ended on its own: from the end of the wait', async () => {
     await runOnceAndStop('held-2', () => new EventWaitingError('waiting: circuit open', 1000));
-    await sleep(2000);
-    // As a worker's next fetch does once the delay is over (none runs here, so the job then stays waiting).
+    const { processedOn, readyAt } = await timesOf('held-2');
+    expect(readyAt - processedOn).toBeGreaterThanOrEqual(1000); // the wait's end, not the run's start
+    // Promoted a second after the wait ended, as a worker's next fetch does (none runs here, so the job then stays
+    // waiting): counted from the promotion, or from the run, the wait would be a second shorter, or longer.
+    await clockPast(readyAt + 1000);
     await readyQueue.queue.promoteJobs();
-    const seconds = await age();
-    expect(seconds).toBeGreaterThanOrEqual(0.8);
-    expect(seconds).toBeLessThan(1.8);
+    const range = await countedFrom();
+    expect({ range, countedFromTheEndOfTheWait: holds(range, readyAt) }).toEqual({ range, countedFromTheEndOfTheWait: true });
   });
 
   it('a retry after its backoff: from the end of the backoff', async () => {
     await runOnceAndStop('retry-1', () => new DeliveryFailedError('dest: HTTP 500', false, 1), 3, 1000);
-    await sleep(2000);
+    const { processedOn, readyAt } = await timesOf('retry-1');
+    expect(readyAt - processedOn).toBeGreaterThanOrEqual(1000); // the backoff's end
+    await clockPast(readyAt + 1000);
     await readyQueue.queue.promoteJobs();
-    const seconds = await age();
-    expect(seconds).toBeGreaterThanOrEqual(0.8);
-    expect(seconds).toBeLessThan(1.8);
+    const range = await countedFrom();
+    expect({ range, countedFromTheEndOfTheBackoff: holds(range, readyAt) }).toEqual({ range, countedFromTheEndOfTheBackoff: true });
   });
 });
