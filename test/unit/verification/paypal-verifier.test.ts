@@ -377,12 +377,12 @@ describe('paypal verifier', () => {
       [certUrl('/certs/hang/a'), { fetchTimeoutMs: 300 }],
       [`https://localhost:${closedPort}/certs/good`, { certHosts: [`localhost:${closedPort}`] }],
     ];
+    // No wall-clock bound (3 s before, which a loaded machine can exceed): /certs/hang never answers, so its 503 can
+    // only come from the download's timeout; the others are answers (or a refusal) that end the download themselves.
     for (const [url, options] of cases) {
-      const started = Date.now();
       const error = await verifier(options).verify(webhookRequest(body, paypalHeaders(url))).then(() => undefined, (e: unknown) => e);
       expect({ url, error }).toEqual({ url, error: expect.any(DependencyUnavailableError) });
       expect(error).toMatchObject({ statusCode: 503, dependency: 'paypal-certificates' });
-      expect(Date.now() - started).toBeLessThan(3000);
     }
   });
 
