@@ -87,32 +87,34 @@ describe('PodDeletionCostReporter: a PATCH abandoned after requestTimeoutMs but 
   });
 
   it('an idle worker does not keep the busy cost', async () => {
+    const warnings: string[] = [];
     reporter = new PodDeletionCostReporter({
       podName: 'worker-0',
       namespace: 'ns',
       kubeConfig: kubeConfigFor(api.url),
       minIntervalMs: 50,
       requestTimeoutMs: 200,
+      logger: { debug: () => undefined, info: () => undefined, warn: (message) => void warnings.push(message) },
     });
-    // Idle, acknowledged: the annotation is 0.
+    // Idle, acknowledged: the annotation is 0. (The next PATCH waits for this one's answer: the reporter sends one at a time.)
     reporter.setActiveJobs(0);
-    await waitFor(() => api.received.length === 1, 3000, 'the idle PATCH');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waitFor(() => api.received.length === 1, 15_000, 'the idle PATCH');
 
     // The API server slows down: it applies the busy value and answers after the reporter has given up.
     api.answerAfterMs = 1000;
     reporter.setActiveJobs(2);
-    await waitFor(() => api.received.length === 2, 3000, 'the busy PATCH');
+    await waitFor(() => api.received.length === 2, 15_000, 'the busy PATCH');
     expect(api.applied).toBe('1002');
-    await new Promise((resolve) => setTimeout(resolve, 300)); // past requestTimeoutMs: abandoned, counted as failed
+    // Past requestTimeoutMs: abandoned, counted as failed, which the reporter warns of (before: a fixed 300 ms sleep).
+    await waitFor(() => warnings.length > 0, 15_000, 'the busy PATCH to be abandoned');
     api.answerAfterMs = 0;
 
     // The job ends: the worker is idle again, for good.
     reporter.setActiveJobs(0);
-    // Retry backoff after one failure is max(minIntervalMs, 1 s); give it several times that.
-    await new Promise((resolve) => setTimeout(resolve, 4000));
+    // After the retry backoff (max(minIntervalMs, 1 s)); before: a fixed 4 s sleep, then the assertion.
+    await waitFor(() => api.received.length >= 3, 15_000, 'the idle value to be written again');
 
     // The API server must hold the idle cost again, as it would without the slow answer.
     expect({ applied: api.applied, received: api.received }).toEqual({ applied: '0', received: ['0', '1002', '0'] });
-  }, 15_000);
+  });
 });
