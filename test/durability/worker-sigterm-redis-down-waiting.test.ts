@@ -16,7 +16,7 @@ import { FaultStack } from '../faults/support/fault-stack.js';
 import { RecordingDestination } from '../faults/support/recording-destination.js';
 import { holdClaim } from './support/claim-without-redis.js';
 
-jest.setTimeout(120_000);
+jest.setTimeout(180_000);
 
 const destination = new RecordingDestination('orders');
 let stack: FaultStack;
@@ -26,8 +26,9 @@ beforeAll(async () => {
   stack = await FaultStack.create({
     destinations: { orders: { destination } },
     routes: [{ provider: 'stripe', to: ['orders'] }],
-    // The reconciler stays out of the way (it would only add the same job).
-    env: { RECONCILER_INTERVAL_MS: '600000' },
+    // The reconciler stays out of the way (it would only add the same job). SHUTDOWN_TIMEOUT_MS of 60 s: a drain that
+    // waits for Redis ends only there, with exit 1, and a correct drain on a loaded machine is far within it.
+    env: { RECONCILER_INTERVAL_MS: '600000', SHUTDOWN_TIMEOUT_MS: '60000' },
   });
   worker = await stack.start('worker');
 });
@@ -44,12 +45,11 @@ describe('worker SIGTERM while Redis is unreachable and a job is waiting for the
     // The job claimed the event, could not read the destination state, gave its attempt back: PENDING, waiting.
     await held.claimWithoutRedis(() => stack.redis.stop());
 
-    const signalledAt = Date.now();
     worker.signal('SIGTERM');
-    const { code } = await worker.exited(30_000);
-    const tookMs = Date.now() - signalledAt;
+    const { code } = await worker.exited(90_000);
     if (code !== 0) console.log(worker.jsonLogs().filter((l) => l.level !== "debug").slice(-12).map((l) => `${l.level} ${l.message} ${JSON.stringify(l).slice(0, 160)}`).join("\n"));
-    // SHUTDOWN_TIMEOUT_MS is 10 s here; the job's processing is over (its end is in PostgreSQL).
-    expect({ code, promptly: tookMs < 5000 }).toEqual({ code: 0, promptly: true });
+    // Exit 0: the drain ended on its own, not at SHUTDOWN_TIMEOUT_MS (exit 1); the job's processing is over (its end is
+    // in PostgreSQL). No wall-clock bound (5 s before, which a loaded machine can exceed): the exit code tells them apart.
+    expect(code).toBe(0);
   });
 });
