@@ -9,6 +9,7 @@ import type { DeliveryResult } from '../../services/worker/delivery/delivery-res
 import { NatsPublisher } from '../../services/worker/delivery/nats-publisher.js';
 import type { Destination } from '../../services/worker/routing/route-table.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
+import { settlesWithoutIo } from '../support/settles-without-io.js';
 import { waitFor } from '../support/wait-for.js';
 import { AMQP_URL, JetStreamTap, NATS_URL, RabbitTap, uniqueSuffix } from './support/broker-taps.js';
 
@@ -89,11 +90,11 @@ describe.each([
       const first = await timed(() => publisher.deliver(event(), down, message('{}')));
       expect(first).toMatchObject({ destination: 'down', succeeded: false, result: 'network_error', statusCode: null });
       expect(first.error).toMatch(new RegExp(`^${broker} unreachable: .*(ECONNREFUSED|connection refused)`));
-      // Not held until timeoutMs: the failed connection attempt ends the wait.
-      expect(first.tookMs).toBeLessThan(1500);
-      const later = await timed(() => publisher.deliver(event(), down, message('{}')));
-      expect(later).toMatchObject({ succeeded: false, result: 'network_error' });
-      expect(later.tookMs).toBeLessThan(200);
+      // Not held until timeoutMs: the failed connection attempt ends the wait (held, it would be a 'timeout' naming no
+      // reason). Later ones fail at once: before any I/O, not waiting for the next connection attempt. (Before: bounds
+      // of 1.5 s and 200 ms, which a loaded machine can exceed.)
+      const later = await settlesWithoutIo(publisher.deliver(event(), down, message('{}')));
+      expect(later).toMatchObject({ settled: true, value: { succeeded: false, result: 'network_error' } });
     } finally {
       await publisher.close();
     }
@@ -105,8 +106,9 @@ describe.each([
     try {
       const result = await timed(() => publisher.deliver(event(), destinationOn('silent', viaPort(brokerUrl, silent.port), { timeoutMs: 500 }), message('{}')));
       expect(result).toMatchObject({ succeeded: false, result: 'timeout', error: `no connection to ${broker} within 500 ms` });
+      // No earlier than timeoutMs; no upper bound (1.5 s before, which a loaded machine can exceed): the server never
+      // answers, so only the attempt's own deadline ends it, as the error says.
       expect(result.tookMs).toBeGreaterThanOrEqual(480);
-      expect(result.tookMs).toBeLessThan(1500);
     } finally {
       await publisher.close();
       await silent.close();
@@ -138,9 +140,9 @@ describe.each([
       await proxy.stop();
       const cut = await Promise.all(inFlight);
       expect(cut).toHaveLength(20);
-      const whileDown = await timed(() => send(a));
-      expect(whileDown).toMatchObject({ succeeded: false, result: 'network_error' });
-      expect(whileDown.tookMs).toBeLessThan(500);
+      // At once: before any I/O (a bound of 500 ms before, which a loaded machine can exceed).
+      const whileDown = await settlesWithoutIo(send(a));
+      expect(whileDown).toMatchObject({ settled: true, value: { succeeded: false, result: 'network_error' } });
 
       await proxy.restart();
       await waitFor(`${broker} to be reachable again`, async () => (await send(b)).succeeded, { timeoutMs: 15_000, intervalMs: 100 });
