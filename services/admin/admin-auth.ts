@@ -3,6 +3,7 @@ import { SharedToken } from '../shared/crypto/shared-token.js';
 import { AppError } from '../shared/errors/app-error.js';
 import { ClientFailureLimiter } from '../shared/http/client-failure-limiter.js';
 import type { Logger } from '../shared/logging/logger.js';
+import { adminAuthRefused } from '../shared/metrics/admin-auth-metrics.js';
 
 export interface AdminAuthOptions {
   /** ADMIN_API_TOKEN (unset: every admin request is refused). */
@@ -24,18 +25,22 @@ export interface AdminAuthOptions {
  * request until the window ends, the right token included: were the right token still let through, the budget would
  * not slow a guesser down at all. Only a token that was sent and did not match counts; a request with no
  * Authorization header (a console after sign-out, a health probe that strayed) is answered 401 and not counted.
- * Operators on other addresses are never affected.
+ * Operators on other addresses are never affected. Both refusals are counted in `webhook_admin_auth_refused_total`.
  */
 export function adminAuth({ token, failures, logger }: AdminAuthOptions) {
   const expected = token ? new SharedToken(token) : undefined;
   return (req: Request, res: Response, next: NextFunction): void => {
     if (!expected) throw new AppError('FORBIDDEN', 'Admin API is disabled: ADMIN_API_TOKEN is not set');
     const key = ClientFailureLimiter.keyFor(budgetAddressOf(req), req.socket.remoteAddress);
-    if (failures.hasSpentBudget(key)) throw tooManyFailures(res, failures);
+    if (failures.hasSpentBudget(key)) {
+      adminAuthRefused.inc({ reason: 'budget_spent' });
+      throw tooManyFailures(res, failures);
+    }
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (expected.matches(match?.[1])) return next();
     if (match) {
+      adminAuthRefused.inc({ reason: 'wrong_token' });
       const failed = failures.recordFailure(key);
       if (failed === failures.limit) {
         logger?.warn('admin requests with a wrong token reached the limit for this client address; refused with 429 until the window ends', {

@@ -1,5 +1,6 @@
 import type { Config } from '../config/config.js';
 import { WEBHOOK_ROUTE } from '../http/webhook-route.js';
+import { ADMIN_AUTH_REFUSALS, adminAuthRefused } from './admin-auth-metrics.js';
 import { destinationRequestsInFlight, destinationRequestsWaiting } from './destination-metrics.js';
 import { CIRCUIT_TRANSITIONS, DEFERRAL_REASONS, circuitTransitions, destinationDeferrals } from './destination-protection-metrics.js';
 import {
@@ -75,9 +76,9 @@ export function knownProviders(options: Pick<ServiceMetricsOptions, 'config' | '
  * - every known label set of the counters dashboards and alerts take increase() / rate() of, at 0. prom-client
  *   creates a labelled series at its first inc(), so without this the first dead letter of a provider on a new pod
  *   would appear already at 1 and increase() would never see it: the series must exist at 0 before it moves.
- *   Ingress: received × (its providers + `unknown`) × every outcome. Worker: processed × known providers × every
- *   status, delivery attempts × ROUTES_FILE destinations × every result (and the destinations' in-flight and
- *   waiting gauges), reconciler requeues × every status.
+ *   Ingress: received × (its providers + `unknown`) × every outcome, admin token refusals × every reason. Worker:
+ *   processed × known providers × every status, delivery attempts × ROUTES_FILE destinations × every result (and the
+ *   destinations' in-flight and waiting gauges), reconciler requeues × every status.
  * - the known label sets of the duration histograms, at 0 (`zero()`), for the same reason: their `_count` and
  *   `_bucket` series are what the dashboard takes rate() of (processing duration, delivery latency, HTTP latency
  *   and requests by status code), and a series born at its first observe() would hide a new pod's first traffic.
@@ -99,6 +100,8 @@ export function initialiseServiceMetrics(options: ServiceMetricsOptions): void {
       for (const outcome of RECEIVE_OUTCOMES) eventsReceived.inc({ provider, outcome }, 0);
     }
     eventsReceived.inc({ provider: UNKNOWN_PROVIDER, outcome: 'unknown_provider' }, 0);
+    // The admin API is served by the ingress: its first wrong token on a new pod must be a step increase() sees.
+    for (const reason of ADMIN_AUTH_REFUSALS) adminAuthRefused.inc({ reason }, 0);
     // Histograms too: prom-client creates a series at its first observe(), which rate() would never see.
     for (const statusCode of new Set(Object.values(WEBHOOK_STATUS_CODES))) {
       httpRequestDuration.zero({ method: 'POST', route: WEBHOOK_ROUTE, status_code: String(statusCode) });
