@@ -107,6 +107,16 @@ export const eventsRemovedByRetention = new client.Counter({
 });
 
 /**
+ * Tombstones (the replay keys of deleted events) retention deleted once older than RETENTION_TOMBSTONE_DAYS: from
+ * then on a re-sent delivery of such an event is a new event again, so an operator can see when and how many expired.
+ */
+export const tombstonesExpiredByRetention = new client.Counter({
+  name: 'webhook_retention_tombstones_deleted_total',
+  help: 'Tombstones (replay keys of deleted events) deleted by the retention job once older than RETENTION_TOMBSTONE_DAYS',
+  registers: [registry],
+});
+
+/**
  * 1 for every process of this service, labelled with its role (`ingress`, `worker`, `all`) and queue. Dashboards
  * join generic metrics (process_*, nodejs_*, http_request_duration_seconds) on it, so other apps' targets in the
  * same namespace, and Prometheus itself, never show up as this service.
