@@ -5,10 +5,14 @@
  * can skip re-rendering.
  */
 
+import { parseRetryAfter } from './retry-backoff.js';
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** A 429's or 503's `Retry-After`, in ms from the answer: a failed load is not tried again sooner (retry-backoff.ts). */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -55,7 +59,8 @@ export function createApi(token: string, onUnauthorized: () => void): Api {
     if (!response.ok) {
       if (response.status === 401) onUnauthorized();
       const message = (json as { message?: unknown } | undefined)?.message;
-      throw new ApiError(response.status, typeof message === 'string' ? message : `The service answered ${response.status}`);
+      const retryAfterMs = response.status === 429 || response.status === 503 ? parseRetryAfter(response.headers.get('retry-after')) : undefined;
+      throw new ApiError(response.status, typeof message === 'string' ? message : `The service answered ${response.status}`, retryAfterMs);
     }
     const etag = response.headers.get('etag');
     if (method === 'GET' && etag) {

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { retryDelayMs } from './retry-backoff.js';
+import { failedLoadDelayMs } from './retry-backoff.js';
 
 /** Resolves when the page is visible (at once if it is): polls wait while the tab is in the background. */
 export function whenVisible(): Promise<void> {
@@ -42,8 +42,8 @@ export interface PolledOptions {
 /**
  * Loads `load()` now and again every `intervalMs` (null: once) while the tab is visible; a change in `deps` starts
  * over. A failed load keeps the last data, reports the error and is tried again, a load once too, after a wait that
- * grows with each failure in a row (retryDelayMs) instead of the interval; the next success clears the error and
- * goes back to the interval.
+ * grows with each failure in a row, or the answer's Retry-After when longer (failedLoadDelayMs), instead of the
+ * interval; the next success clears the error and goes back to the interval.
  */
 export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[], intervalMs: number | null, options: PolledOptions = {}): Polled<T> {
   const [state, setState] = useState<Omit<Polled<T>, 'refresh'>>({ loading: true });
@@ -71,7 +71,7 @@ export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: un
       } catch (error) {
         if (stopped || (error as Error).name === 'AbortError') return;
         failures += 1;
-        const delayMs = retryDelayMs(failures);
+        const delayMs = failedLoadDelayMs(failures, error);
         const now = Date.now();
         setState((previous) => ({ ...previous, error: error as Error, loading: false, checkedAt: now, retry: { at: now + delayMs, delayMs } }));
         timer = setTimeout(run, delayMs);

@@ -1,8 +1,9 @@
 /**
  * How long the console waits before trying a failed load again. While the admin API fails (an ingress restarting,
  * PostgreSQL down) polling at the normal interval would add load to a service that is already struggling, so each
- * failure in a row doubles the wait, up to a cap that keeps recovery visible within half a minute. A success returns
- * the view to its normal interval.
+ * failure in a row doubles the wait, up to a cap that keeps recovery visible within half a minute. An answer that
+ * says how long to wait (429 or 503 with `Retry-After`) is waited out at least that long. A success returns the view
+ * to its normal interval.
  */
 
 /** The wait after the first failure. */
@@ -18,4 +19,40 @@ export const MAX_RETRY_MS = 30_000;
 export function retryDelayMs(failures: number, random: number = Math.random()): number {
   const ceiling = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, failures - 1));
   return Math.round(ceiling * (1 - 0.2 * random));
+}
+
+/**
+ * The longest `Retry-After` waited out (10 min): a proxy's larger value is more likely a mistake than a plan, and a
+ * view that never came back on its own would look broken. The note under the error says when the next try is.
+ */
+export const MAX_RETRY_AFTER_MS = 600_000;
+
+/**
+ * A `Retry-After` header (delay-seconds, or an HTTP-date) as ms from `now`, at most {@link MAX_RETRY_AFTER_MS};
+ * undefined when absent or unreadable, 0 for a date already past.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
+  const text = value?.trim();
+  if (!text) return undefined;
+  let ms: number;
+  if (/^\d+$/.test(text)) ms = Number(text) * 1000;
+  else {
+    // An HTTP-date names its day and month (`Wed, 21 Oct 2015 07:28:00 GMT`); "-5" or "1.5" is neither form.
+    if (!/^[A-Za-z]{3},? /.test(text)) return undefined;
+    const at = Date.parse(text);
+    if (Number.isNaN(at)) return undefined;
+    ms = at - now;
+  }
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
+}
+
+/**
+ * The wait after `failures` failed loads in a row whose last failure was `error`: {@link retryDelayMs}, or the
+ * answer's `Retry-After` when that is longer (the admin API's 429 for an address past its wrong-token budget says
+ * when the minute ends, and every try before then is refused again).
+ */
+export function failedLoadDelayMs(failures: number, error: unknown, random: number = Math.random()): number {
+  const retryAfterMs = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+  const backoff = retryDelayMs(failures, random);
+  return typeof retryAfterMs === 'number' ? Math.max(backoff, retryAfterMs) : backoff;
 }

@@ -12,6 +12,9 @@ import { rows } from './support/console-locators.js';
  * retry-backoff.ts: 2 s doubled per failure, less up to a fifth, at most 30 s), and the view says when it tries
  * again; the first success puts the view right and the waits start over.
  *
+ * A 429 or 503 with Retry-After is waited out at least that long (the admin API's 429 for an address past its
+ * wrong-token budget says when its minute ends): found, the console tried again after its own 2 s and 4 s regardless.
+ *
  * The waits are checked from below only: the next request comes no sooner than the wait the view chose, as a timer
  * never fires early; the machine being slow only makes the gaps longer.
  */
@@ -20,11 +23,21 @@ jest.setTimeout(180_000);
 
 let fixture: ConsoleFixture;
 
+/** How the requests a test fails are answered: 503 "Storage unavailable" unless it says otherwise. */
+interface FailedAnswer {
+  status: number;
+  message: string;
+  headers?: Record<string, string>;
+}
+
+const STORAGE_UNAVAILABLE: FailedAnswer = { status: 503, message: 'Storage unavailable' };
+
 /**
- * While `failing` is true, the requests `matches` picks are answered 503, else they go through; `failed` and `passed`
- * record when each was seen (before it is answered: a wait the page starts on the answer starts later).
+ * While `failing` is true, the requests `matches` picks are answered with `answer` (503 by default), else they go
+ * through; `failed` and `passed` record when each was seen (before it is answered: a wait the page starts on the
+ * answer starts later).
  */
-async function failRequests(page: Page, matches: (url: URL) => boolean) {
+async function failRequests(page: Page, matches: (url: URL) => boolean, answer: FailedAnswer = STORAGE_UNAVAILABLE) {
   const state = { failing: true, failed: [] as number[], passed: [] as number[] };
   await page.route(matches, async (route: Route) => {
     if (!state.failing) {
@@ -32,7 +45,12 @@ async function failRequests(page: Page, matches: (url: URL) => boolean) {
       return route.continue();
     }
     state.failed.push(Date.now());
-    await route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ statusCode: 503, message: 'Storage unavailable' }) });
+    await route.fulfill({
+      status: answer.status,
+      contentType: 'application/json',
+      headers: answer.headers,
+      body: JSON.stringify({ statusCode: answer.status, message: answer.message }),
+    });
   });
   return state;
 }
@@ -141,6 +159,59 @@ describeBrowser('the console while the admin API fails', () => {
     await page.locator('.tile', { hasText: 'Received' }).waitFor({ timeout: 60_000 });
     expect(await page.getByText('Could not load the overview').count()).toBe(0);
     expect(await retryNote(page).count()).toBe(0);
+  });
+
+  it("waits out a 429's Retry-After when it is longer than its own wait, and says so in the time it shows", async () => {
+    const page = await fixture.signedInPage();
+    await waitFor('the events listed', async () => (await rows(page).count()) === 3, { timeoutMs: 30_000, intervalMs: 100 });
+    // As the admin API answers an address past its wrong-token budget (admin-auth.ts): 429, Retry-After in seconds.
+    const RETRY_AFTER_S = 6;
+    const api = await failRequests(page, isEventList, {
+      status: 429,
+      message: `Too many admin requests with a wrong token from this address; try again in ${RETRY_AFTER_S} s`,
+      headers: { 'Retry-After': String(RETRY_AFTER_S) },
+    });
+
+    // Two refreshes refused in a row: the console's own waits (at most 2 s, then 4 s) are shorter than Retry-After.
+    for (let n = 1; n <= 2; n++) {
+      await waitFor(`refusal ${n}`, () => api.failed.length >= n, { timeoutMs: 60_000 });
+      await waitFor(`the note after refusal ${n}`, async () => api.failed.length === n && (await retryNote(page).count()) === 1 && (await shownRetryAt(page)) > api.failed[n - 1]!, {
+        timeoutMs: 30_000,
+      });
+      expect(await shownDelay(page)).toBe(RETRY_AFTER_S * 1000);
+      const at = await shownRetryAt(page);
+      expect(at).toBeGreaterThanOrEqual(api.failed[n - 1]! + RETRY_AFTER_S * 1000);
+      // The note's text names that time, as the console formats times (the browser's locale and zone).
+      const time = await page.evaluate(
+        (ms) => new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(new Date(ms)),
+        at,
+      );
+      expect(await retryNote(page).innerText()).toBe(`Trying again at ${time}.`);
+    }
+    // The second request came no sooner than Retry-After after the first was refused.
+    expect(api.failed[1]! - api.failed[0]!).toBeGreaterThanOrEqual(RETRY_AFTER_S * 1000);
+
+    api.failing = false;
+    await waitFor('the error gone', async () => (await page.getByText('Could not load events').count()) === 0, { timeoutMs: 60_000, intervalMs: 100 });
+    expect(api.passed[0]! - api.failed[1]!).toBeGreaterThanOrEqual(RETRY_AFTER_S * 1000);
+  });
+
+  it("the overview waits out a 503's Retry-After too", async () => {
+    const page = await fixture.signedInPage();
+    const RETRY_AFTER_S = 5;
+    const api = await failRequests(page, (url) => url.pathname.endsWith('/admin/overview'), {
+      status: 503,
+      message: 'Storage unavailable',
+      headers: { 'Retry-After': String(RETRY_AFTER_S) },
+    });
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await retryNote(page).getByText(/^Trying again at /).waitFor();
+    expect(await shownDelay(page)).toBe(RETRY_AFTER_S * 1000);
+    expect(await shownRetryAt(page)).toBeGreaterThanOrEqual(api.failed[0]! + RETRY_AFTER_S * 1000);
+    await waitFor('the second try', () => api.failed.length >= 2, { timeoutMs: 60_000 });
+    expect(api.failed[1]! - api.failed[0]!).toBeGreaterThanOrEqual(RETRY_AFTER_S * 1000);
+    api.failing = false;
+    await page.locator('.tile', { hasText: 'Received' }).waitFor({ timeout: 60_000 });
   });
 
   it('had no page error', () => {

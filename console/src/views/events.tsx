@@ -6,7 +6,7 @@ import { RetryNote } from '../components/retry-note.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { formatAgo, formatDateTime, formatNumber, formatTimeSeconds, formatWhen, STATUS_LABELS } from '../format.js';
 import { usePolled, whenVisible, type Retry } from '../hooks.js';
-import { retryDelayMs } from '../retry-backoff.js';
+import { failedLoadDelayMs } from '../retry-backoff.js';
 import { href, navigate } from '../router.js';
 import { useDraft } from '../use-draft.js';
 import { STATUSES, type EventItem, type EventPage, type EventStatus, type Facets, type StatusCounts } from '../types.js';
@@ -215,7 +215,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   }, [filterKey]);
 
   // The first page, again on each filter change, then refreshed while live. A failed load is tried again, live or
-  // not, after a wait that grows with each failure in a row (retry-backoff.ts); a success goes back to the interval.
+  // not, after a wait that grows with each failure in a row, or an answer's Retry-After when longer (retry-backoff.ts);
+  // a success goes back to the interval.
   useEffect(() => {
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -257,7 +258,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
       } catch (error) {
         if (stopped || (error as Error).name === 'AbortError') return;
         failures += 1;
-        const delayMs = retryDelayMs(failures);
+        const delayMs = failedLoadDelayMs(failures, error);
         const now = Date.now();
         commitList((previous) => ({ ...previous, loading: false, error: (error as Error).message, checkedAt: now, retry: { at: now + delayMs, delayMs } }));
         // A failed first page is tried again as a first page: when it comes, its rows are the list, not new events.
