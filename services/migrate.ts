@@ -4,7 +4,8 @@ import { runMigrations } from './shared/database/run-migrations.js';
 import { loadConfigOrExit } from './runtime/load-config-or-exit.js';
 import { StartDeadline } from './shared/startup/start-deadline.js';
 
-const config = loadConfigOrExit();
+// Only the migrations: no role runs here, and no pool of DATABASE_POOL_SIZE is opened (see LoadConfigOptions).
+const config = loadConfigOrExit({}, { migrationsOnly: true });
 configureLogging({ level: config.logLevel, role: 'migrate' });
 const logger = createLogger('migrations');
 // A Job past its activeDeadlineSeconds, or a pod deleted, gets SIGTERM: the statement under way is cancelled before

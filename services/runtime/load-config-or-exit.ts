@@ -1,4 +1,4 @@
-import { loadConfig, type Config } from '../shared/config/config.js';
+import { loadConfig, type Config, type LoadConfigOptions } from '../shared/config/config.js';
 import { loadDotenvFile } from '../shared/config/dotenv-file.js';
 import { writeStderrLine } from '../shared/logging/stderr-line.js';
 
@@ -7,10 +7,10 @@ import { writeStderrLine } from '../shared/logging/stderr-line.js';
  * the configuration. An invalid value stops the process with one line naming the variable: the service never starts
  * half-configured.
  */
-export function loadConfigOrExit(overrides: Partial<NodeJS.ProcessEnv> = {}): Config {
+export function loadConfigOrExit(overrides: Partial<NodeJS.ProcessEnv> = {}, options: LoadConfigOptions = {}): Config {
   loadDotenvFile();
   try {
-    return loadConfig({ ...process.env, ...overrides });
+    return loadConfig({ ...process.env, ...overrides }, options);
   } catch (error) {
     writeStderrLine((error as Error).message);
     process.exit(78); // EX_CONFIG

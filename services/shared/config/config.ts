@@ -55,8 +55,18 @@ export class ConfigError extends Error {
 const blankToUndefined = (value: string | undefined): string | undefined =>
   value === undefined || value.trim() === '' ? undefined : value;
 
+export interface LoadConfigOptions {
+  /**
+   * The process only applies the migrations (`npm run migrate`, the chart's migration Job): it runs no role and opens
+   * no pool of DATABASE_POOL_SIZE, so the floor a worker's pool needs ({@link MIN_WORKER_POOL_SIZE}) does not apply.
+   * SERVICE_ROLE is unset there (so `all`), and the Job takes the chart's shared `config`, whose pool may be sized for
+   * the ingress pods while `worker.config` sets the workers' own.
+   */
+  migrationsOnly?: boolean;
+}
+
 /** Validates `env` (normally `process.env`) and groups it. Throws {@link ConfigError} on the first bad variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): Config {
   // Empty strings mean "unset", as in most deployment tools that cannot omit a variable.
   const cleaned: Record<string, string | undefined> = {};
   for (const [key, value] of Object.entries(env)) cleaned[key] = blankToUndefined(value);
@@ -66,7 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
   }
   const raw = parsed.data;
-  const poolProblem = poolSizeProblem(raw.SERVICE_ROLE, raw.DATABASE_POOL_SIZE);
+  const poolProblem = options.migrationsOnly ? undefined : poolSizeProblem(raw.SERVICE_ROLE, raw.DATABASE_POOL_SIZE);
   if (poolProblem) throw new ConfigError('DATABASE_POOL_SIZE', poolProblem);
   const paypalWebhookId = blankToUndefined(raw.PAYPAL_WEBHOOK_ID);
   return {
