@@ -158,6 +158,21 @@ function merge(current: { items: EventItem[]; nextCursor: string | null }, fresh
   return { items: [...page.items, ...rest], nextCursor, gap };
 }
 
+/**
+ * A refresh's rows put into the list, the list kept at the rows the operator loaded: when new events came on top and
+ * the fresh read, as long as the list and with more rows beyond it, no longer reaches the list's oldest rows, the list
+ * becomes the fresh rows and goes on from their cursor (`gap`: a new cursor, so a "Load more" under way, from the old
+ * one, is dropped). Merged, those rows stayed below the new ones for good: the list, and every refresh with it (it
+ * reads every row shown), grew by every event that arrived while the console was open, without end. The rows pushed
+ * off are what "Load more" brings next. A list that grew during the refresh (a "Load more" answered meanwhile) is
+ * merged as before, its new rows kept.
+ */
+function slideOrMerge(current: { items: EventItem[]; nextCursor: string | null }, fresh: EventPage): { items: EventItem[]; nextCursor: string | null; gap: boolean } {
+  const merged = merge(current, fresh);
+  const slides = !merged.gap && fresh.nextCursor !== null && fresh.items.length >= current.items.length && merged.items.length > fresh.items.length;
+  return slides ? { items: fresh.items, nextCursor: fresh.nextCursor, gap: true } : merged;
+}
+
 export function EventsView({ params }: { params: URLSearchParams }) {
   const { api, announce } = useConsole();
   const filters = useMemo(() => filtersOf(params), [params.toString()]);
@@ -248,7 +263,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         } else {
           const known = new Set(current.items.map((item) => item.id));
           const added = page.items.filter((item) => !known.has(item.id) && (!current.items[0] || item.receivedAt >= current.items[0].receivedAt));
-          const { items, nextCursor, gap } = merge(current, page);
+          const { items, nextCursor, gap } = slideOrMerge(current, page);
           commitList({ ...current, generation: gap ? current.generation + 1 : current.generation, items, nextCursor, loading: false, error: undefined, retry: undefined, checkedAt: Date.now() });
           if (added.length > 0) {
             setFresh(new Set(added.map((item) => item.id)));
