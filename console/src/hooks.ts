@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { failedLoadDelayMs } from './retry-backoff.js';
+import { failedLoadDelayMs, retriesOnItsOwn } from './retry-backoff.js';
 
 /** Resolves when the page is visible (at once if it is): polls wait while the tab is in the background. */
 export function whenVisible(): Promise<void> {
@@ -43,7 +43,8 @@ export interface PolledOptions {
  * Loads `load()` now and again every `intervalMs` (null: once) while the tab is visible; a change in `deps` starts
  * over. A failed load keeps the last data, reports the error and is tried again, a load once too, after a wait that
  * grows with each failure in a row, or the answer's Retry-After when longer (failedLoadDelayMs), instead of the
- * interval; the next success clears the error and goes back to the interval.
+ * interval; the next success clears the error and goes back to the interval. A request the admin API refuses as such
+ * (a 4xx but 408 and 429: retriesOnItsOwn) is not asked again until `deps` change.
  */
 export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[], intervalMs: number | null, options: PolledOptions = {}): Polled<T> {
   const [state, setState] = useState<Omit<Polled<T>, 'refresh'>>({ loading: true });
@@ -70,9 +71,13 @@ export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: un
         );
       } catch (error) {
         if (stopped || (error as Error).name === 'AbortError') return;
+        const now = Date.now();
+        if (!retriesOnItsOwn(error)) {
+          setState((previous) => ({ ...previous, error: error as Error, loading: false, checkedAt: now, retry: undefined }));
+          return;
+        }
         failures += 1;
         const delayMs = failedLoadDelayMs(failures, error);
-        const now = Date.now();
         setState((previous) => ({ ...previous, error: error as Error, loading: false, checkedAt: now, retry: { at: now + delayMs, delayMs } }));
         timer = setTimeout(run, delayMs);
         return;

@@ -56,3 +56,13 @@ export function failedLoadDelayMs(failures: number, error: unknown, random: numb
   const backoff = retryDelayMs(failures, random);
   return typeof retryAfterMs === 'number' ? Math.max(backoff, retryAfterMs) : backoff;
 }
+
+/**
+ * Whether a failed load is tried again on its own: not when the admin API refused the request itself (a 4xx other
+ * than 408 or 429: a link to an event that does not exist, a filter it cannot take), which asking again cannot change;
+ * the view keeps its error until the operator asks for something else (a 401 signs the console out before this).
+ */
+export function retriesOnItsOwn(error: unknown): boolean {
+  const status = (error as { status?: unknown } | null)?.status;
+  return !(typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429);
+}

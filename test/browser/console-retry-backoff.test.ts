@@ -214,6 +214,23 @@ describeBrowser('the console while the admin API fails', () => {
     await page.locator('.tile', { hasText: 'Received' }).waitFor({ timeout: 60_000 });
   });
 
+  it('does not ask again for what the admin API refused as such: an event that does not exist (404) stays not found', async () => {
+    const page = await fixture.signedInPage();
+    const missing = '00000000-0000-4000-8000-00000000f404';
+    const asked: number[] = [];
+    await page.route((url) => url.pathname.endsWith(`/admin/events/${missing}`), (route: Route) => {
+      asked.push(Date.now());
+      return route.continue();
+    });
+    await page.goto(`${fixture.baseUrl}/console#/events/${missing}`);
+    await page.getByRole('alert').filter({ hasText: `No event has the id ${missing}.` }).waitFor();
+    expect(await retryNote(page).count()).toBe(0);
+    // Nothing to poll for here: a retry would come within the first wait (at most 2 s); twice that passes unasked.
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    expect(asked).toHaveLength(1);
+    expect(await retryNote(page).count()).toBe(0);
+  });
+
   it('had no page error', () => {
     expect(fixture.pageErrors).toEqual([]);
   });
