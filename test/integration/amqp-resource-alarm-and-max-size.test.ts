@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import winston from 'winston';
 import { AmqpPublisher } from '../../services/worker/delivery/amqp-publisher.js';
 import type { Destination } from '../../services/worker/routing/route-table.js';
+import { settlesWithoutIo } from '../support/settles-without-io.js';
+import { waitFor } from '../support/wait-for.js';
 import { RabbitTap, uniqueSuffix } from './support/broker-taps.js';
 import { RabbitMqNode, rabbitmqNodeUnavailable } from './support/rabbitmq-node.js';
 
@@ -115,28 +117,36 @@ describe('AMQP on a RabbitMQ node of the test’s own', () => {
       expect((await publisher.deliver(event(), destination, body(2))).succeeded).toBe(true);
       await rabbit.messages(queue);
       await node.rabbitmqctl('set_vm_memory_high_watermark', '0');
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // The node raises the alarm after the command returns: the first attempt must come after it (written before it,
+      // the message would be taken and confirmed).
+      await waitFor('the memory alarm on the test node', async () => /resource_limit,\s*memory/.test(await node.rabbitmqctl('eval', 'rabbit_alarm:get_alarms().')), { timeoutMs: 30_000, intervalMs: 200 });
       const attempts = [];
-      for (let attempt = 0; attempt < 4; attempt++) {
-        const started = Date.now();
-        const result = await publisher.deliver({ ...event(), id }, destination, body(256 * 1024));
-        attempts.push({ result: result.result, error: result.error, fast: Date.now() - started < 500 });
-      }
-      await node.rabbitmqctl('set_vm_memory_high_watermark', '0.4');
-      await new Promise((resolve) => setTimeout(resolve, 3000));
-      const copies = (await rabbit.messagesFor(queue, id)).length;
       // RabbitMQ tells a connection it blocks it (connection.blocked) only once the connection publishes after the
       // alarm began: the first attempt's message is written, held by the broker and delivered when the alarm clears
-      // (its attempt timed out: at least once). Every attempt after it fails at once, nothing written.
+      // (its attempt timed out: at least once).
+      const first = await publisher.deliver({ ...event(), id }, destination, body(256 * 1024));
+      attempts.push({ result: first.result, error: first.error });
+      // Every attempt after it fails at once: settled before any I/O (nothing written, no confirm awaited).
+      for (let attempt = 1; attempt < 4; attempt++) {
+        const delivery = publisher.deliver({ ...event(), id }, destination, body(256 * 1024));
+        const { settled } = await settlesWithoutIo(delivery);
+        const result = await delivery;
+        attempts.push({ result: result.result, error: result.error, ...(settled ? {} : { waitedForIo: true }) });
+      }
+      await node.rabbitmqctl('set_vm_memory_high_watermark', '0.4');
+      // The held message reaches the queue once the alarm clears; a delivery confirmed after it (same connection, so
+      // read by the broker after anything the blocked attempts would have written) marks the point by which every
+      // written copy is in the queue (and proves publishing goes on once unblocked).
+      await waitFor('the first attempt’s copy in the queue', async () => (await rabbit.messagesFor(queue, id)).length > 0, { timeoutMs: 30_000 });
+      await waitFor('a delivery confirmed once the alarm cleared', async () => (await publisher.deliver(event(), destination, body(2))).succeeded, { timeoutMs: 30_000, intervalMs: 200 });
+      const copies = (await rabbit.messagesFor(queue, id)).length;
       // Before: four attempts of 2 s each ("no confirm from RabbitMQ within 2000 ms"), each one's message left in the
       // worker's socket, and after the alarm cleared all 4 copies were in the queue.
-      const blocked = { result: 'network_error', error: 'RabbitMQ blocked publishing: low on memory; nothing was sent', fast: true };
+      const blocked = { result: 'network_error', error: 'RabbitMQ blocked publishing: low on memory; nothing was sent' };
       expect({ attempts, copies }).toEqual({
-        attempts: [{ result: 'timeout', error: 'no confirm from RabbitMQ within 2000 ms (RabbitMQ blocked publishing: low on memory)', fast: false }, blocked, blocked, blocked],
+        attempts: [{ result: 'timeout', error: 'no confirm from RabbitMQ within 2000 ms (RabbitMQ blocked publishing: low on memory)' }, blocked, blocked, blocked],
         copies: 1,
       });
-      // Once unblocked, publishing goes on.
-      expect((await publisher.deliver(event(), destination, body(2))).succeeded).toBe(true);
     } finally {
       await node.rabbitmqctl('set_vm_memory_high_watermark', '0.4').catch(() => undefined);
       await publisher.close();
