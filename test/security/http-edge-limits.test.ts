@@ -253,7 +253,7 @@ describe(`pipelining at the listener: at most ${MAX_PENDING_RESPONSES_PER_CONNEC
 });
 
 describe('timeouts: enforced as configured (Node checks every second, not every 30 s)', () => {
-  it('answers 408 to headers, and to a whole request, that take longer than their limits, within about a second of them', async () => {
+  it('answers 408 to headers, and to a whole request, that take longer than their limits, not only at the 30 s check', async () => {
     const server = await listen((req, res) => void req.resume().on('end', () => res.end('ok')), {
       port: 0,
       host: '127.0.0.1',
@@ -265,10 +265,9 @@ describe('timeouts: enforced as configured (Node checks every second, not every 
       slowHeaders.socket.write('GET / HTTP/1.1\r\nHost: x\r\n');
       const slowBody = open(server.address.port);
       slowBody.socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345');
-      const startedAt = Date.now();
-      // Before: the check ran every 30 s (connectionsCheckingInterval's default), so neither was answered for up to 30 s.
-      const answered = await waitUntil(() => slowHeaders.state.closed && slowBody.state.closed, 6000);
-      const seconds = Math.round((Date.now() - startedAt) / 100) / 10;
+      // Before: the check ran every 30 s (connectionsCheckingInterval's default), so neither was answered for about
+      // 30 s: 15 s tells the two apart however loaded the machine (how soon past the limits is not asserted).
+      const answered = await waitUntil(() => slowHeaders.state.closed && slowBody.state.closed, 15_000);
       slowHeaders.socket.destroy();
       slowBody.socket.destroy();
       expect({ answered, headers: statusLines(slowHeaders.state.raw), body: statusLines(slowBody.state.raw) }).toEqual({
@@ -276,7 +275,6 @@ describe('timeouts: enforced as configured (Node checks every second, not every 
         headers: ['HTTP/1.1 408 Request Timeout'],
         body: ['HTTP/1.1 408 Request Timeout'],
       });
-      expect(seconds).toBeLessThan(6);
     } finally {
       await server.close();
     }
@@ -299,7 +297,8 @@ describe('answers given outside the app name the request they refuse', () => {
     try {
       const slowBody = open(server.address.port);
       slowBody.socket.write('PUT /upload?token=x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345');
-      const answered = await slowBody.waitFor(() => slowBody.state.closed, 6000);
+      // 15 s: without Node's check every second it is answered at about 30 s (the default check).
+      const answered = await slowBody.waitFor(() => slowBody.state.closed, 15_000);
       slowBody.socket.destroy();
       expect({ answered, answers: statusLines(slowBody.state.raw) }).toEqual({ answered: true, answers: ['HTTP/1.1 408 Request Timeout'] });
       expect(lines).toEqual([expect.objectContaining({ method: 'PUT', path: '/upload', statusCode: 408 })]);
@@ -333,11 +332,13 @@ describe('write stall: a connection whose client has stopped taking its answers 
   const STALL_MS = 1000;
   const get = (n: number) => Array.from({ length: n }, (_, i) => `GET /${i} HTTP/1.1\r\nHost: x\r\n\r\n`).join('');
 
-  it('closes it within the bound after the kernel stops taking its answer (one large answer, no further request)', async () => {
+  it('closes it once the kernel has taken none of its answer for the bound, not before (one large answer, no further request)', async () => {
     const sockets = new Set<net.Socket>();
+    let handledAt = 0;
     const big = Buffer.alloc(8 * MAX_UNFLUSHED_BYTES_PER_CONNECTION, 'x'); // far more than the kernel's socket buffers take
     const server = await listen(
       (req, res) => {
+        handledAt = Date.now();
         sockets.add(req.socket);
         res.end(big);
       },
@@ -349,15 +350,16 @@ describe('write stall: a connection whose client has stopped taking its answers 
       socket.pause(); // never reads
       socket.write(get(1));
       await waitUntil(() => sockets.size === 1, 3000);
-      const answeredAt = Date.now();
-      const openAfterHalfTheBound = await new Promise<boolean>((resolve) => setTimeout(() => resolve(![...sockets][0]!.destroyed), STALL_MS / 2));
+      // Not closed early: the stall cannot have begun before the answer was started, so a look taken less than the
+      // bound after that must find it open. A look a loaded machine took later proves nothing, and is not counted.
+      const openBeforeTheBound = await new Promise<boolean>((resolve) =>
+        setTimeout(() => resolve(Date.now() - handledAt >= STALL_MS || ![...sockets][0]!.destroyed), STALL_MS / 2),
+      );
       // Before the fix: kept (its fd and the kernel's buffers) until the client went away: nothing read or answered
       // again, so no bound was checked, and Node's timeouts apply to requests arriving, or to idle connections.
-      const destroyed = await waitUntil(() => [...sockets].every((s) => s.destroyed), STALL_MS + 3000);
-      const seconds = (Date.now() - answeredAt) / 1000;
+      const destroyed = await waitUntil(() => [...sockets].every((s) => s.destroyed), 15_000);
       socket.destroy();
-      expect({ openAfterHalfTheBound, destroyed }).toEqual({ openAfterHalfTheBound: true, destroyed: true });
-      expect(seconds).toBeLessThan(STALL_MS / 1000 + 3);
+      expect({ openBeforeTheBound, destroyed }).toEqual({ openBeforeTheBound: true, destroyed: true });
     } finally {
       await server.close();
     }
@@ -413,10 +415,11 @@ describe('write stall in the service: the connection of a client that pipelines 
       socket.write(batch);
       await new Promise((resolve) => setTimeout(resolve, 30));
     }
-    await new Promise((resolve) => setTimeout(resolve, 2500)); // the bound (1 s), and its check
-    // A write to a connection the server has closed fails (reset), without reading (which would let it go on).
-    socket.write('\r\n');
-    const closed = await waitFor(() => state.closed, 2000);
+    // A write to a connection the server has closed fails (reset), without reading (which would let it go on): one
+    // (an empty line, which a server still reading would skip) every 100 ms shows when it is closed.
+    const probes = setInterval(() => socket.write('\r\n'), 100);
+    const closed = await waitFor(() => state.closed, 15_000);
+    clearInterval(probes);
     socket.destroy();
     // Before the fix: open as long as the client liked (observed: > 80 s, 4 MB in the server's send queue).
     expect({ closed, allAnswered: statusLines(state.raw).length === 1600 }).toEqual({ closed: true, allAnswered: false });
