@@ -52,8 +52,9 @@ describe('HttpForwarder: an endless error answer', () => {
     expect(result).toMatchObject({ succeeded: false, result: 'http_error', statusCode: 500 });
     // The kept text: the answer's first 512 characters.
     expect(result.error).toBe(`HTTP 500: ${'e'.repeat(512)}`);
-    // Ended well before the destination's timeout, having taken a bounded amount of the answer.
-    expect(result.durationMs).toBeLessThan(TIMEOUT_MS / 2);
+    // Ended by its own reading, not by the destination's timeout: what the destination could write is the 64 KiB
+    // read and what the sockets' buffers hold (a few MB), however slow the machine; reading on until timeoutMs takes
+    // hundreds of MB (read on a loaded machine too), and ends with the same result and text.
     expect(bytesSent).toBeLessThan(32 * 1024 * 1024);
   });
 });
