@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { Queue, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
 import { adminRequest } from '../support/admin-client.js';
 import { HttpSink } from '../support/http-sink.js';
 import { writeRoutesFile, type RoutesDocument } from '../support/routes-file.js';
@@ -45,7 +47,7 @@ async function start(routes: RoutesDocument, env: Record<string, string>) {
     expect(response.status).toBe(202);
     return response.json!.id as string;
   };
-  return { db, app, proxy, send };
+  return { db, app, proxy, ns, send };
 }
 
 afterEach(async () => {
@@ -69,13 +71,24 @@ describe('the database unavailable between attempts', () => {
   it('uses none of the event\'s attempts: it is dead-lettered after JOB_ATTEMPTS deliveries, not fewer', async () => {
     const sink = await new HttpSink(() => ({ status: 500 })).start();
     cleanups.push(() => sink.stop());
-    const { db, proxy, send } = await start({ destinations: { down: { url: `${sink.url}/in` } }, routes: [{ provider: 'stripe', to: ['down'] }] }, { JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '1500' });
+    const { db, proxy, ns, send } = await start({ destinations: { down: { url: `${sink.url}/in` } }, routes: [{ provider: 'stripe', to: ['down'] }] }, { JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '1500' });
+    const redis = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
+    const queue = new Queue('webhook-events', { connection: redis, prefix: ns.prefix });
+    cleanups.push(() => redis.quit(), () => queue.close());
     const id = await send('evt_db_outage_attempts', 'invoice.paid');
     await waitFor('the first attempt failed', async () => (await rowOf(db, id)).status === 'FAILED');
-    // Longer than the claim's own reconnects (about 6 s): the retry's claim fails while PostgreSQL is away.
     await proxy.stop();
     try {
-      await new Promise((resolve) => setTimeout(resolve, 9000));
+      // The retry's run (the job's second start) ends while PostgreSQL is away: its claim has failed, after the
+      // claim's own reconnects (about 6 s). Whether that used one of the job's attempts shows at the end.
+      await waitFor(
+        'the retry run ended while PostgreSQL is away',
+        async () => {
+          const job = (await queue.getJob(id)) as Job | undefined;
+          return (job?.attemptsStarted ?? 0) >= 2 && (await queue.getJobState(id)) !== 'active';
+        },
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
     } finally {
       await proxy.restart();
     }
@@ -93,7 +106,7 @@ describe('resume', () => {
     const ok = await new HttpSink(() => ({ status: 200 })).start();
     const failing = await new HttpSink(() => ({ status: 500 })).start();
     cleanups.push(() => ok.stop(), () => failing.stop());
-    const { db, app, send } = await start(
+    const { db, app, ns, send } = await start(
       { destinations: { held: { url: `${ok.url}/in` }, failing: { url: `${failing.url}/in` } }, routes: [{ provider: 'stripe', events: ['both.*'], to: ['held', 'failing'] }, { provider: 'stripe', events: ['held.*'], to: ['held'] }] },
       { JOB_BACKOFF_MS: '60000' },
     );
@@ -107,8 +120,15 @@ describe('resume', () => {
     const resumed = await adminRequest(app.baseUrl, TOKEN, 'POST', '/admin/destinations/held/resume');
     expect(resumed.json).toMatchObject({ paused: false, promoted: 1 });
     await waitFor('the waiting event delivered', async () => (await rowOf(db, onlyHeld)).status === 'COMPLETED');
-    // Its second promotion pass comes 2 s after the resume (worker side: none here, the circuit did not close).
+    // Its second promotion pass comes 2 s after the resume (worker side: none here, the circuit did not close), on a
+    // timer in this process with nothing to show it ran: a fixed wait past it, before checking what must NOT happen.
     await new Promise((resolve) => setTimeout(resolve, 2500));
+    // A promotion shows in the job at once (out of the delayed set, then a second start), before any delivery.
+    const redis = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
+    const queue = new Queue('webhook-events', { connection: redis, prefix: ns.prefix });
+    cleanups.push(() => redis.quit(), () => queue.close());
+    const job = (await queue.getJob(both)) as Job | undefined;
+    expect({ state: await queue.getJobState(both), started: job?.attemptsStarted }).toEqual({ state: 'delayed', started: 1 });
     expect(failing.requestsFor(both)).toHaveLength(1);
     expect(await rowOf(db, both)).toMatchObject({ status: 'FAILED', attempts: 1 });
   });
