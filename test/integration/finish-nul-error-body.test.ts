@@ -5,6 +5,7 @@ import { startInProcessService, type InProcessService } from '../support/service
 import { postWebhook, stripeSignature } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { waitFor } from '../support/wait-for.js';
 
 /**
  * A destination that answers a non-2xx whose body holds a NUL byte (a binary or gzip'd error page, a protobuf error).
@@ -64,15 +65,15 @@ it('a destination error body with a NUL byte still ends the event DEAD_LETTER af
   expect(response.status).toBe(202);
   const id = String(response.json!.id);
 
-  // Plenty of time for 3 attempts with a 20 ms backoff (and a reconciler pass or two).
-  await new Promise((resolve) => setTimeout(resolve, 8000));
+  // The event's end, DEAD_LETTER (its finish writes the attempt's rows with it). Before the fix it never came: the
+  // comparison below then shows what was seen at the deadline instead.
+  const statusOf = async () => (await db.pool.query<{ status: string }>('SELECT status FROM webhook_events WHERE id = $1', [id])).rows[0]?.status;
+  await waitFor('the event DEAD_LETTER', async () => (await statusOf()) === 'DEAD_LETTER', { timeoutMs: 30_000 }).catch(() => undefined);
   const { rows } = await db.pool.query<{ status: string; attempts: number; last_error: string | null }>(
     'SELECT status, attempts, last_error FROM webhook_events WHERE id = $1',
     [id],
   );
   const recorded = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM delivery_attempts WHERE event_id = $1', [id]);
   const observed = { status: rows[0]!.status, attempts: rows[0]!.attempts, lastError: rows[0]!.last_error, goodRequests: good.requestsFor(id).length, badRequests: bad.requestsFor(id).length, attemptRows: recorded.rows[0]!.n };
-  // eslint-disable-next-line no-console
-  console.log('observed', observed);
   expect(observed).toEqual({ status: 'DEAD_LETTER', attempts: JOB_ATTEMPTS, lastError: 'bad: HTTP 502: upstream\uFFFDerror', goodRequests: 1, badRequests: JOB_ATTEMPTS, attemptRows: JOB_ATTEMPTS + 1 });
 });
