@@ -170,10 +170,11 @@ describe('ProcessingStore batches', () => {
       await holder.query('BEGIN');
       await holder.query('SELECT 1 FROM webhook_events WHERE id = $1 FOR UPDATE', [stored.id]);
       const finished = store.finish(claimed, [delivered()], 'COMPLETED', null);
+      // Found by its start: pg_stat_activity keeps a statement's first 1 kB only (track_activity_query_size).
       const killed = await waitFor('the finish statement to wait on the row lock', async () => {
         const { rows } = await db.pool.query<{ killed: boolean }>(
           `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%delivery_attempts%'`,
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE webhook_events e SET status = f.status%'`,
         );
         return rows.length > 0 ? rows[0]!.killed : undefined;
       });

@@ -1,21 +1,37 @@
 /**
- * `held_since`: since when an event has waited for every destination it waits for (`held_for`), read per destination
- * by the console, the admin API (`waiting.oldestSince`) and webhook_destination_oldest_waiting_age_seconds (what
- * WebhookDestinationHeldTooLong fires on). It goes on while the event waits for the same destinations (or some of them
- * after others took it), and starts anew when a destination joins the wait. Before, it went on as long as the event
- * waited for anything: an event held an hour by a paused destination, then (resumed, delivered there) held by another
- * destination's open circuit, counted an hour of waiting for that one at once.
+ * Since when an event has waited for each destination it waits for (`held_for`): `held_since_by_destination`, and
+ * `held_since` the earliest of them (for workers and readers older than that column). Read per destination by the
+ * console, the admin API (`waiting.oldestSince`) and webhook_destination_oldest_waiting_age_seconds (what
+ * WebhookDestinationHeldTooLong fires on). A destination's wait goes on while it stays in the event's wait, and starts
+ * when it joins. With one time per event, one destination's wait was told for all: first an event held an hour by a
+ * paused destination, then also by another destination's open circuit, counted an hour for that one at once; then
+ * (the time started anew when one joined) the paused destination looked seconds old, and its alert waited an hour more.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { DestinationControl } from '../../services/admin/destination-control.js';
+import { DestinationPauses } from '../../services/shared/destinations/destination-pauses.js';
+import { DestinationStateStore } from '../../services/shared/destinations/destination-state.js';
 import { heldSummaries } from '../../services/shared/destinations/held-events.js';
+import { createLogger } from '../../services/shared/logging/logger.js';
+import { DestinationStateGauges } from '../../services/shared/metrics/destination-protection-metrics.js';
+import { registry } from '../../services/shared/metrics/metrics.js';
 import type { DeliveryResult } from '../../services/worker/delivery/delivery-result.js';
 import { ProcessingStore, type ClaimedEvent } from '../../services/worker/processing/processing-store.js';
+import { find, parseExposition } from '../observability/support/prometheus-text.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 
 let db: TestDatabase;
 let store: ProcessingStore;
+let ns: TestQueueNamespace;
+let redis: Redis;
 let counter = 0;
+
+/** A destination name of this test's own: heldSummaries reads every event of the database. */
+const named = (label: string) => `${label}-${counter++}`;
 
 async function newEvent(): Promise<string> {
   const { rows } = await db.pool.query<{ id: string }>(
@@ -35,8 +51,17 @@ async function waits(id: string, heldFor: string[], sent: string[] = []): Promis
   return claimed;
 }
 
-/** The event's wait as if it began an hour ago. */
-const anHourAgo = (id: string) => db.pool.query(`UPDATE webhook_events SET held_since = now() - interval '1 hour' WHERE id = $1`, [id]);
+/** The event's wait (for each destination it waits for) as if it had begun `interval` earlier. */
+const waitedLonger = (id: string, interval = '1 hour') =>
+  db.pool.query(
+    `UPDATE webhook_events
+        SET held_since = held_since - $2::interval,
+            held_since_by_destination = (SELECT jsonb_object_agg(key, to_jsonb(value::timestamptz - $2::interval))
+                                           FROM jsonb_each_text(held_since_by_destination))
+      WHERE id = $1`,
+    [id, interval],
+  );
+const anHourAgo = (id: string) => waitedLonger(id, '1 hour');
 
 /** How long the event has waited, in seconds, as its row says. */
 const heldFor = async (id: string) =>
@@ -51,13 +76,17 @@ async function oldestWaitFor(destination: string): Promise<number> {
 beforeAll(async () => {
   db = await createTestDatabase();
   store = new ProcessingStore(db.pool);
+  ns = createQueueNamespace();
+  redis = new Redis(ns.redisUrl);
 });
 
 afterAll(async () => {
-  await db.drop();
+  redis?.disconnect();
+  await ns?.cleanup();
+  await db?.drop();
 });
 
-describe('held_since', () => {
+describe('since when an event waits for each destination', () => {
   it('goes on while the event waits for the same destination, and starts anew for a destination that joins the wait', async () => {
     const id = await newEvent();
     await waits(id, ['paused']);
@@ -80,6 +109,7 @@ describe('held_since', () => {
     expect(await oldestWaitFor('open')).toBeGreaterThan(3500);
     await waits(id, ['open', 'paused']);
     expect(await oldestWaitFor('paused')).toBeLessThan(60);
+    expect(await oldestWaitFor('open')).toBeGreaterThan(3500);
   });
 
   it('is cleared when the event waits for nothing, and a later wait starts anew', async () => {
@@ -109,5 +139,103 @@ describe('held_since', () => {
     const end = { status: 'PENDING' as const, lastError: 'waiting: open', results: [delivered('paused')], giveBackAttempt: true, heldFor: ['open'], waitMs: 1000 };
     expect(await store.refinish(identity, end, randomUUID())).toBe(true);
     expect(await heldFor(id)).toBeLessThan(60);
+  });
+  it('keeps the time of a destination that stays in the wait when another joins it; the one that joins starts then', async () => {
+    const [paused, open] = [named('paused'), named('open')];
+    const id = await newEvent();
+    await waits(id, [paused]);
+    await anHourAgo(id);
+    // Paused for an hour; now another destination's circuit is open too.
+    await waits(id, [paused, open]);
+    expect(await oldestWaitFor(paused)).toBeGreaterThan(3500);
+    expect(await oldestWaitFor(open)).toBeLessThan(60);
+    // The event's own held_since is the earliest (what readers and workers older than the per-destination times read).
+    expect(await heldFor(id)).toBeGreaterThan(3500);
+
+    // Half an hour on, the paused destination is resumed and takes the event: the other's wait is its own half hour.
+    await waitedLonger(id, '30 minutes');
+    await waits(id, [open], [paused]);
+    const openWait = await oldestWaitFor(open);
+    expect(openWait).toBeGreaterThan(1700);
+    expect(openWait).toBeLessThan(3500);
+    expect(await heldFor(id)).toBeLessThan(3500);
+  });
+
+  it('keeps a destination\'s time in a finish written by the job\'s next run (refinish) too', async () => {
+    const [paused, open] = [named('paused'), named('open')];
+    const id = await newEvent();
+    await waits(id, [paused]);
+    await anHourAgo(id);
+    const claimed = (await store.claim(id))!;
+    const identity = {
+      eventId: id,
+      provider: claimed.provider,
+      eventType: claimed.eventType,
+      replays: 0,
+      attempt: claimed.attempts,
+      claimedAt: claimed.claimedAt,
+      claimToken: claimed.claimToken,
+    };
+    const end = { status: 'PENDING' as const, lastError: `waiting: ${paused}, ${open}`, results: [], giveBackAttempt: true, heldFor: [paused, open], waitMs: 1000 };
+    expect(await store.refinish(identity, end, randomUUID())).toBe(true);
+    expect(await oldestWaitFor(paused)).toBeGreaterThan(3500);
+    expect(await oldestWaitFor(open)).toBeLessThan(60);
+  });
+
+  it('is what the admin API (waiting.oldestSince) and webhook_destination_oldest_waiting_age_seconds say', async () => {
+    const [paused, open] = [named('paused'), named('open')];
+    const id = await newEvent();
+    await waits(id, [paused]);
+    await anHourAgo(id);
+    await waits(id, [paused, open]);
+
+    const state = new DestinationStateStore(redis, `${ns.prefix}:webhook-events`);
+    const queue = new Queue('webhook-events', { connection: redis, prefix: ns.prefix });
+    try {
+      const control = new DestinationControl({ state, pauses: new DestinationPauses(db.pool, state), pool: db.pool, queue, routes: undefined, logger: createLogger('test') });
+      const states = await control.states([paused, open]);
+      const ageOf = (name: string) => (Date.now() - Date.parse(states.get(name)!.waiting.oldestSince!)) / 1000;
+      expect(states.get(paused)!.waiting.events).toBe(1);
+      expect(ageOf(paused)).toBeGreaterThan(3500);
+      expect(ageOf(open)).toBeLessThan(60);
+    } finally {
+      await queue.close();
+    }
+
+    new DestinationStateGauges({ names: [paused, open], withBreaker: new Set(), read: (names) => state.read(names), held: () => heldSummaries(db.pool) });
+    const metrics = parseExposition(await registry.metrics());
+    const gauge = (name: string) => find(metrics, 'webhook_destination_oldest_waiting_age_seconds', { destination: name })[0]!.value;
+    expect(gauge(paused)).toBeGreaterThan(3500);
+    expect(gauge(open)).toBeLessThan(60);
+  });
+
+  it('reads, and carries on, held_since of a row an older worker wrote (no per-destination times)', async () => {
+    const [paused, open] = [named('paused'), named('open')];
+    const id = await newEvent();
+    await waits(id, [paused]);
+    // As a worker older than held_since_by_destination leaves a row: held_for and held_since only.
+    await db.pool.query(`UPDATE webhook_events SET held_since = now() - interval '1 hour', held_since_by_destination = NULL WHERE id = $1`, [id]);
+    expect(await oldestWaitFor(paused)).toBeGreaterThan(3500);
+    await waits(id, [paused, open]);
+    expect(await oldestWaitFor(paused)).toBeGreaterThan(3500);
+    expect(await oldestWaitFor(open)).toBeLessThan(60);
+  });
+
+  it('never overstates a wait after an older worker had a destination leave the wait and join it again', async () => {
+    const [paused, open] = [named('paused'), named('open')];
+    const id = await newEvent();
+    await waits(id, [paused]);
+    await anHourAgo(id);
+    // An older worker (finish-event-attempts-v6) writes held_for and held_since, not held_since_by_destination: the
+    // paused destination, resumed, took the event, which waits for the other (its time started anew then); later the
+    // paused destination joins the wait again (started anew too). The hour-old time of its first wait stays behind.
+    await db.pool.query(`UPDATE webhook_events SET held_for = $2, held_since = now() WHERE id = $1`, [id, [open]]);
+    await db.pool.query(`UPDATE webhook_events SET held_for = $2, held_since = now() WHERE id = $1`, [id, [open, paused]]);
+    expect(await oldestWaitFor(paused)).toBeLessThan(60);
+    expect(await oldestWaitFor(open)).toBeLessThan(60);
+    // Nor does this code's finish carry that time on.
+    await waits(id, [open, paused]);
+    expect(await oldestWaitFor(paused)).toBeLessThan(60);
+    expect(await oldestWaitFor(open)).toBeLessThan(60);
   });
 });

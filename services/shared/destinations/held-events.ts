@@ -7,7 +7,7 @@ import { stampReadyAt } from '../queue/job-ready-time.js';
 export interface HeldSummary {
   destination: string;
   events: number;
-  /** Since when the longest-waiting of them has waited. */
+  /** Since when the longest-waiting of them has waited for this destination (not for others it waited for before). */
   oldestSince: Date;
 }
 
@@ -15,6 +15,19 @@ export interface HeldSummary {
 export interface HeldEventsSource {
   query<Row>(text: string, values: unknown[]): Promise<{ rows: Row[] }>;
 }
+
+/**
+ * SQL: since when the event of `row` (an alias of webhook_events) has waited for `destination` (an SQL expression
+ * naming one of its `held_for`). Its own time in `held_since_by_destination`, written by the worker's finish: kept
+ * while the destination stays in the wait, now() when it joins. `held_since` (the earliest of them) where the row has
+ * none: written by a worker older than that column. And never earlier than `held_since`: an older worker rewrites
+ * `held_for` and `held_since` but not the column, and starts `held_since` anew when a destination joins the wait, so
+ * a time left there from before may be of an earlier wait of a destination that left and joined again. Then the wait
+ * is understated (as the older worker had it), never overstated. This code's worker writes `held_since` as the
+ * earliest of the times, so `greatest` leaves each as written.
+ */
+export const destinationHeldSince = (row: string, destination: string): string =>
+  `greatest((${row}.held_since_by_destination ->> ${destination})::timestamptz, ${row}.held_since)`;
 
 /** Largest number of events a scrape or an admin read counts per destination (the partial index bounds the rest). */
 export const HELD_COUNT_CAP = 100_000;
@@ -25,8 +38,9 @@ export const HELD_COUNT_CAP = 100_000;
  */
 export async function heldSummaries(source: HeldEventsSource): Promise<HeldSummary[]> {
   const { rows } = await source.query<{ destination: string; events: number; oldest: Date }>(
-    `SELECT d AS destination, count(*)::int AS events, min(h.held_since) AS oldest
-       FROM (SELECT held_for, held_since FROM webhook_events WHERE held_for IS NOT NULL LIMIT $1) h, unnest(h.held_for) AS d
+    `SELECT d AS destination, count(*)::int AS events, min(${destinationHeldSince('h', 'd')}) AS oldest
+       FROM (SELECT held_for, held_since, held_since_by_destination FROM webhook_events WHERE held_for IS NOT NULL LIMIT $1) h,
+            unnest(h.held_for) AS d
       GROUP BY d ORDER BY d`,
     [HELD_COUNT_CAP],
   );

@@ -4,6 +4,7 @@ import { MicroBatcher } from '../../shared/batching/micro-batcher.js';
 import { withRowFallback } from '../../shared/batching/row-fallback.js';
 import { isRowDataError } from '../../shared/database/database-errors.js';
 import { withReconnects } from '../../shared/database/with-reconnects.js';
+import { destinationHeldSince } from '../../shared/destinations/held-events.js';
 import type { Logger } from '../../shared/logging/logger.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
 import type { ClaimIdentity, RunEnd } from './unrecorded-run.js';
@@ -153,19 +154,26 @@ const CLAIM = {
 export const WORKER_STOPPED_LAST_ATTEMPT =
   'the worker stopped during the last attempt (killed, out of memory, or stalled past WORKER_LOCK_DURATION_MS); not sent again';
 
-// `held_since` of a finish that leaves the event waiting for `heldFor` (comma-joined; '' for none): since when it has
-// waited for every one of them. Kept while the event waits for no destination it did not wait for already (the same
-// ones, or some of them after others took it); started anew (now) when one joins the wait. The console, the admin API
-// and webhook_destination_oldest_waiting_age_seconds read it per destination (min over the events waiting for it).
-// Before, it was kept as long as the event waited for anything: an event held an hour by one destination (paused) that
-// then waited for another (its circuit open when the first, resumed, took the event) counted an hour of waiting for the
-// second at once, and fired WebhookDestinationHeldTooLong for a destination held seconds. One time per event: of
-// destinations that joined the wait at different times, the latest's wait is told, the earlier ones' understated (never
-// overstated).
+// Since when a finish that leaves the event waiting for `heldFor` (comma-joined; '' for none) has it wait for each of
+// them: `held_since_by_destination` (destination name to time), and `held_since` the earliest of those (what workers
+// and readers older than that column read). A destination that stays in the wait keeps its time (as
+// destinationHeldSince reads it, so a row an older worker wrote goes on from its `held_since`); one that joins the
+// wait starts at now(). The console, the admin API (`waiting.oldestSince`) and
+// webhook_destination_oldest_waiting_age_seconds read each destination's own time (min over the events waiting for it).
+// With one time per event, one destination's wait was told for all: kept as long as the event waited for anything
+// (until finish-event-attempts-v5), an event held an hour by a paused destination counted an hour for one that joined
+// the wait a moment ago; started anew when one joined (v6), the paused destination looked seconds old, and
+// WebhookDestinationHeldTooLong waited for it an hour more.
+const HELD_DESTINATIONS = (heldFor: string) => `unnest(string_to_array(${heldFor}, ',')) AS held(destination)`;
+const HELD_DESTINATION_SINCE = `CASE WHEN held.destination = ANY(coalesce(e.held_for, '{}'))
+                                     THEN coalesce(${destinationHeldSince('e', 'held.destination')}, now())
+                                     ELSE now() END`;
+const heldSinceByDestination = (heldFor: string) =>
+  `CASE WHEN ${heldFor} = '' THEN NULL
+        ELSE (SELECT jsonb_object_agg(held.destination, ${HELD_DESTINATION_SINCE}) FROM ${HELD_DESTINATIONS(heldFor)}) END`;
 const heldSince = (heldFor: string) =>
   `CASE WHEN ${heldFor} = '' THEN NULL
-        WHEN string_to_array(${heldFor}, ',') <@ coalesce(e.held_for, '{}') THEN coalesce(e.held_since, now())
-        ELSE now() END`;
+        ELSE (SELECT min(${HELD_DESTINATION_SINCE}) FROM ${HELD_DESTINATIONS(heldFor)}) END`;
 
 // Recording the attempts and the new status is one round trip for every attempt finishing together. The guard is the
 // claim's identity: PROCESSING, in the claim's replay round, with the attempt number and the time (`updated_at`) the
@@ -174,7 +182,8 @@ const heldSince = (heldFor: string) =>
 // expired, the job was handed out again), moves nothing, where `status = 'PROCESSING'` alone let it overwrite the
 // current claim's event. The attempt number tells two claims in one microsecond apart.
 // A waiting event's claim is given back (`give_back` 1) in the same statement, so its attempt counter does not grow;
-// `held_for` (comma-joined: destination names have no comma) lists what it waits for, `held_since` since when (above).
+// `held_for` (comma-joined: destination names have no comma) lists what it waits for, `held_since` and
+// `held_since_by_destination` since when (above).
 // Attempt rows are recorded only for the events the statement moved: a refused finish's rows would count as the
 // deliveries of whatever round holds the event now (`delivered` is the successes since the last replay), so that round
 // would skip destinations it never sent to.
@@ -182,7 +191,8 @@ const FINISH_EVENTS = `WITH finished AS (
            UPDATE webhook_events e SET status = f.status, last_error = f.last_error, updated_at = now(),
                                 attempts = e.attempts - f.give_back,
                                 held_for = string_to_array(nullif(f.held_for, ''), ','),
-                                held_since = ${heldSince("f.held_for")}
+                                held_since = ${heldSince('f.held_for')},
+                                held_since_by_destination = ${heldSinceByDestination('f.held_for')}
              FROM unnest($1::uuid[], $2::int[], $3::int[], $4::timestamptz[], $5::text[], $6::text[], $7::int[], $8::text[])
                     AS f(id, replays, attempt, claimed_at, status, last_error, give_back, held_for)
             WHERE e.id = f.id AND (e.status || '') = 'PROCESSING'
@@ -197,7 +207,7 @@ const FINISH_EVENTS = `WITH finished AS (
          )`;
 
 const FINISH = {
-  name: 'finish-event-attempts-v6',
+  name: 'finish-event-attempts-v7',
   text: `${FINISH_EVENTS}
          SELECT id FROM finished`,
 };
@@ -209,7 +219,7 @@ const FINISH = {
 // (Had a later claim come meanwhile, the finish is reported as moved on: by then it had.)
 // (The plain SELECT reads the statement's snapshot, from before `finished`: an event moved now is PROCESSING there.)
 const FINISH_AGAIN = {
-  name: 'finish-event-attempts-again-v6',
+  name: 'finish-event-attempts-again-v7',
   text: `${FINISH_EVENTS}
          SELECT id FROM finished
           UNION ALL
@@ -229,12 +239,13 @@ const FINISH_AGAIN = {
 // still PROCESSING (the first) or not (the second): they never both move it. The attempt rows are inserted only with
 // the move, so nothing is recorded twice.
 const REFINISH = {
-  name: 'refinish-event-attempt-v2',
+  name: 'refinish-event-attempt-v3',
   text: `WITH finished AS (
            UPDATE webhook_events e SET status = $5::text, last_error = $6::text, updated_at = now(),
                                 attempts = e.attempts - $7::int,
                                 held_for = string_to_array(nullif($8::text, ''), ','),
                                 held_since = ${heldSince('$8::text')},
+                                held_since_by_destination = ${heldSinceByDestination('$8::text')},
                                 claim_token = $10::uuid
             WHERE e.id = $1::uuid AND (e.status || '') = 'PROCESSING' AND e.claim_token = $9::uuid
               AND e.replays = $2::int AND e.attempts = $3::int AND e.updated_at = $4::timestamptz

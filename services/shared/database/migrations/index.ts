@@ -10,6 +10,7 @@ import { ClaimToken1764500800000 } from './1764500800000-claim-token.js';
 import { ClaimWaiting1764500900000 } from './1764500900000-claim-waiting.js';
 import { EventReplayKeys1764501100000 } from './1764501100000-event-replay-keys.js';
 import { ClaimHeartbeat1764501200000 } from './1764501200000-claim-heartbeat.js';
+import { HeldSinceByDestination1764501300000 } from './1764501300000-held-since-by-destination.js';
 
 /** Every migration, oldest first. Listed explicitly so the same code runs from `services/` and from `dist/`. */
 export const migrations = [
@@ -25,4 +26,5 @@ export const migrations = [
   ClaimWaiting1764500900000,
   EventReplayKeys1764501100000,
   ClaimHeartbeat1764501200000,
+  HeldSinceByDestination1764501300000,
 ];
