@@ -16,8 +16,8 @@ import { EventWorker } from '../../services/worker/event-worker.js';
 import { ClaimHeartbeat, liveClaimWindowMs } from '../../services/worker/processing/claim-heartbeat.js';
 import { EventHandlerRegistry } from '../../services/worker/processing/event-handlers.js';
 import { EventProcessor } from '../../services/worker/processing/event-processor.js';
-import { ProcessingStore, type ClaimedEvent } from '../../services/worker/processing/processing-store.js';
-import type { ClaimIdentity } from '../../services/worker/processing/unrecorded-run.js';
+import { ProcessingStore } from '../../services/worker/processing/processing-store.js';
+import { claimIdentity } from '../../services/worker/processing/unrecorded-run.js';
 import { RouteTable } from '../../services/worker/routing/route-table.js';
 import { HttpSink } from '../support/http-sink.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -45,16 +45,6 @@ const row = async (id: string): Promise<Row> =>
   (await db.pool.query<Row>('SELECT status, attempts, last_error, claim_token, held_for FROM webhook_events WHERE id = $1', [id])).rows[0]!;
 const deliveryRows = async (id: string) =>
   (await db.pool.query<{ attempt: number; succeeded: boolean }>('SELECT attempt, succeeded FROM delivery_attempts WHERE event_id = $1 ORDER BY attempt', [id])).rows;
-
-const identity = (event: ClaimedEvent): ClaimIdentity => ({
-  eventId: event.id,
-  provider: event.provider,
-  eventType: event.eventType,
-  replays: event.replays,
-  attempt: event.attempts,
-  claimedAt: event.claimedAt,
-  claimToken: event.claimToken,
-});
 
 /**
  * The database as the worker reaches it, but the next `finishFaults` finishes throw an error no code path foresees (a
@@ -194,13 +184,13 @@ describe('the claim release', () => {
     const id = await newEvent('releasestore');
     const stale = (await store.claim(id, 0, ATTEMPTS))!;
     const current = (await store.claim(id, 0, ATTEMPTS))!; // the stalled check's job, say (no window: a takeover)
-    expect(await store.releaseClaim(identity(stale), false, 'the run failed inside the worker: boom')).toBeUndefined();
+    expect(await store.releaseClaim(claimIdentity(stale), false, 'the run failed inside the worker: boom')).toBeUndefined();
     // Same attempt number and claim time, another token: still not this run's claim.
-    expect(await store.releaseClaim({ ...identity(current), claimToken: stale.claimToken }, false, 'boom')).toBeUndefined();
+    expect(await store.releaseClaim({ ...claimIdentity(current), claimToken: stale.claimToken }, false, 'boom')).toBeUndefined();
     expect(await row(id)).toMatchObject({ status: 'PROCESSING', attempts: 2, claim_token: current.claimToken, last_error: null });
-    expect(await store.releaseClaim(identity(current), false, 'boom')).toBe('FAILED');
+    expect(await store.releaseClaim(claimIdentity(current), false, 'boom')).toBe('FAILED');
     // Sent again (its answer lost): nothing more.
-    expect(await store.releaseClaim(identity(current), false, 'boom')).toBeUndefined();
+    expect(await store.releaseClaim(claimIdentity(current), false, 'boom')).toBeUndefined();
   });
 
   it('gives the attempt back when the run had only waited for slots (nothing sent)', async () => {
@@ -208,7 +198,7 @@ describe('the claim release', () => {
     const id = await newEvent('releasestore');
     const claimed = (await store.claim(id, 0, ATTEMPTS))!;
     await store.markWaiting(claimed);
-    expect(await store.releaseClaim(identity(claimed), true, 'boom')).toBe('PENDING');
+    expect(await store.releaseClaim(claimIdentity(claimed), true, 'boom')).toBe('PENDING');
     expect(await row(id)).toMatchObject({ status: 'PENDING', attempts: 0 });
     expect(await store.claim(id, 0, ATTEMPTS)).toMatchObject({ attempts: 1, deadLettered: false });
   });

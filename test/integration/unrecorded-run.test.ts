@@ -14,7 +14,7 @@ import { EventWaitingError } from '../../services/worker/processing/delivery-fai
 import { EventHandlerRegistry } from '../../services/worker/processing/event-handlers.js';
 import { EventProcessor } from '../../services/worker/processing/event-processor.js';
 import { ProcessingStore, type ClaimedEvent } from '../../services/worker/processing/processing-store.js';
-import { RunNotRecordedError, type ClaimIdentity, type RunEnd } from '../../services/worker/processing/unrecorded-run.js';
+import { claimIdentity, RunNotRecordedError, type RunEnd } from '../../services/worker/processing/unrecorded-run.js';
 import { RouteTable } from '../../services/worker/routing/route-table.js';
 import { HttpSink } from '../support/http-sink.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -40,16 +40,6 @@ const attemptRows = async (id: string) => Number((await db.pool.query('SELECT co
 const delivered: DeliveryResult = { destination: 'crm', succeeded: true, result: 'success', statusCode: 200, error: null, durationMs: 3000 };
 const completed: RunEnd = { status: 'COMPLETED', lastError: null, results: [delivered], giveBackAttempt: false, heldFor: [] };
 
-const identity = (event: ClaimedEvent): ClaimIdentity => ({
-  eventId: event.id,
-  provider: event.provider,
-  eventType: event.eventType,
-  replays: event.replays,
-  attempt: event.attempts,
-  claimedAt: event.claimedAt,
-  claimToken: event.claimToken,
-});
-
 /** The event claimed up to its last attempt, each claim after the first a takeover of the one before. */
 async function lastAttemptClaimed(id: string): Promise<ClaimedEvent> {
   let claimed: ClaimedEvent | undefined;
@@ -71,14 +61,14 @@ describe("ProcessingStore.refinish: an earlier run's finish, written by the job'
     const id = await newEvent();
     const last = await lastAttemptClaimed(id);
     const next = randomUUID();
-    expect(await store.refinish(identity(last), completed, next)).toBe(true);
+    expect(await store.refinish(claimIdentity(last), completed, next)).toBe(true);
     expect(await row(id)).toEqual({ status: 'COMPLETED', attempts: LAST_ATTEMPT, last_error: null });
     expect(await attemptRows(id)).toBe(1);
     // Sent again (its answer lost): still landed, nothing recorded twice.
-    expect(await store.refinish(identity(last), completed, next)).toBe(true);
+    expect(await store.refinish(claimIdentity(last), completed, next)).toBe(true);
     expect(await attemptRows(id)).toBe(1);
     // A later run of the job still carrying it (its data not cleared): no longer applies, and its claim finds the end.
-    expect(await store.refinish(identity(last), completed, randomUUID())).toBe(false);
+    expect(await store.refinish(claimIdentity(last), completed, randomUUID())).toBe(false);
     expect(await store.claim(id, 0, LAST_ATTEMPT)).toBeUndefined();
   });
 
@@ -86,7 +76,7 @@ describe("ProcessingStore.refinish: an earlier run's finish, written by the job'
     const id = await newEvent();
     const last = await lastAttemptClaimed(id);
     expect(await store.finish(last, [delivered], 'COMPLETED', null)).toBe(true);
-    expect(await store.refinish(identity(last), completed, randomUUID())).toBe(true);
+    expect(await store.refinish(claimIdentity(last), completed, randomUUID())).toBe(true);
     expect(await attemptRows(id)).toBe(1);
   });
 
@@ -94,7 +84,7 @@ describe("ProcessingStore.refinish: an earlier run's finish, written by the job'
     const id = await newEvent();
     const last = await lastAttemptClaimed(id);
     const waits: RunEnd = { status: 'PENDING', lastError: 'waiting: crm paused', results: [], giveBackAttempt: true, heldFor: ['crm'], waitMs: 1000 };
-    expect(await store.refinish(identity(last), waits, randomUUID())).toBe(true);
+    expect(await store.refinish(claimIdentity(last), waits, randomUUID())).toBe(true);
     expect(await row(id)).toMatchObject({ status: 'PENDING', attempts: LAST_ATTEMPT - 1 });
     expect(await store.claim(id, 0, LAST_ATTEMPT)).toMatchObject({ attempts: LAST_ATTEMPT, deadLettered: false });
   });
@@ -103,7 +93,7 @@ describe("ProcessingStore.refinish: an earlier run's finish, written by the job'
     const id = await newEvent();
     const first = (await store.claim(id, 0, LAST_ATTEMPT))!;
     await store.claim(id, 0, LAST_ATTEMPT); // the reconciler's job, say
-    expect(await store.refinish(identity(first), completed, randomUUID())).toBe(false);
+    expect(await store.refinish(claimIdentity(first), completed, randomUUID())).toBe(false);
     expect(await row(id)).toMatchObject({ status: 'PROCESSING', attempts: 2 });
     expect(await attemptRows(id)).toBe(0);
   });
@@ -178,7 +168,7 @@ describe('EventProcessor with a run PostgreSQL did not record', () => {
     const claimed = (await store.claim(id, 0, LAST_ATTEMPT))!;
     const end: RunEnd = { status: 'PENDING', lastError: 'waiting: crm paused', results: [], giveBackAttempt: true, heldFor: ['crm'], waitMs: 1234 };
     const outcome = await processorWith(store)
-      .process({ eventId: id, unrecorded: { claimToken: claimed.claimToken, finish: identity(claimed), end } }, false)
+      .process({ eventId: id, unrecorded: { claimToken: claimed.claimToken, finish: claimIdentity(claimed), end } }, false)
       .catch((error: unknown) => error);
     expect(outcome).toBeInstanceOf(EventWaitingError);
     expect(outcome).toMatchObject({ waitMs: 1234 });

@@ -24,7 +24,7 @@ import { ClaimWaitMark, type MarkedDelivery } from './claim-wait-mark.js';
 import { DeliveryFailedError, EventWaitingError } from './delivery-failed-error.js';
 import type { EventHandler, EventHandlerRegistry, HandledEvent } from './event-handlers.js';
 import { WORKER_STOPPED_LAST_ATTEMPT, type ClaimedEvent, type FinishedStatus, type ProcessingStore } from './processing-store.js';
-import { recordedOrCarried, RunNotRecordedError, type ClaimIdentity, type RunEnd, type UnrecordedRun, type WorkerJobData } from './unrecorded-run.js';
+import { claimIdentity, recordedOrCarried, RunNotRecordedError, type ClaimIdentity, type RunEnd, type UnrecordedRun, type WorkerJobData } from './unrecorded-run.js';
 
 export interface EventProcessorOptions {
   store: ProcessingStore;
@@ -716,19 +716,6 @@ function endWrittenOrCarried(error: unknown): boolean {
 /** An error's message (its name when it has none), as the attempts table keeps it; anything thrown is allowed. */
 function describeError(error: unknown): string {
   return errorText(error instanceof Error ? error.message || error.name : String(error), 512);
-}
-
-/** The claim a run holds, as its finish's guard checks it (and an {@link UnrecordedRun} carries it). */
-function claimIdentity(event: ClaimedEvent): ClaimIdentity {
-  return {
-    eventId: event.id,
-    provider: event.provider,
-    eventType: event.eventType,
-    replays: event.replays,
-    attempt: event.attempts,
-    claimedAt: event.claimedAt,
-    claimToken: event.claimToken,
-  };
 }
 
 /** A run's end as the job's data keeps it: the finish's fields of each result only (no probe marks). */

@@ -1,7 +1,7 @@
 import { isDatabaseUnavailable } from '../../shared/database/database-errors.js';
 import type { EventJobData } from '../../shared/queue/event-job.js';
 import type { DeliveryResult } from '../delivery/delivery-result.js';
-import type { FinishedStatus } from './processing-store.js';
+import type { ClaimedEvent, FinishedStatus } from './processing-store.js';
 
 /**
  * How a run ends its event: what its finish writes (the status, the attempt's deliveries, the attempt given back or
@@ -33,6 +33,19 @@ export interface ClaimIdentity {
   attempt: number;
   claimedAt: string;
   claimToken: string;
+}
+
+/** The claim a run holds, as its finish's guard checks it (and an {@link UnrecordedRun} carries it). */
+export function claimIdentity(event: ClaimedEvent): ClaimIdentity {
+  return {
+    eventId: event.id,
+    provider: event.provider,
+    eventType: event.eventType,
+    replays: event.replays,
+    attempt: event.attempts,
+    claimedAt: event.claimedAt,
+    claimToken: event.claimToken,
+  };
 }
 
 /**
