@@ -20,6 +20,7 @@ import { DestinationStateGauges } from '../../services/shared/metrics/destinatio
 import { registry } from '../../services/shared/metrics/metrics.js';
 import type { DeliveryResult } from '../../services/worker/delivery/delivery-result.js';
 import { ProcessingStore, type ClaimedEvent } from '../../services/worker/processing/processing-store.js';
+import { claimIdentity, type RunEnd } from '../../services/worker/processing/unrecorded-run.js';
 import { find, parseExposition } from '../observability/support/prometheus-text.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -51,6 +52,13 @@ async function waits(id: string, heldFor: string[], sent: string[] = []): Promis
   return claimed;
 }
 
+/** The same wait written by the job's next run (refinish: the run's own finish was not written), under a new claim. */
+async function refinishedWaits(id: string, heldFor: string[], sent: string[] = []): Promise<void> {
+  const claimed = (await store.claim(id))!;
+  const end: RunEnd = { status: 'PENDING', lastError: `waiting: ${heldFor.join(', ')}`, results: sent.map(delivered), giveBackAttempt: true, heldFor, waitMs: 1000 };
+  expect(await store.refinish(claimIdentity(claimed), end, randomUUID())).toBe(true);
+}
+
 /** The event's wait (for each destination it waits for) as if it had begun `interval` earlier. */
 const waitedLonger = (id: string, interval = '1 hour') =>
   db.pool.query(
@@ -61,7 +69,14 @@ const waitedLonger = (id: string, interval = '1 hour') =>
       WHERE id = $1`,
     [id, interval],
   );
-const anHourAgo = (id: string) => waitedLonger(id, '1 hour');
+
+/** A new event that has waited an hour for `heldFor`. */
+async function waitingAnHour(heldFor: string[]): Promise<string> {
+  const id = await newEvent();
+  await waits(id, heldFor);
+  await waitedLonger(id, '1 hour');
+  return id;
+}
 
 /** How long the event has waited, in seconds, as its row says. */
 const heldFor = async (id: string) =>
@@ -88,9 +103,7 @@ afterAll(async () => {
 
 describe('since when an event waits for each destination', () => {
   it('goes on while the event waits for the same destination, and starts anew for a destination that joins the wait', async () => {
-    const id = await newEvent();
-    await waits(id, ['paused']);
-    await anHourAgo(id);
+    const id = await waitingAnHour(['paused']);
     // Still paused at the next look: the same wait.
     await waits(id, ['paused']);
     expect(await heldFor(id)).toBeGreaterThan(3500);
@@ -102,9 +115,7 @@ describe('since when an event waits for each destination', () => {
   });
 
   it('goes on when some of the destinations waited for took the event, not when one joins', async () => {
-    const id = await newEvent();
-    await waits(id, ['open', 'limited']);
-    await anHourAgo(id);
+    const id = await waitingAnHour(['open', 'limited']);
     await waits(id, ['open'], ['limited']);
     expect(await oldestWaitFor('open')).toBeGreaterThan(3500);
     await waits(id, ['open', 'paused']);
@@ -113,9 +124,7 @@ describe('since when an event waits for each destination', () => {
   });
 
   it('is cleared when the event waits for nothing, and a later wait starts anew', async () => {
-    const id = await newEvent();
-    await waits(id, ['open']);
-    await anHourAgo(id);
+    const id = await waitingAnHour(['open']);
     const claimed = (await store.claim(id))!;
     expect(await store.finish(claimed, [], 'FAILED', 'crm: 503', { heldFor: [] })).toBe(true);
     await waits(id, ['open']);
@@ -123,28 +132,14 @@ describe('since when an event waits for each destination', () => {
   });
 
   it('follows the same rule in a finish written by the job\'s next run (refinish)', async () => {
-    const id = await newEvent();
-    await waits(id, ['paused']);
-    await anHourAgo(id);
-    const claimed = (await store.claim(id))!;
-    const identity = {
-      eventId: id,
-      provider: claimed.provider,
-      eventType: claimed.eventType,
-      replays: 0,
-      attempt: claimed.attempts,
-      claimedAt: claimed.claimedAt,
-      claimToken: claimed.claimToken,
-    };
-    const end = { status: 'PENDING' as const, lastError: 'waiting: open', results: [delivered('paused')], giveBackAttempt: true, heldFor: ['open'], waitMs: 1000 };
-    expect(await store.refinish(identity, end, randomUUID())).toBe(true);
+    const id = await waitingAnHour(['paused']);
+    await refinishedWaits(id, ['open'], ['paused']);
     expect(await heldFor(id)).toBeLessThan(60);
   });
+
   it('keeps the time of a destination that stays in the wait when another joins it; the one that joins starts then', async () => {
     const [paused, open] = [named('paused'), named('open')];
-    const id = await newEvent();
-    await waits(id, [paused]);
-    await anHourAgo(id);
+    const id = await waitingAnHour([paused]);
     // Paused for an hour; now another destination's circuit is open too.
     await waits(id, [paused, open]);
     expect(await oldestWaitFor(paused)).toBeGreaterThan(3500);
@@ -163,30 +158,15 @@ describe('since when an event waits for each destination', () => {
 
   it('keeps a destination\'s time in a finish written by the job\'s next run (refinish) too', async () => {
     const [paused, open] = [named('paused'), named('open')];
-    const id = await newEvent();
-    await waits(id, [paused]);
-    await anHourAgo(id);
-    const claimed = (await store.claim(id))!;
-    const identity = {
-      eventId: id,
-      provider: claimed.provider,
-      eventType: claimed.eventType,
-      replays: 0,
-      attempt: claimed.attempts,
-      claimedAt: claimed.claimedAt,
-      claimToken: claimed.claimToken,
-    };
-    const end = { status: 'PENDING' as const, lastError: `waiting: ${paused}, ${open}`, results: [], giveBackAttempt: true, heldFor: [paused, open], waitMs: 1000 };
-    expect(await store.refinish(identity, end, randomUUID())).toBe(true);
+    const id = await waitingAnHour([paused]);
+    await refinishedWaits(id, [paused, open]);
     expect(await oldestWaitFor(paused)).toBeGreaterThan(3500);
     expect(await oldestWaitFor(open)).toBeLessThan(60);
   });
 
   it('is what the admin API (waiting.oldestSince) and webhook_destination_oldest_waiting_age_seconds say', async () => {
     const [paused, open] = [named('paused'), named('open')];
-    const id = await newEvent();
-    await waits(id, [paused]);
-    await anHourAgo(id);
+    const id = await waitingAnHour([paused]);
     await waits(id, [paused, open]);
 
     const state = new DestinationStateStore(redis, `${ns.prefix}:webhook-events`);
@@ -223,9 +203,7 @@ describe('since when an event waits for each destination', () => {
 
   it('never overstates a wait after an older worker had a destination leave the wait and join it again', async () => {
     const [paused, open] = [named('paused'), named('open')];
-    const id = await newEvent();
-    await waits(id, [paused]);
-    await anHourAgo(id);
+    const id = await waitingAnHour([paused]);
     // An older worker (finish-event-attempts-v6) writes held_for and held_since, not held_since_by_destination: the
     // paused destination, resumed, took the event, which waits for the other (its time started anew then); later the
     // paused destination joins the wait again (started anew too). The hour-old time of its first wait stays behind.
