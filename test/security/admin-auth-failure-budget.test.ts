@@ -8,41 +8,21 @@
  * addresses are not affected, and a request with no token at all is not counted.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { adminGetFrom, startOfABudgetWindow } from '../support/admin-budget.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { adminGetFrom, startAdminBudgetIngress, startOfABudgetWindow } from '../support/admin-budget.js';
+import { createProcessTestBed, type ProcessTestBed } from '../support/process-test-bed.js';
+import type { ServiceProcess } from '../support/service-process.js';
 
 const TOKEN = 'admin-budget-test-token-0123456789';
 const LIMIT = 5;
-let db: TestDatabase;
-let ns: TestQueueNamespace;
+let bed: ProcessTestBed;
 let ingress: ServiceProcess;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  ingress = new ServiceProcess(
-    {
-      SERVICE_ROLE: 'ingress',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      STRIPE_WEBHOOK_SECRET: 'whsec_admin_budget',
-      ADMIN_API_TOKEN: TOKEN,
-      ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE: String(LIMIT),
-      LOG_LEVEL: 'warn',
-    },
-    await freePort(),
-  );
-  await ingress.start();
+  bed = await createProcessTestBed();
+  ingress = await startAdminBudgetIngress(bed, { token: TOKEN, limit: LIMIT });
 }, 120_000);
 
-afterAll(async () => {
-  await ingress?.kill();
-  await ns?.cleanup();
-  await db?.drop();
-});
+afterAll(async () => bed?.close());
 
 const adminGet = (from: string, token?: string) => adminGetFrom(ingress.baseUrl, { from, token });
 

@@ -13,42 +13,21 @@
  * choose or a refusal/warning that names the admin API.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { adminGetFrom, startOfABudgetWindow } from '../support/admin-budget.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { adminGetFrom, startAdminBudgetIngress, startOfABudgetWindow } from '../support/admin-budget.js';
+import { createProcessTestBed, type ProcessTestBed } from '../support/process-test-bed.js';
+import type { ServiceProcess } from '../support/service-process.js';
 
 const TOKEN = 'admin-trust-proxy-test-token-0123456789';
 const LIMIT = 5;
-let db: TestDatabase;
-let ns: TestQueueNamespace;
+let bed: ProcessTestBed;
 let ingress: ServiceProcess;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  ingress = new ServiceProcess(
-    {
-      SERVICE_ROLE: 'ingress',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      STRIPE_WEBHOOK_SECRET: 'whsec_admin_trust_proxy',
-      ADMIN_API_TOKEN: TOKEN,
-      ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE: String(LIMIT),
-      TRUST_PROXY: 'true',
-      LOG_LEVEL: 'error',
-    },
-    await freePort(),
-  );
-  await ingress.start();
+  bed = await createProcessTestBed();
+  ingress = await startAdminBudgetIngress(bed, { token: TOKEN, limit: LIMIT, env: { TRUST_PROXY: 'true', LOG_LEVEL: 'error' } });
 }, 120_000);
 
-afterAll(async () => {
-  await ingress?.kill();
-  await ns?.cleanup();
-  await db?.drop();
-});
+afterAll(async () => bed?.close());
 
 /** GET /admin/events?limit=1 from socket address `from`, naming `forwardedFor` in X-Forwarded-For. */
 const adminGet = (from: string, forwardedFor: string, token: string) => adminGetFrom(ingress.baseUrl, { from, forwardedFor, token });

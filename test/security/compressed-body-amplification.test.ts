@@ -11,40 +11,25 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { createProcessTestBed, type ProcessTestBed } from '../support/process-test-bed.js';
+import type { ServiceProcess } from '../support/service-process.js';
 import { setTimeout as delay } from 'node:timers/promises';
 
 const CONNECTIONS = 300;
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
+let bed: ProcessTestBed;
 let ingress: ServiceProcess;
 const sockets: net.Socket[] = [];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ns = createQueueNamespace();
-  ingress = new ServiceProcess(
-    {
-      SERVICE_ROLE: 'ingress',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      STRIPE_WEBHOOK_SECRET: 'whsec_amplification_test',
-      LOG_LEVEL: 'warn',
-    },
-    await freePort(),
-  );
-  await ingress.start();
+  bed = await createProcessTestBed();
+  // A process of its own: the test reads its resident memory.
+  ingress = await (await bed.serviceProcess({ SERVICE_ROLE: 'ingress', STRIPE_WEBHOOK_SECRET: 'whsec_amplification_test', LOG_LEVEL: 'warn' })).start();
 });
 
 afterAll(async () => {
   for (const socket of sockets) socket.destroy();
-  await ingress?.kill();
-  await ns?.cleanup();
-  await db?.drop();
+  await bed?.close();
 });
 
 const metricsText = async (): Promise<string> => (await fetch(`${ingress.baseUrl}/metrics`)).text();

@@ -4,6 +4,30 @@
  * the budget's fixed one-minute windows where the test's requests all fall in one window.
  */
 import http from 'node:http';
+import type { ProcessTestBed } from './process-test-bed.js';
+import type { ServiceProcess } from './service-process.js';
+
+export interface AdminBudgetIngressOptions {
+  /** ADMIN_API_TOKEN. */
+  token: string;
+  /** ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE: wrong tokens a client address gets a minute. */
+  limit: number;
+  /** Over the rest (TRUST_PROXY, LOG_LEVEL…). */
+  env?: Record<string, string>;
+}
+
+/** An ingress process on `bed`'s database and queue with the admin API and its wrong-token budget, started. */
+export async function startAdminBudgetIngress(bed: ProcessTestBed, { token, limit, env = {} }: AdminBudgetIngressOptions): Promise<ServiceProcess> {
+  const ingress = await bed.serviceProcess({
+    SERVICE_ROLE: 'ingress',
+    STRIPE_WEBHOOK_SECRET: 'whsec_admin_budget',
+    ADMIN_API_TOKEN: token,
+    ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE: String(limit),
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
+  return ingress.start();
+}
 
 export interface AdminAnswer {
   status: number;
