@@ -8,14 +8,14 @@
  * yet the start stops with `Failed to start: ROUTES_FILE ./routes.yaml: cannot read: ENOENT`, naming the path as
  * given and not the directory it was looked for in.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { freePort, NO_DOTENV } from '../support/service-process.js';
+import { buildServiceOnce } from '../support/migrate-process.js';
+import { freePort } from '../support/service-process.js';
+import { StartShProcess } from '../support/start-sh-process.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
@@ -24,19 +24,16 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const configDir = mkdtempSync(path.join(tmpdir(), 'start-sh-cwd-'));
 let db: TestDatabase;
 let ns: TestQueueNamespace;
-let child: ChildProcess | undefined;
+let child: StartShProcess | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   ns = createQueueNamespace();
-  expect(spawnSync('bash', ['scripts/build-if-stale.sh'], { cwd: root, encoding: 'utf8' }).status).toBe(0);
+  buildServiceOnce();
 }, 240_000);
 
 afterAll(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGKILL');
-    await once(child, 'exit');
-  }
+  await child?.kill();
   rmSync(configDir, { recursive: true, force: true });
   await ns?.cleanup();
   await db?.drop();
@@ -48,24 +45,8 @@ it('scripts/start.sh started from the configuration directory reads ROUTES_FILE=
     'destinations:\n  billing:\n    url: http://127.0.0.1:9/hooks\nroutes:\n  - provider: stripe\n    to: [billing]\n',
   );
   const port = await freePort();
-  child = spawn(path.join(root, 'scripts/start.sh'), ['worker'], {
-    cwd: configDir,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      ...NO_DOTENV,
-      OTEL_SDK_DISABLED: 'true',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      PORT: String(port),
-      ROUTES_FILE: './routes.yaml',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await waitFor('the worker to start or to fail', async () => output.includes('"message":"service started"') || child!.exitCode !== null, { timeoutMs: 90_000 });
-  expect({ started: output.includes('"message":"service started"'), failure: /Failed to start: .*/.exec(output)?.[0] ?? null }).toEqual({ started: true, failure: null });
+  child = new StartShProcess(path.join(root, 'scripts/start.sh'), 'worker', { cwd: configDir, db, ns, env: { PORT: String(port), ROUTES_FILE: './routes.yaml' } });
+  const started = () => child!.output.includes('"message":"service started"');
+  await waitFor('the worker to start or to fail', async () => started() || child!.exitCode !== null, { timeoutMs: 90_000 });
+  expect({ started: started(), failure: /Failed to start: .*/.exec(child.output)?.[0] ?? null }).toEqual({ started: true, failure: null });
 }, 120_000);

@@ -4,15 +4,14 @@
  * which node reads as a URL: the `#` began a fragment and the `%` an escape, and every start failed with
  * ERR_MODULE_NOT_FOUND ("Cannot find module '/tmp/…'"), before the service ran a line.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { cpSync, mkdtempSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { buildServiceOnce } from '../support/migrate-process.js';
-import { freePort, NO_DOTENV } from '../support/service-process.js';
+import { freePort } from '../support/service-process.js';
+import { StartShProcess } from '../support/start-sh-process.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
@@ -21,7 +20,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const copy = mkdtempSync(path.join(tmpdir(), 'start-sh-a#b%c-'));
 let db: TestDatabase;
 let ns: TestQueueNamespace;
-let child: ChildProcess | undefined;
+let child: StartShProcess | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -38,10 +37,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGKILL');
-    await once(child, 'exit');
-  }
+  await child?.kill();
   rmSync(copy, { recursive: true, force: true });
   await ns?.cleanup();
   await db?.drop();
@@ -49,28 +45,15 @@ afterAll(async () => {
 
 it("scripts/start.sh in a repository whose path holds '#' and '%' starts the service", async () => {
   const port = await freePort();
-  child = spawn(path.join(copy, 'scripts/start.sh'), ['ingress'], {
+  child = new StartShProcess(path.join(copy, 'scripts/start.sh'), 'ingress', {
     cwd: copy,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      ...NO_DOTENV,
-      OTEL_SDK_DISABLED: 'true',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      STRIPE_WEBHOOK_SECRET: 'whsec_special_path',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    db,
+    ns,
+    env: { HOST: '127.0.0.1', PORT: String(port), STRIPE_WEBHOOK_SECRET: 'whsec_special_path' },
   });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const live = async () => (await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => undefined))?.status === 200;
   await waitFor('the ingress to answer or its start to fail', async () => child!.exitCode !== null || (await live()), { timeoutMs: 90_000 });
-  expect({ exitCode: child.exitCode, error: /Error \[\w+\]: .*|Failed to start: .*/.exec(output)?.[0] ?? null, live: await live() }).toEqual({
+  expect({ exitCode: child.exitCode, error: /Error \[\w+\]: .*|Failed to start: .*/.exec(child.output)?.[0] ?? null, live: await live() }).toEqual({
     exitCode: null,
     error: null,
     live: true,
