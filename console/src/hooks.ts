@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { failedLoadDelayMs, retriesOnItsOwn } from './retry-backoff.js';
+import { retryAfterFailure, type Retry } from './retry-backoff.js';
 
 /** Resolves when the page is visible (at once if it is): polls wait while the tab is in the background. */
 export function whenVisible(): Promise<void> {
@@ -23,11 +23,6 @@ export interface Polled<T> {
   /** After a failure: when the next try is due (ms since the epoch) and the wait chosen (see retry-backoff.ts). */
   retry?: Retry;
   refresh(): void;
-}
-
-export interface Retry {
-  at: number;
-  delayMs: number;
 }
 
 export interface PolledOptions {
@@ -71,15 +66,11 @@ export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: un
         );
       } catch (error) {
         if (stopped || (error as Error).name === 'AbortError') return;
-        const now = Date.now();
-        if (!retriesOnItsOwn(error)) {
-          setState((previous) => ({ ...previous, error: error as Error, loading: false, checkedAt: now, retry: undefined }));
-          return;
-        }
         failures += 1;
-        const delayMs = failedLoadDelayMs(failures, error);
-        setState((previous) => ({ ...previous, error: error as Error, loading: false, checkedAt: now, retry: { at: now + delayMs, delayMs } }));
-        timer = setTimeout(run, delayMs);
+        const now = Date.now();
+        const retry = retryAfterFailure(failures, error, now);
+        setState((previous) => ({ ...previous, error: error as Error, loading: false, checkedAt: now, retry }));
+        if (retry) timer = setTimeout(run, retry.delayMs);
         return;
       }
       if (intervalMs !== null) timer = setTimeout(run, intervalMs);

@@ -66,3 +66,19 @@ export function retriesOnItsOwn(error: unknown): boolean {
   const status = (error as { status?: unknown } | null)?.status;
   return !(typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429);
 }
+
+/** When a failed load is tried again (ms since the epoch) and the wait chosen: what the view's note shows. */
+export interface Retry {
+  at: number;
+  delayMs: number;
+}
+
+/**
+ * The retry after the `failures`-th failed load in a row, which ended in `error`: {@link failedLoadDelayMs} from
+ * `now`, or undefined when the load is not tried again on its own ({@link retriesOnItsOwn}).
+ */
+export function retryAfterFailure(failures: number, error: unknown, now: number = Date.now()): Retry | undefined {
+  if (!retriesOnItsOwn(error)) return undefined;
+  const delayMs = failedLoadDelayMs(failures, error);
+  return { at: now + delayMs, delayMs };
+}

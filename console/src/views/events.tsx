@@ -5,8 +5,8 @@ import { ConfirmDialog } from '../components/confirm-dialog.js';
 import { RetryNote } from '../components/retry-note.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { formatAgo, formatDateTime, formatNumber, formatTimeSeconds, formatWhen, STATUS_LABELS } from '../format.js';
-import { usePolled, whenVisible, type Retry } from '../hooks.js';
-import { failedLoadDelayMs, retriesOnItsOwn } from '../retry-backoff.js';
+import { usePolled, whenVisible } from '../hooks.js';
+import { retryAfterFailure, type Retry } from '../retry-backoff.js';
 import { href, navigate } from '../router.js';
 import { useDraft } from '../use-draft.js';
 import { STATUSES, type EventItem, type EventPage, type EventStatus, type Facets, type StatusCounts } from '../types.js';
@@ -272,17 +272,13 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         }
       } catch (error) {
         if (stopped || (error as Error).name === 'AbortError') return;
-        const now = Date.now();
-        if (!retriesOnItsOwn(error)) {
-          // A filter the admin API refuses stays refused: shown until the filter changes, not asked again.
-          commitList((previous) => ({ ...previous, loading: false, error: (error as Error).message, checkedAt: now, retry: undefined }));
-          return;
-        }
         failures += 1;
-        const delayMs = failedLoadDelayMs(failures, error);
-        commitList((previous) => ({ ...previous, loading: false, error: (error as Error).message, checkedAt: now, retry: { at: now + delayMs, delayMs } }));
-        // A failed first page is tried again as a first page: when it comes, its rows are the list, not new events.
-        timer = setTimeout(() => void load(first), delayMs);
+        const now = Date.now();
+        // A failed first page is tried again as a first page: when it comes, its rows are the list, not new events. A
+        // filter the admin API refuses (a 4xx) stays refused: shown until the filter changes, not asked again.
+        const retry = retryAfterFailure(failures, error, now);
+        commitList((previous) => ({ ...previous, loading: false, error: (error as Error).message, checkedAt: now, retry }));
+        if (retry) timer = setTimeout(() => void load(first), retry.delayMs);
         return;
       }
       if (live) timer = setTimeout(() => void load(false), LIVE_INTERVAL_MS);
