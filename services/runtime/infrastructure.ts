@@ -60,7 +60,7 @@ export async function connectInfrastructure(config: Config, logger: Logger, dead
       throw error;
     }
     await pool.end().catch(() => undefined);
-    throw databaseStartError(error, config.database.url, deadline.budgetMs > 0 ? deadline.elapsedMs() : 0);
+    throw databaseStartError(error, config.database.url, deadline.waitedMs());
   });
 
   const redisLogger = createLogger('redis');

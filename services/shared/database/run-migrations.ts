@@ -75,7 +75,7 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
       throw ended instanceof StartAbortedError ? ended : error;
     }
     if (error instanceof MigrationLockWaitError) throw error;
-    throw databaseStartError(error, options.url, deadline.budgetMs > 0 ? deadline.elapsedMs() : 0, { migrating: true });
+    throw databaseStartError(error, options.url, deadline.waitedMs(), { migrating: true });
   });
 }
 

@@ -27,8 +27,8 @@ export class StartDeadline {
     return Math.max(0, this.at - Date.now());
   }
 
-  /** How long the start has waited so far, for the line that says it gave up. */
-  elapsedMs(): number {
-    return Date.now() - this.startedAt;
+  /** How long the start has waited so far, for the line that says it gave up; 0 when it was not to wait (budget 0). */
+  waitedMs(): number {
+    return this.budgetMs > 0 ? Date.now() - this.startedAt : 0;
   }
 }
