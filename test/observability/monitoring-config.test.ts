@@ -1,29 +1,55 @@
 /**
  * The monitoring files the chart and docker-compose ship: the Grafana dashboard, the Prometheus alert rules,
  * their runbooks, docker-compose.yml and its Prometheus / Grafana provisioning. Every PromQL expression may only
- * name metrics the service registers.
+ * name metrics the service registers, select and group by labels those metrics carry, and match the values the
+ * service gives its enumerated labels (an outcome, status, result, state or reason it never exports matches nothing,
+ * and the alert or panel stays silent for ever).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
+import type { ServiceRole } from '../../services/shared/config/config.js';
+import { ADMIN_AUTH_REFUSALS } from '../../services/shared/metrics/admin-auth-metrics.js';
 import { DependencyGauge } from '../../services/shared/metrics/dependency-gauge.js';
-import { DestinationStateGauges } from '../../services/shared/metrics/destination-protection-metrics.js';
-import { registry } from '../../services/shared/metrics/metrics.js';
+import {
+  CIRCUIT_STATES,
+  CIRCUIT_TRANSITIONS,
+  DEFERRAL_REASONS,
+  DestinationStateGauges,
+} from '../../services/shared/metrics/destination-protection-metrics.js';
+import { DELIVERY_RESULTS, PROCESSED_STATUSES, RECEIVE_OUTCOMES, RECONCILED_STATUSES, registry } from '../../services/shared/metrics/metrics.js';
 import { QueueDepthGauge } from '../../services/shared/metrics/queue-depth-gauge.js';
 import { UnfinishedEventsGauge } from '../../services/shared/metrics/unfinished-events-gauge.js';
+import type { QueueJobCounts } from '../../services/shared/queue/event-queue.js';
 import { parseRoutes } from '../../services/worker/routing/routes-file.js';
 import { familyOf, metricNames } from './support/promql-metric-names.js';
+import { groupingLabels, labelsAdded, literalValues, selectors } from './support/promql-selectors.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
 
 const DASHBOARD_FILE = 'charts/event-integration-service/files/dashboards/event-integration-service.json';
 const RULES_FILE = 'charts/event-integration-service/files/alerts/rules.yaml';
+const RULE_TEMPLATE_FILE = 'charts/event-integration-service/templates/prometheusrule.yaml';
+const METRICS_DIR = 'services/shared/metrics';
 
-/** Every metric family the service exports (the queue gauges are registered when a QueueDepthGauge is built). */
-function exportedMetrics(): Set<string> {
+/**
+ * Every module of services/shared/metrics, loaded: a metric is registered when its module is imported, so a check
+ * against the modules this file happens to import misses the metrics of the others (webhook_admin_auth_refused_total
+ * was one).
+ */
+beforeAll(async () => {
+  const modules = readdirSync(path.join(root, METRICS_DIR)).filter((file) => file.endsWith('.ts'));
+  for (const file of modules) await import(path.join(root, METRICS_DIR, file));
+});
+
+/**
+ * Every metric family the service exports, with its label names (the queue, unfinished-events, dependency and
+ * destination-state gauges are registered when their class is built).
+ */
+function exportedMetrics(): Map<string, readonly string[]> {
   // Never collected here: the source is not read unless the registry is scraped.
   new QueueDepthGauge('names-only', {
     counts: async () => ({ waiting: 0, active: 0, delayed: 0, prioritized: 0, failed: 0 }),
@@ -32,14 +58,78 @@ function exportedMetrics(): Set<string> {
   new UnfinishedEventsGauge('names-only', { query: async () => ({ rows: [{ n: 0 }] }) });
   new DependencyGauge({});
   new DestinationStateGauges({ names: [], withBreaker: new Set(), read: async () => ({ now: 0, views: [] }), held: async () => [] });
-  return new Set(registry.getMetricsAsArray().map((metric) => metric.name));
+  return new Map(registry.getMetricsAsArray().map((metric) => [metric.name, (metric as unknown as { labelNames?: string[] }).labelNames ?? []]));
 }
 
 /** Metrics not exported by the service that the files may use (none today; `up` would go here). */
 const EXTERNAL_METRICS = new Set<string>();
 
-function unknownMetrics(expr: string, exported: Set<string>): string[] {
-  return metricNames(expr).filter((name) => !familyOf(name, exported) && !EXTERNAL_METRICS.has(name));
+function unknownMetrics(expr: string, exported: Map<string, readonly string[]>): string[] {
+  const names = new Set(exported.keys());
+  return metricNames(expr).filter((name) => !familyOf(name, names) && !EXTERNAL_METRICS.has(name));
+}
+
+/**
+ * Labels every series carries whatever its metric: those the Prometheus Operator gives a ServiceMonitor's targets,
+ * and those the chart's ServiceMonitor copies from the Services (targetLabels). docker-compose's have job and
+ * instance.
+ */
+const TARGET_LABELS = ['namespace', 'job', 'instance', 'pod', 'container', 'endpoint', 'service', 'app_kubernetes_io_instance', 'app_kubernetes_io_component'];
+
+/** BullMQ states the queue gauge exports (`satisfies`: tsc fails here when QueueJobCounts gains or loses one). */
+const QUEUE_STATES = Object.keys({ waiting: 0, active: 0, delayed: 0, prioritized: 0, failed: 0 } satisfies QueueJobCounts);
+/** Roles of `webhook_service_info` (`satisfies`: tsc fails here when a role is added or removed). */
+const ROLES = Object.keys({ ingress: true, worker: true, all: true } satisfies Record<ServiceRole, true>);
+
+/** The values the service gives each enumerated label, by metric (from the constants the code counts with). */
+const LABEL_VALUES: Record<string, Record<string, readonly string[]>> = {
+  webhook_events_received_total: { outcome: RECEIVE_OUTCOMES },
+  webhook_events_processed_total: { status: PROCESSED_STATUSES },
+  webhook_delivery_attempts_total: { result: DELIVERY_RESULTS },
+  webhook_reconciler_requeued_total: { status: RECONCILED_STATUSES },
+  webhook_admin_auth_refused_total: { reason: ADMIN_AUTH_REFUSALS },
+  webhook_destination_deferred_total: { reason: DEFERRAL_REASONS },
+  webhook_destination_circuit_transitions_total: { to: CIRCUIT_TRANSITIONS },
+  webhook_destination_circuit_state: { state: CIRCUIT_STATES },
+  webhook_queue_jobs: { state: QUEUE_STATES },
+  // The health checks services/runtime/service.ts gives the DependencyGauge.
+  webhook_dependency_up: { dependency: ['database', 'redis'] },
+  webhook_service_info: { role: ROLES },
+};
+
+/**
+ * What is wrong with the labels of one expression: a matcher on a label its metric does not carry, a grouping or
+ * matching clause on a label no metric of the expression carries (nor label_replace adds), a literal value of an
+ * enumerated label the service never exports.
+ */
+function labelProblems(expr: string, exported: Map<string, readonly string[]>): string[] {
+  const names = new Set(exported.keys());
+  const labelsOf = (name: string): string[] => {
+    const family = familyOf(name, names);
+    if (family === undefined) return [];
+    return [...TARGET_LABELS, ...exported.get(family)!, ...(name.endsWith('_bucket') ? ['le'] : [])];
+  };
+  const problems: string[] = [];
+  for (const selector of selectors(expr)) {
+    const family = familyOf(selector.metric, names);
+    if (family === undefined) continue; // unknownMetrics reports it
+    const carried = labelsOf(selector.metric);
+    for (const matcher of selector.matchers) {
+      if (!carried.includes(matcher.label)) {
+        problems.push(`${selector.metric} has no label ${matcher.label} (it has ${exported.get(family)!.join(', ') || 'none'})`);
+        continue;
+      }
+      const known = LABEL_VALUES[family]?.[matcher.label];
+      const values = literalValues(matcher);
+      if (!known || !values) continue;
+      for (const value of values.filter((v) => !known.includes(v))) {
+        problems.push(`${selector.metric}{${matcher.label}${matcher.op}"${matcher.value}"}: ${matcher.label} is never "${value}" (${known.join(', ')})`);
+      }
+    }
+  }
+  const carriedByAny = new Set([...metricNames(expr).flatMap(labelsOf), ...labelsAdded(expr)]);
+  for (const label of groupingLabels(expr).filter((l) => !carriedByAny.has(l))) problems.push(`no series of the expression carries ${label}`);
+  return problems;
 }
 
 interface Panel {
@@ -62,6 +152,29 @@ describe('metric-name extraction (the checker itself)', () => {
       ['a_total', 'b', 'c'],
     );
     expect(metricNames('up == 1')).toEqual(['up']);
+  });
+
+  it('finds a label a metric does not carry, a grouping label no series has, and a value the service never exports', () => {
+    const exported = exportedMetrics();
+    expect(
+      labelProblems(
+        'sum by (namespace, destination) (rate(webhook_events_received_total{outcome=~"accepted|unavalable", destination="x"}[5m])) ' +
+          'and on (namespace, job, instance) webhook_service_info{role="ingress"}',
+        exported,
+      ),
+    ).toEqual([
+      'webhook_events_received_total{outcome=~"accepted|unavalable"}: outcome is never "unavalable" (' + RECEIVE_OUTCOMES.join(', ') + ')',
+      'webhook_events_received_total has no label destination (it has provider, outcome)',
+      'no series of the expression carries destination',
+    ]);
+    // Target labels, `le` of a histogram's buckets, labels label_replace adds, regexes and Grafana variables pass.
+    expect(
+      labelProblems(
+        'histogram_quantile(0.99, sum by (le, pod) (rate(webhook_delivery_duration_seconds_bucket{namespace=~"$namespace", destination=~"a.*"}[5m]))) ' +
+          'or label_replace(vector(0), "status", "all", "", "") or sum by (status) (webhook_queue_jobs{state!="failed"})',
+        exported,
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -91,6 +204,12 @@ describe('Grafana dashboard', () => {
   it('names only metrics the service exports', () => {
     const exported = exportedMetrics();
     const problems = targets.flatMap(({ panel, target }) => unknownMetrics(target.expr, exported).map((name) => `${panel.title}: ${name}`));
+    expect(problems).toEqual([]);
+  });
+
+  it('selects and groups by labels its metrics carry, and matches only label values the service exports', () => {
+    const exported = exportedMetrics();
+    const problems = targets.flatMap(({ panel, target }) => labelProblems(target.expr, exported).map((problem) => `${panel.title}: ${problem}`));
     expect(problems).toEqual([]);
   });
 
@@ -208,6 +327,19 @@ describe('Prometheus alert rules', () => {
     for (const alert of alerts) expect({ alert: alert.alert, jobMatcher: /\bjob\s*=~?/.test(alert.expr) }).toEqual({ alert: alert.alert, jobMatcher: false });
     const noWorkers = alerts.find((alert) => alert.alert === 'WebhookNoWorkers')!;
     expect(noWorkers.expr).toMatch(/unless on \(namespace, queue\)\s+count by \(namespace, queue\) \(webhook_worker_concurrency > 0\)/);
+  });
+
+  it('selects and groups by labels its metrics carry, and matches only label values the service exports', () => {
+    const exported = exportedMetrics();
+    const problems = alerts.flatMap((alert) => labelProblems(alert.expr, exported).map((problem) => `${alert.alert}: ${problem}`));
+    expect(problems).toEqual([]);
+  });
+
+  it('has a runbook section per alert, its own and the PrometheusRule template\'s, and none for an alert that does not exist', () => {
+    const templateAlerts = [...read(RULE_TEMPLATE_FILE).matchAll(/^\s*- alert: (\w+)$/gm)].map((match) => match[1]!);
+    expect(templateAlerts).toEqual(['WebhookIngressAbsent', 'WebhookWorkersAbsent']);
+    const sections = [...runbooks.matchAll(/^## (.+)$/gm)].map((match) => match[1]!).filter((heading) => heading !== 'Signals at hand');
+    expect([...sections].sort()).toEqual([...alerts.map((alert) => alert.alert!), ...templateAlerts].sort());
   });
 
   it('names only metrics the service exports, and aggregates the queue gauges with max', () => {
