@@ -4,9 +4,9 @@
  * "worker-hooks" (so the ingress's job name contains "worker"), next to an unrelated app of the same namespace whose
  * job is "payments-worker" and which exports process_*, nodejs_* and http_request_duration_seconds of its own, and
  * Prometheus scraping itself (no namespace label). Phases: idle, mixed traffic with a retry and a dead letter, a
- * destination's open circuit, enqueue failures (the ingress cut off from Redis), PostgreSQL cut off from the ingress
- * and a worker outage. Each query must return data when its
- * condition happens, nothing of the unrelated app or of Prometheus, and no NaN; the KEDA query exactly one series.
+ * destination's open circuit, admin token guessing, enqueue failures (the ingress cut off from Redis), PostgreSQL
+ * cut off from the ingress and a worker outage. Each query must return data when its condition happens, nothing of
+ * the unrelated app or of Prometheus, and no NaN; the KEDA query exactly one series.
  *
  * Needs Debian's `prometheus` package; skipped with a message when it is missing, unless REQUIRE_PROMETHEUS is set
  * (CI), which makes that a failure.
@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { releaseNamespace, renderChart } from '../chart/helm.js';
+import { adminGetFrom } from '../support/admin-budget.js';
 import { HttpSink } from '../support/http-sink.js';
 import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
@@ -43,6 +44,8 @@ const QUEUE = 'webhook-events'; // the chart's QUEUE_NAME: the KEDA query select
 const STRIPE_SECRET = 'whsec_prometheus_queries_secret';
 const BACKOFF_MS = 6000; // BullMQ's jitter makes the first retry wait 3–6 s
 const RECONCILER_STALE_MS = 6000;
+const ADMIN_TOKEN = 'prometheus-queries-admin-token';
+const ADMIN_LIMIT = 3; // ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE: wrong admin tokens an address gets a minute
 
 /** Grafana's variables as an operator sees them with "All" selected. */
 const VARIABLES: [string, string][] = [
@@ -288,7 +291,17 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
       JOB_BACKOFF_MS: String(BACKOFF_MS),
       LOG_LEVEL: 'warn',
     };
-    ingress = new ServiceProcess({ ...common, SERVICE_ROLE: 'ingress', REDIS_URL: ingressRedis.toString(), DATABASE_URL: ingressDb.toString() }, ingressPort);
+    ingress = new ServiceProcess(
+      {
+        ...common,
+        SERVICE_ROLE: 'ingress',
+        REDIS_URL: ingressRedis.toString(),
+        DATABASE_URL: ingressDb.toString(),
+        ADMIN_API_TOKEN: ADMIN_TOKEN,
+        ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE: String(ADMIN_LIMIT),
+      },
+      ingressPort,
+    );
     worker = new ServiceProcess(
       {
         ...common,
@@ -358,6 +371,12 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
       has({ job: WORKER_JOB, dependency: 'redis' }, (value) => value === 1, 'value 1'),
     ), { timeoutMs: 20_000 });
     await expectPanel('Unfinished events (PostgreSQL)', single((value) => value === 0, 'value 0'));
+    // Both reasons at 0 from the start (so increase() sees the first refusal), and nothing to alert on.
+    await expectPanel('Admin API refusals by reason', all(
+      has({ reason: 'wrong_token' }, (value) => value === 0, 'value 0'),
+      has({ reason: 'budget_spent' }, (value) => value === 0, 'value 0'),
+    ));
+    await expectSoon('the WebhookAdminAuthRefused condition', alertExpr('WebhookAdminAuthRefused'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
     noProblems();
   }, 90_000);
 
@@ -441,6 +460,39 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
     await expectSoon('the WebhookDestinationHeldTooLong condition', alertExpr('WebhookDestinationHeldTooLong'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
     // Its job is delayed: the queue's "Oldest waiting job" does not see it, this panel does.
     await expectPanel('Oldest held event by destination', has({ destination: 'held' }, positive, 'a positive age'));
+    noProblems();
+  }, 90_000);
+
+  it('admin token guessing: refusals by reason show, and a spent budget fires WebhookAdminAuthRefused', async () => {
+    // While the panel is read: one address keeps guessing (401s until its budget is spent, then 429s), and a few
+    // fresh addresses send one wrong token each (401s); under 20 wrong tokens in all, so only the spent budget fires.
+    let running = true;
+    let fresh = 0;
+    const statuses = new Set<number>();
+    const guesses = (async () => {
+      while (running) {
+        statuses.add((await adminGetFrom(ingress.baseUrl, { from: '127.0.0.2', token: 'a-guessed-admin-token' })).status);
+        if (fresh < 10) statuses.add((await adminGetFrom(ingress.baseUrl, { from: `127.0.0.${20 + fresh++}`, token: 'another-guess' })).status);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+    })();
+    try {
+      // The right token, from another address, is let through and counted nowhere.
+      expect((await adminGetFrom(ingress.baseUrl, { from: '127.0.0.3', token: ADMIN_TOKEN })).status).toBe(200);
+      await expectPanel('Admin API refusals by reason', all(
+        has({ reason: 'wrong_token' }, positive, 'a positive rate'),
+        has({ reason: 'budget_spent' }, positive, 'a positive rate'),
+      ));
+      await expectSoon(
+        'WebhookAdminAuthRefused firing in Prometheus for the spent budget only',
+        `ALERTS{alertname="WebhookAdminAuthRefused",alertstate="firing",namespace="${NAMESPACE}"}`,
+        all(has({ reason: 'budget_spent', severity: 'warning' }, (value) => value === 1, 'a firing alert'), none({ reason: 'wrong_token' })),
+      );
+    } finally {
+      running = false;
+      await guesses;
+    }
+    expect([...statuses].sort()).toEqual([401, 429]);
     noProblems();
   }, 90_000);
 
