@@ -353,6 +353,37 @@ describe('Prometheus alert rules', () => {
   });
 });
 
+describe('metrics as the docs name them', () => {
+  /**
+   * `name{label,…}` and `name{label="a|b"}` in code spans of the runbooks and the README (the notation they list a
+   * metric's labels and values in, and the selectors they tell the operator to query), as label and values.
+   */
+  const mentions = (text: string) =>
+    [...text.matchAll(/`([a-z_]+)\{([^}`]*)\}/g)].flatMap((match) =>
+      match[2]!
+        .split(',')
+        .map((part) => /^\s*([A-Za-z_]\w*)\s*(?:(=~|!~|!=|=)\s*"([^"]*)")?\s*$/.exec(part))
+        .filter((part) => part !== null)
+        .map((part) => ({ metric: match[1]!, text: match[0] + '`', label: part[1]!, values: part[3]?.split('|') })),
+    );
+
+  it.each(['docs/runbooks.md', 'README.md'])('%s names only labels the metrics carry, and values the service exports', (file) => {
+    const exported = exportedMetrics();
+    const names = new Set(exported.keys());
+    const problems: string[] = [];
+    for (const mention of mentions(read(file))) {
+      const family = familyOf(mention.metric, names);
+      if (family === undefined) continue; // a table name, a Secret key: not a metric
+      const carried = [...TARGET_LABELS, ...exported.get(family)!, ...(mention.metric.endsWith('_bucket') ? ['le'] : [])];
+      if (!carried.includes(mention.label)) problems.push(`${mention.text}: ${family} has no label ${mention.label}`);
+      const known = LABEL_VALUES[family]?.[mention.label];
+      const literal = mention.values?.filter((value) => /^[\w:/-]+$/.test(value) && !value.includes('<'));
+      for (const value of (known && literal) || []) if (!known!.includes(value)) problems.push(`${mention.text}: ${mention.label} is never "${value}"`);
+    }
+    expect(problems).toEqual([]);
+  });
+});
+
 describe('docker-compose.yml', () => {
   const compose = parse(read('docker-compose.yml'), { merge: true }) as {
     services: Record<string, {
