@@ -134,14 +134,86 @@ describe('a run that throws before writing its end, in a BullMQ worker', () => {
       }, { timeoutMs: 10_000 });
       expect(done).toMatchObject({ attempts: 2, last_error: null });
       expect(faults.finishFaults).toBe(0);
-      // The first run sent, then failed to record it: its retry sent again (receivers dedupe by webhook-id).
-      expect(sink.requestsFor(id)).toHaveLength(2);
-      expect(await deliveryRows(id)).toEqual([{ attempt: 2, succeeded: true }]);
+      // The first run sent, then its finish threw: the release recorded the delivery, so the retry sent nothing again
+      // (release-claim-v1 recorded none, and the retry sent it a second time).
+      expect(sink.requestsFor(id)).toHaveLength(1);
+      expect(await deliveryRows(id)).toEqual([{ attempt: 1, succeeded: true }]);
       expect(await waitFor('the job completed', async () => (await jobs.getJobState(id)) === 'completed')).toBe(true);
     } finally {
       await worker.close(true);
       await jobs.close();
       await heartbeat.stop();
+    }
+  }, 30_000);
+
+  it("records the run's deliveries that took the event, so its retry sends only to the destination that threw", async () => {
+    // The destinations' protection with a bug for one destination, once: its admission throws (not a failed delivery:
+    // the run ends by throwing) after the other destination took the event.
+    const broken = new HttpSink();
+    await broken.start();
+    let admissionFaults = 1;
+    const buggy = {
+      admit: async (destination: { name: string }) => {
+        if (destination.name === 'broken' && admissionFaults > 0) {
+          admissionFaults--;
+          await waitFor('crm took the event', () => sink.requests.some((request) => request.path === '/crm-and-broken'));
+          throw new RangeError('an unforeseen state');
+        }
+        return { go: true };
+      },
+      recheck: async () => undefined,
+      releaseProbe: async () => undefined,
+      record: async () => ({ probeFailed: false }),
+    } as unknown as DestinationGuard;
+    const processor = new EventProcessor({
+      store: new ProcessingStore(db.pool, { liveClaimWindowMs: liveClaimWindowMs(LOCK_MS) }),
+      routes: new RouteTable({
+        destinations: { crm: { url: `${sink.url}/crm-and-broken` }, broken: { url: `${broken.url}/broken` } },
+        routes: [{ provider: 'releasetwo', to: ['crm', 'broken'] }],
+      }),
+      handlers: new EventHandlerRegistry(),
+      forwarder,
+      maxAttempts: ATTEMPTS,
+      logger: silent,
+      guard: buggy,
+    });
+    const worker = new EventWorker({
+      connection,
+      queueName: 'claim-release-two',
+      prefix: ns.prefix,
+      concurrency: 2,
+      lockDurationMs: LOCK_MS,
+      stalledIntervalMs: LOCK_MS,
+      processor,
+      logger: silent,
+    });
+    const jobs = new Queue('claim-release-two', { connection, prefix: ns.prefix });
+    try {
+      const id = await newEvent('releasetwo');
+      worker.start();
+      await jobs.add('process-event', { eventId: id }, { jobId: id, attempts: ATTEMPTS, backoff: { type: 'fixed', delay: 20 } });
+
+      const done = await waitFor('the event completed by its job\'s retry', async () => {
+        const current = await row(id);
+        return current.status === 'COMPLETED' ? current : undefined;
+      });
+      expect(done).toMatchObject({ attempts: 2, last_error: null });
+      expect(admissionFaults).toBe(0);
+      // crm took it in the first run, which recorded that with its release: the retry sent to `broken` only.
+      expect(sink.requestsFor(id)).toHaveLength(1);
+      expect(broken.requestsFor(id)).toHaveLength(1);
+      const { rows } = await db.pool.query<{ destination: string; attempt: number; succeeded: boolean }>(
+        'SELECT destination, attempt, succeeded FROM delivery_attempts WHERE event_id = $1 ORDER BY attempt, destination',
+        [id],
+      );
+      expect(rows).toEqual([
+        { destination: 'crm', attempt: 1, succeeded: true },
+        { destination: 'broken', attempt: 2, succeeded: true },
+      ]);
+    } finally {
+      await worker.close(true);
+      await jobs.close();
+      await broken.stop();
     }
   }, 30_000);
 });
@@ -169,14 +241,25 @@ describe('the claim release', () => {
     const { faulty, faults } = faultyPool(db.pool);
     const processor = processorWith(new ProcessingStore(faulty, { liveClaimWindowMs: liveClaimWindowMs(LOCK_MS) }));
     const id = await newEvent('releasestore');
-    faults.finishFaults = 1;
-    await expect(processor.process({ eventId: id }, false)).rejects.toMatchObject({ name: 'DeliveryFailedError', final: false, attempt: 1 });
-    expect(await row(id)).toMatchObject({ status: 'FAILED', attempts: 1, last_error: expect.stringMatching(/^the run failed inside the worker: Cannot read properties of undefined/) });
+    // The destination refuses it: each run's finish (which throws here) would have recorded a failed attempt.
+    const accepting = sink.behaviour;
+    sink.behaviour = () => ({ status: 500 });
+    try {
+      faults.finishFaults = 1;
+      await expect(processor.process({ eventId: id }, false)).rejects.toMatchObject({ name: 'DeliveryFailedError', final: false, attempt: 1 });
+      expect(await row(id)).toMatchObject({ status: 'FAILED', attempts: 1, last_error: expect.stringMatching(/^the run failed inside the worker: Cannot read properties of undefined/) });
 
-    faults.finishFaults = 1;
-    await expect(processor.process({ eventId: id }, true)).rejects.toMatchObject({ name: 'DeliveryFailedError', final: true, attempt: 2 });
-    expect(await row(id)).toMatchObject({ status: 'DEAD_LETTER', attempts: 2, held_for: null });
-    expect(await deliveryRows(id)).toEqual([]);
+      faults.finishFaults = 1;
+      await expect(processor.process({ eventId: id }, true)).rejects.toMatchObject({ name: 'DeliveryFailedError', final: true, attempt: 2 });
+      expect(await row(id)).toMatchObject({ status: 'DEAD_LETTER', attempts: 2, held_for: null });
+    } finally {
+      sink.behaviour = accepting;
+    }
+    // Each run's attempt, recorded with its release.
+    expect(await deliveryRows(id)).toEqual([
+      { attempt: 1, succeeded: false },
+      { attempt: 2, succeeded: false },
+    ]);
   });
 
   it('is written under the run\'s own claim only: a run whose claim was taken over releases nothing', async () => {
@@ -241,6 +324,8 @@ describe('the claim release', () => {
       expect(failed).toMatchObject({ name: 'DeliveryFailedError', final: false });
       expect(await row(id)).toMatchObject({ status: 'FAILED', last_error: 'the run failed inside the worker: an unforeseen state' });
       expect(slow.requestsFor(id)).toHaveLength(1);
+      // Its delivery recorded with the release: the retry does not send it again.
+      expect(await deliveryRows(id)).toEqual([{ attempt: 1, succeeded: true }]);
     } finally {
       await slow.stop();
     }

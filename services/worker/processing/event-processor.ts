@@ -91,6 +91,14 @@ type Outcome = Attempted | Waiting | NotStarted | ClaimLost;
 const isWaiting = (outcome: Outcome): outcome is Waiting => 'deferred' in outcome;
 const isNotStarted = (outcome: Outcome): outcome is NotStarted => 'notStarted' in outcome;
 const isClaimLost = (outcome: Outcome): outcome is ClaimLost => 'lost' in outcome;
+const isAttempted = (outcome: Outcome): outcome is Attempted => !isWaiting(outcome) && !isNotStarted(outcome) && !isClaimLost(outcome);
+
+/**
+ * An attempt's error text is kept in PostgreSQL (shown by the console and the admin API) and, through lastError (built
+ * only from these texts and destination names), in the failed job in Redis: a configured secret in it (a destination
+ * echoing its credentials, a broker naming its URL) is redacted once, as in a log line, as the attempt settles.
+ */
+const redacted = (outcome: Outcome): Outcome => (isAttempted(outcome) && outcome.error ? { ...outcome, error: redactSecretValuesIn(outcome.error) } : outcome);
 
 export type ProcessOutcome = 'completed' | 'skipped';
 
@@ -157,11 +165,14 @@ export class EventProcessor {
       return 'skipped';
     }
     const untrack = this.options.heartbeat?.track(event.id, event.claimToken);
+    // The deliveries of this run that ended in an attempt, as they settle: a run that throws after some of them took
+    // the event records them with its release, so its retry does not send them again.
+    const attempted: Attempted[] = [];
     try {
-      return await this.runClaimed(event, isLastQueueAttempt, previousWaits, started);
+      return await this.runClaimed(event, isLastQueueAttempt, previousWaits, started, attempted);
     } catch (error) {
       if (endWrittenOrCarried(error)) throw error;
-      return await this.releaseClaim(event, error, isLastQueueAttempt);
+      return await this.releaseClaim(event, error, isLastQueueAttempt, attempted);
     } finally {
       untrack?.();
     }
@@ -172,18 +183,21 @@ export class EventProcessor {
    * adapter): its claim is released (ProcessingStore.releaseClaim), so that the job's retry claims the event at once
    * instead of meeting this run's claim and heartbeat, still fresh, and leaving the event to the reconciler. The
    * attempt is then reported as the failed attempt it was recorded as (metric, log line, {@link DeliveryFailedError}:
-   * BullMQ retries it after its backoff, or not when final). When the release is not written (PostgreSQL unavailable,
-   * or the claim no longer this run's), the error goes on as it was: the job's retry, or the reconciler, takes the
-   * event up as before.
+   * BullMQ retries it after its backoff, or not when final). The deliveries of the run that ended in an attempt
+   * (`attempted`: those that settled before or beside the one that threw, or all of them when the finish threw) are
+   * recorded with the release, as a finish records them: the retry sends only to the destinations that did not take
+   * the event. Before, the release recorded none, and the retry sent a second time to every destination this run had
+   * delivered to. When the release is not written (PostgreSQL unavailable, or the claim no longer this run's), the
+   * error goes on as it was: the job's retry, or the reconciler, takes the event up as before.
    */
-  private async releaseClaim(event: ClaimedEvent, error: unknown, isLastQueueAttempt: boolean): Promise<ProcessOutcome> {
+  private async releaseClaim(event: ClaimedEvent, error: unknown, isLastQueueAttempt: boolean, attempted: Attempted[]): Promise<ProcessOutcome> {
     const { store, logger, maxAttempts } = this.options;
     const fields = { eventId: event.id, provider: event.provider, attempt: event.attempts };
     const final = isLastQueueAttempt || event.attempts >= maxAttempts;
     const lastError = redactSecretValuesIn(`the run failed inside the worker: ${describeError(error)}`).slice(0, 2000);
     let status: FinishedStatus | undefined;
     try {
-      status = await store.releaseClaim(claimIdentity(event), final, lastError);
+      status = await store.releaseClaim(claimIdentity(event), final, lastError, attempted);
     } catch (releaseError) {
       logger.error('run failed inside the worker; its claim could not be released, so the event is taken up again once its claim is stale', {
         ...fields,
@@ -198,11 +212,11 @@ export class EventProcessor {
       throw error;
     }
     logger.error('run failed inside the worker; its claim is released for the retry', { ...fields, status, error });
-    return this.reportEnd(claimIdentity(event), { status, lastError, results: [], giveBackAttempt: false, heldFor: [] });
+    return this.reportEnd(claimIdentity(event), { status, lastError, results: attempted, giveBackAttempt: false, heldFor: [] });
   }
 
   /** The run of a claim this job made: see {@link run}. */
-  private async runClaimed(event: ClaimedEvent, isLastQueueAttempt: boolean, previousWaits: number, started: number): Promise<ProcessOutcome> {
+  private async runClaimed(event: ClaimedEvent, isLastQueueAttempt: boolean, previousWaits: number, started: number, attempted: Attempted[]): Promise<ProcessOutcome> {
     const { logger } = this.options;
     // The job's log lines carry the request's correlation id and trace id, so they join its ingress lines.
     const logContext = currentContext();
@@ -214,7 +228,7 @@ export class EventProcessor {
     span?.setAttributes({ 'webhook.provider': event.provider, 'webhook.event_type': event.eventType, 'webhook.attempt': event.attempts });
     if (event.deadLettered) return this.lastAttemptCutOff(event);
 
-    const outcomes = await this.deliver(event);
+    const outcomes = await this.deliver(event, attempted);
     const lost = outcomes.filter(isClaimLost);
     if (lost.length > 0) {
       // The worker stalled past its job's lock while these deliveries waited for a slot; the run holding the event now
@@ -234,10 +248,7 @@ export class EventProcessor {
       if (isWaiting(outcome)) waiting.push(outcome);
       else if (isNotStarted(outcome)) notStarted.push(outcome);
       else if (isClaimLost(outcome)) continue; // returned above
-      // An error text is kept in PostgreSQL (shown by the console and the admin API) and, through lastError (built
-      // only from these texts and destination names), in the failed job in Redis: a configured secret in it (a
-      // destination echoing its credentials, a broker naming its URL) is redacted here, once, as in a log line.
-      else results.push(outcome.error ? { ...outcome, error: redactSecretValuesIn(outcome.error) } : outcome);
+      else results.push(outcome); // its error text redacted (deliver)
     }
     const failures = results.filter((result) => !result.succeeded);
     // A failed probe of a half-open circuit tested the destination, not the event: it waits like the others.
@@ -428,8 +439,9 @@ export class EventProcessor {
    * attempt, recorded like any other, so the event moves on to FAILED (retry) and finally DEAD_LETTER instead of
    * being stranded in PROCESSING. A destination that every route naming it filters the event out for is sent nothing
    * and records nothing: when no destination is left, the event is COMPLETED with nothing delivered.
+   * Each attempted delivery is also added to `attempted` once all have ended, even when one threw (see releaseClaim).
    */
-  private async deliver(event: ClaimedEvent): Promise<Outcome[]> {
+  private async deliver(event: ClaimedEvent, attempted: Attempted[]): Promise<Outcome[]> {
     const done = new Set(event.delivered);
     const routed = this.options.routes.routedDestinationsFor(event.provider, event.eventType).filter((r) => !done.has(r.destination.name));
     const handlers = this.options.handlers.handlersFor(event.provider, event.eventType).filter(([name]) => !done.has(name));
@@ -446,9 +458,11 @@ export class EventProcessor {
     // that ends by throwing releases its claim (releaseClaim), and its job's retry must not send beside deliveries of
     // this run still under way.
     const settled = await Promise.allSettled([...deliveries, ...inProcess]);
+    const outcomes = settled.flatMap((result) => (result.status === 'fulfilled' && result.value !== undefined ? [redacted(result.value)] : []));
+    attempted.push(...outcomes.filter(isAttempted));
     const thrown = settled.find((result) => result.status === 'rejected');
     if (thrown) throw thrown.reason;
-    return settled.flatMap((result) => (result.status === 'fulfilled' && result.value !== undefined ? [result.value] : []));
+    return outcomes;
   }
 
   /**
@@ -459,7 +473,7 @@ export class EventProcessor {
     let used = true;
     try {
       const outcome = await delivery(marked);
-      used = outcome !== undefined && !isWaiting(outcome) && !isNotStarted(outcome) && !isClaimLost(outcome);
+      used = outcome !== undefined && isAttempted(outcome);
       return outcome;
     } finally {
       marked.ended(used);

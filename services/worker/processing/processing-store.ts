@@ -273,22 +273,35 @@ const REFINISH = {
 // retry claims it at once. The attempt is counted as failed, the run's error its last error: FAILED, or DEAD_LETTER
 // when it was the last ($6, `final`; nothing held then, as a final finish). A run that had only waited for its
 // destinations' slots, nothing sent (`claim_waiting`, see CLAIM) made no attempt: it is given back (PENDING), as a
-// takeover would count none. No delivery rows: what the run sent is not known, and the retry sends to every
-// destination not recorded as delivered, as a takeover did. Sent again after a lost connection, it finds the claim
-// gone (the first send landed, or another run's claim came) and does nothing: the run's error then goes to BullMQ as it
-// was, and the job's retry claims the event released or finds it held by the run that took it.
+// takeover would count none. The run's deliveries that ended in an attempt ($8…$12: those that settled beside the one
+// that threw, or all of them when the finish threw) are recorded with it, as a finish records them, so the retry
+// sends only to the destinations that did not take the event; release-claim-v1 recorded none, and the retry sent
+// again to every destination the run had delivered to. They are recorded only with the move, as in FINISH. Sent again
+// after a lost connection, it finds the claim gone (the first send landed, or another run's claim came) and does
+// nothing: the run's error then goes to BullMQ as it was, and the job's retry claims the event released or finds it
+// held by the run that took it.
 const RELEASE = {
-  name: 'release-claim-v1',
-  text: `UPDATE webhook_events e
-            SET status = CASE WHEN e.claim_waiting THEN 'PENDING' WHEN $6::bool THEN 'DEAD_LETTER' ELSE 'FAILED' END,
-                attempts = CASE WHEN e.claim_waiting THEN e.attempts - 1 ELSE e.attempts END,
-                last_error = $7::text,
-                held_for = CASE WHEN $6::bool AND NOT e.claim_waiting THEN NULL ELSE e.held_for END,
-                held_since = CASE WHEN $6::bool AND NOT e.claim_waiting THEN NULL ELSE e.held_since END,
-                claim_waiting = false, updated_at = now()
-          WHERE e.id = $1::uuid AND (e.status || '') = 'PROCESSING' AND e.claim_token = $5::uuid
-            AND e.replays = $2::int AND e.attempts = $3::int AND e.updated_at = $4::timestamptz
-      RETURNING e.status`,
+  name: 'release-claim-v2',
+  text: `WITH released AS (
+           UPDATE webhook_events e
+              SET status = CASE WHEN e.claim_waiting THEN 'PENDING' WHEN $6::bool THEN 'DEAD_LETTER' ELSE 'FAILED' END,
+                  attempts = CASE WHEN e.claim_waiting THEN e.attempts - 1 ELSE e.attempts END,
+                  last_error = $7::text,
+                  held_for = CASE WHEN $6::bool AND NOT e.claim_waiting THEN NULL ELSE e.held_for END,
+                  held_since = CASE WHEN $6::bool AND NOT e.claim_waiting THEN NULL ELSE e.held_since END,
+                  held_since_by_destination = CASE WHEN $6::bool AND NOT e.claim_waiting THEN NULL ELSE e.held_since_by_destination END,
+                  claim_waiting = false, updated_at = now()
+            WHERE e.id = $1::uuid AND (e.status || '') = 'PROCESSING' AND e.claim_token = $5::uuid
+              AND e.replays = $2::int AND e.attempts = $3::int AND e.updated_at = $4::timestamptz
+        RETURNING e.id, e.status
+         ), recorded AS (
+           INSERT INTO delivery_attempts (event_id, destination, attempt, succeeded, status_code, error, duration_ms, replay)
+           SELECT released.id, d.destination, $3::int, d.succeeded, d.status_code, d.error, d.duration_ms, $2::int
+             FROM unnest($8::text[], $9::bool[], $10::int[], $11::text[], $12::int[])
+                    AS d(destination, succeeded, status_code, error, duration_ms)
+            CROSS JOIN released
+         )
+         SELECT status FROM released`,
 };
 
 // Whether claims still hold their events: asked only by a delivery that waited for its destination's slot (a worker
@@ -493,15 +506,29 @@ export class ProcessingStore {
   /**
    * Gives up the claim of a run that ended by throwing before it wrote its end (see RELEASE), so that its job's retry
    * claims the event at once: the event is FAILED (DEAD_LETTER when `final`) with `lastError`, or PENDING with the
-   * attempt given back when the run had only waited for slots. Returns that status; undefined, writing nothing, when
-   * the event is no longer that claim's (claimed again, finished, replayed). Not batched: only such runs send it.
+   * attempt given back when the run had only waited for slots. `results`: the run's deliveries that ended in an
+   * attempt, recorded with it (the retry skips those that succeeded). Returns that status; undefined, writing nothing,
+   * when the event is no longer that claim's (claimed again, finished, replayed). Not batched: only such runs send it.
    */
-  releaseClaim(claim: ClaimIdentity, final: boolean, lastError: string): Promise<FinishedStatus | undefined> {
+  releaseClaim(claim: ClaimIdentity, final: boolean, lastError: string, results: DeliveryResult[] = []): Promise<FinishedStatus | undefined> {
     const again = (error: unknown, attempt: number) => this.logger?.warn('claim release lost its database connection; sending it again', { attempt, error });
     return withReconnects(async () => {
       const { rows } = await this.pool.query<{ status: FinishedStatus }>({
         ...RELEASE,
-        values: [claim.eventId, claim.replays, claim.attempt, claim.claimedAt, claim.claimToken, final, storableText(lastError)],
+        values: [
+          claim.eventId,
+          claim.replays,
+          claim.attempt,
+          claim.claimedAt,
+          claim.claimToken,
+          final,
+          storableText(lastError),
+          results.map((result) => result.destination),
+          results.map((result) => result.succeeded),
+          results.map((result) => result.statusCode),
+          results.map((result) => storableText(result.error)),
+          results.map((result) => result.durationMs),
+        ],
       });
       return rows[0]?.status;
     }, again);
