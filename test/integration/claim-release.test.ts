@@ -218,6 +218,91 @@ describe('a run that throws before writing its end, in a BullMQ worker', () => {
   }, 30_000);
 });
 
+describe('a run that throws after only waiting for slots, in a BullMQ worker', () => {
+  let ns: TestQueueNamespace;
+  let connection: Redis;
+
+  beforeAll(async () => {
+    ns = createQueueNamespace();
+    connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
+  });
+
+  afterAll(async () => {
+    connection?.disconnect();
+    await ns?.cleanup();
+  });
+
+  it('waits without using one of BullMQ\'s attempts: the event is dead-lettered only after all its own attempts', async () => {
+    // `narrow` has one slot. The occupier's delivery holds it (answered after a while); the event's waits for it (the
+    // claim marked waiting, nothing sent) until the worker starts stopping, and its finish then throws: the release
+    // gives the attempt back (PENDING). Every later delivery of the event is refused, so it ends DEAD_LETTER.
+    let occupier = '';
+    const narrow = new HttpSink((request) => (request.headers['webhook-id'] === occupier ? { status: 200, delayMs: 3000 } : { status: 500 }));
+    await narrow.start();
+    const routes = new RouteTable({
+      destinations: { narrow: { url: `${narrow.url}/narrow`, maxConcurrency: 1 } },
+      routes: [{ provider: 'releasewait', to: ['narrow'] }],
+    });
+    const stopping = new HttpForwarder({ defaultTimeoutMs: 10_000, defaultMaxConcurrency: 8 });
+    const next = new HttpForwarder({ defaultTimeoutMs: 10_000, defaultMaxConcurrency: 8 });
+    const { faulty, faults } = faultyPool(db.pool);
+    const processorWith = (pool: Pool, forwarder: HttpForwarder) =>
+      new EventProcessor({
+        store: new ProcessingStore(pool, { liveClaimWindowMs: liveClaimWindowMs(LOCK_MS) }),
+        routes,
+        handlers: new EventHandlerRegistry(),
+        forwarder,
+        maxAttempts: ATTEMPTS,
+        logger: silent,
+      });
+    const workerWith = (processor: EventProcessor) =>
+      new EventWorker({ connection, queueName: 'claim-release-wait', prefix: ns.prefix, concurrency: 1, lockDurationMs: LOCK_MS, stalledIntervalMs: LOCK_MS, processor, logger: silent });
+    const first = processorWith(faulty, stopping);
+    const stoppingWorker = workerWith(first);
+    const nextWorker = workerWith(processorWith(db.pool, next));
+    const jobs = new Queue('claim-release-wait', { connection, prefix: ns.prefix });
+    let occupied: Promise<unknown> = Promise.resolve();
+    try {
+      occupier = await newEvent('releasewait');
+      occupied = first.process({ eventId: occupier }, false).catch((error: unknown) => error);
+      await waitFor('the occupier holding narrow\'s slot', () => narrow.requestsFor(occupier).length === 1);
+
+      const id = await newEvent('releasewait');
+      stoppingWorker.start();
+      await jobs.add('process-event', { eventId: id }, { jobId: id, attempts: ATTEMPTS, backoff: { type: 'fixed', delay: 20 } });
+      await waitFor('the event\'s delivery waiting for the slot', async () => {
+        const { rows } = await db.pool.query<{ claim_waiting: boolean }>('SELECT claim_waiting FROM webhook_events WHERE id = $1', [id]);
+        return rows[0]!.claim_waiting;
+      });
+      faults.finishFaults = 1;
+      stopping.stopStartingDeliveries();
+      await waitFor('the run\'s finish thrown and its claim given back', async () => faults.finishFaults === 0 && (await row(id)).status === 'PENDING');
+      expect(await row(id)).toMatchObject({ attempts: 0, last_error: expect.stringMatching(/^the run failed inside the worker: /) });
+      await stoppingWorker.close();
+      // The run counted no attempt in PostgreSQL, nor in BullMQ.
+      expect((await jobs.getJob(id))?.attemptsMade).toBe(0);
+      expect(narrow.requestsFor(id)).toHaveLength(0);
+
+      nextWorker.start();
+      const ended = await waitFor('the event dead-lettered', async () => {
+        const current = await row(id);
+        return current.status === 'DEAD_LETTER' ? current : undefined;
+      });
+      // All of its attempts made: before, BullMQ's count ran one ahead and its last dead-lettered the event at 2 of 3.
+      expect(ended.attempts).toBe(ATTEMPTS);
+      expect(narrow.requestsFor(id)).toHaveLength(ATTEMPTS);
+      expect(await deliveryRows(id)).toEqual([1, 2, 3].map((attempt) => ({ attempt, succeeded: false })));
+    } finally {
+      await occupied;
+      await stoppingWorker.close(true);
+      await nextWorker.close(true);
+      await jobs.close();
+      await Promise.all([stopping.close(), next.close()]);
+      await narrow.stop();
+    }
+  }, 60_000);
+});
+
 describe('the claim release', () => {
   const sink = new HttpSink();
   const forwarder = new HttpForwarder({ defaultTimeoutMs: 10_000, defaultMaxConcurrency: 8 });

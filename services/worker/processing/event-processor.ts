@@ -55,6 +55,9 @@ export interface EventProcessorOptions {
  */
 export const PAUSED_RECHECK_MS = 300_000;
 
+/** The first wait of a job whose run threw after only waiting for slots (see EventProcessor.givenBackWait). */
+export const GIVEN_BACK_WAIT_MS = 1000;
+
 /** The longest an event behind an open circuit stays away (a probe that closes the circuit promotes it sooner). */
 export const MAX_CIRCUIT_SPREAD_MS = 300_000;
 
@@ -119,7 +122,8 @@ export class EventProcessor {
    * @throws {DeliveryFailedError} when a destination failed; `final` tells whether the event is dead-lettered.
    * @throws {EventWaitingError} when the destinations left must wait (no attempt used); the job waits `waitMs`.
    * @throws the run's own error when it failed before writing its end and its claim could not be released (see
-   *   releaseClaim; a released claim is reported as a failed attempt, {@link DeliveryFailedError})
+   *   releaseClaim; a released claim is reported as a failed attempt, {@link DeliveryFailedError}, or as a wait,
+   *   {@link EventWaitingError}, when the run had only waited for slots)
    */
   async process(job: WorkerJobData, isLastQueueAttempt: boolean, previousWaits = 0): Promise<ProcessOutcome> {
     const parent: Context = job.traceparent
@@ -172,7 +176,7 @@ export class EventProcessor {
       return await this.runClaimed(event, isLastQueueAttempt, previousWaits, started, attempted);
     } catch (error) {
       if (endWrittenOrCarried(error)) throw error;
-      return await this.releaseClaim(event, error, isLastQueueAttempt, attempted);
+      return await this.releaseClaim(event, error, isLastQueueAttempt, previousWaits, attempted);
     } finally {
       untrack?.();
     }
@@ -187,10 +191,12 @@ export class EventProcessor {
    * (`attempted`: those that settled before or beside the one that threw, or all of them when the finish threw) are
    * recorded with the release, as a finish records them: the retry sends only to the destinations that did not take
    * the event. Before, the release recorded none, and the retry sent a second time to every destination this run had
-   * delivered to. When the release is not written (PostgreSQL unavailable, or the claim no longer this run's), the
-   * error goes on as it was: the job's retry, or the reconciler, takes the event up as before.
+   * delivered to. A run that had only waited for its destinations' slots is given back (PENDING, no attempt counted)
+   * and waits like any run that only waited ({@link EventWaitingError}, {@link givenBackWait}), without using one of
+   * BullMQ's attempts either. When the release is not written (PostgreSQL unavailable, or the claim no longer this
+   * run's), the error goes on as it was: the job's retry, or the reconciler, takes the event up as before.
    */
-  private async releaseClaim(event: ClaimedEvent, error: unknown, isLastQueueAttempt: boolean, attempted: Attempted[]): Promise<ProcessOutcome> {
+  private async releaseClaim(event: ClaimedEvent, error: unknown, isLastQueueAttempt: boolean, previousWaits: number, attempted: Attempted[]): Promise<ProcessOutcome> {
     const { store, logger, maxAttempts } = this.options;
     const fields = { eventId: event.id, provider: event.provider, attempt: event.attempts };
     const final = isLastQueueAttempt || event.attempts >= maxAttempts;
@@ -206,10 +212,19 @@ export class EventProcessor {
       });
       throw error;
     }
-    if (status === undefined || status === 'PENDING') {
-      // Not this run's claim any more, or given back (it had sent nothing): BullMQ counts the job's attempt as usual.
-      logger.error('run failed inside the worker', { ...fields, released: status !== undefined, error });
+    if (status === undefined) {
+      // Not this run's claim any more: the run holding the event now ends it, and this job's retry finds it so.
+      logger.error('run failed inside the worker', { ...fields, released: false, error });
       throw error;
+    }
+    if (status === 'PENDING') {
+      // Given back (it had sent nothing): PostgreSQL counted no attempt, so BullMQ must not either. Before, the error
+      // went to BullMQ, which counted one: its count ran ahead of the event's, and the job's last attempt by BullMQ's
+      // count (isLastQueueAttempt) dead-lettered the event with attempts left; were it BullMQ's last already, the job
+      // failed for good and the PENDING event was left without one until the reconciler found it.
+      const waitMs = this.givenBackWait(previousWaits);
+      logger.error('run failed inside the worker; it had only waited for slots, so its attempt is given back and the job waits', { ...fields, waitMs, error });
+      throw new EventWaitingError(lastError, waitMs);
     }
     logger.error('run failed inside the worker; its claim is released for the retry', { ...fields, status, error });
     return this.reportEnd(claimIdentity(event), { status, lastError, results: attempted, giveBackAttempt: false, heldFor: [] });
@@ -422,6 +437,15 @@ export class EventProcessor {
       case 'state_unavailable':
         return deferred.waitMs + Math.random() * 1000;
     }
+  }
+
+  /**
+   * How long a job whose run threw after only waiting for slots waits before it runs again (its attempt given back):
+   * a second, doubling each time the same job waited again, up to PAUSED_RECHECK_MS, spread ±20%. Not at once: the
+   * error may come again on the next run, and a run that counts no attempt would otherwise loop without a pause.
+   */
+  private givenBackWait(previousWaits: number): number {
+    return Math.min(GIVEN_BACK_WAIT_MS * 2 ** Math.min(previousWaits, 10), PAUSED_RECHECK_MS) * (0.8 + Math.random() * 0.4);
   }
 
   /** After a failed probe: a cooldown, spread like the others'. */
