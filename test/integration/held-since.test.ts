@@ -14,7 +14,8 @@ import { Redis } from 'ioredis';
 import { DestinationControl } from '../../services/admin/destination-control.js';
 import { DestinationPauses } from '../../services/shared/destinations/destination-pauses.js';
 import { DestinationStateStore } from '../../services/shared/destinations/destination-state.js';
-import { heldSummaries } from '../../services/shared/destinations/held-events.js';
+import { heldSummaries, promoteHeldJobs } from '../../services/shared/destinations/held-events.js';
+import { eventJobId } from '../../services/shared/queue/event-job.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { DestinationStateGauges } from '../../services/shared/metrics/destination-protection-metrics.js';
 import { registry } from '../../services/shared/metrics/metrics.js';
@@ -215,5 +216,34 @@ describe('since when an event waits for each destination', () => {
     await waits(id, [open, paused]);
     expect(await oldestWaitFor(paused)).toBeLessThan(60);
     expect(await oldestWaitFor(open)).toBeLessThan(60);
+  });
+
+  it('orders the promotion of the events held for a destination by their time held for it, not by the event\'s earliest', async () => {
+    const [paused, open] = [named('paused'), named('open')];
+    // Held three hours (for `open`), for `paused` only the last half hour (it joined then): the event's held_since is
+    // the earliest of its times, three hours ago.
+    const joinedLate = await waitingAnHour([open]);
+    await waitedLonger(joinedLate, '90 minutes');
+    await waits(joinedLate, [open, paused]);
+    await waitedLonger(joinedLate, '30 minutes');
+    // Held an hour, for `paused`.
+    const heldLonger = await waitingAnHour([paused]);
+
+    const queue = new Queue('held-promotion', { connection: redis, prefix: ns.prefix });
+    try {
+      for (const id of [joinedLate, heldLonger]) await queue.add('process-event', { eventId: id }, { jobId: eventJobId(id), delay: 600_000 });
+      // `paused` resumes and a pass promotes one event: the one held longest for `paused`, an hour against half an hour.
+      expect(await promoteHeldJobs(db.pool, queue, paused, { limit: 1 })).toBe(1);
+      const state = async (id: string) => queue.getJobState(eventJobId(id));
+      expect([await state(heldLonger), await state(joinedLate)]).toEqual(['waiting', 'delayed']);
+      // The next pass, unbounded, promotes the other (the first, no longer delayed, is left as it is).
+      expect(await promoteHeldJobs(db.pool, queue, paused)).toBe(1);
+      expect(await state(joinedLate)).toBe('waiting');
+      // In the order workers take them (getWaiting: the next first): the event held longer for `paused` first.
+      expect((await queue.getWaiting()).map((job) => job.id)).toEqual([eventJobId(heldLonger), eventJobId(joinedLate)]);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
   });
 });

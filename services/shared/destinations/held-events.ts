@@ -53,11 +53,17 @@ export async function heldSummaries(source: HeldEventsSource): Promise<HeldSumma
  * (running, already promoted, gone) is left as it is: the event's delayed job or the reconciler brings it back.
  * Only PENDING events (waiting and nothing else): a FAILED event also waits out the backoff of another destination's
  * failed attempt, and promoting it would retry that destination at once and spend one of its attempts.
+ * Oldest first by the time each has waited for this destination ({@link destinationHeldSince}), so they are taken in
+ * that order, and a bounded pass (`limit`) promotes the longest-held: by the event's `held_since` (the earliest of its
+ * times, for any destination), an event that had waited hours for another destination and only a moment for this one
+ * went before one held for this destination all along.
  * @returns how many jobs were promoted
  */
 export async function promoteHeldJobs(pool: Pick<Pool, 'query'>, queue: Queue, destination: string, { limit = HELD_COUNT_CAP, concurrency = 16 } = {}): Promise<number> {
   const { rows } = await pool.query<{ id: string; replays: number }>(
-    `SELECT id, replays FROM webhook_events WHERE held_for IS NOT NULL AND $1 = ANY(held_for) AND status = 'PENDING' ORDER BY held_since LIMIT $2`,
+    `SELECT id, replays FROM webhook_events h
+      WHERE held_for IS NOT NULL AND $1 = ANY(held_for) AND status = 'PENDING'
+      ORDER BY ${destinationHeldSince('h', '$1::text')}, id LIMIT $2`,
     [destination, limit],
   );
   let promoted = 0;
