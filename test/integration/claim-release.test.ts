@@ -120,8 +120,11 @@ describe('a run that throws before writing its end, in a BullMQ worker', () => {
       logger: silent,
     });
     const jobs = new Queue('claim-release', { connection, prefix: ns.prefix });
+    const accepting = sink.behaviour;
     try {
       const id = await newEvent('releaseco');
+      // The first delivery is refused: the run ends FAILED (a retry to come) when its finish throws.
+      sink.behaviour = (request) => (request.headers['webhook-id'] === id && sink.requestsFor(id).length === 1 ? { status: 503 } : { status: 200 });
       faults.finishFaults = 1;
       worker.start();
       await jobs.add('process-event', { eventId: id }, { jobId: id, attempts: ATTEMPTS, backoff: { type: 'fixed', delay: 20 } });
@@ -134,12 +137,15 @@ describe('a run that throws before writing its end, in a BullMQ worker', () => {
       }, { timeoutMs: 10_000 });
       expect(done).toMatchObject({ attempts: 2, last_error: null });
       expect(faults.finishFaults).toBe(0);
-      // The first run sent, then its finish threw: the release recorded the delivery, so the retry sent nothing again
-      // (release-claim-v1 recorded none, and the retry sent it a second time).
-      expect(sink.requestsFor(id)).toHaveLength(1);
-      expect(await deliveryRows(id)).toEqual([{ attempt: 1, succeeded: true }]);
+      expect(sink.requestsFor(id)).toHaveLength(2);
+      // The first run's refused delivery, recorded with its release; the retry's.
+      expect(await deliveryRows(id)).toEqual([
+        { attempt: 1, succeeded: false },
+        { attempt: 2, succeeded: true },
+      ]);
       expect(await waitFor('the job completed', async () => (await jobs.getJobState(id)) === 'completed')).toBe(true);
     } finally {
+      sink.behaviour = accepting;
       await worker.close(true);
       await jobs.close();
       await heartbeat.stop();
@@ -347,18 +353,31 @@ describe('the claim release', () => {
     ]);
   });
 
+  it('completes the event when only the finish threw, every destination having taken it: no dead letter on the last attempt', async () => {
+    const { faulty, faults } = faultyPool(db.pool);
+    const processor = processorWith(new ProcessingStore(faulty, { liveClaimWindowMs: liveClaimWindowMs(LOCK_MS) }));
+    const id = await newEvent('releasestore');
+    faults.finishFaults = 1;
+    // BullMQ's last attempt: released FAILED, as before, this was DEAD_LETTER, though crm had taken the event.
+    await expect(processor.process({ eventId: id }, true)).resolves.toBe('completed');
+    expect(faults.finishFaults).toBe(0);
+    expect(await row(id)).toMatchObject({ status: 'COMPLETED', attempts: 1, last_error: null, held_for: null });
+    expect(await deliveryRows(id)).toEqual([{ attempt: 1, succeeded: true }]);
+    expect(sink.requestsFor(id)).toHaveLength(1);
+  });
+
   it('is written under the run\'s own claim only: a run whose claim was taken over releases nothing', async () => {
     const store = new ProcessingStore(db.pool);
     const id = await newEvent('releasestore');
     const stale = (await store.claim(id, 0, ATTEMPTS))!;
     const current = (await store.claim(id, 0, ATTEMPTS))!; // the stalled check's job, say (no window: a takeover)
-    expect(await store.releaseClaim(claimIdentity(stale), false, 'the run failed inside the worker: boom')).toBeUndefined();
+    expect(await store.releaseClaim(claimIdentity(stale), { final: false }, 'the run failed inside the worker: boom')).toBeUndefined();
     // Same attempt number and claim time, another token: still not this run's claim.
-    expect(await store.releaseClaim({ ...claimIdentity(current), claimToken: stale.claimToken }, false, 'boom')).toBeUndefined();
+    expect(await store.releaseClaim({ ...claimIdentity(current), claimToken: stale.claimToken }, { final: false }, 'boom')).toBeUndefined();
     expect(await row(id)).toMatchObject({ status: 'PROCESSING', attempts: 2, claim_token: current.claimToken, last_error: null });
-    expect(await store.releaseClaim(claimIdentity(current), false, 'boom')).toBe('FAILED');
+    expect(await store.releaseClaim(claimIdentity(current), { final: false }, 'boom')).toBe('FAILED');
     // Sent again (its answer lost): nothing more.
-    expect(await store.releaseClaim(claimIdentity(current), false, 'boom')).toBeUndefined();
+    expect(await store.releaseClaim(claimIdentity(current), { final: false }, 'boom')).toBeUndefined();
   });
 
   it('gives the attempt back when the run had only waited for slots (nothing sent)', async () => {
@@ -366,7 +385,7 @@ describe('the claim release', () => {
     const id = await newEvent('releasestore');
     const claimed = (await store.claim(id, 0, ATTEMPTS))!;
     await store.markWaiting(claimed);
-    expect(await store.releaseClaim(claimIdentity(claimed), true, 'boom')).toBe('PENDING');
+    expect(await store.releaseClaim(claimIdentity(claimed), { final: true }, 'boom')).toBe('PENDING');
     expect(await row(id)).toMatchObject({ status: 'PENDING', attempts: 0 });
     expect(await store.claim(id, 0, ATTEMPTS)).toMatchObject({ attempts: 1, deadLettered: false });
   });

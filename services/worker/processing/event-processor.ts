@@ -88,6 +88,14 @@ interface ClaimLost {
 /** An attempted delivery; `probeFailed`: it was a half-open circuit's probe and failed (not counted against the event). */
 type Attempted = DeliveryResult & { probeFailed?: boolean };
 
+/** What a claimed run has done so far: what its release records should it throw before writing its end (see releaseClaim). */
+interface RunSoFar {
+  /** Its deliveries that ended in an attempt (sent, with whatever answer, or failed where the worker built the message). */
+  attempted: Attempted[];
+  /** Every destination left to it took the event: the run was ending it COMPLETED. */
+  delivered: boolean;
+}
+
 /** How one destination's delivery of an attempt ended. */
 type Outcome = Attempted | Waiting | NotStarted | ClaimLost;
 
@@ -169,14 +177,14 @@ export class EventProcessor {
       return 'skipped';
     }
     const untrack = this.options.heartbeat?.track(event.id, event.claimToken);
-    // The deliveries of this run that ended in an attempt, as they settle: a run that throws after some of them took
-    // the event records them with its release, so its retry does not send them again.
-    const attempted: Attempted[] = [];
+    // A run that throws after some deliveries took the event records them with its release, so its retry does not
+    // send them again.
+    const soFar: RunSoFar = { attempted: [], delivered: false };
     try {
-      return await this.runClaimed(event, isLastQueueAttempt, previousWaits, started, attempted);
+      return await this.runClaimed(event, isLastQueueAttempt, previousWaits, started, soFar);
     } catch (error) {
       if (endWrittenOrCarried(error)) throw error;
-      return await this.releaseClaim(event, error, isLastQueueAttempt, previousWaits, attempted);
+      return await this.releaseClaim(event, error, isLastQueueAttempt, previousWaits, soFar);
     } finally {
       untrack?.();
     }
@@ -188,22 +196,24 @@ export class EventProcessor {
    * instead of meeting this run's claim and heartbeat, still fresh, and leaving the event to the reconciler. The
    * attempt is then reported as the failed attempt it was recorded as (metric, log line, {@link DeliveryFailedError}:
    * BullMQ retries it after its backoff, or not when final). The deliveries of the run that ended in an attempt
-   * (`attempted`: those that settled before or beside the one that threw, or all of them when the finish threw) are
-   * recorded with the release, as a finish records them: the retry sends only to the destinations that did not take
-   * the event. Before, the release recorded none, and the retry sent a second time to every destination this run had
-   * delivered to. A run that had only waited for its destinations' slots is given back (PENDING, no attempt counted)
+   * (`soFar.attempted`: those that settled before or beside the one that threw, or all of them when the finish threw)
+   * are recorded with the release, as a finish records them: the retry sends only to the destinations that did not
+   * take the event. Before, the release recorded none, and the retry sent a second time to every destination this run
+   * had delivered to. A run whose every destination left took the event (`soFar.delivered`: its finish threw) is
+   * released COMPLETED, as that finish would have ended it: FAILED, its retry would only have found nothing left to
+   * send, and on the last attempt it was dead-lettered, every destination having taken it. A run that had only waited for its destinations' slots is given back (PENDING, no attempt counted)
    * and waits like any run that only waited ({@link EventWaitingError}, {@link givenBackWait}), without using one of
    * BullMQ's attempts either. When the release is not written (PostgreSQL unavailable, or the claim no longer this
    * run's), the error goes on as it was: the job's retry, or the reconciler, takes the event up as before.
    */
-  private async releaseClaim(event: ClaimedEvent, error: unknown, isLastQueueAttempt: boolean, previousWaits: number, attempted: Attempted[]): Promise<ProcessOutcome> {
+  private async releaseClaim(event: ClaimedEvent, error: unknown, isLastQueueAttempt: boolean, previousWaits: number, soFar: RunSoFar): Promise<ProcessOutcome> {
     const { store, logger, maxAttempts } = this.options;
     const fields = { eventId: event.id, provider: event.provider, attempt: event.attempts };
     const final = isLastQueueAttempt || event.attempts >= maxAttempts;
     const lastError = redactSecretValuesIn(`the run failed inside the worker: ${describeError(error)}`).slice(0, 2000);
     let status: FinishedStatus | undefined;
     try {
-      status = await store.releaseClaim(claimIdentity(event), final, lastError, attempted);
+      status = await store.releaseClaim(claimIdentity(event), { final, completed: soFar.delivered }, lastError, soFar.attempted);
     } catch (releaseError) {
       logger.error('run failed inside the worker; its claim could not be released, so the event is taken up again once its claim is stale', {
         ...fields,
@@ -226,12 +236,16 @@ export class EventProcessor {
       logger.error('run failed inside the worker; it had only waited for slots, so its attempt is given back and the job waits', { ...fields, waitMs, error });
       throw new EventWaitingError(lastError, waitMs);
     }
+    if (status === 'COMPLETED') {
+      logger.error('run failed inside the worker after every destination took the event; released as completed', { ...fields, error });
+      return this.reportEnd(claimIdentity(event), { status, lastError: null, results: soFar.attempted, giveBackAttempt: false, heldFor: [] });
+    }
     logger.error('run failed inside the worker; its claim is released for the retry', { ...fields, status, error });
-    return this.reportEnd(claimIdentity(event), { status, lastError, results: attempted, giveBackAttempt: false, heldFor: [] });
+    return this.reportEnd(claimIdentity(event), { status, lastError, results: soFar.attempted, giveBackAttempt: false, heldFor: [] });
   }
 
   /** The run of a claim this job made: see {@link run}. */
-  private async runClaimed(event: ClaimedEvent, isLastQueueAttempt: boolean, previousWaits: number, started: number, attempted: Attempted[]): Promise<ProcessOutcome> {
+  private async runClaimed(event: ClaimedEvent, isLastQueueAttempt: boolean, previousWaits: number, started: number, soFar: RunSoFar): Promise<ProcessOutcome> {
     const { logger } = this.options;
     // The job's log lines carry the request's correlation id and trace id, so they join its ingress lines.
     const logContext = currentContext();
@@ -243,7 +257,7 @@ export class EventProcessor {
     span?.setAttributes({ 'webhook.provider': event.provider, 'webhook.event_type': event.eventType, 'webhook.attempt': event.attempts });
     if (event.deadLettered) return this.lastAttemptCutOff(event);
 
-    const outcomes = await this.deliver(event, attempted);
+    const outcomes = await this.deliver(event, soFar.attempted);
     const lost = outcomes.filter(isClaimLost);
     if (lost.length > 0) {
       // The worker stalled past its job's lock while these deliveries waited for a slot; the run holding the event now
@@ -271,6 +285,7 @@ export class EventProcessor {
     processingDuration.observe({ provider: event.provider }, (performance.now() - started) / 1000);
 
     if (failures.length === 0 && waiting.length === 0 && notStarted.length === 0) {
+      soFar.delivered = true;
       return this.finishRun(event, { status: 'COMPLETED', lastError: null, results, giveBackAttempt: false, heldFor: [] });
     }
 

@@ -271,7 +271,9 @@ const REFINISH = {
 // heartbeat stayed fresh behind such a run: its job's retry, after its backoff, met a "live" run (LIVE_ELSEWHERE) and
 // ended skipped, and the event waited for the reconciler (RECONCILER_STALE_MS, and up to an interval more). Now the
 // retry claims it at once. The attempt is counted as failed, the run's error its last error: FAILED, or DEAD_LETTER
-// when it was the last ($6, `final`; nothing held then, as a final finish). A run that had only waited for its
+// when it was the last ($6, `final`; nothing held then, as a final finish). A run whose every destination left took
+// the event ($13, `completed`: only its finish threw) is COMPLETED, as that finish would have left it: FAILED, its
+// retry only found nothing left to send, and on the last attempt the event was dead-lettered, delivered everywhere. A run that had only waited for its
 // destinations' slots, nothing sent (`claim_waiting`, see CLAIM) made no attempt: it is given back (PENDING), as a
 // takeover would count none. The run's deliveries that ended in an attempt ($8…$12: those that settled beside the one
 // that threw, or all of them when the finish threw) are recorded with it, as a finish records them, so the retry
@@ -284,12 +286,12 @@ const RELEASE = {
   name: 'release-claim-v2',
   text: `WITH released AS (
            UPDATE webhook_events e
-              SET status = CASE WHEN e.claim_waiting THEN 'PENDING' WHEN $6::bool THEN 'DEAD_LETTER' ELSE 'FAILED' END,
-                  attempts = CASE WHEN e.claim_waiting THEN e.attempts - 1 ELSE e.attempts END,
-                  last_error = $7::text,
-                  held_for = CASE WHEN $6::bool AND NOT e.claim_waiting THEN NULL ELSE e.held_for END,
-                  held_since = CASE WHEN $6::bool AND NOT e.claim_waiting THEN NULL ELSE e.held_since END,
-                  held_since_by_destination = CASE WHEN $6::bool AND NOT e.claim_waiting THEN NULL ELSE e.held_since_by_destination END,
+              SET status = CASE WHEN $13::bool THEN 'COMPLETED' WHEN e.claim_waiting THEN 'PENDING' WHEN $6::bool THEN 'DEAD_LETTER' ELSE 'FAILED' END,
+                  attempts = CASE WHEN NOT $13::bool AND e.claim_waiting THEN e.attempts - 1 ELSE e.attempts END,
+                  last_error = CASE WHEN $13::bool THEN NULL ELSE $7::text END,
+                  held_for = CASE WHEN $13::bool OR ($6::bool AND NOT e.claim_waiting) THEN NULL ELSE e.held_for END,
+                  held_since = CASE WHEN $13::bool OR ($6::bool AND NOT e.claim_waiting) THEN NULL ELSE e.held_since END,
+                  held_since_by_destination = CASE WHEN $13::bool OR ($6::bool AND NOT e.claim_waiting) THEN NULL ELSE e.held_since_by_destination END,
                   claim_waiting = false, updated_at = now()
             WHERE e.id = $1::uuid AND (e.status || '') = 'PROCESSING' AND e.claim_token = $5::uuid
               AND e.replays = $2::int AND e.attempts = $3::int AND e.updated_at = $4::timestamptz
@@ -506,11 +508,17 @@ export class ProcessingStore {
   /**
    * Gives up the claim of a run that ended by throwing before it wrote its end (see RELEASE), so that its job's retry
    * claims the event at once: the event is FAILED (DEAD_LETTER when `final`) with `lastError`, or PENDING with the
-   * attempt given back when the run had only waited for slots. `results`: the run's deliveries that ended in an
+   * attempt given back when the run had only waited for slots, or COMPLETED when every destination left took it
+   * (`completed`: only the run's finish threw). `results`: the run's deliveries that ended in an
    * attempt, recorded with it (the retry skips those that succeeded). Returns that status; undefined, writing nothing,
    * when the event is no longer that claim's (claimed again, finished, replayed). Not batched: only such runs send it.
    */
-  releaseClaim(claim: ClaimIdentity, final: boolean, lastError: string, results: DeliveryResult[] = []): Promise<FinishedStatus | undefined> {
+  releaseClaim(
+    claim: ClaimIdentity,
+    { final, completed = false }: { final: boolean; completed?: boolean },
+    lastError: string,
+    results: DeliveryResult[] = [],
+  ): Promise<FinishedStatus | undefined> {
     const again = (error: unknown, attempt: number) => this.logger?.warn('claim release lost its database connection; sending it again', { attempt, error });
     return withReconnects(async () => {
       const { rows } = await this.pool.query<{ status: FinishedStatus }>({
@@ -528,6 +536,7 @@ export class ProcessingStore {
           results.map((result) => result.statusCode),
           results.map((result) => storableText(result.error)),
           results.map((result) => result.durationMs),
+          completed,
         ],
       });
       return rows[0]?.status;
