@@ -266,22 +266,22 @@ const REFINISH = {
 };
 
 // The claim of a run that ended by throwing before it wrote its end (an unexpected error in the worker's own code, a
-// destination adapter throwing something unforeseen; not PostgreSQL unreachable, which UnrecordedRun carries), given
-// up under the claim's identity and its token, so that no other run's claim is ever touched. Before, the claim and its
+// destination adapter throwing something unforeseen; not PostgreSQL unreachable, which UnrecordedRun carries), given up
+// under the claim's identity and its token, so that no other run's claim is ever touched. Before, the claim and its
 // heartbeat stayed fresh behind such a run: its job's retry, after its backoff, met a "live" run (LIVE_ELSEWHERE) and
 // ended skipped, and the event waited for the reconciler (RECONCILER_STALE_MS, and up to an interval more). Now the
 // retry claims it at once. The attempt is counted as failed, the run's error its last error: FAILED, or DEAD_LETTER
-// when it was the last ($6, `final`; nothing held then, as a final finish). A run whose every destination left took
-// the event ($13, `completed`: only its finish threw) is COMPLETED, as that finish would have left it: FAILED, its
-// retry only found nothing left to send, and on the last attempt the event was dead-lettered, delivered everywhere. A run that had only waited for its
-// destinations' slots, nothing sent (`claim_waiting`, see CLAIM) made no attempt: it is given back (PENDING), as a
-// takeover would count none. The run's deliveries that ended in an attempt ($8…$12: those that settled beside the one
-// that threw, or all of them when the finish threw) are recorded with it, as a finish records them, so the retry
-// sends only to the destinations that did not take the event; release-claim-v1 recorded none, and the retry sent
-// again to every destination the run had delivered to. They are recorded only with the move, as in FINISH. Sent again
-// after a lost connection, it finds the claim gone (the first send landed, or another run's claim came) and does
-// nothing: the run's error then goes to BullMQ as it was, and the job's retry claims the event released or finds it
-// held by the run that took it.
+// when it was the last ($6, `final`; nothing held then, as a final finish). A run whose every destination left took the
+// event ($13, `completed`: only its finish threw) is COMPLETED, as that finish would have left it (released FAILED, its
+// retry found nothing left to send; on the last attempt the event was dead-lettered though delivered everywhere). A run
+// that had only waited for its destinations' slots, nothing sent (`claim_waiting`, see CLAIM) made no attempt: it is
+// given back (PENDING), as a takeover would count none. The run's deliveries that ended in an attempt ($8…$12: those
+// that settled beside the one that threw, or all of them when the finish threw) are recorded with it, as a finish
+// records them, so the retry sends only to the destinations that did not take the event; release-claim-v1 recorded
+// none, and the retry sent again to every destination the run had delivered to. They are recorded only with the move,
+// as in FINISH. Sent again after a lost connection, it finds the claim gone (the first send landed, or another run's
+// claim came) and does nothing: the run's error then goes to BullMQ as it was, and the job's retry claims the event
+// released or finds it held by the run that took it.
 const RELEASE = {
   name: 'release-claim-v2',
   text: `WITH released AS (
