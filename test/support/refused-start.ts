@@ -19,7 +19,9 @@ export async function startRefusedWorker(
   );
   try {
     await service.start({ waitForReady: false });
-    const { code } = await service.exited(20_000);
+    // A deadline, not a bound on the start's speed: a refused start exits within a second or two on a quiet machine,
+    // but a node process's start alone took 6 s at a load average of 23.
+    const { code } = await service.exited(50_000);
     return { code, logs: service.logs };
   } finally {
     await service.kill();
