@@ -68,7 +68,7 @@ export async function startIngress(options: IngressRoleOptions): Promise<Ingress
   // it before a download): both paths of a webhook, the direct one and Express, share it through the receiver.
   const failures = new ClientFailureLimiter({ limit: config.http.verificationFailureLimitPerMinute, windowMs: 60_000 });
   const receiver = new WebhookReceiver({ writer, queue: infrastructure.queue, logger: createLogger('ingress'), failures });
-  const bodyBudget = new BodyMemoryBudget(BodyMemoryBudget.defaultBytes(config.http.maxBodyBytes, config.database.poolSize));
+  const bodyBudget = BodyMemoryBudget.forMaxBodyBytes(config.http.maxBodyBytes, config.database.poolSize);
   const webhooks = webhookRouter({
     receiver,
     bodyBudget,

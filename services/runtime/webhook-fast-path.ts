@@ -31,7 +31,8 @@ export interface WebhookFastPathOptions {
   isTerminating: () => boolean;
   /**
    * The client's address as the Express app's `req.ip` resolves it (its TRUST_PROXY), so a request has the same
-   * failure budget on both paths. Default: the peer's address (Express without `trust proxy`).
+   * failure budget, and the same share of the body budget, on both paths. Default: the peer's address (Express without
+   * `trust proxy`).
    */
   clientAddress?: (req: IncomingMessage) => string | undefined;
   /**
@@ -64,7 +65,7 @@ export class WebhookFastPath {
 
   constructor(private readonly options: WebhookFastPathOptions) {
     this.headers = securityHeaderValues();
-    this.bodyBudget = options.bodyBudget ?? new BodyMemoryBudget(BodyMemoryBudget.defaultBytes(options.maxBodyBytes));
+    this.bodyBudget = options.bodyBudget ?? BodyMemoryBudget.forMaxBodyBytes(options.maxBodyBytes);
   }
 
   /** The server's request listener: this path when it takes the request, else the Express app. */
@@ -96,16 +97,18 @@ export class WebhookFastPath {
     const length = Number(declared);
     const chunks: Buffer[] = [];
     const budget = this.bodyBudget;
+    // Whose share of the body budget the body is held on (and, if a verifier asks, whose failure budget it is on).
+    const client = this.clientKeyOf(req);
     let received = 0;
     // Bytes taken from the body budget, given back once the body is read (or refused, or torn down).
     let held = 0;
     let refused = false;
     req.on('data', (chunk: Buffer) => {
       if (refused) return;
-      if (!budget.take(chunk.length)) {
+      if (!budget.take(chunk.length, client)) {
         // The Express route answers (503): what was read is dropped, and so is the rest until the connection closes.
         refused = true;
-        budget.release(held);
+        budget.release(held, client);
         held = 0;
         chunks.length = 0;
         return this.handBack(req, res, { rawBody: NO_BODY, started }, new BodyBudgetExceededError());
@@ -116,17 +119,17 @@ export class WebhookFastPath {
     });
     req.on('end', () => {
       if (refused) return;
-      budget.release(held);
+      budget.release(held, client);
       held = 0;
       // Node's parser ends the body at the declared length; fewer bytes means the client went away mid-body.
       if (received !== length) return void res.destroy();
       const rawBody = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
-      runWithContext(context, () => void this.receive(req, res, { verifier, rawBody, mediaType, context, started }));
+      runWithContext(context, () => void this.receive(req, res, { verifier, rawBody, mediaType, context, started, client }));
     });
     // The client went away mid-body ('aborted', or the request timed out): not counted, as on the Express route (see
     // its mapError).
     req.on('error', () => {
-      budget.release(held);
+      budget.release(held, client);
       held = 0;
       if (refused) return;
       this.options.logger.debug('request aborted mid-body', { provider: verifier.provider, path: url });
@@ -138,17 +141,15 @@ export class WebhookFastPath {
   private async receive(
     req: IncomingMessage,
     res: ServerResponse,
-    webhook: { verifier: WebhookVerifier; rawBody: Buffer; mediaType: string; context: RequestContext; started: bigint },
+    webhook: { verifier: WebhookVerifier; rawBody: Buffer; mediaType: string; context: RequestContext; started: bigint; client: string },
   ): Promise<void> {
-    const { verifier, rawBody, context } = webhook;
+    const { verifier, rawBody, context, client } = webhook;
     let statusCode: number;
     let outcome: ReceiveOutcome;
     let body: unknown;
     let enqueue: (() => void) | undefined;
     try {
-      const resolve = this.options.clientAddress;
-      const clientKey = () => ClientFailureLimiter.keyFor(resolve ? resolve(req) : req.socket.remoteAddress, req.socket.remoteAddress);
-      const answer = await this.options.receiver.receive({ verifier, rawBody, headers: req.headers, mediaType: webhook.mediaType, context, clientKey });
+      const answer = await this.options.receiver.receive({ verifier, rawBody, headers: req.headers, mediaType: webhook.mediaType, context, clientKey: () => client });
       ({ statusCode, outcome, body, enqueue } = answer);
     } catch (error) {
       if (!(error instanceof DependencyUnavailableError)) return this.handBack(req, res, webhook, error);
@@ -180,6 +181,12 @@ export class WebhookFastPath {
         eventId: context.eventId,
       });
     }
+  }
+
+  /** The request's client key, as the Express route computes it from `req.ip` (clientKeyOf in webhook-router.ts). */
+  private clientKeyOf(req: IncomingMessage): string {
+    const resolve = this.options.clientAddress;
+    return ClientFailureLimiter.keyFor(resolve ? resolve(req) : req.socket.remoteAddress, req.socket.remoteAddress);
   }
 
   /**

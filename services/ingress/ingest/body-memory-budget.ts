@@ -1,25 +1,36 @@
 import { AppError } from '../../shared/errors/app-error.js';
 
 /**
- * The bytes of webhook bodies an ingress process holds while they arrive, all requests together. MAX_BODY_BYTES and
- * the 30 s request timeout bound one body; nothing bounded many: a gzip body inflates ~1000:1, so a sender that sends
- * ~1 kB of a body and then stalls made the ingress hold 1 MiB for 30 s, per connection (300 connections: resident
- * memory from 139 MB to 450 MB; the chart's limit is 512Mi). A body that would take the process past this budget is
- * refused (503 with Retry-After, outcome `overloaded`) and its connection closed, which frees what it held.
- *
- * A counter and nothing else: the direct path takes from it for every chunk it buffers.
- */
-/**
  * What a decoder of a compressed body holds besides its output, taken from the budget before the body is read: zlib's
  * state and 32 KiB window, and its 16 KiB output buffer (brotli's and zstd's windows can be larger, but are allocated
  * as the stream needs them, bounded by what it inflates).
  */
 export const DECODER_BYTES = 64 * 1024;
 
+/**
+ * The bytes of webhook bodies an ingress process holds while they arrive, all requests together. MAX_BODY_BYTES and
+ * the 30 s request timeout bound one body; nothing bounded many: a gzip body inflates ~1000:1, so a sender that sends
+ * ~1 kB of a body and then stalls made the ingress hold 1 MiB for 30 s, per connection (300 connections: resident
+ * memory from 139 MB to 450 MB; the chart's limit is 512Mi). A body that would take the process past this budget is
+ * refused (503 with Retry-After, outcome `overloaded`) and its connection closed, which frees what it held.
+ *
+ * One client (its failure-budget key: `ClientFailureLimiter.keyFor` of the address TRUST_PROXY resolves) holds
+ * at most `perClientBytes` of it. A body is held from its first byte, long before its signature can be checked, so
+ * without a share a dozen stalled gzip bodies from one address (~12 kB sent every 30 s) held the whole budget, and every
+ * other sender's webhooks, correctly signed, were answered 503 until they timed out.
+ *
+ * Counters and nothing else: the direct path takes from it for every chunk it buffers.
+ */
 export class BodyMemoryBudget {
   private held = 0;
+  /** Bytes held per client that holds any (deleted at 0): as many entries as bodies arriving at most. */
+  private readonly heldBy = new Map<string, number>();
 
-  constructor(readonly limitBytes: number) {}
+  /** @param perClientBytes what one client may hold of it (default: all of it) */
+  constructor(
+    readonly limitBytes: number,
+    readonly perClientBytes: number = limitBytes,
+  ) {}
 
   /**
    * The default: `MAX_BODY_BYTES` × `DATABASE_POOL_SIZE` / 2 (10 MiB with the defaults). The ingress stores at most a
@@ -37,16 +48,43 @@ export class BodyMemoryBudget {
     return Math.max(2 * (maxBodyBytes + DECODER_BYTES), Math.floor((maxBodyBytes * concurrency) / 2));
   }
 
-  /** Holds `bytes` more; false (and nothing held) when that would pass the budget. */
-  take(bytes: number): boolean {
+  /** The default budget ({@link defaultBytes}) with the default share per client ({@link defaultClientShare}). */
+  static forMaxBodyBytes(maxBodyBytes: number, concurrency?: number): BodyMemoryBudget {
+    const limitBytes = BodyMemoryBudget.defaultBytes(maxBodyBytes, concurrency);
+    return new BodyMemoryBudget(limitBytes, BodyMemoryBudget.defaultClientShare(limitBytes, maxBodyBytes));
+  }
+
+  /**
+   * What one client may hold of a budget of `limitBytes` by default: a quarter of it (2.5 MiB with the defaults: a
+   * forger must stall bodies from four addresses, or /56 prefixes, to hold all of it), and at least one compressed
+   * body of the largest size with its decoder (any client can always send one), never more than the budget.
+   */
+  static defaultClientShare(limitBytes: number, maxBodyBytes: number): number {
+    return Math.min(limitBytes, Math.max(maxBodyBytes + DECODER_BYTES, Math.floor(limitBytes / 4)));
+  }
+
+  /**
+   * Holds `bytes` more for `client` (a failure-budget key; none: only the whole budget applies); false (and nothing
+   * held) when that would pass the budget or the client's share of it.
+   */
+  take(bytes: number, client?: string): boolean {
     if (this.held + bytes > this.limitBytes) return false;
+    if (client !== undefined) {
+      const clientHeld = (this.heldBy.get(client) ?? 0) + bytes;
+      if (clientHeld > this.perClientBytes) return false;
+      this.heldBy.set(client, clientHeld);
+    }
     this.held += bytes;
     return true;
   }
 
-  /** Gives back `bytes` taken before. */
-  release(bytes: number): void {
+  /** Gives back `bytes` taken before for `client` (the same client they were taken for). */
+  release(bytes: number, client?: string): void {
     this.held -= bytes;
+    if (client === undefined || bytes === 0) return;
+    const clientHeld = (this.heldBy.get(client) ?? 0) - bytes;
+    if (clientHeld > 0) this.heldBy.set(client, clientHeld);
+    else this.heldBy.delete(client);
   }
 
   /** Bytes held now. */

@@ -41,17 +41,17 @@ function decoderFor(encoding: string): Transform | undefined {
  * Reads and decodes a body sent with `Content-Encoding` (lower-cased `encoding`, not `identity`). Read here, not by
  * body-parser, because what a body inflates to is what is held, and body-parser holds it out of sight: every inflated
  * chunk is taken from `budget` as it comes and given back when the body is done, however that happens. The sent
- * bytes and the inflated ones are each limited to `maxBytes`. `done` is called once; a refused body's request is left
+ * bytes and the inflated ones are each limited to `maxBytes`. Held on `client`'s share of the budget, when given. `done` is called once; a refused body's request is left
  * to the caller's answer (which closes the connection).
  */
 export function readEncodedBody(
   req: IncomingMessage,
-  options: { encoding: string; maxBytes: number; budget: BodyMemoryBudget },
+  options: { encoding: string; maxBytes: number; budget: BodyMemoryBudget; client?: string },
   done: (result: EncodedBodyResult) => void,
 ): void {
   if (!DECODABLE.has(options.encoding)) return done({ refusal: 'unsupported_encoding' });
   // The decoder's own memory is held for as long as the body takes, too: taken before it is made.
-  if (!options.budget.take(DECODER_BYTES)) return done({ refusal: 'over_budget' });
+  if (!options.budget.take(DECODER_BYTES, options.client)) return done({ refusal: 'over_budget' });
   const decoder = decoderFor(options.encoding)!;
   const chunks: Buffer[] = [];
   let sent = 0;
@@ -62,7 +62,7 @@ export function readEncodedBody(
   const settle = (result: EncodedBodyResult) => {
     if (settled) return;
     settled = true;
-    options.budget.release(held);
+    options.budget.release(held, options.client);
     req.off('data', onSent);
     req.off('error', onAborted);
     req.off('close', onClosed);
@@ -88,7 +88,7 @@ export function readEncodedBody(
   decoder.on('data', (chunk: Buffer) => {
     if (settled) return;
     if (inflated + chunk.length > options.maxBytes) return settle({ refusal: 'too_large' });
-    if (!options.budget.take(chunk.length)) return settle({ refusal: 'over_budget' });
+    if (!options.budget.take(chunk.length, options.client)) return settle({ refusal: 'over_budget' });
     inflated += chunk.length;
     held += chunk.length;
     chunks.push(chunk);

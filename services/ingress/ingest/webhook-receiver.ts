@@ -24,7 +24,7 @@ export interface IncomingWebhook {
   /**
    * The client's failure-budget key ({@link ClientFailureLimiter.keyFor} of the address Express's `req.ip`
    * resolves, TRUST_PROXY's): whose budget the request is on. A function, read only when a verifier needs the client
-   * (a PayPal certificate download): resolving it walks the proxy chain, work most webhooks never need.
+   * (a PayPal certificate download); the callers have it at hand (their body budget is kept per client too).
    */
   clientKey?: () => string;
 }

@@ -28,7 +28,7 @@ export interface WebhookRouterOptions {
   receiver?: WebhookReceiver;
   /**
    * The process's budget for bodies being read, shared with the direct path; one of the default size
-   * ({@link BodyMemoryBudget.defaultBytes}) when not given.
+   * ({@link BodyMemoryBudget.forMaxBodyBytes}: a share of it per client) when not given.
    */
   bodyBudget?: BodyMemoryBudget;
 }
@@ -120,7 +120,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     next();
   };
 
-  const bodyBudget = options.bodyBudget ?? new BodyMemoryBudget(BodyMemoryBudget.defaultBytes(options.maxBodyBytes));
+  const bodyBudget = options.bodyBudget ?? BodyMemoryBudget.forMaxBodyBytes(options.maxBodyBytes);
   /**
    * A body the process has no room for now (on either path): 503, come back later; answered before the body is read
    * in full, so the connection closes, which frees what it held.
@@ -143,13 +143,15 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     // dropped there). receive answers it.
     if ((req as HandedBack)[RECEIVE_FAILURE]) return next();
     if (req.complete) return parseRaw(req, res, next);
+    // Whose share of the body budget the body is held on: the failure budget's key.
+    const client = clientKeyOf(req);
     // An empty header is no encoding, as body-parser read it (and still does for a body that arrived whole).
     const encoding = (req.headers['content-encoding'] || 'identity').toLowerCase();
-    if (encoding !== 'identity') return readEncoded(req, res, next, encoding);
+    if (encoding !== 'identity') return readEncoded(req, res, next, encoding, client);
     let received = 0;
     let held = 0;
     const release = () => {
-      bodyBudget.release(held);
+      bodyBudget.release(held, client);
       held = 0;
     };
     const onData = (chunk: Buffer) => {
@@ -160,7 +162,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
         count(res, res.locals.verifier!.provider, 'too_large');
         return sendError(req, res, 413, TOO_LARGE_MESSAGE, 'PAYLOAD_TOO_LARGE');
       }
-      if (bodyBudget.take(chunk.length)) return void (held += chunk.length);
+      if (bodyBudget.take(chunk.length, client)) return void (held += chunk.length);
       req.off('data', onData);
       refuseOverBudget(req, res);
     };
@@ -178,8 +180,8 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     too_large: { outcome: 'too_large', error: () => new AppError('PAYLOAD_TOO_LARGE', TOO_LARGE_MESSAGE) },
     malformed: { outcome: 'invalid_payload', error: () => new AppError('BAD_REQUEST', 'Malformed request body') },
   };
-  const readEncoded = (req: Request, res: Response, next: NextFunction, encoding: string) => {
-    readEncodedBody(req, { encoding, maxBytes: options.maxBodyBytes, budget: bodyBudget }, (result) => {
+  const readEncoded = (req: Request, res: Response, next: NextFunction, encoding: string, client: string) => {
+    readEncodedBody(req, { encoding, maxBytes: options.maxBodyBytes, budget: bodyBudget, client }, (result) => {
       if ('body' in result) {
         req.body = result.body;
         return next();
