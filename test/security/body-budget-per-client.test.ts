@@ -63,11 +63,15 @@ function stalledBody(from: string): void {
   socket.write(Buffer.alloc(STALLED_BYTES, 0x20));
 }
 
-/** A correctly signed Stripe webhook sent from `from` (gzip-encoded when asked: the Express route's reading). */
-function sendSigned(from: string, id: string, gzip = false): Promise<number> {
+/**
+ * A correctly signed Stripe webhook sent from `from`: with a Content-Length (the direct path), gzip-encoded or chunked
+ * (the Express route, which reads those).
+ */
+function sendSigned(from: string, id: string, form: 'plain' | 'gzip' | 'chunked' = 'plain'): Promise<number> {
   // 40 KiB: more than the budget has left once the forger's bodies hold it (less than one of them, 32 KiB).
   const { body, headers } = signedStripeRequest(SECRET, { id, padding: 'x'.repeat(40 * 1024) });
-  const sent = gzip ? gzipSync(body) : Buffer.from(body);
+  const sent = form === 'gzip' ? gzipSync(body) : Buffer.from(body);
+  const framing = form === 'chunked' ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(sent.length) };
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
@@ -77,7 +81,7 @@ function sendSigned(from: string, id: string, gzip = false): Promise<number> {
         method: 'POST',
         localAddress: from,
         agent: false,
-        headers: { ...headers, 'content-length': String(sent.length), ...(gzip ? { 'content-encoding': 'gzip' } : {}) },
+        headers: { ...headers, ...framing, ...(form === 'gzip' ? { 'content-encoding': 'gzip' } : {}) },
       },
       (res) => {
         res.resume();
@@ -98,10 +102,11 @@ describe('the body budget: one address holds a share of it, not all of it', () =
     await waitFor('the stalled bodies past the budget to be refused', async () => (await overloaded()) - before >= STALLED - BUDGET / STALLED_BYTES);
 
     expect(await sendSigned(SENDER, 'evt_per_client_plain')).toBe(202);
-    expect(await sendSigned(SENDER, 'evt_per_client_gzip', true)).toBe(202);
+    expect(await sendSigned(SENDER, 'evt_per_client_gzip', 'gzip')).toBe(202);
+    expect(await sendSigned(SENDER, 'evt_per_client_chunked', 'chunked')).toBe(202);
     // The forger's own share is what is spent: its next body is refused, until its stalled ones are gone.
-    expect(await sendSigned(FORGER, 'evt_per_client_forger')).toBe(503);
+    expect(await sendSigned(FORGER, 'evt_per_client_forger', 'chunked')).toBe(503);
     for (const socket of sockets.splice(0)) socket.destroy();
-    await waitFor('the stalled bodies to give their share back', async () => (await sendSigned(FORGER, 'evt_per_client_forger')) === 202);
+    await waitFor('the stalled bodies to give their share back', async () => (await sendSigned(FORGER, 'evt_per_client_forger', 'chunked')) === 202);
   });
 });
