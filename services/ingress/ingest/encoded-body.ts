@@ -41,8 +41,8 @@ function decoderFor(encoding: string): Transform | undefined {
  * Reads and decodes a body sent with `Content-Encoding` (lower-cased `encoding`, not `identity`). Read here, not by
  * body-parser, because what a body inflates to is what is held, and body-parser holds it out of sight: every inflated
  * chunk is taken from `budget` as it comes and given back when the body is done, however that happens. The sent
- * bytes and the inflated ones are each limited to `maxBytes`. Held on `client`'s share of the budget, when given. `done` is called once; a refused body's request is left
- * to the caller's answer (which closes the connection).
+ * bytes and the inflated ones are each limited to `maxBytes`, and held on `client`'s share of the budget when one is
+ * given. `done` is called once; a refused body's request is left to the caller's answer (which closes the connection).
  */
 export function readEncodedBody(
   req: IncomingMessage,
