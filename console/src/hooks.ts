@@ -23,6 +23,11 @@ export interface Polled<T> {
   /** After a failure: when the next try is due (ms since the epoch) and the wait chosen (see retry-backoff.ts). */
   retry?: Retry;
   refresh(): void;
+  /**
+   * After a failure that is tried again on its own (`retry` set): tries at once instead of at `retry.at` (the operator
+   * knows the service is back). A success goes back to the interval and starts the waits over, as any success does.
+   */
+  retryNow(): void;
 }
 
 export interface PolledOptions {
@@ -39,13 +44,16 @@ export interface PolledOptions {
  * over. A failed load keeps the last data, reports the error and is tried again, a load once too, after a wait that
  * grows with each failure in a row, or the answer's Retry-After when longer (failedLoadDelayMs), instead of the
  * interval; the next success clears the error and goes back to the interval. A request the admin API refuses as such
- * (a 4xx but 408 and 429: retriesOnItsOwn) is not asked again until `deps` change.
+ * (a 4xx but 408 and 429: retriesOnItsOwn) is not asked again until `deps` change. `retryNow()` cuts a retry's wait
+ * short (the "Retry now" button under the error).
  */
 export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[], intervalMs: number | null, options: PolledOptions = {}): Polled<T> {
-  const [state, setState] = useState<Omit<Polled<T>, 'refresh'>>({ loading: true });
+  const [state, setState] = useState<Omit<Polled<T>, 'refresh' | 'retryNow'>>({ loading: true });
   const [generation, setGeneration] = useState(0);
   const loadRef = useRef(load);
   loadRef.current = load;
+  /** Set while a failed load waits for its retry: runs it now. */
+  const retryNowRef = useRef<(() => void) | undefined>(undefined);
 
   useEffect(() => {
     let stopped = false;
@@ -55,6 +63,7 @@ export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: un
     let failures = 0;
     setState((previous) => ({ ...previous, loading: true }));
     const run = async () => {
+      retryNowRef.current = undefined;
       await whenVisible();
       if (stopped) return;
       try {
@@ -70,7 +79,13 @@ export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: un
         const now = Date.now();
         const retry = retryAfterFailure(failures, error, now);
         setState((previous) => ({ ...previous, error: error as Error, loading: false, checkedAt: now, retry }));
-        if (retry) timer = setTimeout(run, retry.delayMs);
+        if (retry) {
+          timer = setTimeout(run, retry.delayMs);
+          retryNowRef.current = () => {
+            clearTimeout(timer);
+            void run();
+          };
+        }
         return;
       }
       if (intervalMs !== null) timer = setTimeout(run, intervalMs);
@@ -78,11 +93,14 @@ export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: un
     void run();
     return () => {
       stopped = true;
+      retryNowRef.current = undefined;
       clearTimeout(timer);
       controller.abort();
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, generation, intervalMs]);
 
-  return { ...state, refresh: () => setGeneration((value) => value + 1) };
+  // Only while a retry waits: once it runs (on its own or from here) there is none, so a second click does not start
+  // a second load alongside it.
+  return { ...state, refresh: () => setGeneration((value) => value + 1), retryNow: () => retryNowRef.current?.() };
 }

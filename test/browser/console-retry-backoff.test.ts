@@ -33,29 +33,29 @@ interface FailedAnswer {
 const STORAGE_UNAVAILABLE: FailedAnswer = { status: 503, message: 'Storage unavailable' };
 
 /**
- * While `failing` is true, the requests `matches` picks are answered with `answer` (503 by default), else they go
- * through; `failed` and `passed` record when each was seen (before it is answered: a wait the page starts on the
+ * While `failing` is true, the requests `matches` picks are answered with `answer` (503 by default; the test may
+ * change it), else they go through; `failed` and `passed` record when each was seen (before it is answered: a wait the page starts on the
  * answer starts later).
  */
 async function failRequests(page: Page, matches: (url: URL) => boolean, answer: FailedAnswer = STORAGE_UNAVAILABLE) {
-  const state = { failing: true, failed: [] as number[], passed: [] as number[] };
+  const state = { failing: true, answer, failed: [] as number[], passed: [] as number[] };
   await page.route(matches, async (route: Route) => {
     if (!state.failing) {
       state.passed.push(Date.now());
       return route.continue();
     }
     state.failed.push(Date.now());
-    await route.fulfill({
-      status: answer.status,
-      contentType: 'application/json',
-      headers: answer.headers,
-      body: JSON.stringify({ statusCode: answer.status, message: answer.message }),
-    });
+    const { status, message, headers } = state.answer;
+    await route.fulfill({ status, contentType: 'application/json', headers, body: JSON.stringify({ statusCode: status, message }) });
   });
   return state;
 }
 
+/** A 503 whose Retry-After (10 min, the longest the console waits out) keeps the console's own retry far off. */
+const LONG_RETRY_AFTER: FailedAnswer = { ...STORAGE_UNAVAILABLE, headers: { 'Retry-After': '600' } };
+
 const isEventList = (url: URL) => url.pathname.endsWith('/admin/events');
+const retryNowButton = (page: Page) => retryNote(page).getByRole('button', { name: 'Retry now' });
 const retryNote = (page: Page) => page.locator('p.retry-note');
 /** The wait the view chose after its last failure (the note's data-delay-ms), once the note shows. */
 const shownDelay = async (page: Page) => Number(await retryNote(page).getAttribute('data-delay-ms'));
@@ -186,7 +186,7 @@ describeBrowser('the console while the admin API fails', () => {
         (ms) => new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(new Date(ms)),
         at,
       );
-      expect(await retryNote(page).innerText()).toBe(`Trying again at ${time}.`);
+      expect(await retryNote(page).innerText()).toBe(`Trying again at ${time}. Retry now`);
     }
     // The second request came no sooner than Retry-After after the first was refused.
     expect(api.failed[1]! - api.failed[0]!).toBeGreaterThanOrEqual(RETRY_AFTER_S * 1000);
@@ -228,6 +228,59 @@ describeBrowser('the console while the admin API fails', () => {
     // Nothing to poll for here: a retry would come within the first wait (at most 2 s); twice that passes unasked.
     await new Promise((resolve) => setTimeout(resolve, 4000));
     expect(asked).toHaveLength(1);
+    expect(await retryNote(page).count()).toBe(0);
+  });
+
+  it('"Retry now" loads a failed first page at once, long before its retry, and the next failure waits the first wait again', async () => {
+    const page = await fixture.signedInPage();
+    // A Retry-After of 10 minutes: the console's own retry would come only then.
+    const api = await failRequests(page, (url) => isEventList(url) && url.searchParams.get('provider') === 'stripe', LONG_RETRY_AFTER);
+    await page.goto(`${fixture.baseUrl}/console#/events?provider=stripe`);
+    await page.getByRole('alert').filter({ hasText: 'Could not load events: Storage unavailable' }).waitFor();
+    await retryNote(page).getByText(/^Trying again at /).waitFor();
+    expect(await shownDelay(page)).toBe(600_000);
+
+    // Still failing: the try "Retry now" makes fails too, and the view says so with a new time and the button again.
+    const firstRetryAt = await shownRetryAt(page);
+    await retryNowButton(page).click();
+    await waitFor('the second failure shown', async () => api.failed.length === 2 && (await shownRetryAt(page)) > firstRetryAt, { timeoutMs: 30_000 });
+    await retryNowButton(page).waitFor();
+
+    // The service is back; the console would not look before retryAt. "Retry now" lists the events at once.
+    api.failing = false;
+    const retryAt = await shownRetryAt(page);
+    await retryNowButton(page).click();
+    await waitFor('the three events listed', async () => (await rows(page).count()) === 3, { timeoutMs: 60_000, intervalMs: 100 });
+    expect(api.passed[0]!).toBeLessThan(retryAt);
+    expect(await page.getByText('Could not load events').count()).toBe(0);
+    expect(await retryNote(page).count()).toBe(0);
+    // The button it pressed is gone: the focus went to the view, not to <body>.
+    await waitFor('the focus on the view', () => page.evaluate('document.activeElement?.tagName').then((tag) => tag === 'MAIN'), { timeoutMs: 10_000 });
+
+    // The waits started over with that success: a failed refresh (no Retry-After now) waits the first wait, not a
+    // third one (6.4 s to 8 s).
+    api.answer = STORAGE_UNAVAILABLE;
+    api.failing = true;
+    await waitFor('a failed refresh', () => api.failed.length === 3, { timeoutMs: 60_000 });
+    await waitFor('its note', async () => (await retryNote(page).count()) === 1 && (await shownRetryAt(page)) > api.failed[2]!, { timeoutMs: 30_000 });
+    expect(await shownDelay(page)).toBeGreaterThanOrEqual(1600);
+    expect(await shownDelay(page)).toBeLessThanOrEqual(2000);
+    api.failing = false;
+    await waitFor('the error gone', async () => (await page.getByText('Could not load events').count()) === 0, { timeoutMs: 60_000, intervalMs: 100 });
+  });
+
+  it('"Retry now" loads a failed overview at once (a view polled by usePolled)', async () => {
+    const page = await fixture.signedInPage();
+    const api = await failRequests(page, (url) => url.pathname.endsWith('/admin/overview'), LONG_RETRY_AFTER);
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Could not load the overview: Storage unavailable' }).waitFor();
+    await retryNote(page).getByText(/^Trying again at /).waitFor();
+    const retryAt = await shownRetryAt(page);
+    api.failing = false;
+    await retryNowButton(page).click();
+    await page.locator('.tile', { hasText: 'Received' }).waitFor({ timeout: 60_000 });
+    expect(api.passed[0]!).toBeLessThan(retryAt);
+    expect(await page.getByText('Could not load the overview').count()).toBe(0);
     expect(await retryNote(page).count()).toBe(0);
   });
 

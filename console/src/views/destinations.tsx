@@ -54,7 +54,7 @@ export function DestinationsView() {
           Could not load destinations: {destinations.error.message}
         </p>
       )}
-      {destinations.error && <RetryNote retry={destinations.retry} />}
+      {destinations.error && <RetryNote retry={destinations.retry} onRetryNow={destinations.retryNow} />}
       {!data ? (
         <p class="muted">Loading…</p>
       ) : data.items.length === 0 ? (

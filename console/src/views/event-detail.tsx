@@ -63,7 +63,7 @@ export function EventDetailView({ id }: { id: string }) {
                   written into the console as if the console said it ("…sign in again at https://…"). */}
               {notFound ? (isEventId(id) ? `No event has the id ${id}.` : 'This link does not name an event (an event id is a uuid).') : event.error.message}
             </p>
-            {!notFound && <RetryNote retry={event.retry} />}
+            {!notFound && <RetryNote retry={event.retry} onRetryNow={event.retryNow} />}
           </>
         ) : (
           <p class="muted">Loading…</p>
@@ -141,7 +141,7 @@ export function EventDetailView({ id }: { id: string }) {
           Refreshing failed: {event.error.message}
         </p>
       )}
-      {event.error && <RetryNote retry={event.retry} />}
+      {event.error && <RetryNote retry={event.retry} onRetryNow={event.retryNow} />}
 
       <section aria-labelledby="facts-title" class="panel">
         <h2 id="facts-title" class="sr-only">

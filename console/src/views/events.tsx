@@ -207,6 +207,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   const [typeDraft, setTypeDraft] = useDraft(filters.eventType ?? '');
   const listRef = useRef(list);
   listRef.current = list;
+  /** Set while a failed load of the list waits for its retry: runs it now (the "Retry now" button). */
+  const retryNowRef = useRef<(() => void) | undefined>(undefined);
   // Every change of the list goes through here, so that an answer arriving before the next render (a refresh right
   // after a "Load more", or the other way round) builds on the list as it is now, not as it was last rendered.
   type ListState = typeof list;
@@ -247,6 +249,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
     /** Failed loads in a row. */
     let failures = 0;
     const load = async (first: boolean) => {
+      retryNowRef.current = undefined;
       await whenVisible();
       if (stopped) return;
       try {
@@ -278,7 +281,14 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         // filter the admin API refuses (a 4xx) stays refused: shown until the filter changes, not asked again.
         const retry = retryAfterFailure(failures, error, now);
         commitList((previous) => ({ ...previous, loading: false, error: (error as Error).message, checkedAt: now, retry }));
-        if (retry) timer = setTimeout(() => void load(first), retry.delayMs);
+        if (retry) {
+          timer = setTimeout(() => void load(first), retry.delayMs);
+          // "Retry now": the same load (a first page again as a first page), without the wait.
+          retryNowRef.current = () => {
+            clearTimeout(timer);
+            void load(first);
+          };
+        }
         return;
       }
       if (live) timer = setTimeout(() => void load(false), LIVE_INTERVAL_MS);
@@ -286,6 +296,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
     void load(newFilter);
     return () => {
       stopped = true;
+      retryNowRef.current = undefined;
       clearTimeout(timer);
       controller.abort();
     };
@@ -492,7 +503,17 @@ export function EventsView({ params }: { params: URLSearchParams }) {
           Could not load events: {list.error}
         </p>
       )}
-      {list.error && <RetryNote retry={list.retry} />}
+      {list.error && (
+        <RetryNote
+          retry={list.retry}
+          // The counts above the list failed with it and wait for their own retry: asked again too.
+          onRetryNow={() => {
+            retryNowRef.current?.();
+            counts.retryNow();
+            facets.retryNow();
+          }}
+        />
+      )}
 
       <div class="table-wrap">
         <table class="table events-table">

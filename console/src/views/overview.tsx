@@ -38,7 +38,7 @@ export function OverviewView({ params }: { params: URLSearchParams }) {
           Could not load the overview: {overview.error.message}
         </p>
       )}
-      {overview.error && <RetryNote retry={overview.retry} />}
+      {overview.error && <RetryNote retry={overview.retry} onRetryNow={overview.retryNow} />}
       {!data ? (
         <p class="muted">Loading…</p>
       ) : (
