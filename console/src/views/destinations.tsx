@@ -1,7 +1,9 @@
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { ApiError } from '../api.js';
 import { useConsole } from '../app.js';
 import { SuccessBars } from '../components/chart.js';
+import { IsolatedText } from '../components/isolated-text.js';
 import { RetryNote } from '../components/retry-note.js';
 import { formatAgo, formatDuration, formatNumber, formatPercent, formatWhen } from '../format.js';
 import { usePolled } from '../hooks.js';
@@ -15,26 +17,35 @@ import type { DestinationItem, Destinations } from '../types.js';
 export function DestinationsView() {
   const { api, announce } = useConsole();
   const destinations = usePolled((signal) => api.get<Destinations>('admin/destinations', { signal }), [api], 10_000);
-  const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  // `shown`: the text with the destination's name isolated (its name is not the console's text: see IsolatedText).
+  const [message, setMessage] = useState<{ kind: 'ok' | 'error'; shown: ComponentChildren } | null>(null);
   const data = destinations.data;
   const controllable = data?.items.some((item) => item.state !== null) ?? false;
 
   const setPaused = async (item: DestinationItem, pause: boolean) => {
+    const name = <IsolatedText text={item.name} />;
     try {
       await api.post(`admin/destinations/${encodeURIComponent(item.name)}/${pause ? 'pause' : 'resume'}`);
-      const text = pause
-        ? `${item.name} paused: nothing is sent to it; its deliveries wait.`
-        : `${item.name} resumed: the deliveries waiting for it go out now.`;
-      setMessage({ kind: 'ok', text });
-      announce(text);
+      const outcome = pause ? ' paused: nothing is sent to it; its deliveries wait.' : ' resumed: the deliveries waiting for it go out now.';
+      setMessage({ kind: 'ok', shown: <>{name}{outcome}</> });
+      announce(`${item.name}${outcome}`);
       destinations.refresh();
     } catch (error) {
       // A 503 here means recorded but not yet in effect (Redis did not answer): not a failure, and not to be repeated.
       const recorded = error instanceof ApiError && error.status === 503;
-      const text = recorded
-        ? `${pause ? 'Pause' : 'Resume'} of ${item.name}: ${(error as Error).message}`
-        : `${pause ? 'Pausing' : 'Resuming'} ${item.name} failed: ${(error as Error).message}`;
-      setMessage({ kind: 'error', text });
+      const reason = <IsolatedText text={(error as Error).message} />;
+      setMessage({
+        kind: 'error',
+        shown: recorded ? (
+          <>
+            {pause ? 'Pause' : 'Resume'} of {name}: {reason}
+          </>
+        ) : (
+          <>
+            {pause ? 'Pausing' : 'Resuming'} {name} failed: {reason}
+          </>
+        ),
+      });
     }
   };
 
@@ -46,12 +57,12 @@ export function DestinationsView() {
       </div>
       {message && (
         <p class={message.kind === 'ok' ? 'notice' : 'error'} role={message.kind === 'error' ? 'alert' : undefined}>
-          {message.text}
+          {message.shown}
         </p>
       )}
       {destinations.error && (
         <p class="error" role="alert">
-          Could not load destinations: {destinations.error.message}
+          Could not load destinations: <IsolatedText text={destinations.error.message} />
         </p>
       )}
       {destinations.error && <RetryNote retry={destinations.retry} onRetryNow={destinations.retryNow} />}
@@ -86,9 +97,14 @@ export function DestinationsView() {
               {data.items.map((item) => (
                 <tr key={item.name}>
                   <th scope="row">
-                    <strong>{item.name}</strong> <span class="tag">{item.type}</span>
+                    <strong>
+                      <IsolatedText text={item.name} />
+                    </strong>{' '}
+                    <span class="tag">{item.type}</span>
                     {!item.configured && <span class="tag tag--bad">not in ROUTES_FILE</span>}
-                    <span class="mono muted small block">{item.target ?? ''}</span>
+                    <span class="mono muted small block">
+                      <IsolatedText text={item.target ?? ''} />
+                    </span>
                   </th>
                   <td>
                     <StateCell item={item} />
@@ -118,7 +134,7 @@ export function DestinationsView() {
                       <>
                         {formatAgo(item.recent.lastFailure.at)}
                         <span class="error-text small block">
-                          {item.recent.lastFailure.error ?? (item.recent.lastFailure.statusCode !== null ? `HTTP ${item.recent.lastFailure.statusCode}` : 'failed')}
+                          <IsolatedText text={item.recent.lastFailure.error ?? (item.recent.lastFailure.statusCode !== null ? `HTTP ${item.recent.lastFailure.statusCode}` : 'failed')} />
                         </span>
                       </>
                     ) : (
@@ -129,7 +145,7 @@ export function DestinationsView() {
                     <td>
                       {item.state && (
                         <button type="button" class="button" onClick={() => void setPaused(item, !item.state!.paused)}>
-                          {item.state.paused ? `Resume ${item.name}` : `Pause ${item.name}`}
+                          {item.state.paused ? 'Resume' : 'Pause'} <IsolatedText text={item.name} />
                         </button>
                       )}
                     </td>

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api.js';
 import { useConsole } from '../app.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
+import { IsolatedList, IsolatedText } from '../components/isolated-text.js';
 import { RetryNote } from '../components/retry-note.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { isEventId } from '../event-id.js';
@@ -61,7 +62,7 @@ export function EventDetailView({ id }: { id: string }) {
             <p class="error" role="alert">
               {/* The id is echoed only when it is one: other text in a link (which anyone can send an operator) is not
                   written into the console as if the console said it ("…sign in again at https://…"). */}
-              {notFound ? (isEventId(id) ? `No event has the id ${id}.` : 'This link does not name an event (an event id is a uuid).') : event.error.message}
+              {notFound ? (isEventId(id) ? `No event has the id ${id}.` : 'This link does not name an event (an event id is a uuid).') : <IsolatedText text={event.error.message} />}
             </p>
             {!notFound && <RetryNote retry={event.retry} onRetryNow={event.retryNow} />}
           </>
@@ -98,10 +99,10 @@ export function EventDetailView({ id }: { id: string }) {
       </p>
       <div class="view-head">
         <div>
-          {/* The event type is the sender's text: isolated (<bdi>), so that a right-to-left override in it cannot turn
-              round the console's own "from <provider>" after it. */}
+          {/* The event type is the sender's text: isolated, so that a right-to-left override in it cannot turn round the
+              console's own "from <provider>" after it. */}
           <h1 id="detail-title">
-            <bdi>{detail.eventType}</bdi> <span class="muted">from {detail.provider}</span>
+            <IsolatedText text={detail.eventType} /> <span class="muted">from {detail.provider}</span>
           </h1>
           <p class="detail__meta">
             {/* Only the status is live: every change inside a live region is spoken, and "updated N s ago" ticks. */}
@@ -138,7 +139,7 @@ export function EventDetailView({ id }: { id: string }) {
       )}
       {event.error && (
         <p class="error" role="alert">
-          Refreshing failed: {event.error.message}
+          Refreshing failed: <IsolatedText text={event.error.message} />
         </p>
       )}
       {event.error && <RetryNote retry={event.retry} onRetryNow={event.retryNow} />}
@@ -151,7 +152,9 @@ export function EventDetailView({ id }: { id: string }) {
           <dt>Event id</dt>
           <dd class="mono">{detail.id}</dd>
           <dt>Provider's id</dt>
-          <dd class="mono">{detail.externalId}</dd>
+          <dd class="mono">
+            <IsolatedText text={detail.externalId} />
+          </dd>
           <dt>Received</dt>
           <dd>
             <time dateTime={detail.receivedAt}>{formatDateTime(detail.receivedAt)}</time>
@@ -162,7 +165,7 @@ export function EventDetailView({ id }: { id: string }) {
             {detail.replays > 0 ? ` (replayed ${detail.replays}×)` : ''}
           </dd>
           <dt>Last error</dt>
-          <dd class={detail.lastError ? 'error-text' : 'muted'}>{detail.lastError ?? 'none'}</dd>
+          <dd class={detail.lastError ? 'error-text' : 'muted'}>{detail.lastError ? <IsolatedText text={detail.lastError} /> : 'none'}</dd>
           <dt>Trace</dt>
           <dd class="mono">
             {detail.traceId ? (
@@ -197,7 +200,10 @@ export function EventDetailView({ id }: { id: string }) {
               {detail.routing.routes.map((route) => (
                 <li key={route.index}>
                   <span class="muted">Route {route.index + 1}:</span> <span class="mono">{route.provider}</span> ·{' '}
-                  <span class="mono">{route.events ? route.events.join(', ') : 'every event type'}</span> → <strong>{route.to.join(', ')}</strong>
+                  <span class="mono">{route.events ? <IsolatedList items={route.events} /> : 'every event type'}</span> →{' '}
+                  <strong>
+                    <IsolatedList items={route.to} />
+                  </strong>
                   {route.hasFilter && <span class="tag">filter on the body</span>}
                   {route.hasTransform && <span class="tag">transformed</span>}
                 </li>
@@ -208,7 +214,13 @@ export function EventDetailView({ id }: { id: string }) {
             <ul class="plain">
               {detail.routing.destinations.map((destination) => (
                 <li key={destination.name}>
-                  <strong>{destination.name}</strong> <span class="tag">{destination.type}</span> <span class="mono muted">{destination.target ?? ''}</span>
+                  <strong>
+                    <IsolatedText text={destination.name} />
+                  </strong>{' '}
+                  <span class="tag">{destination.type}</span>{' '}
+                  <span class="mono muted">
+                    <IsolatedText text={destination.target ?? ''} />
+                  </span>
                 </li>
               ))}
             </ul>
@@ -235,9 +247,11 @@ export function EventDetailView({ id }: { id: string }) {
               {Object.entries(detail.headers).map(([name, value]) => (
                 <tr key={name}>
                   <th scope="row" class="mono">
-                    {name}
+                    <IsolatedText text={name} />
                   </th>
-                  <td class="mono">{value}</td>
+                  <td class="mono">
+                    <IsolatedText text={value} />
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -364,7 +378,7 @@ function Deliveries({ detail }: { detail: EventDetail }) {
         return (
           <section key={name} class="timeline__destination" aria-label={`Deliveries to ${name}`}>
             <h3>
-              {name}{' '}
+              <IsolatedText text={name} />{' '}
               <span class={`tag ${delivered ? 'tag--ok' : attempts.length ? 'tag--bad' : ''}`}>
                 {delivered ? 'delivered' : attempts.length ? 'not delivered' : 'no attempt yet'}
               </span>
@@ -396,7 +410,9 @@ function Attempt({ attempt, newRound }: { attempt: Delivery; newRound: boolean }
       <time class="attempt__when muted small" dateTime={attempt.at}>
         {formatWhen(attempt.at)}
       </time>
-      {attempt.error && <span class="attempt__error error-text">{attempt.error}</span>}
+      {attempt.error && <span class="attempt__error error-text">
+          <IsolatedText text={attempt.error} />
+        </span>}
     </li>
   );
 }

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, query } from '../api.js';
 import { useConsole } from '../app.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
+import { IsolatedText } from '../components/isolated-text.js';
 import { RetryNote } from '../components/retry-note.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { formatAgo, formatDateTime, formatNumber, formatTimeSeconds, formatWhen, STATUS_LABELS } from '../format.js';
@@ -500,7 +501,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
 
       {list.error && (
         <p class="error" role="alert">
-          Could not load events: {list.error}
+          Could not load events: <IsolatedText text={list.error} />
         </p>
       )}
       {list.error && (
@@ -566,12 +567,16 @@ export function EventsView({ params }: { params: URLSearchParams }) {
                 </td>
                 <td>{item.provider}</td>
                 <td>
-                  <a href={href(`/events/${item.id}`)}>{item.eventType}</a>
+                  <a href={href(`/events/${item.id}`)}>
+                    <IsolatedText text={item.eventType} />
+                  </a>
                 </td>
-                <td class="mono">{item.externalId}</td>
+                <td class="mono">
+                  <IsolatedText text={item.externalId} />
+                </td>
                 <td class="num">{item.attempts}</td>
                 <td class="error-cell" title={item.lastError ?? undefined}>
-                  {item.lastError ?? ''}
+                  <IsolatedText text={item.lastError ?? ''} />
                 </td>
               </tr>
             ))}

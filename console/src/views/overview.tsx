@@ -1,5 +1,6 @@
 import { useConsole } from '../app.js';
 import { Chart } from '../components/chart.js';
+import { IsolatedText } from '../components/isolated-text.js';
 import { RetryNote } from '../components/retry-note.js';
 import { formatNumber, formatTimeSeconds } from '../format.js';
 import { usePolled } from '../hooks.js';
@@ -35,7 +36,7 @@ export function OverviewView({ params }: { params: URLSearchParams }) {
       </div>
       {overview.error && (
         <p class="error" role="alert">
-          Could not load the overview: {overview.error.message}
+          Could not load the overview: <IsolatedText text={overview.error.message} />
         </p>
       )}
       {overview.error && <RetryNote retry={overview.retry} onRetryNow={overview.retryNow} />}
