@@ -21,7 +21,14 @@ const DESTINATION_ANSWER = `${hostile('answer')}<a href="javascript:window.__xss
 jest.setTimeout(120_000);
 
 let fixture: ConsoleFixture;
-const sink = new HttpSink(() => ({ status: 500, body: DESTINATION_ANSWER, headers: { 'content-type': 'text/html' } }));
+/** In an event's body, asks the sink for an answer with a right-to-left override (a destination echoing the sender's text). */
+const OVERRIDE_ANSWER = 'override_answer';
+/** `hook` answers with hostile HTML (or an override when the event asks), `second` with "nope". */
+const sink = new HttpSink((request) =>
+  request.path === '/second'
+    ? { status: 500, body: 'nope' }
+    : { status: 500, body: request.body.includes(OVERRIDE_ANSWER) ? 'refused \u202E by hook' : DESTINATION_ANSWER, headers: { 'content-type': 'text/html' } },
+);
 
 /** Runs in the page: what would show that hostile text became markup. */
 const MARKUP_RAN = `({
@@ -36,10 +43,12 @@ async function sendHostileStripe(type: string, id: string, extra: Record<string,
   return String(response.json!.id);
 }
 
-/** Where each of `words` is drawn (the left edge of its first occurrence in a text node of `selector`'s element). */
+/** Where each of `words` is drawn (the left edge of its first occurrence in a text node inside `selector`'s element). */
 async function wordsLeftEdge(page: Page, selector: string, words: string[]): Promise<Record<string, number>> {
   return page.evaluate(`(() => {
-    const texts = [...document.querySelector(${JSON.stringify(selector)}).childNodes].filter((node) => node.nodeType === Node.TEXT_NODE);
+    const walker = document.createTreeWalker(document.querySelector(${JSON.stringify(selector)}), NodeFilter.SHOW_TEXT);
+    const texts = [];
+    while (walker.nextNode()) texts.push(walker.currentNode);
     const at = (word) => {
       const node = texts.find((candidate) => candidate.textContent.includes(word));
       const range = document.createRange();
@@ -64,7 +73,10 @@ describeBrowser('the console with hostile data', () => {
       service: 'in-process',
       stripeSecret: SECRET,
       sink,
-      routes: (sinkUrl) => ({ destinations: { hook: { url: `${sinkUrl}/hook` } }, routes: [{ provider: 'stripe', to: ['hook'] }] }),
+      routes: (sinkUrl) => ({
+        destinations: { hook: { url: `${sinkUrl}/hook` }, second: { url: `${sinkUrl}/second` } },
+        routes: [{ provider: 'stripe', to: ['hook', 'second'] }],
+      }),
       // One attempt: the destination's answer is the event's last error at once.
       env: { JOB_ATTEMPTS: '1' },
     });
@@ -124,6 +136,21 @@ describeBrowser('the console with hostile data', () => {
       // The value itself is still there, its own isolate kept (only what would end the one around it is taken out).
       expect(await page.locator('#detail-title bdi').textContent()).toContain('invoice.paid');
     }
+    await page.close();
+  });
+
+  it("one destination's answer with a right-to-left override does not reorder the rest of the event's last error", async () => {
+    // The worker writes the last error as "hook: <its error>; second: <its error>": the override in hook's answer
+    // turned "; second: HTTP 500: nope" round in the one line, in the console as in a terminal.
+    const id = await sendHostileStripe('invoice.paid', `evt_bidi_answer_${Date.now()}`, { note: OVERRIDE_ANSWER });
+    await fixture.waitForStatus(id, 'DEAD_LETTER');
+    const page = await fixture.signedInPage();
+    const cell = `table.events-table tbody tr:has(a[href$="/events/${id}"]) td.error-cell`;
+    await page.locator(cell, { hasText: 'nope' }).waitFor();
+    const left = await wordsLeftEdge(page, cell, ['hook', 'refused', 'second', 'nope']);
+    expect(left.hook).toBeLessThan(left.refused!);
+    expect(left.second).toBeLessThan(left.nope!);
+    expect(left.refused).toBeLessThan(left.second!);
     await page.close();
   });
 

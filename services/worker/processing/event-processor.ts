@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { context as otelContext, propagation, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
 import { redactSecretValuesIn, type Logger } from '../../shared/logging/logger.js';
+import { bidiIsolated } from '../../shared/text/bidi-isolated.js';
 import { currentContext } from '../../shared/logging/request-context.js';
 import { traceIdOf } from '../../shared/telemetry/stored-traceparent.js';
 import { destinationDeferrals } from '../../shared/metrics/destination-protection-metrics.js';
@@ -292,7 +293,7 @@ export class EventProcessor {
     const heldFor = [...new Set([...waiting.map((w) => w.destination.name), ...failures.filter((f) => f.probeFailed).map((f) => f.destination)])];
     const waits = [
       ...waiting.map((w) => w.deferred.message),
-      ...failures.filter((f) => f.probeFailed).map((f) => `${f.destination} circuit reopened by a failed probe (${f.error})`),
+      ...failures.filter((f) => f.probeFailed).map((f) => `${f.destination} circuit reopened by a failed probe (${bidiIsolated(f.error)})`),
       ...notStarted.map((n) => n.notStarted.message),
     ];
     const waitingNote = waits.length > 0 ? `waiting: ${waits.join('; ')}` : '';
@@ -317,7 +318,8 @@ export class EventProcessor {
       });
     }
 
-    const lastError = [counted.map((f) => `${f.destination}: ${f.error}`).join('; '), waitingNote].filter(Boolean).join('; ').slice(0, 2000);
+    // Each destination's error isolated: direction characters in one answer cannot reorder the rest of the line.
+    const lastError = [counted.map((f) => `${f.destination}: ${bidiIsolated(f.error)}`).join('; '), waitingNote].filter(Boolean).join('; ').slice(0, 2000);
     const final = isLastQueueAttempt || event.attempts >= this.options.maxAttempts;
     // The latest Retry-After of this attempt's answers: the next attempt is not made before it.
     const retryAfters = counted.flatMap((f) => (f.retryAfterMs === undefined ? [] : [f.retryAfterMs]));
