@@ -15,6 +15,9 @@ import { rows } from './support/console-locators.js';
  * A 429 or 503 with Retry-After is waited out at least that long (the admin API's 429 for an address past its
  * wrong-token budget says when its minute ends): found, the console tried again after its own 2 s and 4 s regardless.
  *
+ * "Retry now" under the error tries at once: with a Retry-After of 10 minutes the data shows as soon as it is
+ * pressed after the service is back, and the success starts the waits over.
+ *
  * The waits are checked from below only: the next request comes no sooner than the wait the view chose, as a timer
  * never fires early; the machine being slow only makes the gaps longer.
  */
