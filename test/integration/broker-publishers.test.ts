@@ -1,4 +1,6 @@
 import net from 'node:net';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { Writable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -164,6 +166,42 @@ describe.each([
     } finally {
       await publisher.close();
       await proxy.stop();
+    }
+  });
+
+  it('a confirmed publish leaves nothing behind on the long-lived connection (no memory kept per event)', async () => {
+    // Each publish waited for its connection, declaration and channel by racing them against the connection's
+    // "down" and "blocked" signals, which stay pending for as long as the connection stays up: every race left its
+    // promises and closures on those signals until the next outage, about 1.2 KB per RabbitMQ publish and 0.4 KB per
+    // NATS one, i.e. memory growing with every event delivered (~440 MB an hour at 100 events/s to one AMQP
+    // destination). Measured garbage collected, over enough publishes that a leak stands out of the noise.
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const heapUsed = () => {
+      gc();
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const publisher = create();
+    const destination = destinationOn('kept', brokerUrl);
+    const deliverMany = async (count: number) => {
+      const lanes = Array.from({ length: 8 }, async (_, lane) => {
+        for (let n = lane; n < count; n += 8) expect(await publisher.deliver(event(), destination, message(`{"n":${n}}`))).toMatchObject({ succeeded: true });
+      });
+      await Promise.all(lanes);
+    };
+    try {
+      // The connection, channel, declaration and the destination's slots made, and the code compiled: a shorter
+      // warm-up left ~150 bytes per publish of one-off growth in the figure.
+      await deliverMany(1000);
+      const before = heapUsed();
+      const PUBLISHES = 4000;
+      await deliverMany(PUBLISHES);
+      // Without the leak 15-45 bytes (noise); with it 1,070-1,170 (RabbitMQ) and 335-360 (NATS).
+      const bytesKeptPerPublish = (heapUsed() - before) / PUBLISHES;
+      expect(bytesKeptPerPublish).toBeLessThan(100);
+    } finally {
+      await publisher.close();
     }
   });
 });

@@ -5,7 +5,7 @@ import { writtenOut } from './amqp-channel-written-out.js';
 import { AmqpConfirmChannel, type AmqpMessageProperties } from './amqp-confirm-channel.js';
 import { AmqpExchangeDeclarations } from './amqp-exchange-declarations.js';
 import { AmqpPublishError } from './amqp-publish-error.js';
-import { failureSignal, withinDeadline } from './deadline.js';
+import { failureSignal, untilInterrupted, withinDeadline } from './deadline.js';
 import { withoutCredentials } from './url-without-credentials.js';
 
 export type { AmqpMessageProperties } from './amqp-confirm-channel.js';
@@ -150,9 +150,8 @@ export class AmqpConnection {
     this.refuseWhileBlocked();
     // Waiting for a connection (the first one, or one being re-made), a declaration or a channel ends as soon as an
     // attempt to connect fails, the broker blocks publishing, or the attempt's time is up.
-    const interrupted = this.interruptions(expired);
-    await Promise.race([this.exchanges.declare(exchange), interrupted]);
-    const channel = await Promise.race([this.confirmChannel(publisher), interrupted]);
+    await this.unlessInterrupted(this.exchanges.declare(exchange), expired);
+    const channel = await this.unlessInterrupted(this.confirmChannel(publisher), expired);
     try {
       await this.publishOn(channel, exchange, routingKey, body, properties, expired);
     } catch (error) {
@@ -184,7 +183,7 @@ export class AmqpConnection {
     const opening = this.openConfirmChannel();
     let channel: AmqpConfirmChannel;
     try {
-      channel = await Promise.race([opening, this.interruptions(expired)]);
+      channel = await this.unlessInterrupted(opening, expired);
     } catch (error) {
       // A channel that opens after its publish stopped waiting for it is closed unused.
       opening.then((late) => late.close(), () => undefined);
@@ -203,7 +202,7 @@ export class AmqpConnection {
   /** Writes the message on `channel` once it may be written, and awaits the broker's confirm. */
   private async publishOn(channel: AmqpConfirmChannel, exchange: string, routingKey: string, body: Buffer, properties: AmqpMessageProperties, expired?: AbortSignal): Promise<void> {
     for (let full = channel.full; full; full = channel.full) {
-      await Promise.race([full, this.interruptions(expired, backlogged)]);
+      await this.unlessInterrupted(full, expired, backlogged);
     }
     // Nothing is written once the attempt is over, or while the broker blocks publishing.
     if (expired?.aborted) throw expired.reason;
@@ -221,21 +220,12 @@ export class AmqpConnection {
   }
 
   /**
-   * Rejects when waiting must end: an attempt to connect failed (or the connection dropped), the broker blocked
-   * publishing, or the attempt's time is up (`onExpiry` names why, else the deadline's own error).
+   * `work`'s outcome, unless waiting for it must end first: an attempt to connect failed (or the connection dropped),
+   * the broker blocked publishing, or the attempt's time is up (`onExpiry` names why, else the deadline's own error).
+   * Listens to the connection's signals only while it waits (see {@link untilInterrupted}).
    */
-  private interruptions(expired: AbortSignal | undefined, onExpiry?: () => Error): Promise<never> {
-    const signals = [this.down.failed, this.blocking.failed];
-    if (expired) {
-      const expiry = new Promise<never>((_, reject) => {
-        const fail = () => reject(onExpiry ? onExpiry() : expired.reason);
-        if (expired.aborted) fail();
-        else expired.addEventListener('abort', fail, { once: true });
-      });
-      expiry.catch(() => undefined);
-      signals.push(expiry);
-    }
-    return Promise.race(signals);
+  private unlessInterrupted<T>(work: Promise<T>, expired: AbortSignal | undefined, onExpiry?: () => Error): Promise<T> {
+    return untilInterrupted(work, [this.down, this.blocking], expired, onExpiry);
   }
 
   private refuseWhileBlocked(): void {

@@ -2,7 +2,7 @@ import { jetstream, JetStreamApiError, type JetStreamClient, type PubAck } from 
 import { connect, headers as natsHeaders, RequestError, type NatsConnection as CoreConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../shared/logging/logger.js';
-import { failureSignal, withinDeadline } from './deadline.js';
+import { failureSignal, untilInterrupted, withinDeadline } from './deadline.js';
 import { withoutCredentials } from './url-without-credentials.js';
 
 /** Why JetStream did not store a message; the publisher reports each as a failed attempt with this message. */
@@ -161,7 +161,7 @@ export class NatsConnection {
     if (this.closed) throw new NatsPublishError('unreachable', 'the NATS connection is closed (shutting down)');
     const reason = this.unreachableReason;
     if (reason) throw new NatsPublishError('unreachable', `NATS unreachable: ${reason}`);
-    const { nc, js } = await Promise.race([this.connection, this.down.failed]);
+    const { nc, js } = await untilInterrupted(this.connection, [this.down]);
     const carried = natsHeaders();
     for (const [name, value] of Object.entries(headers)) carried.set(name, value);
     try {
