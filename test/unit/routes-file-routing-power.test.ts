@@ -90,6 +90,17 @@ describe('ROUTES_FILE route filters and transforms', () => {
     ['a $type alias that is no JSON type (it threw on every event)', '    filter: { "body.id": { "$type": "objectId" } }\n', 'routes.0.filter: the query does not compile: $type "objectId" is not a JSON type: use one of number, string, bool, array, object, null'],
     ['a BSON $type number', '    filter: { "body.id": { "$type": 2 } }\n', 'routes.0.filter: the query does not compile: $type 2 is not a JSON type'],
     ['a filter that is no mapping', '    filter: "amount > 3"\n', 'routes.0.filter: must be a mapping (a MongoDB-style query)'],
+    // sift took these and matched no event with them: the route's destination was silently sent nothing.
+    ['$mod by 0', '    filter: { "body.n": { "$mod": [0, 1] } }\n', 'routes.0.filter: the query does not compile: $mod: the divisor cannot be 0'],
+    ['$mod not a [divisor, remainder] list', '    filter: { "body.n": { "$mod": 2 } }\n', 'routes.0.filter: the query does not compile: $mod takes a list of two numbers, [divisor, remainder] (got 2)'],
+    ['$mod with one number', '    filter: { "body.n": { "$mod": [2] } }\n', 'routes.0.filter: the query does not compile: $mod takes a list of two numbers, [divisor, remainder] (got [2])'],
+    ['$size not a number', '    filter: { "body.items": { "$size": "2" } }\n', 'routes.0.filter: the query does not compile: $size takes a whole number, an array\'s length (got "2")'],
+    ['$size negative', '    filter: { "body.items": { "$size": -1 } }\n', 'routes.0.filter: the query does not compile: $size takes a whole number, an array\'s length (got -1)'],
+    // sift refused these with its internals ("params.map is not a function").
+    ['$and not a list', '    filter: { "$and": { "provider": "stripe" } }\n', 'routes.0.filter: the query does not compile: $and takes a non-empty list of queries (got {"provider":"stripe"})'],
+    ['$nor not a list', '    filter: { "$nor": { "provider": "stripe" } }\n', 'routes.0.filter: the query does not compile: $nor takes a non-empty list of queries (got {"provider":"stripe"})'],
+    ['$or of no queries', '    filter: { "$or": [ "stripe" ] }\n', 'routes.0.filter: the query does not compile: $or takes a non-empty list of queries (got ["stripe"])'],
+    ['$all not a list', '    filter: { "body.tags": { "$all": "a" } }\n', 'routes.0.filter: the query does not compile: $all takes a list of values (got "a")'],
     ['a transform that does not compile', "    transform: '{ \"id\": '\n", 'routes.0.transform: the JSONata expression does not compile: JSONata S0203 at 8: Expected "}" before end of expression'],
     ['a transform that is no string', '    transform: { id: 1 }\n', 'routes.0.transform: must be a string (a JSONata expression)'],
     [
@@ -118,6 +129,17 @@ describe('route filters (sift) over {body, headers, provider, eventType}', () =>
     expect(compileRouteFilter({ 'headers.user-agent': 'Stripe/1.0' })(input(1))).toBe(false);
     expect(compileRouteFilter({ $or: [{ provider: 'github' }, { 'body.data.object.tags': 'b' }] })(input(1))).toBe(true);
     expect(compileRouteFilter({ 'body.data.object.missing': { $exists: false } })(input(1))).toBe(true);
+  });
+
+  it('$mod, $size, $all, $and, $or and $nor match as before with the arguments MongoDB takes', () => {
+    expect(compileRouteFilter({ 'body.data.object.amount': { $mod: [2, 0] } })(input(1000))).toBe(true);
+    expect(compileRouteFilter({ 'body.data.object.amount': { $mod: [2, 0] } })(input(999))).toBe(false);
+    expect(compileRouteFilter({ 'body.data.object.tags': { $size: 2 } })(input(1))).toBe(true);
+    expect(compileRouteFilter({ 'body.data.object.tags': { $size: 0 } })(input(1))).toBe(false);
+    expect(compileRouteFilter({ 'body.data.object.tags': { $all: ['a', 'b'] } })(input(1))).toBe(true);
+    expect(compileRouteFilter({ $and: [{ provider: 'stripe' }, { 'body.data.object.amount': { $gt: 5 } }] })(input(6))).toBe(true);
+    expect(compileRouteFilter({ $or: [{ provider: 'github' }, { 'body.data.object.amount': { $gt: 5 } }] })(input(5))).toBe(false);
+    expect(compileRouteFilter({ $nor: [{ provider: 'github' }] })(input(1))).toBe(true);
   });
 
   it('$type takes JSON type aliases, one or a list (an array matches array and its elements\' types, as in MongoDB)', () => {

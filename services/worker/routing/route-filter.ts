@@ -1,5 +1,6 @@
 import sift from 'sift';
 import { ownDataDocument, ownDataQuery } from './own-data-paths.js';
+import { $all, $and, $mod, $nor, $or, $size } from './route-filter-arguments.js';
 import { $options, $regex } from './route-filter-regex.js';
 import { $type } from './route-filter-type.js';
 
@@ -18,8 +19,9 @@ export type RouteFilter = (input: RouteFilterInput) => boolean;
 // MongoDB's query operators as sift implements them, except `$where`: it runs JavaScript (a string is compiled with
 // `new Function`), and a routes file is configuration, not code. `$regex` (with its `$options`) is our own: sift's
 // runs JavaScript's backtracking RegExp over payload strings; ours runs RE2, in linear time. `$type` is ours too: it
-// checks its aliases when the file is read (route-filter-type.ts).
-const { $all, $and, $elemMatch, $eq, $exists, $gt, $gte, $in, $lt, $lte, $mod, $ne, $nin, $nor, $not, $or, $size } = sift;
+// checks its aliases when the file is read (route-filter-type.ts). `$mod`, `$size`, `$all`, `$and`, `$or` and `$nor` are
+// sift's, their arguments checked first (route-filter-arguments.ts): a wrong one matched no event, silently.
+const { $elemMatch, $eq, $exists, $gt, $gte, $in, $lt, $lte, $ne, $nin, $not } = sift;
 const OPERATIONS = { $all, $and, $elemMatch, $eq, $exists, $gt, $gte, $in, $lt, $lte, $mod, $ne, $nin, $nor, $not, $options, $or, $regex, $size, $type };
 
 /**
