@@ -3,8 +3,12 @@ import { LinearRegexEngine } from './jsonata-regex-engine.js';
 import { jsonataRegexLiterals } from './jsonata-regex-literals.js';
 import { describeJsonataError } from './jsonata-error-description.js';
 import { findUnsafeInteger } from './unsafe-integers.js';
+import { inTurn } from './transform-turns.js';
 
-/** Longest a transform may run for one event before it counts as failed (JSONata's own guard, error D1012). */
+/**
+ * Longest a transform may run for one event before it counts as failed (JSONata's own guard, error D1012). Its own
+ * run: transforms take turns (transform-turns.ts), so time spent on another's is not counted.
+ */
 export const TRANSFORM_TIMEOUT_MS = 1000;
 
 /** What a transform may read besides the payload (its input, `$`): `$id`, `$provider`, `$eventType`, `$headers`. */
@@ -62,7 +66,7 @@ export function compileRouteTransform(expression: string): RouteTransform {
   return async (payload, bindings, facts = {}) => {
     let result: unknown;
     try {
-      result = await compiled.evaluate(payload, { ...bindings });
+      result = await inTurn(() => compiled.evaluate(payload, { ...bindings }));
     } catch (error) {
       // The failure is about this event's payload: its values stay out of the text that is logged, traced and stored.
       throw new RouteTransformError(describeJsonataError(error, { withholdValues: true }));
