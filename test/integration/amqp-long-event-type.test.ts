@@ -36,6 +36,17 @@ describe('AMQP message type', () => {
     expect(stored!.properties.headers?.['x-webhook-event-type']).toBe(eventType);
   });
 
+  it("an event type that makes the routing key over 255 bytes is that event's failed attempt, nothing sent: not an exception", async () => {
+    // Thrown, it was recorded as a fault of the worker itself ("internal error: …", logged as an error on every
+    // attempt); the Deliverer contract keeps exceptions for those. NATS reports its unusable subjects the same way.
+    const event = { id: randomUUID(), provider: 'testco', eventType: 'x'.repeat(255) };
+    const destination = { name: 'bus', type: 'amqp', url: AMQP_URL, exchange: names.exchange, routingKey: '{provider}.{eventType}' } as Destination;
+    const result = await publisher.deliver(event, destination, { body: Buffer.from('{}'), contentType: 'application/json' });
+    expect(result).toMatchObject({ destination: 'bus', succeeded: false, result: 'internal_error', statusCode: null });
+    expect(result.error).toBe(`routing key "testco.${'x'.repeat(73)}…" is longer than 255 bytes; not sent`);
+    expect(await rabbit.messagesFor(names.queue, event.id)).toEqual([]);
+  });
+
   it('shortString keeps short values and never splits a character', () => {
     expect(shortString('invoice.paid')).toBe('invoice.paid');
     const cut = shortString('a' + '€'.repeat(100));

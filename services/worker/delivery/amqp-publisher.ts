@@ -17,7 +17,7 @@ import type { DeliveryResult } from './delivery-result.js';
  * once, nothing sent), no confirm within `timeoutMs`, the connection lost before the confirm, a nack, a routing key no
  * queue is bound for (returned), an exchange that exists with another type, the broker closing the channel over the
  * message (406 over `max_message_size`, 404 exchange deleted), a message over the destination's `maxMessageBytes`
- * (not sent). A publish whose confirm was lost may have reached the queue: its retry sends it again with the same
+ * or a routing key the event type makes longer than AMQP's 255 bytes (not sent; `internal_error`, the event's). A publish whose confirm was lost may have reached the queue: its retry sends it again with the same
  * `messageId` (at least once; consumers deduplicate on it).
  */
 export class AmqpPublisher extends BrokerPublisher<AmqpConnection> {
@@ -30,8 +30,9 @@ export class AmqpPublisher extends BrokerPublisher<AmqpConnection> {
     const { exchange } = destination;
     const routingKey = renderAddress(destination.routingKey, event);
     const problem = amqpRoutingKeyProblem(routingKey);
-    // The event type is the provider's: a routing key it makes unusable is this event's failed attempt.
-    if (problem) throw new Error(`routing key "${routingKey.slice(0, 80)}…" ${problem}`);
+    // The event type is the provider's: a routing key it makes unusable is this event's failed attempt, nothing sent
+    // (not an exception, which the processor records as a fault of the worker's own, logged as an error).
+    if (problem) return this.unpublishable(event, destination, `routing key "${routingKey.slice(0, 80)}…" ${problem}; not sent`);
     const { maxMessageBytes } = destination;
     if (maxMessageBytes !== undefined && message.body.length > maxMessageBytes) {
       return this.unpublishable(
