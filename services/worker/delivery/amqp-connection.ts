@@ -5,7 +5,7 @@ import { writtenOut } from './amqp-channel-written-out.js';
 import { AmqpConfirmChannel, type AmqpMessageProperties } from './amqp-confirm-channel.js';
 import { AmqpExchangeDeclarations } from './amqp-exchange-declarations.js';
 import { AmqpPublishError } from './amqp-publish-error.js';
-import { failureSignal, untilInterrupted, withinDeadline } from './deadline.js';
+import { failureSignal, untilInterrupted, withinDeadline, type FailureSignal } from './deadline.js';
 import { withoutCredentials } from './url-without-credentials.js';
 
 export type { AmqpMessageProperties } from './amqp-confirm-channel.js';
@@ -150,8 +150,9 @@ export class AmqpConnection {
     this.refuseWhileBlocked();
     // Waiting for a connection (the first one, or one being re-made), a declaration or a channel ends as soon as an
     // attempt to connect fails, the broker blocks publishing, or the attempt's time is up.
-    await this.unlessInterrupted(this.exchanges.declare(exchange), expired);
-    const channel = await this.unlessInterrupted(this.confirmChannel(publisher), expired);
+    const interruptions = this.interruptions();
+    await untilInterrupted(this.exchanges.declare(exchange), interruptions, expired);
+    const channel = await untilInterrupted(this.confirmChannel(publisher), interruptions, expired);
     try {
       await this.publishOn(channel, exchange, routingKey, body, properties, expired);
     } catch (error) {
@@ -183,7 +184,7 @@ export class AmqpConnection {
     const opening = this.openConfirmChannel();
     let channel: AmqpConfirmChannel;
     try {
-      channel = await this.unlessInterrupted(opening, expired);
+      channel = await untilInterrupted(opening, this.interruptions(), expired);
     } catch (error) {
       // A channel that opens after its publish stopped waiting for it is closed unused.
       opening.then((late) => late.close(), () => undefined);
@@ -202,7 +203,7 @@ export class AmqpConnection {
   /** Writes the message on `channel` once it may be written, and awaits the broker's confirm. */
   private async publishOn(channel: AmqpConfirmChannel, exchange: string, routingKey: string, body: Buffer, properties: AmqpMessageProperties, expired?: AbortSignal): Promise<void> {
     for (let full = channel.full; full; full = channel.full) {
-      await this.unlessInterrupted(full, expired, backlogged);
+      await untilInterrupted(full, this.interruptions(), expired, backlogged);
     }
     // Nothing is written once the attempt is over, or while the broker blocks publishing.
     if (expired?.aborted) throw expired.reason;
@@ -220,12 +221,11 @@ export class AmqpConnection {
   }
 
   /**
-   * `work`'s outcome, unless waiting for it must end first: an attempt to connect failed (or the connection dropped),
-   * the broker blocked publishing, or the attempt's time is up (`onExpiry` names why, else the deadline's own error).
-   * Listens to the connection's signals only while it waits (see {@link untilInterrupted}).
+   * What ends a wait from now on besides the attempt's time (see {@link untilInterrupted}, which listens to them only
+   * while it waits): an attempt to connect failing (or the connection dropping), the broker blocking publishing.
    */
-  private unlessInterrupted<T>(work: Promise<T>, expired: AbortSignal | undefined, onExpiry?: () => Error): Promise<T> {
-    return untilInterrupted(work, [this.down, this.blocking], expired, onExpiry);
+  private interruptions(): FailureSignal[] {
+    return [this.down, this.blocking];
   }
 
   private refuseWhileBlocked(): void {
