@@ -76,16 +76,18 @@ export function failureSignal(): FailureSignal {
  */
 export function untilInterrupted<T>(work: Promise<T>, signals: readonly FailureSignal[], expired?: AbortSignal, onExpiry?: () => Error): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    let ended = false;
     const stops: (() => void)[] = [];
-    const stopListening = () => {
+    const end = (settle: () => void) => {
+      if (ended) return;
+      ended = true;
       for (const stop of stops.splice(0)) stop();
+      settle();
     };
-    const interrupt = (error: unknown) => {
-      stopListening();
-      reject(error);
-    };
-    for (const signal of signals) stops.push(signal.listen(interrupt));
-    if (expired) {
+    const interrupt = (error: unknown) => end(() => reject(error));
+    // A signal that failed already interrupts at once: the ones after it are not listened to.
+    for (const signal of signals) if (!ended) stops.push(signal.listen(interrupt));
+    if (expired && !ended) {
       const onAbort = () => interrupt(onExpiry ? onExpiry() : expired.reason);
       if (expired.aborted) onAbort();
       else {
@@ -93,12 +95,6 @@ export function untilInterrupted<T>(work: Promise<T>, signals: readonly FailureS
         stops.push(() => expired.removeEventListener('abort', onAbort));
       }
     }
-    work.then(
-      (value) => {
-        stopListening();
-        resolve(value);
-      },
-      interrupt,
-    );
+    work.then((value) => end(() => resolve(value)), interrupt);
   });
 }
