@@ -40,8 +40,29 @@ const bulkReplayBody = z
     message: 'replaying every COMPLETED event sends each of them to every destination again; add "confirm": true',
   });
 
-/** Replay by id: the events an operator picked. Strict, so `ids` never travels with a status-wide replay. */
-const replayIdsBody = z.object({ ids: z.array(z.string().refine(isUuid, 'must be an event id (uuid)')).min(1).max(MAX_REPLAY_IDS) }).strict();
+/** A replay round (`replays`), as an int4 column holds it. */
+const round = z.number().int().min(0).max(2_147_483_647);
+
+/**
+ * Replay by id: the events an operator picked. Strict, so `ids` never travels with a status-wide replay. `replays`:
+ * each id's replay round as the caller saw it; an event replayed since is skipped (the same request sent again
+ * replays nothing twice).
+ */
+const replayIdsBody = z
+  .object({
+    ids: z.array(z.string().refine(isUuid, 'must be an event id (uuid)')).min(1).max(MAX_REPLAY_IDS),
+    replays: z.record(z.string(), round).optional(),
+  })
+  .strict()
+  .superRefine((body, context) => {
+    if (!body.replays) return;
+    const rounds = new Set(Object.keys(body.replays).map((id) => id.toLowerCase()));
+    const missing = body.ids.find((id) => !rounds.has(id.toLowerCase()));
+    if (missing !== undefined) context.addIssue({ code: 'custom', path: ['replays'], message: `no round for ${missing}: give one for every id, or leave "replays" out` });
+  });
+
+/** One event's replay: empty, or `replays`, the round the caller saw it in (replayed only while it is still in it). */
+const replayOneBody = z.object({ replays: round.optional() }).strict();
 
 const firstIssue = (error: z.ZodError) => {
   const issue = error.issues[0]!;
@@ -157,7 +178,7 @@ export function adminRouter(options: AdminRouterOptions): Router {
     if (typeof body === 'object' && body !== null && 'ids' in body) {
       const byId = replayIdsBody.safeParse(body);
       if (!byId.success) throw new AppError('BAD_REQUEST', firstIssue(byId.error));
-      const { replayed, skipped } = await options.events.replayIds(byId.data.ids);
+      const { replayed, skipped } = await options.events.replayIds(byId.data.ids, byId.data.replays);
       res.status(202).json({ replayed, skipped });
       return;
     }
@@ -167,11 +188,20 @@ export function adminRouter(options: AdminRouterOptions): Router {
     res.status(202).json({ replayed });
   });
 
-  router.post('/admin/events/:id/replay', jsonOrNoBody, async (req, res) => {
+  router.post('/admin/events/:id/replay', jsonOrNoBody, express.json({ limit: '1kb', type: JSON_TYPES }), async (req, res) => {
     const id = String(req.params.id);
     if (!isUuid(id)) throw new AppError('NOT_FOUND', 'Event not found');
-    const outcome = await options.events.replay(id);
+    let round: number | undefined;
+    if (hasBody(req)) {
+      const parsed = replayOneBody.safeParse(req.body);
+      if (!parsed.success) throw new AppError('BAD_REQUEST', firstIssue(parsed.error));
+      round = parsed.data.replays;
+    }
+    const outcome = await options.events.replay(id, round);
     if (outcome === 'not_found') throw new AppError('NOT_FOUND', 'Event not found');
+    if (outcome === 'replayed_since') {
+      throw new AppError('CONFLICT', `The event was replayed since replay round ${round}: not replayed again (reload it to see where it is)`);
+    }
     if (outcome === 'not_replayable') {
       throw new AppError('CONFLICT', 'Only DEAD_LETTER or COMPLETED events can be replayed; this one is still in progress');
     }

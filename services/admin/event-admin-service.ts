@@ -281,13 +281,20 @@ export class EventAdminService {
   /**
    * Moves a DEAD_LETTER or COMPLETED event back to PENDING and enqueues it. Replaying a COMPLETED event
    * delivers it to every destination again; a dead letter goes only to those that have not taken it yet.
-   * @returns 'replayed', 'not_found' or 'not_replayable' (any other status: it is still being processed).
+   *
+   * `round`: replay only while the event is still in that replay round (its `replays`, as the caller last saw it).
+   * A replay request sent again (a client's retry after a lost answer, a second operator who saw the same round) then
+   * finds the event in a later round and replays nothing, where without it an event whose replay had completed in the
+   * meantime was replayed once more: to every destination, those that had just taken it included.
+   * @returns 'replayed', 'not_found', 'replayed_since' (no longer in `round`) or 'not_replayable' (any other status:
+   * it is still being processed).
    */
-  async replay(id: string): Promise<'replayed' | 'not_found' | 'not_replayable'> {
-    const rows = await this.resetToPending('id = $1', [id]);
+  async replay(id: string, round?: number): Promise<'replayed' | 'not_found' | 'not_replayable' | 'replayed_since'> {
+    const rows = round === undefined ? await this.resetToPending('id = $1', [id]) : await this.resetToPending('id = $1 AND replays = $2', [id, round]);
     if (rows.length === 0) {
-      const exists = await this.dataSource.getRepository(WebhookEventSchema).exists({ where: { id } });
-      return exists ? 'not_replayable' : 'not_found';
+      const event = await this.dataSource.getRepository(WebhookEventSchema).findOne({ where: { id }, select: { id: true, replays: true } });
+      if (!event) return 'not_found';
+      return round !== undefined && event.replays !== round ? 'replayed_since' : 'not_replayable';
     }
     await this.enqueue(rows);
     return 'replayed';
@@ -449,11 +456,18 @@ export class EventAdminService {
 
   /**
    * Replays the listed events that are DEAD_LETTER or COMPLETED (an operator picked each of them); the others
-   * (unknown, or still in progress) are left alone and reported in `skipped`.
+   * (unknown, or still in progress) are left alone and reported in `skipped`. With `rounds` (each id's replay round
+   * as the caller saw it, see {@link replay}), an event replayed since is skipped too: the same request sent again
+   * replays nothing twice.
    */
-  async replayIds(ids: string[]): Promise<{ replayed: number; replayedIds: string[]; skipped: string[] }> {
+  async replayIds(ids: string[], rounds?: Record<string, number>): Promise<{ replayed: number; replayedIds: string[]; skipped: string[] }> {
     const unique = [...new Set(ids.map((id) => id.toLowerCase()))];
-    const rows = await this.resetToPending('id = ANY($1::uuid[])', [unique]);
+    const expected = rounds && Object.fromEntries(Object.entries(rounds).map(([id, round]) => [id.toLowerCase(), round]));
+    // The round compared to a jsonb lookup by the row's own id: a plain expression of the row, so when a concurrent
+    // replay changed the row first, PostgreSQL checks it again on the new version under the lock (FOR UPDATE).
+    const rows = expected
+      ? await this.resetToPending(`id = ANY($1::uuid[]) AND replays = ($2::jsonb ->> id::text)::int`, [unique, JSON.stringify(expected)])
+      : await this.resetToPending('id = ANY($1::uuid[])', [unique]);
     await this.enqueue(rows);
     const replayedIds = new Set(rows.map((row) => row.id));
     return { replayed: rows.length, replayedIds: [...replayedIds], skipped: unique.filter((id) => !replayedIds.has(id)) };

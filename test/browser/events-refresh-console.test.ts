@@ -199,7 +199,7 @@ describeBrowser('events list: live refresh and replay of selected events in a br
     await dialog.getByRole('button', { name: 'Replay 1' }).click();
 
     await waitFor('the replay request', () => bodies.length === 1, { timeoutMs: 30_000 });
-    expect(bodies[0]).toEqual({ ids: [done.id] });
+    expect(bodies[0]).toEqual({ ids: [done.id], replays: { [done.id]: 0 } });
     await page.locator('p.notice', { hasText: 'Replay started for 1 event; 1 skipped (still in progress).' }).waitFor();
     await waitFor('the completed event replayed', async () => (await fixture.db.pool.query('SELECT replays FROM webhook_events WHERE id = $1', [done.id])).rows[0].replays === 1);
     expect((await fixture.db.pool.query('SELECT replays FROM webhook_events WHERE id = $1', [waiting.id])).rows[0].replays).toBe(0);

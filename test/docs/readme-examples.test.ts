@@ -215,7 +215,14 @@ describe('the admin API commands of the README and the runbooks, run as written'
     },
     {
       name: 'replay one event',
-      matches: /-X POST .*\/admin\/events\/[0-9a-f-]{36}\/replay$/,
+      matches: /^curl -s -X POST -H "Authorization: Bearer \$TOKEN" \S+\/admin\/events\/[0-9a-f-]{36}\/replay$/,
+      before: isDeadLetter('deadA'),
+      check: (output) => expect(output).toEqual({ id: ids.deadA, status: 'PENDING' }),
+    },
+    {
+      // After the one above: the event is a dead letter again in round 1.
+      name: 'replay one event while in the round seen',
+      matches: /-d '\{"replays":1\}' \S+\/admin\/events\/[0-9a-f-]{36}\/replay$/,
       before: isDeadLetter('deadA'),
       check: (output) => expect(output).toEqual({ id: ids.deadA, status: 'PENDING' }),
     },

@@ -44,7 +44,10 @@ export function EventDetailView({ id }: { id: string }) {
   // How many times the view rendered, on the article (data-renders): lets a test see that a 304 renders nothing.
   const renders = useRef(0);
   renders.current += 1;
-  const [confirming, setConfirming] = useState(false);
+  // The replay round the event was in when "Replay event" was clicked: the replay asks the service to replay it only
+  // while it is still in that round, so a second operator's replay meanwhile, or this one's answer lost and the
+  // dialog confirmed again after the replay completed, does not send the event once more.
+  const [confirming, setConfirming] = useState<{ replays: number } | null>(null);
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const noticeRef = useRef<HTMLParagraphElement>(null);
@@ -75,10 +78,10 @@ export function EventDetailView({ id }: { id: string }) {
 
   const detail = event.data;
   const replayable = isFinal(detail.status);
-  const replay = async () => {
+  const replay = async (round: number) => {
     setBusy(true);
     try {
-      await api.post(`admin/events/${encodeURIComponent(detail.id)}/replay`);
+      await api.post(`admin/events/${encodeURIComponent(detail.id)}/replay`, { replays: round });
       const text = 'Replay started: the event is back to Pending and will be delivered again.';
       setMessage({ kind: 'ok', text });
       announce(text);
@@ -86,9 +89,11 @@ export function EventDetailView({ id }: { id: string }) {
       event.refresh();
     } catch (error) {
       setMessage({ kind: 'error', text: `Replay failed: ${(error as Error).message}` });
+      // A 409 says the event moved on (replayed since, or in progress): show where it is now.
+      event.refresh();
     } finally {
       setBusy(false);
-      setConfirming(false);
+      setConfirming(null);
     }
   };
 
@@ -116,7 +121,7 @@ export function EventDetailView({ id }: { id: string }) {
           </p>
         </div>
         <div class="detail__actions">
-          <button type="button" class="button button--primary" disabled={!replayable || busy} aria-describedby={replayable ? undefined : 'replay-why'} onClick={() => setConfirming(true)}>
+          <button type="button" class="button button--primary" disabled={!replayable || busy} aria-describedby={replayable ? undefined : 'replay-why'} onClick={() => setConfirming({ replays: detail.replays })}>
             Replay event
           </button>
           {!replayable && (
@@ -267,8 +272,8 @@ export function EventDetailView({ id }: { id: string }) {
           // A replayed event is in progress, which disables "Replay event" once the view refreshes: the focus goes
           // to the outcome instead, or it would fall to <body> then.
           focusAfterConfirm={() => noticeRef.current}
-          onClose={() => setConfirming(false)}
-          onConfirm={replay}
+          onClose={() => setConfirming(null)}
+          onConfirm={() => replay(confirming.replays)}
         >
           <p>
             It goes back to <strong>Pending</strong> and is processed again.{' '}

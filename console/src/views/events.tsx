@@ -679,15 +679,23 @@ function ReplaySelectedDialog({
         // Only what the dialog offered: an event in progress when it opened may have finished since, and would be
         // replayed (a completed one to every destination again) though the operator was told it would be skipped.
         const ids = replayable.map((item) => item.id);
+        const roundOf = new Map(replayable.map((item) => [item.id, item.replays]));
         const sent: string[] = [];
         let replayed = 0;
-        let skipped = inProgress;
-        const skippedText = () => (skipped ? `; ${formatNumber(skipped)} skipped (still in progress)` : '');
+        // Skipped by the service: in progress by now, or replayed since the dialog opened (by another operator, or by
+        // this batch's earlier sending whose answer was lost).
+        let skipped = 0;
+        const skippedText = () =>
+          (inProgress ? `; ${formatNumber(inProgress)} skipped (still in progress)` : '') +
+          (skipped ? `; ${formatNumber(skipped)} skipped (in progress or replayed since they were selected)` : '');
         for (let start = 0; start < ids.length; start += REPLAY_BATCH) {
           const batch = ids.slice(start, start + REPLAY_BATCH);
           setProgress({ sent: start, total: ids.length });
           try {
-            const answer = await api.post<{ replayed: number; skipped: string[] }>('admin/events/replay', { ids: batch });
+            // Each event only while it is in the round the dialog saw it in: a batch sent again after its answer was
+            // lost (the service took it), or replayed by another operator meanwhile, is skipped, not delivered again.
+            const replays = Object.fromEntries(batch.map((id) => [id, roundOf.get(id)!]));
+            const answer = await api.post<{ replayed: number; skipped: string[] }>('admin/events/replay', { ids: batch, replays });
             replayed += answer.replayed;
             skipped += answer.skipped.length;
             sent.push(...batch);
