@@ -77,6 +77,21 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
     }
   };
   const pauseResync = setInterval(() => void resyncPauses().catch(() => undefined), PAUSE_RESYNC_MS).unref();
+  // Events waiting for a destination this ROUTES_FILE no longer has (removed while paused, or behind its open circuit)
+  // would sit out their wait, a paused one's recheck being minutes, though nothing will resume it (the admin API knows
+  // no such destination): their jobs are promoted, and their next claim routes them by this ROUTES_FILE. At start, and
+  // once more a minute later: a worker of the rollout's previous version may have put one off again meanwhile.
+  const configured = new Set(destinations.map((destination) => destination.name));
+  const releaseRemoved = async () => {
+    const removed = (await heldSummaries(pool)).filter((summary) => !configured.has(summary.destination));
+    for (const { destination } of removed) {
+      const promoted = await promoteHeldJobs(pool, queue.queue, destination);
+      if (promoted > 0) logger.info('events waiting for a destination no longer in ROUTES_FILE sent on', { destination, promoted });
+    }
+  };
+  const releaseRemovedLater = (delayMs: number) =>
+    setTimeout(() => void releaseRemoved().catch((error: unknown) => logger.warn('could not send on events waiting for removed destinations', { error })), delayMs).unref();
+  const releaseRemovedTimers = [releaseRemovedLater(0), releaseRemovedLater(60_000)];
   const guard = new DestinationGuard({
     state,
     pauses,
@@ -155,6 +170,7 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
     },
     async close() {
       clearInterval(pauseResync);
+      for (const timer of releaseRemovedTimers) clearTimeout(timer);
       await reconciler.stop();
       await retention.stop();
       await heartbeat.stop();
