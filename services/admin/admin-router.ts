@@ -61,8 +61,12 @@ const replayIdsBody = z
     if (missing !== undefined) context.addIssue({ code: 'custom', path: ['replays'], message: `no round for ${missing}: give one for every id, or leave "replays" out` });
   });
 
-/** One event's replay: empty, or `replays`, the round the caller saw it in (replayed only while it is still in it). */
-const replayOneBody = z.object({ replays: round.optional() }).strict();
+/**
+ * One event's replay: empty, or `replays`, the round the caller saw it in (replayed only while it is still in it).
+ * Other keys are ignored, not refused: before `replays` the endpoint read no body, and a client that sent one (a
+ * reason, a ticket number) must keep working.
+ */
+const replayOneBody = z.object({ replays: round.optional() });
 
 const firstIssue = (error: z.ZodError) => {
   const issue = error.issues[0]!;

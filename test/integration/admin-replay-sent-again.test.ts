@@ -131,6 +131,15 @@ describe('a replay request with the round the caller saw, sent again', () => {
     expect(await statusOf(id)).toEqual({ status: 'DEAD_LETTER', replays: 0 });
   });
 
+  it('ignores other keys in a single replay\'s body, as the endpoint did before it read one', async () => {
+    const id = await deadLetter('other-keys');
+    failing.delete('/crm');
+    const answer = await adminRequest(baseUrl, TOKEN, 'POST', `/admin/events/${id}/replay`, { reason: 'ticket 42' });
+    expect(answer.status).toBe(202);
+    await settled(id, 'COMPLETED', 1);
+    expect(accepted.get(id)).toBe(1);
+  });
+
   it('without a round, a replay is not checked against one: sent again after it completed, it replays once more', async () => {
     const id = await deadLetter('no-round');
     failing.delete('/crm');
