@@ -241,7 +241,10 @@ export function adminRouter(options: AdminRouterOptions): Router {
       res.status(200).json({ name, paused: true, changed });
     });
     router.post('/admin/destinations/:name/resume', jsonOrNoBody, async (req, res) => {
-      const name = configured(String(req.params.name));
+      // A name ROUTES_FILE no longer has, but whose pause is still recorded, is resumed too: that clears the pause,
+      // which would otherwise apply again, unseen, should the destination come back under the same name.
+      const name = String(req.params.name);
+      if (!(await destinationControl.resumable(name))) throw new AppError('NOT_FOUND', `No destination "${name.slice(0, 64)}" in ROUTES_FILE, nor a pause recorded for it`);
       const { changed, promoted } = await destinationControl.resume(name).catch(recordedOnly);
       res.status(200).json({ name, paused: false, changed, promoted });
     });

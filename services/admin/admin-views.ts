@@ -183,4 +183,16 @@ export interface DestinationsOverview {
   bucketMinutes: number;
   from: string;
   items: DestinationView[];
+  /**
+   * Pauses still recorded for destinations no longer in ROUTES_FILE (absent when the API has no pause control). Each
+   * applies again should its destination come back under the same name; `…/{name}/resume` clears it.
+   */
+  removedPaused?: RemovedPause[];
+}
+
+/** A pause recorded for a destination ROUTES_FILE no longer has. */
+export interface RemovedPause {
+  name: string;
+  /** When it was paused (ISO 8601). */
+  pausedAt: string;
 }

@@ -5,7 +5,7 @@ import type { DestinationPauses } from '../shared/destinations/destination-pause
 import type { DestinationStateStore } from '../shared/destinations/destination-state.js';
 import { heldSummaries, promoteHeldJobs } from '../shared/destinations/held-events.js';
 import type { Logger } from '../shared/logging/logger.js';
-import type { DestinationState } from './admin-views.js';
+import type { DestinationState, RemovedPause } from './admin-views.js';
 
 export interface DestinationControlOptions {
   state: DestinationStateStore;
@@ -28,6 +28,25 @@ export class DestinationControl {
   /** Whether ROUTES_FILE has this destination. */
   has(name: string): boolean {
     return Object.hasOwn(this.options.routes?.destinations ?? {}, name);
+  }
+
+  /**
+   * Whether `name` may be resumed: it is in ROUTES_FILE, or a pause is still recorded for it though ROUTES_FILE no
+   * longer has it (removed while paused). Such a pause is kept on purpose, it applies again should the destination
+   * come back under the same name, so an operator must be able to see and clear it.
+   */
+  async resumable(name: string): Promise<boolean> {
+    if (this.has(name)) return true;
+    return Object.hasOwn((await this.options.pauses.snapshot()).pausedAt, name);
+  }
+
+  /** The pauses recorded for destinations ROUTES_FILE does not have, by name. */
+  async removedPauses(): Promise<RemovedPause[]> {
+    const { pausedAt } = await this.options.pauses.snapshot();
+    return Object.entries(pausedAt)
+      .filter(([name]) => !this.has(name))
+      .map(([name, at]) => ({ name, pausedAt: at }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   async pause(name: string): Promise<{ changed: boolean }> {

@@ -32,9 +32,13 @@ export class DestinationSummary {
   ) {}
 
   async view(): Promise<DestinationsOverview> {
-    const [overview, states] = await Promise.all([this.recent(), this.control?.states(destinationInfos(this.routes).map((d) => d.name))]);
+    const [overview, states, removedPaused] = await Promise.all([
+      this.recent(),
+      this.control?.states(destinationInfos(this.routes).map((d) => d.name)),
+      this.control?.removedPauses(),
+    ]);
     if (!states) return overview;
-    return { ...overview, items: overview.items.map((item) => ({ ...item, state: states.get(item.name) ?? null })) };
+    return { ...overview, items: overview.items.map((item) => ({ ...item, state: states.get(item.name) ?? null })), removedPaused };
   }
 
   private recent(): Promise<DestinationsOverview> {

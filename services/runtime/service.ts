@@ -7,6 +7,7 @@ import { loadProvidersFile, providerKeptHeaders } from '../ingress/verification/
 import type { Config } from '../shared/config/config.js';
 import { runMigrations } from '../shared/database/run-migrations.js';
 import { SchemaCheck } from '../shared/database/schema-check.js';
+import { warnPausedAtStart } from '../shared/destinations/paused-at-start.js';
 import { registerConfiguredSecrets } from '../shared/logging/configured-secrets.js';
 import { createLogger } from '../shared/logging/logger.js';
 import { StartDeadline } from '../shared/startup/start-deadline.js';
@@ -97,6 +98,8 @@ export async function startService(config: Config, extensions: ServiceExtensions
   }
   const infrastructure = await connectInfrastructure(config, logger, deadline, extensions.abortStart);
   paypalCertificates?.use(infrastructure.redis);
+  // A destination paused, removed from ROUTES_FILE, then added back is paused again: said here, not found out later.
+  await warnPausedAtStart(infrastructure.pool, Object.keys(routesFile?.destinations ?? {}), createLogger('destinations'));
 
   const ingress: IngressRole | undefined = providers
     ? await startIngress({ config, providers, routesFile, infrastructure })

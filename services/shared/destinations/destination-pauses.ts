@@ -13,6 +13,15 @@ const SNAPSHOT = `SELECT v.version::text AS version,
                          coalesce((SELECT json_object_agg(destination, paused_at ORDER BY destination) FROM destination_pauses), '{}'::json) AS paused
                     FROM destination_pause_version v`;
 
+/** The paused set now (one statement: a consistent snapshot); needs only PostgreSQL. */
+export async function pauseSnapshot(pool: Pool): Promise<PauseSnapshot> {
+  const { rows } = await pool.query<{ version: string; paused: Record<string, string> }>(SNAPSHOT);
+  const row = rows[0];
+  if (!row) throw new Error('destination_pause_version has no row: run the migrations');
+  const pausedAt = Object.fromEntries(Object.entries(row.paused).map(([name, at]) => [name, new Date(at).toISOString()]));
+  return { version: Number(row.version), names: Object.keys(pausedAt), pausedAt };
+}
+
 /**
  * Which destinations are paused. PostgreSQL (`destination_pauses`) is the record, so a pause survives any restart,
  * Redis's included; Redis holds the copy that workers read before every delivery. Each change bumps
@@ -26,12 +35,8 @@ export class DestinationPauses {
   ) {}
 
   /** The paused set now (one statement: a consistent snapshot). */
-  async snapshot(): Promise<PauseSnapshot> {
-    const { rows } = await this.pool.query<{ version: string; paused: Record<string, string> }>(SNAPSHOT);
-    const row = rows[0];
-    if (!row) throw new Error('destination_pause_version has no row: run the migrations');
-    const pausedAt = Object.fromEntries(Object.entries(row.paused).map(([name, at]) => [name, new Date(at).toISOString()]));
-    return { version: Number(row.version), names: Object.keys(pausedAt), pausedAt };
+  snapshot(): Promise<PauseSnapshot> {
+    return pauseSnapshot(this.pool);
   }
 
   /** Copies the paused set to Redis (a worker that found none there, or after a change); `copied`: this call wrote it. */
