@@ -15,5 +15,6 @@ export type {
   FacetsView as Facets,
   OverviewView as Overview,
   QueueCountsView as QueueCounts,
+  RemovedPause,
   StatusCountsView as StatusCounts,
 } from '../../services/admin/admin-views.js';

@@ -10,7 +10,8 @@ import { startConsoleFixture, type ConsoleFixture } from './support/console-fixt
 /**
  * The console's Destinations view with destination protection, in a real browser against a real service process
  * (SERVICE_ROLE=all): pause a destination, see its events wait (held, no attempt used), resume it, see them go;
- * a circuit breaker's settings and a rate limit shown; no serious accessibility violation.
+ * a circuit breaker's settings and a rate limit shown; a pause left over from a destination removed from ROUTES_FILE
+ * shown and cleared; no serious accessibility violation.
  */
 
 jest.setTimeout(120_000);
@@ -73,6 +74,30 @@ describeBrowser('the Destinations view: pause, resume, waiting events', () => {
     await page.locator('p.notice', { hasText: 'crm resumed' }).waitFor();
     await waitFor('crm to have the event', () => sink.requestsFor(id).some((request) => request.path === '/crm'), { timeoutMs: 15_000 });
     await waitFor('the event COMPLETED', async () => (await fixture.db.pool.query('SELECT status FROM webhook_events WHERE id = $1', [id])).rows[0]?.status === 'COMPLETED', { timeoutMs: 15_000 });
+    await page.close();
+  });
+
+  it('shows a pause left recorded for a destination no longer in ROUTES_FILE, and clears it', async () => {
+    // erp was paused, then removed from ROUTES_FILE: its pause stays recorded, as the service leaves it.
+    await fixture.db.pool.query(`INSERT INTO destination_pauses (destination) VALUES ('erp')`);
+    const page = await fixture.signedInPage();
+    await page.getByRole('link', { name: 'Destinations' }).click();
+    const leftovers = page.getByRole('region', { name: 'Pauses of destinations no longer in ROUTES_FILE' });
+    await leftovers.waitFor();
+    await expect(leftovers.getByRole('row', { name: /^erp\b/ }).textContent()).resolves.toContain('paused');
+    // Configured destinations are not listed there.
+    expect(await leftovers.getByRole('row', { name: /^(billing|crm)\b/ }).count()).toBe(0);
+    const serious = (await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']).analyze()).violations.filter(
+      (violation) => violation.impact === 'serious' || violation.impact === 'critical',
+    );
+    expect(serious.map((violation) => violation.id)).toEqual([]);
+    await page.screenshot({ path: path.join(screenshotsDir, '11-destinations-removed-paused.png'), fullPage: true });
+
+    await page.getByRole('button', { name: 'Clear pause of erp' }).click();
+    await page.locator('p.notice', { hasText: 'erp: pause cleared' }).waitFor();
+    await leftovers.waitFor({ state: 'detached' });
+    const { rows } = await fixture.db.pool.query(`SELECT count(*)::int AS n FROM destination_pauses WHERE destination = 'erp'`);
+    expect(rows[0].n).toBe(0);
     await page.close();
   });
 });

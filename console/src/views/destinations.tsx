@@ -7,7 +7,7 @@ import { IsolatedText } from '../components/isolated-text.js';
 import { RetryNote } from '../components/retry-note.js';
 import { formatAgo, formatDuration, formatNumber, formatPercent, formatWhen } from '../format.js';
 import { usePolled } from '../hooks.js';
-import type { DestinationItem, Destinations } from '../types.js';
+import type { DestinationItem, Destinations, RemovedPause } from '../types.js';
 
 /**
  * Each destination's state (pause, circuit breaker, rate limit), the events waiting for it, and its recent success
@@ -48,6 +48,24 @@ export function DestinationsView() {
       });
     }
   };
+
+  // A pause left recorded for a destination removed from ROUTES_FILE: cleared by resume, or it applies again, unseen,
+  // when the destination comes back under the same name.
+  const clearPause = async (leftover: RemovedPause) => {
+    const name = <IsolatedText text={leftover.name} />;
+    try {
+      await api.post(`admin/destinations/${encodeURIComponent(leftover.name)}/resume`);
+      const outcome = ': pause cleared; should it come back in ROUTES_FILE, it is not paused.';
+      setMessage({ kind: 'ok', shown: <>{name}{outcome}</> });
+      announce(`${leftover.name}${outcome}`);
+      destinations.refresh();
+    } catch (error) {
+      const recorded = error instanceof ApiError && error.status === 503;
+      const reason = <IsolatedText text={(error as Error).message} />;
+      setMessage({ kind: 'error', shown: recorded ? <>Clearing the pause of {name}: {reason}</> : <>Clearing the pause of {name} failed: {reason}</> });
+    }
+  };
+  const leftovers = data?.removedPaused ?? [];
 
   return (
     <section aria-labelledby="destinations-title">
@@ -155,6 +173,48 @@ export function DestinationsView() {
             </tbody>
           </table>
         </div>
+      )}
+      {leftovers.length > 0 && (
+        <section class="removed-paused" aria-labelledby="removed-paused-title">
+          <h2 id="removed-paused-title">Pauses of destinations no longer in ROUTES_FILE</h2>
+          <p class="muted small">
+            These destinations were paused, then removed from ROUTES_FILE. Their pause is still recorded: should one come back under the same name,
+            it starts paused. Clear a pause you no longer want.
+          </p>
+          <div class="table-wrap">
+            <table class="table">
+              <caption class="sr-only">Pauses recorded for destinations no longer in ROUTES_FILE</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Destination</th>
+                  <th scope="col">Paused</th>
+                  <th scope="col">Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {leftovers.map((leftover) => (
+                  <tr key={leftover.name}>
+                    <th scope="row">
+                      <strong>
+                        <IsolatedText text={leftover.name} />
+                      </strong>{' '}
+                      <span class="tag tag--bad">not in ROUTES_FILE</span>
+                    </th>
+                    <td>
+                      <span class="tag tag--bad">paused</span>
+                      <span class="muted small block">since {formatAgo(leftover.pausedAt)}</span>
+                    </td>
+                    <td>
+                      <button type="button" class="button" onClick={() => void clearPause(leftover)}>
+                        Clear pause of <IsolatedText text={leftover.name} />
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
       )}
       {data && controllable && (
         <p class="muted small">
