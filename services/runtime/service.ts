@@ -99,7 +99,8 @@ export async function startService(config: Config, extensions: ServiceExtensions
   const infrastructure = await connectInfrastructure(config, logger, deadline, extensions.abortStart);
   paypalCertificates?.use(infrastructure.redis);
   // A destination paused, removed from ROUTES_FILE, then added back is paused again: said here, not found out later.
-  await warnPausedAtStart(infrastructure.pool, Object.keys(routesFile?.destinations ?? {}), createLogger('destinations'));
+  // Not awaited: the start never waits on it (a migration running elsewhere may hold the pauses' tables).
+  void warnPausedAtStart(infrastructure.pool, Object.keys(routesFile?.destinations ?? {}), createLogger('destinations'));
 
   const ingress: IngressRole | undefined = providers
     ? await startIngress({ config, providers, routesFile, infrastructure })

@@ -8,7 +8,8 @@ import { pauseSnapshot } from './destination-pauses.js';
  * added back months later would otherwise start paused without a word: nothing delivered, events waiting. Said at
  * every start of a process with a ROUTES_FILE (ingress and worker alike, once in `all`): a start is when a re-added
  * destination shows up, and PostgreSQL keeps no history that would tell a re-added one from one paused all along.
- * Never fails the start: before the migrations ran (an ingress or worker started ahead of them) there is nothing to say.
+ * Never rejects, and the start does not wait for it: before the migrations ran (an ingress or worker started ahead of
+ * them) there is nothing to say.
  */
 export async function warnPausedAtStart(pool: Pool, destinations: string[], logger: Logger): Promise<void> {
   if (destinations.length === 0) return;
