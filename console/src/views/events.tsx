@@ -1,14 +1,14 @@
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, query } from '../api.js';
 import { useConsole } from '../app.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
+import { agoClock, EventRow } from '../components/event-row.js';
 import { IsolatedText } from '../components/isolated-text.js';
 import { RetryNote } from '../components/retry-note.js';
-import { StatusBadge } from '../components/status-badge.js';
-import { formatAgo, formatDateTime, formatNumber, formatTimeSeconds, formatWhen, STATUS_LABELS } from '../format.js';
+import { formatNumber, formatTimeSeconds, STATUS_LABELS } from '../format.js';
 import { usePolled, whenVisible } from '../hooks.js';
 import { retryAfterFailure, type Retry } from '../retry-backoff.js';
-import { href, navigate } from '../router.js';
+import { navigate } from '../router.js';
 import { useDraft } from '../use-draft.js';
 import { STATUSES, type EventItem, type EventPage, type EventStatus, type Facets, type StatusCounts } from '../types.js';
 
@@ -17,6 +17,12 @@ const PAGE_SIZE = 50;
 const REPLAY_BATCH = 500;
 /** How often the list and the counts are refreshed while live updates are on and the tab is visible. */
 const LIVE_INTERVAL_MS = 4000;
+/**
+ * Past this many rows loaded, the list's live refresh pauses itself (the counts go on): a refresh reads every row
+ * shown, 500 a request, and puts them all into the table; at 2,500 rows that froze the page for half a second every
+ * 4 s and made each "Load more" take seconds. The operator goes back to the newest rows, live again, with a button.
+ */
+const LIVE_ROW_LIMIT = 1000;
 
 const RANGES: { value: string; label: string; ms?: number }[] = [
   { value: '', label: 'Any time' },
@@ -107,6 +113,15 @@ const MAX_REQUEST_ROWS = 500;
  * the same from one refresh to the next while the list does not grow), at least a page.
  */
 const refreshLimit = (loaded: number) => Math.max(PAGE_SIZE, Math.ceil(loaded / PAGE_SIZE) * PAGE_SIZE);
+
+/** What the "show the newest" button brings back: one request's worth of rows, under {@link LIVE_ROW_LIMIT}. */
+const NEWEST_ROWS = MAX_REQUEST_ROWS;
+
+/**
+ * What a load of the list does: `first` its first page (a new filter), `refresh` a live refresh of the rows loaded,
+ * `newest` the newest {@link NEWEST_ROWS} rows in place of the list (the way back from a paused long list).
+ */
+type LoadKind = 'first' | 'refresh' | 'newest';
 
 /**
  * The filter's newest `rows` rows, as one page: {@link MAX_REQUEST_ROWS} a request, each request going on from the
@@ -199,6 +214,9 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   const [fresh, setFresh] = useState<Set<string>>(new Set());
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [live, setLive] = useState(true);
+  /** Counts the operator's "show the newest" clicks: each one reloads the list as its newest rows. */
+  const [newestAsked, setNewestAsked] = useState(0);
+  const newestDoneRef = useRef(0);
   /** The list (its filter key) whose "Load more" is waiting for an answer: another list's button stays usable. */
   const [loadingMore, setLoadingMore] = useState<string | null>(null);
   const [dialog, setDialog] = useState<'selected' | 'dead' | null>(null);
@@ -240,6 +258,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const controller = new AbortController();
     const newFilter = listRef.current.key !== filterKey;
+    const showNewest = !newFilter && newestDoneRef.current !== newestAsked;
+    newestDoneRef.current = newestAsked;
     // The filters changed in the view (a search, a filter, back/forward), not the view's first load: the result is
     // announced, as a screen-reader user hears nothing of the table being replaced. Background refreshes are not.
     const announceResult = newFilter && listRef.current.key !== '';
@@ -249,21 +269,29 @@ export function EventsView({ params }: { params: URLSearchParams }) {
     }
     /** Failed loads in a row. */
     let failures = 0;
-    const load = async (first: boolean) => {
+    const load = async (kind: LoadKind) => {
       retryNowRef.current = undefined;
       await whenVisible();
       if (stopped) return;
+      // Paused past the limit (the note above the list says so): no refresh is asked until the operator goes back to
+      // the newest rows or the filter changes. Checked here, as the list grows with "Load more" between two refreshes.
+      if (kind === 'refresh' && listRef.current.items.length > LIVE_ROW_LIMIT) return;
       try {
         // A refresh reads the rows loaded with "Load more" too, or their status changes would never show.
         const get = (path: string) => api.get<EventPage>(path, { signal: controller.signal });
         const filter = apiFilter(filters);
-        const page = first ? await get(`admin/events${query({ ...filter, limit: PAGE_SIZE })}`) : await readNewest(get, filter, refreshLimit(listRef.current.items.length));
+        const page =
+          kind === 'first'
+            ? await get(`admin/events${query({ ...filter, limit: PAGE_SIZE })}`)
+            : await readNewest(get, filter, kind === 'newest' ? NEWEST_ROWS : refreshLimit(listRef.current.items.length));
         if (stopped) return;
         failures = 0;
         const current = listRef.current;
-        if (first) {
+        if (kind !== 'refresh') {
+          // A new list: a "Load more" under way belongs to the old one (new generation) and is dropped.
           commitList({ key: filterKey, generation: current.generation + 1, items: page.items, nextCursor: page.nextCursor, loading: false, checkedAt: Date.now() });
-          if (announceResult) announce(resultText(page, hasAnyFilter(filters)));
+          if (kind === 'newest') setFresh(new Set());
+          if (announceResult || kind === 'newest') announce(resultText(page, hasAnyFilter(filters)));
         } else {
           const known = new Set(current.items.map((item) => item.id));
           const added = page.items.filter((item) => !known.has(item.id) && (!current.items[0] || item.receivedAt >= current.items[0].receivedAt));
@@ -283,18 +311,18 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         const retry = retryAfterFailure(failures, error, now);
         commitList((previous) => ({ ...previous, loading: false, error: (error as Error).message, checkedAt: now, retry }));
         if (retry) {
-          timer = setTimeout(() => void load(first), retry.delayMs);
+          timer = setTimeout(() => void load(kind), retry.delayMs);
           // "Retry now": the same load (a first page again as a first page), without the wait.
           retryNowRef.current = () => {
             clearTimeout(timer);
-            void load(first);
+            void load(kind);
           };
         }
         return;
       }
-      if (live) timer = setTimeout(() => void load(false), LIVE_INTERVAL_MS);
+      if (live) timer = setTimeout(() => void load('refresh'), LIVE_INTERVAL_MS);
     };
-    void load(newFilter);
+    void load(newFilter ? 'first' : showNewest ? 'newest' : 'refresh');
     return () => {
       stopped = true;
       retryNowRef.current = undefined;
@@ -302,7 +330,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
       controller.abort();
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [filterKey, live, api]);
+  }, [filterKey, live, api, newestAsked]);
 
   const counts = usePolled(
     (signal) => api.get<StatusCounts>(`admin/events/counts${query({ ...apiFilter(filters), status: undefined })}`, { signal }),
@@ -332,13 +360,21 @@ export function EventsView({ params }: { params: URLSearchParams }) {
     }
   };
 
-  const toggle = (id: string, on: boolean) =>
-    setSelected((previous) => {
-      const next = new Set(previous);
-      if (on) next.add(id);
-      else next.delete(id);
-      return next;
-    });
+  // The same function every render: the rows compare it (EventRow), a new one would render them all again.
+  const toggle = useCallback(
+    (id: string, on: boolean) =>
+      setSelected((previous) => {
+        const next = new Set(previous);
+        if (on) next.add(id);
+        else next.delete(id);
+        return next;
+      }),
+    [],
+  );
+  /** Live updates are on, but the list is past the limit: its refresh waits (see LIVE_ROW_LIMIT). */
+  const livePaused = live && list.items.length > LIVE_ROW_LIMIT;
+  // Every row's "… ago" moves on from the last refresh's time (see agoClock).
+  const clockNow = list.checkedAt ?? 0;
   const allSelected = list.items.length > 0 && list.items.every((item) => selected.has(item.id));
   const selectedItems = list.items.filter((item) => selected.has(item.id));
   const providers = facets.data?.providers ?? [];
@@ -355,7 +391,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
             Live updates
           </label>
           <span class="muted small" aria-hidden="true">
-            {live && list.checkedAt ? `checked ${formatTimeSeconds(list.checkedAt)}` : live ? '' : 'paused'}
+            {livePaused || !live ? 'paused' : list.checkedAt ? `checked ${formatTimeSeconds(list.checkedAt)}` : ''}
           </span>
         </div>
       </div>
@@ -516,6 +552,15 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         />
       )}
 
+      {livePaused && (
+        <p class="notice live-paused">
+          Live updates paused while more than {formatNumber(LIVE_ROW_LIMIT)} rows are loaded (refreshing them all would freeze the page).{' '}
+          <button type="button" class="button" onClick={() => setNewestAsked((n) => n + 1)}>
+            Show the newest {formatNumber(NEWEST_ROWS)} (live again)
+          </button>
+        </p>
+      )}
+
       <div class="table-wrap">
         <table class="table events-table">
           <caption class="sr-only">Events, newest first{list.loading ? ' (loading)' : ''}</caption>
@@ -543,42 +588,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
           </thead>
           <tbody>
             {list.items.map((item) => (
-              <tr
-                key={item.id}
-                class={fresh.has(item.id) ? 'row--new' : undefined}
-                onClick={(event) => {
-                  const target = event.target as HTMLElement;
-                  if (target.closest('a, input, button, label')) return;
-                  navigate(`/events/${item.id}`);
-                }}
-              >
-                <td class="col-check">
-                  <input type="checkbox" aria-label={`Select ${item.eventType} ${item.externalId}`} checked={selected.has(item.id)} onChange={(event) => toggle(item.id, (event.target as HTMLInputElement).checked)} />
-                </td>
-                <td class="nowrap">
-                  <time dateTime={item.receivedAt} title={formatDateTime(item.receivedAt)}>
-                    {formatWhen(item.receivedAt)}
-                  </time>{' '}
-                  <span class="muted small">{formatAgo(item.receivedAt)}</span>
-                </td>
-                <td>
-                  <StatusBadge status={item.status} />
-                  {item.replays > 0 && <span class="muted small"> replayed {item.replays}×</span>}
-                </td>
-                <td>{item.provider}</td>
-                <td>
-                  <a href={href(`/events/${item.id}`)}>
-                    <IsolatedText text={item.eventType} />
-                  </a>
-                </td>
-                <td class="mono">
-                  <IsolatedText text={item.externalId} />
-                </td>
-                <td class="num">{item.attempts}</td>
-                <td class="error-cell" title={item.lastError ?? undefined}>
-                  <IsolatedText text={item.lastError ?? ''} />
-                </td>
-              </tr>
+              <EventRow key={item.id} item={item} isNew={fresh.has(item.id)} selected={selected.has(item.id)} onToggle={toggle} clock={agoClock(item.receivedAt, clockNow)} />
             ))}
           </tbody>
         </table>
