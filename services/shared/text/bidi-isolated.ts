@@ -7,8 +7,9 @@
  * Such text is put between U+2068 (first strong isolate) and U+2069 (pop directional isolate), which end every
  * embedding and override it opened. What would end that isolate early is taken out first: a U+2069 with no isolate
  * of its own to close, and a paragraph separator (U+2029, U+0085, U+001C–U+001E: a space instead), which ends every
- * isolate. Text with none of the explicit direction characters is returned as it is (an ordinary error reads the same
- * byte for byte). The console isolates what it shows the same way (console/src/components/isolated-text.tsx).
+ * isolate; and an isolate it opens and leaves open is closed before the U+2069 that ends its own. Text with none of
+ * the explicit direction characters is returned as it is (an ordinary error reads the same byte for byte). The
+ * console isolates what it shows the same way (console/src/components/isolated-text.tsx).
  */
 
 /** The explicit direction formatting characters (embeddings, overrides, isolates, marks) and paragraph separators. */
@@ -30,5 +31,7 @@ export function bidiIsolated<T extends string | null>(text: T): T {
     }
     inner += char;
   }
-  return `${FSI}${inner}${PDI}` as T;
+  // An isolate the text opened and left open would take the closing U+2069 as its own, and the one around the text
+  // would stay open to the end of the line, the rest of it inside: each is closed first.
+  return `${FSI}${inner}${PDI.repeat(open)}${PDI}` as T;
 }
