@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { bidiIsolated } from '../../services/shared/text/bidi-isolated.js';
+import { bidiIsolated, isolatable } from '../../services/shared/text/bidi-isolated.js';
 
 const FSI = '\u2068';
 const PDI = '\u2069';
@@ -32,5 +32,11 @@ describe('bidiIsolated: a destination error put into the last error line', () =>
 
   it('shows a paragraph separator, which would end the isolate, as a space', () => {
     expect(bidiIsolated('a\u2029\u202Eb')).toBe(`${FSI}a \u202Eb${PDI}`);
+  });
+
+  it("isolatable (the console's <bdi> content too): what would end the isolate around it taken out, what it leaves open closed", () => {
+    expect(isolatable('HTTP 500: \u202E refused')).toBe('HTTP 500: \u202E refused');
+    expect(isolatable('a\u2069b\u2029c')).toBe('ab c');
+    expect(isolatable('\u05D0\u2067x')).toBe(`\u05D0\u2067x${PDI}`);
   });
 });

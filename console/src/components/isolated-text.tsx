@@ -1,4 +1,5 @@
 import { Fragment } from 'preact';
+import { isolatable } from '../../../services/shared/text/bidi-isolated.js';
 
 /**
  * Text the console did not write (a sender's event type and id, a destination's answer in an error, a header, a
@@ -10,8 +11,8 @@ import { Fragment } from 'preact';
  * value can still break out: Chromium lays out a <bdi> as if its text were between an isolate initiator and U+2069
  * (pop directional isolate), so a U+2069 in the value with no isolate of its own to close ends the <bdi>'s isolate
  * early, and a paragraph separator (U+2029, U+0085, U+001C–U+001E) ends every isolate and override in effect. Those
- * are taken out first (the separators shown as a space, as a line break in running text is); isolates the value
- * opens and closes itself are kept, so right-to-left text in it shows as its writer meant.
+ * are taken out first (the separators shown as a space, as a line break in running text is), and an isolate the value
+ * leaves open is closed at its end: {@link isolatable}, which the worker's lastError uses too (bidi-isolated.ts).
  */
 export function IsolatedText({ text }: { text: string }) {
   return <bdi>{isolatable(text)}</bdi>;
@@ -29,26 +30,4 @@ export function IsolatedList({ items }: { items: string[] }) {
       ))}
     </>
   );
-}
-
-const LRI = 0x2066;
-const FSI = 0x2068;
-const PDI = '\u2069';
-const PARAGRAPH_SEPARATORS = /[\u2029\u0085\u001C-\u001E]/g;
-
-/** `text` without what would end an isolate around it: paragraph separators (as spaces), and each U+2069 it did not open. */
-export function isolatable(text: string): string {
-  if (!/[\u2066-\u2069\u2029\u0085\u001C-\u001E]/.test(text)) return text;
-  let open = 0;
-  let out = '';
-  for (const char of text.replace(PARAGRAPH_SEPARATORS, ' ')) {
-    const code = char.charCodeAt(0);
-    if (code >= LRI && code <= FSI) open += 1;
-    else if (char === PDI) {
-      if (open === 0) continue;
-      open -= 1;
-    }
-    out += char;
-  }
-  return out;
 }
