@@ -106,4 +106,39 @@ describeBrowser('a replay confirmed after another operator replayed the event', 
     expect(await roundOf(event.id)).toEqual({ status: 'COMPLETED', replays: 1 });
     expect(taken(event.id)).toBe(1);
   });
+
+  it('"Replay selected" sent again after its answer was lost: skipped, not a second delivery', async () => {
+    // The service replays the batch, but its answer never reaches the console (a proxy's reset): the console says the
+    // replay failed and keeps the event selected, "replay them again". The list refreshes meanwhile and shows the
+    // event COMPLETED in its new round; sent with that round, the replay went through and billing took it twice.
+    const event = await deadLetter();
+    refusing = false;
+    const page = await fixture.newPage();
+    await openEvents(page);
+    const row = rowFor(page, event.externalId);
+    await row.getByText('Dead letter').waitFor({ timeout: 30_000 });
+    await row.getByRole('checkbox').check();
+    await page.route('**/admin/events/replay', async (route) => {
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
+    await page.getByRole('button', { name: 'Replay selected (1)' }).click();
+    await page.getByRole('dialog', { name: 'Replay 1 selected event?' }).getByRole('button', { name: 'Replay 1' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Replay failed: The service could not be reached' }).waitFor({ timeout: 30_000 });
+    await page.unroute('**/admin/events/replay');
+    await waitFor('the replay whose answer was lost completed', async () => {
+      const { status, replays } = await roundOf(event.id);
+      return status === 'COMPLETED' && replays === 1;
+    }, { timeoutMs: 30_000 });
+    expect(taken(event.id)).toBe(1);
+    // The list shows it as it is now, still selected.
+    await row.getByText('Completed').waitFor({ timeout: 30_000 });
+
+    await page.getByRole('button', { name: 'Replay selected (1)' }).click();
+    await page.getByRole('dialog', { name: 'Replay 1 selected event?' }).getByRole('button', { name: 'Replay 1' }).click();
+    await page.locator('p.notice').waitFor({ timeout: 30_000 });
+    expect(await page.locator('p.notice').innerText()).toBe('Replay started for 0 events; 1 skipped (in progress or replayed since they were selected).');
+    expect(await roundOf(event.id)).toEqual({ status: 'COMPLETED', replays: 1 });
+    expect(taken(event.id)).toBe(1);
+  });
 });

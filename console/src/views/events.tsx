@@ -213,6 +213,9 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   });
   const [fresh, setFresh] = useState<Set<string>>(new Set());
   const [selected, setSelected] = useState<Set<string>>(new Set());
+  // The replay rounds a "Replay selected" that stopped partway sent, or was to send, for the events it left selected:
+  // sent again, they name those rounds, not the ones the list shows by then (see ReplaySelectedDialog's `rounds`).
+  const [unsentRounds, setUnsentRounds] = useState<ReadonlyMap<string, number>>(new Map());
   const [live, setLive] = useState(true);
   /** Counts the operator's "show the newest" clicks: each one reloads the list as its newest rows. */
   const [newestAsked, setNewestAsked] = useState(0);
@@ -611,11 +614,13 @@ export function EventsView({ params }: { params: URLSearchParams }) {
       {dialog === 'selected' && (
         <ReplaySelectedDialog
           items={selectedItems}
+          rounds={unsentRounds}
           // Done, the selection is cleared and "Replay selected" disabled: the focus goes to the outcome instead.
           focusAfterConfirm={() => noticeRef.current}
           onClose={() => setDialog(null)}
-          onDone={(text, kind, sent) => {
+          onDone={(text, kind, sent, unsent) => {
             setDialog(null);
+            setUnsentRounds(unsent);
             setResult({ kind, text });
             announce(text);
             if (kind === 'ok') setSelected(new Set());
@@ -655,15 +660,22 @@ const plural = (n: number, one: string, many = `${one}s`) => `${formatNumber(n)}
  */
 function ReplaySelectedDialog({
   items: selected,
+  rounds,
   focusAfterConfirm,
   onClose,
   onDone,
 }: {
   items: EventItem[];
+  /**
+   * The rounds an earlier replay that stopped partway sent, or was to send, for these events: used instead of the
+   * list's. A batch whose answer was lost may have been replayed (and completed: the list then shows the new round,
+   * replayable); sent again with that round, it was replayed once more, every destination taking it twice.
+   */
+  rounds: ReadonlyMap<string, number>;
   focusAfterConfirm(): HTMLElement | null;
   onClose(): void;
-  /** `sent`: the ids the service took (all of them when `kind` is ok). */
-  onDone(text: string, kind: 'ok' | 'error', sent: string[]): void;
+  /** `sent`: the ids the service took (all of them when `kind` is ok); `unsent`: the rounds of the others (see `rounds`). */
+  onDone(text: string, kind: 'ok' | 'error', sent: string[], unsent: ReadonlyMap<string, number>): void;
 }) {
   const { api } = useConsole();
   const [busy, setBusy] = useState(false);
@@ -689,7 +701,7 @@ function ReplaySelectedDialog({
         // Only what the dialog offered: an event in progress when it opened may have finished since, and would be
         // replayed (a completed one to every destination again) though the operator was told it would be skipped.
         const ids = replayable.map((item) => item.id);
-        const roundOf = new Map(replayable.map((item) => [item.id, item.replays]));
+        const roundOf = new Map(replayable.map((item) => [item.id, rounds.get(item.id) ?? item.replays]));
         const sent: string[] = [];
         let replayed = 0;
         // Skipped by the service: in progress by now, or replayed since the dialog opened (by another operator, or by
@@ -711,18 +723,22 @@ function ReplaySelectedDialog({
             sent.push(...batch);
           } catch (error) {
             const reason = error instanceof ApiError ? error.message : String(error);
-            if (sent.length === 0) onDone(`Replay failed: ${reason}`, 'error', sent);
+            // The failed batch's answer may have been lost after the service replayed it: its rounds are kept.
+            const taken = new Set(sent);
+            const unsent = new Map(ids.filter((id) => !taken.has(id)).map((id) => [id, roundOf.get(id)!]));
+            if (sent.length === 0) onDone(`Replay failed: ${reason}`, 'error', sent, unsent);
             else
               onDone(
                 `Replay stopped partway: ${plural(replayed, 'event was', 'events were')} replayed${skippedText()}, but the other ` +
                   `${plural(ids.length - sent.length, 'event was', 'events were')} not sent (${reason}). They are still selected: replay them again.`,
                 'error',
                 sent,
+                unsent,
               );
             return;
           }
         }
-        onDone(`Replay started for ${plural(replayed, 'event')}${skippedText()}.`, 'ok', sent);
+        onDone(`Replay started for ${plural(replayed, 'event')}${skippedText()}.`, 'ok', sent, new Map());
       }}
     >
       <p>
