@@ -107,6 +107,36 @@ describeBrowser('a replay confirmed after another operator replayed the event', 
     expect(taken(event.id)).toBe(1);
   });
 
+  it('the event detail, its replay sent again after its answer was lost: 409, not a second delivery', async () => {
+    // As below for "Replay selected": the view refreshes after the failed replay and shows the event COMPLETED in its
+    // new round; confirmed again with that round, the replay went through and billing took the event twice.
+    const event = await deadLetter();
+    refusing = false;
+    const page = await fixture.newPage();
+    await fixture.signIn(page);
+    await page.goto(`${fixture.baseUrl}/console#/events/${event.id}`);
+    const replayPath = `**/admin/events/${event.id}/replay`;
+    await page.route(replayPath, async (route) => {
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
+    await page.getByRole('button', { name: 'Replay event' }).click();
+    await page.getByRole('dialog', { name: 'Replay this event?' }).getByRole('button', { name: 'Replay', exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: 'Replay failed: The service could not be reached' }).waitFor({ timeout: 30_000 });
+    await page.unroute(replayPath);
+    await waitFor('the replay whose answer was lost completed', async () => {
+      const { status, replays } = await roundOf(event.id);
+      return status === 'COMPLETED' && replays === 1;
+    }, { timeoutMs: 30_000 });
+    await page.getByText('replayed 1×').waitFor({ timeout: 30_000 });
+
+    await page.getByRole('button', { name: 'Replay event' }).click();
+    await page.getByRole('dialog', { name: 'Replay this event?' }).getByRole('button', { name: 'Replay', exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: 'Replay failed: The event was replayed since replay round 0' }).waitFor({ timeout: 30_000 });
+    expect(await roundOf(event.id)).toEqual({ status: 'COMPLETED', replays: 1 });
+    expect(taken(event.id)).toBe(1);
+  });
+
   it('"Replay selected" sent again after its answer was lost: skipped, not a second delivery', async () => {
     // The service replays the batch, but its answer never reaches the console (a proxy's reset): the console says the
     // replay failed and keeps the event selected, "replay them again". The list refreshes meanwhile and shows the

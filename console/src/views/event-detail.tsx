@@ -48,6 +48,11 @@ export function EventDetailView({ id }: { id: string }) {
   // while it is still in that round, so a second operator's replay meanwhile, or this one's answer lost and the
   // dialog confirmed again after the replay completed, does not send the event once more.
   const [confirming, setConfirming] = useState<{ replays: number } | null>(null);
+  // The round a replay left without a definite answer was sent for (the service unreachable, or a 5xx: it may have
+  // been replayed, its answer lost). Confirmed again, the replay names that round, not the new one the refreshed view
+  // shows: sent with that, it replayed the event once more, every destination taking it twice. Cleared by a success
+  // or a refusal (4xx).
+  const [unansweredRound, setUnansweredRound] = useState<number | null>(null);
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const noticeRef = useRef<HTMLParagraphElement>(null);
@@ -82,6 +87,7 @@ export function EventDetailView({ id }: { id: string }) {
     setBusy(true);
     try {
       await api.post(`admin/events/${encodeURIComponent(detail.id)}/replay`, { replays: round });
+      setUnansweredRound(null);
       const text = 'Replay started: the event is back to Pending and will be delivered again.';
       setMessage({ kind: 'ok', text });
       announce(text);
@@ -89,6 +95,8 @@ export function EventDetailView({ id }: { id: string }) {
       event.refresh();
     } catch (error) {
       setMessage({ kind: 'error', text: `Replay failed: ${(error as Error).message}` });
+      const status = error instanceof ApiError ? error.status : 0;
+      setUnansweredRound(status === 0 || status >= 500 ? round : null);
       // A 409 says the event moved on (replayed since, or in progress): show where it is now.
       event.refresh();
     } finally {
@@ -121,7 +129,7 @@ export function EventDetailView({ id }: { id: string }) {
           </p>
         </div>
         <div class="detail__actions">
-          <button type="button" class="button button--primary" disabled={!replayable || busy} aria-describedby={replayable ? undefined : 'replay-why'} onClick={() => setConfirming({ replays: detail.replays })}>
+          <button type="button" class="button button--primary" disabled={!replayable || busy} aria-describedby={replayable ? undefined : 'replay-why'} onClick={() => setConfirming({ replays: unansweredRound ?? detail.replays })}>
             Replay event
           </button>
           {!replayable && (
