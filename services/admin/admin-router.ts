@@ -192,7 +192,9 @@ export function adminRouter(options: AdminRouterOptions): Router {
     res.status(202).json({ replayed });
   });
 
-  router.post('/admin/events/:id/replay', jsonOrNoBody, express.json({ limit: '1kb', type: JSON_TYPES }), async (req, res) => {
+  // 64 kB, as the bulk replay: before `replays` this endpoint read no body, and a client's longer one (a reason, a
+  // ticket's text) must still fit.
+  router.post('/admin/events/:id/replay', jsonOrNoBody, express.json({ limit: '64kb', type: JSON_TYPES }), async (req, res) => {
     const id = String(req.params.id);
     if (!isUuid(id)) throw new AppError('NOT_FOUND', 'Event not found');
     let round: number | undefined;

@@ -134,7 +134,7 @@ describe('a replay request with the round the caller saw, sent again', () => {
   it('ignores other keys in a single replay\'s body, as the endpoint did before it read one', async () => {
     const id = await deadLetter('other-keys');
     failing.delete('/crm');
-    const answer = await adminRequest(baseUrl, TOKEN, 'POST', `/admin/events/${id}/replay`, { reason: 'ticket 42' });
+    const answer = await adminRequest(baseUrl, TOKEN, 'POST', `/admin/events/${id}/replay`, { reason: `ticket 42: ${'a customer says the invoice never arrived; '.repeat(100)}` });
     expect(answer.status).toBe(202);
     await settled(id, 'COMPLETED', 1);
     expect(accepted.get(id)).toBe(1);
