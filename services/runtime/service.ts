@@ -86,7 +86,8 @@ export async function startService(config: Config, extensions: ServiceExtensions
   // Route filters may read the headers an hmac provider's events are identified by (the ingress keeps them too).
   const routesFile = config.routesFile ? loadRoutesFile(config.routesFile, { providerHeaders: providerKeptHeaders(providerDefinitions ?? []) }) : undefined;
   registerConfiguredSecrets(config, { providers: providerDefinitions, routes: routesFile });
-  const routes = hasWorker(role) ? new RouteTable(routesFile) : undefined;
+  // A transform sends at most the largest body the service accepts (what a plain forward sends at most).
+  const routes = hasWorker(role) ? new RouteTable(routesFile, { transformOutputBytes: config.http.maxBodyBytes }) : undefined;
 
   // The all-in-one process migrates first, waiting for PostgreSQL, then for what other sessions hold (a table lock, the
   // older transactions an index build waits out, another process's migrations) like the rest of the start: all within

@@ -40,8 +40,11 @@ export class RouteTable {
   private readonly routes: CompiledRoute[];
   private readonly destinations: Map<string, Destination>;
 
-  /** @throws when a route's filter or transform does not compile (parseRoutes refuses such a file first). */
-  constructor(file: RoutesFile = { destinations: {}, routes: [] }) {
+  /**
+   * `transformOutputBytes`: the largest body a transform may send (the worker gives MAX_BODY_BYTES).
+   * @throws when a route's filter or transform does not compile (parseRoutes refuses such a file first).
+   */
+  constructor(file: RoutesFile = { destinations: {}, routes: [] }, { transformOutputBytes }: { transformOutputBytes?: number } = {}) {
     this.destinations = new Map(Object.entries(file.destinations).map(([name, config]) => [name, { name, ...config, policy: destinationPolicy(file, name) }]));
     this.routes = file.routes.map((route, index) => {
       const matchers = route.events?.map(compileEventTypeGlob);
@@ -51,7 +54,7 @@ export class RouteTable {
         matchesType: matchers ? (eventType) => matchers.some((matches) => matches(eventType)) : () => true,
         to: route.to,
         ...(route.filter ? { filter: compileRouteFilter(route.filter) } : {}),
-        ...(route.transform ? { transform: compileRouteTransform(route.transform) } : {}),
+        ...(route.transform ? { transform: compileRouteTransform(route.transform, { maxOutputBytes: transformOutputBytes }) } : {}),
       };
     });
   }

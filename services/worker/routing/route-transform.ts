@@ -4,12 +4,31 @@ import { jsonataRegexLiterals } from './jsonata-regex-literals.js';
 import { describeJsonataError } from './jsonata-error-description.js';
 import { findUnsafeInteger } from './unsafe-integers.js';
 import { inTurn } from './transform-turns.js';
+import { isJsonataFunction } from './jsonata-function-value.js';
+import { jsonExceeds } from './json-size-floor.js';
+import { registerBoundedStringFunctions } from './bounded-string-functions.js';
 
 /**
  * Longest a transform may run for one event before it counts as failed (JSONata's own guard, error D1012). Its own
  * run: transforms take turns (transform-turns.ts), so time spent on another's is not counted.
  */
 export const TRANSFORM_TIMEOUT_MS = 1000;
+
+/**
+ * The largest body a transform may send when none is given: MAX_BODY_BYTES's default. The worker gives
+ * MAX_BODY_BYTES itself (RouteTable): a transform sends at most what the service accepts, as a plain forward does.
+ */
+export const DEFAULT_TRANSFORM_OUTPUT_BYTES = 1_048_576;
+
+export interface RouteTransformOptions {
+  /**
+   * The largest result, as JSON in UTF-8, the transform may send; a larger one is this event's failed transform.
+   * Also bounds, in characters, the strings $pad, $join and $string may build, and, in items, JSONata's sequences
+   * (its `sequence` option: ranges, $append, path results): a sequence drawn from a payload within MAX_BODY_BYTES is
+   * shorter, each item taking at least a byte of it.
+   */
+  maxOutputBytes?: number;
+}
 
 /** What a transform may read besides the payload (its input, `$`): `$id`, `$provider`, `$eventType`, `$headers`. */
 export interface TransformBindings {
@@ -46,15 +65,17 @@ const RegexEngine = LinearRegexEngine as unknown as RegExpConstructor;
  * ROUTES_FILE's validation turns that into the start's one-line error. The compiled transform rejects with a
  * {@link RouteTransformError} when an event makes it fail (a type error, a `$error()`, the time limit) or when it
  * yields nothing to send (no value, or only a function), or when it would send a rounded integer (see
- * {@link refuseRoundedIntegers}).
+ * {@link refuseRoundedIntegers}), or a result over `maxOutputBytes` as JSON. Single steps that could build a huge
+ * value are bounded too (see {@link RouteTransformOptions}), as the time limit cannot stop them.
  */
-export function compileRouteTransform(expression: string): RouteTransform {
+export function compileRouteTransform(expression: string, { maxOutputBytes = DEFAULT_TRANSFORM_OUTPUT_BYTES }: RouteTransformOptions = {}): RouteTransform {
   let compiled: jsonata.Expression;
   try {
-    compiled = jsonata(expression, { timeout: TRANSFORM_TIMEOUT_MS, RegexEngine });
+    compiled = jsonata(expression, { timeout: TRANSFORM_TIMEOUT_MS, RegexEngine, sequence: maxOutputBytes });
   } catch (error) {
     throw new Error(describeJsonataError(error));
   }
+  registerBoundedStringFunctions(compiled, maxOutputBytes);
   // Regex literals are handed to the engine only when evaluated: compile each now, so a bad one stops the start.
   for (const { regex, position } of jsonataRegexLiterals(compiled.ast())) {
     try {
@@ -71,11 +92,22 @@ export function compileRouteTransform(expression: string): RouteTransform {
       // The failure is about this event's payload: its values stay out of the text that is logged, traced and stored.
       throw new RouteTransformError(describeJsonataError(error, { withholdValues: true }));
     }
+    // Counted before it is written: writing a result far over the limit is itself what would exhaust the worker.
+    if (jsonExceeds(result, maxOutputBytes)) throw tooLarge(maxOutputBytes);
     const json = JSON.stringify(result, refuseUnsendable);
     if (json === undefined) throw new RouteTransformError('JSONata: the transform produced no value for this event (nothing to send)');
     if (facts.holdsRoundedIntegers) refuseRoundedIntegers(result);
-    return Buffer.from(json, 'utf8');
+    const body = Buffer.from(json, 'utf8');
+    if (body.length > maxOutputBytes) throw tooLarge(maxOutputBytes);
+    return body;
   };
+}
+
+/** A result over the largest body: refused whole, never cut short (a truncated JSON body is not JSON). */
+function tooLarge(maxOutputBytes: number): RouteTransformError {
+  return new RouteTransformError(
+    `JSONata: the transform's result as JSON is over ${maxOutputBytes} bytes, the largest body a transform may send (MAX_BODY_BYTES); nothing is sent`,
+  );
 }
 
 /**
@@ -110,11 +142,4 @@ function refuseRoundedIntegers(result: unknown): void {
   throw new RouteTransformError(
     `JSONata: the transform's result holds an integer beyond 2^53 at ${path.length > 120 ? `${path.slice(0, 120)}…` : path}, and the payload holds integers that large, which the transform reads only as the nearest double, so the number sent would not be the provider's; nothing is sent (such ids must be sent as strings, or forwarded without a transform)`,
   );
-}
-
-/** JSONata's representation of a function value: a lambda (`function($v) {…}`) or a built-in (`$uppercase`). */
-function isJsonataFunction(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  const marked = value as { _jsonata_lambda?: unknown; _jsonata_function?: unknown };
-  return marked._jsonata_lambda === true || marked._jsonata_function === true;
 }
