@@ -42,7 +42,10 @@ export class DestinationControl {
 
   /** The pauses recorded for destinations ROUTES_FILE does not have, by name. */
   async removedPauses(): Promise<RemovedPause[]> {
-    const { pausedAt } = await this.options.pauses.snapshot();
+    return this.removedFrom((await this.options.pauses.snapshot()).pausedAt);
+  }
+
+  private removedFrom(pausedAt: Record<string, string>): RemovedPause[] {
     return Object.entries(pausedAt)
       .filter(([name]) => !this.has(name))
       .map(([name, at]) => ({ name, pausedAt: at }))
@@ -67,6 +70,14 @@ export class DestinationControl {
 
   /** The state of each named destination. */
   async states(names: string[]): Promise<Map<string, DestinationState>> {
+    return (await this.overview(names)).states;
+  }
+
+  /**
+   * The state of each named destination and the pauses left by removed ones, read from one snapshot of the pauses,
+   * so a pause set or cleared between two reads cannot show in one list and not the other.
+   */
+  async overview(names: string[]): Promise<{ states: Map<string, DestinationState>; removedPaused: RemovedPause[] }> {
     const [shared, pauses, held] = await Promise.all([
       this.options.state.read(names).catch((error: unknown) => {
         this.options.logger.warn('destination state unreadable (Redis)', { error });
@@ -77,7 +88,7 @@ export class DestinationControl {
     ]);
     const heldByName = new Map(held.map((summary) => [summary.destination, summary]));
     const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
-    return new Map(
+    const states = new Map(
       names.map((name) => {
         const policy = destinationPolicy(this.options.routes, name);
         const view = shared?.views.find((v) => v.name === name);
@@ -95,8 +106,9 @@ export class DestinationControl {
           circuitBreaker: policy.circuitBreaker ?? null,
           ...(shared ? {} : { unavailable: true as const }),
         };
-        return [name, state];
+        return [name, state] as const;
       }),
     );
+    return { states, removedPaused: this.removedFrom(pauses.pausedAt) };
   }
 }

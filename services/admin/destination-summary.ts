@@ -32,12 +32,9 @@ export class DestinationSummary {
   ) {}
 
   async view(): Promise<DestinationsOverview> {
-    const [overview, states, removedPaused] = await Promise.all([
-      this.recent(),
-      this.control?.states(destinationInfos(this.routes).map((d) => d.name)),
-      this.control?.removedPauses(),
-    ]);
-    if (!states) return overview;
+    const [overview, control] = await Promise.all([this.recent(), this.control?.overview(destinationInfos(this.routes).map((d) => d.name))]);
+    if (!control) return overview;
+    const { states, removedPaused } = control;
     return { ...overview, items: overview.items.map((item) => ({ ...item, state: states.get(item.name) ?? null })), removedPaused };
   }
 
