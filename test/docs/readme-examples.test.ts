@@ -2,7 +2,10 @@
  * The README's examples, as written: every PROVIDERS_FILE and ROUTES_FILE block is read by the service's own
  * loaders, the quickstart's signed-Stripe snippet is run by bash against a real service (only its port is the
  * test's own), and so are the README's admin API commands and the runbook's (docs/runbooks.md) commands that need no
- * kubectl, each checked for what it answers.
+ * kubectl, each checked for what it answers. The service each runs against is started by the README's own command for
+ * it (`STRIPE_WEBHOOK_SECRET=whsec_demo npm start`, `ADMIN_API_TOKEN=dev-admin-token npm start`), run by bash as
+ * written; the test gives it, in the environment only, its port, database and queue namespace (and, for the admin
+ * commands, the ROUTES_FILE naming `billing` that the README asks the reader for, and one attempt per event).
  *
  * What the test substitutes in a command, and nothing else:
  * - `localhost:3000` → the test's service (`127.0.0.1:<its port>`);
@@ -22,7 +25,8 @@ import { parseProvidersFile } from '../../services/ingress/verification/provider
 import { parseRoutes } from '../../services/worker/routing/routes-file.js';
 import { adminRequest } from '../support/admin-client.js';
 import { writeRoutesFile, type TempRoutesFile } from '../support/routes-file.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
+import { ReadmeCommandProcess } from '../support/readme-command-process.js';
+import { freePort } from '../support/service-process.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -38,6 +42,9 @@ function blocks(language: string, text = readme): string[] {
     body!.replace(new RegExp(`^${indent}`, 'gm'), ''),
   );
 }
+
+/** The README's command that starts the service with `variable` set, as written (`VARIABLE=value npm start`). */
+const startCommand = (variable: string) => new RegExp('`(' + variable + '=\\S+ npm start)`').exec(readme)?.[1];
 
 /** A block's shell lines: continuation lines joined, comments and blank lines dropped. */
 const shellLines = (block: string) =>
@@ -72,18 +79,15 @@ describe('README configuration examples', () => {
 describe('README quickstart: send it a signed Stripe event', () => {
   let db: TestDatabase;
   let ns: TestQueueNamespace;
-  let service: ServiceProcess;
+  let service: ReadmeCommandProcess;
 
   beforeAll(async () => {
     db = await createTestDatabase();
     ns = createQueueNamespace();
-    const secret = /STRIPE_WEBHOOK_SECRET=(\S+) npm start/.exec(readme)?.[1];
-    expect(secret).toBe('whsec_demo');
-    service = await new ServiceProcess(
-      { SERVICE_ROLE: 'all', DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: ns.prefix, STRIPE_WEBHOOK_SECRET: secret },
-      await freePort(),
-    ).start();
-  });
+    const command = startCommand('STRIPE_WEBHOOK_SECRET');
+    expect(command).toBe('STRIPE_WEBHOOK_SECRET=whsec_demo npm start');
+    service = await new ReadmeCommandProcess(command!, { DATABASE_URL: db.url, REDIS_URL: ns.redisUrl, QUEUE_PREFIX: ns.prefix }, await freePort()).start();
+  }, 240_000);
 
   afterAll(async () => {
     await service?.kill();
@@ -124,7 +128,7 @@ describe('the admin API commands of the README and the runbooks, run as written'
   let db: TestDatabase;
   let ns: TestQueueNamespace;
   let routesFile: TempRoutesFile;
-  let service: ServiceProcess;
+  let service: ReadmeCommandProcess;
   let token: string;
   /** The test's events: two dead letters (routed to a destination nothing listens for) and one COMPLETED. */
   const ids = { deadA: '', deadB: '', completed: '' };
@@ -147,7 +151,8 @@ describe('the admin API commands of the README and the runbooks, run as written'
   };
 
   beforeAll(async () => {
-    token = /ADMIN_API_TOKEN=(\S+) npm start/.exec(readme)?.[1] ?? '';
+    const command = startCommand('ADMIN_API_TOKEN');
+    token = /^ADMIN_API_TOKEN=(\S+) /.exec(command ?? '')?.[1] ?? '';
     expect(token).not.toBe('');
     [db, ns] = [await createTestDatabase(), createQueueNamespace()];
     // `billing` is what the README's pause and resume name; nothing listens at its URL, so every attempt fails.
@@ -156,14 +161,13 @@ describe('the admin API commands of the README and the runbooks, run as written'
       routes: [{ provider: 'stripe', events: ['invoice.*'], to: ['billing'] }],
     });
     const secret = 'whsec_docs_admin_examples';
-    service = await new ServiceProcess(
+    service = await new ReadmeCommandProcess(
+      command!,
       {
-        SERVICE_ROLE: 'all',
         DATABASE_URL: db.url,
         REDIS_URL: ns.redisUrl,
         QUEUE_PREFIX: ns.prefix,
         STRIPE_WEBHOOK_SECRET: secret,
-        ADMIN_API_TOKEN: token,
         ROUTES_FILE: routesFile.path,
         // One attempt: a failed delivery is a dead letter at once.
         JOB_ATTEMPTS: '1',
@@ -185,7 +189,7 @@ describe('the admin API commands of the README and the runbooks, run as written'
     await eventually('two dead letters and one completed event', async () =>
       (await Promise.all([statusOf(ids.deadA), statusOf(ids.deadB), statusOf(ids.completed)])).join() === 'DEAD_LETTER,DEAD_LETTER,COMPLETED',
     );
-  }, 120_000);
+  }, 240_000);
 
   afterAll(async () => {
     await service?.kill();
