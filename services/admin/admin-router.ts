@@ -12,6 +12,7 @@ import type { DestinationControl } from './destination-control.js';
 import type { DestinationSummary } from './destination-summary.js';
 import { sendJsonWithEtag } from './json-etag.js';
 import { OVERVIEW_MAX_HOURS, type Overview } from './overview.js';
+import { presentQueryParameters } from './present-query-parameters.js';
 
 const listQuery = eventFilterQuery.extend({
   limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -151,13 +152,13 @@ export function adminRouter(options: AdminRouterOptions): Router {
   router.use('/admin', adminAuth({ token: options.token, failures, logger: options.logger }));
 
   router.get('/admin/events', async (req, res) => {
-    const parsed = listQuery.safeParse(req.query);
+    const parsed = listQuery.safeParse(presentQueryParameters(req.query));
     if (!parsed.success) throw new AppError('BAD_REQUEST', firstIssue(parsed.error));
     sendJsonWithEtag(req, res, await withFilterValues(options.events.list(parsed.data)));
   });
 
   router.get('/admin/events/counts', async (req, res) => {
-    const parsed = countsQuery.safeParse(req.query);
+    const parsed = countsQuery.safeParse(presentQueryParameters(req.query));
     if (!parsed.success) throw new AppError('BAD_REQUEST', firstIssue(parsed.error));
     sendJsonWithEtag(req, res, await withFilterValues(options.events.counts(parsed.data)));
   });
@@ -217,7 +218,7 @@ export function adminRouter(options: AdminRouterOptions): Router {
   const { overview, destinations, destinationControl } = options;
   if (overview) {
     router.get('/admin/overview', async (req, res) => {
-      const parsed = overviewQuery.safeParse(req.query);
+      const parsed = overviewQuery.safeParse(presentQueryParameters(req.query));
       if (!parsed.success) throw new AppError('BAD_REQUEST', firstIssue(parsed.error));
       sendJsonWithEtag(req, res, await overview.view(parsed.data.hours));
     });
