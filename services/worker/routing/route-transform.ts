@@ -7,6 +7,7 @@ import { inTurn } from './transform-turns.js';
 import { isJsonataFunction } from './jsonata-function-value.js';
 import { jsonExceeds } from './json-size-floor.js';
 import { registerBoundedStringFunctions } from './bounded-string-functions.js';
+import { registerStringStepBound } from './bounded-string-steps.js';
 
 /**
  * Longest a transform may run for one event before it counts as failed (JSONata's own guard, error D1012). Its own
@@ -23,7 +24,8 @@ export const DEFAULT_TRANSFORM_OUTPUT_BYTES = 1_048_576;
 export interface RouteTransformOptions {
   /**
    * The largest result, as JSON in UTF-8, the transform may send; a larger one is this event's failed transform.
-   * Also bounds, in characters, the strings $pad, $join and $string may build, and, in items, JSONata's sequences
+   * Also bounds, in characters, every string a step may build ($pad, $join, $string and $replace before they build
+   * it, `&` and the rest as they return it), and, in items, JSONata's sequences
    * (its `sequence` option: ranges, $append, path results): a sequence drawn from a payload within MAX_BODY_BYTES is
    * shorter, each item taking at least a byte of it.
    */
@@ -76,6 +78,7 @@ export function compileRouteTransform(expression: string, { maxOutputBytes = DEF
     throw new Error(describeJsonataError(error));
   }
   registerBoundedStringFunctions(compiled, maxOutputBytes);
+  registerStringStepBound(compiled, maxOutputBytes);
   // Regex literals are handed to the engine only when evaluated: compile each now, so a bad one stops the start.
   for (const { regex, position } of jsonataRegexLiterals(compiled.ast())) {
     try {

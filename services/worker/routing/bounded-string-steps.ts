@@ -1,0 +1,67 @@
+import type jsonata from 'jsonata';
+import { jsonExceeds } from './json-size-floor.js';
+
+/**
+ * Bounds every string a transform's steps produce to `limit` characters, through JSONata's step-exit hook (the
+ * environment's `jsonata.__evaluate_exit`, called with each step's result).
+ *
+ * `&` joins two strings into a rope without copying them, so `$s := $s & $s` nine times over a 1 MiB field made a
+ * 536-million-character string in milliseconds, each step well within the time limit; the next function that read it
+ * (`$contains`, `$uppercase`) flattened it in one step: 587 MB. A string longer than `limit` could never be sent
+ * whole (each character is at least a byte of the body), so the step that makes one is this event's failed
+ * transform, before any other step reads it. Reading a rope's length does not flatten it. `&` also writes a
+ * non-string operand as JSON with JSONata's internal $string, not the bounded one (bounded-string-functions.ts):
+ * such an operand is measured before `&` writes it. The functions whose one step could allocate far more than their
+ * result ($pad, $join, $string, $replace) are bounded before they build (bounded-string-functions.ts); any other
+ * step's string is at most a small multiple of strings already within the limit.
+ */
+export function registerStringStepBound(expression: jsonata.Expression, limit: number): void {
+  const operands = concatOperands(expression.ast());
+  const refuse = (name: string): never => {
+    throw new Error(`${name} would build a string of over ${limit} characters, more than the largest body a transform may send (MAX_BODY_BYTES); nothing is built`);
+  };
+  const onStepExit = (step: StepNode, _input: unknown, _environment: unknown, result: unknown): void => {
+    if (typeof result === 'string') {
+      if (result.length > limit) refuse(stepName(step));
+    } else if (result !== undefined && operands.has(step) && jsonExceeds(singleItem(result), limit)) {
+      refuse('&');
+    }
+  };
+  // (The hook is looked up by JSONata in the environment, as a binding under this symbol.)
+  expression.assign(Symbol.for('jsonata.__evaluate_exit') as unknown as string, onStepExit);
+}
+
+interface StepNode {
+  type?: string;
+  value?: unknown;
+  procedure?: { value?: unknown };
+}
+
+/** What the message calls the step: `&`, a function by its name, or else "a step". */
+function stepName(step: StepNode): string {
+  if (step.type === 'binary' && step.value === '&') return '&';
+  if (step.type === 'function' && typeof step.procedure?.value === 'string') return `$${step.procedure.value}`;
+  return 'a step';
+}
+
+/** A step's result of one item is still JSONata's sequence at the hook; `&` sees the item. */
+function singleItem(result: unknown): unknown {
+  return Array.isArray(result) && (result as { sequence?: boolean }).sequence && result.length === 1 ? result[0] : result;
+}
+
+/** The syntax tree's nodes that are an operand of `&`, found by walking every object and array in it. */
+function concatOperands(ast: jsonata.ExprNode): WeakSet<object> {
+  const operands = new WeakSet<object>();
+  const seen = new Set<object>();
+  const visit = (value: unknown): void => {
+    if (value === null || typeof value !== 'object' || value instanceof RegExp || seen.has(value)) return;
+    seen.add(value);
+    const node = value as { type?: unknown; value?: unknown; lhs?: unknown; rhs?: unknown };
+    if (node.type === 'binary' && node.value === '&') {
+      for (const operand of [node.lhs, node.rhs]) if (operand && typeof operand === 'object') operands.add(operand);
+    }
+    for (const child of Array.isArray(value) ? value : Object.values(value)) visit(child);
+  };
+  visit(ast);
+  return operands;
+}
