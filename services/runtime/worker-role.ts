@@ -11,6 +11,7 @@ import { HttpForwarder } from '../worker/delivery/http-forwarder.js';
 import { replacedStaticHeaders } from '../worker/delivery/replaced-static-headers.js';
 import { EventWorker } from '../worker/event-worker.js';
 import { Reconciler } from '../worker/maintenance/reconciler.js';
+import { RemovedDestinationRelease } from '../worker/maintenance/removed-destination-release.js';
 import { Retention } from '../worker/maintenance/retention.js';
 import { EventHandlerRegistry } from '../worker/processing/event-handlers.js';
 import { ClaimHeartbeat, liveClaimWindowMs } from '../worker/processing/claim-heartbeat.js';
@@ -77,21 +78,14 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
     }
   };
   const pauseResync = setInterval(() => void resyncPauses().catch(() => undefined), PAUSE_RESYNC_MS).unref();
-  // Events waiting for a destination this ROUTES_FILE no longer has (removed while paused, or behind its open circuit)
-  // would sit out their wait, a paused one's recheck being minutes, though nothing will resume it (the admin API knows
-  // no such destination): their jobs are promoted, and their next claim routes them by this ROUTES_FILE. At start, and
-  // once more a minute later: a worker of the rollout's previous version may have put one off again meanwhile.
-  const configured = new Set(destinations.map((destination) => destination.name));
-  const releaseRemoved = async () => {
-    const removed = (await heldSummaries(pool)).filter((summary) => !configured.has(summary.destination));
-    for (const { destination } of removed) {
-      const promoted = await promoteHeldJobs(pool, queue.queue, destination);
-      if (promoted > 0) logger.info('events waiting for a destination no longer in ROUTES_FILE sent on', { destination, promoted });
-    }
-  };
-  const releaseRemovedLater = (delayMs: number) =>
-    setTimeout(() => void releaseRemoved().catch((error: unknown) => logger.warn('could not send on events waiting for removed destinations', { error })), delayMs).unref();
-  const releaseRemovedTimers = [releaseRemovedLater(0), releaseRemovedLater(60_000)];
+  // Events waiting for a destination this ROUTES_FILE no longer has are sent on, at start and a minute later.
+  const removedRelease = new RemovedDestinationRelease({
+    pool,
+    queue: queue.queue,
+    configured: new Set(destinations.map((destination) => destination.name)),
+    logger,
+  });
+  removedRelease.start();
   const guard = new DestinationGuard({
     state,
     pauses,
@@ -170,7 +164,8 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
     },
     async close() {
       clearInterval(pauseResync);
-      for (const timer of releaseRemovedTimers) clearTimeout(timer);
+      // A pass in progress ends before the pool and Redis close (infrastructure.close, after this).
+      await removedRelease.stop();
       await reconciler.stop();
       await retention.stop();
       await heartbeat.stop();

@@ -57,9 +57,15 @@ export async function heldSummaries(source: HeldEventsSource): Promise<HeldSumma
  * that order, and a bounded pass (`limit`) promotes the longest-held: by the event's `held_since` (the earliest of its
  * times, for any destination), an event that had waited hours for another destination and only a moment for this one
  * went before one held for this destination all along.
+ * `stopping`, when it answers true, ends the pass before its next job (a draining worker: see RemovedDestinationRelease).
  * @returns how many jobs were promoted
  */
-export async function promoteHeldJobs(pool: Pick<Pool, 'query'>, queue: Queue, destination: string, { limit = HELD_COUNT_CAP, concurrency = 16 } = {}): Promise<number> {
+export async function promoteHeldJobs(
+  pool: Pick<Pool, 'query'>,
+  queue: Queue,
+  destination: string,
+  { limit = HELD_COUNT_CAP, concurrency = 16, stopping = () => false }: { limit?: number; concurrency?: number; stopping?: () => boolean } = {},
+): Promise<number> {
   const { rows } = await pool.query<{ id: string; replays: number }>(
     `SELECT id, replays FROM webhook_events h
       WHERE held_for IS NOT NULL AND $1 = ANY(held_for) AND status = 'PENDING'
@@ -69,7 +75,7 @@ export async function promoteHeldJobs(pool: Pick<Pool, 'query'>, queue: Queue, d
   let promoted = 0;
   let next = 0;
   const promoteNext = async (): Promise<void> => {
-    while (next < rows.length) {
+    while (next < rows.length && !stopping()) {
       const { id, replays } = rows[next++]!;
       try {
         const job = (await queue.getJob(eventJobId(id, replays))) as Job<EventJobData> | undefined;

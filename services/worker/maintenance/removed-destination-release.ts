@@ -1,0 +1,80 @@
+import type { Queue } from 'bullmq';
+import type { Pool } from 'pg';
+import { heldSummaries, promoteHeldJobs } from '../../shared/destinations/held-events.js';
+import type { Logger } from '../../shared/logging/logger.js';
+
+export interface RemovedDestinationReleaseOptions {
+  pool: Pool;
+  queue: Queue;
+  /** The destinations this ROUTES_FILE has: events held for any other are sent on. */
+  configured: ReadonlySet<string>;
+  /**
+   * When the passes run: the first this long after start, each next one this long after the previous one ended. By
+   * default at start, and once more a minute later: a worker of the rollout's previous version may have put one of the
+   * events off again meanwhile.
+   */
+  delaysMs?: readonly number[];
+  logger: Logger;
+}
+
+const DEFAULT_DELAYS_MS = [0, 60_000] as const;
+
+/**
+ * Events waiting for a destination this ROUTES_FILE no longer has (removed while paused, or behind its open circuit)
+ * would sit out their wait, a paused one's recheck being minutes, though nothing will resume it (the admin API knows
+ * no such destination): their jobs are promoted, and their next claim routes them by this ROUTES_FILE.
+ *
+ * stop() clears the passes still to come and waits for the one in progress, which ends after its current step (the
+ * next worker's start promotes what it left): a drain closes the pool and Redis only after it, so a pass never runs
+ * against closed connections (a spurious warning, promotions cut off mid-way).
+ */
+export class RemovedDestinationRelease {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+  private stopping = false;
+
+  constructor(private readonly options: RemovedDestinationReleaseOptions) {}
+
+  start(): void {
+    this.stopping = false;
+    const delays = [...(this.options.delaysMs ?? DEFAULT_DELAYS_MS)];
+    const schedule = () => {
+      const delayMs = delays.shift();
+      if (delayMs === undefined) return;
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.running = this.runOnce()
+          .catch((error: unknown) => this.options.logger.warn('could not send on events waiting for removed destinations', { error }))
+          .finally(() => {
+            this.running = undefined;
+            if (!this.stopping) schedule();
+          });
+      }, delayMs).unref();
+    };
+    schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.running) {
+      // A pass can wait on a lock (up to the pool's statement timeout): said, so a drain that takes long says why.
+      this.options.logger.info('shutdown waits for the pass sending on events held for removed destinations');
+      await this.running;
+    }
+  }
+
+  /** One pass: promotes the jobs of the events held for destinations not configured; returns how many. */
+  async runOnce(): Promise<number> {
+    const removed = (await heldSummaries(this.options.pool)).filter((summary) => !this.options.configured.has(summary.destination));
+    let total = 0;
+    for (const { destination } of removed) {
+      if (this.stopping) break;
+      const promoted = await promoteHeldJobs(this.options.pool, this.options.queue, destination, { stopping: () => this.stopping });
+      if (promoted > 0) this.options.logger.info('events waiting for a destination no longer in ROUTES_FILE sent on', { destination, promoted });
+      total += promoted;
+    }
+    return total;
+  }
+}
