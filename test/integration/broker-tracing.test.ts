@@ -15,6 +15,8 @@ import { AMQP_URL, JetStreamTap, NATS_URL, natsHeaders, RabbitTap, uniqueSuffix 
 
 const STRIPE_SECRET = 'whsec_broker_tracing_secret';
 const TRACEPARENT = /^00-([\da-f]{32})-([\da-f]{16})-0[01]$/;
+/** A static one, which the injected trace context replaces (never published beside it). */
+const STATIC_TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 const sfx = uniqueSuffix();
 const names = { exchange: `tracing-test-${sfx}`, queue: `tracing-all-${sfx}`, stream: `TRACING_TEST_${sfx}`, subjectPrefix: `tracing-test-${sfx}` };
 
@@ -33,8 +35,8 @@ beforeAll(async () => {
   await jetstream.createStream(names.stream, [`${names.subjectPrefix}.>`]);
   routes = writeRoutesFile({
     destinations: {
-      bus: { type: 'amqp', url: AMQP_URL, exchange: names.exchange, routingKey: '{provider}.{eventType}' },
-      stream: { type: 'nats', url: NATS_URL, subject: `${names.subjectPrefix}.{provider}.{eventType}` },
+      bus: { type: 'amqp', url: AMQP_URL, exchange: names.exchange, routingKey: '{provider}.{eventType}', headers: { Traceparent: STATIC_TRACEPARENT } },
+      stream: { type: 'nats', url: NATS_URL, subject: `${names.subjectPrefix}.{provider}.{eventType}`, headers: { Traceparent: STATIC_TRACEPARENT } },
     },
     routes: [{ provider: 'stripe', to: ['bus', 'stream'] }],
   });
@@ -81,6 +83,10 @@ describe('trace context in broker messages', () => {
       const found = await jetstream.messagesFor(names.stream, eventId);
       return found.length > 0 ? found : undefined;
     });
+    // One trace context each, the publish span's: the destinations' static `Traceparent` is left out.
+    const traceparentNames = (keys: string[]) => keys.filter((name) => name.toLowerCase() === 'traceparent');
+    expect(traceparentNames(Object.keys(amqpMessage!.properties.headers ?? {}))).toEqual(['traceparent']);
+    expect(traceparentNames([...(natsMessage!.header ?? [])].map(([name]) => name))).toEqual(['traceparent']);
     const amqpTraceparent = String((amqpMessage!.properties.headers as Record<string, unknown>).traceparent ?? '');
     const natsTraceparent = natsHeaders(natsMessage!).traceparent ?? '';
     expect(amqpTraceparent).toMatch(TRACEPARENT);

@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 export interface SinkRequest {
   path: string;
   headers: IncomingHttpHeaders;
+  /** Names and values as they came, in order, one entry per header line (node joins repeated ones in `headers`). */
+  rawHeaders: string[];
   body: Buffer;
   at: number;
 }
@@ -27,7 +29,7 @@ export class HttpSink {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
-        const request: SinkRequest = { path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks), at: Date.now() };
+        const request: SinkRequest = { path: req.url ?? '/', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks), at: Date.now() };
         const index = this.requests.push(request) - 1;
         this.onRequest?.(request);
         const { status, delayMs, body, headers } = this.behaviour(request, index);

@@ -4,6 +4,7 @@ import type { Destination } from '../routing/route-table.js';
 import { destinationType } from '../routing/routes-file.js';
 import type { DeliverableEvent } from './deliverer.js';
 import { overrideHeaders } from './header-override.js';
+import { withoutInjectedTraceHeaders } from './injected-trace-headers.js';
 import { textHeaderValue } from './text-header-value.js';
 
 type Signer = (id: string, timestampSeconds: number, body: Buffer) => string;
@@ -29,8 +30,10 @@ export class WebhookHeaders {
       'x-webhook-event-type': destinationType(destination) === 'amqp' ? event.eventType : textHeaderValue(event.eventType),
     };
     if (destination.secret) own['webhook-signature'] = this.signerFor(destination.secret)(event.id, timestamp, body);
-    // With tracing on, the instrumentation injects the delivery span's traceparent; off, the stored one still goes.
-    if (event.traceparent && !isSpanContextValid(trace.getActiveSpan()?.spanContext() ?? INVALID_SPAN_CONTEXT)) own.traceparent = event.traceparent;
+    // With tracing on, the instrumentation injects the delivery span's context (traceparent, tracestate), so static
+    // headers of those names are left out (the worker names them at start); off, the stored traceparent still goes.
+    if (isSpanContextValid(trace.getActiveSpan()?.spanContext() ?? INVALID_SPAN_CONTEXT)) return overrideHeaders(withoutInjectedTraceHeaders(destination.headers), own);
+    if (event.traceparent) own.traceparent = event.traceparent;
     return overrideHeaders(destination.headers, own);
   }
 
