@@ -4,6 +4,7 @@ import { useConsole } from '../app.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
 import { agoClock, EventRow } from '../components/event-row.js';
 import { IsolatedText } from '../components/isolated-text.js';
+import { LivePausedNote } from '../components/live-paused-note.js';
 import { RetryNote } from '../components/retry-note.js';
 import { formatNumber, formatTimeSeconds, STATUS_LABELS } from '../format.js';
 import { usePolled, whenVisible } from '../hooks.js';
@@ -225,6 +226,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   const [dialog, setDialog] = useState<'selected' | 'dead' | null>(null);
   const [result, setResult] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const noticeRef = useRef<HTMLParagraphElement>(null);
+  const tableRef = useRef<HTMLTableElement>(null);
   const [searchDraft, setSearchDraft] = useDraft(filters.q ?? '');
   const [typeDraft, setTypeDraft] = useDraft(filters.eventType ?? '');
   const listRef = useRef(list);
@@ -237,6 +239,15 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   const commitList = (next: ListState | ((previous: ListState) => ListState)) => {
     listRef.current = typeof next === 'function' ? next(listRef.current) : next;
     setList(listRef.current);
+  };
+
+  /**
+   * The list paused past {@link LIVE_ROW_LIMIT}: no load of it is to come, so a failed one's error and "Trying again
+   * at …" would stay on screen for good, the time passing with nothing tried and "Retry now" doing nothing. They go;
+   * the paused note says what the list is doing, and "Show the newest" (whose failure shows) is the way on.
+   */
+  const clearPausedError = () => {
+    if (listRef.current.error !== undefined) commitList((previous) => ({ ...previous, error: undefined, retry: undefined }));
   };
 
   const setFilters = (next: Filters, options: { replace?: boolean } = {}) => navigate('/events', { ...(next as Record<string, string | undefined>) }, options);
@@ -278,7 +289,10 @@ export function EventsView({ params }: { params: URLSearchParams }) {
       if (stopped) return;
       // Paused past the limit (the note above the list says so): no refresh is asked until the operator goes back to
       // the newest rows or the filter changes. Checked here, as the list grows with "Load more" between two refreshes.
-      if (kind === 'refresh' && listRef.current.items.length > LIVE_ROW_LIMIT) return;
+      if (kind === 'refresh' && listRef.current.items.length > LIVE_ROW_LIMIT) {
+        clearPausedError();
+        return;
+      }
       try {
         // A refresh reads the rows loaded with "Load more" too, or their status changes would never show.
         const get = (path: string) => api.get<EventPage>(path, { signal: controller.signal });
@@ -307,6 +321,11 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         }
       } catch (error) {
         if (stopped || (error as Error).name === 'AbortError') return;
+        // A refresh under way when "Load more" took the list past the limit: paused, it would not be tried again.
+        if (kind === 'refresh' && listRef.current.items.length > LIVE_ROW_LIMIT) {
+          clearPausedError();
+          return;
+        }
         failures += 1;
         const now = Date.now();
         // A failed first page is tried again as a first page: when it comes, its rows are the list, not new events. A
@@ -354,7 +373,11 @@ export function EventsView({ params }: { params: URLSearchParams }) {
       const current = listRef.current;
       if (current.key !== key || current.generation !== generation) return;
       const known = new Set(current.items.map((item) => item.id));
-      commitList({ ...current, items: [...current.items, ...page.items.filter((item) => !known.has(item.id))], nextCursor: page.nextCursor });
+      const items = [...current.items, ...page.items.filter((item) => !known.has(item.id))];
+      // Taken past the limit, the list pauses: a failed refresh's error goes with the retry that will not come (a
+      // failed "Show the newest", from a list already past it, keeps its own: that retry does come).
+      const pauses = current.items.length <= LIVE_ROW_LIMIT && items.length > LIVE_ROW_LIMIT;
+      commitList({ ...current, items, nextCursor: page.nextCursor, ...(pauses ? { error: undefined, retry: undefined } : {}) });
       announce(`${page.items.length} more events loaded`);
     } catch (error) {
       if (listRef.current.key === key) setResult({ kind: 'error', text: (error as Error).message });
@@ -555,17 +578,11 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         />
       )}
 
-      {livePaused && (
-        <p class="notice live-paused">
-          Live updates paused while more than {formatNumber(LIVE_ROW_LIMIT)} rows are loaded (refreshing them all would freeze the page).{' '}
-          <button type="button" class="button" onClick={() => setNewestAsked((n) => n + 1)}>
-            Show the newest {formatNumber(NEWEST_ROWS)} (live again)
-          </button>
-        </p>
-      )}
+      {livePaused && <LivePausedNote limit={LIVE_ROW_LIMIT} newest={NEWEST_ROWS} onShowNewest={() => setNewestAsked((n) => n + 1)} focusAfter={() => tableRef.current} />}
 
       <div class="table-wrap">
-        <table class="table events-table">
+        {/* Focusable from script: where the focus goes when "Show the newest" takes its button away (LivePausedNote). */}
+        <table ref={tableRef} class="table events-table" tabIndex={-1}>
           <caption class="sr-only">Events, newest first{list.loading ? ' (loading)' : ''}</caption>
           <thead>
             <tr>
