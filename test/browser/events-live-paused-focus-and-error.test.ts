@@ -64,15 +64,23 @@ function countCounts(page: Page) {
   return seen;
 }
 
-/** While `state.failing`, the list's refreshes and first pages (no cursor) are answered 503; "Load more" goes through. */
+/**
+ * While `state.failing`, the list's refreshes and first pages (no cursor) are answered 503, with Retry-After: 600 (10
+ * minutes, the longest the console waits out) while `state.longRetry`; "Load more" goes through.
+ */
 async function failListRefreshes(page: Page) {
-  const state = { failing: false, failed: 0 };
+  const state = { failing: false, longRetry: false, failed: 0 };
   await page.route(
     (url) => url.pathname.endsWith('/admin/events') && !url.searchParams.has('cursor'),
     async (route: Route) => {
       if (!state.failing) return route.continue();
       state.failed += 1;
-      await route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ statusCode: 503, message: 'Storage unavailable' }) });
+      await route.fulfill({
+        status: 503,
+        contentType: 'application/json',
+        headers: state.longRetry ? { 'Retry-After': '600' } : undefined,
+        body: JSON.stringify({ statusCode: 503, message: 'Storage unavailable' }),
+      });
     },
   );
   return state;
@@ -122,8 +130,10 @@ describeBrowser('events list paused past 1,000 rows: the focus after "Show the n
     await showing(page, 50).waitFor();
     await loadUntil(page, 1000);
 
-    // At 1,000 rows the list is still live: its next refresh fails, and says so with its retry.
+    // At 1,000 rows the list is still live: its next refresh fails, and says so with its retry (10 minutes off: while
+    // it is shown, nothing else takes it away).
     state.failing = true;
+    state.longRetry = true;
     await listError(page).waitFor({ timeout: 30_000 });
     expect(await retryNote(page).count()).toBe(1);
 
@@ -133,15 +143,16 @@ describeBrowser('events list paused past 1,000 rows: the focus after "Show the n
     await pausedNote(page).waitFor({ timeout: 30_000 });
     expect(await listError(page).count()).toBe(0);
     expect(await retryNote(page).count()).toBe(0);
-    // Still none after the failed refresh's retry would have come (its first wait is at most 2 s): counts refreshes,
-    // 4 s apart, are the clock.
+    // Paused, the list asks for nothing: counts refreshes, 4 s apart, are the clock.
     const failedAtPause = state.failed;
     const countsAtPause = seen.counts;
     await waitFor('two counts refreshes', () => seen.counts >= countsAtPause + 2, { timeoutMs: 60_000, intervalMs: 100 });
     expect(state.failed).toBe(failedAtPause);
     expect(await listError(page).count()).toBe(0);
 
-    // "Show the newest 500" while the service still fails: that load's error shows, the note and its button stay.
+    // "Show the newest 500" while the service still fails (its retries a few seconds apart): that load's error shows,
+    // the note and its button stay.
+    state.longRetry = false;
     await showNewest(page).focus();
     await page.keyboard.press('Enter');
     await listError(page).waitFor({ timeout: 30_000 });
@@ -158,6 +169,63 @@ describeBrowser('events list paused past 1,000 rows: the focus after "Show the n
     expect(await retryNote(page).count()).toBe(0);
     expect(await pausedNote(page).count()).toBe(0);
     expect(await settledFocus(page)).toMatchObject({ tag: 'TABLE', text: expect.stringMatching(/^Events, newest first/) });
+    expect(fixture.pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('shows no error for a refresh under way when "Load more" paused the list and failed after, nor one left when live updates go off', async () => {
+    const page = await fixture.newPage({ locale: 'en-US' });
+    const seen = countCounts(page);
+    // The list's refreshes are held until the test answers them 503; "Load more" (with a cursor) goes through.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const held = { holding: false, seen: 0, answered: 0 };
+    await page.route(
+      (url) => url.pathname.endsWith('/admin/events') && !url.searchParams.has('cursor'),
+      async (route: Route) => {
+        if (!held.holding) return route.continue();
+        held.seen += 1;
+        await released;
+        // Retry-After: 10 minutes, the longest the console waits out: shown, the error would stay all the test long
+        // (its retry, which finds the list paused, far off).
+        await route.fulfill({
+          status: 503,
+          contentType: 'application/json',
+          headers: { 'Retry-After': '600' },
+          body: JSON.stringify({ statusCode: 503, message: 'Storage unavailable' }),
+        });
+        held.answered += 1;
+      },
+    );
+    await fixture.signIn(page);
+    await showing(page, 50).waitFor();
+    await loadUntil(page, 1000);
+
+    held.holding = true;
+    await waitFor('a refresh held', () => held.seen > 0, { timeoutMs: 30_000, intervalMs: 100 });
+    await page.getByRole('button', { name: 'Load more', exact: true }).click();
+    await showing(page, 1050).waitFor({ timeout: 30_000 });
+    await pausedNote(page).waitFor({ timeout: 30_000 });
+    release();
+    await waitFor('the held refresh answered', () => held.answered > 0, { timeoutMs: 30_000, intervalMs: 100 });
+    // The page has long dealt with the answer after two counts refreshes (4 s apart).
+    const countsAtAnswer = seen.counts;
+    await waitFor('two counts refreshes', () => seen.counts >= countsAtAnswer + 2, { timeoutMs: 60_000, intervalMs: 100 });
+    expect(await listError(page).count()).toBe(0);
+    expect(await retryNote(page).count()).toBe(0);
+    expect(await pausedNote(page).count()).toBe(1);
+    expect(await rows(page).count()).toBe(1050);
+    expect(held.seen).toBe(1);
+
+    // "Show the newest 500" fails too (its retry 10 minutes off): its error shows. Live updates turned off then end
+    // that load and its retry, and the list, past the limit, asks for nothing: the error goes with them.
+    await showNewest(page).click();
+    await listError(page).waitFor({ timeout: 30_000 });
+    expect(held.seen).toBe(2);
+    await page.getByRole('checkbox', { name: 'Live updates' }).uncheck();
+    await waitFor('the error gone', async () => (await listError(page).count()) === 0 && (await retryNote(page).count()) === 0, { timeoutMs: 30_000 });
+    expect(await rows(page).count()).toBe(1050);
+    expect(held.seen).toBe(2);
     expect(fixture.pageErrors).toEqual([]);
     await page.close();
   });
