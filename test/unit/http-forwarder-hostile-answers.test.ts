@@ -9,7 +9,8 @@ import { HttpForwarder, type ForwardedEvent } from '../../services/worker/delive
  * same destination unharmed. These held when they were written (a review from the destination's side); they guard
  * against an HTTP client upgrade or a change of how answers are read quietly changing any of it.
  */
-const TIMEOUT_MS = 1500;
+// Well above what any answer here takes on a loaded machine; the byte-at-a-time head takes over twice this.
+const TIMEOUT_MS = 5000;
 const event: ForwardedEvent = { id: 'evt-hostile', provider: 'stripe', eventType: 'invoice.paid', rawBody: Buffer.from('{"a":1}'), contentType: 'application/json' };
 
 interface RawDestination {
@@ -90,7 +91,7 @@ describe('HttpForwarder against hostile destinations', () => {
 
   it('headers written a byte at a time, slower than timeoutMs in all, end the attempt as a timeout', async () => {
     const target = await destination((socket) => {
-      const head = `HTTP/1.1 200 OK\r\nx-padding: ${'a'.repeat(200)}\r\ncontent-length: 0\r\n\r\n`;
+      const head = `HTTP/1.1 200 OK\r\nx-padding: ${'a'.repeat(300)}\r\ncontent-length: 0\r\n\r\n`;
       let at = 0;
       const timer = setInterval(() => (socket.destroyed || at >= head.length ? clearInterval(timer) : socket.write(head[at++]!)), 50);
     });
