@@ -232,6 +232,14 @@ for it: the Secret the database is initialised from and the migration Job's hook
 {{- include "eis.secretValue" (dict "root" . "name" (include "eis.database.secretName" .) "key" (include "eis.database.secretKey" .) "value" .Values.postgresql.auth.password "length" 32) -}}
 {{- end -}}
 
+{{/* The bundled Redis's password in its chart-made Secret (eis.secretValue: the same in the Secret, in the Redis pod's
+checksum and in the app pods' checksum/datastore-secrets); empty without auth or with redis.auth.existingSecret. */}}
+{{- define "eis.redis.password" -}}
+{{- if and .Values.redis.enabled .Values.redis.auth.enabled (not .Values.redis.auth.existingSecret) -}}
+{{- include "eis.secretValue" (dict "root" . "name" (include "eis.redis.secretName" .) "key" (include "eis.redis.secretKey" .) "value" .Values.redis.auth.password "length" 32) -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The admin token of the chart-made Secret: secrets.adminApiToken, else (secrets.generateAdminApiToken) the one
 already in the cluster, else a generated one (eis.secretValue keeps it for the whole render: the Deployments'
 checksum/secrets hashes the token the Secret carries); empty when neither is set. */}}
@@ -667,10 +675,36 @@ service mesh is every caller (the sidecar forwards from 127.0.0.1). */}}
 {{- end }}
 {{- end -}}
 
-{{/* Checksums of the Secrets the chart renders, so that pods roll when they change. */}}
+{{/* Checksums of the Secrets the chart renders, so that pods roll when they change. A pod reads a secretKeyRef
+only when it starts: without its checksum, a changed datastore password would reach only pods started later, which
+would then hold a different password from the pods still running (and, for the bundled Redis, from the server). */}}
 {{- define "eis.checksumAnnotations" -}}
 checksum/secrets: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
 checksum/config-files: {{ include (print .Template.BasePath "/secret-config-files.yaml") . | sha256sum }}
+checksum/datastore-secrets: {{ include "eis.datastorePasswords" . | sha256sum }}
+{{- end -}}
+
+{{/* The PostgreSQL and Redis passwords the chart puts in Secrets of its own (the bundled ones' generated or given
+passwords, externalDatabase.password, externalRedis.password), as JSON, for checksum/datastore-secrets. An
+existingSecret is yours: the chart cannot see its contents under `helm template`, so rolling the pods after you
+change it is yours too. */}}
+{{- define "eis.datastorePasswords" -}}
+{{- $passwords := dict -}}
+{{- if .Values.postgresql.enabled -}}
+{{- if not .Values.postgresql.auth.existingSecret -}}
+{{- $_ := set $passwords "postgresql" (include "eis.postgresql.password" .) -}}
+{{- end -}}
+{{- else if and (not .Values.externalDatabase.existingSecret) .Values.externalDatabase.password -}}
+{{- $_ := set $passwords "externalDatabase" (toString .Values.externalDatabase.password) -}}
+{{- end -}}
+{{- if .Values.redis.enabled -}}
+{{- with include "eis.redis.password" . -}}
+{{- $_ := set $passwords "redis" . -}}
+{{- end -}}
+{{- else if and (not .Values.externalRedis.existingSecret) .Values.externalRedis.password -}}
+{{- $_ := set $passwords "externalRedis" (toString .Values.externalRedis.password) -}}
+{{- end -}}
+{{- toJson $passwords -}}
 {{- end -}}
 
 {{/* Soft spread over zones and nodes. Call with (dict "root" $ "component" "worker" "custom" list). */}}
