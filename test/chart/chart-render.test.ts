@@ -688,7 +688,7 @@ describe('PodDisruptionBudgets: minAvailable or maxUnavailable per role', () => 
 describe('checksum annotations', () => {
   it('change when provider secrets or routes change, and only then', () => {
     const annotations = (set: string[]) =>
-      renderChart([], ['secrets.adminApiToken=fixed', ...set])
+      renderChart([], ['secrets.adminApiToken=fixed', 'postgresql.auth.password=fixed', 'redis.auth.password=fixed', ...set])
         .filter((o) => o.kind === 'Deployment')
         .map((d) => d.spec.template.metadata.annotations);
     const [base] = annotations([]);
@@ -769,8 +769,9 @@ describe('the public Ingress: ingress.publicIngress, formerly ingress.ingressRes
   ];
 
   it('renders the same Ingress (and the same ingress Deployment) from either spelling', () => {
-    // Fixed tokens, so that the pods' checksum annotation and preStop header do not differ by a random token.
-    const fixed = ['secrets.adminApiToken=fixed', 'secrets.preStopToken=fixed'];
+    // Fixed tokens and passwords, so that the pods' checksum annotations and preStop header do not differ by a random
+    // value.
+    const fixed = ['secrets.adminApiToken=fixed', 'secrets.preStopToken=fixed', 'postgresql.auth.password=fixed', 'redis.auth.password=fixed'];
     const current = renderChart([], [...fixed, ...settings('ingress.publicIngress')]);
     const deprecated = renderChart([], [...fixed, ...settings('ingress.ingressResource')]);
     const ingress = one(current, 'Ingress');
