@@ -14,14 +14,27 @@ import { sendJsonWithEtag } from './json-etag.js';
 import { OVERVIEW_MAX_HOURS, type Overview } from './overview.js';
 import { presentQueryParameters } from './present-query-parameters.js';
 
+/**
+ * A whole number from `min` to `max` in decimal digits, as the configuration takes them: `1e2`, `0x10`, `1.0` or a
+ * space (which Number() reads as 100, 16, 1 and 0) are refused, not read as some other number.
+ */
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,9}$/, 'must be a whole number in decimal digits')
+    .transform(Number)
+    .pipe(z.number().min(min).max(max));
+
 const listQuery = eventFilterQuery.extend({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  limit: wholeNumber(1, 500).default(50),
   cursor: z.string().min(1).max(200).optional(),
 });
 
+/** `status` is taken and ignored (the counts are per status), as it was before query parameters were checked. */
 const countsQuery = eventFilterQuery.omit({ status: true });
+const COUNTS_PARAMETERS = [...Object.keys(countsQuery.shape), 'status'];
 
-const overviewQuery = z.object({ hours: z.coerce.number().int().min(1).max(OVERVIEW_MAX_HOURS).default(3) });
+const overviewQuery = z.object({ hours: wholeNumber(1, OVERVIEW_MAX_HOURS).default(3) });
 
 /** Most events one request may replay by id. */
 export const MAX_REPLAY_IDS = 500;
@@ -108,6 +121,13 @@ const jsonOrNoBody: express.RequestHandler = (req, _res, next) => {
   next();
 };
 
+/**
+ * For routes that read nothing from their body (pause, resume): a JSON body is still parsed, so a malformed one is
+ * refused with 400 before the route acts, as on every other admin POST. Left unread, `{bad` paused a destination.
+ * Not strict: any JSON value (`null`, `"x"`) was taken before and still is, only bytes that are not JSON are refused.
+ */
+const ignoredJsonBody = express.json({ limit: '64kb', type: JSON_TYPES, strict: false });
+
 export interface AdminRouterOptions {
   token: string | undefined;
   /** Wrong tokens per client address and minute before 429 (ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE; default 20). */
@@ -152,13 +172,13 @@ export function adminRouter(options: AdminRouterOptions): Router {
   router.use('/admin', adminAuth({ token: options.token, failures, logger: options.logger }));
 
   router.get('/admin/events', async (req, res) => {
-    const parsed = listQuery.safeParse(presentQueryParameters(req.query));
+    const parsed = listQuery.safeParse(presentQueryParameters(req.query, Object.keys(listQuery.shape)));
     if (!parsed.success) throw new AppError('BAD_REQUEST', firstIssue(parsed.error));
     sendJsonWithEtag(req, res, await withFilterValues(options.events.list(parsed.data)));
   });
 
   router.get('/admin/events/counts', async (req, res) => {
-    const parsed = countsQuery.safeParse(presentQueryParameters(req.query));
+    const parsed = countsQuery.safeParse(presentQueryParameters(req.query, COUNTS_PARAMETERS));
     if (!parsed.success) throw new AppError('BAD_REQUEST', firstIssue(parsed.error));
     sendJsonWithEtag(req, res, await withFilterValues(options.events.counts(parsed.data)));
   });
@@ -218,7 +238,7 @@ export function adminRouter(options: AdminRouterOptions): Router {
   const { overview, destinations, destinationControl } = options;
   if (overview) {
     router.get('/admin/overview', async (req, res) => {
-      const parsed = overviewQuery.safeParse(presentQueryParameters(req.query));
+      const parsed = overviewQuery.safeParse(presentQueryParameters(req.query, Object.keys(overviewQuery.shape)));
       if (!parsed.success) throw new AppError('BAD_REQUEST', firstIssue(parsed.error));
       sendJsonWithEtag(req, res, await overview.view(parsed.data.hours));
     });
@@ -238,12 +258,12 @@ export function adminRouter(options: AdminRouterOptions): Router {
       // Redis answering again; until then the old state holds.
       throw new AppError('SERVICE_UNAVAILABLE', 'Recorded, but not yet in effect: Redis did not answer; the workers apply it within 5 s of Redis answering again (no need to send it again)', { cause: error });
     };
-    router.post('/admin/destinations/:name/pause', jsonOrNoBody, async (req, res) => {
+    router.post('/admin/destinations/:name/pause', jsonOrNoBody, ignoredJsonBody, async (req, res) => {
       const name = configured(String(req.params.name));
       const { changed } = await destinationControl.pause(name).catch(recordedOnly);
       res.status(200).json({ name, paused: true, changed });
     });
-    router.post('/admin/destinations/:name/resume', jsonOrNoBody, async (req, res) => {
+    router.post('/admin/destinations/:name/resume', jsonOrNoBody, ignoredJsonBody, async (req, res) => {
       // A name ROUTES_FILE no longer has, but whose pause is still recorded, is resumed too: that clears the pause,
       // which would otherwise apply again, unseen, should the destination come back under the same name.
       const name = String(req.params.name);
