@@ -9,7 +9,7 @@ function handle(error: unknown): { status: number; warnings: string[] } {
   const warnings: string[] = [];
   const logger = { warn: (message: string) => warnings.push(message), error: (message: string) => warnings.push(message) } as unknown as Logger;
   let status = 0;
-  const res = { headersSent: false, setHeader: () => res, status: (code: number) => ((status = code), res), json: () => res } as unknown as Response;
+  const res = { headersSent: false, setHeader: () => res, getHeader: () => undefined, removeHeader: () => undefined, status: (code: number) => ((status = code), res), json: () => res } as unknown as Response;
   // A request whose body was read (an incomplete one also gets Connection: close, which setHeader takes here).
   const req = { path: '/webhooks/paypal', originalUrl: '/webhooks/paypal', complete: true } as unknown as Request;
   errorMiddleware(logger)(error, req, res, () => undefined);

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { isDatabaseUnavailable, isDataException } from '../database/database-errors.js';
 import { AppError, DependencyUnavailableError } from '../errors/app-error.js';
@@ -43,7 +44,15 @@ export function errorMiddleware(logger: Logger) {
     }
     const status = (error as { status?: unknown; statusCode?: unknown } | null)?.status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      sendError(req, res, status, 'Bad request', 'BAD_REQUEST');
+      // Express's router could not decode a path parameter (`/admin/events/%ZZ`): say so, not just "Bad request".
+      if (error instanceof URIError) {
+        sendError(req, res, 400, 'The URL path has a malformed percent-encoding (a % not followed by two hex digits, or bytes that are not UTF-8)', 'BAD_REQUEST');
+        return;
+      }
+      // Another library's 4xx (serve-static's 416 for a Range past the end): its own status's reason, not "Bad request".
+      const reason = status === 400 ? undefined : STATUS_CODES[status];
+      if (!reason) return sendError(req, res, status, 'Bad request', 'BAD_REQUEST');
+      sendError(req, res, status, reason, reason.toUpperCase().replace(/[^A-Z0-9]+/g, '_'));
       return;
     }
     logger.error('unhandled error', { path: req.path, error });

@@ -21,6 +21,7 @@ export interface ErrorBody {
 export function sendError(req: Request, res: Response, statusCode: number, message: string, code?: string): void {
   if (res.headersSent) return;
   if (!req.complete) res.setHeader('Connection', 'close');
+  dropRepresentationHeaders(res, statusCode);
   res.status(statusCode).json(errorBody(statusCode, req.originalUrl, message, req.context, code));
 }
 
@@ -35,4 +36,16 @@ export function errorBody(statusCode: number, url: string, message: string, cont
     traceId: context?.traceId ?? null,
     ...(code ? { code } : {}),
   };
+}
+
+/**
+ * A handler may fail after it began to describe what it would send: the console's static files set the file's
+ * Content-Type, ETag, Last-Modified and a year-long `immutable` Cache-Control before refusing a Range past the end
+ * (416). The error is none of that: it is JSON, and no cache may keep it as the file. `no-store` (the admin API's)
+ * stays; Content-Range stays on a 416, where it says how long the file is (RFC 9110 15.5.17).
+ */
+function dropRepresentationHeaders(res: Response, statusCode: number): void {
+  for (const name of ['ETag', 'Last-Modified', ...(statusCode === 416 ? [] : ['Content-Range'])]) res.removeHeader(name);
+  if (res.getHeader('Cache-Control') !== 'no-store') res.removeHeader('Cache-Control');
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
 }
