@@ -10,6 +10,7 @@ import { DestinationGuard } from '../worker/delivery/destination-guard.js';
 import { HttpForwarder } from '../worker/delivery/http-forwarder.js';
 import { replacedStaticHeaders } from '../worker/delivery/replaced-static-headers.js';
 import { EventWorker } from '../worker/event-worker.js';
+import { PauseResync } from '../worker/maintenance/pause-resync.js';
 import { Reconciler } from '../worker/maintenance/reconciler.js';
 import { RemovedDestinationRelease } from '../worker/maintenance/removed-destination-release.js';
 import { Retention } from '../worker/maintenance/retention.js';
@@ -64,20 +65,16 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
   const stateRedis = infrastructure.connectRedis('state');
   const state = new DestinationStateStore(stateRedis, `${config.queue.prefix}:${config.queue.name}`);
   const pauses = new DestinationPauses(pool, state);
-  // Redis's copy of the pauses is checked against PostgreSQL every few seconds: a pause the admin API recorded while
-  // Redis did not answer takes effect soon after Redis does (a newer copy is never overwritten by an older one).
-  const resyncPauses = async () => {
-    const { copied, names } = await pauses.syncToRedis();
-    if (!copied) return;
-    // A change recorded while Redis did not answer reached it only now. A resume promised to send the events waiting
-    // for the destination at once; the admin API could not promote their jobs then, so this copy does, or they would
-    // wait for their next recheck (minutes). (After a Redis that lost its copy this promotes too: harmless, as a
-    // promoted job still waiting for its destination puts itself off again.)
-    for (const destination of destinations) {
-      if (!names.includes(destination.name)) await promoteHeldJobs(pool, queue.queue, destination.name);
-    }
-  };
-  const pauseResync = setInterval(() => void resyncPauses().catch(() => undefined), PAUSE_RESYNC_MS).unref();
+  // Redis's copy of the pauses is checked against PostgreSQL every few seconds (see pause-resync.ts).
+  const pauseResync = new PauseResync({
+    pool,
+    queue: queue.queue,
+    pauses,
+    destinations: destinations.map((destination) => destination.name),
+    intervalMs: PAUSE_RESYNC_MS,
+    logger,
+  });
+  pauseResync.start();
   // Events waiting for a destination this ROUTES_FILE no longer has are sent on, at start and a minute later.
   const removedRelease = new RemovedDestinationRelease({
     pool,
@@ -163,8 +160,8 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
       return worker.close();
     },
     async close() {
-      clearInterval(pauseResync);
-      // A pass in progress ends before the pool and Redis close (infrastructure.close, after this).
+      // A run or pass in progress ends before the pool and Redis close (infrastructure.close, after this).
+      await pauseResync.stop();
       await removedRelease.stop();
       await reconciler.stop();
       await retention.stop();
