@@ -17,12 +17,24 @@ export interface DestinationControlOptions {
   logger: Logger;
 }
 
+/** A resume's second promotion: its timer, and its end. */
+interface FollowUp {
+  timer: NodeJS.Timeout;
+  done: Promise<unknown>;
+}
+
+/** How long after a resume its jobs are promoted once more. */
+const FOLLOW_UP_PROMOTE_MS = 2000;
+
 /**
  * Pause, resume and the state of every destination, for the admin API. A pause is recorded in PostgreSQL and copied
  * to Redis before the answer, so no delivery starts to a paused destination once it is acknowledged. A resume also
  * promotes the jobs of the events waiting for the destination, so they go at once rather than when their wait ends.
  */
 export class DestinationControl {
+  /** The second promotions of recent resumes, still to come or running. */
+  private readonly followUps = new Set<FollowUp>();
+
   constructor(private readonly options: DestinationControlOptions) {}
 
   /** Whether ROUTES_FILE has this destination. */
@@ -63,9 +75,27 @@ export class DestinationControl {
     const promote = () => promoteHeldJobs(this.options.pool, this.options.queue, name);
     const promoted = await promote();
     // Once more a moment later: a job that was putting itself off while the resume landed went back to waiting.
-    setTimeout(() => void promote().catch(() => undefined), 2000).unref();
+    this.promoteLater(promote);
     this.options.logger.info(changed ? 'destination resumed' : 'destination was not paused', { destination: name, promoted });
     return { changed, promoted };
+  }
+
+  /**
+   * Waits for the second promotions of the resumes of the last moments, each at its time (at most
+   * {@link FOLLOW_UP_PROMOTE_MS} away): a drain closes the pool and Redis only after them. Cleared instead, they would
+   * be lost, and a job that put itself off while its resume landed would wait for its recheck (minutes).
+   */
+  async close(): Promise<void> {
+    for (const followUp of this.followUps) followUp.timer.ref();
+    await Promise.all([...this.followUps].map((followUp) => followUp.done));
+  }
+
+  private promoteLater(promote: () => Promise<number>): void {
+    let timer!: NodeJS.Timeout;
+    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, FOLLOW_UP_PROMOTE_MS).unref()));
+    const followUp: FollowUp = { timer, done: waited.then(promote).catch(() => undefined) };
+    this.followUps.add(followUp);
+    void followUp.done.finally(() => this.followUps.delete(followUp));
   }
 
   /** The state of each named destination. */

@@ -85,6 +85,8 @@ export async function startIngress(options: IngressRoleOptions): Promise<Ingress
     bodyBudget,
     drain: () => writer.drain(),
     async close() {
+      // A resume's second promotion still to come runs before the pool and Redis close (infrastructure.close, after).
+      await destinationControl.close();
       await admin.close();
       await adminData.destroy();
     },
