@@ -27,29 +27,31 @@ const TOKEN = 'adm_shutdown_resume_follow_up_91d3';
 const STRIPE_SECRET = 'whsec_shutdown_resume_follow_up';
 jest.setTimeout(240_000);
 
-let db: TestDatabase;
-let ns: TestQueueNamespace;
-let connection: Redis;
-let queue: Queue;
+/** One attempt's own database and queue namespace (an inconclusive attempt leaves its events promoted). */
+let db: TestDatabase | undefined;
+let ns: TestQueueNamespace | undefined;
+let connection: Redis | undefined;
+let queue: Queue | undefined;
 const files: TempRoutesFile[] = [];
 const sink = new HttpSink();
 let ingress: ServiceProcess | undefined;
 
-beforeAll(async () => {
-  [db] = await Promise.all([createTestDatabase(), sink.start()]);
-  ns = createQueueNamespace();
-  connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
-  queue = new Queue('webhook-events', { connection, prefix: ns.prefix });
-});
-
-afterAll(async () => {
+async function cleanUp(): Promise<void> {
   await ingress?.kill();
+  ingress = undefined;
   await queue?.close();
   connection?.disconnect();
-  await sink.stop();
-  for (const file of files) file.remove();
   await ns?.cleanup();
   await db?.drop();
+  [db, ns, connection, queue] = [undefined, undefined, undefined, undefined];
+}
+
+beforeAll(() => sink.start());
+
+afterAll(async () => {
+  await cleanUp();
+  await sink.stop();
+  for (const file of files) file.remove();
 });
 
 function routesPath(): string {
@@ -62,7 +64,7 @@ function routesPath(): string {
 }
 
 /** Three events PENDING, held for crm (paused), their jobs delayed for the paused recheck (minutes); their ids. */
-async function holdEventsForCrm(): Promise<string[]> {
+async function holdEventsForCrm(db: TestDatabase, ns: TestQueueNamespace, queue: Queue): Promise<string[]> {
   const app = await startInProcessService({
     SERVICE_ROLE: 'all',
     DATABASE_URL: db.url,
@@ -92,11 +94,18 @@ async function holdEventsForCrm(): Promise<string[]> {
   }
 }
 
-it('an ingress drained right after a resume promotes once more the jobs put off meanwhile, then closes', async () => {
-  const [putOff] = await holdEventsForCrm();
+type Attempt = { conclusive: false } | { conclusive: true; code: number | null; lines: Record<string, unknown>[]; state: string; delayed: number };
+
+async function drainRightAfterResume(): Promise<Attempt> {
+  await cleanUp();
+  db = await createTestDatabase();
+  ns = createQueueNamespace();
+  connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
+  const jobs = (queue = new Queue('webhook-events', { connection, prefix: ns.prefix }));
+  const [putOff] = await holdEventsForCrm(db, ns, jobs);
   const jobId = eventJobId(putOff!);
   // A worker holds this event's job: the resume's first promotion does not find it delayed.
-  const job = await queue.getJob(jobId);
+  const job = await jobs.getJob(jobId);
   const data = job!.data as EventJobData;
   await job!.remove();
 
@@ -114,18 +123,30 @@ it('an ingress drained right after a resume promotes once more the jobs put off 
     await freePort(),
   );
   await ingress.start();
+  const sentAt = Date.now();
   const resumed = await adminRequest(ingress.baseUrl, TOKEN, 'POST', '/admin/destinations/crm/resume');
   expect(resumed.status).toBe(200);
   expect(resumed.json.promoted).toBe(2);
   // The worker put it off: delayed for the paused recheck, after the first promotion.
-  await queue.add(EVENT_JOB_NAME, data, { jobId, delay: 300_000 });
+  await jobs.add(EVENT_JOB_NAME, data, { jobId, delay: 300_000 });
+  // The second promotion comes 2 s after the first, itself after the request was sent: on a machine so loaded that
+  // the job was put back later than that, the second promotion may have come before it. Such a run proves nothing.
+  const conclusive = Date.now() - sentAt < 2000;
   ingress.signal('SIGTERM');
   const { code } = await ingress.exited(60_000);
   const lines = ingress.jsonLogs();
   ingress = undefined;
-  expect(code).toBe(0);
-  expect(lines.some((line) => line.message === 'shutdown complete')).toBe(true);
+  if (!conclusive) return { conclusive: false };
+  return { conclusive, code, lines, state: await (await jobs.getJob(jobId))!.getState(), delayed: await jobs.getDelayedCount() };
+}
+
+it('an ingress drained right after a resume promotes once more the jobs put off meanwhile, then closes', async () => {
+  let run: Attempt = { conclusive: false };
+  for (let attempt = 1; attempt <= 3 && !run.conclusive; attempt++) run = await drainRightAfterResume();
+  if (!run.conclusive) throw new Error('every run put the job back too late to tell');
+  expect(run.code).toBe(0);
+  expect(run.lines.some((line) => line.message === 'shutdown complete')).toBe(true);
   // The second promotion ran before the drain closed the connections: the job put off is waiting, not delayed.
-  expect(await (await queue.getJob(jobId))!.getState()).toBe('waiting');
-  expect(await queue.getDelayedCount()).toBe(0);
+  expect(run.state).toBe('waiting');
+  expect(run.delayed).toBe(0);
 });
