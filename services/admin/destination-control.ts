@@ -4,6 +4,7 @@ import { destinationPolicy, type PolicySource } from '../shared/destinations/des
 import type { DestinationPauses } from '../shared/destinations/destination-pauses.js';
 import type { DestinationStateStore } from '../shared/destinations/destination-state.js';
 import { heldSummaries, promoteHeldJobs } from '../shared/destinations/held-events.js';
+import { PendingPromotions } from '../shared/destinations/pending-promotions.js';
 import type { Logger } from '../shared/logging/logger.js';
 import type { DestinationState, RemovedPause } from './admin-views.js';
 
@@ -17,12 +18,6 @@ export interface DestinationControlOptions {
   logger: Logger;
 }
 
-/** A resume's second promotion: its timer, and its end. */
-interface FollowUp {
-  timer: NodeJS.Timeout;
-  done: Promise<unknown>;
-}
-
 /** How long after a resume its jobs are promoted once more. */
 const FOLLOW_UP_PROMOTE_MS = 2000;
 
@@ -33,7 +28,7 @@ const FOLLOW_UP_PROMOTE_MS = 2000;
  */
 export class DestinationControl {
   /** The second promotions of recent resumes, still to come or running. */
-  private readonly followUps = new Set<FollowUp>();
+  private readonly followUps = new PendingPromotions();
 
   constructor(private readonly options: DestinationControlOptions) {}
 
@@ -75,7 +70,7 @@ export class DestinationControl {
     const promote = () => promoteHeldJobs(this.options.pool, this.options.queue, name);
     const promoted = await promote();
     // Once more a moment later: a job that was putting itself off while the resume landed went back to waiting.
-    this.promoteLater(promote);
+    this.followUps.add(promote, FOLLOW_UP_PROMOTE_MS);
     this.options.logger.info(changed ? 'destination resumed' : 'destination was not paused', { destination: name, promoted });
     return { changed, promoted };
   }
@@ -85,17 +80,8 @@ export class DestinationControl {
    * {@link FOLLOW_UP_PROMOTE_MS} away): a drain closes the pool and Redis only after them. Cleared instead, they would
    * be lost, and a job that put itself off while its resume landed would wait for its recheck (minutes).
    */
-  async close(): Promise<void> {
-    for (const followUp of this.followUps) followUp.timer.ref();
-    await Promise.all([...this.followUps].map((followUp) => followUp.done));
-  }
-
-  private promoteLater(promote: () => Promise<number>): void {
-    let timer!: NodeJS.Timeout;
-    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, FOLLOW_UP_PROMOTE_MS).unref()));
-    const followUp: FollowUp = { timer, done: waited.then(promote).catch(() => undefined) };
-    this.followUps.add(followUp);
-    void followUp.done.finally(() => this.followUps.delete(followUp));
+  close(): Promise<void> {
+    return this.followUps.settle();
   }
 
   /** The state of each named destination. */
