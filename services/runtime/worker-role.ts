@@ -163,6 +163,8 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
       // A run or pass in progress ends before the pool and Redis close (infrastructure.close, after this).
       await pauseResync.stop();
       await removedRelease.stop();
+      // Promotions after a circuit closed (deliveries ended: no more closes): the later one too, at its time.
+      await guard.close();
       await reconciler.stop();
       await retention.stop();
       await heartbeat.stop();

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { RedisSlidingWindowRateLimiter, type Redis as LimiterRedis } from 'sliding-window-rate-limiter';
 import type { DestinationPauses } from '../../shared/destinations/destination-pauses.js';
 import type { Admission, DestinationStateStore } from '../../shared/destinations/destination-state.js';
+import { PendingPromotions } from '../../shared/destinations/pending-promotions.js';
 import type { Logger } from '../../shared/logging/logger.js';
 import { circuitTransitions, type DeferralReason } from '../../shared/metrics/destination-protection-metrics.js';
 import type { Destination } from '../routing/route-table.js';
@@ -74,6 +75,8 @@ export interface DestinationGuardOptions {
 export class DestinationGuard {
   private readonly limiter: RedisSlidingWindowRateLimiter;
   private resync?: Promise<unknown>;
+  /** Those after a circuit closed, still to come or running. */
+  private readonly promotions = new PendingPromotions();
 
   constructor(private readonly options: DestinationGuardOptions) {
     this.limiter = new RedisSlidingWindowRateLimiter({ redis: options.redis as LimiterRedis, interval: RATE_WINDOW_MS });
@@ -219,7 +222,12 @@ export class DestinationGuard {
         .promoteWaiting(name)
         .then((promoted) => promoted > 0 && this.options.logger.info('circuit closed: waiting events promoted', { destination: name, promoted }))
         .catch((error: unknown) => this.options.logger.warn('could not promote waiting events', { destination: name, error }));
-    void promote();
-    setTimeout(() => void promote(), 2000).unref();
+    this.promotions.add(promote);
+    this.promotions.add(promote, 2000);
+  }
+
+  /** Waits for the promotions after a circuit closed (the later one at its time): a drain, before the pool and Redis close. */
+  close(): Promise<void> {
+    return this.promotions.settle();
   }
 }
