@@ -9,6 +9,7 @@ import { freePort, ServiceProcess } from '../support/service-process.js';
 import { postWebhook, stripeSignature } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { drainWhileWaiting, waitForWorkerWaitingOnLock } from '../support/drain-while-locked.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -127,24 +128,8 @@ async function drainDuringResync(): Promise<Run> {
   await worker.start();
   // Two snapshots of the pauses wait on the lock: the start's paused-destination warning, then the resync's first run
   // (PAUSE_RESYNC_MS after the start).
-  await waitFor('the resync waiting on the lock', async () => {
-    const { rows } = await db.pool.query(
-      `SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE datname = current_database() AND application_name = 'webhooks-worker' AND wait_event_type = 'Lock' AND query LIKE '%destination_pause_version%'`,
-    );
-    return rows[0].n >= 2;
-  }, { timeoutMs: 60_000 });
-  await waitFor('the worker ready', async () => (await fetch(`${worker!.baseUrl}/health/ready`).catch(() => undefined))?.status === 200, { timeoutMs: 30_000 });
-  worker.signal('SIGTERM');
-  // The drain has gone as far as it goes while the run waits: to the run (it says so), or, where the drain does not
-  // wait for it, past the close of Redis and the pool (the pool's idle sessions gone).
-  await waitFor('the drain waiting', async () => {
-    if (worker!.logs.some((line) => line.includes('shutdown waits for the pause resync'))) return true;
-    const { rows } = await db.pool.query(
-      `SELECT count(*) FILTER (WHERE state = 'idle')::int AS idle FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'webhooks-worker'`,
-    );
-    return rows[0].idle === 0;
-  }, { timeoutMs: 30_000 });
+  await waitForWorkerWaitingOnLock(db.pool, 'the resync waiting on the lock', 'destination_pause_version', 2);
+  await drainWhileWaiting(worker, db.pool, 'shutdown waits for the pause resync');
   await locker.query('COMMIT');
   locker.release();
   locker = undefined;

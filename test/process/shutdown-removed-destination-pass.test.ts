@@ -8,6 +8,7 @@ import { freePort, ServiceProcess } from '../support/service-process.js';
 import { postWebhook, stripeSignature } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { drainWhileWaiting, waitForWorkerWaitingOnLock } from '../support/drain-while-locked.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -110,26 +111,10 @@ async function drainDuringPass(): Promise<Run> {
     await freePort(),
   );
   await worker.start();
-  // The pass's first query (heldSummaries) waits on the test's lock.
-  await waitFor('the pass waiting on the lock', async () => {
-    const { rows } = await db.pool.query(
-      `SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE datname = current_database() AND application_name = 'webhooks-worker' AND wait_event_type = 'Lock' AND query LIKE '%unnest(h.held_for)%'`,
-    );
-    return rows[0].n === 1;
-  }, { timeoutMs: 60_000 });
-  // Ready: its checks ran on another session of the pool, idle now; the drain's pool.end() ends it at once.
-  await waitFor('the worker ready', async () => (await fetch(`${worker!.baseUrl}/health/ready`).catch(() => undefined))?.status === 200, { timeoutMs: 30_000 });
-  worker.signal('SIGTERM');
-  // The drain has gone as far as it goes while the pass waits: to the pass (it says so), or, where the drain does not
-  // wait for it, past the close of Redis and the pool (the pool's idle sessions gone).
-  await waitFor('the drain waiting', async () => {
-    if (worker!.logs.some((line) => line.includes('shutdown waits for the pass'))) return true;
-    const { rows } = await db.pool.query(
-      `SELECT count(*) FILTER (WHERE state = 'idle')::int AS idle FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'webhooks-worker'`,
-    );
-    return rows[0].idle === 0;
-  }, { timeoutMs: 30_000 });
+  // The pass's first query (heldSummaries) waits on the test's lock. Ready: the worker's checks ran on another session
+  // of the pool, idle now; the drain's pool.end() ends it at once.
+  await waitForWorkerWaitingOnLock(db.pool, 'the pass waiting on the lock', 'unnest(h.held_for)');
+  await drainWhileWaiting(worker, db.pool, 'shutdown waits for the pass');
   await locker.query('COMMIT');
   locker.release();
   locker = undefined;
