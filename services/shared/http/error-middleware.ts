@@ -3,6 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { isDatabaseUnavailable, isDataException } from '../database/database-errors.js';
 import { AppError, DependencyUnavailableError } from '../errors/app-error.js';
 import type { Logger } from '../logging/logger.js';
+import { allowedMethods } from './allowed-methods.js';
 import { sendError } from './error-response.js';
 
 /** body-parser's error types, mapped to what the client did wrong. */
@@ -60,7 +61,16 @@ export function errorMiddleware(logger: Logger) {
   };
 }
 
-/** Answers routes nobody serves with a 404 in the contract's shape. */
+/**
+ * Answers what no route served, in the contract's shape: a 405 with `Allow` when a route serves the path by other
+ * methods (`GET /webhooks/stripe`: the path is right, the method is not), else a 404.
+ */
 export function notFoundMiddleware(req: Request, res: Response): void {
+  const allowed = allowedMethods(req);
+  if (allowed.length > 0 && !allowed.includes(req.method)) {
+    res.setHeader('Allow', allowed.join(', '));
+    sendError(req, res, 405, `${req.method} is not allowed on ${req.path}; it takes ${allowed.join(', ')}`, 'METHOD_NOT_ALLOWED');
+    return;
+  }
   sendError(req, res, 404, `Cannot ${req.method} ${req.path}`, 'NOT_FOUND');
 }
