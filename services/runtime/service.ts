@@ -116,12 +116,15 @@ export async function startService(config: Config, extensions: ServiceExtensions
     config,
     pool: infrastructure.pool,
     ingressProviders: providers?.names(),
-    // Names only (shared metrics import no role's types); a route for `*` names no provider.
+    // Names only (shared metrics import no role's types); a route for `*` names no provider. In-process handlers are
+    // destinations too (`handler:<name>`), and the providers they are registered for ones whose events a worker sees.
     fileProviders: [
       ...(providerDefinitions ?? []).filter((definition) => definition.secrets.length > 0).map((definition) => definition.name),
       ...(routesFile?.routes ?? []).map((route) => route.provider).filter((provider) => provider !== '*'),
+      ...(worker ? (extensions.handlers?.providers() ?? []) : []),
     ],
     destinations: Object.keys(routesFile?.destinations ?? {}),
+    handlerDestinations: worker ? (extensions.handlers?.destinationNames() ?? []) : [],
     runsWorker: worker !== undefined,
   });
 

@@ -49,17 +49,22 @@ export interface ServiceMetricsOptions {
   /** The providers the ingress serves (its ProviderRegistry's names); undefined when the process runs no ingress. */
   ingressProviders?: readonly string[];
   /**
-   * Providers PROVIDERS_FILE gives secrets to and those ROUTES_FILE routes name (not `*`): names, as shared code
-   * reads no role's file types.
+   * Providers PROVIDERS_FILE gives secrets to, those ROUTES_FILE routes name and those in-process handlers are
+   * registered for (not `*`): names, as shared code reads no role's file or handler types.
    */
   fileProviders?: readonly string[];
   /** The destinations ROUTES_FILE declares, by name. */
   destinations?: readonly string[];
+  /**
+   * The worker's in-process handlers as the destinations they count as (`handler:<name>`): they have delivery attempts
+   * and durations, but no slots, pauses or circuits.
+   */
+  handlerDestinations?: readonly string[];
   /** Whether this process runs the worker (roles `worker` and `all`). */
   runsWorker: boolean;
 }
 
-/** Providers a worker can see events of: those configured (secrets set) and those ROUTES_FILE routes name. */
+/** Providers a worker can see events of: those configured (secrets set), ROUTES_FILE routes and handlers name. */
 export function knownProviders(options: Pick<ServiceMetricsOptions, 'config' | 'fileProviders' | 'ingressProviders'>): string[] {
   const { providers } = options.config;
   const names = new Set(options.ingressProviders ?? []);
@@ -77,14 +82,15 @@ export function knownProviders(options: Pick<ServiceMetricsOptions, 'config' | '
  *   creates a labelled series at its first inc(), so without this the first dead letter of a provider on a new pod
  *   would appear already at 1 and increase() would never see it: the series must exist at 0 before it moves.
  *   Ingress: received × (its providers + `unknown`) × every outcome, admin token refusals × every reason. Worker:
- *   processed × known providers × every status, delivery attempts × ROUTES_FILE destinations × every result (and the
- *   destinations' in-flight and waiting gauges), reconciler requeues × every status.
+ *   processed × known providers × every status, delivery attempts × ROUTES_FILE destinations and in-process handlers
+ *   (`handler:<name>`) × every result (and the ROUTES_FILE destinations' in-flight and waiting gauges, deferrals and
+ *   circuit transitions), reconciler requeues × every status.
  * - the known label sets of the duration histograms, at 0 (`zero()`), for the same reason: their `_count` and
  *   `_bucket` series are what the dashboard takes rate() of (processing duration, delivery latency, HTTP latency
  *   and requests by status code), and a series born at its first observe() would hide a new pod's first traffic.
  *   Ingress: `http_request_duration_seconds{method="POST",route="/webhooks/:provider"}` × every status code the
  *   route answers an outcome with. Worker: processing duration × known providers, delivery duration × ROUTES_FILE
- *   destinations. zero() replaces a series' values, which is why this runs before the server listens and, in the
+ *   destinations and in-process handlers. zero() replaces a series' values, which is why this runs before the server listens and, in the
  *   worker, in the tick the worker was started in (no job can have finished yet).
  * - `webhook_events_unfinished{queue}`, read from PostgreSQL at scrape time.
  * Call once the configuration is read, before the HTTP server listens (so the first scrape sees the zeros).
@@ -123,6 +129,10 @@ export function initialiseServiceMetrics(options: ServiceMetricsOptions): void {
       destinationRequestsWaiting.inc({ destination }, 0);
       for (const reason of DEFERRAL_REASONS) destinationDeferrals.inc({ destination, reason }, 0);
       for (const to of CIRCUIT_TRANSITIONS) circuitTransitions.inc({ destination, to }, 0);
+    }
+    for (const destination of options.handlerDestinations ?? []) {
+      deliveryDuration.zero({ destination });
+      for (const result of DELIVERY_RESULTS) deliveryAttempts.inc({ destination, result }, 0);
     }
     for (const status of RECONCILED_STATUSES) reconcilerRequeued.inc({ status }, 0);
   }

@@ -43,6 +43,16 @@ export class EventHandlerRegistry {
     return this;
   }
 
+  /** Every handler's destination name (`handler:<name>`): the worker's metrics start their series at 0. */
+  destinationNames(): string[] {
+    return this.registrations.map((r) => `handler:${r.name}`);
+  }
+
+  /** The providers handlers are registered for (not `*`): events of those reach this worker. */
+  providers(): string[] {
+    return [...new Set(this.registrations.map((r) => r.provider).filter((provider) => provider !== '*'))];
+  }
+
   /** Handlers for an event, as `[destinationName, handler]`. */
   handlersFor(provider: string, eventType: string): [string, EventHandler][] {
     return this.registrations
