@@ -326,7 +326,7 @@ describe('Prometheus alert rules', () => {
   it('counts workers by webhook_worker_concurrency and never by job name', () => {
     for (const alert of alerts) expect({ alert: alert.alert, jobMatcher: /\bjob\s*=~?/.test(alert.expr) }).toEqual({ alert: alert.alert, jobMatcher: false });
     const noWorkers = alerts.find((alert) => alert.alert === 'WebhookNoWorkers')!;
-    expect(noWorkers.expr).toMatch(/unless on \(namespace, queue\)\s+count by \(namespace, queue\) \(webhook_worker_concurrency > 0\)/);
+    expect(noWorkers.expr).toMatch(/unless on \(namespace, app_kubernetes_io_instance, queue\)\s+count by \(namespace, app_kubernetes_io_instance, queue\) \(webhook_worker_concurrency > 0\)/);
   });
 
   it('selects and groups by labels its metrics carry, and matches only label values the service exports', () => {
