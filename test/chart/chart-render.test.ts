@@ -688,7 +688,7 @@ describe('PodDisruptionBudgets: minAvailable or maxUnavailable per role', () => 
 describe('checksum annotations', () => {
   it('change when provider secrets or routes change, and only then', () => {
     const annotations = (set: string[]) =>
-      renderChart([], ['secrets.adminApiToken=fixed', 'postgresql.auth.password=fixed', 'redis.auth.password=fixed', ...set])
+      renderChart([], ['secrets.adminApiToken=fixed', 'secrets.preStopToken=fixed', 'postgresql.auth.password=fixed', 'redis.auth.password=fixed', ...set])
         .filter((o) => o.kind === 'Deployment')
         .map((d) => d.spec.template.metadata.annotations);
     const [base] = annotations([]);

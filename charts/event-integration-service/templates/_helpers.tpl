@@ -675,13 +675,17 @@ service mesh is every caller (the sidecar forwards from 127.0.0.1). */}}
 {{- end }}
 {{- end -}}
 
-{{/* Checksums of the Secrets the chart renders, so that pods roll when they change. A pod reads a secretKeyRef
+{{/* Checksums of the Secrets the chart renders, so that pods roll when they change (both roles read every one of them;
+test/chart/checksum-secret-readers.test.ts checks that each workload hashes what it reads). A pod reads a secretKeyRef
 only when it starts: without its checksum, a changed datastore password would reach only pods started later, which
 would then hold a different password from the pods still running (and, for the bundled Redis, from the server). */}}
 {{- define "eis.checksumAnnotations" -}}
 checksum/secrets: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
 checksum/config-files: {{ include (print .Template.BasePath "/secret-config-files.yaml") . | sha256sum }}
 checksum/datastore-secrets: {{ include "eis.datastorePasswords" . | sha256sum }}
+{{- /* PRESTOP_TOKEN: both roles read it from its Secret (eis.env). The ingress pods would roll anyway (the hook's header
+is a literal in their spec); the workers only through this. */}}
+checksum/prestop-token: {{ include (print .Template.BasePath "/secret-prestop.yaml") . | sha256sum }}
 {{- end -}}
 
 {{/* The PostgreSQL and Redis passwords the chart puts in Secrets of its own (the bundled ones' generated or given
