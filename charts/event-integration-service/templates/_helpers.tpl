@@ -840,6 +840,15 @@ leaves a role without pods (and so without its alert). Call with (dict "root" $ 
 {{- end -}}
 {{- end -}}
 
+{{/* The value eis.minimumReplicas reads for a role, by name, for error messages. Call with (dict "root" $ "role" r). */}}
+{{- define "eis.replicaSource" -}}
+{{- if eq .role "worker" -}}
+{{- ternary "autoscaling.keda.minReplicas" "worker.replicaCount" .root.Values.autoscaling.keda.enabled -}}
+{{- else -}}
+{{- ternary "ingress.autoscaling.minReplicas" "ingress.replicaCount" .root.Values.ingress.autoscaling.enabled -}}
+{{- end -}}
+{{- end -}}
+
 {{/* ----------------------------------------------------------------------------------------------------------
 Guards for the bundled StatefulSets: refuse, before anything is applied, what Kubernetes or the data would refuse
 after half an upgrade. They read the cluster (`lookup`), so `helm template` and --dry-run=client skip them.
