@@ -108,7 +108,16 @@ export class WebhookFastPath {
     let refused = false;
     req.on('data', (chunk: Buffer) => {
       if (refused) return;
-      if (received + chunk.length < length) clientKey();
+      // The bytes that complete the body (all of it, for a body that came in one read: nearly every webhook) are not
+      // taken from the budget, which bounds bodies still arriving: these are read already and the body goes on to
+      // verification at once ('end' is next), so refusing it would free nothing. It only turned a correctly signed
+      // webhook away (503) while stalled bodies from four addresses (or IPv6 /56s: four shares) held the budget.
+      if (received + chunk.length === length) {
+        chunks.push(chunk);
+        received += chunk.length;
+        return;
+      }
+      clientKey();
       if (!budget.take(chunk.length, client)) {
         // The Express route answers (503): what was read is dropped, and so is the rest until the connection closes.
         refused = true;

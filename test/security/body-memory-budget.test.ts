@@ -104,8 +104,33 @@ async function sendPlain(id: string, size: number): Promise<Response> {
   return fetch(`${url}/webhooks/stripe`, { method: 'POST', body: padded.body, headers: padded.headers });
 }
 
-describe('the body budget: stalled bodies hold it, genuine ones are refused 503 while it is spent, and all of it comes back', () => {
-  it('refuses a gzip body and a direct-path body past the budget with 503 and Retry-After, counted overloaded', async () => {
+/**
+ * A webhook without encoding declared `declared` bytes long, of which `sent` are sent: a body still arriving, the direct
+ * path's. Its first answer (the connection is closed after it, or by the client once it has come).
+ */
+async function sendPartOfPlain(sent: number, declared: number): Promise<{ status: string; headers: Record<string, string>; body: string }> {
+  const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+  sockets.push(socket);
+  let raw = '';
+  socket.on('data', (chunk: Buffer) => (raw += chunk.toString('latin1')));
+  socket.on('error', () => undefined);
+  socket.write(`POST /webhooks/stripe HTTP/1.1\r\nHost: ingress\r\nContent-Type: application/json\r\nStripe-Signature: t=1,v1=00\r\nContent-Length: ${declared}\r\n\r\n`);
+  socket.write(Buffer.alloc(sent, 0x20));
+  const answered = () => {
+    const end = raw.indexOf('\r\n\r\n');
+    const length = /\r\ncontent-length: (\d+)/i.exec(raw)?.[1];
+    return end !== -1 && length !== undefined && raw.length >= end + 4 + Number(length);
+  };
+  await until(answered, 'the answer to a body still arriving');
+  socket.destroy();
+  const [head = '', body = ''] = raw.split('\r\n\r\n');
+  const [status = '', ...lines] = head.split('\r\n');
+  const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+  return { status, headers, body };
+}
+
+describe('the body budget: stalled bodies hold it, genuine ones still arriving are refused 503 while it is spent, and all of it comes back', () => {
+  it('refuses a gzip body and a direct-path body still arriving past the budget with 503 and Retry-After, counted overloaded', async () => {
     const attacker = stalledGzipBody();
     await until(() => budget.heldBytes >= 96 * 1024, 'the stalled gzip body to inflate');
     const before = await overloaded();
@@ -115,14 +140,17 @@ describe('the body budget: stalled bodies hold it, genuine ones are refused 503 
     expect(gzipped.headers.get('retry-after')).toBe('5');
     expect(await gzipped.json()).toMatchObject({ statusCode: 503, code: 'SERVICE_UNAVAILABLE', path: '/webhooks/stripe' });
 
-    const plain = await sendPlain('evt_budget_plain_refused', 8 * 1024);
-    expect(plain.status).toBe(503);
-    expect(plain.headers.get('retry-after')).toBe('5');
-    expect(await plain.json()).toMatchObject({ statusCode: 503, code: 'SERVICE_UNAVAILABLE' });
+    const plain = await sendPartOfPlain(8 * 1024, 16 * 1024);
+    expect(plain.status).toBe('HTTP/1.1 503 Service Unavailable');
+    expect(plain.headers['retry-after']).toBe('5');
+    expect(JSON.parse(plain.body)).toMatchObject({ statusCode: 503, code: 'SERVICE_UNAVAILABLE' });
     expect((await overloaded()) - before).toBe(2);
 
-    // A small body still fits (the budget counts bytes, not requests).
+    // A body that has arrived whole is not held against the budget (refusing it would free nothing): taken, however
+    // large, while bodies still arriving are refused.
     expect((await sendPlain('evt_budget_small', 1024)).status).toBe(202);
+    expect((await sendPlain('evt_budget_whole', 8 * 1024)).status).toBe(202);
+    expect((await overloaded()) - before).toBe(2);
 
     // The client goes away: its bytes come back, and genuine webhooks go through again.
     attacker.destroy();

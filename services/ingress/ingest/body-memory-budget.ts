@@ -19,7 +19,9 @@ export const DECODER_BYTES = 64 * 1024;
  * without a share a dozen stalled gzip bodies from one address (~12 kB sent every 30 s) held the whole budget, and
  * every other sender's webhooks, correctly signed, were answered 503 until they timed out.
  *
- * Counters and nothing else: the direct path takes from it for every chunk it buffers.
+ * Counters and nothing else: the direct path takes from it for every chunk it buffers but the one that completes a
+ * body (read already, and handed on at once: refusing it would free nothing, and stalled bodies from four addresses
+ * hold all of the budget).
  */
 export class BodyMemoryBudget {
   private held = 0;
