@@ -154,6 +154,9 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       bodyBudget.release(held, client);
       held = 0;
     };
+    // As on the direct path: the bytes that complete a body of declared length are not taken from the budget (read
+    // already, refusing them would free nothing). A chunked body's last chunk cannot be told from the others.
+    const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
     const onData = (chunk: Buffer) => {
       received += chunk.length;
       if (received > options.maxBodyBytes) {
@@ -162,6 +165,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
         count(res, res.locals.verifier!.provider, 'too_large');
         return sendError(req, res, 413, TOO_LARGE_MESSAGE, 'PAYLOAD_TOO_LARGE');
       }
+      if (received === declared) return;
       if (bodyBudget.take(chunk.length, client)) return void (held += chunk.length);
       req.off('data', onData);
       refuseOverBudget(req, res);
