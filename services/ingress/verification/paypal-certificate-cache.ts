@@ -6,6 +6,7 @@ import { RateLimitedLog } from '../../shared/logging/rate-limited-log.js';
 import { FailedCertificateUrls } from './failed-certificate-urls.js';
 import type { PaypalCertificateStore, SharedCertificate } from './paypal-certificate-store.js';
 import { rejectCertificate } from './paypal-certificate-url.js';
+import { CertificateDownloadRate } from './paypal-download-rate.js';
 import { CertificateDownloadSlots } from './paypal-download-slots.js';
 import { FailureBudgetSpentError, type WebhookVerificationError } from './verification-errors.js';
 import type { WebhookClient } from './webhook-request.js';
@@ -37,6 +38,8 @@ export interface PaypalCertificateCacheOptions {
   maxConcurrentFetches?: number;
   /** Of those, at most this many for one client (default 2); its further ones get DependencyUnavailableError (503). */
   maxConcurrentFetchesPerClient?: number;
+  /** Downloads one client may start per minute, however they end (default 20); past it, DependencyUnavailableError (503). */
+  maxFetchesPerClientPerMinute?: number;
   /** How long a URL whose certificate was refused (4xx, unusable) is refused without a download (default 5 minutes). */
   failedUrlTtlMs?: number;
   /**
@@ -61,7 +64,8 @@ export interface PaypalCertificateCacheOptions {
  * a request meets them: a cached certificate is used (for anyone); a URL refused a moment ago is refused again
  * (FailedCertificateUrls); a download in flight is joined; the shared store is read; and only then is a download
  * started, unless the client has spent its failed-verification budget (FailureBudgetSpentError) or holds its share
- * of the download slots, or every slot is taken (CertificateDownloadSlots; 503).
+ * of the download slots, or every slot is taken (CertificateDownloadSlots; 503), or it has started its downloads for
+ * this minute (CertificateDownloadRate; 503).
  */
 export class PaypalCertificateCache {
   private readonly cache = new Map<string, CachedCertificate>();
@@ -69,6 +73,7 @@ export class PaypalCertificateCache {
   private readonly lookups = new Map<string, Promise<CachedCertificate | undefined>>();
 
   private readonly slots: CertificateDownloadSlots;
+  private readonly rate: CertificateDownloadRate;
   private readonly failed: FailedCertificateUrls;
   // One line a minute each, with a count: how often these happen is up to whoever sends requests.
   private readonly rejections: RateLimitedLog;
@@ -79,6 +84,10 @@ export class PaypalCertificateCache {
     this.slots = new CertificateDownloadSlots({
       maxTotal: Math.max(1, options.maxConcurrentFetches ?? 16),
       maxPerClient: Math.max(1, options.maxConcurrentFetchesPerClient ?? 2),
+    });
+    this.rate = new CertificateDownloadRate({
+      ...(options.maxFetchesPerClientPerMinute === undefined ? {} : { limit: options.maxFetchesPerClientPerMinute }),
+      ...(options.now === undefined ? {} : { now: options.now }),
     });
     this.failed = new FailedCertificateUrls({
       ...(options.failedUrlTtlMs === undefined ? {} : { ttlMs: options.failedUrlTtlMs }),
@@ -102,8 +111,8 @@ export class PaypalCertificateCache {
    * @throws {WebhookVerificationError} CERTIFICATE_REJECTED: the host refused the URL (now or a few minutes ago), or
    *   it is no usable certificate
    * @throws {FailureBudgetSpentError} not cached, and `client` has spent its failed-verification budget
-   * @throws {DependencyUnavailableError} not cached, and no download slot is free for `client`, or the host cannot
-   *   answer now
+   * @throws {DependencyUnavailableError} not cached, and no download slot is free for `client`, or `client` has
+   *   started its downloads for this minute, or the host cannot answer now
    */
   async get(url: URL, client?: WebhookClient): Promise<CachedCertificate> {
     const key = url.href;
@@ -127,6 +136,13 @@ export class PaypalCertificateCache {
       // line a minute with a count: a flood decides how often this happens.
       this.busy.note({ reason: slot === 'all-busy' ? 'every download slot is busy' : "the client's download slots are busy", inFlight: this.slots.inUse });
       throw new DependencyUnavailableError('paypal-certificates', { cause: new Error(`certificate downloads busy (${slot})`), logged: true });
+    }
+    // Downloads that end in the host's trouble (5xx, 429, a timeout) are no failed verification, so the failure budget
+    // does not bound them: this does, per client and minute (see CertificateDownloadRate).
+    if (!this.rate.tryStart(client?.key)) {
+      slot.release();
+      this.busy.note({ reason: "the client's downloads for this minute are spent", inFlight: this.slots.inUse });
+      throw new DependencyUnavailableError('paypal-certificates', { cause: new Error('certificate downloads spent (client-rate)'), logged: true });
     }
     const promise = this.load(url)
       .then((certificate) => this.keep(key, certificate))
