@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { destinationPolicy, type PolicySource } from '../shared/destinations/destination-policy.js';
 import type { DestinationPauses } from '../shared/destinations/destination-pauses.js';
 import type { DestinationStateStore } from '../shared/destinations/destination-state.js';
-import { heldSummaries, promoteHeldJobs } from '../shared/destinations/held-events.js';
+import { HeldPromotionError, heldSummaries, promoteHeldJobs } from '../shared/destinations/held-events.js';
 import { PendingPromotions } from '../shared/destinations/pending-promotions.js';
 import type { Logger } from '../shared/logging/logger.js';
 import type { DestinationState, RemovedPause } from './admin-views.js';
@@ -68,7 +68,13 @@ export class DestinationControl {
   async resume(name: string): Promise<{ changed: boolean; promoted: number }> {
     const changed = await this.options.pauses.set(name, false);
     const promote = () => promoteHeldJobs(this.options.pool, this.options.queue, name);
-    const promoted = await promote();
+    // Redis took the resume but failed the promotion (stopped answering meanwhile): the resume is in effect all the
+    // same, so it is answered as done; the follow-up below tries the promotion again, the jobs' recheck after it.
+    const promoted = await promote().catch((error: unknown) => {
+      if (!(error instanceof HeldPromotionError)) throw error;
+      this.options.logger.warn('could not promote waiting events', { destination: name, promoted: error.promoted, error });
+      return error.promoted;
+    });
     // Once more a moment later: a job that was putting itself off while the resume landed went back to waiting.
     this.followUps.add(promote, FOLLOW_UP_PROMOTE_MS);
     this.options.logger.info(changed ? 'destination resumed' : 'destination was not paused', { destination: name, promoted });

@@ -10,6 +10,7 @@ export class TcpProxy {
   /** Each client's socket with the upstream socket it is piped to. */
   private readonly pipes = new Map<net.Socket, net.Socket>();
   private listenPort = 0;
+  private held = false;
 
   constructor(
     private readonly targetHost: string,
@@ -51,14 +52,20 @@ export class TcpProxy {
    * RabbitMQ does under a resource alarm or a congested network would, so its socket buffers fill up.
    */
   hold(): void {
+    this.held = true;
     for (const client of this.pipes.keys()) {
       client.unpipe();
       client.pause();
     }
   }
 
-  /** Forwards what the clients send again, what was held back first. */
+  /**
+   * Forwards what the clients send again, what was held back first. Once: piped twice, each command would reach the
+   * server twice, and its second answers would be taken for those of the commands after it.
+   */
   release(): void {
+    if (!this.held) return;
+    this.held = false;
     for (const [client, upstream] of this.pipes) client.pipe(upstream);
   }
 

@@ -1,4 +1,4 @@
-import type { Job, Queue } from 'bullmq';
+import { ErrorCode, type Job, type Queue } from 'bullmq';
 import type { Pool } from 'pg';
 import { eventJobId, type EventJobData } from '../queue/event-job.js';
 import { stampReadyAt } from '../queue/job-ready-time.js';
@@ -58,6 +58,10 @@ export async function heldSummaries(source: HeldEventsSource): Promise<HeldSumma
  * times, for any destination), an event that had waited hours for another destination and only a moment for this one
  * went before one held for this destination all along.
  * `stopping`, when it answers true, ends the pass before its next job (a draining worker: see RemovedDestinationRelease).
+ * Any other failure of Redis (a command timed out, the connection closed, a refusal) ends the pass too, once the jobs
+ * already asked about are answered, and rejects with a {@link HeldPromotionError}: a Redis gone silent answers each
+ * job only at the connection's command timeout, so going on through hundreds of jobs held a drain (or a resume) for
+ * minutes, to promote nothing. The caller says so and tries again later (its next pass, a resume's follow-up).
  * @returns how many jobs were promoted
  */
 export async function promoteHeldJobs(
@@ -74,8 +78,9 @@ export async function promoteHeldJobs(
   );
   let promoted = 0;
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const promoteNext = async (): Promise<void> => {
-    while (next < rows.length && !stopping()) {
+    while (next < rows.length && !failure && !stopping()) {
       const { id, replays } = rows[next++]!;
       try {
         const job = (await queue.getJob(eventJobId(id, replays))) as Job<EventJobData> | undefined;
@@ -85,11 +90,35 @@ export async function promoteHeldJobs(
           await job.promote();
           promoted++;
         }
-      } catch {
-        // Not delayed any more (it started meanwhile) or removed: nothing to promote.
+      } catch (error) {
+        // Not delayed any more (it started between the check and the promotion) or removed: nothing to promote.
+        // Anything else is Redis failing: the other lanes stop before their next job.
+        if (!isJobLeftAsItIs(error)) failure ??= { error };
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, promoteNext));
+  if (failure) throw new HeldPromotionError(destination, promoted, failure.error);
   return promoted;
+}
+
+/** A pass of {@link promoteHeldJobs} ended by Redis failing; `promoted` jobs were promoted before it did. */
+export class HeldPromotionError extends Error {
+  constructor(
+    readonly destination: string,
+    readonly promoted: number,
+    cause: unknown,
+  ) {
+    super(`promoting the jobs of the events waiting for "${destination}" stopped after ${promoted}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'HeldPromotionError';
+  }
+}
+
+/**
+ * BullMQ's refusal to promote a job that is not delayed or no longer exists (its script's answer, a numeric code):
+ * the job moved on by itself, which is no failure of the pass.
+ */
+function isJobLeftAsItIs(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === ErrorCode.JobNotInState || code === ErrorCode.JobNotExist;
 }

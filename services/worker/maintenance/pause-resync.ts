@@ -28,6 +28,11 @@ export interface PauseResyncOptions {
 export class PauseResync {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
+  /**
+   * Destinations a copy resumed whose held jobs are not all promoted yet (Redis failed during the promotion): the next
+   * run promotes them, though it copies nothing (the copy is in Redis by then, so nothing else would).
+   */
+  private readonly unpromoted = new Set<string>();
 
   constructor(private readonly options: PauseResyncOptions) {}
 
@@ -54,17 +59,22 @@ export class PauseResync {
     }
   }
 
-  /** One run: copies the pauses to Redis if its copy is older; returns how many held jobs it promoted after a copy. */
+  /**
+   * One run: copies the pauses to Redis if its copy is older; returns how many held jobs it promoted after a copy (or
+   * after an earlier run's copy whose promotion Redis cut short). Rejects at the first promotion Redis fails (see
+   * promoteHeldJobs): the destinations not done yet are promoted by the next run.
+   */
   async runOnce(): Promise<number> {
     const { copied, names } = await this.options.pauses.syncToRedis();
-    if (!copied) return 0;
     // A change recorded while Redis did not answer reached it only now. A resume promised to send the events waiting
     // for the destination at once; the admin API could not promote their jobs then, so this copy does, or they would
     // wait for their next recheck (minutes). (After a Redis that lost its copy this promotes too: harmless, as a
     // promoted job still waiting for its destination puts itself off again.)
+    if (copied) for (const destination of this.options.destinations) if (!names.includes(destination)) this.unpromoted.add(destination);
     let promoted = 0;
-    for (const destination of this.options.destinations) {
-      if (!names.includes(destination)) promoted += await promoteHeldJobs(this.options.pool, this.options.queue, destination);
+    for (const destination of [...this.unpromoted]) {
+      promoted += await promoteHeldJobs(this.options.pool, this.options.queue, destination);
+      this.unpromoted.delete(destination);
     }
     return promoted;
   }
