@@ -72,6 +72,8 @@ interface ClaimRow {
   held_for: string[] | null;
   claimed_at: string;
   status: string;
+  /** Left by the claim for a write committed under it (see CLAIM): claimed again by a new statement. */
+  raced: boolean;
 }
 
 // Every statement here finds its rows by id, through the primary key. Their status guards compare `e.status || ''`,
@@ -122,9 +124,23 @@ const LIVE_ELSEWHERE = `((e.status || '') = 'PROCESSING' AND e.claim_token IS DI
                           AND greatest(e.updated_at, e.claim_heartbeat_at) > now() - make_interval(secs => $6::float8 / 1000))`;
 const OWN_CLAIM = `(e.claim_token = j.token AND (e.status || '') IN ('PROCESSING', 'DEAD_LETTER'))`;
 const TAKES_OVER_LAST_ATTEMPT = `(e.status || '') = 'PROCESSING' AND NOT e.claim_waiting AND e.attempts >= j.last_attempt`;
+// The destinations that have the event (`delivered`) are read in the claim's statement, from its snapshot. A claim that
+// waited for the row behind a write committed meanwhile (a run gone quiet writing its end while this claim takes it
+// over: its finish recorded deliveries) has it checked again by PostgreSQL on the row as that write left it, which may
+// still be claimable (FAILED, PENDING), while the attempts the write recorded are not in the snapshot: the claim took
+// the event without them, and its run sent the event again to destinations PostgreSQL recorded as having it. So the
+// claim takes only a row still as its snapshot has it (`xmin`, the version, read again through the snapshot: the row
+// PostgreSQL re-checked is the newer one), and says which rows it left for that reason (`raced`: claimable in its
+// snapshot, not claimed); they are claimed again by a new statement, whose snapshot has the write.
+const CLAIMABLE = `e.id = j.id AND e.replays = j.replays
+            AND ((e.status || '') IN ('PENDING', 'FAILED', 'PROCESSING') OR (e.claim_token = j.token AND (e.status || '') = 'DEAD_LETTER'))
+            AND NOT ${LIVE_ELSEWHERE}`;
 const CLAIM = {
-  name: 'claim-events-v10',
-  text: `UPDATE webhook_events e
+  name: 'claim-events-v11',
+  text: `WITH j AS (
+           SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::int[]) AS j(id, replays, token, last_attempt)
+         ), claimed AS (
+         UPDATE webhook_events e
             SET status = CASE WHEN ${OWN_CLAIM} THEN e.status
                               WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN 'DEAD_LETTER'
                               ELSE 'PROCESSING' END,
@@ -139,16 +155,24 @@ const CLAIM = {
                 held_for = CASE WHEN ${OWN_CLAIM} THEN e.held_for WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN NULL ELSE e.held_for END,
                 held_since = CASE WHEN ${OWN_CLAIM} THEN e.held_since WHEN ${TAKES_OVER_LAST_ATTEMPT} THEN NULL ELSE e.held_since END,
                 updated_at = CASE WHEN ${OWN_CLAIM} THEN e.updated_at ELSE now() END
-           FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::int[]) AS j(id, replays, token, last_attempt)
-          WHERE e.id = j.id AND e.replays = j.replays
-            AND ((e.status || '') IN ('PENDING', 'FAILED', 'PROCESSING') OR (e.claim_token = j.token AND (e.status || '') = 'DEAD_LETTER'))
-            AND NOT ${LIVE_ELSEWHERE}
+           FROM j
+          WHERE ${CLAIMABLE}
+            AND e.xmin = (SELECT s.xmin FROM webhook_events s WHERE s.id = e.id)
       RETURNING e.id, e.provider, e.event_type, e.raw_body, e.content_type, e.attempts, e.replays, e.traceparent,
                 e.correlation_id, e.held_for, e.updated_at::text AS claimed_at, e.status,
                 ARRAY(SELECT DISTINCT d.destination FROM delivery_attempts d
                        WHERE d.event_id = e.id AND d.succeeded
-                         AND d.at >= coalesce(e.replayed_at, '-infinity'::timestamptz)) AS delivered`,
+                         AND d.at >= coalesce(e.replayed_at, '-infinity'::timestamptz)) AS delivered
+         )
+         SELECT *, false AS raced FROM claimed
+          UNION ALL
+         SELECT e.id, NULL, NULL, NULL, NULL, NULL, e.replays, NULL, NULL, NULL, NULL, NULL, NULL, true
+           FROM webhook_events e, j
+          WHERE ${CLAIMABLE} AND NOT EXISTS (SELECT 1 FROM claimed c WHERE c.id = e.id)`,
 };
+
+/** How many times a claim goes again for rows changed under it (see CLAIM): once is all a race takes. */
+const RACED_CLAIM_RETRIES = 2;
 
 /** The last error of an event a claim dead-lettered without sending it: the run before it used the last attempt. */
 export const WORKER_STOPPED_LAST_ATTEMPT =
@@ -543,7 +567,22 @@ export class ProcessingStore {
     }, again);
   }
 
+  /**
+   * {@link claimOnce}, then once more (a new statement) for the events a write changed under the claim (see CLAIM), so
+   * that it reads the deliveries that write recorded.
+   */
   private async claimBatch(requests: ClaimRequest[]): Promise<(ClaimedEvent | undefined)[]> {
+    const claims: (ClaimedEvent | undefined)[] = new Array(requests.length).fill(undefined);
+    let pending = requests.map((request, index) => ({ request, index }));
+    for (let round = 0; round <= RACED_CLAIM_RETRIES && pending.length > 0; round++) {
+      const { claimed, raced } = await this.claimOnce(pending.map(({ request }) => request));
+      for (const [position, { index }] of pending.entries()) claims[index] = claimed[position];
+      pending = pending.filter((_, position) => raced[position]);
+    }
+    return claims;
+  }
+
+  private async claimOnce(requests: ClaimRequest[]): Promise<{ claimed: (ClaimedEvent | undefined)[]; raced: boolean[] }> {
     // Sorted, like the finish batch: concurrent statements lock shared rows in one order, so they cannot deadlock.
     // Each (event, round) once, with its first request's token: an UPDATE … FROM joining a row twice would update it
     // once anyway.
@@ -557,10 +596,13 @@ export class ProcessingStore {
       ...CLAIM,
       values: [unique.map((r) => r.eventId), unique.map((r) => r.replays), unique.map((r) => r.token), unique.map((r) => r.lastAttempt), WORKER_STOPPED_LAST_ATTEMPT, this.liveClaimWindowMs],
     });
-    const byId = new Map(rows.map((row) => [row.id, row]));
+    const byId = new Map(rows.filter((row) => !row.raced).map((row) => [row.id, row]));
+    const racedRounds = new Set(rows.filter((row) => row.raced).map((row) => `${row.id}/${row.replays}`));
+    // Only its first request goes again (the others of the same round are duplicates, as below).
+    const raced = requests.map(({ eventId, replays }, index) => racedRounds.has(`${eventId}/${replays}`) && byRound.get(`${eventId}/${replays}`) === requests[index]);
     // The same event twice in one batch (a duplicate job): the row was claimed once, by the first of them;
     // the others are stale and skip, as they would had they come a moment later. A job of another round skips too.
-    return requests.map(({ eventId, replays }) => {
+    const events = requests.map(({ eventId, replays }): ClaimedEvent | undefined => {
       const row = byId.get(eventId);
       const claimed = byRound.get(`${eventId}/${replays}`);
       if (!row || row.replays !== replays || !claimed) return undefined;
@@ -582,6 +624,7 @@ export class ProcessingStore {
         deadLettered: row.status === 'DEAD_LETTER',
       };
     });
+    return { claimed: events, raced };
   }
 
   private async holdBatch(events: ClaimedEvent[]): Promise<boolean[]> {
