@@ -218,7 +218,7 @@ describe('Grafana dashboard', () => {
     const uses = (pattern: RegExp) => exprs.some((expr) => pattern.test(expr));
     expect(uses(/sum by \(provider, outcome\) \(rate\(webhook_events_received_total/)).toBe(true);
     expect(uses(/histogram_quantile\(0\.99, .*http_request_duration_seconds_bucket/)).toBe(true);
-    expect(uses(/^sum by \(state\) \(max by \(namespace, queue, state\) \(webhook_queue_jobs\{/)).toBe(true);
+    expect(uses(/^sum by \(state\) \(max by \(namespace, app_kubernetes_io_instance, queue, state\) \(webhook_queue_jobs\{/)).toBe(true);
     expect(exprs.filter((expr) => expr.includes('webhook_queue_jobs')).every((expr) => /max by \([^)]*state[^)]*\) \(webhook_queue_jobs/.test(expr))).toBe(true);
     expect(uses(/webhook_queue_oldest_waiting_age_seconds/)).toBe(true);
     expect(uses(/sum by \(status\) \(rate\(webhook_events_processed_total/)).toBe(true);

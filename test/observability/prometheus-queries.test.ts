@@ -53,6 +53,7 @@ const VARIABLES: [string, string][] = [
   ['$__range_s', '600'],
   ['$__range', '10m'],
   ['$namespace', '.*'],
+  ['$release', '.*'],
   ['$queue', '.*'],
 ];
 

@@ -15,7 +15,7 @@ export const WORKER_JOB = 'eis-event-integration-service-worker';
 
 /**
  * The dashboard's "Dead letters (range)" stat expression as Grafana sends it for a time range of `rangeS` seconds
- * (`$__range_s`), written `range` (`$__range`: "10s", "10m"), with namespace and queue "All".
+ * (`$__range_s`), written `range` (`$__range`: "10s", "10m"), with namespace, release and queue "All".
  */
 export function deadLettersStatExpr(rangeS: number, range: string): string {
   const dashboard = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
@@ -24,6 +24,7 @@ export function deadLettersStatExpr(rangeS: number, range: string): string {
     ['$__range_s', String(rangeS)],
     ['$__range', range],
     ['$namespace', '.*'],
+    ['$release', '.*'],
     ['$queue', '.*'],
   ];
   return variables.reduce((text, [name, value]) => text.split(name).join(value), stat);
