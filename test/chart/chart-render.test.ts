@@ -485,19 +485,26 @@ describe('value-set specifics', () => {
 });
 
 describe('the docs', () => {
-  it('name, in kubectl commands, only objects the chart renders (for release <release>)', () => {
-    const docs = ['README.md', 'k8s/README.md', ...readdirSync(path.join(repoRoot, 'docs'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
-    const kinds: Record<string, string> = { deploy: 'Deployment', deployment: 'Deployment', svc: 'Service', service: 'Service', job: 'Job', sts: 'StatefulSet', statefulset: 'StatefulSet' };
+  it('name, in kubectl commands, only objects the chart renders (for <release> and <fullname>)', () => {
+    const docs = ['README.md', 'k8s/README.md', 'charts/event-integration-service/README.md', ...readdirSync(path.join(repoRoot, 'docs'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const kinds: Record<string, string> = { deploy: 'Deployment', deployment: 'Deployment', svc: 'Service', service: 'Service', job: 'Job', sts: 'StatefulSet', statefulset: 'StatefulSet', secret: 'Secret', pvc: 'PersistentVolumeClaim' };
+    const objects = objectsOf('defaults.yaml');
     const names = new Map<string, Set<string>>();
-    for (const object of objectsOf('defaults.yaml')) names.set(object.kind, (names.get(object.kind) ?? new Set()).add(object.metadata.name));
+    for (const object of objects) names.set(object.kind, (names.get(object.kind) ?? new Set()).add(object.metadata.name));
+    // The PVCs come from the StatefulSets' volumeClaimTemplates: <template>-<statefulset>-<ordinal>.
+    for (const set of objects.filter((o) => o.kind === 'StatefulSet')) {
+      for (const template of set.spec.volumeClaimTemplates ?? []) names.set('PersistentVolumeClaim', (names.get('PersistentVolumeClaim') ?? new Set()).add(`${template.metadata.name}-${set.metadata.name}-0`));
+    }
+    // <fullname>, as the docs write it: the name every object of the chart starts with (the ingress Deployment's, less its role).
+    const fullname = objects.find((o) => o.kind === 'Deployment' && o.metadata.labels?.['app.kubernetes.io/component'] === 'ingress')!.metadata.name.replace(/-ingress$/, '');
     const referenced: Array<{ doc: string; ref: string; rendered: boolean }> = [];
     for (const doc of docs) {
-      for (const match of readFileSync(path.join(repoRoot, doc), 'utf8').matchAll(/\b(deploy|deployment|svc|service|job|sts|statefulset)\/<release>(-[\w.-]*\w)/g)) {
-        const name = `${releaseName}${match[2]}`;
+      for (const match of readFileSync(path.join(repoRoot, doc), 'utf8').matchAll(/\b(deploy|deployment|svc|service|job|sts|statefulset|secret|pvc)[/ ](data-)?<(release|fullname)>(-[\w.-]*\w)?(?![\w>-])/g)) {
+        const name = `${match[2] ?? ''}${match[3] === 'release' ? releaseName : fullname}${match[4] ?? ''}`;
         referenced.push({ doc, ref: match[0], rendered: names.get(kinds[match[1]!]!)?.has(name) ?? false });
       }
     }
-    expect(referenced.filter((r) => r.ref.startsWith('deploy')).length).toBeGreaterThanOrEqual(3);
+    expect(referenced.filter((r) => r.ref.startsWith('pvc') || r.ref.startsWith('secret')).length).toBeGreaterThanOrEqual(3);
     expect(referenced.filter((r) => !r.rendered)).toEqual([]);
   });
 });

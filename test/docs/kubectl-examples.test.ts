@@ -1,5 +1,5 @@
 /**
- * The kubectl commands of the README and the runbooks (docs/runbooks.md) need a cluster, so the README examples test
+ * The kubectl commands of the README, the runbooks (docs/runbooks.md) and the chart's README need a cluster, so the README examples test
  * leaves them out. What they can still get wrong without one is every name they hand kubectl: the Deployment, Service,
  * Job or Secret they name, the Secret key they read, the port they forward to, the labels they select by. Each is
  * checked here against the chart as `helm template` renders it, `<release>` and `<ns>` being the render's own and
@@ -18,7 +18,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { chartDir, parseManifests, releaseName, releaseNamespace, runHelm, repoRoot, valuesDir, type K8sObject } from '../chart/helm.js';
 
-const files = ['README.md', 'docs/runbooks.md'];
+const files = ['README.md', 'docs/runbooks.md', 'charts/event-integration-service/README.md'];
 
 /** Every kubectl command of a file: fenced lines (continuations joined) and inline code spans, placeholders left. */
 function kubectlCommands(text: string): string[] {
@@ -43,7 +43,10 @@ function render(release: string, valueFiles: string[]): K8sObject[] {
 }
 
 /** Which objects a `kubectl <verb> <kinds> -l …` reads: the kinds it names (pods and ReplicaSets: pod templates). */
-const selectorKinds: Record<string, string> = { deploy: 'Deployment', deployment: 'Deployment', deployments: 'Deployment', svc: 'Service', service: 'Service', secret: 'Secret', pods: 'Pod', pod: 'Pod', rs: 'Pod' };
+const selectorKinds: Record<string, string> = {
+  deploy: 'Deployment', deployment: 'Deployment', deployments: 'Deployment', svc: 'Service', service: 'Service', secret: 'Secret', pods: 'Pod', pod: 'Pod', rs: 'Pod',
+  pvc: 'PersistentVolumeClaim', serviceaccount: 'ServiceAccount', networkpolicy: 'NetworkPolicy', job: 'Job',
+};
 
 const kinds: Record<string, string> = { deploy: 'Deployment', deployment: 'Deployment', svc: 'Service', service: 'Service', job: 'Job', secret: 'Secret' };
 
@@ -68,6 +71,13 @@ describe.each([releaseName, LONG_RELEASE])('kubectl commands in the docs name wh
 
   const named = (kind: string, name: string) => objects.filter((o) => o.kind === kind && o.metadata.name === name);
   const podTemplates = () => objects.filter((o) => o.kind === 'Deployment').map((o) => o.spec.template);
+  /** The objects of a kind the chart makes, pods as their templates and PVCs as the StatefulSets' claim templates. */
+  const ofKind = (kind: string): K8sObject[] =>
+    kind === 'Pod'
+      ? podTemplates()
+      : kind === 'PersistentVolumeClaim'
+        ? objects.filter((o) => o.kind === 'StatefulSet').flatMap((o) => o.spec.volumeClaimTemplates ?? [])
+        : objects.filter((o) => o.kind === kind);
 
   it.each(files)('%s', (file) => {
     const commands = kubectlCommands(readFileSync(path.join(repoRoot, file), 'utf8')).map((command) =>
@@ -113,11 +123,14 @@ describe.each([releaseName, LONG_RELEASE])('kubectl commands in the docs name wh
           problems.push(`${command}: selects ${kindsWord}, which this test does not know`);
           continue;
         }
-        for (const kind of new Set(kinds)) {
-          const ofKind = kind === 'Pod' ? podTemplates() : objects.filter((o) => o.kind === kind);
-          if (!ofKind.some((o) => Object.entries(labels).every(([key, value]) => o.metadata.labels?.[key] === value))) {
-            problems.push(`${command}: no ${kind} labelled ${selector}`);
-          }
+        const selects = (kind: string) =>
+          ofKind(kind).some((o) => Object.entries(labels).every(([key, value]) => o.metadata.labels?.[key] === value));
+        // A clean-up (`delete a,b,c -l …`) lists every kind that may be left; it must select something. Any other
+        // command must select something of each kind it names.
+        if (/\bdelete\b/.test(command) && kinds.length > 1) {
+          if (!kinds.some((kind) => selects(kind!))) problems.push(`${command}: selects nothing the chart makes`);
+        } else {
+          for (const kind of new Set(kinds)) if (!selects(kind!)) problems.push(`${command}: no ${kind} labelled ${selector}`);
         }
       }
       if (/\bscaledobject\b/.test(command)) {
