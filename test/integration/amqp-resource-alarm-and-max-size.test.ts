@@ -70,7 +70,7 @@ describe('AMQP on a RabbitMQ node of the test’s own', () => {
       const huge = publisher.deliver(event(), destination, body(3 * 1024 * 1024));
       const after = Array.from({ length: 15 }, () => publisher.deliver(event(), destination, body(50_000)));
       const [hugeResult, ...others] = await Promise.all([huge, ...before, ...after]);
-      expect(hugeResult).toMatchObject({ succeeded: false, result: 'network_error' });
+      expect(hugeResult).toMatchObject({ succeeded: false, result: 'internal_error' });
       expect(hugeResult!.error).toBe(
         `RabbitMQ refused the message and closed its channel: 406 (PRECONDITION-FAILED) with message "PRECONDITION_FAILED - message size ${3 * 1024 * 1024} is larger than configured max size ${MAX_MESSAGE_SIZE}"`,
       );

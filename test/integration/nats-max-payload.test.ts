@@ -34,7 +34,7 @@ afterAll(async () => {
 describe('NATS: a message over the server’s max_payload', () => {
   it('an event of exactly max_payload bytes fails (its headers come on top), naming the sizes and the server’s limit; nothing is stored', async () => {
     const result = await publisher.deliver(event(), destination, { body: Buffer.alloc(maxPayload, 97), contentType: 'application/json' });
-    expect(result).toMatchObject({ succeeded: false, result: 'network_error' });
+    expect(result).toMatchObject({ succeeded: false, result: 'internal_error' });
     const sizes = /(\d+) bytes \(payload (\d+) \+ headers (\d+)\) is over the server's max_payload of (\d+) bytes/.exec(result.error ?? '');
     expect(sizes).not.toBeNull();
     const [, total, payload, headers, limit] = sizes!.map(Number);

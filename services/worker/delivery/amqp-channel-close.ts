@@ -21,9 +21,15 @@ export function channelCloseOf(error: Error & { code?: unknown }): AmqpChannelCl
  * message that did cause the error fails alone.
  */
 export function isCauseOf(close: AmqpChannelClose, exchange: string, bodyBytes: number): boolean {
-  const overSize = /message size \d+ is larger than configured max size (\d+)/.exec(close.reason);
-  if (overSize) return bodyBytes > Number(overSize[1]);
+  const maxSize = maxMessageSizeNamedBy(close);
+  if (maxSize !== undefined) return bodyBytes > maxSize;
   return exchangeNamedBy(close) === exchange;
+}
+
+/** The broker's `max_message_size` when its words say a message was over it (406 `… larger than configured max size M`). */
+export function maxMessageSizeNamedBy(close: AmqpChannelClose): number | undefined {
+  const overSize = /message size \d+ is larger than configured max size (\d+)/.exec(close.reason);
+  return overSize ? Number(overSize[1]) : undefined;
 }
 
 /** The exchange the broker's words name (404 no exchange, 403 access refused), if any. */

@@ -1,6 +1,6 @@
 import amqp, { type Channel, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from '../../shared/logging/logger.js';
-import { exchangeNamedBy, isCauseOf, type AmqpChannelClose } from './amqp-channel-close.js';
+import { exchangeNamedBy, isCauseOf, maxMessageSizeNamedBy, type AmqpChannelClose } from './amqp-channel-close.js';
 import { writtenOut } from './amqp-channel-written-out.js';
 import { AmqpConfirmChannel, type AmqpMessageProperties } from './amqp-confirm-channel.js';
 import { AmqpExchangeDeclarations } from './amqp-exchange-declarations.js';
@@ -294,9 +294,13 @@ export class AmqpConnection {
   }
 }
 
-/** A message the broker closed its channel over: its reply code and text say why. */
+/**
+ * A message the broker closed its channel over: its reply code and text say why. Over `max_message_size` it is the
+ * message's own failure (`too_large`: every attempt of it fails so), otherwise the destination's (`channel_error`).
+ */
 function refusedOver(close: AmqpChannelClose): AmqpPublishError {
-  return new AmqpPublishError('channel_error', `RabbitMQ refused the message and closed its channel: ${close.reason}`);
+  const kind = maxMessageSizeNamedBy(close) === undefined ? 'channel_error' : 'too_large';
+  return new AmqpPublishError(kind, `RabbitMQ refused the message and closed its channel: ${close.reason}`);
 }
 
 /** A publish that waited for the write buffer until its attempt's deadline: nothing was sent. */

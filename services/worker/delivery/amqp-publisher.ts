@@ -16,13 +16,19 @@ import type { DeliveryResult } from './delivery-result.js';
  * Failed attempts (retried like any other, then dead-lettered): the broker unreachable or blocking publishing (at
  * once, nothing sent), no confirm within `timeoutMs`, the connection lost before the confirm, a nack, a routing key no
  * queue is bound for (returned), an exchange that exists with another type, the broker closing the channel over the
- * message (406 over `max_message_size`, 404 exchange deleted), a message over the destination's `maxMessageBytes`
- * or a routing key the event type makes longer than AMQP's 255 bytes (not sent; `internal_error`, the event's). A publish whose confirm was lost may have reached the queue: its retry sends it again with the same
+ * message (404 exchange deleted; 406 over `max_message_size`, which is the event's: `internal_error`), a message over
+ * the destination's `maxMessageBytes` or a routing key the event type makes longer than AMQP's 255 bytes (not sent;
+ * `internal_error`, the event's). A publish whose confirm was lost may have reached the queue: its retry sends it again with the same
  * `messageId` (at least once; consumers deduplicate on it).
  */
 export class AmqpPublisher extends BrokerPublisher<AmqpConnection> {
   constructor(options: BrokerPublisherOptions) {
-    super(options, { broker: 'RabbitMQ', receipt: 'confirm from RabbitMQ', isPublishError: (error) => error instanceof AmqpPublishError });
+    super(options, {
+      broker: 'RabbitMQ',
+      receipt: 'confirm from RabbitMQ',
+      isPublishError: (error) => error instanceof AmqpPublishError,
+      isMessageRefusal: (error) => error instanceof AmqpPublishError && error.kind === 'too_large',
+    });
   }
 
   async deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, hooks?: DeliveryHooks): Promise<DeliveryResult> {

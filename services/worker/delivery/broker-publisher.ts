@@ -34,6 +34,11 @@ export interface BrokerWording {
   isPublishError(error: unknown): error is Error;
   /** Errors that mean "no receipt in time" besides the deadline's own. */
   isTimeout?(error: unknown): boolean;
+  /**
+   * Publish errors that are the message's own, not the broker's: it refused this message for its size (NATS's
+   * `max_payload`, a stream's `max_msg_size`, RabbitMQ's `max_message_size`), as it would on every attempt.
+   */
+  isMessageRefusal?(error: unknown): boolean;
 }
 
 /** One publish as the subclass describes it. */
@@ -148,12 +153,15 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
 
   /**
    * A publish that did not end with the broker's receipt, as a failed attempt: `timeout` when the broker was
-   * reachable but sent no receipt in time, `network_error` for everything the broker or the network did
-   * (unreachable, lost, refused, unroutable).
+   * reachable but sent no receipt in time, `internal_error` when the broker refused the message for its size (the
+   * event's failure, as a message over `maxMessageBytes` is: it must not count against the destination's circuit,
+   * where one large event's retries opened it for every other event, and a large event that became the half-open
+   * probe reopened it on each retry without using its attempts), `network_error` for everything else the broker or
+   * the network did (unreachable, lost, refused, unroutable).
    */
   private failure(destination: string, error: unknown, timeoutMs: number, connection: C, durationMs: number): DeliveryResult {
     const { broker, receipt } = this.wording;
-    const failed = (result: 'timeout' | 'network_error', message: string): DeliveryResult => ({
+    const failed = (result: 'timeout' | 'network_error' | 'internal_error', message: string): DeliveryResult => ({
       destination,
       succeeded: false,
       result,
@@ -168,6 +176,7 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
       const held = connection.heldReason;
       return failed('timeout', `${connection.isConnected ? `no ${receipt}` : `no connection to ${broker}`} within ${timeoutMs} ms${held ? ` (${held})` : ''}`);
     }
-    return failed('network_error', this.wording.isPublishError(error) ? error.message : `${(error as Error).name}: ${(error as Error).message}`);
+    if (this.wording.isPublishError(error)) return failed(this.wording.isMessageRefusal?.(error) ? 'internal_error' : 'network_error', error.message);
+    return failed('network_error', `${(error as Error).name}: ${(error as Error).message}`);
   }
 }

@@ -11,7 +11,8 @@ export class NatsPublishError extends Error {
     /**
      * `unreachable`: no connection; `no_stream`: no stream captures the subject (nobody answered the publish);
      * `refused`: the stream answered with an error (full, a rejected header, …), or not with an ack; `timeout`: no ack
-     * in time; `too_large`: the message and its headers are over the server's `max_payload` (nothing was sent).
+     * in time; `too_large`: the message and its headers are over the server's `max_payload` (nothing was sent), or
+     * over the stream's `max_msg_size` (the stream refused it): the message's own failure, on every attempt.
      */
     readonly kind: 'unreachable' | 'no_stream' | 'refused' | 'timeout' | 'too_large',
     message: string,
@@ -204,6 +205,9 @@ function overMaxPayload(bodyBytes: number, headerBytes: number, maxPayload: numb
   );
 }
 
+/** JetStream's err_code for a message over the stream's `max_msg_size` (JSStreamMessageExceedsMaximumErr). */
+const STREAM_MESSAGE_EXCEEDS_MAXIMUM = 10054;
+
 function describe(error: unknown, subject: string, timeoutMs: number): NatsPublishError {
   // No responders: nothing answers a publish on this subject, i.e. no stream captures it (or JetStream is off). The
   // client reports it as JetStreamNotEnabled, caused by the request's no-responders error.
@@ -212,7 +216,8 @@ function describe(error: unknown, subject: string, timeoutMs: number): NatsPubli
     return new NatsPublishError('no_stream', `no JetStream stream captures subject "${subject}" (no responders; is JetStream enabled?)`);
   }
   if (error instanceof JetStreamApiError) {
-    return new NatsPublishError('refused', `JetStream refused the message on "${subject}": ${error.message} (err_code ${error.code})`);
+    const kind = error.code === STREAM_MESSAGE_EXCEEDS_MAXIMUM ? 'too_large' : 'refused';
+    return new NatsPublishError(kind, `JetStream refused the message on "${subject}": ${error.message} (err_code ${error.code})`);
   }
   const name = (error as Error)?.name ?? 'Error';
   if (name === 'TimeoutError') return new NatsPublishError('timeout', `no ack from JetStream within ${timeoutMs} ms`);

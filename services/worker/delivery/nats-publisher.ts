@@ -20,7 +20,8 @@ import { NatsConnection, NatsPublishError } from './nats-connection.js';
  * Failed attempts: the server unreachable (at once, while it is down), a subject no stream captures (nothing answers
  * the publish: the error names the subject), an answer that is not a stream's ack (a service replying on the
  * subject), the stream refusing the message, no ack within `timeoutMs`, a subject the event type makes invalid or
- * reserved (`$JS.API.…`, `$SYS.…`, `_INBOX.…`: nothing is published). Streams are the operator's: the publisher
+ * reserved (`$JS.API.…`, `$SYS.…`, `_INBOX.…`: nothing is published), a message over the server's `max_payload` or
+ * the stream's `max_msg_size` (the event's: `internal_error`). Streams are the operator's: the publisher
  * creates none.
  */
 export class NatsPublisher extends BrokerPublisher<NatsConnection> {
@@ -30,6 +31,7 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
       receipt: 'ack from JetStream',
       isPublishError: (error) => error instanceof NatsPublishError,
       isTimeout: (error) => error instanceof NatsPublishError && error.kind === 'timeout',
+      isMessageRefusal: (error) => error instanceof NatsPublishError && error.kind === 'too_large',
     });
   }
 

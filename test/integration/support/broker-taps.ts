@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import amqp, { type Channel, type ChannelModel, type GetMessage } from 'amqplib';
-import { jetstreamManager, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager, type StoredMsg, type StreamConfig } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 
 /** The RabbitMQ and NATS (JetStream on) the broker tests run against: this machine's, unless these say otherwise. */
@@ -105,10 +105,13 @@ export class JetStreamTap {
     return new JetStreamTap(nc, await jetstreamManager(nc));
   }
 
-  /** A file-stored stream capturing `subjects`, deduplicating on Nats-Msg-Id within `duplicateWindowMs`. */
-  async createStream(name: string, subjects: string[], duplicateWindowMs = 120_000): Promise<void> {
+  /**
+   * A file-stored stream capturing `subjects`, deduplicating on Nats-Msg-Id within `duplicateWindowMs`; `limits` adds
+   * to its configuration (e.g. `max_msg_size`).
+   */
+  async createStream(name: string, subjects: string[], duplicateWindowMs = 120_000, limits: Partial<StreamConfig> = {}): Promise<void> {
     this.streams.add(name);
-    await this.jsm.streams.add({ name, subjects, duplicate_window: duplicateWindowMs * 1_000_000 });
+    await this.jsm.streams.add({ ...limits, name, subjects, duplicate_window: duplicateWindowMs * 1_000_000 });
   }
 
   /** Every message the stream holds, in order. */
