@@ -10,6 +10,7 @@ import { DestinationGuard } from '../worker/delivery/destination-guard.js';
 import { HttpForwarder } from '../worker/delivery/http-forwarder.js';
 import { replacedStaticHeaders } from '../worker/delivery/replaced-static-headers.js';
 import { EventWorker } from '../worker/event-worker.js';
+import { longestRetryGap, retryBackoffOf } from '../worker/retry-backoff.js';
 import { PauseResync } from '../worker/maintenance/pause-resync.js';
 import { Reconciler } from '../worker/maintenance/reconciler.js';
 import { RemovedDestinationRelease } from '../worker/maintenance/removed-destination-release.js';
@@ -106,6 +107,8 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
     defaultMaxConcurrency: config.worker.concurrency,
     logger: createLogger('brokers'),
     beforeSend: guard.beforeSend,
+    // NATS streams whose duplicate_window is shorter than the retries of one event are warned about (once each).
+    longestRetryGapMs: longestRetryGap(retryBackoffOf({ opts: queue.jobOptions }), config.queue.attempts),
   });
   // Runs in progress longer than a few seconds say their worker is alive, so that no other claim (nor the reconciler)
   // takes them for a dead worker's: see claim-heartbeat.ts. Stopped only once the worker's runs ended (close).

@@ -26,6 +26,14 @@ function longestDelay(backoff: RetryBackoff, attempts: number): number {
   return backoff.exponential ? Math.round(2 ** Math.max(0, attempts - 1) * backoff.base) : backoff.base;
 }
 
+/**
+ * The longest two attempts of one job may be apart when it has `attempts` in all: the delay before its last retry, at
+ * its longest (0 when it has no retry).
+ */
+export function longestRetryGap(backoff: RetryBackoff, attempts: number): number {
+  return attempts < 2 ? 0 : longestDelay(backoff, attempts - 1);
+}
+
 /** The shortest delay BullMQ may pick before the next attempt once `attempts` attempts failed. */
 export function shortestRetryDelay(backoff: RetryBackoff, attempts: number): number {
   return longestDelay(backoff, attempts) * (1 - backoff.jitter);

@@ -30,7 +30,8 @@ export type QueueJobCounts = Record<'waiting' | 'active' | 'delayed' | 'prioriti
  */
 export class EventQueue {
   readonly queue: Queue<EventJobData>;
-  private readonly jobOptions: JobsOptions;
+  /** Every event job's options (attempts, backoff): the worker reads its retry schedule from them. */
+  readonly jobOptions: JobsOptions;
   private readonly batcher: MicroBatcher<EventJobData, void>;
 
   constructor(private readonly options: EventQueueOptions) {

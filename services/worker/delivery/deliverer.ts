@@ -81,4 +81,9 @@ export interface BrokerPublisherOptions {
    * throws, nothing is sent and the error is the caller's (the delivery waits).
    */
   beforeSend?: (destination: Destination) => Promise<void>;
+  /**
+   * The longest two attempts of one event may be apart (the backoff before its last retry): a NATS stream that
+   * deduplicates re-sends over a shorter `duplicate_window` is warned about on its first ack. 0 or unset: not checked.
+   */
+  longestRetryGapMs?: number;
 }

@@ -1,4 +1,4 @@
-import { jetstream, JetStreamApiError, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
 import { connect, headers as natsHeaders, RequestError, type NatsConnection as CoreConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../shared/logging/logger.js';
@@ -171,6 +171,17 @@ export class NatsConnection {
       if (isOverMaxPayload(error)) throw overMaxPayload(body.length, encodedLength(carried), nc.info?.max_payload);
       throw describe(error, subject, timeoutMs);
     }
+  }
+
+  /**
+   * The `duplicate_window` of `stream`, in ms, from its info (JetStream API `STREAM.INFO`, which a user allowed only to
+   * publish may be refused); rejects when it cannot be read within 5 s.
+   */
+  async duplicateWindowMs(stream: string): Promise<number> {
+    const { nc } = await untilInterrupted(this.connection, [this.down]);
+    const manager = await jetstreamManager(nc, { checkAPI: false, timeout: 5000 });
+    const info = await manager.streams.info(stream);
+    return info.config.duplicate_window / 1_000_000;
   }
 
   /** Closes the connection after flushing what was sent (given up on after 2 s, so it cannot hold the drain). */

@@ -4,6 +4,7 @@ import { BrokerPublisher } from './broker-publisher.js';
 import type { BrokerPublisherOptions, DeliverableEvent, DeliveryHooks, OutgoingMessage } from './deliverer.js';
 import type { DeliveryResult } from './delivery-result.js';
 import { isJetStreamAck } from './jetstream-ack.js';
+import { DuplicateWindowCheck } from './jetstream-duplicate-window.js';
 import { NatsConnection, NatsPublishError } from './nats-connection.js';
 
 /**
@@ -25,6 +26,9 @@ import { NatsConnection, NatsPublishError } from './nats-connection.js';
  * creates none.
  */
 export class NatsPublisher extends BrokerPublisher<NatsConnection> {
+  /** Each stream's `duplicate_window` against the retries, on its first ack (a warning when shorter). */
+  readonly duplicateWindows: DuplicateWindowCheck;
+
   constructor(options: BrokerPublisherOptions) {
     super(options, {
       broker: 'NATS',
@@ -33,6 +37,7 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
       isTimeout: (error) => error instanceof NatsPublishError && error.kind === 'timeout',
       isMessageRefusal: (error) => error instanceof NatsPublishError && error.kind === 'too_large',
     });
+    this.duplicateWindows = new DuplicateWindowCheck(options.longestRetryGapMs ?? 0, options.logger);
   }
 
   async deliver(event: DeliverableEvent, destination: Destination, message: OutgoingMessage, hooks?: DeliveryHooks): Promise<DeliveryResult> {
@@ -63,6 +68,7 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
           throw new NatsPublishError('refused', `the answer on subject "${subject.slice(0, 200)}" is not a JetStream ack (${JSON.stringify(ack).slice(0, 120)}): no stream said it stored the message; is something other than a stream answering requests on the subject?`);
         }
         span.setAttributes({ 'messaging.nats.stream': ack.stream, 'messaging.nats.sequence': ack.seq, 'messaging.nats.duplicate': ack.duplicate });
+        this.duplicateWindows.afterAck(connection, ack.stream, destination.name);
         // The id names this round's delivery, so the stream holds a message of this round already: an earlier attempt
         // published it and its ack was lost (a timeout, a broken connection). The destination has it: success, said
         // so here, as the attempt row cannot tell it from a first publish.
