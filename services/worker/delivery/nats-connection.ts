@@ -157,12 +157,17 @@ export class NatsConnection {
     return this.connected ? undefined : this.downReason;
   }
 
-  /** One JetStream publish; resolves with the stream's ack, rejects with a {@link NatsPublishError}. */
-  async publish(subject: string, body: Buffer, messageId: string, headers: Record<string, string>, timeoutMs: number): Promise<PubAck> {
+  /**
+   * One JetStream publish; resolves with the stream's ack, rejects with a {@link NatsPublishError}. `expired` is the
+   * attempt's deadline: a publish still waiting for the connection then stops waiting and is never sent (sent once the
+   * connection came up, it was stored for an attempt already recorded as failed).
+   */
+  async publish(subject: string, body: Buffer, messageId: string, headers: Record<string, string>, timeoutMs: number, expired?: AbortSignal): Promise<PubAck> {
     if (this.closed) throw new NatsPublishError('unreachable', 'the NATS connection is closed (shutting down)');
     const reason = this.unreachableReason;
     if (reason) throw new NatsPublishError('unreachable', `NATS unreachable: ${reason}`);
-    const { nc, js } = await untilInterrupted(this.connection, [this.down]);
+    const { nc, js } = await untilInterrupted(this.connection, [this.down], expired);
+    if (expired?.aborted) throw expired.reason;
     const carried = natsHeaders();
     for (const [name, value] of Object.entries(headers)) carried.set(name, value);
     try {

@@ -60,8 +60,8 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
         'messaging.message.body.size': message.body.length,
       },
       extraHeaders: { 'content-type': message.contentType || 'application/json' },
-      send: async (headers, span, timeoutMs) => {
-        const ack = await connection.publish(subject, message.body, messageId, headers, timeoutMs);
+      send: async (headers, span, timeoutMs, expired) => {
+        const ack = await connection.publish(subject, message.body, messageId, headers, timeoutMs, expired);
         // Only a stream's ack says the message was stored; any other answer (a service replying on the subject) is
         // not a delivery.
         if (!isJetStreamAck(ack)) {
