@@ -6,6 +6,7 @@ import { runWithContext } from '../shared/logging/request-context.js';
 import type { Logger } from '../shared/logging/logger.js';
 import { RateLimitedLog } from '../shared/logging/rate-limited-log.js';
 import { stampReadyAt } from '../shared/queue/job-ready-time.js';
+import { isJobNoLongerHeld, LapsedJobReplacement } from './lapsed-job-replacement.js';
 import { DeliveryFailedError, EventWaitingError } from './processing/delivery-failed-error.js';
 import type { EventProcessor } from './processing/event-processor.js';
 import { RunNotRecordedError, type UnrecordedRun, type WorkerJobData } from './processing/unrecorded-run.js';
@@ -49,8 +50,11 @@ export class EventWorker {
    * a promise that never settles in a worker that never drains so, one more for every wait and retry.
    */
   private readonly redisLetGo = new AbortController();
+  /** Queues an event's next run anew when BullMQ refuses to delay or retry a job this worker no longer holds. */
+  private readonly lapsed: LapsedJobReplacement;
 
   constructor(private readonly options: EventWorkerOptions) {
+    this.lapsed = new LapsedJobReplacement({ connection: options.connection, queueName: options.queueName, prefix: options.prefix });
     // One listener per delay in progress (up to WORKER_CONCURRENCY), each removed as its delay ends: not a leak.
     setMaxListeners(0, this.redisLetGo.signal);
     this.connectionErrors = new RateLimitedLog((fields) => options.logger.warn('worker connection error', fields));
@@ -91,6 +95,15 @@ export class EventWorker {
    * event's end is already in PostgreSQL) is let go of them too, or it would keep the drain waiting for Redis.
    */
   async close(force = false): Promise<void> {
+    try {
+      await this.closeWorker(force);
+    } finally {
+      // After the jobs: a job's last move may still add its replacement. Only lets go of the shared connection.
+      await this.lapsed.close();
+    }
+  }
+
+  private async closeWorker(force: boolean): Promise<void> {
     if (!force && this.options.connection.status !== 'ready') {
       this.options.logger.info('redis unreachable: closing the worker once its running jobs are done, without waiting for redis', {
         activeJobs: this.active,
@@ -159,9 +172,10 @@ export class EventWorker {
       }
       // Waiting for a destination is not an attempt: the job is delayed without using one of BullMQ's.
       if (error instanceof EventWaitingError) await this.delay(job, token, error.waitMs);
-      if (error instanceof DeliveryFailedError) {
+      if (error instanceof DeliveryFailedError && !error.final) {
         const retryIn = this.retryDelayBullmqCannotKeep(job, error);
         if (retryIn !== undefined) await this.delay(job, token, retryIn);
+        await this.retryAfterBackoff(job, token, error);
       }
       throw error;
     } finally {
@@ -172,25 +186,79 @@ export class EventWorker {
   /**
    * Moves the job to the delayed set for `ms` without counting an attempt; BullMQ then leaves it alone. Stamped first
    * with the delay's end: the queue-wait gauge counts from there (or from an earlier promotion), not from this run.
-   *
-   * Both calls queue on the worker's connection while Redis is unreachable. A drain closing without Redis does not
-   * wait for them: the job ends as if delayed (BullMQ then records nothing for it) and stays active in Redis under a
-   * lock nobody renews; once Redis is back, the lock lapses within WORKER_LOCK_DURATION_MS and the next stalled
-   * check (every WORKER_STALLED_INTERVAL_MS, by any worker) puts it back in the queue. Its event, PENDING in
-   * PostgreSQL, is then taken again; were the job lost with Redis's data, the reconciler re-enqueues the event.
+   * Redis unreachable, or the job no longer this worker's: see {@link moveHeldJob}.
    */
   private async delay(job: Job<WorkerJobData>, token: string | undefined, ms: number): Promise<never> {
     const until = Date.now() + Math.max(0, Math.round(ms));
-    const delayed = (async () => {
+    await this.moveHeldJob(job, until, async () => {
       await stampReadyAt(job, until);
       await job.moveToDelayed(until, token);
-    })();
-    if ((await untilAborted(delayed, this.redisLetGo.signal)) === REDIS_LET_GO) {
-      // Rejected with "Connection is closed" when the drain disconnects; nothing is left to do with it.
-      delayed.catch(() => undefined);
-      this.options.logger.info('redis unreachable while draining: the job is left to the stalled check', { eventId: job.data.eventId, jobId: job.id });
-    }
+    });
     throw new DelayedError();
+  }
+
+  /**
+   * Retries the job after BullMQ's backoff, counting the attempt: what BullMQ does with a processor's error
+   * (Job.moveToFailed), done here so that a refusal comes back to the job's run ({@link moveHeldJob}). Made by BullMQ
+   * after the processor threw, a refusal only reached the worker's 'error' event, and the FAILED event was left
+   * without a job. Stamped, once delayed, with the backoff's end (as {@link delay} is).
+   */
+  private async retryAfterBackoff(job: Job<WorkerJobData>, token: string | undefined, error: DeliveryFailedError): Promise<never> {
+    // BullMQ hands its processor the job's token always; without one the retry is left to BullMQ, as before.
+    if (token === undefined) throw error;
+    // Should the job no longer be this worker's: its replacement waits the backoff BullMQ would have picked.
+    const until = Date.now() + retryDelay(retryBackoffOf(job), error.attempt);
+    await this.moveHeldJob(job, until, async () => {
+      await job.moveToFailed(error, token, false);
+      if (!job.finishedOn && job.delay > 0) await stampReadyAt(job, Date.now() + job.delay);
+    });
+    throw new DelayedError();
+  }
+
+  /**
+   * Runs `move` (the job's delay or retry, in Redis), and when BullMQ refuses it because the job is no longer this
+   * worker's (its lock lapsed while the run went on: see {@link LapsedJobReplacement}), queues the event's next run
+   * as a job of its own at `until`. Other failures of the move go on to BullMQ as the run's error, as before.
+   *
+   * The calls queue on the worker's connection while Redis is unreachable. A drain closing without Redis does not
+   * wait for them: the job ends as if delayed (BullMQ then records nothing for it) and stays active in Redis under a
+   * lock nobody renews; once Redis is back, the lock lapses within WORKER_LOCK_DURATION_MS and the next stalled
+   * check (every WORKER_STALLED_INTERVAL_MS, by any worker) puts it back in the queue. Its event, PENDING or FAILED in
+   * PostgreSQL, is then taken again; were the job lost with Redis's data, the reconciler re-enqueues the event.
+   */
+  private async moveHeldJob(job: Job<WorkerJobData>, until: number, move: () => Promise<void>): Promise<void> {
+    const moved = move().then(
+      () => undefined,
+      (error: unknown) => {
+        if (isJobNoLongerHeld(error)) return error as Error;
+        throw error;
+      },
+    );
+    const refusal = await untilAborted(moved, this.redisLetGo.signal);
+    if (refusal === REDIS_LET_GO) {
+      // Rejected with "Connection is closed" when the drain disconnects; nothing is left to do with it.
+      moved.catch(() => undefined);
+      this.options.logger.info('redis unreachable while draining: the job is left to the stalled check', { eventId: job.data.eventId, jobId: job.id });
+      return;
+    }
+    if (refusal) await this.replaceLapsed(job, until, refusal);
+  }
+
+  /** Queues the event's next run anew (see {@link LapsedJobReplacement}) and says so, once, at warn. */
+  private async replaceLapsed(job: Job<WorkerJobData>, until: number, refusal: Error): Promise<void> {
+    const fields = { eventId: job.data.eventId, jobId: job.id, delayMs: Math.max(0, Math.round(until - Date.now())), refusal: refusal.message };
+    const replaced = this.lapsed.replace(job, until).then(
+      // added false: a live job of the event's id exists (handed out again and not yet taken, say), and runs it.
+      (added) => this.options.logger.warn("job no longer held by this worker (its lock lapsed while the run went on); the event's next run is queued as a new job", { ...fields, added }),
+      (error: unknown) =>
+        this.options.logger.warn("job no longer held by this worker (its lock lapsed while the run went on), and the event's next job could not be queued; the reconciler re-enqueues it", {
+          ...fields,
+          error,
+        }),
+    );
+    if ((await untilAborted(replaced, this.redisLetGo.signal)) === REDIS_LET_GO) {
+      this.options.logger.info('redis unreachable while draining: the event is left to the reconciler', { eventId: job.data.eventId, jobId: job.id });
+    }
   }
 
   /**

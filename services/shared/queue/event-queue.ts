@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { MicroBatcher } from '../batching/micro-batcher.js';
 import type { Logger } from '../logging/logger.js';
 import { EVENT_JOB_NAME, eventJobId, type EventJobData } from './event-job.js';
+import { jobLiveness, type JobLiveness } from './job-liveness.js';
 
 /** Options for {@link EventQueue}. */
 export interface EventQueueOptions {
@@ -17,9 +18,6 @@ export interface EventQueueOptions {
   backoffMs: number;
   logger: Logger;
 }
-
-/** What {@link EventQueue.requeue} needs to know of an event's job. */
-type JobLiveness = 'live' | 'finished' | 'none';
 
 /** Job counts by state, as the metrics and the autoscaler read them. */
 export type QueueJobCounts = Record<'waiting' | 'active' | 'delayed' | 'prioritized' | 'failed', number>;
@@ -115,27 +113,8 @@ export class EventQueue {
     );
   }
 
-  /**
-   * Whether a job will still run for each id, in O(1) each: a job's hash exists from its add until it is removed, and
-   * a finished job is in the completed or failed sorted set; any other job is waiting, delayed, prioritized or active.
-   * Not `Queue.getJobState`: to tell waiting from active it reads the whole wait list (LRANGE and a Lua loop, or LPOS
-   * on Redis ≥ 6.0.6), and the reconciler asks about hundreds of events a pass exactly when the list is longest (a
-   * backlog): with 120,000 waiting jobs that took about 6 ms of Redis, which serves nothing else meanwhile, per event.
-   */
-  private async livenessOf(jobIds: string[]): Promise<JobLiveness[]> {
-    if (jobIds.length === 0) return [];
-    const pipeline = this.options.connection.pipeline();
-    for (const jobId of jobIds) {
-      pipeline.exists(this.queue.toKey(jobId)).zscore(this.queue.keys.completed!, jobId).zscore(this.queue.keys.failed!, jobId);
-    }
-    const replies = await pipeline.exec();
-    if (!replies) throw new Error('Redis discarded the job-state pipeline');
-    for (const [error] of replies) if (error) throw error;
-    return jobIds.map((_, index) => {
-      const [exists, completed, failed] = replies.slice(index * 3, index * 3 + 3).map(([, reply]) => reply);
-      if (exists === 0) return 'none';
-      return completed !== null || failed !== null ? 'finished' : 'live';
-    });
+  private livenessOf(jobIds: string[]): Promise<JobLiveness[]> {
+    return jobLiveness(this.options.connection, this.queue, jobIds);
   }
 
   /** Job counts by state (one round trip). */
