@@ -27,10 +27,12 @@ const FOLLOW_UP_PROMOTE_MS = 2000;
  * promotes the jobs of the events waiting for the destination, so they go at once rather than when their wait ends.
  */
 export class DestinationControl {
-  /** The second promotions of recent resumes, still to come or running. */
-  private readonly followUps = new PendingPromotions();
+  /** The second promotions of recent resumes, still to come or running (and tried again should Redis fail them). */
+  private readonly followUps: PendingPromotions;
 
-  constructor(private readonly options: DestinationControlOptions) {}
+  constructor(private readonly options: DestinationControlOptions) {
+    this.followUps = new PendingPromotions({ logger: options.logger });
+  }
 
   /** Whether ROUTES_FILE has this destination. */
   has(name: string): boolean {
@@ -76,7 +78,7 @@ export class DestinationControl {
       return error.promoted;
     });
     // Once more a moment later: a job that was putting itself off while the resume landed went back to waiting.
-    this.followUps.add(promote, FOLLOW_UP_PROMOTE_MS);
+    this.followUps.add(promote, FOLLOW_UP_PROMOTE_MS, { destination: name });
     this.options.logger.info(changed ? 'destination resumed' : 'destination was not paused', { destination: name, promoted });
     return { changed, promoted };
   }

@@ -142,7 +142,7 @@ it('a worker drained right after a circuit closed promotes once more the jobs pu
   if (!run.conclusive) throw new Error('every run put the job back too late to tell');
   expect(run.code).toBe(0);
   expect(run.lines.some((line) => line.message === 'shutdown complete')).toBe(true);
-  expect(run.lines.filter((line) => line.message === 'could not promote waiting events')).toEqual([]);
+  expect(run.lines.filter((line) => String(line.message).startsWith('could not promote waiting events'))).toEqual([]);
   // Promoted before the drain closed the connections: waiting (or taken and delivered before the drain began).
   expect(['waiting', 'completed']).toContain(run.state);
 });

@@ -76,9 +76,10 @@ export class DestinationGuard {
   private readonly limiter: RedisSlidingWindowRateLimiter;
   private resync?: Promise<unknown>;
   /** Those after a circuit closed, still to come or running. */
-  private readonly promotions = new PendingPromotions();
+  private readonly promotions: PendingPromotions;
 
   constructor(private readonly options: DestinationGuardOptions) {
+    this.promotions = new PendingPromotions({ logger: options.logger });
     this.limiter = new RedisSlidingWindowRateLimiter({ redis: options.redis as LimiterRedis, interval: RATE_WINDOW_MS });
   }
 
@@ -214,16 +215,16 @@ export class DestinationGuard {
 
   /**
    * Waiting events' jobs are promoted now and once more a moment later: a job that was deferring while the circuit
-   * closed went back to the delayed set after the first pass.
+   * closed went back to the delayed set after the first pass. A pass that fails is logged and tried again by
+   * {@link PendingPromotions}.
    */
   private promoteAfterClose(name: string): void {
     const promote = () =>
       this.options
         .promoteWaiting(name)
-        .then((promoted) => promoted > 0 && this.options.logger.info('circuit closed: waiting events promoted', { destination: name, promoted }))
-        .catch((error: unknown) => this.options.logger.warn('could not promote waiting events', { destination: name, error }));
-    this.promotions.add(promote);
-    this.promotions.add(promote, 2000);
+        .then((promoted) => promoted > 0 && this.options.logger.info('circuit closed: waiting events promoted', { destination: name, promoted }));
+    this.promotions.add(promote, 0, { destination: name });
+    this.promotions.add(promote, 2000, { destination: name });
   }
 
   /** Waits for the promotions after a circuit closed (the later one at its time): a drain, before the pool and Redis close. */
