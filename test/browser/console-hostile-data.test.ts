@@ -154,6 +154,30 @@ describeBrowser('the console with hostile data', () => {
     await page.close();
   });
 
+  it('an invisible character in an event type or id is shown: the value does not read as another, and copies as sent', async () => {
+    // A zero-width space (U+200B) is drawn as nothing: "invoice.pa\u200Bid" read exactly as "invoice.paid", and the
+    // provider's id as one the search box then did not find.
+    const plain = await sendHostileStripe('invoice.paid', `evt_plain_${Date.now()}`);
+    const invisibleType = 'invoice.pa\u200Bid';
+    const invisibleId = `evt_1\u200B23_${Date.now()}`;
+    const invisible = await sendHostileStripe(invisibleType, invisibleId);
+    const page = await fixture.signedInPage();
+    const typeLink = (id: string) => page.locator(`tbody tr a[href$="/events/${id}"]`);
+    await typeLink(invisible).waitFor();
+    await typeLink(plain).waitFor();
+    const drawnWidth = async (id: string) => (await typeLink(id).boundingBox())!.width;
+    expect(await drawnWidth(invisible)).toBeGreaterThan((await drawnWidth(plain)) + 10);
+    expect(await page.locator(`tbody tr:has(a[href$="/events/${invisible}"]) td.mono bdi`).getAttribute('title')).toBeNull();
+    expect(await page.locator(`tbody tr:has(a[href$="/events/${invisible}"]) td.mono [title]`).getAttribute('title')).toContain('U+200B');
+
+    await page.goto(`${fixture.baseUrl}/console#/events/${invisible}`);
+    await page.locator('#detail-title', { hasText: 'stripe' }).waitFor();
+    // The code point is the stylesheet's: the text itself, what a copy takes, is the sender's.
+    expect(await page.locator('#detail-title bdi').textContent()).toBe(invisibleType);
+    expect(await page.locator('.facts bdi').first().textContent()).toBe(invisibleId);
+    await page.close();
+  });
+
   it('a console link with a malformed escape in the event id shows "not found", and the console goes on working', async () => {
     const page = await fixture.signedInPage();
     const errors = pageErrorsOf(page);
