@@ -7,6 +7,7 @@ import { PendingPromotions } from '../../shared/destinations/pending-promotions.
 import type { Logger } from '../../shared/logging/logger.js';
 import { circuitTransitions, type DeferralReason } from '../../shared/metrics/destination-protection-metrics.js';
 import type { Destination } from '../routing/route-table.js';
+import { circuitOutcome } from './circuit-outcome.js';
 import type { DeliveryResult } from './delivery-result.js';
 
 /** Why a delivery waits (`state_unavailable`: Redis, where the state lives, could not be read). */
@@ -27,9 +28,6 @@ export class DeliveryDeferred extends Error {
 
 /** May a delivery go? `probeToken` when it is the one probe of a half-open circuit. */
 export type GuardAdmission = { go: true; probeToken?: string } | { go: false; deferred: DeliveryDeferred };
-
-/** Results that count against a circuit: the destination's own failures (never the worker's, nor one payload's). */
-const DESTINATION_FAILURES: ReadonlySet<DeliveryResult['result']> = new Set(['http_error', 'timeout', 'network_error']);
 
 /**
  * The rolling window the rate limit counts sends in: a second, and a margin. Requests do not reach the destination
@@ -68,7 +66,8 @@ export interface DestinationGuardOptions {
  *    limit, a sliding log of send times in Redis (at most `perSecond` in any rolling second across every process);
  *    a delivery over it waits;
  * 3. after it (`record`): the outcome counts against the circuit (its failures open it at the threshold, a success
- *    closes it; the probe's failure opens it again for another cooldown).
+ *    closes it; the probe's failure opens it again for another cooldown, but a probe the destination answered with a
+ *    refusal of its request, a 4xx, closes it: see circuitOutcome).
  * Waiting is never an attempt. When Redis cannot be read, deliveries wait (`state_unavailable`): a paused
  * destination must receive nothing, and the queue needs Redis anyway.
  */
@@ -169,7 +168,7 @@ export class DestinationGuard {
   async record(destination: Destination, result: DeliveryResult, probeToken: string | undefined): Promise<{ probeFailed: boolean }> {
     const breaker = destination.policy?.circuitBreaker;
     if (!breaker) return { probeFailed: false };
-    const outcome = result.succeeded ? 'success' : DESTINATION_FAILURES.has(result.result) ? 'failure' : 'release';
+    const outcome = circuitOutcome(result, probeToken !== undefined);
     if (outcome === 'release' && !probeToken) return { probeFailed: false };
     try {
       const transition = await this.options.state.record(destination.name, outcome, breaker, probeToken);

@@ -1,0 +1,39 @@
+import type { DeliveryResult } from './delivery-result.js';
+
+/** What one attempted delivery tells a destination's circuit (see DestinationStateStore.record). */
+export type CircuitOutcome = 'success' | 'failure' | 'release';
+
+/** Results that count against a circuit: the destination's own failures (never the worker's, nor one payload's). */
+const DESTINATION_FAILURES: ReadonlySet<DeliveryResult['result']> = new Set(['http_error', 'timeout', 'network_error']);
+
+/**
+ * HTTP answers that refuse what this request carries, not where or as whom it was sent: 400 Bad Request, 409 Conflict,
+ * 413 Content Too Large, 415 Unsupported Media Type, 422 Unprocessable Content. The destination was up and read the
+ * request. Not 401, 403, 404, 405, 410 and the like: the URL and the secret are the destination's, the same for every
+ * event, so those say the destination is misconfigured or gone, and hold its events as a 5xx does; nor 408 and 429,
+ * which say it is slow or overloaded.
+ */
+const REQUEST_REFUSALS: ReadonlySet<number> = new Set([400, 409, 413, 415, 422]);
+
+/** A destination's refusal of this request's content (see {@link REQUEST_REFUSALS}). */
+export function isRequestRefusal(result: DeliveryResult): boolean {
+  return result.result === 'http_error' && result.statusCode !== null && REQUEST_REFUSALS.has(result.statusCode);
+}
+
+/**
+ * How an attempt counts against the circuit: a success closes it, a destination's failure counts towards opening it
+ * (and reopens it when it was the half-open probe), anything else (the worker's or the payload's failure, nothing
+ * learnt of the destination) frees a probe without deciding.
+ *
+ * A probe the destination refused for its request (see {@link isRequestRefusal}) is the probe's success: the probe
+ * asks whether the destination answers, and it did. Counted as a failure, it reopened the circuit without using the
+ * event's attempt (a failed probe is the destination's, not the event's), so an event the destination always refuses
+ * could be the probe after every cooldown and hold the destination for good. Outside a probe such an answer still
+ * counts towards opening the circuit, as README documents: a destination refusing every event (a format it no longer
+ * takes) opens it again after `failureThreshold` of them, once per cooldown.
+ */
+export function circuitOutcome(result: DeliveryResult, isProbe: boolean): CircuitOutcome {
+  if (result.succeeded) return 'success';
+  if (isProbe && isRequestRefusal(result)) return 'success';
+  return DESTINATION_FAILURES.has(result.result) ? 'failure' : 'release';
+}
