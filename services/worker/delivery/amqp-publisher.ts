@@ -1,4 +1,4 @@
-import { amqpRoutingKeyProblem, renderAddress } from '../routing/address-template.js';
+import { amqpRoutingKeyProblem, namesEventFields, renderAddress } from '../routing/address-template.js';
 import type { Destination } from '../routing/route-table.js';
 import { AmqpConnection } from './amqp-connection.js';
 import { AmqpPublishError } from './amqp-publish-error.js';
@@ -15,7 +15,7 @@ import type { DeliveryResult } from './delivery-result.js';
  *
  * Failed attempts (retried like any other, then dead-lettered): the broker unreachable or blocking publishing (at
  * once, nothing sent), no confirm within `timeoutMs`, the connection lost before the confirm, a nack, a routing key no
- * queue is bound for (returned), an exchange that exists with another type, the broker closing the channel over the
+ * queue is bound for (returned; the event's, `internal_error`, when the template fills it in from the event), an exchange that exists with another type, the broker closing the channel over the
  * message (404 exchange deleted; 406 over `max_message_size`, which is the event's: `internal_error`), a message over
  * the destination's `maxMessageBytes` or a routing key the event type makes longer than AMQP's 255 bytes (not sent;
  * `internal_error`, the event's). A publish whose confirm was lost may have reached the queue: its retry sends it again with the same
@@ -28,6 +28,7 @@ export class AmqpPublisher extends BrokerPublisher<AmqpConnection> {
       receipt: 'confirm from RabbitMQ',
       isPublishError: (error) => error instanceof AmqpPublishError,
       isMessageRefusal: (error) => error instanceof AmqpPublishError && error.kind === 'too_large',
+      isAddressRefusal: (error) => error instanceof AmqpPublishError && error.kind === 'unroutable',
     });
   }
 
@@ -50,6 +51,7 @@ export class AmqpPublisher extends BrokerPublisher<AmqpConnection> {
     const connection = this.connectionFor(destination.url);
     return this.publish(event, destination, message, connection, {
       spanName: `${exchange} publish`,
+      addressFromEvent: namesEventFields(destination.routingKey),
       attributes: {
         'messaging.system': 'rabbitmq',
         'messaging.operation.type': 'send',

@@ -39,12 +39,26 @@ export interface BrokerWording {
    * `max_payload`, a stream's `max_msg_size`, RabbitMQ's `max_message_size`), as it would on every attempt.
    */
   isMessageRefusal?(error: unknown): boolean;
+  /**
+   * Publish errors that say nobody takes the message's address: a routing key no queue is bound for (returned), a
+   * subject no stream captures (no responders). The event's when the address is filled in from the event (see
+   * {@link BrokerPublish.addressFromEvent}), the destination's when it is fixed.
+   */
+  isAddressRefusal?(error: unknown): boolean;
 }
 
 /** One publish as the subclass describes it. */
 export interface BrokerPublish {
   /** The span's name and attributes (OpenTelemetry messaging conventions). */
   spanName: string;
+  /**
+   * The routing key or subject is filled in from the event (its template names `{provider}` or `{eventType}`): an
+   * address nobody takes is then the event's failure, not counted against the destination's circuit. Topic
+   * exchanges' consumers bind the types they want, a stream may capture some subjects and not others: counted, one
+   * unbound type's retries opened the circuit for every other type, and as the half-open probe it reopened it on each
+   * retry without using its attempts. A fixed address is every event's, so nobody taking it is the destination's.
+   */
+  addressFromEvent: boolean;
   attributes: Attributes;
   /** Headers beyond the `webhook-*` / `x-webhook-*` values and the trace context. */
   extraHeaders?: Record<string, string>;
@@ -133,7 +147,7 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
           await withinDeadline(publish.send(headers, span, timeoutMs, expiry.signal), timeoutMs, expiry);
           return { destination: destination.name, succeeded: true, result: 'success', statusCode: null, error: null, durationMs: elapsed() };
         } catch (error) {
-          const result = this.failure(destination.name, error, timeoutMs, connection, elapsed());
+          const result = this.failure(destination.name, error, timeoutMs, connection, elapsed(), publish.addressFromEvent);
           span.setStatus({ code: SpanStatusCode.ERROR, message: result.error ?? result.result });
           return result;
         } finally {
@@ -153,13 +167,14 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
 
   /**
    * A publish that did not end with the broker's receipt, as a failed attempt: `timeout` when the broker was
-   * reachable but sent no receipt in time, `internal_error` when the broker refused the message for its size (the
-   * event's failure, as a message over `maxMessageBytes` is: it must not count against the destination's circuit,
-   * where one large event's retries opened it for every other event, and a large event that became the half-open
-   * probe reopened it on each retry without using its attempts), `network_error` for everything else the broker or
-   * the network did (unreachable, lost, refused, unroutable).
+   * reachable but sent no receipt in time, `internal_error` when the broker refused the message for its size or
+   * nobody takes an address filled in from the event (the event's failure, as a message over `maxMessageBytes` is:
+   * it must not count against the destination's circuit, where one such event's retries opened it for every other
+   * event, and one that became the half-open probe reopened it on each retry without using its attempts),
+   * `network_error` for everything else the broker or the network did (unreachable, lost, refused, a fixed address
+   * nobody takes).
    */
-  private failure(destination: string, error: unknown, timeoutMs: number, connection: C, durationMs: number): DeliveryResult {
+  private failure(destination: string, error: unknown, timeoutMs: number, connection: C, durationMs: number, addressFromEvent: boolean): DeliveryResult {
     const { broker, receipt } = this.wording;
     const failed = (result: 'timeout' | 'network_error' | 'internal_error', message: string): DeliveryResult => ({
       destination,
@@ -176,7 +191,10 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
       const held = connection.heldReason;
       return failed('timeout', `${connection.isConnected ? `no ${receipt}` : `no connection to ${broker}`} within ${timeoutMs} ms${held ? ` (${held})` : ''}`);
     }
-    if (this.wording.isPublishError(error)) return failed(this.wording.isMessageRefusal?.(error) ? 'internal_error' : 'network_error', error.message);
+    if (this.wording.isPublishError(error)) {
+      const eventsOwn = this.wording.isMessageRefusal?.(error) || (addressFromEvent && this.wording.isAddressRefusal?.(error));
+      return failed(eventsOwn ? 'internal_error' : 'network_error', error.message);
+    }
     return failed('network_error', `${(error as Error).name}: ${(error as Error).message}`);
   }
 }

@@ -8,13 +8,14 @@ import type { DELIVERY_RESULTS } from '../../shared/metrics/metrics.js';
  * - `http_error`: a non-2xx answer (http);
  * - `timeout`: no answer, confirm or ack within the destination's `timeoutMs`;
  * - `network_error`: the destination or broker could not be reached or did not take the message: connection refused
- *   or lost, for brokers also a nack, an unroutable routing key, an exchange of another type, RabbitMQ blocking
- *   publishing or closing the channel over the message, no stream capturing the subject, a stream refusing the message
- *   or an answer that is not a stream's ack (`error` says which);
+ *   or lost, for brokers also a nack, a fixed routing key no queue is bound for, an exchange of another type, RabbitMQ
+ *   blocking publishing or closing the channel over the message, no stream capturing a fixed subject, a stream refusing
+ *   the message or an answer that is not a stream's ack (`error` says which);
  * - `handler_error`: an in-process handler threw;
  * - `internal_error`: the worker itself could not deliver: a bug, a destination it cannot sign for, a route transform
  *   failing on this event's payload, an event type that makes an invalid routing key or subject (or a NATS subject
- *   NATS reserves), a message over the destination's `maxMessageBytes` or one the broker refuses for its size (NATS's
+ *   NATS reserves), a routing key or subject filled in from the event that no queue is bound for or no stream captures
+ *   (other types to the destination may be), a message over the destination's `maxMessageBytes` or one the broker refuses for its size (NATS's
  *   `max_payload`, a stream's `max_msg_size`, RabbitMQ's `max_message_size`): the event's, not the destination's, so
  *   not counted against its circuit.
  * Every one but `success` is a failed attempt like any other. `statusCode` is the HTTP status (null for brokers).

@@ -1,4 +1,4 @@
-import { natsSubjectProblem, renderAddress } from '../routing/address-template.js';
+import { namesEventFields, natsSubjectProblem, renderAddress } from '../routing/address-template.js';
 import type { Destination } from '../routing/route-table.js';
 import { BrokerPublisher } from './broker-publisher.js';
 import type { BrokerPublisherOptions, DeliverableEvent, DeliveryHooks, OutgoingMessage } from './deliverer.js';
@@ -19,7 +19,8 @@ import { NatsConnection, NatsPublishError } from './nats-connection.js';
  * are NATS headers (an event type a header cannot carry as it is goes percent-encoded: see WebhookHeaders).
  *
  * Failed attempts: the server unreachable (at once, while it is down), a subject no stream captures (nothing answers
- * the publish: the error names the subject), an answer that is not a stream's ack (a service replying on the
+ * the publish: the error names the subject; the event's, `internal_error`, when the template fills it in from the
+ * event), an answer that is not a stream's ack (a service replying on the
  * subject), the stream refusing the message, no ack within `timeoutMs`, a subject the event type makes invalid or
  * reserved (`$JS.API.…`, `$SYS.…`, `_INBOX.…`: nothing is published), a message over the server's `max_payload` or
  * the stream's `max_msg_size` (the event's: `internal_error`). Streams are the operator's: the publisher
@@ -36,6 +37,7 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
       isPublishError: (error) => error instanceof NatsPublishError,
       isTimeout: (error) => error instanceof NatsPublishError && error.kind === 'timeout',
       isMessageRefusal: (error) => error instanceof NatsPublishError && error.kind === 'too_large',
+      isAddressRefusal: (error) => error instanceof NatsPublishError && error.kind === 'no_stream',
     });
     this.duplicateWindows = new DuplicateWindowCheck(options.longestRetryGapMs ?? 0, options.logger);
   }
@@ -52,6 +54,7 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
     const messageId = natsMessageId(event.id, destination.name, event.replays ?? 0);
     return this.publish(event, destination, message, connection, {
       spanName: `${subject} publish`,
+      addressFromEvent: namesEventFields(destination.subject),
       attributes: {
         'messaging.system': 'nats',
         'messaging.operation.type': 'send',

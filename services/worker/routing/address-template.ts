@@ -12,6 +12,15 @@ export function unknownPlaceholders(template: string): string[] {
   return [...template.matchAll(PLACEHOLDER)].map((match) => match[1]!).filter((name) => !(TEMPLATE_FIELDS as readonly string[]).includes(name));
 }
 
+/**
+ * Whether a template names any of the event's values (`{provider}`, `{eventType}`): then each event, or kind of event,
+ * has an address of its own, and an address nobody takes (no queue bound, no stream capturing it) is that event's,
+ * while a fixed address is the same for every event, so nobody taking it is the destination's.
+ */
+export function namesEventFields(template: string): boolean {
+  return [...template.matchAll(PLACEHOLDER)].some((match) => (TEMPLATE_FIELDS as readonly string[]).includes(match[1]!));
+}
+
 /** `"{provider}.{eventType}"` with an event's values filled in; anything else in the template is kept as written. */
 export function renderAddress(template: string, values: Record<TemplateField, string>): string {
   return template.replace(PLACEHOLDER, (whole, name: string) => ((TEMPLATE_FIELDS as readonly string[]).includes(name) ? values[name as TemplateField] : whole));
