@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Certificate URLs whose download was refused for good a moment ago (a 404 for a made-up certificate id, a response
  * that is no usable certificate), remembered for a few minutes so naming one again costs no download: the request
@@ -6,17 +8,26 @@
  * Only refusals are remembered, never transient failures (timeouts, 5xx), which say nothing about the URL. The
  * list is bounded (oldest forgotten first): a forger cycling through more URLs than it holds pays a download and a
  * failed verification for each, and so reaches its failure budget, after which it gets no downloads at all.
+ *
+ * Each URL is kept as its SHA-256 digest, never as its text: with PAYPAL_CERT_HOSTS set any path is accepted, so a
+ * forger names URLs as long as the 16 kB of headers, and 1,000 of them kept ~15 MB per process (0.5 MB with the
+ * default hosts' certificate path); digests keep ~0.3 MB however long the URLs are. The reason is kept in at most
+ * {@link MAX_REASON_LENGTH} characters, in a string of its own.
  */
 export interface FailedCertificateUrlsOptions {
   /** How long a refusal is remembered (default 5 minutes). */
   ttlMs?: number;
-  /** URLs remembered at most (default 1000; each is at most a header's length). */
+  /** URLs remembered at most (default 1000; each as a 44-character digest). */
   maxEntries?: number;
   /** Clock in milliseconds (tests). */
   now?: () => number;
 }
 
+/** The longest reason kept (ours are short: "certificate URL answered HTTP 404", "certificate key is not RSA"). */
+export const MAX_REASON_LENGTH = 200;
+
 export class FailedCertificateUrls {
+  /** By the URL's digest: a fixed-size key, whatever the URL's length. */
   private readonly entries = new Map<string, { reason: string; until: number }>();
   private readonly ttlMs: number;
   private readonly maxEntries: number;
@@ -30,8 +41,9 @@ export class FailedCertificateUrls {
 
   /** Remembers that `url` was refused, and why. */
   remember(url: string, reason: string): void {
-    this.entries.delete(url); // re-inserted last: the newest entry is the last one forgotten
-    this.entries.set(url, { reason, until: this.now() + this.ttlMs });
+    const key = digestOf(url);
+    this.entries.delete(key); // re-inserted last: the newest entry is the last one forgotten
+    this.entries.set(key, { reason: flatCopy(reason.slice(0, MAX_REASON_LENGTH)), until: this.now() + this.ttlMs });
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (oldest.done === true) break;
@@ -41,14 +53,26 @@ export class FailedCertificateUrls {
 
   /** Why `url` was refused, if that was less than the TTL ago. */
   recall(url: string): string | undefined {
-    const entry = this.entries.get(url);
+    if (this.entries.size === 0) return undefined; // nothing to look up: no digest to compute
+    const key = digestOf(url);
+    const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     if (this.now() < entry.until) return entry.reason;
-    this.entries.delete(url);
+    this.entries.delete(key);
     return undefined;
   }
 
   clear(): void {
     this.entries.clear();
   }
+}
+
+/** A fixed-size key for `url` (44 characters). */
+function digestOf(url: string): string {
+  return createHash('sha256').update(url, 'utf8').digest('base64');
+}
+
+/** `text` in a string of its own (V8 keeps a substring as a slice of its parent, parent and all). */
+function flatCopy(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
 }
