@@ -31,7 +31,7 @@ export function adminAuth({ token, failures, logger }: AdminAuthOptions) {
   const expected = token ? new SharedToken(token) : undefined;
   return (req: Request, res: Response, next: NextFunction): void => {
     if (!expected) throw new AppError('FORBIDDEN', 'Admin API is disabled: ADMIN_API_TOKEN is not set');
-    const key = ClientFailureLimiter.keyFor(budgetAddressOf(req), req.socket.remoteAddress);
+    const key = budgetKeyOf(req);
     if (failures.hasSpentBudget(key)) {
       adminAuthRefused.inc({ reason: 'budget_spent' });
       throw tooManyFailures(res, failures);
@@ -57,14 +57,26 @@ export function adminAuth({ token, failures, logger }: AdminAuthOptions) {
 }
 
 /**
- * The address a request's wrong tokens count against: Express's `req.ip`, unless `trust proxy` is `true`
- * (TRUST_PROXY=true), which takes the left-most X-Forwarded-For entry, text the client wrote: keyed on it, a guesser
- * naming a new address per request is never held to the budget, and one naming an operator's address spends the
- * operator's. Then the connection's own address (the proxy's) is the key: every client behind that proxy shares one
- * budget, which the start-up warning for TRUST_PROXY=true says.
+ * The key a request's wrong tokens count against: the connecting address, and the address it forwards for when
+ * TRUST_PROXY resolves another one (`10.1.2.3 for 203.0.113.7`).
+ *
+ * Not the resolved address alone (Express's `req.ip`): TRUST_PROXY trusts every connection from the addresses it names
+ * to be a proxy, and the chart names the private ranges, which every pod connects from. Any pod then chose the
+ * address its wrong tokens were counted against: naming `127.0.0.1` (every operator behind `kubectl port-forward`)
+ * or an operator's address behind the proxy, it locked them out, minute after minute. Paired with the connecting
+ * address, a client naming another's address spends a budget of its own; behind a real proxy, each client it
+ * forwards for still has its own (the proxy writes their real addresses), so one client cannot lock out the others.
+ *
+ * With `trust proxy` `true` (TRUST_PROXY=true) every X-Forwarded-For entry is trusted, so the forwarded address is the
+ * left-most, which every client writes: the pair would be a fresh budget per request. The connecting address alone
+ * (the proxy's) is the key then: every client behind that proxy shares one budget, which the start-up warning says.
  */
-function budgetAddressOf(req: Request): string | undefined {
-  return req.app.get('trust proxy') === true ? req.socket.remoteAddress : req.ip;
+function budgetKeyOf(req: Request): string {
+  const peer = req.socket.remoteAddress;
+  const connecting = ClientFailureLimiter.keyFor(peer);
+  if (req.app.get('trust proxy') === true) return connecting;
+  const resolved = ClientFailureLimiter.keyFor(req.ip, peer);
+  return resolved === connecting ? connecting : `${connecting} for ${resolved}`;
 }
 
 function tooManyFailures(res: Response, failures: ClientFailureLimiter): AppError {
