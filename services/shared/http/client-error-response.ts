@@ -5,6 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import { runWithContext, type RequestContext } from '../logging/request-context.js';
 import { httpRequestDuration } from '../metrics/metrics.js';
 import { logAccess } from './access-log.js';
+import { metricMethod } from './metric-method.js';
 import { errorBody } from './error-response.js';
 import { requestContextFor } from './request-context-middleware.js';
 import { securityHeaderValues } from './security-headers.js';
@@ -18,9 +19,6 @@ const MALFORMED = { status: 400, message: 'Malformed HTTP request', code: 'BAD_R
 
 /** The request line's method and path, when the bytes Node kept of the bad request start with one. */
 const REQUEST_LINE = /^([A-Z]{3,10}) (\/[^\s?]*)/;
-
-/** Methods that may be a metric label; anything else a client sends is `OTHER` (no label from untrusted text). */
-const KNOWN_METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
 
 /**
  * The server's `clientError` listener: a request Node's parser refused (headers over the limit, malformed HTTP, a
@@ -43,7 +41,7 @@ export function answerClientError(
   const { status, message, code } = STATUS_BY_CODE[error.code ?? ''] ?? MALFORMED;
   const requestLine = REQUEST_LINE.exec(error.rawPacket?.subarray(0, 2048).toString('latin1') ?? '');
   const sentMethod = requestLine?.[1] ?? request?.method ?? '';
-  const method = KNOWN_METHODS.has(sentMethod) ? sentMethod : 'OTHER';
+  const method = metricMethod(sentMethod);
   const path = requestLine?.[2] ?? request?.url?.split('?')[0] ?? '';
   const context = { correlationId: randomUUID(), traceId: randomUUID().replaceAll('-', '') };
   const { headers, json } = answered({ method, path, status, message, code, context }, logger);
@@ -56,7 +54,7 @@ export function answerClientError(
  * 10.1.1), in the contract's error shape with the usual headers, on a connection then closed (its body is unread).
  */
 export function answerExpectationFailed(req: IncomingMessage, res: ServerResponse, logger?: Logger): void {
-  const method = KNOWN_METHODS.has(req.method ?? '') ? req.method! : 'OTHER';
+  const method = metricMethod(req.method);
   const path = (req.url ?? '').split('?')[0]!;
   const { headers, json } = answered(
     { method, path, status: 417, message: 'Only `Expect: 100-continue` is supported', code: 'EXPECTATION_FAILED', context: requestContextFor(req.headers) },
