@@ -41,18 +41,37 @@ export async function runCheck(check: HealthCheck, timeoutMs: number): Promise<I
 
 /**
  * `/health` (all indicators, Terminus-style body), `/health/live` (the event loop answers) and `/health/ready`
- * (required dependencies up and not shutting down).
+ * (required dependencies up and not shutting down). A check is run for a request unless one is running already,
+ * whose result it then shares; nothing is kept once a check has ended, so the next request runs a new one.
  */
 export function healthRouter(options: HealthRouterOptions): Router {
   const router = Router();
   const timeoutMs = options.timeoutMs ?? HEALTH_CHECK_TIMEOUT_MS;
 
+  // Each check running now, by name: requests that arrive meanwhile share its result. These endpoints answer anyone
+  // who reaches the port, and each check is a PostgreSQL query on the pool the webhooks are stored with, or a Redis
+  // write: run per request, a flood of GET /health queued its queries ahead of the webhooks' inserts (which wait 3 s
+  // for a pool connection, then fail) and of the kubelet's own probe. Shared, a flood costs one check at a time.
+  const running = new Map<string, Promise<Indicator>>();
+  const check = (name: string): Promise<Indicator> => {
+    let run = running.get(name);
+    if (run === undefined) {
+      run = runCheck(options.checks[name]!, timeoutMs)
+        .then((indicator) => {
+          options.onCheck?.(name, indicator.status === 'up');
+          return indicator;
+        })
+        .finally(() => running.delete(name));
+      running.set(name, run);
+    }
+    return run;
+  };
+
   const evaluate = async (names: string[]) => {
     const details: Record<string, Indicator> = {};
     await Promise.all(
       names.map(async (name) => {
-        details[name] = await runCheck(options.checks[name]!, timeoutMs);
-        options.onCheck?.(name, details[name].status === 'up');
+        details[name] = await check(name);
       }),
     );
     return details;
