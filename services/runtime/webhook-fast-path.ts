@@ -15,6 +15,7 @@ import { logAccess } from '../shared/http/access-log.js';
 import { errorBody } from '../shared/http/error-response.js';
 import { REQUEST_STARTED, requestContextFor } from '../shared/http/request-context-middleware.js';
 import { securityHeaderValues } from '../shared/http/security-headers.js';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS } from '../shared/http/unavailable-retry-after.js';
 import type { Logger } from '../shared/logging/logger.js';
 import { runWithContext, type RequestContext } from '../shared/logging/request-context.js';
 import { eventsReceived, httpRequestDuration, unavailableOutcome, type ReceiveOutcome } from '../shared/metrics/metrics.js';
@@ -161,6 +162,7 @@ export class WebhookFastPath {
     let outcome: ReceiveOutcome;
     let body: unknown;
     let enqueue: (() => void) | undefined;
+    let retryAfter: { 'Retry-After': string } | undefined;
     try {
       const answer = await this.options.receiver.receive({ verifier, rawBody, headers: req.headers, mediaType: webhook.mediaType, context, clientKey });
       ({ statusCode, outcome, body, enqueue } = answer);
@@ -172,13 +174,15 @@ export class WebhookFastPath {
       statusCode = error.statusCode;
       outcome = unavailableOutcome(error.dependency);
       body = errorBody(statusCode, req.url!, error.message, context, error.code);
+      // As the Express route answers it (mapError in webhook-router.ts).
+      retryAfter = { 'Retry-After': String(UNAVAILABLE_RETRY_AFTER_SECONDS) };
     }
     eventsReceived.inc({ provider: verifier.provider, outcome });
     trace.getActiveSpan()?.setAttributes({ 'webhook.provider': verifier.provider, 'webhook.outcome': outcome });
     (res as ServerResponse & { locals?: { outcome?: string } }).locals = { outcome };
 
     const json = JSON.stringify(body);
-    res.writeHead(statusCode, { ...this.headers, 'X-Correlation-Id': context.correlationId!, 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(json) });
+    res.writeHead(statusCode, { ...this.headers, 'X-Correlation-Id': context.correlationId!, 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(json), ...retryAfter });
     res.end(json);
     enqueue?.();
 

@@ -11,6 +11,8 @@ export class TcpProxy {
   private readonly pipes = new Map<net.Socket, net.Socket>();
   private listenPort = 0;
   private held = false;
+  /** Whether connections opened during the hold are held too (a server gone silent for everyone). */
+  private holdingNew = false;
 
   constructor(
     private readonly targetHost: string,
@@ -25,7 +27,9 @@ export class TcpProxy {
         socket.on('close', () => this.sockets.delete(socket));
         socket.on('error', () => undefined);
       }
-      client.pipe(upstream).pipe(client);
+      upstream.pipe(client);
+      if (this.held && this.holdingNew) client.pause();
+      else client.pipe(upstream);
       this.pipes.set(client, upstream);
       client.on('close', () => this.pipes.delete(client));
       client.on('close', () => upstream.destroy());
@@ -49,10 +53,13 @@ export class TcpProxy {
 
   /**
    * Stops reading what the clients send (answers still flow back): to a client the server has stopped reading, as
-   * RabbitMQ does under a resource alarm or a congested network would, so its socket buffers fill up.
+   * RabbitMQ does under a resource alarm or a congested network would, so its socket buffers fill up. With
+   * `newConnections`, connections opened during the hold are held as well (their first bytes, PostgreSQL's startup
+   * message, never arrive): the server has gone silent for everyone, not only on the connections open now.
    */
-  hold(): void {
+  hold(options: { newConnections?: boolean } = {}): void {
     this.held = true;
+    this.holdingNew = options.newConnections ?? false;
     for (const client of this.pipes.keys()) {
       client.unpipe();
       client.pause();
@@ -66,6 +73,7 @@ export class TcpProxy {
   release(): void {
     if (!this.held) return;
     this.held = false;
+    this.holdingNew = false;
     for (const [client, upstream] of this.pipes) client.pipe(upstream);
   }
 
