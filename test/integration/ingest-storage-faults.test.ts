@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import http from 'node:http';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
+import { EventWriter, type NewEvent } from '../../services/ingress/ingest/event-writer.js';
 import { createPool } from '../../services/shared/database/create-pool.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { EventQueue } from '../../services/shared/queue/event-queue.js';
@@ -174,5 +175,64 @@ describe('a commit whose answer is lost', () => {
     expect(await reconciler.runOnce()).toBe(0);
     expect(await queue.queue.getJobState(id)).toBe('waiting');
     expect((await queue.queue.getJobs(['waiting', 'delayed', 'active'])).filter((job) => job.data.eventId === id)).toHaveLength(1);
+  });
+});
+
+describe("a batch's duplicate lookup whose connection breaks after its insert committed", () => {
+  let proxy: PostgresCuttingProxy;
+  let pool: pg.Pool;
+  let writer: EventWriter;
+
+  const event = (externalId: string): NewEvent => {
+    const body = JSON.stringify({ id: externalId, type: 'invoice.paid' });
+    return {
+      provider: 'stripe',
+      externalId,
+      eventType: 'invoice.paid',
+      payload: JSON.parse(body) as unknown,
+      rawBody: Buffer.from(body),
+      contentType: 'application/json',
+      headers: {},
+      correlationId: null,
+      traceId: null,
+      traceparent: null,
+      replayKey: null,
+    };
+  };
+
+  beforeAll(async () => {
+    const url = new URL(db.url);
+    proxy = new PostgresCuttingProxy(url.hostname, Number(url.port || 5432));
+    url.hostname = '127.0.0.1';
+    url.port = String(await proxy.start());
+    pool = createPool({ url: url.toString(), size: 2, applicationName: 'webhooks-storage-faults-writer' });
+    pool.on('error', () => undefined);
+    writer = new EventWriter({ pool });
+  });
+
+  afterAll(async () => {
+    await writer?.drain();
+    if (pool) await closePool(pool);
+    await proxy?.stop();
+  });
+
+  it('stores the new events of the batch and answers them as stored; only the duplicate fails (503)', async () => {
+    const stored = await writer.insert(event('evt_lookup_lost_dup'));
+    expect(stored.duplicate).toBe(false);
+
+    // One batch (submitted in the same turn): a new event and a duplicate, whose lookup runs after the INSERT.
+    proxy.cutOnStatement = 'select-existing-webhook-events-v4';
+    const [fresh, duplicate] = await Promise.allSettled([writer.insert(event('evt_lookup_lost_new')), writer.insert(event('evt_lookup_lost_dup'))]);
+    expect(proxy.cuts).toBe(1);
+
+    const rows = await rowsOf('evt_lookup_lost_new');
+    expect(rows).toHaveLength(1);
+    // Committed, and known to be by its INSERT's answer: a new event (202, enqueued now), not a 503 whose event then
+    // waits for the reconciler and whose sender's retry is a duplicate.
+    expect(fresh).toEqual({ status: 'fulfilled', value: { id: rows[0]!.id, status: 'PENDING', duplicate: false } });
+    expect(duplicate.status).toBe('rejected');
+
+    // The duplicate's retry finds the stored event.
+    expect(await writer.insert(event('evt_lookup_lost_dup'))).toEqual({ id: stored.id, status: 'PENDING', duplicate: true });
   });
 });

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { ItemFailure, MicroBatcher } from '../../shared/batching/micro-batcher.js';
 import { withRowFallback } from '../../shared/batching/row-fallback.js';
+import { isDatabaseUnavailable } from '../../shared/database/database-errors.js';
 import type { EventStatus } from '../../shared/database/event-status.js';
 import type { ReplayKey } from '../verification/replay-key.js';
 import { WebhookVerificationError } from '../verification/verification-errors.js';
@@ -244,23 +245,39 @@ export class EventWriter {
       resultByKey.set(keyOf(row.provider, row.external_id), { id: row.id, status: 'PENDING', duplicate: false });
     }
     const missing = unique.filter((e) => !resultByKey.has(keyOf(e.provider, e.externalId)));
+    // What the lookup below could not answer (its connection broke), with the error it fails with: the missing events'
+    // keys (every copy of such a key in the batch), and the repeated transmissions it was to bind.
+    const unanswered = new Map<NewEvent | string, unknown>();
     if (missing.length > 0 || repeatedTransmissions.length > 0) {
       // Rows another request (or process, or this batch) committed first; ON CONFLICT waited for that commit, so
       // they are visible.
       const withReplayKey = missing.filter((e) => e.replayKey !== null);
       const bindingOneEvent = [...withReplayKey.filter((e) => e.replayKey!.onReuse === 'reject'), ...repeatedTransmissions];
-      const existing = await this.options.pool.query<ExistingRow>({
-        ...SELECT_EXISTING,
-        values: [
-          missing.map((e) => e.provider),
-          missing.map((e) => e.externalId),
-          withReplayKey.map((e) => e.provider),
-          withReplayKey.map((e) => e.replayKey!.key),
-          bindingOneEvent.map((e) => e.provider),
-          bindingOneEvent.map((e) => e.externalId),
-          bindingOneEvent.map((e) => e.replayKey!.key),
-        ],
-      });
+      let existing;
+      try {
+        existing = await this.options.pool.query<ExistingRow>({
+          ...SELECT_EXISTING,
+          values: [
+            missing.map((e) => e.provider),
+            missing.map((e) => e.externalId),
+            withReplayKey.map((e) => e.provider),
+            withReplayKey.map((e) => e.replayKey!.key),
+            bindingOneEvent.map((e) => e.provider),
+            bindingOneEvent.map((e) => e.externalId),
+            bindingOneEvent.map((e) => e.replayKey!.key),
+          ],
+        });
+      } catch (error) {
+        // The INSERT above has committed (its answer came after the Sync that ends its implicit transaction): the rows
+        // it returned are stored, new, and answered so (202, enqueued at once). Failing them with the lookup answered
+        // 503 for an event already stored, which then waited for the reconciler, and its sender's retry was a
+        // duplicate. Only the events the lookup was for fail (503: the sender's retry finds them), and a transmission
+        // it did not bind (PayPal's retry in its original's batch) fails with them rather than go unguarded.
+        if (!isDatabaseUnavailable(error)) throw error;
+        for (const event of missing) unanswered.set(keyOf(event.provider, event.externalId), error);
+        for (const event of repeatedTransmissions) unanswered.set(event, error);
+        existing = { rows: [] };
+      }
       const byExternalId = new Map<string, ExistingRow>();
       const byReplayKey = new Map<string, ExistingRow>();
       // Tombstones first, so a stored event wins over a tombstone of the same key: a key is in at most one of the two
@@ -272,6 +289,7 @@ export class EventWriter {
       }
       for (const event of missing) {
         const key = keyOf(event.provider, event.externalId);
+        if (unanswered.has(key)) continue;
         const sameId = byExternalId.get(key);
         const sameReplayKey = event.replayKey ? byReplayKey.get(keyOf(event.provider, event.replayKey.key)) : undefined;
         // A transmission that carried another event is refused even with this event's id: it is a forged body.
@@ -294,6 +312,8 @@ export class EventWriter {
     const seen = new Set<string>();
     return events.map((event) => {
       const key = keyOf(event.provider, event.externalId);
+      if (unanswered.has(key)) return new ItemFailure(unanswered.get(key));
+      if (unanswered.has(event)) return new ItemFailure(unanswered.get(event));
       const result = resultByKey.get(key);
       if (!result) throw new Error('event row vanished between conflict and lookup');
       const first = !seen.has(key);
