@@ -11,25 +11,25 @@
  * what the client sends (hold), so its commands time out as they would against a paused Redis.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { DestinationPauses } from '../../services/shared/destinations/destination-pauses.js';
 import { DestinationStateStore } from '../../services/shared/destinations/destination-state.js';
 import { HeldPromotionError, promoteHeldJobs } from '../../services/shared/destinations/held-events.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { EVENT_JOB_NAME, eventJobId } from '../../services/shared/queue/event-job.js';
-import { createRedisConnection } from '../../services/shared/queue/redis-connection.js';
 import { PauseResync } from '../../services/worker/maintenance/pause-resync.js';
 import { RemovedDestinationRelease } from '../../services/worker/maintenance/removed-destination-release.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
+import { openSilenceableQueue, type SilenceableQueue } from '../support/silenceable-queue.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
-import { waitFor } from '../support/wait-for.js';
 
 jest.setTimeout(180_000);
 
 let db: TestDatabase;
 let ns: TestQueueNamespace;
+let silenceable: SilenceableQueue;
 let proxy: TcpProxy;
 /** The queue as the service has it: on a producer connection (fail fast, 2 s command timeout), through the proxy. */
 let proxied: Redis;
@@ -41,19 +41,10 @@ let counter = 0;
 beforeAll(async () => {
   db = await createTestDatabase();
   ns = createQueueNamespace();
-  const redisUrl = new URL(ns.redisUrl);
-  proxy = new TcpProxy(redisUrl.hostname, Number(redisUrl.port || 6379));
-  await proxy.start();
-  const proxiedUrl = new URL(ns.redisUrl);
-  proxiedUrl.hostname = '127.0.0.1';
-  proxiedUrl.port = String(proxy.port);
-  proxied = createRedisConnection({ url: proxiedUrl.toString(), host: '', port: 0 }, 'producer');
-  queue = new Queue('held-silent', { connection: proxied, prefix: ns.prefix, skipWaitingForReady: true, skipVersionCheck: true });
-  queue.on('error', () => undefined);
-  direct = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1 });
-  // The producer connection queues nothing while it connects (as in the service): the jobs are added once it is ready.
-  await waitFor('the proxied connection ready', () => proxied.status === 'ready');
+  silenceable = await openSilenceableQueue(ns, 'held-silent');
+  ({ proxy, proxied, queue, direct } = silenceable);
 });
+  // The producer connection queues nothing while it connects (as in the service): the jobs are added once it is ready.
 
 afterEach(() => {
   proxy.release();
@@ -61,10 +52,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await queue?.close().catch(() => undefined);
-  proxied?.disconnect();
-  direct?.disconnect();
-  await proxy?.stop();
+  await silenceable?.close();
   await ns?.cleanup();
   await db?.drop();
 });

@@ -10,15 +10,15 @@
  * pause state is on a direct connection, so the resume itself is taken.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { DestinationControl } from '../../services/admin/destination-control.js';
 import { DestinationPauses } from '../../services/shared/destinations/destination-pauses.js';
 import { DestinationStateStore } from '../../services/shared/destinations/destination-state.js';
 import type { Logger } from '../../services/shared/logging/logger.js';
 import { EVENT_JOB_NAME, eventJobId } from '../../services/shared/queue/event-job.js';
-import { createRedisConnection } from '../../services/shared/queue/redis-connection.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
+import { openSilenceableQueue, type SilenceableQueue } from '../support/silenceable-queue.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
@@ -28,6 +28,7 @@ jest.setTimeout(120_000);
 const QUEUE = 'resume-silent';
 let db: TestDatabase;
 let ns: TestQueueNamespace;
+let silenceable: SilenceableQueue;
 let proxy: TcpProxy;
 /** The queue as the ingress has it: on a producer connection (fail fast, 2 s command timeout), through the proxy. */
 let proxied: Redis;
@@ -39,17 +40,8 @@ let counter = 0;
 beforeAll(async () => {
   db = await createTestDatabase();
   ns = createQueueNamespace();
-  const redisUrl = new URL(ns.redisUrl);
-  proxy = new TcpProxy(redisUrl.hostname, Number(redisUrl.port || 6379));
-  await proxy.start();
-  const proxiedUrl = new URL(ns.redisUrl);
-  proxiedUrl.hostname = '127.0.0.1';
-  proxiedUrl.port = String(proxy.port);
-  proxied = createRedisConnection({ url: proxiedUrl.toString(), host: '', port: 0 }, 'producer');
-  queue = new Queue(QUEUE, { connection: proxied, prefix: ns.prefix, skipWaitingForReady: true, skipVersionCheck: true });
-  queue.on('error', () => undefined);
-  direct = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1 });
-  await waitFor('the proxied connection ready', () => proxied.status === 'ready');
+  silenceable = await openSilenceableQueue(ns, QUEUE);
+  ({ proxy, proxied, queue, direct } = silenceable);
 });
 
 afterEach(() => {
@@ -58,10 +50,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await queue?.close().catch(() => undefined);
-  proxied?.disconnect();
-  direct?.disconnect();
-  await proxy?.stop();
+  await silenceable?.close();
   await ns?.cleanup();
   await db?.drop();
 });
