@@ -4,6 +4,7 @@ import { DestinationControl } from '../admin/destination-control.js';
 import { consoleRouter } from '../console/console-router.js';
 import { BodyMemoryBudget } from '../ingress/ingest/body-memory-budget.js';
 import { EventWriter } from '../ingress/ingest/event-writer.js';
+import { StoreQueueBudget } from '../ingress/ingest/store-queue-budget.js';
 import { webhookRouter } from '../ingress/ingest/webhook-router.js';
 import { ClientFailureLimiter } from '../shared/http/client-failure-limiter.js';
 import { WebhookReceiver } from '../ingress/ingest/webhook-receiver.js';
@@ -13,6 +14,7 @@ import { createDataSource } from '../shared/database/data-source.js';
 import { DestinationPauses } from '../shared/destinations/destination-pauses.js';
 import { DestinationStateStore } from '../shared/destinations/destination-state.js';
 import { createLogger } from '../shared/logging/logger.js';
+import { registerStoreQueueGauges } from '../shared/metrics/store-queue-gauge.js';
 import type { RoutesFile } from '../worker/routing/routes-file.js';
 import type { Infrastructure } from './infrastructure.js';
 
@@ -41,7 +43,11 @@ export interface IngressRoleOptions {
 /** Webhooks in (verify → store once → answer → enqueue), the admin API and the console for operators. */
 export async function startIngress(options: IngressRoleOptions): Promise<IngressRole> {
   const { config, infrastructure } = options;
-  const writer = new EventWriter({ pool: infrastructure.pool });
+  // Webhooks verified and waiting to be stored, all requests (both paths) together: bounded, so a silent PostgreSQL
+  // turns the excess away (503 overloaded) instead of queueing it in memory for as long as the silence lasts.
+  const queueBudget = new StoreQueueBudget(StoreQueueBudget.defaultBytes(config.http.maxBodyBytes, config.database.poolSize));
+  registerStoreQueueGauges(queueBudget);
+  const writer = new EventWriter({ pool: infrastructure.pool, queueBudget });
   // The operators' reads go through TypeORM, on a small pool of their own (see shared/database/README.md).
   const adminData = await createDataSource({ url: config.database.url, poolSize: 4, applicationName: 'webhooks-admin' }).initialize();
   // Pause/resume and destination state: recorded in PostgreSQL, shared with the workers through Redis.

@@ -5,6 +5,9 @@ import { isDatabaseUnavailable } from '../../shared/database/database-errors.js'
 import type { EventStatus } from '../../shared/database/event-status.js';
 import type { ReplayKey } from '../verification/replay-key.js';
 import { WebhookVerificationError } from '../verification/verification-errors.js';
+// A type only: the budget's default reads this file's defaults.
+import type { StoreQueueBudget } from './store-queue-budget.js';
+import { StoreQueueFullError } from './store-queue-full-error.js';
 
 /** A verified webhook, ready to be stored. */
 export interface NewEvent {
@@ -35,7 +38,17 @@ export interface EventWriterOptions {
   maxBatchSize?: number;
   /** INSERTs in flight at once (each holds one pooled connection). */
   maxConcurrentFlushes?: number;
+  /**
+   * The bound on webhooks waiting to be stored (see {@link StoreQueueBudget}): an insert it has no room for is refused
+   * at once with {@link StoreQueueFullError}. None: unbounded (tests, benchmarks).
+   */
+  queueBudget?: StoreQueueBudget;
 }
+
+/** Largest multi-row INSERT by default. */
+export const DEFAULT_MAX_BATCH_SIZE = 200;
+/** INSERTs in flight at once by default. */
+export const DEFAULT_MAX_CONCURRENT_FLUSHES = 4;
 
 // One statement for any batch size: arrays unnest into rows, so it is prepared once per connection.
 // The raw bodies travel as ONE binary bytea parameter (their concatenation; each row takes its slice), not as a
@@ -169,18 +182,27 @@ export class EventWriter {
 
   constructor(private readonly options: EventWriterOptions) {
     this.batcher = new MicroBatcher<NewEvent, StoredEvent>({
-      maxBatchSize: options.maxBatchSize ?? 200,
-      maxConcurrentFlushes: options.maxConcurrentFlushes ?? 4,
+      maxBatchSize: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE,
+      maxConcurrentFlushes: options.maxConcurrentFlushes ?? DEFAULT_MAX_CONCURRENT_FLUSHES,
       flush: (events) => this.flush(events),
     });
   }
 
   /**
    * Stores `event` once; resolves after the row is committed. Rejects when PostgreSQL fails, and with a
-   * WebhookVerificationError when the event reuses another event's replay key that may not be reused.
+   * WebhookVerificationError when the event reuses another event's replay key that may not be reused; at once, with a
+   * StoreQueueFullError, when the queue budget has no room for it (nothing is queued then).
    */
   insert(event: NewEvent): Promise<StoredEvent> {
-    return this.batcher.submit(event);
+    const budget = this.options.queueBudget;
+    if (!budget) return this.batcher.submit(event);
+    const charge = budget.chargeOf(event.rawBody.length);
+    if (!budget.take(charge)) return Promise.reject(new StoreQueueFullError());
+    // Given back when the write resolves, stored or failed: the webhook is answered then, and its body let go.
+    const release = () => budget.release(charge);
+    const stored = this.batcher.submit(event);
+    stored.then(release, release);
+    return stored;
   }
 
   /** Waits for inserts in flight (graceful shutdown). */

@@ -14,6 +14,7 @@ import { BodyBudgetExceededError, BodyMemoryBudget } from './body-memory-budget.
 import { isAcceptedMediaType, mediaTypeOf } from './content-type.js';
 import { readEncodedBody, type EncodedBodyRefusal } from './encoded-body.js';
 import type { EventWriter } from './event-writer.js';
+import { StoreQueueFullError } from './store-queue-full-error.js';
 import { ClientFailureLimiter } from '../../shared/http/client-failure-limiter.js';
 import { WebhookReceiver } from './webhook-receiver.js';
 
@@ -124,12 +125,12 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   const bodyBudget = options.bodyBudget ?? BodyMemoryBudget.forMaxBodyBytes(options.maxBodyBytes);
   /**
    * A body the process has no room for now (on either path): 503, come back later; answered before the body is read
-   * in full, so the connection closes, which frees what it held.
+   * in full, so the connection closes, which frees what it held. Or a webhook read and verified that the writer's
+   * queue has no room for (StoreQueueFullError, on either path: the direct one hands it back here): the same answer.
    */
-  const refuseOverBudget = (req: Request, res: Response) => {
+  const refuseOverBudget = (req: Request, res: Response, error: AppError = new BodyBudgetExceededError()) => {
     count(res, res.locals.verifier!.provider, 'overloaded');
     if (res.headersSent) return;
-    const error = new BodyBudgetExceededError();
     res.setHeader('Retry-After', String(OVER_BUDGET_RETRY_AFTER_SECONDS));
     sendError(req, res, error.statusCode, error.message, error.code);
   };
@@ -227,7 +228,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   // Maps the verifiers' typed errors to status codes and outcomes, then hands over to the common error middleware.
   const mapError = (error: unknown, req: Request, res: Response, next: NextFunction) => {
     const provider = res.locals.verifier?.provider ?? 'unknown';
-    if (error instanceof BodyBudgetExceededError) return refuseOverBudget(req, res);
+    if (error instanceof BodyBudgetExceededError || error instanceof StoreQueueFullError) return refuseOverBudget(req, res, error);
     if (error instanceof WebhookVerificationError) {
       if (overFailureBudget(req, res)) {
         count(res, provider, 'rate_limited');
@@ -271,7 +272,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
 }
 
 const TOO_LARGE_MESSAGE = 'Request body is too large';
-/** Bodies in flight end, or time out (30 s), within seconds. */
+/** Bodies in flight end, or time out (30 s), within seconds; webhooks waiting to be stored are answered as fast. */
 const OVER_BUDGET_RETRY_AFTER_SECONDS = 5;
 
 /** The request's failure-budget key: its `req.ip` (TRUST_PROXY's), or its connection's address when that is none. */
