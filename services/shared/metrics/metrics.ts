@@ -23,7 +23,8 @@ export const RECEIVE_OUTCOMES = [
   // 503: a signing certificate the request names could not be downloaded now (PayPal: its host unreachable or
   // failing, or every download slot taken). Not `unavailable`: PostgreSQL is fine, and a page must name the cause.
   'certificate_unavailable',
-  // 503: bodies being received already hold the ingress's body budget (BodyMemoryBudget); not a dependency's fault.
+  // 503: bodies being received already hold the ingress's body budget (BodyMemoryBudget), or webhooks waiting to be
+  // stored hold its bound on them (StoreQueueBudget: PostgreSQL slow or silent, yet not a storage failure of this one).
   'overloaded',
 ] as const;
 export type ReceiveOutcome = (typeof RECEIVE_OUTCOMES)[number];
