@@ -62,7 +62,7 @@ export class IndexBuildWatchdog {
     const { rows } = await this.lockSession.query<{ pid: number; query: string }>(
       `SELECT pid, query FROM pg_stat_activity
         WHERE datname = current_database() AND application_name = 'migrations' AND state = 'active' AND pid <> pg_backend_pid()
-          AND ($1 OR (wait_event_type = 'Lock' AND query ~* '^\\s*(create|drop)\\s+index\\s+concurrently'))`,
+          AND ($1 OR (wait_event_type = 'Lock' AND query ~* '^\\s*(create(\\s+unique)?|drop)\\s+index\\s+concurrently'))`,
       [reason === 'abort'],
     );
     if (rows.length === 0 || this.stopped.signal.aborted) return;
