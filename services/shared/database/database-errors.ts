@@ -27,10 +27,13 @@ export function isConnectionError(error: unknown): boolean {
  * failover (25006); a serialization failure or deadlock (class 40: run again, it goes through); out of disk, memory
  * or connections (class 53); the database closed to connections, a lock timeout (class 55); shut down, cancelled or
  * timed out (class 57); an I/O error (class 58); or a schema not there yet, the migrations not run (undefined table
- * 42P01, no such database 3D000, no such schema 3F000).
+ * 42P01, no such database 3D000, no such schema 3F000), or not all of them: a column a migration newer than the schema
+ * adds (undefined column 42703). That last is what a worker of a new release meets while its migration has not run
+ * (it takes jobs from Redis whether or not it is ready): taken for a fault of the statement, its run sent the event,
+ * could not record it, and sent it again on every re-run; as unavailable, the run's finish waits for the schema.
  */
 const UNAVAILABLE_CLASSES = ['40', '53', '55', '57', '58'];
-const UNAVAILABLE_CODES = new Set(['25006', '42P01', '3D000', '3F000']);
+const UNAVAILABLE_CODES = new Set(['25006', '42P01', '42703', '3D000', '3F000']);
 
 /**
  * True when PostgreSQL is unreachable ({@link isConnectionError}) or cannot take the statement for a while (above):
