@@ -4,6 +4,7 @@
  * value here used to get past validation and fail later (after the migrations), or not at all.
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { writeRoutesFile, type RoutesDocument, type TempRoutesFile } from '../support/routes-file.js';
@@ -69,6 +70,28 @@ describe('invalid configuration stops the start before the migrations', () => {
     expect(databaseCreated).toBe(false);
   });
 
+  it.each([
+    ['a redis:// URL', 'redis://redis:6379'],
+    ['host:port', '127.0.0.1:6379'],
+  ])('REDIS_HOST as %s (without REDIS_URL): exit 78 naming REDIS_HOST, not a start that queues nothing', async (_form, value) => {
+    // It used to start and look the whole value up as a host name for ever: webhooks were answered 202 and never queued.
+    const { code, logs, databaseCreated } = await startAll({ REDIS_URL: '', REDIS_HOST: value });
+    expect(logs).toEqual([
+      'Invalid configuration: REDIS_HOST: must be a host name or an IP address, without scheme, port or path (the port goes in REDIS_PORT; a redis:// URL in REDIS_URL)',
+    ]);
+    expect(code).toBe(78);
+    expect(databaseCreated).toBe(false);
+  });
+
+  it('JOB_ATTEMPTS whose doubling backoff outgrows any wait (40 with JOB_BACKOFF_MS=1000): exit 78 naming both', async () => {
+    // Each in bounds on its own; together the last retry came about 8,700 years after the one before, so a failing
+    // event stayed FAILED and never reached DEAD_LETTER.
+    const { code, logs, databaseCreated } = await startAll({ JOB_ATTEMPTS: '40', JOB_BACKOFF_MS: '1000' });
+    expect(logs).toEqual([expect.stringMatching(/^Invalid configuration: JOB_ATTEMPTS: 40 attempts with JOB_BACKOFF_MS=1000 wait up to 8,716 years before the last retry .* at most 23 with this backoff/)]);
+    expect(code).toBe(78);
+    expect(databaseCreated).toBe(false);
+  });
+
   it('DATABASE_URL with a port that is no number: exit 78 naming DATABASE_URL, not a bare "Invalid URL"', async () => {
     const { name } = unusedDatabase();
     const server = new URL(testServiceUrls().databaseUrl);
@@ -124,6 +147,22 @@ describe('invalid configuration stops the start before the migrations', () => {
     const { code, logs, databaseCreated } = await startAll({ ROUTES_FILE: routes.path });
     expect(logs.filter((line) => line.startsWith('Failed to start:'))).toEqual([
       `Failed to start: ROUTES_FILE ${routes.path}: routes.0: unknown key "fliter" (a route takes provider, events, filter, transform, to)`,
+    ]);
+    expect(code).toBe(1);
+    expect(databaseCreated).toBe(false);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['only a comment', '# routes come later\n'],
+  ])('ROUTES_FILE that is %s: one line naming the file, no database created (not a worker that delivers nothing)', async (_what, text) => {
+    // Read as no destinations and no routes, it used to start: every event COMPLETED with nothing delivered.
+    const routes = writeRoutesFile({ destinations: {}, routes: [] });
+    writeFileSync(routes.path, text);
+    files.push(routes);
+    const { code, logs, databaseCreated } = await startAll({ ROUTES_FILE: routes.path });
+    expect(logs.filter((line) => line.startsWith('Failed to start:'))).toEqual([
+      `Failed to start: ROUTES_FILE ${routes.path}: holds no destinations or routes (the file is empty, or only comments or null): every event would be COMPLETED with nothing delivered; write "routes: []" to deliver nothing on purpose, or unset ROUTES_FILE`,
     ]);
     expect(code).toBe(1);
     expect(databaseCreated).toBe(false);

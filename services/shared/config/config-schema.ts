@@ -26,7 +26,7 @@ const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER, m
  * The longest delay setTimeout honours (about 24.8 days). A larger one is replaced by 1 ms with only a
  * TimeoutOverflowWarning, so "wait very long" would silently mean "do not wait at all".
  */
-const MAX_TIMER_MS = 2_147_483_647;
+export const MAX_TIMER_MS = 2_147_483_647;
 
 /** A duration in milliseconds: a whole number from `min` up to {@link MAX_TIMER_MS}, since it ends up in a timer. */
 const milliseconds = (fallback: number, min: number) =>
@@ -56,12 +56,12 @@ function isRedisUrl(value: string): boolean {
 }
 
 /**
- * A listen address as `server.listen` takes it: an IP address (`0.0.0.0`, `::`, `127.0.0.1`) or a host name made of
- * dot-separated labels (letters, digits, hyphens inside, and the underscores some resolvers allow), at most 253
- * characters, whose last label is not all digits (so `10.0.0.256` is refused as a mistyped address). Checked by its
- * syntax only: nothing is resolved here.
+ * A host as `server.listen` (HOST) and a Redis connection (REDIS_HOST) take it: an IP address (`0.0.0.0`, `::`,
+ * `127.0.0.1`) or a host name made of dot-separated labels (letters, digits, hyphens inside, and the underscores some
+ * resolvers allow), at most 253 characters, whose last label is not all digits (so `10.0.0.256` is refused as a
+ * mistyped address). No scheme, port or path. Checked by its syntax only: nothing is resolved here.
  */
-function isListenHost(value: string): boolean {
+export function isHostName(value: string): boolean {
   if (isIP(value) !== 0) return true;
   const name = value.endsWith('.') ? value.slice(0, -1) : value;
   if (name.length === 0 || name.length > 253) return false;
@@ -108,7 +108,7 @@ export const configSchema = z.object({
   HOST: z
     .string()
     .default('0.0.0.0')
-    .refine(isListenHost, 'must be an IP address (0.0.0.0, ::, 127.0.0.1) or a host name (dot-separated labels of letters, digits and hyphens)'),
+    .refine(isHostName, 'must be an IP address (0.0.0.0, ::, 127.0.0.1) or a host name (dot-separated labels of letters, digits and hyphens)'),
   /**
    * Express `trust proxy` (e.g. `1` behind one load balancer), so rate limits see real client addresses: `true`,
    * `false`, a hop count, or comma-separated addresses, subnets and the names loopback, linklocal, uniquelocal.
@@ -138,6 +138,7 @@ export const configSchema = z.object({
     .string()
     .optional()
     .refine((value) => value === undefined || value === '' || isRedisUrl(value), 'must be a redis:// or rediss:// URL (host, optional port 1-65535, optional /db number)'),
+  /** Checked (isHostName) only where it is used, without REDIS_URL: see loadConfig. */
   REDIS_HOST: z.string().min(1).default('localhost'),
   REDIS_PORT: integer(6379, 1, 65535),
   /** Key prefix for BullMQ's keys; lets several deployments or test runs share one Redis. */

@@ -1,5 +1,5 @@
 import { getHeapStatistics } from 'node:v8';
-import { configSchema, type RawConfig } from './config-schema.js';
+import { configSchema, isHostName, MAX_TIMER_MS, type RawConfig } from './config-schema.js';
 
 export type ServiceRole = RawConfig['SERVICE_ROLE'];
 
@@ -78,6 +78,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   const raw = parsed.data;
   const poolProblem = options.migrationsOnly ? undefined : poolSizeProblem(raw.SERVICE_ROLE, raw.DATABASE_POOL_SIZE);
   if (poolProblem) throw new ConfigError('DATABASE_POOL_SIZE', poolProblem);
+  const retryProblem = retryScheduleProblem(raw.JOB_ATTEMPTS, raw.JOB_BACKOFF_MS);
+  if (retryProblem) throw new ConfigError('JOB_ATTEMPTS', retryProblem);
+  const redisUrl = blankToUndefined(raw.REDIS_URL);
+  // Only without REDIS_URL, which wins over it: a REDIS_HOST left over next to a REDIS_URL was never read, and still
+  // is not. Used, a URL or a host:port here (REDIS_URL's form) was looked up as a host name for ever: the start went
+  // on (the ingress answers 202 without Redis) and no event was queued, with only a "redis connection error" to show.
+  if (redisUrl === undefined && !isHostName(raw.REDIS_HOST.trim())) {
+    throw new ConfigError(
+      'REDIS_HOST',
+      'must be a host name or an IP address, without scheme, port or path (the port goes in REDIS_PORT; a redis:// URL in REDIS_URL)',
+    );
+  }
   const paypalWebhookId = blankToUndefined(raw.PAYPAL_WEBHOOK_ID);
   return {
     role: raw.SERVICE_ROLE,
@@ -89,7 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       trustProxy: blankToUndefined(raw.TRUST_PROXY),
     },
     database: { url: raw.DATABASE_URL, poolSize: raw.DATABASE_POOL_SIZE },
-    redis: { url: blankToUndefined(raw.REDIS_URL), host: raw.REDIS_HOST, port: raw.REDIS_PORT },
+    redis: { url: redisUrl, host: raw.REDIS_HOST.trim(), port: raw.REDIS_PORT },
     queue: { name: raw.QUEUE_NAME, prefix: raw.QUEUE_PREFIX, attempts: raw.JOB_ATTEMPTS, backoffMs: raw.JOB_BACKOFF_MS },
     providers: {
       stripeSecrets: raw.STRIPE_WEBHOOK_SECRET,
@@ -139,6 +151,27 @@ function poolSizeProblem(role: ServiceRole, poolSize: number): string | undefine
   return (
     `must be at least ${MIN_WORKER_POOL_SIZE} for SERVICE_ROLE=${role} (got ${poolSize}): the reconciler's and the retention's passes ` +
     'each hold a connection for their whole pass, and claims, claim heartbeats and finishes need one meanwhile'
+  );
+}
+
+/**
+ * Why these attempts and this backoff make no retry schedule a failing event can come to the end of, or undefined.
+ * The backoff doubles with each attempt, so the gap before the last retry is JOB_BACKOFF_MS × 2^(JOB_ATTEMPTS − 2):
+ * JOB_ATTEMPTS=40 with the default 1 s is about 8,700 years. Each value was in bounds on its own, and such an event
+ * stayed FAILED, neither retried nor DEAD_LETTER (where operators look), for good. The gap is held to the longest
+ * duration a `*_MS` variable may give (about 24.8 days).
+ */
+function retryScheduleProblem(attempts: number, backoffMs: number): string | undefined {
+  if (attempts < 2) return undefined;
+  const longestGapMs = backoffMs * 2 ** (attempts - 2);
+  if (longestGapMs <= MAX_TIMER_MS) return undefined;
+  const mostAttempts = Math.floor(Math.log2(MAX_TIMER_MS / backoffMs)) + 2;
+  const days = longestGapMs / 86_400_000;
+  const gap = days < 365 ? `${Math.round(days)} days` : days < 365e6 ? `${Math.round(days / 365).toLocaleString('en-US')} years` : 'millions of years';
+  return (
+    `${attempts} attempts with JOB_BACKOFF_MS=${backoffMs} wait up to ${gap} before the last retry (the backoff doubles with each attempt: ` +
+    `JOB_BACKOFF_MS × 2^(JOB_ATTEMPTS − 2)), so a failing event would stay FAILED instead of reaching DEAD_LETTER; ` +
+    `at most ${mostAttempts} with this backoff (a gap of at most ${MAX_TIMER_MS} ms, about 24.8 days)`
   );
 }
 

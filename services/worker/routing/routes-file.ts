@@ -271,9 +271,17 @@ export function parseRoutes(text: string, source = 'ROUTES_FILE', context: Route
   let document: unknown;
   try {
     // Merge keys (`<<: *common`) as in PROVIDERS_FILE, and as Helm's and docker compose's YAML readers resolve them.
-    document = parse(text, { merge: true }) ?? {};
+    document = parse(text, { merge: true });
   } catch (error) {
-    throw new Error(`${source}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+    // The first line of yaml's message ends in ':' before the excerpt it shows on the next lines (as in PROVIDERS_FILE).
+    throw new Error(`${source}: not valid YAML: ${((error as Error).message.split('\n')[0] ?? '').replace(/:$/, '')}`);
+  }
+  // A file set but empty (a Secret's key written empty, a mount of the wrong key, a truncated write) used to be read
+  // as no destinations and no routes: the worker started and completed every event with nothing delivered.
+  if (document === null || document === undefined) {
+    throw new Error(
+      `${source}: holds no destinations or routes (the file is empty, or only comments or null): every event would be COMPLETED with nothing delivered; write "routes: []" to deliver nothing on purpose, or unset ROUTES_FILE`,
+    );
   }
   const result = routesFileSchema.safeParse(document);
   if (!result.success) {
