@@ -9,6 +9,7 @@ import { checkPortAvailable, listenProblem } from './runtime/port-check.js';
 import { startService } from './runtime/service.js';
 import { installShutdownSignals } from './runtime/shutdown-signals.js';
 import { StartAbortedError } from './shared/startup/start-aborted-error.js';
+import { ConfigFileError } from './shared/config/config-file-error.js';
 
 const config = loadConfigOrExit();
 configureLogging({ level: config.logLevel, role: config.role });
@@ -34,8 +35,11 @@ try {
   signals.serviceRunning(service.shutdown);
 } catch (error) {
   if (error instanceof StartAbortedError) await signals.exitAfterAbortedStart();
-  // One clear line for configuration mistakes found while building the parts (a bad PROVIDERS_FILE, say).
-  logger.error('service failed to start', { error });
+  // One clear line for configuration mistakes found while building the parts (a bad PROVIDERS_FILE, say). A file's
+  // problem is logged by its message alone: its stack only points into the file's parser, and made a second,
+  // multi-line-looking record of what the line below already says.
+  if (error instanceof ConfigFileError) logger.error('service failed to start', { problem: error.message });
+  else logger.error('service failed to start', { error });
   writeStderrLine(`Failed to start: ${listenProblem(error, config.http.port, config.http.host) ?? (error as Error).message}`);
   process.exit(1);
 }

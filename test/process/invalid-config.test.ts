@@ -167,4 +167,20 @@ describe('invalid configuration stops the start before the migrations', () => {
     expect(code).toBe(1);
     expect(databaseCreated).toBe(false);
   });
+
+  it('ROUTES_FILE naming a destination twice: one line with the line and column, and no stack trace in any log line', async () => {
+    // YAML would let the second `billing` replace the first; the parser refuses duplicate keys instead. The JSON
+    // record of the failure used to carry the error's stack (frames into the YAML parser) next to that line.
+    const routes = writeRoutesFile({ destinations: {}, routes: [] });
+    writeFileSync(routes.path, 'destinations:\n  billing:\n    url: http://billing.internal/a\n  billing:\n    url: http://billing.internal/b\nroutes:\n  - provider: stripe\n    to: [billing]\n');
+    files.push(routes);
+    const { code, logs, databaseCreated } = await startAll({ ROUTES_FILE: routes.path });
+    const problem = `ROUTES_FILE ${routes.path}: not valid YAML: Map keys must be unique at line 4, column 3`;
+    expect(logs.filter((line) => line.startsWith('Failed to start:'))).toEqual([`Failed to start: ${problem}`]);
+    const failed = logs.filter((line) => line.includes('service failed to start')).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(failed).toEqual([expect.objectContaining({ level: 'error', problem })]);
+    expect(logs.filter((line) => line.includes('"stack"') || line.includes('    at '))).toEqual([]);
+    expect(code).toBe(1);
+    expect(databaseCreated).toBe(false);
+  });
 });

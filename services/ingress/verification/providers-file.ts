@@ -4,6 +4,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { PROVIDER_NAME_PATTERN } from '../../shared/routing/provider-name.js';
 import { decodeStandardWebhookSecret, STANDARD_WEBHOOK_SECRET_RULE } from '../../shared/standard-webhooks/decode-secret.js';
+import { ConfigFileError } from '../../shared/config/config-file-error.js';
 
 /** Built-in providers, configured through their own variables; a PROVIDERS_FILE may not redefine them. */
 export const BUILT_IN_PROVIDERS: readonly string[] = ['stripe', 'github', 'paypal'];
@@ -122,16 +123,16 @@ export function parseProvidersFile(text: string, fileName: string): ProviderDefi
   if (yamlError !== undefined) {
     // Only the first line ("<problem> at line L, column C:"): the source excerpt that follows may hold a secret.
     const summary = (yamlError.message.split('\n')[0] ?? yamlError.code).replace(/:$/, '');
-    throw new Error(`Invalid PROVIDERS_FILE ${fileName}: YAML error: ${summary}`);
+    throw new ConfigFileError(`Invalid PROVIDERS_FILE ${fileName}: YAML error: ${summary}`);
   }
   let data: unknown;
   try {
     data = document.toJS({ maxAliasCount: 100 });
   } catch (error) {
-    throw new Error(`Invalid PROVIDERS_FILE ${fileName}: ${(error as Error).message}`);
+    throw new ConfigFileError(`Invalid PROVIDERS_FILE ${fileName}: ${(error as Error).message}`);
   }
   if (data === null || data === undefined) {
-    throw new Error(`Invalid PROVIDERS_FILE ${fileName}: (root): expected a mapping with a 'providers' key`);
+    throw new ConfigFileError(`Invalid PROVIDERS_FILE ${fileName}: (root): expected a mapping with a 'providers' key`);
   }
   const result = providersFileSchema.safeParse(data);
   if (!result.success) {
@@ -139,7 +140,7 @@ export function parseProvidersFile(text: string, fileName: string): ProviderDefi
       .slice(0, 5)
       .map((issue) => `${formatPath(issue.path)}: ${issue.message}`)
       .join('; ');
-    throw new Error(`Invalid PROVIDERS_FILE ${fileName}: ${details}`);
+    throw new ConfigFileError(`Invalid PROVIDERS_FILE ${fileName}: ${details}`);
   }
   return Object.entries(result.data.providers).map(([name, definition]) => ({ ...definition, name }));
 }
@@ -153,7 +154,7 @@ export function loadProvidersFile(path: string): ProviderDefinition[] {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     // The absolute path too: a relative one is read from the working directory, which may not be the one meant.
     const where = resolve(path) === path ? path : `${path} (${resolve(path)})`;
-    throw new Error(`Cannot read PROVIDERS_FILE ${where}: ${code}`);
+    throw new ConfigFileError(`Cannot read PROVIDERS_FILE ${where}: ${code}`);
   }
   return parseProvidersFile(text, path);
 }

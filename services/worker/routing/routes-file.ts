@@ -12,6 +12,7 @@ import { compileRouteFilter } from './route-filter.js';
 import { unkeptHeaderProblem } from './route-filter-headers.js';
 import { compileRouteTransform } from './route-transform.js';
 import { staticHeadersSchema } from './static-headers.js';
+import { ConfigFileError } from '../../shared/config/config-file-error.js';
 
 /** Largest `maxConcurrency` a destination may set (as WORKER_CONCURRENCY's own bound). */
 export const MAX_DESTINATION_CONCURRENCY = 1000;
@@ -274,12 +275,12 @@ export function parseRoutes(text: string, source = 'ROUTES_FILE', context: Route
     document = parse(text, { merge: true });
   } catch (error) {
     // The first line of yaml's message ends in ':' before the excerpt it shows on the next lines (as in PROVIDERS_FILE).
-    throw new Error(`${source}: not valid YAML: ${((error as Error).message.split('\n')[0] ?? '').replace(/:$/, '')}`);
+    throw new ConfigFileError(`${source}: not valid YAML: ${((error as Error).message.split('\n')[0] ?? '').replace(/:$/, '')}`);
   }
   // A file set but empty (a Secret's key written empty, a mount of the wrong key, a truncated write) used to be read
   // as no destinations and no routes: the worker started and completed every event with nothing delivered.
   if (document === null || document === undefined) {
-    throw new Error(
+    throw new ConfigFileError(
       `${source}: holds no destinations or routes (the file is empty, or only comments or null): every event would be COMPLETED with nothing delivered; write "routes: []" to deliver nothing on purpose, or unset ROUTES_FILE`,
     );
   }
@@ -290,7 +291,7 @@ export function parseRoutes(text: string, source = 'ROUTES_FILE', context: Route
     // A destination's problem names the destination first: `destination "billing": secret: …`.
     const where =
       section === 'destinations' && name !== undefined ? `destination "${name}"${rest.length > 0 ? `: ${rest.join('.')}` : ''}` : issue.path.join('.') || '(root)';
-    throw new Error(`${source}: ${where}: ${issue.message}`);
+    throw new ConfigFileError(`${source}: ${where}: ${issue.message}`);
   }
   // A filter on a request header the ingress does not keep would be accepted and then match no event.
   const providerHeaders = context.providerHeaders ?? {};
@@ -298,7 +299,7 @@ export function parseRoutes(text: string, source = 'ROUTES_FILE', context: Route
     if (route.filter === undefined) return;
     const extra = route.provider === '*' ? Object.values(providerHeaders).flat() : (providerHeaders[route.provider] ?? []);
     const problem = unkeptHeaderProblem(route.filter, [...new Set([...KEPT_REQUEST_HEADERS, ...extra])]);
-    if (problem !== undefined) throw new Error(`${source}: routes.${index}.filter: ${problem}`);
+    if (problem !== undefined) throw new ConfigFileError(`${source}: routes.${index}.filter: ${problem}`);
   });
   return result.data;
 }
@@ -310,7 +311,7 @@ export function loadRoutesFile(path: string, context: RoutesFileContext = {}): R
   } catch (error) {
     // The absolute path too: a relative one is read from the working directory, which may not be the one meant.
     const where = resolve(path) === path ? path : `${path} (${resolve(path)})`;
-    throw new Error(`ROUTES_FILE ${where}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new ConfigFileError(`ROUTES_FILE ${where}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   return parseRoutes(text, `ROUTES_FILE ${path}`, context);
 }
