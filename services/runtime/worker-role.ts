@@ -22,6 +22,7 @@ import { ProcessingStore } from '../worker/processing/processing-store.js';
 import { RouteInputReader } from '../worker/routing/route-input-reader.js';
 import type { RouteTable } from '../worker/routing/route-table.js';
 import { PodDeletionCostReporter } from '../worker/scaling/pod-deletion-cost.js';
+import { warnIfDeliveriesOutlastDrain } from './drain-outlasted-warning.js';
 import type { Infrastructure } from './infrastructure.js';
 
 /** The worker as started, and its two steps of the drain. */
@@ -63,6 +64,7 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
       });
     }
   }
+  warnIfDeliveriesOutlastDrain({ shutdownTimeoutMs: config.shutdownTimeoutMs, deliveryTimeoutMs: config.worker.deliveryTimeoutMs, destinations }, logger);
   const stateRedis = infrastructure.connectRedis('state');
   const state = new DestinationStateStore(stateRedis, `${config.queue.prefix}:${config.queue.name}`);
   const pauses = new DestinationPauses(pool, state);
