@@ -4,7 +4,9 @@
  * value here used to get past validation and fail later (after the migrations), or not at all.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import net from 'node:net';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { writeRoutesFile, type RoutesDocument, type TempRoutesFile } from '../support/routes-file.js';
@@ -14,12 +16,14 @@ import { testServiceUrls } from '../support/test-services.js';
 
 const started: ServiceProcess[] = [];
 const files: TempRoutesFile[] = [];
+const cleanups: (() => void)[] = [];
 /** Names handed out: a regression that lets a start get as far as the migrations leaves no database behind. */
 const databases: string[] = [];
 
 afterAll(async () => {
   for (const service of started) await service.kill();
   for (const file of files) file.remove();
+  for (const cleanup of cleanups) cleanup();
   for (const name of databases) await dropDatabase(name);
 });
 
@@ -182,5 +186,38 @@ describe('invalid configuration stops the start before the migrations', () => {
     expect(logs.filter((line) => line.includes('"stack"') || line.includes('    at '))).toEqual([]);
     expect(code).toBe(1);
     expect(databaseCreated).toBe(false);
+  });
+
+  it('an environment reference the files do not expand (${NAME}) in an hmac secret or a header value: one line naming it', async () => {
+    // Taken as written, ${ACME_SECRET} was the secret: every signature failed (401); a header `Bearer ${TOKEN}` was
+    // sent as is and every delivery refused by its destination. Nothing at start said so.
+    const dir = mkdtempSync(join(tmpdir(), 'env-reference-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const providersPath = join(dir, 'providers.yaml');
+    writeFileSync(providersPath, 'providers:\n  acme:\n    type: hmac\n    header: X-Acme-Signature\n    algorithm: sha256\n    encoding: hex\n    secrets: ["${ACME_SECRET}"]\n');
+    const providers = await startAll({ PROVIDERS_FILE: providersPath });
+    expect(providers.logs.filter((line) => line.startsWith('Failed to start:'))).toEqual([
+      `Failed to start: Invalid PROVIDERS_FILE ${providersPath}: providers.acme.secrets[0]: holds the environment reference \${ACME_SECRET}, which is not expanded (the file is read as written): put the value itself in the file (the chart keeps both files in a Secret)`,
+    ]);
+    expect(providers.code).toBe(1);
+    expect(providers.databaseCreated).toBe(false);
+
+    const routesPath = join(dir, 'routes.yaml');
+    writeFileSync(routesPath, 'destinations:\n  billing:\n    url: http://billing.internal/hooks\n    headers: { Authorization: "Bearer ${BILLING_TOKEN}" }\nroutes:\n  - provider: stripe\n    to: [billing]\n');
+    const routes = await startAll({ ROUTES_FILE: routesPath });
+    expect(routes.logs.filter((line) => line.startsWith('Failed to start:'))).toEqual([
+      expect.stringContaining(`Failed to start: ROUTES_FILE ${routesPath}: destination "billing": headers`),
+    ]);
+    expect(routes.logs.find((line) => line.startsWith('Failed to start:'))).toContain('value holds the environment reference ${BILLING_TOKEN}, which is not expanded');
+    expect(routes.code).toBe(1);
+    expect(routes.databaseCreated).toBe(false);
+
+    // A destination's secret said only that it was not base64.
+    writeFileSync(routesPath, 'destinations:\n  billing:\n    url: http://billing.internal/hooks\n    secret: ${BILLING_SECRET}\nroutes:\n  - provider: stripe\n    to: [billing]\n');
+    const secret = await startAll({ ROUTES_FILE: routesPath });
+    expect(secret.logs.filter((line) => line.startsWith('Failed to start:'))).toEqual([
+      `Failed to start: ROUTES_FILE ${routesPath}: destination "billing": secret: holds the environment reference \${BILLING_SECRET}, which is not expanded (the file is read as written): put the value itself in the file (the chart keeps both files in a Secret)`,
+    ]);
+    expect(secret.code).toBe(1);
   });
 });

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { PROVIDER_NAME_PATTERN } from '../../shared/routing/provider-name.js';
 import { decodeStandardWebhookSecret, STANDARD_WEBHOOK_SECRET_RULE } from '../../shared/standard-webhooks/decode-secret.js';
 import { ConfigFileError } from '../../shared/config/config-file-error.js';
+import { unexpandedReferenceProblem } from '../../shared/config/unexpanded-reference.js';
 
 /** Built-in providers, configured through their own variables; a PROVIDERS_FILE may not redefine them. */
 export const BUILT_IN_PROVIDERS: readonly string[] = ['stripe', 'github', 'paypal'];
@@ -23,7 +24,15 @@ const mediaType = z
   .transform((value) => value.toLowerCase());
 /** An empty list (or `secrets:` with no value) disables the provider. */
 const secretList = z
-  .array(z.string().min(1, 'must not be empty'))
+  .array(
+    z
+      .string()
+      .min(1, 'must not be empty')
+      .superRefine((secret, ctx) => {
+        const problem = unexpandedReferenceProblem(secret);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem, abort: true });
+      }),
+  )
   .nullable()
   .transform((value) => value ?? []);
 

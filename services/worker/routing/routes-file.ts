@@ -13,6 +13,7 @@ import { unkeptHeaderProblem } from './route-filter-headers.js';
 import { compileRouteTransform } from './route-transform.js';
 import { staticHeadersSchema } from './static-headers.js';
 import { ConfigFileError } from '../../shared/config/config-file-error.js';
+import { unexpandedReferenceProblem } from '../../shared/config/unexpanded-reference.js';
 
 /** Largest `maxConcurrency` a destination may set (as WORKER_CONCURRENCY's own bound). */
 export const MAX_DESTINATION_CONCURRENCY = 1000;
@@ -68,6 +69,11 @@ const commonDestinationFields = {
     .string()
     .min(1)
     .superRefine((secret, ctx) => {
+      const reference = unexpandedReferenceProblem(secret);
+      if (reference) {
+        ctx.addIssue({ code: 'custom', message: reference });
+        return;
+      }
       try {
         decodeStandardWebhookSecret(secret);
       } catch (error) {

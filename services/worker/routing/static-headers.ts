@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { unexpandedReferenceProblem } from '../../shared/config/unexpanded-reference.js';
 
 /** RFC 9110 `token`: what a field name is made of. */
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -24,6 +25,8 @@ function staticHeaderProblem(name: string, value: string): string | undefined {
   if (!FIELD_VALUE_CHARACTERS.test(value)) return 'value contains a character a header cannot carry (a control character such as NUL, or one beyond U+00FF)';
   // Refused rather than trimmed: the value sent should be the value written.
   if (/^[\t ]|[\t ]$/.test(value)) return 'value starts or ends with a space or tab (HTTP would strip it)';
+  const reference = unexpandedReferenceProblem(value);
+  if (reference) return `value ${reference}`;
   return undefined;
 }
 
