@@ -8,7 +8,11 @@ import { writeStderrLine } from '../shared/logging/stderr-line.js';
  * half-configured.
  */
 export function loadConfigOrExit(overrides: Partial<NodeJS.ProcessEnv> = {}, options: LoadConfigOptions = {}): Config {
-  loadDotenvFile();
+  const dotenvProblem = loadDotenvFile();
+  if (dotenvProblem !== undefined) {
+    writeStderrLine(dotenvProblem);
+    process.exit(78); // EX_CONFIG
+  }
   try {
     return loadConfig({ ...process.env, ...overrides }, options);
   } catch (error) {

@@ -220,4 +220,26 @@ describe('invalid configuration stops the start before the migrations', () => {
     ]);
     expect(secret.code).toBe(1);
   });
+
+  it.each([
+    ['without the tracing preload', false],
+    ['with the tracing preload (npm start, the image)', true],
+  ])('DOTENV_CONFIG_PATH naming a file that does not exist, %s: exit 78 naming it, not a start on the defaults', async (_how, preloadTelemetry) => {
+    // It used to be skipped without a word: the service started with none of the file's settings.
+    const database = unusedDatabase();
+    const missing = join(tmpdir(), `no-such-dir-${randomBytes(4).toString('hex')}`, 'service.env');
+    const service = new ServiceProcess(
+      { SERVICE_ROLE: 'all', DATABASE_URL: database.url, REDIS_URL: testServiceUrls().redisUrl, DOTENV_CONFIG_PATH: missing },
+      await freePort(),
+      { preloadTelemetry },
+    );
+    started.push(service);
+    await service.start({ waitForReady: false });
+    const { code } = await service.exited(60_000);
+    expect(service.logs).toEqual([
+      `Invalid configuration: DOTENV_CONFIG_PATH: cannot read ${missing} (ENOENT): name a readable file, /dev/null to read none, or unset it to read ./.env when present`,
+    ]);
+    expect(code).toBe(78);
+    expect(await databaseExists(database.name)).toBe(false);
+  });
 });

@@ -8,8 +8,13 @@ import { tracingDisabled } from './tracing-switch.js';
 
 // The OTEL_* variables may come from `.env` like every other setting (real environment variables win; DOTENV_CONFIG_PATH
 // names another file); the exporter reads them when it is built, which is now, before the service's own configuration
-// is loaded.
-loadDotenvFile();
+// is loaded. A DOTENV_CONFIG_PATH that cannot be read stops the start here, as loadConfigOrExit would.
+const dotenvProblem = loadDotenvFile();
+if (dotenvProblem !== undefined) {
+  const { writeStderrLine } = await import('../logging/stderr-line.js');
+  writeStderrLine(dotenvProblem);
+  process.exit(78); // EX_CONFIG
+}
 
 if (!tracingDisabled(process.env)) {
   const { startTracing } = await import('./tracing.js');
