@@ -27,6 +27,8 @@ dotenv_value() {
 }
 
 role="${1:-${SERVICE_ROLE:-$(dotenv_value SERVICE_ROLE)}}"
+# Blanks around it are ignored, as the service's configuration ignores them (SERVICE_ROLE=" worker" is worker).
+role="$(printf '%s' "$role" | sed -E 's/^[[:space:]]+//; s/[[:space:]]+$//')"
 role="${role:-all}"
 case "$role" in
   all | ingress | worker) ;;

@@ -57,6 +57,9 @@ describe('invalid configuration stops the start before the migrations', () => {
     ['HOST', 'not..a..host', 'must be an IP address'],
     ['MAX_BODY_BYTES', '1e3', 'must be a whole number in decimal digits'],
     ['PAYPAL_CERT_HOSTS', 'http://evil.com', "entry 'http://evil.com' is not host[:port]"],
+    // Read as no secret at all, these turned the provider off without a word: its webhooks were answered 404.
+    ['STRIPE_WEBHOOK_SECRET', ',,,', 'holds no secret, only commas and blanks'],
+    ['GITHUB_WEBHOOK_SECRET', ' , ', 'holds no secret, only commas and blanks'],
   ])('%s=%s: exit 78, one line naming the variable, no database created', async (name, value, problem) => {
     const { code, logs, databaseCreated } = await startAll({ [name]: value, PAYPAL_WEBHOOK_ID: 'WH-1' });
     expect(logs).toEqual([expect.stringMatching(new RegExp(`^Invalid configuration: ${name}: `))]);

@@ -127,6 +127,18 @@ describe('start commands', () => {
     }
   }, 120_000);
 
+  it('scripts/start.sh with no role takes SERVICE_ROLE with blanks around it, as the service does', async () => {
+    // " worker " was refused here (exit 64) while the service itself reads it as worker.
+    const port = await freePort();
+    const service = run('scripts/start.sh', [], { SERVICE_ROLE: ' worker ', PORT: String(port) });
+    await waitFor('the worker to answer', live(port), { timeoutMs: 60_000 }).catch((error: Error) => {
+      throw new Error(`${error.message}\n${service.output()}`);
+    });
+    expect(service.output()).toContain('"role":"worker"');
+    service.child.kill('SIGTERM');
+    expect((await service.exited)[0]).toBe(0);
+  }, 120_000);
+
   it('refuses an unknown role with one line', () => {
     const refused = spawnSync('bash', ['scripts/start.sh', 'ingres'], { cwd: root, encoding: 'utf8' });
     expect(refused.status).toBe(64);

@@ -41,6 +41,27 @@ describe('configuration', () => {
   });
 
   it.each([
+    ['STRIPE_WEBHOOK_SECRET', ',,,'],
+    ['STRIPE_WEBHOOK_SECRET', ' , '],
+    ['GITHUB_WEBHOOK_SECRET', ','],
+  ])('refuses %s=%j: a value with no secret in it, which used to turn the provider off without a word', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(
+      `Invalid configuration: ${name}: holds no secret, only commas and blanks: give one or more secrets, comma-separated, or leave it empty to turn the provider off`,
+    );
+  });
+
+  it('reads an empty provider secret variable as the provider off, and ignores empty entries between commas', () => {
+    expect(loadConfig({ STRIPE_WEBHOOK_SECRET: '', GITHUB_WEBHOOK_SECRET: '  ' }).providers).toMatchObject({ stripeSecrets: [], githubSecrets: [] });
+    expect(loadConfig({ GITHUB_WEBHOOK_SECRET: 'gh_a,,gh_b' }).providers.githubSecrets).toEqual(['gh_a', 'gh_b']);
+  });
+
+  it('reads enum values with blanks around them, as it reads integers', () => {
+    const config = loadConfig({ SERVICE_ROLE: ' worker', LOG_LEVEL: 'warn ', POD_DELETION_COST_ENABLED: ' false ', OTEL_SDK_DISABLED: '\ttrue' });
+    expect(config).toMatchObject({ role: 'worker', logLevel: 'warn', kubernetes: { podDeletionCostEnabled: false } });
+    expect(() => loadConfig({ SERVICE_ROLE: 'work er' })).toThrow('Invalid configuration: SERVICE_ROLE: ');
+  });
+
+  it.each([
     ['PORT', 'abc'],
     ['PORT', '70000'],
     ['DATABASE_URL', 'mysql://x'],

@@ -3,11 +3,34 @@ import { z } from 'zod';
 import { parseCertHosts } from './paypal-cert-hosts.js';
 import { trustProxyProblem } from './trust-proxy.js';
 
+/** Splits a comma-separated list, dropping blanks: `"a, b,,c"` → `["a","b","c"]`. */
+const commaItems = (value: string | undefined): string[] =>
+  (value ?? '').split(',').map((item) => item.trim()).filter((item) => item.length > 0);
+
 /** Reads a comma-separated list, dropping blanks: `"a, b,,c"` → `["a","b","c"]`. */
-const commaList = z
+const commaList = z.string().optional().transform(commaItems);
+
+/**
+ * A provider's secrets, comma-separated for rotation; empty entries between commas are ignored (`a,,b` is `a` and
+ * `b`: each secret still verifies). An empty variable turns the provider off, but a value holding no secret at all
+ * (`,,,`) is refused: it turned the provider off as well, without a word, and its webhooks were answered 404.
+ */
+const secretList = z
   .string()
   .optional()
-  .transform((value) => (value ?? '').split(',').map((item) => item.trim()).filter((item) => item.length > 0));
+  .refine(
+    // Unset (or empty, which loadConfig reads as unset) is the provider turned off.
+    (value) => value === undefined || commaItems(value).length > 0,
+    'holds no secret, only commas and blanks: give one or more secrets, comma-separated, or leave it empty to turn the provider off',
+  )
+  .transform(commaItems);
+
+/**
+ * One of `values`, with surrounding blanks ignored as for integers (`" worker"` is `worker`): a value copied with a
+ * space around it was refused while `" 8080 "` was taken.
+ */
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>
+  z.string().trim().pipe(z.enum(values)).default(fallback);
 
 /**
  * A whole number written in decimal digits (`1048576`): not `1e3`, `0x10`, `1.0` or `-1`, which `Number()` would
@@ -33,10 +56,7 @@ const milliseconds = (fallback: number, min: number) =>
   integer(fallback, min, MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} (2^31-1 ms, about 24.8 days: the longest delay Node's timers honour; a larger one would fire after 1 ms)`);
 
 const booleanFlag = (fallback: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'])
-    .default(fallback ? 'true' : 'false')
-    .transform((value) => value === 'true' || value === '1' || value === 'yes');
+  oneOf(['true', 'false', '1', '0', 'yes', 'no'], fallback ? 'true' : 'false').transform((value) => value === 'true' || value === '1' || value === 'yes');
 
 /**
  * `redis[s]://[user:password@]host[:port][/db]`, as the connection code reads it: checked here so a typo stops the
@@ -103,7 +123,7 @@ export const MIN_RETENTION_DAYS = 3;
  * a test keeps the two (and the Helm chart) in step.
  */
 export const configSchema = z.object({
-  SERVICE_ROLE: z.enum(['all', 'ingress', 'worker']).default('all'),
+  SERVICE_ROLE: oneOf(['all', 'ingress', 'worker'], 'all'),
   PORT: integer(3000, 0, 65535),
   HOST: z
     .string()
@@ -144,8 +164,8 @@ export const configSchema = z.object({
   /** Key prefix for BullMQ's keys; lets several deployments or test runs share one Redis. */
   QUEUE_PREFIX: z.string().min(1).default('bull'),
   QUEUE_NAME: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('webhook-events'),
-  STRIPE_WEBHOOK_SECRET: commaList,
-  GITHUB_WEBHOOK_SECRET: commaList,
+  STRIPE_WEBHOOK_SECRET: secretList,
+  GITHUB_WEBHOOK_SECRET: secretList,
   PAYPAL_WEBHOOK_ID: z.string().optional(),
   /** `host[:port]` entries (or `*.domain[:port]`), read by the same parser the PayPal verifier builds its allowlist with. */
   PAYPAL_CERT_HOSTS: commaList.superRefine((entries, ctx) => {
@@ -213,7 +233,7 @@ export const configSchema = z.object({
    * waits (PostgreSQL, the migrations' locks, Redis), counted from when it began (StartDeadline).
    */
   STARTUP_WAIT_MS: milliseconds(120_000, 0),
-  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
+  LOG_LEVEL: oneOf(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'], 'info'),
   /** Heap above this many MiB makes GET /health report memory as down. Unset: 90% of V8's heap limit. */
   HEALTH_MAX_HEAP_MB: z.preprocess((value) => (value === '' ? undefined : value), decimalDigits.pipe(z.number().min(16)).optional()),
   /** Set by the Downward API in Kubernetes; enables the pod-deletion-cost annotation. */

@@ -160,8 +160,8 @@ const redactSecretValues = winston.format((info) => {
 const stdoutTransport = new BatchedStdoutTransport();
 
 const root = winston.createLogger({
-  level: process.env.LOG_LEVEL ?? 'info',
-  defaultMeta: { service: 'event-driven-integration-service', role: process.env.SERVICE_ROLE ?? 'all' },
+  level: process.env.LOG_LEVEL?.trim() || 'info',
+  defaultMeta: { service: 'event-driven-integration-service', role: process.env.SERVICE_ROLE?.trim() || 'all' },
   format: winston.format.combine(
     winston.format.timestamp(),
     contextFields(),

@@ -72,7 +72,7 @@ export async function startTracing(): Promise<void> {
     resource: resourceFromAttributes({
       'service.namespace': 'webhooks',
       'service.instance.id': podName ?? hostname(),
-      'deployment.role': process.env.SERVICE_ROLE ?? 'all',
+      'deployment.role': process.env.SERVICE_ROLE?.trim() || 'all',
       ...(podName ? { 'k8s.pod.name': podName } : {}),
       ...(process.env.POD_NAMESPACE ? { 'k8s.namespace.name': process.env.POD_NAMESPACE } : {}),
     }),
