@@ -143,8 +143,11 @@ export interface AdminRouterOptions {
   destinationControl?: DestinationControl;
 }
 
-/** Shorter than this, a token is worth a warning at start (the chart generates 40 characters). */
-export const MIN_ADMIN_TOKEN_LENGTH = 16;
+/**
+ * Shorter than this, a token is worth a warning at start: 32 random characters are out of reach of any guessing, a
+ * shorter (or chosen) one may not be (the chart generates 40).
+ */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
 
 /**
  * The start-up warning for an ADMIN_API_TOKEN short enough to guess, or undefined. Not a refusal: the README's local
@@ -154,7 +157,8 @@ export const MIN_ADMIN_TOKEN_LENGTH = 16;
 export function shortTokenWarning(token: string | undefined): string | undefined {
   if (!token || token.length >= MIN_ADMIN_TOKEN_LENGTH) return undefined;
   return (
-    `ADMIN_API_TOKEN is ${token.length} characters, short enough to guess from many addresses; ` +
+    `ADMIN_API_TOKEN is ${token.length} characters: the wrong-token budget (ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE) bounds ` +
+    `guesses per client address, not across many, so a short token can still be guessed; ` +
     `use ${MIN_ADMIN_TOKEN_LENGTH} or more random characters (openssl rand -hex 20)`
   );
 }
