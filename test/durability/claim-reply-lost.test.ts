@@ -17,7 +17,7 @@ import { createTestDatabase, closePool, type TestDatabase } from '../support/tes
 
 jest.setTimeout(60_000);
 
-/** Forwards to PostgreSQL; once armed, drops the first answer that completes an UPDATE and cuts that connection. */
+/** Forwards to PostgreSQL; once armed, drops the first answer that completes a statement and cuts that connection. */
 class ReplyCuttingProxy {
   armed = false;
   cuts = 0;
@@ -34,8 +34,9 @@ class ReplyCuttingProxy {
       }
       client.on('data', (chunk) => upstream.write(chunk));
       upstream.on('data', (chunk: Buffer) => {
-        // CommandComplete 'C' "UPDATE n" followed by ReadyForQuery: the statement's implicit transaction has committed.
-        if (this.armed && /UPDATE \d+\0/.test(chunk.toString('latin1')) && chunk.includes(Buffer.from('Z\0\0\0\x05', 'latin1'))) {
+        // CommandComplete 'C' "UPDATE n" (or "SELECT n": the claim is an UPDATE inside a WITH, whose tag is its outer
+        // SELECT's) followed by ReadyForQuery: the statement's implicit transaction has committed.
+        if (this.armed && /(?:UPDATE|SELECT) \d+\0/.test(chunk.toString('latin1')) && chunk.includes(Buffer.from('Z\0\0\0\x05', 'latin1'))) {
           this.armed = false;
           this.cuts++;
           upstream.destroy();
