@@ -32,6 +32,19 @@ beforeAll(async () => {
   ns = createQueueNamespace();
 });
 
+/**
+ * Resolves once the service has read what was written before it (each write's callback: handed to the kernel), so that
+ * a drain begun next finds those requests in flight. A fixed sleep did not: on a loaded machine the test process (the
+ * service runs in it) could wake after the sleep with the timer due before the pending reads, and begin the drain on
+ * a connection whose request it had not read yet. A round trip to the service on another connection takes several
+ * turns of its event loop, each of which reads every socket with data waiting.
+ */
+async function receivedBy(service: InProcessService, writes: Promise<unknown>[]): Promise<void> {
+  await Promise.all(writes);
+  await (await fetch(`${service.baseUrl}/health/live`)).arrayBuffer();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+}
+
 afterAll(async () => {
   for (const service of started) if (!service.service.isShuttingDown()) await service.stop();
   await ns?.cleanup();
@@ -46,10 +59,10 @@ describe('drain on SIGTERM (service.shutdown)', () => {
     const inFlight = ['/webhooks/stripe', '/webhooks/stripe/'].map((path) => {
       const b = body(String(path.length));
       const connection = open(portOf(service));
-      connection.socket.write(signedStripeHead(path, b, SECRETS.stripe) + b.slice(0, 10));
-      return { path, b, ...connection };
+      const sent = new Promise((resolve) => connection.socket.write(signedStripeHead(path, b, SECRETS.stripe) + b.slice(0, 10), resolve));
+      return { path, b, sent, ...connection };
     });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await receivedBy(service, inFlight.map((request) => request.sent));
     const drained = service.stop();
     await new Promise((resolve) => setTimeout(resolve, 300));
     for (const request of inFlight) request.socket.write(request.b.slice(10));
@@ -72,8 +85,8 @@ describe('drain on SIGTERM (service.shutdown)', () => {
     const service = await start();
     const body = JSON.stringify({ id: `evt_drain_pipelined_${Date.now()}`, type: 'invoice.paid', data: {} });
     const { socket, state, waitFor } = open(portOf(service));
-    socket.write(signedStripeHead('/webhooks/stripe', body, SECRETS.stripe) + body.slice(0, 10));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const sent = new Promise((resolve) => socket.write(signedStripeHead('/webhooks/stripe', body, SECRETS.stripe) + body.slice(0, 10), resolve));
+    await receivedBy(service, [sent]);
     const drained = service.stop();
     await new Promise((resolve) => setTimeout(resolve, 300));
     socket.write(`${body.slice(10)}GET /health/ready HTTP/1.1\r\nHost: x\r\n\r\n`);
