@@ -113,23 +113,20 @@ export class WebhookFastPath {
       // taken from the budget, which bounds bodies still arriving: these are read already and the body goes on to
       // verification at once ('end' is next), so refusing it would free nothing. It only turned a correctly signed
       // webhook away (503) while stalled bodies from four addresses (or IPv6 /56s: four shares) held the budget.
-      if (received + chunk.length === length) {
-        chunks.push(chunk);
-        received += chunk.length;
-        return;
-      }
-      clientKey();
-      if (!budget.take(chunk.length, client)) {
-        // The Express route answers (503): what was read is dropped, and so is the rest until the connection closes.
-        refused = true;
-        budget.release(held, client);
-        held = 0;
-        chunks.length = 0;
-        return this.handBack(req, res, { rawBody: NO_BODY, started }, new BodyBudgetExceededError());
+      if (received + chunk.length !== length) {
+        clientKey();
+        if (!budget.take(chunk.length, client)) {
+          // The Express route answers (503): what was read is dropped, and so is the rest until the connection closes.
+          refused = true;
+          budget.release(held, client);
+          held = 0;
+          chunks.length = 0;
+          return this.handBack(req, res, { rawBody: NO_BODY, started }, new BodyBudgetExceededError());
+        }
+        held += chunk.length;
       }
       chunks.push(chunk);
       received += chunk.length;
-      held += chunk.length;
     });
     req.on('end', () => {
       if (refused) return;
