@@ -3,7 +3,7 @@ import { context as otelContext, trace } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType } from '@opentelemetry/core';
 import { BodyBudgetExceededError, BodyMemoryBudget } from '../ingress/ingest/body-memory-budget.js';
 import { isAcceptedMediaType, mediaTypeOf } from '../ingress/ingest/content-type.js';
-import { ClientFailureLimiter } from '../shared/http/client-failure-limiter.js';
+import { clientBudgetKey } from '../shared/http/client-budget-key.js';
 import type { WebhookReceiver } from '../ingress/ingest/webhook-receiver.js';
 import { RECEIVE_FAILURE } from '../ingress/ingest/webhook-router.js';
 import type { ProviderRegistry } from '../ingress/verification/provider-registry.js';
@@ -200,7 +200,7 @@ export class WebhookFastPath {
   /** The request's client key, as the Express route computes it from `req.ip` (clientKeyOf in webhook-router.ts). */
   private clientKeyOf(req: IncomingMessage): string {
     const resolve = this.options.clientAddress;
-    return ClientFailureLimiter.keyFor(resolve ? resolve(req) : req.socket.remoteAddress, req.socket.remoteAddress);
+    return clientBudgetKey(req.socket.remoteAddress, resolve ? resolve(req) : req.socket.remoteAddress);
   }
 
   /**

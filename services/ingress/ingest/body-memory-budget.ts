@@ -14,8 +14,8 @@ export const DECODER_BYTES = 64 * 1024;
  * memory from 139 MB to 450 MB; the chart's limit is 512Mi). A body that would take the process past this budget is
  * refused (503 with Retry-After, outcome `overloaded`) and its connection closed, which frees what it held.
  *
- * One client (its failure-budget key: `ClientFailureLimiter.keyFor` of the address TRUST_PROXY resolves) holds at
- * most `perClientBytes` of it. A body is held from its first byte, long before its signature can be checked, so
+ * One client (its budget key: clientBudgetKey, the connecting address and the one TRUST_PROXY resolves) holds at most
+ * `perClientBytes` of it. A body is held from its first byte, long before its signature can be checked, so
  * without a share a dozen stalled gzip bodies from one address (~12 kB sent every 30 s) held the whole budget, and
  * every other sender's webhooks, correctly signed, were answered 503 until they timed out.
  *

@@ -22,8 +22,8 @@ export interface IncomingWebhook {
   /** The request's context: gains the provider, event type and event id as they are learned. */
   context: RequestContext;
   /**
-   * The client's failure-budget key ({@link ClientFailureLimiter.keyFor} of the address Express's `req.ip`
-   * resolves, TRUST_PROXY's): whose budget the request is on. A function, read only when a verifier needs the client
+   * The client's budget key (clientBudgetKey of the connection's address and the one TRUST_PROXY resolves, Express's
+   * `req.ip`): whose budget the request is on. A function, read only when a verifier needs the client
    * (a PayPal certificate download); the callers have it at hand (their body budget is kept per client too).
    */
   clientKey?: () => string;

@@ -15,6 +15,7 @@ import { isAcceptedMediaType, mediaTypeOf } from './content-type.js';
 import { readEncodedBody, type EncodedBodyRefusal } from './encoded-body.js';
 import type { EventWriter } from './event-writer.js';
 import { StoreQueueFullError } from './store-queue-full-error.js';
+import { clientBudgetKey } from '../../shared/http/client-budget-key.js';
 import { ClientFailureLimiter } from '../../shared/http/client-failure-limiter.js';
 import { WebhookReceiver } from './webhook-receiver.js';
 
@@ -275,8 +276,11 @@ const TOO_LARGE_MESSAGE = 'Request body is too large';
 /** Bodies in flight end, or time out (30 s), within seconds; webhooks waiting to be stored are answered as fast. */
 const OVER_BUDGET_RETRY_AFTER_SECONDS = 5;
 
-/** The request's failure-budget key: its `req.ip` (TRUST_PROXY's), or its connection's address when that is none. */
-const clientKeyOf = (req: Request): string => ClientFailureLimiter.keyFor(req.ip, req.socket.remoteAddress);
+/**
+ * The request's budget key (its failures, its share of the body budget and of PayPal's downloads): its connection's
+ * address, and the `req.ip` TRUST_PROXY resolves when that is another (see clientBudgetKey).
+ */
+const clientKeyOf = (req: Request): string => clientBudgetKey(req.socket.remoteAddress, req.ip);
 
 /**
  * Where the ingress's direct path (runtime/webhook-fast-path.ts) leaves the failure of a webhook it read and tried

@@ -32,8 +32,8 @@ export function trustProxyProblem(value: string): string | undefined {
 /**
  * The startup warning for a TRUST_PROXY that lets clients choose their own address, or undefined. `true` trusts every
  * X-Forwarded-For entry, so Express takes the left-most one, which the client wrote: the failed-verification budget
- * is then keyed on whatever a forger puts there (rotated, it is never answered 429; set to a victim's address, it
- * spends the victim's budget). It is accepted all the same (the README listed it, and a deployment that set it must
+ * is then keyed on whatever a forger puts there, paired with the connecting address (rotated, it is never answered
+ * 429; set to a victim's address from behind the victim's proxy, it spends the victim's budget). It is accepted all the same (the README listed it, and a deployment that set it must
  * not stop starting after an upgrade; a correctly signed request is never refused either way), with this warning. The
  * admin API's wrong-token budget does not take that address (admin-auth.ts).
  */
