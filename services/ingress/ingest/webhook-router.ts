@@ -5,7 +5,6 @@ import type { Logger } from '../../shared/logging/logger.js';
 import { eventsReceived, unavailableOutcome, type ReceiveOutcome } from '../../shared/metrics/metrics.js';
 import type { EventQueue } from '../../shared/queue/event-queue.js';
 import { sendError } from '../../shared/http/error-response.js';
-import { UNAVAILABLE_RETRY_AFTER_SECONDS } from '../../shared/http/unavailable-retry-after.js';
 import { WEBHOOK_ROUTE } from '../../shared/http/webhook-route.js';
 import type { ProviderRegistry } from '../verification/provider-registry.js';
 import { FailureBudgetSpentError, WebhookPayloadError, WebhookVerificationError } from '../verification/verification-errors.js';
@@ -251,8 +250,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       count(res, provider, 'invalid_payload');
       return next(new AppError('BAD_REQUEST', error.message, { cause: error }));
     }
-    // Storage (or PayPal's certificate downloads) unavailable: 503, come back in a few seconds.
-    if (error instanceof DependencyUnavailableError && !res.headersSent) res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+    // Storage (or PayPal's certificate downloads) unavailable: 503 with Retry-After, which the error middleware sets.
     if (res.locals.outcome === undefined) {
       const type = (error as { type?: unknown } | null)?.type;
       // The client went away mid-body: no webhook was received, and nobody reads the answer. Not counted (as on the

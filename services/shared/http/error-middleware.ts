@@ -5,6 +5,7 @@ import { AppError, DependencyUnavailableError } from '../errors/app-error.js';
 import type { Logger } from '../logging/logger.js';
 import { allowedMethods } from './allowed-methods.js';
 import { sendError } from './error-response.js';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS } from './unavailable-retry-after.js';
 
 /** body-parser's error types, mapped to what the client did wrong. */
 const bodyParserErrors: Record<string, { status: number; message: string; code: string }> = {
@@ -34,6 +35,8 @@ export function errorMiddleware(logger: Logger) {
         const cause = error.cause as { code?: unknown; driverError?: { code?: unknown }; message?: unknown };
         logger.warn('request refused by PostgreSQL as bad input', { path: req.path, sqlState: cause.code ?? cause.driverError?.code, message: cause.message });
       }
+      // A dependency unavailable: come back in a few seconds, on every route alike (webhooks, admin API, console).
+      if (error instanceof DependencyUnavailableError && !res.headersSent) res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
       sendError(req, res, error.statusCode, error.message, error.code);
       return;
     }
