@@ -18,7 +18,11 @@ export function isConnectionError(error: unknown): boolean {
   const message = (error as { message?: unknown }).message;
   return (
     typeof message === 'string' &&
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout|terminating connection/i.test(message)
+    // "timeout expired" is what a pg.Client's own connectionTimeoutMillis fails its connect() with (no code): taken for
+    // a statement's fault, a slow PostgreSQL at start made the database check assume the database existed, and the
+    // migrations then failed with "does not exist" instead of waiting.
+    (/Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout|terminating connection/i.test(message) ||
+      message === 'timeout expired')
   );
 }
 
