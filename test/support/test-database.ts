@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { runMigrations } from '../../services/shared/database/run-migrations.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
+import { StartDeadline } from '../../services/shared/startup/start-deadline.js';
 import { testServiceUrls } from './test-services.js';
 
 /** A database of this test file's own, migrated, dropped at the end. */
@@ -16,7 +17,9 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `webhooks_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const url = new URL(testServiceUrls().databaseUrl);
   url.pathname = `/${name}`;
-  await runMigrations({ url: url.toString(), logger: createLogger('test-migrations') });
+  // A deadline as a start has: on a loaded machine (the whole suite on 2 cores) PostgreSQL can be slow to accept a
+  // connection, and a test should wait for it as the service does rather than fail.
+  await runMigrations({ url: url.toString(), logger: createLogger('test-migrations'), deadline: new StartDeadline(60_000) });
   const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
   // An idle client whose backend is terminated (by the DROP … WITH (FORCE) below, say) makes the pool emit 'error';
   // with no listener that is an uncaught exception that fails whichever test happens to be running.
