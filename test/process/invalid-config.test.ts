@@ -60,6 +60,8 @@ describe('invalid configuration stops the start before the migrations', () => {
     // Read as no secret at all, these turned the provider off without a word: its webhooks were answered 404.
     ['STRIPE_WEBHOOK_SECRET', ',,,', 'holds no secret, only commas and blanks'],
     ['GITHUB_WEBHOOK_SECRET', ' , ', 'holds no secret, only commas and blanks'],
+    // Read as no entry at all, this meant PayPal's own certificate hosts, not the list whoever set it meant.
+    ['PAYPAL_CERT_HOSTS', ',,,', 'holds no host, only commas and blanks'],
   ])('%s=%s: exit 78, one line naming the variable, no database created', async (name, value, problem) => {
     const { code, logs, databaseCreated } = await startAll({ [name]: value, PAYPAL_WEBHOOK_ID: 'WH-1' });
     expect(logs).toEqual([expect.stringMatching(new RegExp(`^Invalid configuration: ${name}: `))]);

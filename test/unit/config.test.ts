@@ -50,6 +50,12 @@ describe('configuration', () => {
     );
   });
 
+  it.each([',,,', ' , '])('refuses PAYPAL_CERT_HOSTS=%j: no host in it, which used to mean PayPal\'s own hosts without a word', (value) => {
+    expect(() => loadConfig({ PAYPAL_WEBHOOK_ID: 'WH-1', PAYPAL_CERT_HOSTS: value })).toThrow(
+      "Invalid configuration: PAYPAL_CERT_HOSTS: holds no host, only commas and blanks: give host[:port] entries, comma-separated, or leave it empty for PayPal's own certificate hosts",
+    );
+  });
+
   it('reads an empty provider secret variable as the provider off, and ignores empty entries between commas', () => {
     expect(loadConfig({ STRIPE_WEBHOOK_SECRET: '', GITHUB_WEBHOOK_SECRET: '  ' }).providers).toMatchObject({ stripeSecrets: [], githubSecrets: [] });
     expect(loadConfig({ GITHUB_WEBHOOK_SECRET: 'gh_a,,gh_b' }).providers.githubSecrets).toEqual(['gh_a', 'gh_b']);

@@ -7,9 +7,6 @@ import { trustProxyProblem } from './trust-proxy.js';
 const commaItems = (value: string | undefined): string[] =>
   (value ?? '').split(',').map((item) => item.trim()).filter((item) => item.length > 0);
 
-/** Reads a comma-separated list, dropping blanks: `"a, b,,c"` → `["a","b","c"]`. */
-const commaList = z.string().optional().transform(commaItems);
-
 /**
  * A provider's secrets, comma-separated for rotation; empty entries between commas are ignored (`a,,b` is `a` and
  * `b`: each secret still verifies). An empty variable turns the provider off, but a value holding no secret at all
@@ -167,17 +164,30 @@ export const configSchema = z.object({
   STRIPE_WEBHOOK_SECRET: secretList,
   GITHUB_WEBHOOK_SECRET: secretList,
   PAYPAL_WEBHOOK_ID: z.string().optional(),
-  /** `host[:port]` entries (or `*.domain[:port]`), read by the same parser the PayPal verifier builds its allowlist with. */
-  PAYPAL_CERT_HOSTS: commaList.superRefine((entries, ctx) => {
-    for (const entry of entries) {
-      try {
-        parseCertHosts([entry]);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: `entry '${entry}' is not host[:port] (e.g. certs.example.com or localhost:8443; *.domain[:port] for a domain's hosts)` });
-        return;
+  /**
+   * `host[:port]` entries (or `*.domain[:port]`), read by the same parser the PayPal verifier builds its allowlist with.
+   * Empty means PayPal's own certificate hosts; a value holding no entry at all (`,,,`) is refused: it meant those as
+   * well, without a word, though whoever set it meant a list of their own.
+   */
+  PAYPAL_CERT_HOSTS: z
+    .string()
+    .optional()
+    .refine(
+      // Unset (or empty, which loadConfig reads as unset) is PayPal's own certificate hosts.
+      (value) => value === undefined || commaItems(value).length > 0,
+      "holds no host, only commas and blanks: give host[:port] entries, comma-separated, or leave it empty for PayPal's own certificate hosts",
+    )
+    .transform(commaItems)
+    .superRefine((entries, ctx) => {
+      for (const entry of entries) {
+        try {
+          parseCertHosts([entry]);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: `entry '${entry}' is not host[:port] (e.g. certs.example.com or localhost:8443; *.domain[:port] for a domain's hosts)` });
+          return;
+        }
       }
-    }
-  }),
+    }),
   PROVIDERS_FILE: z.string().optional(),
   ROUTES_FILE: z.string().optional(),
   // A bearer token is one run of non-space characters: a token with whitespace (the trailing newline of `echo` into a
