@@ -744,6 +744,7 @@ topologySpreadConstraints:
 
 {{/* Checks of value combinations that a schema cannot express. */}}
 {{- define "eis.validate" -}}
+{{- include "eis.checkConfig" . -}}
 {{- if and (not .Values.postgresql.enabled) (not .Values.externalDatabase.host) -}}
 {{- fail "postgresql.enabled=false needs externalDatabase.host" -}}
 {{- end -}}
