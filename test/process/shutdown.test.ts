@@ -81,8 +81,7 @@ describe('SIGTERM', () => {
     expect((await fetch(`${service.baseUrl}/health/ready`)).status).toBe(200);
 
     const id = await send(service.baseUrl, 'drain');
-    await waitFor('the sink to receive the event', () => sink.requestsFor(id).length === 1);
-    const signalledAt = Date.now();
+    const received = await waitFor('the sink to receive the event', () => sink.requestsFor(id)[0]);
     service.signal('SIGTERM');
 
     // Poll readiness right after the signal: while the delivery drains, the pod must report not-ready.
@@ -114,8 +113,11 @@ describe('SIGTERM', () => {
 
     const { code, signal } = await exit;
     expect({ code, signal }).toEqual({ code: 0, signal: null });
-    // It waited for the delivery rather than cutting it off.
-    expect(Date.now() - signalledAt).toBeGreaterThanOrEqual(SLOW_DELIVERY_MS - 200);
+    // It waited for the delivery rather than cutting it off: it exited after the sink answered, SLOW_DELIVERY_MS after
+    // the request reached it (both read on this process's clock; a timer may fire a millisecond early by Date.now).
+    // Counted from the signal instead, the bound lost whatever this process took to notice the request (a poll, and
+    // longer on a loaded machine) and could fail on a drain that did wait.
+    expect(Date.now() - received.at).toBeGreaterThanOrEqual(SLOW_DELIVERY_MS - 1);
     expect(sink.requestsFor(id)).toHaveLength(1);
     expect(await eventRow(id)).toEqual({ status: 'COMPLETED', attempts: 1 });
   });
@@ -168,11 +170,12 @@ describe('SIGTERM', () => {
       );
       const id = await send(service.baseUrl, 'blackhole');
       await waitFor('the event to complete', async () => (await eventRow(id)).status === 'COMPLETED');
-      const signalledAt = Date.now();
       service.signal('SIGTERM');
-      const { code } = await service.exited(12_000);
+      // Within the drain's deadline (SHUTDOWN_TIMEOUT_MS, the pod's grace period): waiting for the export would have
+      // taken the exporter's 30 s timeout. (A bound of 6 s was a speed figure: the drain, the 2 s flush and the
+      // exit, on a loaded machine, may take longer and still be right.) Exit 0: the forced exit is 1.
+      const { code } = await service.exited(15_000);
       expect(code).toBe(0);
-      expect(Date.now() - signalledAt).toBeLessThan(6000);
       expect(service.logs.some((line) => line.includes('trace export did not finish'))).toBe(true);
     } finally {
       for (const socket of sockets) socket.destroy();
@@ -187,13 +190,14 @@ describe('SIGTERM', () => {
     await waitFor('the sink to receive the event', () => sink.requestsFor(id).length === 1);
     service.signal('SIGTERM');
     await waitFor('the drain to begin', () => service.logs.some((line) => line.includes('signal received: draining')));
-    const secondAt = Date.now();
     service.signal('SIGINT');
-    const { code } = await service.exited(5000);
+    // Before the drain timeout (20 s, from the first signal) would have ended it, and before the delivery (5 s) had:
+    // the event is still PROCESSING, its delivery cut off (a drain that waited for it would have exited 0).
+    // A bound of 3 s after the second signal was a speed figure, not what this is about.
+    const { code } = await service.exited(15_000);
     expect(code).toBe(1);
-    // Well before the delivery (5 s) or the drain timeout (20 s) would have ended it.
-    expect(Date.now() - secondAt).toBeLessThan(3000);
     expect(service.logs.some((line) => line.includes('second signal: forcing exit'))).toBe(true);
+    expect((await eventRow(id)).status).toBe('PROCESSING');
   });
 });
 
