@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { setTimeout as delay } from 'node:timers/promises';
 import { makeEvents, stripeSignatureHeader } from '../support/provider-simulator.js';
 import { ServiceProcess } from '../support/service-process.js';
+import { waitFor } from '../support/wait-for.js';
 import { FaultStack, reportFigures, settle, STRIPE_SECRET } from './support/fault-stack.js';
 import { RawHttpConnection, type RawResponse } from './support/raw-http.js';
 import { RecordingDestination } from './support/recording-destination.js';
@@ -29,9 +30,15 @@ async function halfSentWebhook(port: number) {
   const connection = await RawHttpConnection.connect(port);
   connection.write(
     `POST /webhooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
-      `Stripe-Signature: ${stripeSignatureHeader(body, STRIPE_SECRET)}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n` +
-      body.slice(0, 20),
+      `Stripe-Signature: ${stripeSignatureHeader(body, STRIPE_SECRET)}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Expect: 100-continue\r\n\r\n`,
   );
+  // `100 Continue`: the server has the request's headers and waits for its body, so the request is in flight when the
+  // signal comes. A fixed 100 ms did not make sure of it on a loaded machine: a connection the server had not read
+  // yet was idle to the drain (closed at once) or not even accepted, and the held webhook got no answer.
+  const invited = await connection.readResponse();
+  if (invited.status !== 100) throw new Error(`expected 100 Continue to the held webhook, got ${invited.status}`);
+  connection.write(body.slice(0, 20));
   return {
     async finish(): Promise<{ webhook: RawResponse; ready: RawResponse; closedAfter: boolean }> {
       connection.write(`${body.slice(20)}GET /health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
@@ -56,10 +63,12 @@ describe('SIGTERM on an ingress under load (two ingress processes; the terminate
       (async () => {
         await delay(2000);
         const held = await halfSentWebhook(portA);
-        await delay(100); // the server has the request's headers and waits for its body
         const signalledAt = Date.now();
         terminated.signal('SIGTERM');
-        await delay(300);
+        // The rest of the body, and the probe behind it, once the drain has begun (readiness 503, the sweep of idle
+        // connections done): after a fixed 300 ms a loaded machine could still be on its way to the signal, and the
+        // probe answered 200.
+        await waitFor('the drain to begin', () => terminated.jsonLogs().some((line) => line.message === 'shutting down: readiness is now 503, draining'));
         shutdown.held = await held.finish();
         shutdown.exit = await terminated.exited(15_000);
         shutdown.drainMs = Date.now() - signalledAt;
