@@ -26,5 +26,8 @@ it('npm run migrate with STARTUP_WAIT_MS=0 and PostgreSQL unreachable fails at o
   expect(status).toBe(1);
   expect(failure).toContain('DATABASE_URL');
   expect({ seconds: Math.round(seconds), failure }).toEqual({ seconds: expect.any(Number), failure: expect.not.stringContaining('gave up after 60 s') });
-  expect(seconds).toBeLessThan(20);
+  // At once: not one retry (the wait logs each), and well before the 60 s the hard-coded wait took. A bound of 20 s
+  // was a speed figure for a process start, which a loaded machine can stretch; the retries show the wait itself.
+  expect(`${run.output.stdout}${run.output.stderr}`).not.toContain('not reachable yet; retrying');
+  expect(seconds).toBeLessThan(60);
 }, 120_000);
