@@ -179,7 +179,9 @@ describe('pipelining: a client that reads nothing cannot make the server render 
     let renderings = 0;
     registry.metrics = async () => {
       renderings++;
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Long enough that the 20 scrapes, sent at once, arrive within two renderings even on a loaded machine (at
+      // 300 ms a slow start of the fetches could spread them over three).
+      await new Promise((resolve) => setTimeout(resolve, 2000));
       return render.call(registry);
     };
     try {
