@@ -2,7 +2,7 @@ import { ClientFailureLimiter } from './client-failure-limiter.js';
 
 /**
  * The key a client's budgets are kept on (the webhook route's failed verifications and its share of the body budget
- * and of PayPal's certificate downloads; the admin API's and the preStop hook's wrong tokens): the connecting
+ * and of PayPal's certificate downloads; the admin API's wrong tokens): the connecting
  * address, and the address it forwards for when TRUST_PROXY resolves another one (`10.1.2.3 for 203.0.113.7`).
  *
  * Not the resolved address alone: TRUST_PROXY trusts every connection from the addresses it names to be a proxy, and

@@ -4,9 +4,11 @@ import { clientBudgetKey } from './client-budget-key.js';
 import { ClientFailureLimiter } from './client-failure-limiter.js';
 
 /**
- * Wrong tokens per client and minute for an endpoint guarded by a shared token (the admin API's ADMIN_API_TOKEN, the
- * preStop hook's PRESTOP_TOKEN). Both are served on the port the providers reach, so without a bound anyone who can
- * send a webhook could guess the token as fast as the ingress answers.
+ * Wrong tokens per client and minute for an endpoint guarded by a shared token (the admin API's ADMIN_API_TOKEN). It
+ * is served on the port the providers reach, so without a bound anyone who can send a webhook could guess the token
+ * as fast as the ingress answers. (The preStop hook's PRESTOP_TOKEN has none on purpose: the kubelet calls it from the
+ * node's address, which NodePort and LoadBalancer traffic shares, so a budget there would let anyone fail the hooks;
+ * the chart's token is 40 random characters.)
  *
  * Consulted before the token is compared: a client that sent `limit` wrong tokens in the window is refused (429 with
  * Retry-After) whatever it sends until the window ends, the right token included; were the right token still let
@@ -16,7 +18,7 @@ import { ClientFailureLimiter } from './client-failure-limiter.js';
 export class WrongTokenBudget {
   /**
    * @param failures the wrong tokens counted, per client key and minute
-   * @param endpoint what the 429's message calls the endpoint (`admin`, `preStop`)
+   * @param endpoint what the 429's message calls the endpoint (`admin`)
    */
   constructor(
     readonly failures: ClientFailureLimiter,
