@@ -13,7 +13,10 @@ export function isConnectionError(error: unknown): boolean {
   if (typeof code === 'string') {
     // Class 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown, cannot connect now; 53300: too many connections.
     if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
-    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'].includes(code)) return true;
+    // ENETUNREACH (no route to the network: a pod's network not set up yet or a route lost; for a name with several
+    // addresses, Node's AggregateError carries the first address's code, an IPv6 one this host cannot reach) is the
+    // network's failure as EHOSTUNREACH is: missing, it refused the start at once and answered 500.
+    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) return true;
   }
   const message = (error as { message?: unknown }).message;
   return (
