@@ -18,6 +18,7 @@ import { RouteTable } from '../worker/routing/route-table.js';
 import { loadRoutesFile } from '../worker/routing/routes-file.js';
 import { createHttpApp } from './http-app.js';
 import { WebhookFastPath } from './webhook-fast-path.js';
+import { DependencyCheckFailureLog } from '../shared/health/dependency-check-failure-log.js';
 import { redisWriteCheck } from '../shared/health/redis-write-check.js';
 import { TerminationNotice } from '../shared/health/termination-notice.js';
 import { DEFAULT_DRAIN_GRACE_MS, listen, type HTTP_TIMEOUTS } from './http-server.js';
@@ -136,8 +137,10 @@ export async function startService(config: Config, extensions: ServiceExtensions
     // Up only when Redis takes a write: a read-only replica or a Redis out of memory answers PING and queues nothing.
     redis: redisWriteCheck(infrastructure.redis, `${config.queue.prefix}:${config.queue.name}:health-check`),
   };
+  // /health shows a failed check's category only (anyone reaching the port reads it); its full error is logged here.
+  const checkFailures = new DependencyCheckFailureLog(createLogger('health'));
   // webhook_dependency_up: what the checks found, which readiness alone does not say (it is 503 while draining too).
-  const dependencies = new DependencyGauge(checks);
+  const dependencies = new DependencyGauge(checks, { onFailure: checkFailures.note });
   const app = createHttpApp({
     terminationNotice,
     preStopToken: config.preStopToken,
@@ -152,6 +155,7 @@ export async function startService(config: Config, extensions: ServiceExtensions
       maxHeapMb: config.health.maxHeapMb,
       isShuttingDown: () => shuttingDown,
       onCheck: dependencies.record,
+      onFailure: checkFailures.note,
     },
   });
   // Webhooks that need nothing of Express take the direct path; everything else, and every refusal, is Express's.

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import type { CategorisedFailure } from '../health/health-failure-category.js';
 import { MIGRATIONS_TABLE } from './data-source.js';
 import { migrations } from './migrations/index.js';
 
@@ -22,7 +23,7 @@ export class SchemaCheck {
       await this.pool.query('SELECT 1');
       return;
     }
-    const missing = new Error(`the database schema lacks migration ${this.newest} (run the migrations: npm run migrate, or the chart's migration Job)`);
+    const missing = new SchemaNotMigratedError(this.newest);
     const applied = await this.pool
       .query<{ applied: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${MIGRATIONS_TABLE} WHERE name = $1) AS applied`, [this.newest])
       .then(({ rows }) => rows[0]?.applied === true)
@@ -34,4 +35,13 @@ export class SchemaCheck {
     if (!applied) throw missing;
     this.migrated = true;
   };
+}
+
+/** The schema lacks this code's newest migration: `not migrated` in the health report, the migration's name in the log. */
+export class SchemaNotMigratedError extends Error implements CategorisedFailure {
+  readonly healthCategory = 'not migrated';
+  constructor(newest: string) {
+    super(`the database schema lacks migration ${newest} (run the migrations: npm run migrate, or the chart's migration Job)`);
+    this.name = 'SchemaNotMigratedError';
+  }
 }

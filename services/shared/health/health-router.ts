@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { healthFailureCategory, type CategorisedFailure } from './health-failure-category.js';
 import { HEALTH_LIVE_PATH, HEALTH_PATH, HEALTH_READY_PATH } from './health-paths.js';
 
 /** A dependency check: resolves when the dependency answers, rejects (or times out) otherwise. */
@@ -14,6 +15,8 @@ export interface HealthRouterOptions {
   timeoutMs?: number;
   /** Told the outcome of every dependency check that ran (readiness, /health): `webhook_dependency_up`. */
   onCheck?: (name: string, up: boolean) => void;
+  /** Told each failed check's full error, which the answer leaves out (the log: dependency-check-failure-log.ts). */
+  onFailure?: (name: string, error: unknown) => void;
 }
 
 /** How long a dependency check may take before it counts as down. */
@@ -21,19 +24,33 @@ export const HEALTH_CHECK_TIMEOUT_MS = 2000;
 
 type Indicator = Record<string, unknown> & { status: 'up' | 'down' };
 
-/** Runs one check, bounded by `timeoutMs`: `up`, or `down` with the reason. */
-export async function runCheck(check: HealthCheck, timeoutMs: number): Promise<Indicator> {
+/** A check that did not answer within the health checks' timeout. */
+export class HealthCheckTimeoutError extends Error implements CategorisedFailure {
+  readonly healthCategory = 'timeout';
+  constructor(timeoutMs: number) {
+    super(`no answer within ${timeoutMs} ms`);
+    this.name = 'HealthCheckTimeoutError';
+  }
+}
+
+/**
+ * Runs one check, bounded by `timeoutMs`: `up`, or `down` with the failure's category as its `message` (never the
+ * error's text, which names hosts, users and databases: see health-failure-category.ts). The error itself goes to
+ * `onFailure`.
+ */
+export async function runCheck(check: HealthCheck, timeoutMs: number, onFailure?: (error: unknown) => void): Promise<Indicator> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       check(),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(() => reject(new HealthCheckTimeoutError(timeoutMs)), timeoutMs);
       }),
     ]);
     return { status: 'up' };
   } catch (error) {
-    return { status: 'down', message: error instanceof Error ? error.message : String(error) };
+    onFailure?.(error);
+    return { status: 'down', message: healthFailureCategory(error) };
   } finally {
     clearTimeout(timer);
   }
@@ -56,7 +73,7 @@ export function healthRouter(options: HealthRouterOptions): Router {
   const check = (name: string): Promise<Indicator> => {
     let run = running.get(name);
     if (run === undefined) {
-      run = runCheck(options.checks[name]!, timeoutMs)
+      run = runCheck(options.checks[name]!, timeoutMs, (error) => options.onFailure?.(name, error))
         .then((indicator) => {
           options.onCheck?.(name, indicator.status === 'up');
           return indicator;

@@ -1,26 +1,32 @@
 import type { Redis } from 'ioredis';
 import { isReadOnlyRefusal } from '../queue/redis-read-only.js';
+import type { CategorisedFailure, HealthFailureCategory } from './health-failure-category.js';
 import type { HealthCheck } from './health-router.js';
 
 /** How long the check's key outlives the last check: probes rewrite it every few seconds, a stopped service leaves none. */
 export const REDIS_WRITE_CHECK_TTL_MS = 30_000;
 
-/** Why a Redis that answers takes no writes, by the code of its refusal; the health report's `message`. */
-const REASONS: Array<{ code: string; reason: string }> = [
-  { code: 'READONLY', reason: 'it is a read-only replica (a failover, or REDIS_URL naming a replica or reader endpoint): REDIS_URL must lead to the primary' },
-  { code: 'OOM', reason: 'it is out of memory (maxmemory reached, and with noeviction nothing is evicted to make room)' },
-  { code: 'MISCONF', reason: 'it stopped writes after failing to persist (stop-writes-on-bgsave-error)' },
-  { code: 'NOREPLICAS', reason: 'it has fewer replicas than min-replicas-to-write' },
-  { code: 'NOPERM', reason: "REDIS_URL's user may not write the queue's keys (ACL)" },
+/**
+ * Why a Redis that answers takes no writes, by the code of its refusal: the health report's `message` (the category)
+ * and the logged error's (the reason).
+ */
+const REASONS: Array<{ code: string; category: HealthFailureCategory; reason: string }> = [
+  { code: 'READONLY', category: 'read-only replica', reason: 'it is a read-only replica (a failover, or REDIS_URL naming a replica or reader endpoint): REDIS_URL must lead to the primary' },
+  { code: 'OOM', category: 'out of memory', reason: 'it is out of memory (maxmemory reached, and with noeviction nothing is evicted to make room)' },
+  { code: 'MISCONF', category: 'persistence failed', reason: 'it stopped writes after failing to persist (stop-writes-on-bgsave-error)' },
+  { code: 'NOREPLICAS', category: 'too few replicas', reason: 'it has fewer replicas than min-replicas-to-write' },
+  { code: 'NOPERM', category: 'not permitted', reason: "REDIS_URL's user may not write the queue's keys (ACL)" },
 ];
 
 /** A Redis that answers but refused the health check's write, with the reason its reply gives. */
-export class RedisWritesRefusedError extends Error {
+export class RedisWritesRefusedError extends Error implements CategorisedFailure {
   readonly code = 'REDIS_WRITES_REFUSED';
+  readonly healthCategory: HealthFailureCategory;
   constructor(cause: Error) {
     const refusal = isReadOnlyRefusal(cause) ? REASONS[0] : REASONS.find(({ code }) => cause.message.startsWith(`${code} `));
     super(`Redis refuses writes: ${refusal ? refusal.reason : cause.message} (${cause.message})`, { cause });
     this.name = 'RedisWritesRefusedError';
+    this.healthCategory = refusal?.category ?? 'failed';
   }
 }
 

@@ -25,7 +25,12 @@ export class DependencyGauge {
 
   constructor(
     private readonly checks: Record<string, HealthCheck>,
-    private readonly options: { freshMs?: number; timeoutMs?: number } = {},
+    private readonly options: {
+      freshMs?: number;
+      timeoutMs?: number;
+      /** Told each failed check's full error (the scrape-time checks log like the health router's). */
+      onFailure?: (name: string, error: unknown) => void;
+    } = {},
   ) {
     const self = this;
     // One gauge per process; a second service instance in the same process (tests) takes it over.
@@ -57,7 +62,10 @@ export class DependencyGauge {
     if (stale.length === 0) return Promise.resolve();
     // Concurrent scrapes share one round of checks; each is bounded by the health checks' timeout.
     this.refreshing ??= Promise.all(
-      stale.map(async (name) => this.record(name, (await runCheck(this.checks[name]!, this.options.timeoutMs ?? HEALTH_CHECK_TIMEOUT_MS)).status === 'up')),
+      stale.map(async (name) => {
+        const indicator = await runCheck(this.checks[name]!, this.options.timeoutMs ?? HEALTH_CHECK_TIMEOUT_MS, (error) => this.options.onFailure?.(name, error));
+        this.record(name, indicator.status === 'up');
+      }),
     )
       .then(() => undefined)
       .finally(() => (this.refreshing = undefined));
