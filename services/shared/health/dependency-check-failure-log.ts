@@ -31,11 +31,6 @@ export class DependencyCheckFailureLog {
     }
     limiter.note({ dependency, category, error: asError(error) });
   };
-
-  /** Writes the pending summaries now (shutdown). */
-  flush(): void {
-    for (const limiter of this.limiters.values()) limiter.flush();
-  }
 }
 
 /** The logger serialises only Errors (name, message, code, stack, cause); a socket error of another realm is kept by its text. */
