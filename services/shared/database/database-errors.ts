@@ -17,6 +17,8 @@ export function isConnectionError(error: unknown): boolean {
     // addresses, Node's AggregateError carries the first address's code, an IPv6 one this host cannot reach) is the
     // network's failure as EHOSTUNREACH is: missing, it refused the start at once and answered 500.
     if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) return true;
+    // A session of the start that PostgreSQL stopped answering (database-silent-error.ts): tried again on a fresh one.
+    if (code === 'DATABASE_SILENT') return true;
   }
   const message = (error as { message?: unknown }).message;
   return (

@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
 import { describeOpenTransactions } from './open-transactions.js';
+import { queryStartSession } from './start-session-query.js';
 
 /** Why the watchdog cancelled a migration statement, what it was, and whom it waited for. */
 export interface CancelledMigrationStatement {
@@ -59,7 +60,9 @@ export class IndexBuildWatchdog {
   }
 
   private async cancelWaitingStatements(reason: CancelledMigrationStatement['reason']): Promise<void> {
-    const { rows } = await this.lockSession.query<{ pid: number; query: string }>(
+    // Bounded answers (start-session-query.ts): a silent PostgreSQL must not hold stop(), awaited when migrations end.
+    const { rows } = await queryStartSession<{ pid: number; query: string }>(
+      this.lockSession,
       `SELECT pid, query FROM pg_stat_activity
         WHERE datname = current_database() AND application_name = 'migrations' AND state = 'active' AND pid <> pg_backend_pid()
           AND ($1 OR (wait_event_type = 'Lock' AND query ~* '^\\s*(create(\\s+unique)?|drop)\\s+index\\s+concurrently'))`,
@@ -69,6 +72,6 @@ export class IndexBuildWatchdog {
     // Who it waits for, read before the cancel ends the wait.
     const blockers = this.cancelled ? [] : await describeOpenTransactions(this.lockSession).catch(() => []);
     this.cancelled ??= { reason, statement: rows[0]!.query.replace(/\s+/g, ' ').trim().slice(0, 200), blockers };
-    for (const row of rows) await this.lockSession.query('SELECT pg_cancel_backend($1)', [row.pid]);
+    for (const row of rows) await queryStartSession(this.lockSession, 'SELECT pg_cancel_backend($1)', [row.pid]);
   }
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../logging/logger.js';
 import { StartAbortedError } from '../startup/start-aborted-error.js';
 import { ADVISORY_LOCKS } from './advisory-lock.js';
 import { MigrationLockWaitError } from './migration-lock-wait-error.js';
+import { queryStartSession } from './start-session-query.js';
 
 export interface MigrationLockWait {
   /**
@@ -33,7 +34,7 @@ export async function withMigrationLock<T>(url: string, wait: MigrationLockWait,
   await client.connect();
   try {
     for (let warned = false; ; warned = true) {
-      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [ADVISORY_LOCKS.migrations]);
+      const { rows } = await queryStartSession<{ locked: boolean }>(client, 'SELECT pg_try_advisory_lock($1) AS locked', [ADVISORY_LOCKS.migrations]);
       if (rows[0]?.locked) break;
       if (wait.abort?.aborted) throw new StartAbortedError('migrations lock another process holds');
       const waitedMs = Date.now() - wait.since;
@@ -58,7 +59,8 @@ export async function withMigrationLock<T>(url: string, wait: MigrationLockWait,
 /** The sessions holding the migrations' advisory lock (one, normally): pid, application, address, connected for. */
 async function describeMigrationLockHolders(session: pg.Client): Promise<string[]> {
   // A bigint key is held as classid (its high 32 bits), objid (its low 32 bits), objsubid 1.
-  const { rows } = await session.query<{ pid: number; application: string; address: string | null; seconds: number }>(
+  const { rows } = await queryStartSession<{ pid: number; application: string; address: string | null; seconds: number }>(
+    session,
     `SELECT a.pid, a.application_name AS application, host(a.client_addr) AS address,
             extract(epoch FROM now() - a.backend_start)::int AS seconds
        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid

@@ -1,12 +1,15 @@
 import type pg from 'pg';
+import { queryStartSession } from './start-session-query.js';
 
 /**
  * The other sessions of this database with a transaction open and a lock on one of its tables, oldest first: those a
  * migration's lock (or a CONCURRENTLY index build) waited for. Pid, state, application and age only (their query
- * text may hold payloads). The migrations' own sessions are left out.
+ * text may hold payloads). The migrations' own sessions are left out. `session`: the migrations' lock session, whose
+ * statements wait for an answer a bounded time (start-session-query.ts).
  */
 export async function describeOpenTransactions(session: pg.Client): Promise<string[]> {
-  const { rows } = await session.query<{ pid: number; state: string | null; application: string; seconds: number; tables: string }>(
+  const { rows } = await queryStartSession<{ pid: number; state: string | null; application: string; seconds: number; tables: string }>(
+    session,
     `SELECT a.pid, a.state, a.application_name AS application, extract(epoch FROM now() - a.xact_start)::int AS seconds,
             string_agg(DISTINCT c.relname, ', ') AS tables
        FROM pg_stat_activity a

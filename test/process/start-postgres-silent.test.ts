@@ -1,0 +1,101 @@
+/**
+ * A start against a PostgreSQL that accepts the connection, answers its startup, then goes silent (a frozen primary,
+ * a network partition, a proxy that stops forwarding): found, the start's own sessions (the database check on
+ * /postgres, the migrations' lock session) had no query timeout, and TCP keepalive does not notice such a silence (the
+ * proxy's or the frozen server's kernel still acknowledges). The start waited for ever, past STARTUP_WAIT_MS, until
+ * the startup probe killed it with no line saying why. It must end by STARTUP_WAIT_MS (plus one statement's answer
+ * wait, start-session-query.ts) with one line naming PostgreSQL and what it waited for, having tried fresh connections.
+ *
+ * The waits are read from the process's own "gave up after N s", so the time its process takes to load counts for
+ * nothing; on the code that hung, the process never exits and `exited` times out.
+ */
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { START_ANSWER_WAIT_MS } from '../../services/shared/database/start-session-query.js';
+import { MigrateProcess, buildServiceOnce } from '../support/migrate-process.js';
+import { PostgresSilencingProxy } from '../support/postgres-silencing-proxy.js';
+import { freePort, ServiceProcess } from '../support/service-process.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { waitFor } from '../support/wait-for.js';
+
+const STARTUP_WAIT_MS = 12_000;
+/** What the start may take past STARTUP_WAIT_MS: the last statement's answer wait, and a second for rounding. */
+const GAVE_UP_BY_S = (STARTUP_WAIT_MS + START_ANSWER_WAIT_MS) / 1000 + 1;
+
+let db: TestDatabase;
+let ns: TestQueueNamespace;
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+
+beforeAll(async () => {
+  buildServiceOnce();
+  db = await createTestDatabase();
+  ns = createQueueNamespace();
+}, 300_000);
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  await ns?.cleanup();
+  await db?.drop();
+});
+
+async function silencingProxy(): Promise<{ proxy: PostgresSilencingProxy; url: string; where: string }> {
+  const target = new URL(db.url);
+  const proxy = new PostgresSilencingProxy(target.hostname, Number(target.port || 5432));
+  cleanups.push(() => proxy.stop());
+  const port = await proxy.start();
+  const url = new URL(db.url);
+  url.port = String(port);
+  return { proxy, url: url.toString(), where: `127.0.0.1:${port}` };
+}
+
+it('SERVICE_ROLE=all against a PostgreSQL silent after every startup gives up within STARTUP_WAIT_MS, retrying fresh connections, and says so', async () => {
+  const { proxy, url, where } = await silencingProxy();
+  proxy.silence(() => true);
+  const service = new ServiceProcess(
+    {
+      SERVICE_ROLE: 'all',
+      DATABASE_URL: url,
+      REDIS_URL: ns.redisUrl,
+      QUEUE_PREFIX: ns.prefix,
+      STRIPE_WEBHOOK_SECRET: 'whsec_silent_start',
+      STARTUP_WAIT_MS: String(STARTUP_WAIT_MS),
+    },
+    await freePort(),
+  );
+  cleanups.push(() => service.kill());
+  await service.start({ waitForReady: false });
+
+  expect(await service.exited(90_000)).toEqual({ code: 1, signal: null });
+  const logs = service.jsonLogs();
+  const failed = logs.find((line) => line.message === 'service failed to start')!;
+  const message = String((failed.error as { message?: unknown }).message);
+  const said = new RegExp(
+    `^PostgreSQL is not reachable at ${where.replace(/\./g, '\\.')} \\(DATABASE_URL\\): no answer to "SELECT 1 FROM pg_database WHERE datname = \\$1" for \\d+ s: ` +
+      'the connection was accepted, then PostgreSQL went silent .* \\(gave up after (\\d+) s\\)$',
+  ).exec(message);
+  expect({ message, said: said !== null }).toEqual({ message, said: true });
+  expect(Number(said![1])).toBeLessThanOrEqual(GAVE_UP_BY_S);
+  expect(Number(said![1])).toBeGreaterThanOrEqual(STARTUP_WAIT_MS / 1000 - 1);
+  // It tried again on a fresh connection while the deadline lasted, saying so.
+  expect(logs.filter((line) => line.message === `PostgreSQL at ${where} (DATABASE_URL) not reachable yet; retrying`).length).toBeGreaterThanOrEqual(1);
+  expect(proxy.silenced.length).toBeGreaterThanOrEqual(2);
+}, 180_000);
+
+it('npm run migrate whose lock session goes silent after its startup gives up within STARTUP_WAIT_MS, naming the statement it waited for', async () => {
+  const { proxy, url, where } = await silencingProxy();
+  proxy.silence((startup) => startup.application_name === 'migrations-lock');
+  const migrate = new MigrateProcess(url, { STARTUP_WAIT_MS: String(STARTUP_WAIT_MS) });
+  cleanups.push(() => migrate.kill('SIGKILL'));
+
+  await waitFor('npm run migrate to exit', () => migrate.exitCode !== undefined, { timeoutMs: 90_000, intervalMs: 100 });
+  expect(migrate.exitCode).toBe(1);
+  const failures = migrate.failures();
+  expect(failures).toHaveLength(1);
+  const said = new RegExp(
+    `^Migrations failed: PostgreSQL is not reachable at ${where.replace(/\./g, '\\.')} \\(DATABASE_URL\\): no answer to "SELECT pg_try_advisory_lock\\(\\$1\\) AS locked" for \\d+ s: ` +
+      'the connection was accepted, then PostgreSQL went silent .* \\(gave up after (\\d+) s\\)$',
+  ).exec(failures[0]!);
+  expect({ failure: failures[0], said: said !== null }).toEqual({ failure: failures[0], said: true });
+  expect(Number(said![1])).toBeLessThanOrEqual(GAVE_UP_BY_S);
+  expect(proxy.silenced.every((startup) => startup.application_name === 'migrations-lock')).toBe(true);
+}, 180_000);
