@@ -4,6 +4,7 @@ import type { Config } from '../shared/config/config.js';
 import { createPool } from '../shared/database/create-pool.js';
 import { isDatabaseUnavailable } from '../shared/database/database-errors.js';
 import { databaseRetryMessage, databaseStartError } from '../shared/database/database-start-errors.js';
+import { queryStartSession } from '../shared/database/start-session-query.js';
 import type { Logger } from '../shared/logging/logger.js';
 import { createLogger } from '../shared/logging/logger.js';
 import { QueueDepthGauge } from '../shared/metrics/queue-depth-gauge.js';
@@ -46,7 +47,9 @@ export async function connectInfrastructure(config: Config, logger: Logger, dead
   pool.on('error', (error) => logger.warn('idle database connection lost', { error }));
   // Waited for also when the database itself does not exist yet (3D000): with an external PostgreSQL the chart's
   // migration Job creates it, after the ingress and worker pods have started.
-  await waitUntilReachable(async () => void (await pool.query('SELECT 1')), {
+  // Its answer is waited for START_ANSWER_WAIT_MS, not the pool's query_timeout (20 s): a PostgreSQL that accepts and
+  // then goes silent must not hold the start that long past STARTUP_WAIT_MS.
+  await waitUntilReachable(async () => void (await queryStartSession(pool, 'SELECT 1')), {
     what: 'database',
     budgetMs: deadline.remainingMs(),
     logger,

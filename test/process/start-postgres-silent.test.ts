@@ -6,6 +6,10 @@
  * the startup probe killed it with no line saying why. It must end by STARTUP_WAIT_MS (plus one statement's answer
  * wait, start-session-query.ts) with one line naming PostgreSQL and what it waited for, having tried fresh connections.
  *
+ * The ingress and worker roles' start waits on a `SELECT 1` on their pool: found, its answer was waited for the pool's
+ * query_timeout (20 s), so with a short STARTUP_WAIT_MS their start ran up to 20 s past it before its line. It now
+ * waits START_ANSWER_WAIT_MS too.
+ *
  * The waits are read from the process's own "gave up after N s", so the time its process takes to load counts for
  * nothing; on the code that hung, the process never exits and `exited` times out.
  */
@@ -99,3 +103,41 @@ it('npm run migrate whose lock session goes silent after its startup gives up wi
   expect(Number(said![1])).toBeLessThanOrEqual(GAVE_UP_BY_S);
   expect(proxy.silenced.every((startup) => startup.application_name === 'migrations-lock')).toBe(true);
 }, 180_000);
+
+/** A STARTUP_WAIT_MS well short of the pool's query_timeout (20 s), which the roles' first SELECT 1 used to wait. */
+const SHORT_STARTUP_WAIT_MS = 6000;
+
+it.each(['ingress', 'worker'] as const)(
+  'SERVICE_ROLE=%s against a PostgreSQL silent after every startup gives up within STARTUP_WAIT_MS plus one answer wait, not the pool\'s query timeout',
+  async (role) => {
+    const { proxy, url, where } = await silencingProxy();
+    proxy.silence((startup) => startup.application_name === `webhooks-${role}`);
+    const service = new ServiceProcess(
+      {
+        SERVICE_ROLE: role,
+        DATABASE_URL: url,
+        REDIS_URL: ns.redisUrl,
+        QUEUE_PREFIX: ns.prefix,
+        ...(role === 'ingress' ? { STRIPE_WEBHOOK_SECRET: 'whsec_silent_start' } : { POD_DELETION_COST_ENABLED: 'false' }),
+        STARTUP_WAIT_MS: String(SHORT_STARTUP_WAIT_MS),
+      },
+      await freePort(),
+    );
+    cleanups.push(() => service.kill());
+    await service.start({ waitForReady: false });
+
+    expect(await service.exited(90_000)).toEqual({ code: 1, signal: null });
+    const logs = service.jsonLogs();
+    const failed = logs.find((line) => line.message === 'service failed to start')!;
+    const message = String((failed.error as { message?: unknown }).message);
+    const said = new RegExp(
+      `^PostgreSQL is not reachable at ${where.replace(/\./g, '\\.')} \\(DATABASE_URL\\): no answer to "SELECT 1" for \\d+ s: ` +
+        'the connection was accepted, then PostgreSQL went silent .* \\(gave up after (\\d+) s\\)$',
+    ).exec(message);
+    expect({ message, said: said !== null }).toEqual({ message, said: true });
+    expect(Number(said![1])).toBeLessThanOrEqual((SHORT_STARTUP_WAIT_MS + START_ANSWER_WAIT_MS) / 1000 + 1);
+    expect(proxy.silenced.length).toBeGreaterThanOrEqual(1);
+    expect(proxy.silenced.every((startup) => startup.application_name === `webhooks-${role}`)).toBe(true);
+  },
+  180_000,
+);
