@@ -10,6 +10,11 @@
  * query_timeout (20 s), so with a short STARTUP_WAIT_MS their start ran up to 20 s past it before its line. It now
  * waits START_ANSWER_WAIT_MS too.
  *
+ * Once the migrations hold their lock, their own statements (TypeORM's initialize(), a migration's) wait for their
+ * answers with no bound (an index build may run long): found, a PostgreSQL gone silent then held npm run migrate for
+ * ever (STARTUP_WAIT_MS 6 s: still running after 60 s). The index-build watchdog's check on the lock session, past the
+ * deadline, now tells the silence from a long statement and ends the run.
+ *
  * The waits are read from the process's own "gave up after N s", so the time its process takes to load counts for
  * nothing; on the code that hung, the process never exits and `exited` times out.
  */
@@ -141,3 +146,27 @@ it.each(['ingress', 'worker'] as const)(
   },
   180_000,
 );
+
+it('npm run migrate whose PostgreSQL goes silent once the migrations hold their lock gives up within STARTUP_WAIT_MS plus one answer wait', async () => {
+  const { proxy, url, where } = await silencingProxy();
+  // A frozen primary: every session silent, the lock session once it has taken the lock (its startup, the try-lock).
+  proxy.silence(
+    (startup) => startup.application_name === 'migrations' || startup.application_name === 'migrations-lock',
+    (startup) => (startup.application_name === 'migrations-lock' ? 2 : 1),
+  );
+  const migrate = new MigrateProcess(url, { STARTUP_WAIT_MS: String(SHORT_STARTUP_WAIT_MS) });
+  cleanups.push(() => migrate.kill('SIGKILL'));
+
+  await waitFor('npm run migrate to exit', () => migrate.exitCode !== undefined, { timeoutMs: 90_000, intervalMs: 100 });
+  expect(migrate.exitCode).toBe(1);
+  const failures = migrate.failures();
+  expect(failures).toHaveLength(1);
+  const said = new RegExp(
+    `^Migrations failed: PostgreSQL is not reachable at ${where.replace(/\./g, '\\.')} \\(DATABASE_URL\\): no answer to "SELECT pid, query FROM pg_stat_activity .*" for \\d+ s: ` +
+      'the connection was accepted, then PostgreSQL went silent .* \\(gave up after (\\d+) s\\)$',
+  ).exec(failures[0]!);
+  expect({ failure: failures[0], said: said !== null }).toEqual({ failure: failures[0], said: true });
+  expect(Number(said![1])).toBeLessThanOrEqual((SHORT_STARTUP_WAIT_MS + START_ANSWER_WAIT_MS) / 1000 + 1);
+  // Both kinds of session went silent: the migrations' own, then the lock session's check.
+  expect(new Set(proxy.silenced.map((startup) => startup.application_name))).toEqual(new Set(['migrations', 'migrations-lock']));
+}, 180_000);

@@ -16,7 +16,7 @@ export type StartupParameters = Record<string, string>;
 export class PostgresSilencingProxy {
   /** Connections that went silent, with their startup parameters. */
   readonly silenced: StartupParameters[] = [];
-  private rule?: { matches: (startup: StartupParameters) => boolean; afterReadyForQuery: number };
+  private rule?: { matches: (startup: StartupParameters) => boolean; afterReadyForQuery: number | ((startup: StartupParameters) => number) };
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
@@ -25,8 +25,11 @@ export class PostgresSilencingProxy {
     private readonly port: number,
   ) {}
 
-  /** Connections opened from now on whose startup `matches` go silent after their `afterReadyForQuery`-th ReadyForQuery. */
-  silence(matches: (startup: StartupParameters) => boolean, afterReadyForQuery = 1): void {
+  /**
+   * Connections opened from now on whose startup `matches` go silent after their `afterReadyForQuery`-th ReadyForQuery
+   * (a function: chosen by the connection's startup, so that each kind of session can be let through its own steps).
+   */
+  silence(matches: (startup: StartupParameters) => boolean, afterReadyForQuery: number | ((startup: StartupParameters) => number) = 1): void {
     this.rule = { matches, afterReadyForQuery };
   }
 
@@ -81,7 +84,10 @@ export class PostgresSilencingProxy {
         if (!started && !(size === 8 && message.readInt32BE(4) === 80877103)) {
           started = true;
           const startup = startupParameters(message);
-          if (this.rule?.matches(startup)) silenceAfter = this.rule.afterReadyForQuery;
+          if (this.rule?.matches(startup)) {
+            const after = this.rule.afterReadyForQuery;
+            silenceAfter = typeof after === 'function' ? after(startup) : after;
+          }
           if (silenceAfter !== undefined) this.silencedStartups.set(client, startup);
         }
         upstream.write(message);

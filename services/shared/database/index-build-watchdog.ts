@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
+import { DatabaseSilentError } from './database-silent-error.js';
 import { describeOpenTransactions } from './open-transactions.js';
 import { queryStartSession } from './start-session-query.js';
 
@@ -22,12 +23,19 @@ const RECHECK_MS = 250;
  * (a backend in a lock wait does not notice its client is gone). A cancelled build leaves an invalid index, which the
  * next run drops and builds again.
  *
+ * Its checks also tell a PostgreSQL gone silent from a statement that runs long: the migrations' own statements wait
+ * for their answers with no bound (an index build may run for long), so a frozen primary or a proxy that stopped
+ * forwarding held them for ever, past the deadline, with no line. A check of its own, past the deadline, that gets no
+ * answer (start-session-query.ts) rejects {@link silent}; a long build's checks are answered, and it goes on.
+ *
  * Only this process migrates while it holds the advisory lock, so every `migrations` session of the database is its
  * own, or one of a process that died mid-build and whose statement would hold up this one anyway.
  */
 export class IndexBuildWatchdog {
   /** The first statement cancelled, once one was. */
   cancelled: CancelledMigrationStatement | undefined;
+  /** Rejects with DatabaseSilentError once a check gets no answer in time: PostgreSQL went silent. Never resolves. */
+  readonly silent: Promise<never>;
   private readonly stopped = new AbortController();
   private readonly watching: Promise<void>;
 
@@ -35,7 +43,12 @@ export class IndexBuildWatchdog {
     private readonly lockSession: pg.Client,
     private readonly options: { deadline: number | undefined; abort?: AbortSignal },
   ) {
-    this.watching = this.watch().catch(() => undefined);
+    let reportSilence: (error: DatabaseSilentError) => void = () => undefined;
+    this.silent = new Promise<never>((_resolve, reject) => (reportSilence = reject));
+    this.silent.catch(() => undefined); // raced by the migrations; never an unhandled rejection on its own
+    this.watching = this.watch().catch((error: unknown) => {
+      if (error instanceof DatabaseSilentError) reportSilence(error);
+    });
   }
 
   /** Stops watching, once the migrations are over (waits for a check under way, which uses the lock session). */

@@ -89,48 +89,75 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
  * `lockSession`: the advisory lock's session, idle meanwhile, reads who holds the lock for the log line and cancels.
  */
 async function applyPendingMigrations(lockSession: pg.Client, wait: MigrationLockWait, options: RunMigrationsOptions): Promise<string[]> {
-  const started = wait.since;
   const dataSource = createMigrationDataSource(options.url);
-  await dataSource.initialize();
+  // Watching from before initialize(): past the deadline, a check of the watchdog's that PostgreSQL leaves unanswered
+  // ends the migrations (DatabaseSilentError), whose own statements would wait for their answers for ever.
   const watchdog = new IndexBuildWatchdog(lockSession, { deadline: wait.deadline, abort: options.abort });
+  let silent = false;
   try {
-    for (let tries = 1; ; tries++) {
-      try {
-        const applied = await dataSource.runMigrations({ transaction: 'each' });
-        const names = applied.map((migration) => migration.name);
-        options.logger.info('migrations applied', { applied: names, count: names.length });
-        return names;
-      } catch (error) {
-        const cancelled = watchdog.cancelled;
-        if (cancelled && isQueryCanceled(error)) {
-          if (cancelled.reason === 'abort') throw new StartAbortedError('migrations (the statement under way was cancelled)');
-          const what = `other sessions' transactions to end for "${cancelled.statement}"`;
-          throw new MigrationLockWaitError(cancelled.statement, cancelled.blockers, Date.now() - started, error, what);
-        }
-        if (!isLockNotAvailable(error)) throw error;
-        const statement = failedStatement(error);
-        const blockers = await describeOpenTransactions(lockSession).catch(() => []);
-        const waitedMs = Date.now() - started;
-        if (wait.deadline === undefined || Date.now() >= wait.deadline) throw new MigrationLockWaitError(statement, blockers, waitedMs, error);
-        if (options.abort?.aborted) throw new StartAbortedError('table lock the migrations need');
-        // Growing pauses (1 s … 5 s): each try holds up inserts on the table for up to MIGRATION_LOCK_TIMEOUT_MS.
-        const pause = Math.min(1000 * tries, 5000, wait.deadline - Date.now());
-        options.logger.warn('a migration waits for a table lock that another session\'s open transaction holds; trying again', {
-          statement,
-          heldBy: blockers,
-          lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS,
-          attempt: tries,
-          retryInMs: pause,
-          waitedMs,
-          budgetMs: wait.deadline - wait.since,
-        });
-        await delay(pause, undefined, { signal: options.abort }).catch(() => undefined);
-        if (options.abort?.aborted) throw new StartAbortedError('table lock the migrations need');
-      }
-    }
+    const applying = (async () => {
+      await dataSource.initialize();
+      return applyOnDataSource(dataSource, watchdog, lockSession, wait, options);
+    })();
+    applying.catch(() => undefined); // abandoned when PostgreSQL went silent
+    return await Promise.race([
+      applying,
+      watchdog.silent.catch((error: unknown) => {
+        silent = true;
+        throw error;
+      }),
+    ]);
   } finally {
     await watchdog.stop();
-    await dataSource.destroy();
+    // A session whose statement awaits an answer that never comes holds destroy() (its pool waits for the session):
+    // not awaited then; the process exits with the start's failure.
+    if (silent) void dataSource.destroy().catch(() => undefined);
+    else if (dataSource.isInitialized) await dataSource.destroy();
+  }
+}
+
+/** The retries of {@link applyPendingMigrations}, on its initialized data source. */
+async function applyOnDataSource(
+  dataSource: ReturnType<typeof createMigrationDataSource>,
+  watchdog: IndexBuildWatchdog,
+  lockSession: pg.Client,
+  wait: MigrationLockWait,
+  options: RunMigrationsOptions,
+): Promise<string[]> {
+  const started = wait.since;
+  for (let tries = 1; ; tries++) {
+    try {
+      const applied = await dataSource.runMigrations({ transaction: 'each' });
+      const names = applied.map((migration) => migration.name);
+      options.logger.info('migrations applied', { applied: names, count: names.length });
+      return names;
+    } catch (error) {
+      const cancelled = watchdog.cancelled;
+      if (cancelled && isQueryCanceled(error)) {
+        if (cancelled.reason === 'abort') throw new StartAbortedError('migrations (the statement under way was cancelled)');
+        const what = `other sessions' transactions to end for "${cancelled.statement}"`;
+        throw new MigrationLockWaitError(cancelled.statement, cancelled.blockers, Date.now() - started, error, what);
+      }
+      if (!isLockNotAvailable(error)) throw error;
+      const statement = failedStatement(error);
+      const blockers = await describeOpenTransactions(lockSession).catch(() => []);
+      const waitedMs = Date.now() - started;
+      if (wait.deadline === undefined || Date.now() >= wait.deadline) throw new MigrationLockWaitError(statement, blockers, waitedMs, error);
+      if (options.abort?.aborted) throw new StartAbortedError('table lock the migrations need');
+      // Growing pauses (1 s … 5 s): each try holds up inserts on the table for up to MIGRATION_LOCK_TIMEOUT_MS.
+      const pause = Math.min(1000 * tries, 5000, wait.deadline - Date.now());
+      options.logger.warn('a migration waits for a table lock that another session\'s open transaction holds; trying again', {
+        statement,
+        heldBy: blockers,
+        lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS,
+        attempt: tries,
+        retryInMs: pause,
+        waitedMs,
+        budgetMs: wait.deadline - wait.since,
+      });
+      await delay(pause, undefined, { signal: options.abort }).catch(() => undefined);
+      if (options.abort?.aborted) throw new StartAbortedError('table lock the migrations need');
+    }
   }
 }
 
