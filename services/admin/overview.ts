@@ -117,7 +117,9 @@ export class Overview {
     const count = hours * 60;
     const series = <T>(pick: (minute: number) => T) => Array.from({ length: count }, (_, index) => pick(from + index * MINUTE));
     const queueSeries = (key: keyof QueueMinute) => series((minute) => this.queueMinutes.get(minute)?.[key] ?? null);
-    const fresh = this.latestQueue && now - this.latestQueue.at < 60_000 ? this.latestQueue.counts : await this.sampleQueue();
+    // A sample of this minute's, else one now: the background sampler's last may be from the minute before (it
+    // samples every 15 s, later on a loaded machine), and reusing it left the current minute's point empty.
+    const fresh = this.latestQueue && this.latestQueue.at >= current ? this.latestQueue.counts : await this.sampleQueue(current);
     return {
       from: new Date(from).toISOString(),
       to: new Date(current + MINUTE).toISOString(),
@@ -166,8 +168,11 @@ export class Overview {
     this.coveredFrom = Math.max(this.coveredFrom, oldest);
   }
 
-  /** One sample of the queue into its minute; undefined when Redis does not answer within a second. */
-  private async sampleQueue(): Promise<QueueJobCounts | undefined> {
+  /**
+   * One sample of the queue into its minute (`minute`: the view's current minute, which the sample is for even when
+   * Redis answers after it ended); undefined when Redis does not answer within a second.
+   */
+  private async sampleQueue(minute?: number): Promise<QueueJobCounts | undefined> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const counts = await Promise.race([
@@ -179,11 +184,11 @@ export class Overview {
       if (!counts) return undefined;
       const at = Date.now();
       this.latestQueue = { at, counts };
-      const minute = Math.floor(at / MINUTE) * MINUTE;
-      const previous = this.queueMinutes.get(minute);
+      const into = minute ?? Math.floor(at / MINUTE) * MINUTE;
+      const previous = this.queueMinutes.get(into);
       const sample: QueueMinute = { waiting: counts.waiting + counts.prioritized, active: counts.active, delayed: counts.delayed, failed: counts.failed };
       this.queueMinutes.set(
-        minute,
+        into,
         previous
           ? {
               waiting: Math.max(previous.waiting, sample.waiting),
