@@ -57,6 +57,21 @@ async function silencingProxy(): Promise<{ proxy: PostgresSilencingProxy; url: s
   return { proxy, url: url.toString(), where: `127.0.0.1:${port}` };
 }
 
+/** The message of a start's "service failed to start" line. */
+function startFailureOf(service: ServiceProcess): string {
+  const failed = service.jsonLogs().find((line) => line.message === 'service failed to start')!;
+  return String((failed.error as { message?: unknown }).message);
+}
+
+/** The line of a start that gave up on a PostgreSQL gone silent during `statement`; its group 1: the seconds waited. */
+function silentPostgresLine(where: string, statement: string, prefix = ''): RegExp {
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(
+    `^${escape(prefix)}PostgreSQL is not reachable at ${escape(where)} \\(DATABASE_URL\\): no answer to "${escape(statement)}" for \\d+ s: ` +
+      'the connection was accepted, then PostgreSQL went silent .* \\(gave up after (\\d+) s\\)$',
+  );
+}
+
 it('SERVICE_ROLE=all against a PostgreSQL silent after every startup gives up within STARTUP_WAIT_MS, retrying fresh connections, and says so', async () => {
   const { proxy, url, where } = await silencingProxy();
   proxy.silence(() => true);
@@ -76,12 +91,8 @@ it('SERVICE_ROLE=all against a PostgreSQL silent after every startup gives up wi
 
   expect(await service.exited(90_000)).toEqual({ code: 1, signal: null });
   const logs = service.jsonLogs();
-  const failed = logs.find((line) => line.message === 'service failed to start')!;
-  const message = String((failed.error as { message?: unknown }).message);
-  const said = new RegExp(
-    `^PostgreSQL is not reachable at ${where.replace(/\./g, '\\.')} \\(DATABASE_URL\\): no answer to "SELECT 1 FROM pg_database WHERE datname = \\$1" for \\d+ s: ` +
-      'the connection was accepted, then PostgreSQL went silent .* \\(gave up after (\\d+) s\\)$',
-  ).exec(message);
+  const message = startFailureOf(service);
+  const said = silentPostgresLine(where, 'SELECT 1 FROM pg_database WHERE datname = $1').exec(message);
   expect({ message, said: said !== null }).toEqual({ message, said: true });
   expect(Number(said![1])).toBeLessThanOrEqual(GAVE_UP_BY_S);
   expect(Number(said![1])).toBeGreaterThanOrEqual(STARTUP_WAIT_MS / 1000 - 1);
@@ -100,10 +111,7 @@ it('npm run migrate whose lock session goes silent after its startup gives up wi
   expect(migrate.exitCode).toBe(1);
   const failures = migrate.failures();
   expect(failures).toHaveLength(1);
-  const said = new RegExp(
-    `^Migrations failed: PostgreSQL is not reachable at ${where.replace(/\./g, '\\.')} \\(DATABASE_URL\\): no answer to "SELECT pg_try_advisory_lock\\(\\$1\\) AS locked" for \\d+ s: ` +
-      'the connection was accepted, then PostgreSQL went silent .* \\(gave up after (\\d+) s\\)$',
-  ).exec(failures[0]!);
+  const said = silentPostgresLine(where, 'SELECT pg_try_advisory_lock($1) AS locked', 'Migrations failed: ').exec(failures[0]!);
   expect({ failure: failures[0], said: said !== null }).toEqual({ failure: failures[0], said: true });
   expect(Number(said![1])).toBeLessThanOrEqual(GAVE_UP_BY_S);
   expect(proxy.silenced.every((startup) => startup.application_name === 'migrations-lock')).toBe(true);
@@ -132,13 +140,8 @@ it.each(['ingress', 'worker'] as const)(
     await service.start({ waitForReady: false });
 
     expect(await service.exited(90_000)).toEqual({ code: 1, signal: null });
-    const logs = service.jsonLogs();
-    const failed = logs.find((line) => line.message === 'service failed to start')!;
-    const message = String((failed.error as { message?: unknown }).message);
-    const said = new RegExp(
-      `^PostgreSQL is not reachable at ${where.replace(/\./g, '\\.')} \\(DATABASE_URL\\): no answer to "SELECT 1" for \\d+ s: ` +
-        'the connection was accepted, then PostgreSQL went silent .* \\(gave up after (\\d+) s\\)$',
-    ).exec(message);
+    const message = startFailureOf(service);
+    const said = silentPostgresLine(where, 'SELECT 1').exec(message);
     expect({ message, said: said !== null }).toEqual({ message, said: true });
     expect(Number(said![1])).toBeLessThanOrEqual((SHORT_STARTUP_WAIT_MS + START_ANSWER_WAIT_MS) / 1000 + 1);
     expect(proxy.silenced.length).toBeGreaterThanOrEqual(1);

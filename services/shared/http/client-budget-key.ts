@@ -25,6 +25,8 @@ import { ClientFailureLimiter } from './client-failure-limiter.js';
  */
 export function clientBudgetKey(connectingAddress: string | undefined, resolvedAddress: string | undefined): string {
   const connecting = ClientFailureLimiter.keyFor(connectingAddress);
+  // No proxy trusted (the common case, once per webhook): one address, keyed once.
+  if (resolvedAddress === connectingAddress) return connecting;
   const resolved = ClientFailureLimiter.keyFor(resolvedAddress, connectingAddress);
   return resolved === connecting ? connecting : `${connecting} for ${resolved}`;
 }
