@@ -72,6 +72,10 @@ describe('parseJsonPayload', () => {
     expect(nestsDeeperThan(String.raw`{"a":"x\\","b":[[1]]}`, 2)).toBe(true);
     expect(nestsDeeperThan(String.raw`{"a":"x\\","b":[[1]]}`, 3)).toBe(false);
     expect(nestsDeeperThan(String.raw`{"a":"\"[[[[","b":[1]}`, 2)).toBe(false);
+    // Objects and arrays count together, at exactly the limit and one past it (the count of opening brackets settles
+    // the first, the walk the second).
+    expect(nestsDeeperThan('{"a":[{"b":[1]}]}', 4)).toBe(false);
+    expect(nestsDeeperThan('{"a":[{"b":[1]}]}', 3)).toBe(true);
   });
 
   it('strips a UTF-8 BOM (Buffer and string)', () => {
