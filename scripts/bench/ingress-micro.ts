@@ -4,7 +4,11 @@
  * by the same autocannon child as the benchmark. Prints this process's CPU time per request — the number that
  * moves when the middleware chain, body reading, verification or answering get cheaper.
  *
- *   scripts/node.sh --import tsx scripts/bench/ingress-micro.ts [--duration=8] [--connections=64] [--express | --bare]
+ * `--real-writer` stores into PostgreSQL (a fresh migrated database, DATABASE_URL's server) and `--real-queue` enqueues
+ * into Redis (REDIS_URL, a queue prefix of its own), each with the service's own class: what each costs this process
+ * per request, measured without the rest of the service on the cores.
+ *
+ *   scripts/node.sh --import tsx scripts/bench/ingress-micro.ts [--duration=8] [--connections=64] [--express | --bare] [--real-writer] [--real-queue]
  */
 import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -13,7 +17,10 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { EventWriter } from '../../services/ingress/ingest/event-writer.js';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import winston from 'winston';
+import { EventWriter } from '../../services/ingress/ingest/event-writer.js';
 import { webhookRouter } from '../../services/ingress/ingest/webhook-router.js';
 import { createProviderRegistry } from '../../services/ingress/verification/provider-registry.js';
 import { createHttpApp } from '../../services/runtime/http-app.js';
@@ -21,7 +28,9 @@ import { listen } from '../../services/runtime/http-server.js';
 import { WebhookFastPath } from '../../services/runtime/webhook-fast-path.js';
 import { WebhookReceiver } from '../../services/ingress/ingest/webhook-receiver.js';
 import { configureLogging, createLogger } from '../../services/shared/logging/logger.js';
-import type { EventQueue } from '../../services/shared/queue/event-queue.js';
+import { createPool } from '../../services/shared/database/create-pool.js';
+import { runMigrations } from '../../services/shared/database/run-migrations.js';
+import { EventQueue } from '../../services/shared/queue/event-queue.js';
 import type { HttpLoadResult } from './http-load.js';
 
 const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, '').split('=') as [string, string | undefined]));
@@ -31,8 +40,17 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const secret = 'whsec_micro';
 
 configureLogging({ level: process.env.LOG_LEVEL ?? 'warn', role: 'ingress' });
-const writer = { insert: async () => ({ id: randomUUID(), status: 'PENDING' as const, duplicate: false }), drain: async () => undefined } as unknown as EventWriter;
-const queue = { enqueue: async () => undefined } as unknown as EventQueue;
+const stubWriter = { insert: async () => ({ id: randomUUID(), status: 'PENDING' as const, duplicate: false }), drain: async () => undefined } as unknown as EventWriter;
+const stubQueue = { enqueue: async () => undefined } as unknown as EventQueue;
+const runId = `${Date.now()}`;
+const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const databaseName = `webhooks_micro_${runId}`;
+const databaseUrl = Object.assign(new URL(serverUrl), { pathname: `/${databaseName}` }).toString();
+const pool = args.has('real-writer') ? (await runMigrations({ url: databaseUrl, logger: winston.createLogger({ silent: true }) }), createPool({ url: databaseUrl, size: 20, applicationName: 'webhooks-micro' })) : undefined;
+const redis = args.has('real-queue') ? new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 }) : undefined;
+const queuePrefix = `webhooks-micro-${runId}`;
+const writer = pool ? new EventWriter({ pool }) : stubWriter;
+const queue = redis ? new EventQueue({ connection: redis, name: 'webhook-events', prefix: queuePrefix, attempts: 5, backoffMs: 1000, logger: createLogger('queue') }) : stubQueue;
 const providers = createProviderRegistry({ stripeSecrets: [secret], githubSecrets: [], toleranceSeconds: 300 });
 const receiver = new WebhookReceiver({ writer, queue, logger: createLogger('ingress') });
 const app = createHttpApp({
@@ -92,3 +110,19 @@ child.disconnect();
 server?.closeAllConnections();
 server?.close();
 await served?.close();
+// Stored events are enqueued after their answers: the inserts in flight first, then the adds they queued, then the keys.
+if (pool) await writer.drain();
+await new Promise<void>((resolve) => setImmediate(resolve));
+if (redis) {
+  await queue.close();
+  const keys = await redis.keys(`${queuePrefix}:*`);
+  for (let index = 0; index < keys.length; index += 1000) await redis.del(...keys.slice(index, index + 1000));
+  redis.disconnect();
+}
+if (pool) {
+  await pool.end();
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+  await admin.end();
+}
