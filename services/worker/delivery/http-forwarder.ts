@@ -7,6 +7,7 @@ import { readAnswerPrefix } from './answer-prefix.js';
 import { DestinationSlots } from './destination-slots.js';
 import { errorText } from './error-text.js';
 import { overrideHeaders } from './header-override.js';
+import { interimAnswerSkippingConnector } from './interim-answer-skipping.js';
 import { httpTargetOf, type HttpTarget } from './url-credentials.js';
 import { WebhookHeaders } from './webhook-headers.js';
 
@@ -102,12 +103,18 @@ export class HttpForwarder implements Deliverer {
    * are kept for undici's default (4 s) unless the destination's `Keep-Alive: timeout=N` says otherwise: many
    * receivers close idle connections after a few seconds without saying so (uvicorn 5 s, Puma 20 s), and a delivery
    * written onto a connection the receiver has just closed fails its attempt (`other side closed`). A POST is not
-   * retried on another connection by undici, so the pool must not outlive the receiver's idle timeout.
+   * retried on another connection by undici, so the pool must not outlive the receiver's idle timeout. Its
+   * HTTP/1.1 connections drop the interim (1xx) answers before a final one (see {@link interimAnswerSkippingConnector}).
    */
   private dispatcherFor(destination: Destination): Agent {
     let dispatcher = this.dispatchers.get(destination.name);
     if (!dispatcher) {
-      dispatcher = new Agent({ connections: this.maxConcurrencyOf(destination), connect: { timeout: this.connectTimeoutMs } });
+      dispatcher = new Agent({
+        connections: this.maxConcurrencyOf(destination),
+        // One request at a time on a connection (undici's default, stated: the dropping of interim answers needs it).
+        pipelining: 1,
+        connect: interimAnswerSkippingConnector(this.connectTimeoutMs),
+      });
       this.dispatchers.set(destination.name, dispatcher);
     }
     return dispatcher;
