@@ -57,6 +57,10 @@ it('with .env copied from .env.example, npm run start:worker still takes port 30
   await waitFor('the worker to start or to fail', async () => output.includes('"message":"service started"') || output.includes('Failed to start') || child!.exitCode !== null, {
     timeoutMs: 90_000,
   });
-  const started = /"message":"service started","port":(\d+)/.exec(output);
-  expect({ port: started ? Number(started[1]) : null, failure: /Failed to start: .*/.exec(output)?.[0] ?? null }).toEqual({ port: 3001, failure: null });
+  const started = output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { message?: string; port?: number })
+    .find((line) => line.message === 'service started');
+  expect({ port: started?.port ?? null, failure: /Failed to start: .*/.exec(output)?.[0] ?? null }).toEqual({ port: 3001, failure: null });
 }, 120_000);

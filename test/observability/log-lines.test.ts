@@ -12,15 +12,16 @@ import { describe, expect, it } from '@jest/globals';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 
-async function linesAt(level: string): Promise<Record<string, unknown>[]> {
+async function rawLinesAt(level: string): Promise<string[]> {
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(here, 'support/log-lines-script.ts')], {
     cwd: root,
     env: { PATH: process.env.PATH, LOG_LEVEL: level },
   });
-  return stdout
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return stdout.trim().split('\n');
+}
+
+async function linesAt(level: string): Promise<Record<string, unknown>[]> {
+  return (await rawLinesAt(level)).map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 describe('log lines', () => {
@@ -43,6 +44,11 @@ describe('log lines', () => {
     expect(bigint).toMatchObject({ level: 'info', big: '12345678901234567890' });
     expect(inRequest).toMatchObject({ correlationId: 'corr-1', eventId: 'evt-ctx', provider: 'stripe', traceId: 'a'.repeat(32) });
     expect(after).toMatchObject({ level: 'info' });
+  });
+
+  it('starts an ordinary line with its level, message and time, for the people reading it', async () => {
+    const [plain] = await rawLinesAt('info');
+    expect(Object.keys(JSON.parse(plain!) as object).slice(0, 3)).toEqual(['level', 'message', 'timestamp']);
   });
 
   it('writes the lines of a lower level once LOG_LEVEL enables it', async () => {

@@ -159,14 +159,15 @@ const redactSecretValues = winston.format((info) => {
 const stableJson = winston.format.json();
 
 /**
- * The line as JSON: JSON.stringify, in the fields' own order (whoever logged them, then level, message, timestamp and
- * the context), about four times cheaper than winston's json format, which sorts every object's keys in JavaScript
- * (safe-stable-stringify) and cost more than the rest of a line's formatting together. What JSON.stringify refuses (a
- * circular reference, a BigInt) goes through winston's format, as every line did before.
+ * The line as JSON: JSON.stringify, with `level`, `message` and `timestamp` first and the other fields in the order
+ * they were given (who logged the line, the caller's fields, the context), about four times cheaper than winston's
+ * json format, which sorts every object's keys in JavaScript (safe-stable-stringify) and cost more than the rest of a
+ * line's formatting together. What JSON.stringify refuses (a circular reference, a BigInt) goes through winston's
+ * format (keys sorted), as every line did before.
  */
 const jsonLine = winston.format((info) => {
   try {
-    (info as unknown as Record<symbol, unknown>)[MESSAGE] = JSON.stringify(info);
+    (info as unknown as Record<symbol, unknown>)[MESSAGE] = JSON.stringify(Object.assign({ level: info.level, message: info.message, timestamp: info.timestamp }, info));
     return info;
   } catch {
     return stableJson.transform(info, stableJson.options);
