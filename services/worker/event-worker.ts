@@ -6,6 +6,7 @@ import { runWithContext } from '../shared/logging/request-context.js';
 import type { Logger } from '../shared/logging/logger.js';
 import { RateLimitedLog } from '../shared/logging/rate-limited-log.js';
 import { stampReadyAt } from '../shared/queue/job-ready-time.js';
+import { isRedisConnectionError } from '../shared/queue/redis-connection-error.js';
 import { isJobNoLongerHeld, LapsedJobReplacement } from './lapsed-job-replacement.js';
 import { DeliveryFailedError, EventWaitingError } from './processing/delivery-failed-error.js';
 import type { EventProcessor } from './processing/event-processor.js';
@@ -26,10 +27,6 @@ export interface EventWorkerOptions {
   /** Told how many jobs run after every change (drives the pod-deletion-cost annotation). */
   onActiveJobsChange?: (active: number) => void;
 }
-
-/** An error of the connection itself (Redis unreachable, reset, gone), which its client retries on its own. */
-const CONNECTION_ERROR = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH|EPIPE|Connection is closed/;
-const isConnectionError = (error: Error) => CONNECTION_ERROR.test(`${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`);
 
 /** What a job's Redis call, raced against the drain letting go of Redis, yields when the drain won. */
 const REDIS_LET_GO = Symbol('redis let go');
@@ -69,7 +66,7 @@ export class EventWorker {
       autorun: false,
     });
     this.worker.on('error', (error) => {
-      if (isConnectionError(error)) this.connectionErrors.note({ error });
+      if (isRedisConnectionError(error)) this.connectionErrors.note({ error });
       else options.logger.warn('worker error', { error });
     });
     // A failed attempt BullMQ retries waits out its backoff in the delayed set (`finishedOn` unset, `delay` the

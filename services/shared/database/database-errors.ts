@@ -15,8 +15,10 @@ export function isConnectionError(error: unknown): boolean {
     if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
     // ENETUNREACH (no route to the network: a pod's network not set up yet or a route lost; for a name with several
     // addresses, Node's AggregateError carries the first address's code, an IPv6 one this host cannot reach) is the
-    // network's failure as EHOSTUNREACH is: missing, it refused the start at once and answered 500.
-    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) return true;
+    // network's failure as EHOSTUNREACH is: missing, it refused the start at once and answered 500. EADDRNOTAVAIL (no
+    // source address for the connect: DATABASE_URL naming `::1` on a host whose IPv6 is off, an address the pod's
+    // network does not have yet) likewise.
+    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'].includes(code)) return true;
     // A session of the start that PostgreSQL stopped answering (database-silent-error.ts): tried again on a fresh one.
     if (code === 'DATABASE_SILENT') return true;
   }

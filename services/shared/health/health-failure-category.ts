@@ -54,6 +54,7 @@ const SOCKET_CODES: Record<string, HealthFailureCategory> = {
   EAI_AGAIN: 'unreachable',
   EHOSTUNREACH: 'unreachable',
   ENETUNREACH: 'unreachable',
+  EADDRNOTAVAIL: 'unreachable',
   ECONNRESET: 'unreachable',
   EPIPE: 'unreachable',
 };
