@@ -1,8 +1,10 @@
 import type { Pool, PoolClient } from 'pg';
 import { ADVISORY_LOCKS, withAdvisoryLock } from '../../shared/database/advisory-lock.js';
 import type { Logger } from '../../shared/logging/logger.js';
+import { RateLimitedLog } from '../../shared/logging/rate-limited-log.js';
 import { reconcilerRequeued } from '../../shared/metrics/metrics.js';
 import type { EventQueue } from '../../shared/queue/event-queue.js';
+import { isRedisConnectionError } from '../../shared/queue/redis-connection-error.js';
 
 export interface ReconcilerOptions {
   pool: Pool;
@@ -66,14 +68,24 @@ export class Reconciler {
   private cursor: StaleCursor = START;
   /** Set by stop(): a pass in progress ends after its current batch (a drain does not wait for 20). */
   private stopping = false;
+  /**
+   * Passes that failed because Redis is away: every pass of an outage does (RECONCILER_INTERVAL_MS, 15 s by default),
+   * and each wrote a line. Logged as one outage: the first at once, then one line a minute with the count.
+   */
+  private readonly redisAway: RateLimitedLog;
 
-  constructor(private readonly options: ReconcilerOptions) {}
+  constructor(private readonly options: ReconcilerOptions) {
+    this.redisAway = new RateLimitedLog((fields) => options.logger.warn('reconciler pass failed', fields));
+  }
 
   start(): void {
     this.stopping = false;
     const tick = () => {
       this.running = this.runOnce()
-        .catch((error: unknown) => this.options.logger.warn('reconciler pass failed', { error }))
+        .catch((error: unknown) => {
+          if (isRedisConnectionError(error)) this.redisAway.note({ error });
+          else this.options.logger.warn('reconciler pass failed', { error });
+        })
         .finally(() => {
           this.running = undefined;
           if (this.timer) this.timer = setTimeout(tick, this.options.intervalMs).unref();
@@ -87,6 +99,7 @@ export class Reconciler {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
+    this.redisAway.flush();
   }
 
   /** One pass; returns how many events were enqueued (undefined when another process holds the lock). */
