@@ -47,12 +47,12 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function silencingProxy(): Promise<{ proxy: PostgresSilencingProxy; url: string; where: string }> {
-  const target = new URL(db.url);
+async function silencingProxy(databaseUrl = db.url): Promise<{ proxy: PostgresSilencingProxy; url: string; where: string }> {
+  const target = new URL(databaseUrl);
   const proxy = new PostgresSilencingProxy(target.hostname, Number(target.port || 5432));
   cleanups.push(() => proxy.stop());
   const port = await proxy.start();
-  const url = new URL(db.url);
+  const url = new URL(databaseUrl);
   url.port = String(port);
   return { proxy, url: url.toString(), where: `127.0.0.1:${port}` };
 }
@@ -171,5 +171,38 @@ it('npm run migrate whose PostgreSQL goes silent once the migrations hold their 
   expect({ failure: failures[0], said: said !== null }).toEqual({ failure: failures[0], said: true });
   expect(Number(said![1])).toBeLessThanOrEqual((SHORT_STARTUP_WAIT_MS + START_ANSWER_WAIT_MS) / 1000 + 1);
   // Both kinds of session went silent: the migrations' own, then the lock session's check.
+  expect(new Set(proxy.silenced.map((startup) => startup.application_name))).toEqual(new Set(['migrations', 'migrations-lock']));
+}, 180_000);
+
+/**
+ * STARTUP_WAIT_MS=0 means "no waiting": PostgreSQL and a table lock are tried once, and the waits for what other
+ * sessions hold are left to what runs the migrations (the chart Job's activeDeadlineSeconds). Found, it also meant no
+ * watching: the index-build watchdog, which tells a silent PostgreSQL from a long statement, checked only from the
+ * deadline on, and with none never did; a PostgreSQL gone silent once the migrations held their lock held `npm run
+ * migrate` for ever. Silence is not a wait for another session: the watchdog now asks throughout, and the run ends
+ * START_ANSWER_WAIT_MS after a check goes unanswered. On the code that hung, the process never exits.
+ */
+it('npm run migrate with STARTUP_WAIT_MS=0 whose PostgreSQL goes silent once the migrations hold their lock ends, saying so', async () => {
+  // A database of its own: the test above leaves its silent lock session holding the migrations' lock on the shared one.
+  const own = await createTestDatabase();
+  cleanups.push(() => own.drop());
+  const { proxy, url, where } = await silencingProxy(own.url);
+  proxy.silence(
+    (startup) => startup.application_name === 'migrations' || startup.application_name === 'migrations-lock',
+    (startup) => (startup.application_name === 'migrations-lock' ? 2 : 1),
+  );
+  const migrate = new MigrateProcess(url, { STARTUP_WAIT_MS: '0' });
+  cleanups.push(() => migrate.kill('SIGKILL'));
+
+  await waitFor('npm run migrate to exit', () => migrate.exitCode !== undefined, { timeoutMs: 90_000, intervalMs: 100 });
+  expect(migrate.exitCode).toBe(1);
+  const failures = migrate.failures();
+  expect(failures).toHaveLength(1);
+  // No "gave up after": with STARTUP_WAIT_MS=0 the start waits for nothing.
+  const said = new RegExp(
+    `^Migrations failed: PostgreSQL is not reachable at ${where.replace(/\./g, '\\.')} \\(DATABASE_URL\\): no answer to "[^"]+" for \\d+ s: ` +
+      'the connection was accepted, then PostgreSQL went silent \\([^)]*\\)$',
+  ).exec(failures[0]!);
+  expect({ failure: failures[0], said: said !== null }).toEqual({ failure: failures[0], said: true });
   expect(new Set(proxy.silenced.map((startup) => startup.application_name))).toEqual(new Set(['migrations', 'migrations-lock']));
 }, 180_000);

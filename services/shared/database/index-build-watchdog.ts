@@ -15,6 +15,12 @@ export interface CancelledMigrationStatement {
 const RECHECK_MS = 250;
 
 /**
+ * How often, with no deadline (STARTUP_WAIT_MS=0), the watchdog asks whether PostgreSQL still answers. Each check
+ * waits START_ANSWER_WAIT_MS for its answer, so a silence ends the run at most about this plus that after it began.
+ */
+const SILENCE_CHECK_MS = 1000;
+
+/**
  * Bounds, from the migrations' lock session, the waits their own sessions cannot: a CONCURRENTLY index statement runs
  * with no lock_timeout (build-index-concurrently.ts) and waits for every older transaction of the database, for as
  * long as a backup's runs. From `deadline` on, such a statement waiting on a lock is cancelled (pg_cancel_backend)
@@ -25,8 +31,9 @@ const RECHECK_MS = 250;
  *
  * Its checks also tell a PostgreSQL gone silent from a statement that runs long: the migrations' own statements wait
  * for their answers with no bound (an index build may run for long), so a frozen primary or a proxy that stopped
- * forwarding held them for ever, past the deadline, with no line. A check of its own, past the deadline, that gets no
- * answer (start-session-query.ts) rejects {@link silent}; a long build's checks are answered, and it goes on.
+ * forwarding held them for ever, past the deadline, with no line. A check of its own, past the deadline (with none,
+ * throughout, every second), that gets no answer (start-session-query.ts) rejects {@link silent}; a long build's
+ * checks are answered, and it goes on.
  *
  * Only this process migrates while it holds the advisory lock, so every `migrations` session of the database is its
  * own, or one of a process that died mid-build and whose statement would hold up this one anyway.
@@ -60,12 +67,23 @@ export class IndexBuildWatchdog {
   private async watch(): Promise<void> {
     const { deadline, abort } = this.options;
     const wake = AbortSignal.any([this.stopped.signal, ...(abort ? [abort] : [])]);
-    // Until the deadline (or for ever, with none), only the abort or the end of the migrations wakes it.
-    await new Promise<void>((resolve) => {
-      if (wake.aborted) return resolve();
-      wake.addEventListener('abort', () => resolve(), { once: true });
-      if (deadline !== undefined) setTimeout(resolve, Math.max(0, deadline - Date.now())).unref();
-    });
+    if (deadline === undefined) {
+      // No deadline (STARTUP_WAIT_MS=0: nothing is waited for, and what runs the migrations bounds their waits for
+      // other sessions): nothing is cancelled until the abort, but silence is not a wait for another session. Found,
+      // with no deadline nothing was checked, and a PostgreSQL gone silent once the lock was taken held the run for
+      // ever; asked throughout, an unanswered check ends it (DatabaseSilentError).
+      while (!wake.aborted) {
+        await delay(SILENCE_CHECK_MS, undefined, { signal: wake }).catch(() => undefined);
+        if (!wake.aborted) await queryStartSession(this.lockSession, 'SELECT 1');
+      }
+    } else {
+      // Until the deadline, only the abort or the end of the migrations wakes it.
+      await new Promise<void>((resolve) => {
+        if (wake.aborted) return resolve();
+        wake.addEventListener('abort', () => resolve(), { once: true });
+        setTimeout(resolve, Math.max(0, deadline - Date.now())).unref();
+      });
+    }
     while (!this.stopped.signal.aborted) {
       await this.cancelWaitingStatements(abort?.aborted ? 'abort' : 'deadline');
       await delay(RECHECK_MS, undefined, { signal: this.stopped.signal }).catch(() => undefined);

@@ -23,7 +23,8 @@ export interface RunMigrationsOptions {
    * up after MIGRATION_LOCK_TIMEOUT_MS is tried again until then), the older transactions a CONCURRENTLY index build
    * waits out (cancelled then); past it, MigrationLockWaitError. Absent, or a budget of 0: PostgreSQL and a table lock
    * are tried once, and the other two waits are not bounded here (what runs the migrations bounds them: the chart
-   * Job's activeDeadlineSeconds). `npm run migrate` and SERVICE_ROLE=all pass STARTUP_WAIT_MS.
+   * Job's activeDeadlineSeconds). A PostgreSQL gone silent is no wait for another session: with or without a deadline
+   * the run ends (IndexBuildWatchdog). `npm run migrate` and SERVICE_ROLE=all pass STARTUP_WAIT_MS.
    */
   deadline?: StartDeadline;
   /**
