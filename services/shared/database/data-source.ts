@@ -2,6 +2,7 @@ import { DataSource } from 'typeorm';
 import { DeliveryAttemptSchema, WebhookEventSchema } from './entities.js';
 import { POOL_SETTINGS } from './create-pool.js';
 import { migrations } from './migrations/index.js';
+import type { StatementsInFlight } from './statements-in-flight.js';
 
 /** Where TypeORM records the migrations applied (the readiness check reads it too). */
 export const MIGRATIONS_TABLE = 'typeorm_migrations';
@@ -37,10 +38,14 @@ export function createDataSource(options: DataSourceOptions): DataSource {
  * hour) and scans the whole table; the service's 15 s cut it off and left an invalid index, on every retry. What bounds
  * a migration is whatever runs it (the chart Job's activeDeadlineSeconds, the startup probe of SERVICE_ROLE=all).
  * Statements that would hold up ingest while they wait for a lock give up after {@link MIGRATION_LOCK_TIMEOUT_MS}.
+ * `statements`: told what its sessions send and await, so a silence can be named by the statement that waited.
  */
-export function createMigrationDataSource(url: string): DataSource {
+export function createMigrationDataSource(url: string, statements?: StatementsInFlight): DataSource {
   const { statement_timeout: _statement, query_timeout: _query, ...connectionSettings } = POOL_SETTINGS;
-  return buildDataSource({ url, poolSize: 2, applicationName: 'migrations' }, { ...connectionSettings, lock_timeout: MIGRATION_LOCK_TIMEOUT_MS });
+  return buildDataSource(
+    { url, poolSize: 2, applicationName: 'migrations' },
+    { ...connectionSettings, lock_timeout: MIGRATION_LOCK_TIMEOUT_MS, ...(statements ? { Client: statements.clientClass() } : {}) },
+  );
 }
 
 function buildDataSource(options: DataSourceOptions, sessionSettings: object): DataSource {

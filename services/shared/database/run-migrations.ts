@@ -6,12 +6,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
 import { createMigrationDataSource, MIGRATION_LOCK_TIMEOUT_MS } from './data-source.js';
 import { isConnectionError } from './database-errors.js';
+import { DatabaseSilentError } from './database-silent-error.js';
 import { databaseRetryMessage, databaseStartError } from './database-start-errors.js';
 import { ensureDatabaseExists } from './ensure-database.js';
 import { IndexBuildWatchdog } from './index-build-watchdog.js';
 import { withMigrationLock, type MigrationLockWait } from './migration-lock.js';
 import { MigrationLockWaitError } from './migration-lock-wait-error.js';
 import { describeOpenTransactions } from './open-transactions.js';
+import { StatementsInFlight } from './statements-in-flight.js';
 
 export interface RunMigrationsOptions {
   url: string;
@@ -90,7 +92,8 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
  * `lockSession`: the advisory lock's session, idle meanwhile, reads who holds the lock for the log line and cancels.
  */
 async function applyPendingMigrations(lockSession: pg.Client, wait: MigrationLockWait, options: RunMigrationsOptions): Promise<string[]> {
-  const dataSource = createMigrationDataSource(options.url);
+  const statements = new StatementsInFlight();
+  const dataSource = createMigrationDataSource(options.url, statements);
   // Watching from before initialize(): past the deadline, a check of the watchdog's that PostgreSQL leaves unanswered
   // ends the migrations (DatabaseSilentError), whose own statements would wait for their answers for ever.
   const watchdog = new IndexBuildWatchdog(lockSession, { deadline: wait.deadline, abort: options.abort });
@@ -105,7 +108,7 @@ async function applyPendingMigrations(lockSession: pg.Client, wait: MigrationLoc
       applying,
       watchdog.silent.catch((error: unknown) => {
         silent = true;
-        throw error;
+        throw namingWaitingStatement(error, statements);
       }),
     ]);
   } finally {
@@ -115,6 +118,16 @@ async function applyPendingMigrations(lockSession: pg.Client, wait: MigrationLoc
     if (silent) void dataSource.destroy().catch(() => undefined);
     else if (dataSource.isInitialized) await dataSource.destroy();
   }
+}
+
+/**
+ * The watchdog's DatabaseSilentError, which quotes its own check, named instead by the migration statement that was
+ * waiting for its answer (the one sent longest ago), and how long it waited: what an operator looks for.
+ */
+function namingWaitingStatement(error: unknown, statements: StatementsInFlight): unknown {
+  const waiting = statements.oldest();
+  if (!(error instanceof DatabaseSilentError) || waiting === undefined) return error;
+  return new DatabaseSilentError(waiting.text, Date.now() - waiting.sentAt, error);
 }
 
 /** The retries of {@link applyPendingMigrations}, on its initialized data source. */
