@@ -1,21 +1,22 @@
 import type { Redis } from 'ioredis';
 import { isReadOnlyRefusal } from '../queue/redis-read-only.js';
-import type { CategorisedFailure, HealthFailureCategory } from './health-failure-category.js';
+import { healthFailureCategory, type CategorisedFailure, type HealthFailureCategory } from './health-failure-category.js';
 import type { HealthCheck } from './health-router.js';
+import { RedisConnectionRefusedError, watchConnectionRefusals } from './redis-connection-refusal.js';
 
 /** How long the check's key outlives the last check: probes rewrite it every few seconds, a stopped service leaves none. */
 export const REDIS_WRITE_CHECK_TTL_MS = 30_000;
 
 /**
- * Why a Redis that answers takes no writes, by the code of its refusal: the health report's `message` (the category)
- * and the logged error's (the reason).
+ * Why a Redis that answers takes no writes, by the code of its refusal, for the logged error (the category, which
+ * `/health` shows, is the reply's: see health-failure-category.ts).
  */
-const REASONS: Array<{ code: string; category: HealthFailureCategory; reason: string }> = [
-  { code: 'READONLY', category: 'read-only replica', reason: 'it is a read-only replica (a failover, or REDIS_URL naming a replica or reader endpoint): REDIS_URL must lead to the primary' },
-  { code: 'OOM', category: 'out of memory', reason: 'it is out of memory (maxmemory reached, and with noeviction nothing is evicted to make room)' },
-  { code: 'MISCONF', category: 'persistence failed', reason: 'it stopped writes after failing to persist (stop-writes-on-bgsave-error)' },
-  { code: 'NOREPLICAS', category: 'too few replicas', reason: 'it has fewer replicas than min-replicas-to-write' },
-  { code: 'NOPERM', category: 'not permitted', reason: "REDIS_URL's user may not write the queue's keys (ACL)" },
+const REASONS: Array<{ code: string; reason: string }> = [
+  { code: 'READONLY', reason: 'it is a read-only replica (a failover, or REDIS_URL naming a replica or reader endpoint): REDIS_URL must lead to the primary' },
+  { code: 'OOM', reason: 'it is out of memory (maxmemory reached, and with noeviction nothing is evicted to make room)' },
+  { code: 'MISCONF', reason: 'it stopped writes after failing to persist (stop-writes-on-bgsave-error)' },
+  { code: 'NOREPLICAS', reason: 'it has fewer replicas than min-replicas-to-write' },
+  { code: 'NOPERM', reason: "REDIS_URL's user may not write the queue's keys (ACL)" },
 ];
 
 /** A Redis that answers but refused the health check's write, with the reason its reply gives. */
@@ -26,7 +27,8 @@ export class RedisWritesRefusedError extends Error implements CategorisedFailure
     const refusal = isReadOnlyRefusal(cause) ? REASONS[0] : REASONS.find(({ code }) => cause.message.startsWith(`${code} `));
     super(`Redis refuses writes: ${refusal ? refusal.reason : cause.message} (${cause.message})`, { cause });
     this.name = 'RedisWritesRefusedError';
-    this.healthCategory = refusal?.category ?? 'failed';
+    // A script's READONLY (Redis < 7) comes wrapped in "ERR Error running script"; every other reply starts with its code.
+    this.healthCategory = refusal === REASONS[0] ? 'read-only replica' : healthFailureCategory(cause);
   }
 }
 
@@ -38,12 +40,16 @@ export class RedisWritesRefusedError extends Error implements CategorisedFailure
  * The key sits under the queue's prefix, so an ACL or a Cluster hash tag written for the queue's keys covers it.
  */
 export function redisWriteCheck(redis: Redis, key: string): HealthCheck {
+  const connectionRefusal = watchConnectionRefusals(redis);
   return async () => {
     try {
       await redis.set(key, String(Date.now()), 'PX', REDIS_WRITE_CHECK_TTL_MS);
     } catch (error) {
-      // A reply error means Redis answered and refused; anything else (not connected, timed out) is Redis down.
+      // A reply error means Redis answered and refused; not connected because Redis refuses the connection (a wrong
+      // password) is that refusal; anything else (not connected, timed out) is Redis down.
       if (error instanceof Error && error.name === 'ReplyError') throw new RedisWritesRefusedError(error);
+      const refusal = connectionRefusal();
+      if (refusal) throw new RedisConnectionRefusedError(refusal);
       throw error;
     }
   };
