@@ -59,7 +59,11 @@ const SOCKET_CODES: Record<string, HealthFailureCategory> = {
   EPIPE: 'unreachable',
 };
 
-/** Redis's reply errors begin with their code ("WRONGPASS invalid username-password pair …"). */
+/**
+ * Redis's reply errors begin with their code ("WRONGPASS invalid username-password pair …"). The Redis check's own
+ * errors (a write refused, a connection refused: redis-write-check.ts, redis-connection-refusal.ts) take their
+ * category from here, by the reply they keep as their cause: this is the one mapping.
+ */
 const REDIS_REPLY_CODES: Record<string, HealthFailureCategory> = {
   WRONGPASS: 'authentication failed',
   NOAUTH: 'authentication failed',

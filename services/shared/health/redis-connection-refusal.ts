@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { READ_ONLY_DROP_EVENT } from '../queue/redis-connection.js';
 import { healthFailureCategory, type CategorisedFailure, type HealthFailureCategory } from './health-failure-category.js';
 
 /**
@@ -29,19 +30,28 @@ export class RedisConnectionRefusedError extends Error implements CategorisedFai
 }
 
 /**
- * The latest refusal of `connection` by Redis, while it is not ready since: what a command that found it not
- * connected reports instead of "not connected". ioredis emits a reply error only for a refused handshake (AUTH,
- * SELECT, the ready check's INFO; replies to commands go to their callers). Any other error (refused, reset, timed
- * out) is an attempt that never reached Redis's answer, and `ready` a connection Redis accepted: either ends what
- * the refusal said.
+ * What Redis last said that keeps `connection` down, until it is ready again: what a command that found it not
+ * connected reports instead of "not connected".
+ * - A refused handshake (AUTH, SELECT, the ready check's INFO): ioredis emits a reply error only for those (replies to
+ *   commands go to their callers).
+ * - A READONLY reply, on which the connection drops itself to reconnect (see redis-connection.ts): on a replica it
+ *   is refused again at once, so a check between the drop and the next refusal would otherwise say `unreachable`,
+ *   and a replica read alternately as a replica and as an outage.
+ * Any other error (refused, reset, timed out) is an attempt that never reached Redis's answer, and `ready` a
+ * connection Redis accepted: either ends what the refusal said. A real outage after a refusal is therefore reported
+ * as one once the first reconnect fails (within the connect timeout).
  */
 export function watchConnectionRefusals(connection: Redis): () => Error | undefined {
   let latest: Error | undefined;
   connection.on('error', (error: Error) => {
     latest = error.name === 'ReplyError' ? error : undefined;
   });
+  connection.on(READ_ONLY_DROP_EVENT, (error: Error) => {
+    latest = error;
+  });
   connection.on('ready', () => {
     latest = undefined;
   });
-  return () => (connection.status === 'ready' ? undefined : latest);
+  // Not `status`: a connection that drops itself stays `ready` until its socket has closed, and already refuses commands.
+  return () => latest;
 }

@@ -45,11 +45,12 @@ export function redisWriteCheck(redis: Redis, key: string): HealthCheck {
     try {
       await redis.set(key, String(Date.now()), 'PX', REDIS_WRITE_CHECK_TTL_MS);
     } catch (error) {
-      // A reply error means Redis answered and refused; not connected because Redis refuses the connection (a wrong
-      // password) is that refusal; anything else (not connected, timed out) is Redis down.
+      // A reply error means Redis answered and refused; not connected because of what Redis answered (a wrong
+      // password, or READONLY: the connection reconnects) is that answer; anything else (not connected, timed out) is
+      // Redis down.
       if (error instanceof Error && error.name === 'ReplyError') throw new RedisWritesRefusedError(error);
       const refusal = connectionRefusal();
-      if (refusal) throw new RedisConnectionRefusedError(refusal);
+      if (refusal) throw isReadOnlyRefusal(refusal) ? new RedisWritesRefusedError(refusal) : new RedisConnectionRefusedError(refusal);
       throw error;
     }
   };

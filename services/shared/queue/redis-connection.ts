@@ -68,11 +68,28 @@ function readOnlyReconnect(role: RedisConnectionRole): 1 | 2 {
 }
 
 /**
+ * The event a connection of {@link createRedisConnection} emits, with Redis's reply, when it drops itself on a READONLY
+ * refusal: until it is ready again it is down because Redis said it is a replica, which no error event says.
+ */
+export const READ_ONLY_DROP_EVENT = 'readOnlyDrop';
+
+/**
  * A new ioredis client for `role`. Errors are reported through `onError` instead of crashing the process; a refused
- * SELECT as a {@link RedisSelectRefusedError} naming REDIS_URL.
+ * SELECT as a {@link RedisSelectRefusedError} naming REDIS_URL. Emits {@link READ_ONLY_DROP_EVENT}.
  */
 export function createRedisConnection(redis: Config['redis'], role: RedisConnectionRole, onError?: (error: Error) => void): Redis {
-  const client = new Redis(redisOptions(redis, role));
+  const options = redisOptions(redis, role);
+  const reconnectOnError = options.reconnectOnError!;
+  const client: Redis = new Redis({
+    ...options,
+    // ioredis calls this as a method of the options of the connection whose command was refused; a duplicate() of
+    // this one (BullMQ's blocking connection) has options of its own, and its refusals are not this connection's.
+    reconnectOnError(this: unknown, error: Error) {
+      const reconnect = reconnectOnError(error);
+      if (reconnect && isReadOnlyRefusal(error) && this === client.options) client.emit(READ_ONLY_DROP_EVENT, error);
+      return reconnect;
+    },
+  });
   // Without a listener ioredis prints every reconnect failure; we log them once per outage instead.
   client.on('error', (error: Error) => onError?.(isSelectRefusal(error) ? new RedisSelectRefusedError(redis, error) : error));
   return client;
