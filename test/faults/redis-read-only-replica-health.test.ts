@@ -33,7 +33,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  admin?.disconnect();
+  if (admin && admin.status !== 'end') admin.disconnect();
   await replica?.destroy();
   await stack?.teardown();
 });
@@ -101,6 +101,8 @@ describe('REDIS_URL names a read-only replica', () => {
   });
 
   it('says "unreachable" once the replica itself is gone: a refusal is reported only until a reconnect fails', async () => {
+    // Closed first: a client left reconnecting to a stopped server keeps a timer after disconnect().
+    await admin.quit();
     await replica.stop();
     for (const process of [ingress, worker]) {
       await waitFor(`${process === ingress ? 'the ingress' : 'the worker'} reporting Redis unreachable`, async () => (await redisSeen(process)).message === 'unreachable');
