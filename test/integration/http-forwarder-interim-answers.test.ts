@@ -3,12 +3,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { HttpForwarder, type ForwardedEvent } from '../../services/worker/delivery/http-forwarder.js';
+import { startRawDestination, type RawAnswer, type RawDestination } from '../support/raw-destination.js';
 import { startRoutedService } from '../support/routed-service.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
 import { waitFor } from '../support/wait-for.js';
@@ -40,45 +41,15 @@ const INTERIMS: [string, string][] = [
 ];
 const CONTINUE = INTERIMS[0]![1];
 
-interface RawDestination {
-  url: string;
-  /** The requests read in full, in order: their `webhook-id`. */
-  received: string[];
-  /** Connections the destination accepted. */
-  connections: number;
-  server: Server;
-}
-
-const servers: Server[] = [];
+const closers: (() => Promise<void>)[] = [];
 const forwarders: HttpForwarder[] = [];
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 
 /** A loopback destination that answers every complete request it reads with `answer`'s bytes. */
-async function destination(answer: string | ((socket: Socket) => void)): Promise<RawDestination> {
-  const state = { received: [] as string[], connections: 0 } as RawDestination;
-  state.server = createServer((socket) => {
-    state.connections++;
-    socket.on('error', () => undefined);
-    let buffered = Buffer.alloc(0);
-    socket.on('data', (data) => {
-      buffered = Buffer.concat([buffered, data]);
-      for (;;) {
-        const headEnd = buffered.indexOf('\r\n\r\n');
-        if (headEnd < 0) return;
-        const head = buffered.subarray(0, headEnd).toString('latin1');
-        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-        if (buffered.length < headEnd + 4 + length) return;
-        buffered = buffered.subarray(headEnd + 4 + length);
-        state.received.push(/\r\nwebhook-id: *([^\r]*)/i.exec(head)?.[1] ?? '');
-        if (typeof answer === 'string') socket.write(answer);
-        else answer(socket);
-      }
-    });
-  });
-  servers.push(state.server);
-  await new Promise<void>((resolve) => state.server.listen(0, '127.0.0.1', resolve));
-  state.url = `http://127.0.0.1:${(state.server.address() as AddressInfo).port}/hook`;
-  return state;
+async function destination(answer: RawAnswer): Promise<RawDestination> {
+  const started = await startRawDestination(answer);
+  closers.push(started.close);
+  return started;
 }
 
 function forwarder(): HttpForwarder {
@@ -93,7 +64,7 @@ function event(id: string): ForwardedEvent {
 
 afterEach(async () => {
   await Promise.all(forwarders.splice(0).map((f) => f.close()));
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+  await Promise.all(closers.splice(0).map((close) => close()));
 });
 
 afterAll(async () => {
