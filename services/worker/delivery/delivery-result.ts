@@ -5,10 +5,11 @@ import type { DELIVERY_RESULTS } from '../../shared/metrics/metrics.js';
  * labels serve every destination type:
  * - `success`: a 2xx answer (http), the broker's publisher confirm (amqp), the stream's ack (nats, a `duplicate` ack
  *   included: the stream holds this round's message already, stored by an earlier attempt whose ack was lost);
- * - `http_error`: a non-2xx answer (http);
+ * - `http_error`: a non-2xx answer (http), a status of 600–999 included (RFC 9110 15: an invalid status is a 5xx);
  * - `timeout`: no answer, confirm or ack within the destination's `timeoutMs`;
  * - `network_error`: the destination or broker could not be reached or did not take the message: connection refused
- *   or lost, for brokers also a nack, a fixed routing key no queue is bound for, an exchange of another type, RabbitMQ
+ *   or lost, an answer undici refuses as not HTTP (a status below 100, of four digits or not a number, an unasked
+ *   101), for brokers also a nack, a fixed routing key no queue is bound for, an exchange of another type, RabbitMQ
  *   blocking publishing or closing the channel over the message, no stream capturing a fixed subject, a stream refusing
  *   the message or an answer that is not a stream's ack (`error` says which);
  * - `handler_error`: an in-process handler threw;

@@ -137,6 +137,11 @@ export class HttpForwarder implements Deliverer {
     // full timeout after its answer (10 s of deliveries' worth at a time, promoted to the old generation).
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
+    // A status below 100 (`HTTP/1.1 099 X`): undici hands it to onInfo as it does a 1xx, then fails the request by an
+    // internal assertion and closes the connection. The attempt's error was that assertion's text (`ERR_ASSERTION:
+    // false == true`, or a multi-line quote of undici's source), which names neither the status nor the destination.
+    // Kept here so the error can say what came.
+    let statusBelow100: number | undefined;
     try {
       const response = await request(target.url, {
         method: 'POST',
@@ -146,6 +151,9 @@ export class HttpForwarder implements Deliverer {
         signal: deadline.signal,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
+        onInfo: ({ statusCode }) => {
+          if (statusCode < 100) statusBelow100 = statusCode;
+        },
       });
       const ok = response.statusCode >= 200 && response.statusCode < 300;
       // 429 and 503 may say when to come back: the event's next attempt is not made before then.
@@ -175,6 +183,18 @@ export class HttpForwarder implements Deliverer {
         ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
       };
     } catch (error) {
+      if (statusBelow100 !== undefined) {
+        // The parser reads exactly three digits: padded back, the status is as the destination wrote it.
+        const status = String(statusBelow100).padStart(3, '0');
+        return {
+          destination: destination.name,
+          succeeded: false,
+          result: 'network_error',
+          statusCode: null,
+          error: `status ${status} is not an HTTP status (100–599): the answer was refused`,
+          durationMs: elapsed(),
+        };
+      }
       const name = (error as Error).name;
       const code = (error as { code?: string }).code ?? '';
       const timedOut = name === 'TimeoutError' || name === 'AbortError' || /Timeout/i.test(code);
