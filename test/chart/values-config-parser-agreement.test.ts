@@ -190,3 +190,30 @@ describe('helm template and the service agree on each value (TRUST_PROXY, HOST, 
     expect(certs.stderr).toContain(`config.PAYPAL_CERT_HOSTS="a.example.com, x:0": entry 'x:0' is not host[:port] (port must be 1-65535`);
   });
 });
+
+describe('the chart reads a whole number it lets through as the service reads it', () => {
+  /** What the pods' specs take from SHUTDOWN_TIMEOUT_MS and STARTUP_WAIT_MS: grace periods and startup probes. */
+  function timings(value: string) {
+    const run = render({ key: 'config.SHUTDOWN_TIMEOUT_MS', value, variable: 'SHUTDOWN_TIMEOUT_MS', with: { config: { STARTUP_WAIT_MS: value } } });
+    expect(run.stderr).toBe('');
+    return parseManifests(run.stdout)
+      .filter((object) => object.kind === 'Deployment' && /-(ingress|worker)$/.test(object.metadata.name))
+      .map((object) => ({ name: object.metadata.name, grace: object.spec.template.spec.terminationGracePeriodSeconds, startup: object.spec.template.spec.containers[0].startupProbe }));
+  }
+
+  it.each([[' 30000 '], ['030000'], ['\u00a030000\ufeff'], ['\u202f30000\u2028']].map(([value]) => [visible(value), value!]))('%s is 30000 ms, as for the service', (_label, value) => {
+    const service = loadConfig({ SHUTDOWN_TIMEOUT_MS: value, STARTUP_WAIT_MS: value });
+    expect([service.shutdownTimeoutMs, service.startupWaitMs]).toEqual([30_000, 30_000]);
+    expect(timings(value)).toEqual(timings('30000'));
+  });
+
+  it.each([
+    ['JOB_ATTEMPTS \\ufeff40 (the last retry 2^38 s after the one before)', 'config.JOB_ATTEMPTS', 'JOB_ATTEMPTS', '\ufeff40', 'JOB_ATTEMPTS=40 with JOB_BACKOFF_MS=1000'],
+    ['a worker pool of \\ufeff2', 'worker.config.DATABASE_POOL_SIZE', 'DATABASE_POOL_SIZE', '\ufeff2', 'DATABASE_POOL_SIZE=2, the worker needs at least 3'],
+  ])('%s is refused by both', (_name, key, variable, value, message) => {
+    expect(serviceRefusal({ key, value, variable })).toMatch(new RegExp(`^Invalid configuration: ${variable}: `));
+    const run = render({ key, value, variable });
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain(message);
+  });
+});

@@ -8,11 +8,13 @@ schema's `definitions.config`.
 {{/* The longest delay Node's timers honour (MAX_TIMER_MS in services/shared/config/config-schema.ts). */}}
 {{- define "eis.maxTimerMs" -}}2147483647{{- end -}}
 
-{{/* A whole-number variable of a merged config, as an int; `fallback` (the service's default) when unset or blank.
-The schema has already refused anything but decimal digits. Call with (dict "config" $config "name" "X" "fallback" 8). */}}
+{{/* A whole-number variable of a merged config, as an int, read as the service reads it: the blanks trim() strips
+around it ignored (Go's trim keeps U+FEFF), decimal even with leading zeros (`int` would read `030000` as octal);
+`fallback` (the service's default) when unset or blank. The schema has already refused anything but decimal digits.
+Call with (dict "config" $config "name" "X" "fallback" 8). */}}
 {{- define "eis.configInt" -}}
 {{- $value := "" -}}
-{{- if hasKey .config .name -}}{{- $value = include "eis.envValue" (get .config .name) | trim -}}{{- end -}}
+{{- if hasKey .config .name -}}{{- $value = include "eis.jsTrim" (include "eis.envValue" (get .config .name)) -}}{{- end -}}
 {{- if regexMatch "^[0-9]+$" $value -}}{{- atoi $value -}}{{- else -}}{{- .fallback -}}{{- end -}}
 {{- end -}}
 

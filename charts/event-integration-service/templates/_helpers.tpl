@@ -392,7 +392,7 @@ an exponent (1048576, not 1.048576e+06). */}}
 {{/* SHUTDOWN_TIMEOUT_MS of a role, as an int. Call with (dict "root" $ "role" "worker"). */}}
 {{- define "eis.shutdownTimeoutMs" -}}
 {{- $config := include "eis.roleConfig" . | fromJson -}}
-{{- (get $config "SHUTDOWN_TIMEOUT_MS") | default 25000 | int -}}
+{{- include "eis.configInt" (dict "config" $config "name" "SHUTDOWN_TIMEOUT_MS" "fallback" 25000) -}}
 {{- end -}}
 
 {{/* Seconds the preStop hook of a role holds off SIGTERM: preStopSleepSeconds for the ingress role (the pod that
@@ -453,7 +453,7 @@ lifecycle:
 {{/* STARTUP_WAIT_MS of a role (the service's default when unset). Call with (dict "root" $ "role" "ingress"|"worker"). */}}
 {{- define "eis.startupWaitMs" -}}
 {{- $config := include "eis.roleConfig" . | fromJson -}}
-{{- (get $config "STARTUP_WAIT_MS") | default 120000 | int -}}
+{{- include "eis.configInt" (dict "config" $config "name" "STARTUP_WAIT_MS" "fallback" 120000) -}}
 {{- end -}}
 
 {{/*
