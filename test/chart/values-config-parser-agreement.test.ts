@@ -217,3 +217,26 @@ describe('the chart reads a whole number it lets through as the service reads it
     expect(run.stderr).toContain(message);
   });
 });
+
+describe('the KEDA trigger measures the queue the service uses', () => {
+  /** The trigger's list (redis) or query (prometheus) rendered with these `config` values. */
+  function trigger(valuesFile: string, config: Record<string, Value>) {
+    const file = path.join(directory, `values-${(files += 1)}.json`);
+    writeFileSync(file, visible({ config }));
+    const run = runHelm(templateArgs([valuesFile, file]));
+    expect(run.stderr).toBe('');
+    const scaledObject = parseManifests(run.stdout).find((object) => object.kind === 'ScaledObject')!;
+    return scaledObject.spec.triggers[0].metadata as { listName?: string; query?: string };
+  }
+
+  it.each([
+    [{ QUEUE_NAME: ' ', QUEUE_PREFIX: 'tenant-1' }],
+    [{ QUEUE_NAME: '\u00a0', QUEUE_PREFIX: '\u3000' }],
+    [{ QUEUE_NAME: 42, QUEUE_PREFIX: 'tenant-1' }],
+    [{ QUEUE_NAME: 'events.v2', QUEUE_PREFIX: ' ' }],
+  ].map(([config]) => [visible(config), config!]))('config %s', (_label, config) => {
+    const service = loadConfig(Object.fromEntries(Object.entries(config).map(([name, value]) => [name, asEnv(value)])));
+    expect(trigger('keda-redis.yaml', config).listName).toBe(`${service.queue.prefix}:${service.queue.name}:wait`);
+    expect(trigger('keda-prometheus.yaml', config).query).toContain(`queue="${service.queue.name}"`);
+  });
+});

@@ -731,15 +731,25 @@ topologySpreadConstraints:
 {{- end }}
 {{- end -}}
 
+{{/* A text variable of a merged config as the service reads it: `fallback` (its default) when unset or blank as
+trim() sees it (" " or U+00A0 included), else the value as the pod gets it (a number printed as eis.envValue prints
+it). Call with (dict "config" $config "name" "QUEUE_NAME" "fallback" "webhook-events"). */}}
+{{- define "eis.configString" -}}
+{{- $value := "" -}}
+{{- if hasKey .config .name -}}{{- $value = include "eis.envValue" (get .config .name) -}}{{- end -}}
+{{- if regexMatch (printf "^%s*$" (include "eis.jsBlank" dict)) $value -}}{{- .fallback -}}{{- else -}}{{- $value -}}{{- end -}}
+{{- end -}}
+
 {{/* The BullMQ list of waiting jobs, which the KEDA redis trigger measures. */}}
 {{- define "eis.queueWaitList" -}}
 {{- $config := include "eis.roleConfig" (dict "root" . "role" "worker") | fromJson -}}
-{{- printf "%s:%s:wait" (get $config "QUEUE_PREFIX" | default "bull") (get $config "QUEUE_NAME" | default "webhook-events") -}}
+{{- printf "%s:%s:wait" (include "eis.configString" (dict "config" $config "name" "QUEUE_PREFIX" "fallback" "bull")) (include "eis.queueName" .) -}}
 {{- end -}}
 
+{{/* The worker's queue, as the `queue` label of its metrics carries it. */}}
 {{- define "eis.queueName" -}}
 {{- $config := include "eis.roleConfig" (dict "root" . "role" "worker") | fromJson -}}
-{{- get $config "QUEUE_NAME" | default "webhook-events" -}}
+{{- include "eis.configString" (dict "config" $config "name" "QUEUE_NAME" "fallback" "webhook-events") -}}
 {{- end -}}
 
 {{/* Checks of value combinations that a schema cannot express. */}}
