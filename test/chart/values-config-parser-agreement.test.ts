@@ -229,12 +229,14 @@ describe('the KEDA trigger measures the queue the service uses', () => {
     return scaledObject.spec.triggers[0].metadata as { listName?: string; query?: string };
   }
 
-  it.each([
-    [{ QUEUE_NAME: ' ', QUEUE_PREFIX: 'tenant-1' }],
-    [{ QUEUE_NAME: '\u00a0', QUEUE_PREFIX: '\u3000' }],
-    [{ QUEUE_NAME: 42, QUEUE_PREFIX: 'tenant-1' }],
-    [{ QUEUE_NAME: 'events.v2', QUEUE_PREFIX: ' ' }],
-  ].map(([config]) => [visible(config), config!]))('config %s', (_label, config) => {
+  const configs: Record<string, Value>[] = [
+    { QUEUE_NAME: ' ', QUEUE_PREFIX: 'tenant-1' },
+    { QUEUE_NAME: '\u00a0', QUEUE_PREFIX: '\u3000' },
+    { QUEUE_NAME: 42, QUEUE_PREFIX: 'tenant-1' },
+    { QUEUE_NAME: 'events.v2', QUEUE_PREFIX: ' ' },
+  ];
+
+  it.each(configs.map((config) => [visible(config), config] as const))('config %s', (_label, config) => {
     const service = loadConfig(Object.fromEntries(Object.entries(config).map(([name, value]) => [name, asEnv(value)])));
     expect(trigger('keda-redis.yaml', config).listName).toBe(`${service.queue.prefix}:${service.queue.name}:wait`);
     expect(trigger('keda-prometheus.yaml', config).query).toContain(`queue="${service.queue.name}"`);
