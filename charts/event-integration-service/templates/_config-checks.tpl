@@ -1,8 +1,9 @@
 {{/* ----------------------------------------------------------------------------------------------------------
-What the service refuses at start that values.schema.json cannot see: relations between variables, and a role's
-variables as the pods get them (`config` with `<role>.config` over it). Checked here so such values fail the install
-with a message instead of crash-looping the pods with exit 78. The single values (ranges, digits, enums) are in the
-schema's `definitions.config`.
+What the service refuses at start that values.schema.json cannot see: relations between variables, a role's
+variables as the pods get them (`config` with `<role>.config` over it), and the single values whose rule is more than
+a pattern states (HOST, TRUST_PROXY and ingress.trustProxy, PAYPAL_CERT_HOSTS, below). Checked here so such values
+fail the install with a message instead of crash-looping the pods with exit 78. The other single values (ranges,
+digits, enums) are in the schema's `definitions.config`.
 ---------------------------------------------------------------------------------------------------------- */}}
 
 {{/* The longest delay Node's timers honour (MAX_TIMER_MS in services/shared/config/config-schema.ts). */}}
