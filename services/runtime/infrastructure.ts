@@ -11,6 +11,7 @@ import { QueueDepthGauge } from '../shared/metrics/queue-depth-gauge.js';
 import { EventQueue } from '../shared/queue/event-queue.js';
 import { warnUnlessNoEviction } from '../shared/queue/eviction-policy-check.js';
 import { createRedisConnection, type RedisConnectionRole } from '../shared/queue/redis-connection.js';
+import { isAuthRefusal, RedisAuthRefusedError } from '../shared/queue/redis-auth-refused.js';
 import { isSelectRefusal, RedisSelectRefusedError } from '../shared/queue/redis-select-refused.js';
 import { StartAbortedError } from '../shared/startup/start-aborted-error.js';
 import type { StartDeadline } from '../shared/startup/start-deadline.js';
@@ -37,9 +38,11 @@ const REDIS_START_WAIT_MS = 5000;
  * before its database accepts connections); Redis up to five seconds more of it, and then not waited for: the
  * ingress accepts webhooks without it (events wait in PENDING for the reconciler) and the worker's consumer
  * reconnects. Past the deadline (or with STARTUP_WAIT_MS=0) Redis's first answer is still waited for (up to those
- * five seconds), so that a Redis refusing REDIS_URL's db index stops the start: a configuration mistake.
+ * five seconds), so that a Redis refusing REDIS_URL's db index or credentials stops the start: a configuration
+ * mistake. The same refusals met later (the password rotated under running pods) are reported in /health instead.
  * @throws StartAbortedError when `abort` fires while PostgreSQL is waited for.
  * @throws RedisSelectRefusedError when Redis refuses the db index of REDIS_URL.
+ * @throws RedisAuthRefusedError when Redis refuses REDIS_URL's password or user, or requires one it has none of.
  */
 export async function connectInfrastructure(config: Config, logger: Logger, deadline: StartDeadline, abort?: AbortSignal): Promise<Infrastructure> {
   const pool = createPool({ url: config.database.url, size: config.database.poolSize, applicationName: `webhooks-${config.role}` });
@@ -92,7 +95,7 @@ export async function connectInfrastructure(config: Config, logger: Logger, dead
   } catch (error) {
     for (const connection of connections) connection.disconnect();
     await pool.end().catch(() => undefined);
-    throw new RedisSelectRefusedError(config.redis, error);
+    throw isAuthRefusal(error) ? new RedisAuthRefusedError(config.redis, error) : new RedisSelectRefusedError(config.redis, error);
   }
   // Once, when Redis is first reached (now, or after an outage at start): every role, for the pods one looks at.
   const checkEvictionPolicy = () => void warnUnlessNoEviction(redis, redisLogger);
@@ -124,8 +127,9 @@ export async function connectInfrastructure(config: Config, logger: Logger, dead
 /**
  * Resolves once `connection` is ready; or, not ready, once `waitMs` has passed and Redis has answered (a connection
  * error), or after {@link REDIS_START_WAIT_MS} whatever its state. Rejects with Redis's reply when it refuses the
- * SELECT of REDIS_URL's db index (the connection would never become ready): waiting for Redis's first answer even
- * when the start's deadline leaves no time is what lets that configuration mistake stop the start.
+ * SELECT of REDIS_URL's db index or the connection's credentials (the connection would never become ready): waiting
+ * for Redis's first answer even when the start's deadline leaves no time is what lets those configuration mistakes
+ * stop the start.
  */
 function readyWithin(connection: Redis, waitMs: number): Promise<void> {
   if (connection.status === 'ready') return Promise.resolve();
@@ -143,7 +147,7 @@ function readyWithin(connection: Redis, waitMs: number): Promise<void> {
       resolve();
     };
     const onError = (error: Error) => {
-      if (isSelectRefusal(error)) {
+      if (isAuthRefusal(error) || isSelectRefusal(error)) {
         done();
         reject(error);
         return;

@@ -4,8 +4,10 @@
  * - `persistence failed`: a failed RDB save with `stop-writes-on-bgsave-error yes` (MISCONF on every write);
  * - `too few replicas`: `min-replicas-to-write` above the replicas connected (NOREPLICAS on every write);
  * - `authentication failed`: the password changed under the running pods (WRONGPASS at each reconnect), or a
- *   REDIS_URL without the password Redis requires (NOAUTH). Redis refuses the connection itself, before any command
- *   of ours: the check's write is never sent, and the connection is never up to be "unreachable".
+ *   password required by a Redis that had none when the pod started (NOAUTH). Redis refuses the connection itself,
+ *   before any command of ours: the check's write is never sent, and the connection is never up to be "unreachable".
+ *   The running process keeps running and reconnecting (refused at start, the same refusal stops the start instead:
+ *   redis-credentials-refused-start.test.ts).
  * Each is Redis down (`webhook_dependency_up` 0, the worker's readiness 503) while the ingress stays ready and keeps
  * taking webhooks (events wait in PENDING). The category only: the reply's text, and never a password, is in the log.
  */
@@ -28,7 +30,7 @@ let redis: RedisServer;
 let admin: Redis;
 let ingress: ServiceProcess;
 let worker: ServiceProcess;
-/** An ingress whose REDIS_URL has no password, against the same Redis, which requires one. */
+/** An ingress whose REDIS_URL has no password, started before the same Redis required one. */
 let withoutPassword: ServiceProcess;
 
 beforeAll(async () => {
@@ -36,20 +38,23 @@ beforeAll(async () => {
   redis = new RedisServer(await RedisServer.freePort());
   await redis.start();
   admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-  // Set on this connection, which stays authenticated: every connection opened from now on must give the password.
-  await admin.config('SET', 'requirepass', password);
-  const withPassword = new URL(redis.url);
-  withPassword.password = password;
   const env = {
     DATABASE_URL: db.url,
     QUEUE_PREFIX: `refusals-${randomBytes(3).toString('hex')}`,
     STRIPE_WEBHOOK_SECRET: secret,
     POD_DELETION_COST_ENABLED: 'false',
   };
+  // Up before Redis requires a password: its connections stay authenticated until they reconnect (the NOAUTH test).
+  withoutPassword = new ServiceProcess({ ...env, REDIS_URL: redis.url, SERVICE_ROLE: 'ingress' }, await freePort());
+  await withoutPassword.start();
+  await waitFor('Redis up on the ingress without a password', async () => (await redisSeen(withoutPassword)).status === 'up');
+  // Set on this connection, which stays authenticated: every connection opened from now on must give the password.
+  await admin.config('SET', 'requirepass', password);
+  const withPassword = new URL(redis.url);
+  withPassword.password = password;
   ingress = new ServiceProcess({ ...env, REDIS_URL: withPassword.toString(), SERVICE_ROLE: 'ingress' }, await freePort());
   worker = new ServiceProcess({ ...env, REDIS_URL: withPassword.toString(), SERVICE_ROLE: 'worker' }, await freePort());
-  withoutPassword = new ServiceProcess({ ...env, REDIS_URL: redis.url, SERVICE_ROLE: 'ingress' }, await freePort());
-  await Promise.all([ingress.start(), worker.start(), withoutPassword.start()]);
+  await Promise.all([ingress.start(), worker.start()]);
   await waitFor('Redis up on the ingress and the worker', async () => (await redisSeen(ingress)).status === 'up' && (await redisSeen(worker)).status === 'up');
 }, 180_000);
 
@@ -156,6 +161,8 @@ describe('a Redis that answers and refuses, as /health names it', () => {
     try {
       const seen = { ingress: await seenWith(ingress, 'authentication failed'), worker: await seenWith(worker, 'authentication failed') };
       expect(seen).toEqual(down('authentication failed'));
+      // Refused while running is an outage, not the configuration mistake it is at start: both keep running.
+      expect({ ingress: ingress.exitState(), worker: worker.exitState() }).toEqual({ ingress: undefined, worker: undefined });
       expect(await accepted(ingress)).toBe(202);
       const logged = await waitFor('the logged WRONGPASS', () => failureLines(worker, 'authentication failed')[0]);
       expect(logged).toMatchObject({ level: 'warn', scope: 'health', category: 'authentication failed' });
@@ -170,8 +177,11 @@ describe('a Redis that answers and refuses, as /health names it', () => {
     }
   });
 
-  it('says "authentication failed" for a REDIS_URL without the password Redis requires (NOAUTH)', async () => {
+  it('says "authentication failed" once Redis requires a password REDIS_URL has none of (NOAUTH), and keeps running', async () => {
+    // requirepass was set after this process connected: its connections are closed, and each reconnect is refused.
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
     const seen = await seenWith(withoutPassword, 'authentication failed');
+    expect(withoutPassword.exitState()).toBeUndefined();
     expect(seen).toEqual({ status: 'down', message: 'authentication failed', gauge: '0', ready: 200 });
     expect(await accepted(withoutPassword)).toBe(202);
     const logged = await waitFor('the logged NOAUTH', () => failureLines(withoutPassword, 'authentication failed')[0]);

@@ -1,4 +1,6 @@
 import type { Config } from '../config/config.js';
+import { isAuthRefusal } from './redis-auth-refused.js';
+import { redisTarget } from './redis-target.js';
 
 /**
  * REDIS_URL's db index (redis://host:6379/7) is applied by ioredis with a SELECT on every connect. When Redis refuses
@@ -7,8 +9,12 @@ import type { Config } from '../config/config.js';
  * another deployment's queue of the same name may live. This module recognises that refusal and names it.
  */
 
-/** Whether `error` is Redis's reply to a SELECT (ioredis sets `command` on reply errors). */
+/**
+ * Whether `error` is Redis's reply to a SELECT (ioredis sets `command` on reply errors). Not a NOAUTH: without the
+ * password Redis requires, the SELECT is the first command refused, and the db index is not the problem.
+ */
 export function isSelectRefusal(error: unknown): boolean {
+  if (isAuthRefusal(error)) return false;
   const command = (error as { command?: { name?: unknown } } | null)?.command;
   return typeof command?.name === 'string' && command.name.toLowerCase() === 'select';
 }
@@ -26,10 +32,4 @@ export class RedisSelectRefusedError extends Error {
     );
     this.name = 'RedisSelectRefusedError';
   }
-}
-
-function redisTarget(redis: Config['redis']): { where: string; db: string } {
-  if (!redis.url) return { where: `${redis.host}:${redis.port}`, db: '0' };
-  const url = new URL(redis.url);
-  return { where: `${url.hostname}:${url.port || 6379}`, db: url.pathname.slice(1) || '0' };
 }
