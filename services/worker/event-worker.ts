@@ -8,6 +8,7 @@ import { RateLimitedLog } from '../shared/logging/rate-limited-log.js';
 import { stampReadyAt } from '../shared/queue/job-ready-time.js';
 import { isRedisConnectionError } from '../shared/queue/redis-connection-error.js';
 import { isJobNoLongerHeld, LapsedJobReplacement } from './lapsed-job-replacement.js';
+import { isLostJobLock } from './lost-job-lock.js';
 import { DeliveryFailedError, EventWaitingError } from './processing/delivery-failed-error.js';
 import type { EventProcessor } from './processing/event-processor.js';
 import { RunNotRecordedError, type UnrecordedRun, type WorkerJobData } from './processing/unrecorded-run.js';
@@ -42,6 +43,12 @@ export class EventWorker {
    */
   private readonly connectionErrors: RateLimitedLog;
   /**
+   * After such an outage (or an event-loop stall) outlasting WORKER_LOCK_DURATION_MS, BullMQ reports every job whose
+   * lock lapsed, at each failed renewal and at the job's end (see lost-job-lock.ts): counted the same way. Any other
+   * worker error is still a line of its own.
+   */
+  private readonly lostLocks: RateLimitedLog;
+  /**
    * Aborted when the drain stops waiting for Redis (see {@link close}): a job still waiting for its own Redis calls
    * (a delay) then ends without them. A signal, not a promise every delay races: each race would leave a reaction on
    * a promise that never settles in a worker that never drains so, one more for every wait and retry.
@@ -55,6 +62,12 @@ export class EventWorker {
     // One listener per delay in progress (up to WORKER_CONCURRENCY), each removed as its delay ends: not a leak.
     setMaxListeners(0, this.redisLetGo.signal);
     this.connectionErrors = new RateLimitedLog((fields) => options.logger.warn('worker connection error', fields));
+    this.lostLocks = new RateLimitedLog((fields) =>
+      options.logger.warn(
+        "job locks lost (Redis unreachable, or the event loop stalled, for WORKER_LOCK_DURATION_MS): BullMQ refused to renew or end jobs this worker no longer holds; the stalled check hands them out again",
+        fields,
+      ),
+    );
     this.worker = new Worker<WorkerJobData>(options.queueName, (job, token) => this.handle(job, token), {
       connection: options.connection,
       prefix: options.prefix,
@@ -67,6 +80,7 @@ export class EventWorker {
     });
     this.worker.on('error', (error) => {
       if (isRedisConnectionError(error)) this.connectionErrors.note({ error });
+      else if (isLostJobLock(error)) this.lostLocks.note({ error });
       else options.logger.warn('worker error', { error });
     });
     // A failed attempt BullMQ retries waits out its backoff in the delayed set (`finishedOn` unset, `delay` the
@@ -109,6 +123,7 @@ export class EventWorker {
       force = true;
     }
     this.connectionErrors.flush();
+    this.lostLocks.flush();
     if (force) return this.worker.close(true);
     // Redis answering at the start of the drain may go away during it: the graceful close would then wait for it
     // until SHUTDOWN_TIMEOUT_MS (exit 1). Once the connection is lost the drain goes on as above, and BullMQ's close,
