@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { ADVISORY_LOCKS, withAdvisoryLock } from '../../shared/database/advisory-lock.js';
+import { isConnectionError } from '../../shared/database/database-errors.js';
 import type { Logger } from '../../shared/logging/logger.js';
 import { RateLimitedLog } from '../../shared/logging/rate-limited-log.js';
 import { reconcilerRequeued } from '../../shared/metrics/metrics.js';
@@ -73,9 +74,16 @@ export class Reconciler {
    * and each wrote a line. Logged as one outage: the first at once, then one line a minute with the count.
    */
   private readonly redisAway: RateLimitedLog;
+  /**
+   * Passes that failed because PostgreSQL is unreachable (refused, reset, timed out: isConnectionError), which the
+   * pass meets first: logged as one outage as well, apart from Redis's so that each outage has its own first line
+   * and count. A statement PostgreSQL refuses for any other reason is a line each.
+   */
+  private readonly databaseAway: RateLimitedLog;
 
   constructor(private readonly options: ReconcilerOptions) {
     this.redisAway = new RateLimitedLog((fields) => options.logger.warn('reconciler pass failed', fields));
+    this.databaseAway = new RateLimitedLog((fields) => options.logger.warn('reconciler pass failed', fields));
   }
 
   start(): void {
@@ -84,6 +92,7 @@ export class Reconciler {
       this.running = this.runOnce()
         .catch((error: unknown) => {
           if (isRedisConnectionError(error)) this.redisAway.note({ error });
+          else if (isConnectionError(error)) this.databaseAway.note({ error });
           else this.options.logger.warn('reconciler pass failed', { error });
         })
         .finally(() => {
@@ -100,6 +109,7 @@ export class Reconciler {
     this.timer = undefined;
     await this.running;
     this.redisAway.flush();
+    this.databaseAway.flush();
   }
 
   /** One pass; returns how many events were enqueued (undefined when another process holds the lock). */
