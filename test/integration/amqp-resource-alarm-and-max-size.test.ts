@@ -70,7 +70,8 @@ describe('AMQP on a RabbitMQ node of the test’s own', () => {
       const huge = publisher.deliver(event(), destination, body(3 * 1024 * 1024));
       const after = Array.from({ length: 15 }, () => publisher.deliver(event(), destination, body(50_000)));
       const [hugeResult, ...others] = await Promise.all([huge, ...before, ...after]);
-      expect(hugeResult).toMatchObject({ succeeded: false, result: 'internal_error' });
+      // The broker's own answer: it is up (as a half-open probe, this closes the circuit).
+      expect(hugeResult).toMatchObject({ succeeded: false, result: 'internal_error', brokerAnswered: true });
       expect(hugeResult!.error).toBe(
         `RabbitMQ refused the message and closed its channel: 406 (PRECONDITION-FAILED) with message "PRECONDITION_FAILED - message size ${3 * 1024 * 1024} is larger than configured max size ${MAX_MESSAGE_SIZE}"`,
       );
@@ -107,6 +108,8 @@ describe('AMQP on a RabbitMQ node of the test’s own', () => {
     try {
       const result = await publisher.deliver(huge, limited, body(MAX_MESSAGE_SIZE + 1));
       expect(result).toMatchObject({ succeeded: false, result: 'internal_error' });
+      // Nothing reached the broker: as a half-open probe this decides nothing.
+      expect(result.brokerAnswered).toBeUndefined();
       expect(result.error).toBe(`message of ${MAX_MESSAGE_SIZE + 1} bytes is over destination "bus"'s maxMessageBytes (${MAX_MESSAGE_SIZE}); not sent: RabbitMQ would refuse it (max_message_size) on every attempt`);
       expect(await rabbit.messagesFor(queue, huge.id)).toHaveLength(0);
       expect((await publisher.deliver(event(), limited, body(MAX_MESSAGE_SIZE))).succeeded).toBe(true);

@@ -41,6 +41,8 @@ describe('NATS: a message over the server’s max_payload', () => {
     expect({ payload, limit, sum: payload! + headers! }).toEqual({ payload: maxPayload, limit: maxPayload, sum: total });
     expect(headers).toBeGreaterThan(100);
     expect(result.error).toContain('raise max_payload on the server, or lower MAX_BODY_BYTES');
+    // Refused by the client before sending: the server was not asked, so as a half-open probe it decides nothing.
+    expect(result.brokerAnswered).toBeUndefined();
     expect(await jetstream.messages(stream)).toHaveLength(0);
   });
 

@@ -45,6 +45,12 @@ export interface BrokerWording {
    * {@link BrokerPublish.addressFromEvent}), the destination's when it is fixed.
    */
   isAddressRefusal?(error: unknown): boolean;
+  /**
+   * Of those refusals, the ones the client made before sending (NATS's `max_payload`, which nats.js checks against the
+   * server's INFO): the broker was not asked, so the refusal says nothing of whether it is up. Every other one is the
+   * broker's answer to this message (see {@link DeliveryResult.brokerAnswered}).
+   */
+  isUnsentRefusal?(error: unknown): boolean;
 }
 
 /** One publish as the subclass describes it. */
@@ -172,11 +178,13 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
    * it must not count against the destination's circuit, where one such event's retries opened it for every other
    * event, and one that became the half-open probe reopened it on each retry without using its attempts),
    * `network_error` for everything else the broker or the network did (unreachable, lost, refused, a fixed address
-   * nobody takes).
+   * nobody takes). An `internal_error` the broker sent back is marked {@link DeliveryResult.brokerAnswered}: as the
+   * half-open probe it closes the circuit (the broker answered), where one the client made before sending decides
+   * nothing.
    */
   private failure(destination: string, error: unknown, timeoutMs: number, connection: C, durationMs: number, addressFromEvent: boolean): DeliveryResult {
     const { broker, receipt } = this.wording;
-    const failed = (result: 'timeout' | 'network_error' | 'internal_error', message: string): DeliveryResult => ({
+    const failed = (result: 'timeout' | 'network_error' | 'internal_error', message: string, brokerAnswered = false): DeliveryResult => ({
       destination,
       succeeded: false,
       result,
@@ -184,6 +192,7 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
       // The broker's or the client's words, kept in PostgreSQL: made printable there as an HTTP error answer is.
       error: errorText(message, MAX_ERROR_MESSAGE),
       durationMs,
+      ...(brokerAnswered ? { brokerAnswered: true as const } : {}),
     });
     if (error instanceof DeadlineExceededError || this.wording.isTimeout?.(error)) {
       const unreachable = connection.unreachableReason;
@@ -193,7 +202,9 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
     }
     if (this.wording.isPublishError(error)) {
       const eventsOwn = this.wording.isMessageRefusal?.(error) || (addressFromEvent && this.wording.isAddressRefusal?.(error));
-      return failed(eventsOwn ? 'internal_error' : 'network_error', error.message);
+      if (!eventsOwn) return failed('network_error', error.message);
+      // The event's, not the destination's; when the broker said so itself, it is up (a half-open probe closes).
+      return failed('internal_error', error.message, !this.wording.isUnsentRefusal?.(error));
     }
     return failed('network_error', `${(error as Error).name}: ${(error as Error).message}`);
   }

@@ -21,6 +21,14 @@ export function isRequestRefusal(result: DeliveryResult): boolean {
 }
 
 /**
+ * A failed attempt the destination answered, refusing this message for what it carries: an HTTP request refusal (see
+ * {@link REQUEST_REFUSALS}), or a broker's refusal of the event's own (see {@link DeliveryResult.brokerAnswered}).
+ */
+function isAnsweredRefusal(result: DeliveryResult): boolean {
+  return isRequestRefusal(result) || result.brokerAnswered === true;
+}
+
+/**
  * How an attempt counts against the circuit: a success closes it, a destination's failure counts towards opening it
  * (and reopens it when it was the half-open probe), anything else (the worker's or the payload's failure, nothing
  * learnt of the destination) frees a probe without deciding.
@@ -31,9 +39,16 @@ export function isRequestRefusal(result: DeliveryResult): boolean {
  * could be the probe after every cooldown and hold the destination for good. Outside a probe such an answer still
  * counts towards opening the circuit, as README documents: a destination refusing every event (a format it no longer
  * takes) opens it again after `failureThreshold` of them, once per cooldown.
+ *
+ * A broker's answer refusing the event's own message (returned for an event-filled routing key, no stream for an
+ * event-filled subject, over the broker's size limit) is the probe's success in the same way: the broker is up. It is
+ * an `internal_error`, so outside a probe it never counts. Freed instead, the circuit stayed half-open with nobody to
+ * probe it: the events waiting behind it came back only at their own planned time (a cooldown and a spread of up to
+ * 5 minutes). A refusal made before anything was sent (a transform, `maxMessageBytes`, NATS's `max_payload`, an
+ * address the event type makes invalid) still frees the probe: nothing was learnt.
  */
 export function circuitOutcome(result: DeliveryResult, isProbe: boolean): CircuitOutcome {
   if (result.succeeded) return 'success';
-  if (isProbe && isRequestRefusal(result)) return 'success';
+  if (isProbe && isAnsweredRefusal(result)) return 'success';
   return DESTINATION_FAILURES.has(result.result) ? 'failure' : 'release';
 }

@@ -33,6 +33,13 @@ export interface DeliveryResult {
    * attempt is not made before it. The failed attempt counts like any other.
    */
   retryAfterMs?: number;
+  /**
+   * Set on an `internal_error` the broker sent back for this message (RabbitMQ returning it for an event-filled
+   * routing key, or closing the channel over its size; NATS's no responders for an event-filled subject, or a
+   * stream's `max_msg_size`): the event's failure, but the broker answered, so it is up, as a destination's HTTP 4xx
+   * says. Unset when nothing reached the broker (a limit or address checked before sending, a transform).
+   */
+  brokerAnswered?: true;
 }
 
 // Service metrics create every result's series at 0 from DELIVERY_RESULTS: a result added here without being listed

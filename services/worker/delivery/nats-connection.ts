@@ -16,6 +16,8 @@ export class NatsPublishError extends Error {
      */
     readonly kind: 'unreachable' | 'no_stream' | 'refused' | 'timeout' | 'too_large',
     message: string,
+    /** Refused by the client before anything was sent (over the server's `max_payload`): the server was not asked. */
+    readonly unsent = false,
   ) {
     super(message);
     this.name = 'NatsPublishError';
@@ -218,6 +220,7 @@ function overMaxPayload(bodyBytes: number, headerBytes: number, maxPayload: numb
   return new NatsPublishError(
     'too_large',
     `message too large for NATS: ${bodyBytes + headerBytes} bytes (payload ${bodyBytes} + headers ${headerBytes}) is over ${limit}; nothing was sent (raise max_payload on the server, or lower MAX_BODY_BYTES)`,
+    true,
   );
 }
 

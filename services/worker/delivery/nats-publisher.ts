@@ -38,6 +38,7 @@ export class NatsPublisher extends BrokerPublisher<NatsConnection> {
       isTimeout: (error) => error instanceof NatsPublishError && error.kind === 'timeout',
       isMessageRefusal: (error) => error instanceof NatsPublishError && error.kind === 'too_large',
       isAddressRefusal: (error) => error instanceof NatsPublishError && error.kind === 'no_stream',
+      isUnsentRefusal: (error) => error instanceof NatsPublishError && error.unsent,
     });
     this.duplicateWindows = new DuplicateWindowCheck(options.longestRetryGapMs ?? 0, options.logger);
   }
