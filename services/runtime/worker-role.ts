@@ -92,7 +92,7 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
     redis: stateRedis,
     // A probe's answer comes within its destination's timeout; after that (and a margin) another may probe.
     probeLeaseMs: Math.max(config.worker.deliveryTimeoutMs, ...destinations.map((d) => d.timeoutMs ?? 0)) + 30_000,
-    promoteWaiting: (destination) => promoteHeldJobs(pool, queue.queue, destination),
+    promoteWaiting: (destination, limit) => promoteHeldJobs(pool, queue.queue, destination, limit === undefined ? {} : { limit }),
     logger: createLogger('destinations'),
   });
   new DestinationStateGauges({

@@ -9,11 +9,12 @@ import { waitFor } from '../support/wait-for.js';
 import { AMQP_URL, JetStreamTap, NATS_URL, RabbitTap, uniqueSuffix } from './support/broker-taps.js';
 
 // The half-open probe of a broker destination that failed for its event's own reason (an `internal_error`: RabbitMQ
-// returning it for an event-filled routing key, NATS finding no stream for an event-filled subject) freed the probe
-// and left the circuit half-open. Nothing woke the events waiting behind it: they came back at their planned time,
-// the cooldown and a spread of up to 5 minutes (here the 10-minute cooldown), though the broker was up. Now a refusal
-// the broker sent back closes the circuit (it answered, as an HTTP 4xx does) and the waiting events are sent at once.
-// The failing event's attempt counts (retried after its backoff).
+// returning it for an event-filled routing key, NATS finding no stream for an event-filled subject, a message over
+// `maxMessageBytes`) freed the probe and left the circuit half-open. Nothing woke the events waiting behind it: they
+// came back at their planned time, the cooldown and a spread of up to 5 minutes (here the 10-minute cooldown), though
+// the broker was up. Now a refusal the broker sent back closes the circuit (it answered, as an HTTP 4xx does) and the
+// waiting events are sent at once; a refusal made before anything was sent decides nothing, and the longest-waiting
+// event is sent for to probe instead. Either way the failing event's attempt counts (retried after its backoff).
 //
 // The circuit is opened through the worker's own store (a failure at the threshold) rather than by a broker outage:
 // what is tested is what the probe's outcome does, on real brokers; the cooldown is then ended by setting its end.
@@ -120,10 +121,15 @@ beforeAll(async () => {
     {
       destinations: {
         bus: { type: 'amqp', url: AMQP_URL, exchange: names.exchange, routingKey: '{provider}.{eventType}', circuitBreaker: BREAKER },
+        smallBus: { type: 'amqp', url: AMQP_URL, exchange: names.exchange, routingKey: '{provider}.{eventType}', maxMessageBytes: 2000, circuitBreaker: BREAKER },
+        // The same, for a test of its own: a circuit closed promotes its waiting events again 2 s on.
+        tinyBus: { type: 'amqp', url: AMQP_URL, exchange: names.exchange, routingKey: '{provider}.{eventType}', maxMessageBytes: 2000, circuitBreaker: BREAKER },
         stream: { type: 'nats', url: NATS_URL, subject: `${names.prefix}.{eventType}`, circuitBreaker: BREAKER },
       },
       routes: [
         { provider: 'stripe', events: ['bus.*'], to: ['bus'] },
+        { provider: 'stripe', events: ['small.*'], to: ['smallBus'] },
+        { provider: 'stripe', events: ['tiny.*'], to: ['tinyBus'] },
         { provider: 'stripe', events: ['stream.*'], to: ['stream'] },
       ],
     },
@@ -149,5 +155,29 @@ describe('a half-open probe the broker refuses for its event', () => {
   it('NATS finding no stream (an event-filled subject) closes the circuit: a waiting event is sent at once', async () => {
     const held = await expectProbeCloses('stream', 'stream.bound', 'stream.unbound', /no JetStream stream captures subject "[^"]+\.stream\.unbound"/);
     expect((await jetstream.messages(names.stream)).map((message) => message.header?.get('webhook-id'))).toEqual([held]);
+  });
+});
+
+describe('a half-open probe that failed before anything was sent (over maxMessageBytes)', () => {
+  const reason = /over destination "(small|tiny)Bus"'s maxMessageBytes \(2000\); not sent/;
+
+  it('decides nothing: the circuit stays half-open and the next delivery probes', async () => {
+    await openThenCooledDown('smallBus');
+    await probeFailing('smallBus', 'small.large', reason, 5000);
+    expect(await circuitOf('smallBus')).toBe('half-open');
+    const next = await send('small.bound');
+    expect(await waitForEventStatus(routed!.db.pool, next, 'COMPLETED', 30_000)).toMatchObject({ attempts: 1, last_error: null });
+    expect(await circuitOf('smallBus')).toBe('closed');
+  });
+
+  it('the event waiting longest is sent for to probe at once, and closes the circuit', async () => {
+    const held = (await openThenCooledDown('tinyBus', 'tiny.bound'))!;
+    await probeFailing('tinyBus', 'tiny.large', reason, 5000);
+    // Before: the probe was freed, but nothing probed until the held event's own time came, 10 minutes on.
+    expect(await waitForEventStatus(routed!.db.pool, held, 'COMPLETED', 30_000)).toMatchObject({ attempts: 1, last_error: null });
+    expect(await circuitOf('tinyBus')).toBe('closed');
+    // Closed once, by the held event's success: the large event's probe decided nothing.
+    expect(await closedTransitions('tinyBus')).toBe(1);
+    expect(await rabbit.messagesFor(names.queue, held)).toHaveLength(1);
   });
 });

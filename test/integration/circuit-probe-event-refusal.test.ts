@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { DestinationStateStore } from '../../services/shared/destinations/destination-state.js';
 import { adminRequest } from '../support/admin-client.js';
 import { adminDeliveries, readEventRow, waitForEventStatus, type EventStatusRow } from '../support/event-status.js';
 import { HttpSink } from '../support/http-sink.js';
@@ -99,5 +101,66 @@ describe('a half-open probe the destination refuses for the event (HTTP 4xx)', (
     expect(row).toMatchObject({ status: 'PENDING', attempts: 2 });
     expect(unauthorizedSink.requests.length).toBeGreaterThanOrEqual(3);
     expect(await circuitOf(routed!, 'unauthorized')).not.toBe('closed');
+  });
+});
+
+describe('a half-open probe whose transform fails for its event (nothing sent)', () => {
+  // Open for 10 minutes: an event waiting behind the circuit comes back by itself only after that. The circuit is
+  // opened through the worker's own store, and its cooldown ended by setting its end: what is tested is the probe.
+  const LONG_BREAKER = { failureThreshold: 1, cooldownMs: 600_000 };
+  const sink = new HttpSink();
+  let routed: RoutedService | undefined;
+  let redis: Redis;
+  let state: DestinationStateStore;
+
+  beforeAll(async () => {
+    await sink.start();
+    routed = await startRoutedService(
+      {
+        destinations: { shaped: { url: sink.url, circuitBreaker: LONG_BREAKER } },
+        routes: [
+          { provider: 'stripe', events: ['plain.*'], to: ['shaped'] },
+          // A number plus a string: fails for every event of this type, before anything is sent.
+          { provider: 'stripe', events: ['broken.*'], transform: 'data.object.amount + data.object.currency', to: ['shaped'] },
+        ],
+      },
+      // The broken event retries only after the test: it cannot take the probe back from the waiting event.
+      { STRIPE_WEBHOOK_SECRET: STRIPE_SECRET, ADMIN_API_TOKEN: ADMIN_TOKEN, JOB_ATTEMPTS: String(JOB_ATTEMPTS), JOB_BACKOFF_MS: '600000' },
+    );
+    redis = new Redis(routed.ns.redisUrl, { maxRetriesPerRequest: 1 });
+    state = new DestinationStateStore(redis, `${routed.ns.prefix}:webhook-events`);
+  });
+
+  afterAll(async () => {
+    redis?.disconnect();
+    await routed?.stop();
+    await sink.stop();
+  });
+
+  it('decides nothing, and the event waiting longest is sent for to probe at once (it closes the circuit)', async () => {
+    expect(await state.record('shaped', 'failure', LONG_BREAKER)).toBe('opened');
+    const held = await send(routed!, 'plain.event');
+    await waitFor(`event ${held} waiting for the open circuit`, async () => {
+      const seen = await readEventRow(routed!.db.pool, held);
+      return seen?.status === 'PENDING' && seen.last_error?.includes('shaped circuit open') ? seen : undefined;
+    });
+    await redis.hset(state.circuitKey('shaped'), 'openUntil', 0);
+
+    const broken = await send(routed!, 'broken.event');
+    const row = await waitFor(
+      `the probe ${broken}'s failed attempt`,
+      async () => {
+        const seen = await readEventRow(routed!.db.pool, broken);
+        return seen?.status === 'FAILED' ? seen : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(row).toMatchObject({ attempts: 1 });
+    expect(row.last_error).toMatch(/transform/i);
+    expect(sink.requestsFor(broken)).toHaveLength(0);
+    // Before: the probe was freed, but nothing probed until the held event's own time came, 10 minutes on.
+    expect(await waitForEventStatus(routed!.db.pool, held, 'COMPLETED', 30_000)).toMatchObject({ attempts: 1, last_error: null });
+    expect(sink.requestsFor(held)).toHaveLength(1);
+    expect(await circuitOf(routed!, 'shaped')).toBe('closed');
   });
 });

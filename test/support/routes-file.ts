@@ -17,6 +17,8 @@ export interface RoutesDocument {
       secret?: string;
       timeoutMs?: number;
       maxConcurrency?: number;
+      /** amqp only: a message over it is not sent (the event's failure). */
+      maxMessageBytes?: number;
       headers?: Record<string, string>;
       rateLimit?: { perSecond: number };
       circuitBreaker?: boolean | { failureThreshold?: number; cooldownMs?: number };

@@ -45,7 +45,8 @@ function isAnsweredRefusal(result: DeliveryResult): boolean {
  * an `internal_error`, so outside a probe it never counts. Freed instead, the circuit stayed half-open with nobody to
  * probe it: the events waiting behind it came back only at their own planned time (a cooldown and a spread of up to
  * 5 minutes). A refusal made before anything was sent (a transform, `maxMessageBytes`, NATS's `max_payload`, an
- * address the event type makes invalid) still frees the probe: nothing was learnt.
+ * address the event type makes invalid) still frees the probe: nothing was learnt, so the guard wakes the next waiting
+ * event to probe instead.
  */
 export function circuitOutcome(result: DeliveryResult, isProbe: boolean): CircuitOutcome {
   if (result.succeeded) return 'success';

@@ -53,8 +53,11 @@ export interface DestinationGuardOptions {
   redis: Redis;
   /** A probe's hold on a half-open circuit: after this long without an answer another delivery may probe. */
   probeLeaseMs: number;
-  /** Moves waiting events' jobs forward once a probe closed a circuit. */
-  promoteWaiting(destination: string): Promise<number>;
+  /**
+   * Moves waiting events' jobs forward, the longest-waiting first: every one once a probe closed a circuit, `limit`
+   * of them once a probe was freed without deciding (one to probe next).
+   */
+  promoteWaiting(destination: string, limit?: number): Promise<number>;
   logger: Logger;
 }
 
@@ -67,7 +70,9 @@ export interface DestinationGuardOptions {
  *    a delivery over it waits;
  * 3. after it (`record`): the outcome counts against the circuit (its failures open it at the threshold, a success
  *    closes it; the probe's failure opens it again for another cooldown, but a probe the destination answered with a
- *    refusal of its request, a 4xx, closes it: see circuitOutcome).
+ *    refusal of its request, an HTTP 4xx or a broker's refusal of the event's own message, closes it: see
+ *    circuitOutcome; a probe that failed before anything was sent frees the probe, and the longest-waiting event is
+ *    sent for to probe next).
  * Waiting is never an attempt. When Redis cannot be read, deliveries wait (`state_unavailable`): a paused
  * destination must receive nothing, and the queue needs Redis anyway.
  */
@@ -172,6 +177,7 @@ export class DestinationGuard {
     if (outcome === 'release' && !probeToken) return { probeFailed: false };
     try {
       const transition = await this.options.state.record(destination.name, outcome, breaker, probeToken);
+      if (outcome === 'release') this.promoteNextProbe(destination.name);
       if (transition) {
         circuitTransitions.inc({ destination: destination.name, to: transition });
         this.options.logger.warn(`circuit ${transition}`, { destination: destination.name, failureThreshold: breaker.failureThreshold, cooldownMs: breaker.cooldownMs });
@@ -226,7 +232,23 @@ export class DestinationGuard {
     this.promotions.add(promote, 2000, { destination: name });
   }
 
-  /** Waits for the promotions after a circuit closed (the later one at its time): a drain, before the pool and Redis close. */
+  /**
+   * After a probe that learnt nothing of the destination (its event failed before anything was sent: a transform, a
+   * limit or an address checked before sending): the circuit stays half-open with its probe free, and the events
+   * waiting behind it come back only at their planned time (a cooldown and a spread of up to 5 minutes). The
+   * longest-waiting one is promoted to probe now; only one, as a probe is one delivery (the rest would wait again).
+   * Not after a probe freed because it was not sent at all (rate limit, worker stopping, claim lost): its own event
+   * comes back soon and probes.
+   */
+  private promoteNextProbe(name: string): void {
+    const promote = () =>
+      this.options
+        .promoteWaiting(name, 1)
+        .then((promoted) => promoted > 0 && this.options.logger.info('circuit half-open: the probe learnt nothing (its event failed before anything was sent); the longest-waiting event probes next', { destination: name }));
+    this.promotions.add(promote, 0, { destination: name });
+  }
+
+  /** Waits for the promotions after a circuit closed (the later one at its time) or a probe was freed: a drain, before the pool and Redis close. */
   close(): Promise<void> {
     return this.promotions.settle();
   }
