@@ -222,7 +222,7 @@ describe('Grafana dashboard', () => {
     expect(exprs.filter((expr) => expr.includes('webhook_queue_jobs')).every((expr) => /max by \([^)]*state[^)]*\) \(webhook_queue_jobs/.test(expr))).toBe(true);
     expect(uses(/webhook_queue_oldest_waiting_age_seconds/)).toBe(true);
     expect(uses(/sum by \(status\) \(rate\(webhook_events_processed_total/)).toBe(true);
-    expect(uses(/sum by \(destination, result\) \(rate\(webhook_delivery_attempts_total/)).toBe(true);
+    expect(uses(/sum by \(namespace, app_kubernetes_io_instance, destination, result\) \(rate\(webhook_delivery_attempts_total/)).toBe(true);
     expect(uses(/webhook_events_processed_total\{[^}]*status="dead_letter"/)).toBe(true);
     expect(uses(/count\(webhook_worker_concurrency\{[^}]*\} > 0\) or vector\(0\)/)).toBe(true);
     expect(uses(/webhook_delivery_duration_seconds_bucket/)).toBe(true);

@@ -78,9 +78,10 @@ export class PrometheusServer {
     return this;
   }
 
-  /** An instant query at the current time; NaN values come back as NaN. */
-  async query(expr: string): Promise<QuerySeries[]> {
-    const response = await fetch(`${this.url}/api/v1/query?${new URLSearchParams({ query: expr })}`);
+  /** An instant query at `time` (Unix seconds; the current time when omitted); NaN values come back as NaN. */
+  async query(expr: string, time?: number): Promise<QuerySeries[]> {
+    const params = new URLSearchParams({ query: expr, ...(time === undefined ? {} : { time: String(time) }) });
+    const response = await fetch(`${this.url}/api/v1/query?${params}`);
     const body = (await response.json()) as {
       status: string;
       error?: string;
