@@ -3,6 +3,7 @@ import { createAdminApi } from '../admin/admin-api.js';
 import { DestinationControl } from '../admin/destination-control.js';
 import { consoleRouter } from '../console/console-router.js';
 import { BodyMemoryBudget } from '../ingress/ingest/body-memory-budget.js';
+import { DuplicateBudget } from '../ingress/ingest/duplicate-budget.js';
 import { EventWriter } from '../ingress/ingest/event-writer.js';
 import { StoreQueueBudget } from '../ingress/ingest/store-queue-budget.js';
 import { webhookRouter } from '../ingress/ingest/webhook-router.js';
@@ -73,7 +74,10 @@ export async function startIngress(options: IngressRoleOptions): Promise<Ingress
   // One failed-verification budget for the webhook route (which counts failures) and its core (whose verifiers read
   // it before a download): both paths of a webhook, the direct one and Express, share it through the receiver.
   const failures = new ClientFailureLimiter({ limit: config.http.verificationFailureLimitPerMinute, windowMs: 60_000 });
-  const receiver = new WebhookReceiver({ writer, queue: infrastructure.queue, logger: createLogger('ingress'), failures });
+  // Duplicates answered per client: a captured delivery re-sent at will is refused 429 past it, before PostgreSQL
+  // once this process has refused it once. Per process: each replica keeps its own.
+  const duplicates = new DuplicateBudget({ limit: config.http.duplicateLimitPerMinute, windowMs: 60_000 });
+  const receiver = new WebhookReceiver({ writer, queue: infrastructure.queue, logger: createLogger('ingress'), failures, duplicates });
   const bodyBudget = BodyMemoryBudget.forMaxBodyBytes(config.http.maxBodyBytes, config.database.poolSize);
   const webhooks = webhookRouter({
     receiver,

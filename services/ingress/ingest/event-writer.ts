@@ -30,6 +30,12 @@ export interface StoredEvent {
   id: string;
   status: EventStatus;
   duplicate: boolean;
+  /**
+   * For a duplicate: true when a stored event (or a tombstone) holds this event's replay key, so that any webhook
+   * with that key is a duplicate too, whatever its id (the duplicate budget remembers re-sends by it: see
+   * DuplicateBudget). Not so when the event matched by its id only (a body under the id of a stored event).
+   */
+  replayKeyHeld?: boolean;
 }
 
 export interface EventWriterOptions {
@@ -321,11 +327,11 @@ export class EventWriter {
         }
         // Otherwise the same id is an ordinary duplicate, whatever else differs (the same delivery re-sent).
         if (sameId) {
-          resultByKey.set(key, { id: sameId.id, status: sameId.status, duplicate: true });
+          resultByKey.set(key, { id: sameId.id, status: sameId.status, duplicate: true, replayKeyHeld: sameReplayKey !== undefined });
           continue;
         }
         if (sameReplayKey && event.replayKey!.onReuse === 'duplicate') {
-          resultByKey.set(key, { id: sameReplayKey.id, status: sameReplayKey.status, duplicate: true });
+          resultByKey.set(key, { id: sameReplayKey.id, status: sameReplayKey.status, duplicate: true, replayKeyHeld: true });
         } else if (sameReplayKey) {
           resultByKey.set(key, new ItemFailure(new WebhookVerificationError('REPLAYED_TRANSMISSION')));
         }
@@ -340,7 +346,8 @@ export class EventWriter {
       if (!result) throw new Error('event row vanished between conflict and lookup');
       const first = !seen.has(key);
       seen.add(key);
-      return first || result instanceof ItemFailure ? result : { ...result, duplicate: true };
+      // A later copy of a key in the batch may carry another body (another replay key) than the first: by id only.
+      return first || result instanceof ItemFailure ? result : { ...result, duplicate: true, replayKeyHeld: false };
     });
   }
 }

@@ -11,6 +11,8 @@ import type { WebhookClient, WebhookVerifier } from '../verification/webhook-req
 import type { EventWriter } from './event-writer.js';
 import { keptHeaders } from './kept-headers.js';
 import { ClientFailureLimiter } from '../../shared/http/client-failure-limiter.js';
+import type { DuplicateBudget, WebhookIdentity } from './duplicate-budget.js';
+import { DuplicateBudgetSpentError } from './duplicate-budget-spent-error.js';
 
 /** A webhook whose provider and content type were accepted and whose body was read, raw, within the limit. */
 export interface IncomingWebhook {
@@ -24,7 +26,8 @@ export interface IncomingWebhook {
   /**
    * The client's budget key (clientBudgetKey of the connection's address and the one TRUST_PROXY resolves, Express's
    * `req.ip`): whose budget the request is on. A function, read only when a verifier needs the client
-   * (a PayPal certificate download); the callers have it at hand (their body budget is kept per client too).
+   * (a PayPal certificate download) or a duplicate is counted or may be refused (DuplicateBudget); the callers have it
+   * at hand (their body budget is kept per client too).
    */
   clientKey?: () => string;
 }
@@ -47,6 +50,11 @@ export interface WebhookReceiverOptions {
    * it before work a forger could ask for at will. Without it, no request is held back for its client's failures.
    */
   failures?: ClientFailureLimiter;
+  /**
+   * Duplicates answered per client (see {@link DuplicateBudget}); past it, that client's duplicates are refused 429.
+   * Without it, every duplicate is answered 200.
+   */
+  duplicates?: DuplicateBudget;
 }
 
 const tracer = trace.getTracer('event-driven-integration-service/ingress');
@@ -58,6 +66,7 @@ const tracer = trace.getTracer('event-driven-integration-service/ingress');
  * @throws {WebhookVerificationError} the signature or timestamp does not check out (401, or 429 past the budget)
  * @throws {FailureBudgetSpentError} verifying would cost a download for a client past its failure budget (429)
  * @throws {WebhookPayloadError} the signed body is not a usable event (400)
+ * @throws {DuplicateBudgetSpentError} a duplicate from a client past its duplicate budget (429; stored already)
  * @throws {DependencyUnavailableError} PostgreSQL could not be reached (503)
  */
 export class WebhookReceiver {
@@ -75,10 +84,11 @@ export class WebhookReceiver {
     const span = trace.getActiveSpan();
     span?.setAttribute('webhook.provider', provider);
     context.provider = provider;
+    const client = this.clientOf(webhook.clientKey);
 
     const verified = await tracer.startActiveSpan('webhook.verify', async (verifySpan) => {
       try {
-        return await verifier.verify({ rawBody, headers, contentType: webhook.mediaType, client: this.clientOf(webhook.clientKey) });
+        return await verifier.verify({ rawBody, headers, contentType: webhook.mediaType, client });
       } catch (error) {
         verifySpan.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
         throw error;
@@ -88,6 +98,12 @@ export class WebhookReceiver {
     });
     span?.setAttribute('webhook.event_type', verified.eventType);
     context.eventType = verified.eventType;
+
+    // A re-send this process already refused its client once, from a client still past its budget: refused again
+    // without asking PostgreSQL (see DuplicateBudget). A new event never is: it is not one the budget remembers.
+    const duplicates = this.options.duplicates;
+    const identity = { provider, externalId: verified.externalId, replayKey: verified.replayKey?.key };
+    if (duplicates?.refusesBeforeStoring(identity, () => client.key)) throw new DuplicateBudgetSpentError(duplicates.retryAfterSeconds());
 
     // Carry the trace to the worker: the stored traceparent lets even a reconciled job join this trace.
     const carrier: Record<string, string> = {};
@@ -127,7 +143,10 @@ export class WebhookReceiver {
     span?.setAttribute('webhook.event_id', stored.id);
     span?.setAttribute('webhook.duplicate', stored.duplicate);
 
-    if (stored.duplicate) return { statusCode: 200, body: { id: stored.id, status: stored.status, duplicate: true }, outcome: 'duplicate' };
+    if (stored.duplicate) {
+      if (duplicates) this.chargeDuplicate(duplicates, identity, stored.replayKeyHeld === true, client.key);
+      return { statusCode: 200, body: { id: stored.id, status: stored.status, duplicate: true }, outcome: 'duplicate' };
+    }
     const eventId = stored.id;
     return {
       statusCode: 202,
@@ -149,6 +168,22 @@ export class WebhookReceiver {
         );
       },
     };
+  }
+
+  /** Counts a duplicate against its client; throws DuplicateBudgetSpentError for one past the client's budget. */
+  private chargeDuplicate(duplicates: DuplicateBudget, identity: WebhookIdentity, replayKeyHeld: boolean, clientKey: string): void {
+    const standing = duplicates.recordDuplicate(identity, replayKeyHeld, clientKey);
+    if (standing === 'within') return;
+    if (standing === 'spent') {
+      // Once per client and window: a captured delivery being re-sent, or a provider retrying far more than usual.
+      this.options.logger.warn('duplicate webhooks from this client address reached the limit; its further duplicates are refused with 429 until the window ends', {
+        client: clientKey,
+        provider: identity.provider,
+        limit: duplicates.limit,
+      });
+      return;
+    }
+    throw new DuplicateBudgetSpentError(duplicates.retryAfterSeconds());
   }
 
   /** The sender as verifiers see it; its key is computed only if a verifier asks (most never do). */

@@ -14,6 +14,7 @@ import { isAcceptedMediaType, mediaTypeOf } from './content-type.js';
 import { readEncodedBody, type EncodedBodyRefusal } from './encoded-body.js';
 import type { EventWriter } from './event-writer.js';
 import { StoreQueueFullError } from './store-queue-full-error.js';
+import { DuplicateBudgetSpentError } from './duplicate-budget-spent-error.js';
 import { clientBudgetKey } from '../../shared/http/client-budget-key.js';
 import { ClientFailureLimiter } from '../../shared/http/client-failure-limiter.js';
 import { WebhookReceiver } from './webhook-receiver.js';
@@ -48,7 +49,8 @@ declare module 'express-serve-static-core' {
 /**
  * `POST /webhooks/{provider}`, in the order a request meets it: provider known? (404) → content type (415) →
  * body read raw within the size limit (413) → signature verified on those bytes (401) → payload parsed (400)
- * → stored once (202 new, 200 duplicate, 503 storage down) → enqueued after commit (never blocking the answer).
+ * → stored once (202 new, 200 duplicate, 429 duplicate past its client's budget, 503 storage down) → enqueued after
+ * commit (never blocking the answer).
  */
 export function webhookRouter(options: WebhookRouterOptions): Router {
   const router = Router();
@@ -229,6 +231,13 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   const mapError = (error: unknown, req: Request, res: Response, next: NextFunction) => {
     const provider = res.locals.verifier?.provider ?? 'unknown';
     if (error instanceof BodyBudgetExceededError || error instanceof StoreQueueFullError) return refuseOverBudget(req, res, error);
+    if (error instanceof DuplicateBudgetSpentError) {
+      // Verified, and stored before: only the answer changes (429, not 200). The connection stays open: refusing a
+      // remembered re-send costs no more than answering it, and a provider's own retries come on it too.
+      res.setHeader('Retry-After', String(error.retryAfterSeconds));
+      count(res, provider, 'duplicate_rate_limited');
+      return next(error);
+    }
     if (error instanceof WebhookVerificationError) {
       if (overFailureBudget(req, res)) {
         count(res, provider, 'rate_limited');

@@ -210,6 +210,12 @@ export const configSchema = z.object({
   SIGNATURE_TOLERANCE_SECONDS: integer(300, 1, 86_400),
   /** Failed verifications one client address may cause per minute before it gets 429 (real traffic is unaffected). */
   VERIFICATION_FAILURE_LIMIT_PER_MINUTE: integer(120, 1),
+  /**
+   * Duplicates (webhooks stored before) one client address is answered 200 per minute; its further ones get 429. A
+   * provider retries a delivery a handful of times; a captured one re-sent at will costs PostgreSQL a write and a
+   * read each time (see DuplicateBudget).
+   */
+  DUPLICATE_WEBHOOK_LIMIT_PER_MINUTE: integer(600, 1),
   /** Admin requests with a wrong bearer token one client address may make per minute; then 429 until the minute ends. */
   ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE: integer(20, 1),
   JOB_ATTEMPTS: integer(8, 1, 100),

@@ -6,7 +6,15 @@ export type ServiceRole = RawConfig['SERVICE_ROLE'];
 /** The validated configuration, grouped by the part of the service that reads it. */
 export interface Config {
   role: ServiceRole;
-  http: { port: number; host: string; maxBodyBytes: number; verificationFailureLimitPerMinute: number; trustProxy?: string };
+  http: {
+    port: number;
+    host: string;
+    maxBodyBytes: number;
+    verificationFailureLimitPerMinute: number;
+    /** DUPLICATE_WEBHOOK_LIMIT_PER_MINUTE: duplicates answered 200 per client address and minute; then 429. */
+    duplicateLimitPerMinute: number;
+    trustProxy?: string;
+  };
   database: { url: string; poolSize: number };
   redis: { url?: string; host: string; port: number };
   queue: { name: string; prefix: string; attempts: number; backoffMs: number };
@@ -98,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       host: raw.HOST,
       maxBodyBytes: raw.MAX_BODY_BYTES,
       verificationFailureLimitPerMinute: raw.VERIFICATION_FAILURE_LIMIT_PER_MINUTE,
+      duplicateLimitPerMinute: raw.DUPLICATE_WEBHOOK_LIMIT_PER_MINUTE,
       trustProxy: blankToUndefined(raw.TRUST_PROXY),
     },
     database: { url: raw.DATABASE_URL, poolSize: raw.DATABASE_POOL_SIZE },

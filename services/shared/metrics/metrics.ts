@@ -26,6 +26,9 @@ export const RECEIVE_OUTCOMES = [
   // 503: bodies being received already hold the ingress's body budget (BodyMemoryBudget), or webhooks waiting to be
   // stored hold its bound on them (StoreQueueBudget: PostgreSQL slow or silent, yet not a storage failure of this one).
   'overloaded',
+  // 429: a duplicate (stored already, nothing lost) from a client past DUPLICATE_WEBHOOK_LIMIT_PER_MINUTE duplicates
+  // this minute: a captured delivery re-sent, most likely (see DuplicateBudget). Not `duplicate`: that one is a 200.
+  'duplicate_rate_limited',
 ] as const;
 export type ReceiveOutcome = (typeof RECEIVE_OUTCOMES)[number];
 

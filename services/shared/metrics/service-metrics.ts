@@ -37,6 +37,7 @@ const WEBHOOK_STATUS_CODES: Record<ReceiveOutcome, number> = {
   rate_limited: 429,
   certificate_unavailable: 503,
   overloaded: 503,
+  duplicate_rate_limited: 429,
 };
 
 /** The label value the ingress counts requests for unknown or disabled providers under. */

@@ -1,0 +1,116 @@
+import { ClientFailureLimiter } from '../../shared/http/client-failure-limiter.js';
+
+export interface DuplicateBudgetOptions {
+  /** Duplicates one client may be answered per window; its further ones get 429. */
+  limit: number;
+  windowMs?: number;
+  /** Re-sent webhooks remembered at once (default 10,000); past it, the one remembered first is forgotten. */
+  maxKnown?: number;
+  /** Clock in milliseconds (tests). */
+  now?: () => number;
+}
+
+/** What makes a verified webhook the same as a stored one (see {@link DuplicateBudget.isKnownResend}). */
+export interface WebhookIdentity {
+  provider: string;
+  externalId: string;
+  /** The event's replay key (what the signature covers), when it has one. */
+  replayKey?: string;
+}
+
+const DEFAULT_MAX_KNOWN = 10_000;
+
+/**
+ * Duplicates answered per client and minute (keyed like the other webhook budgets: clientBudgetKey). A delivery
+ * whose signature covers no timestamp (GitHub, `hmac` providers) verifies for as long as its replay key is kept,
+ * so whoever captured one could re-send it at will, each re-send costing PostgreSQL a write and a read before it is
+ * answered 200 `duplicate: true`; Stripe's and Standard Webhooks' re-sends within their tolerance window likewise.
+ * Past `limit` duplicates in the window, a client's duplicates are answered 429 with Retry-After instead: nothing
+ * is lost, the event is stored already. A new event is never refused for it, whoever sends it.
+ *
+ * The budget is charged when the writer reports `duplicate: true`, so the first re-send past the budget still
+ * reaches PostgreSQL (and is refused after it). From then on, within the window, the webhook it re-sent is
+ * remembered (by its id, and by its replay key when the stored events hold that key), and that client's further
+ * re-sends of it are refused before PostgreSQL. Only webhooks re-sent by clients past their budget are
+ * remembered (a provider's few retries never are), at most `maxKnown`, each for one window: a remembered id whose
+ * event retention deleted meanwhile is refused for at most that long, and only to a client past its budget.
+ *
+ * Kept per process: with several ingress replicas, each counts what it answers, so a client whose requests are spread
+ * over N replicas gets up to N × `limit` duplicates a window answered 200.
+ */
+export class DuplicateBudget {
+  /** Duplicates counted per client key in this window (a "failure" of the limiter is a duplicate here). */
+  readonly duplicates: ClientFailureLimiter;
+  private readonly windowMs: number;
+  private readonly maxKnown: number;
+  private readonly now: () => number;
+  /** Re-sent webhooks (see {@link keysOf}) to when they are forgotten, oldest first (a Map keeps insertion order). */
+  private readonly known = new Map<string, number>();
+
+  constructor(options: DuplicateBudgetOptions) {
+    this.windowMs = options.windowMs ?? 60_000;
+    this.maxKnown = options.maxKnown ?? DEFAULT_MAX_KNOWN;
+    this.now = options.now ?? Date.now;
+    this.duplicates = new ClientFailureLimiter({ limit: options.limit, windowMs: this.windowMs, now: this.now });
+  }
+
+  get limit(): number {
+    return this.duplicates.limit;
+  }
+
+  /**
+   * Before the write: whether `webhook` is a re-send remembered this window and its client has spent its budget, so
+   * it can be refused without asking PostgreSQL. The client's key is read only for a remembered webhook.
+   */
+  refusesBeforeStoring(webhook: WebhookIdentity, clientKey: () => string): boolean {
+    if (this.known.size === 0) return false;
+    const byId = idKey(webhook);
+    const byReplayKey = webhook.replayKey === undefined ? undefined : replayKeyKey(webhook.provider, webhook.replayKey);
+    if (!this.isKnown(byId) && (byReplayKey === undefined || !this.isKnown(byReplayKey))) return false;
+    return this.duplicates.hasSpentBudget(clientKey());
+  }
+
+  /**
+   * After the writer answered `duplicate: true`: counts it against its client, and returns how it stands: `within`
+   * (answer 200), `spent` (this one spent the budget: still answered 200, and worth one warn line per client and
+   * window) or `over` (answer 429).
+   * @param replayKeyHeld whether a stored event (or tombstone) holds the webhook's replay key, so that any webhook with
+   *   that key is a duplicate too (a GitHub body re-sent under a new, unsigned, delivery id); not so when the duplicate
+   *   matched by id only
+   */
+  recordDuplicate(webhook: WebhookIdentity, replayKeyHeld: boolean, clientKey: string): 'within' | 'spent' | 'over' {
+    const counted = this.duplicates.recordFailure(clientKey);
+    if (counted < this.limit) return 'within';
+    const forgetAt = this.now() + this.windowMs;
+    this.remember(idKey(webhook), forgetAt);
+    if (replayKeyHeld && webhook.replayKey !== undefined) this.remember(replayKeyKey(webhook.provider, webhook.replayKey), forgetAt);
+    return counted === this.limit ? 'spent' : 'over';
+  }
+
+  /** Seconds until the window ends, at least 1 (a Retry-After of 0 reads as "now"). */
+  retryAfterSeconds(): number {
+    return Math.max(1, this.duplicates.secondsToReset());
+  }
+
+  /** Re-sent webhooks remembered now (forgotten ones included until looked up or pushed out). */
+  get knownResends(): number {
+    return this.known.size;
+  }
+
+  private isKnown(key: string): boolean {
+    const forgetAt = this.known.get(key);
+    if (forgetAt === undefined) return false;
+    if (forgetAt > this.now()) return true;
+    this.known.delete(key);
+    return false;
+  }
+
+  private remember(key: string, forgetAt: number): void {
+    // Deleted and set again, so the map stays in order of when each was last remembered.
+    if (!this.known.delete(key) && this.known.size >= this.maxKnown) this.known.delete(this.known.keys().next().value!);
+    this.known.set(key, forgetAt);
+  }
+}
+
+const idKey = (webhook: WebhookIdentity): string => `i\u0000${webhook.provider}\u0000${webhook.externalId}`;
+const replayKeyKey = (provider: string, replayKey: string): string => `r\u0000${provider}\u0000${replayKey}`;
