@@ -100,12 +100,12 @@ async function received(outcome: string): Promise<number> {
   return Number(new RegExp(`^webhook_events_received_total\\{provider="github",outcome="${outcome}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 }
 
-it('a flood of one captured delivery from one client gets 429 past the budget; other clients and new events are unaffected', async () => {
-  const captured = delivery();
-  expect((await post(captured.body, captured.headers, FLOODER)).status).toBe(202);
-
-  // Re-sent until refused. The budget's windows are fixed minutes: when the refusal did not come after exactly LIMIT
-  // duplicates in one window, or came with under 20 s of it left, the flood starts again in the next window.
+/**
+ * Re-sends `captured` from `from` until it is refused, and returns the answers of the last window. The budget's
+ * windows are fixed minutes: when the refusal did not come after exactly LIMIT duplicates in one window, or came with
+ * under 20 s of it left, the flood starts again in the next window.
+ */
+async function spendBudget(captured: { body: string; headers: Record<string, string> }, from: string): Promise<{ statuses: number[]; refused: Answer; refusals: number }> {
   let statuses: number[] = [];
   let refused: Answer | undefined;
   let refusals = 0;
@@ -113,7 +113,7 @@ it('a flood of one captured delivery from one client gets 429 past the budget; o
     statuses = [];
     refused = undefined;
     for (let i = 0; i < 3 * LIMIT && !refused; i++) {
-      const answer = await post(captured.body, captured.headers, FLOODER);
+      const answer = await post(captured.body, captured.headers, from);
       statuses.push(answer.status);
       if (answer.status === 429) {
         refused = answer;
@@ -126,13 +126,23 @@ it('a flood of one captured delivery from one client gets 429 past the budget; o
     if (statuses.length === LIMIT + 1 && retryAfter >= 20) break;
     await delay((retryAfter + 1) * 1000);
   }
+  return { statuses, refused: refused!, refusals };
+}
+
+it('a flood of one captured delivery from one client gets 429 past the budget; other clients and new events are unaffected', async () => {
+  const captured = delivery();
+  expect((await post(captured.body, captured.headers, FLOODER)).status).toBe(202);
+
+  const spent = await spendBudget(captured, FLOODER);
+  const { statuses, refused } = spent;
+  let refusals = spent.refusals;
   expect(statuses).toEqual([...Array<number>(LIMIT).fill(200), 429]);
-  const retryAfter = Number(refused!.headers['retry-after']);
+  const retryAfter = Number(refused.headers['retry-after']);
   expect(retryAfter).toBeGreaterThanOrEqual(1);
   expect(retryAfter).toBeLessThanOrEqual(60);
   // The contract's error shape.
-  expect(refused!.json).toMatchObject({ statusCode: 429, path: '/webhooks/github', code: 'TOO_MANY_REQUESTS' });
-  for (const field of ['timestamp', 'message', 'correlationId', 'traceId']) expect(refused!.json).toHaveProperty(field);
+  expect(refused.json).toMatchObject({ statusCode: 429, path: '/webhooks/github', code: 'TOO_MANY_REQUESTS' });
+  for (const field of ['timestamp', 'message', 'correlationId', 'traceId']) expect(refused.json).toHaveProperty(field);
 
   // The same signed body under a new (unsigned) delivery id is the same event: refused too.
   const renamed = { ...captured.headers, 'x-github-delivery': '00000000-0000-4000-8000-ffffffffffff' };
@@ -172,4 +182,21 @@ it('a flood of one captured delivery from one client gets 429 past the budget; o
   const warned = ingress.jsonLogs().filter((line) => String(line.message).startsWith('duplicate webhooks from this client address reached the limit'));
   expect(warned.length).toBeGreaterThanOrEqual(1);
   for (const line of warned) expect({ client: line.client, provider: line.provider, limit: line.limit }).toEqual({ client: FLOODER, provider: 'github', limit: LIMIT });
+}, 240_000);
+
+it('a body never stored, sent under a stored delivery id by a client past its budget, is still stored under an id of its own', async () => {
+  // Answered as a duplicate by its id only: its body's digest (replay key) is held by no stored event, so the budget
+  // must not remember the webhook by it. Were it remembered, the body's own delivery would be refused 429, and lost.
+  const from = '127.0.0.7';
+  const flooded = delivery();
+  const stored = delivery();
+  for (const webhook of [flooded, stored]) expect((await post(webhook.body, webhook.headers, from)).status).toBe(202);
+  expect((await spendBudget(flooded, from)).statuses.at(-1)).toBe(429);
+
+  // Under the id of a stored event this client has not re-sent: PostgreSQL finds it a duplicate (by id), refused.
+  const unseen = delivery();
+  const underStoredId = await post(unseen.body, { ...unseen.headers, 'x-github-delivery': stored.headers['x-github-delivery']! }, from);
+  expect(underStoredId.status).toBe(429);
+  const own = await post(unseen.body, unseen.headers, from);
+  expect({ status: own.status, duplicate: own.json.duplicate }).toEqual({ status: 202, duplicate: false });
 }, 240_000);
