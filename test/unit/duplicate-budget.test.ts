@@ -1,0 +1,47 @@
+import { describe, expect, it } from '@jest/globals';
+import { DuplicateBudget } from '../../services/ingress/ingest/duplicate-budget.js';
+
+const webhook = (externalId: string, replayKey?: string) => ({ provider: 'github', externalId, replayKey });
+
+describe('DuplicateBudget', () => {
+  it('answers `limit` duplicates a window, then refuses; before storing, only a remembered re-send of a client past it', () => {
+    const budget = new DuplicateBudget({ limit: 3, now: () => 0 });
+    const captured = webhook('d-1', 'sha256:aa');
+    expect([1, 2, 3, 4].map(() => budget.recordDuplicate(captured, true, 'a'))).toEqual(['within', 'within', 'spent', 'over']);
+    expect(budget.refusesBeforeStoring(captured, () => 'a')).toBe(true);
+    // The same body under another (unsigned) id: remembered by the replay key the stored event holds.
+    expect(budget.refusesBeforeStoring(webhook('d-2', 'sha256:aa'), () => 'a')).toBe(true);
+    // Another client, or a webhook not remembered (a new event), is not refused before storing.
+    expect(budget.refusesBeforeStoring(captured, () => 'b')).toBe(false);
+    expect(budget.refusesBeforeStoring(webhook('d-3', 'sha256:bb'), () => 'a')).toBe(false);
+  });
+
+  it('remembers nothing for a client within its budget, and reads no client key for a webhook not remembered', () => {
+    const budget = new DuplicateBudget({ limit: 2, now: () => 0 });
+    budget.recordDuplicate(webhook('d-1', 'sha256:aa'), true, 'a');
+    expect(budget.knownResends).toBe(0);
+    budget.recordDuplicate(webhook('d-1', 'sha256:aa'), true, 'a');
+    expect(budget.knownResends).toBe(2);
+    expect(budget.refusesBeforeStoring(webhook('d-9'), () => { throw new Error('client key read'); })).toBe(false);
+  });
+
+  it('remembers a duplicate by its id only when no stored event holds its replay key', () => {
+    const budget = new DuplicateBudget({ limit: 1, now: () => 0 });
+    expect(budget.recordDuplicate(webhook('stored', 'sha256:never-stored'), false, 'a')).toBe('spent');
+    expect(budget.refusesBeforeStoring(webhook('stored', 'sha256:never-stored'), () => 'a')).toBe(true);
+    expect(budget.refusesBeforeStoring(webhook('its-own', 'sha256:never-stored'), () => 'a')).toBe(false);
+  });
+
+  it('forgets re-sends after a window, and keeps at most maxKnown', () => {
+    let now = 0;
+    const budget = new DuplicateBudget({ limit: 1, windowMs: 60_000, maxKnown: 2, now: () => now });
+    for (const id of ['d-1', 'd-2', 'd-3']) budget.recordDuplicate(webhook(id), false, 'a');
+    expect(budget.knownResends).toBe(2);
+    expect(['d-1', 'd-2', 'd-3'].map((id) => budget.refusesBeforeStoring(webhook(id), () => 'a'))).toEqual([false, true, true]);
+    expect(budget.retryAfterSeconds()).toBe(60);
+    now = 60_000;
+    // A new window: the client's budget is renewed, and what was remembered is forgotten.
+    expect(budget.refusesBeforeStoring(webhook('d-2'), () => 'a')).toBe(false);
+    expect(budget.recordDuplicate(webhook('d-2'), false, 'a')).toBe('spent');
+  });
+});
