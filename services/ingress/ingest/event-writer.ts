@@ -346,8 +346,9 @@ export class EventWriter {
       if (!result) throw new Error('event row vanished between conflict and lookup');
       const first = !seen.has(key);
       seen.add(key);
-      // A later copy of a key in the batch may carry another body (another replay key) than the first: by id only.
-      return first || result instanceof ItemFailure ? result : { ...result, duplicate: true, replayKeyHeld: false };
+      // A later copy of a key in the batch may carry another body (another replay key) than the first: a duplicate by
+      // its id only (no replayKeyHeld).
+      return first || result instanceof ItemFailure ? result : { id: result.id, status: result.status, duplicate: true };
     });
   }
 }
