@@ -99,8 +99,8 @@ export class WebhookReceiver {
     span?.setAttribute('webhook.event_type', verified.eventType);
     context.eventType = verified.eventType;
 
-    // A re-send this process already refused its client once, from a client still past its budget: refused again
-    // without asking PostgreSQL (see DuplicateBudget). A new event never is: it is not one the budget remembers.
+    // A re-send this process remembers from a client that spent its budget, while that client is still past it:
+    // refused without asking PostgreSQL (see DuplicateBudget). A new event never is: the budget does not remember it.
     const duplicates = this.options.duplicates;
     const identity = { provider, externalId: verified.externalId, replayKey: verified.replayKey?.key };
     if (duplicates?.refusesBeforeStoring(identity, () => client.key)) throw new DuplicateBudgetSpentError(duplicates.retryAfterSeconds());
@@ -186,7 +186,7 @@ export class WebhookReceiver {
     throw new DuplicateBudgetSpentError(duplicates.retryAfterSeconds());
   }
 
-  /** The sender as verifiers see it; its key is computed only if a verifier asks (most never do). */
+  /** The sender as verifiers see it; its key is computed only if a verifier or the duplicate budget asks (most never do). */
   private clientOf(clientKey: (() => string) | undefined): WebhookClient {
     const failures = this.options.failures;
     let key: string | undefined;
