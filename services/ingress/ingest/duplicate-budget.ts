@@ -28,12 +28,13 @@ const DEFAULT_MAX_KNOWN = 10_000;
  * Past `limit` duplicates in the window, a client's duplicates are answered 429 with Retry-After instead: nothing
  * is lost, the event is stored already. A new event is never refused for it, whoever sends it.
  *
- * The budget is charged when the writer reports `duplicate: true`, so the first re-send past the budget still
- * reaches PostgreSQL (and is refused after it). From then on, within the window, the webhook it re-sent is
- * remembered (by its id, and by its replay key when the stored events hold that key), and that client's further
- * re-sends of it are refused before PostgreSQL. Only webhooks re-sent by clients past their budget are
- * remembered (a provider's few retries never are), at most `maxKnown`, each for one window: a remembered id whose
- * event retention deleted meanwhile is refused for at most that long, and only to a client past its budget.
+ * The budget is charged when the writer reports `duplicate: true`. The duplicate that spends it, and each one past
+ * it (refused after PostgreSQL answered), is remembered for one window (by its id, and by its replay key when a stored
+ * event holds that key), and that client's further re-sends of it are refused before PostgreSQL while the client is
+ * past its budget: a flood of one captured delivery costs PostgreSQL `limit` writes and reads a window, a flood of k
+ * of them `limit` + k. Only webhooks re-sent by clients at or past their budget are remembered (a provider's few
+ * retries never are), at most `maxKnown`: a remembered id whose event retention deleted meanwhile is refused for at
+ * most a window, and only to a client past its budget.
  *
  * Kept per process: with several ingress replicas, each counts what it answers, so a client whose requests are spread
  * over N replicas gets up to N × `limit` duplicates a window answered 200.
