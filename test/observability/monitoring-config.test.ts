@@ -276,12 +276,20 @@ describe('Grafana dashboard', () => {
     expect([...new Set(named.filter((name) => !titles.has(name)))]).toEqual([]);
   });
 
-  it('shows 0 rather than No data on the worker-only count panels while no worker runs', () => {
+  it('shows 0 rather than No data on the worker-only count panels while no worker runs, and a labelled 0 only then', () => {
     const workerOnly = ['Events processed by status', 'Dead-letter growth', 'Delivery attempts by destination and result', 'Worker replicas', 'Dead letters (range)'];
     for (const title of workerOnly) {
       const panelTargets = targets.filter(({ panel }) => panel.title === title);
       expect({ title, count: panelTargets.length > 0 }).toEqual({ title, count: true });
-      for (const { target } of panelTargets) expect({ title, zero: /or (label_replace\()*vector\(0\)/.test(target.expr) }).toEqual({ title, zero: true });
+      for (const { target } of panelTargets) expect({ title, zero: /or \(?(label_replace\()*vector\(0\)/.test(target.expr) }).toEqual({ title, zero: true });
+    }
+    // A labelled 0 (label_replace) matches none of the left side's series, so `or` alone would draw it always, next
+    // to the worker's lines: it must be dropped while the left side has any (prometheus-queries.test.ts checks both).
+    const labelledZeros = targets.filter(({ target }) => /label_replace\(vector\(0\)/.test(target.expr));
+    expect(labelledZeros.length).toBeGreaterThan(0);
+    for (const { panel, target } of labelledZeros) {
+      const guarded = /or \((label_replace\()+vector\(0\)[^]*\) unless on \(\) [^]+\)$/.test(target.expr);
+      expect({ title: panel.title, guarded }).toEqual({ title: panel.title, guarded: true });
     }
   });
 });

@@ -378,6 +378,18 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
       has({ reason: 'budget_spent' }, (value) => value === 0, 'value 0'),
     ));
     await expectSoon('the WebhookAdminAuthRefused condition', alertExpr('WebhookAdminAuthRefused'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
+    // A worker runs, its counters at 0: the worker-only panels draw its series, and not the 0 line they show only
+    // while no worker runs (an `or` alone would add it always: its labels match none of the left side's).
+    await expectPanel('Events processed by status', all(has({ status: 'completed' }, (value) => value === 0, 'value 0'), none({ status: 'all' })));
+    await expectPanel('Dead-letter growth', all(has({ provider: 'stripe' }, (value) => value === 0, 'value 0'), none({ provider: 'all' })));
+    await expectPanel('Delivery attempts by destination and result', all(
+      has({ destination: 'ok', result: 'success' }, (value) => value === 0, 'value 0'),
+      none({ destination: 'all', result: 'attempts' }),
+    ));
+    await expectPanel('Enqueue failures and reconciler requeues', all(
+      has({ status: 'PENDING' }, (value) => value === 0, 'value 0'),
+      none({ status: 'any status' }),
+    ), { refId: 'B' });
     noProblems();
   }, 90_000);
 
