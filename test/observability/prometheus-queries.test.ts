@@ -4,15 +4,15 @@
  * "worker-hooks" (so the ingress's job name contains "worker"), next to an unrelated app of the same namespace whose
  * job is "payments-worker" and which exports process_*, nodejs_* and http_request_duration_seconds of its own, and
  * Prometheus scraping itself (no namespace label). Phases: idle, mixed traffic with a retry and a dead letter, a
- * destination's open circuit, admin token guessing, enqueue failures (the ingress cut off from Redis), PostgreSQL
- * cut off from the ingress and a worker outage. Each query must return data when its condition happens, nothing of
+ * destination's open circuit, admin token guessing, a captured delivery re-sent past the duplicate budget, enqueue
+ * failures (the ingress cut off from Redis), PostgreSQL cut off from the ingress and a worker outage. Each query must return data when its condition happens, nothing of
  * the unrelated app or of Prometheus, and no NaN; the KEDA query exactly one series.
  *
  * Needs Debian's `prometheus` package; skipped with a message when it is missing, unless REQUIRE_PROMETHEUS is set
  * (CI), which makes that a failure.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,9 @@ const BACKOFF_MS = 6000; // BullMQ's jitter makes the first retry wait 3–6 s
 const RECONCILER_STALE_MS = 6000;
 const ADMIN_TOKEN = 'prometheus-queries-admin-token';
 const ADMIN_LIMIT = 3; // ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE: wrong admin tokens an address gets a minute
+// DUPLICATE_WEBHOOK_LIMIT_PER_MINUTE: duplicates an address is answered 200 a minute. Above what the steady-traffic
+// phase re-sends from 127.0.0.1 in a minute, so only the flood's address (127.0.0.9) spends it.
+const DUPLICATE_LIMIT = 100;
 
 /** Grafana's variables as an operator sees them with "All" selected. */
 const VARIABLES: [string, string][] = [
@@ -228,6 +231,21 @@ const post = async (id: string, type: string) => {
   return (await postWebhook(ingress.baseUrl, 'stripe', request.body, request.headers)).status;
 };
 
+/** The status of one signed stripe webhook sent from source address `from` (127.0.0.x), on a connection of its own. */
+const postFrom = (request: { body: string; headers: Record<string, string> }, from: string) =>
+  new Promise<number>((resolve, reject) => {
+    const url = new URL(ingress.baseUrl);
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, path: '/webhooks/stripe', method: 'POST', localAddress: from, agent: false, headers: request.headers },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      },
+    );
+    req.on('error', reject);
+    req.end(request.body);
+  });
+
 describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
   if (binaries.missing) {
     if (binaries.required) {
@@ -300,6 +318,7 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
         DATABASE_URL: ingressDb.toString(),
         ADMIN_API_TOKEN: ADMIN_TOKEN,
         ADMIN_AUTH_FAILURE_LIMIT_PER_MINUTE: String(ADMIN_LIMIT),
+        DUPLICATE_WEBHOOK_LIMIT_PER_MINUTE: String(DUPLICATE_LIMIT),
       },
       ingressPort,
     );
@@ -378,6 +397,7 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
       has({ reason: 'budget_spent' }, (value) => value === 0, 'value 0'),
     ));
     await expectSoon('the WebhookAdminAuthRefused condition', alertExpr('WebhookAdminAuthRefused'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
+    await expectSoon('the WebhookDuplicatesRefused condition', alertExpr('WebhookDuplicatesRefused'), (series) => (series.length === 0 ? undefined : 'expected nothing'));
     // A worker runs, its counters at 0: the worker-only panels draw its series, and not the 0 line they show only
     // while no worker runs (an `or` alone would add it always: its labels match none of the left side's).
     await expectPanel('Events processed by status', all(has({ status: 'completed' }, (value) => value === 0, 'value 0'), none({ status: 'all' })));
@@ -506,6 +526,31 @@ describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
       await guesses;
     }
     expect([...statuses].sort()).toEqual([401, 429]);
+    noProblems();
+  }, 90_000);
+
+  it('a captured delivery re-sent past the duplicate budget: its 429s show, and WebhookDuplicatesRefused sees them', async () => {
+    const captured = signedStripeRequest(STRIPE_SECRET, { id: 'evt_captured', type: 'invoice.paid' });
+    expect(await postFrom(captured, '127.0.0.1')).toBe(202);
+    // Re-sent from one address for as long as the panels are read: past DUPLICATE_LIMIT a minute, each is a 429.
+    let running = true;
+    const statuses = new Set<number>();
+    const flood = (async () => {
+      while (running) statuses.add(await postFrom(captured, '127.0.0.9'));
+    })();
+    try {
+      await expectPanel('Webhooks received by provider and outcome', has({ provider: 'stripe', outcome: 'duplicate_rate_limited' }, positive, 'a positive rate'), { timeoutMs: 20_000 });
+      await expectPanel('Rejected / s', single(positive, 'a positive value'));
+      await expectSoon(
+        'the WebhookDuplicatesRefused condition',
+        alertExpr('WebhookDuplicatesRefused'),
+        all(single(positive, 'a positive rate'), has({ namespace: NAMESPACE, provider: 'stripe' }, positive, 'a positive rate')),
+      );
+    } finally {
+      running = false;
+      await flood;
+    }
+    expect(statuses).toContain(429);
     noProblems();
   }, 90_000);
 
