@@ -200,3 +200,31 @@ it('a body never stored, sent under a stored delivery id by a client past its bu
   const own = await post(unseen.body, unseen.headers, from);
   expect({ status: own.status, duplicate: own.json.duplicate }).toEqual({ status: 202, duplicate: false });
 }, 240_000);
+
+// Found in review: the re-send that spends the budget was remembered by its id even when only its body (replay key)
+// matched a stored event, so a captured body re-sent under a chosen, unsigned delivery id blocked that id's real event.
+it('a new event is stored when a captured body was re-sent under its (predicted, unsigned) delivery id', async () => {
+  const from = '127.0.0.8';
+  const captured = delivery();
+  expect((await post(captured.body, captured.headers, from)).status).toBe(202);
+  // The future delivery's id, predicted (sequential ids of an hmac provider, or any id the attacker wants blocked).
+  const future = delivery();
+  const futureId = future.headers['x-github-delivery']!;
+  // Spend the budget with re-sends of the captured body whose LIMIT-th carries the future id: it reaches PostgreSQL
+  // (its replay key is not remembered yet), is a duplicate by replay key, and recordDuplicate remembers it by the id.
+  let spentStatus = 0;
+  for (let round = 0; round < 3 && spentStatus !== 429; round++) {
+    for (let i = 0; i < LIMIT - 1; i++) await post(captured.body, captured.headers, from);
+    const last = await post(captured.body, { ...captured.headers, 'x-github-delivery': futureId }, from);
+    const next = await post(captured.body, captured.headers, from);
+    spentStatus = next.status;
+    if (last.status !== 200 || next.status !== 429 || Number(next.headers['retry-after']) < 20) {
+      spentStatus = 0;
+      await delay((Number(next.headers['retry-after'] ?? 1) + 1) * 1000);
+    }
+  }
+  expect(spentStatus).toBe(429);
+  // The genuine new event with that id, from the same client key: never stored before.
+  const own = await post(future.body, future.headers, from);
+  expect({ status: own.status, duplicate: own.json.duplicate }).toEqual({ status: 202, duplicate: false });
+}, 240_000);

@@ -78,12 +78,15 @@ export class DuplicateBudget {
    * @param replayKeyHeld whether a stored event (or tombstone) holds the webhook's replay key, so that any webhook with
    *   that key is a duplicate too (a GitHub body re-sent under a new, unsigned, delivery id); not so when the duplicate
    *   matched by id only
+   * @param idHeld whether a stored event holds the webhook's id: not so for a duplicate matched by its replay key only
+   *   (a captured body re-sent under another, unsigned, delivery id). Remembered by that id, it would refuse the real
+   *   event that later comes with it, a new event: an attacker could block any id it can guess.
    */
-  recordDuplicate(webhook: WebhookIdentity, replayKeyHeld: boolean, clientKey: string): 'within' | 'spent' | 'over' {
+  recordDuplicate(webhook: WebhookIdentity, replayKeyHeld: boolean, clientKey: string, idHeld = true): 'within' | 'spent' | 'over' {
     const counted = this.duplicates.recordFailure(clientKey);
     if (counted < this.limit) return 'within';
     const forgetAt = this.now() + this.windowMs;
-    this.remember(idKey(webhook), forgetAt);
+    if (idHeld) this.remember(idKey(webhook), forgetAt);
     if (replayKeyHeld && webhook.replayKey !== undefined) this.remember(replayKeyKey(webhook.provider, webhook.replayKey), forgetAt);
     return counted === this.limit ? 'spent' : 'over';
   }

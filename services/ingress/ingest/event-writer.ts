@@ -36,6 +36,8 @@ export interface StoredEvent {
    * DuplicateBudget). Not so when the event matched by its id only (a body under the id of a stored event).
    */
   replayKeyHeld?: boolean;
+  /** For a duplicate matched by its replay key only: its own externalId is held by no stored event. */
+  idNotHeld?: true;
 }
 
 export interface EventWriterOptions {
@@ -331,7 +333,7 @@ export class EventWriter {
           continue;
         }
         if (sameReplayKey && event.replayKey!.onReuse === 'duplicate') {
-          resultByKey.set(key, { id: sameReplayKey.id, status: sameReplayKey.status, duplicate: true, replayKeyHeld: true });
+          resultByKey.set(key, { id: sameReplayKey.id, status: sameReplayKey.status, duplicate: true, replayKeyHeld: true, idNotHeld: true });
         } else if (sameReplayKey) {
           resultByKey.set(key, new ItemFailure(new WebhookVerificationError('REPLAYED_TRANSMISSION')));
         }
@@ -348,7 +350,7 @@ export class EventWriter {
       seen.add(key);
       // A later copy of a key in the batch may carry another body (another replay key) than the first: a duplicate by
       // its id only (no replayKeyHeld).
-      return first || result instanceof ItemFailure ? result : { id: result.id, status: result.status, duplicate: true };
+      return first || result instanceof ItemFailure ? result : { id: result.id, status: result.status, duplicate: true, ...(result.idNotHeld ? { idNotHeld: true as const } : {}) };
     });
   }
 }

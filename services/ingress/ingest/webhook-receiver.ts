@@ -144,7 +144,7 @@ export class WebhookReceiver {
     span?.setAttribute('webhook.duplicate', stored.duplicate);
 
     if (stored.duplicate) {
-      if (duplicates) this.chargeDuplicate(duplicates, identity, stored.replayKeyHeld === true, client.key);
+      if (duplicates) this.chargeDuplicate(duplicates, identity, stored.replayKeyHeld === true, client.key, stored.idNotHeld !== true);
       return { statusCode: 200, body: { id: stored.id, status: stored.status, duplicate: true }, outcome: 'duplicate' };
     }
     const eventId = stored.id;
@@ -171,8 +171,8 @@ export class WebhookReceiver {
   }
 
   /** Counts a duplicate against its client; throws DuplicateBudgetSpentError for one past the client's budget. */
-  private chargeDuplicate(duplicates: DuplicateBudget, identity: WebhookIdentity, replayKeyHeld: boolean, clientKey: string): void {
-    const standing = duplicates.recordDuplicate(identity, replayKeyHeld, clientKey);
+  private chargeDuplicate(duplicates: DuplicateBudget, identity: WebhookIdentity, replayKeyHeld: boolean, clientKey: string, idHeld: boolean): void {
+    const standing = duplicates.recordDuplicate(identity, replayKeyHeld, clientKey, idHeld);
     if (standing === 'within') return;
     if (standing === 'spent') {
       // Once per client and window: a captured delivery being re-sent, or a provider retrying far more than usual.
