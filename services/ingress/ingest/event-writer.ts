@@ -329,7 +329,7 @@ export class EventWriter {
         }
         // Otherwise the same id is an ordinary duplicate, whatever else differs (the same delivery re-sent).
         if (sameId) {
-          resultByKey.set(key, { id: sameId.id, status: sameId.status, duplicate: true, replayKeyHeld: sameReplayKey !== undefined });
+          resultByKey.set(key, { id: sameId.id, status: sameId.status, duplicate: true, ...(sameReplayKey !== undefined ? { replayKeyHeld: true } : {}) });
           continue;
         }
         if (sameReplayKey && event.replayKey!.onReuse === 'duplicate') {
