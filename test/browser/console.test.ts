@@ -325,8 +325,11 @@ describeBrowser('event console in a browser', () => {
     await fixture.waitForStatus(target.id, 'COMPLETED');
     const page = await newPage();
     await page.goto(`${baseUrl}/console`);
-    // The token field has the focus; Enter submits.
-    expect(await page.evaluate<string>('document.activeElement?.id')).toBe('admin-token');
+    // The token field takes the focus; Enter submits. (An autofocus is applied at the page's next rendering step, which
+    // on a loaded machine can come after goto() returns: waited for, with a deadline.)
+    await waitFor('the token field to have the focus', () => page.evaluate<string>('document.activeElement?.id').then((id) => id === 'admin-token'), {
+      timeoutMs: 10_000,
+    });
     await page.keyboard.type(TOKEN);
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
