@@ -120,3 +120,51 @@ export function cpuUsage(before: CpuSnapshot, after: CpuSnapshot, named: Record<
   result.machineCores = Math.round(cores * 10) / 10;
   return result;
 }
+
+/**
+ * What the scheduler did with one thread: how often it went to sleep and was woken (voluntary context switches),
+ * how often it was taken off a core it still wanted (involuntary), and how long it waited, runnable, for a core.
+ */
+export interface ThreadScheduling {
+  wakeups: number;
+  preemptions: number;
+  /** Time runnable but not running (the second field of /proc/<pid>/schedstat), in ns. */
+  runQueueWaitNs: number;
+}
+
+/**
+ * The scheduling counters of the main thread of each pid (for a Node process, the event loop's thread: the one
+ * whose wake-ups and waits every request goes through; V8's and libuv's helper threads are left out), summed.
+ * Undefined when /proc has no schedstat (a kernel without CONFIG_SCHEDSTATS) or none of the pids is left.
+ */
+export function threadScheduling(pids: number[]): ThreadScheduling | undefined {
+  const sum: ThreadScheduling = { wakeups: 0, preemptions: 0, runQueueWaitNs: 0 };
+  let found = 0;
+  for (const pid of pids) {
+    try {
+      const schedstat = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const voluntary = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(status);
+      const involuntary = /^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status);
+      if (schedstat.length < 2 || !voluntary || !involuntary) continue;
+      sum.wakeups += Number(voluntary[1]);
+      sum.preemptions += Number(involuntary[1]);
+      sum.runQueueWaitNs += schedstat[1]!;
+      found += 1;
+    } catch {
+      // exited, or no schedstat
+    }
+  }
+  return found > 0 ? sum : undefined;
+}
+
+/** Scheduling per event between two readings of {@link threadScheduling}: wake-ups, preemptions, µs waited for a core. */
+export function schedulingPerEvent(before: ThreadScheduling | undefined, after: ThreadScheduling | undefined, events: number): { wakeups: number; preemptions: number; runQueueWaitUs: number } | undefined {
+  if (!before || !after || events <= 0) return undefined;
+  const per = (value: number) => Math.round((value / events) * 100) / 100;
+  return {
+    wakeups: per(after.wakeups - before.wakeups),
+    preemptions: per(after.preemptions - before.preemptions),
+    runQueueWaitUs: Math.round((after.runQueueWaitNs - before.runQueueWaitNs) / 1000 / events),
+  };
+}

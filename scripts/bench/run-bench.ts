@@ -49,7 +49,7 @@ import {
   type PgbenchOutput,
 } from './pgbench.js';
 import type { PgLoadResult, PgLoadRun } from './pg-load.js';
-import { cpuSnapshot, cpuUsage, RssSampler, type CpuSnapshot } from './proc-stats.js';
+import { cpuSnapshot, cpuUsage, RssSampler, schedulingPerEvent, threadScheduling, type CpuSnapshot, type ThreadScheduling } from './proc-stats.js';
 import { percentiles, type Percentiles } from './stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -516,6 +516,12 @@ interface ServiceSummary {
   commitsPerRequest: number;
   /** CPU time per event during the measured load, in µs: the noise-resistant number to compare changes by. */
   cpuUsPerEvent?: Record<string, number>;
+  /**
+   * Per event, of each process's main thread during the measured load: wake-ups (voluntary context switches),
+   * preemptions, and µs spent runnable waiting for a core (which the CPU figures do not count, but a profile's
+   * samples do: V8's profiler samples wall time, so a thread waiting for a core shows as the frame it was in).
+   */
+  schedulingPerEvent?: Record<string, ReturnType<typeof schedulingPerEvent>>;
   check: CheckSummary;
   exitCodes: Record<string, number | null>;
   logs: Record<string, { warnings: number; errors: number }>;
@@ -688,6 +694,17 @@ async function closeServiceStack(stack: ServiceStack, options: BenchOptions): Pr
   await stack.db.end().catch(() => undefined);
 }
 
+/** The scheduling counters (see {@link threadScheduling}) of the ingress, the worker, the service's backends and Redis. */
+function schedulingOfStack(stack: ServiceStack, backendPids: number[], snapshot: CpuSnapshot | undefined): Record<string, ThreadScheduling | undefined> {
+  const redisPids = [...(snapshot?.processes ?? new Map<number, { comm: string }>())].filter(([, p]) => p.comm === 'redis-server').map(([pid]) => pid);
+  return {
+    ingress: stack.ingress.pid === undefined ? undefined : threadScheduling([stack.ingress.pid]),
+    worker: stack.worker.pid === undefined ? undefined : threadScheduling([stack.worker.pid]),
+    pgBackends: threadScheduling(backendPids),
+    redis: threadScheduling(redisPids),
+  };
+}
+
 /** CPU µs per event of each process group: the worker's per delivery, the others' per answered request. */
 function cpuPerEvent(cpu: Record<string, number> | undefined, durationSec: number, responses: number, deliveries: number): Record<string, number> | undefined {
   if (!cpu) return undefined;
@@ -719,10 +736,13 @@ async function runService(options: BenchOptions, runId: string): Promise<Service
     const backendPids = await stack.backendPids();
     const commitsBefore = await stack.commits();
     const cpuBefore = cpuSnapshot();
+    const schedulingOf = () => schedulingOfStack(stack, backendPids, cpuBefore);
+    const schedulingBefore = schedulingOf();
     // --pause-worker: the ingest path alone, as when workers run on other nodes; the worker resumes for the drain.
     if (options.pauseWorker && worker.pid !== undefined) process.kill(worker.pid, 'SIGSTOP');
     const main = await loader.run({ ...params, label: 'm', durationSec: options.durationSec });
     const cpuAfter: CpuSnapshot | undefined = cpuSnapshot();
+    const schedulingAfter = schedulingOf();
     const deliveredDuringLoad = sink.received.size - deliveredBefore;
     // The worker alone: resumed after a paused load, it works through the backlog with nothing else on the cores
     // (no requests, no load generator): its CPU per delivery without contention.
@@ -786,6 +806,11 @@ async function runService(options: BenchOptions, runId: string): Promise<Service
       commitsPerRequest: round(commitsDuringLoad / Math.max(1, main.responses), 3),
       cpu,
       cpuUsPerEvent: cpuPerEvent(cpu, main.durationSec, main.responses, deliveredDuringLoad),
+      schedulingPerEvent: Object.fromEntries(
+        Object.keys(schedulingBefore)
+          .map((name) => [name, schedulingPerEvent(schedulingBefore[name], schedulingAfter[name], name === 'worker' ? deliveredDuringLoad : main.responses)] as const)
+          .filter(([, value]) => value !== undefined),
+      ),
       check,
       exitCodes,
       logs: { ingress: { warnings: ingress.warnings, errors: ingress.errors }, worker: { warnings: worker.warnings, errors: worker.errors } },
@@ -1000,6 +1025,12 @@ const cpuLine = (cpu?: Record<string, number>) =>
         .join(', ')
     : 'n/a';
 const usLine = (us?: Record<string, number>) => (us && Object.keys(us).length > 0 ? Object.entries(us).map(([name, value]) => `${name} ${value}`).join(', ') : 'n/a');
+const schedulingLine = (scheduling?: ServiceSummary['schedulingPerEvent']) =>
+  scheduling && Object.keys(scheduling).length > 0
+    ? Object.entries(scheduling)
+        .map(([name, value]) => (value ? `${name} ${value.wakeups} / ${value.preemptions} / ${value.runQueueWaitUs} µs` : `${name} n/a`))
+        .join(', ')
+    : 'n/a';
 
 function baselineSection(baseline: BaselineSummary, options: BenchOptions): string[] {
   const lines = [''];
@@ -1187,7 +1218,7 @@ async function main(): Promise<number> {
           ['COMPLETED', String(c.rows - c.notCompleted)],
           ['delivered exactly once', String(c.deliveredOnce), `twice+ ${c.deliveredTwiceOrMore}, never ${c.notDelivered}, unknown ids ${c.unknownDeliveries}`],
           ['lost / duplicate answers', `${c.lostAccepted} / ${c.duplicateAnswers}`],
-          ['service logs', `warn ${sweep.logs.ingress!.warnings + sweep.logs.worker!.warnings}, error ${sweep.logs.ingress!.errors + sweep.logs.worker!.errors}`, `exit codes ${JSON.stringify(sweep.exitCodes)}`],
+        ['service logs', `warn ${sweep.logs.ingress!.warnings + sweep.logs.worker!.warnings}, error ${sweep.logs.ingress!.errors + sweep.logs.worker!.errors}`, `exit codes ${JSON.stringify(sweep.exitCodes)}`],
         ]),
       );
 
@@ -1308,6 +1339,11 @@ async function main(): Promise<number> {
           usLine(service.cpuUsPerEvent),
           'worker: per delivery during the load; others: per request; pgBackends: the service\'s own connections, postgres: the rest of the server',
         ],
+        [
+          'scheduling per event',
+          schedulingLine(service.schedulingPerEvent),
+          'main threads: wake-ups / preemptions / µs waiting for a core (worker: per delivery; counted by no CPU figure)',
+        ],
         ['service logs', `warn ${service.logs.ingress!.warnings + service.logs.worker!.warnings}, error ${service.logs.ingress!.errors + service.logs.worker!.errors}`, `exit codes ${JSON.stringify(service.exitCodes)}`],
       ]),
     );
@@ -1360,6 +1396,7 @@ async function main(): Promise<number> {
       memoryAfterLoadMb: service.memoryAfterLoadMb,
       cpuCores: service.cpu,
       cpuUsPerEvent: service.cpuUsPerEvent,
+      schedulingPerEvent: service.schedulingPerEvent,
       ratio,
       ratios,
       targets,
