@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { DestinationStateStore } from '../../services/shared/destinations/destination-state.js';
 import { adminRequest } from '../support/admin-client.js';
 import { adminDeliveries, readEventRow, waitForEventStatus, type EventStatusRow } from '../support/event-status.js';
 import { startRoutedService, type RoutedService } from '../support/routed-service.js';
@@ -42,6 +44,11 @@ async function send(routed: RoutedService, type: string, padBytes = 0): Promise<
 async function circuitOf(routed: RoutedService, name: string): Promise<string> {
   const { json } = await adminRequest(routed.app.baseUrl, ADMIN_TOKEN, 'GET', '/admin/destinations');
   return (json.items as { name: string; state: { circuit: string } }[]).find((item) => item.name === name)!.state.circuit;
+}
+
+async function closedTransitions(routed: RoutedService, destination: string): Promise<number> {
+  const text = await fetch(`${routed.app.baseUrl}/metrics`).then((response) => response.text());
+  return Number(new RegExp(`^webhook_destination_circuit_transitions_total\\{destination="${destination}",to="closed"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
 }
 
 /**
@@ -133,25 +140,35 @@ describe('RabbitMQ: a message over the broker’s max_message_size', () => {
   }
 
   const MAX_MESSAGE_SIZE = 65_536;
-  const names = { exchange: `oversize-${sfx}`, queue: `oversize-${sfx}-q` };
+  const names = { exchange: `oversize-${sfx}`, queue: `oversize-${sfx}-q`, goneExchange: `oversize-gone-${sfx}`, goneQueue: `oversize-gone-${sfx}-q` };
   let node: RabbitMqNode;
   let rabbit: RabbitTap;
   let routed: RoutedService | undefined;
+  let redis: Redis | undefined;
 
   beforeAll(async () => {
     node = await RabbitMqNode.start([`max_message_size = ${MAX_MESSAGE_SIZE}`]);
     rabbit = await RabbitTap.open(node.url);
     await rabbit.bindQueue(names.queue, names.exchange, '#');
+    await rabbit.bindQueue(names.goneQueue, names.goneExchange, '#');
     routed = await startRoutedService(
       {
-        destinations: { bus: { type: 'amqp', url: node.url, exchange: names.exchange, routingKey: '{provider}.{eventType}', circuitBreaker: BREAKER } },
-        routes: [{ provider: 'stripe', events: ['amqp.*'], to: ['bus'] }],
+        destinations: {
+          bus: { type: 'amqp', url: node.url, exchange: names.exchange, routingKey: '{provider}.{eventType}', circuitBreaker: BREAKER },
+          goneBus: { type: 'amqp', url: node.url, exchange: names.goneExchange, routingKey: '{provider}.{eventType}', circuitBreaker: BREAKER },
+        },
+        routes: [
+          { provider: 'stripe', events: ['amqp.*'], to: ['bus'] },
+          { provider: 'stripe', events: ['gone.*'], to: ['goneBus'] },
+        ],
       },
       env,
     );
+    redis = new Redis(routed.ns.redisUrl, { maxRetriesPerRequest: 1 });
   }, 120_000);
 
   afterAll(async () => {
+    redis?.disconnect();
     await routed?.stop();
     await rabbit?.close();
     await node?.stop();
@@ -164,5 +181,47 @@ describe('RabbitMQ: a message over the broker’s max_message_size', () => {
       return found.length > 0 ? found : undefined;
     });
     expect(delivered).toHaveLength(1);
+  });
+
+  // RabbitMQ checks a message against max_message_size before it looks for the exchange: its 406 comes even when the
+  // destination's exchange is gone. Counted as the broker's answer (brokerAnswered), the refusal of a half-open
+  // probe closed the circuit of a destination that could take nothing, and every event waiting behind it was sent
+  // at once, to fail. Now it frees the probe without deciding: the circuit stays half-open, and the next delivery
+  // probes (and here reopens it).
+  it('as the half-open probe, a refusal over max_message_size decides nothing (RabbitMQ checks the size before the exchange): the circuit stays half-open', async () => {
+    const state = new DestinationStateStore(redis!, `${routed!.ns.prefix}:webhook-events`);
+    // Delivered once, so that the worker's connection has declared the exchange and does not declare it again.
+    const first = await send(routed!, 'gone.first');
+    expect(await waitForEventStatus(routed!.db.pool, first, 'COMPLETED', 30_000)).toMatchObject({ attempts: 1 });
+    await rabbit.deleteExchange(names.goneExchange);
+    // The circuit opened (through the worker's own store), its cooldown then ended: the next delivery is the probe.
+    expect(await state.record('goneBus', 'failure', { ...BREAKER, failureThreshold: 1 })).toBe('opened');
+    await redis!.hset(state.circuitKey('goneBus'), 'openUntil', 0);
+
+    const large = await send(routed!, 'gone.large', 2 * MAX_MESSAGE_SIZE);
+    // Each of its attempts (JOB_BACKOFF_MS apart) finds the probe free and is the probe.
+    const row = await waitFor(
+      `event ${large} to be DEAD_LETTER`,
+      async (): Promise<EventStatusRow> => {
+        const seen = await readEventRow(routed!.db.pool, large);
+        if (seen?.status !== 'DEAD_LETTER') throw new Error(`${seen?.status} after ${seen?.attempts} attempts: ${seen?.last_error}`);
+        return seen;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(row.attempts).toBe(JOB_ATTEMPTS);
+    expect(row.last_error).toMatch(/406 \(PRECONDITION-FAILED\) .*message size \d+ is larger than configured max size 65536/);
+    // Before: `closed` at its first attempt (a transition to closed counted), though the exchange was gone.
+    expect(await circuitOf(routed!, 'goneBus')).toBe('half-open');
+    expect(await closedTransitions(routed!, 'goneBus')).toBe(0);
+
+    // The next delivery probes, meets the missing exchange, and reopens the circuit: not counted against its event.
+    const next = await send(routed!, 'gone.next');
+    const waiting = await waitFor(`event ${next} waiting behind the reopened circuit`, async () => {
+      const seen = await readEventRow(routed!.db.pool, next);
+      return seen?.status === 'PENDING' && seen.last_error?.includes('goneBus circuit reopened by a failed probe') ? seen : undefined;
+    });
+    expect(waiting.last_error).toMatch(/404 \(NOT-FOUND\)/);
+    expect(await circuitOf(routed!, 'goneBus')).toBe('open');
   });
 });

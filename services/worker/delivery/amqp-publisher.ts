@@ -29,6 +29,10 @@ export class AmqpPublisher extends BrokerPublisher<AmqpConnection> {
       isPublishError: (error) => error instanceof AmqpPublishError,
       isMessageRefusal: (error) => error instanceof AmqpPublishError && error.kind === 'too_large',
       isAddressRefusal: (error) => error instanceof AmqpPublishError && error.kind === 'unroutable',
+      // RabbitMQ refuses a message over max_message_size before it looks for the exchange (a 406 comes even for an
+      // exchange that does not exist): the refusal says the node is up, nothing of this destination. As the
+      // half-open probe, counted as the broker's answer, it closed a circuit whose exchange was gone.
+      isRefusalBeforeDestination: (error) => error instanceof AmqpPublishError && error.kind === 'too_large',
     });
   }
 

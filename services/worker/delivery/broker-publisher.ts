@@ -51,6 +51,12 @@ export interface BrokerWording {
    * broker's answer to this message (see {@link DeliveryResult.brokerAnswered}).
    */
   isUnsentRefusal?(error: unknown): boolean;
+  /**
+   * Of those refusals, the ones the broker made before it looked at the destination at all (RabbitMQ checks a
+   * message against `max_message_size` before it looks for the exchange): sent and answered, but the answer says
+   * nothing of whether the destination works, so it is not {@link DeliveryResult.brokerAnswered} either.
+   */
+  isRefusalBeforeDestination?(error: unknown): boolean;
 }
 
 /** One publish as the subclass describes it. */
@@ -178,9 +184,9 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
    * it must not count against the destination's circuit, where one such event's retries opened it for every other
    * event, and one that became the half-open probe reopened it on each retry without using its attempts),
    * `network_error` for everything else the broker or the network did (unreachable, lost, refused, a fixed address
-   * nobody takes). An `internal_error` the broker sent back is marked {@link DeliveryResult.brokerAnswered}: as the
-   * half-open probe it closes the circuit (the broker answered), where one the client made before sending decides
-   * nothing.
+   * nobody takes). An `internal_error` the broker sent back for the destination is marked
+   * {@link DeliveryResult.brokerAnswered}: as the half-open probe it closes the circuit (the broker answered), where
+   * one the client made before sending, or the broker before it looked at the destination, decides nothing.
    */
   private failure(destination: string, error: unknown, timeoutMs: number, connection: C, durationMs: number, addressFromEvent: boolean): DeliveryResult {
     const { broker, receipt } = this.wording;
@@ -203,8 +209,11 @@ export abstract class BrokerPublisher<C extends BrokerConnection> implements Del
     if (this.wording.isPublishError(error)) {
       const eventsOwn = this.wording.isMessageRefusal?.(error) || (addressFromEvent && this.wording.isAddressRefusal?.(error));
       if (!eventsOwn) return failed('network_error', error.message);
-      // The event's, not the destination's; when the broker said so itself, it is up (a half-open probe closes).
-      return failed('internal_error', error.message, !this.wording.isUnsentRefusal?.(error));
+      // The event's, not the destination's; when the broker said so for the destination, it is up (a half-open
+      // probe closes). Not when the client refused it unsent, nor when the broker refused it before it looked at
+      // the destination: a half-open probe then decides nothing.
+      const saysNothingOfDestination = this.wording.isUnsentRefusal?.(error) || this.wording.isRefusalBeforeDestination?.(error);
+      return failed('internal_error', error.message, !saysNothingOfDestination);
     }
     return failed('network_error', `${(error as Error).name}: ${(error as Error).message}`);
   }

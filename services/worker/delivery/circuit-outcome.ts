@@ -41,12 +41,13 @@ function isAnsweredRefusal(result: DeliveryResult): boolean {
  * takes) opens it again after `failureThreshold` of them, once per cooldown.
  *
  * A broker's answer refusing the event's own message (returned for an event-filled routing key, no stream for an
- * event-filled subject, over the broker's size limit) is the probe's success in the same way: the broker is up. It is
+ * event-filled subject, over a JetStream stream's size limit) is the probe's success in the same way: the broker is up. It is
  * an `internal_error`, so outside a probe it never counts. Freed instead, the circuit stayed half-open with nobody to
  * probe it: the events waiting behind it came back only at their own planned time (a cooldown and a spread of up to
  * 5 minutes). A refusal made before anything was sent (a transform, `maxMessageBytes`, NATS's `max_payload`, an
- * address the event type makes invalid) still frees the probe: nothing was learnt, so the guard wakes the next waiting
- * event to probe instead.
+ * address the event type makes invalid), or by the broker before it looked at the destination (RabbitMQ's
+ * `max_message_size`, checked before the exchange: its 406 comes even for an exchange that is gone), still frees the
+ * probe: nothing was learnt of the destination, so the guard wakes the next waiting event to probe instead.
  */
 export function circuitOutcome(result: DeliveryResult, isProbe: boolean): CircuitOutcome {
   if (result.succeeded) return 'success';

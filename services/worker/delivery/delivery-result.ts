@@ -34,10 +34,12 @@ export interface DeliveryResult {
    */
   retryAfterMs?: number;
   /**
-   * Set on an `internal_error` the broker sent back for this message (RabbitMQ returning it for an event-filled
-   * routing key, or closing the channel over its size; NATS's no responders for an event-filled subject, or a
-   * stream's `max_msg_size`): the event's failure, but the broker answered, so it is up, as a destination's HTTP 4xx
-   * says. Unset when nothing reached the broker (a limit or address checked before sending, a transform).
+   * Set on an `internal_error` the broker sent back for this message once it had looked at the destination
+   * (RabbitMQ returning it for an event-filled routing key from the destination's exchange; NATS's no responders for
+   * an event-filled subject, or a stream's `max_msg_size`): the event's failure, but the broker answered, so it is
+   * up, as a destination's HTTP 4xx says. Unset when nothing reached the broker (a limit or address checked before
+   * sending, a transform), and when the broker refused the message before it looked at the destination (RabbitMQ
+   * closing the channel over its size: it checks `max_message_size` before the exchange exists).
    */
   brokerAnswered?: true;
 }

@@ -48,6 +48,11 @@ export class RabbitTap {
     this.exchanges.add(exchange);
   }
 
+  /** Deletes `exchange` (as an operator might, under a running service). */
+  async deleteExchange(exchange: string): Promise<void> {
+    await this.channel.deleteExchange(exchange);
+  }
+
   /** Everything that reached `queue` so far (taken off the queue with basic.get and acknowledged). */
   async messages(queue: string): Promise<GetMessage[]> {
     const list = this.collected.get(queue) ?? [];
