@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isDatabaseUnavailable } from '../shared/database/database-errors.js';
+import { promoteIfDelayed } from '../shared/destinations/held-events.js';
 import { runWithContext } from '../shared/logging/request-context.js';
 import type { Logger } from '../shared/logging/logger.js';
 import { RateLimitedLog } from '../shared/logging/rate-limited-log.js';
@@ -9,7 +10,7 @@ import { stampReadyAt } from '../shared/queue/job-ready-time.js';
 import { isRedisConnectionError } from '../shared/queue/redis-connection-error.js';
 import { isJobNoLongerHeld, LapsedJobReplacement } from './lapsed-job-replacement.js';
 import { isLostJobLock } from './lost-job-lock.js';
-import { DeliveryFailedError, EventWaitingError } from './processing/delivery-failed-error.js';
+import { DeliveryFailedError, EventWaitingError, type OnceDelayed } from './processing/delivery-failed-error.js';
 import type { EventProcessor } from './processing/event-processor.js';
 import { RunNotRecordedError, type UnrecordedRun, type WorkerJobData } from './processing/unrecorded-run.js';
 import { retryBackoffOf, retryDelay, shortestRetryDelay } from './retry-backoff.js';
@@ -183,7 +184,7 @@ export class EventWorker {
         await this.delay(job, token, this.databaseWait(job));
       }
       // Waiting for a destination is not an attempt: the job is delayed without using one of BullMQ's.
-      if (error instanceof EventWaitingError) await this.delay(job, token, error.waitMs);
+      if (error instanceof EventWaitingError) await this.delay(job, token, error.waitMs, error.onceDelayed);
       if (error instanceof DeliveryFailedError && !error.final) {
         const retryIn = this.retryDelayBullmqCannotKeep(job, error);
         if (retryIn !== undefined) await this.delay(job, token, retryIn);
@@ -198,15 +199,28 @@ export class EventWorker {
   /**
    * Moves the job to the delayed set for `ms` without counting an attempt; BullMQ then leaves it alone. Stamped first
    * with the delay's end: the queue-wait gauge counts from there (or from an earlier promotion), not from this run.
-   * Redis unreachable, or the job no longer this worker's: see {@link moveHeldJob}.
+   * Redis unreachable, or the job no longer this worker's: see {@link moveHeldJob}. Once the job is delayed,
+   * `onceDelayed` runs (see {@link EventWaitingError.onceDelayed}).
    */
-  private async delay(job: Job<WorkerJobData>, token: string | undefined, ms: number): Promise<never> {
+  private async delay(job: Job<WorkerJobData>, token: string | undefined, ms: number, onceDelayed?: OnceDelayed): Promise<never> {
     const until = Date.now() + Math.max(0, Math.round(ms));
-    await this.moveHeldJob(job, until, async () => {
+    const delayed = await this.moveHeldJob(job, until, async () => {
       await stampReadyAt(job, until);
       await job.moveToDelayed(until, token);
     });
+    if (delayed && onceDelayed) await this.runOnceDelayed(job, onceDelayed);
     throw new DelayedError();
+  }
+
+  /**
+   * A waiting event's check, once its job is delayed, with what promotes the job. A failure is only logged (the job
+   * comes back at its planned time); a drain closing without Redis does not wait for it.
+   */
+  private async runOnceDelayed(job: Job<WorkerJobData>, onceDelayed: OnceDelayed): Promise<void> {
+    const checked = onceDelayed(() => promoteIfDelayed(job)).catch((error: unknown) =>
+      this.options.logger.warn('could not check whether a waiting event may go sooner; it waits its planned time', { eventId: job.data.eventId, jobId: job.id, error }),
+    );
+    await untilAborted(checked, this.redisLetGo.signal);
   }
 
   /**
@@ -237,8 +251,9 @@ export class EventWorker {
    * lock nobody renews; once Redis is back, the lock lapses within WORKER_LOCK_DURATION_MS and the next stalled
    * check (every WORKER_STALLED_INTERVAL_MS, by any worker) puts it back in the queue. Its event, PENDING or FAILED in
    * PostgreSQL, is then taken again; were the job lost with Redis's data, the reconciler re-enqueues the event.
+   * @returns whether the job was moved as asked (not when refused, nor left to the stalled check)
    */
-  private async moveHeldJob(job: Job<WorkerJobData>, until: number, move: () => Promise<void>): Promise<void> {
+  private async moveHeldJob(job: Job<WorkerJobData>, until: number, move: () => Promise<void>): Promise<boolean> {
     const moved = move().then(
       () => undefined,
       (error: unknown) => {
@@ -251,9 +266,11 @@ export class EventWorker {
       // Rejected with "Connection is closed" when the drain disconnects; nothing is left to do with it.
       moved.catch(() => undefined);
       this.options.logger.info('redis unreachable while draining: the job is left to the stalled check', { eventId: job.data.eventId, jobId: job.id });
-      return;
+      return false;
     }
-    if (refusal) await this.replaceLapsed(job, until, refusal);
+    if (!refusal) return true;
+    await this.replaceLapsed(job, until, refusal);
+    return false;
   }
 
   /** Queues the event's next run anew (see {@link LapsedJobReplacement}) and says so, once, at warn. */

@@ -89,6 +89,27 @@ describe('circuit breaker state in Redis', () => {
     expect(await podB.admit(name, lease, 'p3')).toEqual({ verdict: 'probe', token: 'p3' });
   });
 
+  it('says whether the probe is free: closed, cooldown over, probe freed or its lease run out; not while open or probed', async () => {
+    const name = 'probe-free';
+    // A cooldown no test waits out: it is ended by setting its end.
+    const long = { failureThreshold: 1, cooldownMs: 600_000 };
+    expect(await podA.probeFree(name)).toBe(true);
+    expect(await podA.record(name, 'failure', long)).toBe('opened');
+    expect(await podB.probeFree(name)).toBe(false);
+    await redisA.hset(podA.circuitKey(name), 'openUntil', 0);
+    expect(await podB.probeFree(name)).toBe(true);
+    expect(await podA.admit(name, lease, 'p1')).toEqual({ verdict: 'probe', token: 'p1' });
+    expect(await podB.probeFree(name)).toBe(false);
+    await podA.record(name, 'release', long, 'p1');
+    expect(await podB.probeFree(name)).toBe(true);
+    expect(await podB.admit(name, lease, 'p2')).toEqual({ verdict: 'probe', token: 'p2' });
+    await redisA.hset(podA.circuitKey(name), 'probeUntil', 0);
+    expect(await podA.probeFree(name)).toBe(true);
+    expect(await podA.admit(name, lease, 'p3')).toEqual({ verdict: 'probe', token: 'p3' });
+    expect(await podA.record(name, 'failure', long, 'p3')).toBe('reopened');
+    expect(await podB.probeFree(name)).toBe(false);
+  });
+
   it('a destination without a breaker is never held by a circuit', async () => {
     for (let i = 0; i < 10; i++) await podA.record('nobreaker', 'failure', breaker);
     expect(await podA.admit('nobreaker', undefined, '')).toEqual({ verdict: 'allow' });

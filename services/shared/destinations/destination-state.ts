@@ -97,6 +97,16 @@ if state == 'half-open' and ARGV[4] ~= '' and c[3] == ARGV[4] then
 end
 return ''`;
 
+// KEYS: circuit hash. 1 when a delivery admitted now would not wait for the circuit: closed, open with its cooldown
+// over, or half-open with its probe freed (or its lease run out).
+const PROBE_FREE = `${NOW}
+local c = redis.call('HMGET', KEYS[1], 'state', 'openUntil', 'probeUntil')
+local state = c[1] or 'closed'
+if state == 'closed' then return 1 end
+local untilMs = tonumber(state == 'open' and c[2] or c[3]) or 0
+if now >= untilMs then return 1 end
+return 0`;
+
 // KEYS: paused set, paused version. ARGV: version, names... Only a newer version replaces the copy, so copies
 // written out of order (two admin requests, a worker re-syncing after Redis lost its data) end in the latest.
 const SYNC_PAUSES = `
@@ -111,6 +121,7 @@ interface ScriptedRedis extends Redis {
   destinationAdmit(paused: string, version: string, circuit: string, name: string, breaker: string, leaseMs: number, token: string, recheck: string): Promise<[string, number]>;
   destinationRecord(circuit: string, outcome: string, threshold: number, cooldownMs: number, token: string): Promise<string>;
   destinationSyncPauses(paused: string, version: string, ...args: (string | number)[]): Promise<number>;
+  destinationProbeFree(circuit: string): Promise<number>;
 }
 
 /**
@@ -133,6 +144,7 @@ export class DestinationStateStore {
       redis.defineCommand('destinationAdmit', { numberOfKeys: 3, lua: ADMIT });
       redis.defineCommand('destinationRecord', { numberOfKeys: 1, lua: RECORD });
       redis.defineCommand('destinationSyncPauses', { numberOfKeys: 2, lua: SYNC_PAUSES });
+      redis.defineCommand('destinationProbeFree', { numberOfKeys: 1, lua: PROBE_FREE });
     }
   }
 
@@ -196,6 +208,14 @@ export class DestinationStateStore {
   async record(name: string, outcome: 'success' | 'failure' | 'release', breaker: { failureThreshold: number; cooldownMs: number }, probeToken = ''): Promise<CircuitTransition> {
     const transition = await this.redis.destinationRecord(this.circuitKey(name), outcome, breaker.failureThreshold, breaker.cooldownMs, probeToken);
     return transition === '' ? undefined : (transition as CircuitTransition);
+  }
+
+  /**
+   * Whether nothing holds `name`'s circuit back now: it is closed, its cooldown is over, or no probe holds it (freed,
+   * or its lease ran out). A delivery admitted now would go, as the probe or because the circuit closed.
+   */
+  async probeFree(name: string): Promise<boolean> {
+    return (await this.redis.destinationProbeFree(this.circuitKey(name))) === 1;
   }
 
   /** Writes the paused set copied at `version`; false when Redis already holds that version or a newer one. */

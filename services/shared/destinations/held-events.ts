@@ -84,22 +84,33 @@ export async function promoteHeldJobs(
       const { id, replays } = rows[next++]!;
       try {
         const job = (await queue.getJob(eventJobId(id, replays))) as Job<EventJobData> | undefined;
-        if (job && (await job.isDelayed())) {
-          // Ready from now on (not from when its delay would have ended): what the queue-wait gauge counts from.
-          await stampReadyAt(job, Date.now());
-          await job.promote();
-          promoted++;
-        }
+        if (job && (await promoteIfDelayed(job))) promoted++;
       } catch (error) {
-        // Not delayed any more (it started between the check and the promotion) or removed: nothing to promote.
-        // Anything else is Redis failing: the other lanes stop before their next job.
-        if (!isJobLeftAsItIs(error)) failure ??= { error };
+        // Redis failing: the other lanes stop before their next job.
+        failure ??= { error };
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, promoteNext));
   if (failure) throw new HeldPromotionError(destination, promoted, failure.error);
   return promoted;
+}
+
+/**
+ * Moves a delayed job to the front of the queue, ready from now on (not from when its delay would have ended: what
+ * the queue-wait gauge counts from). False when it is not delayed (running, already promoted) or gone, also when it
+ * started or was removed between the check and the promotion; rejects when Redis fails.
+ */
+export async function promoteIfDelayed(job: Job<EventJobData>): Promise<boolean> {
+  try {
+    if (!(await job.isDelayed())) return false;
+    await stampReadyAt(job, Date.now());
+    await job.promote();
+    return true;
+  } catch (error) {
+    if (isJobLeftAsItIs(error)) return false;
+    throw error;
+  }
 }
 
 /** A pass of {@link promoteHeldJobs} ended by Redis failing; `promoted` jobs were promoted before it did. */

@@ -191,6 +191,33 @@ export class DestinationGuard {
     }
   }
 
+  /**
+   * For an event put off behind circuits (`waitedFor`: the destinations whose circuit was open or probed when it
+   * looked), once its job is in the delayed set: when one of those circuits no longer holds deliveries back (its probe
+   * was freed, it closed, its cooldown ended), the job is promoted (`promote`), to go now.
+   *
+   * The probe's holder, as it frees the probe or closes the circuit, promotes the waiting events whose jobs it finds
+   * delayed. An event that had found the probe taken, and whose job was still on its way to the delayed set then (its
+   * end written, its job not yet moved), was not promoted: it waited out its whole planned delay (the probe's lease or
+   * the cooldown, and a spread) with the probe free. Checked once the job is delayed, either the holder's promotion
+   * found the job delayed, or this check finds what the holder did. A failure is only logged: the job comes back at
+   * its planned time, as before.
+   */
+  async promoteIfProbeFree(waitedFor: Destination[], promote: () => Promise<boolean>): Promise<void> {
+    for (const destination of waitedFor) {
+      if (!destination.policy?.circuitBreaker) continue;
+      try {
+        if (!(await this.options.state.probeFree(destination.name))) continue;
+        if (await promote()) {
+          this.options.logger.info('circuit probe freed while the event was put off behind it: its job is promoted', { destination: destination.name });
+        }
+      } catch (error) {
+        this.options.logger.warn('could not check whether the circuit an event waits for was freed meanwhile; it waits its planned time', { destination: destination.name, error });
+      }
+      return;
+    }
+  }
+
   /** A probe admitted but not sent (it had to wait for the rate limit): another delivery may probe at once. */
   async releaseProbe(destination: Destination, probeToken: string): Promise<void> {
     const breaker = destination.policy?.circuitBreaker;

@@ -22,7 +22,7 @@ import { destinationType } from '../routing/routes-file.js';
 import type { ClaimHeartbeat } from './claim-heartbeat.js';
 import { ClaimLostError } from './claim-lost-error.js';
 import { ClaimWaitMark, type MarkedDelivery } from './claim-wait-mark.js';
-import { DeliveryFailedError, EventWaitingError } from './delivery-failed-error.js';
+import { DeliveryFailedError, EventWaitingError, type OnceDelayed } from './delivery-failed-error.js';
 import type { EventHandler, EventHandlerRegistry, HandledEvent } from './event-handlers.js';
 import { WORKER_STOPPED_LAST_ATTEMPT, type ClaimedEvent, type FinishedStatus, type ProcessingStore } from './processing-store.js';
 import { claimIdentity, recordedOrCarried, RunNotRecordedError, type ClaimIdentity, type RunEnd, type UnrecordedRun, type WorkerJobData } from './unrecorded-run.js';
@@ -307,15 +307,24 @@ export class EventProcessor {
           ? 0
           : Math.min(...waiting.map((w) => this.plannedWait(w, previousWaits)), ...(heldFor.length > waiting.length ? [this.reopenedWait(failures, previousWaits)] : []));
       const notStartedNames = notStarted.map((n) => n.destination.name);
-      return this.finishRun(event, {
-        status: 'PENDING',
-        lastError: waitingNote.slice(0, 2000),
-        results,
-        giveBackAttempt: true,
-        heldFor,
-        waitMs,
-        ...(notStartedNames.length > 0 ? { notStarted: notStartedNames } : {}),
-      });
+      // Behind a circuit's probe: freed while the job was on its way to the delayed set, it would not wake the job.
+      const behindCircuits = waiting.filter((w) => w.deferred.reason === 'circuit_open').map((w) => w.destination);
+      const { guard } = this.options;
+      const onceDelayed: OnceDelayed | undefined =
+        guard && behindCircuits.length > 0 && waitMs > 0 ? (promote) => guard.promoteIfProbeFree(behindCircuits, promote) : undefined;
+      return this.finishRun(
+        event,
+        {
+          status: 'PENDING',
+          lastError: waitingNote.slice(0, 2000),
+          results,
+          giveBackAttempt: true,
+          heldFor,
+          waitMs,
+          ...(notStartedNames.length > 0 ? { notStarted: notStartedNames } : {}),
+        },
+        onceDelayed,
+      );
     }
 
     // Each destination's error isolated: direction characters in one answer cannot reorder the rest of the line.
@@ -338,14 +347,14 @@ export class EventProcessor {
    * PostgreSQL did not take (unreachable past the reconnects) is not forgotten: a RunNotRecordedError carries it
    * to the job's next run, which writes it before anything else.
    */
-  private async finishRun(event: ClaimedEvent, end: RunEnd): Promise<ProcessOutcome> {
+  private async finishRun(event: ClaimedEvent, end: RunEnd, onceDelayed?: OnceDelayed): Promise<ProcessOutcome> {
     const claim = claimIdentity(event);
     const landed = await recordedOrCarried(
       this.options.store.finish(event, end.results, end.status, end.lastError, { giveBackAttempt: end.giveBackAttempt, heldFor: end.heldFor }),
       () => ({ claimToken: event.claimToken, finish: claim, end: storedEnd(end) }),
     );
     if (!landed) return this.movedOn(event, end.status);
-    return this.reportEnd(claim, end);
+    return this.reportEnd(claim, end, onceDelayed);
   }
 
   /**
@@ -353,7 +362,7 @@ export class EventProcessor {
    * ({@link EventWaitingError}: it waits; {@link DeliveryFailedError}: retried, or not when final), with the metric and
    * the log line of each.
    */
-  private reportEnd(claim: ClaimIdentity, end: RunEnd): ProcessOutcome {
+  private reportEnd(claim: ClaimIdentity, end: RunEnd, onceDelayed?: OnceDelayed): ProcessOutcome {
     const { logger } = this.options;
     const fields = { eventId: claim.eventId, provider: claim.provider, eventType: claim.eventType };
     const lastError = end.lastError ?? '';
@@ -370,7 +379,7 @@ export class EventProcessor {
           if (end.notStarted) logger.info('worker stopping: event given back to the queue; no attempt used', { ...waited, notStarted: end.notStarted });
           else logger.info('event waits for its destinations; no attempt used', waited);
         }
-        throw new EventWaitingError(lastError, waitMs);
+        throw new EventWaitingError(lastError, waitMs, onceDelayed);
       }
       case 'FAILED':
       case 'DEAD_LETTER': {
