@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config/config.js';
 import { createPool } from '../shared/database/create-pool.js';
 import { isDatabaseUnavailable } from '../shared/database/database-errors.js';
-import { databaseRetryMessage, databaseStartError } from '../shared/database/database-start-errors.js';
+import { databaseCredentialsWaitOut, databaseRetryMessage, databaseStartError } from '../shared/database/database-start-errors.js';
 import { queryStartSession } from '../shared/database/start-session-query.js';
 import type { Logger } from '../shared/logging/logger.js';
 import { createLogger } from '../shared/logging/logger.js';
@@ -35,7 +35,8 @@ const REDIS_START_WAIT_MS = 5000;
 /**
  * Connects what every role needs, within what is left of the start's deadline (STARTUP_WAIT_MS, shared with the
  * migrations the all-in-one process ran first). PostgreSQL is waited for until then (a fresh install starts the app
- * before its database accepts connections); Redis up to five seconds more of it, and then not waited for: the
+ * before its database accepts connections), and so are credentials it refuses (the Secret with the password created
+ * or rotated just after the pods start); Redis up to five seconds more of it, and then not waited for: the
  * ingress accepts webhooks without it (events wait in PENDING for the reconciler) and the worker's consumer
  * reconnects. Past the deadline (or with STARTUP_WAIT_MS=0) Redis's first answer is still waited for (up to those
  * five seconds), so that a Redis refusing REDIS_URL's db index or credentials stops the start: a configuration
@@ -58,6 +59,7 @@ export async function connectInfrastructure(config: Config, logger: Logger, dead
     logger,
     isRetryable: isDatabaseUnavailable,
     retryMessage: (error) => databaseRetryMessage(error, config.database.url),
+    waitOut: databaseCredentialsWaitOut(config.database.url),
     abort,
   }).catch(async (error: unknown) => {
     if (error instanceof StartAbortedError) {

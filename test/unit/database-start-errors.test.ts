@@ -3,7 +3,7 @@
  * its credentials), what is wrong and what fixes it, instead of the driver's bare "connect ECONNREFUSED …".
  */
 import { describe, expect, it } from '@jest/globals';
-import { databaseRetryMessage, databaseStartError } from '../../services/shared/database/database-start-errors.js';
+import { databaseCredentialsWaitOut, databaseRetryMessage, databaseStartError } from '../../services/shared/database/database-start-errors.js';
 
 const url = 'postgresql://app:s3cret-pw@db.internal:6543/webhooks';
 const refused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:6543'), { code: 'ECONNREFUSED' });
@@ -25,7 +25,22 @@ describe('database start errors', () => {
       'database "webhooks" does not exist on PostgreSQL at db.internal:6543 (DATABASE_URL), and the role in DATABASE_URL may not create it: create it (CREATE DATABASE), or grant the role CREATEDB',
     );
     const denied = Object.assign(new Error('password authentication failed for user "app"'), { code: '28P01' });
-    expect(databaseStartError(denied, url, 120_000).message).toBe('PostgreSQL at db.internal:6543 (DATABASE_URL): password authentication failed for user "app"');
+    // Refused credentials are waited out within STARTUP_WAIT_MS (database-credentials-refused-start.test.ts): the line says for how long.
+    expect(databaseStartError(denied, url, 120_000).message).toBe(
+      'PostgreSQL at db.internal:6543 (DATABASE_URL) refused the credentials of role "app" (gave up after 120 s): password authentication failed for user "app"; ' +
+        "set DATABASE_URL's password to the role's (percent-encoded)",
+    );
     for (const made of [databaseStartError(refused, url, 0), databaseStartError(missing, url, 0)]) expect(made.message).not.toContain('s3cret-pw');
+  });
+
+  it('refused credentials (SQLSTATE class 28, on the error or the driver error TypeORM wraps) are waited out with a warning naming the role, never the password', () => {
+    const waitOut = databaseCredentialsWaitOut(url);
+    const denied = Object.assign(new Error('password authentication failed for user "app"'), { code: '28P01' });
+    const noLogin = Object.assign(new Error('role "app" is not permitted to log in'), { code: '28000' });
+    expect([denied, { driverError: noLogin }, refused, missing].map((error) => waitOut.matches(error))).toEqual([true, true, false, false]);
+    expect(waitOut.warning(denied)).toBe(
+      'PostgreSQL at db.internal:6543 (DATABASE_URL) refused the credentials of role "app" (28P01); waiting for them to be accepted, up to STARTUP_WAIT_MS (the Secret with the password may not be there yet)',
+    );
+    expect(waitOut.warning({ driverError: noLogin })).toContain('(28000)');
   });
 });

@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { createMigrationDataSource, MIGRATION_LOCK_TIMEOUT_MS } from './data-source.js';
 import { isConnectionError } from './database-errors.js';
 import { DatabaseSilentError } from './database-silent-error.js';
-import { databaseRetryMessage, databaseStartError } from './database-start-errors.js';
+import { databaseCredentialsWaitOut, databaseRetryMessage, databaseStartError, isCredentialsRefused } from './database-start-errors.js';
 import { ensureDatabaseExists } from './ensure-database.js';
 import { IndexBuildWatchdog } from './index-build-watchdog.js';
 import { withMigrationLock, type MigrationLockWait } from './migration-lock.js';
@@ -52,8 +52,9 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
     () =>
       (attempt = (async () => {
         const created = await ensureDatabaseExists(options.url).catch((error: unknown) => {
-          // A role without CREATEDB on an existing database is fine; anything about connectivity is retried.
-          if (isConnectionError(error)) throw error;
+          // A role without CREATEDB on an existing database is fine; anything about connectivity is retried, and
+          // refused credentials waited out (databaseCredentialsWaitOut).
+          if (isConnectionError(error) || isCredentialsRefused(error)) throw error;
           options.logger.debug('could not check or create the database; assuming it exists', { error });
           return 'exists' as const;
         });
@@ -68,6 +69,7 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
       budgetMs: deadline.remainingMs(),
       logger: options.logger,
       retryMessage: (error) => databaseRetryMessage(error, options.url),
+      waitOut: databaseCredentialsWaitOut(options.url),
       abort: options.abort,
     },
   ).catch(async (error: unknown) => {
