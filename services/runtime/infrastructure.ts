@@ -11,7 +11,7 @@ import { QueueDepthGauge } from '../shared/metrics/queue-depth-gauge.js';
 import { EventQueue } from '../shared/queue/event-queue.js';
 import { warnUnlessNoEviction } from '../shared/queue/eviction-policy-check.js';
 import { createRedisConnection, type RedisConnectionRole } from '../shared/queue/redis-connection.js';
-import { isAuthRefusal, RedisAuthRefusedError } from '../shared/queue/redis-auth-refused.js';
+import { isAuthRefusal, REDIS_CREDENTIALS_ACCEPTED, RedisAuthRefusedError, redisCredentialsWaitWarning } from '../shared/queue/redis-auth-refused.js';
 import { isSelectRefusal, RedisSelectRefusedError } from '../shared/queue/redis-select-refused.js';
 import { StartAbortedError } from '../shared/startup/start-aborted-error.js';
 import type { StartDeadline } from '../shared/startup/start-deadline.js';
@@ -39,11 +39,13 @@ const REDIS_START_WAIT_MS = 5000;
  * or rotated just after the pods start); Redis up to five seconds more of it, and then not waited for: the
  * ingress accepts webhooks without it (events wait in PENDING for the reconciler) and the worker's consumer
  * reconnects. Past the deadline (or with STARTUP_WAIT_MS=0) Redis's first answer is still waited for (up to those
- * five seconds), so that a Redis refusing REDIS_URL's db index or credentials stops the start: a configuration
- * mistake. The same refusals met later (the password rotated under running pods) are reported in /health instead.
- * @throws StartAbortedError when `abort` fires while PostgreSQL is waited for.
+ * five seconds), so that a Redis refusing REDIS_URL's db index stops the start: a configuration mistake. Credentials
+ * Redis refuses are waited out until the deadline, like PostgreSQL's, then stop the start. The same refusals met
+ * later (the password rotated under running pods) are reported in /health instead.
+ * @throws StartAbortedError when `abort` fires while PostgreSQL, or credentials Redis refuses, are waited for.
  * @throws RedisSelectRefusedError when Redis refuses the db index of REDIS_URL.
- * @throws RedisAuthRefusedError when Redis refuses REDIS_URL's password or user, or requires one it has none of.
+ * @throws RedisAuthRefusedError when Redis still refuses REDIS_URL's password or user at the deadline, or requires one
+ * it has none of.
  */
 export async function connectInfrastructure(config: Config, logger: Logger, deadline: StartDeadline, abort?: AbortSignal): Promise<Infrastructure> {
   const pool = createPool({ url: config.database.url, size: config.database.poolSize, applicationName: `webhooks-${config.role}` });
@@ -73,7 +75,11 @@ export async function connectInfrastructure(config: Config, logger: Logger, dead
 
   const redisLogger = createLogger('redis');
   let redisDown = false;
+  // While the start waits for Redis it reports refused credentials itself: one warning for the wait (this listener,
+  // added first, would log the first refusal too), then one line when accepted, or the start's failure.
+  let startWaitsForRedis = true;
   const onRedisError = (error: Error) => {
+    if (startWaitsForRedis && isAuthRefusal(error)) return;
     // A refused db index (Redis restarted with fewer databases, say) keeps every connection down until it is fixed.
     if (!redisDown) {
       if (error instanceof RedisSelectRefusedError) redisLogger.error(error.message, { error });
@@ -93,11 +99,23 @@ export async function connectInfrastructure(config: Config, logger: Logger, dead
   };
   const redis = connectRedis('producer');
   try {
-    await readyWithin(redis, Math.min(REDIS_START_WAIT_MS, deadline.remainingMs()));
+    await readyWithin(redis, {
+      waitMs: Math.min(REDIS_START_WAIT_MS, deadline.remainingMs()),
+      deadline,
+      abort,
+      onCredentialsRefused: (error) => redisLogger.warn(redisCredentialsWaitWarning(config.redis, error), { waitMs: deadline.remainingMs(), error }),
+      onCredentialsAccepted: () => redisLogger.info(REDIS_CREDENTIALS_ACCEPTED),
+    });
   } catch (error) {
     for (const connection of connections) connection.disconnect();
+    if (error instanceof StartAbortedError) {
+      void pool.end().catch(() => undefined);
+      throw error;
+    }
     await pool.end().catch(() => undefined);
-    throw isAuthRefusal(error) ? new RedisAuthRefusedError(config.redis, error) : new RedisSelectRefusedError(config.redis, error);
+    throw isAuthRefusal(error) ? new RedisAuthRefusedError(config.redis, error, deadline.waitedMs()) : new RedisSelectRefusedError(config.redis, error);
+  } finally {
+    startWaitsForRedis = false;
   }
   // Once, when Redis is first reached (now, or after an outage at start): every role, for the pods one looks at.
   const checkEvictionPolicy = () => void warnUnlessNoEviction(redis, redisLogger);
@@ -126,43 +144,83 @@ export async function connectInfrastructure(config: Config, logger: Logger, dead
   };
 }
 
+interface ReadyWithinOptions {
+  /** How long to wait for Redis to become ready, once it has answered (see {@link readyWithin}). */
+  waitMs: number;
+  /** Refused credentials are waited out until then. */
+  deadline: StartDeadline;
+  abort?: AbortSignal;
+  /** Once, on the first refusal of the credentials that is waited out. */
+  onCredentialsRefused: (error: Error) => void;
+  /** Once, when the connection becomes ready after such a refusal. */
+  onCredentialsAccepted: () => void;
+}
+
 /**
  * Resolves once `connection` is ready; or, not ready, once `waitMs` has passed and Redis has answered (a connection
  * error), or after {@link REDIS_START_WAIT_MS} whatever its state. Rejects with Redis's reply when it refuses the
- * SELECT of REDIS_URL's db index or the connection's credentials (the connection would never become ready): waiting
- * for Redis's first answer even when the start's deadline leaves no time is what lets those configuration mistakes
- * stop the start.
+ * SELECT of REDIS_URL's db index (the connection would never become ready): waiting for Redis's first answer even
+ * when the start's deadline leaves no time is what lets that configuration mistake stop the start. Credentials Redis
+ * refuses (the connection reconnects and is refused again) are waited out until the start's deadline, however long
+ * past {@link REDIS_START_WAIT_MS} that is: the Secret with the password may not be there yet. Still refused then
+ * (at once with no time left), it rejects with the last refusal.
+ * @throws StartAbortedError when `abort` fires while refused credentials are waited out.
  */
-function readyWithin(connection: Redis, waitMs: number): Promise<void> {
+function readyWithin(connection: Redis, options: ReadyWithinOptions): Promise<void> {
   if (connection.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
     let answered = false;
     let waitOver = false;
+    let refusal: Error | undefined;
+    let refusalTimer: NodeJS.Timeout | undefined;
     const done = () => {
       clearTimeout(waitTimer);
       clearTimeout(answerTimer);
+      clearTimeout(refusalTimer);
       connection.off('ready', onReady);
       connection.off('error', onError);
+      options.abort?.removeEventListener('abort', onAbort);
     };
     const onReady = () => {
       done();
+      if (refusal && connection.status === 'ready') options.onCredentialsAccepted();
       resolve();
     };
+    const onAbort = () => {
+      done();
+      reject(new StartAbortedError('credentials Redis refused to be accepted'));
+    };
     const onError = (error: Error) => {
-      if (isAuthRefusal(error) || isSelectRefusal(error)) {
+      if (isSelectRefusal(error) || (isAuthRefusal(error) && options.deadline.remainingMs() === 0)) {
         done();
         reject(error);
         return;
       }
+      if (isAuthRefusal(error)) {
+        // Waited for until the deadline, not the five seconds an unreachable Redis gets.
+        if (!refusal) {
+          options.onCredentialsRefused(error);
+          clearTimeout(waitTimer);
+          clearTimeout(answerTimer);
+          refusalTimer = setTimeout(() => {
+            done();
+            reject(refusal);
+          }, options.deadline.remainingMs());
+        }
+        refusal = error;
+        return;
+      }
       answered = true;
-      if (waitOver) onReady();
+      if (waitOver && !refusal) onReady();
     };
     const waitTimer = setTimeout(() => {
       waitOver = true;
       if (answered) onReady();
-    }, waitMs);
+    }, options.waitMs);
     const answerTimer = setTimeout(onReady, REDIS_START_WAIT_MS);
     connection.on('ready', onReady);
     connection.on('error', onError);
+    if (options.abort?.aborted) onAbort();
+    else options.abort?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -6,7 +6,9 @@ import { redisTarget } from './redis-target.js';
  * password changed in Redis and not in REDIS_URL, the user disabled; "ERR invalid password" before Redis 6), or
  * NOAUTH, REDIS_URL without the password Redis requires (the first command of the handshake is refused). ioredis
  * emits the reply and reconnects, refused the same way each time: the connection is never ready, and nothing is
- * queued. Met at start this is a configuration mistake, and stops it (infrastructure.ts); met later (the password
+ * queued. Met at start it is waited out within STARTUP_WAIT_MS, with one warning (in Kubernetes the Secret holding the
+ * password is often created or rotated just after the pods start: external-secrets, a chart's password job), and
+ * stops the start at the deadline, or at once with STARTUP_WAIT_MS=0 (infrastructure.ts); met later (the password
  * rotated under running pods) it is an outage, reported in /health while the connections keep reconnecting.
  */
 
@@ -24,13 +26,31 @@ export function isAuthRefusal(error: unknown): boolean {
  */
 export class RedisAuthRefusedError extends Error {
   readonly code = 'REDIS_AUTH_REFUSED';
-  constructor(redis: Config['redis'], cause: unknown) {
+  /** `waitedMs`: how long the start waited for the credentials to be accepted (0: it was not to wait). */
+  constructor(redis: Config['redis'], cause: unknown, waitedMs = 0) {
     const { where, key } = redisTarget(redis);
-    const detail = (cause as { message?: unknown } | null)?.message;
-    const reply = typeof detail === 'string' ? detail : String(cause);
-    super(`Redis at ${where} (${key}) ${problem(redis, reply)}: ${reply}; ${fix(redis, reply)}`, { cause });
+    const reply = replyOf(cause);
+    const waited = waitedMs > 0 ? ` (gave up after ${Math.round(waitedMs / 1000)} s)` : '';
+    super(`Redis at ${where} (${key}) ${problem(redis, reply)}${waited}: ${reply}; ${fix(redis, reply)}`, { cause });
     this.name = 'RedisAuthRefusedError';
   }
+}
+
+/** The one warning while the start waits out refused credentials (never the password: see above). */
+export function redisCredentialsWaitWarning(redis: Config['redis'], cause: unknown): string {
+  const { where, key } = redisTarget(redis);
+  return (
+    `Redis at ${where} (${key}) refused the credentials (${replyOf(cause)}); ` +
+    'waiting for them to be accepted, up to STARTUP_WAIT_MS (the Secret with the password may not be there yet)'
+  );
+}
+
+/** The line once Redis accepts the credentials it refused at start. */
+export const REDIS_CREDENTIALS_ACCEPTED = 'Redis accepted the credentials; the start goes on';
+
+function replyOf(cause: unknown): string {
+  const detail = (cause as { message?: unknown } | null)?.message;
+  return typeof detail === 'string' ? detail : String(cause);
 }
 
 const requiresPassword = (reply: string) => reply.startsWith('NOAUTH');
