@@ -188,7 +188,7 @@ function readyWithin(connection: Redis, options: ReadyWithinOptions): Promise<vo
     };
     const onAbort = () => {
       done();
-      reject(new StartAbortedError('credentials Redis refused to be accepted'));
+      reject(new StartAbortedError('credentials Redis refused (for them to be accepted)'));
     };
     const onError = (error: Error) => {
       if (isSelectRefusal(error) || (isAuthRefusal(error) && options.deadline.remainingMs() === 0)) {
