@@ -30,10 +30,13 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** A front refusing every connection, and DATABASE_URL through it (to the test's database). */
-async function refusingFront(): Promise<{ front: PostgresCredentialsFront; url: string; where: string }> {
+/**
+ * A front refusing every connection (or, with `onlyDatabase`, only those to that database, as pg_hba.conf does), and
+ * DATABASE_URL through it (to the test's database).
+ */
+async function refusingFront(onlyDatabase?: string): Promise<{ front: PostgresCredentialsFront; url: string; where: string }> {
   const target = new URL(db.url);
-  const front = new PostgresCredentialsFront(target.hostname, Number(target.port || 5432));
+  const front = new PostgresCredentialsFront(target.hostname, Number(target.port || 5432), onlyDatabase);
   fronts.push(front);
   const port = await front.start();
   const url = new URL(db.url);
@@ -82,6 +85,20 @@ describe('PostgreSQL refusing the credentials of DATABASE_URL at start', () => {
         'waiting for them to be accepted, up to STARTUP_WAIT_MS (the Secret with the password may not be there yet)',
     ]);
     expect(service.jsonLogs().filter((line) => line.message === 'PostgreSQL accepted the credentials; the start goes on')).toHaveLength(1);
+  }, 180_000);
+
+  it('role all: the maintenance database ("postgres") closed to the role is no refusal of its credentials; the start goes on at once', async () => {
+    // The migrations first look for the database through the maintenance database, to create it when missing; a
+    // pg_hba.conf that lets the role into its own database only refuses that connection (28000). That says nothing of
+    // DATABASE_URL's credentials: the database is assumed to exist, and its own connections succeed.
+    const { front, url } = await refusingFront('postgres');
+    const service = await startRole('all', url, 120_000);
+    expect(await service.readyOrExited()).toBe(true);
+    expect({ refused: front.refused > 0, warnings: refusalWarnings(service), accepted: service.jsonLogs().filter((line) => /accepted the credentials/.test(String(line.message))) }).toEqual({
+      refused: true,
+      warnings: [],
+      accepted: [],
+    });
   }, 180_000);
 
   it('still refused at the deadline: exits 1 with one line saying it gave up after N s and why', async () => {

@@ -16,6 +16,11 @@ export class PostgresCredentialsFront {
   constructor(
     private readonly host: string,
     private readonly port: number,
+    /**
+     * Refuse only connections to this database, as pg_hba.conf does with no entry for it (SQLSTATE 28000), and
+     * forward the rest: a role let into its own database only. Unset: refuse every connection with 28P01.
+     */
+    private readonly onlyDatabase?: string,
   ) {}
 
   /** Connections opened from now on reach PostgreSQL. */
@@ -42,24 +47,38 @@ export class PostgresCredentialsFront {
 
   private connect(client: net.Socket): void {
     this.track(client);
-    if (this.passing) {
-      const upstream = net.connect({ host: this.host, port: this.port });
-      this.track(upstream);
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-      return;
-    }
+    if (this.passing) return this.forward(client, Buffer.alloc(0));
     // The startup message: Int32 length (itself included), then the protocol version and the parameters.
     let received = Buffer.alloc(0);
-    client.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
       if (received.length < 4 || received.length < received.readInt32BE(0)) return;
+      client.off('data', onData);
       const parameters = received.subarray(8, received.readInt32BE(0)).toString('utf8').split('\0');
-      const user = parameters[parameters.indexOf('user') + 1] ?? '';
+      const parameter = (name: string) => (parameters.includes(name) ? (parameters[parameters.indexOf(name) + 1] ?? '') : '');
+      const user = parameter('user');
+      const database = parameter('database') || user;
+      if (this.onlyDatabase !== undefined && database !== this.onlyDatabase) return this.forward(client, received);
       this.refused++;
-      client.end(errorResponse({ S: 'FATAL', V: 'FATAL', C: '28P01', M: `password authentication failed for user "${user}"` }));
-    });
+      client.end(
+        this.onlyDatabase !== undefined
+          ? errorResponse({ S: 'FATAL', V: 'FATAL', C: '28000', M: `no pg_hba.conf entry for host "127.0.0.1", user "${user}", database "${database}", no encryption` })
+          : errorResponse({ S: 'FATAL', V: 'FATAL', C: '28P01', M: `password authentication failed for user "${user}"` }),
+      );
+    };
+    client.on('data', onData);
+  }
+
+  /** Connects `client` to PostgreSQL, sending first what was read of it already. */
+  private forward(client: net.Socket, alreadyRead: Buffer): void {
+    client.pause();
+    const upstream = net.connect({ host: this.host, port: this.port });
+    this.track(upstream);
+    if (alreadyRead.length > 0) upstream.write(alreadyRead);
+    client.pipe(upstream).pipe(client);
+    client.resume();
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
   }
 }
 

@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { createMigrationDataSource, MIGRATION_LOCK_TIMEOUT_MS } from './data-source.js';
 import { isConnectionError } from './database-errors.js';
 import { DatabaseSilentError } from './database-silent-error.js';
-import { databaseCredentialsWaitOut, databaseRetryMessage, databaseStartError, isCredentialsRefused } from './database-start-errors.js';
+import { databaseCredentialsWaitOut, databaseRetryMessage, databaseStartError } from './database-start-errors.js';
 import { ensureDatabaseExists } from './ensure-database.js';
 import { IndexBuildWatchdog } from './index-build-watchdog.js';
 import { withMigrationLock, type MigrationLockWait } from './migration-lock.js';
@@ -52,9 +52,11 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
     () =>
       (attempt = (async () => {
         const created = await ensureDatabaseExists(options.url).catch((error: unknown) => {
-          // A role without CREATEDB on an existing database is fine; anything about connectivity is retried, and
-          // refused credentials waited out (databaseCredentialsWaitOut).
-          if (isConnectionError(error) || isCredentialsRefused(error)) throw error;
+          // A role without CREATEDB on an existing database is fine; anything about connectivity is retried. So is a
+          // refusal here: this connects to the maintenance database ("postgres"), which pg_hba.conf may close to a role
+          // allowed only into its own; credentials refused for real are refused next, by the migration lock's
+          // connection to DATABASE_URL's database, and waited out there (databaseCredentialsWaitOut).
+          if (isConnectionError(error)) throw error;
           options.logger.debug('could not check or create the database; assuming it exists', { error });
           return 'exists' as const;
         });
