@@ -163,8 +163,9 @@ interface ReadyWithinOptions {
  * when the start's deadline leaves no time is what lets that configuration mistake stop the start. Credentials Redis
  * refuses (the connection reconnects and is refused again) are waited out until the start's deadline, however long
  * past {@link REDIS_START_WAIT_MS} that is: the Secret with the password may not be there yet. Still refused then
- * (at once with no time left), it rejects with the last refusal.
- * @throws StartAbortedError when `abort` fires while refused credentials are waited out.
+ * (at once with no time left), it rejects with the last refusal; Redis refusing them and then not reachable resolves
+ * (the start goes on, as it does when Redis is down).
+ * @throws StartAbortedError when `abort` fires meanwhile.
  */
 function readyWithin(connection: Redis, options: ReadyWithinOptions): Promise<void> {
   if (connection.status === 'ready') return Promise.resolve();
@@ -188,7 +189,7 @@ function readyWithin(connection: Redis, options: ReadyWithinOptions): Promise<vo
     };
     const onAbort = () => {
       done();
-      reject(new StartAbortedError('credentials Redis refused (for them to be accepted)'));
+      reject(new StartAbortedError(refusal ? 'credentials Redis refused (for them to be accepted)' : 'first answer of Redis'));
     };
     const onError = (error: Error) => {
       if (isSelectRefusal(error) || (isAuthRefusal(error) && options.deadline.remainingMs() === 0)) {
@@ -210,8 +211,15 @@ function readyWithin(connection: Redis, options: ReadyWithinOptions): Promise<vo
         refusal = error;
         return;
       }
+      if (refusal) {
+        // Refused, then not reachable (restarting to take the new password, say): no longer a refusal to wait out,
+        // nor one to stop the start with at the deadline. The start goes on as with a Redis that is down.
+        done();
+        resolve();
+        return;
+      }
       answered = true;
-      if (waitOver && !refusal) onReady();
+      if (waitOver) onReady();
     };
     const waitTimer = setTimeout(() => {
       waitOver = true;

@@ -193,6 +193,31 @@ describe('Redis refusing the credentials of REDIS_URL at start, waited out withi
     expect(service.logs.join('\n')).not.toContain(wrong);
   }, 180_000);
 
+  it('refused, then not reachable: the start goes on as with a Redis that is down, not failing at the deadline over the refusal', async () => {
+    // A Redis of this case alone: it is stopped (as when it restarts to take the new password, and stays down a while).
+    const gone = new RedisServer(await RedisServer.freePort());
+    await gone.start();
+    const goneAdmin = new Redis(gone.url, { maxRetriesPerRequest: 1 });
+    try {
+      await goneAdmin.config('SET', 'requirepass', `kept-${randomBytes(6).toString('hex')}`);
+      const target = new URL(gone.url);
+      target.password = wrong;
+      target.pathname = '/0';
+      const service = await startRole('ingress', target.toString(), 120_000);
+      await waitFor('the warning that Redis refused the credentials', () => refusalWarnings(service).length > 0, { timeoutMs: 60_000 });
+      goneAdmin.disconnect();
+      await gone.stop();
+      // The ingress is ready without Redis (webhooks wait in PENDING for the reconciler); before, the start waited
+      // out STARTUP_WAIT_MS (120 s here) and failed saying Redis refused the password.
+      expect(await service.readyOrExited()).toBe(true);
+      expect(service.logs.filter((line) => line.startsWith('Failed to start:'))).toEqual([]);
+      await service.kill();
+    } finally {
+      goneAdmin.disconnect();
+      await gone.destroy();
+    }
+  }, 180_000);
+
   it('SIGTERM while waiting exits 0 promptly', async () => {
     await waitedAdmin.config('SET', 'requirepass', `kept-${randomBytes(6).toString('hex')}`);
     const service = await startRole('worker', url(wrong), 120_000);
