@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
+import { skipOrFailWithoutPrometheus } from './support/missing-prometheus.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -38,18 +39,7 @@ describe('the comments of the rule file', () => {
 });
 
 describe('alert rules under promtool', () => {
-  if (binaries.missing) {
-    if (binaries.required) {
-      it('has promtool (REQUIRE_PROMETHEUS is set)', () => {
-        throw new Error(binaries.missing);
-      });
-    } else {
-      // eslint-disable-next-line no-console
-      console.warn(`alert-rules.test.ts skipped: ${binaries.missing}. Set REQUIRE_PROMETHEUS=1 to make this a failure.`);
-      it.skip(`promtool tests (skipped: ${binaries.missing})`, () => undefined);
-    }
-    return;
-  }
+  if (skipOrFailWithoutPrometheus(binaries, 'promtool tests')) return;
 
   it('loads as a valid rule file (promtool check rules)', () => {
     const run = promtool(['check', 'rules', RULES_FILE]);

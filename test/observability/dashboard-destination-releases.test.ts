@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { freePort } from '../support/service-process.js';
 import { waitFor } from '../support/wait-for.js';
+import { skipOrFailWithoutPrometheus } from './support/missing-prometheus.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
 import { PrometheusServer, type QuerySeries } from './support/prometheus-server.js';
 
@@ -146,18 +147,7 @@ const PANELS: { title: string; labels?: Record<string, string>; expected: (relea
 ];
 
 describe('destination panels with two releases naming a destination alike (real Prometheus)', () => {
-  if (binaries.missing) {
-    if (binaries.required) {
-      it('has prometheus (REQUIRE_PROMETHEUS is set)', () => {
-        throw new Error(binaries.missing);
-      });
-    } else {
-      // eslint-disable-next-line no-console
-      console.warn(`dashboard-destination-releases.test.ts skipped: ${binaries.missing}. Set REQUIRE_PROMETHEUS=1 to make this a failure.`);
-      it.skip(`prometheus checks (skipped: ${binaries.missing})`, () => undefined);
-    }
-    return;
-  }
+  if (skipOrFailWithoutPrometheus(binaries, 'prometheus checks')) return;
 
   const exporters: Server[] = [];
   let prometheus: PrometheusServer;

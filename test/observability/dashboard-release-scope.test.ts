@@ -24,6 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { stringify } from 'yaml';
+import { skipOrFailWithoutPrometheus } from './support/missing-prometheus.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
 import { metricNames } from './support/promql-metric-names.js';
 
@@ -232,18 +233,7 @@ function failingChecks(expr: string): string[] {
 }
 
 describe('dashboard queries with several releases and queues in one namespace', () => {
-  if (binaries.missing) {
-    if (binaries.required) {
-      it('has promtool (REQUIRE_PROMETHEUS is set)', () => {
-        throw new Error(binaries.missing);
-      });
-    } else {
-      // eslint-disable-next-line no-console
-      console.warn(`dashboard-release-scope.test.ts skipped: ${binaries.missing}. Set REQUIRE_PROMETHEUS=1 to make this a failure.`);
-      it.skip(`promtool checks (skipped: ${binaries.missing})`, () => undefined);
-    }
-    return;
-  }
+  if (skipOrFailWithoutPrometheus(binaries, 'promtool checks')) return;
 
   it('has a Release variable of app_kubernetes_io_instance whose "All" matches series without it; Queue lists the chosen releases\' queues', () => {
     const variable = (name: string) => dashboard.templating.list.find((v) => v.name === name);

@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { stringify } from 'yaml';
 import { WORKER_JOB } from './support/dead-lettering-service.js';
+import { skipOrFailWithoutPrometheus } from './support/missing-prometheus.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -71,18 +72,7 @@ const EXPECTED: [string, Record<string, number>][] = [
 ];
 
 describe('"Dead-letter growth" for a series that first appears above 0', () => {
-  if (binaries.missing) {
-    if (binaries.required) {
-      it('has promtool (REQUIRE_PROMETHEUS is set)', () => {
-        throw new Error(binaries.missing);
-      });
-    } else {
-      // eslint-disable-next-line no-console
-      console.warn(`dead-letter-growth-new-series.test.ts skipped: ${binaries.missing}. Set REQUIRE_PROMETHEUS=1 to make this a failure.`);
-      it.skip(`promtool checks (skipped: ${binaries.missing})`, () => undefined);
-    }
-    return;
-  }
+  if (skipOrFailWithoutPrometheus(binaries, 'promtool checks')) return;
 
   it('shows its first dead letter while it is in the rate interval, and 0 for series flat for long', () => {
     const expr = deadLetterGrowthExpr();

@@ -15,6 +15,7 @@ import type { ServiceProcess } from '../support/service-process.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
 import { waitFor } from '../support/wait-for.js';
 import { deadLettersStatExpr, startDeadLetteringService, WORKER_JOB as JOB } from './support/dead-lettering-service.js';
+import { skipOrFailWithoutPrometheus } from './support/missing-prometheus.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
 import type { PrometheusServer } from './support/prometheus-server.js';
 
@@ -41,10 +42,7 @@ async function valueAt(expr: string, time: number): Promise<number | undefined> 
 const value = (expr: string) => valueAt(expr, Date.now() / 1000);
 
 describe('"Dead letters (range)" of a process older than the range', () => {
-  if (binaries.missing) {
-    it.skip(`real-Prometheus check (skipped: ${binaries.missing})`, () => undefined);
-    return;
-  }
+  if (skipOrFailWithoutPrometheus(binaries, 'real-Prometheus check')) return;
 
   beforeAll(async () => {
     ({ prometheus, service, stop } = await startDeadLetteringService({ prometheusBinary: binaries.prometheus!, secret: SECRET, ruleFiles: [] }));

@@ -20,6 +20,7 @@ import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { stringify } from 'yaml';
 import { deadLettersStatExpr, WORKER_JOB } from './support/dead-lettering-service.js';
+import { skipOrFailWithoutPrometheus } from './support/missing-prometheus.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
 
 const binaries = prometheusBinaries(['promtool']);
@@ -46,18 +47,7 @@ const EXPECTED: [string, number][] = [
 ];
 
 describe('"Dead letters (range)" for a series that first appears above 0 on an old process', () => {
-  if (binaries.missing) {
-    if (binaries.required) {
-      it('has promtool (REQUIRE_PROMETHEUS is set)', () => {
-        throw new Error(binaries.missing);
-      });
-    } else {
-      // eslint-disable-next-line no-console
-      console.warn(`dead-letters-stat-new-series.test.ts skipped: ${binaries.missing}. Set REQUIRE_PROMETHEUS=1 to make this a failure.`);
-      it.skip(`promtool checks (skipped: ${binaries.missing})`, () => undefined);
-    }
-    return;
-  }
+  if (skipOrFailWithoutPrometheus(binaries, 'promtool checks')) return;
 
   it('counts its whole value while it is in the range, and nothing for series flat for long', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'dead-letters-stat-'));

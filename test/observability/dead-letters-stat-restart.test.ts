@@ -18,6 +18,7 @@ import { ServiceProcess } from '../support/service-process.js';
 import { postWebhook, signedStripeRequest } from '../support/signing.js';
 import { waitFor } from '../support/wait-for.js';
 import { deadLettersStatExpr, startDeadLetteringService, WORKER_JOB as JOB, type DeadLetteringService } from './support/dead-lettering-service.js';
+import { skipOrFailWithoutPrometheus } from './support/missing-prometheus.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -34,10 +35,7 @@ let bed: DeadLetteringService;
 const value = async (expr: string) => (await bed.prometheus.query(expr))[0]?.value;
 
 describe('"Dead letters (range)" across a container restart', () => {
-  if (binaries.missing) {
-    it.skip(`real-Prometheus check (skipped: ${binaries.missing})`, () => undefined);
-    return;
-  }
+  if (skipOrFailWithoutPrometheus(binaries, 'real-Prometheus check')) return;
 
   beforeAll(async () => {
     bed = await startDeadLetteringService({ prometheusBinary: binaries.prometheus!, secret: SECRET, ruleFiles: [RULES_FILE] });

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { stringify } from 'yaml';
 import { releaseName, releaseNamespace, renderChart } from '../chart/helm.js';
+import { skipOrFailWithoutPrometheus } from './support/missing-prometheus.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
 
 const binaries = prometheusBinaries(['promtool']);
@@ -69,18 +70,7 @@ function evaluate(expr: string, inputSeries: { series: string; values: string }[
 const SUCCESS = { status: 0, output: expect.stringContaining('SUCCESS') };
 
 describe('KEDA query with another release of the chart in the namespace (same queue name)', () => {
-  if (binaries.missing) {
-    if (binaries.required) {
-      it('has promtool (REQUIRE_PROMETHEUS is set)', () => {
-        throw new Error(binaries.missing);
-      });
-    } else {
-      // eslint-disable-next-line no-console
-      console.warn(`keda-query-release-scope.test.ts skipped: ${binaries.missing}. Set REQUIRE_PROMETHEUS=1 to make this a failure.`);
-      it.skip(`promtool checks (skipped: ${binaries.missing})`, () => undefined);
-    }
-    return;
-  }
+  if (skipOrFailWithoutPrometheus(binaries, 'promtool checks')) return;
 
   // This release is idle; the other has a backlog of 500 waiting jobs, retries in backoff and unfinished events.
   const input = [

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { parse, stringify } from 'yaml';
+import { skipOrFailWithoutPrometheus } from './support/missing-prometheus.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -26,10 +27,7 @@ const alertNames = rules.groups.flatMap((group) => group.rules).flatMap((rule) =
 const binaries = prometheusBinaries(['promtool']);
 
 describe('webhooks refused 503 for the body budget (outcome="overloaded")', () => {
-  if (binaries.missing) {
-    it.skip(`promtool check (skipped: ${binaries.missing})`, () => undefined);
-    return;
-  }
+  if (skipOrFailWithoutPrometheus(binaries, 'promtool check')) return;
 
   it('page someone when they go on for 30 minutes (observed: no alert of the rule file fires)', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'overloaded-alert-'));

@@ -18,6 +18,7 @@ import { freePort, ServiceProcess } from '../support/service-process.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
+import { skipOrFailWithoutPrometheus } from './support/missing-prometheus.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
 import { PrometheusServer } from './support/prometheus-server.js';
 
@@ -34,10 +35,7 @@ let ingress: ServiceProcess;
 let prometheus: PrometheusServer;
 
 describe('WebhookStorageUnavailable blames PostgreSQL only when PostgreSQL is unavailable', () => {
-  if (binaries.missing) {
-    it.skip(`real-Prometheus check (skipped: ${binaries.missing})`, () => undefined);
-    return;
-  }
+  if (skipOrFailWithoutPrometheus(binaries, 'real-Prometheus check')) return;
 
   beforeAll(async () => {
     ns = createQueueNamespace();

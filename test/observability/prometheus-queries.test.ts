@@ -28,6 +28,7 @@ import { TcpProxy } from '../support/tcp-proxy.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
+import { skipOrFailWithoutPrometheus } from './support/missing-prometheus.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
 import { PrometheusServer, type QuerySeries } from './support/prometheus-server.js';
 
@@ -247,18 +248,7 @@ const postFrom = (request: { body: string; headers: Record<string, string> }, fr
   });
 
 describe('dashboard, alert and KEDA queries on a real Prometheus', () => {
-  if (binaries.missing) {
-    if (binaries.required) {
-      it('has prometheus (REQUIRE_PROMETHEUS is set)', () => {
-        throw new Error(binaries.missing);
-      });
-    } else {
-      // eslint-disable-next-line no-console
-      console.warn(`prometheus-queries.test.ts skipped: ${binaries.missing}. Set REQUIRE_PROMETHEUS=1 to make this a failure.`);
-      it.skip(`real-Prometheus checks (skipped: ${binaries.missing})`, () => undefined);
-    }
-    return;
-  }
+  if (skipOrFailWithoutPrometheus(binaries, 'real-Prometheus checks')) return;
 
   beforeAll(async () => {
     const scaled = renderChart([], ['autoscaling.keda.enabled=true', 'autoscaling.keda.minReplicas=0']).find((o) => o.kind === 'ScaledObject')!;

@@ -21,6 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { parse, stringify } from 'yaml';
+import { skipOrFailWithoutPrometheus } from './support/missing-prometheus.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -92,10 +93,7 @@ function firingAlerts(inputSeries: ReturnType<typeof outageSeries>, evalTimes: s
 }
 
 describe('a Redis outage alerts whatever the webhook traffic', () => {
-  if (binaries.missing) {
-    it.skip(`promtool tests (skipped: ${binaries.missing})`, () => undefined);
-    return;
-  }
+  if (skipOrFailWithoutPrometheus(binaries, 'promtool tests')) return;
 
   it('low traffic (one webhook every 6 minutes, each accepted and stuck PENDING): some alert fires within an hour', () => {
     const accepted = Array.from({ length: MINUTES + 1 }, (_, minute) => Math.floor((minute + 3) / 6));

@@ -21,6 +21,7 @@ import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { stringify } from 'yaml';
 import { chartDir, find, one, readText, releaseName, releaseNamespace, renderChart, repoRoot, runHelm, selects, valuesDir, type K8sObject } from '../chart/helm.js';
+import { skipOrFailWithoutPrometheus } from './support/missing-prometheus.js';
 import { prometheusBinaries } from './support/prometheus-binaries.js';
 import { serviceMonitorTargetLabels } from './support/service-monitor-target-labels.js';
 
@@ -164,18 +165,7 @@ describe('the PrometheusRule renders alerts on the release\'s scrape targets', (
 const binaries = prometheusBinaries(['promtool']);
 
 describe('the target alerts under promtool', () => {
-  if (binaries.missing) {
-    if (binaries.required) {
-      it('has promtool (REQUIRE_PROMETHEUS is set)', () => {
-        throw new Error(binaries.missing);
-      });
-    } else {
-      // eslint-disable-next-line no-console
-      console.warn(`target-absent-alerts.test.ts skipped: ${binaries.missing}. Set REQUIRE_PROMETHEUS=1 to make this a failure.`);
-      it.skip(`promtool tests (skipped: ${binaries.missing})`, () => undefined);
-    }
-    return;
-  }
+  if (skipOrFailWithoutPrometheus(binaries, 'promtool tests')) return;
 
   const INGRESS = 'WebhookIngressAbsent';
   const WORKERS = 'WebhookWorkersAbsent';
