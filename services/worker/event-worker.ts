@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isDatabaseUnavailable } from '../shared/database/database-errors.js';
 import { promoteIfDelayed } from '../shared/destinations/held-events.js';
@@ -208,7 +208,7 @@ export class EventWorker {
       await stampReadyAt(job, until);
       await job.moveToDelayed(until, token);
     });
-    if (delayed && onceDelayed) await this.runOnceDelayed(job, onceDelayed);
+    if (delayed && onceDelayed) await this.runOnceDelayed(job, until, onceDelayed);
     throw new DelayedError();
   }
 
@@ -216,8 +216,16 @@ export class EventWorker {
    * A waiting event's check, once its job is delayed, with what promotes the job. A failure is only logged (the job
    * comes back at its planned time); a drain closing without Redis does not wait for it.
    */
-  private async runOnceDelayed(job: Job<WorkerJobData>, onceDelayed: OnceDelayed): Promise<void> {
-    const checked = onceDelayed(() => promoteIfDelayed(job)).catch((error: unknown) =>
+  private async runOnceDelayed(job: Job<WorkerJobData>, until: number, onceDelayed: OnceDelayed): Promise<void> {
+    // Promotes the job as Redis holds it now, and only while it is still this delay (stamped with its end, `until`):
+    // promoted by the probe's holder meanwhile, it may have run again, on another worker, and been delayed for a
+    // reason of that run's (a retry's backoff, with the run's unwritten end carried in its data), which is not this
+    // check's to cut short, nor its data this run's to stamp over.
+    const promoteThisDelay = async () => {
+      const current = (await Job.fromId<WorkerJobData>(this.worker, job.id!)) as Job<WorkerJobData> | undefined;
+      return current !== undefined && current.data.readyAt === until && (await promoteIfDelayed(current));
+    };
+    const checked = onceDelayed(promoteThisDelay).catch((error: unknown) =>
       this.options.logger.warn('could not check whether a waiting event may go sooner; it waits its planned time', { eventId: job.data.eventId, jobId: job.id, error }),
     );
     await untilAborted(checked, this.redisLetGo.signal);
