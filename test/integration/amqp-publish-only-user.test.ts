@@ -4,7 +4,7 @@ import winston from 'winston';
 import { AmqpPublisher } from '../../services/worker/delivery/amqp-publisher.js';
 import type { Destination } from '../../services/worker/routing/route-table.js';
 import { RabbitTap, uniqueSuffix } from './support/broker-taps.js';
-import { RabbitMqNode, rabbitmqNodeUnavailable } from './support/rabbitmq-node.js';
+import { RabbitMqNode, skipOrFailWithoutRabbitmqNode } from './support/rabbitmq-node.js';
 
 // A production RabbitMQ user for a publisher is commonly given write permission only (configure ""): the exchange
 // and its bindings are the operator's (CONTRACT: "exchange: webhooks  # a durable topic exchange"; README: declared
@@ -14,16 +14,12 @@ import { RabbitMqNode, rabbitmqNodeUnavailable } from './support/rabbitmq-node.j
 // event is dead-lettered. A passive check first (declare only when it is missing) needs no configure permission.
 // Runs on a RabbitMQ node of the test's own (a user is created there, not on the machine's broker).
 
-const unavailable = rabbitmqNodeUnavailable();
 const sfx = uniqueSuffix();
 const exchange = `publish-only-${sfx}`;
 const queue = `publish-only-q-${sfx}`;
 
 describe('AMQP with a user that may publish but not configure', () => {
-  if (unavailable) {
-    it.skip(`own-node test (skipped: ${unavailable})`, () => undefined);
-    return;
-  }
+  if (skipOrFailWithoutRabbitmqNode('own-node test')) return;
 
   let node: RabbitMqNode;
   let rabbit: RabbitTap;

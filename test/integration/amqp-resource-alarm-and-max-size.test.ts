@@ -6,7 +6,7 @@ import type { Destination } from '../../services/worker/routing/route-table.js';
 import { settlesWithoutIo } from '../support/settles-without-io.js';
 import { waitFor } from '../support/wait-for.js';
 import { RabbitTap, uniqueSuffix } from './support/broker-taps.js';
-import { RabbitMqNode, rabbitmqNodeUnavailable } from './support/rabbitmq-node.js';
+import { RabbitMqNode, skipOrFailWithoutRabbitmqNode } from './support/rabbitmq-node.js';
 
 // What a shared broker cannot be made to do: a RabbitMQ node of the test's own (started here, about 5 s; stopped in
 // afterAll) with `max_message_size = 2097152`, and a resource alarm raised on it.
@@ -17,7 +17,6 @@ import { RabbitMqNode, rabbitmqNodeUnavailable } from './support/rabbitmq-node.j
 //     event had meanwhile failed (dead-lettered at JOB_ATTEMPTS). Now nothing is written while the broker blocks.
 // Needs Debian's rabbitmq-server; skipped with a warning without it, unless REQUIRE_RABBITMQ_SERVER is set (CI).
 
-const unavailable = rabbitmqNodeUnavailable();
 const MAX_MESSAGE_SIZE = 2 * 1024 * 1024;
 
 const sfx = uniqueSuffix();
@@ -33,18 +32,7 @@ const event = () => ({ id: randomUUID(), provider: 'testco', eventType: 'thing.h
 const body = (bytes: number) => ({ body: Buffer.alloc(bytes, 97), contentType: 'application/json' });
 
 describe('AMQP on a RabbitMQ node of the test’s own', () => {
-  if (unavailable) {
-    if (process.env.REQUIRE_RABBITMQ_SERVER) {
-      it('has rabbitmq-server (REQUIRE_RABBITMQ_SERVER is set)', () => {
-        throw new Error(unavailable);
-      });
-    } else {
-      // eslint-disable-next-line no-console
-      console.warn(`amqp-resource-alarm-and-max-size.test.ts skipped: ${unavailable}. Set REQUIRE_RABBITMQ_SERVER=1 to make this a failure.`);
-      it.skip(`own-node tests (skipped: ${unavailable})`, () => undefined);
-    }
-    return;
-  }
+  if (skipOrFailWithoutRabbitmqNode('own-node tests')) return;
 
   let node: RabbitMqNode;
   let rabbit: RabbitTap;

@@ -7,7 +7,7 @@ import { startRoutedService, type RoutedService } from '../support/routed-servic
 import { postWebhook, stripeSignature } from '../support/signing.js';
 import { waitFor } from '../support/wait-for.js';
 import { JetStreamTap, NATS_URL, RabbitTap, uniqueSuffix } from './support/broker-taps.js';
-import { RabbitMqNode, rabbitmqNodeUnavailable } from './support/rabbitmq-node.js';
+import { RabbitMqNode, skipOrFailWithoutRabbitmqNode } from './support/rabbitmq-node.js';
 
 // A message the broker refuses for its size (NATS's max_payload, a stream's max_msg_size, RabbitMQ's
 // max_message_size) is that event's failure, not the destination's: every other event still goes. It was counted as
@@ -125,19 +125,7 @@ describe('NATS: a message too large for the server or the stream', () => {
 });
 
 describe('RabbitMQ: a message over the broker’s max_message_size', () => {
-  const unavailable = rabbitmqNodeUnavailable();
-  if (unavailable) {
-    if (process.env.REQUIRE_RABBITMQ_SERVER) {
-      it('has rabbitmq-server (REQUIRE_RABBITMQ_SERVER is set)', () => {
-        throw new Error(unavailable);
-      });
-    } else {
-      // eslint-disable-next-line no-console
-      console.warn(`broker-oversize-circuit.test.ts (RabbitMQ part) skipped: ${unavailable}. Set REQUIRE_RABBITMQ_SERVER=1 to make this a failure.`);
-      it.skip(`own-node test (skipped: ${unavailable})`, () => undefined);
-    }
-    return;
-  }
+  if (skipOrFailWithoutRabbitmqNode('own-node test')) return;
 
   const MAX_MESSAGE_SIZE = 65_536;
   const names = { exchange: `oversize-${sfx}`, queue: `oversize-${sfx}-q`, goneExchange: `oversize-gone-${sfx}`, goneQueue: `oversize-gone-${sfx}-q` };

@@ -1,8 +1,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
+import { expect, it } from '@jest/globals';
 import amqp from 'amqplib';
 import { freePort } from '../../support/service-process.js';
 import { waitFor } from '../../support/wait-for.js';
@@ -20,6 +21,29 @@ const RABBITMQCTL = `${RABBITMQ_BIN}/rabbitmqctl`;
 /** Why a node of a test's own cannot be started here (the server is not installed), or undefined when it can. */
 export function rabbitmqNodeUnavailable(): string | undefined {
   return existsSync(RABBITMQ_SERVER) && existsSync(RABBITMQCTL) ? undefined : `${RABBITMQ_SERVER} not found (Debian's rabbitmq-server package)`;
+}
+
+/**
+ * What a suite that needs a node of its own does when the server is not installed. Under REQUIRE_RABBITMQ_SERVER (CI
+ * sets it) it declares one failing test naming what is missing, so that a CI machine without the package cannot go
+ * green by skipping; elsewhere it warns and declares one skipped test whose title says why. Call it first in the
+ * suite's describe and return from the describe when it returns true:
+ *   if (skipOrFailWithoutRabbitmqNode('own-node tests')) return;
+ */
+export function skipOrFailWithoutRabbitmqNode(skippedTests: string): boolean {
+  const unavailable = rabbitmqNodeUnavailable();
+  if (!unavailable) return false;
+  if (process.env.REQUIRE_RABBITMQ_SERVER) {
+    it('has rabbitmq-server (REQUIRE_RABBITMQ_SERVER is set)', () => {
+      throw new Error(unavailable);
+    });
+  } else {
+    const file = basename(expect.getState().testPath ?? 'this test file');
+    // eslint-disable-next-line no-console
+    console.warn(`${file} skipped: ${unavailable}. Set REQUIRE_RABBITMQ_SERVER=1 to make this a failure.`);
+    it.skip(`${skippedTests} (skipped: ${unavailable})`, () => undefined);
+  }
+  return true;
 }
 
 /**
