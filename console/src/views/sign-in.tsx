@@ -10,19 +10,26 @@ export function SignIn({ notice, onSignedIn }: { notice: string | null; onSigned
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const input = useRef<HTMLInputElement>(null);
-  // After a refusal: an empty field, focused, described by the error.
+  // After a refusal: the field (emptied with it, see `refuse`) focused, described by the error.
   useEffect(() => {
-    if (error && input.current) {
-      input.current.value = '';
-      input.current.focus();
-    }
+    if (error) input.current?.focus();
   }, [error]);
+
+  /**
+   * Shows a refusal, the refused token gone from the field in the same step: the field is still disabled (a sign-in
+   * under way) and no keystroke comes between. Emptied in the effect above, after the field was enabled again, it
+   * took a token typed in the meantime with it, and Enter then sent none.
+   */
+  const refuse = (message: string) => {
+    if (input.current) input.current.value = '';
+    setError(message);
+  };
 
   const submit = async (event: Event) => {
     event.preventDefault();
     const token = input.current?.value.trim() ?? '';
     if (!token) {
-      setError('Enter the admin token.');
+      refuse('Enter the admin token.');
       return;
     }
     setBusy(true);
@@ -32,7 +39,7 @@ export function SignIn({ notice, onSignedIn }: { notice: string | null; onSigned
       onSignedIn(token);
     } catch (caught) {
       const status = caught instanceof ApiError ? caught.status : 0;
-      setError(
+      refuse(
         status === 401
           ? 'That token was not accepted. Check it and try again.'
           : status === 403
