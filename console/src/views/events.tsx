@@ -9,7 +9,7 @@ import { RetryNote } from '../components/retry-note.js';
 import { formatNumber, formatTimeSeconds, STATUS_LABELS } from '../format.js';
 import { usePolled, whenVisible } from '../hooks.js';
 import { retryAfterFailure, type Retry } from '../retry-backoff.js';
-import { navigate } from '../router.js';
+import { navigate, parseHash } from '../router.js';
 import { useDraft } from '../use-draft.js';
 import { STATUSES, type EventItem, type EventPage, type EventStatus, type Facets, type StatusCounts } from '../types.js';
 
@@ -59,6 +59,15 @@ const filtersOf = (params: URLSearchParams): Filters => ({
   from: params.get('from') ?? undefined,
   to: params.get('to') ?? undefined,
 });
+
+/**
+ * The filters the URL holds now: a change navigated to but not rendered yet is in them. `rendered` if the URL has
+ * left the events list meanwhile.
+ */
+const urlFilters = (rendered: Filters): Filters => {
+  const route = parseHash(location.hash);
+  return route.path === '/events' ? filtersOf(route.params) : rendered;
+};
 
 const hasAnyFilter = (filters: Filters) => Object.values(filters).some(Boolean);
 
@@ -251,7 +260,12 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   };
 
   const setFilters = (next: Filters, options: { replace?: boolean } = {}) => navigate('/events', { ...(next as Record<string, string | undefined>) }, options);
-  const update = (patch: Partial<Filters>) => setFilters({ ...filters, ...patch });
+  /**
+   * A filter change, made on the filters the URL holds now, not on those this view last rendered: a change just before
+   * (a range picked, then a search sent before the view rendered the range) is in the URL only, and building on the
+   * rendered filters dropped it.
+   */
+  const update = (patch: Partial<Filters>) => setFilters({ ...urlFilters(filters), ...patch });
 
   // A link from before the range was kept as instants (local date-times, no zone): read as this browser's local time,
   // as it was, and the URL rewritten to the instants, so that what the operator shares from here means the same
