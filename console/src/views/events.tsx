@@ -528,7 +528,17 @@ export function EventsView({ params }: { params: URLSearchParams }) {
             Search
           </button>
           {hasFilters && (
-            <button type="button" class="button button--quiet" onClick={() => setFilters({})}>
+            <button
+              type="button"
+              class="button button--quiet"
+              onClick={() => {
+                // Both fields emptied now, in one rendering: following the URL, a field whose filter was not set (its
+                // text typed, not sent) kept its text while the other emptied.
+                setSearchDraft('');
+                setTypeDraft('');
+                setFilters({});
+              }}
+            >
               Clear filters
             </button>
           )}
