@@ -42,6 +42,28 @@ describeBrowser('events filters changed while the URL update is on its way', () 
 
   afterAll(() => fixture?.close());
 
+  it('keeps the text typed into the search field after Enter, and runs the search that was sent', async () => {
+    const { page, held } = await openList();
+    const search = page.getByLabel('Search');
+    await held.hold();
+    await search.focus();
+    await page.keyboard.type(target.externalId);
+    await page.keyboard.press('Enter');
+    // Sent: in the URL, its rendering held.
+    await waitFor('the search in the URL, its update held', async () => page.url().includes(`q=${target.externalId}`) && (await held.waiting()) > 0);
+    await page.keyboard.type(' and more');
+    expect(await search.inputValue()).toBe(`${target.externalId} and more`);
+
+    await held.release();
+    await waitFor('the search that was sent run', () => searchRan(page));
+    // The view rendered the URL's search (the list is down to its row): the text typed after Enter is still there.
+    expect(await search.inputValue()).toBe(`${target.externalId} and more`);
+    expect(page.url()).toContain(`q=${target.externalId}`);
+    expect(page.url()).not.toContain('more');
+    expect(fixture.pageErrors).toEqual([]);
+    await page.close();
+  });
+
   it('a search sent right after a range was picked keeps the range (built on the URL, not on the filters last rendered)', async () => {
     const { page, held } = await openList();
     await held.hold();

@@ -236,8 +236,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
   const [result, setResult] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const noticeRef = useRef<HTMLParagraphElement>(null);
   const tableRef = useRef<HTMLTableElement>(null);
-  const [searchDraft, setSearchDraft] = useDraft(filters.q ?? '');
-  const [typeDraft, setTypeDraft] = useDraft(filters.eventType ?? '');
+  const searchDraft = useDraft(filters.q ?? '');
+  const typeDraft = useDraft(filters.eventType ?? '');
   const listRef = useRef(list);
   listRef.current = list;
   /** Set while a failed load of the list waits for its retry: runs it now (the "Retry now" button). */
@@ -444,7 +444,11 @@ export function EventsView({ params }: { params: URLSearchParams }) {
           event.preventDefault();
           const form = event.currentTarget as HTMLFormElement;
           const data = new FormData(form);
-          update({ q: String(data.get('q') ?? '').trim() || undefined, eventType: String(data.get('eventType') ?? '').trim() || undefined });
+          const q = String(data.get('q') ?? '');
+          const eventType = String(data.get('eventType') ?? '');
+          searchDraft.sent(q);
+          typeDraft.sent(eventType);
+          update({ q: q.trim() || undefined, eventType: eventType.trim() || undefined });
         }}
       >
         <div class="field field--wide">
@@ -453,8 +457,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
             id="filter-q"
             name="q"
             type="search"
-            value={searchDraft}
-            onInput={(event) => setSearchDraft((event.target as HTMLInputElement).value)}
+            value={searchDraft.text}
+            onInput={(event) => searchDraft.edit((event.target as HTMLInputElement).value)}
             placeholder="Event id or provider's id, e.g. evt_1NG8…"
             aria-describedby="filter-q-hint"
           />
@@ -490,10 +494,14 @@ export function EventsView({ params }: { params: URLSearchParams }) {
             id="filter-type"
             name="eventType"
             list="event-types"
-            value={typeDraft}
-            onInput={(event) => setTypeDraft((event.target as HTMLInputElement).value)}
+            value={typeDraft.text}
+            onInput={(event) => typeDraft.edit((event.target as HTMLInputElement).value)}
             placeholder="Any type"
-            onChange={(event) => update({ eventType: (event.target as HTMLInputElement).value.trim() || undefined })}
+            onChange={(event) => {
+              const eventType = (event.target as HTMLInputElement).value;
+              typeDraft.sent(eventType);
+              update({ eventType: eventType.trim() || undefined });
+            }}
           />
           <datalist id="event-types">
             {eventTypes.map((type) => (
@@ -534,8 +542,8 @@ export function EventsView({ params }: { params: URLSearchParams }) {
               onClick={() => {
                 // Both fields emptied now, in one rendering: following the URL, a field whose filter was not set (its
                 // text typed, not sent) kept its text while the other emptied.
-                setSearchDraft('');
-                setTypeDraft('');
+                searchDraft.reset('');
+                typeDraft.reset('');
                 setFilters({});
               }}
             >
