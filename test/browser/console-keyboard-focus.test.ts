@@ -3,6 +3,7 @@ import type { Page } from 'playwright-core';
 import { adminRequest } from '../support/admin-client.js';
 import { HttpSink } from '../support/http-sink.js';
 import { waitFor } from '../support/wait-for.js';
+import { afterRendering } from './support/after-rendering.js';
 import { describeBrowser } from './support/browser.js';
 import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
 import { rowFor, rows } from './support/console-locators.js';
@@ -58,9 +59,13 @@ describeBrowser('console keyboard focus and live regions', () => {
     // The event type field, the same way.
     await page.getByLabel('Event type').focus();
     await page.keyboard.type('invoice.paid');
+    // The list's first page for the type is asked by an effect of the rendering that took the new URL in: answered, that
+    // rendering (where a re-keyed field lost the focus) is done. A fixed 300 ms could pass before it on a loaded machine.
+    const typeListed = page.waitForResponse((response) => new URL(response.url()).pathname.endsWith('/admin/events') && new URL(response.url()).searchParams.get('eventType') === 'invoice.paid');
     await page.keyboard.press('Enter');
     await waitFor('the event type in the URL', () => page.url().includes('eventType=invoice.paid'));
-    await page.waitForTimeout(300);
+    await typeListed;
+    await afterRendering(page);
     expect(await focused(page)).toMatchObject({ tag: 'INPUT', id: 'filter-type' });
   });
   it('shows the search of the URL in the search field after back/forward and "Clear filters" (the field is not re-keyed, it follows the URL)', async () => {
@@ -107,7 +112,8 @@ describeBrowser('console keyboard focus and live regions', () => {
     await page.keyboard.press('Enter');
     await page.locator('p.notice', { hasText: 'Replay started for 1 event.' }).waitFor();
     await waitFor('the dialog closed', async () => (await page.getByRole('dialog').count()) === 0);
-    await page.waitForTimeout(300);
+    // The focus is handed on by an effect after the dialog's closing rendering.
+    await afterRendering(page);
     // The opener ("Replay selected") is disabled now that the selection is empty; the focus must land somewhere a
     // keyboard user can go on from, not on <body> (Tab would start again from the top of the page).
     expect((await focused(page)).tag).not.toBe('BODY');
@@ -168,7 +174,8 @@ describeBrowser('console keyboard focus and live regions', () => {
       await page.keyboard.press('Enter');
       await page.locator('p.notice', { hasText: 'Replay started' }).waitFor();
       await page.locator('.detail__status').getByText('Pending', { exact: true }).waitFor({ timeout: 20_000 });
-      await page.waitForTimeout(300);
+      await waitFor('"Replay event" disabled', () => page.getByRole('button', { name: 'Replay event' }).isDisabled());
+      await afterRendering(page);
       // The dialog handed the focus back to "Replay event", which the new status then disabled: the focus fell to
       // <body>, and a keyboard user starts again from the top of the page.
       expect(await page.getByRole('button', { name: 'Replay event' }).isDisabled()).toBe(true);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import { afterRendering } from './support/after-rendering.js';
 import { describeBrowser } from './support/browser.js';
 import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
 
@@ -47,8 +48,8 @@ describeBrowser('signing in with a token typed right after a refusal', () => {
     await page.evaluate(typeOnceReEnabled(TOKEN));
     await field.press('Enter');
     await page.getByRole('alert').filter({ hasText: 'That token was not accepted' }).waitFor();
-    // The page's effects for that rendering run after its next frame: two frames on, any of them has run.
-    await page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(resolve))))');
+    // The refusal's rendering done and its effects run (where the field was emptied after it was enabled again).
+    await afterRendering(page);
     expect(await field.inputValue()).toBe(TOKEN);
     await field.press('Enter');
     await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
