@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import type { Page, Route } from 'playwright-core';
 import { waitFor } from '../support/wait-for.js';
+import { afterRendering } from './support/after-rendering.js';
 import { describeBrowser } from './support/browser.js';
 import { sendMany, startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
 import { rows } from './support/console-locators.js';
@@ -63,11 +64,13 @@ describeBrowser('events list: a "Load more" answer that arrives after a filter c
 
     await page.goto(`${baseUrl}/console#/events?provider=github`);
     await waitFor('the github first page', async () => (await providersListed(page)).filter((p) => p === 'github').length === 50, { timeoutMs: 30_000, intervalMs: 100 });
-    const stripeAnswer = page.waitForResponse((response) => new URL(response.url()).searchParams.has('cursor'));
+    // The late answer's whole body has arrived (a response event comes with its headers), then the page has parsed it
+    // and rendered: what a fixed wait only hoped for on a loaded machine, where the check then ran before the late
+    // answer could do its harm and passed whatever the console did with it.
+    const stripeAnswered = page.waitForEvent('requestfinished', (request) => new URL(request.url()).searchParams.has('cursor'));
     release();
-    await stripeAnswer;
-    // Let the view render the late answer.
-    await page.waitForTimeout(500);
+    await stripeAnswered;
+    await afterRendering(page);
 
     const listed = await providersListed(page);
     const counts = listed.reduce<Record<string, number>>((acc, p) => ({ ...acc, [p]: (acc[p] ?? 0) + 1 }), {});
