@@ -5,9 +5,9 @@ import { createHash } from 'node:crypto';
  * that is no usable certificate), remembered for a few minutes so naming one again costs no download: the request
  * is refused at once, as a failed verification, as the download would have been.
  *
- * Only refusals are remembered, never transient failures (timeouts, 5xx), which say nothing about the URL. The
- * list is bounded (oldest forgotten first): a forger cycling through more URLs than it holds pays a download and a
- * failed verification for each, and so reaches its failure budget, after which it gets no downloads at all.
+ * Only refusals are remembered, never transient failures (timeouts, 5xx, 429, 408), which say nothing about the
+ * URL. The list is bounded (oldest forgotten first): a forger cycling through more URLs than it holds pays a download
+ * and a failed verification for each, and so reaches its failure budget, after which it gets no downloads at all.
  *
  * Each URL is kept as its SHA-256 digest, never as its text: with PAYPAL_CERT_HOSTS set any path is accepted, so a
  * forger names URLs as long as the 16 kB of headers, and 1,000 of them kept ~15 MB per process (0.5 MB with the

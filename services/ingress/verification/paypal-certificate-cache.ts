@@ -57,8 +57,8 @@ export interface PaypalCertificateCacheOptions {
  * Downloads, checks and caches PayPal signing certificates by URL (already checked by checkCertificateUrl, whose
  * canonical href is the key): one download per URL at a time, bounded size and time, no redirects, RSA keys
  * valid now, least recently used evicted. A certificate the host refuses (4xx) or that is unusable is
- * CERTIFICATE_REJECTED, with the reason in `cause`; a host that cannot answer now (network error, timeout, 5xx, 429)
- * is DependencyUnavailableError('paypal-certificates').
+ * CERTIFICATE_REJECTED, with the reason in `cause`; a host that cannot answer now (network error, timeout, 5xx, 429,
+ * 408) is DependencyUnavailableError('paypal-certificates').
  *
  * The URL comes from an unsigned header, so a download is work anyone can ask for, one per made-up URL. In the order
  * a request meets them: a cached certificate is used (for anyone); a URL refused a moment ago is refused again
@@ -290,9 +290,9 @@ export class PaypalCertificateCache {
       headers: { accept: 'application/x-pem-file, application/x-x509-ca-cert, text/plain, */*' },
     });
     try {
-      // 5xx and 429: the host cannot answer now. Any other non-200 (a 404 for a made-up URL; a 3xx, since undici's
-      // request never follows redirects) is the host's answer about this URL.
-      if (statusCode >= 500 || statusCode === 429) throw new Error(`certificate URL answered HTTP ${statusCode}`);
+      // 5xx, 429 and 408: the host cannot answer now. Any other non-200 (a 404 for a made-up URL; a 3xx, since
+      // undici's request never follows redirects) is the host's answer about this URL.
+      if (hostCannotAnswerNow(statusCode)) throw new Error(`certificate URL answered HTTP ${statusCode}`);
       if (statusCode !== 200) throw new CertificateRefused(`certificate URL answered HTTP ${statusCode}`);
       const declared = Number(headers['content-length']);
       if (declared > maxBytes) throw new CertificateRefused('certificate response too large');
@@ -311,6 +311,17 @@ export class PaypalCertificateCache {
       }
     }
   }
+}
+
+/**
+ * Whether `statusCode` says the certificate host cannot answer now, rather than anything about the URL: a 5xx (the
+ * host or a proxy before it in trouble), 429 (shedding load) and 408 Request Timeout (it, or a proxy in front of it,
+ * gave up waiting: a 4xx by number, but transient, and nothing a forger's URL decides). Such a download is a 503
+ * PayPal retries; taken as a refusal, a genuine event was a 401 and its URL was refused without a download for 5
+ * minutes, every retry of the event included.
+ */
+function hostCannotAnswerNow(statusCode: number): boolean {
+  return statusCode >= 500 || statusCode === 429 || statusCode === 408;
 }
 
 /** The certificate host's answer refuses this URL for good (as opposed to a transient failure to get an answer). */
