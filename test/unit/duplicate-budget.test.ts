@@ -2,6 +2,9 @@ import { describe, expect, it } from '@jest/globals';
 import { DuplicateBudget } from '../../services/ingress/ingest/duplicate-budget.js';
 
 const webhook = (externalId: string, replayKey?: string) => ({ provider: 'github', externalId, replayKey });
+/** A PayPal delivery: its transmission may carry one event only (see ReplayKey's `reject`). */
+const transmission = (externalId: string, transmissionId: string) =>
+  ({ provider: 'paypal', externalId, replayKey: `transmission:${transmissionId}`, replayKeyOnReuse: 'reject' as const });
 
 describe('DuplicateBudget', () => {
   it('answers `limit` duplicates a window, then refuses; before storing, only a remembered re-send of a client past it', () => {
@@ -43,5 +46,24 @@ describe('DuplicateBudget', () => {
     // A new window: the client's budget is renewed, and what was remembered is forgotten.
     expect(budget.refusesBeforeStoring(webhook('d-2'), () => 'a')).toBe(false);
     expect(budget.recordDuplicate(webhook('d-2'), false, 'a')).toBe('spent');
+  });
+
+  it('refuses a PayPal webhook before storing only as the same delivery re-sent: its event id and that transmission', () => {
+    const budget = new DuplicateBudget({ limit: 1, now: () => 0 });
+    expect(budget.recordDuplicate(transmission('WH-1', 't-1'), true, 'a')).toBe('spent');
+    expect(budget.refusesBeforeStoring(transmission('WH-1', 't-1'), () => 'a')).toBe(true);
+    // PayPal's retry (a new transmission) must reach storage, which binds the transmission to the event: refused
+    // before, the transmission stayed unbound and another body with its CRC32 could be stored under it.
+    expect(budget.refusesBeforeStoring(transmission('WH-1', 't-2'), () => 'a')).toBe(false);
+    // Another event under the remembered transmission: storage refuses it as a forgery (401), not the budget (429).
+    expect(budget.refusesBeforeStoring(transmission('WH-FORGED', 't-1'), () => 'a')).toBe(false);
+  });
+
+  it('remembers the retry a PayPal client past its budget re-sends once storage has bound its transmission', () => {
+    const budget = new DuplicateBudget({ limit: 1, now: () => 0 });
+    budget.recordDuplicate(transmission('WH-1', 't-1'), true, 'a');
+    // The retry's first arrival: a duplicate by id, its transmission bound by that very statement (not "held" before).
+    expect(budget.recordDuplicate(transmission('WH-1', 't-2'), false, 'a')).toBe('over');
+    expect(budget.refusesBeforeStoring(transmission('WH-1', 't-2'), () => 'a')).toBe(true);
   });
 });

@@ -1,4 +1,5 @@
 import { ClientFailureLimiter } from '../../shared/http/client-failure-limiter.js';
+import type { ReplayKeyReuse } from '../verification/replay-key.js';
 
 export interface DuplicateBudgetOptions {
   /** Duplicates one client may be answered per window; its further ones get 429. */
@@ -16,6 +17,12 @@ export interface WebhookIdentity {
   externalId: string;
   /** The event's replay key (what the signature covers), when it has one. */
   replayKey?: string;
+  /**
+   * What a replay key used by another event means (the ReplayKey's `onReuse`). `reject` (a PayPal transmission, which
+   * may carry one event, ever): the webhook is remembered, and refused before storing, only as the same delivery
+   * re-sent, by its id and replay key together (see {@link deliveryKey}).
+   */
+  replayKeyOnReuse?: ReplayKeyReuse;
 }
 
 const DEFAULT_MAX_KNOWN = 10_000;
@@ -35,6 +42,15 @@ const DEFAULT_MAX_KNOWN = 10_000;
  * of them `limit` + k. Only webhooks re-sent by clients at or past their budget are remembered (a provider's few
  * retries never are), at most `maxKnown`: a remembered id whose event retention deleted meanwhile is refused for at
  * most a window, and only to a client past its budget.
+ *
+ * A PayPal webhook (a replay key that binds one event: `replayKeyOnReuse` `reject`) is remembered, and refused before
+ * PostgreSQL, only as the same delivery: its event id AND its transmission. PayPal retries an event with a new
+ * transmission each time, and storage binds each one to its event (webhook_event_replay_keys): that binding is what
+ * refuses another body built to the same CRC32 under the transmission. Matched by its id alone, PayPal's retry from an
+ * address past its budget was refused before storage, its transmission never bound, and a body forged under the
+ * captured retry was stored as a new event. Nor is another event under a remembered transmission refused here: storage
+ * refuses it as a forgery (401), which the failure budget counts. A forger cannot sign a new transmission, so what it
+ * re-sends is always a delivery already seen, and stays as cheap to refuse.
  *
  * Kept per process: with several ingress replicas, each counts what it answers, so a client whose requests are spread
  * over N replicas gets up to N × `limit` duplicates a window answered 200.
@@ -65,6 +81,7 @@ export class DuplicateBudget {
    */
   refusesBeforeStoring(webhook: WebhookIdentity, clientKey: () => string): boolean {
     if (this.known.size === 0) return false;
+    if (bindsOneEvent(webhook)) return this.isKnown(deliveryKey(webhook)) && this.duplicates.hasSpentBudget(clientKey());
     const byId = idKey(webhook);
     const byReplayKey = webhook.replayKey === undefined ? undefined : replayKeyKey(webhook.provider, webhook.replayKey);
     if (!this.isKnown(byId) && (byReplayKey === undefined || !this.isKnown(byReplayKey))) return false;
@@ -86,6 +103,12 @@ export class DuplicateBudget {
     const counted = this.duplicates.recordFailure(clientKey);
     if (counted < this.limit) return 'within';
     const forgetAt = this.now() + this.windowMs;
+    if (bindsOneEvent(webhook)) {
+      // A duplicate by its id: storage has bound the transmission to this event (now, for a retry's first arrival, or
+      // before), so a re-send of it is the same delivery whatever `replayKeyHeld` says.
+      if (idHeld) this.remember(deliveryKey(webhook), forgetAt);
+      return counted === this.limit ? 'spent' : 'over';
+    }
     if (idHeld) this.remember(idKey(webhook), forgetAt);
     if (replayKeyHeld && webhook.replayKey !== undefined) this.remember(replayKeyKey(webhook.provider, webhook.replayKey), forgetAt);
     return counted === this.limit ? 'spent' : 'over';
@@ -118,3 +141,6 @@ export class DuplicateBudget {
 
 const idKey = (webhook: WebhookIdentity): string => `i\u0000${webhook.provider}\u0000${webhook.externalId}`;
 const replayKeyKey = (provider: string, replayKey: string): string => `r\u0000${provider}\u0000${replayKey}`;
+/** One delivery of an event whose replay key binds one event (a PayPal transmission): its id and that key together. */
+const deliveryKey = (webhook: WebhookIdentity): string => `d\u0000${webhook.provider}\u0000${webhook.externalId}\u0000${webhook.replayKey ?? ''}`;
+const bindsOneEvent = (webhook: WebhookIdentity): boolean => webhook.replayKeyOnReuse === 'reject' && webhook.replayKey !== undefined;

@@ -100,9 +100,15 @@ export class WebhookReceiver {
     context.eventType = verified.eventType;
 
     // A re-send this process remembers from a client that spent its budget, while that client is still past it:
-    // refused without asking PostgreSQL (see DuplicateBudget). A new event never is: the budget does not remember it.
+    // refused without asking PostgreSQL (see DuplicateBudget). A new event never is: the budget does not remember it;
+    // nor is PayPal's retry (a new transmission), which storage must bind to its event.
     const duplicates = this.options.duplicates;
-    const identity = { provider, externalId: verified.externalId, replayKey: verified.replayKey?.key };
+    const identity: WebhookIdentity = {
+      provider,
+      externalId: verified.externalId,
+      replayKey: verified.replayKey?.key,
+      replayKeyOnReuse: verified.replayKey?.onReuse,
+    };
     if (duplicates?.refusesBeforeStoring(identity, () => client.key)) throw new DuplicateBudgetSpentError(duplicates.retryAfterSeconds());
 
     // Carry the trace to the worker: the stored traceparent lets even a reconciled job join this trace.
