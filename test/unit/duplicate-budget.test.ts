@@ -66,4 +66,23 @@ describe('DuplicateBudget', () => {
     expect(budget.recordDuplicate(transmission('WH-1', 't-2'), false, 'a')).toBe('over');
     expect(budget.refusesBeforeStoring(transmission('WH-1', 't-2'), () => 'a')).toBe(true);
   });
+
+  it('says what a refused webhook is: stored already, or another body under a stored id (known after storage only)', () => {
+    const budget = new DuplicateBudget({ limit: 1, now: () => 0 });
+    const github = (externalId: string, digest: string) => ({ ...webhook(externalId, `sha256:${digest}`), replayKeyOnReuse: 'duplicate' as const });
+    const stripe = (externalId: string) => ({ provider: 'stripe', externalId });
+    // After storage: a duplicate by its id whose body's digest no stored event holds is another body under that id.
+    expect(budget.refusalAfterStoring(github('d-1', 'other'), false)).toBe('another-body-under-id');
+    expect(budget.refusalAfterStoring(github('d-1', 'aa'), true)).toBe('stored-already');
+    expect(budget.refusalAfterStoring(stripe('evt_1'), false)).toBe('stored-already');
+    expect(budget.refusalAfterStoring(transmission('WH-1', 't-2'), false)).toBe('stored-already');
+    // Before storage: remembered by its body's digest, it is stored; by its unsigned id only, the body is unknown.
+    budget.recordDuplicate(github('d-1', 'aa'), true, 'a');
+    budget.recordDuplicate(stripe('evt_1'), false, 'a');
+    expect(budget.refusalBeforeStoring(github('d-1', 'aa'), () => 'a')).toBe('stored-already');
+    expect(budget.refusalBeforeStoring(github('d-2', 'aa'), () => 'a')).toBe('stored-already');
+    expect(budget.refusalBeforeStoring(github('d-1', 'bb'), () => 'a')).toBe('event-under-id');
+    expect(budget.refusalBeforeStoring(stripe('evt_1'), () => 'a')).toBe('stored-already');
+    expect(budget.refusalBeforeStoring(github('d-1', 'bb'), () => 'b')).toBeUndefined();
+  });
 });

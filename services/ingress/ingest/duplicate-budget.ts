@@ -1,5 +1,6 @@
 import { ClientFailureLimiter } from '../../shared/http/client-failure-limiter.js';
 import type { ReplayKeyReuse } from '../verification/replay-key.js';
+import type { DuplicateRefusal } from './duplicate-budget-spent-error.js';
 
 export interface DuplicateBudgetOptions {
   /** Duplicates one client may be answered per window; its further ones get 429. */
@@ -80,12 +81,35 @@ export class DuplicateBudget {
    * it can be refused without asking PostgreSQL. The client's key is read only for a remembered webhook.
    */
   refusesBeforeStoring(webhook: WebhookIdentity, clientKey: () => string): boolean {
-    if (this.known.size === 0) return false;
-    if (bindsOneEvent(webhook)) return this.isKnown(deliveryKey(webhook)) && this.duplicates.hasSpentBudget(clientKey());
-    const byId = idKey(webhook);
-    const byReplayKey = webhook.replayKey === undefined ? undefined : replayKeyKey(webhook.provider, webhook.replayKey);
-    if (!this.isKnown(byId) && (byReplayKey === undefined || !this.isKnown(byReplayKey))) return false;
-    return this.duplicates.hasSpentBudget(clientKey());
+    return this.refusalBeforeStoring(webhook, clientKey) !== undefined;
+  }
+
+  /**
+   * As {@link refusesBeforeStoring}, and what the refused webhook is: undefined when it is not refused. Remembered by
+   * its replay key (a body digest held by a stored event), it is stored already; by its id only, for a provider
+   * whose id is unsigned (one with a body-digest replay key), an event is stored under the id, the body unknown.
+   */
+  refusalBeforeStoring(webhook: WebhookIdentity, clientKey: () => string): DuplicateRefusal | undefined {
+    if (this.known.size === 0) return undefined;
+    let refusal: DuplicateRefusal | undefined;
+    if (bindsOneEvent(webhook)) {
+      if (this.isKnown(deliveryKey(webhook))) refusal = 'stored-already';
+    } else if (webhook.replayKey !== undefined && this.isKnown(replayKeyKey(webhook.provider, webhook.replayKey))) {
+      refusal = 'stored-already';
+    } else if (this.isKnown(idKey(webhook))) {
+      // A signed id (no replay key: Stripe, Standard Webhooks) names the event; an unsigned one names it only.
+      refusal = webhook.replayKey === undefined ? 'stored-already' : 'event-under-id';
+    }
+    if (refusal === undefined || !this.duplicates.hasSpentBudget(clientKey())) return undefined;
+    return refusal;
+  }
+
+  /**
+   * What a duplicate storage has just reported is, for the 429 of one past its client's budget: a duplicate by its
+   * id whose body-digest replay key no stored event holds is another body under that id, stored nowhere.
+   */
+  refusalAfterStoring(webhook: WebhookIdentity, replayKeyHeld: boolean): DuplicateRefusal {
+    return webhook.replayKeyOnReuse === 'duplicate' && !replayKeyHeld ? 'another-body-under-id' : 'stored-already';
   }
 
   /**

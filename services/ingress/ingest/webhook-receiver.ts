@@ -109,7 +109,8 @@ export class WebhookReceiver {
       replayKey: verified.replayKey?.key,
       replayKeyOnReuse: verified.replayKey?.onReuse,
     };
-    if (duplicates?.refusesBeforeStoring(identity, () => client.key)) throw new DuplicateBudgetSpentError(duplicates.retryAfterSeconds());
+    const refusal = duplicates?.refusalBeforeStoring(identity, () => client.key);
+    if (duplicates && refusal !== undefined) throw new DuplicateBudgetSpentError(duplicates.retryAfterSeconds(), refusal);
 
     // Carry the trace to the worker: the stored traceparent lets even a reconciled job join this trace.
     const carrier: Record<string, string> = {};
@@ -189,7 +190,7 @@ export class WebhookReceiver {
       });
       return;
     }
-    throw new DuplicateBudgetSpentError(duplicates.retryAfterSeconds());
+    throw new DuplicateBudgetSpentError(duplicates.retryAfterSeconds(), duplicates.refusalAfterStoring(identity, replayKeyHeld));
   }
 
   /** The sender as verifiers see it; its key is computed only if a verifier or the duplicate budget asks (most never do). */
