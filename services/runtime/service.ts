@@ -3,6 +3,7 @@ import proxyaddr from 'proxy-addr';
 import type { Dispatcher } from 'undici';
 import { RedisPaypalCertificateStore } from '../ingress/verification/paypal-certificate-store.js';
 import { createProviderRegistry } from '../ingress/verification/provider-registry.js';
+import { noProvidersWarning } from '../ingress/verification/no-providers-warning.js';
 import { loadProvidersFile, providerKeptHeaders } from '../ingress/verification/providers-file.js';
 import type { Config } from '../shared/config/config.js';
 import { runMigrations } from '../shared/database/run-migrations.js';
@@ -83,6 +84,9 @@ export async function startService(config: Config, extensions: ServiceExtensions
         toleranceSeconds: config.providers.toleranceSeconds,
       })
     : undefined;
+  // An ingress without providers answers every webhook 404: said at start, not found out from the senders' failures.
+  const noProviders = providers ? noProvidersWarning(providers.names()) : undefined;
+  if (noProviders) logger.warn(noProviders);
   const providerDefinitions = config.providers.providersFile ? loadProvidersFile(config.providers.providersFile) : undefined;
   // Route filters may read the headers an hmac provider's events are identified by (the ingress keeps them too).
   const routesFile = config.routesFile ? loadRoutesFile(config.routesFile, { providerHeaders: providerKeptHeaders(providerDefinitions ?? []) }) : undefined;
