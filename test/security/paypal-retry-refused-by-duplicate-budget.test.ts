@@ -115,5 +115,17 @@ describe("PayPal's genuine retry from a client past its duplicate budget", () =>
       forgedStored: false,
     });
     expect(stored.rows.map((row) => row.external_id)).toContain(externalId);
+
+    // A body forged under the retry that keeps the event's id is a duplicate at most: the event keeps its content.
+    const forgedSameId = forgeWithSameCrc32(
+      Buffer.from(body),
+      JSON.stringify({ id: externalId, event_type: 'PAYMENT.CAPTURE.COMPLETED', resource: { amount: { value: '99999.00' } }, note: '@'.repeat(12) }),
+    );
+    const sameId = await send(forgedSameId, retryHeaders, FORGER);
+    const amount = await app.db.pool.query<{ amount: string }>(
+      "SELECT payload #>> '{resource,amount,value}' AS amount FROM webhook_events WHERE provider = 'paypal' AND external_id = $1",
+      [externalId],
+    );
+    expect({ status: sameId.status, amounts: amount.rows.map((row) => row.amount) }).toEqual({ status: 200, amounts: ['10.00'] });
   });
 });
