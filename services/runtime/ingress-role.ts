@@ -11,7 +11,7 @@ import { ClientFailureLimiter } from '../shared/http/client-failure-limiter.js';
 import { WebhookReceiver } from '../ingress/ingest/webhook-receiver.js';
 import type { ProviderRegistry } from '../ingress/verification/provider-registry.js';
 import type { Config } from '../shared/config/config.js';
-import { createDataSource } from '../shared/database/data-source.js';
+import { ADMIN_POOL_SIZE, createDataSource } from '../shared/database/data-source.js';
 import { DestinationPauses } from '../shared/destinations/destination-pauses.js';
 import { DestinationStateStore } from '../shared/destinations/destination-state.js';
 import { createLogger } from '../shared/logging/logger.js';
@@ -50,7 +50,7 @@ export async function startIngress(options: IngressRoleOptions): Promise<Ingress
   registerStoreQueueGauges(queueBudget);
   const writer = new EventWriter({ pool: infrastructure.pool, queueBudget });
   // The operators' reads go through TypeORM, on a small pool of their own (see shared/database/README.md).
-  const adminData = await createDataSource({ url: config.database.url, poolSize: 4, applicationName: 'webhooks-admin' }).initialize();
+  const adminData = await createDataSource({ url: config.database.url, poolSize: ADMIN_POOL_SIZE, applicationName: 'webhooks-admin' }).initialize();
   // Pause/resume and destination state: recorded in PostgreSQL, shared with the workers through Redis.
   const destinationState = new DestinationStateStore(infrastructure.redis, `${config.queue.prefix}:${config.queue.name}`);
   const destinationControl = new DestinationControl({

@@ -17,6 +17,15 @@ export const MIGRATIONS_TABLE = 'typeorm_migrations';
  */
 export const MIGRATION_LOCK_TIMEOUT_MS = 2000;
 
+/**
+ * Connections of the admin API's data source, next to the DATABASE_POOL_SIZE of the role that serves it (the ingress).
+ * Named, so that what sizes PostgreSQL's max_connections for the pods (the chart and its tests) can count them.
+ */
+export const ADMIN_POOL_SIZE = 4;
+
+/** Connections of the migrations' data source; the migration lock's session comes on top (migration-lock.ts). */
+export const MIGRATION_POOL_SIZE = 2;
+
 export interface DataSourceOptions {
   url: string;
   poolSize: number;
@@ -43,7 +52,7 @@ export function createDataSource(options: DataSourceOptions): DataSource {
 export function createMigrationDataSource(url: string, statements?: StatementsInFlight): DataSource {
   const { statement_timeout: _statement, query_timeout: _query, ...connectionSettings } = POOL_SETTINGS;
   return buildDataSource(
-    { url, poolSize: 2, applicationName: 'migrations' },
+    { url, poolSize: MIGRATION_POOL_SIZE, applicationName: 'migrations' },
     { ...connectionSettings, lock_timeout: MIGRATION_LOCK_TIMEOUT_MS, ...(statements ? { Client: statements.clientClass() } : {}) },
   );
 }
