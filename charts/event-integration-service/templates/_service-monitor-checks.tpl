@@ -1,0 +1,31 @@
+{{/* A Prometheus duration (the Prometheus Operator's pattern, which the schema enforces: 1h30m, 90s, 500ms, 0) in
+milliseconds, as an int. Call with the duration's text. */}}
+{{- define "eis.durationMs" -}}
+{{- $pattern := `^(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?(?:([0-9]+)ms)?$` -}}
+{{- $text := toString . -}}
+{{- $ms := 0 -}}
+{{- if and (ne $text "0") (regexMatch $pattern $text) -}}
+{{- $units := list 31536000000 604800000 86400000 3600000 60000 1000 1 -}}
+{{- range $i, $unit := $units -}}
+{{- $digits := regexReplaceAll $pattern $text (printf "${%d}" (add $i 1)) -}}
+{{- if $digits -}}{{- $ms = add $ms (mul (atoi $digits) $unit) -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $ms -}}
+{{- end -}}
+
+{{/*
+metrics.serviceMonitor's interval and scrapeTimeout, checked before the ServiceMonitor is rendered. A scrapeTimeout
+longer than the interval is a scrape config Prometheus refuses ("scrape timeout greater than scrape interval"): the
+Prometheus Operator rejects the ServiceMonitor, and nothing of the release is scraped (no KEDA signal, the target
+alerts firing, blank dashboards) while the install reported success. "0" leaves either to the Prometheus's global
+setting, which the chart cannot see: not checked.
+*/}}
+{{- define "eis.checkServiceMonitor" -}}
+{{- $sm := .Values.metrics.serviceMonitor -}}
+{{- $interval := include "eis.durationMs" $sm.interval | int -}}
+{{- $timeout := include "eis.durationMs" $sm.scrapeTimeout | int -}}
+{{- if and (gt $interval 0) (gt $timeout $interval) -}}
+{{- fail (printf "metrics.serviceMonitor.scrapeTimeout=%s is longer than metrics.serviceMonitor.interval (%s): Prometheus refuses such a scrape config (scrape timeout greater than scrape interval), so the Prometheus Operator would reject the ServiceMonitor and nothing of the release would be scraped. Use a scrapeTimeout of at most the interval" (toString $sm.scrapeTimeout) (toString $sm.interval)) -}}
+{{- end -}}
+{{- end -}}
