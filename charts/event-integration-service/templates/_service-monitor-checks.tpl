@@ -15,7 +15,16 @@ milliseconds, as an int. Call with the duration's text. */}}
 {{- end -}}
 
 {{/*
-metrics.serviceMonitor's interval and scrapeTimeout, checked before the ServiceMonitor is rendered. A scrapeTimeout
+metrics.serviceMonitor's interval and scrapeTimeout, checked before the ServiceMonitor is rendered.
+
+The interval is at most 2m: the alert rules (files/alerts/rules.yaml) take rate() and increase() over windows of 5m
+and more, and each returns nothing for a series with fewer than two samples in its window. At 2m a 5m window holds
+two samples even when a scrape lands up to a minute late; at 2m30s it holds exactly two, and any late or failed
+scrape leaves one; at 3m many windows hold one, and an alert with a `for:` never stays pending long enough to fire
+(test/chart/service-monitor-interval.test.ts plays WebhookEnqueueFailing through promtool at 2m and 3m). A shorter
+window in the rules needs a smaller bound here (that test checks the rules' shortest window against it).
+
+A scrapeTimeout
 longer than the interval is a scrape config Prometheus refuses ("scrape timeout greater than scrape interval"): the
 Prometheus Operator rejects the ServiceMonitor, and nothing of the release is scraped (no KEDA signal, the target
 alerts firing, blank dashboards) while the install reported success. "0" leaves either to the Prometheus's global
@@ -25,6 +34,9 @@ setting, which the chart cannot see: not checked.
 {{- $sm := .Values.metrics.serviceMonitor -}}
 {{- $interval := include "eis.durationMs" $sm.interval | int -}}
 {{- $timeout := include "eis.durationMs" $sm.scrapeTimeout | int -}}
+{{- if gt $interval 120000 -}}
+{{- fail (printf "metrics.serviceMonitor.interval=%s is over 2m: the alert rules take rate() and increase() over 5m windows, which return nothing with fewer than two samples of a series in the window; at 2m a 5m window holds two even when a scrape is a minute late, past 2m a late scrape leaves one (at 3m many windows hold one), and alerts with a for: then never fire. Use 2m or less" (toString $sm.interval)) -}}
+{{- end -}}
 {{- if and (gt $interval 0) (gt $timeout $interval) -}}
 {{- fail (printf "metrics.serviceMonitor.scrapeTimeout=%s is longer than metrics.serviceMonitor.interval (%s): Prometheus refuses such a scrape config (scrape timeout greater than scrape interval), so the Prometheus Operator would reject the ServiceMonitor and nothing of the release would be scraped. Use a scrapeTimeout of at most the interval" (toString $sm.scrapeTimeout) (toString $sm.interval)) -}}
 {{- end -}}
