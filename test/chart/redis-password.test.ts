@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -117,7 +117,8 @@ describe('no secret on a command line', () => {
     const redis = one(renderChart([], fixed), 'StatefulSet', '-redis').spec.template.spec.containers[0];
     const env = Object.fromEntries((redis.env as any[]).map((e) => [e.name, e]));
     expect(env.REDISCLI_AUTH.valueFrom.secretKeyRef).toEqual({ name: 'eis-event-integration-service-redis', key: 'redis-password' });
-    for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) expect(redis[probe].exec.command).toEqual(['redis-cli', 'ping']);
+    // sh compares redis-cli's answer (test/chart/redis-probe-pong.test.ts); the password comes from REDISCLI_AUTH.
+    for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) expect(redis[probe].exec.command).toEqual(['sh', '-c', expect.stringContaining('"$(redis-cli ping)"')]);
 
     const open = one(renderChart([], ['redis.auth.enabled=false']), 'StatefulSet', '-redis').spec.template.spec.containers[0];
     expect(open.command).toEqual(['redis-server']);
@@ -213,11 +214,17 @@ function redisContainer(set: string[], secretData: Record<string, string>) {
     expect(cli(['ping'], password).stdout.trim()).toBe('PONG');
   });
 
-  it('the rendered probes answer with REDISCLI_AUTH (pointed at this port)', () => {
+  it('the rendered probes pass with REDISCLI_AUTH (their redis-cli pointed at this port)', () => {
+    // A redis-cli first on PATH that adds this server's address (the pod's is the default 127.0.0.1:6379).
+    const realCli = spawnSync('sh', ['-c', 'command -v redis-cli'], { encoding: 'utf8' }).stdout.trim();
+    const bin = mkdtempSync(path.join(dir, 'bin-'));
+    writeFileSync(path.join(bin, 'redis-cli'), `#!/bin/sh\nexec ${realCli} -h 127.0.0.1 -p ${port} "$@"\n`, { mode: 0o755 });
     for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
       const [binary, ...rest] = container[probe].exec.command as string[];
-      const run = spawnSync(binary!, ['-h', '127.0.0.1', '-p', String(port), ...rest], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env } });
-      expect({ probe, out: run.stdout.trim() }).toEqual({ probe, out: 'PONG' });
+      const run = spawnSync(binary!, rest, { encoding: 'utf8', env: { PATH: `${bin}:${process.env.PATH ?? ''}`, ...env } });
+      expect({ probe, status: run.status }).toEqual({ probe, status: 0 });
+      const refused = spawnSync(binary!, rest, { encoding: 'utf8', env: { PATH: `${bin}:${process.env.PATH ?? ''}`, ...env, REDISCLI_AUTH: 'wrong' } });
+      expect({ probe, status: refused.status }).toEqual({ probe, status: 1 });
     }
   });
 
