@@ -1,6 +1,7 @@
+import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { ADMIN_POOL_SIZE, MIGRATION_POOL_SIZE } from '../../services/shared/database/data-source.js';
-import { find, one, podSpecOf, renderChart, runHelm, templateArgs, type K8sObject } from './helm.js';
+import { chartDir, find, one, podSpecOf, releaseName, releaseNamespace, renderChart, runHelm, templateArgs, valuesDir, type K8sObject } from './helm.js';
 
 /**
  * Every ingress and worker pod holds a pg pool of its own (DATABASE_POOL_SIZE, 20 by default; the ingress also the
@@ -124,5 +125,27 @@ describe('the bundled PostgreSQL max_connections against the pods pools', () => 
   it('checks nothing when the bundled PostgreSQL is off (an external database is sized by its owner)', () => {
     const objects = renderChart(['external-services.yaml'], [...KEDA, ...HPA, 'postgresql.parameters.max_connections=10']);
     expect(find(objects, 'StatefulSet', '-postgresql')).toHaveLength(0);
+  });
+
+  /** NOTES.txt of an install (helm template does not print it). */
+  const notes = (files: string[], set: string[]) => {
+    const values = [...files.flatMap((file) => ['-f', path.join(valuesDir, file)]), ...set.flatMap((pair) => ['--set', pair])];
+    const run = runHelm(['install', releaseName, chartDir, '--namespace', releaseNamespace, '--dry-run=client', ...values]);
+    expect(run.stderr).toBe('');
+    return run.stdout.slice(run.stdout.indexOf('NOTES:')).replace(/\s+/g, ' ');
+  };
+
+  it('NOTES tells the owner of an external database how many connections the pods may open', () => {
+    const objects = renderChart(['external-services.yaml'], [...KEDA, ...HPA]);
+    const text = notes(['external-services.yaml'], [...KEDA, ...HPA]);
+    expect(text).toContain(`up to ${podConnections(objects)} connections`);
+    expect(text).toMatch(/max_connections/);
+  });
+
+  it('NOTES shows the bundled PostgreSQL its max_connections and what the pools may open', () => {
+    const objects = renderChart([], [...KEDA, ...HPA]);
+    const text = notes([], [...KEDA, ...HPA]);
+    expect(text).toContain(`max_connections ${maxConnections(objects)}`);
+    expect(text).toContain(`up to ${podConnections(objects)} connections`);
   });
 });
