@@ -1,4 +1,4 @@
-import picomatch from 'picomatch';
+import { compileEventTypeGlob } from '../../shared/routing/event-type-glob.js';
 
 /** What an in-process handler receives. */
 export interface HandledEvent {
@@ -33,7 +33,9 @@ export class EventHandlerRegistry {
     if (this.registrations.some((registration) => registration.name === name)) {
       throw new Error(`event handler "${name}" is registered already`);
     }
-    const matchers = options.events?.map((glob) => picomatch(glob));
+    // The routes' glob (see compileEventTypeGlob): picomatch's own `*` stopped at `/` and skipped a leading `.`, so a
+    // handler for `orders*` or `*` missed Shopify's `orders/create` that a route with the same glob delivered.
+    const matchers = options.events?.map(compileEventTypeGlob);
     this.registrations.push({
       name,
       provider: options.provider,
