@@ -1,6 +1,7 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { HttpForwarder, type ForwardedEvent } from '../../services/worker/delivery/http-forwarder.js';
+import { startRawDestination, type RawDestination } from '../support/raw-destination.js';
 
 /**
  * Destinations that answer in ways a well-behaved receiver does not, written byte for byte on raw sockets: the
@@ -13,38 +14,14 @@ import { HttpForwarder, type ForwardedEvent } from '../../services/worker/delive
 const TIMEOUT_MS = 5000;
 const event: ForwardedEvent = { id: 'evt-hostile', provider: 'stripe', eventType: 'invoice.paid', rawBody: Buffer.from('{"a":1}'), contentType: 'application/json' };
 
-interface RawDestination {
-  url: string;
-  /** Requests read in full (head and Content-Length body). */
-  requests: number;
-  server: Server;
-}
-
-const servers: Server[] = [];
+const destinations: RawDestination[] = [];
 const forwarders: HttpForwarder[] = [];
 
 /** A loopback destination that answers every complete request with `answer(socket, n)` (n counts from 0). */
 async function destination(answer: (socket: Socket, n: number) => void): Promise<RawDestination> {
-  const state = { requests: 0 } as RawDestination;
-  state.server = createServer((socket) => {
-    socket.on('error', () => undefined);
-    let buffered = Buffer.alloc(0);
-    socket.on('data', (data) => {
-      buffered = Buffer.concat([buffered, data]);
-      for (;;) {
-        const headEnd = buffered.indexOf('\r\n\r\n');
-        if (headEnd < 0) return;
-        const length = Number(/content-length: *(\d+)/i.exec(buffered.subarray(0, headEnd).toString('latin1'))?.[1] ?? 0);
-        if (buffered.length < headEnd + 4 + length) return;
-        buffered = buffered.subarray(headEnd + 4 + length);
-        answer(socket, state.requests++);
-      }
-    });
-  });
-  servers.push(state.server);
-  await new Promise<void>((resolve) => state.server.listen(0, '127.0.0.1', resolve));
-  state.url = `http://127.0.0.1:${(state.server.address() as AddressInfo).port}/hook`;
-  return state;
+  const started = await startRawDestination(answer);
+  destinations.push(started);
+  return started;
 }
 
 function forwarder(): HttpForwarder {
@@ -56,7 +33,7 @@ function forwarder(): HttpForwarder {
 afterEach(async () => {
   // Every request has ended by now (each test awaits its forwards): closing the forwarders closes their connections.
   await Promise.all(forwarders.splice(0).map((f) => f.close()));
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+  await Promise.all(destinations.splice(0).map((d) => d.close()));
 });
 
 describe('HttpForwarder against hostile destinations', () => {
@@ -104,7 +81,7 @@ describe('HttpForwarder against hostile destinations', () => {
     const target = await destination((socket) => socket.write(`HTTP/1.1 ${status} Moved\r\nlocation: ${elsewhere.url}\r\ncontent-length: 0\r\n\r\n`));
     const result = await forwarder().forward(event, { name: 'moved', url: target.url });
     expect(result).toMatchObject({ succeeded: false, result: 'http_error', statusCode: status, error: `HTTP ${status} (Location: ${elsewhere.url})` });
-    expect(elsewhere.requests).toBe(0);
+    expect(elsewhere.received).toHaveLength(0);
   });
 
   it('a huge Location is cut in the error text', async () => {
@@ -129,7 +106,7 @@ describe('HttpForwarder against hostile destinations', () => {
     for (let i = 0; i < 3; i++) {
       expect(await sender.forward(event, { name: 'no-content', url: target.url })).toMatchObject({ succeeded: true, statusCode: 204 });
     }
-    expect(target.requests).toBe(3);
+    expect(target.received).toHaveLength(3);
   });
 
   it('an HTTP/1.0 answer whose body ends at the close is read to its end', async () => {
