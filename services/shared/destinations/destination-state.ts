@@ -38,8 +38,9 @@ export interface DestinationStateView {
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 // KEYS: paused set, paused version, circuit hash. ARGV: name, breaker (1/0), probe lease ms, probe token, recheck (1/0).
-// A recheck (a delivery admitted before it waited for one of the destination's slots) never becomes the probe: it goes
-// if the destination is not paused and its circuit is still closed, or if it is the probe already (its token).
+// A recheck (a delivery admitted before it waited for one of the destination's slots, or before its route's transform
+// built its message) never becomes the probe: it goes if the destination is not paused and its circuit is still
+// closed, or if it is the probe already (its token).
 const ADMIT = `${NOW}
 if redis.call('EXISTS', KEYS[2]) == 0 then return {'unsynced', 0} end
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {'paused', 0} end
@@ -175,9 +176,9 @@ export class DestinationStateStore {
   }
 
   /**
-   * May a delivery admitted earlier still go, after it waited for one of the destination's slots? Not if the
-   * destination was paused or its circuit left `closed` meanwhile, unless it holds the probe (`probeToken`). Never
-   * makes it the probe.
+   * May a delivery admitted earlier still go, after it waited for one of the destination's slots or for its route's
+   * transform? Not if the destination was paused or its circuit left `closed` meanwhile, unless it holds the probe
+   * (`probeToken`). Never makes it the probe.
    */
   async recheck(name: string, hasBreaker: boolean, probeToken: string): Promise<Admission | 'unsynced'> {
     return this.runAdmit(name, hasBreaker ? '1' : '0', 0, probeToken, '1');

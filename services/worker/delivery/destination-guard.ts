@@ -112,10 +112,11 @@ export class DestinationGuard {
   }
 
   /**
-   * For a delivery that waited for one of the destination's slots, once it holds one: what {@link admit} allowed may
-   * have changed meanwhile (an operator paused the destination, earlier deliveries' failures opened its circuit), and
-   * a paused destination must be sent nothing once the pause is acknowledged. Throws {@link DeliveryDeferred} when
-   * the delivery must wait after all; the probe (`probeToken`) still goes.
+   * For a delivery that waited for one of the destination's slots, once it holds one, or whose route's transform
+   * built its message, once it is built: what {@link admit} allowed may have changed meanwhile (an operator paused
+   * the destination, earlier deliveries' failures opened its circuit), and a paused destination must be sent nothing
+   * once the pause is acknowledged. Throws {@link DeliveryDeferred} when the delivery must wait after all; the probe
+   * (`probeToken`) still goes. Reserves nothing: the rate limit is asked after it, right before the send.
    */
   async recheck(destination: Destination, probeToken: string | undefined): Promise<void> {
     const hasBreaker = Boolean(destination.policy?.circuitBreaker);

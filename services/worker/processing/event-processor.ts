@@ -97,6 +97,16 @@ interface RunSoFar {
   delivered: boolean;
 }
 
+/** What a delivery runs around its steps: the deliverer's hooks, and one between the route's transform and the deliverer. */
+interface RouteDeliveryHooks extends DeliveryHooks {
+  /**
+   * Run once the route's transform built the message, before it goes to the deliverer (a delivery without a
+   * transform runs none): the caller checks again what let the delivery go; when it throws, nothing is sent and the
+   * error is the caller's.
+   */
+  afterTransform?: () => Promise<void>;
+}
+
 /** How one destination's delivery of an attempt ended. */
 type Outcome = Attempted | Waiting | NotStarted | ClaimLost;
 
@@ -596,6 +606,10 @@ export class EventProcessor {
     if (!admission.go) return this.putOff(event, { destination, deferred: admission.deferred });
     let recorded: { probeFailed: boolean } | undefined;
     const outcome = await this.deliverTo(event, destination, route, work, {
+      // Admitted before its route's transform built the message (up to TRANSFORM_TIMEOUT_MS, after its turn behind
+      // the process's other transforms): asked again once it is built, before the deliverer reserves a place in the
+      // rate limit for it. A plain forward is sent as it was admitted: no second round trip to Redis.
+      afterTransform: () => guard.recheck(destination, admission.probeToken),
       // Admitted before it queued for one of the destination's slots (maxConcurrency): asked again once it holds one.
       // The claim first: a worker that stalled while it waited may have lost the event to another worker's claim.
       beforeSlotWait: waiting.beforeSlotWait,
@@ -642,7 +656,8 @@ export class EventProcessor {
     };
   }
 
-  private deliverTo(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, hooks?: DeliveryHooks): Promise<DeliveryResult | Waiting | NotStarted | ClaimLost> {
+  private deliverTo(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, hooks?: RouteDeliveryHooks): Promise<DeliveryResult | Waiting | NotStarted | ClaimLost> {
+    const { afterTransform, ...deliveryHooks } = hooks ?? {};
     const started = performance.now();
     const type = destinationType(destination);
     const attributes = {
@@ -655,15 +670,21 @@ export class EventProcessor {
     return tracer.startActiveSpan('webhook.deliver', { attributes }, async (span): Promise<DeliveryResult | Waiting | NotStarted | ClaimLost> => {
       let result: DeliveryResult;
       try {
-        const message: OutgoingMessage = route.transform
-          ? { body: await work.transformed(route), contentType: 'application/json' }
-          : { body: event.rawBody, contentType: event.contentType };
+        let message: OutgoingMessage;
+        if (route.transform) {
+          // A transform that fails is this delivery's failed attempt (below), whatever the destination's state now.
+          message = { body: await work.transformed(route), contentType: 'application/json' };
+          await afterTransform?.();
+        } else {
+          message = { body: event.rawBody, contentType: event.contentType };
+        }
         // HTTP: the undici instrumentation makes the client span under this one and sends its traceparent; the
         // broker publishers make a producer span and carry its context in the message headers.
-        result = await this.delivererFor(type).deliver(event, destination, message, hooks);
+        result = await this.delivererFor(type).deliver(event, destination, message, deliveryHooks);
       } catch (error) {
         if (error instanceof DeliveryDeferred) {
-          // Over the rate limit, or paused or its circuit opened while it waited for a slot: nothing was sent.
+          // Over the rate limit, or paused or its circuit opened while its transform ran or it waited for a slot:
+          // nothing was sent.
           span.setAttribute('webhook.waiting', error.reason);
           span.end();
           return { destination, deferred: error };
