@@ -29,6 +29,13 @@ let queue: EventQueue;
 
 const scrape = async () => parseExposition(await registry.metrics());
 
+/**
+ * The gauge's bound on a scrape's Redis reads in the tests that read a real queue: past its 1 s default (a loaded
+ * machine's Redis has taken longer) the scrape has no sample, and such a test read 0 waiting jobs. The bound itself is
+ * tested with a source that never answers.
+ */
+const READ_TIMEOUT_MS = 30_000;
+
 beforeAll(async () => {
   ns = createQueueNamespace();
   connection = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
@@ -43,7 +50,7 @@ afterAll(async () => {
 
 describe('QueueDepthGauge', () => {
   it('reports 0 age and zero counts for an empty queue', async () => {
-    new QueueDepthGauge(QUEUE, queue, 0);
+    new QueueDepthGauge(QUEUE, queue, 0, READ_TIMEOUT_MS);
     const metrics = await scrape();
     expect(find(metrics, 'webhook_queue_oldest_waiting_age_seconds')).toEqual([
       { name: 'webhook_queue_oldest_waiting_age_seconds', labels: { queue: QUEUE }, value: 0 },
@@ -52,7 +59,7 @@ describe('QueueDepthGauge', () => {
   });
 
   it('reports the age of the oldest waiting job, not the newest', async () => {
-    new QueueDepthGauge(QUEUE, queue, 0);
+    new QueueDepthGauge(QUEUE, queue, 0, READ_TIMEOUT_MS);
     const now = Date.now();
     await queue.queue.add('event', { eventId: 'old' }, { jobId: 'old', timestamp: now - 120_000 });
     await queue.queue.add('event', { eventId: 'new' }, { jobId: 'new', timestamp: now - 1_000 });
@@ -64,7 +71,7 @@ describe('QueueDepthGauge', () => {
   });
 
   it('drops back to 0 once a worker took the waiting jobs', async () => {
-    new QueueDepthGauge(QUEUE, queue, 0);
+    new QueueDepthGauge(QUEUE, queue, 0, READ_TIMEOUT_MS);
     const workerConnection = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
     const worker = new Worker(QUEUE, async () => 'done', { connection: workerConnection, prefix: ns.prefix });
     try {
@@ -160,7 +167,7 @@ describe('webhook_queue_oldest_waiting_age_seconds after a delay', () => {
   }
 
   const age = async () => {
-    new QueueDepthGauge(READY_QUEUE, readyQueue, 0);
+    new QueueDepthGauge(READY_QUEUE, readyQueue, 0, READ_TIMEOUT_MS);
     const metrics = await scrape();
     expect(total(metrics, 'webhook_queue_jobs', { queue: READY_QUEUE, state: 'waiting' })).toBe(1);
     return find(metrics, 'webhook_queue_oldest_waiting_age_seconds', { queue: READY_QUEUE })[0]!.value;
