@@ -7,7 +7,9 @@ import net from 'node:net';
  *   ReadyForQuery after the Sync came back), and the answer is lost: the connection is cut instead of forwarding it;
  * - {@link cutOnStatement}: the client binds a named prepared statement; the connection is cut before PostgreSQL
  *   sees it (what ran before on the connection stands).
- * Each armed cut happens once, on the first connection that meets it.
+ * Each armed cut happens once, on the first connection that meets it. With {@link refuseAfterCut}, the cut is the
+ * start of an outage: PostgreSQL gone for this client (a restart, a failover) until the test sets {@link refusing}
+ * back to false.
  */
 export class PostgresCuttingProxy {
   /** A CommandComplete tag (`INSERT 0 1`) to lose the answer of, once; undefined: none. */
@@ -15,6 +17,13 @@ export class PostgresCuttingProxy {
   /** A prepared statement's name whose Bind cuts the connection, once; undefined: none. */
   cutOnStatement?: string;
   cuts = 0;
+  /**
+   * A cut also cuts every other connection and sets {@link refusing}: the statement is the first to meet an outage,
+   * not a lone blip.
+   */
+  refuseAfterCut = false;
+  /** New connections are closed as they come (the client sees "Connection terminated unexpectedly"). */
+  refusing = false;
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
@@ -35,6 +44,10 @@ export class PostgresCuttingProxy {
   }
 
   private connect(client: net.Socket): void {
+    if (this.refusing) {
+      client.destroy();
+      return;
+    }
     const upstream = net.connect({ host: this.host, port: this.port });
     for (const socket of [client, upstream]) {
       this.sockets.add(socket);
@@ -45,6 +58,11 @@ export class PostgresCuttingProxy {
     upstream.on('close', () => client.destroy());
     const cut = () => {
       this.cuts++;
+      if (this.refuseAfterCut) {
+        // Every connection goes with it: the pool's idle ones would otherwise take the statement's next try.
+        this.refusing = true;
+        for (const socket of this.sockets) socket.destroy();
+      }
       upstream.destroy();
       client.destroy();
     };
