@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { context as otelContext, propagation, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import { isDatabaseUnavailable } from '../../shared/database/database-errors.js';
 import { redactSecretValuesIn, type Logger } from '../../shared/logging/logger.js';
 import { bidiIsolated } from '../../shared/text/bidi-isolated.js';
 import { currentContext } from '../../shared/logging/request-context.js';
@@ -86,6 +87,39 @@ interface ClaimLost {
   lost: ClaimLostError;
 }
 
+/**
+ * A destination (or handler) this attempt did not deliver to because PostgreSQL, unavailable past the reconnects,
+ * did not answer a statement the delivery needs before it sends (see {@link DatabaseAwayError}): nothing was sent, so
+ * no attempt is used; the event waits for the database, as a run whose claim or finish PostgreSQL did not take does.
+ */
+interface DatabaseAway {
+  destination: string;
+  away: DatabaseAwayError;
+}
+
+/**
+ * PostgreSQL unavailable (isDatabaseUnavailable) for a statement a delivery makes before it sends: the read of the
+ * payload and headers its route's filter or transform (or a handler) works on, the confirmation of its claim after
+ * a wait for a slot. Such a failure was taken for the destination's failed attempt ("internal error: Connection
+ * terminated unexpectedly"): an outage longer than the reconnects between a claim and its sends used up the event's
+ * attempts with nothing sent, and on the last one dead-lettered it (its finish, carried to the job's next run while
+ * PostgreSQL was away, wrote that once it was back). Only these statements' errors are tagged: a deliverer's own
+ * error with a socket's code (a destination's ECONNREFUSED) is the destination's failure, as before.
+ */
+class DatabaseAwayError extends Error {
+  constructor(cause: unknown) {
+    super(`database unavailable: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'DatabaseAwayError';
+  }
+}
+
+/** `statement`'s outcome; its failure tagged {@link DatabaseAwayError} when PostgreSQL was unavailable. */
+function beforeSend<T>(statement: Promise<T>): Promise<T> {
+  return statement.catch((error: unknown) => {
+    throw isDatabaseUnavailable(error) ? new DatabaseAwayError(error) : error;
+  });
+}
+
 /** An attempted delivery; `probeFailed`: it was a half-open circuit's probe and failed (not counted against the event). */
 type Attempted = DeliveryResult & { probeFailed?: boolean };
 
@@ -108,12 +142,13 @@ interface RouteDeliveryHooks extends DeliveryHooks {
 }
 
 /** How one destination's delivery of an attempt ended. */
-type Outcome = Attempted | Waiting | NotStarted | ClaimLost;
+type Outcome = Attempted | Waiting | NotStarted | ClaimLost | DatabaseAway;
 
 const isWaiting = (outcome: Outcome): outcome is Waiting => 'deferred' in outcome;
 const isNotStarted = (outcome: Outcome): outcome is NotStarted => 'notStarted' in outcome;
 const isClaimLost = (outcome: Outcome): outcome is ClaimLost => 'lost' in outcome;
-const isAttempted = (outcome: Outcome): outcome is Attempted => !isWaiting(outcome) && !isNotStarted(outcome) && !isClaimLost(outcome);
+const isDatabaseAway = (outcome: Outcome): outcome is DatabaseAway => 'away' in outcome;
+const isAttempted = (outcome: Outcome): outcome is Attempted => !isWaiting(outcome) && !isNotStarted(outcome) && !isClaimLost(outcome) && !isDatabaseAway(outcome);
 
 /**
  * An attempt's error text is kept in PostgreSQL (shown by the console and the admin API) and, through lastError (built
@@ -284,9 +319,11 @@ export class EventProcessor {
     const results: Attempted[] = [];
     const waiting: Waiting[] = [];
     const notStarted: NotStarted[] = [];
+    const away: DatabaseAway[] = [];
     for (const outcome of outcomes) {
       if (isWaiting(outcome)) waiting.push(outcome);
       else if (isNotStarted(outcome)) notStarted.push(outcome);
+      else if (isDatabaseAway(outcome)) away.push(outcome);
       else if (isClaimLost(outcome)) continue; // returned above
       else results.push(outcome); // its error text redacted (deliver)
     }
@@ -295,7 +332,7 @@ export class EventProcessor {
     const counted = failures.filter((result) => !result.probeFailed);
     processingDuration.observe({ provider: event.provider }, (performance.now() - started) / 1000);
 
-    if (failures.length === 0 && waiting.length === 0 && notStarted.length === 0) {
+    if (failures.length === 0 && waiting.length === 0 && notStarted.length === 0 && away.length === 0) {
       soFar.delivered = true;
       return this.finishRun(event, { status: 'COMPLETED', lastError: null, results, giveBackAttempt: false, heldFor: [] });
     }
@@ -305,18 +342,26 @@ export class EventProcessor {
       ...waiting.map((w) => w.deferred.message),
       ...failures.filter((f) => f.probeFailed).map((f) => `${f.destination} circuit reopened by a failed probe (${bidiIsolated(f.error)})`),
       ...notStarted.map((n) => n.notStarted.message),
+      ...away.map((a) => `${a.destination}: not sent (${a.away.message})`),
     ];
     const waitingNote = waits.length > 0 ? `waiting: ${waits.join('; ')}` : '';
 
     if (counted.length === 0) {
       // Nothing failed that counts: the attempt is given back and the job waits, without using one of BullMQ's either.
       // A delivery the stopping worker did not start is not held by its destination (heldFor): it goes back to the
-      // queue at once, for the next worker to take as soon as it runs.
+      // queue at once, for the next worker to take as soon as it runs. One PostgreSQL did not let go (DatabaseAway)
+      // is not held by its destination either: this finish landed, so the database answers again, but it may come
+      // and go, and a run that counts no attempt goes again after a pause (givenBackWait), not at once.
       const waitMs =
         notStarted.length > 0
           ? 0
-          : Math.min(...waiting.map((w) => this.plannedWait(w, previousWaits)), ...(heldFor.length > waiting.length ? [this.reopenedWait(failures, previousWaits)] : []));
+          : Math.min(
+              ...waiting.map((w) => this.plannedWait(w, previousWaits)),
+              ...(heldFor.length > waiting.length ? [this.reopenedWait(failures, previousWaits)] : []),
+              ...(away.length > 0 ? [this.givenBackWait(previousWaits)] : []),
+            );
       const notStartedNames = notStarted.map((n) => n.destination.name);
+      const awayNames = away.map((a) => a.destination);
       // Behind a circuit's probe: freed while the job was on its way to the delayed set, it would not wake the job.
       const behindCircuits = waiting.filter((w) => w.deferred.reason === 'circuit_open').map((w) => w.destination);
       const { guard } = this.options;
@@ -332,6 +377,7 @@ export class EventProcessor {
           heldFor,
           waitMs,
           ...(notStartedNames.length > 0 ? { notStarted: notStartedNames } : {}),
+          ...(awayNames.length > 0 ? { databaseAway: awayNames } : {}),
         },
         onceDelayed,
       );
@@ -387,6 +433,7 @@ export class EventProcessor {
         if (logger.isInfoEnabled()) {
           const waited = { ...fields, waitingFor: end.heldFor, delivered: end.results.filter((r) => r.succeeded).length, waitMs };
           if (end.notStarted) logger.info('worker stopping: event given back to the queue; no attempt used', { ...waited, notStarted: end.notStarted });
+          else if (end.databaseAway) logger.info('database unavailable before sending: event given back; no attempt used', { ...waited, notSent: end.databaseAway });
           else logger.info('event waits for its destinations; no attempt used', waited);
         }
         throw new EventWaitingError(lastError, waitMs, onceDelayed);
@@ -550,9 +597,11 @@ export class EventProcessor {
     let filterInput: Promise<RouteFilterInput> | undefined;
     const transformed = new Map<CompiledRoute, Promise<Buffer>>();
     const readInput = () =>
-      (input ??= this.options.routeInputs
-        ? this.options.routeInputs.read(event.id)
-        : this.options.store.payload(event.id).then((payload): RouteInput => ({ payload, headers: {} })));
+      (input ??= beforeSend(
+        this.options.routeInputs
+          ? this.options.routeInputs.read(event.id)
+          : this.options.store.payload(event.id).then((payload): RouteInput => ({ payload, headers: {} })),
+      ));
     return {
       input: readInput,
       filterInput: () =>
@@ -586,6 +635,7 @@ export class EventProcessor {
         }
       }
     } catch (error) {
+      if (error instanceof DatabaseAwayError) return { destination: routed.destination.name, away: error };
       const result = this.internalFailure(event, routed.destination.name, error, started);
       this.observe(result);
       return result;
@@ -620,9 +670,10 @@ export class EventProcessor {
       // Counted against the circuit before the slot passes on, so the delivery waiting for it sees what this did.
       afterSend: async (result) => void (recorded = await guard.record(destination, result, admission.probeToken)),
     });
-    if ('deferred' in outcome || 'notStarted' in outcome || 'lost' in outcome) {
+    if ('deferred' in outcome || 'notStarted' in outcome || 'lost' in outcome || 'away' in outcome) {
       if (admission.probeToken) await guard.releaseProbe(destination, admission.probeToken);
-      // Not started by a stopping worker, or its claim lost: the destination did not put it off (not a deferral).
+      // Not started by a stopping worker, its claim lost, or the database away: the destination did not put it off
+      // (not a deferral).
       return 'deferred' in outcome ? this.putOff(event, outcome) : outcome;
     }
     // A delivery that failed before it was sent (a transform, a secret it cannot sign with) is counted here.
@@ -651,12 +702,18 @@ export class EventProcessor {
     return {
       beforeSlotWait: () => marked.waits(),
       afterSlotWait: async () => {
-        if (!(await marked.holds())) throw new ClaimLostError(event.id, destination.name);
+        if (!(await beforeSend(marked.holds()))) throw new ClaimLostError(event.id, destination.name);
       },
     };
   }
 
-  private deliverTo(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, hooks?: RouteDeliveryHooks): Promise<DeliveryResult | Waiting | NotStarted | ClaimLost> {
+  private deliverTo(
+    event: ClaimedEvent,
+    destination: Destination,
+    route: CompiledRoute,
+    work: RouteWork,
+    hooks?: RouteDeliveryHooks,
+  ): Promise<DeliveryResult | Waiting | NotStarted | ClaimLost | DatabaseAway> {
     const { afterTransform, ...deliveryHooks } = hooks ?? {};
     const started = performance.now();
     const type = destinationType(destination);
@@ -667,7 +724,7 @@ export class EventProcessor {
       'webhook.transformed': route.transform !== undefined,
       'url.full': withoutCredentials(destination.url),
     };
-    return tracer.startActiveSpan('webhook.deliver', { attributes }, async (span): Promise<DeliveryResult | Waiting | NotStarted | ClaimLost> => {
+    return tracer.startActiveSpan('webhook.deliver', { attributes }, async (span): Promise<DeliveryResult | Waiting | NotStarted | ClaimLost | DatabaseAway> => {
       let result: DeliveryResult;
       try {
         let message: OutgoingMessage;
@@ -701,6 +758,12 @@ export class EventProcessor {
           span.end();
           return { destination, lost: error };
         }
+        if (error instanceof DatabaseAwayError) {
+          // PostgreSQL did not give what the message is built from, or confirm the claim after a slot wait: not sent.
+          span.setAttribute('webhook.not_started', 'database_unavailable');
+          span.end();
+          return { destination: destination.name, away: error };
+        }
         result =
           error instanceof RouteTransformError
             ? this.transformFailure(event, destination.name, route, error, started)
@@ -724,12 +787,13 @@ export class EventProcessor {
     return deliverer;
   }
 
-  private async runHandler(event: ClaimedEvent, name: string, handler: EventHandler, payload: () => Promise<unknown>): Promise<DeliveryResult> {
+  private async runHandler(event: ClaimedEvent, name: string, handler: EventHandler, payload: () => Promise<unknown>): Promise<DeliveryResult | DatabaseAway> {
     const started = performance.now();
     let handled: HandledEvent;
     try {
       handled = { id: event.id, provider: event.provider, eventType: event.eventType, payload: await payload(), rawBody: event.rawBody, attempt: event.attempts };
     } catch (error) {
+      if (error instanceof DatabaseAwayError) return { destination: name, away: error };
       const result = this.internalFailure(event, name, error, started);
       this.observe(result);
       return result;

@@ -20,6 +20,8 @@ export interface RunEnd {
   waitMs?: number;
   /** PENDING: destinations a stopping worker did not start (the event goes back to the queue at once). */
   notStarted?: string[];
+  /** PENDING: destinations not sent to because PostgreSQL did not answer what their delivery needed first. */
+  databaseAway?: string[];
   /** FAILED or DEAD_LETTER: the latest Retry-After of the attempt's answers. */
   retryAfterMs?: number;
 }

@@ -1,0 +1,120 @@
+/**
+ * PostgreSQL goes away after a run claimed its event and before it sent anything: the run's route filter reads the
+ * event's payload (RouteInputReader, with the claim's reconnects, ~6 s) and PostgreSQL stays away longer than those.
+ * Nothing was sent, so no attempt was made: the event must wait for the database without using one of its
+ * JOB_ATTEMPTS, like a run whose claim or finish PostgreSQL did not take ("database unavailable; the event waits
+ * without using an attempt").
+ *
+ * Observed before the fix: the read's error was taken for the destination's failed attempt ("internal error:
+ * Connection terminated unexpectedly"); the run's finish, carried to the job's next run while PostgreSQL was away, then
+ * wrote it: on the last attempt the event ended DEAD_LETTER after one real failed delivery of JOB_ATTEMPTS 2, and the
+ * destination, answering 200 again, never got it.
+ */
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { Queue, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { HttpSink } from '../support/http-sink.js';
+import { PostgresCuttingProxy } from '../support/postgres-cutting-proxy.js';
+import { writeRoutesFile, type RoutesDocument } from '../support/routes-file.js';
+import { startInProcessService } from '../support/service-harness.js';
+import { postWebhook, signedStripeRequest } from '../support/signing.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace } from '../support/test-redis.js';
+import { waitFor } from '../support/wait-for.js';
+
+const SECRET = 'whsec_route_input_database_outage';
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+
+type Row = { status: string; attempts: number; last_error: string | null };
+const rowOf = async (db: TestDatabase, id: string): Promise<Row> =>
+  (await db.pool.query<Row>('SELECT status, attempts, last_error FROM webhook_events WHERE id = $1', [id])).rows[0]!;
+
+/** An all-in-one service with these routes, its database reached through a proxy that can cut it at a statement. */
+async function start(routes: RoutesDocument, env: Record<string, string>) {
+  const db = await createTestDatabase();
+  const ns = createQueueNamespace();
+  const routesFile = writeRoutesFile(routes);
+  const url = new URL(db.url);
+  const proxy = new PostgresCuttingProxy(url.hostname, Number(url.port || 5432));
+  url.port = String(await proxy.start());
+  const app = await startInProcessService({
+    SERVICE_ROLE: 'all',
+    DATABASE_URL: url.toString(),
+    REDIS_URL: ns.redisUrl,
+    QUEUE_PREFIX: ns.prefix,
+    STRIPE_WEBHOOK_SECRET: SECRET,
+    ROUTES_FILE: routesFile.path,
+    ...env,
+  });
+  cleanups.push(() => db.drop(), () => ns.cleanup(), () => routesFile.remove(), () => proxy.stop(), () => app.stop());
+  const redis = new Redis(ns.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue('webhook-events', { connection: redis, prefix: ns.prefix });
+  cleanups.push(() => redis.quit(), () => queue.close());
+  const send = async (id: string, type: string) => {
+    const { body, headers } = signedStripeRequest(SECRET, { id, type });
+    const response = await postWebhook(app.baseUrl, 'stripe', body, headers);
+    expect(response.status).toBe(202);
+    return response.json!.id as string;
+  };
+  return { db, proxy, queue, send };
+}
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+describe('PostgreSQL unreachable between the claim and the first send (a route filter reads the payload)', () => {
+  it('uses none of the event\'s attempts: the last attempt is made once PostgreSQL is back, and delivers', async () => {
+    let proxy!: PostgresCuttingProxy;
+    // The first attempt fails at the destination. As it is answered (its run read the payload already), the next
+    // read of the payload (the retry's, the last attempt's) is where PostgreSQL goes away, and stays away.
+    const sink = await new HttpSink((_request, index) => {
+      if (index === 0) {
+        proxy.cutOnStatement = 'route-input-v2';
+        proxy.refuseAfterCut = true;
+        return { status: 500 };
+      }
+      return { status: 200 };
+    }).start();
+    cleanups.push(() => sink.stop());
+    const started = await start(
+      { destinations: { crm: { url: `${sink.url}/in` } }, routes: [{ provider: 'stripe', filter: { 'body.type': 'invoice.paid' }, to: ['crm'] }] },
+      { JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '1000' },
+    );
+    proxy = started.proxy;
+    const { db, queue, send } = started;
+    const id = await send('evt_route_input_db_outage', 'invoice.paid');
+
+    // The retry's run read the payload, lost PostgreSQL past its reconnects and ended (the job waits, delayed).
+    await waitFor('PostgreSQL cut at the retry\'s payload read', () => proxy.cuts === 1, { timeoutMs: 30_000, intervalMs: 20 });
+    try {
+      await waitFor(
+        'the retry run ended while PostgreSQL is away',
+        async () => {
+          const job = (await queue.getJob(id)) as Job | undefined;
+          return (job?.attemptsStarted ?? 0) >= 2 && (await queue.getJobState(id)) !== 'active';
+        },
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
+    } finally {
+      proxy.refusing = false;
+    }
+
+    const end = await waitFor(
+      'the event ended',
+      async () => {
+        const row = await rowOf(db, id);
+        return row.status === 'COMPLETED' || row.status === 'DEAD_LETTER' ? row : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    const answers = sink.requestsFor(id).length;
+    expect({ status: end.status, attempts: end.attempts, sent: answers }).toEqual({ status: 'COMPLETED', attempts: 2, sent: 2 });
+    // No attempt of the event carries the outage as a delivery's failure.
+    const { rows } = await db.pool.query<{ succeeded: boolean; error: string | null }>(
+      'SELECT succeeded, error FROM delivery_attempts WHERE event_id = $1 ORDER BY at',
+      [id],
+    );
+    expect(rows.map((row) => row.succeeded)).toEqual([false, true]);
+  }, 150_000);
+});
