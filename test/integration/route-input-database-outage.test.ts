@@ -1,6 +1,8 @@
 /**
  * PostgreSQL goes away after a run claimed its event and before it sent anything: the run's route filter reads the
- * event's payload (RouteInputReader, with the claim's reconnects, ~6 s) and PostgreSQL stays away longer than those.
+ * event's payload (RouteInputReader, with the claim's reconnects, ~6 s), or its delivery, which waited for the
+ * destination's slot (maxConcurrency), confirms its claim (ProcessingStore.stillHolds), and PostgreSQL stays away
+ * longer than those.
  * Nothing was sent, so no attempt was made: the event must wait for the database without using one of its
  * JOB_ATTEMPTS, like a run whose claim or finish PostgreSQL did not take ("database unavailable; the event waits
  * without using an attempt").
@@ -10,6 +12,8 @@
  * wrote it: on the last attempt the event ended DEAD_LETTER after one real failed delivery of JOB_ATTEMPTS 2, and the
  * destination, answering 200 again, never got it.
  */
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -116,5 +120,79 @@ describe('PostgreSQL unreachable between the claim and the first send (a route f
       [id],
     );
     expect(rows.map((row) => row.succeeded)).toEqual([false, true]);
+  }, 150_000);
+});
+
+/** A destination that holds its first request's answer until {@link answerFirst}; answers the others 200 at once. */
+async function gatedDestination() {
+  const received: string[] = [];
+  let held: ServerResponse | undefined;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received.push(String(req.headers['webhook-id']));
+      if (received.length === 1) held = res;
+      else res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => {
+    held?.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requestsFor: (id: string) => received.filter((r) => r === id).length,
+    received,
+    answerFirst: () => held!.end('ok'),
+  };
+}
+
+describe('PostgreSQL unreachable when a delivery that waited for its slot confirms its claim', () => {
+  it('uses none of the event\'s attempts: its only attempt is made once PostgreSQL is back, and delivers', async () => {
+    const crm = await gatedDestination();
+    const { db, proxy, queue, send } = await start(
+      { destinations: { crm: { url: `${crm.url}/in`, maxConcurrency: 1 } }, routes: [{ provider: 'stripe', to: ['crm'] }] },
+      { JOB_ATTEMPTS: '1', WORKER_CONCURRENCY: '4' },
+    );
+    // The first event holds the destination's one slot (its answer held back); the second waits for it.
+    const first = await send('evt_slot_db_outage_1', 'invoice.paid');
+    await waitFor('the first delivery in flight', () => crm.requestsFor(first) === 1, { timeoutMs: 30_000, intervalMs: 20 });
+    const second = await send('evt_slot_db_outage_2', 'invoice.paid');
+    await waitFor(
+      'the second waiting for the slot (claim_waiting)',
+      async () => (await db.pool.query<{ claim_waiting: boolean }>('SELECT claim_waiting FROM webhook_events WHERE id = $1', [second])).rows[0]?.claim_waiting === true,
+      { timeoutMs: 30_000, intervalMs: 20 },
+    );
+    // The slot passes on; the second's confirmation of its claim is where PostgreSQL goes away, and stays away.
+    proxy.cutOnStatement = 'claims-hold-v2';
+    proxy.refuseAfterCut = true;
+    crm.answerFirst();
+    await waitFor('PostgreSQL cut at the confirmation', () => proxy.cuts === 1, { timeoutMs: 30_000, intervalMs: 20 });
+    try {
+      await waitFor(
+        'the second run ended while PostgreSQL is away',
+        async () => {
+          const job = (await queue.getJob(second)) as Job | undefined;
+          return (job?.attemptsStarted ?? 0) >= 1 && (await queue.getJobState(second)) !== 'active';
+        },
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
+    } finally {
+      proxy.refusing = false;
+    }
+
+    const ended = async (id: string) =>
+      waitFor(
+        'the event ended',
+        async () => {
+          const row = await rowOf(db, id);
+          return row.status === 'COMPLETED' || row.status === 'DEAD_LETTER' ? row : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+    const [a, b] = [await ended(first), await ended(second)];
+    expect({ status: a.status, sent: crm.requestsFor(first) }).toEqual({ status: 'COMPLETED', sent: 1 });
+    expect({ status: b.status, attempts: b.attempts, sent: crm.requestsFor(second) }).toEqual({ status: 'COMPLETED', attempts: 1, sent: 1 });
   }, 150_000);
 });
