@@ -177,8 +177,13 @@ export class EventWorker {
       if (unrecorded || job.data.unrecorded) await this.carry(job, unrecorded);
       // PostgreSQL could not claim or record the event (unreachable, read-only, shutting down): no attempt was made,
       // so none of BullMQ's is used either; otherwise an outage during the backoffs used up attempts that
-      // PostgreSQL never counted, and the last of BullMQ's dead-lettered the event early.
-      if (unrecorded || isDatabaseUnavailable(error)) {
+      // PostgreSQL never counted, and the last of BullMQ's dead-lettered the event early. Not for a run's end already
+      // written (a failed attempt, a wait): its message is the destinations' errors, which may read like PostgreSQL's
+      // (isDatabaseUnavailable knows pg's connection errors by their message): a destination answering "HTTP 503:
+      // terminating connection due to administrator command" was retried after the database's wait, its Retry-After
+      // and the backoff ignored, and without the attempt counted by BullMQ.
+      const endReported = error instanceof DeliveryFailedError || error instanceof EventWaitingError;
+      if (unrecorded || (!endReported && isDatabaseUnavailable(error))) {
         const cause = error instanceof RunNotRecordedError ? error.cause : error;
         this.options.logger.warn('database unavailable; the event waits without using an attempt', { eventId: job.data.eventId, error: cause });
         await this.delay(job, token, this.databaseWait(job));

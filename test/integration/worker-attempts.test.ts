@@ -67,6 +67,23 @@ describe('Retry-After', () => {
   });
 });
 
+describe('a destination whose answer reads like a PostgreSQL outage', () => {
+  it("is the destination's failed attempt: its Retry-After is honoured, not cut to the worker's wait for the database", async () => {
+    // A destination whose own database restarted answers with its error: the worker's "database unavailable" test
+    // also reads error messages (pg's connection errors have no code), and must not take this attempt for its own.
+    const sink = await new HttpSink((_request, index) =>
+      index === 0 ? { status: 503, headers: { 'retry-after': '6' }, body: 'FATAL: terminating connection due to administrator command' } : { status: 200 },
+    ).start();
+    cleanups.push(() => sink.stop());
+    const { db, send } = await start({ destinations: { backed: { url: `${sink.url}/in` } }, routes: [{ provider: 'stripe', to: ['backed'] }] }, { JOB_BACKOFF_MS: '1000' });
+    const id = await send('evt_destination_database_text', 'invoice.paid');
+    await waitFor('delivered on the second attempt', async () => (await rowOf(db, id)).status === 'COMPLETED', { timeoutMs: 30_000 });
+    const [first, second] = sink.requestsFor(id);
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(5950);
+    expect((await rowOf(db, id)).attempts).toBe(2);
+  }, 60_000);
+});
+
 describe('the database unavailable between attempts', () => {
   it('uses none of the event\'s attempts: it is dead-lettered after JOB_ATTEMPTS deliveries, not fewer', async () => {
     const sink = await new HttpSink(() => ({ status: 500 })).start();
