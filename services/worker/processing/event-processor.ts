@@ -351,14 +351,16 @@ export class EventProcessor {
       // A delivery the stopping worker did not start is not held by its destination (heldFor): it goes back to the
       // queue at once, for the next worker to take as soon as it runs. One PostgreSQL did not let go (DatabaseAway)
       // is not held by its destination either: this finish landed, so the database answers again, but it may come
-      // and go, and a run that counts no attempt goes again after a pause (givenBackWait), not at once.
+      // and go, and a run that counts no attempt goes again after a pause, not at once: about a second, as the
+      // worker's own wait for the database (JOB_BACKOFF_MS's default), not growing with the job's earlier waits
+      // (givenBackWait's): those of an outage were many, and the event would then wait minutes once it is over.
       const waitMs =
         notStarted.length > 0
           ? 0
           : Math.min(
               ...waiting.map((w) => this.plannedWait(w, previousWaits)),
               ...(heldFor.length > waiting.length ? [this.reopenedWait(failures, previousWaits)] : []),
-              ...(away.length > 0 ? [this.givenBackWait(previousWaits)] : []),
+              ...(away.length > 0 ? [GIVEN_BACK_WAIT_MS * (0.8 + Math.random() * 0.4)] : []),
             );
       const notStartedNames = notStarted.map((n) => n.destination.name);
       const awayNames = away.map((a) => a.destination);
