@@ -1,6 +1,6 @@
 /**
- * PostgreSQL goes away after a run claimed its event and before it sent anything: the run's route filter reads the
- * event's payload (RouteInputReader, with the claim's reconnects, ~6 s), or its delivery, which waited for the
+ * PostgreSQL goes away after a run claimed its event and before it sent anything: the run's route filter or transform
+ * reads the event's payload (RouteInputReader, with the claim's reconnects, ~6 s), or its delivery, which waited for the
  * destination's slot (maxConcurrency), confirms its claim (ProcessingStore.stillHolds), and PostgreSQL stays away
  * longer than those.
  * Nothing was sent, so no attempt was made: the event must wait for the database without using one of its
@@ -120,6 +120,50 @@ describe('PostgreSQL unreachable between the claim and the first send (a route f
       [id],
     );
     expect(rows.map((row) => row.succeeded)).toEqual([false, true]);
+  }, 150_000);
+});
+
+describe("PostgreSQL unreachable when a route's transform reads the payload, on the event's only attempt", () => {
+  it('does not dead-letter the event: it is sent, transformed, once PostgreSQL is back', async () => {
+    const sink = await new HttpSink(() => ({ status: 200 })).start();
+    cleanups.push(() => sink.stop());
+    const { db, proxy, queue, send } = await start(
+      {
+        // A circuit breaker: the delivery is admitted (and may be a probe) before its message is built.
+        destinations: { crm: { url: `${sink.url}/in`, circuitBreaker: { failureThreshold: 1, cooldownMs: 60_000 } } },
+        routes: [{ provider: 'stripe', transform: '{ "kind": type }', to: ['crm'] }],
+      },
+      { JOB_ATTEMPTS: '1' },
+    );
+    proxy.cutOnStatement = 'route-input-v2';
+    proxy.refuseAfterCut = true;
+    const id = await send('evt_transform_db_outage', 'invoice.paid');
+    await waitFor("PostgreSQL cut at the transform's payload read", () => proxy.cuts === 1, { timeoutMs: 30_000, intervalMs: 20 });
+    try {
+      await waitFor(
+        'the run ended while PostgreSQL is away',
+        async () => {
+          const job = (await queue.getJob(id)) as Job | undefined;
+          return (job?.attemptsStarted ?? 0) >= 1 && (await queue.getJobState(id)) !== 'active';
+        },
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
+    } finally {
+      proxy.refusing = false;
+    }
+    const end = await waitFor(
+      'the event ended',
+      async () => {
+        const row = await rowOf(db, id);
+        return row.status === 'COMPLETED' || row.status === 'DEAD_LETTER' ? row : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    expect({ status: end.status, attempts: end.attempts, sent: sink.requestsFor(id).map((r) => JSON.parse(r.body.toString())) }).toEqual({
+      status: 'COMPLETED',
+      attempts: 1,
+      sent: [{ kind: 'invoice.paid' }],
+    });
   }, 150_000);
 });
 
