@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { context as otelContext, propagation, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
-import { isDatabaseUnavailable } from '../../shared/database/database-errors.js';
 import { redactSecretValuesIn, type Logger } from '../../shared/logging/logger.js';
 import { bidiIsolated } from '../../shared/text/bidi-isolated.js';
 import { currentContext } from '../../shared/logging/request-context.js';
@@ -22,6 +21,7 @@ import { RouteTransformError } from '../routing/route-transform.js';
 import { destinationType } from '../routing/routes-file.js';
 import type { ClaimHeartbeat } from './claim-heartbeat.js';
 import { ClaimLostError } from './claim-lost-error.js';
+import { beforeSend, DatabaseAwayError } from './database-away-error.js';
 import { ClaimWaitMark, type MarkedDelivery } from './claim-wait-mark.js';
 import { DeliveryFailedError, EventWaitingError, type OnceDelayed } from './delivery-failed-error.js';
 import type { EventHandler, EventHandlerRegistry, HandledEvent } from './event-handlers.js';
@@ -95,29 +95,6 @@ interface ClaimLost {
 interface DatabaseAway {
   destination: string;
   away: DatabaseAwayError;
-}
-
-/**
- * PostgreSQL unavailable (isDatabaseUnavailable) for a statement a delivery makes before it sends: the read of the
- * payload and headers its route's filter or transform (or a handler) works on, the confirmation of its claim after
- * a wait for a slot. Such a failure was taken for the destination's failed attempt ("internal error: Connection
- * terminated unexpectedly"): an outage longer than the reconnects between a claim and its sends used up the event's
- * attempts with nothing sent, and on the last one dead-lettered it (its finish, carried to the job's next run while
- * PostgreSQL was away, wrote that once it was back). Only these statements' errors are tagged: a deliverer's own
- * error with a socket's code (a destination's ECONNREFUSED) is the destination's failure, as before.
- */
-class DatabaseAwayError extends Error {
-  constructor(cause: unknown) {
-    super(`database unavailable: ${(cause as Error)?.message ?? String(cause)}`, { cause });
-    this.name = 'DatabaseAwayError';
-  }
-}
-
-/** `statement`'s outcome; its failure tagged {@link DatabaseAwayError} when PostgreSQL was unavailable. */
-function beforeSend<T>(statement: Promise<T>): Promise<T> {
-  return statement.catch((error: unknown) => {
-    throw isDatabaseUnavailable(error) ? new DatabaseAwayError(error) : error;
-  });
 }
 
 /** An attempted delivery; `probeFailed`: it was a half-open circuit's probe and failed (not counted against the event). */
