@@ -17,9 +17,25 @@ export class DatabaseAwayError extends Error {
   }
 }
 
-/** `statement`'s outcome; its failure tagged {@link DatabaseAwayError} when PostgreSQL was unavailable. */
+/**
+ * Unavailable codes that may be this one statement's, not the database's: a statement timeout (57014: a read of one
+ * large row on a slow disk) or an I/O error (class 58: one damaged block of one event's payload). The run's claim and
+ * finish may go through all the while, so an event given back for them would come back every second for ever, never
+ * counting an attempt; they stay the delivery's failed attempt, retried after the backoff and dead-lettered after
+ * JOB_ATTEMPTS, as before.
+ */
+function mayBeStatementsOwn(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code ?? (error as { driverError?: { code?: unknown } } | null)?.driverError?.code;
+  return code === '57014' || (typeof code === 'string' && code.length === 5 && code.startsWith('58'));
+}
+
+/**
+ * `statement`'s outcome; its failure tagged {@link DatabaseAwayError} when PostgreSQL was unavailable as a whole
+ * (unreachable, shutting down, out of connections, read-only, its schema not migrated yet), not for a reason that may
+ * be the statement's own (see mayBeStatementsOwn).
+ */
 export function beforeSend<T>(statement: Promise<T>): Promise<T> {
   return statement.catch((error: unknown) => {
-    throw isDatabaseUnavailable(error) ? new DatabaseAwayError(error) : error;
+    throw isDatabaseUnavailable(error) && !mayBeStatementsOwn(error) ? new DatabaseAwayError(error) : error;
   });
 }
