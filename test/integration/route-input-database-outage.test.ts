@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import { adminRequest } from '../support/admin-client.js';
 import { HttpSink } from '../support/http-sink.js';
 import { PostgresCuttingProxy } from '../support/postgres-cutting-proxy.js';
 import { writeRoutesFile, type RoutesDocument } from '../support/routes-file.js';
@@ -27,6 +28,7 @@ import { createQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
 
 const SECRET = 'whsec_route_input_database_outage';
+const TOKEN = 'admin-token-route-input-database-outage-0123';
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 
 type Row = { status: string; attempts: number; last_error: string | null };
@@ -48,6 +50,7 @@ async function start(routes: RoutesDocument, env: Record<string, string>) {
     QUEUE_PREFIX: ns.prefix,
     STRIPE_WEBHOOK_SECRET: SECRET,
     ROUTES_FILE: routesFile.path,
+    ADMIN_API_TOKEN: TOKEN,
     ...env,
   });
   cleanups.push(() => db.drop(), () => ns.cleanup(), () => routesFile.remove(), () => proxy.stop(), () => app.stop());
@@ -60,7 +63,7 @@ async function start(routes: RoutesDocument, env: Record<string, string>) {
     expect(response.status).toBe(202);
     return response.json!.id as string;
   };
-  return { db, proxy, queue, send };
+  return { db, proxy, queue, send, baseUrl: app.baseUrl };
 }
 
 afterEach(async () => {
@@ -238,5 +241,69 @@ describe('PostgreSQL unreachable when a delivery that waited for its slot confir
     const [a, b] = [await ended(first), await ended(second)];
     expect({ status: a.status, sent: crm.requestsFor(first) }).toEqual({ status: 'COMPLETED', sent: 1 });
     expect({ status: b.status, attempts: b.attempts, sent: crm.requestsFor(second) }).toEqual({ status: 'COMPLETED', attempts: 1, sent: 1 });
+  }, 150_000);
+});
+
+describe("PostgreSQL unreachable when a filtered route's event, held for its paused destination, looks again", () => {
+  it("keeps the event's hold on the destination: its waiting-since time and the deferral count go on", async () => {
+    const sink = await new HttpSink(() => ({ status: 200 })).start();
+    cleanups.push(() => sink.stop());
+    const { db, proxy, queue, send, baseUrl } = await start(
+      { destinations: { crm: { url: `${sink.url}/in` } }, routes: [{ provider: 'stripe', filter: { 'body.type': 'invoice.paid' }, to: ['crm'] }] },
+      { JOB_ATTEMPTS: '3' },
+    );
+    type Held = { status: string; held_for: string[] | null; held_since_by_destination: Record<string, string> | null; last_error: string | null };
+    const heldOf = async (id: string): Promise<Held> =>
+      (await db.pool.query<Held>('SELECT status, held_for, held_since_by_destination, last_error FROM webhook_events WHERE id = $1', [id])).rows[0]!;
+    const started = async (id: string) => ((await queue.getJob(id)) as Job | undefined)?.attemptsStarted ?? 0;
+    const deferrals = async () => {
+      const text = await (await fetch(`${baseUrl}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith('webhook_destination_deferred_total{') && l.includes('destination="crm"') && l.includes('reason="paused"'));
+      return line === undefined ? 0 : Number(line.split(' ').at(-1));
+    };
+
+    expect((await adminRequest(baseUrl, TOKEN, 'POST', '/admin/destinations/crm/pause')).json).toMatchObject({ paused: true });
+    const id = await send('evt_held_filter_db_outage', 'invoice.paid');
+    await waitFor('the event held for the paused destination, its job delayed', async () => {
+      const row = await heldOf(id);
+      return row.held_for?.includes('crm') && (await queue.getJobState(id)) === 'delayed' ? row : undefined;
+    });
+    const before = await heldOf(id);
+    expect(before.held_since_by_destination?.crm).toBeDefined();
+    expect(await deferrals()).toBe(1);
+
+    // The job looks again (as it does every few minutes while the destination stays paused): its filter's read of the
+    // payload is where PostgreSQL goes away, and stays away until that run has ended.
+    proxy.cutOnStatement = 'route-input-v2';
+    proxy.refuseAfterCut = true;
+    await ((await queue.getJob(id)) as Job).promote();
+    await waitFor("PostgreSQL cut at the filter's payload read", () => proxy.cuts === 1, { timeoutMs: 30_000, intervalMs: 20 });
+    try {
+      await waitFor('the run ended while PostgreSQL is away', async () => (await started(id)) >= 2 && (await queue.getJobState(id)) !== 'active', {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+      });
+    } finally {
+      proxy.refusing = false;
+    }
+
+    // Once PostgreSQL is back, the run's end (written by the job's next run) and the run after it (the destination still
+    // paused) leave the event waiting for the destination again, its job delayed for the pause's recheck.
+    const after = await waitFor(
+      'the event waiting for the paused destination again',
+      async () => {
+        const row = await heldOf(id);
+        return (await started(id)) >= 4 && row.last_error === 'waiting: crm paused' && (await queue.getJobState(id)) === 'delayed' ? row : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    expect({ status: after.status, heldFor: after.held_for, heldSince: after.held_since_by_destination?.crm }).toEqual({
+      status: 'PENDING',
+      heldFor: ['crm'],
+      heldSince: before.held_since_by_destination!.crm,
+    });
+    // One delivery put off, once: the outage's run did not end the hold, so the next recheck is not a new deferral.
+    expect(await deferrals()).toBe(1);
+    expect(sink.requestsFor(id)).toHaveLength(0);
   }, 150_000);
 });

@@ -314,7 +314,16 @@ export class EventProcessor {
       return this.finishRun(event, { status: 'COMPLETED', lastError: null, results, giveBackAttempt: false, heldFor: [] });
     }
 
-    const heldFor = [...new Set([...waiting.map((w) => w.destination.name), ...failures.filter((f) => f.probeFailed).map((f) => f.destination)])];
+    // A destination this run could not reach for the database (DatabaseAway: a filter's read fails before admission)
+    // keeps the hold the event had on it: dropped, its waiting-since time started again and its next put-off counted
+    // as a new deferral.
+    const heldFor = [
+      ...new Set([
+        ...waiting.map((w) => w.destination.name),
+        ...failures.filter((f) => f.probeFailed).map((f) => f.destination),
+        ...away.filter((a) => event.heldFor.includes(a.destination)).map((a) => a.destination),
+      ]),
+    ];
     const waits = [
       ...waiting.map((w) => w.deferred.message),
       ...failures.filter((f) => f.probeFailed).map((f) => `${f.destination} circuit reopened by a failed probe (${bidiIsolated(f.error)})`),
@@ -336,7 +345,7 @@ export class EventProcessor {
           ? 0
           : Math.min(
               ...waiting.map((w) => this.plannedWait(w, previousWaits)),
-              ...(heldFor.length > waiting.length ? [this.reopenedWait(failures, previousWaits)] : []),
+              ...(failures.some((f) => f.probeFailed) ? [this.reopenedWait(failures, previousWaits)] : []),
               ...(away.length > 0 ? [GIVEN_BACK_WAIT_MS * (0.8 + Math.random() * 0.4)] : []),
             );
       const notStartedNames = notStarted.map((n) => n.destination.name);
