@@ -418,11 +418,13 @@ export class EventProcessor {
         return 'completed';
       case 'PENDING': {
         const waitMs = end.waitMs ?? 0;
-        if (logger.isInfoEnabled()) {
-          const waited = { ...fields, waitingFor: end.heldFor, delivered: end.results.filter((r) => r.succeeded).length, waitMs };
-          if (end.notStarted) logger.info('worker stopping: event given back to the queue; no attempt used', { ...waited, notStarted: end.notStarted });
-          else if (end.databaseAway) logger.info('database unavailable before sending: event given back; no attempt used', { ...waited, notSent: end.databaseAway });
-          else logger.info('event waits for its destinations; no attempt used', waited);
+        const waited = () => ({ ...fields, waitingFor: end.heldFor, delivered: end.results.filter((r) => r.succeeded).length, waitMs });
+        // At warn, as the worker's line for a claim or finish the database did not take: an operator running at warn
+        // sees the outage's deliveries held back either way.
+        if (end.databaseAway) logger.warn('database unavailable before sending: event given back; no attempt used', { ...waited(), notSent: end.databaseAway });
+        else if (logger.isInfoEnabled()) {
+          if (end.notStarted) logger.info('worker stopping: event given back to the queue; no attempt used', { ...waited(), notStarted: end.notStarted });
+          else logger.info('event waits for its destinations; no attempt used', waited());
         }
         throw new EventWaitingError(lastError, waitMs, onceDelayed);
       }
