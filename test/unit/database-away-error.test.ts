@@ -1,10 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { beforeSend, DatabaseAwayError } from '../../services/worker/processing/database-away-error.js';
+import { DatabaseAwayError, tagDatabaseAway } from '../../services/worker/processing/database-away-error.js';
 
 const pgError = (code: string, message = `pg ${code}`) => Object.assign(new Error(message), { code });
-const tagged = async (error: unknown) => (await beforeSend(Promise.reject(error)).catch((thrown: unknown) => thrown)) instanceof DatabaseAwayError;
+const tagged = async (error: unknown) => (await tagDatabaseAway(Promise.reject(error)).catch((thrown: unknown) => thrown)) instanceof DatabaseAwayError;
 
-describe('beforeSend: which failures of a statement made before a send give the event back (no attempt)', () => {
+describe('tagDatabaseAway: which failures of a statement made before a send give the event back (no attempt)', () => {
   it.each([
     ['a connection cut', new Error('Connection terminated unexpectedly')],
     ['a refused connect', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })],
@@ -30,6 +30,6 @@ describe('beforeSend: which failures of a statement made before a send give the 
   });
 
   it("passes the statement's result through", async () => {
-    await expect(beforeSend(Promise.resolve(42))).resolves.toBe(42);
+    await expect(tagDatabaseAway(Promise.resolve(42))).resolves.toBe(42);
   });
 });

@@ -34,7 +34,7 @@ function mayBeStatementsOwn(error: unknown): boolean {
  * (unreachable, shutting down, out of connections, read-only, its schema not migrated yet), not for a reason that may
  * be the statement's own (see mayBeStatementsOwn).
  */
-export function beforeSend<T>(statement: Promise<T>): Promise<T> {
+export function tagDatabaseAway<T>(statement: Promise<T>): Promise<T> {
   return statement.catch((error: unknown) => {
     throw isDatabaseUnavailable(error) && !mayBeStatementsOwn(error) ? new DatabaseAwayError(error) : error;
   });

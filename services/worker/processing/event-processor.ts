@@ -21,7 +21,7 @@ import { RouteTransformError } from '../routing/route-transform.js';
 import { destinationType } from '../routing/routes-file.js';
 import type { ClaimHeartbeat } from './claim-heartbeat.js';
 import { ClaimLostError } from './claim-lost-error.js';
-import { beforeSend, DatabaseAwayError } from './database-away-error.js';
+import { DatabaseAwayError, tagDatabaseAway } from './database-away-error.js';
 import { ClaimWaitMark, type MarkedDelivery } from './claim-wait-mark.js';
 import { DeliveryFailedError, EventWaitingError, type OnceDelayed } from './delivery-failed-error.js';
 import type { EventHandler, EventHandlerRegistry, HandledEvent } from './event-handlers.js';
@@ -587,7 +587,7 @@ export class EventProcessor {
     let filterInput: Promise<RouteFilterInput> | undefined;
     const transformed = new Map<CompiledRoute, Promise<Buffer>>();
     const readInput = () =>
-      (input ??= beforeSend(
+      (input ??= tagDatabaseAway(
         this.options.routeInputs
           ? this.options.routeInputs.read(event.id)
           : this.options.store.payload(event.id).then((payload): RouteInput => ({ payload, headers: {} })),
@@ -692,7 +692,7 @@ export class EventProcessor {
     return {
       beforeSlotWait: () => marked.waits(),
       afterSlotWait: async () => {
-        if (!(await beforeSend(marked.holds()))) throw new ClaimLostError(event.id, destination.name);
+        if (!(await tagDatabaseAway(marked.holds()))) throw new ClaimLostError(event.id, destination.name);
       },
     };
   }
