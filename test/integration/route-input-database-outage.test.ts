@@ -35,6 +35,34 @@ type Row = { status: string; attempts: number; last_error: string | null };
 const rowOf = async (db: TestDatabase, id: string): Promise<Row> =>
   (await db.pool.query<Row>('SELECT status, attempts, last_error FROM webhook_events WHERE id = $1', [id])).rows[0]!;
 
+/**
+ * Waits for the proxy's one armed cut, then for the job's `runs`-th run to have ended while PostgreSQL is away, and
+ * ends the outage (also when the wait fails, so the cleanup can reach the database).
+ */
+async function awayThroughRun(proxy: PostgresCuttingProxy, queue: Queue, id: string, runs: number, where: string): Promise<void> {
+  await waitFor(`PostgreSQL cut at ${where}`, () => proxy.cuts === 1, { timeoutMs: 30_000, intervalMs: 20 });
+  try {
+    await waitFor(
+      `run ${runs} ended while PostgreSQL is away`,
+      async () => (((await queue.getJob(id)) as Job | undefined)?.attemptsStarted ?? 0) >= runs && (await queue.getJobState(id)) !== 'active',
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+  } finally {
+    proxy.refusing = false;
+  }
+}
+
+/** The event's row once it is COMPLETED or DEAD_LETTER. */
+const endOf = (db: TestDatabase, id: string): Promise<Row> =>
+  waitFor(
+    'the event ended',
+    async () => {
+      const row = await rowOf(db, id);
+      return row.status === 'COMPLETED' || row.status === 'DEAD_LETTER' ? row : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 100 },
+  );
+
 /** An all-in-one service with these routes, its database reached through a proxy that can cut it at a statement. */
 async function start(routes: RoutesDocument, env: Record<string, string>) {
   const db = await createTestDatabase();
@@ -93,28 +121,9 @@ describe('PostgreSQL unreachable between the claim and the first send (a route f
     const id = await send('evt_route_input_db_outage', 'invoice.paid');
 
     // The retry's run read the payload, lost PostgreSQL past its reconnects and ended (the job waits, delayed).
-    await waitFor('PostgreSQL cut at the retry\'s payload read', () => proxy.cuts === 1, { timeoutMs: 30_000, intervalMs: 20 });
-    try {
-      await waitFor(
-        'the retry run ended while PostgreSQL is away',
-        async () => {
-          const job = (await queue.getJob(id)) as Job | undefined;
-          return (job?.attemptsStarted ?? 0) >= 2 && (await queue.getJobState(id)) !== 'active';
-        },
-        { timeoutMs: 60_000, intervalMs: 100 },
-      );
-    } finally {
-      proxy.refusing = false;
-    }
+    await awayThroughRun(proxy, queue, id, 2, "the retry's payload read");
 
-    const end = await waitFor(
-      'the event ended',
-      async () => {
-        const row = await rowOf(db, id);
-        return row.status === 'COMPLETED' || row.status === 'DEAD_LETTER' ? row : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 100 },
-    );
+    const end = await endOf(db, id);
     const answers = sink.requestsFor(id).length;
     expect({ status: end.status, attempts: end.attempts, sent: answers }).toEqual({ status: 'COMPLETED', attempts: 2, sent: 2 });
     // No attempt of the event carries the outage as a delivery's failure.
@@ -141,27 +150,8 @@ describe("PostgreSQL unreachable when a route's transform reads the payload, on 
     proxy.cutOnStatement = 'route-input-v2';
     proxy.refuseAfterCut = true;
     const id = await send('evt_transform_db_outage', 'invoice.paid');
-    await waitFor("PostgreSQL cut at the transform's payload read", () => proxy.cuts === 1, { timeoutMs: 30_000, intervalMs: 20 });
-    try {
-      await waitFor(
-        'the run ended while PostgreSQL is away',
-        async () => {
-          const job = (await queue.getJob(id)) as Job | undefined;
-          return (job?.attemptsStarted ?? 0) >= 1 && (await queue.getJobState(id)) !== 'active';
-        },
-        { timeoutMs: 60_000, intervalMs: 100 },
-      );
-    } finally {
-      proxy.refusing = false;
-    }
-    const end = await waitFor(
-      'the event ended',
-      async () => {
-        const row = await rowOf(db, id);
-        return row.status === 'COMPLETED' || row.status === 'DEAD_LETTER' ? row : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 100 },
-    );
+    await awayThroughRun(proxy, queue, id, 1, "the transform's payload read");
+    const end = await endOf(db, id);
     expect({ status: end.status, attempts: end.attempts, sent: sink.requestsFor(id).map((r) => JSON.parse(r.body.toString())) }).toEqual({
       status: 'COMPLETED',
       attempts: 1,
@@ -215,30 +205,9 @@ describe('PostgreSQL unreachable when a delivery that waited for its slot confir
     proxy.cutOnStatement = 'claims-hold-v2';
     proxy.refuseAfterCut = true;
     crm.answerFirst();
-    await waitFor('PostgreSQL cut at the confirmation', () => proxy.cuts === 1, { timeoutMs: 30_000, intervalMs: 20 });
-    try {
-      await waitFor(
-        'the second run ended while PostgreSQL is away',
-        async () => {
-          const job = (await queue.getJob(second)) as Job | undefined;
-          return (job?.attemptsStarted ?? 0) >= 1 && (await queue.getJobState(second)) !== 'active';
-        },
-        { timeoutMs: 60_000, intervalMs: 100 },
-      );
-    } finally {
-      proxy.refusing = false;
-    }
+    await awayThroughRun(proxy, queue, second, 1, 'the confirmation');
 
-    const ended = async (id: string) =>
-      waitFor(
-        'the event ended',
-        async () => {
-          const row = await rowOf(db, id);
-          return row.status === 'COMPLETED' || row.status === 'DEAD_LETTER' ? row : undefined;
-        },
-        { timeoutMs: 30_000, intervalMs: 100 },
-      );
-    const [a, b] = [await ended(first), await ended(second)];
+    const [a, b] = [await endOf(db, first), await endOf(db, second)];
     expect({ status: a.status, sent: crm.requestsFor(first) }).toEqual({ status: 'COMPLETED', sent: 1 });
     expect({ status: b.status, attempts: b.attempts, sent: crm.requestsFor(second) }).toEqual({ status: 'COMPLETED', attempts: 1, sent: 1 });
   }, 150_000);
@@ -277,15 +246,7 @@ describe("PostgreSQL unreachable when a filtered route's event, held for its pau
     proxy.cutOnStatement = 'route-input-v2';
     proxy.refuseAfterCut = true;
     await ((await queue.getJob(id)) as Job).promote();
-    await waitFor("PostgreSQL cut at the filter's payload read", () => proxy.cuts === 1, { timeoutMs: 30_000, intervalMs: 20 });
-    try {
-      await waitFor('the run ended while PostgreSQL is away', async () => (await started(id)) >= 2 && (await queue.getJobState(id)) !== 'active', {
-        timeoutMs: 60_000,
-        intervalMs: 100,
-      });
-    } finally {
-      proxy.refusing = false;
-    }
+    await awayThroughRun(proxy, queue, id, 2, "the filter's payload read");
 
     // Once PostgreSQL is back, the run's end (written by the job's next run) and the run after it (the destination still
     // paused) leave the event waiting for the destination again, its job delayed for the pause's recheck.
