@@ -139,6 +139,33 @@ describe.each([
     }
   }, 90_000);
 
+  it('a publish awaiting its confirm / ack when the connection drops ends then, not at its timeout, and its retry is stored once', async () => {
+    const target = new URL(brokerUrl);
+    const proxy = new AnswerDroppingProxy(target.hostname, Number(target.port));
+    const publisher = create();
+    // A timeout far beyond the test's wait: the publish must end because the connection dropped, not because its time ran out.
+    const destination = { ...destinationOn('answer-lost-drop', viaPort(brokerUrl, await proxy.start())), timeoutMs: 120_000 } as Destination;
+    try {
+      expect(await publisher.deliver(event(), destination, message('{}'))).toMatchObject({ succeeded: true });
+      const e = event();
+      proxy.dropAnswers();
+      let ended: DeliveryResult | undefined;
+      const publishing = publisher.deliver(e, destination, message('{"n":2}')).then((result) => (ended = result));
+      await waitFor('the message to reach the broker', async () => (await storedCounts(broker)).get(e.id) === 1);
+      proxy.cut();
+      // Before: NATS's publish waited out its 120 s for an ack that went with the old connection.
+      await waitFor('the publish to end once its connection dropped', () => ended !== undefined, { timeoutMs: 30_000, intervalMs: 50 });
+      await publishing;
+      expect(ended).toMatchObject({ succeeded: false, result: 'network_error' });
+      expect(ended!.error).toMatch(/lost|closed/i);
+      await waitFor(`${broker} to take the retry`, async () => (await publisher.deliver(e, destination, message('{"n":2}'))).succeeded, { timeoutMs: 30_000, intervalMs: 200 });
+      expect((await storedCounts(broker)).get(e.id)).toBe(broker === 'NATS' ? 1 : 2);
+    } finally {
+      await publisher.close();
+      await proxy.close();
+    }
+  }, 120_000);
+
   it('connections cut again and again under load: every publish ends, every confirmed message is stored once, and deliveries go on', async () => {
     const target = new URL(brokerUrl);
     const proxy = new AnswerDroppingProxy(target.hostname, Number(target.port));

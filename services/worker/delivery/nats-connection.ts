@@ -68,6 +68,14 @@ export class NatsConnection {
   private downReason?: string;
   /** Failed when a connection attempt fails: publishes waiting for the first connection stop waiting. */
   private down = failureSignal();
+  /**
+   * Failed when the connection drops (and replaced by a new one): publishes sent on it and awaiting their ack end then.
+   * nats.js neither fails nor re-sends a request in flight when its connection drops: its ack, if the server sent one,
+   * went with the old connection, and what was still in the client's buffer is discarded when it reconnects. Such a
+   * publish would otherwise wait out its whole `timeoutMs` (holding its destination's slot) for an ack that never
+   * comes. Its retry carries the same `Nats-Msg-Id`, so a message the server stored before the drop is stored once.
+   */
+  private lost = failureSignal();
   /** The connection once made, the latest one (close() does not wait for one still being made). */
   private made?: CoreConnection;
   private closed = false;
@@ -105,6 +113,7 @@ export class NatsConnection {
           if (status.type === 'disconnect') {
             this.connected = false;
             this.downReason = `disconnected from ${where}`;
+            this.dropInFlight();
             logger.warn('NATS connection lost; reconnecting', { broker: where });
           } else if (status.type === 'reconnect') {
             this.connected = true;
@@ -120,6 +129,7 @@ export class NatsConnection {
         // connectUntilUp logs only when nothing was wrong before.
         this.connected = false;
         this.downReason = error ? `connection closed: ${error.message}` : 'connection closed';
+        this.dropInFlight();
         logger.error('NATS connection closed for good; making a new one', { broker: where, error });
         this.open(500);
       });
@@ -149,6 +159,13 @@ export class NatsConnection {
     }
   }
 
+  /** Ends every publish awaiting its ack on the connection that just dropped (see {@link lost}). */
+  private dropInFlight(): void {
+    const lost = this.lost;
+    this.lost = failureSignal();
+    lost.fail(new NatsPublishError('unreachable', `connection lost before JetStream acknowledged the message (${this.downReason}); the server may have stored it: a retry within the stream's duplicate window stores it once`));
+  }
+
   /** Whether the connection is up now. */
   get isConnected(): boolean {
     return this.connected;
@@ -173,8 +190,9 @@ export class NatsConnection {
     const carried = natsHeaders();
     for (const [name, value] of Object.entries(headers)) carried.set(name, value);
     try {
-      return await js.publish(subject, body, { msgID: messageId, headers: carried, timeout: timeoutMs });
+      return await untilInterrupted(js.publish(subject, body, { msgID: messageId, headers: carried, timeout: timeoutMs }), [this.lost]);
     } catch (error) {
+      if (error instanceof NatsPublishError) throw error;
       if (isOverMaxPayload(error)) throw overMaxPayload(body.length, encodedLength(carried), nc.info?.max_payload);
       throw describe(error, subject, timeoutMs);
     }
