@@ -21,17 +21,27 @@ export async function withAdvisoryLock<T>(pool: Pool, key: number, fn: (client: 
     broken = error;
   };
   client.on('error', onError);
+  // A lock or unlock statement that failed (given up unanswered at the pool's query timeout: the network went silent)
+  // may still reach PostgreSQL and run there, the unlock queued behind a statement of `fn` that timed out so never
+  // does: back in the pool, the session would then keep the lock for as long as the pool used the connection, and
+  // every other process's pass found it taken. Such a client is discarded, which ends its session and the lock with it.
+  let unsure: Error | undefined;
+  const lockStatement = (text: string) =>
+    client.query<{ locked: boolean }>(text, [key]).catch((error: unknown) => {
+      unsure = error as Error;
+      throw error;
+    });
   try {
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]);
+    const { rows } = await lockStatement('SELECT pg_try_advisory_lock($1) AS locked');
     if (!rows[0]?.locked) return undefined;
     try {
       return await fn(client);
     } finally {
       // A dead session has released the lock already.
-      if (!broken) await client.query('SELECT pg_advisory_unlock($1)', [key]);
+      if (!broken) await lockStatement('SELECT pg_advisory_unlock($1)');
     }
   } finally {
     client.removeListener('error', onError);
-    client.release(broken);
+    client.release(broken ?? unsure);
   }
 }
