@@ -34,14 +34,20 @@ export interface RetentionOptions {
 // long over its events' attempts). Under READ COMMITTED the DELETE then evaluates its condition again on the row as
 // the replay left it, which no longer matches, and leaves it; `gone`, hence the tombstones, holds only rows deleted.
 // (Compared in the join, not as a filter of their own: the plan stays the batch's ids, then each row by primary key.)
+// Oldest first: a range of the (status, updated_at, id) index that stops at the batch. Picked in no order, with many
+// events due (retention enabled on a full table, RETENTION_COMPLETED_DAYS lowered, passes failing for a while) the pick
+// was planned as a sequential scan stopping at the batch's count, which read past every young event sitting before the
+// due ones in the heap (the space earlier passes freed is reused): the first and last batch of a pass read the whole
+// table (every batch, on a table too small for PostgreSQL to synchronise its sequential scans).
 // An event's later replay keys (webhook_event_replay_keys: a PayPal retry's transmission id) are tombstoned with it;
 // read in the statement's snapshot, they are still there while the cascade of the DELETE removes them.
 const DELETE_COMPLETED = {
-  name: 'retention-delete-completed-v4',
+  name: 'retention-delete-completed-v5',
   text: `WITH gone AS (
            DELETE FROM webhook_events WHERE (id, status, updated_at) IN (
              SELECT id, status, updated_at FROM webhook_events
               WHERE status = 'COMPLETED' AND updated_at < now() - make_interval(days => $1)
+              ORDER BY updated_at, id
               LIMIT $2)
            RETURNING id, provider, replay_key
          ), tombstones AS (
