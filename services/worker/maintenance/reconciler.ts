@@ -119,29 +119,34 @@ export class Reconciler {
     return withAdvisoryLock(this.options.pool, ADVISORY_LOCKS.reconciler, async (client) => {
       let requeued = 0;
       let examined = 0;
-      for (let batch = 0; batch < maxBatches && !this.stopping; batch++) {
-        const { rows } = await client.query<StaleRow>(STALE_EVENTS, [this.options.staleMs, batchSize, this.cursor.updatedAt, this.cursor.id]);
-        examined += rows.length;
-        // A live job of the event's current replay round (waiting, delayed for a retry, running) means nothing is
-        // stranded; one of an earlier round will not claim it.
-        const live = await this.options.queue.hasLiveJob(rows.map((row) => ({ eventId: row.id, replays: row.replays })));
-        const unchanged = await this.stillAsRead(client, rows.filter((_, index) => !live[index]));
-        const enqueued = await this.options.queue.requeueMany(
-          unchanged.map((row) => ({ eventId: row.id, replays: row.replays, traceparent: row.traceparent ?? undefined })),
-        );
-        for (const [index, row] of unchanged.entries()) {
-          if (!enqueued[index]) continue;
-          requeued++;
-          reconcilerRequeued.inc({ status: row.status });
+      try {
+        for (let batch = 0; batch < maxBatches && !this.stopping; batch++) {
+          const { rows } = await client.query<StaleRow>(STALE_EVENTS, [this.options.staleMs, batchSize, this.cursor.updatedAt, this.cursor.id]);
+          examined += rows.length;
+          // A live job of the event's current replay round (waiting, delayed for a retry, running) means nothing is
+          // stranded; one of an earlier round will not claim it.
+          const live = await this.options.queue.hasLiveJob(rows.map((row) => ({ eventId: row.id, replays: row.replays })));
+          const unchanged = await this.stillAsRead(client, rows.filter((_, index) => !live[index]));
+          const enqueued = await this.options.queue.requeueMany(
+            unchanged.map((row) => ({ eventId: row.id, replays: row.replays, traceparent: row.traceparent ?? undefined })),
+          );
+          for (const [index, row] of unchanged.entries()) {
+            if (!enqueued[index]) continue;
+            requeued++;
+            reconcilerRequeued.inc({ status: row.status });
+          }
+          const last = rows.at(-1);
+          if (rows.length < batchSize || !last) {
+            this.cursor = START;
+            break;
+          }
+          this.cursor = { updatedAt: last.cursor_at, id: last.id };
         }
-        const last = rows.at(-1);
-        if (rows.length < batchSize || !last) {
-          this.cursor = START;
-          break;
-        }
-        this.cursor = { updatedAt: last.cursor_at, id: last.id };
+      } finally {
+        // Said whether the pass ends well or not (the caller logs the failure after this line): each batch's events are
+        // enqueued, and counted, as the batch goes, so a pass that fails on a later batch has enqueued its earlier ones.
+        if (requeued > 0) this.options.logger.info('reconciler enqueued stranded events', { requeued, examined });
       }
-      if (requeued > 0) this.options.logger.info('reconciler enqueued stranded events', { requeued, examined });
       return requeued;
     });
   }
