@@ -163,11 +163,15 @@ export class EventWorker {
   private async handle(job: Job<WorkerJobData>, token: string | undefined): Promise<string> {
     this.setActive(+1);
     try {
-      const isLastQueueAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       // Runs that neither completed nor failed: the times this job waited for a destination (or was cut off).
       const previousWaits = Math.max(0, (job.attemptsStarted ?? 0) - job.attemptsMade - 1);
+      // Never BullMQ's last attempt: the event's end is PostgreSQL's count against JOB_ATTEMPTS as this worker has it.
+      // A job's attempts are those of the process that added it (JOB_ATTEMPTS then: a job queued before the setting
+      // was raised, or by an ingress of the earlier setting during a rolling deploy), and taken as the last, they
+      // dead-lettered the event that many attempts in. A retry BullMQ's count no longer allows is delayed here
+      // instead (see retryDelayBullmqCannotKeep).
       return await runWithContext({ eventId: job.data.eventId, correlationId: `job:${job.id}` }, () =>
-        this.options.processor.process(job.data, isLastQueueAttempt, previousWaits),
+        this.options.processor.process(job.data, false, previousWaits),
       );
     } catch (error) {
       // A dead-lettered event is done: tell BullMQ not to retry even if the job had attempts left.
@@ -333,13 +337,15 @@ export class EventWorker {
    * of BullMQ's would be computed as if for an earlier attempt: a destination answering `429 Retry-After: 1` was
    * retried every second. So BullMQ's backoff is used only while its count is the event's and a Retry-After cannot
    * outlast it; otherwise the retry waits the backoff for the event's own attempt count or the Retry-After, whichever
-   * is longer (a Retry-After only ever delays an attempt).
+   * is longer (a Retry-After only ever delays an attempt). Nor is it used once the job's own attempts are used up
+   * (BullMQ would fail the job, not retry it): the event may have attempts left under JOB_ATTEMPTS as it is now.
    */
   private retryDelayBullmqCannotKeep(job: Job<WorkerJobData>, error: DeliveryFailedError): number | undefined {
     const backoff = retryBackoffOf(job);
     const retryAfterMs = error.retryAfterMs ?? 0;
     const countsInStep = job.attemptsMade + 1 >= error.attempt;
-    if (countsInStep && retryAfterMs <= shortestRetryDelay(backoff, job.attemptsMade + 1)) return undefined;
+    const bullmqRetries = job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+    if (bullmqRetries && countsInStep && retryAfterMs <= shortestRetryDelay(backoff, job.attemptsMade + 1)) return undefined;
     return Math.max(retryDelay(backoff, error.attempt), retryAfterMs);
   }
 
