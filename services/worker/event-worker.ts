@@ -120,6 +120,9 @@ export class EventWorker {
       this.options.logger.info('redis unreachable: closing the worker once its running jobs are done, without waiting for redis', {
         activeJobs: this.active,
       });
+      // No fetch after this one: BullMQ's close comes only once the running jobs are done (see handle for the job a
+      // fetch already waiting for Redis may still bring). Pausing needs no Redis; the locks are renewed meanwhile.
+      void this.worker.pause(true);
       await this.letGoOfRedis();
       force = true;
     }
@@ -161,6 +164,15 @@ export class EventWorker {
   }
 
   private async handle(job: Job<WorkerJobData>, token: string | undefined): Promise<string> {
+    // Taken after the drain let go of Redis: BullMQ's fetch that was waiting for Redis then (a drain that began while it
+    // was unreachable) takes a job as Redis answers again. A draining worker takes no job: not run here, it goes back
+    // to the queue at once, no attempt used, for the next worker; should Redis not take that, the stalled check
+    // brings it back. Before, it ran, its deliveries refused by the drain, and it was left to the stalled check
+    // (WORKER_LOCK_DURATION_MS + WORKER_STALLED_INTERVAL_MS), counted as a stall, while the drain waited for it.
+    if (this.redisLetGo.signal.aborted) {
+      job.moveToDelayed(Date.now(), token).catch(() => undefined);
+      throw new DelayedError();
+    }
     this.setActive(+1);
     try {
       // Runs that neither completed nor failed: the times this job waited for a destination (or was cut off).
