@@ -306,7 +306,7 @@ export class EventWorker {
   private async replaceLapsed(job: Job<WorkerJobData>, until: number, refusal: Error): Promise<void> {
     const fields = { eventId: job.data.eventId, jobId: job.id, delayMs: Math.max(0, Math.round(until - Date.now())), refusal: refusal.message };
     const replaced = this.lapsed.replace(job, until).then(
-      // added false: a live job of the event's id exists (handed out again and not yet taken, say), and runs it.
+      // added false: a worker holds a job of the event's id (handed out again and taken), which runs it.
       (added) => this.options.logger.warn("job no longer held by this worker (its lock lapsed while the run went on); the event's next run is queued as a new job", { ...fields, added }),
       (error: unknown) =>
         this.options.logger.warn("job no longer held by this worker (its lock lapsed while the run went on), and the event's next job could not be queued; the reconciler re-enqueues it", {

@@ -37,14 +37,18 @@ export class LapsedJobReplacement {
   constructor(private readonly options: { connection: Redis; queueName: string; prefix: string }) {}
 
   /**
-   * Adds `job`'s event's job again, to run at `until` (ms since the epoch); false when a live job of that id exists
+   * Adds `job`'s event's job again, to run at `until` (ms since the epoch); false when a worker holds a job of that id
    * (it runs the event; an add would be ignored). A finished one of that id is removed first, as the reconciler does.
+   * So is a live one no worker holds: the job this run held, its lock lapsed and nobody took it since (still active,
+   * or put back in the queue by the stalled check, which BullMQ does, to run at once). Left, it ran the event's next
+   * attempt as soon as a worker was free, its backoff or Retry-After ignored, its wait for a destination cut short,
+   * and counted a stall of the job (the third fails it). The remove refuses a job whose lock a worker holds.
    */
   async replace(job: Job<WorkerJobData>, until: number): Promise<boolean> {
     const queue = this.queueOf();
     const jobId = eventJobId(job.data.eventId, job.data.replays);
     const [liveness] = await jobLiveness(this.options.connection, queue, [jobId]);
-    if (liveness === 'live') return false;
+    if (liveness === 'live' && (await queue.remove(jobId)) !== 1) return false;
     if (liveness === 'finished') await queue.remove(jobId);
     const { attempts, backoff, removeOnComplete, removeOnFail } = job.opts;
     const opts: JobsOptions = { attempts, backoff, removeOnComplete, removeOnFail, jobId, delay: Math.max(0, Math.round(until - Date.now())) };

@@ -243,4 +243,34 @@ describe('a run whose job lock lapsed while it was alive', () => {
     expect(replaced).toHaveLength(1);
     expect(replaced[0]!.fields).toMatchObject({ eventId: id, jobId: id, added: true });
   }, 45_000);
+
+  it('is retried after its backoff also when no other worker took the job: the stalled check had put it back in the queue, to run at once', async () => {
+    // The usual lapse: the lock expired and no worker has taken the job since (the stalled check put it back in the
+    // queue, or has not come to it yet). BullMQ refuses the retry (the lock is gone), and a job that runs at once is
+    // there: without a replacement delayed by the backoff, the retry came as soon as the worker was free.
+    const id = await newEvent();
+    const backoffMs = 3000;
+    const first = recordingLogger();
+    const a = worker(first.logger);
+    running.push(a);
+    a.worker.start();
+    await jobs.add('process-event', { eventId: id }, { jobId: id, attempts: ATTEMPTS, backoff: { type: 'fixed', delay: backoffMs }, removeOnComplete: true });
+    await waitFor('the run to send to the destination', () => destination.isHolding(id));
+    await redis.del(`${ns.prefix}:${QUEUE}:${id}:lock`);
+    // The worker's own stalled check (every 200 ms) puts the job back in the queue; the worker runs one job at a time
+    // and is busy with this run, so nobody takes it.
+    await waitFor('the stalled check to put the job back in the queue', async () => (await jobs.getJobState(id)) === 'waiting');
+
+    const answered = destination.release(id, 500);
+    const done = await waitFor('the event completed by its retry', async () => {
+      const current = await row(id);
+      return current.status === 'COMPLETED' ? current : undefined;
+    }, { timeoutMs: 15_000 });
+    expect(done).toMatchObject({ attempts: 2 });
+    const sent = destination.requestsFor(id);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.at - answered).toBeGreaterThanOrEqual(backoffMs - 50);
+    const replaced = first.warnings.filter((warning) => warning.message.startsWith('job no longer held by this worker'));
+    expect(replaced.map((warning) => warning.fields)).toMatchObject([{ eventId: id, jobId: id, added: true }]);
+  }, 45_000);
 });
