@@ -122,7 +122,7 @@ export class EventWorker {
       });
       // No fetch after this one: BullMQ's close comes only once the running jobs are done (see handle for the job a
       // fetch already waiting for Redis may still bring). Pausing needs no Redis; the locks are renewed meanwhile.
-      void this.worker.pause(true);
+      this.worker.pause(true).catch(() => undefined);
       await this.letGoOfRedis();
       force = true;
     }
