@@ -183,7 +183,7 @@ export class EventWorker {
       // dead-lettered the event that many attempts in. A retry BullMQ's count no longer allows is delayed here
       // instead (see retryDelayBullmqCannotKeep).
       return await runWithContext({ eventId: job.data.eventId, correlationId: `job:${job.id}` }, () =>
-        this.options.processor.process(job.data, false, previousWaits),
+        this.options.processor.process(job.data, previousWaits),
       );
     } catch (error) {
       // A dead-lettered event is done: tell BullMQ not to retry even if the job had attempts left.

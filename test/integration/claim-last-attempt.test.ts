@@ -132,7 +132,7 @@ describe('EventProcessor taking over an event whose last attempt was made', () =
       const id = await newEvent('poisonproc');
       await claimedTimes(id, LAST_ATTEMPT); // each run's worker died while sending
       const before = await deadLetters();
-      const outcome = await processor.process({ eventId: id }, false).catch((error: unknown) => error);
+      const outcome = await processor.process({ eventId: id }).catch((error: unknown) => error);
       expect(outcome).toBeInstanceOf(DeliveryFailedError);
       expect(outcome).toMatchObject({ final: true, attempt: LAST_ATTEMPT, message: WORKER_STOPPED_LAST_ATTEMPT });
       expect(sink.requests).toHaveLength(0);

@@ -270,7 +270,7 @@ describe('a run that throws after only waiting for slots, in a BullMQ worker', (
     let occupied: Promise<unknown> = Promise.resolve();
     try {
       occupier = await newEvent('releasewait');
-      occupied = first.process({ eventId: occupier }, false).catch((error: unknown) => error);
+      occupied = first.process({ eventId: occupier }).catch((error: unknown) => error);
       await waitFor('the occupier holding narrow\'s slot', () => narrow.requestsFor(occupier).length === 1);
 
       const id = await newEvent('releasewait');
@@ -337,12 +337,14 @@ describe('the claim release', () => {
     sink.behaviour = () => ({ status: 500 });
     try {
       faults.finishFaults = 1;
-      await expect(processor.process({ eventId: id }, false)).rejects.toMatchObject({ name: 'DeliveryFailedError', final: false, attempt: 1 });
+      await expect(processor.process({ eventId: id })).rejects.toMatchObject({ name: 'DeliveryFailedError', final: false, attempt: 1 });
       expect(await row(id)).toMatchObject({ status: 'FAILED', attempts: 1, last_error: expect.stringMatching(/^the run failed inside the worker: Cannot read properties of undefined/) });
 
       faults.finishFaults = 1;
-      await expect(processor.process({ eventId: id }, true)).rejects.toMatchObject({ name: 'DeliveryFailedError', final: true, attempt: 2 });
-      expect(await row(id)).toMatchObject({ status: 'DEAD_LETTER', attempts: 2, held_for: null });
+      await expect(processor.process({ eventId: id })).rejects.toMatchObject({ name: 'DeliveryFailedError', final: false, attempt: 2 });
+      faults.finishFaults = 1;
+      await expect(processor.process({ eventId: id })).rejects.toMatchObject({ name: 'DeliveryFailedError', final: true, attempt: ATTEMPTS });
+      expect(await row(id)).toMatchObject({ status: 'DEAD_LETTER', attempts: ATTEMPTS, held_for: null });
     } finally {
       sink.behaviour = accepting;
     }
@@ -350,6 +352,7 @@ describe('the claim release', () => {
     expect(await deliveryRows(id)).toEqual([
       { attempt: 1, succeeded: false },
       { attempt: 2, succeeded: false },
+      { attempt: 3, succeeded: false },
     ]);
   });
 
@@ -357,12 +360,13 @@ describe('the claim release', () => {
     const { faulty, faults } = faultyPool(db.pool);
     const processor = processorWith(new ProcessingStore(faulty, { liveClaimWindowMs: liveClaimWindowMs(LOCK_MS) }));
     const id = await newEvent('releasestore');
+    // Its last attempt: released FAILED, as before, this was DEAD_LETTER, though crm had taken the event.
+    await db.pool.query(`UPDATE webhook_events SET status = 'FAILED', attempts = $2 WHERE id = $1`, [id, ATTEMPTS - 1]);
     faults.finishFaults = 1;
-    // BullMQ's last attempt: released FAILED, as before, this was DEAD_LETTER, though crm had taken the event.
-    await expect(processor.process({ eventId: id }, true)).resolves.toBe('completed');
+    await expect(processor.process({ eventId: id })).resolves.toBe('completed');
     expect(faults.finishFaults).toBe(0);
-    expect(await row(id)).toMatchObject({ status: 'COMPLETED', attempts: 1, last_error: null, held_for: null });
-    expect(await deliveryRows(id)).toEqual([{ attempt: 1, succeeded: true }]);
+    expect(await row(id)).toMatchObject({ status: 'COMPLETED', attempts: ATTEMPTS, last_error: null, held_for: null });
+    expect(await deliveryRows(id)).toEqual([{ attempt: ATTEMPTS, succeeded: true }]);
     expect(sink.requestsFor(id)).toHaveLength(1);
   });
 
@@ -422,7 +426,7 @@ describe('the claim release', () => {
         guard: buggy,
       });
       const id = await newEvent('releasestore');
-      const failed = await processor.process({ eventId: id }, false).catch((error: unknown) => error);
+      const failed = await processor.process({ eventId: id }).catch((error: unknown) => error);
       // Released only after `slow` answered: the job's retry cannot send beside it.
       expect(slowEnded).toBe(true);
       expect(failed).toMatchObject({ name: 'DeliveryFailedError', final: false });
@@ -441,7 +445,7 @@ describe('the claim release', () => {
     const id = await newEvent('releasestore');
     faults.finishFaults = 1;
     faults.releaseRefused = true;
-    await expect(processorWith(store).process({ eventId: id }, false)).rejects.toBeInstanceOf(TypeError);
+    await expect(processorWith(store).process({ eventId: id })).rejects.toBeInstanceOf(TypeError);
     // As before the release: the claim stays until it is stale (another claim after the window, or the reconciler).
     expect(await row(id)).toMatchObject({ status: 'PROCESSING', attempts: 1 });
     expect(await store.heldByLiveRun(id, 0, 'c0ffee00-0000-4000-8000-000000000000')).toBe(true);

@@ -172,12 +172,12 @@ describe('webhook_events_processed_total', () => {
     const takenOver = new TakenOverStore(db.pool);
     // Landed: counted.
     const completedBefore = await processed('completed');
-    await expect(processorWith(plain).process({ eventId: await insertEvent() }, false)).resolves.toBe('completed');
+    await expect(processorWith(plain).process({ eventId: await insertEvent() })).resolves.toBe('completed');
     expect(await processed('completed')).toBe(completedBefore + 1);
     const failed = await insertEvent();
     failing.add(failed);
     const failedBefore = await processed('failed');
-    await expect(processorWith(plain).process({ eventId: failed }, false)).rejects.toThrow('handler:flaky: handler refused');
+    await expect(processorWith(plain).process({ eventId: failed })).rejects.toThrow('handler:flaky: handler refused');
     expect(await processed('failed')).toBe(failedBefore + 1);
 
     // Another run claimed the event before this one finished: nothing lands, nothing is counted, the job is not failed.
@@ -185,7 +185,7 @@ describe('webhook_events_processed_total', () => {
       const id = await insertEvent();
       if (fails) failing.add(id);
       const before = { completed: await processed('completed'), failed: await processed('failed') };
-      await expect(processorWith(takenOver).process({ eventId: id }, false)).resolves.toBe('skipped');
+      await expect(processorWith(takenOver).process({ eventId: id })).resolves.toBe('skipped');
       expect({ completed: await processed('completed'), failed: await processed('failed') }).toEqual(before);
       // The event is the holder's to finish: as its claim left it, and nothing of the late run recorded.
       expect((await db.pool.query('SELECT status, attempts FROM webhook_events WHERE id = $1', [id])).rows[0]).toEqual({ status: 'PROCESSING', attempts: 2 });

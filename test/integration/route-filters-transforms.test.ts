@@ -219,12 +219,12 @@ routes:
     };
     try {
       const plain = await insert('plain.thing');
-      expect(await processor.process({ eventId: plain }, false)).toBe('completed');
+      expect(await processor.process({ eventId: plain })).toBe('completed');
       expect(reads).toEqual([]);
       expect(sink.requestsFor(plain).map((request) => request.body.toString('utf8'))).toEqual(['{"n": 3}', '{"n": 3}']);
 
       const shaped = await insert('shaped.thing');
-      expect(await processor.process({ eventId: shaped }, false)).toBe('completed');
+      expect(await processor.process({ eventId: shaped })).toBe('completed');
       // Two filters and one transform, three destinations: one read.
       expect(reads).toEqual([shaped]);
       expect(sink.requestsFor(shaped).map((request) => [request.path, request.body.toString('utf8')]).sort()).toEqual([

@@ -147,7 +147,7 @@ describe('EventProcessor with a run PostgreSQL did not record', () => {
       },
     } as unknown as Pool;
     const carried = await processorWith(new ProcessingStore(unreachable))
-      .process({ eventId: id }, false)
+      .process({ eventId: id })
       .catch((error: unknown) => error);
     expect(carried).toBeInstanceOf(RunNotRecordedError);
     const { unrecorded } = carried as RunNotRecordedError;
@@ -157,7 +157,7 @@ describe('EventProcessor with a run PostgreSQL did not record', () => {
 
     // The job data goes through Redis as JSON.
     const job = JSON.parse(JSON.stringify({ eventId: id, unrecorded }));
-    expect(await processorWith(store).process(job, false)).toBe('completed');
+    expect(await processorWith(store).process(job)).toBe('completed');
     expect(sink.requests).toHaveLength(1);
     expect(await row(id)).toEqual({ status: 'COMPLETED', attempts: LAST_ATTEMPT, last_error: null });
     expect(await attemptRows(id)).toBe(1);
@@ -168,7 +168,7 @@ describe('EventProcessor with a run PostgreSQL did not record', () => {
     const claimed = (await store.claim(id, 0, LAST_ATTEMPT))!;
     const end: RunEnd = { status: 'PENDING', lastError: 'waiting: crm paused', results: [], giveBackAttempt: true, heldFor: ['crm'], waitMs: 1234 };
     const outcome = await processorWith(store)
-      .process({ eventId: id, unrecorded: { claimToken: claimed.claimToken, finish: claimIdentity(claimed), end } }, false)
+      .process({ eventId: id, unrecorded: { claimToken: claimed.claimToken, finish: claimIdentity(claimed), end } })
       .catch((error: unknown) => error);
     expect(outcome).toBeInstanceOf(EventWaitingError);
     expect(outcome).toMatchObject({ waitMs: 1234 });

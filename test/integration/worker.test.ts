@@ -399,7 +399,7 @@ describe('a destination secret the signer cannot use', () => {
       const id = await insertPendingEvent('brokenco', `evt_unsignable_${Date.now()}`);
 
       // The first attempt, run on its own: a failed attempt (retry scheduled), recorded with the reason.
-      const first = await processor.process({ eventId: id }, false).then(
+      const first = await processor.process({ eventId: id }).then(
         () => undefined,
         (error: unknown) => error,
       );
@@ -496,7 +496,7 @@ describe('a worker stopping while deliveries wait for a destination slot', () =>
       const ids: string[] = [];
       for (let n = 0; n < 3; n++) ids.push(await insertPendingEvent('drainco', `evt_drain_${Date.now()}_${n}`));
       const first = processorWith(stopping);
-      const runs = ids.map((id) => first.process({ eventId: id }, false).then((outcome) => outcome, (error: unknown) => error));
+      const runs = ids.map((id) => first.process({ eventId: id }).then((outcome) => outcome, (error: unknown) => error));
       await waitFor('every event at wide and one in flight at narrow', () => wide.requests.length === 3 && narrow.requests.length === 1);
       stopping.stopStartingDeliveries();
       const outcomes = await Promise.all(runs);
@@ -516,7 +516,7 @@ describe('a worker stopping while deliveries wait for a destination slot', () =>
 
       // The next worker delivers to narrow only: wide took them before the stop.
       const second = processorWith(next);
-      expect(await Promise.all(givenBack.map((id) => second.process({ eventId: id }, false)))).toEqual(['completed', 'completed']);
+      expect(await Promise.all(givenBack.map((id) => second.process({ eventId: id })))).toEqual(['completed', 'completed']);
       for (const id of ids) expect([wide.requestsFor(id).length, narrow.requestsFor(id).length]).toEqual([1, 1]);
       for (const id of givenBack) expect(await eventRow(id)).toMatchObject({ status: 'COMPLETED', attempts: 1 });
     } finally {

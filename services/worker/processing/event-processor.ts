@@ -146,7 +146,6 @@ export class EventProcessor {
   constructor(private readonly options: EventProcessorOptions) {}
 
   /**
-   * @param isLastQueueAttempt whether BullMQ will not retry this job again (its attempts are used up).
    * @param previousWaits how many times this job already waited (spreads rate-limited retries further each time)
    * @returns 'skipped' when the job's run did not hold the event: finished or in another round when it came to claim
    *   it, or claimed again or replayed before its finish (which then records nothing)
@@ -156,13 +155,13 @@ export class EventProcessor {
    *   releaseClaim; a released claim is reported as a failed attempt, {@link DeliveryFailedError}, or as a wait,
    *   {@link EventWaitingError}, when the run had only waited for slots)
    */
-  async process(job: WorkerJobData, isLastQueueAttempt: boolean, previousWaits = 0): Promise<ProcessOutcome> {
+  async process(job: WorkerJobData, previousWaits = 0): Promise<ProcessOutcome> {
     const parent: Context = job.traceparent
       ? propagation.extract(otelContext.active(), { traceparent: job.traceparent, tracestate: job.tracestate ?? '' })
       : otelContext.active();
     return tracer.startActiveSpan('webhook.process', { attributes: { 'webhook.event_id': job.eventId } }, parent, async (span) => {
       try {
-        return await this.run(job, isLastQueueAttempt, previousWaits);
+        return await this.run(job, previousWaits);
       } catch (error) {
         // A wait (paused, over the rate limit, circuit open) is not a failure: nothing was sent, no attempt used. An
         // ERROR status would show it as a failing trace and count it in error rates derived from span status.
@@ -175,7 +174,7 @@ export class EventProcessor {
     });
   }
 
-  private async run(job: WorkerJobData, isLastQueueAttempt: boolean, previousWaits: number): Promise<ProcessOutcome> {
+  private async run(job: WorkerJobData, previousWaits: number): Promise<ProcessOutcome> {
     const { store, logger } = this.options;
     const started = performance.now();
     const carried = job.unrecorded;
@@ -204,10 +203,10 @@ export class EventProcessor {
     // send them again.
     const soFar: RunSoFar = { attempted: [], delivered: false };
     try {
-      return await this.runClaimed(event, isLastQueueAttempt, previousWaits, started, soFar);
+      return await this.runClaimed(event, previousWaits, started, soFar);
     } catch (error) {
       if (endWrittenOrCarried(error)) throw error;
-      return await this.releaseClaim(event, error, isLastQueueAttempt, previousWaits, soFar);
+      return await this.releaseClaim(event, error, previousWaits, soFar);
     } finally {
       untrack?.();
     }
@@ -229,10 +228,10 @@ export class EventProcessor {
    * BullMQ's attempts either. When the release is not written (PostgreSQL unavailable, or the claim no longer this
    * run's), the error goes on as it was: the job's retry, or the reconciler, takes the event up as before.
    */
-  private async releaseClaim(event: ClaimedEvent, error: unknown, isLastQueueAttempt: boolean, previousWaits: number, soFar: RunSoFar): Promise<ProcessOutcome> {
+  private async releaseClaim(event: ClaimedEvent, error: unknown, previousWaits: number, soFar: RunSoFar): Promise<ProcessOutcome> {
     const { store, logger, maxAttempts } = this.options;
     const fields = { eventId: event.id, provider: event.provider, attempt: event.attempts };
-    const final = isLastQueueAttempt || event.attempts >= maxAttempts;
+    const final = event.attempts >= maxAttempts;
     const lastError = redactSecretValuesIn(`the run failed inside the worker: ${describeError(error)}`).slice(0, 2000);
     let status: FinishedStatus | undefined;
     try {
@@ -253,7 +252,7 @@ export class EventProcessor {
     if (status === 'PENDING') {
       // Given back (it had sent nothing): PostgreSQL counted no attempt, so BullMQ must not either. Before, the error
       // went to BullMQ, which counted one: its count ran ahead of the event's, and the job's last attempt by BullMQ's
-      // count (isLastQueueAttempt) dead-lettered the event with attempts left; were it BullMQ's last already, the job
+      // count, then taken for the event's last, dead-lettered it with attempts left; were it BullMQ's last already, the job
       // failed for good and the PENDING event was left without one until the reconciler found it.
       const waitMs = this.givenBackWait(previousWaits);
       logger.error('run failed inside the worker; it had only waited for slots, so its attempt is given back and the job waits', { ...fields, waitMs, error });
@@ -268,7 +267,7 @@ export class EventProcessor {
   }
 
   /** The run of a claim this job made: see {@link run}. */
-  private async runClaimed(event: ClaimedEvent, isLastQueueAttempt: boolean, previousWaits: number, started: number, soFar: RunSoFar): Promise<ProcessOutcome> {
+  private async runClaimed(event: ClaimedEvent, previousWaits: number, started: number, soFar: RunSoFar): Promise<ProcessOutcome> {
     const { logger } = this.options;
     // The job's log lines carry the request's correlation id and trace id, so they join its ingress lines.
     const logContext = currentContext();
@@ -373,7 +372,7 @@ export class EventProcessor {
 
     // Each destination's error isolated: direction characters in one answer cannot reorder the rest of the line.
     const lastError = [counted.map((f) => `${f.destination}: ${bidiIsolated(f.error)}`).join('; '), waitingNote].filter(Boolean).join('; ').slice(0, 2000);
-    const final = isLastQueueAttempt || event.attempts >= this.options.maxAttempts;
+    const final = event.attempts >= this.options.maxAttempts;
     // The latest Retry-After of this attempt's answers: the next attempt is not made before it.
     const retryAfters = counted.flatMap((f) => (f.retryAfterMs === undefined ? [] : [f.retryAfterMs]));
     return this.finishRun(event, {
