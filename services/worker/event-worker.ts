@@ -75,7 +75,8 @@ export class EventWorker {
       concurrency: options.concurrency,
       lockDuration: options.lockDurationMs,
       stalledInterval: options.stalledIntervalMs,
-      // A job whose worker died twice is failed by BullMQ; the reconciler then re-enqueues its event.
+      // A job may be put back after two stalls (its worker died or froze); at the third BullMQ fails it, and the
+      // reconciler then re-enqueues its event.
       maxStalledCount: 2,
       autorun: false,
     });

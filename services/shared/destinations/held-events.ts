@@ -48,8 +48,9 @@ export async function heldSummaries(source: HeldEventsSource): Promise<HeldSumma
 }
 
 /**
- * Moves the delayed jobs of events waiting for `destination` to the front of the queue, so they are tried at once
- * rather than when their delay ends (after a resume, or when a probe closed the circuit). A job no longer delayed
+ * Moves the delayed jobs of events waiting for `destination` into the queue's waiting line (behind the jobs waiting
+ * there already: BullMQ's promote adds at the end the workers take from last), so they are tried as soon as a worker
+ * reaches them rather than when their delay ends (after a resume, or when a probe closed the circuit). A job no longer delayed
  * (running, already promoted, gone) is left as it is: the event's delayed job or the reconciler brings it back.
  * Only PENDING events (waiting and nothing else): a FAILED event also waits out the backoff of another destination's
  * failed attempt, and promoting it would retry that destination at once and spend one of its attempts.
@@ -97,7 +98,7 @@ export async function promoteHeldJobs(
 }
 
 /**
- * Moves a delayed job to the front of the queue, ready from now on (not from when its delay would have ended: what
+ * Moves a delayed job into the queue's waiting line (behind the jobs waiting there already), ready from now on (not from when its delay would have ended: what
  * the queue-wait gauge counts from). False when it is not delayed (running, already promoted) or gone, also when it
  * started or was removed between the check and the promotion; rejects when Redis fails.
  */
