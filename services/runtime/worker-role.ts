@@ -13,6 +13,7 @@ import { EventWorker } from '../worker/event-worker.js';
 import { longestRetryGap, retryBackoffOf } from '../worker/retry-backoff.js';
 import { PauseResync } from '../worker/maintenance/pause-resync.js';
 import { Reconciler } from '../worker/maintenance/reconciler.js';
+import { ReconcilerTurns } from '../worker/maintenance/reconciler-turns.js';
 import { RemovedDestinationRelease } from '../worker/maintenance/removed-destination-release.js';
 import { Retention } from '../worker/maintenance/retention.js';
 import { EventHandlerRegistry } from '../worker/processing/event-handlers.js';
@@ -142,7 +143,15 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
     onActiveJobsChange: (active) => podCost.setActiveJobs(active),
   });
   worker.start();
-  const reconciler = new Reconciler({ pool, queue, intervalMs: config.reconciler.intervalMs, staleMs: config.reconciler.staleMs, logger: createLogger('reconciler') });
+  const reconciler = new Reconciler({
+    pool,
+    queue,
+    intervalMs: config.reconciler.intervalMs,
+    staleMs: config.reconciler.staleMs,
+    logger: createLogger('reconciler'),
+    // One pass an interval across all workers, each going on from where the last stopped (see reconciler-turns.ts).
+    turns: new ReconcilerTurns(stateRedis, `${config.queue.prefix}:${config.queue.name}`),
+  });
   reconciler.start();
   const retention = new Retention({
     pool,

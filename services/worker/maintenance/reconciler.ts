@@ -6,6 +6,7 @@ import { RateLimitedLog } from '../../shared/logging/rate-limited-log.js';
 import { reconcilerRequeued } from '../../shared/metrics/metrics.js';
 import type { EventQueue } from '../../shared/queue/event-queue.js';
 import { isRedisConnectionError } from '../../shared/queue/redis-connection-error.js';
+import type { ReconcilerTurns, StaleCursor } from './reconciler-turns.js';
 
 export interface ReconcilerOptions {
   pool: Pool;
@@ -18,12 +19,12 @@ export interface ReconcilerOptions {
   /** Batches a pass reads at most; the next pass goes on from where this one stopped. */
   maxBatchesPerPass?: number;
   logger: Logger;
-}
-
-/** Where a pass stopped in (updated_at, id) order; updated_at as PostgreSQL's text (microseconds kept). */
-interface StaleCursor {
-  updatedAt: string;
-  id: string;
+  /**
+   * Turns and the cursor shared by every worker (see {@link ReconcilerTurns}): the timer's pass then runs only when no
+   * other worker's started within `intervalMs`, and goes on from where the last pass stopped. Without: each process
+   * passes every interval from a cursor of its own.
+   */
+  turns?: ReconcilerTurns;
 }
 
 // The oldest stale events after the cursor, one branch per status so that each reads its status's rows in order from
@@ -55,8 +56,9 @@ type StaleRow = { id: string; status: string; replays: number; traceparent: stri
 
 /**
  * Finds events stranded without a job (the enqueue failed, Redis was down, a crash between commit and
- * enqueue, a job lost with its worker) and enqueues them again. Every worker runs the timer; a PostgreSQL
- * advisory lock lets one pass run at a time.
+ * enqueue, a job lost with its worker) and enqueues them again. Every worker runs the timer; the turns kept in Redis
+ * ({@link ReconcilerTurns}) make it one pass an interval across the workers, and a PostgreSQL advisory lock lets one
+ * pass run at a time.
  *
  * A pass walks the stale events oldest first, batch after batch, and the next pass goes on from where it stopped,
  * starting over at the oldest once it reaches the newest. Stale events with live jobs (a backlog waiting for workers,
@@ -89,7 +91,7 @@ export class Reconciler {
   start(): void {
     this.stopping = false;
     const tick = () => {
-      this.running = this.runOnce()
+      this.running = this.runIfTurn()
         .catch((error: unknown) => {
           if (isRedisConnectionError(error)) this.redisAway.note({ error });
           else if (isConnectionError(error)) this.databaseAway.note({ error });
@@ -112,13 +114,23 @@ export class Reconciler {
     this.databaseAway.flush();
   }
 
+  /** The timer's pass: only when it is this worker's turn (see {@link ReconcilerOptions.turns}); undefined when not. */
+  async runIfTurn(): Promise<number | undefined> {
+    const { turns, intervalMs } = this.options;
+    if (turns && !(await turns.take(intervalMs))) return undefined;
+    return this.runOnce();
+  }
+
   /** One pass; returns how many events were enqueued (undefined when another process holds the lock). */
   async runOnce(): Promise<number | undefined> {
     const batchSize = this.options.batchSize ?? 500;
     const maxBatches = this.options.maxBatchesPerPass ?? 20;
+    const { turns } = this.options;
     return withAdvisoryLock(this.options.pool, ADVISORY_LOCKS.reconciler, async (client) => {
       let requeued = 0;
       let examined = 0;
+      // Read under the lock: the pass that held it last kept where it stopped.
+      if (turns) this.cursor = (await turns.cursor()) ?? this.cursor;
       try {
         for (let batch = 0; batch < maxBatches && !this.stopping; batch++) {
           const { rows } = await client.query<StaleRow>(STALE_EVENTS, [this.options.staleMs, batchSize, this.cursor.updatedAt, this.cursor.id]);
@@ -136,11 +148,10 @@ export class Reconciler {
             reconcilerRequeued.inc({ status: row.status });
           }
           const last = rows.at(-1);
-          if (rows.length < batchSize || !last) {
-            this.cursor = START;
-            break;
-          }
-          this.cursor = { updatedAt: last.cursor_at, id: last.id };
+          const walkedToTheEnd = rows.length < batchSize || !last;
+          this.cursor = walkedToTheEnd ? START : { updatedAt: last.cursor_at, id: last.id };
+          await turns?.keep(this.cursor);
+          if (walkedToTheEnd) break;
         }
       } finally {
         // Said whether the pass ends well or not (the caller logs the failure after this line): each batch's events are
