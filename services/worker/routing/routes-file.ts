@@ -193,6 +193,15 @@ const destinationSchema = z.unknown().transform((value, ctx): DestinationConfig 
     ctx.addIssue({ code: 'custom', path: ['type'], message: `unknown destination type ${JSON.stringify(type)} (expected ${DESTINATION_TYPES.join(', ')})` });
     return z.NEVER;
   }
+  // A URL written as compose files write them (`amqp://app:${RABBIT_PASSWORD}@rabbitmq`) parses as a URL all the same:
+  // it was accepted and every delivery failed (a password or host of those characters). Named before the URL's own
+  // checks, which would only call one with `${PORT}` invalid; never the rest of the URL, whose password is a secret.
+  const url = value !== null && typeof value === 'object' ? (value as { url?: unknown }).url : undefined;
+  const reference = typeof url === 'string' ? unexpandedReferenceProblem(url) : undefined;
+  if (reference) {
+    ctx.addIssue({ code: 'custom', path: ['url'], message: reference });
+    return z.NEVER;
+  }
   const result = schema.safeParse(value);
   if (!result.success) {
     for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
