@@ -8,7 +8,8 @@ type OperationCreator = Parameters<typeof sift.createEqualsOperation>[2]['operat
  * and makes of a wrong one an operation that matches no event at all (`$mod: [0, 1]`, `$mod: 2`, `$size: "2"`): the
  * file started, and the route's destination was silently sent nothing, its events COMPLETED undelivered. Or it threw
  * its own internals at the start (`$and: { … }`: "params.map is not a function"). Each is refused, saying what the
- * operator takes, as MongoDB refuses it; a valid argument goes to sift's operation as it is.
+ * operator takes, as MongoDB refuses it; a valid argument goes to sift's operation as it is (`$mod`'s to our own, which
+ * only numbers pass).
  */
 function checked(operation: OperationCreator, problem: (argument: unknown) => string | undefined): OperationCreator {
   return (argument, ownerQuery, options, name) => {
@@ -21,8 +22,18 @@ function checked(operation: OperationCreator, problem: (argument: unknown) => st
 const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 const isQuery = (value: unknown) => value !== null && typeof value === 'object' && !Array.isArray(value);
 
+/**
+ * MongoDB's `$mod` holds only for a number (or an array holding one). sift's computes `value % divisor` on any value,
+ * and JavaScript's `%` reads null, false, "", " " and [] as 0 (and "200" as 200): `{ "$mod": [100, 0] }` took an
+ * event whose field was null or empty.
+ */
+const numericMod: OperationCreator = (argument, ownerQuery, options) => {
+  const [divisor, remainder] = argument as [number, number];
+  return sift.createEqualsOperation((value: unknown) => typeof value === 'number' && value % divisor === remainder, ownerQuery, options);
+};
+
 /** `{ "$mod": [divisor, remainder] }`: two numbers, the divisor not 0. */
-export const $mod = checked(sift.$mod, (argument) => {
+export const $mod = checked(numericMod, (argument) => {
   if (!Array.isArray(argument) || argument.length !== 2 || !argument.every(isNumber)) {
     return `$mod takes a list of two numbers, [divisor, remainder] (got ${JSON.stringify(argument)})`;
   }

@@ -19,8 +19,9 @@ export type RouteFilter = (input: RouteFilterInput) => boolean;
 // MongoDB's query operators as sift implements them, except `$where`: it runs JavaScript (a string is compiled with
 // `new Function`), and a routes file is configuration, not code. `$regex` (with its `$options`) is our own: sift's
 // runs JavaScript's backtracking RegExp over payload strings; ours runs RE2, in linear time. `$type` is ours too: it
-// checks its aliases when the file is read (route-filter-type.ts). `$mod`, `$size`, `$all`, `$and`, `$or` and `$nor` are
-// sift's, their arguments checked first (route-filter-arguments.ts): a wrong one matched no event, silently.
+// checks its aliases when the file is read (route-filter-type.ts). `$size`, `$all`, `$and`, `$or` and `$nor` are sift's,
+// their arguments checked first (route-filter-arguments.ts): a wrong one matched no event, silently; `$mod` too, and it
+// takes only numbers, as MongoDB's does (sift's took null and "" for 0).
 const { $elemMatch, $eq, $exists, $gt, $gte, $in, $lt, $lte, $ne, $nin, $not } = sift;
 const OPERATIONS = { $all, $and, $elemMatch, $eq, $exists, $gt, $gte, $in, $lt, $lte, $mod, $ne, $nin, $nor, $not, $options, $or, $regex, $size, $type };
 
