@@ -53,6 +53,9 @@ const circuitBreakerSchema = z.union(
   { error: `must be true, false or { failureThreshold, cooldownMs } (defaults ${DEFAULT_CIRCUIT_BREAKER.failureThreshold} and ${DEFAULT_CIRCUIT_BREAKER.cooldownMs})` },
 );
 
+/** What a destination may be named. */
+const DESTINATION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
 /** Destination types: how a destination is delivered to. A destination without `type` is `http`. */
 export const DESTINATION_TYPES = ['http', 'amqp', 'nats'] as const;
 export type DestinationType = (typeof DESTINATION_TYPES)[number];
@@ -249,7 +252,15 @@ const routesFileSchema = strictMapping(
   {
     /** Settings every destination takes unless it sets its own: `circuitBreaker` (e.g. `true` for every destination). */
     defaults: strictMapping({ circuitBreaker: circuitBreakerSchema.optional() }, 'defaults').optional(),
-    destinations: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), destinationSchema).default({}),
+    /**
+     * By name: a metrics label, a path segment of the admin API's /admin/destinations/{name}, part of Nats-Msg-Id. A
+     * name outside the rule is refused stating it (zod's own "Invalid key in record" said neither rule nor problem).
+     */
+    destinations: z
+      .record(z.string().regex(DESTINATION_NAME), destinationSchema, {
+        error: (issue) => (issue.code === 'invalid_key' ? 'a destination name is 1 to 64 letters, digits, "_", "." or "-"' : undefined),
+      })
+      .default({}),
     routes: z.array(routeSchema).default([]),
   },
   'a routes file',
