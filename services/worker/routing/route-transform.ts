@@ -8,6 +8,7 @@ import { isJsonataFunction } from './jsonata-function-value.js';
 import { jsonExceeds } from './json-size-floor.js';
 import { registerBoundedStringFunctions } from './bounded-string-functions.js';
 import { registerStringStepBound } from './bounded-string-steps.js';
+import { registerLinearDistinct } from './linear-distinct.js';
 
 /**
  * Longest a transform may run for one event before it counts as failed (JSONata's own guard, error D1012). Its own
@@ -79,6 +80,7 @@ export function compileRouteTransform(expression: string, { maxOutputBytes = DEF
   }
   registerBoundedStringFunctions(compiled, maxOutputBytes);
   registerStringStepBound(compiled, maxOutputBytes);
+  registerLinearDistinct(compiled);
   // Regex literals are handed to the engine only when evaluated: compile each now, so a bad one stops the start.
   for (const { regex, position } of jsonataRegexLiterals(compiled.ast())) {
     try {
