@@ -8,11 +8,14 @@
  */
 
 /**
- * A number of 16 or more integer digits as jsonb writes a payload's numbers (after `: `, `, ` or `[`, before `,`, `]`,
- * `}` or a space; never in exponent notation: `1e19` is written out as twenty digits). Digits inside strings are
- * preceded by a quote and so are not taken. Shorter numbers are all below 2^53 and read exactly.
+ * A number token of JSON text, as found between its strings (where every run of digits is part of one: names and
+ * other strings are quoted, `true`, `false` and `null` hold none). jsonb never writes one in exponent notation (`1e19`
+ * is written out as twenty digits); JSON text from elsewhere may. Its integer digits are the first group.
  */
-const LONG_NUMBER = /(?<=[:,[]\s*)-?\d{16,}(?:\.\d+)?(?=[\s,\]}]|$)/g;
+const NUMBER = /-?(\d+)(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+
+/** Integer digits a number needs to be beyond 2^53: shorter numbers are all below it and read exactly. */
+const LONG_INTEGER_DIGITS = 16;
 
 /** A number the JSON parse may have rounded: finite, beyond 2^53 (every double out there is an integer). */
 function isUnsafeInteger(value: unknown): value is number {
@@ -26,10 +29,28 @@ function isUnsafeInteger(value: unknown): value is number {
  * `6.02e23` (which jsonb writes as 24 digits and a transform sends as 6.02e+23, the same value), are sent as received.
  */
 export function payloadHoldsRoundedIntegers(text: string): boolean {
-  for (const [token] of text.matchAll(LONG_NUMBER)) {
-    if (plainDecimal(token) !== plainDecimal(String(Number(token)))) return true;
+  // Strings are stepped over: a string's text can hold what reads as a number in JSON ("ref: 12345678901234567891,"),
+  // which a search of the whole text took for one of the payload's.
+  for (let position = 0; position < text.length; ) {
+    const quote = text.indexOf('"', position);
+    const end = quote === -1 ? text.length : quote;
+    for (const [token, integer] of text.slice(position, end).matchAll(NUMBER)) {
+      if (integer!.length >= LONG_INTEGER_DIGITS && plainDecimal(token) !== plainDecimal(String(Number(token)))) return true;
+    }
+    if (quote === -1) break;
+    position = afterString(text, quote);
   }
   return false;
+}
+
+/** Where the JSON string opening at `quote` ends (after its closing quote: one not escaped by a backslash). */
+function afterString(text: string, quote: number): number {
+  for (let close = text.indexOf('"', quote + 1); close !== -1; close = text.indexOf('"', close + 1)) {
+    let backslashes = 0;
+    while (text[close - 1 - backslashes] === '\\') backslashes++;
+    if (backslashes % 2 === 0) return close + 1;
+  }
+  return text.length;
 }
 
 /**
