@@ -30,6 +30,14 @@ describe('ROUTES_FILE: a filter on request headers', () => {
     expect(() => parseRoutes(routes('stripe', { $nor: [{ 'headers.stripe-signature': { $exists: true } }] }))).toThrow(/routes\.1\.filter: "headers\.stripe-signature"/);
   });
 
+  it('refuses a header the ingress never keeps inside a query-level $not too (it took every event, excluding none)', () => {
+    // sift reads a top-level `$not` as the negation of the query it holds: `{ $not: { "headers.x-tenant": "internal" } }`
+    // was accepted, and as no event carries x-tenant, it took every event, the internal ones included.
+    expect(() => parseRoutes(routes('stripe', { $not: { 'headers.x-tenant': 'internal' } }))).toThrow(/^ROUTES_FILE: routes\.1\.filter: "headers\.x-tenant": the ingress does not keep/);
+    expect(() => parseRoutes(routes('stripe', { $and: [{ $not: { $or: [{ 'headers.X-Request-Id': 'a' }] } }] }))).toThrow(/routes\.1\.filter: "headers\.X-Request-Id": header names are kept lower-case/);
+    expect(() => parseRoutes(routes('stripe', { $not: { 'headers.user-agent': { $regex: '^Stripe/' } } }))).not.toThrow();
+  });
+
   it('refuses a header name that is not lower-case (kept names are), saying how to write it', () => {
     expect(() => parseRoutes(routes('stripe', { 'headers.User-Agent': 'Stripe/1.0' }))).toThrow(
       /^ROUTES_FILE: routes\.1\.filter: "headers\.User-Agent": header names are kept lower-case.*"headers\.user-agent"/,

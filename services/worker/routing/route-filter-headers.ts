@@ -3,16 +3,20 @@ const LOGICAL_OPERATORS = new Set(['$and', '$or', '$nor']);
 
 /**
  * The request header names a route filter reads through `headers.<name>` paths, as written (`headers.X-Tenant` gives
- * `X-Tenant`), at the query's top level and inside `$and` / `$or` / `$nor`. A path's first segment after `headers.`
- * is the name: dot paths go no deeper into a header's string value than that.
+ * `X-Tenant`), at the query's top level and inside `$and` / `$or` / `$nor`, and inside a query-level `$not` (sift
+ * reads `{ "$not": { … } }` as the negation of the query it holds). A path's first segment after `headers.` is the
+ * name: dot paths go no deeper into a header's string value than that.
  */
 export function filterHeaderNames(query: Record<string, unknown>): string[] {
   const names: string[] = [];
+  const isQuery = (clause: unknown): clause is Record<string, unknown> => typeof clause === 'object' && clause !== null && !Array.isArray(clause);
   for (const [key, value] of Object.entries(query)) {
     if (LOGICAL_OPERATORS.has(key) && Array.isArray(value)) {
       for (const clause of value) {
-        if (typeof clause === 'object' && clause !== null && !Array.isArray(clause)) names.push(...filterHeaderNames(clause as Record<string, unknown>));
+        if (isQuery(clause)) names.push(...filterHeaderNames(clause));
       }
+    } else if (key === '$not' && isQuery(value)) {
+      names.push(...filterHeaderNames(value));
     } else if (key.startsWith('headers.')) {
       names.push(key.slice('headers.'.length).split('.')[0]!);
     }
