@@ -9,6 +9,7 @@ import { jsonExceeds } from './json-size-floor.js';
 import { registerBoundedStringFunctions } from './bounded-string-functions.js';
 import { registerStringStepBound } from './bounded-string-steps.js';
 import { registerLinearDistinct } from './linear-distinct.js';
+import { unknownFunctionCall } from './jsonata-unknown-functions.js';
 
 /**
  * Longest a transform may run for one event before it counts as failed (JSONata's own guard, error D1012). Its own
@@ -40,6 +41,9 @@ export interface TransformBindings {
   eventType: string;
   headers: Record<string, string>;
 }
+
+/** The names of {@link TransformBindings}, as a transform reads them (`$id`, …). */
+const BINDING_NAMES: readonly (keyof TransformBindings)[] = ['id', 'provider', 'eventType', 'headers'];
 
 /** A transform that failed for one event: a failed delivery attempt carrying JSONata's reason, never a crash. */
 export class RouteTransformError extends Error {
@@ -81,6 +85,13 @@ export function compileRouteTransform(expression: string, { maxOutputBytes = DEF
   registerBoundedStringFunctions(compiled, maxOutputBytes);
   registerStringStepBound(compiled, maxOutputBytes);
   registerLinearDistinct(compiled);
+  // A call of a function JSONata lacks (a typo) compiles, and then fails on every event: refused now instead.
+  const unknown = unknownFunctionCall(compiled.ast(), BINDING_NAMES);
+  if (unknown) {
+    throw new Error(
+      `JSONata${unknown.position === undefined ? '' : ` at ${unknown.position}`}: $${unknown.name} is not a JSONata function, nor one the expression binds (:=, a function's parameters): every event would fail (T1006: attempted to invoke a non-function)`,
+    );
+  }
   // Regex literals are handed to the engine only when evaluated: compile each now, so a bad one stops the start.
   for (const { regex, position } of jsonataRegexLiterals(compiled.ast())) {
     try {
