@@ -242,7 +242,12 @@ const routeSchema = strictMapping(
       .superRefine(compiles(compileRouteFilter, 'the query'))
       .optional(),
     /** JSONata over the payload; its result, as JSON, is the body sent (and signed). */
-    transform: z.string({ error: 'must be a string (a JSONata expression)' }).min(1).superRefine(compiles(compileRouteTransform, 'the JSONata expression')).optional(),
+    transform: z
+      .string({ error: 'must be a string (a JSONata expression)' })
+      // Its own message: the type's above would call an empty string no string.
+      .min(1, 'is empty (a JSONata expression is needed; leave transform out to send the original bytes)')
+      .superRefine(compiles(compileRouteTransform, 'the JSONata expression'))
+      .optional(),
     to: z.array(z.string().min(1)).min(1),
   },
   'a route',
