@@ -13,6 +13,17 @@ export function unknownPlaceholders(template: string): string[] {
 }
 
 /**
+ * Why a template writes a field as `${provider}` / `${eventType}` (as JavaScript template literals and shells do), or
+ * undefined: the file is not expanded and a field is `{provider}`, so the `$` stayed in every address
+ * (`webhooks.$stripe.$invoice.paid`, stored by a stream capturing `webhooks.>` where no consumer looks).
+ */
+export function dollarPlaceholderProblem(template: string): string | undefined {
+  const field = /\$\{([^{}]*)\}/.exec(template)?.[1];
+  if (field === undefined || !(TEMPLATE_FIELDS as readonly string[]).includes(field)) return undefined;
+  return `writes \${${field}}: a template field is written {${field}}, without "$" (the file is not expanded; the "$" would be part of every address)`;
+}
+
+/**
  * Whether a template names any of the event's values (`{provider}`, `{eventType}`): then each event, or kind of event,
  * has an address of its own, and an address nobody takes (no queue bound, no stream capturing it) is that event's,
  * while a fixed address is the same for every event, so nobody taking it is the destination's.

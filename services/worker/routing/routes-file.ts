@@ -7,7 +7,7 @@ import { PROVIDER_NAME_PATTERN } from '../../shared/routing/provider-name.js';
 import { DEFAULT_CIRCUIT_BREAKER } from '../../shared/destinations/destination-policy.js';
 import { httpTargetOf, UrlCredentialsError } from '../delivery/url-credentials.js';
 import { decodeStandardWebhookSecret } from '../../shared/standard-webhooks/decode-secret.js';
-import { amqpRoutingKeyProblem, natsSubjectProblem, natsSubjectTemplateProblem, renderAddress, TEMPLATE_FIELDS, unknownPlaceholders } from './address-template.js';
+import { amqpRoutingKeyProblem, dollarPlaceholderProblem, natsSubjectProblem, natsSubjectTemplateProblem, renderAddress, TEMPLATE_FIELDS, unknownPlaceholders } from './address-template.js';
 import { compileRouteFilter } from './route-filter.js';
 import { unkeptHeaderProblem } from './route-filter-headers.js';
 import { compileRouteTransform } from './route-transform.js';
@@ -114,6 +114,11 @@ const required = (type: DestinationType) => z.string({ error: (issue) => (issue.
  */
 const addressTemplate = (type: DestinationType, problem: (address: string) => string | undefined, templateProblem?: (template: string) => string | undefined) =>
   required(type).superRefine((template, ctx) => {
+    const dollar = dollarPlaceholderProblem(template);
+    if (dollar) {
+      ctx.addIssue({ code: 'custom', message: `"${template}" ${dollar}` });
+      return;
+    }
     const unknown = unknownPlaceholders(template);
     if (unknown.length > 0) {
       ctx.addIssue({ code: 'custom', message: `unknown placeholder {${unknown[0]}} (a template may use ${TEMPLATE_FIELDS.map((field) => `{${field}}`).join(' and ')})` });
@@ -154,8 +159,11 @@ const amqpDestinationSchema = strictMapping(
     type: z.literal('amqp'),
     /** `amqp://user:pass@host:5672/vhost` (or amqps); one connection per URL is shared by its destinations. */
     url: z.url({ protocol: /^amqps?$/, error: (issue) => (issue.input === undefined ? 'required for a destination of type amqp' : 'must be an amqp:// or amqps:// URL') }),
-    /** A durable topic exchange (declared so when missing). */
-    exchange: required('amqp'),
+    /** A durable topic exchange (declared so when missing); `${NAME}` is not expanded, and would be declared so. */
+    exchange: required('amqp').superRefine((exchange, ctx) => {
+      const reference = unexpandedReferenceProblem(exchange);
+      if (reference) ctx.addIssue({ code: 'custom', message: reference });
+    }),
     /** Template, e.g. `{provider}.{eventType}`. */
     routingKey: addressTemplate('amqp', amqpRoutingKeyProblem),
     /**
