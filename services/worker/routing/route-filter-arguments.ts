@@ -45,8 +45,14 @@ export const $size = checked(sift.$size, (argument) =>
   Number.isSafeInteger(argument) && (argument as number) >= 0 ? undefined : `$size takes a whole number, an array's length (got ${JSON.stringify(argument)})`,
 );
 
-/** `{ "$all": [ … ] }`: the values an array must all hold. */
-export const $all = checked(sift.$all, (argument) => (Array.isArray(argument) ? undefined : `$all takes a list of values (got ${JSON.stringify(argument)})`));
+/**
+ * `{ "$all": [ … ] }`: the values an array must all hold, at least one: MongoDB matches no document with `[]`, where
+ * sift's matched every event (a list rendered empty turned a narrowing filter into one taking everything).
+ */
+export const $all = checked(sift.$all, (argument) => {
+  if (!Array.isArray(argument)) return `$all takes a list of values (got ${JSON.stringify(argument)})`;
+  return argument.length === 0 ? '$all takes a non-empty list of values (an empty one matches no event, as in MongoDB) (got [])' : undefined;
+});
 
 /** `$and` / `$or` / `$nor`: a non-empty list of queries. */
 const queryList = (name: string) => (argument: unknown) =>
