@@ -18,10 +18,11 @@ export interface ChildEvaluation {
  * Runs `code`, an ES module that may `await import('./services/….ts')` (tsx compiles them; paths are from the
  * repository root), in a Node process of its own, killing it at `deadlineMs`. For code that, when the thing under
  * test is broken, blocks its event loop for good (a backtracking regular expression): the test then fails by the
- * deadline, while jest's own event loop stays free to report it.
+ * deadline, while jest's own event loop stays free to report it. `nodeArguments` go to node before the rest (e.g. a
+ * heap limit, `--max-old-space-size=256`, for code that, when broken, takes memory without bound).
  */
-export async function evaluateInChildProcess(code: string, deadlineMs: number): Promise<ChildEvaluation> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+export async function evaluateInChildProcess(code: string, deadlineMs: number, nodeArguments: readonly string[] = []): Promise<ChildEvaluation> {
+  const child = spawn(process.execPath, [...nodeArguments, '--import', 'tsx', '--input-type=module', '-e', code], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test' },
     stdio: ['ignore', 'pipe', 'pipe'],

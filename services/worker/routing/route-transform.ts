@@ -9,6 +9,7 @@ import { jsonExceeds } from './json-size-floor.js';
 import { registerBoundedStringFunctions } from './bounded-string-functions.js';
 import { registerStringStepBound } from './bounded-string-steps.js';
 import { registerLinearDistinct } from './linear-distinct.js';
+import { registerLinearMemorySort } from './linear-memory-sort.js';
 import { unknownFunctionCall } from './jsonata-unknown-functions.js';
 
 /**
@@ -85,6 +86,7 @@ export function compileRouteTransform(expression: string, { maxOutputBytes = DEF
   registerBoundedStringFunctions(compiled, maxOutputBytes);
   registerStringStepBound(compiled, maxOutputBytes);
   registerLinearDistinct(compiled);
+  registerLinearMemorySort(compiled);
   // A call of a function JSONata lacks (a typo) compiles, and then fails on every event: refused now instead.
   const unknown = unknownFunctionCall(compiled.ast(), BINDING_NAMES);
   if (unknown) {
