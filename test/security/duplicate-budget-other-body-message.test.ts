@@ -6,10 +6,12 @@
  * safely stored when it was not. Now it says that another body is stored under that delivery id and that this one
  * was not (answered after PostgreSQL), or, refused before PostgreSQL by an id this process remembers, that an event
  * is stored under the id and this request stored nothing (whether the body is that event's is not known then).
- * A re-send of the stored delivery itself still says it is stored already.
+ * A re-send of the stored delivery itself still says it is stored already, also when it reaches the writer in the
+ * same batch as the delivery that stores it (a copy sent at once, pipelined or on another connection).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startInProcessIngress, type InProcessIngress } from '../support/in-process-ingress.js';
+import { open, portOf, statusLines } from '../support/raw-http.js';
 import { githubSignature, postWebhook } from '../support/signing.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -110,6 +112,31 @@ describe("the duplicate budget's 429 for a body never stored, under a stored eve
         message: expect.stringMatching(/^Too many duplicate webhooks from this address: an event is stored under this delivery id, and this request stored nothing; try again in \d+ s$/),
       },
       own: [202, 202],
+    });
+  });
+
+  it('says a copy of a delivery stored in the same batch is stored already, not that another body was not stored', async () => {
+    await spendBudget();
+    // One delivery sent twice at once (a sender's retry racing its first try): both copies reach the writer in one
+    // batch, which stores the first. The second is that very body, stored; before, the writer answered a later copy
+    // in its batch as a duplicate by its id only, and the 429 told the sender its body was not stored.
+    const twice = delivery();
+    const head = Object.entries({ ...twice.headers, 'x-forwarded-for': CLIENT, 'content-length': String(Buffer.byteLength(twice.body)) })
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
+    const request = `POST /webhooks/github HTTP/1.1\r\nHost: ingress\r\n${head}\r\n${twice.body}`;
+    const connection = open(portOf(app));
+    connection.socket.write(request + request);
+    const answered = await connection.waitFor(() => statusLines(connection.state.raw).length === 2 && connection.state.raw.trimEnd().endsWith('}'), 10_000);
+    connection.socket.destroy();
+    const bodies = connection.state.raw.split('\r\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line.replace(/HTTP\/1\.1.*$/, '')) as Record<string, unknown>);
+    const stored = await app.db.pool.query('SELECT 1 FROM webhook_events WHERE provider = $1 AND external_id = $2', ['github', twice.headers['x-github-delivery']]);
+
+    expect({ answered, statuses: statusLines(connection.state.raw), second: bodies[1]?.message, stored: stored.rowCount }).toEqual({
+      answered: true,
+      statuses: ['HTTP/1.1 202 Accepted', 'HTTP/1.1 429 Too Many Requests'],
+      second: expect.stringMatching(/^Too many duplicate webhooks from this address \(this one is stored already\); try again in \d+ s$/),
+      stored: 1,
     });
   });
 });

@@ -228,14 +228,14 @@ export class EventWriter {
   /** @param serialisePayloads serialise every payload in JavaScript (the one-by-one retry after a failed batch). */
   private async insertBatch(events: NewEvent[], serialisePayloads = false): Promise<(StoredEvent | ItemFailure)[]> {
     // The same key twice in one batch: the first occurrence is inserted, the others are its duplicates.
-    const firstIndexByKey = new Map<string, number>();
+    const firstByKey = new Map<string, NewEvent>();
     const unique: NewEvent[] = [];
     // Their transmissions bind the event all the same (PayPal's retry arriving with the original: see `bound`).
     const repeatedTransmissions: NewEvent[] = [];
     for (const event of events) {
       const key = keyOf(event.provider, event.externalId);
-      if (!firstIndexByKey.has(key)) {
-        firstIndexByKey.set(key, unique.length);
+      if (!firstByKey.has(key)) {
+        firstByKey.set(key, event);
         unique.push(event);
       } else if (event.replayKey?.onReuse === 'reject') {
         repeatedTransmissions.push(event);
@@ -348,9 +348,20 @@ export class EventWriter {
       if (!result) throw new Error('event row vanished between conflict and lookup');
       const first = !seen.has(key);
       seen.add(key);
-      // A later copy of a key in the batch may carry another body (another replay key) than the first: a duplicate by
-      // its id only (no replayKeyHeld).
-      return first || result instanceof ItemFailure ? result : { id: result.id, status: result.status, duplicate: true, ...(result.idNotHeld ? { idNotHeld: true as const } : {}) };
+      if (first || result instanceof ItemFailure) return result;
+      // A later copy of a key in the batch is a duplicate by its id. It may carry another body (another replay key) than
+      // the first: a duplicate by its id only (no replayKeyHeld). The same body (the same delivery sent twice at once)
+      // is held as the first's is: stored now, or matched by its replay key. Answered by id only, the duplicate
+      // budget's 429 told the sender of a stored body that it was not stored.
+      const sameBody = event.replayKey !== null && firstByKey.get(key)!.replayKey?.key === event.replayKey.key;
+      const replayKeyHeld = sameBody && (!result.duplicate || result.replayKeyHeld === true);
+      return {
+        id: result.id,
+        status: result.status,
+        duplicate: true,
+        ...(replayKeyHeld ? { replayKeyHeld: true } : {}),
+        ...(result.idNotHeld ? { idNotHeld: true as const } : {}),
+      };
     });
   }
 }
