@@ -51,4 +51,35 @@ describe('EventWriter: PayPal transmissions in one batch', () => {
     expect((forged as WebhookVerificationError).code).toBe('REPLAYED_TRANSMISSION');
     expect((await db.pool.query(`SELECT 1 FROM webhook_events WHERE external_id = 'WH-BATCH-FORGED'`)).rowCount).toBe(0);
   });
+
+  it('a genuine delivery in the batch of a forgery under its event id is answered as itself, not refused with the forgery', async () => {
+    const stored = await writer.insert(delivery('WH-SHARED-1', 't-shared-1'));
+    await writer.insert(delivery('WH-SHARED-2', 't-shared-2'));
+    // A body forged to the CRC32 of WH-SHARED-2's delivery, under its (used) transmission, carrying WH-SHARED-1's id or
+    // an id not stored yet; in the same batch, PayPal's own retry of WH-SHARED-1 and the first delivery of that new id,
+    // each under a transmission of its own. The forgeries are refused; the genuine deliveries were refused with them
+    // (401, counted against PayPal's address), since later copies of an id in a batch took its first copy's answer.
+    const forged = (externalId: string): NewEvent => ({ ...delivery(externalId, 't-shared-2'), rawBody: Buffer.from(`{"id":"${externalId}","event_type":"PAYMENT.CAPTURE.REFUNDED"}`) });
+    const answers = await Promise.allSettled([
+      writer.insert(forged('WH-SHARED-1')),
+      writer.insert(delivery('WH-SHARED-1', 't-shared-3')),
+      writer.insert(forged('WH-SHARED-NEW')),
+      writer.insert(delivery('WH-SHARED-NEW', 't-shared-4')),
+    ]);
+    const outcome = (answer: PromiseSettledResult<{ id: string; duplicate: boolean }>) =>
+      answer.status === 'fulfilled' ? { id: answer.value.id, duplicate: answer.value.duplicate } : (answer.reason as WebhookVerificationError).code;
+    const created = answers[3]!.status === 'fulfilled' ? answers[3].value.id : 'not stored';
+    const { rows } = await db.pool.query<{ replay_key: string; event_id: string }>(
+      `SELECT replay_key, event_id FROM webhook_event_replay_keys WHERE replay_key = 'transmission:t-shared-3'
+       UNION ALL SELECT replay_key, id FROM webhook_events WHERE external_id = 'WH-SHARED-NEW'`,
+    );
+    expect({ answers: answers.map(outcome), rows }).toEqual({
+      answers: ['REPLAYED_TRANSMISSION', { id: stored.id, duplicate: true }, 'REPLAYED_TRANSMISSION', { id: created, duplicate: false }],
+      rows: [
+        { replay_key: 'transmission:t-shared-3', event_id: stored.id },
+        { replay_key: 'transmission:t-shared-4', event_id: created },
+      ],
+    });
+  });
 });
+

@@ -340,7 +340,9 @@ export class EventWriter {
       }
     }
     const seen = new Set<string>();
-    return events.map((event) => {
+    // Later copies of a key whose first copy was refused for its own replay key, while they carry another one.
+    const ownTurn: NewEvent[] = [];
+    const results = events.map((event): StoredEvent | ItemFailure => {
       const key = keyOf(event.provider, event.externalId);
       if (unanswered.has(key)) return new ItemFailure(unanswered.get(key));
       if (unanswered.has(event)) return new ItemFailure(unanswered.get(event));
@@ -348,12 +350,20 @@ export class EventWriter {
       if (!result) throw new Error('event row vanished between conflict and lookup');
       const first = !seen.has(key);
       seen.add(key);
-      if (first || result instanceof ItemFailure) return result;
+      if (first) return result;
+      const sameBody = event.replayKey !== null && firstByKey.get(key)!.replayKey?.key === event.replayKey.key;
+      if (result instanceof ItemFailure) {
+        // The first copy reused a transmission another event used (a body forged to its CRC32, under this event's id).
+        // A copy under a transmission of its own is no such forgery: PayPal's retry of the event, or its first delivery,
+        // was refused with the forgery it shared a batch with (401, counted against PayPal's address). Decided below,
+        // as if it had come after this batch.
+        if (!sameBody && event.replayKey !== null && result.error instanceof WebhookVerificationError) ownTurn.push(event);
+        return result;
+      }
       // A later copy of a key in the batch is a duplicate by its id. It may carry another body (another replay key) than
       // the first: a duplicate by its id only (no replayKeyHeld). The same body (the same delivery sent twice at once)
       // is held as the first's is: stored now, or matched by its replay key. Answered by id only, the duplicate
       // budget's 429 told the sender of a stored body that it was not stored.
-      const sameBody = event.replayKey !== null && firstByKey.get(key)!.replayKey?.key === event.replayKey.key;
       const replayKeyHeld = sameBody && (!result.duplicate || result.replayKeyHeld === true);
       return {
         id: result.id,
@@ -363,5 +373,15 @@ export class EventWriter {
         ...(result.idNotHeld ? { idNotHeld: true as const } : {}),
       };
     });
+    if (ownTurn.length === 0) return results;
+    let again: (StoredEvent | ItemFailure)[];
+    try {
+      again = await this.flush(ownTurn);
+    } catch (error) {
+      // Only these copies fail (503: their senders retry); the rows this batch stored are answered as stored.
+      again = ownTurn.map(() => new ItemFailure(error));
+    }
+    ownTurn.forEach((event, index) => (results[events.indexOf(event)] = again[index]!));
+    return results;
   }
 }
