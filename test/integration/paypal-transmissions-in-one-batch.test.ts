@@ -81,5 +81,24 @@ describe('EventWriter: PayPal transmissions in one batch', () => {
       ],
     });
   });
+
+  it('a forgery in the batch of a genuine delivery of its event id, under another event\'s transmission, is refused', async () => {
+    await writer.insert(delivery('WH-HELD', 't-held'));
+    const stored = await writer.insert(delivery('WH-AFTER-STORED', 't-after-stored'));
+    // The first copy of each id genuine (a new event; PayPal's retry of a stored one), a later copy forged to the CRC32
+    // of WH-HELD's delivery under its transmission: answered as a duplicate of the genuine one (200, and not counted as
+    // a failed verification), where alone it is refused 401.
+    const forged = (externalId: string): NewEvent => ({ ...delivery(externalId, 't-held'), rawBody: Buffer.from(`{"id":"${externalId}","event_type":"PAYMENT.CAPTURE.REFUNDED"}`) });
+    const answers = await Promise.allSettled([
+      writer.insert(delivery('WH-AFTER-NEW', 't-after-new')),
+      writer.insert(forged('WH-AFTER-NEW')),
+      writer.insert(delivery('WH-AFTER-STORED', 't-after-retry')),
+      writer.insert(forged('WH-AFTER-STORED')),
+    ]);
+    const outcome = (answer: PromiseSettledResult<{ id: string; duplicate: boolean }>) =>
+      answer.status === 'fulfilled' ? { id: answer.value.id, duplicate: answer.value.duplicate } : (answer.reason as WebhookVerificationError).code;
+    const created = answers[0]!.status === 'fulfilled' ? answers[0].value.id : 'not stored';
+    expect(answers.map(outcome)).toEqual([{ id: created, duplicate: false }, 'REPLAYED_TRANSMISSION', { id: stored.id, duplicate: true }, 'REPLAYED_TRANSMISSION']);
+  });
 });
 

@@ -278,11 +278,15 @@ export class EventWriter {
     // What the lookup below could not answer (its connection broke), with the error it fails with: the missing events'
     // keys (every copy of such a key in the batch), and the repeated transmissions it was to bind.
     const unanswered = new Map<NewEvent | string, unknown>();
+    // The rows holding the replay keys looked up: the missing events', and the repeated transmissions' (held by another
+    // event, a repeated transmission is a forgery under this event's id).
+    const byReplayKey = new Map<string, ExistingRow>();
     if (missing.length > 0 || repeatedTransmissions.length > 0) {
       // Rows another request (or process, or this batch) committed first; ON CONFLICT waited for that commit, so
       // they are visible.
       const withReplayKey = missing.filter((e) => e.replayKey !== null);
       const bindingOneEvent = [...withReplayKey.filter((e) => e.replayKey!.onReuse === 'reject'), ...repeatedTransmissions];
+      const lookedUp = [...withReplayKey, ...repeatedTransmissions];
       let existing;
       try {
         existing = await this.options.pool.query<ExistingRow>({
@@ -290,8 +294,8 @@ export class EventWriter {
           values: [
             missing.map((e) => e.provider),
             missing.map((e) => e.externalId),
-            withReplayKey.map((e) => e.provider),
-            withReplayKey.map((e) => e.replayKey!.key),
+            lookedUp.map((e) => e.provider),
+            lookedUp.map((e) => e.replayKey!.key),
             bindingOneEvent.map((e) => e.provider),
             bindingOneEvent.map((e) => e.externalId),
             bindingOneEvent.map((e) => e.replayKey!.key),
@@ -309,7 +313,6 @@ export class EventWriter {
         existing = { rows: [] };
       }
       const byExternalId = new Map<string, ExistingRow>();
-      const byReplayKey = new Map<string, ExistingRow>();
       // Tombstones first, so a stored event wins over a tombstone of the same key: a key is in at most one of the two
       // tables, but should it be in both, the event that exists is the one to answer with.
       const rows = existing.rows.sort((a, b) => Number(b.tombstone) - Number(a.tombstone));
@@ -359,6 +362,12 @@ export class EventWriter {
         // as if it had come after this batch.
         if (!sameBody && event.replayKey !== null && result.error instanceof WebhookVerificationError) ownTurn.push(event);
         return result;
+      }
+      if (!sameBody && event.replayKey?.onReuse === 'reject') {
+        // Its own transmission carried another event (or a deleted one): a body forged under this event's id, refused as
+        // alone; answered as a duplicate of the genuine copy, it was a 200, and no failed verification was counted.
+        const holder = byReplayKey.get(keyOf(event.provider, event.replayKey.key));
+        if (holder !== undefined && holder.id !== result.id) return new ItemFailure(new WebhookVerificationError('REPLAYED_TRANSMISSION'));
       }
       // A later copy of a key in the batch is a duplicate by its id. It may carry another body (another replay key) than
       // the first: a duplicate by its id only (no replayKeyHeld). The same body (the same delivery sent twice at once)
