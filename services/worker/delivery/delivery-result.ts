@@ -1,4 +1,5 @@
 import type { DELIVERY_RESULTS } from '../../shared/metrics/metrics.js';
+import { parseHttpDate } from './http-date.js';
 
 /**
  * How one delivery attempt to one destination ended. `result` is the `webhook_delivery_attempts_total` label; the same
@@ -63,10 +64,14 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   let ms: number;
   if (/^\d+$/.test(text)) ms = Number(text) * 1000;
   else {
-    // An HTTP-date names its day and month (`Wed, 21 Oct 2015 07:28:00 GMT`); a bare "-5" or "1.5" is neither form.
-    if (!/^[A-Za-z]{3},? /.test(text)) return undefined;
-    const at = Date.parse(text);
-    if (Number.isNaN(at)) return undefined;
+    // An HTTP-date in any of its three forms, GMT; a bare "-5" or "1.5" is none of them.
+    let at = parseHttpDate(text, now);
+    if (at === undefined) {
+      // Near enough to read (`Wed, 21 Oct 2015 07:28:00 +0000`): what Date.parse makes of it, as before.
+      if (!/^[A-Za-z]{3},? /.test(text)) return undefined;
+      at = Date.parse(text);
+      if (Number.isNaN(at)) return undefined;
+    }
     ms = at - now;
   }
   return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
