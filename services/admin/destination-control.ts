@@ -118,9 +118,11 @@ export class DestinationControl {
         const view = shared?.views.find((v) => v.name === name);
         const circuit = policy.circuitBreaker && view?.circuit ? view.circuit : undefined;
         const waiting = heldByName.get(name);
+        // Own fields only: a destination may be named `constructor` or `valueOf`, which every object inherits.
+        const pausedAt = Object.hasOwn(pauses.pausedAt, name) ? pauses.pausedAt[name]! : null;
         const state: DestinationState = {
-          paused: view ? view.paused : name in pauses.pausedAt,
-          pausedAt: pauses.pausedAt[name] ?? null,
+          paused: view ? view.paused : pausedAt !== null,
+          pausedAt,
           circuit: circuit?.state ?? null,
           consecutiveFailures: circuit?.consecutiveFailures ?? 0,
           circuitOpenedAt: circuit && circuit.state !== 'closed' ? iso(circuit.openedAt) : null,
