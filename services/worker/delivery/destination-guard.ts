@@ -8,6 +8,7 @@ import type { Logger } from '../../shared/logging/logger.js';
 import { circuitTransitions, type DeferralReason } from '../../shared/metrics/destination-protection-metrics.js';
 import type { Destination } from '../routing/route-table.js';
 import { circuitOutcome } from './circuit-outcome.js';
+import { RoundTripFloor } from './round-trip-floor.js';
 import type { DeliveryResult } from './delivery-result.js';
 
 /** Why a delivery waits (`state_unavailable`: Redis, where the state lives, could not be read). */
@@ -40,8 +41,10 @@ export type GuardAdmission = { go: true; probeToken?: string } | { go: false; de
 export const RATE_WINDOW_MS = 1250;
 
 /**
- * How old (local time since it was asked for) a rate-limit reservation may be when the request goes: an answer that
- * waited longer in a busy event loop is cancelled and asked for again, so a send is never more than this late.
+ * How late a rate-limit reservation may be when the request goes, beyond the usual round trip to Redis (the fastest
+ * of the recent ones: see RoundTripFloor): an answer that waited longer in a busy event loop is cancelled and asked
+ * for again, so a send is never more than this late. The round trip itself is not lateness: counted as such, a Redis
+ * 50 ms or more away (another zone, a proxy) had every reservation cancelled, and the destination was sent nothing.
  */
 const MAX_RESERVATION_AGE_MS = 50;
 
@@ -79,6 +82,8 @@ export interface DestinationGuardOptions {
 export class DestinationGuard {
   private readonly limiter: RedisSlidingWindowRateLimiter;
   private resync?: Promise<unknown>;
+  /** The usual round trip of the rate limiter's reservations, which is not counted as their lateness. */
+  private readonly reservationRoundTrips = new RoundTripFloor();
   /** Those after a circuit closed, still to come or running. */
   private readonly promotions: PendingPromotions;
 
@@ -159,9 +164,11 @@ export class DestinationGuard {
         const waitMs = Math.max(1, reserved.reset ?? RATE_WINDOW_MS);
         throw this.wait('rate_limited', waitMs, `${destination.name} rate limited (${rate.perSecond}/s)`).deferred;
       }
-      // The place was taken when Redis ran the script, at most this long ago: a reservation that reached a busy
-      // event loop late is given back rather than used late (a late send could bunch with the next second's).
-      if (performance.now() - asked <= MAX_RESERVATION_AGE_MS) return;
+      // The place was taken when Redis ran the script, within this round trip: a reservation that reached a busy
+      // event loop late (its round trip longer than the usual one) is given back rather than used late (a late send
+      // could bunch with the next second's).
+      const roundTripMs = performance.now() - asked;
+      if (roundTripMs - this.reservationRoundTrips.add(roundTripMs) <= MAX_RESERVATION_AGE_MS) return;
       await this.limiter.cancel(key, reserved.token).catch(() => undefined);
     }
     throw this.wait('rate_limited', RATE_WINDOW_MS / 10, `${destination.name} rate limited (${rate.perSecond}/s)`).deferred;
