@@ -1,6 +1,7 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
 import { isDataException } from '../shared/database/database-errors.js';
+import { PauseNotCopiedError } from '../shared/destinations/destination-pauses.js';
 import { AppError } from '../shared/errors/app-error.js';
 import { ClientFailureLimiter } from '../shared/http/client-failure-limiter.js';
 import type { Logger } from '../shared/logging/logger.js';
@@ -258,6 +259,9 @@ export function adminRouter(options: AdminRouterOptions): Router {
       return name;
     };
     const recordedOnly = (error: unknown): never => {
+      // Only a change PostgreSQL recorded: said of one it did not (unreachable, refused), the operator, told not to
+      // send it again, waited for a pause that never came. That one is the database's error, as on any other route.
+      if (!(error instanceof PauseNotCopiedError)) throw error;
       // PostgreSQL has the change; Redis, which workers read, did not take it. Workers copy it within seconds of
       // Redis answering again; until then the old state holds.
       throw new AppError('SERVICE_UNAVAILABLE', 'Recorded, but not yet in effect: Redis did not answer; the workers apply it within 5 s of Redis answering again (no need to send it again)', { cause: error });

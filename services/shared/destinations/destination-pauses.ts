@@ -49,8 +49,9 @@ export class DestinationPauses {
 
   /**
    * Pauses (`true`) or resumes (`false`) a destination: recorded in PostgreSQL, then copied to Redis. Once this
-   * resolves, no worker starts a delivery to a paused destination. Rejects when Redis cannot be written; the change
-   * is recorded all the same and reaches Redis with the next change or re-sync.
+   * resolves, no worker starts a delivery to a paused destination. Rejects with {@link PauseNotCopiedError} when the
+   * change is recorded but could not be copied (it reaches Redis with the next change or re-sync); with PostgreSQL's
+   * error when it is not recorded at all.
    * @returns whether the state changed (false: it was already so)
    */
   async set(name: string, paused: boolean): Promise<boolean> {
@@ -70,7 +71,25 @@ export class DestinationPauses {
       throw error;
     }
     client.release();
-    await this.syncToRedis();
+    await this.syncToRedis().catch((error: unknown) => {
+      throw new PauseNotCopiedError(name, paused, error);
+    });
     return changed;
+  }
+}
+
+/**
+ * A pause or resume recorded in PostgreSQL that could not be copied to Redis (which the workers read): not in effect
+ * yet, and in effect once a worker's re-sync copies it. Told apart from a change PostgreSQL did not record, which is
+ * not in effect at all and must be sent again.
+ */
+export class PauseNotCopiedError extends Error {
+  constructor(
+    readonly destination: string,
+    readonly paused: boolean,
+    cause: unknown,
+  ) {
+    super(`the ${paused ? 'pause' : 'resume'} of "${destination}" is recorded but was not copied to Redis: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'PauseNotCopiedError';
   }
 }
