@@ -219,6 +219,16 @@ export class DestinationStateStore {
     return (await this.redis.destinationProbeFree(this.circuitKey(name))) === 1;
   }
 
+  /**
+   * Whether `name` is paused now, as the workers read it; `'unsynced'` when Redis holds no copy of the paused set (a
+   * new or emptied Redis), so it cannot tell.
+   */
+  async isPaused(name: string): Promise<boolean | 'unsynced'> {
+    const [copied, member] = await Promise.all([this.redis.exists(this.versionKey), this.redis.sismember(this.pausedKey, name)]);
+    if (copied === 0) return 'unsynced';
+    return member === 1;
+  }
+
   /** Writes the paused set copied at `version`; false when Redis already holds that version or a newer one. */
   async syncPauses(version: number, names: string[]): Promise<boolean> {
     return (await this.redis.destinationSyncPauses(this.pausedKey, this.versionKey, version, ...names)) === 1;

@@ -226,6 +226,33 @@ export class DestinationGuard {
     }
   }
 
+  /**
+   * For an event put off by pauses (`waitedFor`: the destinations it found paused), once its job is in the delayed
+   * set: when one of them is no longer paused, the job is promoted (`promote`), to go now rather than at the paused
+   * recheck (minutes).
+   *
+   * A resume promotes the waiting events whose jobs it finds delayed, at once and a moment later. An event whose run
+   * found the destination paused and was still busy then (another destination's slow answer, a wait for a slot, a
+   * transform) was not promoted: not PENDING yet, its job not delayed. Checked once the job is delayed, either a
+   * promotion of the resume found the job delayed, or this check finds the resume. Not promoted when Redis holds no
+   * copy of the pauses (it cannot tell; the job comes back at its time). A failure is only logged, as above.
+   * @returns whether the job was promoted
+   */
+  async promoteIfResumed(waitedFor: Destination[], promote: () => Promise<boolean>): Promise<boolean> {
+    for (const destination of waitedFor) {
+      try {
+        if ((await this.options.state.isPaused(destination.name)) !== false) continue;
+        if (!(await promote())) return false;
+        this.options.logger.info('destination resumed while the event was put off by its pause: its job is promoted', { destination: destination.name });
+        return true;
+      } catch (error) {
+        this.options.logger.warn('could not check whether the destination an event waits for was resumed meanwhile; it waits its planned time', { destination: destination.name, error });
+        return false;
+      }
+    }
+    return false;
+  }
+
   /** A probe admitted but not sent (it had to wait for the rate limit): another delivery may probe at once. */
   async releaseProbe(destination: Destination, probeToken: string): Promise<void> {
     const breaker = destination.policy?.circuitBreaker;

@@ -349,11 +349,17 @@ export class EventProcessor {
             );
       const notStartedNames = notStarted.map((n) => n.destination.name);
       const awayNames = away.map((a) => a.destination);
-      // Behind a circuit's probe: freed while the job was on its way to the delayed set, it would not wake the job.
+      // Behind a circuit's probe, or a pause: freed or resumed while the job was on its way to the delayed set, it
+      // would not wake the job.
       const behindCircuits = waiting.filter((w) => w.deferred.reason === 'circuit_open').map((w) => w.destination);
+      const behindPauses = waiting.filter((w) => w.deferred.reason === 'paused').map((w) => w.destination);
       const { guard } = this.options;
       const onceDelayed: OnceDelayed | undefined =
-        guard && behindCircuits.length > 0 && waitMs > 0 ? (promote) => guard.promoteIfProbeFree(behindCircuits, promote) : undefined;
+        guard && (behindCircuits.length > 0 || behindPauses.length > 0) && waitMs > 0
+          ? async (promote) => {
+              if (!(await guard.promoteIfResumed(behindPauses, promote))) await guard.promoteIfProbeFree(behindCircuits, promote);
+            }
+          : undefined;
       return this.finishRun(
         event,
         {
