@@ -29,6 +29,12 @@ longer than the interval is a scrape config Prometheus refuses ("scrape timeout 
 Prometheus Operator rejects the ServiceMonitor, and nothing of the release is scraped (no KEDA signal, the target
 alerts firing, blank dashboards) while the install reported success. "0" leaves either to the Prometheus's global
 setting, which the chart cannot see: not checked.
+
+A scrapeTimeout is at least 3s: a scrape of an ingress pod checks Redis (webhook_dependency_up; the ingress's
+readiness checks only PostgreSQL), and a Redis gone silent (a partition, a frozen node) answers that check only at
+the health checks' timeout, 2 s. A shorter timeout makes Prometheus drop every ingress scrape for as long as Redis is
+silent: WebhookIngressAbsent pages for an ingress that runs and accepts webhooks, and its webhook_dependency_up 0 never
+reaches WebhookRedisUnavailable (test/chart/service-monitor-timeout-dependency-wait.test.ts measures the scrape).
 */}}
 {{- define "eis.checkServiceMonitor" -}}
 {{- $sm := .Values.metrics.serviceMonitor -}}
@@ -39,5 +45,8 @@ setting, which the chart cannot see: not checked.
 {{- end -}}
 {{- if and (gt $interval 0) (gt $timeout $interval) -}}
 {{- fail (printf "metrics.serviceMonitor.scrapeTimeout=%s is longer than metrics.serviceMonitor.interval (%s): Prometheus refuses such a scrape config (scrape timeout greater than scrape interval), so the Prometheus Operator would reject the ServiceMonitor and nothing of the release would be scraped. Use a scrapeTimeout of at most the interval" (toString $sm.scrapeTimeout) (toString $sm.interval)) -}}
+{{- end -}}
+{{- if and (gt $timeout 0) (lt $timeout 3000) -}}
+{{- fail (printf "metrics.serviceMonitor.scrapeTimeout=%s is under 3s: a scrape of an ingress pod checks Redis, and a Redis that has gone silent answers that check only at its 2 s timeout, so every ingress scrape would time out during such an outage (WebhookIngressAbsent paging for a running ingress, WebhookRedisUnavailable missing its signal). Use 3s or more" (toString $sm.scrapeTimeout)) -}}
 {{- end -}}
 {{- end -}}
