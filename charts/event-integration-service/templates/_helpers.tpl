@@ -752,9 +752,51 @@ it). Call with (dict "config" $config "name" "QUEUE_NAME" "fallback" "webhook-ev
 {{- include "eis.configString" (dict "config" $config "name" "QUEUE_NAME" "fallback" "webhook-events") -}}
 {{- end -}}
 
+{{/*
+A password in a Secret the values name (existingSecret) reaches the pods raw inside DATABASE_URL / REDIS_URL
+($(DATABASE_PASSWORD), $(REDIS_PASSWORD)), which the service percent-decodes: `/`, `#` and `?` end the URL's user
+part (the pods exit 78, Invalid configuration), and `%XX` is read as the character it encodes. An external server's
+password may be stored percent-encoded; a bundled server takes the Secret's value raw, so its may hold no `%` at all.
+Checked when the chart can read the Secret (install and upgrade: lookup); `helm template` cannot. The chart's own
+passwords are checked by the schema. Call with (dict "root" $ "key" "<values key>" "secret" name "secretKey" key
+"bundled" bool).
+*/}}
+{{- define "eis.checkUrlPassword" -}}
+{{- if .secret -}}
+{{- $live := lookup "v1" "Secret" .root.Release.Namespace .secret | default dict -}}
+{{- $data := $live.data | default dict -}}
+{{- if hasKey $data .secretKey -}}
+{{- $password := index $data .secretKey | b64dec -}}
+{{- $problem := "" -}}
+{{- if regexMatch "[/#?]" $password -}}
+{{- $problem = "holds / # or ?, which end the URL's user part (every pod would exit 78: Invalid configuration)" -}}
+{{- else if and .bundled (contains "%" $password) -}}
+{{- $problem = "holds %, which the service percent-decodes while the bundled server takes the password as it is (they would not agree)" -}}
+{{- else if regexMatch "%([^0-9A-Fa-f]|[0-9A-Fa-f][^0-9A-Fa-f]|[0-9A-Fa-f]?$)" $password -}}
+{{- $problem = "holds a % that starts no %XX sequence (the URL cannot be decoded)" -}}
+{{- end -}}
+{{- with $problem -}}
+{{- fail (printf "%s: the password in Secret %s (key %s) %s. It goes into %s as it is, percent-decoded by the service: %s" $.key $.secret $.secretKey . (ternary "REDIS_URL" "DATABASE_URL" (hasPrefix "redis" $.key)) (ternary "use a password of letters, digits and - . _ ~" "store it percent-encoded (/ as %2F, # as %23, ? as %3F, % as %25), or use one without these characters" $.bundled)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Checks of value combinations that a schema cannot express. */}}
 {{- define "eis.validate" -}}
 {{- include "eis.checkConfig" . -}}
+{{- if .Values.postgresql.enabled -}}
+{{- include "eis.checkUrlPassword" (dict "root" . "key" "postgresql.auth.existingSecret" "secret" .Values.postgresql.auth.existingSecret "secretKey" (include "eis.database.secretKey" .) "bundled" true) -}}
+{{- else -}}
+{{- include "eis.checkUrlPassword" (dict "root" . "key" "externalDatabase.existingSecret" "secret" .Values.externalDatabase.existingSecret "secretKey" (include "eis.database.secretKey" .) "bundled" false) -}}
+{{- end -}}
+{{- if .Values.redis.enabled -}}
+{{- if .Values.redis.auth.enabled -}}
+{{- include "eis.checkUrlPassword" (dict "root" . "key" "redis.auth.existingSecret" "secret" .Values.redis.auth.existingSecret "secretKey" (include "eis.redis.secretKey" .) "bundled" true) -}}
+{{- end -}}
+{{- else -}}
+{{- include "eis.checkUrlPassword" (dict "root" . "key" "externalRedis.existingSecret" "secret" .Values.externalRedis.existingSecret "secretKey" (include "eis.redis.secretKey" .) "bundled" false) -}}
+{{- end -}}
 {{- if and (not .Values.postgresql.enabled) (not .Values.externalDatabase.host) -}}
 {{- fail "postgresql.enabled=false needs externalDatabase.host" -}}
 {{- end -}}
