@@ -785,6 +785,18 @@ passwords are checked by the schema. Call with (dict "root" $ "key" "<values key
 {{/* Checks of value combinations that a schema cannot express. */}}
 {{- define "eis.validate" -}}
 {{- include "eis.checkConfig" . -}}
+{{- /* The ingress enqueues into its <QUEUE_PREFIX>:<QUEUE_NAME>, the workers take from theirs: a role's own config
+(ingress.config / worker.config) must not part them, or no worker takes what the ingress queues (the reconciler
+finds each event stranded, late, and the ingress's jobs pile up in Redis). Compared as the service reads them. */}}
+{{- $ingressConfig := include "eis.roleConfig" (dict "root" . "role" "ingress") | fromJson -}}
+{{- $workerConfig := include "eis.roleConfig" (dict "root" . "role" "worker") | fromJson -}}
+{{- range $name, $fallback := dict "QUEUE_NAME" "webhook-events" "QUEUE_PREFIX" "bull" -}}
+{{- $ingressValue := include "eis.configString" (dict "config" $ingressConfig "name" $name "fallback" $fallback) -}}
+{{- $workerValue := include "eis.configString" (dict "config" $workerConfig "name" $name "fallback" $fallback) -}}
+{{- if ne $ingressValue $workerValue -}}
+{{- fail (printf "%s differs between the roles: the ingress would queue events under %q and the workers take jobs under %q, so no worker would take them (each delivered only once the reconciler finds it stranded, the ingress's jobs left in Redis). Set it in `config` for both, not in ingress.config or worker.config alone" $name $ingressValue $workerValue) -}}
+{{- end -}}
+{{- end -}}
 {{- if .Values.postgresql.enabled -}}
 {{- include "eis.checkUrlPassword" (dict "root" . "key" "postgresql.auth.existingSecret" "secret" .Values.postgresql.auth.existingSecret "secretKey" (include "eis.database.secretKey" .) "bundled" true) -}}
 {{- else -}}
