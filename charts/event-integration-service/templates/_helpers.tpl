@@ -977,6 +977,34 @@ A StatefulSet's volumeClaimTemplates cannot change: Kubernetes refuses the updat
 {{- end -}}
 
 {{/*
+The bundled PostgreSQL's data directory, on its volume, opens only with a server of the major version that wrote it:
+an upgrade that moves postgresql.image.tag to another major version (16 -> 17) would roll the StatefulSet onto a
+server that refuses the volume and crash-loops ("database files are incompatible with server"), every pod without its
+database. Compared with the live StatefulSet's image (the leading number of each tag); a tag that names no version
+(latest, a digest) and a release without persistence are not checked.
+*/}}
+{{- define "eis.postgresql.majorVersionGuard" -}}
+{{- $pg := .Values.postgresql -}}
+{{- if $pg.persistence.enabled -}}
+{{- $name := include "eis.postgresql.fullname" . -}}
+{{- $live := lookup "apps/v1" "StatefulSet" .Release.Namespace $name -}}
+{{- if $live -}}
+{{- $containers := ((($live.spec | default dict).template | default dict).spec | default dict).containers | default list -}}
+{{- range $containers -}}
+{{- if eq .name "postgresql" -}}
+{{- $liveTag := regexReplaceAll "^.*:" (regexReplaceAll "@.*$" (toString .image) "") "" -}}
+{{- $liveMajor := regexFind "^[0-9]+" $liveTag -}}
+{{- $wantedMajor := regexFind "^[0-9]+" (toString $pg.image.tag) -}}
+{{- if and $liveMajor $wantedMajor (ne $liveMajor $wantedMajor) -}}
+{{- fail (printf "postgresql.image.tag %s is PostgreSQL %s, but the volume of StatefulSet %s holds a PostgreSQL %s data directory (image %s), which a server of another major version refuses to open: the database would crash-loop. Keep postgresql.image.tag at %s, or move the data yourself: pg_dump it, delete the StatefulSet and its PVC data-%s-0, upgrade, and restore it" (toString $pg.image.tag) $wantedMajor $name $liveMajor .image $liveMajor $name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 The bundled PostgreSQL's data is initialised with the password of its Secret, once. When the chart would generate
 a new password (no auth.password, no auth.existingSecret, no Secret left to read it from) while the volume from an
 earlier install is still there, the new password would not open the old data: the pods would fail to log in.
