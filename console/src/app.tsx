@@ -76,7 +76,13 @@ export function App() {
   }
 
   let content;
-  if (route.path.startsWith('/events/')) content = <EventDetailView id={decodeSegment(route.path.slice('/events/'.length))} />;
+  if (route.path.startsWith('/events/')) {
+    const id = decodeSegment(route.path.slice('/events/'.length));
+    // One view per event (keyed by its id): a link to another event opened from an event's page (the address bar, back
+    // and forward) starts from nothing. The same view kept the first event's data, replay message and unanswered round:
+    // the first event was shown under the second's link until it loaded, and for good when it could not be (a 404).
+    content = <EventDetailView key={id} id={id} />;
+  }
   else if (route.path === '/overview') content = <OverviewView params={route.params} />;
   else if (route.path === '/destinations') content = <DestinationsView />;
   else content = <EventsView params={route.params} />;
