@@ -85,7 +85,9 @@ const secrets: Row[] = [
   ...['whsec_a', 'whsec_a,\u00a0,whsec_b', '\u00a0,\u2028', '\ufeff', ',\u3000,'].map((value) => ({ key: 'secrets.stripeWebhookSecret', value, variable: 'STRIPE_WEBHOOK_SECRET' })),
   ...['gh', '\u2028,'].map((value) => ({ key: 'secrets.githubWebhookSecret', value, variable: 'GITHUB_WEBHOOK_SECRET' })),
   ...['a'.repeat(40), '\u00a0', `${'a'.repeat(40)}\u00a0`, `${'a'.repeat(20)}\u2028${'a'.repeat(20)}`, `${'a'.repeat(40)}\u0085`].map((value) => ({ key: 'secrets.adminApiToken', value, variable: 'ADMIN_API_TOKEN' })),
-  ...['tok', 'tok\u00a0en', '\ufefftoken'].map((value) => ({ key: 'secrets.preStopToken', value, variable: 'PRESTOP_TOKEN' })),
+  // Printable ASCII only: no header carries another character as written (config-schema.ts, headerToken).
+  ...[`${'a'.repeat(20)}é${'a'.repeat(20)}`, `${'a'.repeat(40)}€`, `${'a'.repeat(20)}\u0001${'a'.repeat(20)}`, `${'a'.repeat(20)}\u007f`, `!~${'a'.repeat(38)}`].map((value) => ({ key: 'secrets.adminApiToken', value, variable: 'ADMIN_API_TOKEN' })),
+  ...['tok', 'tok\u00a0en', '\ufefftoken', 'tök', 'tok\u0001en', 'tok!~en'].map((value) => ({ key: 'secrets.preStopToken', value, variable: 'PRESTOP_TOKEN' })),
 ];
 
 const rows: Row[] = [

@@ -34,6 +34,24 @@ describe('configuration', () => {
     expect(loadConfig({ PRESTOP_TOKEN: '' }).preStopToken).toBeUndefined();
   });
 
+  // An HTTP header is bytes, and clients write characters outside ASCII differently: curl sends UTF-8 (which the
+  // service reads back as Latin-1: "é" arrives as "Ã©"), a browser's fetch sends Latin-1 or throws (the console then
+  // says the service could not be reached), the kubelet's probe client has its own rules. Such a token was accepted
+  // at start and then matched no request (or only the console's), every operator answered 401 with no sign why.
+  it.each(['pässwort-0123456789abcdef0123456789', 'token-€-0123456789abcdef0123456789', 'token-\u0001-control'])(
+    'refuses an ADMIN_API_TOKEN or PRESTOP_TOKEN outside printable ASCII (%j: no header carries it as written)',
+    (token) => {
+      for (const variable of ['ADMIN_API_TOKEN', 'PRESTOP_TOKEN']) {
+        expect(() => loadConfig({ [variable]: token })).toThrow(`Invalid configuration: ${variable}: must be printable ASCII`);
+      }
+    },
+  );
+
+  it('takes a token of any printable ASCII (RFC 6750 b64token and more)', () => {
+    const token = 'Az09-._~+/=!#$%&*?@[]^`{|}:;,<>"\'';
+    expect(loadConfig({ ADMIN_API_TOKEN: token, PRESTOP_TOKEN: token })).toMatchObject({ adminApiToken: token, preStopToken: token });
+  });
+
   it('reads comma-separated secret lists for rotation', () => {
     const config = loadConfig({ STRIPE_WEBHOOK_SECRET: 'whsec_a, whsec_b,,', PAYPAL_WEBHOOK_ID: 'WH-1', PAYPAL_CERT_HOSTS: 'localhost:8443' });
     expect(config.providers.stripeSecrets).toEqual(['whsec_a', 'whsec_b']);

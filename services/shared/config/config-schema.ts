@@ -112,6 +112,23 @@ function databaseUrlProblem(value: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A token a request carries in an HTTP header (ADMIN_API_TOKEN as `Authorization: Bearer …`, PRESTOP_TOKEN as
+ * `X-Prestop-Token`): one run of printable ASCII. Whitespace could never be sent (the trailing newline of `echo` into a
+ * Kubernetes Secret). Nor can anything outside ASCII be sent as written: a header is bytes, curl sends UTF-8 (read back
+ * as Latin-1, "é" arrives as "Ã©"), a browser's fetch Latin-1 or nothing at all (a TypeError, "the service could not be
+ * reached"), so such a token matched no request, or only the console's, and every other was answered 401.
+ */
+const headerToken = () =>
+  z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || value === '' || !/\s/.test(value), 'must not contain whitespace (a trailing newline? write the Secret with printf or echo -n)')
+    .refine(
+      (value) => value === undefined || value === '' || /^[\x21-\x7e]+$/.test(value),
+      'must be printable ASCII (letters, digits and punctuation): an HTTP header cannot carry other characters as written (curl sends UTF-8, a browser Latin-1 or nothing), so no request would match it; openssl rand -hex 20 makes one',
+    );
+
 /** The shortest RETENTION_COMPLETED_DAYS other than 0: Stripe's and PayPal's retry window. */
 export const MIN_RETENTION_DAYS = 3;
 
@@ -190,17 +207,11 @@ export const configSchema = z.object({
     }),
   PROVIDERS_FILE: z.string().optional(),
   ROUTES_FILE: z.string().optional(),
-  // A bearer token is one run of non-space characters: a token with whitespace (the trailing newline of `echo` into a
-  // Kubernetes Secret) could never be sent, and every operator would get 401 with no sign why.
-  ADMIN_API_TOKEN: z
-    .string()
-    .optional()
-    .refine((value) => value === undefined || value === '' || !/\s/.test(value), 'must not contain whitespace (a trailing newline? write the Secret with printf or echo -n)'),
+  // A bearer token is one run of printable ASCII (headerToken): any other token could never be sent as written, and every
+  // operator would get 401 with no sign why.
+  ADMIN_API_TOKEN: headerToken(),
   // Sent by the kubelet in an HTTP header (X-Prestop-Token), which cannot carry whitespace either.
-  PRESTOP_TOKEN: z
-    .string()
-    .optional()
-    .refine((value) => value === undefined || value === '' || !/\s/.test(value), 'must not contain whitespace (a trailing newline? write the Secret with printf or echo -n)'),
+  PRESTOP_TOKEN: headerToken(),
   /** A tracing UI's URL for one trace, `{traceId}` where the id goes; the console links each event's trace there. */
   TRACE_URL_TEMPLATE: z
     .string()
