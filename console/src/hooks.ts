@@ -41,9 +41,9 @@ export interface PolledOptions {
 
 /**
  * Loads `load()` now and again every `intervalMs` (null: once) while the tab is visible; a change in `deps` starts
- * over. A failed load keeps the last data, reports the error and is tried again, a load once too, after a wait that
- * grows with each failure in a row, or the answer's Retry-After when longer (failedLoadDelayMs), instead of the
- * interval; the next success clears the error and goes back to the interval. A request the admin API refuses as such
+ * over, without the data loaded for the `deps` before. A failed load keeps the last data, reports the error and is
+ * tried again, a load once too, after a wait that grows with each failure in a row, or the answer's Retry-After when
+ * longer (failedLoadDelayMs), instead of the interval; the next success clears the error and goes back to the interval. A request the admin API refuses as such
  * (a 4xx but 408 and 429: retriesOnItsOwn) is not asked again until `deps` change. `retryNow()` cuts a retry's wait
  * short (the "Retry now" button under the error).
  */
@@ -54,6 +54,8 @@ export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: un
   loadRef.current = load;
   /** Set while a failed load waits for its retry: runs it now. */
   const retryNowRef = useRef<(() => void) | undefined>(undefined);
+  /** The `deps` the data held was loaded for. */
+  const loadedFor = useRef<unknown[]>(deps);
 
   useEffect(() => {
     let stopped = false;
@@ -61,7 +63,12 @@ export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: un
     const controller = new AbortController();
     /** Failed loads in a row. */
     let failures = 0;
-    setState((previous) => ({ ...previous, loading: true }));
+    // Data loaded for other `deps` (another filter, another provider) is not this load's: dropped, not shown under the
+    // new ones until they load, or for good should their load fail (a retry shows no data of its own). A refresh or a
+    // new interval keeps it.
+    const sameDeps = deps.length === loadedFor.current.length && deps.every((dep, index) => Object.is(dep, loadedFor.current[index]));
+    loadedFor.current = deps;
+    setState((previous) => (sameDeps ? { ...previous, loading: true } : { loading: true }));
     const run = async () => {
       retryNowRef.current = undefined;
       await whenVisible();
