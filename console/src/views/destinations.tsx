@@ -31,8 +31,7 @@ export function DestinationsView() {
       announce(`${item.name}${outcome}`);
       destinations.refresh();
     } catch (error) {
-      // A 503 here means recorded but not yet in effect (Redis did not answer): not a failure, and not to be repeated.
-      const recorded = error instanceof ApiError && error.status === 503;
+      const recorded = recordedNotInEffect(error);
       const reason = <IsolatedText text={(error as Error).message} />;
       setMessage({
         kind: 'error',
@@ -60,7 +59,7 @@ export function DestinationsView() {
       announce(`${leftover.name}${outcome}`);
       destinations.refresh();
     } catch (error) {
-      const recorded = error instanceof ApiError && error.status === 503;
+      const recorded = recordedNotInEffect(error);
       const reason = <IsolatedText text={(error as Error).message} />;
       setMessage({ kind: 'error', shown: recorded ? <>Clearing the pause of {name}: {reason}</> : <>Clearing the pause of {name} failed: {reason}</> });
     }
@@ -279,4 +278,14 @@ function WaitingCell({ item }: { item: DestinationItem }) {
       {waiting.oldestSince && <span class="muted small block">oldest {formatAgo(waiting.oldestSince)}</span>}
     </>
   );
+}
+
+/**
+ * A pause or resume recorded (PostgreSQL) but not yet in effect (Redis did not answer): a 503 without `Retry-After`,
+ * not a failure, and not to be sent again. A 503 with `Retry-After` is a dependency the service could not reach
+ * (PostgreSQL: nothing was recorded): a failure, to be sent again. Read as "recorded", an operator waited for a pause
+ * that never came while deliveries went on.
+ */
+function recordedNotInEffect(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 503 && error.retryAfterMs === undefined;
 }

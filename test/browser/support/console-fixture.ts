@@ -28,6 +28,8 @@ export interface ConsoleFixtureOptions {
   sink?: HttpSink;
   /** The service reaches Redis on this local port (a TcpProxy the test cuts) instead of the server's own. */
   redisPort?: number;
+  /** The service reaches PostgreSQL on this local port (a TcpProxy the test cuts) instead of the server's own. */
+  databasePort?: number;
   /** More service environment (SERVICE_ROLE defaults to `all`), overriding what the fixture sets. */
   env?: Record<string, string>;
 }
@@ -108,6 +110,11 @@ export async function startConsoleFixture(options: ConsoleFixtureOptions): Promi
       const redisUrl = new URL(ns.redisUrl);
       redisUrl.host = `127.0.0.1:${options.redisPort}`;
       env.REDIS_URL = redisUrl.toString();
+    }
+    if (options.databasePort !== undefined) {
+      const databaseUrl = new URL(db.url);
+      databaseUrl.host = `127.0.0.1:${options.databasePort}`;
+      env.DATABASE_URL = databaseUrl.toString();
     }
     if (options.stripeSecret) env.STRIPE_WEBHOOK_SECRET = options.stripeSecret;
     if (options.githubSecret) env.GITHUB_WEBHOOK_SECRET = options.githubSecret;
