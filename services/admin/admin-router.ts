@@ -6,7 +6,7 @@ import { AppError } from '../shared/errors/app-error.js';
 import { ClientFailureLimiter } from '../shared/http/client-failure-limiter.js';
 import type { Logger } from '../shared/logging/logger.js';
 import { adminAuth } from './admin-auth.js';
-import { isUuid } from './event-cursor.js';
+import { isUuid } from '../shared/text/uuid.js';
 import type { EventAdminService } from './event-admin-service.js';
 import { eventFilterQuery, pgText } from './event-filter.js';
 import type { DestinationControl } from './destination-control.js';

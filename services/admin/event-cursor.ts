@@ -1,4 +1,5 @@
 import { AppError } from '../shared/errors/app-error.js';
+import { isUuid } from '../shared/text/uuid.js';
 
 /**
  * Position in the newest-first event list: (receivedAt, id) of the last item returned. `receivedAt` is the
@@ -14,14 +15,13 @@ export function encodeCursor(cursor: EventCursor): string {
   return Buffer.from(`${cursor.receivedAt}|${cursor.id}`, 'utf8').toString('base64url');
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TIMESTAMP = /^[1-9]\d{3}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
 
 export function decodeCursor(value: string): EventCursor {
   const [at, id] = Buffer.from(value, 'base64url').toString('utf8').split('|');
   // The round trip refuses dates JavaScript rolls over (Feb 30, 24:00) but PostgreSQL would reject with an error.
   const valid = at !== undefined && TIMESTAMP.test(at) && isRealTimestamp(at);
-  if (!id || !UUID.test(id) || !valid) {
+  if (!id || !isUuid(id) || !valid) {
     throw new AppError('BAD_REQUEST', 'Invalid cursor');
   }
   return { receivedAt: at, id };
@@ -30,8 +30,4 @@ export function decodeCursor(value: string): EventCursor {
 function isRealTimestamp(at: string): boolean {
   const date = new Date(at);
   return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 19) === at.slice(0, 19);
-}
-
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
 }

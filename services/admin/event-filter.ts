@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { EVENT_STATUSES, type EventStatus } from '../shared/database/event-status.js';
 import { MAX_IDENTIFIER_LENGTH } from '../shared/database/identifier-length.js';
-import { isUuid } from './event-cursor.js';
+import { isUuid } from '../shared/text/uuid.js';
 
 /** Which events a list, a count or a bulk action is about; every field optional, all of them must match. */
 export interface EventFilter {

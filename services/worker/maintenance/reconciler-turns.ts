@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { isUuid } from '../../shared/text/uuid.js';
 
 /** Where a reconciler pass stopped in (updated_at, id) order; updated_at as PostgreSQL's text (microseconds kept). */
 export interface StaleCursor {
@@ -6,7 +7,6 @@ export interface StaleCursor {
   id: string;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // What the pass's statement takes as its timestamptz: a cursor it could not read would fail every pass from then on.
 const POSTGRES_TIMESTAMP = /^(-infinity|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:\d\d){0,2})$/;
 
@@ -49,7 +49,7 @@ export class ReconcilerTurns {
     if (!text) return undefined;
     try {
       const { updatedAt, id } = JSON.parse(text) as Partial<StaleCursor>;
-      return typeof updatedAt === 'string' && POSTGRES_TIMESTAMP.test(updatedAt) && typeof id === 'string' && UUID.test(id) ? { updatedAt, id } : undefined;
+      return typeof updatedAt === 'string' && POSTGRES_TIMESTAMP.test(updatedAt) && typeof id === 'string' && isUuid(id) ? { updatedAt, id } : undefined;
     } catch {
       return undefined;
     }
