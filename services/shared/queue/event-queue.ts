@@ -95,11 +95,16 @@ export class EventQueue {
     return (await this.livenessOf(jobs.map((job) => eventJobId(job.eventId, job.replays)))).map((liveness) => liveness === 'live');
   }
 
-  /** {@link requeue} for many events: their jobs' liveness in one round trip, then an add for each without a live job. */
+  /**
+   * {@link requeue} for many events: their jobs' liveness in one round trip, then an add for each without a live job.
+   * Every add is let end: when Redis refuses some, this rejects with a {@link RequeueError} once the others are done,
+   * saying which jobs were added. Rejecting at the first refusal (as it did) left the caller knowing nothing of the
+   * jobs added before or after it, so the reconciler counted none of them in webhook_reconciler_requeued_total.
+   */
   async requeueMany(jobs: EventJobData[]): Promise<boolean[]> {
     const jobIds = jobs.map((job) => eventJobId(job.eventId, job.replays));
     const liveness = await this.livenessOf(jobIds);
-    return Promise.all(
+    const outcomes = await Promise.allSettled(
       jobs.map(async (job, index) => {
         const jobId = jobIds[index]!;
         if (liveness[index] === 'live') return false;
@@ -111,6 +116,10 @@ export class EventQueue {
         return true;
       }),
     );
+    const added = outcomes.map((outcome) => outcome.status === 'fulfilled' && outcome.value);
+    const refused = outcomes.filter((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (refused.length > 0) throw new RequeueError(added, refused.length, refused[0]!.reason);
+    return added;
   }
 
   private livenessOf(jobIds: string[]): Promise<JobLiveness[]> {
@@ -133,5 +142,23 @@ export class EventQueue {
   async close(): Promise<void> {
     await this.batcher.drain();
     await this.queue.close();
+  }
+}
+
+/**
+ * {@link EventQueue.requeueMany} ended with some adds refused: `added` says, job by job, which were added all the same
+ * (false for a refused one and one with a live job), `refused` how many failed. Its message and `code` are the first
+ * refusal's, so a caller that tells a Redis outage from other failures by them (isRedisConnectionError) still does.
+ */
+export class RequeueError extends Error {
+  readonly code: unknown;
+  constructor(
+    readonly added: boolean[],
+    readonly refused: number,
+    cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'RequeueError';
+    this.code = (cause as { code?: unknown } | null)?.code;
   }
 }

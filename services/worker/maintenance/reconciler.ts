@@ -4,7 +4,7 @@ import { isConnectionError } from '../../shared/database/database-errors.js';
 import type { Logger } from '../../shared/logging/logger.js';
 import { RateLimitedLog } from '../../shared/logging/rate-limited-log.js';
 import { reconcilerRequeued } from '../../shared/metrics/metrics.js';
-import type { EventQueue } from '../../shared/queue/event-queue.js';
+import { RequeueError, type EventQueue } from '../../shared/queue/event-queue.js';
 import { isRedisConnectionError } from '../../shared/queue/redis-connection-error.js';
 import type { ReconcilerTurns, StaleCursor } from './reconciler-turns.js';
 
@@ -139,14 +139,25 @@ export class Reconciler {
           // stranded; one of an earlier round will not claim it.
           const live = await this.options.queue.hasLiveJob(rows.map((row) => ({ eventId: row.id, replays: row.replays })));
           const unchanged = await this.stillAsRead(client, rows.filter((_, index) => !live[index]));
-          const enqueued = await this.options.queue.requeueMany(
-            unchanged.map((row) => ({ eventId: row.id, replays: row.replays, traceparent: row.traceparent ?? undefined })),
-          );
+          // Redis refusing some of the batch's adds still took the others: those are counted (and logged below) before
+          // the pass fails, and the next pass, from this batch again (the cursor is kept only past a batch done), adds
+          // the rest and skips these (their jobs are live).
+          let enqueued: boolean[];
+          let refusal: RequeueError | undefined;
+          try {
+            enqueued = await this.options.queue.requeueMany(
+              unchanged.map((row) => ({ eventId: row.id, replays: row.replays, traceparent: row.traceparent ?? undefined })),
+            );
+          } catch (error) {
+            if (!(error instanceof RequeueError)) throw error;
+            ({ added: enqueued } = refusal = error);
+          }
           for (const [index, row] of unchanged.entries()) {
             if (!enqueued[index]) continue;
             requeued++;
             reconcilerRequeued.inc({ status: row.status });
           }
+          if (refusal) throw refusal.cause;
           const last = rows.at(-1);
           const walkedToTheEnd = rows.length < batchSize || !last;
           this.cursor = walkedToTheEnd ? START : { updatedAt: last.cursor_at, id: last.id };
