@@ -47,6 +47,9 @@ export async function heldSummaries(source: HeldEventsSource): Promise<HeldSumma
   return rows.map((row) => ({ destination: row.destination, events: row.events, oldestSince: new Date(row.oldest) }));
 }
 
+/** Held events a promotion pass reads at a time ({@link promoteHeldJobs}). */
+export const HELD_PROMOTION_BATCH = 10_000;
+
 /**
  * Moves the delayed jobs of events waiting for `destination` into the queue's waiting line (behind the jobs waiting
  * there already: BullMQ's promote adds at the end the workers take from last), so they are tried as soon as a worker
@@ -58,6 +61,10 @@ export async function heldSummaries(source: HeldEventsSource): Promise<HeldSumma
  * that order, and a bounded pass (`limit`) promotes the longest-held: by the event's `held_since` (the earliest of its
  * times, for any destination), an event that had waited hours for another destination and only a moment for this one
  * went before one held for this destination all along.
+ * Without `limit` the pass goes through every such event, {@link HELD_PROMOTION_BATCH} read at a time in that order
+ * (each batch from where the last one ended): it read at most HELD_COUNT_CAP (100,000), and the events past them
+ * waited for their recheck (PAUSED_RECHECK_MS, 5 minutes), or, behind a destination no longer configured, until the
+ * next worker's start.
  * `stopping`, when it answers true, ends the pass before its next job (a draining worker: see RemovedDestinationRelease).
  * Any other failure of Redis (a command timed out, the connection closed, a refusal) ends the pass too, once the jobs
  * already asked about are answered, and rejects with a {@link HeldPromotionError}: a Redis gone silent answers each
@@ -69,32 +76,68 @@ export async function promoteHeldJobs(
   pool: Pick<Pool, 'query'>,
   queue: Queue,
   destination: string,
-  { limit = HELD_COUNT_CAP, concurrency = 16, stopping = () => false }: { limit?: number; concurrency?: number; stopping?: () => boolean } = {},
+  {
+    limit = Infinity,
+    batchSize = HELD_PROMOTION_BATCH,
+    concurrency = 16,
+    stopping = () => false,
+  }: { limit?: number; batchSize?: number; concurrency?: number; stopping?: () => boolean } = {},
 ): Promise<number> {
-  const { rows } = await pool.query<{ id: string; replays: number }>(
-    `SELECT id, replays FROM webhook_events h
-      WHERE held_for IS NOT NULL AND $1 = ANY(held_for) AND status = 'PENDING'
-      ORDER BY ${destinationHeldSince('h', '$1::text')}, id LIMIT $2`,
-    [destination, limit],
-  );
+  // An event with no time at all (neither column written) sorts first, and stays comparable for the next batch's start.
+  const heldAt = `coalesce(${destinationHeldSince('h', '$1::text')}, '-infinity')`;
   let promoted = 0;
-  let next = 0;
+  let read = 0;
+  let after: { heldAt: string; id: string } = { heldAt: '-infinity', id: '00000000-0000-0000-0000-000000000000' };
   let failure: { error: unknown } | undefined;
-  const promoteNext = async (): Promise<void> => {
-    while (next < rows.length && !failure && !stopping()) {
-      const { id, replays } = rows[next++]!;
-      try {
-        const job = (await queue.getJob(eventJobId(id, replays))) as Job<EventJobData> | undefined;
-        if (job && (await promoteIfDelayed(job))) promoted++;
-      } catch (error) {
-        // Redis failing: the other lanes stop before their next job.
-        failure ??= { error };
+  while (read < limit && !failure && !stopping()) {
+    const size = Math.min(batchSize, limit - read);
+    const { rows } = await pool.query<{ id: string; replays: number; held_at: string }>(
+      `SELECT id, replays, ${heldAt}::text AS held_at FROM webhook_events h
+        WHERE held_for IS NOT NULL AND $1 = ANY(held_for) AND status = 'PENDING'
+          AND (${heldAt}, id) > ($3::timestamptz, $4::uuid)
+        ORDER BY ${heldAt}, id LIMIT $2`,
+      [destination, size, after.heldAt, after.id],
+    );
+    read += rows.length;
+    let next = 0;
+    const promoteNext = async (): Promise<void> => {
+      while (next < rows.length && !failure && !stopping()) {
+        const { id, replays } = rows[next++]!;
+        try {
+          const job = (await queue.getJob(eventJobId(id, replays))) as Job<EventJobData> | undefined;
+          if (job && (await promoteIfDelayed(job))) promoted++;
+        } catch (error) {
+          // Redis failing: the other lanes stop before their next job.
+          failure ??= { error };
+        }
       }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, promoteNext));
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, promoteNext));
+    const last = rows.at(-1);
+    if (!last || rows.length < size) break;
+    after = { heldAt: last.held_at, id: last.id };
+  }
   if (failure) throw new HeldPromotionError(destination, promoted, failure.error);
   return promoted;
+}
+
+/**
+ * The destinations events are held for, other than `known`, found one at a time (each query stops at its first such
+ * event), so finding them reads no more held events than it must and never all of them at once: the summary
+ * ({@link heldSummaries}) reads at most HELD_COUNT_CAP, and a destination held only by events past those went unseen.
+ */
+export async function heldForOtherThan(source: HeldEventsSource, known: Iterable<string>): Promise<string[]> {
+  const found: string[] = [];
+  const skip = [...known];
+  for (;;) {
+    const { rows } = await source.query<{ destination: string }>(
+      `SELECT d AS destination FROM webhook_events h, unnest(h.held_for) AS d
+        WHERE h.held_for IS NOT NULL AND d <> ALL($1::text[]) LIMIT 1`,
+      [[...skip, ...found]],
+    );
+    if (rows.length === 0) return found;
+    found.push(rows[0]!.destination);
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Pool } from 'pg';
-import { heldSummaries, promoteHeldJobs } from '../../shared/destinations/held-events.js';
+import { heldForOtherThan, promoteHeldJobs } from '../../shared/destinations/held-events.js';
 import type { Logger } from '../../shared/logging/logger.js';
 
 export interface RemovedDestinationReleaseOptions {
@@ -67,9 +67,11 @@ export class RemovedDestinationRelease {
 
   /** One pass: promotes the jobs of the events held for destinations not configured; returns how many. */
   async runOnce(): Promise<number> {
-    const removed = (await heldSummaries(this.options.pool)).filter((summary) => !this.options.configured.has(summary.destination));
+    // Not from heldSummaries: it reads at most HELD_COUNT_CAP held events, and a removed destination held only by events
+    // past those was never found (its events waited, their recheck finding the destination paused, until a next start).
+    const removed = await heldForOtherThan(this.options.pool, this.options.configured);
     let total = 0;
-    for (const { destination } of removed) {
+    for (const destination of removed) {
       if (this.stopping) break;
       const promoted = await promoteHeldJobs(this.options.pool, this.options.queue, destination, { stopping: () => this.stopping });
       if (promoted > 0) this.options.logger.info('events waiting for a destination no longer in ROUTES_FILE sent on', { destination, promoted });
