@@ -68,6 +68,10 @@ const certHostValues: Value[] = [
   // Blanks around entries and between commas, as trim() sees them.
   'certs.example.com\u00a0', '\ufeffcerts.example.com, \u2028b.example.com', '\u00a0,\u2028', '\u00a0', 'certs.example.com\u0085',
   'bücher.de', '*.bücher.de:8443',
+  // An `xn--` label is Punycode, ASCII by definition: one holding a letter past ASCII is refused (a host past ASCII
+  // goes through IDNA, which decodes every xn-- label); ASCII ones are taken as they are, Punycode unchecked.
+  'xn--ñ.de', 'XN--ñ.de', 'Xn--bücher.de', '*.xn--ñ.de:8443', 'a.xn--ü', 'xn--ü-.de', 'xn--é', 'xn--bcher-kva.de.xn--ñ', 'xn--bcher-kva\u3002ñ.de',
+  'xn--bcher-kva.de, xn--münchen.de', 'xn-ñ.de', 'ab--ñ.de', 'xnñ--.de', 'xn--zca.de', 'XN--BCHER-KVA.DE', 'xn--a.example',
 ];
 
 /** Values the chart leaves to the pods (see eis.certHostProblem): the service refuses them, the chart takes them. */

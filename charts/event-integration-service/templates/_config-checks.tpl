@@ -334,7 +334,7 @@ an entry the service takes.
 {{- end -}}
 {{- else -}}
 {{- /* A domain. %XX escapes are decoded in one pass; one of a byte past ASCII (UTF-8), like a character past
-ASCII, is left to the pods' IDNA. An `xn--` label's Punycode is not checked here. */ -}}
+ASCII, is left to the pods' IDNA. An ASCII `xn--` label's Punycode is not checked here (the pods take it). */ -}}
 {{- $escape := "%[0-7][0-9a-fA-F]" -}}
 {{- $pieces := regexSplit $escape $host -1 -}}
 {{- $decoded := first $pieces -}}
@@ -345,7 +345,17 @@ ASCII, is left to the pods' IDNA. An `xn--` label's Punycode is not checked here
 {{- $plain := regexReplaceAll $highEscape $decoded "" -}}
 {{- $ascii := and (eq $plain $decoded) (regexMatch `^[\x00-\x7f]*$` $decoded) -}}
 {{- /* Forbidden domain code points, and the C1 controls, which IDNA disallows. */ -}}
+{{- /* An xn-- label is Punycode, ASCII by definition. A host past ASCII goes through IDNA, which decodes each xn--
+label and refuses one that is not Punycode: certainly one still past ASCII once mapped. Labels split as IDNA splits
+them (U+3002, U+FF0E, U+FF61 are dots too). The letters counted are Latin (less the few IDNA maps to ASCII: U+017F,
+U+01C7-U+01CC, U+01F1-U+01F3), combining marks, Greek and Cyrillic, which stay past ASCII; other characters (fullwidth
+forms, ignorables) may map to ASCII and are left to the pods, as is an ASCII label's Punycode (the pods take it). */ -}}
+{{- $punycodePastAscii := false -}}
+{{- range regexSplit `[.\x{3002}\x{ff0e}\x{ff61}]` $plain -1 -}}
+{{- if and (regexMatch `^[xX][nN]--` .) (regexMatch `[\x{c0}-\x{17e}\x{180}-\x{1c6}\x{1cd}-\x{1f0}\x{1f4}-\x{2af}\x{300}-\x{37d}\x{37f}-\x{52f}]` .) -}}{{- $punycodePastAscii = true -}}{{- end -}}
+{{- end -}}
 {{- if regexMatch `[\x00-\x20#/:<>?@\[\\\]^|%\x7f\x{80}-\x{9f}]` $plain -}}{{- $problem = "expected host or host:port" -}}
+{{- else if $punycodePastAscii -}}{{- $problem = "an xn-- label is Punycode, ASCII only" -}}
 {{- else if $ascii -}}
 {{- $host = lower $decoded -}}
 {{- $labels := splitList "." $host -}}
