@@ -63,15 +63,19 @@ end
 redis.call('HSET', KEYS[3], 'state', 'half-open', 'probe', ARGV[4], 'probeUntil', now + tonumber(ARGV[3]))
 return {'probe', 0}`;
 
-// KEYS: circuit hash. ARGV: outcome (success/failure/release), failure threshold, cooldown ms, probe token ('' for none).
+// KEYS: circuit hash. ARGV: outcome (success/failure/release), failure threshold, cooldown ms, probe token ('' for none),
+// the failure's Retry-After in ms (0 for none).
 // `release`: the probe was not sent after all (it had to wait for the rate limit): another delivery may probe now.
 // A success closes the circuit whatever its state (the destination took a request); a failure counts while closed
-// and opens it at the threshold; the probe's failure opens it again for another cooldown. Anything else (a late
-// answer to a request sent before the circuit opened, a probe whose lease ran out) changes nothing.
+// and opens it at the threshold; the probe's failure opens it again for another cooldown. Either stays open until the
+// failure's Retry-After has passed when that is later: the destination said when it may be asked again, and the
+// event's own retry waits for it too. Anything else (a late answer to a request sent before the circuit opened, a
+// probe whose lease ran out) changes nothing.
 const RECORD = `${NOW}
 local c = redis.call('HMGET', KEYS[1], 'state', 'failures', 'probe', 'openedAt')
 local state = c[1] or 'closed'
 local failures = tonumber(c[2]) or 0
+local openFor = math.max(tonumber(ARGV[3]), tonumber(ARGV[5]) or 0)
 if ARGV[1] == 'release' then
   if state == 'half-open' and ARGV[4] ~= '' and c[3] == ARGV[4] then redis.call('HSET', KEYS[1], 'probe', '', 'probeUntil', 0) end
   return ''
@@ -87,13 +91,13 @@ end
 if state == 'closed' then
   failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
   if failures >= tonumber(ARGV[2]) then
-    redis.call('HSET', KEYS[1], 'state', 'open', 'openedAt', now, 'openUntil', now + tonumber(ARGV[3]), 'probe', '', 'probeUntil', 0)
+    redis.call('HSET', KEYS[1], 'state', 'open', 'openedAt', now, 'openUntil', now + openFor, 'probe', '', 'probeUntil', 0)
     return 'opened'
   end
   return ''
 end
 if state == 'half-open' and ARGV[4] ~= '' and c[3] == ARGV[4] then
-  redis.call('HSET', KEYS[1], 'state', 'open', 'openUntil', now + tonumber(ARGV[3]), 'probe', '', 'probeUntil', 0)
+  redis.call('HSET', KEYS[1], 'state', 'open', 'openUntil', now + openFor, 'probe', '', 'probeUntil', 0)
   return 'reopened'
 end
 return ''`;
@@ -120,7 +124,7 @@ return 1`;
 
 interface ScriptedRedis extends Redis {
   destinationAdmit(paused: string, version: string, circuit: string, name: string, breaker: string, leaseMs: number, token: string, recheck: string): Promise<[string, number]>;
-  destinationRecord(circuit: string, outcome: string, threshold: number, cooldownMs: number, token: string): Promise<string>;
+  destinationRecord(circuit: string, outcome: string, threshold: number, cooldownMs: number, token: string, retryAfterMs: number): Promise<string>;
   destinationSyncPauses(paused: string, version: string, ...args: (string | number)[]): Promise<number>;
   destinationProbeFree(circuit: string): Promise<number>;
 }
@@ -204,10 +208,17 @@ export class DestinationStateStore {
 
   /**
    * Counts a delivery's outcome against the circuit; `probeToken` when it was the probe (`release`: the probe was
-   * not sent, let another delivery probe).
+   * not sent, let another delivery probe). `retryAfterMs`: a failure's Retry-After; a circuit the failure opens (or
+   * reopens) stays open at least that long.
    */
-  async record(name: string, outcome: 'success' | 'failure' | 'release', breaker: { failureThreshold: number; cooldownMs: number }, probeToken = ''): Promise<CircuitTransition> {
-    const transition = await this.redis.destinationRecord(this.circuitKey(name), outcome, breaker.failureThreshold, breaker.cooldownMs, probeToken);
+  async record(
+    name: string,
+    outcome: 'success' | 'failure' | 'release',
+    breaker: { failureThreshold: number; cooldownMs: number },
+    probeToken = '',
+    retryAfterMs = 0,
+  ): Promise<CircuitTransition> {
+    const transition = await this.redis.destinationRecord(this.circuitKey(name), outcome, breaker.failureThreshold, breaker.cooldownMs, probeToken, Math.max(0, Math.round(retryAfterMs)));
     return transition === '' ? undefined : (transition as CircuitTransition);
   }
 

@@ -72,7 +72,8 @@ export interface DestinationGuardOptions {
  *    limit, a sliding log of send times in Redis (at most `perSecond` in any rolling second across every process);
  *    a delivery over it waits;
  * 3. after it (`record`): the outcome counts against the circuit (its failures open it at the threshold, a success
- *    closes it; the probe's failure opens it again for another cooldown, but a probe the destination answered with a
+ *    closes it; the probe's failure opens it again for another cooldown, or until a 429's or 503's Retry-After has
+ *    passed when that is later, as for the failure that opens it; but a probe the destination answered with a
  *    refusal of its request, an HTTP 4xx or a broker's refusal of the event's own message, closes it: see
  *    circuitOutcome; a probe that failed before anything was sent frees the probe, and the longest-waiting event is
  *    sent for to probe next).
@@ -184,7 +185,9 @@ export class DestinationGuard {
     const outcome = circuitOutcome(result, probeToken !== undefined);
     if (outcome === 'release' && !probeToken) return { probeFailed: false };
     try {
-      const transition = await this.options.state.record(destination.name, outcome, breaker, probeToken);
+      // A failure's Retry-After holds the circuit it opens as long as it holds the event's retry (see README).
+      const retryAfterMs = outcome === 'failure' ? (result.retryAfterMs ?? 0) : 0;
+      const transition = await this.options.state.record(destination.name, outcome, breaker, probeToken, retryAfterMs);
       if (outcome === 'release') this.promoteNextProbe(destination.name);
       if (transition) {
         circuitTransitions.inc({ destination: destination.name, to: transition });

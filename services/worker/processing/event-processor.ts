@@ -526,12 +526,20 @@ export class EventProcessor {
     return Math.min(GIVEN_BACK_WAIT_MS * 2 ** Math.min(previousWaits, 10), PAUSED_RECHECK_MS) * (0.8 + Math.random() * 0.4);
   }
 
-  /** After a failed probe: a cooldown, spread like the others'. */
+  /**
+   * After a failed probe: until the circuit lets a probe through again (a cooldown, or the probe's Retry-After when
+   * that is longer: the circuit stays open until then, and a job back after only the cooldown would find it open and
+   * wait again), then a spread like the others'.
+   */
   private reopenedWait(failures: Attempted[], previousWaits: number): number {
     const routed = this.options.routes.allDestinations();
-    const cooldowns = failures.filter((f) => f.probeFailed).map((f) => routed.find((d) => d.name === f.destination)?.policy?.circuitBreaker?.cooldownMs ?? 30_000);
-    const cooldown = Math.min(...cooldowns);
-    return cooldown + Math.random() * Math.min(cooldown * 2 ** Math.min(previousWaits, 10), MAX_CIRCUIT_SPREAD_MS);
+    const waits = failures
+      .filter((f) => f.probeFailed)
+      .map((f) => {
+        const cooldown = routed.find((d) => d.name === f.destination)?.policy?.circuitBreaker?.cooldownMs ?? 30_000;
+        return Math.max(cooldown, f.retryAfterMs ?? 0) + Math.random() * Math.min(cooldown * 2 ** Math.min(previousWaits, 10), MAX_CIRCUIT_SPREAD_MS);
+      });
+    return Math.min(...waits);
   }
 
   /**
