@@ -9,6 +9,7 @@ import { BrokerPublishers } from '../worker/delivery/broker-publishers.js';
 import { DestinationGuard } from '../worker/delivery/destination-guard.js';
 import { HttpForwarder } from '../worker/delivery/http-forwarder.js';
 import { replacedStaticHeaders } from '../worker/delivery/replaced-static-headers.js';
+import { StaleCircuits } from '../worker/delivery/stale-circuits.js';
 import { EventWorker } from '../worker/event-worker.js';
 import { longestRetryGap, retryBackoffOf } from '../worker/retry-backoff.js';
 import { PauseResync } from '../worker/maintenance/pause-resync.js';
@@ -87,6 +88,14 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
     logger,
   });
   removedRelease.start();
+  // Circuits of destinations this ROUTES_FILE gives no breaker (turned off, or removed) are dropped, at start and a
+  // minute later: turned on again, a breaker starts closed rather than with an earlier configuration's state.
+  const staleCircuits = new StaleCircuits({
+    state,
+    withBreaker: new Set(destinations.filter((d) => d.policy?.circuitBreaker).map((d) => d.name)),
+    logger: createLogger('destinations'),
+  });
+  staleCircuits.start();
   const guard = new DestinationGuard({
     state,
     pauses,
@@ -177,6 +186,7 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
       // A run or pass in progress ends before the pool and Redis close (infrastructure.close, after this).
       await pauseResync.stop();
       await removedRelease.stop();
+      await staleCircuits.stop();
       // Promotions after a circuit closed (deliveries ended: no more closes): the later one too, at its time.
       await guard.close();
       await reconciler.stop();

@@ -223,6 +223,35 @@ export class DestinationStateStore {
   }
 
   /**
+   * Drops the circuit of every destination not in `withBreaker` (its breaker turned off, or the destination removed
+   * from ROUTES_FILE): what it counted no longer says anything once its successes are no longer counted, so a breaker
+   * turned on again, or a destination back, starts closed with no failures, not with an open circuit or failures of
+   * an earlier configuration. Key by key (`SCAN`, then one `DEL` each: no two keys need share a Cluster slot).
+   * @returns the destinations whose circuit was dropped, with the state it was in
+   */
+  async forgetCircuits(withBreaker: ReadonlySet<string>): Promise<{ name: string; state: CircuitState; failures: number }[]> {
+    const prefix = `${this.base}:circuit:`;
+    // The queue's prefix is the operator's: its glob characters are matched as themselves.
+    const match = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    const forgotten: { name: string; state: CircuitState; failures: number }[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', match, 'COUNT', 500);
+      cursor = next;
+      for (const key of keys) {
+        const name = key.slice(prefix.length);
+        if (!key.startsWith(prefix) || withBreaker.has(name)) continue;
+        const replies = (await this.redis.multi().hgetall(key).del(key).exec()) ?? [];
+        if (replies[1]?.[0]) throw replies[1][0];
+        // A key that is no hash (nothing of ours writes one) is dropped all the same; its state is only for the log.
+        const hash = (replies[0]?.[0] ? {} : replies[0]?.[1]) as Record<string, string>;
+        if (replies[1]?.[1] === 1) forgotten.push({ name, state: (hash.state as CircuitState | undefined) ?? 'closed', failures: Number(hash.failures ?? 0) });
+      }
+    } while (cursor !== '0');
+    return forgotten;
+  }
+
+  /**
    * Whether nothing holds `name`'s circuit back now: it is closed, its cooldown is over, or no probe holds it (freed,
    * or its lease ran out). A delivery admitted now would go, as the probe or because the circuit closed.
    */
