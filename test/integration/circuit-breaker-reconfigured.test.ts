@@ -32,7 +32,7 @@ let state: DestinationStateStore;
 const files: TempRoutesFile[] = [];
 let app: InProcessService | undefined;
 // Paths whose destination is down (503, no Retry-After).
-const down = new Set(['/toggled', '/readded', '/counted', '/kept']);
+const down = new Set(['/toggled', '/readded', '/counted', '/kept', '/shortened']);
 const sink = new HttpSink((request) => ({ status: down.has(request.path) ? 503 : 200 }));
 let counter = 0;
 
@@ -137,5 +137,37 @@ describe('circuit state recorded under a breaker that was turned off since', () 
     const kept = await send('kept.event');
     expect(await waitFor(`event ${kept} waiting`, () => waitedOrDone(kept))).toMatchObject({ status: 'PENDING', attempts: 0 });
     expect((await circuitOf('kept')).state).toBe('open');
+  });
+});
+
+// An open circuit's end was fixed when it opened, by the cooldown of that configuration: an operator who shortened
+// `cooldownMs` (10 minutes to 1 s, say, the destination back) and rolled out still saw its events wait out the old
+// one. The cooldown is now the current configuration's, counted from when the circuit (re)opened (a Retry-After it
+// was answered with still holds it).
+describe('an open circuit whose cooldown was changed in ROUTES_FILE since it opened', () => {
+  it('lets its probe through once the new cooldown has passed', async () => {
+    await app?.stop();
+    const url = `${sink.url}/shortened`;
+    app = await start({ shortened: { url, circuitBreaker: { failureThreshold: 1, cooldownMs: 600_000 } } });
+    await waitForEventStatus(db.pool, await send('shortened.event'), 'FAILED');
+    const { state: opened, openedAt } = await circuitOf('shortened');
+    expect(opened).toBe('open');
+    await app.stop();
+
+    down.delete('/shortened');
+    app = await start({ shortened: { url, circuitBreaker: { failureThreshold: 1, cooldownMs: 1000 } } });
+    // The new cooldown over, by Redis's clock.
+    await waitFor('a second since the circuit opened', async () => {
+      const [seconds, micros] = await redis.time();
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) >= openedAt! + 1000;
+    });
+    const id = await send('shortened.event');
+    const row = await waitFor(`event ${id} delivered or waiting`, async () => {
+      const seen = await readEventRow(db.pool, id);
+      return seen?.status === 'COMPLETED' || seen?.last_error?.includes('circuit open') ? seen : undefined;
+    });
+    // Before: PENDING, "waiting: shortened circuit open (next probe in 600 s)".
+    expect(row).toMatchObject({ status: 'COMPLETED', attempts: 1 });
+    expect((await circuitOf('shortened')).state).toBe('closed');
   });
 });

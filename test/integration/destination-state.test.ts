@@ -110,6 +110,28 @@ describe('circuit breaker state in Redis', () => {
     expect(await podB.probeFree(name)).toBe(false);
   });
 
+  it('an open circuit ends by the cooldown configured now when that is shorter, never before its Retry-After', async () => {
+    const long = { failureThreshold: 1, cooldownMs: 600_000 };
+    // Opened under a 10-minute cooldown, admitted under a 1 ms one: the probe goes.
+    expect(await podA.record('shortened', 'failure', long)).toBe('opened');
+    expect(await podA.admit('shortened', { ...lease, cooldownMs: 600_000 }, 'p0')).toMatchObject({ verdict: 'open' });
+    const probe = await waitFor('a ms since it opened', async () => {
+      const admission = await podB.admit('shortened', { ...lease, cooldownMs: 1 }, 'p1');
+      return admission !== 'unsynced' && admission.verdict === 'probe' ? admission : undefined;
+    }, { timeoutMs: 3000, intervalMs: 5 });
+    expect(probe).toEqual({ verdict: 'probe', token: 'p1' });
+    // Reopened by a probe answered with a 10-minute Retry-After: a short cooldown does not cut that.
+    expect(await podB.record('shortened', 'failure', { failureThreshold: 1, cooldownMs: 1 }, 'p1', 600_000)).toBe('reopened');
+    const held = await podA.admit('shortened', { ...lease, cooldownMs: 1 }, 'p2');
+    expect(held).toMatchObject({ verdict: 'open' });
+    expect((held as { waitMs: number }).waitMs).toBeGreaterThan(500_000);
+    // A longer cooldown than the one it opened with does not lengthen it.
+    expect(await podA.record('lengthened', 'failure', breaker)).toBeUndefined();
+    for (let i = 1; i < breaker.failureThreshold; i++) await podA.record('lengthened', 'failure', breaker);
+    const opened = await podA.admit('lengthened', { ...lease, cooldownMs: 600_000 }, 'p3');
+    expect((opened as { waitMs: number }).waitMs).toBeLessThanOrEqual(breaker.cooldownMs);
+  });
+
   it('a destination without a breaker is never held by a circuit', async () => {
     for (let i = 0; i < 10; i++) await podA.record('nobreaker', 'failure', breaker);
     expect(await podA.admit('nobreaker', undefined, '')).toEqual({ verdict: 'allow' });

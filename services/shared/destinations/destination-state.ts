@@ -37,24 +37,39 @@ export interface DestinationStateView {
 // replicates a script's effects).
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-// KEYS: paused set, paused version, circuit hash. ARGV: name, breaker (1/0), probe lease ms, probe token, recheck (1/0).
+// KEYS: paused set, paused version, circuit hash. ARGV: name, breaker (1/0), probe lease ms, probe token, recheck (1/0),
+// cooldown ms (0: not given).
 // A recheck (a delivery admitted before it waited for one of the destination's slots, or before its route's transform
 // built its message) never becomes the probe: it goes if the destination is not paused and its circuit is still
 // closed, or if it is the probe already (its token).
+// An open circuit ends no later than one cooldown of this worker's configuration after it (re)opened, or the
+// Retry-After it was answered with when later: the end written when it opened was the cooldown of the configuration
+// then, and a cooldown shortened since (and rolled out) was still waited out in full. Only ever earlier: a cooldown
+// lengthened since applies from the next reopening. The end is written back for the other readers (the probe-free
+// check, the admin API, the metrics). A circuit opened before the time it opened was kept keeps its end.
 const ADMIT = `${NOW}
 if redis.call('EXISTS', KEYS[2]) == 0 then return {'unsynced', 0} end
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {'paused', 0} end
 if ARGV[2] ~= '1' then return {'allow', 0} end
-local c = redis.call('HMGET', KEYS[3], 'state', 'openUntil', 'probeUntil', 'probe')
+local c = redis.call('HMGET', KEYS[3], 'state', 'openUntil', 'probeUntil', 'probe', 'lastOpenedAt', 'retryUntil')
 local state = c[1] or 'closed'
 if state == 'closed' then return {'allow', 0} end
+local untilMs = tonumber(c[2]) or 0
+local cooldown = tonumber(ARGV[6]) or 0
+local lastOpenedAt = tonumber(c[5])
+if state == 'open' and cooldown > 0 and lastOpenedAt then
+  local configured = math.max(lastOpenedAt + cooldown, tonumber(c[6]) or 0)
+  if configured < untilMs then
+    untilMs = configured
+    redis.call('HSET', KEYS[3], 'openUntil', untilMs)
+  end
+end
 if ARGV[5] == '1' then
   if state == 'half-open' and ARGV[4] ~= '' and c[4] == ARGV[4] then return {'allow', 0} end
-  if state == 'open' then return {'open', math.max(0, (tonumber(c[2]) or 0) - now)} end
+  if state == 'open' then return {'open', math.max(0, untilMs - now)} end
   return {'probing', math.max(0, (tonumber(c[3]) or 0) - now)}
 end
 if state == 'open' then
-  local untilMs = tonumber(c[2]) or 0
   if now < untilMs then return {'open', untilMs - now} end
 else
   local probeUntil = tonumber(c[3]) or 0
@@ -69,13 +84,15 @@ return {'probe', 0}`;
 // A success closes the circuit whatever its state (the destination took a request); a failure counts while closed
 // and opens it at the threshold; the probe's failure opens it again for another cooldown. Either stays open until the
 // failure's Retry-After has passed when that is later: the destination said when it may be asked again, and the
-// event's own retry waits for it too. Anything else (a late answer to a request sent before the circuit opened, a
+// event's own retry waits for it too. When it (re)opened and until when its Retry-After holds it are kept, for
+// admissions under a cooldown changed since (see ADMIT). Anything else (a late answer to a request sent before the circuit opened, a
 // probe whose lease ran out) changes nothing.
 const RECORD = `${NOW}
 local c = redis.call('HMGET', KEYS[1], 'state', 'failures', 'probe', 'openedAt')
 local state = c[1] or 'closed'
 local failures = tonumber(c[2]) or 0
-local openFor = math.max(tonumber(ARGV[3]), tonumber(ARGV[5]) or 0)
+local retryAfter = tonumber(ARGV[5]) or 0
+local openFor = math.max(tonumber(ARGV[3]), retryAfter)
 if ARGV[1] == 'release' then
   if state == 'half-open' and ARGV[4] ~= '' and c[3] == ARGV[4] then redis.call('HSET', KEYS[1], 'probe', '', 'probeUntil', 0) end
   return ''
@@ -91,13 +108,13 @@ end
 if state == 'closed' then
   failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
   if failures >= tonumber(ARGV[2]) then
-    redis.call('HSET', KEYS[1], 'state', 'open', 'openedAt', now, 'openUntil', now + openFor, 'probe', '', 'probeUntil', 0)
+    redis.call('HSET', KEYS[1], 'state', 'open', 'openedAt', now, 'openUntil', now + openFor, 'probe', '', 'probeUntil', 0, 'lastOpenedAt', now, 'retryUntil', now + retryAfter)
     return 'opened'
   end
   return ''
 end
 if state == 'half-open' and ARGV[4] ~= '' and c[3] == ARGV[4] then
-  redis.call('HSET', KEYS[1], 'state', 'open', 'openUntil', now + openFor, 'probe', '', 'probeUntil', 0)
+  redis.call('HSET', KEYS[1], 'state', 'open', 'openUntil', now + openFor, 'probe', '', 'probeUntil', 0, 'lastOpenedAt', now, 'retryUntil', now + retryAfter)
   return 'reopened'
 end
 return ''`;
@@ -123,7 +140,7 @@ redis.call('SET', KEYS[2], ARGV[1])
 return 1`;
 
 interface ScriptedRedis extends Redis {
-  destinationAdmit(paused: string, version: string, circuit: string, name: string, breaker: string, leaseMs: number, token: string, recheck: string): Promise<[string, number]>;
+  destinationAdmit(paused: string, version: string, circuit: string, name: string, breaker: string, leaseMs: number, token: string, recheck: string, cooldownMs: number): Promise<[string, number]>;
   destinationRecord(circuit: string, outcome: string, threshold: number, cooldownMs: number, token: string, retryAfterMs: number): Promise<string>;
   destinationSyncPauses(paused: string, version: string, ...args: (string | number)[]): Promise<number>;
   destinationProbeFree(circuit: string): Promise<number>;
@@ -174,9 +191,10 @@ export class DestinationStateStore {
    * May a delivery to `name` go now? With a breaker, an open circuit whose cooldown is over lets exactly one
    * delivery through as its probe (held for `probeLeaseMs`, after which another may probe if no answer came).
    * `'unsynced'`: Redis holds no copy of the paused set (a new or emptied Redis); copy it with {@link syncPauses}.
+   * `cooldownMs`: the breaker's as configured now, which an open circuit's end follows (see ADMIT).
    */
-  async admit(name: string, breaker: { probeLeaseMs: number } | undefined, token: string): Promise<Admission | 'unsynced'> {
-    return this.runAdmit(name, breaker ? '1' : '0', breaker?.probeLeaseMs ?? 0, token, '0');
+  async admit(name: string, breaker: { probeLeaseMs: number; cooldownMs?: number } | undefined, token: string): Promise<Admission | 'unsynced'> {
+    return this.runAdmit(name, breaker ? '1' : '0', breaker?.probeLeaseMs ?? 0, token, '0', breaker?.cooldownMs ?? 0);
   }
 
   /**
@@ -184,12 +202,12 @@ export class DestinationStateStore {
    * transform? Not if the destination was paused or its circuit left `closed` meanwhile, unless it holds the probe
    * (`probeToken`). Never makes it the probe.
    */
-  async recheck(name: string, hasBreaker: boolean, probeToken: string): Promise<Admission | 'unsynced'> {
-    return this.runAdmit(name, hasBreaker ? '1' : '0', 0, probeToken, '1');
+  async recheck(name: string, hasBreaker: boolean, probeToken: string, cooldownMs = 0): Promise<Admission | 'unsynced'> {
+    return this.runAdmit(name, hasBreaker ? '1' : '0', 0, probeToken, '1', cooldownMs);
   }
 
-  private async runAdmit(name: string, breaker: string, leaseMs: number, token: string, recheck: string): Promise<Admission | 'unsynced'> {
-    const [verdict, waitMs] = await this.redis.destinationAdmit(this.pausedKey, this.versionKey, this.circuitKey(name), name, breaker, leaseMs, token, recheck);
+  private async runAdmit(name: string, breaker: string, leaseMs: number, token: string, recheck: string, cooldownMs: number): Promise<Admission | 'unsynced'> {
+    const [verdict, waitMs] = await this.redis.destinationAdmit(this.pausedKey, this.versionKey, this.circuitKey(name), name, breaker, leaseMs, token, recheck, cooldownMs);
     switch (verdict) {
       case 'unsynced':
         return 'unsynced';

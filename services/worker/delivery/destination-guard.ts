@@ -97,7 +97,7 @@ export class DestinationGuard {
     const breaker = destination.policy?.circuitBreaker;
     const token = breaker ? randomUUID() : '';
     try {
-      const admission = await this.synced(() => this.options.state.admit(destination.name, breaker ? { probeLeaseMs: this.options.probeLeaseMs } : undefined, token));
+      const admission = await this.synced(() => this.options.state.admit(destination.name, breaker ? { probeLeaseMs: this.options.probeLeaseMs, cooldownMs: breaker.cooldownMs } : undefined, token));
       switch (admission.verdict) {
         case 'allow':
           return { go: true };
@@ -125,10 +125,10 @@ export class DestinationGuard {
    * (`probeToken`) still goes. Reserves nothing: the rate limit is asked after it, right before the send.
    */
   async recheck(destination: Destination, probeToken: string | undefined): Promise<void> {
-    const hasBreaker = Boolean(destination.policy?.circuitBreaker);
+    const breaker = destination.policy?.circuitBreaker;
     let verdict: Admission;
     try {
-      verdict = await this.synced(() => this.options.state.recheck(destination.name, hasBreaker, probeToken ?? ''));
+      verdict = await this.synced(() => this.options.state.recheck(destination.name, Boolean(breaker), probeToken ?? '', breaker?.cooldownMs ?? 0));
     } catch (error) {
       this.options.logger.warn('destination state unreadable; the delivery waits', { destination: destination.name, error });
       throw this.wait('state_unavailable', 1000, `${destination.name} state unavailable (Redis)`).deferred;
