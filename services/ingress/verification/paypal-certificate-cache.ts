@@ -15,6 +15,8 @@ import type { WebhookClient } from './webhook-request.js';
 export interface CachedCertificate {
   publicKey: KeyObject;
   notBefore: number;
+  /** From when it is used: its notBefore less {@link CLOCK_SKEW_MS}. */
+  usableFrom: number;
   notAfter: number;
   expiresAt: number;
   /** The certificate (PEM), as the store keeps it. */
@@ -54,9 +56,19 @@ export interface PaypalCertificateCacheOptions {
 }
 
 /**
+ * How far ahead of our clock a certificate's notBefore may be and the certificate still be used. PayPal signs with a
+ * new certificate once it is valid by PayPal's clock, which ours may trail: refused, every PayPal event signed with
+ * it was a 401 (and its URL refused for 5 minutes) although the certificate was valid seconds later. The notBefore
+ * guards nothing here (the certificate comes from PayPal's host over https, its key is PayPal's), so a few minutes'
+ * allowance costs no trust; 5 minutes is the usual allowance for clock differences between hosts.
+ */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
+/**
  * Downloads, checks and caches PayPal signing certificates by URL (already checked by checkCertificateUrl, whose
  * canonical href is the key): one download per URL at a time, bounded size and time, no redirects, RSA keys
- * valid now, least recently used evicted. A certificate the host refuses (4xx) or that is unusable is
+ * valid now (notBefore with {@link CLOCK_SKEW_MS} to spare), least recently used evicted. A certificate not valid
+ * yet even so is kept, and answered DependencyUnavailableError (503: PayPal retries) until it is. A certificate the host refuses (4xx) or that is unusable is
  * CERTIFICATE_REJECTED, with the reason in `cause`; a host that cannot answer now (network error, timeout, 5xx, 429,
  * 408) is DependencyUnavailableError('paypal-certificates').
  *
@@ -112,9 +124,22 @@ export class PaypalCertificateCache {
    *   it is no usable certificate
    * @throws {FailureBudgetSpentError} not cached, and `client` has spent its failed-verification budget
    * @throws {DependencyUnavailableError} not cached, and no download slot is free for `client`, or `client` has
-   *   started its downloads for this minute, or the host cannot answer now
+   *   started its downloads for this minute, or the host cannot answer now; or the certificate is not valid yet
+   *   (its notBefore more than {@link CLOCK_SKEW_MS} ahead)
    */
   async get(url: URL, client?: WebhookClient): Promise<CachedCertificate> {
+    const certificate = await this.find(url, client);
+    if ((this.options.now ?? Date.now)() < certificate.usableFrom) {
+      // PayPal's certificate, not valid yet even allowing for clock skew: no verdict on the request (a 401 would
+      // drop a genuine event), so a 503 PayPal retries. It stays cached, so retries cost no download until it is.
+      this.unavailable.note({ certUrl: url.href, cause: `certificate not valid until ${new Date(certificate.notBefore).toISOString()}` });
+      throw new DependencyUnavailableError('paypal-certificates', { cause: new Error('certificate not valid yet'), logged: true });
+    }
+    return certificate;
+  }
+
+  /** The certificate at `url`, usable now or not yet (see {@link get}). */
+  private async find(url: URL, client?: WebhookClient): Promise<CachedCertificate> {
     const key = url.href;
     const known = this.known(key);
     if (known !== undefined) return known;
@@ -215,13 +240,16 @@ export class PaypalCertificateCache {
     return certificate;
   }
 
-  /** The cached certificate for `key` if still usable now (then most recently used), else undefined. */
+  /**
+   * The cached certificate for `key` unless expired (then most recently used), else undefined. One not valid yet is
+   * kept: `get` answers 503 for it until it is, without a download.
+   */
   private cached(key: string): CachedCertificate | undefined {
     const cached = this.cache.get(key);
     if (cached === undefined) return undefined;
     this.cache.delete(key);
     const at = (this.options.now ?? Date.now)();
-    if (!(at < cached.expiresAt && at >= cached.notBefore)) return undefined;
+    if (!(at < cached.expiresAt)) return undefined;
     this.cache.set(key, cached); // most recently used last
     return cached;
   }
@@ -245,8 +273,9 @@ export class PaypalCertificateCache {
   }
 
   /**
-   * The certificate in `data` (PEM or DER; the first of a chain) if it can verify signatures now: an RSA key, valid
-   * now. Used until its validTo, or `usableUntil` if that comes first. Otherwise, why not.
+   * The certificate in `data` (PEM or DER; the first of a chain) if it can verify signatures now or later: an RSA
+   * key, not expired. Used from its notBefore less {@link CLOCK_SKEW_MS} until its validTo, or `usableUntil` if that
+   * comes first. Otherwise, why not.
    */
   private inspect(data: Buffer | string, usableUntil: number): CachedCertificate | { problem: string; cause?: unknown } {
     let certificate: X509Certificate;
@@ -260,14 +289,15 @@ export class PaypalCertificateCache {
     const notBefore = certificate.validFromDate.getTime();
     const notAfter = certificate.validToDate.getTime();
     const at = (this.options.now ?? Date.now)();
-    if (!(at >= notBefore && at <= notAfter)) return { problem: 'certificate is expired or not yet valid' };
+    // Only an expired certificate is refused: one not valid yet will be, and is no verdict on anything (see get).
+    if (at > notAfter) return { problem: 'certificate is expired' };
     const expiresAt = Math.min(notAfter, usableUntil);
     if (at >= expiresAt) return { problem: 'certificate is expired' };
-    return { publicKey, notBefore, notAfter, expiresAt, pem: certificate.toString(), shared: false };
+    return { publicKey, notBefore, usableFrom: notBefore - CLOCK_SKEW_MS, notAfter, expiresAt, pem: certificate.toString(), shared: false };
   }
 
   /**
-   * A certificate refused for good (a 4xx, not a certificate, not RSA, not valid now): CERTIFICATE_REJECTED (401,
+   * A certificate refused for good (a 4xx, not a certificate, not RSA, expired): CERTIFICATE_REJECTED (401,
    * a failed verification). The client is told nothing more; the reason is logged, rate-limited (a forger picks
    * how often this happens), since a 404 or a bad certificate would otherwise show up nowhere but as 401s.
    */

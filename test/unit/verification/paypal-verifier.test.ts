@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { sign as cryptoSign } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import type { WebhookClient } from '../../../services/ingress/verification/webho
 import type { PaypalCertificateStore, SharedCertificate } from '../../../services/ingress/verification/paypal-certificate-store.js';
 import { rejection, webhookRequest } from './helpers.js';
 import { DependencyUnavailableError } from '../../../services/shared/errors/app-error.js';
+import { CLOCK_SKEW_MS } from '../../../services/ingress/verification/paypal-certificate-cache.js';
 
 const WEBHOOK_ID = '1JE4291016473214C';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -23,6 +24,8 @@ let dir: string;
 let signingKey: string;
 let signingCert: string;
 let ecCert: string;
+let futureCert: string;
+let futureNotBefore = 0;
 let server: Server;
 let port: number;
 let agent: Agent;
@@ -42,6 +45,17 @@ beforeAll(async () => {
     '-subj', '/CN=messageverificationcerts.paypal.com');
   openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ec.key', '-out', 'ec.crt',
     '-days', '30', '-subj', '/CN=ec');
+  // The same key in a certificate valid only from an hour from now (`openssl ca` can set notBefore; `req -x509` cannot).
+  writeFileSync(join(dir, 'future.cnf'), ['[ca]', 'default_ca = own', '[own]', 'database = future.index', 'new_certs_dir = .',
+    'serial = future.serial', 'default_md = sha256', 'policy = any', 'unique_subject = no', '[any]', 'commonName = supplied'].join('\n'));
+  writeFileSync(join(dir, 'future.index'), '');
+  writeFileSync(join(dir, 'future.serial'), '01\n');
+  openssl('req', '-new', '-key', 'signing.key', '-subj', '/CN=messageverificationcerts.paypal.com', '-out', 'future.csr');
+  const opensslDate = (at: number) => new Date(at).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+  futureNotBefore = Math.floor((Date.now() + 3600_000) / 1000) * 1000;
+  openssl('ca', '-batch', '-config', 'future.cnf', '-selfsign', '-keyfile', 'signing.key', '-in', 'future.csr', '-out', 'future.crt',
+    '-notext', '-startdate', opensslDate(futureNotBefore), '-enddate', opensslDate(futureNotBefore + 30 * DAY_MS));
+  futureCert = readFileSync(join(dir, 'future.crt'), 'utf8');
   signingKey = readFileSync(join(dir, 'signing.key'), 'utf8');
   signingCert = readFileSync(join(dir, 'signing.crt'), 'utf8');
   ecCert = readFileSync(join(dir, 'ec.crt'), 'utf8');
@@ -58,6 +72,8 @@ beforeAll(async () => {
     switch (url.pathname.split('/').slice(0, 3).join('/')) {
       case '/certs/good':
         return pem(signingCert);
+      case '/certs/future':
+        return pem(futureCert);
       case '/certs/chain':
         return pem(signingCert + ecCert);
       case '/certs/slow':
@@ -236,6 +252,20 @@ describe('paypal verifier', () => {
     clock += 31 * DAY_MS;
     expect(await rejection(v, webhookRequest(body, paypalHeaders(url)))).toMatchObject({ code: 'CERTIFICATE_REJECTED' });
     expect(hits.get('/certs/good/expires-in-cache')).toBe(2);
+  });
+
+  it('a certificate not valid yet is a 503 until its notBefore less the clock-skew allowance, then used, with one download', async () => {
+    // Before: CERTIFICATE_REJECTED, and the URL refused for 5 minutes however soon the certificate became valid.
+    let clock = Date.now();
+    const v = verifier({ now: () => clock });
+    const url = certUrl('/certs/future/one');
+    const thrown = () => v.verify(webhookRequest(body, paypalHeaders(url))).then(() => undefined, (e: unknown) => e);
+    expect(await thrown()).toBeInstanceOf(DependencyUnavailableError);
+    clock = futureNotBefore - CLOCK_SKEW_MS - 1;
+    expect(await thrown()).toBeInstanceOf(DependencyUnavailableError);
+    clock = futureNotBefore - CLOCK_SKEW_MS;
+    await expect(v.verify(webhookRequest(body, paypalHeaders(url)))).resolves.toBeDefined();
+    expect(hits.get('/certs/future/one')).toBe(1);
   });
 
   it('rejects an http cert URL', async () => {

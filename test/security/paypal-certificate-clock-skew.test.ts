@@ -1,0 +1,134 @@
+/**
+ * A PayPal signing certificate that is not valid yet by our clock: PayPal starts signing with a new certificate as
+ * soon as it is valid by PayPal's clock, and ours may lag a few seconds (or minutes) behind. Such a certificate was
+ * refused as "expired or not yet valid" (401, a failed verification) and its URL remembered as refused for 5
+ * minutes, so every PayPal event signed with it was answered 401 for those 5 minutes, retries included, although
+ * the certificate was valid seconds later.
+ *
+ * - Not valid yet by less than the clock-skew allowance (5 minutes): used, the event is accepted.
+ * - Not valid yet by more: 503 with Retry-After (PayPal retries), never 401, and not remembered as refused; the
+ *   certificate is kept, so retries cost no new download (see the unit test for its use once valid).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { PaypalFixture } from '../support/paypal-fixture.js';
+import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { postWebhook } from '../support/signing.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+
+const PAYPAL_WEBHOOK_ID = 'WH-CLOCK-SKEW-TEST';
+
+let db: TestDatabase;
+let ns: TestQueueNamespace;
+let paypal: PaypalFixture;
+let app: InProcessService;
+/** A certificate host serving the fixture's signing key in certificates whose notBefore lies ahead of now. */
+let host: Server;
+let hostName = '';
+const downloads = new Map<string, number>();
+
+/** `openssl ca` date (YYYYMMDDHHMMSSZ) `offsetMs` from now. */
+function opensslDate(offsetMs: number): string {
+  return new Date(Date.now() + offsetMs).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+/** A certificate for the fixture's signing key, valid from `notBeforeMs` from now for 30 days. */
+function futureCertificate(name: string, notBeforeMs: number): string {
+  const dir = paypal.dir;
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  // `openssl req -x509` (OpenSSL 3.0) cannot set notBefore; `openssl ca -selfsign -startdate` can.
+  writeFileSync(
+    join(dir, `${name}.cnf`),
+    [
+      '[ca]', 'default_ca = own', '[own]', `database = ${name}.index`, 'new_certs_dir = .', `serial = ${name}.serial`,
+      'default_md = sha256', 'policy = any', 'unique_subject = no', '[any]', 'commonName = supplied',
+    ].join('\n'),
+  );
+  writeFileSync(join(dir, `${name}.index`), '');
+  writeFileSync(join(dir, `${name}.serial`), '01\n');
+  openssl('req', '-new', '-key', 'signing.key', '-subj', '/CN=messageverificationcerts.paypal.com', '-out', `${name}.csr`);
+  openssl('ca', '-batch', '-config', `${name}.cnf`, '-selfsign', '-keyfile', 'signing.key', '-in', `${name}.csr`, '-out', `${name}.crt`,
+    '-notext', '-startdate', opensslDate(notBeforeMs), '-enddate', opensslDate(notBeforeMs + 30 * 24 * 3600_000));
+  return readFileSync(join(dir, `${name}.crt`), 'utf8');
+}
+
+beforeAll(async () => {
+  [db, paypal] = await Promise.all([createTestDatabase(), new PaypalFixture().start()]);
+  ns = createQueueNamespace();
+  const certificates: Record<string, string> = {
+    // PayPal's clock 90 s ahead of ours.
+    soon: futureCertificate('soon', 90_000),
+    // Far ahead: not a clock difference, but no verdict on the event either.
+    later: futureCertificate('later', 2 * 3600_000),
+  };
+  host = createServer({ key: readFileSync(join(paypal.dir, 'tls.key')), cert: readFileSync(join(paypal.dir, 'tls.crt')) }, (req, res) => {
+    const path = req.url ?? '';
+    downloads.set(path, (downloads.get(path) ?? 0) + 1);
+    const pem = certificates[path.split('/')[1] ?? ''];
+    if (pem === undefined) {
+      res.writeHead(404);
+      return res.end();
+    }
+    res.writeHead(200, { 'content-type': 'application/x-pem-file' });
+    res.end(pem);
+  });
+  await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+  hostName = `localhost:${(host.address() as AddressInfo).port}`;
+  app = await startInProcessService(
+    {
+      SERVICE_ROLE: 'ingress',
+      DATABASE_URL: db.url,
+      REDIS_URL: ns.redisUrl,
+      QUEUE_PREFIX: ns.prefix,
+      PAYPAL_WEBHOOK_ID,
+      PAYPAL_CERT_HOSTS: hostName,
+    },
+    { paypalDispatcher: paypal.agent },
+  );
+});
+
+afterAll(async () => {
+  await app?.stop();
+  if (host) await new Promise<void>((resolve) => host.close(() => resolve()));
+  await paypal?.stop();
+  await ns?.cleanup();
+  await db?.drop();
+});
+
+let counter = 0;
+/** A genuine PayPal event signed with the fixture's key, naming the certificate at `path` on the host. */
+function genuine(path: string) {
+  const body = JSON.stringify({ id: `WH-SKEW-${++counter}`, event_type: 'PAYMENT.CAPTURE.COMPLETED', resource: {} });
+  return postWebhook(app.baseUrl, 'paypal', body, paypal.headers(body, PAYPAL_WEBHOOK_ID, undefined, `https://${hostName}${path}`));
+}
+
+describe('PayPal signing certificate not valid yet by our clock', () => {
+  it('valid 90 s from now (clock skew): the event is accepted, and so is the next one, with one download', async () => {
+    const first = await genuine('/soon/CERT-1');
+    const second = await genuine('/soon/CERT-1');
+    // Observed before: 401 and 401 (the URL remembered as refused for 5 minutes).
+    expect({ first: first.status, second: second.status, downloads: downloads.get('/soon/CERT-1') }).toEqual({
+      first: 202,
+      second: 202,
+      downloads: 1,
+    });
+  });
+
+  it('valid 2 h from now: 503 with Retry-After (PayPal retries), not 401, and its retry needs no new download', async () => {
+    const first = await genuine('/later/CERT-2');
+    const retry = await genuine('/later/CERT-2');
+    const seen = (r: Awaited<ReturnType<typeof genuine>>) => ({ status: r.status, retryAfter: r.headers.get('retry-after') !== null });
+    // Observed before: 401 then 401 without a download (remembered as refused).
+    expect({ first: seen(first), retry: seen(retry), downloads: downloads.get('/later/CERT-2') }).toEqual({
+      first: { status: 503, retryAfter: true },
+      retry: { status: 503, retryAfter: true },
+      downloads: 1,
+    });
+    expect(retry.json?.['code']).toBe('SERVICE_UNAVAILABLE');
+  });
+});
