@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import { DeliveryAttemptSchema, WebhookEventSchema, type DeliveryAttempt, type WebhookEvent } from '../shared/database/entities.js';
 import { EVENT_STATUSES, REPLAYABLE_STATUSES, type EventStatus } from '../shared/database/event-status.js';
 import type { Logger } from '../shared/logging/logger.js';
-import type { EventQueue } from '../shared/queue/event-queue.js';
+import { RequeueError, type EventQueue } from '../shared/queue/event-queue.js';
 import { decodeCursor, encodeCursor } from './event-cursor.js';
 import { filterConditions, type EventFilter } from './event-filter.js';
 import type { BodyView, DeliveryView, EventDetailView, EventPageView, EventView, FacetsView, StatusCountsView } from './admin-views.js';
@@ -125,6 +125,8 @@ interface ReplayedBatch {
 interface EnqueueOutcome {
   events: number;
   notEnqueued: number;
+  /** Whether `notEnqueued` is exact: every refusal said which of its round's adds went through (a RequeueError). */
+  notEnqueuedExactly: boolean;
   leftAtShutdown: number;
   lastError?: unknown;
   eventId?: string;
@@ -344,7 +346,7 @@ export class EventAdminService {
    */
   private backgroundJobs(): { add(batch: ReplayedBatch, rows: ReplayedRow[]): void; end(): void } {
     const startedMs = Date.now();
-    const outcome: EnqueueOutcome = { events: 0, notEnqueued: 0, leftAtShutdown: 0 };
+    const outcome: EnqueueOutcome = { events: 0, notEnqueued: 0, notEnqueuedExactly: true, leftAtShutdown: 0 };
     const waiting: { batch: ReplayedBatch; rows?: ReplayedRow[] }[] = [];
     const run = async () => {
       for (let next = waiting.shift(); next; next = waiting.shift()) {
@@ -513,7 +515,7 @@ export class EventAdminService {
    * Redis does not take stays PENDING and the reconciler enqueues it: one line says how many.
    */
   private async enqueue(rows: ReplayedRow[]): Promise<void> {
-    const outcome: EnqueueOutcome = { events: rows.length, notEnqueued: 0, leftAtShutdown: 0, ...(rows.length === 1 ? { eventId: rows[0]!.id } : {}) };
+    const outcome: EnqueueOutcome = { events: rows.length, notEnqueued: 0, notEnqueuedExactly: true, leftAtShutdown: 0, ...(rows.length === 1 ? { eventId: rows[0]!.id } : {}) };
     await this.addJobs(rows, outcome, false);
     this.report(outcome, undefined);
   }
@@ -529,8 +531,11 @@ export class EventAdminService {
       try {
         await this.queue.requeueMany(chunk.map((row) => ({ eventId: row.id, replays: row.replays, traceparent: row.traceparent ?? undefined })));
       } catch (error) {
-        // Some of the round's adds may have gone through; the reconciler's own requeue skips those.
-        outcome.notEnqueued += chunk.length;
+        // Redis refused some of the round's adds: requeueMany says how many (the others were added). Any other failure
+        // (the liveness read) may have added none: the whole round is counted, and the reconciler's requeue skips
+        // whatever did go through.
+        outcome.notEnqueued += error instanceof RequeueError ? error.refused : chunk.length;
+        outcome.notEnqueuedExactly &&= error instanceof RequeueError;
         outcome.lastError = error;
       }
     }
@@ -542,7 +547,7 @@ export class EventAdminService {
     if (notEnqueued > 0 || leftAtShutdown > 0) {
       this.logger.warn('replay: events not enqueued; the reconciler will enqueue them', {
         events,
-        notEnqueued: notEnqueued > 0 ? `up to ${notEnqueued}` : 0,
+        notEnqueued: notEnqueued > 0 && !outcome.notEnqueuedExactly ? `up to ${notEnqueued}` : notEnqueued,
         leftAtShutdown,
         error: lastError,
         ...(eventId ? { eventId } : {}),
