@@ -133,6 +133,10 @@ export interface OverviewView {
 
 /** A destination's protection state as the admin API shows it (`state` of GET /admin/destinations). */
 export interface DestinationState {
+  /**
+   * Paused as PostgreSQL records it (the record, whatever Redis holds), or as the workers still read it in Redis (a
+   * resume recorded but not copied there yet).
+   */
   paused: boolean;
   pausedAt: string | null;
   /** The circuit breaker's state; null when the destination has none (or Redis could not be read: `unavailable`). */

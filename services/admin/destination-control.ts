@@ -121,7 +121,10 @@ export class DestinationControl {
         // Own fields only: a destination may be named `constructor` or `valueOf`, which every object inherits.
         const pausedAt = Object.hasOwn(pauses.pausedAt, name) ? pauses.pausedAt[name]! : null;
         const state: DestinationState = {
-          paused: view ? view.paused : pausedAt !== null,
+          // PostgreSQL is the record; Redis's copy is what workers act on. Paused if either says so: a Redis that
+          // lost its data (an empty set until a worker copies the record back, never with the workers scaled to zero)
+          // said `false` of a recorded pause, and a resume recorded but not copied yet still holds the deliveries.
+          paused: pausedAt !== null || view?.paused === true,
           pausedAt,
           circuit: circuit?.state ?? null,
           consecutiveFailures: circuit?.consecutiveFailures ?? 0,
