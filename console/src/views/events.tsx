@@ -831,7 +831,9 @@ function ReplayDeadLettersDialog({
       title="Replay dead letters?"
       confirmLabel={n === undefined ? 'Replay' : `Replay ${formatNumber(n)}${more ? '+' : ''}`}
       busy={busy}
-      disabled={n === 0}
+      // Not before the count is in: while it was loading, or for good once its request failed (no error shown), the
+      // operator could replay an unknown number of dead letters blind.
+      disabled={n === undefined || n === 0}
       onClose={onClose}
       onConfirm={async () => {
         setBusy(true);
@@ -854,9 +856,18 @@ function ReplayDeadLettersDialog({
           ))}
         </select>
       </div>
+      {count.error && (
+        // As the views show a failed load: what failed, and when it is tried again (usePolled retries on its own).
+        <p class="error" role="alert">
+          Could not count the dead letters, so none can be replayed yet: <IsolatedText text={count.error.message} />
+        </p>
+      )}
+      {count.error && <RetryNote retry={count.retry} onRetryNow={count.retryNow} />}
       <p aria-live="polite">
         {n === undefined
-          ? 'Counting dead letters…'
+          ? count.error
+            ? ''
+            : 'Counting dead letters…'
           : n === 0
             ? 'There are no dead letters to replay.'
             : n === 1 && !more
