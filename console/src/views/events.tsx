@@ -573,6 +573,17 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         })}
       </div>
 
+      {counts.error && !list.error && (
+        // The counts' own request failed while the list's did not (a failed list says so for both, and its "Retry now"
+        // asks the counts again): unsaid, the counts stayed at their last numbers, or "…", under a list that moved on.
+        <div class="counts-error">
+          <p class="error" role="alert">
+            Could not count the events{counts.data ? ' (the counts shown are from before)' : ''}: <IsolatedText text={counts.error.message} />
+          </p>
+          <RetryNote retry={counts.retry} onRetryNow={counts.retryNow} />
+        </div>
+      )}
+
       <div class="toolbar">
         <button type="button" class="button" disabled={selectedItems.length === 0} onClick={() => setDialog('selected')}>
           Replay selected ({selectedItems.length})
