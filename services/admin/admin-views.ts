@@ -128,6 +128,11 @@ export interface OverviewView {
     waiting: (number | null)[];
     active: (number | null)[];
     delayed: (number | null)[];
+    /**
+     * The deepest the queue was per minute: the largest waiting + prioritized + active + delayed of one sample. Not
+     * the sum of the three series above, each its own largest: a job seen waiting, then retrying, counts in both.
+     */
+    depth: (number | null)[];
   };
 }
 

@@ -22,6 +22,8 @@ interface QueueMinute {
   active: number;
   delayed: number;
   failed: number;
+  /** waiting + active + delayed of one sample: the largest of the minute's (not the sum of the largests above). */
+  depth: number;
 }
 
 export interface OverviewOptions {
@@ -133,6 +135,7 @@ export class Overview {
         waiting: queueSeries('waiting'),
         active: queueSeries('active'),
         delayed: queueSeries('delayed'),
+        depth: queueSeries('depth'),
       },
     };
   }
@@ -186,7 +189,8 @@ export class Overview {
       this.latestQueue = { at, counts };
       const into = minute ?? Math.floor(at / MINUTE) * MINUTE;
       const previous = this.queueMinutes.get(into);
-      const sample: QueueMinute = { waiting: counts.waiting + counts.prioritized, active: counts.active, delayed: counts.delayed, failed: counts.failed };
+      const waiting = counts.waiting + counts.prioritized;
+      const sample: QueueMinute = { waiting, active: counts.active, delayed: counts.delayed, failed: counts.failed, depth: waiting + counts.active + counts.delayed };
       this.queueMinutes.set(
         into,
         previous
@@ -195,6 +199,7 @@ export class Overview {
               active: Math.max(previous.active, sample.active),
               delayed: Math.max(previous.delayed, sample.delayed),
               failed: Math.max(previous.failed, sample.failed),
+              depth: Math.max(previous.depth, sample.depth),
             }
           : sample,
       );

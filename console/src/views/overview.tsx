@@ -16,7 +16,9 @@ export function OverviewView({ params }: { params: URLSearchParams }) {
   const hours = WINDOWS.includes(requested) ? requested : 3;
   const overview = usePolled((signal) => api.get<Overview>(`admin/overview?hours=${hours}`, { signal }), [hours, api], 15_000);
   const data = overview.data;
-  const depth = data ? data.queue.waiting.map((waiting, index) => (waiting === null ? null : waiting + (data.queue.delayed[index] ?? 0) + (data.queue.active[index] ?? 0))) : [];
+  // The service's own per-minute peak of the depth: the sum of each state's peak counted a job that changed state
+  // within the minute (waiting, then retrying) twice.
+  const depth = data?.queue.depth ?? [];
   const queue = data?.queue.current;
 
   return (
