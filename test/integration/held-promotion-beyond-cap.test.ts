@@ -68,11 +68,25 @@ describe('more held events than HELD_COUNT_CAP', () => {
     expect(await delayedCount(newest)).toBe(0);
   });
 
+  it('reads past the first read in held_since order, a batch at a time, each event once (ties, a limit)', async () => {
+    // Ten held since the same moment (one statement's now()): the batches' boundaries fall inside the tie.
+    const tied = await held('tied', 10, 120, true);
+    const pool = { query: jest.fn((text: string, values: unknown[]) => db.pool.query(text, values)) };
+    expect(await promoteHeldJobs(pool as never, queue.queue, 'tied', { firstBatchSize: 3, batchSize: 4 })).toBe(10);
+    expect(await delayedCount(tied)).toBe(0);
+    // The first read (3), then 10 in batches of 4 (the first 3 skipped): 4 + 4 + 2, the last one short.
+    expect(pool.query).toHaveBeenCalledTimes(4);
+
+    const limited = await held('limited', 10, 120, true);
+    expect(await promoteHeldJobs(db.pool, queue.queue, 'limited', { firstBatchSize: 3, batchSize: 4, limit: 5 })).toBe(5);
+    expect(await delayedCount(limited)).toBe(5);
+  });
+
   it('the pass over removed destinations finds a removed destination behind the cap, and sends its events on', async () => {
     // Held for a destination still configured (paused): not promoted, only read past.
     await held('still-paused', HELD_COUNT_CAP, 3600, false);
     const removed = await held('removed', 3, 60, true);
-    const release = new RemovedDestinationRelease({ pool: db.pool, queue: queue.queue, configured: new Set(['still-paused', 'resumed']), delaysMs: [0], logger });
+    const release = new RemovedDestinationRelease({ pool: db.pool, queue: queue.queue, configured: new Set(['still-paused', 'resumed', 'tied', 'limited']), delaysMs: [0], logger });
     // Fails without the fix: 0 (its summary of the held events read 100,000 of them, none held for 'removed').
     expect(await release.runOnce()).toBe(3);
     expect(await delayedCount(removed)).toBe(0);
