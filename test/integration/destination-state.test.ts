@@ -132,6 +132,20 @@ describe('circuit breaker state in Redis', () => {
     expect((opened as { waitMs: number }).waitMs).toBeLessThanOrEqual(breaker.cooldownMs);
   });
 
+  it("a reopening written by a worker of the previous version (openUntil only) is not cut short by this version's cooldown", async () => {
+    const long = { failureThreshold: 1, cooldownMs: 600_000 };
+    expect(await podA.record('rolled', 'failure', long)).toBe('opened');
+    // What a previous version's probe failure wrote, eleven minutes later: the state and a new openUntil, nothing else.
+    // The times of this version's opening stay behind, eleven minutes old.
+    const key = podA.circuitKey('rolled');
+    const [openedAt] = (await redisA.hmget(key, 'lastOpenedAt')).map(Number);
+    await redisA.hset(key, 'lastOpenedAt', openedAt! - 660_000, 'retryUntil', openedAt! - 660_000, 'openUntil', Date.now() + 600_000);
+    // Fails without the fix: a probe (the end moved back to the old opening's, long past).
+    const admission = await podB.admit('rolled', { ...lease, cooldownMs: 600_000 }, 'p4');
+    expect(admission).toMatchObject({ verdict: 'open' });
+    expect((admission as { waitMs: number }).waitMs).toBeGreaterThan(500_000);
+  });
+
   it('a destination without a breaker is never held by a circuit', async () => {
     for (let i = 0; i < 10; i++) await podA.record('nobreaker', 'failure', breaker);
     expect(await podA.admit('nobreaker', undefined, '')).toEqual({ verdict: 'allow' });

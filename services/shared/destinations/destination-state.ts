@@ -46,22 +46,24 @@ const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + ma
 // Retry-After it was answered with when later: the end written when it opened was the cooldown of the configuration
 // then, and a cooldown shortened since (and rolled out) was still waited out in full. Only ever earlier: a cooldown
 // lengthened since applies from the next reopening. The end is written back for the other readers (the probe-free
-// check, the admin API, the metrics). A circuit opened before the time it opened was kept keeps its end.
+// check, the admin API, the metrics). A circuit opened before the time it opened was kept keeps its end, and so
+// does one whose end is not the one written with that time (`openedUntil`): a worker of the previous version
+// (re)opens it writing `openUntil` alone, and the time left from an earlier opening would cut its reopening short.
 const ADMIT = `${NOW}
 if redis.call('EXISTS', KEYS[2]) == 0 then return {'unsynced', 0} end
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {'paused', 0} end
 if ARGV[2] ~= '1' then return {'allow', 0} end
-local c = redis.call('HMGET', KEYS[3], 'state', 'openUntil', 'probeUntil', 'probe', 'lastOpenedAt', 'retryUntil')
+local c = redis.call('HMGET', KEYS[3], 'state', 'openUntil', 'probeUntil', 'probe', 'lastOpenedAt', 'retryUntil', 'openedUntil')
 local state = c[1] or 'closed'
 if state == 'closed' then return {'allow', 0} end
 local untilMs = tonumber(c[2]) or 0
 local cooldown = tonumber(ARGV[6]) or 0
 local lastOpenedAt = tonumber(c[5])
-if state == 'open' and cooldown > 0 and lastOpenedAt then
+if state == 'open' and cooldown > 0 and lastOpenedAt and c[7] == c[2] then
   local configured = math.max(lastOpenedAt + cooldown, tonumber(c[6]) or 0)
   if configured < untilMs then
     untilMs = configured
-    redis.call('HSET', KEYS[3], 'openUntil', untilMs)
+    redis.call('HSET', KEYS[3], 'openUntil', untilMs, 'openedUntil', untilMs)
   end
 end
 if ARGV[5] == '1' then
@@ -108,13 +110,13 @@ end
 if state == 'closed' then
   failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
   if failures >= tonumber(ARGV[2]) then
-    redis.call('HSET', KEYS[1], 'state', 'open', 'openedAt', now, 'openUntil', now + openFor, 'probe', '', 'probeUntil', 0, 'lastOpenedAt', now, 'retryUntil', now + retryAfter)
+    redis.call('HSET', KEYS[1], 'state', 'open', 'openedAt', now, 'openUntil', now + openFor, 'probe', '', 'probeUntil', 0, 'lastOpenedAt', now, 'retryUntil', now + retryAfter, 'openedUntil', now + openFor)
     return 'opened'
   end
   return ''
 end
 if state == 'half-open' and ARGV[4] ~= '' and c[3] == ARGV[4] then
-  redis.call('HSET', KEYS[1], 'state', 'open', 'openUntil', now + openFor, 'probe', '', 'probeUntil', 0, 'lastOpenedAt', now, 'retryUntil', now + retryAfter)
+  redis.call('HSET', KEYS[1], 'state', 'open', 'openUntil', now + openFor, 'probe', '', 'probeUntil', 0, 'lastOpenedAt', now, 'retryUntil', now + retryAfter, 'openedUntil', now + openFor)
   return 'reopened'
 end
 return ''`;
