@@ -16,7 +16,15 @@ export interface DestinationControlOptions {
   queue: Queue;
   routes: PolicySource | undefined;
   logger: Logger;
+  /**
+   * How many held events a resume promotes before it answers ({@link RESUME_FIRST_PASS} unless set: tests make it
+   * small to stand for a large backlog).
+   */
+  promotionBatchSize?: number;
 }
+
+/** The longest-held events a resume promotes before it answers; the follow-up promotes the rest. */
+const RESUME_FIRST_PASS = 10_000;
 
 /** How long after a resume its jobs are promoted once more. */
 const FOLLOW_UP_PROMOTE_MS = 2000;
@@ -29,6 +37,8 @@ const FOLLOW_UP_PROMOTE_MS = 2000;
 export class DestinationControl {
   /** The second promotions of recent resumes, still to come or running (and tried again should Redis fail them). */
   private readonly followUps: PendingPromotions;
+  /** Set by close(): the follow-up passes stop after their first batch. */
+  private closing = false;
 
   constructor(private readonly options: DestinationControlOptions) {
     this.followUps = new PendingPromotions({ logger: options.logger });
@@ -67,18 +77,32 @@ export class DestinationControl {
     return { changed };
   }
 
+  /**
+   * Resumes `name` and promotes the jobs of the events waiting for it. The answer waits only for a bounded first pass
+   * (the longest-held, at most {@link RESUME_FIRST_PASS} events) and says how many that promoted: a pass over
+   * every held event, behind a backlog of millions, held the request open for minutes, past a proxy's timeout. The
+   * rest are promoted by the follow-up pass 2 s later (in the background), which goes through every held event.
+   */
   async resume(name: string): Promise<{ changed: boolean; promoted: number }> {
     const changed = await this.options.pauses.set(name, false);
-    const promote = () => promoteHeldJobs(this.options.pool, this.options.queue, name);
+    const firstPass = this.options.promotionBatchSize ?? RESUME_FIRST_PASS;
     // Redis took the resume but failed the promotion (stopped answering meanwhile): the resume is in effect all the
     // same, so it is answered as done; the follow-up below tries the promotion again, the jobs' recheck after it.
-    const promoted = await promote().catch((error: unknown) => {
+    const promoted = await promoteHeldJobs(this.options.pool, this.options.queue, name, { limit: firstPass }).catch((error: unknown) => {
       if (!(error instanceof HeldPromotionError)) throw error;
       this.options.logger.warn('could not promote waiting events', { destination: name, promoted: error.promoted, error });
       return error.promoted;
     });
-    // Once more a moment later: a job that was putting itself off while the resume landed went back to waiting.
-    this.followUps.add(promote, FOLLOW_UP_PROMOTE_MS, { destination: name });
+    // Once more a moment later, through every held event: the rest of a backlog larger than the first pass, and a job
+    // that was putting itself off while the resume landed (gone back to waiting since). A close (a drain) stops it
+    // once it has gone through as many as the first pass (where those put-off jobs are, the longest-held), rather than holding
+    // the drain for the whole backlog. What it leaves is promoted by nothing else: the pause resync promotes only
+    // after it copied a change to Redis (this resume was copied before the answer), so those events go at their jobs'
+    // own recheck (PAUSED_RECHECK_MS, about 5 minutes), or, for a destination no longer in ROUTES_FILE, at the
+    // worker's pass over removed destinations (RemovedDestinationRelease).
+    const followUp = () =>
+      promoteHeldJobs(this.options.pool, this.options.queue, name, { stopping: (handled) => this.closing && handled >= firstPass });
+    this.followUps.add(followUp, FOLLOW_UP_PROMOTE_MS, { destination: name });
     this.options.logger.info(changed ? 'destination resumed' : 'destination was not paused', { destination: name, promoted });
     return { changed, promoted };
   }
@@ -86,9 +110,11 @@ export class DestinationControl {
   /**
    * Waits for the second promotions of the resumes of the last moments, each at its time (at most
    * {@link FOLLOW_UP_PROMOTE_MS} away): a drain closes the pool and Redis only after them. Cleared instead, they would
-   * be lost, and a job that put itself off while its resume landed would wait for its recheck (minutes).
+   * be lost, and a job that put itself off while its resume landed would wait for its recheck (minutes). Each stops
+   * after its first batch (see resume), so a resume behind a large backlog does not hold the drain for minutes.
    */
   close(): Promise<void> {
+    this.closing = true;
     return this.followUps.settle();
   }
 

@@ -65,7 +65,9 @@ export const HELD_PROMOTION_BATCH = 50_000;
  * (a larger backlog) {@link HELD_PROMOTION_BATCH} at a time in the order of their `held_since`. It stopped at the
  * first 100,000, and the events past them waited for their recheck (PAUSED_RECHECK_MS, 5 minutes), or, behind a
  * destination no longer configured, until the next worker's start.
- * `stopping`, when it answers true, ends the pass before its next job (a draining worker: see RemovedDestinationRelease).
+ * `stopping`, when it answers true, ends the pass before its next job (a draining worker: see RemovedDestinationRelease);
+ * it is given how many held events the pass has gone through so far (a resume's background pass, closed, still goes
+ * through its first batch: see DestinationControl).
  * Any other failure of Redis (a command timed out, the connection closed, a refusal) ends the pass too, once the jobs
  * already asked about are answered, and rejects with a {@link HeldPromotionError}: a Redis gone silent answers each
  * job only at the connection's command timeout, so going on through hundreds of jobs held a drain (or a resume) for
@@ -82,15 +84,18 @@ export async function promoteHeldJobs(
     batchSize = HELD_PROMOTION_BATCH,
     concurrency = 16,
     stopping = () => false,
-  }: { limit?: number; firstBatchSize?: number; batchSize?: number; concurrency?: number; stopping?: () => boolean } = {},
+  }: { limit?: number; firstBatchSize?: number; batchSize?: number; concurrency?: number; stopping?: (handled: number) => boolean } = {},
 ): Promise<number> {
   let promoted = 0;
+  /** Held events gone through (promoted or not), for `stopping`. */
+  let handled = 0;
   let failure: { error: unknown } | undefined;
   const promoteAll = async (rows: { id: string; replays: number }[]): Promise<void> => {
     let next = 0;
     const promoteNext = async (): Promise<void> => {
-      while (next < rows.length && !failure && !stopping()) {
+      while (next < rows.length && !failure && !stopping(handled)) {
         const { id, replays } = rows[next++]!;
+        handled++;
         try {
           const job = (await queue.getJob(eventJobId(id, replays))) as Job<EventJobData> | undefined;
           if (job && (await promoteIfDelayed(job))) promoted++;
@@ -126,7 +131,7 @@ export async function promoteHeldJobs(
   // current worker) is not in this order: only the first read, which puts such events first, finds it.
   const seen = new Set(rows.map((row) => row.id));
   let after = { heldSince: '-infinity', id: '00000000-0000-0000-0000-000000000000' };
-  while (read < limit && !failure && !stopping()) {
+  while (read < limit && !failure && !stopping(handled)) {
     const { rows: batch } = await pool.query<{ id: string; replays: number; held_since_text: string }>(
       `SELECT id, replays, held_since::text AS held_since_text FROM webhook_events
         WHERE held_for IS NOT NULL AND $1 = ANY(held_for) AND status = 'PENDING'
