@@ -704,6 +704,9 @@ export function EventsView({ params }: { params: URLSearchParams }) {
             setDialog(null);
             setResult({ kind, text });
             announce(text);
+            // As after "Replay selected": the list shows the replayed dead letters as they are now (Pending, then on),
+            // not as the dead letters they were while live updates were off.
+            setLive(true);
           }}
         />
       )}
