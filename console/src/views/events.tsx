@@ -584,6 +584,19 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         </div>
       )}
 
+      {facets.error && !list.error && (
+        // The providers and event types the filters offer come from a request of their own: failed, the filters were
+        // just empty ("All providers" alone), as though there were none, and nothing said why. A failed list says so
+        // for both, and its "Retry now" asks the facets again.
+        <div class="facets-error">
+          <p class="error" role="alert">
+            Could not load the providers and event types for the filters{facets.data ? ' (those offered are from before)' : ''}:{' '}
+            <IsolatedText text={facets.error.message} />
+          </p>
+          <RetryNote retry={facets.retry} onRetryNow={facets.retryNow} />
+        </div>
+      )}
+
       <div class="toolbar">
         <button type="button" class="button" disabled={selectedItems.length === 0} onClick={() => setDialog('selected')}>
           Replay selected ({selectedItems.length})
