@@ -1,7 +1,7 @@
 import type { Config } from '../shared/config/config.js';
 import { DestinationPauses } from '../shared/destinations/destination-pauses.js';
 import { DestinationStateStore } from '../shared/destinations/destination-state.js';
-import { heldSummaries, promoteHeldJobs } from '../shared/destinations/held-events.js';
+import { boundedWhenDraining, heldSummaries, promoteHeldJobs } from '../shared/destinations/held-events.js';
 import { createLogger } from '../shared/logging/logger.js';
 import { DestinationStateGauges } from '../shared/metrics/destination-protection-metrics.js';
 import { workerConcurrency } from '../shared/metrics/metrics.js';
@@ -96,13 +96,17 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
     logger: createLogger('destinations'),
   });
   staleCircuits.start();
+  /** Set when the worker stops taking jobs: the promotions a drain waits for are bounded from then on. */
+  let draining = false;
   const guard = new DestinationGuard({
     state,
     pauses,
     redis: stateRedis,
     // A probe's answer comes within its destination's timeout; after that (and a margin) another may probe.
     probeLeaseMs: Math.max(config.worker.deliveryTimeoutMs, ...destinations.map((d) => d.timeoutMs ?? 0)) + 30_000,
-    promoteWaiting: (destination, limit) => promoteHeldJobs(pool, queue.queue, destination, limit === undefined ? {} : { limit }),
+    // A circuit's close promotes every waiting event, unless the worker drains meanwhile (see boundedWhenDraining).
+    promoteWaiting: (destination, limit) =>
+      promoteHeldJobs(pool, queue.queue, destination, limit === undefined ? { stopping: boundedWhenDraining(() => draining) } : { limit }),
     logger: createLogger('destinations'),
   });
   new DestinationStateGauges({
@@ -173,6 +177,7 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
 
   return {
     stopTakingJobs: () => {
+      draining = true;
       // A draining worker takes no new jobs: it no longer counts as a running worker (WebhookNoWorkers, the dashboard).
       workerConcurrency.set({ queue: config.queue.name }, 0);
       // Nor starts the deliveries of the jobs it holds that wait for a destination's slot (maxConcurrency): those jobs

@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { HELD_COUNT_CAP, promoteHeldJobs } from '../../services/shared/destinations/held-events.js';
+import { boundedWhenDraining, HELD_COUNT_CAP, promoteHeldJobs } from '../../services/shared/destinations/held-events.js';
 import { createLogger } from '../../services/shared/logging/logger.js';
 import { EVENT_JOB_NAME, eventJobId } from '../../services/shared/queue/event-job.js';
 import { EventQueue } from '../../services/shared/queue/event-queue.js';
@@ -82,11 +82,22 @@ describe('more held events than HELD_COUNT_CAP', () => {
     expect(await delayedCount(limited)).toBe(5);
   });
 
+  it('a pass in a process that starts draining stops at the cap, not before', async () => {
+    const events = await held('draining', 6, 120, true);
+    let draining = false;
+    // Not draining: the cap does not apply.
+    expect(await promoteHeldJobs(db.pool, queue.queue, 'draining', { limit: 2, stopping: boundedWhenDraining(() => draining, 1) })).toBe(2);
+    draining = true;
+    // Draining: the pass goes through 3 events (the 2 promoted already among them) and stops.
+    expect(await promoteHeldJobs(db.pool, queue.queue, 'draining', { stopping: boundedWhenDraining(() => draining, 3) })).toBe(1);
+    expect(await delayedCount(events)).toBe(3);
+  });
+
   it('the pass over removed destinations finds a removed destination behind the cap, and sends its events on', async () => {
     // Held for a destination still configured (paused): not promoted, only read past.
     await held('still-paused', HELD_COUNT_CAP, 3600, false);
     const removed = await held('removed', 3, 60, true);
-    const release = new RemovedDestinationRelease({ pool: db.pool, queue: queue.queue, configured: new Set(['still-paused', 'resumed', 'tied', 'limited']), delaysMs: [0], logger });
+    const release = new RemovedDestinationRelease({ pool: db.pool, queue: queue.queue, configured: new Set(['still-paused', 'resumed', 'tied', 'limited', 'draining']), delaysMs: [0], logger });
     // Fails without the fix: 0 (its summary of the held events read 100,000 of them, none held for 'removed').
     expect(await release.runOnce()).toBe(3);
     expect(await delayedCount(removed)).toBe(0);

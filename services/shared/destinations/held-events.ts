@@ -155,6 +155,16 @@ export async function promoteHeldJobs(
 }
 
 /**
+ * A `stopping` for {@link promoteHeldJobs} in a process that may drain: once `draining()` answers true, the pass ends
+ * after `cap` held events (HELD_COUNT_CAP: where a pass stopped before passes went through every held event). A drain
+ * waits for the promotions in progress, and one behind a backlog of millions held it for minutes, past
+ * SHUTDOWN_TIMEOUT_MS; the events it leaves go at their jobs' own recheck (PAUSED_RECHECK_MS).
+ */
+export function boundedWhenDraining(draining: () => boolean, cap = HELD_COUNT_CAP): (handled: number) => boolean {
+  return (handled) => draining() && handled >= cap;
+}
+
+/**
  * The destinations events are held for, other than `known`, found one at a time (each query stops at its first such
  * event), so finding them reads no more held events than it must and never all of them at once: the summary
  * ({@link heldSummaries}) reads at most HELD_COUNT_CAP, and a destination held only by events past those went unseen.

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Pool } from 'pg';
 import type { DestinationPauses } from '../../shared/destinations/destination-pauses.js';
-import { promoteHeldJobs } from '../../shared/destinations/held-events.js';
+import { boundedWhenDraining, promoteHeldJobs } from '../../shared/destinations/held-events.js';
 import type { Logger } from '../../shared/logging/logger.js';
 
 export interface PauseResyncOptions {
@@ -28,6 +28,8 @@ export interface PauseResyncOptions {
 export class PauseResync {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
+  /** Set by stop(): a run in progress bounds its promotions from then on (see boundedWhenDraining). */
+  private stopping = false;
   /**
    * Destinations a copy resumed whose held jobs are not all promoted yet (Redis failed during the promotion): the next
    * run promotes them, though it copies nothing (the copy is in Redis by then, so nothing else would).
@@ -37,6 +39,7 @@ export class PauseResync {
   constructor(private readonly options: PauseResyncOptions) {}
 
   start(): void {
+    this.stopping = false;
     const tick = () => {
       this.running = this.runOnce()
         // Redis or PostgreSQL down: the next run tries again; their own warnings say they are down.
@@ -50,6 +53,7 @@ export class PauseResync {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.running) {
@@ -73,7 +77,7 @@ export class PauseResync {
     if (copied) for (const destination of this.options.destinations) if (!names.includes(destination)) this.unpromoted.add(destination);
     let promoted = 0;
     for (const destination of [...this.unpromoted]) {
-      promoted += await promoteHeldJobs(this.options.pool, this.options.queue, destination);
+      promoted += await promoteHeldJobs(this.options.pool, this.options.queue, destination, { stopping: boundedWhenDraining(() => this.stopping) });
       this.unpromoted.delete(destination);
     }
     return promoted;
