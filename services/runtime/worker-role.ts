@@ -114,6 +114,7 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
     withBreaker: new Set(destinations.filter((d) => d.policy?.circuitBreaker).map((d) => d.name)),
     read: (names) => state.read(names),
     held: () => heldSummaries(pool),
+    recordedPauses: async () => (await pauses.snapshot()).names,
   });
   // One lane per destination, as wide as the jobs this worker runs at once (unless a destination sets maxConcurrency).
   const forwarder = new HttpForwarder({ defaultTimeoutMs: config.worker.deliveryTimeoutMs, defaultMaxConcurrency: config.worker.concurrency, beforeSend: guard.beforeSend });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { DestinationControl } from '../../services/admin/destination-control.js';
-import { DestinationPauses } from '../../services/shared/destinations/destination-pauses.js';
+import { DestinationPauses, pauseSnapshot } from '../../services/shared/destinations/destination-pauses.js';
 import { DestinationStateStore } from '../../services/shared/destinations/destination-state.js';
 import { heldSummaries, promoteHeldJobs } from '../../services/shared/destinations/held-events.js';
 import { eventJobId } from '../../services/shared/queue/event-job.js';
@@ -183,7 +183,7 @@ describe('since when an event waits for each destination', () => {
       await queue.close();
     }
 
-    new DestinationStateGauges({ names: [paused, open], withBreaker: new Set(), read: (names) => state.read(names), held: () => heldSummaries(db.pool) });
+    new DestinationStateGauges({ names: [paused, open], withBreaker: new Set(), read: (names) => state.read(names), held: () => heldSummaries(db.pool), recordedPauses: async () => (await pauseSnapshot(db.pool)).names });
     const metrics = parseExposition(await registry.metrics());
     const gauge = (name: string) => find(metrics, 'webhook_destination_oldest_waiting_age_seconds', { destination: name })[0]!.value;
     expect(gauge(paused)).toBeGreaterThan(3500);

@@ -57,7 +57,7 @@ function exportedMetrics(): Map<string, readonly string[]> {
   });
   new UnfinishedEventsGauge('names-only', { query: async () => ({ rows: [{ n: 0 }] }) });
   new DependencyGauge({});
-  new DestinationStateGauges({ names: [], withBreaker: new Set(), read: async () => ({ now: 0, views: [] }), held: async () => [] });
+  new DestinationStateGauges({ names: [], withBreaker: new Set(), read: async () => ({ now: 0, views: [] }), held: async () => [], recordedPauses: async () => [] });
   return new Map(registry.getMetricsAsArray().map((metric) => [metric.name, (metric as unknown as { labelNames?: string[] }).labelNames ?? []]));
 }
 

@@ -55,22 +55,28 @@ export interface DestinationStateSource {
   read(names: string[]): Promise<{ now: number; views: DestinationStateView[] }>;
   /** Waiting events per destination, from PostgreSQL. */
   held(): Promise<HeldSummary[]>;
+  /** The destinations PostgreSQL records as paused (`destination_pauses`: the record Redis holds a copy of). */
+  recordedPauses(): Promise<string[]>;
 }
 
 interface Snapshot {
   state?: { now: number; views: DestinationStateView[] };
   held?: HeldSummary[];
+  recordedPauses?: string[];
 }
 
 /**
  * The destinations' shared state as gauges, read from Redis and PostgreSQL when Prometheus scrapes (cached 1 s,
  * bounded by a 1 s timeout): every pod reports the same values, so aggregate them with `max`, never `sum`.
- * - `webhook_destination_paused{destination}` 1 while paused;
+ * - `webhook_destination_paused{destination}` 1 while paused: while PostgreSQL records the pause (also after Redis
+ *   lost its copy, which the workers copy back from the record before they deliver) or Redis's copy still holds one
+ *   (a resume recorded but not copied yet still holds the deliveries); 0 only when both were read and neither does;
  * - `webhook_destination_circuit_state{destination,state}` 1 for the circuit's current state (breakers only);
  * - `webhook_destination_circuit_open_seconds{destination}` how long the circuit has not been closed (0 closed);
  * - `webhook_destination_events_waiting{destination}` events waiting for the destination (paused, circuit open,
  *   rate limited), and `webhook_destination_oldest_waiting_age_seconds{destination}` since when the oldest waits.
- * A source that cannot be read leaves its gauges without samples rather than with misleading zeros.
+ * A source that cannot be read leaves its gauges without samples rather than with misleading zeros (a pause
+ * PostgreSQL records is still 1 while Redis cannot be read).
  */
 export class DestinationStateGauges {
   private cached?: { at: number; snapshot: Snapshot };
@@ -96,7 +102,16 @@ export class DestinationStateGauges {
         },
       });
     gauge('webhook_destination_paused', 'Whether a destination is paused (1) or not (0); the same from every pod: aggregate with max', ['destination'], function (snapshot) {
-      for (const view of snapshot.state?.views ?? []) this.set({ destination: view.name }, view.paused ? 1 : 0);
+      // PostgreSQL is the record; Redis's copy is what workers act on. After Redis lost its data the copy is empty
+      // until a worker writes it back from the record (a worker finding no copy does so before it delivers), so
+      // reading the copy alone said 0 of a recorded pause. Paused if either says so; 0 only when both were read.
+      const recorded = snapshot.recordedPauses ? new Set(snapshot.recordedPauses) : undefined;
+      const copy = new Map((snapshot.state?.views ?? []).map((view) => [view.name, view.paused]));
+      for (const name of self.source.names) {
+        const copied = copy.get(name);
+        if (recorded?.has(name) || copied === true) this.set({ destination: name }, 1);
+        else if (recorded && copied !== undefined) this.set({ destination: name }, 0);
+      }
     });
     gauge(
       'webhook_destination_circuit_state',
@@ -151,9 +166,9 @@ export class DestinationStateGauges {
     if (this.cached && Date.now() - this.cached.at < this.cacheMs) return this.cached.snapshot;
     const bounded = <T>(promise: Promise<T>) =>
       Promise.race([promise.catch(() => undefined), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), this.timeoutMs).unref())]);
-    this.inFlight ??= Promise.all([bounded(this.source.read(this.source.names)), bounded(this.source.held())])
-      .then(([state, held]) => {
-        const snapshot: Snapshot = { state, held };
+    this.inFlight ??= Promise.all([bounded(this.source.read(this.source.names)), bounded(this.source.held()), bounded(this.source.recordedPauses())])
+      .then(([state, held, recordedPauses]) => {
+        const snapshot: Snapshot = { state, held, recordedPauses };
         this.cached = { at: Date.now(), snapshot };
         return snapshot;
       })
