@@ -1,5 +1,6 @@
 import type { DestinationStateStore } from '../../shared/destinations/destination-state.js';
 import type { Logger } from '../../shared/logging/logger.js';
+import { PassesAfterStart } from '../maintenance/passes-after-start.js';
 
 export interface StaleCircuitsOptions {
   state: DestinationStateStore;
@@ -25,42 +26,26 @@ const DEFAULT_DELAYS_MS = [0, 60_000] as const;
  * closed, with no failures counted. A breaker kept across the restart keeps its circuit.
  *
  * A pass that fails (Redis unavailable) is logged; the next pass, or the next worker's start, drops what it left.
- * stop() clears the passes still to come and waits for the one in progress, before the drain closes Redis.
+ * stop() clears the passes still to come and waits for the one in progress, before the drain closes Redis (see
+ * PassesAfterStart).
  */
 export class StaleCircuits {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
-  private stopping = false;
+  private readonly passes: PassesAfterStart;
 
-  constructor(private readonly options: StaleCircuitsOptions) {}
-
-  start(): void {
-    this.stopping = false;
-    const delays = [...(this.options.delaysMs ?? DEFAULT_DELAYS_MS)];
-    const schedule = () => {
-      const delayMs = delays.shift();
-      if (delayMs === undefined) return;
-      const run = () => {
-        this.timer = undefined;
-        this.running = this.runOnce()
-          .catch((error: unknown) => this.options.logger.warn('could not drop the circuits of destinations without a breaker; the next pass or start will', { error }))
-          .finally(() => {
-            this.running = undefined;
-            if (!this.stopping) schedule();
-          });
-      };
-      // The first at once, not on a timer: a drain right after the start still waits for it.
-      if (delayMs <= 0) run();
-      else this.timer = setTimeout(run, delayMs).unref();
-    };
-    schedule();
+  constructor(private readonly options: StaleCircuitsOptions) {
+    this.passes = new PassesAfterStart({
+      delaysMs: options.delaysMs ?? DEFAULT_DELAYS_MS,
+      pass: () => this.runOnce(),
+      onError: (error) => options.logger.warn('could not drop the circuits of destinations without a breaker; the next pass or start will', { error }),
+    });
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  start(): void {
+    this.passes.start();
+  }
+
+  stop(): Promise<void> {
+    return this.passes.stop();
   }
 
   /** One pass; returns how many circuits were dropped. */

@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Pool } from 'pg';
 import { heldForOtherThan, promoteHeldJobs } from '../../shared/destinations/held-events.js';
 import type { Logger } from '../../shared/logging/logger.js';
+import { PassesAfterStart } from './passes-after-start.js';
 
 export interface RemovedDestinationReleaseOptions {
   pool: Pool;
@@ -25,44 +26,27 @@ const DEFAULT_DELAYS_MS = [0, 60_000] as const;
  * no such destination): their jobs are promoted, and their next claim routes them by this ROUTES_FILE.
  *
  * stop() clears the passes still to come and waits for the one in progress, which ends after its current step (the
- * next worker's start promotes what it left): a drain closes the pool and Redis only after it, so a pass never runs
- * against closed connections (a spurious warning, promotions cut off mid-way).
+ * next worker's start promotes what it left; see PassesAfterStart).
  */
 export class RemovedDestinationRelease {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
-  private stopping = false;
+  private readonly passes: PassesAfterStart;
 
-  constructor(private readonly options: RemovedDestinationReleaseOptions) {}
-
-  start(): void {
-    this.stopping = false;
-    const delays = [...(this.options.delaysMs ?? DEFAULT_DELAYS_MS)];
-    const schedule = () => {
-      const delayMs = delays.shift();
-      if (delayMs === undefined) return;
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.running = this.runOnce()
-          .catch((error: unknown) => this.options.logger.warn('could not send on events waiting for removed destinations', { error }))
-          .finally(() => {
-            this.running = undefined;
-            if (!this.stopping) schedule();
-          });
-      }, delayMs).unref();
-    };
-    schedule();
+  constructor(private readonly options: RemovedDestinationReleaseOptions) {
+    this.passes = new PassesAfterStart({
+      delaysMs: options.delaysMs ?? DEFAULT_DELAYS_MS,
+      pass: () => this.runOnce(),
+      onError: (error) => options.logger.warn('could not send on events waiting for removed destinations', { error }),
+      // A pass can wait on a lock (up to the pool's statement timeout).
+      onWaitAtStop: () => options.logger.info('shutdown waits for the pass sending on events held for removed destinations'),
+    });
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.running) {
-      // A pass can wait on a lock (up to the pool's statement timeout): said, so a drain that takes long says why.
-      this.options.logger.info('shutdown waits for the pass sending on events held for removed destinations');
-      await this.running;
-    }
+  start(): void {
+    this.passes.start();
+  }
+
+  stop(): Promise<void> {
+    return this.passes.stop();
   }
 
   /** One pass: promotes the jobs of the events held for destinations not configured; returns how many. */
@@ -72,8 +56,8 @@ export class RemovedDestinationRelease {
     const removed = await heldForOtherThan(this.options.pool, this.options.configured);
     let total = 0;
     for (const destination of removed) {
-      if (this.stopping) break;
-      const promoted = await promoteHeldJobs(this.options.pool, this.options.queue, destination, { stopping: () => this.stopping });
+      if (this.passes.stopping) break;
+      const promoted = await promoteHeldJobs(this.options.pool, this.options.queue, destination, { stopping: () => this.passes.stopping });
       if (promoted > 0) this.options.logger.info('events waiting for a destination no longer in ROUTES_FILE sent on', { destination, promoted });
       total += promoted;
     }
