@@ -1,6 +1,6 @@
 import type { DestinationStateStore } from '../../shared/destinations/destination-state.js';
 import type { Logger } from '../../shared/logging/logger.js';
-import { PassesAfterStart } from '../maintenance/passes-after-start.js';
+import { ScheduledPasses } from '../maintenance/scheduled-passes.js';
 
 export interface StaleCircuitsOptions {
   state: DestinationStateStore;
@@ -27,13 +27,13 @@ const DEFAULT_DELAYS_MS = [0, 60_000] as const;
  *
  * A pass that fails (Redis unavailable) is logged; the next pass, or the next worker's start, drops what it left.
  * stop() clears the passes still to come and waits for the one in progress, before the drain closes Redis (see
- * PassesAfterStart).
+ * ScheduledPasses).
  */
 export class StaleCircuits {
-  private readonly passes: PassesAfterStart;
+  private readonly passes: ScheduledPasses;
 
   constructor(private readonly options: StaleCircuitsOptions) {
-    this.passes = new PassesAfterStart({
+    this.passes = new ScheduledPasses({
       delaysMs: options.delaysMs ?? DEFAULT_DELAYS_MS,
       pass: () => this.runOnce(),
       onError: (error) => options.logger.warn('could not drop the circuits of destinations without a breaker; the next pass or start will', { error }),

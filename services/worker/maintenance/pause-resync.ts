@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import type { DestinationPauses } from '../../shared/destinations/destination-pauses.js';
 import { boundedWhenDraining, promoteHeldJobs } from '../../shared/destinations/held-events.js';
 import type { Logger } from '../../shared/logging/logger.js';
+import { repeating, ScheduledPasses } from './scheduled-passes.js';
 
 export interface PauseResyncOptions {
   pool: Pool;
@@ -26,41 +27,31 @@ export interface PauseResyncOptions {
  * the pool and Redis only after it, so a run never goes on against closed connections.
  */
 export class PauseResync {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
-  /** Set by stop(): a run in progress bounds its promotions from then on (see boundedWhenDraining). */
-  private stopping = false;
+  /** Its `stopping`, set by stop(): a run in progress bounds its promotions from then on (see boundedWhenDraining). */
+  private readonly runs: ScheduledPasses;
   /**
    * Destinations a copy resumed whose held jobs are not all promoted yet (Redis failed during the promotion): the next
    * run promotes them, though it copies nothing (the copy is in Redis by then, so nothing else would).
    */
   private readonly unpromoted = new Set<string>();
 
-  constructor(private readonly options: PauseResyncOptions) {}
-
-  start(): void {
-    this.stopping = false;
-    const tick = () => {
-      this.running = this.runOnce()
-        // Redis or PostgreSQL down: the next run tries again; their own warnings say they are down.
-        .catch((error: unknown) => this.options.logger.debug('pause resync failed', { error }))
-        .finally(() => {
-          this.running = undefined;
-          if (this.timer) this.timer = setTimeout(tick, this.options.intervalMs).unref();
-        });
-    };
-    this.timer = setTimeout(tick, this.options.intervalMs).unref();
+  constructor(private readonly options: PauseResyncOptions) {
+    this.runs = new ScheduledPasses({
+      delaysMs: repeating(options.intervalMs, options.intervalMs),
+      pass: () => this.runOnce(),
+      // Redis or PostgreSQL down: the next run tries again; their own warnings say they are down.
+      onError: (error) => options.logger.debug('pause resync failed', { error }),
+      // A run can wait on a lock (up to the pool's statement timeout).
+      onWaitAtStop: () => options.logger.info('shutdown waits for the pause resync'),
+    });
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.running) {
-      // A run can wait on a lock (up to the pool's statement timeout): said, so a drain that takes long says why.
-      this.options.logger.info('shutdown waits for the pause resync');
-      await this.running;
-    }
+  start(): void {
+    this.runs.start();
+  }
+
+  stop(): Promise<void> {
+    return this.runs.stop();
   }
 
   /**
@@ -77,7 +68,7 @@ export class PauseResync {
     if (copied) for (const destination of this.options.destinations) if (!names.includes(destination)) this.unpromoted.add(destination);
     let promoted = 0;
     for (const destination of [...this.unpromoted]) {
-      promoted += await promoteHeldJobs(this.options.pool, this.options.queue, destination, { stopping: boundedWhenDraining(() => this.stopping) });
+      promoted += await promoteHeldJobs(this.options.pool, this.options.queue, destination, { stopping: boundedWhenDraining(() => this.runs.stopping) });
       this.unpromoted.delete(destination);
     }
     return promoted;

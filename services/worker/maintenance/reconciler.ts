@@ -7,6 +7,7 @@ import { reconcilerRequeued } from '../../shared/metrics/metrics.js';
 import { RequeueError, type EventQueue } from '../../shared/queue/event-queue.js';
 import { isRedisConnectionError } from '../../shared/queue/redis-connection-error.js';
 import type { ReconcilerTurns, StaleCursor } from './reconciler-turns.js';
+import { repeating, ScheduledPasses } from './scheduled-passes.js';
 
 export interface ReconcilerOptions {
   pool: Pool;
@@ -66,11 +67,9 @@ type StaleRow = { id: string; status: string; replays: number; traceparent: stri
  * events is enqueued again at up to `batchSize × maxBatchesPerPass` a pass, not one batch.
  */
 export class Reconciler {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
   private cursor: StaleCursor = START;
-  /** Set by stop(): a pass in progress ends after its current batch (a drain does not wait for 20). */
-  private stopping = false;
+  /** Its `stopping`, set by stop(): a pass in progress ends after its current batch (a drain does not wait for 20). */
+  private readonly passes: ScheduledPasses;
   /**
    * Passes that failed because Redis is away: every pass of an outage does (RECONCILER_INTERVAL_MS, 15 s by default),
    * and each wrote a line. Logged as one outage: the first at once, then one line a minute with the count.
@@ -86,30 +85,23 @@ export class Reconciler {
   constructor(private readonly options: ReconcilerOptions) {
     this.redisAway = new RateLimitedLog((fields) => options.logger.warn('reconciler pass failed', fields));
     this.databaseAway = new RateLimitedLog((fields) => options.logger.warn('reconciler pass failed', fields));
+    this.passes = new ScheduledPasses({
+      delaysMs: repeating(options.intervalMs, options.intervalMs),
+      pass: () => this.runIfTurn(),
+      onError: (error) => {
+        if (isRedisConnectionError(error)) this.redisAway.note({ error });
+        else if (isConnectionError(error)) this.databaseAway.note({ error });
+        else options.logger.warn('reconciler pass failed', { error });
+      },
+    });
   }
 
   start(): void {
-    this.stopping = false;
-    const tick = () => {
-      this.running = this.runIfTurn()
-        .catch((error: unknown) => {
-          if (isRedisConnectionError(error)) this.redisAway.note({ error });
-          else if (isConnectionError(error)) this.databaseAway.note({ error });
-          else this.options.logger.warn('reconciler pass failed', { error });
-        })
-        .finally(() => {
-          this.running = undefined;
-          if (this.timer) this.timer = setTimeout(tick, this.options.intervalMs).unref();
-        });
-    };
-    this.timer = setTimeout(tick, this.options.intervalMs).unref();
+    this.passes.start();
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.passes.stop();
     this.redisAway.flush();
     this.databaseAway.flush();
   }
@@ -132,7 +124,7 @@ export class Reconciler {
       // Read under the lock: the pass that held it last kept where it stopped.
       if (turns) this.cursor = (await turns.cursor()) ?? this.cursor;
       try {
-        for (let batch = 0; batch < maxBatches && !this.stopping; batch++) {
+        for (let batch = 0; batch < maxBatches && !this.passes.stopping; batch++) {
           const { rows } = await client.query<StaleRow>(STALE_EVENTS, [this.options.staleMs, batchSize, this.cursor.updatedAt, this.cursor.id]);
           examined += rows.length;
           // A live job of the event's current replay round (waiting, delayed for a retry, running) means nothing is

@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Pool } from 'pg';
 import { heldForOtherThan, promoteHeldJobs } from '../../shared/destinations/held-events.js';
 import type { Logger } from '../../shared/logging/logger.js';
-import { PassesAfterStart } from './passes-after-start.js';
+import { ScheduledPasses } from './scheduled-passes.js';
 
 export interface RemovedDestinationReleaseOptions {
   pool: Pool;
@@ -26,13 +26,13 @@ const DEFAULT_DELAYS_MS = [0, 60_000] as const;
  * no such destination): their jobs are promoted, and their next claim routes them by this ROUTES_FILE.
  *
  * stop() clears the passes still to come and waits for the one in progress, which ends after its current step (the
- * next worker's start promotes what it left; see PassesAfterStart).
+ * next worker's start promotes what it left; see ScheduledPasses).
  */
 export class RemovedDestinationRelease {
-  private readonly passes: PassesAfterStart;
+  private readonly passes: ScheduledPasses;
 
   constructor(private readonly options: RemovedDestinationReleaseOptions) {
-    this.passes = new PassesAfterStart({
+    this.passes = new ScheduledPasses({
       delaysMs: options.delaysMs ?? DEFAULT_DELAYS_MS,
       pass: () => this.runOnce(),
       onError: (error) => options.logger.warn('could not send on events waiting for removed destinations', { error }),

@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import { ADVISORY_LOCKS, withAdvisoryLock } from '../../shared/database/advisory-lock.js';
 import type { Logger } from '../../shared/logging/logger.js';
 import { eventsRemovedByRetention } from '../../shared/metrics/metrics.js';
+import { repeating, ScheduledPasses } from './scheduled-passes.js';
 import { expireTombstones } from './tombstone-expiry.js';
 
 export interface RetentionOptions {
@@ -72,40 +73,31 @@ const FIRST_DELAY_JITTER_MS = 25_000;
  * at once).
  */
 export class Retention {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
   /**
-   * Set by stop(): a pass in progress ends after its current batch. A pass over a large backlog runs for minutes; a
+   * Its `stopping`, set by stop(): a pass in progress ends after its current batch. A pass over a large backlog runs for minutes; a
    * draining worker must not wait for it (SHUTDOWN_TIMEOUT_MS would force exit 1), and the next pass, in this or
    * another worker, deletes the rest.
    */
-  private stopping = false;
+  private readonly passes: ScheduledPasses;
 
-  constructor(private readonly options: RetentionOptions) {}
+  constructor(private readonly options: RetentionOptions) {
+    const firstDelayMs = options.firstDelayMs ?? Math.min(options.intervalMs, FIRST_DELAY_MIN_MS + Math.random() * FIRST_DELAY_JITTER_MS);
+    this.passes = new ScheduledPasses({
+      delaysMs: repeating(firstDelayMs, options.intervalMs),
+      pass: () => this.runOnce(),
+      onError: (error) => options.logger.warn('retention pass failed', { error }),
+    });
+  }
 
   /** The first pass after `firstDelayMs`, then one `intervalMs` after each pass ends (passes never overlap). */
   start(): void {
     // Nothing to do only when both are kept forever: with events kept (0), tombstones written earlier still expire.
     if (this.options.completedDays <= 0 && (this.options.tombstoneDays ?? 0) <= 0) return;
-    this.stopping = false;
-    const tick = () => {
-      this.running = this.runOnce()
-        .catch((error: unknown) => this.options.logger.warn('retention pass failed', { error }))
-        .finally(() => {
-          this.running = undefined;
-          if (this.timer) this.timer = setTimeout(tick, this.options.intervalMs).unref();
-        });
-    };
-    const firstDelayMs =
-      this.options.firstDelayMs ?? Math.min(this.options.intervalMs, FIRST_DELAY_MIN_MS + Math.random() * FIRST_DELAY_JITTER_MS);
-    this.timer = setTimeout(tick, firstDelayMs).unref();
+    this.passes.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  stop(): Promise<void> {
+    return this.passes.stop();
   }
 
   /** Deletes what is due; returns the count of events deleted (undefined when another process holds the lock). */
@@ -114,7 +106,7 @@ export class Retention {
       let total = 0;
       try {
         // RETENTION_COMPLETED_DAYS 0 keeps every event (0 days would be every completed event).
-        while (!this.stopping && this.options.completedDays > 0) {
+        while (!this.passes.stopping && this.options.completedDays > 0) {
           const { rows } = await client.query<{ deleted: number }>({
             ...DELETE_COMPLETED,
             values: [this.options.completedDays, this.options.batchSize ?? 1000],
@@ -136,7 +128,7 @@ export class Retention {
         client,
         days: this.options.tombstoneDays ?? 0,
         batchSize: this.options.batchSize ?? 1000,
-        stopping: () => this.stopping,
+        stopping: () => this.passes.stopping,
       });
       if (expired > 0) {
         this.options.logger.info('retention deleted expired tombstones', { deleted: expired, olderThanDays: this.options.tombstoneDays });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { PassesAfterStart } from '../../services/worker/maintenance/passes-after-start.js';
+import { repeating, ScheduledPasses } from '../../services/worker/maintenance/scheduled-passes.js';
 
-/** The scheduling the worker's start-time passes share (StaleCircuits, RemovedDestinationRelease). */
+/** The scheduling the worker's background passes share (reconciler, retention, pause resync, the passes after start). */
 
 const deferred = () => {
   let resolve!: () => void;
@@ -9,12 +9,12 @@ const deferred = () => {
   return { promise, resolve };
 };
 
-describe('PassesAfterStart', () => {
+describe('ScheduledPasses', () => {
   it('runs a 0-delay pass inside start(), and stop() waits for it and clears the passes still to come', async () => {
     const gate = deferred();
     let calls = 0;
     let waitSaid = 0;
-    const passes = new PassesAfterStart({
+    const passes = new ScheduledPasses({
       delaysMs: [0, 10],
       pass: async () => {
         calls += 1;
@@ -42,7 +42,7 @@ describe('PassesAfterStart', () => {
     const errors: unknown[] = [];
     const ran: number[] = [];
     const all = deferred();
-    const passes = new PassesAfterStart({
+    const passes = new ScheduledPasses({
       delaysMs: [1, 1, 1],
       pass: async () => {
         ran.push(ran.length);
@@ -57,5 +57,31 @@ describe('PassesAfterStart', () => {
     await passes.stop();
     expect(ran).toEqual([0, 1, 2]);
     expect(errors).toHaveLength(1);
+  });
+
+  it('repeats a periodic pass until stopped, each one only after the previous ended (never two at once)', async () => {
+    let active = 0;
+    let most = 0;
+    let runs = 0;
+    const fifth = deferred();
+    const passes = new ScheduledPasses({
+      delaysMs: repeating(0, 0),
+      pass: async () => {
+        active += 1;
+        most = Math.max(most, active);
+        await new Promise((r) => setImmediate(r));
+        active -= 1;
+        runs += 1;
+        if (runs === 5) fifth.resolve();
+      },
+      onError: () => undefined,
+    });
+    passes.start();
+    await fifth.promise;
+    await passes.stop();
+    const after = runs;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(runs).toBe(after);
+    expect(most).toBe(1);
   });
 });
