@@ -44,7 +44,15 @@ export const DESTINATION_STATE_METRICS = [
   'webhook_destination_circuit_open_seconds',
   'webhook_destination_events_waiting',
   'webhook_destination_oldest_waiting_age_seconds',
+  'webhook_destination_waiting_read_age_seconds',
 ] as const;
+
+/**
+ * How long a scrape whose read of the waiting events is slow serves the last values read instead (see
+ * {@link DestinationStateGauges}): as long as WebhookDestinationHeldTooLong's `for`, so a PostgreSQL slow for moments
+ * neither resolves it nor restarts its `for`; past that (a PostgreSQL slow for good) the gauges have no samples.
+ */
+export const WAITING_LAST_VALUES_MAX_AGE_MS = 10 * 60_000;
 
 export interface DestinationStateSource {
   /** Every configured destination, by name. */
@@ -62,6 +70,8 @@ export interface DestinationStateSource {
 interface Snapshot {
   state?: { now: number; views: DestinationStateView[] };
   held?: HeldSummary[];
+  /** When `held` was read, when these are the last values served for a slow read; absent when read for this scrape. */
+  heldAt?: number;
   recordedPauses?: string[];
 }
 
@@ -76,11 +86,20 @@ interface Snapshot {
  * - `webhook_destination_events_waiting{destination}` events waiting for the destination (paused, circuit open,
  *   rate limited), and `webhook_destination_oldest_waiting_age_seconds{destination}` since when the oldest waits.
  * A source that cannot be read leaves its gauges without samples rather than with misleading zeros (a pause
- * PostgreSQL records is still 1 while Redis cannot be read).
+ * PostgreSQL records is still 1 while Redis cannot be read). Except the waiting events when their read is only slow
+ * (past the timeout, not failed): the scrape serves the last values read, up to {@link WAITING_LAST_VALUES_MAX_AGE_MS}
+ * old, and `webhook_destination_waiting_read_age_seconds{destination}` says how old (0 when read for this scrape). Without them
+ * the series went stale at each slow read, and WebhookDestinationHeldTooLong resolved and started its `for` again.
+ * That read runs one at a time: a scrape finding it still running waits for it (up to the timeout) rather than
+ * starting another, which piled up one more on a slow PostgreSQL at each scrape; its answer, however late, is kept.
  */
 export class DestinationStateGauges {
   private cached?: { at: number; snapshot: Snapshot };
   private inFlight?: Promise<Snapshot>;
+  /** The read of the waiting events still running, if one is. */
+  private heldRead?: Promise<void>;
+  /** The last waiting events read, and when. */
+  private lastHeld?: { at: number; held: HeldSummary[] };
 
   constructor(
     private readonly source: DestinationStateSource,
@@ -160,15 +179,26 @@ export class DestinationStateGauges {
         }
       },
     );
+    gauge(
+      'webhook_destination_waiting_read_age_seconds',
+      'Seconds since a destination\'s waiting-events gauges were read from PostgreSQL: 0 when read for this scrape, more while a slow read runs and the last values are served',
+      // Per destination, as the gauges it dates: an unlabelled gauge always has a sample (0), also when none was read.
+      ['destination'],
+      function (snapshot) {
+        if (!snapshot.held) return;
+        const age = snapshot.heldAt === undefined ? 0 : Math.max(0, (Date.now() - snapshot.heldAt) / 1000);
+        for (const name of self.source.names) this.set({ destination: name }, age);
+      },
+    );
   }
 
   private async read(): Promise<Snapshot> {
     if (this.cached && Date.now() - this.cached.at < this.cacheMs) return this.cached.snapshot;
     const bounded = <T>(promise: Promise<T>) =>
       Promise.race([promise.catch(() => undefined), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), this.timeoutMs).unref())]);
-    this.inFlight ??= Promise.all([bounded(this.source.read(this.source.names)), bounded(this.source.held()), bounded(this.source.recordedPauses())])
+    this.inFlight ??= Promise.all([bounded(this.source.read(this.source.names)), this.readHeld(bounded), bounded(this.source.recordedPauses())])
       .then(([state, held, recordedPauses]) => {
-        const snapshot: Snapshot = { state, held, recordedPauses };
+        const snapshot: Snapshot = { state, ...held, recordedPauses };
         this.cached = { at: Date.now(), snapshot };
         return snapshot;
       })
@@ -176,5 +206,31 @@ export class DestinationStateGauges {
         this.inFlight = undefined;
       });
     return this.inFlight;
+  }
+
+  /**
+   * The waiting events: read now (one read at a time, kept whenever it answers); if it has not answered within the
+   * timeout, the last ones read within WAITING_LAST_VALUES_MAX_AGE_MS; none when the read failed, or nothing recent.
+   */
+  private async readHeld(bounded: <T>(promise: Promise<T>) => Promise<T | undefined>): Promise<Pick<Snapshot, 'held' | 'heldAt'>> {
+    let failed = false;
+    this.heldRead ??= this.source
+      .held()
+      .then((held) => {
+        this.lastHeld = { at: Date.now(), held };
+      })
+      .catch(() => {
+        failed = true;
+      })
+      .finally(() => {
+        this.heldRead = undefined;
+      });
+    const started = Date.now();
+    const answered = (await bounded(this.heldRead.then(() => true))) === true;
+    if (failed) return {};
+    const last = this.lastHeld;
+    // Answered: the values it read (or, for a read that another scrape started and that failed, none newer than it).
+    if (answered) return last && last.at >= started ? { held: last.held } : {};
+    return last && Date.now() - last.at <= WAITING_LAST_VALUES_MAX_AGE_MS ? { held: last.held, heldAt: last.at } : {};
   }
 }
