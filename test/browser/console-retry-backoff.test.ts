@@ -3,7 +3,7 @@ import type { Page, Route } from 'playwright-core';
 import { waitFor } from '../support/wait-for.js';
 import { describeBrowser } from './support/browser.js';
 import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
-import { rows } from './support/console-locators.js';
+import { rows, setLiveUpdates } from './support/console-locators.js';
 
 /**
  * README (Console): the console while the admin API fails (the browser answers the console's requests with 503, as an ingress whose
@@ -79,7 +79,7 @@ describeBrowser('the console while the admin API fails', () => {
 
   it('a failed first page is tried again with live updates paused, and its rows then are the list, not new events', async () => {
     const page = await fixture.signedInPage();
-    await page.getByRole('checkbox', { name: 'Live updates' }).uncheck();
+    await setLiveUpdates(page, false);
     await page.getByText('paused', { exact: true }).waitFor();
     const api = await failRequests(page, (url) => isEventList(url) && url.searchParams.get('provider') === 'stripe');
 

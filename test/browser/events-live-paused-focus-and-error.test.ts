@@ -3,7 +3,7 @@ import type { Page, Route } from 'playwright-core';
 import { waitFor } from '../support/wait-for.js';
 import { describeBrowser } from './support/browser.js';
 import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
-import { notice, rows } from './support/console-locators.js';
+import { notice, rows, setLiveUpdates } from './support/console-locators.js';
 
 /**
  * The events list's live mode pauses past 1,000 rows loaded and offers "Show the newest 500" (README, Console;
@@ -222,7 +222,7 @@ describeBrowser('events list paused past 1,000 rows: the focus after "Show the n
     await showNewest(page).click();
     await listError(page).waitFor({ timeout: 30_000 });
     expect(held.seen).toBe(2);
-    await page.getByRole('checkbox', { name: 'Live updates' }).uncheck();
+    await setLiveUpdates(page, false);
     await waitFor('the error gone', async () => (await listError(page).count()) === 0 && (await retryNote(page).count()) === 0, { timeoutMs: 30_000 });
     expect(await rows(page).count()).toBe(1050);
     expect(held.seen).toBe(2);

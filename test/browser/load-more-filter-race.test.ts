@@ -4,7 +4,7 @@ import { waitFor } from '../support/wait-for.js';
 import { afterRendering } from './support/after-rendering.js';
 import { describeBrowser } from './support/browser.js';
 import { sendMany, startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
-import { rows } from './support/console-locators.js';
+import { rows, setLiveUpdates } from './support/console-locators.js';
 
 /**
  * "Load more" whose answer arrives after the operator changed the filter: the answer belongs to the old filter and
@@ -45,7 +45,7 @@ describeBrowser('events list: a "Load more" answer that arrives after a filter c
     const page = await fixture.signedInPage();
     await page.goto(`${baseUrl}/console#/events?provider=stripe`);
     await waitFor('the stripe first page', async () => (await rows(page).count()) === 50, { timeoutMs: 30_000, intervalMs: 100 });
-    await page.getByRole('checkbox', { name: 'Live updates' }).uncheck();
+    await setLiveUpdates(page, false);
 
     // The stripe "Load more" is slow to answer: held until the operator has switched to github.
     let release!: () => void;
