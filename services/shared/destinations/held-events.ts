@@ -123,13 +123,22 @@ export async function promoteHeldJobs(
   if (rows.length < first || read >= limit) return ended();
 
   // More than the first read holds (a backlog past HELD_COUNT_CAP): the rest by `held_since`, `batchSize` at a time,
-  // each batch from where the last ended ({@link heldBatchAfter}: each costs about its own rows). The events of the
-  // first read come round again and are skipped. An event with no held_since (written by no current worker) is not in
-  // this order: only the first read, which puts such events first, finds it.
+  // each batch from where the last ended. PostgreSQL reads a batch as a range of the partial index on `held_since`
+  // (ix_webhook_events_held) from that point on, sorted (it cannot tell how many rows `= ANY(held_for)` keeps, so it
+  // does not walk the index in order), so a batch costs the held events still ahead of it: batches of 50,000 keep
+  // that to about 20 passes for a million (300,000 held events: 0.35-0.55 s a read, a scratch EXPLAIN ANALYZE).
+  // The events of the first read come round again and are skipped. An event with no held_since (written by no
+  // current worker) is not in this order: only the first read, which puts such events first, finds it.
   const seen = new Set(rows.map((row) => row.id));
   let after = { heldSince: '-infinity', id: '00000000-0000-0000-0000-000000000000' };
   while (read < limit && !failure && !stopping(handled)) {
-    const batch = await heldBatchAfter(pool, destination, after, batchSize);
+    const { rows: batch } = await pool.query<{ id: string; replays: number; held_since_text: string }>(
+      `SELECT id, replays, held_since::text AS held_since_text FROM webhook_events
+        WHERE held_for IS NOT NULL AND $1 = ANY(held_for) AND status = 'PENDING'
+          AND held_since >= $3::timestamptz AND (held_since, id) > ($3::timestamptz, $4::uuid)
+        ORDER BY held_since, id LIMIT $2`,
+      [destination, batchSize, after.heldSince, after.id],
+    );
     const unseen = batch.filter((row) => !seen.has(row.id)).slice(0, limit - read);
     read += unseen.length;
     await promoteAll(unseen);
@@ -156,82 +165,24 @@ export function boundedWhenDraining(draining: () => boolean, cap = HELD_COUNT_CA
 }
 
 /**
- * The destinations events are held for, other than `known` (sorted). Found from the distinct `held_for` values
- * ({@link DISTINCT_WAITS}), so a pass reads about as many index entries as there are distinct values, not the held events:
+ * The destinations events are held for, other than `known` (sorted). Found from the distinct `held_for` values, walked
+ * over ix_webhook_events_held_for one index probe per value (a "loose index scan": each step looks up the first value
+ * after the last one), so a pass reads about as many index entries as there are distinct values, not the held events:
  * it scanned the held events until it had found every such destination, and its last scan (which finds none) read
  * every held event, all the table's pages behind a backlog of millions. Not from the summary ({@link heldSummaries}):
  * it reads at most HELD_COUNT_CAP, and a destination held only by events past those went unseen.
  */
 export async function heldForOtherThan(source: HeldEventsSource, known: Iterable<string>): Promise<string[]> {
   const { rows } = await source.query<{ destination: string }>(
-    `WITH RECURSIVE ${DISTINCT_WAITS}
+    `WITH RECURSIVE waits(held_for) AS (
+       (SELECT held_for FROM webhook_events WHERE held_for IS NOT NULL ORDER BY held_for LIMIT 1)
+       UNION ALL
+       SELECT (SELECT e.held_for FROM webhook_events e WHERE e.held_for IS NOT NULL AND e.held_for > w.held_for ORDER BY e.held_for LIMIT 1)
+         FROM waits w WHERE w.held_for IS NOT NULL)
      SELECT DISTINCT d AS destination FROM waits, unnest(waits.held_for) AS d WHERE d <> ALL($1::text[]) ORDER BY d`,
     [[...known]],
   );
   return rows.map((row) => row.destination);
-}
-
-/**
- * SQL for a recursive CTE `waits(held_for)`: the distinct `held_for` values of the waiting events (and a last NULL),
- * walked over ix_webhook_events_held_for one index probe per value (a "loose index scan": each step looks up the
- * first value after the last one), however many events hold each.
- */
-const DISTINCT_WAITS = `waits(held_for) AS (
-       (SELECT held_for FROM webhook_events WHERE held_for IS NOT NULL ORDER BY held_for LIMIT 1)
-       UNION ALL
-       SELECT (SELECT e.held_for FROM webhook_events e WHERE e.held_for IS NOT NULL AND e.held_for > w.held_for ORDER BY e.held_for LIMIT 1)
-         FROM waits w WHERE w.held_for IS NOT NULL)`;
-
-/** Most `held_for` values a batch of {@link heldBatchAfter} merges; past them it reads as it did before. */
-export const HELD_BATCH_MERGED_WAITS = 100;
-
-/**
- * The next `batchSize` PENDING events held for `destination` after `after` in (held_since, id) order, for the batches
- * of {@link promoteHeldJobs}. First the `held_for` values holding the destination ({@link DISTINCT_WAITS}: a few index
- * probes, at each batch so a value that appears during the pass is not missed), then for each an ordered range of
- * ix_webhook_events_held_for (held_for, held_since, id, with status and replays: read from the index alone where the
- * table's pages are all-visible), merged (a Merge Append whose inputs are read as far as the merge needs): a batch
- * costs about its own rows wherever it is in the backlog. Before, `$1 = ANY(held_for)` could only filter a range of
- * ix_webhook_events_held (held_since): PostgreSQL took the whole rest of it (a bitmap) and sorted what it kept, or
- * walked it in order through the other destinations' events, so a batch cost the held events still ahead of it (all
- * of them, for a destination holding few: 1.0 s and 57,000 pages a batch of 50,000 among 1.65 million held events,
- * a scratch EXPLAIN ANALYZE; now 0.1 s and 1,700). The values are given as parameters (not joined to the CTE) so that the planner estimates each
- * range from the column's statistics; past {@link HELD_BATCH_MERGED_WAITS} of them, the statement before this one.
- */
-async function heldBatchAfter(
-  pool: Pick<Pool, 'query'>,
-  destination: string,
-  after: { heldSince: string; id: string },
-  batchSize: number,
-): Promise<{ id: string; replays: number; held_since_text: string }[]> {
-  const { rows: waits } = await pool.query<{ held_for: string[] }>(
-    `WITH RECURSIVE ${DISTINCT_WAITS} SELECT held_for FROM waits WHERE $1 = ANY(held_for)`,
-    [destination],
-  );
-  if (waits.length === 0) return [];
-  if (waits.length > HELD_BATCH_MERGED_WAITS) {
-    const { rows } = await pool.query<{ id: string; replays: number; held_since_text: string }>(
-      `SELECT id, replays, held_since::text AS held_since_text FROM webhook_events
-        WHERE held_for IS NOT NULL AND $1 = ANY(held_for) AND status = 'PENDING'
-          AND held_since >= $3::timestamptz AND (held_since, id) > ($3::timestamptz, $4::uuid)
-        ORDER BY held_since, id LIMIT $2`,
-      [destination, batchSize, after.heldSince, after.id],
-    );
-    return rows;
-  }
-  // One ordered range per value ($4, $5, ...), each bounded by the batch size, merged in that order.
-  const ranges = waits.map(
-    (_, i) => `(SELECT id, replays, held_since FROM webhook_events
-                 WHERE held_for IS NOT NULL AND held_for = $${i + 4}::text[] AND status = 'PENDING'
-                   AND (held_since, id) > ($2::timestamptz, $3::uuid)
-                 ORDER BY held_since, id LIMIT $1)`,
-  );
-  const { rows } = await pool.query<{ id: string; replays: number; held_since_text: string }>(
-    `SELECT id, replays, held_since::text AS held_since_text FROM (${ranges.join(' UNION ALL ')}) h
-      ORDER BY held_since, id LIMIT $1`,
-    [batchSize, after.heldSince, after.id, ...waits.map((wait) => wait.held_for)],
-  );
-  return rows;
 }
 
 /**
