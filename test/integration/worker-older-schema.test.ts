@@ -40,7 +40,7 @@ let worker: InProcessService | undefined;
 const sink = new HttpSink(() => ({ status: 200 }));
 
 beforeAll(async () => {
-  // The schema as the release before HeldSinceByDestination1764501300000 (the column the finish writes) left it.
+  // The schema as the release before HeldSinceByDestination1764501300000 (the newest migration) left it.
   db = await databaseBeforeMigration('HeldSinceByDestination1764501300000', 'worker_older_schema');
   pool = new pg.Pool({ connectionString: db.url, max: 2 });
   ns = createQueueNamespace();

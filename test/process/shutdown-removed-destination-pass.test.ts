@@ -113,7 +113,7 @@ async function drainDuringPass(): Promise<Run> {
   await worker.start();
   // The pass's first query (heldSummaries) waits on the test's lock. Ready: the worker's checks ran on another session
   // of the pool, idle now; the drain's pool.end() ends it at once.
-  await waitForWorkerWaitingOnLock(db.pool, 'the pass waiting on the lock', 'unnest(waits.held_for)');
+  await waitForWorkerWaitingOnLock(db.pool, 'the pass waiting on the lock', 'unnest(h.held_for)');
   await drainWhileWaiting(worker, db.pool, 'shutdown waits for the pass');
   await locker.query('COMMIT');
   locker.release();

@@ -165,24 +165,22 @@ export function boundedWhenDraining(draining: () => boolean, cap = HELD_COUNT_CA
 }
 
 /**
- * The destinations events are held for, other than `known` (sorted). Found from the distinct `held_for` values, walked
- * over ix_webhook_events_held_for one index probe per value (a "loose index scan": each step looks up the first value
- * after the last one), so a pass reads about as many index entries as there are distinct values, not the held events:
- * it scanned the held events until it had found every such destination, and its last scan (which finds none) read
- * every held event, all the table's pages behind a backlog of millions. Not from the summary ({@link heldSummaries}):
- * it reads at most HELD_COUNT_CAP, and a destination held only by events past those went unseen.
+ * The destinations events are held for, other than `known`, found one at a time (each query stops at its first such
+ * event), so finding them reads no more held events than it must and never all of them at once: the summary
+ * ({@link heldSummaries}) reads at most HELD_COUNT_CAP, and a destination held only by events past those went unseen.
  */
 export async function heldForOtherThan(source: HeldEventsSource, known: Iterable<string>): Promise<string[]> {
-  const { rows } = await source.query<{ destination: string }>(
-    `WITH RECURSIVE waits(held_for) AS (
-       (SELECT held_for FROM webhook_events WHERE held_for IS NOT NULL ORDER BY held_for LIMIT 1)
-       UNION ALL
-       SELECT (SELECT e.held_for FROM webhook_events e WHERE e.held_for IS NOT NULL AND e.held_for > w.held_for ORDER BY e.held_for LIMIT 1)
-         FROM waits w WHERE w.held_for IS NOT NULL)
-     SELECT DISTINCT d AS destination FROM waits, unnest(waits.held_for) AS d WHERE d <> ALL($1::text[]) ORDER BY d`,
-    [[...known]],
-  );
-  return rows.map((row) => row.destination);
+  const found: string[] = [];
+  const skip = [...known];
+  for (;;) {
+    const { rows } = await source.query<{ destination: string }>(
+      `SELECT d AS destination FROM webhook_events h, unnest(h.held_for) AS d
+        WHERE h.held_for IS NOT NULL AND d <> ALL($1::text[]) LIMIT 1`,
+      [[...skip, ...found]],
+    );
+    if (rows.length === 0) return found;
+    found.push(rows[0]!.destination);
+  }
 }
 
 /**

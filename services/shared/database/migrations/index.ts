@@ -11,7 +11,6 @@ import { ClaimWaiting1764500900000 } from './1764500900000-claim-waiting.js';
 import { EventReplayKeys1764501100000 } from './1764501100000-event-replay-keys.js';
 import { ClaimHeartbeat1764501200000 } from './1764501200000-claim-heartbeat.js';
 import { HeldSinceByDestination1764501300000 } from './1764501300000-held-since-by-destination.js';
-import { HeldForIndex1764501400000 } from './1764501400000-held-for-index.js';
 
 /** Every migration, oldest first. Listed explicitly so the same code runs from `services/` and from `dist/`. */
 export const migrations = [
@@ -28,5 +27,4 @@ export const migrations = [
   EventReplayKeys1764501100000,
   ClaimHeartbeat1764501200000,
   HeldSinceByDestination1764501300000,
-  HeldForIndex1764501400000,
 ];
