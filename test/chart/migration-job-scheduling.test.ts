@@ -24,6 +24,11 @@ const ingressAntiAffinity = {
 };
 
 /** --set-json pairs (helm's --set cannot write a list of objects inside a map easily). */
+/** The migration Job's node placement and priority, as rendered. */
+const placementOf = (objects: K8sObject[]) => {
+  const { nodeSelector, tolerations, affinity, priorityClassName } = podSpecOf(job(objects));
+  return { nodeSelector, tolerations, affinity, priorityClassName };
+};
 const json = (pairs: Record<string, unknown>) => Object.entries(pairs).flatMap(([key, value]) => ['--set-json', `${key}=${JSON.stringify(value)}`]);
 
 describe('the migration Job\'s scheduling and pod settings', () => {
@@ -37,10 +42,7 @@ describe('the migration Job\'s scheduling and pod settings', () => {
       'migrations.affinity': { nodeAffinity },
       'migrations.priorityClassName': 'batch-high',
     }));
-    const spec = podSpecOf(job(objects));
-    expect({
-      nodeSelector: spec.nodeSelector, tolerations: spec.tolerations, affinity: spec.affinity, priorityClassName: spec.priorityClassName,
-    }).toEqual({
+    expect(placementOf(objects)).toEqual({
       nodeSelector: { pool: 'batch' },
       tolerations: [{ key: 'batch', operator: 'Exists', effect: 'NoSchedule' }],
       affinity: { nodeAffinity },
@@ -55,10 +57,7 @@ describe('the migration Job\'s scheduling and pod settings', () => {
       'ingress.affinity': { nodeAffinity, podAntiAffinity: ingressAntiAffinity },
       'ingress.priorityClassName': 'web-critical',
     }));
-    const spec = podSpecOf(job(objects));
-    expect({
-      nodeSelector: spec.nodeSelector, tolerations: spec.tolerations, affinity: spec.affinity, priorityClassName: spec.priorityClassName,
-    }).toEqual({
+    expect(placementOf(objects)).toEqual({
       nodeSelector: { pool: 'web' },
       tolerations: [{ key: 'web', operator: 'Exists', effect: 'NoSchedule' }],
       // A required anti-affinity to the ingress pods would keep the Job off every node running one.
