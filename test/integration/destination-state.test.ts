@@ -138,8 +138,10 @@ describe('circuit breaker state in Redis', () => {
     // What a previous version's probe failure wrote, eleven minutes later: the state and a new openUntil, nothing else.
     // The times of this version's opening stay behind, eleven minutes old.
     const key = podA.circuitKey('rolled');
-    const [openedAt] = (await redisA.hmget(key, 'lastOpenedAt')).map(Number);
-    await redisA.hset(key, 'lastOpenedAt', openedAt! - 660_000, 'retryUntil', openedAt! - 660_000, 'openUntil', Date.now() + 600_000);
+    // All three of them: `openedUntil` too. Left as it was, a new openUntil written in the same millisecond as the
+    // opening (a fast machine: found in CI) equalled it, and the reopening read as this version's own.
+    const [openedAt, openedUntil] = (await redisA.hmget(key, 'lastOpenedAt', 'openedUntil')).map(Number);
+    await redisA.hset(key, 'lastOpenedAt', openedAt! - 660_000, 'retryUntil', openedAt! - 660_000, 'openedUntil', openedUntil! - 660_000, 'openUntil', Date.now() + 600_000);
     // Fails without the fix: a probe (the end moved back to the old opening's, long past).
     const admission = await podB.admit('rolled', { ...lease, cooldownMs: 600_000 }, 'p4');
     expect(admission).toMatchObject({ verdict: 'open' });
