@@ -210,6 +210,12 @@ export function EventsView({ params }: { params: URLSearchParams }) {
     items: EventItem[];
     nextCursor: string | null;
     loading: boolean;
+    /**
+     * Its first page arrived. Until then every load of it is a first page, also one started again by a change that is
+     * not the filter's (live updates switched while the first page was on its way, found in CI): as a refresh of an
+     * empty list, it took every row of the first page for a new arrival.
+     */
+    loaded: boolean;
     error?: string;
     /** After a failed load: when it is tried again. */
     retry?: Retry;
@@ -220,6 +226,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
     items: [],
     nextCursor: null,
     loading: true,
+    loaded: false,
   });
   const [fresh, setFresh] = useState<Set<string>>(new Set());
   const [selected, setSelected] = useState<Set<string>>(new Set());
@@ -292,7 +299,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
     // announced, as a screen-reader user hears nothing of the table being replaced. Background refreshes are not.
     const announceResult = newFilter && listRef.current.key !== '';
     if (newFilter) {
-      commitList({ key: filterKey, generation: listRef.current.generation + 1, items: [], nextCursor: null, loading: true });
+      commitList({ key: filterKey, generation: listRef.current.generation + 1, items: [], nextCursor: null, loading: true, loaded: false });
       setSelected(new Set());
     }
     /** Failed loads in a row. */
@@ -320,8 +327,9 @@ export function EventsView({ params }: { params: URLSearchParams }) {
         const current = listRef.current;
         if (kind !== 'refresh') {
           // A new list: a "Load more" under way belongs to the old one (new generation) and is dropped.
-          commitList({ key: filterKey, generation: current.generation + 1, items: page.items, nextCursor: page.nextCursor, loading: false, checkedAt: Date.now() });
-          if (kind === 'newest') setFresh(new Set());
+          commitList({ key: filterKey, generation: current.generation + 1, items: page.items, nextCursor: page.nextCursor, loading: false, loaded: true, checkedAt: Date.now() });
+          // Its rows are the list, none of them a new arrival (nor one the list before it highlighted).
+          setFresh(new Set());
           if (announceResult || kind === 'newest') announce(resultText(page, hasAnyFilter(filters)));
         } else {
           const known = new Set(current.items.map((item) => item.id));
@@ -358,7 +366,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
       }
       if (live) timer = setTimeout(() => void load('refresh'), LIVE_INTERVAL_MS);
     };
-    void load(newFilter ? 'first' : showNewest ? 'newest' : 'refresh');
+    void load(newFilter || !listRef.current.loaded ? 'first' : showNewest ? 'newest' : 'refresh');
     return () => {
       stopped = true;
       retryNowRef.current = undefined;
