@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Certificate URLs whose download was refused for good a moment ago (a 404 for a made-up certificate id, a response
- * that is no usable certificate), remembered for a few minutes so naming one again costs no download: the request
- * is refused at once, as a failed verification, as the download would have been.
+ * Certificate URLs whose download was refused for good a moment ago (a 404 for a made-up certificate id, a
+ * certificate that cannot verify signatures: not RSA, expired), remembered for a few minutes so naming one again
+ * costs no download: the request is refused at once, as a failed verification, as the download would have been.
  *
- * Only refusals are remembered, never transient failures (timeouts, 5xx, 429, 408), which say nothing about the
- * URL. The list is bounded (oldest forgotten first): a forger cycling through more URLs than it holds pays a download
+ * Only refusals are remembered, never transient failures (timeouts, 5xx, 429, 408, a 200 that is no certificate or
+ * over the size limit), which say nothing about the URL. The list is bounded (oldest forgotten first): a forger cycling through more URLs than it holds pays a download
  * and a failed verification for each, and so reaches its failure budget, after which it gets no downloads at all.
  *
  * Each URL is kept as its SHA-256 digest, never as its text: with PAYPAL_CERT_HOSTS set any path is accepted, so a

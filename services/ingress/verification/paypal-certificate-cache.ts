@@ -42,7 +42,7 @@ export interface PaypalCertificateCacheOptions {
   maxConcurrentFetchesPerClient?: number;
   /** Downloads one client may start per minute, however they end (default 20); past it, DependencyUnavailableError (503). */
   maxFetchesPerClientPerMinute?: number;
-  /** How long a URL whose certificate was refused (4xx, unusable) is refused without a download (default 5 minutes). */
+  /** How long a URL whose certificate was refused (4xx, not RSA, expired) is refused without a download (default 5 minutes). */
   failedUrlTtlMs?: number;
   /**
    * Certificates shared with the other ingress processes and kept across restarts (looked up before a download;
@@ -68,9 +68,10 @@ export const CLOCK_SKEW_MS = 5 * 60_000;
  * Downloads, checks and caches PayPal signing certificates by URL (already checked by checkCertificateUrl, whose
  * canonical href is the key): one download per URL at a time, bounded size and time, no redirects, RSA keys
  * valid now (notBefore with {@link CLOCK_SKEW_MS} to spare), least recently used evicted. A certificate not valid
- * yet even so is kept, and answered DependencyUnavailableError (503: PayPal retries) until it is. A certificate the host refuses (4xx) or that is unusable is
- * CERTIFICATE_REJECTED, with the reason in `cause`; a host that cannot answer now (network error, timeout, 5xx, 429,
- * 408) is DependencyUnavailableError('paypal-certificates').
+ * yet even so is kept, and answered DependencyUnavailableError (503: PayPal retries) until it is. A URL the host
+ * refuses (4xx) or whose certificate cannot verify signatures (not RSA, expired) is CERTIFICATE_REJECTED, with the
+ * reason in `cause`; a host that cannot answer now (network error, timeout, 5xx, 429, 408) or answers 200 with no
+ * certificate (an error page, a body over the size limit) is DependencyUnavailableError('paypal-certificates').
  *
  * The URL comes from an unsigned header, so a download is work anyone can ask for, one per made-up URL. In the order
  * a request meets them: a cached certificate is used (for anyone); a URL refused a moment ago is refused again
@@ -121,10 +122,11 @@ export class PaypalCertificateCache {
    * The certificate at `url`, from the cache or downloaded for `client` (the request's sender; see
    * CertificateDownloadSlots for why it matters).
    * @throws {WebhookVerificationError} CERTIFICATE_REJECTED: the host refused the URL (now or a few minutes ago), or
-   *   it is no usable certificate
+   *   its certificate cannot verify signatures (not RSA, expired)
    * @throws {FailureBudgetSpentError} not cached, and `client` has spent its failed-verification budget
    * @throws {DependencyUnavailableError} not cached, and no download slot is free for `client`, or `client` has
-   *   started its downloads for this minute, or the host cannot answer now; or the certificate is not valid yet
+   *   started its downloads for this minute, or the host cannot answer now, or answered no certificate (not one
+   *   that parses, or over the size limit); or the certificate is not valid yet
    *   (its notBefore more than {@link CLOCK_SKEW_MS} ahead)
    */
   async get(url: URL, client?: WebhookClient): Promise<CachedCertificate> {
@@ -261,28 +263,41 @@ export class PaypalCertificateCache {
       data = await this.download(url);
     } catch (error) {
       if (error instanceof CertificateRefused) throw this.reject(url, error.message, error.cause);
-      // Nothing is known about the request's signature: the certificate host is down, slow or shedding load. A 503
-      // has PayPal retry (and counts nothing against it); a 401 would drop the event and count as a forgery.
-      this.unavailable.note({ certUrl: url.href, cause: error instanceof Error ? error.message : String(error) });
-      throw new DependencyUnavailableError('paypal-certificates', { cause: error, logged: true });
+      // Nothing is known about the request's signature: the certificate host is down, slow or shedding load.
+      throw this.unavailableNow(url, error instanceof Error ? error.message : String(error), error);
     }
     const maxAgeMs = this.options.cacheMaxAgeMs ?? 24 * 60 * 60 * 1000;
     const certificate = this.inspect(data, now() + maxAgeMs);
-    if (!('publicKey' in certificate)) throw this.reject(url, certificate.problem, certificate.cause);
-    return certificate;
+    if ('publicKey' in certificate) return certificate;
+    // A 200 that is no certificate at all is the host's failure (or an error page of a proxy or CDN before it), not
+    // the sender's: the URL is on an allowed host, whose certificates a forger cannot write. Taken as a refusal, every
+    // genuine event signed with that certificate was a 401 (counted) and its URL refused for 5 minutes, retries
+    // included. A certificate that parses but cannot serve (not RSA, expired) is the host's answer about this URL.
+    if (certificate.unreadable) throw this.unavailableNow(url, certificate.problem, certificate.cause);
+    throw this.reject(url, certificate.problem, certificate.cause);
+  }
+
+  /**
+   * A download that told nothing about the request's signature: DependencyUnavailableError (503 with Retry-After),
+   * which has PayPal retry and counts nothing against it (a 401 would drop the event and count as a forgery). Not
+   * remembered: the next request downloads again. Logged here, rate-limited (see `unavailable`).
+   */
+  private unavailableNow(url: URL, reason: string, cause: unknown): DependencyUnavailableError {
+    this.unavailable.note({ certUrl: url.href, cause: reason });
+    return new DependencyUnavailableError('paypal-certificates', { cause, logged: true });
   }
 
   /**
    * The certificate in `data` (PEM or DER; the first of a chain) if it can verify signatures now or later: an RSA
    * key, not expired. Used from its notBefore less {@link CLOCK_SKEW_MS} until its validTo, or `usableUntil` if that
-   * comes first. Otherwise, why not.
+   * comes first. Otherwise, why not, and whether `data` is no certificate at all (`unreadable`).
    */
-  private inspect(data: Buffer | string, usableUntil: number): CachedCertificate | { problem: string; cause?: unknown } {
+  private inspect(data: Buffer | string, usableUntil: number): CachedCertificate | { problem: string; cause?: unknown; unreadable?: true } {
     let certificate: X509Certificate;
     try {
       certificate = new X509Certificate(data);
     } catch (error) {
-      return { problem: 'certificate could not be parsed', cause: error };
+      return { problem: 'certificate could not be parsed', cause: error, unreadable: true };
     }
     const publicKey = certificate.publicKey;
     if (publicKey.asymmetricKeyType !== 'rsa') return { problem: 'certificate key is not RSA' };
@@ -297,7 +312,7 @@ export class PaypalCertificateCache {
   }
 
   /**
-   * A certificate refused for good (a 4xx, not a certificate, not RSA, expired): CERTIFICATE_REJECTED (401,
+   * A certificate refused for good (a 4xx, not RSA, expired): CERTIFICATE_REJECTED (401,
    * a failed verification). The client is told nothing more; the reason is logged, rate-limited (a forger picks
    * how often this happens), since a 404 or a bad certificate would otherwise show up nowhere but as 401s.
    */
@@ -310,7 +325,8 @@ export class PaypalCertificateCache {
   private async download(url: URL): Promise<Buffer> {
     const timeoutMs = this.options.fetchTimeoutMs ?? 5000;
     const maxBytes = this.options.maxCertificateBytes ?? 64 * 1024;
-    // Errors thrown here (network, TLS, timeout) are transient; CertificateRefused marks the answers that are not.
+    // Errors thrown here (network, TLS, timeout, a body over the limit) are transient; CertificateRefused marks the
+    // answers that are not.
     const { statusCode, headers, body } = await request(url, {
       method: 'GET',
       dispatcher: this.options.dispatcher,
@@ -324,13 +340,15 @@ export class PaypalCertificateCache {
       // undici's request never follows redirects) is the host's answer about this URL.
       if (hostCannotAnswerNow(statusCode)) throw new Error(`certificate URL answered HTTP ${statusCode}`);
       if (statusCode !== 200) throw new CertificateRefused(`certificate URL answered HTTP ${statusCode}`);
+      // A certificate is a few kB: a 200 past the limit is an error page or the like from the host (or a proxy
+      // before it), nothing a sender's URL on an allowed host decides, so transient (503, not remembered).
       const declared = Number(headers['content-length']);
-      if (declared > maxBytes) throw new CertificateRefused('certificate response too large');
+      if (declared > maxBytes) throw new Error('certificate response too large');
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of body as AsyncIterable<Buffer>) {
         size += chunk.length;
-        if (size > maxBytes) throw new CertificateRefused('certificate response too large');
+        if (size > maxBytes) throw new Error('certificate response too large');
         chunks.push(chunk);
       }
       return Buffer.concat(chunks, size);
