@@ -8,6 +8,11 @@
  * - Not valid yet by less than the clock-skew allowance (5 minutes): used, the event is accepted.
  * - Not valid yet by more: 503 with Retry-After (PayPal retries), never 401, and not remembered as refused; the
  *   certificate is kept, so retries cost no new download (see the unit test for its use once valid).
+ *
+ * The other end likewise: a certificate was refused from the very moment of its notAfter by our clock, which may be
+ * ahead of PayPal's, while PayPal still signs with it until its own clock gets there (every such event a 401, and
+ * the URL remembered as refused for 5 minutes). Now it is used until its notAfter plus the same allowance; past that
+ * it is refused as before (401).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -37,8 +42,8 @@ function opensslDate(offsetMs: number): string {
   return new Date(Date.now() + offsetMs).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
 }
 
-/** A certificate for the fixture's signing key, valid from `notBeforeMs` from now for 30 days. */
-function futureCertificate(name: string, notBeforeMs: number): string {
+/** A certificate for the fixture's signing key, valid from `notBeforeMs` from now until `notAfterMs` from now (default: 30 days later). */
+function certificate(name: string, notBeforeMs: number, notAfterMs = notBeforeMs + 30 * 24 * 3600_000): string {
   const dir = paypal.dir;
   const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   // `openssl req -x509` (OpenSSL 3.0) cannot set notBefore; `openssl ca -selfsign -startdate` can.
@@ -53,7 +58,7 @@ function futureCertificate(name: string, notBeforeMs: number): string {
   writeFileSync(join(dir, `${name}.serial`), '01\n');
   openssl('req', '-new', '-key', 'signing.key', '-subj', '/CN=messageverificationcerts.paypal.com', '-out', `${name}.csr`);
   openssl('ca', '-batch', '-config', `${name}.cnf`, '-selfsign', '-keyfile', 'signing.key', '-in', `${name}.csr`, '-out', `${name}.crt`,
-    '-notext', '-startdate', opensslDate(notBeforeMs), '-enddate', opensslDate(notBeforeMs + 30 * 24 * 3600_000));
+    '-notext', '-startdate', opensslDate(notBeforeMs), '-enddate', opensslDate(notAfterMs));
   return readFileSync(join(dir, `${name}.crt`), 'utf8');
 }
 
@@ -62,9 +67,13 @@ beforeAll(async () => {
   ns = createQueueNamespace();
   const certificates: Record<string, string> = {
     // PayPal's clock 90 s ahead of ours.
-    soon: futureCertificate('soon', 90_000),
+    soon: certificate('soon', 90_000),
     // Far ahead: not a clock difference, but no verdict on the event either.
-    later: futureCertificate('later', 2 * 3600_000),
+    later: certificate('later', 2 * 3600_000),
+    // Expired 90 s ago by our clock: PayPal's clock 90 s behind ours, still signing with it.
+    lapsed: certificate('lapsed', -30 * 24 * 3600_000, -90_000),
+    // Expired 2 h ago: no clock difference, an expired certificate.
+    expired: certificate('expired', -30 * 24 * 3600_000, -2 * 3600_000),
   };
   host = createServer({ key: readFileSync(join(paypal.dir, 'tls.key')), cert: readFileSync(join(paypal.dir, 'tls.crt')) }, (req, res) => {
     const path = req.url ?? '';
@@ -130,5 +139,28 @@ describe('PayPal signing certificate not valid yet by our clock', () => {
       downloads: 1,
     });
     expect(retry.json?.['code']).toBe('SERVICE_UNAVAILABLE');
+  });
+});
+
+describe('PayPal signing certificate expired by our clock', () => {
+  it('expired 90 s ago (clock skew): the event is accepted, and so is the next one, with one download', async () => {
+    const first = await genuine('/lapsed/CERT-3');
+    const second = await genuine('/lapsed/CERT-3');
+    // Observed before: 401 and 401 without a download (the URL remembered as refused for 5 minutes).
+    expect({ first: first.status, second: second.status, downloads: downloads.get('/lapsed/CERT-3') }).toEqual({
+      first: 202,
+      second: 202,
+      downloads: 1,
+    });
+  });
+
+  it('expired 2 h ago: refused (401), and remembered as refused as before', async () => {
+    const first = await genuine('/expired/CERT-4');
+    const again = await genuine('/expired/CERT-4');
+    expect({ first: first.status, again: again.status, downloads: downloads.get('/expired/CERT-4') }).toEqual({
+      first: 401,
+      again: 401,
+      downloads: 1,
+    });
   });
 });

@@ -18,6 +18,7 @@ export interface CachedCertificate {
   /** From when it is used: its notBefore less {@link CLOCK_SKEW_MS}. */
   usableFrom: number;
   notAfter: number;
+  /** Until when it is used (cached, and in the store): its notAfter plus {@link CLOCK_SKEW_MS}, or sooner (cacheMaxAgeMs). */
   expiresAt: number;
   /** The certificate (PEM), as the store keeps it. */
   pem: string;
@@ -34,7 +35,7 @@ export interface PaypalCertificateCacheOptions {
   maxCertificateBytes?: number;
   /** Parsed certificates kept (default 100, least recently used evicted). */
   cacheMaxEntries?: number;
-  /** Longest a certificate stays cached (default 24 h; never past its validTo). */
+  /** Longest a certificate stays cached (default 24 h; never past its notAfter plus {@link CLOCK_SKEW_MS}). */
   cacheMaxAgeMs?: number;
   /** Distinct certificate URLs downloaded at the same time at most (default 16); more get DependencyUnavailableError (503). */
   maxConcurrentFetches?: number;
@@ -56,18 +57,20 @@ export interface PaypalCertificateCacheOptions {
 }
 
 /**
- * How far ahead of our clock a certificate's notBefore may be and the certificate still be used. PayPal signs with a
- * new certificate once it is valid by PayPal's clock, which ours may trail: refused, every PayPal event signed with
- * it was a 401 (and its URL refused for 5 minutes) although the certificate was valid seconds later. The notBefore
- * guards nothing here (the certificate comes from PayPal's host over https, its key is PayPal's), so a few minutes'
- * allowance costs no trust; 5 minutes is the usual allowance for clock differences between hosts.
+ * How far ahead of our clock a certificate's notBefore may be, and how far behind it its notAfter, and the
+ * certificate still be used. PayPal signs with a new certificate once it is valid by PayPal's clock, which ours may
+ * trail: refused, every PayPal event signed with it was a 401 (and its URL refused for 5 minutes) although the
+ * certificate was valid seconds later. Likewise at the other end, with our clock ahead of PayPal's, which still signs
+ * with the old certificate until its own clock reaches the notAfter. The dates guard little here (the certificate
+ * comes from PayPal's host over https, its key is PayPal's), so a few minutes' allowance at either end costs no
+ * trust; 5 minutes is the usual allowance for clock differences between hosts.
  */
 export const CLOCK_SKEW_MS = 5 * 60_000;
 
 /**
  * Downloads, checks and caches PayPal signing certificates by URL (already checked by checkCertificateUrl, whose
  * canonical href is the key): one download per URL at a time, bounded size and time, no redirects, RSA keys
- * valid now (notBefore with {@link CLOCK_SKEW_MS} to spare), least recently used evicted. A certificate not valid
+ * valid now (notBefore and notAfter with {@link CLOCK_SKEW_MS} to spare), least recently used evicted. A certificate not valid
  * yet even so is kept, and answered DependencyUnavailableError (503: PayPal retries) until it is. A URL the host
  * refuses (4xx) or whose certificate cannot verify signatures (not RSA, expired) is CERTIFICATE_REJECTED, with the
  * reason in `cause`; a host that cannot answer now (network error, timeout, 5xx, 429, 408) or answers 200 with no
@@ -289,8 +292,8 @@ export class PaypalCertificateCache {
 
   /**
    * The certificate in `data` (PEM or DER; the first of a chain) if it can verify signatures now or later: an RSA
-   * key, not expired. Used from its notBefore less {@link CLOCK_SKEW_MS} until its validTo, or `usableUntil` if that
-   * comes first. Otherwise, why not, and whether `data` is no certificate at all (`unreadable`).
+   * key, not expired. Used from its notBefore less {@link CLOCK_SKEW_MS} until its notAfter plus that allowance, or
+   * `usableUntil` if that comes first. Otherwise, why not, and whether `data` is no certificate at all (`unreadable`).
    */
   private inspect(data: Buffer | string, usableUntil: number): CachedCertificate | { problem: string; cause?: unknown; unreadable?: true } {
     let certificate: X509Certificate;
@@ -305,8 +308,8 @@ export class PaypalCertificateCache {
     const notAfter = certificate.validToDate.getTime();
     const at = (this.options.now ?? Date.now)();
     // Only an expired certificate is refused: one not valid yet will be, and is no verdict on anything (see get).
-    if (at > notAfter) return { problem: 'certificate is expired' };
-    const expiresAt = Math.min(notAfter, usableUntil);
+    // Expired by our clock, allowing for clock skew as at notBefore: PayPal, its clock behind ours, still signs with it.
+    const expiresAt = Math.min(notAfter + CLOCK_SKEW_MS, usableUntil);
     if (at >= expiresAt) return { problem: 'certificate is expired' };
     return { publicKey, notBefore, usableFrom: notBefore - CLOCK_SKEW_MS, notAfter, expiresAt, pem: certificate.toString(), shared: false };
   }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { sign as cryptoSign } from 'node:crypto';
+import { sign as cryptoSign, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
@@ -266,6 +266,17 @@ describe('paypal verifier', () => {
     clock = futureNotBefore - CLOCK_SKEW_MS;
     await expect(v.verify(webhookRequest(body, paypalHeaders(url)))).resolves.toBeDefined();
     expect(hits.get('/certs/future/one')).toBe(1);
+  });
+
+  it('an expired certificate is used until its notAfter plus the clock-skew allowance, then refused', async () => {
+    // Before: refused from its notAfter on, though PayPal, its clock behind ours, still signs with it.
+    const notAfter = new X509Certificate(signingCert).validToDate.getTime();
+    let clock = notAfter + CLOCK_SKEW_MS - 1;
+    const v = verifier({ now: () => clock });
+    const url = certUrl('/certs/good/lapsing');
+    await expect(v.verify(webhookRequest(body, paypalHeaders(url)))).resolves.toBeDefined();
+    clock = notAfter + CLOCK_SKEW_MS;
+    expect(await rejection(v, webhookRequest(body, paypalHeaders(url)))).toMatchObject({ code: 'CERTIFICATE_REJECTED' });
   });
 
   it('rejects an http cert URL', async () => {
