@@ -13,9 +13,8 @@ import { EventWorker } from '../../services/worker/event-worker.js';
 import { EventHandlerRegistry } from '../../services/worker/processing/event-handlers.js';
 import { EventProcessor } from '../../services/worker/processing/event-processor.js';
 import { ProcessingStore } from '../../services/worker/processing/processing-store.js';
-import { RouteTable, type CompiledRoute, type RoutedDestination } from '../../services/worker/routing/route-table.js';
-import type { RouteTransform } from '../../services/worker/routing/route-transform.js';
 import type { RoutesFile } from '../../services/worker/routing/routes-file.js';
+import { RoutesWithHeldTransforms } from '../support/held-transforms.js';
 import { HttpSink } from '../support/http-sink.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -34,59 +33,6 @@ const QUEUE = 'destination-checked-after-transform';
 const BREAKER = { failureThreshold: 1, cooldownMs: 600_000 };
 const PROBE_LEASE_MS = 600_000;
 const TRANSFORM = '{ "id": $id, "amount": amount, "kind": "reshaped-" & $eventType }';
-
-/** A transform the test holds: `started()` once a delivery called it (admitted), evaluated only after `release`. */
-interface HeldTransform {
-  started(): Promise<void>;
-  release(): void;
-}
-
-/**
- * The routes of a RouteTable, whose next transform to start can be held by the test before it evaluates (see
- * {@link holdNextTransform}); every other transform evaluates at once. The compiled JSONata runs either way.
- */
-class RoutesWithHeldTransforms extends RouteTable {
-  private held?: { started: () => void; released: Promise<void> };
-  /** Each route with its transform wrapped, once: the processor shares a route's transform result by identity. */
-  private readonly wrapped = new Map<CompiledRoute, CompiledRoute>();
-
-  holdNextTransform(): HeldTransform {
-    let started = false;
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    this.held = {
-      started: () => {
-        started = true;
-      },
-      released,
-    };
-    return { started: () => waitFor('the held transform to be called', () => started).then(() => undefined), release };
-  }
-
-  override routedDestinationsFor(provider: string, eventType: string): RoutedDestination[] {
-    return super.routedDestinationsFor(provider, eventType).map((routed) => ({ ...routed, routes: routed.routes.map((route) => this.withHeldTransform(route)) }));
-  }
-
-  private withHeldTransform(route: CompiledRoute): CompiledRoute {
-    const transform = route.transform;
-    if (!transform) return route;
-    let wrapped = this.wrapped.get(route);
-    if (!wrapped) {
-      const heldTransform: RouteTransform = async (...args) => {
-        const held = this.held;
-        this.held = undefined;
-        if (held) {
-          held.started();
-          await held.released;
-        }
-        return transform(...args);
-      };
-      wrapped = { ...route, transform: heldTransform };
-      this.wrapped.set(route, wrapped);
-    }
-    return wrapped;
-  }
-}
 
 /** The state store, counting the rechecks the worker asks for (each one round trip to Redis). */
 class CountingStateStore extends DestinationStateStore {

@@ -168,6 +168,29 @@ describe('DestinationSlots (the broker publishers\' slots)', () => {
     expect(await slots.run(destination, async () => 'free again')).toBe('free again');
   });
 
+  it('runs slotHeld for every delivery, waited or not, after afterSlotWait and before beforeSend; a throwing one sends nothing', async () => {
+    const steps: string[] = [];
+    const slots = new DestinationSlots(1, async () => void steps.push('beforeSend'));
+    const destination = { name: 'broker3', url: 'amqp://x' } as unknown as Destination;
+    let finishFirst!: () => void;
+    const first = slots.run(destination, () => new Promise<string>((resolve) => (finishFirst = () => resolve('first'))), {
+      slotHeld: async () => void steps.push('first slotHeld'),
+    });
+    const second = slots.run(destination, async () => (steps.push('second sent'), 'second'), {
+      afterSlotWait: async () => void steps.push('second afterSlotWait'),
+      slotHeld: async () => void steps.push('second slotHeld'),
+    });
+    await waitFor('the first holding the slot', async () => steps.length === 2);
+    finishFirst();
+    expect(await Promise.all([first, second])).toEqual(['first', 'second']);
+    expect(steps).toEqual(['first slotHeld', 'beforeSend', 'second afterSlotWait', 'second slotHeld', 'beforeSend', 'second sent']);
+
+    let sent = false;
+    await expect(slots.run(destination, async () => void (sent = true), { slotHeld: async () => Promise.reject(new Error('claim lost')) })).rejects.toThrow('claim lost');
+    expect(sent).toBe(false);
+    expect(await slots.run(destination, async () => 'free again')).toBe('free again');
+  });
+
   it('stopStarting(): a publish waiting for a slot, or asked for later, throws WorkerStoppingError and runs nothing; the one holding a slot finishes', async () => {
     const slots = new DestinationSlots(1);
     const destination = { name: 'broker3', url: 'amqp://x' } as unknown as Destination;

@@ -34,6 +34,12 @@ export interface DeliveryHooks {
    */
   afterSlotWait?: () => Promise<void>;
   /**
+   * Run once a slot is held, whether or not the delivery waited for it (after `afterSlotWait`, before the deliverer's
+   * `beforeSend`): the caller checks what an earlier step of its own may have outlasted (a route's transform); when it
+   * throws, nothing is sent and the error is the caller's.
+   */
+  slotHeld?: () => Promise<void>;
+  /**
    * Run with the outcome of a delivery that was sent, before its slot passes on: the caller counts it against the
    * circuit there, so a delivery that waited for this slot is checked against a circuit this outcome may have opened.
    */

@@ -36,7 +36,8 @@ export class DestinationSlots {
 
   /**
    * Runs `task` holding one of the destination's slots; the slot is given back however the task ends.
-   * `hooks.beforeSlotWait` runs when no slot is free, `hooks.afterSlotWait` once the slot waited for is held.
+   * `hooks.beforeSlotWait` runs when no slot is free, `hooks.afterSlotWait` once the slot waited for is held,
+   * `hooks.slotHeld` once a slot is held (waited for or not).
    */
   async run<T>(destination: Destination, task: () => Promise<T>, hooks?: DeliveryHooks): Promise<T> {
     let limit = this.limits.get(destination.name);
@@ -60,6 +61,7 @@ export class DestinationSlots {
     destinationRequestsInFlight.inc(labels);
     try {
       if (waits) await hooks?.afterSlotWait?.();
+      await hooks?.slotHeld?.();
       await this.beforeSend?.(destination);
       return await task();
     } finally {

@@ -1,8 +1,9 @@
 /**
- * A delivery that waited for its destination's slot and found, once it held one, that its job's claim on the event is
- * gone: the worker stalled past its job lock (a long GC, CPU throttling), BullMQ handed the job to another worker, and
- * that worker's claim now holds the event (it may have delivered and completed it already). Nothing was sent: sending
- * would only duplicate what the other worker does, and this run's finish would be refused anyway.
+ * A delivery that waited for its destination's slot, or for its route's transform, and found, once it held its slot,
+ * that its job's claim on the event is gone: the worker stalled past its job lock (a long GC, CPU throttling), BullMQ
+ * handed the job to another worker, and that worker's claim now holds the event (it may have delivered and completed
+ * it already). Nothing was sent: sending would only duplicate what the other worker does, and this run's finish would
+ * be refused anyway.
  */
 export class ClaimLostError extends Error {
   readonly code = 'CLAIM_LOST';
@@ -10,7 +11,7 @@ export class ClaimLostError extends Error {
     readonly eventId: string,
     readonly destination: string,
   ) {
-    super(`${destination}: not sent, the event's claim passed to another run while this delivery waited for a slot`);
+    super(`${destination}: not sent, the event's claim passed to another run while this delivery waited for a slot or its transform`);
     this.name = 'ClaimLostError';
   }
 }

@@ -5,8 +5,8 @@ export interface MarkedDelivery {
   /** It found no free slot and starts waiting for one (run synchronously, nothing sent yet). */
   waits(): void;
   /**
-   * It holds the slot it waited for and is about to send: whether the claim still holds the event, asked in the
-   * statement that clears the mark, so the mark is never left set under a send.
+   * It holds its slot, waited for (or, unwaited, after its route's transform), and is about to send: whether the claim
+   * still holds the event, asked in the statement that clears the mark, so the mark is never left set under a send.
    */
   holds(): Promise<boolean>;
   /**

@@ -79,8 +79,8 @@ interface NotStarted {
 }
 
 /**
- * A delivery that waited for its destination's slot and found its job's claim gone once it held one: nothing was sent,
- * another run holds the event (see {@link ClaimLostError}).
+ * A delivery that waited for its destination's slot, or for its route's transform, and found its job's claim gone once
+ * it held its slot: nothing was sent, another run holds the event (see {@link ClaimLostError}).
  */
 interface ClaimLost {
   destination: Destination;
@@ -282,9 +282,10 @@ export class EventProcessor {
     const outcomes = await this.deliver(event, soFar.attempted);
     const lost = outcomes.filter(isClaimLost);
     if (lost.length > 0) {
-      // The worker stalled past its job's lock while these deliveries waited for a slot; the run holding the event now
-      // delivers it. Nothing is recorded and nothing finished (its finish would be refused): the job ends quietly.
-      logger.info('claim taken over while deliveries waited for a slot; they were not sent, the run holding the event delivers it', {
+      // The worker stalled past its job's lock while these deliveries waited for a slot or their transform; the run
+      // holding the event now delivers it. Nothing is recorded and nothing finished (its finish would be refused): the
+      // job ends quietly.
+      logger.info('claim taken over while deliveries waited for a slot or their transform; they were not sent, the run holding the event delivers it', {
         eventId: event.id,
         attempt: event.attempts,
         notSent: lost.map((l) => l.destination.name),
@@ -653,8 +654,8 @@ export class EventProcessor {
    */
   private async deliverGuarded(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, marked: MarkedDelivery): Promise<Outcome> {
     const { guard } = this.options;
-    const waiting = this.waitHooks(event, destination, marked);
-    if (!guard) return this.deliverTo(event, destination, route, work, waiting);
+    const claimChecks = this.claimHooks(event, destination, route, marked);
+    if (!guard) return this.deliverTo(event, destination, route, work, claimChecks);
     const admission = await guard.admit(destination);
     if (!admission.go) return this.putOff(event, { destination, deferred: admission.deferred });
     let recorded: { probeFailed: boolean } | undefined;
@@ -665,11 +666,13 @@ export class EventProcessor {
       afterTransform: () => guard.recheck(destination, admission.probeToken),
       // Admitted before it queued for one of the destination's slots (maxConcurrency): asked again once it holds one.
       // The claim first: a worker that stalled while it waited may have lost the event to another worker's claim.
-      beforeSlotWait: waiting.beforeSlotWait,
+      beforeSlotWait: claimChecks.beforeSlotWait,
       afterSlotWait: async () => {
-        await waiting.afterSlotWait();
+        await claimChecks.afterSlotWait();
         await guard.recheck(destination, admission.probeToken);
       },
+      // A transformed delivery's claim, confirmed once it holds its slot when no slot wait did (see claimHooks).
+      slotHeld: claimChecks.slotHeld,
       // Counted against the circuit before the slot passes on, so the delivery waiting for it sees what this did.
       afterSend: async (result) => void (recorded = await guard.record(destination, result, admission.probeToken)),
     });
@@ -695,18 +698,37 @@ export class EventProcessor {
   }
 
   /**
-   * What a delivery does around a wait for its destination's slot. Before it, the claim's mark hears that it waits:
-   * when everything the claim still runs only waits and nothing was sent, the event is marked (`claim_waiting`, see
-   * {@link ClaimWaitMark}). After it, before anything is sent, the claim is confirmed (and the mark cleared): it throws
-   * {@link ClaimLostError} when this run's claim no longer holds the event (a stall past the job lock hides in a
-   * wait). A delivery that goes at once runs neither: no statement on its way.
+   * What a delivery does around a wait for its destination's slot, and after its route's transform. Before a slot
+   * wait, the claim's mark hears that it waits: when everything the claim still runs only waits and nothing was sent,
+   * the event is marked (`claim_waiting`, see {@link ClaimWaitMark}). After it, before anything is sent, the claim is
+   * confirmed (and the mark cleared): it throws {@link ClaimLostError} when this run's claim no longer holds the event
+   * (a stall past the job lock hides in a wait). A transform can take as long (TRANSFORM_TIMEOUT_MS, after its turn
+   * behind the process's other transforms): a transformed delivery confirms its claim once it holds its slot too,
+   * waited for or not, but only once, the one after a slot wait covering the transform before it. Not right after the
+   * transform: a slot wait may still come, and would need its own. A plain forward that goes at once confirms
+   * nothing: no statement on its way.
    */
-  private waitHooks(event: ClaimedEvent, destination: Destination, marked: MarkedDelivery): Required<Pick<DeliveryHooks, 'beforeSlotWait' | 'afterSlotWait'>> {
+  private claimHooks(
+    event: ClaimedEvent,
+    destination: Destination,
+    route: CompiledRoute,
+    marked: MarkedDelivery,
+  ): Required<Pick<DeliveryHooks, 'beforeSlotWait' | 'afterSlotWait'>> & Pick<DeliveryHooks, 'slotHeld'> {
+    let confirmed = false;
+    const confirm = async () => {
+      confirmed = true;
+      if (!(await tagDatabaseAway(marked.holds()))) throw new ClaimLostError(event.id, destination.name);
+    };
     return {
       beforeSlotWait: () => marked.waits(),
-      afterSlotWait: async () => {
-        if (!(await tagDatabaseAway(marked.holds()))) throw new ClaimLostError(event.id, destination.name);
-      },
+      afterSlotWait: confirm,
+      ...(route.transform
+        ? {
+            slotHeld: async () => {
+              if (!confirmed) await confirm();
+            },
+          }
+        : {}),
     };
   }
 
@@ -756,13 +778,15 @@ export class EventProcessor {
           return { destination, notStarted: error };
         }
         if (error instanceof ClaimLostError) {
-          // Another run holds the event now (this worker stalled past its job lock while it waited): nothing was sent.
+          // Another run holds the event now (this worker stalled past its job lock while it waited for a slot or its
+          // transform): nothing was sent.
           span.setAttribute('webhook.not_started', 'claim_lost');
           span.end();
           return { destination, lost: error };
         }
         if (error instanceof DatabaseAwayError) {
-          // PostgreSQL did not give what the message is built from, or confirm the claim after a slot wait: not sent.
+          // PostgreSQL did not give what the message is built from, or confirm the claim after a slot wait or a
+          // transform: not sent.
           span.setAttribute('webhook.not_started', 'database_unavailable');
           span.end();
           return { destination: destination.name, away: error };

@@ -467,7 +467,7 @@ export class ProcessingStore {
   /**
    * Whether this claim still holds its event (PROCESSING under its token); false once another run claimed it, or it
    * was finished or replayed meanwhile. Clears the event's `claim_waiting` (see {@link markWaiting}) when it holds.
-   * One statement per batch: only deliveries that waited for a slot ask.
+   * One statement per batch: only deliveries that waited for a slot, or whose route's transform built the message, ask.
    */
   stillHolds(event: ClaimedEvent): Promise<boolean> {
     return this.holdChecks.submit(event);
