@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { repeating, ScheduledPasses } from '../../services/worker/maintenance/scheduled-passes.js';
+import { waitFor } from '../support/wait-for.js';
 
 /** The scheduling the worker's background passes share (reconciler, retention, pause resync, the passes after start). */
 
@@ -7,6 +8,24 @@ const deferred = () => {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
+};
+
+/** Delays of `firstMs` then `thenMs`, counting per start() how many of them each chain asked for. */
+const countedDelays = (firstMs: number, thenMs: number) => {
+  const taken: number[] = [];
+  const delaysMs: Iterable<number> = {
+    [Symbol.iterator]: () => {
+      const chain = taken.push(0) - 1;
+      let count = 0;
+      return {
+        next: () => {
+          taken[chain] = ++count;
+          return { value: count === 1 ? firstMs : thenMs, done: false };
+        },
+      };
+    },
+  };
+  return { delaysMs, taken };
 };
 
 describe('ScheduledPasses', () => {
@@ -82,6 +101,96 @@ describe('ScheduledPasses', () => {
     const after = runs;
     await new Promise((r) => setTimeout(r, 20));
     expect(runs).toBe(after);
+    expect(most).toBe(1);
+  });
+
+  it('a start() while an earlier stop() still waits for its pass runs one chain, its first pass after that one ended', async () => {
+    const gate = deferred();
+    const { delaysMs, taken } = countedDelays(0, 1);
+    let calls = 0;
+    let active = 0;
+    let most = 0;
+    const passes = new ScheduledPasses({
+      delaysMs,
+      pass: async () => {
+        calls += 1;
+        active += 1;
+        most = Math.max(most, active);
+        if (calls === 1) await gate.promise;
+        else await new Promise((r) => setImmediate(r));
+        active -= 1;
+      },
+      onError: () => undefined,
+    });
+    passes.start();
+    const firstStop = passes.stop();
+    passes.start();
+    // The old pass is still in progress: the new first pass (delay 0) waits for it instead of running beside it.
+    expect(calls).toBe(1);
+    expect(passes.stopping).toBe(false);
+    gate.resolve();
+    await firstStop;
+    // The stopped chain took no delay past its first when its pass ended: it schedules nothing more.
+    expect(taken[0]).toBe(1);
+    await waitFor('five passes after the restart', () => calls >= 6, { intervalMs: 1 });
+    await passes.stop();
+    const after = calls;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls).toBe(after);
+    expect(taken).toHaveLength(2);
+    expect(taken[0]).toBe(1);
+    expect(most).toBe(1);
+  });
+
+  it('a stop() right after such a start() waits for the new first pass too, or it does not run', async () => {
+    const gate = deferred();
+    let calls = 0;
+    const passes = new ScheduledPasses({
+      delaysMs: [0],
+      pass: async () => {
+        calls += 1;
+        if (calls === 1) await gate.promise;
+      },
+      onError: () => undefined,
+    });
+    passes.start();
+    const firstStop = passes.stop();
+    passes.start();
+    let stopped = false;
+    const secondStop = passes.stop().then(() => (stopped = true));
+    await new Promise((r) => setImmediate(r));
+    expect(stopped).toBe(false);
+    gate.resolve();
+    await Promise.all([firstStop, secondStop]);
+    // Stopped before the old pass ended: the new chain's first pass never started.
+    expect(calls).toBe(1);
+  });
+
+  it('start() twice without a stop() runs one chain, the newest', async () => {
+    const gate = deferred();
+    const { delaysMs, taken } = countedDelays(0, 1);
+    let calls = 0;
+    let active = 0;
+    let most = 0;
+    const passes = new ScheduledPasses({
+      delaysMs,
+      pass: async () => {
+        calls += 1;
+        active += 1;
+        most = Math.max(most, active);
+        if (calls === 1) await gate.promise;
+        else await new Promise((r) => setImmediate(r));
+        active -= 1;
+      },
+      onError: () => undefined,
+    });
+    passes.start();
+    passes.start();
+    expect(calls).toBe(1);
+    gate.resolve();
+    await waitFor('four passes after the second start', () => calls >= 5, { intervalMs: 1 });
+    await passes.stop();
+    expect(taken[0]).toBe(1);
     expect(most).toBe(1);
   });
 });

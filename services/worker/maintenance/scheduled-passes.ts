@@ -26,11 +26,19 @@ export function* repeating(firstDelayMs: number, intervalMs: number): Generator<
  *
  * stop() clears the passes still to come and waits for the one in progress: a drain closes the pool and Redis only
  * after it, so a pass never runs against closed connections (a spurious warning, work cut off mid-way).
+ *
+ * Each start() begins a chain of its own and ends any earlier one (stop() ends it too): a chain schedules its next pass
+ * only while it is still the current one, so a start() while an earlier stop() waits for its pass (or a second start())
+ * leaves one chain, not two. The new chain's first pass still waits for a pass in progress to end, even at a first
+ * delay of 0, and then runs only if its chain is still current; a stop() waits for both. That earlier pass, reading
+ * `stopping` after the start(), sees false and carries on as a pass of the new chain would.
  */
 export class ScheduledPasses {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
   private stopped = false;
+  /** The current chain: start() and stop() each move it on, so an earlier chain sees it is no longer current. */
+  private chain = 0;
 
   constructor(private readonly options: ScheduledPassesOptions) {}
 
@@ -40,7 +48,11 @@ export class ScheduledPasses {
   }
 
   start(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.stopped = false;
+    const chain = ++this.chain;
+    const current = () => chain === this.chain;
     const delays = this.options.delaysMs[Symbol.iterator]();
     let first = true;
     const schedule = () => {
@@ -50,13 +62,14 @@ export class ScheduledPasses {
       first = false;
       const run = () => {
         this.timer = undefined;
-        this.running = this.options
-          .pass()
-          .catch(this.options.onError)
-          .finally(() => {
-            this.running = undefined;
-            if (!this.stopped) schedule();
-          });
+        const pass = () => this.options.pass().catch(this.options.onError);
+        // A pass of an earlier chain still in progress (a start() while a stop() waits for it): this one waits for it.
+        const before = this.running;
+        const running: Promise<unknown> = (before ? before.then(() => (current() ? pass() : undefined)) : pass()).finally(() => {
+          if (this.running === running) this.running = undefined;
+          if (current()) schedule();
+        });
+        this.running = running;
       };
       if (atOnce) run();
       else this.timer = setTimeout(run, next.value).unref();
@@ -66,6 +79,7 @@ export class ScheduledPasses {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.chain += 1;
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.running) {
