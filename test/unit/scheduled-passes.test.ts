@@ -193,4 +193,67 @@ describe('ScheduledPasses', () => {
     expect(taken[0]).toBe(1);
     expect(most).toBe(1);
   });
+
+  it('a pass that throws instead of returning a rejected promise is reported like one, at start() and later', async () => {
+    const errors: unknown[] = [];
+    let calls = 0;
+    const passes = new ScheduledPasses({
+      delaysMs: [0, 1, 1],
+      pass: () => {
+        calls += 1;
+        if (calls !== 2) throw new Error(`no pool ${calls}`);
+        return Promise.resolve();
+      },
+      onError: (error) => errors.push(error),
+    });
+    expect(() => passes.start()).not.toThrow();
+    await waitFor('three passes', () => calls === 3 && errors.length === 2, { intervalMs: 1 });
+    await passes.stop();
+    expect(errors.map((error) => (error as Error).message)).toEqual(['no pool 1', 'no pool 3']);
+  });
+
+  it('a pass that throws on its timer is reported too, and the passes after it still run', async () => {
+    const errors: unknown[] = [];
+    let calls = 0;
+    const passes = new ScheduledPasses({
+      delaysMs: [1, 1],
+      pass: () => {
+        calls += 1;
+        if (calls === 1) throw new Error('no pool');
+        return Promise.resolve();
+      },
+      onError: (error) => errors.push(error),
+    });
+    passes.start();
+    await waitFor('the pass after the one that threw', () => calls === 2, { intervalMs: 1, timeoutMs: 2_000 });
+    await passes.stop();
+    expect(errors).toHaveLength(1);
+  });
+
+  it('an onError that throws ends neither the passes nor the drain, and leaves no unhandled rejection', async () => {
+    const gate = deferred();
+    let calls = 0;
+    let reported = 0;
+    const passes = new ScheduledPasses({
+      delaysMs: repeating(1, 1),
+      pass: async () => {
+        calls += 1;
+        if (calls === 3) await gate.promise;
+        throw new Error('Redis unavailable');
+      },
+      onError: () => {
+        reported += 1;
+        throw new Error('logger closed');
+      },
+    });
+    passes.start();
+    await waitFor('the third pass', () => calls === 3, { intervalMs: 1 });
+    const stopping = passes.stop();
+    gate.resolve();
+    await expect(stopping).resolves.toBeUndefined();
+    expect(reported).toBe(3);
+    // Jest fails the test on an unhandled rejection (it takes them before a process listener would); they are told
+    // after the turn they happened in.
+    await new Promise((r) => setTimeout(r, 10));
+  });
 });

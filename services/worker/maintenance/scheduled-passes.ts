@@ -8,7 +8,10 @@ export interface ScheduledPassesOptions {
   delaysMs: Iterable<number>;
   /** One pass. It may read `stopping` to end early; a drain waits for it to settle. */
   pass: () => Promise<unknown>;
-  /** A pass that failed, to be logged: the next pass (or the next worker's start) does what it left. */
+  /**
+   * A pass that failed (rejected or threw), to be logged: the next pass (or the next worker's start) does what it left.
+   * If it throws itself, that is dropped: the passes go on.
+   */
   onError: (error: unknown) => void;
   /** Said when stop() has to wait for a pass in progress, so that a drain which takes long says why. */
   onWaitAtStop?: () => void;
@@ -62,7 +65,9 @@ export class ScheduledPasses {
       first = false;
       const run = () => {
         this.timer = undefined;
-        const pass = () => this.options.pass().catch(this.options.onError);
+        // Called in the executor, a pass that throws instead of rejecting is reported like a rejected one (not thrown
+        // out of start() or a timer, ending the chain), and a pass of delay 0 still starts inside start().
+        const pass = () => new Promise((resolve) => resolve(this.options.pass())).catch((error: unknown) => this.reportFailed(error));
         // A pass of an earlier chain still in progress (a start() while a stop() waits for it): this one waits for it.
         const before = this.running;
         const running: Promise<unknown> = (before ? before.then(() => (current() ? pass() : undefined)) : pass()).finally(() => {
@@ -75,6 +80,15 @@ export class ScheduledPasses {
       else this.timer = setTimeout(run, next.value).unref();
     };
     schedule();
+  }
+
+  private reportFailed(error: unknown): void {
+    try {
+      this.options.onError(error);
+    } catch {
+      // Reporting the failure failed too (a logger closed or throwing): there is nowhere left to report it, and it must
+      // neither end the passes nor reject the drain waiting for this one.
+    }
   }
 
   async stop(): Promise<void> {
