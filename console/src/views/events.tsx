@@ -719,6 +719,10 @@ export function EventsView({ params }: { params: URLSearchParams }) {
       {dialog === 'dead' && (
         <ReplayDeadLettersDialog
           providers={providers}
+          providersFrom={facets.data ? 'before' : 'none'}
+          providersError={facets.error}
+          providersRetry={facets.retry}
+          onRetryProviders={facets.retryNow}
           initialProvider={filters.provider}
           onClose={() => setDialog(null)}
           onDone={(text, kind) => {
@@ -846,11 +850,24 @@ function ReplaySelectedDialog({
 
 function ReplayDeadLettersDialog({
   providers,
+  providersFrom,
+  providersError,
+  providersRetry,
+  onRetryProviders,
   initialProvider,
   onClose,
   onDone,
 }: {
   providers: string[];
+  /** Whether `providers` holds a list loaded before `providersError` ('before') or nothing ('none'). */
+  providersFrom: 'before' | 'none';
+  /**
+   * The view's facets failed (`providers` then is an older list, or none), with their next try and "Retry now": shown
+   * in the dialog too, where the view's own note is out of reach behind the modal.
+   */
+  providersError?: Error;
+  providersRetry?: Retry;
+  onRetryProviders(): void;
   initialProvider?: string;
   onClose(): void;
   onDone(text: string, kind: 'ok' | 'error'): void;
@@ -891,6 +908,16 @@ function ReplayDeadLettersDialog({
           ))}
         </select>
       </div>
+      {providersError && (
+        // As the view says it (events-facets-failed): without it, a failed list left "All providers" alone here, as
+        // though there were no providers to pick.
+        <div class="facets-error">
+          <p class="error" role="alert">
+            Could not load the providers{providersFrom === 'before' ? ' (those offered are from before)' : ''}: <IsolatedText text={providersError.message} />
+          </p>
+          <RetryNote retry={providersRetry} onRetryNow={onRetryProviders} />
+        </div>
+      )}
       {count.error && (
         // As the views show a failed load: what failed, and when it is tried again (usePolled retries on its own).
         <p class="error" role="alert">
