@@ -875,20 +875,53 @@ function ReplayDeadLettersDialog({
   const { api } = useConsole();
   const [provider, setProvider] = useState(initialProvider ?? '');
   const [busy, setBusy] = useState(false);
-  const count = usePolled((signal) => api.get<StatusCounts>(`admin/events/counts${query({ provider })}`, { signal }), [provider, api], null);
-  const n = count.data?.counts.DEAD_LETTER;
-  const more = count.data?.more.includes('DEAD_LETTER');
+  const countPath = `admin/events/counts${query({ provider })}`;
+  // Counted again while the dialog is open, as the live list is: counted once, a dialog left open went on offering a
+  // number that was no longer true (dead letters arrive, or are replayed by another operator).
+  const count = usePolled((signal) => api.get<StatusCounts>(countPath, { signal }), [provider, api], LIVE_INTERVAL_MS);
+  // The count read when the replay was confirmed, found different from the one shown: shown instead of the polled
+  // count it was newer than (`over`), until the next poll brings another.
+  const [confirmRead, setConfirmRead] = useState<{ provider: string; over: StatusCounts; data: StatusCounts } | null>(null);
+  /** What a confirm found changed, for the provider it was for: said until the next confirm. */
+  const [changed, setChanged] = useState<{ provider: string; from: string; to: string } | null>(null);
+  const changedRef = useRef<HTMLParagraphElement>(null);
+  const data = confirmRead && confirmRead.provider === provider && confirmRead.over === count.data ? confirmRead.data : count.data;
+  const n = data?.counts.DEAD_LETTER;
+  const more = data?.more.includes('DEAD_LETTER');
+  const countText = (counts: StatusCounts) => `${formatNumber(counts.counts.DEAD_LETTER)}${counts.more.includes('DEAD_LETTER') ? '+' : ''}`;
+  // The confirm button was disabled while the count was read again, which took the focus: it goes to what changed.
+  useEffect(() => {
+    if (changed) changedRef.current?.focus();
+  }, [changed]);
   return (
     <ConfirmDialog
       title="Replay dead letters?"
-      confirmLabel={n === undefined ? 'Replay' : `Replay ${formatNumber(n)}${more ? '+' : ''}`}
+      confirmLabel={data === undefined ? 'Replay' : `Replay ${countText(data)}`}
       busy={busy}
       // Not before the count is in: while it was loading, or for good once its request failed (no error shown), the
       // operator could replay an unknown number of dead letters blind.
       disabled={n === undefined || n === 0}
       onClose={onClose}
       onConfirm={async () => {
+        if (!data) return;
         setBusy(true);
+        setChanged(null);
+        // Counted once more: the service replays the dead letters the filter finds when the request comes, not the
+        // number the operator confirmed, which may be up to a poll old. A number changed since is shown and asked
+        // again rather than sent (the count and the replay are two requests: one arriving between them is replayed too).
+        let fresh: StatusCounts;
+        try {
+          fresh = await api.get<StatusCounts>(countPath);
+        } catch (error) {
+          onDone(`Replay not sent: could not count the dead letters again: ${error instanceof ApiError ? error.message : String(error)}`, 'error');
+          return;
+        }
+        if (countText(fresh) !== countText(data)) {
+          setConfirmRead({ provider, over: count.data!, data: fresh });
+          setChanged({ provider, from: countText(data), to: countText(fresh) });
+          setBusy(false);
+          return;
+        }
         try {
           const answer = await api.post<{ replayed: number }>('admin/events/replay', { status: 'DEAD_LETTER', ...(provider ? { provider } : {}) });
           onDone(`Replay started for ${formatNumber(answer.replayed)} dead letter${answer.replayed === 1 ? '' : 's'}${provider ? ` of ${provider}` : ''}.`, 'ok');
@@ -921,10 +954,19 @@ function ReplayDeadLettersDialog({
       {count.error && (
         // As the views show a failed load: what failed, and when it is tried again (usePolled retries on its own).
         <p class="error" role="alert">
-          Could not count the dead letters, so none can be replayed yet: <IsolatedText text={count.error.message} />
+          {n === undefined
+            ? 'Could not count the dead letters, so none can be replayed yet: '
+            : 'Could not count the dead letters again (the number below is from before; a replay counts them again first): '}
+          <IsolatedText text={count.error.message} />
         </p>
       )}
       {count.error && <RetryNote retry={count.retry} onRetryNow={count.retryNow} />}
+      {changed && changed.provider === provider && (
+        // Focusable from script: see the effect above.
+        <p ref={changedRef} class="notice count-changed" tabIndex={-1}>
+          Nothing replayed yet: the count changed from {changed.from} to {changed.to} since it was shown.
+        </p>
+      )}
       <p aria-live="polite">
         {n === undefined
           ? count.error
