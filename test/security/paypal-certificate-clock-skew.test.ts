@@ -16,8 +16,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { PaypalFixture } from '../support/paypal-fixture.js';
@@ -33,7 +31,6 @@ let ns: TestQueueNamespace;
 let paypal: PaypalFixture;
 let app: InProcessService;
 /** A certificate host serving the fixture's signing key in certificates whose notBefore lies ahead of now. */
-let host: Server;
 let hostName = '';
 const downloads = new Map<string, number>();
 
@@ -75,7 +72,7 @@ beforeAll(async () => {
     // Expired 2 h ago: no clock difference, an expired certificate.
     expired: certificate('expired', -30 * 24 * 3600_000, -2 * 3600_000),
   };
-  host = createServer({ key: readFileSync(join(paypal.dir, 'tls.key')), cert: readFileSync(join(paypal.dir, 'tls.crt')) }, (req, res) => {
+  hostName = await paypal.certificateHost((req, res) => {
     const path = req.url ?? '';
     downloads.set(path, (downloads.get(path) ?? 0) + 1);
     const pem = certificates[path.split('/')[1] ?? ''];
@@ -86,8 +83,6 @@ beforeAll(async () => {
     res.writeHead(200, { 'content-type': 'application/x-pem-file' });
     res.end(pem);
   });
-  await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
-  hostName = `localhost:${(host.address() as AddressInfo).port}`;
   app = await startInProcessService(
     {
       SERVICE_ROLE: 'ingress',
@@ -103,7 +98,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.stop();
-  if (host) await new Promise<void>((resolve) => host.close(() => resolve()));
   await paypal?.stop();
   await ns?.cleanup();
   await db?.drop();

@@ -12,9 +12,6 @@
  * further requests that would need one are answered 503 (retry later) without a download. PayPal's own events need one
  * download per certificate, and requests for a certificate being downloaded share it.
  */
-import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MAX_DOWNLOADS_PER_CLIENT_PER_MINUTE } from '../../services/ingress/verification/paypal-download-rate.js';
@@ -33,20 +30,17 @@ let ns: TestQueueNamespace;
 let paypal: PaypalFixture;
 let app: InProcessService;
 /** An allowed certificate host (trusted TLS) that cannot answer now: 503 to every download, which it counts. */
-let troubledHost: Server;
-let troubledPort = 0;
+let troubledHost = '';
 let troubledDownloads = 0;
 
 beforeAll(async () => {
   [db, paypal] = await Promise.all([createTestDatabase(), new PaypalFixture().start()]);
   ns = createQueueNamespace();
-  troubledHost = createServer({ key: readFileSync(join(paypal.dir, 'tls.key')), cert: readFileSync(join(paypal.dir, 'tls.crt')) }, (_req, res) => {
+  troubledHost = await paypal.certificateHost((_req, res) => {
     troubledDownloads++;
     res.writeHead(503, { 'retry-after': '1' });
     res.end('maintenance');
   });
-  await new Promise<void>((resolve) => troubledHost.listen(0, '127.0.0.1', resolve));
-  troubledPort = (troubledHost.address() as AddressInfo).port;
   app = await startInProcessService(
     {
       SERVICE_ROLE: 'ingress',
@@ -54,7 +48,7 @@ beforeAll(async () => {
       REDIS_URL: ns.redisUrl,
       QUEUE_PREFIX: ns.prefix,
       PAYPAL_WEBHOOK_ID,
-      PAYPAL_CERT_HOSTS: [paypal.host, `localhost:${troubledPort}`].join(','),
+      PAYPAL_CERT_HOSTS: [paypal.host, troubledHost].join(','),
       // The test's clients reach the ingress through a (loopback) proxy that names them in X-Forwarded-For.
       TRUST_PROXY: 'loopback',
     },
@@ -64,7 +58,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.stop();
-  if (troubledHost) await new Promise<void>((resolve) => troubledHost.close(() => resolve()));
   await paypal?.stop();
   await ns?.cleanup();
   await db?.drop();
@@ -87,7 +80,7 @@ describe('PayPal certificate downloads a client can ask for', () => {
     const forgeries = MAX_DOWNLOADS_PER_CLIENT_PER_MINUTE + 10;
     const statuses: number[] = [];
     for (let i = 0; i < forgeries; i++) {
-      statuses.push((await forge(`https://localhost:${troubledPort}/v1/notifications/certs/CERT-made-up-${i}`)).status);
+      statuses.push((await forge(`https://${troubledHost}/v1/notifications/certs/CERT-made-up-${i}`)).status);
     }
     // Every one a 503 (retry later): the host's trouble, or the client's downloads spent; none a verdict.
     expect(new Set(statuses)).toEqual(new Set([503]));

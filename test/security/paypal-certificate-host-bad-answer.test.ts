@@ -12,8 +12,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { PaypalFixture } from '../support/paypal-fixture.js';
@@ -29,7 +27,6 @@ let ns: TestQueueNamespace;
 let paypal: PaypalFixture;
 let app: InProcessService;
 /** A certificate host whose answers depend on the path's first segment (see beforeAll). */
-let host: Server;
 let hostName = '';
 const downloads = new Map<string, number>();
 
@@ -42,7 +39,7 @@ beforeAll(async () => {
   const signingCert = readFileSync(join(paypal.dir, 'signing.crt'), 'utf8');
   const ecCert = readFileSync(join(paypal.dir, 'ec.crt'), 'utf8');
   const errorPage = '<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>';
-  host = createServer({ key: readFileSync(join(paypal.dir, 'tls.key')), cert: readFileSync(join(paypal.dir, 'tls.crt')) }, (req, res) => {
+  hostName = await paypal.certificateHost((req, res) => {
     const path = req.url ?? '';
     const count = (downloads.get(path) ?? 0) + 1;
     downloads.set(path, count);
@@ -64,8 +61,6 @@ beforeAll(async () => {
         return res.end();
     }
   });
-  await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
-  hostName = `localhost:${(host.address() as AddressInfo).port}`;
   app = await startInProcessService(
     {
       SERVICE_ROLE: 'ingress',
@@ -81,7 +76,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.stop();
-  if (host) await new Promise<void>((resolve) => host.close(() => resolve()));
   await paypal?.stop();
   await ns?.cleanup();
   await db?.drop();

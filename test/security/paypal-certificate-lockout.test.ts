@@ -10,9 +10,6 @@
  *   is answered 401 "certificate rejected" and counted as a failed verification, where nothing about its
  *   signature is known: it is a dependency outage (503), as the download-slot refusal already is.
  */
-import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { PaypalFixture } from '../support/paypal-fixture.js';
@@ -32,18 +29,15 @@ let ns: TestQueueNamespace;
 let paypal: PaypalFixture;
 let app: InProcessService;
 /** An allowed certificate host (trusted TLS) in an outage: answers every download with 503. */
-let outageHost: Server;
-let outagePort = 0;
+let outageHost = '';
 
 beforeAll(async () => {
   [db, paypal] = await Promise.all([createTestDatabase(), new PaypalFixture().start()]);
   ns = createQueueNamespace();
-  outageHost = createServer({ key: readFileSync(join(paypal.dir, 'tls.key')), cert: readFileSync(join(paypal.dir, 'tls.crt')) }, (_req, res) => {
+  outageHost = await paypal.certificateHost((_req, res) => {
     res.writeHead(503, { 'retry-after': '1' });
     res.end('maintenance');
   });
-  await new Promise<void>((resolve) => outageHost.listen(0, '127.0.0.1', resolve));
-  outagePort = (outageHost.address() as AddressInfo).port;
   app = await startInProcessService(
     {
       SERVICE_ROLE: 'ingress',
@@ -51,7 +45,7 @@ beforeAll(async () => {
       REDIS_URL: ns.redisUrl,
       QUEUE_PREFIX: ns.prefix,
       PAYPAL_WEBHOOK_ID,
-      PAYPAL_CERT_HOSTS: [paypal.host, `localhost:${outagePort}`].join(','),
+      PAYPAL_CERT_HOSTS: [paypal.host, outageHost].join(','),
       VERIFICATION_FAILURE_LIMIT_PER_MINUTE: String(FAILURE_LIMIT),
       // The test's clients reach the ingress through a (loopback) proxy that names them in X-Forwarded-For.
       TRUST_PROXY: 'loopback',
@@ -62,7 +56,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.stop();
-  if (outageHost) await new Promise<void>((resolve) => outageHost.close(() => resolve()));
   await paypal?.stop();
   await ns?.cleanup();
   await db?.drop();
@@ -142,7 +135,7 @@ describe("PayPal certificate downloads: one client's share", () => {
 
 describe('PayPal certificate host outage', () => {
   it('a genuine event whose certificate cannot be downloaded now is answered 503 (retry), not 401, and not counted as a failed verification', async () => {
-    const answer = await genuine(`https://localhost:${outagePort}/v1/notifications/certs/CERT-during-outage`);
+    const answer = await genuine(`https://${outageHost}/v1/notifications/certs/CERT-during-outage`);
     // Observed today: 401 "Webhook signing certificate rejected", RateLimit headers (one failure counted against
     // PayPal's address) and outcome invalid_signature.
     expect({ status: answer.status, ratelimit: answer.headers.get('ratelimit') }).toEqual({ status: 503, ratelimit: null });

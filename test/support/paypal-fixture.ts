@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { sign as cryptoSign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { RequestListener } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,8 @@ import { Agent } from 'undici';
 export class PaypalFixture {
   readonly dir = mkdtempSync(join(tmpdir(), 'paypal-fixture-'));
   private server?: Server;
+  /** The certificate hosts a test started with {@link certificateHost}, closed by stop(). */
+  private readonly otherHosts: Server[] = [];
   signingKey = '';
   /** A dispatcher that trusts the fixture's TLS certificate. */
   agent?: Agent;
@@ -58,6 +61,18 @@ export class PaypalFixture {
     return `https://${this.host}/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270`;
   }
 
+  /**
+   * Another certificate host on loopback, with the fixture's TLS certificate (so {@link agent} trusts it), answering
+   * as `answer` says: a host that fails, serves an error page, or serves certificates of a test's own.
+   * @returns its `localhost:port`, for PAYPAL_CERT_HOSTS and certificate URLs
+   */
+  async certificateHost(answer: RequestListener): Promise<string> {
+    const server = createServer({ key: readFileSync(join(this.dir, 'tls.key')), cert: readFileSync(join(this.dir, 'tls.crt')) }, answer);
+    this.otherHosts.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `localhost:${(server.address() as AddressInfo).port}`;
+  }
+
   /** PayPal's headers for `body`, signed SHA256withRSA over `id|time|webhookId|crc32`. */
   headers(body: string, webhookId: string, transmissionId = crypto.randomUUID(), certUrl = this.certUrl): Record<string, string> {
     const time = new Date().toISOString();
@@ -75,7 +90,8 @@ export class PaypalFixture {
 
   async stop(): Promise<void> {
     await this.agent?.close();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const close = (server?: Server) => new Promise<void>((resolve) => (server?.listening ? server.close(() => resolve()) : resolve()));
+    await Promise.all([this.server, ...this.otherHosts].map(close));
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
