@@ -1,13 +1,17 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Certificate URLs whose download was refused for good a moment ago (a 404 for a made-up certificate id, a
- * certificate that cannot verify signatures: not RSA, expired), remembered for a few minutes so naming one again
- * costs no download: the request is refused at once, as a failed verification, as the download would have been.
+ * Certificate URLs whose download failed a moment ago, with why, remembered for a while so naming one again costs no
+ * download. The cache keeps two of these lists:
+ * - refused for good (a 404 for a made-up certificate id, a certificate that cannot verify signatures: not RSA,
+ *   expired), for 5 minutes: the request is refused at once, as a failed verification, as the download would have been;
+ * - answered 200 with no certificate (an error page, a body over the size limit), for a minute: a 503 again (see
+ *   NO_CERTIFICATE_TTL_MS in paypal-certificate-cache.ts).
  *
- * Only refusals are remembered, never transient failures (timeouts, 5xx, 429, 408, a 200 that is no certificate or
- * over the size limit), which say nothing about the URL. The list is bounded (oldest forgotten first): a forger cycling through more URLs than it holds pays a download
- * and a failed verification for each, and so reaches its failure budget, after which it gets no downloads at all.
+ * Never transient failures (timeouts, 5xx, 429, 408), which say nothing about the URL. The lists are bounded (oldest
+ * forgotten first): a forger cycling through more URLs than one holds pays a download for each, and for a refusal a
+ * failed verification too, so reaches its failure budget, after which it gets no downloads at all; a download whose
+ * answer was no certificate is not counted, and bounded by the client's downloads per minute.
  *
  * Each URL is kept as its SHA-256 digest, never as its text: with PAYPAL_CERT_HOSTS set any path is accepted, so a
  * forger names URLs as long as the 16 kB of headers, and 1,000 of them kept ~15 MB per process (0.5 MB with the

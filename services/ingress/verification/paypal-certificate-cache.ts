@@ -46,6 +46,11 @@ export interface PaypalCertificateCacheOptions {
   /** How long a URL whose certificate was refused (4xx, not RSA, expired) is refused without a download (default 5 minutes). */
   failedUrlTtlMs?: number;
   /**
+   * How long a URL whose host answered 200 with no certificate (not one that parses, or over the size limit) is
+   * answered 503 without a download (default 1 minute; see {@link NO_CERTIFICATE_TTL_MS}).
+   */
+  noCertificateUrlTtlMs?: number;
+  /**
    * Certificates shared with the other ingress processes and kept across restarts (looked up before a download;
    * written once a certificate has verified a genuine signature). Default: none.
    */
@@ -66,6 +71,16 @@ export interface PaypalCertificateCacheOptions {
  * trust; 5 minutes is the usual allowance for clock differences between hosts.
  */
 export const CLOCK_SKEW_MS = 5 * 60_000;
+
+/**
+ * How long a URL whose host answered 200 with no certificate is answered 503 without another download. Not a refusal
+ * (an error page of the host, or of a proxy before it, says nothing against the sender), but not forgotten at once
+ * either: with PAYPAL_CERT_HOSTS set any path is accepted, so a forger can name a page of an allowed host that answers
+ * 200 with HTML, uncounted (a 503), and without this every request naming it cost a download. Now a URL costs one
+ * download a minute, whoever names it; a genuine event is retried by PayPal and goes through once the host serves the
+ * certificate again, within a minute.
+ */
+export const NO_CERTIFICATE_TTL_MS = 60_000;
 
 /**
  * Downloads, checks and caches PayPal signing certificates by URL (already checked by checkCertificateUrl, whose
@@ -91,6 +106,8 @@ export class PaypalCertificateCache {
   private readonly slots: CertificateDownloadSlots;
   private readonly rate: CertificateDownloadRate;
   private readonly failed: FailedCertificateUrls;
+  /** URLs whose host answered 200 with no certificate a moment ago (see {@link NO_CERTIFICATE_TTL_MS}). */
+  private readonly noCertificate: FailedCertificateUrls;
   // One line a minute each, with a count: how often these happen is up to whoever sends requests.
   private readonly rejections: RateLimitedLog;
   private readonly busy: RateLimitedLog;
@@ -109,6 +126,10 @@ export class PaypalCertificateCache {
       ...(options.failedUrlTtlMs === undefined ? {} : { ttlMs: options.failedUrlTtlMs }),
       ...(options.now === undefined ? {} : { now: options.now }),
     });
+    this.noCertificate = new FailedCertificateUrls({
+      ttlMs: options.noCertificateUrlTtlMs ?? NO_CERTIFICATE_TTL_MS,
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
     const logger = options.logger ?? createLogger('paypal-certificates');
     this.rejections = new RateLimitedLog((fields) => logger.warn('paypal signing certificate rejected', fields));
     this.busy = new RateLimitedLog((fields) => logger.warn('paypal certificate downloads busy; answered 503', fields));
@@ -118,6 +139,7 @@ export class PaypalCertificateCache {
   /** Drops every cached certificate (and every remembered refusal). */
   clear(): void {
     this.cache.clear();
+    this.noCertificate.clear();
     this.failed.clear();
   }
 
@@ -202,6 +224,9 @@ export class PaypalCertificateCache {
     // Refused a moment ago: refused again without a download (a failed verification, as the download's would be).
     const refusal = this.failed.recall(key);
     if (refusal !== undefined) return Promise.reject(rejectCertificate(`certificate URL was refused recently (${refusal})`));
+    // Answered 200 with no certificate a moment ago: a 503 again, without a download (see NO_CERTIFICATE_TTL_MS).
+    const noCertificate = this.noCertificate.recall(key);
+    if (noCertificate !== undefined) return Promise.reject(this.unavailableNow(new URL(key), `${noCertificate} (a moment ago; not downloaded again yet)`));
     // Joining a download in flight costs nothing more, whoever asks: the request that started it holds its slot.
     return this.inflight.get(key);
   }
@@ -266,26 +291,36 @@ export class PaypalCertificateCache {
       data = await this.download(url);
     } catch (error) {
       if (error instanceof CertificateRefused) throw this.reject(url, error.message, error.cause);
+      if (error instanceof NoCertificateAnswered) throw this.noCertificateAt(url, error.message, error);
       // Nothing is known about the request's signature: the certificate host is down, slow or shedding load.
       throw this.unavailableNow(url, error instanceof Error ? error.message : String(error), error);
     }
     const maxAgeMs = this.options.cacheMaxAgeMs ?? 24 * 60 * 60 * 1000;
     const certificate = this.inspect(data, now() + maxAgeMs);
     if ('publicKey' in certificate) return certificate;
-    // A 200 that is no certificate at all is the host's failure (or an error page of a proxy or CDN before it), not
-    // the sender's: the URL is on an allowed host, whose certificates a forger cannot write. Taken as a refusal, every
-    // genuine event signed with that certificate was a 401 (counted) and its URL refused for 5 minutes, retries
-    // included. A certificate that parses but cannot serve (not RSA, expired) is the host's answer about this URL.
-    if (certificate.unreadable) throw this.unavailableNow(url, certificate.problem, certificate.cause);
+    // A 200 that is no certificate at all is most likely the host's failure (or an error page of a proxy or CDN before
+    // it): taken as a refusal, every genuine event signed with that certificate was a 401 (counted) and its URL
+    // refused for 5 minutes, retries included. A certificate that parses but cannot serve (not RSA, expired) is the
+    // host's answer about this URL.
+    if (certificate.unreadable) throw this.noCertificateAt(url, certificate.problem, certificate.cause);
     throw this.reject(url, certificate.problem, certificate.cause);
+  }
+
+  /**
+   * The host answered 200 with no certificate: unavailable (503, not counted), and the URL answered so without a
+   * download for {@link NO_CERTIFICATE_TTL_MS}, as a forger may name such a page on purpose.
+   */
+  private noCertificateAt(url: URL, reason: string, cause: unknown): DependencyUnavailableError {
+    this.noCertificate.remember(url.href, reason);
+    return this.unavailableNow(url, reason, cause);
   }
 
   /**
    * A download that told nothing about the request's signature: DependencyUnavailableError (503 with Retry-After),
    * which has PayPal retry and counts nothing against it (a 401 would drop the event and count as a forgery). Not
-   * remembered: the next request downloads again. Logged here, rate-limited (see `unavailable`).
+   * remembered as a refusal. Logged here, rate-limited (see `unavailable`).
    */
-  private unavailableNow(url: URL, reason: string, cause: unknown): DependencyUnavailableError {
+  private unavailableNow(url: URL, reason: string, cause?: unknown): DependencyUnavailableError {
     this.unavailable.note({ certUrl: url.href, cause: reason });
     return new DependencyUnavailableError('paypal-certificates', { cause, logged: true });
   }
@@ -328,8 +363,8 @@ export class PaypalCertificateCache {
   private async download(url: URL): Promise<Buffer> {
     const timeoutMs = this.options.fetchTimeoutMs ?? 5000;
     const maxBytes = this.options.maxCertificateBytes ?? 64 * 1024;
-    // Errors thrown here (network, TLS, timeout, a body over the limit) are transient; CertificateRefused marks the
-    // answers that are not.
+    // Errors thrown here (network, TLS, timeout) are transient; CertificateRefused marks the answers that are not, and
+    // NoCertificateAnswered a 200 too large to be a certificate.
     const { statusCode, headers, body } = await request(url, {
       method: 'GET',
       dispatcher: this.options.dispatcher,
@@ -343,15 +378,14 @@ export class PaypalCertificateCache {
       // undici's request never follows redirects) is the host's answer about this URL.
       if (hostCannotAnswerNow(statusCode)) throw new Error(`certificate URL answered HTTP ${statusCode}`);
       if (statusCode !== 200) throw new CertificateRefused(`certificate URL answered HTTP ${statusCode}`);
-      // A certificate is a few kB: a 200 past the limit is an error page or the like from the host (or a proxy
-      // before it), nothing a sender's URL on an allowed host decides, so transient (503, not remembered).
+      // A certificate is a few kB: a 200 past the limit is an error page or the like (see noCertificateAt).
       const declared = Number(headers['content-length']);
-      if (declared > maxBytes) throw new Error('certificate response too large');
+      if (declared > maxBytes) throw new NoCertificateAnswered('certificate response too large');
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of body as AsyncIterable<Buffer>) {
         size += chunk.length;
-        if (size > maxBytes) throw new Error('certificate response too large');
+        if (size > maxBytes) throw new NoCertificateAnswered('certificate response too large');
         chunks.push(chunk);
       }
       return Buffer.concat(chunks, size);
@@ -378,6 +412,11 @@ function hostCannotAnswerNow(statusCode: number): boolean {
 /** The certificate host's answer refuses this URL for good (as opposed to a transient failure to get an answer). */
 class CertificateRefused extends Error {
   override readonly name = 'CertificateRefused';
+}
+
+/** A 200 whose body cannot be a certificate (over the size limit): see noCertificateAt. */
+class NoCertificateAnswered extends Error {
+  override readonly name = 'NoCertificateAnswered';
 }
 
 function ignore(): void {}
