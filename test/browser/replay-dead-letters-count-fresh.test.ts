@@ -153,6 +153,32 @@ describeBrowser('the replay-dead-letters dialog left open while the dead letters
     await page.close();
   });
 
+  it('keeps the provider while the confirm counts again and sends (found by review: it could be changed meanwhile)', async () => {
+    const dead = await fixture.sendGithub();
+    await deadLetter(dead.id);
+    const page = await fixture.signedInPage();
+    const { dialog, counted } = await openDialogFor(page, 'github');
+    const shown = (await counted.json()) as { counts: { DEAD_LETTER: number } };
+    const confirm = dialog.locator('button[type=submit]');
+    await dialog.getByRole('button', { name: `Replay ${shown.counts.DEAD_LETTER}` }).waitFor();
+
+    // The count made once the replay is confirmed waits until the test has looked at the provider list.
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await page.route(dialogCount('github'), async (route) => {
+      if ((await confirm.textContent())?.includes('Working')) await released;
+      return route.continue().catch(() => undefined);
+    });
+    await confirm.click();
+    await waitFor('the confirm under way', async () => (await confirm.textContent())?.includes('Working') === true);
+    // Fails without the fix: the list could be changed while the replay for github was on its way.
+    const disabled = await dialog.getByLabel('Provider').isDisabled();
+    release();
+    expect(disabled).toBe(true);
+    await notice(page, /^Replay started for \d+ dead letters? of github\.$/).waitFor();
+    await page.close();
+  });
+
   it('had no page error', () => {
     expect(fixture.pageErrors).toEqual([]);
   });

@@ -932,7 +932,8 @@ function ReplayDeadLettersDialog({
     >
       <div class="field">
         <label for="dead-provider">Provider</label>
-        <select id="dead-provider" value={provider} onChange={(event) => setProvider((event.target as HTMLSelectElement).value)}>
+        {/* Fixed while a confirm counts again and sends: the replay goes for the provider it was confirmed for. */}
+        <select id="dead-provider" value={provider} disabled={busy} onChange={(event) => setProvider((event.target as HTMLSelectElement).value)}>
           <option value="">All providers</option>
           {[...new Set([...providers, ...(initialProvider ? [initialProvider] : [])])].map((name) => (
             <option key={name} value={name}>

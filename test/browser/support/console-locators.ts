@@ -7,7 +7,7 @@ export const rows = (page: Page) => page.locator('table.events-table tbody tr');
 export const rowFor = (page: Page, externalId: string) => rows(page).filter({ hasText: externalId });
 
 /** A visible notice (its text is also announced in the live region, which getByText would find too). */
-export const notice = (page: Page, text: string) => page.locator('p.notice', { hasText: text });
+export const notice = (page: Page, text: string | RegExp) => page.locator('p.notice', { hasText: text });
 
 /**
  * Switches the Events view's "Live updates" checkbox, clicking again until it holds: on a loaded machine a click
