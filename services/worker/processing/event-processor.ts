@@ -558,7 +558,7 @@ export class EventProcessor {
     const handlers = this.options.handlers.handlersFor(event.provider, event.eventType).filter(([name]) => !done.has(name));
     const work = this.routeWork(event);
 
-    // Marks the event while everything this claim still runs only waits for a slot (see waitHooks).
+    // Marks the event while everything this claim still runs only waits for a slot (see claimHooks).
     const mark = new ClaimWaitMark(this.options.store, event, routed.length + handlers.length);
     const deliveries = routed.map((r) => this.endedFor(mark.delivery(), (marked) => this.deliverRouted(event, r, work, marked)));
     // A handler runs at once: a claim running one is never only waiting.
