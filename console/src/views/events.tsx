@@ -433,14 +433,17 @@ export function EventsView({ params }: { params: URLSearchParams }) {
     <section aria-labelledby="events-title">
       <div class="view-head">
         <h1 id="events-title">Events</h1>
+        {/* The status before the box: the row sits at the right edge, so a status that appears (the first page, right
+            after sign-in) or changes width grows to the left and the box stays put. After the box, it pushed the box
+            137 px left as the list arrived, and a click pressed on the box then was released on the status instead. */}
         <div class="live">
+          <span class="muted small" aria-hidden="true">
+            {livePaused || !live ? 'paused' : list.checkedAt ? `checked ${formatTimeSeconds(list.checkedAt)}` : ''}
+          </span>
           <label class="checkbox">
             <input type="checkbox" checked={live} onChange={(event) => setLive((event.target as HTMLInputElement).checked)} />
             Live updates
           </label>
-          <span class="muted small" aria-hidden="true">
-            {livePaused || !live ? 'paused' : list.checkedAt ? `checked ${formatTimeSeconds(list.checkedAt)}` : ''}
-          </span>
         </div>
       </div>
 
