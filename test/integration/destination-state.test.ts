@@ -169,6 +169,87 @@ describe('the paused set', () => {
   });
 });
 
+describe('admissions asked together', () => {
+  /**
+   * A store on a connection of its own (auto-pipelined, as the worker's `state` role makes it, unless told otherwise),
+   * and how many scripts went through it.
+   */
+  function counted({ enableAutoPipelining = true } = {}) {
+    const redis = new Redis(ns.redisUrl, { enableAutoPipelining });
+    const store = new DestinationStateStore(redis, `${ns.prefix}:webhook-events`);
+    let scripts = 0;
+    const send = redis.sendCommand.bind(redis);
+    redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+      if (command.name === 'evalsha' || command.name === 'eval') scripts++;
+      return (send as (...args: unknown[]) => unknown)(command, ...rest);
+    }) as typeof redis.sendCommand;
+    return { redis, store, scripts: () => scripts };
+  }
+
+  it('a destination without a breaker: the admissions asked in one turn share one script run, and a later one reads again', async () => {
+    const { redis, store, scripts } = counted();
+    try {
+      await redis.ping();
+      // The deliveries of one claim batch ask together (each job's continuation in the same turn).
+      const admissions = await Promise.all(Array.from({ length: 26 }, () => Promise.resolve().then(() => store.admit('together', undefined, ''))));
+      expect(admissions).toEqual(Array.from({ length: 26 }, () => ({ verdict: 'allow' })));
+      expect(scripts()).toBe(1);
+      // A pause copied meanwhile is what the next admission reads: nothing answered earlier is reused.
+      expect(await podA.syncPauses(100, ['together'])).toBe(true);
+      expect(await store.admit('together', undefined, '')).toEqual({ verdict: 'paused' });
+      expect(scripts()).toBe(2);
+      // One destination's admission is not another's.
+      const [paused, other] = await Promise.all([store.admit('together', undefined, ''), store.admit('someone-else', undefined, '')]);
+      expect([paused, other]).toEqual([{ verdict: 'paused' }, { verdict: 'allow' }]);
+      expect(scripts()).toBe(4);
+    } finally {
+      await podA.syncPauses(101, []);
+      redis.disconnect();
+    }
+  });
+
+  it('an admission asked once the shared one was sent is sent on its own, even while that one is unanswered', async () => {
+    // Without auto-pipelining, which holds back a connection's next commands until its previous ones are answered:
+    // each admission reaches Redis as it is sent.
+    const { redis, store, scripts } = counted({ enableAutoPipelining: false });
+    const held = `${ns.prefix}:held`;
+    try {
+      await redis.ping();
+      // Redis answers this connection's later commands only once the BLPOP is: the admission below stays unanswered.
+      const blocked = redis.blpop(held, 10);
+      const first = store.admit('after-send', undefined, '');
+      await waitFor('the first admission to be sent', () => scripts() === 1, { timeoutMs: 2000, intervalMs: 5 });
+      // Copied after the first admission was sent: the second must read it, so it cannot take the first's answer.
+      expect(await podA.syncPauses(200, ['after-send'])).toBe(true);
+      const second = store.admit('after-send', undefined, '');
+      await waitFor('the second admission to be sent', () => scripts() === 2, { timeoutMs: 2000, intervalMs: 5 });
+      await redisB.lpush(held, 'go');
+      await blocked;
+      expect(await second).toEqual({ verdict: 'paused' });
+      await first;
+    } finally {
+      await podA.syncPauses(201, []);
+      redis.disconnect();
+    }
+  });
+
+  it('a destination with a breaker: every admission runs its own script (only one of them may become the probe)', async () => {
+    const { redis, store, scripts } = counted();
+    try {
+      const name = 'together-breaker';
+      for (let i = 0; i < breaker.failureThreshold; i++) await podA.record(name, 'failure', breaker);
+      await waitFor('the cooldown to end', async () => (await podA.probeFree(name)) || undefined, { timeoutMs: 3000, intervalMs: 25 });
+      const admissions = await Promise.all(['b1', 'b2', 'b3'].map((token) => store.admit(name, lease, token)));
+      expect(scripts()).toBe(3);
+      const verdicts = admissions.map((admission) => (admission === 'unsynced' ? admission : admission.verdict));
+      expect(verdicts.filter((verdict) => verdict === 'probe')).toHaveLength(1);
+      expect(verdicts.filter((verdict) => verdict === 'probing')).toHaveLength(2);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
+
 describe('the rate limit shared by two connections', () => {
   it('never lets more than perSecond reservations into any rolling second, whichever connection asks', async () => {
     const perSecond = 10;

@@ -156,6 +156,8 @@ interface ScriptedRedis extends Redis {
 export class DestinationStateStore {
   private readonly redis: ScriptedRedis;
   private readonly base: string;
+  /** Admissions of destinations without a breaker asked in this turn and not yet sent, by destination (see admit). */
+  private readonly unsentAdmissions = new Map<string, Promise<Admission | 'unsynced'>>();
 
   constructor(
     redis: Redis,
@@ -194,9 +196,28 @@ export class DestinationStateStore {
    * delivery through as its probe (held for `probeLeaseMs`, after which another may probe if no answer came).
    * `'unsynced'`: Redis holds no copy of the paused set (a new or emptied Redis); copy it with {@link syncPauses}.
    * `cooldownMs`: the breaker's as configured now, which an open circuit's end follows (see ADMIT).
+   *
+   * Without a breaker the script only reads (the paused set's copy and membership), and the same for every delivery to
+   * `name`: the admissions asked in one event-loop turn (the deliveries of a claim batch) share one run of it, sent at
+   * the end of the turn, instead of one each. Every one of them was asked before that run was sent, so it reads Redis
+   * as it is after each was asked, as its own run would have: a pause copied before an admission was asked is seen by
+   * it. An admission asked once the shared run was sent gets a run of its own. With a breaker every admission runs
+   * the script (only one may become the probe).
    */
-  async admit(name: string, breaker: { probeLeaseMs: number; cooldownMs?: number } | undefined, token: string): Promise<Admission | 'unsynced'> {
-    return this.runAdmit(name, breaker ? '1' : '0', breaker?.probeLeaseMs ?? 0, token, '0', breaker?.cooldownMs ?? 0);
+  admit(name: string, breaker: { probeLeaseMs: number; cooldownMs?: number } | undefined, token: string): Promise<Admission | 'unsynced'> {
+    if (breaker) return this.runAdmit(name, '1', breaker.probeLeaseMs, token, '0', breaker.cooldownMs ?? 0);
+    let shared = this.unsentAdmissions.get(name);
+    if (!shared) {
+      shared = new Promise<Admission | 'unsynced'>((resolve, reject) => {
+        // After the turn's promise continuations (each delivery's), which may still join; nothing joins once it is sent.
+        process.nextTick(() => {
+          this.unsentAdmissions.delete(name);
+          this.runAdmit(name, '0', 0, '', '0', 0).then(resolve, reject);
+        });
+      });
+      this.unsentAdmissions.set(name, shared);
+    }
+    return shared;
   }
 
   /**
