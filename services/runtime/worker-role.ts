@@ -134,6 +134,8 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
   const processor = new EventProcessor({
     store: new ProcessingStore(pool, { logger, liveClaimWindowMs: liveClaimWindowMs(config.worker.lockDurationMs) }),
     heartbeat,
+    // Sooner than half the window no other claim can have taken the event (it leaves younger claims alone).
+    confirmClaimAfterMs: liveClaimWindowMs(config.worker.lockDurationMs) / 2,
     routes: options.routes,
     handlers: options.handlers ?? new EventHandlerRegistry(),
     forwarder,

@@ -15,7 +15,7 @@ import winston from 'winston';
 import { DestinationPauses } from '../../services/shared/destinations/destination-pauses.js';
 import { DestinationStateStore } from '../../services/shared/destinations/destination-state.js';
 import { promoteHeldJobs } from '../../services/shared/destinations/held-events.js';
-import { DestinationGuard } from '../../services/worker/delivery/destination-guard.js';
+import { DestinationGuard, type DestinationGuardOptions } from '../../services/worker/delivery/destination-guard.js';
 import { HttpForwarder } from '../../services/worker/delivery/http-forwarder.js';
 import { EventHandlerRegistry } from '../../services/worker/processing/event-handlers.js';
 import { EventProcessor } from '../../services/worker/processing/event-processor.js';
@@ -39,6 +39,35 @@ class CountingStore extends ProcessingStore {
   }
 }
 
+/**
+ * A guard whose next admission waits until the test lets it go: a worker's event loop that stalls while a delivery's
+ * admission is under way (no slot waited for, no transform).
+ */
+class HeldGuard extends DestinationGuard {
+  private gate?: { reached: () => void; go: Promise<void> };
+
+  holdNextAdmission(): { reached: Promise<void>; release: () => void } {
+    let release!: () => void;
+    let reached!: () => void;
+    const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
+    this.gate = { reached, go: new Promise<void>((resolve) => (release = resolve)) };
+    return { reached: reachedPromise, release };
+  }
+
+  override async admit(...args: Parameters<DestinationGuard['admit']>): ReturnType<DestinationGuard['admit']> {
+    const gate = this.gate;
+    this.gate = undefined;
+    if (gate) {
+      gate.reached();
+      await gate.go;
+    }
+    return super.admit(...args);
+  }
+}
+
+/** How long after its claim a delivery confirms it in the processor `late` (the worker's is 1/5 of its lock). */
+const CONFIRM_AFTER_MS = 1000;
+
 const silent = winston.createLogger({ silent: true });
 let db: TestDatabase;
 let ns: TestQueueNamespace;
@@ -51,6 +80,8 @@ let routes: RoutesWithHeldTransforms;
 let forwarder: HttpForwarder;
 let guarded: EventProcessor;
 let unguarded: EventProcessor;
+let heldGuard: HeldGuard;
+let late: EventProcessor;
 /** The event whose delivery holds `narrow`'s one slot: answered only after a while. */
 let occupier = '';
 const sink = new HttpSink((request) => (request.headers['webhook-id'] === occupier ? { status: 200, delayMs: 1500 } : { status: 200 }));
@@ -105,10 +136,21 @@ beforeAll(async () => {
     new EventProcessor({ store, routes, handlers: new EventHandlerRegistry(), forwarder, maxAttempts: 3, logger: silent, ...(withGuard ? { guard } : {}) });
   guarded = processor(true);
   unguarded = processor(false);
+  const guardOptions: DestinationGuardOptions = {
+    state,
+    pauses: new DestinationPauses(db.pool, state),
+    redis: stateRedis,
+    probeLeaseMs: 600_000,
+    promoteWaiting: (destination, limit) => promoteHeldJobs(db.pool, queue, destination, limit === undefined ? {} : { limit }),
+    logger: silent,
+  };
+  heldGuard = new HeldGuard(guardOptions);
+  late = new EventProcessor({ store, routes, handlers: new EventHandlerRegistry(), forwarder, maxAttempts: 3, logger: silent, guard: heldGuard, confirmClaimAfterMs: CONFIRM_AFTER_MS });
 });
 
 afterAll(async () => {
   await guard?.close();
+  await heldGuard?.close();
   await queue?.close();
   connection?.disconnect();
   stateRedis?.disconnect();
@@ -135,6 +177,43 @@ describe('a delivery whose route transforms the payload, its claim taken by anot
     expect(await run).toBe('skipped');
     expect(sink.requestsFor(id)).toEqual([]);
     expect(await rowOf(id)).toMatchObject({ status: 'PROCESSING', attempts: 2, claim_token: other.claimToken });
+  });
+});
+
+describe('a plain forward that waited for nothing, its worker stalled on its way to the slot', () => {
+  // Found in CI (faults/worker-stall-slot-waiters): a delivery whose admission was under way when the worker stalled
+  // found the slot free once it resumed, waited for nothing, and sent what the other worker had taken over.
+  it('confirms its claim when it holds its slot late after the claim: sends nothing once another run holds the event', async () => {
+    const admission = heldGuard.holdNextAdmission();
+    const id = await newEvent('plain.stalled');
+    const run = late.process({ eventId: id });
+    await admission.reached;
+    const other = (await new ProcessingStore(db.pool).claim(id))!;
+    // The stall: longer than the processor's confirmClaimAfterMs (the worker's is a fifth of its lock duration).
+    await new Promise((resolve) => setTimeout(resolve, CONFIRM_AFTER_MS + 50));
+    admission.release();
+
+    // Before, it was sent (no slot wait, no transform: nothing confirmed the claim).
+    expect(await run).toBe('skipped');
+    expect(sink.requestsFor(id)).toEqual([]);
+    expect(await rowOf(id)).toMatchObject({ status: 'PROCESSING', claim_token: other.claimToken });
+    expect(store.confirms.get(id)).toBe(1);
+  });
+
+  it('a late delivery whose claim still holds is sent, after one confirmation; one on time confirms nothing', async () => {
+    const admission = heldGuard.holdNextAdmission();
+    const id = await newEvent('plain.slow');
+    const run = late.process({ eventId: id });
+    await admission.reached;
+    await new Promise((resolve) => setTimeout(resolve, CONFIRM_AFTER_MS + 50));
+    admission.release();
+    expect(await run).toBe('completed');
+    expect(sink.requestsFor(id)).toHaveLength(1);
+    expect(store.confirms.get(id)).toBe(1);
+
+    const onTime = await newEvent('plain.on-time');
+    expect(await late.process({ eventId: onTime })).toBe('completed');
+    expect(store.confirms.get(onTime)).toBeUndefined();
   });
 });
 

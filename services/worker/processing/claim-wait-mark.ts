@@ -26,7 +26,8 @@ export interface MarkedDelivery {
  * The deliveries of one claim run concurrently, so their statements (mark, confirm-and-clear) go one after the other
  * in the order they were decided: a mark decided before a confirm lands before it, and none is decided while a
  * delivery holds its slot or after one made an attempt. A delivery that goes at once sends no statement of its own,
- * unless its route's transform built its message (it confirms the claim then: see EventProcessor's claimHooks).
+ * unless its route's transform built its message or it comes late after its claim (it confirms the claim then: see
+ * EventProcessor's claimHooks).
  * Best effort: a mark that fails leaves the event unmarked, and a kill then counts the attempt, as it always did.
  */
 export class ClaimWaitMark {

@@ -48,6 +48,13 @@ export interface EventProcessorOptions {
   guard?: DestinationGuard;
   /** Keeps the claims of runs in progress alive (`claim_heartbeat_at`); without it a run's claim time alone counts. */
   heartbeat?: ClaimHeartbeat;
+  /**
+   * A delivery about to be sent this long (ms) after its claim was answered confirms the claim first, whatever it
+   * waited for (see claimHooks): half the live-claim window (claim-heartbeat.ts), so that a delivery sent sooner than
+   * this cannot have lost its event to another claim, which leaves a claim younger than the window alone. Absent
+   * (tests that build a processor directly): only deliveries that waited for a slot or a transform confirm.
+   */
+  confirmClaimAfterMs?: number;
 }
 
 /**
@@ -143,6 +150,9 @@ const tracer = trace.getTracer('event-driven-integration-service/worker');
  * destination that has not taken it yet, record each attempt, and end COMPLETED, FAILED (retry) or DEAD_LETTER.
  */
 export class EventProcessor {
+  /** When each run's claim was answered (performance.now()), for {@link EventProcessorOptions.confirmClaimAfterMs}. */
+  private readonly claimAnswered = new WeakMap<ClaimedEvent, number>();
+
   constructor(private readonly options: EventProcessorOptions) {}
 
   /**
@@ -198,6 +208,7 @@ export class EventProcessor {
       }
       return 'skipped';
     }
+    this.claimAnswered.set(event, performance.now());
     const untrack = this.options.heartbeat?.track(event.id, event.claimToken);
     // A run that throws after some deliveries took the event records them with its release, so its retry does not
     // send them again.
@@ -671,7 +682,7 @@ export class EventProcessor {
         await claimChecks.afterSlotWait();
         await guard.recheck(destination, admission.probeToken);
       },
-      // A transformed delivery's claim, confirmed once it holds its slot when no slot wait did (see claimHooks).
+      // A transformed or late delivery's claim, confirmed once it holds its slot when no slot wait did (see claimHooks).
       slotHeld: claimChecks.slotHeld,
       // Counted against the circuit before the slot passes on, so the delivery waiting for it sees what this did.
       afterSend: async (result) => void (recorded = await guard.record(destination, result, admission.probeToken)),
@@ -705,8 +716,11 @@ export class EventProcessor {
    * (a stall past the job lock hides in a wait). A transform can take as long (TRANSFORM_TIMEOUT_MS, after its turn
    * behind the process's other transforms): a transformed delivery confirms its claim once it holds its slot too,
    * waited for or not, but only once, the one after a slot wait covering the transform before it. Not right after the
-   * transform: a slot wait may still come, and would need its own. A plain forward that goes at once confirms
-   * nothing: no statement on its way.
+   * transform: a slot wait may still come, and would need its own. So does any delivery that holds its slot
+   * {@link EventProcessorOptions.confirmClaimAfterMs} or more after its claim was answered: the event loop may have
+   * stalled anywhere on its way (found in CI, faults/worker-stall-slot-waiters: a delivery whose admission was under
+   * way at the stall found the slot free once the worker resumed, waited for nothing, and sent an event the other worker
+   * had taken over and delivered). A plain forward that goes at once confirms nothing: no statement on its way.
    */
   private claimHooks(
     event: ClaimedEvent,
@@ -719,16 +733,15 @@ export class EventProcessor {
       confirmed = true;
       if (!(await tagDatabaseAway(marked.holds()))) throw new ClaimLostError(event.id, destination.name);
     };
+    const { confirmClaimAfterMs } = this.options;
+    const claimedAt = this.claimAnswered.get(event);
+    const late = () => confirmClaimAfterMs !== undefined && claimedAt !== undefined && performance.now() - claimedAt >= confirmClaimAfterMs;
     return {
       beforeSlotWait: () => marked.waits(),
       afterSlotWait: confirm,
-      ...(route.transform
-        ? {
-            slotHeld: async () => {
-              if (!confirmed) await confirm();
-            },
-          }
-        : {}),
+      slotHeld: async () => {
+        if (!confirmed && (route.transform !== undefined || late())) await confirm();
+      },
     };
   }
 
