@@ -18,7 +18,7 @@ import { promoteHeldJobs } from '../../services/shared/destinations/held-events.
 import { DestinationGuard, type DestinationGuardOptions } from '../../services/worker/delivery/destination-guard.js';
 import { HttpForwarder } from '../../services/worker/delivery/http-forwarder.js';
 import { EventHandlerRegistry } from '../../services/worker/processing/event-handlers.js';
-import { EventProcessor } from '../../services/worker/processing/event-processor.js';
+import { EventProcessor, type EventProcessorOptions } from '../../services/worker/processing/event-processor.js';
 import { ProcessingStore, type ClaimedEvent } from '../../services/worker/processing/processing-store.js';
 import { RoutesWithHeldTransforms } from '../support/held-transforms.js';
 import { HttpSink } from '../support/http-sink.js';
@@ -109,14 +109,15 @@ beforeAll(async () => {
   stateRedis = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1 });
   queue = new Queue(QUEUE, { connection, prefix: ns.prefix });
   const state = new DestinationStateStore(stateRedis, `${ns.prefix}:${QUEUE}`);
-  guard = new DestinationGuard({
+  const guardOptions: DestinationGuardOptions = {
     state,
     pauses: new DestinationPauses(db.pool, state),
     redis: stateRedis,
     probeLeaseMs: 600_000,
     promoteWaiting: (destination, limit) => promoteHeldJobs(db.pool, queue, destination, limit === undefined ? {} : { limit }),
     logger: silent,
-  });
+  };
+  guard = new DestinationGuard(guardOptions);
   forwarder = new HttpForwarder({ defaultTimeoutMs: 5000, defaultMaxConcurrency: 4, beforeSend: guard.beforeSend });
   routes = new RoutesWithHeldTransforms({
     destinations: {
@@ -132,20 +133,12 @@ beforeAll(async () => {
     ],
   });
   store = new CountingStore(db.pool);
-  const processor = (withGuard: boolean) =>
-    new EventProcessor({ store, routes, handlers: new EventHandlerRegistry(), forwarder, maxAttempts: 3, logger: silent, ...(withGuard ? { guard } : {}) });
-  guarded = processor(true);
-  unguarded = processor(false);
-  const guardOptions: DestinationGuardOptions = {
-    state,
-    pauses: new DestinationPauses(db.pool, state),
-    redis: stateRedis,
-    probeLeaseMs: 600_000,
-    promoteWaiting: (destination, limit) => promoteHeldJobs(db.pool, queue, destination, limit === undefined ? {} : { limit }),
-    logger: silent,
-  };
+  const processor = (options: Partial<EventProcessorOptions> = {}) =>
+    new EventProcessor({ store, routes, handlers: new EventHandlerRegistry(), forwarder, maxAttempts: 3, logger: silent, ...options });
+  guarded = processor({ guard });
+  unguarded = processor();
   heldGuard = new HeldGuard(guardOptions);
-  late = new EventProcessor({ store, routes, handlers: new EventHandlerRegistry(), forwarder, maxAttempts: 3, logger: silent, guard: heldGuard, confirmClaimAfterMs: CONFIRM_AFTER_MS });
+  late = processor({ guard: heldGuard, confirmClaimAfterMs: CONFIRM_AFTER_MS });
 });
 
 afterAll(async () => {
