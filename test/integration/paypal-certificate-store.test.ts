@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { RedisPaypalCertificateStore } from '../../services/ingress/verification/paypal-certificate-store.js';
 import { createRedisConnection } from '../../services/shared/queue/redis-connection.js';
 import { PaypalFixture } from '../support/paypal-fixture.js';
-import { startInProcessService } from '../support/service-harness.js';
+import { startPaypalIngress } from '../support/paypal-ingress.js';
 import { postWebhook } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -39,17 +39,7 @@ afterAll(async () => {
 const storedKeys = () => redis.keys(`${ns.prefix}:webhook-events:paypal-certificates:*`);
 
 function startIngress() {
-  return startInProcessService(
-    {
-      SERVICE_ROLE: 'ingress',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      PAYPAL_WEBHOOK_ID,
-      PAYPAL_CERT_HOSTS: paypal.host,
-    },
-    { paypalDispatcher: paypal.agent },
-  );
+  return startPaypalIngress(paypal, { db, ns }, { PAYPAL_WEBHOOK_ID });
 }
 
 let counter = 0;

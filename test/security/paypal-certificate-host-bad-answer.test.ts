@@ -19,7 +19,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { PaypalFixture } from '../support/paypal-fixture.js';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { startPaypalIngress } from '../support/paypal-ingress.js';
+import type { InProcessService } from '../support/service-harness.js';
 import { postWebhook } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -65,17 +66,10 @@ beforeAll(async () => {
         return res.end();
     }
   });
-  app = await startInProcessService(
-    {
-      SERVICE_ROLE: 'ingress',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      PAYPAL_WEBHOOK_ID,
-      PAYPAL_CERT_HOSTS: hostName,
-    },
-    { paypalDispatcher: paypal.agent },
-  );
+  app = await startPaypalIngress(paypal, { db, ns }, {
+    PAYPAL_WEBHOOK_ID,
+    PAYPAL_CERT_HOSTS: hostName,
+  });
 });
 
 afterAll(async () => {

@@ -13,7 +13,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { PaypalFixture } from '../support/paypal-fixture.js';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { startPaypalIngress } from '../support/paypal-ingress.js';
+import type { InProcessService } from '../support/service-harness.js';
 import { postWebhook } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -38,20 +39,13 @@ beforeAll(async () => {
     res.writeHead(503, { 'retry-after': '1' });
     res.end('maintenance');
   });
-  app = await startInProcessService(
-    {
-      SERVICE_ROLE: 'ingress',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      PAYPAL_WEBHOOK_ID,
-      PAYPAL_CERT_HOSTS: [paypal.host, outageHost].join(','),
-      VERIFICATION_FAILURE_LIMIT_PER_MINUTE: String(FAILURE_LIMIT),
-      // The test's clients reach the ingress through a (loopback) proxy that names them in X-Forwarded-For.
-      TRUST_PROXY: 'loopback',
-    },
-    { paypalDispatcher: paypal.agent },
-  );
+  app = await startPaypalIngress(paypal, { db, ns }, {
+    PAYPAL_WEBHOOK_ID,
+    PAYPAL_CERT_HOSTS: [paypal.host, outageHost].join(','),
+    VERIFICATION_FAILURE_LIMIT_PER_MINUTE: String(FAILURE_LIMIT),
+    // The test's clients reach the ingress through a (loopback) proxy that names them in X-Forwarded-For.
+    TRUST_PROXY: 'loopback',
+  });
 });
 
 afterAll(async () => {

@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import CRC32 from 'crc-32';
 import { forgeWithSameCrc32 } from '../support/crc32-forgery.js';
 import { PaypalFixture } from '../support/paypal-fixture.js';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { startPaypalIngress } from '../support/paypal-ingress.js';
+import type { InProcessService } from '../support/service-harness.js';
 import { githubSignature, postWebhook } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -48,19 +49,11 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  app = await startInProcessService(
-    {
-      SERVICE_ROLE: 'ingress',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
-      PAYPAL_WEBHOOK_ID,
-      PAYPAL_CERT_HOSTS: paypal.host,
-      PROVIDERS_FILE: providersFile,
-    },
-    { paypalDispatcher: paypal.agent },
-  );
+  app = await startPaypalIngress(paypal, { db, ns }, {
+    GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
+    PAYPAL_WEBHOOK_ID,
+    PROVIDERS_FILE: providersFile,
+  });
 });
 
 afterAll(async () => {

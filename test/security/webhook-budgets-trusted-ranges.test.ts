@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import http from 'node:http';
 import net from 'node:net';
 import { PaypalFixture } from '../support/paypal-fixture.js';
-import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { startPaypalIngress } from '../support/paypal-ingress.js';
+import type { InProcessService } from '../support/service-harness.js';
 import { signedStripeRequest } from '../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
@@ -43,22 +44,14 @@ const sockets: net.Socket[] = [];
 beforeAll(async () => {
   [db, paypal] = await Promise.all([createTestDatabase(), new PaypalFixture().start()]);
   ns = createQueueNamespace();
-  app = await startInProcessService(
-    {
-      SERVICE_ROLE: 'ingress',
-      DATABASE_URL: db.url,
-      DATABASE_POOL_SIZE: '20',
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      PAYPAL_WEBHOOK_ID,
-      PAYPAL_CERT_HOSTS: paypal.host,
-      STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
-      MAX_BODY_BYTES: String(MAX_BODY_BYTES),
-      VERIFICATION_FAILURE_LIMIT_PER_MINUTE: String(FAILURE_LIMIT),
-      TRUST_PROXY: 'loopback, linklocal, uniquelocal',
-    },
-    { paypalDispatcher: paypal.agent },
-  );
+  app = await startPaypalIngress(paypal, { db, ns }, {
+    DATABASE_POOL_SIZE: '20',
+    PAYPAL_WEBHOOK_ID,
+    STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
+    MAX_BODY_BYTES: String(MAX_BODY_BYTES),
+    VERIFICATION_FAILURE_LIMIT_PER_MINUTE: String(FAILURE_LIMIT),
+    TRUST_PROXY: 'loopback, linklocal, uniquelocal',
+  });
   port = Number(new URL(app.baseUrl).port);
 });
 

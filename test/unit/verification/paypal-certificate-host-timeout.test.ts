@@ -14,7 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { PaypalFixture } from '../../support/paypal-fixture.js';
-import { startInProcessService, type InProcessService } from '../../support/service-harness.js';
+import { startPaypalIngress } from '../../support/paypal-ingress.js';
+import type { InProcessService } from '../../support/service-harness.js';
 import { postWebhook } from '../../support/signing.js';
 import { createTestDatabase, type TestDatabase } from '../../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../../support/test-redis.js';
@@ -47,17 +48,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => certificateHost.listen(0, '127.0.0.1', resolve));
   certificateHostPort = (certificateHost.address() as AddressInfo).port;
-  app = await startInProcessService(
-    {
-      SERVICE_ROLE: 'ingress',
-      DATABASE_URL: db.url,
-      REDIS_URL: ns.redisUrl,
-      QUEUE_PREFIX: ns.prefix,
-      PAYPAL_WEBHOOK_ID,
-      PAYPAL_CERT_HOSTS: `localhost:${certificateHostPort}`,
-    },
-    { paypalDispatcher: paypal.agent },
-  );
+  app = await startPaypalIngress(paypal, { db, ns }, {
+    PAYPAL_WEBHOOK_ID,
+    PAYPAL_CERT_HOSTS: `localhost:${certificateHostPort}`,
+  });
 });
 
 afterAll(async () => {
