@@ -29,9 +29,32 @@ import { waitFor } from '../support/wait-for.js';
 const QUEUE = 'claim-confirmed-after-transform';
 const TRANSFORM = '{ "id": $id, "amount": amount }';
 
-/** The store, counting the claim confirmations each event's deliveries ask for (each one statement). */
+/**
+ * The store, counting the claim confirmations each event's deliveries ask for (each one statement); its next claim's
+ * answer can be held back once the claim is written (a worker that stalls as the answer comes in).
+ */
 class CountingStore extends ProcessingStore {
   readonly confirms = new Map<string, number>();
+  private answerGate?: { reached: () => void; go: Promise<void> };
+
+  holdNextClaimAnswer(): { reached: Promise<void>; release: () => void } {
+    let release!: () => void;
+    let reached!: () => void;
+    const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
+    this.answerGate = { reached, go: new Promise<void>((resolve) => (release = resolve)) };
+    return { reached: reachedPromise, release };
+  }
+
+  override async claim(...args: Parameters<ProcessingStore['claim']>): ReturnType<ProcessingStore['claim']> {
+    const gate = this.answerGate;
+    this.answerGate = undefined;
+    const claimed = await super.claim(...args);
+    if (gate) {
+      gate.reached();
+      await gate.go;
+    }
+    return claimed;
+  }
 
   override stillHolds(event: ClaimedEvent): Promise<boolean> {
     this.confirms.set(event.id, (this.confirms.get(event.id) ?? 0) + 1);
@@ -187,6 +210,24 @@ describe('a plain forward that waited for nothing, its worker stalled on its way
     admission.release();
 
     // Before, it was sent (no slot wait, no transform: nothing confirmed the claim).
+    expect(await run).toBe('skipped');
+    expect(sink.requestsFor(id)).toEqual([]);
+    expect(await rowOf(id)).toMatchObject({ status: 'PROCESSING', claim_token: other.claimToken });
+    expect(store.confirms.get(id)).toBe(1);
+  });
+
+  // The claim's time is when PostgreSQL wrote it, which is before its answer reached the run: a stall as the answer
+  // came in counts towards the bound too.
+  it('counts from when the claim was asked: one answered late sends nothing once another run holds the event', async () => {
+    const answer = store.holdNextClaimAnswer();
+    const id = await newEvent('plain.answered-late');
+    const run = late.process({ eventId: id });
+    await answer.reached;
+    const other = (await new ProcessingStore(db.pool).claim(id))!;
+    await new Promise((resolve) => setTimeout(resolve, CONFIRM_AFTER_MS + 50));
+    answer.release();
+
+    // Before, it was sent: the bound counted from the answer, so the delivery looked on time.
     expect(await run).toBe('skipped');
     expect(sink.requestsFor(id)).toEqual([]);
     expect(await rowOf(id)).toMatchObject({ status: 'PROCESSING', claim_token: other.claimToken });

@@ -49,7 +49,7 @@ export interface EventProcessorOptions {
   /** Keeps the claims of runs in progress alive (`claim_heartbeat_at`); without it a run's claim time alone counts. */
   heartbeat?: ClaimHeartbeat;
   /**
-   * A delivery about to be sent this long (ms) after its claim was answered confirms the claim first, whatever it
+   * A delivery about to be sent this long (ms) after its claim was asked confirms the claim first, whatever it
    * waited for (see claimHooks): half the live-claim window (claim-heartbeat.ts), so that a delivery sent sooner than
    * this cannot have lost its event to another claim, which leaves a claim younger than the window alone. Absent
    * (tests that build a processor directly): only deliveries that waited for a slot or a transform confirm.
@@ -150,8 +150,12 @@ const tracer = trace.getTracer('event-driven-integration-service/worker');
  * destination that has not taken it yet, record each attempt, and end COMPLETED, FAILED (retry) or DEAD_LETTER.
  */
 export class EventProcessor {
-  /** When each run's claim was answered (performance.now()), for {@link EventProcessorOptions.confirmClaimAfterMs}. */
-  private readonly claimAnswered = new WeakMap<ClaimedEvent, number>();
+  /**
+   * When each run's claim was asked (performance.now()), for {@link EventProcessorOptions.confirmClaimAfterMs}: no
+   * later than PostgreSQL wrote it (every send of the claim writes its heartbeat then), so the age counted from here is
+   * never less than the age another claim sees.
+   */
+  private readonly claimAsked = new WeakMap<ClaimedEvent, number>();
 
   constructor(private readonly options: EventProcessorOptions) {}
 
@@ -194,6 +198,7 @@ export class EventProcessor {
       const ended = await this.endOfEarlierRun({ ...carried, finish: carried.finish, end: carried.end }, token);
       if (ended) return ended;
     }
+    const asked = performance.now();
     const event = await recordedOrCarried(store.claim(job.eventId, job.replays ?? 0, this.options.maxAttempts, token), () => ({ claimToken: token }));
     if (!event) {
       const replays = job.replays ?? 0;
@@ -208,7 +213,9 @@ export class EventProcessor {
       }
       return 'skipped';
     }
-    this.claimAnswered.set(event, performance.now());
+    // Not when it was answered: a worker that stalled as the answer came in had its claim age meanwhile (found with
+    // claim-confirmed-after-transform: a plain forward looked on time and sent an event another run had taken).
+    this.claimAsked.set(event, asked);
     const untrack = this.options.heartbeat?.track(event.id, event.claimToken);
     // A run that throws after some deliveries took the event records them with its release, so its retry does not
     // send them again.
@@ -717,7 +724,7 @@ export class EventProcessor {
    * behind the process's other transforms): a transformed delivery confirms its claim once it holds its slot too,
    * waited for or not, but only once, the one after a slot wait covering the transform before it. Not right after the
    * transform: a slot wait may still come, and would need its own. So does any delivery that holds its slot
-   * {@link EventProcessorOptions.confirmClaimAfterMs} or more after its claim was answered: the event loop may have
+   * {@link EventProcessorOptions.confirmClaimAfterMs} or more after its claim was asked: the event loop may have
    * stalled anywhere on its way (found in CI, faults/worker-stall-slot-waiters: a delivery whose admission was under
    * way at the stall found the slot free once the worker resumed, waited for nothing, and sent an event the other worker
    * had taken over and delivered). A plain forward that goes at once confirms nothing: no statement on its way.
@@ -734,7 +741,7 @@ export class EventProcessor {
       if (!(await tagDatabaseAway(marked.holds()))) throw new ClaimLostError(event.id, destination.name);
     };
     const { confirmClaimAfterMs } = this.options;
-    const claimedAt = this.claimAnswered.get(event);
+    const claimedAt = this.claimAsked.get(event);
     const late = () => confirmClaimAfterMs !== undefined && claimedAt !== undefined && performance.now() - claimedAt >= confirmClaimAfterMs;
     return {
       beforeSlotWait: () => marked.waits(),
