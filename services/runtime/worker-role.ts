@@ -18,7 +18,7 @@ import { ReconcilerTurns } from '../worker/maintenance/reconciler-turns.js';
 import { RemovedDestinationRelease } from '../worker/maintenance/removed-destination-release.js';
 import { Retention } from '../worker/maintenance/retention.js';
 import { EventHandlerRegistry } from '../worker/processing/event-handlers.js';
-import { ClaimHeartbeat, liveClaimWindowMs } from '../worker/processing/claim-heartbeat.js';
+import { ClaimHeartbeat, confirmClaimAfterMs, liveClaimWindowMs } from '../worker/processing/claim-heartbeat.js';
 import { EventProcessor } from '../worker/processing/event-processor.js';
 import { ProcessingStore } from '../worker/processing/processing-store.js';
 import { RouteInputReader } from '../worker/routing/route-input-reader.js';
@@ -135,7 +135,7 @@ export function startWorker(options: WorkerRoleOptions): WorkerRole {
     store: new ProcessingStore(pool, { logger, liveClaimWindowMs: liveClaimWindowMs(config.worker.lockDurationMs) }),
     heartbeat,
     // Sooner than half the window no other claim can have taken the event (it leaves younger claims alone).
-    confirmClaimAfterMs: liveClaimWindowMs(config.worker.lockDurationMs) / 2,
+    confirmClaimAfterMs: confirmClaimAfterMs(config.worker.lockDurationMs),
     routes: options.routes,
     handlers: options.handlers ?? new EventHandlerRegistry(),
     forwarder,

@@ -19,6 +19,7 @@ import { HttpSink } from '../support/http-sink.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
+import { WORKER_CONFIRM_CLAIM_AFTER_MS } from '../support/worker-claim-bound.js';
 
 // An event that finds a half-open circuit's probe taken is put off: its run writes it PENDING (held for the
 // destination), then its job is moved to the delayed set for the probe's lease or the cooldown, and a spread. The
@@ -96,6 +97,7 @@ beforeAll(async () => {
   });
   const processor = new EventProcessor({
     store,
+    confirmClaimAfterMs: WORKER_CONFIRM_CLAIM_AFTER_MS,
     routes,
     handlers: new EventHandlerRegistry(),
     forwarder,

@@ -1,17 +1,20 @@
 /**
- * A route's transform can take long (up to TRANSFORM_TIMEOUT_MS, after its turn behind the process's other
- * transforms), as a wait for a destination's slot can: a worker that stalled meanwhile past its job lock may have lost
- * the event to another worker's claim, and that worker sends it too. A transformed delivery confirms its claim before
- * it is sent, as one that waited for a slot does once it holds it: once, after both when it waited for both. A plain
- * forward that did not wait sends no statement on its way.
+ * When a delivery confirms its claim (one statement) before it is sent: when it comes late after its claim (the
+ * processor's confirmClaimAfterMs, half the live-claim window: sooner, no other claim can have taken the event), and
+ * when its claim is marked waiting (the statement clears the mark before a send). A route's transform can take long
+ * (up to TRANSFORM_TIMEOUT_MS, after its turn behind the process's other transforms), as a wait for a destination's
+ * slot can, and a worker can stall anywhere: one that stalled past its job lock may have lost the event to another
+ * worker's claim, and that worker sends it too. What takes that long is late, whatever it waited for; a delivery on
+ * time, transformed or behind a slot, sends no statement on its way (unless it clears its claim's mark).
  *
- * The interleaving is made, not waited for: the test holds a transform before it evaluates, claims the event as the
- * other worker's run (its job handed out again), then lets the transform go on.
+ * The interleavings are made, not waited for: the test holds a transform, an admission, a claim's answer or a
+ * destination's answer until it lets it go, and claims the event as the other worker's run meanwhile.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import winston from 'winston';
+import { destinationRequestsWaiting } from '../../services/shared/metrics/destination-metrics.js';
 import { DestinationPauses } from '../../services/shared/destinations/destination-pauses.js';
 import { DestinationStateStore } from '../../services/shared/destinations/destination-state.js';
 import { promoteHeldJobs } from '../../services/shared/destinations/held-events.js';
@@ -29,30 +32,39 @@ import { waitFor } from '../support/wait-for.js';
 const QUEUE = 'claim-confirmed-after-transform';
 const TRANSFORM = '{ "id": $id, "amount": amount }';
 
+/** The next pass of a step, held until the test lets it go: `reached` once it gets there, `release` lets it on. */
+class NextHeld {
+  private gate?: { reached: () => void; go: Promise<void> };
+
+  hold(): { reached: Promise<void>; release: () => void } {
+    let release!: () => void;
+    let reached!: () => void;
+    const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
+    this.gate = { reached, go: new Promise<void>((resolve) => (release = resolve)) };
+    return { reached: reachedPromise, release };
+  }
+
+  async pass(): Promise<void> {
+    const gate = this.gate;
+    this.gate = undefined;
+    if (gate) {
+      gate.reached();
+      await gate.go;
+    }
+  }
+}
+
 /**
  * The store, counting the claim confirmations each event's deliveries ask for (each one statement); its next claim's
  * answer can be held back once the claim is written (a worker that stalls as the answer comes in).
  */
 class CountingStore extends ProcessingStore {
   readonly confirms = new Map<string, number>();
-  private answerGate?: { reached: () => void; go: Promise<void> };
-
-  holdNextClaimAnswer(): { reached: Promise<void>; release: () => void } {
-    let release!: () => void;
-    let reached!: () => void;
-    const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
-    this.answerGate = { reached, go: new Promise<void>((resolve) => (release = resolve)) };
-    return { reached: reachedPromise, release };
-  }
+  readonly claimAnswers = new NextHeld();
 
   override async claim(...args: Parameters<ProcessingStore['claim']>): ReturnType<ProcessingStore['claim']> {
-    const gate = this.answerGate;
-    this.answerGate = undefined;
     const claimed = await super.claim(...args);
-    if (gate) {
-      gate.reached();
-      await gate.go;
-    }
+    await this.claimAnswers.pass();
     return claimed;
   }
 
@@ -67,29 +79,18 @@ class CountingStore extends ProcessingStore {
  * admission is under way (no slot waited for, no transform).
  */
 class HeldGuard extends DestinationGuard {
-  private gate?: { reached: () => void; go: Promise<void> };
-
-  holdNextAdmission(): { reached: Promise<void>; release: () => void } {
-    let release!: () => void;
-    let reached!: () => void;
-    const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
-    this.gate = { reached, go: new Promise<void>((resolve) => (release = resolve)) };
-    return { reached: reachedPromise, release };
-  }
+  readonly admissions = new NextHeld();
 
   override async admit(...args: Parameters<DestinationGuard['admit']>): ReturnType<DestinationGuard['admit']> {
-    const gate = this.gate;
-    this.gate = undefined;
-    if (gate) {
-      gate.reached();
-      await gate.go;
-    }
+    await this.admissions.pass();
     return super.admit(...args);
   }
 }
 
-/** How long after its claim a delivery confirms it in the processor `late` (the worker's is 1/5 of its lock). */
+/** How long after its claim a delivery confirms it in the late processors (the worker's is 1/5 of its lock). */
 const CONFIRM_AFTER_MS = 1000;
+/** The bound of the processors whose deliveries are on time: none of these tests comes near it. */
+const ON_TIME_MS = 600_000;
 
 const silent = winston.createLogger({ silent: true });
 let db: TestDatabase;
@@ -102,12 +103,40 @@ let store: CountingStore;
 let routes: RoutesWithHeldTransforms;
 let forwarder: HttpForwarder;
 let guarded: EventProcessor;
-let unguarded: EventProcessor;
 let heldGuard: HeldGuard;
 let late: EventProcessor;
-/** The event whose delivery holds `narrow`'s one slot: answered only after a while. */
-let occupier = '';
-const sink = new HttpSink((request) => (request.headers['webhook-id'] === occupier ? { status: 200, delayMs: 1500 } : { status: 200 }));
+let onTime: EventProcessor;
+let lateGuarded: EventProcessor;
+let lateUnguarded: EventProcessor;
+/** Answers the test holds back, by event id and path, until it lets them go. */
+const heldAnswers = new Map<string, Promise<void>>();
+const sink = new HttpSink((request) => ({ status: 200, until: heldAnswers.get(`${String(request.headers['webhook-id'])} ${request.path}`) }));
+/** Holds the sink's answer to the event's request on `path` until the returned function is called. */
+function holdAnswer(id: string, path: string): () => void {
+  let release!: () => void;
+  heldAnswers.set(`${id} ${path}`, new Promise<void>((resolve) => (release = resolve)));
+  return release;
+}
+/** An event whose delivery holds `narrow`'s one slot until `releaseOccupier` is called. */
+async function occupyNarrow(processor: EventProcessor) {
+  const occupier = await newEvent('narrow.plain');
+  const releaseOccupier = holdAnswer(occupier, '/narrow');
+  const occupied = processor.process({ eventId: occupier });
+  await waitFor("the occupier holding narrow's slot", () => sink.requestsFor(occupier).length === 1);
+  return { occupier, occupied, releaseOccupier };
+}
+
+/** An event to `plain` and `narrow`: its plain delivery in flight (until `releasePlain`), its narrow one waiting. */
+async function pairedNarrowWaiting(processor: EventProcessor) {
+  const id = await newEvent('narrow.paired');
+  const releasePlain = holdAnswer(id, '/plain');
+  const run = processor.process({ eventId: id });
+  await waitFor('the plain delivery in flight', () => sink.requestsFor(id).length === 1);
+  await waitFor("the narrow delivery waiting for the occupier's slot", async () => (await waitingFor('narrow')) === 1);
+  return { id, run, releasePlain };
+}
+const waitingFor = async (destination: string) =>
+  (await destinationRequestsWaiting.get()).values.find((value) => value.labels.destination === destination)?.value ?? 0;
 
 type Row = { status: string; attempts: number; claim_token: string | null; claim_waiting: boolean };
 const rowOf = async (id: string): Promise<Row> =>
@@ -153,15 +182,18 @@ beforeAll(async () => {
       { provider: 'claimco', events: ['plain.*'], to: ['plain'] },
       { provider: 'claimco', events: ['narrow.plain'], to: ['narrow'] },
       { provider: 'claimco', events: ['narrow.reshaped'], transform: TRANSFORM, to: ['narrow'] },
+      { provider: 'claimco', events: ['narrow.paired'], to: ['narrow', 'plain'] },
     ],
   });
   store = new CountingStore(db.pool);
-  const processor = (options: Partial<EventProcessorOptions> = {}) =>
+  const processor = (options: Partial<EventProcessorOptions> & Pick<EventProcessorOptions, 'confirmClaimAfterMs'>) =>
     new EventProcessor({ store, routes, handlers: new EventHandlerRegistry(), forwarder, maxAttempts: 3, logger: silent, ...options });
-  guarded = processor({ guard });
-  unguarded = processor();
+  guarded = processor({ guard, confirmClaimAfterMs: ON_TIME_MS });
+  onTime = processor({ confirmClaimAfterMs: ON_TIME_MS });
   heldGuard = new HeldGuard(guardOptions);
   late = processor({ guard: heldGuard, confirmClaimAfterMs: CONFIRM_AFTER_MS });
+  lateGuarded = processor({ guard, confirmClaimAfterMs: CONFIRM_AFTER_MS });
+  lateUnguarded = processor({ confirmClaimAfterMs: CONFIRM_AFTER_MS });
 });
 
 afterAll(async () => {
@@ -176,10 +208,10 @@ afterAll(async () => {
   await ns?.cleanup();
 });
 
-describe('a delivery whose route transforms the payload, its claim taken by another run while the transform ran', () => {
+describe('a delivery whose route transforms the payload, its claim taken by another run while the transform ran late', () => {
   it.each([
-    ['without a destination guard', () => unguarded],
-    ['with a destination guard', () => guarded],
+    ['without a destination guard', () => lateUnguarded],
+    ['with a destination guard', () => lateGuarded],
   ])('%s: sends nothing, and leaves the event to the run holding it', async (_, processorOf) => {
     const transform = routes.holdNextTransform();
     const id = await newEvent('reshaped.requested');
@@ -187,47 +219,37 @@ describe('a delivery whose route transforms the payload, its claim taken by anot
     await transform.started();
     // This worker stalled past its job lock: BullMQ handed the job to another worker, whose run claimed the event.
     const other = (await new ProcessingStore(db.pool).claim(id))!;
+    // The stall: longer than the processor's confirmClaimAfterMs.
+    await new Promise((resolve) => setTimeout(resolve, CONFIRM_AFTER_MS + 50));
     transform.release();
 
-    // Before, it was sent anyway (beside the other run's delivery: a duplicate), its finish then refused.
+    // Before any confirmation, it was sent anyway (beside the other run's delivery: a duplicate), its finish refused.
     expect(await run).toBe('skipped');
     expect(sink.requestsFor(id)).toEqual([]);
     expect(await rowOf(id)).toMatchObject({ status: 'PROCESSING', attempts: 2, claim_token: other.claimToken });
+    expect(store.confirms.get(id)).toBe(1);
   });
 });
 
 describe('a plain forward that waited for nothing, its worker stalled on its way to the slot', () => {
-  // Found in CI (faults/worker-stall-slot-waiters): a delivery whose admission was under way when the worker stalled
-  // found the slot free once it resumed, waited for nothing, and sent what the other worker had taken over.
-  it('confirms its claim when it holds its slot late after the claim: sends nothing once another run holds the event', async () => {
-    const admission = heldGuard.holdNextAdmission();
-    const id = await newEvent('plain.stalled');
+  it.each([
+    // Found in CI (faults/worker-stall-slot-waiters): a delivery whose admission was under way when the worker stalled
+    // found the slot free once it resumed, waited for nothing, and sent what the other worker had taken over.
+    ['its admission held', 'plain.stalled', () => heldGuard.admissions.hold()],
+    // The claim's time is when PostgreSQL wrote it, before its answer reached the run: a stall as the answer came in
+    // counts towards the bound too (before, the bound counted from the answer: the delivery looked on time).
+    ['its claim answered late: counted from when the claim was asked', 'plain.answered-late', () => store.claimAnswers.hold()],
+  ])('%s: confirms its claim when it holds its slot, sends nothing once another run holds the event', async (_, eventType, hold) => {
+    const held = hold();
+    const id = await newEvent(eventType);
     const run = late.process({ eventId: id });
-    await admission.reached;
+    await held.reached;
     const other = (await new ProcessingStore(db.pool).claim(id))!;
     // The stall: longer than the processor's confirmClaimAfterMs (the worker's is a fifth of its lock duration).
     await new Promise((resolve) => setTimeout(resolve, CONFIRM_AFTER_MS + 50));
-    admission.release();
+    held.release();
 
-    // Before, it was sent (no slot wait, no transform: nothing confirmed the claim).
-    expect(await run).toBe('skipped');
-    expect(sink.requestsFor(id)).toEqual([]);
-    expect(await rowOf(id)).toMatchObject({ status: 'PROCESSING', claim_token: other.claimToken });
-    expect(store.confirms.get(id)).toBe(1);
-  });
-
-  // The claim's time is when PostgreSQL wrote it, which is before its answer reached the run: a stall as the answer
-  // came in counts towards the bound too.
-  it('counts from when the claim was asked: one answered late sends nothing once another run holds the event', async () => {
-    const answer = store.holdNextClaimAnswer();
-    const id = await newEvent('plain.answered-late');
-    const run = late.process({ eventId: id });
-    await answer.reached;
-    const other = (await new ProcessingStore(db.pool).claim(id))!;
-    await new Promise((resolve) => setTimeout(resolve, CONFIRM_AFTER_MS + 50));
-    answer.release();
-
-    // Before, it was sent: the bound counted from the answer, so the delivery looked on time.
+    // Before, it was sent (nothing confirmed the claim).
     expect(await run).toBe('skipped');
     expect(sink.requestsFor(id)).toEqual([]);
     expect(await rowOf(id)).toMatchObject({ status: 'PROCESSING', claim_token: other.claimToken });
@@ -235,7 +257,7 @@ describe('a plain forward that waited for nothing, its worker stalled on its way
   });
 
   it('a late delivery whose claim still holds is sent, after one confirmation; one on time confirms nothing', async () => {
-    const admission = heldGuard.holdNextAdmission();
+    const admission = heldGuard.admissions.hold();
     const id = await newEvent('plain.slow');
     const run = late.process({ eventId: id });
     await admission.reached;
@@ -251,8 +273,8 @@ describe('a plain forward that waited for nothing, its worker stalled on its way
   });
 });
 
-describe('the claim confirmations of a delivery', () => {
-  it('a plain forward that did not wait sends none; a transformed delivery one, after its transform', async () => {
+describe('the claim confirmations of a delivery on time', () => {
+  it('a plain forward sends none, nor does a transformed one', async () => {
     const plain = await newEvent('plain.forwarded');
     expect(await guarded.process({ eventId: plain })).toBe('completed');
     expect(sink.requestsFor(plain)).toHaveLength(1);
@@ -261,19 +283,36 @@ describe('the claim confirmations of a delivery', () => {
     const reshaped = await newEvent('reshaped.forwarded');
     expect(await guarded.process({ eventId: reshaped })).toBe('completed');
     expect(JSON.parse(sink.requestsFor(reshaped)[0]!.body.toString('utf8'))).toEqual({ id: reshaped, amount: 1500 });
-    expect(store.confirms.get(reshaped)).toBe(1);
+    // Before, 1: every transformed delivery confirmed its claim.
+    expect(store.confirms.get(reshaped)).toBeUndefined();
   });
 
-  it('a transformed delivery that then also waited for a slot confirms once, after the wait', async () => {
-    occupier = await newEvent('narrow.plain');
-    const occupied = unguarded.process({ eventId: occupier });
-    await waitFor("the occupier holding narrow's slot", () => sink.requestsFor(occupier).length === 1);
+  it('a delivery that waited for a slot beside one of its claim still in flight sends none', async () => {
+    const { occupier, occupied, releaseOccupier } = await occupyNarrow(onTime);
+
+    // Its plain delivery in flight, its narrow one waiting: the claim is not only waiting, so it is not marked.
+    const { id, run, releasePlain } = await pairedNarrowWaiting(onTime);
+    releaseOccupier();
+    expect(await occupied).toBe('completed');
+    await waitFor('the narrow delivery sent', () => sink.requestsFor(id).length === 2);
+    releasePlain();
+
+    expect(await run).toBe('completed');
+    expect(await rowOf(id)).toMatchObject({ status: 'COMPLETED', claim_waiting: false });
+    // Before, 1: every delivery that waited for a slot confirmed its claim.
+    expect(store.confirms.get(id)).toBeUndefined();
+    expect(store.confirms.get(occupier)).toBeUndefined();
+  });
+
+  it('a transformed delivery that then waited alone for a slot (its claim marked) sends one, which clears the mark', async () => {
+    const { occupier, occupied, releaseOccupier } = await occupyNarrow(onTime);
 
     const id = await newEvent('narrow.reshaped');
-    const run = unguarded.process({ eventId: id });
+    const run = onTime.process({ eventId: id });
     // Transformed, then waiting for the slot (the claim marked waiting: its only delivery waits, nothing sent).
     await waitFor('the transformed delivery waiting for the slot', async () => (await rowOf(id)).claim_waiting);
     expect(store.confirms.get(id)).toBeUndefined();
+    releaseOccupier();
 
     expect(await occupied).toBe('completed');
     expect(await run).toBe('completed');
@@ -281,5 +320,25 @@ describe('the claim confirmations of a delivery', () => {
     expect(await rowOf(id)).toMatchObject({ status: 'COMPLETED', claim_waiting: false });
     expect(store.confirms.get(id)).toBe(1);
     expect(store.confirms.get(occupier)).toBeUndefined();
+  });
+});
+
+describe('a delivery that waited for a slot past the bound, beside one of its claim still in flight', () => {
+  it('confirms its claim: sends nothing once another run holds the event', async () => {
+    const { occupier, occupied, releaseOccupier } = await occupyNarrow(lateUnguarded);
+
+    const { id, run, releasePlain } = await pairedNarrowWaiting(lateUnguarded);
+    const other = (await new ProcessingStore(db.pool).claim(id))!;
+    // The stall: longer than the processor's confirmClaimAfterMs.
+    await new Promise((resolve) => setTimeout(resolve, CONFIRM_AFTER_MS + 50));
+    releaseOccupier();
+    expect(await occupied).toBe('completed');
+    await waitFor('the narrow delivery confirmed', () => store.confirms.get(id) === 1);
+    releasePlain();
+
+    expect(await run).toBe('skipped');
+    expect(sink.requestsFor(id).map((request) => request.path)).toEqual(['/plain']);
+    expect(await rowOf(id)).toMatchObject({ status: 'PROCESSING', claim_token: other.claimToken });
+    expect(store.confirms.get(id)).toBe(1);
   });
 });

@@ -17,6 +17,7 @@ import { ProcessingStore, WORKER_STOPPED_LAST_ATTEMPT } from '../../services/wor
 import { RouteTable } from '../../services/worker/routing/route-table.js';
 import { HttpSink } from '../support/http-sink.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { WORKER_CONFIRM_CLAIM_AFTER_MS } from '../support/worker-claim-bound.js';
 
 const LAST_ATTEMPT = 2;
 let db: TestDatabase;
@@ -120,6 +121,7 @@ describe('EventProcessor taking over an event whose last attempt was made', () =
     const forwarder = new HttpForwarder({ defaultTimeoutMs: 10_000, defaultMaxConcurrency: 8 });
     const processor = new EventProcessor({
       store,
+      confirmClaimAfterMs: WORKER_CONFIRM_CLAIM_AFTER_MS,
       routes: new RouteTable({ destinations: { sink: { url: `${sink.url}/sink` } }, routes: [{ provider: 'poisonproc', to: ['sink'] }] }),
       handlers: new EventHandlerRegistry(),
       forwarder,

@@ -13,7 +13,7 @@ import winston from 'winston';
 import type { DestinationGuard } from '../../services/worker/delivery/destination-guard.js';
 import { HttpForwarder } from '../../services/worker/delivery/http-forwarder.js';
 import { EventWorker } from '../../services/worker/event-worker.js';
-import { ClaimHeartbeat, liveClaimWindowMs } from '../../services/worker/processing/claim-heartbeat.js';
+import { ClaimHeartbeat, confirmClaimAfterMs, liveClaimWindowMs } from '../../services/worker/processing/claim-heartbeat.js';
 import { EventHandlerRegistry } from '../../services/worker/processing/event-handlers.js';
 import { EventProcessor } from '../../services/worker/processing/event-processor.js';
 import { ProcessingStore } from '../../services/worker/processing/processing-store.js';
@@ -102,6 +102,7 @@ describe('a run that throws before writing its end, in a BullMQ worker', () => {
     heartbeat.start();
     const processor = new EventProcessor({
       store: new ProcessingStore(faulty, { liveClaimWindowMs: liveClaimWindowMs(LOCK_MS) }),
+      confirmClaimAfterMs: confirmClaimAfterMs(LOCK_MS),
       routes: new RouteTable({ destinations: { crm: { url: `${sink.url}/crm` } }, routes: [{ provider: 'releaseco', to: ['crm'] }] }),
       handlers: new EventHandlerRegistry(),
       forwarder,
@@ -173,6 +174,7 @@ describe('a run that throws before writing its end, in a BullMQ worker', () => {
     } as unknown as DestinationGuard;
     const processor = new EventProcessor({
       store: new ProcessingStore(db.pool, { liveClaimWindowMs: liveClaimWindowMs(LOCK_MS) }),
+      confirmClaimAfterMs: confirmClaimAfterMs(LOCK_MS),
       routes: new RouteTable({
         destinations: { crm: { url: `${sink.url}/crm-and-broken` }, broken: { url: `${broken.url}/broken` } },
         routes: [{ provider: 'releasetwo', to: ['crm', 'broken'] }],
@@ -255,6 +257,7 @@ describe('a run that throws after only waiting for slots, in a BullMQ worker', (
     const processorWith = (pool: Pool, forwarder: HttpForwarder) =>
       new EventProcessor({
         store: new ProcessingStore(pool, { liveClaimWindowMs: liveClaimWindowMs(LOCK_MS) }),
+        confirmClaimAfterMs: confirmClaimAfterMs(LOCK_MS),
         routes,
         handlers: new EventHandlerRegistry(),
         forwarder,
@@ -315,6 +318,7 @@ describe('the claim release', () => {
   const processorWith = (store: ProcessingStore) =>
     new EventProcessor({
       store,
+      confirmClaimAfterMs: confirmClaimAfterMs(LOCK_MS),
       routes: new RouteTable({ destinations: { crm: { url: `${sink.url}/crm` } }, routes: [{ provider: 'releasestore', to: ['crm'] }] }),
       handlers: new EventHandlerRegistry(),
       forwarder,
@@ -415,6 +419,7 @@ describe('the claim release', () => {
     try {
       const processor = new EventProcessor({
         store: new ProcessingStore(db.pool, { liveClaimWindowMs: liveClaimWindowMs(LOCK_MS) }),
+        confirmClaimAfterMs: confirmClaimAfterMs(LOCK_MS),
         routes: new RouteTable({
           destinations: { slow: { url: `${slow.url}/slow` }, broken: { url: `${sink.url}/broken` } },
           routes: [{ provider: 'releasestore', to: ['slow', 'broken'] }],

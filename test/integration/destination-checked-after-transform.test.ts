@@ -19,6 +19,7 @@ import { HttpSink } from '../support/http-sink.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
+import { WORKER_CONFIRM_CLAIM_AFTER_MS } from '../support/worker-claim-bound.js';
 
 // A delivery is admitted (not paused, circuit closed) before its route's JSONata transform builds the message, which
 // can take up to a second (TRANSFORM_TIMEOUT_MS) and waits its turn behind the process's other transforms. What
@@ -130,6 +131,7 @@ beforeAll(async () => {
   routes = new RoutesWithHeldTransforms(file);
   const processor = new EventProcessor({
     store: new ProcessingStore(db.pool),
+    confirmClaimAfterMs: WORKER_CONFIRM_CLAIM_AFTER_MS,
     routes,
     handlers: new EventHandlerRegistry(),
     forwarder,

@@ -19,6 +19,7 @@ import {
 import { RouteTable } from '../../services/worker/routing/route-table.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { WORKER_CONFIRM_CLAIM_AFTER_MS } from '../support/worker-claim-bound.js';
 
 /**
  * A finish lands only while its run still holds the claim: the claim's round (commit a7525ce: a job claims the event
@@ -154,6 +155,7 @@ describe('webhook_events_processed_total', () => {
   const processorWith = (store: ProcessingStore) =>
     new EventProcessor({
       store,
+      confirmClaimAfterMs: WORKER_CONFIRM_CLAIM_AFTER_MS,
       routes: new RouteTable(),
       handlers: new EventHandlerRegistry().register('flaky', { provider: 'rounds' }, async ({ id }) => {
         if (failing.has(id)) throw new Error('handler refused');

@@ -19,7 +19,7 @@ import winston from 'winston';
 import type { Logger } from '../../services/shared/logging/logger.js';
 import { HttpForwarder } from '../../services/worker/delivery/http-forwarder.js';
 import { EventWorker } from '../../services/worker/event-worker.js';
-import { ClaimHeartbeat, liveClaimWindowMs } from '../../services/worker/processing/claim-heartbeat.js';
+import { ClaimHeartbeat, confirmClaimAfterMs, liveClaimWindowMs } from '../../services/worker/processing/claim-heartbeat.js';
 import { EventHandlerRegistry } from '../../services/worker/processing/event-handlers.js';
 import { EventProcessor } from '../../services/worker/processing/event-processor.js';
 import { ProcessingStore } from '../../services/worker/processing/processing-store.js';
@@ -101,6 +101,7 @@ function worker(logger: Logger) {
   heartbeat.start();
   const processor = new EventProcessor({
     store: new ProcessingStore(db.pool, { liveClaimWindowMs: liveClaimWindowMs(LOCK_MS) }),
+    confirmClaimAfterMs: confirmClaimAfterMs(LOCK_MS),
     routes: new RouteTable({ destinations: { crm: { url: `${destination.url}/crm` } }, routes: [{ provider: 'lapseco', to: ['crm'] }] }),
     handlers: new EventHandlerRegistry(),
     forwarder,

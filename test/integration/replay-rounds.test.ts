@@ -18,6 +18,7 @@ import { HttpSink } from '../support/http-sink.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
+import { WORKER_CONFIRM_CLAIM_AFTER_MS } from '../support/worker-claim-bound.js';
 
 /**
  * Each replay round of an event is processed by a job of its own (eventJobId), which alone may claim the event.
@@ -89,6 +90,7 @@ beforeAll(async () => {
   forwarder = new HttpForwarder({ defaultTimeoutMs: 5000, defaultMaxConcurrency: 4 });
   const processor = new EventProcessor({
     store,
+    confirmClaimAfterMs: WORKER_CONFIRM_CLAIM_AFTER_MS,
     routes: new RouteTable({ destinations: { sink: { url: `${sink.url}/in` } }, routes: [{ provider: 'raceco', to: ['sink'] }] }),
     handlers: new EventHandlerRegistry(),
     forwarder,

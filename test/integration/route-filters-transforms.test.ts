@@ -21,6 +21,7 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database.
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
 import { AMQP_URL, JetStreamTap, NATS_URL, natsHeaders, RabbitTap, uniqueSuffix } from './support/broker-taps.js';
+import { WORKER_CONFIRM_CLAIM_AFTER_MS } from '../support/worker-claim-bound.js';
 
 // Route filters (MongoDB-style queries, sift) and transforms (JSONata), through a real service: HTTP destinations
 // and the machine's RabbitMQ and NATS JetStream.
@@ -191,6 +192,7 @@ describe('what a route reads of an event', () => {
     const reader = new RouteInputReader(db.pool);
     const processor = new EventProcessor({
       store: new ProcessingStore(db.pool),
+      confirmClaimAfterMs: WORKER_CONFIRM_CLAIM_AFTER_MS,
       routes: new RouteTable(
         parseRoutes(`
 destinations:

@@ -18,6 +18,7 @@ import { claimIdentity, RunNotRecordedError, type RunEnd } from '../../services/
 import { RouteTable } from '../../services/worker/routing/route-table.js';
 import { HttpSink } from '../support/http-sink.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { WORKER_CONFIRM_CLAIM_AFTER_MS } from '../support/worker-claim-bound.js';
 
 const LAST_ATTEMPT = 2;
 let db: TestDatabase;
@@ -125,6 +126,7 @@ describe('EventProcessor with a run PostgreSQL did not record', () => {
   const processorWith = (processingStore: ProcessingStore) =>
     new EventProcessor({
       store: processingStore,
+      confirmClaimAfterMs: WORKER_CONFIRM_CLAIM_AFTER_MS,
       routes: new RouteTable({ destinations: { crm: { url: `${sink.url}/crm` } }, routes: [{ provider: 'unrecordedproc', to: ['crm'] }] }),
       handlers: new EventHandlerRegistry(),
       forwarder,

@@ -23,6 +23,7 @@ import { postWebhook, stripeSignature } from '../support/signing.js';
 import type { TestDatabase } from '../support/test-database.js';
 import type { TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
+import { WORKER_CONFIRM_CLAIM_AFTER_MS } from '../support/worker-claim-bound.js';
 
 const STRIPE_SECRET = 'whsec_worker_test_stripe';
 const GITHUB_SECRET = 'gh-worker-secret';
@@ -100,6 +101,7 @@ function ownWorker(options: {
   const forwarder = new HttpForwarder(options.forwarder);
   const processor = new EventProcessor({
     store: new ProcessingStore(db.pool),
+    confirmClaimAfterMs: WORKER_CONFIRM_CLAIM_AFTER_MS,
     routes: options.routes,
     handlers: new EventHandlerRegistry(),
     forwarder,
@@ -489,7 +491,7 @@ describe('a worker stopping while deliveries wait for a destination slot', () =>
       routes: [{ provider: 'drainco', to: ['wide', 'narrow'] }],
     });
     const processorWith = (forwarder: HttpForwarder) =>
-      new EventProcessor({ store: new ProcessingStore(db.pool), routes, handlers: new EventHandlerRegistry(), forwarder, maxAttempts: JOB_ATTEMPTS, logger: winston.createLogger({ silent: true }) });
+      new EventProcessor({ store: new ProcessingStore(db.pool), routes, handlers: new EventHandlerRegistry(), forwarder, maxAttempts: JOB_ATTEMPTS, confirmClaimAfterMs: WORKER_CONFIRM_CLAIM_AFTER_MS, logger: winston.createLogger({ silent: true }) });
     const stopping = new HttpForwarder({ defaultTimeoutMs: 10_000, defaultMaxConcurrency: 8 });
     const next = new HttpForwarder({ defaultTimeoutMs: 10_000, defaultMaxConcurrency: 8 });
     try {

@@ -11,8 +11,14 @@ export interface SinkRequest {
   at: number;
 }
 
-/** Decides a response: status code, an optional delay before answering, an optional body (else ok / failed) and headers. */
-export type SinkBehaviour = (request: SinkRequest, index: number) => { status: number; delayMs?: number; body?: string; headers?: Record<string, string> };
+/**
+ * Decides a response: status code, an optional delay before answering or a promise answered after (`until`: the test
+ * lets it go), an optional body (else ok / failed) and headers.
+ */
+export type SinkBehaviour = (
+  request: SinkRequest,
+  index: number,
+) => { status: number; delayMs?: number; until?: Promise<unknown>; body?: string; headers?: Record<string, string> };
 
 /** A local HTTP destination that records what it is sent. */
 export class HttpSink {
@@ -32,7 +38,7 @@ export class HttpSink {
         const request: SinkRequest = { path: req.url ?? '/', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks), at: Date.now() };
         const index = this.requests.push(request) - 1;
         this.onRequest?.(request);
-        const { status, delayMs, body, headers } = this.behaviour(request, index);
+        const { status, delayMs, until, body, headers } = this.behaviour(request, index);
         const answer = () => {
           res.statusCode = status;
           for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
@@ -44,7 +50,8 @@ export class HttpSink {
             answer();
           }, delayMs);
           this.timers.add(timer);
-        } else answer();
+        } else if (until) void until.then(answer);
+        else answer();
       });
     });
     this.server.keepAliveTimeout = 1000;

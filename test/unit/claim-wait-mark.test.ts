@@ -39,7 +39,7 @@ describe('ClaimWaitMark', () => {
     b.waits();
     await tick();
     expect(log).toEqual(['mark sent']);
-    const holds = a.holds(); // a goes on to send while the mark is still in flight
+    const holds = a.sends(false); // a goes on to send, on time, while the mark is still in flight: it clears it
     await tick();
     expect(log).toEqual(['mark sent']);
     await answer();
@@ -49,6 +49,33 @@ describe('ClaimWaitMark', () => {
     a.ended(true); // sent: b waiting alone must not mark again
     await tick();
     expect(log).toHaveLength(4);
+  });
+
+  it('a delivery on time of a claim not marked sends no statement, but goes only once those queued before it landed', async () => {
+    const { log, store, answer } = slowStore();
+    const mark = new ClaimWaitMark(store, event, 3);
+    const [a, b, c] = [mark.delivery(), mark.delivery(), mark.delivery()];
+    a.waits();
+    b.waits();
+    c.waits();
+    await tick();
+    expect(log).toEqual(['mark sent']);
+    const aHolds = a.sends(false); // clears the mark
+    const bHolds = b.sends(false); // the mark is cleared by a's statement: none of its own, but after it
+    let bWent = false;
+    void bHolds.then(() => (bWent = true));
+    await answer();
+    expect(log).toEqual(['mark sent', 'mark landed', 'confirm sent']);
+    expect(bWent).toBe(false);
+    await answer();
+    await expect(aHolds).resolves.toBe(true);
+    await expect(bHolds).resolves.toBe(true);
+    expect(log).toEqual(['mark sent', 'mark landed', 'confirm sent', 'confirm landed']);
+    const cHolds = c.sends(true); // late: it confirms, the mark cleared or not
+    await tick();
+    await answer();
+    await expect(cHolds).resolves.toBe(true);
+    expect(log.slice(4)).toEqual(['confirm sent', 'confirm landed']);
   });
 
   it('marks again when the only delivery not waiting ends without sending (put off)', async () => {

@@ -35,8 +35,8 @@ export interface DeliveryHooks {
   afterSlotWait?: () => Promise<void>;
   /**
    * Run once a slot is held, whether or not the delivery waited for it (after `afterSlotWait`, before the deliverer's
-   * `beforeSend`): the caller checks what an earlier step of its own may have outlasted (a route's transform); when it
-   * throws, nothing is sent and the error is the caller's.
+   * `beforeSend`): the caller checks what anything on the delivery's way may have outlasted (its claim, once late); when
+   * it throws, nothing is sent and the error is the caller's.
    */
   slotHeld?: () => Promise<void>;
   /**

@@ -23,6 +23,15 @@ export function liveClaimWindowMs(lockDurationMs: number): number {
   return (lockDurationMs * 2) / 5;
 }
 
+/**
+ * How long after its claim a delivery confirms the claim before it sends (EventProcessor's confirmClaimAfterMs): half
+ * the live-claim window, so that a delivery sent sooner cannot have lost its event to another claim, and one that
+ * confirmed has the other half for its send.
+ */
+export function confirmClaimAfterMs(lockDurationMs: number): number {
+  return liveClaimWindowMs(lockDurationMs) / 2;
+}
+
 // Through the primary key (id with its token): `claim_token` has no index. In id order, like the claim and finish
 // batches, so that statements locking the same rows lock them in one order. The status guard compares `status || ''`
 // for the reason given in processing-store.ts (no partial console index). The claim time (`updated_at`) is not

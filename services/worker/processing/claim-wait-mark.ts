@@ -5,10 +5,12 @@ export interface MarkedDelivery {
   /** It found no free slot and starts waiting for one (run synchronously, nothing sent yet). */
   waits(): void;
   /**
-   * It holds its slot, waited for (or, unwaited, after its route's transform), and is about to send: whether the claim
-   * still holds the event, asked in the statement that clears the mark, so the mark is never left set under a send.
+   * It holds its slot and is about to send: whether the claim still holds the event. Asked (one statement, which
+   * clears the mark) when `confirm` (the caller's reason: it comes late after its claim) or when the claim's mark may
+   * be set, so the mark is never left set under a send; otherwise no statement is sent and the answer is yes, once the
+   * claim's statements queued before it landed (a clear another delivery queued lands before this one sends).
    */
-  holds(): Promise<boolean>;
+  sends(confirm: boolean): Promise<boolean>;
   /**
    * It ended. `used`: it made an attempt (sent, with whatever answer, or failed where the worker built the message);
    * not: put off (paused, circuit open, rate limited), filtered out, not started by a stopping worker, claim lost.
@@ -25,9 +27,9 @@ export interface MarkedDelivery {
  *
  * The deliveries of one claim run concurrently, so their statements (mark, confirm-and-clear) go one after the other
  * in the order they were decided: a mark decided before a confirm lands before it, and none is decided while a
- * delivery holds its slot or after one made an attempt. A delivery that goes at once sends no statement of its own,
- * unless its route's transform built its message or it comes late after its claim (it confirms the claim then: see
- * EventProcessor's claimHooks).
+ * delivery holds its slot or after one made an attempt. A delivery about to send sends no statement of its own, unless
+ * the mark may be set (it clears it, confirming the claim) or it comes late after its claim (it confirms the claim
+ * then: see EventProcessor's claimHooks).
  * Best effort: a mark that fails leaves the event unmarked, and a kill then counts the attempt, as it always did.
  */
 export class ClaimWaitMark {
@@ -58,11 +60,12 @@ export class ClaimWaitMark {
         this.waiting++;
         this.decide();
       },
-      holds: () => {
+      sends: (confirm) => {
         if (waiting) {
           waiting = false;
           this.waiting--;
         }
+        if (!confirm && !this.marked) return this.inOrder(async () => true);
         // The confirm clears the mark where it is set: after it, the mark is off until decided again.
         this.marked = false;
         return this.inOrder(() => this.store.stillHolds(this.event));

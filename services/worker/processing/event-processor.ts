@@ -51,10 +51,10 @@ export interface EventProcessorOptions {
   /**
    * A delivery about to be sent this long (ms) after its claim was asked confirms the claim first, whatever it
    * waited for (see claimHooks): half the live-claim window (claim-heartbeat.ts), so that a delivery sent sooner than
-   * this cannot have lost its event to another claim, which leaves a claim younger than the window alone. Absent
-   * (tests that build a processor directly): only deliveries that waited for a slot or a transform confirm.
+   * this cannot have lost its event to another claim, which leaves a claim younger than the window alone. Required:
+   * it is the only thing that confirms a claim lost in a stall (a slot wait, a transform, the event loop blocked).
    */
-  confirmClaimAfterMs?: number;
+  confirmClaimAfterMs: number;
 }
 
 /**
@@ -86,8 +86,8 @@ interface NotStarted {
 }
 
 /**
- * A delivery that waited for its destination's slot, or for its route's transform, and found its job's claim gone once
- * it held its slot: nothing was sent, another run holds the event (see {@link ClaimLostError}).
+ * A delivery that confirmed its claim once it held its slot (late after the claim, or clearing its waiting mark) and
+ * found it gone: nothing was sent, another run holds the event (see {@link ClaimLostError}).
  */
 interface ClaimLost {
   destination: Destination;
@@ -672,25 +672,19 @@ export class EventProcessor {
    */
   private async deliverGuarded(event: ClaimedEvent, destination: Destination, route: CompiledRoute, work: RouteWork, marked: MarkedDelivery): Promise<Outcome> {
     const { guard } = this.options;
-    const claimChecks = this.claimHooks(event, destination, route, marked);
+    const claimChecks = this.claimHooks(event, destination, marked);
     if (!guard) return this.deliverTo(event, destination, route, work, claimChecks);
     const admission = await guard.admit(destination);
     if (!admission.go) return this.putOff(event, { destination, deferred: admission.deferred });
     let recorded: { probeFailed: boolean } | undefined;
     const outcome = await this.deliverTo(event, destination, route, work, {
+      ...claimChecks,
       // Admitted before its route's transform built the message (up to TRANSFORM_TIMEOUT_MS, after its turn behind
       // the process's other transforms): asked again once it is built, before the deliverer reserves a place in the
       // rate limit for it. A plain forward is sent as it was admitted: no second round trip to Redis.
       afterTransform: () => guard.recheck(destination, admission.probeToken),
       // Admitted before it queued for one of the destination's slots (maxConcurrency): asked again once it holds one.
-      // The claim first: a worker that stalled while it waited may have lost the event to another worker's claim.
-      beforeSlotWait: claimChecks.beforeSlotWait,
-      afterSlotWait: async () => {
-        await claimChecks.afterSlotWait();
-        await guard.recheck(destination, admission.probeToken);
-      },
-      // A transformed or late delivery's claim, confirmed once it holds its slot when no slot wait did (see claimHooks).
-      slotHeld: claimChecks.slotHeld,
+      afterSlotWait: () => guard.recheck(destination, admission.probeToken),
       // Counted against the circuit before the slot passes on, so the delivery waiting for it sees what this did.
       afterSend: async (result) => void (recorded = await guard.record(destination, result, admission.probeToken)),
     });
@@ -716,38 +710,24 @@ export class EventProcessor {
   }
 
   /**
-   * What a delivery does around a wait for its destination's slot, and after its route's transform. Before a slot
-   * wait, the claim's mark hears that it waits: when everything the claim still runs only waits and nothing was sent,
-   * the event is marked (`claim_waiting`, see {@link ClaimWaitMark}). After it, before anything is sent, the claim is
-   * confirmed (and the mark cleared): it throws {@link ClaimLostError} when this run's claim no longer holds the event
-   * (a stall past the job lock hides in a wait). A transform can take as long (TRANSFORM_TIMEOUT_MS, after its turn
-   * behind the process's other transforms): a transformed delivery confirms its claim once it holds its slot too,
-   * waited for or not, but only once, the one after a slot wait covering the transform before it. Not right after the
-   * transform: a slot wait may still come, and would need its own. So does any delivery that holds its slot
-   * {@link EventProcessorOptions.confirmClaimAfterMs} or more after its claim was asked: the event loop may have
-   * stalled anywhere on its way (found in CI, faults/worker-stall-slot-waiters: a delivery whose admission was under
-   * way at the stall found the slot free once the worker resumed, waited for nothing, and sent an event the other worker
-   * had taken over and delivered). A plain forward that goes at once confirms nothing: no statement on its way.
+   * What a delivery does about its claim around its destination's slot. Before a slot wait, the claim's mark hears
+   * that it waits: when everything the claim still runs only waits and nothing was sent, the event is marked
+   * (`claim_waiting`, see {@link ClaimWaitMark}). Once it holds its slot, before anything is sent, it confirms its claim
+   * when it comes {@link EventProcessorOptions.confirmClaimAfterMs} or more after the claim was asked, whatever it
+   * waited for (a slot, its route's transform, an event loop stalled anywhere on its way): it throws
+   * {@link ClaimLostError} when this run's claim no longer holds the event. Sooner, no other claim can have taken the
+   * event (a claim leaves one younger than the live-claim window alone, and the bound is half of it), so a delivery on
+   * time sends no statement, transformed or waited for, unless its claim's mark may be set: the confirming statement
+   * clears it then, before the send.
    */
-  private claimHooks(
-    event: ClaimedEvent,
-    destination: Destination,
-    route: CompiledRoute,
-    marked: MarkedDelivery,
-  ): Required<Pick<DeliveryHooks, 'beforeSlotWait' | 'afterSlotWait'>> & Pick<DeliveryHooks, 'slotHeld'> {
-    let confirmed = false;
-    const confirm = async () => {
-      confirmed = true;
-      if (!(await tagDatabaseAway(marked.holds()))) throw new ClaimLostError(event.id, destination.name);
-    };
+  private claimHooks(event: ClaimedEvent, destination: Destination, marked: MarkedDelivery): Required<Pick<DeliveryHooks, 'beforeSlotWait' | 'slotHeld'>> {
     const { confirmClaimAfterMs } = this.options;
-    const claimedAt = this.claimAsked.get(event);
-    const late = () => confirmClaimAfterMs !== undefined && claimedAt !== undefined && performance.now() - claimedAt >= confirmClaimAfterMs;
+    const askedAt = this.claimAsked.get(event);
     return {
       beforeSlotWait: () => marked.waits(),
-      afterSlotWait: confirm,
       slotHeld: async () => {
-        if (!confirmed && (route.transform !== undefined || late())) await confirm();
+        const late = askedAt === undefined || performance.now() - askedAt >= confirmClaimAfterMs;
+        if (!(await tagDatabaseAway(marked.sends(late)))) throw new ClaimLostError(event.id, destination.name);
       },
     };
   }
@@ -798,15 +778,15 @@ export class EventProcessor {
           return { destination, notStarted: error };
         }
         if (error instanceof ClaimLostError) {
-          // Another run holds the event now (this worker stalled past its job lock while it waited for a slot or its
-          // transform): nothing was sent.
+          // Another run holds the event now (this worker stalled past its job lock on this delivery's way): nothing
+          // was sent.
           span.setAttribute('webhook.not_started', 'claim_lost');
           span.end();
           return { destination, lost: error };
         }
         if (error instanceof DatabaseAwayError) {
-          // PostgreSQL did not give what the message is built from, or confirm the claim after a slot wait or a
-          // transform: not sent.
+          // PostgreSQL did not give what the message is built from, or confirm the claim once the delivery held its
+          // slot: not sent.
           span.setAttribute('webhook.not_started', 'database_unavailable');
           span.end();
           return { destination: destination.name, away: error };

@@ -330,9 +330,9 @@ const RELEASE = {
          SELECT status FROM released`,
 };
 
-// Whether claims still hold their events: asked only by a delivery that waited for its destination's slot (a worker
-// stalled past its job lock meanwhile hands its jobs to another worker, whose claim writes its own token), never on
-// the way of a delivery that went at once. A held event's `claim_waiting` is cleared in the same statement, before
+// Whether claims still hold their events: asked only by a delivery about to send late after its claim (a worker
+// stalled past its job lock meanwhile hands its jobs to another worker, whose claim writes its own token), or whose
+// claim is marked waiting (the statement clears the mark), never on the way of a delivery on time. A held event's `claim_waiting` is cleared in the same statement, before
 // the delivery sends (only where it is set: no row written otherwise). Both parts are idempotent, so it is safe to
 // send again after a lost connection.
 const HOLDS = {
@@ -467,7 +467,7 @@ export class ProcessingStore {
   /**
    * Whether this claim still holds its event (PROCESSING under its token); false once another run claimed it, or it
    * was finished or replayed meanwhile. Clears the event's `claim_waiting` (see {@link markWaiting}) when it holds.
-   * One statement per batch: only deliveries that waited for a slot, or whose route's transform built the message, ask.
+   * One statement per batch: only deliveries late after their claim, or clearing their claim's waiting mark, ask.
    */
   stillHolds(event: ClaimedEvent): Promise<boolean> {
     return this.holdChecks.submit(event);
