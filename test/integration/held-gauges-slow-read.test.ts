@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { pauseSnapshot } from '../../services/shared/destinations/destination-pauses.js';
 import { heldSummaries } from '../../services/shared/destinations/held-events.js';
-import { DestinationStateGauges } from '../../services/shared/metrics/destination-protection-metrics.js';
+import { DestinationStateGauges, WAITING_LAST_VALUES_MAX_AGE_MS } from '../../services/shared/metrics/destination-protection-metrics.js';
 import { registry } from '../../services/shared/metrics/metrics.js';
 import { find, parseExposition } from '../observability/support/prometheus-text.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -33,14 +33,27 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function scrape() {
+async function scrape(destination = 'paused') {
   const metrics = parseExposition(await registry.metrics());
-  const value = (name: string, labels: Record<string, string> = {}) => find(metrics, name, labels)[0]?.value;
+  const value = (name: string) => find(metrics, name, { destination })[0]?.value;
   return {
-    waiting: value('webhook_destination_events_waiting', { destination: 'paused' }),
-    age: value('webhook_destination_oldest_waiting_age_seconds', { destination: 'paused' }),
-    readAge: value('webhook_destination_waiting_read_age_seconds', { destination: 'paused' }),
+    waiting: value('webhook_destination_events_waiting'),
+    age: value('webhook_destination_oldest_waiting_age_seconds'),
+    readAge: value('webhook_destination_waiting_read_age_seconds'),
   };
+}
+
+/** Holds webhook_events in ACCESS EXCLUSIVE mode, so that reads of the waiting events wait (are slow) until released. */
+async function lockEvents(): Promise<void> {
+  locker = await db.pool.connect();
+  await locker.query('BEGIN');
+  await locker.query('LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE');
+}
+
+async function releaseEvents(): Promise<void> {
+  await locker!.query('ROLLBACK');
+  locker!.release();
+  locker = undefined;
 }
 
 /** Sessions of the test's pool waiting on the lock in the summary's statement. */
@@ -68,9 +81,7 @@ describe('the waiting-events gauges when PostgreSQL reads slowly', () => {
     expect(fresh.waiting).toBe(1);
     expect(fresh.age).toBeGreaterThan(7100);
 
-    locker = await db.pool.connect();
-    await locker.query('BEGIN');
-    await locker.query('LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE');
+    await lockEvents();
     const slow = [await scrape(), await scrape(), await scrape()];
     // Fails without the fix: no sample (undefined) at each of these scrapes.
     for (const during of slow) {
@@ -82,12 +93,44 @@ describe('the waiting-events gauges when PostgreSQL reads slowly', () => {
     await waitFor('the read waiting on the lock', async () => (await summariesWaiting()) >= 1);
     expect(await summariesWaiting()).toBe(1);
 
-    await locker.query('ROLLBACK');
-    locker.release();
-    locker = undefined;
+    await releaseEvents();
     // Once the read answers, fresh values again.
     await waitFor('a fresh read', async () => (await scrape()).readAge === 0);
     expect((await scrape()).waiting).toBe(1);
+  });
+
+  it('serve the last values up to WAITING_LAST_VALUES_MAX_AGE_MS old, and none older', async () => {
+    await db.pool.query(
+      `INSERT INTO webhook_events (provider, external_id, event_type, payload, raw_body, content_type, status, held_for, held_since)
+       VALUES ('heldco', 'evt_stale_read', 'thing.happened', '{}', '\\x7b7d', 'application/json', 'PENDING', ARRAY['stalled'], now() - interval '2 hours')`,
+    );
+    // The gauges' clock, moved by the test: a PostgreSQL slow for ten minutes without waiting ten minutes.
+    const readAt = Date.now();
+    let now = readAt;
+    new DestinationStateGauges(
+      { names: ['stalled'], withBreaker: new Set(), read: async () => ({ now, views: [] }), held: () => heldSummaries(db.pool), recordedPauses: async () => [] },
+      0,
+      200,
+      () => now,
+    );
+    expect(await scrape('stalled')).toMatchObject({ waiting: 1, readAge: 0 });
+
+    await lockEvents();
+    try {
+      // Just inside the limit: the values read at readAt, ten minutes old.
+      now = readAt + WAITING_LAST_VALUES_MAX_AGE_MS;
+      const inside = await scrape('stalled');
+      expect(inside).toMatchObject({ waiting: 1, readAge: WAITING_LAST_VALUES_MAX_AGE_MS / 1000 });
+      expect(inside.age).toBeGreaterThan(7100 + WAITING_LAST_VALUES_MAX_AGE_MS / 1000);
+      // Past it: no samples, as when the read fails (a PostgreSQL slow for good must not be reported by old values).
+      now = readAt + WAITING_LAST_VALUES_MAX_AGE_MS + 1;
+      expect(await scrape('stalled')).toEqual({ waiting: undefined, age: undefined, readAge: undefined });
+    } finally {
+      await releaseEvents();
+    }
+    // The slow read, once it answers, is served fresh.
+    await waitFor('a fresh read', async () => (await scrape('stalled')).readAge === 0);
+    expect((await scrape('stalled')).waiting).toBe(1);
   });
 
   it('leave no samples when the read fails (rather than is slow), as before', async () => {

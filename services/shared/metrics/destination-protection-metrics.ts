@@ -105,6 +105,8 @@ export class DestinationStateGauges {
     private readonly source: DestinationStateSource,
     private readonly cacheMs = 1000,
     private readonly timeoutMs = 1000,
+    /** The clock the cache, the last values' age and the waiting age are measured by (tests move it). */
+    private readonly now: () => number = Date.now,
   ) {
     const self = this;
     for (const name of DESTINATION_STATE_METRICS) registry.removeSingleMetric(name);
@@ -175,7 +177,7 @@ export class DestinationStateGauges {
         const byName = new Map(snapshot.held.map((held) => [held.destination, held.oldestSince.getTime()]));
         for (const name of self.source.names) {
           const since = byName.get(name);
-          this.set({ destination: name }, since === undefined ? 0 : Math.max(0, (Date.now() - since) / 1000));
+          this.set({ destination: name }, since === undefined ? 0 : Math.max(0, (self.now() - since) / 1000));
         }
       },
     );
@@ -186,20 +188,20 @@ export class DestinationStateGauges {
       ['destination'],
       function (snapshot) {
         if (!snapshot.held) return;
-        const age = snapshot.heldAt === undefined ? 0 : Math.max(0, (Date.now() - snapshot.heldAt) / 1000);
+        const age = snapshot.heldAt === undefined ? 0 : Math.max(0, (self.now() - snapshot.heldAt) / 1000);
         for (const name of self.source.names) this.set({ destination: name }, age);
       },
     );
   }
 
   private async read(): Promise<Snapshot> {
-    if (this.cached && Date.now() - this.cached.at < this.cacheMs) return this.cached.snapshot;
+    if (this.cached && this.now() - this.cached.at < this.cacheMs) return this.cached.snapshot;
     const bounded = <T>(promise: Promise<T>) =>
       Promise.race([promise.catch(() => undefined), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), this.timeoutMs).unref())]);
     this.inFlight ??= Promise.all([bounded(this.source.read(this.source.names)), this.readHeld(bounded), bounded(this.source.recordedPauses())])
       .then(([state, held, recordedPauses]) => {
         const snapshot: Snapshot = { state, ...held, recordedPauses };
-        this.cached = { at: Date.now(), snapshot };
+        this.cached = { at: this.now(), snapshot };
         return snapshot;
       })
       .finally(() => {
@@ -217,7 +219,7 @@ export class DestinationStateGauges {
     this.heldRead ??= this.source
       .held()
       .then((held) => {
-        this.lastHeld = { at: Date.now(), held };
+        this.lastHeld = { at: this.now(), held };
       })
       .catch(() => {
         failed = true;
@@ -225,12 +227,12 @@ export class DestinationStateGauges {
       .finally(() => {
         this.heldRead = undefined;
       });
-    const started = Date.now();
+    const started = this.now();
     const answered = (await bounded(this.heldRead.then(() => true))) === true;
     if (failed) return {};
     const last = this.lastHeld;
     // Answered: the values it read (or, for a read that another scrape started and that failed, none newer than it).
     if (answered) return last && last.at >= started ? { held: last.held } : {};
-    return last && Date.now() - last.at <= WAITING_LAST_VALUES_MAX_AGE_MS ? { held: last.held, heldAt: last.at } : {};
+    return last && this.now() - last.at <= WAITING_LAST_VALUES_MAX_AGE_MS ? { held: last.held, heldAt: last.at } : {};
   }
 }
