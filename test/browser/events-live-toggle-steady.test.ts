@@ -3,6 +3,7 @@ import type { Page, Route } from 'playwright-core';
 import { afterRendering } from './support/after-rendering.js';
 import { describeBrowser } from './support/browser.js';
 import { startConsoleFixture, type ConsoleFixture } from './support/console-fixture.js';
+import { waitFor } from '../support/wait-for.js';
 
 /**
  * The Events view's "Live updates" box stays where it is when the list's first page arrives after sign-in. It stood
@@ -35,8 +36,11 @@ describeBrowser('events: the "Live updates" box as the list arrives', () => {
 
   afterAll(() => fixture?.close());
 
-  it('takes a click pressed before the first page and released after it', async () => {
-    const page = await fixture.newPage();
+  /**
+   * Signs in on `page` with the list's first page held, presses the box, lets the page come, and releases once it
+   * rendered: the box's position before and after, and whether the click took (unchecked it).
+   */
+  async function clickAcrossFirstPage(page: Page) {
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     let held = 0;
@@ -49,7 +53,8 @@ describeBrowser('events: the "Live updates" box as the list arrives', () => {
       },
     );
     await fixture.signIn(page);
-    expect(held).toBe(1);
+    // Sign-in returns once the heading shows; the list asks for its page from an effect, a frame or so later.
+    await waitFor('the first page held', () => held === 1);
     expect(await liveStatus(page).count()).toBe(0);
 
     const box = liveBox(page);
@@ -61,10 +66,32 @@ describeBrowser('events: the "Live updates" box as the list arrives', () => {
     await afterRendering(page);
     const after = (await box.boundingBox())!;
     await page.mouse.up();
+    return { before: { x: before.x, y: before.y }, after: { x: after.x, y: after.y }, checked: await box.isChecked() };
+  }
 
-    expect(await box.isChecked()).toBe(false);
-    expect({ x: after.x, y: after.y }).toEqual({ x: before.x, y: before.y });
+  it('takes a click pressed before the first page and released after it', async () => {
+    const page = await fixture.newPage();
+    const { before, after, checked } = await clickAcrossFirstPage(page);
+    expect(checked).toBe(false);
+    expect(after).toEqual(before);
     await page.locator('.live span', { hasText: 'paused' }).waitFor();
+    expect(fixture.pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  // A phone's width (360-400 px): the heading and the row no longer fit side by side once the status shows, so the
+  // row wrapped under the heading as the first page arrived, and the box dropped a line (about 40 px) under the press.
+  it.each([360, 375, 400])('stays put on a screen %i px wide, within it', async (width) => {
+    const page = await fixture.newPage({ viewport: { width, height: 700 } });
+    const { before, after, checked } = await clickAcrossFirstPage(page);
+    expect(after).toEqual(before);
+    expect(checked).toBe(false);
+    // The row within the view's head, within the screen.
+    const head = (await page.locator('.view-head').boundingBox())!;
+    const row = (await page.locator('.live').boundingBox())!;
+    expect(row.x).toBeGreaterThanOrEqual(head.x);
+    expect(row.x + row.width).toBeLessThanOrEqual(head.x + head.width);
+    expect(head.x + head.width).toBeLessThanOrEqual(width);
     expect(fixture.pageErrors).toEqual([]);
     await page.close();
   });

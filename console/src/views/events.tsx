@@ -437,7 +437,7 @@ export function EventsView({ params }: { params: URLSearchParams }) {
             after sign-in) or changes width grows to the left and the box stays put. After the box, it pushed the box
             137 px left as the list arrived, and a click pressed on the box then was released on the status instead. */}
         <div class="live">
-          <span class="muted small" aria-hidden="true">
+          <span class="muted small live__status" aria-hidden="true">
             {livePaused || !live ? 'paused' : list.checkedAt ? `checked ${formatTimeSeconds(list.checkedAt)}` : ''}
           </span>
           <label class="checkbox">
