@@ -81,7 +81,7 @@ describeBrowser('events: the "Live updates" box as the list arrives', () => {
 
   // A phone's width (360-400 px): the heading and the row no longer fit side by side once the status shows, so the
   // row wrapped under the heading as the first page arrived, and the box dropped a line (about 40 px) under the press.
-  it.each([360, 375, 400])('stays put on a screen %i px wide, within it', async (width) => {
+  it.each([360, 375, 400])('stays put on a screen %i px wide, and nothing overflows it', async (width) => {
     const page = await fixture.newPage({ viewport: { width, height: 700 } });
     const { before, after, checked } = await clickAcrossFirstPage(page);
     expect(after).toEqual(before);
@@ -92,6 +92,8 @@ describeBrowser('events: the "Live updates" box as the list arrives', () => {
     expect(row.x).toBeGreaterThanOrEqual(head.x);
     expect(row.x + row.width).toBeLessThanOrEqual(head.x + head.width);
     expect(head.x + head.width).toBeLessThanOrEqual(width);
+    // Nor anything else on the page (the table scrolls inside its frame): the page does not scroll sideways.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBe(0);
     expect(fixture.pageErrors).toEqual([]);
     await page.close();
   });
