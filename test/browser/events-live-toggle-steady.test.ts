@@ -93,7 +93,7 @@ describeBrowser('events: the "Live updates" box as the list arrives', () => {
     expect(row.x + row.width).toBeLessThanOrEqual(head.x + head.width);
     expect(head.x + head.width).toBeLessThanOrEqual(width);
     // Nor anything else on the page (the table scrolls inside its frame): the page does not scroll sideways.
-    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBe(0);
+    expect(await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')).toBe(0);
     expect(fixture.pageErrors).toEqual([]);
     await page.close();
   });
