@@ -37,10 +37,7 @@ spec:
   template:
     metadata:
       labels:
-        {{- include "eis.componentLabels" (dict "root" $root "component" $role) | nindent 8 }}
-        {{- with $values.podLabels }}
-        {{- toYaml . | nindent 8 }}
-        {{- end }}
+        {{- include "eis.podLabels" (dict "root" $root "component" $role "podLabels" $values.podLabels "key" (printf "%s.podLabels" $role)) | nindent 8 }}
       annotations:
         {{- include "eis.checksumAnnotations" $root | nindent 8 }}
         {{- if $root.Values.metrics.podAnnotations }}

@@ -59,6 +59,28 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/*
+A component's pod template labels: the chart's (componentLabels) with the component's podLabels as one map, so a key
+in both is written once. podLabels wins for an informational label (part-of, a commonLabels key); a selector label
+is refused, since the pods would no longer match their Deployment's (or Job's) selector. Values are quoted: a label
+value must be a string. Call with (dict "root" $ "component" "worker" "podLabels" $values.podLabels "key" "worker.podLabels").
+*/}}
+{{- define "eis.podLabels" -}}
+{{- $labels := include "eis.componentLabels" (dict "root" .root "component" .component) | fromYaml -}}
+{{- $selector := include "eis.componentSelectorLabels" (dict "root" .root "component" .component) | fromYaml -}}
+{{- range $name, $value := .podLabels -}}
+{{- if hasKey $selector $name -}}
+{{- fail (printf "%s: %q is a selector label the chart sets (its pods would leave their selector); remove it" $.key $name) -}}
+{{- end -}}
+{{- $_ := set $labels $name $value -}}
+{{- end -}}
+{{- $lines := list -}}
+{{- range $name, $value := $labels -}}
+{{- $lines = append $lines (printf "%s: %s" $name ($value | toString | quote)) -}}
+{{- end -}}
+{{- join "\n" $lines -}}
+{{- end -}}
+
 {{/* ----------------------------------------------------------------------------------------------------------
 Image
 ---------------------------------------------------------------------------------------------------------- */}}
