@@ -158,6 +158,10 @@ describe.each([
       await publishing;
       expect(ended).toMatchObject({ succeeded: false, result: 'network_error' });
       expect(ended!.error).toMatch(/lost|closed/i);
+      // The reason names the connection's end, not amqplib's bare "Unexpected close" (a socket ended without an
+      // AMQP connection.close) behind "the RabbitMQ channel closed", which read as if the channel alone had failed.
+      expect(ended!.error).toMatch(broker === 'NATS' ? /disconnected from/ : /connection to RabbitMQ was lost .*closed the TCP connection without an AMQP close/);
+      expect(ended!.error).not.toMatch(/Unexpected close/);
       await waitFor(`${broker} to take the retry`, async () => (await publisher.deliver(e, destination, message('{"n":2}'))).succeeded, { timeoutMs: 30_000, intervalMs: 200 });
       expect((await storedCounts(broker)).get(e.id)).toBe(broker === 'NATS' ? 1 : 2);
     } finally {

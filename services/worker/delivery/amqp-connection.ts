@@ -89,7 +89,7 @@ export class AmqpConnection {
         model.on('disconnect', (error: Error) => {
           this.connected = false;
           this.blockedReason = undefined;
-          this.markDown(error.message || 'connection closed');
+          this.markDown(connectionLossReason(error));
           logger.warn('RabbitMQ connection lost; reconnecting', { broker: where, reason: this.downReason });
         });
         model.on('connect-failed', (error: Error) => {
@@ -214,7 +214,7 @@ export class AmqpConnection {
       if (error instanceof AmqpPublishError && error.kind === 'lost') {
         if (error.channelClose) this.forgetDeclarationAfter(error.channelClose);
         // Closed with the connection: the connection's reason is the one that explains it.
-        else if (this.downReason) throw new AmqpPublishError('lost', `the RabbitMQ channel closed before the broker confirmed the message (${this.downReason})`);
+        else if (this.downReason) throw new AmqpPublishError('lost', `the connection to RabbitMQ was lost before the broker confirmed the message (${this.downReason})`);
       }
       throw error;
     }
@@ -301,6 +301,19 @@ export class AmqpConnection {
 function refusedOver(close: AmqpChannelClose): AmqpPublishError {
   const kind = maxMessageSizeNamedBy(close) === undefined ? 'channel_error' : 'too_large';
   return new AmqpPublishError(kind, `RabbitMQ refused the message and closed its channel: ${close.reason}`);
+}
+
+/**
+ * Why the connection ended, as the 'disconnect' event says it: the broker's close (`Connection closed: 320 …`), a
+ * socket error (`read ECONNRESET`), a heartbeat timeout. A socket the other side ended without an AMQP
+ * `connection.close` is amqplib's bare "Unexpected close", which in a recorded error read as if a channel had failed
+ * on its own; it is said as what it is.
+ */
+function connectionLossReason(error: Error): string {
+  if (error.message === 'Unexpected close') {
+    return "the broker's side closed the TCP connection without an AMQP close (the broker stopped, or a proxy or the network cut it)";
+  }
+  return error.message || 'connection closed';
 }
 
 /** A publish that waited for the write buffer until its attempt's deadline: nothing was sent. */
