@@ -233,6 +233,68 @@ describe('admissions asked together', () => {
     }
   });
 
+  it('a destination without a breaker: the rechecks asked in one turn share one script run (with the admissions), and a later one reads again', async () => {
+    const { redis, store, scripts } = counted();
+    try {
+      await redis.ping();
+      // Deliveries whose transforms finished, or which got their slots, in the same turn ask again together.
+      const rechecks = await Promise.all(Array.from({ length: 26 }, () => Promise.resolve().then(() => store.recheck('rechecked', false, ''))));
+      expect(rechecks).toEqual(Array.from({ length: 26 }, () => ({ verdict: 'allow' })));
+      expect(scripts()).toBe(1);
+      // Without a breaker a recheck reads what an admission reads: asked in the same turn, they share the run too.
+      const mixed = await Promise.all([store.admit('rechecked', undefined, ''), store.recheck('rechecked', false, ''), store.recheck('rechecked', false, '')]);
+      expect(mixed).toEqual([{ verdict: 'allow' }, { verdict: 'allow' }, { verdict: 'allow' }]);
+      expect(scripts()).toBe(2);
+      // A pause copied before a later recheck is what that recheck reads: nothing answered earlier is reused.
+      expect(await podA.syncPauses(300, ['rechecked'])).toBe(true);
+      expect(await store.recheck('rechecked', false, '')).toEqual({ verdict: 'paused' });
+      expect(scripts()).toBe(3);
+    } finally {
+      await podA.syncPauses(301, []);
+      redis.disconnect();
+    }
+  });
+
+  it('a recheck asked once the shared one was sent is sent on its own, even while that one is unanswered, and sees a pause copied in between', async () => {
+    const { redis, store, scripts } = counted({ enableAutoPipelining: false });
+    const held = `${ns.prefix}:held-recheck`;
+    try {
+      await redis.ping();
+      const blocked = redis.blpop(held, 10);
+      const first = store.recheck('recheck-after-send', false, '');
+      await waitFor('the first recheck to be sent', () => scripts() === 1, { timeoutMs: 2000, intervalMs: 5 });
+      expect(await podA.syncPauses(400, ['recheck-after-send'])).toBe(true);
+      const second = store.recheck('recheck-after-send', false, '');
+      await waitFor('the second recheck to be sent', () => scripts() === 2, { timeoutMs: 2000, intervalMs: 5 });
+      await redisB.lpush(held, 'go');
+      await blocked;
+      expect(await second).toEqual({ verdict: 'paused' });
+      await first;
+    } finally {
+      await podA.syncPauses(401, []);
+      redis.disconnect();
+    }
+  });
+
+  it("a destination with a breaker: every recheck runs its own script (the probe's holder may go, the others not)", async () => {
+    const { redis, store, scripts } = counted();
+    try {
+      const name = 'recheck-breaker';
+      for (let i = 0; i < breaker.failureThreshold; i++) await podA.record(name, 'failure', breaker);
+      const probe = await waitFor('the cooldown to end', async () => {
+        const admission = await podA.admit(name, lease, 'holder');
+        return admission !== 'unsynced' && admission.verdict === 'probe' ? admission : undefined;
+      }, { timeoutMs: 3000, intervalMs: 25 });
+      const before = scripts();
+      const rechecks = await Promise.all(['holder', '', 'other'].map((token) => store.recheck(name, true, token, breaker.cooldownMs)));
+      expect(scripts() - before).toBe(3);
+      expect(probe).toEqual({ verdict: 'probe', token: 'holder' });
+      expect(rechecks.map((recheck) => (recheck === 'unsynced' ? recheck : recheck.verdict))).toEqual(['allow', 'probing', 'probing']);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('a destination with a breaker: every admission runs its own script (only one of them may become the probe)', async () => {
     const { redis, store, scripts } = counted();
     try {

@@ -156,7 +156,7 @@ interface ScriptedRedis extends Redis {
 export class DestinationStateStore {
   private readonly redis: ScriptedRedis;
   private readonly base: string;
-  /** Admissions of destinations without a breaker asked in this turn and not yet sent, by destination (see admit). */
+  /** Admissions and rechecks of destinations without a breaker asked in this turn and not yet sent, by destination (see admit). */
   private readonly unsentAdmissions = new Map<string, Promise<Admission | 'unsynced'>>();
 
   constructor(
@@ -206,6 +206,29 @@ export class DestinationStateStore {
    */
   admit(name: string, breaker: { probeLeaseMs: number; cooldownMs?: number } | undefined, token: string): Promise<Admission | 'unsynced'> {
     if (breaker) return this.runAdmit(name, '1', breaker.probeLeaseMs, token, '0', breaker.cooldownMs ?? 0);
+    return this.admitWithoutBreaker(name);
+  }
+
+  /**
+   * May a delivery admitted earlier still go, after it waited for one of the destination's slots or for its route's
+   * transform? Not if the destination was paused or its circuit left `closed` meanwhile, unless it holds the probe
+   * (`probeToken`). Never makes it the probe.
+   *
+   * Without a breaker the script returns once it has read the paused set, before it looks at the recheck, the token or
+   * the cooldown: a recheck reads what an admission reads, and shares a run with the admissions and rechecks of `name`
+   * asked in the same turn (see {@link admit}; the deliveries whose transforms ended, or which got their slots, in one
+   * turn). With a breaker every recheck runs the script: the probe's holder is answered otherwise than the rest.
+   */
+  recheck(name: string, hasBreaker: boolean, probeToken: string, cooldownMs = 0): Promise<Admission | 'unsynced'> {
+    if (hasBreaker) return this.runAdmit(name, '1', 0, probeToken, '1', cooldownMs);
+    return this.admitWithoutBreaker(name);
+  }
+
+  /**
+   * The script's run for a destination without a breaker (read only, the same answer for every delivery): shared by
+   * the admissions and rechecks of `name` asked in this turn, sent at its end; one asked once it was sent gets its own.
+   */
+  private admitWithoutBreaker(name: string): Promise<Admission | 'unsynced'> {
     let shared = this.unsentAdmissions.get(name);
     if (!shared) {
       shared = new Promise<Admission | 'unsynced'>((resolve, reject) => {
@@ -218,15 +241,6 @@ export class DestinationStateStore {
       this.unsentAdmissions.set(name, shared);
     }
     return shared;
-  }
-
-  /**
-   * May a delivery admitted earlier still go, after it waited for one of the destination's slots or for its route's
-   * transform? Not if the destination was paused or its circuit left `closed` meanwhile, unless it holds the probe
-   * (`probeToken`). Never makes it the probe.
-   */
-  async recheck(name: string, hasBreaker: boolean, probeToken: string, cooldownMs = 0): Promise<Admission | 'unsynced'> {
-    return this.runAdmit(name, hasBreaker ? '1' : '0', 0, probeToken, '1', cooldownMs);
   }
 
   private async runAdmit(name: string, breaker: string, leaseMs: number, token: string, recheck: string, cooldownMs: number): Promise<Admission | 'unsynced'> {
