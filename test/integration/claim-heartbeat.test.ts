@@ -71,7 +71,7 @@ describe('a claim meeting a run of another claim', () => {
     const heartbeat = new ClaimHeartbeat({ pool: db.pool, lockDurationMs: LOCK_MS, logger });
     const release = heartbeat.track(running.id, running.claimToken);
     await ageClaim(id, 60);
-    expect(await heartbeat.beatOnce(Date.now() + heartbeatIntervalMs(LOCK_MS))).toBe(1);
+    expect(await heartbeat.beatOnce(performance.now() + heartbeatIntervalMs(LOCK_MS))).toBe(1);
 
     // The reconciler's job (Redis lost the run's own): nothing claimed, nothing dead-lettered, the reason told.
     expect(await store.claim(id, 0, LAST_ATTEMPT)).toBeUndefined();
@@ -118,14 +118,14 @@ describe('the heartbeat', () => {
     const release = heartbeat.track(claimed.id, claimed.claimToken);
     expect(await heartbeat.beatOnce()).toBe(0);
     release();
-    expect(await heartbeat.beatOnce(Date.now() + LOCK_MS)).toBe(0);
+    expect(await heartbeat.beatOnce(performance.now() + LOCK_MS)).toBe(0);
 
     // A run taken over (its claim stale): its refresh writes nothing on the new claim's event.
     await ageClaim(id, 60);
     const other = (await store.claim(id, 0, LAST_ATTEMPT))!;
     await ageClaim(id, 60);
     const stale = heartbeat.track(claimed.id, claimed.claimToken);
-    await heartbeat.beatOnce(Date.now() + LOCK_MS);
+    await heartbeat.beatOnce(performance.now() + LOCK_MS);
     stale();
     expect(await store.heldByLiveRun(id, 0, 'c0ffee00-0000-4000-8000-000000000000')).toBe(false);
     expect((await row(id)).claim_token).toBe(other.claimToken);
@@ -137,7 +137,7 @@ describe('the heartbeat', () => {
     const recording = { warn: (message: string) => warnings.push(message) } as unknown as Logger;
     const heartbeat = new ClaimHeartbeat({ pool: failing, lockDurationMs: LOCK_MS, logger: recording });
     heartbeat.track('c0ffee00-0000-4000-8000-000000000002', 'c0ffee00-0000-4000-8000-000000000003');
-    const later = Date.now() + LOCK_MS;
+    const later = performance.now() + LOCK_MS;
     expect(await heartbeat.beatOnce(later)).toBe(0);
     expect(await heartbeat.beatOnce(later + 1000)).toBe(0);
     expect(warnings.filter((message) => message.startsWith('claim heartbeat not written'))).toHaveLength(1);

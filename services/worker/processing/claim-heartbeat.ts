@@ -46,7 +46,10 @@ const REFRESH = {
 interface Run {
   eventId: string;
   token: string;
-  /** When its claim or its last refresh was made (Date.now()). */
+  /**
+   * When its claim or its last refresh was made (performance.now(): monotonic, the clock the processor counts its
+   * claims' age on; a wall clock stepped back would hold refreshes back by as much).
+   */
   beatAt: number;
 }
 
@@ -101,7 +104,7 @@ export class ClaimHeartbeat {
    * however it ends). The claim itself set the first heartbeat.
    */
   track(eventId: string, token: string): () => void {
-    const run: Run = { eventId, token, beatAt: Date.now() };
+    const run: Run = { eventId, token, beatAt: performance.now() };
     this.runs.add(run);
     return () => {
       this.runs.delete(run);
@@ -109,7 +112,7 @@ export class ClaimHeartbeat {
   }
 
   /** Refreshes the runs whose heartbeat is due (none: no statement); how many it refreshed. */
-  async beatOnce(now = Date.now()): Promise<number> {
+  async beatOnce(now = performance.now()): Promise<number> {
     const due = [...this.runs].filter((run) => now - run.beatAt >= this.intervalMs);
     if (due.length === 0) return 0;
     due.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
