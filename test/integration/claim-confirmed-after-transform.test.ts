@@ -25,34 +25,13 @@ import { EventProcessor, type EventProcessorOptions } from '../../services/worke
 import { ProcessingStore, type ClaimedEvent } from '../../services/worker/processing/processing-store.js';
 import { RoutesWithHeldTransforms } from '../support/held-transforms.js';
 import { HttpSink } from '../support/http-sink.js';
+import { NextHeld } from '../support/next-held.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
 import { waitFor } from '../support/wait-for.js';
 
 const QUEUE = 'claim-confirmed-after-transform';
 const TRANSFORM = '{ "id": $id, "amount": amount }';
-
-/** The next pass of a step, held until the test lets it go: `reached` once it gets there, `release` lets it on. */
-class NextHeld {
-  private gate?: { reached: () => void; go: Promise<void> };
-
-  hold(): { reached: Promise<void>; release: () => void } {
-    let release!: () => void;
-    let reached!: () => void;
-    const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
-    this.gate = { reached, go: new Promise<void>((resolve) => (release = resolve)) };
-    return { reached: reachedPromise, release };
-  }
-
-  async pass(): Promise<void> {
-    const gate = this.gate;
-    this.gate = undefined;
-    if (gate) {
-      gate.reached();
-      await gate.go;
-    }
-  }
-}
 
 /**
  * The store, counting the claim confirmations each event's deliveries ask for (each one statement); its next claim's

@@ -12,10 +12,17 @@ import winston from 'winston';
 import type { Logger } from '../../services/shared/logging/logger.js';
 import { EventQueue } from '../../services/shared/queue/event-queue.js';
 import { Reconciler } from '../../services/worker/maintenance/reconciler.js';
-import { ClaimHeartbeat, heartbeatIntervalMs, liveClaimWindowMs } from '../../services/worker/processing/claim-heartbeat.js';
+import { HttpForwarder } from '../../services/worker/delivery/http-forwarder.js';
+import { ClaimHeartbeat, confirmClaimAfterMs, heartbeatIntervalMs, liveClaimWindowMs } from '../../services/worker/processing/claim-heartbeat.js';
+import { EventHandlerRegistry } from '../../services/worker/processing/event-handlers.js';
+import { EventProcessor } from '../../services/worker/processing/event-processor.js';
 import { ProcessingStore } from '../../services/worker/processing/processing-store.js';
+import { RouteTable } from '../../services/worker/routing/route-table.js';
+import { HttpSink } from '../support/http-sink.js';
+import { NextHeld } from '../support/next-held.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { createQueueNamespace, type TestQueueNamespace } from '../support/test-redis.js';
+import { waitFor } from '../support/wait-for.js';
 
 const LOCK_MS = 30_000;
 const LAST_ATTEMPT = 2;
@@ -69,7 +76,7 @@ describe('a claim meeting a run of another claim', () => {
 
     // The run waits 60 s for a slot; its worker refreshed the heartbeat meanwhile.
     const heartbeat = new ClaimHeartbeat({ pool: db.pool, lockDurationMs: LOCK_MS, logger });
-    const release = heartbeat.track(running.id, running.claimToken);
+    const release = heartbeat.track(running.id, running.claimToken, performance.now());
     await ageClaim(id, 60);
     expect(await heartbeat.beatOnce(performance.now() + heartbeatIntervalMs(LOCK_MS))).toBe(1);
 
@@ -115,7 +122,7 @@ describe('the heartbeat', () => {
     const id = await newEvent();
     const claimed = (await store.claim(id, 0, LAST_ATTEMPT))!;
     const heartbeat = new ClaimHeartbeat({ pool: db.pool, lockDurationMs: LOCK_MS, logger });
-    const release = heartbeat.track(claimed.id, claimed.claimToken);
+    const release = heartbeat.track(claimed.id, claimed.claimToken, performance.now());
     expect(await heartbeat.beatOnce()).toBe(0);
     release();
     expect(await heartbeat.beatOnce(performance.now() + LOCK_MS)).toBe(0);
@@ -124,7 +131,7 @@ describe('the heartbeat', () => {
     await ageClaim(id, 60);
     const other = (await store.claim(id, 0, LAST_ATTEMPT))!;
     await ageClaim(id, 60);
-    const stale = heartbeat.track(claimed.id, claimed.claimToken);
+    const stale = heartbeat.track(claimed.id, claimed.claimToken, performance.now());
     await heartbeat.beatOnce(performance.now() + LOCK_MS);
     stale();
     expect(await store.heldByLiveRun(id, 0, 'c0ffee00-0000-4000-8000-000000000000')).toBe(false);
@@ -136,11 +143,95 @@ describe('the heartbeat', () => {
     const warnings: string[] = [];
     const recording = { warn: (message: string) => warnings.push(message) } as unknown as Logger;
     const heartbeat = new ClaimHeartbeat({ pool: failing, lockDurationMs: LOCK_MS, logger: recording });
-    heartbeat.track('c0ffee00-0000-4000-8000-000000000002', 'c0ffee00-0000-4000-8000-000000000003');
+    heartbeat.track('c0ffee00-0000-4000-8000-000000000002', 'c0ffee00-0000-4000-8000-000000000003', performance.now());
     const later = performance.now() + LOCK_MS;
     expect(await heartbeat.beatOnce(later)).toBe(0);
     expect(await heartbeat.beatOnce(later + 1000)).toBe(0);
     expect(warnings.filter((message) => message.startsWith('claim heartbeat not written'))).toHaveLength(1);
+  });
+});
+
+/** A store whose next claim's answer is held back once the claim is written (a worker that stalls as it comes in). */
+class AnswerHeldStore extends ProcessingStore {
+  readonly claimAnswers = new NextHeld();
+
+  override async claim(...args: Parameters<ProcessingStore['claim']>): ReturnType<ProcessingStore['claim']> {
+    const claimed = await super.claim(...args);
+    await this.claimAnswers.pass();
+    return claimed;
+  }
+}
+
+describe('the heartbeat of a run whose claim was answered late', () => {
+  // A short lock, so that the window passes within the test: a look every second, a window of 2.4 s.
+  const SHORT_LOCK_MS = 6000;
+  const INTERVAL_MS = heartbeatIntervalMs(SHORT_LOCK_MS);
+  const sink = new HttpSink();
+  const forwarder = new HttpForwarder({ defaultTimeoutMs: 30_000, defaultMaxConcurrency: 4 });
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+  beforeAll(async () => {
+    await sink.start();
+  });
+
+  afterAll(async () => {
+    await forwarder.close();
+    await sink.stop();
+  });
+
+  // PostgreSQL writes the claim's heartbeat before its answer reaches the run, and another claim judges the run by that
+  // time. Counted from the answer, a stall as the answer came in (past the window's margin over the heartbeat's
+  // greatest age: a fifteenth of the lock) let the row go stale while the worker, alive and looking on schedule, thought
+  // no refresh was due yet: another claim took the event over while its delivery was in flight, and would send it again.
+  it('is due an interval after its claim was asked: a look on schedule keeps it, and another claim leaves it alone', async () => {
+    const live = { liveClaimWindowMs: liveClaimWindowMs(SHORT_LOCK_MS) };
+    const store = new AnswerHeldStore(db.pool, live);
+    // Not started: the test makes the looks, at the worst moment for the run (just before it is due by its answer).
+    const heartbeat = new ClaimHeartbeat({ pool: db.pool, lockDurationMs: SHORT_LOCK_MS, logger });
+    const processor = new EventProcessor({
+      store,
+      heartbeat,
+      confirmClaimAfterMs: confirmClaimAfterMs(SHORT_LOCK_MS),
+      routes: new RouteTable({ destinations: { slow: { url: `${sink.url}/slow` } }, routes: [{ provider: 'stripe', to: ['slow'] }] }),
+      handlers: new EventHandlerRegistry(),
+      forwarder,
+      maxAttempts: 3,
+      logger,
+    });
+    let answerDelivery!: () => void;
+    const delivered = new Promise<void>((resolve) => (answerDelivery = resolve));
+    sink.behaviour = () => ({ status: 200, until: delivered });
+
+    const answer = store.claimAnswers.hold();
+    const id = await newEvent();
+    const run = processor.process({ eventId: id });
+    await answer.reached;
+    // The stall as the answer came in: under an interval, but over the window's margin over the heartbeat's greatest
+    // age (2.4 s - 2 x 1 s).
+    await sleep(700);
+    const answered = performance.now();
+    answer.release();
+    try {
+      await waitFor('the delivery in flight (the destination takes its time)', () => sink.requestsFor(id).length === 1);
+
+      // The looks fall just short of an interval after the answer: by the answer, only the next one (an interval later)
+      // finds the run due, 2.7 s after its claim was written.
+      const look = answered + INTERVAL_MS - 1;
+      await sleep(look - performance.now());
+      const refreshed = await heartbeat.beatOnce(look);
+      // Between the two looks, past the window after the claim was written: another run's claim (a duplicate job).
+      await sleep(look + INTERVAL_MS - 150 - performance.now());
+      const other = await new ProcessingStore(db.pool, live).claim(id, 0, 3);
+
+      // Before, the look refreshed nothing (due by the answer only at the next one) and the other claim took it over.
+      expect(other).toBeUndefined();
+      expect(refreshed).toBe(1);
+    } finally {
+      answerDelivery();
+    }
+    expect(await run).toBe('completed');
+    expect(sink.requestsFor(id)).toHaveLength(1);
+    expect((await row(id)).status).toBe('COMPLETED');
   });
 });
 

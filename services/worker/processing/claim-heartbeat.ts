@@ -47,8 +47,8 @@ interface Run {
   eventId: string;
   token: string;
   /**
-   * When its claim or its last refresh was made (performance.now(): monotonic, the clock the processor counts its
-   * claims' age on; a wall clock stepped back would hold refreshes back by as much).
+   * When its claim or its last refresh was asked, no later than PostgreSQL wrote it (performance.now(): monotonic, the
+   * clock the processor counts its claims' age on; a wall clock stepped back would hold refreshes back by as much).
    */
   beatAt: number;
 }
@@ -101,10 +101,14 @@ export class ClaimHeartbeat {
 
   /**
    * Keeps the claim `token` of the event's run alive until the returned function is called (when the run ends,
-   * however it ends). The claim itself set the first heartbeat.
+   * however it ends). The claim itself set the first heartbeat, so the run is due an interval after `claimAskedAt`
+   * (performance.now() when the claim was asked), not after its answer: PostgreSQL wrote the heartbeat before the
+   * answer came, and another claim judges the run by what it wrote. Counted from the answer, a worker that stalled as
+   * the answer came in (over the window's margin, a fifteenth of the lock) let the run's heartbeat pass the live-claim
+   * window while it looked on schedule, and another claim took the live run over (test claim-heartbeat).
    */
-  track(eventId: string, token: string): () => void {
-    const run: Run = { eventId, token, beatAt: performance.now() };
+  track(eventId: string, token: string, claimAskedAt: number): () => void {
+    const run: Run = { eventId, token, beatAt: claimAskedAt };
     this.runs.add(run);
     return () => {
       this.runs.delete(run);

@@ -214,9 +214,10 @@ export class EventProcessor {
       return 'skipped';
     }
     // Not when it was answered: a worker that stalled as the answer came in had its claim age meanwhile (found with
-    // claim-confirmed-after-transform: a plain forward looked on time and sent an event another run had taken).
+    // claim-confirmed-after-transform: a plain forward looked on time and sent an event another run had taken; and
+    // with claim-heartbeat: the heartbeat, due an interval after the answer, let another claim take the live run over).
     this.claimAsked.set(event, asked);
-    const untrack = this.options.heartbeat?.track(event.id, event.claimToken);
+    const untrack = this.options.heartbeat?.track(event.id, event.claimToken, asked);
     // A run that throws after some deliveries took the event records them with its release, so its retry does not
     // send them again.
     const soFar: RunSoFar = { attempted: [], delivered: false };
