@@ -44,6 +44,12 @@ export class AmqpConnection {
   private connectedBefore = false;
   /** Why the connection is down (undefined while up, or before the first attempt ended). */
   private downReason?: string;
+  /**
+   * The first error the connection emitted since it was made: the one its close (next) is over. amqplib closing the
+   * connection itself over a protocol error it found in what the broker sent (a frame on a channel it never opened,
+   * an unexpected frame) says why only here: the close that follows the broker's close-ok carries no error.
+   */
+  private connectionError?: Error;
   /** Failed when a connection attempt fails or the connection drops: publishes waiting for a connection stop waiting. */
   private down = failureSignal();
   /** Why RabbitMQ blocks publishing on this connection (connection.blocked), while it does. */
@@ -79,6 +85,7 @@ export class AmqpConnection {
           this.connectedBefore = true;
           const wasDown = this.downReason !== undefined;
           this.downReason = undefined;
+          this.connectionError = undefined;
           // A new connection is not blocked until the broker says so.
           this.blockedReason = undefined;
           // What was declared on the previous connection is declared again (the broker may have restarted empty);
@@ -89,7 +96,9 @@ export class AmqpConnection {
         model.on('disconnect', (error: Error) => {
           this.connected = false;
           this.blockedReason = undefined;
-          this.markDown(connectionLossReason(error));
+          const cause = this.connectionError;
+          this.connectionError = undefined;
+          this.markDown(cause && cause !== error ? closedOverReason(cause) : connectionLossReason(error));
           logger.warn('RabbitMQ connection lost; reconnecting', { broker: where, reason: this.downReason });
         });
         model.on('connect-failed', (error: Error) => {
@@ -105,8 +114,12 @@ export class AmqpConnection {
           this.blockedReason = undefined;
           logger.info('RabbitMQ unblocked publishing', { broker: where });
         });
-        // A connection error is followed by 'disconnect' (and recovery); without a listener it would be thrown.
-        model.on('error', (error: Error) => logger.debug('RabbitMQ connection error', { broker: where, error }));
+        // A connection error is followed by 'disconnect' (and recovery); without a listener it would be thrown. Kept
+        // until then: a close amqplib made over it carries no error of its own (see connectionError).
+        model.on('error', (error: Error) => {
+          this.connectionError ??= error;
+          logger.debug('RabbitMQ connection error', { broker: where, error });
+        });
       })
       .catch((error: unknown) => logger.error('RabbitMQ connection could not be set up', { broker: where, error }));
   }
@@ -213,8 +226,12 @@ export class AmqpConnection {
     } catch (error) {
       if (error instanceof AmqpPublishError && error.kind === 'lost') {
         if (error.channelClose) this.forgetDeclarationAfter(error.channelClose);
-        // Closed with the connection: the connection's reason is the one that explains it.
-        else if (this.downReason) throw new AmqpPublishError('lost', `the connection to RabbitMQ was lost before the broker confirmed the message (${this.downReason})`);
+        // Closed with the connection: the connection's reason is the one that explains it. While amqplib closes it
+        // over an error (awaiting the broker's close-ok), a publish fails with "Connection closing": that error says why.
+        else {
+          const reason = this.downReason ?? (this.connectionError && closedOverReason(this.connectionError));
+          if (reason) throw new AmqpPublishError('lost', `the connection to RabbitMQ was lost before the broker confirmed the message (${reason})`);
+        }
       }
       throw error;
     }
@@ -314,6 +331,16 @@ function connectionLossReason(error: Error): string {
     return "the broker's side closed the TCP connection without an AMQP close (the broker stopped, or a proxy or the network cut it)";
   }
   return error.message || 'connection closed';
+}
+
+/**
+ * Why the connection ended when amqplib closed it over an error it emitted first, its close carrying none ("Connection
+ * closed"): a protocol error in what the broker sent (`Frame on unknown channel: { … channel: 999 … }`, an unexpected
+ * frame). amqplib's words, on one line (they hold the frame as util.inspect prints it).
+ */
+function closedOverReason(error: Error): string {
+  const words = (error.message || String(error)).replace(/\s+/g, ' ').trim();
+  return `amqplib closed the connection over a protocol error in what the broker sent: ${words}`;
 }
 
 /** A publish that waited for the write buffer until its attempt's deadline: nothing was sent. */
