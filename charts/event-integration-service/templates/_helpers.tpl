@@ -36,18 +36,57 @@ app.kubernetes.io/name: {{ include "eis.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
-{{- define "eis.labels" -}}
-helm.sh/chart: {{ include "eis.chart" . }}
-{{ include "eis.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/part-of: event-integration-service
-{{- with .Values.commonLabels }}
-{{ toYaml . }}
-{{- end }}
+{{/*
+An object's labels as one map (JSON), so that a key set in more than one place is written once: the chart's own
+(helm.sh/chart, the selector labels, version, managed-by, part-of, and app.kubernetes.io/component when a component
+is given), then `commonLabels`, then the object's own labels (`extra`: a role's podLabels, the ServiceMonitor's
+labels...), each replacing the one before for an informational label. A selector label (app.kubernetes.io/{name,
+instance,component}) in commonLabels or `extra` is refused, naming the values key: it would change a workload's
+immutable selector, or take pods out of their selector. Call with (dict "root" $ ["component" "worker"]
+["extra" <map> "key" "<the values key extra comes from>"]).
+*/}}
+{{- define "eis.labelMap" -}}
+{{- $root := .root -}}
+{{- $labels := dict "helm.sh/chart" (include "eis.chart" $root) "app.kubernetes.io/version" $root.Chart.AppVersion "app.kubernetes.io/managed-by" $root.Release.Service "app.kubernetes.io/part-of" "event-integration-service" -}}
+{{- $selector := dict "app.kubernetes.io/name" (include "eis.name" $root) "app.kubernetes.io/instance" $root.Release.Name -}}
+{{- if .component -}}
+{{- $_ := set $selector "app.kubernetes.io/component" .component -}}
+{{- end -}}
+{{- $labels = merge $labels $selector -}}
+{{- $refused := list "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/component" -}}
+{{- range $source := list (dict "key" "commonLabels" "labels" $root.Values.commonLabels) (dict "key" .key "labels" .extra) -}}
+{{- range $name, $value := $source.labels -}}
+{{- if has $name $refused -}}
+{{- fail (printf "%s: %q is a selector label the chart sets (it would change the workloads' selectors, or take pods out of them); remove it" $source.key $name) -}}
+{{- end -}}
+{{- $_ := set $labels $name $value -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $labels -}}
 {{- end -}}
 
-{{/* Selector labels of one component. Call with (dict "root" $ "component" "worker"). */}}
+{{/* Writes a label map (from eis.labelMap) as YAML lines, sorted, each value quoted: a label value must be a string. */}}
+{{- define "eis.writeLabels" -}}
+{{- $lines := list -}}
+{{- range $name, $value := . -}}
+{{- $lines = append $lines (printf "%s: %s" $name ($value | toString | quote)) -}}
+{{- end -}}
+{{- join "\n" $lines -}}
+{{- end -}}
+
+{{/* Labels of a release-wide object (no component): the chart's and commonLabels. Call with $. */}}
+{{- define "eis.labels" -}}
+{{- include "eis.writeLabels" (include "eis.labelMap" (dict "root" .) | fromJson) -}}
+{{- end -}}
+
+{{/* Labels of a release-wide object with labels of its own (a values key) laid over the chart's and commonLabels.
+Call with (dict "root" $ "extra" $sm.labels "key" "metrics.serviceMonitor.labels"). */}}
+{{- define "eis.labelsWith" -}}
+{{- include "eis.writeLabels" (include "eis.labelMap" (dict "root" .root "extra" .extra "key" .key) | fromJson) -}}
+{{- end -}}
+
+{{/* Selector labels of one component. Not affected by commonLabels: selectors are immutable and must keep matching.
+Call with (dict "root" $ "component" "worker"). */}}
 {{- define "eis.componentSelectorLabels" -}}
 {{ include "eis.selectorLabels" .root }}
 app.kubernetes.io/component: {{ .component }}
@@ -55,30 +94,17 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* All labels of one component. Call with (dict "root" $ "component" "worker"). */}}
 {{- define "eis.componentLabels" -}}
-{{ include "eis.labels" .root }}
-app.kubernetes.io/component: {{ .component }}
+{{- include "eis.writeLabels" (include "eis.labelMap" (dict "root" .root "component" .component) | fromJson) -}}
 {{- end -}}
 
 {{/*
 A component's pod template labels: the chart's (componentLabels) with the component's podLabels as one map, so a key
 in both is written once. podLabels wins for an informational label (part-of, a commonLabels key); a selector label
-is refused, since the pods would no longer match their Deployment's (or Job's) selector. Values are quoted: a label
-value must be a string. Call with (dict "root" $ "component" "worker" "podLabels" $values.podLabels "key" "worker.podLabels").
+is refused, since the pods would no longer match their Deployment's (or Job's) selector.
+Call with (dict "root" $ "component" "worker" "podLabels" $values.podLabels "key" "worker.podLabels").
 */}}
 {{- define "eis.podLabels" -}}
-{{- $labels := include "eis.componentLabels" (dict "root" .root "component" .component) | fromYaml -}}
-{{- $selector := include "eis.componentSelectorLabels" (dict "root" .root "component" .component) | fromYaml -}}
-{{- range $name, $value := .podLabels -}}
-{{- if hasKey $selector $name -}}
-{{- fail (printf "%s: %q is a selector label the chart sets (its pods would leave their selector); remove it" $.key $name) -}}
-{{- end -}}
-{{- $_ := set $labels $name $value -}}
-{{- end -}}
-{{- $lines := list -}}
-{{- range $name, $value := $labels -}}
-{{- $lines = append $lines (printf "%s: %s" $name ($value | toString | quote)) -}}
-{{- end -}}
-{{- join "\n" $lines -}}
+{{- include "eis.writeLabels" (include "eis.labelMap" (dict "root" .root "component" .component "extra" .podLabels "key" .key) | fromJson) -}}
 {{- end -}}
 
 {{/* ----------------------------------------------------------------------------------------------------------
