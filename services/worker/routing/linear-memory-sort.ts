@@ -14,7 +14,9 @@ type Comparator = (left: unknown, right: unknown) => unknown;
  * the same order, so the same result, also for a comparator that is not consistent), merging by index.
  *
  * The order-by operator (`items^(price)`) calls JSONata's internal sort directly, which cannot be replaced from
- * outside; `$sort(items, function($a, $b) { $a.price > $b.price })` sorts the same way with this one.
+ * outside: its comparisons are counted instead, and an evaluation that makes more than ORDER_BY_COMPARISON_BUDGET
+ * fails (order-by-budget.ts). `$sort(items, function($a, $b) { $a.price > $b.price })` sorts the same way with this
+ * one, over lists of any length.
  */
 export function registerLinearMemorySort(expression: jsonata.Expression): void {
   expression.registerFunction(

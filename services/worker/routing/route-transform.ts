@@ -11,6 +11,7 @@ import { registerStringStepBound } from './bounded-string-steps.js';
 import { registerLinearDistinct } from './linear-distinct.js';
 import { registerLinearMemorySort } from './linear-memory-sort.js';
 import { unknownFunctionCall } from './jsonata-unknown-functions.js';
+import { ORDER_BY_COMPARISON_BINDING, ORDER_BY_COMPARISON_BUDGET, countOrderByComparisons, orderByComparisonCounter } from './order-by-budget.js';
 
 /**
  * Longest a transform may run for one event before it counts as failed (JSONata's own guard, error D1012). Its own
@@ -33,6 +34,8 @@ export interface RouteTransformOptions {
    * shorter, each item taking at least a byte of it.
    */
   maxOutputBytes?: number;
+  /** The most comparisons the order-by operators of one evaluation may make (order-by-budget.ts); a smaller one in tests. */
+  orderByComparisons?: number;
 }
 
 /** What a transform may read besides the payload (its input, `$`): `$id`, `$provider`, `$eventType`, `$headers`. */
@@ -74,9 +77,10 @@ const RegexEngine = LinearRegexEngine as unknown as RegExpConstructor;
  * {@link RouteTransformError} when an event makes it fail (a type error, a `$error()`, the time limit) or when it
  * yields nothing to send (no value, or only a function), or when it would send a rounded integer (see
  * {@link refuseRoundedIntegers}), or a result over `maxOutputBytes` as JSON. Single steps that could build a huge
- * value are bounded too (see {@link RouteTransformOptions}), as the time limit cannot stop them.
+ * value are bounded too (see {@link RouteTransformOptions}), as the time limit cannot stop them, and so are the
+ * comparisons of its order-by operators (order-by-budget.ts), whose sort holds memory in the square of the list's length.
  */
-export function compileRouteTransform(expression: string, { maxOutputBytes = DEFAULT_TRANSFORM_OUTPUT_BYTES }: RouteTransformOptions = {}): RouteTransform {
+export function compileRouteTransform(expression: string, { maxOutputBytes = DEFAULT_TRANSFORM_OUTPUT_BYTES, orderByComparisons = ORDER_BY_COMPARISON_BUDGET }: RouteTransformOptions = {}): RouteTransform {
   let compiled: jsonata.Expression;
   try {
     compiled = jsonata(expression, { timeout: TRANSFORM_TIMEOUT_MS, RegexEngine, sequence: maxOutputBytes });
@@ -102,10 +106,14 @@ export function compileRouteTransform(expression: string, { maxOutputBytes = DEF
       throw new Error(`JSONata${position === undefined ? '' : ` at ${position}`}: ${(error as Error).message}`);
     }
   }
+  // After the checks above, which read the author's own calls: the rewrite adds one to each order-by's first term.
+  const hasOrderBy = countOrderByComparisons(compiled.ast());
   return async (payload, bindings, facts = {}) => {
     let result: unknown;
     try {
-      result = await inTurn(() => compiled.evaluate(payload, { ...bindings }));
+      // Each evaluation counts its own order-by comparisons, with a counter of its own.
+      const evaluationBindings = hasOrderBy ? { ...bindings, [ORDER_BY_COMPARISON_BINDING]: orderByComparisonCounter(orderByComparisons) } : { ...bindings };
+      result = await inTurn(() => compiled.evaluate(payload, evaluationBindings));
     } catch (error) {
       // The failure is about this event's payload: its values stay out of the text that is logged, traced and stored.
       throw new RouteTransformError(describeJsonataError(error, { withholdValues: true }));
