@@ -26,6 +26,12 @@ describe('JSONata failures on an event', () => {
     expect(await failureOf('$formatBase(10, radix)', { radix: 37 })).toBe('JSONata D3100 at 12: The radix of the formatBase function must be between 2 and 36.  It was given <value>');
   });
 
+  it("describe an $eval's failure by the failure of the expression it ran, whose values are withheld in turn", async () => {
+    expect(await failureOf('$eval("$number(amount)")', { amount: 'jane@example.com' })).toBe(
+      'JSONata D3121 at 6: Dynamic error evaluating the expression passed to function eval: JSONata D3030 at 8: Unable to cast value to a number: <value>',
+    );
+  });
+
   it('keep values that are the engine\'s own limits, and the route author\'s $error() text', async () => {
     expect(describeJsonataError({ code: 'D1012', value: 1000, message: 'Evaluation timeout after 1000 milliseconds. Check for infinite loop' }, { withholdValues: true })).toBe(
       'JSONata D1012: Evaluation timeout after 1000 milliseconds. Check for infinite loop',

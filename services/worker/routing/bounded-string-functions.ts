@@ -1,6 +1,7 @@
 import jsonata from 'jsonata';
 import { jsonExceeds } from './json-size-floor.js';
 import { replacementText, type JsonataMatch } from './jsonata-replacement-text.js';
+import { refuseRoundedIntegerText, type JsonataEnvironment } from './rounded-integer-text.js';
 
 /**
  * Bounded stand-ins for the JSONata functions that build a huge string from a small input in one step, registered on
@@ -89,11 +90,14 @@ export function registerBoundedStringFunctions(expression: jsonata.Expression, l
     '<s-(sf)(sf)n?:s>',
   );
 
-  // $string writes structures with JSON.stringify: one shared array written a million times over is one step.
+  // $string writes structures with JSON.stringify: one shared array written a million times over is one step. Nor
+  // may it write a rounded integer of the payload's (rounded-integer-text.ts), checked once the size is known to fit.
   expression.registerFunction(
     'string',
-    async (value: unknown, prettify?: boolean) => {
+    // (`prettify` defaults as in JSONata's own, so the function counts one parameter: $map passes it one argument.)
+    async function (this: { environment?: JsonataEnvironment }, value: unknown, prettify = false) {
       if (typeof value !== 'string' && jsonExceeds(value, limit)) refuse('$string');
+      refuseRoundedIntegerText('$string', value, this.environment);
       return (await builtInString).implementation(value, prettify);
     },
     '<x-b?:s>',

@@ -1,5 +1,6 @@
-import type jsonata from 'jsonata';
+import jsonata from 'jsonata';
 import { jsonExceeds } from './json-size-floor.js';
+import { refuseRoundedIntegerText, type JsonataEnvironment } from './rounded-integer-text.js';
 
 /**
  * Bounds every string a transform's steps produce to `limit` characters, through JSONata's step-exit hook (the
@@ -11,35 +12,77 @@ import { jsonExceeds } from './json-size-floor.js';
  * whole (each character is at least a byte of the body), so the step that makes one is this event's failed
  * transform, before any other step reads it. Reading a rope's length does not flatten it. `&` also writes a
  * non-string operand as JSON with JSONata's internal $string, not the bounded one (bounded-string-functions.ts):
- * such an operand is measured before `&` writes it. The functions whose one step could allocate far more than their
- * result ($pad, $join, $string, $replace) are bounded before they build (bounded-string-functions.ts); any other
- * step's string is at most a small multiple of strings already within the limit.
+ * such an operand is measured before `&` writes it, and checked for a rounded integer of the payload's
+ * (rounded-integer-text.ts); so are those of an expression `$eval` runs. The functions whose one step could allocate
+ * far more than their result ($pad, $join, $string, $replace) are bounded before they build
+ * (bounded-string-functions.ts); any other step's string is at most a small multiple of strings already within the
+ * limit.
  */
 export function registerStringStepBound(expression: jsonata.Expression, limit: number): void {
   const operands = concatOperands(expression.ast());
   const refuse = (name: string): never => {
     throw new Error(`${name} would build a string of over ${limit} characters, more than the largest body a transform may send (MAX_BODY_BYTES); nothing is built`);
   };
-  const onStepExit = (step: StepNode, _input: unknown, _environment: unknown, result: unknown): void => {
+  const onStepExit = (step: StepNode, _input: unknown, environment: JsonataEnvironment, result: unknown): void => {
     if (typeof result === 'string') {
       if (result.length > limit) refuse(stepName(step));
-    } else if (result !== undefined && operands.has(step) && jsonExceeds(singleItem(result), limit)) {
-      refuse('&');
+    } else if (result !== undefined && operands.has(step)) {
+      const written = singleItem(result);
+      if (jsonExceeds(written, limit)) refuse('&');
+      // `&` writes a number as text: not a rounded integer of the payload's (rounded-integer-text.ts).
+      refuseRoundedIntegerText('&', written, environment);
     }
   };
   // (The hook is looked up by JSONata in the environment, as a binding under this symbol.)
-  expression.assign(Symbol.for('jsonata.__evaluate_exit') as unknown as string, onStepExit);
+  expression.assign(Symbol.for(EXIT_HOOK) as unknown as string, onStepExit);
+
+  // An expression `$eval` parses as it runs is not in the compiled tree: its `&` operands are marked as each `&` is
+  // entered (before they are), by a step-entry hook seen only by the steps of that expression (a hook on every step
+  // of every transform cost a sixth of the evaluation's time).
+  const markOperands = (step: StepNode): void => {
+    if (isConcat(step)) for (const operand of [step.lhs, step.rhs]) if (operand && typeof operand === 'object') operands.add(operand);
+  };
+  expression.registerFunction(
+    'eval',
+    async function (this: jsonata.Focus, expr: unknown, focus: unknown) {
+      const environment = withLookup(this.environment, Symbol.for(ENTRY_HOOK), markOperands);
+      return (await builtInEval).call({ ...this, environment }, expr, focus);
+    },
+    '<sx?:x>',
+  );
 }
+
+const ENTRY_HOOK = 'jsonata.__evaluate_entry';
+const EXIT_HOOK = 'jsonata.__evaluate_exit';
+
+/**
+ * A JSONata frame that answers `name` with `value` and is otherwise `environment` itself: its bindings, its `base`
+ * (the evaluation's limits) and its other fields are read through the prototype, and `bind` binds in the frame itself.
+ */
+function withLookup(environment: jsonata.Environment, name: symbol, value: unknown): jsonata.Environment {
+  return Object.create(environment, {
+    lookup: { value: (key: string | symbol) => (key === name ? value : environment.lookup(key)) },
+  }) as jsonata.Environment;
+}
+
+/** JSONata's own $eval (its parse, its errors), run in a frame with the step-entry hook (`this` as JSONata gives it). */
+const builtInEval = jsonata('$eval').evaluate({}).then((fn: { implementation: (this: unknown, ...args: unknown[]) => Promise<unknown> }) => fn.implementation);
 
 interface StepNode {
   type?: string;
   value?: unknown;
+  lhs?: unknown;
+  rhs?: unknown;
   procedure?: { value?: unknown };
+}
+
+function isConcat(step: StepNode): boolean {
+  return step.type === 'binary' && step.value === '&';
 }
 
 /** What the message calls the step: `&`, a function by its name, or else "a step". */
 function stepName(step: StepNode): string {
-  if (step.type === 'binary' && step.value === '&') return '&';
+  if (isConcat(step)) return '&';
   if (step.type === 'function' && typeof step.procedure?.value === 'string') return `$${step.procedure.value}`;
   return 'a step';
 }
@@ -56,8 +99,8 @@ function concatOperands(ast: jsonata.ExprNode): WeakSet<object> {
   const visit = (value: unknown): void => {
     if (value === null || typeof value !== 'object' || value instanceof RegExp || seen.has(value)) return;
     seen.add(value);
-    const node = value as { type?: unknown; value?: unknown; lhs?: unknown; rhs?: unknown };
-    if (node.type === 'binary' && node.value === '&') {
+    const node = value as StepNode;
+    if (isConcat(node)) {
       for (const operand of [node.lhs, node.rhs]) if (operand && typeof operand === 'object') operands.add(operand);
     }
     for (const child of Array.isArray(value) ? value : Object.values(value)) visit(child);

@@ -40,10 +40,16 @@ function withoutValues(error: JsonataErrorObject, message: string): string {
     if (!(insert in error)) continue;
     const rendered = JSON.stringify(error[insert]);
     if (rendered === undefined) continue;
-    text = text.replace(new RegExp(`(?<![\\w.])${escapeRegExp(rendered)}(?![\\w.])`, 'g'), WITHHELD_VALUE);
+    // $eval's failure quotes the message of the expression's own (D3121): that failure is described in its place,
+    // its values withheld in turn, rather than lost whole (a refusal of the worker's, `$error()`'s text).
+    const replacement = insert === 'value' && error.code === EVAL_FAILURE && error.error !== undefined ? describeJsonataError(error.error, { withholdValues: true }) : WITHHELD_VALUE;
+    text = text.replace(new RegExp(`(?<![\\w.])${escapeRegExp(rendered)}(?![\\w.])`, 'g'), () => replacement);
   }
   return text;
 }
+
+/** The code of a failure of the expression `$eval` ran; the failure itself is the error's `error`. */
+const EVAL_FAILURE = 'D3121';
 
 /**
  * Describes a JSONata failure with its code, position and message. `withholdValues` is for failures on an event:

@@ -8,6 +8,7 @@ import { isJsonataFunction } from './jsonata-function-value.js';
 import { jsonExceeds } from './json-size-floor.js';
 import { registerBoundedStringFunctions } from './bounded-string-functions.js';
 import { registerStringStepBound } from './bounded-string-steps.js';
+import { registerRoundedIntegerFormatters, ROUNDED_INTEGERS_BINDING } from './rounded-integer-text.js';
 import { registerLinearDistinct } from './linear-distinct.js';
 import { registerLinearMemorySort } from './linear-memory-sort.js';
 import { unknownFunctionCall } from './jsonata-unknown-functions.js';
@@ -76,9 +77,10 @@ const RegexEngine = LinearRegexEngine as unknown as RegExpConstructor;
  * ROUTES_FILE's validation turns that into the start's one-line error. The compiled transform rejects with a
  * {@link RouteTransformError} when an event makes it fail (a type error, a `$error()`, the time limit) or when it
  * yields nothing to send (no value, or only a function), or when it would send a rounded integer (see
- * {@link refuseRoundedIntegers}), or a result over `maxOutputBytes` as JSON. Single steps that could build a huge
- * value are bounded too (see {@link RouteTransformOptions}), as the time limit cannot stop them, and so are the
- * comparisons of its order-by operators (order-by-budget.ts), whose sort holds memory in the square of the list's length.
+ * {@link refuseRoundedIntegers}) or write one as text (rounded-integer-text.ts), or a result over `maxOutputBytes` as
+ * JSON. Single steps that could build a huge value are bounded too (see {@link RouteTransformOptions}), as the time
+ * limit cannot stop them, and so are the comparisons of its order-by operators (order-by-budget.ts), whose sort holds
+ * memory in the square of the list's length.
  */
 export function compileRouteTransform(expression: string, { maxOutputBytes = DEFAULT_TRANSFORM_OUTPUT_BYTES, orderByComparisons = ORDER_BY_COMPARISON_BUDGET }: RouteTransformOptions = {}): RouteTransform {
   let compiled: jsonata.Expression;
@@ -89,6 +91,7 @@ export function compileRouteTransform(expression: string, { maxOutputBytes = DEF
   }
   registerBoundedStringFunctions(compiled, maxOutputBytes);
   registerStringStepBound(compiled, maxOutputBytes);
+  registerRoundedIntegerFormatters(compiled);
   registerLinearDistinct(compiled);
   registerLinearMemorySort(compiled);
   // A call of a function JSONata lacks (a typo) compiles, and then fails on every event: refused now instead.
@@ -111,8 +114,11 @@ export function compileRouteTransform(expression: string, { maxOutputBytes = DEF
   return async (payload, bindings, facts = {}) => {
     let result: unknown;
     try {
-      // Each evaluation counts its own order-by comparisons, with a counter of its own.
-      const evaluationBindings = hasOrderBy ? { ...bindings, [ORDER_BY_COMPARISON_BINDING]: orderByComparisonCounter(orderByComparisons) } : { ...bindings };
+      // Each evaluation counts its own order-by comparisons, with a counter of its own; whether the payload holds
+      // rounded integers goes with this evaluation's bindings too, read by the steps that write numbers as text
+      // (rounded-integer-text.ts): never shared with another evaluation of the same transform.
+      const evaluationBindings: Record<string, unknown> = { ...bindings, [ROUNDED_INTEGERS_BINDING]: facts.holdsRoundedIntegers === true };
+      if (hasOrderBy) evaluationBindings[ORDER_BY_COMPARISON_BINDING] = orderByComparisonCounter(orderByComparisons);
       result = await inTurn(() => compiled.evaluate(payload, evaluationBindings));
     } catch (error) {
       // The failure is about this event's payload: its values stay out of the text that is logged, traced and stored.

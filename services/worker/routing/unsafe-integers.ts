@@ -1,10 +1,12 @@
+import { isJsonataFunction } from './jsonata-function-value.js';
+
 /**
  * Integers beyond 2^53 (Number.MAX_SAFE_INTEGER, 9,007,199,254,740,991): jsonb keeps them exactly, but JavaScript
  * reads every JSON number as a double, so a payload's `12345678901234567891` reaches filters and transforms as
  * 12345678901234567000 (the nearest double) and `9007199254740993` as 9007199254740992. A transform that copies
  * such a value would send another number than the provider sent, so the worker refuses to when the payload holds
  * one ({@link payloadHoldsRoundedIntegers}) and the result an integer beyond 2^53 ({@link findUnsafeInteger}, used by
- * route-transform.ts).
+ * route-transform.ts), and to let a step write one as text (rounded-integer-text.ts).
  */
 
 /**
@@ -88,14 +90,16 @@ interface WalkStep {
 /**
  * The path (`$.account`, `$.items[0].id`, `$` for the value itself) of the first integer beyond 2^53 in a JSON value,
  * in document order, undefined when it holds none. Walked without recursion and without building a path per value:
- * a payload may nest deeper than the call stack reaches. For values JSON.stringify accepts (no cycles).
+ * a payload may nest deeper than the call stack reaches. For values JSON.stringify accepts (no cycles), and JSONata's
+ * values, whose functions are passed over as JSONata writes them.
  */
 export function findUnsafeInteger(value: unknown): string | undefined {
   const pending: WalkStep[] = [{ value }];
   for (let step = pending.pop(); step !== undefined; step = pending.pop()) {
     const item = step.value;
     if (isUnsafeInteger(item)) return pathOf(step);
-    if (typeof item !== 'object' || item === null) continue;
+    // A JSONata function is written as "" by $string and `&` (and refused in a result): its closure is not walked.
+    if (typeof item !== 'object' || item === null || isJsonataFunction(item)) continue;
     const children: [string | number, unknown][] = Array.isArray(item) ? item.map((child, index) => [index, child]) : Object.entries(item);
     for (let index = children.length - 1; index >= 0; index--) {
       const [key, child] = children[index]!;
