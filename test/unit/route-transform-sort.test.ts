@@ -12,13 +12,16 @@ import { evaluateInChildProcess } from '../support/child-evaluation.js';
 
 const bindings = { id: 'evt', provider: 'stripe', eventType: 'charge.succeeded', headers: {} };
 
+/** Memory and results are the subject, not the time limit: a long one, so that a loaded test machine never gives D1012. */
+const timeoutMs = 120_000;
+
 describe('transform $sort', () => {
   it('sorts a payload of 40,000 numbers in a process with a 256 MB heap (JSONata’s own ran out of memory)', async () => {
     const code = `
       const { compileRouteTransform } = await import('./services/worker/routing/route-transform.ts');
       const count = 40000;
       const tags = Array.from({ length: count }, (_, index) => (index * 7919) % count);
-      const body = await compileRouteTransform('( $s := $sort(tags); { "first": $s[0], "last": $s[-1], "count": $count($s) } )')({ tags }, ${JSON.stringify(bindings)});
+      const body = await compileRouteTransform('( $s := $sort(tags); { "first": $s[0], "last": $s[-1], "count": $count($s) } )', { timeoutMs: ${timeoutMs} })({ tags }, ${JSON.stringify(bindings)});
       console.log(body.toString('utf8'));
     `;
     const child = await evaluateInChildProcess(code, 120_000, ['--max-old-space-size=256']);
@@ -49,7 +52,7 @@ describe('transform $sort', () => {
       (value: unknown) => ({ value: value === undefined ? undefined : (JSON.parse(JSON.stringify(value)) as unknown) }),
       (error: { code?: string }) => ({ code: error.code }),
     );
-    const ours = await compileRouteTransform(expression)(payload, bindings).then(
+    const ours = await compileRouteTransform(expression, { timeoutMs })(payload, bindings).then(
       (body) => ({ value: JSON.parse(body.toString('utf8')) as unknown }),
       (error: Error) => (/produced no value/.test(error.message) ? { value: undefined } : { code: /JSONata (\w+)/.exec(error.message)?.[1] }),
     );
