@@ -13,8 +13,12 @@ import type { Socket } from 'node:net';
 export class WriteStallWatch {
   private readonly watched = new Map<Socket, { taken: number; since: number }>();
   private readonly timer: NodeJS.Timeout;
+  private stopped = false;
 
-  /** Checks `sockets` every `stallMs / 4`, at most a second apart: a stalled one is closed within one check past `stallMs`. */
+  /**
+   * Checks `sockets` every `stallMs / 4`, at most a second apart: a stalled one is closed within one check past
+   * `stallMs`, once libuv's next poll has shown that it still takes nothing.
+   */
   constructor(
     private readonly sockets: Iterable<Socket>,
     private readonly stallMs: number,
@@ -24,12 +28,14 @@ export class WriteStallWatch {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
     this.watched.clear();
   }
 
   private sweep(): void {
     const now = Date.now();
+    const overdue: [Socket, number][] = [];
     for (const socket of this.sockets) {
       if (socket.destroyed || socket.writableLength === 0) {
         this.watched.delete(socket); // nothing waiting to go out: not stalled, whatever the client does
@@ -38,13 +44,25 @@ export class WriteStallWatch {
       const taken = takenByKernel(socket);
       const seen = this.watched.get(socket);
       if (!seen || seen.taken !== taken) this.watched.set(socket, { taken, since: now });
-      else if (now - seen.since >= this.stallMs) {
-        this.watched.delete(socket);
-        socket.destroy();
-      }
+      else if (now - seen.since >= this.stallMs) overdue.push([socket, taken]);
     }
     // Sockets gone from `sockets` (closed) are forgotten too.
     for (const socket of this.watched.keys()) if (socket.destroyed) this.watched.delete(socket);
+    // Looked at again after libuv's next poll, before being closed. The sweep is a timer: after the event loop was
+    // blocked (a long callback or GC, or the process descheduled in one) it runs before libuv has had a chance to
+    // hand the kernel more of what the client took meanwhile, so the block would count as the client's stall: every
+    // connection with output pending across a block longer than the bound was closed, its client reading all along.
+    if (overdue.length > 0) setImmediate(() => this.closeStalled(overdue));
+  }
+
+  private closeStalled(overdue: [Socket, number][]): void {
+    if (this.stopped) return;
+    for (const [socket, taken] of overdue) {
+      if (socket.destroyed || socket.writableLength === 0) continue; // gone, or all out: the next sweep forgets it
+      if (takenByKernel(socket) !== taken) continue; // moved in that poll: the next sweep starts its wait again
+      this.watched.delete(socket);
+      socket.destroy();
+    }
   }
 }
 

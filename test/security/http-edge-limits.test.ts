@@ -8,6 +8,7 @@ import type { Logger } from '../../services/shared/logging/logger.js';
 import { httpRequestDuration, registry } from '../../services/shared/metrics/metrics.js';
 import { startInProcessIngress, type InProcessIngress } from '../support/in-process-ingress.js';
 import { startInProcessService, type InProcessService } from '../support/service-harness.js';
+import { startThreadReader } from '../support/thread-reader.js';
 import { firstHead, metricValue, open, portOf, signedStripeHead, statusLines, waitUntil } from '../support/raw-http.js';
 import { SECRETS } from './support/signers.js';
 
@@ -408,6 +409,58 @@ describe('write stall: a connection whose client has stopped taking its answers 
       expect({ complete, closed, receivedAll }).toEqual({ complete: true, closed: false, receivedAll: true });
       expect(seconds).toBeGreaterThan((3 * STALL_MS) / 1000); // the test means something only if the answer outlasted the bound
     } finally {
+      await server.close();
+    }
+  });
+
+  it("does not close a client that took its answer while the server's event loop was blocked for longer than the bound", async () => {
+    const big = Buffer.alloc(32 * 2 ** 20, 'x'); // far more than the kernel's socket buffers take
+    let served: net.Socket | undefined;
+    const server = await listen(
+      (req, res) => {
+        served = req.socket;
+        res.end(big);
+      },
+      { port: 0, host: '127.0.0.1', isDraining: () => false, timeouts: { writeStallMs: STALL_MS } },
+    );
+    // The client runs on a thread of its own: it reads while this thread (the server's) is blocked, as a client in
+    // another process would while the server's process is paused (GC, a long callback, the machine's scheduler).
+    const client = startThreadReader(server.address.port, big.length);
+    try {
+      // The client reads nothing at first: the kernel's buffers fill and the server's output stops, and the watch
+      // sees it stopped (a look every STALL_MS / 4): the same bytes taken for a third of the bound.
+      const taken = () => (served ? (served as unknown as { _bytesDispatched: number })._bytesDispatched - ((served as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0) : -1);
+      let last = -1;
+      let sameSince = Date.now();
+      await waitUntil(() => {
+        const now = taken();
+        if (now !== last) [last, sameSince] = [now, Date.now()];
+        return now > 0 && Date.now() - sameSince >= STALL_MS / 3;
+      }, 15_000);
+      const stalledFor = Date.now() - sameSince;
+      // Blocked in a check-phase callback, as by a long request handler: the watch's next look comes before libuv
+      // has run again. The client takes what the kernel holds meanwhile, so the server's output is moving again.
+      const tookWhileBlocked = await new Promise<number>((resolve) =>
+        setImmediate(() => {
+          const before = client.received();
+          client.readEverything();
+          const until = Date.now() + 1.5 * STALL_MS;
+          while (Date.now() < until); // blocked
+          resolve(client.received() - before);
+        }),
+      );
+      // Before the fix: closed at that look, as stalled since before the block (received ~5 MB of 32, closed: true).
+      const { received, closed } = await Promise.race([client.finished, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the client never finished')), 30_000))]);
+      // The run means something only if the client's pause was shorter than the bound (else a close is right) and the
+      // client did take output while the server was blocked.
+      expect({ pausedLessThanTheBound: stalledFor < STALL_MS, tookWhileBlocked: tookWhileBlocked > 0, closed, receivedAll: received >= big.length }).toEqual({
+        pausedLessThanTheBound: true,
+        tookWhileBlocked: true,
+        closed: false,
+        receivedAll: true,
+      });
+    } finally {
+      await client.stop();
       await server.close();
     }
   });
