@@ -4,7 +4,8 @@ import winston from 'winston';
 import { AmqpPublisher } from '../../services/worker/delivery/amqp-publisher.js';
 import type { DeliveryResult } from '../../services/worker/delivery/delivery-result.js';
 import type { Destination } from '../../services/worker/routing/route-table.js';
-import { basicAckFrame, FrameInjectingProxy, type AmqpFrameSeen } from '../support/frame-injecting-proxy.js';
+import { basicAckFrame, type AmqpFrameSeen } from '../support/amqp-frames.js';
+import { BrokerProxy } from '../support/broker-proxy.js';
 import { waitFor } from '../support/wait-for.js';
 import { AMQP_URL, RabbitTap, uniqueSuffix } from './support/broker-taps.js';
 
@@ -37,7 +38,7 @@ const isConnectionClose = (frame: AmqpFrameSeen) => frame.type === 1 && frame.ch
 describe('RabbitMQ publisher, connection closed by amqplib over a protocol error', () => {
   it('records the protocol error as the reason of the publishes lost with the connection, not "Connection closed" / "Connection closing"', async () => {
     const target = new URL(AMQP_URL);
-    const proxy = new FrameInjectingProxy(target.hostname, Number(target.port));
+    const proxy = new BrokerProxy(target.hostname, Number(target.port), { framing: 'amqp' });
     const url = new URL(AMQP_URL);
     url.hostname = '127.0.0.1';
     url.port = String(await proxy.start());

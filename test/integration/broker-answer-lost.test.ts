@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -8,61 +7,14 @@ import type { Deliverer } from '../../services/worker/delivery/deliverer.js';
 import type { DeliveryResult } from '../../services/worker/delivery/delivery-result.js';
 import { NatsPublisher } from '../../services/worker/delivery/nats-publisher.js';
 import type { Destination } from '../../services/worker/routing/route-table.js';
+import { BrokerProxy } from '../support/broker-proxy.js';
 import { waitFor } from '../support/wait-for.js';
 import { AMQP_URL, JetStreamTap, NATS_URL, RabbitTap, uniqueSuffix } from './support/broker-taps.js';
 
 // The edges of a publish when the connection fails: the broker took the message but its confirm / ack never came
 // back (the connection died on the way back), and a connection cut again and again under load. The broker deliverers
-// on their own, behind a proxy of the test's that can drop what the broker sends and cut every connection.
-
-/** A TCP proxy that can stop passing the broker's answers on (dropped, not held) and cut every open connection. */
-class AnswerDroppingProxy {
-  private server?: net.Server;
-  private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket; dropAnswers: boolean }>();
-
-  constructor(
-    private readonly host: string,
-    private readonly targetPort: number,
-  ) {}
-
-  async start(): Promise<number> {
-    this.server = net.createServer((client) => {
-      const upstream = net.connect({ host: this.host, port: this.targetPort });
-      const pair = { client, upstream, dropAnswers: false };
-      this.pairs.add(pair);
-      for (const socket of [client, upstream]) socket.on('error', () => undefined);
-      client.on('data', (data) => upstream.write(data));
-      upstream.on('data', (data) => {
-        if (!pair.dropAnswers) client.write(data);
-      });
-      client.on('close', () => {
-        upstream.destroy();
-        this.pairs.delete(pair);
-      });
-      upstream.on('close', () => client.destroy());
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return (this.server.address() as net.AddressInfo).port;
-  }
-
-  /** What the broker sends on the open connections is dropped from now on: it reads and acts, the client hears nothing. */
-  dropAnswers(): void {
-    for (const pair of this.pairs) pair.dropAnswers = true;
-  }
-
-  /** Cuts every open connection (new ones are let through). */
-  cut(): void {
-    for (const { client, upstream } of this.pairs) {
-      client.destroy();
-      upstream.destroy();
-    }
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise((resolve) => this.server?.close(resolve));
-  }
-}
+// on their own, behind a proxy (test/support/broker-proxy, passing bytes as they come for both brokers) that can drop
+// what the broker sends and cut every connection.
 
 const sfx = uniqueSuffix();
 const names = { exchange: `answer-lost-${sfx}`, queue: `answer-lost-all-${sfx}`, stream: `ANSWER_LOST_${sfx}`, subjectPrefix: `answer-lost-${sfx}` };
@@ -114,7 +66,7 @@ describe.each([
 ] as const)('%s publisher', (broker, brokerUrl, destinationOn, create) => {
   it('a message the broker took whose confirm / ack was lost is a failed attempt; its retry after the connection is re-made succeeds under the same id', async () => {
     const target = new URL(brokerUrl);
-    const proxy = new AnswerDroppingProxy(target.hostname, Number(target.port));
+    const proxy = new BrokerProxy(target.hostname, Number(target.port), { framing: 'bytes' });
     const publisher = create();
     const destination = destinationOn('answer-lost', viaPort(brokerUrl, await proxy.start()));
     try {
@@ -141,7 +93,7 @@ describe.each([
 
   it('a publish awaiting its confirm / ack when the connection drops ends then, not at its timeout, and its retry is stored once', async () => {
     const target = new URL(brokerUrl);
-    const proxy = new AnswerDroppingProxy(target.hostname, Number(target.port));
+    const proxy = new BrokerProxy(target.hostname, Number(target.port), { framing: 'bytes' });
     const publisher = create();
     // A timeout far beyond the test's wait: the publish must end because the connection dropped, not because its time ran out.
     const destination = { ...destinationOn('answer-lost-drop', viaPort(brokerUrl, await proxy.start())), timeoutMs: 120_000 } as Destination;
@@ -172,7 +124,7 @@ describe.each([
 
   it('connections cut again and again under load: every publish ends, every confirmed message is stored once, and deliveries go on', async () => {
     const target = new URL(brokerUrl);
-    const proxy = new AnswerDroppingProxy(target.hostname, Number(target.port));
+    const proxy = new BrokerProxy(target.hostname, Number(target.port), { framing: 'bytes' });
     const publisher = create();
     const url = viaPort(brokerUrl, await proxy.start());
     const [a, b] = [destinationOn('storm-a', url), destinationOn('storm-b', url)];
