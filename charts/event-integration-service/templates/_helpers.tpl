@@ -40,9 +40,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 An object's labels as one map (JSON), so that a key set in more than one place is written once: the chart's own
 (helm.sh/chart, the selector labels, version, managed-by, part-of, and app.kubernetes.io/component when a component
 is given), then `commonLabels`, then the object's own labels (`extra`: a role's podLabels, the ServiceMonitor's
-labels...), each replacing the one before for an informational label. A selector label (app.kubernetes.io/{name,
-instance,component}) in commonLabels or `extra` is refused, naming the values key: it would change a workload's
-immutable selector, or take pods out of their selector. Call with (dict "root" $ ["component" "worker"]
+labels...), each replacing the one before for an informational label. Their values are written as eis.labelValue
+gives them (integers as digits, invalid values refused); a null value leaves the label out (Helm's null: unset). A
+selector label (app.kubernetes.io/{name,instance,component}) in commonLabels or `extra` is refused, naming the values
+key: it would change a workload's immutable selector, or take pods out of their selector. Call with (dict "root" $ ["component" "worker"]
 ["extra" <map> "key" "<the values key extra comes from>"]).
 */}}
 {{- define "eis.labelMap" -}}
@@ -59,7 +60,9 @@ immutable selector, or take pods out of their selector. Call with (dict "root" $
 {{- if has $name $refused -}}
 {{- fail (printf "%s: %q is a selector label the chart sets (it would change the workloads' selectors, or take pods out of them); remove it" $source.key $name) -}}
 {{- end -}}
-{{- $_ := set $labels $name $value -}}
+{{- if not (kindIs "invalid" $value) -}}
+{{- $_ := set $labels $name (include "eis.labelValue" (dict "key" $source.key "name" $name "value" $value)) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- toJson $labels -}}
