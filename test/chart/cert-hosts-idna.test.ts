@@ -135,6 +135,7 @@ describe('PAYPAL_CERT_HOSTS past ASCII: the chart and the pods\' URL parser', ()
     ['an xn-- label decoding to ASCII only, or to what IDNA refuses (a combining mark first, an upper-case letter, a control)', ['é.xn--abc-', 'é.xn--9ca-', 'é.xn--ssa', 'é.xn--d-jfa', `é.xn--${punycodeEncode('é\u0085')}`, `é.xn--${punycodeEncode('é\ue000')}`]],
     ['fullwidth letters spelling xn--', ['ｘｎ--ñ.de', 'ｘｎ--a.com', 'é.ｘｎ--a', 'ＸＮ--a.ｃｏｍ']],
     ['invisible (ignored) characters inside xn--, or making an ASCII host one past ASCII', ['x\u00adn--ñ.de', 'x\u200bn--a.com', 'xn--a\u200b.com', 'x\ufeffn--a.com', 'x\u2060n--a.com']],
+    ['a label beginning with a combining mark, or a character IDNA maps to one (UTS #46 V5)', ['\u0301a.com', 'a.\u0301b.com', 'é.\u0301b', '*.\u0301a.com:8443', '\u00ad\u0301a.com', 'ａ．\u0301b.com', '\u0903a.com', 'a.\u{1d165}b', '\u0e33a.com', '\uff9ea.com', `é.xn--${punycodeEncode('\u0903é')}`]],
     ['a zero-width joiner or non-joiner after a letter (IDNA\'s CheckJoiners)', ['ex\u200dample.com', 'ex\u200cample.com', '\u200dexample.com']],
     ['fullwidth forms mapping to a forbidden character, a number or an address', ['\uff21\uff0fb', 'a\uff03b', 'a\uff1a443', 'example.\uff11', '*.1\u00ad.2.3.4', '*.１.２.３.４', '１.２.３.２５６', 'Ⅻ／b.com']],
   ])('refuses %s, as the pods do', (_kind, entries) => {
@@ -143,9 +144,39 @@ describe('PAYPAL_CERT_HOSTS past ASCII: the chart and the pods\' URL parser', ()
       .toEqual(entries.map((entry) => ({ entry: visible(entry), service: false, chart: true })));
   });
 
+  it('refuses a label beginning with a code point exactly when the pods do, for every combining mark (first in a raw and in a Punycode label)', () => {
+    // Every code point Unicode counts as a mark, the ones the pods refuse at a label's start, their neighbours and a
+    // spread of the rest; each compared where the pods take it inside a label, so that its place is all that differs.
+    const points = new Set<number>();
+    for (let cp = 0x80; cp <= 0x10ffff; cp += 1) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const c = String.fromCodePoint(cp);
+      if (/\p{M}/u.test(c) || (!servicetakes(`${c}a.com`) && servicetakes(`a${c}a.com`)) || cp % 251 === 0) {
+        for (const near of [cp - 1, cp, cp + 1]) if (near >= 0x80 && (near < 0xd800 || near > 0xdfff)) points.add(near);
+      }
+    }
+    const entries: string[] = [];
+    for (const cp of points) {
+      const c = String.fromCodePoint(cp);
+      if (servicetakes(`a${c}a.com`)) entries.push(`${c}a.com`, `é.${c}b`);
+      if (servicetakes(`é.xn--${punycodeEncode(`é${c}`)}`)) entries.push(`é.xn--${punycodeEncode(`${c}é`)}`);
+    }
+    const verdicts = chartVerdicts(entries);
+    const disagreements = entries
+      .map((entry, i) => ({ entry: visible(entry), serviceTakes: servicetakes(entry), chartTakes: verdicts[i] === '' }))
+      .filter(({ serviceTakes, chartTakes }) => serviceTakes !== chartTakes);
+    expect(disagreements).toEqual([]);
+    // Both ways: the comparison holds refusals (U+0301 first) and entries taken (a mark after a letter is not first).
+    expect(entries.filter((entry) => !servicetakes(entry)).length).toBeGreaterThan(2000);
+    expect(entries.filter((entry) => servicetakes(entry)).length).toBeGreaterThan(1000);
+  });
+
   it('takes Unicode, fullwidth and invisible characters that map to a good host, and an ASCII host\'s xn-- labels unchecked', () => {
     const entries = ['münchen.de', 'ｅｘａｍｐｌｅ.com', 'ＥＸＡＭＰＬＥ．ｃｏｍ', 'ex\u00adample.com', 'ex\u200bample.com', 'Ⅻ.com', 'é.xn--mnchen-3ya.de',
-      'é.XN--9CA', '１.２.３.４:8443', 'xn--a.com', 'xn--9ca-.example', 'xn--9c%EF%BD%81.%C3%A9', 'a_b.com', `क्\u200dष.com`];
+      'é.XN--9CA', '１.２.３.４:8443', 'xn--a.com', 'xn--9ca-.example', 'xn--9c%EF%BD%81.%C3%A9', 'a_b.com', `क्\u200dष.com`,
+      // A combining mark past the start of a label; marks the pods' parser takes first (U+0897, newer than its table of
+      // marks) or maps to a letter (U+0345 to ι), which a Unicode \p{M} would refuse.
+      'e\u0301.com', 'a\u0301.com', 'é.a\u0301b', '\u0897a.com', '\u0345a.com'];
     const verdicts = chartVerdicts(entries);
     expect(entries.map((entry, i) => ({ entry: visible(entry), service: servicetakes(entry), chart: verdicts[i] }))).toEqual(
       entries.map((entry) => ({ entry: visible(entry), service: true, chart: '' })),

@@ -326,6 +326,29 @@ ASCII is exactly IDNA's mapping.
 {{- end -}}
 
 {{/*
+"true" when a label (already mapped by eis.idnaMapKnown, or decoded from Punycode) begins with a code point IDNA
+refuses there: a combining mark, or a character IDNA maps to one (UTS #46 4.1 V5), as the pods' URL parser has it
+(eis.idnaCombiningMarks); else "".
+*/}}
+{{- define "eis.idnaStartsWithMark" -}}
+{{- if regexMatch (printf `^[%s]` (include "eis.idnaCombiningMarks" . | replace "\n" "")) . -}}true{{- end -}}
+{{- end -}}
+
+{{/* The first character of a string as U+XXXX (its UTF-8 bytes decoded), for naming an invisible one in a message. */}}
+{{- define "eis.firstCodePoint" -}}
+{{- $hex := printf "%x" (regexFind `^(?s).` .) -}}
+{{- $bytes := list -}}
+{{- range $i := until (int (div (len $hex) 2)) -}}{{- $bytes = append $bytes (printf "0x%s" (substr (int (mul $i 2)) (int (add (mul $i 2) 2)) $hex) | int64) -}}{{- end -}}
+{{- $cp := 0 -}}
+{{- if eq (len $bytes) 1 -}}{{- $cp = index $bytes 0 -}}
+{{- else -}}
+{{- $cp = sub (index $bytes 0) (get (dict "2" 0xc0 "3" 0xe0 "4" 0xf0) (toString (len $bytes))) -}}
+{{- range (rest $bytes) -}}{{- $cp = add (mul $cp 64) (sub . 0x80) -}}{{- end -}}
+{{- end -}}
+{{- printf "U+%04X" $cp -}}
+{{- end -}}
+
+{{/*
 Why IDNA refuses an xn-- label's Punycode (the part after xn--, lower-case ASCII), or "". RFC 3492's decoder, as the
 pods' URL parser runs it for a host past ASCII; then UTS #46's checks of the result, for what is certain: a label that
 decodes to nothing or to ASCII only, a code point IDNA maps or disallows (a control, a private-use character, the
@@ -400,7 +423,7 @@ ignored ones, fullwidth ASCII, an upper-case Latin-1, Greek or Cyrillic letter),
 {{- end -}}
 {{- if not $nonAscii -}}decodes to ASCII only
 {{- else if $bad -}}decodes to a character IDNA maps or disallows
-{{- else if and (ge (first $points) 0x300) (le (first $points) 0x36f) -}}decodes to a combining mark first
+{{- else if include "eis.idnaStartsWithMark" (printf "%c" (first $points)) -}}decodes to a combining mark first
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -409,9 +432,9 @@ ignored ones, fullwidth ASCII, an upper-case Latin-1, Greek or Cyrillic letter),
 parseCertHosts (services/shared/config/paypal-cert-hosts.ts) for one entry, already trimmed and not empty: why it
 throws, or "". It parses `https://` + the entry (without a leading `*.`) with the WHATWG URL parser, whose steps for
 a host and port are followed here for ASCII. Of IDNA (UTS #46), which a host past ASCII goes through, the chart does
-what it can do exactly (eis.idnaMapKnown, eis.punycodeProblem, CheckJoiners after a letter) and leaves the rest to
-the pods, taking the entry here: the chart never refuses an entry the service takes (test/chart/cert-hosts-idna.test.ts
-compares both on thousands of entries). An ASCII host's `xn--` labels are not decoded: the pods take them unchecked.
+what it can do exactly (eis.idnaMapKnown, eis.punycodeProblem, CheckJoiners after a letter, no combining mark
+first: eis.idnaStartsWithMark) and leaves the rest to the pods, taking the entry here: the chart never refuses an
+entry the service takes (test/chart/cert-hosts-idna.test.ts compares both on thousands of entries). An ASCII host's `xn--` labels are not decoded: the pods take them unchecked.
 No JSON-schema check can stand in: a pattern of LDH labels (or `format: hostname`, which helm asserts for draft-07)
 would refuse the Unicode, fullwidth and invisible characters the service maps to a good host (münchen.de,
 ｅｘａｍｐｌｅ.com, a soft hyphen) and underscores, and helm asserts nothing for `format: idn-hostname`.
@@ -480,6 +503,8 @@ IDNA maps to ASCII: U+017F, U+01C7-U+01CC, U+01F1-U+01F3), combining marks, Gree
 {{- /* IDNA's CheckJoiners: a zero-width joiner or non-joiner only after a virama (or, the non-joiner, between
 joining Arabic-like letters); never first, nor after an ASCII or Latin, Greek or Cyrillic letter. */ -}}
 {{- if regexMatch `(?:^|[\x00-\x7f\x{c0}-\x{2af}\x{370}-\x{3ff}\x{400}-\x{482}\x{48a}-\x{52f}])[\x{200c}\x{200d}]` $label -}}{{- $idnaProblem = "a zero-width joiner or non-joiner only follows a virama" -}}{{- end -}}
+{{- /* UTS #46 4.1 V5: no label begins with a combining mark (U+0301 first), nor with a character IDNA maps to one. */ -}}
+{{- if and (not $idnaProblem) (include "eis.idnaStartsWithMark" $label) -}}{{- $idnaProblem = printf "label '%s' begins with %s, a combining mark or a character IDNA maps to one, which IDNA refuses at the start of a label" $label (include "eis.firstCodePoint" $label) -}}{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
