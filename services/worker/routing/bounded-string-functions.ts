@@ -1,5 +1,6 @@
-import jsonata from 'jsonata';
+import type jsonata from 'jsonata';
 import { jsonExceeds } from './json-size-floor.js';
+import { jsonataBuiltIn } from './jsonata-built-in.js';
 import { replacementText, type JsonataMatch } from './jsonata-replacement-text.js';
 import { refuseRoundedIntegerText, type JsonataEnvironment } from './rounded-integer-text.js';
 
@@ -54,7 +55,7 @@ export function registerBoundedStringFunctions(expression: jsonata.Expression, l
   expression.registerFunction(
     'replace',
     async function (this: unknown, str: string | undefined, pattern: unknown, replacement: unknown, count?: number) {
-      const builtIn = (await builtInReplace).implementation;
+      const builtIn = await builtInReplace;
       // JSONata's own refusals (an empty pattern, a negative limit) and its answer for no input come from it.
       if (str === undefined || pattern === '' || (count !== undefined && count < 0)) return builtIn.call(this, str, pattern, replacement, count);
       if (typeof pattern === 'string') {
@@ -98,7 +99,7 @@ export function registerBoundedStringFunctions(expression: jsonata.Expression, l
     async function (this: { environment?: JsonataEnvironment }, value: unknown, prettify = false) {
       if (typeof value !== 'string' && jsonExceeds(value, limit)) refuse('$string');
       refuseRoundedIntegerText('$string', value, this.environment);
-      return (await builtInString).implementation(value, prettify);
+      return (await builtInString)(value, prettify);
     },
     '<x-b?:s>',
   );
@@ -110,7 +111,7 @@ function codePoints(text: string): string[] {
 }
 
 /** JSONata's own $replace (its errors, matching and limit), which the bounded one calls with the sizes counted. */
-const builtInReplace = jsonata('$replace').evaluate({}) as Promise<{ implementation: (this: unknown, ...args: unknown[]) => Promise<string | undefined> }>;
+const builtInReplace = jsonataBuiltIn<(this: unknown, ...args: unknown[]) => Promise<string | undefined>>('replace');
 
 /** JSONata's own $string (number formatting and all), which the bounded one calls once the size is known to fit. */
-const builtInString = jsonata('$string').evaluate({}) as Promise<{ implementation: (value: unknown, prettify?: boolean) => string }>;
+const builtInString = jsonataBuiltIn<(value: unknown, prettify?: boolean) => string>('string');

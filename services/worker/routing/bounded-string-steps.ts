@@ -1,5 +1,7 @@
-import jsonata from 'jsonata';
+import type jsonata from 'jsonata';
 import { jsonExceeds } from './json-size-floor.js';
+import { forEachAstNode } from './jsonata-ast-walk.js';
+import { jsonataBuiltIn } from './jsonata-built-in.js';
 import { refuseRoundedIntegerText, type JsonataEnvironment } from './rounded-integer-text.js';
 
 /**
@@ -66,7 +68,7 @@ function withLookup(environment: jsonata.Environment, name: symbol, value: unkno
 }
 
 /** JSONata's own $eval (its parse, its errors), run in a frame with the step-entry hook (`this` as JSONata gives it). */
-const builtInEval = jsonata('$eval').evaluate({}).then((fn: { implementation: (this: unknown, ...args: unknown[]) => Promise<unknown> }) => fn.implementation);
+const builtInEval = jsonataBuiltIn<(this: unknown, ...args: unknown[]) => Promise<unknown>>('eval');
 
 interface StepNode {
   type?: string;
@@ -95,16 +97,11 @@ function singleItem(result: unknown): unknown {
 /** The syntax tree's nodes that are an operand of `&`, found by walking every object and array in it. */
 function concatOperands(ast: jsonata.ExprNode): WeakSet<object> {
   const operands = new WeakSet<object>();
-  const seen = new Set<object>();
-  const visit = (value: unknown): void => {
-    if (value === null || typeof value !== 'object' || value instanceof RegExp || seen.has(value)) return;
-    seen.add(value);
+  forEachAstNode(ast, (value) => {
     const node = value as StepNode;
     if (isConcat(node)) {
       for (const operand of [node.lhs, node.rhs]) if (operand && typeof operand === 'object') operands.add(operand);
     }
-    for (const child of Array.isArray(value) ? value : Object.values(value)) visit(child);
-  };
-  visit(ast);
+  });
   return operands;
 }

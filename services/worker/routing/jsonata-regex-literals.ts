@@ -1,4 +1,5 @@
 import type jsonata from 'jsonata';
+import { forEachAstNode } from './jsonata-ast-walk.js';
 
 /** A regex literal (`/^ch_[a-z0-9]+$/i`) in a JSONata expression, and where it starts in the expression's text. */
 export interface JsonataRegexLiteral {
@@ -15,17 +16,12 @@ export interface JsonataRegexLiteral {
  */
 export function jsonataRegexLiterals(ast: jsonata.ExprNode): JsonataRegexLiteral[] {
   const found: JsonataRegexLiteral[] = [];
-  const seen = new Set<object>();
-  const visit = (value: unknown): void => {
-    if (value === null || typeof value !== 'object' || value instanceof RegExp || seen.has(value)) return;
-    seen.add(value);
+  forEachAstNode(ast, (value) => {
     const node = value as { type?: unknown; value?: unknown; position?: unknown };
     // The parser names the node type 'regex' (its type declarations say 'regexp').
     if (node.type === 'regex' && node.value instanceof RegExp) {
       found.push({ regex: node.value, position: typeof node.position === 'number' ? node.position : undefined });
     }
-    for (const child of Array.isArray(value) ? value : Object.values(value)) visit(child);
-  };
-  visit(ast);
+  });
   return found;
 }

@@ -1,4 +1,5 @@
 import type jsonata from 'jsonata';
+import { forEachAstNode } from './jsonata-ast-walk.js';
 
 /**
  * JSONata's function library (jsonata 2.x: the functions its static frame binds, and `$now` / `$millis`, bound per
@@ -41,10 +42,7 @@ interface Node {
 export function unknownFunctionCall(ast: jsonata.ExprNode, given: readonly string[]): UnknownFunctionCall | undefined {
   const bound = new Set<string>(given);
   const calls: UnknownFunctionCall[] = [];
-  const seen = new Set<object>();
-  const visit = (value: unknown): void => {
-    if (value === null || typeof value !== 'object' || value instanceof RegExp || seen.has(value)) return;
-    seen.add(value);
+  forEachAstNode(ast, (value) => {
     const node = value as Node;
     if (node.type === 'bind' && node.lhs?.type === 'variable' && typeof node.lhs.value === 'string') bound.add(node.lhs.value);
     if (node.type === 'lambda' && Array.isArray(node.arguments)) {
@@ -56,8 +54,6 @@ export function unknownFunctionCall(ast: jsonata.ExprNode, given: readonly strin
     if ((node.type === 'function' || node.type === 'partial') && node.procedure?.type === 'variable' && typeof node.procedure.value === 'string' && !['', '$'].includes(node.procedure.value)) {
       calls.push({ name: node.procedure.value, position: typeof node.position === 'number' ? node.position : undefined });
     }
-    for (const child of Array.isArray(value) ? value : Object.values(value)) visit(child);
-  };
-  visit(ast);
+  });
   return calls.find((call) => !JSONATA_FUNCTIONS.has(call.name) && !bound.has(call.name));
 }

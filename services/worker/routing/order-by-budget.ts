@@ -1,4 +1,5 @@
 import type jsonata from 'jsonata';
+import { forEachAstNode } from './jsonata-ast-walk.js';
 
 /**
  * The most comparisons the order-by operators (`items^(price)`) of one transform evaluation may make; past it the
@@ -44,15 +45,10 @@ interface SortNode {
  */
 export function countOrderByComparisons(ast: jsonata.ExprNode): boolean {
   const sorts: SortNode[] = [];
-  const seen = new Set<object>();
-  const visit = (value: unknown): void => {
-    if (value === null || typeof value !== 'object' || value instanceof RegExp || seen.has(value)) return;
-    seen.add(value);
+  forEachAstNode(ast, (value) => {
     const node = value as Partial<SortNode>;
     if (node.type === 'sort' && Array.isArray(node.terms) && node.terms.length > 0) sorts.push(node as SortNode);
-    for (const child of Array.isArray(value) ? value : Object.values(value)) visit(child);
-  };
-  visit(ast);
+  });
   for (const { position, terms: [term] } of sorts) {
     if (term === undefined) continue;
     term.expression = {

@@ -1,5 +1,6 @@
-import jsonata from 'jsonata';
+import type jsonata from 'jsonata';
 import { findUnsafeInteger } from './unsafe-integers.js';
+import { jsonataBuiltIn } from './jsonata-built-in.js';
 
 /**
  * A number written as text is no longer a number the result check finds (route-transform.ts, refuseRoundedIntegers):
@@ -42,8 +43,6 @@ interface FunctionFocus {
   environment?: JsonataEnvironment;
 }
 
-type BuiltIn = (this: unknown, ...args: unknown[]) => unknown;
-
 /**
  * Registers $formatNumber, $formatBase and $formatInteger as JSONata's own (the same signatures, so the same
  * validation and context rule), called only once the number is known not to be a rounded integer of the payload's
@@ -78,13 +77,9 @@ export function registerRoundedIntegerFormatters(expression: jsonata.Expression)
   );
 }
 
-/** JSONata's own implementation of a built-in function (its pictures, errors and all). */
-function builtInFunction(name: string): Promise<BuiltIn> {
-  return (jsonata(`$${name}`).evaluate({}) as Promise<{ implementation: BuiltIn }>).then((fn) => fn.implementation);
-}
-
+/** JSONata's own formatters (their pictures, errors and all), called once the number has passed the check. */
 const builtIn = {
-  formatNumber: builtInFunction('formatNumber'),
-  formatBase: builtInFunction('formatBase'),
-  formatInteger: builtInFunction('formatInteger'),
+  formatNumber: jsonataBuiltIn('formatNumber'),
+  formatBase: jsonataBuiltIn('formatBase'),
+  formatInteger: jsonataBuiltIn('formatInteger'),
 };
